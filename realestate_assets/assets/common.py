@@ -1,0 +1,88 @@
+"""What every table asset shares: its county, tenant, metadata and check helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from realestate_assets.config_models import CountyConfig, load_county
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.settings import config_dir, tenant_id
+
+OWNERS = ["team:data-platform"]
+
+
+def county_of(context: dg.AssetExecutionContext) -> CountyConfig:
+    return load_county(config_dir() / "counties" / f"{context.partition_key}.yaml")
+
+
+def tenant() -> str:
+    return tenant_id()
+
+
+def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
+    return {"tenant": tenant(), "county": context.partition_key}
+
+
+@cache
+def _column_schema(url: str, table: str) -> dg.TableSchema:
+    warehouse = Warehouse(url)
+    columns = warehouse.frame(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :table ORDER BY ordinal_position",
+        {"table": table})
+    warehouse.dispose()
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=row.column_name, type=row.data_type,
+                       constraints=dg.TableColumnConstraints(nullable=row.is_nullable == "YES"))
+        for row in columns.itertuples()])
+
+
+def table_metadata(
+    warehouse: Warehouse, table: str, row_count: int,
+    lineage: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    """Row count, the table's column schema (from PostgreSQL itself) and column lineage."""
+    metadata: dict[str, object] = {
+        "dagster/row_count": dg.MetadataValue.int(int(row_count)),
+        "dagster/column_schema": _column_schema(warehouse.url, table),
+        "table": dg.MetadataValue.text(table),
+    }
+    if lineage:
+        metadata["dagster/column_lineage"] = dg.TableColumnLineage({
+            column: [dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=name) for asset, name in deps]
+            for column, deps in lineage.items()})
+    metadata.update(extra)
+    return metadata
+
+
+def check(name: str, passed: bool, description: str, severity: str = "ERROR",
+          **metadata: object) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name, passed=bool(passed), description=description,
+        severity=dg.AssetCheckSeverity.ERROR if severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+        metadata={k: _plain(v) for k, v in metadata.items()})
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+def histogram_markdown(values: pd.Series, bins: Iterable[float], title: str) -> dg.MetadataValue:
+    """A small text histogram the asset page shows without any plotting service."""
+    edges = list(bins)
+    counts, _ = np.histogram(values.dropna(), bins=edges)
+    peak = max(int(counts.max()), 1) if len(counts) else 1
+    lines = [f"**{title}**", "", "| range | count | |", "|---|---:|---|"]
+    for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True):
+        lines.append(f"| {low:g}–{high:g} | {count} | {'█' * round(20 * count / peak)} |")
+    return dg.MetadataValue.md("\n".join(lines))

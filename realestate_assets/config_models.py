@@ -1,0 +1,277 @@
+"""Typed configuration: county files, scoring, outreach. Pure pydantic, no Dagster.
+
+A county file `config/counties/<key>.yaml` is one partition; its stem is the partition key.
+Loading fails with a message that names the file and the field, so a typo never becomes a
+silent, empty partition.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from realestate_assets.settings import config_dir, repo_root
+
+PARTITION_KEY = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+
+# The canonical fields a source's rows map onto. Discovery validates against these names.
+SALE_FIELDS = {
+    "parcel_id", "sale_id", "sale_price", "sale_date", "use_type", "neighborhood", "lot_sqft",
+    "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale", "eff_age_at_sale",
+    "longitude", "latitude", "address", "city", "state", "zip",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMap(Strict):
+    """Where one canonical field comes from in a source row."""
+
+    column: str
+    strip_chars: str | None = Field(default=None, description="characters stripped from both ends")
+    scale: float | None = Field(default=None, description="multiply a numeric value, e.g. acres to sqft")
+
+
+class RateLimit(Strict):
+    requests_per_second: float = Field(default=1.0, gt=0)
+    concurrency: int = Field(default=2, ge=1, le=64)
+
+
+class BoundingBox(Strict):
+    min_latitude: float = Field(ge=-90, le=90)
+    max_latitude: float = Field(ge=-90, le=90)
+    min_longitude: float = Field(ge=-180, le=180)
+    max_longitude: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundingBox:
+        if self.min_latitude >= self.max_latitude or self.min_longitude >= self.max_longitude:
+            raise ValueError("min must be below max for latitude and longitude")
+        return self
+
+    def contains(self, latitude: float, longitude: float) -> bool:
+        return (self.min_latitude <= latitude <= self.max_latitude
+                and self.min_longitude <= longitude <= self.max_longitude)
+
+
+class SourceBase(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    provides: Literal["sales", "parcels", "listings", "assessor"] = "sales"
+    verified: bool = Field(default=False, description="exercised against the live service")
+    enabled: bool = True
+    attribution: str | None = None
+    fields: dict[str, FieldMap | str] = Field(default_factory=dict)
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, FieldMap | str]) -> dict[str, FieldMap | str]:
+        unknown = sorted(set(value) - SALE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(SALE_FIELDS)}")
+        return value
+
+    def field_map(self) -> dict[str, FieldMap]:
+        return {k: FieldMap(column=v) if isinstance(v, str) else v for k, v in self.fields.items()}
+
+
+class BulkFileSource(SourceBase):
+    type: Literal["bulk_file"]
+    path: str = Field(description="a path relative to the repository root, an absolute path, or a URL")
+    format: Literal["csv", "csv.zip", "xlsx"] = "csv"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    chunk_rows: int = Field(default=50_000, ge=100)
+
+    def resolved_path(self) -> Path | str:
+        if "://" in self.path:
+            return self.path
+        path = Path(self.path)
+        return path if path.is_absolute() else repo_root() / path
+
+
+class SocrataSource(SourceBase):
+    type: Literal["socrata"]
+    domain: str
+    dataset: str = Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")
+    where: str | None = None
+    order: str = Field(default=":id", description="SODA pages are stable only with an $order")
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    app_token_env: str = "SOCRATA_APP_TOKEN"
+
+
+class ArcGISSource(SourceBase):
+    type: Literal["arcgis"]
+    url: str = Field(description="a FeatureServer/MapServer layer URL, ending in the layer number")
+    where: str = "1=1"
+    out_fields: str = "*"
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+
+
+class ListingSiteSource(SourceBase):
+    type: Literal["listing_site"]
+    start_urls: list[str] = Field(min_length=1)
+    render: Literal["http", "playwright"] = "http"
+    item_selector: str | None = None
+    next_page_selector: str | None = None
+    selectors: dict[str, str] = Field(default_factory=dict)
+    structured_data: bool = True
+    max_pages: int = Field(default=50, ge=1)
+
+
+Source = Annotated[
+    BulkFileSource | SocrataSource | ArcGISSource | ListingSiteSource, Field(discriminator="type")
+]
+
+
+class Quality(Strict):
+    max_reject_rate: float = Field(default=0.05, ge=0, le=1,
+                                   description="blocking check: share of source rows rejected")
+    min_enrichment_coverage: float = Field(default=0.9, ge=0, le=1,
+                                           description="blocking check: share of prospects enriched")
+
+
+class Schedule(Strict):
+    cron: str = "0 5 * * 1"
+    timezone: str = "UTC"
+
+
+class CountyConfig(Strict):
+    key: str
+    name: str
+    state: str = Field(pattern=r"^[A-Z]{2}$")
+    state_fips: str = Field(pattern=r"^\d{2}$")
+    county_fips: str = Field(pattern=r"^\d{3}$")
+    timezone: str = "UTC"
+    bounding_box: BoundingBox
+    schedule: Schedule = Field(default_factory=Schedule)
+    quality: Quality = Field(default_factory=Quality)
+    sources: list[Source] = Field(min_length=1)
+
+    @field_validator("key")
+    @classmethod
+    def _key_shape(cls, value: str) -> str:
+        if not PARTITION_KEY.match(value):
+            raise ValueError("must be lowercase letters, digits and underscores, e.g. king_wa")
+        return value
+
+    @property
+    def fips(self) -> str:
+        return self.state_fips + self.county_fips
+
+    def sources_providing(self, what: str) -> list[BulkFileSource | SocrataSource | ArcGISSource
+                                                  | ListingSiteSource]:
+        return [s for s in self.sources if s.provides == what and s.enabled]
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names the file and the field."""
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_county(path: Path) -> CountyConfig:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "key" in data and data["key"] != path.stem:
+        raise ConfigError(f"{path}: key: {data['key']!r} must equal the file stem {path.stem!r}")
+    try:
+        return CountyConfig.model_validate({**data, "key": path.stem})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from exc
+
+
+def load_counties(directory: Path | None = None) -> dict[str, CountyConfig]:
+    """Every county file, validated, keyed by partition key (sorted for stable partitions)."""
+    directory = (directory or config_dir()) / "counties"
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"{directory}: no county files (*.yaml) found")
+    return {path.stem: load_county(path) for path in files}
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+class ScoringConfig(Strict):
+    packet_threshold: float = Field(default=75.0, ge=0, le=100)
+    explain_top_n: int = Field(default=25, ge=0, description="also explain this many best scores")
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    num_boost_round: int = Field(default=300, ge=10)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2)
+    min_data_in_leaf: int = Field(default=20, ge=1)
+    seed: int = 7
+    comps_radius_m: float = Field(default=1200.0, gt=0)
+    comps_max: int = Field(default=10, ge=3)
+    comps_window_months: int = Field(default=24, ge=1)
+    comps_sqft_tolerance: float = Field(default=0.35, gt=0, lt=1)
+
+
+# ----------------------------------------------------------------------------- outreach
+
+
+class Recipient(Strict):
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    counties: list[str] = Field(default_factory=list, description="empty means every county")
+    min_score: float = Field(default=75.0, ge=0, le=100)
+
+    def wants(self, county: str, score: float) -> bool:
+        return (not self.counties or county in self.counties) and score >= self.min_score
+
+
+class Sender(Strict):
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    postal_address: str = Field(min_length=10, description="CAN-SPAM: a valid physical postal address")
+    unsubscribe_base_url: str = Field(pattern=r"^https://")
+
+
+class OutreachConfig(Strict):
+    sender: Sender
+    recipients: list[Recipient]
+
+    @model_validator(mode="after")
+    def _unique(self) -> OutreachConfig:
+        emails = [r.email.lower() for r in self.recipients]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            raise ValueError(f"duplicate recipient addresses: {dupes}")
+        return self
+
+
+def _load_model(path: Path, model: type[BaseModel]) -> Any:
+    data = _read_yaml(path) if path.exists() else {}
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from exc
+
+
+def load_scoring(directory: Path | None = None) -> ScoringConfig:
+    return _load_model((directory or config_dir()) / "scoring.yaml", ScoringConfig)
+
+
+def load_outreach(directory: Path | None = None) -> OutreachConfig:
+    return _load_model((directory or config_dir()) / "recipients.yaml", OutreachConfig)

@@ -1,0 +1,215 @@
+"""Idempotent partition writes and reads against PostgreSQL. No Dagster imports.
+
+`sync_partition` is how every asset table is written: the partition's rows are COPYed into a
+temporary table, upserted on the natural key (touching only rows whose values changed, so
+`updated_at` means something), and rows of the partition that are no longer produced are
+deleted — all in the caller's transaction. Re-running a materialization therefore never
+duplicates a row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg2 import sql
+from psycopg2.extensions import connection as PgConnection
+from psycopg2.extras import execute_values
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from realestate_assets.db.urls import sqlalchemy_url
+from realestate_assets.discovery.records import Reject
+
+INTEGER_TYPES = {"integer", "bigint", "smallint"}
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-ready copy: NaN/inf become null, dates become ISO strings, numpy scalars plain."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # PostgreSQL text and jsonb cannot hold NUL
+    return value
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(json_safe(value), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    inserted: int
+    updated: int
+    deleted: int
+    unchanged: int
+
+    @property
+    def rows(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+class Warehouse:
+    """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = sqlalchemy_url(url)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_engine(self.url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgConnection]:
+        """A raw psycopg2 connection in one transaction: committed on success, else rolled back."""
+        raw = self.engine.raw_connection()
+        try:
+            conn: PgConnection = raw.driver_connection  # type: ignore[assignment]
+            yield conn
+            conn.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(text(query), conn, params=params or {})
+
+    def scalar(self, query: str, params: dict[str, Any] | None = None) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(text(query), params or {}).scalar()
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (table,))
+        return dict(cur.fetchall())
+
+
+def _copy_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
+    out = frame.copy()
+    for column in out.columns:
+        kind = types[column]
+        if kind == "jsonb":
+            out[column] = [None if v is None else to_json(v) for v in out[column]]
+        elif kind in INTEGER_TYPES and out[column].dtype.kind == "f":
+            out[column] = out[column].round().astype("Int64")
+        elif out[column].dtype == object:
+            out[column] = [v.replace("\x00", "") if isinstance(v, str) else v for v in out[column]]
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, header=False, na_rep="")
+    buffer.seek(0)
+    with conn.cursor() as cur:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, out.columns)))
+        cur.copy_expert(statement.as_string(conn), buffer)
+
+
+def sync_partition(
+    conn: PgConnection,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    tenant_id: str,
+    county: str,
+    keys: Sequence[str],
+    delete_missing: bool = True,
+    preserve: Iterable[str] = (),
+) -> SyncStats:
+    """Make the (tenant, county) slice of `table` equal `frame`, keyed on `keys`.
+
+    `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
+    later stage, or `first_seen_at`); they are written only on insert.
+    """
+    if frame.duplicated(list(keys)).any():
+        dupes = frame.loc[frame.duplicated(list(keys), keep=False), list(keys)].head(5)
+        raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {dupes.to_dict('records')}")
+    types = _column_types(conn, table)
+    unknown = [c for c in frame.columns if c not in types]
+    if unknown:
+        raise ValueError(f"{table}: columns {unknown} are not in the table")
+    columns = list(frame.columns)
+    ident = sql.Identifier
+    cols = sql.SQL(", ").join(map(ident, columns))
+    updatable = [c for c in columns if c not in keys and c not in set(preserve)]
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
+                    .format(cols, ident(table)))
+    _copy_frame(conn, "_stage", frame, types)
+    key_list = sql.SQL(", ").join(map(ident, ["tenant_id", "county", *keys]))
+    if updatable:
+        set_clause = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in updatable)
+        changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+            sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(table), ident(c)) for c in updatable),
+            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in updatable))
+        conflict = sql.SQL("DO UPDATE SET {} WHERE {}").format(set_clause, changed)
+    else:
+        conflict = sql.SQL("DO NOTHING")
+    upsert = sql.SQL(
+        "INSERT INTO {table} (tenant_id, county, {cols}) SELECT %s, %s, {cols} FROM _stage "
+        "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0)"
+    ).format(table=ident(table), cols=cols, keys=key_list, conflict=conflict)
+    with conn.cursor() as cur:
+        cur.execute(upsert, (tenant_id, county))
+        flags = [row[0] for row in cur.fetchall()]
+        inserted = sum(flags)
+        updated = len(flags) - inserted
+        deleted = 0
+        if delete_missing:
+            match = sql.SQL(" AND ").join(
+                sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
+            cur.execute(sql.SQL(
+                "DELETE FROM {} t WHERE t.tenant_id = %s AND t.county = %s "
+                "AND NOT EXISTS (SELECT 1 FROM _stage s WHERE {})").format(ident(table), match),
+                (tenant_id, county))
+            deleted = cur.rowcount
+        cur.execute("DROP TABLE _stage")
+    return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
+                     unchanged=len(frame) - inserted - updated)
+
+
+def replace_rejects(
+    conn: PgConnection, *, tenant_id: str, county: str, asset: str, rejects: Sequence[Reject],
+    run_id: str | None,
+) -> int:
+    """The partition's rejects for `asset` become exactly `rejects` (re-runs never pile up)."""
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM rejects WHERE tenant_id = %s AND county = %s AND asset = %s",
+                    (tenant_id, county, asset))
+        execute_values(cur, (
+            "INSERT INTO rejects (tenant_id, county, asset, source, source_ref, raw_payload, reason, "
+            "run_id) VALUES %s"),
+            [(tenant_id, county, asset, r.source, r.ref, None if r.raw is None else to_json(r.raw),
+              r.reason, run_id) for r in rejects], page_size=1000)
+    return len(rejects)

@@ -1,0 +1,1 @@
+"""Outreach: who gets which memo, and the compliant email that carries it. No Dagster imports."""
