@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from partitions.counties import county_partitions
-from realestate_assets.assets import discovery, enrichment, outreach, scoring
+from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_counties
 from resources import MailerResource, ObjectStoreResource, WarehouseResource
 from sensors import automation_sensor, discovery_job, discovery_schedules
@@ -23,6 +23,7 @@ def build_definitions(config_directory: Path | None = None) -> dg.Definitions:
     assets = [
         *discovery.build(partitions),
         *enrichment.build(partitions),
+        *features.build(partitions),
         *scoring.build(partitions),
         *outreach.build(partitions),
     ]

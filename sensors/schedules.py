@@ -23,7 +23,9 @@ def _schedule(county: CountyConfig) -> dg.ScheduleDefinition:
         job=discovery_job,
         cron_schedule=county.schedule.cron,
         execution_timezone=county.schedule.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        # Counties whose sources are all disabled (not yet verified) stay off until enabled.
+        default_status=dg.DefaultScheduleStatus.RUNNING
+        if any(s.enabled for s in county.sources) else dg.DefaultScheduleStatus.STOPPED,
         description=f"Discovery for {county.name}, {county.state}.",
     )
     def discover(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:

@@ -7,8 +7,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from realestate_assets.assets.common import OWNERS, check, histogram_markdown, partition_params, table_metadata, tenant
-from realestate_assets.assets.enrichment import county_sales
+from realestate_assets.assets.common import (
+    OWNERS,
+    check,
+    county_sales,
+    histogram_markdown,
+    partition_params,
+    table_metadata,
+    tenant,
+)
 from realestate_assets.config_models import ScoringConfig, load_scoring
 from realestate_assets.db.warehouse import Warehouse, sync_partition, to_json
 from realestate_assets.ml.avm import AvmSettings, TrainedAvm, scoring_frame, train_avm, training_fingerprint

@@ -42,8 +42,14 @@ def read_bulk_file(source: BulkFileSource) -> Iterator[Page | Reject]:
             )
         first_line = 2  # line 1 is the header
         for chunk in chunks:
-            refs = [f"{source.path}:{first_line + i}" for i in range(len(chunk))]
-            first_line += len(chunk)
+            if bad_lines:
+                # pandas does not say where in the chunk it skipped a line, so the exact line
+                # numbers are unknown: name the span instead of a line that may be off by one.
+                span = f"{source.path}:{first_line}-{first_line + len(chunk) + len(bad_lines) - 1}"
+                refs = [f"{span} row {i + 1}" for i in range(len(chunk))]
+            else:
+                refs = [f"{source.path}:{first_line + i}" for i in range(len(chunk))]
+            first_line += len(chunk) + len(bad_lines)
             yield Page(source=source.name, frame=chunk.reset_index(drop=True), refs=refs)
             for fields in bad_lines:
                 yield Reject(source=source.name, ref=str(location), raw=source.delimiter.join(fields),

@@ -8,6 +8,7 @@ or repaired beyond trimming and unit scaling that the county file declares.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,15 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
 }
 TEXT_FIELDS = ("parcel_id", "sale_id", "use_type", "neighborhood", "address", "city", "state", "zip")
 DATE_FIELDS = ("sale_date",)
+EARLIEST_DATE = pd.Timestamp("1850-01-01")
 SALE_REQUIRED = ("parcel_id", "sale_id", "sale_price", "sale_date", "latitude", "longitude")
+
+
+def _iso_year(text: str) -> int | None:
+    try:
+        return date.fromisoformat(text[:10]).year
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,10 +81,14 @@ def canonicalize(
             flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
             out[name] = number.where(number.between(low, high)).astype("float64")
         elif name in DATE_FIELDS:
-            date = pd.to_datetime(text, errors="coerce", format="mixed")
-            flag(text.notna() & date.isna(), f"{name}: not a date")
-            flag(date.notna() & (date > pd.Timestamp.now()), f"{name}: in the future")
-            out[name] = date.dt.date
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+            unparsed = text.notna() & parsed.isna()
+            # pandas cannot hold years past 2262: tell a far-future date from garbage.
+            far_future = unparsed & text.map(_iso_year, na_action="ignore").gt(pd.Timestamp.now().year)
+            flag(unparsed & ~far_future, f"{name}: not a date")
+            flag(far_future | (parsed.notna() & (parsed > pd.Timestamp.now())), f"{name}: in the future")
+            flag(parsed.notna() & (parsed < EARLIEST_DATE), f"{name}: before {EARLIEST_DATE.year}")
+            out[name] = parsed.where(parsed >= EARLIEST_DATE).dt.date
         else:
             out[name] = text.astype(object).where(text.notna(), None)
 

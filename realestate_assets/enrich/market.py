@@ -141,8 +141,9 @@ def comparable_sales(
     xy = _to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat)
     k = min(len(pool), settings.max_comps * 6)
     distances, neighbors = tree.query(xy, k=k, distance_upper_bound=settings.radius_m)
-    distances = np.atleast_2d(distances)
-    neighbors = np.atleast_2d(neighbors)
+    # With k == 1 the tree returns flat arrays: one neighbour column per target either way.
+    distances = np.asarray(distances).reshape(len(located), k)
+    neighbors = np.asarray(neighbors).reshape(len(located), k)
     adjusted_ppsf = index.adjust(pool["sale_price"], pool["sale_date"], as_of) / pool["living_sqft"].to_numpy()
     pool_parcel = pool["parcel_id"].to_numpy()
     pool_use = pool["use_type"].to_numpy()

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
@@ -39,7 +40,9 @@ def build_memo_email(
     pdf: bytes, pdf_name: str, unsubscribe_url: str, sent_at: datetime | None = None,
 ) -> EmailMessage:
     domain = sender.email.split("@", 1)[1]
-    message = EmailMessage()
+    # RFC 5322 allows 998-character lines; a shorter limit would RFC 2047-encode the long
+    # List-Unsubscribe URL, which mailbox providers then cannot use.
+    message = EmailMessage(policy=SMTP.clone(max_line_length=998))
     message["From"] = formataddr((sender.name, sender.email))
     message["To"] = formataddr((recipient.name, recipient.email))
     message["Subject"] = subject

@@ -1,0 +1,89 @@
+"""Bulk files and validation: good rows typed, bad rows rejected with every reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from realestate_assets.config_models import BoundingBox, BulkFileSource, FieldMap, load_counties
+from realestate_assets.discovery.bulk_file import read_bulk_file
+from realestate_assets.discovery.collect import collect_sales, prospects_from_sales
+from realestate_assets.discovery.records import Page, Reject
+from realestate_assets.discovery.validate import canonicalize
+
+BOX = BoundingBox(min_latitude=47, max_latitude=48, min_longitude=-123, max_longitude=-121)
+FIELDS = {"parcel_id": FieldMap(column="pin", strip_chars="."), "sale_id": FieldMap(column="id"),
+          "sale_price": FieldMap(column="price"), "sale_date": FieldMap(column="date"),
+          "latitude": FieldMap(column="lat"), "longitude": FieldMap(column="lon"),
+          "lot_sqft": FieldMap(column="acres", scale=43_560)}
+
+
+def page(rows: list[dict[str, str]]) -> Page:
+    return Page("test", pd.DataFrame(rows, dtype=str), [f"line {i}" for i in range(len(rows))])
+
+
+GOOD = {"pin": "..0123", "id": "s1", "price": "500000", "date": "2015-03-01", "lat": "47.6",
+        "lon": "-122.3", "acres": "0.25"}
+
+
+def test_good_row_is_typed_trimmed_and_scaled() -> None:
+    result = canonicalize(page([GOOD]), FIELDS, bounding_box=BOX)
+    assert not result.rejects
+    row = result.rows.iloc[0]
+    assert row.parcel_id == "0123" and row.sale_price == 500000.0 and row.lot_sqft == 10890.0
+    assert str(row.sale_date) == "2015-03-01" and row.source_ref == "line 0"
+
+
+def test_every_problem_of_a_row_is_named() -> None:
+    bad = {**GOOD, "price": "cheap", "lat": "", "date": "31/31/2015"}
+    result = canonicalize(page([GOOD, bad]), FIELDS, bounding_box=BOX)
+    assert len(result.rows) == 1 and len(result.rejects) == 1
+    reject = result.rejects[0]
+    assert reject.ref == "line 1" and reject.raw["price"] == "cheap"
+    for reason in ("sale_price: not a number", "latitude: missing", "sale_date: not a date"):
+        assert reason in reject.reason
+
+
+def test_absurd_values_dates_and_coordinates_are_rejected() -> None:
+    rows = [{**GOOD, "price": "5"}, {**GOOD, "date": "2999-01-01"}, {**GOOD, "date": "1700-01-01"},
+            {**GOOD, "lat": "40.7", "lon": "-74.0"}]
+    reasons = [r.reason for r in canonicalize(page(rows), FIELDS, bounding_box=BOX).rejects]
+    assert reasons == ["sale_price: outside 1000..5e+08", "sale_date: in the future",
+                       "sale_date: before 1850", "coordinates: outside the county's bounding box"]
+
+
+def test_mapping_to_a_missing_column_rejects_the_page() -> None:
+    result = canonicalize(page([GOOD]), {**FIELDS, "beds": FieldMap(column="bedrooms")})
+    assert result.rows.empty and "column 'bedrooms'" in result.rejects[0].reason
+
+
+def test_bulk_file_reads_in_chunks_and_reports_broken_lines(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    lines = ["pin,id,price,date,lat,lon,acres"] + [
+        f"{i},s{i},{400000 + i},2015-01-01,47.5,-122.2,0.1" for i in range(250)]
+    lines.insert(100, "1,2,3,4,5,6,7,8,9")  # too many fields
+    path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    source = BulkFileSource(name="t", type="bulk_file", path=str(path), chunk_rows=100)
+    items = list(read_bulk_file(source))
+    pages = [i for i in items if isinstance(i, Page)]
+    rejects = [i for i in items if isinstance(i, Reject)]
+    assert [len(p.frame) for p in pages] == [99, 100, 51]  # the broken line is not a row
+    assert len(rejects) == 1 and "malformed line" in rejects[0].reason
+    assert rejects[0].raw == "1,2,3,4,5,6,7,8,9"
+    assert pages[0].refs[0].endswith(":2-101 row 1")  # the chunk that lost a line names its span
+    assert pages[1].refs[0].endswith(":102")
+
+
+def test_unreadable_file_is_one_reject_not_a_crash(tmp_path: Path) -> None:
+    source = BulkFileSource(name="t", type="bulk_file", path=str(tmp_path / "missing.csv"))
+    (reject,) = list(read_bulk_file(source))
+    assert isinstance(reject, Reject) and "could not read" in reject.reason
+
+
+def test_king_county_file_collects_cleanly_into_one_prospect_per_parcel() -> None:
+    collected = collect_sales(load_counties()["king_wa"])
+    assert len(collected.rows) == 5348 and not collected.rejects
+    prospects, links = prospects_from_sales(collected.rows)
+    assert len(prospects) == collected.rows["parcel_id"].nunique() == 4710
+    assert prospects["prospect_key"].is_unique and len(links) == 4710

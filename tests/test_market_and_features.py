@@ -1,0 +1,86 @@
+"""Price index, comparables and features: hand-made frames with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.enrich.county_data import enrich_from_county_sales
+from realestate_assets.enrich.market import CompsSettings, PriceIndex, comparable_sales, latest_sale_facts
+from realestate_assets.ml.features import FEATURES, build_features
+
+
+def sale(parcel: str, sale_id: str, date: str, price: float, sqft: float = 1000, lat: float = 47.6,
+         lon: float = -122.3, use: str = "sfr", age: float = 10) -> dict:
+    return {"source": "s", "sale_id": sale_id, "parcel_id": parcel, "sale_price": price,
+            "sale_date": pd.Timestamp(date).date(), "use_type": use, "neighborhood": "15",
+            "lot_sqft": 4000.0, "waterfront": 0.0, "bldg_grade": 7.0, "living_sqft": sqft, "beds": 3.0,
+            "baths": 2.0, "age_at_sale": age, "eff_age_at_sale": age, "latitude": lat, "longitude": lon}
+
+
+def test_price_index_is_trailing_and_adjusts_prices_between_months() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2015-01-10", 100_000), sale("b", "2", "2015-02-10", 100_000),
+                          sale("c", "3", "2015-03-10", 100_000), sale("d", "4", "2015-04-10", 200_000),
+                          sale("e", "5", "2015-05-10", 200_000), sale("f", "6", "2015-06-10", 200_000)])
+    index = PriceIndex.from_sales(sales)
+    # Trailing 3-month medians: flat for three months, then rising only once the new prices arrive.
+    assert list(index.by_month.round(3)) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    adjusted = index.adjust(pd.Series([100_000.0]), pd.Series([pd.Timestamp("2015-01-15")]),
+                            pd.Timestamp("2015-06-30"))
+    assert adjusted[0] == pytest.approx(200_000)
+    assert index.trend_pct(pd.Timestamp("2015-06-30"), months=3) == pytest.approx(100.0)
+
+
+def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
+    near = [sale(f"n{i}", f"n{i}", "2016-01-01", 500_000 + i * 1000, lat=47.6 + i * 1e-4) for i in range(4)]
+    others = [
+        sale("target", "t1", "2016-02-01", 50_000),                    # the target's own sale
+        sale("big", "b1", "2016-01-01", 5_000_000, sqft=3000),         # too large to compare
+        sale("far", "f1", "2016-01-01", 9_000_000, lat=48.5),          # far away
+        sale("condo", "c1", "2016-01-01", 9_000_000, use="townhouse"),  # another use type
+    ]
+    sales = pd.DataFrame(near + others)
+    facts = latest_sale_facts(sales)
+    comps = comparable_sales(facts.loc[["target"]], sales, PriceIndex.from_sales(sales),
+                             pd.Timestamp("2016-02-01"), CompsSettings(radius_m=500))
+    row = comps.loc["target"]
+    assert row.comps_count == 4
+    assert row.comps_median_price_per_sqft == pytest.approx(501.5, rel=0.01)
+    assert row.comps_estimated_value == pytest.approx(501_500, rel=0.01)
+
+
+def test_too_few_comps_means_no_estimate_not_a_guess() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2016-01-01", 400_000), sale("b", "2", "2016-01-02", 410_000)])
+    comps = comparable_sales(latest_sale_facts(sales), sales, PriceIndex.from_sales(sales),
+                             pd.Timestamp("2016-01-02"), CompsSettings())
+    assert comps["comps_estimated_value"].isna().all()
+
+
+def test_enrichment_marks_unknown_parcels_failed_and_keeps_provenance() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2010-01-01", 300_000), sale("a", "2", "2015-01-01", 450_000)])
+    prospects = pd.DataFrame({"prospect_key": ["a", "zz"], "parcel_id": ["a", "zz"]})
+    out = enrich_from_county_sales(prospects, sales, CompsSettings()).set_index("prospect_key")
+    assert out.loc["a", "status"] == "enriched" and out.loc["a", "sale_count"] == 2
+    assert out.loc["a", "last_sale_price"] == 450_000 and out.loc["a", "prior_sale_price"] == 300_000
+    assert out.loc["a", "year_built"] == 2005
+    assert out.loc["a", "provenance"]["living_sqft"]["record"] == "sale 2"
+    assert out.loc["zz", "status"] == "failed" and "no sale record" in out.loc["zz", "failure_reason"]
+    assert pd.isna(out.loc["zz", "living_sqft"])
+
+
+def test_features_use_only_the_as_of_date_and_never_impute() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2012-06-30", 300_000), sale("b", "2", "2016-06-30", 600_000)])
+    prospects = pd.DataFrame({"prospect_key": ["a", "b"], "parcel_id": ["a", "b"]})
+    enriched = enrich_from_county_sales(prospects, sales, CompsSettings())
+    enriched.loc[enriched["prospect_key"] == "b", "beds"] = 0.0
+    locations = pd.DataFrame({"prospect_key": ["a", "b"], "latitude": [47.6, 47.6],
+                              "longitude": [-122.3, -122.3]})
+    features = build_features(enriched, locations, PriceIndex.from_sales(sales)).set_index("prospect_key")
+    assert set(FEATURES) <= set(features.columns)
+    assert features.loc["a", "years_since_last_sale"] == pytest.approx(4.0, abs=0.01)
+    assert features.loc["a", "age_years"] == 14  # built 2002, as of 2016
+    assert np.isnan(features.loc["b", "baths_per_bed"])  # zero bedrooms: unknown, not infinite
+    assert np.isnan(features.loc["a", "last_price_to_comps_value"])  # no comps: stays missing
+    # The index moved 300k→600k: the 2012 sale in 2016 money is 600k.
+    assert features.loc["a", "last_sale_price_indexed"] == pytest.approx(600_000)

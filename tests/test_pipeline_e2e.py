@@ -1,0 +1,126 @@
+"""End to end: all assets for a small real sample of King County, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.definitions import build_definitions
+from tests.samples import MALFORMED_ROWS, write_sample_config
+
+pytestmark = pytest.mark.slow
+
+TABLES = ["sales", "prospects", "enrichment", "features", "scores", "packets", "emails", "rejects"]
+
+
+def materialize_all(config: Path) -> dg.ExecuteInProcessResult:
+    job = build_definitions(config).resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
+                                  raise_on_error=False)
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:"
+            f"{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data.passed
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def counts(database_url: str, tenant: str) -> dict[str, int]:
+    wh = Warehouse(database_url)
+    try:
+        return {t: int(wh.scalar(f"SELECT count(*) FROM {t} WHERE tenant_id = :t", {"t": tenant}))
+                for t in TABLES}
+    finally:
+        wh.dispose()
+
+
+def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Path, database_url: str,
+                                                          tenant: str, tmp_path: Path) -> None:
+    first = materialize_all(pipeline_env)
+    assert first.success
+    checks = check_results(first)
+    assert len(checks) == 17 and all(checks.values()), checks
+    rows = counts(database_url, tenant)
+    assert rows["sales"] > 400 and rows["prospects"] == 400
+    assert rows["enrichment"] == rows["features"] == rows["scores"] == 400
+    assert rows["packets"] > 0 and rows["emails"] > 0 and rows["rejects"] == 0
+
+    wh = Warehouse(database_url)
+    scores = wh.frame("SELECT bird_dog_score, score_breakdown, model_version FROM scores WHERE tenant_id = :t",
+                      {"t": tenant})
+    assert scores["bird_dog_score"].between(0, 100).all()
+    explained = scores[scores["bird_dog_score"] >= 85]
+    assert explained["score_breakdown"].notna().all()
+    assert len(explained["score_breakdown"].iloc[0]["value_factors"]) == 5
+    # SHAP reasons only where read: most rows carry none.
+    assert scores["score_breakdown"].isna().sum() > 300
+
+    outbox = sorted((tmp_path / "state" / "outbox").glob("*.eml"))
+    assert len(outbox) == rows["emails"]
+    message = email.message_from_bytes(outbox[0].read_bytes())
+    assert message["List-Unsubscribe"].startswith("<https://")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    body, attachment = [part for part in message.walk() if not part.is_multipart()]
+    assert "Second Avenue" in body.get_payload(decode=True).decode()  # CAN-SPAM postal address
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_payload(decode=True).startswith(b"%PDF")
+
+    updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant})
+    second = materialize_all(pipeline_env)
+    assert second.success and all(check_results(second).values())
+    assert counts(database_url, tenant) == rows
+    assert len(list((tmp_path / "state" / "outbox").glob("*.eml"))) == len(outbox)
+    # Nothing changed, so no score row was rewritten.
+    assert wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant}) == updated_before
+    emails_meta = second.asset_materializations_for_node("emails")[0].metadata
+    assert emails_meta["sent_this_run"].value == 0
+    assert emails_meta["already_sent_this_run"].value == rows["emails"]
+    wh.dispose()
+
+
+def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, tenant: str,
+                                                             tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=150, malformed=True)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REOS_TENANT", tenant)
+    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
+    result = materialize_all(config)
+    assert result.success
+    wh = Warehouse(database_url)
+    rejects = wh.frame("SELECT source, source_ref, reason, raw_payload, run_id FROM rejects "
+                       "WHERE tenant_id = :t ORDER BY id", {"t": tenant})
+    reasons = " | ".join(rejects["reason"])
+    for expected in ("sale_price: not a number", "parcel_id: missing", "outside the county",
+                     "sale_date: in the future", "living_sqft: outside", "duplicate sale_id",
+                     "malformed line"):
+        assert expected in reasons, (expected, reasons)
+    assert len(rejects) == len(MALFORMED_ROWS) + 2
+    assert rejects["run_id"].eq(result.run_id).all()
+    assert rejects["raw_payload"].notna().all()
+    # A re-run replaces the partition's rejects instead of piling them up.
+    assert materialize_all(config).success
+    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t", {"t": tenant}) == len(rejects)
+    wh.dispose()
+
+
+def test_suppressed_address_gets_no_email(pipeline_env: Path, database_url: str, tenant: str) -> None:
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
+                    "VALUES (%s, 'avery@example.com', 'unsubscribe', 'test')", (tenant,))
+    conn.close()
+    result = materialize_all(pipeline_env)
+    assert result.success and all(check_results(result).values())
+    wh = Warehouse(database_url)
+    recipients = set(wh.frame("SELECT DISTINCT recipient_email FROM emails WHERE tenant_id = :t",
+                              {"t": tenant})["recipient_email"])
+    assert "avery@example.com" not in recipients
+    assert result.asset_materializations_for_node("emails")[0].metadata["suppressed_this_run"].value > 0
+    wh.dispose()

@@ -1,0 +1,97 @@
+"""Schema migrations and idempotent partition writes against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from realestate_assets.db.migrate import downgrade, upgrade
+from realestate_assets.db.warehouse import Warehouse, replace_rejects, sync_partition
+from realestate_assets.discovery.records import Reject
+
+
+@pytest.fixture
+def warehouse(database_url: str) -> Warehouse:
+    wh = Warehouse(database_url)
+    yield wh
+    wh.dispose()
+
+
+def prospects(keys: list[str], lat: float = 47.6) -> pd.DataFrame:
+    return pd.DataFrame({"prospect_key": keys, "parcel_id": keys, "latitude": lat, "longitude": -122.3,
+                         "sources": [["s"]] * len(keys)})
+
+
+def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Warehouse, tenant: str) -> None:
+    def sync(frame: pd.DataFrame):
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, "prospects", frame, tenant_id=tenant, county="king_wa",
+                                  keys=["prospect_key"], preserve=["status"])
+
+    first = sync(prospects(["a", "b", "c"]))
+    assert (first.inserted, first.updated, first.deleted) == (3, 0, 0)
+    again = sync(prospects(["a", "b", "c"]))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE prospects SET status = 'scored' WHERE tenant_id = %s AND prospect_key = 'a'",
+                    (tenant,))
+    changed = sync(pd.concat([prospects(["a"], lat=47.7), prospects(["b", "d"])]))
+    assert (changed.inserted, changed.updated, changed.deleted, changed.unchanged) == (1, 1, 1, 1)
+    rows = warehouse.frame("SELECT prospect_key, status, latitude, created_at < updated_at AS touched "
+                           "FROM prospects WHERE tenant_id = :t ORDER BY prospect_key", {"t": tenant})
+    assert list(rows["prospect_key"]) == ["a", "b", "d"]
+    assert rows.set_index("prospect_key").loc["a", "status"] == "scored"  # preserved
+    assert rows.set_index("prospect_key").loc["a", "latitude"] == 47.7
+    assert bool(rows.set_index("prospect_key").loc["a", "touched"])  # trigger kept updated_at
+
+
+def test_sync_refuses_duplicate_keys_and_unknown_columns(warehouse: Warehouse, tenant: str) -> None:
+    with pytest.raises(ValueError, match="duplicate natural keys"), warehouse.transaction() as conn:
+        sync_partition(conn, "prospects", prospects(["a", "a"]), tenant_id=tenant, county="x",
+                       keys=["prospect_key"])
+    with pytest.raises(ValueError, match="not in the table"), warehouse.transaction() as conn:
+        sync_partition(conn, "prospects", prospects(["a"]).assign(colour="red"), tenant_id=tenant,
+                       county="x", keys=["prospect_key"])
+
+
+def test_rejects_are_replaced_per_partition_and_keep_hostile_payloads(warehouse: Warehouse,
+                                                                      tenant: str) -> None:
+    hostile = Reject("s", "line 3", {"price": float("nan"), "note": "<script>x</script>\x00"}, "bad price")
+    for _ in range(2):
+        with warehouse.transaction() as conn:
+            replace_rejects(conn, tenant_id=tenant, county="king_wa", asset="sales",
+                            rejects=[hostile, Reject("s", "f", None, "unreadable")], run_id="r1")
+    rows = warehouse.frame("SELECT raw_payload, reason FROM rejects WHERE tenant_id = :t ORDER BY id",
+                           {"t": tenant})
+    assert len(rows) == 2
+    assert rows["raw_payload"].iloc[0] == {"price": None, "note": "<script>x</script>"}
+
+
+def test_migrations_downgrade_to_base_and_back(database_url: str) -> None:
+    name = f"reos_mig_{uuid.uuid4().hex[:8]}"
+    base = database_url.rsplit("/", 1)[0] if "?" not in database_url else None
+    admin = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{base}/{name}" if base else database_url.replace(database_url.split("/")[-1].split("?")[0], name)
+    try:
+        upgrade(url)
+        wh = Warehouse(url)
+        tables = set(wh.frame("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")["tablename"])
+        assert {"prospects", "enrichment", "features", "scores", "packets", "emails", "ml_models",
+                "rejects", "source_calls", "tenants", "users", "audit_log", "suppressions",
+                "email_events", "sales", "prospect_sources"} <= tables
+        downgrade(url, "base")
+        left = set(wh.frame("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")["tablename"])
+        assert left == {"alembic_version"}
+        upgrade(url)
+        wh.dispose()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
