@@ -1,0 +1,184 @@
+"""`arcgis` sources: a FeatureServer/MapServer layer's `/query`, paged with `resultOffset`.
+
+Asks for WGS84 (`outSR=4326`) geometry and turns it into `latitude`/`longitude` columns: a point
+as is, a polygon as the area-weighted centroid of its rings (holes subtract, as ESRI rings are
+signed), lines and multipoints as the mean of their vertices. If the layer has attributes named
+latitude/longitude, the geometry's go to `geometry_latitude`/`geometry_longitude` instead.
+
+A server may return fewer features than asked (its maxRecordCount): the offset advances by what
+came back, and paging goes on while `exceededTransferLimit` is true (or, for old servers that
+never set it, while a page is full). An error envelope (`{"error": {...}}`, sent with HTTP 200)
+is a Reject; codes 429/5xx inside it are retried first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from realestate_assets.config_models import ArcGISSource
+from realestate_assets.discovery.http_retry import (
+    RETRY_STATUSES,
+    RetryableAnswer,
+    RetryPolicy,
+    flatten_value,
+    get_with_retries,
+    parse_retry_after,
+)
+from realestate_assets.discovery.records import Page, Reject
+
+RAW_LIMIT = 10_000
+
+
+def query_url(source: ArcGISSource) -> str:
+    url = source.url.rstrip("/")
+    return url if url.endswith("/query") else url + "/query"
+
+
+def ring_centroid(rings: list) -> tuple[float, float] | None:
+    """(x, y) centroid of polygon rings by the shoelace formula; vertex mean if the area is 0."""
+    total_area, cx, cy, points = 0.0, 0.0, 0.0, []
+    origin: np.ndarray | None = None
+    for ring in rings or []:
+        arr = np.asarray(ring, dtype=float)
+        if arr.ndim != 2 or arr.shape[0] < 3 or arr.shape[1] < 2:
+            continue
+        if origin is None:  # shift to a local origin: degrees near 122 lose precision when squared
+            origin = arr[0, :2].copy()
+        x, y = arr[:, 0] - origin[0], arr[:, 1] - origin[1]
+        x1, y1 = np.roll(x, -1), np.roll(y, -1)
+        cross = x * y1 - x1 * y
+        area = cross.sum() / 2.0
+        total_area += area
+        cx += ((x + x1) * cross).sum() / 6.0
+        cy += ((y + y1) * cross).sum() / 6.0
+        points.append(arr[:, :2])
+    if not points:
+        return None
+    if abs(total_area) < 1e-18:
+        allpts = np.vstack(points)
+        return float(allpts[:, 0].mean()), float(allpts[:, 1].mean())
+    return float(cx / total_area + origin[0]), float(cy / total_area + origin[1])
+
+
+def geometry_point(geometry: Any) -> tuple[float, float] | None:
+    """(longitude, latitude) of an Esri JSON geometry, or None."""
+    if not isinstance(geometry, dict):
+        return None
+    try:
+        if "x" in geometry and "y" in geometry:
+            if geometry["x"] is None or geometry["y"] is None or geometry["x"] == "NaN":
+                return None
+            return float(geometry["x"]), float(geometry["y"])
+        if "rings" in geometry:
+            return ring_centroid(geometry["rings"])
+        vertices = geometry.get("points") or [p for path in geometry.get("paths") or [] for p in path]
+        if vertices:
+            arr = np.asarray(vertices, dtype=float)[:, :2]
+            return float(arr[:, 0].mean()), float(arr[:, 1].mean())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _features_to_frame(features: list[dict]) -> pd.DataFrame:
+    rows = []
+    for feature in features:
+        out: dict[str, str] = {}
+        for key, value in (feature.get("attributes") or {}).items():
+            flatten_value(key, value, out)
+        point = geometry_point(feature.get("geometry"))
+        lat_col, lon_col = ("geometry_latitude", "geometry_longitude") if (
+            "latitude" in out or "longitude" in out) else ("latitude", "longitude")
+        out[lon_col] = "" if point is None else repr(point[0])
+        out[lat_col] = "" if point is None else repr(point[1])
+        rows.append(out)
+    return pd.DataFrame(rows, dtype=object).fillna("").astype(str)
+
+
+def read_arcgis(source: ArcGISSource, *, client: httpx.Client | None = None,
+                policy: RetryPolicy | None = None, max_pages: int | None = None) -> Iterator[Page | Reject]:
+    policy = policy or RetryPolicy()
+    url = query_url(source)
+    own_client = client is None
+    client = client or httpx.Client(follow_redirects=True)
+    offset, pages = 0, 0
+    try:
+        while max_pages is None or pages < max_pages:
+            params = {
+                "where": source.where, "outFields": source.out_fields, "resultOffset": offset,
+                "resultRecordCount": source.page_size, "returnGeometry": "true", "outSR": 4326,
+                "f": "json",
+            }
+            ref = f"{url}?resultOffset={offset}&resultRecordCount={source.page_size}"
+            try:
+                response, body = _fetch(client, url, params, policy)
+            except RetryableAnswer as exc:
+                yield Reject(source.name, ref, exc.text[:RAW_LIMIT],
+                             f"gave up after {policy.attempts} attempts: {exc}; stopped paging")
+                return
+            except httpx.HTTPError as exc:
+                yield Reject(source.name, ref, None, f"gave up after {policy.attempts} attempts: "
+                                                     f"{type(exc).__name__}: {exc}; stopped paging")
+                return
+            pages += 1
+            if response.status_code != 200:
+                yield Reject(source.name, ref, response.text[:RAW_LIMIT],
+                             f"HTTP {response.status_code}; stopped paging")
+                return
+            if body is None or not isinstance(body, dict):
+                yield Reject(source.name, ref, response.text[:RAW_LIMIT],
+                             "malformed answer: not a JSON object; stopped paging")
+                return
+            if "error" in body:
+                error = body["error"] if isinstance(body["error"], dict) else {"message": body["error"]}
+                yield Reject(source.name, ref, json.dumps(body)[:RAW_LIMIT],
+                             f"ArcGIS error {error.get('code')}: {error.get('message')} "
+                             f"{error.get('details') or ''}".strip() + "; stopped paging")
+                return
+            features = body.get("features")
+            if not isinstance(features, list):
+                yield Reject(source.name, ref, response.text[:RAW_LIMIT],
+                             "malformed answer: no `features` array; stopped paging")
+                return
+            good = [f for f in features if isinstance(f, dict)]
+            for i, feature in enumerate(features):
+                if not isinstance(feature, dict):
+                    yield Reject(source.name, f"{ref}#{i}", json.dumps(feature)[:RAW_LIMIT],
+                                 "malformed feature: not a JSON object")
+            if good:
+                refs = [f"{url}#{offset + i}" for i, f in enumerate(features) if isinstance(f, dict)]
+                yield Page(source.name, _features_to_frame(good), refs)
+            more = body.get("exceededTransferLimit")
+            if not features or (more is False) or (more is None and len(features) < source.page_size):
+                return
+            offset += len(features)
+    finally:
+        if own_client:
+            client.close()
+
+
+def _fetch(client: httpx.Client, url: str, params: dict, policy: RetryPolicy) -> tuple[httpx.Response, Any]:
+    """GET with retries, also retrying error envelopes whose code is 429/5xx (sent with HTTP 200)."""
+
+    def inspect(response: httpx.Response) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            code = body["error"].get("code")
+            if isinstance(code, int) and code in RETRY_STATUSES:
+                raise RetryableAnswer(code, response.text[:2000],
+                                      parse_retry_after(response.headers.get("Retry-After")), str(response.url))
+
+    response = get_with_retries(client, url, params, {"Accept": "application/json"}, policy, inspect=inspect)
+    try:
+        return response, response.json()
+    except ValueError:
+        return response, None

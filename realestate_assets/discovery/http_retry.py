@@ -1,0 +1,122 @@
+"""HTTP GET with tenacity retries for the API adapters (Socrata, ArcGIS).
+
+429 and 5xx answers and transport errors are retried with exponential backoff and jitter; a
+`Retry-After` header (seconds or an HTTP date) overrides the backoff, capped at `max_wait_s`.
+Anything else comes back to the caller, which turns it into a Reject.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_wait_s: float = 1.0
+    max_wait_s: float = 60.0
+    timeout_s: float = 60.0
+
+
+class RetryableAnswer(Exception):
+    """A throttled or failing answer, retried; kept so the last one can be reported."""
+
+    def __init__(self, status: int, text: str, retry_after_s: float | None, where: str):
+        super().__init__(f"HTTP {status} from {where}")
+        self.status = status
+        self.text = text
+        self.retry_after_s = retry_after_s
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _waiter(policy: RetryPolicy):
+    backoff = wait_random_exponential(multiplier=policy.initial_wait_s, max=policy.max_wait_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableAnswer) and exc.retry_after_s is not None:
+            return min(exc.retry_after_s, policy.max_wait_s)
+        return backoff(state)
+
+    return wait
+
+
+def get_with_retries(client: httpx.Client, url: str, params: dict[str, Any], headers: dict[str, str],
+                     policy: RetryPolicy, sleep=time.sleep,
+                     inspect: Callable[[httpx.Response], None] | None = None) -> httpx.Response:
+    """The first answer that is not 429/5xx; raises RetryableAnswer or httpx.TransportError when
+    the attempts run out. `inspect` may raise RetryableAnswer for a throttle signalled in the body."""
+
+    def once() -> httpx.Response:
+        response = client.get(url, params=params, headers=headers, timeout=policy.timeout_s)
+        if response.status_code in RETRY_STATUSES:
+            raise RetryableAnswer(response.status_code, response.text[:2000],
+                                  parse_retry_after(response.headers.get("Retry-After")), str(response.url))
+        if inspect is not None:
+            inspect(response)
+        return response
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_waiter(policy),
+        retry=retry_if_exception_type((RetryableAnswer, httpx.TransportError)),
+        reraise=True,
+        sleep=sleep,
+    )
+    return retrying(once)
+
+
+def flatten_value(prefix: str, value: Any, out: dict[str, str]) -> None:
+    """Flatten one JSON value into text columns: objects become `a.b`, GeoJSON points also give
+    `a.longitude`/`a.latitude`, lists become JSON text, null becomes ""."""
+    import json
+
+    if value is None:
+        out[prefix] = ""
+    elif isinstance(value, dict):
+        if value.get("type") == "Point" and isinstance(value.get("coordinates"), list | tuple) \
+                and len(value["coordinates"]) >= 2:
+            out[f"{prefix}.longitude"] = str(value["coordinates"][0])
+            out[f"{prefix}.latitude"] = str(value["coordinates"][1])
+        for key, inner in value.items():
+            if key == "coordinates" and value.get("type") == "Point":
+                continue
+            flatten_value(f"{prefix}.{key}", inner, out)
+    elif isinstance(value, list):
+        out[prefix] = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, bool):
+        out[prefix] = "true" if value else "false"
+    else:
+        out[prefix] = str(value)

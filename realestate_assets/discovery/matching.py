@@ -1,0 +1,163 @@
+"""One prospect per property across sources.
+
+Records are linked, in order of trust, by parcel id, by normalized address (+ unit), and by
+coordinates within `radius_m` metres. A weaker link is refused when both records carry a
+stronger identifier that disagrees (two parcels at one address, two condo units at one point),
+so a shared rooftop never merges different units. Linked records form connected components
+(scipy's sparse graph), one prospect each.
+
+The prospect key is a hash of the component's strongest identifier (its smallest parcel id,
+else its smallest address key, else its coordinates rounded to ~1 m), so the same property keeps
+its key from run to run while sources come and go. Pure functions, no Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from realestate_assets.discovery.addresses import normalize_addresses
+
+EARTH_RADIUS_M = 6_371_008.8
+_PARCEL_JUNK = re.compile(r"[^0-9A-Z]")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    keys: pd.Series  # prospect key per input row (same index as the input)
+    links: pd.DataFrame  # source, source_id, prospect_key, matched_on
+    prospects: int
+    records: int
+
+    @property
+    def duplicate_rate(self) -> float:
+        """Share of records that describe a property another record already describes."""
+        return 0.0 if self.records == 0 else 1.0 - self.prospects / self.records
+
+
+def normalize_parcel_ids(values: pd.Series) -> pd.Series:
+    """Upper case, punctuation and spaces dropped ("..0007600046" and "0007600046" agree)."""
+    text = values.astype("string").str.upper().str.replace(_PARCEL_JUNK, "", regex=True)
+    return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
+
+
+def _hash(kind: str, value: str) -> str:
+    return hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+
+
+def _group_edges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges joining each row to the first row of its group (codes < 0 mean no group)."""
+    rows = np.flatnonzero(codes >= 0)
+    if rows.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    first = pd.Series(rows).groupby(codes[rows]).transform("first").to_numpy()
+    keep = first != rows
+    return rows[keep], first[keep]
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    return frame[name] if name in frame.columns else None
+
+
+def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult:
+    """Assign a prospect key to every record.
+
+    `records` columns: `source`, `source_id` (required); optional `parcel_id`, `address`, `unit`,
+    `city`, `state`, `zip`, `latitude`, `longitude`. A `unit` column is appended to the address
+    before parsing, so "123 MAIN ST" + unit "4B" equals "123 Main Street Apt 4B".
+    """
+    n = len(records)
+    index = records.index
+    if n == 0:
+        empty = pd.DataFrame(columns=["source", "source_id", "prospect_key", "matched_on"])
+        return MatchResult(pd.Series([], index=index, dtype=object), empty, 0, 0)
+
+    parcel = (normalize_parcel_ids(records["parcel_id"]) if "parcel_id" in records.columns
+              else pd.Series(pd.NA, index=index, dtype="string"))
+    if "address" in records.columns:
+        address = records["address"].astype("string").fillna("")
+        if "unit" in records.columns:
+            unit = records["unit"].astype("string").fillna("").str.strip()
+            address = address.where(unit == "", address + " UNIT " + unit)
+        norm = normalize_addresses(address, _column(records, "city"), _column(records, "state"),
+                                   _column(records, "zip"))
+        address_key = norm["address_key"].astype("string")
+    else:
+        address_key = pd.Series(pd.NA, index=index, dtype="string")
+
+    parcel_codes = pd.factorize(parcel, use_na_sentinel=True)[0]
+    address_codes = pd.factorize(address_key, use_na_sentinel=True)[0]
+
+    def allowed(a: np.ndarray, b: np.ndarray, *stronger: np.ndarray) -> np.ndarray:
+        ok = np.ones(a.size, dtype=bool)
+        for codes in stronger:
+            ok &= ~((codes[a] >= 0) & (codes[b] >= 0) & (codes[a] != codes[b]))
+        return ok
+
+    src, dst, kinds = [], [], []
+    a, b = _group_edges(parcel_codes)
+    src.append(a), dst.append(b), kinds.append(np.full(a.size, 1))
+    a, b = _group_edges(address_codes)
+    ok = allowed(a, b, parcel_codes)
+    src.append(a[ok]), dst.append(b[ok]), kinds.append(np.full(int(ok.sum()), 2))
+
+    lat = pd.to_numeric(_column(records, "latitude"), errors="coerce") if "latitude" in records else None
+    lon = pd.to_numeric(_column(records, "longitude"), errors="coerce") if "longitude" in records else None
+    if lat is not None and lon is not None:
+        has = (lat.notna() & lon.notna()).to_numpy()
+        rows = np.flatnonzero(has)
+        if rows.size > 1:
+            la = np.radians(lat.to_numpy(dtype=float)[rows])
+            lo = np.radians(lon.to_numpy(dtype=float)[rows])
+            # Local equirectangular metres: exact enough at 5 m inside one county.
+            xy = np.column_stack([lo * np.cos(np.median(la)) * EARTH_RADIUS_M, la * EARTH_RADIUS_M])
+            pairs = cKDTree(xy).query_pairs(r=radius_m, output_type="ndarray")
+            if pairs.size:
+                a, b = rows[pairs[:, 0]], rows[pairs[:, 1]]
+                ok = allowed(a, b, parcel_codes, address_codes)
+                src.append(a[ok]), dst.append(b[ok]), kinds.append(np.full(int(ok.sum()), 3))
+
+    s, d, k = np.concatenate(src), np.concatenate(dst), np.concatenate(kinds)
+    graph = coo_matrix((np.ones(s.size), (s, d)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+
+    # How each record joined its prospect: its strongest edge kind (0 = alone).
+    how = np.full(n, 9, dtype=np.int64)
+    np.minimum.at(how, s, k)
+    np.minimum.at(how, d, k)
+    how[how == 9] = 0
+    matched_on = np.array(["none", "parcel_id", "address", "coordinates"], dtype=object)[how]
+
+    # Stable key per component from its strongest identifier.
+    comp = pd.DataFrame({"label": labels, "parcel": parcel.to_numpy(dtype=object),
+                         "address": address_key.to_numpy(dtype=object)})
+    if lat is not None and lon is not None:
+        comp["coords"] = (lat.round(5).astype("string") + "," + lon.round(5).astype("string")).to_numpy(
+            dtype=object)
+    else:
+        comp["coords"] = None
+    comp["row"] = (records["source"].astype(str) + ":" + records["source_id"].astype(str)).to_numpy()
+    key_of: dict[int, str] = {}
+    for column, kind in (("parcel", "parcel"), ("address", "address"), ("coords", "coords"),
+                         ("row", "record")):
+        present = comp[comp[column].notna() & ~comp["label"].isin(list(key_of))]
+        if present.empty:
+            continue
+        best = present.groupby("label")[column].min()
+        key_of.update({int(lbl): _hash(kind, str(val)) for lbl, val in best.items()})
+    keys = pd.Series([key_of[int(lbl)] for lbl in labels], index=index, dtype=object)
+
+    links = pd.DataFrame({
+        "source": records["source"].to_numpy(),
+        "source_id": records["source_id"].astype(str).to_numpy(),
+        "prospect_key": keys.to_numpy(),
+        "matched_on": matched_on,
+    })
+    return MatchResult(keys=keys, links=links, prospects=int(count), records=n)
