@@ -1,0 +1,250 @@
+"""Owner signals from enrichment values. Pure functions; None means "unknown", never False.
+
+* absentee_owner: the owner's mailing address is not the property address, compared after
+  normalization (upper case, punctuation gone, USPS suffix/directional/unit abbreviations,
+  ZIP to 5 digits; usaddress splits the parts). A PO Box in the property's own ZIP is unknown
+  (None): rural owner-occupants often take mail at a box. A PO Box elsewhere is absentee.
+* out_of_state_owner: the mailing state differs from the property state.
+* years_owned: from the last sale date to `as_of`, in years (one decimal).
+* corporate_owner: the owner name contains a business-entity word (see CORPORATE_PATTERNS).
+  Trusts are NOT corporate: "SMITH FAMILY TRUST" / "J SMITH REVOCABLE LIVING TRUST" are
+  estate-planning wrappers of people who behave like individual owners. They get their own
+  signal, trust_owner, so scoring can weigh them separately. A name that is both ("ACME
+  HOLDINGS LLC TRUSTEE", "XYZ LAND TRUST LLC") counts as corporate.
+* government_owner: city/county/state/federal and housing authorities — excluded from outreach
+  elsewhere, but worth knowing.
+* assessed_to_market_ratio: assessed value / market value, the market value being the AVM when
+  there is one, else the assessor's market value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+import usaddress
+
+# Whole-word business markers. "CO" and "COMPANY" are matched only as whole words, so
+# "COLEMAN" or "JACOBSON" never match.
+CORPORATE_PATTERNS = [
+    r"L\.?\s?L\.?\s?C\.?", r"L\.?\s?L\.?\s?P\.?", r"L\.?\s?P\.?", r"INC\.?", r"INCORPORATED", r"CORP\.?",
+    r"CORPORATION", r"CO\.?", r"COMPANY", r"LTD\.?", r"LIMITED", r"PLLC", r"P\.?C\.?",
+    r"HOLDINGS?", r"PROPERTIES", r"PROPERTY", r"INVESTMENTS?", r"INVESTORS?", r"PARTNERS(HIP)?",
+    r"CAPITAL", r"REALTY", r"REAL\s+ESTATE", r"ENTERPRISES?", r"VENTURES?", r"GROUP", r"ASSOCIATES",
+    r"ASSOCIATION", r"DEVELOPMENT", r"MANAGEMENT", r"HOMES", r"RENTALS?", r"FUND", r"REIT",
+    r"BANK", r"N\.?A\.?", r"MORTGAGE", r"FINANCIAL", r"CHURCH", r"MINISTRIES",
+]
+TRUST_PATTERNS = [r"TRUST", r"TRUSTEES?", r"TR", r"TRS", r"REVOCABLE", r"LIVING\s+TR(UST)?", r"ESTATE\s+OF"]
+GOVERNMENT_PATTERNS = [r"CITY\s+OF", r"COUNTY", r"STATE\s+OF", r"UNITED\s+STATES", r"HOUSING\s+AUTHORITY",
+                       r"PORT\s+OF", r"SCHOOL\s+DIST(RICT)?", r"DEPT\.?\s+OF", r"DEPARTMENT\s+OF"]
+
+
+def _rx(patterns: Sequence[str]) -> re.Pattern[str]:
+    return re.compile(r"(?<![A-Z0-9])(?:" + "|".join(patterns) + r")(?![A-Z0-9])")
+
+
+_CORP, _TRUST, _GOV = _rx(CORPORATE_PATTERNS), _rx(TRUST_PATTERNS), _rx(GOVERNMENT_PATTERNS)
+
+SUFFIXES = {
+    "STREET": "ST", "STR": "ST", "AVENUE": "AVE", "AV": "AVE", "AVEN": "AVE", "BOULEVARD": "BLVD",
+    "ROAD": "RD", "DRIVE": "DR", "DRV": "DR", "LANE": "LN", "COURT": "CT", "PLACE": "PL", "TERRACE": "TER",
+    "CIRCLE": "CIR", "PARKWAY": "PKWY", "HIGHWAY": "HWY", "WAY": "WAY", "SQUARE": "SQ", "TRAIL": "TRL",
+    "LOOP": "LOOP", "ALLEY": "ALY", "POINT": "PT",
+}
+DIRECTIONS = {"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
+              "SOUTHEAST": "SE", "SOUTHWEST": "SW"}
+UNIT_WORDS = {"APARTMENT": "APT", "SUITE": "STE", "UNIT": "UNIT", "#": "UNIT", "NUMBER": "UNIT", "NO": "UNIT"}
+STATE_NAMES = {
+    "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
+    "CONNECTICUT": "CT", "DELAWARE": "DE", "DISTRICT OF COLUMBIA": "DC", "FLORIDA": "FL", "GEORGIA": "GA",
+    "HAWAII": "HI", "IDAHO": "ID", "ILLINOIS": "IL", "INDIANA": "IN", "IOWA": "IA", "KANSAS": "KS",
+    "KENTUCKY": "KY", "LOUISIANA": "LA", "MAINE": "ME", "MARYLAND": "MD", "MASSACHUSETTS": "MA",
+    "MICHIGAN": "MI", "MINNESOTA": "MN", "MISSISSIPPI": "MS", "MISSOURI": "MO", "MONTANA": "MT",
+    "NEBRASKA": "NE", "NEVADA": "NV", "NEW HAMPSHIRE": "NH", "NEW JERSEY": "NJ", "NEW MEXICO": "NM",
+    "NEW YORK": "NY", "NORTH CAROLINA": "NC", "NORTH DAKOTA": "ND", "OHIO": "OH", "OKLAHOMA": "OK",
+    "OREGON": "OR", "PENNSYLVANIA": "PA", "RHODE ISLAND": "RI", "SOUTH CAROLINA": "SC", "SOUTH DAKOTA": "SD",
+    "TENNESSEE": "TN", "TEXAS": "TX", "UTAH": "UT", "VERMONT": "VT", "VIRGINIA": "VA", "WASHINGTON": "WA",
+    "WEST VIRGINIA": "WV", "WISCONSIN": "WI", "WYOMING": "WY", "PUERTO RICO": "PR",
+}
+STATE_CODES = set(STATE_NAMES.values())
+
+
+@dataclass(frozen=True)
+class NormalizedAddress:
+    street: str | None  # "1234 N DIVISION ST APT 4"
+    city: str | None
+    state: str | None  # two-letter
+    zip5: str | None
+    po_box: str | None = None  # "PO BOX 123"
+
+
+def _clean(s: str) -> str:
+    return " ".join(re.sub(r"[^A-Z0-9# ]", " ", s.upper()).split())
+
+
+def normalize_state(s: str | None) -> str | None:
+    if not s:
+        return None
+    c = _clean(s)
+    if c in STATE_CODES:
+        return c
+    return STATE_NAMES.get(c)
+
+
+def normalize_address(one_line: str | None, *, city: str | None = None, state: str | None = None,
+                      zip_code: str | None = None) -> NormalizedAddress | None:
+    """Parse a one-line (or street-only, with city/state/zip given) US address."""
+    if not one_line or not one_line.strip():
+        return None
+    try:
+        tagged, _kind = usaddress.tag(one_line.upper())
+    except usaddress.RepeatedLabelError:
+        tagged = {}
+    parts: dict[str, str] = {k: _clean(v) for k, v in tagged.items()}
+    po_box = None
+    if parts.get("USPSBoxID"):
+        po_box = f"PO BOX {parts['USPSBoxID']}"
+    street_bits = []
+    for label in ("AddressNumber", "StreetNamePreDirectional", "StreetNamePreType", "StreetName",
+                  "StreetNamePostType", "StreetNamePostDirectional", "OccupancyType", "OccupancyIdentifier"):
+        v = parts.get(label)
+        if not v:
+            continue
+        words = []
+        for w in v.split():
+            if label.endswith("Directional"):
+                w = DIRECTIONS.get(w, w)
+            elif label.endswith("Type") and label.startswith("Street"):
+                w = SUFFIXES.get(w, w)
+            elif label == "OccupancyType":
+                w = UNIT_WORDS.get(w, w)
+            words.append(w)
+        street_bits.append(" ".join(words))
+    street = " ".join(street_bits) or None
+    if street is None and po_box is None and not tagged:
+        street = _clean(one_line.split(",")[0]) or None
+    zip_raw = zip_code or parts.get("ZipCode")
+    zip5 = re.sub(r"\D", "", zip_raw)[:5] if zip_raw else None
+    return NormalizedAddress(
+        street=street,
+        city=_clean(city) if city else parts.get("PlaceName"),
+        state=normalize_state(state) or normalize_state(parts.get("StateName")),
+        zip5=zip5 if zip5 and len(zip5) == 5 else None,
+        po_box=po_box,
+    )
+
+
+def _street_without_unit(street: str) -> str:
+    return re.split(r" (?:APT|STE|UNIT) ", street)[0]
+
+
+def is_absentee(property_addr: NormalizedAddress | None, mailing: NormalizedAddress | None) -> bool | None:
+    if property_addr is None or mailing is None:
+        return None
+    if mailing.po_box:
+        if mailing.zip5 and property_addr.zip5:
+            return None if mailing.zip5 == property_addr.zip5 else True
+        return None
+    if not property_addr.street or not mailing.street:
+        return None
+    if mailing.zip5 and property_addr.zip5 and mailing.zip5 != property_addr.zip5:
+        return True
+    if mailing.state and property_addr.state and mailing.state != property_addr.state:
+        return True
+    same_street = (mailing.street == property_addr.street
+                   or _street_without_unit(mailing.street) == _street_without_unit(property_addr.street))
+    return not same_street
+
+
+def is_out_of_state(property_state: str | None, mailing: NormalizedAddress | None) -> bool | None:
+    p = normalize_state(property_state)
+    if p is None or mailing is None or mailing.state is None:
+        return None
+    return mailing.state != p
+
+
+def years_owned(last_sale_date: date | datetime | str | None, as_of: date) -> float | None:
+    if last_sale_date is None:
+        return None
+    if isinstance(last_sale_date, str):
+        try:
+            last_sale_date = date.fromisoformat(last_sale_date[:10])
+        except ValueError:
+            return None
+    if isinstance(last_sale_date, datetime):
+        last_sale_date = last_sale_date.date()
+    if last_sale_date > as_of:
+        return None
+    return round((as_of - last_sale_date).days / 365.25, 1)
+
+
+def _names(owner_names: str | Sequence[str] | None) -> list[str]:
+    if owner_names is None:
+        return []
+    items = [owner_names] if isinstance(owner_names, str) else list(owner_names)
+    return [" ".join(str(n).upper().split()) for n in items if n and str(n).strip()]
+
+
+def is_corporate(owner_names: str | Sequence[str] | None) -> bool | None:
+    names = _names(owner_names)
+    if not names:
+        return None
+    return any(_CORP.search(n) for n in names)
+
+
+def is_trust(owner_names: str | Sequence[str] | None) -> bool | None:
+    names = _names(owner_names)
+    if not names:
+        return None
+    return any(_TRUST.search(n) and not _CORP.search(n) for n in names)
+
+
+def is_government(owner_names: str | Sequence[str] | None) -> bool | None:
+    names = _names(owner_names)
+    if not names:
+        return None
+    return any(_GOV.search(n) for n in names)
+
+
+def assessed_to_market_ratio(assessed: float | None, market: float | None) -> float | None:
+    if assessed is None or market is None or market <= 0 or assessed < 0:
+        return None
+    return round(assessed / market, 4)
+
+
+@dataclass(frozen=True)
+class OwnerSignals:
+    absentee_owner: bool | None
+    out_of_state_owner: bool | None
+    years_owned: float | None
+    corporate_owner: bool | None
+    trust_owner: bool | None
+    government_owner: bool | None
+    assessed_to_market_ratio: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute_owner_signals(values: Mapping[str, Any], *, property_address: str | None,
+                          property_city: str | None = None, property_state: str | None = None,
+                          property_zip: str | None = None, as_of: date) -> OwnerSignals:
+    """Signals from merged enrichment values (`owner_names`, `owner_mailing_address`,
+    `last_sale_date`, `assessed_value`, `avm_value`/`market_value`) and the property address."""
+    prop = normalize_address(property_address, city=property_city, state=property_state,
+                             zip_code=property_zip)
+    mailing = normalize_address(values.get("owner_mailing_address"))
+    names = values.get("owner_names") or values.get("owner_name")
+    market = values.get("avm_value") if values.get("avm_value") is not None else values.get("market_value")
+    return OwnerSignals(
+        absentee_owner=is_absentee(prop, mailing),
+        out_of_state_owner=is_out_of_state(property_state or (prop.state if prop else None), mailing),
+        years_owned=years_owned(values.get("last_sale_date"), as_of),
+        corporate_owner=is_corporate(names),
+        trust_owner=is_trust(names),
+        government_owner=is_government(names),
+        assessed_to_market_ratio=assessed_to_market_ratio(values.get("assessed_value"), market),
+    )
