@@ -124,3 +124,16 @@ def test_suppressed_address_gets_no_email(pipeline_env: Path, database_url: str,
     assert "avery@example.com" not in recipients
     assert result.asset_materializations_for_node("emails")[0].metadata["suppressed_this_run"].value > 0
     wh.dispose()
+
+
+def test_prospects_advance_through_their_lifecycle(pipeline_env: Path, database_url: str, tenant: str) -> None:
+    assert materialize_all(pipeline_env).success
+    wh = Warehouse(database_url)
+    status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE tenant_id = :t GROUP BY status",
+                      {"t": tenant}).set_index("status")["n"].to_dict()
+    emailed = wh.scalar("SELECT count(DISTINCT k.prospect_key) FROM emails e JOIN packets k ON k.id = e.packet_id "
+                        "WHERE e.tenant_id = :t AND e.status = 'sent'", {"t": tenant})
+    assert status.get("emailed") == emailed > 0
+    assert status.get("scored", 0) + status.get("emailed", 0) + status.get("packeted", 0) == 400
+    assert "new" not in status and "enriched" not in status
+    wh.dispose()

@@ -12,7 +12,7 @@ from realestate_assets.assets.common import (
     tenant,
 )
 from realestate_assets.config_models import load_scoring
-from realestate_assets.db.warehouse import sync_partition
+from realestate_assets.db.warehouse import advance_status, sync_partition
 from realestate_assets.enrich.county_data import enrich_from_county_sales
 from realestate_assets.enrich.market import CompsSettings
 from resources import WarehouseResource
@@ -54,6 +54,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         with wh.transaction() as conn:
             stats = sync_partition(conn, "enrichment", frame, tenant_id=tenant(), county=county.key,
                                    keys=["prospect_key"])
+            advance_status(conn, tenant_id=tenant(), county=county.key, status="enriched",
+                           keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
         enriched = frame["status"] == "enriched"
         coverage = float(enriched.mean()) if len(frame) else 0.0
         comps_coverage = float(frame.loc[enriched, "comps_estimated_value"].notna().mean()) \

@@ -10,7 +10,7 @@ import pandas as pd
 
 from realestate_assets.assets.common import OWNERS, check, county_of, partition_params, table_metadata, tenant
 from realestate_assets.config_models import load_outreach, load_scoring
-from realestate_assets.db.warehouse import sync_partition
+from realestate_assets.db.warehouse import advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, memo_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, inputs_hash, render_pdf
 from realestate_assets.outreach.messages import (
@@ -78,6 +78,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             # Packets are history (emails point at them): upsert, never delete.
             sync_partition(conn, "packets", frame, tenant_id=tenant(), county=county.key,
                            keys=["prospect_key", "template"], delete_missing=False)
+            advance_status(conn, tenant_id=tenant(), county=county.key, status="packeted",
+                           keys=frame["prospect_key"].tolist())
         all_packets = wh.frame("SELECT object_path, sha256 FROM packets WHERE tenant_id = :tenant "
                                "AND county = :county", params)
         mismatched = [p.object_path for p in all_packets.itertuples()
@@ -139,6 +141,11 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                     continue
                 outcome = deliver_once(wh, outbox, store, packet, recipient, outreach.sender, county, secret)
                 counts[outcome] += 1
+        with wh.transaction() as conn:
+            advance_status(conn, tenant_id=tenant(), county=county.key, status="emailed",
+                           keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
+                                         "ON k.id = e.packet_id WHERE e.tenant_id = :tenant AND "
+                                         "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
         summary = wh.frame(
             "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
             "GROUP BY status", params).set_index("status")["n"].to_dict()

@@ -17,7 +17,7 @@ from realestate_assets.assets.common import (
     tenant,
 )
 from realestate_assets.config_models import ScoringConfig, load_scoring
-from realestate_assets.db.warehouse import Warehouse, sync_partition, to_json
+from realestate_assets.db.warehouse import Warehouse, advance_status, sync_partition, to_json
 from realestate_assets.ml.avm import AvmSettings, TrainedAvm, scoring_frame, train_avm, training_fingerprint
 from realestate_assets.ml.scoring import bird_dog_score, component_reasons, score_components, top_factors, value_gap_pct
 from resources import ObjectStoreResource, WarehouseResource
@@ -138,6 +138,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         with wh.transaction() as conn:
             stats = sync_partition(conn, "scores", frame, tenant_id=tenant(),
                                    county=context.partition_key, keys=["prospect_key"])
+            advance_status(conn, tenant_id=tenant(), county=context.partition_key, status="scored",
+                           keys=frame["prospect_key"].tolist())
         in_range = frame["bird_dog_score"].between(0, 100).all() and frame["model_version"].notna().all()
         candidates = frame["bird_dog_score"] >= scoring.packet_threshold
         unexplained = int((candidates & frame["score_breakdown"].isna()).sum())

@@ -213,3 +213,21 @@ def replace_rejects(
             [(tenant_id, county, asset, r.source, r.ref, None if r.raw is None else to_json(r.raw),
               r.reason, run_id) for r in rejects], page_size=1000)
     return len(rejects)
+
+
+LIFECYCLE = ("new", "enriched", "scored", "packeted", "emailed")
+
+
+def advance_status(conn: PgConnection, *, tenant_id: str, county: str, keys: Sequence[str],
+                   status: str) -> int:
+    """Move prospects forward in their lifecycle (never back): new → enriched → scored → …"""
+    if status not in LIFECYCLE:
+        raise ValueError(f"unknown prospect status {status!r}")
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE prospects SET status = %(status)s WHERE tenant_id = %(tenant)s AND county = %(county)s "
+            "AND prospect_key = ANY(%(keys)s) "
+            "AND array_position(%(order)s::text[], status) < array_position(%(order)s::text[], %(status)s)",
+            {"status": status, "tenant": tenant_id, "county": county, "keys": list(keys),
+             "order": list(LIFECYCLE)})
+        return cur.rowcount
