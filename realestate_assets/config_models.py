@@ -24,6 +24,13 @@ SALE_FIELDS = {
     "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale", "eff_age_at_sale",
     "longitude", "latitude", "address", "city", "state", "zip",
 }
+LISTING_FIELDS = {
+    "source_id", "listing_url", "unit", "list_price", "year_built", "property_type", "listing_status",
+    "list_date", "description", "photos", "owner_name", "owner_mailing_address",
+}
+ASSESSOR_FIELDS = {"owner_name", "owner_mailing_address", "assessed_value", "market_value", "tax_amount",
+                   "tax_year"}
+CANONICAL_FIELDS = SALE_FIELDS | LISTING_FIELDS | ASSESSOR_FIELDS
 
 
 class Strict(BaseModel):
@@ -72,9 +79,9 @@ class SourceBase(Strict):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: dict[str, FieldMap | str]) -> dict[str, FieldMap | str]:
-        unknown = sorted(set(value) - SALE_FIELDS)
+        unknown = sorted(set(value) - CANONICAL_FIELDS)
         if unknown:
-            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(SALE_FIELDS)}")
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(CANONICAL_FIELDS)}")
         return value
 
     def field_map(self) -> dict[str, FieldMap]:

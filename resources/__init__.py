@@ -6,6 +6,7 @@ configuration; production switches by environment variables (see README), never 
 
 from resources.mailer import MailerResource
 from resources.object_store import ObjectStoreResource
+from resources.scraper import ScraperResource
 from resources.warehouse import WarehouseResource
 
-__all__ = ["MailerResource", "ObjectStoreResource", "WarehouseResource"]
+__all__ = ["MailerResource", "ObjectStoreResource", "ScraperResource", "WarehouseResource"]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from realestate_assets.config_models import BoundingBox, BulkFileSource, FieldMap, load_counties
 from realestate_assets.discovery.bulk_file import read_bulk_file
-from realestate_assets.discovery.collect import collect_sales, prospects_from_sales
+from realestate_assets.discovery.collect import build_prospects, collect_listings, collect_sales
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.validate import canonicalize
 
@@ -82,8 +82,23 @@ def test_unreadable_file_is_one_reject_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_king_county_file_collects_cleanly_into_one_prospect_per_parcel() -> None:
-    collected = collect_sales(load_counties()["king_wa"])
+    king = load_counties()["king_wa"]
+    collected = collect_sales(king)
     assert len(collected.rows) == 5348 and not collected.rejects
-    prospects, links = prospects_from_sales(collected.rows)
-    assert len(prospects) == collected.rows["parcel_id"].nunique() == 4710
-    assert prospects["prospect_key"].is_unique and len(links) == 4710
+    listings = collect_listings(king)  # King has no listing source: nothing, and no reject
+    assert listings.rows.empty and not listings.rejects
+    merged = build_prospects(collected.rows, listings.rows)
+    assert len(merged.frame) == collected.rows["parcel_id"].nunique() == 4710
+    assert merged.frame["prospect_key"].is_unique and len(merged.links) == 4710
+    assert merged.duplicate_rate == 0.0
+    assert (merged.frame["prospect_key"] == merged.frame["parcel_id"]).all()  # readable keys
+
+
+def test_a_failing_source_is_a_reject_not_a_crash() -> None:
+    def broken(source):  # noqa: ANN001, ANN202
+        raise ConnectionError("connection refused")
+
+    collected = collect_sales(load_counties()["king_wa"], reader=broken)
+    assert collected.rows.empty
+    assert collected.rejects[0].reason == "source failed: ConnectionError: connection refused"
+    assert collected.reject_rate == 1.0

@@ -44,7 +44,9 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Path, da
     first = materialize_all(pipeline_env)
     assert first.success
     checks = check_results(first)
-    assert len(checks) == 17 and all(checks.values()), checks
+    defs = build_definitions(pipeline_env)
+    declared = sum(len(list(defs.resolve_assets_def(k).check_specs)) for k in defs.resolve_all_asset_keys())
+    assert len(checks) == declared and all(checks.values()), checks
     rows = counts(database_url, tenant)
     assert rows["sales"] > 400 and rows["prospects"] == 400
     assert rows["enrichment"] == rows["features"] == rows["scores"] == 400

@@ -6,9 +6,9 @@ stronger identifier that disagrees (two parcels at one address, two condo units 
 so a shared rooftop never merges different units. Linked records form connected components
 (scipy's sparse graph), one prospect each.
 
-The prospect key is a hash of the component's strongest identifier (its smallest parcel id,
-else its smallest address key, else its coordinates rounded to ~1 m), so the same property keeps
-its key from run to run while sources come and go. Pure functions, no Dagster.
+The prospect key comes from the component's strongest identifier (its smallest parcel id as is,
+else a hash of its smallest address key, else of its coordinates rounded to ~1 m), so the same
+property keeps its key from run to run while sources come and go. Pure functions, no Dagster.
 """
 
 from __future__ import annotations
@@ -48,8 +48,12 @@ def normalize_parcel_ids(values: pd.Series) -> pd.Series:
     return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
 
 
-def _hash(kind: str, value: str) -> str:
-    return hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:20]
+def _prospect_key(kind: str, value: str) -> str:
+    """A parcel's key is its normalized parcel id (readable in memos and the UI); other
+    identifiers are hashed, prefixed by what they are."""
+    if kind == "parcel":
+        return value
+    return f"{kind}-" + hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:16]
 
 
 def _group_edges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +155,7 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         if present.empty:
             continue
         best = present.groupby("label")[column].min()
-        key_of.update({int(lbl): _hash(kind, str(val)) for lbl, val in best.items()})
+        key_of.update({int(lbl): _prospect_key(kind, str(val)) for lbl, val in best.items()})
     keys = pd.Series([key_of[int(lbl)] for lbl in labels], index=index, dtype=object)
 
     links = pd.DataFrame({

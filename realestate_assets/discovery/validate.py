@@ -29,9 +29,14 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
     "waterfront": (0, 1),
     "latitude": (-90, 90),
     "longitude": (-180, 180),
+    "list_price": (1_000, 500_000_000),
+    "year_built": (1600, 2100),
+    "assessed_value": (0, 5_000_000_000),
+    "market_value": (0, 5_000_000_000),
+    "tax_amount": (0, 100_000_000),
+    "tax_year": (1900, 2100),
 }
-TEXT_FIELDS = ("parcel_id", "sale_id", "use_type", "neighborhood", "address", "city", "state", "zip")
-DATE_FIELDS = ("sale_date",)
+DATE_FIELDS = ("sale_date", "list_date")
 EARLIEST_DATE = pd.Timestamp("1850-01-01")
 SALE_REQUIRED = ("parcel_id", "sale_id", "sale_price", "sale_date", "latitude", "longitude")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from realestate_assets.config_models import ConfigError, ListingSiteSource, load_county
+from realestate_assets.discovery.listing.transfer import publish
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--county-file", type=Path)
     parser.add_argument("--source", help="the listing_site source's name in the county file")
     parser.add_argument("--source-file", type=Path, help="one ListingSiteSource as JSON instead")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rejects", type=Path, required=True)
+    parser.add_argument("--out", required=True, help="items JSON lines: a local path or s3://bucket/key")
+    parser.add_argument("--rejects", required=True, help="rejects JSON lines: a local path or s3://bucket/key")
     parser.add_argument("--no-throttle", action="store_true", help="benchmarks on local servers only")
     parser.add_argument("--http-cache", action="store_true", help="Scrapy HTTP cache (development)")
     parser.add_argument("--log-level", default="INFO")
@@ -124,8 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, OSError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    stats = run_crawl(source, args.out, args.rejects, throttle=not args.no_throttle,
-                      http_cache=True if args.http_cache else None, log_level=args.log_level)
+    with tempfile.TemporaryDirectory(prefix="crawl_") as scratch:
+        # Crawl into local files, then publish them where the asset reads them (the object
+        # store when this runs in its own pod; the same path when it runs beside the asset).
+        items = Path(args.out) if "://" not in args.out else Path(scratch) / "items.jsonl"
+        rejects = Path(args.rejects) if "://" not in args.rejects else Path(scratch) / "rejects.jsonl"
+        stats = run_crawl(source, items, rejects, throttle=not args.no_throttle,
+                          http_cache=True if args.http_cache else None, log_level=args.log_level)
+        publish(items, args.out)
+        publish(rejects, args.rejects)
+    stats = CrawlStats(**{**asdict(stats), "items_path": args.out, "rejects_path": args.rejects})
     _pipes_report(stats)
     print(json.dumps(asdict(stats)), flush=True)
     return 0

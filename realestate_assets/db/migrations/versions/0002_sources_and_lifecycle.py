@@ -1,8 +1,9 @@
-"""Columns for outside enrichment sources and listing discovery.
+"""Listings, and columns for outside enrichment sources and listing discovery.
 
-enrichment gains what ATTOM, the Census ACS and the owner signals provide (NULL until a
-configured source fills them, with provenance per field) and a per-source status; prospects
-gain listing facts; prospect_sources records which rule matched a record to its prospect.
+A `listings` table holds what listing sources said (one row per source listing); enrichment
+gains what ATTOM, the Census ACS and the owner signals provide (NULL until a configured source
+fills them, with provenance per field) and a per-source status; prospects gain listing facts;
+prospect_sources records which rule matched a record to its prospect.
 
 Revision ID: 0002
 Revises: 0001
@@ -75,7 +76,44 @@ PROSPECTS = {
 }
 
 
+LISTINGS = """
+    id                     bigserial PRIMARY KEY,
+    tenant_id              text NOT NULL DEFAULT 'default' REFERENCES tenants (id),
+    county                 text NOT NULL,
+    source                 text NOT NULL,
+    source_id              text NOT NULL,
+    listing_url            text,
+    address                text NOT NULL,
+    unit                   text,
+    city                   text,
+    state                  text,
+    zip                    text,
+    latitude               double precision,
+    longitude              double precision,
+    list_price             double precision,
+    beds                   double precision,
+    baths                  double precision,
+    living_sqft            double precision,
+    lot_sqft               double precision,
+    year_built             integer,
+    property_type          text,
+    listing_status         text,
+    list_date              date,
+    description            text,
+    photos                 jsonb,
+    owner_name             text,
+    owner_mailing_address  text,
+    source_ref             text,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, county, source, source_id)
+"""
+
+
 def upgrade() -> None:
+    op.execute(f"CREATE TABLE listings ({LISTINGS})")
+    op.execute("CREATE TRIGGER listings_updated_at BEFORE UPDATE ON listings "
+               "FOR EACH ROW EXECUTE FUNCTION set_updated_at()")
     for column, kind in ENRICHMENT.items():
         op.execute(f"ALTER TABLE enrichment ADD COLUMN {column} {kind}")
     for column, kind in PROSPECTS.items():
@@ -91,3 +129,4 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE prospects DROP COLUMN {column}")
     for column in ENRICHMENT:
         op.execute(f"ALTER TABLE enrichment DROP COLUMN {column}")
+    op.execute("DROP TABLE listings")

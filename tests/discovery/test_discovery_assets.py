@@ -1,0 +1,120 @@
+"""Discovery assets end to end: a bulk file and a listing site crawled through Dagster Pipes,
+merged into one prospect per property, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.definitions import build_definitions
+from tests.samples import write_sample_config
+
+
+def listing(path: str, address: str, lat: float, lon: float, price: int) -> dict:
+    return {"@context": "https://schema.org", "@type": "RealEstateListing", "url": path,
+            "datePosted": "2016-11-01", "offers": {"@type": "Offer", "price": price},
+            "mainEntity": {"@type": "SingleFamilyResidence", "numberOfBedrooms": 3,
+                           "address": {"@type": "PostalAddress", "streetAddress": address,
+                                       "addressLocality": "Seattle", "addressRegion": "WA",
+                                       "postalCode": "98122"},
+                           "geo": {"@type": "GeoCoordinates", "latitude": lat, "longitude": lon}}}
+
+
+@pytest.fixture
+def site_and_config(database_url: str, tenant: str, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, pd.Series]]:
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=60)
+    sample = pd.read_csv(tmp_path / "data" / "king_wa_sample.csv", dtype=str).iloc[0]
+    lat, lon = float(sample["latitude"]), float(sample["longitude"])
+    documents = [
+        listing("/homes/same-house", "1420 E Pine St", lat, lon, 725_000),  # the parcel's own house
+        listing("/homes/new-house", "77 Lakeview Blvd E", 47.640, -122.320, 980_000),  # not in the file
+        {"@type": "House", "url": "/homes/no-address", "numberOfBedrooms": 2},  # invalid: no address
+    ]
+    page = ("<html><head>" + "".join(
+        f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
+        + "</head><body>listings</body></html>").encode()
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, kind = (b"User-agent: *\nAllow: /\n", "text/plain") if self.path == "/robots.txt" \
+                else (page, "text/html; charset=utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    county_file = config / "counties" / "king_wa.yaml"
+    county = yaml.safe_load(county_file.read_text())
+    county["quality"] = {"max_reject_rate": 0.5}
+    county["sources"].append({
+        "name": "test_site", "type": "listing_site", "provides": "listings",
+        "start_urls": [f"http://127.0.0.1:{server.server_port}/listings"],
+        "rate_limit": {"requests_per_second": 50, "concurrency": 4}})
+    county_file.write_text(yaml.safe_dump(county))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REOS_TENANT", tenant)
+    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
+    yield config, sample
+    server.shutdown()
+
+
+def discover(config: Path) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(config)
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey(k) for k in ("sales", "listings", "prospects")})
+    return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral())
+
+
+def test_bulk_file_and_listing_site_become_one_prospect_per_house(
+        site_and_config: tuple[Path, pd.Series], database_url: str, tenant: str) -> None:
+    config, sample = site_and_config
+    result = discover(config)
+    assert result.success
+    crawl = result.asset_materializations_for_node("listings")[0].metadata
+    assert crawl["listing_records"].value == 2 and crawl["listing_pages"].value >= 1  # reported via Pipes
+    assert crawl["rejects"].value == 1
+
+    wh = Warehouse(database_url)
+    params = {"t": tenant}
+    listings = wh.frame("SELECT source_id, list_price FROM listings WHERE tenant_id = :t", params)
+    assert len(listings) == 2
+    reasons = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params)["reason"]
+    assert len(reasons) == 1 and "address" in reasons.iloc[0]
+
+    prospects = wh.frame("SELECT prospect_key, parcel_id, list_price, sources, address FROM prospects "
+                         "WHERE tenant_id = :t", params).set_index("prospect_key")
+    parcels = wh.scalar("SELECT count(DISTINCT parcel_id) FROM sales WHERE tenant_id = :t", params)
+    assert len(prospects) == parcels + 1  # the matched listing adds no prospect; the new house does
+    parcel_id = sample["pinx"].strip(".")
+    same = prospects.loc[parcel_id]
+    assert same["list_price"] == 725_000 and sorted(same["sources"]) == ["kc_assessor_sales", "test_site"]
+    assert same["address"].startswith("1420 E Pine")
+    new = prospects[prospects["parcel_id"].isna()]
+    assert len(new) == 1 and new["list_price"].iloc[0] == 980_000
+    links = wh.frame("SELECT source, matched_on FROM prospect_sources WHERE tenant_id = :t "
+                     "AND prospect_key = :k", {**params, "k": parcel_id})
+    assert set(links["source"]) == {"kc_assessor_sales", "test_site"}
+
+    again = discover(config)
+    assert again.success
+    assert wh.scalar("SELECT count(*) FROM prospects WHERE tenant_id = :t", params) == len(prospects)
+    assert wh.scalar("SELECT count(*) FROM listings WHERE tenant_id = :t", params) == 2
+    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params) == 1
+    wh.dispose()
