@@ -62,5 +62,7 @@ def write_sample_config(config: Path, data: Path, *, n_parcels: int = 400, malfo
     scoring = yaml.safe_load((repo_root() / "config" / "scoring.yaml").read_text())
     scoring.update({"packet_threshold": packet_threshold, "num_boost_round": 80, "explain_top_n": 5})
     (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
-    (config / "recipients.yaml").write_text((repo_root() / "config" / "recipients.yaml").read_text())
+    for other in (repo_root() / "config").glob("*.yaml"):  # recipients, enrichment sources, ...
+        if other.name != "scoring.yaml":
+            (config / other.name).write_text(other.read_text())
     return config

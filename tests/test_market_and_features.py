@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realestate_assets.enrich.county_data import enrich_from_county_sales
 from realestate_assets.enrich.market import CompsSettings, PriceIndex, comparable_sales, latest_sale_facts
+from realestate_assets.enrich.pipeline import enrich_prospects
+from realestate_assets.enrich.sources_config import load_sources_config
 from realestate_assets.ml.features import FEATURES, build_features
 
 
@@ -57,22 +58,35 @@ def test_too_few_comps_means_no_estimate_not_a_guess() -> None:
     assert comps["comps_estimated_value"].isna().all()
 
 
+def enrich(prospects: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
+    """County records and comps only: no outside key is set, so ATTOM and the Census are skipped."""
+    frame = prospects.reindex(columns=["prospect_key", "parcel_id", "address", "city", "state", "zip",
+                                       "latitude", "longitude"])
+    result = enrich_prospects(frame, sales, county_fips="53033", county_state="WA", sources=load_sources_config(),
+                              comps=CompsSettings(), env={})
+    assert set(result.skipped) == {"attom", "census_geocoder", "census_acs"}
+    return result.frame
+
+
 def test_enrichment_marks_unknown_parcels_failed_and_keeps_provenance() -> None:
     sales = pd.DataFrame([sale("a", "1", "2010-01-01", 300_000), sale("a", "2", "2015-01-01", 450_000)])
     prospects = pd.DataFrame({"prospect_key": ["a", "zz"], "parcel_id": ["a", "zz"]})
-    out = enrich_from_county_sales(prospects, sales, CompsSettings()).set_index("prospect_key")
+    out = enrich(prospects, sales).set_index("prospect_key")
     assert out.loc["a", "status"] == "enriched" and out.loc["a", "sale_count"] == 2
     assert out.loc["a", "last_sale_price"] == 450_000 and out.loc["a", "prior_sale_price"] == 300_000
     assert out.loc["a", "year_built"] == 2005
-    assert out.loc["a", "provenance"]["living_sqft"]["record"] == "sale 2"
-    assert out.loc["zz", "status"] == "failed" and "no sale record" in out.loc["zz", "failure_reason"]
-    assert pd.isna(out.loc["zz", "living_sqft"])
+    assert out.loc["a", "years_owned"] == 0.0  # sold on the as-of date
+    living = out.loc["a", "provenance"]["living_sqft"]
+    assert living["source"] == "county_assessor" and living["record"] == "s sale 2"
+    assert out.loc["a", "source_status"]["attom"]["status"] == "skipped"
+    assert out.loc["zz", "status"] == "failed" and "no source describes the building" in out.loc["zz", "failure_reason"]
+    assert pd.isna(out.loc["zz", "living_sqft"]) and pd.isna(out.loc["a", "owner_names"])
 
 
 def test_features_use_only_the_as_of_date_and_never_impute() -> None:
     sales = pd.DataFrame([sale("a", "1", "2012-06-30", 300_000), sale("b", "2", "2016-06-30", 600_000)])
     prospects = pd.DataFrame({"prospect_key": ["a", "b"], "parcel_id": ["a", "b"]})
-    enriched = enrich_from_county_sales(prospects, sales, CompsSettings())
+    enriched = enrich(prospects, sales)
     enriched.loc[enriched["prospect_key"] == "b", "beds"] = 0.0
     locations = pd.DataFrame({"prospect_key": ["a", "b"], "latitude": [47.6, 47.6],
                               "longitude": [-122.3, -122.3]})

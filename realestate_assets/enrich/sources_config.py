@@ -69,9 +69,11 @@ class SourceConfig(_Strict):
 
 class RuntimeConfig(_Strict):
     max_workers: int = Field(default=8, ge=1, le=256)
-    cache_dir: str = ".reos/http_cache"
+    batch_size: int = Field(default=1000, ge=1, description="prospects enriched per batch (bounds memory)")
+    cache_dir: str = Field(default=".reos/http_cache",
+                           description="used by library callers; the asset keeps it under REOS_STATE_DIR")
     redis_url_env: str | None = Field(
-        default="REOS_REDIS_URL",
+        default="REDIS_URL",
         description="when this env var is set, rate-limit buckets and the HTTP cache live in Redis")
 
 

@@ -239,12 +239,14 @@ class FakeAttom:
                  seed: int = 7, slow_s: float = 0.5) -> None:
         self.records = records or {}
         self.by_id = {str(r["identifier"]["attomId"]): r for r in self.records.values()}
+        self.by_id.update({str(r["identifier"]["apn"]): r for r in self.records.values()})
         self.behaviours = Behaviours(failure_rate, seed, slow_s)
         self.no_match_as_400 = True
 
     def add(self, address1: str, record: dict[str, Any]) -> None:
         self.records[address1.upper()] = record
         self.by_id[str(record["identifier"]["attomId"])] = record
+        self.by_id[str(record["identifier"]["apn"])] = record
 
     def __call__(self, req: Request) -> Response:
         if req.headers.get("apikey") != ATTOM_KEY:
@@ -252,7 +254,7 @@ class FakeAttom:
         sections = ENDPOINT_SECTIONS.get(req.path)
         if sections is None:
             return Response.json({"status": {"code": 404, "msg": "no such endpoint"}}, 404)
-        key = (req.query.get("address1") or req.query.get("attomid") or "").upper()
+        key = (req.query.get("address1") or req.query.get("attomid") or req.query.get("apn") or "").upper()
         scripted = self.behaviours.response(self.behaviours.next(key))
         if scripted is not None:
             return scripted

@@ -1,0 +1,135 @@
+"""Enrich a county's prospects from every configured source, with provenance per field.
+
+The county's own records (building facts, sale history) and its market (comparable sales)
+always take part; ATTOM and the Census join when their keys are configured. Values for the
+same field are merged by source priority (config/enrichment_sources.yaml), each recording
+its source, fetch time and confidence. A prospect is `enriched` when some source describes
+its building (living area) and no required source failed; otherwise `failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from realestate_assets.config_models import ASSESSOR_FIELDS
+from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource
+from realestate_assets.enrich.clients.base import CallSink
+from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
+from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.enrich.sources_config import SourcesConfig
+
+OUTSIDE_FIELDS = [
+    "attom_id", "owner_names", "owner_mailing_address", "assessed_value", "market_value", "tax_amount", "tax_year",
+    "avm_value", "avm_low", "avm_high", "avm_confidence_score", "avm_fsd", "avm_date", "tract_geoid", "tract_name",
+    "tract_population", "tract_median_household_income", "tract_median_home_value", "tract_median_gross_rent",
+    "tract_housing_units", "tract_vacant_units", "tract_occupied_units", "tract_owner_occupied_units",
+    "tract_renter_occupied_units", "tract_vacancy_rate", "tract_owner_occupied_share",
+    "tract_renter_occupied_share",
+]
+SIGNALS = ["absentee_owner", "out_of_state_owner", "years_owned", "corporate_owner", "trust_owner",
+           "government_owner", "assessed_to_market_ratio"]
+ENRICHMENT_COLUMNS = ["prospect_key", "as_of_date", "status", "failure_reason", *COUNTY_FACTS, *MARKET_FACTS,
+                      *OUTSIDE_FIELDS, "rent_estimate_monthly", *SIGNALS, "provenance", "source_status"]
+
+
+@dataclass(frozen=True)
+class Enriched:
+    frame: pd.DataFrame  # ENRICHMENT_COLUMNS, one row per prospect
+    skipped: dict[str, str]  # source → why it did not take part
+    as_of: pd.Timestamp
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def _present(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+            continue
+        out[key] = value.date() if isinstance(value, pd.Timestamp) else value
+    return out
+
+
+def enrich_prospects(
+    prospects: pd.DataFrame, sales: pd.DataFrame, *, county_fips: str, county_state: str, sources: SourcesConfig,
+    comps: CompsSettings, cache_dir: Path | None = None, redis_url: str | None = None,
+    on_call: CallSink | None = None, env: Mapping[str, str] | None = None, assessor: pd.DataFrame | None = None,
+    **client_overrides: Any,
+) -> Enriched:
+    """`prospects`: prospect_key, parcel_id, address, city, state, zip, latitude, longitude.
+
+    `assessor`: canonical rows of the county's `provides: assessor` sources (parcel_id, owner_name,
+    owner_mailing_address, assessed_value, market_value, tax_amount, tax_year), if any.
+    """
+    facts, as_of = county_facts(sales, comps)
+    by_parcel = facts.to_dict("index")
+    assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
+        if assessor is not None and len(assessor) else {}
+    market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
+    refs = [
+        ProspectRef(
+            prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
+            state=_text(p.state) or county_state, zip=_text(p.zip),  # every parcel is in its county's state
+            latitude=None if pd.isna(p.latitude) else float(p.latitude),
+            longitude=None if pd.isna(p.longitude) else float(p.longitude),
+            parcel_id=_text(p.parcel_id), county_fips=county_fips,
+            assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)))
+        for p in prospects.itertuples(index=False)
+    ]
+    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
+    # Which county record a prospect's county facts come from, for provenance.
+    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
+                 for key, parcel in parcel_of.items() if parcel in by_parcel}
+
+    def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
+        return market.get(parcel_of[prospect.prospect_id], {})
+
+    with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
+                              market_fn=market_fn, as_of=as_of.date(), **client_overrides) as enricher:
+        step = sources.runtime.batch_size
+        outcomes = [o for start in range(0, len(refs), step) for o in enricher.enrich_batch(refs[start:start + step])]
+        skipped = {name: s.reason for name, s in enricher.skipped.items()}
+    rows = [_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes]
+    return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
+
+
+def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the county's own records say: its sales file, and its assessor roll when configured."""
+    values = _present({k: facts[k] for k in COUNTY_FACTS}) if facts else {}
+    if assessed:
+        roll = _present({k: assessed.get(k) for k in ASSESSOR_FIELDS})
+        if "owner_name" in roll:
+            roll["owner_names"] = [roll.pop("owner_name")]
+        values.update(roll)
+    return values
+
+
+def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[str, Any]:
+    values = dict(outcome.values)
+    provenance = {field: ({**entry, "record": county_record} if entry.get("source") == "county_assessor"
+                          and county_record else entry) for field, entry in outcome.provenance.items()}
+    if values.get("tract_median_gross_rent") is not None:
+        # The rent estimate until a rent source is configured: the tract's ACS median gross rent.
+        values["rent_estimate_monthly"] = values["tract_median_gross_rent"]
+        provenance["rent_estimate_monthly"] = {**provenance.get("tract_median_gross_rent", {}),
+                                               "method": "ACS median gross rent of the tract"}
+    status, reason = outcome.status, outcome.reason
+    if status == "enriched" and values.get("living_sqft") is None:
+        status, reason = "failed", "no source describes the building (no county record, no ATTOM match)"
+    row = {column: values.get(column) for column in ENRICHMENT_COLUMNS}
+    row.update({k: outcome.signals.get(k) for k in SIGNALS})
+    row.update({"prospect_key": outcome.prospect_id, "as_of_date": as_of.date(), "status": status,
+                "failure_reason": reason, "provenance": provenance,
+                "source_status": {name: s.as_dict() for name, s in outcome.sources.items()}})
+    return row
+
+
+__all__ = ["ENRICHMENT_COLUMNS", "Enriched", "SkippedSource", "enrich_prospects"]

@@ -1,0 +1,143 @@
+"""The enrichment asset against local ATTOM and Census servers: values land with provenance,
+calls are logged with their cost, a second run is served from the cache, and a failing
+required source marks prospects failed with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from realestate_assets.assets import discovery, enrichment
+from realestate_assets.db.warehouse import Warehouse
+from resources import ScraperResource, WarehouseResource
+from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
+from tests.samples import write_sample_config
+
+OUT_OF_STATE = "PO BOX 77, PHOENIX, AZ 85001"
+
+
+def configure(tmp_path: Path, attom_url: str, census_url: str, *, attom_required: bool = False) -> Path:
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=40)
+    sources = yaml.safe_load((config / "enrichment_sources.yaml").read_text())
+    for name, url in (("attom", attom_url), ("census_geocoder", census_url), ("census_acs", census_url)):
+        sources["sources"][name].update(base_url=url, rate_limit_per_s=200, retries=0)
+    sources["sources"]["attom"]["required"] = attom_required
+    (config / "enrichment_sources.yaml").write_text(yaml.safe_dump(sources))
+    return config
+
+
+def add_assessor_roll(config: Path, rows: list[dict[str, str]]) -> None:
+    """The county's assessor roll as a bulk file (`provides: assessor`), read by the discovery adapters."""
+    path = config.parent / "data" / "assessor_roll.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    county_file = config / "counties" / "king_wa.yaml"
+    county = yaml.safe_load(county_file.read_text())
+    county["sources"].append({"name": "kc_assessor_roll", "type": "bulk_file", "provides": "assessor",
+                              "path": str(path), "fields": {
+                                  "parcel_id": "PIN", "owner_name": "TAXPAYER", "owner_mailing_address": "MAILING",
+                                  "assessed_value": "APPRAISED", "tax_amount": "TAX"}})
+    county_file.write_text(yaml.safe_dump(county))
+
+
+def enrich(config: Path) -> dg.ExecuteInProcessResult:
+    """Discovery and enrichment only: the assets under test and what they read."""
+    partitions = dg.StaticPartitionsDefinition(["king_wa"])
+    return dg.materialize([*discovery.build(partitions), *enrichment.build(partitions)], partition_key="king_wa",
+                          resources={"warehouse": WarehouseResource(), "scraper": ScraperResource()},
+                          raise_on_error=False)
+
+
+@pytest.fixture
+def env(database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REOS_TENANT", tenant)
+    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("ATTOM_API_KEY", ATTOM_KEY)
+    monkeypatch.setenv("CENSUS_API_KEY", "test-census-key")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return tmp_path
+
+
+def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, database_url: str,
+                                                             tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    attom, census = FakeAttom(), FakeCensus()
+    attom_server, census_server = serve(attom), serve(census)
+    config = configure(env, attom_server.url, census_server.url)
+    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
+    sample = pd.read_csv(env / "data" / "king_wa_sample.csv", dtype=str)
+    known = sample["pinx"].str.strip(".").drop_duplicates().iloc[:10].tolist()
+    for i, parcel in enumerate(known):
+        record = attom_record(i, mailing=OUT_OF_STATE if i == 0 else None,
+                              owner="ACME HOLDINGS LLC" if i == 1 else "SMITH JOHN D", corporate=i == 1)
+        record["identifier"]["apn"] = parcel
+        attom.add(f"parcel {parcel}", record)
+    add_assessor_roll(config, [
+        {"PIN": known[2], "TAXPAYER": "JONES MARY", "MAILING": "12 ELM ST, SEATTLE, WA 98101",
+         "APPRAISED": "555000", "TAX": "5100"},
+        {"PIN": "", "TAXPAYER": "NOBODY", "MAILING": "", "APPRAISED": "1", "TAX": "1"},  # no parcel: a reject
+    ])
+
+    first = enrich(config)
+    assert first.success
+    wh = Warehouse(database_url)
+    rows = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :t", {"t": tenant}).set_index("prospect_key")
+    assert (rows["status"] == "enriched").all()
+    owner = rows.loc[known[0]]
+    assert owner["owner_names"] == ["SMITH JOHN D"] and owner["assessed_value"] == 400_000
+    assert owner["provenance"]["assessed_value"]["source"] == "attom"
+    assert owner["provenance"]["living_sqft"]["source"] == "county_assessor"  # county outranks ATTOM
+    assert bool(owner["out_of_state_owner"])  # mailing address in AZ, parcel in WA
+    assert pd.isna(owner["absentee_owner"])  # unknown: the county file has no street address to compare
+    assert bool(rows.loc[known[1], "corporate_owner"])
+    assert owner["tract_geoid"].startswith("53033")
+    assert owner["rent_estimate_monthly"] == owner["tract_median_gross_rent"] > 0
+    assert owner["provenance"]["rent_estimate_monthly"]["source"] == "census_acs"
+    rolled = rows.loc[known[2]]  # the county's roll outranks ATTOM (priority 10 vs 20)
+    assert rolled["owner_names"] == ["JONES MARY"] and rolled["assessed_value"] == 555_000
+    assert rolled["provenance"]["owner_names"]["source"] == "county_assessor"
+    assert rolled["out_of_state_owner"] is False or not rolled["out_of_state_owner"]
+    assert rolled["tax_amount"] == 5100
+    roll_rejects = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'enrichment'",
+                            {"t": tenant})["reason"]
+    assert list(roll_rejects) == ["parcel_id: missing"]
+    unmatched = rows.drop(index=known).iloc[0]
+    assert unmatched["source_status"]["attom"]["status"] == "no_match" and pd.isna(unmatched["assessed_value"])
+
+    calls = wh.frame("SELECT source, cache_hit, cost_usd::float8 AS cost, run_id FROM source_calls "
+                     "WHERE tenant_id = :t", {"t": tenant})
+    billed = calls[(calls["source"] == "attom") & (calls["cost"] > 0)]
+    assert len(billed) == 10 * 4  # four endpoints for each matched parcel; no-matches are free
+    assert calls["cost"].sum() == pytest.approx(40 * 0.05)
+    metadata = first.asset_materializations_for_node("enrichment")[0].metadata
+    assert metadata["api_cost_usd"].value == pytest.approx(2.0)
+
+    outbound = attom_server.count() + census_server.count()
+    second = enrich(config)
+    assert second.success
+    assert attom_server.count() + census_server.count() == outbound  # all from the HTTP cache
+    again = wh.frame("SELECT cache_hit, cost_usd::float8 AS cost FROM source_calls WHERE tenant_id = :t "
+                     "AND run_id = :r", {"t": tenant, "r": second.run_id})
+    assert len(again) > 0 and again["cache_hit"].all() and again["cost"].sum() == 0
+    assert second.asset_materializations_for_node("enrichment")[0].metadata["cache_hit_rate"].value == 1.0
+    wh.dispose()
+
+
+def test_failing_required_source_marks_prospects_failed_and_blocks(env: Path, serve, database_url: str,
+                                                                   tenant: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    attom = FakeAttom(failure_rate=1.0)
+    config = configure(env, serve(attom).url, serve(FakeCensus()).url, attom_required=True)
+    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
+    result = enrich(config)
+    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks["required_sources_answered"] is False and checks["enrichment_coverage_above_floor"] is False
+    wh = Warehouse(database_url)
+    rows = wh.frame("SELECT status, failure_reason FROM enrichment WHERE tenant_id = :t", {"t": tenant})
+    assert len(rows) == 40 and (rows["status"] == "failed").all()
+    assert rows["failure_reason"].str.startswith("required source attom failed").all()
+    wh.dispose()
