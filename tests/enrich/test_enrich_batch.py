@@ -39,7 +39,7 @@ def enricher(world, tmp_path, log, *, config=None, env=None, overrides=None, **k
     for k, v in (overrides or {}).items():
         settings[k].update(v)
     return Enricher.from_config(
-        config or load_sources_config(), on_call=log, cache_dir=tmp_path, env={"ATTOM_API_KEY": ATTOM_KEY}
+        config or load_sources_config(), on_call=log, cache_dir=tmp_path, env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "test-census-key"}
         if env is None else env, base_url_overrides={"attom": a_srv.url, "census_geocoder": c_srv.url,
                                                      "census_acs": c_srv.url},
         settings_overrides=settings, as_of=date(2026, 6, 1), **kw)
@@ -138,7 +138,7 @@ def test_flaky_sources_leave_every_prospect_enriched_or_failed_with_reason(world
 
 def test_unset_key_skips_the_source_and_reports_it(world, tmp_path):
     _, a_srv, _, _ = world
-    with enricher(world, tmp_path, CallLog(), env={}) as e:
+    with enricher(world, tmp_path, CallLog(), env={"CENSUS_API_KEY": "test-census-key"}) as e:
         out = e.enrich_batch([prospect(1)])
     assert a_srv.count() == 0  # never called, never faked
     assert e.skipped["attom"].reason == "environment variable ATTOM_API_KEY is not set"
@@ -182,7 +182,7 @@ def test_market_fn_and_one_shot_function(world, tmp_path):
 
     cfg = load_sources_config()
     out = enrich_batch([prospect(2)], cfg, on_call=CallLog(), market_fn=market, cache_dir=tmp_path,
-                       env={"ATTOM_API_KEY": ATTOM_KEY}, as_of=date(2026, 6, 1),
+                       env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "test-census-key"}, as_of=date(2026, 6, 1),
                        base_url_overrides={"attom": a_srv.url, "census_geocoder": c_srv.url, "census_acs": c_srv.url},
                        settings_overrides={k: dict(FAST) for k in HTTP})
     o = out[0]

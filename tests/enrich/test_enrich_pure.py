@@ -167,5 +167,10 @@ def test_api_key_resolution():
     cfg = load_sources_config()
     assert resolve_api_key(cfg.sources["attom"], {}) == (None, "environment variable ATTOM_API_KEY is not set")
     assert resolve_api_key(cfg.sources["attom"], {"ATTOM_API_KEY": " k "}) == ("k", None)
-    assert resolve_api_key(cfg.sources["census_acs"], {}) == (None, None)  # optional key
-    assert resolve_api_key(cfg.sources["census_geocoder"], {}) == (None, None)  # no key at all
+    # The Census pair waits for CENSUS_API_KEY (the geocoder sends no key; it is gated with ACS).
+    census_unset = (None, "environment variable CENSUS_API_KEY is not set")
+    assert resolve_api_key(cfg.sources["census_acs"], {}) == census_unset
+    assert resolve_api_key(cfg.sources["census_geocoder"], {}) == census_unset
+    assert resolve_api_key(cfg.sources["census_acs"], {"CENSUS_API_KEY": "k"}) == ("k", None)
+    optional = cfg.sources["census_acs"].model_copy(update={"api_key_required": False})
+    assert resolve_api_key(optional, {}) == (None, None)  # an optional key may stay unset
