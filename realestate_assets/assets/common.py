@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+import yaml
 
 from realestate_assets.config_models import CountyConfig, load_county
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.settings import config_dir, tenant_id
+from realestate_assets.settings import config_dir, repo_root, tenant_id
 
 OWNERS = ["team:data-platform"]
+POD_RESOURCES = Path("deploy") / "k8s-resources.yaml"
+
+
+@cache
+def _pod_resources() -> dict[str, object]:
+    path = repo_root() / POD_RESOURCES
+    return yaml.safe_load(path.read_text())["assets"] if path.exists() else {}
+
+
+def pod_tags(asset: str) -> dict[str, object]:
+    """`dagster-k8s/config` op tags for an asset's step pod (read by dagster-k8s' step executor);
+    sizes live in deploy/k8s-resources.yaml, next to the rest of the deployment."""
+    resources = _pod_resources().get(asset)
+    return {"dagster-k8s/config": resources} if resources else {}
 
 
 def county_of(context: dg.AssetExecutionContext) -> CountyConfig:

@@ -4,7 +4,7 @@ prospect per property across all of them."""
 import dagster as dg
 import pandas as pd
 
-from realestate_assets.assets.common import OWNERS, check, county_of, partition_params, table_metadata, tenant
+from realestate_assets.assets.common import OWNERS, check, county_of, partition_params, pod_tags, table_metadata, tenant
 from realestate_assets.config_models import CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import replace_rejects, sync_partition
 from realestate_assets.discovery.collect import Collected, build_prospects, collect_listings, collect_sales
@@ -79,6 +79,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                               description="share of source rows rejected ≤ the county's max_reject_rate"),
         ],
         tags={"stage": "discovery"},
+        op_tags=pod_tags("sales"),
         required_resource_keys={"warehouse"},
     )
     def sales(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -120,6 +121,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                               description="share of listing items rejected ≤ the county's max_reject_rate"),
         ],
         tags={"stage": "discovery"},
+        op_tags=pod_tags("listings"),
         required_resource_keys={"warehouse", "scraper"},
     )
     def listings(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -169,6 +171,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                               description="prospects sharing a normalized address + unit < 0.5%"),
         ],
         tags={"stage": "discovery"},
+        op_tags=pod_tags("prospects"),
         required_resource_keys={"warehouse"},
     )
     def prospects(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from realestate_assets.assets.common import (
     county_of,
     county_sales,
     partition_params,
+    pod_tags,
     table_metadata,
     tenant,
 )
@@ -77,6 +78,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                               description="share of enriched prospects with a comparable-sales value"),
         ],
         tags={"stage": "enrichment"},
+        op_tags=pod_tags("enrichment"),
     )
     def enrichment(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         county = county_of(context)
