@@ -38,7 +38,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "deploy"
 # Kubernetes minor version the manifests are written for (kubernetes-validate ships the schemas).
 K8S_VERSION = "1.33.0"
 
-ASSETS = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
 SOURCES = ["attom", "census", "socrata", "listing_site"]
 
 # Environment variables the code reads (DESIGN.md §2 and the brief of issue #7).
@@ -414,8 +413,11 @@ def test_pipes_scraper_pod_spec_is_accepted_by_dagster_k8s():
 def test_per_asset_k8s_tags_parse_with_dagster_k8s():
     from dagster_k8s.job import USER_DEFINED_K8S_CONFIG_KEY, get_user_defined_k8s_config
 
+    from realestate_assets.definitions import build_definitions
+
     spec = load(DEPLOY / "k8s-resources.yaml")
-    assert set(spec["assets"]) == set(ASSETS)
+    # Every asset of the graph has a pod size, and every size belongs to an asset.
+    assert set(spec["assets"]) == {k.to_user_string() for k in build_definitions().resolve_all_asset_keys()}
     assert USER_DEFINED_K8S_CONFIG_KEY == "dagster-k8s/config"
     for name, tag in [*spec["assets"].items(), ("default_run", spec["default_run"])]:
         parsed = get_user_defined_k8s_config({USER_DEFINED_K8S_CONFIG_KEY: json.dumps(tag)})
