@@ -4,6 +4,10 @@ The normal form is upper case, USPS suffix and directional abbreviations (Public
 unit split from the street ("123 N MAIN ST" + unit "4B"), a 5-digit ZIP and a 2-letter state.
 It is a matching key, not a mailing label: punctuation is dropped and nothing is looked up.
 Never raises on any input; `parsed` says whether usaddress understood the text.
+
+A PO Box ("P.O. Box 12, Austin, TX 78701") is no street: it comes back with street None (so no
+matching key) and po_box "PO BOX 12", with its city, state and ZIP. This module is the one address
+normalizer of the project; owner signals (enrich/owner_signals.py) use it too.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class NormalizedAddress:
     state: str | None
     zip: str | None  # 5 digits
     parsed: bool  # usaddress understood it; False means the fallback produced it
+    po_box: str | None = None  # "PO BOX 12"; the street is None when the address is only a box
 
     @property
     def key(self) -> str | None:
@@ -122,13 +127,18 @@ def _unit_id(text: str) -> str | None:
     return "".join(words) or None
 
 
-def _state(text: str | None) -> str | None:
+def _state(text: object) -> str | None:
     value = _clean(text)
     if not value:
         return None
     if value in STATE_CODES:
         return value
     return STATES.get(value)
+
+
+def normalize_state(text: object) -> str | None:
+    """Two-letter code for a state name or code ("Texas", "tx" -> "TX"); None when it is neither."""
+    return _state(text)
 
 
 def _zip(text: str | None) -> str | None:
@@ -179,6 +189,18 @@ def _normalize(text: str, city: str, state: str, zip_code: str) -> NormalizedAdd
         tagged, kind = usaddress.tag(text)
     except Exception:  # usaddress raises RepeatedLabelError and, on odd input, others
         return _fallback(text, city, state, zip_code)
+    box_id = _clean(tagged.get("USPSBoxID", "")).replace("#", "").replace(" ", "")
+    po_box = f"PO BOX {box_id}" if box_id else None
+    if kind == "PO Box" and po_box:
+        return NormalizedAddress(
+            street=None,
+            unit=None,
+            city=_clean(tagged.get("PlaceName") or city) or None,
+            state=_state(tagged.get("StateName") or state) or _state(state),
+            zip=_zip(tagged.get("ZipCode")) or _zip(zip_code),
+            parsed=True,
+            po_box=po_box,
+        )
     if kind not in ("Street Address", "Ambiguous") or "AddressNumber" not in tagged:
         return _fallback(text, city, state, zip_code)
     if any(k.startswith("Intersection") or k.startswith("SecondStreet") for k in tagged):
@@ -209,6 +231,7 @@ def _normalize(text: str, city: str, state: str, zip_code: str) -> NormalizedAdd
         state=_state(tagged.get("StateName") or state) or _state(state),
         zip=_zip(tagged.get("ZipCode")) or _zip(zip_code),
         parsed=True,
+        po_box=po_box,  # "123 MAIN ST PO BOX 5": both are kept
     )
 
 

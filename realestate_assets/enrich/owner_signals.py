@@ -1,9 +1,10 @@
 """Owner signals from enrichment values. Pure functions; None means "unknown", never False.
 
 * absentee_owner: the owner's mailing address is not the property address, compared after
-  normalization (upper case, punctuation gone, USPS suffix/directional/unit abbreviations,
-  ZIP to 5 digits; usaddress splits the parts). A PO Box in the property's own ZIP is unknown
-  (None): rural owner-occupants often take mail at a box. A PO Box elsewhere is absentee.
+  normalization by the project's one normalizer, discovery.addresses.normalize_address (upper
+  case, punctuation gone, USPS suffix/directional abbreviations, ZIP to 5 digits, the unit split
+  off: another unit of the same building is not absentee). A PO Box in the property's own ZIP is
+  unknown (None): rural owner-occupants often take mail at a box. A PO Box elsewhere is absentee.
 * out_of_state_owner: the mailing state differs from the property state.
 * years_owned: from the last sale date to `as_of`, in years (one decimal).
 * corporate_owner: the owner name contains a business-entity word (see CORPORATE_PATTERNS).
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-import usaddress
+from realestate_assets.discovery.addresses import NormalizedAddress, normalize_address, normalize_state
 
 # Whole-word business markers. "CO" and "COMPANY" are matched only as whole words, so
 # "COLEMAN" or "JACOBSON" never match.
@@ -48,115 +49,28 @@ def _rx(patterns: Sequence[str]) -> re.Pattern[str]:
 
 _CORP, _TRUST, _GOV = _rx(CORPORATE_PATTERNS), _rx(TRUST_PATTERNS), _rx(GOVERNMENT_PATTERNS)
 
-SUFFIXES = {
-    "STREET": "ST", "STR": "ST", "AVENUE": "AVE", "AV": "AVE", "AVEN": "AVE", "BOULEVARD": "BLVD",
-    "ROAD": "RD", "DRIVE": "DR", "DRV": "DR", "LANE": "LN", "COURT": "CT", "PLACE": "PL", "TERRACE": "TER",
-    "CIRCLE": "CIR", "PARKWAY": "PKWY", "HIGHWAY": "HWY", "WAY": "WAY", "SQUARE": "SQ", "TRAIL": "TRL",
-    "LOOP": "LOOP", "ALLEY": "ALY", "POINT": "PT",
-}
-DIRECTIONS = {"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
-              "SOUTHEAST": "SE", "SOUTHWEST": "SW"}
-UNIT_WORDS = {"APARTMENT": "APT", "SUITE": "STE", "UNIT": "UNIT", "#": "UNIT", "NUMBER": "UNIT", "NO": "UNIT"}
-STATE_NAMES = {
-    "ALABAMA": "AL", "ALASKA": "AK", "ARIZONA": "AZ", "ARKANSAS": "AR", "CALIFORNIA": "CA", "COLORADO": "CO",
-    "CONNECTICUT": "CT", "DELAWARE": "DE", "DISTRICT OF COLUMBIA": "DC", "FLORIDA": "FL", "GEORGIA": "GA",
-    "HAWAII": "HI", "IDAHO": "ID", "ILLINOIS": "IL", "INDIANA": "IN", "IOWA": "IA", "KANSAS": "KS",
-    "KENTUCKY": "KY", "LOUISIANA": "LA", "MAINE": "ME", "MARYLAND": "MD", "MASSACHUSETTS": "MA",
-    "MICHIGAN": "MI", "MINNESOTA": "MN", "MISSISSIPPI": "MS", "MISSOURI": "MO", "MONTANA": "MT",
-    "NEBRASKA": "NE", "NEVADA": "NV", "NEW HAMPSHIRE": "NH", "NEW JERSEY": "NJ", "NEW MEXICO": "NM",
-    "NEW YORK": "NY", "NORTH CAROLINA": "NC", "NORTH DAKOTA": "ND", "OHIO": "OH", "OKLAHOMA": "OK",
-    "OREGON": "OR", "PENNSYLVANIA": "PA", "RHODE ISLAND": "RI", "SOUTH CAROLINA": "SC", "SOUTH DAKOTA": "SD",
-    "TENNESSEE": "TN", "TEXAS": "TX", "UTAH": "UT", "VERMONT": "VT", "VIRGINIA": "VA", "WASHINGTON": "WA",
-    "WEST VIRGINIA": "WV", "WISCONSIN": "WI", "WYOMING": "WY", "PUERTO RICO": "PR",
-}
-STATE_CODES = set(STATE_NAMES.values())
 
-
-@dataclass(frozen=True)
-class NormalizedAddress:
-    street: str | None  # "1234 N DIVISION ST APT 4"
-    city: str | None
-    state: str | None  # two-letter
-    zip5: str | None
-    po_box: str | None = None  # "PO BOX 123"
-
-
-def _clean(s: str) -> str:
-    return " ".join(re.sub(r"[^A-Z0-9# ]", " ", s.upper()).split())
-
-
-def normalize_state(s: str | None) -> str | None:
-    if not s:
-        return None
-    c = _clean(s)
-    if c in STATE_CODES:
-        return c
-    return STATE_NAMES.get(c)
-
-
-def normalize_address(one_line: str | None, *, city: str | None = None, state: str | None = None,
-                      zip_code: str | None = None) -> NormalizedAddress | None:
-    """Parse a one-line (or street-only, with city/state/zip given) US address."""
-    if not one_line or not one_line.strip():
-        return None
-    try:
-        tagged, _kind = usaddress.tag(one_line.upper())
-    except usaddress.RepeatedLabelError:
-        tagged = {}
-    parts: dict[str, str] = {k: _clean(v) for k, v in tagged.items()}
-    po_box = None
-    if parts.get("USPSBoxID"):
-        po_box = f"PO BOX {parts['USPSBoxID']}"
-    street_bits = []
-    for label in ("AddressNumber", "StreetNamePreDirectional", "StreetNamePreType", "StreetName",
-                  "StreetNamePostType", "StreetNamePostDirectional", "OccupancyType", "OccupancyIdentifier"):
-        v = parts.get(label)
-        if not v:
-            continue
-        words = []
-        for w in v.split():
-            if label.endswith("Directional"):
-                w = DIRECTIONS.get(w, w)
-            elif label.endswith("Type") and label.startswith("Street"):
-                w = SUFFIXES.get(w, w)
-            elif label == "OccupancyType":
-                w = UNIT_WORDS.get(w, w)
-            words.append(w)
-        street_bits.append(" ".join(words))
-    street = " ".join(street_bits) or None
-    if street is None and po_box is None and not tagged:
-        street = _clean(one_line.split(",")[0]) or None
-    zip_raw = zip_code or parts.get("ZipCode")
-    zip5 = re.sub(r"\D", "", zip_raw)[:5] if zip_raw else None
-    return NormalizedAddress(
-        street=street,
-        city=_clean(city) if city else parts.get("PlaceName"),
-        state=normalize_state(state) or normalize_state(parts.get("StateName")),
-        zip5=zip5 if zip5 and len(zip5) == 5 else None,
-        po_box=po_box,
-    )
-
-
-def _street_without_unit(street: str) -> str:
-    return re.split(r" (?:APT|STE|UNIT) ", street)[0]
+def _known(addr: NormalizedAddress | None) -> NormalizedAddress | None:
+    """The address, or None when there is nothing to compare: normalize_address never returns None,
+    it returns an address with neither street nor PO Box for empty input."""
+    return addr if addr is not None and (addr.street or addr.po_box) else None
 
 
 def is_absentee(property_addr: NormalizedAddress | None, mailing: NormalizedAddress | None) -> bool | None:
+    property_addr, mailing = _known(property_addr), _known(mailing)
     if property_addr is None or mailing is None:
         return None
     if mailing.po_box:
-        if mailing.zip5 and property_addr.zip5:
-            return None if mailing.zip5 == property_addr.zip5 else True
+        if mailing.zip and property_addr.zip:
+            return None if mailing.zip == property_addr.zip else True
         return None
     if not property_addr.street or not mailing.street:
         return None
-    if mailing.zip5 and property_addr.zip5 and mailing.zip5 != property_addr.zip5:
+    if mailing.zip and property_addr.zip and mailing.zip != property_addr.zip:
         return True
     if mailing.state and property_addr.state and mailing.state != property_addr.state:
         return True
-    same_street = (mailing.street == property_addr.street
-                   or _street_without_unit(mailing.street) == _street_without_unit(property_addr.street))
-    return not same_street
+    return mailing.street != property_addr.street  # the unit is kept apart: another unit is not absentee
 
 
 def is_out_of_state(property_state: str | None, mailing: NormalizedAddress | None) -> bool | None:
@@ -234,14 +148,13 @@ def compute_owner_signals(values: Mapping[str, Any], *, property_address: str | 
                           property_zip: str | None = None, as_of: date) -> OwnerSignals:
     """Signals from merged enrichment values (`owner_names`, `owner_mailing_address`,
     `last_sale_date`, `assessed_value`, `avm_value`/`market_value`) and the property address."""
-    prop = normalize_address(property_address, city=property_city, state=property_state,
-                             zip_code=property_zip)
+    prop = normalize_address(property_address, city=property_city, state=property_state, zip_code=property_zip)
     mailing = normalize_address(values.get("owner_mailing_address"))
     names = values.get("owner_names") or values.get("owner_name")
     market = values.get("avm_value") if values.get("avm_value") is not None else values.get("market_value")
     return OwnerSignals(
         absentee_owner=is_absentee(prop, mailing),
-        out_of_state_owner=is_out_of_state(property_state or (prop.state if prop else None), mailing),
+        out_of_state_owner=is_out_of_state(property_state or prop.state, mailing),
         years_owned=years_owned(values.get("last_sale_date"), as_of),
         corporate_owner=is_corporate(names),
         trust_owner=is_trust(names),

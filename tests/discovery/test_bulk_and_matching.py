@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from realestate_assets.config_models import BulkFileSource, SocrataSource
-from realestate_assets.discovery.addresses import normalize_address, normalize_addresses
+from realestate_assets.discovery.addresses import normalize_address, normalize_addresses, normalize_state
 from realestate_assets.discovery.matching import match_prospects, normalize_parcel_ids
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
@@ -68,6 +68,19 @@ def test_normalize_address(text, street, unit, zip_code):
 def test_normalize_address_never_raises(text):
     parsed = normalize_address(text)
     assert parsed.street is None or parsed.street == parsed.street.upper()
+
+
+def test_normalize_address_po_box():
+    box = normalize_address("PO Box 12, Austin, TX 78701")
+    assert (box.po_box, box.street, box.unit, box.city, box.state, box.zip) == (
+        "PO BOX 12", None, None, "AUSTIN", "TX", "78701")
+    assert box.parsed and box.key is None  # a box is no property: it never matches one
+    assert normalize_address("P.O. Box 12 Spokane Washington 99201").po_box == "PO BOX 12"
+    given = normalize_address("PO Box 12", state="Texas", zip_code="78701-0012")  # the text lacks them
+    assert (given.po_box, given.state, given.zip) == ("PO BOX 12", "TX", "78701")
+    street = normalize_address("123 North Main Street Apt 4B, Seattle, WA 98101")
+    assert street.po_box is None and street.key == "123 N MAIN ST|4B|98101"
+    assert normalize_state("Texas") == normalize_state(" tx ") == "TX" and normalize_state(None) is None
 
 
 def test_normalize_addresses_vectorized_keeps_index():

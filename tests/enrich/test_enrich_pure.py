@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from realestate_assets.discovery.addresses import normalize_address, normalize_state
 from realestate_assets.enrich.owner_signals import (
     assessed_to_market_ratio,
     compute_owner_signals,
@@ -15,7 +16,6 @@ from realestate_assets.enrich.owner_signals import (
     is_government,
     is_out_of_state,
     is_trust,
-    normalize_address,
     years_owned,
 )
 from realestate_assets.enrich.provenance import SourceValues, merge_fields, provenance_json
@@ -70,11 +70,15 @@ def test_merge_ties_are_deterministic_and_pure():
 
 
 def test_address_normalization():
+    # owner signals use the shared normalizer (discovery.addresses): the unit is split from the street
     a = normalize_address("1234 North Division Street Apt. 4, Spokane, Washington 99201-1234")
     b = normalize_address("1234 N DIVISION ST #4", city="Spokane", state="WA", zip_code="99201")
-    assert a.street == "1234 N DIVISION ST APT 4" and a.state == "WA" and a.zip5 == "99201"
+    assert (a.street, a.unit, a.state, a.zip) == ("1234 N DIVISION ST", "4", "WA", "99201")
     assert b.street.startswith("1234 N DIVISION ST") and b.state == "WA"
-    assert normalize_address(None) is None and normalize_address("  ") is None
+    for empty in (None, "  "):  # no address: nothing to compare, never an exception
+        e = normalize_address(empty)
+        assert e.street is None and e.po_box is None and e.key is None
+    assert normalize_state("Washington") == "WA" and normalize_state("tx") == "TX" and normalize_state("Xx") is None
 
 
 def test_absentee_owner():
@@ -86,6 +90,7 @@ def test_absentee_owner():
     assert is_absentee(prop, normalize_address("PO Box 12, Spokane, WA 99201")) is None  # same ZIP: unknown
     assert is_absentee(prop, normalize_address("PO Box 12, Austin, TX 78701")) is True
     assert is_absentee(prop, None) is None and is_absentee(None, prop) is None
+    assert is_absentee(prop, normalize_address(None)) is None and is_absentee(normalize_address("  "), prop) is None
 
 
 def test_out_of_state_and_years_owned():
@@ -93,6 +98,7 @@ def test_out_of_state_and_years_owned():
     assert is_out_of_state("WA", mail_tx) is True
     assert is_out_of_state("Texas", mail_tx) is False
     assert is_out_of_state(None, mail_tx) is None and is_out_of_state("WA", None) is None
+    assert is_out_of_state("WA", normalize_address(None)) is None
     assert years_owned(date(2016, 6, 1), date(2026, 6, 1)) == 10.0
     assert years_owned("2015-06-10", date(2026, 6, 1)) == 11.0
     assert years_owned(None, date(2026, 6, 1)) is None
