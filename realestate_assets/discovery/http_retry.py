@@ -7,23 +7,15 @@ Anything else comes back to the caller, which turns it into a Reject.
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+from realestate_assets.net import RETRY_STATUSES, RetryAfterOrJitter, parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -44,33 +36,8 @@ class RetryableAnswer(Exception):
         self.retry_after_s = retry_after_s
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _waiter(policy: RetryPolicy):
-    backoff = wait_random_exponential(multiplier=policy.initial_wait_s, max=policy.max_wait_s)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableAnswer) and exc.retry_after_s is not None:
-            return min(exc.retry_after_s, policy.max_wait_s)
-        return backoff(state)
-
-    return wait
+def _asked_wait(exc: BaseException | None) -> float | None:
+    return exc.retry_after_s if isinstance(exc, RetryableAnswer) else None
 
 
 def get_with_retries(client: httpx.Client, url: str, params: dict[str, Any], headers: dict[str, str],
@@ -90,7 +57,7 @@ def get_with_retries(client: httpx.Client, url: str, params: dict[str, Any], hea
 
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),
-        wait=_waiter(policy),
+        wait=RetryAfterOrJitter(_asked_wait, policy.initial_wait_s, policy.max_wait_s, cap=policy.max_wait_s),
         retry=retry_if_exception_type((RetryableAnswer, httpx.TransportError)),
         reraise=True,
         sleep=sleep,

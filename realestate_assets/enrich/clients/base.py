@@ -40,9 +40,10 @@ from hishel import Request as CacheRequest
 from hishel.httpx import CacheTransport
 from pyrate_limiter import GCRA, InMemoryStateStore, Limiter, Rate, RedisStateStore, StateBucket
 
+from realestate_assets.net import RETRY_STATUSES, RetryAfterOrJitter, parse_retry_after
+
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Header and query names whose values are secrets: never logged, cached or keyed on.
 SECRET_NAMES = frozenset({"apikey", "api_key", "key", "x-app-token", "authorization", "token"})
 
@@ -353,37 +354,8 @@ def make_cache_storage(source: str, *, cache_dir: str | Path | None = None, redi
 # --------------------------------------------------------------------------- retry waits
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class _WaitRetryAfterOrJitter(tenacity.wait.wait_base):
-    """Honour the server's Retry-After when it gave one, else jittered exponential backoff."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.jitter = tenacity.wait_random_exponential(multiplier=initial, max=maximum)
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, SourceError) and exc.retry_after_s is not None:
-            return exc.retry_after_s
-        return self.jitter(retry_state)
+def _asked_wait(exc: BaseException | None) -> float | None:
+    return exc.retry_after_s if isinstance(exc, SourceError) else None
 
 
 # --------------------------------------------------------------------------- the client
@@ -577,7 +549,7 @@ class SourceClient:
         key = self._cache_key(endpoint, clean)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(1, s.retries + 1)),
-            wait=_WaitRetryAfterOrJitter(s.backoff_initial_s, s.backoff_max_s),
+            wait=RetryAfterOrJitter(_asked_wait, s.backoff_initial_s, s.backoff_max_s),
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, SourceError) and e.retryable
                                               and not isinstance(e, CircuitOpenError)),
             reraise=True,
