@@ -65,6 +65,7 @@ APP_ENV_VARS = {
     "REOS_TENANT",
     "REOS_CONFIG_DIR",
     "REOS_STATE_DIR",
+    "REOS_SCRAPER",
 }
 
 
