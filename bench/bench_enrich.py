@@ -50,7 +50,8 @@ def run_batch(ps, cache_dir, a_url, c_url, *, rate, limiter, cache, workers):
     settings = {k: {"rate_limit_per_s": rate, "timeout_s": 10.0} for k in HTTP}
     t0 = time.perf_counter()
     with Enricher.from_config(
-            load_sources_config(), on_call=log, cache_dir=cache_dir, env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "bench-key"},
+            load_sources_config(), on_call=log, cache_dir=cache_dir,
+            env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "bench-key"},
             base_url_overrides={"attom": a_url, "census_geocoder": c_url, "census_acs": c_url},
             settings_overrides=settings, use_limiter=limiter, use_cache=cache, max_workers=workers) as e:
         e.clients["attom"].endpoints = ["property_detail"]

@@ -95,7 +95,7 @@ def test_king_county_file_collects_cleanly_into_one_prospect_per_parcel() -> Non
 
 
 def test_a_failing_source_is_a_reject_not_a_crash() -> None:
-    def broken(source):  # noqa: ANN001, ANN202
+    def broken(source: object) -> list:
         raise ConnectionError("connection refused")
 
     collected = collect_sales(load_counties()["king_wa"], reader=broken)
