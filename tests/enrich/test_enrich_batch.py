@@ -40,8 +40,8 @@ def enricher(world, tmp_path, log, *, config=None, env=None, overrides=None, **k
         settings[k].update(v)
     return Enricher.from_config(
         config or load_sources_config(), on_call=log, cache_dir=tmp_path,
-        env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "test-census-key"} if env is None else env, base_url_overrides={"attom": a_srv.url, "census_geocoder": c_srv.url,
-                                                     "census_acs": c_srv.url},
+        env={"ATTOM_API_KEY": ATTOM_KEY, "CENSUS_API_KEY": "test-census-key"} if env is None else env,
+        base_url_overrides={"attom": a_srv.url, "census_geocoder": c_srv.url, "census_acs": c_srv.url},
         settings_overrides=settings, as_of=date(2026, 6, 1), **kw)
 
 
