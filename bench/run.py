@@ -11,6 +11,7 @@ BENCHES = [
     ["bench_pipeline.py"],
     ["bench_discovery.py"],
     ["bench_enrich.py"],
+    ["bench_scoring.py"],
 ]
 
 

@@ -4,11 +4,14 @@
   reos materialize --county KEY        materialize the whole graph for one county
   reos summary --county KEY            what the warehouse holds for a county
   reos demo [--county king_wa]         migrate + materialize + summary (what `make demo` runs)
+  reos backtest --sales CSV --county KEY --cutoff YYYY-MM-DD --out DIR
+                                       train every model on sales before the cutoff, judge the rest
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -132,6 +135,75 @@ def demo(county: str = typer.Option("king_wa", help="county partition key")) -> 
     db_upgrade("head")
     materialize(county)
     summary(county)
+
+
+@app.command()
+def backtest(
+    sales: Path = typer.Option(..., exists=True, dir_okay=False, help="sales file the county's YAML maps"),
+    county: str = typer.Option(..., help="county key: config/counties/KEY.yaml supplies the column mapping"),
+    cutoff: str = typer.Option(..., help="YYYY-MM-DD: models see only sales before this date"),
+    out: Path = typer.Option(..., file_okay=False, help="output directory"),
+) -> None:
+    """Backtest every scoring model on a sales file: predictions.csv, metrics.json, calibration.png."""
+    from datetime import date
+
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from realestate_assets.backtest import read_sales, run_backtest
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.settings import config_dir
+
+    try:
+        cutoff_date = date.fromisoformat(cutoff)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--cutoff {cutoff!r}: expected YYYY-MM-DD") from exc
+    county_file = config_dir() / "counties" / f"{county}.yaml"
+    if not county_file.exists():
+        raise typer.BadParameter(f"--county {county!r}: no {county_file}")
+    from realestate_assets.config_models import load_county
+
+    labels = {"avm": "AVM tuning (Optuna trials)", "deal": "deal model tuning", "sale_propensity":
+              "sale-propensity tuning", "score": "scoring the window"}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bars:
+        reading = bars.add_task("reading and validating sales", total=None)
+        rows, rejected = read_sales(sales, load_county(county_file))
+        bars.update(reading, total=1, completed=1)
+        tasks: dict[str, int] = {}
+
+        def progress(step: str, advance: int, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(labels.get(step, step), total=total or None)
+            bars.advance(tasks[step], advance)
+
+        result = run_backtest(rows, cutoff_date, load_scoring(), out, progress)
+    _print_backtest(result.metrics, rejected)
+    for name, path in result.paths.items():
+        console.print(f"{name}: {path}", soft_wrap=True)
+
+
+def _print_backtest(metrics: dict, rejected: int) -> None:
+    console.print(f"trained on {metrics['train_sales']:,} sales before {metrics['cutoff']}; "
+                  f"window {metrics['window']} ({metrics['window_sales']:,} sales); {rejected} rows rejected")
+    keys = ["mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"]
+    columns = {"AVM (frozen)": metrics["avm"], "AVM re-indexed": metrics["avm_reindexed"],
+               "nearest comps": metrics["baselines"]["nearest_comps_size_adjusted"],
+               "hedonic OLS": metrics["baselines"]["hedonic_ols"]}
+    table = Table("metric", *columns, title="Valuation on the window (IAAO ratio study)")
+    for key in keys:
+        table.add_row(key, *[f"{c[key]:.3f}" for c in columns.values()])
+    console.print(table)
+    deal = metrics["deal_model"]
+    if "auc" in deal:
+        console.print(f"deal model ({deal['on']}): AUC {deal['auc']:.3f}, precision@top-10% "
+                      f"{deal['precision_at_top10_pct']:.3f} (base rate {deal['base_rate']:.3f}), "
+                      f"Brier {deal['brier']:.4f}")
+    else:
+        console.print(f"deal model: {deal.get('skipped')}")
+    sale = metrics["sale_propensity"]
+    if "auc" in sale:
+        console.print(f"sale propensity ({sale['on']}): AUC {sale['auc']:.3f}, precision@top-10% "
+                      f"{sale['precision_at_top10_pct']:.3f} (base rate {sale['base_rate']:.3f})")
 
 
 if __name__ == "__main__":

@@ -233,6 +233,15 @@ class ScoringConfig(Strict):
     comps_max: int = Field(default=10, ge=3)
     comps_window_months: int = Field(default=24, ge=1)
     comps_sqft_tolerance: float = Field(default=0.35, gt=0, lt=1)
+    # Issue 5: tuning budgets, training cadence, vectors.
+    avm_trials: int = Field(default=10, ge=0, description="Optuna trials for the AVM (0 = configured settings)")
+    deal_trials: int = Field(default=10, ge=0, description="Optuna trials for the deal model")
+    propensity_trials: int = Field(default=5, ge=0, description="Optuna trials for the sale-propensity model")
+    cv_folds: int = Field(default=3, ge=2, le=10, description="time-series cross-validation folds")
+    training_cron: str = Field(default="0 4 * * 0", description="weekly retraining (after which new sales count)")
+    vectors_enabled: bool = Field(default=True, description="write property vectors to Qdrant")
+    explain_max_rows: int = Field(default=0, ge=0, description="cap on SHAP-explained rows per run, best ranks "
+                                                                "first (0 = every packet candidate)")
 
 
 # ----------------------------------------------------------------------------- outreach

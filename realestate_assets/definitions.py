@@ -13,7 +13,7 @@ import dagster as dg
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_counties
-from resources import MailerResource, ObjectStoreResource, ScraperResource, WarehouseResource
+from resources import MailerResource, ObjectStoreResource, ScraperResource, VectorsResource, WarehouseResource
 from sensors import automation_sensor, discovery_job, discovery_schedules
 
 
@@ -36,6 +36,7 @@ def build_definitions(config_directory: Path | None = None) -> dg.Definitions:
             "warehouse": WarehouseResource(),
             "object_store": ObjectStoreResource(),
             "mailer": MailerResource(),
+            "vectors": VectorsResource(),
             "scraper": ScraperResource(),
         },
         executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),

