@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_discovery.py"],
     ["bench_enrich.py"],
     ["bench_scoring.py"],
+    ["bench_outreach.py"],
 ]
 
 

@@ -247,34 +247,201 @@ class ScoringConfig(Strict):
 # ----------------------------------------------------------------------------- outreach
 
 
+CAMPAIGN_TYPES = ("new_opportunity", "daily_digest", "weekly_summary", "custom_alert")
+# Tokens a subject line or intro may use; anything else is a configuration error.
+PERSONALIZATION_TOKENS = {"first_name", "name", "county", "state", "parcel_id", "address", "score",
+                          "estimated_value", "count", "alert", "date"}
+
+
+def normalize_email(value: str) -> str:
+    """Validated, lower-cased address (syntax only: no DNS lookups at config load)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {value!r} ({exc})") from exc
+
+
+class AlertCriteria(Strict):
+    """Saved criteria of a custom alert: every given bound must hold."""
+
+    min_score: float | None = Field(default=None, ge=0, le=100)
+    min_value_gap_pct: float | None = None
+    max_estimated_value: float | None = Field(default=None, gt=0)
+    min_estimated_value: float | None = Field(default=None, ge=0)
+    property_types: list[str] = Field(default_factory=list)
+    waterfront: bool | None = None
+    min_beds: float | None = Field(default=None, ge=0)
+
+    def matches(self, item: dict[str, Any]) -> bool:
+        def bound(value: Any, limit: float | None, upper: bool) -> bool:
+            if limit is None:
+                return True
+            if value is None:
+                return False
+            return value <= limit if upper else value >= limit
+
+        return (bound(item.get("bird_dog_score"), self.min_score, False)
+                and bound(item.get("value_gap_pct"), self.min_value_gap_pct, False)
+                and bound(item.get("estimated_value"), self.max_estimated_value, True)
+                and bound(item.get("estimated_value"), self.min_estimated_value, False)
+                and bound(item.get("beds"), self.min_beds, False)
+                and (not self.property_types or item.get("use_type") in self.property_types)
+                and (self.waterfront is None or bool(item.get("waterfront")) == self.waterfront))
+
+
+class SavedAlert(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    criteria: AlertCriteria
+
+
 class Recipient(Strict):
     name: str
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     counties: list[str] = Field(default_factory=list, description="empty means every county")
     min_score: float = Field(default=75.0, ge=0, le=100)
+    property_types: list[str] = Field(default_factory=list, description="use types; empty means all")
+    budget_min: float | None = Field(default=None, ge=0, description="estimated value at least")
+    budget_max: float | None = Field(default=None, gt=0, description="estimated value at most")
+    campaigns: list[Literal["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]] = Field(
+        default_factory=lambda: ["new_opportunity"])
+    alerts: list[SavedAlert] = Field(default_factory=list)
 
-    def wants(self, county: str, score: float) -> bool:
-        return (not self.counties or county in self.counties) and score >= self.min_score
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str) -> str:
+        normalize_email(value)
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> Recipient:
+        if self.budget_min is not None and self.budget_max is not None and self.budget_min > self.budget_max:
+            raise ValueError("budget_min must not exceed budget_max")
+        return self
+
+    @property
+    def address(self) -> str:
+        return normalize_email(self.email)
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else "there"
+
+    def wants(self, county: str, score: float, *, use_type: str | None = None,
+              estimated_value: float | None = None) -> bool:
+        """The recipient's segment: counties, minimum score, property types and budget."""
+        if self.counties and county not in self.counties:
+            return False
+        if score is None or score < self.min_score:
+            return False
+        if self.property_types and use_type not in self.property_types:
+            return False
+        if self.budget_min is not None and (estimated_value is None or estimated_value < self.budget_min):
+            return False
+        return not (self.budget_max is not None and (estimated_value is None or estimated_value > self.budget_max))
+
+
+class Branding(Strict):
+    company: str = "Real Estate OS"
+    color: str = Field(default="#1f6f43", pattern=r"^#[0-9a-fA-F]{6}$")
+    phone: str | None = None
+    website: str | None = None
+    tagline: str | None = None
 
 
 class Sender(Strict):
-    name: str
+    """Who the email is from. `outreach.compliance` re-checks these values before any send."""
+
+    name: str = Field(min_length=1)
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     postal_address: str = Field(min_length=10, description="CAN-SPAM: a valid physical postal address")
-    unsubscribe_base_url: str = Field(pattern=r"^https://")
+    unsubscribe_base_url: str = Field(pattern=r"^https?://")
+    reply_to: str | None = None
+    branding: Branding = Field(default_factory=Branding)
 
 
 class OutreachConfig(Strict):
     sender: Sender
-    recipients: list[Recipient]
+    recipients: list[Recipient] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> OutreachConfig:
-        emails = [r.email.lower() for r in self.recipients]
+        emails = [r.address for r in self.recipients]
         dupes = sorted({e for e in emails if emails.count(e) > 1})
         if dupes:
             raise ValueError(f"duplicate recipient addresses: {dupes}")
         return self
+
+
+class CampaignConfig(Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Literal["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]
+    enabled: bool = True
+    subjects: list[str] = Field(min_length=1, max_length=4,
+                                description="A/B(/C/D) subject lines; the variant is recorded per email")
+    intro: str = ""
+    attach_pdf: bool = True
+    max_items: int = Field(default=10, ge=1, le=100)
+    categories: list[str] = Field(default_factory=list)
+
+    @field_validator("subjects", "intro")
+    @classmethod
+    def _known_tokens(cls, value: Any) -> Any:
+        import string
+
+        for text in value if isinstance(value, list) else [value]:
+            for _, field, _, _ in string.Formatter().parse(text):
+                if field is not None and field not in PERSONALIZATION_TOKENS:
+                    raise ValueError(f"unknown personalization token {{{field}}}; "
+                                     f"known: {sorted(PERSONALIZATION_TOKENS)}")
+        return value
+
+
+class FinancialAssumptions(Strict):
+    """Stated in every memo next to the figures they produce."""
+
+    down_payment_pct: float = Field(default=25.0, gt=0, le=100)
+    interest_rate_pct: float = Field(default=7.0, ge=0, le=30)
+    loan_term_years: int = Field(default=30, ge=1, le=50)
+    closing_costs_pct: float = Field(default=3.0, ge=0, le=20)
+    vacancy_pct: float = Field(default=5.0, ge=0, le=100)
+    management_pct: float = Field(default=8.0, ge=0, le=100)
+    maintenance_pct_of_value: float = Field(default=1.0, ge=0, le=20)
+    insurance_pct_of_value: float = Field(default=0.35, ge=0, le=10)
+    property_tax_pct_of_value: float = Field(default=1.0, ge=0, le=10,
+                                             description="used only when the record has no tax amount")
+
+
+class PacketSettings(Strict):
+    templates: list[Literal["investor_memo", "executive_summary", "detailed_analysis"]] = Field(
+        default_factory=lambda: ["investor_memo", "executive_summary"])
+    portfolio_overview: bool = True
+    portfolio_max_properties: int = Field(default=25, ge=1, le=500)
+    link_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 7, description="pre-signed URL lifetime")
+    render_workers: int = Field(default=2, ge=1, le=32)
+    photo_max_px: int = Field(default=640, ge=64)
+
+
+class CampaignsConfig(Strict):
+    campaigns: list[CampaignConfig] = Field(default_factory=list)
+    packets: PacketSettings = Field(default_factory=PacketSettings)
+    financial_assumptions: FinancialAssumptions = Field(default_factory=FinancialAssumptions)
+    sending_max_attempts: int = Field(default=3, ge=1, le=20)
+    unconfirmed_after_hours: float = Field(
+        default=24.0, gt=0, description="a SendGrid email left `sending` by a crash with no event after this "
+                                        "long is marked failed (never resent automatically)")
+
+    @model_validator(mode="after")
+    def _unique(self) -> CampaignsConfig:
+        keys = [c.key for c in self.campaigns]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"duplicate campaign keys: {dupes}")
+        return self
+
+    def enabled(self) -> list[CampaignConfig]:
+        return [c for c in self.campaigns if c.enabled]
 
 
 def _load_model(path: Path, model: type[BaseModel]) -> Any:
@@ -291,3 +458,9 @@ def load_scoring(directory: Path | None = None) -> ScoringConfig:
 
 def load_outreach(directory: Path | None = None) -> OutreachConfig:
     return _load_model((directory or config_dir()) / "recipients.yaml", OutreachConfig)
+
+
+def load_campaigns(directory: Path | None = None) -> CampaignsConfig:
+    """campaigns.yaml of the config directory; the repository's own when that directory has none."""
+    path = (directory or config_dir()) / "campaigns.yaml"
+    return _load_model(path if path.exists() else repo_root() / "config" / "campaigns.yaml", CampaignsConfig)

@@ -14,7 +14,7 @@ from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_counties
 from resources import MailerResource, ObjectStoreResource, ScraperResource, VectorsResource, WarehouseResource
-from sensors import automation_sensor, discovery_job, discovery_schedules
+from sensors import automation_sensor, discovery_job, discovery_schedules, email_events_sensor
 
 
 def build_definitions(config_directory: Path | None = None) -> dg.Definitions:
@@ -31,7 +31,7 @@ def build_definitions(config_directory: Path | None = None) -> dg.Definitions:
         assets=assets,
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
-        sensors=[automation_sensor],
+        sensors=[automation_sensor, email_events_sensor],
         resources={
             "warehouse": WarehouseResource(),
             "object_store": ObjectStoreResource(),

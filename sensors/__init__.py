@@ -1,6 +1,7 @@
 """Schedules, sensors and automation conditions: what makes the graph run by itself."""
 
 from sensors.automation import automation_sensor
+from sensors.email_events import email_events_sensor
 from sensors.schedules import discovery_job, discovery_schedules
 
-__all__ = ["automation_sensor", "discovery_job", "discovery_schedules"]
+__all__ = ["automation_sensor", "discovery_job", "discovery_schedules", "email_events_sensor"]

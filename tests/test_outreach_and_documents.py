@@ -1,65 +1,32 @@
-"""The memo PDF, the email around it, the unsubscribe token, and the local object store/outbox."""
+"""The email around a memo, the unsubscribe token, campaign planning, and the local store/outbox."""
 
 from __future__ import annotations
 
-import io
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader
 
-from realestate_assets.config_models import Recipient, Sender
-from realestate_assets.docs.memo import inputs_hash, render_pdf
+from realestate_assets.config_models import AlertCriteria, CampaignConfig, Recipient, SavedAlert, Sender, load_county
+from realestate_assets.outreach.campaigns import CampaignPlanner
 from realestate_assets.outreach.messages import (
-    build_memo_email,
+    Attachment,
+    Content,
+    OutgoingEmail,
+    personalize,
     unsubscribe_token,
     unsubscribe_url,
     verify_unsubscribe_token,
 )
+from realestate_assets.settings import repo_root
 from resources.mailer import OutboxMailer
 from resources.object_store import LocalObjectStore
 
 SENDER = Sender(name="Deals", email="deals@example.com",
                 postal_address="1301 Second Avenue, Seattle, WA 98101",
                 unsubscribe_base_url="https://deals.example.com/unsubscribe")
-RECIPIENT = Recipient(name="Avery", email="Avery@Example.com")
-
-
-def memo_context() -> dict:
-    return {
-        "county": {"key": "king_wa", "name": "King County", "state": "WA"},
-        "sender": {"name": "Deals"},
-        "property": {"parcel_id": "0007600046", "address": None, "latitude": 47.6, "longitude": -122.3,
-                     "use_type": "sfr", "living_sqft": 2290.0, "lot_sqft": 5160.0, "beds": 8.0,
-                     "baths": 4.5, "bldg_grade": 7.0, "year_built": 1999, "effective_year_built": 1999,
-                     "waterfront": False},
-        "valuation": {"estimated_value": 612000.0, "comps_estimated_value": 598000.0, "comps_count": 7,
-                      "comps_median_price_per_sqft": 261.0, "comps_value_spread_pct": 12.0,
-                      "last_sale_price": 308900.0, "last_sale_date": "2011-02-22",
-                      "last_sale_price_indexed": 455000.0, "value_gap_pct": 25.6,
-                      "market_trend_12m_pct": 9.1, "model_mdape_pct": 11.5},
-        "score": {"bird_dog_score": 91.0, "rank": 3, "as_of_date": "2016-12-22",
-                  "model_version": "avm-king_wa-abc", "reasons": ["owned for 5.8 years since the last sale"],
-                  "value_factors": [{"text": "living area of 2,290 sqft raises the estimate by 12.0%"}]},
-        "sources": ["King County Department of Assessments"],
-    }
-
-
-def test_memo_pdf_carries_the_facts_and_reasons() -> None:
-    pdf = render_pdf("investor_memo", memo_context())
-    reader = PdfReader(io.BytesIO(pdf))
-    text = " ".join(page.extract_text() for page in reader.pages)
-    for expected in ("Parcel 0007600046", "$612,000", "owned for 5.8 years", "raises the estimate",
-                     "not in the county file", "page 1 of"):
-        assert expected in text, expected
-
-
-def test_inputs_hash_changes_with_inputs_only() -> None:
-    context = memo_context()
-    assert inputs_hash("investor_memo", context) == inputs_hash("investor_memo", memo_context())
-    context["score"]["bird_dog_score"] = 92.0
-    assert inputs_hash("investor_memo", context) != inputs_hash("investor_memo", memo_context())
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 def test_unsubscribe_token_round_trip_and_forgery() -> None:
@@ -70,27 +37,87 @@ def test_unsubscribe_token_round_trip_and_forgery() -> None:
     assert verify_unsubscribe_token("s3cret", "garbage") is None
 
 
-def test_email_is_compliant_and_survives_the_outbox(tmp_path: Path) -> None:
-    url = unsubscribe_url(SENDER.unsubscribe_base_url, unsubscribe_token("s", "default", RECIPIENT.email))
-    message = build_memo_email(email_id=42, sender=SENDER, recipient=RECIPIENT, subject="Lead: parcel 1",
-                               summary_lines=["Parcel 1 scores 91/100."], pdf=b"%PDF-1.7 test",
-                               pdf_name="memo.pdf", unsubscribe_url=url)
+def test_email_is_compliant_personalized_and_survives_the_outbox(tmp_path: Path) -> None:
+    url = unsubscribe_url(SENDER.unsubscribe_base_url, unsubscribe_token("s", "default", "avery@example.com"))
+    content = Content(group_key="g", html="<p>Hello [%first_name%]</p><a href='[%unsubscribe_url%]'>u</a>",
+                      text=f"Hello [%first_name%]\n{SENDER.postal_address}\n[%unsubscribe_url%]",
+                      attachments=(Attachment("memo.pdf", "application/pdf", b"%PDF-1.7 test"),))
+    message = OutgoingEmail(email_id=42, tenant_id="default", campaign="new_opportunity", to_email="avery@example.com",
+                            to_name="Avery <Investor>", from_email=SENDER.email, from_name=SENDER.name,
+                            subject="Lead: parcel 1", content=content, unsubscribe_url=url)
     outbox = OutboxMailer(tmp_path)
     assert outbox.already_delivered(message) is None
-    delivery = outbox.send(message)
+    delivery = outbox.send_batch([message])[42]
     assert outbox.already_delivered(message) == delivery
     parsed = message_from_bytes(Path(delivery.outbox_path).read_bytes(), policy=policy.default)
     assert parsed["Message-ID"] == "<reos-email-42@example.com>"
     assert parsed["List-Unsubscribe"].startswith(f"<{url}>")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    body = parsed.get_body(("plain",)).get_content()
-    assert SENDER.postal_address in body and url in body
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert SENDER.postal_address in text and url in text and url in html
+    assert "Hello Avery" in text and "<Investor>" not in html  # substitutions are inert in HTML
     (attachment,) = list(parsed.iter_attachments())
     assert attachment.get_content() == b"%PDF-1.7 test"
 
 
+def test_personalization_tokens_never_crash() -> None:
+    assert personalize("{first_name}, parcel {parcel_id}", {"first_name": "Avery", "parcel_id": "1"}) == \
+        "Avery, parcel 1"
+    assert personalize("{unknown} stays", {}) == "{unknown} stays"
+
+
+def item(packet_id: int, score: float, value: float, use_type: str = "sfr", age_h: float = 1) -> dict:
+    return {"packet_id": packet_id, "parcel_id": f"P{packet_id}", "address": None, "bird_dog_score": score,
+            "estimated_value": value, "value_gap_pct": 30.0, "use_type": use_type, "living_sqft": 1500.0,
+            "beds": 3.0, "waterfront": False, "comps_count": 6, "reasons": ["r"], "link": None, "link_expires": None,
+            "object_path": f"packets/p{packet_id}.pdf", "county_name": "King County, WA",
+            "created_at": NOW - timedelta(hours=age_h)}
+
+
+def test_campaign_planner_applies_segments_budgets_alerts_and_digest_windows() -> None:
+    county = load_county(repo_root() / "config" / "counties" / "king_wa.yaml")
+    items = [item(1, 95, 500_000), item(2, 88, 3_000_000), item(3, 80, 400_000, "townhouse", age_h=48)]
+    people = [
+        Recipient(name="Avery Investor", email="avery@example.com", min_score=85, budget_max=1_000_000,
+                  campaigns=["new_opportunity", "daily_digest"]),
+        Recipient(name="Blake", email="blake@example.org", counties=["cook_il"], min_score=0),
+        Recipient(name="Casey", email="casey@example.net", min_score=75, property_types=["townhouse"],
+                  campaigns=["custom_alert", "weekly_summary"],
+                  alerts=[SavedAlert(name="cheap", criteria=AlertCriteria(max_estimated_value=450_000))]),
+    ]
+    planner = CampaignPlanner(county=county, sender=SENDER, recipients=people, items=items, now=NOW,
+                              load_object=lambda key: b"%PDF " + key.encode(), portfolio={"object_path": "pf.pdf"})
+    new = planner.plan(CampaignConfig(key="new_opportunity", type="new_opportunity",
+                                      subjects=["{first_name}: parcel {parcel_id} scores {score}", "B {parcel_id}"]))
+    assert [(p.recipient.address, p.send_key) for p in new] == [("avery@example.com", "packet:1")]
+    assert new[0].subject in ("Avery: parcel P1 scores 95", "B P1") and new[0].variant in "AB"
+    assert new[0].content.attachments[0].data == b"%PDF packets/p1.pdf"
+    assert "[%unsubscribe_url%]" in new[0].content.html and SENDER.postal_address in new[0].content.html
+    alert = planner.plan(CampaignConfig(key="custom_alert", type="custom_alert", subjects=["Alert {alert}"]))
+    assert [(p.recipient.address, p.send_key, p.subject) for p in alert] == [
+        ("casey@example.net", "cheap:packet:3", "Alert cheap")]
+    daily = planner.plan(CampaignConfig(key="daily_digest", type="daily_digest", subjects=["{count} new"]))
+    assert [(p.send_key, p.subject) for p in daily] == [("daily:king_wa:2026-11-29", "1 new")]
+    weekly = planner.plan(CampaignConfig(key="weekly_summary", type="weekly_summary", subjects=["Top {count}"]))
+    assert [(p.recipient.address, p.send_key) for p in weekly] == [("casey@example.net", "weekly:king_wa:2026-W48")]
+    assert weekly[0].content.attachments[0].filename == "portfolio-king_wa.pdf"
+
+
+def test_recipient_addresses_are_validated_and_duplicates_detected() -> None:
+    from pydantic import ValidationError
+
+    from realestate_assets.config_models import OutreachConfig
+
+    with pytest.raises(ValidationError, match="valid email"):
+        Recipient(name="X", email="x..y@example.com")  # passes the pattern, fails RFC 5322
+    with pytest.raises(ValidationError, match="duplicate recipient"):
+        OutreachConfig(sender=SENDER, recipients=[Recipient(name="A", email="a@example.com"),
+                                                  Recipient(name="B", email="A@Example.com")])
+
+
 def test_local_object_store_is_atomic_checksummed_and_confined(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path)
+    store = LocalObjectStore(tmp_path, secret="k")
     stored = store.put("packets/a/b.pdf", b"data", "application/pdf")
     assert store.exists("packets/a/b.pdf") and store.get("packets/a/b.pdf") == b"data"
     assert stored.size_bytes == 4 and len(stored.sha256) == 64

@@ -64,13 +64,17 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Path, da
 
     outbox = sorted((tmp_path / "state" / "outbox").glob("*.eml"))
     assert len(outbox) == rows["emails"]
-    message = email.message_from_bytes(outbox[0].read_bytes())
-    assert message["List-Unsubscribe"].startswith("<https://")
-    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    body, attachment = [part for part in message.walk() if not part.is_multipart()]
-    assert "Second Avenue" in body.get_payload(decode=True).decode()  # CAN-SPAM postal address
-    assert attachment.get_content_type() == "application/pdf"
-    assert attachment.get_payload(decode=True).startswith(b"%PDF")
+    messages = [email.message_from_bytes(path.read_bytes()) for path in outbox]
+    # Every campaign email (new opportunity, digests, alerts) carries the compliance headers.
+    for message in messages:
+        assert message["List-Unsubscribe"].startswith("<https://")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    message = next(m for m in messages if m["X-REOS-Campaign"] == "new_opportunity")
+    parts = {part.get_content_type(): part for part in message.walk() if not part.is_multipart()}
+    assert set(parts) == {"text/plain", "text/html", "application/pdf"}
+    assert "Second Avenue" in parts["text/plain"].get_payload(decode=True).decode()  # CAN-SPAM postal address
+    assert "Second Avenue" in parts["text/html"].get_payload(decode=True).decode()
+    assert parts["application/pdf"].get_payload(decode=True).startswith(b"%PDF")
 
     updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant})
     second = materialize_all(pipeline_env)

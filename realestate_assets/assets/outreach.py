@@ -1,28 +1,61 @@
-"""`packets` (investor memo PDFs in the object store) and `emails` (sent once, never suppressed)."""
+"""`packets` (investor documents in the object store) and `emails` (compliant, tracked, sent once).
+
+Thin asset functions: read through resources, call the pure packages (`realestate_assets.docs`,
+`realestate_assets.outreach`), write through resources, return metadata and checks.
+"""
 
 
 import hashlib
-import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 
-from realestate_assets.assets.common import OWNERS, check, county_of, partition_params, table_metadata, tenant
-from realestate_assets.config_models import load_outreach, load_scoring
-from realestate_assets.db.warehouse import advance_status, sync_partition
-from realestate_assets.docs.context import MEMO_ROWS_SQL, memo_context
-from realestate_assets.docs.memo import TEMPLATE_VERSIONS, inputs_hash, render_pdf
-from realestate_assets.outreach.messages import (
-    CAMPAIGN_NEW_OPPORTUNITY,
-    build_memo_email,
-    unsubscribe_token,
-    unsubscribe_url,
+from realestate_assets.assets.common import (
+    OWNERS,
+    check,
+    county_of,
+    county_sales,
+    partition_params,
+    table_metadata,
+    tenant,
 )
+from realestate_assets.config_models import load_campaigns, load_outreach, load_scoring
+from realestate_assets.db.warehouse import advance_status, sync_partition
+from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
+from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
+from realestate_assets.outreach.campaigns import CampaignPlanner
+from realestate_assets.outreach.compliance import ComplianceError, require_sendable
+from realestate_assets.outreach.compliance import unsubscribe_secret as unsubscribe_secret
+from realestate_assets.outreach.delivery import Deliverer
+from realestate_assets.outreach.events import campaign_rates
 from realestate_assets.settings import state_dir
 from resources import MailerResource, ObjectStoreResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
+PORTFOLIO_KEY = "_portfolio"
+PACKET_COLUMNS = ["prospect_key", "template", "template_version", "inputs_hash", "object_path", "sha256",
+                  "size_bytes", "generated_at", "bird_dog_score", "content_type", "url", "url_expires_at",
+                  "page_count"]
+
+# The current memo packets of a county, with what campaigns filter and show.
+EMAIL_ITEMS_SQL = """
+SELECT k.id AS packet_id, k.prospect_key, k.object_path, k.url, k.url_expires_at, k.created_at,
+       s.bird_dog_score, s.estimated_value, s.value_gap_pct, s.score_breakdown,
+       p.parcel_id, p.address, e.use_type, e.living_sqft, e.beds, e.waterfront, e.comps_count
+FROM packets k
+JOIN scores s USING (tenant_id, county, prospect_key)
+JOIN prospects p USING (tenant_id, county, prospect_key)
+JOIN enrichment e USING (tenant_id, county, prospect_key)
+WHERE k.tenant_id = :tenant AND k.county = :county AND k.template = :template AND s.bird_dog_score >= :threshold
+ORDER BY s.score_rank
+"""
+
+
+def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
+    if expires_at is None or pd.isna(expires_at):
+        return False
+    return pd.Timestamp(expires_at).to_pydatetime() > datetime.now(UTC) + ttl / 4
 
 
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -33,9 +66,10 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         owners=OWNERS,
         deps=["scores"],
         automation_condition=dg.AutomationCondition.eager(),
-        description="An investor memo PDF (Jinja2 → WeasyPrint) for each property scoring at or above "
-                    "the packet threshold, stored in the object store. Regenerated only when its "
-                    "inputs or the template version change.",
+        description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property scoring at or "
+                    "above the packet threshold — investor_memo and executive_summary by default — plus the "
+                    "county's portfolio_overview, stored in the object store with a time-limited link. "
+                    "Regenerated only when inputs or the template version change.",
         check_specs=[
             dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
                               description="every packet's object exists and its sha256 matches"),
@@ -48,57 +82,86 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         county = county_of(context)
         wh, store = warehouse.get(), object_store.get()
         params = partition_params(context)
-        threshold = load_scoring().packet_threshold
+        scoring = load_scoring()
+        settings = load_campaigns()
         sender = load_outreach().sender
-        rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": threshold})
-        existing = wh.frame("SELECT prospect_key, inputs_hash, object_path, sha256, size_bytes, generated_at "
-                            "FROM packets WHERE tenant_id = :tenant AND county = :county AND template = :t",
-                            {**params, "t": TEMPLATE}).set_index("prospect_key")
-        records, rendered = [], 0
-        for _, row in rows.iterrows():
-            memo = memo_context(row, county, sender.name)
-            digest = inputs_hash(TEMPLATE, memo)
-            key = row["prospect_key"]
-            previous = existing.loc[key] if key in existing.index else None
+        ttl = timedelta(hours=settings.packets.link_ttl_hours)
+        rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold})
+        market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
+        existing = wh.frame(
+            "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
+            "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
+            "AND county = :county", params).set_index(["prospect_key", "template"])
+        contexts = {row["prospect_key"]: memo_context(row, county, sender, market=market,
+                                                      assumptions=settings.financial_assumptions)
+                    for _, row in rows.iterrows()}
+        wanted: list[tuple[str, str, dict, float]] = [
+            (key, template, ctx, ctx["score"]["bird_dog_score"])
+            for key, ctx in contexts.items() for template in settings.packets.templates]
+        if settings.packets.portfolio_overview and contexts:
+            top = list(contexts.values())[:settings.packets.portfolio_max_properties]
+            wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
+                           max(c["score"]["bird_dog_score"] for c in top)))
+
+        records, jobs = [], {}
+        for key, template, ctx, score in wanted:
+            digest = inputs_hash(template, ctx)
+            previous = existing.loc[(key, template)] if (key, template) in existing.index else None
             if previous is not None and previous["inputs_hash"] == digest and store.exists(previous["object_path"]):
-                records.append({"prospect_key": key, **previous.to_dict(),
-                                "bird_dog_score": row["bird_dog_score"]})
+                record = {"prospect_key": key, "template": template, **previous.to_dict(), "bird_dog_score": score}
+                if not _link_fresh(previous["url_expires_at"], ttl):
+                    link = store.link(previous["object_path"], ttl)
+                    record.update(url=link.url, url_expires_at=link.expires_at)
+                records.append(record)
                 continue
-            path = f"packets/{county.key}/{key}/{TEMPLATE}-v{TEMPLATE_VERSIONS[TEMPLATE]}-{digest[:12]}.pdf"
-            stored = store.put(path, render_pdf(TEMPLATE, memo), "application/pdf")
-            rendered += 1
-            records.append({"prospect_key": key, "inputs_hash": digest, "object_path": stored.key,
-                            "sha256": stored.sha256, "size_bytes": stored.size_bytes,
-                            "generated_at": datetime.now(UTC), "bird_dog_score": row["bird_dog_score"]})
-        frame = pd.DataFrame(records, columns=["prospect_key", "inputs_hash", "object_path", "sha256",
-                                               "size_bytes", "generated_at", "bird_dog_score"])
-        frame["template"] = TEMPLATE
-        frame["template_version"] = TEMPLATE_VERSIONS[TEMPLATE]
+            path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
+                    f"-{digest[:12]}.pdf")
+            jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
+        pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
+                           photo_cache=state_dir() / "photo_cache")
+        for path, (_, key, template, digest, score) in jobs.items():
+            pdf = pdfs[path]
+            stored = store.put(path, pdf, "application/pdf")
+            link = store.link(stored.key, ttl)
+            records.append({"prospect_key": key, "template": template, "inputs_hash": digest,
+                            "object_path": stored.key, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                            "generated_at": datetime.now(UTC), "bird_dog_score": score,
+                            "content_type": "application/pdf", "url": link.url, "url_expires_at": link.expires_at,
+                            "page_count": page_count(pdf)})
+        frame = pd.DataFrame(records, columns=[c for c in PACKET_COLUMNS if c != "template_version"] + ["template"])
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+        frame["template_version"] = frame["template"].map(TEMPLATE_VERSIONS)
         with wh.transaction() as conn:
             # Packets are history (emails point at them): upsert, never delete.
-            sync_partition(conn, "packets", frame, tenant_id=tenant(), county=county.key,
+            sync_partition(conn, "packets", frame[PACKET_COLUMNS], tenant_id=tenant(), county=county.key,
                            keys=["prospect_key", "template"], delete_missing=False)
             advance_status(conn, tenant_id=tenant(), county=county.key, status="packeted",
-                           keys=frame["prospect_key"].tolist())
+                           keys=list(contexts))
         all_packets = wh.frame("SELECT object_path, sha256 FROM packets WHERE tenant_id = :tenant "
                                "AND county = :county", params)
         mismatched = [p.object_path for p in all_packets.itertuples()
                       if not store.exists(p.object_path)
                       or hashlib.sha256(store.get(p.object_path)).hexdigest() != p.sha256]
+        memos = frame[frame["template"] == TEMPLATE]
+        expected = len(rows) * len(settings.packets.templates)
+        current = int(frame["template"].isin(settings.packets.templates).sum())
         return dg.MaterializeResult(
             metadata=table_metadata(
                 wh, "packets", len(all_packets),
                 lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
-                current_packets=len(frame), rendered_this_run=rendered,
-                reused_unchanged=len(frame) - rendered, threshold=threshold,
-                template=f"{TEMPLATE} v{TEMPLATE_VERSIONS[TEMPLATE]}",
-                example=frame["object_path"].iloc[0] if len(frame) else "none"),
+                current_packets=len(frame), rendered_this_run=len(jobs),
+                reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
+                templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
+                pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
+                example=memos["object_path"].iloc[0] if len(memos) else "none",
+                example_link=dg.MetadataValue.url(memos["url"].iloc[0]) if len(memos) else "none"),
             check_results=[
                 check("packet_files_match_checksums", not mismatched,
                       f"{len(all_packets) - len(mismatched)} of {len(all_packets)} objects match",
                       mismatched=dg.MetadataValue.json(mismatched[:20])),
-                check("every_candidate_has_a_packet", len(frame) == len(rows),
-                      f"{len(frame)} packets for {len(rows)} properties at or above {threshold:g}"),
+                check("every_candidate_has_a_packet", current == expected,
+                      f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
+                      f"× {len(settings.packets.templates)} templates"),
             ],
         )
 
@@ -109,9 +172,11 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         owners=OWNERS,
         deps=[packets],
         automation_condition=dg.AutomationCondition.eager(),
-        description="For each current packet and each recipient whose filters match, one email with "
-                    "the memo attached, a postal-address footer and one-click unsubscribe. Keyed by "
-                    "(campaign, packet, recipient): never sent twice; never to a suppressed address.",
+        description="Campaign emails (new opportunity, daily digest, weekly summary, custom alerts) to the "
+                    "recipients whose segment matches, with the memo attached, a postal-address footer and "
+                    "one-click unsubscribe. Outbox-pattern state machine keyed by (campaign, packet or "
+                    "digest, recipient): never sent twice; never to a suppressed address; refuses to send "
+                    "without a sender identity and postal address.",
         check_specs=[
             dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True),
             dg.AssetCheckSpec("no_email_left_unsent", asset="emails",
@@ -124,28 +189,42 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         county = county_of(context)
         wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
         params = partition_params(context)
-        outreach = load_outreach()
-        secret = unsubscribe_secret()
-        current = wh.frame(
-            "SELECT k.id AS packet_id, k.prospect_key, k.object_path, k.bird_dog_score, s.estimated_value, "
-            "s.value_gap_pct, p.parcel_id FROM packets k "
-            "JOIN scores s USING (tenant_id, county, prospect_key) "
-            "JOIN prospects p USING (tenant_id, county, prospect_key) "
-            "WHERE k.tenant_id = :tenant AND k.county = :county AND s.bird_dog_score >= :threshold "
-            "AND k.template = 'investor_memo' ORDER BY s.score_rank",
-            {**params, "threshold": load_scoring().packet_threshold})
-        counts = {"sent": 0, "already_sent": 0, "suppressed": 0, "reconciled": 0}
-        for packet in current.itertuples():
-            for recipient in outreach.recipients:
-                if not recipient.wants(county.key, packet.bird_dog_score):
-                    continue
-                outcome = deliver_once(wh, outbox, store, packet, recipient, outreach.sender, county, secret)
-                counts[outcome] += 1
+        outreach, settings = load_outreach(), load_campaigns()
+        try:
+            require_sendable(outreach.sender, require_https=outbox.provider != "outbox")
+        except ComplianceError as exc:
+            raise dg.Failure(str(exc)) from exc
+        deliverer = Deliverer(wh, outbox, tenant_id=tenant(), county=county.key, sender=outreach.sender,
+                              secret=unsubscribe_secret(), max_attempts=settings.sending_max_attempts,
+                              unconfirmed_after=timedelta(hours=settings.unconfirmed_after_hours),
+                              log=context.log.warning)
+        reconciled = deliverer.reconcile()
+        frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": TEMPLATE,
+                                           "threshold": load_scoring().packet_threshold})
+        items = []
+        for row in frame.to_dict("records"):
+            breakdown = row.pop("score_breakdown") or {}
+            row["reasons"] = breakdown.get("reasons", [])
+            row["county_name"] = f"{county.name}, {county.state}"
+            row["created_at"] = pd.Timestamp(row["created_at"]).to_pydatetime()
+            expires = row["url_expires_at"]
+            row["link_expires"] = (pd.Timestamp(expires).strftime("%Y-%m-%d %H:%M UTC")
+                                   if expires is not None and not pd.isna(expires) else None)
+            row["link"] = row.pop("url")
+            items.append({k: (None if not isinstance(v, list | dict) and pd.isna(v) else v) for k, v in row.items()})
+        portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
+                             "AND template = 'portfolio_overview'", params).to_dict("records")
+        planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=outreach.recipients,
+                                  items=items, now=datetime.now(UTC), load_object=store.get,
+                                  portfolio=portfolio[0] if portfolio else None)
+        planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
+        counts = deliverer.deliver(planned)
         with wh.transaction() as conn:
             advance_status(conn, tenant_id=tenant(), county=county.key, status="emailed",
                            keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
                                          "ON k.id = e.packet_id WHERE e.tenant_id = :tenant AND "
                                          "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
+            rates = campaign_rates(conn, tenant(), county.key)
         summary = wh.frame(
             "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
             "GROUP BY status", params).set_index("status")["n"].to_dict()
@@ -154,12 +233,18 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = :tenant AND e.county = :county "
             "AND e.status = 'sent' AND e.sent_at >= s.created_at", params)
         stuck = sum(v for k, v in summary.items() if k in ("pending", "sending", "failed"))
+        this_run = {k: int(counts.get(k, 0)) for k in ("sent", "already_sent", "suppressed", "failed",
+                                                        "possibly_sent", "gave_up")}
+        this_run["reconciled"] = int(reconciled.get("reconciled", 0))
         return dg.MaterializeResult(
             metadata=table_metadata(
                 wh, "emails", sum(summary.values()),
                 lineage={"packet_id": [("packets", "id")]},
-                **{f"{k}_this_run": v for k, v in counts.items()},
+                **{f"{k}_this_run": v for k, v in this_run.items()},
+                planned_this_run=len(planned),
                 status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
+                campaign_rates=dg.MetadataValue.json(rates),
+                campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),
                 provider=outbox.provider),
             check_results=[
                 check("no_email_to_suppressed_address", suppressed_sent == 0,
@@ -170,63 +255,3 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         )
 
     return [packets, emails]
-
-
-def unsubscribe_secret() -> str:
-    """REOS_UNSUBSCRIBE_SECRET in production; a per-installation random secret locally."""
-    secret = os.environ.get("REOS_UNSUBSCRIBE_SECRET")
-    if secret:
-        return secret
-    path = state_dir() / "unsubscribe.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(os.urandom(32).hex())
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def deliver_once(wh, outbox, store, packet, recipient, sender, county, secret) -> str:
-    """Outbox pattern: claim the (campaign, packet, recipient) row, send, then mark it sent.
-
-    The unique key makes a second claim impossible; a row left `sending` by a crash is
-    reconciled against the provider (the outbox file) before anything is sent again.
-    """
-    address = recipient.email.lower()
-    subject = (f"Off-market lead: parcel {packet.parcel_id} scores {packet.bird_dog_score:.0f} "
-               f"({county.name}, {county.state})")
-    with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM suppressions WHERE tenant_id = %s AND email = %s", (tenant(), address))
-        if cur.fetchone():
-            return "suppressed"
-        cur.execute(
-            "INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, status, "
-            "provider) VALUES (%s, %s, %s, %s, %s, %s, 'sending', %s) "
-            "ON CONFLICT (tenant_id, campaign, packet_id, recipient_email) DO NOTHING RETURNING id",
-            (tenant(), county.key, CAMPAIGN_NEW_OPPORTUNITY, packet.packet_id, address, subject,
-             outbox.provider))
-        claimed = cur.fetchone()
-        if claimed is None:
-            cur.execute("SELECT id, status FROM emails WHERE tenant_id = %s AND campaign = %s AND "
-                        "packet_id = %s AND recipient_email = %s",
-                        (tenant(), CAMPAIGN_NEW_OPPORTUNITY, packet.packet_id, address))
-            email_id, status = cur.fetchone()
-            if status == "sent":
-                return "already_sent"
-        else:
-            email_id, status = claimed[0], "new"
-    token = unsubscribe_token(secret, tenant(), address)
-    message = build_memo_email(
-        email_id=email_id, sender=sender, recipient=recipient, subject=subject,
-        summary_lines=[f"Parcel {packet.parcel_id} in {county.name}, {county.state} scores "
-                       f"{packet.bird_dog_score:.0f}/100.",
-                       f"Estimated value ${packet.estimated_value:,.0f}; value gap {packet.value_gap_pct:.1f}%."],
-        pdf=store.get(packet.object_path), pdf_name=f"memo-{packet.parcel_id}.pdf",
-        unsubscribe_url=unsubscribe_url(sender.unsubscribe_base_url, token))
-    delivery = outbox.already_delivered(message) if status != "new" else None
-    outcome = "reconciled" if delivery else "sent"
-    delivery = delivery or outbox.send(message)
-    with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE emails SET status = 'sent', provider_message_id = %s, outbox_path = %s, "
-                    "sent_at = now(), error = NULL WHERE id = %s",
-                    (delivery.provider_message_id, delivery.outbox_path, email_id))
-    return outcome

@@ -1,23 +1,37 @@
-"""The facts a memo shows, gathered from one scored property. Only recorded or modelled values."""
+"""The facts a memo shows, gathered from one scored property. Only recorded or modelled values.
+
+`memo_context` is plain data (JSON-safe): its hash decides whether a packet is regenerated.
+Charts and photos are derived from it at render time. A column an upstream source did not
+fill (e.g. the ACS `tract_*` fields without a Census key) stays None, and the templates say
+"not available" — nothing here invents a value.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
-from realestate_assets.config_models import CountyConfig
+from realestate_assets.config_models import CountyConfig, FinancialAssumptions, ScoringConfig, Sender
 from realestate_assets.db.warehouse import json_safe
+from realestate_assets.docs.finance import financials
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = """
 SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_dog_score,
-       s.score_rank, s.score_breakdown, s.model_version,
-       p.parcel_id, p.address, p.latitude, p.longitude, p.sources,
+       s.score_rank, s.score_breakdown, s.score_components, s.model_version,
+       p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
+       p.listing_url, p.listing_status,
        e.use_type, e.living_sqft, e.lot_sqft, e.beds, e.baths, e.bldg_grade, e.year_built,
        e.effective_year_built, e.waterfront, e.last_sale_price::float8 AS last_sale_price,
        e.last_sale_date, e.comps_count, e.comps_median_price_per_sqft, e.comps_estimated_value,
-       e.comps_value_spread_pct, e.market_trend_12m_pct,
+       e.comps_value_spread_pct, e.market_trend_12m_pct, e.neighborhood,
+       e.tax_amount, e.tax_year, e.rent_estimate_monthly,
+       e.tract_geoid, e.tract_name, e.tract_population, e.tract_median_household_income,
+       e.tract_median_home_value, e.tract_median_gross_rent, e.tract_vacancy_rate,
+       e.tract_owner_occupied_share, e.tract_renter_occupied_share,
        f.last_sale_price_indexed,
        (m.metrics ->> 'mdape_pct')::float8 AS model_mdape_pct
 FROM scores s
@@ -29,30 +43,205 @@ WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :thre
 ORDER BY s.score_rank
 """
 
+NEIGHBORHOOD_FIELDS = {
+    "tract_name": "tract", "tract_population": "population",
+    "tract_median_household_income": "median_household_income",
+    "tract_median_home_value": "median_home_value", "tract_median_gross_rent": "median_gross_rent",
+    "tract_vacancy_rate": "vacancy_rate", "tract_owner_occupied_share": "owner_occupied_share",
+    "tract_renter_occupied_share": "renter_occupied_share",
+}
+COMPONENT_LABELS = {"equity": "Equity (last sale in today's market vs estimate)", "tenure": "Years owned",
+                    "confidence": "Valuation confidence (AVM agrees with comps)",
+                    "upside": "Renovation upside (effective age)"}
+EARTH_RADIUS_M = 6_371_000.0
 
-def _value(row: pd.Series, name: str) -> Any:
+
+def _value(row: pd.Series | dict, name: str) -> Any:
     value = row.get(name)
-    return None if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else value
+    if value is None or isinstance(value, list | dict):
+        return value
+    return None if pd.isna(value) else value
 
 
-def memo_context(row: pd.Series, county: CountyConfig, sender_name: str) -> dict[str, Any]:
+def sender_context(sender: Sender) -> dict[str, Any]:
+    b = sender.branding
+    return {"name": sender.name, "email": sender.email, "postal_address": sender.postal_address,
+            "company": b.company, "color": b.color, "phone": b.phone, "website": b.website, "tagline": b.tagline}
+
+
+def _xy(latitude: np.ndarray, longitude: np.ndarray, ref_lat: float) -> np.ndarray:
+    return np.column_stack([EARTH_RADIUS_M * np.radians(longitude) * np.cos(np.radians(ref_lat)),
+                            EARTH_RADIUS_M * np.radians(latitude)])
+
+
+class MarketData:
+    """A county's recorded sales and price index, loaded once per packets run."""
+
+    def __init__(self, sales: pd.DataFrame, scoring: ScoringConfig) -> None:
+        from realestate_assets.enrich.market import PriceIndex
+
+        self.sales = sales.assign(sale_date=pd.to_datetime(sales["sale_date"])).reset_index(drop=True)
+        self.scoring = scoring
+        self.index = PriceIndex.from_sales(self.sales) if len(self.sales) else None
+        located = self.sales.dropna(subset=["latitude", "longitude"])
+        self._located = located.reset_index(drop=True)
+        self._ref_lat = float(located["latitude"].mean()) if len(located) else 0.0
+        self._tree = cKDTree(_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), self._ref_lat)) \
+            if len(located) else None
+        self._by_parcel = self.sales.groupby("parcel_id").indices
+
+    def comps(self, subject: dict[str, Any], as_of: Any) -> list[dict[str, Any]]:
+        """Nearest similar sales of other parcels in the comps window (the enrichment's rule)."""
+        s = self.scoring
+        if self._tree is None or subject.get("latitude") is None or not subject.get("living_sqft"):
+            return []
+        as_of = pd.Timestamp(as_of)
+        point = _xy(np.array([subject["latitude"]]), np.array([subject["longitude"]]), self._ref_lat)[0]
+        found = self._tree.query_ball_point(point, r=s.comps_radius_m)
+        pool = self._located.iloc[found]
+        pool = pool[(pool["parcel_id"] != subject.get("parcel_id"))
+                    & (pool["sale_date"] <= as_of)
+                    & (pool["sale_date"] > as_of - pd.DateOffset(months=s.comps_window_months))
+                    & (pool["living_sqft"] > 0)
+                    & ((pool["living_sqft"] / subject["living_sqft"] - 1).abs() <= s.comps_sqft_tolerance)]
+        if subject.get("use_type") is not None:
+            pool = pool[pool["use_type"] == subject["use_type"]]
+        if pool.empty:
+            return []
+        xy = _xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), self._ref_lat)
+        distance = np.hypot(*(xy - point).T)
+        pool = pool.assign(distance_m=distance).sort_values(["distance_m", "sale_date"]).head(s.comps_max)
+        adjusted = self.index.adjust(pool["sale_price"], pool["sale_date"], as_of)
+        return [{"parcel_id": r.parcel_id, "sale_date": r.sale_date.date().isoformat(),
+                 "sale_price": float(r.sale_price), "living_sqft": float(r.living_sqft),
+                 "beds": None if pd.isna(r.beds) else float(r.beds),
+                 "baths": None if pd.isna(r.baths) else float(r.baths),
+                 "price_per_sqft": float(adj / r.living_sqft), "adjusted_price": float(adj),
+                 "distance_m": round(float(r.distance_m), 1),
+                 "latitude": float(r.latitude), "longitude": float(r.longitude)}
+                for r, adj in zip(pool.itertuples(), adjusted, strict=True)]
+
+    def history(self, parcel_id: Any, as_of: Any) -> dict[str, Any]:
+        """The parcel's recorded sales and the county index (monthly) from its first sale to as-of."""
+        rows = self._by_parcel.get(parcel_id)
+        if rows is None or self.index is None:
+            return {"sales": [], "index": []}
+        sales = self.sales.iloc[rows].sort_values("sale_date")
+        first = sales["sale_date"].iloc[0].to_period("M").to_timestamp()
+        levels = self.index.by_month[(self.index.by_month.index >= first)
+                                     & (self.index.by_month.index <= pd.Timestamp(as_of))]
+        return {"sales": [{"date": d.date().isoformat(), "price": float(p)}
+                          for d, p in zip(sales["sale_date"], sales["sale_price"], strict=True)],
+                "index": [{"month": m.date().isoformat(), "level": round(float(v), 5)} for m, v in levels.items()]}
+
+
+def risks(context: dict[str, Any]) -> list[str]:
+    """Plain-language risks, each derived from a recorded or modelled value."""
+    v, p, out = context["valuation"], context["property"], []
+    if v.get("comps_count") is not None and v["comps_count"] < 3:
+        out.append(f"only {v['comps_count']} comparable sales nearby: the comparable-sales estimate is weak")
+    if v.get("comps_value_spread_pct") is not None and v["comps_value_spread_pct"] > 25:
+        out.append(f"comparable sales disagree (spread {v['comps_value_spread_pct']:.0f}% of the estimate)")
+    if v.get("model_mdape_pct") is not None:
+        out.append(f"the AVM's median error on unseen sales is {v['model_mdape_pct']:.1f}%: "
+                   "treat the estimate as a range, not a price")
+    if v.get("estimated_value") and v.get("comps_estimated_value"):
+        gap = abs(v["estimated_value"] / v["comps_estimated_value"] - 1) * 100
+        if gap > 15:
+            out.append(f"the AVM and the comparable sales differ by {gap:.0f}%")
+    if p.get("effective_year_built") and context["score"].get("as_of_date"):
+        age = int(str(context["score"]["as_of_date"])[:4]) - int(p["effective_year_built"])
+        if age >= 40:
+            out.append(f"effective age about {age} years: budget for renovation")
+    if v.get("market_trend_12m_pct") is not None and v["market_trend_12m_pct"] < 0:
+        out.append(f"county prices fell {-v['market_trend_12m_pct']:.1f}% over the last 12 months")
+    if p.get("waterfront"):
+        out.append("waterfront: check flood zone, shoreline permits and insurance")
+    if not context["financials"].get("rent_available"):
+        out.append("no rent figure in the data: rental income is unverified")
+    as_of = context["score"].get("as_of_date")
+    if as_of:
+        out.append(f"figures use data as of {as_of}; confirm current condition, title and liens before an offer")
+    return out
+
+
+def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
+                 market: MarketData | None = None, assumptions: FinancialAssumptions | None = None) -> dict[str, Any]:
     breakdown = _value(row, "score_breakdown") or {}
+    components = _value(row, "score_components") or {}
+    assumptions = assumptions or FinancialAssumptions()
+    prop = {k: _value(row, k) for k in (
+        "parcel_id", "address", "city", "zip", "latitude", "longitude", "use_type", "living_sqft", "lot_sqft",
+        "beds", "baths", "bldg_grade", "year_built", "effective_year_built", "waterfront", "neighborhood",
+        "list_price", "listing_url", "listing_status")}
+    prop["photos"] = [p for p in (_value(row, "photos") or []) if isinstance(p, str)][:3]
+    valuation = {k: _value(row, k) for k in (
+        "estimated_value", "comps_estimated_value", "comps_count", "comps_median_price_per_sqft",
+        "comps_value_spread_pct", "last_sale_price", "last_sale_date", "last_sale_price_indexed",
+        "value_gap_pct", "market_trend_12m_pct", "model_mdape_pct")}
+    neighborhood = {label: _value(row, column) for column, label in NEIGHBORHOOD_FIELDS.items()}
+    neighborhood["available"] = any(v is not None for v in neighborhood.values())
+    rent, rent_source = _value(row, "rent_estimate_monthly"), "rent estimate on record for the property"
+    if rent is None and _value(row, "tract_median_gross_rent") is not None:
+        rent, rent_source = _value(row, "tract_median_gross_rent"), "ACS median gross rent of the census tract"
+    if prop["list_price"]:
+        price, basis = prop["list_price"], f"the asking price (${prop['list_price']:,.0f})"
+    elif valuation["estimated_value"]:
+        price, basis = valuation["estimated_value"], (
+            f"the estimated value (${valuation['estimated_value']:,.0f}); an offer below it improves every figure")
+    else:
+        price, basis = None, "no price basis"
+    tax = _value(row, "tax_amount")
+    as_of = _value(row, "as_of_date")
     context = {
         "county": {"key": county.key, "name": county.name, "state": county.state},
-        "sender": {"name": sender_name},
-        "property": {k: _value(row, k) for k in (
-            "parcel_id", "address", "latitude", "longitude", "use_type", "living_sqft", "lot_sqft",
-            "beds", "baths", "bldg_grade", "year_built", "effective_year_built", "waterfront")},
-        "valuation": {k: _value(row, k) for k in (
-            "estimated_value", "comps_estimated_value", "comps_count", "comps_median_price_per_sqft",
-            "comps_value_spread_pct", "last_sale_price", "last_sale_date", "last_sale_price_indexed",
-            "value_gap_pct", "market_trend_12m_pct", "model_mdape_pct")},
+        "sender": sender_context(sender),
+        "property": prop,
+        "valuation": valuation,
+        "neighborhood": neighborhood,
         "score": {
             "bird_dog_score": _value(row, "bird_dog_score"), "rank": _value(row, "score_rank"),
-            "as_of_date": _value(row, "as_of_date"), "model_version": _value(row, "model_version"),
+            "as_of_date": as_of, "model_version": _value(row, "model_version"),
             "reasons": breakdown.get("reasons", []), "value_factors": breakdown.get("value_factors", []),
+            "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
+                           for k, v in components.items()],
         },
+        "financials": financials(
+            price=price, price_basis=basis, rent_monthly=rent, rent_source=rent_source if rent is not None else None,
+            tax_annual=tax, tax_source=(f"{_value(row, 'tax_year') or 'latest'} tax bill on record"
+                                        if tax is not None else None),
+            trend_pct=valuation["market_trend_12m_pct"], assumptions=assumptions),
+        "comps": market.comps(prop, as_of) if market is not None and as_of else [],
+        "price_history": market.history(prop["parcel_id"], as_of) if market is not None and as_of else
+        {"sales": [], "index": []},
         "sources": [s.attribution or s.name for s in county.sources if s.enabled
                     and s.name in (_value(row, "sources") or [])] or ["county records"],
     }
-    return json_safe(context)
+    context = json_safe(context)
+    context["risks"] = risks(context)
+    return context
+
+
+def portfolio_context(contexts: list[dict[str, Any]], county: CountyConfig, sender: Sender) -> dict[str, Any]:
+    properties = []
+    for c in contexts:
+        v, p, s = c["valuation"], c["property"], c["score"]
+        properties.append({
+            "rank": s["rank"], "parcel_id": p["parcel_id"], "address": p["address"], "use_type": p["use_type"],
+            "latitude": p["latitude"], "longitude": p["longitude"], "living_sqft": p["living_sqft"],
+            "beds": p["beds"], "baths": p["baths"], "bird_dog_score": s["bird_dog_score"],
+            "estimated_value": v["estimated_value"], "value_gap_pct": v["value_gap_pct"],
+            "comps_count": v["comps_count"], "cap_rate_pct": c["financials"].get("cap_rate_pct"),
+            "top_reason": (s["reasons"] or ["—"])[0]})
+    values = [p["estimated_value"] for p in properties if p["estimated_value"]]
+    scores = [p["bird_dog_score"] for p in properties if p["bird_dog_score"] is not None]
+    return json_safe({
+        "county": {"key": county.key, "name": county.name, "state": county.state},
+        "sender": sender_context(sender), "properties": properties,
+        "as_of_date": contexts[0]["score"]["as_of_date"] if contexts else None,
+        "summary": {"count": len(properties), "total_estimated_value": sum(values) if values else None,
+                    "median_score": float(np.median(scores)) if scores else None,
+                    "median_value_gap_pct": float(np.median([p["value_gap_pct"] for p in properties
+                                                             if p["value_gap_pct"] is not None]))
+                    if any(p["value_gap_pct"] is not None for p in properties) else None},
+    })

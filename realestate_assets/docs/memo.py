@@ -1,44 +1,148 @@
-"""Render the investor memo: context → HTML (Jinja2) → PDF (WeasyPrint)."""
+"""Render investor documents: context → HTML (Jinja2) → PDF (WeasyPrint).
+
+Templates are versioned (`TEMPLATE_VERSIONS`): a packet is regenerated only when its inputs
+(the memo context) or its template's version change. Charts (SVG, matplotlib) and listing
+photos are derived from the context at render time, so they are covered by the same hash.
+
+`render_many` renders a batch in a process pool: WeasyPrint is single-threaded and CPU-bound,
+so two worker processes on two cores roughly double the throughput (bench/bench_outreach.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from realestate_assets.db.warehouse import json_safe
+from realestate_assets.docs import charts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# Bump when the template's output changes: packets are regenerated only when this or their
-# inputs change.
-TEMPLATE_VERSIONS = {"investor_memo": "1"}
+# Bump a template's version when its output changes: packets are regenerated only when this
+# or their inputs change.
+TEMPLATE_VERSIONS = {
+    "investor_memo": "2",
+    "executive_summary": "1",
+    "detailed_analysis": "1",
+    "portfolio_overview": "1",
+    "email_notification": "1",
+    "email_daily_digest": "1",
+    "email_weekly_summary": "1",
+    "email_custom_alert": "1",
+}
+PROPERTY_TEMPLATES = ("investor_memo", "executive_summary", "detailed_analysis")
+# Which charts each property template shows (charts cost time: only draw what is shown).
+TEMPLATE_CHARTS = {
+    "investor_memo": ("comps_map", "price_history", "score_factors"),
+    "executive_summary": (),  # one page, fast: factors as CSS bars (see _macros.factor_bars)
+    "detailed_analysis": ("comps_map", "price_history", "score_factors"),
+}
+
+
+def _usd(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"-${-float(v):,.0f}" if float(v) < 0 else f"${float(v):,.0f}"
 
 
 @cache
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined)
-    env.filters["usd"] = lambda v: "—" if v is None else f"${float(v):,.0f}"
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["usd"] = _usd
     env.filters["num"] = lambda v, d=0: "—" if v is None else f"{float(v):,.{d}f}"
     env.filters["pct"] = lambda v, d=0: "—" if v is None else f"{float(v):.{d}f}%"
+    env.filters["share"] = lambda v, d=0: "—" if v is None else f"{float(v) * 100:.{d}f}%"
     return env
 
 
 def inputs_hash(template: str, context: dict[str, Any]) -> str:
+    from realestate_assets.db.warehouse import json_safe  # not needed in render workers
+
     payload = json.dumps({"template": template, "version": TEMPLATE_VERSIONS[template],
                           "context": json_safe(context)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def render_html(template: str, context: dict[str, Any]) -> str:
+def decorate(template: str, context: dict[str, Any], photo_cache: Path | None = None,
+             photo_max_px: int = 640) -> dict[str, Any]:
+    """The context plus what is derived at render time: chart SVGs and embedded photos."""
+    accent = (context.get("sender") or {}).get("color") or "#1f6f43"
+    extra: dict[str, Any] = {"charts": {}, "photos": [], "generated_on": datetime.now(UTC).date().isoformat()}
+    if template == "portfolio_overview":
+        extra["charts"]["portfolio_map"] = charts.data_uri(charts.portfolio_map(context["properties"]))
+    for name in TEMPLATE_CHARTS.get(template, ()):
+        extra["charts"][name] = charts.data_uri(getattr(charts, name)(context, accent=accent))
+    urls = (context.get("property") or {}).get("photos") or []
+    if urls and photo_cache is not None and template in ("investor_memo", "detailed_analysis", "executive_summary"):
+        from realestate_assets.docs.photos import fetch_photos
+
+        extra["photos"] = fetch_photos(urls, photo_cache, max_px=photo_max_px,
+                                       limit=1 if template == "executive_summary" else 3).data_uris
+    return {**context, **extra}
+
+
+def render_html(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> str:
+    return _environment().get_template(f"{template}.html.j2").render(**decorate(template, context, photo_cache))
+
+
+def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
+    from weasyprint import HTML  # heavy import, only where PDFs are made
+
+    return HTML(string=render_html(template, context, photo_cache), base_url=str(TEMPLATES)).write_pdf()
+
+
+def render_email_html(template: str, context: dict[str, Any]) -> str:
     return _environment().get_template(f"{template}.html.j2").render(**context)
 
 
-def render_pdf(template: str, context: dict[str, Any]) -> bytes:
-    from weasyprint import HTML  # heavy import, only where PDFs are made
+def page_count(pdf: bytes) -> int:
+    from pypdf import PdfReader
 
-    return HTML(string=render_html(template, context), base_url=str(TEMPLATES)).write_pdf()
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    key: str
+    template: str
+    context: dict[str, Any]
+
+
+def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, bytes]:
+    return job.key, render_pdf(job.template, job.context, Path(photo_cache) if photo_cache else None)
+
+
+def _warm() -> None:
+    import weasyprint  # noqa: F401 - import once per worker, not per document
+
+
+def render_pool(workers: int = 2) -> ProcessPoolExecutor:
+    """Worker processes for `render_many`; forkserver gives clean workers (no inherited database
+    connections or Dagster threads), each importing WeasyPrint once."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"), initializer=_warm)
+
+
+def render_many(jobs: Iterable[RenderJob], *, workers: int = 2, photo_cache: Path | None = None,
+                pool_threshold: int = 24, pool: ProcessPoolExecutor | None = None) -> dict[str, bytes]:
+    """Render every job; in a process pool when there are enough of them to pay for starting it."""
+    jobs = list(jobs)
+    cache_arg = str(photo_cache) if photo_cache else None
+    workers = max(1, min(workers, os.cpu_count() or 1, len(jobs)))
+    if pool is None and (workers == 1 or len(jobs) < pool_threshold):
+        return dict(_render_job(job, cache_arg) for job in jobs)
+    chunks = max(1, len(jobs) // (workers * 4))
+    if pool is not None:
+        return dict(pool.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))
+    with render_pool(workers) as own:
+        return dict(own.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))

@@ -1,19 +1,34 @@
-"""Build the investor email: memo attached, CAN-SPAM footer, RFC 8058 one-click unsubscribe."""
+"""The email we send, provider-neutral: content shared by a batch, personalized per recipient.
+
+An `OutgoingEmail` carries the HTML/text bodies with per-recipient placeholders
+(`[%first_name%]`, `[%unsubscribe_url%]`, …) and the values for one recipient. The outbox
+backend substitutes them and writes an .eml; SendGrid receives the shared content once per
+request and the values as `substitutions` of each personalization (≤ 1,000 per request).
+
+Every email carries a CAN-SPAM footer (sender identity, postal address, opt-out) and the RFC
+8058 one-click headers; the unsubscribe URL holds a signed token (`unsubscribe_token`).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import string
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from typing import Any
 from urllib.parse import quote
 
-from realestate_assets.config_models import Recipient, Sender
-
 CAMPAIGN_NEW_OPPORTUNITY = "new_opportunity"
+PLACEHOLDERS = ("first_name", "name", "unsubscribe_url")
+
+
+def placeholder(name: str) -> str:
+    return f"[%{name}%]"
 
 
 def unsubscribe_token(secret: str, tenant_id: str, email: str) -> str:
@@ -29,41 +44,137 @@ def verify_unsubscribe_token(secret: str, token: str) -> tuple[str, str] | None:
         body, _ = token.split(".", 1)
         payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
         tenant_id, email = payload.split(":", 1)
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         return None
     return (tenant_id, email) if hmac.compare_digest(unsubscribe_token(secret, tenant_id, email), token) \
         else None
 
 
-def build_memo_email(
-    *, email_id: int, sender: Sender, recipient: Recipient, subject: str, summary_lines: list[str],
-    pdf: bytes, pdf_name: str, unsubscribe_url: str, sent_at: datetime | None = None,
-) -> EmailMessage:
-    domain = sender.email.split("@", 1)[1]
-    # RFC 5322 allows 998-character lines; a shorter limit would RFC 2047-encode the long
-    # List-Unsubscribe URL, which mailbox providers then cannot use.
-    message = EmailMessage(policy=SMTP.clone(max_line_length=998))
-    message["From"] = formataddr((sender.name, sender.email))
-    message["To"] = formataddr((recipient.name, recipient.email))
-    message["Subject"] = subject
-    message["Date"] = format_datetime(sent_at or datetime.now(UTC))
-    # Deterministic Message-ID: a resend after a crash is recognisably the same message.
-    message["Message-ID"] = f"<reos-email-{email_id}@{domain}>"
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{sender.email}?subject=unsubscribe>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    body = "\n".join([
-        f"Hello {recipient.name},", "",
-        *summary_lines, "",
-        "The investor memo is attached as a PDF.", "",
-        "--",
-        f"{sender.name}", sender.postal_address,
-        "You receive this because you subscribed to Real Estate OS deal alerts.",
-        f"Unsubscribe (one click, no login): {unsubscribe_url}",
-    ])
-    message.set_content(body)
-    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
-    return message
-
-
 def unsubscribe_url(base_url: str, token: str) -> str:
     return f"{base_url}?token={quote(token)}"
+
+
+def personalize(text: str, tokens: dict[str, Any]) -> str:
+    """`{token}` substitution for subjects and intros; unknown tokens are left visible, never crash."""
+    class _Safe(dict):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    formatter = string.Formatter()
+    return formatter.vformat(text, (), _Safe({k: ("" if v is None else v) for k, v in tokens.items()}))
+
+
+def _safe_value(value: str) -> str:
+    # Substitutions go into HTML unescaped (SendGrid does not escape them): keep them inert.
+    return "".join(ch for ch in value if ch not in '<>&"\'')
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Content:
+    """What every recipient of one batch shares."""
+
+    group_key: str
+    html: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    email_id: int
+    tenant_id: str
+    campaign: str
+    to_email: str
+    to_name: str
+    from_email: str
+    from_name: str
+    subject: str
+    content: Content
+    unsubscribe_url: str
+    reply_to: str | None = None
+    extra_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def substitutions(self) -> dict[str, str]:
+        first = self.to_name.split()[0] if self.to_name.strip() else "there"
+        return {placeholder("first_name"): _safe_value(first), placeholder("name"): _safe_value(self.to_name),
+                placeholder("unsubscribe_url"): self.unsubscribe_url}
+
+    @property
+    def custom_args(self) -> dict[str, str]:
+        """Our idempotency key travels with the message and comes back on every provider event."""
+        return {"reos_email_id": str(self.email_id), "reos_tenant": self.tenant_id, "reos_campaign": self.campaign,
+                **{k: str(v) for k, v in self.extra_args.items()}}
+
+    @property
+    def message_id(self) -> str:
+        # Deterministic: a resend after a crash is recognisably the same message.
+        return f"<reos-email-{self.email_id}@{self.from_email.split('@', 1)[1]}>"
+
+    def headers(self) -> dict[str, str]:
+        return {"List-Unsubscribe": f"<{self.unsubscribe_url}>, <mailto:{self.from_email}?subject=unsubscribe>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+    def _fill(self, text: str) -> str:
+        for key, value in self.substitutions.items():
+            text = text.replace(key, value)
+        return text
+
+    def html(self) -> str:
+        return self._fill(self.content.html)
+
+    def text(self) -> str:
+        return self._fill(self.content.text)
+
+    def to_mime(self, sent_at: datetime | None = None) -> EmailMessage:
+        # RFC 5322 allows 998-character lines; a shorter limit would RFC 2047-encode the long
+        # List-Unsubscribe URL, which mailbox providers then cannot use.
+        message = EmailMessage(policy=SMTP.clone(max_line_length=998))
+        message["From"] = formataddr((self.from_name, self.from_email))
+        message["To"] = formataddr((self.to_name, self.to_email))
+        if self.reply_to:
+            message["Reply-To"] = self.reply_to
+        message["Subject"] = self.subject
+        message["Date"] = format_datetime(sent_at or datetime.now(UTC))
+        message["Message-ID"] = self.message_id
+        for name, value in self.headers().items():
+            message[name] = value
+        message["X-REOS-Email-Id"] = str(self.email_id)
+        message["X-REOS-Campaign"] = self.campaign
+        message.set_content(self.text())
+        message.add_alternative(self.html(), subtype="html")
+        for attachment in self.content.attachments:
+            maintype, subtype = attachment.content_type.split("/", 1)
+            message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+        return message
+
+
+def text_body(*, greeting_name: str, intro: str, items: list[dict[str, Any]], attached: str | None,
+              sender: dict[str, Any], campaign_label: str) -> str:
+    """The plain-text alternative: the same facts as the HTML, with the same footer."""
+    lines = [f"Hello {greeting_name},", "", intro, ""]
+    for item in items:
+        value = item.get("estimated_value")
+        gap = item.get("value_gap_pct")
+        lines.append(f"* Parcel {item['parcel_id']} ({item.get('address') or 'address not in the county file'}): "
+                     f"score {item['bird_dog_score']:.0f}/100"
+                     + (f", estimated value ${value:,.0f}" if value is not None else "")
+                     + (f", value gap {gap:.1f}%" if gap is not None else ""))
+        for reason in (item.get("reasons") or [])[:3]:
+            lines.append(f"    - {reason}")
+        if item.get("link"):
+            lines.append(f"    memo: {item['link']}")
+    if attached:
+        lines += ["", attached]
+    lines += ["", "--", f"{sender['company']} · {sender['name']} · {sender['email']}", sender["postal_address"],
+              f"You receive this because you subscribed to {sender['company']} deal alerts ({campaign_label}).",
+              f"Unsubscribe (one click, no login): {placeholder('unsubscribe_url')}"]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Compliance enforced before any send: sender identity, postal address, unsubscribe link.
+
+CAN-SPAM asks for a valid physical postal address, a working opt-out honoured promptly and a
+truthful From line; RFC 8058 asks for one-click unsubscribe headers. `sending_problems`
+returns what is missing; the `emails` asset refuses to send while the list is not empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from realestate_assets.config_models import Sender
+from realestate_assets.settings import state_dir
+
+# A street number and a ZIP (US) or a postal-code-like token: a real mailing address, not "TBD".
+_STREET_NUMBER = re.compile(r"\b\d{1,6}\b|\bP\.?\s?O\.?\s+Box\b", re.IGNORECASE)
+_POSTAL_CODE = re.compile(r"\b\d{5}(?:-\d{4})?\b|\b[A-Z]\d[A-Z]\s?\d[A-Z]\d\b|\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b")
+_PLACEHOLDER = re.compile(r"\b(tbd|todo|changeme|placeholder|address here|example street)\b", re.IGNORECASE)
+
+
+class ComplianceError(RuntimeError):
+    """Sending refused: the message names every missing piece."""
+
+
+def sending_problems(sender: Sender, *, require_https: bool = True) -> list[str]:
+    problems = []
+    if not (sender.name or "").strip():
+        problems.append("sender.name is empty (CAN-SPAM: a truthful sender identity)")
+    if not sender.email or "@" not in sender.email:
+        problems.append("sender.email is missing")
+    address = (sender.postal_address or "").strip()
+    if not address:
+        problems.append("sender.postal_address is missing (CAN-SPAM: a valid physical postal address)")
+    elif _PLACEHOLDER.search(address) or not (_STREET_NUMBER.search(address) and _POSTAL_CODE.search(address)):
+        problems.append(f"sender.postal_address {address!r} does not look like a physical postal address "
+                        "(a street number or PO Box and a postal code are required)")
+    base = sender.unsubscribe_base_url or ""
+    if not base:
+        problems.append("sender.unsubscribe_base_url is missing (working opt-out)")
+    elif require_https and not base.startswith("https://"):
+        problems.append("sender.unsubscribe_base_url must be https:// (RFC 8058 one-click)")
+    return problems
+
+
+def require_sendable(sender: Sender, *, require_https: bool = True) -> None:
+    problems = sending_problems(sender, require_https=require_https)
+    if problems:
+        raise ComplianceError("sending refused: " + "; ".join(problems))
+
+
+def state_secret(env_var: str, file_name: str) -> str:
+    """A secret from the environment in production; a per-installation random one locally."""
+    secret = os.environ.get(env_var)
+    if secret:
+        return secret
+    path = state_dir() / file_name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(os.urandom(32).hex())
+        partial.chmod(0o600)
+        partial.replace(path)
+    return path.read_text().strip()
+
+
+def unsubscribe_secret() -> str:
+    """REOS_UNSUBSCRIBE_SECRET in production (shared with the API); local: .reos/unsubscribe.secret."""
+    return state_secret("REOS_UNSUBSCRIBE_SECRET", "unsubscribe.secret")
