@@ -80,3 +80,14 @@ def test_every_county_file_becomes_a_partition(repo_config: Path) -> None:
     keys = build_definitions(repo_config).resolve_asset_graph().get(
         dg.AssetKey("prospects")).partitions_def.get_partition_keys()
     assert "pierce_wa" in keys and "king_wa" in keys
+
+
+def test_every_asset_step_carries_its_pod_size_from_deploy() -> None:
+    """The k8s step executor sizes each step's pod from its `dagster-k8s/config` op tag."""
+    import yaml
+
+    sizes = yaml.safe_load((repo_root() / "deploy" / "k8s-resources.yaml").read_text())["assets"]
+    definitions = build_definitions()
+    for key in definitions.resolve_all_asset_keys():
+        op = definitions.resolve_assets_def(key).node_def
+        assert json.loads(op.tags["dagster-k8s/config"]) == sizes[key.to_user_string()], key

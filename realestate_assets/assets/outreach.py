@@ -17,6 +17,7 @@ from realestate_assets.assets.common import (
     county_of,
     county_sales,
     partition_params,
+    pod_tags,
     table_metadata,
     tenant,
 )
@@ -76,6 +77,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets"),
         ],
         tags={"stage": "packets"},
+        op_tags=pod_tags("packets"),
     )
     def packets(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                 object_store: ObjectStoreResource) -> dg.MaterializeResult:
@@ -183,6 +185,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                               description="no email of this county stuck in pending/sending/failed"),
         ],
         tags={"stage": "emails"},
+        op_tags=pod_tags("emails"),
     )
     def emails(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                object_store: ObjectStoreResource, mailer: MailerResource) -> dg.MaterializeResult:
