@@ -104,7 +104,8 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
     console.print(counts)
     top = wh.frame(
         "SELECT s.score_rank, s.prospect_key, s.bird_dog_score, s.estimated_value, s.value_gap_pct, "
-        "k.object_path FROM scores s LEFT JOIN packets k USING (tenant_id, county, prospect_key) "
+        "k.object_path FROM scores s LEFT JOIN packets k ON k.tenant_id = s.tenant_id AND k.county = s.county "
+        "AND k.prospect_key = s.prospect_key AND k.template = 'investor_memo' "
         "WHERE s.tenant_id = :tenant AND s.county = :county ORDER BY s.score_rank LIMIT 5", params)
     best = Table("rank", "parcel", "score", "estimated value", "value gap", title="Top 5 properties")
     from resources.object_store import ObjectStoreResource
