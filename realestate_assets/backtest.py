@@ -28,6 +28,7 @@ import pandas as pd
 
 from realestate_assets.config_models import BulkFileSource, CountyConfig, ScoringConfig
 from realestate_assets.db.warehouse import json_safe
+from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.avm import months_since_epoch, training_frame
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
@@ -39,7 +40,7 @@ from realestate_assets.ml.deal import (
     repeat_sale_pairs,
 )
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import comps_rule, train_all
+from realestate_assets.ml.pipeline import train_all
 from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
 
 PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
@@ -99,7 +100,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     # Deal model at each sale date, with the sale price as the asking price.
     targets = after.assign(date=after["sale_date"])
-    comps = asof_comps(targets, everything, indexes, comps_rule(scoring))
+    comps = asof_comps(targets, everything, indexes, CompsSettings.from_scoring(scoring))
     x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]))
     deal_p = pd.Series(trained.deal.predict_proba(x) if trained.deal is not None else np.nan, index=after.index)
     comps_value = comps["comps_median_price_per_sqft"] * after["living_sqft"].astype(float)

@@ -26,13 +26,6 @@ from realestate_assets.settings import config_dir, state_dir
 from resources import WarehouseResource
 
 
-def comps_settings() -> CompsSettings:
-    scoring = load_scoring()
-    return CompsSettings(radius_m=scoring.comps_radius_m, max_comps=scoring.comps_max,
-                         window_months=scoring.comps_window_months,
-                         sqft_tolerance=scoring.comps_sqft_tolerance)
-
-
 def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
     """Share of prospects each source answered for (ok or a definite no-match)."""
     counts: Counter[str] = Counter()
@@ -92,7 +85,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         calls = CallLog()
         result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                                   county_state=county.state, sources=sources,
-                                  comps=comps_settings(), cache_dir=state_dir() / "http_cache",
+                                  comps=CompsSettings.from_scoring(load_scoring()),
+                                  cache_dir=state_dir() / "http_cache",
                                   redis_url=sources.redis_url(), on_call=calls,
                                   assessor=roll.rows)
         frame = result.frame

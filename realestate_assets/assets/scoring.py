@@ -24,6 +24,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.config_models import load_scoring
 from realestate_assets.db.warehouse import Warehouse, advance_status, sync_partition, to_json
+from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier, classification_metrics
@@ -34,7 +35,7 @@ from realestate_assets.ml.deal import (
     propensity_frame,
 )
 from realestate_assets.ml.market_index import AsOfIndexes
-from realestate_assets.ml.pipeline import avm_settings, comps_rule, score_features, train_all
+from realestate_assets.ml.pipeline import avm_settings, score_features, train_all
 from realestate_assets.ml.promotion import Decision, contest_start, decide
 from realestate_assets.ml.vectors import similar_properties, text_embedder, write_partition
 from resources import ObjectStoreResource, VectorsResource, WarehouseResource
@@ -201,7 +202,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                 if name == "avm":
                     decision = avm_decision(model, champion, None if row is None else row.version, sales)
                 elif name == "deal":
-                    frame, _, _ = deal_training_frame(sales, comps_rule(scoring), indexes,
+                    frame, _, _ = deal_training_frame(sales, CompsSettings.from_scoring(scoring), indexes,
                                                       threshold=model.extra["threshold_log"])
                     decision = classifier_decision(model, champion, None if row is None else row.version,
                                                    frame, "is_deal", "sale_date")

@@ -24,8 +24,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from realestate_assets.discovery.addresses import normalize_addresses
+from realestate_assets.geo import to_xy
 
-EARTH_RADIUS_M = 6_371_008.8
 _PARCEL_JUNK = re.compile(r"[^0-9A-Z]")
 
 
@@ -118,10 +118,8 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         has = (lat.notna() & lon.notna()).to_numpy()
         rows = np.flatnonzero(has)
         if rows.size > 1:
-            la = np.radians(lat.to_numpy(dtype=float)[rows])
-            lo = np.radians(lon.to_numpy(dtype=float)[rows])
-            # Local equirectangular metres: exact enough at 5 m inside one county.
-            xy = np.column_stack([lo * np.cos(np.median(la)) * EARTH_RADIUS_M, la * EARTH_RADIUS_M])
+            la = lat.to_numpy(dtype=float)[rows]
+            xy = to_xy(la, lon.to_numpy(dtype=float)[rows], float(np.median(la)))
             pairs = cKDTree(xy).query_pairs(r=radius_m, output_type="ndarray")
             if pairs.size:
                 a, b = rows[pairs[:, 0]], rows[pairs[:, 1]]

@@ -17,6 +17,7 @@ from scipy.spatial import cKDTree
 from realestate_assets.config_models import CountyConfig, FinancialAssumptions, ScoringConfig, Sender
 from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
+from realestate_assets.geo import to_xy
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = """
@@ -53,7 +54,6 @@ NEIGHBORHOOD_FIELDS = {
 COMPONENT_LABELS = {"equity": "Equity (last sale in today's market vs estimate)", "tenure": "Years owned",
                     "confidence": "Valuation confidence (AVM agrees with comps)",
                     "upside": "Renovation upside (effective age)"}
-EARTH_RADIUS_M = 6_371_000.0
 
 
 def _value(row: pd.Series | dict, name: str) -> Any:
@@ -69,11 +69,6 @@ def sender_context(sender: Sender) -> dict[str, Any]:
             "company": b.company, "color": b.color, "phone": b.phone, "website": b.website, "tagline": b.tagline}
 
 
-def _xy(latitude: np.ndarray, longitude: np.ndarray, ref_lat: float) -> np.ndarray:
-    return np.column_stack([EARTH_RADIUS_M * np.radians(longitude) * np.cos(np.radians(ref_lat)),
-                            EARTH_RADIUS_M * np.radians(latitude)])
-
-
 class MarketData:
     """A county's recorded sales and price index, loaded once per packets run."""
 
@@ -86,7 +81,7 @@ class MarketData:
         located = self.sales.dropna(subset=["latitude", "longitude"])
         self._located = located.reset_index(drop=True)
         self._ref_lat = float(located["latitude"].mean()) if len(located) else 0.0
-        self._tree = cKDTree(_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), self._ref_lat)) \
+        self._tree = cKDTree(to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), self._ref_lat)) \
             if len(located) else None
         self._by_parcel = self.sales.groupby("parcel_id").indices
 
@@ -96,7 +91,7 @@ class MarketData:
         if self._tree is None or subject.get("latitude") is None or not subject.get("living_sqft"):
             return []
         as_of = pd.Timestamp(as_of)
-        point = _xy(np.array([subject["latitude"]]), np.array([subject["longitude"]]), self._ref_lat)[0]
+        point = to_xy(np.array([subject["latitude"]]), np.array([subject["longitude"]]), self._ref_lat)[0]
         found = self._tree.query_ball_point(point, r=s.comps_radius_m)
         pool = self._located.iloc[found]
         pool = pool[(pool["parcel_id"] != subject.get("parcel_id"))
@@ -108,7 +103,7 @@ class MarketData:
             pool = pool[pool["use_type"] == subject["use_type"]]
         if pool.empty:
             return []
-        xy = _xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), self._ref_lat)
+        xy = to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), self._ref_lat)
         distance = np.hypot(*(xy - point).T)
         pool = pool.assign(distance_m=distance).sort_values(["distance_m", "sale_date"]).head(s.comps_max)
         adjusted = self.index.adjust(pool["sale_price"], pool["sale_date"], as_of)

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-EARTH_RADIUS_M = 6_371_000.0
+from realestate_assets.config_models import ScoringConfig
+from realestate_assets.geo import to_xy
+
 MIN_COMPS = 3
 
 
@@ -99,19 +101,19 @@ def latest_sale_facts(sales: pd.DataFrame) -> pd.DataFrame:
     return facts
 
 
-def _to_xy(latitude: np.ndarray, longitude: np.ndarray, ref_lat: float) -> np.ndarray:
-    """Equirectangular projection in meters: exact enough within a county."""
-    lat = np.radians(latitude)
-    lon = np.radians(longitude)
-    return np.column_stack([EARTH_RADIUS_M * lon * np.cos(np.radians(ref_lat)), EARTH_RADIUS_M * lat])
-
-
 @dataclass(frozen=True)
 class CompsSettings:
+    """What counts as a comparable sale (config/scoring.yaml `comps_*`)."""
+
     radius_m: float = 1200.0
     max_comps: int = 10
     window_months: int = 24
     sqft_tolerance: float = 0.35
+
+    @classmethod
+    def from_scoring(cls, scoring: ScoringConfig) -> CompsSettings:
+        return cls(radius_m=scoring.comps_radius_m, max_comps=scoring.comps_max,
+                   window_months=scoring.comps_window_months, sqft_tolerance=scoring.comps_sqft_tolerance)
 
 
 def comparable_sales(
@@ -137,8 +139,8 @@ def comparable_sales(
     if pool.empty or located.empty:
         return result
     ref_lat = float(pool["latitude"].mean())
-    tree = cKDTree(_to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
-    xy = _to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat)
+    tree = cKDTree(to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
+    xy = to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat)
     k = min(len(pool), settings.max_comps * 6)
     distances, neighbors = tree.query(xy, k=k, distance_upper_bound=settings.radius_m)
     # With k == 1 the tree returns flat arrays: one neighbour column per target either way.

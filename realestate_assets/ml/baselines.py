@@ -18,14 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from realestate_assets.geo import to_xy
 from realestate_assets.ml.market_index import HedonicIndex, hedonic_design, month_start
-
-EARTH_RADIUS_M = 6_371_000.0
-
-
-def _xy(latitude: np.ndarray, longitude: np.ndarray, ref_lat: float) -> np.ndarray:
-    return np.column_stack([EARTH_RADIUS_M * np.radians(longitude) * np.cos(np.radians(ref_lat)),
-                            EARTH_RADIUS_M * np.radians(latitude)])
 
 
 @dataclass
@@ -71,9 +65,9 @@ def nearest_comps_value(train: pd.DataFrame, targets: pd.DataFrame, index: Hedon
         same = pool.index[pool["use_type"] == use_type].to_numpy()
         if len(same) == 0:
             continue
-        tree = cKDTree(_xy(pool.loc[same, "latitude"].to_numpy(), pool.loc[same, "longitude"].to_numpy(), ref_lat))
+        tree = cKDTree(to_xy(pool.loc[same, "latitude"].to_numpy(), pool.loc[same, "longitude"].to_numpy(), ref_lat))
         kk = min(k, len(same))
-        _, neighbors = tree.query(_xy(group["latitude"].to_numpy(), group["longitude"].to_numpy(), ref_lat), k=kk)
+        _, neighbors = tree.query(to_xy(group["latitude"].to_numpy(), group["longitude"].to_numpy(), ref_lat), k=kk)
         neighbors = np.asarray(neighbors).reshape(len(group), kk)
         chosen = same[neighbors]
         comp_sqft = pool["living_sqft"].to_numpy()[chosen]

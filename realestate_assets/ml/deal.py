@@ -22,13 +22,13 @@ Sale propensity — "will this parcel sell in the next 12 months?"
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from realestate_assets.ml.baselines import _xy
+from realestate_assets.enrich.market import MIN_COMPS, CompsSettings
+from realestate_assets.geo import to_xy
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier, train_classifier
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 
@@ -54,14 +54,6 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class CompsRule:
-    radius_m: float = 1200.0
-    max_comps: int = 10
-    window_months: int = 24
-    sqft_tolerance: float = 0.35
-
-
 def building_at(rows: pd.DataFrame) -> pd.DataFrame:
     """The house as its sale record describes it (ages at that sale)."""
     return pd.DataFrame({
@@ -74,7 +66,7 @@ def building_at(rows: pd.DataFrame) -> pd.DataFrame:
     }, index=rows.index)
 
 
-def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes, rule: CompsRule) -> pd.DataFrame:
+def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes, rule: CompsSettings) -> pd.DataFrame:
     """Comparable sales for each target row as of its own `date`: only sales strictly before it.
 
     `targets`: parcel_id, date, latitude, longitude, living_sqft, use_type. Same definition as
@@ -87,10 +79,10 @@ def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes,
     if pool.empty or targets.empty:
         return out
     ref_lat = float(pool["latitude"].mean())
-    tree = cKDTree(_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
+    tree = cKDTree(to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
     located = targets.dropna(subset=["latitude", "longitude", "living_sqft"])
     k = min(len(pool), rule.max_comps * 8)
-    dist, nbr = tree.query(_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat),
+    dist, nbr = tree.query(to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat),
                            k=k, distance_upper_bound=rule.radius_m)
     dist, nbr = np.asarray(dist).reshape(len(located), k), np.asarray(nbr).reshape(len(located), k)
     pool_date = pd.to_datetime(pool["sale_date"]).to_numpy()
@@ -106,7 +98,7 @@ def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes,
                 & (np.abs(pool_sqft[found] / target.living_sqft - 1.0) <= rule.sqft_tolerance))
         chosen = found[keep][: rule.max_comps]
         counts.append(len(chosen))
-        if len(chosen) < 3:
+        if len(chosen) < MIN_COMPS:
             medians.append(np.nan)
             spreads.append(np.nan)
             continue
@@ -162,7 +154,7 @@ def excess_return(pairs: pd.DataFrame, index: HedonicIndex) -> np.ndarray:
     return np.log(pairs["resale_price"].astype(float) / pairs["sale_price"].astype(float)) - np.log(market)
 
 
-def deal_training_frame(sales: pd.DataFrame, rule: CompsRule, indexes: AsOfIndexes | None = None,
+def deal_training_frame(sales: pd.DataFrame, rule: CompsSettings, indexes: AsOfIndexes | None = None,
                         threshold: float | None = None) -> tuple[pd.DataFrame, float, dict[str, int]]:
     """Labelled, leak-free pairs with purchase-time inputs; returns (frame, threshold, counts)."""
     indexes = indexes or AsOfIndexes(sales)
@@ -227,7 +219,7 @@ def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: A
     return x.reset_index().rename(columns={"index": "parcel_id"})
 
 
-def train_deal_model(sales: pd.DataFrame, rule: CompsRule, settings: ClassifierSettings,
+def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: ClassifierSettings,
                      indexes: AsOfIndexes | None = None,
                      progress: Callable[[int], None] | None = None) -> TrainedClassifier:
     frame, threshold, counts = deal_training_frame(sales, rule, indexes)

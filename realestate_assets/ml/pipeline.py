@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import ScoringConfig
+from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.avm import AvmSettings, TrainedAvm, scoring_frame, train_avm
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier
 from realestate_assets.ml.deal import (
     LABELS,
-    CompsRule,
     deal_inputs_from_features,
     propensity_inputs_from_features,
     train_deal_model,
@@ -49,11 +49,6 @@ def avm_settings(scoring: ScoringConfig) -> AvmSettings:
                        cv_folds=scoring.cv_folds)
 
 
-def comps_rule(scoring: ScoringConfig) -> CompsRule:
-    return CompsRule(radius_m=scoring.comps_radius_m, max_comps=scoring.comps_max,
-                     window_months=scoring.comps_window_months, sqft_tolerance=scoring.comps_sqft_tolerance)
-
-
 def classifier_settings(scoring: ScoringConfig, trials: int) -> ClassifierSettings:
     return ClassifierSettings(trials=trials, cv_folds=scoring.cv_folds, holdout_fraction=scoring.holdout_fraction,
                               seed=scoring.seed)
@@ -79,7 +74,8 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
     avm = train_avm(sales, avm_settings(scoring), compare=compare, progress=step("avm"))
     trained = Trained(avm=avm, seconds={"avm": time.perf_counter() - started})
     indexes = AsOfIndexes(sales)
-    for name, train in (("deal", lambda: train_deal_model(sales, comps_rule(scoring), classifier_settings(
+    comps = CompsSettings.from_scoring(scoring)
+    for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
                             scoring, scoring.deal_trials), indexes, step("deal"))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(
                             scoring, scoring.propensity_trials), indexes, step("sale_propensity")))):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.deal import (
-    CompsRule,
     asof_comps,
     deal_training_frame,
     leak_free,
@@ -99,7 +99,7 @@ def test_asof_comps_use_only_sales_before_the_target_date() -> None:
     sales = pd.DataFrame(early + later)
     target = pd.DataFrame({"parcel_id": ["t"], "date": [pd.Timestamp("2016-01-01")], "latitude": [47.6],
                            "longitude": [-122.3], "living_sqft": [1000.0], "use_type": ["sfr"]})
-    comps = asof_comps(target, sales, AsOfIndexes(sales, min_sales=100), CompsRule())
+    comps = asof_comps(target, sales, AsOfIndexes(sales, min_sales=100), CompsSettings())
     assert comps.loc[0, "comps_count"] == 3  # the five later sales are unknown on 2016-01-01
     assert comps.loc[0, "comps_median_price_per_sqft"] == pytest.approx(400.0)
 
@@ -128,7 +128,8 @@ def test_deal_labels_are_excess_returns_over_the_index_and_inputs_predate_the_pu
         rows.append(sale(f"p{i}", f"b{i}", str(buy.date()), price, lat=lat, age=30))
         rows.append(sale(f"p{i}", f"s{i}", str(sell.date()), price * float(rng.uniform(0.9, 1.6)), lat=lat, age=30))
     sales = pd.DataFrame(rows)
-    frame, threshold, counts = deal_training_frame(sales, CompsRule(radius_m=5000), AsOfIndexes(sales, min_sales=10))
+    frame, threshold, counts = deal_training_frame(sales, CompsSettings(radius_m=5000),
+                                                   AsOfIndexes(sales, min_sales=10))
     assert counts["labelled_pairs"] == 40 and frame["is_deal"].sum() == (frame["excess_return"] >= threshold).sum()
     assert frame["is_deal"].mean() == pytest.approx(0.25, abs=0.05)
     index = HedonicIndex.from_sales(sales, min_sales=10)

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import Trained, comps_rule, score_features, train_all
+from realestate_assets.ml.pipeline import Trained, score_features, train_all
 from tests.scoring.helpers_scoring import fast_scoring, king_sales
 
 
@@ -47,7 +48,8 @@ def test_deal_model_is_calibrated_and_beats_chance_on_its_holdout(trained: Train
     assert deal is not None, trained.skipped
     assert deal.metrics["auc"] > 0.65 and deal.metrics["n"] >= 50
     assert deal.extra["excluded_built_or_renovated_after_purchase"] > 0
-    frame, _, _ = deal_training_frame(king_sales(), comps_rule(fast_scoring()), threshold=deal.extra["threshold_log"])
+    frame, _, _ = deal_training_frame(king_sales(), CompsSettings.from_scoring(fast_scoring()),
+                                      threshold=deal.extra["threshold_log"])
     p = deal.predict_proba(frame)
     assert ((p > 0) & (p < 1)).all()
     assert p.mean() == pytest.approx(frame["is_deal"].mean(), abs=0.08)  # Platt-calibrated
@@ -67,7 +69,7 @@ def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -
     sample = training_frame(king_sales().head(40))
     contributions = trained.avm.contributions(sample)
     np.testing.assert_allclose(np.exp(contributions.sum(axis=1)), trained.avm.predict(sample), rtol=1e-6)
-    frame, _, _ = deal_training_frame(king_sales().head(800), comps_rule(fast_scoring()))
+    frame, _, _ = deal_training_frame(king_sales().head(800), CompsSettings.from_scoring(fast_scoring()))
     deal_contrib = trained.deal.contributions(frame)
     np.testing.assert_allclose(deal_contrib.sum(axis=1), trained.deal.margin(frame), rtol=1e-6, atol=1e-9)
 
