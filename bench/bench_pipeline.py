@@ -17,8 +17,6 @@ import uuid
 
 import dagster as dg
 
-STAGES = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -57,9 +55,10 @@ def main() -> None:
             ends[event.step_key] = entry.timestamp
     print(f"\nEnd-to-end materialization of {args.county} ({'fresh tenant' if args.fresh else 're-run'})")
     print(f"{'stage':<12}{'seconds':>10}{'rows':>10}{'rows/s':>12}")
-    for stage in STAGES:
+    for stage in sorted(ends, key=starts.get):  # every step, in the order it ran
         seconds = ends[stage] - starts[stage]
-        rows = result.asset_materializations_for_node(stage)[0].metadata["dagster/row_count"].value
+        count = result.asset_materializations_for_node(stage)[0].metadata.get("dagster/row_count")
+        rows = count.value if count is not None else 0
         print(f"{stage:<12}{seconds:>10.2f}{rows:>10,}{rows / seconds if seconds else 0:>12,.0f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'total':<12}{total:>10.2f}\npeak RSS: {peak_mb:,.0f} MB")
