@@ -131,6 +131,44 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
 
 
 @app.command()
+def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help="county partition key"),
+            store: bool = typer.Option(True, help="also save the reasons in scores.score_breakdown")) -> None:
+    """Reasons on demand: SHAP value factors and score drivers for the given prospects."""
+    from realestate_assets.assets.scoring import load_active_models
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.db.warehouse import Warehouse, to_json
+    from realestate_assets.ml.pipeline import score_features
+    from realestate_assets.settings import tenant_id
+    from resources.object_store import ObjectStoreResource
+
+    wh = Warehouse(_url())
+    params = {"tenant": tenant_id(), "county": county}
+    avm, deal, propensity, versions = load_active_models(wh, ObjectStoreResource().get(), params)
+    # Percentiles are county-relative: score the whole county, explain only the prospects asked for.
+    features = wh.frame("SELECT * FROM features WHERE tenant_id = :tenant AND county = :county "
+                        "ORDER BY prospect_key", params)
+    scored = score_features(features, avm, deal, propensity, versions, load_scoring(), explain_keys=prospect_keys)
+    found = scored.frame[scored.frame["prospect_key"].isin(prospect_keys)]
+    for key in sorted(set(prospect_keys) - set(found["prospect_key"])):
+        console.print(f"[red]{key}: no features row in {county}[/red]")
+    for row in found.itertuples():
+        console.print(f"[bold]{row.prospect_key}[/bold] score {row.bird_dog_score:.1f} (rank {row.score_rank}), "
+                      f"estimated value ${row.estimated_value:,.0f}")
+        for reason in row.score_breakdown["reasons"]:
+            console.print(f"  • {reason}")
+        for factor in row.score_breakdown["value_factors"]:
+            console.print(f"  value: {factor['text']}")
+        if store:
+            with wh.transaction() as conn, conn.cursor() as cur:
+                cur.execute("UPDATE scores SET score_breakdown = %s WHERE tenant_id = %s AND county = %s "
+                            "AND prospect_key = %s", (to_json(row.score_breakdown), params["tenant"], county,
+                                                      row.prospect_key))
+    wh.dispose()
+    if len(found) < len(set(prospect_keys)):
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(county: str = typer.Option("king_wa", help="county partition key")) -> None:
     """Migrate, materialize the whole graph for COUNTY, and print the summary."""
     db_upgrade("head")

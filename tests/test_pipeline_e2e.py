@@ -143,3 +143,22 @@ def test_prospects_advance_through_their_lifecycle(pipeline_env: Path, database_
     assert status.get("scored", 0) + status.get("emailed", 0) + status.get("packeted", 0) == 400
     assert "new" not in status and "enriched" not in status
     wh.dispose()
+
+
+def test_reasons_on_demand_for_any_prospect(pipeline_env: Path, database_url: str, tenant: str) -> None:
+    from typer.testing import CliRunner
+
+    from realestate_assets.cli import app
+
+    assert materialize_all(pipeline_env).success
+    wh = Warehouse(database_url)
+    unexplained = wh.frame("SELECT prospect_key FROM scores WHERE tenant_id = :t AND score_breakdown IS NULL "
+                           "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
+    result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"])
+    assert result.exit_code == 0, result.output
+    assert unexplained in result.output and "the estimate by" in result.output
+    stored = wh.scalar("SELECT score_breakdown FROM scores WHERE tenant_id = :t AND prospect_key = :k",
+                       {"t": tenant, "k": unexplained})
+    assert len(stored["value_factors"]) == 5 and stored["reasons"]
+    assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"]).exit_code == 1
+    wh.dispose()

@@ -64,6 +64,16 @@ def _load(store: Any, row: pd.Series | None, kind: type) -> Any:
     return None if row is None else kind.from_bytes(store.get(row.artifact_path))
 
 
+def load_active_models(wh: Warehouse, store: Any, params: dict[str, str]) -> tuple[Any, Any, Any, dict[str, str]]:
+    """The county's active AVM, deal and sale-propensity models (the latter two may be None) and versions."""
+    rows = {name: active_model(wh, params, name) for name in MODEL_NAMES}
+    if rows["avm"] is None:
+        raise dg.Failure(f"no active AVM for {params['county']}: materialize ml_model first")
+    versions = {name: row.version for name, row in rows.items() if row is not None}
+    return (_load(store, rows["avm"], TrainedAvm), _load(store, rows["deal"], TrainedClassifier),
+            _load(store, rows["sale_propensity"], TrainedClassifier), versions)
+
+
 def avm_decision(challenger: TrainedAvm, champion: TrainedAvm | None, champion_version: str | None,
                  sales: pd.DataFrame) -> Decision:
     frame = training_frame(sales)
@@ -301,13 +311,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         wh, store = warehouse.get(), object_store.get()
         params = partition_params(context)
         scoring = load_scoring()
-        rows = {name: active_model(wh, params, name) for name in MODEL_NAMES}
-        if rows["avm"] is None:
-            raise dg.Failure(f"no active AVM for {context.partition_key}: materialize ml_model first")
-        avm = _load(store, rows["avm"], TrainedAvm)
-        deal = _load(store, rows["deal"], TrainedClassifier)
-        propensity = _load(store, rows["sale_propensity"], TrainedClassifier)
-        versions = {name: row.version for name, row in rows.items() if row is not None}
+        avm, deal, propensity, versions = load_active_models(wh, store, params)
         features = wh.frame("SELECT * FROM features WHERE tenant_id = :tenant AND county = :county "
                             "ORDER BY prospect_key", params)
         scored = score_features(features, avm, deal, propensity, versions, scoring)

@@ -7,7 +7,7 @@ exactly what production runs. No Dagster imports.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +105,11 @@ class Scored:
 
 def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,
                    propensity: TrainedClassifier | None, versions: dict[str, str], scoring: ScoringConfig,
-                   explain: bool = True) -> Scored:
-    """Value, probabilities, the 0-100 score, rank and — only for rows that will be read — reasons."""
+                   explain: bool = True, explain_keys: Collection[str] | None = None) -> Scored:
+    """Value, probabilities, the 0-100 score, rank and — only for rows that will be read — reasons.
+
+    `explain_keys` explains exactly those prospects instead (reasons on demand).
+    """
     started = time.perf_counter()
     inputs = scoring_frame(features)
     estimated = pd.Series(avm.predict(inputs), index=features.index)
@@ -137,6 +140,8 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
         pd.Series(False, index=features.index)
     if scoring.explain_max_rows:  # an explicit budget: the best-ranked candidates first
         to_explain &= rank <= max(scoring.explain_max_rows, scoring.explain_top_n)
+    if explain_keys is not None:
+        to_explain = features["prospect_key"].isin(list(explain_keys))
     breakdown = explain_rows(features.loc[to_explain], inputs.loc[to_explain], components.loc[to_explain],
                              gap.loc[to_explain], avm, deal, propensity, deal_x.loc[to_explain],
                              prop_x.loc[to_explain], priced.loc[to_explain])

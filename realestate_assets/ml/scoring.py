@@ -109,7 +109,8 @@ def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -
                 "feature": feature, "value": None if pd.isna(value) else (
                     value if isinstance(value, str) else float(value)),
                 "effect_pct": round(effect, 2),
-                "text": f"{label} {_describe(feature, value)} {direction} the estimate by {abs(effect):.1f}%",
+                "text": " ".join(part for part in (label, _describe(feature, value), direction,
+                                                   f"the estimate by {abs(effect):.1f}%") if part),
             })
         out.append(factors)
     return out
