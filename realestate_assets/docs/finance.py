@@ -40,7 +40,8 @@ def financials(*, price: float | None, price_basis: str, rent_monthly: float | N
     closing = price * a.closing_costs_pct / 100.0
     loan = price - down
     payment = monthly_payment(loan, a.interest_rate_pct, a.loan_term_years)
-    if tax_annual is None:
+    tax_assumed = tax_annual is None
+    if tax_assumed:
         tax_annual, tax_source = price * a.property_tax_pct_of_value / 100.0, (
             f"assumed {a.property_tax_pct_of_value:g}% of the price (no tax amount on record)")
     insurance = price * a.insurance_pct_of_value / 100.0
@@ -48,6 +49,7 @@ def financials(*, price: float | None, price_basis: str, rent_monthly: float | N
     result.update({
         "down_payment": down, "closing_costs": closing, "cash_invested": down + closing, "loan_amount": loan,
         "monthly_mortgage": payment, "annual_debt_service": payment * 12, "tax_annual": tax_annual,
+        "tax_assumed": tax_assumed,
         "tax_source": tax_source, "insurance_annual": insurance, "maintenance_annual": maintenance,
         "gross_rent_annual": None, "vacancy_loss": None, "management_annual": None, "operating_expenses": None,
         "noi": None, "cap_rate_pct": None, "annual_cash_flow": None, "monthly_cash_flow": None,

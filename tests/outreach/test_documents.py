@@ -44,6 +44,8 @@ def test_investor_memo_has_every_section_from_real_records(contexts: list[dict])
     # Enrichment has no ACS or rent data for the sample: the memo says so instead of inventing it.
     assert "Neighborhood data (US Census ACS) is not available" in text
     assert "Rent data is not available" in text and "We do not assume a rent" in text
+    # No tax amount on record: the estimate is labelled as assumed where it is shown.
+    assert "Property tax (yearly, assumed)" in text
     charts = decorate("investor_memo", ctx)["charts"]
     assert all(uri and uri.startswith("data:image/svg+xml") for uri in charts.values()), charts.keys()
 
