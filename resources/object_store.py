@@ -180,14 +180,19 @@ def s3_store_from_env(environ: dict[str, str] | None = None) -> S3ObjectStore:
     return S3ObjectStore(resource.get_client(), bucket)
 
 
+def local_store() -> LocalObjectStore:
+    """The local-directory store: `REOS_OBJECTS_DIR`, default `.reos/objects`."""
+    root = Path(os.environ.get("REOS_OBJECTS_DIR") or state_dir() / "objects")
+    return LocalObjectStore(root, os.environ.get("REOS_PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+
+
 class ObjectStoreResource(dg.ConfigurableResource):
     backend_env: str = "REOS_OBJECT_STORE"
 
     def get(self) -> LocalObjectStore | S3ObjectStore:
         backend = os.environ.get(self.backend_env, "local")
         if backend == "local":
-            root = Path(os.environ.get("REOS_OBJECTS_DIR") or state_dir() / "objects")
-            return LocalObjectStore(root, os.environ.get("REOS_PUBLIC_BASE_URL", "http://127.0.0.1:8000"))
+            return local_store()
         if backend == "s3":
             return s3_store_from_env()
         raise dg.DagsterInvariantViolationError(

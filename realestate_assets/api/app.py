@@ -159,15 +159,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/objects/{key:path}")
     def get_object(key: str, expires: int, signature: str) -> Response:
-        from resources.object_store import LocalObjectStore, link_secret, verify_local_link
+        from resources.object_store import link_secret, local_store, verify_local_link
 
         if not verify_local_link(link_secret(), key, expires, signature):
             return JSONResponse({"error": "link expired or not valid"}, status_code=403)
-        from pathlib import Path
-
-        from realestate_assets.settings import state_dir
-
-        store = LocalObjectStore(Path(os.environ.get("REOS_OBJECTS_DIR") or state_dir() / "objects"))
+        store = local_store()
         try:
             if not store.exists(key):
                 return JSONResponse({"error": "not found"}, status_code=404)
