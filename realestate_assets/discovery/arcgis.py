@@ -23,16 +23,15 @@ import pandas as pd
 
 from realestate_assets.config_models import ArcGISSource
 from realestate_assets.discovery.http_retry import (
+    RAW_LIMIT,
     RETRY_STATUSES,
     RetryableAnswer,
     RetryPolicy,
+    fetch_page,
     flatten_value,
-    get_with_retries,
     parse_retry_after,
 )
 from realestate_assets.discovery.records import Page, Reject
-
-RAW_LIMIT = 10_000
 
 
 def query_url(source: ArcGISSource) -> str:
@@ -116,21 +115,13 @@ def read_arcgis(source: ArcGISSource, *, client: httpx.Client | None = None,
                 "f": "json",
             }
             ref = f"{url}?resultOffset={offset}&resultRecordCount={source.page_size}"
-            try:
-                response, body = _fetch(client, url, params, policy)
-            except RetryableAnswer as exc:
-                yield Reject(source.name, ref, exc.text[:RAW_LIMIT],
-                             f"gave up after {policy.attempts} attempts: {exc}; stopped paging")
-                return
-            except httpx.HTTPError as exc:
-                yield Reject(source.name, ref, None, f"gave up after {policy.attempts} attempts: "
-                                                     f"{type(exc).__name__}: {exc}; stopped paging")
+            response = fetch_page(client, url, params, {"Accept": "application/json"}, policy,
+                                  source=source.name, ref=ref, inspect=_retry_error_envelopes)
+            if isinstance(response, Reject):
+                yield response
                 return
             pages += 1
-            if response.status_code != 200:
-                yield Reject(source.name, ref, response.text[:RAW_LIMIT],
-                             f"HTTP {response.status_code}; stopped paging")
-                return
+            body = _json_or_none(response)
             if body is None or not isinstance(body, dict):
                 yield Reject(source.name, ref, response.text[:RAW_LIMIT],
                              "malformed answer: not a JSON object; stopped paging")
@@ -163,22 +154,18 @@ def read_arcgis(source: ArcGISSource, *, client: httpx.Client | None = None,
             client.close()
 
 
-def _fetch(client: httpx.Client, url: str, params: dict, policy: RetryPolicy) -> tuple[httpx.Response, Any]:
-    """GET with retries, also retrying error envelopes whose code is 429/5xx (sent with HTTP 200)."""
-
-    def inspect(response: httpx.Response) -> None:
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            code = body["error"].get("code")
-            if isinstance(code, int) and code in RETRY_STATUSES:
-                raise RetryableAnswer(code, response.text[:2000],
-                                      parse_retry_after(response.headers.get("Retry-After")), str(response.url))
-
-    response = get_with_retries(client, url, params, {"Accept": "application/json"}, policy, inspect=inspect)
+def _json_or_none(response: httpx.Response) -> Any:
     try:
-        return response, response.json()
+        return response.json()
     except ValueError:
-        return response, None
+        return None
+
+
+def _retry_error_envelopes(response: httpx.Response) -> None:
+    """ArcGIS sends throttling and server errors as HTTP 200 with an error envelope: retry those too."""
+    body = _json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        if isinstance(code, int) and code in RETRY_STATUSES:
+            raise RetryableAnswer(code, response.text[:2000],
+                                  parse_retry_after(response.headers.get("Retry-After")), str(response.url))

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from realestate_assets.discovery.records import Reject
 from realestate_assets.net import RETRY_STATUSES, RetryAfterOrJitter, parse_retry_after
 
 
@@ -87,3 +88,25 @@ def flatten_value(prefix: str, value: Any, out: dict[str, str]) -> None:
         out[prefix] = "true" if value else "false"
     else:
         out[prefix] = str(value)
+
+
+RAW_LIMIT = 10_000  # characters of a bad answer kept in a reject
+
+
+def fetch_page(client: httpx.Client, url: str, params: dict[str, Any], headers: dict[str, str],
+               policy: RetryPolicy, *, source: str, ref: str,
+               inspect: Callable[[httpx.Response], None] | None = None) -> httpx.Response | Reject:
+    """One page of a paged API: the 200 answer, or the Reject that says why paging stops."""
+    try:
+        response = get_with_retries(client, url, params, headers, policy, inspect=inspect)
+    except RetryableAnswer as exc:
+        return Reject(source, ref, exc.text[:RAW_LIMIT],
+                      f"gave up after {policy.attempts} attempts: HTTP {exc.status}; stopped paging")
+    except httpx.HTTPError as exc:
+        return Reject(source, ref, None, f"gave up after {policy.attempts} attempts: "
+                                         f"{type(exc).__name__}: {exc}; stopped paging")
+    if response.status_code != 200:
+        # 400 (bad query), 403 (token), 404 (dataset): retrying cannot fix these.
+        return Reject(source, ref, response.text[:RAW_LIMIT], f"HTTP {response.status_code}; stopped paging")
+    return response
+

@@ -18,10 +18,8 @@ import httpx
 import pandas as pd
 
 from realestate_assets.config_models import SocrataSource
-from realestate_assets.discovery.http_retry import RetryableAnswer, RetryPolicy, flatten_value, get_with_retries
+from realestate_assets.discovery.http_retry import RAW_LIMIT, RetryPolicy, fetch_page, flatten_value
 from realestate_assets.discovery.records import Page, Reject
-
-RAW_LIMIT = 10_000  # characters of a bad answer kept in the reject
 
 
 def resource_url(source: SocrataSource) -> str:
@@ -61,23 +59,11 @@ def read_socrata(source: SocrataSource, *, client: httpx.Client | None = None,
             if source.where:
                 params["$where"] = source.where
             ref = f"{url}?$offset={offset}&$limit={source.page_size}"
-            try:
-                response = get_with_retries(client, url, params, headers, policy)
-            except RetryableAnswer as exc:
-                yield Reject(source.name, ref, exc.text[:RAW_LIMIT],
-                             f"gave up after {policy.attempts} attempts: HTTP {exc.status}; stopped paging")
-                return
-            except httpx.HTTPError as exc:
-                yield Reject(source.name, ref, None,
-                             f"gave up after {policy.attempts} attempts: {type(exc).__name__}: {exc}; "
-                             "stopped paging")
+            response = fetch_page(client, url, params, headers, policy, source=source.name, ref=ref)
+            if isinstance(response, Reject):
+                yield response
                 return
             pages += 1
-            if response.status_code != 200:
-                # 400 (bad $where/$order), 403 (token), 404 (dataset): retrying cannot fix these.
-                yield Reject(source.name, ref, response.text[:RAW_LIMIT],
-                             f"HTTP {response.status_code}; stopped paging")
-                return
             try:
                 rows = response.json()
                 if not isinstance(rows, list):
