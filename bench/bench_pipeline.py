@@ -26,10 +26,10 @@ def main() -> None:
 
     from realestate_assets.db.migrate import upgrade
     from realestate_assets.db.warehouse import Warehouse
-    from realestate_assets.definitions import build_definitions
-    from resources.warehouse import resolve_database_url
+    from realestate_assets.definitions import build_definitions, current_environment, resources_for
 
-    url = resolve_database_url()
+    with dg.build_resources({"warehouse": resources_for(current_environment()).resources["warehouse"]}) as built:
+        url = built.warehouse.url()
     upgrade(url)
     if args.fresh:
         tenant = f"bench_{uuid.uuid4().hex[:6]}"

@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -26,10 +29,22 @@ TABLES = ["sales", "prospects", "enrichment", "features", "ml_models", "scores",
           "rejects"]
 
 
-def _url() -> str:
-    from resources.warehouse import resolve_database_url
+@contextmanager
+def _resources(*keys: str) -> Iterator[Any]:
+    """This environment's resources (REOS_ENV; local: REOS_STATE_DIR, REOS_CONFIG_DIR, REOS_TENANT,
+    DATABASE_URL), with their EnvVars resolved, as Dagster would hand them to an asset."""
+    import dagster as dg
 
-    return resolve_database_url()
+    from realestate_assets.definitions import current_environment, resources_for
+
+    deployment = resources_for(current_environment())
+    with dg.build_resources({key: deployment.resources[key] for key in keys}) as built:
+        yield built
+
+
+def _url() -> str:
+    with _resources("warehouse") as built:
+        return built.warehouse.url()
 
 
 @db_app.command("upgrade")
@@ -93,10 +108,11 @@ def _print_checks(result: object) -> None:
 def summary(county: str = typer.Option("king_wa", help="county partition key")) -> None:
     """Rows per table, the top 5 properties with their memos, and the outbox."""
     from realestate_assets.db.warehouse import Warehouse
-    from realestate_assets.settings import tenant_id
 
+    with _resources("platform", "object_store") as built:
+        tenant, store = built.platform.tenant_id, built.object_store.get()
     wh = Warehouse(_url())
-    params = {"tenant": tenant_id(), "county": county}
+    params = {"tenant": tenant, "county": county}
     counts = Table("table", "rows", title=f"Warehouse rows for {county}")
     for table in TABLES:
         n = wh.scalar(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant AND county = :county", params)
@@ -108,9 +124,7 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
         "AND k.prospect_key = s.prospect_key AND k.template = 'investor_memo' "
         "WHERE s.tenant_id = :tenant AND s.county = :county ORDER BY s.score_rank LIMIT 5", params)
     best = Table("rank", "parcel", "score", "estimated value", "value gap", title="Top 5 properties")
-    from resources.object_store import ObjectStoreResource
-
-    root = getattr(ObjectStoreResource().get(), "root", None)
+    root = getattr(store, "root", None)
     memos = []
     for row in top.itertuples():
         best.add_row(str(row.score_rank), row.prospect_key, f"{row.bird_dog_score:.1f}",
@@ -134,20 +148,20 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
 def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help="county partition key"),
             store: bool = typer.Option(True, help="also save the reasons in scores.score_breakdown")) -> None:
     """Reasons on demand: SHAP value factors and score drivers for the given prospects."""
-    from realestate_assets.assets.scoring import load_active_models
-    from realestate_assets.config_models import load_scoring
     from realestate_assets.db.warehouse import Warehouse, to_json
     from realestate_assets.ml.pipeline import score_features
-    from realestate_assets.settings import tenant_id
-    from resources.object_store import ObjectStoreResource
+    from realestate_assets.ml.registry import load_active_models
 
-    wh = Warehouse(_url())
-    params = {"tenant": tenant_id(), "county": county}
-    avm, deal, propensity, versions = load_active_models(wh, ObjectStoreResource().get(), params)
+    with _resources("platform", "object_store", "warehouse") as built:
+        platform, store, url = built.platform, built.object_store.get(), built.warehouse.url()
+    wh = Warehouse(url)
+    params = {"tenant": platform.tenant_id, "county": county}
+    avm, deal, propensity, versions = load_active_models(wh, store, params)
     # Percentiles are county-relative: score the whole county, explain only the prospects asked for.
     features = wh.frame("SELECT * FROM features WHERE tenant_id = :tenant AND county = :county "
                         "ORDER BY prospect_key", params)
-    scored = score_features(features, avm, deal, propensity, versions, load_scoring(), explain_keys=prospect_keys)
+    scored = score_features(features, avm, deal, propensity, versions, platform.scoring(),
+                            explain_keys=prospect_keys)
     found = scored.frame[scored.frame["prospect_key"].isin(prospect_keys)]
     for key in sorted(set(prospect_keys) - set(found["prospect_key"])):
         console.print(f"[red]{key}: no features row in {county}[/red]")
@@ -190,13 +204,14 @@ def backtest(
 
     from realestate_assets.backtest import read_sales, run_backtest
     from realestate_assets.config_models import load_scoring
-    from realestate_assets.settings import config_dir
+    from realestate_assets.settings import LocalSettings
 
     try:
         cutoff_date = date.fromisoformat(cutoff)
     except ValueError as exc:
         raise typer.BadParameter(f"--cutoff {cutoff!r}: expected YYYY-MM-DD") from exc
-    county_file = config_dir() / "counties" / f"{county}.yaml"
+    config_dir = LocalSettings.from_env().config_dir
+    county_file = config_dir / "counties" / f"{county}.yaml"
     if not county_file.exists():
         raise typer.BadParameter(f"--county {county!r}: no {county_file}")
     from realestate_assets.config_models import load_county
@@ -215,7 +230,7 @@ def backtest(
                 tasks[step] = bars.add_task(labels.get(step, step), total=total or None)
             bars.advance(tasks[step], advance)
 
-        result = run_backtest(rows, cutoff_date, load_scoring(), out, progress)
+        result = run_backtest(rows, cutoff_date, load_scoring(config_dir), out, progress)
     _print_backtest(result.metrics, rejected)
     for name, path in result.paths.items():
         console.print(f"{name}: {path}", soft_wrap=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from realestate_assets.settings import config_dir, repo_root
+from realestate_assets.settings import default_config_dir, repo_root
 
 PARTITION_KEY = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 
@@ -210,7 +210,7 @@ def load_county(path: Path) -> CountyConfig:
 
 def load_counties(directory: Path | None = None) -> dict[str, CountyConfig]:
     """Every county file, validated, keyed by partition key (sorted for stable partitions)."""
-    directory = (directory or config_dir()) / "counties"
+    directory = (directory or default_config_dir()) / "counties"
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ConfigError(f"{directory}: no county files (*.yaml) found")
@@ -453,14 +453,14 @@ def _load_model(path: Path, model: type[BaseModel]) -> Any:
 
 
 def load_scoring(directory: Path | None = None) -> ScoringConfig:
-    return _load_model((directory or config_dir()) / "scoring.yaml", ScoringConfig)
+    return _load_model((directory or default_config_dir()) / "scoring.yaml", ScoringConfig)
 
 
 def load_outreach(directory: Path | None = None) -> OutreachConfig:
-    return _load_model((directory or config_dir()) / "recipients.yaml", OutreachConfig)
+    return _load_model((directory or default_config_dir()) / "recipients.yaml", OutreachConfig)
 
 
 def load_campaigns(directory: Path | None = None) -> CampaignsConfig:
     """campaigns.yaml of the config directory; the repository's own when that directory has none."""
-    path = (directory or config_dir()) / "campaigns.yaml"
+    path = (directory or default_config_dir()) / "campaigns.yaml"
     return _load_model(path if path.exists() else repo_root() / "config" / "campaigns.yaml", CampaignsConfig)

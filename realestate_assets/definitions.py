@@ -1,45 +1,194 @@
 """The code location: every asset, check, schedule, sensor and resource, assembled in one place.
 
-Definitions are built lazily (`@dg.definitions`), so importing this module does no work;
-county files are read when Dagster loads the code location.
+Three decisions are made here and nowhere else:
+
+* **Which environment** (`REOS_ENV`: local | staging | production) and so which resources and
+  executor a run gets — `resources_for`, as in dagster-io/hooli-data-eng-pipelines.
+* **Cross-cutting asset policy** — partitions, owners, group, kinds and automation — applied to
+  the module-level assets by `apply_policy`; the decorators say only what is particular to an
+  asset (what it reads, its checks, its description).
+* **Pod sizes** per step come from deploy/k8s-resources.yaml through the production executor's
+  `per_step_k8s_config` (the same shape as a `dagster-k8s/config` op tag).
+
+Definitions are built lazily (`@dg.definitions`): importing this module does no work; county
+files are read when Dagster loads the code location.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import yaml
 
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
-from realestate_assets.config_models import load_counties
-from resources import MailerResource, ObjectStoreResource, ScraperResource, VectorsResource, WarehouseResource
+from realestate_assets.config_models import load_counties, load_scoring
+from realestate_assets.settings import LocalSettings, repo_root
+from resources import (
+    MailerResource,
+    ObjectStoreResource,
+    PlatformResource,
+    ScraperResource,
+    SourceCredentialsResource,
+    VectorsResource,
+    WarehouseResource,
+)
 from sensors import automation_sensor, discovery_job, discovery_schedules, email_events_sensor
+from sensors.automation import FOLLOW_UPSTREAM, training_condition
+
+ENVIRONMENT_VARIABLE = "REOS_ENV"
+ENVIRONMENTS = ("local", "staging", "production")
+OWNERS = ["team:data-platform"]
+POD_RESOURCES = Path("deploy") / "k8s-resources.yaml"
+
+# Group and kinds of each asset, as the UI shows them.
+CATALOG: dict[str, tuple[str, set[str]]] = {
+    "sales": ("discovery", {"postgres", "pandas"}),
+    "listings": ("discovery", {"scrapy", "postgres"}),
+    "assessor_roll": ("discovery", {"postgres", "pandas"}),
+    "prospects": ("discovery", {"postgres", "pandas"}),
+    "enrichment": ("enrichment", {"postgres", "pandas"}),
+    "features": ("scoring", {"postgres", "pandas"}),
+    "ml_model": ("scoring", {"lightgbm", "postgres"}),
+    "scores": ("scoring", {"lightgbm", "postgres"}),
+    "property_vectors": ("scoring", {"qdrant"}),
+    "packets": ("outreach", {"pdf", "postgres"}),
+    "emails": ("outreach", {"email", "postgres"}),
+}
+ASSET_MODULES = [discovery, enrichment, features, scoring, outreach]
 
 
-def build_definitions(config_directory: Path | None = None) -> dg.Definitions:
-    counties = load_counties(config_directory)
+@dataclass(frozen=True)
+class Deployment:
+    """One environment's resources and executor."""
+
+    environment: str
+    resources: dict[str, Any]
+    executor: dg.ExecutorDefinition
+
+    @property
+    def platform(self) -> PlatformResource:
+        return self.resources["platform"]
+
+
+def current_environment() -> str:
+    return os.environ.get(ENVIRONMENT_VARIABLE) or "local"
+
+
+def _optional_env(name: str) -> Any:
+    """`EnvVar(name)` when the variable is set (the UI shows where the value comes from), else ""."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
+@cache
+def pod_sizes() -> dict[str, Any]:
+    """`dagster-k8s/config` per asset step, kept in deploy/ next to the rest of the deployment."""
+    return yaml.safe_load((repo_root() / POD_RESOURCES).read_text())["assets"]
+
+
+def resources_for(environment: str, local: LocalSettings | None = None, database_url: str = "") -> Deployment:
+    """The resources and executor of `environment` (local | staging | production).
+
+    local: embedded PostgreSQL (unless `database_url`/DATABASE_URL), local object directory,
+    .eml outbox, Qdrant local mode, all under the state directory; the in-process executor —
+    a county's graph is a chain of steps each worth seconds, so a fresh Python process per
+    step (≈3 s of imports) would cost more than the parallelism gains, and Qdrant local mode
+    wants one process anyway.
+    staging / production: every endpoint and secret is a `dg.EnvVar`; DATABASE_URL is required
+    (a pod without it fails at resource initialization instead of starting its own PostgreSQL);
+    each step runs in its own pod (`k8s_job_executor`), sized from deploy/k8s-resources.yaml.
+    Staging sends no real email (outbox), production sends through SendGrid.
+    """
+    if environment not in ENVIRONMENTS:
+        raise dg.DagsterInvariantViolationError(
+            f"{ENVIRONMENT_VARIABLE}={environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
+    settings = local or LocalSettings.from_env()
+    state = settings.state_dir
+    credentials = SourceCredentialsResource(
+        socrata_app_token=_optional_env("SOCRATA_APP_TOKEN"), attom_api_key=_optional_env("ATTOM_API_KEY"),
+        census_api_key=_optional_env("CENSUS_API_KEY"), redis_url=_optional_env("REDIS_URL"))
+    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state),
+                                tenant_id=settings.tenant_id)
+    if environment == "local":
+        return Deployment(environment, {
+            "platform": platform,
+            "credentials": credentials,
+            "warehouse": WarehouseResource(database_url=database_url or _optional_env("DATABASE_URL"),
+                                           embedded_dir=str(state / "pg")),
+            "object_store": ObjectStoreResource(
+                backend="local", local_dir=str(state / "objects"),
+                public_base_url=_optional_env("REOS_PUBLIC_BASE_URL") or "http://127.0.0.1:8000",
+                link_secret=_optional_env("REOS_LINK_SECRET"), link_secret_file=str(state / "link.secret")),
+            "mailer": MailerResource(
+                backend="outbox", outbox_dir=str(state / "outbox"),
+                unsubscribe_secret=_optional_env("REOS_UNSUBSCRIBE_SECRET"),
+                unsubscribe_secret_file=str(state / "unsubscribe.secret")),
+            "vectors": VectorsResource(url=_optional_env("QDRANT_URL"), api_key=_optional_env("QDRANT_API_KEY"),
+                                       local_path=str(state / "qdrant")),
+            "scraper": ScraperResource(),
+        }, dg.in_process_executor)
+
+    from dagster_k8s import k8s_job_executor
+
+    sendgrid = environment == "production"
+    group = os.environ.get("SENDGRID_UNSUBSCRIBE_GROUP_ID")
+    return Deployment(environment, {
+        "platform": platform,
+        "credentials": credentials,
+        "warehouse": WarehouseResource(database_url=database_url or dg.EnvVar("DATABASE_URL")),
+        "object_store": ObjectStoreResource(
+            backend="s3", bucket=dg.EnvVar("S3_BUCKET"), endpoint_url=_optional_env("S3_ENDPOINT_URL"),
+            region_name=_optional_env("AWS_REGION") or "us-east-1",
+            access_key_id=_optional_env("AWS_ACCESS_KEY_ID"), secret_access_key=_optional_env("AWS_SECRET_ACCESS_KEY"),
+            addressing_style=_optional_env("S3_ADDRESSING_STYLE")),
+        "mailer": MailerResource(
+            backend="sendgrid" if sendgrid else "outbox", outbox_dir=str(state / "outbox"),
+            api_key=dg.EnvVar("SENDGRID_API_KEY") if sendgrid else "",
+            api_host=_optional_env("SENDGRID_API_HOST") or "https://api.sendgrid.com",
+            unsubscribe_group_id=dg.EnvVar.int("SENDGRID_UNSUBSCRIBE_GROUP_ID") if group else None,
+            unsubscribe_secret=dg.EnvVar("REOS_UNSUBSCRIBE_SECRET")),
+        "vectors": VectorsResource(url=dg.EnvVar("QDRANT_URL"), api_key=_optional_env("QDRANT_API_KEY")),
+        "scraper": ScraperResource(),
+    }, k8s_job_executor.configured({"per_step_k8s_config": pod_sizes()}, name="reos_k8s_steps"))
+
+
+def apply_policy(spec: dg.AssetSpec, partitions: dg.PartitionsDefinition,
+                 training: dg.AutomationCondition) -> dg.AssetSpec:
+    """Partitions, owners, group, kinds and automation of one asset: the same rule for every asset."""
+    name = spec.key.to_user_string()
+    group, kinds = CATALOG[name]
+    if name == "ml_model":
+        automation: dg.AutomationCondition | None = training
+    else:
+        automation = FOLLOW_UPSTREAM if spec.deps else None  # roots run on their county's schedule
+    return spec.replace_attributes(partitions_def=partitions, owners=OWNERS, group_name=group, kinds=kinds,
+                                   automation_condition=automation)
+
+
+def build_definitions(config_directory: Path | None = None, *, deployment: Deployment | None = None
+                      ) -> dg.Definitions:
+    if deployment is None:
+        local = LocalSettings.from_env()
+        deployment = resources_for(current_environment(),
+                                   replace(local, config_dir=config_directory) if config_directory else local)
+    config_dir = deployment.platform.config_path
+    counties = load_counties(config_dir)
     partitions = county_partitions(counties)
-    assets = [
-        *discovery.build(partitions),
-        *enrichment.build(partitions),
-        *features.build(partitions),
-        *scoring.build(partitions),
-        *outreach.build(partitions),
-    ]
+    training = training_condition(load_scoring(config_dir).training_cron)
+    assets = dg.map_asset_specs(lambda spec: apply_policy(spec, partitions, training),
+                                dg.load_assets_from_modules(ASSET_MODULES))
     return dg.Definitions(
         assets=assets,
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
         sensors=[automation_sensor, email_events_sensor],
-        resources={
-            "warehouse": WarehouseResource(),
-            "object_store": ObjectStoreResource(),
-            "mailer": MailerResource(),
-            "vectors": VectorsResource(),
-            "scraper": ScraperResource(),
-        },
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+        resources=deployment.resources,
+        executor=deployment.executor,
     )
 
 

@@ -1,12 +1,16 @@
-"""Where things live, read from the environment at run time (never at import time).
+"""Where things live by default, and the one place local runs read their REOS_* variables.
 
-Every backend switch is an environment variable; the defaults are the embedded ones that
-`make demo` and the tests use. See the README's table.
+Assets and domain code never call into this module for configuration: the config directory,
+the state directory and the tenant reach them as resource fields (`resources.PlatformResource`),
+chosen by `realestate_assets.definitions.resources_for`. `LocalSettings.from_env` is read by
+that picker (local set only) and by the CLI; nothing else reads REOS_* variables.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -14,14 +18,47 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def default_config_dir() -> Path:
+    return repo_root() / "config"
+
+
+def default_state_dir() -> Path:
+    """Ignored local state: embedded PostgreSQL, Dagster home, objects, outbox."""
+    return repo_root() / ".reos"
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """A local run's directories and tenant (`make demo`, the CLI, `dagster dev`)."""
+
+    config_dir: Path
+    state_dir: Path
+    tenant_id: str = "default"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalSettings:
+        env = os.environ if environ is None else environ
+        return cls(config_dir=Path(env.get("REOS_CONFIG_DIR") or default_config_dir()),
+                   state_dir=Path(env.get("REOS_STATE_DIR") or default_state_dir()),
+                   tenant_id=env.get("REOS_TENANT") or "default")
+
+
+def local_secret(path: Path) -> str:
+    """A per-installation random secret kept in a file (local runs; production passes its own)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(os.urandom(32).hex())
+        partial.chmod(0o600)
+        partial.replace(path)
+    return path.read_text().strip()
+
+
+# Kept for modules still being moved to parameters by other changes (the crawler's settings);
+# assets, resources and the domain packages do not call these.
 def config_dir() -> Path:
-    return Path(os.environ.get("REOS_CONFIG_DIR") or repo_root() / "config")
+    return LocalSettings.from_env().config_dir
 
 
 def state_dir() -> Path:
-    """Ignored local state: embedded PostgreSQL, Dagster home, objects, outbox."""
-    return Path(os.environ.get("REOS_STATE_DIR") or repo_root() / ".reos")
-
-
-def tenant_id() -> str:
-    return os.environ.get("REOS_TENANT", "default")
+    return LocalSettings.from_env().state_dir

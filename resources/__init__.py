@@ -1,13 +1,16 @@
-"""Dagster resources: each picks its backend from the environment at run time.
+"""Dagster resources: every setting is a field, so the UI shows it (secrets as `EnvVar`s).
 
-Embedded defaults (a pgserver PostgreSQL, a local object directory, an .eml outbox) need no
-configuration; production switches by environment variables (see README), never code edits.
+`realestate_assets.definitions.resources_for` picks the local / staging / production set; the
+embedded defaults (a pgserver PostgreSQL, a local object directory, an .eml outbox) need no
+configuration.
 """
 
 from resources.mailer import MailerResource
 from resources.object_store import ObjectStoreResource
+from resources.platform import PlatformResource, SourceCredentialsResource
 from resources.scraper import ScraperResource
 from resources.vectors import VectorsResource
 from resources.warehouse import WarehouseResource
 
-__all__ = ["MailerResource", "ObjectStoreResource", "ScraperResource", "VectorsResource", "WarehouseResource"]
+__all__ = ["MailerResource", "ObjectStoreResource", "PlatformResource", "ScraperResource",
+           "SourceCredentialsResource", "VectorsResource", "WarehouseResource"]

@@ -1,9 +1,9 @@
-"""Email delivery: an outbox directory of .eml files (default, a dry run), or SendGrid v3.
+"""Email delivery resource: an outbox directory of .eml files (default, a dry run), or SendGrid v3.
 
-`REOS_MAILER=outbox` writes each message to `REOS_OUTBOX_DIR` (default `.reos/outbox`).
-`REOS_MAILER=sendgrid` sends through the official SDK (`SendGridAPIClient(api_key, host=...)`)
-with `SENDGRID_API_KEY`, `SENDGRID_API_HOST` (default https://api.sendgrid.com; tests point it at
-a local server) and `SENDGRID_UNSUBSCRIBE_GROUP_ID` (optional ASM group).
+`backend="outbox"` writes each message to `outbox_dir`. `backend="sendgrid"` sends through the
+official SDK (`SendGridAPIClient(api_key, host=...)`) with `api_key`, `api_host` (tests point it
+at a local server) and `unsubscribe_group_id` (optional ASM group). The unsubscribe links in
+every email are signed with `unsubscribe_secret`, shared with the API.
 
 Both take a batch of `OutgoingEmail`s. SendGrid groups a batch by shared content and sends up
 to 1,000 personalizations per request, each with our email id in `custom_args`; a 429 waits
@@ -14,60 +14,21 @@ with backoff and then reported as a failure of every email in the request.
 from __future__ import annotations
 
 import base64
-import os
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
+from realestate_assets.outreach.mailer import Delivery, Mailer, OutboxMailer, ProviderError
 from realestate_assets.outreach.messages import OutgoingEmail
-from realestate_assets.settings import state_dir
+from realestate_assets.settings import local_secret
+
+__all__ = ["Delivery", "Mailer", "MailerResource", "OutboxMailer", "ProviderError", "SendGridMailer"]
 
 MAX_PERSONALIZATIONS = 1000
-
-
-@dataclass(frozen=True)
-class Delivery:
-    provider: str
-    provider_message_id: str
-    outbox_path: str | None
-
-
-class ProviderError(RuntimeError):
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-
-
-class OutboxMailer:
-    provider = "outbox"
-    # The outbox file is proof of delivery: a `sending` row without its file was never sent.
-    confirms_synchronously = True
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / f"{re.sub(r'[^A-Za-z0-9@._-]', '', message_id)}.eml"
-
-    def already_delivered(self, email: OutgoingEmail) -> Delivery | None:
-        path = self.path_for(email.message_id)
-        return Delivery(self.provider, email.message_id, str(path)) if path.exists() else None
-
-    def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]:
-        out: dict[int, Delivery | ProviderError] = {}
-        for email in emails:
-            path = self.path_for(email.message_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            partial.write_bytes(email.to_mime().as_bytes())
-            partial.replace(path)  # atomic: the file exists only for a complete message
-            out[email.email_id] = Delivery(self.provider, email.message_id, str(path))
-        return out
 
 
 class SendGridMailer:
@@ -162,22 +123,30 @@ class SendGridMailer:
         return out
 
 
-Mailer = OutboxMailer | SendGridMailer
-
-
 class MailerResource(dg.ConfigurableResource):
-    backend_env: str = "REOS_MAILER"
+    backend: Literal["outbox", "sendgrid"] = Field(default="outbox", description="outbox (dry run) or sendgrid")
+    outbox_dir: str = Field(default="", description=".eml directory (backend=outbox)")
+    api_key: str = Field(default="", description="SendGrid API key (backend=sendgrid)")
+    api_host: str = Field(default="https://api.sendgrid.com", description="SendGrid API host")
+    unsubscribe_group_id: int | None = Field(default=None, description="SendGrid ASM group (optional)")
+    unsubscribe_secret: str = Field(default="", description="signs unsubscribe links, shared with the API "
+                                                            "(empty: a random one kept in unsubscribe_secret_file)")
+    unsubscribe_secret_file: str = Field(default="", description="file holding the local random secret")
 
     def get(self) -> Mailer:
-        backend = os.environ.get(self.backend_env, "outbox")
-        if backend == "outbox":
-            return OutboxMailer(Path(os.environ.get("REOS_OUTBOX_DIR") or state_dir() / "outbox"))
-        if backend == "sendgrid":
-            api_key = os.environ.get("SENDGRID_API_KEY")
-            if not api_key:
-                raise dg.DagsterInvariantViolationError("REOS_MAILER=sendgrid needs SENDGRID_API_KEY")
-            group = os.environ.get("SENDGRID_UNSUBSCRIBE_GROUP_ID")
-            return SendGridMailer(api_key, os.environ.get("SENDGRID_API_HOST") or "https://api.sendgrid.com",
-                                  asm_group_id=int(group) if group else None)
-        raise dg.DagsterInvariantViolationError(
-            f"{self.backend_env}={backend!r}: expected 'outbox' or 'sendgrid'")
+        if self.backend == "outbox":
+            if not self.outbox_dir:
+                raise dg.DagsterInvariantViolationError("mailer backend=outbox needs outbox_dir")
+            return OutboxMailer(Path(self.outbox_dir))
+        if not self.api_key:
+            raise dg.DagsterInvariantViolationError("mailer backend=sendgrid needs api_key (SENDGRID_API_KEY)")
+        return SendGridMailer(self.api_key, self.api_host or "https://api.sendgrid.com",
+                              asm_group_id=self.unsubscribe_group_id)
+
+    def signing_secret(self) -> str:
+        """The secret unsubscribe tokens are signed with."""
+        if self.unsubscribe_secret:
+            return self.unsubscribe_secret
+        if not self.unsubscribe_secret_file:
+            raise dg.DagsterInvariantViolationError("mailer needs unsubscribe_secret or unsubscribe_secret_file")
+        return local_secret(Path(self.unsubscribe_secret_file))

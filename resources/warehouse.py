@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from realestate_assets.db.warehouse import Warehouse
 
@@ -16,20 +17,27 @@ def _warehouse(url: str) -> Warehouse:
     return Warehouse(url)
 
 
-def resolve_database_url(env_var: str = "DATABASE_URL") -> str:
-    """DATABASE_URL when set, else the embedded pgserver PostgreSQL (started on first use)."""
-    url = os.environ.get(env_var)
-    if url:
-        return url
-    from realestate_assets.db.embedded import embedded_database_url
-
-    return embedded_database_url()
-
-
 class WarehouseResource(dg.ConfigurableResource):
-    """PostgreSQL warehouse: `DATABASE_URL`, or the embedded server under REOS_STATE_DIR."""
+    """PostgreSQL: `database_url`, or (local runs only) the embedded pgserver under `embedded_dir`.
 
-    database_url_env: str = "DATABASE_URL"
+    Production leaves `embedded_dir` empty, so a pod without a database URL fails with a clear
+    message instead of quietly starting its own PostgreSQL.
+    """
+
+    database_url: str = Field(default="", description="SQLAlchemy/libpq URL of the warehouse")
+    embedded_dir: str = Field(default="", description="data directory of the embedded PostgreSQL used "
+                                                      "when database_url is empty (local runs only)")
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        if not self.embedded_dir:
+            raise dg.DagsterInvariantViolationError(
+                "the warehouse has no database_url (DATABASE_URL) and this environment allows no "
+                "embedded PostgreSQL")
+        from realestate_assets.db.embedded import embedded_database_url
+
+        return embedded_database_url(Path(self.embedded_dir))
 
     def get(self) -> Warehouse:
-        return _warehouse(resolve_database_url(self.database_url_env))
+        return _warehouse(self.url())

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from realestate_assets.settings import tenant_id
-from resources import WarehouseResource
+from resources import PlatformResource, WarehouseResource
 
 
 @dg.sensor(
@@ -20,11 +19,12 @@ from resources import WarehouseResource
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New SendGrid events (email_events) → AssetObservation of `emails` with per-campaign rates.",
 )
-def email_events_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+def email_events_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource,
+                        warehouse: WarehouseResource) -> dg.SensorResult:
     from realestate_assets.outreach.events import campaign_rates
 
     last_seen = int(context.cursor or 0)
-    tenant = tenant_id()
+    tenant = platform.tenant_id
     with warehouse.get().transaction() as conn, conn.cursor() as cur:
         cur.execute("SELECT max(id), count(*), array_agg(DISTINCT county) FILTER (WHERE county IS NOT NULL) "
                     "FROM email_events WHERE tenant_id = %s AND id > %s", (tenant, last_seen))

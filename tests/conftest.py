@@ -1,8 +1,9 @@
-"""Shared fixtures: a real PostgreSQL database, migrated, and an isolated pipeline environment.
+"""Shared fixtures: a real PostgreSQL database, migrated, and an isolated pipeline deployment.
 
 PostgreSQL is the machine's server at 127.0.0.1:5432 (trust auth, user postgres) when it
 answers, else one started from the `pgserver` wheel. Each test session gets its own database;
-each pipeline test gets its own tenant, state directory and config directory.
+each pipeline test gets its own tenant, state directory and config directory, passed to the
+local resource set as configuration (no environment variables).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
@@ -18,7 +19,8 @@ import pytest
 from psycopg2 import sql
 
 from realestate_assets.db.migrate import upgrade
-from realestate_assets.settings import repo_root
+from realestate_assets.definitions import Deployment, resources_for
+from realestate_assets.settings import LocalSettings, repo_root
 from tests.samples import write_sample_config
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -74,20 +76,22 @@ def tenant(database_url: str) -> str:
 
 
 @pytest.fixture
-def pipeline_env(database_url: str, tenant: str, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Environment for one pipeline run: returns the config directory (sample county king_wa)."""
+def make_deployment(database_url: str, tenant: str, tmp_path: Path) -> Callable[..., Deployment]:
+    """The local resource set for a config directory, this test's tenant and state directory."""
+
+    def make(config: Path, state: Path | None = None) -> Deployment:
+        settings = LocalSettings(config_dir=config, state_dir=state or tmp_path / "state", tenant_id=tenant)
+        return resources_for("local", settings, database_url=database_url)
+
+    return make
+
+
+@pytest.fixture
+def pipeline_env(make_deployment: Callable[..., Deployment], tmp_path: Path) -> Deployment:
+    """One pipeline run's deployment: the sample county king_wa under tmp_path/config."""
     config = tmp_path / "config"
     write_sample_config(config, tmp_path / "data")
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REOS_TENANT", tenant)
-    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
-    monkeypatch.delenv("REOS_OBJECT_STORE", raising=False)
-    monkeypatch.delenv("REOS_MAILER", raising=False)
-    monkeypatch.delenv("REOS_OBJECTS_DIR", raising=False)
-    monkeypatch.delenv("REOS_OUTBOX_DIR", raising=False)
-    return config
+    return make_deployment(config)
 
 
 @pytest.fixture

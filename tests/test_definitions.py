@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from realestate_assets.definitions import build_definitions, defs
+from realestate_assets.definitions import build_definitions, defs, resources_for
 from realestate_assets.settings import repo_root
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
@@ -36,6 +36,8 @@ def graph_snapshot(definitions: dg.Definitions) -> dict[str, object]:
         assets[key.to_user_string()] = {
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
             "group": node.group_name,
+            "owners": list(node.owners),
+            "kinds": sorted(node.kinds),
             "partitioned_by": type(node.partitions_def).__name__ if node.partitions_def else None,
             "automation": node.automation_condition.get_label() if node.automation_condition else None,
             "checks": sorted(
@@ -82,12 +84,43 @@ def test_every_county_file_becomes_a_partition(repo_config: Path) -> None:
     assert "pierce_wa" in keys and "king_wa" in keys
 
 
-def test_every_asset_step_carries_its_pod_size_from_deploy() -> None:
-    """The k8s step executor sizes each step's pod from its `dagster-k8s/config` op tag."""
+def test_every_asset_step_gets_its_pod_size_from_deploy_in_production() -> None:
+    """Production runs each step in its own pod (k8s_job_executor), sized per asset from
+    deploy/k8s-resources.yaml through the executor's `per_step_k8s_config` (op name = asset name)."""
     import yaml
 
     sizes = yaml.safe_load((repo_root() / "deploy" / "k8s-resources.yaml").read_text())["assets"]
+    from realestate_assets.definitions import pod_sizes
+
+    assert resources_for("production").executor.name == "reos_k8s_steps"
+    assert pod_sizes() == sizes  # what the executor is configured with as per_step_k8s_config
     definitions = build_definitions()
     for key in definitions.resolve_all_asset_keys():
-        op = definitions.resolve_assets_def(key).node_def
-        assert json.loads(op.tags["dagster-k8s/config"]) == sizes[key.to_user_string()], key
+        op_name = definitions.resolve_assets_def(key).node_def.name
+        assert op_name == key.to_user_string() and op_name in sizes, key
+
+
+def test_local_runs_in_process_and_production_requires_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resources_for("local").executor is dg.in_process_executor
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    production = resources_for("production")
+    with pytest.raises(Exception, match="DATABASE_URL"), \
+            dg.build_resources({"warehouse": production.resources["warehouse"]}) as built:
+        built.warehouse.url()
+    # Every endpoint and secret of production is an EnvVar, so the UI shows where it comes from.
+    assert isinstance(production.resources["warehouse"].database_url, dg.EnvVar)
+    assert isinstance(production.resources["mailer"].api_key, dg.EnvVar)
+    assert isinstance(production.resources["object_store"].bucket, dg.EnvVar)
+    with pytest.raises(dg.DagsterInvariantViolationError, match="REOS_ENV"):
+        resources_for("prod")
+
+
+def test_downstream_assets_wait_for_blocking_checks_upstream() -> None:
+    from sensors.automation import FOLLOW_UPSTREAM
+
+    definitions = build_definitions()
+    graph = definitions.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.parent_keys and key.to_user_string() != "ml_model":
+            assert node.automation_condition == FOLLOW_UPSTREAM, key

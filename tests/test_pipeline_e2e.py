@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.definitions import build_definitions
+from realestate_assets.definitions import Deployment, build_definitions
 from tests.samples import MALFORMED_ROWS, write_sample_config
 
 pytestmark = pytest.mark.slow
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 TABLES = ["sales", "prospects", "enrichment", "features", "scores", "packets", "emails", "rejects"]
 
 
-def materialize_all(config: Path) -> dg.ExecuteInProcessResult:
-    job = build_definitions(config).resolve_implicit_global_asset_job_def()
+def materialize_all(deployment: Deployment) -> dg.ExecuteInProcessResult:
+    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
     return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
                                   raise_on_error=False)
 
@@ -39,12 +39,12 @@ def counts(database_url: str, tenant: str) -> dict[str, int]:
         wh.dispose()
 
 
-def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Path, database_url: str,
+def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployment, database_url: str,
                                                           tenant: str, tmp_path: Path) -> None:
     first = materialize_all(pipeline_env)
     assert first.success
     checks = check_results(first)
-    defs = build_definitions(pipeline_env)
+    defs = build_definitions(deployment=pipeline_env)
     declared = sum(len(list(defs.resolve_assets_def(k).check_specs)) for k in defs.resolve_all_asset_keys())
     assert len(checks) == declared and all(checks.values()), checks
     rows = counts(database_url, tenant)
@@ -89,15 +89,11 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Path, da
     wh.dispose()
 
 
-def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, tenant: str,
-                                                             tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, tenant: str, tmp_path: Path,
+                                                             make_deployment) -> None:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=150, malformed=True)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REOS_TENANT", tenant)
-    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
-    result = materialize_all(config)
+    deployment = make_deployment(config)
+    result = materialize_all(deployment)
     assert result.success
     wh = Warehouse(database_url)
     rejects = wh.frame("SELECT source, source_ref, reason, raw_payload, run_id FROM rejects "
@@ -111,12 +107,12 @@ def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, 
     assert rejects["run_id"].eq(result.run_id).all()
     assert rejects["raw_payload"].notna().all()
     # A re-run replaces the partition's rejects instead of piling them up.
-    assert materialize_all(config).success
+    assert materialize_all(deployment).success
     assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t", {"t": tenant}) == len(rejects)
     wh.dispose()
 
 
-def test_suppressed_address_gets_no_email(pipeline_env: Path, database_url: str, tenant: str) -> None:
+def test_suppressed_address_gets_no_email(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
     conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
     with conn, conn.cursor() as cur:
         cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
@@ -132,7 +128,7 @@ def test_suppressed_address_gets_no_email(pipeline_env: Path, database_url: str,
     wh.dispose()
 
 
-def test_prospects_advance_through_their_lifecycle(pipeline_env: Path, database_url: str, tenant: str) -> None:
+def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
     assert materialize_all(pipeline_env).success
     wh = Warehouse(database_url)
     status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE tenant_id = :t GROUP BY status",
@@ -145,7 +141,7 @@ def test_prospects_advance_through_their_lifecycle(pipeline_env: Path, database_
     wh.dispose()
 
 
-def test_reasons_on_demand_for_any_prospect(pipeline_env: Path, database_url: str, tenant: str) -> None:
+def test_reasons_on_demand_for_any_prospect(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
     from typer.testing import CliRunner
 
     from realestate_assets.cli import app
@@ -154,11 +150,15 @@ def test_reasons_on_demand_for_any_prospect(pipeline_env: Path, database_url: st
     wh = Warehouse(database_url)
     unexplained = wh.frame("SELECT prospect_key FROM scores WHERE tenant_id = :t AND score_breakdown IS NULL "
                            "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
-    result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"])
+    # The CLI is an entry point: it takes its deployment from the environment, like `make demo`.
+    platform = pipeline_env.platform
+    cli_env = {"REOS_ENV": "local", "DATABASE_URL": database_url, "REOS_TENANT": tenant,
+               "REOS_CONFIG_DIR": platform.config_dir, "REOS_STATE_DIR": platform.state_dir}
+    result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert unexplained in result.output and "the estimate by" in result.output
     stored = wh.scalar("SELECT score_breakdown FROM scores WHERE tenant_id = :t AND prospect_key = :k",
                        {"t": tenant, "k": unexplained})
     assert len(stored["value_factors"]) == 5 and stored["reasons"]
-    assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"]).exit_code == 1
+    assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"], env=cli_env).exit_code == 1
     wh.dispose()

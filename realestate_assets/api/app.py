@@ -31,24 +31,38 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 @dataclass
 class ApiSettings:
-    """Read from the environment when first needed (never at import time)."""
+    """The API process's settings: given, else read from its environment when first needed (never
+    at import time). The API is its own entry point: it imports neither Dagster nor `resources/`;
+    the secrets it shares with the pipeline (unsubscribe, link) come from the same variables the
+    production resource set names, or locally from the same files under the state directory."""
 
     database_url: str | None = None
     webhook_public_key: str | None = None
     webhook_max_age_s: float | None = None
     unsubscribe_secret: str | None = None
+    link_secret: str | None = None
+    objects_dir: str | None = None
     default_tenant: str | None = None
 
     def resolved(self) -> ApiSettings:
-        from realestate_assets.outreach.compliance import unsubscribe_secret
-        from resources.warehouse import resolve_database_url
+        from realestate_assets.settings import LocalSettings, local_secret
 
+        local = LocalSettings.from_env()
+        state = local.state_dir
+        database_url = self.database_url or os.environ.get("DATABASE_URL")
+        if not database_url:
+            from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
+
+            database_url = embedded_database_url(embedded_data_dir(state))
         return ApiSettings(
-            database_url=self.database_url or resolve_database_url(),
+            database_url=database_url,
             webhook_public_key=self.webhook_public_key or os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             webhook_max_age_s=self.webhook_max_age_s or float(os.environ.get("REOS_WEBHOOK_MAX_AGE_SECONDS", 300)),
-            unsubscribe_secret=self.unsubscribe_secret or unsubscribe_secret(),
-            default_tenant=self.default_tenant or os.environ.get("REOS_TENANT", "default"))
+            unsubscribe_secret=self.unsubscribe_secret or os.environ.get("REOS_UNSUBSCRIBE_SECRET")
+            or local_secret(state / "unsubscribe.secret"),
+            link_secret=self.link_secret or os.environ.get("REOS_LINK_SECRET") or local_secret(state / "link.secret"),
+            objects_dir=self.objects_dir or str(state / "objects"),
+            default_tenant=self.default_tenant or local.tenant_id)
 
 
 class _State:
@@ -159,11 +173,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/objects/{key:path}")
     def get_object(key: str, expires: int, signature: str) -> Response:
-        from resources.object_store import link_secret, local_store, verify_local_link
+        from pathlib import Path
 
-        if not verify_local_link(link_secret(), key, expires, signature):
+        from realestate_assets.objects import LocalObjectStore, verify_local_link
+
+        if not verify_local_link(state.settings.link_secret, key, expires, signature):
             return JSONResponse({"error": "link expired or not valid"}, status_code=403)
-        store = local_store()
+        store = LocalObjectStore(Path(state.settings.objects_dir))
         try:
             if not store.exists(key):
                 return JSONResponse({"error": "not found"}, status_code=404)

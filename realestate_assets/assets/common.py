@@ -4,44 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-import yaml
 
-from realestate_assets.config_models import CountyConfig, load_county
+from realestate_assets.config_models import CountyConfig
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.settings import config_dir, repo_root, tenant_id
-
-OWNERS = ["team:data-platform"]
-POD_RESOURCES = Path("deploy") / "k8s-resources.yaml"
+from resources import PlatformResource
 
 
-@cache
-def _pod_resources() -> dict[str, object]:
-    path = repo_root() / POD_RESOURCES
-    return yaml.safe_load(path.read_text())["assets"] if path.exists() else {}
+def county_of(context: dg.AssetExecutionContext, platform: PlatformResource) -> CountyConfig:
+    return platform.county(context.partition_key)
 
 
-def pod_tags(asset: str) -> dict[str, object]:
-    """`dagster-k8s/config` op tags for an asset's step pod (read by dagster-k8s' step executor);
-    sizes live in deploy/k8s-resources.yaml, next to the rest of the deployment."""
-    resources = _pod_resources().get(asset)
-    return {"dagster-k8s/config": resources} if resources else {}
+def tenant(platform: PlatformResource) -> str:
+    """The tenant whose rows a run writes (a partition dimension of tenant-owned assets later)."""
+    return platform.tenant_id
 
 
-def county_of(context: dg.AssetExecutionContext) -> CountyConfig:
-    return load_county(config_dir() / "counties" / f"{context.partition_key}.yaml")
-
-
-def tenant() -> str:
-    return tenant_id()
-
-
-def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
-    return {"tenant": tenant(), "county": context.partition_key}
+def partition_params(context: dg.AssetExecutionContext, platform: PlatformResource) -> dict[str, str]:
+    return {"tenant": tenant(platform), "county": context.partition_key}
 
 
 @cache

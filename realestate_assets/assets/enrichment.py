@@ -6,24 +6,21 @@ import dagster as dg
 import pandas as pd
 
 from realestate_assets.assets.common import (
-    OWNERS,
     check,
     county_of,
     county_sales,
     partition_params,
-    pod_tags,
     table_metadata,
     tenant,
 )
-from realestate_assets.config_models import load_scoring
+from realestate_assets.assets.discovery import reader
 from realestate_assets.db.warehouse import advance_status, replace_rejects, sync_partition
 from realestate_assets.discovery.collect import collect
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import OUTSIDE_FIELDS, enrich_prospects
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config
-from realestate_assets.settings import config_dir, state_dir
-from resources import WarehouseResource
+from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 
 def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
@@ -35,7 +32,7 @@ def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
     return {name: round(n / len(frame), 4) for name, n in sorted(counts.items())} if len(frame) else {}
 
 
-def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:
+def write_calls(conn, calls: CallLog, *, tenant_id: str, county: str, run_id: str) -> int:
     from psycopg2.extras import execute_values
 
     rows = [c.as_row() for c in calls.calls]
@@ -43,105 +40,98 @@ def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:
         execute_values(cur, (
             "INSERT INTO source_calls (tenant_id, county, source, endpoint, status_code, latency_ms, cache_hit, "
             "cost_usd, error, run_id, called_at) VALUES %s"),
-            [(tenant(), county, r["source"], r["endpoint"], r["status_code"], r["latency_ms"], r["cache_hit"],
+            [(tenant_id, county, r["source"], r["endpoint"], r["status_code"], r["latency_ms"], r["cache_hit"],
               r["cost_usd"], r["error"], run_id, r["called_at"]) for r in rows], page_size=1000)
     return len(rows)
 
 
-def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        partitions_def=partitions,
-        group_name="enrichment",
-        kinds={"postgres", "pandas"},
-        owners=OWNERS,
-        deps=["prospects", "sales"],
-        automation_condition=dg.AutomationCondition.eager(),
-        description="Per prospect: building facts and sale history from the county's records, market "
-                    "comparables from its other sales, and — when their keys are configured — ATTOM "
-                    "(owner, assessment, AVM) and Census ACS tract data, merged by source priority. Every "
-                    "field records its source, fetch time and confidence in `provenance`; outside calls "
-                    "go through rate limits and an HTTP cache and are logged with their cost in "
-                    "`source_calls`. A source without its key is skipped and reported, never faked.",
-        check_specs=[
-            dg.AssetCheckSpec("enrichment_coverage_above_floor", asset="enrichment", blocking=True,
-                              description="share of prospects enriched ≥ the county's floor"),
-            dg.AssetCheckSpec("required_sources_answered", asset="enrichment", blocking=True,
-                              description="every required source answered for ≥ the county's floor of prospects"),
-            dg.AssetCheckSpec("comps_coverage", asset="enrichment",
-                              description="share of enriched prospects with a comparable-sales value"),
+@dg.asset(
+    deps=["prospects", "sales"],
+    description="Per prospect: building facts and sale history from the county's records, market "
+                "comparables from its other sales, and — when their keys are configured — ATTOM "
+                "(owner, assessment, AVM) and Census ACS tract data, merged by source priority. Every "
+                "field records its source, fetch time and confidence in `provenance`; outside calls "
+                "go through rate limits and an HTTP cache and are logged with their cost in "
+                "`source_calls`. A source without its key is skipped and reported, never faked.",
+    check_specs=[
+        dg.AssetCheckSpec("enrichment_coverage_above_floor", asset="enrichment", blocking=True,
+                          description="share of prospects enriched ≥ the county's floor"),
+        dg.AssetCheckSpec("required_sources_answered", asset="enrichment", blocking=True,
+                          description="every required source answered for ≥ the county's floor of prospects"),
+        dg.AssetCheckSpec("comps_coverage", asset="enrichment",
+                          description="share of enriched prospects with a comparable-sales value"),
+    ],
+)
+def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
+               credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+    county = county_of(context, platform)
+    wh = warehouse.get()
+    params = partition_params(context, platform)
+    secrets = credentials.by_name()
+    prospects = wh.frame("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
+                         "FROM prospects WHERE tenant_id = :tenant AND county = :county", params)
+    sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
+    # The county's assessor roll (Socrata / ArcGIS / bulk file), read by the discovery adapters.
+    roll = collect(county, "assessor", ("parcel_id",), "parcel_id", reader(credentials))
+    calls = CallLog()
+    result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
+                              county_state=county.state, sources=sources,
+                              comps=CompsSettings.from_scoring(platform.scoring()),
+                              cache_dir=platform.state_path / "http_cache",
+                              redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
+                              assessor=roll.rows)
+    frame = result.frame
+    with wh.transaction() as conn:
+        stats = sync_partition(conn, "enrichment", frame, tenant_id=tenant(platform), county=county.key,
+                               keys=["prospect_key"])
+        write_calls(conn, calls, tenant_id=tenant(platform), county=county.key, run_id=context.run_id)
+        replace_rejects(conn, tenant_id=tenant(platform), county=county.key, asset="enrichment", rejects=roll.rejects,
+                        run_id=context.run_id)
+        advance_status(conn, tenant_id=tenant(platform), county=county.key, status="enriched",
+                       keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
+    enriched = frame["status"] == "enriched"
+    coverage = float(enriched.mean()) if len(frame) else 0.0
+    comps_coverage = float(frame.loc[enriched, "comps_estimated_value"].notna().mean()) if enriched.any() else 0.0
+    floor = county.quality.min_enrichment_coverage
+    by_source = source_coverage(frame)
+    required = [name for name, src in sources.sources.items() if src.enabled and src.required]
+    short = {name: by_source.get(name, 0.0) for name in required if by_source.get(name, 0.0) < floor}
+    call_rows = [c.as_row() for c in calls.calls]
+    cache_hits = sum(r["cache_hit"] for r in call_rows)
+    field_coverage = {c: round(float(frame[c].notna().mean()), 4) for c in OUTSIDE_FIELDS if len(frame)}
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            wh, "enrichment", stats.rows,
+            lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
+                                                  "use_type", "neighborhood")}
+            | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],
+               "year_built": [("sales", "sale_date"), ("sales", "age_at_sale")],
+               "comps_estimated_value": [("sales", "sale_price"), ("sales", "living_sqft"),
+                                         ("sales", "latitude"), ("sales", "longitude")],
+               "years_owned": [("sales", "sale_date")]},
+            enriched=int(enriched.sum()), failed=int((~enriched).sum()),
+            assessor_rows=len(roll.rows), assessor_rejects=len(roll.rejects),
+            coverage=round(coverage, 4), comps_coverage=round(comps_coverage, 4),
+            as_of_date=str(result.as_of.date()),
+            failure_reasons=dg.MetadataValue.json(frame.loc[~enriched, "failure_reason"].value_counts().to_dict()),
+            coverage_by_source=dg.MetadataValue.json(by_source),
+            coverage_by_outside_field=dg.MetadataValue.json(field_coverage),
+            skipped_sources=dg.MetadataValue.json(result.skipped),
+            outside_calls=len(call_rows),
+            cache_hit_rate=round(cache_hits / len(call_rows), 4) if call_rows else 0.0,
+            failed_calls=sum(1 for r in call_rows if r["error"]),
+            api_cost_usd=round(calls.total_cost_usd(), 4),
+            calls_by_source=dg.MetadataValue.json(calls.summary())),
+        check_results=[
+            check("enrichment_coverage_above_floor", coverage >= floor,
+                  f"{coverage:.1%} of prospects enriched (floor {floor:.0%})", coverage=coverage, floor=floor),
+            check("required_sources_answered", not short,
+                  f"required sources below {floor:.0%}: {short}" if short else
+                  f"required sources {required or 'none configured'} answered for enough prospects",
+                  coverage_by_source=dg.MetadataValue.json(by_source)),
+            check("comps_coverage", comps_coverage >= 0.5,
+                  f"{comps_coverage:.1%} of enriched prospects have a comparable-sales value",
+                  severity="WARN", comps_coverage=comps_coverage),
         ],
-        tags={"stage": "enrichment"},
-        op_tags=pod_tags("enrichment"),
     )
-    def enrichment(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        county = county_of(context)
-        wh = warehouse.get()
-        params = partition_params(context)
-        prospects = wh.frame("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
-                             "FROM prospects WHERE tenant_id = :tenant AND county = :county", params)
-        sources: SourcesConfig = load_sources_config(config_dir() / "enrichment_sources.yaml")
-        # The county's assessor roll (Socrata / ArcGIS / bulk file), read by the discovery adapters.
-        roll = collect(county, "assessor", ("parcel_id",), "parcel_id")
-        calls = CallLog()
-        result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
-                                  county_state=county.state, sources=sources,
-                                  comps=CompsSettings.from_scoring(load_scoring()),
-                                  cache_dir=state_dir() / "http_cache",
-                                  redis_url=sources.redis_url(), on_call=calls,
-                                  assessor=roll.rows)
-        frame = result.frame
-        with wh.transaction() as conn:
-            stats = sync_partition(conn, "enrichment", frame, tenant_id=tenant(), county=county.key,
-                                   keys=["prospect_key"])
-            write_calls(conn, calls, county=county.key, run_id=context.run_id)
-            replace_rejects(conn, tenant_id=tenant(), county=county.key, asset="enrichment", rejects=roll.rejects,
-                            run_id=context.run_id)
-            advance_status(conn, tenant_id=tenant(), county=county.key, status="enriched",
-                           keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
-        enriched = frame["status"] == "enriched"
-        coverage = float(enriched.mean()) if len(frame) else 0.0
-        comps_coverage = float(frame.loc[enriched, "comps_estimated_value"].notna().mean()) if enriched.any() else 0.0
-        floor = county.quality.min_enrichment_coverage
-        by_source = source_coverage(frame)
-        required = [name for name, src in sources.sources.items() if src.enabled and src.required]
-        short = {name: by_source.get(name, 0.0) for name in required if by_source.get(name, 0.0) < floor}
-        call_rows = [c.as_row() for c in calls.calls]
-        cache_hits = sum(r["cache_hit"] for r in call_rows)
-        field_coverage = {c: round(float(frame[c].notna().mean()), 4) for c in OUTSIDE_FIELDS if len(frame)}
-        return dg.MaterializeResult(
-            metadata=table_metadata(
-                wh, "enrichment", stats.rows,
-                lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
-                                                      "use_type", "neighborhood")}
-                | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],
-                   "year_built": [("sales", "sale_date"), ("sales", "age_at_sale")],
-                   "comps_estimated_value": [("sales", "sale_price"), ("sales", "living_sqft"),
-                                             ("sales", "latitude"), ("sales", "longitude")],
-                   "years_owned": [("sales", "sale_date")]},
-                enriched=int(enriched.sum()), failed=int((~enriched).sum()),
-                assessor_rows=len(roll.rows), assessor_rejects=len(roll.rejects),
-                coverage=round(coverage, 4), comps_coverage=round(comps_coverage, 4),
-                as_of_date=str(result.as_of.date()),
-                failure_reasons=dg.MetadataValue.json(frame.loc[~enriched, "failure_reason"].value_counts().to_dict()),
-                coverage_by_source=dg.MetadataValue.json(by_source),
-                coverage_by_outside_field=dg.MetadataValue.json(field_coverage),
-                skipped_sources=dg.MetadataValue.json(result.skipped),
-                outside_calls=len(call_rows),
-                cache_hit_rate=round(cache_hits / len(call_rows), 4) if call_rows else 0.0,
-                failed_calls=sum(1 for r in call_rows if r["error"]),
-                api_cost_usd=round(calls.total_cost_usd(), 4),
-                calls_by_source=dg.MetadataValue.json(calls.summary())),
-            check_results=[
-                check("enrichment_coverage_above_floor", coverage >= floor,
-                      f"{coverage:.1%} of prospects enriched (floor {floor:.0%})", coverage=coverage, floor=floor),
-                check("required_sources_answered", not short,
-                      f"required sources below {floor:.0%}: {short}" if short else
-                      f"required sources {required or 'none configured'} answered for enough prospects",
-                      coverage_by_source=dg.MetadataValue.json(by_source)),
-                check("comps_coverage", comps_coverage >= 0.5,
-                      f"{comps_coverage:.1%} of enriched prospects have a comparable-sales value",
-                      severity="WARN", comps_coverage=comps_coverage),
-            ],
-        )
 
-    return [enrichment]

@@ -7,85 +7,75 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.assets.common import (
-    OWNERS,
     check,
     county_sales,
     partition_params,
-    pod_tags,
     table_metadata,
     tenant,
 )
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.ml.features import FEATURES, availability, build_features, registry_table
 from realestate_assets.ml.market_index import HedonicIndex
-from resources import WarehouseResource
+from resources import PlatformResource, WarehouseResource
 
 # Features every scored row must have: without them there is no valuation at all.
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
                      "last_sale_price", "years_since_last_sale"]
 
 
-def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        partitions_def=partitions,
-        group_name="scoring",
-        kinds={"postgres", "pandas"},
-        owners=OWNERS,
-        deps=["enrichment", "prospects", "sales"],
-        automation_condition=dg.AutomationCondition.eager(),
-        description="Model inputs per enriched prospect, from facts known at the as-of date, priced along "
-                    "the county's hedonic market index. Missing values stay missing (never imputed); features "
-                    "no row supports are listed as unavailable. Registry: " + "; ".join(
-                        f"`{k}` {v}" for k, v in FEATURES.items()),
-        check_specs=[
-            dg.AssetCheckSpec("required_features_complete", asset="features",
-                              description="no null/NaN/inf in the required features (Great Expectations)"),
-            dg.AssetCheckSpec("every_enriched_prospect_has_features", asset="features"),
+@dg.asset(
+    deps=["enrichment", "prospects", "sales"],
+    description="Model inputs per enriched prospect, from facts known at the as-of date, priced along "
+                "the county's hedonic market index. Missing values stay missing (never imputed); features "
+                "no row supports are listed as unavailable. Registry: " + "; ".join(
+                    f"`{k}` {v}" for k, v in FEATURES.items()),
+    check_specs=[
+        dg.AssetCheckSpec("required_features_complete", asset="features",
+                          description="no null/NaN/inf in the required features (Great Expectations)"),
+        dg.AssetCheckSpec("every_enriched_prospect_has_features", asset="features"),
+    ],
+)
+def features(context: dg.AssetExecutionContext, platform: PlatformResource,
+             warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    params = partition_params(context, platform)
+    enriched = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :tenant AND county = :county",
+                        params)
+    locations = wh.frame("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
+                         "WHERE tenant_id = :tenant AND county = :county", params)
+    index = HedonicIndex.from_sales(county_sales(wh, params))
+    frame = build_features(enriched, locations, index)
+    with wh.transaction() as conn:
+        stats = sync_partition(conn, "features", frame, tenant_id=tenant(platform),
+                               county=context.partition_key, keys=["prospect_key"])
+    expectations = expect_required(frame, REQUIRED_FEATURES)
+    expected_rows = int((enriched["status"] == "enriched").sum())
+    available = availability(frame)
+    missing_share = {c: round(float(frame[c].isna().mean()), 4) for c in FEATURES if c in frame}
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            wh, "features", stats.rows,
+            lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],
+                     "last_sale_price_indexed": [("enrichment", "last_sale_price"),
+                                                 ("enrichment", "last_sale_date"),
+                                                 ("sales", "sale_price")],
+                     "last_price_to_comps_value": [("enrichment", "last_sale_price"),
+                                                   ("enrichment", "comps_estimated_value")]},
+            missing_share_by_feature=dg.MetadataValue.json(missing_share),
+            unavailable_features=dg.MetadataValue.json(
+                {k: v.get("reason") for k, v in available.items() if not v["available"]}),
+            feature_availability=dg.MetadataValue.json(available),
+            feature_registry=dg.MetadataValue.json(registry_table()),
+            market_index=dg.MetadataValue.json(index.to_dict())),
+        check_results=[
+            check("required_features_complete", expectations["success"],
+                  f"required features: {expectations['failed'] or 'all complete'}",
+                  failed=dg.MetadataValue.json(expectations["failed"])),
+            check("every_enriched_prospect_has_features", len(frame) == expected_rows,
+                  f"{len(frame)} feature rows for {expected_rows} enriched prospects"),
         ],
-        tags={"stage": "features"},
-        op_tags=pod_tags("features"),
     )
-    def features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        wh = warehouse.get()
-        params = partition_params(context)
-        enriched = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :tenant AND county = :county",
-                            params)
-        locations = wh.frame("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
-                             "WHERE tenant_id = :tenant AND county = :county", params)
-        index = HedonicIndex.from_sales(county_sales(wh, params))
-        frame = build_features(enriched, locations, index)
-        with wh.transaction() as conn:
-            stats = sync_partition(conn, "features", frame, tenant_id=tenant(),
-                                   county=context.partition_key, keys=["prospect_key"])
-        expectations = expect_required(frame, REQUIRED_FEATURES)
-        expected_rows = int((enriched["status"] == "enriched").sum())
-        available = availability(frame)
-        missing_share = {c: round(float(frame[c].isna().mean()), 4) for c in FEATURES if c in frame}
-        return dg.MaterializeResult(
-            metadata=table_metadata(
-                wh, "features", stats.rows,
-                lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],
-                         "last_sale_price_indexed": [("enrichment", "last_sale_price"),
-                                                     ("enrichment", "last_sale_date"),
-                                                     ("sales", "sale_price")],
-                         "last_price_to_comps_value": [("enrichment", "last_sale_price"),
-                                                       ("enrichment", "comps_estimated_value")]},
-                missing_share_by_feature=dg.MetadataValue.json(missing_share),
-                unavailable_features=dg.MetadataValue.json(
-                    {k: v.get("reason") for k, v in available.items() if not v["available"]}),
-                feature_availability=dg.MetadataValue.json(available),
-                feature_registry=dg.MetadataValue.json(registry_table()),
-                market_index=dg.MetadataValue.json(index.to_dict())),
-            check_results=[
-                check("required_features_complete", expectations["success"],
-                      f"required features: {expectations['failed'] or 'all complete'}",
-                      failed=dg.MetadataValue.json(expectations["failed"])),
-                check("every_enriched_prospect_has_features", len(frame) == expected_rows,
-                      f"{len(frame)} feature rows for {expected_rows} enriched prospects"),
-            ],
-        )
 
-    return [features]
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:

@@ -12,26 +12,20 @@ import dagster as dg
 import pandas as pd
 
 from realestate_assets.assets.common import (
-    OWNERS,
     check,
     county_of,
     county_sales,
     partition_params,
-    pod_tags,
     table_metadata,
-    tenant,
 )
-from realestate_assets.config_models import load_campaigns, load_outreach, load_scoring
 from realestate_assets.db.warehouse import advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
 from realestate_assets.outreach.campaigns import CampaignPlanner
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
-from realestate_assets.outreach.compliance import unsubscribe_secret as unsubscribe_secret
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
-from realestate_assets.settings import state_dir
-from resources import MailerResource, ObjectStoreResource, WarehouseResource
+from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
 PORTFOLIO_KEY = "_portfolio"
@@ -59,202 +53,186 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
     return pd.Timestamp(expires_at).to_pydatetime() > datetime.now(UTC) + ttl / 4
 
 
-def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        partitions_def=partitions,
-        group_name="outreach",
-        kinds={"pdf", "postgres"},
-        owners=OWNERS,
-        deps=["scores"],
-        automation_condition=dg.AutomationCondition.eager(),
-        description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property scoring at or "
-                    "above the packet threshold — investor_memo and executive_summary by default — plus the "
-                    "county's portfolio_overview, stored in the object store with a time-limited link. "
-                    "Regenerated only when inputs or the template version change.",
-        check_specs=[
-            dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
-                              description="every packet's object exists and its sha256 matches"),
-            dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets"),
+@dg.asset(
+    deps=["scores"],
+    description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property scoring at or "
+                "above the packet threshold — investor_memo and executive_summary by default — plus the "
+                "county's portfolio_overview, stored in the object store with a time-limited link. "
+                "Regenerated only when inputs or the template version change.",
+    check_specs=[
+        dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
+                          description="every packet's object exists and its sha256 matches"),
+        dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets"),
+    ],
+)
+def packets(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
+            object_store: ObjectStoreResource) -> dg.MaterializeResult:
+    county = county_of(context, platform)
+    wh, store = warehouse.get(), object_store.get()
+    params = partition_params(context, platform)
+    scoring = platform.scoring()
+    settings = platform.campaigns()
+    sender = platform.outreach().sender
+    ttl = timedelta(hours=settings.packets.link_ttl_hours)
+    rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold})
+    market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
+    existing = wh.frame(
+        "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
+        "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
+        "AND county = :county", params).set_index(["prospect_key", "template"])
+    contexts = {row["prospect_key"]: memo_context(row, county, sender, market=market,
+                                                  assumptions=settings.financial_assumptions)
+                for _, row in rows.iterrows()}
+    wanted: list[tuple[str, str, dict, float]] = [
+        (key, template, ctx, ctx["score"]["bird_dog_score"])
+        for key, ctx in contexts.items() for template in settings.packets.templates]
+    if settings.packets.portfolio_overview and contexts:
+        top = list(contexts.values())[:settings.packets.portfolio_max_properties]
+        wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
+                       max(c["score"]["bird_dog_score"] for c in top)))
+
+    records, jobs = [], {}
+    for key, template, ctx, score in wanted:
+        digest = inputs_hash(template, ctx)
+        previous = existing.loc[(key, template)] if (key, template) in existing.index else None
+        if previous is not None and previous["inputs_hash"] == digest and store.exists(previous["object_path"]):
+            record = {"prospect_key": key, "template": template, **previous.to_dict(), "bird_dog_score": score}
+            if not _link_fresh(previous["url_expires_at"], ttl):
+                link = store.link(previous["object_path"], ttl)
+                record.update(url=link.url, url_expires_at=link.expires_at)
+            records.append(record)
+            continue
+        path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
+                f"-{digest[:12]}.pdf")
+        jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
+    pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
+                       photo_cache=platform.state_path / "photo_cache")
+    for path, (_, key, template, digest, score) in jobs.items():
+        pdf = pdfs[path]
+        stored = store.put(path, pdf, "application/pdf")
+        link = store.link(stored.key, ttl)
+        records.append({"prospect_key": key, "template": template, "inputs_hash": digest,
+                        "object_path": stored.key, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
+                        "generated_at": datetime.now(UTC), "bird_dog_score": score,
+                        "content_type": "application/pdf", "url": link.url, "url_expires_at": link.expires_at,
+                        "page_count": page_count(pdf)})
+    frame = pd.DataFrame(records, columns=[c for c in PACKET_COLUMNS if c != "template_version"] + ["template"])
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    frame["template_version"] = frame["template"].map(TEMPLATE_VERSIONS)
+    with wh.transaction() as conn:
+        # Packets are history (emails point at them): upsert, never delete.
+        sync_partition(conn, "packets", frame[PACKET_COLUMNS], tenant_id=params["tenant"], county=county.key,
+                       keys=["prospect_key", "template"], delete_missing=False)
+        advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
+                       keys=list(contexts))
+    all_packets = wh.frame("SELECT object_path, sha256 FROM packets WHERE tenant_id = :tenant "
+                           "AND county = :county", params)
+    mismatched = [p.object_path for p in all_packets.itertuples()
+                  if not store.exists(p.object_path)
+                  or hashlib.sha256(store.get(p.object_path)).hexdigest() != p.sha256]
+    memos = frame[frame["template"] == TEMPLATE]
+    expected = len(rows) * len(settings.packets.templates)
+    current = int(frame["template"].isin(settings.packets.templates).sum())
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            wh, "packets", len(all_packets),
+            lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
+            current_packets=len(frame), rendered_this_run=len(jobs),
+            reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
+            templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
+            pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
+            example=memos["object_path"].iloc[0] if len(memos) else "none",
+            example_link=dg.MetadataValue.url(memos["url"].iloc[0]) if len(memos) else "none"),
+        check_results=[
+            check("packet_files_match_checksums", not mismatched,
+                  f"{len(all_packets) - len(mismatched)} of {len(all_packets)} objects match",
+                  mismatched=dg.MetadataValue.json(mismatched[:20])),
+            check("every_candidate_has_a_packet", current == expected,
+                  f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
+                  f"× {len(settings.packets.templates)} templates"),
         ],
-        tags={"stage": "packets"},
-        op_tags=pod_tags("packets"),
     )
-    def packets(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                object_store: ObjectStoreResource) -> dg.MaterializeResult:
-        county = county_of(context)
-        wh, store = warehouse.get(), object_store.get()
-        params = partition_params(context)
-        scoring = load_scoring()
-        settings = load_campaigns()
-        sender = load_outreach().sender
-        ttl = timedelta(hours=settings.packets.link_ttl_hours)
-        rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold})
-        market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
-        existing = wh.frame(
-            "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
-            "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
-            "AND county = :county", params).set_index(["prospect_key", "template"])
-        contexts = {row["prospect_key"]: memo_context(row, county, sender, market=market,
-                                                      assumptions=settings.financial_assumptions)
-                    for _, row in rows.iterrows()}
-        wanted: list[tuple[str, str, dict, float]] = [
-            (key, template, ctx, ctx["score"]["bird_dog_score"])
-            for key, ctx in contexts.items() for template in settings.packets.templates]
-        if settings.packets.portfolio_overview and contexts:
-            top = list(contexts.values())[:settings.packets.portfolio_max_properties]
-            wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
-                           max(c["score"]["bird_dog_score"] for c in top)))
 
-        records, jobs = [], {}
-        for key, template, ctx, score in wanted:
-            digest = inputs_hash(template, ctx)
-            previous = existing.loc[(key, template)] if (key, template) in existing.index else None
-            if previous is not None and previous["inputs_hash"] == digest and store.exists(previous["object_path"]):
-                record = {"prospect_key": key, "template": template, **previous.to_dict(), "bird_dog_score": score}
-                if not _link_fresh(previous["url_expires_at"], ttl):
-                    link = store.link(previous["object_path"], ttl)
-                    record.update(url=link.url, url_expires_at=link.expires_at)
-                records.append(record)
-                continue
-            path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
-                    f"-{digest[:12]}.pdf")
-            jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
-        pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
-                           photo_cache=state_dir() / "photo_cache")
-        for path, (_, key, template, digest, score) in jobs.items():
-            pdf = pdfs[path]
-            stored = store.put(path, pdf, "application/pdf")
-            link = store.link(stored.key, ttl)
-            records.append({"prospect_key": key, "template": template, "inputs_hash": digest,
-                            "object_path": stored.key, "sha256": stored.sha256, "size_bytes": stored.size_bytes,
-                            "generated_at": datetime.now(UTC), "bird_dog_score": score,
-                            "content_type": "application/pdf", "url": link.url, "url_expires_at": link.expires_at,
-                            "page_count": page_count(pdf)})
-        frame = pd.DataFrame(records, columns=[c for c in PACKET_COLUMNS if c != "template_version"] + ["template"])
-        frame = frame.loc[:, ~frame.columns.duplicated()]
-        frame["template_version"] = frame["template"].map(TEMPLATE_VERSIONS)
-        with wh.transaction() as conn:
-            # Packets are history (emails point at them): upsert, never delete.
-            sync_partition(conn, "packets", frame[PACKET_COLUMNS], tenant_id=tenant(), county=county.key,
-                           keys=["prospect_key", "template"], delete_missing=False)
-            advance_status(conn, tenant_id=tenant(), county=county.key, status="packeted",
-                           keys=list(contexts))
-        all_packets = wh.frame("SELECT object_path, sha256 FROM packets WHERE tenant_id = :tenant "
-                               "AND county = :county", params)
-        mismatched = [p.object_path for p in all_packets.itertuples()
-                      if not store.exists(p.object_path)
-                      or hashlib.sha256(store.get(p.object_path)).hexdigest() != p.sha256]
-        memos = frame[frame["template"] == TEMPLATE]
-        expected = len(rows) * len(settings.packets.templates)
-        current = int(frame["template"].isin(settings.packets.templates).sum())
-        return dg.MaterializeResult(
-            metadata=table_metadata(
-                wh, "packets", len(all_packets),
-                lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
-                current_packets=len(frame), rendered_this_run=len(jobs),
-                reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
-                templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
-                pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
-                example=memos["object_path"].iloc[0] if len(memos) else "none",
-                example_link=dg.MetadataValue.url(memos["url"].iloc[0]) if len(memos) else "none"),
-            check_results=[
-                check("packet_files_match_checksums", not mismatched,
-                      f"{len(all_packets) - len(mismatched)} of {len(all_packets)} objects match",
-                      mismatched=dg.MetadataValue.json(mismatched[:20])),
-                check("every_candidate_has_a_packet", current == expected,
-                      f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
-                      f"× {len(settings.packets.templates)} templates"),
-            ],
-        )
-
-    @dg.asset(
-        partitions_def=partitions,
-        group_name="outreach",
-        kinds={"email", "postgres"},
-        owners=OWNERS,
-        deps=[packets],
-        automation_condition=dg.AutomationCondition.eager(),
-        description="Campaign emails (new opportunity, daily digest, weekly summary, custom alerts) to the "
-                    "recipients whose segment matches, with the memo attached, a postal-address footer and "
-                    "one-click unsubscribe. Outbox-pattern state machine keyed by (campaign, packet or "
-                    "digest, recipient): never sent twice; never to a suppressed address; refuses to send "
-                    "without a sender identity and postal address.",
-        check_specs=[
-            dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True),
-            dg.AssetCheckSpec("no_email_left_unsent", asset="emails",
-                              description="no email of this county stuck in pending/sending/failed"),
+@dg.asset(
+    deps=[packets],
+    description="Campaign emails (new opportunity, daily digest, weekly summary, custom alerts) to the "
+                "recipients whose segment matches, with the memo attached, a postal-address footer and "
+                "one-click unsubscribe. Outbox-pattern state machine keyed by (campaign, packet or "
+                "digest, recipient): never sent twice; never to a suppressed address; refuses to send "
+                "without a sender identity and postal address.",
+    check_specs=[
+        dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True),
+        dg.AssetCheckSpec("no_email_left_unsent", asset="emails",
+                          description="no email of this county stuck in pending/sending/failed"),
+    ],
+)
+def emails(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
+           object_store: ObjectStoreResource, mailer: MailerResource) -> dg.MaterializeResult:
+    county = county_of(context, platform)
+    wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
+    params = partition_params(context, platform)
+    outreach, settings = platform.outreach(), platform.campaigns()
+    try:
+        require_sendable(outreach.sender, require_https=outbox.provider != "outbox")
+    except ComplianceError as exc:
+        raise dg.Failure(str(exc)) from exc
+    deliverer = Deliverer(wh, outbox, tenant_id=params["tenant"], county=county.key, sender=outreach.sender,
+                          secret=mailer.signing_secret(), max_attempts=settings.sending_max_attempts,
+                          unconfirmed_after=timedelta(hours=settings.unconfirmed_after_hours),
+                          log=context.log.warning)
+    reconciled = deliverer.reconcile()
+    frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": TEMPLATE,
+                                       "threshold": platform.scoring().packet_threshold})
+    items = []
+    for row in frame.to_dict("records"):
+        breakdown = row.pop("score_breakdown") or {}
+        row["reasons"] = breakdown.get("reasons", [])
+        row["county_name"] = f"{county.name}, {county.state}"
+        row["created_at"] = pd.Timestamp(row["created_at"]).to_pydatetime()
+        expires = row["url_expires_at"]
+        row["link_expires"] = (pd.Timestamp(expires).strftime("%Y-%m-%d %H:%M UTC")
+                               if expires is not None and not pd.isna(expires) else None)
+        row["link"] = row.pop("url")
+        items.append({k: (None if not isinstance(v, list | dict) and pd.isna(v) else v) for k, v in row.items()})
+    portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
+                         "AND template = 'portfolio_overview'", params).to_dict("records")
+    planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=outreach.recipients,
+                              items=items, now=datetime.now(UTC), load_object=store.get,
+                              portfolio=portfolio[0] if portfolio else None)
+    planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
+    counts = deliverer.deliver(planned)
+    with wh.transaction() as conn:
+        advance_status(conn, tenant_id=params["tenant"], county=county.key, status="emailed",
+                       keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
+                                     "ON k.id = e.packet_id WHERE e.tenant_id = :tenant AND "
+                                     "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
+        rates = campaign_rates(conn, params["tenant"], county.key)
+    summary = wh.frame(
+        "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
+        "GROUP BY status", params).set_index("status")["n"].to_dict()
+    suppressed_sent = wh.scalar(
+        "SELECT count(*) FROM emails e JOIN suppressions s ON s.tenant_id = e.tenant_id "
+        "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = :tenant AND e.county = :county "
+        "AND e.status = 'sent' AND e.sent_at >= s.created_at", params)
+    stuck = sum(v for k, v in summary.items() if k in ("pending", "sending", "failed"))
+    this_run = {k: int(counts.get(k, 0)) for k in ("sent", "already_sent", "suppressed", "failed",
+                                                    "possibly_sent", "gave_up")}
+    this_run["reconciled"] = int(reconciled.get("reconciled", 0))
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            wh, "emails", sum(summary.values()),
+            lineage={"packet_id": [("packets", "id")]},
+            **{f"{k}_this_run": v for k, v in this_run.items()},
+            planned_this_run=len(planned),
+            status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
+            campaign_rates=dg.MetadataValue.json(rates),
+            campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),
+            provider=outbox.provider),
+        check_results=[
+            check("no_email_to_suppressed_address", suppressed_sent == 0,
+                  f"{suppressed_sent} emails sent to an address after it was suppressed"),
+            check("no_email_left_unsent", stuck == 0, f"{stuck} emails pending, sending or failed",
+                  severity="WARN"),
         ],
-        tags={"stage": "emails"},
-        op_tags=pod_tags("emails"),
     )
-    def emails(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-               object_store: ObjectStoreResource, mailer: MailerResource) -> dg.MaterializeResult:
-        county = county_of(context)
-        wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
-        params = partition_params(context)
-        outreach, settings = load_outreach(), load_campaigns()
-        try:
-            require_sendable(outreach.sender, require_https=outbox.provider != "outbox")
-        except ComplianceError as exc:
-            raise dg.Failure(str(exc)) from exc
-        deliverer = Deliverer(wh, outbox, tenant_id=tenant(), county=county.key, sender=outreach.sender,
-                              secret=unsubscribe_secret(), max_attempts=settings.sending_max_attempts,
-                              unconfirmed_after=timedelta(hours=settings.unconfirmed_after_hours),
-                              log=context.log.warning)
-        reconciled = deliverer.reconcile()
-        frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": TEMPLATE,
-                                           "threshold": load_scoring().packet_threshold})
-        items = []
-        for row in frame.to_dict("records"):
-            breakdown = row.pop("score_breakdown") or {}
-            row["reasons"] = breakdown.get("reasons", [])
-            row["county_name"] = f"{county.name}, {county.state}"
-            row["created_at"] = pd.Timestamp(row["created_at"]).to_pydatetime()
-            expires = row["url_expires_at"]
-            row["link_expires"] = (pd.Timestamp(expires).strftime("%Y-%m-%d %H:%M UTC")
-                                   if expires is not None and not pd.isna(expires) else None)
-            row["link"] = row.pop("url")
-            items.append({k: (None if not isinstance(v, list | dict) and pd.isna(v) else v) for k, v in row.items()})
-        portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
-                             "AND template = 'portfolio_overview'", params).to_dict("records")
-        planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=outreach.recipients,
-                                  items=items, now=datetime.now(UTC), load_object=store.get,
-                                  portfolio=portfolio[0] if portfolio else None)
-        planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
-        counts = deliverer.deliver(planned)
-        with wh.transaction() as conn:
-            advance_status(conn, tenant_id=tenant(), county=county.key, status="emailed",
-                           keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
-                                         "ON k.id = e.packet_id WHERE e.tenant_id = :tenant AND "
-                                         "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
-            rates = campaign_rates(conn, tenant(), county.key)
-        summary = wh.frame(
-            "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
-            "GROUP BY status", params).set_index("status")["n"].to_dict()
-        suppressed_sent = wh.scalar(
-            "SELECT count(*) FROM emails e JOIN suppressions s ON s.tenant_id = e.tenant_id "
-            "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = :tenant AND e.county = :county "
-            "AND e.status = 'sent' AND e.sent_at >= s.created_at", params)
-        stuck = sum(v for k, v in summary.items() if k in ("pending", "sending", "failed"))
-        this_run = {k: int(counts.get(k, 0)) for k in ("sent", "already_sent", "suppressed", "failed",
-                                                        "possibly_sent", "gave_up")}
-        this_run["reconciled"] = int(reconciled.get("reconciled", 0))
-        return dg.MaterializeResult(
-            metadata=table_metadata(
-                wh, "emails", sum(summary.values()),
-                lineage={"packet_id": [("packets", "id")]},
-                **{f"{k}_this_run": v for k, v in this_run.items()},
-                planned_this_run=len(planned),
-                status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
-                campaign_rates=dg.MetadataValue.json(rates),
-                campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),
-                provider=outbox.provider),
-            check_results=[
-                check("no_email_to_suppressed_address", suppressed_sent == 0,
-                      f"{suppressed_sent} emails sent to an address after it was suppressed"),
-                check("no_email_left_unsent", stuck == 0, f"{stuck} emails pending, sending or failed",
-                      severity="WARN"),
-            ],
-        )
 
-    return [packets, emails]

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL that `make demo` and the tests use when DATABASE_URL is unset.
+"""The embedded PostgreSQL that `make demo` and the tests use when no database URL is given.
 
 `pgserver` ships a real PostgreSQL 16 in a wheel. The server is left running on purpose
 (cleanup_mode=None): Dagster runs steps in several processes, and each one finds the same
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realestate_assets.settings import state_dir
 
+def embedded_data_dir(state_dir: Path | None = None) -> Path:
+    """`<state dir>/pg`; without an argument, the local state directory (tooling: Makefile, alembic)."""
+    from realestate_assets.settings import LocalSettings
 
-def embedded_data_dir() -> Path:
-    return state_dir() / "pg"
+    return (state_dir or LocalSettings.from_env().state_dir) / "pg"
 
 
 def embedded_database_url(data_dir: Path | None = None) -> str:

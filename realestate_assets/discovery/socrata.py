@@ -11,7 +11,6 @@ with a Reject that says where, so the partition reports a partial read instead o
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import httpx
@@ -41,11 +40,11 @@ def _rows_to_frame(rows: list[dict]) -> pd.DataFrame:
 
 def read_socrata(source: SocrataSource, *, client: httpx.Client | None = None,
                  policy: RetryPolicy | None = None, max_pages: int | None = None,
-                 max_bad_pages: int = 3) -> Iterator[Page | Reject]:
+                 max_bad_pages: int = 3, app_token: str | None = None) -> Iterator[Page | Reject]:
     policy = policy or RetryPolicy()
     url = resource_url(source)
     headers = {"Accept": "application/json"}
-    token = os.environ.get(source.app_token_env, "").strip()
+    token = (app_token or "").strip()  # the value of source.app_token_env, supplied by a resource
     if token:
         headers["X-App-Token"] = token
     own_client = client is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from realestate_assets.config_models import ArcGISSource, BulkFileSource, ListingSiteSource, SocrataSource
@@ -17,8 +17,12 @@ LISTING_REQUIRED = ("address",)
 
 
 def iter_source(source: BulkFileSource | SocrataSource | ArcGISSource | ListingSiteSource, *,
-                work_dir: Path | None = None, listing_timeout_s: float = 3600) -> Iterator[Page | Reject]:
-    """Pages and Rejects of one source; a source that fails entirely yields a Reject saying why."""
+                work_dir: Path | None = None, listing_timeout_s: float = 3600,
+                credentials: Mapping[str, str] | None = None) -> Iterator[Page | Reject]:
+    """Pages and Rejects of one source; a source that fails entirely yields a Reject saying why.
+
+    `credentials` maps the names a county file gives its secrets (`app_token_env`) to their values.
+    """
     if isinstance(source, BulkFileSource):
         from realestate_assets.discovery.bulk_file import read_bulk_file
 
@@ -26,7 +30,7 @@ def iter_source(source: BulkFileSource | SocrataSource | ArcGISSource | ListingS
     elif isinstance(source, SocrataSource):
         from realestate_assets.discovery.socrata import read_socrata
 
-        yield from read_socrata(source)
+        yield from read_socrata(source, app_token=(credentials or {}).get(source.app_token_env))
     elif isinstance(source, ArcGISSource):
         from realestate_assets.discovery.arcgis import read_arcgis
 

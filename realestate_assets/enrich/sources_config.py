@@ -4,13 +4,12 @@ Loading fails with a `SourcesConfigError` naming the file and the field (`source
 timeout_s: Input should be greater than 0`), so a typo never silently disables a source.
 
 Priority: a lower number wins when two sources give the same field (1 beats 10).
-API keys: only the *name* of the environment variable is configured; the value is read at
-run time by `resolve_api_key` and never stored on the model, logged or printed.
+API keys: only the *name* of the credential is configured; its value is passed in at
+run time (resources.SourceCredentialsResource) and never stored on the model, logged or printed.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -96,15 +95,13 @@ class SourcesConfig(_Strict):
                 return name, src
         return None
 
-    def redis_url(self, env: Mapping[str, str] | None = None) -> str | None:
-        env = os.environ if env is None else env
-        return env.get(self.runtime.redis_url_env) if self.runtime.redis_url_env else None
+    def redis_url(self, credentials: Mapping[str, str]) -> str | None:
+        """The Redis URL among the run's credentials (keyed by the name this file gives it)."""
+        return (credentials.get(self.runtime.redis_url_env) or None) if self.runtime.redis_url_env else None
 
 
 def default_path() -> Path:
-    root = os.environ.get("REOS_CONFIG_DIR")
-    if root:
-        return Path(root) / DEFAULT_PATH_PARTS[1]
+    """The repository's file; a run passes its own config directory's file explicitly."""
     return Path(__file__).resolve().parents[2].joinpath(*DEFAULT_PATH_PARTS)
 
 
@@ -141,8 +138,7 @@ def resolve_api_key(src: SourceConfig, env: Mapping[str, str] | None = None) -> 
     """(key, reason-to-skip). Reason is None when the source can run (with or without a key)."""
     if not src.api_key_env:
         return None, None
-    env = os.environ if env is None else env
-    value = (env.get(src.api_key_env) or "").strip()
+    value = ((env or {}).get(src.api_key_env) or "").strip()
     if value:
         return value, None
     if src.api_key_required:

@@ -7,11 +7,9 @@ returns what is missing; the `emails` asset refuses to send while the list is no
 
 from __future__ import annotations
 
-import os
 import re
 
 from realestate_assets.config_models import Sender
-from realestate_assets.settings import state_dir
 
 # A street number and a ZIP (US) or a postal-code-like token: a real mailing address, not "TBD".
 _STREET_NUMBER = re.compile(r"\b\d{1,6}\b|\bP\.?\s?O\.?\s+Box\b", re.IGNORECASE)
@@ -47,23 +45,3 @@ def require_sendable(sender: Sender, *, require_https: bool = True) -> None:
     problems = sending_problems(sender, require_https=require_https)
     if problems:
         raise ComplianceError("sending refused: " + "; ".join(problems))
-
-
-def state_secret(env_var: str, file_name: str) -> str:
-    """A secret from the environment in production; a per-installation random one locally."""
-    secret = os.environ.get(env_var)
-    if secret:
-        return secret
-    path = state_dir() / file_name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(os.urandom(32).hex())
-        partial.chmod(0o600)
-        partial.replace(path)
-    return path.read_text().strip()
-
-
-def unsubscribe_secret() -> str:
-    """REOS_UNSUBSCRIBE_SECRET in production (shared with the API); local: .reos/unsubscribe.secret."""
-    return state_secret("REOS_UNSUBSCRIBE_SECRET", "unsubscribe.secret")

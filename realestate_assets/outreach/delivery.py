@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from realestate_assets.config_models import Recipient, Sender
+from realestate_assets.outreach.mailer import Mailer, ProviderError
 from realestate_assets.outreach.messages import Content, OutgoingEmail, unsubscribe_token, unsubscribe_url
 
 
@@ -57,7 +58,7 @@ def choose_variant(subjects: Sequence[str], campaign: str, send_key: str, addres
 
 
 class Deliverer:
-    def __init__(self, wh: Any, mailer: Any, *, tenant_id: str, county: str, sender: Sender, secret: str,
+    def __init__(self, wh: Any, mailer: Mailer, *, tenant_id: str, county: str, sender: Sender, secret: str,
                  max_attempts: int = 3, unconfirmed_after: timedelta = timedelta(hours=24),
                  log: Callable[[str], None] = lambda _: None) -> None:
         self.wh, self.mailer = wh, mailer
@@ -155,8 +156,6 @@ class Deliverer:
             reply_to=self.sender.reply_to, extra_args={"reos_county": self.county})
 
     def deliver(self, planned: Sequence[PlannedEmail], batch_size: int = 1000) -> Counter:
-        from resources.mailer import ProviderError
-
         counts: Counter = Counter()
         if not planned:
             return counts

@@ -27,9 +27,8 @@ def split(results):
 def test_socrata_pages_with_order_token_and_429_burst(socrata_server, monkeypatch):
     from realestate_assets.discovery.socrata import read_socrata
 
-    monkeypatch.setenv("TEST_SODA_TOKEN", "tok-123")
     source = socrata(socrata_server.url, "busy-0001", app_token_env="TEST_SODA_TOKEN")
-    pages, rejects = split(list(read_socrata(source, policy=FAST)))
+    pages, rejects = split(list(read_socrata(source, policy=FAST, app_token="tok-123")))
     assert rejects == []
     assert [len(p.frame) for p in pages] == [10, 10, 5]
     frame = pd.concat([p.frame for p in pages], ignore_index=True)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.definitions import build_definitions
+from realestate_assets.definitions import Deployment, build_definitions
 from tests.samples import write_sample_config
 
 
@@ -30,8 +30,8 @@ def listing(path: str, address: str, lat: float, lon: float, price: int) -> dict
 
 
 @pytest.fixture
-def site_and_config(database_url: str, tenant: str, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, pd.Series]]:
+def site_and_config(make_deployment, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Deployment, pd.Series]]:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=60)
     sample = pd.read_csv(tmp_path / "data" / "king_wa_sample.csv", dtype=str).iloc[0]
     lat, lon = float(sample["latitude"]), float(sample["longitude"])
@@ -67,23 +67,21 @@ def site_and_config(database_url: str, tenant: str, tmp_path: Path,
         "start_urls": [f"http://127.0.0.1:{server.server_port}/listings"],
         "rate_limit": {"requests_per_second": 50, "concurrency": 4}})
     county_file.write_text(yaml.safe_dump(county))
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REOS_TENANT", tenant)
-    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
+    # ScraperResource (being rewritten into fields) still finds the county file through REOS_CONFIG_DIR.
     monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
-    yield config, sample
+    yield make_deployment(config), sample
     server.shutdown()
 
 
-def discover(config: Path) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(config)
+def discover(deployment: Deployment) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(deployment=deployment)
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={dg.AssetKey(k) for k in ("sales", "listings", "prospects")})
     return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral())
 
 
 def test_bulk_file_and_listing_site_become_one_prospect_per_house(
-        site_and_config: tuple[Path, pd.Series], database_url: str, tenant: str) -> None:
+        site_and_config: tuple[Deployment, pd.Series], database_url: str, tenant: str) -> None:
     config, sample = site_and_config
     result = discover(config)
     assert result.success

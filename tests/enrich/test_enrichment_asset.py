@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from realestate_assets.assets import discovery, enrichment
 from realestate_assets.db.warehouse import Warehouse
-from resources import ScraperResource, WarehouseResource
+from realestate_assets.definitions import Deployment, build_definitions
+from resources import SourceCredentialsResource
 from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
 from tests.samples import write_sample_config
 
@@ -43,31 +43,41 @@ def add_assessor_roll(config: Path, rows: list[dict[str, str]]) -> None:
     county_file.write_text(yaml.safe_dump(county))
 
 
-def enrich(config: Path) -> dg.ExecuteInProcessResult:
-    """Discovery and enrichment only: the assets under test and what they read."""
-    partitions = dg.StaticPartitionsDefinition(["king_wa"])
-    return dg.materialize([*discovery.build(partitions), *enrichment.build(partitions)], partition_key="king_wa",
-                          resources={"warehouse": WarehouseResource(), "scraper": ScraperResource()},
-                          raise_on_error=False)
+ENRICHMENT_AND_INPUTS = ("sales", "listings", "assessor_roll", "prospects", "enrichment")
+
+
+def enrich(deployment: Deployment) -> dg.ExecuteInProcessResult:
+    """Discovery and enrichment only: the asset under test and what it reads."""
+    defs = build_definitions(deployment=deployment)
+    keys = {dg.AssetKey(k) for k in ENRICHMENT_AND_INPUTS} & set(defs.resolve_all_asset_keys())
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
+    return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
+                                  raise_on_error=False)
 
 
 @pytest.fixture
-def env(database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REOS_TENANT", tenant)
-    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("ATTOM_API_KEY", ATTOM_KEY)
-    monkeypatch.setenv("CENSUS_API_KEY", "test-census-key")
-    monkeypatch.delenv("REDIS_URL", raising=False)
+def env(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def deploy(make_deployment):  # -> Callable[[Path], Deployment]
+    """The local set with the ATTOM and Census keys as resource config (no Redis)."""
+
+    def make(config: Path) -> Deployment:
+        deployment = make_deployment(config)
+        keys = SourceCredentialsResource(attom_api_key=ATTOM_KEY, census_api_key="test-census-key")
+        return Deployment(deployment.environment, {**deployment.resources, "credentials": keys},
+                          deployment.executor)
+
+    return make
+
+
 def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, database_url: str,
-                                                             tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                             tenant: str, deploy) -> None:
     attom, census = FakeAttom(), FakeCensus()
     attom_server, census_server = serve(attom), serve(census)
     config = configure(env, attom_server.url, census_server.url)
-    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
     sample = pd.read_csv(env / "data" / "king_wa_sample.csv", dtype=str)
     known = sample["pinx"].str.strip(".").drop_duplicates().iloc[:10].tolist()
     for i, parcel in enumerate(known):
@@ -81,7 +91,8 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
         {"PIN": "", "TAXPAYER": "NOBODY", "MAILING": "", "APPRAISED": "1", "TAX": "1"},  # no parcel: a reject
     ])
 
-    first = enrich(config)
+    deployment = deploy(config)
+    first = enrich(deployment)
     assert first.success
     wh = Warehouse(database_url)
     rows = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :t", {"t": tenant}).set_index("prospect_key")
@@ -116,7 +127,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     assert metadata["api_cost_usd"].value == pytest.approx(2.0)
 
     outbound = attom_server.count() + census_server.count()
-    second = enrich(config)
+    second = enrich(deployment)
     assert second.success
     assert attom_server.count() + census_server.count() == outbound  # all from the HTTP cache
     again = wh.frame("SELECT cache_hit, cost_usd::float8 AS cost FROM source_calls WHERE tenant_id = :t "
@@ -127,12 +138,10 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
 
 
 def test_failing_required_source_marks_prospects_failed_and_blocks(env: Path, serve, database_url: str,
-                                                                   tenant: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   tenant: str, deploy) -> None:
     attom = FakeAttom(failure_rate=1.0)
     config = configure(env, serve(attom).url, serve(FakeCensus()).url, attom_required=True)
-    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
-    result = enrich(config)
+    result = enrich(deploy(config))
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["required_sources_answered"] is False and checks["enrichment_coverage_above_floor"] is False

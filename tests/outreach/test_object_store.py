@@ -31,12 +31,9 @@ def moto_endpoint():
     server.stop()
 
 
-def test_s3_round_trip_checksum_and_presigned_url(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"REOS_OBJECT_STORE": "s3", "S3_BUCKET": "reos-packets", "S3_ENDPOINT_URL": moto_endpoint,
-                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    store = ObjectStoreResource().get()
+def test_s3_round_trip_checksum_and_presigned_url(moto_endpoint: str) -> None:
+    store = ObjectStoreResource(backend="s3", bucket="reos-packets", endpoint_url=moto_endpoint,
+                                access_key_id="testing", secret_access_key="testing", region_name="us-east-1").get()
     assert store.client.meta.config.s3["addressing_style"] == "path"  # MinIO needs path-style
     store.client.create_bucket(Bucket="reos-packets")
     data = b"%PDF-1.7 memo " * 1000
@@ -54,16 +51,14 @@ def test_s3_round_trip_checksum_and_presigned_url(moto_endpoint: str, monkeypatc
     # (moto does not check pre-signed signatures or upload checksums; S3 and MinIO do.)
 
 
-def test_local_links_are_signed_expire_and_are_served_by_the_api(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REOS_LINK_SECRET", "link-secret")
-    monkeypatch.setenv("REOS_OBJECTS_DIR", str(tmp_path))
-    store = LocalObjectStore(tmp_path, "http://testserver")
+def test_local_links_are_signed_expire_and_are_served_by_the_api(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path, "http://testserver", secret="link-secret")
     store.put("packets/king_wa/a/memo.pdf", b"%PDF-1.7 local", "application/pdf")
     link = store.link("packets/king_wa/a/memo.pdf", timedelta(hours=1))
     from realestate_assets.api.app import ApiSettings, create_app
 
-    client = TestClient(create_app(ApiSettings(database_url="postgresql://unused/x")))
+    client = TestClient(create_app(ApiSettings(database_url="postgresql://unused/x", link_secret="link-secret",
+                                             objects_dir=str(tmp_path))))
     response = client.get(link.url)
     assert response.status_code == 200 and response.content == b"%PDF-1.7 local"
     assert response.headers["content-type"] == "application/pdf"

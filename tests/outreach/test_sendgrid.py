@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from realestate_assets.outreach.messages import Attachment, Content, OutgoingEmail
 from resources.mailer import MailerResource, ProviderError, SendGridMailer
 from tests.outreach.helpers_outreach import ScriptedServer, rate_limited
@@ -21,14 +19,10 @@ def emails(n: int, group: str = "g1", attachments: tuple[Attachment, ...] = (),
                           extra_args={"reos_county": "king_wa"}) for i in range(n)]
 
 
-def test_202_request_carries_ids_attachments_categories_group_and_one_click_headers(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_202_request_carries_ids_attachments_categories_group_and_one_click_headers() -> None:
     with ScriptedServer() as server:
-        monkeypatch.setenv("REOS_MAILER", "sendgrid")
-        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
-        monkeypatch.setenv("SENDGRID_API_HOST", server.url)
-        monkeypatch.setenv("SENDGRID_UNSUBSCRIBE_GROUP_ID", "4242")
-        mailer = MailerResource().get()
+        mailer = MailerResource(backend="sendgrid", api_key="SG.test-key", api_host=server.url,
+                                unsubscribe_group_id=4242).get()
         assert isinstance(mailer, SendGridMailer)
         batch = emails(2, attachments=(Attachment("memo.pdf", "application/pdf", b"%PDF-1.7"),))
         outcomes = mailer.send_batch(batch)

@@ -87,23 +87,23 @@ def test_forged_replayed_and_unsigned_requests_are_rejected(database_url: str, t
 
 
 def test_sensor_observes_campaign_rates_on_the_emails_asset(database_url: str, tenant: str, sent: dict[str, int],
-                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from resources import WarehouseResource
+                                                            tmp_path: Path) -> None:
+    from resources import PlatformResource, WarehouseResource
     from sensors import email_events_sensor
 
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("REOS_TENANT", tenant)
+    resources = {"warehouse": WarehouseResource(database_url=database_url),
+                 "platform": PlatformResource(config_dir=str(tmp_path), state_dir=str(tmp_path), tenant_id=tenant)}
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
                                                unsubscribe_secret="s", default_tenant=tenant)))
     with dg.instance_for_test() as instance:
         idle = email_events_sensor(dg.build_sensor_context(instance=instance,
-                                                           resources={"warehouse": WarehouseResource()}))
+                                                           resources=resources))
         assert idle.skip_reason is not None
         post(client, keys, [event("open", sent["avery@example.com"], "avery@example.com", tenant, 1),
                             event("bounce", sent["blake@example.org"], "blake@example.org", tenant, 2)])
         result = email_events_sensor(dg.build_sensor_context(instance=instance,
-                                                             resources={"warehouse": WarehouseResource()}))
+                                                             resources=resources))
         (observation,) = result.asset_events
         assert isinstance(observation, dg.AssetObservation) and observation.asset_key == dg.AssetKey("emails")
         assert observation.partition == "king_wa"
@@ -112,5 +112,5 @@ def test_sensor_observes_campaign_rates_on_the_emails_asset(database_url: str, t
         rates = observation.metadata["campaign_rates"].value
         assert rates["daily_digest"]["sent"] == 2 and rates["daily_digest"]["opened"] == 1
         after = email_events_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
-                                                            resources={"warehouse": WarehouseResource()}))
+                                                            resources=resources))
         assert after.skip_reason is not None

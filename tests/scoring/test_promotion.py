@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from realestate_assets.assets.scoring import avm_decision, register
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.ml.avm import AvmSettings, TrainedAvm, train_avm
 from realestate_assets.ml.promotion import MIN_CONTEST_ROWS, better, decide
-from resources.object_store import LocalObjectStore
+from realestate_assets.ml.registry import avm_decision, register
+from realestate_assets.objects import LocalObjectStore
 from tests.scoring.helpers_scoring import king_sales
 
 
@@ -42,21 +42,19 @@ def test_first_model_is_activated_and_a_tiny_contest_keeps_the_champion() -> Non
 
 
 def test_worse_challenger_stays_inactive_and_better_one_is_activated(
-        good: TrainedAvm, weak: TrainedAvm, database_url: str, tenant: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REOS_TENANT", tenant)
+        good: TrainedAvm, weak: TrainedAvm, database_url: str, tenant: str, tmp_path: Path) -> None:
     wh, store = Warehouse(database_url), LocalObjectStore(tmp_path / "objects")
 
     def put(version: str, model: TrainedAvm):  # -> StoredObject
         return store.put(f"models/king_wa/{version}.json", model.to_bytes(), "application/json")
 
     first = avm_decision(good, None, None, king_sales())
-    assert first.promote and register(wh, "king_wa", "avm", "avm-good", "lightgbm_regressor", good,
+    assert first.promote and register(wh, tenant, "king_wa", "avm", "avm-good", "lightgbm_regressor", good,
                                       put("avm-good", good), first, 100)
     worse = avm_decision(weak, good, "avm-good", king_sales())
     assert not worse.promote and worse.challenger > worse.champion
     assert "does not beat" in worse.reason and worse.contest_rows > 100
-    assert not register(wh, "king_wa", "avm", "avm-weak", "lightgbm_regressor", weak, put("avm-weak", weak),
+    assert not register(wh, tenant, "king_wa", "avm", "avm-weak", "lightgbm_regressor", weak, put("avm-weak", weak),
                         worse, 100)
     registry = wh.frame("SELECT version, is_active, status, promotion FROM ml_models WHERE tenant_id = :t "
                         "ORDER BY version", {"t": tenant}).set_index("version")
@@ -67,14 +65,14 @@ def test_worse_challenger_stays_inactive_and_better_one_is_activated(
     # The other way round, the better model wins the same contest and the old one retires.
     better_one = avm_decision(good, weak, "avm-weak", king_sales())
     assert better_one.promote
-    assert register(wh, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
+    assert register(wh, tenant, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
                     better_one, 100)
     active = wh.frame("SELECT version FROM ml_models WHERE tenant_id = :t AND is_active", {"t": tenant})
     assert active["version"].tolist() == ["avm-good-2"]
     assert wh.scalar("SELECT status FROM ml_models WHERE tenant_id = :t AND version = 'avm-good'",
                      {"t": tenant}) == "retired"
     # Re-registering the same version (a re-run) keeps its state and its recorded decision.
-    assert register(wh, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
+    assert register(wh, tenant, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
                     None, 100)
     assert "beats" in wh.scalar("SELECT promotion ->> 'reason' FROM ml_models WHERE tenant_id = :t "
                                 "AND version = 'avm-good-2'", {"t": tenant})

@@ -43,9 +43,7 @@ def test_standardized_vectors_keep_missing_at_the_mean() -> None:
 
 
 def test_round_trip_similar_and_hybrid_queries(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("QDRANT_URL", raising=False)
-    monkeypatch.setenv("REOS_STATE_DIR", str(tmp_path))
-    resource = VectorsResource()
+    resource = VectorsResource(local_path=str(tmp_path / "qdrant"))
     assert resource.location() == str(tmp_path / "qdrant")
     data = frame()
     with resource.session() as client:

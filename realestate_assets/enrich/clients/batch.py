@@ -13,7 +13,6 @@ raises for one bad prospect or source: the partition always gets a full set of o
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -155,7 +154,7 @@ def build_clients(
     `redis_url` switches both the limiter buckets and the HTTP cache to Redis.
     `base_url_overrides` / `settings_overrides` exist for tests and benchmarks.
     """
-    env = os.environ if env is None else env
+    env = {} if env is None else env  # credentials are parameters, never read from os.environ here
     clients: dict[str, SourceClient] = {}
     skipped: dict[str, SkippedSource] = {}
     for name, src in config.sources.items():

@@ -1,0 +1,143 @@
+"""The model registry (`ml_models`): which model of each kind is active for a county, and
+champion/challenger promotion. No Dagster imports: the `ml_model` asset, the CLI and the tests
+all call these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from realestate_assets.db.warehouse import Warehouse, to_json
+from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame
+from realestate_assets.ml.classifier import TrainedClassifier, classification_metrics
+from realestate_assets.ml.deal import deal_training_frame, propensity_frame
+from realestate_assets.ml.market_index import AsOfIndexes
+from realestate_assets.ml.pipeline import avm_settings
+from realestate_assets.ml.promotion import Decision, contest_start, decide
+
+MODEL_NAME = "avm"
+MODEL_NAMES = ("avm", "deal", "sale_propensity")
+
+
+class NoActiveModel(LookupError):
+    """The county has no active AVM yet (its `ml_model` partition was never materialized)."""
+
+
+def active_model(wh: Warehouse, params: dict[str, str], name: str = MODEL_NAME) -> pd.Series | None:
+    found = wh.frame("SELECT version, artifact_path, metrics, holdout_start, training_end FROM ml_models "
+                     "WHERE tenant_id = :tenant AND county = :county AND model_name = :name AND is_active",
+                     {**params, "name": name})
+    return None if found.empty else found.iloc[0]
+
+
+def load_model(store: Any, row: pd.Series | None, kind: type) -> Any:
+    return None if row is None else kind.from_bytes(store.get(row.artifact_path))
+
+
+def load_active_models(wh: Warehouse, store: Any, params: dict[str, str]) -> tuple[Any, Any, Any, dict[str, str]]:
+    """The county's active AVM, deal and sale-propensity models (the latter two may be None) and versions."""
+    rows = {name: active_model(wh, params, name) for name in MODEL_NAMES}
+    if rows["avm"] is None:
+        raise NoActiveModel(f"no active AVM for {params['county']}: materialize ml_model first")
+    versions = {name: row.version for name, row in rows.items() if row is not None}
+    return (load_model(store, rows["avm"], TrainedAvm), load_model(store, rows["deal"], TrainedClassifier),
+            load_model(store, rows["sale_propensity"], TrainedClassifier), versions)
+
+
+def avm_decision(challenger: TrainedAvm, champion: TrainedAvm | None, champion_version: str | None,
+                 sales: pd.DataFrame) -> Decision:
+    frame = training_frame(sales)
+    start = contest_start(challenger.holdout_start, champion.holdout_start if champion else None,
+                          champion.training_end if champion else None,
+                          champion is not None and champion.eval_booster is not None)
+
+    def score(rows: pd.DataFrame, who: str) -> float:
+        model = challenger if who == "challenger" else champion
+        predicted = model.predict_holdout(rows)
+        return float(np.median(np.abs(predicted / rows["sale_price"].to_numpy() - 1)) * 100)
+
+    return decide("mdape_pct", frame, "sale_date", start, score, champion_version)
+
+
+def classifier_decision(challenger: TrainedClassifier, champion: TrainedClassifier | None,
+                        champion_version: str | None, rows: pd.DataFrame, label: str, date_column: str) -> Decision:
+    start = contest_start(challenger.holdout_start, champion.holdout_start if champion else None,
+                          champion.training_end if champion else None,
+                          champion is not None and champion.eval_booster is not None)
+
+    def score(contest: pd.DataFrame, who: str) -> float:
+        model = challenger if who == "challenger" else champion
+        return classification_metrics(contest[label].to_numpy(), model.predict_proba(contest, holdout=True))["auc"]
+
+    return decide("auc", rows, date_column, start, score, champion_version)
+
+
+def artifact_intact(store: Any, stored: Any) -> bool:
+    """The stored artifact exists and reads back with the sha256 it was written with."""
+    return store.exists(stored.key) and hashlib.sha256(store.get(stored.key)).hexdigest() == stored.sha256
+
+
+def promotion_decision(name: str, challenger: Any, champion: Any, champion_version: str | None,
+                       sales: pd.DataFrame, scoring: Any, indexes: AsOfIndexes) -> Decision:
+    """Challenger against the active model of its kind, on the same hold-out."""
+    if name == "avm":
+        return avm_decision(challenger, champion, champion_version, sales)
+    if name == "deal":
+        frame, _, _ = deal_training_frame(sales, CompsSettings.from_scoring(scoring), indexes,
+                                          threshold=challenger.extra["threshold_log"])
+        return classifier_decision(challenger, champion, champion_version, frame, "is_deal", "sale_date")
+    frame = propensity_frame(sales, indexes)
+    return classifier_decision(challenger, champion, champion_version, frame, "sold_next_12m", "snapshot")
+
+
+def register(wh: Warehouse, tenant_id: str, county: str, name: str, version: str, kind: str, model: Any, stored: Any,
+             decision: Decision | None, training_rows: int) -> bool:
+    """Upsert the registry row; activate it only when the decision says so. Returns is_active."""
+    same_as_active = decision is None
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT is_active FROM ml_models WHERE tenant_id = %s AND county = %s AND model_name = %s "
+                    "AND version = %s", (tenant_id, county, name, version))
+        existing = cur.fetchone()
+        activate = decision.promote if decision is not None else bool(existing and existing[0])
+        if activate:
+            cur.execute("UPDATE ml_models SET is_active = false, status = 'retired' WHERE tenant_id = %s "
+                        "AND county = %s AND model_name = %s AND version <> %s AND is_active",
+                        (tenant_id, county, name, version))
+        status = "active" if activate else "challenger_rejected"
+        promotion = decision.as_dict() if decision is not None else {"reason": "same version re-registered"}
+        cur.execute(
+            "INSERT INTO ml_models (tenant_id, county, model_name, version, kind, metrics, hyperparameters, "
+            "feature_names, training_start, training_end, holdout_start, artifact_path, artifact_sha256, "
+            "is_active, status, promotion, training_rows) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, county, model_name, version) DO UPDATE SET "
+            "metrics = EXCLUDED.metrics, artifact_path = EXCLUDED.artifact_path, "
+            "artifact_sha256 = EXCLUDED.artifact_sha256, is_active = EXCLUDED.is_active, status = EXCLUDED.status, "
+            "promotion = CASE WHEN %s THEN ml_models.promotion ELSE EXCLUDED.promotion END",
+            (tenant_id, county, name, version, kind, to_json(_metrics_of(model)), to_json(model.params),
+             to_json(_features_of(model)), model.training_start, model.training_end, model.holdout_start,
+             stored.key, stored.sha256, activate, status, to_json(promotion), training_rows, same_as_active))
+    return activate
+
+
+def _metrics_of(model: Any) -> dict[str, Any]:
+    if isinstance(model, TrainedAvm):
+        return {**model.metrics, "comparison": model.comparison, "tuning": model.tuning}
+    return {**model.metrics, "tuning": model.tuning, "label": model.extra, "calibration": model.calibration_points}
+
+
+def _features_of(model: Any) -> list[str]:
+    return model.booster.feature_name() if isinstance(model, TrainedAvm) else model.feature_names
+
+
+def fingerprint(sales: pd.DataFrame, settings: Any, name: str) -> str:
+    digest = hashlib.sha256(training_fingerprint(sales, avm_settings(settings)).encode())
+    digest.update(json.dumps({"name": name, **settings.model_dump()}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:12]
+

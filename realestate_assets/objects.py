@@ -1,0 +1,129 @@
+"""Object stores for PDFs and model artifacts: a local directory or S3/MinIO. No Dagster imports.
+
+The local store's links are HMAC-signed URLs that the API (`GET /objects/{key}`) verifies with
+the same secret; S3 links are pre-signed GET URLs. Uploads carry their content type and a SHA-256
+checksum that S3 verifies (`ChecksumSHA256`) and keeps as metadata. `resources.ObjectStoreResource`
+chooses and configures one; the API builds the local one itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+DEFAULT_LINK_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    uri: str
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ObjectLink:
+    url: str
+    expires_at: datetime
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def link(self, key: str, ttl: timedelta = DEFAULT_LINK_TTL) -> ObjectLink: ...
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def local_link_signature(secret: str, key: str, expires: int) -> str:
+    mac = hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def verify_local_link(secret: str, key: str, expires: int, signature: str, now: float | None = None) -> bool:
+    if expires < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(local_link_signature(secret, key, expires), signature)
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path, public_base_url: str = "http://127.0.0.1:8000", *,
+                 secret: str | None = None) -> None:
+        self.root = root
+        self.public_base_url = public_base_url.rstrip("/")
+        self._secret = secret
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"object key escapes the store: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half a PDF
+        return StoredObject(key=key, uri=path.as_uri(), sha256=_digest(data), size_bytes=len(data))
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def link(self, key: str, ttl: timedelta = DEFAULT_LINK_TTL) -> ObjectLink:
+        """A signed URL the API's GET /objects/{key} serves until it expires."""
+        self._path(key)
+        expires = int(time.time() + ttl.total_seconds())
+        if not self._secret:
+            raise ValueError("a local object store needs its link secret to sign links")
+        signature = local_link_signature(self._secret, key, expires)
+        return ObjectLink(url=f"{self.public_base_url}/objects/{quote(key)}?expires={expires}&signature={signature}",
+                          expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        raw = hashlib.sha256(data)
+        # S3 (and MinIO) verify ChecksumSHA256 on receipt and reject a corrupted upload.
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                               ChecksumSHA256=base64.b64encode(raw.digest()).decode(),
+                               Metadata={"sha256": raw.hexdigest()})
+        return StoredObject(key=key, uri=f"s3://{self.bucket}/{key}", sha256=raw.hexdigest(), size_bytes=len(data))
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def link(self, key: str, ttl: timedelta = DEFAULT_LINK_TTL) -> ObjectLink:
+        seconds = int(ttl.total_seconds())
+        url = self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                                 ExpiresIn=seconds)
+        return ObjectLink(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=seconds))

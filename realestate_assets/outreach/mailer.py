@@ -1,0 +1,64 @@
+"""What the outreach code needs of a mail provider, and the outbox one. No Dagster imports.
+
+`Mailer` is the protocol `Deliverer` sends through: `send_batch` returns one outcome per email
+(a `Delivery` or a `ProviderError`). `OutboxMailer` writes .eml files (the local dry run); the
+SendGrid implementation lives with its resource (`resources.mailer`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from realestate_assets.outreach.messages import OutgoingEmail
+
+
+@dataclass(frozen=True)
+class Delivery:
+    provider: str
+    provider_message_id: str
+    outbox_path: str | None
+
+
+class ProviderError(RuntimeError):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class OutboxMailer:
+    provider = "outbox"
+    # The outbox file is proof of delivery: a `sending` row without its file was never sent.
+    confirms_synchronously = True
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, message_id: str) -> Path:
+        return self.directory / f"{re.sub(r'[^A-Za-z0-9@._-]', '', message_id)}.eml"
+
+    def already_delivered(self, email: OutgoingEmail) -> Delivery | None:
+        path = self.path_for(email.message_id)
+        return Delivery(self.provider, email.message_id, str(path)) if path.exists() else None
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]:
+        out: dict[int, Delivery | ProviderError] = {}
+        for email in emails:
+            path = self.path_for(email.message_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(email.to_mime().as_bytes())
+            partial.replace(path)  # atomic: the file exists only for a complete message
+            out[email.email_id] = Delivery(self.provider, email.message_id, str(path))
+        return out
+
+
+class Mailer(Protocol):
+    provider: str
+    confirms_synchronously: bool  # True: a delivered email can be proven afterwards (path_for)
+
+    def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]: ...
