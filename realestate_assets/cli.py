@@ -25,7 +25,7 @@ db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
 
-TABLES = ["sales", "prospects", "enrichment", "features", "ml_models", "scores", "packets", "emails",
+TABLES = ["sales", "assessor_roll", "prospects", "enrichment", "features", "ml_models", "scores", "packets", "emails",
           "rejects"]
 
 

@@ -77,7 +77,15 @@ class Deployment:
 
 
 def current_environment() -> str:
-    return os.environ.get(ENVIRONMENT_VARIABLE) or "local"
+    """REOS_ENV, `local` by default — except inside a Kubernetes pod, which must say which
+    environment it is rather than quietly running the local set (embedded PostgreSQL, outbox)."""
+    environment = os.environ.get(ENVIRONMENT_VARIABLE)
+    if environment:
+        return environment
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise dg.DagsterInvariantViolationError(
+            f"{ENVIRONMENT_VARIABLE} is not set in this Kubernetes pod: set it to staging or production")
+    return "local"
 
 
 def _optional_env(name: str) -> Any:

@@ -32,7 +32,7 @@ def test_new_prospects_materialization_requests_downstream_partitions(repo_confi
     defs = build_definitions(repo_config)
     with dg.instance_for_test() as instance:
         # Upstream exists: sales and prospects (and the model) were materialized for king_wa.
-        for key in ("sales", "listings", "prospects", "ml_model", *DOWNSTREAM):
+        for key in ("sales", "listings", "assessor_roll", "prospects", "ml_model", *DOWNSTREAM):
             report(instance, defs, key)
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
@@ -49,7 +49,7 @@ def test_a_failed_blocking_check_stops_automation_downstream(repo_config: Path) 
     """`eager()` alone would run `features` after enrichment's blocking coverage check failed."""
     defs = build_definitions(repo_config)
     with dg.instance_for_test() as instance:
-        for key in ("sales", "listings", "prospects", "ml_model", *DOWNSTREAM):
+        for key in ("sales", "listings", "assessor_roll", "prospects", "ml_model", *DOWNSTREAM):
             report(instance, defs, key, checks_pass=None if key == "enrichment" else True)
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from realestate_assets.definitions import build_definitions, defs, resources_for
+from realestate_assets.definitions import build_definitions, current_environment, defs, resources_for
 from realestate_assets.settings import repo_root
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
@@ -113,6 +113,10 @@ def test_local_runs_in_process_and_production_requires_a_database_url(monkeypatc
     assert isinstance(production.resources["object_store"].bucket, dg.EnvVar)
     with pytest.raises(dg.DagsterInvariantViolationError, match="REOS_ENV"):
         resources_for("prod")
+    monkeypatch.delenv("REOS_ENV", raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="REOS_ENV is not set"):
+        current_environment()
 
 
 def test_downstream_assets_wait_for_blocking_checks_upstream() -> None:

@@ -10,7 +10,7 @@ import pytest
 from psycopg2 import sql
 
 from realestate_assets.db.migrate import downgrade, upgrade
-from realestate_assets.db.warehouse import Warehouse, replace_rejects, sync_partition
+from realestate_assets.db.warehouse import AuditResult, Warehouse, replace_rejects, sync_partition
 from realestate_assets.discovery.records import Reject
 
 
@@ -47,6 +47,34 @@ def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Wareho
     assert rows.set_index("prospect_key").loc["a", "status"] == "scored"  # preserved
     assert rows.set_index("prospect_key").loc["a", "latitude"] == 47.7
     assert bool(rows.set_index("prospect_key").loc["a", "touched"])  # trigger kept updated_at
+
+
+def test_a_failed_blocking_audit_publishes_nothing_and_keeps_the_previous_rows(warehouse: Warehouse,
+                                                                              tenant: str) -> None:
+    """Write–audit–publish: the audit sees the staged rows; a failure leaves yesterday's rows."""
+    seen: list[int] = []
+
+    def audit(conn, stage: str) -> list[AuditResult]:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE latitude > 48) FROM {stage}")
+            staged, outside = cur.fetchone()
+        seen.append(staged)
+        return [AuditResult("inside_county", outside == 0, f"{outside} outside"),
+                AuditResult("advisory", False, "never blocks", blocking=False)]
+
+    def sync(frame: pd.DataFrame):
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, "prospects", frame, tenant_id=tenant, county="king_wa",
+                                  keys=["prospect_key"], audit=audit)
+
+    first = sync(prospects(["a", "b"]))
+    assert first.published and first.inserted == 2 and [a.passed for a in first.audits] == [True, False]
+    refused = sync(prospects(["a", "c", "d"], lat=49.0))
+    assert not refused.published and refused.staged == 3 and seen == [2, 3]
+    assert (refused.inserted, refused.updated, refused.deleted) == (0, 0, 0)
+    rows = warehouse.frame("SELECT prospect_key, latitude FROM prospects WHERE tenant_id = :t ORDER BY 1",
+                           {"t": tenant})
+    assert rows["prospect_key"].tolist() == ["a", "b"] and (rows["latitude"] == 47.6).all()
 
 
 def test_sync_refuses_duplicate_keys_and_unknown_columns(warehouse: Warehouse, tenant: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CountyConfig
-from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.db.warehouse import SyncStats, Warehouse
 from resources import PlatformResource
 
 
@@ -66,6 +66,24 @@ def check(name: str, passed: bool, description: str, severity: str = "ERROR",
         check_name=name, passed=bool(passed), description=description,
         severity=dg.AssetCheckSeverity.ERROR if severity == "ERROR" else dg.AssetCheckSeverity.WARN,
         metadata={k: _plain(v) for k, v in metadata.items()})
+
+
+def audit_checks(stats: SyncStats) -> list[dg.AssetCheckResult]:
+    """The audits `sync_partition` ran on the staged rows, as the asset's check results."""
+    return [check(a.name, a.passed, a.description + ("" if stats.published or not a.blocking or a.passed
+                                                     else " — not published; the previous rows stay"),
+                  **a.metadata) for a in stats.audits]
+
+
+def sync_metadata(stats: SyncStats) -> dict[str, object]:
+    """What a write did: published or held back by a blocking audit, and the row changes."""
+    return {"published": stats.published, "staged_rows": stats.staged, "inserted": stats.inserted,
+            "updated": stats.updated, "deleted": stats.deleted}
+
+
+def slice_rows(wh: Warehouse, table: str, params: dict[str, str]) -> int:
+    """Rows the partition holds now (after a held-back write: the previous ones)."""
+    return int(wh.scalar(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant AND county = :county", params))
 
 
 def _plain(value: object) -> object:

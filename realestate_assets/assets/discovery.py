@@ -4,14 +4,24 @@ prospect per property across all of them."""
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 
 import dagster as dg
 import pandas as pd
+from psycopg2 import sql
 
-from realestate_assets.assets.common import check, county_of, partition_params, table_metadata, tenant
-from realestate_assets.config_models import CountyConfig, ListingSiteSource, SourceBase
-from realestate_assets.db.warehouse import Warehouse, replace_rejects, sync_partition
-from realestate_assets.discovery.collect import Collected, build_prospects, collect_listings, collect_sales
+from realestate_assets.assets.common import (
+    audit_checks,
+    check,
+    county_of,
+    partition_params,
+    slice_rows,
+    sync_metadata,
+    table_metadata,
+)
+from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
+from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
+from realestate_assets.discovery.collect import Collected, build_prospects, collect, collect_listings, collect_sales
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
 from resources import PlatformResource, ScraperResource, SourceCredentialsResource, WarehouseResource
@@ -32,23 +42,64 @@ PROSPECT_COLUMNS = [
     "list_price", "listing_status", "list_date", "listing_url", "description", "photos", "owner_name",
     "owner_mailing_address", "sources",
 ]
+SALE_KEYS = ["source", "sale_id"]
+LISTING_KEYS = ["source", "source_id"]
+ASSESSOR_COLUMNS = ["source", "parcel_id", *sorted(ASSESSOR_FIELDS), "source_ref"]
+ASSESSOR_KEYS = ["source", "parcel_id"]
 # The seed's bar for duplicates left after cross-source matching.
 MAX_DUPLICATE_RATE = 0.005
 
 
-def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, tenant_id: str, table: str,
-                      keys: list[str], rows: pd.DataFrame, collected: Collected) -> dict[str, object]:
-    """Sync the partition's rows and replace its rejects in one transaction; return metadata."""
+def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: dict[str, str],
+                      county: CountyConfig, table: str, keys: list[str], key_check: str, rows: pd.DataFrame,
+                      collected: Collected, required: str | None = None) -> tuple[SyncStats, dict[str, object]]:
+    """Audit and publish a source table's partition and replace its rejects in one transaction.
+
+    The rejects are recorded even when a blocking audit holds the rows back: they say why.
+    """
+    audit = source_audit(key_check, keys, collected, county, required)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, table, rows.reset_index(drop=True), tenant_id=tenant_id,
-                               county=context.partition_key, keys=keys)
-        replace_rejects(conn, tenant_id=tenant_id, county=context.partition_key, asset=table,
+        stats = sync_partition(conn, table, rows.reset_index(drop=True), tenant_id=params["tenant"],
+                               county=params["county"], keys=keys, audit=audit)
+        replace_rejects(conn, tenant_id=params["tenant"], county=params["county"], asset=table,
                         rejects=collected.rejects, run_id=context.run_id)
-    return {"inserted": stats.inserted, "updated": stats.updated, "deleted": stats.deleted,
-            "rows": stats.rows, "rejects": len(collected.rejects),
-            "reject_rate": round(collected.reject_rate, 5),
-            "rows_read_by_source": dg.MetadataValue.json(dict(collected.source_rows)),
-            "reject_reasons": dg.MetadataValue.json(_reason_counts(collected.rejects))}
+    return stats, {**sync_metadata(stats), "rejects": len(collected.rejects),
+                   "reject_rate": round(collected.reject_rate, 5),
+                   "rows_read_by_source": dg.MetadataValue.json(dict(collected.source_rows)),
+                   "reject_reasons": dg.MetadataValue.json(_reason_counts(collected.rejects))}
+
+
+def source_check_specs(asset: str, key_check: str, key_description: str) -> list[dg.AssetCheckSpec]:
+    """The checks every source table has; `source_audit` evaluates them on the staged rows."""
+    return [dg.AssetCheckSpec(key_check, asset=asset, description=key_description),
+            dg.AssetCheckSpec("reject_rate_below_ceiling", asset=asset, blocking=True,
+                              description="share of source rows rejected ≤ the county's max_reject_rate")]
+
+
+def source_audit(check_name: str, keys: list[str], collected: Collected, county: CountyConfig,
+                 required: str | None = None) -> Audit:
+    """A source table's checks, run on its staged rows: natural keys present and unique (advisory)
+    and the reject rate under the county's ceiling (blocking: above it nothing is published)."""
+
+    def audit(conn: Any, stage: str) -> list[AuditResult]:
+        missing = (sql.SQL("count(*) FILTER (WHERE {c} IS NULL OR {c} = '')").format(c=sql.Identifier(required))
+                   if required else sql.SQL("0"))
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*), count(DISTINCT ({})), {} FROM {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, keys)), missing, sql.Identifier(stage)))
+            n, distinct, without = cur.fetchone()
+        ceiling = county.quality.max_reject_rate
+        return [
+            AuditResult(check_name, n == distinct and without == 0,
+                        f"{n} rows, {distinct} distinct keys" + (f", {without} without {required}" if required else ""),
+                        blocking=False, metadata={"rows": int(n), "missing_key": int(without)}),
+            AuditResult("reject_rate_below_ceiling", collected.reject_rate <= ceiling,
+                        f"{len(collected.rejects)} rejects, rate {collected.reject_rate:.2%} "
+                        f"(ceiling {ceiling:.2%})", metadata={"reject_rate": collected.reject_rate,
+                                                              "ceiling": ceiling}),
+        ]
+
+    return audit
 
 
 def _reason_counts(rejects: list[Reject]) -> dict[str, int]:
@@ -63,23 +114,12 @@ def reader(credentials: SourceCredentialsResource) -> Callable[[SourceBase], Ite
     return partial(iter_source, credentials=credentials.by_name())
 
 
-def reject_rate_check(collected: Collected, county: CountyConfig) -> dg.AssetCheckResult:
-    ceiling = county.quality.max_reject_rate
-    return check("reject_rate_below_ceiling", collected.reject_rate <= ceiling,
-                 f"{len(collected.rejects)} rejects, rate {collected.reject_rate:.2%} (ceiling {ceiling:.2%})",
-                 reject_rate=collected.reject_rate, ceiling=ceiling)
-
-
 @dg.asset(
     description="Recorded sales from the county's `provides: sales` sources (bulk files, Socrata, "
                 "ArcGIS), validated and mapped to canonical fields. Invalid rows go to `rejects` "
                 "with the reason.",
-    check_specs=[
-        dg.AssetCheckSpec("sale_keys_present_and_unique", asset="sales",
-                          description="every sale has a parcel id and a sale id unique per source"),
-        dg.AssetCheckSpec("reject_rate_below_ceiling", asset="sales", blocking=True,
-                          description="share of source rows rejected ≤ the county's max_reject_rate"),
-    ],
+    check_specs=source_check_specs("sales", "sale_keys_present_and_unique",
+                                   "every sale has a parcel id and a sale id unique per source"),
 )
 def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
           credentials: SourceCredentialsResource) -> dg.MaterializeResult:
@@ -87,35 +127,44 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
     collected = collect_sales(county, reader(credentials))
     rows = collected.rows.reindex(columns=SALE_COLUMNS)
     rows["waterfront"] = rows["waterfront"].map({1.0: True, 0.0: False})
-    wh = warehouse.get()
-    written = write_source_rows(context, wh, tenant(platform), "sales", ["source", "sale_id"], rows, collected)
-    integrity = wh.frame(
-        "SELECT count(*) AS n, count(DISTINCT (source, sale_id)) AS distinct_keys, "
-        "count(*) FILTER (WHERE parcel_id IS NULL OR parcel_id = '') AS missing_parcel "
-        "FROM sales WHERE tenant_id = :tenant AND county = :county", partition_params(context, platform)).iloc[0]
+    wh, params = warehouse.get(), partition_params(context, platform)
+    stats, written = write_source_rows(context, wh, params, county, "sales", SALE_KEYS,
+                                       "sale_keys_present_and_unique", rows, collected, required="parcel_id")
     return dg.MaterializeResult(
-        metadata=table_metadata(wh, "sales", written.pop("rows"), **written,
+        metadata=table_metadata(wh, "sales", slice_rows(wh, "sales", params), **written,
                                 newest_sale=str(rows["sale_date"].max()) if len(rows) else "none"),
-        check_results=[
-            check("sale_keys_present_and_unique",
-                  integrity.n == integrity.distinct_keys and integrity.missing_parcel == 0,
-                  f"{integrity.n} sales, {integrity.distinct_keys} distinct keys, "
-                  f"{integrity.missing_parcel} without parcel id",
-                  rows=int(integrity.n), missing_parcel=int(integrity.missing_parcel)),
-            reject_rate_check(collected, county),
-        ],
+        check_results=audit_checks(stats),
     )
+
+
+@dg.asset(
+    description="The county assessor's roll from its `provides: assessor` sources (Socrata, ArcGIS, bulk "
+                "files): owner, mailing address, assessed and market value, tax per parcel. Enrichment "
+                "reads it from here. Invalid rows go to `rejects` with the reason.",
+    check_specs=source_check_specs("assessor_roll", "parcel_keys_present_and_unique",
+                                   "every row has a parcel id, unique per source"),
+)
+def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
+                  credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+    county = county_of(context, platform)
+    collected = collect(county, "assessor", ("parcel_id",), "parcel_id", reader(credentials))
+    rows = collected.rows.reindex(columns=ASSESSOR_COLUMNS)
+    wh, params = warehouse.get(), partition_params(context, platform)
+    stats, written = write_source_rows(context, wh, params, county, "assessor_roll", ASSESSOR_KEYS,
+                                       "parcel_keys_present_and_unique", rows, collected, required="parcel_id")
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            wh, "assessor_roll", slice_rows(wh, "assessor_roll", params), **written,
+            assessor_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("assessor")])),
+        check_results=audit_checks(stats),
+    )
+
 
 @dg.asset(
     description="Listings from the county's `provides: listings` sources. Listing sites are crawled "
                 "by Scrapy (+ Playwright for JavaScript pages) in their own process or pod through "
                 "Dagster Pipes; items are validated, invalid ones go to `rejects`.",
-    check_specs=[
-        dg.AssetCheckSpec("listing_keys_unique", asset="listings",
-                          description="one row per (source, source_id)"),
-        dg.AssetCheckSpec("reject_rate_below_ceiling", asset="listings", blocking=True,
-                          description="share of listing items rejected ≤ the county's max_reject_rate"),
-    ],
+    check_specs=source_check_specs("listings", "listing_keys_unique", "one row per (source, source_id)"),
 )
 def listings(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
              scraper: ScraperResource, credentials: SourceCredentialsResource) -> dg.MaterializeResult:
@@ -131,19 +180,16 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
 
     collected = collect_listings(county, read)
     rows = collected.rows.reindex(columns=LISTING_COLUMNS)
-    wh = warehouse.get()
-    written = write_source_rows(context, wh, tenant(platform), "listings", ["source", "source_id"], rows, collected)
+    wh, params = warehouse.get(), partition_params(context, platform)
+    stats, written = write_source_rows(context, wh, params, county, "listings", LISTING_KEYS,
+                                       "listing_keys_unique", rows, collected)
     newest = pd.to_datetime(rows["list_date"]).max() if len(rows) else None
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "listings", written.pop("rows"), **written, **crawl_metadata,
+            wh, "listings", slice_rows(wh, "listings", params), **written, **crawl_metadata,
             listing_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("listings")]),
             newest_listing=str(newest.date()) if newest is not None and pd.notna(newest) else "none"),
-        check_results=[
-            check("listing_keys_unique", not rows.duplicated(["source", "source_id"]).any(),
-                  f"{len(rows)} listings"),
-            reject_rate_check(collected, county),
-        ],
+        check_results=audit_checks(stats),
     )
 
 @dg.asset(

@@ -1,21 +1,24 @@
 """`enrichment`: facts about each prospect from every configured source, each with its provenance."""
 
 from collections import Counter
+from typing import Any
 
 import dagster as dg
 import pandas as pd
+from psycopg2 import sql
 
 from realestate_assets.assets.common import (
+    audit_checks,
     check,
     county_of,
     county_sales,
     partition_params,
+    slice_rows,
+    sync_metadata,
     table_metadata,
-    tenant,
 )
-from realestate_assets.assets.discovery import reader
-from realestate_assets.db.warehouse import advance_status, replace_rejects, sync_partition
-from realestate_assets.discovery.collect import collect
+from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
+from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import OUTSIDE_FIELDS, enrich_prospects
@@ -45,8 +48,35 @@ def write_calls(conn, calls: CallLog, *, tenant_id: str, county: str, run_id: st
     return len(rows)
 
 
+def coverage_audit(floor: float, required: list[str]) -> Audit:
+    """The blocking checks, on the staged rows: enough prospects enriched, and every required
+    source answered (ok or a definite no-match) for at least the same share."""
+
+    def audit(conn: Any, stage: str) -> list[AuditResult]:
+        answered = [sql.SQL("count(*) FILTER (WHERE source_status -> {} ->> 'status' = 'ok')").format(
+            sql.Literal(name)) for name in required]
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE status = 'enriched'){} FROM {}").format(
+                sql.SQL("").join(sql.SQL(", ") + a for a in answered), sql.Identifier(stage)))
+            n, enriched, *by_required = cur.fetchone()
+        coverage = enriched / n if n else 0.0
+        share = {name: round(count / n, 4) if n else 0.0 for name, count in zip(required, by_required, strict=True)}
+        short = {name: value for name, value in share.items() if value < floor}
+        return [
+            AuditResult("enrichment_coverage_above_floor", coverage >= floor,
+                        f"{coverage:.1%} of prospects enriched (floor {floor:.0%})",
+                        metadata={"coverage": coverage, "floor": floor}),
+            AuditResult("required_sources_answered", not short,
+                        f"required sources below {floor:.0%}: {short}" if short else
+                        f"required sources {required or 'none configured'} answered for enough prospects",
+                        metadata={"coverage_by_required_source": dg.MetadataValue.json(share)}),
+        ]
+
+    return audit
+
+
 @dg.asset(
-    deps=["prospects", "sales"],
+    deps=["prospects", "sales", "assessor_roll"],
     description="Per prospect: building facts and sale history from the county's records, market "
                 "comparables from its other sales, and — when their keys are configured — ATTOM "
                 "(owner, assessment, AVM) and Census ACS tract data, merged by source priority. Every "
@@ -71,37 +101,36 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     prospects = wh.frame("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
                          "FROM prospects WHERE tenant_id = :tenant AND county = :county", params)
     sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
-    # The county's assessor roll (Socrata / ArcGIS / bulk file), read by the discovery adapters.
-    roll = collect(county, "assessor", ("parcel_id",), "parcel_id", reader(credentials))
+    roll = wh.frame(f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
+                    "WHERE tenant_id = :tenant AND county = :county ORDER BY source, parcel_id", params)
     calls = CallLog()
     result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                               county_state=county.state, sources=sources,
                               comps=CompsSettings.from_scoring(platform.scoring()),
                               cache_dir=platform.state_path / "http_cache",
                               redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
-                              assessor=roll.rows)
+                              assessor=roll)
     frame = result.frame
+    floor = county.quality.min_enrichment_coverage
+    required = [name for name, src in sources.sources.items() if src.enabled and src.required]
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "enrichment", frame, tenant_id=tenant(platform), county=county.key,
-                               keys=["prospect_key"])
-        write_calls(conn, calls, tenant_id=tenant(platform), county=county.key, run_id=context.run_id)
-        replace_rejects(conn, tenant_id=tenant(platform), county=county.key, asset="enrichment", rejects=roll.rejects,
-                        run_id=context.run_id)
-        advance_status(conn, tenant_id=tenant(platform), county=county.key, status="enriched",
-                       keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
+        stats = sync_partition(conn, "enrichment", frame, tenant_id=params["tenant"], county=county.key,
+                               keys=["prospect_key"], audit=coverage_audit(floor, required))
+        # Calls cost money: they are recorded even when nothing is published.
+        write_calls(conn, calls, tenant_id=params["tenant"], county=county.key, run_id=context.run_id)
+        if stats.published:
+            advance_status(conn, tenant_id=params["tenant"], county=county.key, status="enriched",
+                           keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
     enriched = frame["status"] == "enriched"
     coverage = float(enriched.mean()) if len(frame) else 0.0
     comps_coverage = float(frame.loc[enriched, "comps_estimated_value"].notna().mean()) if enriched.any() else 0.0
-    floor = county.quality.min_enrichment_coverage
     by_source = source_coverage(frame)
-    required = [name for name, src in sources.sources.items() if src.enabled and src.required]
-    short = {name: by_source.get(name, 0.0) for name in required if by_source.get(name, 0.0) < floor}
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
     field_coverage = {c: round(float(frame[c].notna().mean()), 4) for c in OUTSIDE_FIELDS if len(frame)}
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "enrichment", stats.rows,
+            wh, "enrichment", slice_rows(wh, "enrichment", params), **sync_metadata(stats),
             lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
                                                   "use_type", "neighborhood")}
             | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],
@@ -110,7 +139,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                                          ("sales", "latitude"), ("sales", "longitude")],
                "years_owned": [("sales", "sale_date")]},
             enriched=int(enriched.sum()), failed=int((~enriched).sum()),
-            assessor_rows=len(roll.rows), assessor_rejects=len(roll.rejects),
+            assessor_rows=len(roll),
             coverage=round(coverage, 4), comps_coverage=round(comps_coverage, 4),
             as_of_date=str(result.as_of.date()),
             failure_reasons=dg.MetadataValue.json(frame.loc[~enriched, "failure_reason"].value_counts().to_dict()),
@@ -123,12 +152,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             api_cost_usd=round(calls.total_cost_usd(), 4),
             calls_by_source=dg.MetadataValue.json(calls.summary())),
         check_results=[
-            check("enrichment_coverage_above_floor", coverage >= floor,
-                  f"{coverage:.1%} of prospects enriched (floor {floor:.0%})", coverage=coverage, floor=floor),
-            check("required_sources_answered", not short,
-                  f"required sources below {floor:.0%}: {short}" if short else
-                  f"required sources {required or 'none configured'} answered for enough prospects",
-                  coverage_by_source=dg.MetadataValue.json(by_source)),
+            *audit_checks(stats),
             check("comps_coverage", comps_coverage >= 0.5,
                   f"{comps_coverage:.1%} of enriched prospects have a comparable-sales value",
                   severity="WARN", comps_coverage=comps_coverage),

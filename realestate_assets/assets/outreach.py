@@ -6,21 +6,28 @@ Thin asset functions: read through resources, call the pure packages (`realestat
 
 
 import hashlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
+from psycopg2 import sql
 
 from realestate_assets.assets.common import (
+    audit_checks,
     check,
     county_of,
     county_sales,
     partition_params,
+    slice_rows,
+    sync_metadata,
     table_metadata,
 )
-from realestate_assets.db.warehouse import advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
+from realestate_assets.objects import ObjectStore
 from realestate_assets.outreach.campaigns import CampaignPlanner
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
@@ -45,6 +52,22 @@ JOIN enrichment e USING (tenant_id, county, prospect_key)
 WHERE k.tenant_id = :tenant AND k.county = :county AND k.template = :template AND s.bird_dog_score >= :threshold
 ORDER BY s.score_rank
 """
+
+
+def checksum_audit(store: ObjectStore) -> Audit:
+    """Blocking, on the staged rows: every packet about to be published has its object, intact."""
+
+    def audit(conn: Any, stage: str) -> list[AuditResult]:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT object_path, sha256 FROM {}").format(sql.Identifier(stage)))
+            staged = cur.fetchall()
+        mismatched = [path for path, digest in staged
+                      if not store.exists(path) or hashlib.sha256(store.get(path)).hexdigest() != digest]
+        return [AuditResult("packet_files_match_checksums", not mismatched,
+                            f"{len(staged) - len(mismatched)} of {len(staged)} objects match",
+                            metadata={"mismatched": dg.MetadataValue.json(mismatched[:20])})]
+
+    return audit
 
 
 def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
@@ -121,21 +144,19 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     frame["template_version"] = frame["template"].map(TEMPLATE_VERSIONS)
     with wh.transaction() as conn:
         # Packets are history (emails point at them): upsert, never delete.
-        sync_partition(conn, "packets", frame[PACKET_COLUMNS], tenant_id=params["tenant"], county=county.key,
-                       keys=["prospect_key", "template"], delete_missing=False)
-        advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
-                       keys=list(contexts))
-    all_packets = wh.frame("SELECT object_path, sha256 FROM packets WHERE tenant_id = :tenant "
-                           "AND county = :county", params)
-    mismatched = [p.object_path for p in all_packets.itertuples()
-                  if not store.exists(p.object_path)
-                  or hashlib.sha256(store.get(p.object_path)).hexdigest() != p.sha256]
+        stats = sync_partition(conn, "packets", frame[PACKET_COLUMNS], tenant_id=params["tenant"],
+                               county=county.key, keys=["prospect_key", "template"], delete_missing=False,
+                               audit=checksum_audit(store))
+        if stats.published:
+            advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
+                           keys=list(contexts))
+    all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
     expected = len(rows) * len(settings.packets.templates)
     current = int(frame["template"].isin(settings.packets.templates).sum())
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "packets", len(all_packets),
+            wh, "packets", all_packets, **sync_metadata(stats),
             lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
             current_packets=len(frame), rendered_this_run=len(jobs),
             reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
@@ -144,14 +165,13 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             example=memos["object_path"].iloc[0] if len(memos) else "none",
             example_link=dg.MetadataValue.url(memos["url"].iloc[0]) if len(memos) else "none"),
         check_results=[
-            check("packet_files_match_checksums", not mismatched,
-                  f"{len(all_packets) - len(mismatched)} of {len(all_packets)} objects match",
-                  mismatched=dg.MetadataValue.json(mismatched[:20])),
+            *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,
                   f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
                   f"× {len(settings.packets.templates)} templates"),
         ],
     )
+
 
 @dg.asset(
     deps=[packets],
@@ -200,7 +220,11 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                               items=items, now=datetime.now(UTC), load_object=store.get,
                               portfolio=portfolio[0] if portfolio else None)
     planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
-    counts = deliverer.deliver(planned)
+    # The blocking check guards the action itself: it runs before anything is sent, and a county
+    # whose history shows an email to a suppressed address sends nothing until that is explained.
+    # (Each send re-checks suppressions in the transaction that claims it: Deliverer._start_sending.)
+    suppressed_sent = deliverer.sent_after_suppression()
+    counts = deliverer.deliver(planned) if suppressed_sent == 0 else Counter()
     with wh.transaction() as conn:
         advance_status(conn, tenant_id=params["tenant"], county=county.key, status="emailed",
                        keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
@@ -210,10 +234,6 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     summary = wh.frame(
         "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
         "GROUP BY status", params).set_index("status")["n"].to_dict()
-    suppressed_sent = wh.scalar(
-        "SELECT count(*) FROM emails e JOIN suppressions s ON s.tenant_id = e.tenant_id "
-        "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = :tenant AND e.county = :county "
-        "AND e.status = 'sent' AND e.sent_at >= s.created_at", params)
     stuck = sum(v for k, v in summary.items() if k in ("pending", "sending", "failed"))
     this_run = {k: int(counts.get(k, 0)) for k in ("sent", "already_sent", "suppressed", "failed",
                                                     "possibly_sent", "gave_up")}
@@ -230,7 +250,9 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             provider=outbox.provider),
         check_results=[
             check("no_email_to_suppressed_address", suppressed_sent == 0,
-                  f"{suppressed_sent} emails sent to an address after it was suppressed"),
+                  f"checked before sending: {suppressed_sent} emails sent to an address after it was suppressed"
+                  + ("" if suppressed_sent == 0 else " — nothing sent this run"),
+                  skipped_as_suppressed=int(counts.get("suppressed", 0))),
             check("no_email_left_unsent", stuck == 0, f"{stuck} emails pending, sending or failed",
                   severity="WARN"),
         ],

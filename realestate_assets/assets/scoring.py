@@ -8,15 +8,19 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from psycopg2 import sql
 
 from realestate_assets.assets.common import (
+    audit_checks,
     check,
     county_sales,
     histogram_markdown,
     partition_params,
+    slice_rows,
+    sync_metadata,
     table_metadata,
 )
-from realestate_assets.db.warehouse import advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
@@ -194,17 +198,17 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     scored = score_features(features, avm, deal, propensity, versions, scoring)
     frame = scored.frame
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "scores", frame, tenant_id=params["tenant"],
-                               county=context.partition_key, keys=["prospect_key"])
-        advance_status(conn, tenant_id=params["tenant"], county=context.partition_key, status="scored",
-                       keys=frame["prospect_key"].tolist())
-    in_range = frame["bird_dog_score"].between(0, 100).all() and frame["model_version"].notna().all()
+        stats = sync_partition(conn, "scores", frame, tenant_id=params["tenant"], county=context.partition_key,
+                               keys=["prospect_key"],
+                               audit=scores_audit(len(features), scoring.packet_threshold, versions))
+        if stats.published:
+            advance_status(conn, tenant_id=params["tenant"], county=context.partition_key, status="scored",
+                           keys=frame["prospect_key"].tolist())
     candidates = frame["bird_dog_score"] >= scoring.packet_threshold
-    unexplained = int((candidates & frame["score_breakdown"].isna()).sum())
     values = frame["bird_dog_score"].to_numpy(dtype=float)
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "scores", stats.rows,
+            wh, "scores", slice_rows(wh, "scores", params), **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
                                                                       "baths", "bldg_grade", "age_years")],
                      "sale_probability_12m": [("features", "years_since_last_sale"),
@@ -229,14 +233,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             score_histogram_png=dg.MetadataValue.md(plots.markdown_image(
                 plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"), "score histogram")),
             top_10=dg.MetadataValue.md(top_table(frame))),
-        check_results=[
-            check("scores_in_range_with_model", bool(in_range),
-                  f"{len(frame)} scores in [0, 100] with models {versions}"),
-            check("every_feature_row_scored", len(frame) == len(features),
-                  f"{len(frame)} scores for {len(features)} feature rows"),
-            check("packet_candidates_explained", unexplained == 0,
-                  f"{int(candidates.sum())} candidates, {unexplained} without reasons"),
-        ],
+        check_results=audit_checks(stats),
     )
 
 @dg.asset(
@@ -297,6 +294,29 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
         ],
     )
 
+
+
+def scores_audit(feature_rows: int, threshold: float, versions: dict[str, str]) -> Audit:
+    """The blocking checks of `scores`, on the staged rows, before packets and emails can read them."""
+
+    def audit(conn: Any, stage: str) -> list[AuditResult]:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE bird_dog_score IS NULL OR bird_dog_score < 0 "
+                "OR bird_dog_score > 100 OR model_version IS NULL), count(*) FILTER (WHERE bird_dog_score >= %s), "
+                "count(*) FILTER (WHERE bird_dog_score >= %s AND score_breakdown IS NULL) FROM {}").format(
+                sql.Identifier(stage)), (threshold, threshold))
+            n, out_of_range, candidates, unexplained = cur.fetchone()
+        return [
+            AuditResult("scores_in_range_with_model", out_of_range == 0,
+                        f"{n - out_of_range} of {n} scores in [0, 100] with models {versions}",
+                        metadata={"out_of_range": int(out_of_range)}),
+            AuditResult("every_feature_row_scored", n == feature_rows, f"{n} scores for {feature_rows} feature rows"),
+            AuditResult("packet_candidates_explained", unexplained == 0,
+                        f"{candidates} candidates, {unexplained} without reasons"),
+        ]
+
+    return audit
 
 
 def top_table(frame: pd.DataFrame) -> str:

@@ -20,7 +20,9 @@ def embedded_data_dir(state_dir: Path | None = None) -> Path:
 def embedded_database_url(data_dir: Path | None = None) -> str:
     import pgserver  # imported here: starting a server is never import-time work
 
-    server = pgserver.get_server(data_dir or embedded_data_dir(), cleanup_mode=None)
+    data_dir = data_dir or embedded_data_dir()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)  # a fresh state directory
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
     return server.get_uri()
 
 

@@ -5,6 +5,10 @@ temporary table, upserted on the natural key (touching only rows whose values ch
 `updated_at` means something), and rows of the partition that are no longer produced are
 deleted — all in the caller's transaction. Re-running a materialization therefore never
 duplicates a row.
+
+Write–audit–publish: a table whose check is blocking passes an `audit` that runs on the staged
+rows before anything is published; if a blocking result fails, the stage is dropped and the
+published rows stay exactly as they were (yesterday's rows remain, downstream reads them).
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -60,11 +64,29 @@ def to_json(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class AuditResult:
+    """One check evaluated on the staged rows; a failed `blocking` one stops the publish."""
+
+    name: str
+    passed: bool
+    description: str
+    blocking: bool = True
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# Called with the connection and the name of the staged table (same columns as `frame`).
+Audit = Callable[[PgConnection, str], Sequence[AuditResult]]
+
+
+@dataclass(frozen=True)
 class SyncStats:
     inserted: int
     updated: int
     deleted: int
     unchanged: int
+    published: bool = True
+    staged: int = 0
+    audits: tuple[AuditResult, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -145,11 +167,14 @@ def sync_partition(
     keys: Sequence[str],
     delete_missing: bool = True,
     preserve: Iterable[str] = (),
+    audit: Audit | None = None,
 ) -> SyncStats:
     """Make the (tenant, county) slice of `table` equal `frame`, keyed on `keys`.
 
     `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
-    later stage, or `first_seen_at`); they are written only on insert.
+    later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
+    staged rows first; when one of its blocking results fails nothing is published
+    (`published=False`) and the slice keeps its previous rows.
     """
     if frame.duplicated(list(keys)).any():
         dupes = frame.loc[frame.duplicated(list(keys), keep=False), list(keys)].head(5)
@@ -166,6 +191,16 @@ def sync_partition(
         cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                     .format(cols, ident(table)))
     _copy_frame(conn, "_stage", frame, types)
+    with conn.cursor() as cur:
+        # Statistics for the planner: the upsert and the "no longer produced" anti-join below
+        # join the partition against the stage, which would otherwise be guessed at 0 rows.
+        cur.execute("ANALYZE _stage")
+    audits = tuple(audit(conn, "_stage")) if audit is not None else ()
+    if not all(a.passed for a in audits if a.blocking):
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE _stage")
+        return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=len(frame),
+                         audits=audits)
     key_list = sql.SQL(", ").join(map(ident, ["tenant_id", "county", *keys]))
     if updatable:
         set_clause = sql.SQL(", ").join(
@@ -196,7 +231,7 @@ def sync_partition(
             deleted = cur.rowcount
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
-                     unchanged=len(frame) - inserted - updated)
+                     unchanged=len(frame) - inserted - updated, staged=len(frame), audits=audits)
 
 
 def replace_rejects(

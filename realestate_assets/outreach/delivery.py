@@ -100,6 +100,14 @@ class Deliverer:
                     counts["possibly_sent"] += 1
         return counts
 
+    def sent_after_suppression(self) -> int:
+        """Emails of this county sent to an address after it was suppressed (should always be 0)."""
+        with self.wh.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM emails e JOIN suppressions s ON s.tenant_id = e.tenant_id "
+                        "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = %s AND e.county = %s "
+                        "AND e.status = 'sent' AND e.sent_at >= s.created_at", (self.tenant_id, self.county))
+            return int(cur.fetchone()[0])
+
     # ---------------------------------------------------------------- sending
 
     def _claim(self, planned: Sequence[PlannedEmail]) -> dict[tuple[str, str, str], tuple[int, str, int, bool]]:

@@ -40,6 +40,9 @@ def add_assessor_roll(config: Path, rows: list[dict[str, str]]) -> None:
                               "path": str(path), "fields": {
                                   "parcel_id": "PIN", "owner_name": "TAXPAYER", "owner_mailing_address": "MAILING",
                                   "assessed_value": "APPRAISED", "tax_amount": "TAX"}})
+    # A two-row roll with one bad row is a 50% reject rate: above the default ceiling the
+    # assessor_roll asset would (rightly) publish nothing; this test is about what lands.
+    county.setdefault("quality", {})["max_reject_rate"] = 0.5
     county_file.write_text(yaml.safe_dump(county))
 
 
@@ -112,7 +115,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     assert rolled["provenance"]["owner_names"]["source"] == "county_assessor"
     assert pd.notna(rolled["out_of_state_owner"]) and not rolled["out_of_state_owner"]  # known: WA mailing
     assert rolled["tax_amount"] == 5100
-    roll_rejects = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'enrichment'",
+    roll_rejects = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'assessor_roll'",
                             {"t": tenant})["reason"]
     assert list(roll_rejects) == ["parcel_id: missing"]
     unmatched = rows.drop(index=known).iloc[0]
@@ -137,7 +140,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     wh.dispose()
 
 
-def test_failing_required_source_marks_prospects_failed_and_blocks(env: Path, serve, database_url: str,
+def test_failing_required_source_publishes_nothing_and_blocks(env: Path, serve, database_url: str,
                                                                    tenant: str, deploy) -> None:
     attom = FakeAttom(failure_rate=1.0)
     config = configure(env, serve(attom).url, serve(FakeCensus()).url, attom_required=True)
@@ -146,7 +149,13 @@ def test_failing_required_source_marks_prospects_failed_and_blocks(env: Path, se
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["required_sources_answered"] is False and checks["enrichment_coverage_above_floor"] is False
     wh = Warehouse(database_url)
-    rows = wh.frame("SELECT status, failure_reason FROM enrichment WHERE tenant_id = :t", {"t": tenant})
-    assert len(rows) == 40 and (rows["status"] == "failed").all()
-    assert rows["failure_reason"].str.startswith("required source attom failed").all()
+    # Write–audit–publish: the blocking checks ran on the staged rows, so nothing was published
+    # (no earlier rows existed to keep); the reasons are in the materialization's metadata.
+    assert wh.scalar("SELECT count(*) FROM enrichment WHERE tenant_id = :t", {"t": tenant}) == 0
+    metadata = result.asset_materializations_for_node("enrichment")[0].metadata
+    assert metadata["published"].value is False and metadata["staged_rows"].value == 40
+    reasons = metadata["failure_reasons"].value
+    assert sum(reasons.values()) == 40 and all(r.startswith("required source attom failed") for r in reasons)
+    assert wh.scalar("SELECT count(*) FROM prospects WHERE tenant_id = :t AND status = 'enriched'",
+                     {"t": tenant}) == 0
     wh.dispose()
