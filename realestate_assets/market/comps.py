@@ -60,6 +60,21 @@ class Comps:
     summary: pd.DataFrame  # one row per target, indexed like the targets
 
 
+def row_quantiles(grid: np.ndarray, count: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Per row, the quantiles of its first `count` values (NaN-padded), as `np.percentile` computes
+    them (linear); vectorized, because `np.nanpercentile(axis=1)` loops over rows in Python."""
+    ordered = np.sort(grid, axis=1)  # NaN padding sorts last
+    out = []
+    for q in qs:
+        position = q * (count - 1)
+        lo = np.floor(position).astype(int)
+        hi = np.minimum(lo + 1, count - 1)
+        a = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
+        b = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
+        out.append(a + (b - a) * (position - lo))
+    return out
+
+
 def _days(dates: pd.Series | np.ndarray) -> np.ndarray:
     """Dates as whole days since the epoch (int64; NaT → the int64 minimum)."""
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).to_numpy("datetime64[D]").astype(np.int64)
@@ -82,25 +97,25 @@ class SalesPool:
             usable &= dates < pd.Timestamp(latest)
         if earliest is not None and settings.window_months is not None:
             usable &= dates > pd.Timestamp(earliest) - pd.DateOffset(months=settings.window_months)
-        self.sales = sales
         self.rows = np.flatnonzero(usable.to_numpy())  # pool position → position in `sales`
         pool = sales.iloc[self.rows]
         self.ref_lat = float(pool["latitude"].mean()) if len(pool) else 0.0
         self.tree = cKDTree(to_xy(pool["latitude"], pool["longitude"], self.ref_lat)) if len(pool) else None
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
-        self.parcel = pool["parcel_id"].astype("string").to_numpy(dtype=object)
-        self.use = pool["use_type"].astype("string").to_numpy(dtype=object)
+        self.price = pool["sale_price"].to_numpy(dtype=float)
+        self.parcel_id = pool["parcel_id"].to_numpy()
+        # Integer codes: the filters compare ints, not Python strings (unknown use type → -1).
+        self.parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
+        self.use, self._uses = pd.factorize(pool["use_type"].astype("string"))
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _codes(self, parcel: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Integer codes shared by pool and targets: comparing ints, not Python strings."""
-        n = len(self.rows)
-        parcel_codes, _ = pd.factorize(np.concatenate([self.parcel, parcel]), use_na_sentinel=True)
-        use_codes, _ = pd.factorize(np.concatenate([self.use, use]), use_na_sentinel=True)
-        return parcel_codes[:n], parcel_codes[n:], use_codes[:n], use_codes[n:]
+    def _codes(self, values: pd.Series, categories: pd.Index, missing: int) -> np.ndarray:
+        """The pool's codes of the targets' values; `missing` where the pool has no such value."""
+        codes = categories.get_indexer(values.astype("string"))
+        return np.where(codes < 0, missing, codes)
 
     def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
              index: MarketIndex | None = None) -> Comps:
@@ -112,11 +127,11 @@ class SalesPool:
         t_start = _days(as_of_dates - pd.DateOffset(months=s.window_months)) if s.window_months is not None else \
             np.full(n, np.iinfo(np.int64).min)
         t_sqft = targets["living_sqft"].to_numpy(dtype=float)
-        pool_parcel, t_parcel, pool_use, t_use = self._codes(
-            targets["parcel_id"].astype("string").to_numpy(dtype=object),
-            targets["use_type"].astype("string").to_numpy(dtype=object))
+        pool_parcel, pool_use = self.parcel, self.use
+        t_parcel = self._codes(targets["parcel_id"], self._parcels, missing=-2)  # -2: matches no pool parcel
+        t_use = self._codes(targets["use_type"], self._uses, missing=-1)
         ok = (targets["latitude"].notna() & targets["longitude"].notna()).to_numpy() & (t_sqft > 0) & (t_use >= 0) \
-            & as_of_dates.notna().to_numpy()
+            & targets["use_type"].notna().to_numpy() & as_of_dates.notna().to_numpy()
         xy = to_xy(targets["latitude"].fillna(0.0), targets["longitude"].fillna(0.0), self.ref_lat)
 
         def keep(rows: np.ndarray, nbr: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -155,20 +170,32 @@ class SalesPool:
         distance = np.concatenate(picked_d) if picked_d else np.array([], dtype=float)
         order = np.lexsort((distance, target))  # by target, nearest first (chunks and widening mixed them)
         target, pool_pos, distance = target[order], pool_pos[order], distance[order]
-        return self._result(targets, as_of_dates, target, self.rows[pool_pos], distance, index)
+        return self._result(targets, t_date, target, pool_pos, distance, index)
 
-    def _result(self, targets: pd.DataFrame, as_of_dates: pd.Series, target: np.ndarray, sale: np.ndarray,
+    def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
+        """Index factors from each comp's sale month to its target's as-of month: a table over the
+        (sale month × as-of month) grid — a few thousand index look-ups, not millions."""
+        if index is None or not len(pool_pos):
+            return np.ones(len(pool_pos))
+        from_m = self.date[pool_pos].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        to_m = to_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        first = min(from_m.min(), to_m.min())
+        months = np.arange(first, max(from_m.max(), to_m.max()) + 1)
+        grid_from, grid_to = (m.ravel().astype("datetime64[M]").astype("datetime64[ns]")
+                              for m in np.meshgrid(months, months, indexing="ij"))
+        table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(months), len(months))
+        return table[from_m - first, to_m - first]
+
+    def _result(self, targets: pd.DataFrame, t_date: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
                 distance: np.ndarray, index: MarketIndex | None) -> Comps:
         s = self.settings
-        rows = self.sales.iloc[sale]
-        price = rows["sale_price"].to_numpy(dtype=float)
-        sqft = rows["living_sqft"].to_numpy(dtype=float)
-        factor = np.ones(len(sale)) if index is None or not len(sale) else \
-            index.factor(rows["sale_date"].to_numpy(), as_of_dates.to_numpy()[target])
+        price, sqft = self.price[pool_pos], self.sqft[pool_pos]
+        factor = self._factor(pool_pos, t_date[target], index)
         chosen = pd.DataFrame({
-            "target": target, "sale": sale, "parcel_id": rows["parcel_id"].to_numpy(),
-            "sale_date": pd.to_datetime(rows["sale_date"]).to_numpy(), "sale_price": price, "living_sqft": sqft,
-            "distance_m": distance, "adjusted_price": price * factor, "adjusted_price_per_sqft": price * factor / sqft})
+            "target": target, "sale": self.rows[pool_pos], "parcel_id": self.parcel_id[pool_pos],
+            "sale_date": self.date[pool_pos].astype("datetime64[D]").astype("datetime64[ns]"), "sale_price": price,
+            "living_sqft": sqft, "distance_m": distance, "adjusted_price": price * factor,
+            "adjusted_price_per_sqft": price * factor / sqft})
 
         n = len(targets)
         count = np.bincount(target, minlength=n)
@@ -178,12 +205,10 @@ class SalesPool:
         grid = np.full((n, s.max_comps), np.nan)
         grid[target, rank] = chosen["adjusted_price_per_sqft"].to_numpy()
         enough = count >= s.min_comps
-        median = np.full(n, np.nan)
-        spread = np.full(n, np.nan)
+        median, q1, q3 = (np.full(n, np.nan) for _ in range(3))
         if enough.any():
-            median[enough] = np.nanmedian(grid[enough], axis=1)
-            q1, q3 = np.nanpercentile(grid[enough], [25, 75], axis=1)
-            spread[enough] = (q3 - q1) / median[enough] * 100.0
+            median[enough], q1[enough], q3[enough] = row_quantiles(grid[enough], count[enough], (0.5, 0.25, 0.75))
+        spread = (q3 - q1) / median * 100.0
         summary = pd.DataFrame({
             "comps_count": count, "comps_median_price_per_sqft": median,
             "comps_estimated_value": median * targets["living_sqft"].to_numpy(dtype=float),
