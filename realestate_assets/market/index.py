@@ -40,13 +40,18 @@ def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list) -> pd.S
 
 
 def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Property characteristics as numeric columns (missing values → column median + flag)."""
+    """Property characteristics as numeric columns (missing values → column median + flag).
+
+    A characteristic the frame does not carry at all is left out (a county without lot sizes
+    still gets an index; the month dummies carry it).
+    """
     x = pd.DataFrame(index=sales.index)
-    x["log_sqft"] = np.log(sales["living_sqft"].astype(float).clip(lower=100))
-    x["log_lot"] = np.log(sales["lot_sqft"].astype(float).clip(lower=100))
-    for column in ("bldg_grade", "age_at_sale", "eff_age_at_sale", "beds", "baths"):
-        x[column] = sales[column].astype(float)
-    x["waterfront"] = sales["waterfront"].astype(float)
+    for name, column in (("log_sqft", "living_sqft"), ("log_lot", "lot_sqft")):
+        if column in sales:
+            x[name] = np.log(sales[column].astype(float).clip(lower=100))
+    for column in ("bldg_grade", "age_at_sale", "eff_age_at_sale", "beds", "baths", "waterfront"):
+        if column in sales:
+            x[column] = sales[column].astype(float)
     # Missing characteristics are a design-matrix detail of the index regression only (they
     # never become property facts): median-filled, with a flag column absorbing the effect.
     for column in list(x.columns):
