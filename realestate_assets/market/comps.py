@@ -46,7 +46,6 @@ from realestate_assets.geo import to_xy
 
 __all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
 
-SUMMARY_COLUMNS = ["comps_count", "comps_median_price_per_sqft", "comps_estimated_value", "comps_value_spread_pct"]
 WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
 
 
@@ -173,18 +172,18 @@ class SalesPool:
         return self._result(targets, t_date, target, pool_pos, distance, index)
 
     def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
-        """Index factors from each comp's sale month to its target's as-of month: a table over the
-        (sale month × as-of month) grid — a few thousand index look-ups, not millions."""
+        """Index factors from each comp's sale month to its target's as-of month: a table over
+        (sale months × distinct as-of months) — a few thousand index look-ups, not millions."""
         if index is None or not len(pool_pos):
             return np.ones(len(pool_pos))
         from_m = self.date[pool_pos].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        to_m = to_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        first = min(from_m.min(), to_m.min())
-        months = np.arange(first, max(from_m.max(), to_m.max()) + 1)
+        to_months, to_col = np.unique(to_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64),
+                                      return_inverse=True)
+        from_months = np.arange(from_m.min(), from_m.max() + 1)
         grid_from, grid_to = (m.ravel().astype("datetime64[M]").astype("datetime64[ns]")
-                              for m in np.meshgrid(months, months, indexing="ij"))
-        table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(months), len(months))
-        return table[from_m - first, to_m - first]
+                              for m in np.meshgrid(from_months, to_months, indexing="ij"))
+        table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(from_months), len(to_months))
+        return table[from_m - from_months[0], to_col.ravel()]
 
     def _result(self, targets: pd.DataFrame, t_date: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
                 distance: np.ndarray, index: MarketIndex | None) -> Comps:
