@@ -28,7 +28,7 @@ import pandas as pd
 
 from realestate_assets.config_models import BulkFileSource, CountyConfig, ScoringConfig
 from realestate_assets.db.warehouse import json_safe
-from realestate_assets.market.index import AsOfIndexes, HedonicIndex
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.avm import months_since_epoch, training_frame
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
@@ -87,7 +87,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     # AVM frozen at the cutoff, valued at the last training month.
     avm = trained.avm
-    last_month = pd.Timestamp(before["sale_date"].max()).to_period("M").to_timestamp()
+    last_month = month_start(before["sale_date"].max())
     frame = training_frame(after)
     frame["sale_months"] = months_since_epoch(pd.Series([pd.Timestamp(before["sale_date"].max())] * len(frame)))
     estimated = avm.predict(frame)

@@ -17,7 +17,7 @@ from realestate_assets.config_models import CountyConfig, FinancialAssumptions, 
 from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
 from realestate_assets.market.comps import SalesPool
-from realestate_assets.market.index import HedonicIndex
+from realestate_assets.market.index import HedonicIndex, month_start
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = """
@@ -109,7 +109,7 @@ class MarketData:
         if rows is None or self.index is None:
             return {"sales": [], "index": []}
         sales = self.sales.iloc[rows].sort_values("sale_date")
-        first = sales["sale_date"].iloc[0].to_period("M").to_timestamp()
+        first = month_start(sales["sale_date"].iloc[0])
         levels = self.index.by_month[(self.index.by_month.index >= first)
                                      & (self.index.by_month.index <= pd.Timestamp(as_of))]
         return {"sales": [{"date": d.date().isoformat(), "price": float(p)}

@@ -34,8 +34,11 @@ SMOOTH_MONTHS = 3
 MIN_SALES = 30
 
 
-def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list) -> pd.Series:
-    """The first day of each date's month (a plain RangeIndex'd Series of Timestamps)."""
+def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """The first day of each date's month: a RangeIndex'd Series of Timestamps, or one Timestamp
+    for one date. The one definition of "the month of a date" (index, comps, re-indexing)."""
+    if np.ndim(dates) == 0:
+        return pd.Timestamp(dates).to_period("M").to_timestamp()
     return pd.Series(pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M").to_timestamp())
 
 
@@ -160,7 +163,7 @@ class AsOfIndexes:
 
     def before(self, date: pd.Timestamp) -> HedonicIndex:
         """The index knowable on `date`: fitted on sales before the start of its month."""
-        month = pd.Timestamp(date).to_period("M").to_timestamp()
+        month = month_start(date)
         if month not in self._cache:
             self._cache[month] = HedonicIndex.from_sales(self.sales, before=month, min_sales=self.min_sales)
         return self._cache[month]

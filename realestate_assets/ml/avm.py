@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CompsSettings
+from realestate_assets.market.index import month_start
 from realestate_assets.ml.tuning import TuningSettings, optuna_search, search_space, time_series_folds
 
 NUMERIC = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
@@ -259,7 +260,7 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     metrics["train_rows"] = len(train)
     comparison = {}
     if compare:
-        last_month = train["sale_date"].max().to_period("M").to_timestamp()
+        last_month = month_start(train["sale_date"].max())
         comparison = compare_valuations(sales, len(train), holdout_values, last_month, baseline_comps)
         metrics["reindexed_mdape_pct"] = comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"]
     final = _fit(frame, categories, params)
