@@ -32,6 +32,7 @@ import pandas as pd
 
 SMOOTH_MONTHS = 3
 MIN_SALES = 30
+DESIGN_CHUNK_ROWS = 50_000  # rows of the regression's design matrix held at once
 
 
 def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Timestamp) -> pd.Series | pd.Timestamp:
@@ -65,21 +66,36 @@ def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     dummies = []
     for column in ("use_type", "neighborhood"):
         if column in sales:
-            d = pd.get_dummies(sales[column].astype("string").fillna("?"), prefix=column, dtype=float)
+            # uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB.
+            d = pd.get_dummies(sales[column].astype("string").fillna("?"), prefix=column, dtype=np.uint8)
             dummies.append(d.iloc[:, 1:])  # drop one level: the intercept carries it
     x = pd.concat([x, *dummies], axis=1)
     return x, list(x.columns)
 
 
 def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
-    """γ_month of the hedonic regression (first month = 0), one value per month with sales."""
+    """γ_month of the hedonic regression (first month = 0), one value per month with sales.
+
+    Least squares through the normal equations, accumulated over row chunks: memory is one
+    chunk of the design matrix, not the county's (the solution is the same as `lstsq` on the
+    full matrix; the small system is solved with `lstsq`, so an empty dummy is harmless).
+    """
     months = month_start(frame["sale_date"]).to_numpy()
-    x, _ = hedonic_design(frame.reset_index(drop=True))
     month_levels = np.sort(pd.unique(months))
-    month_dummies = (months[:, None] == month_levels[None, 1:]).astype(float)
-    design = np.column_stack([np.ones(len(frame)), x.to_numpy(dtype=float), month_dummies])
+    month_col = np.searchsorted(month_levels, months)
+    x, _ = hedonic_design(frame.reset_index(drop=True))
     y = np.log(frame["sale_price"].to_numpy(dtype=float))
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    width = 1 + x.shape[1] + len(month_levels) - 1
+    xtx, xty = np.zeros((width, width)), np.zeros(width)
+    for start in range(0, len(frame), DESIGN_CHUNK_ROWS):
+        rows = slice(start, start + DESIGN_CHUNK_ROWS)
+        chunk = x.iloc[rows].to_numpy(dtype=float)
+        month_dummies = np.zeros((len(chunk), len(month_levels)))
+        month_dummies[np.arange(len(chunk)), month_col[rows]] = 1.0
+        design = np.column_stack([np.ones(len(chunk)), chunk, month_dummies[:, 1:]])
+        xtx += design.T @ design
+        xty += design.T @ y[rows]
+    coef, *_ = np.linalg.lstsq(xtx, xty, rcond=None)
     gamma = np.concatenate([[0.0], coef[-len(month_levels) + 1:]]) if len(month_levels) > 1 else np.zeros(1)
     return pd.Series(gamma, index=pd.DatetimeIndex(month_levels))
 
