@@ -24,8 +24,8 @@ over-fetch size changes speed, never the answer. Memory is bounded by `chunk_row
 candidates` matrix cells.
 
 Results (`Comps`): `chosen`, one row per (target, comp) nearest first — target position,
-sale position, parcel, date, price, living area, distance, time-adjusted price and price per
-sqft — and `summary`, one row per target: comps_count, comps_median_price_per_sqft,
+sale position (`sales.iloc[sale]` holds its parcel, date, price...), distance, time-adjusted
+price and price per sqft — and `summary`, one row per target: comps_count, comps_median_price_per_sqft,
 comps_estimated_value (that median × the target's living area) and comps_value_spread_pct (the
 comps' interquartile range as a share of the median). Prices are moved from their sale month
 to the target's as-of month along a market index (`index.factor(from_dates, to_dates)`:
@@ -103,10 +103,10 @@ class SalesPool:
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
         self.price = pool["sale_price"].to_numpy(dtype=float)
-        self.parcel_id = pool["parcel_id"].to_numpy()
         # Integer codes: the filters compare ints, not Python strings (unknown use type → -1).
-        self.parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
-        self.use, self._uses = pd.factorize(pool["use_type"].astype("string"))
+        parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
+        use, self._uses = pd.factorize(pool["use_type"].astype("string"))
+        self.parcel, self.use = parcel.astype(np.int32), use.astype(np.int32)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -167,8 +167,10 @@ class SalesPool:
         target = np.concatenate(picked_t) if picked_t else np.array([], dtype=int)
         pool_pos = np.concatenate(picked_p) if picked_p else np.array([], dtype=int)
         distance = np.concatenate(picked_d) if picked_d else np.array([], dtype=float)
+        del picked_t, picked_p, picked_d
         order = np.lexsort((distance, target))  # by target, nearest first (chunks and widening mixed them)
         target, pool_pos, distance = target[order], pool_pos[order], distance[order]
+        del order
         return self._result(targets, t_date, target, pool_pos, distance, index)
 
     def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
@@ -190,11 +192,11 @@ class SalesPool:
         s = self.settings
         price, sqft = self.price[pool_pos], self.sqft[pool_pos]
         factor = self._factor(pool_pos, t_date[target], index)
+        # Lean on purpose (4M rows at 400k parcels): the sale's other facts are `sales.iloc[sale]`.
         chosen = pd.DataFrame({
-            "target": target, "sale": self.rows[pool_pos], "parcel_id": self.parcel_id[pool_pos],
-            "sale_date": self.date[pool_pos].astype("datetime64[D]").astype("datetime64[ns]"), "sale_price": price,
-            "living_sqft": sqft, "distance_m": distance, "adjusted_price": price * factor,
-            "adjusted_price_per_sqft": price * factor / sqft})
+            "target": target, "sale": self.rows[pool_pos], "distance_m": distance,
+            "adjusted_price": price * factor, "adjusted_price_per_sqft": price * factor / sqft})
+        del price, sqft, factor
 
         n = len(targets)
         count = np.bincount(target, minlength=n)

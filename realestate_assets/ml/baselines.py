@@ -67,9 +67,11 @@ def nearest_comps_value(train: pd.DataFrame, targets: pd.DataFrame, index: Hedon
     valuation_month = index.last_month
     as_of = pd.Timestamp(pd.to_datetime(train["sale_date"]).max()) + pd.Timedelta(days=1)
     frame = targets.reset_index(drop=True)
-    chosen = comparable_sales(frame, train.reset_index(drop=True), as_of, settings).chosen
-    moved = chosen["sale_price"].to_numpy() * index.factor(chosen["sale_date"], [valuation_month] * len(chosen))
-    size_ratio = frame["living_sqft"].to_numpy(dtype=float)[chosen["target"]] / chosen["living_sqft"].to_numpy()
+    pool = train.reset_index(drop=True)
+    chosen = comparable_sales(frame, pool, as_of, settings).chosen
+    comp = pool.iloc[chosen["sale"].to_numpy()]
+    moved = comp["sale_price"].to_numpy(dtype=float) * index.factor(comp["sale_date"], [valuation_month] * len(comp))
+    size_ratio = frame["living_sqft"].to_numpy(dtype=float)[chosen["target"]] / comp["living_sqft"].to_numpy(float)
     values = pd.Series(moved * size_ratio ** size_elasticity).groupby(chosen["target"].to_numpy()).median()
     out = np.full(len(frame), np.nan)
     out[values.index.to_numpy()] = values.to_numpy()

@@ -42,7 +42,8 @@ def test_a_comp_is_another_parcels_earlier_similar_nearby_sale_nearest_first() -
         sale("near", "nr", "2016-01-01", 800_000, lat=north(100)),
     ])
     comps = comparable_sales(target(), sales, AS_OF, CompsSettings())
-    assert comps.chosen["parcel_id"].tolist() == ["near", "band_edge", "in_window", "day_before"]  # nearest first
+    parcels = sales["parcel_id"].iloc[comps.chosen["sale"]].tolist()
+    assert parcels == ["near", "band_edge", "in_window", "day_before"]  # nearest first
     assert comps.chosen["distance_m"].is_monotonic_increasing
     assert comps.summary.loc[0, "comps_count"] == 4
     # No index given: prices as recorded. Median of 800, 481.8, 410, 300 $/sqft.
@@ -50,7 +51,7 @@ def test_a_comp_is_another_parcels_earlier_similar_nearby_sale_nearest_first() -
     assert comps.summary.loc[0, "comps_estimated_value"] == pytest.approx(1000 * (650_000 / 1349 + 410) / 2, rel=1e-3)
 
     capped = comparable_sales(target(), sales, AS_OF, CompsSettings(max_comps=3))
-    assert capped.chosen["parcel_id"].tolist() == ["near", "band_edge", "in_window"]
+    assert sales["parcel_id"].iloc[capped.chosen["sale"]].tolist() == ["near", "band_edge", "in_window"]
     assert comparable_sales(target(use=None), sales, AS_OF, CompsSettings()).summary.loc[0, "comps_count"] == 0
 
 
@@ -117,7 +118,7 @@ def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
     assert deal.loc[0, "comps_count"] == rule.summary.loc[0, "comps_count"] == 4
     # Memo: the same chosen rows, with their time-adjusted prices along the county index.
     memo = MarketData(sales, ScoringConfig()).comps({**target().iloc[0].to_dict()}, AS_OF)
-    assert [c["parcel_id"] for c in memo] == rule.chosen["parcel_id"].tolist()
+    assert [c["parcel_id"] for c in memo] == sales["parcel_id"].iloc[rule.chosen["sale"]].tolist()
     index = HedonicIndex.from_sales(sales)
     with_index = comparable_sales(target(), sales, AS_OF, settings, index)
     assert [c["adjusted_price"] for c in memo] == pytest.approx(with_index.chosen["adjusted_price"].tolist())
