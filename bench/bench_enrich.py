@@ -3,6 +3,7 @@
     python bench/bench_enrich.py                      # defaults: about 60 s on 2 shared cores
     python bench/bench_enrich.py --prospects 10000    # the 10k unlimited + cached runs (~75 s more)
     python bench/bench_enrich.py --limited 10000      # the full 10k at 50/s (~200 s+)
+    python bench/bench_enrich.py --comps-only         # only phase 5 (comps at ~400k parcels)
 
 Phases (each prospect = 1 ATTOM call (property/detail) + 1 geocoder call; ACS is 1 call per county):
  1. limited:   --limited prospects with the limiter on (--rate per source, default 50/s):
@@ -11,6 +12,9 @@ Phases (each prospect = 1 ATTOM call (property/detail) + 1 geocoder call; ACS is
                library (limiter off, cache off) -> library overhead per call.
  3. unlimited: --prospects prospects, limiter off, SQLite cache on (cold): throughput.
  4. cached:    the same prospects again (new clients, warm cache): zero outbound calls.
+ 5. comps:     enrichment's market step (hedonic index, latest facts, the vectorized comps rule) on
+               the King County sales replicated --comps-scale times (jittered coordinates,
+               suffixed ids; 85× ≈ 400k parcels): seconds and peak RSS, comps alone and in total.
 """
 
 from __future__ import annotations
@@ -66,6 +70,66 @@ def achieved_rate(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else float("nan")
 
 
+def replicated_sales(scale: int, seed: int = 0):
+    """The bundled King County sales `scale` times: each copy of a parcel moved by one random
+    offset (σ ≈ 150 m) so copies are distinct parcels with their own sale history."""
+    import numpy as np
+    import pandas as pd
+
+    from realestate_assets.config_models import load_counties
+    from realestate_assets.discovery.collect import collect_sales
+
+    sales = collect_sales(load_counties()["king_wa"]).rows
+    parcels = sales["parcel_id"].astype(str)
+    codes, _ = pd.factorize(parcels)
+    rng = np.random.default_rng(seed)
+    copies = []
+    for r in range(scale):
+        jitter = rng.normal(0, 0.0014, (codes.max() + 1, 2))  # degrees, per parcel
+        copy = sales.copy()
+        copy["parcel_id"] = parcels + f"-{r}"
+        copy["sale_id"] = copy["sale_id"].astype(str) + f"-{r}"
+        copy["latitude"] = copy["latitude"] + jitter[codes, 0]
+        copy["longitude"] = copy["longitude"] + jitter[codes, 1]
+        copies.append(copy)
+    return sales, pd.concat(copies, ignore_index=True)
+
+
+def bench_comps(scale: int) -> None:
+    """Phase 5: the market step of enrichment at `scale`× the King County file."""
+    import resource
+
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.enrich.county_data import as_of_date, county_facts
+    from realestate_assets.enrich.market import latest_sale_facts
+    from realestate_assets.market.comps import comparable_sales
+
+    def rss_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    settings = load_scoring().comps
+    king, sales = replicated_sales(scale)
+    t0 = time.perf_counter()
+    facts, _ = county_facts(king, settings)
+    print(f"\n[5] comps, king_wa 1×: {len(king):,} sales, {len(facts):,} parcels, county_facts "
+          f"{time.perf_counter() - t0:.2f} s, {facts['comps_count'].sum():,} comps, "
+          f"{facts['comps_estimated_value'].notna().sum():,} with an estimate")
+    targets = latest_sale_facts(sales).reset_index()
+    base = rss_mb()
+    print(f"    {scale}×: {len(sales):,} sales, {len(targets):,} parcels; peak RSS after building them {base:.0f} MB")
+    t0 = time.perf_counter()
+    comps = comparable_sales(targets, sales, as_of_date(sales), settings)
+    seconds = time.perf_counter() - t0
+    print(f"    comps rule alone: {seconds:.1f} s = {len(targets) / seconds:,.0f} parcels/s; "
+          f"{int(comps.summary['comps_count'].sum()):,} comps; peak RSS {rss_mb():.0f} MB")
+    del comps
+    t0 = time.perf_counter()
+    facts, _ = county_facts(sales, settings)
+    seconds = time.perf_counter() - t0
+    print(f"    county_facts (hedonic index + facts + comps): {seconds:.1f} s; "
+          f"{facts['comps_estimated_value'].notna().mean():.1%} with an estimate; peak RSS {rss_mb():.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prospects", type=int, default=4_000, help="prospects for the unlimited + cached runs")
@@ -73,7 +137,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0, help="requests/s per source in the limited run")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--overhead-calls", type=int, default=1_000)
+    ap.add_argument("--comps-scale", type=int, default=85, help="King County copies for phase 5 (0 = skip)")
+    ap.add_argument("--comps-only", action="store_true", help="run phase 5 only")
     args = ap.parse_args()
+    if args.comps_only:
+        bench_comps(args.comps_scale)
+        return
 
     attom, census = FakeAttom(), FakeCensus()
     for i in range(max(args.prospects, args.limited)):
@@ -140,6 +209,8 @@ def main() -> None:
               f"{wall2:.2f} s = {len(log2.calls) / wall2:.0f} calls/s, failed={failed2}")
     a_srv.close()
     c_srv.close()
+    if args.comps_scale:
+        bench_comps(args.comps_scale)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,15 @@ from __future__ import annotations
 import argparse
 import io
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# Measure this checkout's code, not whatever the virtualenv's editable install points at.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def peak_rss_mb() -> float:
@@ -25,7 +30,7 @@ def peak_rss_mb() -> float:
 
 def features_from_sales(sales: pd.DataFrame) -> pd.DataFrame:
     """One feature row per parcel from its latest sale, as the features asset computes them."""
-    from realestate_assets.ml.market_index import HedonicIndex
+    from realestate_assets.market.index import HedonicIndex
 
     index = HedonicIndex.from_sales(sales)
     as_of = pd.Timestamp(sales["sale_date"].max())

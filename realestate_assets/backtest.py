@@ -28,7 +28,7 @@ import pandas as pd
 
 from realestate_assets.config_models import BulkFileSource, CountyConfig, ScoringConfig
 from realestate_assets.db.warehouse import json_safe
-from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.avm import months_since_epoch, training_frame
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
@@ -39,7 +39,6 @@ from realestate_assets.ml.deal import (
     propensity_inputs,
     repeat_sale_pairs,
 )
-from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.pipeline import train_all
 from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
 
@@ -88,7 +87,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     # AVM frozen at the cutoff, valued at the last training month.
     avm = trained.avm
-    last_month = pd.Timestamp(before["sale_date"].max()).to_period("M").to_timestamp()
+    last_month = month_start(before["sale_date"].max())
     frame = training_frame(after)
     frame["sale_months"] = months_since_epoch(pd.Series([pd.Timestamp(before["sale_date"].max())] * len(frame)))
     estimated = avm.predict(frame)
@@ -100,7 +99,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     # Deal model at each sale date, with the sale price as the asking price.
     targets = after.assign(date=after["sale_date"])
-    comps = asof_comps(targets, everything, indexes, CompsSettings.from_scoring(scoring))
+    comps = asof_comps(targets, everything, indexes, scoring.comps)
     x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]))
     deal_p = pd.Series(trained.deal.predict_proba(x) if trained.deal is not None else np.nan, index=after.index)
     comps_value = comps["comps_median_price_per_sqft"] * after["living_sqft"].astype(float)
@@ -120,7 +119,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     from realestate_assets.ml.avm import compare_valuations
 
-    comparison = compare_valuations(everything, len(before), estimated, last_month)
+    comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps)
     deal_window = _deal_window(everything, after, deal_p, score, cutoff, trained)
     propensity_window = _propensity_window(before, after, cutoff, trained)
     metrics = {

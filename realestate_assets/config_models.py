@@ -220,6 +220,75 @@ def load_counties(directory: Path | None = None) -> dict[str, CountyConfig]:
 # ----------------------------------------------------------------------------- scoring
 
 
+class CompsSettings(Strict):
+    """What counts as a comparable sale; the rule itself is `realestate_assets/market/comps.py`."""
+
+    radius_m: float | None = Field(default=1200.0, gt=0, description="how far a comp may be (None: any distance)")
+    max_comps: int = Field(default=10, ge=1, description="the nearest this many comps are used")
+    min_comps: int = Field(default=3, ge=1, description="fewer comps give no estimate")
+    window_months: int | None = Field(default=24, ge=1, description="sold within this many months before the "
+                                                                    "as-of date (None: any earlier sale)")
+    sqft_tolerance: float | None = Field(default=0.35, gt=0, lt=1, description="living area within ± this share "
+                                                                               "(None: any size)")
+    candidates: int = Field(default=80, ge=1, description="nearest sales fetched per target before the filters; "
+                                                          "a row left short is re-queried with 4× more")
+    chunk_rows: int = Field(default=50_000, ge=1, description="targets per KD-tree query (bounds memory)")
+
+    @model_validator(mode="after")
+    def _counts(self) -> CompsSettings:
+        if self.min_comps > self.max_comps:
+            raise ValueError("min_comps must not exceed max_comps")
+        return self
+
+    @classmethod
+    def from_scoring(cls, scoring: ScoringConfig) -> CompsSettings:
+        return scoring.comps
+
+
+def _baseline_comps() -> CompsSettings:
+    # The AVM's nearest-comps baseline: the k nearest same-type earlier sales at any distance,
+    # size and age (its value is size-adjusted instead of size-filtered): a deliberately looser
+    # rule than enrichment's, so it values every hold-out sale.
+    return CompsSettings(radius_m=None, window_months=None, sqft_tolerance=None, min_comps=1)
+
+
+class SearchRange(Strict):
+    """One tuned LightGBM parameter: Optuna draws it from [low, high]."""
+
+    low: float
+    high: float
+    log: bool = Field(default=False, description="draw on a log scale")
+    integer: bool = Field(default=False, description="draw whole numbers")
+    step: float | None = Field(default=None, gt=0, description="grid step (not with log)")
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        if self.log and (self.low <= 0 or self.step is not None):
+            raise ValueError("a log range needs low > 0 and no step")
+        return self
+
+
+def _ranges(**ranges: dict[str, Any]) -> dict[str, SearchRange]:
+    return {name: SearchRange(**spec) for name, spec in ranges.items()}
+
+
+class SearchSpaces(Strict):
+    """Optuna search spaces, by model family: LightGBM parameter name → range."""
+
+    avm: dict[str, SearchRange] = Field(default_factory=lambda: _ranges(
+        learning_rate={"low": 0.02, "high": 0.2, "log": True}, num_leaves={"low": 7, "high": 63, "integer": True},
+        min_data_in_leaf={"low": 5, "high": 60, "integer": True}, feature_fraction={"low": 0.5, "high": 1.0},
+        lambda_l2={"low": 1e-3, "high": 10.0, "log": True},
+        num_boost_round={"low": 100, "high": 600, "step": 50, "integer": True}))
+    classifier: dict[str, SearchRange] = Field(default_factory=lambda: _ranges(
+        learning_rate={"low": 0.01, "high": 0.2, "log": True}, num_leaves={"low": 3, "high": 31, "integer": True},
+        min_data_in_leaf={"low": 5, "high": 80, "integer": True}, feature_fraction={"low": 0.5, "high": 1.0},
+        lambda_l2={"low": 1e-3, "high": 30.0, "log": True},
+        num_boost_round={"low": 50, "high": 400, "step": 50, "integer": True}))
+
+
 class ScoringConfig(Strict):
     packet_threshold: float = Field(default=75.0, ge=0, le=100)
     explain_top_n: int = Field(default=25, ge=0, description="also explain this many best scores")
@@ -229,15 +298,15 @@ class ScoringConfig(Strict):
     num_leaves: int = Field(default=31, ge=2)
     min_data_in_leaf: int = Field(default=20, ge=1)
     seed: int = 7
-    comps_radius_m: float = Field(default=1200.0, gt=0)
-    comps_max: int = Field(default=10, ge=3)
-    comps_window_months: int = Field(default=24, ge=1)
-    comps_sqft_tolerance: float = Field(default=0.35, gt=0, lt=1)
+    comps: CompsSettings = Field(default_factory=CompsSettings, description="the comparable-sales rule")
+    baseline_comps: CompsSettings = Field(default_factory=_baseline_comps,
+                                          description="comps of the AVM's nearest-comps baseline")
     # Issue 5: tuning budgets, training cadence, vectors.
     avm_trials: int = Field(default=10, ge=0, description="Optuna trials for the AVM (0 = configured settings)")
     deal_trials: int = Field(default=10, ge=0, description="Optuna trials for the deal model")
     propensity_trials: int = Field(default=5, ge=0, description="Optuna trials for the sale-propensity model")
     cv_folds: int = Field(default=3, ge=2, le=10, description="time-series cross-validation folds")
+    search_spaces: SearchSpaces = Field(default_factory=SearchSpaces, description="Optuna ranges per model family")
     training_cron: str = Field(default="0 4 * * 0", description="weekly retraining (after which new sales count)")
     vectors_enabled: bool = Field(default=True, description="write property vectors to Qdrant")
     explain_max_rows: int = Field(default=0, ge=0, description="cap on SHAP-explained rows per run, best ranks "

@@ -1,4 +1,4 @@
-"""Price index, comparables and features: hand-made frames with known answers."""
+"""Market index, comparables and features: hand-made frames with known answers."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realestate_assets.enrich.market import CompsSettings, PriceIndex, comparable_sales, latest_sale_facts
+from realestate_assets.enrich.market import latest_sale_facts
 from realestate_assets.enrich.pipeline import enrich_prospects
 from realestate_assets.enrich.sources_config import load_sources_config
+from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.features import FEATURES, build_features
 
 
@@ -20,17 +22,34 @@ def sale(parcel: str, sale_id: str, date: str, price: float, sqft: float = 1000,
             "baths": 2.0, "age_at_sale": age, "eff_age_at_sale": age, "latitude": lat, "longitude": lon}
 
 
-def test_price_index_is_trailing_and_adjusts_prices_between_months() -> None:
+def test_thin_data_falls_back_to_a_trailing_median_price_per_sqft_index() -> None:
     sales = pd.DataFrame([sale("a", "1", "2015-01-10", 100_000), sale("b", "2", "2015-02-10", 100_000),
                           sale("c", "3", "2015-03-10", 100_000), sale("d", "4", "2015-04-10", 200_000),
                           sale("e", "5", "2015-05-10", 200_000), sale("f", "6", "2015-06-10", 200_000)])
-    index = PriceIndex.from_sales(sales)
+    index = HedonicIndex.from_sales(sales)  # 6 sales < 30: a dummy per month is not identified
+    assert index.method == "median_ppsf"
     # Trailing 3-month medians: flat for three months, then rising only once the new prices arrive.
     assert list(index.by_month.round(3)) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
     adjusted = index.adjust(pd.Series([100_000.0]), pd.Series([pd.Timestamp("2015-01-15")]),
                             pd.Timestamp("2015-06-30"))
     assert adjusted[0] == pytest.approx(200_000)
     assert index.trend_pct(pd.Timestamp("2015-06-30"), months=3) == pytest.approx(100.0)
+
+
+def test_enough_sales_fit_the_hedonic_index_and_no_sales_give_an_empty_one() -> None:
+    rng = np.random.default_rng(5)
+    rows = [sale(f"p{i}", str(i), f"2015-{1 + i % 6:02d}-10", 100_000 * (1 + 0.1 * (i % 6)) * rng.uniform(0.95, 1.05),
+                 sqft=float(rng.uniform(800, 2000))) for i in range(60)]
+    index = HedonicIndex.from_sales(pd.DataFrame(rows))
+    assert index.method == "hedonic" and index.by_month.iloc[0] == pytest.approx(1.0)
+    assert 1.3 < index.by_month.iloc[-1] < 1.7  # prices rose 50% over five months, smoothed
+    empty = HedonicIndex.from_sales(pd.DataFrame(rows).assign(living_sqft=0.0).head(5))
+    assert empty.method == "empty" and np.isnan(empty.level(pd.Series([pd.Timestamp("2015-03-01")]))).all()
+    # Before any sale nothing is knowable: as-of factors leave prices as recorded.
+    as_of = AsOfIndexes(pd.DataFrame(rows)).factor(pd.Series([pd.Timestamp("2014-06-01")]),
+                                                   pd.Series([pd.Timestamp("2015-01-05")]))
+    assert as_of.tolist() == [1.0]
+    assert month_start(pd.Series([pd.Timestamp("2015-03-17")])).tolist() == [pd.Timestamp("2015-03-01")]
 
 
 def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
@@ -43,9 +62,9 @@ def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
     ]
     sales = pd.DataFrame(near + others)
     facts = latest_sale_facts(sales)
-    comps = comparable_sales(facts.loc[["target"]], sales, PriceIndex.from_sales(sales),
-                             pd.Timestamp("2016-02-01"), CompsSettings(radius_m=500))
-    row = comps.loc["target"]
+    comps = comparable_sales(facts.loc[["target"]].reset_index(), sales, pd.Timestamp("2016-02-01"),
+                             CompsSettings(radius_m=500), HedonicIndex.from_sales(sales)).summary
+    row = comps.iloc[0]
     assert row.comps_count == 4
     assert row.comps_median_price_per_sqft == pytest.approx(501.5, rel=0.01)
     assert row.comps_estimated_value == pytest.approx(501_500, rel=0.01)
@@ -53,8 +72,8 @@ def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
 
 def test_too_few_comps_means_no_estimate_not_a_guess() -> None:
     sales = pd.DataFrame([sale("a", "1", "2016-01-01", 400_000), sale("b", "2", "2016-01-02", 410_000)])
-    comps = comparable_sales(latest_sale_facts(sales), sales, PriceIndex.from_sales(sales),
-                             pd.Timestamp("2016-01-02"), CompsSettings())
+    comps = comparable_sales(latest_sale_facts(sales).reset_index(), sales, pd.Timestamp("2016-01-02"),
+                             CompsSettings(), HedonicIndex.from_sales(sales)).summary
     assert comps["comps_estimated_value"].isna().all()
 
 
@@ -90,7 +109,7 @@ def test_features_use_only_the_as_of_date_and_never_impute() -> None:
     enriched.loc[enriched["prospect_key"] == "b", "beds"] = 0.0
     locations = pd.DataFrame({"prospect_key": ["a", "b"], "latitude": [47.6, 47.6],
                               "longitude": [-122.3, -122.3]})
-    features = build_features(enriched, locations, PriceIndex.from_sales(sales)).set_index("prospect_key")
+    features = build_features(enriched, locations, HedonicIndex.from_sales(sales)).set_index("prospect_key")
     assert set(FEATURES) <= set(features.columns)
     assert features.loc["a", "years_since_last_sale"] == pytest.approx(4.0, abs=0.01)
     assert features.loc["a", "age_years"] == 14  # built 2002, as of 2016

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from realestate_assets.config_models import CountyConfig, FinancialAssumptions, ScoringConfig, Sender
 from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
-from realestate_assets.geo import to_xy
+from realestate_assets.market.comps import SalesPool
+from realestate_assets.market.index import HedonicIndex, month_start
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = """
@@ -70,51 +70,38 @@ def sender_context(sender: Sender) -> dict[str, Any]:
 
 
 class MarketData:
-    """A county's recorded sales and price index, loaded once per packets run."""
+    """A county's recorded sales, market index and comps pool, loaded once per packets run.
+
+    The memo's comps are the enrichment's: the one rule of `market.comps` with the
+    `comps:` settings, prices moved along the county's hedonic index to the as-of month.
+    """
 
     def __init__(self, sales: pd.DataFrame, scoring: ScoringConfig) -> None:
-        from realestate_assets.enrich.market import PriceIndex
-
         self.sales = sales.assign(sale_date=pd.to_datetime(sales["sale_date"])).reset_index(drop=True)
         self.scoring = scoring
-        self.index = PriceIndex.from_sales(self.sales) if len(self.sales) else None
-        located = self.sales.dropna(subset=["latitude", "longitude"])
-        self._located = located.reset_index(drop=True)
-        self._ref_lat = float(located["latitude"].mean()) if len(located) else 0.0
-        self._tree = cKDTree(to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), self._ref_lat)) \
-            if len(located) else None
+        self.index = HedonicIndex.from_sales(self.sales) if len(self.sales) else None
+        self._pools: dict[pd.Timestamp, SalesPool] = {}  # one KD-tree per as-of date, shared by every memo
         self._by_parcel = self.sales.groupby("parcel_id").indices
 
     def comps(self, subject: dict[str, Any], as_of: Any) -> list[dict[str, Any]]:
-        """Nearest similar sales of other parcels in the comps window (the enrichment's rule)."""
-        s = self.scoring
-        if self._tree is None or subject.get("latitude") is None or not subject.get("living_sqft"):
+        """The subject's comparable sales as of `as_of`, nearest first (parcel, date, price, distance...)."""
+        if subject.get("latitude") is None or not subject.get("living_sqft") or self.sales.empty:
             return []
         as_of = pd.Timestamp(as_of)
-        point = to_xy(np.array([subject["latitude"]]), np.array([subject["longitude"]]), self._ref_lat)[0]
-        found = self._tree.query_ball_point(point, r=s.comps_radius_m)
-        pool = self._located.iloc[found]
-        pool = pool[(pool["parcel_id"] != subject.get("parcel_id"))
-                    & (pool["sale_date"] <= as_of)
-                    & (pool["sale_date"] > as_of - pd.DateOffset(months=s.comps_window_months))
-                    & (pool["living_sqft"] > 0)
-                    & ((pool["living_sqft"] / subject["living_sqft"] - 1).abs() <= s.comps_sqft_tolerance)]
-        if subject.get("use_type") is not None:
-            pool = pool[pool["use_type"] == subject["use_type"]]
-        if pool.empty:
-            return []
-        xy = to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), self._ref_lat)
-        distance = np.hypot(*(xy - point).T)
-        pool = pool.assign(distance_m=distance).sort_values(["distance_m", "sale_date"]).head(s.comps_max)
-        adjusted = self.index.adjust(pool["sale_price"], pool["sale_date"], as_of)
+        if as_of not in self._pools:
+            self._pools[as_of] = SalesPool(self.sales, self.scoring.comps, as_of, as_of)
+        target = pd.DataFrame([{k: subject.get(k) for k in ("parcel_id", "latitude", "longitude", "living_sqft",
+                                                              "use_type")}])
+        chosen = self._pools[as_of].find(target, as_of, self.index).chosen
+        rows = self.sales.iloc[chosen["sale"].to_numpy()]
         return [{"parcel_id": r.parcel_id, "sale_date": r.sale_date.date().isoformat(),
                  "sale_price": float(r.sale_price), "living_sqft": float(r.living_sqft),
                  "beds": None if pd.isna(r.beds) else float(r.beds),
                  "baths": None if pd.isna(r.baths) else float(r.baths),
-                 "price_per_sqft": float(adj / r.living_sqft), "adjusted_price": float(adj),
-                 "distance_m": round(float(r.distance_m), 1),
+                 "price_per_sqft": float(c.adjusted_price_per_sqft), "adjusted_price": float(c.adjusted_price),
+                 "distance_m": round(float(c.distance_m), 1),
                  "latitude": float(r.latitude), "longitude": float(r.longitude)}
-                for r, adj in zip(pool.itertuples(), adjusted, strict=True)]
+                for r, c in zip(rows.itertuples(), chosen.itertuples(), strict=True)]
 
     def history(self, parcel_id: Any, as_of: Any) -> dict[str, Any]:
         """The parcel's recorded sales and the county index (monthly) from its first sale to as-of."""
@@ -122,7 +109,7 @@ class MarketData:
         if rows is None or self.index is None:
             return {"sales": [], "index": []}
         sales = self.sales.iloc[rows].sort_values("sale_date")
-        first = sales["sale_date"].iloc[0].to_period("M").to_timestamp()
+        first = month_start(sales["sale_date"].iloc[0])
         levels = self.index.by_month[(self.index.by_month.index >= first)
                                      & (self.index.by_month.index <= pd.Timestamp(as_of))]
         return {"sales": [{"date": d.date().isoformat(), "price": float(p)}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from realestate_assets.enrich.market import CompsSettings, PriceIndex, comparable_sales, latest_sale_facts
+from realestate_assets.enrich.market import latest_sale_facts
+from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.index import HedonicIndex
 
 # What the county file says about a parcel's building and sale history.
 COUNTY_FACTS = ["use_type", "neighborhood", "living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
@@ -21,11 +23,15 @@ def as_of_date(sales: pd.DataFrame) -> pd.Timestamp:
 
 
 def county_facts(sales: pd.DataFrame, settings: CompsSettings) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """Per parcel (index): COUNTY_FACTS and MARKET_FACTS, and the as-of date they describe."""
+    """Per parcel (index): COUNTY_FACTS and MARKET_FACTS, and the as-of date they describe.
+
+    Comps are sales strictly before the as-of date (so the newest day's sales are not comps of
+    anything), prices moved along the county's hedonic index to the as-of month.
+    """
     as_of = as_of_date(sales)
-    index = PriceIndex.from_sales(sales)
+    index = HedonicIndex.from_sales(sales)
     facts = latest_sale_facts(sales)
-    comps = comparable_sales(facts, sales, index, as_of, settings)
-    joined = facts.join(comps)
+    comps = comparable_sales(facts.reset_index(), sales, as_of, settings, index).summary
+    joined = facts.join(comps.set_axis(facts.index))
     joined["market_trend_12m_pct"] = index.trend_pct(as_of)
     return joined, as_of

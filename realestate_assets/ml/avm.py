@@ -5,7 +5,8 @@ Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
 * train: sales sorted by date; the newest `holdout_fraction` are the hold-out. Hyperparameters
   are tuned with Optuna on the older part only, by time-series cross-validation (each fold
   validates on sales newer than the ones it trained on); the configured settings are always
-  the first trial, so tuning never loses to them on the folds. The trial budget is config.
+  the first trial, so tuning never loses to them on the folds. The trial budget and the
+  search space are config (`ml/tuning.py`, shared with the classifiers).
 * evaluate: the IAAO ratio study (MdAPE, PE10/PE20, median error, COD, PRD, PRB) on the
   hold-out, next to a size-adjusted nearest-comps valuation and a hedonic OLS fitted on the
   same training sales (`baselines.py`), and the AVM re-indexed monthly along the hedonic
@@ -27,6 +28,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from realestate_assets.config_models import CompsSettings
+from realestate_assets.market.index import month_start
+from realestate_assets.ml.tuning import TuningSettings, optuna_search, search_space, time_series_folds
+
 NUMERIC = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
            "waterfront", "latitude", "longitude", "sale_months"]
 CATEGORICAL = ["use_type", "neighborhood"]
@@ -44,15 +49,15 @@ FEATURE_LABELS = {
 
 
 @dataclass(frozen=True)
-class AvmSettings:
+class AvmSettings(TuningSettings):
+    """The AVM's starting LightGBM settings (Optuna's first trial) and how it is tuned."""
+
+    trials: int = 0  # Optuna trials; 0 = use the settings below as they are
+    space: dict[str, dict] = field(default_factory=lambda: search_space("avm"))
     num_boost_round: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 20
-    holdout_fraction: float = 0.2
-    seed: int = 7
-    trials: int = 0  # Optuna trials; 0 = use the settings above as they are
-    cv_folds: int = 3
 
     def params(self) -> dict[str, Any]:
         return base_params(self.seed) | {"learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
@@ -188,54 +193,30 @@ def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str
     return lgb.train(params, dataset, num_boost_round=rounds)
 
 
-def time_series_folds(n: int, folds: int, min_train: int = 50) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Expanding-window folds over rows sorted by date: validate on the block after each train."""
-    from sklearn.model_selection import TimeSeriesSplit
-
-    folds = max(2, min(folds, n // max(min_train, 1) - 1)) if n >= 3 * min_train else 2
-    return [(train, valid) for train, valid in TimeSeriesSplit(n_splits=folds).split(np.arange(n))
-            if len(train) >= min(min_train, n // 3)]
-
-
 def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSettings,
          progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Optuna TPE over LightGBM settings, scored by mean MdAPE over time-series folds."""
+    """Optuna over `settings.space`, scored by mean MdAPE over time-series folds."""
     defaults = settings.params()
     if settings.trials <= 0:
         return defaults, {"trials": 0}
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     folds = time_series_folds(len(frame), settings.cv_folds)
 
-    def objective(trial: optuna.Trial) -> float:
-        params = base_params(settings.seed) | {
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 7, 63),
-            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 5, 60),
-            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
-            "num_boost_round": trial.suggest_int("num_boost_round", 100, 600, step=50),
-        }
+    def objective(drawn: dict[str, Any]) -> float:
+        params = defaults | drawn
         errors = []
         for train_idx, valid_idx in folds:
             booster = _fit(frame.iloc[train_idx], categories, params)
             valid = frame.iloc[valid_idx]
             predicted = np.exp(booster.predict(encode(valid, categories)))
             errors.append(float(np.median(np.abs(predicted / valid["sale_price"].to_numpy() - 1))))
-        if progress:
-            progress(1)
         return float(np.mean(errors) * 100)
 
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=settings.seed))
-    study.enqueue_trial({"learning_rate": settings.learning_rate, "num_leaves": settings.num_leaves,
-                         "min_data_in_leaf": settings.min_data_in_leaf, "feature_fraction": 1.0,
-                         "lambda_l2": 1e-3,
-                         "num_boost_round": int(min(600, max(100, round(settings.num_boost_round / 50) * 50)))})
-    study.optimize(objective, n_trials=settings.trials)
-    best = base_params(settings.seed) | study.best_params
-    return best, {"trials": len(study.trials), "cv_folds": len(folds), "best_cv_mdape_pct": study.best_value,
-                  "first_trial_cv_mdape_pct": study.trials[0].value}
+    # LightGBM's own defaults for what the configured settings leave open (moved onto the ranges).
+    first = defaults | {"feature_fraction": 1.0, "lambda_l2": 0.0}
+    best, summary = optuna_search(objective, settings.space, first, settings.trials, settings.seed, "minimize",
+                                  progress)
+    return defaults | best, {"trials": summary["trials"], "cv_folds": len(folds),
+                             "best_cv_mdape_pct": summary["best"], "first_trial_cv_mdape_pct": summary["first_trial"]}
 
 
 def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -244,17 +225,18 @@ def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
 
 
 def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
-                       training_last_month: pd.Timestamp) -> dict[str, dict[str, float]]:
+                       training_last_month: pd.Timestamp,
+                       baseline_comps: CompsSettings | None = None) -> dict[str, dict[str, float]]:
     """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM."""
+    from realestate_assets.market.index import AsOfIndexes, HedonicIndex
     from realestate_assets.ml.baselines import HedonicOls, nearest_comps_value
-    from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     train, holdout = ordered.iloc[:cut_rows], ordered.iloc[cut_rows:]
     actual = holdout["sale_price"].to_numpy(dtype=float)
     ols = HedonicOls.fit(train)
     index = HedonicIndex.from_sales(train)
-    comps = nearest_comps_value(train, holdout, index, ols.size_elasticity)
+    comps = nearest_comps_value(train, holdout, index, ols.size_elasticity, baseline_comps)
     factor = AsOfIndexes(ordered).reindex_factor(training_last_month, holdout["sale_date"])
     reindexed = avm_holdout_values * np.where(np.isfinite(factor), factor, 1.0)
     return {"avm_lightgbm": ratio_study(avm_holdout_values, actual),
@@ -264,7 +246,8 @@ def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
 
 
 def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
-              progress: Callable[[int], None] | None = None) -> TrainedAvm:
+              progress: Callable[[int], None] | None = None,
+              baseline_comps: CompsSettings | None = None) -> TrainedAvm:
     frame = training_frame(sales).sort_values("sale_date", kind="stable").reset_index(drop=True)
     if len(frame) < 50:
         raise ValueError(f"the AVM needs at least 50 sales to train and evaluate; got {len(frame)}")
@@ -277,8 +260,8 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     metrics["train_rows"] = len(train)
     comparison = {}
     if compare:
-        last_month = train["sale_date"].max().to_period("M").to_timestamp()
-        comparison = compare_valuations(sales, len(train), holdout_values, last_month)
+        last_month = month_start(train["sale_date"].max())
+        comparison = compare_valuations(sales, len(train), holdout_values, last_month, baseline_comps)
         metrics["reindexed_mdape_pct"] = comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"]
     final = _fit(frame, categories, params)
     gain = pd.Series(final.feature_importance("gain"), index=final.feature_name())

@@ -3,9 +3,13 @@
 Both are given the same information as the AVM (the training sales only) and value every
 hold-out sale at the market of the last training month, as the AVM does.
 
-* Size-adjusted nearest comps: the `k` nearest training sales of the same use type, each moved
-  to the valuation month along the hedonic index and scaled to the subject's size with the
-  hedonic size elasticity (price ∝ sqft^β); the value is their median.
+* Size-adjusted nearest comps: comps chosen by the one comparable-sales rule
+  (`market.comps`) with the looser `baseline_comps` settings of config/scoring.yaml — the
+  `max_comps` (10) nearest earlier training sales of other parcels of the same use type, at any
+  distance, size and age — each moved to the valuation month along the hedonic index and scaled
+  to the subject's size with the hedonic size elasticity (price ∝ sqft^β); the value is their
+  median. Deliberately looser than enrichment's comps: a baseline must value every hold-out
+  sale, and it adjusts for size instead of filtering on it.
 * Hedonic OLS: log price on characteristics, assessor area and month dummies, predicted at the
   last training month.
 """
@@ -16,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
-from realestate_assets.geo import to_xy
-from realestate_assets.ml.market_index import HedonicIndex, hedonic_design, month_start
+from realestate_assets.config_models import ScoringConfig
+from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.index import HedonicIndex, hedonic_design, month_start
 
 
 @dataclass
@@ -54,24 +58,21 @@ class HedonicOls:
 
 
 def nearest_comps_value(train: pd.DataFrame, targets: pd.DataFrame, index: HedonicIndex,
-                        size_elasticity: float, k: int = 10) -> np.ndarray:
-    """Median of the `k` nearest same-type training sales, time- and size-adjusted."""
+                        size_elasticity: float, settings: CompsSettings | None = None) -> np.ndarray:
+    """Median of the chosen comps' values, time- and size-adjusted, valued at the index's last month.
+
+    Every training sale is known at valuation time: the as-of date is the day after the last one.
+    """
+    settings = settings or ScoringConfig().baseline_comps
     valuation_month = index.last_month
-    out = np.full(len(targets), np.nan)
-    pool = train.loc[train["living_sqft"] > 0].reset_index(drop=True)
-    ref_lat = float(pool["latitude"].mean())
-    adjusted = index.adjust(pool["sale_price"], pool["sale_date"], valuation_month)
-    for use_type, group in targets.reset_index(drop=True).groupby("use_type", dropna=False):
-        same = pool.index[pool["use_type"] == use_type].to_numpy()
-        if len(same) == 0:
-            continue
-        tree = cKDTree(to_xy(pool.loc[same, "latitude"].to_numpy(), pool.loc[same, "longitude"].to_numpy(), ref_lat))
-        kk = min(k, len(same))
-        _, neighbors = tree.query(to_xy(group["latitude"].to_numpy(), group["longitude"].to_numpy(), ref_lat), k=kk)
-        neighbors = np.asarray(neighbors).reshape(len(group), kk)
-        chosen = same[neighbors]
-        comp_sqft = pool["living_sqft"].to_numpy()[chosen]
-        size_ratio = group["living_sqft"].to_numpy()[:, None] / comp_sqft
-        values = adjusted[chosen] * size_ratio ** size_elasticity
-        out[group.index.to_numpy()] = np.median(values, axis=1)
+    as_of = pd.Timestamp(pd.to_datetime(train["sale_date"]).max()) + pd.Timedelta(days=1)
+    frame = targets.reset_index(drop=True)
+    pool = train.reset_index(drop=True)
+    chosen = comparable_sales(frame, pool, as_of, settings).chosen
+    comp = pool.iloc[chosen["sale"].to_numpy()]
+    moved = comp["sale_price"].to_numpy(dtype=float) * index.factor(comp["sale_date"], [valuation_month] * len(comp))
+    size_ratio = frame["living_sqft"].to_numpy(dtype=float)[chosen["target"]] / comp["living_sqft"].to_numpy(float)
+    values = pd.Series(moved * size_ratio ** size_elasticity).groupby(chosen["target"].to_numpy()).median()
+    out = np.full(len(frame), np.nan)
+    out[values.index.to_numpy()] = values.to_numpy()
     return out

@@ -18,15 +18,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from realestate_assets.ml.avm import time_series_folds
+from realestate_assets.ml.tuning import TuningSettings, optuna_search, time_series_folds
 
-
-@dataclass(frozen=True)
-class ClassifierSettings:
-    trials: int = 10
-    cv_folds: int = 3
-    holdout_fraction: float = 0.2
-    seed: int = 7
+# The deal and sale-propensity models are tuned alike (search space `search_spaces.classifier`).
+ClassifierSettings = TuningSettings
 
 
 def _base(seed: int) -> dict[str, Any]:
@@ -186,22 +181,13 @@ def platt(margins: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def tune(x: pd.DataFrame, y: np.ndarray, settings: ClassifierSettings,
          progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Optuna over `settings.space`, scored by mean AUC over time-series folds."""
     folds = time_series_folds(len(x), settings.cv_folds, min_train=40)
     if settings.trials <= 0:
         return _base(settings.seed) | DEFAULT_PARAMS, {"trials": 0}
-    import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = _base(settings.seed) | {
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 3, 31),
-            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 5, 80),
-            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
-            "num_boost_round": trial.suggest_int("num_boost_round", 50, 400, step=50),
-        }
+    def objective(drawn: dict[str, Any]) -> float:
+        params = _base(settings.seed) | DEFAULT_PARAMS | drawn
         scores = []
         for train_idx, valid_idx in folds:
             if not 0 < y[train_idx].sum() < len(train_idx):
@@ -210,16 +196,13 @@ def tune(x: pd.DataFrame, y: np.ndarray, settings: ClassifierSettings,
             value = auc(y[valid_idx], booster.predict(x.iloc[valid_idx], raw_score=True))
             if np.isfinite(value):
                 scores.append(value)
-        if progress:
-            progress(1)
         return float(np.mean(scores)) if scores else 0.5
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=settings.seed))
-    study.enqueue_trial(DEFAULT_PARAMS)
-    study.optimize(objective, n_trials=settings.trials)
-    return _base(settings.seed) | study.best_params, {
-        "trials": len(study.trials), "cv_folds": len(folds), "best_cv_auc": study.best_value,
-        "first_trial_cv_auc": study.trials[0].value}
+    best, summary = optuna_search(objective, settings.space, DEFAULT_PARAMS, settings.trials, settings.seed,
+                                  "maximize", progress)
+    return _base(settings.seed) | DEFAULT_PARAMS | best, {
+        "trials": summary["trials"], "cv_folds": len(folds), "best_cv_auc": summary["best"],
+        "first_trial_cv_auc": summary["first_trial"]}
 
 
 def train_classifier(name: str, frame: pd.DataFrame, label: str, time_column: str, numeric: list[str],

@@ -25,12 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
-from realestate_assets.enrich.market import MIN_COMPS, CompsSettings
-from realestate_assets.geo import to_xy
+from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier, train_classifier
-from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 
 BUILDING = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
             "waterfront", "latitude", "longitude"]
@@ -67,55 +65,13 @@ def building_at(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes, rule: CompsSettings) -> pd.DataFrame:
-    """Comparable sales for each target row as of its own `date`: only sales strictly before it.
+    """Comps of each target row as of its own `date` (the one rule: `market.comps`).
 
-    `targets`: parcel_id, date, latitude, longitude, living_sqft, use_type. Same definition as
-    the enrichment comps (radius, window, use type, size tolerance, ≥3 comps), with prices moved
-    to the target's month along the index fitted on sales before that month.
+    `targets`: parcel_id, date, latitude, longitude, living_sqft, use_type. Prices are moved to
+    the month before the target's along the index fitted on sales before that month.
     """
-    out = pd.DataFrame(index=targets.index, data={"comps_count": 0.0, "comps_median_price_per_sqft": np.nan,
-                                                  "comps_value_spread_pct": np.nan})
-    pool = sales.loc[sales["living_sqft"] > 0].reset_index(drop=True)
-    if pool.empty or targets.empty:
-        return out
-    ref_lat = float(pool["latitude"].mean())
-    tree = cKDTree(to_xy(pool["latitude"].to_numpy(), pool["longitude"].to_numpy(), ref_lat))
-    located = targets.dropna(subset=["latitude", "longitude", "living_sqft"])
-    k = min(len(pool), rule.max_comps * 8)
-    dist, nbr = tree.query(to_xy(located["latitude"].to_numpy(), located["longitude"].to_numpy(), ref_lat),
-                           k=k, distance_upper_bound=rule.radius_m)
-    dist, nbr = np.asarray(dist).reshape(len(located), k), np.asarray(nbr).reshape(len(located), k)
-    pool_date = pd.to_datetime(pool["sale_date"]).to_numpy()
-    pool_parcel, pool_use = pool["parcel_id"].to_numpy(), pool["use_type"].to_numpy()
-    pool_sqft, pool_price = pool["living_sqft"].to_numpy(float), pool["sale_price"].to_numpy(float)
-    target_dates = pd.to_datetime(located["date"])
-    counts, medians, spreads = [], [], []
-    for row, (target_date, target) in enumerate(zip(target_dates, located.itertuples(index=False), strict=True)):
-        found = nbr[row][np.isfinite(dist[row])]
-        start = np.datetime64(target_date - pd.DateOffset(months=rule.window_months))
-        keep = ((pool_date[found] < np.datetime64(target_date)) & (pool_date[found] > start)
-                & (pool_parcel[found] != target.parcel_id) & (pool_use[found] == target.use_type)
-                & (np.abs(pool_sqft[found] / target.living_sqft - 1.0) <= rule.sqft_tolerance))
-        chosen = found[keep][: rule.max_comps]
-        counts.append(len(chosen))
-        if len(chosen) < MIN_COMPS:
-            medians.append(np.nan)
-            spreads.append(np.nan)
-            continue
-        index = indexes.before(target_date)
-        if index.last_month is None:
-            factor = np.ones(len(chosen))
-        else:
-            factor = index.level(pd.Series([index.last_month]))[0] / index.level(pd.Series(pool_date[chosen]))
-        ppsf = pool_price[chosen] * factor / pool_sqft[chosen]
-        median = float(np.median(ppsf))
-        q1, q3 = np.percentile(ppsf, [25, 75])
-        medians.append(median)
-        spreads.append(float((q3 - q1) / median * 100.0))
-    out.loc[located.index, "comps_count"] = counts
-    out.loc[located.index, "comps_median_price_per_sqft"] = medians
-    out.loc[located.index, "comps_value_spread_pct"] = spreads
-    return out
+    comps = comparable_sales(targets, sales, pd.to_datetime(targets["date"]).to_numpy(), rule, indexes)
+    return comps.summary[["comps_count", "comps_median_price_per_sqft", "comps_value_spread_pct"]].astype(float)
 
 
 def deal_inputs(rows: pd.DataFrame, price: pd.Series, comps: pd.DataFrame, trend_pct: np.ndarray) -> pd.DataFrame:

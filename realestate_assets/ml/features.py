@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from realestate_assets.enrich.market import PriceIndex
+from realestate_assets.market.index import HedonicIndex
 
 # A cap-rate estimate needs operating costs the data does not hold: we use the common rule of
 # thumb that expenses (tax, insurance, maintenance, vacancy, management) take 40% of gross rent.
@@ -127,12 +127,12 @@ def _flag(values: pd.Series) -> pd.Series:
     return values.map({True: 1.0, False: 0.0}).astype(float)
 
 
-def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: PriceIndex) -> pd.DataFrame:
+def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: HedonicIndex) -> pd.DataFrame:
     """Feature rows for enriched prospects.
 
     `locations`: prospect_key → latitude, longitude, and optionally the listing facts
-    list_price, list_date. `index`: any market index with `level(dates)` (PriceIndex or
-    HedonicIndex).
+    list_price, list_date. `index`: the county's market index (`HedonicIndex`, or anything
+    with `level(dates)` and `trend_pct(as_of)`).
     """
     enriched = enrichment.loc[enrichment["status"] == "enriched"]
     # The prospect's own location and listing facts win over any enrichment copy of them.

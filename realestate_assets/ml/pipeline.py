@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import ScoringConfig
-from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.market.index import AsOfIndexes
 from realestate_assets.ml.avm import AvmSettings, TrainedAvm, scoring_frame, train_avm
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier
 from realestate_assets.ml.deal import (
@@ -25,7 +25,6 @@ from realestate_assets.ml.deal import (
     train_deal_model,
     train_propensity_model,
 )
-from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.scoring import (
     MODEL_WEIGHTS,
     WEIGHTS,
@@ -38,6 +37,7 @@ from realestate_assets.ml.scoring import (
     top_factors,
     value_gap_pct,
 )
+from realestate_assets.ml.tuning import search_space
 
 Progress = Callable[[int], None] | None
 
@@ -46,12 +46,12 @@ def avm_settings(scoring: ScoringConfig) -> AvmSettings:
     return AvmSettings(num_boost_round=scoring.num_boost_round, learning_rate=scoring.learning_rate,
                        num_leaves=scoring.num_leaves, min_data_in_leaf=scoring.min_data_in_leaf,
                        holdout_fraction=scoring.holdout_fraction, seed=scoring.seed, trials=scoring.avm_trials,
-                       cv_folds=scoring.cv_folds)
+                       cv_folds=scoring.cv_folds, space=search_space("avm", scoring))
 
 
 def classifier_settings(scoring: ScoringConfig, trials: int) -> ClassifierSettings:
     return ClassifierSettings(trials=trials, cv_folds=scoring.cv_folds, holdout_fraction=scoring.holdout_fraction,
-                              seed=scoring.seed)
+                              seed=scoring.seed, space=search_space("classifier", scoring))
 
 
 @dataclass
@@ -71,10 +71,11 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
         return (lambda n: progress(name, n)) if progress else None
 
     started = time.perf_counter()
-    avm = train_avm(sales, avm_settings(scoring), compare=compare, progress=step("avm"))
+    avm = train_avm(sales, avm_settings(scoring), compare=compare, progress=step("avm"),
+                    baseline_comps=scoring.baseline_comps)
     trained = Trained(avm=avm, seconds={"avm": time.perf_counter() - started})
     indexes = AsOfIndexes(sales)
-    comps = CompsSettings.from_scoring(scoring)
+    comps = scoring.comps
     for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
                             scoring, scoring.deal_trials), indexes, step("deal"))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(

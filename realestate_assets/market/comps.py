@@ -1,0 +1,225 @@
+"""The one comparable-sales rule: which recorded sales are comparable to a property, as of a date.
+
+A comp of a target is a recorded sale that is
+
+* of ANOTHER parcel (a house is not its own comparable),
+* dated STRICTLY BEFORE the target's as-of date (a sale on the as-of day is not yet known),
+  and after the as-of date minus `window_months`,
+* of the same use type (an unknown use type has no comps),
+* of a living area within ±`sqft_tolerance` of the target's,
+* within `radius_m` metres,
+
+taken nearest first, at most `max_comps`. With fewer than `min_comps` the rule gives no
+estimate (the comps found are still counted and returned). Every target may carry its own
+as-of date (the deal labels value each purchase at its own date); enrichment uses one date.
+`config/scoring.yaml` `comps:` holds the settings (`CompsSettings`); the AVM's nearest-comps
+baseline is the same rule with its own, looser settings (`baseline_comps:`).
+
+Vectorized (issue 17): sales and targets are projected to metres once, one KD-tree is built
+over the candidate sales, and the targets are queried in chunks of `chunk_rows` for their
+`candidates` nearest sales; the filters run as NumPy arrays over that (targets × candidates)
+matrix. A row that found fewer than `max_comps` while its last candidate was still inside the
+radius is queried again with 4× the candidates, only that row, until it is complete — so the
+over-fetch size changes speed, never the answer. Memory is bounded by `chunk_rows ×
+candidates` matrix cells.
+
+Results (`Comps`): `chosen`, one row per (target, comp) nearest first — target position,
+sale position (`sales.iloc[sale]` holds its parcel, date, price...), distance, time-adjusted
+price and price per sqft — and `summary`, one row per target: comps_count, comps_median_price_per_sqft,
+comps_estimated_value (that median × the target's living area) and comps_value_spread_pct (the
+comps' interquartile range as a share of the median). Prices are moved from their sale month
+to the target's as-of month along a market index (`index.factor(from_dates, to_dates)`:
+`HedonicIndex` for one as-of, `AsOfIndexes` for per-row dates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from realestate_assets.config_models import CompsSettings
+from realestate_assets.geo import to_xy
+
+__all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
+
+WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
+
+
+class MarketIndex(Protocol):
+    def factor(self, from_dates: pd.Series | np.ndarray, to_dates: pd.Series | np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Comps:
+    chosen: pd.DataFrame   # one row per (target, comp), by target then nearest first
+    summary: pd.DataFrame  # one row per target, indexed like the targets
+
+
+def row_quantiles(grid: np.ndarray, count: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Per row, the quantiles of its first `count` values (NaN-padded), as `np.percentile` computes
+    them (linear); vectorized, because `np.nanpercentile(axis=1)` loops over rows in Python."""
+    ordered = np.sort(grid, axis=1)  # NaN padding sorts last
+    out = []
+    for q in qs:
+        position = q * (count - 1)
+        lo = np.floor(position).astype(int)
+        hi = np.minimum(lo + 1, count - 1)
+        a = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
+        b = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
+        out.append(a + (b - a) * (position - lo))
+    return out
+
+
+def _days(dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Dates as whole days since the epoch (int64; NaT → the int64 minimum)."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).to_numpy("datetime64[D]").astype(np.int64)
+
+
+class SalesPool:
+    """The sales that can be comps, projected and indexed once (reused across calls, e.g. memos).
+
+    Only located sales with a living area count. `earliest`/`latest` narrow the pool to the
+    sales that can be a comp of any as-of date in [earliest, latest]: fewer points, fewer
+    candidates dropped by the date filter.
+    """
+
+    def __init__(self, sales: pd.DataFrame, settings: CompsSettings, earliest: pd.Timestamp | None = None,
+                 latest: pd.Timestamp | None = None) -> None:
+        self.settings = settings
+        dates = pd.to_datetime(sales["sale_date"])
+        usable = (sales["living_sqft"].astype(float) > 0) & sales["latitude"].notna() & sales["longitude"].notna()
+        if latest is not None:
+            usable &= dates < pd.Timestamp(latest)
+        if earliest is not None and settings.window_months is not None:
+            usable &= dates > pd.Timestamp(earliest) - pd.DateOffset(months=settings.window_months)
+        self.rows = np.flatnonzero(usable.to_numpy())  # pool position → position in `sales`
+        pool = sales.iloc[self.rows]
+        self.ref_lat = float(pool["latitude"].mean()) if len(pool) else 0.0
+        self.tree = cKDTree(to_xy(pool["latitude"], pool["longitude"], self.ref_lat)) if len(pool) else None
+        self.date = _days(pool["sale_date"])
+        self.sqft = pool["living_sqft"].to_numpy(dtype=float)
+        self.price = pool["sale_price"].to_numpy(dtype=float)
+        # Integer codes: the filters compare ints, not Python strings (unknown use type → -1).
+        parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
+        use, self._uses = pd.factorize(pool["use_type"].astype("string"))
+        self.parcel, self.use = parcel.astype(np.int32), use.astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _codes(self, values: pd.Series, categories: pd.Index, missing: int) -> np.ndarray:
+        """The pool's codes of the targets' values; `missing` where the pool has no such value."""
+        codes = categories.get_indexer(values.astype("string"))
+        return np.where(codes < 0, missing, codes)
+
+    def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
+             index: MarketIndex | None = None) -> Comps:
+        """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type)."""
+        s = self.settings
+        n = len(targets)
+        as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))))
+        t_date = _days(as_of_dates)
+        t_start = _days(as_of_dates - pd.DateOffset(months=s.window_months)) if s.window_months is not None else \
+            np.full(n, np.iinfo(np.int64).min)
+        t_sqft = targets["living_sqft"].to_numpy(dtype=float)
+        pool_parcel, pool_use = self.parcel, self.use
+        t_parcel = self._codes(targets["parcel_id"], self._parcels, missing=-2)  # -2: matches no pool parcel
+        t_use = self._codes(targets["use_type"], self._uses, missing=-1)
+        ok = (targets["latitude"].notna() & targets["longitude"].notna()).to_numpy() & (t_sqft > 0) & (t_use >= 0) \
+            & targets["use_type"].notna().to_numpy() & as_of_dates.notna().to_numpy()
+        xy = to_xy(targets["latitude"].fillna(0.0), targets["longitude"].fillna(0.0), self.ref_lat)
+
+        def keep(rows: np.ndarray, nbr: np.ndarray, dist: np.ndarray) -> np.ndarray:
+            found = np.isfinite(dist)
+            nb = np.where(found, nbr, 0)
+            mask = found & (pool_parcel[nb] != t_parcel[rows, None]) & (pool_use[nb] == t_use[rows, None])
+            sale_day = self.date[nb]
+            mask &= (sale_day < t_date[rows, None]) & (sale_day > t_start[rows, None])
+            if s.sqft_tolerance is not None:
+                mask &= np.abs(self.sqft[nb] / t_sqft[rows, None] - 1.0) <= s.sqft_tolerance
+            return mask
+
+        picked_t, picked_p, picked_d = [], [], []
+        todo = np.flatnonzero(ok) if self.tree is not None else np.array([], dtype=int)
+        k = min(s.candidates, len(self))
+        bound = np.inf if s.radius_m is None else s.radius_m
+        budget = s.chunk_rows * s.candidates  # matrix cells per query: bounds the memory
+        while len(todo):
+            short = []
+            for start in range(0, len(todo), max(1, budget // k)):
+                rows = todo[start:start + max(1, budget // k)]
+                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound)
+                dist, nbr = dist.reshape(len(rows), k), nbr.reshape(len(rows), k)
+                mask = keep(rows, nbr, dist)
+                mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
+                done = (mask.sum(axis=1) >= s.max_comps) | ~np.isfinite(dist[:, -1]) | (k >= len(self))
+                r, c = np.nonzero(mask & done[:, None])
+                picked_t.append(rows[r])
+                picked_p.append(nbr[r, c])
+                picked_d.append(dist[r, c])
+                short.append(rows[~done])
+            todo = np.concatenate(short)
+            k = min(k * WIDEN, len(self))
+        target = np.concatenate(picked_t) if picked_t else np.array([], dtype=int)
+        pool_pos = np.concatenate(picked_p) if picked_p else np.array([], dtype=int)
+        distance = np.concatenate(picked_d) if picked_d else np.array([], dtype=float)
+        del picked_t, picked_p, picked_d
+        order = np.lexsort((distance, target))  # by target, nearest first (chunks and widening mixed them)
+        target, pool_pos, distance = target[order], pool_pos[order], distance[order]
+        del order
+        return self._result(targets, t_date, target, pool_pos, distance, index)
+
+    def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
+        """Index factors from each comp's sale month to its target's as-of month: a table over
+        (sale months × distinct as-of months) — a few thousand index look-ups, not millions."""
+        if index is None or not len(pool_pos):
+            return np.ones(len(pool_pos))
+        from_m = self.date[pool_pos].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        to_months, to_col = np.unique(to_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64),
+                                      return_inverse=True)
+        from_months = np.arange(from_m.min(), from_m.max() + 1)
+        grid_from, grid_to = (m.ravel().astype("datetime64[M]").astype("datetime64[ns]")
+                              for m in np.meshgrid(from_months, to_months, indexing="ij"))
+        table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(from_months), len(to_months))
+        return table[from_m - from_months[0], to_col.ravel()]
+
+    def _result(self, targets: pd.DataFrame, t_date: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
+                distance: np.ndarray, index: MarketIndex | None) -> Comps:
+        s = self.settings
+        price, sqft = self.price[pool_pos], self.sqft[pool_pos]
+        factor = self._factor(pool_pos, t_date[target], index)
+        # Lean on purpose (4M rows at 400k parcels): the sale's other facts are `sales.iloc[sale]`.
+        chosen = pd.DataFrame({
+            "target": target, "sale": self.rows[pool_pos], "distance_m": distance,
+            "adjusted_price": price * factor, "adjusted_price_per_sqft": price * factor / sqft})
+        del price, sqft, factor
+
+        n = len(targets)
+        count = np.bincount(target, minlength=n)
+        # The comps of a target are contiguous (sorted by target): rank = position - first position.
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        rank = np.arange(len(target)) - first[target]
+        grid = np.full((n, s.max_comps), np.nan)
+        grid[target, rank] = chosen["adjusted_price_per_sqft"].to_numpy()
+        enough = count >= s.min_comps
+        median, q1, q3 = (np.full(n, np.nan) for _ in range(3))
+        if enough.any():
+            median[enough], q1[enough], q3[enough] = row_quantiles(grid[enough], count[enough], (0.5, 0.25, 0.75))
+        spread = (q3 - q1) / median * 100.0
+        summary = pd.DataFrame({
+            "comps_count": count, "comps_median_price_per_sqft": median,
+            "comps_estimated_value": median * targets["living_sqft"].to_numpy(dtype=float),
+            "comps_value_spread_pct": spread}, index=targets.index)
+        return Comps(chosen, summary)
+
+
+def comparable_sales(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
+                     settings: CompsSettings, index: MarketIndex | None = None) -> Comps:
+    """The comps of every target as of its date (one date or one per row); see the module docstring."""
+    dates = pd.to_datetime(pd.Series(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (len(targets),))))
+    earliest, latest = (dates.min(), dates.max()) if len(dates) and dates.notna().any() else (None, None)
+    return SalesPool(sales, settings, earliest, latest).find(targets, dates.to_numpy(), index)

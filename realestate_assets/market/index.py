@@ -1,0 +1,214 @@
+"""The county's monthly market index, fitted on its own sales, and its as-of versions.
+
+Why hedonic and not repeat-sales: the bundled King County file holds about 640 repeat-sale
+pairs over seven years (≈ 8 a month), too few for a stable monthly repeat-sales index; a
+hedonic regression uses every sale. The model is
+
+    log(price) = β·X + γ_month + ε,   X = log living area, log lot, grade, age, effective age,
+                                          beds, baths, waterfront, use type, assessor area
+
+fitted by least squares; exp(γ_month) is the index (1.0 = first month with sales). Months
+without sales carry the previous level forward; log levels are smoothed with a trailing
+3-month mean (trailing, so a month's level never uses a later sale).
+
+Fallback for thin counties and small frames: with fewer than `min_sales` (default 30) priced
+sales a regression with a dummy per month is not identified, so the index is the trailing
+3-month median of price per square foot instead (median of the sales of the trailing three
+months, forward-filled; `method == "median_ppsf"`). With no sale that has a living area there
+is nothing to index: the index is empty, every level is NaN (`method == "empty"`), and callers
+treat prices as not movable. `HedonicIndex.method` says which one was fitted.
+
+`AsOfIndexes` holds versions fitted only on sales before a month: re-indexing, the deal labels
+and the comps of a past date use them, so nothing depends on sales after the date it describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SMOOTH_MONTHS = 3
+MIN_SALES = 30
+DESIGN_CHUNK_ROWS = 50_000  # rows of the regression's design matrix held at once
+
+
+def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """The first day of each date's month: a RangeIndex'd Series of Timestamps, or one Timestamp
+    for one date. The one definition of "the month of a date" (index, comps, re-indexing)."""
+    if np.ndim(dates) == 0:
+        return pd.Timestamp(dates).to_period("M").to_timestamp()
+    return pd.Series(pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M").to_timestamp())
+
+
+def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Property characteristics as numeric columns (missing values → column median + flag).
+
+    A characteristic the frame does not carry at all is left out (a county without lot sizes
+    still gets an index; the month dummies carry it).
+    """
+    x = pd.DataFrame(index=sales.index)
+    for name, column in (("log_sqft", "living_sqft"), ("log_lot", "lot_sqft")):
+        if column in sales:
+            x[name] = np.log(sales[column].astype(float).clip(lower=100))
+    for column in ("bldg_grade", "age_at_sale", "eff_age_at_sale", "beds", "baths", "waterfront"):
+        if column in sales:
+            x[column] = sales[column].astype(float)
+    # Missing characteristics are a design-matrix detail of the index regression only (they
+    # never become property facts): median-filled, with a flag column absorbing the effect.
+    for column in list(x.columns):
+        missing = x[column].isna()
+        if missing.any():
+            x[column] = x[column].fillna(x[column].median() if missing.mean() < 1 else 0.0)
+            x[f"{column}_missing"] = missing.astype(float)
+    dummies = []
+    for column in ("use_type", "neighborhood"):
+        if column in sales:
+            # uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB.
+            d = pd.get_dummies(sales[column].astype("string").fillna("?"), prefix=column, dtype=np.uint8)
+            dummies.append(d.iloc[:, 1:])  # drop one level: the intercept carries it
+    x = pd.concat([x, *dummies], axis=1)
+    return x, list(x.columns)
+
+
+def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
+    """γ_month of the hedonic regression (first month = 0), one value per month with sales.
+
+    Least squares through the normal equations, accumulated over row chunks: memory is one
+    chunk of the design matrix, not the county's (the solution is the same as `lstsq` on the
+    full matrix; the small system is solved with `lstsq`, so an empty dummy is harmless).
+    """
+    months = month_start(frame["sale_date"]).to_numpy()
+    month_levels = np.sort(pd.unique(months))
+    month_col = np.searchsorted(month_levels, months)
+    x, _ = hedonic_design(frame.reset_index(drop=True))
+    y = np.log(frame["sale_price"].to_numpy(dtype=float))
+    width = 1 + x.shape[1] + len(month_levels) - 1
+    xtx, xty = np.zeros((width, width)), np.zeros(width)
+    for start in range(0, len(frame), DESIGN_CHUNK_ROWS):
+        rows = slice(start, start + DESIGN_CHUNK_ROWS)
+        chunk = x.iloc[rows].to_numpy(dtype=float)
+        month_dummies = np.zeros((len(chunk), len(month_levels)))
+        month_dummies[np.arange(len(chunk)), month_col[rows]] = 1.0
+        design = np.column_stack([np.ones(len(chunk)), chunk, month_dummies[:, 1:]])
+        xtx += design.T @ design
+        xty += design.T @ y[rows]
+    coef, *_ = np.linalg.lstsq(xtx, xty, rcond=None)
+    gamma = np.concatenate([[0.0], coef[-len(month_levels) + 1:]]) if len(month_levels) > 1 else np.zeros(1)
+    return pd.Series(gamma, index=pd.DatetimeIndex(month_levels))
+
+
+def _median_ppsf_levels(frame: pd.DataFrame) -> pd.Series:
+    """Trailing 3-month median price per sqft (of the sales, not of monthly medians), by month."""
+    frame = frame.loc[frame["living_sqft"].astype(float) > 0]
+    if frame.empty:
+        return pd.Series(dtype=float)
+    ppsf = (frame["sale_price"].to_numpy(dtype=float) / frame["living_sqft"].to_numpy(dtype=float))
+    months = month_start(frame["sale_date"]).to_numpy()
+    full = pd.date_range(months.min(), months.max(), freq="MS")
+    values = [np.median(ppsf[(months > m - pd.DateOffset(months=SMOOTH_MONTHS)) & (months <= m)])
+              if ((months > m - pd.DateOffset(months=SMOOTH_MONTHS)) & (months <= m)).any() else np.nan
+              for m in full]
+    return pd.Series(values, index=full).ffill()
+
+
+@dataclass(frozen=True)
+class HedonicIndex:
+    """Monthly index levels (first month = 1.0); see the module docstring for the fallback."""
+
+    by_month: pd.Series  # index: month start, values: level (first month = 1.0)
+    method: str = "hedonic"  # hedonic | median_ppsf | empty
+
+    @classmethod
+    def from_sales(cls, sales: pd.DataFrame, before: pd.Timestamp | None = None,
+                   min_sales: int = MIN_SALES) -> HedonicIndex:
+        """Fit on the priced sales dated before `before` (all sales when None)."""
+        frame = sales
+        if before is not None:
+            frame = sales.loc[pd.to_datetime(sales["sale_date"]) < pd.Timestamp(before)]
+        frame = frame.loc[frame["sale_price"].astype(float) > 0]
+        if len(frame) >= min_sales:
+            raw = _hedonic_log_levels(frame)
+            full = pd.date_range(raw.index.min(), raw.index.max(), freq="MS")
+            smoothed = raw.reindex(full).ffill().rolling(SMOOTH_MONTHS, min_periods=1).mean()
+            return cls(np.exp(smoothed - smoothed.iloc[0]), "hedonic")
+        level = _median_ppsf_levels(frame)
+        if level.empty:
+            return cls(pd.Series(dtype=float), "empty")
+        return cls(level / level.iloc[0], "median_ppsf")
+
+    @property
+    def last_month(self) -> pd.Timestamp | None:
+        return None if self.by_month.empty else pd.Timestamp(self.by_month.index.max())
+
+    def level(self, dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+        """Index level for each date's month, clamped to the fitted range (NaN when empty)."""
+        if self.by_month.empty:
+            return np.full(len(dates), np.nan)
+        months = month_start(dates)
+        clipped = months.clip(self.by_month.index.min(), self.by_month.index.max())
+        return self.by_month.reindex(clipped).to_numpy(dtype=float)
+
+    def factor(self, from_dates: pd.Series | np.ndarray, to_dates: pd.Series | np.ndarray) -> np.ndarray:
+        """Market change from each `from_dates` month to the matching `to_dates` month."""
+        return self.level(to_dates) / self.level(from_dates)
+
+    def adjust(self, prices: pd.Series, from_dates: pd.Series, to_date: pd.Timestamp) -> np.ndarray:
+        """Prices moved from their sale month to `to_date` along the index."""
+        target = self.level(pd.Series([pd.Timestamp(to_date)]))[0]
+        return np.asarray(prices, dtype=float) * target / self.level(from_dates)
+
+    def trend_pct(self, as_of: pd.Timestamp, months: int = 12) -> float:
+        """Index change over the `months` before `as_of`, in percent."""
+        now, then = self.level(pd.Series([pd.Timestamp(as_of), pd.Timestamp(as_of) - pd.DateOffset(months=months)]))
+        return float((now / then - 1.0) * 100.0)
+
+    def to_dict(self) -> dict[str, float]:
+        return {str(k.date()): round(float(v), 6) for k, v in self.by_month.items()}
+
+
+class AsOfIndexes:
+    """Hedonic indexes each fitted only on sales before a given month start (cached per month)."""
+
+    def __init__(self, sales: pd.DataFrame, min_sales: int = MIN_SALES) -> None:
+        self.sales = sales
+        self.min_sales = min_sales
+        self._cache: dict[pd.Timestamp, HedonicIndex] = {}
+
+    def before(self, date: pd.Timestamp) -> HedonicIndex:
+        """The index knowable on `date`: fitted on sales before the start of its month."""
+        month = month_start(date)
+        if month not in self._cache:
+            self._cache[month] = HedonicIndex.from_sales(self.sales, before=month, min_sales=self.min_sales)
+        return self._cache[month]
+
+    def _per_month(self, dates: pd.Series | np.ndarray,
+                   value: Callable[[HedonicIndex, np.ndarray], np.ndarray | float]) -> np.ndarray:
+        """`value(index, positions)` for the rows of each distinct month of `dates`."""
+        months = month_start(dates).to_numpy()
+        out = np.full(len(months), np.nan)
+        for month in pd.unique(months):
+            rows = np.flatnonzero(months == month)
+            index = self.before(pd.Timestamp(month))
+            if index.last_month is not None:
+                out[rows] = value(index, rows)
+        return out
+
+    def factor(self, from_dates: pd.Series | np.ndarray, to_dates: pd.Series | np.ndarray) -> np.ndarray:
+        """Market change from each `from_dates` month to the month before each `to_dates`, along
+        the index fitted on sales before that month; 1.0 where no index was knowable yet."""
+        from_dates = pd.Series(pd.to_datetime(np.asarray(from_dates)))
+        out = self._per_month(to_dates, lambda index, rows: index.level(pd.Series([index.last_month]))[0]
+                              / index.level(from_dates.iloc[rows]))
+        return np.where(np.isnan(out), 1.0, out)
+
+    def trend_pct(self, dates: pd.Series, months: int = 12) -> np.ndarray:
+        """Trailing `months` change up to the month before each date, from its as-of index."""
+        return self._per_month(dates, lambda index, rows: index.trend_pct(index.last_month, months))
+
+    def reindex_factor(self, from_month: pd.Timestamp, to_dates: pd.Series) -> np.ndarray:
+        """Market change from `from_month` to the month before each date, using sales before that date."""
+        return self._per_month(to_dates, lambda index, rows: np.divide(
+            *index.level(pd.Series([index.last_month, pd.Timestamp(from_month)]))))

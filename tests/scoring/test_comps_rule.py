@@ -1,0 +1,140 @@
+"""The one comparable-sales rule (realestate_assets/market/comps.py): its semantics, pinned on
+hand-made sales, and its vectorized search checked against a plain loop over every sale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.config_models import ScoringConfig
+from realestate_assets.docs.context import MarketData
+from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex
+from realestate_assets.ml.baselines import nearest_comps_value
+from realestate_assets.ml.deal import asof_comps
+from tests.scoring.helpers_scoring import sale
+
+AS_OF = pd.Timestamp("2016-06-01")
+DEG_PER_M = 1 / 111_195  # latitude degrees per metre
+
+
+def north(metres: float) -> float:
+    return 47.6 + metres * DEG_PER_M
+
+
+def target(parcel: str = "t", use: str = "sfr", sqft: float = 1000.0) -> pd.DataFrame:
+    return pd.DataFrame({"parcel_id": [parcel], "latitude": [47.6], "longitude": [-122.3],
+                         "living_sqft": [sqft], "use_type": [use]})
+
+
+def test_a_comp_is_another_parcels_earlier_similar_nearby_sale_nearest_first() -> None:
+    sales = pd.DataFrame([
+        sale("t", "own", "2016-01-01", 100_000),                                 # the target's own parcel
+        sale("same_day", "sd", "2016-06-01", 200_000, lat=north(10)),            # on the as-of day: not yet known
+        sale("day_before", "db", "2016-05-31", 300_000, lat=north(400)),         # the day before: a comp
+        sale("too_old", "old", "2014-06-01", 400_000, lat=north(20)),            # window start itself: out
+        sale("in_window", "iw", "2014-06-02", 410_000, lat=north(300)),          # a day later: in
+        sale("townhouse", "th", "2016-01-01", 500_000, lat=north(30), use="townhouse"),
+        sale("too_big", "tb", "2016-01-01", 600_000, lat=north(40), sqft=1351),  # outside ±35%
+        sale("band_edge", "be", "2016-01-01", 650_000, lat=north(200), sqft=1349),  # just inside the band
+        sale("far", "far", "2016-01-01", 700_000, lat=north(1300)),              # beyond 1.2 km
+        sale("near", "nr", "2016-01-01", 800_000, lat=north(100)),
+    ])
+    comps = comparable_sales(target(), sales, AS_OF, CompsSettings())
+    parcels = sales["parcel_id"].iloc[comps.chosen["sale"]].tolist()
+    assert parcels == ["near", "band_edge", "in_window", "day_before"]  # nearest first
+    assert comps.chosen["distance_m"].is_monotonic_increasing
+    assert comps.summary.loc[0, "comps_count"] == 4
+    # No index given: prices as recorded. Median of 800, 481.8, 410, 300 $/sqft.
+    assert comps.summary.loc[0, "comps_median_price_per_sqft"] == pytest.approx((650_000 / 1349 + 410) / 2, rel=1e-3)
+    assert comps.summary.loc[0, "comps_estimated_value"] == pytest.approx(1000 * (650_000 / 1349 + 410) / 2, rel=1e-3)
+
+    capped = comparable_sales(target(), sales, AS_OF, CompsSettings(max_comps=3))
+    assert sales["parcel_id"].iloc[capped.chosen["sale"]].tolist() == ["near", "band_edge", "in_window"]
+    assert comparable_sales(target(use=None), sales, AS_OF, CompsSettings()).summary.loc[0, "comps_count"] == 0
+
+
+def test_fewer_than_min_comps_count_but_give_no_estimate() -> None:
+    sales = pd.DataFrame([sale("a", "1", "2016-01-01", 400_000), sale("b", "2", "2016-01-02", 410_000)])
+    summary = comparable_sales(target(), sales, AS_OF, CompsSettings()).summary
+    assert summary.loc[0, "comps_count"] == 2
+    assert summary[["comps_median_price_per_sqft", "comps_estimated_value", "comps_value_spread_pct"]].isna().all(
+        axis=None)
+    assert comparable_sales(target(), sales, AS_OF, CompsSettings(min_comps=2)).summary.notna().all(axis=None)
+
+
+def test_each_target_may_carry_its_own_as_of_date() -> None:
+    sales = pd.DataFrame([sale(f"p{i}", f"s{i}", f"2015-0{i + 1}-15", 300_000 + i, lat=north(10 * i))
+                          for i in range(6)])
+    targets = pd.concat([target("x"), target("y")], ignore_index=True)
+    comps = comparable_sales(targets, sales, pd.to_datetime(["2015-04-01", "2015-07-01"]), CompsSettings())
+    assert comps.summary["comps_count"].tolist() == [3, 6]  # January–March, then all six
+
+
+def brute_force(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Series, s: CompsSettings) -> list[list[str]]:
+    """The rule as a plain loop over every sale: the reference the vectorized search must match."""
+    out = []
+    for row, date in zip(targets.itertuples(), as_of, strict=True):
+        dy = (sales["latitude"] - row.latitude) * 111_195 * 1.0
+        dx = (sales["longitude"] - row.longitude) * 111_195 * np.cos(np.radians(sales["latitude"].mean()))
+        dist = np.hypot(dx, dy)
+        dates = pd.to_datetime(sales["sale_date"])
+        ok = ((sales["parcel_id"] != row.parcel_id) & (sales["use_type"] == row.use_type) & (dates < date)
+              & (dates > date - pd.DateOffset(months=s.window_months)) & (dist <= s.radius_m)
+              & ((sales["living_sqft"] / row.living_sqft - 1).abs() <= s.sqft_tolerance))
+        out.append(sales.loc[ok].assign(d=dist[ok]).sort_values("d").head(s.max_comps)["sale_id"].tolist())
+    return out
+
+
+def test_vectorized_search_matches_a_loop_over_every_sale_even_with_tiny_chunks_and_overfetch() -> None:
+    rng = np.random.default_rng(11)
+    n = 600
+    dates = pd.Timestamp("2012-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i % 450}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(rng.uniform(700, 2500)), lat=47.6 + float(rng.normal(0, 0.006)),
+                               use="sfr" if rng.random() < 0.8 else "townhouse")
+                          for i, d in enumerate(dates)])
+    sales["longitude"] = -122.3 + rng.normal(0, 0.008, n)
+    targets = sales.sample(120, random_state=1).reset_index(drop=True)
+    as_of = pd.to_datetime(targets["sale_date"]) + pd.to_timedelta(rng.integers(-60, 60, len(targets)), unit="D")
+    # Two candidates per query and 7 rows a chunk: nearly every row must be widened, several times.
+    settings = CompsSettings(candidates=2, chunk_rows=7)
+    chosen = comparable_sales(targets, sales, as_of.to_numpy(), settings).chosen
+    got = [chosen.loc[chosen["target"] == i, "sale"].map(sales["sale_id"]).tolist() for i in range(len(targets))]
+    expected = brute_force(targets, sales, as_of, settings)
+    # Same comps; the order may differ only between sales at the same distance (to rounding).
+    assert [sorted(g) for g in got] == [sorted(e) for e in expected]
+    assert sum(map(len, expected)) > 300
+
+
+def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
+    sales = pd.DataFrame([sale(f"n{i}", f"n{i}", "2016-01-01", 500_000 + i * 1000, lat=north(50 * i))
+                          for i in range(1, 5)] + [sale("t", "t1", "2016-06-01", 50_000)])
+    settings = ScoringConfig().comps
+    rule = comparable_sales(target(), sales, AS_OF, settings)
+    # Deal labels: the same comps as of the purchase date.
+    deal = asof_comps(target().assign(date=AS_OF), sales, AsOfIndexes(sales), settings)
+    assert deal.loc[0, "comps_count"] == rule.summary.loc[0, "comps_count"] == 4
+    # Memo: the same chosen rows, with their time-adjusted prices along the county index.
+    memo = MarketData(sales, ScoringConfig()).comps({**target().iloc[0].to_dict()}, AS_OF)
+    assert [c["parcel_id"] for c in memo] == sales["parcel_id"].iloc[rule.chosen["sale"]].tolist()
+    index = HedonicIndex.from_sales(sales)
+    with_index = comparable_sales(target(), sales, AS_OF, settings, index)
+    assert [c["adjusted_price"] for c in memo] == pytest.approx(with_index.chosen["adjusted_price"].tolist())
+    # Baseline: looser settings of the same rule — any distance, so the far sale counts too.
+    far = pd.concat([sales, pd.DataFrame([sale("far", "f", "2016-01-01", 900_000, lat=north(5000))])])
+    flat = HedonicIndex.from_sales(far.loc[far["parcel_id"] != "t"])  # one month: no time adjustment
+    value = nearest_comps_value(far, target(), flat, size_elasticity=1.0)  # the target's own sale: not a comp
+    assert value[0] == pytest.approx(np.median([501_000, 502_000, 503_000, 504_000, 900_000]))
+
+
+def test_comps_settings_come_from_scoring_yaml() -> None:
+    from realestate_assets.config_models import load_scoring
+
+    scoring = load_scoring()
+    assert scoring.comps == CompsSettings() and scoring.comps.radius_m == 1200
+    assert CompsSettings.from_scoring(scoring) is scoring.comps
+    assert scoring.baseline_comps.radius_m is None and scoring.baseline_comps.min_comps == 1
+    with pytest.raises(ValueError):
+        CompsSettings(min_comps=5, max_comps=3)
