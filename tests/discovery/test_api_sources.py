@@ -7,7 +7,7 @@ import pytest
 
 from realestate_assets.config_models import ArcGISSource, SocrataSource
 from realestate_assets.discovery.arcgis import geometry_point, read_arcgis, ring_centroid
-from realestate_assets.discovery.http_retry import RetryPolicy, parse_retry_after
+from realestate_assets.net import RetryPolicy, parse_retry_after
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.validate import canonicalize
 
