@@ -106,8 +106,8 @@ def classify(status: int, headers: Mapping[str, str] | None = None, *, max_retry
         return Verdict("reject", status, reason=f"HTTP {status}")
     wait = asked_wait(headers or {}, now)
     if wait is not None and wait > max_retry_after_s:
-        return Verdict("give_up", status, wait, f"HTTP {status}; Retry-After {wait:.0f}s exceeds the "
-                                                f"{max_retry_after_s:.0f}s we wait")
+        return Verdict("give_up", status, wait, f"HTTP {status}; the server asks for a {wait:.0f}s wait, "
+                                                f"more than the {max_retry_after_s:.0f}s we wait")
     return Verdict("retry", status, wait, f"HTTP {status}")
 
 
