@@ -24,6 +24,7 @@ from realestate_assets.enrich.clients.base import (
     make_limiter,
     parse_retry_after,
 )
+from realestate_assets.net import classify
 from tests.enrich.fakes import Response
 
 
@@ -81,6 +82,21 @@ def test_retry_after_http_date_parsing():
     assert parse_retry_after("7") == 7
     assert parse_retry_after(format_datetime(now - timedelta(seconds=5), usegmt=True), now=now) == 0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_classify_is_the_one_rule_for_answers():
+    now = 1_800_000_000.0
+    assert classify(200, {}).action == "ok" and classify(204, {}).action == "ok"
+    assert [classify(s, {}).action for s in (429, 500, 502, 503, 504)] == ["retry"] * 5
+    assert [classify(s, {}).action for s in (301, 400, 401, 403, 404, 418)] == ["reject"] * 6
+    asked = classify(429, {"Retry-After": "7"}, max_retry_after_s=60)
+    assert (asked.action, asked.wait_s) == ("retry", 7)
+    # SendGrid names the epoch second its window resets instead of Retry-After
+    reset = classify(429, {"X-RateLimit-Reset": str(int(now) + 30)}, max_retry_after_s=60, now=now)
+    assert (reset.action, reset.wait_s) == ("retry", 30)
+    long = classify(503, {"retry-after": "3600"}, max_retry_after_s=60)
+    assert long.action == "give_up" and "3600s" in long.reason and not long.error().retryable
+    assert classify(500, {}).error("body").retryable and classify(500, {}).error("body").text == "body"
 
 
 def test_429_with_long_retry_after_fails_fast_as_quota(serve):
