@@ -12,7 +12,6 @@ from realestate_assets.enrich.clients.base import (
     ClientSettings,
     MalformedResponseError,
     SourceError,
-    make_cache_storage,
 )
 from realestate_assets.enrich.clients.census import (
     CensusAcsClient,
@@ -21,6 +20,7 @@ from realestate_assets.enrich.clients.census import (
     parse_acs_table,
     tract_fields,
 )
+from realestate_assets.net import make_cache_storage
 from tests.enrich.fakes import ATTOM_KEY, KING_TRACTS, FakeAttom, FakeCensus, attom_envelope, attom_record
 
 

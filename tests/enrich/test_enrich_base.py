@@ -20,11 +20,8 @@ from realestate_assets.enrich.clients.base import (
     QuotaExceededError,
     SourceClient,
     SourceError,
-    make_cache_storage,
-    make_limiter,
-    parse_retry_after,
 )
-from realestate_assets.net import classify
+from realestate_assets.net import classify, make_cache_storage, make_limiter, parse_retry_after
 from tests.enrich.fakes import Response
 
 

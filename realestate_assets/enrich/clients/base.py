@@ -46,14 +46,8 @@ from realestate_assets.net import (
     RateLimitedTransport,
     RetryPolicy,
     classify,
-    make_cache_storage,
-    make_limiter,
-    parse_retry_after,
     retrying,
 )
-
-# Re-exported: callers build limiters, caches and breakers from here as before.
-__all__ = ["CircuitBreaker", "make_cache_storage", "make_limiter", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
