@@ -227,7 +227,7 @@ def test_wrong_json_shape_is_evicted_from_the_cache_and_counted_as_failure(serve
                      cache_storage=make_cache_storage("attom", cache_dir=tmp_path)) as c:
         with pytest.raises(MalformedResponseError, match="no status envelope"):
             c.lookup(q(0))
-        assert c.breaker._consecutive == 1
+        assert c.breaker.failures == 1
         assert c.lookup(q(0)).matched  # not served the bad answer from the cache
         assert c.lookup(q(0)).cache_hits == 1  # the good one is cached
     assert srv.count() == 2
