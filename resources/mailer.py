@@ -6,9 +6,10 @@ at a local server) and `unsubscribe_group_id` (optional ASM group). The unsubscr
 every email are signed with `unsubscribe_secret`, shared with the API.
 
 Both take a batch of `OutgoingEmail`s. SendGrid groups a batch by shared content and sends up
-to 1,000 personalizations per request, each with our email id in `custom_args`; a 429 waits
-until `X-RateLimit-Reset` and retries the same request (nothing was accepted); a 5xx is retried
-with backoff and then reported as a failure of every email in the request.
+to 1,000 personalizations per request, each with our email id in `custom_args`. Retries go
+through the shared HTTP stack (`realestate_assets.net`): a 429 waits until `X-RateLimit-Reset`
+and resends the same request (nothing was accepted), a 5xx is retried with backoff; when the
+attempts run out (or the reset is further off than we wait) every email in the request fails.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from realestate_assets.net import HttpError, RetryPolicy, classify, retrying
 from realestate_assets.outreach.mailer import Delivery, Mailer, OutboxMailer, ProviderError
 from realestate_assets.outreach.messages import OutgoingEmail
 from realestate_assets.settings import local_secret
@@ -46,8 +48,9 @@ class SendGridMailer:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.asm_group_id = asm_group_id
         self.max_personalizations = min(max_personalizations, MAX_PERSONALIZATIONS)
-        self.max_rate_limit_wait_s = max_rate_limit_wait_s
-        self.server_error_retries = server_error_retries
+        # One policy for 429s and 5xx: attempts in all, backoff when SendGrid names no reset time.
+        self.retry_policy = RetryPolicy(attempts=server_error_retries + 1, initial_wait_s=0.5, max_wait_s=30.0,
+                                        max_retry_after_s=max_rate_limit_wait_s)
         self.sleep, self.clock = sleep, clock
         self.requests_sent = 0
 
@@ -76,33 +79,30 @@ class SendGridMailer:
         return body
 
     def _post(self, body: dict) -> str:
+        """POST one request through the shared retry loop; the X-Message-Id of the 202."""
+        try:
+            return retrying(self.retry_policy, sleep=self.sleep)(self._post_once, body)
+        except HttpError as exc:
+            detail = f"SendGrid {exc}: {exc.text[:300]}" if exc.text else f"SendGrid {exc}"
+            # 429 and 5xx may pass later (the delivery retries them on a later run); other 4xx will not.
+            raise ProviderError(detail, status=exc.status, retryable=exc.status is not None
+                                and (exc.status == 429 or exc.status >= 500)) from exc
+
+    def _post_once(self, body: dict) -> str:
         from python_http_client.exceptions import HTTPError
 
-        server_errors = 0
-        while True:
-            try:
-                response = self.client.client.mail.send.post(request_body=body)
-                self.requests_sent += 1
-                headers = {k.lower(): v for k, v in dict(response.headers or {}).items()}
-                return headers.get("x-message-id", "")
-            except HTTPError as exc:
-                self.requests_sent += 1
-                status = exc.status_code
-                headers = {k.lower(): v for k, v in dict(exc.headers or {}).items()}
-                if status == 429:
-                    reset = headers.get("x-ratelimit-reset")
-                    wait = max(0.0, float(reset) - self.clock()) if reset else 1.0
-                    if wait > self.max_rate_limit_wait_s:
-                        raise ProviderError(f"SendGrid rate limit: reset in {wait:.0f}s", status=429) from exc
-                    self.sleep(wait)
-                    continue
-                if status >= 500 and server_errors < self.server_error_retries:
-                    server_errors += 1
-                    self.sleep(min(30.0, 0.5 * 2 ** server_errors))
-                    continue
-                detail = exc.body.decode(errors="replace")[:300] if isinstance(exc.body, bytes) else str(exc.body)[:300]
-                raise ProviderError(f"SendGrid HTTP {status}: {detail}", status=status,
-                                    retryable=status >= 500) from exc
+        try:
+            response = self.client.client.mail.send.post(request_body=body)
+        except HTTPError as exc:
+            self.requests_sent += 1
+            # 429 waits for X-RateLimit-Reset and resends the same request (nothing was accepted).
+            verdict = classify(exc.status_code, dict(exc.headers or {}),
+                               max_retry_after_s=self.retry_policy.max_retry_after_s, now=self.clock())
+            detail = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body)
+            raise verdict.error(detail) from exc
+        self.requests_sent += 1
+        headers = {k.lower(): v for k, v in dict(response.headers or {}).items()}
+        return headers.get("x-message-id", "")
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]:
         """One outcome per email: a request that failed fails only its own emails."""

@@ -24,14 +24,13 @@ import pandas as pd
 from realestate_assets.config_models import ArcGISSource
 from realestate_assets.discovery.http_retry import (
     RAW_LIMIT,
-    RETRY_STATUSES,
-    RetryableAnswer,
-    RetryPolicy,
     fetch_page,
     flatten_value,
-    parse_retry_after,
+    page_of_objects,
+    raise_unless_final,
 )
 from realestate_assets.discovery.records import Page, Reject
+from realestate_assets.net import RetryPolicy
 
 
 def query_url(source: ArcGISSource) -> str:
@@ -116,7 +115,8 @@ def read_arcgis(source: ArcGISSource, *, client: httpx.Client | None = None,
             }
             ref = f"{url}?resultOffset={offset}&resultRecordCount={source.page_size}"
             response = fetch_page(client, url, params, {"Accept": "application/json"}, policy,
-                                  source=source.name, ref=ref, inspect=_retry_error_envelopes)
+                                  source=source.name, ref=ref,
+                                  inspect=lambda r: _retry_error_envelopes(r, policy))
             if isinstance(response, Reject):
                 yield response
                 return
@@ -137,14 +137,9 @@ def read_arcgis(source: ArcGISSource, *, client: httpx.Client | None = None,
                 yield Reject(source.name, ref, response.text[:RAW_LIMIT],
                              "malformed answer: no `features` array; stopped paging")
                 return
-            good = [f for f in features if isinstance(f, dict)]
-            for i, feature in enumerate(features):
-                if not isinstance(feature, dict):
-                    yield Reject(source.name, f"{ref}#{i}", json.dumps(feature)[:RAW_LIMIT],
-                                 "malformed feature: not a JSON object")
-            if good:
-                refs = [f"{url}#{offset + i}" for i, f in enumerate(features) if isinstance(f, dict)]
-                yield Page(source.name, _features_to_frame(good), refs)
+            yield from page_of_objects(source.name, features, what="feature", to_frame=_features_to_frame,
+                                       good_ref=lambda i, _f, at=offset: f"{url}#{at + i}",
+                                       bad_ref=lambda i, at=ref: f"{at}#{i}")
             more = body.get("exceededTransferLimit")
             if not features or (more is False) or (more is None and len(features) < source.page_size):
                 return
@@ -161,11 +156,11 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-def _retry_error_envelopes(response: httpx.Response) -> None:
-    """ArcGIS sends throttling and server errors as HTTP 200 with an error envelope: retry those too."""
+def _retry_error_envelopes(response: httpx.Response, policy: RetryPolicy) -> None:
+    """ArcGIS sends throttling and server errors as HTTP 200 with an error envelope: the code in
+    it is judged like an HTTP status, so 429/5xx inside are retried too."""
     body = _json_or_none(response)
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         code = body["error"].get("code")
-        if isinstance(code, int) and code in RETRY_STATUSES:
-            raise RetryableAnswer(code, response.text[:2000],
-                                  parse_retry_after(response.headers.get("Retry-After")), str(response.url))
+        if isinstance(code, int):
+            raise_unless_final(code, response.headers, policy, response.text)

@@ -1,76 +1,50 @@
-"""HTTP GET with tenacity retries for the API adapters (Socrata, ArcGIS).
+"""One page of a paged JSON API (Socrata, ArcGIS) through the shared HTTP stack.
 
-429 and 5xx answers and transport errors are retried with exponential backoff and jitter; a
-`Retry-After` header (seconds or an HTTP date) overrides the backoff, capped at `max_wait_s`.
-Anything else comes back to the caller, which turns it into a Reject.
+The attempt runs in `net.retrying(policy)`: 429 and 5xx answers and transport errors are
+retried with jittered exponential backoff, or after the server's `Retry-After`; `net.classify`
+decides. Anything else comes back to the caller, which turns it into a Reject.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+import pandas as pd
 
-from realestate_assets.discovery.records import Reject
-from realestate_assets.net import RETRY_STATUSES, RetryAfterOrJitter, parse_retry_after
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    initial_wait_s: float = 1.0
-    max_wait_s: float = 60.0
-    timeout_s: float = 60.0
+from realestate_assets.discovery.records import Page, Reject
+from realestate_assets.net import HttpError, RetryPolicy, classify, retrying
 
 
-class RetryableAnswer(Exception):
-    """A throttled or failing answer, retried; kept so the last one can be reported."""
-
-    def __init__(self, status: int, text: str, retry_after_s: float | None, where: str):
-        super().__init__(f"HTTP {status} from {where}")
-        self.status = status
-        self.text = text
-        self.retry_after_s = retry_after_s
-
-
-def _asked_wait(exc: BaseException | None) -> float | None:
-    return exc.retry_after_s if isinstance(exc, RetryableAnswer) else None
+def raise_unless_final(status: int, headers: httpx.Headers, policy: RetryPolicy, text: str) -> None:
+    """Raise the HttpError that `retrying` acts on when the answer is one to retry or give up on."""
+    verdict = classify(status, headers, max_retry_after_s=policy.max_retry_after_s)
+    if verdict.action in ("retry", "give_up"):
+        raise verdict.error(text[:2000])
 
 
 def get_with_retries(client: httpx.Client, url: str, params: dict[str, Any], headers: dict[str, str],
-                     policy: RetryPolicy, sleep=time.sleep,
+                     policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep,
                      inspect: Callable[[httpx.Response], None] | None = None) -> httpx.Response:
-    """The first answer that is not 429/5xx; raises RetryableAnswer or httpx.TransportError when
-    the attempts run out. `inspect` may raise RetryableAnswer for a throttle signalled in the body."""
+    """The first answer that is not 429/5xx; raises HttpError or httpx.TransportError when the
+    attempts run out. `inspect` may raise HttpError for a throttle signalled in the body."""
 
     def once() -> httpx.Response:
         response = client.get(url, params=params, headers=headers, timeout=policy.timeout_s)
-        if response.status_code in RETRY_STATUSES:
-            raise RetryableAnswer(response.status_code, response.text[:2000],
-                                  parse_retry_after(response.headers.get("Retry-After")), str(response.url))
+        raise_unless_final(response.status_code, response.headers, policy, response.text)
         if inspect is not None:
             inspect(response)
         return response
 
-    retrying = Retrying(
-        stop=stop_after_attempt(policy.attempts),
-        wait=RetryAfterOrJitter(_asked_wait, policy.initial_wait_s, policy.max_wait_s, cap=policy.max_wait_s),
-        retry=retry_if_exception_type((RetryableAnswer, httpx.TransportError)),
-        reraise=True,
-        sleep=sleep,
-    )
-    return retrying(once)
+    return retrying(policy, sleep=sleep)(once)
 
 
 def flatten_value(prefix: str, value: Any, out: dict[str, str]) -> None:
     """Flatten one JSON value into text columns: objects become `a.b`, GeoJSON points also give
     `a.longitude`/`a.latitude`, lists become JSON text, null becomes ""."""
-    import json
-
     if value is None:
         out[prefix] = ""
     elif isinstance(value, dict):
@@ -99,9 +73,9 @@ def fetch_page(client: httpx.Client, url: str, params: dict[str, Any], headers: 
     """One page of a paged API: the 200 answer, or the Reject that says why paging stops."""
     try:
         response = get_with_retries(client, url, params, headers, policy, inspect=inspect)
-    except RetryableAnswer as exc:
-        return Reject(source, ref, exc.text[:RAW_LIMIT],
-                      f"gave up after {policy.attempts} attempts: HTTP {exc.status}; stopped paging")
+    except HttpError as exc:
+        tried = f"after {policy.attempts} attempts" if exc.retryable else "at once"
+        return Reject(source, ref, exc.text[:RAW_LIMIT], f"gave up {tried}: {exc}; stopped paging")
     except httpx.HTTPError as exc:
         return Reject(source, ref, None, f"gave up after {policy.attempts} attempts: "
                                          f"{type(exc).__name__}: {exc}; stopped paging")
@@ -110,3 +84,18 @@ def fetch_page(client: httpx.Client, url: str, params: dict[str, Any], headers: 
         return Reject(source, ref, response.text[:RAW_LIMIT], f"HTTP {response.status_code}; stopped paging")
     return response
 
+
+
+def page_of_objects(source: str, items: list, *, what: str, to_frame: Callable[[list[dict]], pd.DataFrame],
+                    good_ref: Callable[[int, dict], str], bad_ref: Callable[[int], str]) -> Iterator[Page | Reject]:
+    """A Reject for each item of a page that is not a JSON object, then a Page of the rest."""
+    good: list[dict] = []
+    refs: list[str] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            good.append(item)
+            refs.append(good_ref(i, item))
+        else:
+            yield Reject(source, bad_ref(i), json.dumps(item)[:RAW_LIMIT], f"malformed {what}: not a JSON object")
+    if good:
+        yield Page(source, to_frame(good), refs)

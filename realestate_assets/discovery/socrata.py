@@ -17,8 +17,9 @@ import httpx
 import pandas as pd
 
 from realestate_assets.config_models import SocrataSource
-from realestate_assets.discovery.http_retry import RAW_LIMIT, RetryPolicy, fetch_page, flatten_value
+from realestate_assets.discovery.http_retry import RAW_LIMIT, fetch_page, flatten_value, page_of_objects
 from realestate_assets.discovery.records import Page, Reject
+from realestate_assets.net import RetryPolicy
 
 
 def resource_url(source: SocrataSource) -> str:
@@ -78,15 +79,10 @@ def read_socrata(source: SocrataSource, *, client: httpx.Client | None = None,
                 offset += source.page_size  # skip the unreadable page, keep the rest
                 continue
             bad_in_row = 0
-            good = [r for r in rows if isinstance(r, dict)]
-            for i, row in enumerate(rows):
-                if not isinstance(row, dict):
-                    yield Reject(source.name, f"{url}#{offset + i}", json.dumps(row)[:RAW_LIMIT],
-                                 "malformed row: not a JSON object")
-            if good:
-                refs = [f"{url}#{r[':id']}" if r.get(":id") else f"{url}#offset={offset + i}"
-                        for i, r in enumerate(rows) if isinstance(r, dict)]
-                yield Page(source.name, _rows_to_frame(good), refs)
+            yield from page_of_objects(
+                source.name, rows, what="row", to_frame=_rows_to_frame,
+                good_ref=lambda i, r, at=offset: f"{url}#{r[':id']}" if r.get(":id") else f"{url}#offset={at + i}",
+                bad_ref=lambda i, at=offset: f"{url}#{at + i}")
             if len(rows) < source.page_size:
                 return
             offset += len(rows)

@@ -38,6 +38,8 @@ class SourceConfig(_Strict):
     base_url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     retries: int = Field(default=3, ge=0, le=10)
+    backoff_initial_s: float = Field(default=0.5, gt=0, description="first retry wait when the source names none")
+    backoff_max_s: float = Field(default=30.0, gt=0, description="cap of the jittered exponential backoff")
     cost_per_call_usd: float = Field(default=0.0, ge=0)
     rate_limit_per_s: float | None = Field(default=5.0, gt=0)
     rate_burst: int = Field(default=1, ge=1)

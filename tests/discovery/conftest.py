@@ -1,4 +1,7 @@
-"""Local HTTP servers on 127.0.0.1 standing in for Socrata, ArcGIS and a small listing site."""
+"""Local HTTP servers on 127.0.0.1 standing in for Socrata, ArcGIS and a small listing site.
+
+Socrata and ArcGIS run on pytest-httpserver (tests/local_http.py), like the other outside-service
+fakes; the listing site keeps its own server below."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import werkzeug
+
+from tests.local_http import base_url, serve
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -64,6 +70,27 @@ def _serve(route: Callable[[Seen], Response]) -> Iterator[LocalServer]:
         server.server_close()
 
 
+def _serve_api(route: Callable[[Seen], Response]) -> Iterator[LocalServer]:
+    """A JSON API fake on pytest-httpserver: `route(request) -> (status, headers, body)`."""
+    seen: list[Seen] = []
+
+    def handle(raw: werkzeug.Request) -> werkzeug.Response:
+        request = Seen(raw.path, {k: v[-1] for k, v in raw.args.lists()},
+                       {k.lower(): v for k, v in raw.headers.items()})
+        seen.append(request)
+        try:
+            status, headers, body = route(request)
+        except Exception as exc:  # a bug in a fixture should show, not hang the client
+            status, headers, body = 599, {}, repr(exc).encode()
+        return werkzeug.Response(body, status=status, headers={"Content-Type": "application/json", **headers})
+
+    server = serve(handle)
+    try:
+        yield LocalServer(base_url(server), seen)
+    finally:
+        server.stop()
+
+
 def _json(status: int, body, headers: dict[str, str] | None = None) -> Response:
     return status, headers or {}, json.dumps(body).encode()
 
@@ -94,6 +121,8 @@ def socrata_server() -> Iterator[LocalServer]:
         if dataset == "busy-0001" and state["throttled"] < 2:  # a 429 burst, then service
             state["throttled"] += 1
             return _json(429, {"message": "Too many requests"}, {"Retry-After": "0"})
+        if dataset == "qota-0001":  # the daily quota is spent: come back in an hour
+            return _json(429, {"message": "Too many requests"}, {"Retry-After": "3600"})
         if dataset == "down-0001":
             return _json(503, {"message": "unavailable"})
         if dataset == "bad0-0001" and offset == 10:
@@ -103,7 +132,7 @@ def socrata_server() -> Iterator[LocalServer]:
             rows = [r for r in rows if int(r["sale_price"]) > 205_000]
         return _json(200, rows[offset: offset + limit])
 
-    yield from _serve(route)
+    yield from _serve_api(route)
 
 
 # ----------------------------------------------------------------------------- ArcGIS
@@ -143,7 +172,7 @@ def arcgis_server() -> Iterator[LocalServer]:
         return _json(200, {"objectIdFieldName": "OBJECTID", "features": chunk,
                            "exceededTransferLimit": offset + count < len(ARCGIS_FEATURES)})
 
-    yield from _serve(route)
+    yield from _serve_api(route)
 
 
 # ----------------------------------------------------------------------------- listing site

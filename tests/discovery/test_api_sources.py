@@ -7,9 +7,9 @@ import pytest
 
 from realestate_assets.config_models import ArcGISSource, SocrataSource
 from realestate_assets.discovery.arcgis import geometry_point, read_arcgis, ring_centroid
-from realestate_assets.discovery.http_retry import RetryPolicy, parse_retry_after
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.validate import canonicalize
+from realestate_assets.net import RetryPolicy, parse_retry_after
 
 FAST = RetryPolicy(attempts=4, initial_wait_s=0.01, max_wait_s=0.05, timeout_s=5)
 
@@ -83,6 +83,15 @@ def test_socrata_persistent_5xx_gives_up_with_a_reject(socrata_server):
     assert len(results) == 1 and isinstance(results[0], Reject)
     assert "HTTP 503" in results[0].reason and "stopped paging" in results[0].reason
     assert len(socrata_server.requests) == FAST.attempts
+
+
+def test_socrata_quota_longer_than_we_wait_gives_up_at_once(socrata_server):
+    from realestate_assets.discovery.socrata import read_socrata
+
+    results = list(read_socrata(socrata(socrata_server.url, "qota-0001"), policy=FAST))
+    assert len(results) == 1 and isinstance(results[0], Reject)
+    assert "gave up at once" in results[0].reason and "3600s" in results[0].reason
+    assert len(socrata_server.requests) == 1  # not retried, and no hour-long sleep
 
 
 def test_retry_after_forms():

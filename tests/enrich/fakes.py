@@ -1,7 +1,7 @@
-"""Local HTTP servers that replay the real shapes of ATTOM and the Census APIs (test helpers).
+"""Fakes that replay the real shapes of ATTOM and the Census APIs (test helpers).
 
-`LocalServer(app)` serves `app(Request) -> Response` on 127.0.0.1 (stdlib ThreadingHTTPServer,
-HTTP/1.1 keep-alive) and records every request with its arrival time, so tests can count
+`LocalServer(app)` serves `app(Request) -> Response` on a local pytest-httpserver server
+(tests/local_http.py) and records every request with its arrival time, so tests can count
 outbound calls and measure the rate. `FakeAttom` and `FakeCensus` are apps; scripted
 behaviours ("429", "500", "slow", "malformed", "nomatch") are queued per address or per
 coordinate. conftest.py wraps them in fixtures; bench/bench_enrich.py imports them too.
@@ -17,9 +17,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+import werkzeug
+
+from tests.local_http import base_url, serve
 
 # --------------------------------------------------------------------------- server
 
@@ -53,49 +55,26 @@ class LocalServer:
         self.app = app
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        server = self
+        self.httpserver = serve(self._handle)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else headers+body in two writes cost 40 ms (delayed ACK)
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                req = Request("GET", parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()},
-                              {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
-                with server._lock:
-                    server.requests.append(req)
-                try:
-                    resp = server.app(req)
-                except Exception as exc:  # a bug in a fake shows up as a 599, not a hang
-                    resp = Response(599, f"fake server error: {exc!r}".encode())
-                if resp.delay_s:
-                    time.sleep(resp.delay_s)
-                body = resp.body if isinstance(resp.body, bytes) else str(resp.body).encode()
-                try:
-                    self.send_response(resp.status)
-                    for k, v in resp.headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Date", formatdate(usegmt=True))
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout tests)
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
+    def _handle(self, raw: werkzeug.Request) -> werkzeug.Response:
+        req = Request(raw.method, raw.path, {k: raw.args[k] for k in raw.args},
+                      {k.lower(): v for k, v in raw.headers.items()}, time.monotonic())
+        with self._lock:
+            self.requests.append(req)
+        try:
+            resp = self.app(req)
+        except Exception as exc:  # a bug in a fake shows up as a 599, not a hang
+            resp = Response(599, f"fake server error: {exc!r}".encode())
+        if resp.delay_s:
+            time.sleep(resp.delay_s)
+        body = resp.body if isinstance(resp.body, bytes) else str(resp.body).encode()
+        # The server adds Date (the clients read it as the fetch time) and Content-Length.
+        return werkzeug.Response(body, status=resp.status, headers=resp.headers)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return base_url(self.httpserver)
 
     def count(self, path_contains: str = "") -> int:
         with self._lock:
@@ -108,10 +87,10 @@ class LocalServer:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+        self.httpserver.clear_log()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpserver.stop()
 
 
 # --------------------------------------------------------------------------- shapes

@@ -12,7 +12,6 @@ from realestate_assets.enrich.clients.base import (
     ClientSettings,
     MalformedResponseError,
     SourceError,
-    make_cache_storage,
 )
 from realestate_assets.enrich.clients.census import (
     CensusAcsClient,
@@ -21,6 +20,7 @@ from realestate_assets.enrich.clients.census import (
     parse_acs_table,
     tract_fields,
 )
+from realestate_assets.net import make_cache_storage
 from tests.enrich.fakes import ATTOM_KEY, KING_TRACTS, FakeAttom, FakeCensus, attom_envelope, attom_record
 
 
@@ -227,7 +227,7 @@ def test_wrong_json_shape_is_evicted_from_the_cache_and_counted_as_failure(serve
                      cache_storage=make_cache_storage("attom", cache_dir=tmp_path)) as c:
         with pytest.raises(MalformedResponseError, match="no status envelope"):
             c.lookup(q(0))
-        assert c.breaker._consecutive == 1
+        assert c.breaker.failures == 1
         assert c.lookup(q(0)).matched  # not served the bad answer from the cache
         assert c.lookup(q(0)).cache_hits == 1  # the good one is cached
     assert srv.count() == 2

@@ -3,7 +3,6 @@ circuit breaker, call log, key hygiene — all against a local server."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 import uuid
@@ -21,10 +20,8 @@ from realestate_assets.enrich.clients.base import (
     QuotaExceededError,
     SourceClient,
     SourceError,
-    make_cache_storage,
-    make_limiter,
-    parse_retry_after,
 )
+from realestate_assets.net import classify, make_cache_storage, make_limiter, parse_retry_after
 from tests.enrich.fakes import Response
 
 
@@ -84,13 +81,28 @@ def test_retry_after_http_date_parsing():
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
+def test_classify_is_the_one_rule_for_answers():
+    now = 1_800_000_000.0
+    assert classify(200, {}).action == "ok" and classify(204, {}).action == "ok"
+    assert [classify(s, {}).action for s in (429, 500, 502, 503, 504)] == ["retry"] * 5
+    assert [classify(s, {}).action for s in (301, 400, 401, 403, 404, 418)] == ["reject"] * 6
+    asked = classify(429, {"Retry-After": "7"}, max_retry_after_s=60)
+    assert (asked.action, asked.wait_s) == ("retry", 7)
+    # SendGrid names the epoch second its window resets instead of Retry-After
+    reset = classify(429, {"X-RateLimit-Reset": str(int(now) + 30)}, max_retry_after_s=60, now=now)
+    assert (reset.action, reset.wait_s) == ("retry", 30)
+    long = classify(503, {"retry-after": "3600"}, max_retry_after_s=60)
+    assert long.action == "give_up" and "3600s" in long.reason and not long.error().retryable
+    assert classify(500, {}).error("body").retryable and classify(500, {}).error("body").text == "body"
+
+
 def test_429_with_long_retry_after_fails_fast_as_quota(serve):
     srv = serve(Scripted(*[Response.json({}, 429, headers={"Retry-After": "3600"})] * 5))
     log = CallLog()
     t0 = time.monotonic()
     with SourceClient(settings(srv.url), on_call=log) as c, pytest.raises(QuotaExceededError, match="3600s"):
         c.get_json("/q")
-    assert time.monotonic() - t0 < 1 and srv.count() == 1
+    assert srv.count() == 1 and time.monotonic() - t0 < 60  # did not wait the hour (nor retry)
     assert log.calls[0].status_code == 429 and log.calls[0].cost_usd == 0
 
 
@@ -154,11 +166,10 @@ def test_circuit_breaker_opens_and_fails_fast(serve):
             with pytest.raises(SourceError, match="HTTP 500"):
                 c.get_json("/x")
         assert srv.count() == 6  # 3 calls x (1 + 1 retry)
-        t0 = time.monotonic()
         with pytest.raises(CircuitOpenError, match="circuit open after 3 consecutive failures"):
             c.get_json("/x")
-        assert time.monotonic() - t0 < 0.5  # no request, no backoff (loose: shared CI cores)
     assert srv.count() == 6  # nothing more reached the server
+    assert [x.status_code for x in log.calls[-2:]] == [500, None]  # failed at once: no attempt, no retry
     assert log.calls[-1].status_code is None and "circuit open" in log.calls[-1].error
 
 
@@ -173,35 +184,59 @@ def test_breaker_resets_on_success(serve):
         assert c.get_json("/x").body["ok"] == 3  # one failure after a success: still closed
 
 
-def _spacing(times: list[float]) -> tuple[float, float]:
-    times = sorted(times)
-    span = times[-1] - times[0]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    return span, min(gaps)
+def granted_within(limiters: list, name: str, seconds: float) -> tuple[int, float]:
+    """Each limiter (one thread each, like two pods) asks for permits without waiting for
+    `seconds`: (permits granted in all, wall seconds from the first ask to the last)."""
+    granted = [0] * len(limiters)
+    start = time.monotonic()
+
+    def ask(i: int) -> None:
+        while time.monotonic() - start < seconds:
+            granted[i] += bool(limiters[i].try_acquire(name, blocking=False))
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(limiters))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(granted), time.monotonic() - start
 
 
-def test_limiter_holds_the_configured_rate(serve):
+def at_most(rate: float, wall_s: float) -> float:
+    """The most permits a limiter of `rate` (burst 1) may grant in `wall_s`, with slack for the
+    clock reads around the window (generous: a busy machine only makes the window longer)."""
+    return 1 + rate * wall_s * 1.2 + 2
+
+
+def test_limiter_holds_the_configured_rate():
+    rate = 20.0
+    granted, wall = granted_within([make_limiter("svc", rate)], "svc", 1.0)
+    assert 1 <= granted <= at_most(rate, wall)
+
+
+def test_client_spends_a_limiter_token_per_request(serve):
     srv = serve(Scripted())
     rate = 20.0
     with SourceClient(settings(srv.url), limiter=make_limiter("svc", rate)) as c, \
             ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda i: c.get_json("/x", {"i": i}), range(21)))
-    span, min_gap = _spacing(srv.times())
-    # 21 calls at 20/s, evenly spaced (burst 1): 20 gaps of 50 ms = 1.0 s
-    assert span >= 20 / rate * 0.9
-    assert span < 20 / rate * 1.6
-    assert min_gap >= 1 / rate * 0.5  # no bursts (tolerance for scheduling jitter)
+    times = sorted(srv.times())
+    # 21 calls at 20/s, evenly spaced (burst 1), need >= 1.0 s; half of it allows for a thread
+    # that got its token early but reached the server late on a busy machine.
+    assert len(times) == 21 and times[-1] - times[0] >= 20 / rate * 0.5
 
 
 def test_cache_hits_do_not_spend_rate_limit_tokens(serve, tmp_path):
     srv = serve(Scripted())
-    with SourceClient(settings(srv.url, cache_ttl_s=60), limiter=make_limiter("svc", 5.0),
+    with SourceClient(settings(srv.url, cache_ttl_s=60), limiter=make_limiter("svc", 1.0),
                       cache_storage=make_cache_storage("svc", cache_dir=tmp_path)) as c:
         c.get_json("/x")
         t0 = time.monotonic()
         for _ in range(10):
             assert c.get_json("/x").cache_hit
-        assert time.monotonic() - t0 < 0.5  # 10 limited calls at 5/s would take 2 s
+        assert time.monotonic() - t0 < 5  # 10 limited calls at 1/s would take 10 s
+    assert srv.count() == 1
 
 
 def test_api_key_never_logged_cached_or_in_errors(serve, tmp_path):
@@ -237,19 +272,15 @@ def test_sink_errors_do_not_break_calls(serve):
 # --------------------------------------------------------------------------- Redis
 
 
-def test_redis_limiter_is_shared_by_two_pods(serve, redis_url):
-    srv = serve(Scripted())
+def test_redis_limiter_is_shared_by_two_pods(redis_url):
+    """Two limiters on one Redis key grant one budget between them: at most ~rate x window
+    permits (separate budgets would grant about twice that). Load only lengthens the window."""
     prefix = f"reos-test-{uuid.uuid4().hex}"
-    rate = 20.0
-    pods = [SourceClient(settings(srv.url), limiter=make_limiter("svc", rate, redis_url=redis_url,
-                                                                  key_prefix=prefix)) for _ in range(2)]
-    with ThreadPoolExecutor(6) as pool:
-        list(pool.map(lambda i: pods[i % 2].get_json("/x", {"i": i}), range(21)))
-    for p in pods:
-        p.close()
-    span, min_gap = _spacing(srv.times())
-    assert span >= 20 / rate * 0.9  # together, not 2x the rate
-    assert min_gap >= 1 / rate * 0.4
+    rate = 10.0
+    pods = [make_limiter("svc", rate, redis_url=redis_url, key_prefix=prefix) for _ in range(2)]
+    granted, wall = granted_within(pods, "svc", 1.5)
+    assert 1 <= granted <= at_most(rate, wall)
+    assert at_most(rate, wall) < 2 * rate * wall  # the bound does tell one budget from two
 
 
 def test_redis_cache_is_shared_by_two_pods(serve, redis_url):

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pandas as pd
+import werkzeug
 
 from realestate_assets.config_models import CountyConfig, FinancialAssumptions, Recipient, ScoringConfig, Sender
 from realestate_assets.docs.context import MarketData, memo_context
 from realestate_assets.settings import repo_root
+from tests.local_http import base_url, serve
 from tests.samples import SOURCE
 
 SENDER = Sender(name="Deals Desk", email="deals@example.com",
@@ -111,56 +111,34 @@ class Recorded:
 
 @dataclass
 class ScriptedServer:
-    """A local HTTP server answering from a script of (status, headers, body); then 202s."""
+    """A local SendGrid v3 stand-in (pytest-httpserver, tests/local_http.py): each POST is answered
+    from a script of (status, headers, body), then with 202 + X-Message-Id; GETs serve `files`."""
 
     script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # GET path → (type, bytes)
 
+    def _handle(self, request: werkzeug.Request) -> werkzeug.Response:
+        if request.method == "GET":
+            if request.path in self.files:
+                kind, data = self.files[request.path]
+                return werkzeug.Response(data, 200, {"Content-Type": kind})
+            return werkzeug.Response(b"", 404)
+        self.requests.append(Recorded(request.path, dict(request.headers), request.get_data()))
+        status, headers, payload = self.script.pop(0) if self.script else (
+            202, {"X-Message-Id": f"msg-{len(self.requests)}"}, b"")
+        return werkzeug.Response(payload, status, headers)
+
     def __enter__(self) -> ScriptedServer:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                if self.path in owner.files:
-                    kind, data = owner.files[self.path]
-                    self.send_response(200)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.requests.append(Recorded(self.path, dict(self.headers), body))
-                status, headers, payload = owner.script.pop(0) if owner.script else (
-                    202, {"X-Message-Id": f"msg-{len(owner.requests)}"}, b"")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(self._handle)
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return base_url(self.server)
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def rate_limited(reset_in_s: float) -> tuple[int, dict[str, str], bytes]:

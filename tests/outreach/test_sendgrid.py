@@ -71,3 +71,22 @@ def test_at_most_1000_personalizations_per_request() -> None:
         outcomes = mailer.send_batch(emails(2345))
     sizes = [len(r.json()["personalizations"]) for r in server.requests]
     assert sizes == [1000, 1000, 345] and len(outcomes) == 2345
+
+
+def test_429_reset_further_off_than_we_wait_fails_at_once_and_may_retry_later() -> None:
+    waits: list[float] = []
+    with ScriptedServer(script=[rate_limited(reset_in_s=3600)]) as server:
+        mailer = SendGridMailer("SG.k", server.url, sleep=waits.append, max_rate_limit_wait_s=120)
+        outcomes = mailer.send_batch(emails(1))
+    assert len(server.requests) == 1 and waits == []
+    assert outcomes[100].status == 429 and outcomes[100].retryable and "more than the 120s" in str(outcomes[100])
+
+
+def test_400_is_rejected_with_its_reason_and_not_retried() -> None:
+    bad = (400, {}, b'{"errors":[{"message":"The from address does not match a verified Sender Identity"}]}')
+    with ScriptedServer(script=[bad]) as server:
+        outcomes = SendGridMailer("SG.k", server.url, sleep=lambda _: None).send_batch(emails(1))
+    assert len(server.requests) == 1
+    failure = outcomes[100]
+    assert isinstance(failure, ProviderError) and failure.status == 400 and not failure.retryable
+    assert "HTTP 400" in str(failure) and "verified Sender Identity" in str(failure)

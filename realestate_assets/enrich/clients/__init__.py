@@ -1,5 +1,6 @@
 """Enrichment clients (issue #4): ATTOM, Census geocoder + ACS, with retries, rate limits,
-an HTTP cache, a circuit breaker and a call log. Pure Python — no Dagster imports.
+an HTTP cache and a circuit breaker (from realestate_assets.net) and a call log. Pure Python —
+no Dagster imports.
 
 Entry point: `Enricher.from_config(load_sources_config(), on_call=...).enrich_batch(prospects)`
 or the one-shot `enrich_batch(prospects, config, on_call=...)`.
@@ -8,7 +9,6 @@ or the one-shot `enrich_batch(prospects, config, on_call=...)`.
 from realestate_assets.enrich.clients.attom import AttomClient, AttomProperty, AttomQuery, AttomResult
 from realestate_assets.enrich.clients.base import (
     CallLog,
-    CircuitBreaker,
     CircuitOpenError,
     ClientSettings,
     MalformedResponseError,
@@ -16,8 +16,6 @@ from realestate_assets.enrich.clients.base import (
     SourceCall,
     SourceClient,
     SourceError,
-    make_cache_storage,
-    make_limiter,
 )
 from realestate_assets.enrich.clients.batch import (
     Enricher,
@@ -30,6 +28,7 @@ from realestate_assets.enrich.clients.batch import (
 )
 from realestate_assets.enrich.clients.census import CensusAcsClient, CensusGeocoderClient, Tract
 from realestate_assets.enrich.sources_config import SourcesConfig, SourcesConfigError, load_sources_config
+from realestate_assets.net import CircuitBreaker, make_cache_storage, make_limiter
 
 __all__ = [
     "AttomClient",

@@ -1,21 +1,20 @@
-"""The HTTP machinery every enrichment source shares. Pure Python, no Dagster.
+"""The enrichment clients' shared part: a JSON GET with a call log. Pure Python, no Dagster.
 
 One `SourceClient` per source (ATTOM, Census geocoder, Census ACS ...). A request goes
 
-    breaker check -> tenacity retry loop -> httpx.Client
+    breaker check -> net.retrying loop -> httpx.Client
         -> hishel CacheTransport (hit: answered here, no rate-limit token spent)
         -> RateLimitedTransport (pyrate-limiter GCRA bucket, in-process or Redis)
         -> httpx.HTTPTransport (the network)
 
 and every attempt, cache hits included, produces one `SourceCall` that is handed to the
-caller's `on_call` callback (the asset inserts them into `source_calls`).
-
-Why the limiter sits *under* the cache: a cache hit must not wait for a token, otherwise a
-fully cached re-run would take as long as the first one.
+caller's `on_call` callback (the asset inserts them into `source_calls`). The pieces (retry
+rule, limiter, cache, breaker) live in `realestate_assets.net`, shared with the discovery
+adapters and the SendGrid mailer; this module adds what only enrichment has: cost, the call
+log, cacheable non-2xx answers, and errors named after the source.
 
 Secrets: the API key travels in a header or query parameter set here; it is never put in
-a `SourceCall`, an exception message, a log line, the cache key, or the stored cache entry
-(`_RedactingStorage` strips it before hishel writes the request).
+a `SourceCall`, an exception message, a log line, the cache key, or the stored cache entry.
 """
 
 from __future__ import annotations
@@ -29,23 +28,28 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import httpx
-import tenacity
-from hishel import BaseStorage, RedisStorage, SqliteStorage
-from hishel import Request as CacheRequest
+from hishel import BaseStorage
 from hishel.httpx import CacheTransport
-from pyrate_limiter import GCRA, InMemoryStateStore, Limiter, Rate, RedisStateStore, StateBucket
+from pyrate_limiter import Limiter
 
-from realestate_assets.net import RETRY_STATUSES, RetryAfterOrJitter, parse_retry_after
+from realestate_assets.net import (
+    SECRET_NAMES,
+    STATUS_HEADER,
+    AnswerAsSuccessTransport,
+    CircuitBreaker,
+    CircuitOpen,
+    HttpError,
+    RateLimitedTransport,
+    RetryPolicy,
+    classify,
+    retrying,
+)
 
 logger = logging.getLogger(__name__)
-
-# Header and query names whose values are secrets: never logged, cached or keyed on.
-SECRET_NAMES = frozenset({"apikey", "api_key", "key", "x-app-token", "authorization", "token"})
 
 
 # --------------------------------------------------------------------------- call log
@@ -111,16 +115,15 @@ class CallLog:
 # --------------------------------------------------------------------------- errors
 
 
-class SourceError(Exception):
+class SourceError(HttpError):
     """A source could not answer. `retryable` says whether trying again might help."""
 
     def __init__(self, source: str, message: str, *, status_code: int | None = None,
                  retryable: bool = False, retry_after_s: float | None = None) -> None:
-        super().__init__(f"{source}: {message}")
+        super().__init__(f"{source}: {message}", status=status_code, retryable=retryable,
+                         retry_after_s=retry_after_s)
         self.source = source
         self.status_code = status_code
-        self.retryable = retryable
-        self.retry_after_s = retry_after_s
 
 
 class CircuitOpenError(SourceError):
@@ -157,205 +160,10 @@ class ClientSettings:
     # Whether a non-2xx answer is billed. ATTOM: "only queries that respond with 200 count".
     bill_only_success: bool = True
 
-
-# --------------------------------------------------------------------------- circuit breaker
-
-
-class CircuitBreaker:
-    """Opens after `threshold` consecutive failed calls and stays open for the run.
-
-    A "failure" is a logical call that ended in an error after its retries (a no-match is an
-    answer, not a failure). A success resets the count. `cooldown_s=None` keeps the breaker
-    open until `reset()`; a number lets one trial call through after that many seconds.
-    """
-
-    def __init__(self, threshold: int = 5, cooldown_s: float | None = None) -> None:
-        self.threshold = max(1, threshold)
-        self.cooldown_s = cooldown_s
-        self._lock = threading.Lock()
-        self._consecutive = 0
-        self._opened_at: float | None = None
-        self.last_error: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        with self._lock:
-            return self._is_open_locked()
-
-    def _is_open_locked(self) -> bool:
-        if self._opened_at is None:
-            return False
-        # After a cooldown the breaker is half-open: calls go through; one failure re-opens it.
-        return self.cooldown_s is None or time.monotonic() - self._opened_at < self.cooldown_s
-
-    def check(self, source: str) -> None:
-        with self._lock:
-            if self._is_open_locked():
-                raise CircuitOpenError(
-                    source,
-                    f"circuit open after {self._consecutive} consecutive failures "
-                    f"(last: {self.last_error}); not calling the source for the rest of this run",
-                )
-
-    def record_success(self) -> None:
-        with self._lock:
-            self._consecutive = 0
-            self._opened_at = None
-
-    def record_failure(self, error: str) -> None:
-        with self._lock:
-            self._consecutive += 1
-            self.last_error = error
-            if self._consecutive >= self.threshold:
-                self._opened_at = time.monotonic()
-
-    def reset(self) -> None:
-        self.record_success()
-
-
-# --------------------------------------------------------------------------- rate limiter
-
-
-def make_limiter(source: str, rate_per_s: float, *, burst: int = 1, redis_url: str | None = None,
-                 key_prefix: str = "reos:ratelimit") -> Limiter:
-    """A GCRA limiter of `rate_per_s` (fractional rates fine) for one source.
-
-    In-process state by default; with `redis_url` the state lives in one Redis hash per source
-    (`{key_prefix}:{source}`), updated by an atomic Lua script, so every pod shares the budget.
-    `burst=1` spaces calls evenly (1/rate apart) instead of allowing a burst at start.
-    """
-    if rate_per_s <= 0:
-        raise ValueError("rate_per_s must be > 0")
-    # Expressed as 1000 units per (1000/rate) seconds: GCRA's emission interval is then exactly
-    # 1/rate s in integer microseconds, whatever the rate.
-    rate = Rate(1000, max(1, round(1_000_000 / rate_per_s)), burst=max(1, burst))
-    if redis_url:
-        import redis  # local import: only production needs it
-
-        store = RedisStateStore(redis.Redis.from_url(redis_url), key=f"{key_prefix}:{source}")
-    else:
-        store = InMemoryStateStore()
-    bucket = StateBucket([rate], algorithm=GCRA(), store=store)
-    # buffer_ms is added to every computed wait; GCRA's wait is exact, so keep it tiny.
-    return Limiter(bucket, buffer_ms=1)
-
-
-class RateLimitedTransport(httpx.BaseTransport):
-    """Takes one token from the limiter before each request that reaches the network."""
-
-    def __init__(self, inner: httpx.BaseTransport, limiter: Limiter | None, source: str,
-                 acquire_timeout_s: float = 300.0) -> None:
-        self.inner = inner
-        self.limiter = limiter
-        self.source = source
-        self.acquire_timeout_s = acquire_timeout_s
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.limiter is not None:
-            try:
-                ok = self.limiter.try_acquire(self.source, blocking=True, timeout=self.acquire_timeout_s)
-            except TimeoutError:
-                ok = False
-            if not ok:
-                raise SourceError(self.source, f"rate limiter gave no token within {self.acquire_timeout_s}s",
-                                  retryable=False)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class AnswerAsSuccessTransport(httpx.BaseTransport):
-    """Makes a non-2xx *answer* cacheable: e.g. ATTOM's HTTP 400 "SuccessWithoutResult" (no
-    match) becomes a 200 carrying `X-Reos-Status: 400`, so hishel stores it and a re-run does
-    not ask ATTOM again about an address it does not know. The client reads the real status
-    back from that header, so the call log stays truthful."""
-
-    def __init__(self, inner: httpx.BaseTransport, statuses: frozenset[int],
-                 is_answer: Callable[[bytes], bool]) -> None:
-        self.inner = inner
-        self.statuses = statuses
-        self.is_answer = is_answer
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        resp = self.inner.handle_request(request)
-        if resp.status_code not in self.statuses:
-            return resp
-        body = resp.read()
-        resp.close()
-        headers = [(k, v) for k, v in resp.headers.multi_items()
-                   if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")]
-        if not self.is_answer(body):
-            return httpx.Response(resp.status_code, headers=headers, content=body, extensions=resp.extensions)
-        headers.append((STATUS_HEADER, str(resp.status_code)))
-        return httpx.Response(200, headers=headers, content=body, extensions=resp.extensions)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-STATUS_HEADER = "X-Reos-Status"
-
-
-# --------------------------------------------------------------------------- HTTP cache
-
-
-def redact_url(url: str) -> str:
-    """The URL with secret query parameters removed (for cache keys, stored entries, logs)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_NAMES]
-    return urlunsplit(parts._replace(query=urlencode(sorted(query))))
-
-
-class _RedactingStorage(BaseStorage):
-    """Wraps a hishel storage so that the stored request carries no key (header or query)."""
-
-    def __init__(self, inner: BaseStorage) -> None:
-        super().__init__(default_ttl=inner.default_ttl, default_tti=inner.default_tti,
-                         max_stream_size=inner.max_stream_size)
-        self.inner = inner
-
-    def create_entry(self, request, response, key, *, ttl=None, tti=None):  # type: ignore[no-untyped-def]
-        headers = request.headers
-        for name in list(headers.keys()):
-            if name.lower() in SECRET_NAMES:
-                del headers[name]
-        clean = CacheRequest(method=request.method, url=redact_url(request.url), headers=headers)
-        return self.inner.create_entry(clean, response, key, ttl=ttl, tti=tti)
-
-    def get_entries(self, key):  # type: ignore[no-untyped-def]
-        return self.inner.get_entries(key)
-
-    def update_headers(self, id, headers):  # type: ignore[no-untyped-def]
-        return self.inner.update_headers(id, headers)
-
-    def remove_entry(self, id):  # type: ignore[no-untyped-def]
-        return self.inner.remove_entry(id)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def make_cache_storage(source: str, *, cache_dir: str | Path | None = None, redis_url: str | None = None,
-                       key_prefix: str = "reos:httpcache") -> BaseStorage:
-    """hishel 2.0 storage: Redis (shared by all pods) when `redis_url`, else SQLite in `cache_dir`."""
-    if redis_url:
-        import redis
-
-        inner: BaseStorage = RedisStorage(redis.Redis.from_url(redis_url), default_ttl=None,
-                                          key_prefix=f"{key_prefix}:{source}")
-    else:
-        directory = Path(cache_dir or ".reos/http_cache")
-        directory.mkdir(parents=True, exist_ok=True)
-        inner = SqliteStorage(database_path=directory / f"{source}.sqlite", default_ttl=None)
-    return _RedactingStorage(inner)
-
-
-# --------------------------------------------------------------------------- retry waits
-
-
-def _asked_wait(exc: BaseException | None) -> float | None:
-    return exc.retry_after_s if isinstance(exc, SourceError) else None
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retries + 1, initial_wait_s=self.backoff_initial_s,
+                           max_wait_s=self.backoff_max_s, timeout_s=self.timeout_s,
+                           max_retry_after_s=self.max_retry_after_s)
 
 
 # --------------------------------------------------------------------------- the client
@@ -477,10 +285,11 @@ class SourceClient:
         assert self.breaker is not None
         started = time.perf_counter()
         try:
-            self.breaker.check(self.name)
-        except CircuitOpenError as exc:
-            self._emit(endpoint, None, started, False, 0.0, str(exc))
-            raise
+            self.breaker.check()
+        except CircuitOpen as exc:
+            err = CircuitOpenError(self.name, str(exc))
+            self._emit(endpoint, None, started, False, 0.0, str(err))
+            raise err from None
         send_params = dict(params)
         if self.api_key and self.api_key_param:
             send_params[self.api_key_param] = self.api_key
@@ -496,27 +305,24 @@ class SourceClient:
             err = SourceError(self.name, f"transport error ({type(exc).__name__})", retryable=True)
             self._emit(endpoint, None, started, False, 0.0, str(err))
             raise err from None
-        except SourceError as exc:  # from the limiter
-            self._emit(endpoint, None, started, False, 0.0, str(exc))
-            raise
+        except HttpError as exc:  # from the limiter
+            err = SourceError(self.name, str(exc))
+            self._emit(endpoint, None, started, False, 0.0, str(err))
+            raise err from None
         cache_hit = bool((resp.extensions.get("caching") or {}).get("from_cache", False))
         status = int(resp.headers.get(STATUS_HEADER, resp.status_code))
         billed = (not cache_hit) and (200 <= status < 300 or not s.bill_only_success)
         cost = s.cost_per_call_usd if billed else 0.0
 
-        if status in RETRY_STATUSES:
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        verdict = classify(status, resp.headers, max_retry_after_s=s.max_retry_after_s)
+        if verdict.action in ("retry", "give_up"):
             kind = QuotaExceededError if status == 429 else SourceError
-            if retry_after is not None and retry_after > s.max_retry_after_s:
-                err = kind(self.name, f"HTTP {status}; Retry-After {retry_after:.0f}s exceeds the "
-                           f"{s.max_retry_after_s:.0f}s we wait", status_code=status, retryable=False)
-            else:
-                err = kind(self.name, f"HTTP {status}", status_code=status, retryable=True,
-                           retry_after_s=retry_after)
+            err = kind(self.name, verdict.reason, status_code=status, retryable=verdict.action == "retry",
+                       retry_after_s=verdict.wait_s)
             self._emit(endpoint, status, started, cache_hit, cost, str(err))
             raise err
-        if not (200 <= status < 300) and status not in self.answer_statuses:
-            err = SourceError(self.name, f"HTTP {status}: {self._snippet(resp.text)}", status_code=status)
+        if verdict.action == "reject" and status not in self.answer_statuses:
+            err = SourceError(self.name, f"{verdict.reason}: {self._snippet(resp.text)}", status_code=status)
             self._emit(endpoint, status, started, cache_hit, cost, str(err))
             raise err
         if status == 204:  # "no content": an answer with no rows (Census does this)
@@ -547,15 +353,8 @@ class SourceClient:
         assert self.breaker is not None
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         key = self._cache_key(endpoint, clean)
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, s.retries + 1)),
-            wait=RetryAfterOrJitter(_asked_wait, s.backoff_initial_s, s.backoff_max_s),
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, SourceError) and e.retryable
-                                              and not isinstance(e, CircuitOpenError)),
-            reraise=True,
-        )
         try:
-            resp = retrying(self._attempt, endpoint, clean, key)
+            resp = retrying(s.retry_policy())(self._attempt, endpoint, clean, key)
             if validate is not None:
                 try:
                     validate(resp)

@@ -28,8 +28,6 @@ from realestate_assets.enrich.clients.base import (
     ClientSettings,
     SourceClient,
     SourceError,
-    make_cache_storage,
-    make_limiter,
 )
 from realestate_assets.enrich.clients.census import (
     ACS_VARIABLES,
@@ -41,6 +39,7 @@ from realestate_assets.enrich.clients.census import (
 from realestate_assets.enrich.owner_signals import compute_owner_signals
 from realestate_assets.enrich.provenance import SourceValues, merge_fields
 from realestate_assets.enrich.sources_config import SourceConfig, SourcesConfig, resolve_api_key
+from realestate_assets.net import make_cache_storage, make_limiter
 
 SourceState = Literal["ok", "no_match", "failed", "skipped", "not_applicable"]
 ATTOM_FIELDS = tuple(f.name for f in fields(AttomProperty) if f.name != "endpoints")
@@ -133,6 +132,7 @@ def client_settings(name: str, src: SourceConfig) -> ClientSettings:
         cost_per_call_usd=src.cost_per_call_usd, rate_limit_per_s=src.rate_limit_per_s,
         rate_burst=src.rate_burst, cache_ttl_s=src.cache_ttl_s or None,
         breaker_threshold=src.breaker_threshold, max_retry_after_s=src.max_retry_after_s,
+        backoff_initial_s=src.backoff_initial_s, backoff_max_s=src.backoff_max_s,
     )
 
 
