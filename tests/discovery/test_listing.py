@@ -159,7 +159,7 @@ def test_settings_map_rate_limit_politeness_and_feeds(tmp_path, site_source):
     assert 429 in settings["RETRY_HTTP_CODES"] and settings["DOWNLOAD_TIMEOUT"] == 30
     assert "DOWNLOAD_HANDLERS" not in settings
     feeds = settings["FEEDS"]
-    assert feeds["/out/items.jsonl"]["item_classes"][0].endswith("items.ListingItem")
+    assert feeds["/out/items.jsonl"]["item_classes"][0].endswith("items.ListingRecord")
     assert feeds["s3://bucket/rejects.jsonl"]["item_classes"][0].endswith("items.RejectedItem")
     assert all(f["format"] == "jsonlines" and f["overwrite"] for f in feeds.values())
     assert not crawl_settings(source, "i", "r")["HTTPCACHE_ENABLED"]  # off unless asked for

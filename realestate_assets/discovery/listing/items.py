@@ -1,7 +1,8 @@
 """The crawl's items (Scrapy's `items.py`): what the spider found, what passed, what was rejected.
 
 * `Candidate` — raw fields the spider extracted from a page, not yet trusted.
-* `ListingItem` — a validated listing (the items feed); `validate_candidate` makes one or says why not.
+* `ListingItem` — a validated listing; `validate_candidate` makes one or says why not.
+* `ListingRecord` — a `ListingItem` as plain JSON values: one line of the items feed.
 * `RejectedItem` — a candidate, page or download that failed, with the reason (the rejects feed).
 
 Text from a web page is hostile until proven otherwise: tags (and the content of <script> and
@@ -234,6 +235,11 @@ class Candidate:
     raw: dict[str, Any]
     page_url: str
     extracted_by: str
+
+
+class ListingRecord(dict):
+    """A validated listing's JSON values (`ListingItem.model_dump(mode="json")`), as the items feed
+    writes it. A dict, not the pydantic model: the feed exporter reads a dict's fields cheaply."""
 
 
 @dataclass

@@ -1,17 +1,18 @@
 """Item pipelines: validation turns candidates into listings or rejects; the feeds persist them.
 
 `ValidateListingPipeline` checks each `Candidate` (`items.validate_candidate`) and passes on a
-`ListingItem` or a `RejectedItem` with the reason. `DeduplicateListingPipeline` keeps the first
-listing per `source_id` (a listing shown on two index pages is one listing) and counts what
-reaches the feeds. Writing is Scrapy's FEEDS (`settings.crawl_settings`): one JSON-lines feed of
-`ListingItem`s, one of `RejectedItem`s, to a local path or s3://.
+`ListingRecord` (the validated `ListingItem`'s values) or a `RejectedItem` with the reason.
+`DeduplicateListingPipeline` keeps the first listing per `source_id` (a listing shown on two
+index pages is one listing) and counts what reaches the feeds. Writing is Scrapy's FEEDS
+(`settings.crawl_settings`): one JSON-lines feed of `ListingRecord`s, one of `RejectedItem`s,
+to a local path or s3://.
 """
 
 from __future__ import annotations
 
 from scrapy.exceptions import DropItem
 
-from realestate_assets.discovery.listing.items import Candidate, ListingItem, RejectedItem, validate_candidate
+from realestate_assets.discovery.listing.items import Candidate, ListingRecord, RejectedItem, validate_candidate
 
 
 class ValidateListingPipeline:
@@ -28,7 +29,7 @@ class ValidateListingPipeline:
         listing, reason = validate_candidate(item.raw, item.page_url, item.extracted_by)
         if listing is None:
             return RejectedItem(self.source_name, item.page_url, item.raw, reason or "invalid")
-        return listing
+        return ListingRecord(listing.model_dump(mode="json"))
 
 
 class DeduplicateListingPipeline:
@@ -41,11 +42,11 @@ class DeduplicateListingPipeline:
         return cls(crawler.stats)
 
     def process_item(self, item):
-        if isinstance(item, ListingItem):
-            if item.source_id in self.seen:
+        if isinstance(item, ListingRecord):
+            if item["source_id"] in self.seen:
                 self.stats.inc_value("listing/duplicates")
-                raise DropItem(f"listing {item.source_id} already exported", log_level="DEBUG")
-            self.seen.add(item.source_id)
+                raise DropItem(f"listing {item['source_id']} already exported", log_level="DEBUG")
+            self.seen.add(item["source_id"])
             self.stats.inc_value("listing/items")
         elif isinstance(item, RejectedItem):
             self.stats.inc_value("listing/rejects")

@@ -131,7 +131,7 @@ def _pipes_report(stats: CrawlStats) -> None:
             "listing_robots_skipped": whole(stats.robots_skipped),
             "listing_duplicates": whole(stats.duplicates),
             "listing_errors": whole(stats.errors),
-            "listing_duration_s": {"raw_value": round(stats.duration_s, 1), "type": "float"},
+            "listing_duration_s": {"raw_value": round(stats.duration_s, 2), "type": "float"},
         })
 
 

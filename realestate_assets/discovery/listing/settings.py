@@ -76,7 +76,7 @@ def crawl_settings(source: ListingSiteSource, items_uri: str, rejects_uri: str,
             f"{PACKAGE}.pipelines.DeduplicateListingPipeline": 400,
         },
         "FEEDS": {
-            items_uri: {**feed, "item_classes": [f"{PACKAGE}.items.ListingItem"]},
+            items_uri: {**feed, "item_classes": [f"{PACKAGE}.items.ListingRecord"]},
             rejects_uri: {**feed, "item_classes": [f"{PACKAGE}.items.RejectedItem"]},
         },
         "AWS_ENDPOINT_URL": options.s3_endpoint_url,
