@@ -4,7 +4,8 @@
 asset with `PipesSubprocessClient`; `mode="k8s"` runs the same command under tini in a pod with
 dagster-k8s' `PipesK8sClient`, from the base pod in `base_pod_path` (service account,
 resources, /dev/shm), the image named here or else the run's own code image, in the namespace
-named here or else the run's own, output exchanged through `output_bucket`. The crawl reports
+named here or else the run's own, output exchanged through `output_bucket` (S3/MinIO; any mode
+may use it, k8s must). The crawl reports
 records, rejects, pages, robots.txt skips and duration back through Pipes.
 
 Every setting is a field (shown in the Dagster UI); this module reads no environment variable.
@@ -56,9 +57,10 @@ class ScraperResource(dg.ConfigurableResource):
         default="deploy/pipes/scraper-pod.yaml",
         description="k8s: the base pod (metadata + spec), relative to the repository root or absolute")
     output_bucket: str | None = Field(
-        default=None, description="k8s: S3 bucket the scraper pod writes its items and rejects to")
+        default=None, description="S3 bucket the crawl writes its items and rejects to (required for k8s); "
+                                  "unset: a local scratch directory")
     s3_endpoint_url: str | None = Field(
-        default=None, description="k8s: S3-compatible endpoint (MinIO) for output_bucket; unset: AWS")
+        default=None, description="S3-compatible endpoint (MinIO) for output_bucket; unset: AWS")
     user_agent: str = Field(default=DEFAULT_USER_AGENT,
                             description="the crawler's User-Agent: name the operator and a contact")
     chromium_path: str = Field(default=DEFAULT_CHROMIUM_PATH,
@@ -70,7 +72,7 @@ class ScraperResource(dg.ConfigurableResource):
     def options(self) -> CrawlOptions:
         return CrawlOptions(user_agent=self.user_agent, chromium_path=self.chromium_path,
                             http_cache_dir=self.http_cache_dir if self.http_cache else None,
-                            s3_endpoint_url=self.s3_endpoint_url if self.mode == "k8s" else None)
+                            s3_endpoint_url=self.s3_endpoint_url)
 
     def crawl(self, context: dg.AssetExecutionContext, county_key: str, source: ListingSiteSource,
               options: CrawlOptions | None = None) -> Crawl:
@@ -81,9 +83,9 @@ class ScraperResource(dg.ConfigurableResource):
         """
         options = options or self.options()
         with tempfile.TemporaryDirectory(prefix=f"crawl_{source.name}_") as scratch:
-            if self.mode == "k8s":
-                if not self.output_bucket:
-                    raise ScraperConfigError("scraper mode k8s needs output_bucket for the crawl's output")
+            if self.mode == "k8s" and not self.output_bucket:
+                raise ScraperConfigError("scraper mode k8s needs output_bucket for the crawl's output")
+            if self.output_bucket:
                 prefix = f"s3://{self.output_bucket}/scrapes/{county_key}/{source.name}/{context.run_id}"
                 items_uri, rejects_uri = f"{prefix}/items.jsonl", f"{prefix}/rejects.jsonl"
             else:

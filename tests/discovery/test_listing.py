@@ -328,3 +328,33 @@ def test_scraper_pod_without_an_image_fails_loudly(listing_site, site_source):
     # Through a real run: the error fails the step; it is not turned into a "crawl failed" reject.
     with pytest.raises(ScraperConfigError, match="has no image"):
         crawl(site_source(listing_site.url), ScraperResource(mode="k8s", output_bucket="b"))
+
+
+def test_crawl_output_through_an_s3_bucket_as_a_scraper_pod_writes_it(listing_site, detail_source, monkeypatch):
+    """The production exchange: the crawl's FEEDS write to the bucket, the asset reads them back
+    (moto's S3 server, path-style like MinIO; the crawl process gets credentials as a pod would)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://localhost:{port}"
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="reos-scrapes")
+        rows, rejects, meta = split(crawl(detail_source(listing_site.url),
+                                          ScraperResource(output_bucket="reos-scrapes", s3_endpoint_url=endpoint)))
+        assert len(rows) == 3 and len(rejects) == 2 and meta["listing_robots_skipped"] == 2
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="reos-scrapes")["Contents"])
+        assert [k.rsplit("/", 1)[-1] for k in keys] == ["items.jsonl", "rejects.jsonl"]
+        assert keys[0].startswith("scrapes/test_co/detail_site/")
+    finally:
+        server.stop()
