@@ -251,7 +251,7 @@ def test_detail_pages_are_followed_politely_and_robots_skips_are_not_rejects(lis
     # d-4 and d-7 are under /private/: never fetched, counted as skipped, not rejected.
     assert meta["listing_robots_skipped"] == 2 and meta["listing_rejects"] == 2
     assert meta["listing_detail_pages"] == 4 and meta["listing_pages"] == 6  # 2 index + d-1, d-2, d-3, d-5
-    asked = [r for r in listing_site.requested()[seen_before:]]
+    asked = listing_site.requested()[seen_before:]
     paths = [r.path for r in asked]
     assert paths.count("/homes/d-1") == 1  # linked twice, fetched once
     assert not any(p.startswith("/private/") for p in paths)
