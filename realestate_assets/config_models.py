@@ -127,6 +127,9 @@ class ListingSiteSource(SourceBase):
     render: Literal["http", "playwright"] = "http"
     item_selector: str | None = None
     next_page_selector: str | None = None
+    # When set, index pages only give links: each link this selector matches is a property's own
+    # page, and the listing is read there (JSON-LD, __NEXT_DATA__, `selectors` over the whole page).
+    detail_link_selector: str | None = None
     selectors: dict[str, str] = Field(default_factory=dict)
     structured_data: bool = True
     max_pages: int = Field(default=50, ge=1)

@@ -1,11 +1,12 @@
-"""`iter_source` dispatches on the source type; a listing source crawls in a child process."""
+"""`iter_source` dispatches on the source type; listing sites are crawled through Pipes instead."""
 
 from __future__ import annotations
 
+import pytest
+
 from realestate_assets.config_models import ArcGISSource, ListingSiteSource, SocrataSource
-from realestate_assets.discovery.records import Page, Reject
-from realestate_assets.discovery.sources import LISTING_FIELDS, LISTING_REQUIRED, iter_source
-from realestate_assets.discovery.validate import canonicalize
+from realestate_assets.discovery.records import Page
+from realestate_assets.discovery.sources import iter_source
 
 
 def test_dispatch_socrata_and_arcgis(socrata_server, arcgis_server):
@@ -15,24 +16,8 @@ def test_dispatch_socrata_and_arcgis(socrata_server, arcgis_server):
     assert sum(len(p.frame) for p in iter_source(layer) if isinstance(p, Page)) == 7
 
 
-def test_listing_source_through_iter_source(listing_site, tmp_path, pages):
-    source = ListingSiteSource(type="listing_site", name="cards", provides="listings",
-                               rate_limit={"requests_per_second": 50, "concurrency": 2},
-                               start_urls=[f"{listing_site.url}/selectors.html"], item_selector=".card",
-                               selectors=pages.SELECTORS)
-    results = list(iter_source(source, work_dir=tmp_path))
-    pages = [r for r in results if isinstance(r, Page)]
-    rejects = [r for r in results if isinstance(r, Reject)]
-    assert len(pages) == 1 and pages[0].frame["source_id"].tolist() == ["sel-1"]
-    assert len(rejects) == 1 and "list_price: not a number" in rejects[0].reason
-    rows = canonicalize(pages[0], {k: v for k, v in source.model_copy(
-        update={"fields": LISTING_FIELDS}).field_map().items()}, required=LISTING_REQUIRED).rows
-    assert rows.loc[0, "address"] == "12 Oak Avenue" and rows.loc[0, "beds"] == 3
-
-
-def test_unreachable_listing_site_is_a_reject_not_a_crash(tmp_path):
-    source = ListingSiteSource(type="listing_site", name="nowhere", rate_limit={"requests_per_second": 50},
-                               start_urls=["http://127.0.0.1:9/listings"])
-    results = list(iter_source(source, work_dir=tmp_path))
-    assert results and all(isinstance(r, Reject) for r in results)
-    assert any("download failed" in r.reason for r in results)
+def test_listing_sources_are_not_read_here():
+    """A crawl runs one way, through Dagster Pipes (tests/discovery/test_listing.py)."""
+    source = ListingSiteSource(type="listing_site", name="cards", start_urls=["http://127.0.0.1:9/"])
+    with pytest.raises(TypeError, match="crawled by the scraper resource"):
+        list(iter_source(source))

@@ -1,9 +1,10 @@
 """Find listing candidates in a page: JSON-LD, `__NEXT_DATA__`-style embedded JSON, or selectors.
 
 Pure functions over a parsel/Scrapy selector, so they are tested without a crawl. Each yields
-`("candidate", fields, extracted_by)` or `("reject", raw, reason)`; a candidate is a flat dict of
-raw values with ListingItem's field names (plus `url`, `photos`, `site_id`) that
-`items.validate_candidate` then checks.
+`("candidate", fields, extracted_by)`, `("reject", raw, reason)` or `("covered", fields, reason)` (a
+selector card that describes a listing the page's structured data already gave: counted, not
+yielded twice); a candidate is a flat dict of raw values with ListingItem's field names (plus
+`url`, `photos`, `site_id`) that `items.validate_candidate` then checks.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 from parsel import Selector
+from w3lib.url import canonicalize_url
 
 from realestate_assets.config_models import ListingSiteSource
 
@@ -314,10 +317,13 @@ def _values(matches, field: str) -> list[str]:
     return [v for v in out if v is not None]
 
 
-def selector_candidates(selector: Selector, source: ListingSiteSource) -> Iterator[Extracted]:
+def selector_candidates(selector: Selector, source: ListingSiteSource, *,
+                        whole_page: bool = False) -> Iterator[Extracted]:
+    """One candidate per `item_selector` card, or one for the whole page (a detail page)."""
     if not source.selectors:
         return
-    nodes = select(selector, source.item_selector) if source.item_selector else [selector]
+    cards = source.item_selector and not whole_page
+    nodes = select(selector, source.item_selector) if cards else [selector]
     for node in nodes:
         candidate: dict[str, Any] = {}
         for field, expression in source.selectors.items():
@@ -331,16 +337,56 @@ def selector_candidates(selector: Selector, source: ListingSiteSource) -> Iterat
         yield ("candidate", candidate, "selectors")
 
 
-def extract(selector: Selector, source: ListingSiteSource, page_url: str) -> Iterator[Extracted]:
-    """Structured data first (when enabled); the selectors when the page has none."""
-    found_structured = False
+def _identities(candidate: dict[str, Any], page_url: str) -> set[str]:
+    """What makes two candidates of one page the same listing: its own URL, its street address."""
+    out = set()
+    url = candidate.get("url")
+    if isinstance(url, str) and url.strip():
+        absolute = canonicalize_url(urljoin(page_url, url.strip()))
+        if absolute != canonicalize_url(page_url):
+            out.add("url:" + absolute)
+    address = candidate.get("address")
+    if isinstance(address, str) and address.strip():
+        out.add("address:" + " ".join(address.split(",")[0].upper().split()))
+    return out
+
+
+def extract(selector: Selector, source: ListingSiteSource, page_url: str, *,
+            whole_page: bool = False) -> Iterator[Extracted]:
+    """Structured data (when enabled) and the selectors' cards, both.
+
+    A page may describe some listings in JSON-LD and show others only as cards: every card the
+    structured data does not already describe (same listing URL or street address) is a
+    candidate too; a card it does describe is reported as "covered", so nothing vanishes unseen.
+    `whole_page` (a property's detail page) reads the selectors over the whole page, as the
+    listing's fallback when the page has no structured data.
+    """
+    known: set[str] = set()
     if source.structured_data:
         for kind, payload, how in [*jsonld_candidates(selector, page_url),
                                    *embedded_json_candidates(selector)]:
-            found_structured = found_structured or kind == "candidate"
+            if kind == "candidate":
+                known |= _identities(payload, page_url)
             yield kind, payload, how
-    if not found_structured:
-        yield from selector_candidates(selector, source)
+    for kind, payload, how in selector_candidates(selector, source, whole_page=whole_page):
+        # A detail page is one property: with structured data, its selectors read the same one.
+        if known and (whole_page or _identities(payload, page_url) & known):
+            yield "covered", payload, "described by the page's structured data"
+        else:
+            yield kind, payload, how
+
+
+def detail_links(selector: Selector, source: ListingSiteSource) -> list[str]:
+    """The detail-page links `detail_link_selector` matches, in page order, each once."""
+    if not source.detail_link_selector:
+        return []
+    links: list[str] = []
+    for match in select(selector, source.detail_link_selector):
+        value = match.get() if isinstance(match.root, str) else match.attrib.get("href")
+        value = (value or "").strip()
+        if value and not value.lower().startswith(("javascript:", "#", "mailto:", "tel:")) and value not in links:
+            links.append(value)
+    return links
 
 
 def next_page_url(selector: Selector, source: ListingSiteSource) -> str | None:

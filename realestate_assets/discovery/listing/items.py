@@ -1,4 +1,9 @@
-"""The validated listing item, and turning an extracted candidate into one (or a reason why not).
+"""The crawl's items (Scrapy's `items.py`): what the spider found, what passed, what was rejected.
+
+* `Candidate` — raw fields the spider extracted from a page, not yet trusted.
+* `ListingItem` — a validated listing; `validate_candidate` makes one or says why not.
+* `ListingRecord` — a `ListingItem` as plain JSON values: one line of the items feed.
+* `RejectedItem` — a candidate, page or download that failed, with the reason (the rejects feed).
 
 Text from a web page is hostile until proven otherwise: tags (and the content of <script> and
 <style>) are removed, entities decoded, control characters dropped, whitespace collapsed and
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -220,6 +226,30 @@ class ListingItem(BaseModel):
         if parsed > date.today():
             raise ValueError(f"{parsed} is in the future")
         return parsed
+
+
+@dataclass
+class Candidate:
+    """Fields one extractor read from one page; `ValidateListingPipeline` turns it into an item or a reject."""
+
+    raw: dict[str, Any]
+    page_url: str
+    extracted_by: str
+
+
+class ListingRecord(dict):
+    """A validated listing's JSON values (`ListingItem.model_dump(mode="json")`), as the items feed
+    writes it. A dict, not the pydantic model: the feed exporter reads a dict's fields cheaply."""
+
+
+@dataclass
+class RejectedItem:
+    """A candidate, page or download that gave no listing, and why. One line of the rejects feed."""
+
+    source: str
+    ref: str
+    raw: Any
+    reason: str
 
 
 def stable_source_id(site_id: Any, listing_url: str | None, page_url: str, address: str | None) -> str | None:
