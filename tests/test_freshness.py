@@ -150,3 +150,17 @@ def test_sensor_finds_the_checked_assets_of_its_code_location(tmp_path):
         result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
         assert {(e.asset_key, e.partition, e.passed) for e in result.asset_events} == {
             (scores.key, "king_wa", False), (scores.key, "pierce_wa", False)}
+
+
+def test_county_without_an_enabled_discovery_source_is_inactive_with_a_reason(tmp_path):
+    counties = _two_counties(tmp_path)
+    active, reason = county_activity(counties["idle_wa"])
+    assert not active
+    assert reason == ("idle_wa: inactive — every source is disabled (kc_assessor_sales); "
+                      "set `enabled: true` on one in config/counties/idle_wa.yaml")
+    assessor_only = counties["king_wa"].model_copy(update={"sources": [
+        counties["king_wa"].sources[0].model_copy(update={"provides": "assessor"})]})
+    active, reason = county_activity(assessor_only)
+    assert not active and "only provide assessor" in reason
+    # Every shipped county gets a one-line answer.
+    assert all("\n" not in county_activity(c)[1] for c in load_counties().values())
