@@ -72,6 +72,11 @@ APP_ENV_VARS = {
     "REOS_CONFIG_DIR",
     "REOS_STATE_DIR",
     "REOS_SCRAPER",
+    # Failure alerts (sensors/alerts.py).
+    "REOS_ALERT_EMAILS",
+    "REOS_ALERT_FROM",
+    "REOS_DAGSTER_UI_URL",
+    "REOS_SLACK_WEBHOOK_URL",
 }
 
 
@@ -1407,3 +1412,139 @@ def test_standalone_run_pod_sees_what_the_instance_reads(tmp_path):
     assert instance_env_vars(instance) <= set(env), instance_env_vars(instance) - set(env)
     assert "DATABASE_URL" in env
     assert_runs_under_tini(container)
+
+
+# ---------------------------------------------------------------------------------------------
+# (g) Monitoring: PrometheusRule, Grafana dashboard, JSON logs
+# ---------------------------------------------------------------------------------------------
+
+MONITORING = DEPLOY / "monitoring"
+DOCS = ROOT / "docs" / "deployment"
+# Metric families the rules and dashboard may use besides the documented `reos_*` contract.
+CLUSTER_METRIC_PREFIXES = ("kube_", "kubelet_", "container_", "pg_")
+PROMQL_WORDS = {"sum", "max", "min", "count", "by", "on", "and", "or", "unless", "rate", "increase",
+                "histogram_quantile", "clamp_min", "le", "without", "ignoring", "avg"}
+
+
+def documented_reos_metrics() -> set[str]:
+    return set(re.findall(r"^\| `(reos_[a-z_]+)` \|", (DOCS / "monitoring.md").read_text(), re.M))
+
+
+def promql_metrics(expr: str) -> set[str]:
+    no_strings = re.sub(r'"[^"]*"', '""', expr)
+    no_labels = re.sub(r"\{[^}]*\}", "", no_strings)
+    no_ranges = re.sub(r"\[[^\]]*\]", "", no_labels)
+    names = set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", no_ranges))
+    grouped = set(re.findall(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)", no_ranges))
+    labels = {label.strip() for group in grouped for label in group.split(",")}
+    return {n for n in names if n not in PROMQL_WORDS and n not in labels and not n.isdigit()}
+
+
+def check_promql(expr: str) -> set[str]:
+    """Balanced brackets, and every metric either a cluster metric or a documented reos_* one.
+    Returns the metrics (a histogram's _bucket/_count/_sum resolve to the documented family)."""
+    depth = {"(": 0, "[": 0, "{": 0}
+    closing = {")": "(", "]": "[", "}": "{"}
+    for ch in re.sub(r'"[^"]*"', "", expr):
+        if ch in depth:
+            depth[ch] += 1
+        elif ch in closing:
+            depth[closing[ch]] -= 1
+            assert depth[closing[ch]] >= 0, expr
+    assert all(v == 0 for v in depth.values()), expr
+    metrics = promql_metrics(expr)
+    reos = documented_reos_metrics()
+    for metric in metrics:
+        family = re.sub(r"_(bucket|count|sum)$", "", metric)
+        assert metric.startswith(CLUSTER_METRIC_PREFIXES) or metric in reos or family in reos, (
+            f"{metric} is neither a cluster metric nor in the reos_* contract of docs/deployment/monitoring.md")
+    return metrics
+
+
+def test_prometheus_rules_are_complete_and_point_at_their_runbook():
+    (rule_doc,) = load_all(MONITORING / "prometheus-rules.yaml")
+    assert rule_doc["apiVersion"] == "monitoring.coreos.com/v1" and rule_doc["kind"] == "PrometheusRule"
+    doc = (DOCS / "monitoring.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9]+", "", line[4:].lower()) for line in doc.splitlines() if line.startswith("### ")}
+    names = []
+    for group in rule_doc["spec"]["groups"]:
+        for rule in group["rules"]:
+            names.append(rule["alert"])
+            check_promql(rule["expr"])
+            assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+            assert rule["annotations"]["summary"], rule["alert"]
+            anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+            assert anchor == rule["alert"].lower() and anchor in anchors, rule["alert"]
+    assert len(names) == len(set(names))
+    # The ones that matter at 3 a.m. exist.
+    assert {"ReosDaemonDown", "ReosCodeServerNotReady", "ReosMigrationFailed", "ReosTableStale"} <= set(names)
+    # They watch the workloads by the names we deploy (chart and standalone).
+    exprs = " ".join(r["expr"] for g in rule_doc["spec"]["groups"] for r in g["rules"])
+    standalone = {d["metadata"]["name"] for d in kustomize_build(DEPLOY) if d["kind"] in {"Deployment", "Job"}}
+    for name in ("reos-dagster-daemon", "reos-dagster-code-server", "reos-migrate"):
+        assert name in standalone and name in exprs
+
+
+def test_promql_check_catches_an_undocumented_metric():
+    with pytest.raises(AssertionError, match="reos_made_up"):
+        check_promql("sum(rate(reos_made_up_total[5m]))")
+    with pytest.raises(AssertionError):
+        check_promql("sum(rate(kube_job_status_failed[5m])")
+
+
+def test_grafana_dashboard_queries_known_metrics():
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    assert dashboard["uid"] == "reos-overview"
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "namespace"} <= variables
+    used: set[str] = set()
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used |= check_promql(target["expr"].replace("$namespace", "reos"))
+    # Every documented application metric is on the dashboard.
+    families = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
+    assert documented_reos_metrics() <= families
+
+
+def test_monitoring_kustomization_builds():
+    docs = kustomize_build(MONITORING)
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    k8s_validate(cm)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["grafana-dashboard.json"])["uid"] == "reos-overview"
+
+
+def test_production_logs_are_one_json_object_per_line(tmp_path):
+    """A real run on an instance with deploy/dagster.yaml's python_logs (stdout swapped for a file)
+    writes JSON lines carrying run id, county, tenant and asset."""
+    import logging
+
+    import dagster as dg
+
+    python_logs = copy.deepcopy(load(DEPLOY / "dagster.yaml")["python_logs"])
+    handler = python_logs["dagster_handler_config"]["handlers"]["json"]
+    assert handler["stream"] == "ext://sys.stdout"
+    log_file = tmp_path / "run.log"
+    python_logs["dagster_handler_config"]["handlers"]["json"] = {
+        "class": "logging.FileHandler", "filename": str(log_file), "level": "INFO", "formatter": "json"}
+
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["king_wa"]))
+    def enrichment() -> None:
+        logging.getLogger("realestate_assets.enrich").info("called ATTOM for 12 prospects")
+
+    with dg.instance_for_test(overrides={"python_logs": python_logs}) as instance:
+        result = dg.materialize([enrichment], instance=instance, partition_key="king_wa")
+        assert result.success
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    assert lines
+    ours = [entry for entry in lines if entry["message"] == "called ATTOM for 12 prospects"]
+    assert ours, lines[:3]
+    assert ours[0]["run_id"] == result.run_id
+    assert ours[0]["county"] == "king_wa" and ours[0]["asset"] == "enrichment" and ours[0]["tenant"]
+    assert {"ts", "level", "logger"} <= set(ours[0])
