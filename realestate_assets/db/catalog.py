@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, text
 
 from realestate_assets.db.urls import sqlalchemy_url
-from realestate_assets.db.warehouse import Warehouse
+
+if TYPE_CHECKING:  # the readiness probe imports this module every 20 s: no pandas for it
+    from realestate_assets.db.warehouse import Warehouse
 
 _COMMENTS_SQL = """
 SELECT a.attname AS column_name, pg_catalog.col_description(a.attrelid, a.attnum) AS description
