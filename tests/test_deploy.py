@@ -636,12 +636,14 @@ def test_helm_values_policy(values_file):
 
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] and coordinator["type"] == "QueuedRunCoordinator"
-    limits = coordinator["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
+    # Run limits live in `concurrency.runs`: Dagster refuses them in the coordinator once
+    # `concurrency` is configured, and the chart refuses them in both places.
+    queued = coordinator["config"]["queuedRunCoordinator"]
+    assert not {"maxConcurrentRuns", "tagConcurrencyLimits"} & set(queued)
+    limits = values["concurrency"]["runs"]["tagConcurrencyLimits"]
     for key in ("county", "dagster/partition"):
         assert {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
     assert not [lim for lim in limits if lim["key"] == "source"], "no run carries a `source` tag: use pools"
-    # The chart refuses tag limits in both places (helm/dagster/templates/helpers/instance/_concurrency.tpl).
-    assert "runs" not in values.get("concurrency", {})
     assert values["concurrency"]["pools"]["granularity"] == "run"
     assert values["additionalInstanceConfig"]["freshness"] == {"enabled": True}
 
@@ -658,9 +660,9 @@ def test_helm_values_policy(values_file):
 def test_helm_values_and_dagster_yaml_share_one_policy():
     values = dagster_values("values.yaml")
     instance = load(DEPLOY / "dagster.yaml")
-    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert queued["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
-    assert queued["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    runs = values["concurrency"]["runs"]
+    assert runs["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert runs["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
     pools = values["concurrency"]["pools"]
     assert {"default_limit": pools["defaultLimit"], "granularity": pools["granularity"]} == instance["concurrency"][
         "pools"]
@@ -1219,6 +1221,69 @@ def chart_code_server(values: dict, release: str = "reos", namespace: str = "reo
         if d.get(key):
             k8s[name] = d[key]
     return image, {"k8s": k8s}
+
+
+def _camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def chart_instance_config(values: dict) -> dict:
+    """The dagster.yaml the chart renders (helm/dagster/templates/configmap-instance.yaml and its
+    helpers/instance/*.tpl), for the sections our values set."""
+    pg = values["postgresql"]
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    coordinator: dict[str, Any] = {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+    coordinator_config = {_camel_to_snake(k): v for k, v in queued.items() if v not in (None, [], {})}
+    if coordinator_config:
+        coordinator["config"] = coordinator_config
+    concurrency: dict[str, Any] = {}
+    if pools := values.get("concurrency", {}).get("pools"):
+        concurrency["pools"] = {_camel_to_snake(k): v for k, v in pools.items()}
+    if runs := values.get("concurrency", {}).get("runs"):
+        concurrency["runs"] = {_camel_to_snake(k): v for k, v in runs.items()}
+    daemon = values["dagsterDaemon"]
+    logs = values.get("pythonLogs", {})
+    instance: dict[str, Any] = {
+        "storage": {"postgres": {"postgres_db": {
+            "username": pg["postgresqlUsername"], "password": {"env": "DAGSTER_PG_PASSWORD"},
+            "hostname": pg["postgresqlHost"], "db_name": pg["postgresqlDatabase"], "port": pg["service"]["port"],
+            "params": pg["postgresqlParams"], "scheme": pg["postgresqlScheme"]}}},
+        "run_coordinator": coordinator,
+        "run_launcher": {"module": "dagster_k8s", "class": "K8sRunLauncher",
+                         "config": chart_run_launcher_config(values)},
+        "run_monitoring": {_camel_to_snake(k): v for k, v in daemon["runMonitoring"].items()},
+        "run_retries": {_camel_to_snake(k): v for k, v in daemon["runRetries"].items()},
+        "sensors": {_camel_to_snake(k): v for k, v in daemon["sensors"].items()},
+        "schedules": {_camel_to_snake(k): v for k, v in daemon["schedules"].items()},
+        "telemetry": values["telemetry"],
+        "python_logs": {_camel_to_snake(k): v for k, v in logs.items()},
+        **values.get("additionalInstanceConfig", {}),
+    }
+    if concurrency:
+        instance["concurrency"] = concurrency
+    return instance
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES)
+def test_chart_instance_config_loads_in_dagster(values_file, tmp_path, monkeypatch):
+    """What the chart would write into the instance ConfigMap passes Dagster's own loading checks
+    (schema, and run limits not in two places once `concurrency` is set)."""
+    from dagster._core.instance.config import dagster_instance_config
+
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "not-a-real-password")
+    instance = chart_instance_config(dagster_values(values_file))
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance))
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["concurrency"]["pools"]["granularity"] == "run"
+    assert config["freshness"] == {"enabled": True}
+    assert "tag_concurrency_limits" in config["concurrency"]["runs"]
+
+    # The defect this guards against: limits in the coordinator next to `concurrency` fail loading.
+    broken = copy.deepcopy(instance)
+    broken["run_coordinator"]["config"] = {"max_concurrent_runs": 8}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(broken))
+    with pytest.raises(Exception, match="incompatible"):
+        dagster_instance_config(str(tmp_path))
 
 
 def build_launcher(run_launcher_config: dict, tmp_path: Path):
