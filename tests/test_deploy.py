@@ -470,7 +470,7 @@ def test_per_asset_k8s_tags_parse_with_dagster_k8s():
 VALUES_FILES = ["values.yaml", "values-staging.yaml", "values-production.yaml"]
 UMBRELLA = DEPLOY / "helm" / "realestate-os"
 # Keys of our umbrella chart itself; everything under `dagster:` goes to the official chart.
-UMBRELLA_KEYS = {"migrations", "poolLimits", "dagster"}
+UMBRELLA_KEYS = {"migrations", "poolLimits", "global", "dagster"}
 
 
 def chart_keys() -> dict:
@@ -547,8 +547,12 @@ def merged_values(env_file: str) -> dict:
 
 
 def dagster_values(env_file: str) -> dict:
-    """The values the official Dagster chart receives."""
-    return merged_values(env_file)["dagster"]
+    """The values the official Dagster chart receives: its own section, with the release's
+    globals coalesced in (Helm hands top-level `global` to every subchart)."""
+    merged = merged_values(env_file)
+    values = copy.deepcopy(merged["dagster"])
+    values["global"] = helm_merge(values.get("global", {}), merged.get("global", {}))
+    return values
 
 
 def test_chart_pin_matches_the_installed_and_locked_dagster():
@@ -575,6 +579,7 @@ def test_helm_values_use_only_keys_of_the_pinned_chart(values_file):
     assert set(values) <= UMBRELLA_KEYS, set(values) - UMBRELLA_KEYS
     errors: list[str] = []
     check_against_tree(values.get("dagster", {}), chart_keys(), "dagster", errors)
+    check_against_tree(values.get("global", {}), chart_keys()["global"], "global", errors)
     assert errors == []
 
 
@@ -1146,6 +1151,10 @@ def test_umbrella_templates_render_hooks_with_the_one_code_image(values_file):
     assert set(pools_job["metadata"]["annotations"]["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
     limits = yaml.safe_load(by_name["ConfigMap", "reos-pool-limits"]["data"]["pools.yaml"])
     assert limits == merged_values(values_file)["poolLimits"]
+    (pool_container,) = pod_spec_of(pools_job)["containers"]
+    pg_ref = next(e for e in pool_container["env"] if e["name"] == "DAGSTER_PG_PASSWORD")["valueFrom"]["secretKeyRef"]
+    assert pg_ref["key"] in secret_templates()[pg_ref["name"]]
+    assert "command" not in pool_container and pool_container["image"] == image
     # The Job loads the chart's instance ConfigMap (`<release>-dagster-instance`).
     volumes = {v["name"]: v for v in pod_spec_of(pools_job)["volumes"]}
     assert volumes["instance"]["configMap"]["name"] == "reos-dagster-instance"
