@@ -1,0 +1,33 @@
+"""Whether a county partition can produce anything, and why not. Pure: no Dagster imports.
+
+A county whose every source is disabled would otherwise run, write 0 rows and turn green: an
+empty partition that looks healthy. The lead marks such counties inactive (metadata, CLI, the
+discovery schedule) with the one-line reason given here.
+"""
+
+from __future__ import annotations
+
+from realestate_assets.config_models import CountyConfig
+
+# What discovery turns into prospects; assessor and parcel files only enrich them.
+DISCOVERY_KINDS = ("sales", "listings")
+
+
+def county_activity(county: CountyConfig) -> tuple[bool, str]:
+    """(active, reason) — the reason is one line, fit for a CLI message or asset metadata."""
+    enabled = [s for s in county.sources if s.enabled]
+    if not enabled:
+        names = ", ".join(s.name for s in county.sources)
+        return False, (f"{county.key}: inactive — every source is disabled ({names}); "
+                       f"set `enabled: true` on one in config/counties/{county.key}.yaml")
+    discovering = [s for s in enabled if s.provides in DISCOVERY_KINDS]
+    if not discovering:
+        kinds = ", ".join(sorted({s.provides for s in enabled}))
+        return False, (f"{county.key}: inactive — enabled sources only provide {kinds}; "
+                       "no source provides sales or listings to discover properties from")
+    names = ", ".join(s.name for s in discovering)
+    return True, f"{county.key}: active — discovers from {names}"
+
+
+def active_counties(counties: dict[str, CountyConfig]) -> dict[str, CountyConfig]:
+    return {key: county for key, county in counties.items() if county_activity(county)[0]}

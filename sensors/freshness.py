@@ -1,0 +1,215 @@
+"""Freshness: every table has a policy from the counties' cadence; staleness is visible per county.
+
+Two layers, because Dagster's freshness policy is evaluated per asset, not per partition:
+
+* `with_freshness(assets, counties)` gives every asset a `dg.FreshnessPolicy.time_window` (the
+  freshness daemon evaluates it): the asset fails when no county has refreshed it within the
+  slowest active county's discovery cycle plus a grace period, and warns after the fastest
+  county's cycle. `ml_model` follows the weekly training cadence (config/scoring.yaml).
+  It also adds one partitioned, non-blocking `county_fresh` check per asset.
+* `county_freshness_sensor(counties)` evaluates, for every active county and every asset, whether
+  the partition was materialized since the county's last discovery tick (plus grace), and records
+  the `county_fresh` check result on that partition — only when the state changes, so the UI's
+  check history per county reads as "went stale at … / fresh again at …".
+
+Counties without an enabled source are skipped (partitions/activity.py): they are inactive, not
+stale.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from partitions.activity import active_counties
+from realestate_assets.config_models import CountyConfig, load_scoring
+
+CHECK_NAME = "county_fresh"
+# How long a county's pipeline may take after its discovery tick before it counts as late.
+GRACE = timedelta(hours=6)
+# Assets refreshed by model training, not by discovery.
+TRAINING_ASSETS = {"ml_model"}
+SENSOR_NAME = "reos_county_freshness"
+
+
+# ----------------------------------------------------------------------------- cadence (pure)
+
+
+def _ticks(cron: str, timezone: str, start: datetime) -> dg.TimeWindowPartitionsDefinition:
+    # A time-window partitions definition is Dagster's public cron calendar: its windows are the
+    # intervals between consecutive ticks, in the schedule's own timezone.
+    return dg.TimeWindowPartitionsDefinition(
+        start=start.replace(tzinfo=None, minute=0, second=0, microsecond=0), fmt="%Y-%m-%d-%H:%M",
+        cron_schedule=cron, timezone=timezone)
+
+
+def cycle(cron: str, timezone: str = "UTC", *, now: datetime | None = None) -> timedelta:
+    """The longest gap between consecutive ticks over the past year (e.g. 7 days for weekly)."""
+    now = now or datetime.now(UTC)
+    ticks = _ticks(cron, timezone, now - timedelta(days=400))
+    keys = ticks.get_partition_keys(current_time=now)[-24:]
+    windows = [ticks.time_window_for_partition_key(k) for k in keys]
+    return max(w.end - w.start for w in windows)
+
+
+def last_tick(cron: str, timezone: str, now: datetime) -> datetime | None:
+    """The latest tick at or before `now` (looking back at most 400 days)."""
+    ticks = _ticks(cron, timezone, now - timedelta(days=400))
+    keys = ticks.get_partition_keys(current_time=now)
+    return ticks.time_window_for_partition_key(keys[-1]).end if keys else None
+
+
+@dataclass(frozen=True)
+class Cadence:
+    cron: str
+    timezone: str
+
+
+def cadences(counties: dict[str, CountyConfig], training_cron: str | None = None) -> dict[str, dict[str, Cadence]]:
+    """{"discovery"|"training": {county: cadence}} for active counties only."""
+    active = active_counties(counties)
+    training = training_cron or load_scoring().training_cron
+    return {
+        "discovery": {k: Cadence(c.schedule.cron, c.schedule.timezone) for k, c in active.items()},
+        "training": {k: Cadence(training, "UTC") for k in active},
+    }
+
+
+def policy_for(county_cadences: dict[str, Cadence], grace: timedelta = GRACE) -> dg.FreshnessPolicy | None:
+    """Fail when no county refreshed the asset within the slowest cycle + grace; warn after the
+    fastest cycle + grace (if that is sooner)."""
+    if not county_cadences:
+        return None
+    cycles = [cycle(c.cron, c.timezone) for c in county_cadences.values()]
+    fail, warn = max(cycles) + grace, min(cycles) + grace
+    return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn if warn < fail else None)
+
+
+def partition_freshness(last_materialized: datetime | None, cadence: Cadence, now: datetime,
+                        grace: timedelta = GRACE) -> tuple[bool, str]:
+    """(fresh, why): fresh when materialized since the last tick whose grace period is over."""
+    due = last_tick(cadence.cron, cadence.timezone, now - grace)
+    if due is None:
+        return True, "no discovery tick yet"
+    if last_materialized is None:
+        return False, f"never materialized; expected after the {due:%Y-%m-%d %H:%M %Z} tick"
+    if last_materialized >= due:
+        return True, f"materialized {last_materialized:%Y-%m-%d %H:%M} UTC, after the {due:%Y-%m-%d %H:%M %Z} tick"
+    age_h = (now - last_materialized).total_seconds() / 3600
+    return False, (f"last materialized {last_materialized:%Y-%m-%d %H:%M} UTC ({age_h:.0f} h ago), "
+                   f"before the {due:%Y-%m-%d %H:%M %Z} tick + {grace.total_seconds() / 3600:.0f} h grace")
+
+
+# ----------------------------------------------------------------------------- Dagster wiring
+
+
+def _kind(asset_name: str) -> str:
+    return "training" if asset_name in TRAINING_ASSETS else "discovery"
+
+
+def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, county: str) -> datetime | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[county]), limit=1).records
+    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+
+
+def _freshness_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
+                     county_cadences: dict[str, Cadence]) -> dg.AssetChecksDefinition:
+    # Partitioned checks are "preview" in 1.13 (DESIGN.md §8) and the only way a check result
+    # names its county; the warning says nothing an operator can act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _define_check(assets_def, key, county_cadences)
+
+
+def _define_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
+                  county_cadences: dict[str, Cadence]) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=key, name=CHECK_NAME, partitions_def=assets_def.partitions_def, blocking=False,
+        description=("This county's partition was materialized since the county's last scheduled "
+                     f"discovery (or training) tick plus {GRACE.total_seconds() / 3600:.0f} h; "
+                     f"recorded by the {SENSOR_NAME} sensor when it changes."),
+    )
+    # No annotation on `context`: with postponed annotations Dagster cannot read it.
+    def county_fresh(context) -> dg.AssetCheckResult:
+        county = context.partition_key
+        cadence = county_cadences.get(county)
+        if cadence is None:
+            return dg.AssetCheckResult(passed=True, description=f"{county} is inactive (no enabled source)")
+        fresh, why = partition_freshness(_latest_materialization(context.instance, key, county), cadence,
+                                         datetime.now(UTC))
+        return dg.AssetCheckResult(passed=fresh, description=why, severity=dg.AssetCheckSeverity.WARN)
+
+    return county_fresh
+
+
+def with_freshness(assets: Sequence[object], counties: dict[str, CountyConfig], *,
+                   training_cron: str | None = None) -> list[object]:
+    """The same definitions with a FreshnessPolicy on every asset, plus a partitioned `county_fresh`
+    check per asset (for `Definitions(assets=...)`). Non-asset entries pass through unchanged."""
+    by_kind = cadences(counties, training_cron)
+    policies = {kind: policy_for(c) for kind, c in by_kind.items()}
+    out: list[object] = []
+    checks: list[object] = []
+    for item in assets:
+        if not isinstance(item, dg.AssetsDefinition) or isinstance(item, dg.AssetChecksDefinition):
+            out.append(item)
+            continue
+
+        def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+            policy = policies[_kind(spec.key.to_user_string())]
+            return dg.apply_freshness_policy(spec, policy) if policy else spec
+
+        out.append(item.map_asset_specs(apply))
+        if item.partitions_def is not None:
+            checks += [_freshness_check(item, key, by_kind[_kind(key.to_user_string())]) for key in item.keys]
+    return out + checks
+
+
+def county_freshness_sensor(counties: dict[str, CountyConfig], *, asset_keys: Iterable[dg.AssetKey] | None = None,
+                            training_cron: str | None = None,
+                            minimum_interval_seconds: int = 900) -> dg.SensorDefinition:
+    """Records `county_fresh` per (asset, county) when it changes. `asset_keys` defaults to every
+    asset of the code location that has the check."""
+    by_kind = cadences(counties, training_cron)
+
+    @dg.sensor(name=SENSOR_NAME, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Per-county staleness of every table (the county_fresh check on each partition).")
+    def county_freshness(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        keys = list(asset_keys) if asset_keys is not None else _checked_assets(context)
+        previous: dict[str, bool] = json.loads(context.cursor) if context.cursor else {}
+        state: dict[str, bool] = {}
+        events: list[dg.AssetCheckEvaluation] = []
+        stale: list[str] = []
+        now = datetime.now(UTC)
+        for key in keys:
+            for county, cadence in by_kind[_kind(key.to_user_string())].items():
+                fresh, why = partition_freshness(_latest_materialization(context.instance, key, county), cadence, now)
+                slot = f"{key.to_user_string()}|{county}"
+                state[slot] = fresh
+                if not fresh:
+                    stale.append(f"{key.to_user_string()}[{county}]")
+                if previous.get(slot) != fresh:
+                    events.append(dg.AssetCheckEvaluation(
+                        asset_key=key, check_name=CHECK_NAME, passed=fresh, partition=county,
+                        severity=dg.AssetCheckSeverity.WARN, description=why,
+                        metadata={"county": county, "cron": cadence.cron, "timezone": cadence.timezone}))
+        if stale:
+            context.log.warning(f"{len(stale)} stale partition(s): {', '.join(stale[:20])}")
+        return dg.SensorResult(asset_events=events, cursor=json.dumps(state, sort_keys=True))
+
+    return county_freshness
+
+
+def _checked_assets(context: dg.SensorEvaluationContext) -> list[dg.AssetKey]:
+    defs = context.repository_def
+    if defs is None:
+        return []
+    return sorted({check_key.asset_key for check_key in defs.asset_graph.asset_check_keys
+                   if check_key.name == CHECK_NAME}, key=lambda k: k.to_user_string())

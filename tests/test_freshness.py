@@ -1,0 +1,194 @@
+"""Freshness: a policy on every table from the county cadences, and per-county staleness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from partitions.activity import county_activity
+from realestate_assets.config_models import load_counties
+from sensors.freshness import (
+    CHECK_NAME,
+    GRACE,
+    Cadence,
+    county_freshness_sensor,
+    cycle,
+    partition_freshness,
+    policy_for,
+    with_freshness,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+WEEKLY = Cadence("0 5 * * 1", "America/Los_Angeles")  # king_wa: Mondays 05:00 county time
+
+
+def test_cycle_of_a_cron():
+    assert cycle("0 5 * * 1", "America/Los_Angeles") == timedelta(days=7)
+    assert cycle("0 6 * * *") == timedelta(days=1)
+    # Monthly: the longest gap (31 days) is the cycle.
+    assert cycle("0 0 1 * *") == timedelta(days=31)
+
+
+def test_policy_spans_the_slowest_county_and_warns_after_the_fastest():
+    policy = policy_for({"a": WEEKLY, "b": Cadence("0 6 * * *", "UTC")})
+    assert isinstance(policy, dg.FreshnessPolicy)
+    assert policy.fail_window.to_timedelta() == timedelta(days=7) + GRACE
+    assert policy.warn_window.to_timedelta() == timedelta(days=1) + GRACE
+    same = policy_for({"a": WEEKLY})
+    assert same.warn_window is None
+    assert policy_for({}) is None
+
+
+def test_partition_freshness_against_the_last_tick():
+    now = datetime(2026, 12, 2, 23, 0, tzinfo=UTC)  # a Wednesday
+    # Last Monday 05:00 Los Angeles = 13:00 UTC on 2026-11-30.
+    tick = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    fresh, why = partition_freshness(tick + timedelta(hours=1), WEEKLY, now)
+    assert fresh, why
+    stale, why = partition_freshness(tick - timedelta(days=1), WEEKLY, now)
+    assert not stale and "before the 2026-11-30" in why
+    never, why = partition_freshness(None, WEEKLY, now)
+    assert not never and "never materialized" in why
+    # Within the grace period after a tick, the previous tick is what counts.
+    early = tick + GRACE - timedelta(minutes=1)
+    assert partition_freshness(tick - timedelta(days=1), WEEKLY, early)[0]
+
+
+def test_every_table_gets_a_policy_and_a_county_check():
+    from realestate_assets.definitions import build_definitions
+
+    counties = load_counties()
+    defs = build_definitions()
+    wrapped = with_freshness(list(defs.assets), counties)
+    new_defs = dg.Definitions(assets=wrapped, resources=defs.resources)
+    dg.Definitions.validate_loadable(new_defs)
+    graph = new_defs.resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
+    assert keys
+    for key in keys:
+        node = graph.get(key)
+        assert isinstance(node.freshness_policy, dg.FreshnessPolicy), key
+        assert dg.AssetCheckKey(key, CHECK_NAME) in graph.asset_check_keys, key
+    # ml_model follows training (weekly, config/scoring.yaml); tables follow discovery.
+    ml = graph.get(dg.AssetKey("ml_model")).freshness_policy
+    assert ml.fail_window.to_timedelta() == timedelta(days=7) + GRACE
+    # Inactive counties do not shorten or lengthen any policy.
+    assert any(not county_activity(c)[0] for c in counties.values())
+
+
+def _two_counties(tmp_path: Path) -> dict:
+    base = yaml.safe_load((ROOT / "config" / "counties" / "king_wa.yaml").read_text())
+    (tmp_path / "counties").mkdir()
+    for key in ("king_wa", "pierce_wa"):
+        (tmp_path / "counties" / f"{key}.yaml").write_text(yaml.safe_dump(base))
+    disabled = {**base, "sources": [{**base["sources"][0], "enabled": False}]}
+    (tmp_path / "counties" / "idle_wa.yaml").write_text(yaml.safe_dump(disabled))
+    return load_counties(tmp_path)
+
+
+def test_sensor_records_staleness_per_county_and_only_on_change(tmp_path):
+    counties = _two_counties(tmp_path)
+    partitions = dg.StaticPartitionsDefinition(sorted(counties))
+
+    @dg.asset(partitions_def=partitions)
+    def sales() -> None:
+        return None
+
+    wrapped = with_freshness([sales], counties, training_cron="0 4 * * 0")
+    sensor = county_freshness_sensor(counties, asset_keys=[sales.key], training_cron="0 4 * * 0")
+    with dg.instance_for_test() as instance:
+        # king_wa refreshed now; pierce_wa never; idle_wa is inactive and never judged.
+        result = dg.materialize(wrapped, instance=instance, partition_key="king_wa")
+        assert result.success
+        (check_eval,) = result.get_asset_check_evaluations()
+        assert check_eval.check_name == CHECK_NAME and check_eval.passed
+
+        first = sensor(dg.build_sensor_context(instance=instance))
+        by_county = {e.partition: e for e in first.asset_events}
+        assert set(by_county) == {"king_wa", "pierce_wa"}
+        assert by_county["king_wa"].passed
+        assert not by_county["pierce_wa"].passed and "never materialized" in by_county["pierce_wa"].description
+
+        # Nothing changed: nothing recorded again.
+        second = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        assert second.asset_events == []
+
+        # pierce_wa catches up: one event, fresh again.
+        dg.materialize(wrapped, instance=instance, partition_key="pierce_wa")
+        third = sensor(dg.build_sensor_context(instance=instance, cursor=second.cursor or first.cursor))
+        assert [(e.partition, e.passed) for e in third.asset_events] == [("pierce_wa", True)]
+
+
+def test_freshness_daemon_is_on_in_every_instance_config(tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    for path in (ROOT / "dagster.yaml", ROOT / "deploy" / "dagster.yaml"):
+        assert yaml.safe_load(path.read_text())["freshness"] == {"enabled": True}, path
+    # The local instance file is what `make dev` copies into DAGSTER_HOME: it must stay valid.
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["freshness"] == {"enabled": True}
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    assert values["dagster"]["additionalInstanceConfig"]["freshness"] == {"enabled": True}
+
+
+@pytest.mark.parametrize("key", ["king_wa"])
+def test_county_activity_of_shipped_counties(key):
+    active, reason = county_activity(load_counties()[key])
+    assert active and reason.startswith(f"{key}: active")
+
+
+def test_sensor_finds_the_checked_assets_of_its_code_location(tmp_path):
+    counties = _two_counties(tmp_path)
+    partitions = dg.StaticPartitionsDefinition(sorted(counties))
+
+    @dg.asset(partitions_def=partitions)
+    def scores() -> None:
+        return None
+
+    sensor = county_freshness_sensor(counties, training_cron="0 4 * * 0")
+    defs = dg.Definitions(assets=with_freshness([scores], counties, training_cron="0 4 * * 0"), sensors=[sensor])
+    with dg.instance_for_test() as instance:
+        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert {(e.asset_key, e.partition, e.passed) for e in result.asset_events} == {
+            (scores.key, "king_wa", False), (scores.key, "pierce_wa", False)}
+
+
+def test_county_without_an_enabled_discovery_source_is_inactive_with_a_reason(tmp_path):
+    counties = _two_counties(tmp_path)
+    active, reason = county_activity(counties["idle_wa"])
+    assert not active
+    assert reason == ("idle_wa: inactive — every source is disabled (kc_assessor_sales); "
+                      "set `enabled: true` on one in config/counties/idle_wa.yaml")
+    assessor_only = counties["king_wa"].model_copy(update={"sources": [
+        counties["king_wa"].sources[0].model_copy(update={"provides": "assessor"})]})
+    active, reason = county_activity(assessor_only)
+    assert not active and "only provide assessor" in reason
+    # Every shipped county gets a one-line answer.
+    assert all("\n" not in county_activity(c)[1] for c in load_counties().values())
+
+
+def test_the_wiring_the_lead_adds_to_definitions_loads(monkeypatch):
+    """Exactly the lines the report asks definitions.py to add, on today's build_definitions."""
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.definitions import build_definitions
+    from sensors.alerts import alerts_resource, run_failure_alerts
+    from sensors.freshness import county_freshness_sensor
+
+    monkeypatch.setenv("REOS_ALERT_EMAILS", "oncall@example.com")
+    counties = load_counties()
+    base = build_definitions()
+    defs = dg.Definitions(
+        assets=with_freshness(list(base.assets), counties, training_cron=load_scoring().training_cron),
+        jobs=base.jobs, schedules=base.schedules,
+        sensors=[*base.sensors, run_failure_alerts, county_freshness_sensor(counties)],
+        resources={**base.resources, "alerts": alerts_resource()},
+        executor=base.executor,
+    )
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert {"reos_run_failure_alerts", "reos_county_freshness"} <= {s.name for s in repo.sensor_defs}
