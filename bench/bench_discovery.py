@@ -150,9 +150,9 @@ def bulk_child(path: str, engine: str) -> None:
     from realestate_assets.discovery.bulk_file import read_bulk_file
     from realestate_assets.discovery.records import Page, Reject
     from realestate_assets.discovery.validate import canonicalize
-    from realestate_assets.settings import config_dir
+    from realestate_assets.settings import default_config_dir
 
-    king = load_county(config_dir() / "counties" / "king_wa.yaml")
+    king = load_county(default_config_dir() / "counties" / "king_wa.yaml")
     template = king.sources[0]
     fields = template.field_map()
     source = BulkFileSource(type="bulk_file", name="bench", path=path, chunk_rows=50_000,

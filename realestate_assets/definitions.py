@@ -39,7 +39,9 @@ from resources import (
     WarehouseResource,
 )
 from sensors import automation_sensor, discovery_job, discovery_schedules, email_events_sensor
+from sensors.alerts import alerts_resource, run_failure_alerts
 from sensors.automation import FOLLOW_UPSTREAM, training_condition
+from sensors.freshness import county_freshness_sensor, with_freshness
 
 ENVIRONMENT_VARIABLE = "REOS_ENV"
 ENVIRONMENTS = ("local", "staging", "production")
@@ -139,6 +141,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
             "vectors": VectorsResource(url=_optional_env("QDRANT_URL"), api_key=_optional_env("QDRANT_API_KEY"),
                                        local_path=str(state / "qdrant")),
             "scraper": ScraperResource(),
+            "alerts": alerts_resource(),
         }, dg.in_process_executor)
 
     from dagster_k8s import k8s_job_executor
@@ -161,7 +164,10 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
             unsubscribe_group_id=dg.EnvVar.int("SENDGRID_UNSUBSCRIBE_GROUP_ID") if group else None,
             unsubscribe_secret=dg.EnvVar("REOS_UNSUBSCRIBE_SECRET")),
         "vectors": VectorsResource(url=dg.EnvVar("QDRANT_URL"), api_key=_optional_env("QDRANT_API_KEY")),
-        "scraper": ScraperResource(),
+        # Each crawl in its own pod, its output exchanged through the object store's bucket.
+        "scraper": ScraperResource(mode="k8s", output_bucket=dg.EnvVar("S3_BUCKET"),
+                                   s3_endpoint_url=_optional_env("S3_ENDPOINT_URL") or None),
+        "alerts": alerts_resource(),
     }, k8s_job_executor.configured({"per_step_k8s_config": pod_sizes()}, name="reos_k8s_steps"))
 
 
@@ -187,14 +193,16 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
     config_dir = deployment.platform.config_path
     counties = load_counties(config_dir)
     partitions = county_partitions(counties)
-    training = training_condition(load_scoring(config_dir).training_cron)
+    training_cron = load_scoring(config_dir).training_cron
+    training = training_condition(training_cron)
     assets = dg.map_asset_specs(lambda spec: apply_policy(spec, partitions, training),
                                 dg.load_assets_from_modules(ASSET_MODULES))
     return dg.Definitions(
-        assets=assets,
+        # Freshness per table from the county files' cadences, plus a per-county staleness check.
+        assets=with_freshness(assets, counties, training_cron=training_cron),
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
-        sensors=[automation_sensor, email_events_sensor],
+        sensors=[automation_sensor, email_events_sensor, run_failure_alerts, county_freshness_sensor(counties)],
         resources=deployment.resources,
         executor=deployment.executor,
     )

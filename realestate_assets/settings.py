@@ -52,13 +52,3 @@ def local_secret(path: Path) -> str:
         partial.chmod(0o600)
         partial.replace(path)
     return path.read_text().strip()
-
-
-# Kept for modules still being moved to parameters by other changes (the crawler's settings);
-# assets, resources and the domain packages do not call these.
-def config_dir() -> Path:
-    return LocalSettings.from_env().config_dir
-
-
-def state_dir() -> Path:
-    return LocalSettings.from_env().state_dir

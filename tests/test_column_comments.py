@@ -1,4 +1,4 @@
-"""Every column of every table explains itself (COMMENT ON COLUMN, migration 0005)."""
+"""Every column of every table explains itself (COMMENT ON COLUMN, migration 0006)."""
 
 from __future__ import annotations
 

@@ -50,8 +50,6 @@ CODE_IMAGE = "ghcr.io/OWNER/realestate-os"
 APP_ENV_VARS = {
     "DATABASE_URL",
     "DAGSTER_HOME",
-    "REOS_OBJECT_STORE",
-    "REOS_OBJECTS_DIR",
     "S3_BUCKET",
     "S3_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
@@ -60,18 +58,16 @@ APP_ENV_VARS = {
     "QDRANT_URL",
     "QDRANT_API_KEY",
     "REDIS_URL",
-    "REOS_MAILER",
     "SENDGRID_API_KEY",
     "SENDGRID_WEBHOOK_PUBLIC_KEY",
-    "REOS_OUTBOX_DIR",
     "ATTOM_API_KEY",
     "CENSUS_API_KEY",
     "SOCRATA_APP_TOKEN",
     "REOS_UNSUBSCRIBE_SECRET",
+    "REOS_ENV",
     "REOS_TENANT",
     "REOS_CONFIG_DIR",
     "REOS_STATE_DIR",
-    "REOS_SCRAPER",
     # Failure alerts (sensors/alerts.py).
     "REOS_ALERT_EMAILS",
     "REOS_ALERT_FROM",
@@ -974,16 +970,17 @@ def test_kustomize_build_validates_and_uses_one_code_image(root):
     assert not [d for d in docs if d["kind"] == "Secret"]
 
 
-def test_overlays_decide_mail_per_environment():
+def test_overlays_decide_the_environment():
     def config(root: str) -> dict:
         return next(d for d in kustomize_build(DEPLOY / root) if d["metadata"]["name"] == "reos-config")["data"]
 
     staging, production = config("k8s/overlays/staging"), config("k8s/overlays/production")
-    assert staging["REOS_MAILER"] == "outbox" and staging["REOS_TENANT"] == "staging"
-    assert production["REOS_MAILER"] == "sendgrid"
+    # REOS_ENV picks the resource set (definitions.py::resources_for): staging mails to the outbox.
+    assert staging["REOS_ENV"] == "staging" and staging["REOS_TENANT"] == "staging"
+    assert production["REOS_ENV"] == "production"
     # Everything else is the base's.
-    assert {k: v for k, v in staging.items() if k not in {"REOS_MAILER", "REOS_TENANT"}} == {
-        k: v for k, v in config("k8s").items() if k not in {"REOS_MAILER", "REOS_TENANT"}}
+    assert {k: v for k, v in staging.items() if k not in {"REOS_ENV", "REOS_TENANT"}} == {
+        k: v for k, v in config("k8s").items() if k not in {"REOS_ENV", "REOS_TENANT"}}
 
 
 def test_kustomizations_list_every_manifest_of_their_folder():

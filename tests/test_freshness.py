@@ -172,23 +172,16 @@ def test_county_without_an_enabled_discovery_source_is_inactive_with_a_reason(tm
     assert all("\n" not in county_activity(c)[1] for c in load_counties().values())
 
 
-def test_the_wiring_the_lead_adds_to_definitions_loads(monkeypatch):
-    """Exactly the lines the report asks definitions.py to add, on today's build_definitions."""
-    from realestate_assets.config_models import load_scoring
+def test_definitions_carry_freshness_and_alerts(monkeypatch):
+    """build_definitions applies the freshness policies and registers both sensors and the alerts resource."""
     from realestate_assets.definitions import build_definitions
-    from sensors.alerts import alerts_resource, run_failure_alerts
-    from sensors.freshness import county_freshness_sensor
 
     monkeypatch.setenv("REOS_ALERT_EMAILS", "oncall@example.com")
-    counties = load_counties()
-    base = build_definitions()
-    defs = dg.Definitions(
-        assets=with_freshness(list(base.assets), counties, training_cron=load_scoring().training_cron),
-        jobs=base.jobs, schedules=base.schedules,
-        sensors=[*base.sensors, run_failure_alerts, county_freshness_sensor(counties)],
-        resources={**base.resources, "alerts": alerts_resource()},
-        executor=base.executor,
-    )
+    defs = build_definitions()
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {"reos_run_failure_alerts", "reos_county_freshness"} <= {s.name for s in repo.sensor_defs}
+    assert defs.resources["alerts"].email_to == ["oncall@example.com"]
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).freshness_policy is not None, key

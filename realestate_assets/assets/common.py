@@ -34,9 +34,11 @@ def _column_schema(url: str, table: str) -> dg.TableSchema:
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = :table ORDER BY ordinal_position",
         {"table": table})
+    descriptions = column_descriptions(warehouse, table)  # COMMENT ON COLUMN, from the migrations
     warehouse.dispose()
     return dg.TableSchema(columns=[
         dg.TableColumn(name=row.column_name, type=row.data_type,
+                       description=descriptions.get(row.column_name),
                        constraints=dg.TableColumnConstraints(nullable=row.is_nullable == "YES"))
         for row in columns.itertuples()])
 

@@ -1,7 +1,7 @@
 """What the database says about itself: column comments and the schema's Alembic revision.
 
 * `column_descriptions(warehouse, table)` reads `COMMENT ON COLUMN` texts (written by migration
-  0005) so asset metadata shows what each column means, from the one place that defines it.
+  0006) so asset metadata shows what each column means, from the one place that defines it.
 * `schema_is_current(url)` tells whether the warehouse is at the newest migration; the code
   server's readiness probe runs `python -m realestate_assets.db.catalog --check-head`, so schedules
   and sensors never run against an old schema.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realestate_assets.config_models import load_counties
-from realestate_assets.settings import config_dir
+from realestate_assets.settings import default_config_dir
 
 CITY_CENTERS = {
     "cook_il": (41.88, -87.63), "maricopa_az": (33.45, -112.07), "los_angeles_ca": (34.05, -118.24),
@@ -23,7 +23,7 @@ ENABLED_ON_PURPOSE: set[tuple[str, str]] = set()
 
 @pytest.fixture(scope="module")
 def counties():
-    return load_counties(config_dir())
+    return load_counties(default_config_dir())
 
 
 def test_at_least_twenty_markets_validate(counties):

@@ -30,8 +30,7 @@ def listing(path: str, address: str, lat: float, lon: float, price: int) -> dict
 
 
 @pytest.fixture
-def site_and_config(make_deployment, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Deployment, pd.Series]]:
+def site_and_config(make_deployment, tmp_path: Path) -> Iterator[tuple[Deployment, pd.Series]]:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=60)
     sample = pd.read_csv(tmp_path / "data" / "king_wa_sample.csv", dtype=str).iloc[0]
     lat, lon = float(sample["latitude"]), float(sample["longitude"])
@@ -67,8 +66,6 @@ def site_and_config(make_deployment, tmp_path: Path,
         "start_urls": [f"http://127.0.0.1:{server.server_port}/listings"],
         "rate_limit": {"requests_per_second": 50, "concurrency": 4}})
     county_file.write_text(yaml.safe_dump(county))
-    # ScraperResource (being rewritten into fields) still finds the county file through REOS_CONFIG_DIR.
-    monkeypatch.setenv("REOS_CONFIG_DIR", str(config))
     yield make_deployment(config), sample
     server.shutdown()
 

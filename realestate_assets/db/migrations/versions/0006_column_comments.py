@@ -8,16 +8,16 @@ back (realestate_assets/db/catalog.py::column_descriptions) into the Dagster col
 Only columns that exist are commented, so a column renamed by a parallel migration fails the test,
 not the upgrade.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
 from alembic import op
 from sqlalchemy import text
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -107,6 +107,15 @@ TABLES: dict[str, dict[str, str]] = {
         "waterfront": "Property is on the water (county flag).",
         "age_at_sale": "Building age in years at the sale date.",
         "eff_age_at_sale": "Effective age in years at the sale date (after renovations).",
+    },
+    "assessor_roll": {
+        "parcel_id": "County parcel number as the assessor roll gives it.",
+        "owner_name": "Owner of record on the assessor roll.",
+        "owner_mailing_address": "Where the assessor mails the tax bill (differs from the site for absentee owners).",
+        "assessed_value": "Assessed value, USD, as the roll states it.",
+        "market_value": "Assessor's market value, USD.",
+        "tax_amount": "Annual property tax, USD, as the roll states it.",
+        "tax_year": "Tax year the assessed values and tax amount belong to.",
     },
     "listings": {
         "source_id": "Listing id on the site (unique per county and source).",
