@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CountyConfig
+from realestate_assets.db.catalog import column_descriptions
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 from resources import PlatformResource
 
