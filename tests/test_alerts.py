@@ -60,9 +60,7 @@ def webhook() -> Iterator[Webhook]:
 
 
 @pytest.fixture
-def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("REOS_MAILER", "outbox")
-    monkeypatch.setenv("REOS_OUTBOX_DIR", str(tmp_path / "outbox"))
+def outbox(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
 
 
@@ -88,7 +86,7 @@ def failed_run_context(instance: dg.DagsterInstance, resources: dict) -> dg.RunF
 def test_failed_run_is_mailed_and_posted_with_county_step_and_first_error_line(outbox, webhook):
     alerts = AlertsResource(email_to=["oncall@example.com", "data@example.com"], email_from="alerts@example.com",
                             slack_webhook_url=webhook.url, dagster_ui_url="https://dagster.example.com")
-    resources = {"alerts": alerts, "mailer": MailerResource()}
+    resources = {"alerts": alerts, "mailer": MailerResource(backend="outbox", outbox_dir=str(outbox))}
     with dg.instance_for_test() as instance, failed_run_context(instance, resources) as context:
         run_failure_alerts(context)
         run_id = context.dagster_run.run_id
@@ -115,19 +113,17 @@ def test_a_failing_slack_never_stops_the_mail_and_never_logs_the_url(outbox):
         alerts = AlertsResource(email_to=["oncall@example.com"], slack_webhook_url=hook.url)
         with failed_run_context(instance, {}) as context:
             alert = build_alert(context.dagster_run, context.get_step_failure_events(), context.failure_event)
-        problems = deliver(alert, alerts, MailerResource())
+        problems = deliver(alert, alerts, MailerResource(backend="outbox", outbox_dir=str(outbox)))
         assert problems == ["slack: HTTP 500"]
         assert hook.received  # it was tried
     assert len(list(outbox.glob("*.eml"))) == 1
 
 
-def test_a_broken_mailer_still_posts_to_slack(webhook, monkeypatch):
-    monkeypatch.setenv("REOS_MAILER", "sendgrid")
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+def test_a_broken_mailer_still_posts_to_slack(webhook):
     alerts = AlertsResource(email_to=["oncall@example.com"], slack_webhook_url=webhook.url)
     with dg.instance_for_test() as instance, failed_run_context(instance, {}) as context:
         alert = build_alert(context.dagster_run, context.get_step_failure_events(), context.failure_event)
-    problems = deliver(alert, alerts, MailerResource())
+    problems = deliver(alert, alerts, MailerResource(backend="sendgrid"))  # no api_key: misconfigured
     assert len(problems) == 1 and problems[0].startswith("email: ") and "SENDGRID_API_KEY" in problems[0]
     assert len(webhook.received) == 1
 
@@ -140,9 +136,9 @@ def test_alerts_resource_reads_the_webhook_secret_through_envvar(webhook, outbox
     assert isinstance(resource.slack_webhook_url, dg.EnvVar)
     with dg.instance_for_test() as instance:
         # Through Definitions, as the daemon evaluates it: the EnvVar resolves to the URL.
-        defs = dg.Definitions(assets=[sales], sensors=[run_failure_alerts],
-                              resources={"alerts": resource, "mailer": MailerResource()})
-        with failed_run_context(instance, {"alerts": resource, "mailer": MailerResource()}) as context:
+        resources = {"alerts": resource, "mailer": MailerResource(backend="outbox", outbox_dir=str(outbox))}
+        defs = dg.Definitions(assets=[sales], sensors=[run_failure_alerts], resources=resources)
+        with failed_run_context(instance, resources) as context:
             run_failure_alerts(context)
         dg.Definitions.validate_loadable(defs)
         assert run_failure_alerts.default_status == dg.DefaultSensorStatus.RUNNING
