@@ -1343,13 +1343,15 @@ def run_pod(launcher, run) -> dict:
     return kubernetes.client.ApiClient().sanitize_for_serialization(job)
 
 
-def step_pod(launcher, run, step_key: str, op_tags: dict[str, str]) -> dict:
-    """K8sStepHandler.launch_step (k8s_job_executor), minus the API call."""
+def step_pod(launcher, run, step_key: str, op_tags: dict[str, str], per_step: dict | None = None) -> dict:
+    """K8sStepHandler.launch_step (k8s_job_executor), minus the API call: the run's container
+    context, then the op's `dagster-k8s/config` tag, then the executor's `per_step_k8s_config`."""
     from dagster_k8s.container_context import K8sContainerContext
-    from dagster_k8s.job import construct_dagster_k8s_job, get_user_defined_k8s_config
+    from dagster_k8s.job import UserDefinedDagsterK8sConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
 
     context = K8sContainerContext.create_for_run(run, launcher, include_run_tags=False).merge(
-        K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(op_tags)))
+        K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(op_tags))).merge(
+        K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(per_step or {})))
     job_config = context.get_k8s_job_config(None, launcher)
     job_config = job_config.with_image(job_config.job_image or run.job_code_origin.repository_origin.container_image)
     name = f"dagster-step-{step_key.replace('_', '-')}"
@@ -1430,10 +1432,12 @@ def test_run_pod_check_catches_the_code_server_size_overriding_the_launcher(tmp_
 
 def test_chart_step_pods_get_their_asset_size_and_the_run_image(tmp_path):
     """With k8s_job_executor each asset runs in its own pod, sized by deploy/k8s-resources.yaml
-    through the asset's own op tags (as the definitions build them)."""
+    through the production executor's `per_step_k8s_config` (definitions.py::resources_for)."""
     import dagster as dg
 
-    from realestate_assets.definitions import build_definitions
+    from realestate_assets.definitions import build_definitions, pod_sizes, resources_for
+
+    assert resources_for("production").executor.name == "reos_k8s_steps"
 
     values = dagster_values("values-production.yaml")
     launcher = build_launcher(chart_run_launcher_config(values), tmp_path)
@@ -1443,11 +1447,12 @@ def test_chart_step_pods_get_their_asset_size_and_the_run_image(tmp_path):
     cms = chart_config_maps("values-production.yaml")
     seen = set()
     for assets_def in build_definitions().assets or []:
-        if not isinstance(assets_def, dg.AssetsDefinition):
+        # Only table steps are sized; the small per-county freshness checks take the default.
+        if not isinstance(assets_def, dg.AssetsDefinition) or isinstance(assets_def, dg.AssetChecksDefinition):
             continue
         name = assets_def.op.name
         tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (assets_def.op.tags or {}).items()}
-        job = step_pod(launcher, run, name, tags)
+        job = step_pod(launcher, run, name, tags, pod_sizes().get(name))
         k8s_validate(job)
         spec = job["spec"]["template"]["spec"]
         (container,) = spec["containers"]
