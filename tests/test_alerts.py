@@ -5,16 +5,16 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from werkzeug import Request, Response
 
 from resources.mailer import MailerResource
 from sensors.alerts import SENSOR_NAME, AlertsResource, alerts_resource, build_alert, deliver, run_failure_alerts
+from tests.local_http import base_url, serve
 
 
 class Webhook:
@@ -23,34 +23,23 @@ class Webhook:
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.received: list[dict] = []
-        webhook = self
+        self.server = None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                webhook.received.append({"path": self.path, "json": json.loads(body),
-                                         "content_type": self.headers["Content-Type"]})
-                self.send_response(webhook.status)
-                self.end_headers()
-                self.wfile.write(b"ok" if webhook.status == 200 else b"invalid_payload")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, request: Request) -> Response:
+        self.received.append({"path": request.path, "json": json.loads(request.get_data()),
+                              "content_type": request.headers["Content-Type"]})
+        return Response(b"ok" if self.status == 200 else b"invalid_payload", status=self.status)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/XXXX"
+        return f"{base_url(self.server)}/services/T000/B000/XXXX"
 
     def __enter__(self) -> Webhook:
-        self.thread.start()
+        self.server = serve(self._answer)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
 """Local HTTP servers on 127.0.0.1 standing in for Socrata, ArcGIS and a small listing site.
 
-Socrata and ArcGIS run on pytest-httpserver (tests/local_http.py), like the other outside-service
-fakes; the listing site keeps its own server below."""
+All run on pytest-httpserver (tests/local_http.py), like the other outside-service fakes; the
+listing site's fixtures live in tests/discovery/listing_site.py."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import werkzeug
@@ -31,43 +28,6 @@ class Seen:
 class LocalServer:
     url: str
     requests: list[Seen] = field(default_factory=list)
-
-
-def _serve(route: Callable[[Seen], Response]) -> Iterator[LocalServer]:
-    seen: list[Seen] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            request = Seen(parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                           {k.lower(): v for k, v in self.headers.items()})
-            seen.append(request)
-            try:
-                status, headers, body = route(request)
-            except Exception as exc:  # a bug in a fixture should show, not hang the client
-                status, headers, body = 599, {}, repr(exc).encode()
-            self.send_response(status)
-            headers = {"Content-Type": "application/json", **headers}
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LocalServer(f"http://127.0.0.1:{server.server_address[1]}", seen)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _serve_api(route: Callable[[Seen], Response]) -> Iterator[LocalServer]:
