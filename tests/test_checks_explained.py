@@ -66,7 +66,7 @@ def too_precise(value: Any) -> list[float]:
         value = value.data
     if isinstance(value, dict):
         return [f for v in value.values() for f in too_precise(v)]
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):  # exact types: Dagster's metadata records are tuples too
         return [f for v in value for f in too_precise(v)]
     if isinstance(value, float) and np.isfinite(value) and value != 0:
         digits = Decimal(repr(value)).as_tuple()
