@@ -16,16 +16,28 @@ def test_automation_sensor_starts_running() -> None:
     assert automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def report(instance: dg.DagsterInstance, defs: dg.Definitions, key: str, *, checks_pass: bool | None = True) -> None:
-    """A materialization of `key` for king_wa and the evaluation of its blocking checks (None: not yet)."""
-    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="king_wa"))
+def report(instance: dg.DagsterInstance, defs: dg.Definitions, key: str, *, checks_pass: bool | None = True,
+           county: str = "king_wa") -> None:
+    """A materialization of `key` for `county` and the evaluation of its blocking checks (None: not yet).
+    As in a run, each evaluation targets the materialization just written: a partitioned check's
+    result counts only for the partition's latest materialization."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=county))
     if checks_pass is None:
         return
+    (written,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[county]), limit=1).records
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=written.storage_id, run_id=written.run_id, timestamp=written.timestamp)
     for spec in defs.resolve_assets_def(key).check_specs:
         if not spec.blocking:
             continue
         instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey(key), check_name=spec.name, passed=checks_pass, partition="king_wa"))
+            asset_key=dg.AssetKey(key), check_name=spec.name, passed=checks_pass, partition=county,
+            target_materialization_data=target))
 
 
 def test_new_prospects_materialization_requests_downstream_partitions(repo_config: Path) -> None:
@@ -56,6 +68,23 @@ def test_a_failed_blocking_check_stops_automation_downstream(repo_config: Path) 
         report(instance, defs, "enrichment", checks_pass=False)
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
         assert result.get_requested_partitions(dg.AssetKey("features")) == set()
+
+
+def test_a_failed_blocking_check_holds_back_only_its_own_county(repo_config: Path) -> None:
+    """Check results are per partition: enrichment's failed coverage check in king_wa stops king_wa's
+    features, not cook_il's."""
+    defs = build_definitions(repo_config)
+    counties = ("king_wa", "cook_il")
+    with dg.instance_for_test() as instance:
+        for county in counties:
+            for key in ("sales", "listings", "assessor_roll", "prospects", "ml_model", *DOWNSTREAM):
+                report(instance, defs, key, checks_pass=None if key == "enrichment" else True, county=county)
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+        report(instance, defs, "enrichment", checks_pass=False, county="king_wa")
+        report(instance, defs, "enrichment", checks_pass=True, county="cook_il")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+        assert result.get_requested_partitions(dg.AssetKey("features")) == {"cook_il"}
 
 
 def test_county_schedule_requests_its_partition_and_skips_while_running(repo_config: Path) -> None:

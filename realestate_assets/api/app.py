@@ -10,6 +10,7 @@
   landing page's button: no cookie, no login, no redirect; the suppression is committed before
   the response, so the next send already skips the address.
 * `GET /objects/{key}?expires=…&signature=…` — serves a local-store packet behind an HMAC link.
+* `GET /metrics` — Prometheus metrics (`api/metrics.py`; the contract is docs/deployment/monitoring.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from realestate_assets.api.metrics import ApiMetrics
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -99,6 +102,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None)
     state = _State(settings or ApiSettings())
     app.state.reos = state
+    metrics = ApiMetrics(lambda: state.warehouse)
+    app.add_middleware(metrics.middleware)
+    app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -137,6 +143,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
         with state.warehouse.transaction() as conn:
             counts = record_events(conn, events, default_tenant=state.settings.default_tenant)
+        metrics.webhook_events("sendgrid", events)
         return JSONResponse({"received": len(events), **counts})
 
     def _verify(token: str | None) -> tuple[str, str] | None:

@@ -75,7 +75,7 @@ def table_metadata(
             column: [dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=name) for asset, name in deps]
             for column, deps in lineage.items()})
     metadata.update(extra)
-    return metadata
+    return rounded_metadata(metadata)
 
 
 def check(name: str, passed: bool, description: str, severity: str = "ERROR",
@@ -83,7 +83,7 @@ def check(name: str, passed: bool, description: str, severity: str = "ERROR",
     return dg.AssetCheckResult(
         check_name=name, passed=bool(passed), description=description,
         severity=dg.AssetCheckSeverity.ERROR if severity == "ERROR" else dg.AssetCheckSeverity.WARN,
-        metadata={k: _plain(v) for k, v in metadata.items()})
+        metadata=rounded_metadata(metadata))
 
 
 def audit_checks(stats: SyncStats) -> list[dg.AssetCheckResult]:
@@ -104,12 +104,30 @@ def slice_rows(wh: Warehouse, table: str, params: dict[str, str]) -> int:
     return int(wh.scalar(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant AND county = :county", params))
 
 
-def _plain(value: object) -> object:
+def rounded(value: object) -> object:
+    """A metadata value as people read it: floats (also inside JSON, lists and float metadata)
+    keep 4 decimals, or 4 significant digits below 1 so a small rate still says something
+    (0.01235, not 0.0123456789 or 0.0123); NaN/inf become text; numpy scalars plain Python."""
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
+        value = value.item()
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return str(value)
+        return float(f"{value:.4g}") if abs(value) < 1 else round(value, 4)
+    if isinstance(value, dg.FloatMetadataValue) and value.value is not None and np.isfinite(value.value):
+        return dg.MetadataValue.float(rounded(value.value))  # type: ignore[arg-type]
+    if isinstance(value, dg.JsonMetadataValue):
+        return dg.MetadataValue.json(rounded(value.data))  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if type(value) in (list, tuple):  # exact types: Dagster's records (TableSchema, ...) are tuples too
+        return [rounded(v) for v in value]  # type: ignore[union-attr]
     return value
+
+
+def rounded_metadata(metadata: Mapping[str, object]) -> dict[str, object]:
+    """Every number of a metadata dict rounded once, here (see `rounded`)."""
+    return {key: rounded(value) for key, value in metadata.items()}
 
 
 def histogram_markdown(values: pd.Series, bins: Iterable[float], title: str) -> dg.MetadataValue:

