@@ -1,0 +1,41 @@
+"""Tenancy in the database: which tables belong to a tenant, and how a connection acts for one.
+
+Public county data (DESIGN §9) is computed once per county and shared; every other table with a
+`tenant_id` belongs to a tenant and is guarded by row-level security (migration 0007): the API
+runs each transaction as the role `API_ROLE` (owns nothing) with `app.tenant_id` set locally, so
+a query can only see and write that tenant's rows, whatever SQL it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_ROLE = "reos_api"
+# Public-record derived, per county (moving them off tenant_id is the next step, docs/api.md).
+PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
+                           "features", "ml_models", "scores", "rejects", "source_calls"})
+
+_TENANT_COLUMN_TABLES = """
+SELECT c.table_name FROM information_schema.columns c
+JOIN information_schema.tables t USING (table_schema, table_name)
+WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.column_name = 'tenant_id'
+ORDER BY 1
+"""
+
+
+def tenant_owned_tables(cur: Any) -> list[str]:
+    """Every table with a tenant_id that is not public county data, read from the catalog."""
+    cur.execute(_TENANT_COLUMN_TABLES)
+    return [r[0] for r in cur.fetchall() if r[0] not in PUBLIC_TABLES]
+
+
+def act_as_api(cur: Any, tenant_id: str | None) -> None:
+    """For the rest of the current transaction: run as the API role, scoped to `tenant_id`
+    (None: no tenant, so no tenant-owned row is visible). Both settings end with the transaction,
+    so a pooled connection never carries them into the next request."""
+    cur.execute(f"SET LOCAL ROLE {API_ROLE}")
+    set_tenant(cur, tenant_id)
+
+
+def set_tenant(cur: Any, tenant_id: str | None) -> None:
+    cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id or "",))
