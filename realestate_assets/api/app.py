@@ -10,6 +10,7 @@
   landing page's button: no cookie, no login, no redirect; the suppression is committed before
   the response, so the next send already skips the address.
 * `GET /objects/{key}?expires=…&signature=…` — serves a local-store packet behind an HMAC link.
+* `/api/v1/...` — the REST API (accounts, keys, tenants, subscriptions): realestate_assets/api/v1/.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ApiSettings:
     link_secret: str | None = None
     objects_dir: str | None = None
     default_tenant: str | None = None
+    jwt_secret: str | None = None
+    config_dir: str | None = None
 
     def resolved(self) -> ApiSettings:
         from realestate_assets.settings import LocalSettings, local_secret
@@ -62,7 +65,9 @@ class ApiSettings:
             or local_secret(state / "unsubscribe.secret"),
             link_secret=self.link_secret or os.environ.get("REOS_LINK_SECRET") or local_secret(state / "link.secret"),
             objects_dir=self.objects_dir or str(state / "objects"),
-            default_tenant=self.default_tenant or local.tenant_id)
+            default_tenant=self.default_tenant or local.tenant_id,
+            jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
+            config_dir=self.config_dir or str(local.config_dir))
 
 
 class _State:
@@ -99,6 +104,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None)
     state = _State(settings or ApiSettings())
     app.state.reos = state
+
+    from realestate_assets.api.v1 import install
+
+    install(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -188,6 +188,17 @@ def _create_role() -> None:
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$
     """)
+    # The API connects as the owner (or another login) and drops to the role per transaction
+    # with SET LOCAL ROLE, which needs membership unless it is a superuser.
+    op.execute(f"""
+        DO $$ BEGIN
+            IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                EXECUTE format('GRANT {API_ROLE} TO %I', current_user);
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'could not grant {API_ROLE} to %: grant it before running the API', current_user;
+        END $$
+    """)
 
 
 def _users_to_accounts() -> None:
