@@ -231,3 +231,49 @@ def test_platform_admin_creates_a_tenant_with_its_owner(client: TestClient, plat
                     "WHERE m.tenant_id = 'northwind' AND u.email = 'boss@northwind.example'")
         assert cur.fetchone() == ("owner",)
     assert [r["actor"] for r in audit_rows(database_url, "northwind", "create", "tenants")] == [platform_admin["email"]]
+
+
+def test_every_v1_operation_is_documented_with_examples_and_problem_errors(client: TestClient) -> None:
+    spec = client.app.openapi()
+    assert spec["openapi"].startswith("3.1")
+    schemas = spec["components"]["schemas"]
+
+    def has_example(schema: dict[str, Any]) -> bool:
+        schema = schema.get("items", schema)
+        return "$ref" in schema and bool(schemas[schema["$ref"].rsplit("/", 1)[-1]].get("examples"))
+
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/api/v1"):
+            continue
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            assert op.get("summary"), where
+            if "requestBody" in op:
+                assert has_example(op["requestBody"]["content"]["application/json"]["schema"]), where
+            ok = [s for s in op["responses"] if s.startswith("2")]
+            assert len(ok) == 1, where
+            content = op["responses"][ok[0]].get("content")
+            assert ok[0] == "204" or has_example(content["application/json"]["schema"]), where
+            errors = [s for s in op["responses"] if s[0] in "45"]
+            assert errors and all("application/problem+json" in op["responses"][s]["content"] for s in errors), where
+            if PERMISSION_KEY in op:
+                assert {"401", "403"} <= set(errors) and op["security"], where
+
+
+def test_owners_are_managed_by_owners_and_one_always_remains(client: TestClient, database_url: str) -> None:
+    d = make_tenant(database_url, "api-d")
+    owner = bearer(login(client, d.users["owner"]["email"])["access_token"])
+    admin = bearer(login(client, d.users["admin"]["email"])["access_token"])
+    second = client.post("/api/v1/members", json={"email": f"co-owner@{d.id}.example", "role": "owner"}, headers=owner)
+    assert second.status_code == 201 and second.json()["role"] == "owner"
+    uid = second.json()["user_id"]
+    assert client.patch(f"/api/v1/members/{uid}", json={"role": "viewer"}, headers=admin).status_code == 403
+    assert client.delete(f"/api/v1/members/{uid}", headers=admin).status_code == 403
+    demoted = client.post("/api/v1/members", json={"email": f"co-owner@{d.id}.example", "role": "admin"}, headers=owner)
+    assert demoted.status_code == 201 and demoted.json()["role"] == "admin"
+    last = client.post("/api/v1/members", json={"email": d.users["owner"]["email"], "role": "viewer"}, headers=owner)
+    assert last.status_code == 409
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT role FROM memberships WHERE tenant_id = %s AND user_id = %s",
+                    (d.id, d.users["owner"]["id"]))
+        assert cur.fetchone() == ("owner",)
