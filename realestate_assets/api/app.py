@@ -1,5 +1,8 @@
 """FastAPI app: SendGrid event webhook, unsubscribe (link and RFC 8058 one-click), object links.
 
+The REST API under `/api/v1` (accounts, API keys, tenants, subscriptions) lives in
+`realestate_assets/api/v1/` and is added by `install(app)` (docs/api.md).
+
 * `POST /webhooks/sendgrid` — verifies the ECDSA P-256 signature over timestamp + raw body with
   the SDK's `EventWebhook` helper (public key: `SENDGRID_WEBHOOK_PUBLIC_KEY`), rejects a
   timestamp outside the replay window (`REOS_WEBHOOK_MAX_AGE_SECONDS`, default 300), then records
@@ -10,7 +13,6 @@
   landing page's button: no cookie, no login, no redirect; the suppression is committed before
   the response, so the next send already skips the address.
 * `GET /objects/{key}?expires=…&signature=…` — serves a local-store packet behind an HMAC link.
-* `/api/v1/...` — the REST API (accounts, keys, tenants, subscriptions): realestate_assets/api/v1/.
 """
 
 from __future__ import annotations
@@ -105,10 +107,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     state = _State(settings or ApiSettings())
     app.state.reos = state
 
-    from realestate_assets.api.v1 import install
-
-    install(app)
-
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -199,6 +197,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return Response(content=data, media_type=media,
                         headers={"Content-Disposition": f'inline; filename="{key.rsplit("/", 1)[-1]}"'})
 
+    from realestate_assets.api.v1 import install
+
+    install(app)
     return app
 
 
