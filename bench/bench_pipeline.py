@@ -57,7 +57,8 @@ def main() -> None:
     print(f"{'stage':<12}{'seconds':>10}{'rows':>10}{'rows/s':>12}")
     for stage in sorted(ends, key=starts.get):  # every step, in the order it ran
         seconds = ends[stage] - starts[stage]
-        count = result.asset_materializations_for_node(stage)[0].metadata.get("dagster/row_count")
+        materialized = result.asset_materializations_for_node(stage)  # none for a check-only step
+        count = materialized[0].metadata.get("dagster/row_count") if materialized else None
         rows = count.value if count is not None else 0
         print(f"{stage:<12}{seconds:>10.2f}{rows:>10,}{rows / seconds if seconds else 0:>12,.0f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

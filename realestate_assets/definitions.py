@@ -10,6 +10,9 @@ Three decisions are made here and nowhere else:
 * **Pod sizes** per step come from deploy/k8s-resources.yaml through the production executor's
   `per_step_k8s_config` (the same shape as a `dagster-k8s/config` op tag).
 
+An asset's pool (from the same file) is an op setting that an `AssetSpec` cannot carry, so the
+one factory every asset is declared with, `assets.common.county_asset`, sets it.
+
 Definitions are built lazily (`@dg.definitions`): importing this module does no work; county
 files are read when Dagster loads the code location.
 """
@@ -18,17 +21,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_counties, load_scoring
-from realestate_assets.settings import LocalSettings, repo_root
+from realestate_assets.settings import LocalSettings, deployment_plan
 from resources import (
     MailerResource,
     ObjectStoreResource,
@@ -46,7 +47,6 @@ from sensors.freshness import county_freshness_sensor, with_freshness
 ENVIRONMENT_VARIABLE = "REOS_ENV"
 ENVIRONMENTS = ("local", "staging", "production")
 OWNERS = ["team:data-platform"]
-POD_RESOURCES = Path("deploy") / "k8s-resources.yaml"
 
 # Group and kinds of each asset, as the UI shows them.
 CATALOG: dict[str, tuple[str, set[str]]] = {
@@ -95,10 +95,9 @@ def _optional_env(name: str) -> Any:
     return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
-@cache
 def pod_sizes() -> dict[str, Any]:
     """`dagster-k8s/config` per asset step, kept in deploy/ next to the rest of the deployment."""
-    return yaml.safe_load((repo_root() / POD_RESOURCES).read_text())["assets"]
+    return deployment_plan()["assets"]
 
 
 def resources_for(environment: str, local: LocalSettings | None = None, database_url: str = "") -> Deployment:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
+
+from realestate_assets.settings import LocalSettings
 
 # Dagster's own attribute on records that went through its log manager (dagster._core.log_manager).
 DAGSTER_META = "dagster_meta"
@@ -30,7 +31,8 @@ class JsonFormatter(logging.Formatter):
             "run_id": meta.get("run_id"),
             "job": meta.get("job_name"),
             "county": tags.get("county") or tags.get("dagster/partition"),
-            "tenant": tags.get("tenant") or os.environ.get("REOS_TENANT", "default"),
+            # The run's tenant tag, else the deployment's tenant (settings.py reads REOS_* in one place).
+            "tenant": tags.get("tenant") or LocalSettings.from_env().tenant_id,
             "asset": meta.get("step_key"),
         }
         event = meta.get("dagster_event")

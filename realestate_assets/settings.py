@@ -11,11 +11,24 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEPLOYMENT_PLAN = Path("deploy") / "k8s-resources.yaml"
 
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@cache
+def deployment_plan() -> dict[str, Any]:
+    """deploy/k8s-resources.yaml: per-asset pod sizes (`assets`) and Dagster pools (`pools`),
+    kept in deploy/ beside the Helm values that set the pool limits."""
+    return yaml.safe_load((repo_root() / DEPLOYMENT_PLAN).read_text())
 
 
 def default_config_dir() -> Path:

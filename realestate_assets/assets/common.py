@@ -1,9 +1,10 @@
-"""What every table asset shares: its county, tenant, metadata and check helpers."""
+"""What every table asset shares: its declaration, county, tenant, metadata and check helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -12,7 +13,21 @@ import pandas as pd
 from realestate_assets.config_models import CountyConfig
 from realestate_assets.db.catalog import column_descriptions
 from realestate_assets.db.warehouse import SyncStats, Warehouse
+from realestate_assets.settings import deployment_plan
 from resources import PlatformResource
+
+
+def county_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dg.asset` plus the asset's pool from deploy/k8s-resources.yaml (outside services bound
+    how many runs call them at once). The pool is an op setting an `AssetSpec` cannot carry;
+    everything else cross-cutting (partitions, owners, group, kinds, automation) is applied in
+    `definitions.apply_policy`."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        pool = deployment_plan().get("pools", {}).get(kwargs.get("name", fn.__name__))
+        return dg.asset(pool=pool, **kwargs)(fn)
+
+    return decorate
 
 
 def county_of(context: dg.AssetExecutionContext, platform: PlatformResource) -> CountyConfig:

@@ -13,6 +13,7 @@ from psycopg2 import sql
 from realestate_assets.assets.common import (
     audit_checks,
     check,
+    county_asset,
     county_of,
     partition_params,
     slice_rows,
@@ -114,7 +115,7 @@ def reader(credentials: SourceCredentialsResource) -> Callable[[SourceBase], Ite
     return partial(iter_source, credentials=credentials.by_name())
 
 
-@dg.asset(
+@county_asset(
     description="Recorded sales from the county's `provides: sales` sources (bulk files, Socrata, "
                 "ArcGIS), validated and mapped to canonical fields. Invalid rows go to `rejects` "
                 "with the reason.",
@@ -137,7 +138,7 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
     )
 
 
-@dg.asset(
+@county_asset(
     description="The county assessor's roll from its `provides: assessor` sources (Socrata, ArcGIS, bulk "
                 "files): owner, mailing address, assessed and market value, tax per parcel. Enrichment "
                 "reads it from here. Invalid rows go to `rejects` with the reason.",
@@ -160,7 +161,7 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     )
 
 
-@dg.asset(
+@county_asset(
     description="Listings from the county's `provides: listings` sources. Listing sites are crawled "
                 "by Scrapy (+ Playwright for JavaScript pages) in their own process or pod through "
                 "Dagster Pipes; items are validated, invalid ones go to `rejects`.",
@@ -192,7 +193,7 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         check_results=audit_checks(stats),
     )
 
-@dg.asset(
+@county_asset(
     deps=[sales, listings],
     description="One prospect per property across every source: matched on parcel id, else the "
                 "normalized address (+ unit), else coordinates within 5 m; each source record stays "

@@ -10,6 +10,7 @@ from psycopg2 import sql
 from realestate_assets.assets.common import (
     audit_checks,
     check,
+    county_asset,
     county_of,
     county_sales,
     partition_params,
@@ -75,7 +76,7 @@ def coverage_audit(floor: float, required: list[str]) -> Audit:
     return audit
 
 
-@dg.asset(
+@county_asset(
     deps=["prospects", "sales", "assessor_roll"],
     description="Per prospect: building facts and sale history from the county's records, market "
                 "comparables from its other sales, and — when their keys are configured — ATTOM "

@@ -8,6 +8,7 @@ import pandas as pd
 
 from realestate_assets.assets.common import (
     check,
+    county_asset,
     county_sales,
     partition_params,
     table_metadata,
@@ -23,7 +24,7 @@ REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "long
                      "last_sale_price", "years_since_last_sale"]
 
 
-@dg.asset(
+@county_asset(
     deps=["enrichment", "prospects", "sales"],
     description="Model inputs per enriched prospect, from facts known at the as-of date, priced along "
                 "the county's hedonic market index. Missing values stay missing (never imputed); features "

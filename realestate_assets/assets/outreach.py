@@ -17,6 +17,7 @@ from psycopg2 import sql
 from realestate_assets.assets.common import (
     audit_checks,
     check,
+    county_asset,
     county_of,
     county_sales,
     partition_params,
@@ -76,7 +77,7 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
     return pd.Timestamp(expires_at).to_pydatetime() > datetime.now(UTC) + ttl / 4
 
 
-@dg.asset(
+@county_asset(
     deps=["scores"],
     description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property scoring at or "
                 "above the packet threshold — investor_memo and executive_summary by default — plus the "
@@ -173,7 +174,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     )
 
 
-@dg.asset(
+@county_asset(
     deps=[packets],
     description="Campaign emails (new opportunity, daily digest, weekly summary, custom alerts) to the "
                 "recipients whose segment matches, with the memo attached, a postal-address footer and "

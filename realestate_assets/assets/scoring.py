@@ -13,6 +13,7 @@ from psycopg2 import sql
 from realestate_assets.assets.common import (
     audit_checks,
     check,
+    county_asset,
     county_sales,
     histogram_markdown,
     partition_params,
@@ -47,7 +48,7 @@ MODEL_KINDS = {"avm": "lightgbm_regressor", "deal": "lightgbm_classifier_calibra
                "sale_propensity": "lightgbm_classifier_calibrated"}
 
 
-@dg.asset(
+@county_asset(
     deps=["sales"],
     description="Trains the county's models from its sales: the LightGBM AVM (log price, Optuna on "
                 "time-series folds, IAAO ratio study on the newest sales, compared with nearest comps and "
@@ -169,7 +170,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         ],
     )
 
-@dg.asset(
+@county_asset(
     deps=["features", ml_model],
     description="Per prospect: the AVM's estimated value, the value gap, the calibrated deal probability "
                 "(with an asking price) and 12-month sale probability, a 0-100 `bird_dog_score` "
@@ -236,7 +237,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         check_results=audit_checks(stats),
     )
 
-@dg.asset(
+@county_asset(
     deps=[scores],
     description="One Qdrant point per scored property: a standardized-features named vector (and a "
                 "description text vector when the optional embedding extra is installed) with payload "

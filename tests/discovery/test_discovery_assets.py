@@ -4,18 +4,18 @@ merged into one prospect per property, on the real PostgreSQL."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 import yaml
+from werkzeug import Request, Response
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
+from tests.local_http import base_url, serve
 from tests.samples import write_sample_config
 
 
@@ -43,31 +43,22 @@ def site_and_config(make_deployment, tmp_path: Path) -> Iterator[tuple[Deploymen
         f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
         + "</head><body>listings</body></html>").encode()
 
-    class Site(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body, kind = (b"User-agent: *\nAllow: /\n", "text/plain") if self.path == "/robots.txt" \
-                else (page, "text/html; charset=utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def site(request: Request) -> Response:
+        if request.path == "/robots.txt":
+            return Response(b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        return Response(page, content_type="text/html; charset=utf-8")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(site)
     county_file = config / "counties" / "king_wa.yaml"
     county = yaml.safe_load(county_file.read_text())
     county["quality"] = {"max_reject_rate": 0.5}
     county["sources"].append({
         "name": "test_site", "type": "listing_site", "provides": "listings",
-        "start_urls": [f"http://127.0.0.1:{server.server_port}/listings"],
+        "start_urls": [f"{base_url(server)}/listings"],
         "rate_limit": {"requests_per_second": 50, "concurrency": 4}})
     county_file.write_text(yaml.safe_dump(county))
     yield make_deployment(config), sample
-    server.shutdown()
+    server.stop()
 
 
 def discover(deployment: Deployment) -> dg.ExecuteInProcessResult:
