@@ -18,7 +18,7 @@ from typing import Any
 
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
-from realestate_assets.db.tenancy import set_tenant
+from realestate_assets.db.tenancy import set_tenant, set_user
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -80,9 +80,9 @@ def create_user(cur: Any, email: str, password: str | None = None, *, platform_a
     email = normalize_email(email)
     if password is not None and len(password) < MIN_PASSWORD:
         raise AccountError("invalid", f"password: at least {MIN_PASSWORD} characters")
-    cur.execute("INSERT INTO users (email, password_hash, is_platform_admin, email_verified_at) "
-                "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END) ON CONFLICT (email) DO NOTHING "
-                "RETURNING id, email, is_platform_admin, email_verified_at, is_active, created_at",
+    # Through the definer function: the API role may not insert into users (RLS, migration 0007).
+    cur.execute("SELECT id, email, is_platform_admin, email_verified_at, is_active, created_at "
+                "FROM reos_create_user(%s, %s, %s, %s)",
                 (email, cred.hash_password(password) if password else None, platform_admin, verified))
     row = _row(cur)
     if row is None:
@@ -91,8 +91,9 @@ def create_user(cur: Any, email: str, password: str | None = None, *, platform_a
 
 
 def find_user(cur: Any, email: str) -> dict[str, Any] | None:
-    cur.execute("SELECT id, email, password_hash, is_platform_admin, is_active, email_verified_at FROM users "
-                "WHERE email = %s", (email.strip().lower(),))
+    """The account of an email address, in any tenant (definer function: login and invitations)."""
+    cur.execute("SELECT id, email, password_hash, is_platform_admin, is_active, email_verified_at "
+                "FROM reos_find_user(%s)", (email,))
     return _row(cur)
 
 
@@ -148,6 +149,7 @@ def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
     ok, rehash = cred.verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
     if not user or not ok or not user["is_active"]:
         raise AccountError("unauthorized", "email or password not valid")
+    set_user(cur, user["id"], user["is_platform_admin"])
     tenants = {m["tenant_id"]: m["role"] for m in memberships_of(cur, user["id"])}
     if tenant_id is None:
         if len(tenants) == 1:
@@ -201,12 +203,15 @@ def rotate_refresh(cur: Any, token: str, now: datetime | None = None) -> Rotatio
     out. The caller commits whatever the status, so the revocation sticks."""
     if scope_to_refresh_token(cur, token) is None:
         return Rotation("unknown")
-    cur.execute("SELECT t.id, t.tenant_id, t.user_id, t.family_id, t.used_at, t.revoked_at, t.expires_at, "
-                "u.email, u.is_active, u.is_platform_admin FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
-                "WHERE t.token_hash = %s FOR UPDATE OF t", (cred.sha256_hex(token),))
+    cur.execute("SELECT id, tenant_id, user_id, family_id, used_at, revoked_at, expires_at FROM refresh_tokens "
+                "WHERE token_hash = %s FOR UPDATE", (cred.sha256_hex(token),))
     row = _row(cur)
     if row is None:
         return Rotation("unknown")
+    set_user(cur, row["user_id"])
+    cur.execute("SELECT email, is_active, is_platform_admin FROM users WHERE id = %s", (row["user_id"],))
+    row.update(_row(cur) or {"email": "", "is_active": False, "is_platform_admin": False})
+    set_user(cur, row["user_id"], row["is_platform_admin"])
     if row["used_at"] is not None:
         revoke_family(cur, row["family_id"])
         return Rotation("reused")
@@ -248,12 +253,14 @@ def logout(cur: Any, token: str) -> bool:
 def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
     """The principal behind a valid access token, re-read so that a deactivated user or a
     removed membership stops working at once, not when the token expires."""
+    set_user(cur, claims.user_id)
     cur.execute("SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
                 "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
                 (claims.tenant_id, claims.user_id))
     row = _row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
         return None
+    set_user(cur, claims.user_id, row["is_platform_admin"])
     return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, actor=row["email"], role=row["role"],
                      platform_admin=row["is_platform_admin"],
                      permissions=role_permissions(row["role"], row["is_platform_admin"]))

@@ -7,7 +7,14 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from realestate_assets.db.tenancy import API_ROLE, PUBLIC_TABLES, act_as_api, tenant_owned_tables
+from realestate_assets.db.tenancy import (
+    ACCOUNT_TABLES,
+    API_ROLE,
+    PUBLIC_TABLES,
+    act_as_api,
+    set_user,
+    tenant_owned_tables,
+)
 from tests.api.helpers_api import dsn, make_tenant, owner_cursor
 
 
@@ -37,9 +44,14 @@ def test_every_tenant_owned_table_is_forced_under_rls(database_url: str) -> None
         cur.execute("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)",
                     (API_ROLE,))
         assert cur.fetchone()[0] == 0, "the API role must own nothing"
+        cur.execute("SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+                    "AND has_table_privilege(%s, c.oid, 'SELECT')", (API_ROLE,))
+        readable = {r[0] for r in cur.fetchall()}
     assert {"memberships", "api_keys", "refresh_tokens", "subscriptions", "audit_log", "packets", "emails",
             "email_events", "suppressions"} <= set(tables)
-    assert forced == set(tables), "RLS must be forced on exactly the tenant-owned tables"
+    assert forced == set(tables) | ACCOUNT_TABLES, "RLS must be forced on the tenant-owned and account tables"
+    assert readable == forced, "every table the API role can read is under RLS"
     assert not forced & PUBLIC_TABLES
 
 
@@ -97,3 +109,32 @@ def test_the_owner_sees_every_tenant_until_it_scopes_itself(database_url: str, t
         cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         # A superuser skips RLS altogether; a plain owner is scoped by the owner_access policy.
         assert count == (8 if cur.fetchone()[0] else 4)
+
+
+def test_tenants_and_accounts_of_another_tenant_are_invisible(database_url: str, tenants) -> None:
+    a, b = tenants
+    a_users = {u["id"] for u in a.users.values()}
+    b_users = {u["id"] for u in b.users.values()}
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            act_as_api(cur, a.id)
+            cur.execute("SELECT id FROM tenants")
+            assert {r[0] for r in cur.fetchall()} == {a.id}
+            cur.execute("SELECT id FROM users")
+            assert {r[0] for r in cur.fetchall()} == a_users  # members of A only, hashes of B unreachable
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("INSERT INTO users (email) VALUES ('sneaky@example.com')")
+            conn.rollback()
+            act_as_api(cur, None)
+            set_user(cur, a.users["viewer"]["id"])  # no tenant: only one's own account
+            cur.execute("SELECT id FROM users")
+            assert [r[0] for r in cur.fetchall()] == [a.users["viewer"]["id"]]
+            cur.execute("SELECT count(*) FROM tenants")
+            assert cur.fetchone()[0] == 0
+            set_user(cur, a.users["viewer"]["id"], platform_admin=True)
+            cur.execute("SELECT id FROM users WHERE id = ANY(%s)", (list(a_users | b_users),))
+            assert {r[0] for r in cur.fetchall()} == a_users | b_users
+        conn.rollback()
+    finally:
+        conn.close()

@@ -17,9 +17,12 @@
     go through this policy instead of skipping RLS altogether.
   The role is cluster-wide: created here when missing (production may create it beforehand
   and grant it to the API's login role), never dropped by the downgrade.
-* Three SECURITY DEFINER functions let the API find which tenant a credential belongs to before
-  it knows the tenant (API key by prefix, refresh token by hash, a user's memberships); each
-  returns only the rows of the one credential asked for.
+* `tenants` and `users` are forced under RLS as well: the API role sees its own tenant, its own
+  account and the members of its tenant (`app.user_id`), or everything as a platform admin
+  (`app.platform_admin = 'on'`, set by the API after it has read the flag from the account).
+* SECURITY DEFINER functions let the API find which tenant a credential belongs to before it
+  knows the tenant (API key by prefix, refresh token by hash, a user's memberships), find an
+  account by email and create one; each answers for the one credential or account asked for.
 
 Public county tables (sales, prospects, …) keep their tenant_id and get no RLS yet: moving them
 off tenant_id, with a policy on `subscriptions`, is the next step (docs/api.md).
@@ -42,6 +45,13 @@ API_ROLE = "reos_api"
 PUBLIC_TABLES = ("sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment", "features",
                  "ml_models", "scores", "rejects", "source_calls")
 TENANT = "current_setting('app.tenant_id', true)"
+PLATFORM = "current_setting('app.platform_admin', true) = 'on'"
+# users: the API sees its own account, the members of its tenant, or all as a platform admin.
+USER_VISIBLE = (f"id::text = current_setting('app.user_id', true) OR {PLATFORM} "
+                "OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = users.id)")
+TENANT_VISIBLE = f"id = {TENANT} OR {PLATFORM}"
+DEFINER_FUNCTIONS = ("reos_auth_api_key(text)", "reos_auth_refresh_tenant(text)", "reos_auth_memberships(bigint)",
+                     "reos_find_user(text)", "reos_create_user(text, text, boolean, boolean)")
 STAMPS = """
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
@@ -244,7 +254,29 @@ def _definer_functions() -> None:
             SELECT m.tenant_id, m.role FROM memberships m WHERE m.user_id = p_user_id ORDER BY m.created_at, m.id
         $$
     """)
-    for signature in ("reos_auth_api_key(text)", "reos_auth_refresh_tenant(text)", "reos_auth_memberships(bigint)"):
+    # Accounts are global: the API finds one by email (login, invite) and creates one only here.
+    op.execute("""
+        CREATE FUNCTION reos_find_user(p_email text)
+        RETURNS TABLE (id bigint, email text, password_hash text, is_platform_admin boolean, is_active boolean,
+                       email_verified_at timestamptz)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+            SELECT u.id, u.email, u.password_hash, u.is_platform_admin, u.is_active, u.email_verified_at
+            FROM users u WHERE u.email = lower(btrim(p_email))
+        $$
+    """)
+    op.execute("""
+        CREATE FUNCTION reos_create_user(p_email text, p_password_hash text, p_platform_admin boolean,
+                                         p_verified boolean)
+        RETURNS TABLE (id bigint, email text, is_platform_admin boolean, email_verified_at timestamptz,
+                       is_active boolean, created_at timestamptz)
+        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+            INSERT INTO users AS u (email, password_hash, is_platform_admin, email_verified_at)
+            VALUES (p_email, p_password_hash, p_platform_admin, CASE WHEN p_verified THEN now() END)
+            ON CONFLICT (email) DO NOTHING
+            RETURNING u.id, u.email, u.is_platform_admin, u.email_verified_at, u.is_active, u.created_at
+        $$
+    """)
+    for signature in DEFINER_FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {API_ROLE}")
 
@@ -269,8 +301,13 @@ def upgrade() -> None:
     _definer_functions()
 
     op.execute(f"DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO {API_ROLE}', current_schema()); END $$")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE ON tenants, users TO {API_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT ON SEQUENCE users_id_seq TO {API_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON tenants TO {API_ROLE}")
+    op.execute(f"GRANT SELECT, UPDATE ON users TO {API_ROLE}")  # created through reos_create_user
+    for table, visible in (("tenants", TENANT_VISIBLE), ("users", USER_VISIBLE)):
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY api_visible ON {table} TO {API_ROLE} USING ({visible}) WITH CHECK ({visible})")
+        op.execute(f"CREATE POLICY owner_access ON {table} TO CURRENT_USER USING (true) WITH CHECK (true)")
     for table in tenant_owned_tables():
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {API_ROLE}")
         op.execute(f"GRANT USAGE, SELECT ON SEQUENCE {table}_id_seq TO {API_ROLE}")
@@ -294,6 +331,13 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION reos_auth_memberships(bigint)")
     op.execute("DROP FUNCTION reos_auth_refresh_tenant(text)")
     op.execute("DROP FUNCTION reos_auth_api_key(text)")
+    op.execute("DROP FUNCTION reos_find_user(text)")
+    op.execute("DROP FUNCTION reos_create_user(text, text, boolean, boolean)")
+    for table in ("tenants", "users"):
+        op.execute(f"DROP POLICY owner_access ON {table}")
+        op.execute(f"DROP POLICY api_visible ON {table}")
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     op.execute("DROP INDEX ix_audit_log_time")
     for column in reversed(list(AUDIT_COLUMNS)):
         op.execute(f"ALTER TABLE audit_log DROP COLUMN {column}")
