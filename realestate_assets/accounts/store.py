@@ -14,6 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from realestate_assets.accounts import credentials as cred
@@ -146,7 +147,7 @@ def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
     scoped to the session's tenant. One message for every failure: no account enumeration."""
     user = find_user(cur, email)
     # Verify against a throwaway hash when the user is unknown, so both paths cost the same.
-    ok, rehash = cred.verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
+    ok, rehash = cred.verify_password(user["password_hash"] if user else _dummy_hash(), password)
     if not user or not ok or not user["is_active"]:
         raise AccountError("unauthorized", "email or password not valid")
     set_user(cur, user["id"], user["is_platform_admin"])
@@ -154,10 +155,12 @@ def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
     if tenant_id is None:
         if len(tenants) == 1:
             tenant_id = next(iter(tenants))
-        elif user["is_platform_admin"] and not tenants:
+        elif len(tenants) > 1:
+            raise AccountError("invalid", "member of several tenants: say which (tenant_id)")
+        elif user["is_platform_admin"]:
             tenant_id = "default"  # the installation's own tenant (migration 0001)
         else:
-            raise AccountError("invalid", "member of several tenants: say which (tenant_id)")
+            raise AccountError("unauthorized", "email or password not valid")  # a member of nothing
     if tenant_id not in tenants and not (user["is_platform_admin"] and tenant_exists(cur, tenant_id)):
         raise AccountError("unauthorized", "email or password not valid")
     set_tenant(cur, tenant_id)
@@ -168,7 +171,9 @@ def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
                    platform_admin=user["is_platform_admin"], refresh_token=token)
 
 
-_DUMMY_HASH = cred.hash_password("not a password anyone has")
+@cache
+def _dummy_hash() -> str:
+    return cred.hash_password("not a password anyone has")
 
 
 def _issue_refresh(cur: Any, tenant_id: str, user_id: int, family: uuid.UUID, now: datetime | None) -> str:

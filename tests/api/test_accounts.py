@@ -12,7 +12,7 @@ from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts import store
 from realestate_assets.accounts.roles import may_grant, role_permissions, scope_permissions
 from realestate_assets.db.tenancy import act_as_api
-from tests.api.helpers_api import PASSWORD, dsn, make_tenant
+from tests.api.helpers_api import PASSWORD, dsn, make_tenant, owner_cursor
 
 SECRET = "test-secret-0123456789abcdef0123456789"
 
@@ -119,10 +119,20 @@ def test_login_refresh_rotation_reuse_and_logout(database_url: str, tenants, api
     api_cursor.commit()
 
 
-def test_login_into_a_tenant_one_is_not_a_member_of_fails(tenants, api_cursor) -> None:
+def test_login_into_a_tenant_one_is_not_a_member_of_fails(tenants, api_cursor, database_url: str) -> None:
     a, b = tenants
     with pytest.raises(store.AccountError, match="not valid"):
         store.login(api_cursor(), a.users["owner"]["email"], PASSWORD, tenant_id=b.id)
+    with owner_cursor(database_url) as cur:
+        loner = store.create_user(cur, f"loner@{a.id}.example", PASSWORD)  # a member of nothing
+        both = store.create_user(cur, f"both@{a.id}.example", PASSWORD)
+        store.set_membership(cur, a.id, both["id"], "viewer")
+        store.set_membership(cur, b.id, both["id"], "analyst")
+    with pytest.raises(store.AccountError, match="not valid"):
+        store.login(api_cursor(), loner["email"], PASSWORD)
+    with pytest.raises(store.AccountError, match="several tenants"):
+        store.login(api_cursor(), both["email"], PASSWORD)
+    assert store.login(api_cursor(), both["email"], PASSWORD, tenant_id=b.id).role == "analyst"
 
 
 def test_api_keys_resolve_until_revoked_or_expired(tenants, api_cursor) -> None:
