@@ -260,5 +260,93 @@ def _print_backtest(metrics: dict, rejected: int) -> None:
                       f"{sale['precision_at_top10_pct']:.3f} (base rate {sale['base_rate']:.3f})")
 
 
+# ---- accounts (issue #11): tenants, users and API keys, written as the table owner ----------
+#   reos tenant create ID --name NAME
+#   reos user create EMAIL [--tenant T --role R] [--platform-admin]   (password prompted)
+#   reos apikey create --tenant T --name N [--scope read ...] [--expires-days N]   (key printed once)
+
+tenant_app = typer.Typer(help="Tenants (customer organisations).", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts and their tenant roles.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+
+
+@contextmanager
+def _accounts() -> Iterator[tuple[Any, Any]]:
+    """(cursor, principal) in one transaction on the warehouse; account rule errors exit 1."""
+    import getpass
+
+    from realestate_assets.accounts.roles import Principal
+    from realestate_assets.accounts.store import AccountError
+    from realestate_assets.db.warehouse import Warehouse
+
+    warehouse = Warehouse(_url())
+    try:
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            yield cur, Principal(tenant_id=None, permissions=frozenset(), actor=f"cli:{getpass.getuser()}")
+    except AccountError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        warehouse.dispose()
+
+
+@tenant_app.command("create")
+def tenant_create(tenant_id: str, name: str = typer.Option(..., help="display name")) -> None:
+    """Create tenant TENANT_ID."""
+    from realestate_assets.accounts import store
+
+    with _accounts() as (cur, who):
+        tenant = store.create_tenant(cur, tenant_id, name)
+        store.audit(cur, who, tenant_id, "create", "tenants", tenant_id, after=tenant)
+    console.print(f"tenant {tenant_id} created")
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="at least 10 characters"),
+    tenant: str | None = typer.Option(None, help="tenant to add the user to"),
+    role: str = typer.Option("viewer", help="role in the tenant: owner, admin, analyst or viewer"),
+    platform_admin: bool = typer.Option(False, help="operator of the installation (creates tenants)"),
+) -> None:
+    """Create the account EMAIL (verified), optionally with a role in a tenant."""
+    from realestate_assets.accounts import store
+
+    with _accounts() as (cur, who):
+        user = store.create_user(cur, email, password, platform_admin=platform_admin, verified=True)
+        if tenant:
+            if not store.tenant_exists(cur, tenant):
+                raise store.AccountError("not_found", f"no tenant {tenant!r}")
+            _, membership = store.set_membership(cur, tenant, user["id"], role)
+            store.audit(cur, who, tenant, "create", "memberships", user["id"], after=membership)
+    console.print(f"user {user['email']} created" + (f" ({role} of {tenant})" if tenant else ""))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: str = typer.Option(..., help="tenant the key acts for"),
+    name: str = typer.Option(..., help="what the key is for"),
+    scope: list[str] = typer.Option(["read"], help="read, write and/or admin (repeat the option)"),
+    expires_days: int | None = typer.Option(None, help="days until the key expires (default: never)"),
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from datetime import UTC, datetime, timedelta
+
+    from realestate_assets.accounts import store
+
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    with _accounts() as (cur, who):
+        if not store.tenant_exists(cur, tenant):
+            raise store.AccountError("not_found", f"no tenant {tenant!r}")
+        row, key = store.create_api_key(cur, tenant, None, name, scope, expires)
+        store.audit(cur, who, tenant, "create", "api_keys", row["id"], after=row)
+    console.print(f"API key {row['prefix']} for {tenant} ({', '.join(row['scopes'])}); shown once:")
+    print(key)
+
+
 if __name__ == "__main__":
     app()

@@ -1,5 +1,8 @@
 """FastAPI app: SendGrid event webhook, unsubscribe (link and RFC 8058 one-click), object links.
 
+The REST API under `/api/v1` (accounts, API keys, tenants, subscriptions) lives in
+`realestate_assets/api/v1/` and is added by `install(app)` (docs/api.md).
+
 * `POST /webhooks/sendgrid` — verifies the ECDSA P-256 signature over timestamp + raw body with
   the SDK's `EventWebhook` helper (public key: `SENDGRID_WEBHOOK_PUBLIC_KEY`), rejects a
   timestamp outside the replay window (`REOS_WEBHOOK_MAX_AGE_SECONDS`, default 300), then records
@@ -46,6 +49,8 @@ class ApiSettings:
     link_secret: str | None = None
     objects_dir: str | None = None
     default_tenant: str | None = None
+    jwt_secret: str | None = None
+    config_dir: str | None = None
 
     def resolved(self) -> ApiSettings:
         from realestate_assets.settings import LocalSettings, local_secret
@@ -65,7 +70,9 @@ class ApiSettings:
             or local_secret(state / "unsubscribe.secret"),
             link_secret=self.link_secret or os.environ.get("REOS_LINK_SECRET") or local_secret(state / "link.secret"),
             objects_dir=self.objects_dir or str(state / "objects"),
-            default_tenant=self.default_tenant or local.tenant_id)
+            default_tenant=self.default_tenant or local.tenant_id,
+            jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
+            config_dir=self.config_dir or str(local.config_dir))
 
 
 class _State:
@@ -197,6 +204,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return Response(content=data, media_type=media,
                         headers={"Content-Disposition": f'inline; filename="{key.rsplit("/", 1)[-1]}"'})
 
+    from realestate_assets.api.v1 import install
+
+    install(app)
     return app
 
 

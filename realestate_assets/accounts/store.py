@@ -1,0 +1,366 @@
+"""The account tables, read and written on a psycopg2 cursor.
+
+The caller owns the transaction and its scope: the API runs these as `reos_api` with
+`app.tenant_id` set (realestate_assets.db.tenancy.act_as_api), so a tenant-owned row of another
+tenant is invisible here whatever the arguments say; the CLI runs them as the owner. The three
+`reos_auth_*` database functions are the only way to look across tenants, and each answers for
+one credential only (the key prefix, the refresh token, the user's own memberships).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from realestate_assets.accounts import credentials as cred
+from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
+from realestate_assets.db.tenancy import set_tenant, set_user
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
+MIN_PASSWORD = 10
+
+
+class AccountError(ValueError):
+    """A request the account rules refuse; `kind` maps to an HTTP status in the API."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind  # invalid | conflict | not_found | unauthorized | forbidden
+        self.detail = detail
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _row(cur: Any) -> dict[str, Any] | None:
+    row = cur.fetchone()
+    return None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def normalize_email(email: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AccountError("invalid", f"email {email!r}: {exc}") from exc
+
+
+# ---- tenants, users, memberships -------------------------------------------------------------
+
+def create_tenant(cur: Any, tenant_id: str, name: str) -> dict[str, Any]:
+    if not TENANT_ID.match(tenant_id):
+        raise AccountError("invalid", f"tenant id {tenant_id!r}: lower-case letters, digits, - and _ (2-63)")
+    cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING "
+                "RETURNING id, name, created_at", (tenant_id, name.strip() or tenant_id))
+    row = _row(cur)
+    if row is None:
+        raise AccountError("conflict", f"tenant {tenant_id!r} already exists")
+    return row
+
+
+def tenant_exists(cur: Any, tenant_id: str) -> bool:
+    cur.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant_id,))
+    return cur.fetchone() is not None
+
+
+def create_user(cur: Any, email: str, password: str | None = None, *, platform_admin: bool = False,
+                verified: bool = False) -> dict[str, Any]:
+    email = normalize_email(email)
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise AccountError("invalid", f"password: at least {MIN_PASSWORD} characters")
+    # Through the definer function: the API role may not insert into users (RLS, migration 0007).
+    cur.execute("SELECT id, email, is_platform_admin, email_verified_at, is_active, created_at "
+                "FROM reos_create_user(%s, %s, %s, %s)",
+                (email, cred.hash_password(password) if password else None, platform_admin, verified))
+    row = _row(cur)
+    if row is None:
+        raise AccountError("conflict", f"user {email} already exists")
+    return row
+
+
+def find_user(cur: Any, email: str) -> dict[str, Any] | None:
+    """The account of an email address, in any tenant (definer function: login and invitations)."""
+    cur.execute("SELECT id, email, password_hash, is_platform_admin, is_active, email_verified_at "
+                "FROM reos_find_user(%s)", (email,))
+    return _row(cur)
+
+
+def set_membership(cur: Any, tenant_id: str, user_id: int, role: str) -> tuple[dict | None, dict]:
+    """Add the user to the tenant or change their role; (before, after)."""
+    if role not in ROLES:
+        raise AccountError("invalid", f"role {role!r}: one of {', '.join(ROLES)}")
+    cur.execute("SELECT role FROM memberships WHERE tenant_id = %s AND user_id = %s FOR UPDATE", (tenant_id, user_id))
+    before = _row(cur)
+    cur.execute("INSERT INTO memberships (tenant_id, user_id, role) VALUES (%s, %s, %s) "
+                "ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role "
+                "RETURNING id, tenant_id, user_id, role", (tenant_id, user_id, role))
+    return before, _row(cur)  # type: ignore[return-value]
+
+
+def list_members(cur: Any) -> list[dict[str, Any]]:
+    """Members of the tenant the cursor is scoped to (RLS on memberships does the filtering)."""
+    cur.execute("SELECT m.user_id, u.email, m.role, u.is_active, u.email_verified_at, m.created_at "
+                "FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email")
+    return _rows(cur)
+
+
+def remove_membership(cur: Any, tenant_id: str, user_id: int) -> dict[str, Any] | None:
+    cur.execute("DELETE FROM memberships WHERE tenant_id = %s AND user_id = %s RETURNING user_id, role",
+                (tenant_id, user_id))
+    return _row(cur)
+
+
+def memberships_of(cur: Any, user_id: int) -> list[dict[str, Any]]:
+    """All of a user's tenants and roles (definer function: crosses tenants for this user only)."""
+    cur.execute("SELECT tenant_id, role FROM reos_auth_memberships(%s)", (user_id,))
+    return _rows(cur)
+
+
+# ---- login sessions --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Session:
+    user_id: int
+    email: str
+    tenant_id: str
+    role: str | None
+    platform_admin: bool
+    refresh_token: str
+
+
+def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
+          now: datetime | None = None) -> Session:
+    """Check the password, pick the tenant, start a refresh-token family. The cursor is then
+    scoped to the session's tenant. One message for every failure: no account enumeration."""
+    user = find_user(cur, email)
+    # Verify against a throwaway hash when the user is unknown, so both paths cost the same.
+    ok, rehash = cred.verify_password(user["password_hash"] if user else _dummy_hash(), password)
+    if not user or not ok or not user["is_active"]:
+        raise AccountError("unauthorized", "email or password not valid")
+    set_user(cur, user["id"], user["is_platform_admin"])
+    tenants = {m["tenant_id"]: m["role"] for m in memberships_of(cur, user["id"])}
+    if tenant_id is None:
+        if len(tenants) == 1:
+            tenant_id = next(iter(tenants))
+        elif len(tenants) > 1:
+            raise AccountError("invalid", "member of several tenants: say which (tenant_id)")
+        elif user["is_platform_admin"]:
+            tenant_id = "default"  # the installation's own tenant (migration 0001)
+        else:
+            raise AccountError("unauthorized", "email or password not valid")  # a member of nothing
+    if tenant_id not in tenants and not (user["is_platform_admin"] and tenant_exists(cur, tenant_id)):
+        raise AccountError("unauthorized", "email or password not valid")
+    set_tenant(cur, tenant_id)
+    if rehash:
+        cur.execute("UPDATE users SET password_hash = %s WHERE id = %s", (cred.hash_password(password), user["id"]))
+    token = _issue_refresh(cur, tenant_id, user["id"], uuid.uuid4(), now)
+    return Session(user_id=user["id"], email=user["email"], tenant_id=tenant_id, role=tenants.get(tenant_id),
+                   platform_admin=user["is_platform_admin"], refresh_token=token)
+
+
+@cache
+def _dummy_hash() -> str:
+    return cred.hash_password("not a password anyone has")
+
+
+def _issue_refresh(cur: Any, tenant_id: str, user_id: int, family: uuid.UUID, now: datetime | None) -> str:
+    token = cred.new_refresh_token()
+    cur.execute("INSERT INTO refresh_tokens (tenant_id, user_id, family_id, token_hash, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (tenant_id, user_id, str(family), cred.sha256_hex(token), _now(now) + cred.REFRESH_TTL))
+    return token
+
+
+def scope_to_refresh_token(cur: Any, token: str) -> str | None:
+    """Scope the cursor to the tenant of a refresh token (None when the token is unknown)."""
+    cur.execute("SELECT reos_auth_refresh_tenant(%s)", (cred.sha256_hex(token),))
+    row = cur.fetchone()
+    tenant_id = row[0] if row else None
+    if tenant_id:
+        set_tenant(cur, tenant_id)
+    return tenant_id
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """`status`: ok, reused (the whole family is now revoked), expired, revoked or unknown."""
+
+    status: str
+    session: Session | None = None
+
+
+def rotate_refresh(cur: Any, token: str, now: datetime | None = None) -> Rotation:
+    """Exchange a refresh token for a new one of the same family. A token presented twice means
+    it was stolen (or the client raced itself): the family is revoked, so both holders are logged
+    out. The caller commits whatever the status, so the revocation sticks."""
+    if scope_to_refresh_token(cur, token) is None:
+        return Rotation("unknown")
+    cur.execute("SELECT id, tenant_id, user_id, family_id, used_at, revoked_at, expires_at FROM refresh_tokens "
+                "WHERE token_hash = %s FOR UPDATE", (cred.sha256_hex(token),))
+    row = _row(cur)
+    if row is None:
+        return Rotation("unknown")
+    set_user(cur, row["user_id"])
+    cur.execute("SELECT email, is_active, is_platform_admin FROM users WHERE id = %s", (row["user_id"],))
+    row.update(_row(cur) or {"email": "", "is_active": False, "is_platform_admin": False})
+    set_user(cur, row["user_id"], row["is_platform_admin"])
+    if row["used_at"] is not None:
+        revoke_family(cur, row["family_id"])
+        return Rotation("reused")
+    if row["revoked_at"] is not None or not row["is_active"]:
+        return Rotation("revoked")
+    if row["expires_at"] <= _now(now):
+        return Rotation("expired")
+    cur.execute("UPDATE refresh_tokens SET used_at = %s WHERE id = %s", (_now(now), row["id"]))
+    cur.execute("SELECT role FROM memberships WHERE tenant_id = %s AND user_id = %s",
+                (row["tenant_id"], row["user_id"]))
+    member = cur.fetchone()
+    if member is None and not row["is_platform_admin"]:
+        revoke_family(cur, row["family_id"])  # removed from the tenant since login
+        return Rotation("revoked")
+    new = _issue_refresh(cur, row["tenant_id"], row["user_id"], row["family_id"], now)
+    return Rotation("ok", Session(user_id=row["user_id"], email=row["email"], tenant_id=row["tenant_id"],
+                                  role=member[0] if member else None, platform_admin=row["is_platform_admin"],
+                                  refresh_token=new))
+
+
+def revoke_family(cur: Any, family_id: Any) -> int:
+    cur.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = %s AND revoked_at IS NULL",
+                (str(family_id),))
+    return cur.rowcount
+
+
+def logout(cur: Any, token: str) -> bool:
+    """Revoke the session (the token's whole family). False when the token is unknown."""
+    if scope_to_refresh_token(cur, token) is None:
+        return False
+    cur.execute("SELECT family_id FROM refresh_tokens WHERE token_hash = %s", (cred.sha256_hex(token),))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    revoke_family(cur, row[0])
+    return True
+
+
+def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
+    """The principal behind a valid access token, re-read so that a deactivated user or a
+    removed membership stops working at once, not when the token expires."""
+    set_user(cur, claims.user_id)
+    cur.execute("SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
+                "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
+                (claims.tenant_id, claims.user_id))
+    row = _row(cur)
+    if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
+        return None
+    set_user(cur, claims.user_id, row["is_platform_admin"])
+    return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, actor=row["email"], role=row["role"],
+                     platform_admin=row["is_platform_admin"],
+                     permissions=role_permissions(row["role"], row["is_platform_admin"]))
+
+
+# ---- API keys --------------------------------------------------------------------------------
+
+def create_api_key(cur: Any, tenant_id: str, user_id: int | None, name: str, scopes: list[str],
+                   expires_at: datetime | None = None, now: datetime | None = None) -> tuple[dict[str, Any], str]:
+    """(row, key string). The key string is returned once and never stored."""
+    if not scopes or not set(scopes) <= set(SCOPES):
+        raise AccountError("invalid", f"scopes {scopes!r}: one or more of {', '.join(SCOPES)}")
+    scopes = sorted(set(scopes), key=SCOPES.index)
+    if expires_at is not None and expires_at <= _now(now):
+        raise AccountError("invalid", "expires_at is in the past")
+    key = cred.new_api_key()
+    cur.execute("INSERT INTO api_keys (tenant_id, user_id, name, prefix, secret_hash, scopes, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING " + _KEY_COLUMNS,
+                (tenant_id, user_id, name.strip() or "key", key.prefix, cred.sha256_hex(key.secret), scopes,
+                 expires_at))
+    return _row(cur), key.token  # type: ignore[return-value]
+
+
+_KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, user_id, created_at"
+
+
+def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principal | None:
+    """The principal behind an API key string (None: malformed, unknown, wrong secret, revoked,
+    expired). Scopes the cursor to the key's tenant and records the use."""
+    parsed = cred.parse_api_key(token)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    cur.execute("SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)",
+                (prefix,))
+    row = _row(cur)
+    if row is None or not cred.secret_matches(secret, row["secret_hash"]) or row["revoked_at"] is not None:
+        return None
+    if row["expires_at"] is not None and row["expires_at"] <= _now(now):
+        return None
+    set_tenant(cur, row["tenant_id"])
+    cur.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (_now(now), row["id"]))
+    return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
+                     permissions=scope_permissions(row["scopes"]))
+
+
+def list_api_keys(cur: Any) -> list[dict[str, Any]]:
+    cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY id")
+    return _rows(cur)
+
+
+def revoke_api_key(cur: Any, key_id: int) -> tuple[dict, dict] | None:
+    cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s FOR UPDATE", (key_id,))
+    before = _row(cur)
+    if before is None:
+        return None
+    cur.execute(f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING {_KEY_COLUMNS}",
+                (key_id,))
+    return before, _row(cur)  # type: ignore[return-value]
+
+
+# ---- subscriptions ---------------------------------------------------------------------------
+
+def list_subscriptions(cur: Any) -> list[dict[str, Any]]:
+    cur.execute("SELECT county, created_at FROM subscriptions ORDER BY county")
+    return _rows(cur)
+
+
+def subscribe(cur: Any, tenant_id: str, county: str) -> dict[str, Any] | None:
+    """Follow a county; None when already followed."""
+    if not COUNTY.match(county):
+        raise AccountError("invalid", f"county {county!r}: a county key such as king_wa")
+    cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, %s) ON CONFLICT DO NOTHING "
+                "RETURNING county, created_at", (tenant_id, county))
+    return _row(cur)
+
+
+def unsubscribe_county(cur: Any, county: str) -> dict[str, Any] | None:
+    cur.execute("DELETE FROM subscriptions WHERE county = %s RETURNING county, created_at", (county,))
+    return _row(cur)
+
+
+# ---- audit -----------------------------------------------------------------------------------
+
+def audit(cur: Any, principal: Principal | None, tenant_id: str, action: str, entity: str, entity_key: Any = None,
+          before: Any = None, after: Any = None, request_id: str | None = None, ip: str | None = None) -> None:
+    """One audit row per write. Never pass secrets in before/after."""
+    cur.execute(
+        "INSERT INTO audit_log (tenant_id, actor, action, entity, entity_key, user_id, api_key_id, before, after, "
+        "request_id, ip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (tenant_id, principal.actor if principal else "system", action, entity,
+         None if entity_key is None else str(entity_key),
+         principal.user_id if principal else None, principal.api_key_id if principal else None,
+         _json(before), _json(after), request_id, ip))
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=str, sort_keys=True)

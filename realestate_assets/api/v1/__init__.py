@@ -1,0 +1,34 @@
+"""The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions.
+
+`install(app)` adds the routers, the problem+json error handlers and the request id; it is the
+only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from realestate_assets.api.v1 import admin, auth
+from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers
+from realestate_assets.api.v1.security import document_permissions
+
+REQUEST_ID = "X-Request-ID"
+
+
+def install(app: FastAPI) -> None:
+    for router in (auth.router, admin.router):
+        document_permissions(router.routes)
+        app.include_router(router, prefix=PREFIX)
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Any) -> Any:
+        # A caller's id (≤ 64 printable chars) is kept so logs correlate; otherwise a new one.
+        given = request.headers.get(REQUEST_ID, "")
+        request.state.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers[REQUEST_ID] = request.state.request_id
+        return response

@@ -1,0 +1,119 @@
+"""The one dependency every /api/v1 route goes through: who is calling, in which tenant, and
+may they do this.
+
+`authorize("write")` reads `Authorization: Bearer <jwt | reos_…key>` or `X-API-Key`, opens the
+request's transaction as the API role (`SET LOCAL ROLE reos_api`), scopes it to the principal's
+tenant (`SET LOCAL app.tenant_id`, so row-level security confines every query), and refuses a
+principal without the route's permission. The route gets a `Context` with that cursor; the
+transaction commits when the route returns and rolls back when it raises.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from realestate_assets.accounts import credentials as cred
+from realestate_assets.accounts import store
+from realestate_assets.accounts.roles import PERMISSIONS, Principal
+from realestate_assets.api.v1.problems import Problem
+from realestate_assets.db.tenancy import act_as_api, set_tenant
+
+PERMISSION_KEY = "x-permission"  # OpenAPI extension naming each route's permission
+
+bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/v1/auth/login, or an API key")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key reos_<prefix>_<secret>")
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@dataclass
+class Context:
+    """A request's principal and its tenant-scoped cursor."""
+
+    cur: Any
+    principal: Principal
+    request_id: str
+    ip: str | None
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.principal.tenant_id is not None
+        return self.principal.tenant_id
+
+    def scope(self, tenant_id: str) -> None:
+        """Move the transaction to another tenant (platform admin creating a tenant)."""
+        set_tenant(self.cur, tenant_id)
+
+    def audit(self, action: str, entity: str, entity_key: Any = None, before: Any = None, after: Any = None,
+              tenant_id: str | None = None) -> None:
+        store.audit(self.cur, self.principal, tenant_id or self.tenant_id, action, entity, entity_key, before, after,
+                    self.request_id, self.ip)
+
+
+def resolve_principal(cur: Any, token: str, jwt_secret: str) -> Principal | None:
+    """Principal for a bearer value (API key or JWT), with the cursor scoped to its tenant."""
+    if cred.looks_like_api_key(token):
+        return store.key_principal(cur, token)
+    try:
+        claims = cred.decode_access_token(jwt_secret, token)
+    except cred.InvalidToken:
+        return None
+    set_tenant(cur, claims.tenant_id)
+    return store.user_principal(cur, claims)
+
+
+def authorize(permission: str) -> Any:
+    """Dependency (routes use it through `needs`) for one permission."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                   api_key: str | None = Depends(api_key_header)) -> Iterator[Context]:
+        token = credentials.credentials if credentials else api_key
+        if not token:
+            raise Problem(401, "no credentials: send Authorization: Bearer <token> or X-API-Key")
+        state = request.app.state.reos
+        with state.warehouse.transaction() as conn, conn.cursor() as cur:
+            act_as_api(cur, None)
+            principal = resolve_principal(cur, token, state.settings.jwt_secret)
+            if principal is None:
+                raise Problem(401, "credentials not valid (expired, revoked or unknown)")
+            if not principal.may(permission):
+                have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
+                raise Problem(403, f"this route needs the {permission!r} permission; the principal has {have}")
+            yield Context(cur=cur, principal=principal, request_id=request_id(request), ip=client_ip(request))
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by document_permissions
+    return dependency
+
+
+def document_permissions(routes: list[Any]) -> None:
+    """Write each route's permission into its OpenAPI operation (`x-permission`), from the
+    dependency itself, so the document and the enforcement cannot disagree."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        found = [d.call.permission for d in route.dependant.dependencies if hasattr(d.call, "permission")]
+        if found:
+            route.openapi_extra = {**(route.openapi_extra or {}), PERMISSION_KEY: found[0]}
+
+
+def needs(permission: str) -> Any:
+    """`ctx: Context = needs("write")` in a route signature."""
+    # scope="function": the transaction commits before the response is sent, not after.
+    return Depends(authorize(permission), scope="function")
+

@@ -1,0 +1,56 @@
+"""Tenancy in the database: which tables belong to a tenant, and how a connection acts for one.
+
+Public county data (DESIGN §9) is computed once per county and shared; every other table with a
+`tenant_id` belongs to a tenant and is guarded by row-level security (migration 0007): the API
+runs each transaction as the role `API_ROLE` (owns nothing) with `app.tenant_id` set locally, so
+a query can only see and write that tenant's rows, whatever SQL it runs. `tenants` and `users`
+are guarded too: a tenant sees itself and its members' accounts (and the caller its own).
+
+The settings guard against a query that forgets its tenant, not against SQL injection: any SQL
+running as the API role could call set_config itself. Queries stay parameterized.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_ROLE = "reos_api"
+# Public-record derived, per county (moving them off tenant_id is the next step, docs/api.md).
+PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
+                           "features", "ml_models", "scores", "rejects", "source_calls"})
+
+# Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
+ACCOUNT_TABLES = frozenset({"tenants", "users"})
+
+_TENANT_COLUMN_TABLES = """
+SELECT c.table_name FROM information_schema.columns c
+JOIN information_schema.tables t USING (table_schema, table_name)
+WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.column_name = 'tenant_id'
+ORDER BY 1
+"""
+
+
+def tenant_owned_tables(cur: Any) -> list[str]:
+    """Every table with a tenant_id that is not public county data, read from the catalog."""
+    cur.execute(_TENANT_COLUMN_TABLES)
+    return [r[0] for r in cur.fetchall() if r[0] not in PUBLIC_TABLES]
+
+
+def act_as_api(cur: Any, tenant_id: str | None) -> None:
+    """For the rest of the current transaction: run as the API role, scoped to `tenant_id`
+    (None: no tenant, so no tenant-owned row is visible). Both settings end with the transaction,
+    so a pooled connection never carries them into the next request."""
+    cur.execute(f"SET LOCAL ROLE {API_ROLE}")
+    set_tenant(cur, tenant_id)
+    set_user(cur, None)
+
+
+def set_tenant(cur: Any, tenant_id: str | None) -> None:
+    cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id or "",))
+
+
+def set_user(cur: Any, user_id: int | None, platform_admin: bool = False) -> None:
+    """The account acting (it may read its own `users` row) and whether it operates the whole
+    installation (every tenant and account visible). Only set from a row the API has read."""
+    cur.execute("SELECT set_config('app.user_id', %s, true), set_config('app.platform_admin', %s, true)",
+                ("" if user_id is None else str(user_id), "on" if platform_admin else ""))

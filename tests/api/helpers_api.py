@@ -1,0 +1,71 @@
+"""Two tenants with a little of everything, written through the account store as the owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+
+from realestate_assets.accounts import store
+
+PASSWORD = "correct horse battery"
+
+
+def dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg2", "postgresql")
+
+
+@contextmanager
+def owner_cursor(database_url: str) -> Iterator[Any]:
+    """The pipeline's connection: the table owner, committed on success."""
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+@dataclass
+class Tenant:
+    id: str
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> user row
+    keys: dict[str, str] = field(default_factory=dict)  # scope -> key string
+
+
+def make_tenant(database_url: str, label: str) -> Tenant:
+    """A tenant with one user per role, one key per scope, a subscription, a session and an
+    audit row, plus one row in each outreach table (packets, emails, events, suppressions)."""
+    tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
+    with owner_cursor(database_url) as cur:
+        store.create_tenant(cur, tenant.id, f"Tenant {label}")
+        for role in ("owner", "admin", "analyst", "viewer"):
+            user = store.create_user(cur, f"{role}.{tenant.id}@example.com", PASSWORD, verified=True)
+            store.set_membership(cur, tenant.id, user["id"], role)
+            tenant.users[role] = user
+        for scope in ("read", "write", "admin"):
+            _, key = store.create_api_key(cur, tenant.id, tenant.users["owner"]["id"], f"{scope} key", [scope])
+            tenant.keys[scope] = key
+        store.subscribe(cur, tenant.id, "king_wa")
+        store.audit(cur, None, tenant.id, "seed", "tenants", tenant.id)
+        cur.execute("INSERT INTO refresh_tokens (tenant_id, user_id, family_id, token_hash, expires_at) "
+                    "VALUES (%s, %s, %s, %s, now() + interval '1 day')",
+                    (tenant.id, tenant.users["viewer"]["id"], str(uuid.uuid4()), uuid.uuid4().hex))
+        cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
+                    "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                    "(%s, 'king_wa', 'p1', 'memo', '1', 'h', %s, 's', 10, 80, now()) RETURNING id",
+                    (tenant.id, f"tenants/{tenant.id}/packets/king_wa/p1.pdf"))
+        packet_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
+                    "send_key) VALUES (%s, 'king_wa', 'new_opportunity', %s, 'r@example.com', 'Deal', 'outbox', %s) "
+                    "RETURNING id", (tenant.id, packet_id, f"packet:{packet_id}"))
+        email_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO email_events (tenant_id, email_id, sg_event_id, event, occurred_at, payload) "
+                    "VALUES (%s, %s, %s, 'delivered', now(), '{}')", (tenant.id, email_id, uuid.uuid4().hex))
+        cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
+                    "VALUES (%s, 'gone@example.com', 'unsubscribe', 'test')", (tenant.id,))
+    return tenant
