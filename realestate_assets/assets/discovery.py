@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from psycopg2 import sql
 
+from partitions.activity import county_activity
 from realestate_assets.assets.common import (
     audit_checks,
     check,
@@ -24,7 +25,6 @@ from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Wareho
 from realestate_assets.discovery.collect import Collected, build_prospects, collect, collect_listings, collect_sales
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
-from partitions.activity import county_activity
 from resources import PlatformResource, ScraperResource, SourceCredentialsResource, WarehouseResource
 
 SALE_COLUMNS = [
