@@ -4,8 +4,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export REOS_STATE_DIR ?= $(CURDIR)/.reos
+# The repository's .env (read by the `dagster` CLI) places DAGSTER_HOME under ${PWD}: make it this
+# directory even under `make -C`.
+export PWD := $(CURDIR)
 export DAGSTER_HOME ?= $(REOS_STATE_DIR)/dagster_home
 COUNTY ?= king_wa
+DAGSTER_PORT ?= 3000
+# The local instance's dagster.yaml, copied into DAGSTER_HOME (not kept at the repository root:
+# `dagster dev` warns about a dagster.yaml in the current directory that is not DAGSTER_HOME).
+LOCAL_INSTANCE := deploy/local/dagster.yaml
 
 .PHONY: install system-deps demo dev test lint bench clean
 
@@ -34,15 +41,22 @@ system-deps:
 	  else echo "warning: missing Debian packages:$$missing (run as root to install)"; fi; \
 	fi
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp $(LOCAL_INSTANCE) $@
 
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
+# Ctrl-C / SIGTERM stop everything within seconds: `exec` leaves no shell between make and
+# `dagster dev`, and `env --default-signal` restores SIGINT/SIGTERM when make was started with them
+# ignored (a background job of a script, nohup), which would make every Dagster process deaf to them.
+# The code server stops after at most 2 s of in-flight sensor calls (Dagster's default waits up to
+# its gRPC timeout). The filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli).
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	exec env --default-signal=INT,TERM DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
+	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -53,6 +67,10 @@ test: install system-deps lint
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python bench/run.py
 
+# Stop the embedded PostgreSQL first (a server whose directory is deleted keeps running);
+# nothing to stop (no postmaster.pid) is fine.
 clean:
-	-$(BIN)/python -c "from realestate_assets.db.embedded import stop_embedded; stop_embedded()"
+	@if [ -f "$(REOS_STATE_DIR)/pg/postmaster.pid" ]; then \
+	  $(BIN)/python -c "from realestate_assets.db.embedded import stop_embedded; stop_embedded() and print('stopped the embedded PostgreSQL')"; \
+	fi
 	rm -rf $(REOS_STATE_DIR)

@@ -124,10 +124,10 @@ def test_sensor_records_staleness_per_county_and_only_on_change(tmp_path):
 def test_freshness_daemon_is_on_in_every_instance_config(tmp_path):
     from dagster._core.instance.config import dagster_instance_config
 
-    for path in (ROOT / "dagster.yaml", ROOT / "deploy" / "dagster.yaml"):
+    for path in (ROOT / "deploy" / "local" / "dagster.yaml", ROOT / "deploy" / "dagster.yaml"):
         assert yaml.safe_load(path.read_text())["freshness"] == {"enabled": True}, path
     # The local instance file is what `make dev` copies into DAGSTER_HOME: it must stay valid.
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text((ROOT / "deploy" / "local" / "dagster.yaml").read_text())
     config, _ = dagster_instance_config(str(tmp_path))
     assert config["freshness"] == {"enabled": True}
     values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
