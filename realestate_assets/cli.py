@@ -32,6 +32,13 @@ db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
 
+
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    from realestate_assets.progress import quiet_dagster_warnings
+
+    ctx.with_resource(quiet_dagster_warnings())  # for the whole command, whichever it is
+
 TABLES = ["sales", "assessor_roll", "prospects", "enrichment", "features", "ml_models", "scores", "packets", "emails",
           "rejects"]
 # Exit codes: 1 = a step failed, 2 = nothing to run (inactive or unknown county).
@@ -136,13 +143,10 @@ def materialize(county: str = typer.Option("king_wa", help="county partition key
     Each step is shown as it starts and ends (seconds, rows, checks). An inactive county (no enabled
     source) exits 2 with the reason, a failed step exits 1 with the county, step and first error line.
     """
-    from realestate_assets.progress import quiet_dagster_warnings
-
-    with quiet_dagster_warnings():
-        with _one_line_errors(county, "loading the code location"):
-            job, check_steps = _county_job(county)
-        with _one_line_errors(county, "materialize"):
-            _run(job, county, check_steps)
+    with _one_line_errors(county, "loading the code location"):
+        job, check_steps = _county_job(county)
+    with _one_line_errors(county, "materialize"):
+        _run(job, county, check_steps)
 
 
 def _county_job(county: str) -> tuple[Any, set[str]]:
