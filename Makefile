@@ -48,14 +48,16 @@ $(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
-# Ctrl-C / SIGTERM stop everything within seconds: `exec` leaves no shell between make and
-# `dagster dev`, and `env --default-signal` restores SIGINT/SIGTERM when make was started with them
-# ignored (a background job of a script, nohup), which would make every Dagster process deaf to them.
-# The code server stops after at most 2 s of in-flight sensor calls (Dagster's default waits up to
-# its gRPC timeout). The filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli).
+# Ctrl-C / SIGTERM stop everything within seconds, no process left behind: realestate_assets/devserver.py
+# passes the signal once to all of dagster dev's processes and kills what is left after 6 s (busy
+# machines spend that long in interpreter teardown); `exec` leaves no shell in between. The code
+# server waits at most 2 s for in-flight sensor calls (Dagster's default: its gRPC timeout). The
+# filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli package).
+# Migrating first: the sensors query the warehouse from their first tick.
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	exec env --default-signal=INT,TERM DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
-	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+	$(BIN)/reos db upgrade
+	exec env DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+	  $(BIN)/python -m realestate_assets.devserver \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 lint: install

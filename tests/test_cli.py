@@ -4,13 +4,16 @@
   `make clean` stops that server before deleting its directory, and is a no-op when nothing runs.
 * `reos materialize` says in one line why it did nothing (inactive county) or why it stopped
   (county, failed step, first error line), shows each step, and exits non-zero.
+* `make dev`'s supervisor leaves no process behind after one SIGTERM.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -128,3 +131,27 @@ def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict
     assert lines[-1].startswith("king_wa: step sales failed — DagsterAssetCheckFailedError: 1 blocking asset check "
                                 "failed with ERROR severity: sales: reject_rate_below_ceiling (after ")
     assert result.stderr == ""
+
+
+def test_make_dev_supervisor_stops_every_process_even_deaf_ones(tmp_path: Path) -> None:
+    """`make dev` runs `dagster dev` under realestate_assets.devserver: one SIGTERM stops the whole
+    tree, and a process that ignores it (as a slow interpreter teardown would look) is killed after
+    the grace period, never left behind."""
+    pids = tmp_path / "pids"
+    deaf = ("import os, signal, subprocess, sys, time; "
+            "[signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]; "
+            "kid = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+            f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{kid.pid}}'); time.sleep(300)")
+    supervisor = subprocess.Popen([sys.executable, "-m", "realestate_assets.devserver", sys.executable, "-c", deaf],
+                                  cwd=repo_root(), env={**os.environ, "PYTHONPATH": str(repo_root())})
+    try:
+        for _ in range(300):
+            if pids.exists() and len(pids.read_text().split()) == 2:
+                break
+            time.sleep(0.1)
+        tree = [int(p) for p in pids.read_text().split()]
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) != 0
+        assert not [pid for pid in tree if _alive(pid)]
+    finally:
+        supervisor.kill()
