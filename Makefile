@@ -4,8 +4,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export REOS_STATE_DIR ?= $(CURDIR)/.reos
+# The repository's .env (read by the `dagster` CLI) places DAGSTER_HOME under ${PWD}: make it this
+# directory even under `make -C`.
+export PWD := $(CURDIR)
 export DAGSTER_HOME ?= $(REOS_STATE_DIR)/dagster_home
 COUNTY ?= king_wa
+DAGSTER_PORT ?= 3000
+# The local instance's dagster.yaml (at the root, as the design card has it), copied into DAGSTER_HOME.
+LOCAL_INSTANCE := dagster.yaml
 
 .PHONY: install system-deps demo dev test lint bench clean
 
@@ -34,15 +40,26 @@ system-deps:
 	  else echo "warning: missing Debian packages:$$missing (run as root to install)"; fi; \
 	fi
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp $(LOCAL_INSTANCE) $@
 
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
+# Ctrl-C / SIGTERM stop everything within seconds, no process left behind: realestate_assets/devserver.py
+# passes the signal once to all of dagster dev's processes and kills what is left after 6 s (busy
+# machines spend that long in interpreter teardown); `exec` leaves no shell in between. The code
+# server waits at most 2 s for in-flight sensor calls (Dagster's default: its gRPC timeout). The
+# filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli package). It runs from
+# DAGSTER_HOME: from the root, `dagster dev` would warn that the root dagster.yaml (the template) is
+# not the instance's. Migrating first: the sensors query the warehouse from their first tick.
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/reos db upgrade
+	cd $(DAGSTER_HOME) && exec env DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
+	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
+	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
+	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 lint: install
 	$(BIN)/ruff check .
@@ -53,6 +70,10 @@ test: install system-deps lint
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python bench/run.py
 
+# Stop the embedded PostgreSQL first (a server whose directory is deleted keeps running);
+# nothing to stop (no postmaster.pid) is fine.
 clean:
-	-$(BIN)/python -c "from realestate_assets.db.embedded import stop_embedded; stop_embedded()"
+	@if [ -f "$(REOS_STATE_DIR)/pg/postmaster.pid" ]; then \
+	  $(BIN)/python -c "from realestate_assets.db.embedded import stop_embedded; stop_embedded() and print('stopped the embedded PostgreSQL')"; \
+	fi
 	rm -rf $(REOS_STATE_DIR)

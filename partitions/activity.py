@@ -1,8 +1,9 @@
 """Whether a county partition can produce anything, and why not. Pure: no Dagster imports.
 
 A county whose every source is disabled would otherwise run, write 0 rows and turn green: an
-empty partition that looks healthy. The lead marks such counties inactive (metadata, CLI, the
-discovery schedule) with the one-line reason given here.
+empty partition that looks healthy. `county_activity` is the one rule: the source assets record
+it in metadata and a WARN `county_active` check, `reos materialize` refuses an inactive county with
+its reason, the discovery schedule starts stopped and the freshness sensor skips the county.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,15 +21,57 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="Real Estate OS command line.", no_args_is_help=True, add_completion=False)
+# Imports stay light at module level (typer, rich): `reos db url` must answer in well under 2 s,
+# so Dagster, pandas and the asset graph are imported inside the commands that need them.
+app = typer.Typer(help="Real Estate OS command line.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The warehouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
 
+
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    from realestate_assets.progress import quiet_dagster_warnings
+
+    ctx.with_resource(quiet_dagster_warnings())  # for the whole command, whichever it is
+
 TABLES = ["sales", "assessor_roll", "prospects", "enrichment", "features", "ml_models", "scores", "packets", "emails",
           "rejects"]
+# Exit codes: 1 = a step failed, 2 = nothing to run (inactive or unknown county).
+FAILED, INACTIVE = 1, 2
+# The template `reos` and `make` copy into a fresh local DAGSTER_HOME.
+LOCAL_INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def fail(county: str, step: str, error: str, code: int = FAILED) -> typer.Exit:
+    """Say in one line what stopped, where, and why (the first line of the error)."""
+    console.print(f"[red]{escape(county)}: {escape(step)} failed — {escape(error)}[/red]", soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _one_line_errors(county: str, step: str) -> Iterator[None]:
+    """An error outside a run (database down, invalid county file) as one line, not a traceback;
+    REOS_DEBUG=1 shows the traceback."""
+    try:
+        yield
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("REOS_DEBUG"):
+            raise
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise fail(county, step, f"{type(exc).__name__}: {first}" if first else type(exc).__name__) from None
+
+
+def _local() -> bool:
+    """The local resource set is in use (REOS_ENV unset or local; definitions.current_environment
+    decides the same, and refuses to guess inside a Kubernetes pod)."""
+    return os.environ.get("REOS_ENV", "local") == "local" and not os.environ.get("KUBERNETES_SERVICE_HOST")
 
 
 @contextmanager
@@ -43,8 +88,28 @@ def _resources(*keys: str) -> Iterator[Any]:
 
 
 def _url() -> str:
+    if _local():
+        # What the local warehouse resource answers (DATABASE_URL, else the embedded server under the
+        # state directory), without importing Dagster and the asset graph: ~0.2 s instead of ~6 s.
+        from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
+
+        return os.environ.get("DATABASE_URL") or embedded_database_url(embedded_data_dir())
     with _resources("warehouse") as built:
         return built.warehouse.url()
+
+
+def _dagster_home() -> None:
+    """Locally, DAGSTER_HOME defaults to <state dir>/dagster_home (as in the Makefile and the
+    repository's .env), created from the template on first use, so `reos` works without `make`."""
+    if os.environ.get("DAGSTER_HOME") or not _local():
+        return
+    from realestate_assets.settings import LocalSettings
+
+    home = LocalSettings.from_env().state_dir / "dagster_home"
+    if not (home / "dagster.yaml").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(LOCAL_INSTANCE_TEMPLATE, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
 
 
 @db_app.command("upgrade")
@@ -73,35 +138,74 @@ def db_url() -> None:
 
 @app.command()
 def materialize(county: str = typer.Option("king_wa", help="county partition key")) -> None:
-    """Materialize every asset for COUNTY in this process, recorded in $DAGSTER_HOME's instance."""
+    """Materialize every asset for COUNTY in this process, recorded in $DAGSTER_HOME's instance.
+
+    Each step is shown as it starts and ends (seconds, rows, checks). An inactive county (no enabled
+    source) exits 2 with the reason, a failed step exits 1 with the county, step and first error line.
+    """
+    with _one_line_errors(county, "loading the code location"):
+        job, check_steps = _county_job(county)
+    with _one_line_errors(county, "materialize"):
+        _run(job, county, check_steps)
+
+
+def _county_job(county: str) -> tuple[Any, set[str]]:
+    """The whole graph's job, once the county is known to be active, and its check-only steps."""
     import dagster as dg
 
-    from realestate_assets.definitions import build_definitions
+    from partitions.activity import county_activity
+    from realestate_assets.definitions import build_definitions, current_environment, resources_for
 
+    platform = resources_for(current_environment()).platform
+    county_file = platform.config_path / "counties" / f"{county}.yaml"
+    if not county_file.exists():
+        raise fail(county, "materialize", f"no county file {county_file}", INACTIVE)
+    active, reason = county_activity(platform.county(county))
+    if not active:
+        console.print(f"[yellow]{escape(reason)}[/yellow]", soft_wrap=True)
+        raise typer.Exit(INACTIVE)
     defs = build_definitions()
-    job = defs.resolve_implicit_global_asset_job_def()
+    check_steps = {d.node_def.name for d in [*(defs.assets or []), *(defs.asset_checks or [])]
+                   if isinstance(d, dg.AssetChecksDefinition)}
+    return defs.resolve_implicit_global_asset_job_def(), check_steps
+
+
+def _run(job: Any, county: str, check_steps: set[str]) -> None:
+    import dagster as dg
+
+    from realestate_assets.progress import StepProgress
+    from sensors.alerts import first_error_line
+
+    _dagster_home()
+    run_id = str(uuid.uuid4())  # known before the run starts, so progress can listen to it
     started = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, StepProgress(console, quiet=check_steps) as progress:
+        instance.add_event_listener(run_id, progress.on_event)
+        # Step failures are reported by `progress` and below; Dagster's console logger would repeat
+        # them as tracebacks.
         result = job.execute_in_process(
             instance=instance, partition_key=county, raise_on_error=False, tags={"county": county},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            run_id=run_id, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
     seconds = time.perf_counter() - started
     _print_checks(result)
     if not result.success:
-        console.print(f"[red]materialization of {county} failed after {seconds:.1f} s[/red]")
-        raise typer.Exit(1)
+        failures = [e for e in result.all_events if e.event_type_value in ("STEP_FAILURE", "RUN_FAILURE")]
+        step = (failures[0].step_key or "run") if failures else "run"
+        error = first_error_line(failures[0]) if failures else "run failed"
+        raise fail(county, f"step {step}", f"{error} (after {seconds:.0f} s; run {run_id})")
     console.print(f"materialized {county} in {seconds:.1f} s (run {result.run_id})")
 
 
-def _print_checks(result: object) -> None:
-    evaluations = [e.asset_check_evaluation_data for e in result.all_events  # type: ignore[attr-defined]
+def _print_checks(result: Any) -> None:
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    passed = sum(e.passed for e in evaluations)
-    console.print(f"checks: {passed} passed, {len(evaluations) - passed} failed")
-    for evaluation in evaluations:
-        if not evaluation.passed:
-            console.print(f"  [red]failed[/red] {evaluation.asset_key.to_user_string()}:"
-                          f"{evaluation.check_name} — {evaluation.description}")
+    failed = [e for e in evaluations if not e.passed]
+    warned = sum(e.severity.value == "WARN" for e in failed)
+    console.print(f"checks: {len(evaluations) - len(failed)} passed, {warned} warned, {len(failed) - warned} failed")
+    for evaluation in failed:
+        label = "[yellow]warned[/yellow]" if evaluation.severity.value == "WARN" else "[red]failed[/red]"
+        console.print(f"  {label} {escape(evaluation.asset_key.to_user_string())}:"
+                      f"{escape(evaluation.check_name)} — {escape(evaluation.description or '')}", soft_wrap=True)
 
 
 @app.command()
@@ -185,9 +289,11 @@ def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help
 @app.command()
 def demo(county: str = typer.Option("king_wa", help="county partition key")) -> None:
     """Migrate, materialize the whole graph for COUNTY, and print the summary."""
-    db_upgrade("head")
+    with _one_line_errors(county, "migrating the warehouse"):
+        db_upgrade("head")
     materialize(county)
-    summary(county)
+    with _one_line_errors(county, "summary"):
+        summary(county)
 
 
 @app.command()

@@ -13,6 +13,7 @@ Wiring (definitions.py): `sensors=[..., run_failure_alerts]`, `resources={..., "
 # inject its resources.
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,7 +102,10 @@ class Alert:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if first.endswith(":") and len(lines) > 1:  # "1 blocking asset check failed …:" names it next
+        first = f"{first} {lines[1]}"
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
@@ -114,8 +118,12 @@ def first_error_line(event: dg.DagsterEvent) -> str:
         while getattr(cause, "cause", None) is not None and "Error occurred while" in (cause.message or ""):
             cause = cause.cause
         message = _one_line(cause.message)
+        if not cause.cls_name:
+            return message
+        # "dagster._core.errors.DagsterAssetCheckFailedError: …" → "DagsterAssetCheckFailedError: …"
+        message = re.sub(rf"^[\w.]+\.{re.escape(cause.cls_name)}:", f"{cause.cls_name}:", message)
         # Dagster's message is usually "ValueError: ..." already; add the class when it is not.
-        return message if not cause.cls_name or message.startswith(cause.cls_name) else f"{cause.cls_name}: {message}"
+        return message if message.startswith(cause.cls_name) else f"{cause.cls_name}: {message}"
     return _one_line(event.message or "unknown error")
 
 

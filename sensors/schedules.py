@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from partitions.activity import county_activity
 from realestate_assets.config_models import CountyConfig
 
 IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -23,9 +24,9 @@ def _schedule(county: CountyConfig) -> dg.ScheduleDefinition:
         job=discovery_job,
         cron_schedule=county.schedule.cron,
         execution_timezone=county.schedule.timezone,
-        # Counties whose sources are all disabled (not yet verified) stay off until enabled.
+        # Inactive counties (no enabled source discovers properties) stay off until enabled.
         default_status=dg.DefaultScheduleStatus.RUNNING
-        if any(s.enabled for s in county.sources) else dg.DefaultScheduleStatus.STOPPED,
+        if county_activity(county)[0] else dg.DefaultScheduleStatus.STOPPED,
         description=f"Discovery for {county.name}, {county.state}.",
     )
     def discover(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:

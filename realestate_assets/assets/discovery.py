@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from psycopg2 import sql
 
+from partitions.activity import county_activity
 from realestate_assets.assets.common import (
     audit_checks,
     check,
@@ -49,6 +50,8 @@ ASSESSOR_COLUMNS = ["source", "parcel_id", *sorted(ASSESSOR_FIELDS), "source_ref
 ASSESSOR_KEYS = ["source", "parcel_id"]
 # The seed's bar for duplicates left after cross-source matching.
 MAX_DUPLICATE_RATE = 0.005
+# The WARN check every source table carries: a county with no discovering source is inactive.
+COUNTY_ACTIVE = "county_active"
 
 
 def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: dict[str, str],
@@ -71,10 +74,24 @@ def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: 
 
 
 def source_check_specs(asset: str, key_check: str, key_description: str) -> list[dg.AssetCheckSpec]:
-    """The checks every source table has; `source_audit` evaluates them on the staged rows."""
+    """The checks every source table has; `source_audit` evaluates the first two on the staged rows,
+    `county_active_check` the last."""
     return [dg.AssetCheckSpec(key_check, asset=asset, description=key_description),
             dg.AssetCheckSpec("reject_rate_below_ceiling", asset=asset, blocking=True,
-                              description="share of source rows rejected ≤ the county's max_reject_rate")]
+                              description="share of source rows rejected ≤ the county's max_reject_rate"),
+            dg.AssetCheckSpec(COUNTY_ACTIVE, asset=asset, description=(
+                "the county has an enabled source that provides sales or listings; warns when it has "
+                "none, so an inactive county's empty partition does not pass for a healthy one "
+                "(enable a source in config/counties/<county>.yaml)"))]
+
+
+def county_active_check(county: CountyConfig) -> tuple[dict[str, object], dg.AssetCheckResult]:
+    """Whether the county is active (partitions/activity.py decides), as metadata and a WARN check."""
+    active, reason = county_activity(county)
+    metadata = {"county_active": active, "county_status": reason,
+                "enabled_sources": dg.MetadataValue.json(
+                    {s.name: s.provides for s in county.sources if s.enabled})}
+    return metadata, check(COUNTY_ACTIVE, active, reason, severity="WARN")
 
 
 def source_audit(check_name: str, keys: list[str], collected: Collected, county: CountyConfig,
@@ -131,10 +148,11 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
     wh, params = warehouse.get(), partition_params(context, platform)
     stats, written = write_source_rows(context, wh, params, county, "sales", SALE_KEYS,
                                        "sale_keys_present_and_unique", rows, collected, required="parcel_id")
+    activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
-        metadata=table_metadata(wh, "sales", slice_rows(wh, "sales", params), **written,
+        metadata=table_metadata(wh, "sales", slice_rows(wh, "sales", params), **written, **activity,
                                 newest_sale=str(rows["sale_date"].max()) if len(rows) else "none"),
-        check_results=audit_checks(stats),
+        check_results=[*audit_checks(stats), active_check],
     )
 
 
@@ -153,11 +171,12 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     wh, params = warehouse.get(), partition_params(context, platform)
     stats, written = write_source_rows(context, wh, params, county, "assessor_roll", ASSESSOR_KEYS,
                                        "parcel_keys_present_and_unique", rows, collected, required="parcel_id")
+    activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "assessor_roll", slice_rows(wh, "assessor_roll", params), **written,
+            wh, "assessor_roll", slice_rows(wh, "assessor_roll", params), **written, **activity,
             assessor_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("assessor")])),
-        check_results=audit_checks(stats),
+        check_results=[*audit_checks(stats), active_check],
     )
 
 
@@ -185,12 +204,13 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     stats, written = write_source_rows(context, wh, params, county, "listings", LISTING_KEYS,
                                        "listing_keys_unique", rows, collected)
     newest = pd.to_datetime(rows["list_date"]).max() if len(rows) else None
+    activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "listings", slice_rows(wh, "listings", params), **written, **crawl_metadata,
+            wh, "listings", slice_rows(wh, "listings", params), **written, **crawl_metadata, **activity,
             listing_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("listings")]),
             newest_listing=str(newest.date()) if newest is not None and pd.notna(newest) else "none"),
-        check_results=audit_checks(stats),
+        check_results=[*audit_checks(stats), active_check],
     )
 
 @county_asset(

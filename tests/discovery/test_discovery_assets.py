@@ -104,3 +104,38 @@ def test_bulk_file_and_listing_site_become_one_prospect_per_house(
     assert wh.scalar("SELECT count(*) FROM listings WHERE tenant_id = :t", params) == 2
     assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params) == 1
     wh.dispose()
+
+
+def test_county_with_every_source_disabled_is_inactive_not_green(make_deployment, tmp_path: Path) -> None:
+    """sales, listings and assessor_roll record the county as inactive and warn; active counties pass."""
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=20)
+    county_file = config / "counties" / "king_wa.yaml"
+    county = yaml.safe_load(county_file.read_text())
+    county["sources"] = [{**source, "enabled": False} for source in county["sources"]]
+    county_file.write_text(yaml.safe_dump(county))
+    defs = build_definitions(deployment=make_deployment(config))
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey(k) for k in ("sales", "listings", "assessor_roll")})
+    result = job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral())
+    assert result.success  # a warning, not an error: nothing downstream is held back by it
+    inactive = {e.asset_check_evaluation_data.asset_key.to_user_string(): e.asset_check_evaluation_data
+                for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and e.asset_check_evaluation_data.check_name == "county_active"}
+    assert set(inactive) == {"sales", "listings", "assessor_roll"}
+    for evaluation in inactive.values():
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.description.startswith("king_wa: inactive — every source is disabled")
+    for asset in ("sales", "listings", "assessor_roll"):
+        metadata = result.asset_materializations_for_node(asset)[0].metadata
+        assert metadata["county_active"].value is False
+        assert metadata["dagster/row_count"].value == 0
+
+
+def test_active_county_passes_county_active(site_and_config: tuple[Deployment, pd.Series]) -> None:
+    result = discover(site_and_config[0])
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                   and e.asset_check_evaluation_data.check_name == "county_active"]
+    assert {e.asset_key.to_user_string() for e in evaluations} == {"sales", "listings"}
+    assert all(e.passed for e in evaluations)
+    assert result.asset_materializations_for_node("sales")[0].metadata["county_active"].value is True
