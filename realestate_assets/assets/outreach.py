@@ -104,9 +104,15 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
         "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
         "AND county = :county", params).set_index(["prospect_key", "template"])
-    contexts = {row["prospect_key"]: memo_context(row, county, sender, market=market,
-                                                  assumptions=settings.financial_assumptions)
-                for _, row in rows.iterrows()}
+    # One property whose documents cannot be made is recorded and skipped, never the county.
+    failures: dict[str, str] = {}
+    contexts: dict[str, dict] = {}
+    for _, row in rows.iterrows():
+        try:
+            contexts[row["prospect_key"]] = memo_context(row, county, sender, market=market,
+                                                         assumptions=settings.financial_assumptions)
+        except Exception as exc:
+            failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
         for key, ctx in contexts.items() for template in settings.packets.templates]
@@ -129,9 +135,13 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
                 f"-{digest[:12]}.pdf")
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
+    render_failures: dict[str, str] = {}
     pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
-                       photo_cache=platform.state_path / "photo_cache")
+                       photo_cache=platform.state_path / "photo_cache", failures=render_failures)
     for path, (_, key, template, digest, score) in jobs.items():
+        if path not in pdfs:
+            failures[f"{key}/{template}"] = f"could not render: {render_failures.get(path, 'no output')}"
+            continue
         pdf = pdfs[path]
         stored = store.put(path, pdf, "application/pdf")
         link = store.link(stored.key, ttl)
@@ -149,8 +159,12 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                county=county.key, keys=["prospect_key", "template"], delete_missing=False,
                                audit=checksum_audit(store))
         if stats.published:
+            failed_keys = {name.split("/", 1)[0] for name in failures}
             advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
-                           keys=list(contexts))
+                           keys=[k for k in contexts if k not in failed_keys])
+    if failures:
+        context.log.warning(f"{len(failures)} packets could not be made and were skipped: "
+                            f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
     expected = len(rows) * len(settings.packets.templates)
@@ -159,8 +173,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         metadata=table_metadata(
             wh, "packets", all_packets, **sync_metadata(stats),
             lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
-            current_packets=len(frame), rendered_this_run=len(jobs),
-            reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
+            current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
+            failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
+            reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
             example=memos["object_path"].iloc[0] if len(memos) else "none",
@@ -169,7 +184,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,
                   f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
-                  f"× {len(settings.packets.templates)} templates"),
+                  f"× {len(settings.packets.templates)} templates"
+                  + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )
 

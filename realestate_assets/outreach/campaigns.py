@@ -25,7 +25,14 @@ from realestate_assets.config_models import CampaignConfig, CountyConfig, Recipi
 from realestate_assets.docs.context import sender_context
 from realestate_assets.docs.memo import render_email_html
 from realestate_assets.outreach.delivery import PlannedEmail, choose_variant
-from realestate_assets.outreach.messages import Attachment, Content, personalize, placeholder, text_body
+from realestate_assets.outreach.messages import (
+    Attachment,
+    Content,
+    personalize,
+    placeholder,
+    safe_filename,
+    text_body,
+)
 
 TEMPLATES = {"new_opportunity": "email_notification", "custom_alert": "email_custom_alert",
              "daily_digest": "email_daily_digest", "weekly_summary": "email_weekly_summary"}
@@ -102,7 +109,8 @@ class CampaignPlanner:
     def _memo_attachment(self, campaign: CampaignConfig, item: dict[str, Any]) -> tuple[Attachment, ...]:
         if not campaign.attach_pdf or not item.get("object_path"):
             return ()
-        return (Attachment(f"memo-{item['parcel_id'].strip('.')}.pdf", "application/pdf",
+        return (Attachment(safe_filename(f"memo-{str(item.get('parcel_id') or item['packet_id']).strip('.')}.pdf"),
+                           "application/pdf",
                            self._object(item["object_path"])),)
 
     def plan(self, campaign: CampaignConfig) -> list[PlannedEmail]:
@@ -143,7 +151,7 @@ class CampaignPlanner:
             send_key = f"weekly:{self.county.key}:{year}-W{week:02d}"
             attachments: tuple[Attachment, ...] = ()
             if campaign.attach_pdf and self.portfolio:
-                attachments = (Attachment(f"portfolio-{self.county.key}.pdf", "application/pdf",
+                attachments = (Attachment(safe_filename(f"portfolio-{self.county.key}.pdf"), "application/pdf",
                                           self._object(self.portfolio["object_path"])),)
             since = self.now - timedelta(days=7)
             for recipient in self.recipients:
