@@ -33,6 +33,7 @@ from realestate_assets.outreach.campaigns import CampaignPlanner
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
+from realestate_assets.outreach.messages import safe_filename
 from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
@@ -69,6 +70,13 @@ def checksum_audit(store: ObjectStore) -> Audit:
                             metadata={"mismatched": dg.MetadataValue.json(mismatched[:20])})]
 
     return audit
+
+
+def packet_path(county_key: str, prospect_key: str, template: str, digest: str) -> str:
+    """The object key of a packet: the prospect key (a parcel id, which may hold `/`, `..` or
+    spaces) becomes one safe path segment."""
+    return (f"packets/{county_key}/{safe_filename(prospect_key)}/{template}-v{TEMPLATE_VERSIONS[template]}"
+            f"-{digest[:12]}.pdf")
 
 
 def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
@@ -132,8 +140,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                 record.update(url=link.url, url_expires_at=link.expires_at)
             records.append(record)
             continue
-        path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
-                f"-{digest[:12]}.pdf")
+        path = packet_path(county.key, key, template, digest)
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
     render_failures: dict[str, str] = {}
     pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,

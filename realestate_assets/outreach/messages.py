@@ -43,8 +43,8 @@ def header_text(value: str | None) -> str:
 
 def safe_filename(name: str) -> str:
     """An attachment or file name from data: only letters, digits, `.`, `_`, `-` (other runs become
-    `_`), no path separators, at most MAX_FILENAME characters with the extension kept."""
-    cleaned = _FILENAME_UNSAFE.sub("_", name).strip("_") or "file"
+    `_`), no path separators, no leading dot, at most MAX_FILENAME characters with the extension kept."""
+    cleaned = _FILENAME_UNSAFE.sub("_", name).strip("._") or "file"  # never "", "." or ".."
     if len(cleaned) > MAX_FILENAME:
         stem, dot, ext = cleaned.rpartition(".")
         ext = f".{ext}" if dot and len(ext) <= 10 else ""

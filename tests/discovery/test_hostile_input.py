@@ -7,6 +7,7 @@ reason, or a counted cleaning warning, and every other row loads.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
+from werkzeug import Request, Response
 
 from realestate_assets.config_models import ArcGISSource, BulkFileSource, CountyConfig, SocrataSource
 from realestate_assets.db.warehouse import Warehouse
@@ -23,6 +25,7 @@ from realestate_assets.discovery.listing.items import validate_candidate
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
 from realestate_assets.discovery.validate import TEXT_LIMITS, canonicalize
+from tests.local_http import base_url, serve
 from tests.samples import write_sample_config
 
 HEADER = "pinx,sale_id,sale_price,sale_date,address,longitude,latitude"
@@ -188,4 +191,58 @@ def test_sales_asset_loads_good_rows_and_rejects_hostile_ones(make_deployment, t
         "parcel_id: contains control characters",
         f"neighborhood: longer than {TEXT_LIMITS['neighborhood']} characters"])
     assert all(":" in ref and ref.rsplit(":", 1)[1].isdigit() for ref in rejects["source_ref"])
+    wh.dispose()
+
+
+def jsonld(path: str, address: str, **extra: object) -> dict:
+    return {"@context": "https://schema.org", "@type": "RealEstateListing", "url": path,
+            "datePosted": "2016-11-01", "offers": {"@type": "Offer", "price": 500_000},
+            "mainEntity": {"@type": "SingleFamilyResidence", "numberOfBedrooms": 3,
+                           "address": {"@type": "PostalAddress", "streetAddress": address,
+                                       "addressLocality": "Seattle", "addressRegion": "WA",
+                                       "postalCode": "98122"},
+                           "geo": {"@type": "GeoCoordinates", "latitude": 47.61, "longitude": -122.31}},
+            **extra}
+
+
+def test_listings_asset_loads_good_listings_and_rejects_hostile_ones(make_deployment, tmp_path: Path,
+                                                                     database_url: str, tenant: str) -> None:
+    documents = [
+        jsonld("/homes/good", "1 Good St"),
+        jsonld("/homes/huge-id", "2 Huge Id St", identifier=HUGE_ID),
+        jsonld("/homes/nul", "3 Nul\x00 St\r\nUnit 4", description=MEGABYTE + "\x00 end"),
+    ]
+    page = ("<html><head>" + "".join(
+        f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
+        + "</head><body>listings</body></html>").encode()
+
+    def site(request: Request) -> Response:
+        if request.path == "/robots.txt":
+            return Response(b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    server = serve(site)
+    try:
+        config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=5)
+        county_file = config / "counties" / "king_wa.yaml"
+        county = yaml.safe_load(county_file.read_text())
+        county["quality"] = {"max_reject_rate": 0.5}
+        county["sources"].append({"name": "test_site", "type": "listing_site", "provides": "listings",
+                                  "start_urls": [f"{base_url(server)}/listings"],
+                                  "rate_limit": {"requests_per_second": 50, "concurrency": 4}})
+        county_file.write_text(yaml.safe_dump(county))
+        defs = build_definitions(deployment=make_deployment(config))
+        job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={dg.AssetKey("listings")})
+        result = job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral())
+    finally:
+        server.stop()
+    assert result.success
+    wh = Warehouse(database_url)
+    params = {"t": tenant}
+    loaded = wh.frame("SELECT address, description FROM listings WHERE tenant_id = :t ORDER BY address", params)
+    assert list(loaded["address"]) == ["1 Good St", "3 Nul St Unit 4"]
+    description = loaded["description"].iloc[1]
+    assert len(description) == TEXT_LIMITS["description"] and description.endswith("…")
+    reasons = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params)["reason"]
+    assert list(reasons) == [f"source_id: longer than {TEXT_LIMITS['source_id']} characters"]
     wh.dispose()

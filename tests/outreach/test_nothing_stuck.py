@@ -26,6 +26,7 @@ def test_header_text_and_file_names_are_inert() -> None:
     assert safe_filename("memo-" + "9" * 120_000 + ".pdf").endswith(".pdf")
     assert len(safe_filename("memo-" + "9" * 120_000 + ".pdf")) <= 100
     assert safe_filename("memo-None.pdf") == "memo-None.pdf"
+    assert safe_filename("..") == "file" and safe_filename(".hidden") == "hidden"
 
 
 def test_hostile_subject_and_name_are_sanitized_and_the_campaign_is_sent(database_url: str, tenant: str,
@@ -91,3 +92,15 @@ def test_sendgrid_request_that_cannot_be_built_fails_its_emails_and_the_rest_are
     assert rows["avery@example.com"]["status"] == "failed" and "could not build the request" in \
         rows["avery@example.com"]["error"]
     assert rows["blake@example.org"]["status"] == "sent"
+
+
+def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
+    from realestate_assets.assets.outreach import packet_path
+
+    digest = "0123456789abcdef"
+    assert packet_path("king_wa", "0345000085", "investor_memo", digest) == \
+        "packets/king_wa/0345000085/investor_memo-v3-0123456789ab.pdf"
+    assert packet_path("king_wa", "_portfolio", "portfolio_overview", digest).startswith("packets/king_wa/portfolio/")
+    hostile = packet_path("king_wa", "../../12/34\r\nx", "investor_memo", digest)
+    assert hostile.startswith("packets/king_wa/12_34_x/") and hostile.count("/") == 3
+    assert packet_path("king_wa", "..", "investor_memo", digest).startswith("packets/king_wa/file/")
