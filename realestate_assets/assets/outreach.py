@@ -244,6 +244,9 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                               items=items, now=datetime.now(UTC), load_object=store.get,
                               portfolio=portfolio[0] if portfolio else None)
     planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
+    if planner.failures:  # one email that cannot be planned is recorded and skipped, not the county
+        context.log.warning(f"{len(planner.failures)} emails could not be planned: "
+                            f"{dict(list(planner.failures.items())[:5])}")
     # The blocking check guards the action itself: it runs before anything is sent, and a county
     # whose history shows an email to a suppressed address sends nothing until that is explained.
     # (Each send re-checks suppressions in the transaction that claims it: Deliverer._start_sending.)
@@ -267,7 +270,8 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             wh, "emails", sum(summary.values()),
             lineage={"packet_id": [("packets", "id")]},
             **{f"{k}_this_run": v for k, v in this_run.items()},
-            planned_this_run=len(planned),
+            planned_this_run=len(planned), not_planned_this_run=len(planner.failures),
+            not_planned=dg.MetadataValue.json(dict(list(planner.failures.items())[:20])),
             status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
             campaign_rates=dg.MetadataValue.json(rates),
             campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),

@@ -104,3 +104,24 @@ def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
     hostile = packet_path("king_wa", "../../12/34\r\nx", "investor_memo", digest)
     assert hostile.startswith("packets/king_wa/12_34_x/") and hostile.count("/") == 3
     assert packet_path("king_wa", "..", "investor_memo", digest).startswith("packets/king_wa/file/")
+
+
+def test_an_email_that_cannot_be_planned_is_recorded_and_the_rest_are_planned(tmp_path: Path) -> None:
+    from realestate_assets.config_models import CampaignConfig, Recipient, load_county
+    from realestate_assets.outreach.campaigns import CampaignPlanner
+    from realestate_assets.settings import repo_root
+    from resources.object_store import LocalObjectStore
+    from tests.outreach.helpers_outreach import SENDER
+    from tests.test_outreach_and_documents import NOW, item
+
+    store = LocalObjectStore(tmp_path)
+    store.put("packets/p1.pdf", b"%PDF one", "application/pdf")  # p2's object is missing
+    items = [item(1, 95, 500_000), {**item(2, 90, 600_000), "parcel_id": "12\r\n/../34"}]
+    people = [Recipient(name="Avery", email="avery@example.com", min_score=0, campaigns=["new_opportunity"])]
+    planner = CampaignPlanner(county=load_county(repo_root() / "config" / "counties" / "king_wa.yaml"),
+                              sender=SENDER, recipients=people, items=items, now=NOW, load_object=store.get)
+    planned = planner.plan(CampaignConfig(key="new_opportunity", type="new_opportunity",
+                                          subjects=["Parcel {parcel_id}"]))
+    assert [p.send_key for p in planned] == ["packet:1"]
+    assert planned[0].content.attachments[0].filename == "memo-P1.pdf"
+    assert list(planner.failures) == ["new_opportunity packet:2 avery@example.com"]
