@@ -169,7 +169,7 @@ class ListingItem(BaseModel):
     @field_validator("state", mode="before")
     @classmethod
     def _state(cls, value: Any) -> str | None:
-        text = clean_text(value, limit=40)
+        text = clean_text(value, limit=TEXT_LIMITS["state"])
         if text is None:
             return None
         upper = text.upper().replace(".", "")
@@ -184,7 +184,7 @@ class ListingItem(BaseModel):
     def _zip(cls, value: Any) -> str | None:
         if isinstance(value, int):
             value = f"{value:05d}"
-        text = clean_text(value, limit=20)
+        text = clean_text(value, limit=TEXT_LIMITS["zip"])
         if text is None:
             return None
         match = _ZIP.match(text.replace(" ", ""))
@@ -207,7 +207,7 @@ class ListingItem(BaseModel):
     @field_validator("listing_status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> str | None:
-        text = clean_text(value, limit=80)
+        text = clean_text(value, limit=TEXT_LIMITS["listing_status"])
         if text is None:
             return None
         word = text.rstrip("/").rsplit("/", 1)[-1]  # https://schema.org/InStock -> InStock
