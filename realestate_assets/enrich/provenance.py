@@ -140,15 +140,22 @@ def kept_values(source: str, reason: str, values: Mapping[str, Any], provenance:
             continue
         fetched = entry.get("fetched_at")
         value = values.get(name)
-        if not fetched or _is_missing(value):
-            continue
+        if not isinstance(fetched, str) or _is_missing(value) or _fetch_time(fetched) is None:
+            continue  # nothing known, or a provenance we cannot date: keep nothing rather than guess
         groups.setdefault(fetched, {})[name] = value
         if entry.get("confidence") is not None:
             confidences.setdefault(fetched, {})[name] = float(entry["confidence"])
-    return [SourceValues(source=source, values=group, fetched_at=datetime.fromisoformat(fetched), priority=priority,
+    return [SourceValues(source=source, values=group, fetched_at=_fetch_time(fetched), priority=priority,
                          confidence=confidence, staleness_days=staleness_days,
                          field_confidence=confidences.get(fetched, {}), kept_reason=reason)
             for fetched, group in sorted(groups.items())]
+
+
+def _fetch_time(text: str) -> datetime | None:
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except ValueError:
+        return None
 
 
 def freshness(provenances: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -32,6 +32,8 @@ def test_kept_values_are_the_real_earlier_values_with_their_time_and_turn_stale(
                   "tax_year": {"source": None, "fetched_at": None, "confidence": None}}
     kept = kept_values("attom", "failed: HTTP 500", values, provenance, priority=20, staleness_days=30)
     assert [k.values for k in kept] == [{"assessed_value": 400_000.0}]  # nothing invented, nothing derived
+    undated = {"assessed_value": {"source": "attom", "fetched_at": "yesterday-ish", "confidence": 0.85}}
+    assert kept_values("attom", "failed", values, undated) == []  # cannot date it: not kept, no crash
     merged, prov = merge_fields(kept, now=NOW)
     assert merged == {"assessed_value": 400_000.0}
     assert prov["assessed_value"] == {"source": "attom", "fetched_at": fetched, "confidence": 0.85,
