@@ -5,9 +5,9 @@
    (Dagster Pipes, the crawl in its own process) inside a materialization.
 2. Bulk file: rows/s and peak RSS streaming a 1,000,000-row CSV generated from the real King
    County sample's distribution (data/king_wa/ex_sales.csv) through read_bulk_file +
-   canonicalize, measured in a child process. Also the pandas C engine on the same file, for
-   comparison (it cannot hand malformed lines to a callback, which is why read_bulk_file uses the
-   python engine).
+   canonicalize, measured in a child process ("python": read_bulk_file, the standard csv module,
+   which names every row's and every broken line's own line). Also the pandas C engine on the same
+   file, for comparison (it cannot say where a malformed line was, so read_bulk_file does not use it).
 
     .venv/bin/python bench/bench_discovery.py [--rows 1000000] [--pages 200] [--skip-crawl] [--skip-bulk]
 """

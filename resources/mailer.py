@@ -114,7 +114,14 @@ class SendGridMailer:
             for start in range(0, len(group), self.max_personalizations):
                 chunk = group[start:start + self.max_personalizations]
                 try:
-                    message_id = self._post(self.request_body(chunk))
+                    body = self.request_body(chunk)
+                except Exception as exc:  # nothing was sent: these emails fail with the reason, the rest go
+                    failure = ProviderError(f"could not build the request: {type(exc).__name__}: {exc}",
+                                            retryable=False)
+                    out.update({email.email_id: failure for email in chunk})
+                    continue
+                try:
+                    message_id = self._post(body)
                 except ProviderError as exc:
                     out.update({email.email_id: exc for email in chunk})
                     continue

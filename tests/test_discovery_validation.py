@@ -68,11 +68,12 @@ def test_bulk_file_reads_in_chunks_and_reports_broken_lines(tmp_path: Path) -> N
     items = list(read_bulk_file(source))
     pages = [i for i in items if isinstance(i, Page)]
     rejects = [i for i in items if isinstance(i, Reject)]
-    assert [len(p.frame) for p in pages] == [99, 100, 51]  # the broken line is not a row
+    assert [len(p.frame) for p in pages] == [100, 100, 50]  # the broken line is not a row
     assert len(rejects) == 1 and "malformed line" in rejects[0].reason
     assert rejects[0].raw == "1,2,3,4,5,6,7,8,9"
-    assert pages[0].refs[0].endswith(":2-101 row 1")  # the chunk that lost a line names its span
-    assert pages[1].refs[0].endswith(":102")
+    assert rejects[0].ref == f"{path}:101"  # the broken line names its own line
+    assert pages[0].refs[:2] == [f"{path}:2", f"{path}:3"] and pages[0].refs[-1] == f"{path}:102"
+    assert pages[1].refs[0].endswith(":103")  # rows after it keep their own line numbers
 
 
 def test_unreadable_file_is_one_reject_not_a_crash(tmp_path: Path) -> None:

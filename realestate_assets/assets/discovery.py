@@ -67,10 +67,13 @@ def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: 
                                county=params["county"], keys=keys, audit=audit)
         replace_rejects(conn, tenant_id=params["tenant"], county=params["county"], asset=table,
                         rejects=collected.rejects, run_id=context.run_id)
+    if collected.cleaned:
+        context.log.warning(f"{table}: values cleaned while loading: {dict(collected.cleaned)}")
     return stats, {**sync_metadata(stats), "rejects": len(collected.rejects),
                    "reject_rate": round(collected.reject_rate, 5),
                    "rows_read_by_source": dg.MetadataValue.json(dict(collected.source_rows)),
-                   "reject_reasons": dg.MetadataValue.json(_reason_counts(collected.rejects))}
+                   "reject_reasons": dg.MetadataValue.json(_reason_counts(collected.rejects)),
+                   "cleaned_values": dg.MetadataValue.json(dict(collected.cleaned))}
 
 
 def source_check_specs(asset: str, key_check: str, key_description: str) -> list[dg.AssetCheckSpec]:

@@ -22,7 +22,8 @@ from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import OUTSIDE_FIELDS, enrich_prospects
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
+from realestate_assets.enrich.provenance import freshness
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
@@ -91,6 +92,9 @@ def coverage_audit(floor: float, required: list[str]) -> Audit:
                           description="every required source answered for ≥ the county's floor of prospects"),
         dg.AssetCheckSpec("comps_coverage", asset="enrichment",
                           description="share of enriched prospects with a comparable-sales value"),
+        dg.AssetCheckSpec("values_fresh", asset="enrichment",
+                          description="share of prospects holding a value kept from an outage past its "
+                                      "source's staleness_days (WARN)"),
     ],
 )
 def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
@@ -104,14 +108,18 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
     roll = wh.frame(f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
                     "WHERE tenant_id = :tenant AND county = :county ORDER BY source, parcel_id", params)
+    # What we knew: a source that fails or is skipped this run keeps its last good values from here.
+    previous = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment "
+                        "WHERE tenant_id = :tenant AND county = :county", params)
     calls = CallLog()
     result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                               county_state=county.state, sources=sources,
                               comps=CompsSettings.from_scoring(platform.scoring()),
                               cache_dir=platform.state_path / "http_cache",
                               redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
-                              assessor=roll)
+                              assessor=roll, previous=previous)
     frame = result.frame
+    fresh = freshness(frame["provenance"])
     floor = county.quality.min_enrichment_coverage
     required = [name for name, src in sources.sources.items() if src.enabled and src.required]
     with wh.transaction() as conn:
@@ -151,12 +159,19 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             cache_hit_rate=round(cache_hits / len(call_rows), 4) if call_rows else 0.0,
             failed_calls=sum(1 for r in call_rows if r["error"]),
             api_cost_usd=round(calls.total_cost_usd(), 4),
+            prospects_with_kept_values=fresh["with_kept"], prospects_with_stale_values=fresh["with_stale"],
+            kept_fields_by_source=dg.MetadataValue.json(fresh["kept_fields_by_source"]),
             calls_by_source=dg.MetadataValue.json(calls.summary())),
         check_results=[
             *audit_checks(stats),
             check("comps_coverage", comps_coverage >= 0.5,
                   f"{comps_coverage:.1%} of enriched prospects have a comparable-sales value",
                   severity="WARN", comps_coverage=comps_coverage),
+            check("values_fresh", fresh["with_stale"] == 0,
+                  f"{fresh['with_stale']} of {fresh['prospects']} prospects ({fresh['stale_share']:.1%}) hold a "
+                  f"value kept past its source's staleness_days; {fresh['with_kept']} hold kept values",
+                  severity="WARN", stale_share=fresh["stale_share"],
+                  stale_fields_by_source=dg.MetadataValue.json(fresh["stale_fields_by_source"])),
         ],
     )
 

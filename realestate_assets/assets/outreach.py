@@ -33,6 +33,7 @@ from realestate_assets.outreach.campaigns import CampaignPlanner
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
+from realestate_assets.outreach.messages import safe_filename
 from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
@@ -71,6 +72,13 @@ def checksum_audit(store: ObjectStore) -> Audit:
     return audit
 
 
+def packet_path(county_key: str, prospect_key: str, template: str, digest: str) -> str:
+    """The object key of a packet: the prospect key (a parcel id, which may hold `/`, `..` or
+    spaces) becomes one safe path segment."""
+    return (f"packets/{county_key}/{safe_filename(prospect_key)}/{template}-v{TEMPLATE_VERSIONS[template]}"
+            f"-{digest[:12]}.pdf")
+
+
 def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
     if expires_at is None or pd.isna(expires_at):
         return False
@@ -105,9 +113,15 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
         "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
         "AND county = :county", params).set_index(["prospect_key", "template"])
-    contexts = {row["prospect_key"]: memo_context(row, county, sender, market=market,
-                                                  assumptions=settings.financial_assumptions)
-                for _, row in rows.iterrows()}
+    # One property whose documents cannot be made is recorded and skipped, never the county.
+    failures: dict[str, str] = {}
+    contexts: dict[str, dict] = {}
+    for _, row in rows.iterrows():
+        try:
+            contexts[row["prospect_key"]] = memo_context(row, county, sender, market=market,
+                                                         assumptions=settings.financial_assumptions)
+        except Exception as exc:
+            failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
         for key, ctx in contexts.items() for template in settings.packets.templates]
@@ -127,12 +141,15 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                 record.update(url=link.url, url_expires_at=link.expires_at)
             records.append(record)
             continue
-        path = (f"packets/{county.key}/{key.strip('_')}/{template}-v{TEMPLATE_VERSIONS[template]}"
-                f"-{digest[:12]}.pdf")
+        path = packet_path(county.key, key, template, digest)
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
+    render_failures: dict[str, str] = {}
     pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
-                       photo_cache=platform.state_path / "photo_cache")
+                       photo_cache=platform.state_path / "photo_cache", failures=render_failures)
     for path, (_, key, template, digest, score) in jobs.items():
+        if path not in pdfs:
+            failures[f"{key}/{template}"] = f"could not render: {render_failures.get(path, 'no output')}"
+            continue
         pdf = pdfs[path]
         stored = store.put(path, pdf, "application/pdf")
         link = store.link(stored.key, ttl)
@@ -150,8 +167,12 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                county=county.key, keys=["prospect_key", "template"], delete_missing=False,
                                audit=checksum_audit(store))
         if stats.published:
+            failed_keys = {name.split("/", 1)[0] for name in failures}
             advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
-                           keys=list(contexts))
+                           keys=[k for k in contexts if k not in failed_keys])
+    if failures:
+        context.log.warning(f"{len(failures)} packets could not be made and were skipped: "
+                            f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
     expected = len(rows) * len(settings.packets.templates)
@@ -160,8 +181,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         metadata=table_metadata(
             wh, "packets", all_packets, **sync_metadata(stats),
             lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
-            current_packets=len(frame), rendered_this_run=len(jobs),
-            reused_unchanged=len(frame) - len(jobs), threshold=scoring.packet_threshold,
+            current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
+            failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
+            reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
             example=memos["object_path"].iloc[0] if len(memos) else "none",
@@ -170,7 +192,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,
                   f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
-                  f"× {len(settings.packets.templates)} templates"),
+                  f"× {len(settings.packets.templates)} templates"
+                  + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )
 
@@ -223,6 +246,9 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                               items=items, now=datetime.now(UTC), load_object=store.get,
                               portfolio=portfolio[0] if portfolio else None)
     planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
+    if planner.failures:  # one email that cannot be planned is recorded and skipped, not the county
+        context.log.warning(f"{len(planner.failures)} emails could not be planned: "
+                            f"{dict(list(planner.failures.items())[:5])}")
     # The blocking check guards the action itself: it runs before anything is sent, and a county
     # whose history shows an email to a suppressed address sends nothing until that is explained.
     # (Each send re-checks suppressions in the transaction that claims it: Deliverer._start_sending.)
@@ -246,7 +272,8 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             wh, "emails", sum(summary.values()),
             lineage={"packet_id": [("packets", "id")]},
             **{f"{k}_this_run": v for k, v in this_run.items()},
-            planned_this_run=len(planned),
+            planned_this_run=len(planned), not_planned_this_run=len(planner.failures),
+            not_planned=dg.MetadataValue.json(dict(list(planner.failures.items())[:20])),
             status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
             campaign_rates=dg.MetadataValue.json(rates),
             campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),

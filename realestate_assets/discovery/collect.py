@@ -33,6 +33,7 @@ class Collected:
     rows: pd.DataFrame
     rejects: list[Reject] = field(default_factory=list)
     source_rows: Counter[str] = field(default_factory=Counter)  # rows read per source, before validation
+    cleaned: Counter[str] = field(default_factory=Counter)  # values cleaned, by "field: what" (NUL, …)
 
     @property
     def reject_rate(self) -> float:
@@ -58,6 +59,7 @@ def collect(county: CountyConfig, provides: str, required: tuple[str, ...], key:
             collected.source_rows[item.source] += len(item.frame)
             result = canonicalize(item, fields, required, county.bounding_box)
             collected.rejects.extend(result.rejects)
+            collected.cleaned.update(result.cleaned)
             frames.append(result.rows)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["source", key, "source_ref"])
     duplicated = rows.duplicated(["source", key], keep="first")

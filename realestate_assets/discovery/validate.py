@@ -3,12 +3,22 @@
 Vectorized so a million-row file validates in seconds. A row is rejected, with every reason
 it failed, when a required field is missing or a value is not plausible; nothing is guessed
 or repaired beyond trimming and unit scaling that the county file declares.
+
+Hostile text (issue #14): one value can cost its row, never the page. Every mapped value has a
+maximum length (`TEXT_LIMITS`, the one table of them; keys and indexed columns stay far under
+PostgreSQL's ~2,700-byte index entry); a longer one rejects the row. A key holding a control
+character (NUL, CR/LF, …) rejects the row, since a key cannot be repaired. In other text a NUL
+is removed and other control characters become a space; bytes the file's encoding could not
+decode were already replaced by U+FFFD. Those cleanings are counted per field in
+`Canonical.cleaned` and shown on the asset as `cleaned_values`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +48,24 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
 }
 DATE_FIELDS = ("sale_date", "list_date")
 EARLIEST_DATE = pd.Timestamp("1850-01-01")
+# Maximum characters of each text field, enforced at validation (a longer value rejects its row).
+# Keys and indexed columns: sales (parcel_id, sale_id), listings (source_id), assessor_roll
+# (parcel_id), prospects (parcel_id, address_key from address + unit + city + state + zip).
+TEXT_LIMITS: dict[str, int] = {
+    "parcel_id": 100, "sale_id": 100, "source_id": 200,
+    "address": 300, "unit": 40, "city": 100, "state": 40, "zip": 20,
+    "use_type": 200, "neighborhood": 200, "property_type": 300, "listing_status": 80,
+    "owner_name": 300, "owner_mailing_address": 300, "listing_url": 2000, "description": 5000,
+    "photos": 110_000,  # JSON text: up to 50 photo URLs of up to 2,000 characters
+}
+DEFAULT_TEXT_LIMIT = 1000  # any other text field (assessor roll columns, …)
+SCALAR_LIMIT = 100  # a number or a date spelled in more characters than this is not one
+KEY_FIELDS = frozenset({"parcel_id", "sale_id", "source_id"})
+RAW_CELL_LIMIT = 10_000  # characters of one raw value kept in a reject
+_CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL_NOT_NUL = r"[\x01-\x1f\x7f]+"
+_SUSPECT = r"[\x00-\x1f\x7f\ufffd]"
+
 SALE_REQUIRED = ("parcel_id", "sale_id", "sale_price", "sale_date", "latitude", "longitude")
 
 
@@ -48,10 +76,50 @@ def _iso_year(text: str) -> int | None:
         return None
 
 
+def text_limit(name: str) -> int:
+    if name in TEXT_LIMITS:
+        return TEXT_LIMITS[name]
+    return SCALAR_LIMIT if name in NUMERIC_RANGES or name in DATE_FIELDS else DEFAULT_TEXT_LIMIT
+
+
+def cap_raw(value: Any) -> Any:
+    """A raw payload for the rejects table: each text value cut at RAW_CELL_LIMIT, saying so."""
+    if isinstance(value, str) and len(value) > RAW_CELL_LIMIT:
+        return value[:RAW_CELL_LIMIT] + f"… [{len(value):,} characters]"
+    if isinstance(value, dict):
+        return {key: cap_raw(inner) for key, inner in value.items()}
+    return value
+
+
 @dataclass(frozen=True)
 class Canonical:
     rows: pd.DataFrame  # canonical columns, typed, plus `source` and `source_ref`
     rejects: list[Reject]
+    cleaned: Counter[str] = field(default_factory=Counter)  # "field: what was cleaned" -> values
+
+
+def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str]) -> pd.Series:
+    """Control characters and undecodable bytes in one field: reject (keys) or clean and count."""
+    if not text.str.contains(_SUSPECT, regex=True, na=False).any():  # one pass for the usual case
+        return text
+    replaced = text.str.contains("\ufffd", regex=False, na=False)
+    if replaced.any():
+        cleaned[f"{name}: undecodable bytes replaced (U+FFFD)"] += int(replaced.sum())
+    control = text.str.contains(_CONTROL, regex=True, na=False)
+    if not control.any():
+        return text
+    if name in KEY_FIELDS:
+        flag(control, f"{name}: contains control characters")
+        return text.mask(control)
+    nul = text.str.contains("\x00", regex=False, na=False)
+    if nul.any():
+        cleaned[f"{name}: NUL removed"] += int(nul.sum())
+        text = text.str.replace("\x00", "", regex=False)
+    other = text.str.contains(_CONTROL_NOT_NUL, regex=True, na=False)
+    if other.any():
+        cleaned[f"{name}: line breaks or control characters replaced by spaces"] += int(other.sum())
+        text = text.str.replace(_CONTROL_NOT_NUL, " ", regex=True).str.strip()
+    return text.mask(text == "")
 
 
 def canonicalize(
@@ -63,6 +131,7 @@ def canonicalize(
     raw = page.frame
     out = pd.DataFrame(index=raw.index)
     problems = pd.Series([""] * len(raw), index=raw.index, dtype=object)
+    cleaned: Counter[str] = Counter()
 
     def flag(mask: pd.Series, reason: str) -> None:
         problems.loc[mask] = problems.loc[mask] + reason + "; "
@@ -77,6 +146,13 @@ def canonicalize(
         if spec.strip_chars:
             text = text.str.strip(spec.strip_chars)
         text = text.mask(text == "")
+        if name not in NUMERIC_RANGES and name not in DATE_FIELDS:  # a bad number is "not a number"
+            text = _clean_text(name, text, flag, cleaned)
+        limit = text_limit(name)
+        too_long = text.str.len().gt(limit).fillna(False).astype(bool)
+        if too_long.any():
+            flag(too_long, f"{name}: longer than {limit} characters")
+            text = text.mask(too_long)
         if name in NUMERIC_RANGES:
             number = pd.to_numeric(text, errors="coerce")
             flag(text.notna() & number.isna(), f"{name}: not a number")
@@ -114,10 +190,10 @@ def canonicalize(
     bad = problems != ""
     refs = np.asarray(page.refs, dtype=object)
     rejects = [
-        Reject(page.source, refs[i], raw.iloc[i].to_dict(), problems.iloc[i].rstrip("; "))
+        Reject(page.source, refs[i], cap_raw(raw.iloc[i].to_dict()), problems.iloc[i].rstrip("; "))
         for i in np.flatnonzero(bad.to_numpy())
     ]
     good = out.loc[~bad].copy()
     good["source"] = page.source
     good["source_ref"] = refs[~bad.to_numpy()]
-    return Canonical(rows=good.reset_index(drop=True), rejects=rejects)
+    return Canonical(rows=good.reset_index(drop=True), rejects=rejects, cleaned=cleaned)

@@ -119,8 +119,12 @@ class RenderJob:
     context: dict[str, Any]
 
 
-def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, bytes]:
-    return job.key, render_pdf(job.template, job.context, Path(photo_cache) if photo_cache else None)
+def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, bytes | str]:
+    """(key, PDF) or (key, the reason it failed): one document that cannot render costs only itself."""
+    try:
+        return job.key, render_pdf(job.template, job.context, Path(photo_cache) if photo_cache else None)
+    except Exception as exc:  # a template error, a value WeasyPrint chokes on, …
+        return job.key, f"{type(exc).__name__}: {exc}"[:1000]
 
 
 def _warm() -> None:
@@ -134,15 +138,28 @@ def render_pool(workers: int = 2) -> ProcessPoolExecutor:
 
 
 def render_many(jobs: Iterable[RenderJob], *, workers: int = 2, photo_cache: Path | None = None,
-                pool_threshold: int = 24, pool: ProcessPoolExecutor | None = None) -> dict[str, bytes]:
-    """Render every job; in a process pool when there are enough of them to pay for starting it."""
+                pool_threshold: int = 24, pool: ProcessPoolExecutor | None = None,
+                failures: dict[str, str] | None = None) -> dict[str, bytes]:
+    """Render every job; in a process pool when there are enough of them to pay for starting it.
+
+    A job that fails is left out of the result and its reason put in `failures` (the packets
+    asset records it and goes on); without `failures` the first failure raises.
+    """
     jobs = list(jobs)
     cache_arg = str(photo_cache) if photo_cache else None
     workers = max(1, min(workers, os.cpu_count() or 1, len(jobs)))
     if pool is None and (workers == 1 or len(jobs) < pool_threshold):
-        return dict(_render_job(job, cache_arg) for job in jobs)
-    chunks = max(1, len(jobs) // (workers * 4))
-    if pool is not None:
-        return dict(pool.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))
-    with render_pool(workers) as own:
-        return dict(own.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))
+        results = dict(_render_job(job, cache_arg) for job in jobs)
+    else:
+        chunks = max(1, len(jobs) // (workers * 4))
+        if pool is not None:
+            results = dict(pool.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))
+        else:
+            with render_pool(workers) as own:
+                results = dict(own.map(_render_job, jobs, [cache_arg] * len(jobs), chunksize=chunks))
+    failed = {key: out for key, out in results.items() if isinstance(out, str)}
+    if failed and failures is None:
+        key, reason = next(iter(failed.items()))
+        raise RuntimeError(f"could not render {key}: {reason}")
+    (failures if failures is not None else {}).update(failed)
+    return {key: out for key, out in results.items() if isinstance(out, bytes)}

@@ -62,9 +62,12 @@ def enrich_prospects(
     prospects: pd.DataFrame, sales: pd.DataFrame, *, county_fips: str, county_state: str, sources: SourcesConfig,
     comps: CompsSettings, cache_dir: Path | None = None, redis_url: str | None = None,
     on_call: CallSink | None = None, env: Mapping[str, str] | None = None, assessor: pd.DataFrame | None = None,
-    **client_overrides: Any,
+    previous: pd.DataFrame | None = None, **client_overrides: Any,
 ) -> Enriched:
     """`prospects`: prospect_key, parcel_id, address, city, state, zip, latitude, longitude.
+
+    `previous`: the partition's current `enrichment` rows; a source that fails or is skipped keeps
+    the values it gave there, with their original provenance (see provenance.kept_values).
 
     `assessor`: canonical rows of the county's `provides: assessor` sources (parcel_id, owner_name,
     owner_mailing_address, assessed_value, market_value, tax_amount, tax_year), if any.
@@ -74,6 +77,8 @@ def enrich_prospects(
     assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
         if assessor is not None and len(assessor) else {}
     market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
+    before = {} if previous is None or previous.empty else \
+        {row["prospect_key"]: row for row in previous.to_dict("records")}
     refs = [
         ProspectRef(
             prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
@@ -81,7 +86,9 @@ def enrich_prospects(
             latitude=None if pd.isna(p.latitude) else float(p.latitude),
             longitude=None if pd.isna(p.longitude) else float(p.longitude),
             parcel_id=_text(p.parcel_id), county_fips=county_fips,
-            assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)))
+            assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
+            previous_values=before.get(p.prospect_key, {}),
+            previous_provenance=before.get(p.prospect_key, {}).get("provenance") or {})
         for p in prospects.itertuples(index=False)
     ]
     parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
@@ -115,7 +122,8 @@ def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any
 def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[str, Any]:
     values = dict(outcome.values)
     provenance = {field: ({**entry, "record": county_record} if entry.get("source") == "county_assessor"
-                          and county_record else entry) for field, entry in outcome.provenance.items()}
+                          and county_record and not entry.get("kept") else entry)
+                  for field, entry in outcome.provenance.items()}
     if values.get("tract_median_gross_rent") is not None:
         # The rent estimate until a rent source is configured: the tract's ACS median gross rent.
         values["rent_estimate_monthly"] = values["tract_median_gross_rent"]

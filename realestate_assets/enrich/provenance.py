@@ -9,6 +9,12 @@ Pure: no I/O, no clock unless you pass `now`. For each field the winner is the v
 4. then the newest, then the source name (so ties are deterministic).
 
 None never wins: a source that did not know a field does not erase another's value.
+
+An outage never erases what we knew: while a source fails or is skipped, `kept_values` gives back
+the values it gave last time, exactly as recorded (value, original `fetched_at`, confidence), so
+they compete like any other; their provenance says `kept: true` and why, and `stale: true` once
+they are older than the source's `staleness_days`. Nothing is invented: a field the source never
+gave stays missing. `freshness` summarizes a partition's provenance for the `values_fresh` check.
 The provenance dict is JSON-serializable (ISO timestamps, plain values) and has, per field,
 `{"source", "fetched_at", "confidence"}` plus `stale` and `conflicts` (the other sources'
 *different* values) when they apply. `expected_fields` that nobody filled are recorded with
@@ -36,6 +42,7 @@ class SourceValues:
     confidence: float = 0.8
     staleness_days: int | None = None
     field_confidence: Mapping[str, float] = field(default_factory=dict)  # per-field override
+    kept_reason: str | None = None  # set: values kept from an earlier run while the source is down
 
 
 def _json_safe(v: Any) -> Any:
@@ -60,6 +67,8 @@ def _is_missing(v: Any) -> bool:
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
+        return True
+    if not isinstance(v, (str, list, tuple, dict)) and v != v:  # NaN-like scalars (numpy, NaT)
         return True
     return isinstance(v, (str, list, tuple, dict)) and len(v) == 0
 
@@ -96,6 +105,9 @@ def merge_fields(
         }
         if stale:
             entry["stale"] = True
+        if sv.kept_reason:
+            entry["kept"] = True
+            entry["kept_reason"] = sv.kept_reason
         conflicts = [{"source": c[1].source, "value": _json_safe(c[2])}
                      for c in cands[1:] if _json_safe(c[2]) != _json_safe(value)]
         if conflicts:
@@ -110,3 +122,58 @@ def merge_fields(
 def provenance_json(provenance: Mapping[str, Any]) -> str:
     """Stable JSON text for a JSONB column."""
     return json.dumps(_json_safe(provenance), sort_keys=True)
+
+
+def kept_values(source: str, reason: str, values: Mapping[str, Any], provenance: Mapping[str, Any], *,
+                priority: int = 50, confidence: float = 0.8, staleness_days: int | None = None
+                ) -> list[SourceValues]:
+    """What `source` said last time, from a previous row's `values` and `provenance`, to keep while
+    it fails or is skipped: one SourceValues per original fetch time, with the recorded confidence.
+
+    Only fields whose provenance names `source` and that hold a value are kept; derived fields
+    (provenance with a `method`) are left out, as they are recomputed from their inputs.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    confidences: dict[str, dict[str, float]] = {}
+    for name, entry in provenance.items():
+        if not isinstance(entry, Mapping) or entry.get("source") != source or entry.get("method"):
+            continue
+        fetched = entry.get("fetched_at")
+        value = values.get(name)
+        if not isinstance(fetched, str) or _is_missing(value) or _fetch_time(fetched) is None:
+            continue  # nothing known, or a provenance we cannot date: keep nothing rather than guess
+        groups.setdefault(fetched, {})[name] = value
+        if entry.get("confidence") is not None:
+            confidences.setdefault(fetched, {})[name] = float(entry["confidence"])
+    return [SourceValues(source=source, values=group, fetched_at=_fetch_time(fetched), priority=priority,
+                         confidence=confidence, staleness_days=staleness_days,
+                         field_confidence=confidences.get(fetched, {}), kept_reason=reason)
+            for fetched, group in sorted(groups.items())]
+
+
+def _fetch_time(text: str) -> datetime | None:
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+def freshness(provenances: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How much of a partition rests on kept or stale values: prospects with at least one such
+    field, and kept/stale field counts by source."""
+    prospects = with_stale = with_kept = 0
+    kept_by_source: dict[str, int] = {}
+    stale_by_source: dict[str, int] = {}
+    for provenance in provenances:
+        prospects += 1
+        entries = [e for e in (provenance or {}).values() if isinstance(e, Mapping) and e.get("source")]
+        with_stale += any(e.get("stale") for e in entries)
+        with_kept += any(e.get("kept") for e in entries)
+        for e in entries:
+            if e.get("kept"):
+                kept_by_source[e["source"]] = kept_by_source.get(e["source"], 0) + 1
+            if e.get("stale"):
+                stale_by_source[e["source"]] = stale_by_source.get(e["source"], 0) + 1
+    return {"prospects": prospects, "with_stale": with_stale, "with_kept": with_kept,
+            "stale_share": round(with_stale / prospects, 4) if prospects else 0.0,
+            "kept_fields_by_source": kept_by_source, "stale_fields_by_source": stale_by_source}

@@ -17,7 +17,8 @@ values (name, unsubscribe link) are placeholders filled by the mailer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,14 @@ from realestate_assets.config_models import CampaignConfig, CountyConfig, Recipi
 from realestate_assets.docs.context import sender_context
 from realestate_assets.docs.memo import render_email_html
 from realestate_assets.outreach.delivery import PlannedEmail, choose_variant
-from realestate_assets.outreach.messages import Attachment, Content, personalize, placeholder, text_body
+from realestate_assets.outreach.messages import (
+    Attachment,
+    Content,
+    personalize,
+    placeholder,
+    safe_filename,
+    text_body,
+)
 
 TEMPLATES = {"new_opportunity": "email_notification", "custom_alert": "email_custom_alert",
              "daily_digest": "email_daily_digest", "weekly_summary": "email_weekly_summary"}
@@ -46,6 +54,16 @@ class CampaignPlanner:
         self.items, self.now, self.load_object, self.portfolio = items, now, load_object, portfolio
         self._contents: dict[str, Content] = {}
         self._objects: dict[str, bytes] = {}
+        # Emails that could not be planned (a packet object missing, a render error), by
+        # "campaign send_key recipient": recorded and skipped, the rest of the campaign goes on.
+        self.failures: dict[str, str] = {}
+
+    @contextmanager
+    def _one_email(self, campaign: CampaignConfig, send_key: str, recipient: Recipient) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self.failures[f"{campaign.key} {send_key} {recipient.address}"] = f"{type(exc).__name__}: {exc}"[:500]
 
     def _segment(self, recipient: Recipient, campaign_type: str) -> list[dict[str, Any]]:
         if campaign_type not in recipient.campaigns:
@@ -102,7 +120,8 @@ class CampaignPlanner:
     def _memo_attachment(self, campaign: CampaignConfig, item: dict[str, Any]) -> tuple[Attachment, ...]:
         if not campaign.attach_pdf or not item.get("object_path"):
             return ()
-        return (Attachment(f"memo-{item['parcel_id'].strip('.')}.pdf", "application/pdf",
+        return (Attachment(safe_filename(f"memo-{str(item.get('parcel_id') or item['packet_id']).strip('.')}.pdf"),
+                           "application/pdf",
                            self._object(item["object_path"])),)
 
     def plan(self, campaign: CampaignConfig) -> list[PlannedEmail]:
@@ -111,9 +130,10 @@ class CampaignPlanner:
             for recipient in self.recipients:
                 for item in self._segment(recipient, "new_opportunity"):
                     send_key = f"packet:{item['packet_id']}"
-                    content = self._content(campaign, f"{campaign.key}|{send_key}", [item],
-                                            self._memo_attachment(campaign, item))
-                    out.append(self._planned(campaign, send_key, recipient, content, [item], item["packet_id"]))
+                    with self._one_email(campaign, send_key, recipient):
+                        content = self._content(campaign, f"{campaign.key}|{send_key}", [item],
+                                                self._memo_attachment(campaign, item))
+                        out.append(self._planned(campaign, send_key, recipient, content, [item], item["packet_id"]))
         elif campaign.type == "custom_alert":
             for recipient in self.recipients:
                 for alert in recipient.alerts:
@@ -121,11 +141,12 @@ class CampaignPlanner:
                         if not alert.criteria.matches(item):
                             continue
                         send_key = f"{alert.name}:packet:{item['packet_id']}"
-                        content = self._content(campaign, f"{campaign.key}|{send_key}", [item],
-                                                self._memo_attachment(campaign, item), alert=alert.name,
-                                                criteria_text=_criteria_text(alert.criteria))
-                        out.append(self._planned(campaign, send_key, recipient, content, [item], item["packet_id"],
-                                                 alert=alert.name))
+                        with self._one_email(campaign, send_key, recipient):
+                            content = self._content(campaign, f"{campaign.key}|{send_key}", [item],
+                                                    self._memo_attachment(campaign, item), alert=alert.name,
+                                                    criteria_text=_criteria_text(alert.criteria))
+                            out.append(self._planned(campaign, send_key, recipient, content, [item],
+                                                     item["packet_id"], alert=alert.name))
         elif campaign.type == "daily_digest":
             since = self.now - timedelta(hours=24)
             send_key = f"daily:{self.county.key}:{self.now.date().isoformat()}"
@@ -135,16 +156,21 @@ class CampaignPlanner:
                 if not items:
                     continue
                 group = hashlib.sha256(",".join(str(i["packet_id"]) for i in items).encode()).hexdigest()[:16]
-                content = self._content(campaign, f"{campaign.key}|{send_key}|{group}", items, (),
-                                        period=self.now.date().isoformat())
-                out.append(self._planned(campaign, send_key, recipient, content, items))
+                with self._one_email(campaign, send_key, recipient):
+                    content = self._content(campaign, f"{campaign.key}|{send_key}|{group}", items, (),
+                                            period=self.now.date().isoformat())
+                    out.append(self._planned(campaign, send_key, recipient, content, items))
         elif campaign.type == "weekly_summary":
             year, week, _ = self.now.isocalendar()
             send_key = f"weekly:{self.county.key}:{year}-W{week:02d}"
             attachments: tuple[Attachment, ...] = ()
             if campaign.attach_pdf and self.portfolio:
-                attachments = (Attachment(f"portfolio-{self.county.key}.pdf", "application/pdf",
-                                          self._object(self.portfolio["object_path"])),)
+                try:
+                    attachments = (Attachment(safe_filename(f"portfolio-{self.county.key}.pdf"),
+                                              "application/pdf", self._object(self.portfolio["object_path"])),)
+                except Exception as exc:  # no portfolio to attach: this campaign's emails wait, recorded
+                    self.failures[f"{campaign.key} {send_key} *"] = f"{type(exc).__name__}: {exc}"[:500]
+                    return out
             since = self.now - timedelta(days=7)
             for recipient in self.recipients:
                 segment = self._segment(recipient, "weekly_summary")
@@ -156,7 +182,8 @@ class CampaignPlanner:
                          "median_score": scores[len(scores) // 2]}
                 group = hashlib.sha256((",".join(str(i["packet_id"]) for i in items) + repr(sorted(stats.items())))
                                        .encode()).hexdigest()[:16]
-                content = self._content(campaign, f"{campaign.key}|{send_key}|{group}", items, attachments,
-                                        period=f"week {year}-W{week:02d}", stats=stats)
-                out.append(self._planned(campaign, send_key, recipient, content, items))
+                with self._one_email(campaign, send_key, recipient):
+                    content = self._content(campaign, f"{campaign.key}|{send_key}|{group}", items, attachments,
+                                            period=f"week {year}-W{week:02d}", stats=stats)
+                    out.append(self._planned(campaign, send_key, recipient, content, items))
         return out

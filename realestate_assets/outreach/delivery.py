@@ -34,7 +34,13 @@ from typing import Any
 
 from realestate_assets.config_models import Recipient, Sender
 from realestate_assets.outreach.mailer import Mailer, ProviderError
-from realestate_assets.outreach.messages import Content, OutgoingEmail, unsubscribe_token, unsubscribe_url
+from realestate_assets.outreach.messages import (
+    Content,
+    OutgoingEmail,
+    header_text,
+    unsubscribe_token,
+    unsubscribe_url,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class PlannedEmail:
     template: str
     content: Content
     packet_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # The subject is stored and sent as a header: never with a line break or control character.
+        object.__setattr__(self, "subject", header_text(self.subject))
 
 
 def choose_variant(subjects: Sequence[str], campaign: str, send_key: str, address: str) -> tuple[str, str]:
@@ -112,7 +122,8 @@ class Deliverer:
 
     def _claim(self, planned: Sequence[PlannedEmail]) -> dict[tuple[str, str, str], tuple[int, str, int, bool]]:
         rows = [(self.tenant_id, self.county, p.campaign, p.send_key, p.packet_id, p.recipient.address,
-                 p.recipient.name, p.subject, p.variant, p.template, self.mailer.provider) for p in planned]
+                 header_text(p.recipient.name), p.subject, p.variant, p.template, self.mailer.provider)
+                for p in planned]
         with self.wh.transaction() as conn, conn.cursor() as cur:
             from psycopg2.extras import execute_values
 
@@ -159,7 +170,8 @@ class Deliverer:
         token = unsubscribe_token(self.secret, self.tenant_id, p.recipient.address)
         return OutgoingEmail(
             email_id=email_id, tenant_id=self.tenant_id, campaign=p.campaign, to_email=p.recipient.address,
-            to_name=p.recipient.name, from_email=self.sender.email, from_name=self.sender.name, subject=p.subject,
+            to_name=header_text(p.recipient.name), from_email=self.sender.email,
+            from_name=header_text(self.sender.name), subject=p.subject,
             content=p.content, unsubscribe_url=unsubscribe_url(self.sender.unsubscribe_base_url, token),
             reply_to=self.sender.reply_to, extra_args={"reos_county": self.county})
 

@@ -49,9 +49,15 @@ class OutboxMailer:
         out: dict[int, Delivery | ProviderError] = {}
         for email in emails:
             path = self.path_for(email.message_id)
+            try:
+                data = email.to_mime().as_bytes()
+            except Exception as exc:  # one email that cannot be built fails alone, with the reason
+                out[email.email_id] = ProviderError(f"could not build the message: {type(exc).__name__}: {exc}",
+                                                    retryable=False)
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial")
-            partial.write_bytes(email.to_mime().as_bytes())
+            partial.write_bytes(data)
             partial.replace(path)  # atomic: the file exists only for a complete message
             out[email.email_id] = Delivery(self.provider, email.message_id, str(path))
         return out

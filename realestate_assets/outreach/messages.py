@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,30 @@ from urllib.parse import quote
 
 CAMPAIGN_NEW_OPPORTUNITY = "new_opportunity"
 PLACEHOLDERS = ("first_name", "name", "unsubscribe_url")
+
+
+# Characters that must never reach a header or a file name: C0/C1 controls (CR, LF, NUL, ESC, …)
+# and Unicode line/paragraph separators. A run of them becomes one space.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_FILENAME = 100
+
+
+def header_text(value: str | None) -> str:
+    """A value fit for an email header (subject, display name): no line breaks or control
+    characters, so a parcel id or subject token can neither inject a header nor break the message."""
+    return " ".join(_HEADER_UNSAFE.sub(" ", value or "").split())
+
+
+def safe_filename(name: str) -> str:
+    """An attachment or file name from data: only letters, digits, `.`, `_`, `-` (other runs become
+    `_`), no path separators, no leading dot, at most MAX_FILENAME characters with the extension kept."""
+    cleaned = _FILENAME_UNSAFE.sub("_", name).strip("._") or "file"  # never "", "." or ".."
+    if len(cleaned) > MAX_FILENAME:
+        stem, dot, ext = cleaned.rpartition(".")
+        ext = f".{ext}" if dot and len(ext) <= 10 else ""
+        cleaned = (stem if ext else cleaned)[:MAX_FILENAME - len(ext)] + ext
+    return cleaned
 
 
 def placeholder(name: str) -> str:

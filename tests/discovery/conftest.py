@@ -66,6 +66,10 @@ SOCRATA_ROWS = [
 SOCRATA_ROWS[3].pop("address")  # SODA leaves out null fields
 SOCRATA_ROWS[0]["address"] = "123 North Main Street"
 
+# Hostile values one row each (issue #14): a 120,000-character parcel id, a NUL, a line break.
+HOSTILE_ROWS = [{"pin": "A1", "addr": "1 Main St"}, {"pin": "9" * 120_000, "addr": "2 Main St"},
+                {"pin": "A3", "addr": "3 Main\x00 St"}, {"pin": "A4\r\nX", "addr": "4 Main St"}]
+
 
 @pytest.fixture
 def socrata_server() -> Iterator[LocalServer]:
@@ -85,6 +89,8 @@ def socrata_server() -> Iterator[LocalServer]:
             return _json(429, {"message": "Too many requests"}, {"Retry-After": "3600"})
         if dataset == "down-0001":
             return _json(503, {"message": "unavailable"})
+        if dataset == "hstl-0001":
+            return _json(200, [{":id": f"row-{i}", **r} for i, r in enumerate(HOSTILE_ROWS)][offset: offset + limit])
         if dataset == "bad0-0001" and offset == 10:
             return 200, {}, b"<html>Gateway hiccup</html>"
         rows = sorted(SOCRATA_ROWS, key=lambda r: r[req.query["$order"]])
@@ -127,6 +133,10 @@ def arcgis_server() -> Iterator[LocalServer]:
             state["flaky"] += 1
             return _json(200, {"error": {"code": 503, "message": "busy"}})
         offset = int(req.query["resultOffset"])
+        if req.path.split("/")[-4] == "hostile":
+            features = [{"attributes": {"OBJECTID": i, "PIN": r["pin"], "ADDR": r["addr"]},
+                         "geometry": {"x": -122.3, "y": 47.6}} for i, r in enumerate(HOSTILE_ROWS)]
+            return _json(200, {"features": features[offset:], "exceededTransferLimit": False})
         count = min(int(req.query["resultRecordCount"]), ARCGIS_MAX_RECORDS)
         chunk = ARCGIS_FEATURES[offset: offset + count]
         return _json(200, {"objectIdFieldName": "OBJECTID", "features": chunk,

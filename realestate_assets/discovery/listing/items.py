@@ -7,8 +7,10 @@
 
 Text from a web page is hostile until proven otherwise: tags (and the content of <script> and
 <style>) are removed, entities decoded, control characters dropped, whitespace collapsed and
-length capped. Numbers arrive as "$1,250,000", "2,100 sq ft" or "1.2M"; a value that is not a
-number or is outside a plausible range rejects the item with the reason (nothing is repaired).
+length capped at the field's limit in `validate.TEXT_LIMITS` (free text is cut, ending in "…";
+an id longer than its limit rejects the item, as cutting it could merge two listings).
+Numbers arrive as "$1,250,000", "2,100 sq ft" or "1.2M"; a value that is not a number or is
+outside a plausible range rejects the item with the reason (nothing is repaired).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from w3lib.html import remove_tags, remove_tags_with_content, replace_entities
 from w3lib.url import canonicalize_url
 
 from realestate_assets.discovery.addresses import STATE_CODES, STATES, normalize_address
+from realestate_assets.discovery.validate import TEXT_LIMITS
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ufffd]")
 _SPACES = re.compile(r"\s+")
@@ -51,8 +54,9 @@ STATUS_WORDS = {
 }
 
 
-def clean_text(value: Any, limit: int = 300) -> str | None:
-    """Plain text from anything a page may put in a field; None if nothing is left."""
+def clean_text(value: Any, limit: int | None = 300) -> str | None:
+    """Plain text from anything a page may put in a field, at most `limit` characters (cut text
+    ends in "…"; None: no cut); None if nothing is left."""
     if value is None:
         return None
     if isinstance(value, list | tuple):
@@ -66,8 +70,8 @@ def clean_text(value: Any, limit: int = 300) -> str | None:
         text = remove_tags(remove_tags_with_content(text, which_ones=("script", "style")))
     text = _CONTROL.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
-    if len(text) > limit:
-        text = text[:limit].rstrip() + "…"
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
     return text or None
 
 
@@ -107,7 +111,7 @@ def _in_range(name: str, value: float | None) -> float | None:
 
 
 def _http_url(value: Any, base: str | None) -> str | None:
-    text = clean_text(value, limit=2000)
+    text = clean_text(value, limit=TEXT_LIMITS["listing_url"])
     if not text:
         return None
     url = urljoin(base or "", text)
@@ -119,7 +123,7 @@ class ListingItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source_id: str = Field(min_length=1, max_length=200)
+    source_id: str = Field(min_length=1, max_length=TEXT_LIMITS["source_id"])
     listing_url: str
     page_url: str
     address: str = Field(min_length=3)
@@ -146,7 +150,7 @@ class ListingItem(BaseModel):
     @field_validator("address", mode="before")
     @classmethod
     def _address(cls, value: Any) -> str:
-        text = clean_text(value, limit=300)
+        text = clean_text(value, limit=TEXT_LIMITS["address"])
         if text is None:
             raise ValueError("missing")
         return text
@@ -154,18 +158,18 @@ class ListingItem(BaseModel):
     @field_validator("city", "property_type", "owner_name", "owner_mailing_address",
                      mode="before")
     @classmethod
-    def _short_text(cls, value: Any) -> str | None:
-        return clean_text(value, limit=300)
+    def _short_text(cls, value: Any, info) -> str | None:
+        return clean_text(value, limit=TEXT_LIMITS[info.field_name])
 
     @field_validator("description", mode="before")
     @classmethod
     def _long_text(cls, value: Any) -> str | None:
-        return clean_text(value, limit=5000)
+        return clean_text(value, limit=TEXT_LIMITS["description"])
 
     @field_validator("state", mode="before")
     @classmethod
     def _state(cls, value: Any) -> str | None:
-        text = clean_text(value, limit=40)
+        text = clean_text(value, limit=TEXT_LIMITS["state"])
         if text is None:
             return None
         upper = text.upper().replace(".", "")
@@ -180,7 +184,7 @@ class ListingItem(BaseModel):
     def _zip(cls, value: Any) -> str | None:
         if isinstance(value, int):
             value = f"{value:05d}"
-        text = clean_text(value, limit=20)
+        text = clean_text(value, limit=TEXT_LIMITS["zip"])
         if text is None:
             return None
         match = _ZIP.match(text.replace(" ", ""))
@@ -203,7 +207,7 @@ class ListingItem(BaseModel):
     @field_validator("listing_status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> str | None:
-        text = clean_text(value, limit=80)
+        text = clean_text(value, limit=TEXT_LIMITS["listing_status"])
         if text is None:
             return None
         word = text.rstrip("/").rsplit("/", 1)[-1]  # https://schema.org/InStock -> InStock
@@ -255,7 +259,7 @@ class RejectedItem:
 def stable_source_id(site_id: Any, listing_url: str | None, page_url: str, address: str | None) -> str | None:
     """The site's own id when it gives one, else a hash of the canonical listing URL, else (items
     that have no page of their own) a hash of the page URL and the address."""
-    text = clean_text(site_id, limit=200)
+    text = clean_text(site_id, limit=None)  # never cut an id: too long rejects the item
     if text:
         return text
     if listing_url and canonicalize_url(listing_url) != canonicalize_url(page_url):
@@ -299,6 +303,8 @@ def validate_candidate(candidate: dict[str, Any], page_url: str, extracted_by: s
             message = error["msg"].removeprefix("Value error, ")
             if where in ("address", "source_id") and error["type"] == "string_too_short":
                 message = "missing"
+            elif error["type"] == "string_too_long":
+                message = f"longer than {error['ctx']['max_length']} characters"
             reasons.append(f"{where}: {message}")
         return None, "; ".join(reasons)
     except Exception as exc:  # a candidate of a shape nobody expected: a reject, not a crash

@@ -13,6 +13,7 @@ from __future__ import annotations
 from scrapy.exceptions import DropItem
 
 from realestate_assets.discovery.listing.items import Candidate, ListingRecord, RejectedItem, validate_candidate
+from realestate_assets.discovery.validate import cap_raw
 
 
 class ValidateListingPipeline:
@@ -28,7 +29,7 @@ class ValidateListingPipeline:
             return item
         listing, reason = validate_candidate(item.raw, item.page_url, item.extracted_by)
         if listing is None:
-            return RejectedItem(self.source_name, item.page_url, item.raw, reason or "invalid")
+            return RejectedItem(self.source_name, item.page_url, cap_raw(item.raw), reason or "invalid")
         return ListingRecord(listing.model_dump(mode="json"))
 
 

@@ -37,7 +37,7 @@ from realestate_assets.enrich.clients.census import (
     tract_fields,
 )
 from realestate_assets.enrich.owner_signals import compute_owner_signals
-from realestate_assets.enrich.provenance import SourceValues, merge_fields
+from realestate_assets.enrich.provenance import SourceValues, kept_values, merge_fields
 from realestate_assets.enrich.sources_config import SourceConfig, SourcesConfig, resolve_api_key
 from realestate_assets.net import make_cache_storage, make_limiter
 
@@ -65,6 +65,10 @@ class ProspectRef:
     tract_geoid: str | None = None  # skip the geocoder when already known
     assessor_values: Mapping[str, Any] = field(default_factory=dict)  # from the county's own files
     assessor_fetched_at: datetime | None = None
+    # The prospect's last enrichment row (column values) and its provenance: what a source that
+    # fails or is skipped this time said before (kept, never erased; see provenance.kept_values).
+    previous_values: Mapping[str, Any] = field(default_factory=dict)
+    previous_provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def attom_query(self) -> AttomQuery | None:
         if self.attom_id:
@@ -329,9 +333,19 @@ class Enricher:
             statuses[name] = result[0]
             if result[1] is not None:
                 collected.append(result[1])
+            keep_if_down(name)
+
+        def keep_if_down(name: str) -> None:
+            """A source that failed or was skipped: its last good values stay, marked kept."""
+            status, src = statuses[name], self.config.sources.get(name)
+            if status.status in ("failed", "skipped") and src is not None and p.previous_provenance:
+                collected.extend(kept_values(
+                    name, f"{status.status}: {status.reason}", p.previous_values, p.previous_provenance,
+                    priority=src.priority, confidence=src.confidence, staleness_days=src.staleness_days))
 
         for name, reason in self.skipped.items():
             statuses[name] = SourceStatus("skipped", reason.reason)
+            keep_if_down(name)
 
         found = self._client("county_assessor")
         if found and found[1].enabled:
