@@ -111,7 +111,7 @@ def expected_order(items: list[dict[str, Any]], sort: str) -> list[int]:
 
 
 @pytest.mark.parametrize("sort", ["-bird_dog_score", "list_price", "-list_price,address", "status,-id",
-                                  "address", "-score_rank"])
+                                  "address", "-score_rank", "-last_seen_at", "last_sale_price,-last_sale_date"])
 def test_pages_walk_every_row_exactly_once_in_sort_order(client: TestClient, world, headers, sort: str) -> None:
     items = walk(client, headers["a"], 4, sort=sort)
     ids = [r["id"] for r in items]
