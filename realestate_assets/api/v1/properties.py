@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from realestate_assets.accounts import store
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
@@ -25,6 +26,7 @@ from realestate_assets.api.v1.property_query import (
     PropertyFilters,
     encode_cursor,
     list_query,
+    with_followed_counties,
 )
 from realestate_assets.api.v1.schemas import PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Context, needs
@@ -56,7 +58,7 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
 def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context = needs("read")) -> dict[str, Any]:
-    filters = PropertyFilters(**query.model_dump(exclude={"limit", "cursor"}))
+    filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
     try:
         sql, params = list_query(filters, query.cursor, query.limit + 1)
     except InvalidQuery as exc:
@@ -67,6 +69,10 @@ def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context =
     items = rows[:query.limit]
     return {"items": items, "limit": query.limit,
             "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
+
+
+def _followed(ctx: Context, filters: PropertyFilters) -> PropertyFilters:
+    return with_followed_counties(filters, [s["county"] for s in store.list_subscriptions(ctx.cur)])
 
 
 def _cell(value: Any) -> str:
@@ -87,8 +93,8 @@ def _cell(value: Any) -> str:
                        **responses(*ERRORS)})
 def export_properties(filters: Annotated[PropertyFilters, Query()],
                       ctx: Context = needs("read", streaming=True)) -> CSVResponse:
-    sql, params = list_query(filters)
     ctx.audit("export", "properties", after=filters.model_dump(exclude_none=True))
+    sql, params = list_query(_followed(ctx, filters))
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
