@@ -4,11 +4,13 @@ and row-level security with direct SQL."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg2
@@ -18,7 +20,10 @@ from fastapi.testclient import TestClient
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
+    InvalidQuery,
     PropertyFilters,
+    decode_cursor,
+    encode_cursor,
     list_query,
     sort_keys,
     with_followed_counties,
@@ -257,3 +262,21 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
     finally:
         conn.rollback()
         conn.close()
+
+
+def _forged(sort: str, values: list[Any]) -> str:
+    raw = json.dumps({"s": sort, "v": values}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_cursors_round_trip_and_forged_ones_are_refused() -> None:
+    sort = "-last_sale_price,last_seen_at"
+    row = {"last_sale_price": Decimal("415000.00"), "last_seen_at": datetime(2026, 12, 2, 4, tzinfo=UTC), "id": 7}
+    assert decode_cursor(sort, encode_cursor(sort, row)) == ["415000.00", "2026-12-02T04:00:00+00:00", 7]
+    assert decode_cursor(sort, _forged(sort, [None, None, 7])) == [None, None, 7]
+    for values in (["1", "2026-12-02", "7"], [{"a": 1}, None, 7], ["x", None, 7], ["1", "yesterday", 7],
+                   ["1", None, 2**70], [1, None, 7]):
+        with pytest.raises(InvalidQuery):
+            decode_cursor(sort, _forged(sort, values))
+    with pytest.raises(InvalidQuery):
+        decode_cursor("address", encode_cursor(sort, row))

@@ -145,9 +145,31 @@ def decode_cursor(sort: str, cursor: str) -> list[Any]:
         values, given_sort = data["v"], data["s"]
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise InvalidQuery("cursor is not valid") from exc
-    if given_sort != sort or not isinstance(values, list) or len(values) != len(sort_keys(sort)):
+    keys = sort_keys(sort)
+    if given_sort != sort or not isinstance(values, list) or len(values) != len(keys):
         raise InvalidQuery("cursor was made for another sort order")
+    for (name, _), value in zip(keys, values, strict=True):
+        if value is not None and not _fits(COLUMNS[name].cast, value):
+            raise InvalidQuery("cursor is not valid")
     return values
+
+
+def _fits(cast: str, value: Any) -> bool:
+    """A cursor value the database will accept for its column (a forged cursor is a 422, not a 500)."""
+    try:
+        if cast in ("bigint", "integer"):
+            return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+        if cast == "float8":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        if cast == "numeric":
+            return isinstance(value, str) and Decimal(value).is_finite()
+        if cast == "date":
+            return isinstance(value, str) and bool(date.fromisoformat(value))
+        if cast == "timestamptz":
+            return isinstance(value, str) and bool(datetime.fromisoformat(value))
+    except (ArithmeticError, ValueError):  # decimal.InvalidOperation is an ArithmeticError
+        return False
+    return isinstance(value, str) and "\x00" not in value
 
 
 def _after(keys: list[tuple[str, bool]], values: list[Any], params: list[Any]) -> str:
