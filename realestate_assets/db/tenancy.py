@@ -19,6 +19,10 @@ API_ROLE = "reos_api"
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
                            "features", "ml_models", "scores", "rejects", "source_calls"})
 
+# Public tables the API reads: row-level security (migration 0008, policy `county_subscribed`)
+# admits a row when its county is one the current tenant subscribes to, whoever wrote it.
+COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores"})
+
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})
 

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2
+from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
 
 PASSWORD = "correct horse battery"
+JWT_SECRET = "api-test-secret-0123456789abcdef0123456789"
 
 
 def dsn(database_url: str) -> str:
@@ -69,3 +71,26 @@ def make_tenant(database_url: str, label: str) -> Tenant:
         cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
                     "VALUES (%s, 'gone@example.com', 'unsubscribe', 'test')", (tenant.id,))
     return tenant
+
+
+@contextmanager
+def api_client(database_url: str, state_dir: Any) -> Iterator[TestClient]:
+    """The API app on the test database, through FastAPI's TestClient."""
+    from realestate_assets.api.app import ApiSettings, create_app
+    from realestate_assets.settings import repo_root
+
+    app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
+                                 config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
+                                 unsubscribe_secret="u" * 32, link_secret="l" * 32))
+    with TestClient(app) as client:
+        yield client
+
+
+def login(client: TestClient, email: str, tenant_id: str | None = None) -> dict[str, Any]:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD, "tenant_id": tenant_id})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

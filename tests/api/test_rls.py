@@ -10,6 +10,7 @@ from psycopg2 import sql
 from realestate_assets.db.tenancy import (
     ACCOUNT_TABLES,
     API_ROLE,
+    COUNTY_SCOPED_TABLES,
     PUBLIC_TABLES,
     act_as_api,
     set_user,
@@ -48,10 +49,16 @@ def test_every_tenant_owned_table_is_forced_under_rls(database_url: str) -> None
                     "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
                     "AND has_table_privilege(%s, c.oid, 'SELECT')", (API_ROLE,))
         readable = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_policy p ON p.polrelid = c.oid WHERE n.nspname = current_schema() "
+                    "AND c.relrowsecurity AND p.polname = 'county_subscribed'")
+        county_scoped = {r[0] for r in cur.fetchall()}
     assert {"memberships", "api_keys", "refresh_tokens", "subscriptions", "audit_log", "packets", "emails",
             "email_events", "suppressions"} <= set(tables)
     assert forced == set(tables) | ACCOUNT_TABLES, "RLS must be forced on the tenant-owned and account tables"
-    assert readable == forced, "every table the API role can read is under RLS"
+    # Public tables the API reads are admitted per subscribed county (not forced: the pipeline owns them).
+    assert county_scoped == COUNTY_SCOPED_TABLES <= PUBLIC_TABLES
+    assert readable == forced | county_scoped, "every table the API role can read is under RLS"
     assert not forced & PUBLIC_TABLES
 
 
@@ -93,7 +100,7 @@ def test_api_role_cannot_write_into_or_move_rows_to_another_tenant(database_url:
             cur.execute("DELETE FROM suppressions WHERE tenant_id = %s", (b.id,))
             assert cur.rowcount == 0
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-                cur.execute("SELECT count(*) FROM sales")  # public tables: not granted yet (next step)
+                cur.execute("SELECT count(*) FROM sales")  # public tables the API does not read: not granted
         conn.rollback()
     finally:
         conn.close()

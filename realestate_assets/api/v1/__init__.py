@@ -1,4 +1,4 @@
-"""The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions.
+"""The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from realestate_assets.api.v1 import admin, auth
+from realestate_assets.api.v1 import admin, auth, properties
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers
 from realestate_assets.api.v1.security import document_permissions
 
@@ -19,7 +19,7 @@ REQUEST_ID = "X-Request-ID"
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth.router, admin.router):
+    for router in (auth.router, admin.router, properties.router):
         document_permissions(router.routes)
         app.include_router(router, prefix=PREFIX)
     install_problem_handlers(app)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,3 +136,104 @@ class Subscription(BaseModel):
     model_config = _example(county="king_wa", created_at="2026-12-03T06:00:00Z")
     county: str
     created_at: datetime
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+_ITEM_EXAMPLE = dict(
+    id=1842, county="king_wa", prospect_key="kc-0007600046", parcel_id="0007600046", address="123 N MAIN ST",
+    city="SEATTLE", state="WA", zip="98103", latitude=47.6512, longitude=-122.3421, property_type="single_family",
+    status="scored", list_price=None, listing_status=None, living_sqft=1480.0, year_built=1952,
+    last_sale_price="415000.00", last_sale_date="2014-06-02", bird_dog_score=87.4, score_rank=12,
+    estimated_value=742000.0, value_gap_pct=18.5, first_seen_at="2026-11-30T04:00:00Z",
+    last_seen_at="2026-12-02T04:00:00Z")
+
+
+class PropertyItem(BaseModel):
+    """One row of the property list (and of the CSV export, same columns and order)."""
+
+    model_config = _example(**_ITEM_EXAMPLE)
+    id: int = Field(description="Property id (prospects.id); the detail route takes it")
+    county: str
+    prospect_key: str
+    parcel_id: str | None
+    address: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+    latitude: float | None
+    longitude: float | None
+    property_type: str | None = Field(description="The county's use type")
+    status: str
+    list_price: float | None = Field(description="Asking price when listed (the price filters use it)")
+    listing_status: str | None
+    living_sqft: float | None
+    year_built: int | None
+    last_sale_price: Decimal | None
+    last_sale_date: date | None
+    bird_dog_score: float | None
+    score_rank: int | None
+    estimated_value: float | None
+    value_gap_pct: float | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class PropertyPage(BaseModel):
+    model_config = _example(items=[_ITEM_EXAMPLE], next_cursor="eyJzIjoiLWJpcmRfZG9nX3Njb3JlIiwidiI6Wzg3LjQsMTg0Ml19",
+                            limit=50)
+    items: list[PropertyItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    limit: int
+
+
+class EnrichedField(BaseModel):
+    value: Any
+    provenance: dict[str, Any] | None = Field(
+        description="Where the value came from: source, fetched_at, confidence (+ stale, conflicts)")
+
+
+class ScoreComponent(BaseModel):
+    name: str
+    label: str
+    percentile: float | None
+
+
+class PropertyScore(BaseModel):
+    as_of_date: date
+    bird_dog_score: float
+    score_rank: int
+    estimated_value: float | None
+    value_gap_pct: float | None
+    deal_probability: float | None
+    sale_probability_12m: float | None
+    model_version: str
+    model_versions: dict[str, Any]
+    components: list[ScoreComponent]
+    reasons: list[str] | None = Field(description="Plain-language score drivers; null until computed")
+    value_factors: list[dict[str, Any]] | None = Field(description="SHAP value factors; null until computed")
+
+
+class PropertyDetail(BaseModel):
+    model_config = _example(
+        id=1842, county="king_wa", prospect_key="kc-0007600046",
+        prospect={"parcel_id": "0007600046", "address": "123 N MAIN ST", "city": "SEATTLE", "zip": "98103",
+                  "use_type": "single_family", "status": "scored", "sources": ["county_sales"]},
+        enrichment_status="enriched", enrichment_as_of="2026-12-01", enrichment_failure_reason=None,
+        enrichment={"living_sqft": {"value": 1480.0, "provenance": {
+            "source": "county_assessor", "fetched_at": "2026-12-01T04:00:00Z", "confidence": 1.0}}},
+        score={"as_of_date": "2026-12-01", "bird_dog_score": 87.4, "score_rank": 12, "estimated_value": 742000.0,
+               "value_gap_pct": 18.5, "deal_probability": 0.41, "sale_probability_12m": 0.22,
+               "model_version": "2026-12-01-3f9a1c", "model_versions": {"avm": "2026-12-01-3f9a1c"},
+               "components": [{"name": "equity", "label": "Equity (last sale in today's market vs estimate)",
+                               "percentile": 91.0}],
+               "reasons": ["last sale 12 years ago, well below today's estimate"], "value_factors": []})
+    id: int
+    county: str
+    prospect_key: str
+    prospect: dict[str, Any] = Field(description="The discovered property (prospects row)")
+    enrichment_status: str | None
+    enrichment_as_of: date | None
+    enrichment_failure_reason: str | None
+    enrichment: dict[str, EnrichedField] | None = Field(description="Each enriched field with its provenance")
+    score: PropertyScore | None

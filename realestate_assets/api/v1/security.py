@@ -112,8 +112,10 @@ def document_permissions(routes: list[Any]) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), PERMISSION_KEY: found[0]}
 
 
-def needs(permission: str) -> Any:
+def needs(permission: str, streaming: bool = False) -> Any:
     """`ctx: Context = needs("write")` in a route signature."""
-    # scope="function": the transaction commits before the response is sent, not after.
-    return Depends(authorize(permission), scope="function")
+    # scope="function": the transaction commits before the response is sent, not after. A
+    # streamed response reads from the cursor while it is sent: its transaction (a read, or an
+    # audit row that must not outlive a failed stream) ends after the last byte ("request").
+    return Depends(authorize(permission), scope="request" if streaming else "function")
 

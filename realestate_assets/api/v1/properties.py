@@ -1,0 +1,159 @@
+"""Properties: list (filters, sort, cursor pages), detail, CSV export (issue #11).
+
+A tenant sees the properties of the counties it subscribes to; row-level security decides that
+(migration 0008), so a property elsewhere is simply not found: 404, never 403, and ids cannot be
+probed. Filters, sort and cursor are parsed once, in `property_query`, for the list and the export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from realestate_assets.accounts import store
+from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.property_query import (
+    COLUMNS,
+    MAX_LIMIT,
+    InvalidQuery,
+    PropertyFilters,
+    encode_cursor,
+    list_query,
+    with_followed_counties,
+)
+from realestate_assets.api.v1.schemas import PropertyDetail, PropertyPage
+from realestate_assets.api.v1.security import Context, needs
+
+router = APIRouter(tags=["properties"])
+ERRORS = (401, 403, 422)
+EXPORT_BATCH = 2000  # rows fetched per round trip from the server-side cursor
+
+# Enrichment columns that describe the row rather than the property.
+ENRICHMENT_META = {"id", "tenant_id", "county", "prospect_key", "as_of_date", "status", "failure_reason",
+                   "provenance", "source_status", "created_at", "updated_at"}
+PROSPECT_HIDDEN = {"tenant_id"}  # the pipeline tenant that wrote the public row: not the caller's business
+
+
+class PropertyPageQuery(PropertyFilters):
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"Rows per page (at most {MAX_LIMIT})")
+    cursor: str | None = Field(None, max_length=2000, description="`next_cursor` of the previous page")
+
+
+class CSVResponse(StreamingResponse):
+    media_type = "text/csv"
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
+            summary="List the properties of the followed counties (filters, sort, cursor pages)")
+def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context = needs("read")) -> dict[str, Any]:
+    filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
+    try:
+        sql, params = list_query(filters, query.cursor, query.limit + 1)
+    except InvalidQuery as exc:
+        raise Problem(422, str(exc)) from exc
+    ctx.cur.execute(sql, params)
+    rows = _rows(ctx.cur)
+    more = len(rows) > query.limit
+    items = rows[:query.limit]
+    return {"items": items, "limit": query.limit,
+            "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
+
+
+def _followed(ctx: Context, filters: PropertyFilters) -> PropertyFilters:
+    return with_followed_counties(filters, [s["county"] for s in store.list_subscriptions(ctx.cur)])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+@router.get("/properties/export.csv", response_class=CSVResponse, summary="Export the filtered list as CSV (streamed)",
+            responses={200: {"description": "One row per property, the list's columns in its order",
+                             "content": {"text/csv": {"schema": {"type": "string"}, "example": (
+                                 ",".join(COLUMNS) + "\n1842,king_wa,kc-0007600046,0007600046,123 N MAIN ST,"
+                                 "SEATTLE,WA,98103,47.6512,-122.3421,single_family,scored,,,1480.0,1952,"
+                                 "415000.00,2014-06-02,87.4,12,742000.0,18.5,2026-11-30T04:00:00+00:00,"
+                                 "2026-12-02T04:00:00+00:00\n")}}},
+                       **responses(*ERRORS)})
+def export_properties(filters: Annotated[PropertyFilters, Query()],
+                      ctx: Context = needs("read", streaming=True)) -> CSVResponse:
+    ctx.audit("export", "properties", after=filters.model_dump(exclude_none=True))
+    sql, params = list_query(_followed(ctx, filters))
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        # A server-side cursor in the request's transaction (still scoped to the tenant): rows are
+        # sent as they are read, never all held in memory.
+        with ctx.cur.connection.cursor(name="property_export") as cur:
+            cur.itersize = EXPORT_BATCH
+            cur.execute(sql, params)
+            for i, row in enumerate(cur, 1):
+                writer.writerow([_cell(v) for v in row])
+                if i % EXPORT_BATCH == 0:
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+        yield out.getvalue()
+
+    return CSVResponse(lines(), headers={"Content-Disposition": 'attachment; filename="properties.csv"'})
+
+
+@router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 404),
+            summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
+def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
+    ctx.cur.execute("SELECT * FROM prospects WHERE id = %s", (property_id,))
+    found = _rows(ctx.cur)
+    if not found:  # absent, or in a county the tenant does not follow: the same answer
+        raise Problem(404, f"no property {property_id} in the counties this tenant follows")
+    prospect = {k: v for k, v in found[0].items() if k not in PROSPECT_HIDDEN}
+    key = (found[0]["tenant_id"], prospect["county"], prospect["prospect_key"])
+    ctx.cur.execute("SELECT * FROM enrichment WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
+    enrichment = next(iter(_rows(ctx.cur)), None)
+    ctx.cur.execute("SELECT * FROM scores WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
+    score = next(iter(_rows(ctx.cur)), None)
+    return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
+            "prospect": prospect, **_enrichment(enrichment), "score": _score(score)}
+
+
+def _enrichment(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {"enrichment_status": None, "enrichment_as_of": None, "enrichment_failure_reason": None,
+                "enrichment": None}
+    provenance = row["provenance"] or {}
+    return {"enrichment_status": row["status"], "enrichment_as_of": row["as_of_date"],
+            "enrichment_failure_reason": row["failure_reason"],
+            "enrichment": {name: {"value": value, "provenance": provenance.get(name)}
+                           for name, value in row.items() if name not in ENRICHMENT_META}}
+
+
+def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    from realestate_assets.docs.context import COMPONENT_LABELS  # the memo's labels: one wording
+
+    breakdown = row["score_breakdown"] or {}
+    return {**{k: row[k] for k in ("as_of_date", "bird_dog_score", "score_rank", "estimated_value", "value_gap_pct",
+                                   "deal_probability", "sale_probability_12m", "model_version")},
+            "model_versions": row["model_versions"] or {},
+            "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
+                           for k, v in (row["score_components"] or {}).items()],
+            # Reasons are computed where they are read (packets, `reos explain`), not for every parcel.
+            "reasons": breakdown.get("reasons"), "value_factors": breakdown.get("value_factors")}

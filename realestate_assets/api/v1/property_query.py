@@ -1,0 +1,238 @@
+"""The one parser of property filters, sort and cursor, and the SQL they make (list and CSV export).
+
+Which counties a tenant may read is NOT decided here: row-level security on prospects,
+enrichment and scores (migration 0008, policy `county_subscribed`) admits the tenant's subscribed
+counties, so every query below is confined without saying so.
+
+Public tables are still keyed by the writer's tenant_id (usually `default`): the joins match on
+(tenant_id, county, prospect_key) so a property's enrichment and score are the ones written with it.
+
+Pagination is keyset: the cursor is the last row's sort values plus its id (the tie-breaker), so
+a page never repeats or skips a row when values tie, whatever is inserted before it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Status = Literal["new", "enriched", "scored", "packeted", "emailed"]
+MAX_LIMIT = 200
+MAX_SORT_KEYS = 3
+
+
+@dataclass(frozen=True)
+class Column:
+    sql: str
+    cast: str  # PostgreSQL type a cursor value is cast back to
+
+
+# Every column of a list item, in output order; each is sortable (the whitelist: no SQL from the caller).
+COLUMNS: dict[str, Column] = {
+    "id": Column("p.id", "bigint"),
+    "county": Column("p.county", "text"),
+    "prospect_key": Column("p.prospect_key", "text"),
+    "parcel_id": Column("p.parcel_id", "text"),
+    "address": Column("p.address", "text"),
+    "city": Column("p.city", "text"),
+    "state": Column("p.state", "text"),
+    "zip": Column("p.zip", "text"),
+    "latitude": Column("p.latitude", "float8"),
+    "longitude": Column("p.longitude", "float8"),
+    "property_type": Column("p.use_type", "text"),
+    "status": Column("p.status", "text"),
+    "list_price": Column("p.list_price", "float8"),
+    "listing_status": Column("p.listing_status", "text"),
+    "living_sqft": Column("e.living_sqft", "float8"),
+    "year_built": Column("e.year_built", "integer"),
+    "last_sale_price": Column("e.last_sale_price", "numeric"),
+    "last_sale_date": Column("e.last_sale_date", "date"),
+    "bird_dog_score": Column("s.bird_dog_score", "float8"),
+    "score_rank": Column("s.score_rank", "integer"),
+    "estimated_value": Column("s.estimated_value", "float8"),
+    "value_gap_pct": Column("s.value_gap_pct", "float8"),
+    "first_seen_at": Column("p.first_seen_at", "timestamptz"),
+    "last_seen_at": Column("p.last_seen_at", "timestamptz"),
+}
+
+FROM = """
+FROM prospects p
+LEFT JOIN enrichment e ON e.tenant_id = p.tenant_id AND e.county = p.county AND e.prospect_key = p.prospect_key
+LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county AND s.prospect_key = p.prospect_key
+"""
+
+
+class InvalidQuery(ValueError):
+    """A sort or cursor the API cannot use (answered as 422)."""
+
+
+class PropertyFilters(BaseModel):
+    """Query parameters shared by the list and the CSV export."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"county": ["king_wa"], "min_score": 70, "max_price": 900000, "property_type": ["single_family"],
+         "status": ["scored"], "q": "main st", "sort": "-bird_dog_score,list_price"}]})
+
+    county: list[str] | None = Field(None, description="Counties (repeat the parameter); default all followed")
+    min_score: float | None = Field(None, ge=0, le=100, description="Bird-dog score at least")
+    max_score: float | None = Field(None, ge=0, le=100, description="Bird-dog score at most")
+    min_price: float | None = Field(None, ge=0, description="Asking price (list_price) at least")
+    max_price: float | None = Field(None, ge=0, description="Asking price (list_price) at most")
+    property_type: list[str] | None = Field(None, description="County use types, as in config `property_types`")
+    status: list[Status] | None = Field(None, description="Pipeline status of the property")
+    q: str | None = Field(None, min_length=2, max_length=200, description="Text in the address, city or zip")
+    sort: str = Field("-bird_dog_score", max_length=200,
+                      description="Comma-separated columns, `-` for descending; nulls last; id breaks ties")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PropertyFilters:
+        for low, high in (("min_score", "max_score"), ("min_price", "max_price")):
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{low} is above {high}")
+        sort_keys(self.sort)
+        return self
+
+
+def with_followed_counties(filters: PropertyFilters, followed: list[str]) -> PropertyFilters:
+    """No `county` given: the counties the tenant follows, spelled out. Not a security rule (row-level
+    security confines the rows either way) but a plan: the planner estimates a literal county list
+    from its statistics and reads it through the county indexes, instead of scanning every county."""
+    return filters if filters.county else filters.model_copy(update={"county": sorted(followed) or None})
+
+
+def sort_keys(sort: str) -> list[tuple[str, bool]]:
+    """`-bird_dog_score,list_price` → [(name, descending)], always ending with id."""
+    keys: list[tuple[str, bool]] = []
+    for part in (p.strip() for p in sort.split(",") if p.strip()):
+        name, descending = part.lstrip("-+"), part.startswith("-")
+        if name not in COLUMNS:
+            raise InvalidQuery(f"cannot sort on {name!r}; sortable: {', '.join(COLUMNS)}")
+        if name in (k for k, _ in keys):
+            raise InvalidQuery(f"{name!r} appears twice in sort")
+        keys.append((name, descending))
+    if len(keys) > MAX_SORT_KEYS:
+        raise InvalidQuery(f"at most {MAX_SORT_KEYS} sort columns")
+    if not any(name == "id" for name, _ in keys):
+        keys.append(("id", keys[0][1] if keys else False))  # same direction: one index scan serves both
+    return keys
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def encode_cursor(sort: str, row: dict[str, Any]) -> str:
+    values = [_plain(row[name]) for name, _ in sort_keys(sort)]
+    raw = json.dumps({"s": sort, "v": values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> list[Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values, given_sort = data["v"], data["s"]
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+        raise InvalidQuery("cursor is not valid") from exc
+    keys = sort_keys(sort)
+    if given_sort != sort or not isinstance(values, list) or len(values) != len(keys):
+        raise InvalidQuery("cursor was made for another sort order")
+    for (name, _), value in zip(keys, values, strict=True):
+        if value is not None and not _fits(COLUMNS[name].cast, value):
+            raise InvalidQuery("cursor is not valid")
+    return values
+
+
+def _fits(cast: str, value: Any) -> bool:
+    """A cursor value the database will accept for its column (a forged cursor is a 422, not a 500)."""
+    try:
+        if cast in ("bigint", "integer"):
+            return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+        if cast == "float8":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        if cast == "numeric":
+            return isinstance(value, str) and Decimal(value).is_finite()
+        if cast == "date":
+            return isinstance(value, str) and bool(date.fromisoformat(value))
+        if cast == "timestamptz":
+            return isinstance(value, str) and bool(datetime.fromisoformat(value))
+    except (ArithmeticError, ValueError):  # decimal.InvalidOperation is an ArithmeticError
+        return False
+    return isinstance(value, str) and "\x00" not in value
+
+
+def _after(keys: list[tuple[str, bool]], values: list[Any], params: list[Any]) -> str:
+    """Rows strictly after the cursor's row in ORDER BY k1, k2, …, id (each NULLS LAST)."""
+    alternatives = []
+    for i, (name, descending) in enumerate(keys):
+        value = values[i]
+        if value is None:
+            continue  # nothing sorts after a null in its column but other nulls, handled by the next key
+        col = COLUMNS[name]
+        equal = []
+        for j, (prior, _) in enumerate(keys[:i]):
+            pcol = COLUMNS[prior]
+            equal.append(f"{pcol.sql} IS NOT DISTINCT FROM %s::{pcol.cast}")
+            params.append(values[j])
+        op = "<" if descending else ">"
+        params.append(value)
+        alternatives.append("(" + " AND ".join([*equal, f"({col.sql} {op} %s::{col.cast} OR {col.sql} IS NULL)"]) + ")")
+    return "(" + (" OR ".join(alternatives) or "false") + ")"
+
+
+def where(filters: PropertyFilters, params: list[Any]) -> str:
+    conditions = ["true"]
+    if filters.county and len(filters.county) == 1:
+        conditions.append("p.county = %s")  # an equality the planner carries to the joined tables' indexes
+        params.append(filters.county[0])
+    elif filters.county:
+        conditions.append("p.county = ANY(%s)")
+        params.append(filters.county)
+    for value, condition in ((filters.min_score, "s.bird_dog_score >= %s"),
+                             (filters.max_score, "s.bird_dog_score <= %s"),
+                             (filters.min_price, "p.list_price >= %s"),
+                             (filters.max_price, "p.list_price <= %s")):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+    if filters.property_type:
+        conditions.append("p.use_type = ANY(%s)")
+        params.append(filters.property_type)
+    if filters.status:
+        conditions.append("p.status = ANY(%s)")
+        params.append(list(filters.status))
+    if filters.q:
+        # Each word somewhere in address, city or zip; LIKE wildcards in the text are literal.
+        for word in filters.q.split()[:8]:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append("concat_ws(' ', p.address, p.city, p.zip) ILIKE %s")
+            params.append(f"%{escaped}%")
+    return " AND ".join(conditions)
+
+
+def list_query(filters: PropertyFilters, cursor: str | None = None,
+               limit: int | None = None) -> tuple[str, list[Any]]:
+    """SELECT of list items matching `filters`, in sort order, after `cursor`, at most `limit` rows."""
+    keys = sort_keys(filters.sort)
+    params: list[Any] = []
+    select = ", ".join(f"{c.sql} AS {name}" for name, c in COLUMNS.items())
+    condition = where(filters, params)
+    if cursor:
+        condition += " AND " + _after(keys, decode_cursor(filters.sort, cursor), params)
+    order = ", ".join(f"{COLUMNS[n].sql} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in keys)
+    query = f"SELECT {select} {FROM} WHERE {condition} ORDER BY {order}"
+    if limit is not None:
+        query += " LIMIT %s"
+        params.append(limit)
+    return query, params

@@ -1,0 +1,282 @@
+"""/api/v1/properties on real PostgreSQL: two tenants following different counties, rows written
+by the pipeline's tenant as the warehouse holds them today; pages, filters, sort, detail, CSV,
+and row-level security with direct SQL."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from realestate_assets.accounts import store
+from realestate_assets.api.v1.property_query import (
+    COLUMNS,
+    InvalidQuery,
+    PropertyFilters,
+    decode_cursor,
+    encode_cursor,
+    list_query,
+    sort_keys,
+    with_followed_counties,
+)
+from realestate_assets.db.tenancy import act_as_api
+from tests.api.helpers_api import api_client, bearer, dsn, login, make_tenant, owner_cursor
+
+N_A, N_B = 37, 9
+PROVENANCE = {"living_sqft": {"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00",
+                              "confidence": 1.0}}
+
+
+def seed_county(cur: Any, writer: str, county: str, n: int) -> None:
+    """`n` properties as the pipeline writes them: every fourth only discovered (no enrichment, no
+    score); scores tie in fives; a third without asking price; addresses on MAIN or OAK street."""
+    for i in range(1, n + 1):
+        key = f"{county}-{i:04d}"
+        scored = i % 4 != 0
+        cur.execute(
+            "INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, zip, use_type, "
+            "status, list_price) VALUES (%s, %s, %s, %s, %s, 'SEATTLE', 'WA', '98103', %s, %s, %s)",
+            (writer, county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST",
+             "condo" if i % 2 == 0 else "single_family", "scored" if scored else "new",
+             None if i % 3 == 0 else 300000.0 + 1000 * i))
+        if not scored:
+            continue
+        cur.execute(
+            "INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, living_sqft, "
+            "year_built, last_sale_price, last_sale_date, provenance) "
+            "VALUES (%s, %s, %s, '2026-12-01', 'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
+            (writer, county, key, 1000.0 + i, json.dumps(PROVENANCE)))
+        breakdown = {"reasons": [f"reason for {key}"], "value_factors": []} if i == 1 else None
+        cur.execute(
+            "INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+            "bird_dog_score, score_rank, score_components, score_breakdown, model_version) "
+            "VALUES (%s, %s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
+            (writer, county, key, 500000.0 + i, 50.0 + (i % 5) * 10, i, json.dumps({"equity": 91.0, "tenure": 40.0}),
+             json.dumps(breakdown) if breakdown else None))
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str) -> dict[str, Any]:
+    """Tenant A follows county ca, tenant B county cb; the rows belong to a pipeline tenant."""
+    a, b = make_tenant(database_url, "prop-a"), make_tenant(database_url, "prop-b")
+    ca, cb, writer = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("ca", "cb", "pipeline"))
+    with owner_cursor(database_url) as cur:
+        store.create_tenant(cur, writer, "pipeline")
+        seed_county(cur, writer, ca, N_A)
+        seed_county(cur, writer, cb, N_B)
+        store.subscribe(cur, a.id, ca)
+        store.subscribe(cur, b.id, cb)
+        cur.execute("SELECT county, array_agg(id ORDER BY id) FROM prospects WHERE county IN (%s, %s) GROUP BY 1",
+                    (ca, cb))
+        ids = dict(cur.fetchall())
+    return {"a": a, "b": b, "ca": ca, "cb": cb, "ids": ids}
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    with api_client(database_url, tmp_path_factory.mktemp("api-state")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def headers(client: TestClient, world) -> dict[str, dict[str, str]]:
+    return {"a": bearer(login(client, world["a"].users["viewer"]["email"])["access_token"]),
+            "b": {"X-API-Key": world["b"].keys["read"]}}
+
+
+def walk(client: TestClient, headers: dict[str, str], limit: int, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a listing, following next_cursor."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(1000):
+        response = client.get("/api/v1/properties", params={**params, "limit": limit, "cursor": cursor},
+                              headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("pagination does not end")
+
+
+def expected_order(items: list[dict[str, Any]], sort: str) -> list[int]:
+    """The order PostgreSQL must give: each key ascending or descending, nulls last, id last."""
+    rows = list(items)
+    for name, descending in reversed(sort_keys(sort)):  # stable sorts, least significant key first
+        if descending:
+            rows.sort(key=lambda r, n=name: (r[n] is not None, r[n]), reverse=True)
+        else:
+            rows.sort(key=lambda r, n=name: (r[n] is None, r[n]))
+    return [r["id"] for r in rows]
+
+
+@pytest.mark.parametrize("sort", ["-bird_dog_score", "list_price", "-list_price,address", "status,-id",
+                                  "address", "-score_rank", "-last_seen_at", "last_sale_price,-last_sale_date"])
+def test_pages_walk_every_row_exactly_once_in_sort_order(client: TestClient, world, headers, sort: str) -> None:
+    items = walk(client, headers["a"], 4, sort=sort)
+    ids = [r["id"] for r in items]
+    assert len(ids) == len(set(ids)) == N_A and set(ids) == set(world["ids"][world["ca"]])
+    assert ids == expected_order(items, sort)
+    assert {r["county"] for r in items} == {world["ca"]}
+
+
+def test_each_tenant_sees_only_the_counties_it_follows(client: TestClient, world, headers) -> None:
+    b_items = walk(client, headers["b"], 50)
+    assert sorted(r["id"] for r in b_items) == world["ids"][world["cb"]]
+    # Asking for a county one does not follow is not an error: there is nothing to see.
+    assert walk(client, headers["a"], 50, county=world["cb"]) == []
+    for other in [*world["ids"][world["cb"]][:3], 999999999]:
+        missing = client.get(f"/api/v1/properties/{other}", headers=headers["a"])
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+        assert missing.json()["detail"] == f"no property {other} in the counties this tenant follows"
+    assert client.get(f"/api/v1/properties/{world['ids'][world['ca']][0]}", headers=headers["b"]).status_code == 404
+
+
+def test_filters(client: TestClient, world, headers) -> None:
+    def ids(**params: Any) -> set[int]:
+        return {r["id"] for r in walk(client, headers["a"], 200, **params)}
+
+    every = {r["id"]: r for r in walk(client, headers["a"], 200)}
+    assert ids(min_score=70, max_score=80) == {i for i, r in every.items()
+                                                if r["bird_dog_score"] is not None and 70 <= r["bird_dog_score"] <= 80}
+    assert ids(min_price=310000, max_price=320000) == {
+        i for i, r in every.items() if r["list_price"] is not None and 310000 <= r["list_price"] <= 320000}
+    assert ids(status="new") == {i for i, r in every.items() if r["status"] == "new"} != set()
+    assert ids(property_type=["condo"], status=["new", "scored"]) == {
+        i for i, r in every.items() if r["property_type"] == "condo"}
+    assert ids(q="oak st") == {i for i, r in every.items() if "OAK" in r["address"]} != set()
+    assert ids(q="100%") == set()  # a wildcard in the text is a literal
+    assert ids(county=world["ca"], min_score=90) == {i for i, r in every.items() if r["bird_dog_score"] == 90}
+    for bad in ({"sort": "password_hash"}, {"min_score": 90, "max_score": 10}, {"limit": 201}, {"cursor": "x"},
+                {"unknown": 1}):
+        response = client.get("/api/v1/properties", params=bad, headers=headers["a"])
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json", bad
+    page = client.get("/api/v1/properties", params={"limit": 2}, headers=headers["a"]).json()
+    other_sort = client.get("/api/v1/properties", params={"cursor": page["next_cursor"], "sort": "address"},
+                            headers=headers["a"])
+    assert other_sort.status_code == 422 and "another sort" in other_sort.json()["detail"]
+
+
+def test_detail_with_provenance_components_and_reasons(client: TestClient, world, headers) -> None:
+    first = world["ids"][world["ca"]][0]  # i = 1: scored, with stored reasons
+    detail = client.get(f"/api/v1/properties/{first}", headers=headers["a"])
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    assert body["county"] == world["ca"] and body["prospect"]["address"] == "101 MAIN ST"
+    assert "tenant_id" not in body["prospect"]
+    assert body["enrichment_status"] == "enriched"
+    assert body["enrichment"]["living_sqft"] == {"value": 1001.0, "provenance": PROVENANCE["living_sqft"]}
+    assert body["enrichment"]["year_built"] == {"value": 1950, "provenance": None}
+    score = body["score"]
+    assert score["bird_dog_score"] == 60.0 and score["reasons"] == [f"reason for {world['ca']}-0001"]
+    assert {c["name"]: c["percentile"] for c in score["components"]} == {"equity": 91.0, "tenure": 40.0}
+    assert score["components"][0]["label"].startswith("Equity")
+    unscored = client.get(f"/api/v1/properties/{world['ids'][world['ca']][3]}", headers=headers["a"]).json()
+    assert unscored["score"] is None and unscored["enrichment"] is None and unscored["prospect"]["status"] == "new"
+
+
+def test_csv_export_matches_the_list(client: TestClient, world, headers, database_url: str) -> None:
+    params = {"sort": "-list_price,address", "min_score": 60}
+    listed = walk(client, headers["a"], 5, **params)
+    response = client.get("/api/v1/properties/export.csv", params=params, headers=headers["a"])
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert list(rows[0]) == list(COLUMNS)
+    assert [int(r["id"]) for r in rows] == [r["id"] for r in listed] and len(rows) > 5
+    for row, item in zip(rows, listed, strict=True):
+        assert row["address"] == item["address"] and row["bird_dog_score"] == str(item["bird_dog_score"])
+        assert row["list_price"] == ("" if item["list_price"] is None else str(item["list_price"]))
+        assert date.fromisoformat(row["last_sale_date"]) == date.fromisoformat(item["last_sale_date"])
+    bad = client.get("/api/v1/properties/export.csv", params={"sort": "nope"}, headers=headers["a"])
+    assert bad.status_code == 422
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT after FROM audit_log WHERE tenant_id = %s AND action = 'export' AND entity = 'properties'",
+                    (world["a"].id,))
+        assert [r[0]["min_score"] for r in cur.fetchall()] == [60]
+
+
+def test_api_role_reads_public_rows_only_for_subscribed_counties(database_url: str, world) -> None:
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            for table in ("prospects", "enrichment", "scores"):
+                act_as_api(cur, world["a"].id)
+                cur.execute(f"SELECT DISTINCT county FROM {table}")
+                assert [r[0] for r in cur.fetchall()] == [world["ca"]], table
+                conn.rollback()
+                act_as_api(cur, None)
+                cur.execute(f"SELECT count(*) FROM {table}")
+                assert cur.fetchone()[0] == 0, table
+                conn.rollback()
+    finally:
+        conn.close()
+
+
+def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: str) -> None:
+    """100,000 properties in 20 counties; the tenant follows one: a filtered page sorted by score
+    must come from indexes, not from a sequential scan. Everything is rolled back."""
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            writer, tenant = f"bulk_{uuid.uuid4().hex[:6]}", f"reader_{uuid.uuid4().hex[:6]}"
+            store.create_tenant(cur, writer, "bulk pipeline")
+            store.create_tenant(cur, tenant, "reader")
+            store.subscribe(cur, tenant, "bulk_c07")
+            store.subscribe(cur, tenant, "bulk_c08")
+            cur.execute("""
+                INSERT INTO prospects (tenant_id, county, prospect_key, address, status, list_price)
+                SELECT %s, format('bulk_c%%s', lpad((g %% 20)::text, 2, '0')), 'k' || g, g || ' MAIN ST',
+                       'scored', 100000 + g
+                FROM generate_series(1, 100000) g""", (writer,))
+            cur.execute("""
+                INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, bird_dog_score, score_rank,
+                                    model_version)
+                SELECT tenant_id, county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
+                FROM prospects WHERE tenant_id = %s""", (writer,))
+            cur.execute("ANALYZE prospects")
+            cur.execute("ANALYZE scores")
+            act_as_api(cur, tenant)
+            followed = [s["county"] for s in store.list_subscriptions(cur)]
+            # The default page (every followed county, by score) and a filtered one, as the route builds them.
+            for filters, counties in ((PropertyFilters(), {"bulk_c07", "bulk_c08"}),
+                                      (PropertyFilters(county=["bulk_c07"], min_score=50), {"bulk_c07"})):
+                query, params = list_query(with_followed_counties(filters, followed), limit=51)
+                cur.execute("EXPLAIN " + query, params)
+                plan = "\n".join(r[0] for r in cur.fetchall())
+                assert "ix_prospects_county_id" in plan or "ix_scores_county_score" in plan, plan
+                assert "Seq Scan on scores" not in plan and "Seq Scan on prospects" not in plan, plan
+                cur.execute(query, params)
+                rows = cur.fetchall()
+                assert len(rows) == 51 and {r[1] for r in rows} <= counties
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _forged(sort: str, values: list[Any]) -> str:
+    raw = json.dumps({"s": sort, "v": values}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_cursors_round_trip_and_forged_ones_are_refused() -> None:
+    sort = "-last_sale_price,last_seen_at"
+    row = {"last_sale_price": Decimal("415000.00"), "last_seen_at": datetime(2026, 12, 2, 4, tzinfo=UTC), "id": 7}
+    assert decode_cursor(sort, encode_cursor(sort, row)) == ["415000.00", "2026-12-02T04:00:00+00:00", 7]
+    assert decode_cursor(sort, _forged(sort, [None, None, 7])) == [None, None, 7]
+    for values in (["1", "2026-12-02", "7"], [{"a": 1}, None, 7], ["x", None, 7], ["1", "yesterday", 7],
+                   ["1", None, 2**70], [1, None, 7]):
+        with pytest.raises(InvalidQuery):
+            decode_cursor(sort, _forged(sort, values))
+    with pytest.raises(InvalidQuery):
+        decode_cursor("address", encode_cursor(sort, row))
