@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from realestate_assets.config_models import AlertCriteria, CampaignConfig, Recipient, SavedAlert, Sender, load_county
-from realestate_assets.outreach.campaigns import CampaignPlanner
+from realestate_assets.outreach.campaigns import CampaignPlanner, packet_is_read
 from realestate_assets.outreach.messages import (
     Attachment,
     Content,
@@ -102,6 +102,35 @@ def test_campaign_planner_applies_segments_budgets_alerts_and_digest_windows() -
     weekly = planner.plan(CampaignConfig(key="weekly_summary", type="weekly_summary", subjects=["Top {count}"]))
     assert [(p.recipient.address, p.send_key) for p in weekly] == [("casey@example.net", "weekly:king_wa:2026-W48")]
     assert weekly[0].content.attachments[0].filename == "portfolio-king_wa.pdf"
+
+
+def test_only_properties_some_recipient_takes_get_packets() -> None:
+    """The packets asset renders a property's packets only when a recipient's segment takes it in an
+    enabled campaign: the same rule the planner sends by, so every planned email has its packet."""
+    county = load_county(repo_root() / "config" / "counties" / "king_wa.yaml")
+    items = [item(1, 95, 500_000), item(2, 88, 3_000_000), item(3, 80, 400_000, "townhouse"),
+             item(4, 78, 600_000, "condo"), item(5, 70, 300_000, "townhouse")]
+    people = [
+        Recipient(name="Avery", email="avery@example.com", min_score=85, budget_max=1_000_000,
+                  campaigns=["new_opportunity"]),
+        Recipient(name="Blake", email="blake@example.org", counties=["cook_il"], min_score=0),
+        Recipient(name="Casey", email="casey@example.net", min_score=75, property_types=["townhouse"],
+                  campaigns=["weekly_summary"]),
+    ]
+    everything = ["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]
+    read = [i["packet_id"] for i in items if packet_is_read(people, "king_wa", everything, i)]
+    # 1: Avery; 3: Casey's townhouse; 2 over Avery's budget, 4 a condo, 5 under every min_score;
+    # Blake takes every score but in another county.
+    assert read == [1, 3]
+    # A recipient's campaign that is disabled reads nothing.
+    assert [i["packet_id"] for i in items if packet_is_read(people, "king_wa", ["new_opportunity"], i)] == [1]
+    assert not any(packet_is_read([], "king_wa", everything, i) for i in items)
+    planner = CampaignPlanner(county=county, sender=SENDER, recipients=people, items=items, now=NOW,
+                              load_object=lambda key: b"%PDF", portfolio=None)
+    planned = [p for t in everything for p in planner.plan(CampaignConfig(key=t, type=t, subjects=["s"]))]
+    assert planned and {p.packet_id for p in planned if p.packet_id is not None} <= set(read)
+    for unread in (2, 4, 5):  # nor is an unread property listed in a digest or summary
+        assert not any(f"Parcel P{unread}<" in p.content.html or f">P{unread}<" in p.content.html for p in planned)
 
 
 def test_recipient_addresses_are_validated_and_duplicates_detected() -> None:

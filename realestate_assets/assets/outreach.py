@@ -29,7 +29,7 @@ from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, s
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
 from realestate_assets.objects import ObjectStore
-from realestate_assets.outreach.campaigns import CampaignPlanner
+from realestate_assets.outreach.campaigns import CampaignPlanner, packet_is_read
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
@@ -95,7 +95,8 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
         dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
                           description="every packet's object exists and its sha256 matches"),
         dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets",
-                          description="one packet per template for every property at or above the packet threshold"),
+                          description="one packet per template for every property at or above the packet threshold "
+                                      "that some recipient takes (the others are not rendered)"),
     ],
 )
 def packets(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
@@ -105,7 +106,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     params = partition_params(context, platform)
     scoring = platform.scoring()
     settings = platform.campaigns()
-    sender = platform.outreach().sender
+    outreach = platform.outreach()
+    sender = outreach.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
     rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold})
     market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
@@ -122,9 +124,16 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                                          assumptions=settings.financial_assumptions)
         except Exception as exc:
             failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
+    # Render only what will be read: a property no recipient takes (segment × enabled campaigns)
+    # gets no packet now; it is rendered on demand later (API).
+    campaign_types = [c.type for c in settings.enabled()]
+    unread = {key for key, ctx in contexts.items() if not packet_is_read(
+        outreach.recipients, county.key, campaign_types,
+        {"bird_dog_score": ctx["score"]["bird_dog_score"], "use_type": ctx["property"]["use_type"],
+         "estimated_value": ctx["valuation"]["estimated_value"]})}
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
-        for key, ctx in contexts.items() for template in settings.packets.templates]
+        for key, ctx in contexts.items() if key not in unread for template in settings.packets.templates]
     if settings.packets.portfolio_overview and contexts:
         top = list(contexts.values())[:settings.packets.portfolio_max_properties]
         wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
@@ -169,13 +178,13 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         if stats.published:
             failed_keys = {name.split("/", 1)[0] for name in failures}
             advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
-                           keys=[k for k in contexts if k not in failed_keys])
+                           keys=[k for k in contexts if k not in failed_keys and k not in unread])
     if failures:
         context.log.warning(f"{len(failures)} packets could not be made and were skipped: "
                             f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
-    expected = len(rows) * len(settings.packets.templates)
+    expected = (len(rows) - len(unread)) * len(settings.packets.templates)
     current = int(frame["template"].isin(settings.packets.templates).sum())
     return dg.MaterializeResult(
         metadata=table_metadata(
@@ -184,6 +193,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
+            not_rendered_no_recipient=len(unread),
+            not_rendered_reason="no recipient's segment takes these properties in an enabled campaign: "
+                                "their packets are not read, so they are left to render on demand",
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
             example=memos["object_path"].iloc[0] if len(memos) else "none",
@@ -191,8 +203,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         check_results=[
             *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,
-                  f"{current} packets for {len(rows)} properties at or above {scoring.packet_threshold:g} "
-                  f"× {len(settings.packets.templates)} templates"
+                  f"{current} packets for {len(rows) - len(unread)} properties at or above "
+                  f"{scoring.packet_threshold:g} that a recipient takes × {len(settings.packets.templates)} "
+                  f"templates ({len(unread)} taken by no recipient: not rendered)"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )

@@ -41,6 +41,21 @@ LABELS = {"new_opportunity": "new opportunities", "custom_alert": "your saved al
           "daily_digest": "the daily digest", "weekly_summary": "the weekly summary"}
 
 
+def takes(recipient: Recipient, county_key: str, campaign_type: str, item: dict[str, Any]) -> bool:
+    """Whether a recipient receives this property (`bird_dog_score`, `use_type`, `estimated_value`)
+    in a campaign type: the one segment rule behind every campaign and behind which packets are
+    rendered at all (`packet_is_read`)."""
+    return campaign_type in recipient.campaigns and recipient.wants(
+        county_key, item["bird_dog_score"], use_type=item["use_type"], estimated_value=item["estimated_value"])
+
+
+def packet_is_read(recipients: list[Recipient], county_key: str, campaign_types: list[str],
+                   item: dict[str, Any]) -> bool:
+    """Whether a property's packets will be read: some recipient takes it in an enabled campaign
+    (every campaign type attaches or links the memo). The rest are not rendered by the pipeline."""
+    return any(takes(r, county_key, t, item) for r in recipients for t in campaign_types)
+
+
 def _criteria_text(criteria: Any) -> str:
     parts = [f"{k.replace('_', ' ')} {v}" for k, v in criteria.model_dump(exclude_defaults=True).items()]
     return ", ".join(parts) or "every property"
@@ -66,10 +81,7 @@ class CampaignPlanner:
             self.failures[f"{campaign.key} {send_key} {recipient.address}"] = f"{type(exc).__name__}: {exc}"[:500]
 
     def _segment(self, recipient: Recipient, campaign_type: str) -> list[dict[str, Any]]:
-        if campaign_type not in recipient.campaigns:
-            return []
-        return [i for i in self.items if recipient.wants(self.county.key, i["bird_dog_score"], use_type=i["use_type"],
-                                                         estimated_value=i["estimated_value"])]
+        return [i for i in self.items if takes(recipient, self.county.key, campaign_type, i)]
 
     def _object(self, key: str) -> bytes:
         if key not in self._objects:
