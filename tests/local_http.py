@@ -9,9 +9,11 @@ manager) when done. Also usable outside pytest (the benches).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -31,3 +33,17 @@ def serve(handler: Handler) -> HTTPServer:
 
 def base_url(server: HTTPServer) -> str:
     return server.url_for("").rstrip("/")
+
+
+def listing_page_site(documents: Sequence[dict[str, Any]]) -> HTTPServer:
+    """A listing site whose every page carries `documents` as JSON-LD; robots.txt allows all."""
+    page = ("<html><head>" + "".join(
+        f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
+        + "</head><body>listings</body></html>").encode()
+
+    def site(request: Request) -> Response:
+        if request.path == "/robots.txt":
+            return Response(b"User-agent: *\nAllow: /\n", content_type="text/plain")
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    return serve(site)

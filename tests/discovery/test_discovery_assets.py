@@ -3,7 +3,6 @@ merged into one prospect per property, on the real PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +10,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
-from werkzeug import Request, Response
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
-from tests.local_http import base_url, serve
+from tests.local_http import base_url, listing_page_site
 from tests.samples import write_sample_config
 
 
@@ -39,16 +37,7 @@ def site_and_config(make_deployment, tmp_path: Path) -> Iterator[tuple[Deploymen
         listing("/homes/new-house", "77 Lakeview Blvd E", 47.640, -122.320, 980_000),  # not in the file
         {"@type": "House", "url": "/homes/no-address", "numberOfBedrooms": 2},  # invalid: no address
     ]
-    page = ("<html><head>" + "".join(
-        f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
-        + "</head><body>listings</body></html>").encode()
-
-    def site(request: Request) -> Response:
-        if request.path == "/robots.txt":
-            return Response(b"User-agent: *\nAllow: /\n", content_type="text/plain")
-        return Response(page, content_type="text/html; charset=utf-8")
-
-    server = serve(site)
+    server = listing_page_site(documents)
     county_file = config / "counties" / "king_wa.yaml"
     county = yaml.safe_load(county_file.read_text())
     county["quality"] = {"max_reject_rate": 0.5}

@@ -7,7 +7,6 @@ reason, or a counted cleaning warning, and every other row loads.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 import yaml
-from werkzeug import Request, Response
 
 from realestate_assets.config_models import ArcGISSource, BulkFileSource, CountyConfig, SocrataSource
 from realestate_assets.db.warehouse import Warehouse
@@ -25,7 +23,7 @@ from realestate_assets.discovery.listing.items import validate_candidate
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
 from realestate_assets.discovery.validate import TEXT_LIMITS, canonicalize
-from tests.local_http import base_url, serve
+from tests.local_http import base_url, listing_page_site
 from tests.samples import write_sample_config
 
 HEADER = "pinx,sale_id,sale_price,sale_date,address,longitude,latitude"
@@ -212,16 +210,7 @@ def test_listings_asset_loads_good_listings_and_rejects_hostile_ones(make_deploy
         jsonld("/homes/huge-id", "2 Huge Id St", identifier=HUGE_ID),
         jsonld("/homes/nul", "3 Nul\x00 St\r\nUnit 4", description=MEGABYTE + "\x00 end"),
     ]
-    page = ("<html><head>" + "".join(
-        f"<script type='application/ld+json'>{json.dumps(d)}</script>" for d in documents)
-        + "</head><body>listings</body></html>").encode()
-
-    def site(request: Request) -> Response:
-        if request.path == "/robots.txt":
-            return Response(b"User-agent: *\nAllow: /\n", content_type="text/plain")
-        return Response(page, content_type="text/html; charset=utf-8")
-
-    server = serve(site)
+    server = listing_page_site(documents)
     try:
         config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=5)
         county_file = config / "counties" / "king_wa.yaml"
