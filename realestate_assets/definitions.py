@@ -14,8 +14,9 @@ Three decisions are made here and nowhere else:
 An asset's pool (from the same file) is an op setting that an `AssetSpec` cannot carry, so the
 one factory every asset is declared with, `assets.common.county_asset`, sets it.
 
-Definitions are built lazily (`@dg.definitions`): importing this module does no work; county
-files are read when Dagster loads the code location.
+Definitions are built lazily (`@dg.definitions`): importing this module reads only
+deploy/k8s-resources.yaml (the pools, as the asset modules are imported); county files are read
+when Dagster loads the code location.
 """
 
 from __future__ import annotations
