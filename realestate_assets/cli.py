@@ -69,9 +69,11 @@ def _one_line_errors(county: str, step: str) -> Iterator[None]:
 
 
 def _local() -> bool:
-    """The local resource set is in use (REOS_ENV unset or local; definitions.current_environment
-    decides the same, and refuses to guess inside a Kubernetes pod)."""
-    return os.environ.get("REOS_ENV", "local") == "local" and not os.environ.get("KUBERNETES_SERVICE_HOST")
+    """The local resource set is in use (the same rule as definitions.current_environment, read
+    without importing Dagster)."""
+    from realestate_assets.settings import environment_name
+
+    return environment_name() == "local"
 
 
 @contextmanager

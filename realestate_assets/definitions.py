@@ -32,7 +32,7 @@ import dagster as dg
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_counties, load_scoring
-from realestate_assets.settings import LocalSettings, deployment_plan
+from realestate_assets.settings import ENVIRONMENT_VARIABLE, LocalSettings, deployment_plan, environment_name
 from resources import (
     MailerResource,
     ObjectStoreResource,
@@ -47,7 +47,6 @@ from sensors.alerts import alerts_resource, run_failure_alerts
 from sensors.automation import FOLLOW_UPSTREAM, training_condition
 from sensors.freshness import county_freshness_sensor, with_freshness
 
-ENVIRONMENT_VARIABLE = "REOS_ENV"
 ENVIRONMENTS = ("local", "staging", "production")
 OWNERS = ["team:data-platform"]
 
@@ -82,15 +81,12 @@ class Deployment:
 
 
 def current_environment() -> str:
-    """REOS_ENV, `local` by default — except inside a Kubernetes pod, which must say which
-    environment it is rather than quietly running the local set (embedded PostgreSQL, outbox)."""
-    environment = os.environ.get(ENVIRONMENT_VARIABLE)
-    if environment:
-        return environment
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+    """`settings.environment_name`, refusing a Kubernetes pod that does not say its environment."""
+    environment = environment_name()
+    if environment is None:
         raise dg.DagsterInvariantViolationError(
             f"{ENVIRONMENT_VARIABLE} is not set in this Kubernetes pod: set it to staging or production")
-    return "local"
+    return environment
 
 
 def _optional_env(name: str) -> Any:

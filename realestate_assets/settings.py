@@ -18,6 +18,17 @@ from typing import Any
 import yaml
 
 DEPLOYMENT_PLAN = Path("deploy") / "k8s-resources.yaml"
+ENVIRONMENT_VARIABLE = "REOS_ENV"
+
+
+def environment_name(environ: Mapping[str, str] | None = None) -> str | None:
+    """REOS_ENV, `local` when unset — except inside a Kubernetes pod, which must say which
+    environment it is rather than quietly running the local set (embedded PostgreSQL, outbox):
+    there an unset REOS_ENV gives None, for the caller to refuse."""
+    env = os.environ if environ is None else environ
+    if env.get(ENVIRONMENT_VARIABLE):
+        return env[ENVIRONMENT_VARIABLE]
+    return None if env.get("KUBERNETES_SERVICE_HOST") else "local"
 
 
 def repo_root() -> Path:

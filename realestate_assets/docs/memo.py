@@ -182,5 +182,6 @@ def render_many(jobs: Iterable[RenderJob], *, workers: int = 2, photo_cache: Pat
     if failed and failures is None:
         key, reason = next(iter(failed.items()))
         raise RuntimeError(f"could not render {key}: {reason}")
-    (failures if failures is not None else {}).update(failed)
+    if failures is not None:
+        failures.update(failed)
     return {key: out for key, out in results.items() if isinstance(out, bytes)}
