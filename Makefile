@@ -10,6 +10,7 @@ export PWD := $(CURDIR)
 export DAGSTER_HOME ?= $(REOS_STATE_DIR)/dagster_home
 COUNTY ?= king_wa
 DAGSTER_PORT ?= 3000
+API_PORT ?= 8000
 # The local instance's dagster.yaml (at the root, as the design card has it), copied into DAGSTER_HOME.
 LOCAL_INSTANCE := dagster.yaml
 
@@ -47,6 +48,7 @@ $(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
+# The Dagster UI on DAGSTER_PORT and the API on API_PORT, together.
 # Ctrl-C / SIGTERM stop everything within seconds, no process left behind: realestate_assets/devserver.py
 # passes the signal once to all of dagster dev's processes and kills what is left after 6 s (busy
 # machines spend that long in interpreter teardown); `exec` leaves no shell in between. The code
@@ -59,7 +61,8 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	cd $(DAGSTER_HOME) && exec env DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
 	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
-	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
+	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT)
 
 lint: install
 	$(BIN)/ruff check .

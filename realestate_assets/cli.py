@@ -296,6 +296,30 @@ def demo(county: str = typer.Option("king_wa", help="county partition key")) -> 
     materialize(county)
     with _one_line_errors(county, "summary"):
         summary(county)
+    if _local():
+        with _one_line_errors(county, "demo login"):
+            _print_demo_login(county)
+
+
+def _print_demo_login(county: str) -> None:
+    """Create (once) the demo owner of the local tenant, following COUNTY, and say how to log in."""
+    from realestate_assets.accounts.demo import ensure_demo_login
+    from realestate_assets.settings import LocalSettings
+
+    settings = LocalSettings.from_env()
+    with _accounts() as (cur, who):
+        login = ensure_demo_login(cur, settings.state_dir, settings.tenant_id, county)
+        if login.created:
+            from realestate_assets.accounts import store
+
+            store.audit(cur, who, settings.tenant_id, "create", "users", login.email)
+    base = "http://127.0.0.1:8000"
+    body = f'{{"email": "{login.email}", "password": "{login.password}"}}'
+    console.print(f"\nAPI login ([bold]make dev[/bold] serves it on {base}, OpenAPI at /openapi.json):\n"
+                  f"  {login.email} / {escape(login.password)}  (owner of {settings.tenant_id}; kept in "
+                  f"{login.password_file})\n"
+                  f"  curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' -d '{body}'",
+                  soft_wrap=True)
 
 
 @app.command()

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from realestate_assets.db.embedded import stop_embedded
+from realestate_assets.devserver import split_commands
 from realestate_assets.settings import repo_root
 from tests.samples import write_sample_config
 
@@ -131,6 +132,28 @@ def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict
     assert lines[-1].startswith("king_wa: step sales failed — DagsterAssetCheckFailedError: 1 blocking asset check "
                                 "failed with ERROR severity: sales: reject_rate_below_ceiling (after ")
     assert result.stderr == ""
+
+
+def test_make_dev_commands_are_split_on_the_separator() -> None:
+    assert split_commands(["dagster", "dev", "--and", "uvicorn", "app:app"]) == [["dagster", "dev"],
+                                                                                ["uvicorn", "app:app"]]
+    with pytest.raises(ValueError, match="usage"):
+        split_commands(["dagster", "--and"])
+
+
+def test_make_dev_stops_the_api_when_dagster_ends(tmp_path: Path) -> None:
+    """One service ending by itself (a crash, a port in use) stops the other: `make dev` never
+    stays half up. The supervisor exits with the code of the one that ended first."""
+    pid_file = tmp_path / "pid"
+    sleeper = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+    crasher = ("import os, sys, time\n"
+               f"while not os.path.exists({str(pid_file)!r}): time.sleep(0.05)\n"
+               "sys.exit(3)")
+    supervisor = subprocess.run([sys.executable, "-m", "realestate_assets.devserver", sys.executable, "-c", sleeper,
+                                 "--and", sys.executable, "-c", crasher],
+                                cwd=repo_root(), env={**os.environ, "PYTHONPATH": str(repo_root())}, timeout=120)
+    assert supervisor.returncode == 3
+    assert not _alive(int(pid_file.read_text()))
 
 
 def test_make_dev_supervisor_stops_every_process_even_deaf_ones(tmp_path: Path) -> None:

@@ -43,3 +43,22 @@ def test_cli_creates_tenant_user_and_key(database_url: str, tmp_path: Path) -> N
     assert [(a, e) for a, e, _ in rows[:3]] == [("create", "tenants"), ("create", "memberships"),
                                                ("create", "api_keys")]
     assert all(actor.startswith("cli:") for _, _, actor in rows[:3])
+
+
+def test_demo_login_is_made_once_and_can_log_in(database_url: str, tmp_path: Path) -> None:
+    """`make demo` ends with an owner of the local tenant who follows the demo county; running it
+    again changes nothing and prints the same login."""
+    from realestate_assets.accounts.demo import ensure_demo_login
+
+    tenant = f"demo-{uuid.uuid4().hex[:6]}"
+    with owner_cursor(database_url) as cur:
+        first = ensure_demo_login(cur, tmp_path, tenant, "king_wa")
+        again = ensure_demo_login(cur, tmp_path, tenant, "king_wa")
+        assert (first.password, again.password) == (first.password, first.password) and len(first.password) >= 12
+        assert again.created is False
+        assert oct(first.password_file.stat().st_mode & 0o777) == "0o600"
+        act_as_api(cur, None)
+        session = store.login(cur, first.email, first.password, tenant)
+        assert session.role == "owner"
+        cur.execute("SELECT county FROM subscriptions WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchall() == [("king_wa",)]
