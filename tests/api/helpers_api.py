@@ -41,7 +41,8 @@ class Tenant:
 
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
-    audit row, plus one row in each outreach table (packets, emails, events, suppressions)."""
+    audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note
+    and a saved search."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
@@ -70,6 +71,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "VALUES (%s, %s, %s, 'delivered', now(), '{}')", (tenant.id, email_id, uuid.uuid4().hex))
         cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
                     "VALUES (%s, 'gone@example.com', 'unsubscribe', 'test')", (tenant.id,))
+        cur.execute("INSERT INTO notes (tenant_id, county, prospect_key, user_id, author, body) "
+                    "VALUES (%s, 'king_wa', 'p1', %s, 'seed', 'a note')", (tenant.id, tenant.users["analyst"]["id"]))
+        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters) VALUES (%s, %s, 'seed', '{}')",
+                    (tenant.id, tenant.users["viewer"]["id"]))
     return tenant
 
 

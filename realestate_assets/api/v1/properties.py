@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.problems import Problem, responses
@@ -41,9 +41,15 @@ ENRICHMENT_META = {"id", "tenant_id", "county", "prospect_key", "as_of_date", "s
 PROSPECT_HIDDEN = {"tenant_id"}  # the pipeline tenant that wrote the public row: not the caller's business
 
 
-class PropertyPageQuery(PropertyFilters):
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description=f"Rows per page (at most {MAX_LIMIT})")
     cursor: str | None = Field(None, max_length=2000, description="`next_cursor` of the previous page")
+
+
+class PropertyPageQuery(PropertyFilters, PageQuery):
+    pass
 
 
 class CSVResponse(StreamingResponse):
@@ -58,17 +64,32 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
 def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context = needs("read")) -> dict[str, Any]:
-    filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
+    return property_page(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})), query.cursor,
+                         query.limit)
+
+
+def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, limit: int) -> dict[str, Any]:
+    """One page of the list (a PropertyPage), for the list route and saved searches."""
+    filters = _followed(ctx, filters)
     try:
-        sql, params = list_query(filters, query.cursor, query.limit + 1)
+        sql, params = list_query(filters, cursor, limit + 1)
     except InvalidQuery as exc:
         raise Problem(422, str(exc)) from exc
     ctx.cur.execute(sql, params)
     rows = _rows(ctx.cur)
-    more = len(rows) > query.limit
-    items = rows[:query.limit]
-    return {"items": items, "limit": query.limit,
-            "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
+    more = len(rows) > limit
+    items = rows[:limit]
+    return {"items": items, "limit": limit, "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
+
+
+def property_key(ctx: Context, property_id: int) -> tuple[str, str]:
+    """(county, prospect_key) of a property the tenant may see; 404 otherwise (never 403: ids
+    of counties the tenant does not follow cannot be probed)."""
+    ctx.cur.execute("SELECT county, prospect_key FROM prospects WHERE id = %s", (property_id,))
+    found = ctx.cur.fetchone()
+    if found is None:
+        raise Problem(404, f"no property {property_id} in the counties this tenant follows")
+    return found[0], found[1]
 
 
 def _followed(ctx: Context, filters: PropertyFilters) -> PropertyFilters:

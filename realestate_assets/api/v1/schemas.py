@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from realestate_assets.api.v1.property_query import PropertyFilters
+
 Role = Literal["owner", "admin", "analyst", "viewer"]
 Scope = Literal["read", "write", "admin"]
 
@@ -237,3 +239,50 @@ class PropertyDetail(BaseModel):
     enrichment_failure_reason: str | None
     enrichment: dict[str, EnrichedField] | None = Field(description="Each enriched field with its provenance")
     score: PropertyScore | None
+
+
+class NoteCreate(BaseModel):
+    model_config = _example(body="Drove by: roof looks newer than the 1952 build suggests.")
+    body: str = Field(min_length=1, max_length=10000, description="Plain text (shown as text, never as HTML)")
+
+
+class Note(NoteCreate):
+    model_config = _example(id=31, property_id=1842, county="king_wa", prospect_key="kc-0007600046",
+                            author="analyst@example.com", user_id=42,
+                            body="Drove by: roof looks newer than the 1952 build suggests.",
+                            created_at="2026-12-03T06:00:00Z", updated_at="2026-12-03T06:00:00Z")
+    id: int
+    property_id: int | None = Field(description="The property now (null when its county left the followed ones)")
+    county: str
+    prospect_key: str
+    author: str
+    user_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedSearchCreate(BaseModel):
+    model_config = _example(name="Cheap Ballard houses", alert=True,
+                            filters={"county": ["king_wa"], "min_score": 70, "max_price": 900000,
+                                     "property_type": ["single_family"], "q": "ballard",
+                                     "sort": "-bird_dog_score"})
+    name: str = Field(min_length=1, max_length=200)
+    filters: PropertyFilters = Field(description="The property list's filters and sort")
+    alert: bool = Field(False, description="Tell me when a new property matches")
+
+
+class SavedSearchUpdate(BaseModel):
+    model_config = _example(alert=False)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    filters: PropertyFilters | None = None
+    alert: bool | None = None
+
+
+class SavedSearch(SavedSearchCreate):
+    model_config = _example(id=5, name="Cheap Ballard houses", alert=True,
+                            filters={"county": ["king_wa"], "min_score": 70, "max_price": 900000,
+                                     "sort": "-bird_dog_score"},
+                            created_at="2026-12-03T06:00:00Z", updated_at="2026-12-03T06:00:00Z")
+    id: int
+    created_at: datetime
+    updated_at: datetime
