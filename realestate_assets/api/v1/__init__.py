@@ -1,5 +1,5 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
-notes and saved searches.
+notes, saved searches and analytics.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from realestate_assets.api.v1 import admin, auth, properties, workspace
+from realestate_assets.api.v1 import admin, analytics, auth, properties, workspace
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers
 from realestate_assets.api.v1.security import document_permissions
 
@@ -20,7 +20,7 @@ REQUEST_ID = "X-Request-ID"
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth.router, admin.router, properties.router, workspace.router):
+    for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router):
         document_permissions(router.routes)
         app.include_router(router, prefix=PREFIX)
     install_problem_handlers(app)

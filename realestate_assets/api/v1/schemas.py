@@ -286,3 +286,78 @@ class SavedSearch(SavedSearchCreate):
     id: int
     created_at: datetime
     updated_at: datetime
+
+
+# ---- analytics -------------------------------------------------------------------------------
+
+class CountySummary(BaseModel):
+    county: str
+    properties: int = Field(description="Properties discovered")
+    scored: int = Field(description="Properties with a score")
+    average_score: float | None = Field(description="Mean bird-dog score of the scored ones")
+    deals: int = Field(description="Scored at or above the packet threshold")
+    new_deals_7d: int = Field(description="Deals first seen in the last 7 days")
+    last_scored_at: datetime | None
+
+
+class AnalyticsSummary(BaseModel):
+    model_config = _example(threshold=75.0, totals={"county": "all", "properties": 931, "scored": 931,
+                                                    "average_score": 49.6, "deals": 117, "new_deals_7d": 4,
+                                                    "last_scored_at": "2026-12-02T04:10:00Z"},
+                            counties=[{"county": "king_wa", "properties": 931, "scored": 931, "average_score": 49.6,
+                                       "deals": 117, "new_deals_7d": 4, "last_scored_at": "2026-12-02T04:10:00Z"}])
+    threshold: float = Field(description="The packet threshold deals are counted against (config/scoring.yaml)")
+    totals: CountySummary
+    counties: list[CountySummary]
+
+
+class ScoreBin(BaseModel):
+    county: str
+    bin_start: float = Field(description="Scores from here (inclusive) to bin_start + width (exclusive; the last "
+                                         "band holds 100)")
+    properties: int
+
+
+class ScoreDistribution(BaseModel):
+    model_config = _example(width=10, bins=[{"county": "king_wa", "bin_start": 70.0, "properties": 88}])
+    width: int
+    bins: list[ScoreBin]
+
+
+class LocationCount(BaseModel):
+    model_config = _example(county="king_wa", zip="98103", properties=57, scored=57, average_score=55.2, deals=9,
+                            latitude=47.6702, longitude=-122.3431)
+    county: str
+    zip: str | None
+    properties: int
+    scored: int
+    average_score: float | None
+    deals: int
+    latitude: float | None = Field(description="Mean latitude of the properties with coordinates")
+    longitude: float | None
+
+
+class MonthlyTrend(BaseModel):
+    model_config = _example(county="king_wa", month="2026-11-01", new_properties=140, new_deals=12,
+                            average_score=51.3)
+    county: str
+    month: date = Field(description="First day of the month the properties were first seen in")
+    new_properties: int
+    new_deals: int
+    average_score: float | None
+
+
+class FunnelStage(BaseModel):
+    stage: str
+    count: int
+
+
+class CountyFunnel(BaseModel):
+    model_config = _example(county="king_wa", stages=[
+        {"stage": "discovered", "count": 931}, {"stage": "enriched", "count": 931}, {"stage": "scored", "count": 931},
+        {"stage": "packeted", "count": 117}, {"stage": "emailed", "count": 12}],
+        emails={"sent": 12, "delivered": 12, "opened": 5, "clicked": 2, "bounced": 0, "unsubscribed": 0})
+    county: str
+    stages: list[FunnelStage] = Field(description="Properties that reached each stage (a later stage counts "
+                                                  "toward the earlier ones)")
+    emails: dict[str, int] = Field(description="This tenant's emails about the county, by what became of them")

@@ -1,0 +1,153 @@
+"""Analytics for the dashboard's home and analytics screens (issue #11): totals, the score
+distribution, counts by location, monthly trends and the pipeline funnel per county.
+
+Everything is computed by PostgreSQL over the rows the tenant may see: public county rows of the
+counties it follows (row-level security, migration 0008) and its own emails. Deals are counted
+against the packet threshold of config/scoring.yaml — the same number that decides who gets a
+memo. Per-run figures from Dagster (durations, failures) are not here yet (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from realestate_assets.accounts import store
+from realestate_assets.api.v1.problems import responses
+from realestate_assets.api.v1.schemas import (
+    AnalyticsSummary,
+    CountyFunnel,
+    LocationCount,
+    MonthlyTrend,
+    ScoreDistribution,
+)
+from realestate_assets.api.v1.security import Context, needs
+
+router = APIRouter(tags=["analytics"])
+ERRORS = (401, 403, 422)
+# Pipeline statuses in order: a property at a later one has passed the earlier ones.
+STAGES = ("new", "enriched", "scored", "packeted", "emailed")
+STAGE_NAMES = {"new": "discovered"}
+EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
+                  "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}
+PROPERTIES = ("prospects p LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county "
+              "AND s.prospect_key = p.prospect_key")
+
+
+class CountyQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    county: list[str] | None = Field(None, description="Counties (repeat the parameter); default all followed")
+
+
+class DistributionQuery(CountyQuery):
+    width: int = Field(10, ge=1, le=50, description="Band width in score points")
+
+
+class LocationQuery(CountyQuery):
+    limit: int = Field(200, ge=1, le=1000, description="Most populous ZIP codes first")
+
+
+class TrendQuery(CountyQuery):
+    months: int = Field(24, ge=1, le=120, description="Months back, this one included")
+
+
+def _counties(ctx: Context, query: CountyQuery) -> list[str]:
+    """The asked counties, else the followed ones, spelled out for the planner (row-level
+    security hides the rest either way)."""
+    return query.county or [s["county"] for s in store.list_subscriptions(ctx.cur)]
+
+
+def _threshold(request: Request) -> float:
+    from realestate_assets.config_models import load_scoring
+
+    return load_scoring(FilePath(request.app.state.reos.settings.config_dir)).packet_threshold
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+@router.get("/analytics/summary", response_model=AnalyticsSummary, responses=responses(*ERRORS),
+            summary="Totals per followed county: properties, scored, average score, deals, new deals this week")
+def summary(query: Annotated[CountyQuery, Query()], request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
+    threshold = _threshold(request)
+    aggregates = ("count(*)::int AS properties, count(s.id)::int AS scored, "
+                  "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
+                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
+                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
+                  "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
+                  "max(s.updated_at) AS last_scored_at")
+    params = {"t": threshold, "counties": _counties(ctx, query)}
+    ctx.cur.execute(f"SELECT p.county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+                    "GROUP BY p.county ORDER BY p.county", params)
+    counties = _rows(ctx.cur)
+    ctx.cur.execute(f"SELECT 'all' AS county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s)",
+                    params)
+    return {"threshold": threshold, "totals": _rows(ctx.cur)[0], "counties": counties}
+
+
+@router.get("/analytics/score-distribution", response_model=ScoreDistribution, responses=responses(*ERRORS),
+            summary="How many properties score in each band, per county")
+def score_distribution(query: Annotated[DistributionQuery, Query()], ctx: Context = needs("read")) -> dict[str, Any]:
+    # A score of exactly 100 belongs to the last band, not to a band of its own.
+    ctx.cur.execute("SELECT county, (floor(least(bird_dog_score, 99.999) / %(w)s) * %(w)s)::float AS bin_start, "
+                    "count(*)::int AS properties FROM scores WHERE county = ANY(%(counties)s) "
+                    "AND bird_dog_score IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+                    {"w": query.width, "counties": _counties(ctx, query)})
+    return {"width": query.width, "bins": _rows(ctx.cur)}
+
+
+@router.get("/analytics/locations", response_model=list[LocationCount], responses=responses(*ERRORS),
+            summary="Properties, scores and deals by ZIP code (with a centroid for the map)")
+def locations(query: Annotated[LocationQuery, Query()], request: Request,
+              ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    ctx.cur.execute(f"SELECT p.county, p.zip, count(*)::int AS properties, count(s.id)::int AS scored, "
+                    "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
+                    "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
+                    "avg(p.latitude) AS latitude, avg(p.longitude) AS longitude "
+                    f"FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) GROUP BY 1, 2 "
+                    "ORDER BY 3 DESC, 1, 2 NULLS LAST LIMIT %(limit)s",
+                    {"t": _threshold(request), "counties": _counties(ctx, query), "limit": query.limit})
+    return _rows(ctx.cur)
+
+
+@router.get("/analytics/trends", response_model=list[MonthlyTrend], responses=responses(*ERRORS),
+            summary="Per month: properties first seen, how many of them are deals, their average score")
+def trends(query: Annotated[TrendQuery, Query()], request: Request,
+           ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    ctx.cur.execute(f"SELECT p.county, date_trunc('month', p.first_seen_at)::date AS month, "
+                    "count(*)::int AS new_properties, "
+                    "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS new_deals, "
+                    "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score "
+                    f"FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+                    "AND p.first_seen_at >= date_trunc('month', now()) - make_interval(months => %(months)s - 1) "
+                    "GROUP BY 1, 2 ORDER BY 1, 2",
+                    {"t": _threshold(request), "counties": _counties(ctx, query), "months": query.months})
+    return _rows(ctx.cur)
+
+
+@router.get("/analytics/funnel", response_model=list[CountyFunnel], responses=responses(*ERRORS),
+            summary="The pipeline per county: properties at each stage, and what became of the tenant's emails")
+def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    counties = _counties(ctx, query)
+    ctx.cur.execute("SELECT county, status, count(*)::int FROM prospects WHERE county = ANY(%s) GROUP BY 1, 2",
+                    (counties,))
+    by_status: dict[str, dict[str, int]] = {}
+    for county, status, n in ctx.cur.fetchall():
+        by_status.setdefault(county, {})[status] = n
+    outcomes = ", ".join(f"count({column})::int AS {name}" for name, column in EMAIL_OUTCOMES.items())
+    ctx.cur.execute(f"SELECT county, {outcomes} FROM emails WHERE county = ANY(%s) GROUP BY county", (counties,))
+    emails = {row.pop("county"): row for row in _rows(ctx.cur)}
+    answer = []
+    for county in sorted(by_status.keys() | emails.keys()):
+        counts = by_status.get(county, {})
+        reached = [sum(counts.get(later, 0) for later in STAGES[i:]) for i in range(len(STAGES))]
+        answer.append({"county": county,
+                       "stages": [{"stage": STAGE_NAMES.get(s, s), "count": n} for s, n in zip(STAGES, reached,
+                                                                                                strict=True)],
+                       "emails": emails.get(county, dict.fromkeys(EMAIL_OUTCOMES, 0))})
+    return answer
