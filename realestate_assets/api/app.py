@@ -30,9 +30,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from realestate_assets.api.metrics import ApiMetrics
+from realestate_assets.api.v1.throttle import RateLimits, Throttle
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+# Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
+RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
+                        "login": "REOS_RATE_LIMIT_LOGIN"}
 
 
 @dataclass
@@ -51,6 +55,8 @@ class ApiSettings:
     default_tenant: str | None = None
     jwt_secret: str | None = None
     config_dir: str | None = None
+    redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
+    rate_limits: RateLimits | None = None
 
     def resolved(self) -> ApiSettings:
         from realestate_assets.settings import LocalSettings, local_secret
@@ -72,7 +78,10 @@ class ApiSettings:
             objects_dir=self.objects_dir or str(state / "objects"),
             default_tenant=self.default_tenant or local.tenant_id,
             jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
-            config_dir=self.config_dir or str(local.config_dir))
+            config_dir=self.config_dir or str(local.config_dir),
+            redis_url=self.redis_url or os.environ.get("REDIS_URL"),
+            rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
+                                                          in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}))
 
 
 class _State:
@@ -88,6 +97,10 @@ class _State:
         from realestate_assets.db.warehouse import Warehouse
 
         return Warehouse(self.settings.database_url)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        return Throttle(self.settings.rate_limits or RateLimits(), self.settings.redis_url or "memory://")
 
     @cached_property
     def verifier(self) -> Any:

@@ -78,15 +78,23 @@ def make_tenant(database_url: str, label: str) -> Tenant:
     return tenant
 
 
+# Every TestClient request comes from one address: tests that are not about rate limits must not meet them.
+UNLIMITED = "1000000/minute"
+
+
 @contextmanager
-def api_client(database_url: str, state_dir: Any) -> Iterator[TestClient]:
+def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
+               redis_url: str | None = None) -> Iterator[TestClient]:
     """The API app on the test database, through FastAPI's TestClient."""
     from realestate_assets.api.app import ApiSettings, create_app
+    from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
 
+    limits = rate_limits or RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
-                                 unsubscribe_secret="u" * 32, link_secret="l" * 32))
+                                 unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
+                                 redis_url=redis_url))
     with TestClient(app) as client:
         yield client
 

@@ -10,19 +10,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from realestate_assets.api.v1 import admin, analytics, auth, properties, workspace
-from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers
-from realestate_assets.api.v1.security import document_permissions
+from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
+from realestate_assets.api.v1.security import client_ip, document_permissions
 
 REQUEST_ID = "X-Request-ID"
+
+
+def limit_by_address(request: Request) -> None:
+    """Every /api/v1 request counts against its client address's limit, before authentication."""
+    address = client_ip(request) or "unknown"
+    request.app.state.reos.throttle.check("ip", address, f"requests from {address}")
 
 
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router):
         document_permissions(router.routes)
-        app.include_router(router, prefix=PREFIX)
+        for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
+            route.responses = {**responses(429), **getattr(route, "responses", {})}
+        app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
     install_problem_handlers(app)
 
     @app.middleware("http")

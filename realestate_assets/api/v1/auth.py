@@ -37,10 +37,15 @@ def _audit(request: Request, cur: Any, principal: Principal | None, tenant_id: s
                 ip=client_ip(request))
 
 
-@router.post("/auth/login", response_model=TokenPair, responses=responses(401, 422),
+@router.post("/auth/login", response_model=TokenPair, responses=responses(401, 422, 429),
              summary="Log in with email and password")
 def login(body: LoginRequest, request: Request) -> TokenPair:
-    """A short-lived access token (JWT, 15 min) and a single-use refresh token (30 days)."""
+    """A short-lived access token (JWT, 15 min) and a single-use refresh token (30 days).
+    Attempts are limited per account and per client address (429 with Retry-After)."""
+    throttle = request.app.state.reos.throttle
+    address = client_ip(request) or "unknown"
+    throttle.check("login", f"address:{address}", f"login attempts from {address}")
+    throttle.check("login", f"account:{body.email.strip().lower()}", "login attempts for this account")
     with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
         act_as_api(cur, None)
         session = store.login(cur, body.email, body.password, body.tenant_id)

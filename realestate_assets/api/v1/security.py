@@ -90,6 +90,7 @@ def authorize(permission: str) -> Any:
             principal = resolve_principal(cur, token, state.settings.jwt_secret)
             if principal is None:
                 raise Problem(401, "credentials not valid (expired, revoked or unknown)")
+            state.throttle.check("principal", _identity(principal), f"requests of {principal.actor}")
             if not principal.may(permission):
                 have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
                 raise Problem(403, f"this route needs the {permission!r} permission; the principal has {have}")
@@ -97,6 +98,13 @@ def authorize(permission: str) -> Any:
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by document_permissions
     return dependency
+
+
+def _identity(principal: Principal) -> str:
+    """Whose budget a request spends: the API key, or the user within the tenant."""
+    if principal.api_key_id is not None:
+        return f"key:{principal.api_key_id}"
+    return f"user:{principal.user_id}@{principal.tenant_id}"
 
 
 def document_permissions(routes: list[Any]) -> None:

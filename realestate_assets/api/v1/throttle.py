@@ -1,0 +1,57 @@
+"""Request rate limits for /api/v1 (issue #11), on the `limits` library.
+
+Three limits, each a `limits` rate string ("600/minute", "10 per 1 minute"):
+
+* per client address, on every /api/v1 request before authentication (`ip`);
+* per principal — an API key, or a user within a tenant — once it is authenticated (`principal`);
+* login attempts, per account and per address, so a password cannot be guessed from many
+  addresses at one account nor at many accounts from one address (`login`).
+
+A sliding-window counter per limit and identity, kept in process memory, or in Redis when
+`REDIS_URL` is set so that every API replica shares one budget. Over a limit: 429 problem+json
+saying which limit, how many requests it allows and when it resets, with `Retry-After` and the
+`RateLimit-*` headers of the IETF draft. Plan quotas (402) are a different thing, not here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse, storage, strategies
+
+from realestate_assets.api.v1.problems import Problem
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    ip: str = "1200/minute"
+    principal: str = "600/minute"
+    login: str = "10/minute"
+
+
+class Throttle:
+    def __init__(self, limits: RateLimits, storage_uri: str = "memory://", key_prefix: str = "reos:api") -> None:
+        self.items: dict[str, RateLimitItem] = {kind: parse(getattr(limits, kind)) for kind in ("ip", "principal",
+                                                                                                 "login")}
+        options = {} if storage_uri.startswith("memory") else {"key_prefix": key_prefix}
+        self.limiter = strategies.SlidingWindowCounterRateLimiter(storage.storage_from_string(storage_uri, **options))
+
+    def check(self, kind: str, identity: str, label: str) -> None:
+        """Count one request of IDENTITY against the KIND limit; 429 when it is over. LABEL names
+        the limit for a person ("requests from 203.0.113.9")."""
+        item = self.items[kind]
+        if self.limiter.hit(item, kind, identity):
+            return
+        stats = self.limiter.get_window_stats(item, kind, identity)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise Problem(429, f"rate limit: {label} are limited to {item.amount} per {_window(item)}; "
+                           f"try again in {retry_after} s",
+                      headers={"Retry-After": str(retry_after), "RateLimit-Limit": str(item.amount),
+                               "RateLimit-Remaining": str(stats.remaining), "RateLimit-Reset": str(retry_after)})
+
+
+def _window(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"

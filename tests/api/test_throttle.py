@@ -1,0 +1,69 @@
+"""Rate limits of /api/v1: per client address, per principal, login attempts per account and
+address; 429 problem+json with Retry-After; shared through Redis between API replicas."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realestate_assets.api.v1.problems import Problem
+from realestate_assets.api.v1.throttle import RateLimits, Throttle
+from tests.api.helpers_api import PASSWORD, UNLIMITED, api_client, make_tenant
+
+
+def _statuses(responses: list[Any]) -> list[int]:
+    return [r.status_code for r in responses]
+
+
+def test_login_attempts_are_limited_per_account_and_address(database_url: str, tmp_path: Path) -> None:
+    tenant = make_tenant(database_url, "throttle")
+    email = tenant.users["viewer"]["email"]
+    limits = RateLimits(ip=UNLIMITED, principal=UNLIMITED, login="3/minute")
+    with api_client(database_url, tmp_path, rate_limits=limits) as client:
+        wrong = [client.post("/api/v1/auth/login", json={"email": email, "password": "not the password"})
+                 for _ in range(3)]
+        assert _statuses(wrong) == [401, 401, 401]
+        # The right password does not help once the account's attempts are spent: guessing stops here.
+        blocked = client.post("/api/v1/auth/login", json={"email": email.upper(), "password": PASSWORD})
+        assert blocked.status_code == 429
+        assert blocked.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(blocked.headers["Retry-After"]) <= 60 and blocked.headers["RateLimit-Limit"] == "3"
+        assert "login attempts" in blocked.json()["detail"] and "3 per minute" in blocked.json()["detail"]
+
+
+def test_requests_are_limited_per_principal_and_per_address(database_url: str, tmp_path: Path) -> None:
+    tenant = make_tenant(database_url, "throttle")
+    read, write = ({"X-API-Key": tenant.keys[scope]} for scope in ("read", "write"))
+    with api_client(database_url, tmp_path, rate_limits=RateLimits(ip=UNLIMITED, principal="2/minute",
+                                                                   login=UNLIMITED)) as client:
+        assert _statuses([client.get("/api/v1/me", headers=read) for _ in range(3)]) == [200, 200, 429]
+        assert client.get("/api/v1/me", headers=write).status_code == 200  # another key, its own budget
+    with api_client(database_url, tmp_path, rate_limits=RateLimits(ip="2/minute", principal=UNLIMITED,
+                                                                   login=UNLIMITED)) as client:
+        answers = [client.get("/api/v1/me", headers=key) for key in (read, write, read)]
+        assert _statuses(answers) == [200, 200, 429]
+        assert "requests from testclient" in answers[-1].json()["detail"]
+        assert client.get("/api/v1/me").status_code == 429  # before authentication too
+        assert client.get("/healthz").status_code == 200  # outside /api/v1: the webhook, links, probes
+
+
+def test_replicas_share_one_budget_through_redis(redis_url: str) -> None:
+    prefix = f"reos-test-{uuid.uuid4().hex[:8]}"
+    limits = RateLimits(ip="3/minute")
+    replicas = [Throttle(limits, redis_url, key_prefix=prefix) for _ in range(2)]
+    for i in range(3):
+        replicas[i % 2].check("ip", "203.0.113.9", "requests from 203.0.113.9")
+    with pytest.raises(Problem) as over:
+        replicas[1].check("ip", "203.0.113.9", "requests from 203.0.113.9")
+    assert over.value.status == 429 and over.value.headers["RateLimit-Remaining"] == "0"
+    replicas[0].check("ip", "198.51.100.7", "requests from 198.51.100.7")  # another address: its own budget
+
+
+def test_every_v1_route_documents_429(database_url: str, tmp_path: Path) -> None:
+    with api_client(database_url, tmp_path) as client:
+        spec = client.app.openapi()
+    operations = [op for path, ops in spec["paths"].items() if path.startswith("/api/v1") for op in ops.values()]
+    assert operations and all("429" in op["responses"] for op in operations)
