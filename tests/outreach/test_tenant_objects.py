@@ -126,7 +126,7 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     _no_signed_link_in_events(first)
     objects = tmp_path / "state" / "objects"
     packets = _packet_objects(database_url, tenant)
-    assert len(packets) >= 2
+    assert len(packets) >= 3
     assert packets["object_path"].str.startswith(f"tenants/{tenant}/packets/king_wa/").all()
     assert packets["url"].str.contains("signature=").all()  # links stay in the table, scoped to the key
     wh = Warehouse(database_url)
@@ -140,6 +140,16 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     tampered, lost = packets["object_path"].iloc[0], packets["object_path"].iloc[1]
     (objects / tampered).write_bytes(b"%PDF-1.7 not what was recorded")
     (objects / lost).unlink()
+    # A row written before keys carried the tenant (its object under the old, unscoped key).
+    moved = packets.iloc[2]
+    old_key = moved["object_path"].split("/", 2)[2]  # tenants/<id>/packets/... -> packets/...
+    (objects / old_key).parent.mkdir(parents=True)
+    (objects / moved["object_path"]).rename(objects / old_key)
+    wh = Warehouse(database_url)
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE packets SET object_path = %s WHERE tenant_id = %s AND object_path = %s",
+                    (old_key, tenant, moved["object_path"]))
+    wh.dispose()
     second = _run(pipeline_env, ["packets"])
     assert second.success and _checks(second)["packet_files_match_checksums"], _checks(second)
     _no_signed_link_in_events(second)
@@ -147,6 +157,9 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
                     if e.event_type_value == "ASSET_MATERIALIZATION")
     assert metadata["healed_this_run"].value == 2 and set(metadata["healed"].value) == {tampered, lost}
     assert "example_link" not in metadata
-    after = _packet_objects(database_url, tenant).set_index(["prospect_key", "template"])
+    assert metadata["rendered_this_run"].value == 3  # the two healed and the re-keyed one
+    after = _packet_objects(database_url, tenant)
+    assert after["object_path"].tolist() == packets["object_path"].tolist()  # re-keyed under the tenant
     for row in after.itertuples():
         assert hashlib.sha256((objects / row.object_path).read_bytes()).hexdigest() == row.sha256
+    assert (objects / old_key).exists()  # the old object is left in place, no longer referenced
