@@ -9,13 +9,15 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import psycopg2
 import pytest
 
 from realestate_assets.assets.outreach import packet_path, reuse_verdict
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.definitions import Deployment, build_definitions
+from realestate_assets.definitions import Deployment, build_definitions, resources_for
 from realestate_assets.ml.registry import model_key
 from realestate_assets.objects import LocalObjectStore, object_intact, tenant_key
+from realestate_assets.settings import LocalSettings
 
 # What a signed link carries (local HMAC links, S3 pre-signed URLs): never in metadata or logs.
 SIGNED = re.compile(r"signature=|X-Amz-Signature|X-Amz-Credential", re.IGNORECASE)
@@ -90,6 +92,11 @@ def _packet_objects(database_url: str, tenant: str) -> pd.DataFrame:
         wh.dispose()
 
 
+def _digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
 def _run(deployment: Deployment, selection: list[str]) -> dg.ExecuteInProcessResult:
     defs = build_definitions(deployment=deployment)
     keys = [dg.AssetKey(name) for name in selection]
@@ -134,6 +141,23 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     wh.dispose()
     assert len(models) and models["artifact_path"].str.startswith(f"tenants/{tenant}/models/king_wa/").all()
     assert {p.name for p in objects.iterdir()} == {"tenants"}  # nothing outside a tenant's prefix
+
+    # A second tenant, same county, same inputs, the same object store: before, both wrote the
+    # same model keys (and packet keys whenever their inputs matched), each over the other's objects.
+    before = _digests(objects)
+    other = f"{tenant}-b"
+    with psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'second tenant')", (other,))
+    platform = pipeline_env.platform
+    second_tenant = resources_for("local", LocalSettings(config_dir=platform.config_path,
+                                                         state_dir=platform.state_path, tenant_id=other),
+                                  database_url=database_url)
+    assert _run(second_tenant, upstream).success
+    after_other = _digests(objects)
+    assert {k: v for k, v in after_other.items() if k in before} == before  # the first tenant's objects untouched
+    theirs = set(after_other) - set(before)
+    assert theirs and all(k.startswith(f"tenants/{other}/") for k in theirs)
+    assert set(_packet_objects(database_url, other)["object_path"]) <= theirs
 
     # One object tampered with, another lost: before the fix they were reused as they were and the
     # blocking check `packet_files_match_checksums` failed on every later run.
