@@ -20,7 +20,8 @@ from realestate_assets.objects import LocalObjectStore, object_intact, tenant_ke
 from realestate_assets.settings import LocalSettings
 
 # What a signed link carries (local HMAC links, S3 pre-signed URLs): never in metadata or logs.
-SIGNED = re.compile(r"signature=|X-Amz-Signature|X-Amz-Credential", re.IGNORECASE)
+# Nor an unsubscribe link (its token is signed too).
+SIGNED = re.compile(r"signature=|X-Amz-Signature|X-Amz-Credential|unsubscribe\?token=", re.IGNORECASE)
 
 
 def test_object_keys_carry_the_tenant_and_differ_between_tenants() -> None:
@@ -128,7 +129,7 @@ def _no_signed_link_in_events(result: dg.ExecuteInProcessResult) -> None:
 def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_next_run(
         pipeline_env: Deployment, database_url: str, tenant: str, tmp_path: Path) -> None:
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
-    first = _run(pipeline_env, upstream)
+    first = _run(pipeline_env, [*upstream, "emails"])  # emails too: their links must not leak either
     assert first.success and all(_checks(first).values()), _checks(first)
     _no_signed_link_in_events(first)
     objects = tmp_path / "state" / "objects"
