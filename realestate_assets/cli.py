@@ -1,6 +1,7 @@
 """`reos`: the command line for people who run the platform.
 
   reos db upgrade | downgrade | url     migrate the warehouse, or print where it is
+  reos counties                        every county file: active, inactive or disabled (invalid file)
   reos materialize --county KEY        materialize the whole graph for one county
   reos summary --county KEY            what the warehouse holds for a county
   reos demo [--county king_wa]         migrate + materialize + summary (what `make demo` runs)
@@ -156,13 +157,19 @@ def _county_job(county: str) -> tuple[Any, set[str]]:
     import dagster as dg
 
     from partitions.activity import county_activity
+    from realestate_assets.config_models import ConfigError, county_disabled_reason
     from realestate_assets.definitions import build_definitions, current_environment, resources_for
 
     platform = resources_for(current_environment()).platform
     county_file = platform.config_path / "counties" / f"{county}.yaml"
     if not county_file.exists():
         raise fail(county, "materialize", f"no county file {county_file}", INACTIVE)
-    active, reason = county_activity(platform.county(county))
+    try:
+        config = platform.county(county)
+    except ConfigError as exc:  # the whole error: it names the file and every bad field
+        console.print(f"[red]{escape(county)}: {escape(county_disabled_reason(str(exc)))}[/red]", soft_wrap=True)
+        raise typer.Exit(INACTIVE) from None
+    active, reason = county_activity(config)
     if not active:
         console.print(f"[yellow]{escape(reason)}[/yellow]", soft_wrap=True)
         raise typer.Exit(INACTIVE)
@@ -208,6 +215,29 @@ def _print_checks(result: Any) -> None:
         label = "[yellow]warned[/yellow]" if evaluation.severity.value == "WARN" else "[red]failed[/red]"
         console.print(f"  {label} {escape(evaluation.asset_key.to_user_string())}:"
                       f"{escape(evaluation.check_name)} — {escape(evaluation.description or '')}", soft_wrap=True)
+
+
+@app.command()
+def counties() -> None:
+    """Every county file and its state: active, inactive (no enabled source discovers properties)
+    or disabled (the file is invalid; its error names the file and the field). Exits 1 when a
+    file is invalid: the other counties still load and run."""
+    from partitions.activity import county_activity
+    from realestate_assets.config_models import county_disabled_reason, read_county_files
+    from realestate_assets.settings import LocalSettings
+
+    with _one_line_errors("counties", "reading county files"):
+        files = read_county_files(LocalSettings.from_env().config_dir)
+    table = Table("county", "state", "why", title="County files")
+    for key in sorted({*files.counties, *files.invalid}):
+        if key in files.invalid:
+            table.add_row(escape(key), "[red]disabled[/red]", escape(county_disabled_reason(files.invalid[key])))
+            continue
+        active, reason = county_activity(files.counties[key])
+        table.add_row(key, "active" if active else "[yellow]inactive[/yellow]", escape(reason))
+    console.print(table)
+    if files.invalid:
+        raise typer.Exit(FAILED)
 
 
 @app.command()

@@ -2,12 +2,13 @@
 
 A county file `config/counties/<key>.yaml` is one partition; its stem is the partition key.
 Loading fails with a message that names the file and the field, so a typo never becomes a
-silent, empty partition.
+silent, empty partition; one bad file disables only its own county (`read_county_files`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -197,6 +198,8 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def load_county(path: Path) -> CountyConfig:
@@ -212,12 +215,49 @@ def load_county(path: Path) -> CountyConfig:
 
 
 def load_counties(directory: Path | None = None) -> dict[str, CountyConfig]:
-    """Every county file, validated, keyed by partition key (sorted for stable partitions)."""
+    """Every county file, validated, keyed by partition key (sorted for stable partitions);
+    the first invalid file raises. The code location reads them with `read_county_files`."""
+    files = read_county_files(directory)
+    if files.invalid:
+        raise ConfigError(next(iter(files.invalid.values())))
+    return files.counties
+
+
+@dataclass(frozen=True)
+class CountyFiles:
+    """The county files of a config directory: the valid ones, and why each other one is not.
+
+    One bad file disables its county only: the code location keeps loading the others. The bad
+    county keeps its partition when its stem is a valid partition key, so its runs fail fast with
+    the error and its `county_fresh` checks fail (sensors/freshness.py) — visible in the UI — rather
+    than the county silently vanishing."""
+
+    counties: dict[str, CountyConfig]
+    invalid: dict[str, str]  # file stem -> the error, naming the file and the field
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Valid counties plus invalid files whose stem is a valid key (those stay visible, failing)."""
+        return sorted({*self.counties, *(k for k in self.invalid if PARTITION_KEY.match(k))})
+
+
+def county_disabled_reason(error: str) -> str:
+    """What a run, a check and the CLI say about a county whose file is invalid."""
+    return f"county disabled: its configuration file is invalid — {error}"
+
+
+def read_county_files(directory: Path | None = None) -> CountyFiles:
     directory = (directory or default_config_dir()) / "counties"
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise ConfigError(f"{directory}: no county files (*.yaml) found")
-    return {path.stem: load_county(path) for path in files}
+    counties, invalid = {}, {}
+    for path in files:
+        try:
+            counties[path.stem] = load_county(path)
+        except ConfigError as exc:
+            invalid[path.stem] = str(exc)
+    return CountyFiles(counties, invalid)
 
 
 # ----------------------------------------------------------------------------- scoring

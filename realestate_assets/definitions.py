@@ -31,7 +31,7 @@ import dagster as dg
 
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
-from realestate_assets.config_models import load_counties, load_scoring
+from realestate_assets.config_models import load_scoring, read_county_files
 from realestate_assets.settings import ENVIRONMENT_VARIABLE, LocalSettings, deployment_plan, environment_name
 from resources import (
     MailerResource,
@@ -48,6 +48,8 @@ from sensors.automation import FOLLOW_UPSTREAM, training_condition
 from sensors.freshness import county_freshness_sensor, with_freshness
 
 ENVIRONMENTS = ("local", "staging", "production")
+# The Definitions' metadata key listing county files that failed to load ({stem: error}).
+INVALID_COUNTIES = "invalid_county_files"
 OWNERS = ["team:data-platform"]
 
 # Group and kinds of each asset, as the UI shows them.
@@ -209,8 +211,11 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         deployment = resources_for(current_environment(),
                                    replace(local, config_dir=config_directory) if config_directory else local)
     config_dir = deployment.platform.config_path
-    counties = load_counties(config_dir)
-    partitions = county_partitions(counties)
+    files = read_county_files(config_dir)
+    counties = files.counties
+    if files.invalid:  # the code server's log; the UI shows each on the county's checks and runs
+        dg.get_dagster_logger().warning(invalid_counties_message(files.invalid))
+    partitions = county_partitions(files.partition_keys)
     training_cron = load_scoring(config_dir).training_cron
     training = training_condition(training_cron)
     assets = [with_partitioned_checks(assets_def) for assets_def in
@@ -218,13 +223,20 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
                                  dg.load_assets_from_modules(ASSET_MODULES))]
     return dg.Definitions(
         # Freshness per table from the county files' cadences, plus a per-county staleness check.
-        assets=with_freshness(assets, counties, training_cron=training_cron),
+        assets=with_freshness(assets, counties, training_cron=training_cron, invalid=files.invalid),
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
-        sensors=[automation_sensor, email_events_sensor, run_failure_alerts, county_freshness_sensor(counties)],
+        sensors=[automation_sensor, email_events_sensor, run_failure_alerts,
+                 county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,
+        metadata={INVALID_COUNTIES: dg.MetadataValue.json(files.invalid)},
     )
+
+
+def invalid_counties_message(invalid: dict[str, str]) -> str:
+    return (f"{len(invalid)} county file(s) invalid; those counties are disabled until fixed, the others "
+            "load and run:\n" + "\n".join(invalid.values()))
 
 
 @dg.definitions

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from realestate_assets.db.tenancy import TENANT_ID
+
 DEFAULT_LINK_TTL = timedelta(hours=24)
 
 
@@ -44,6 +46,27 @@ class ObjectStore(Protocol):
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def tenant_key(tenant_id: str, *parts: str) -> str:
+    """The object key of something a tenant owns: `tenants/<tenant_id>/<part>/<part>…`.
+
+    Every object kind's key function (`assets.outreach.packet_path`, `ml.registry.model_key`)
+    builds its key here, so two tenants' objects never share a key, and a link (signed for one
+    key) never reaches another tenant's object. Each part must already be one safe segment.
+    """
+    if not TENANT_ID.match(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} cannot scope an object key")
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\\" in part or any(ord(c) < 32 for c in part):
+            raise ValueError(f"object key segment {part!r} is not one safe path segment")
+    return "/".join(("tenants", tenant_id, *parts))
+
+
+def object_intact(store: ObjectStore, key: str, sha256: str | None) -> bool:
+    """The object exists and reads back with the sha256 recorded for it. The one rule behind
+    reusing a stored object, the packets' blocking checksum audit and the model registry's."""
+    return bool(sha256) and store.exists(key) and _digest(store.get(key)) == sha256
 
 
 def local_link_signature(secret: str, key: str, expires: int) -> str:

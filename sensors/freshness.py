@@ -13,7 +13,8 @@ Two layers, because Dagster's freshness policy is evaluated per asset, not per p
   check history per county reads as "went stale at … / fresh again at …".
 
 Counties without an enabled source are skipped (partitions/activity.py): they are inactive, not
-stale.
+stale. A county whose file is invalid (config_models.read_county_files) is disabled: its
+`county_fresh` checks fail (ERROR) with the file's error, so the UI shows why that county stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from partitions.activity import active_counties
-from realestate_assets.config_models import CountyConfig, load_scoring
+from realestate_assets.config_models import PARTITION_KEY, CountyConfig, county_disabled_reason, load_scoring
 
 CHECK_NAME = "county_fresh"
 # How long a county's pipeline may take after its discovery tick before it counts as late.
@@ -119,16 +120,16 @@ def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, coun
 
 
 def _freshness_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
-                     county_cadences: dict[str, Cadence]) -> dg.AssetChecksDefinition:
+                     county_cadences: dict[str, Cadence], invalid: dict[str, str]) -> dg.AssetChecksDefinition:
     # Partitioned checks are "preview" in 1.13 (DESIGN.md §8) and the only way a check result
     # names its county; the warning says nothing an operator can act on.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return _define_check(assets_def, key, county_cadences)
+        return _define_check(assets_def, key, county_cadences, invalid)
 
 
 def _define_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
-                  county_cadences: dict[str, Cadence]) -> dg.AssetChecksDefinition:
+                  county_cadences: dict[str, Cadence], invalid: dict[str, str]) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=key, name=CHECK_NAME, partitions_def=assets_def.partitions_def, blocking=False,
         description=("This county's partition was materialized since the county's last scheduled "
@@ -138,6 +139,8 @@ def _define_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
     # No annotation on `context`: with postponed annotations Dagster cannot read it.
     def county_fresh(context) -> dg.AssetCheckResult:
         county = context.partition_key
+        if county in invalid:
+            return dg.AssetCheckResult(passed=False, description=county_disabled_reason(invalid[county]))
         cadence = county_cadences.get(county)
         if cadence is None:
             return dg.AssetCheckResult(passed=True, description=f"{county} is inactive (no enabled source)")
@@ -149,7 +152,7 @@ def _define_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey,
 
 
 def with_freshness(assets: Sequence[object], counties: dict[str, CountyConfig], *,
-                   training_cron: str | None = None) -> list[object]:
+                   training_cron: str | None = None, invalid: dict[str, str] | None = None) -> list[object]:
     """The same definitions with a FreshnessPolicy on every asset, plus a partitioned `county_fresh`
     check per asset (for `Definitions(assets=...)`). Non-asset entries pass through unchanged."""
     by_kind = cadences(counties, training_cron)
@@ -167,24 +170,27 @@ def with_freshness(assets: Sequence[object], counties: dict[str, CountyConfig], 
 
         out.append(item.map_asset_specs(apply))
         if item.partitions_def is not None:
-            checks += [_freshness_check(item, key, by_kind[_kind(key.to_user_string())]) for key in item.keys]
+            checks += [_freshness_check(item, key, by_kind[_kind(key.to_user_string())], invalid or {})
+                       for key in item.keys]
     return out + checks
 
 
 def county_freshness_sensor(counties: dict[str, CountyConfig], *, asset_keys: Iterable[dg.AssetKey] | None = None,
-                            training_cron: str | None = None,
+                            training_cron: str | None = None, invalid: dict[str, str] | None = None,
                             minimum_interval_seconds: int = 900) -> dg.SensorDefinition:
     """Records `county_fresh` per (asset, county) when it changes. `asset_keys` defaults to every
-    asset of the code location that has the check."""
+    asset of the code location that has the check. Counties in `invalid` ({key: error}) are
+    recorded as failing (ERROR) with their error, and named in the tick's log."""
     by_kind = cadences(counties, training_cron)
+    disabled = {key: error for key, error in (invalid or {}).items() if PARTITION_KEY.match(key)}
 
     @dg.sensor(name=SENSOR_NAME, minimum_interval_seconds=minimum_interval_seconds,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Per-county staleness of every table (the county_fresh check on each partition).")
     def county_freshness(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         keys = list(asset_keys) if asset_keys is not None else _checked_assets(context)
-        previous: dict[str, bool] = json.loads(context.cursor) if context.cursor else {}
-        state: dict[str, bool] = {}
+        previous: dict[str, bool | str] = json.loads(context.cursor) if context.cursor else {}
+        state: dict[str, bool | str] = {}
         events: list[dg.AssetCheckEvaluation] = []
         stale: list[str] = []
         now = datetime.now(UTC)
@@ -200,6 +206,17 @@ def county_freshness_sensor(counties: dict[str, CountyConfig], *, asset_keys: It
                         asset_key=key, check_name=CHECK_NAME, passed=fresh, partition=county,
                         severity=dg.AssetCheckSeverity.WARN, description=why,
                         metadata={"county": county, "cron": cadence.cron, "timezone": cadence.timezone}))
+            for county, error in disabled.items():
+                slot = f"{key.to_user_string()}|{county}"
+                state[slot] = "invalid"  # not False: once the file is fixed, the next state differs
+                if previous.get(slot) != "invalid":
+                    events.append(dg.AssetCheckEvaluation(
+                        asset_key=key, check_name=CHECK_NAME, passed=False, partition=county,
+                        severity=dg.AssetCheckSeverity.ERROR, description=county_disabled_reason(error),
+                        metadata={"county": county, "config_error": error}))
+        if disabled:
+            context.log.warning(f"{len(disabled)} county file(s) invalid, those counties are disabled: "
+                                + "; ".join(error.splitlines()[0] for error in disabled.values()))
         if stale:
             context.log.warning(f"{len(stale)} stale partition(s): {', '.join(stale[:20])}")
         return dg.SensorResult(asset_events=events, cursor=json.dumps(state, sort_keys=True))

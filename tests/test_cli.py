@@ -114,6 +114,22 @@ def test_materialize_of_an_inactive_county_says_why_in_one_line(cli_env: dict[st
     assert len(unknown.stdout.strip().splitlines()) == 1 and "no county file" in unknown.stdout
 
 
+def test_a_bad_county_file_is_named_by_reos_counties_and_refused_by_materialize(cli_env: dict[str, str],
+                                                                               tmp_path: Path) -> None:
+    write_sample_config(Path(cli_env["REOS_CONFIG_DIR"]), tmp_path / "data", n_parcels=20)
+    bad = _county_file(cli_env).with_name("pierce_wa.yaml")
+    bad.write_text(_county_file(cli_env).read_text().replace("state_fips: '53'", "state_fips: '5'"))
+
+    listed = reos("counties", env=cli_env)
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    assert "king_wa" in listed.stdout and "active" in listed.stdout
+    assert "pierce_wa" in listed.stdout and "disabled" in listed.stdout and "state_fips" in listed.stdout
+
+    refused = reos("materialize", "--county", "pierce_wa", env=cli_env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stdout + refused.stderr
+    assert "county disabled" in refused.stdout and "state_fips" in refused.stdout and "pierce_wa.yaml" in refused.stdout
+
+
 def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict[str, str], tmp_path: Path) -> None:
     write_sample_config(Path(cli_env["REOS_CONFIG_DIR"]), tmp_path / "data", n_parcels=20, malformed=True)
     county = yaml.safe_load(_county_file(cli_env).read_text())

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from realestate_assets.config_models import ConfigError, load_counties, load_county, load_outreach
-from realestate_assets.definitions import build_definitions
+from realestate_assets.definitions import INVALID_COUNTIES, build_definitions
 
 
 def edit_king(config: Path, change: dict) -> Path:
@@ -35,12 +35,15 @@ def test_bundled_counties_are_valid() -> None:
      "sources.0.bulk_file.fields"),
     ({"surprise": 1}, "surprise"),
 ])
-def test_invalid_county_file_fails_loading_with_file_and_field(repo_config: Path, change: dict,
-                                                                field: str) -> None:
+def test_invalid_county_file_is_reported_with_file_and_field(repo_config: Path, change: dict,
+                                                              field: str) -> None:
     path = edit_king(repo_config, change)
     with pytest.raises(ConfigError) as error:
-        build_definitions(repo_config)
+        load_county(path)
     assert str(path) in str(error.value) and field in str(error.value), str(error.value)
+    # The code location still loads: the error is the disabled county's, in the definitions' metadata.
+    reported = build_definitions(repo_config).metadata[INVALID_COUNTIES].value["king_wa"]
+    assert str(path) in reported and field in reported, reported
 
 
 def test_key_must_match_file_stem(repo_config: Path) -> None:
@@ -67,3 +70,100 @@ def test_outreach_requires_postal_address_and_unique_recipients(repo_config: Pat
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="postal_address"):
         load_outreach(repo_config)
+
+
+# ------------------------------------------------------------------ one bad county file (issue #14 item 7)
+
+BAD_FILES = {
+    "invalid YAML": (b"name: [unclosed\n", "not valid YAML"),
+    "schema error": (None, "state_fips"),
+    "not UTF-8": (b"name: \xff\xfe Pierce\n", "unreadable"),
+    "a directory": ("dir", "unreadable"),
+}
+
+
+def add_bad_county(config: Path, kind: str) -> Path:
+    """pierce_wa next to a valid king_wa, broken in the way `kind` says."""
+    content, _ = BAD_FILES[kind]
+    path = config / "counties" / "pierce_wa.yaml"
+    if content == "dir":
+        path.mkdir()
+    elif content is None:
+        data = yaml.safe_load((config / "counties" / "king_wa.yaml").read_text())
+        path.write_text(yaml.safe_dump({**data, "name": "Pierce County", "state_fips": "5"}))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def only_king(config: Path) -> Path:
+    for other in (config / "counties").glob("*.yaml"):
+        if other.stem != "king_wa":
+            other.unlink()
+    return config
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_one_bad_county_file_disables_only_that_county(repo_config: Path, kind: str) -> None:
+    import dagster as dg
+
+    from realestate_assets.config_models import read_county_files
+
+    path = add_bad_county(only_king(repo_config), kind)
+    files = read_county_files(repo_config)
+    assert list(files.counties) == ["king_wa"] and list(files.invalid) == ["pierce_wa"]
+    assert str(path) in files.invalid["pierce_wa"] and BAD_FILES[kind][1] in files.invalid["pierce_wa"]
+    with pytest.raises(ConfigError, match=BAD_FILES[kind][1]):  # the strict loader still refuses it
+        load_counties(repo_config)
+
+    defs = build_definitions(repo_config)  # before: the whole code location failed to load
+    assert defs.metadata[INVALID_COUNTIES].value == files.invalid
+    # The bad county keeps its partition (its runs and checks say why it is disabled); it gets no schedule.
+    keys = defs.resolve_asset_graph().get(dg.AssetKey("sales")).partitions_def.get_partition_keys()
+    assert keys == ["king_wa", "pierce_wa"]
+    assert sorted(s.name for s in defs.schedules or []) == ["discover_king_wa"]
+
+
+def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config: Path) -> None:
+    import dagster as dg
+
+    from sensors.freshness import CHECK_NAME
+
+    add_bad_county(only_king(repo_config), "schema error")
+    defs = build_definitions(repo_config)
+    sensor = next(s for s in defs.sensors if s.name == "reos_county_freshness")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        result = sensor(context)
+        failed = [e for e in result.asset_events if e.partition == "pierce_wa"]
+        assert len(failed) == len(defs.resolve_asset_graph().get_all_asset_keys())
+        assert all(e.check_name == CHECK_NAME and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+                   and "state_fips" in e.description and "county disabled" in e.description for e in failed)
+        # Recorded once, not on every tick.
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                               repository_def=defs.get_repository_def()))
+        assert not [e for e in again.asset_events if e.partition == "pierce_wa"]
+
+
+def test_a_disabled_county_fails_fast_and_the_others_run(make_deployment, tmp_path: Path) -> None:
+    import dagster as dg
+
+    from tests.samples import write_sample_config
+
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=20)
+    add_bad_county(config, "invalid YAML")
+    deployment = make_deployment(config)
+    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
+
+    def run(county: str, asset: str) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(partition_key=county, instance=dg.DagsterInstance.ephemeral(),
+                                      asset_selection=[dg.AssetKey(asset)], raise_on_error=False)
+
+    for asset in ("sales", "ml_model"):  # one asset reads its county file, one only its partition key
+        bad = run("pierce_wa", asset)
+        assert not bad.success
+        failure = next(e for e in bad.all_events if e.event_type_value == "STEP_FAILURE")
+        error = failure.step_failure_data.user_failure_data
+        assert "county disabled" in error.description and "not valid YAML" in error.description
+        assert "pierce_wa.yaml" in error.metadata["config_error"].value
+    assert run("king_wa", "sales").success

@@ -19,9 +19,8 @@ from typing import Any
 
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
-from realestate_assets.db.tenancy import set_tenant, set_user
+from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user
 
-TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
 MIN_PASSWORD = 10
 

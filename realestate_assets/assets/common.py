@@ -10,7 +10,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from realestate_assets.config_models import CountyConfig
+from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.db.catalog import column_descriptions
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 from realestate_assets.settings import deployment_plan
@@ -31,7 +31,14 @@ def county_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefin
 
 
 def county_of(context: dg.AssetExecutionContext, platform: PlatformResource) -> CountyConfig:
-    return platform.county(context.partition_key)
+    """The partition's county, read from its file now. An invalid file disables that county only:
+    the step fails at once with the error (naming the file and the field), before touching data."""
+    try:
+        return platform.county(context.partition_key)
+    except ConfigError as exc:
+        raise dg.Failure(description=county_disabled_reason(str(exc)),
+                         metadata={"county": context.partition_key, "config_error": str(exc)},
+                         allow_retries=False) from exc
 
 
 def tenant(platform: PlatformResource) -> str:
@@ -40,6 +47,7 @@ def tenant(platform: PlatformResource) -> str:
 
 
 def partition_params(context: dg.AssetExecutionContext, platform: PlatformResource) -> dict[str, str]:
+    county_of(context, platform)  # every asset calls this: a disabled county fails fast here
     return {"tenant": tenant(platform), "county": context.partition_key}
 
 

@@ -5,7 +5,6 @@ Thin asset functions: read through resources, call the pure packages (`realestat
 """
 
 
-import hashlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from realestate_assets.assets.common import (
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
-from realestate_assets.objects import ObjectStore
+from realestate_assets.objects import ObjectStore, object_intact, tenant_key
 from realestate_assets.outreach.campaigns import CampaignPlanner, packet_is_read
 from realestate_assets.outreach.compliance import ComplianceError, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
@@ -63,8 +62,7 @@ def checksum_audit(store: ObjectStore) -> Audit:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT object_path, sha256 FROM {}").format(sql.Identifier(stage)))
             staged = cur.fetchall()
-        mismatched = [path for path, digest in staged
-                      if not store.exists(path) or hashlib.sha256(store.get(path)).hexdigest() != digest]
+        mismatched = [path for path, digest in staged if not object_intact(store, path, digest)]
         return [AuditResult("packet_files_match_checksums", not mismatched,
                             f"{len(staged) - len(mismatched)} of {len(staged)} objects match",
                             metadata={"mismatched": dg.MetadataValue.json(mismatched[:20])})]
@@ -72,11 +70,22 @@ def checksum_audit(store: ObjectStore) -> Audit:
     return audit
 
 
-def packet_path(county_key: str, prospect_key: str, template: str, digest: str) -> str:
-    """The object key of a packet: the prospect key (a parcel id, which may hold `/`, `..` or
-    spaces) becomes one safe path segment."""
-    return (f"packets/{county_key}/{safe_filename(prospect_key)}/{template}-v{TEMPLATE_VERSIONS[template]}"
-            f"-{digest[:12]}.pdf")
+def packet_path(tenant_id: str, county_key: str, prospect_key: str, template: str, digest: str) -> str:
+    """The object key of a packet: under its tenant (packets carry tenant branding and are the
+    tenant's alone), by county, prospect, template version and inputs digest. The prospect key (a
+    parcel id, which may hold `/`, `..` or spaces) becomes one safe path segment."""
+    return tenant_key(tenant_id, "packets", county_key, safe_filename(prospect_key),
+                      f"{template}-v{TEMPLATE_VERSIONS[template]}-{digest[:12]}.pdf")
+
+
+def reuse_verdict(previous: pd.Series | None, path: str, digest: str, store: ObjectStore) -> str:
+    """`reuse` the stored packet, or why it is rendered: `new` (no packet yet, other inputs, or a
+    key of an older layout) or `heal` (same inputs and key, but its object is missing or no longer
+    matches its recorded sha256 — rendering it again is what lets the blocking checksum check pass
+    on the next run instead of failing forever)."""
+    if previous is None or previous["inputs_hash"] != digest or previous["object_path"] != path:
+        return "new"
+    return "reuse" if object_intact(store, path, previous["sha256"]) else "heal"
 
 
 def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
@@ -139,18 +148,21 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
                        max(c["score"]["bird_dog_score"] for c in top)))
 
-    records, jobs = [], {}
+    records, jobs, healed = [], {}, []
     for key, template, ctx, score in wanted:
         digest = inputs_hash(template, ctx)
         previous = existing.loc[(key, template)] if (key, template) in existing.index else None
-        if previous is not None and previous["inputs_hash"] == digest and store.exists(previous["object_path"]):
+        path = packet_path(params["tenant"], county.key, key, template, digest)
+        verdict = reuse_verdict(previous, path, digest, store)
+        if verdict == "reuse":
             record = {"prospect_key": key, "template": template, **previous.to_dict(), "bird_dog_score": score}
             if not _link_fresh(previous["url_expires_at"], ttl):
                 link = store.link(previous["object_path"], ttl)
                 record.update(url=link.url, url_expires_at=link.expires_at)
             records.append(record)
             continue
-        path = packet_path(county.key, key, template, digest)
+        if verdict == "heal":
+            healed.append(path)
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
     render_failures: dict[str, str] = {}
     pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
@@ -179,6 +191,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             failed_keys = {name.split("/", 1)[0] for name in failures}
             advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
                            keys=[k for k in contexts if k not in failed_keys and k not in unread])
+    if healed:
+        context.log.warning(f"{len(healed)} stored packets were missing or did not match their sha256 "
+                            f"and were rendered again: {healed[:5]}")
     if failures:
         context.log.warning(f"{len(failures)} packets could not be made and were skipped: "
                             f"{dict(list(failures.items())[:5])}")
@@ -198,8 +213,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                 "their packets are not read, so they are left to render on demand",
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
-            example=memos["object_path"].iloc[0] if len(memos) else "none",
-            example_link=dg.MetadataValue.url(memos["url"].iloc[0]) if len(memos) else "none"),
+            healed_this_run=len(healed), healed=dg.MetadataValue.json(healed[:20]),
+            # The object key only: a packet's link is a bearer credential (signed URL) and never
+            # belongs in metadata, which everyone with UI access reads.
+            example=memos["object_path"].iloc[0] if len(memos) else "none"),
         check_results=[
             *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,

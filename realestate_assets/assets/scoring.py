@@ -36,6 +36,7 @@ from realestate_assets.ml.registry import (
     fingerprint,
     load_active_models,
     load_model,
+    model_key,
     promotion_decision,
     register,
 )
@@ -100,7 +101,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                 champion, row = None, None
             decision = promotion_decision(name, model, champion, None if row is None else row.version, sales,
                                           scoring, indexes)
-        stored = store.put(f"models/{county}/{version}.json", model.to_bytes(), "application/json")
+        stored = store.put(model_key(params["tenant"], county, version), model.to_bytes(), "application/json")
         stored_all.append(stored)
         # Audit before publishing: an artifact that does not read back intact is never registered.
         if not artifact_intact(store, stored):

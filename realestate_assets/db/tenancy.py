@@ -12,9 +12,12 @@ running as the API role could call set_config itself. Queries stay parameterized
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 API_ROLE = "reos_api"
+# What a tenant id may be: also one safe segment of an object key (`tenants/<id>/…`, objects.py).
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 # Public-record derived, per county (moving them off tenant_id is the next step, docs/api.md).
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
                            "features", "ml_models", "scores", "rejects", "source_calls"})

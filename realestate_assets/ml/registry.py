@@ -20,6 +20,7 @@ from realestate_assets.ml.deal import deal_training_frame, propensity_frame
 from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.pipeline import avm_settings
 from realestate_assets.ml.promotion import Decision, contest_start, decide
+from realestate_assets.objects import object_intact, tenant_key
 
 MODEL_NAME = "avm"
 MODEL_NAMES = ("avm", "deal", "sale_propensity")
@@ -29,15 +30,30 @@ class NoActiveModel(LookupError):
     """The county has no active AVM yet (its `ml_model` partition was never materialized)."""
 
 
+def model_key(tenant_id: str, county: str, version: str) -> str:
+    """The object key of a model artifact: under the tenant that trained it, by county and version
+    (the version carries the training-data and settings fingerprint). The one place to change when
+    public county models become shared across tenants (issue #11)."""
+    return tenant_key(tenant_id, "models", county, f"{version}.json")
+
+
 def active_model(wh: Warehouse, params: dict[str, str], name: str = MODEL_NAME) -> pd.Series | None:
-    found = wh.frame("SELECT version, artifact_path, metrics, holdout_start, training_end FROM ml_models "
+    found = wh.frame("SELECT version, artifact_path, artifact_sha256, metrics, holdout_start, training_end "
+                     "FROM ml_models "
                      "WHERE tenant_id = :tenant AND county = :county AND model_name = :name AND is_active",
                      {**params, "name": name})
     return None if found.empty else found.iloc[0]
 
 
 def load_model(store: Any, row: pd.Series | None, kind: type) -> Any:
-    return None if row is None else kind.from_bytes(store.get(row.artifact_path))
+    """The registered model, read back only if its artifact still matches the recorded sha256
+    (ValueError otherwise: the next `ml_model` run writes it again)."""
+    if row is None:
+        return None
+    data = store.get(row.artifact_path)
+    if hashlib.sha256(data).hexdigest() != row.artifact_sha256:
+        raise ValueError(f"model artifact {row.artifact_path} does not match its recorded sha256")
+    return kind.from_bytes(data)
 
 
 def load_active_models(wh: Warehouse, store: Any, params: dict[str, str]) -> tuple[Any, Any, Any, dict[str, str]]:
@@ -80,7 +96,7 @@ def classifier_decision(challenger: TrainedClassifier, champion: TrainedClassifi
 
 def artifact_intact(store: Any, stored: Any) -> bool:
     """The stored artifact exists and reads back with the sha256 it was written with."""
-    return store.exists(stored.key) and hashlib.sha256(store.get(stored.key)).hexdigest() == stored.sha256
+    return object_intact(store, stored.key, stored.sha256)
 
 
 def promotion_decision(name: str, challenger: Any, champion: Any, champion_version: str | None,

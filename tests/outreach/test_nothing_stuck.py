@@ -97,13 +97,13 @@ def test_sendgrid_request_that_cannot_be_built_fails_its_emails_and_the_rest_are
 def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
     from realestate_assets.assets.outreach import packet_path
 
-    digest = "0123456789abcdef"
-    assert packet_path("king_wa", "0345000085", "investor_memo", digest) == \
-        "packets/king_wa/0345000085/investor_memo-v3-0123456789ab.pdf"
-    assert packet_path("king_wa", "_portfolio", "portfolio_overview", digest).startswith("packets/king_wa/portfolio/")
-    hostile = packet_path("king_wa", "../../12/34\r\nx", "investor_memo", digest)
-    assert hostile.startswith("packets/king_wa/12_34_x/") and hostile.count("/") == 3
-    assert packet_path("king_wa", "..", "investor_memo", digest).startswith("packets/king_wa/file/")
+    digest, prefix = "0123456789abcdef", "tenants/t1/packets/king_wa/"
+    assert packet_path("t1", "king_wa", "0345000085", "investor_memo", digest) == \
+        prefix + "0345000085/investor_memo-v3-0123456789ab.pdf"
+    assert packet_path("t1", "king_wa", "_portfolio", "portfolio_overview", digest).startswith(prefix + "portfolio/")
+    hostile = packet_path("t1", "king_wa", "../../12/34\r\nx", "investor_memo", digest)
+    assert hostile.startswith(prefix + "12_34_x/") and hostile.count("/") == 5
+    assert packet_path("t1", "king_wa", "..", "investor_memo", digest).startswith(prefix + "file/")
 
 
 def test_an_email_that_cannot_be_planned_is_recorded_and_the_rest_are_planned(tmp_path: Path) -> None:

@@ -51,6 +51,22 @@ def test_s3_round_trip_checksum_and_presigned_url(moto_endpoint: str) -> None:
     # (moto does not check pre-signed signatures or upload checksums; S3 and MinIO do.)
 
 
+def test_s3_object_intact_notices_a_replaced_or_deleted_object(moto_endpoint: str) -> None:
+    from realestate_assets.objects import object_intact, tenant_key
+
+    store = ObjectStoreResource(backend="s3", bucket="reos-intact", endpoint_url=moto_endpoint,
+                                access_key_id="testing", secret_access_key="testing", region_name="us-east-1").get()
+    store.client.create_bucket(Bucket="reos-intact")
+    stored = store.put(tenant_key("t1", "packets", "king_wa", "p1.pdf"), b"%PDF one", "application/pdf")
+    assert object_intact(store, stored.key, stored.sha256)
+    link = store.link(stored.key)
+    assert "/reos-intact/tenants/t1/packets/king_wa/p1.pdf?" in link.url  # the link names exactly this key
+    store.client.put_object(Bucket="reos-intact", Key=stored.key, Body=b"%PDF other")
+    assert not object_intact(store, stored.key, stored.sha256)
+    store.client.delete_object(Bucket="reos-intact", Key=stored.key)
+    assert not object_intact(store, stored.key, stored.sha256)
+
+
 def test_local_links_are_signed_expire_and_are_served_by_the_api(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path, "http://testserver", secret="link-secret")
     store.put("packets/king_wa/a/memo.pdf", b"%PDF-1.7 local", "application/pdf")

@@ -1,0 +1,190 @@
+"""Issue #14 item 4: tenants never share objects, and a bad stored object heals on the next run.
+Also: signed links never land in Dagster metadata or run logs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import psycopg2
+import pytest
+
+from realestate_assets.assets.outreach import packet_path, reuse_verdict
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.definitions import Deployment, build_definitions, resources_for
+from realestate_assets.ml.registry import model_key
+from realestate_assets.objects import LocalObjectStore, object_intact, tenant_key
+from realestate_assets.settings import LocalSettings
+
+# What a signed link carries (local HMAC links, S3 pre-signed URLs): never in metadata or logs.
+# Nor an unsubscribe link (its token is signed too).
+SIGNED = re.compile(r"signature=|X-Amz-Signature|X-Amz-Credential|unsubscribe\?token=", re.IGNORECASE)
+
+
+def test_object_keys_carry_the_tenant_and_differ_between_tenants() -> None:
+    a = packet_path("tenant-a", "king_wa", "0345000085", "investor_memo", "0123456789abcdef")
+    b = packet_path("tenant-b", "king_wa", "0345000085", "investor_memo", "0123456789abcdef")
+    assert a.startswith("tenants/tenant-a/packets/king_wa/0345000085/") and a != b
+    assert b.startswith("tenants/tenant-b/packets/king_wa/")
+    assert model_key("tenant-a", "king_wa", "avm-king_wa-abc") == "tenants/tenant-a/models/king_wa/avm-king_wa-abc.json"
+    assert model_key("tenant-a", "king_wa", "v") != model_key("tenant-b", "king_wa", "v")
+
+
+@pytest.mark.parametrize("tenant_id", ["", "..", "a/../b", "Tenant", "x", "t\n1", "../t_1"])
+def test_a_tenant_id_that_is_not_one_safe_segment_cannot_scope_a_key(tenant_id: str) -> None:
+    with pytest.raises(ValueError, match="tenant id"):
+        tenant_key(tenant_id, "packets", "king_wa", "p.pdf")
+
+
+@pytest.mark.parametrize("part", ["", ".", "..", "a/b", "a\\b", "a\r\nb"])
+def test_a_key_segment_must_be_one_safe_segment(part: str) -> None:
+    with pytest.raises(ValueError, match="segment"):
+        tenant_key("t1", "packets", part)
+
+
+def test_reuse_only_an_intact_object_under_the_current_key(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    digest = "f" * 64
+    path = packet_path("t1", "king_wa", "p1", "investor_memo", digest)
+    stored = store.put(path, b"%PDF good", "application/pdf")
+    previous = pd.Series({"inputs_hash": digest, "object_path": path, "sha256": stored.sha256})
+    assert object_intact(store, path, stored.sha256)
+    assert reuse_verdict(previous, path, digest, store) == "reuse"
+    assert reuse_verdict(None, path, digest, store) == "new"
+    assert reuse_verdict(previous.copy().replace({digest: "e" * 64}), path, digest, store) == "new"
+    # A row written under the old, unscoped layout is rendered again under the tenant's key.
+    old_layout = previous.copy()
+    old_layout["object_path"] = "packets/king_wa/p1/investor_memo-v3-ffffffffffff.pdf"
+    assert reuse_verdict(old_layout, path, digest, store) == "new"
+    (tmp_path / path).write_bytes(b"%PDF tampered")  # same key, other bytes
+    assert not object_intact(store, path, stored.sha256)
+    assert reuse_verdict(previous, path, digest, store) == "heal"
+    (tmp_path / path).unlink()
+    assert reuse_verdict(previous, path, digest, store) == "heal"
+    assert not object_intact(store, path, None)
+
+
+def test_a_model_artifact_is_read_back_only_when_it_matches_its_recorded_sha256(tmp_path: Path) -> None:
+    from realestate_assets.ml.registry import load_model
+
+    class Echo:
+        @staticmethod
+        def from_bytes(data: bytes) -> bytes:
+            return data
+
+    store = LocalObjectStore(tmp_path)
+    stored = store.put(model_key("t1", "king_wa", "avm-1"), b'{"model": 1}', "application/json")
+    row = pd.Series({"artifact_path": stored.key, "artifact_sha256": stored.sha256})
+    assert load_model(store, row, Echo) == b'{"model": 1}'
+    (tmp_path / stored.key).write_bytes(b'{"model": 2}')
+    with pytest.raises(ValueError, match="does not match its recorded sha256"):
+        load_model(store, row, Echo)
+
+
+def _packet_objects(database_url: str, tenant: str) -> pd.DataFrame:
+    wh = Warehouse(database_url)
+    try:
+        return wh.frame("SELECT prospect_key, template, object_path, sha256, url FROM packets "
+                        "WHERE tenant_id = :t ORDER BY prospect_key, template", {"t": tenant})
+    finally:
+        wh.dispose()
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def _run(deployment: Deployment, selection: list[str]) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(deployment=deployment)
+    keys = [dg.AssetKey(name) for name in selection]
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(), asset_selection=keys,
+        raise_on_error=False)
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def _no_signed_link_in_events(result: dg.ExecuteInProcessResult) -> None:
+    """Every materialization's and check's metadata, and every log line of the run."""
+    texts: list[str] = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            texts += [repr(v.value) for v in event.event_specific_data.materialization.metadata.values()]
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            texts += [repr(v.value) for v in event.asset_check_evaluation_data.metadata.values()]
+            texts.append(event.asset_check_evaluation_data.description or "")
+        texts.append(event.message or "")
+    leaked = [t[:200] for t in texts if SIGNED.search(t)]
+    assert not leaked, leaked
+
+
+@pytest.mark.slow
+def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_next_run(
+        pipeline_env: Deployment, database_url: str, tenant: str, tmp_path: Path) -> None:
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
+    first = _run(pipeline_env, [*upstream, "emails"])  # emails too: their links must not leak either
+    assert first.success and all(_checks(first).values()), _checks(first)
+    _no_signed_link_in_events(first)
+    objects = tmp_path / "state" / "objects"
+    packets = _packet_objects(database_url, tenant)
+    assert len(packets) >= 3
+    assert packets["object_path"].str.startswith(f"tenants/{tenant}/packets/king_wa/").all()
+    assert packets["url"].str.contains("signature=").all()  # links stay in the table, scoped to the key
+    wh = Warehouse(database_url)
+    models = wh.frame("SELECT artifact_path FROM ml_models WHERE tenant_id = :t", {"t": tenant})
+    wh.dispose()
+    assert len(models) and models["artifact_path"].str.startswith(f"tenants/{tenant}/models/king_wa/").all()
+    assert {p.name for p in objects.iterdir()} == {"tenants"}  # nothing outside a tenant's prefix
+
+    # A second tenant, same county, same inputs, the same object store: before, both wrote the
+    # same model keys (and packet keys whenever their inputs matched), each over the other's objects.
+    before = _digests(objects)
+    other = f"{tenant}-b"
+    with psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'second tenant')", (other,))
+    platform = pipeline_env.platform
+    second_tenant = resources_for("local", LocalSettings(config_dir=platform.config_path,
+                                                         state_dir=platform.state_path, tenant_id=other),
+                                  database_url=database_url)
+    assert _run(second_tenant, upstream).success
+    after_other = _digests(objects)
+    assert {k: v for k, v in after_other.items() if k in before} == before  # the first tenant's objects untouched
+    theirs = set(after_other) - set(before)
+    assert theirs and all(k.startswith(f"tenants/{other}/") for k in theirs)
+    assert set(_packet_objects(database_url, other)["object_path"]) <= theirs
+
+    # One object tampered with, another lost: before the fix they were reused as they were and the
+    # blocking check `packet_files_match_checksums` failed on every later run.
+    tampered, lost = packets["object_path"].iloc[0], packets["object_path"].iloc[1]
+    (objects / tampered).write_bytes(b"%PDF-1.7 not what was recorded")
+    (objects / lost).unlink()
+    # A row written before keys carried the tenant (its object under the old, unscoped key).
+    moved = packets.iloc[2]
+    old_key = moved["object_path"].split("/", 2)[2]  # tenants/<id>/packets/... -> packets/...
+    (objects / old_key).parent.mkdir(parents=True)
+    (objects / moved["object_path"]).rename(objects / old_key)
+    wh = Warehouse(database_url)
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE packets SET object_path = %s WHERE tenant_id = %s AND object_path = %s",
+                    (old_key, tenant, moved["object_path"]))
+    wh.dispose()
+    second = _run(pipeline_env, ["packets"])
+    assert second.success and _checks(second)["packet_files_match_checksums"], _checks(second)
+    _no_signed_link_in_events(second)
+    metadata = next(e.event_specific_data.materialization.metadata for e in second.all_events
+                    if e.event_type_value == "ASSET_MATERIALIZATION")
+    assert metadata["healed_this_run"].value == 2 and set(metadata["healed"].value) == {tampered, lost}
+    assert "example_link" not in metadata
+    assert metadata["rendered_this_run"].value == 3  # the two healed and the re-keyed one
+    after = _packet_objects(database_url, tenant)
+    assert after["object_path"].tolist() == packets["object_path"].tolist()  # re-keyed under the tenant
+    for row in after.itertuples():
+        assert hashlib.sha256((objects / row.object_path).read_bytes()).hexdigest() == row.sha256
+    assert (objects / old_key).exists()  # the old object is left in place, no longer referenced
