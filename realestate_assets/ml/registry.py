@@ -143,9 +143,11 @@ def register(wh: Warehouse, tenant_id: str, county: str, name: str, version: str
 
 
 def _metrics_of(model: Any) -> dict[str, Any]:
+    importance = dict(model.importance)  # gain share per feature: the API's feature importance
     if isinstance(model, TrainedAvm):
-        return {**model.metrics, "comparison": model.comparison, "tuning": model.tuning}
-    return {**model.metrics, "tuning": model.tuning, "label": model.extra, "calibration": model.calibration_points}
+        return {**model.metrics, "comparison": model.comparison, "tuning": model.tuning, "importance": importance}
+    return {**model.metrics, "tuning": model.tuning, "label": model.extra, "calibration": model.calibration_points,
+            "importance": importance}
 
 
 def _features_of(model: Any) -> list[str]:

@@ -361,3 +361,46 @@ class CountyFunnel(BaseModel):
     stages: list[FunnelStage] = Field(description="Properties that reached each stage (a later stage counts "
                                                   "toward the earlier ones)")
     emails: dict[str, int] = Field(description="This tenant's emails about the county, by what became of them")
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+class ModelVersion(BaseModel):
+    model_config = _example(id=12, county="king_wa", model_name="avm", version="avm-3f9a1c0e", kind="regressor",
+                            status="active", is_active=True, training_start="2014-05-02", training_end="2015-02-27",
+                            holdout_start="2015-01-01", training_rows=18211,
+                            headline={"mdape_pct": 9.3, "pe10_pct": 56.0, "cod": 12.9, "prd": 1.01},
+                            promotion={"promote": True, "reason": "MdAPE 9.3% < champion 9.8% on the same hold-out"},
+                            created_at="2026-12-02T04:00:00Z")
+    id: int
+    county: str
+    model_name: str = Field(description="avm, deal or sale_propensity")
+    version: str
+    kind: str
+    status: str = Field(description="active, retired or challenger_rejected")
+    is_active: bool
+    training_start: date | None
+    training_end: date | None
+    holdout_start: date | None
+    training_rows: int | None
+    headline: dict[str, float] = Field(description="The key hold-out figures: mdape_pct, pe10_pct, cod, prd for "
+                                                   "a valuation model; auc, precision_at_top10_pct, brier for a "
+                                                   "classifier (absent when not computable)")
+    promotion: dict[str, Any] | None = Field(description="The promotion rule's decision and its reason")
+    created_at: datetime
+
+
+class ModelDetail(ModelVersion):
+    model_config = _example(id=12, county="king_wa", model_name="avm", version="avm-3f9a1c0e", kind="regressor",
+                            status="active", is_active=True, training_start="2014-05-02", training_end="2015-02-27",
+                            holdout_start="2015-01-01", training_rows=18211, headline={"mdape_pct": 9.3},
+                            promotion={"promote": True}, created_at="2026-12-02T04:00:00Z",
+                            metrics={"mdape_pct": 9.3, "comparison": {"hedonic_ols": {"mdape_pct": 14.1}}},
+                            importance={"living_sqft": 0.31, "latitude": 0.22}, hyperparameters={"num_leaves": 31},
+                            feature_names=["living_sqft", "latitude"], artifact_sha256="9b1c…")
+    metrics: dict[str, Any] = Field(description="Every hold-out figure, the baselines' ratio study (`comparison`), "
+                                                "tuning and calibration, as the pipeline recorded them")
+    importance: dict[str, float] = Field(description="Share of the model's split gain per feature, largest first")
+    hyperparameters: dict[str, Any] | None
+    feature_names: list[str] | None
+    artifact_sha256: str | None
