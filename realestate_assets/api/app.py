@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -29,7 +31,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from realestate_assets.api.limits import DEFAULT_API_MAX_BODY_BYTES, BodyLimit, body_limit_for
 from realestate_assets.api.metrics import ApiMetrics
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -51,6 +56,7 @@ class ApiSettings:
     default_tenant: str | None = None
     jwt_secret: str | None = None
     config_dir: str | None = None
+    api_max_body_bytes: int | None = None
 
     def resolved(self) -> ApiSettings:
         from realestate_assets.settings import LocalSettings, local_secret
@@ -72,7 +78,9 @@ class ApiSettings:
             objects_dir=self.objects_dir or str(state / "objects"),
             default_tenant=self.default_tenant or local.tenant_id,
             jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
-            config_dir=self.config_dir or str(local.config_dir))
+            config_dir=self.config_dir or str(local.config_dir),
+            api_max_body_bytes=self.api_max_body_bytes
+            or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES))
 
 
 class _State:
@@ -91,10 +99,35 @@ class _State:
 
     @cached_property
     def verifier(self) -> Any:
-        from sendgrid.helpers.eventwebhook import EventWebhook
-
+        """The SDK's verifier; None without a key; `MISCONFIGURED` (logged once) for a key that
+        is not an ECDSA P-256 public key — the webhook then answers 503, never 500."""
         key = self.settings.webhook_public_key
-        return EventWebhook(key) if key else None
+        if not key:
+            return None
+        try:
+            return load_webhook_verifier(key)
+        except ValueError as exc:
+            log.error("SENDGRID_WEBHOOK_PUBLIC_KEY is not usable (%s): the SendGrid webhook answers 503 until it is "
+                      "fixed; copy the verification key from SendGrid's Mail Settings > Signed Event Webhook", exc)
+            return MISCONFIGURED
+
+
+MISCONFIGURED = object()
+
+
+def load_webhook_verifier(key: str) -> Any:
+    """The SDK's `EventWebhook` for a base64 DER public key; ValueError saying what is wrong."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    try:
+        verifier = EventWebhook(key.strip())
+    except (ValueError, TypeError) as exc:  # cryptography: "Could not deserialize key data…"
+        raise ValueError(f"not a PEM/DER public key: {str(exc).split('.')[0]}") from None
+    public = verifier.public_key
+    if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SECP256R1):
+        raise ValueError(f"a {type(public).__name__.lstrip('_')} key, not an ECDSA P-256 key")
+    return verifier
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -109,6 +142,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None)
     state = _State(settings or ApiSettings())
     app.state.reos = state
+    # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     metrics = ApiMetrics(lambda: state.warehouse)
     app.add_middleware(metrics.middleware)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
@@ -119,18 +154,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.post("/webhooks/sendgrid")
     async def sendgrid_webhook(request: Request) -> Response:
-        raw = (await request.body()).decode("utf-8", errors="replace")
-        signature = request.headers.get(SIGNATURE_HEADER)
-        timestamp = request.headers.get(TIMESTAMP_HEADER)
         verifier = state.verifier
         if verifier is None:
             return JSONResponse({"error": "webhook verification key not configured"}, status_code=503)
+        if verifier is MISCONFIGURED:
+            return JSONResponse({"error": "webhook verification key misconfigured"}, status_code=503)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
         if not signature or not timestamp:
             return JSONResponse({"error": "missing signature headers"}, status_code=401)
         try:
             age = abs(time.time() - float(timestamp))
         except ValueError:
             return JSONResponse({"error": "bad timestamp"}, status_code=401)
+        if not math.isfinite(age):  # "nan" would compare as inside any replay window
+            return JSONResponse({"error": "bad timestamp"}, status_code=401)
+        # The body limit (limits.py) was enforced before this read.
+        raw = (await request.body()).decode("utf-8", errors="replace")
         try:
             valid = verifier.verify_signature(raw, signature, timestamp)
         except (ValueError, TypeError):
@@ -142,7 +182,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             return JSONResponse({"error": "stale timestamp (replay window exceeded)"}, status_code=403)
         try:
             events = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         if not isinstance(events, list):
             return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)
