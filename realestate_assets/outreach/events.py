@@ -52,11 +52,15 @@ def unsubscribe(conn: Any, tenant_id: str, email: str, source: str) -> bool:
         if cur.fetchone() is None:
             return False
         added = suppress(cur, tenant_id, email, "unsubscribe", source)
-        cur.execute("UPDATE emails SET unsubscribed_at = coalesce(unsubscribed_at, now()) "
-                    "WHERE tenant_id = %s AND recipient_email = %s", (tenant_id, email.strip().lower()))
-        cur.execute("INSERT INTO audit_log (tenant_id, actor, action, entity, entity_key, details) "
-                    "VALUES (%s, 'recipient', 'unsubscribe', 'suppressions', %s, %s)",
-                    (tenant_id, email.strip().lower(), json.dumps({"source": source})))
+        cur.execute("UPDATE emails SET unsubscribed_at = now() "
+                    "WHERE tenant_id = %s AND recipient_email = %s AND unsubscribed_at IS NULL",
+                    (tenant_id, email.strip().lower()))
+        # A repeated click (or the scanner and the person both posting) changes nothing: no
+        # second audit row. Same rule as accounts.store.audit: the trail records changes.
+        if added or cur.rowcount:
+            cur.execute("INSERT INTO audit_log (tenant_id, actor, action, entity, entity_key, details) "
+                        "VALUES (%s, 'recipient', 'unsubscribe', 'suppressions', %s, %s)",
+                        (tenant_id, email.strip().lower(), json.dumps({"source": source})))
     return added
 
 
