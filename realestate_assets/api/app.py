@@ -24,6 +24,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -58,8 +60,15 @@ class ApiSettings:
     config_dir: str | None = None
     api_max_body_bytes: int | None = None
 
+    # Names of the secrets taken from the environment: their fingerprints are compared with the
+    # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
+    # directory both read; secrets passed in code are the caller's business.
+    fingerprinted: tuple[str, ...] = ()
+
     def resolved(self) -> ApiSettings:
-        from realestate_assets.settings import LocalSettings, local_secret
+        """Every field filled; MissingSecret when a secret that must be configured is not
+        (settings.shared_secret: the one rule, shared with the pipeline's resources)."""
+        from realestate_assets.settings import LocalSettings, configured_secret, shared_secret
 
         local = LocalSettings.from_env()
         state = local.state_dir
@@ -68,19 +77,21 @@ class ApiSettings:
             from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
 
             database_url = embedded_database_url(embedded_data_dir(state))
+        given = {"unsubscribe": self.unsubscribe_secret, "link": self.link_secret, "jwt": self.jwt_secret}
+        secrets = {name: value or shared_secret(name, state) for name, value in given.items()}
         return ApiSettings(
             database_url=database_url,
             webhook_public_key=self.webhook_public_key or os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             webhook_max_age_s=self.webhook_max_age_s or float(os.environ.get("REOS_WEBHOOK_MAX_AGE_SECONDS", 300)),
-            unsubscribe_secret=self.unsubscribe_secret or os.environ.get("REOS_UNSUBSCRIBE_SECRET")
-            or local_secret(state / "unsubscribe.secret"),
-            link_secret=self.link_secret or os.environ.get("REOS_LINK_SECRET") or local_secret(state / "link.secret"),
+            unsubscribe_secret=secrets["unsubscribe"],
+            link_secret=secrets["link"],
             objects_dir=self.objects_dir or str(state / "objects"),
             default_tenant=self.default_tenant or local.tenant_id,
-            jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
+            jwt_secret=secrets["jwt"],
             config_dir=self.config_dir or str(local.config_dir),
             api_max_body_bytes=self.api_max_body_bytes
-            or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES))
+            or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES),
+            fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
 class _State:
@@ -138,9 +149,29 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<h1 style='font-size:22px;'>{html.escape(title)}</h1>{body}</body></html>"))
 
 
+def start_up(state: _State) -> None:
+    """What the API checks before it serves: its settings resolve (a required secret that is
+    missing is an error naming its variable), the webhook key loads (logged once if not), and
+    the secrets it took from the environment agree with the pipeline's (secret_fingerprints)."""
+    settings = state.settings
+    _ = state.verifier
+    if settings.fingerprinted:
+        from realestate_assets.db.fingerprints import agree_secrets
+
+        with state.warehouse.transaction() as conn:
+            agree_secrets(conn, {name: getattr(settings, f"{name}_secret") for name in settings.fingerprinted},
+                          recorded_by="api")
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None)
     state = _State(settings or ApiSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
+        yield
+
+    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state
     # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
