@@ -47,7 +47,8 @@ class ApiSettings:
     """The API process's settings: given, else read from its environment when first needed (never
     at import time). The API is its own entry point: it imports neither Dagster nor `resources/`;
     the secrets it shares with the pipeline (unsubscribe, link) come from the same variables the
-    production resource set names, or locally from the same files under the state directory."""
+    production resource set names, or — only where `settings.secrets_required_because` allows —
+    from the same invented files under the state directory."""
 
     database_url: str | None = None
     webhook_public_key: str | None = None

@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 COMMENTS = {
-    "name": "Which secret: unsubscribe (REOS_UNSUBSCRIBE_SECRET), link (REOS_LINK_SECRET).",
+    "name": "Which secret: unsubscribe (REOS_UNSUBSCRIBE_SECRET), link (REOS_LINK_SECRET), jwt (REOS_JWT_SECRET).",
     "fingerprint": "HMAC-SHA256 of a fixed label keyed by the secret (first 32 hex digits); never the secret.",
     "recorded_by": "Who recorded it first: 'api' or 'run <run id>'.",
     "recorded_at": "When it was recorded (UTC).",
