@@ -214,7 +214,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             return JSONResponse({"error": "stale timestamp (replay window exceeded)"}, status_code=403)
         try:
             events = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        # ValueError: not JSON, or an integer over Python's 4,300 digits; RecursionError: nesting
+        # deeper than Python's stack. Both are a sender's error, not ours.
+        except (ValueError, RecursionError):
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         if not isinstance(events, list):
             return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)

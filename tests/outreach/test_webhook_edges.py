@@ -92,6 +92,13 @@ def test_one_malformed_event_is_rejected_with_its_reason_while_the_others_apply(
     wh.dispose()
 
 
+def test_signed_bodies_python_cannot_parse_are_a_400(database_url: str, tenant: str) -> None:
+    keys = WebhookKeys()
+    client = app_for(database_url, tenant, keys.public_b64)
+    for body in ("[" + "1" * 5000 + "]", "[" * 100_000 + "]" * 100_000, "[{]"):
+        assert signed_post(client, keys, body).status_code == 400
+
+
 def test_event_problem_is_a_pure_rule() -> None:
     now = 1_790_000_000.0
     ok = {"event": "open", "sg_event_id": "a", "timestamp": now}
