@@ -32,7 +32,13 @@ import dagster as dg
 from partitions.counties import county_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_scoring, read_county_files
-from realestate_assets.settings import ENVIRONMENT_VARIABLE, LocalSettings, deployment_plan, environment_name
+from realestate_assets.settings import (
+    ENVIRONMENT_VARIABLE,
+    LocalSettings,
+    deployment_plan,
+    environment_name,
+    secrets_required_because,
+)
 from resources import (
     MailerResource,
     ObjectStoreResource,
@@ -125,6 +131,9 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
     platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state),
                                 tenant_id=settings.tenant_id)
     if environment == "local":
+        # Invented secret files only where settings.secrets_required_because allows (e.g. not
+        # with a public REOS_PUBLIC_BASE_URL): else the resources require the variables.
+        invent = secrets_required_because({**os.environ, ENVIRONMENT_VARIABLE: environment}) is None
         return Deployment(environment, {
             "platform": platform,
             "credentials": credentials,
@@ -133,11 +142,12 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
             "object_store": ObjectStoreResource(
                 backend="local", local_dir=str(state / "objects"),
                 public_base_url=_optional_env("REOS_PUBLIC_BASE_URL") or "http://127.0.0.1:8000",
-                link_secret=_optional_env("REOS_LINK_SECRET"), link_secret_file=str(state / "link.secret")),
+                link_secret=_optional_env("REOS_LINK_SECRET"),
+                link_secret_file=str(state / "link.secret") if invent else ""),
             "mailer": MailerResource(
                 backend="outbox", outbox_dir=str(state / "outbox"),
                 unsubscribe_secret=_optional_env("REOS_UNSUBSCRIBE_SECRET"),
-                unsubscribe_secret_file=str(state / "unsubscribe.secret")),
+                unsubscribe_secret_file=str(state / "unsubscribe.secret") if invent else ""),
             "vectors": VectorsResource(url=_optional_env("QDRANT_URL"), api_key=_optional_env("QDRANT_API_KEY"),
                                        local_path=str(state / "qdrant")),
             "scraper": ScraperResource(),

@@ -112,7 +112,7 @@ class LocalObjectStore:
         self._path(key)
         expires = int(time.time() + ttl.total_seconds())
         if not self._secret:
-            raise ValueError("a local object store needs its link secret to sign links")
+            raise ValueError("a local object store needs its link secret to sign links (REOS_LINK_SECRET)")
         signature = local_link_signature(self._secret, key, expires)
         return ObjectLink(url=f"{self.public_base_url}/objects/{quote(key)}?expires={expires}&signature={signature}",
                           expires_at=datetime.fromtimestamp(expires, UTC))

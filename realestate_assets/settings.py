@@ -4,6 +4,11 @@ Assets and domain code never call into this module for configuration: the config
 the state directory and the tenant reach them as resource fields (`resources.PlatformResource`),
 chosen by `realestate_assets.definitions.resources_for`. `LocalSettings.from_env` is read by
 that picker (local set only) and by the CLI; nothing else reads REOS_* variables.
+
+The shared secrets (unsubscribe and link signing, shared by the API and pipeline runs; the JWT
+secret, shared by API replicas) are decided here too, once: `shared_secret` returns the
+configured value, or invents a per-installation file only where that cannot split two processes
+(`secrets_required_because`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -76,3 +82,77 @@ def local_secret(path: Path) -> str:
         partial.chmod(0o600)
         partial.replace(path)
     return path.read_text().strip()
+
+
+# name -> the variable that carries it. unsubscribe and link are shared by the API and every
+# pipeline run (tokens and links one signs, the other verifies); jwt by every API replica.
+SECRET_VARIABLES = {"unsubscribe": "REOS_UNSUBSCRIBE_SECRET", "link": "REOS_LINK_SECRET", "jwt": "REOS_JWT_SECRET"}
+PUBLIC_BASE_URL_VARIABLE = "REOS_PUBLIC_BASE_URL"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+MIN_SECRET_CHARS = 16
+
+
+class MissingSecret(RuntimeError):
+    """A secret that must be configured is not (or is a placeholder): a start-up error."""
+
+
+def is_public_url(url: str | None) -> bool:
+    """A base URL other people reach (not empty, not loopback)."""
+    if not url:
+        return False
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    return bool(host) and host not in LOOPBACK_HOSTS and not host.endswith(".localhost")
+
+
+def secrets_required_because(environ: Mapping[str, str] | None = None, mailer_backend: str = "outbox") -> str | None:
+    """Why the shared secrets must be configured rather than invented, or None.
+
+    An invented secret is a file under one state directory: fine for one machine where the
+    local API and runs read the same file, wrong as soon as they may not — in Kubernetes
+    (staging, production: each pod would invent its own), with a real mailer (links go to
+    real people), or with a public base URL (the API serves people off this machine)."""
+    env = os.environ if environ is None else environ
+    environment = environment_name(env)
+    if environment != "local":
+        return f"{ENVIRONMENT_VARIABLE}={environment}" if environment else "running in a Kubernetes pod"
+    if mailer_backend != "outbox":
+        return f"the mailer sends real email ({mailer_backend})"
+    if is_public_url(env.get(PUBLIC_BASE_URL_VARIABLE)):
+        return f"{PUBLIC_BASE_URL_VARIABLE} is public ({env[PUBLIC_BASE_URL_VARIABLE]})"
+    return None
+
+
+def missing_secret_message(name: str, reason: str | None = None) -> str:
+    variable = SECRET_VARIABLES[name]
+    why = f" ({reason})" if reason else ""
+    return (f"{variable} is required{why}: set it to one random value (e.g. `openssl rand -base64 32`) "
+            f"in the API and in every pipeline run; an invented per-installation secret would differ between them")
+
+
+def configured_secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The secret from its variable, None when unset; MissingSecret for a placeholder or a
+    value too short to be random (deploy/k8s/secrets/secrets.example.yaml says REPLACE_ME_…)."""
+    env = os.environ if environ is None else environ
+    value = (env.get(SECRET_VARIABLES[name]) or "").strip()
+    return validated_secret(name, value) if value else None
+
+
+def validated_secret(name: str, value: str) -> str:
+    """A configured secret as is; MissingSecret for a placeholder or a value too short to be random."""
+    if value.startswith("REPLACE_ME") or len(value) < MIN_SECRET_CHARS:
+        raise MissingSecret(f"{SECRET_VARIABLES[name]} is a placeholder or shorter than {MIN_SECRET_CHARS} "
+                            "characters: " + missing_secret_message(name).split(": ", 1)[1])
+    return value
+
+
+def shared_secret(name: str, state_dir: Path, environ: Mapping[str, str] | None = None,
+                  mailer_backend: str = "outbox") -> str:
+    """The configured secret; else, where allowed, the installation's invented one (a file in
+    `state_dir`); else MissingSecret naming the variable and why it is required."""
+    value = configured_secret(name, environ)
+    if value:
+        return value
+    reason = secrets_required_because(environ, mailer_backend)
+    if reason:
+        raise MissingSecret(missing_secret_message(name, reason))
+    return local_secret(state_dir / f"{name}.secret")

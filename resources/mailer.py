@@ -26,7 +26,7 @@ from pydantic import Field
 from realestate_assets.net import HttpError, RetryPolicy, classify, retrying
 from realestate_assets.outreach.mailer import Delivery, Mailer, OutboxMailer, ProviderError
 from realestate_assets.outreach.messages import OutgoingEmail
-from realestate_assets.settings import local_secret
+from realestate_assets.settings import local_secret, missing_secret_message, validated_secret
 
 __all__ = ["Delivery", "Mailer", "MailerResource", "OutboxMailer", "ProviderError", "SendGridMailer"]
 
@@ -138,7 +138,8 @@ class MailerResource(dg.ConfigurableResource):
     unsubscribe_group_id: int | None = Field(default=None, description="SendGrid ASM group (optional)")
     unsubscribe_secret: str = Field(default="", description="signs unsubscribe links, shared with the API "
                                                             "(empty: a random one kept in unsubscribe_secret_file)")
-    unsubscribe_secret_file: str = Field(default="", description="file holding the local random secret")
+    unsubscribe_secret_file: str = Field(default="", description="file holding the local random secret (empty: "
+                                                                 "unsubscribe_secret is required)")
 
     def get(self) -> Mailer:
         if self.backend == "outbox":
@@ -151,9 +152,14 @@ class MailerResource(dg.ConfigurableResource):
                               asm_group_id=self.unsubscribe_group_id)
 
     def signing_secret(self) -> str:
-        """The secret unsubscribe tokens are signed with."""
+        """The secret unsubscribe tokens are signed with: configured, or the local invented one
+        where `settings.secrets_required_because` allows a file (resources_for decides)."""
         if self.unsubscribe_secret:
-            return self.unsubscribe_secret
+            return validated_secret("unsubscribe", self.unsubscribe_secret)
         if not self.unsubscribe_secret_file:
-            raise dg.DagsterInvariantViolationError("mailer needs unsubscribe_secret or unsubscribe_secret_file")
+            raise dg.DagsterInvariantViolationError(missing_secret_message("unsubscribe"))
         return local_secret(Path(self.unsubscribe_secret_file))
+
+    def configured_secrets(self) -> dict[str, str]:
+        """The configured (not invented) secrets, whose fingerprints a run compares with the API's."""
+        return {"unsubscribe": self.signing_secret()} if self.unsubscribe_secret else {}

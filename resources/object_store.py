@@ -26,7 +26,7 @@ from realestate_assets.objects import (
     local_link_signature,
     verify_local_link,
 )
-from realestate_assets.settings import local_secret
+from realestate_assets.settings import local_secret, validated_secret
 
 __all__ = ["DEFAULT_LINK_TTL", "AddressingS3Resource", "LocalObjectStore", "ObjectLink", "ObjectStore",
            "ObjectStoreResource", "S3ObjectStore", "StoredObject", "local_link_signature", "verify_local_link"]
@@ -77,12 +77,19 @@ class ObjectStoreResource(dg.ConfigurableResource):
         if self.backend == "local":
             if not self.local_dir:
                 raise dg.DagsterInvariantViolationError("object store backend=local needs local_dir")
-            secret = self.link_secret or (local_secret(Path(self.link_secret_file)) if self.link_secret_file
-                                          else None)
+            secret = validated_secret("link", self.link_secret) if self.link_secret else (
+                local_secret(Path(self.link_secret_file)) if self.link_secret_file else None)
             return LocalObjectStore(Path(self.local_dir), self.public_base_url, secret=secret)
         if not self.bucket:
             raise dg.DagsterInvariantViolationError("object store backend=s3 needs a bucket")
         return S3ObjectStore(self.s3_client(), self.bucket)
+
+    def configured_secrets(self) -> dict[str, str]:
+        """The configured (not invented) link secret of a local store, whose fingerprint a run
+        compares with the API's; S3 links are pre-signed and need none."""
+        if self.backend == "local" and self.link_secret:
+            return {"link": validated_secret("link", self.link_secret)}
+        return {}
 
     def s3_client(self) -> Any:
         endpoint = self.endpoint_url or None

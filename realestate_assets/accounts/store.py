@@ -349,9 +349,26 @@ def unsubscribe_county(cur: Any, county: str) -> dict[str, Any] | None:
 
 # ---- audit -----------------------------------------------------------------------------------
 
+def unchanged(before: Any, after: Any) -> bool:
+    """True when a write changed nothing it records: there was a before, and every field of it
+    has the same value after (`before` may name fewer fields than `after`, e.g. only a role)."""
+    if before is None or after is None:
+        return False
+    if isinstance(before, dict) and isinstance(after, dict):
+        return all(k in after and _json(after[k]) == _json(v) for k, v in before.items())
+    return _json(before) == _json(after)
+
+
 def audit(cur: Any, principal: Principal | None, tenant_id: str, action: str, entity: str, entity_key: Any = None,
-          before: Any = None, after: Any = None, request_id: str | None = None, ip: str | None = None) -> None:
-    """One audit row per write. Never pass secrets in before/after."""
+          before: Any = None, after: Any = None, request_id: str | None = None, ip: str | None = None) -> bool:
+    """One audit row per write that changed something; never pass secrets in before/after.
+
+    A repeated idempotent request (the same revoke, the same role set again) changes nothing and
+    writes no row — the rule is here, once, rather than a unique key per request: the trail
+    records changes to the data, and an identical retry is not one. Rows without a before/after
+    (log-ins, log-outs, creations) are always written. True when a row was written."""
+    if unchanged(before, after):
+        return False
     cur.execute(
         "INSERT INTO audit_log (tenant_id, actor, action, entity, entity_key, user_id, api_key_id, before, after, "
         "request_id, ip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -359,6 +376,7 @@ def audit(cur: Any, principal: Principal | None, tenant_id: str, action: str, en
          None if entity_key is None else str(entity_key),
          principal.user_id if principal else None, principal.api_key_id if principal else None,
          _json(before), _json(after), request_id, ip))
+    return True
 
 
 def _json(value: Any) -> str | None:

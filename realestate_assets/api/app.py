@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+import math
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -29,8 +33,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from realestate_assets.api.body_limits import DEFAULT_API_MAX_BODY_BYTES, BodyLimit, body_limit_for
 from realestate_assets.api.metrics import ApiMetrics
 from realestate_assets.api.v1.throttle import RateLimits, Throttle
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -44,7 +51,8 @@ class ApiSettings:
     """The API process's settings: given, else read from its environment when first needed (never
     at import time). The API is its own entry point: it imports neither Dagster nor `resources/`;
     the secrets it shares with the pipeline (unsubscribe, link) come from the same variables the
-    production resource set names, or locally from the same files under the state directory."""
+    production resource set names, or — only where `settings.secrets_required_because` allows —
+    from the same invented files under the state directory."""
 
     database_url: str | None = None
     webhook_public_key: str | None = None
@@ -57,9 +65,17 @@ class ApiSettings:
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
     rate_limits: RateLimits | None = None
+    api_max_body_bytes: int | None = None
+
+    # Names of the secrets taken from the environment: their fingerprints are compared with the
+    # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
+    # directory both read; secrets passed in code are the caller's business.
+    fingerprinted: tuple[str, ...] = ()
 
     def resolved(self) -> ApiSettings:
-        from realestate_assets.settings import LocalSettings, local_secret
+        """Every field filled; MissingSecret when a secret that must be configured is not
+        (settings.shared_secret: the one rule, shared with the pipeline's resources)."""
+        from realestate_assets.settings import LocalSettings, configured_secret, shared_secret
 
         local = LocalSettings.from_env()
         state = local.state_dir
@@ -68,20 +84,24 @@ class ApiSettings:
             from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
 
             database_url = embedded_database_url(embedded_data_dir(state))
+        given = {"unsubscribe": self.unsubscribe_secret, "link": self.link_secret, "jwt": self.jwt_secret}
+        secrets = {name: value or shared_secret(name, state) for name, value in given.items()}
         return ApiSettings(
             database_url=database_url,
             webhook_public_key=self.webhook_public_key or os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
             webhook_max_age_s=self.webhook_max_age_s or float(os.environ.get("REOS_WEBHOOK_MAX_AGE_SECONDS", 300)),
-            unsubscribe_secret=self.unsubscribe_secret or os.environ.get("REOS_UNSUBSCRIBE_SECRET")
-            or local_secret(state / "unsubscribe.secret"),
-            link_secret=self.link_secret or os.environ.get("REOS_LINK_SECRET") or local_secret(state / "link.secret"),
+            unsubscribe_secret=secrets["unsubscribe"],
+            link_secret=secrets["link"],
             objects_dir=self.objects_dir or str(state / "objects"),
             default_tenant=self.default_tenant or local.tenant_id,
-            jwt_secret=self.jwt_secret or os.environ.get("REOS_JWT_SECRET") or local_secret(state / "jwt.secret"),
+            jwt_secret=secrets["jwt"],
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
             rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
-                                                          in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}))
+                                                          in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}),
+            api_max_body_bytes=self.api_max_body_bytes
+            or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES),
+            fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
 class _State:
@@ -104,10 +124,35 @@ class _State:
 
     @cached_property
     def verifier(self) -> Any:
-        from sendgrid.helpers.eventwebhook import EventWebhook
-
+        """The SDK's verifier; None without a key; `MISCONFIGURED` (logged once) for a key that
+        is not an ECDSA P-256 public key — the webhook then answers 503, never 500."""
         key = self.settings.webhook_public_key
-        return EventWebhook(key) if key else None
+        if not key:
+            return None
+        try:
+            return load_webhook_verifier(key)
+        except ValueError as exc:
+            log.error("SENDGRID_WEBHOOK_PUBLIC_KEY is not usable (%s): the SendGrid webhook answers 503 until it is "
+                      "fixed; copy the verification key from SendGrid's Mail Settings > Signed Event Webhook", exc)
+            return MISCONFIGURED
+
+
+MISCONFIGURED = object()
+
+
+def load_webhook_verifier(key: str) -> Any:
+    """The SDK's `EventWebhook` for a base64 DER public key; ValueError saying what is wrong."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    try:
+        verifier = EventWebhook(key.strip())
+    except (ValueError, TypeError) as exc:  # cryptography: "Could not deserialize key data…"
+        raise ValueError(f"not a PEM/DER public key: {str(exc).split('.')[0]}") from None
+    public = verifier.public_key
+    if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SECP256R1):
+        raise ValueError(f"a {type(public).__name__.lstrip('_')} key, not an ECDSA P-256 key")
+    return verifier
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -118,10 +163,32 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<h1 style='font-size:22px;'>{html.escape(title)}</h1>{body}</body></html>"))
 
 
+def start_up(state: _State) -> None:
+    """What the API checks before it serves: its settings resolve (a required secret that is
+    missing is an error naming its variable), the webhook key loads (logged once if not), and
+    the secrets it took from the environment agree with the pipeline's (secret_fingerprints)."""
+    settings = state.settings
+    _ = state.verifier
+    if settings.fingerprinted:
+        from realestate_assets.db.fingerprints import agree_secrets
+
+        with state.warehouse.transaction() as conn:
+            agree_secrets(conn, {name: getattr(settings, f"{name}_secret") for name in settings.fingerprinted},
+                          recorded_by="api")
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None)
     state = _State(settings or ApiSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
+        yield
+
+    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state
+    # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     metrics = ApiMetrics(lambda: state.warehouse)
     app.add_middleware(metrics.middleware)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
@@ -132,18 +199,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.post("/webhooks/sendgrid")
     async def sendgrid_webhook(request: Request) -> Response:
-        raw = (await request.body()).decode("utf-8", errors="replace")
-        signature = request.headers.get(SIGNATURE_HEADER)
-        timestamp = request.headers.get(TIMESTAMP_HEADER)
         verifier = state.verifier
         if verifier is None:
             return JSONResponse({"error": "webhook verification key not configured"}, status_code=503)
+        if verifier is MISCONFIGURED:
+            return JSONResponse({"error": "webhook verification key misconfigured"}, status_code=503)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
         if not signature or not timestamp:
             return JSONResponse({"error": "missing signature headers"}, status_code=401)
         try:
             age = abs(time.time() - float(timestamp))
         except ValueError:
             return JSONResponse({"error": "bad timestamp"}, status_code=401)
+        if not math.isfinite(age):  # "nan" would compare as inside any replay window
+            return JSONResponse({"error": "bad timestamp"}, status_code=401)
+        # The body limit (limits.py) was enforced before this read.
+        raw = (await request.body()).decode("utf-8", errors="replace")
         try:
             valid = verifier.verify_signature(raw, signature, timestamp)
         except (ValueError, TypeError):
@@ -155,7 +227,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             return JSONResponse({"error": "stale timestamp (replay window exceeded)"}, status_code=403)
         try:
             events = json.loads(raw)
-        except json.JSONDecodeError:
+        # ValueError: not JSON, or an integer over Python's 4,300 digits; RecursionError: nesting
+        # deeper than Python's stack. Both are a sender's error, not ours.
+        except (ValueError, RecursionError):
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         if not isinstance(events, list):
             return JSONResponse({"error": "expected a JSON array of events"}, status_code=400)

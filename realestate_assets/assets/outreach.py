@@ -24,6 +24,7 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
+from realestate_assets.db.fingerprints import agree_secrets_in
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
@@ -112,6 +113,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             object_store: ObjectStoreResource) -> dg.MaterializeResult:
     county = county_of(context, platform)
     wh, store = warehouse.get(), object_store.get()
+    agree_secrets_in(wh, object_store.configured_secrets(), f"run {context.run_id}")  # the API verifies our links
     params = partition_params(context, platform)
     scoring = platform.scoring()
     settings = platform.campaigns()
@@ -246,6 +248,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
            object_store: ObjectStoreResource, mailer: MailerResource) -> dg.MaterializeResult:
     county = county_of(context, platform)
     wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
+    agree_secrets_in(wh, mailer.configured_secrets(), f"run {context.run_id}")  # the API verifies our unsubscribes
     params = partition_params(context, platform)
     outreach, settings = platform.outreach(), platform.campaigns()
     try:

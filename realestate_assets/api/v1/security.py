@@ -57,9 +57,10 @@ class Context:
         set_tenant(self.cur, tenant_id)
 
     def audit(self, action: str, entity: str, entity_key: Any = None, before: Any = None, after: Any = None,
-              tenant_id: str | None = None) -> None:
-        store.audit(self.cur, self.principal, tenant_id or self.tenant_id, action, entity, entity_key, before, after,
-                    self.request_id, self.ip)
+              tenant_id: str | None = None) -> bool:
+        """`store.audit`: a write that changed nothing (an idempotent repeat) leaves no row."""
+        return store.audit(self.cur, self.principal, tenant_id or self.tenant_id, action, entity, entity_key,
+                           before, after, self.request_id, self.ip)
 
 
 def resolve_principal(cur: Any, token: str, jwt_secret: str) -> Principal | None:

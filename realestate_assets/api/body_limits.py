@@ -1,0 +1,114 @@
+"""Request body limits, enforced before a route reads the body (docs/api.md, "Limits").
+
+`BodyLimit` is plain ASGI middleware in front of every route:
+
+* a `Content-Length` over the route's limit is answered 413 (problem+json) at once — the body
+  is never read, so a client cannot make the API buffer a gigabyte to be told no;
+* a body without a length (chunked transfer) is read with a cap: at limit + 1 bytes reading
+  stops and the answer is the same 413;
+* a body within the limit is handed to the route unchanged.
+
+The limits per route are one decision, `body_limit_for` below, from the API settings:
+
+* `POST /webhooks/sendgrid` — `WEBHOOK_MAX_BODY_BYTES` (1 MiB). SendGrid posts its events "within
+  approximately 30 seconds or when the batch size reaches 768 kilobytes" (Twilio SendGrid,
+  Getting Started with the Event Webhook): a batch is about 768 KiB at most, and the extra
+  quarter is headroom for the batch that crosses the threshold ("approximately"). A larger
+  body did not come from SendGrid.
+* `/unsubscribe` — `UNSUBSCRIBE_MAX_BODY_BYTES` (4 KiB): the RFC 8058 body is
+  `List-Unsubscribe=One-Click`; the landing page's form posts the same.
+* everything else, the JSON API under /api/v1 included — `REOS_API_MAX_BODY_BYTES`
+  (default 64 KiB): the largest request today (creating a tenant with its owner) is well
+  under 1 KiB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from realestate_assets.api.v1.problems import problem_response
+
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+UNSUBSCRIBE_MAX_BODY_BYTES = 4 * 1024
+DEFAULT_API_MAX_BODY_BYTES = 64 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def body_limit_for(path: str, api_max_body_bytes: int, webhook_max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES) -> int:
+    """The most bytes a request to `path` may carry."""
+    if path.startswith("/webhooks/"):
+        return webhook_max_body_bytes
+    if path.rstrip("/") == "/unsubscribe":
+        return UNSUBSCRIBE_MAX_BODY_BYTES
+    return api_max_body_bytes
+
+
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length, None when absent; ValueError when it is not one non-negative integer."""
+    values = [v for k, v in headers if k.lower() == b"content-length"]
+    if not values:
+        return None
+    if len(set(values)) != 1 or not values[0].strip().isdigit():
+        raise ValueError("Content-Length is not one non-negative integer")
+    return int(values[0])
+
+
+class BodyLimit:
+    def __init__(self, app: Any, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        try:
+            length = declared_length(scope.get("headers") or [])
+        except ValueError as exc:
+            await self._refuse(scope, receive, send, 400, str(exc))
+            return
+        if length is not None and length > limit:
+            await self._refuse(scope, receive, send, 413,
+                               f"request body of {length} bytes is over this route's limit of {limit} bytes")
+            return
+        # Within the declared length, or none declared (chunked): read with the cap, then replay.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._refuse(scope, receive, send, 413,
+                                   f"request body is over this route's limit of {limit} bytes (read stopped there)")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+        # `Connection: close`: the unread rest of the body must not be taken for the next request.
+        response = problem_response(status, detail, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then defers to the server's."""
+    queue: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}] \
+        if pending is None else [pending]
+
+    async def replayed() -> Message:
+        return queue.pop(0) if queue else await receive()
+
+    return replayed
