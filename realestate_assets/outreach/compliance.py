@@ -8,6 +8,7 @@ returns what is missing; the `emails` asset refuses to send while the list is no
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from realestate_assets.config_models import Sender
 
@@ -45,3 +46,23 @@ def require_sendable(sender: Sender, *, require_https: bool = True) -> None:
     problems = sending_problems(sender, require_https=require_https)
     if problems:
         raise ComplianceError("sending refused: " + "; ".join(problems))
+
+
+def link_problems(*, provider: str, public_base_url: str, link_secret_given: bool) -> list[str]:
+    """What stops the memo links in an email from working where the email is read. Mail that stays
+    on this machine (the outbox) may link to a local API; mail that leaves it needs the API's public
+    address (REOS_PUBLIC_BASE_URL) and the link secret that API checks (REOS_LINK_SECRET), not a
+    random one made by this process."""
+    if provider == "outbox":
+        return []
+    problems = []
+    host = urlsplit(public_base_url or "").hostname or ""
+    if not public_base_url:
+        problems.append("REOS_PUBLIC_BASE_URL is not set: the memo links in emails sent through "
+                        f"{provider} need the API's public address (e.g. https://api.example.com)")
+    elif host in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or not public_base_url.startswith("https://"):
+        problems.append(f"REOS_PUBLIC_BASE_URL={public_base_url!r} is not a public https:// address: "
+                        f"the memo links in emails sent through {provider} would not open")
+    if not link_secret_given:
+        problems.append("REOS_LINK_SECRET is not set: the API could not verify the memo links in the emails")
+    return problems
