@@ -24,10 +24,7 @@ def upgrade() -> None:
     op.execute("COMMENT ON COLUMN emails.packet_ids IS 'Packets the email lists (packets.id): the one property "
                "of a single email, every property of a digest or weekly summary; planning reads it to tell a "
                "recipient about each property once.'")
-    # Planning reads a county's rows per recipient.
-    op.execute("CREATE INDEX ix_emails_recipient ON emails (tenant_id, county, recipient_email)")
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX ix_emails_recipient")
     op.execute("ALTER TABLE emails DROP COLUMN packet_ids")
