@@ -246,7 +246,7 @@ class OutgoingEmail:
 def text_body(*, greeting_name: str, intro: str, items: list[dict[str, Any]], attached: str | None,
               sender: dict[str, Any], campaign_label: str, heading: str | None = None) -> str:
     """The plain-text alternative: the same facts as the HTML, with the same footer."""
-    lines = [f"Hello {greeting_name},", "", intro, ""] + ([heading, ""] if heading else [])
+    lines = [f"Hello {greeting_name},", ""] + ([intro, ""] if intro else []) + ([heading, ""] if heading else [])
     for item in items:
         value = item.get("estimated_value")
         gap = item.get("value_gap_pct")

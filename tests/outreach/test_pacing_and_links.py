@@ -304,3 +304,35 @@ def test_bounces_spam_reports_and_unsubscribes_show_per_campaign(database_url: s
     digest = rates["daily_digest"]
     assert (digest["bounced"], digest["spam_reports"], digest["unsubscribed"]) == (1, 1, 2)  # spam also opts out
     assert digest["spam_reports_rate"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+# ------------------------------------------------------------------ reos campaigns plan
+
+
+def test_reos_campaigns_plan_prints_per_recipient_what_and_why_without_sending(database_url: str, tenant: str,
+                                                                              tmp_path: Path) -> None:
+    """The CLI reads the same rows and calls the same planning function as the emails asset; the
+    warehouse here holds no packets for the tenant, so every recipient's reason is printed."""
+    import shutil
+
+    from tests.test_cli import reos
+
+    config = tmp_path / "config"
+    shutil.copytree(repo_root() / "config", config)
+    env = {"DATABASE_URL": database_url, "REOS_TENANT": tenant, "REOS_STATE_DIR": str(tmp_path / "state"),
+           "REOS_CONFIG_DIR": str(config)}
+    done = reos("campaigns", "plan", "--county", "king_wa", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "avery@example.com" in done.stdout and "acquisitions@example.org" in done.stdout
+    assert "nothing is sent" in done.stdout and "at most 3 single emails" in done.stdout
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM emails WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) VALUES (%s, %s, 'unsubscribe', "
+                    "'test')", (tenant, "avery@example.com"))
+    conn.close()
+    again = reos("campaigns", "plan", "--county", "king_wa", env=env)
+    assert "(suppressed)" in again.stdout and "nothing is sent" in again.stdout
+    missing = reos("campaigns", "plan", "--county", "nowhere", env=env)
+    assert missing.returncode == 2 and "no county file" in missing.stdout
