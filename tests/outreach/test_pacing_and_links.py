@@ -336,3 +336,30 @@ def test_reos_campaigns_plan_prints_per_recipient_what_and_why_without_sending(d
     assert "(suppressed)" in again.stdout and "nothing is sent" in again.stdout
     missing = reos("campaigns", "plan", "--county", "nowhere", env=env)
     assert missing.returncode == 2 and "no county file" in missing.stdout
+
+
+def test_the_emails_step_refuses_sendgrid_without_a_public_base_url(make_deployment: Any, tmp_path: Path) -> None:
+    """A clear error at the start of the step, before anything is planned or sent."""
+    import dagster as dg
+
+    from realestate_assets.definitions import Deployment, build_definitions
+    from resources.mailer import MailerResource
+    from resources.object_store import ObjectStoreResource
+    from tests.samples import write_sample_config
+
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=20)
+    resources = {**make_deployment(config).resources,
+                 "object_store": ObjectStoreResource(backend="local", local_dir=str(tmp_path / "objects"),
+                                                     public_base_url="", link_secret_file=str(tmp_path / "l")),
+                 "mailer": MailerResource(backend="sendgrid", api_key="SG.x", api_host="http://127.0.0.1:9",
+                                          unsubscribe_secret="u")}
+    deployment = make_deployment(config)
+    deployment = Deployment(deployment.environment, resources, deployment.executor)
+    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("emails")})
+    result = job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
+                                    raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "REOS_PUBLIC_BASE_URL is not set" in message and "REOS_LINK_SECRET is not set" in message
