@@ -59,7 +59,8 @@ class OutboxMailer:
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]:
         out: dict[int, Delivery | ProviderError] = {}
         for email in emails:
-            path = self.delivered_path(email.message_id) or self.path_for(email.message_id)
+            # Only unsent rows reach here (`Deliverer.reconcile` settled the rest by their file).
+            path = self.path_for(email.message_id)
             try:
                 data = email.to_mime().as_bytes()
             except Exception as exc:  # one email that cannot be built fails alone, with the reason
