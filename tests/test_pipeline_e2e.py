@@ -82,6 +82,17 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployme
     assert "Second Avenue" in parts["text/html"].get_payload(decode=True).decode()
     assert parts["application/pdf"].get_payload(decode=True).startswith(b"%PDF")
 
+    # The plan preview reads the same rows through the same planning function: today's digests are
+    # planned again (the state machine will not resend them) and nothing new is due.
+    from tests.test_cli import reos
+
+    preview = reos("campaigns", "plan", "--county", "king_wa", env={
+        "DATABASE_URL": database_url, "REOS_TENANT": tenant, "REOS_STATE_DIR": str(tmp_path / "state"),
+        "REOS_CONFIG_DIR": str(tmp_path / "config")})
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert "daily:king_wa:" in preview.stdout and "never twice" in preview.stdout
+    assert "avery@example.com" in preview.stdout and "acquisitions@example.org" in preview.stdout
+
     updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant})
     second = materialize_all(pipeline_env)
     assert second.success and all(check_results(second).values())

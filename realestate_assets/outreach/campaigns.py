@@ -401,8 +401,9 @@ class CampaignPlanner:
         if campaign.type in SINGLE_PROPERTY_CAMPAIGNS:
             attachments = self._memo_attachment(campaign, d.items[0])
             if d.alert:
-                extra = {"alert": d.alert, "criteria_text": _criteria_text(
-                    next(a.criteria for a in d.recipient.alerts if a.name == d.alert))}
+                criteria = next((a.criteria for a in d.recipient.alerts if a.name == d.alert), None)
+                extra = {"alert": d.alert,
+                         "criteria_text": _criteria_text(criteria) if criteria else "no longer configured"}
             group_key = f"{campaign.key}|{d.send_key}"
         elif campaign.type == "daily_digest":
             attachments = ()
