@@ -5,6 +5,7 @@
   reos materialize --county KEY        materialize the whole graph for one county
   reos summary --county KEY            what the warehouse holds for a county
   reos demo [--county king_wa]         migrate + materialize + summary (what `make demo` runs)
+  reos campaigns plan --county KEY     per recipient, what the emails step would send and why (sends nothing)
   reos backtest --sales CSV --county KEY --cutoff YYYY-MM-DD --out DIR
                                        train every model on sales before the cutoff, judge the rest
 """
@@ -421,6 +422,56 @@ def _print_backtest(metrics: dict, rejected: int) -> None:
         console.print(f"sale propensity ({sale['on']}): AUC {sale['auc']:.3f}, precision@top-10% "
                       f"{sale['precision_at_top10_pct']:.3f} (base rate {sale['base_rate']:.3f})")
 
+
+# ---- campaigns (issue #13): what the emails step would send, and why, without sending -----------
+#   reos campaigns plan --county KEY
+
+campaigns_app = typer.Typer(help="Email campaigns.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+@campaigns_app.command("plan")
+def campaigns_plan(county: str = typer.Option("king_wa", help="county partition key")) -> None:
+    """Print per recipient what the emails step would send now and why (single email or digest,
+    pacing cap, suppressed, below threshold), from the same planning function; sends nothing."""
+    from datetime import UTC, datetime
+
+    from realestate_assets.config_models import load_campaigns, load_county, load_outreach, load_scoring
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.outreach.campaigns import plan_county, read_history, read_items, read_suppressed
+    from realestate_assets.settings import LocalSettings
+
+    with _one_line_errors(county, "campaigns plan"):
+        local = LocalSettings.from_env()
+        county_file = local.config_dir / "counties" / f"{county}.yaml"
+        if not county_file.exists():
+            raise fail(county, "campaigns plan", f"no county file {county_file}", INACTIVE)
+        config, settings = load_county(county_file), load_campaigns(local.config_dir)
+        outreach, scoring = load_outreach(local.config_dir), load_scoring(local.config_dir)
+        wh = Warehouse(_url())
+        try:
+            params = {"tenant": local.tenant_id, "county": county}
+            items = read_items(wh, params, config, threshold=scoring.packet_threshold)
+            plans = plan_county(county_key=county, campaigns=settings.enabled(), recipients=outreach.recipients,
+                                items=items, history=read_history(wh, params), now=datetime.now(UTC),
+                                max_single_per_day=settings.pacing.max_single_emails_per_day,
+                                suppressed=read_suppressed(wh, local.tenant_id))
+        finally:
+            wh.dispose()
+    console.print(f"{county}: {len(items)} properties with a memo at or above {scoring.packet_threshold:g}; "
+                  f"at most {settings.pacing.max_single_emails_per_day} single emails per recipient a day "
+                  "(nothing is sent)", soft_wrap=True)
+    for plan in plans:
+        state = " [red](suppressed)[/red]" if plan.suppressed else ""
+        console.print(f"\n[bold]{escape(plan.recipient.address)}[/bold]{state}")
+        if plan.emails:
+            table = Table("campaign", "send key", "properties", "why")
+            for d in plan.emails:
+                table.add_row(d.campaign.key, d.send_key, str(len(d.items)),
+                              escape(d.why + (" — sent already or retried, never twice" if d.again else "")))
+            console.print(table)
+        for note in plan.notes:
+            console.print(f"  · {escape(note)}", soft_wrap=True)
 
 # ---- accounts (issue #11): tenants, users and API keys, written as the table owner ----------
 #   reos tenant create ID --name NAME

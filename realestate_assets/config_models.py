@@ -363,6 +363,8 @@ CAMPAIGN_TYPES = ("new_opportunity", "daily_digest", "weekly_summary", "custom_a
 # Tokens a subject line or intro may use; anything else is a configuration error.
 PERSONALIZATION_TOKENS = {"first_name", "name", "county", "state", "parcel_id", "address", "score",
                           "estimated_value", "count", "alert", "date"}
+# Campaign types that send one email per property (paced per recipient and day).
+SINGLE_PROPERTY_CAMPAIGNS = ("new_opportunity", "custom_alert")
 
 
 def normalize_email(value: str) -> str:
@@ -469,7 +471,7 @@ class Sender(Strict):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     postal_address: str = Field(min_length=10, description="CAN-SPAM: a valid physical postal address")
     unsubscribe_base_url: str = Field(pattern=r"^https?://")
-    reply_to: str | None = None
+    reply_to: str | None = Field(default=None, description="where replies go (empty: the sender's address)")
     branding: Branding = Field(default_factory=Branding)
 
 
@@ -496,6 +498,9 @@ class CampaignConfig(Strict):
     attach_pdf: bool = True
     max_items: int = Field(default=10, ge=1, le=100)
     categories: list[str] = Field(default_factory=list)
+    link_ttl_days: float = Field(default=14.0, gt=0, le=366,
+                                 description="how long the memo links in this campaign's emails keep working "
+                                             "(each click gets a fresh short-lived object URL)")
 
     @field_validator("subjects", "intro")
     @classmethod
@@ -535,9 +540,18 @@ class PacketSettings(Strict):
     photo_max_px: int = Field(default=640, ge=64)
 
 
+class PacingSettings(Strict):
+    """How many emails one recipient gets: the rest wait in that day's digest."""
+
+    max_single_emails_per_day: int = Field(
+        default=3, ge=0, le=100, description="single-property emails (new opportunity, alerts) per recipient, "
+                                             "county and UTC day, best score first; the rest go in the digest")
+
+
 class CampaignsConfig(Strict):
     campaigns: list[CampaignConfig] = Field(default_factory=list)
     packets: PacketSettings = Field(default_factory=PacketSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
     financial_assumptions: FinancialAssumptions = Field(default_factory=FinancialAssumptions)
     sending_max_attempts: int = Field(default=3, ge=1, le=20)
     unconfirmed_after_hours: float = Field(

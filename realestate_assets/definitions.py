@@ -164,6 +164,8 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
         "warehouse": WarehouseResource(database_url=database_url or dg.EnvVar("DATABASE_URL")),
         "object_store": ObjectStoreResource(
             backend="s3", bucket=dg.EnvVar("S3_BUCKET"), endpoint_url=_optional_env("S3_ENDPOINT_URL"),
+            # The API's public address and link secret: the emails' memo links (`/p/<token>`).
+            public_base_url=_optional_env("REOS_PUBLIC_BASE_URL"), link_secret=_optional_env("REOS_LINK_SECRET"),
             region_name=_optional_env("AWS_REGION") or "us-east-1",
             access_key_id=_optional_env("AWS_ACCESS_KEY_ID"), secret_access_key=_optional_env("AWS_SECRET_ACCESS_KEY"),
             addressing_style=_optional_env("S3_ADDRESSING_STYLE")),

@@ -77,9 +77,7 @@ class ObjectStoreResource(dg.ConfigurableResource):
         if self.backend == "local":
             if not self.local_dir:
                 raise dg.DagsterInvariantViolationError("object store backend=local needs local_dir")
-            secret = validated_secret("link", self.link_secret) if self.link_secret else (
-                local_secret(Path(self.link_secret_file)) if self.link_secret_file else None)
-            return LocalObjectStore(Path(self.local_dir), self.public_base_url, secret=secret)
+            return LocalObjectStore(Path(self.local_dir), self.public_base_url, secret=self.link_signing_secret())
         if not self.bucket:
             raise dg.DagsterInvariantViolationError("object store backend=s3 needs a bucket")
         return S3ObjectStore(self.s3_client(), self.bucket)
@@ -90,6 +88,13 @@ class ObjectStoreResource(dg.ConfigurableResource):
         if self.backend == "local" and self.link_secret:
             return {"link": validated_secret("link", self.link_secret)}
         return {}
+
+    def link_signing_secret(self) -> str | None:
+        """The secret the API checks links with: `link_secret` (REOS_LINK_SECRET), else the local
+        random one in `link_secret_file`; signs local object links and the emails' `/p/` links."""
+        if self.link_secret:
+            return validated_secret("link", self.link_secret)
+        return local_secret(Path(self.link_secret_file)) if self.link_secret_file else None
 
     def s3_client(self) -> Any:
         endpoint = self.endpoint_url or None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from realestate_assets.config_models import AlertCriteria, CampaignConfig, Recipient, SavedAlert, Sender, load_county
-from realestate_assets.outreach.campaigns import CampaignPlanner, packet_is_read
+from realestate_assets.outreach.campaigns import CampaignPlanner, EarlierEmail, packet_is_read
 from realestate_assets.outreach.messages import (
     Attachment,
     Content,
@@ -75,7 +75,7 @@ def item(packet_id: int, score: float, value: float, use_type: str = "sfr", age_
             "created_at": NOW - timedelta(hours=age_h)}
 
 
-def test_campaign_planner_applies_segments_budgets_alerts_and_digest_windows() -> None:
+def test_campaign_planner_applies_segments_budgets_alerts_and_weekly_summaries() -> None:
     county = load_county(repo_root() / "config" / "counties" / "king_wa.yaml")
     items = [item(1, 95, 500_000), item(2, 88, 3_000_000), item(3, 80, 400_000, "townhouse", age_h=48)]
     people = [
@@ -86,22 +86,30 @@ def test_campaign_planner_applies_segments_budgets_alerts_and_digest_windows() -
                   campaigns=["custom_alert", "weekly_summary"],
                   alerts=[SavedAlert(name="cheap", criteria=AlertCriteria(max_estimated_value=450_000))]),
     ]
+    # Both had emails for this county before (not their first run), none today.
+    history = [EarlierEmail(a, "daily_digest", "daily:king_wa:2026-11-20", (99,), NOW - timedelta(days=9), "sent")
+               for a in ("avery@example.com", "casey@example.net")]
     planner = CampaignPlanner(county=county, sender=SENDER, recipients=people, items=items, now=NOW,
                               load_object=lambda key: b"%PDF " + key.encode(), portfolio={"object_path": "pf.pdf"})
-    new = planner.plan(CampaignConfig(key="new_opportunity", type="new_opportunity",
-                                      subjects=["{first_name}: parcel {parcel_id} scores {score}", "B {parcel_id}"]))
-    assert [(p.recipient.address, p.send_key) for p in new] == [("avery@example.com", "packet:1")]
-    assert new[0].subject in ("Avery: parcel P1 scores 95", "B P1") and new[0].variant in "AB"
-    assert new[0].content.attachments[0].data == b"%PDF packets/p1.pdf"
-    assert "[%unsubscribe_url%]" in new[0].content.html and SENDER.postal_address in new[0].content.html
-    alert = planner.plan(CampaignConfig(key="custom_alert", type="custom_alert", subjects=["Alert {alert}"]))
-    assert [(p.recipient.address, p.send_key, p.subject) for p in alert] == [
-        ("casey@example.net", "cheap:packet:3", "Alert cheap")]
-    daily = planner.plan(CampaignConfig(key="daily_digest", type="daily_digest", subjects=["{count} new"]))
-    assert [(p.send_key, p.subject) for p in daily] == [("daily:king_wa:2026-11-29", "1 new")]
-    weekly = planner.plan(CampaignConfig(key="weekly_summary", type="weekly_summary", subjects=["Top {count}"]))
-    assert [(p.recipient.address, p.send_key) for p in weekly] == [("casey@example.net", "weekly:king_wa:2026-W48")]
-    assert weekly[0].content.attachments[0].filename == "portfolio-king_wa.pdf"
+    campaigns = [CampaignConfig(key="new_opportunity", type="new_opportunity",
+                                subjects=["{first_name}: parcel {parcel_id} scores {score}", "B {parcel_id}"]),
+                 CampaignConfig(key="custom_alert", type="custom_alert", subjects=["Alert {alert}"]),
+                 CampaignConfig(key="daily_digest", type="daily_digest", subjects=["{count} new"]),
+                 CampaignConfig(key="weekly_summary", type="weekly_summary", subjects=["Top {count}"])]
+    planned = planner.render(planner.plan(campaigns, history))
+    by = {(p.recipient.address, p.campaign): p for p in planned}
+    assert sorted(by) == [("avery@example.com", "new_opportunity"), ("casey@example.net", "custom_alert"),
+                          ("casey@example.net", "weekly_summary")]
+    new = by["avery@example.com", "new_opportunity"]
+    assert new.send_key == "packet:1" and new.packet_ids == (1,)
+    assert new.subject in ("Avery: parcel P1 scores 95", "B P1") and new.variant in "AB"
+    assert new.content.attachments[0].data == b"%PDF packets/p1.pdf"
+    assert "[%unsubscribe_url%]" in new.content.html and SENDER.postal_address in new.content.html
+    alert = by["casey@example.net", "custom_alert"]
+    assert (alert.send_key, alert.subject) == ("cheap:packet:3", "Alert cheap")
+    weekly = by["casey@example.net", "weekly_summary"]
+    assert weekly.send_key == "weekly:king_wa:2026-W48" and weekly.subject == "Top 1" and weekly.packet_ids == (3,)
+    assert weekly.content.attachments[0].filename == "portfolio-king_wa.pdf"
 
 
 def test_only_properties_some_recipient_takes_get_packets() -> None:
@@ -127,7 +135,7 @@ def test_only_properties_some_recipient_takes_get_packets() -> None:
     assert not any(packet_is_read([], "king_wa", everything, i) for i in items)
     planner = CampaignPlanner(county=county, sender=SENDER, recipients=people, items=items, now=NOW,
                               load_object=lambda key: b"%PDF", portfolio=None)
-    planned = [p for t in everything for p in planner.plan(CampaignConfig(key=t, type=t, subjects=["s"]))]
+    planned = planner.render(planner.plan([CampaignConfig(key=t, type=t, subjects=["s"]) for t in everything]))
     assert planned and {p.packet_id for p in planned if p.packet_id is not None} <= set(read)
     for unread in (2, 4, 5):  # nor is an unread property listed in a digest or summary
         assert not any(f"Parcel P{unread}<" in p.content.html or f">P{unread}<" in p.content.html for p in planned)

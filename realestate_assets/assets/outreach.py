@@ -6,6 +6,7 @@ Thin asset functions: read through resources, call the pure packages (`realestat
 
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,16 +25,24 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
+from realestate_assets.config_models import CampaignConfig
 from realestate_assets.db.fingerprints import agree_secrets_in
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
 from realestate_assets.objects import ObjectStore, object_intact, tenant_key
-from realestate_assets.outreach.campaigns import CampaignPlanner, packet_is_read
-from realestate_assets.outreach.compliance import ComplianceError, require_sendable
+from realestate_assets.outreach.campaigns import (
+    CampaignPlanner,
+    RecipientPlan,
+    packet_is_read,
+    read_history,
+    read_items,
+    read_suppressed,
+)
+from realestate_assets.outreach.compliance import ComplianceError, link_problems, require_sendable
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
-from realestate_assets.outreach.messages import safe_filename
+from realestate_assets.outreach.messages import packet_link_token, packet_link_url, safe_filename
 from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
@@ -41,19 +50,6 @@ PORTFOLIO_KEY = "_portfolio"
 PACKET_COLUMNS = ["prospect_key", "template", "template_version", "inputs_hash", "object_path", "sha256",
                   "size_bytes", "generated_at", "bird_dog_score", "content_type", "url", "url_expires_at",
                   "page_count"]
-
-# The current memo packets of a county, with what campaigns filter and show.
-EMAIL_ITEMS_SQL = """
-SELECT k.id AS packet_id, k.prospect_key, k.object_path, k.url, k.url_expires_at, k.created_at,
-       s.bird_dog_score, s.estimated_value, s.value_gap_pct, s.score_breakdown,
-       p.parcel_id, p.address, e.use_type, e.living_sqft, e.beds, e.waterfront, e.comps_count
-FROM packets k
-JOIN scores s USING (tenant_id, county, prospect_key)
-JOIN prospects p USING (tenant_id, county, prospect_key)
-JOIN enrichment e USING (tenant_id, county, prospect_key)
-WHERE k.tenant_id = :tenant AND k.county = :county AND k.template = :template AND s.bird_dog_score >= :threshold
-ORDER BY s.score_rank
-"""
 
 
 def checksum_audit(store: ObjectStore) -> Audit:
@@ -230,13 +226,45 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     )
 
 
+def memo_links(*, secret: str | None, base_url: str, tenant: str, now: datetime
+               ) -> Callable[[dict[str, Any], CampaignConfig], tuple[str, datetime] | None]:
+    """An email's memo link: `/p/<token>` on the API, valid for the campaign's `link_ttl_days` (the
+    API redirects each click to an object URL that lives minutes). No secret: no link."""
+
+    def link_for(item: dict[str, Any], campaign: CampaignConfig) -> tuple[str, datetime] | None:
+        if not secret or not item.get("object_path"):
+            return None
+        # Whole hours: every run within the hour writes the same links.
+        expires = int((now + timedelta(days=campaign.link_ttl_days)).timestamp()) // 3600 * 3600
+        token = packet_link_token(secret, tenant, item["object_path"], expires)
+        return packet_link_url(base_url, token), datetime.fromtimestamp(expires, UTC)
+
+    return link_for
+
+
+def plan_summary(plans: list[RecipientPlan]) -> dict[str, Any]:
+    """Per recipient: how many emails of each campaign, and the notes (pacing, suppressed, …)."""
+    out: dict[str, Any] = {}
+    for plan in plans:
+        kinds = Counter(d.campaign.key for d in plan.emails if not d.again)
+        out[plan.recipient.address] = {"new_emails": dict(kinds),
+                                       "properties_in_digests": sum(len(d.items) for d in plan.emails
+                                                                    if d.campaign.type == "daily_digest"
+                                                                    and not d.again),
+                                       "notes": plan.notes}
+    return out
+
+
 @county_asset(
     deps=[packets],
     description="Campaign emails (new opportunity, daily digest, weekly summary, custom alerts) to the "
-                "recipients whose segment matches, with the memo attached, a postal-address footer and "
-                "one-click unsubscribe. Outbox-pattern state machine keyed by (campaign, packet or "
+                "recipients whose segment matches: at most N single-property emails per recipient a day "
+                "(best first), the rest in that day's digest, a digest on a recipient's first run; memo "
+                "links through the API (`/p/<token>`), plain-text and HTML parts, a postal-address footer "
+                "and one-click unsubscribe. Outbox-pattern state machine keyed by (campaign, packet or "
                 "digest, recipient): never sent twice; never to a suppressed address; refuses to send "
-                "without a sender identity and postal address.",
+                "without a sender identity and postal address, or (mail leaving the machine) without "
+                "REOS_PUBLIC_BASE_URL.",
     check_specs=[
         dg.AssetCheckSpec("no_email_to_suppressed_address", asset="emails", blocking=True,
                           description="no email sent to an address after it was suppressed (opt-out, bounce, spam)"),
@@ -251,8 +279,13 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     agree_secrets_in(wh, mailer.configured_secrets(), f"run {context.run_id}")  # the API verifies our unsubscribes
     params = partition_params(context, platform)
     outreach, settings = platform.outreach(), platform.campaigns()
+    link_secret = object_store.link_signing_secret()
     try:
         require_sendable(outreach.sender, require_https=outbox.provider != "outbox")
+        problems = link_problems(provider=outbox.provider, public_base_url=object_store.public_base_url,
+                                 link_secret_given=bool(object_store.link_secret))
+        if problems:
+            raise ComplianceError("sending refused: " + "; ".join(problems))
     except ComplianceError as exc:
         raise dg.Failure(str(exc)) from exc
     deliverer = Deliverer(wh, outbox, tenant_id=params["tenant"], county=county.key, sender=outreach.sender,
@@ -260,25 +293,19 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                           unconfirmed_after=timedelta(hours=settings.unconfirmed_after_hours),
                           log=context.log.warning)
     reconciled = deliverer.reconcile()
-    frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": TEMPLATE,
-                                       "threshold": platform.scoring().packet_threshold})
-    items = []
-    for row in frame.to_dict("records"):
-        breakdown = row.pop("score_breakdown") or {}
-        row["reasons"] = breakdown.get("reasons", [])
-        row["county_name"] = f"{county.name}, {county.state}"
-        row["created_at"] = pd.Timestamp(row["created_at"]).to_pydatetime()
-        expires = row["url_expires_at"]
-        row["link_expires"] = (pd.Timestamp(expires).strftime("%Y-%m-%d %H:%M UTC")
-                               if expires is not None and not pd.isna(expires) else None)
-        row["link"] = row.pop("url")
-        items.append({k: (None if not isinstance(v, list | dict) and pd.isna(v) else v) for k, v in row.items()})
+    now = datetime.now(UTC)
+    items = read_items(wh, params, county, threshold=platform.scoring().packet_threshold)
     portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
                          "AND template = 'portfolio_overview'", params).to_dict("records")
     planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=outreach.recipients,
-                              items=items, now=datetime.now(UTC), load_object=store.get,
-                              portfolio=portfolio[0] if portfolio else None)
-    planned = [email for campaign in settings.enabled() for email in planner.plan(campaign)]
+                              items=items, now=now, load_object=store.get,
+                              portfolio=portfolio[0] if portfolio else None,
+                              link_for=memo_links(secret=link_secret, base_url=object_store.public_base_url,
+                                                  tenant=params["tenant"], now=now))
+    plans = planner.plan(settings.enabled(), read_history(wh, params),
+                         max_single_per_day=settings.pacing.max_single_emails_per_day,
+                         suppressed=read_suppressed(wh, params["tenant"]))
+    planned = planner.render(plans)
     if planner.failures:  # one email that cannot be planned is recorded and skipped, not the county
         context.log.warning(f"{len(planner.failures)} emails could not be planned: "
                             f"{dict(list(planner.failures.items())[:5])}")
@@ -290,7 +317,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     with wh.transaction() as conn:
         advance_status(conn, tenant_id=params["tenant"], county=county.key, status="emailed",
                        keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
-                                     "ON k.id = e.packet_id WHERE e.tenant_id = :tenant AND "
+                                     "ON k.id = ANY(e.packet_ids) WHERE e.tenant_id = :tenant AND "
                                      "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
         rates = campaign_rates(conn, params["tenant"], county.key)
     summary = wh.frame(
@@ -300,15 +327,20 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     this_run = {k: int(counts.get(k, 0)) for k in ("sent", "already_sent", "suppressed", "failed",
                                                     "possibly_sent", "gave_up")}
     this_run["reconciled"] = int(reconciled.get("reconciled", 0))
+    per_campaign = {k: {m: v[m] for m in ("sent", "bounced", "spam_reports", "unsubscribed") if m in v}
+                    for k, v in rates.items() if not k.startswith("_")}
     return dg.MaterializeResult(
         metadata=table_metadata(
             wh, "emails", sum(summary.values()),
-            lineage={"packet_id": [("packets", "id")]},
+            lineage={"packet_id": [("packets", "id")], "packet_ids": [("packets", "id")]},
             **{f"{k}_this_run": v for k, v in this_run.items()},
             planned_this_run=len(planned), not_planned_this_run=len(planner.failures),
             not_planned=dg.MetadataValue.json(dict(list(planner.failures.items())[:20])),
+            plan=dg.MetadataValue.json(dict(list(plan_summary(plans).items())[:50])),
+            max_single_emails_per_day=settings.pacing.max_single_emails_per_day,
             status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
             campaign_rates=dg.MetadataValue.json(rates),
+            opt_outs_by_campaign=dg.MetadataValue.json(per_campaign),
             campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),
             provider=outbox.provider),
         check_results=[
@@ -320,4 +352,3 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                   severity="WARN"),
         ],
     )
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from realestate_assets.config_models import Sender
+from realestate_assets.settings import is_public_url
 
 # A street number and a ZIP (US) or a postal-code-like token: a real mailing address, not "TBD".
 _STREET_NUMBER = re.compile(r"\b\d{1,6}\b|\bP\.?\s?O\.?\s+Box\b", re.IGNORECASE)
@@ -45,3 +46,22 @@ def require_sendable(sender: Sender, *, require_https: bool = True) -> None:
     problems = sending_problems(sender, require_https=require_https)
     if problems:
         raise ComplianceError("sending refused: " + "; ".join(problems))
+
+
+def link_problems(*, provider: str, public_base_url: str, link_secret_given: bool) -> list[str]:
+    """What stops the memo links in an email from working where the email is read. Mail that stays
+    on this machine (the outbox) may link to a local API; mail that leaves it needs the API's public
+    address (REOS_PUBLIC_BASE_URL) and the link secret that API checks (REOS_LINK_SECRET), not a
+    random one made by this process."""
+    if provider == "outbox":
+        return []
+    problems = []
+    if not public_base_url:
+        problems.append("REOS_PUBLIC_BASE_URL is not set: the memo links in emails sent through "
+                        f"{provider} need the API's public address (e.g. https://api.example.com)")
+    elif not is_public_url(public_base_url) or not public_base_url.startswith("https://"):
+        problems.append(f"REOS_PUBLIC_BASE_URL={public_base_url!r} is not a public https:// address: "
+                        f"the memo links in emails sent through {provider} would not open")
+    if not link_secret_given:
+        problems.append("REOS_LINK_SECRET is not set: the API could not verify the memo links in the emails")
+    return problems

@@ -38,6 +38,7 @@ from realestate_assets.outreach.messages import (
     Content,
     OutgoingEmail,
     header_text,
+    list_id,
     unsubscribe_token,
     unsubscribe_url,
 )
@@ -54,6 +55,7 @@ class PlannedEmail:
     template: str
     content: Content
     packet_id: int | None = None
+    packet_ids: tuple[int, ...] = ()  # every property the email lists (a digest's whole list)
 
     def __post_init__(self) -> None:
         # The subject is stored and sent as a header: never with a line break or control character.
@@ -88,8 +90,8 @@ class Deliverer:
             for email_id, stale, has_events in cur.fetchall():
                 if self.mailer.confirms_synchronously:
                     domain = self.sender.email.split("@", 1)[1]
-                    path = self.mailer.path_for(f"<reos-email-{email_id}@{domain}>")
-                    if path.exists():
+                    path = self.mailer.delivered_path(f"<reos-email-{email_id}@{domain}>")
+                    if path is not None:
                         cur.execute("UPDATE emails SET status = 'sent', sent_at = coalesce(sent_at, now()), "
                                     "provider_message_id = %s, outbox_path = %s, error = NULL WHERE id = %s",
                                     (f"<reos-email-{email_id}@{domain}>", str(path), email_id))
@@ -121,17 +123,18 @@ class Deliverer:
     # ---------------------------------------------------------------- sending
 
     def _claim(self, planned: Sequence[PlannedEmail]) -> dict[tuple[str, str, str], tuple[int, str, int, bool]]:
-        rows = [(self.tenant_id, self.county, p.campaign, p.send_key, p.packet_id, p.recipient.address,
+        rows = [(self.tenant_id, self.county, p.campaign, p.send_key, p.packet_id,
+                 list(p.packet_ids or ([p.packet_id] if p.packet_id is not None else [])), p.recipient.address,
                  header_text(p.recipient.name), p.subject, p.variant, p.template, self.mailer.provider)
                 for p in planned]
         with self.wh.transaction() as conn, conn.cursor() as cur:
             from psycopg2.extras import execute_values
 
             execute_values(cur, (
-                "INSERT INTO emails (tenant_id, county, campaign, send_key, packet_id, recipient_email, "
+                "INSERT INTO emails (tenant_id, county, campaign, send_key, packet_id, packet_ids, recipient_email, "
                 "recipient_name, subject, variant, template, provider, status) VALUES %s "
                 "ON CONFLICT ON CONSTRAINT emails_once DO NOTHING"), rows,
-                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending')", page_size=1000)
+                template="(%s, %s, %s, %s, %s, %s::bigint[], %s, %s, %s, %s, %s, %s, 'pending')", page_size=1000)
             cur.execute(
                 "SELECT campaign, send_key, recipient_email, id, status, attempts, retryable FROM emails "
                 "WHERE tenant_id = %s AND (campaign, send_key, recipient_email) IN "
@@ -173,7 +176,8 @@ class Deliverer:
             to_name=header_text(p.recipient.name), from_email=self.sender.email,
             from_name=header_text(self.sender.name), subject=p.subject,
             content=p.content, unsubscribe_url=unsubscribe_url(self.sender.unsubscribe_base_url, token),
-            reply_to=self.sender.reply_to, extra_args={"reos_county": self.county})
+            reply_to=self.sender.reply_to or self.sender.email, list_id=list_id(self.sender, p.campaign),
+            extra_args={"reos_county": self.county})
 
     def deliver(self, planned: Sequence[PlannedEmail], batch_size: int = 1000) -> Counter:
         counts: Counter = Counter()

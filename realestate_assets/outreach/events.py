@@ -212,8 +212,10 @@ SELECT campaign,
        count(*) FILTER (WHERE opened_at IS NOT NULL) AS opened,
        count(*) FILTER (WHERE clicked_at IS NOT NULL) AS clicked,
        count(*) FILTER (WHERE status = 'bounced') AS bounced,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM email_events v WHERE v.email_id = e.id
+                                      AND v.event = 'spamreport')) AS spam_reports,
        count(*) FILTER (WHERE unsubscribed_at IS NOT NULL) AS unsubscribed
-FROM emails WHERE tenant_id = %s AND county = %s GROUP BY campaign ORDER BY campaign
+FROM emails e WHERE tenant_id = %s AND county = %s GROUP BY campaign ORDER BY campaign
 """
 
 
@@ -229,7 +231,7 @@ def campaign_rates(conn: Any, tenant_id: str, county: str) -> dict[str, dict[str
             out[row["campaign"]] = {
                 **{k: int(v) for k, v in row.items() if k != "campaign"},
                 **{f"{k}_rate": (round(row[k] / sent, 4) if sent else 0.0)
-                   for k in ("opened", "clicked", "bounced", "delivered", "unsubscribed")}}
+                   for k in ("opened", "clicked", "bounced", "delivered", "unsubscribed", "spam_reports")}}
         cur.execute("SELECT variant, count(*) FILTER (WHERE status IN ('sent', 'bounced')), "
                     "count(*) FILTER (WHERE opened_at IS NOT NULL) FROM emails WHERE tenant_id = %s AND county = %s "
                     "AND variant IS NOT NULL GROUP BY variant ORDER BY variant", (tenant_id, county))

@@ -7,9 +7,10 @@ SendGrid implementation lives with its resource (`resources.mailer`).
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -38,16 +39,27 @@ class OutboxMailer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / f"{re.sub(r'[^A-Za-z0-9@._-]', '', message_id)}.eml"
+    @staticmethod
+    def _digest(message_id: str) -> str:
+        return hashlib.sha256(message_id.encode()).hexdigest()[:16]
+
+    def path_for(self, message_id: str, day: date | None = None) -> Path:
+        """`<date>-<hash of the Message-ID>.eml`: sorts by day, and names no address (a file
+        called `someone@example.com.eml` reads as an address to every tool that scans the disk)."""
+        return self.directory / f"{(day or datetime.now(UTC).date()).isoformat()}-{self._digest(message_id)}.eml"
+
+    def delivered_path(self, message_id: str) -> Path | None:
+        """The outbox file of a message, whatever day it was written; None when it was never sent."""
+        return next(iter(sorted(self.directory.glob(f"*-{self._digest(message_id)}.eml"))), None)
 
     def already_delivered(self, email: OutgoingEmail) -> Delivery | None:
-        path = self.path_for(email.message_id)
-        return Delivery(self.provider, email.message_id, str(path)) if path.exists() else None
+        path = self.delivered_path(email.message_id)
+        return Delivery(self.provider, email.message_id, str(path)) if path is not None else None
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]:
         out: dict[int, Delivery | ProviderError] = {}
         for email in emails:
+            # Only unsent rows reach here (`Deliverer.reconcile` settled the rest by their file).
             path = self.path_for(email.message_id)
             try:
                 data = email.to_mime().as_bytes()
@@ -65,6 +77,6 @@ class OutboxMailer:
 
 class Mailer(Protocol):
     provider: str
-    confirms_synchronously: bool  # True: a delivered email can be proven afterwards (path_for)
+    confirms_synchronously: bool  # True: a delivered email can be proven afterwards (delivered_path)
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]: ...

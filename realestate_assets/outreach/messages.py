@@ -79,6 +79,63 @@ def unsubscribe_url(base_url: str, token: str) -> str:
     return f"{base_url}?token={quote(token)}"
 
 
+# ------------------------------------------------------------------ memo links (`/p/<token>`)
+# An email links to the API, never to a raw object URL: the token names the tenant and the object
+# key and lives as long as the campaign's `link_ttl_days`; the API checks it and redirects to a
+# fresh object URL that lives minutes (realestate_assets/api/links.py). Signed with the object
+# store's link secret by the same function as local object links (`objects.local_link_signature`),
+# over a string no object link can take (it starts with "packet-link"), so one is never the other.
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _packet_link_message(tenant_id: str, key: str) -> str:
+    return f"packet-link\n{tenant_id}\n{key}"
+
+
+def packet_link_token(secret: str, tenant_id: str, key: str, expires: int) -> str:
+    from realestate_assets.objects import local_link_signature
+
+    body = _b64(f"{tenant_id}\n{key}\n{int(expires)}".encode())
+    return f"{body}.{local_link_signature(secret, _packet_link_message(tenant_id, key), int(expires))}"
+
+
+@dataclass(frozen=True)
+class PacketLink:
+    tenant_id: str
+    key: str
+    expires: int
+
+
+def read_packet_link_token(secret: str, token: str) -> PacketLink | None:
+    """The token's tenant, object key and expiry when its signature is ours (expired or not:
+    the caller tells an expired link from a forged one); None otherwise."""
+    from realestate_assets.objects import local_link_signature
+
+    try:
+        body, signature = token.split(".", 1)
+        tenant_id, key, expires = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode().split("\n")
+        link = PacketLink(tenant_id, key, int(expires))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    expected = local_link_signature(secret, _packet_link_message(link.tenant_id, link.key), link.expires)
+    return link if hmac.compare_digest(expected, signature) else None
+
+
+def packet_link_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/p/{token}"
+
+
+def list_id(sender: Any, campaign: str) -> str:
+    """RFC 2919 List-Id: one list per campaign of this sender (mailbox filters and one-click
+    unsubscribe tools group by it)."""
+    domain = sender.email.split("@", 1)[1].lower()
+    label = header_text(f"{sender.branding.company} {campaign.replace('_', ' ')}").replace('"', "")
+    return f'"{label}" <{re.sub(r"[^a-z0-9-]", "-", campaign.lower())}.{domain}>'
+
+
 def personalize(text: str, tokens: dict[str, Any]) -> str:
     """`{token}` substitution for subjects and intros; unknown tokens are left visible, never crash."""
     class _Safe(dict):
@@ -125,6 +182,7 @@ class OutgoingEmail:
     content: Content
     unsubscribe_url: str
     reply_to: str | None = None
+    list_id: str | None = None
     extra_args: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -145,8 +203,11 @@ class OutgoingEmail:
         return f"<reos-email-{self.email_id}@{self.from_email.split('@', 1)[1]}>"
 
     def headers(self) -> dict[str, str]:
-        return {"List-Unsubscribe": f"<{self.unsubscribe_url}>, <mailto:{self.from_email}?subject=unsubscribe>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        headers = {"List-Unsubscribe": f"<{self.unsubscribe_url}>, <mailto:{self.from_email}?subject=unsubscribe>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        if self.list_id:
+            headers["List-Id"] = self.list_id
+        return headers
 
     def _fill(self, text: str) -> str:
         for key, value in self.substitutions.items():
@@ -183,9 +244,9 @@ class OutgoingEmail:
 
 
 def text_body(*, greeting_name: str, intro: str, items: list[dict[str, Any]], attached: str | None,
-              sender: dict[str, Any], campaign_label: str) -> str:
+              sender: dict[str, Any], campaign_label: str, heading: str | None = None) -> str:
     """The plain-text alternative: the same facts as the HTML, with the same footer."""
-    lines = [f"Hello {greeting_name},", "", intro, ""]
+    lines = [f"Hello {greeting_name},", ""] + ([intro, ""] if intro else []) + ([heading, ""] if heading else [])
     for item in items:
         value = item.get("estimated_value")
         gap = item.get("value_gap_pct")
@@ -196,7 +257,8 @@ def text_body(*, greeting_name: str, intro: str, items: list[dict[str, Any]], at
         for reason in (item.get("reasons") or [])[:3]:
             lines.append(f"    - {reason}")
         if item.get("link"):
-            lines.append(f"    memo: {item['link']}")
+            lines.append(f"    memo: {item['link']}"
+                         + (f" (link valid until {item['link_expires']})" if item.get("link_expires") else ""))
     if attached:
         lines += ["", attached]
     lines += ["", "--", f"{sender['company']} · {sender['name']} · {sender['email']}", sender["postal_address"],

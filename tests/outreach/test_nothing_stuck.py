@@ -107,8 +107,10 @@ def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
 
 
 def test_an_email_that_cannot_be_planned_is_recorded_and_the_rest_are_planned(tmp_path: Path) -> None:
+    from datetime import timedelta
+
     from realestate_assets.config_models import CampaignConfig, Recipient, load_county
-    from realestate_assets.outreach.campaigns import CampaignPlanner
+    from realestate_assets.outreach.campaigns import CampaignPlanner, EarlierEmail
     from realestate_assets.settings import repo_root
     from resources.object_store import LocalObjectStore
     from tests.outreach.helpers_outreach import SENDER
@@ -120,8 +122,10 @@ def test_an_email_that_cannot_be_planned_is_recorded_and_the_rest_are_planned(tm
     people = [Recipient(name="Avery", email="avery@example.com", min_score=0, campaigns=["new_opportunity"])]
     planner = CampaignPlanner(county=load_county(repo_root() / "config" / "counties" / "king_wa.yaml"),
                               sender=SENDER, recipients=people, items=items, now=NOW, load_object=store.get)
-    planned = planner.plan(CampaignConfig(key="new_opportunity", type="new_opportunity",
-                                          subjects=["Parcel {parcel_id}"]))
+    earlier = [EarlierEmail("avery@example.com", "daily_digest", "daily:king_wa:2026-11-01", (99,),
+                            NOW - timedelta(days=20), "sent")]  # not the first run: single emails
+    planned = planner.render(planner.plan([CampaignConfig(key="new_opportunity", type="new_opportunity",
+                                                          subjects=["Parcel {parcel_id}"])], earlier))
     assert [p.send_key for p in planned] == ["packet:1"]
     assert planned[0].content.attachments[0].filename == "memo-P1.pdf"
     assert list(planner.failures) == ["new_opportunity packet:2 avery@example.com"]
