@@ -352,7 +352,7 @@ def test_the_emails_step_refuses_sendgrid_without_a_public_base_url(make_deploym
                  "object_store": ObjectStoreResource(backend="local", local_dir=str(tmp_path / "objects"),
                                                      public_base_url="", link_secret_file=str(tmp_path / "l")),
                  "mailer": MailerResource(backend="sendgrid", api_key="SG.x", api_host="http://127.0.0.1:9",
-                                          unsubscribe_secret="u")}
+                                          unsubscribe_secret="u" * 32)}
     deployment = make_deployment(config)
     deployment = Deployment(deployment.environment, resources, deployment.executor)
     job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def().get_subset(
