@@ -226,6 +226,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             score_method=scored.method,
             packet_candidates=int(candidates.sum()),
             explained_rows=scored.explained,
+            suspect_last_sales=scored.suspect_sales,  # kept out of equity and the value gap (docs/scoring.md)
             explain_seconds=round(scored.explain_seconds, 3),
             explain_rows_per_s=round(scored.explained / scored.explain_seconds, 1)
             if scored.explain_seconds > 0 and scored.explained else 0.0,
