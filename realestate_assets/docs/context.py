@@ -57,7 +57,8 @@ COMPONENT_LABELS = {"equity": "Equity (last sale in today's market vs estimate)"
                     "upside": "Renovation upside (effective age)",
                     "deal": "Deal probability (asking price vs market)",
                     "propensity": "Chance of a sale within 12 months"}
-MARKET_SUMMARY = ("comps_count", "comps_median_price_per_sqft", "comps_estimated_value", "comps_value_spread_pct")
+COMPONENT_SHORT = {"equity": "Equity", "tenure": "Years owned", "confidence": "Valuation confidence",
+                   "upside": "Renovation upside", "deal": "Deal probability", "propensity": "Sale within 12 months"}
 
 
 def _value(row: pd.Series | dict, name: str) -> Any:
@@ -249,7 +250,8 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
             "bird_dog_score": _value(row, "bird_dog_score"), "rank": _value(row, "score_rank"),
             "as_of_date": as_of, "model_version": _value(row, "model_version"),
             "reasons": memo_reasons(breakdown, valuation), "value_factors": breakdown.get("value_factors", []),
-            "components": [{**c, "label": COMPONENT_LABELS.get(c["name"], c["name"])} for c in composition],
+            "components": [{**c, "label": COMPONENT_LABELS.get(c["name"], c["name"]),
+                            "short": COMPONENT_SHORT.get(c["name"], c["name"])} for c in composition],
             "stale_after_days": scoring.data_stale_after_days,
         },
         "financials": financials(
@@ -277,13 +279,15 @@ def portfolio_context(contexts: list[dict[str, Any]], county: CountyConfig, send
             "beds": p["beds"], "baths": p["baths"], "bird_dog_score": s["bird_dog_score"],
             "estimated_value": v["estimated_value"], "value_gap_pct": v["value_gap_pct"],
             "comps_count": v["comps_count"], "cap_rate_pct": c["financials"].get("cap_rate_pct"),
-            "top_reason": (s["reasons"] or ["—"])[0]})
+            "suspect_sale": bool(v.get("suspect_sale")), "top_reason": (s["reasons"] or ["—"])[0]})
     values = [p["estimated_value"] for p in properties if p["estimated_value"]]
     scores = [p["bird_dog_score"] for p in properties if p["bird_dog_score"] is not None]
     return json_safe({
         "county": {"key": county.key, "name": county.name, "state": county.state},
         "sender": sender_context(sender), "properties": properties,
         "as_of_date": contexts[0]["score"]["as_of_date"] if contexts else None,
+        "stale_after_days": contexts[0]["score"].get("stale_after_days") if contexts else None,
+        "suspect_sales": sum(p["suspect_sale"] for p in properties),
         "summary": {"count": len(properties), "total_estimated_value": sum(values) if values else None,
                     "median_score": float(np.median(scores)) if scores else None,
                     "median_value_gap_pct": float(np.median([p["value_gap_pct"] for p in properties

@@ -32,10 +32,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "3",
-    "executive_summary": "1",
-    "detailed_analysis": "2",
-    "portfolio_overview": "1",
+    "investor_memo": "4",
+    "executive_summary": "2",
+    "detailed_analysis": "3",
+    "portfolio_overview": "2",
     "email_notification": "1",
     "email_daily_digest": "1",
     "email_weekly_summary": "1",
