@@ -18,7 +18,7 @@ from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
 from realestate_assets.market.comps import SalesPool
 from realestate_assets.market.index import HedonicIndex, month_start
-from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS, score_composition, suspect_sale_reason
+from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS, SUSPECT_SALE, score_composition, suspect_sale_reason
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = """
@@ -266,6 +266,9 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
     }
     context = json_safe(context)
     context["risks"] = risks(context)
+    # The one-page summary states a suspect sale once, in its callout: not again as a reason or risk.
+    context["score"]["key_reasons"] = [r for r in context["score"]["reasons"] if not r.startswith(SUSPECT_SALE)][:3]
+    context["key_risks"] = [r for r in context["risks"] if not r.startswith(SUSPECT_SALE)][:3]
     return context
 
 

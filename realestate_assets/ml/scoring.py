@@ -305,8 +305,8 @@ def missing_component_reason(name: str, *, listed: bool, suspect: str | None, ha
     if name == "propensity":
         return "no trained sale-propensity model for this county"
     if name == "equity":
-        if suspect:
-            return f"{suspect}: equity not scored"
+        if suspect:  # the details are stated once, where the sale is described
+            return f"{SUSPECT_SALE}: equity not scored"
         return "no recorded sale or no estimate to compare: equity not scored" if not has_sale else \
             "no estimated value: equity not scored"
     if name == "confidence":
