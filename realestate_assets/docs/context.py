@@ -169,11 +169,20 @@ def _comps_phrase(count: int) -> str:
     return f"{count} comparable sale" + ("" if count == 1 else "s")
 
 
+def _legacy_fact(text: str) -> str | None:
+    """The fact of a reason stored before `reason_facts` existed (scores not yet re-run)."""
+    if text.startswith("last sale, moved to today's market"):
+        return "value_gap"
+    if text.endswith("comparable sales nearby support the value"):
+        return "comps"
+    return None
+
+
 def memo_reasons(breakdown: dict[str, Any], valuation: dict[str, Any]) -> list[str]:
     """The score's reasons, one per fact, restated from the memo's own facts where the memo states
     that fact elsewhere (its comps count, a suspect last sale), so every page agrees."""
     texts = list(breakdown.get("reasons") or [])
-    facts = list(breakdown.get("reason_facts") or [None] * len(texts))
+    facts = list(breakdown.get("reason_facts") or [_legacy_fact(t) for t in texts])
     out: list[str] = []
     for fact, text in zip(facts, texts, strict=False):
         if fact == "comps":
