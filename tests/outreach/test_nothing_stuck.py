@@ -98,8 +98,11 @@ def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
     from realestate_assets.assets.outreach import packet_path
 
     digest = "0123456789abcdef"
+    from realestate_assets.docs.memo import TEMPLATE_VERSIONS
+
+    version = TEMPLATE_VERSIONS["investor_memo"]  # bumped whenever the memo's output changes
     assert packet_path("king_wa", "0345000085", "investor_memo", digest) == \
-        "packets/king_wa/0345000085/investor_memo-v3-0123456789ab.pdf"
+        f"packets/king_wa/0345000085/investor_memo-v{version}-0123456789ab.pdf"
     assert packet_path("king_wa", "_portfolio", "portfolio_overview", digest).startswith("packets/king_wa/portfolio/")
     hostile = packet_path("king_wa", "../../12/34\r\nx", "investor_memo", digest)
     assert hostile.startswith("packets/king_wa/12_34_x/") and hostile.count("/") == 3
