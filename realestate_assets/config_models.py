@@ -23,6 +23,7 @@ SALE_FIELDS = {
     "parcel_id", "sale_id", "sale_price", "sale_date", "use_type", "neighborhood", "lot_sqft",
     "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale", "eff_age_at_sale",
     "longitude", "latitude", "address", "city", "state", "zip",
+    "sale_instrument", "sale_reason", "sale_warnings",  # how the sale was made, where the file says so
 }
 LISTING_FIELDS = {
     "source_id", "listing_url", "unit", "list_price", "year_built", "property_type", "listing_status",

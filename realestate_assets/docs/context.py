@@ -18,10 +18,16 @@ from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
 from realestate_assets.market.comps import SalesPool
 from realestate_assets.market.index import HedonicIndex, month_start
-from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS, SUSPECT_SALE, score_composition, suspect_sale_reason
+from realestate_assets.ml.scoring import (
+    LAST_SALE_FLAGS_SQL,
+    SALE_FLAG_COLUMNS,
+    SUSPECT_SALE,
+    score_composition,
+    suspect_sale_reason,
+)
 
 # The query a memo's facts come from: one row per scored prospect of a county.
-MEMO_ROWS_SQL = """
+MEMO_ROWS_SQL = f"""
 SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_dog_score,
        s.score_rank, s.score_breakdown, s.score_components, s.model_version,
        p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
@@ -34,12 +40,13 @@ SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_
        e.tract_geoid, e.tract_name, e.tract_population, e.tract_median_household_income,
        e.tract_median_home_value, e.tract_median_gross_rent, e.tract_vacancy_rate,
        e.tract_owner_occupied_share, e.tract_renter_occupied_share,
-       f.last_sale_price_indexed,
+       f.last_sale_price_indexed, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings,
        (m.metrics ->> 'mdape_pct')::float8 AS model_mdape_pct
 FROM scores s
 JOIN prospects p USING (tenant_id, county, prospect_key)
 JOIN enrichment e USING (tenant_id, county, prospect_key)
 JOIN features f USING (tenant_id, county, prospect_key)
+LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
 LEFT JOIN ml_models m ON m.tenant_id = s.tenant_id AND m.county = s.county AND m.version = s.model_version
 WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :threshold
 ORDER BY s.score_rank

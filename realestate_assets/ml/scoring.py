@@ -47,6 +47,14 @@ SUSPECT_SALE = "last sale likely not at market value"
 # Where a county file says how a sale was made (instrument, reason, warnings): the features
 # carry them for the last sale under these names when the source maps them.
 SALE_FLAG_COLUMNS = ("last_sale_instrument", "last_sale_reason", "last_sale_warnings")
+# The last recorded sale's flags per parcel of a county (the same last sale as enrichment's:
+# newest date, then highest sale id), joined by the scores asset and the memo query.
+LAST_SALE_FLAGS_SQL = """
+SELECT DISTINCT ON (parcel_id) parcel_id, sale_instrument AS last_sale_instrument,
+       sale_reason AS last_sale_reason, sale_warnings AS last_sale_warnings
+FROM sales WHERE tenant_id = :tenant AND county = :county
+ORDER BY parcel_id, sale_date DESC, sale_id COLLATE "C" DESC
+"""
 
 
 def value_gap_pct(estimated_value: pd.Series, last_sale_price_indexed: pd.Series) -> pd.Series:
@@ -72,7 +80,8 @@ def suspect_sale(last_sale_price_indexed: pd.Series, comps_estimated_value: pd.S
     out[high] = [f"{SUSPECT_SALE}: in today's market it is {r:.1f}× the comparable-sales estimate"
                  for r in ratio[high]]
     if flags is not None and rule.non_market_terms and len(flags.columns):
-        text = flags.astype("string").fillna("").agg(" · ".join, axis=1).str.strip(" ·")
+        text = (flags.astype("string").fillna("").agg(" · ".join, axis=1)
+                .str.replace(r"(?: · )+", " · ", regex=True).str.strip(" ·"))  # empty columns leave no gap
         lowered = text.str.lower()
         for term in rule.non_market_terms:
             hit = lowered.str.contains(term.lower(), regex=False) & out.isna()

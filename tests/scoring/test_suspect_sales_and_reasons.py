@@ -90,3 +90,44 @@ def test_one_fact_one_statement() -> None:
 
 def test_scoring_config_defaults_match_the_file() -> None:
     assert ScoringConfig().suspect_sale.min_ratio_to_comps == 0.5
+
+
+def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(database_url: str, tenant: str,
+                                                                        tmp_path) -> None:
+    """Discovery keeps the mapped instrument / reason / warnings; the last sale's flags per parcel
+    (LAST_SALE_FLAGS_SQL, what scores and memos join) feed the same rule."""
+    from realestate_assets.config_models import BulkFileSource
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.discovery.records import Page
+    from realestate_assets.discovery.sources import iter_source
+    from realestate_assets.discovery.validate import canonicalize
+    from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL
+
+    path = tmp_path / "sales.csv"
+    path.write_text("pinx,sale_id,sale_price,sale_date,instrument,warnings,longitude,latitude\n"
+                    "..0000000001,a,300000,2015-01-01,Quit Claim Deed,,-122.3,47.6\n"
+                    "..0000000001,b,400000,2016-01-01,Statutory Warranty Deed,,-122.3,47.6\n"
+                    "..0000000002,c,500000,2016-02-01,Statutory Warranty Deed,PARTIAL INTEREST,-122.3,47.6\n")
+    source = BulkFileSource(type="bulk_file", name="kc", path=str(path), fields={
+        "parcel_id": {"column": "pinx", "strip_chars": "."}, "sale_id": "sale_id", "sale_price": "sale_price",
+        "sale_date": "sale_date", "sale_instrument": "instrument", "sale_warnings": "warnings",
+        "longitude": "longitude", "latitude": "latitude"})
+    (page,) = [p for p in iter_source(source) if isinstance(p, Page)]
+    rows = canonicalize(page, source.field_map()).rows
+    assert rows["sale_instrument"].tolist() == ["Quit Claim Deed", "Statutory Warranty Deed",
+                                                "Statutory Warranty Deed"]
+    wh = Warehouse(database_url)
+    with wh.transaction() as conn, conn.cursor() as cur:
+        for r in rows.itertuples():
+            cur.execute("INSERT INTO sales (tenant_id, county, source, sale_id, parcel_id, sale_price, sale_date, "
+                        "sale_instrument, sale_warnings) VALUES (%s, 'king_wa', 'kc', %s, %s, %s, %s, %s, %s)",
+                        (tenant, r.sale_id, r.parcel_id, float(r.sale_price), r.sale_date, r.sale_instrument,
+                         None if pd.isna(r.sale_warnings) else r.sale_warnings))
+    flags = wh.frame(LAST_SALE_FLAGS_SQL, {"tenant": tenant, "county": "king_wa"}).set_index("parcel_id")
+    assert flags.loc["0000000001", "last_sale_instrument"] == "Statutory Warranty Deed"  # the quit claim was earlier
+    assert flags.loc["0000000002", "last_sale_warnings"] == "PARTIAL INTEREST"
+    rule = load_scoring(repo_root() / "config").suspect_sale
+    out = suspect_sale(pd.Series([400_000.0, 500_000.0]), pd.Series([410_000.0, 520_000.0]), rule,
+                       flags.reset_index(drop=True))
+    assert out[0] is None
+    assert out[1] == f"{SUSPECT_SALE}: the county file records it as 'Statutory Warranty Deed · PARTIAL INTEREST'"
