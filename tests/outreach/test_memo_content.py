@@ -20,7 +20,10 @@ pytestmark = pytest.mark.skipif(not have_poppler(), reason="pdftoppm/pdftotext (
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "visual"
 GENERATED_ON = "2026-12-03"  # pinned: the documents state their generation date
-TOLERANCE = 0.02  # mean grey-level difference of page 1 at 40 dpi (a moved block or a new line is ≫ this)
+# Mean grey-level difference of page 1 at 40 dpi. Measured: identical render 0.0; another property
+# (other digits, same layout) 0.0035; one added callout box (everything below moves) 0.033.
+# Digits are checked by the text check; this catches layout changes.
+TOLERANCE = 0.01
 
 
 def pinned(ctx: dict[str, Any]) -> dict[str, Any]:
