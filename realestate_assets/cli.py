@@ -265,7 +265,10 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
     memos = []
     for row in top.itertuples():
         best.add_row(str(row.score_rank), row.prospect_key, f"{row.bird_dog_score:.1f}",
-                     f"${row.estimated_value:,.0f}", f"{row.value_gap_pct:.1f}%")
+                     f"${row.estimated_value:,.0f}",
+                     # no gap when the last sale was likely not at market value (docs/scoring.md)
+                     "—" if row.value_gap_pct is None or row.value_gap_pct != row.value_gap_pct  # None or NaN
+                     else f"{row.value_gap_pct:.1f}%")
         if row.object_path:
             memos.append(f"  #{row.score_rank} {root / row.object_path if root else row.object_path}")
     console.print(best)

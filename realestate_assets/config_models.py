@@ -24,6 +24,7 @@ SALE_FIELDS = {
     "parcel_id", "sale_id", "sale_price", "sale_date", "use_type", "neighborhood", "lot_sqft",
     "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale", "eff_age_at_sale",
     "longitude", "latitude", "address", "city", "state", "zip",
+    "sale_instrument", "sale_reason", "sale_warnings",  # how the sale was made, where the file says so
 }
 LISTING_FIELDS = {
     "source_id", "listing_url", "unit", "list_price", "year_built", "property_type", "listing_status",
@@ -164,6 +165,9 @@ class CountyConfig(Strict):
     schedule: Schedule = Field(default_factory=Schedule)
     quality: Quality = Field(default_factory=Quality)
     sources: list[Source] = Field(min_length=1)
+    parcel_viewer_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]*\{parcel_id\}",
+        description="the county's public parcel page, `{parcel_id}` replaced by the parcel id (memos link it)")
 
     @field_validator("key")
     @classmethod
@@ -295,6 +299,16 @@ def _baseline_comps() -> CompsSettings:
     return CompsSettings(radius_m=None, window_months=None, sqft_tolerance=None, min_comps=1)
 
 
+class SuspectSaleRule(Strict):
+    """When a parcel's last sale is "likely not at market value" (ml/scoring.py::suspect_sale)."""
+
+    min_ratio_to_comps: float = Field(default=0.5, gt=0, lt=1, description="last sale, moved to today, below "
+                                      "this share of the comparable-sales estimate is suspect")
+    max_ratio_to_comps: float = Field(default=2.0, gt=1, description="... or above this multiple of it")
+    non_market_terms: list[str] = Field(default_factory=list, description="words in the source's sale instrument, "
+                                        "reason or warnings (case-insensitive) that mark a non-market sale")
+
+
 class SearchRange(Strict):
     """One tuned LightGBM parameter: Optuna draws it from [low, high]."""
 
@@ -354,6 +368,10 @@ class ScoringConfig(Strict):
     vectors_enabled: bool = Field(default=True, description="write property vectors to Qdrant")
     explain_max_rows: int = Field(default=0, ge=0, description="cap on SHAP-explained rows per run, best ranks "
                                                                 "first (0 = every packet candidate)")
+    suspect_sale: SuspectSaleRule = Field(default_factory=SuspectSaleRule,
+                                          description="last sales kept out of the equity component and value gap")
+    data_stale_after_days: int = Field(default=120, ge=1, description="a memo generated this many days after its "
+                                       "data's as-of date says plainly that the data are old")
 
 
 # ----------------------------------------------------------------------------- outreach

@@ -31,7 +31,8 @@ from resources import PlatformResource, ScraperResource, SourceCredentialsResour
 SALE_COLUMNS = [
     "source", "sale_id", "parcel_id", "sale_price", "sale_date", "use_type", "neighborhood",
     "lot_sqft", "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale",
-    "eff_age_at_sale", "latitude", "longitude", "address", "city", "state", "zip", "source_ref",
+    "eff_age_at_sale", "latitude", "longitude", "address", "city", "state", "zip", "sale_instrument",
+    "sale_reason", "sale_warnings", "source_ref",
 ]
 LISTING_COLUMNS = [
     "source", "source_id", "listing_url", "address", "unit", "city", "state", "zip", "latitude", "longitude",

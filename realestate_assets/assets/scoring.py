@@ -40,6 +40,7 @@ from realestate_assets.ml.registry import (
     promotion_decision,
     register,
 )
+from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL
 from realestate_assets.ml.vectors import similar_properties, text_embedder, write_partition
 from resources import ObjectStoreResource, PlatformResource, VectorsResource, WarehouseResource
 
@@ -197,8 +198,12 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         avm, deal, propensity, versions = load_active_models(wh, store, params)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
-    features = wh.frame("SELECT * FROM features WHERE tenant_id = :tenant AND county = :county "
-                        "ORDER BY prospect_key", params)
+    # The features, plus how each parcel's last sale was made where the county file says so
+    # (a quit-claim or related-party sale is kept out of equity: ml/scoring.py::suspect_sale).
+    features = wh.frame(f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings "
+                        f"FROM features f LEFT JOIN prospects p USING (tenant_id, county, prospect_key) "
+                        f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
+                        f"WHERE f.tenant_id = :tenant AND f.county = :county ORDER BY f.prospect_key", params)
     scored = score_features(features, avm, deal, propensity, versions, scoring)
     frame = scored.frame
     with wh.transaction() as conn:
@@ -227,6 +232,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             score_method=scored.method,
             packet_candidates=int(candidates.sum()),
             explained_rows=scored.explained,
+            suspect_last_sales=scored.suspect_sales,  # kept out of equity and the value gap (docs/scoring.md)
             explain_seconds=round(scored.explain_seconds, 3),
             explain_rows_per_s=round(scored.explained / scored.explain_seconds, 1)
             if scored.explain_seconds > 0 and scored.explained else 0.0,

@@ -18,9 +18,16 @@ from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
 from realestate_assets.market.comps import SalesPool
 from realestate_assets.market.index import HedonicIndex, month_start
+from realestate_assets.ml.scoring import (
+    LAST_SALE_FLAGS_SQL,
+    SALE_FLAG_COLUMNS,
+    SUSPECT_SALE,
+    score_composition,
+    suspect_sale_reason,
+)
 
 # The query a memo's facts come from: one row per scored prospect of a county.
-MEMO_ROWS_SQL = """
+MEMO_ROWS_SQL = f"""
 SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_dog_score,
        s.score_rank, s.score_breakdown, s.score_components, s.model_version,
        p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
@@ -33,12 +40,13 @@ SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_
        e.tract_geoid, e.tract_name, e.tract_population, e.tract_median_household_income,
        e.tract_median_home_value, e.tract_median_gross_rent, e.tract_vacancy_rate,
        e.tract_owner_occupied_share, e.tract_renter_occupied_share,
-       f.last_sale_price_indexed,
+       f.last_sale_price_indexed, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings,
        (m.metrics ->> 'mdape_pct')::float8 AS model_mdape_pct
 FROM scores s
 JOIN prospects p USING (tenant_id, county, prospect_key)
 JOIN enrichment e USING (tenant_id, county, prospect_key)
 JOIN features f USING (tenant_id, county, prospect_key)
+LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
 LEFT JOIN ml_models m ON m.tenant_id = s.tenant_id AND m.county = s.county AND m.version = s.model_version
 WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :threshold
 ORDER BY s.score_rank
@@ -53,7 +61,11 @@ NEIGHBORHOOD_FIELDS = {
 }
 COMPONENT_LABELS = {"equity": "Equity (last sale in today's market vs estimate)", "tenure": "Years owned",
                     "confidence": "Valuation confidence (AVM agrees with comps)",
-                    "upside": "Renovation upside (effective age)"}
+                    "upside": "Renovation upside (effective age)",
+                    "deal": "Deal probability (asking price vs market)",
+                    "propensity": "Chance of a sale within 12 months"}
+COMPONENT_SHORT = {"equity": "Equity", "tenure": "Years owned", "confidence": "Valuation confidence",
+                   "upside": "Renovation upside", "deal": "Deal probability", "propensity": "Sale within 12 months"}
 
 
 def _value(row: pd.Series | dict, name: str) -> Any:
@@ -85,14 +97,24 @@ class MarketData:
 
     def comps(self, subject: dict[str, Any], as_of: Any) -> list[dict[str, Any]]:
         """The subject's comparable sales as of `as_of`, nearest first (parcel, date, price, distance...)."""
+        return self.comps_result(subject, as_of)[0]
+
+    def comps_result(self, subject: dict[str, Any], as_of: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The subject's comps and their summary (count, median $/sqft, estimate, spread) from ONE
+        search: every page of a memo states this one result."""
+        empty = {"comps_count": 0, "comps_median_price_per_sqft": None, "comps_estimated_value": None,
+                 "comps_value_spread_pct": None}
         if subject.get("latitude") is None or not subject.get("living_sqft") or self.sales.empty:
-            return []
+            return [], empty
         as_of = pd.Timestamp(as_of)
         if as_of not in self._pools:
             self._pools[as_of] = SalesPool(self.sales, self.scoring.comps, as_of, as_of)
         target = pd.DataFrame([{k: subject.get(k) for k in ("parcel_id", "latitude", "longitude", "living_sqft",
                                                               "use_type")}])
-        chosen = self._pools[as_of].find(target, as_of, self.index).chosen
+        found = self._pools[as_of].find(target, as_of, self.index)
+        chosen = found.chosen
+        summary = {k: (None if pd.isna(v) else float(v)) for k, v in found.summary.iloc[0].items()}
+        summary["comps_count"] = int(summary["comps_count"] or 0)
         rows = self.sales.iloc[chosen["sale"].to_numpy()]
         return [{"parcel_id": r.parcel_id, "sale_date": r.sale_date.date().isoformat(),
                  "sale_price": float(r.sale_price), "living_sqft": float(r.living_sqft),
@@ -101,7 +123,7 @@ class MarketData:
                  "price_per_sqft": float(c.adjusted_price_per_sqft), "adjusted_price": float(c.adjusted_price),
                  "distance_m": round(float(c.distance_m), 1),
                  "latitude": float(r.latitude), "longitude": float(r.longitude)}
-                for r, c in zip(rows.itertuples(), chosen.itertuples(), strict=True)]
+                for r, c in zip(rows.itertuples(), chosen.itertuples(), strict=True)], summary
 
     def history(self, parcel_id: Any, as_of: Any) -> dict[str, Any]:
         """The parcel's recorded sales and the county index (monthly) from its first sale to as-of."""
@@ -120,8 +142,11 @@ class MarketData:
 def risks(context: dict[str, Any]) -> list[str]:
     """Plain-language risks, each derived from a recorded or modelled value."""
     v, p, out = context["valuation"], context["property"], []
+    if v.get("suspect_sale"):
+        out.append(f"{v['suspect_sale']}: it is not used for the value gap or the equity score; "
+                   "check the deed before relying on it")
     if v.get("comps_count") is not None and v["comps_count"] < 3:
-        out.append(f"only {v['comps_count']} comparable sales nearby: the comparable-sales estimate is weak")
+        out.append(f"only {_comps_phrase(v['comps_count'])} nearby: the comparable-sales estimate is weak")
     if v.get("comps_value_spread_pct") is not None and v["comps_value_spread_pct"] > 25:
         out.append(f"comparable sales disagree (spread {v['comps_value_spread_pct']:.0f}% of the estimate)")
     if v.get("model_mdape_pct") is not None:
@@ -147,20 +172,75 @@ def risks(context: dict[str, Any]) -> list[str]:
     return out
 
 
+def _comps_phrase(count: int) -> str:
+    return f"{count} comparable sale" + ("" if count == 1 else "s")
+
+
+def _legacy_fact(text: str) -> str | None:
+    """The fact of a reason stored before `reason_facts` existed (scores not yet re-run)."""
+    if text.startswith("last sale, moved to today's market"):
+        return "value_gap"
+    if text.endswith("comparable sales nearby support the value"):
+        return "comps"
+    return None
+
+
+def memo_reasons(breakdown: dict[str, Any], valuation: dict[str, Any]) -> list[str]:
+    """The score's reasons, one per fact, restated from the memo's own facts where the memo states
+    that fact elsewhere (its comps count, a suspect last sale), so every page agrees."""
+    texts = list(breakdown.get("reasons") or [])
+    facts = list(breakdown.get("reason_facts") or [_legacy_fact(t) for t in texts])
+    out: list[str] = []
+    for fact, text in zip(facts, texts, strict=False):
+        if fact == "comps":
+            count = valuation.get("comps_count") or 0
+            text = f"{_comps_phrase(count)} nearby support the value" if count else None
+        elif fact == "value_gap" and valuation.get("suspect_sale"):
+            text = f"{valuation['suspect_sale']}: not used for the equity score or the value gap"
+        if text and text not in out:  # rows scored before reason_facts existed: exact repeats only
+            out.append(text)
+    return out
+
+
+def parcel_viewer_url(county: CountyConfig, parcel_id: Any) -> str | None:
+    if not county.parcel_viewer_url or not parcel_id:
+        return None
+    from urllib.parse import quote
+
+    return county.parcel_viewer_url.format(parcel_id=quote(str(parcel_id), safe=""))
+
+
 def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
-                 market: MarketData | None = None, assumptions: FinancialAssumptions | None = None) -> dict[str, Any]:
+                 market: MarketData | None = None, assumptions: FinancialAssumptions | None = None,
+                 scoring: ScoringConfig | None = None) -> dict[str, Any]:
     breakdown = _value(row, "score_breakdown") or {}
     components = _value(row, "score_components") or {}
     assumptions = assumptions or FinancialAssumptions()
+    scoring = scoring or (market.scoring if market is not None else ScoringConfig())
     prop = {k: _value(row, k) for k in (
         "parcel_id", "address", "city", "zip", "latitude", "longitude", "use_type", "living_sqft", "lot_sqft",
         "beds", "baths", "bldg_grade", "year_built", "effective_year_built", "waterfront", "neighborhood",
         "list_price", "listing_url", "listing_status")}
     prop["photos"] = [p for p in (_value(row, "photos") or []) if isinstance(p, str)][:3]
+    prop["parcel_viewer_url"] = parcel_viewer_url(county, prop["parcel_id"])
     valuation = {k: _value(row, k) for k in (
         "estimated_value", "comps_estimated_value", "comps_count", "comps_median_price_per_sqft",
         "comps_value_spread_pct", "last_sale_price", "last_sale_date", "last_sale_price_indexed",
         "value_gap_pct", "market_trend_12m_pct", "model_mdape_pct")}
+    as_of = _value(row, "as_of_date")
+    # One comps result for the whole memo: the comps listed are the comps counted and valued.
+    comps, history = [], {"sales": [], "index": []}
+    if market is not None and as_of:
+        comps, summary = market.comps_result(prop, as_of)
+        valuation.update(summary)
+        history = market.history(prop["parcel_id"], as_of)
+    listed = bool(prop["list_price"])
+    suspect = breakdown.get("suspect_sale") or suspect_sale_reason(
+        valuation["last_sale_price_indexed"], valuation["comps_estimated_value"], scoring.suspect_sale,
+        {c: _value(row, c) for c in SALE_FLAG_COLUMNS})
+    valuation["suspect_sale"] = suspect
+    if suspect and not listed:  # the headline gap would be measured from a sale that says nothing
+        valuation["value_gap_pct"] = None
     neighborhood = {label: _value(row, column) for column, label in NEIGHBORHOOD_FIELDS.items()}
     neighborhood["available"] = any(v is not None for v in neighborhood.values())
     rent, rent_source = _value(row, "rent_estimate_monthly"), "rent estimate on record for the property"
@@ -174,7 +254,8 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
     else:
         price, basis = None, "no price basis"
     tax = _value(row, "tax_amount")
-    as_of = _value(row, "as_of_date")
+    composition = score_composition(components, listed=listed, suspect=suspect,
+                                    has_sale=valuation["last_sale_price"] is not None)
     context = {
         "county": {"key": county.key, "name": county.name, "state": county.state},
         "sender": sender_context(sender),
@@ -184,23 +265,26 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
         "score": {
             "bird_dog_score": _value(row, "bird_dog_score"), "rank": _value(row, "score_rank"),
             "as_of_date": as_of, "model_version": _value(row, "model_version"),
-            "reasons": breakdown.get("reasons", []), "value_factors": breakdown.get("value_factors", []),
-            "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
-                           for k, v in components.items()],
+            "reasons": memo_reasons(breakdown, valuation), "value_factors": breakdown.get("value_factors", []),
+            "components": [{**c, "label": COMPONENT_LABELS.get(c["name"], c["name"]),
+                            "short": COMPONENT_SHORT.get(c["name"], c["name"])} for c in composition],
+            "stale_after_days": scoring.data_stale_after_days,
         },
         "financials": financials(
             price=price, price_basis=basis, rent_monthly=rent, rent_source=rent_source if rent is not None else None,
             tax_annual=tax, tax_source=(f"{_value(row, 'tax_year') or 'latest'} tax bill on record"
                                         if tax is not None else None),
             trend_pct=valuation["market_trend_12m_pct"], assumptions=assumptions),
-        "comps": market.comps(prop, as_of) if market is not None and as_of else [],
-        "price_history": market.history(prop["parcel_id"], as_of) if market is not None and as_of else
-        {"sales": [], "index": []},
+        "comps": comps,
+        "price_history": history,
         "sources": [s.attribution or s.name for s in county.sources if s.enabled
                     and s.name in (_value(row, "sources") or [])] or ["county records"],
     }
     context = json_safe(context)
     context["risks"] = risks(context)
+    # The one-page summary states a suspect sale once, in its callout: not again as a reason or risk.
+    context["score"]["key_reasons"] = [r for r in context["score"]["reasons"] if not r.startswith(SUSPECT_SALE)][:3]
+    context["key_risks"] = [r for r in context["risks"] if not r.startswith(SUSPECT_SALE)][:3]
     return context
 
 
@@ -214,13 +298,15 @@ def portfolio_context(contexts: list[dict[str, Any]], county: CountyConfig, send
             "beds": p["beds"], "baths": p["baths"], "bird_dog_score": s["bird_dog_score"],
             "estimated_value": v["estimated_value"], "value_gap_pct": v["value_gap_pct"],
             "comps_count": v["comps_count"], "cap_rate_pct": c["financials"].get("cap_rate_pct"),
-            "top_reason": (s["reasons"] or ["—"])[0]})
+            "suspect_sale": bool(v.get("suspect_sale")), "top_reason": (s["reasons"] or ["—"])[0]})
     values = [p["estimated_value"] for p in properties if p["estimated_value"]]
     scores = [p["bird_dog_score"] for p in properties if p["bird_dog_score"] is not None]
     return json_safe({
         "county": {"key": county.key, "name": county.name, "state": county.state},
         "sender": sender_context(sender), "properties": properties,
         "as_of_date": contexts[0]["score"]["as_of_date"] if contexts else None,
+        "stale_after_days": contexts[0]["score"].get("stale_after_days") if contexts else None,
+        "suspect_sales": sum(p["suspect_sale"] for p in properties),
         "summary": {"count": len(properties), "total_estimated_value": sum(values) if values else None,
                     "median_score": float(np.median(scores)) if scores else None,
                     "median_value_gap_pct": float(np.median([p["value_gap_pct"] for p in properties

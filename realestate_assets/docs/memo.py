@@ -26,15 +26,16 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from realestate_assets.docs import charts
+from realestate_assets.docs.dates import data_age
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "3",
-    "executive_summary": "1",
-    "detailed_analysis": "2",
-    "portfolio_overview": "1",
+    "investor_memo": "4",
+    "executive_summary": "2",
+    "detailed_analysis": "3",
+    "portfolio_overview": "2",
     "email_notification": "1",
     "email_daily_digest": "1",
     "email_weekly_summary": "1",
@@ -78,7 +79,13 @@ def decorate(template: str, context: dict[str, Any], photo_cache: Path | None = 
              photo_max_px: int = 640) -> dict[str, Any]:
     """The context plus what is derived at render time: chart SVGs and embedded photos."""
     accent = (context.get("sender") or {}).get("color") or "#1f6f43"
-    extra: dict[str, Any] = {"charts": {}, "photos": [], "generated_on": datetime.now(UTC).date().isoformat()}
+    # A context may pin the generation date (visual regression tests); otherwise it is today.
+    generated_on = context.get("generated_on") or datetime.now(UTC).date().isoformat()
+    score = context.get("score") or {}
+    as_of = score.get("as_of_date") or context.get("as_of_date")
+    extra: dict[str, Any] = {"charts": {}, "photos": [], "generated_on": generated_on,
+                             "data_age": data_age(as_of, generated_on, score.get("stale_after_days")
+                                                  or context.get("stale_after_days"))}
     if template == "portfolio_overview":
         extra["charts"]["portfolio_map"] = charts.data_uri(charts.portfolio_map(context["properties"]))
     for name in TEMPLATE_CHARTS.get(template, ()):

@@ -27,13 +27,18 @@ from realestate_assets.ml.deal import (
 )
 from realestate_assets.ml.scoring import (
     MODEL_WEIGHTS,
+    SALE_FLAG_COLUMNS,
     WEIGHTS,
     bird_dog_score,
     component_reasons,
+    comps_value,
+    dedupe_reasons,
     driver_factors,
+    factor_reasons,
     model_components,
     owner_reasons,
     score_components,
+    suspect_sale,
     top_factors,
     value_gap_pct,
 )
@@ -102,6 +107,7 @@ class Scored:
     explained: int
     explain_seconds: float
     predict_seconds: float
+    suspect_sales: int = 0  # rows whose last sale was kept out of equity and the value gap
 
 
 def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,
@@ -124,14 +130,18 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     prop_x = propensity_inputs_from_features(features)
     sale_p = pd.Series(propensity.predict_proba(prop_x), index=features.index) if propensity is not None else \
         pd.Series(np.nan, index=features.index)
+    # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
+    flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
+    suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
+                           features[flags] if flags else None)
     if propensity is not None:
         method, weights = "models", MODEL_WEIGHTS
-        components = model_components(features, estimated, deal_p, sale_p, price.where(priced))
+        components = model_components(features, estimated, deal_p, sale_p, price.where(priced), suspect)
     else:
         method, weights = "rule (sale-propensity model unavailable)", WEIGHTS
-        components = score_components(features, estimated)
+        components = score_components(features, estimated, suspect)
     score = bird_dog_score(components, weights)
-    reference = features["last_sale_price_indexed"].where(~priced, price)
+    reference = features["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
     gap = value_gap_pct(estimated, reference)
     rank = score.rank(ascending=False, method="first").astype(int)
     predict_seconds = time.perf_counter() - started
@@ -145,7 +155,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
         to_explain = features["prospect_key"].isin(list(explain_keys))
     breakdown = explain_rows(features.loc[to_explain], inputs.loc[to_explain], components.loc[to_explain],
                              gap.loc[to_explain], avm, deal, propensity, deal_x.loc[to_explain],
-                             prop_x.loc[to_explain], priced.loc[to_explain])
+                             prop_x.loc[to_explain], priced.loc[to_explain], suspect.loc[to_explain])
     all_breakdown = pd.Series([None] * len(features), index=features.index, dtype=object)
     for key, value in breakdown.items():
         all_breakdown.at[key] = value
@@ -164,13 +174,17 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
         "sale_probability_12m": sale_p.round(4),
         "model_versions": [versions] * len(features),
     })
-    return Scored(frame, method, int(to_explain.sum()), explain_seconds, predict_seconds)
+    return Scored(frame, method, int(to_explain.sum()), explain_seconds, predict_seconds,
+                  int((suspect.notna() & ~priced).sum()))
 
 
 def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.DataFrame, gap: pd.Series,
                  avm: TrainedAvm, deal: TrainedClassifier | None, propensity: TrainedClassifier | None,
-                 deal_x: pd.DataFrame, prop_x: pd.DataFrame, priced: pd.Series) -> dict[Any, dict[str, Any]]:
-    """SHAP reasons (LightGBM pred_contrib) for the given rows only: value, deal and sale drivers."""
+                 deal_x: pd.DataFrame, prop_x: pd.DataFrame, priced: pd.Series,
+                 suspect: pd.Series | None = None) -> dict[Any, dict[str, Any]]:
+    """SHAP reasons (LightGBM pred_contrib) for the given rows only: value, deal and sale drivers.
+
+    `reasons` states each fact once (`dedupe_reasons`); `reason_facts` names the fact of each."""
     if features.empty:
         return {}
     contributions = avm.contributions(inputs)
@@ -188,14 +202,14 @@ def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.Da
     component_rows = components.to_dict("records")
     for position, key in enumerate(features.index):
         row = feature_rows[position]  # plain dicts: component_reasons/owner_reasons only .get() and []
-        reasons = component_reasons(component_rows[position], row, gap.loc[key])
-        reasons = [r for r in reasons if "effective age" not in r or "upside" in components.columns]
-        reasons += [f["text"] for f in deal_drivers.get(key, [])[:2]]
-        reasons += [f["text"] for f in sale_drivers[position][:2]]
-        reasons += owner_reasons(row)
+        why_suspect = None if suspect is None or priced.loc[key] else suspect.loc[key]
+        reasons, facts = dedupe_reasons(
+            component_reasons(component_rows[position], row, gap.loc[key], why_suspect)
+            + factor_reasons(deal_drivers.get(key, [])[:2]) + factor_reasons(sale_drivers[position][:2])
+            + owner_reasons(row))
         out[key] = {"value_factors": value_factors[position], "deal_drivers": deal_drivers.get(key, []),
-                    "sale_drivers": sale_drivers[position], "reasons": reasons,
-                    "base_value": float(np.exp(contributions.at[key, "bias"]))}
+                    "sale_drivers": sale_drivers[position], "reasons": reasons, "reason_facts": facts,
+                    "suspect_sale": why_suspect, "base_value": float(np.exp(contributions.at[key, "bias"]))}
     return out
 
 

@@ -31,27 +31,87 @@ trained deal model; the rule stays documented in docs/scoring.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from realestate_assets.config_models import SuspectSaleRule
 from realestate_assets.ml.avm import FEATURE_LABELS, MODEL_FEATURES
 
 WEIGHTS = {"equity": 0.45, "tenure": 0.25, "confidence": 0.15, "upside": 0.15}
 MODEL_WEIGHTS = {"deal": 0.40, "propensity": 0.25, "equity": 0.25, "confidence": 0.10}
+
+SUSPECT_SALE = "last sale likely not at market value"
+# Where a county file says how a sale was made (instrument, reason, warnings): the features
+# carry them for the last sale under these names when the source maps them.
+SALE_FLAG_COLUMNS = ("last_sale_instrument", "last_sale_reason", "last_sale_warnings")
+# The last recorded sale's flags per parcel of a county (the same last sale as enrichment's:
+# newest date, then highest sale id), joined by the scores asset and the memo query.
+LAST_SALE_FLAGS_SQL = """
+SELECT DISTINCT ON (parcel_id) parcel_id, sale_instrument AS last_sale_instrument,
+       sale_reason AS last_sale_reason, sale_warnings AS last_sale_warnings
+FROM sales WHERE tenant_id = :tenant AND county = :county
+ORDER BY parcel_id, sale_date DESC, sale_id COLLATE "C" DESC
+"""
 
 
 def value_gap_pct(estimated_value: pd.Series, last_sale_price_indexed: pd.Series) -> pd.Series:
     return (estimated_value - last_sale_price_indexed) / estimated_value * 100.0
 
 
-def score_components(features: pd.DataFrame, estimated_value: pd.Series) -> pd.DataFrame:
-    """Each component as a county percentile in [0, 1]; NaN where the data cannot say."""
-    gap = value_gap_pct(estimated_value, features["last_sale_price_indexed"])
-    comps_value = features["comps_median_price_per_sqft"] * features["living_sqft"]
-    disagreement = (estimated_value / comps_value - 1.0).abs()
+def suspect_sale(last_sale_price_indexed: pd.Series, comps_estimated_value: pd.Series, rule: SuspectSaleRule,
+                 flags: pd.DataFrame | None = None) -> pd.Series:
+    """Why each last sale is likely not at market value, or None: THE rule (scores and memos call it).
+
+    Suspect when the last sale moved to today's market is outside [min, max] × the
+    comparable-sales estimate, or when the source's instrument / reason / warnings text holds one
+    of the configured non-market terms. A suspect sale is not used for the equity component or
+    the value gap: it says little about what the owner could sell for.
+    """
+    indexed = pd.to_numeric(last_sale_price_indexed, errors="coerce").astype(float)
+    comps = pd.to_numeric(comps_estimated_value, errors="coerce").astype(float)
+    ratio = indexed / comps.where(comps > 0)
+    out = pd.Series([None] * len(indexed), index=indexed.index, dtype=object)
+    low, high = ratio < rule.min_ratio_to_comps, ratio > rule.max_ratio_to_comps
+    out[low] = [f"{SUSPECT_SALE}: in today's market it is {r:.0%} of the comparable-sales estimate"
+                for r in ratio[low]]
+    out[high] = [f"{SUSPECT_SALE}: in today's market it is {r:.1f}× the comparable-sales estimate"
+                 for r in ratio[high]]
+    if flags is not None and rule.non_market_terms and len(flags.columns):
+        text = (flags.astype("string").fillna("").agg(" · ".join, axis=1)
+                .str.replace(r"(?: · )+", " · ", regex=True).str.strip(" ·"))  # empty columns leave no gap
+        lowered = text.str.lower()
+        for term in rule.non_market_terms:
+            hit = lowered.str.contains(term.lower(), regex=False) & out.isna()
+            out[hit] = [f"{SUSPECT_SALE}: the county file records it as '{t}'" for t in text[hit]]
+    return out
+
+
+def suspect_sale_reason(last_sale_price_indexed: float | None, comps_estimated_value: float | None,
+                        rule: SuspectSaleRule, flags: Mapping[str, Any] | None = None) -> str | None:
+    """`suspect_sale` for one property (a memo)."""
+    frame = pd.DataFrame([{c: (flags or {}).get(c) for c in SALE_FLAG_COLUMNS}])
+    return suspect_sale(pd.Series([last_sale_price_indexed], dtype=float),
+                        pd.Series([comps_estimated_value], dtype=float), rule, frame).iloc[0]
+
+
+def comps_value(features: pd.DataFrame) -> pd.Series:
+    """The comparable-sales estimate the score compares with: median comps $/sqft × living area."""
+    return features["comps_median_price_per_sqft"] * features["living_sqft"]
+
+
+def score_components(features: pd.DataFrame, estimated_value: pd.Series,
+                     suspect: pd.Series | None = None) -> pd.DataFrame:
+    """Each component as a county percentile in [0, 1]; NaN where the data cannot say.
+
+    `suspect` (from `suspect_sale`): rows whose last sale is not used for equity."""
+    reference = features["last_sale_price_indexed"]
+    if suspect is not None:
+        reference = reference.where(suspect.isna())
+    gap = value_gap_pct(estimated_value, reference)
+    disagreement = (estimated_value / comps_value(features) - 1.0).abs()
     raw = pd.DataFrame({
         "equity": gap,
         "tenure": features["years_since_last_sale"],
@@ -62,21 +122,24 @@ def score_components(features: pd.DataFrame, estimated_value: pd.Series) -> pd.D
 
 
 def model_components(features: pd.DataFrame, estimated_value: pd.Series, deal_probability: pd.Series,
-                     sale_probability: pd.Series, price: pd.Series | None = None) -> pd.DataFrame:
+                     sale_probability: pd.Series, price: pd.Series | None = None,
+                     suspect: pd.Series | None = None) -> pd.DataFrame:
     """The model-based score's components as county percentiles in [0, 1]; NaN where unknown.
 
     `price`: the asking price where there is one; rows without it are judged against the last
-    sale moved to today (equity), as the rule does.
+    sale moved to today (equity), as the rule does — unless `suspect` says that sale was likely
+    not at market value (then equity is missing and its weight spread over the others).
     """
     reference = features["last_sale_price_indexed"]
+    if suspect is not None:
+        reference = reference.where(suspect.isna())
     if price is not None:
         reference = price.where(price.notna(), reference)
-    comps_value = features["comps_median_price_per_sqft"] * features["living_sqft"]
     raw = pd.DataFrame({
         "deal": deal_probability.astype(float),
         "propensity": sale_probability.astype(float),
         "equity": value_gap_pct(estimated_value, reference),
-        "confidence": -(estimated_value / comps_value - 1.0).abs(),
+        "confidence": -(estimated_value / comps_value(features) - 1.0).abs(),
     }, index=features.index)
     return raw.rank(pct=True, method="average")
 
@@ -132,21 +195,48 @@ def _describe(feature: str, value: object) -> str:
     return f"of {float(value):g}"
 
 
-def component_reasons(components: Mapping[str, Any], features: Mapping[str, Any], gap_pct: float) -> list[str]:
+Reason = tuple[str, str]  # (the fact it states, the words): two reasons stating one fact are one reason
+
+# The fact a model driver states, where another reason may state it too (else the feature's name).
+FEATURE_FACTS = {"years_since_last_sale": "tenure", "years_owned": "tenure", "eff_age_years": "effective_age",
+                 "comps_count": "comps", "price_to_comps": "price_vs_comps", "list_price_to_comps_value":
+                 "price_vs_comps"}
+
+
+def component_reasons(components: Mapping[str, Any], features: Mapping[str, Any], gap_pct: float,
+                      suspect: str | None = None) -> list[Reason]:
     """Why the rule scored this property as it did, in an investor's words."""
-    reasons = []
-    if pd.notna(gap_pct):
-        reasons.append(f"last sale, moved to today's market, is {gap_pct:.0f}% below the estimated value"
-                       if gap_pct >= 0 else
-                       f"last sale, moved to today's market, is {-gap_pct:.0f}% above the estimated value")
+    reasons: list[Reason] = []
+    if suspect:
+        reasons.append(("value_gap", f"{suspect}: not used for the equity score or the value gap"))
+    elif pd.notna(gap_pct):
+        reasons.append(("value_gap", f"last sale, moved to today's market, is {gap_pct:.0f}% below the estimated value"
+                        if gap_pct >= 0 else
+                        f"last sale, moved to today's market, is {-gap_pct:.0f}% above the estimated value"))
     if pd.notna(features.get("years_since_last_sale")):
-        reasons.append(f"owned for {features['years_since_last_sale']:.1f} years since the last sale")
+        reasons.append(("tenure", f"owned for {features['years_since_last_sale']:.1f} years since the last sale"))
     if pd.notna(features.get("comps_count")) and features["comps_count"] > 0:
-        reasons.append(f"{int(features['comps_count'])} comparable sales nearby support the value")
-    if pd.notna(features.get("eff_age_years")):
-        reasons.append(f"effective age {features['eff_age_years']:.0f} years "
-                       f"({components.get('upside', float('nan')) * 100:.0f}th percentile in the county)")
+        reasons.append(("comps", f"{int(features['comps_count'])} comparable sales nearby support the value"))
+    if pd.notna(features.get("eff_age_years")) and "upside" in components:
+        reasons.append(("effective_age", f"effective age {features['eff_age_years']:.0f} years "
+                        f"({components.get('upside', float('nan')) * 100:.0f}th percentile in the county)"))
     return reasons
+
+
+def factor_reasons(factors: Iterable[Mapping[str, Any]]) -> list[Reason]:
+    """Model drivers (`driver_factors`) as reasons, each tagged with the fact it states."""
+    return [(FEATURE_FACTS.get(f["feature"], f["feature"]), f["text"]) for f in factors]
+
+
+def dedupe_reasons(reasons: Iterable[Reason]) -> tuple[list[str], list[str]]:
+    """One statement per fact, the first (strongest-ordered) kept: (texts, their facts)."""
+    texts: list[str] = []
+    facts: list[str] = []
+    for fact, text in reasons:
+        if fact not in facts:
+            facts.append(fact)
+            texts.append(text)
+    return texts, facts
 
 
 def _driver_text(feature: str, value: object) -> str:
@@ -202,15 +292,51 @@ def driver_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, outcome: s
     return out
 
 
-def owner_reasons(features: Mapping[str, Any]) -> list[str]:
+def owner_reasons(features: Mapping[str, Any]) -> list[Reason]:
     """Owner signals in words, only where enrichment established them."""
-    reasons = []
+    reasons: list[Reason] = []
     if features.get("out_of_state_owner") == 1:
-        reasons.append("owner's mailing address is out of state")
+        reasons.append(("owner_location", "owner's mailing address is out of state"))
     elif features.get("absentee_owner") == 1:
-        reasons.append("owner does not live at the property (absentee)")
+        reasons.append(("owner_location", "owner does not live at the property (absentee)"))
     if features.get("corporate_owner") == 1:
-        reasons.append("owned by a business entity")
+        reasons.append(("corporate_owner", "owned by a business entity"))
     if pd.notna(features.get("years_owned")) and features.get("years_owned") is not None:
-        reasons.append(f"current owner for {float(features['years_owned']):.1f} years")
+        reasons.append(("tenure", f"current owner for {float(features['years_owned']):.1f} years"))
     return reasons
+
+
+# Why a component of the score can be missing for a property (shown in memos).
+def missing_component_reason(name: str, *, listed: bool, suspect: str | None, has_sale: bool) -> str:
+    if name == "deal":
+        return ("no asking price: deal probability not computed" if not listed else
+                "no trained deal model for this county: deal probability not computed")
+    if name == "propensity":
+        return "no trained sale-propensity model for this county"
+    if name == "equity":
+        if suspect:  # the details are stated once, where the sale is described
+            return f"{SUSPECT_SALE}: equity not scored"
+        return "no recorded sale or no estimate to compare: equity not scored" if not has_sale else \
+            "no estimated value: equity not scored"
+    if name == "confidence":
+        return "too few comparable sales for a comparable-sales estimate: confidence not scored"
+    if name == "tenure":
+        return "no recorded sale: years owned unknown"
+    if name == "upside":
+        return "no effective age on record"
+    return "no data"
+
+
+def score_composition(components: Mapping[str, Any], *, listed: bool, suspect: str | None,
+                      has_sale: bool) -> list[dict[str, Any]]:
+    """What the score used: every component of its method with its configured weight, the weight it
+    carried after missing components' weights were spread over the present ones (as
+    `bird_dog_score` does), its percentile, and — when missing — why."""
+    weights = MODEL_WEIGHTS if ("deal" in components or "propensity" in components) else WEIGHTS
+    present = {k for k in weights if components.get(k) is not None and not pd.isna(components.get(k))}
+    total = sum(weights[k] for k in present)
+    return [{"name": k, "weight": weights[k], "percentile": components.get(k) if k in present else None,
+             "effective_weight": weights[k] / total if k in present and total else 0.0, "used": k in present,
+             "missing_reason": None if k in present else
+             missing_component_reason(k, listed=listed, suspect=suspect, has_sale=has_sale)}
+            for k in weights]

@@ -32,6 +32,10 @@ def county() -> CountyConfig:
 @cache
 def king_sales() -> pd.DataFrame:
     sales = pd.read_csv(SOURCE, dtype={"pinx": str})
+    # Parcel ids as discovery stores them: the county file's field map strips the file's ".." prefix
+    # (memos once showed "..0007600057" because this helper skipped it).
+    spec = county().sources[0].fields["parcel_id"]
+    sales["pinx"] = sales["pinx"].str.strip(spec.strip_chars or "")
     return sales.rename(columns={"pinx": "parcel_id", "lot_sf": "lot_sqft", "tot_sf": "living_sqft"})
 
 

@@ -96,10 +96,12 @@ def test_sendgrid_request_that_cannot_be_built_fails_its_emails_and_the_rest_are
 
 def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
     from realestate_assets.assets.outreach import packet_path
+    from realestate_assets.docs.memo import TEMPLATE_VERSIONS
 
     digest, prefix = "0123456789abcdef", "tenants/t1/packets/king_wa/"
+    version = TEMPLATE_VERSIONS["investor_memo"]  # bumped whenever the memo's output changes
     assert packet_path("t1", "king_wa", "0345000085", "investor_memo", digest) == \
-        prefix + "0345000085/investor_memo-v3-0123456789ab.pdf"
+        prefix + f"0345000085/investor_memo-v{version}-0123456789ab.pdf"
     assert packet_path("t1", "king_wa", "_portfolio", "portfolio_overview", digest).startswith(prefix + "portfolio/")
     hostile = packet_path("t1", "king_wa", "../../12/34\r\nx", "investor_memo", digest)
     assert hostile.startswith(prefix + "12_34_x/") and hostile.count("/") == 5

@@ -108,6 +108,16 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     breakdown = frame.loc[explain, "score_breakdown"].iloc[0]
     assert len(breakdown["value_factors"]) == 5 and breakdown["sale_drivers"]
     assert any("chance of a sale" in reason for reason in breakdown["reasons"])
+    # Issue 13: an unlisted property whose last sale is far from its comps has no value gap, and its
+    # equity percentile is missing (its weight spread), however large the "gap" would have been.
+    ratio = features["last_sale_price_indexed"] / (features["comps_median_price_per_sqft"] * features["living_sqft"])
+    suspect = ((ratio < 0.5) | (ratio > 2.0)) & features["list_price"].isna()
+    assert suspect.any() and scored.suspect_sales == suspect.sum()
+    assert frame.loc[suspect, "value_gap_pct"].isna().all()
+    assert all(c["equity"] is None for c in frame.loc[suspect, "score_components"])
+    assert frame.loc[~suspect & features["list_price"].isna(), "value_gap_pct"].notna().all()
+    for b in frame["score_breakdown"].dropna():  # one statement per fact
+        assert len(b["reason_facts"]) == len(set(b["reason_facts"])) == len(b["reasons"])
     listed = frame.loc[frame["deal_probability"].notna()].index
     text = score_features(features.loc[listed], trained.avm, trained.deal, trained.propensity, versions,
                           fast_scoring(packet_threshold=0)).frame["score_breakdown"].iloc[0]["deal_drivers"]

@@ -10,14 +10,14 @@ Both get the policies every tenant-owned table has (migration 0007): `tenant_iso
 API role, `owner_access` for the pipeline's table owner, ENABLE + FORCE.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,133 @@
+"""Issue 13: a last sale likely not at market value is called out and kept out of equity and the gap;
+reasons state each fact once; the score says what it used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.config_models import ScoringConfig, SuspectSaleRule, load_scoring
+from realestate_assets.ml.scoring import (
+    SUSPECT_SALE,
+    bird_dog_score,
+    component_reasons,
+    dedupe_reasons,
+    factor_reasons,
+    model_components,
+    owner_reasons,
+    score_composition,
+    suspect_sale,
+    suspect_sale_reason,
+)
+from realestate_assets.settings import repo_root
+
+RULE = SuspectSaleRule(min_ratio_to_comps=0.5, max_ratio_to_comps=2.0,
+                       non_market_terms=["quit claim", "related part"])
+
+
+def test_rule_and_threshold_come_from_config_scoring_yaml() -> None:
+    scoring = load_scoring(repo_root() / "config")
+    assert scoring.suspect_sale.min_ratio_to_comps == 0.5 and scoring.suspect_sale.max_ratio_to_comps == 2.0
+    assert "quit claim" in scoring.suspect_sale.non_market_terms
+    assert scoring.data_stale_after_days == 120
+    doc = (repo_root() / "docs" / "scoring.md").read_text()
+    assert "likely not at market value" in doc and "min_ratio_to_comps" in doc
+
+
+def test_far_from_comps_or_flagged_by_the_source_is_suspect() -> None:
+    indexed = pd.Series([250_000.0, 600_000.0, 1_300_000.0, 590_000.0, 600_000.0, None])
+    comps = pd.Series([610_000.0, 610_000.0, 610_000.0, 610_000.0, None, 610_000.0])
+    flags = pd.DataFrame({"last_sale_instrument": [None, None, None, "Quit Claim Deed", None, None],
+                          "last_sale_reason": [None, None, None, None, "Related Party, Friend, or Neighbor", None]})
+    out = suspect_sale(indexed, comps, RULE, flags)
+    assert out[0] == f"{SUSPECT_SALE}: in today's market it is 41% of the comparable-sales estimate"
+    assert out[1] is None  # a market sale
+    assert out[2].endswith("2.1× the comparable-sales estimate")
+    assert out[3] == f"{SUSPECT_SALE}: the county file records it as 'Quit Claim Deed'"
+    assert "Related Party" in out[4]  # no comps estimate, but the source says so
+    assert out[5] is None  # nothing to judge by: not called suspect
+    # The memo's one-property form is the same rule.
+    assert suspect_sale_reason(250_000.0, 610_000.0, RULE) == out[0]
+    assert suspect_sale_reason(600_000.0, 610_000.0, RULE, {"last_sale_warnings": "partial interest"}) is None
+
+
+def test_a_suspect_sale_is_not_used_for_equity_and_its_weight_is_spread() -> None:
+    n = 6
+    features = pd.DataFrame({"last_sale_price_indexed": [250_000.0] + [500_000.0] * (n - 1),
+                             "comps_median_price_per_sqft": [400.0] * n, "living_sqft": [1500.0] * n})
+    estimated = pd.Series([600_000.0] * n)
+    suspect = suspect_sale(features["last_sale_price_indexed"],
+                           features["comps_median_price_per_sqft"] * features["living_sqft"], RULE)
+    before = model_components(features, estimated, pd.Series([np.nan] * n), pd.Series(np.linspace(.1, .6, n)))
+    after = model_components(features, estimated, pd.Series([np.nan] * n), pd.Series(np.linspace(.1, .6, n)),
+                             suspect=suspect)
+    assert before.loc[0, "equity"] == 1.0  # the 58% "gap" from a non-market sale ranked it first on equity
+    assert np.isnan(after.loc[0, "equity"]) and after.loc[1:, "equity"].notna().all()
+    score = bird_dog_score(after, {"deal": .4, "propensity": .25, "equity": .25, "confidence": .1})
+    assert 0 <= score[0] <= 100
+    composition = score_composition(after.loc[0].to_dict(), listed=False, suspect=suspect[0], has_sale=True)
+    by_name = {c["name"]: c for c in composition}
+    assert by_name["deal"]["missing_reason"] == "no asking price: deal probability not computed"
+    assert by_name["equity"]["missing_reason"].startswith(SUSPECT_SALE) and not by_name["equity"]["used"]
+    # Weights after redistribution: propensity 25 / (25 + 10), confidence 10 / 35.
+    assert by_name["propensity"]["effective_weight"] == pytest.approx(0.25 / 0.35)
+    assert by_name["confidence"]["effective_weight"] == pytest.approx(0.10 / 0.35)
+    assert sum(c["effective_weight"] for c in composition) == pytest.approx(1.0)
+
+
+def test_one_fact_one_statement() -> None:
+    features = {"years_since_last_sale": 12.3, "years_owned": 12.3, "comps_count": 6, "out_of_state_owner": 1}
+    drivers = [{"feature": "years_since_last_sale", "text": "last sold 12.3 years ago raises the chance of a sale"},
+               {"feature": "market_trend_12m_pct", "text": "county market +11.7% over 12 months raises it"}]
+    texts, facts = dedupe_reasons(component_reasons({"equity": .9}, features, 21.0) + factor_reasons(drivers)
+                                  + owner_reasons(features))
+    assert facts == ["value_gap", "tenure", "comps", "market_trend_12m_pct", "owner_location"]
+    assert sum("12.3 years" in t for t in texts) == 1  # the tenure fact once, not three times
+    texts, facts = dedupe_reasons(component_reasons({}, features, 58.0, suspect=f"{SUSPECT_SALE}: x"))
+    assert texts[0].startswith(SUSPECT_SALE) and "58%" not in " ".join(texts)
+
+
+def test_scoring_config_defaults_match_the_file() -> None:
+    assert ScoringConfig().suspect_sale.min_ratio_to_comps == 0.5
+
+
+def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(database_url: str, tenant: str,
+                                                                        tmp_path) -> None:
+    """Discovery keeps the mapped instrument / reason / warnings; the last sale's flags per parcel
+    (LAST_SALE_FLAGS_SQL, what scores and memos join) feed the same rule."""
+    from realestate_assets.config_models import BulkFileSource
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.discovery.records import Page
+    from realestate_assets.discovery.sources import iter_source
+    from realestate_assets.discovery.validate import canonicalize
+    from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL
+
+    path = tmp_path / "sales.csv"
+    path.write_text("pinx,sale_id,sale_price,sale_date,instrument,warnings,longitude,latitude\n"
+                    "..0000000001,a,300000,2015-01-01,Quit Claim Deed,,-122.3,47.6\n"
+                    "..0000000001,b,400000,2016-01-01,Statutory Warranty Deed,,-122.3,47.6\n"
+                    "..0000000002,c,500000,2016-02-01,Statutory Warranty Deed,PARTIAL INTEREST,-122.3,47.6\n")
+    source = BulkFileSource(type="bulk_file", name="kc", path=str(path), fields={
+        "parcel_id": {"column": "pinx", "strip_chars": "."}, "sale_id": "sale_id", "sale_price": "sale_price",
+        "sale_date": "sale_date", "sale_instrument": "instrument", "sale_warnings": "warnings",
+        "longitude": "longitude", "latitude": "latitude"})
+    (page,) = [p for p in iter_source(source) if isinstance(p, Page)]
+    rows = canonicalize(page, source.field_map()).rows
+    assert rows["sale_instrument"].tolist() == ["Quit Claim Deed", "Statutory Warranty Deed",
+                                                "Statutory Warranty Deed"]
+    wh = Warehouse(database_url)
+    with wh.transaction() as conn, conn.cursor() as cur:
+        for r in rows.itertuples():
+            cur.execute("INSERT INTO sales (tenant_id, county, source, sale_id, parcel_id, sale_price, sale_date, "
+                        "sale_instrument, sale_warnings) VALUES (%s, 'king_wa', 'kc', %s, %s, %s, %s, %s, %s)",
+                        (tenant, r.sale_id, r.parcel_id, float(r.sale_price), r.sale_date, r.sale_instrument,
+                         None if pd.isna(r.sale_warnings) else r.sale_warnings))
+    flags = wh.frame(LAST_SALE_FLAGS_SQL, {"tenant": tenant, "county": "king_wa"}).set_index("parcel_id")
+    assert flags.loc["0000000001", "last_sale_instrument"] == "Statutory Warranty Deed"  # the quit claim was earlier
+    assert flags.loc["0000000002", "last_sale_warnings"] == "PARTIAL INTEREST"
+    rule = load_scoring(repo_root() / "config").suspect_sale
+    out = suspect_sale(pd.Series([400_000.0, 500_000.0]), pd.Series([410_000.0, 520_000.0]), rule,
+                       flags.reset_index(drop=True))
+    assert out[0] is None
+    assert out[1] == f"{SUSPECT_SALE}: the county file records it as 'Statutory Warranty Deed · PARTIAL INTEREST'"
