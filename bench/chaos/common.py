@@ -157,5 +157,5 @@ def new_tenant(url: str, label: str) -> str:
     return create_tenant(url, f"{label}_{uuid.uuid4().hex[:6]}", f"chaos {label}")
 
 
-def line(label: str, value: object, width: int = 44) -> str:
+def line(label: str, value: object, width: int = 52) -> str:
     return f"  {label:<{width}}{value}"
