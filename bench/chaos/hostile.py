@@ -251,7 +251,7 @@ def listing_pages(n_pages: int, rng: random.Random, tally: Tally) -> None:
             tally.add(target, "handled")
         except Exception as exc:
             tally.crash(target, page[:120], exc)
-    print(line("listing pages: pages / items kept / candidates rejected", f"{n_pages} / {items} / {rejects}"))
+    print(line("listing pages: pages / items kept / rejected", f"{n_pages} / {items} / {rejects}"))
 
 
 # ------------------------------------------------------------------ parsers
@@ -348,7 +348,7 @@ def http_endpoints(url: str, n_batches: int, n_unsubscribes: int, rng: random.Ra
             if sum(int(counts.get(k, 0)) for k in outcomes) != counts.get("received"):
                 tally.crash(target, body, f"events not accounted for: {counts}")
     stored = int(query(url, "SELECT count(*) FROM email_events")[0][0])
-    print(line("webhook: batches / events recorded / rows stored", f"{n_batches} / {recorded} / {stored}"))
+    print(line("webhook: batches / events recorded / stored", f"{n_batches} / {recorded} / {stored}"))
     if stored != recorded:
         tally.crashes.append(f"{target}: {recorded} events recorded but {stored} rows in email_events")
 
