@@ -56,13 +56,14 @@ class KillPoint:
     pattern: str = ""  # sql: regex over the open transaction's statement
     directory: str = ""  # files: outbox | objects
     count: int = 1  # files: the n-th new file
+    label: str = ""  # sql: what the transaction is
 
     @property
     def name(self) -> str:
         if self.kind == "stage":
             return f"{self.stage}@{self.fraction:.2f}"
         if self.kind == "sql":
-            return f"{self.stage}:txn /{self.pattern}/"
+            return f"{self.stage}:in {self.label or 'write'} transaction"
         return f"{self.stage}:{self.directory}#{self.count}"
 
 
@@ -252,7 +253,7 @@ def kill_points(stages: list[str], quick: bool, n_packets: int, n_emails: int) -
     write = r"_stage|INSERT|UPDATE|DELETE|COPY"
     txn_stages = ("sales", "enrichment", "scores", "packets", "emails") if not quick else ("scores", "emails")
     points += [KillPoint("sql", s, pattern=write) for s in txn_stages if s in stages]
-    points.append(KillPoint("sql", "emails", pattern=r"UPDATE emails SET status = 'sent'"))  # mark-sent
+    points.append(KillPoint("sql", "emails", pattern=r"UPDATE emails SET status = 'sent'", label="mark-sent"))
     render = sorted({1, max(n_packets // 2, 1)}) if not quick else [max(n_packets // 2, 1)]
     points += [KillPoint("files", "packets", directory="objects", count=n) for n in render if n <= n_packets]
     send = sorted({1, max(n_emails // 2, 1), n_emails}) if not quick else [max(n_emails // 2, 1)]

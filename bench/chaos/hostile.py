@@ -403,6 +403,52 @@ def email_tokens(n: int, rng: random.Random, tally: Tally) -> None:
             tally.crash(target, template, f"not text: {type(out).__name__}")
 
 
+def email_messages(n: int, rng: random.Random, tally: Tally) -> None:
+    """Hostile recipient names, subjects (a header injection among them) and attachment names
+    through the message builder: each message builds or fails alone; nothing lands unescaped in
+    the HTML part and no header is injected."""
+    import email
+    import email.policy
+
+    from realestate_assets.outreach.messages import (
+        Attachment,
+        Content,
+        OutgoingEmail,
+        header_text,
+        personalize,
+        placeholder,
+        safe_filename,
+    )
+
+    target = "email messages"
+    injection = "Deal\r\nBcc: victim@example.com\r\n\r\n<script>x</script>"
+    for i in range(n):
+        name = rng.choice([*MARKUP, injection, hostile_text(rng)[:300]])
+        subject = personalize("{parcel_id} scores {score}", {"parcel_id": rng.choice([injection, hostile_text(rng)]),
+                                                             "score": hostile_value(rng)})
+        html = f"<p>Hello {placeholder('first_name')} / {placeholder('name')}</p>"
+        attachment = Attachment(safe_filename(f"{hostile_text(rng)[:300]}.pdf"), "application/pdf", b"%PDF-1.4")
+        message = OutgoingEmail(email_id=i, tenant_id="t", campaign="new_opportunity",
+                                to_email=f"x{i}@example.com", to_name=header_text(name), from_email="deals@reos.test",
+                                from_name="Deals", subject=header_text(subject),
+                                content=Content(group_key="g", html=html, text="Hello", attachments=(attachment,)),
+                                unsubscribe_url="https://reos.test/unsubscribe?token=x")
+        try:
+            data = message.to_mime().as_bytes()
+        except Exception as exc:  # the outbox and SendGrid paths fail this one email with the reason
+            tally.add(target, f"failed alone ({type(exc).__name__})")
+            continue
+        tally.add(target, "built")
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        if parsed["Bcc"] is not None or "\n" in str(parsed["Subject"]):
+            tally.unescaped.append(f"{target}: header injected by {subject[:60]!r}")
+        body = parsed.get_body(preferencelist=("html",))
+        html_out = body.get_content() if body is not None else ""
+        for markup in MARKUP:  # markup only: "javascript:" as text inside <p> is inert
+            if re.search(r"[<>\"']", markup) and markup in name and markup in html_out:
+                tally.unescaped.append(f"{target}: {markup!r} in the HTML part")
+
+
 def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
     print(f"\n=== hostile: a seeded corpus (seed {SEED}) through the readers and the API", flush=True)
     workspace.mkdir(parents=True, exist_ok=True)
@@ -415,6 +461,7 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
         ("parsers", lambda: parsers(int(1000 * scale), rng, tally)),
         ("http", lambda: http_endpoints(url, int(300 * scale), int(300 * scale), rng, tally)),
         ("tokens", lambda: email_tokens(int(300 * scale), rng, tally)),
+        ("messages", lambda: email_messages(int(300 * scale), rng, tally)),
     ]
     for name, step in steps:
         try:
