@@ -28,15 +28,19 @@ def report_steps(instance: dg.DagsterInstance, stop: threading.Event, out: TextI
     """Print each step event once, as soon as the instance has it (polled every 20 ms)."""
     seen: set[tuple[str, str]] = set()
     while not stop.is_set():
-        for run in instance.get_runs():
-            for entry in instance.all_logs(run.run_id):
-                event = entry.dagster_event
-                if event is None or event.event_type_value not in STEP_EVENTS:
-                    continue
-                key = (event.event_type_value, event.step_key or "")
-                if key not in seen:
-                    seen.add(key)
-                    print(f"{key[0]} {key[1]} {time.monotonic():.4f}", file=out, flush=True)
+        try:
+            entries = [entry for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
+        except Exception as exc:  # a read racing the run's own writes: try again, never die silently
+            print(f"reporter: {type(exc).__name__}: {exc}", file=out, flush=True)
+            entries = []
+        for entry in entries:
+            event = entry.dagster_event
+            if event is None or event.event_type_value not in STEP_EVENTS:
+                continue
+            key = (event.event_type_value, event.step_key or "")
+            if key not in seen:
+                seen.add(key)
+                print(f"{key[0]} {key[1]} {time.monotonic():.4f}", file=out, flush=True)
         stop.wait(0.02)
 
 
