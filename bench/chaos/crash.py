@@ -311,6 +311,8 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
             where = attempt.landed if attempt.fired else f"(no kill: exit {attempt.exit_code})"
             print(f"  {point.name:<40}{where:<26}{attempt.kill_at:>10.2f} {'yes' if attempt.in_transaction else '':>4} "
                   f"{attempt.written_not_marked:>9}  {len(attempt.rewritten)}", flush=True)
+            if not attempt.fired:  # say why, from what the child printed
+                print("\n".join(f"      | {text}" for text in attempt.output[-3:]), flush=True)
         final = run_attempt(url, config, tenant, None)
         totals["resent"] += len(final.rewritten)
         if final.exit_code != 0:
