@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.chaos.common import TableSnapshot, compare, file_identities, resent_paths, table_snapshot
-from bench.chaos.crash import KillPoint, kill_points, rounds
+from bench.chaos.crash import KillPoint, kill_points, rounds, stage_of
 from bench.chaos.sources import lost_values, unexplained
 from bench.chaos.tenants import changed
 
@@ -42,6 +42,7 @@ def test_kill_points_cover_every_stage_and_rounds_keep_pipeline_order() -> None:
     kinds = {p.kind for p in points}
     assert kinds == {"stage", "sql", "files"}
     assert KillPoint("files", "emails", directory="outbox", count=8) in points  # all written, none marked
+    assert [stage_of(w) for w in ("after packets", "scores_county_fresh", "emails")] == ["packets", "scores", "emails"]
     plan = rounds(points, stages, size=8)
     assert sorted((p for r in plan for p in r), key=str) == sorted(points, key=str)
     for points_of_round in plan:
