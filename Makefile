@@ -14,7 +14,7 @@ API_PORT ?= 8000
 # The local instance's dagster.yaml (at the root, as the design card has it), copied into DAGSTER_HOME.
 LOCAL_INSTANCE := dagster.yaml
 
-.PHONY: install system-deps demo dev test lint bench clean
+.PHONY: install system-deps demo dev test lint bench chaos clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ test: install system-deps lint
 
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python bench/run.py
+
+# Issue #14's harness (not part of `make test`): SIGKILLed runs, hostile input, failing sources,
+# two tenants; prints figures and PASS/FAIL, exits 1 on any loss, duplicate, re-send or crash.
+# CHAOS_ARGS="--part crash --quick" runs one part, fewer points.
+chaos: install system-deps $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python bench/chaos/run.py $(CHAOS_ARGS)
 
 # Stop the embedded PostgreSQL first (a server whose directory is deleted keeps running);
 # nothing to stop (no postmaster.pid) is fine.

@@ -1,0 +1,72 @@
+"""A scratch PostgreSQL database, migrated: the tests' session database and the chaos harness's.
+
+PostgreSQL is the machine's server at 127.0.0.1:5432 (trust auth, user postgres) when it answers,
+else one started from the `pgserver` wheel under `pg_dir`. `scratch_database` creates a uniquely
+named database, runs the migrations, yields its SQLAlchemy URL and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from realestate_assets.db.migrate import upgrade
+
+LOCAL_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def _admin_connection(dsn: str):  # -> psycopg2 connection in autocommit
+    conn = psycopg2.connect(dsn, connect_timeout=3)
+    conn.autocommit = True
+    return conn
+
+
+def psycopg2_dsn(url: str) -> str:
+    """The libpq form of one of our SQLAlchemy URLs (for psycopg2.connect)."""
+    return url.replace("postgresql+psycopg2", "postgresql")
+
+
+@contextmanager
+def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = None
+    try:
+        admin = _admin_connection(LOCAL_ADMIN_DSN)
+        url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    except psycopg2.OperationalError:
+        import pgserver
+
+        server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+        socket_dir = server.get_uri().split("host=", 1)[1]
+        admin = _admin_connection(f"host={socket_dir} user=postgres dbname=postgres")
+        url = f"postgresql+psycopg2://postgres@/{name}?host={socket_dir}"
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        from resources.warehouse import _warehouse
+
+        _warehouse(url).dispose()
+        _warehouse.cache_clear()
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+        if server is not None:
+            server.cleanup()
+
+
+def create_tenant(url: str, tenant_id: str | None = None, name: str = "test tenant") -> str:
+    """A fresh tenant row: runs for it share the database but never another tenant's rows."""
+    tenant_id = tenant_id or f"t_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant_id, name))
+    conn.close()
+    return tenant_id
