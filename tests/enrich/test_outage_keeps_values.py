@@ -123,3 +123,42 @@ def test_an_outage_keeps_the_last_good_values_and_reports_staleness(tmp_path: Pa
     assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
     assert f"{len(known)} of {len(later)} prospects" in stale.description
     wh.dispose()
+
+
+def test_a_census_outage_keeps_the_tract_values_too(tmp_path: Path, serve, database_url: str, tenant: str,
+                                                    make_deployment) -> None:
+    """With the geocoder down the tract is unknown: the ACS figures are down with it (not "no
+    tract here"), so their last good values stay, kept and dated (found by `make chaos`)."""
+    census = FakeCensus()
+    config = configure(tmp_path, serve(FakeAttom()).url, serve(census).url)
+    path = config / "enrichment_sources.yaml"
+    sources = yaml.safe_load(path.read_text())
+    for name in ("census_geocoder", "census_acs"):
+        sources["sources"][name]["cache_ttl_s"] = 0  # every run asks the Census again
+    path.write_text(yaml.safe_dump(sources))
+
+    def deployment() -> Deployment:
+        base = make_deployment(config)
+        keys = SourceCredentialsResource(attom_api_key=ATTOM_KEY, census_api_key="test-census-key")
+        return Deployment(base.environment, {**base.resources, "credentials": keys}, base.executor)
+
+    wh = Warehouse(database_url)
+
+    def rows() -> pd.DataFrame:
+        return wh.frame("SELECT prospect_key, tract_geoid, tract_median_household_income, provenance, source_status "
+                        "FROM enrichment WHERE tenant_id = :t", {"t": tenant}).set_index("prospect_key")
+
+    assert enrich(deployment()).success
+    before = rows()
+    known = before.index[before["tract_median_household_income"].notna()]
+    assert len(known) > 0
+    census.behaviours.failure_rate = 1.0  # geocoder and ACS down
+    assert enrich(deployment()).success
+    after = rows()
+    for key in known:
+        assert after.loc[key, "source_status"]["census_acs"]["status"] == "failed"
+        assert "census_geocoder failed" in after.loc[key, "source_status"]["census_acs"]["reason"]
+        for column in ("tract_geoid", "tract_median_household_income"):
+            assert after.loc[key, column] == before.loc[key, column], (key, column)
+            assert after.loc[key, "provenance"][column]["kept"] is True
+    wh.dispose()

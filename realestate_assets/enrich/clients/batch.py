@@ -305,9 +305,14 @@ class Enricher:
         status, values = self._guard(name, run)
         return status, values, holder.get("tract")
 
-    def _acs(self, tract: Tract | None, name: str, src: SourceConfig, client: CensusAcsClient
-             ) -> tuple[SourceStatus, SourceValues | None]:
+    def _acs(self, tract: Tract | None, name: str, src: SourceConfig, client: CensusAcsClient,
+             geocoder: SourceStatus | None = None) -> tuple[SourceStatus, SourceValues | None]:
         if tract is None:
+            if geocoder is not None and geocoder.status in ("failed", "skipped"):
+                # Unknown because the geocoder is down, not because there is no tract: the ACS
+                # values are down with it, so its last good ones are kept (keep_if_down).
+                return SourceStatus("failed", f"no census tract: census_geocoder {geocoder.status}: "
+                                              f"{geocoder.reason}"), None
             return SourceStatus("not_applicable", "no census tract for this prospect"), None
         row, fetched_at = client.tract_row(tract)
         if row is None:
@@ -359,16 +364,19 @@ class Enricher:
             take(name, self._guard(name, lambda: self._attom(p, name, src, client)))  # type: ignore[arg-type]
 
         tract: Tract | None = None
+        geocoded: SourceStatus | None = None
         found = self._client("census_geocoder")
         if found and (found[2] is not None or p.tract_geoid):
             name, src, client = found
-            status, values, tract = self._geocoder(p, name, src, client)  # type: ignore[arg-type]
-            take(name, (status, values))
+            geocoded, values, tract = self._geocoder(p, name, src, client)  # type: ignore[arg-type]
+            take(name, (geocoded, values))
+        elif "census_geocoder" in statuses:  # skipped (no client): known before this prospect
+            geocoded = statuses["census_geocoder"]
         found = self._client("census_acs")
         if found and found[2] is not None:
             name, src, client = found
             expected += TRACT_FIELDS
-            take(name, self._guard(name, lambda: self._acs(tract, name, src, client)))  # type: ignore[arg-type]
+            take(name, self._guard(name, lambda: self._acs(tract, name, src, client, geocoded)))  # type: ignore[arg-type]
 
         found = self._client("market")
         if found and found[1].enabled and self.market_fn is not None:
