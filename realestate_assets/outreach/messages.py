@@ -24,6 +24,8 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 from urllib.parse import quote
 
+from realestate_assets.db.tenancy import TENANT_ID
+
 CAMPAIGN_NEW_OPPORTUNITY = "new_opportunity"
 PLACEHOLDERS = ("first_name", "name", "unsubscribe_url")
 
@@ -71,8 +73,15 @@ def verify_unsubscribe_token(secret: str, token: str) -> tuple[str, str] | None:
         tenant_id, email = payload.split(":", 1)
     except (ValueError, UnicodeDecodeError):
         return None
-    return (tenant_id, email) if hmac.compare_digest(unsubscribe_token(secret, tenant_id, email), token) \
-        else None
+    if not hmac.compare_digest(unsubscribe_token(secret, tenant_id, email), token):
+        return None
+    return (tenant_id, email) if _could_be_ours(tenant_id, email, 320) else None
+
+
+def _could_be_ours(tenant_id: str, text: str, max_length: int) -> bool:
+    """A signed token whose tenant id or text no email of ours carries (a NUL byte, a control
+    character, an id outside the tenant rule) is not valid, rather than a database or file error."""
+    return bool(TENANT_ID.match(tenant_id)) and text.isprintable() and 0 < len(text) <= max_length
 
 
 def unsubscribe_url(base_url: str, token: str) -> str:
@@ -121,7 +130,9 @@ def read_packet_link_token(secret: str, token: str) -> PacketLink | None:
     except (ValueError, UnicodeDecodeError):
         return None
     expected = local_link_signature(secret, _packet_link_message(link.tenant_id, link.key), link.expires)
-    return link if hmac.compare_digest(expected, signature) else None
+    if not hmac.compare_digest(expected, signature):
+        return None
+    return link if _could_be_ours(link.tenant_id, link.key, 1024) else None
 
 
 def packet_link_url(base_url: str, token: str) -> str:

@@ -129,3 +129,28 @@ def test_misconfigured_verification_key_is_a_503_with_one_log_line(database_url:
             assert response.status_code == 503 and "misconfigured" in response.json()["error"]
     lines = [r for r in caplog.records if "SENDGRID_WEBHOOK_PUBLIC_KEY" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.ERROR
+
+
+def test_signed_tokens_naming_what_no_email_carries_are_not_valid_not_a_500(database_url: str,
+                                                                             tenant: str) -> None:
+    """A NUL byte or control character in a signed token's tenant id, address or object key (found
+    by `make chaos`'s hostile corpus: an HTTP 500 from the database driver) is an invalid link."""
+    from realestate_assets.outreach.messages import (
+        packet_link_token,
+        read_packet_link_token,
+        unsubscribe_token,
+        verify_unsubscribe_token,
+    )
+
+    assert verify_unsubscribe_token("s", unsubscribe_token("s", tenant, "a@example.com")) == (tenant, "a@example.com")
+    for bad_tenant, bad_email in (("a\x00b", "a@example.com"), (tenant, "a\x00@example.com"),
+                                  (tenant, "a@example.com\r\nBcc: x@example.com"), ("../x", "a@example.com")):
+        token = unsubscribe_token("s", bad_tenant, bad_email)
+        assert verify_unsubscribe_token("s", token) is None
+        with TestClient(create_app(ApiSettings(database_url=database_url, unsubscribe_secret="s", link_secret="l",
+                                               default_tenant=tenant))) as client:
+            assert client.post("/unsubscribe", params={"token": token}).status_code == 400
+            assert client.get("/unsubscribe", params={"token": token}).status_code == 400
+    expires = int(time.time()) + 600
+    assert read_packet_link_token("l", packet_link_token("l", tenant, f"tenants/{tenant}/x.pdf", expires))
+    assert read_packet_link_token("l", packet_link_token("l", tenant, "tenants/x/\x00.pdf", expires)) is None
