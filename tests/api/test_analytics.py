@@ -8,20 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers_api import api_client, bearer, login, owner_cursor
-from tests.api.test_properties import N_A, world  # noqa: F401 (the fixture: tenants A and B, counties ca and cb)
+from tests.api.helpers_api import N_A, bearer, login, owner_cursor
 
 API = "/api/v1/analytics"
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    with api_client(database_url, tmp_path_factory.mktemp("api-state")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def viewer(client: TestClient, world: dict[str, Any]) -> dict[str, str]:  # noqa: F811
+def viewer(client: TestClient, world: dict[str, Any]) -> dict[str, str]:
     return bearer(login(client, world["a"].users["viewer"]["email"])["access_token"])
 
 
@@ -32,7 +25,7 @@ def _scores(database_url: str, county: str) -> list[float]:
 
 
 def test_summary_counts_the_followed_county_against_the_packet_threshold(
-        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:  # noqa: F811
+        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:
     answer = client.get(f"{API}/summary", headers=viewer)
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -50,7 +43,7 @@ def test_summary_counts_the_followed_county_against_the_packet_threshold(
 
 
 def test_distribution_locations_trends_and_funnel_agree_with_the_rows(
-        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:  # noqa: F811
+        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:
     scores = _scores(database_url, world["ca"])
     bins = client.get(f"{API}/score-distribution", params={"width": 20}, headers=viewer).json()
     assert bins["width"] == 20

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts.store import unchanged
 from realestate_assets.outreach.messages import unsubscribe_token
-from tests.api.helpers_api import api_client, bearer, login, make_tenant, owner_cursor
-
-
-@pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    with api_client(database_url, tmp_path_factory.mktemp("audit-state")) as c:
-        yield c
+from tests.api.helpers_api import bearer, login, make_tenant, owner_cursor
 
 
 def audit_count(database_url: str, tenant_id: str, action: str, entity: str, key: Any = None) -> int:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers_api import api_client, bearer, login, owner_cursor
-from tests.api.test_properties import world  # noqa: F401 (the fixture: tenants A and B, counties ca and cb)
+from tests.api.helpers_api import bearer, login, owner_cursor
 
 AVM_METRICS = {"n": 812, "mdape_pct": 9.3, "pe10_pct": 56.1, "cod": 12.9, "prd": 1.01, "median_ratio": 0.99,
                "comparison": {"hedonic_ols": {"mdape_pct": 14.1}}, "importance": {"living_sqft": 0.4, "lat": 0.2}}
@@ -18,7 +17,7 @@ DEAL_METRICS = {"n": 300, "auc": 0.9, "precision_at_top10_pct": 77.0, "brier": 0
 
 
 @pytest.fixture(scope="module")
-def models(database_url: str, world: dict[str, Any]) -> dict[str, int]:  # noqa: F811
+def models(database_url: str, world: dict[str, Any]) -> dict[str, int]:
     ids = {}
     with owner_cursor(database_url) as cur:
         for county, name, version, active, metrics in (
@@ -34,13 +33,7 @@ def models(database_url: str, world: dict[str, Any]) -> dict[str, int]:  # noqa:
     return ids
 
 
-@pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    with api_client(database_url, tmp_path_factory.mktemp("api-state")) as c:
-        yield c
-
-
-def test_models_of_the_followed_counties_with_their_figures(client: TestClient, world: dict[str, Any],  # noqa: F811
+def test_models_of_the_followed_counties_with_their_figures(client: TestClient, world: dict[str, Any],
                                                             models: dict[str, int]) -> None:
     viewer = bearer(login(client, world["a"].users["viewer"]["email"])["access_token"])
     listed = client.get("/api/v1/models", headers=viewer)

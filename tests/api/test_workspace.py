@@ -8,20 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers_api import api_client, bearer, login
-from tests.api.test_properties import world  # noqa: F401 (the fixture: tenants A and B, counties ca and cb)
+from tests.api.helpers_api import bearer, login
 
 API = "/api/v1"
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    with api_client(database_url, tmp_path_factory.mktemp("api-state")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def people(client: TestClient, world: dict[str, Any]) -> dict[str, dict[str, str]]:  # noqa: F811
+def people(client: TestClient, world: dict[str, Any]) -> dict[str, dict[str, str]]:
     def as_(tenant: str, role: str) -> dict[str, str]:
         return bearer(login(client, world[tenant].users[role]["email"])["access_token"])
 
@@ -30,7 +23,7 @@ def people(client: TestClient, world: dict[str, Any]) -> dict[str, dict[str, str
 
 
 def test_notes_are_written_by_analysts_changed_by_their_author_or_an_admin(
-        client: TestClient, world: dict[str, Any], people: dict[str, dict[str, str]]) -> None:  # noqa: F811
+        client: TestClient, world: dict[str, Any], people: dict[str, dict[str, str]]) -> None:
     pid = world["ids"][world["ca"]][0]
     url = f"{API}/properties/{pid}/notes"
     assert client.post(url, json={"body": "viewer note"}, headers=people["a_viewer"]).status_code == 403
@@ -62,7 +55,7 @@ def test_notes_are_written_by_analysts_changed_by_their_author_or_an_admin(
 
 
 def test_saved_searches_belong_to_their_user_and_run_the_list_filters(
-        client: TestClient, world: dict[str, Any], people: dict[str, dict[str, str]]) -> None:  # noqa: F811
+        client: TestClient, world: dict[str, Any], people: dict[str, dict[str, str]]) -> None:
     url = f"{API}/saved-searches"
     body = {"name": "oak street", "filters": {"q": "oak", "sort": "id"}, "alert": True}
     made = client.post(url, json=body, headers=people["a_viewer"])

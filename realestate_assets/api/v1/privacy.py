@@ -65,7 +65,11 @@ def _write_table(cur: Any, archive: zipfile.ZipFile, table: str) -> int:
     return rows
 
 
-@router.get("/tenant/export", response_class=ZipResponse, responses=responses(401, 403),
+@router.get("/tenant/export", response_class=ZipResponse,
+            responses={200: {"description": "A zip: <table>.csv for every tenant-owned table, members.csv, "
+                                            "manifest.json (tenant, time, rows per file)",
+                             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                       **responses(401, 403)},
             summary="Everything the tenant owns, as a zip of CSV files (one per table) and a manifest",
             description="Read through row-level security: no row of another tenant can be in it. Hashed "
                         "credentials are left out; members are exported as email and role.")

@@ -1,0 +1,38 @@
+"""Fixtures of the API tests: the app on the test database, and a world of two tenants following
+two counties whose properties the pipeline's tenant wrote."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from realestate_assets.accounts import store
+from tests.api.helpers_api import N_A, N_B, api_client, make_tenant, owner_cursor, seed_county
+
+
+@pytest.fixture(scope="module")
+def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """The API app on the test database (rate limits out of the way: tests/api/helpers_api.api_client)."""
+    with api_client(database_url, tmp_path_factory.mktemp("api-state")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str) -> dict[str, Any]:
+    """Tenant A follows county ca, tenant B county cb; the rows belong to a pipeline tenant."""
+    a, b = make_tenant(database_url, "prop-a"), make_tenant(database_url, "prop-b")
+    ca, cb, writer = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("ca", "cb", "pipeline"))
+    with owner_cursor(database_url) as cur:
+        store.create_tenant(cur, writer, "pipeline")
+        seed_county(cur, writer, ca, N_A)
+        seed_county(cur, writer, cb, N_B)
+        store.subscribe(cur, a.id, ca)
+        store.subscribe(cur, b.id, cb)
+        cur.execute("SELECT county, array_agg(id ORDER BY id) FROM prospects WHERE county IN (%s, %s) GROUP BY 1",
+                    (ca, cb))
+        ids = dict(cur.fetchall())
+    return {"a": a, "b": b, "ca": ca, "cb": cb, "ids": ids}
+
+
