@@ -11,10 +11,13 @@ export DAGSTER_HOME ?= $(REOS_STATE_DIR)/dagster_home
 COUNTY ?= king_wa
 DAGSTER_PORT ?= 3000
 API_PORT ?= 8000
+# Vite's dev server (hot reload; /api proxied to API_PORT). The built app is also at API_PORT's /.
+DASHBOARD_PORT ?= 5173
+export API_PORT
 # The local instance's dagster.yaml (at the root, as the design card has it), copied into DAGSTER_HOME.
 LOCAL_INSTANCE := dagster.yaml
 
-.PHONY: install system-deps demo dev test lint bench clean
+.PHONY: install system-deps demo dev test lint bench clean api-client dashboard-test
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,27 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed dashboard/dist/index.html
+
+# The dashboard (dashboard/, React + Vite): npm ci when the lock changed, a build when any source is
+# newer than the last one, so a re-run of `make install` costs nothing. Without npm it is skipped
+# (the API then serves no app at /) rather than failing the Python install.
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/public -type f 2>/dev/null) \
+	$(wildcard dashboard/*.json dashboard/*.ts dashboard/*.js dashboard/*.cjs dashboard/index.html)
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	@if command -v npm >/dev/null; then cd dashboard && npm ci --no-audit --no-fund; \
+	else echo "warning: npm not found; the dashboard is not built"; fi
+
+dashboard/dist/index.html: dashboard/node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	@if [ -d dashboard/node_modules ]; then cd dashboard && npm run build; fi
+
+# The typed client's source: the API's OpenAPI document (tests/api/test_openapi_dump.py fails when stale).
+api-client: $(BIN)/.installed
+	$(BIN)/python -m realestate_assets.api.openapi_dump
+	cd dashboard && npm run gen
+
+dashboard-test: dashboard/node_modules/.package-lock.json
+	cd dashboard && npm test
 
 # Debian packages: Chromium for Playwright listing pages, poppler for PDF checks,
 # fonts and pango for WeasyPrint. Installed only when missing and when we are root.
@@ -62,12 +85,13 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
 	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
-	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT)
+	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
+	  --and npm --prefix $(CURDIR)/dashboard run dev -- --port $(DASHBOARD_PORT) --strictPort
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install system-deps lint
+test: install system-deps lint dashboard-test
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml

@@ -1,0 +1,25 @@
+/// <reference types="vitest" />
+import { defineConfig } from "vite";
+import react from "@vitejs/plugin-react";
+
+// `make dev` runs this beside the API: requests to the API's paths go to API_PORT (one origin in the
+// browser, as in production where the API serves the built app).
+const api = `http://127.0.0.1:${process.env.API_PORT ?? "8000"}`;
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    host: "127.0.0.1",
+    proxy: { "/api": api, "/p": api, "/objects": api, "/openapi.json": api, "/healthz": api },
+  },
+  build: {
+    target: "es2020",
+    rollupOptions: {
+      output: {
+        // Charts are heavy and used by two screens: their own chunk, loaded with those screens.
+        manualChunks: (id) => (/node_modules\/(recharts|d3-|victory-vendor)/.test(id) ? "charts" : undefined),
+      },
+    },
+  },
+  test: { environment: "node", include: ["src/**/*.test.ts"] },
+});
