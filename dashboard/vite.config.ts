@@ -14,12 +14,6 @@ export default defineConfig({
   },
   build: {
     target: "es2020",
-    rollupOptions: {
-      output: {
-        // Charts are heavy and used by two screens: their own chunk, loaded with those screens.
-        manualChunks: (id) => (/node_modules\/(recharts|d3-|victory-vendor)/.test(id) ? "charts" : undefined),
-      },
-    },
   },
   test: { environment: "node", include: ["src/**/*.test.ts"] },
 });
