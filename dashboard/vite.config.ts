@@ -10,7 +10,8 @@ export default defineConfig({
   plugins: [react()],
   server: {
     host: "127.0.0.1",
-    proxy: { "/api": api, "/p": api, "/objects": api, "/openapi.json": api, "/healthz": api },
+    // Keys are path prefixes ("^…" a regex): "/p/" and not "/p", which would take "/properties" too.
+    proxy: { "/api/": api, "/p/": api, "/objects/": api, "/openapi.json": api, "/healthz": api },
   },
   build: {
     target: "es2020",
