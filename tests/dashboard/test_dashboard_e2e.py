@@ -72,7 +72,15 @@ def world(database_url: str) -> dict[str, Any]:
         cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, %s)", (tenant.id, county))
         cur.execute("SELECT id FROM prospects WHERE county = %s AND prospect_key = %s", (county, f"{county}-{N:04d}"))
         top_id = cur.fetchone()[0]
-    return {"tenant": tenant, "county": county, "top_id": top_id}
+        metrics = {"mdape_pct": 9.3, "pe10_pct": 54.1, "cod": 11.2, "prd": 1.01,
+                   "importance": {"living_sqft": 0.31, "latitude": 0.22, "year_built": 0.1}}
+        cur.execute("INSERT INTO ml_models (tenant_id, county, model_name, version, kind, metrics, hyperparameters, "
+                    "feature_names, artifact_path, artifact_sha256, is_active, status, promotion, training_rows) "
+                    "VALUES ('default', %s, 'avm', '2026-12-01-e2e', 'lightgbm', %s, '{}', '[\"living_sqft\"]', "
+                    "'k', 's', true, 'active', '{\"promote\": true, \"reason\": \"better\"}', 1000) RETURNING id",
+                    (county, json.dumps(metrics)))
+        model_id = cur.fetchone()[0]
+    return {"tenant": tenant, "county": county, "top_id": top_id, "model_id": model_id}
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +188,31 @@ def test_phone_width_detail_page_fits(browser, base_url: str, world) -> None:
     page.goto(f"{base_url}/properties/{world['top_id']}")
     sync_api.expect(page.get_by_role("heading", name="130 OAK ST")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+
+
+AXE = DIST.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason="axe-core not installed (npm ci in dashboard/)")
+def test_no_serious_accessibility_violation_on_any_screen(browser, base_url: str, world) -> None:
+    """axe-core (WCAG 2 A/AA rules) on every screen, as an admin sees it (the most controls)."""
+    found = serious_violations(browser.new_context().new_page(), base_url, ["/login"])
+    page = logged_in(browser, base_url, world["tenant"], "admin")
+    screens = ["/", "/properties", f"/properties/{world['top_id']}", "/models", f"/models/{world['model_id']}",
+               "/settings"]
+    found.update(serious_violations(page, base_url, screens))
+    assert found == {}
+
+
+def serious_violations(page: Any, base_url: str, screens: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in screens:
+        page.goto(base_url + path)
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+        bad = [f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}" for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[path] = bad
+    return found
