@@ -45,8 +45,9 @@ api-client: $(BIN)/.installed
 	$(BIN)/python -m realestate_assets.api.openapi_dump
 	cd dashboard && npm run gen
 
+# Vitest, for the logic that runs in the browser (about 5 s); skipped without npm.
 dashboard-test: dashboard/node_modules/.package-lock.json
-	cd dashboard && npm test
+	@if [ -d dashboard/node_modules ]; then cd dashboard && npm test; fi
 
 # Debian packages: Chromium for Playwright listing pages, poppler for PDF checks,
 # fonts and pango for WeasyPrint. Installed only when missing and when we are root.
@@ -71,7 +72,8 @@ $(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
-# The Dagster UI on DAGSTER_PORT and the API on API_PORT, together.
+# The Dagster UI on DAGSTER_PORT, the API on API_PORT (serving the built dashboard at /) and Vite's
+# dev server for the dashboard on DASHBOARD_PORT (hot reload, API paths proxied), together.
 # Ctrl-C / SIGTERM stop everything within seconds, no process left behind: realestate_assets/devserver.py
 # passes the signal once to all of dagster dev's processes and kills what is left after 6 s (busy
 # machines spend that long in interpreter teardown); `exec` leaves no shell in between. The code
@@ -79,6 +81,9 @@ demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 # filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli package). It runs from
 # DAGSTER_HOME: from the root, `dagster dev` would warn that the root dagster.yaml (the template) is
 # not the instance's. Migrating first: the sensors query the warehouse from their first tick.
+# Only with the dashboard's packages installed: a missing npm must not stop the other two.
+DASHBOARD_DEV = $(if $(wildcard dashboard/node_modules),--and npm --prefix $(CURDIR)/dashboard run dev -- \
+	--port $(DASHBOARD_PORT) --strictPort)
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos db upgrade
 	cd $(DAGSTER_HOME) && exec env DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
@@ -86,7 +91,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
 	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
 	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
-	  --and npm --prefix $(CURDIR)/dashboard run dev -- --port $(DASHBOARD_PORT) --strictPort
+	  $(DASHBOARD_DEV)
 
 lint: install
 	$(BIN)/ruff check .
