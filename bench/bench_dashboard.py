@@ -94,6 +94,7 @@ def screenshots(browser: Any, base: str, email: str, password: str, out: Path) -
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     page.wait_for_load_state("networkidle")
+    page.get_by_role("status").filter(has_text="Loading").first.wait_for(state="detached")
     page.screenshot(path=out / "settings.png", full_page=True)
     # The detail page at phone width, in its own session (a refresh token is single use).
     mobile = browser.new_context(viewport={"width": 390, "height": 844}).new_page()

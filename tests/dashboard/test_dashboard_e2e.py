@@ -30,7 +30,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 N = 30
 ASSESSOR = {"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}
 PROVENANCE = {"living_sqft": {**ASSESSOR, "confidence": 1.0}, "year_built": {**ASSESSOR, "confidence": 0.9}}
-COMPONENTS = {"equity": 91.0, "tenure": 40.0}
+COMPONENTS = {"equity": 0.91, "tenure": 0.40}  # shares, as the pipeline writes them
 
 
 def seed(cur: Any, county: str) -> None:

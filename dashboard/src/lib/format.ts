@@ -79,3 +79,39 @@ export function formatValue(value: unknown): string {
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
+
+/** A score component's county percentile. The pipeline writes it as a share (0.97, as the memo's
+ * `share` filter reads it); a value above 1 is taken as already in percent. */
+export function percentile(value: number | null | undefined): number | null {
+  if (value === null || value === undefined || !Number.isFinite(value)) return null;
+  return Math.min(100, Math.max(0, value <= 1 ? value * 100 : value));
+}
+
+const MONEY_FIELD = /(price|value|avm_low|avm_high|rent|tax_amount|income)(_monthly|_per_sqft)?$/;
+const PLAIN_NUMBER_FIELD = /(year|_id|geoid|zip)/;
+
+/** An enriched field's value, formatted by what its name says it is. */
+export function formatField(field: string, value: unknown): string {
+  // Decimal columns arrive as strings ("271000.00"): numbers all the same.
+  if (typeof value === "string" && /^-?\d+(\.\d+)?$/.test(value) && !PLAIN_NUMBER_FIELD.test(field)) value = Number(value);
+  if (typeof value === "string" && /_date$/.test(field)) return formatDate(value);
+  if (typeof value === "string" && /(_type|_status)$/.test(field)) return formatCode(value);
+  if (typeof value === "number") {
+    if (/(_pct|_rate|_share|_ratio)$/.test(field)) return value.toLocaleString("en-US", { maximumFractionDigits: 2 });
+    if (MONEY_FIELD.test(field)) return formatMoney(value);
+    if (PLAIN_NUMBER_FIELD.test(field)) return String(value);
+  }
+  return formatValue(value);
+}
+
+/** A code-like value (sfr, townhouse, single_family) as a label. */
+export function formatCode(value: string | null | undefined): string {
+  if (!value) return MISSING;
+  return value.length <= 3 ? value.toUpperCase() : humanize(value);
+}
+
+/** Where a property is, from what is known of it ("SEATTLE WA 98103"), else its parcel. */
+export function propertyTitle(p: { address?: unknown; parcel_id?: unknown; prospect_key: string }): string {
+  if (typeof p.address === "string" && p.address) return p.address;
+  return `Parcel ${typeof p.parcel_id === "string" && p.parcel_id ? p.parcel_id : p.prospect_key}`;
+}

@@ -3,7 +3,9 @@ import { Link } from "react-router-dom";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, data, type Schemas } from "../api/client";
 import { ErrorBox, Loading, NotYet, ScoreBadge, Stat } from "../components/ui";
-import { countyName, formatDate, formatDateTime, formatInteger, formatMoney, formatScore } from "../lib/format";
+import {
+  countyName, formatCode, formatDate, formatDateTime, formatInteger, formatMoney, formatScore, propertyTitle,
+} from "../lib/format";
 
 const EMAIL_OUTCOMES = ["sent", "delivered", "opened", "clicked", "bounced", "unsubscribed"];
 
@@ -55,10 +57,12 @@ export default function Home() {
                 <li key={p.id} className="flex items-center justify-between gap-3 py-2">
                   <div>
                     <Link to={`/properties/${p.id}`} className="font-medium text-blue-800 underline-offset-2 hover:underline">
-                      {p.address ?? p.prospect_key}
+                      {propertyTitle(p)}
                     </Link>
                     <p className="text-xs text-slate-600">
-                      {[p.city, p.zip].filter(Boolean).join(" ")} · {formatMoney(p.list_price)} · seen {formatDate(p.first_seen_at)}
+                      {[[p.city, p.zip].filter(Boolean).join(" ") || countyName(p.county), formatCode(p.property_type),
+                        p.list_price !== null ? `asking ${formatMoney(p.list_price)}` : `est. ${formatMoney(p.estimated_value)}`,
+                        `seen ${formatDate(p.first_seen_at)}`].join(" · ")}
                     </p>
                   </div>
                   <ScoreBadge score={p.bird_dog_score} />
@@ -106,7 +110,7 @@ function ScoreChart({ bins, width }: { bins: Schemas["ScoreBin"][]; width: numbe
   const colors = ["#1e40af", "#b45309", "#047857", "#7c3aed"];
   return (
     <figure className="mt-3">
-      <div className="h-56" aria-hidden="true">
+      <div className="h-80" aria-hidden="true">
         <ResponsiveContainer width="100%" height="100%">
           <BarChart data={chart}>
             <CartesianGrid strokeDasharray="3 3" vertical={false} />

@@ -3,7 +3,7 @@ import { Link, useParams } from "react-router-dom";
 import { api, data } from "../api/client";
 import { ErrorBox, Loading } from "../components/ui";
 import { countyName, formatDate, formatDateTime, formatInteger, formatValue, humanize } from "../lib/format";
-import { HEADLINE, formatFigure } from "../lib/models";
+import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
 
 export default function ModelDetail() {
   const id = Number(useParams().id);
@@ -25,7 +25,7 @@ export default function ModelDetail() {
         <Link to="/models" className="text-sm text-blue-800 underline">← Models</Link>
         <h1 id="title" className="h1 mt-1">{m.model_name} {m.version}</h1>
         <p className="text-slate-700">
-          {countyName(m.county)} · {humanize(m.kind)} · {humanize(m.status)}{m.is_active ? " (active)" : ""} · trained{" "}
+          {countyName(m.county)} · {humanize(m.kind)} · {humanize(statusLabel(m.status, m.is_active))} · trained{" "}
           {formatDate(m.training_start)} – {formatDate(m.training_end)} on {formatInteger(m.training_rows)} rows; hold-out from{" "}
           {formatDate(m.holdout_start)} · created {formatDateTime(m.created_at)}
         </p>
@@ -34,7 +34,7 @@ export default function ModelDetail() {
         {HEADLINE.filter((h) => m.headline[h.key] !== undefined).map((h) => (
           <div key={h.key} className="card">
             <dt className="label">{h.label}</dt>
-            <dd className="text-2xl font-semibold tabular-nums">{formatFigure(m.headline[h.key], h.unit)}</dd>
+            <dd className="text-2xl font-semibold tabular-nums">{formatFigure(m.headline[h.key], h.unit, h.share)}</dd>
             <dd className="text-xs text-slate-600">{h.better === "one" ? "best near 1" : `${h.better} is better`}</dd>
           </div>
         ))}

@@ -3,7 +3,7 @@ import { Link } from "react-router-dom";
 import { api, data } from "../api/client";
 import { ErrorBox, Loading, NotYet } from "../components/ui";
 import { countyName, formatDate, formatInteger, humanize } from "../lib/format";
-import { HEADLINE, formatFigure } from "../lib/models";
+import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
 
 export default function Models() {
   const models = useQuery({ queryKey: ["models"], queryFn: () => data(api.GET("/api/v1/models")) });
@@ -33,17 +33,18 @@ export default function Models() {
                 <tr key={m.id}>
                   <td className="px-3 py-2">
                     <Link to={`/models/${m.id}`} className="font-medium text-blue-800 underline-offset-2 hover:underline">
-                      {m.model_name} {m.version}
+                      {m.model_name}
                     </Link>
+                    <div className="font-mono text-xs text-slate-600">{m.version}</div>
                   </td>
                   <td className="px-3 py-2">{countyName(m.county)}</td>
                   <td className="px-3 py-2">{humanize(m.kind)}</td>
                   <td className="px-3 py-2">
-                    {humanize(m.status)}{m.is_active && <span className="ml-1 rounded bg-emerald-100 px-1 text-xs font-semibold text-emerald-900">active</span>}
+                    {m.is_active ? <span className="rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-semibold text-emerald-900">{humanize(statusLabel(m.status, true))}</span> : humanize(m.status)}
                   </td>
                   <td className="whitespace-nowrap px-3 py-2">{formatDate(m.training_start)} – {formatDate(m.training_end)}</td>
                   <td className="px-3 py-2 text-right tabular-nums">{formatInteger(m.training_rows)}</td>
-                  {shown.map((h) => <td key={h.key} className="px-3 py-2 text-right tabular-nums">{formatFigure(m.headline[h.key], h.unit)}</td>)}
+                  {shown.map((h) => <td key={h.key} className="px-3 py-2 text-right tabular-nums">{formatFigure(m.headline[h.key], h.unit, h.share)}</td>)}
                 </tr>
               ))}
             </tbody>

@@ -9,7 +9,9 @@ import {
   EMPTY_FILTERS, STATUSES, activeFilterCount, apiQuery, filtersFromSearch, filtersToSearch, fromSavedFilters,
   parseSort, toSavedFilters, toggleSort, type Filters, type SavedFilters, type Status,
 } from "../lib/filters";
-import { countyName, formatDate, formatInteger, formatMoney, formatPercent, humanize } from "../lib/format";
+import {
+  countyName, formatCode, formatDate, formatInteger, formatMoney, formatPercent, humanize, propertyTitle,
+} from "../lib/format";
 
 type Item = Schemas["PropertyItem"];
 const PAGE_SIZE = 50;
@@ -20,14 +22,14 @@ const COLUMNS = [
     header: "Address",
     cell: (c) => (
       <Link to={`/properties/${c.row.original.id}`} className="font-medium text-blue-800 underline-offset-2 hover:underline">
-        {c.getValue() ?? c.row.original.prospect_key}
+        {propertyTitle(c.row.original)}
       </Link>
     ),
   }),
   column.accessor("city", { header: "City", cell: (c) => c.getValue() ?? "—" }),
   column.accessor("zip", { header: "ZIP", cell: (c) => c.getValue() ?? "—" }),
   column.accessor("county", { header: "County", cell: (c) => countyName(c.getValue()) }),
-  column.accessor("property_type", { header: "Type", cell: (c) => (c.getValue() ? humanize(c.getValue()!) : "—") }),
+  column.accessor("property_type", { header: "Type", cell: (c) => formatCode(c.getValue()) }),
   column.accessor("status", { header: "Status", cell: (c) => humanize(c.getValue()) }),
   column.accessor("list_price", { header: "Asking", cell: (c) => formatMoney(c.getValue()), meta: { numeric: true } }),
   column.accessor("estimated_value", { header: "Est. value", cell: (c) => formatMoney(c.getValue()), meta: { numeric: true } }),

@@ -6,11 +6,12 @@ import { useCan } from "../auth";
 import { Provenance, type ProvenanceInfo } from "../components/Provenance";
 import { ErrorBox, Loading, NotYet, ScoreBadge } from "../components/ui";
 import {
-  countyName, formatDate, formatDateTime, formatMoney, formatPercent, formatProbability, formatValue, humanize,
+  countyName, formatCode, formatDate, formatDateTime, formatField, formatMoney, formatPercent, formatProbability, formatValue,
+  humanize, percentile, propertyTitle,
 } from "../lib/format";
 
-// Prospect columns shown as facts (the rest are keys and bookkeeping).
-const PROSPECT_FACTS = ["parcel_id", "use_type", "list_price", "listing_status", "sources", "first_seen_at", "last_seen_at"];
+// Prospect columns shown as facts (the rest are keys and bookkeeping, or already in the heading).
+const PROSPECT_FACTS = ["parcel_id", "list_price", "listing_status", "sources", "first_seen_at", "last_seen_at"];
 
 export default function PropertyDetail() {
   const id = Number(useParams().id);
@@ -24,7 +25,7 @@ export default function PropertyDetail() {
   if (detail.isError) return <ErrorBox error={detail.error} />;
   const p = detail.data;
   const prospect = p.prospect as Record<string, unknown>;
-  const address = (prospect.address as string | undefined) ?? p.prospect_key;
+  const address = propertyTitle({ ...prospect, prospect_key: p.prospect_key });
 
   return (
     <article className="space-y-6" aria-labelledby="title">
@@ -32,8 +33,9 @@ export default function PropertyDetail() {
         <Link to="/properties" className="text-sm text-blue-800 underline">← Properties</Link>
         <h1 id="title" className="h1 mt-1">{address}</h1>
         <p className="text-slate-700">
-          {[prospect.city, prospect.state, prospect.zip].filter(Boolean).join(" ")} · {countyName(p.county)} ·{" "}
-          status <span className="font-medium">{humanize(String(prospect.status ?? "—"))}</span>
+          {[[prospect.city, prospect.state, prospect.zip].filter(Boolean).join(" "), countyName(p.county),
+            formatCode(prospect.use_type as string | null)].filter((x) => x && x !== "—").join(" · ")}{" "}
+          · status <span className="font-medium">{humanize(String(prospect.status ?? "—"))}</span>
         </p>
       </div>
       <div className="grid gap-6 lg:grid-cols-3">
@@ -74,19 +76,22 @@ function ScoreCard({ score }: { score: Schemas["PropertyScore"] | null }) {
         <Figure label="Sale in 12 months" value={formatProbability(score.sale_probability_12m)} />
       </dl>
       <div>
-        <h3 className="font-semibold">Components</h3>
+        <h3 className="font-semibold">Components <span className="text-xs font-normal text-slate-600">(percentile within the county)</span></h3>
         <ul className="mt-2 space-y-2">
-          {score.components.map((c) => (
-            <li key={c.name}>
-              <div className="flex justify-between gap-2 text-sm">
-                <span>{c.label}</span>
-                <span className="tabular-nums font-medium">{c.percentile === null ? "—" : `${c.percentile.toFixed(0)}th pct`}</span>
-              </div>
-              <div className="mt-1 h-2 rounded bg-slate-200" aria-hidden="true">
-                <div className="h-2 rounded bg-blue-800" style={{ width: `${c.percentile ?? 0}%` }} />
-              </div>
-            </li>
-          ))}
+          {score.components.map((c) => {
+            const pct = percentile(c.percentile);
+            return (
+              <li key={c.name}>
+                <div className="flex justify-between gap-2 text-sm">
+                  <span>{c.label === c.name ? humanize(c.label) : c.label}</span>
+                  <span className="tabular-nums font-medium">{pct === null ? "no data" : `percentile ${pct.toFixed(0)}`}</span>
+                </div>
+                <div className="mt-1 h-2 rounded bg-slate-200" aria-hidden="true">
+                  <div className="h-2 rounded bg-blue-800" style={{ width: `${pct ?? 0}%` }} />
+                </div>
+              </li>
+            );
+          })}
         </ul>
       </div>
       <div>
@@ -114,7 +119,9 @@ function Figure({ label, value, hint }: { label: string; value: string; hint?: s
 }
 
 function Facts({ detail, prospect }: { detail: Schemas["PropertyDetail"]; prospect: Record<string, unknown> }) {
-  const enrichment = Object.entries(detail.enrichment ?? {});
+  const all = Object.entries(detail.enrichment ?? {});
+  const known = all.filter(([, f]) => f.value !== null && f.value !== undefined && f.value !== "");
+  const unknown = all.filter(([, f]) => !known.some(([, k]) => k === f)).map(([field]) => field);
   return (
     <section className="card" aria-labelledby="facts-h">
       <h2 id="facts-h" className="h2">Facts</h2>
@@ -131,10 +138,10 @@ function Facts({ detail, prospect }: { detail: Schemas["PropertyDetail"]; prospe
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-100">
-          {enrichment.map(([field, f]) => (
+          {known.map(([field, f]) => (
             <tr key={field}>
               <th scope="row" className="py-1.5 pr-2 text-left font-normal text-slate-700">{humanize(field)}</th>
-              <td className="py-1.5 pr-2 font-medium">{/price|value/.test(field) ? formatMoney(f.value) : formatValue(f.value)}</td>
+              <td className="py-1.5 pr-2 font-medium">{formatField(field, f.value)}</td>
               <td className="py-1.5"><Provenance info={f.provenance as ProvenanceInfo | null} /></td>
             </tr>
           ))}
@@ -149,6 +156,14 @@ function Facts({ detail, prospect }: { detail: Schemas["PropertyDetail"]; prospe
           ))}
         </tbody>
       </table>
+      {unknown.length > 0 && (
+        <details className="mt-3 text-sm">
+          <summary className="cursor-pointer text-slate-700">Not known for this property ({unknown.length} fields)</summary>
+          <p className="mt-1 text-slate-600">
+            No source answered these (a source not configured for the county, or no record for the parcel): {unknown.map(humanize).join(", ")}.
+          </p>
+        </details>
+      )}
     </section>
   );
 }
