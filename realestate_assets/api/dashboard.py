@@ -7,14 +7,18 @@ so the browser needs no CORS and the refresh token never crosses sites.
 * Paths of the API's own routes are never matched here (the `not_reserved` converter), so a
   wrong method there stays 405 and an unknown `/api/...` stays the API's 404.
 * Without a build (`dashboard/dist/index.html` missing) every such path is a plain 404, as before.
+* Text files go gzip-compressed to a browser that accepts it (613 kB of scripts for Home are 178 kB
+  gzipped): compressed once per file version and kept in memory, as the build's files are few.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+from functools import lru_cache
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -24,6 +28,8 @@ DIST = repo_root() / "dashboard" / "dist"
 # First path segments that belong to the API process, never to the app's client routes.
 RESERVED = ("api", "p", "objects", "unsubscribe", "webhooks", "healthz", "metrics", "openapi.json", "docs", "redoc")
 IMMUTABLE = "public, max-age=31536000, immutable"
+COMPRESSIBLE = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml",
+                ".json": "application/json"}
 
 
 class NotReserved(Convertor[str]):
@@ -53,11 +59,16 @@ def resolve(dist: Path, path: str) -> tuple[Path, bool] | None:
     return index, False
 
 
+@lru_cache(maxsize=256)
+def _gzipped(file: Path, mtime_ns: int) -> bytes:  # mtime in the key: a rebuilt file is compressed anew
+    return gzip.compress(file.read_bytes(), 6)
+
+
 def install(app: FastAPI, dist: Path = DIST) -> None:
     """Add the catch-all last: routes registered before it win."""
 
     @app.get("/{path:not_reserved}", include_in_schema=False)
-    def dashboard(path: str) -> Response:
+    def dashboard(path: str, request: Request) -> Response:
         found = resolve(dist, path)
         if found is None:
             return JSONResponse({"detail": "Not Found"}, status_code=404)
@@ -66,5 +77,12 @@ def install(app: FastAPI, dist: Path = DIST) -> None:
             # A missing asset (/assets/old-1234.js after a deploy) is a 404, not index.html:
             # a script tag fed HTML fails confusingly.
             return JSONResponse({"detail": "Not Found"}, status_code=404)
-        cache = IMMUTABLE if real and path.startswith("assets/") else "no-cache"
-        return FileResponse(file, headers={"Cache-Control": cache})
+        headers = {"Cache-Control": IMMUTABLE if real and path.startswith("assets/") else "no-cache"}
+        media = COMPRESSIBLE.get(file.suffix)
+        if media is None:
+            return FileResponse(file, headers=headers)
+        headers["Vary"] = "Accept-Encoding"
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = _gzipped(file, file.stat().st_mtime_ns)
+            return Response(body, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
+        return Response(file.read_bytes(), media_type=media, headers=headers)

@@ -43,6 +43,17 @@ def test_files_client_routes_and_cache_headers(dist: Path, monkeypatch: pytest.M
     assert "[project]" not in client.get("/assets/%2e%2e/%2e%2e/pyproject.toml").text
 
 
+def test_text_files_are_gzipped_for_browsers_that_accept_it(dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = client_for(dist, monkeypatch)
+    zipped = client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text == "console.log(1)"  # httpx decodes
+    assert zipped.headers["content-type"].startswith("text/javascript") and zipped.headers["vary"] == "Accept-Encoding"
+    plain = client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text == "console.log(1)"
+    (dist / "assets" / "index-abc123.js").write_text("console.log(2)")  # a rebuild is served, not the cache
+    assert client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"}).text == "console.log(2)"
+
+
 def test_api_paths_are_never_shadowed(dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = client_for(dist, monkeypatch)
     assert client.get("/healthz").json() == {"status": "ok"}

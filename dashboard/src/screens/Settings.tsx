@@ -114,6 +114,7 @@ function ApiKeys() {
                 <tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
               </thead>
               <tbody className="divide-y divide-slate-100">
+                {keys.data.length === 0 && <tr><td colSpan={5} className="py-2 text-slate-600">No API key yet.</td></tr>}
                 {keys.data.map((k) => (
                   <tr key={k.id}>
                     <td className="py-1.5">{k.name}</td>
