@@ -136,6 +136,22 @@ def test_analyst_filters_sorts_opens_a_property_and_adds_a_note(browser, base_ur
     page.reload()
     expect(rows(page)).to_have_count(11)
 
+    # CSV of the current filter and sort, through the session (the export needs the bearer token).
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 1 + 11 and "120 MAIN ST" in lines[1]
+
+    # Saved as a search, and applied again from the list after clearing.
+    page.get_by_label("Save these filters as").fill("Cheap deals")
+    page.get_by_role("button", name="Save search").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Clear")).click()
+    expect(rows(page)).to_have_count(N)
+    page.get_by_label("Saved searches").select_option(label="Cheap deals")
+    expect(page).to_have_url(re.compile(r"min_score=80.*sort=list_price"))
+    expect(rows(page)).to_have_count(11)
+
     page.get_by_role("link", name="120 MAIN ST").click()
     expect(page.get_by_role("heading", name="120 MAIN ST")).to_be_visible()
     expect(page.get_by_text("Reasons are written when a memo is made")).to_be_visible()  # none computed: said so
