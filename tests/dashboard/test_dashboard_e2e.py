@@ -183,6 +183,7 @@ def test_viewer_sees_no_edit_controls(browser, base_url: str, world) -> None:
     expect(page.get_by_text("Only an admin of this workspace manages API keys.")).to_be_visible()
     expect(page.get_by_role("button", name="Create key")).to_have_count(0)
     expect(page.get_by_role("button", name="Stop following")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Users and roles")).to_have_count(0)
 
 
 def test_admin_creates_a_key_shown_once_and_revokes_it(browser, base_url: str, world) -> None:
@@ -197,6 +198,19 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(browser, base_url: str, w
     expect(page.get_by_role("row", name=re.compile("CRM sync"))).to_contain_text("revoked")
     page.reload()  # shown once: gone after a reload
     expect(page.get_by_test_id("new-key")).to_have_count(0)
+
+    # Users and roles: invite, change the role, remove.
+    members = page.get_by_role("table", name="Members of this workspace")
+    expect(members).to_contain_text(world["tenant"].users["viewer"]["email"])
+    newcomer = f"new.{world['tenant'].id}@example.com"
+    page.get_by_label("Invite by email").fill(newcomer)
+    page.get_by_role("button", name="Invite").click()
+    expect(members).to_contain_text(newcomer)
+    page.get_by_label(f"Role of {newcomer}").select_option("analyst")
+    expect(page.get_by_label(f"Role of {newcomer}")).to_have_value("analyst")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Remove {newcomer}").click()
+    expect(members).not_to_contain_text(newcomer)
 
 
 def test_phone_width_detail_page_fits(browser, base_url: str, world) -> None:

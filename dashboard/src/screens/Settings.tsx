@@ -6,6 +6,8 @@ import { ErrorBox, Loading, NotYet } from "../components/ui";
 import { countyName, formatDateTime } from "../lib/format";
 
 const SCOPES = ["read", "write", "admin"] as const;
+const ROLES = ["viewer", "analyst", "admin", "owner"] as const;
+type Role = (typeof ROLES)[number];
 
 export default function Settings() {
   const { data: me } = useMe();
@@ -24,9 +26,10 @@ export default function Settings() {
         )}
       </section>
       <Counties />
+      <Members />
       <ApiKeys />
-      <NotYet title="Notification preferences, schedules, branding, webhooks, users, usage">
-        The API has no routes for these yet (members exist; their screen comes next).
+      <NotYet title="Notification preferences, schedules, branding, webhooks, usage">
+        The API has no routes for these yet.
       </NotYet>
     </div>
   );
@@ -151,6 +154,88 @@ function ApiKeys() {
           {revoke.isError && <ErrorBox error={revoke.error} />}
         </>
       )}
+    </section>
+  );
+}
+
+function Members() {
+  const isAdmin = useCan("admin");
+  const { data: me } = useMe();
+  const client = useQueryClient();
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const members = useQuery({ queryKey: ["members"], queryFn: () => data(api.GET("/api/v1/members")), enabled: isAdmin });
+  const done = () => void client.invalidateQueries({ queryKey: ["members"] });
+  const invite = useMutation({
+    mutationFn: () => data(api.POST("/api/v1/members", { body: { email: email.trim(), role } })),
+    onSuccess: () => { setEmail(""); done(); },
+  });
+  const change = useMutation({
+    mutationFn: ({ id, to }: { id: number; to: Role }) =>
+      data(api.PATCH("/api/v1/members/{user_id}", { params: { path: { user_id: id } }, body: { role: to } })),
+    onSuccess: done,
+  });
+  const remove = useMutation({
+    mutationFn: (id: number) => data(api.DELETE("/api/v1/members/{user_id}", { params: { path: { user_id: id } } })),
+    onSuccess: done,
+  });
+  if (!isAdmin) return null; // members are an admin's business (the API answers 403 to others)
+  return (
+    <section className="card" aria-labelledby="members-h">
+      <h2 id="members-h" className="h2">Users and roles</h2>
+      <p className="mt-1 text-xs text-slate-600">
+        Viewer: reads. Analyst: also writes notes. Admin: also members, keys and counties. Only an owner makes owners.
+      </p>
+      {members.isPending ? <Loading /> : members.isError ? <ErrorBox error={members.error} /> : (
+        <table className="mt-3 w-full text-sm">
+          <caption className="sr-only">Members of this workspace</caption>
+          <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
+            <tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {members.data.map((m) => (
+              <tr key={m.user_id}>
+                <td className="py-1.5">{m.email}{m.is_active ? "" : " (deactivated)"}</td>
+                <td className="py-1.5">
+                  <label className="sr-only" htmlFor={`role-${m.user_id}`}>Role of {m.email}</label>
+                  <select id={`role-${m.user_id}`} className="input" value={m.role} disabled={change.isPending || m.user_id === me?.user_id}
+                    onChange={(e) => change.mutate({ id: m.user_id, to: e.target.value as Role })}>
+                    {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+                  </select>
+                </td>
+                <td className="py-1.5">{formatDateTime(m.created_at)}</td>
+                <td className="py-1.5 text-right">
+                  {m.user_id !== me?.user_id && (
+                    <button type="button" className="btn btn-danger" disabled={remove.isPending}
+                      onClick={() => { if (window.confirm(`Remove ${m.email} from this workspace?`)) remove.mutate(m.user_id); }}>
+                      Remove<span className="sr-only"> {m.email}</span>
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form className="mt-3 flex flex-wrap items-end gap-2" onSubmit={(e) => { e.preventDefault(); if (email.trim()) invite.mutate(); }}>
+        <div>
+          <label htmlFor="invite-email" className="label">Invite by email</label>
+          <input id="invite-email" type="email" className="input mt-1" value={email} onChange={(e) => setEmail(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor="invite-role" className="label">Role</label>
+          <select id="invite-role" className="input mt-1" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+          </select>
+        </div>
+        <button type="submit" className="btn" disabled={!email.trim() || invite.isPending}>Invite</button>
+      </form>
+      <p className="mt-1 text-xs text-slate-600">
+        An invited person without a password cannot log in until email verification and password reset exist (docs/api.md).
+      </p>
+      {invite.isError && <ErrorBox error={invite.error} />}
+      {change.isError && <ErrorBox error={change.error} />}
+      {remove.isError && <ErrorBox error={remove.error} />}
     </section>
   );
 }
