@@ -82,6 +82,11 @@ def screenshots(browser: Any, base: str, email: str, password: str, out: Path) -
     if source.count():
         source.first.hover()
     page.screenshot(path=out / "property.png", full_page=True)
+    page.get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Deals by location")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)  # chart animation
+    page.screenshot(path=out / "analytics.png", full_page=True)
     page.get_by_role("link", name="Models").click()
     expect(page.get_by_role("heading", name="Models")).to_be_visible()
     page.wait_for_load_state("networkidle")

@@ -11,6 +11,7 @@ const Login = lazy(() => import("./screens/Login"));
 const Home = lazy(() => import("./screens/Home"));
 const Properties = lazy(() => import("./screens/Properties"));
 const PropertyDetail = lazy(() => import("./screens/PropertyDetail"));
+const Analytics = lazy(() => import("./screens/Analytics"));
 const Models = lazy(() => import("./screens/Models"));
 const ModelDetail = lazy(() => import("./screens/ModelDetail"));
 const Settings = lazy(() => import("./screens/Settings"));
@@ -60,6 +61,7 @@ export function App() {
               <Route index element={<Home />} />
               <Route path="properties" element={<Properties />} />
               <Route path="properties/:id" element={<PropertyDetail />} />
+              <Route path="analytics" element={<Analytics />} />
               <Route path="models" element={<Models />} />
               <Route path="models/:id" element={<ModelDetail />} />
               <Route path="settings" element={<Settings />} />

@@ -228,8 +228,8 @@ def test_no_serious_accessibility_violation_on_any_screen(browser, base_url: str
     """axe-core (WCAG 2 A/AA rules) on every screen, as an admin sees it (the most controls)."""
     found = serious_violations(browser.new_context().new_page(), base_url, ["/login"])
     page = logged_in(browser, base_url, world["tenant"], "admin")
-    screens = ["/", "/properties", f"/properties/{world['top_id']}", "/models", f"/models/{world['model_id']}",
-               "/settings"]
+    screens = ["/", "/properties", f"/properties/{world['top_id']}", "/analytics", "/models",
+               f"/models/{world['model_id']}", "/settings"]
     found.update(serious_violations(page, base_url, screens))
     assert found == {}
 

@@ -5,6 +5,7 @@ import { useMe } from "../auth";
 const LINKS = [
   { to: "/", label: "Home", end: true },
   { to: "/properties", label: "Properties" },
+  { to: "/analytics", label: "Analytics" },
   { to: "/models", label: "Models" },
   { to: "/settings", label: "Settings" },
 ];
