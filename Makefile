@@ -11,10 +11,13 @@ export DAGSTER_HOME ?= $(REOS_STATE_DIR)/dagster_home
 COUNTY ?= king_wa
 DAGSTER_PORT ?= 3000
 API_PORT ?= 8000
+# Vite's dev server (hot reload; /api proxied to API_PORT). The built app is also at API_PORT's /.
+DASHBOARD_PORT ?= 5173
+export API_PORT
 # The local instance's dagster.yaml (at the root, as the design card has it), copied into DAGSTER_HOME.
 LOCAL_INSTANCE := dagster.yaml
 
-.PHONY: install system-deps demo dev test lint bench chaos clean
+.PHONY: install system-deps demo dev test lint bench chaos clean api-client dashboard-test
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,28 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed dashboard/dist/index.html
+
+# The dashboard (dashboard/, React + Vite): npm ci when the lock changed, a build when any source is
+# newer than the last one, so a re-run of `make install` costs nothing. Without npm it is skipped
+# (the API then serves no app at /) rather than failing the Python install.
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/public -type f 2>/dev/null) \
+	$(wildcard dashboard/*.json dashboard/*.ts dashboard/*.js dashboard/*.cjs dashboard/index.html)
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	@if command -v npm >/dev/null; then cd dashboard && npm ci --no-audit --no-fund; \
+	else echo "warning: npm not found; the dashboard is not built"; fi
+
+dashboard/dist/index.html: dashboard/node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	@if [ -d dashboard/node_modules ]; then cd dashboard && npm run build; fi
+
+# The typed client's source: the API's OpenAPI document (tests/api/test_openapi_dump.py fails when stale).
+api-client: $(BIN)/.installed
+	$(BIN)/python -m realestate_assets.api.openapi_dump
+	cd dashboard && npm run gen
+
+# Vitest, for the logic that runs in the browser (about 5 s); skipped without npm.
+dashboard-test: dashboard/node_modules/.package-lock.json
+	@if [ -d dashboard/node_modules ]; then cd dashboard && npm test; fi
 
 # Debian packages: Chromium for Playwright listing pages, poppler for PDF checks,
 # fonts and pango for WeasyPrint. Installed only when missing and when we are root.
@@ -48,7 +72,8 @@ $(DAGSTER_HOME)/dagster.yaml: $(LOCAL_INSTANCE)
 demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos demo --county $(COUNTY)
 
-# The Dagster UI on DAGSTER_PORT and the API on API_PORT, together.
+# The Dagster UI on DAGSTER_PORT, the API on API_PORT (serving the built dashboard at /) and Vite's
+# dev server for the dashboard on DASHBOARD_PORT (hot reload, API paths proxied), together.
 # Ctrl-C / SIGTERM stop everything within seconds, no process left behind: realestate_assets/devserver.py
 # passes the signal once to all of dagster dev's processes and kills what is left after 6 s (busy
 # machines spend that long in interpreter teardown); `exec` leaves no shell in between. The code
@@ -56,18 +81,22 @@ demo: install system-deps $(DAGSTER_HOME)/dagster.yaml
 # filter hides Dagster's advice to use `dg dev` (the separate dagster-dg-cli package). It runs from
 # DAGSTER_HOME: from the root, `dagster dev` would warn that the root dagster.yaml (the template) is
 # not the instance's. Migrating first: the sensors query the warehouse from their first tick.
+# Only with the dashboard's packages installed: a missing npm must not stop the other two.
+DASHBOARD_DEV = $(if $(wildcard dashboard/node_modules),--and npm --prefix $(CURDIR)/dashboard run dev -- \
+	--port $(DASHBOARD_PORT) --strictPort)
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/reos db upgrade
 	cd $(DAGSTER_HOME) && exec env DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD=2 \
 	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
 	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
-	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT)
+	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
+	  $(DASHBOARD_DEV)
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install system-deps lint
+test: install system-deps lint dashboard-test
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml

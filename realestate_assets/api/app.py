@@ -291,11 +291,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return Response(content=data, media_type=media,
                         headers={"Content-Disposition": f'inline; filename="{key.rsplit("/", 1)[-1]}"'})
 
+    from realestate_assets.api import dashboard
     from realestate_assets.api.links import router as links_router  # GET /p/{token}: memo links in emails
     from realestate_assets.api.v1 import install
 
     app.include_router(links_router)
     install(app)
+    dashboard.install(app)  # last: GET / and the app's client routes (api/dashboard.py)
     return app
 
 

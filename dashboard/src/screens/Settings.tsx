@@ -1,0 +1,241 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, data } from "../api/client";
+import { useCan, useMe } from "../auth";
+import { ErrorBox, Loading, NotYet } from "../components/ui";
+import { countyName, formatDateTime } from "../lib/format";
+
+const SCOPES = ["read", "write", "admin"] as const;
+const ROLES = ["viewer", "analyst", "admin", "owner"] as const;
+type Role = (typeof ROLES)[number];
+
+export default function Settings() {
+  const { data: me } = useMe();
+  return (
+    <div className="space-y-6">
+      <h1 className="h1">Settings</h1>
+      <section className="card" aria-labelledby="profile-h">
+        <h2 id="profile-h" className="h2">Profile</h2>
+        {me && (
+          <dl className="mt-2 grid grid-cols-[8rem_1fr] gap-y-1 text-sm">
+            <dt className="text-slate-600">Signed in as</dt><dd>{me.actor}</dd>
+            <dt className="text-slate-600">Workspace</dt><dd>{me.tenant_id}</dd>
+            <dt className="text-slate-600">Role</dt><dd>{me.role ?? "API key"}</dd>
+            <dt className="text-slate-600">May</dt><dd>{me.permissions.join(", ")}</dd>
+          </dl>
+        )}
+      </section>
+      <Counties />
+      <Members />
+      <ApiKeys />
+      <NotYet title="Notification preferences, schedules, branding, webhooks, usage">
+        The API has no routes for these yet.
+      </NotYet>
+    </div>
+  );
+}
+
+function Counties() {
+  const isAdmin = useCan("admin");
+  const client = useQueryClient();
+  const [county, setCounty] = useState("");
+  const subscriptions = useQuery({ queryKey: ["subscriptions"], queryFn: () => data(api.GET("/api/v1/subscriptions")) });
+  const refresh = () => client.invalidateQueries();
+  const follow = useMutation({
+    mutationFn: () => data(api.POST("/api/v1/subscriptions", { body: { county: county.trim() } })),
+    onSuccess: () => { setCounty(""); void refresh(); },
+  });
+  const unfollow = useMutation({
+    mutationFn: (c: string) => data(api.DELETE("/api/v1/subscriptions/{county}", { params: { path: { county: c } } })),
+    onSuccess: () => void refresh(),
+  });
+  return (
+    <section className="card" aria-labelledby="counties-h">
+      <h2 id="counties-h" className="h2">Counties followed</h2>
+      {subscriptions.isPending ? <Loading /> : subscriptions.isError ? <ErrorBox error={subscriptions.error} /> : (
+        <ul className="mt-2 divide-y divide-slate-100">
+          {subscriptions.data.length === 0 && <li className="py-2 text-sm text-slate-600">None yet.</li>}
+          {subscriptions.data.map((s) => (
+            <li key={s.county} className="flex items-center justify-between py-2 text-sm">
+              <span><span className="font-medium">{countyName(s.county)}</span> <span className="text-slate-600">({s.county}) since {formatDateTime(s.created_at)}</span></span>
+              {isAdmin && (
+                <button type="button" className="btn btn-danger" disabled={unfollow.isPending}
+                  onClick={() => { if (window.confirm(`Stop following ${countyName(s.county)}?`)) unfollow.mutate(s.county); }}>
+                  Stop following
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {isAdmin && (
+        <form className="mt-3 flex flex-wrap items-end gap-2" onSubmit={(e) => { e.preventDefault(); if (county.trim()) follow.mutate(); }}>
+          <div>
+            <label htmlFor="county-id" className="label">Follow a county (its config id)</label>
+            <input id="county-id" className="input mt-1" placeholder="e.g. king_wa" value={county} onChange={(e) => setCounty(e.target.value)} />
+          </div>
+          <button type="submit" className="btn" disabled={!county.trim() || follow.isPending}>Follow</button>
+        </form>
+      )}
+      {follow.isError && <ErrorBox error={follow.error} />}
+      {unfollow.isError && <ErrorBox error={unfollow.error} />}
+    </section>
+  );
+}
+
+function ApiKeys() {
+  const isAdmin = useCan("admin");
+  const client = useQueryClient();
+  const [name, setName] = useState("");
+  const [scope, setScope] = useState<(typeof SCOPES)[number]>("read");
+  const keys = useQuery({ queryKey: ["api-keys"], queryFn: () => data(api.GET("/api/v1/api-keys")), enabled: isAdmin });
+  const create = useMutation({
+    mutationFn: () => data(api.POST("/api/v1/api-keys", { body: { name: name.trim(), scopes: [scope] } })),
+    onSuccess: () => { setName(""); void client.invalidateQueries({ queryKey: ["api-keys"] }); },
+  });
+  const revoke = useMutation({
+    mutationFn: (id: number) => data(api.DELETE("/api/v1/api-keys/{key_id}", { params: { path: { key_id: id } } })),
+    onSuccess: () => void client.invalidateQueries({ queryKey: ["api-keys"] }),
+  });
+  return (
+    <section className="card" aria-labelledby="keys-h">
+      <h2 id="keys-h" className="h2">API keys</h2>
+      {!isAdmin ? (
+        <p className="mt-2 text-sm text-slate-600">Only an admin of this workspace manages API keys.</p>
+      ) : (
+        <>
+          {create.data && (
+            <div role="status" className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm">
+              <p className="font-semibold">Copy the key “{create.data.name}” now: it is shown only once.</p>
+              <code className="mt-1 block break-all rounded bg-white p-2" data-testid="new-key">{create.data.key}</code>
+            </div>
+          )}
+          {keys.isPending ? <Loading /> : keys.isError ? <ErrorBox error={keys.error} /> : (
+            <table className="mt-3 w-full text-sm">
+              <caption className="sr-only">API keys of this workspace</caption>
+              <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
+                <tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
+              </thead>
+              <tbody className="divide-y divide-slate-100">
+                {keys.data.length === 0 && <tr><td colSpan={5} className="py-2 text-slate-600">No API key yet.</td></tr>}
+                {keys.data.map((k) => (
+                  <tr key={k.id}>
+                    <td className="py-1.5">{k.name}</td>
+                    <td className="py-1.5 font-mono text-xs">reos_{k.prefix}_…</td>
+                    <td className="py-1.5">{k.scopes.join(", ")}</td>
+                    <td className="py-1.5">{formatDateTime(k.last_used_at)}</td>
+                    <td className="py-1.5 text-right">
+                      {k.revoked_at ? <span className="text-slate-600">revoked {formatDateTime(k.revoked_at)}</span> : (
+                        <button type="button" className="btn btn-danger" disabled={revoke.isPending}
+                          onClick={() => { if (window.confirm(`Revoke “${k.name}”? Programs using it stop working at once.`)) revoke.mutate(k.id); }}>
+                          Revoke<span className="sr-only"> {k.name}</span>
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <form className="mt-3 flex flex-wrap items-end gap-2" onSubmit={(e) => { e.preventDefault(); if (name.trim()) create.mutate(); }}>
+            <div>
+              <label htmlFor="key-name" className="label">New key name</label>
+              <input id="key-name" className="input mt-1" value={name} maxLength={200} onChange={(e) => setName(e.target.value)} />
+            </div>
+            <div>
+              <label htmlFor="key-scope" className="label">Scope</label>
+              <select id="key-scope" className="input mt-1" value={scope} onChange={(e) => setScope(e.target.value as (typeof SCOPES)[number])}>
+                {SCOPES.map((s) => <option key={s} value={s}>{s}</option>)}
+              </select>
+            </div>
+            <button type="submit" className="btn btn-primary" disabled={!name.trim() || create.isPending}>Create key</button>
+          </form>
+          {create.isError && <ErrorBox error={create.error} />}
+          {revoke.isError && <ErrorBox error={revoke.error} />}
+        </>
+      )}
+    </section>
+  );
+}
+
+function Members() {
+  const isAdmin = useCan("admin");
+  const { data: me } = useMe();
+  const client = useQueryClient();
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const members = useQuery({ queryKey: ["members"], queryFn: () => data(api.GET("/api/v1/members")), enabled: isAdmin });
+  const done = () => void client.invalidateQueries({ queryKey: ["members"] });
+  const invite = useMutation({
+    mutationFn: () => data(api.POST("/api/v1/members", { body: { email: email.trim(), role } })),
+    onSuccess: () => { setEmail(""); done(); },
+  });
+  const change = useMutation({
+    mutationFn: ({ id, to }: { id: number; to: Role }) =>
+      data(api.PATCH("/api/v1/members/{user_id}", { params: { path: { user_id: id } }, body: { role: to } })),
+    onSuccess: done,
+  });
+  const remove = useMutation({
+    mutationFn: (id: number) => data(api.DELETE("/api/v1/members/{user_id}", { params: { path: { user_id: id } } })),
+    onSuccess: done,
+  });
+  if (!isAdmin) return null; // members are an admin's business (the API answers 403 to others)
+  return (
+    <section className="card" aria-labelledby="members-h">
+      <h2 id="members-h" className="h2">Users and roles</h2>
+      <p className="mt-1 text-xs text-slate-600">
+        Viewer: reads. Analyst: also writes notes. Admin: also members, keys and counties. Only an owner makes owners.
+      </p>
+      {members.isPending ? <Loading /> : members.isError ? <ErrorBox error={members.error} /> : (
+        <table className="mt-3 w-full text-sm">
+          <caption className="sr-only">Members of this workspace</caption>
+          <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
+            <tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"><span className="sr-only">Actions</span></th></tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {members.data.map((m) => (
+              <tr key={m.user_id}>
+                <td className="py-1.5">{m.email}{m.is_active ? "" : " (deactivated)"}</td>
+                <td className="py-1.5">
+                  <label className="sr-only" htmlFor={`role-${m.user_id}`}>Role of {m.email}</label>
+                  <select id={`role-${m.user_id}`} className="input" value={m.role} disabled={change.isPending || m.user_id === me?.user_id}
+                    onChange={(e) => change.mutate({ id: m.user_id, to: e.target.value as Role })}>
+                    {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+                  </select>
+                </td>
+                <td className="py-1.5">{formatDateTime(m.created_at)}</td>
+                <td className="py-1.5 text-right">
+                  {m.user_id !== me?.user_id && (
+                    <button type="button" className="btn btn-danger" disabled={remove.isPending}
+                      onClick={() => { if (window.confirm(`Remove ${m.email} from this workspace?`)) remove.mutate(m.user_id); }}>
+                      Remove<span className="sr-only"> {m.email}</span>
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form className="mt-3 flex flex-wrap items-end gap-2" onSubmit={(e) => { e.preventDefault(); if (email.trim()) invite.mutate(); }}>
+        <div>
+          <label htmlFor="invite-email" className="label">Invite by email</label>
+          <input id="invite-email" type="email" className="input mt-1" value={email} onChange={(e) => setEmail(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor="invite-role" className="label">Role</label>
+          <select id="invite-role" className="input mt-1" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+          </select>
+        </div>
+        <button type="submit" className="btn" disabled={!email.trim() || invite.isPending}>Invite</button>
+      </form>
+      <p className="mt-1 text-xs text-slate-600">
+        An invited person without a password cannot log in until email verification and password reset exist (docs/api.md).
+      </p>
+      {invite.isError && <ErrorBox error={invite.error} />}
+      {change.isError && <ErrorBox error={change.error} />}
+      {remove.isError && <ErrorBox error={remove.error} />}
+    </section>
+  );
+}

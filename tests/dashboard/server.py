@@ -1,0 +1,47 @@
+"""The real API (uvicorn, real sockets) on the test database, in a thread, for browser tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+
+from tests.api.helpers_api import JWT_SECRET, UNLIMITED
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def api_server(database_url: str, state_dir: Path) -> Iterator[str]:
+    """Serve create_app() on a free loopback port; yields its base URL."""
+    from realestate_assets.api.app import ApiSettings, create_app
+    from realestate_assets.api.v1.throttle import RateLimits
+    from realestate_assets.settings import repo_root
+
+    app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
+                                 config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
+                                 unsubscribe_secret="u" * 32, link_secret="l" * 32,
+                                 rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
