@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from realestate_assets.docs.context import portfolio_context
-from realestate_assets.docs.memo import RenderJob, page_count, render_many, render_pdf, render_pool
+from realestate_assets.docs.memo import RenderJob, font_subsetter, page_count, render_many, render_pdf, render_pool
 from realestate_assets.outreach.messages import Content, OutgoingEmail
 from resources.mailer import SendGridMailer
 from tests.outreach.helpers_outreach import SENDER, ScriptedServer, county, real_contexts
@@ -53,7 +53,7 @@ def bench_documents(n: int, workers: int, templates: list[str]) -> None:
         "email_notification": [email_context(c) for c in contexts],
     }
     print(f"documents: {n} per template, real King County properties, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"load average {os.getloadavg()[0]:.1f} at start, fonts subset by {font_subsetter()}")
     print(f"{'template':<22}{'pages':>6}{'CPU ms/doc':>12}{'1 process/s':>14}{f'{workers} workers/s':>14}"
           f"{'incl. pool start/s':>20}")
     with render_pool(workers) as pool:

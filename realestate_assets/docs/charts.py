@@ -4,9 +4,9 @@ Each function takes the memo context (plain data) and returns an SVG document as
 None when the data for the chart is missing: the template then says so instead of drawing
 an empty or invented chart.
 
-Why by hand: matplotlib cost about 60% of an investor memo's render time (figure set-up,
-tick layout, savefig) and its SVG about half of WeasyPrint's drawing time (hundreds of
-nodes per chart). These charts are a few dozen nodes each, deterministic, and readable by
+Why by hand: matplotlib cost about a third of an investor memo's render time (figure
+set-up, tick layout, savefig) and drawing its SVG (about 150 nodes a chart) another sixth.
+These charts are a few dozen nodes each, deterministic, and readable by
 construction: the number of ticks on an axis follows from its length and its labels'
 widths (`axis_ticks`), legends and colour scales sit outside the plot area, and each
 comparable sale is one point (`unique_comps`). Lengths are in points (1/72 in).

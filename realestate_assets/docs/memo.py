@@ -1,8 +1,18 @@
 """Render investor documents: context → HTML (Jinja2) → PDF (WeasyPrint).
 
 Templates are versioned (`TEMPLATE_VERSIONS`): a packet is regenerated only when its inputs
-(the memo context) or its template's version change. Charts (SVG, matplotlib) and listing
-photos are derived from the context at render time, so they are covered by the same hash.
+(the memo context) or its template's version change. Charts (hand-written SVG, docs/charts.py)
+and listing photos are derived from the context at render time, so they are covered by the
+same hash.
+
+Where the time goes (cProfile, 20 investor memos, before and after this module's charts
+became plain SVG): font subsetting with fontTools, WeasyPrint's fallback when HarfBuzz's
+subsetter (libharfbuzz-subset0) is missing, was 35-75% of a document (hence
+`font_subsetter()`); matplotlib about a third of an investor memo, and drawing its SVG (about
+150 nodes a chart) another sixth. What is left is WeasyPrint's own work: layout (about 40%,
+tables and line breaking), the CSS cascade (about 15%) and drawing (about 30%, SVG text
+included). Charts stay `<img>` data URIs: inline `<svg>` was about 8% slower, because every
+SVG node then goes through the HTML cascade.
 
 `render_many` renders a batch in a process pool: WeasyPrint is single-threaded and CPU-bound,
 so two worker processes on two cores roughly double the throughput (bench/bench_outreach.py).
@@ -31,10 +41,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "3",
-    "executive_summary": "1",
-    "detailed_analysis": "2",
-    "portfolio_overview": "1",
+    "investor_memo": "4",
+    "executive_summary": "2",
+    "detailed_analysis": "3",
+    "portfolio_overview": "2",
     "email_notification": "1",
     "email_daily_digest": "1",
     "email_weekly_summary": "1",
@@ -107,6 +117,16 @@ def _font_config() -> Any:
     return FontConfiguration()
 
 
+def font_subsetter() -> str:
+    """Which library WeasyPrint subsets fonts with. fontTools (its fallback when the system lacks
+    libharfbuzz-subset0) costs 150-450 ms a document, several times the rest of a one-page memo."""
+    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
+
+    if harfbuzz_subset and harfbuzz.hb_version_atleast(4, 1, 0):
+        return "HarfBuzz"
+    return "fontTools (slow: install the Debian package libharfbuzz-subset0)"
+
+
 def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
     from weasyprint import HTML  # heavy import, only where PDFs are made
 
@@ -144,11 +164,9 @@ def _warm() -> None:
 
     import weasyprint  # noqa: F401 - import once per worker, not per document
 
-    from realestate_assets.docs import charts  # noqa: F401 - matplotlib too
-
     _font_config()
     # The imported modules are permanent: keep the cyclic garbage collector from rescanning them
-    # on every full collection (matplotlib allocates many short-lived cycles per chart).
+    # on every full collection (layout allocates many short-lived cycles per document).
     gc.freeze()
 
 
