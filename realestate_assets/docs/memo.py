@@ -142,7 +142,8 @@ def _stylesheet(css: str) -> Any:
     return CSS(string=css, font_config=_font_config())
 
 
-def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
+def _render_pages(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> tuple[bytes, int]:
+    """The PDF and its page count, which WeasyPrint knows once the document is laid out."""
     from weasyprint import HTML  # heavy import, only where PDFs are made
 
     html = render_html(template, context, photo_cache)
@@ -151,14 +152,41 @@ def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None 
     if style is not None:
         sheets = [_stylesheet(style.group(1))]
         html = html[:style.start()] + html[style.end():]
-    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf(font_config=_font_config(), stylesheets=sheets)
+    document = HTML(string=html, base_url=str(TEMPLATES)).render(font_config=_font_config(), stylesheets=sheets)
+    return document.write_pdf(), len(document.pages)
+
+
+def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
+    pdf, pages = _render_pages(template, context, photo_cache)
+    _remember_pages(pdf, pages)
+    return pdf
 
 
 def render_email_html(template: str, context: dict[str, Any]) -> str:
     return _environment().get_template(f"{template}.html.j2").render(**context)
 
 
+# Page counts of the PDFs this process rendered or received from `render_many`, by digest.
+# Reading the count back with pypdf means inflating WeasyPrint's object streams: about 8 ms a
+# PDF, and the packets asset asks twice per packet (about 15 s of a county's 935 packets).
+_PAGES: dict[bytes, int] = {}
+_PAGES_MAX = 20_000
+
+
+def _digest(pdf: bytes) -> bytes:
+    return hashlib.blake2b(pdf, digest_size=16).digest()
+
+
+def _remember_pages(pdf: bytes, pages: int) -> None:
+    if len(_PAGES) >= _PAGES_MAX:  # bounded: long-lived processes (the API) render on demand
+        del _PAGES[next(iter(_PAGES))]
+    _PAGES[_digest(pdf)] = pages
+
+
 def page_count(pdf: bytes) -> int:
+    known = _PAGES.get(_digest(pdf))
+    if known is not None:
+        return known
     from pypdf import PdfReader
 
     return len(PdfReader(io.BytesIO(pdf)).pages)
@@ -171,10 +199,10 @@ class RenderJob:
     context: dict[str, Any]
 
 
-def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, bytes | str]:
-    """(key, PDF) or (key, the reason it failed): one document that cannot render costs only itself."""
+def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, tuple[bytes, int] | str]:
+    """(key, (PDF, pages)) or (key, the reason it failed): one document that cannot render costs only itself."""
     try:
-        return job.key, render_pdf(job.template, job.context, Path(photo_cache) if photo_cache else None)
+        return job.key, _render_pages(job.template, job.context, Path(photo_cache) if photo_cache else None)
     except Exception as exc:  # a template error, a value WeasyPrint chokes on, …
         return job.key, f"{type(exc).__name__}: {exc}"[:1000]
 
@@ -222,4 +250,9 @@ def render_many(jobs: Iterable[RenderJob], *, workers: int = 2, photo_cache: Pat
         raise RuntimeError(f"could not render {key}: {reason}")
     if failures is not None:
         failures.update(failed)
-    return {key: out for key, out in results.items() if isinstance(out, bytes)}
+    pdfs = {}
+    for key, out in results.items():
+        if not isinstance(out, str):
+            pdfs[key] = out[0]
+            _remember_pages(*out)
+    return pdfs
