@@ -96,10 +96,11 @@ def test_sendgrid_request_that_cannot_be_built_fails_its_emails_and_the_rest_are
 
 def test_packet_object_keys_are_one_safe_segment_per_prospect() -> None:
     from realestate_assets.assets.outreach import packet_path
+    from realestate_assets.docs.memo import TEMPLATE_VERSIONS
 
     digest = "0123456789abcdef"
     assert packet_path("king_wa", "0345000085", "investor_memo", digest) == \
-        "packets/king_wa/0345000085/investor_memo-v3-0123456789ab.pdf"
+        f"packets/king_wa/0345000085/investor_memo-v{TEMPLATE_VERSIONS['investor_memo']}-0123456789ab.pdf"
     assert packet_path("king_wa", "_portfolio", "portfolio_overview", digest).startswith("packets/king_wa/portfolio/")
     hostile = packet_path("king_wa", "../../12/34\r\nx", "investor_memo", digest)
     assert hostile.startswith("packets/king_wa/12_34_x/") and hostile.count("/") == 3
