@@ -9,8 +9,12 @@ answers 202: batched (one request carries up to 1,000 personalizations of the sa
 and unbatched (every email its own content, hence its own request).
 
 The machine is shared: besides documents per second (wall clock), the CPU milliseconds one
-document costs in one process are printed, which the load of other processes barely moves.
+document costs in one process are printed, which the load of other processes barely moves, and
+the rate N idle cores would give at that cost (N × 1000 / CPU ms: rendering is CPU-bound and the
+workers share nothing). Compare wall-clock rates only between runs made in the same window.
 Targets (issue 13): executive summary ≥ 15 PDFs/s and investor memo ≥ 5 PDFs/s with 2 workers.
+Fonts must be subset by HarfBuzz (printed at the start): WeasyPrint's fontTools fallback costs
+150-450 ms a document.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from realestate_assets.docs.context import portfolio_context
-from realestate_assets.docs.memo import RenderJob, page_count, render_many, render_pdf, render_pool
+from realestate_assets.docs.memo import RenderJob, font_subsetter, page_count, render_many, render_pdf, render_pool
 from realestate_assets.outreach.messages import Content, OutgoingEmail
 from resources.mailer import SendGridMailer
 from tests.outreach.helpers_outreach import SENDER, ScriptedServer, county, real_contexts
@@ -53,9 +57,9 @@ def bench_documents(n: int, workers: int, templates: list[str]) -> None:
         "email_notification": [email_context(c) for c in contexts],
     }
     print(f"documents: {n} per template, real King County properties, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"load average {os.getloadavg()[0]:.1f} at start, fonts subset by {font_subsetter()}")
     print(f"{'template':<22}{'pages':>6}{'CPU ms/doc':>12}{'1 process/s':>14}{f'{workers} workers/s':>14}"
-          f"{'incl. pool start/s':>20}")
+          f"{'incl. pool start/s':>20}{f'{workers} idle cores/s':>18}")
     with render_pool(workers) as pool:
         render_many([RenderJob(str(i), "executive_summary", contexts[0]) for i in range(workers * 2)], pool=pool)
         for template in templates:
@@ -74,7 +78,7 @@ def bench_documents(n: int, workers: int, templates: list[str]) -> None:
             render_many(jobs, workers=workers, pool_threshold=1)  # what one packets run pays
             cold = n / (time.perf_counter() - start)
             print(f"{template:<22}{page_count(first):>6}{cpu_ms:>12.0f}{sequential:>14.1f}{pooled:>14.1f}"
-                  f"{cold:>20.1f}  (load {os.getloadavg()[0]:.1f})", flush=True)
+                  f"{cold:>20.1f}{workers * 1000 / cpu_ms:>18.1f}  (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def bench_emails(n: int) -> None:

@@ -1,8 +1,18 @@
 """Render investor documents: context → HTML (Jinja2) → PDF (WeasyPrint).
 
 Templates are versioned (`TEMPLATE_VERSIONS`): a packet is regenerated only when its inputs
-(the memo context) or its template's version change. Charts (SVG, matplotlib) and listing
-photos are derived from the context at render time, so they are covered by the same hash.
+(the memo context) or its template's version change. Charts (hand-written SVG, docs/charts.py)
+and listing photos are derived from the context at render time, so they are covered by the
+same hash.
+
+Where the time goes (cProfile, 20 investor memos, before and after this module's charts
+became plain SVG): font subsetting with fontTools, WeasyPrint's fallback when HarfBuzz's
+subsetter (libharfbuzz-subset0) is missing, was 35-75% of a document (hence
+`font_subsetter()`); matplotlib about a third of an investor memo, and drawing its SVG (about
+150 nodes a chart) another sixth. What is left is WeasyPrint's own work: layout (about 40%,
+tables and line breaking), the CSS cascade (about 15%) and drawing (about 30%, SVG text
+included). Charts stay `<img>` data URIs: inline `<svg>` was about 8% slower, because every
+SVG node then goes through the HTML cascade.
 
 `render_many` renders a batch in a process pool: WeasyPrint is single-threaded and CPU-bound,
 so two worker processes on two cores roughly double the throughput (bench/bench_outreach.py).
@@ -14,11 +24,12 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -32,10 +43,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "4",
-    "executive_summary": "2",
-    "detailed_analysis": "3",
-    "portfolio_overview": "2",
+    "investor_memo": "5",
+    "executive_summary": "3",
+    "detailed_analysis": "4",
+    "portfolio_overview": "3",
     "email_notification": "1",
     "email_daily_digest": "1",
     "email_weekly_summary": "1",
@@ -114,18 +125,75 @@ def _font_config() -> Any:
     return FontConfiguration()
 
 
-def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
+def font_subsetter() -> str:
+    """Which library WeasyPrint subsets fonts with. fontTools (its fallback when the system lacks
+    libharfbuzz-subset0) costs 150-450 ms a document, several times the rest of a one-page memo."""
+    from weasyprint.text.ffi import harfbuzz, harfbuzz_subset
+
+    if harfbuzz_subset and harfbuzz.hb_version_atleast(4, 1, 0):
+        return "HarfBuzz"
+    return "fontTools (slow: install the Debian package libharfbuzz-subset0)"
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+@lru_cache(maxsize=16)
+def _stylesheet(css: str) -> Any:
+    """A document's <style>, parsed once per process. The text is the same for every document of
+    one sender, and parsing it (tokenizing, compiling each selector) is about a tenth of an
+    executive summary. Passed as a user stylesheet: with no other author CSS than inline style
+    attributes, which win either way, and no !important rules, the cascade is the same."""
+    from weasyprint import CSS
+
+    return CSS(string=css, font_config=_font_config())
+
+
+def _render_pages(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> tuple[bytes, int]:
+    """The PDF and its page count, which WeasyPrint knows once the document is laid out."""
     from weasyprint import HTML  # heavy import, only where PDFs are made
 
-    return HTML(string=render_html(template, context, photo_cache),
-                base_url=str(TEMPLATES)).write_pdf(font_config=_font_config())
+    html = render_html(template, context, photo_cache)
+    sheets = []
+    style = _STYLE.search(html)
+    if style is not None:
+        sheets = [_stylesheet(style.group(1))]
+        html = html[:style.start()] + html[style.end():]
+    document = HTML(string=html, base_url=str(TEMPLATES)).render(font_config=_font_config(), stylesheets=sheets)
+    return document.write_pdf(), len(document.pages)
+
+
+def render_pdf(template: str, context: dict[str, Any], photo_cache: Path | None = None) -> bytes:
+    pdf, pages = _render_pages(template, context, photo_cache)
+    _remember_pages(pdf, pages)
+    return pdf
 
 
 def render_email_html(template: str, context: dict[str, Any]) -> str:
     return _environment().get_template(f"{template}.html.j2").render(**context)
 
 
+# Page counts of the PDFs this process rendered or received from `render_many`, by digest.
+# Reading the count back with pypdf means inflating WeasyPrint's object streams: about 8 ms a
+# PDF, and the packets asset asks twice per packet (about 15 s of a county's 935 packets).
+_PAGES: dict[bytes, int] = {}
+_PAGES_MAX = 20_000
+
+
+def _digest(pdf: bytes) -> bytes:
+    return hashlib.blake2b(pdf, digest_size=16).digest()
+
+
+def _remember_pages(pdf: bytes, pages: int) -> None:
+    if len(_PAGES) >= _PAGES_MAX:  # bounded: long-lived processes (the API) render on demand
+        del _PAGES[next(iter(_PAGES))]
+    _PAGES[_digest(pdf)] = pages
+
+
 def page_count(pdf: bytes) -> int:
+    known = _PAGES.get(_digest(pdf))
+    if known is not None:
+        return known
     from pypdf import PdfReader
 
     return len(PdfReader(io.BytesIO(pdf)).pages)
@@ -138,10 +206,10 @@ class RenderJob:
     context: dict[str, Any]
 
 
-def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, bytes | str]:
-    """(key, PDF) or (key, the reason it failed): one document that cannot render costs only itself."""
+def _render_job(job: RenderJob, photo_cache: str | None) -> tuple[str, tuple[bytes, int] | str]:
+    """(key, (PDF, pages)) or (key, the reason it failed): one document that cannot render costs only itself."""
     try:
-        return job.key, render_pdf(job.template, job.context, Path(photo_cache) if photo_cache else None)
+        return job.key, _render_pages(job.template, job.context, Path(photo_cache) if photo_cache else None)
     except Exception as exc:  # a template error, a value WeasyPrint chokes on, …
         return job.key, f"{type(exc).__name__}: {exc}"[:1000]
 
@@ -151,11 +219,9 @@ def _warm() -> None:
 
     import weasyprint  # noqa: F401 - import once per worker, not per document
 
-    from realestate_assets.docs import charts  # noqa: F401 - matplotlib too
-
     _font_config()
     # The imported modules are permanent: keep the cyclic garbage collector from rescanning them
-    # on every full collection (matplotlib allocates many short-lived cycles per chart).
+    # on every full collection (layout allocates many short-lived cycles per document).
     gc.freeze()
 
 
@@ -191,4 +257,9 @@ def render_many(jobs: Iterable[RenderJob], *, workers: int = 2, photo_cache: Pat
         raise RuntimeError(f"could not render {key}: {reason}")
     if failures is not None:
         failures.update(failed)
-    return {key: out for key, out in results.items() if isinstance(out, bytes)}
+    pdfs = {}
+    for key, out in results.items():
+        if not isinstance(out, str):
+            pdfs[key] = out[0]
+            _remember_pages(*out)
+    return pdfs

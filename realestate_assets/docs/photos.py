@@ -38,13 +38,18 @@ def fetch_photos(urls: list[str], cache_dir: Path, *, max_px: int = 640, limit: 
                  timeout_s: float = 5.0) -> Photos:
     result = Photos()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with httpx.Client(timeout=timeout_s, follow_redirects=True,
-                      headers={"User-Agent": "RealEstateOS-memo/1.0"}) as client:
+    # The HTTP client is made only when a photo is not cached yet: building one (TLS context,
+    # CA bundle) costs tens of milliseconds, as much as laying out a page, on every memo.
+    client: httpx.Client | None = None
+    try:
         for url in urls:
             if len(result.data_uris) >= limit:
                 break
             cached = cache_dir / f"{hashlib.sha256(f'{url}|{max_px}'.encode()).hexdigest()}.jpg"
             if not cached.exists():
+                if client is None:
+                    client = httpx.Client(timeout=timeout_s, follow_redirects=True,
+                                          headers={"User-Agent": "RealEstateOS-memo/1.0"})
                 try:
                     response = client.get(url)
                     response.raise_for_status()
@@ -58,4 +63,7 @@ def fetch_photos(urls: list[str], cache_dir: Path, *, max_px: int = 640, limit: 
                 partial.write_bytes(data)
                 partial.replace(cached)
             result.data_uris.append("data:image/jpeg;base64," + base64.b64encode(cached.read_bytes()).decode())
+    finally:
+        if client is not None:
+            client.close()
     return result

@@ -137,3 +137,18 @@ def test_render_many_in_a_process_pool_matches_sequential_rendering(contexts: li
     for key, pdf in pooled.items():
         pages, text = pdf_text(pdf)
         assert pages == 1 and "Executive summary" in text, key
+
+
+def test_page_count_is_known_from_rendering_and_read_from_other_pdfs(contexts: list[dict]) -> None:
+    from realestate_assets.docs import memo
+
+    jobs = [RenderJob(f"k{i}", template, contexts[0]) for i, template in
+            enumerate(("investor_memo", "executive_summary"))]
+    pdfs = render_many(jobs, workers=1)
+    for pdf in pdfs.values():
+        # What rendering recorded is what the PDF holds.
+        assert memo.page_count(pdf) == len(PdfReader(io.BytesIO(pdf)).pages)
+        assert memo._digest(pdf) in memo._PAGES
+    foreign = pdfs["k0"] + b"\n%not rendered here"  # a PDF this process did not render: read with pypdf
+    assert memo._digest(foreign) not in memo._PAGES
+    assert memo.page_count(foreign) == len(PdfReader(io.BytesIO(pdfs["k0"])).pages) >= 2
