@@ -34,7 +34,8 @@ from realestate_assets.objects import ObjectStore, object_intact, tenant_key
 from realestate_assets.outreach.campaigns import (
     CampaignPlanner,
     RecipientPlan,
-    packet_is_read,
+    plan_county,
+    planned_prospects,
     read_history,
     read_items,
     read_suppressed,
@@ -93,16 +94,17 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
 
 @county_asset(
     deps=["scores"],
-    description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property scoring at or "
-                "above the packet threshold — investor_memo and executive_summary by default — plus the "
-                "county's portfolio_overview, stored in the object store with a time-limited link. "
-                "Regenerated only when inputs or the template version change.",
+    description="Investor documents (Jinja2 → WeasyPrint, SVG charts) for each property at or above the "
+                "packet threshold that today's email plan sends — investor_memo and executive_summary by "
+                "default — plus the county's portfolio_overview, stored in the object store with a "
+                "time-limited link. Regenerated only when inputs or the template version change.",
     check_specs=[
         dg.AssetCheckSpec("packet_files_match_checksums", asset="packets", blocking=True,
                           description="every packet's object exists and its sha256 matches"),
         dg.AssetCheckSpec("every_candidate_has_a_packet", asset="packets",
                           description="one packet per template for every property at or above the packet threshold "
-                                      "that some recipient takes (the others are not rendered)"),
+                                      "that today's email plan sends (the others are rendered when a plan "
+                                      "takes them)"),
     ],
 )
 def packets(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
@@ -131,13 +133,16 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                                          assumptions=settings.financial_assumptions)
         except Exception as exc:
             failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
-    # Render only what will be read: a property no recipient takes (segment × enabled campaigns)
-    # gets no packet now; it is rendered on demand later (API).
-    campaign_types = [c.type for c in settings.enabled()]
-    unread = {key for key, ctx in contexts.items() if not packet_is_read(
-        outreach.recipients, county.key, campaign_types,
-        {"bird_dog_score": ctx["score"]["bird_dog_score"], "use_type": ctx["property"]["use_type"],
-         "estimated_value": ctx["valuation"]["estimated_value"]})}
+    # Render only what will be read: the properties today's plan sends (the emails step's own
+    # planning, over every property at or above the threshold, rendered or not). The others wait
+    # until a plan takes them — pacing and digest sizes decide when — or are rendered on demand.
+    plans = plan_county(county_key=county.key, campaigns=settings.enabled(), recipients=outreach.recipients,
+                        items=read_items(wh, params, county, threshold=scoring.packet_threshold, unrendered=True),
+                        history=read_history(wh, params), now=datetime.now(UTC),
+                        max_single_per_day=settings.pacing.max_single_emails_per_day,
+                        suppressed=read_suppressed(wh, params["tenant"]))
+    planned = planned_prospects(plans)
+    unread = {key for key in contexts if key not in planned}
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
         for key, ctx in contexts.items() if key not in unread for template in settings.packets.templates]
@@ -206,9 +211,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
-            not_rendered_no_recipient=len(unread),
-            not_rendered_reason="no recipient's segment takes these properties in an enabled campaign: "
-                                "their packets are not read, so they are left to render on demand",
+            not_rendered_not_planned=len(unread),
+            not_rendered_reason="today's plan sends these properties to no one (no recipient takes them, or "
+                                "pacing and digest sizes hold them for a later day): rendered when a plan "
+                                "takes them",
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
             healed_this_run=len(healed), healed=dg.MetadataValue.json(healed[:20]),
@@ -219,8 +225,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             *audit_checks(stats),
             check("every_candidate_has_a_packet", current == expected,
                   f"{current} packets for {len(rows) - len(unread)} properties at or above "
-                  f"{scoring.packet_threshold:g} that a recipient takes × {len(settings.packets.templates)} "
-                  f"templates ({len(unread)} taken by no recipient: not rendered)"
+                  f"{scoring.packet_threshold:g} that today's plan sends × {len(settings.packets.templates)} "
+                  f"templates ({len(unread)} not planned today: not rendered)"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )

@@ -77,9 +77,17 @@ def takes(recipient: Recipient, county_key: str, campaign_type: str, item: dict[
 
 def packet_is_read(recipients: list[Recipient], county_key: str, campaign_types: list[str],
                    item: dict[str, Any]) -> bool:
-    """Whether a property's packets will be read: some recipient takes it in an enabled campaign
-    (every campaign type attaches or links the memo). The rest are not rendered by the pipeline."""
+    """Whether a property's packets can ever be read: some recipient takes it in an enabled
+    campaign (every campaign type attaches or links the memo)."""
     return any(takes(r, county_key, t, item) for r in recipients for t in campaign_types)
+
+
+def planned_prospects(plans: Sequence[RecipientPlan]) -> set[str]:
+    """The properties today's plan sends to someone (single emails, digests, weekly summaries),
+    suppressed recipients left out: the packets the pipeline renders now. The others wait until a
+    plan takes them (pacing and digest sizes decide when), or are rendered on demand."""
+    return {item["prospect_key"] for plan in plans if not plan.suppressed for email in plan.emails
+            for item in email.items}
 
 
 # ---------------------------------------------------------------------------------- planning (pure)
@@ -242,27 +250,33 @@ def plan_county(*, county_key: str, campaigns: Sequence[CampaignConfig], recipie
 # ---------------------------------------------------------------------------------- reading the warehouse
 # What planning reads, shared by the `emails` asset and `reos campaigns plan` (no Dagster here).
 
-# The current memo packets of a county, with what campaigns filter and show.
+# The county's properties at or above the packet threshold with what campaigns filter and show, and
+# their memo packet. Without one yet (`unrendered`), a property stands in with its score row's id,
+# negated, so it can never be taken for a packet: the packets step plans with them to learn what
+# to render; the emails step plans with rendered packets only.
 EMAIL_ITEMS_SQL = """
-SELECT k.id AS packet_id, k.prospect_key, k.object_path, k.created_at,
-       s.bird_dog_score, s.estimated_value, s.value_gap_pct, s.score_breakdown,
+SELECT coalesce(k.id, -s.id) AS packet_id, s.prospect_key, k.object_path, coalesce(k.created_at, s.created_at)
+       AS created_at, s.bird_dog_score, s.estimated_value, s.value_gap_pct, s.score_breakdown,
        p.parcel_id, p.address, e.use_type, e.living_sqft, e.beds, e.waterfront, e.comps_count
-FROM packets k
-JOIN scores s USING (tenant_id, county, prospect_key)
+FROM scores s
 JOIN prospects p USING (tenant_id, county, prospect_key)
 JOIN enrichment e USING (tenant_id, county, prospect_key)
-WHERE k.tenant_id = :tenant AND k.county = :county AND k.template = :template AND s.bird_dog_score >= :threshold
+LEFT JOIN packets k ON k.tenant_id = s.tenant_id AND k.county = s.county AND k.prospect_key = s.prospect_key
+     AND k.template = :template
+WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :threshold
+  AND (k.id IS NOT NULL OR :unrendered)
 ORDER BY s.score_rank
 """
 
 
 def read_items(wh: Any, params: dict[str, Any], county: CountyConfig, *, threshold: float,
-               template: str = "investor_memo") -> list[dict[str, Any]]:
+               template: str = "investor_memo", unrendered: bool = False) -> list[dict[str, Any]]:
     """The county's current memo packets at or above the packet threshold, as the planner reads them
-    (plain Python values, NULL as None)."""
+    (plain Python values, NULL as None); with `unrendered`, the properties without one too."""
     import pandas as pd
 
-    frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": template, "threshold": threshold})
+    frame = wh.frame(EMAIL_ITEMS_SQL, {**params, "template": template, "threshold": threshold,
+                                       "unrendered": unrendered})
     items = []
     for row in frame.to_dict("records"):
         breakdown = row.pop("score_breakdown") or {}

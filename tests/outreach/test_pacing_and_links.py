@@ -22,6 +22,7 @@ from realestate_assets.outreach.campaigns import (
     CampaignPlanner,
     EarlierEmail,
     plan_county,
+    planned_prospects,
     read_history,
 )
 from realestate_assets.outreach.compliance import link_problems
@@ -104,6 +105,16 @@ def test_a_first_run_on_a_county_is_one_digest_never_a_flood() -> None:
     (rendered,) = planner(items).render([avery])
     assert rendered.subject == "25 new leads in King County"
     assert listed_rows(rendered.content.html) == 25
+
+
+def test_only_what_todays_plan_sends_is_rendered() -> None:
+    """The packets step renders the properties today's plan sends (issue #13: render only what will
+    be read): on a first run one digest's 25 of 465, not 465; a suppressed recipient's plan none."""
+    items = [item(i, 60 + i * 0.05, prospect_key=f"k{i}") for i in range(1, 466)]
+    assert planned_prospects(plan(items, [])) == {f"k{i}" for i in range(441, 466)}
+    later = plan(items, [earlier()])  # singles up to the cap, then a digest of the next 25
+    assert planned_prospects(later) == {f"k{i}" for i in range(438, 466)}  # 3 singles + 25 digested
+    assert planned_prospects(plan(items, [], suppressed={"avery@example.com"})) == set()
 
 
 def test_a_later_run_the_same_day_plans_the_same_emails_again_and_new_ones_go_to_a_second_digest() -> None:
