@@ -118,7 +118,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     outreach = platform.outreach()
     sender = outreach.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
-    rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold})
+    # Memos asked for through the API (packet_requests): rendered whatever the plan or the score.
+    requested = set(wh.frame("SELECT prospect_key FROM packet_requests WHERE tenant_id = :tenant "
+                             "AND county = :county AND rendered_at IS NULL", params)["prospect_key"])
+    rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold, "requested": sorted(requested)})
     market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
     existing = wh.frame(
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
@@ -141,7 +144,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                         history=read_history(wh, params), now=datetime.now(UTC),
                         max_single_per_day=settings.pacing.max_single_emails_per_day,
                         suppressed=read_suppressed(wh, params["tenant"]))
-    planned = planned_prospects(plans)
+    planned = planned_prospects(plans) | requested
     unread = {key for key in contexts if key not in planned}
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
@@ -192,6 +195,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                audit=checksum_audit(store))
         if stats.published:
             failed_keys = {name.split("/", 1)[0] for name in failures}
+            with conn.cursor() as cur:  # the memos asked for are there now
+                cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
+                            "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
+                            (params["tenant"], county.key, sorted(requested & set(contexts) - failed_keys)))
             advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
                            keys=[k for k in contexts if k not in failed_keys and k not in unread])
     if healed:

@@ -48,7 +48,8 @@ JOIN enrichment e USING (tenant_id, county, prospect_key)
 JOIN features f USING (tenant_id, county, prospect_key)
 LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
 LEFT JOIN ml_models m ON m.tenant_id = s.tenant_id AND m.county = s.county AND m.version = s.model_version
-WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :threshold
+WHERE s.tenant_id = :tenant AND s.county = :county
+  AND (s.bird_dog_score >= :threshold OR s.prospect_key = ANY(CAST(:requested AS text[])))
 ORDER BY s.score_rank
 """
 

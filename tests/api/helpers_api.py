@@ -76,6 +76,8 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "VALUES (%s, 'king_wa', 'p1', %s, 'seed', 'a note')", (tenant.id, tenant.users["analyst"]["id"]))
         cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters) VALUES (%s, %s, 'seed', '{}')",
                     (tenant.id, tenant.users["viewer"]["id"]))
+        cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
+                    "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
     return tenant
 
 

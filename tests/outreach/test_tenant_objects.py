@@ -188,3 +188,34 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     for row in after.itertuples():
         assert hashlib.sha256((objects / row.object_path).read_bytes()).hexdigest() == row.sha256
     assert (objects / old_key).exists()  # the old object is left in place, no longer referenced
+
+
+@pytest.mark.slow
+def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Deployment, database_url: str,
+                                                                tenant: str) -> None:
+    """Only what today's plan sends is rendered; any other property's memo on demand: the API records
+    the request, the sensor asks for a packets run of its county, the run renders it and marks it done."""
+    from sensors.memo_requests import memo_requests_sensor
+
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
+    assert _run(pipeline_env, upstream).success
+    wh = Warehouse(database_url)
+    unrendered = wh.frame("SELECT s.prospect_key FROM scores s WHERE s.tenant_id = :t AND NOT EXISTS (SELECT 1 FROM "
+                          "packets k WHERE k.tenant_id = s.tenant_id AND k.prospect_key = s.prospect_key) "
+                          "ORDER BY s.bird_dog_score LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
+                    "VALUES (%s, 'king_wa', %s, 'analyst@example.com')", (tenant, unrendered))
+    context = dg.build_sensor_context(resources={"platform": pipeline_env.platform,
+                                                 "warehouse": pipeline_env.resources["warehouse"]})
+    result = memo_requests_sensor(context)
+    (run,) = result.run_requests
+    assert run.partition_key == "king_wa" and run.run_key.startswith("memo-requests:king_wa:")
+    assert _run(pipeline_env, ["packets"]).success
+    rendered = wh.frame("SELECT template FROM packets WHERE tenant_id = :t AND prospect_key = :k",
+                        {"t": tenant, "k": unrendered})["template"]
+    assert set(rendered) == {"investor_memo", "executive_summary"}
+    done = wh.frame("SELECT rendered_at FROM packet_requests WHERE tenant_id = :t", {"t": tenant})
+    assert done["rendered_at"].notna().all()
+    assert memo_requests_sensor(context).run_requests == []  # nothing open: no run
+    wh.dispose()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
@@ -28,7 +29,7 @@ from realestate_assets.api.v1.property_query import (
     list_query,
     with_followed_counties,
 )
-from realestate_assets.api.v1.schemas import PropertyDetail, PropertyPage
+from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Context, needs
 
 router = APIRouter(tags=["properties"])
@@ -178,3 +179,34 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
                            for k, v in (row["score_components"] or {}).items()],
             # Reasons are computed where they are read (packets, `reos explain`), not for every parcel.
             "reasons": breakdown.get("reasons"), "value_factors": breakdown.get("value_factors")}
+
+
+@router.get("/properties/{property_id}/memo", response_model=MemoRequested, status_code=202,
+            responses={303: {"description": "The memo exists: a redirect to a link that works for 10 minutes"},
+                       **responses(*ERRORS, 404)},
+            summary="The property's memo: a short-lived link when rendered, else a request to render it")
+def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
+                  template: Literal["investor_memo", "executive_summary", "detailed_analysis"] = "investor_memo",
+                  ctx: Context = needs("read")) -> Any:
+    """The pipeline renders the memos today's email plan sends; any other is rendered on demand: the
+    request is recorded (packet_requests) and the county's next `packets` run, which a sensor starts,
+    renders it. Until then: 202; then: 303 to a fresh object URL (`/p/` links work the same way)."""
+    from realestate_assets.api.links import NO_STORE, OBJECT_URL_TTL, object_store
+
+    county, key = property_key(ctx, property_id)
+    ctx.cur.execute("SELECT object_path FROM packets WHERE county = %s AND prospect_key = %s AND template = %s",
+                    (county, key, template))
+    found = ctx.cur.fetchone()
+    if found is not None:
+        settings = request.app.state.reos.settings
+        store = object_store(settings, os.environ.get("REOS_PUBLIC_BASE_URL") or str(request.base_url))
+        if store.exists(found[0]):
+            return RedirectResponse(store.link(found[0], OBJECT_URL_TTL).url, status_code=303, headers=NO_STORE)
+    ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
+                    "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by "
+                    "RETURNING requested_at", (ctx.tenant_id, county, key, ctx.principal.actor))
+    requested_at = ctx.cur.fetchone()[0]
+    return {"status": "requested", "county": county, "prospect_key": key, "requested_at": requested_at,
+            "detail": f"not rendered yet: the next packets run for {county} renders it (a sensor starts one "
+                      "within about a minute); ask again for the link"}

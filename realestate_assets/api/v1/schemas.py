@@ -404,3 +404,15 @@ class ModelDetail(ModelVersion):
     hyperparameters: dict[str, Any] | None
     feature_names: list[str] | None
     artifact_sha256: str | None
+
+
+class MemoRequested(BaseModel):
+    model_config = _example(status="requested", county="king_wa", prospect_key="kc-0007600046",
+                            requested_at="2026-12-03T09:30:00Z",
+                            detail="not rendered yet: the next packets run for king_wa renders it (a sensor "
+                                   "starts one within about a minute); ask again for the link")
+    status: Literal["requested"]
+    county: str
+    prospect_key: str
+    requested_at: datetime
+    detail: str
