@@ -143,7 +143,12 @@ class ApiMetrics:
             try:
                 await app(scope, receive, send_status)
             finally:
-                self.request_duration.labels(route_template(scope), scope["method"], str(status)).observe(
+                route = route_template(scope)
+                if status == 404 and route.startswith("/{"):
+                    # A root catch-all (the dashboard's client routes) that found nothing: a path
+                    # nothing serves, like any unmatched one (scanners' paths stay out of the labels).
+                    route = UNMATCHED_ROUTE
+                self.request_duration.labels(route, scope["method"], str(status)).observe(
                     time.perf_counter() - started)
 
         return observe
