@@ -13,16 +13,7 @@ from fastapi.testclient import TestClient
 from realestate_assets.api.app import SIGNATURE_HEADER, TIMESTAMP_HEADER, ApiSettings, create_app
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.outreach.events import event_problem
-from resources.mailer import SendGridMailer
-from tests.outreach.helpers_outreach import ScriptedServer, WebhookKeys, deliverer, email_rows, plan, recipient
-
-
-@pytest.fixture
-def sent(database_url: str, tenant: str) -> dict[str, int]:
-    with ScriptedServer() as server:
-        deliverer(database_url, tenant, SendGridMailer("SG.k", server.url)).deliver(
-            plan("daily:king_wa:2026-11-29", [recipient("avery@example.com"), recipient("blake@example.org")]))
-    return {r["recipient_email"]: r["id"] for r in email_rows(database_url, tenant)}
+from tests.outreach.helpers_outreach import WebhookKeys, email_rows
 
 
 def signed_post(client: TestClient, keys: WebhookKeys, body: str, timestamp: str | None = None):
