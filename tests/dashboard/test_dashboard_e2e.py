@@ -171,6 +171,13 @@ def test_analyst_filters_sorts_opens_a_property_and_adds_a_note(browser, base_ur
         cur.execute("SELECT body, author FROM notes WHERE tenant_id = %s AND county = %s",
                     (world["tenant"].id, world["county"]))
         assert cur.fetchall() == [("Roof looks newer than 1950.", world["tenant"].users["analyst"]["email"])]
+    # No memo rendered for it yet: asking for one records the request for the pipeline.
+    page.get_by_role("button", name="Investor memo (PDF)").click()
+    expect(page.get_by_role("status")).to_contain_text("not rendered yet")
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT count(*) FROM packet_requests WHERE tenant_id = %s AND county = %s",
+                    (world["tenant"].id, world["county"]))
+        assert cur.fetchone()[0] == 1
 
 
 def test_viewer_sees_no_edit_controls(browser, base_url: str, world) -> None:

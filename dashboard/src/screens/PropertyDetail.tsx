@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, data, type Schemas } from "../api/client";
+import { api, data, session, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { Provenance, type ProvenanceInfo } from "../components/Provenance";
 import { ErrorBox, Loading, NotYet, ScoreBadge } from "../components/ui";
@@ -44,8 +44,9 @@ export default function PropertyDetail() {
           <Facts detail={p} prospect={prospect} />
         </div>
         <div className="space-y-6">
+          <Memos propertyId={p.id} />
           <Notes propertyId={p.id} />
-          <NotYet title="Memos, comparable sales, price history, email history, similar properties">
+          <NotYet title="Comparable sales, price history, email history, similar properties">
             The API has no routes for these yet.
           </NotYet>
         </div>
@@ -164,6 +165,45 @@ function Facts({ detail, prospect }: { detail: Schemas["PropertyDetail"]; prospe
           </p>
         </details>
       )}
+    </section>
+  );
+}
+
+const MEMOS = [["investor_memo", "Investor memo"], ["executive_summary", "Executive summary"]] as const;
+
+/** The memo PDFs: the API redirects to a link that lives minutes (followed here, same origin), or
+ * answers 202 when the memo is not rendered yet and asks the pipeline to render it. */
+function Memos({ propertyId }: { propertyId: number }) {
+  const [message, setMessage] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  async function open(template: string, label: string) {
+    setBusy(template);
+    setMessage(null);
+    try {
+      const response = await session.get(`/api/v1/properties/${propertyId}/memo?template=${template}`);
+      if (response.status === 202) {
+        setMessage(`${label}: not rendered yet. The pipeline renders it within a few minutes; try again then.`);
+      } else if (response.ok) {
+        window.open(URL.createObjectURL(await response.blob()), "_blank", "noopener");
+      } else {
+        setMessage(`${label}: the API answered ${response.status} ${response.statusText}.`);
+      }
+    } finally {
+      setBusy(null);
+    }
+  }
+  return (
+    <section className="card" aria-labelledby="memos-h">
+      <h2 id="memos-h" className="h2">Memos</h2>
+      <div className="mt-2 flex flex-wrap gap-2">
+        {MEMOS.map(([template, label]) => (
+          <button key={template} type="button" className="btn" disabled={busy !== null}
+                  onClick={() => void open(template, label)}>
+            {busy === template ? "Opening…" : `${label} (PDF)`}
+          </button>
+        ))}
+      </div>
+      {message && <p role="status" className="mt-2 text-sm text-slate-700">{message}</p>}
     </section>
   );
 }
