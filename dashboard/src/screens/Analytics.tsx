@@ -58,8 +58,8 @@ function Trends({ rows }: { rows: Schemas["MonthlyTrend"][] }) {
               <YAxis fontSize={11} allowDecimals={false} />
               <Tooltip />
               <Legend />
-              <Line dataKey="new_properties" name="New properties" stroke="#1e40af" dot={false} />
-              <Line dataKey="new_deals" name="New deals" stroke="#b45309" dot={false} />
+              <Line dataKey="new_properties" name="New properties" stroke="#1e40af" dot={false} isAnimationActive={false} />
+              <Line dataKey="new_deals" name="New deals" stroke="#b45309" dot={false} isAnimationActive={false} />
             </LineChart>
           </ResponsiveContainer>
         </div>

@@ -118,7 +118,7 @@ function ScoreChart({ bins, width }: { bins: Schemas["ScoreBin"][]; width: numbe
             <YAxis fontSize={11} allowDecimals={false} />
             <Tooltip />
             {counties.length > 1 && <Legend />}
-            {counties.map((c, i) => <Bar key={c} dataKey={c} name={countyName(c)} stackId="s" fill={colors[i % colors.length]} />)}
+            {counties.map((c, i) => <Bar key={c} dataKey={c} name={countyName(c)} stackId="s" fill={colors[i % colors.length]} isAnimationActive={false} />)}
           </BarChart>
         </ResponsiveContainer>
       </div>
