@@ -80,6 +80,6 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
     print(line("objects of A not matching A's sha256", len(bad_a)))
     print(line("objects of B not matching B's sha256", len(bad_b)))
     print(line("objects of B changed across the interleaved runs", len(b_objects_changed)))
-    for example in [*sorted(shared)[:2], *touched_by_b[:2], *bad_a[:2]]:
+    for example in [*sorted(shared)[:2], *touched_by_b[:2], *bad_a[:2], *b_objects_changed[:4]]:
         print(f"    ! {example}")
     return ok and not shared and not touched_by_b and not bad_a and not bad_b and not b_objects_changed
