@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from realestate_assets.config_models import AlertCriteria, CampaignConfig, Recipient, SavedAlert, Sender, load_county
-from realestate_assets.outreach.campaigns import CampaignPlanner, EarlierEmail, packet_is_read
+from realestate_assets.outreach.campaigns import CampaignPlanner, EarlierEmail, planned_prospects
 from realestate_assets.outreach.messages import (
     Attachment,
     Content,
@@ -112,12 +112,14 @@ def test_campaign_planner_applies_segments_budgets_alerts_and_weekly_summaries()
     assert weekly.content.attachments[0].filename == "portfolio-king_wa.pdf"
 
 
-def test_only_properties_some_recipient_takes_get_packets() -> None:
-    """The packets asset renders a property's packets only when a recipient's segment takes it in an
-    enabled campaign: the same rule the planner sends by, so every planned email has its packet."""
+def test_only_properties_todays_plan_sends_get_packets() -> None:
+    """The packets asset renders the properties today's plan sends (`planned_prospects`): only those
+    a recipient's segment takes in an enabled campaign, so every planned email has its packet."""
     county = load_county(repo_root() / "config" / "counties" / "king_wa.yaml")
-    items = [item(1, 95, 500_000), item(2, 88, 3_000_000), item(3, 80, 400_000, "townhouse"),
-             item(4, 78, 600_000, "condo"), item(5, 70, 300_000, "townhouse")]
+    items = [{**item(1, 95, 500_000), "prospect_key": "k1"}, {**item(2, 88, 3_000_000), "prospect_key": "k2"},
+             {**item(3, 80, 400_000, "townhouse"), "prospect_key": "k3"},
+             {**item(4, 78, 600_000, "condo"), "prospect_key": "k4"},
+             {**item(5, 70, 300_000, "townhouse"), "prospect_key": "k5"}]
     people = [
         Recipient(name="Avery", email="avery@example.com", min_score=85, budget_max=1_000_000,
                   campaigns=["new_opportunity"]),
@@ -125,18 +127,18 @@ def test_only_properties_some_recipient_takes_get_packets() -> None:
         Recipient(name="Casey", email="casey@example.net", min_score=75, property_types=["townhouse"],
                   campaigns=["weekly_summary"]),
     ]
-    everything = ["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]
-    read = [i["packet_id"] for i in items if packet_is_read(people, "king_wa", everything, i)]
-    # 1: Avery; 3: Casey's townhouse; 2 over Avery's budget, 4 a condo, 5 under every min_score;
-    # Blake takes every score but in another county.
-    assert read == [1, 3]
-    # A recipient's campaign that is disabled reads nothing.
-    assert [i["packet_id"] for i in items if packet_is_read(people, "king_wa", ["new_opportunity"], i)] == [1]
-    assert not any(packet_is_read([], "king_wa", everything, i) for i in items)
+    everything = [CampaignConfig(key=t, type=t, subjects=["s"])
+                  for t in ("new_opportunity", "daily_digest", "weekly_summary", "custom_alert")]
     planner = CampaignPlanner(county=county, sender=SENDER, recipients=people, items=items, now=NOW,
                               load_object=lambda key: b"%PDF", portfolio=None)
-    planned = planner.render(planner.plan([CampaignConfig(key=t, type=t, subjects=["s"]) for t in everything]))
-    assert planned and {p.packet_id for p in planned if p.packet_id is not None} <= set(read)
+    plans = planner.plan(everything)
+    # 1: Avery; 3: Casey's townhouse; 2 over Avery's budget, 4 a condo, 5 under every min_score;
+    # Blake takes every score but in another county.
+    assert planned_prospects(plans) == {"k1", "k3"}
+    # A recipient's campaign that is disabled sends nothing, so renders nothing.
+    assert planned_prospects(planner.plan(everything[:1])) == {"k1"}
+    planned = planner.render(plans)
+    assert planned and {p.packet_id for p in planned if p.packet_id is not None} <= {1, 3}
     for unread in (2, 4, 5):  # nor is an unread property listed in a digest or summary
         assert not any(f"Parcel P{unread}<" in p.content.html or f">P{unread}<" in p.content.html for p in planned)
 

@@ -69,17 +69,10 @@ ATTACHED = {"new_opportunity": "The full investor memo (PDF) is attached.",
 
 def takes(recipient: Recipient, county_key: str, campaign_type: str, item: dict[str, Any]) -> bool:
     """Whether a recipient receives this property (`bird_dog_score`, `use_type`, `estimated_value`)
-    in a campaign type: the one segment rule behind every campaign and behind which packets are
-    rendered at all (`packet_is_read`)."""
+    in a campaign type: the one segment rule behind every campaign, and so behind which packets are
+    rendered at all (`planned_prospects`)."""
     return campaign_type in recipient.campaigns and recipient.wants(
         county_key, item["bird_dog_score"], use_type=item["use_type"], estimated_value=item["estimated_value"])
-
-
-def packet_is_read(recipients: list[Recipient], county_key: str, campaign_types: list[str],
-                   item: dict[str, Any]) -> bool:
-    """Whether a property's packets can ever be read: some recipient takes it in an enabled
-    campaign (every campaign type attaches or links the memo)."""
-    return any(takes(r, county_key, t, item) for r in recipients for t in campaign_types)
 
 
 def planned_prospects(plans: Sequence[RecipientPlan]) -> set[str]:
