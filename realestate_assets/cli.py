@@ -329,10 +329,27 @@ def demo(county: str = typer.Option("king_wa", help="county partition key")) -> 
         db_upgrade("head")
     materialize(county)
     with _one_line_errors(county, "summary"):
+        _analyze()
         summary(county)
     if _local():
         with _one_line_errors(county, "demo login"):
             _print_demo_login(county)
+
+
+def _analyze() -> None:
+    """Planner statistics for the freshly loaded tables: without them the API's first queries after
+    a demo run take seconds (measured 5.8 s for /properties, 0.04 s after ANALYZE) until autovacuum
+    gets to them about a minute later."""
+    from sqlalchemy import text
+
+    from realestate_assets.db.warehouse import Warehouse
+
+    warehouse = Warehouse(_url())
+    try:
+        with warehouse.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    finally:
+        warehouse.dispose()
 
 
 def _print_demo_login(county: str) -> None:

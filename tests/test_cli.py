@@ -150,6 +150,25 @@ def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict
     assert result.stderr == ""
 
 
+def test_demo_gives_the_loaded_tables_planner_statistics(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reos demo` analyzes what it loaded: the API's first queries must not wait for autovacuum."""
+    from realestate_assets.cli import _analyze
+
+    monkeypatch.setenv("REOS_ENV", "local")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    dsn = database_url.replace("postgresql+psycopg2", "postgresql")
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS analyze_probe; CREATE TABLE analyze_probe AS "
+                    "SELECT g AS id FROM generate_series(1, 500) g")
+        cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'analyze_probe'")
+        assert cur.fetchone()[0] == -1  # never analyzed
+    _analyze()
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'analyze_probe'")
+        assert cur.fetchone()[0] == 500
+        cur.execute("DROP TABLE analyze_probe")
+
+
 def test_make_dev_commands_are_split_on_the_separator() -> None:
     assert split_commands(["dagster", "dev", "--and", "uvicorn", "app:app"]) == [["dagster", "dev"],
                                                                                 ["uvicorn", "app:app"]]
