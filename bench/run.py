@@ -13,6 +13,7 @@ BENCHES = [
     ["bench_enrich.py"],
     ["bench_scoring.py"],
     ["bench_outreach.py"],
+    ["bench_api.py"],
 ]
 
 

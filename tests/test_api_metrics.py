@@ -171,3 +171,32 @@ def test_the_collector_knows_the_real_statuses_and_tables(database_url: str) -> 
     wh.dispose()
     assert sorted(EMAIL_STATUSES) == sorted(re.findall(r"'(\w+)'", check))
     assert set(PIPELINE_TABLES) <= set(CATALOG) and set(PIPELINE_TABLES) <= tables
+
+
+def test_no_more_database_requests_in_flight_than_connections() -> None:
+    """DatabaseSlots: 50 concurrent API requests with 16 connections once stalled every request until
+    the pool's 30 s timeout (worker threads waiting for connections held by requests that needed a
+    thread to finish; bench/bench_api.py). Requests wait in the event loop instead."""
+    import asyncio
+
+    from realestate_assets.api.app import DatabaseSlots
+
+    inside, most = [0], [0]
+
+    async def app(scope, receive, send) -> None:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        await asyncio.sleep(0.01)
+        inside[0] -= 1
+
+    slots = DatabaseSlots(app, slots=lambda: 2)
+
+    async def main() -> None:
+        await asyncio.gather(*(slots({"type": "http", "path": "/api/v1/properties"}, None, None) for _ in range(10)))
+        assert most[0] == 2
+        most[0] = 0
+        await asyncio.gather(*(slots({"type": "http", "path": path}, None, None)
+                               for path in ["/healthz", "/assets/index.js", "/properties/3"] * 3))
+        assert most[0] == 9  # the probe and the dashboard's files never wait
+
+    asyncio.run(main())

@@ -18,6 +18,7 @@ The REST API under `/api/v1` (accounts, API keys, tenants, subscriptions) lives 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
+# Database connections (and worker threads) per API process: REOS_API_DB_POOL_SIZE.
+DB_POOL_SIZE = 16
 RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
                         "login": "REOS_RATE_LIMIT_LOGIN"}
 
@@ -64,6 +67,7 @@ class ApiSettings:
     jwt_secret: str | None = None
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
+    db_pool_size: int | None = None  # database connections = worker threads per API process
     rate_limits: RateLimits | None = None
     api_max_body_bytes: int | None = None
 
@@ -97,11 +101,43 @@ class ApiSettings:
             jwt_secret=secrets["jwt"],
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
+            db_pool_size=self.db_pool_size or int(os.environ.get("REOS_API_DB_POOL_SIZE") or DB_POOL_SIZE),
             rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
                                                           in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}),
             api_max_body_bytes=self.api_max_body_bytes
             or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES),
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
+
+
+class DatabaseSlots:
+    """At most as many requests that may use the database in flight as the pool has connections.
+
+    Sync routes and their dependencies run in AnyIO's worker threads: a request takes a connection
+    in its dependency's thread and uses it in the route's thread. When more requests than
+    connections are in flight, threads waiting for a connection can take every worker thread the
+    holders need to finish, and all of them stall until the pool's 30 s timeout (measured: 50
+    concurrent clients, bench/bench_api.py). Waiting here happens in the event loop, holding no
+    thread. The dashboard's static files and the health probe do not wait."""
+
+    FREE = ("/healthz",)
+
+    def __init__(self, app: Any, slots: Any) -> None:
+        self.app, self.slots = app, slots
+        self.semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path or path in self.FREE or not path.startswith(DATABASE_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if self.semaphore is None:
+            self.semaphore = asyncio.Semaphore(self.slots())
+        async with self.semaphore:
+            await self.app(scope, receive, send)
+
+
+# Paths whose routes use the database (the rest of `/` is the dashboard's static files).
+DATABASE_PATHS = ("/api/", "/webhooks/", "/unsubscribe", "/p/", "/objects/", "/metrics")
 
 
 class _State:
@@ -116,7 +152,9 @@ class _State:
     def warehouse(self) -> Any:
         from realestate_assets.db.warehouse import Warehouse
 
-        return Warehouse(self.settings.database_url)
+        # No overflow: `DatabaseSlots` lets no more requests in than there are connections.
+        return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,
+                         max_overflow=0)
 
     @cached_property
     def throttle(self) -> Throttle:
@@ -189,6 +227,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.reos = state
     # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
+    app.add_middleware(DatabaseSlots, slots=lambda: state.warehouse.pool_size)
     metrics = ApiMetrics(lambda: state.warehouse)
     app.add_middleware(metrics.middleware)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)

@@ -96,12 +96,13 @@ class SyncStats:
 class Warehouse:
     """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 2, max_overflow: int = 2) -> None:
         self.url = sqlalchemy_url(url)
+        self.pool_size, self.max_overflow = pool_size, max_overflow
 
     @cached_property
     def engine(self) -> Engine:
-        return create_engine(self.url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        return create_engine(self.url, pool_pre_ping=True, pool_size=self.pool_size, max_overflow=self.max_overflow)
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:

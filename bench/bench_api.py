@@ -1,0 +1,189 @@
+"""The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
+
+    python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 1]
+
+A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
+county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
+and a tenant following it; `uvicorn` serves the API in a child process; `--clients` threads, each
+with its own keep-alive connection and the tenant's API key, call one route for `--seconds`:
+
+* list   — `/api/v1/properties?min_score=60&sort=-bird_dog_score&limit=50` (filtered, sorted)
+* detail — `/api/v1/properties/{id}` for random ids
+* search — `/api/v1/properties?q=<street>&sort=list_price&limit=50` (text on address, other sort)
+
+Prints p50/p95/p99 latency and requests/s per route, and the plan of the list query as the API
+role runs it (EXPLAIN ANALYZE, row-level security included) as evidence of index use. The load
+generator runs on the same 2 cores as the server: the figures are the pair's, not the server's
+alone. Issue #11's target: p95 < 100 ms for list and detail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from realestate_assets.accounts import store
+from realestate_assets.api.v1.property_query import PropertyFilters, list_query
+from realestate_assets.db.tenancy import act_as_api
+from tests.databases import psycopg2_dsn, scratch_database
+
+COUNTY = "bench_wa"
+STREETS = ("MAIN", "OAK", "PINE", "CEDAR", "ELM", "LAKE", "HILL", "PARK")
+
+# `%%` is the modulo operator: psycopg2 reads a lone `%` as a parameter.
+SEED_SQL = f"""
+INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, zip, latitude, longitude,
+                       use_type, status, list_price)
+SELECT 'default', %(county)s, 'p' || g, lpad(g::text, 10, '0'),
+       (100 + g %% 9000) || ' ' || (ARRAY{list(STREETS)})[1 + g %% {len(STREETS)}] || ' ST',
+       'SEATTLE', 'WA', (98100 + g %% 90)::text, 47.5 + (g %% 1000) / 5000.0, -122.4 + (g %% 997) / 5000.0,
+       CASE WHEN g %% 3 = 0 THEN 'condo' ELSE 'sfr' END, 'scored',
+       CASE WHEN g %% 4 = 0 THEN NULL ELSE 300000 + (g * 7919) %% 900000 END
+FROM generate_series(1::bigint, %(n)s) g;
+INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, living_sqft, year_built,
+                        last_sale_price, last_sale_date, provenance)
+SELECT 'default', %(county)s, 'p' || g, '2026-12-01', 'enriched', 'sfr', 900 + g %% 2500, 1900 + g %% 120,
+       250000 + (g * 104729) %% 800000, DATE '2000-01-01' + (g %% 9000)::int,
+       '{{"living_sqft": {{"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}}}}'
+FROM generate_series(1::bigint, %(n)s) g;
+INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, value_gap_pct, bird_dog_score,
+                    score_rank, score_components, model_version)
+SELECT 'default', %(county)s, 'p' || g, '2026-12-01', 350000 + (g * 15485863) %% 900000,
+       ((g * 31) %% 600) / 10.0 - 20, ((g * 7) %% 1000) / 10.0, g, '{{"equity": 0.5}}', 'bench'
+FROM generate_series(1::bigint, %(n)s) g;
+ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
+"""
+
+
+def seed(url: str, n: int) -> tuple[str, int]:
+    """The county's properties and a tenant following it; (API key, max property id)."""
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    with conn, conn.cursor() as cur:
+        cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
+        store.create_tenant(cur, "bench", "API bench")
+        store.subscribe(cur, "bench", COUNTY)
+        _, key = store.create_api_key(cur, "bench", None, "bench", ["read"])
+        cur.execute("SELECT max(id) FROM prospects")
+        top = cur.fetchone()[0]
+    conn.close()
+    return key, top
+
+
+def explain_list(url: str) -> list[str]:
+    """The list route's query plan as the API role runs it (row-level security applied)."""
+    sql, params = list_query(PropertyFilters(county=[COUNTY], min_score=60, sort="-bird_dog_score"), None, 51)
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    with conn, conn.cursor() as cur:
+        act_as_api(cur, "bench")
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
+        plan = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return plan
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hammer(base: str, key: str, clients: int, seconds: float, path_for) -> tuple[list[float], int]:
+    """`clients` threads calling `path_for(rng)` for `seconds`; (latencies in s, errors)."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        mine: list[float] = []
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as http:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                answer = http.get(path_for(rng))
+                mine.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    with lock:
+                        errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--properties", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="reos-bench-api-") as scratch, \
+            scratch_database(Path(scratch) / "pg", prefix="reos_bench_api") as url:
+        started = time.perf_counter()
+        key, top = seed(url, args.properties)
+        print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        unlimited = "100000000/minute"
+        env = {**os.environ, "DATABASE_URL": url, "REOS_ENV": "local", "REOS_STATE_DIR": scratch,
+               "REOS_RATE_LIMIT_IP": unlimited, "REOS_RATE_LIMIT_PRINCIPAL": unlimited}
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host",
+                                   "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+                                   "--log-level", "warning"], env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            routes = {
+                "list": lambda rng: "/api/v1/properties?min_score=60&sort=-bird_dog_score&limit=50",
+                "detail": lambda rng: f"/api/v1/properties/{rng.randint(1, top)}",
+                "search": lambda rng: f"/api/v1/properties?q={rng.choice(STREETS).lower()}&sort=list_price&limit=50",
+            }
+            load = os.getloadavg()[0]
+            print(f"{args.clients} clients, {args.seconds:g} s per route, {args.workers} uvicorn worker(s), "
+                  f"load average {load:.1f} at start")
+            print(f"{'route':<8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+            for name, path_for in routes.items():
+                hammer(base, key, 4, 2, path_for)  # warm the pools and the caches
+                latencies, errors = hammer(base, key, args.clients, args.seconds, path_for)
+                print(f"{name:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
+                      f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
+                      f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}")
+            print("list query plan as the API role (EXPLAIN ANALYZE):")
+            for row in explain_list(url):
+                print("   ", row)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
