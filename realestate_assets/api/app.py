@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-# Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
-# Database connections (and worker threads) per API process: REOS_API_DB_POOL_SIZE.
+# Database connections per API process, and so database requests in flight (DatabaseSlots):
+# REOS_API_DB_POOL_SIZE.
 DB_POOL_SIZE = 16
+# Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
 RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
                         "login": "REOS_RATE_LIMIT_LOGIN"}
 
@@ -67,7 +68,7 @@ class ApiSettings:
     jwt_secret: str | None = None
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
-    db_pool_size: int | None = None  # database connections = worker threads per API process
+    db_pool_size: int | None = None  # database connections (= database requests in flight) per process
     rate_limits: RateLimits | None = None
     api_max_body_bytes: int | None = None
 
