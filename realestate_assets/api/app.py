@@ -71,6 +71,13 @@ class ApiSettings:
     db_pool_size: int | None = None  # database connections (= database requests in flight) per process
     rate_limits: RateLimits | None = None
     api_max_body_bytes: int | None = None
+    # Where people reach the API (links it hands out); None: the address a request came to.
+    public_base_url: str | None = None
+    # The object store the pipeline writes (S3/MinIO when a bucket is set, else objects_dir).
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -107,6 +114,11 @@ class ApiSettings:
                                                           in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}),
             api_max_body_bytes=self.api_max_body_bytes
             or int(os.environ.get("REOS_API_MAX_BODY_BYTES") or DEFAULT_API_MAX_BODY_BYTES),
+            public_base_url=self.public_base_url or os.environ.get("REOS_PUBLIC_BASE_URL") or None,
+            s3_bucket=self.s3_bucket or os.environ.get("S3_BUCKET") or None,
+            s3_endpoint_url=self.s3_endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
+            s3_region=self.s3_region or os.environ.get("AWS_REGION") or "us-east-1",
+            s3_addressing_style=self.s3_addressing_style or os.environ.get("S3_ADDRESSING_STYLE") or None,
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -156,6 +168,32 @@ class _State:
         # No overflow: `DatabaseSlots` lets no more requests in than there are connections.
         return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,
                          max_overflow=0)
+
+    @cached_property
+    def s3_store(self) -> Any:
+        """The pipeline's S3/MinIO store when a bucket is configured (one client per process), else None."""
+        settings = self.settings
+        if not settings.s3_bucket:
+            return None
+        import boto3
+        from botocore.config import Config
+
+        from realestate_assets.objects import S3ObjectStore
+
+        style = settings.s3_addressing_style or ("path" if settings.s3_endpoint_url else "auto")
+        client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+                              config=Config(s3={"addressing_style": style}, signature_version="s3v4"))
+        return S3ObjectStore(client, settings.s3_bucket)
+
+    def object_store(self, base_url: str) -> Any:
+        """Where packets are: the S3 store, else the local directory, whose links are served by this
+        API under `base_url` (`GET /objects/...`)."""
+        from pathlib import Path
+
+        from realestate_assets.objects import LocalObjectStore
+
+        return self.s3_store or LocalObjectStore(Path(self.settings.objects_dir), base_url,
+                                                 secret=self.settings.link_secret)
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -8,19 +8,17 @@ object URL that lives `OBJECT_URL_TTL` (an S3 pre-signed GET, or the API's own s
 URL copied out of a browser dies within minutes. Expired: 410 with a page that says so; forged or
 malformed: 404 (it names nothing we serve).
 
-The object store is the API's: S3 when `S3_BUCKET` is set (with `S3_ENDPOINT_URL`, `AWS_REGION`,
-`S3_ADDRESSING_STYLE` and boto3's credential chain, as the pipeline's production resources), else
-the local directory the API already serves `/objects` from.
+The object store is the API's (`app._State.object_store`, from ApiSettings): S3 when `S3_BUCKET` is
+set (with `S3_ENDPOINT_URL`, `AWS_REGION`, `S3_ADDRESSING_STYLE` and boto3's credential chain, as the
+pipeline's production resources; one client per process), else the local directory the API already
+serves `/objects` from. `GET /api/v1/properties/{id}/memo` redirects the same way.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import time
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,21 +38,16 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
         f"<h1 style='font-size:22px;'>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>"))
 
 
-def object_store(settings: Any, base_url: str) -> Any:
-    """The store the API links into (module docstring)."""
-    from realestate_assets.objects import LocalObjectStore, S3ObjectStore
-
-    bucket = os.environ.get("S3_BUCKET")
-    if bucket:
-        import boto3
-        from botocore.config import Config
-
-        endpoint = os.environ.get("S3_ENDPOINT_URL") or None
-        style = os.environ.get("S3_ADDRESSING_STYLE") or ("path" if endpoint else "auto")
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION") or "us-east-1",
-                              config=Config(s3={"addressing_style": style}, signature_version="s3v4"))
-        return S3ObjectStore(client, bucket)
-    return LocalObjectStore(Path(settings.objects_dir), base_url, secret=settings.link_secret)
+def short_lived_redirect(request: Request, key: str) -> RedirectResponse | None:
+    """A 303 to a link to `key` that lives `OBJECT_URL_TTL`, from the API's object store (module
+    docstring); None when the store does not hold it (or the key is outside a local store)."""
+    state = request.app.state.reos
+    store = state.object_store(state.settings.public_base_url or str(request.base_url))
+    try:
+        found = store.exists(key)
+    except ValueError:  # a key outside the local store: not something we serve
+        found = False
+    return RedirectResponse(store.link(key, OBJECT_URL_TTL).url, status_code=303, headers=NO_STORE) if found else None
 
 
 @router.get("/p/{token}", include_in_schema=False)
@@ -69,12 +62,5 @@ def open_packet(token: str, request: Request) -> Response:
         return _page("This link has expired",
                      "Links in our emails work for a limited time. Reply to the email and we will send the "
                      "memo again.", 410)
-    public = os.environ.get("REOS_PUBLIC_BASE_URL") or str(request.base_url)
-    store = object_store(settings, public)
-    try:
-        found = store.exists(link.key)
-    except ValueError:  # a key outside the local store: not something we serve
-        found = False
-    if not found:
-        return _page("Memo not available", "This memo is no longer available.", 404)
-    return RedirectResponse(store.link(link.key, OBJECT_URL_TTL).url, status_code=303, headers=NO_STORE)
+    redirect = short_lived_redirect(request, link.key)
+    return redirect or _page("Memo not available", "This memo is no longer available.", 404)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,3 +84,31 @@ def test_local_links_are_signed_expire_and_are_served_by_the_api(tmp_path: Path)
     assert client.get(expired.url).status_code == 403
     key, expires, signature = "packets/king_wa/a/memo.pdf", 2_000_000_000, "sig"
     assert not verify_local_link("link-secret", key, expires, signature)
+
+
+def test_the_api_redirects_memo_links_into_the_pipelines_s3_bucket(moto_endpoint: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's object store is the pipeline's bucket (ApiSettings: S3_BUCKET, S3_ENDPOINT_URL…): a
+    memo link answers a 303 to a pre-signed URL that lives minutes, from one S3 client per process."""
+    from fastapi.testclient import TestClient
+
+    from realestate_assets.api.app import ApiSettings, create_app
+    from realestate_assets.outreach.messages import packet_link_token
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    pipeline = ObjectStoreResource(backend="s3", bucket="reos-api", endpoint_url=moto_endpoint,
+                                   access_key_id="testing", secret_access_key="testing", region_name="us-east-1").get()
+    pipeline.client.create_bucket(Bucket="reos-api")
+    key = "tenants/default/packets/king_wa/p1/investor_memo.pdf"
+    pipeline.put(key, b"%PDF-1.7 memo", "application/pdf")
+    app = create_app(ApiSettings(database_url="postgresql://unused/x", link_secret="l" * 32, unsubscribe_secret="u",
+                                 s3_bucket="reos-api", s3_endpoint_url=moto_endpoint))
+    client = TestClient(app)
+    token = packet_link_token("l" * 32, "default", key, int(time.time()) + 86400)
+    answer = client.get(f"/p/{token}", follow_redirects=False)
+    assert answer.status_code == 303
+    target = answer.headers["location"]
+    assert target.startswith(f"{moto_endpoint}/reos-api/{key}") and "X-Amz-Expires=600" in target
+    assert httpx.get(target, timeout=10).content == b"%PDF-1.7 memo"
+    assert app.state.reos.s3_store is app.state.reos.s3_store  # built once

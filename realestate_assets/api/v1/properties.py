@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
@@ -191,17 +190,15 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     """The pipeline renders the memos today's email plan sends; any other is rendered on demand: the
     request is recorded (packet_requests) and the county's next `packets` run, which a sensor starts,
     renders it. Until then: 202; then: 303 to a fresh object URL (`/p/` links work the same way)."""
-    from realestate_assets.api.links import NO_STORE, OBJECT_URL_TTL, object_store
+    from realestate_assets.api.links import short_lived_redirect
 
     county, key = property_key(ctx, property_id)
     ctx.cur.execute("SELECT object_path FROM packets WHERE county = %s AND prospect_key = %s AND template = %s",
                     (county, key, template))
     found = ctx.cur.fetchone()
-    if found is not None:
-        settings = request.app.state.reos.settings
-        store = object_store(settings, os.environ.get("REOS_PUBLIC_BASE_URL") or str(request.base_url))
-        if store.exists(found[0]):
-            return RedirectResponse(store.link(found[0], OBJECT_URL_TTL).url, status_code=303, headers=NO_STORE)
+    redirect = short_lived_redirect(request, found[0]) if found is not None else None
+    if redirect is not None:
+        return redirect
     ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
                     "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by "
