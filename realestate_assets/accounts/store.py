@@ -20,6 +20,7 @@ from typing import Any
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
 from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user
+from realestate_assets.db.warehouse import dict_row, dict_rows
 
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
 MIN_PASSWORD = 10
@@ -38,16 +39,6 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _row(cur: Any) -> dict[str, Any] | None:
-    row = cur.fetchone()
-    return None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
-
-
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
 def normalize_email(email: str) -> str:
     from email_validator import EmailNotValidError, validate_email
 
@@ -64,7 +55,7 @@ def create_tenant(cur: Any, tenant_id: str, name: str) -> dict[str, Any]:
         raise AccountError("invalid", f"tenant id {tenant_id!r}: lower-case letters, digits, - and _ (2-63)")
     cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING "
                 "RETURNING id, name, created_at", (tenant_id, name.strip() or tenant_id))
-    row = _row(cur)
+    row = dict_row(cur)
     if row is None:
         raise AccountError("conflict", f"tenant {tenant_id!r} already exists")
     return row
@@ -84,7 +75,7 @@ def create_user(cur: Any, email: str, password: str | None = None, *, platform_a
     cur.execute("SELECT id, email, is_platform_admin, email_verified_at, is_active, created_at "
                 "FROM reos_create_user(%s, %s, %s, %s)",
                 (email, cred.hash_password(password) if password else None, platform_admin, verified))
-    row = _row(cur)
+    row = dict_row(cur)
     if row is None:
         raise AccountError("conflict", f"user {email} already exists")
     return row
@@ -94,7 +85,7 @@ def find_user(cur: Any, email: str) -> dict[str, Any] | None:
     """The account of an email address, in any tenant (definer function: login and invitations)."""
     cur.execute("SELECT id, email, password_hash, is_platform_admin, is_active, email_verified_at "
                 "FROM reos_find_user(%s)", (email,))
-    return _row(cur)
+    return dict_row(cur)
 
 
 def set_membership(cur: Any, tenant_id: str, user_id: int, role: str) -> tuple[dict | None, dict]:
@@ -102,30 +93,30 @@ def set_membership(cur: Any, tenant_id: str, user_id: int, role: str) -> tuple[d
     if role not in ROLES:
         raise AccountError("invalid", f"role {role!r}: one of {', '.join(ROLES)}")
     cur.execute("SELECT role FROM memberships WHERE tenant_id = %s AND user_id = %s FOR UPDATE", (tenant_id, user_id))
-    before = _row(cur)
+    before = dict_row(cur)
     cur.execute("INSERT INTO memberships (tenant_id, user_id, role) VALUES (%s, %s, %s) "
                 "ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role "
                 "RETURNING id, tenant_id, user_id, role", (tenant_id, user_id, role))
-    return before, _row(cur)  # type: ignore[return-value]
+    return before, dict_row(cur)  # type: ignore[return-value]
 
 
 def list_members(cur: Any) -> list[dict[str, Any]]:
     """Members of the tenant the cursor is scoped to (RLS on memberships does the filtering)."""
     cur.execute("SELECT m.user_id, u.email, m.role, u.is_active, u.email_verified_at, m.created_at "
                 "FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email")
-    return _rows(cur)
+    return dict_rows(cur)
 
 
 def remove_membership(cur: Any, tenant_id: str, user_id: int) -> dict[str, Any] | None:
     cur.execute("DELETE FROM memberships WHERE tenant_id = %s AND user_id = %s RETURNING user_id, role",
                 (tenant_id, user_id))
-    return _row(cur)
+    return dict_row(cur)
 
 
 def memberships_of(cur: Any, user_id: int) -> list[dict[str, Any]]:
     """All of a user's tenants and roles (definer function: crosses tenants for this user only)."""
     cur.execute("SELECT tenant_id, role FROM reos_auth_memberships(%s)", (user_id,))
-    return _rows(cur)
+    return dict_rows(cur)
 
 
 # ---- login sessions --------------------------------------------------------------------------
@@ -209,12 +200,12 @@ def rotate_refresh(cur: Any, token: str, now: datetime | None = None) -> Rotatio
         return Rotation("unknown")
     cur.execute("SELECT id, tenant_id, user_id, family_id, used_at, revoked_at, expires_at FROM refresh_tokens "
                 "WHERE token_hash = %s FOR UPDATE", (cred.sha256_hex(token),))
-    row = _row(cur)
+    row = dict_row(cur)
     if row is None:
         return Rotation("unknown")
     set_user(cur, row["user_id"])
     cur.execute("SELECT email, is_active, is_platform_admin FROM users WHERE id = %s", (row["user_id"],))
-    row.update(_row(cur) or {"email": "", "is_active": False, "is_platform_admin": False})
+    row.update(dict_row(cur) or {"email": "", "is_active": False, "is_platform_admin": False})
     set_user(cur, row["user_id"], row["is_platform_admin"])
     if row["used_at"] is not None:
         revoke_family(cur, row["family_id"])
@@ -261,7 +252,7 @@ def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
     cur.execute("SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
                 "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
                 (claims.tenant_id, claims.user_id))
-    row = _row(cur)
+    row = dict_row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
         return None
     set_user(cur, claims.user_id, row["is_platform_admin"])
@@ -285,7 +276,7 @@ def create_api_key(cur: Any, tenant_id: str, user_id: int | None, name: str, sco
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING " + _KEY_COLUMNS,
                 (tenant_id, user_id, name.strip() or "key", key.prefix, cred.sha256_hex(key.secret), scopes,
                  expires_at))
-    return _row(cur), key.token  # type: ignore[return-value]
+    return dict_row(cur), key.token  # type: ignore[return-value]
 
 
 _KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, user_id, created_at"
@@ -300,7 +291,7 @@ def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principa
     prefix, secret = parsed
     cur.execute("SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)",
                 (prefix,))
-    row = _row(cur)
+    row = dict_row(cur)
     if row is None or not cred.secret_matches(secret, row["secret_hash"]) or row["revoked_at"] is not None:
         return None
     if row["expires_at"] is not None and row["expires_at"] <= _now(now):
@@ -313,24 +304,24 @@ def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principa
 
 def list_api_keys(cur: Any) -> list[dict[str, Any]]:
     cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY id")
-    return _rows(cur)
+    return dict_rows(cur)
 
 
 def revoke_api_key(cur: Any, key_id: int) -> tuple[dict, dict] | None:
     cur.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s FOR UPDATE", (key_id,))
-    before = _row(cur)
+    before = dict_row(cur)
     if before is None:
         return None
     cur.execute(f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING {_KEY_COLUMNS}",
                 (key_id,))
-    return before, _row(cur)  # type: ignore[return-value]
+    return before, dict_row(cur)  # type: ignore[return-value]
 
 
 # ---- subscriptions ---------------------------------------------------------------------------
 
 def list_subscriptions(cur: Any) -> list[dict[str, Any]]:
     cur.execute("SELECT county, created_at FROM subscriptions ORDER BY county")
-    return _rows(cur)
+    return dict_rows(cur)
 
 
 def subscribe(cur: Any, tenant_id: str, county: str) -> dict[str, Any] | None:
@@ -339,12 +330,12 @@ def subscribe(cur: Any, tenant_id: str, county: str) -> dict[str, Any] | None:
         raise AccountError("invalid", f"county {county!r}: a county key such as king_wa")
     cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, %s) ON CONFLICT DO NOTHING "
                 "RETURNING county, created_at", (tenant_id, county))
-    return _row(cur)
+    return dict_row(cur)
 
 
 def unsubscribe_county(cur: Any, county: str) -> dict[str, Any] | None:
     cur.execute("DELETE FROM subscriptions WHERE county = %s RETURNING county, created_at", (county,))
-    return _row(cur)
+    return dict_row(cur)
 
 
 # ---- audit -----------------------------------------------------------------------------------

@@ -93,6 +93,18 @@ class SyncStats:
         return self.inserted + self.updated + self.unchanged
 
 
+def dict_row(cur: Any) -> dict[str, Any] | None:
+    """The cursor's next row as {column: value}; None when there is none."""
+    row = cur.fetchone()
+    return None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+def dict_rows(cur: Any) -> list[dict[str, Any]]:
+    """The cursor's remaining rows as {column: value} dicts."""
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
 class Warehouse:
     """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
 

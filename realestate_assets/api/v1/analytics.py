@@ -25,6 +25,7 @@ from realestate_assets.api.v1.schemas import (
     ScoreDistribution,
 )
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_rows
 
 router = APIRouter(tags=["analytics"])
 ERRORS = (401, 403, 422)
@@ -66,10 +67,6 @@ def _threshold(request: Request) -> float:
     return load_scoring(FilePath(request.app.state.reos.settings.config_dir)).packet_threshold
 
 
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
 
 @router.get("/analytics/summary", response_model=AnalyticsSummary, responses=responses(*ERRORS),
             summary="Totals per followed county: properties, scored, average score, deals, new deals this week")
@@ -84,10 +81,10 @@ def summary(query: Annotated[CountyQuery, Query()], request: Request, ctx: Conte
     params = {"t": threshold, "counties": _counties(ctx, query)}
     ctx.cur.execute(f"SELECT p.county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
                     "GROUP BY p.county ORDER BY p.county", params)
-    counties = _rows(ctx.cur)
+    counties = dict_rows(ctx.cur)
     ctx.cur.execute(f"SELECT 'all' AS county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s)",
                     params)
-    return {"threshold": threshold, "totals": _rows(ctx.cur)[0], "counties": counties}
+    return {"threshold": threshold, "totals": dict_rows(ctx.cur)[0], "counties": counties}
 
 
 @router.get("/analytics/score-distribution", response_model=ScoreDistribution, responses=responses(*ERRORS),
@@ -98,7 +95,7 @@ def score_distribution(query: Annotated[DistributionQuery, Query()], ctx: Contex
                     "count(*)::int AS properties FROM scores WHERE county = ANY(%(counties)s) "
                     "AND bird_dog_score IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
                     {"w": query.width, "counties": _counties(ctx, query)})
-    return {"width": query.width, "bins": _rows(ctx.cur)}
+    return {"width": query.width, "bins": dict_rows(ctx.cur)}
 
 
 @router.get("/analytics/locations", response_model=list[LocationCount], responses=responses(*ERRORS),
@@ -112,7 +109,7 @@ def locations(query: Annotated[LocationQuery, Query()], request: Request,
                     f"FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) GROUP BY 1, 2 "
                     "ORDER BY 3 DESC, 1, 2 NULLS LAST LIMIT %(limit)s",
                     {"t": _threshold(request), "counties": _counties(ctx, query), "limit": query.limit})
-    return _rows(ctx.cur)
+    return dict_rows(ctx.cur)
 
 
 @router.get("/analytics/trends", response_model=list[MonthlyTrend], responses=responses(*ERRORS),
@@ -127,7 +124,7 @@ def trends(query: Annotated[TrendQuery, Query()], request: Request,
                     "AND p.first_seen_at >= date_trunc('month', now()) - make_interval(months => %(months)s - 1) "
                     "GROUP BY 1, 2 ORDER BY 1, 2",
                     {"t": _threshold(request), "counties": _counties(ctx, query), "months": query.months})
-    return _rows(ctx.cur)
+    return dict_rows(ctx.cur)
 
 
 @router.get("/analytics/funnel", response_model=list[CountyFunnel], responses=responses(*ERRORS),
@@ -141,7 +138,7 @@ def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read"))
         by_status.setdefault(county, {})[status] = n
     outcomes = ", ".join(f"count({column})::int AS {name}" for name, column in EMAIL_OUTCOMES.items())
     ctx.cur.execute(f"SELECT county, {outcomes} FROM emails WHERE county = ANY(%s) GROUP BY county", (counties,))
-    emails = {row.pop("county"): row for row in _rows(ctx.cur)}
+    emails = {row.pop("county"): row for row in dict_rows(ctx.cur)}
     answer = []
     for county in sorted(by_status.keys() | emails.keys()):
         counts = by_status.get(county, {})

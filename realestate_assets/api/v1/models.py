@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.schemas import ModelDetail, ModelVersion
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_rows
 
 router = APIRouter(tags=["models"])
 ERRORS = (401, 403, 422)
@@ -32,10 +33,6 @@ class ModelQuery(BaseModel):
     model_name: Literal["avm", "deal", "sale_propensity"] | None = None
     active_only: bool = Field(False, description="Only the versions in use")
 
-
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def list_models(query: Annotated[ModelQuery, Query()], ctx: Context = needs("rea
         conditions.append("is_active")
     ctx.cur.execute(f"SELECT {SUMMARY_COLUMNS} FROM ml_models WHERE {' AND '.join(conditions)} "
                     "ORDER BY county, model_name, created_at DESC, id DESC", params)
-    return [_summary(row) for row in _rows(ctx.cur)]
+    return [_summary(row) for row in dict_rows(ctx.cur)]
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=responses(*ERRORS, 404),
@@ -66,7 +63,7 @@ def list_models(query: Annotated[ModelQuery, Query()], ctx: Context = needs("rea
 def get_model(model_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {SUMMARY_COLUMNS}, hyperparameters, feature_names, artifact_sha256 FROM ml_models "
                     "WHERE id = %s", (model_id,))
-    found = _rows(ctx.cur)
+    found = dict_rows(ctx.cur)
     if not found:
         raise Problem(404, f"no model {model_id} in the counties this tenant follows")
     row = found[0]

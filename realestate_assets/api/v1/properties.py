@@ -30,6 +30,7 @@ from realestate_assets.api.v1.property_query import (
 )
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_row, dict_rows
 
 router = APIRouter(tags=["properties"])
 ERRORS = (401, 403, 422)
@@ -56,10 +57,6 @@ class CSVResponse(StreamingResponse):
     media_type = "text/csv"
 
 
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
 
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
@@ -76,7 +73,7 @@ def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, li
     except InvalidQuery as exc:
         raise Problem(422, str(exc)) from exc
     ctx.cur.execute(sql, params)
-    rows = _rows(ctx.cur)
+    rows = dict_rows(ctx.cur)
     more = len(rows) > limit
     items = rows[:limit]
     return {"items": items, "limit": limit, "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
@@ -141,15 +138,15 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
 def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
     ctx.cur.execute("SELECT * FROM prospects WHERE id = %s", (property_id,))
-    found = _rows(ctx.cur)
+    found = dict_rows(ctx.cur)
     if not found:  # absent, or in a county the tenant does not follow: the same answer
         raise Problem(404, f"no property {property_id} in the counties this tenant follows")
     prospect = {k: v for k, v in found[0].items() if k not in PROSPECT_HIDDEN}
     key = (found[0]["tenant_id"], prospect["county"], prospect["prospect_key"])
     ctx.cur.execute("SELECT * FROM enrichment WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
-    enrichment = next(iter(_rows(ctx.cur)), None)
+    enrichment = dict_row(ctx.cur)
     ctx.cur.execute("SELECT * FROM scores WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
-    score = next(iter(_rows(ctx.cur)), None)
+    score = dict_row(ctx.cur)
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
             "prospect": prospect, **_enrichment(enrichment), "score": _score(score)}
 

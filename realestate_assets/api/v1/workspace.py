@@ -28,6 +28,7 @@ from realestate_assets.api.v1.schemas import (
     SavedSearchUpdate,
 )
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_row, dict_rows
 
 router = APIRouter()
 ERRORS = (401, 403, 422)
@@ -42,13 +43,6 @@ NOTE_FROM = ("notes n LEFT JOIN LATERAL (SELECT id FROM prospects p WHERE p.coun
 SEARCH_COLUMNS = "id, name, filters, alert, created_at, updated_at"
 
 
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def _one(cur: Any) -> dict[str, Any] | None:
-    return next(iter(_rows(cur)), None)
 
 
 # ---- notes -----------------------------------------------------------------------------------
@@ -59,7 +53,7 @@ def list_notes(property_id: PropertyId, ctx: Context = needs("read")) -> list[di
     county, key = property_key(ctx, property_id)
     ctx.cur.execute(f"SELECT {NOTE_COLUMNS} FROM {NOTE_FROM} WHERE n.county = %s AND n.prospect_key = %s "
                     "ORDER BY n.created_at, n.id", (county, key))
-    return _rows(ctx.cur)
+    return dict_rows(ctx.cur)
 
 
 @router.post("/properties/{property_id}/notes", response_model=Note, status_code=201,
@@ -76,7 +70,7 @@ def create_note(property_id: PropertyId, body: NoteCreate, ctx: Context = needs(
 
 def _note(ctx: Context, note_id: int, *, for_change: bool = False) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {NOTE_COLUMNS} FROM {NOTE_FROM} WHERE n.id = %s", (note_id,))
-    note = _one(ctx.cur)
+    note = dict_row(ctx.cur)
     if note is None:
         raise Problem(404, f"no note {note_id} in this tenant")
     if for_change and note["user_id"] != ctx.principal.user_id and not ctx.principal.may("admin"):
@@ -117,7 +111,7 @@ def _user(ctx: Context) -> int:
 def _search(ctx: Context, search_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {SEARCH_COLUMNS} FROM saved_searches WHERE id = %s AND user_id = %s",
                     (search_id, _user(ctx)))
-    found = _one(ctx.cur)
+    found = dict_row(ctx.cur)
     if found is None:
         raise Problem(404, f"no saved search {search_id} of this user")
     return found
@@ -132,7 +126,7 @@ def _filters_json(filters: PropertyFilters) -> Json:
 def list_saved_searches(ctx: Context = needs("read")) -> list[dict[str, Any]]:
     ctx.cur.execute(f"SELECT {SEARCH_COLUMNS} FROM saved_searches WHERE user_id = %s ORDER BY name, id",
                     (_user(ctx),))
-    return _rows(ctx.cur)
+    return dict_rows(ctx.cur)
 
 
 @router.post("/saved-searches", response_model=SavedSearch, status_code=201, responses=responses(*ERRORS, 409),
@@ -142,7 +136,7 @@ def create_saved_search(body: SavedSearchCreate, ctx: Context = needs("read")) -
                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, user_id, name) DO NOTHING "
                     f"RETURNING {SEARCH_COLUMNS}",
                     (ctx.tenant_id, _user(ctx), body.name, _filters_json(body.filters), body.alert))
-    row = _one(ctx.cur)
+    row = dict_row(ctx.cur)
     if row is None:
         raise Problem(409, f"you already have a saved search named {body.name!r}")
     ctx.audit("create", "saved_searches", row["id"], after=row)
