@@ -170,6 +170,15 @@ class _State:
                          max_overflow=0)
 
     @cached_property
+    def scoring(self) -> Any:
+        """config/scoring.yaml, read once per process (the packet threshold analytics count deals by)."""
+        from pathlib import Path
+
+        from realestate_assets.config_models import load_scoring
+
+        return load_scoring(Path(self.settings.config_dir))
+
+    @cached_property
     def s3_store(self) -> Any:
         """The pipeline's S3/MinIO store when a bucket is configured (one client per process), else None."""
         settings = self.settings

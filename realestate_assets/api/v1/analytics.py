@@ -9,7 +9,6 @@ memo. Per-run figures from Dagster (durations, failures) are not here yet (docs/
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -62,9 +61,7 @@ def _counties(ctx: Context, query: CountyQuery) -> list[str]:
 
 
 def _threshold(request: Request) -> float:
-    from realestate_assets.config_models import load_scoring
-
-    return load_scoring(FilePath(request.app.state.reos.settings.config_dir)).packet_threshold
+    return request.app.state.reos.scoring.packet_threshold
 
 
 
