@@ -38,6 +38,7 @@ from realestate_assets.settings import (
     deployment_plan,
     environment_name,
     secrets_required_because,
+    sends_real_email,
 )
 from resources import (
     MailerResource,
@@ -156,7 +157,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
 
     from dagster_k8s import k8s_job_executor
 
-    sendgrid = environment == "production"
+    sendgrid = sends_real_email(environment)
     group = os.environ.get("SENDGRID_UNSUBSCRIBE_GROUP_ID")
     return Deployment(environment, {
         "platform": platform,

@@ -37,6 +37,13 @@ def environment_name(environ: Mapping[str, str] | None = None) -> str | None:
     return None if env.get("KUBERNETES_SERVICE_HOST") else "local"
 
 
+def sends_real_email(environment: str | None) -> bool:
+    """Production sends through SendGrid (SENDGRID_API_KEY); local and staging write .eml files to
+    the outbox under the state directory. One rule for the pipeline's mailer and the API's account
+    mail, so a staging API never emails a real person either."""
+    return environment == "production"
+
+
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 

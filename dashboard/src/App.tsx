@@ -16,6 +16,9 @@ const Models = lazy(() => import("./screens/Models"));
 const ModelDetail = lazy(() => import("./screens/ModelDetail"));
 const Settings = lazy(() => import("./screens/Settings"));
 const NotFound = lazy(() => import("./screens/NotFound"));
+const ForgotPassword = lazy(() => import("./screens/AccountLinks").then((m) => ({ default: m.ForgotPassword })));
+const ResetPassword = lazy(() => import("./screens/AccountLinks").then((m) => ({ default: m.ResetPassword })));
+const VerifyEmail = lazy(() => import("./screens/AccountLinks").then((m) => ({ default: m.VerifyEmail })));
 
 const queryClient = new QueryClient({
   queryCache: new QueryCache(),
@@ -57,6 +60,9 @@ export function App() {
         <Suspense fallback={<Loading label="Loading" />}>
           <Routes>
             <Route path="/login" element={<Login />} />
+            <Route path="/forgot-password" element={<ForgotPassword />} />
+            <Route path="/reset-password" element={<ResetPassword />} />
+            <Route path="/verify-email" element={<VerifyEmail />} />
             <Route element={<RequireAuth><Layout /></RequireAuth>}>
               <Route index element={<Home />} />
               <Route path="properties" element={<Properties />} />

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -117,6 +117,48 @@ def memberships_of(cur: Any, user_id: int) -> list[dict[str, Any]]:
     """All of a user's tenants and roles (definer function: crosses tenants for this user only)."""
     cur.execute("SELECT tenant_id, role FROM reos_auth_memberships(%s)", (user_id,))
     return dict_rows(cur)
+
+
+# ---- one-time account tokens (password reset, invitation, address verification) ------------
+
+TOKEN_PURPOSES = ("reset_password", "verify_email")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just issued for an account: the raw value goes into one email and nowhere else."""
+
+    user_id: int
+    email: str
+    verified: bool
+    token: str
+
+
+def issue_account_token(cur: Any, email: str, purpose: str, ttl: timedelta) -> IssuedToken | None:
+    """A fresh one-time token for the active account with this email (older open ones of the same
+    purpose stop working); None when there is no such account — the caller answers the same way
+    either way, so the answer never tells whether an address has an account."""
+    if purpose not in TOKEN_PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    token = cred.new_refresh_token()
+    cur.execute("SELECT user_id, email, email_verified_at FROM reos_issue_account_token(%s, %s, %s, %s)",
+                (email, purpose, cred.sha256_hex(token), ttl))
+    row = cur.fetchone()
+    return None if row is None else IssuedToken(user_id=row[0], email=row[1], verified=row[2] is not None, token=token)
+
+
+def redeem_account_token(cur: Any, token: str, purpose: str, new_password: str | None = None) -> int:
+    """Use a token once: verifies the address; a reset also sets the password and ends every login
+    session of the account. The user id; AccountError("invalid") for an unknown, used, superseded
+    or expired token (one message for all: which one it was helps only a guesser)."""
+    if purpose == "reset_password" and (new_password is None or len(new_password) < MIN_PASSWORD):
+        raise AccountError("invalid", f"password: at least {MIN_PASSWORD} characters")
+    cur.execute("SELECT reos_redeem_account_token(%s, %s, %s)",
+                (cred.sha256_hex(token), purpose, cred.hash_password(new_password) if new_password else None))
+    user_id = cur.fetchone()[0]
+    if user_id is None:
+        raise AccountError("invalid", "this link is not valid: it was used, replaced by a newer one, or expired")
+    return int(user_id)
 
 
 # ---- login sessions --------------------------------------------------------------------------

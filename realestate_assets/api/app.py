@@ -78,6 +78,11 @@ class ApiSettings:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str | None = None
+    # Account email (password reset, invitations, verification): the pipeline's mailer rule
+    # (settings.sends_real_email): SendGrid in production, else .eml files in outbox_dir.
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str | None = None
+    outbox_dir: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -87,7 +92,14 @@ class ApiSettings:
     def resolved(self) -> ApiSettings:
         """Every field filled; MissingSecret when a secret that must be configured is not
         (settings.shared_secret: the one rule, shared with the pipeline's resources)."""
-        from realestate_assets.settings import LocalSettings, configured_secret, shared_secret
+        from realestate_assets.settings import (
+            LocalSettings,
+            MissingSecret,
+            configured_secret,
+            environment_name,
+            sends_real_email,
+            shared_secret,
+        )
 
         local = LocalSettings.from_env()
         state = local.state_dir
@@ -96,6 +108,10 @@ class ApiSettings:
             from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
 
             database_url = embedded_database_url(embedded_data_dir(state))
+        real_email = sends_real_email(environment_name())
+        if real_email and not (self.sendgrid_api_key or os.environ.get("SENDGRID_API_KEY")):
+            raise MissingSecret("SENDGRID_API_KEY is required in production: the API sends account email "
+                                "(password resets, invitations) through SendGrid")
         given = {"unsubscribe": self.unsubscribe_secret, "link": self.link_secret, "jwt": self.jwt_secret}
         secrets = {name: value or shared_secret(name, state) for name, value in given.items()}
         return ApiSettings(
@@ -119,6 +135,9 @@ class ApiSettings:
             s3_endpoint_url=self.s3_endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
             s3_region=self.s3_region or os.environ.get("AWS_REGION") or "us-east-1",
             s3_addressing_style=self.s3_addressing_style or os.environ.get("S3_ADDRESSING_STYLE") or None,
+            sendgrid_api_key=self.sendgrid_api_key or (os.environ.get("SENDGRID_API_KEY") if real_email else None),
+            sendgrid_api_host=self.sendgrid_api_host or os.environ.get("SENDGRID_API_HOST") or "https://api.sendgrid.com",
+            outbox_dir=self.outbox_dir or str(state / "outbox"),
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -203,6 +222,23 @@ class _State:
 
         return self.s3_store or LocalObjectStore(Path(self.settings.objects_dir), base_url,
                                                  secret=self.settings.link_secret)
+
+    @cached_property
+    def account_mail(self) -> Any:
+        """Account email through the installation's mailer, from the configured sender
+        (config/recipients.yaml `sender`, the address campaign email comes from)."""
+        from pathlib import Path
+
+        from realestate_assets.accounts.notices import AccountMail
+        from realestate_assets.config_models import load_outreach
+        from realestate_assets.outreach.mailer import OutboxMailer
+        from realestate_assets.outreach.sendgrid import SendGridMailer
+
+        settings = self.settings
+        sender = load_outreach(Path(settings.config_dir)).sender
+        mailer = (SendGridMailer(settings.sendgrid_api_key, settings.sendgrid_api_host or "https://api.sendgrid.com")
+                  if settings.sendgrid_api_key else OutboxMailer(Path(settings.outbox_dir or "outbox")))
+        return AccountMail(mailer, from_email=sender.email, from_name=sender.name)
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -1,8 +1,10 @@
 """What the outreach code needs of a mail provider, and the outbox one. No Dagster imports.
 
 `Mailer` is the protocol `Deliverer` sends through: `send_batch` returns one outcome per email
-(a `Delivery` or a `ProviderError`). `OutboxMailer` writes .eml files (the local dry run); the
-SendGrid implementation lives with its resource (`resources.mailer`).
+(a `Delivery` or a `ProviderError`). `send_notice` sends one account email (a `Notice`: password
+reset, address verification, invitation) — transactional, so no unsubscribe headers and no
+tracking. `OutboxMailer` writes .eml files (the local dry run); the SendGrid implementation is
+`realestate_assets.outreach.sendgrid`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +33,33 @@ class ProviderError(RuntimeError):
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One transactional email to one person (account mail). Plain text only: it carries one
+    link, and a text part is what every client shows the same way."""
+
+    to_email: str
+    subject: str
+    text: str
+    from_email: str
+    from_name: str
+    message_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.message_id:
+            object.__setattr__(self, "message_id", make_msgid(domain=self.from_email.split("@", 1)[-1]))
+
+    def to_mime(self) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = formataddr((self.from_name, self.from_email))
+        message["To"] = self.to_email
+        message["Subject"] = self.subject
+        message["Message-ID"] = self.message_id
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+        message.set_content(self.text)
+        return message
 
 
 class OutboxMailer:
@@ -74,9 +105,19 @@ class OutboxMailer:
             out[email.email_id] = Delivery(self.provider, email.message_id, str(path))
         return out
 
+    def send_notice(self, notice: Notice) -> Delivery:
+        path = self.path_for(notice.message_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(notice.to_mime().as_bytes())
+        partial.replace(path)
+        return Delivery(self.provider, notice.message_id, str(path))
+
 
 class Mailer(Protocol):
     provider: str
     confirms_synchronously: bool  # True: a delivered email can be proven afterwards (delivered_path)
 
     def send_batch(self, emails: Sequence[OutgoingEmail]) -> dict[int, Delivery | ProviderError]: ...
+
+    def send_notice(self, notice: Notice) -> Delivery: ...  # ProviderError when it could not be sent

@@ -97,7 +97,7 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
-                                 redis_url=redis_url))
+                                 redis_url=redis_url, outbox_dir=str(state_dir / "outbox")))
     with TestClient(app) as client:
         yield client
 

@@ -30,6 +30,7 @@ def api_server(database_url: str, state_dir: Path) -> Iterator[str]:
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32,
+                                 outbox_dir=str(state_dir / "outbox"),
                                  rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

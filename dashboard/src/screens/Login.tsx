@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { Navigate, useLocation, useNavigate } from "react-router-dom";
+import { Link, Navigate, useLocation, useNavigate } from "react-router-dom";
 import { session } from "../api/client";
 import { ErrorBox } from "../components/ui";
 
@@ -55,6 +55,7 @@ export default function Login() {
         <button type="submit" className="btn btn-primary w-full justify-center" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
+        <p className="text-sm"><Link className="text-blue-800 underline" to="/forgot-password">Forgot your password?</Link></p>
       </form>
     </main>
   );

@@ -86,19 +86,37 @@ def list_members(ctx: Context = needs("admin")) -> list[dict[str, Any]]:
 
 @router.post("/members", response_model=Member, status_code=201, responses=responses(*ERRORS), tags=["members"],
              summary="Invite a user (created when new) or change their role")
-def invite_member(body: MemberInvite, ctx: Context = needs("admin")) -> dict[str, Any]:
+def invite_member(body: MemberInvite, request: Request, ctx: Context = needs("admin")) -> dict[str, Any]:
     _check_grant(ctx, body.role)
     user = store.find_user(ctx.cur, body.email)
     current = next((m for m in store.list_members(ctx.cur) if m["user_id"] == user["id"]), None) if user else None
     if current and current["role"] == "owner" and body.role != "owner":
         _check_grant(ctx, "owner")
         _keep_an_owner(ctx, current)
+    invite = user is None and body.password is None
     if user is None:
         user = store.create_user(ctx.cur, body.email, body.password)
         ctx.audit("create", "users", user["id"], after={"email": user["email"]})
     before, after = store.set_membership(ctx.cur, ctx.tenant_id, user["id"], body.role)
     ctx.audit("update" if before else "create", "memberships", user["id"], before=before, after=after)
-    return _member(ctx, user["id"])
+    member = _member(ctx, user["id"])
+    if invite:  # a new account without a password: a link to choose one
+        member["invitation"] = "sent" if _send_invitation(request, ctx, user["email"]) else "not_sent"
+    return member
+
+
+def _send_invitation(request: Request, ctx: Context, email: str) -> bool:
+    from realestate_assets.accounts.notices import PURPOSE, TTL
+    from realestate_assets.api.v1.auth import send_account_mail
+
+    issued = store.issue_account_token(ctx.cur, email, PURPOSE["invite"], TTL["invite"])
+    if issued is None:
+        return False
+    ctx.cur.execute("SELECT name FROM tenants WHERE id = %s", (ctx.tenant_id,))
+    row = ctx.cur.fetchone()
+    # Sent before the route's transaction commits (a moment later); see auth.request_verification.
+    return send_account_mail(request, "invite", issued, inviter=ctx.principal.actor,
+                             tenant_name=row[0] if row else ctx.tenant_id)
 
 
 @router.patch("/members/{user_id}", response_model=Member, responses=responses(*ERRORS, 404, 409),

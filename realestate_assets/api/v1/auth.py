@@ -1,7 +1,9 @@
-"""Login sessions: password login, refresh-token rotation, logout, and who am I."""
+"""Login sessions: password login, refresh-token rotation, logout, and who am I; and the account
+email flows: password reset, address verification (one-time links, accounts/notices.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,11 +12,21 @@ from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts import store
 from realestate_assets.accounts.roles import PERMISSIONS, Principal, role_permissions
 from realestate_assets.api.v1.problems import Problem, responses
-from realestate_assets.api.v1.schemas import LoginRequest, Me, RefreshRequest, TokenPair
+from realestate_assets.api.v1.schemas import (
+    Accepted,
+    LoginRequest,
+    Me,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    TokenConfirm,
+    TokenPair,
+)
 from realestate_assets.api.v1.security import Context, client_ip, needs, request_id
-from realestate_assets.db.tenancy import act_as_api
+from realestate_assets.db.tenancy import act_as_api, set_tenant
 
 router = APIRouter(tags=["auth"])
+log = logging.getLogger(__name__)
 
 
 def _pair(request: Request, session: store.Session) -> TokenPair:
@@ -91,3 +103,96 @@ def me(ctx: Context = needs("read")) -> Me:
     return Me(tenant_id=ctx.tenant_id, actor=p.actor, user_id=p.user_id, api_key_id=p.api_key_id, role=p.role,  # type: ignore[arg-type]
               platform_admin=p.platform_admin, permissions=[x for x in PERMISSIONS if p.may(x)],
               memberships=memberships)  # type: ignore[arg-type]
+
+
+def link_base(request: Request) -> str:
+    """Where the links in account email point: the public address, else the one the request came to."""
+    return request.app.state.reos.settings.public_base_url or str(request.base_url)
+
+
+def send_account_mail(request: Request, kind: Any, issued: store.IssuedToken, **names: str | None) -> bool:
+    """Send one account email; False (logged, never raised) when the mailer refused it."""
+    from realestate_assets.outreach.mailer import ProviderError
+
+    try:
+        request.app.state.reos.account_mail.send(kind, issued, base_url=link_base(request), **names)
+    except ProviderError as exc:
+        log.error("account email (%s) to user %s not sent: %s", kind, issued.user_id, exc)
+        return False
+    return True
+
+
+@router.post("/auth/password-reset", response_model=Accepted, status_code=202, responses=responses(422, 429),
+             summary="Email a password-reset link")
+def request_password_reset(body: PasswordResetRequest, request: Request) -> Accepted:
+    """Always 202 with the same answer, whether or not the address has an account (no account
+    enumeration). When it has, a one-time link valid for an hour goes to it, replacing any earlier
+    one. Counted against the login attempt limits (per account and per client address)."""
+    from realestate_assets.accounts.notices import PURPOSE, TTL
+
+    throttle = request.app.state.reos.throttle
+    address = client_ip(request) or "unknown"
+    throttle.check("login", f"address:{address}", f"account requests from {address}")
+    throttle.check("login", f"account:{body.email.strip().lower()}", "account requests for this address")
+    with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
+        act_as_api(cur, None)
+        issued = store.issue_account_token(cur, body.email, PURPOSE["reset"], TTL["reset"])
+    if issued is not None:  # committed first: the link in the email must already work
+        send_account_mail(request, "reset", issued)
+    return Accepted(detail=f"If an account exists for {body.email.strip()}, a link is on its way.")
+
+
+@router.post("/auth/password-reset/confirm", status_code=204, responses=responses(400, 422),
+             summary="Set a new password with the emailed token")
+def confirm_password_reset(body: PasswordResetConfirm, request: Request) -> Response:
+    """Sets the password (invitations use this too), marks the address verified and ends every
+    login session of the account. 400 for a used, replaced or expired link."""
+    with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
+        act_as_api(cur, None)
+        user_id = _redeem(cur, body.token, "reset_password", body.password)
+        _audit_account(request, cur, user_id, "password_reset")
+    return Response(status_code=204)
+
+
+@router.post("/auth/verify-email", response_model=Accepted, status_code=202, responses=responses(400, 401, 403),
+             summary="Email the caller a link to verify their address")
+def request_verification(request: Request, ctx: Context = needs("read")) -> Accepted:
+    """For a logged-in user whose address is not verified yet; a no-op (still 202) otherwise."""
+    from realestate_assets.accounts.notices import PURPOSE, TTL
+
+    if ctx.principal.user_id is None:
+        raise Problem(400, "an API key has no email address to verify: log in as the user")
+    issued = None
+    if store.find_user(ctx.cur, ctx.principal.actor) is not None:
+        issued = store.issue_account_token(ctx.cur, ctx.principal.actor, PURPOSE["verify"], TTL["verify"])
+    if issued is not None and not issued.verified:
+        # Sent before the route's transaction commits (a moment later): a commit that failed
+        # leaves a dead link and a 500, and the person asks again.
+        send_account_mail(request, "verify", issued)
+    return Accepted(detail=f"If {ctx.principal.actor} is not verified yet, a link is on its way.")
+
+
+@router.post("/auth/verify-email/confirm", status_code=204, responses=responses(400, 422),
+             summary="Verify an address with the emailed token")
+def confirm_verification(body: TokenConfirm, request: Request) -> Response:
+    with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
+        act_as_api(cur, None)
+        user_id = _redeem(cur, body.token, "verify_email")
+        _audit_account(request, cur, user_id, "verify_email")
+    return Response(status_code=204)
+
+
+def _redeem(cur: Any, token: str, purpose: str, password: str | None = None) -> int:
+    try:
+        return store.redeem_account_token(cur, token, purpose, password)
+    except store.AccountError as exc:
+        raise Problem(400, exc.detail) from None
+
+
+def _audit_account(request: Request, cur: Any, user_id: int, action: str) -> None:
+    """An account's own change, in the audit log of each tenant it belongs to (each tenant's
+    admins see what happened to their member's login); none for an account of no tenant."""
+    for membership in store.memberships_of(cur, user_id):
+        set_tenant(cur, membership["tenant_id"])
+        store.audit(cur, None, membership["tenant_id"], action, "users", user_id,
+                    request_id=request_id(request), ip=client_ip(request))

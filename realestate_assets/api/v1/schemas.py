@@ -30,6 +30,27 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(max_length=200)
 
 
+class PasswordResetRequest(BaseModel):
+    model_config = _example(email="analyst@example.com")
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = _example(token="p6Zb1sQ0u9kX3mY7vT2rW5nC8dF4gH1jK0lM3nB6vC9", password="a new long passphrase")
+    token: str = Field(max_length=200, description="The one-time token from the email's link (after `#token=`)")
+    password: str = Field(min_length=10, max_length=1024)
+
+
+class TokenConfirm(BaseModel):
+    model_config = _example(token="p6Zb1sQ0u9kX3mY7vT2rW5nC8dF4gH1jK0lM3nB6vC9")
+    token: str = Field(max_length=200, description="The one-time token from the email's link (after `#token=`)")
+
+
+class Accepted(BaseModel):
+    model_config = _example(detail="If an account exists for analyst@example.com, a link is on its way.")
+    detail: str
+
+
 class TokenPair(BaseModel):
     model_config = _example(access_token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiJ9.c2ln",
                             token_type="bearer", expires_in=900,
@@ -81,7 +102,8 @@ class MemberInvite(BaseModel):
     email: str = Field(max_length=320)
     role: Role
     password: str | None = Field(None, min_length=10, max_length=1024,
-                                 description="Initial password; without one the user cannot log in yet")
+                                 description="Initial password; without one a new user is emailed an invitation "
+                                             "link to choose it (valid 7 days) and cannot log in until then")
 
 
 class MemberUpdate(BaseModel):
@@ -98,6 +120,9 @@ class Member(BaseModel):
     is_active: bool
     email_verified_at: datetime | None
     created_at: datetime
+    invitation: Literal["sent", "not_sent"] | None = Field(
+        None, description="Only on an invitation that created the account without a password: whether the "
+                          "email with the link went out (not_sent: the mailer refused it; invite again later)")
 
 
 class ApiKeyCreate(BaseModel):
