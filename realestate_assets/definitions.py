@@ -49,7 +49,14 @@ from resources import (
     VectorsResource,
     WarehouseResource,
 )
-from sensors import automation_sensor, discovery_job, discovery_schedules, email_events_sensor, memo_requests_sensor
+from sensors import (
+    automation_sensor,
+    discovery_job,
+    discovery_schedules,
+    email_events_sensor,
+    memo_requests_sensor,
+    webhooks_sensor,
+)
 from sensors.alerts import alerts_resource, run_failure_alerts
 from sensors.automation import FOLLOW_UPSTREAM, training_condition
 from sensors.freshness import county_freshness_sensor, with_freshness
@@ -239,7 +246,7 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         assets=with_freshness(assets, counties, training_cron=training_cron, invalid=files.invalid),
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
-        sensors=[automation_sensor, email_events_sensor, memo_requests_sensor, run_failure_alerts,
+        sensors=[automation_sensor, email_events_sensor, memo_requests_sensor, webhooks_sensor, run_failure_alerts,
                  county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,

@@ -78,6 +78,13 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id, tenant.users["viewer"]["id"]))
         cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
+        # Switched off: other tests' webhook ticks must not try to deliver to it.
+        cur.execute("INSERT INTO webhook_endpoints (tenant_id, url, event_types, secret, is_active) "
+                    "VALUES (%s, 'https://hooks.example.com/seed', '{ping}', 'whsec_c2VlZA==', false) RETURNING id",
+                    (tenant.id,))
+        cur.execute("INSERT INTO webhook_deliveries (tenant_id, endpoint_id, message_id, event_type, event_key, "
+                    "payload, status) VALUES (%s, %s, %s, 'ping', 'ping:seed', '{}', 'delivered')",
+                    (tenant.id, cur.fetchone()[0], f"msg_{uuid.uuid4().hex}"))
     return tenant
 
 

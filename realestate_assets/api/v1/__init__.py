@@ -12,7 +12,16 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from realestate_assets.api.v1 import admin, analytics, auth, models, privacy, properties, workspace
+from realestate_assets.api.v1 import (
+    admin,
+    analytics,
+    auth,
+    models,
+    privacy,
+    properties,
+    webhook_endpoints,
+    workspace,
+)
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
 
@@ -27,7 +36,7 @@ def limit_by_address(request: Request) -> None:
 
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router,
-                   models.router, privacy.router):
+                   models.router, privacy.router, webhook_endpoints.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}

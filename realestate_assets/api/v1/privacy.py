@@ -27,7 +27,7 @@ from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.db.tenancy import tenant_owned_tables
 
 router = APIRouter(tags=["privacy"])
-SECRET_COLUMNS = frozenset({"secret_hash", "token_hash", "password_hash"})
+SECRET_COLUMNS = frozenset({"secret_hash", "token_hash", "password_hash", "secret"})  # secret: webhook signing
 BATCH = 2000
 CHUNK = 64 * 1024
 

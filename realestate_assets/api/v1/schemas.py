@@ -441,3 +441,67 @@ class MemoRequested(BaseModel):
     prospect_key: str
     requested_at: datetime
     detail: str
+
+
+WebhookEvent = Literal["deal.new", "campaign.sent", "ping"]
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = _example(url="https://crm.example.com/hooks/reos", description="CRM",
+                            event_types=["deal.new", "campaign.sent"])
+    url: str = Field(max_length=2000, description="HTTPS URL of a public host (a local installation also takes http)")
+    description: str = Field("", max_length=200)
+    event_types: list[WebhookEvent] = Field(min_length=1)
+
+
+class WebhookEndpointUpdate(BaseModel):
+    model_config = _example(event_types=["deal.new"], is_active=False)
+    url: str | None = Field(None, max_length=2000)
+    description: str | None = Field(None, max_length=200)
+    event_types: list[WebhookEvent] | None = Field(None, min_length=1)
+    is_active: bool | None = None
+
+
+class WebhookEndpoint(BaseModel):
+    model_config = _example(id=3, url="https://crm.example.com/hooks/reos", description="CRM",
+                            event_types=["deal.new"], is_active=True, disabled_reason=None,
+                            secret_hint="whsec_MfKQ…", created_at="2026-12-03T09:00:00Z",
+                            updated_at="2026-12-03T09:00:00Z")
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    is_active: bool
+    disabled_reason: str | None
+    secret_hint: str = Field(description="The first characters of the signing secret, to tell secrets apart")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    model_config = _example(id=3, url="https://crm.example.com/hooks/reos", description="CRM",
+                            event_types=["deal.new"], is_active=True, disabled_reason=None,
+                            secret_hint="whsec_MfKQ…", secret="whsec_MfKQ9r5Lr8nBr3c2YQ0s2Q4m7nQ1Zk1b8wYQ7nJ0Zr8=",
+                            created_at="2026-12-03T09:00:00Z", updated_at="2026-12-03T09:00:00Z")
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_…): shown in this answer only")
+
+
+class WebhookDelivery(BaseModel):
+    model_config = _example(id=17, message_id="msg_5d41402abc4b2a76b9719d911017c592", event_type="deal.new",
+                            event_key="deal.new:king_wa:kc-0007600046", status="delivered", attempts=1,
+                            next_attempt_at=None, last_status_code=200, last_error=None,
+                            delivered_at="2026-12-03T09:00:31Z", created_at="2026-12-03T09:00:30Z",
+                            payload={"type": "deal.new", "timestamp": "2026-12-03T09:00:30Z",
+                                     "data": {"county": "king_wa", "bird_dog_score": 91.0}})
+    id: int
+    message_id: str
+    event_type: str
+    event_key: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any]

@@ -1,0 +1,45 @@
+"""Outgoing webhooks: new deals and sent campaigns → each tenant's endpoints (Standard Webhooks).
+
+Every 30 s: enqueue the events that happened since the cursor (scores crossing the packet
+threshold in counties a tenant follows; a county's campaign emails all settled for a day), then
+send what is due within a 20 s budget, each attempt with a 10 s timeout
+(realestate_assets/outreach/webhooks.py). Sending happens here, outside every run: a slow or dead
+endpoint delays only its own deliveries and never a materialization. Retries are rows with a due
+time, so a restarted daemon picks up where it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+
+from resources import ObjectStoreResource, PlatformResource, WarehouseResource
+
+
+@dg.sensor(
+    name="webhooks_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New deals and sent campaigns → signed deliveries to tenants' webhook endpoints, with retries.",
+)
+def webhooks_sensor(context: dg.SensorEvaluationContext, platform: PlatformResource, warehouse: WarehouseResource,
+                    object_store: ObjectStoreResource) -> dg.SensorResult:
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.outreach.webhooks import deliver_due, delivery_summary, enqueue_events
+
+    since = datetime.fromisoformat(context.cursor) if context.cursor else None
+    threshold = load_scoring(Path(platform.config_dir)).packet_threshold
+    wh = warehouse.get()
+    with wh.transaction() as conn, conn.cursor() as cur:
+        enqueued, cursor = enqueue_events(cur, threshold=threshold, since=since,
+                                          public_base_url=object_store.public_base_url or None)
+    with wh.transaction() as conn:
+        summary = delivery_summary(deliver_due(conn))
+    message = f"{enqueued} deliveries enqueued; {summary['delivered']} delivered, {summary['failed']} failed attempts"
+    new_cursor = cursor.isoformat() if cursor is not None else context.cursor
+    if not enqueued and not summary["attempted"]:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no webhook events and nothing due"), cursor=new_cursor)
+    context.log.info(message)
+    return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=new_cursor)
