@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api, data } from "../api/client";
 import { useCan, useMe } from "../auth";
 import { ErrorBox, Loading, NotYet } from "../components/ui";
+import { WebhookEndpoints } from "../components/WebhookEndpoints";
 import { countyName, formatDateTime } from "../lib/format";
 
 const SCOPES = ["read", "write", "admin"] as const;
@@ -28,7 +29,8 @@ export default function Settings() {
       <Counties />
       <Members />
       <ApiKeys />
-      <NotYet title="Notification preferences, schedules, branding, webhooks, usage">
+      <WebhookEndpoints />
+      <NotYet title="Notification preferences, schedules, branding, usage">
         The API has no routes for these yet.
       </NotYet>
     </div>
