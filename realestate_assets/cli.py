@@ -537,6 +537,60 @@ def tenant_create(tenant_id: str, name: str = typer.Option(..., help="display na
     console.print(f"tenant {tenant_id} created")
 
 
+@tenant_app.command("suspend")
+def tenant_suspend(tenant_id: str,
+                   reason: str = typer.Option(..., help="shown to its people in the API's 403")) -> None:
+    """Suspend TENANT_ID: the API refuses its people and keys until `reos tenant resume`."""
+    from realestate_assets.accounts import store
+    from realestate_assets.db.tenancy import set_tenant
+
+    with _accounts() as (cur, who):
+        before, after = store.set_suspension(cur, tenant_id, reason)
+        set_tenant(cur, tenant_id)
+        store.audit(cur, who, tenant_id, "suspend", "tenants", tenant_id, before=before, after=after)
+    console.print(f"tenant {tenant_id} suspended: {reason}")
+
+
+@tenant_app.command("resume")
+def tenant_resume(tenant_id: str) -> None:
+    """Lift TENANT_ID's suspension."""
+    from realestate_assets.accounts import store
+    from realestate_assets.db.tenancy import set_tenant
+
+    with _accounts() as (cur, who):
+        before, after = store.set_suspension(cur, tenant_id, None)
+        set_tenant(cur, tenant_id)
+        store.audit(cur, who, tenant_id, "resume", "tenants", tenant_id, before=before, after=after)
+    console.print(f"tenant {tenant_id} resumed")
+
+
+@tenant_app.command("delete")
+def tenant_delete(tenant_id: str,
+                  yes: bool = typer.Option(False, "--yes", help="really delete: there is no undo")) -> None:
+    """Delete TENANT_ID for good: every row it owns (members, keys, subscriptions, packets, emails and
+    events, suppressions, notes, searches, webhooks, audit trail…) and every object under
+    tenants/<id>/ in this environment's object store. Accounts stay (people may belong elsewhere).
+    Export first if the customer wants its data (GET /api/v1/tenant/export)."""
+    from realestate_assets.accounts import store
+    from realestate_assets.db.tenancy import set_tenant
+    from realestate_assets.objects import tenant_prefix
+
+    if not yes:
+        console.print(f"[red]this deletes tenant {tenant_id} and all of its data for good: add --yes[/red]")
+        raise typer.Exit(2)
+    with _accounts() as (cur, who), _resources("object_store") as built:
+        deleted = store.delete_tenant(cur, tenant_id)
+        set_tenant(cur, "default")
+        store.audit(cur, who, "default", "delete", "tenants", tenant_id, before={"rows": deleted})
+        # Objects after the rows are gone in this transaction and before it commits: a failure
+        # here rolls the rows back, so a retry finds everything where it was.
+        objects = built.object_store.get().delete_prefix(tenant_prefix(tenant_id))
+    rows = sum(deleted.values())
+    console.print(f"tenant {tenant_id} deleted: {rows} rows in {len(deleted)} tables, {objects} objects")
+    for table, count in sorted(deleted.items()):
+        console.print(f"  {table}: {count}")
+
+
 @user_app.command("create")
 def user_create(
     email: str,

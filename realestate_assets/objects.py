@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,12 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def link(self, key: str, ttl: timedelta = DEFAULT_LINK_TTL) -> ObjectLink: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+
+
+def tenant_prefix(tenant_id: str) -> str:
+    """Everything a tenant owns in the object store lives under this (`tenant_key`)."""
+    return tenant_key(tenant_id, "x")[: -len("x")]
 
 
 def _digest(data: bytes) -> str:
@@ -117,6 +124,15 @@ class LocalObjectStore:
         return ObjectLink(url=f"{self.public_base_url}/objects/{quote(key)}?expires={expires}&signature={signature}",
                           expires_at=datetime.fromtimestamp(expires, UTC))
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix` (a folder: ends with /); how many."""
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return 0
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        shutil.rmtree(folder)
+        return len(files)
+
 
 class S3ObjectStore:
     def __init__(self, client: Any, bucket: str) -> None:
@@ -150,3 +166,13 @@ class S3ObjectStore:
         url = self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
                                                  ExpiresIn=seconds)
         return ObjectLink(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix`, 1,000 per request; how many."""
+        deleted = 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted

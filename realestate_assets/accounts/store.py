@@ -19,7 +19,7 @@ from typing import Any
 
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
-from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user
+from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user, tenant_column_tables
 from realestate_assets.db.warehouse import dict_row, dict_rows
 
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -59,6 +59,72 @@ def create_tenant(cur: Any, tenant_id: str, name: str) -> dict[str, Any]:
     if row is None:
         raise AccountError("conflict", f"tenant {tenant_id!r} already exists")
     return row
+
+
+def suspension(cur: Any, tenant_id: str) -> str | None:
+    """Why the tenant is suspended (a platform admin's reason), None when it is not."""
+    cur.execute("SELECT suspended_at, suspended_reason FROM tenants WHERE id = %s", (tenant_id,))
+    row = cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[1] or "suspended by the platform's operators"
+
+
+def set_suspension(cur: Any, tenant_id: str, reason: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Suspend the tenant with `reason`, or resume it (None); (before, after). A suspended
+    tenant's people and keys are refused by the API (api/v1/security.py); its data stays."""
+    cur.execute("SELECT suspended_at, suspended_reason FROM tenants WHERE id = %s", (tenant_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise AccountError("not_found", f"no tenant {tenant_id!r}")
+    before = {"suspended": row[0] is not None, "reason": row[1]}
+    if (reason is None) != (row[0] is None) or (reason is not None and reason != row[1]):
+        cur.execute("UPDATE tenants SET suspended_at = CASE WHEN %(r)s::text IS NULL THEN NULL "
+                    "ELSE coalesce(suspended_at, now()) END, suspended_reason = %(r)s WHERE id = %(t)s",
+                    {"r": reason, "t": tenant_id})
+    return before, {"suspended": reason is not None, "reason": reason}
+
+
+# The foreign keys between tables (child, parent): a tenant's rows are deleted children first,
+# so no key is ever left dangling.
+_FOREIGN_KEYS = """
+SELECT DISTINCT child.relname, parent.relname FROM pg_constraint k
+JOIN pg_class child ON child.oid = k.conrelid JOIN pg_class parent ON parent.oid = k.confrelid
+JOIN pg_namespace n ON n.oid = child.relnamespace AND n.nspname = current_schema()
+WHERE k.contype = 'f' AND child.oid <> parent.oid
+"""
+
+
+def delete_tenant(cur: Any, tenant_id: str) -> dict[str, int]:
+    """Every row the tenant owns, in every table with a tenant_id, then the tenant itself; rows
+    deleted per table. Runs as the database owner (the CLI), scoped to the tenant so row-level
+    security admits exactly its rows. Accounts are people, not tenant data: users stay (they may
+    belong to other tenants); their memberships here go. Objects are the caller's (objects.tenant_prefix)."""
+    if tenant_id == "default":
+        raise AccountError("invalid", "the installation's own tenant 'default' cannot be deleted")
+    if not tenant_exists(cur, tenant_id):
+        raise AccountError("not_found", f"no tenant {tenant_id!r}")
+    set_tenant(cur, tenant_id)
+    tables = set(tenant_column_tables(cur))
+    cur.execute(_FOREIGN_KEYS)
+    parents: dict[str, set[str]] = {t: set() for t in tables}
+    for child, parent in cur.fetchall():
+        if child in tables and parent in tables:
+            parents[child].add(parent)
+    deleted: dict[str, int] = {}
+    remaining = set(tables)
+    while remaining:
+        # Tables no remaining table refers to: nothing points at their rows any more.
+        leaves = sorted(t for t in remaining if not any(t in parents[o] for o in remaining if o != t))
+        if not leaves:
+            raise RuntimeError(f"foreign keys form a cycle among {sorted(remaining)}")
+        for table in leaves:
+            cur.execute(f'DELETE FROM "{table}" WHERE tenant_id = %s', (tenant_id,))
+            if cur.rowcount:
+                deleted[table] = cur.rowcount
+            remaining.discard(table)
+    cur.execute("DELETE FROM tenants WHERE id = %s", (tenant_id,))
+    return deleted
 
 
 def tenant_exists(cur: Any, tenant_id: str) -> bool:
@@ -196,6 +262,8 @@ def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
     if tenant_id not in tenants and not (user["is_platform_admin"] and tenant_exists(cur, tenant_id)):
         raise AccountError("unauthorized", "email or password not valid")
     set_tenant(cur, tenant_id)
+    if not user["is_platform_admin"] and (reason := suspension(cur, tenant_id)) is not None:
+        raise AccountError("forbidden", f"workspace {tenant_id} is suspended: {reason}")
     if rehash:
         cur.execute("UPDATE users SET password_hash = %s WHERE id = %s", (cred.hash_password(password), user["id"]))
     token = _issue_refresh(cur, tenant_id, user["id"], uuid.uuid4(), now)

@@ -37,10 +37,15 @@ ORDER BY 1
 """
 
 
+def tenant_column_tables(cur: Any) -> list[str]:
+    """Every table with a tenant_id column, read from the catalog."""
+    cur.execute(_TENANT_COLUMN_TABLES)
+    return [r[0] for r in cur.fetchall()]
+
+
 def tenant_owned_tables(cur: Any) -> list[str]:
     """Every table with a tenant_id that is not public county data, read from the catalog."""
-    cur.execute(_TENANT_COLUMN_TABLES)
-    return [r[0] for r in cur.fetchall() if r[0] not in PUBLIC_TABLES]
+    return [t for t in tenant_column_tables(cur) if t not in PUBLIC_TABLES]
 
 
 def act_as_api(cur: Any, tenant_id: str | None) -> None:

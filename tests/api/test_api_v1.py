@@ -16,7 +16,8 @@ from realestate_assets.api.v1.security import PERMISSION_KEY
 from tests.api.helpers_api import PASSWORD, bearer, login, make_tenant, owner_cursor
 
 MISSING = {"user_id": "999999999", "key_id": "999999999", "county": "no_such_county", "property_id": "999999999",
-           "note_id": "999999999", "search_id": "999999999", "model_id": "999999999", "endpoint_id": "999999999"}
+           "note_id": "999999999", "search_id": "999999999", "model_id": "999999999", "endpoint_id": "999999999",
+           "tenant_id": "no-such-tenant"}
 
 
 @pytest.fixture(scope="module")

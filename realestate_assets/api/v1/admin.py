@@ -24,11 +24,14 @@ from realestate_assets.api.v1.schemas import (
     SubscriptionCreate,
     Tenant,
     TenantCreate,
+    TenantUpdate,
 )
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_row, dict_rows
 
 router = APIRouter()
 ERRORS = (401, 403, 422)
+TENANT_COLUMNS = "id, name, created_at, suspended_at, suspended_reason"
 
 
 # ---- tenants ---------------------------------------------------------------------------------
@@ -36,8 +39,27 @@ ERRORS = (401, 403, 422)
 @router.get("/tenants", response_model=list[Tenant], responses=responses(*ERRORS), tags=["tenants"],
             summary="List tenants (platform admin)")
 def list_tenants(ctx: Context = needs("platform")) -> list[dict[str, Any]]:
-    ctx.cur.execute("SELECT id, name, created_at FROM tenants ORDER BY id")
-    return [dict(zip(("id", "name", "created_at"), r, strict=True)) for r in ctx.cur.fetchall()]
+    ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id")
+    return dict_rows(ctx.cur)
+
+
+@router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(*ERRORS, 404), tags=["tenants"],
+              summary="Suspend or resume a tenant (platform admin)")
+def update_tenant(tenant_id: str, body: TenantUpdate, ctx: Context = needs("platform")) -> dict[str, Any]:
+    """A suspended tenant's people and API keys are refused (403 naming the reason) until it is
+    resumed; nothing of its data changes. Deleting a tenant is an operator's command
+    (`reos tenant delete`), not a route."""
+    if tenant_id == "default" and body.suspended:
+        raise Problem(409, "the installation's own tenant 'default' cannot be suspended")
+    reason = (body.reason or "suspended by the platform's operators") if body.suspended else None
+    before, after = store.set_suspension(ctx.cur, tenant_id, reason)
+    ctx.scope(tenant_id)
+    ctx.audit("suspend" if body.suspended else "resume", "tenants", tenant_id, before=before, after=after,
+              tenant_id=tenant_id)
+    ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
+    row = dict_row(ctx.cur)
+    assert row is not None
+    return row
 
 
 @router.post("/tenants", response_model=Tenant, status_code=201, responses=responses(*ERRORS, 409), tags=["tenants"],

@@ -91,10 +91,19 @@ class TenantCreate(BaseModel):
 
 
 class Tenant(BaseModel):
-    model_config = _example(id="acme", name="Acme Capital", created_at="2026-12-03T06:00:00Z")
+    model_config = _example(id="acme", name="Acme Capital", created_at="2026-12-03T06:00:00Z", suspended_at=None,
+                            suspended_reason=None)
     id: str
     name: str
     created_at: datetime
+    suspended_at: datetime | None = Field(None, description="Set while suspended: its people and keys get 403")
+    suspended_reason: str | None = None
+
+
+class TenantUpdate(BaseModel):
+    model_config = _example(suspended=True, reason="invoice 2026-11 unpaid")
+    suspended: bool
+    reason: str | None = Field(None, max_length=500, description="Shown to the tenant's people in the 403")
 
 
 class MemberInvite(BaseModel):

@@ -91,6 +91,8 @@ def authorize(permission: str) -> Any:
             principal = resolve_principal(cur, token, state.settings.jwt_secret)
             if principal is None:
                 raise Problem(401, "credentials not valid (expired, revoked or unknown)")
+            if not principal.platform_admin and (reason := store.suspension(cur, principal.tenant_id)) is not None:
+                raise Problem(403, f"workspace {principal.tenant_id} is suspended: {reason}")
             state.throttle.check("principal", _identity(principal), f"requests of {principal.actor}")
             if not principal.may(permission):
                 have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
