@@ -68,6 +68,23 @@ def test_s3_object_intact_notices_a_replaced_or_deleted_object(moto_endpoint: st
     assert not object_intact(store, stored.key, stored.sha256)
 
 
+def test_deleting_a_tenants_prefix_removes_its_objects_only(moto_endpoint: str, tmp_path: Path) -> None:
+    from realestate_assets.objects import tenant_key, tenant_prefix
+
+    s3 = ObjectStoreResource(backend="s3", bucket="reos-delete", endpoint_url=moto_endpoint,
+                             access_key_id="testing", secret_access_key="testing", region_name="us-east-1").get()
+    s3.client.create_bucket(Bucket="reos-delete")
+    local = LocalObjectStore(tmp_path / "objects")
+    for store in (s3, local):
+        for i in range(3):
+            store.put(tenant_key("gone", "packets", "king_wa", f"p{i}.pdf"), b"%PDF", "application/pdf")
+        store.put(tenant_key("gone-too", "packets", "king_wa", "p.pdf"), b"%PDF", "application/pdf")  # a prefix of it
+        assert store.delete_prefix(tenant_prefix("gone")) == 3
+        assert not store.exists(tenant_key("gone", "packets", "king_wa", "p0.pdf"))
+        assert store.exists(tenant_key("gone-too", "packets", "king_wa", "p.pdf"))
+        assert store.delete_prefix(tenant_prefix("gone")) == 0
+
+
 def test_local_links_are_signed_expire_and_are_served_by_the_api(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path, "http://testserver", secret="link-secret")
     store.put("packets/king_wa/a/memo.pdf", b"%PDF-1.7 local", "application/pdf")
