@@ -75,6 +75,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _account(request: Request, exc: AccountError) -> JSONResponse:
         return problem_response(ACCOUNT_STATUS.get(exc.kind, 400), exc.detail)
 
+    @app.exception_handler(ValueError)
+    async def _nul(request: Request, exc: ValueError) -> Any:
+        # PostgreSQL text cannot hold NUL: psycopg2 refuses such a parameter before sending it. That
+        # is the caller's input (a query value or a JSON string with \u0000), wherever the route
+        # passes it on — a 422, not a 500. Any other ValueError is a bug and stays one.
+        if "NUL (0x00)" not in str(exc):
+            raise exc
+        return problem_response(422, "text values may not contain NUL (0x00) characters")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         if not request.url.path.startswith(PREFIX):
