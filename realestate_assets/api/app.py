@@ -78,6 +78,10 @@ class ApiSettings:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str | None = None
+    # Property vectors (similar properties): a Qdrant server, else the pipeline's local-mode storage.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_path: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -119,6 +123,9 @@ class ApiSettings:
             s3_endpoint_url=self.s3_endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
             s3_region=self.s3_region or os.environ.get("AWS_REGION") or "us-east-1",
             s3_addressing_style=self.s3_addressing_style or os.environ.get("S3_ADDRESSING_STYLE") or None,
+            qdrant_url=self.qdrant_url or os.environ.get("QDRANT_URL") or None,
+            qdrant_api_key=self.qdrant_api_key or os.environ.get("QDRANT_API_KEY") or None,
+            qdrant_path=self.qdrant_path or str(state / "qdrant"),  # where the local resource set writes
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -177,6 +184,13 @@ class _State:
         from realestate_assets.config_models import load_scoring
 
         return load_scoring(Path(self.settings.config_dir))
+
+    @cached_property
+    def market(self) -> Any:
+        """Each followed county's sales, market index and comps pool, loaded once while unchanged."""
+        from realestate_assets.api.v1.property_market import MarketCache
+
+        return MarketCache(self.scoring)
 
     @cached_property
     def s3_store(self) -> Any:

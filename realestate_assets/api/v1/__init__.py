@@ -12,7 +12,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from realestate_assets.api.v1 import admin, analytics, auth, models, privacy, properties, workspace
+from realestate_assets.api.v1 import (
+    admin,
+    analytics,
+    auth,
+    models,
+    privacy,
+    properties,
+    property_activity,
+    property_market,
+    property_search,
+    workspace,
+)
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
 
@@ -26,8 +37,8 @@ def limit_by_address(request: Request) -> None:
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router,
-                   models.router, privacy.router):
+    for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
+                   property_search.router, workspace.router, analytics.router, models.router, privacy.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
