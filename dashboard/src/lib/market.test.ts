@@ -10,8 +10,8 @@ describe("comps on the map", () => {
   it("numbers the comps nearest first and puts the subject first", () => {
     const geo = compsGeoJSON({ latitude: 47.6, longitude: -122.3 }, [comp(1, 47.601, -122.3), comp(2, 47.59, -122.31)]);
     expect(geo.features.map((f) => [f.properties.kind, f.properties.number])).toEqual([["subject", 0], ["comp", 1], ["comp", 2]]);
-    expect(geo.features[1].geometry).toEqual({ type: "Point", coordinates: [-122.3, 47.601] });
-    expect(geo.features[1].properties.price_per_sqft).toBe(300);
+    expect(geo.features[1]!.geometry).toEqual({ type: "Point", coordinates: [-122.3, 47.601] });
+    expect(geo.features[1]!.properties.price_per_sqft).toBe(300);
   });
 
   it("leaves out a subject without a location", () => {
@@ -19,9 +19,9 @@ describe("comps on the map", () => {
   });
 
   it("draws the search radius as a closed ring of the right size", () => {
-    const ring = (circlePolygon(47.6, -122.3, 1200).features[0].geometry as { coordinates: number[][][] }).coordinates[0];
+    const ring = (circlePolygon(47.6, -122.3, 1200).features[0]!.geometry as { coordinates: number[][][] }).coordinates[0]!;
     expect(ring[0]).toEqual(ring.at(-1));
-    const north = Math.max(...ring.map((p) => p[1]));
+    const north = Math.max(...ring.map((p) => p[1]!));
     expect((north - 47.6) * 111_195).toBeCloseTo(1200, -1); // metres per degree of latitude
   });
 

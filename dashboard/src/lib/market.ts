@@ -100,10 +100,11 @@ export function historyRows(history: HistoryInput): { rows: HistoryRow[]; mode: 
     const base = index[0]?.level;
     return { mode: "index", rows: base ? index.map((p) => ({ t: time(p.month), level: (100 * p.level) / base })) : [] };
   }
-  const firstMonth = sales[0].date.slice(0, 7);
+  const first = sales[0]!;
+  const firstMonth = first.date.slice(0, 7);
   const from = index.filter((p) => p.month.slice(0, 7) >= firstMonth);
   const base = from[0]?.level;
-  const rows: HistoryRow[] = base ? from.map((p) => ({ t: time(p.month), path: (sales[0].price * p.level) / base })) : [];
+  const rows: HistoryRow[] = base ? from.map((p) => ({ t: time(p.month), path: (first.price * p.level) / base })) : [];
   for (const s of sales) rows.push({ t: time(s.date), sale: s.price });
   rows.sort((a, b) => a.t - b.t);
   return { mode: "price", rows };
