@@ -96,7 +96,8 @@ export default function Properties() {
       </div>
       {canWrite && <BulkActions selected={selected} onDone={() => setSelected([])} />}
       {page.isError && <ErrorBox error={page.error} />}
-      <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+      {/* Focusable: a keyboard can scroll the table sideways on a narrow screen. */}
+      <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white" tabIndex={0} role="region" aria-label="Properties table">
         <table className="min-w-full text-sm" aria-busy={page.isFetching}>
           <caption className="sr-only">
             Properties, sorted by {sortKeys.map((k) => `${humanize(k.id)} ${k.desc ? "descending" : "ascending"}`).join(", then ")}.
@@ -278,7 +279,7 @@ function BulkActions({ selected, onDone }: { selected: number[]; onDone: () => v
         Mark reviewed
       </button>
       <button type="button" className="btn" disabled={!selected.length || review.isPending} onClick={() => review.mutate(false)}>
-        Clear review
+        Remove review mark
       </button>
       {review.isSuccess && (
         <span role="status" className="text-sm text-emerald-800">

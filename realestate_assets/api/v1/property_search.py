@@ -71,6 +71,10 @@ def unavailable(detail: str) -> Problem:
 @contextmanager
 def vector_store(settings: Any) -> Iterator[Any]:
     """A QdrantClient for this request; 503 when the store is not configured, not built or busy."""
+    path = Path(settings.qdrant_path) if settings.qdrant_path else None
+    if not settings.qdrant_url and (path is None or not path.is_dir()):  # before a slow import
+        raise unavailable("similar properties are not available: no vector store is configured (QDRANT_URL) "
+                          "and the property_vectors asset has not written the local store yet")
     try:
         from qdrant_client import QdrantClient
     except ImportError:
@@ -82,10 +86,6 @@ def vector_store(settings: Any) -> Iterator[Any]:
         finally:
             client.close()
         return
-    path = Path(settings.qdrant_path) if settings.qdrant_path else None
-    if path is None or not path.is_dir():
-        raise unavailable("similar properties are not available: no vector store is configured (QDRANT_URL) "
-                          "and the property_vectors asset has not written the local store yet")
     from realestate_assets.ml.vectors import open_store
 
     try:

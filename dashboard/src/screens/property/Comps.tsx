@@ -54,7 +54,8 @@ function CompsBody({ body }: { body: Schemas["PropertyComps"] }) {
         </Suspense>
       )}
       {body.comps.length > 0 && (
-        <div className="overflow-x-auto">
+        // Focusable: on a phone the table scrolls sideways, and a keyboard must be able to scroll it.
+        <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Comparable sales table">
           <table className="min-w-full text-sm">
             <caption className="sr-only">Comparable sales, nearest first</caption>
             <thead>
