@@ -165,6 +165,12 @@ def test_phone_width_property_page_has_no_sideways_scroll(browser, base_url: str
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shot(page, "property-phone.png")
+    # A fact's provenance on focus stays on screen (the source is the last column), and Escape hides it.
+    page.get_by_role("button", name="King wa sales").focus()
+    expect(page.get_by_role("tooltip")).to_contain_text("confidence 100%")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("tooltip")).to_be_hidden()
 
 
 def test_bulk_mark_reviewed_and_the_review_filter(browser, base_url: str, world, database_url: str) -> None:
