@@ -19,7 +19,6 @@ from collections import OrderedDict
 from datetime import date
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
@@ -54,6 +53,8 @@ class MarketCache:
 
     def get(self, cur: Any, writer: str, county: str) -> Any | None:
         """The county's MarketData, or None when it has no recorded sales."""
+        import pandas as pd
+
         from realestate_assets.docs.context import MARKET_SALES_COLUMNS, MarketData
 
         key = (writer, county)
@@ -206,6 +207,8 @@ def property_comps(property_id: PropertyId, request: Request, ctx: Context = nee
 @router.get("/properties/{property_id}/price-history", response_model=PriceHistory, responses=responses(*ERRORS),
             summary="The property's recorded sales and the county's monthly market index")
 def price_history(property_id: PropertyId, request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
+    import pandas as pd  # imported when first needed: the API starts without pandas
+
     found = subject(ctx, property_id)
     body: dict[str, Any] = {"property_id": property_id, "county": found["county"], "as_of_date": found["as_of_date"],
                             "sales": [], "index_method": None, "index": []}
