@@ -83,6 +83,10 @@ class ApiSettings:
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str | None = None
     outbox_dir: str | None = None
+    # Property vectors (similar properties): a Qdrant server, else the pipeline's local-mode storage.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_path: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -138,6 +142,9 @@ class ApiSettings:
             sendgrid_api_key=self.sendgrid_api_key or (os.environ.get("SENDGRID_API_KEY") if real_email else None),
             sendgrid_api_host=self.sendgrid_api_host or os.environ.get("SENDGRID_API_HOST") or "https://api.sendgrid.com",
             outbox_dir=self.outbox_dir or str(state / "outbox"),
+            qdrant_url=self.qdrant_url or os.environ.get("QDRANT_URL") or None,
+            qdrant_api_key=self.qdrant_api_key or os.environ.get("QDRANT_API_KEY") or None,
+            qdrant_path=self.qdrant_path or str(state / "qdrant"),  # where the local resource set writes
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -196,6 +203,13 @@ class _State:
         from realestate_assets.config_models import load_scoring
 
         return load_scoring(Path(self.settings.config_dir))
+
+    @cached_property
+    def market(self) -> Any:
+        """Each followed county's sales, market index and comps pool, loaded once while unchanged."""
+        from realestate_assets.api.v1.property_market import MarketCache
+
+        return MarketCache(self.scoring)
 
     @cached_property
     def s3_store(self) -> Any:

@@ -151,8 +151,7 @@ def histogram_markdown(values: pd.Series, bins: Iterable[float], title: str) -> 
 
 def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
     """The partition's recorded sales, oldest first."""
-    return wh.frame(
-        "SELECT source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
-        "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
-        "eff_age_at_sale, latitude, longitude FROM sales "
-        "WHERE tenant_id = :tenant AND county = :county ORDER BY sale_date, sale_id", params)
+    from realestate_assets.docs.context import MARKET_SALES_COLUMNS
+
+    return wh.frame(f"SELECT {MARKET_SALES_COLUMNS} FROM sales "
+                    "WHERE tenant_id = :tenant AND county = :county ORDER BY sale_date, sale_id", params)

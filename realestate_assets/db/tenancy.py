@@ -24,7 +24,7 @@ PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "p
 
 # Public tables the API reads: row-level security (migration 0008, policy `county_subscribed`)
 # admits a row when its county is one the current tenant subscribes to, whoever wrote it.
-COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models"})  # 0008, 0014
+COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models", "sales"})  # 0008, 0014, 0021
 
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})

@@ -53,6 +53,11 @@ WHERE s.tenant_id = :tenant AND s.county = :county
 ORDER BY s.score_rank
 """
 
+# The recorded-sales columns MarketData reads (the packets asset and the API load them alike).
+MARKET_SALES_COLUMNS = ("source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
+                        "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
+                        "eff_age_at_sale, latitude, longitude")
+
 NEIGHBORHOOD_FIELDS = {
     "tract_name": "tract", "tract_population": "population",
     "tract_median_household_income": "median_household_income",

@@ -42,8 +42,8 @@ class Tenant:
 
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
-    audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note
-    and a saved search."""
+    audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note,
+    a saved search and a review mark."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
@@ -85,6 +85,8 @@ def make_tenant(database_url: str, label: str) -> Tenant:
         cur.execute("INSERT INTO webhook_deliveries (tenant_id, endpoint_id, message_id, event_type, event_key, "
                     "payload, status) VALUES (%s, %s, %s, 'ping', 'ping:seed', '{}', 'delivered')",
                     (tenant.id, cur.fetchone()[0], f"msg_{uuid.uuid4().hex}"))
+        cur.execute("INSERT INTO property_reviews (tenant_id, county, prospect_key, reviewed_by) "
+                    "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
     return tenant
 
 
@@ -94,7 +96,7 @@ UNLIMITED = "1000000/minute"
 
 @contextmanager
 def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
-               redis_url: str | None = None) -> Iterator[TestClient]:
+               redis_url: str | None = None, qdrant_path: str | None = None) -> Iterator[TestClient]:
     """The API app on the test database, through FastAPI's TestClient."""
     from realestate_assets.api.app import ApiSettings, create_app
     from realestate_assets.api.v1.throttle import RateLimits
@@ -104,7 +106,8 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
-                                 redis_url=redis_url, outbox_dir=str(state_dir / "outbox")))
+                                 redis_url=redis_url, outbox_dir=str(state_dir / "outbox"),
+                                 qdrant_path=qdrant_path or str(state_dir / "no-qdrant")))
     with TestClient(app) as client:
         yield client
 

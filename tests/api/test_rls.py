@@ -100,7 +100,7 @@ def test_api_role_cannot_write_into_or_move_rows_to_another_tenant(database_url:
             cur.execute("DELETE FROM suppressions WHERE tenant_id = %s", (b.id,))
             assert cur.rowcount == 0
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-                cur.execute("SELECT count(*) FROM sales")  # public tables the API does not read: not granted
+                cur.execute("SELECT count(*) FROM listings")  # public tables the API does not read: not granted
         conn.rollback()
     finally:
         conn.close()

@@ -173,7 +173,7 @@ def test_analyst_filters_sorts_opens_a_property_and_adds_a_note(browser, base_ur
         assert cur.fetchall() == [("Roof looks newer than 1950.", world["tenant"].users["analyst"]["email"])]
     # No memo rendered for it yet: asking for one records the request for the pipeline.
     page.get_by_role("button", name="Investor memo (PDF)").click()
-    expect(page.get_by_role("status")).to_contain_text("not rendered yet")
+    expect(page.get_by_role("status").filter(has_text="not rendered yet")).to_be_visible()
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT count(*) FROM packet_requests WHERE tenant_id = %s AND county = %s",
                     (world["tenant"].id, world["county"]))

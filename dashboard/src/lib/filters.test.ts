@@ -27,8 +27,18 @@ describe("filters and query strings", () => {
     const filters = { ...EMPTY_FILTERS, property_type: ["condo"], min_score: 50, sort: "list_price" };
     const saved = toSavedFilters(filters);
     expect(saved).toEqual({ county: null, property_type: ["condo"], status: null, min_score: 50, max_score: null,
-      min_price: null, max_price: null, q: null, sort: "list_price" });
+      min_price: null, max_price: null, q: null, reviewed: null, sort: "list_price" });
     expect(fromSavedFilters(saved)).toEqual(filters);
+  });
+
+  it("carries the review filter through the URL, the API query and saved searches", () => {
+    const filters = { ...EMPTY_FILTERS, reviewed: false };
+    expect(filtersToSearch(filters).toString()).toBe("reviewed=false");
+    expect(filtersFromSearch(new URLSearchParams("reviewed=false"))).toEqual(filters);
+    expect(filtersFromSearch(new URLSearchParams("reviewed=maybe"))).toEqual(EMPTY_FILTERS);
+    expect(apiQuery(filters).reviewed).toBe("false");
+    expect(activeFilterCount(filters)).toBe(1);
+    expect(fromSavedFilters(toSavedFilters({ ...EMPTY_FILTERS, reviewed: true }))).toEqual({ ...EMPTY_FILTERS, reviewed: true });
   });
 
   it("sorts: first click descending, then ascending; shift adds up to three keys", () => {

@@ -15,6 +15,8 @@ export interface Filters {
   min_price?: number;
   max_price?: number;
   q?: string;
+  /** Marked reviewed by this tenant (true), not yet (false), either (undefined). */
+  reviewed?: boolean;
   sort: string;
 }
 
@@ -42,6 +44,8 @@ export function filtersFromSearch(params: URLSearchParams): Filters {
   }
   const q = params.get("q")?.trim();
   if (q) filters.q = q;
+  const reviewed = params.get("reviewed");
+  if (reviewed === "true" || reviewed === "false") filters.reviewed = reviewed === "true";
   return filters;
 }
 
@@ -63,6 +67,7 @@ export function filtersToSearch(filters: Filters, extra: { cursor?: string; limi
   }
   const q = effectiveQ(filters.q);
   if (q) params.set("q", q);
+  if (filters.reviewed !== undefined) params.set("reviewed", String(filters.reviewed));
   if (filters.sort && filters.sort !== DEFAULT_SORT) params.set("sort", filters.sort);
   if (extra.limit !== undefined) params.set("limit", String(extra.limit));
   if (extra.cursor) params.set("cursor", extra.cursor);
@@ -93,6 +98,7 @@ export interface SavedFilters {
   min_price?: number | null;
   max_price?: number | null;
   q?: string | null;
+  reviewed?: boolean | null;
   sort?: string;
 }
 
@@ -103,7 +109,7 @@ export function toSavedFilters(filters: Filters): SavedFilters {
     county: list(filters.county), property_type: list(filters.property_type), status: list(filters.status),
     min_score: filters.min_score ?? null, max_score: filters.max_score ?? null,
     min_price: filters.min_price ?? null, max_price: filters.max_price ?? null,
-    q: effectiveQ(filters.q) ?? null, sort: filters.sort || DEFAULT_SORT,
+    q: effectiveQ(filters.q) ?? null, reviewed: filters.reviewed ?? null, sort: filters.sort || DEFAULT_SORT,
   };
 }
 
@@ -117,6 +123,7 @@ export function fromSavedFilters(saved: SavedFilters): Filters {
     if (n !== null && n !== undefined) filters[key] = n;
   }
   if (saved.q) filters.q = saved.q;
+  if (typeof saved.reviewed === "boolean") filters.reviewed = saved.reviewed;
   return filters;
 }
 
@@ -146,5 +153,6 @@ export function toggleSort(sort: string, column: string, multi = false): string 
 /** How many filters are set (for "Clear filters (3)"). */
 export function activeFilterCount(filters: Filters): number {
   return filters.county.length + filters.property_type.length + filters.status.length
-    + NUMBERS.filter((k) => filters[k] !== undefined).length + (effectiveQ(filters.q) ? 1 : 0);
+    + NUMBERS.filter((k) => filters[k] !== undefined).length + (effectiveQ(filters.q) ? 1 : 0)
+    + (filters.reviewed !== undefined ? 1 : 0);
 }

@@ -3,6 +3,7 @@ import { createColumnHelper, flexRender, getCoreRowModel, useReactTable, type Vi
 import { useMemo, useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, data, session, type Schemas } from "../api/client";
+import { useCan } from "../auth";
 import { problem } from "../api/session";
 import { ErrorBox, Loading, ScoreBadge } from "../components/ui";
 import {
@@ -38,6 +39,7 @@ const COLUMNS = [
   column.accessor("year_built", { header: "Built", cell: (c) => c.getValue() ?? "—", meta: { numeric: true } }),
   column.accessor("bird_dog_score", { header: "Score", cell: (c) => <ScoreBadge score={c.getValue()} />, meta: { numeric: true } }),
   column.accessor("first_seen_at", { header: "First seen", cell: (c) => formatDate(c.getValue()) }),
+  column.accessor("reviewed_at", { header: "Reviewed", cell: (c) => (c.getValue() ? formatDate(c.getValue()) : "—") }),
 ];
 const HIDDEN_BY_DEFAULT: VisibilityState = { living_sqft: false, year_built: false };
 
@@ -53,6 +55,12 @@ export default function Properties() {
   const setCursors = (next: string[]) => setPages({ key, cursors: next });
   const cursor = cursors.at(-1);
   const [visibility, setVisibility] = useState<VisibilityState>(HIDDEN_BY_DEFAULT);
+  // Rows ticked for a bulk action: those of the page on screen only (a new page or filter clears them).
+  const [selection, setSelection] = useState<{ page: string; ids: number[] }>({ page: "", ids: [] });
+  const pageKey = `${key}|${cursor ?? ""}`;
+  const selected = selection.page === pageKey ? selection.ids : [];
+  const setSelected = (ids: number[]) => setSelection({ page: pageKey, ids });
+  const canWrite = useCan("write");
 
   const page = useQuery({
     queryKey: ["properties", key, cursor],
@@ -86,8 +94,10 @@ export default function Properties() {
         <SaveSearch filters={filters} />
         <ColumnChooser table={table} />
       </div>
+      {canWrite && <BulkActions selected={selected} onDone={() => setSelected([])} />}
       {page.isError && <ErrorBox error={page.error} />}
-      <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+      {/* Focusable: a keyboard can scroll the table sideways on a narrow screen. */}
+      <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white" tabIndex={0} role="region" aria-label="Properties table">
         <table className="min-w-full text-sm" aria-busy={page.isFetching}>
           <caption className="sr-only">
             Properties, sorted by {sortKeys.map((k) => `${humanize(k.id)} ${k.desc ? "descending" : "ascending"}`).join(", then ")}.
@@ -96,6 +106,13 @@ export default function Properties() {
           <thead className="bg-slate-100 text-left">
             {table.getHeaderGroups().map((group) => (
               <tr key={group.id}>
+                {canWrite && (
+                  <th scope="col" className="w-8 px-3 py-2">
+                    <input type="checkbox" aria-label="Select every property on this page"
+                      checked={!!page.data?.items.length && selected.length === page.data.items.length}
+                      onChange={(e) => setSelected(e.target.checked ? (page.data?.items ?? []).map((i) => i.id) : [])} />
+                  </th>
+                )}
                 {group.headers.map((header) => {
                   const position = sortKeys.findIndex((k) => k.id === header.column.id);
                   const sorted = position >= 0 ? sortKeys[position] : undefined;
@@ -119,6 +136,14 @@ export default function Properties() {
           <tbody className="divide-y divide-slate-100">
             {table.getRowModel().rows.map((row) => (
               <tr key={row.id} className="hover:bg-slate-50">
+                {canWrite && (
+                  <td className="px-3 py-2">
+                    <input type="checkbox" aria-label={`Select ${propertyTitle(row.original)}`}
+                      checked={selected.includes(row.original.id)}
+                      onChange={(e) => setSelected(e.target.checked ? [...selected, row.original.id]
+                        : selected.filter((id) => id !== row.original.id))} />
+                  </td>
+                )}
                 {row.getVisibleCells().map((cell) => {
                   const numeric = (cell.column.columnDef.meta as { numeric?: boolean } | undefined)?.numeric;
                   return (
@@ -192,6 +217,16 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filte
           ))}
         </div>
       </fieldset>
+      <div>
+        <label htmlFor="f-reviewed" className="label">Review status</label>
+        <select id="f-reviewed" className="input mt-1 w-full"
+          value={draft.reviewed === undefined ? "" : String(draft.reviewed)}
+          onChange={(e) => set({ reviewed: e.target.value === "" ? undefined : e.target.value === "true" })}>
+          <option value="">Any</option>
+          <option value="false">Not reviewed</option>
+          <option value="true">Reviewed</option>
+        </select>
+      </div>
       <RangeInputs label="Score" id="score" min={draft.min_score} max={draft.max_score} step={1}
         onChange={(min, max) => set({ min_score: num(min), max_score: num(max) })} />
       <RangeInputs label="Asking price ($)" id="price" min={draft.min_price} max={draft.max_price} step={1000}
@@ -224,6 +259,35 @@ function RangeInputs({ label, id, min, max, step, onChange }: {
           value={max ?? ""} onChange={(e) => onChange(min === undefined ? "" : String(min), e.target.value)} />
       </div>
     </fieldset>
+  );
+}
+
+/** Bulk actions on the ticked rows (roles that may write): mark reviewed or clear the mark. */
+function BulkActions({ selected, onDone }: { selected: number[]; onDone: () => void }) {
+  const client = useQueryClient();
+  const review = useMutation({
+    mutationFn: (reviewed: boolean) => data(api.POST("/api/v1/properties/reviews", { body: { property_ids: selected, reviewed } })),
+    onSuccess: () => {
+      onDone();
+      void client.invalidateQueries({ queryKey: ["properties"] });
+    },
+  });
+  return (
+    <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Bulk actions">
+      <span className="text-sm text-slate-700" aria-live="polite">{selected.length} selected</span>
+      <button type="button" className="btn" disabled={!selected.length || review.isPending} onClick={() => review.mutate(true)}>
+        Mark reviewed
+      </button>
+      <button type="button" className="btn" disabled={!selected.length || review.isPending} onClick={() => review.mutate(false)}>
+        Remove review mark
+      </button>
+      {review.isSuccess && (
+        <span role="status" className="text-sm text-emerald-800">
+          {review.data.reviewed ? "Marked" : "Cleared"} {review.data.changed} of {review.data.property_ids.length}.
+        </span>
+      )}
+      {review.isError && <ErrorBox error={review.error} />}
+    </div>
   );
 }
 

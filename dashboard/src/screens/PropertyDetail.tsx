@@ -4,11 +4,15 @@ import { Link, useParams } from "react-router-dom";
 import { api, data, session, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { Provenance, type ProvenanceInfo } from "../components/Provenance";
-import { ErrorBox, Loading, NotYet, ScoreBadge } from "../components/ui";
+import { ErrorBox, Loading, ScoreBadge } from "../components/ui";
 import {
   countyName, formatCode, formatDate, formatDateTime, formatField, formatMoney, formatPercent, formatProbability, formatValue,
   humanize, percentile, propertyTitle,
 } from "../lib/format";
+import { Comps } from "./property/Comps";
+import { Emails } from "./property/Emails";
+import { PriceHistory } from "./property/PriceHistory";
+import { Similar } from "./property/Similar";
 
 // Prospect columns shown as facts (the rest are keys and bookkeeping, or already in the heading).
 const PROSPECT_FACTS = ["parcel_id", "list_price", "listing_status", "sources", "first_seen_at", "last_seen_at"];
@@ -39,16 +43,17 @@ export default function PropertyDetail() {
         </p>
       </div>
       <div className="grid gap-6 lg:grid-cols-3">
-        <div className="space-y-6 lg:col-span-2">
+        <div className="min-w-0 space-y-6 lg:col-span-2">
           <ScoreCard score={p.score ?? null} />
+          <Comps propertyId={p.id} />
+          <PriceHistory propertyId={p.id} />
           <Facts detail={p} prospect={prospect} />
         </div>
-        <div className="space-y-6">
+        <div className="min-w-0 space-y-6">
           <Memos propertyId={p.id} />
+          <Similar propertyId={p.id} />
+          <Emails propertyId={p.id} />
           <Notes propertyId={p.id} />
-          <NotYet title="Comparable sales, price history, email history, similar properties">
-            The API has no routes for these yet.
-          </NotYet>
         </div>
       </div>
     </article>

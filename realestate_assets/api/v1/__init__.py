@@ -19,6 +19,9 @@ from realestate_assets.api.v1 import (
     models,
     privacy,
     properties,
+    property_activity,
+    property_market,
+    property_search,
     webhook_endpoints,
     workspace,
 )
@@ -35,8 +38,9 @@ def limit_by_address(request: Request) -> None:
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router,
-                   models.router, privacy.router, webhook_endpoints.router):
+    for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
+                   property_search.router, workspace.router, analytics.router, models.router, privacy.router,
+                   webhook_endpoints.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}

@@ -107,7 +107,7 @@ def _cell(value: Any) -> str:
                                  ",".join(COLUMNS) + "\n1842,king_wa,kc-0007600046,0007600046,123 N MAIN ST,"
                                  "SEATTLE,WA,98103,47.6512,-122.3421,single_family,scored,,,1480.0,1952,"
                                  "415000.00,2014-06-02,87.4,12,742000.0,18.5,2026-11-30T04:00:00+00:00,"
-                                 "2026-12-02T04:00:00+00:00\n")}}},
+                                 "2026-12-02T04:00:00+00:00,\n")}}},
                        **responses(*ERRORS)})
 def export_properties(filters: Annotated[PropertyFilters, Query()],
                       ctx: Context = needs("read", streaming=True)) -> CSVResponse:

@@ -7,6 +7,9 @@ counties, so every query below is confined without saying so.
 Public tables are still keyed by the writer's tenant_id (usually `default`): the joins match on
 (tenant_id, county, prospect_key) so a property's enrichment and score are the ones written with it.
 
+`property_reviews` is tenant data: row-level security (tenant_isolation) leaves the caller's own
+review marks in the join, at most one per property (its primary key).
+
 Pagination is keyset: the cursor is the last row's sort values plus its id (the tie-breaker), so
 a page never repeats or skips a row when values tie, whatever is inserted before it.
 """
@@ -60,12 +63,14 @@ COLUMNS: dict[str, Column] = {
     "value_gap_pct": Column("s.value_gap_pct", "float8"),
     "first_seen_at": Column("p.first_seen_at", "timestamptz"),
     "last_seen_at": Column("p.last_seen_at", "timestamptz"),
+    "reviewed_at": Column("r.reviewed_at", "timestamptz"),
 }
 
 FROM = """
 FROM prospects p
 LEFT JOIN enrichment e ON e.tenant_id = p.tenant_id AND e.county = p.county AND e.prospect_key = p.prospect_key
 LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county AND s.prospect_key = p.prospect_key
+LEFT JOIN property_reviews r ON r.county = p.county AND r.prospect_key = p.prospect_key
 """
 
 
@@ -87,6 +92,7 @@ class PropertyFilters(BaseModel):
     max_price: float | None = Field(None, ge=0, description="Asking price (list_price) at most")
     property_type: list[str] | None = Field(None, description="County use types, as in config `property_types`")
     status: list[Status] | None = Field(None, description="Pipeline status of the property")
+    reviewed: bool | None = Field(None, description="Marked reviewed by this tenant (true) or not yet (false)")
     q: str | None = Field(None, min_length=2, max_length=200, description="Text in the address, city or zip")
     sort: str = Field("-bird_dog_score", max_length=200,
                       description="Comma-separated columns, `-` for descending; nulls last; id breaks ties")
@@ -212,6 +218,8 @@ def where(filters: PropertyFilters, params: list[Any]) -> str:
     if filters.status:
         conditions.append("p.status = ANY(%s)")
         params.append(list(filters.status))
+    if filters.reviewed is not None:
+        conditions.append("r.reviewed_at IS NOT NULL" if filters.reviewed else "r.reviewed_at IS NULL")
     if filters.q:
         # Each word somewhere in address, city or zip; LIKE wildcards in the text are literal.
         for word in filters.q.split()[:8]:

@@ -182,7 +182,7 @@ _ITEM_EXAMPLE = dict(
     status="scored", list_price=None, listing_status=None, living_sqft=1480.0, year_built=1952,
     last_sale_price="415000.00", last_sale_date="2014-06-02", bird_dog_score=87.4, score_rank=12,
     estimated_value=742000.0, value_gap_pct=18.5, first_seen_at="2026-11-30T04:00:00Z",
-    last_seen_at="2026-12-02T04:00:00Z")
+    last_seen_at="2026-12-02T04:00:00Z", reviewed_at=None)
 
 
 class PropertyItem(BaseModel):
@@ -213,6 +213,7 @@ class PropertyItem(BaseModel):
     value_gap_pct: float | None
     first_seen_at: datetime
     last_seen_at: datetime
+    reviewed_at: datetime | None = Field(description="When this tenant marked it reviewed; null: not yet")
 
 
 class PropertyPage(BaseModel):

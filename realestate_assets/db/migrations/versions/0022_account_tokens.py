@@ -77,18 +77,22 @@ def upgrade() -> None:
     op.execute("""
         CREATE FUNCTION reos_redeem_account_token(p_token_hash text, p_purpose text, p_password_hash text)
         RETURNS bigint
-        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
-        -- No tenant scope inside: the sessions of every tenant the account belongs to end.
-        SET app.tenant_id = '' AS $$
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
         DECLARE
             v_user_id bigint;
+            v_scope text := current_setting('app.tenant_id', true);
         BEGIN
+            -- No tenant scope inside (the sessions of every tenant the account belongs to end),
+            -- the caller's put back before returning. (A function-level SET of a custom setting
+            -- needs a superuser to create the function.)
+            PERFORM set_config('app.tenant_id', '', true);
             UPDATE account_tokens t SET used_at = now()
             WHERE t.token_hash = p_token_hash AND t.purpose = p_purpose AND t.used_at IS NULL
               AND t.expires_at > now()
               AND EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id AND u.is_active)
             RETURNING t.user_id INTO v_user_id;
             IF v_user_id IS NULL THEN
+                PERFORM set_config('app.tenant_id', coalesce(v_scope, ''), true);
                 RETURN NULL;
             END IF;
             UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = v_user_id;
@@ -96,6 +100,7 @@ def upgrade() -> None:
                 UPDATE users SET password_hash = p_password_hash WHERE id = v_user_id;
                 UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = v_user_id AND revoked_at IS NULL;
             END IF;
+            PERFORM set_config('app.tenant_id', coalesce(v_scope, ''), true);
             RETURN v_user_id;
         END
         $$

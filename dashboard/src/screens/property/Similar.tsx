@@ -1,0 +1,43 @@
+import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router-dom";
+import { api, data } from "../../api/client";
+import { ApiError } from "../../api/session";
+import { ErrorBox, Loading, ScoreBadge } from "../../components/ui";
+import { formatMoney, propertyTitle } from "../../lib/format";
+
+/** The most similar properties (features vectors in Qdrant). The store can be busy while a run
+ * writes it (local mode: one process at a time): the API says 503 and so does this card. */
+export function Similar({ propertyId }: { propertyId: number }) {
+  const similar = useQuery({
+    queryKey: ["similar", propertyId],
+    queryFn: () => data(api.POST("/api/v1/properties/search", { body: { similar_to: propertyId, limit: 6, sort: "-bird_dog_score" } })),
+    retry: false,
+  });
+  const unavailable = similar.error instanceof ApiError && [404, 503].includes(similar.error.status);
+  return (
+    <section className="card" aria-labelledby="similar-h">
+      <h2 id="similar-h" className="h2">Similar properties</h2>
+      {similar.isPending ? <Loading label="Finding similar properties" /> : unavailable ? (
+        <p className="mt-2 text-sm text-slate-600">Not available right now: {(similar.error as ApiError).detail}</p>
+      ) : similar.isError ? <ErrorBox error={similar.error} /> : similar.data.items.length === 0 ? (
+        <p className="mt-2 text-sm text-slate-600">No similar property in this county.</p>
+      ) : (
+        <ol className="mt-2 divide-y divide-slate-100" aria-label="Most similar first">
+          {similar.data.items.map((p) => (
+            <li key={p.id} className="flex items-center justify-between gap-2 py-1.5 text-sm">
+              <span className="min-w-0">
+                <Link to={`/properties/${p.id}`} className="font-medium text-blue-800 underline-offset-2 hover:underline break-words">
+                  {propertyTitle(p)}
+                </Link>
+                <span className="block text-xs text-slate-600">
+                  {formatMoney(p.estimated_value)} est. · {p.similarity != null ? `${Math.round(p.similarity * 100)}% similar` : ""}
+                </span>
+              </span>
+              <ScoreBadge score={p.bird_dog_score} />
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,148 @@
+"""`POST /properties/search`: the list's filters in a body, plus "similar to" a property via Qdrant.
+
+Without `similar_to` it is the list (`property_page`: the same filters, sort and cursor). With it,
+the `property_vectors` asset's points (ml/vectors.py: one per scored property, a standardized
+features vector) are asked for the nearest neighbours of the property's point in its county
+(the payload filters narrow what maps exactly: minimum score, one use type); the neighbours are
+then read through the list's own query with every filter applied, so a similar property obeys the
+same filters and row-level security as the list, and keeps Qdrant's order.
+
+The store: a Qdrant server (`QDRANT_URL`), else the pipeline's local-mode storage, which allows
+ONE process at a time (DESIGN §8). The API takes its file lock without waiting long: while a run
+writes the vectors, or when nothing is configured or built yet, the answer is 503 problem+json
+with Retry-After, never a hang and never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.properties import property_page
+from realestate_assets.api.v1.property_query import PropertyFilters, list_query
+from realestate_assets.api.v1.schemas import PropertyItem
+from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.warehouse import dict_rows
+
+router = APIRouter(tags=["properties"])
+LOCK_WAIT_S = 1.0  # how long a request waits for the local store before answering 503
+RETRY_AFTER_S = "30"
+OVERFETCH = 5  # neighbours asked per result wanted: SQL filters may drop some
+
+
+class SearchRequest(PropertyFilters):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"similar_to": 1842, "min_score": 60, "max_price": 900000, "limit": 10},
+        {"county": ["king_wa"], "status": ["scored"], "q": "main st", "sort": "-bird_dog_score", "limit": 50}]})
+
+    similar_to: int | None = Field(None, ge=1, le=2**63 - 1,
+                                   description="A property id: its most similar properties, most similar first "
+                                               "(sort and cursor are ignored)")
+    limit: int = Field(10, ge=1, le=50, description="Rows wanted (at most 50)")
+    cursor: str | None = Field(None, max_length=2000, description="Without similar_to: the list's next_cursor")
+
+
+class SimilarItem(PropertyItem):
+    similarity: float | None = Field(description="Cosine similarity of the features vectors (1 = identical); "
+                                                 "null without similar_to")
+
+
+class SearchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "similar_to": 1842, "limit": 10, "next_cursor": None,
+        "items": [{"id": 1907, "county": "king_wa", "prospect_key": "kc-0007600057", "address": "131 N MAIN ST",
+                   "bird_dog_score": 81.2, "similarity": 0.973}]}]})
+    similar_to: int | None
+    limit: int
+    next_cursor: str | None
+    items: list[SimilarItem]
+
+
+def unavailable(detail: str) -> Problem:
+    return Problem(503, detail, headers={"Retry-After": RETRY_AFTER_S})
+
+
+@contextmanager
+def vector_store(settings: Any) -> Iterator[Any]:
+    """A QdrantClient for this request; 503 when the store is not configured, not built or busy."""
+    path = Path(settings.qdrant_path) if settings.qdrant_path else None
+    if not settings.qdrant_url and (path is None or not path.is_dir()):  # before a slow import
+        raise unavailable("similar properties are not available: no vector store is configured (QDRANT_URL) "
+                          "and the property_vectors asset has not written the local store yet")
+    try:
+        from qdrant_client import QdrantClient
+    except ImportError:
+        raise unavailable("similar properties need qdrant-client, which this API process does not have") from None
+    if settings.qdrant_url:
+        client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    from realestate_assets.ml.vectors import open_store
+
+    try:
+        with open_store(None, path, lock_timeout_s=LOCK_WAIT_S) as client:
+            yield client
+    except TimeoutError:
+        raise unavailable("the local vector store is busy (a pipeline run is writing it; local mode allows one "
+                          "process at a time): try again shortly") from None
+    except RuntimeError as exc:  # another process holds the storage without the lock
+        if "already accessed" not in str(exc):
+            raise
+        raise unavailable("the local vector store is in use by another process: try again shortly") from None
+
+
+def neighbours(client: Any, writer: str, county: str, prospect_key: str, filters: PropertyFilters,
+               limit: int) -> list[tuple[str, float]]:
+    """(prospect_key, similarity) of the nearest points, nearest first."""
+    from realestate_assets.ml.vectors import collection_name, similar_properties
+
+    if not client.collection_exists(collection_name(writer)):
+        raise unavailable(f"no property vectors for {county} yet: the property_vectors asset has not run")
+    exact: dict[str, Any] = {}
+    if filters.min_score is not None:
+        exact["min_score"] = filters.min_score
+    if filters.property_type and len(filters.property_type) == 1:
+        exact["use_type"] = filters.property_type[0]
+    try:
+        found = similar_properties(client, writer, county, prospect_key, limit=limit, **exact)
+    except (ValueError, KeyError) as exc:  # qdrant: "No point with id ... found" (local mode: ValueError)
+        raise Problem(404, f"the property has no vector yet (it is vectorized once scored): {exc}") from None
+    except Exception as exc:  # server mode: UnexpectedResponse 404 for a missing point id
+        if "not found" not in str(exc).lower():
+            raise
+        raise Problem(404, "the property has no vector yet (it is vectorized once scored)") from None
+    return [(p["prospect_key"], p["similarity"]) for p in found]
+
+
+@router.post("/properties/search", response_model=SearchResult, responses=responses(401, 403, 404, 422, 503),
+             summary="Search properties: the list's filters, optionally the properties most similar to one")
+def search_properties(body: SearchRequest, request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
+    filters = PropertyFilters(**body.model_dump(exclude={"similar_to", "limit", "cursor"}))
+    if body.similar_to is None:
+        page = property_page(ctx, filters, body.cursor, body.limit)
+        return {"similar_to": None, "limit": body.limit, "next_cursor": page["next_cursor"],
+                "items": [{**item, "similarity": None} for item in page["items"]]}
+    ctx.cur.execute("SELECT tenant_id, county, prospect_key FROM prospects WHERE id = %s", (body.similar_to,))
+    found = ctx.cur.fetchone()
+    if found is None:
+        raise Problem(404, f"no property {body.similar_to} in the counties this tenant follows")
+    writer, county, prospect_key = found
+    with vector_store(request.app.state.reos.settings) as client:
+        near = neighbours(client, writer, county, prospect_key, filters, body.limit * OVERFETCH)
+    similarity = dict(near)
+    # The list's query with every filter, confined to the neighbours (and their county).
+    confined = filters.model_copy(update={"county": [county]})
+    sql, params = list_query(confined)
+    ctx.cur.execute(f"SELECT * FROM ({sql}) listed WHERE prospect_key = ANY (%s)", [*params, list(similarity)])
+    rows = sorted(dict_rows(ctx.cur), key=lambda r: -similarity[r["prospect_key"]])[:body.limit]
+    return {"similar_to": body.similar_to, "limit": body.limit, "next_cursor": None,
+            "items": [{**r, "similarity": round(similarity[r["prospect_key"]], 4)} for r in rows]}
