@@ -64,9 +64,9 @@ def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: 
     """
     audit = source_audit(key_check, keys, collected, county, required)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, table, rows.reset_index(drop=True), tenant_id=params["tenant"],
-                               county=params["county"], keys=keys, audit=audit)
-        replace_rejects(conn, tenant_id=params["tenant"], county=params["county"], asset=table,
+        stats = sync_partition(conn, table, rows.reset_index(drop=True), county=params["county"], keys=keys,
+                               audit=audit)
+        replace_rejects(conn, county=params["county"], asset=table,
                         rejects=collected.rejects, run_id=context.run_id)
     if collected.cleaned:
         context.log.warning(f"{table}: values cleaned while loading: {dict(collected.cleaned)}")
@@ -238,18 +238,18 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     wh = warehouse.get()
     params = partition_params(context, platform)
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
-                    "address, city, state, zip FROM sales WHERE tenant_id = :tenant AND county = :county",
+                    "address, city, state, zip FROM sales WHERE county = :county",
                     params)
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
-                      "WHERE tenant_id = :tenant AND county = :county", params)
+                      "WHERE county = :county", params)
     merged = build_prospects(sold, listed)
     frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "prospects", frame, tenant_id=params["tenant"], county=county.key,
+        stats = sync_partition(conn, "prospects", frame, county=county.key,
                                keys=["prospect_key"], preserve=["status"])
         sync_partition(conn, "prospect_sources", merged.links.reindex(
             columns=["prospect_key", "source", "source_id", "source_ref", "matched_on"]),
-            tenant_id=params["tenant"], county=county.key, keys=["source", "source_id"])
+            county=county.key, keys=["source", "source_id"])
     box = county.bounding_box
     located = frame.dropna(subset=["latitude", "longitude"])
     outside = int((~(located["latitude"].between(box.min_latitude, box.max_latitude)

@@ -1,10 +1,11 @@
 """Tenancy in the database: which tables belong to a tenant, and how a connection acts for one.
 
 Public county data (DESIGN §9) is computed once per county and shared (no tenant_id, 0016); every
-other table with a `tenant_id` (but the logs, LOG_TABLES) belongs to a tenant and is guarded by row-level security (migration 0007): the API
-runs each transaction as the role `API_ROLE` (owns nothing) with `app.tenant_id` set locally, so
-a query can only see and write that tenant's rows, whatever SQL it runs. `tenants` and `users`
-are guarded too: a tenant sees itself and its members' accounts (and the caller its own).
+other table with a `tenant_id` (but the logs, LOG_TABLES) belongs to a tenant and is guarded by
+row-level security (migration 0007): the API runs each transaction as the role `API_ROLE` (owns
+nothing) with `app.tenant_id` set locally, so a query can only see and write that tenant's rows,
+whatever SQL it runs. `tenants` and `users` are guarded too: a tenant sees itself and its members'
+accounts (and the caller its own).
 
 The settings guard against a query that forgets its tenant, not against SQL injection: any SQL
 running as the API role could call set_config itself. Queries stay parameterized.

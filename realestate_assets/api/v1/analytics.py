@@ -33,8 +33,7 @@ STAGES = ("new", "enriched", "scored", "packeted", "emailed")
 STAGE_NAMES = {"new": "discovered"}
 EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
                   "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}
-PROPERTIES = ("prospects p LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county "
-              "AND s.prospect_key = p.prospect_key")
+PROPERTIES = "prospects p LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key"
 
 
 class CountyQuery(BaseModel):

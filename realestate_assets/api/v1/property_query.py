@@ -4,8 +4,8 @@ Which counties a tenant may read is NOT decided here: row-level security on pros
 enrichment and scores (migration 0008, policy `county_subscribed`) admits the tenant's subscribed
 counties, so every query below is confined without saying so.
 
-Public tables are still keyed by the writer's tenant_id (usually `default`): the joins match on
-(tenant_id, county, prospect_key) so a property's enrichment and score are the ones written with it.
+Public tables hold one set of rows per county, whoever computed it (no tenant_id, migration
+0016): prospect, enrichment and score join on (county, prospect_key).
 
 Pagination is keyset: the cursor is the last row's sort values plus its id (the tie-breaker), so
 a page never repeats or skips a row when values tie, whatever is inserted before it.
@@ -64,8 +64,8 @@ COLUMNS: dict[str, Column] = {
 
 FROM = """
 FROM prospects p
-LEFT JOIN enrichment e ON e.tenant_id = p.tenant_id AND e.county = p.county AND e.prospect_key = p.prospect_key
-LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county AND s.prospect_key = p.prospect_key
+LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key
+LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key
 """
 
 

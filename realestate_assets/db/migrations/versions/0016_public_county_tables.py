@@ -18,8 +18,9 @@ whoever computed it.
   a reject of its own tenant (the webhook, running as `reos_api`), through a policy.
 * The `county_subscribed` read policy (0008, 0014) is unchanged: it never named the table's
   tenant_id.
-* `reos_webhook_email_tenants(bigint[])`: SECURITY DEFINER, like 0007's auth functions — the
-  webhook finds which tenant each email of a batch belongs to before it scopes itself.
+* `reos_webhook_email_tenants(bigint[])` and `reos_known_tenants(text[])`: SECURITY DEFINER, like
+  0007's auth functions — the webhook (a bare `reos_api` login) finds which tenant each email of a
+  batch belongs to, and which tenants an event names exist, before it scopes itself per event.
 
 Downgrade: the column comes back as NOT NULL DEFAULT 'default' (every kept row becomes the
 `default` tenant's) with the old keys, indexes and foreign keys.
@@ -57,6 +58,7 @@ DROPPED_INDEXES = {"ix_scores_rank"}
 # Reject assets written by a tenant's own stages; every other asset's rejects are public.
 TENANT_REJECT_ASSETS = ("packets", "emails", "email_events")
 LOG_TABLES = ("rejects", "source_calls")
+DEFINER_FUNCTIONS = ("reos_webhook_email_tenants(bigint[])", "reos_known_tenants(text[])")
 OLD_COMMENT = "Tenant that owns the row (tenants.id); 'default' for public county data."
 OWNED_COMMENT = "Tenant that owns the row (tenants.id)."
 LOG_COMMENT = ("Tenant whose own stage wrote the row (tenants.id); NULL for the public county stages "
@@ -121,8 +123,15 @@ def upgrade() -> None:
             SELECT e.id, e.tenant_id FROM emails e WHERE e.id = ANY (p_email_ids)
         $$
     """)
-    op.execute("REVOKE ALL ON FUNCTION reos_webhook_email_tenants(bigint[]) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION reos_webhook_email_tenants(bigint[]) TO {API_ROLE}")
+    op.execute("""
+        CREATE FUNCTION reos_known_tenants(p_tenant_ids text[]) RETURNS SETOF text
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+            SELECT t.id FROM tenants t WHERE t.id = ANY (p_tenant_ids)
+        $$
+    """)
+    for signature in DEFINER_FUNCTIONS:
+        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {API_ROLE}")
 
     # Tenant-owned tables: the shared wording spoke of public data, which no longer has the column.
     op.execute(f"""
@@ -148,7 +157,8 @@ def downgrade() -> None:
             END LOOP;
         END $$
     """)
-    op.execute("DROP FUNCTION reos_webhook_email_tenants(bigint[])")
+    for signature in DEFINER_FUNCTIONS:
+        op.execute(f"DROP FUNCTION {signature}")
     op.execute(f"REVOKE ALL ON SEQUENCE rejects_id_seq FROM {API_ROLE}")
     op.execute(f"REVOKE ALL ON rejects FROM {API_ROLE}")
     op.execute("DROP POLICY tenant_insert ON rejects")
@@ -164,10 +174,13 @@ def downgrade() -> None:
         for name in indexes:
             op.execute(f"DROP INDEX IF EXISTS {name}")
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {_unique_name(table, ('county', *key))}")
-        op.execute(f"ALTER TABLE {table} ADD COLUMN tenant_id text NOT NULL DEFAULT 'default' REFERENCES tenants (id)")
+        op.execute(f"ALTER TABLE {table} ADD COLUMN tenant_id text NOT NULL DEFAULT 'default' "
+                   "REFERENCES tenants (id)")
         op.execute(f"COMMENT ON COLUMN {table}.tenant_id IS {_quote(OLD_COMMENT)}")
         columns = ("tenant_id", "county", *key)
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {_unique_name(table, columns)} UNIQUE ({', '.join(columns)})")
         for name, (on, where) in indexes.items():
-            op.execute(f"CREATE INDEX {name} ON {table} (tenant_id, county, {on})" + (f" WHERE {where}" if where else ""))
-    op.execute("CREATE UNIQUE INDEX ux_ml_models_one_active ON ml_models (tenant_id, county, model_name) WHERE is_active")
+            op.execute(f"CREATE INDEX {name} ON {table} (tenant_id, county, {on})"
+                       + (f" WHERE {where}" if where else ""))
+    op.execute("CREATE UNIQUE INDEX ux_ml_models_one_active ON ml_models (tenant_id, county, model_name) "
+               "WHERE is_active")
