@@ -221,8 +221,9 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     deps=[sales, listings],
     description="One prospect per property across every source: matched on parcel id, else the "
                 "normalized address (+ unit), else coordinates within 5 m; each source record stays "
-                "linked in `prospect_sources`. `status` follows the lifecycle new → enriched → "
-                "scored → packeted → emailed as later stages advance it.",
+                "linked in `prospect_sources`. `status` follows the county's lifecycle new → enriched → "
+                "scored as later stages advance it (packeted and emailed are each tenant's own: "
+                "its packets and emails).",
     check_specs=[
         dg.AssetCheckSpec("prospect_keys_present_and_unique", asset="prospects",
                           description="every prospect has a prospect_key, unique in the county"),

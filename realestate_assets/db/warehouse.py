@@ -278,7 +278,8 @@ def advance_status(conn: PgConnection, *, tenant_id: str | None = None, county: 
     """Move prospects forward in their lifecycle (never back): new → enriched → scored → …
 
     `prospects` is public (one row per county and key, DESIGN §9): `tenant_id` is not used. The
-    lifecycle is the county's — packeted/emailed means some tenant's run got that far."""
+    public stages move it up to `scored`; a tenant's packets and emails never move it (its own
+    progress is derived from its rows, api/v1/property_query.TENANT_STATUS)."""
     if status not in LIFECYCLE:
         raise ValueError(f"unknown prospect status {status!r}")
     with conn.cursor() as cur:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.problems import responses
+from realestate_assets.api.v1.property_query import TENANT_STATUS
 from realestate_assets.api.v1.schemas import (
     AnalyticsSummary,
     CountyFunnel,
@@ -127,8 +128,8 @@ def trends(query: Annotated[TrendQuery, Query()], request: Request,
             summary="The pipeline per county: properties at each stage, and what became of the tenant's emails")
 def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
     counties = _counties(ctx, query)
-    ctx.cur.execute("SELECT county, status, count(*)::int FROM prospects WHERE county = ANY(%s) GROUP BY 1, 2",
-                    (counties,))
+    ctx.cur.execute(f"SELECT p.county, {TENANT_STATUS} AS status, count(*)::int FROM prospects p "
+                    "WHERE p.county = ANY(%s) GROUP BY 1, 2", (counties,))
     by_status: dict[str, dict[str, int]] = {}
     for county, status, n in ctx.cur.fetchall():
         by_status.setdefault(county, {})[status] = n

@@ -22,6 +22,7 @@ from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
     MAX_LIMIT,
+    TENANT_STATUS,
     InvalidQuery,
     PropertyFilters,
     encode_cursor,
@@ -136,11 +137,12 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
 @router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
 def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
-    ctx.cur.execute("SELECT * FROM prospects WHERE id = %s", (property_id,))
+    ctx.cur.execute(f"SELECT p.*, {TENANT_STATUS} AS tenant_status FROM prospects p WHERE p.id = %s", (property_id,))
     found = dict_rows(ctx.cur)
     if not found:  # absent, or in a county the tenant does not follow: the same answer
         raise Problem(404, f"no property {property_id} in the counties this tenant follows")
     prospect = found[0]
+    prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
     key = (prospect["county"], prospect["prospect_key"])
     ctx.cur.execute("SELECT * FROM enrichment WHERE county = %s AND prospect_key = %s", key)
     enrichment = dict_row(ctx.cur)

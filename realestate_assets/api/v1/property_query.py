@@ -34,6 +34,17 @@ class Column:
     cast: str  # PostgreSQL type a cursor value is cast back to
 
 
+# A property's status as the calling tenant sees it. The public lifecycle (prospects.status, one per
+# county) ends at `scored`; `packeted` / `emailed` are the tenant's own progress, read from its
+# packets and sent emails (row-level security admits only the tenant's), so one tenant's memos and
+# emails never show in another's list. The one definition: the list, its filter and the funnel.
+TENANT_STATUS = (
+    "CASE WHEN p.status <> 'scored' THEN p.status "
+    "WHEN EXISTS (SELECT 1 FROM packets k JOIN emails m ON k.id = ANY (m.packet_ids) AND m.status = 'sent' "
+    "WHERE k.county = p.county AND k.prospect_key = p.prospect_key) THEN 'emailed' "
+    "WHEN EXISTS (SELECT 1 FROM packets k WHERE k.county = p.county AND k.prospect_key = p.prospect_key) "
+    "THEN 'packeted' ELSE 'scored' END")
+
 # Every column of a list item, in output order; each is sortable (the whitelist: no SQL from the caller).
 COLUMNS: dict[str, Column] = {
     "id": Column("p.id", "bigint"),
@@ -47,7 +58,7 @@ COLUMNS: dict[str, Column] = {
     "latitude": Column("p.latitude", "float8"),
     "longitude": Column("p.longitude", "float8"),
     "property_type": Column("p.use_type", "text"),
-    "status": Column("p.status", "text"),
+    "status": Column(f"({TENANT_STATUS})", "text"),
     "list_price": Column("p.list_price", "float8"),
     "listing_status": Column("p.listing_status", "text"),
     "living_sqft": Column("e.living_sqft", "float8"),
@@ -210,7 +221,7 @@ def where(filters: PropertyFilters, params: list[Any]) -> str:
         conditions.append("p.use_type = ANY(%s)")
         params.append(filters.property_type)
     if filters.status:
-        conditions.append("p.status = ANY(%s)")
+        conditions.append(f"{COLUMNS['status'].sql} = ANY(%s)")
         params.append(list(filters.status))
     if filters.q:
         # Each word somewhere in address, city or zip; LIKE wildcards in the text are literal.

@@ -11,6 +11,9 @@ whoever computed it.
   county, else the tenant whose newest row (`updated_at`) of the county is the most recent (ties:
   the smallest tenant id). The other tenants' rows of that county are deleted, and so are their
   rejects of the public stages.
+* `prospects.status` stops at `scored`: `packeted` / `emailed` were some tenant's progress shown to
+  every tenant; the API now derives them from the caller's own packets and emails. Rows at those
+  statuses go back to `scored` (not restored by the downgrade: derivable from packets/emails).
 * `rejects` and `source_calls` keep a tenant_id, now NULLable: NULL for the public stages
   (discovery, enrichment, features, models, scores — existing rows of those stages are set to
   NULL), the tenant's id for a tenant's own stages (`email_events` rejects from the webhook).
@@ -58,6 +61,9 @@ DROPPED_INDEXES = {"ix_scores_rank"}
 # Reject assets written by a tenant's own stages; every other asset's rejects are public.
 TENANT_REJECT_ASSETS = ("packets", "emails", "email_events")
 LOG_TABLES = ("rejects", "source_calls")
+OLD_STATUS_COMMENT = "Lifecycle: new, enriched, scored, packeted, emailed."
+STATUS_COMMENT = ("County lifecycle: new, enriched, scored (a tenant's packeted / emailed is derived from its own "
+                  "packets and emails, never stored here).")
 DEFINER_FUNCTIONS = ("reos_webhook_email_tenants(bigint[])", "reos_known_tenants(text[])")
 OLD_COMMENT = "Tenant that owns the row (tenants.id); 'default' for public county data."
 OWNED_COMMENT = "Tenant that owns the row (tenants.id)."
@@ -93,6 +99,8 @@ def _keep_one_copy_per_county() -> None:
 
 def upgrade() -> None:
     _keep_one_copy_per_county()
+    op.execute("UPDATE prospects SET status = 'scored' WHERE status IN ('packeted', 'emailed')")
+    op.execute(f"COMMENT ON COLUMN prospects.status IS {_quote(STATUS_COMMENT)}")
     for table, (key, indexes) in PUBLIC.items():
         # Dropping the column drops its foreign key and every key and index that contains it.
         op.execute(f"ALTER TABLE {table} DROP COLUMN tenant_id")
@@ -147,6 +155,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(f"COMMENT ON COLUMN prospects.status IS {_quote(OLD_STATUS_COMMENT)}")
     op.execute(f"""
         DO $$ DECLARE r record; BEGIN
             FOR r IN SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
