@@ -27,7 +27,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from realestate_assets.db.tenancy import act_as_api, set_tenant
+from realestate_assets.db.tenancy import TENANT_ID, act_as_api, set_tenant
 from realestate_assets.db.warehouse import to_json
 
 SUPPRESSING = {"bounce", "spamreport", "unsubscribe", "group_unsubscribe"}
@@ -150,7 +150,8 @@ def record_events(conn: Any, events: list[Any], default_tenant: str = "default",
     with conn.cursor() as cur:
         act_as_api(cur, None)
         owners = _email_tenants(cur, events)
-        named = {e["reos_tenant"] for e in events if isinstance(e, dict) and isinstance(e.get("reos_tenant"), str)}
+        named = {e["reos_tenant"] for e in events if isinstance(e, dict) and isinstance(e.get("reos_tenant"), str)
+                 and TENANT_ID.match(e["reos_tenant"])}  # a tenant id, never a NUL or 10 kB of text
         cur.execute("SELECT reos_known_tenants(%s)", (sorted(named),))
         tenants = {r[0] for r in cur.fetchall()}
         for event in events:

@@ -68,6 +68,9 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
          "reos_email_id": str(email_b), "reason": "550 no such user"},
         # Malformed (no timestamp), naming tenant B: rejected into B's rejects.
         {"event": "open", "email": "r@example.com", "sg_event_id": f"ev-{uuid.uuid4().hex}", "reos_tenant": b.id},
+        # Naming no tenant we know (a NUL in it): rejected under the default tenant, the batch still applies.
+        {"event": "open", "email": "r@example.com", "sg_event_id": f"ev-{uuid.uuid4().hex}", "timestamp": now,
+         "reos_tenant": "b\u0000" + "x" * 5000},
     ]
     body = json.dumps(events)
     stamp = str(now)
@@ -75,7 +78,7 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
         answer = client.post("/webhooks/sendgrid", content=body, headers={
             "Content-Type": "application/json", TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: keys.sign(body, stamp)})
         assert answer.status_code == 200, answer.text
-        assert answer.json()["recorded"] == 2 and answer.json()["rejected"] == 1
+        assert answer.json()["recorded"] == 2 and answer.json()["rejected"] == 2
         token = unsubscribe_token(UNSUBSCRIBE_SECRET, a.id, "leaver@example.com")
         gone = client.post(f"/unsubscribe?token={token}", content="List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -96,3 +99,5 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
                                          (a.id, "leaver@example.com", "one_click")])
         cur.execute("SELECT tenant_id, reason FROM rejects WHERE source_ref = %s", (events[2]["sg_event_id"],))
         assert cur.fetchall() == [(b.id, "timestamp missing")]
+        cur.execute("SELECT tenant_id, reason FROM rejects WHERE source_ref = %s", (events[3]["sg_event_id"],))
+        assert cur.fetchall() == [(a.id, "contains a NUL character")]
