@@ -46,23 +46,23 @@ STREETS = ("MAIN", "OAK", "PINE", "CEDAR", "ELM", "LAKE", "HILL", "PARK")
 
 # `%%` is the modulo operator: psycopg2 reads a lone `%` as a parameter.
 SEED_SQL = f"""
-INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, zip, latitude, longitude,
+INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, latitude, longitude,
                        use_type, status, list_price)
-SELECT 'default', %(county)s, 'p' || g, lpad(g::text, 10, '0'),
+SELECT %(county)s, 'p' || g, lpad(g::text, 10, '0'),
        (100 + g %% 9000) || ' ' || (ARRAY{list(STREETS)})[1 + g %% {len(STREETS)}] || ' ST',
        'SEATTLE', 'WA', (98100 + g %% 90)::text, 47.5 + (g %% 1000) / 5000.0, -122.4 + (g %% 997) / 5000.0,
        CASE WHEN g %% 3 = 0 THEN 'condo' ELSE 'sfr' END, 'scored',
        CASE WHEN g %% 4 = 0 THEN NULL ELSE 300000 + (g * 7919) %% 900000 END
 FROM generate_series(1::bigint, %(n)s) g;
-INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, living_sqft, year_built,
+INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, year_built,
                         last_sale_price, last_sale_date, provenance)
-SELECT 'default', %(county)s, 'p' || g, '2026-12-01', 'enriched', 'sfr', 900 + g %% 2500, 1900 + g %% 120,
+SELECT %(county)s, 'p' || g, '2026-12-01', 'enriched', 'sfr', 900 + g %% 2500, 1900 + g %% 120,
        250000 + (g * 104729) %% 800000, DATE '2000-01-01' + (g %% 9000)::int,
        '{{"living_sqft": {{"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}}}}'
 FROM generate_series(1::bigint, %(n)s) g;
-INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, value_gap_pct, bird_dog_score,
+INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, bird_dog_score,
                     score_rank, score_components, model_version)
-SELECT 'default', %(county)s, 'p' || g, '2026-12-01', 350000 + (g * 15485863) %% 900000,
+SELECT %(county)s, 'p' || g, '2026-12-01', 350000 + (g * 15485863) %% 900000,
        ((g * 31) %% 600) / 10.0 - 20, ((g * 7) %% 1000) / 10.0, g, '{{"equity": 0.5}}', 'bench'
 FROM generate_series(1::bigint, %(n)s) g;
 ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;

@@ -43,6 +43,7 @@ def _every_command(ctx: typer.Context) -> None:
 
 TABLES = ["sales", "assessor_roll", "prospects", "enrichment", "features", "ml_models", "scores", "packets", "emails",
           "rejects"]
+TENANT_TABLES = {"packets", "emails"}  # the rest are public county data (rejects: the county's stages)
 # Exit codes: 1 = a step failed, 2 = nothing to run (inactive or unknown county).
 FAILED, INACTIVE = 1, 2
 # The template `reos` and `make` copy into a fresh local DAGSTER_HOME.
@@ -252,14 +253,16 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
     params = {"tenant": tenant, "county": county}
     counts = Table("table", "rows", title=f"Warehouse rows for {county}")
     for table in TABLES:
-        n = wh.scalar(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant AND county = :county", params)
+        # Public county tables have no tenant (DESIGN §9); packets and emails are the tenant's.
+        scope = "tenant_id = :tenant AND " if table in TENANT_TABLES else ""
+        n = wh.scalar(f"SELECT count(*) FROM {table} WHERE {scope}county = :county", params)
         counts.add_row(table, f"{n:,}")
     console.print(counts)
     top = wh.frame(
         "SELECT s.score_rank, s.prospect_key, s.bird_dog_score, s.estimated_value, s.value_gap_pct, "
-        "k.object_path FROM scores s LEFT JOIN packets k ON k.tenant_id = s.tenant_id AND k.county = s.county "
+        "k.object_path FROM scores s LEFT JOIN packets k ON k.tenant_id = :tenant AND k.county = s.county "
         "AND k.prospect_key = s.prospect_key AND k.template = 'investor_memo' "
-        "WHERE s.tenant_id = :tenant AND s.county = :county ORDER BY s.score_rank LIMIT 5", params)
+        "WHERE s.county = :county ORDER BY s.score_rank LIMIT 5", params)
     best = Table("rank", "parcel", "score", "estimated value", "value gap", title="Top 5 properties")
     root = getattr(store, "root", None)
     memos = []
@@ -295,10 +298,10 @@ def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help
     with _resources("platform", "object_store", "warehouse") as built:
         platform, store, url = built.platform, built.object_store.get(), built.warehouse.url()
     wh = Warehouse(url)
-    params = {"tenant": platform.tenant_id, "county": county}
+    params = {"county": county}
     avm, deal, propensity, versions = load_active_models(wh, store, params)
     # Percentiles are county-relative: score the whole county, explain only the prospects asked for.
-    features = wh.frame("SELECT * FROM features WHERE tenant_id = :tenant AND county = :county "
+    features = wh.frame("SELECT * FROM features WHERE county = :county "
                         "ORDER BY prospect_key", params)
     scored = score_features(features, avm, deal, propensity, versions, platform.scoring(),
                             explain_keys=prospect_keys)
@@ -314,9 +317,8 @@ def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help
             console.print(f"  value: {factor['text']}")
         if store:
             with wh.transaction() as conn, conn.cursor() as cur:
-                cur.execute("UPDATE scores SET score_breakdown = %s WHERE tenant_id = %s AND county = %s "
-                            "AND prospect_key = %s", (to_json(row.score_breakdown), params["tenant"], county,
-                                                      row.prospect_key))
+                cur.execute("UPDATE scores SET score_breakdown = %s WHERE county = %s AND prospect_key = %s",
+                            (to_json(row.score_breakdown), county, row.prospect_key))
     wh.dispose()
     if len(found) < len(set(prospect_keys)):
         raise typer.Exit(1)

@@ -55,18 +55,29 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def tenant_key(tenant_id: str, *parts: str) -> str:
-    """The object key of something a tenant owns: `tenants/<tenant_id>/<part>/<part>…`.
-
-    Every object kind's key function (`assets.outreach.packet_path`, `ml.registry.model_key`)
-    builds its key here, so two tenants' objects never share a key, and a link (signed for one
-    key) never reaches another tenant's object. Each part must already be one safe segment.
-    """
-    if not TENANT_ID.match(tenant_id):
-        raise ValueError(f"tenant id {tenant_id!r} cannot scope an object key")
+def _safe_parts(parts: tuple[str, ...]) -> None:
     for part in parts:
         if part in ("", ".", "..") or "/" in part or "\\" in part or any(ord(c) < 32 for c in part):
             raise ValueError(f"object key segment {part!r} is not one safe path segment")
+
+
+def public_key(*parts: str) -> str:
+    """The object key of public county data (model artifacts): `public/<part>/<part>…`, one copy
+    per county whoever computed it (DESIGN §9), never under a tenant's prefix."""
+    _safe_parts(parts)
+    return "/".join(("public", *parts))
+
+
+def tenant_key(tenant_id: str, *parts: str) -> str:
+    """The object key of something a tenant owns: `tenants/<tenant_id>/<part>/<part>…`.
+
+    Every tenant-owned object kind's key function (`assets.outreach.packet_path`) builds its key
+    here, so two tenants' objects never share a key, and a link (signed for one key) never reaches
+    another tenant's object. Each part must already be one safe segment.
+    """
+    if not TENANT_ID.match(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} cannot scope an object key")
+    _safe_parts(parts)
     return "/".join(("tenants", tenant_id, *parts))
 
 

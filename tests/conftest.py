@@ -3,7 +3,8 @@
 PostgreSQL is the machine's server at 127.0.0.1:5432 (trust auth, user postgres) when it
 answers, else one started from the `pgserver` wheel. Each test session gets its own database;
 each pipeline test gets its own tenant, state directory and config directory, passed to the
-local resource set as configuration (no environment variables).
+local resource set as configuration (no environment variables), and starts with empty public
+county tables (one set of rows per county, whoever runs it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from realestate_assets.definitions import Deployment, resources_for
 from realestate_assets.settings import LocalSettings, repo_root
-from tests.databases import create_tenant, scratch_database
+from tests.databases import clear_public_tables, create_tenant, scratch_database
 from tests.samples import write_sample_config
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -37,7 +38,9 @@ def tenant(database_url: str) -> str:
 
 @pytest.fixture
 def make_deployment(database_url: str, tenant: str, tmp_path: Path) -> Callable[..., Deployment]:
-    """The local resource set for a config directory, this test's tenant and state directory."""
+    """The local resource set for a config directory, this test's tenant and state directory. The
+    public county tables start empty (they are shared by every tenant: tests/databases.py)."""
+    clear_public_tables(database_url)
 
     def make(config: Path, state: Path | None = None) -> Deployment:
         settings = LocalSettings(config_dir=config, state_dir=state or tmp_path / "state", tenant_id=tenant)

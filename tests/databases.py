@@ -62,6 +62,21 @@ def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
             server.cleanup()
 
 
+def clear_public_tables(url: str) -> None:
+    """Empty the public county tables (and the public stages' logs). Public county data has no
+    tenant (DESIGN §9): pipeline tests sharing a database start from no county rows, as each used
+    to start from a fresh tenant."""
+    from realestate_assets.db.tenancy import LOG_TABLES, PUBLIC_TABLES
+
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    with conn, conn.cursor() as cur:
+        for table in sorted(PUBLIC_TABLES):
+            cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+        for table in sorted(LOG_TABLES):
+            cur.execute(sql.SQL("DELETE FROM {} WHERE tenant_id IS NULL").format(sql.Identifier(table)))
+    conn.close()
+
+
 def create_tenant(url: str, tenant_id: str | None = None, name: str = "test tenant") -> str:
     """A fresh tenant row: runs for it share the database but never another tenant's rows."""
     tenant_id = tenant_id or f"t_{uuid.uuid4().hex[:8]}"

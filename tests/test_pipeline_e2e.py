@@ -11,11 +11,13 @@ import pytest
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
+from tests.databases import create_tenant
 from tests.samples import MALFORMED_ROWS, write_sample_config
 
 pytestmark = pytest.mark.slow
 
 TABLES = ["sales", "prospects", "enrichment", "features", "scores", "packets", "emails", "rejects"]
+TENANT_TABLES = {"packets", "emails"}  # the others are the county's public rows (no tenant)
 
 
 def materialize_all(deployment: Deployment) -> dg.ExecuteInProcessResult:
@@ -33,7 +35,8 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 def counts(database_url: str, tenant: str) -> dict[str, int]:
     wh = Warehouse(database_url)
     try:
-        return {t: int(wh.scalar(f"SELECT count(*) FROM {t} WHERE tenant_id = :t", {"t": tenant}))
+        return {t: int(wh.scalar(f"SELECT count(*) FROM {t} WHERE "
+                                 + ("tenant_id = :t" if t in TENANT_TABLES else "county = 'king_wa'"), {"t": tenant}))
                 for t in TABLES}
     finally:
         wh.dispose()
@@ -53,7 +56,7 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployme
     assert rows["packets"] > 0 and rows["emails"] > 0 and rows["rejects"] == 0
 
     wh = Warehouse(database_url)
-    scores = wh.frame("SELECT bird_dog_score, score_breakdown, model_version FROM scores WHERE tenant_id = :t",
+    scores = wh.frame("SELECT bird_dog_score, score_breakdown, model_version FROM scores WHERE county = 'king_wa'",
                       {"t": tenant})
     assert scores["bird_dog_score"].between(0, 100).all()
     explained = scores[scores["bird_dog_score"] >= 85]
@@ -93,13 +96,13 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployme
     assert "daily:king_wa:" in preview.stdout and "never twice" in preview.stdout
     assert "avery@example.com" in preview.stdout and "acquisitions@example.org" in preview.stdout
 
-    updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant})
+    updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE county = 'king_wa'", {"t": tenant})
     second = materialize_all(pipeline_env)
     assert second.success and all(check_results(second).values())
     assert counts(database_url, tenant) == rows
     assert len(list((tmp_path / "state" / "outbox").glob("*.eml"))) == len(outbox)
     # Nothing changed, so no score row was rewritten.
-    assert wh.scalar("SELECT max(updated_at) FROM scores WHERE tenant_id = :t", {"t": tenant}) == updated_before
+    assert wh.scalar("SELECT max(updated_at) FROM scores WHERE county = 'king_wa'", {"t": tenant}) == updated_before
     emails_meta = second.asset_materializations_for_node("emails")[0].metadata
     assert emails_meta["sent_this_run"].value == 0
     assert emails_meta["already_sent_this_run"].value == rows["emails"]
@@ -114,7 +117,7 @@ def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, 
     assert result.success
     wh = Warehouse(database_url)
     rejects = wh.frame("SELECT source, source_ref, reason, raw_payload, run_id FROM rejects "
-                       "WHERE tenant_id = :t ORDER BY id", {"t": tenant})
+                       "WHERE tenant_id IS NULL AND county = \'king_wa\' ORDER BY id", {"t": tenant})
     reasons = " | ".join(rejects["reason"])
     for expected in ("sale_price: not a number", "parcel_id: missing", "outside the county",
                      "sale_date: in the future", "living_sqft: outside", "duplicate sale_id",
@@ -125,7 +128,7 @@ def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, 
     assert rejects["raw_payload"].notna().all()
     # A re-run replaces the partition's rejects instead of piling them up.
     assert materialize_all(deployment).success
-    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t", {"t": tenant}) == len(rejects)
+    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id IS NULL AND county = 'king_wa'") == len(rejects)
     wh.dispose()
 
 
@@ -146,16 +149,37 @@ def test_suppressed_address_gets_no_email(pipeline_env: Deployment, database_url
 
 
 def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+    """The county's public lifecycle ends at `scored`; the tenant's `packeted` / `emailed` is derived
+    from its own packets and emails (api/v1/property_query.TENANT_STATUS), seen by it alone."""
+    from realestate_assets.api.v1.property_query import TENANT_STATUS
+    from realestate_assets.db.tenancy import act_as_api
+
     assert materialize_all(pipeline_env).success
     wh = Warehouse(database_url)
-    status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE tenant_id = :t GROUP BY status",
-                      {"t": tenant}).set_index("status")["n"].to_dict()
+    status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE county = 'king_wa' GROUP BY status"
+                      ).set_index("status")["n"].to_dict()
+    assert status == {"scored": 400}
     emailed = wh.scalar("SELECT count(DISTINCT k.prospect_key) FROM emails e JOIN packets k "
                         "ON k.id = ANY(e.packet_ids) "
                         "WHERE e.tenant_id = :t AND e.status = 'sent'", {"t": tenant})
-    assert status.get("emailed") == emailed > 0
-    assert status.get("scored", 0) + status.get("emailed", 0) + status.get("packeted", 0) == 400
-    assert "new" not in status and "enriched" not in status
+    other = create_tenant(database_url)
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with conn.cursor() as cur:
+            for who in (tenant, other):
+                cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, 'king_wa')", (who,))
+            seen = {}
+            for who in (tenant, other):
+                act_as_api(cur, who)
+                cur.execute(f"SELECT {TENANT_STATUS}, count(*) FROM prospects p WHERE p.county = 'king_wa' GROUP BY 1")
+                seen[who] = dict(cur.fetchall())
+                cur.execute("RESET ROLE")
+        conn.rollback()
+    finally:
+        conn.close()
+    assert seen[tenant].get("emailed") == emailed > 0
+    assert sum(seen[tenant].values()) == 400
+    assert seen[other] == {"scored": 400}  # nothing of the first tenant's memos and emails
     wh.dispose()
 
 
@@ -166,7 +190,7 @@ def test_reasons_on_demand_for_any_prospect(pipeline_env: Deployment, database_u
 
     assert materialize_all(pipeline_env).success
     wh = Warehouse(database_url)
-    unexplained = wh.frame("SELECT prospect_key FROM scores WHERE tenant_id = :t AND score_breakdown IS NULL "
+    unexplained = wh.frame("SELECT prospect_key FROM scores WHERE county = 'king_wa' AND score_breakdown IS NULL "
                            "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
     # The CLI is an entry point: it takes its deployment from the environment, like `make demo`.
     platform = pipeline_env.platform
@@ -175,7 +199,7 @@ def test_reasons_on_demand_for_any_prospect(pipeline_env: Deployment, database_u
     result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert unexplained in result.output and "the estimate by" in result.output
-    stored = wh.scalar("SELECT score_breakdown FROM scores WHERE tenant_id = :t AND prospect_key = :k",
+    stored = wh.scalar("SELECT score_breakdown FROM scores WHERE county = 'king_wa' AND prospect_key = :k",
                        {"t": tenant, "k": unexplained})
     assert len(stored["value_factors"]) == 5 and stored["reasons"]
     assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"], env=cli_env).exit_code == 1

@@ -21,15 +21,21 @@ def warehouse(database_url: str) -> Warehouse:
     wh.dispose()
 
 
+@pytest.fixture
+def county() -> str:
+    """A county of the test's own: public county tables have no tenant to keep tests apart."""
+    return f"wh_{uuid.uuid4().hex[:8]}"
+
+
 def prospects(keys: list[str], lat: float = 47.6) -> pd.DataFrame:
     return pd.DataFrame({"prospect_key": keys, "parcel_id": keys, "latitude": lat, "longitude": -122.3,
                          "sources": [["s"]] * len(keys)})
 
 
-def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Warehouse, tenant: str) -> None:
+def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Warehouse, county: str) -> None:
     def sync(frame: pd.DataFrame):
         with warehouse.transaction() as conn:
-            return sync_partition(conn, "prospects", frame, tenant_id=tenant, county="king_wa",
+            return sync_partition(conn, "prospects", frame, county=county,
                                   keys=["prospect_key"], preserve=["status"])
 
     first = sync(prospects(["a", "b", "c"]))
@@ -37,12 +43,12 @@ def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Wareho
     again = sync(prospects(["a", "b", "c"]))
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     with warehouse.transaction() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE prospects SET status = 'scored' WHERE tenant_id = %s AND prospect_key = 'a'",
-                    (tenant,))
+        cur.execute("UPDATE prospects SET status = 'scored' WHERE county = %s AND prospect_key = 'a'",
+                    (county,))
     changed = sync(pd.concat([prospects(["a"], lat=47.7), prospects(["b", "d"])]))
     assert (changed.inserted, changed.updated, changed.deleted, changed.unchanged) == (1, 1, 1, 1)
     rows = warehouse.frame("SELECT prospect_key, status, latitude, created_at < updated_at AS touched "
-                           "FROM prospects WHERE tenant_id = :t ORDER BY prospect_key", {"t": tenant})
+                           "FROM prospects WHERE county = :c ORDER BY prospect_key", {"c": county})
     assert list(rows["prospect_key"]) == ["a", "b", "d"]
     assert rows.set_index("prospect_key").loc["a", "status"] == "scored"  # preserved
     assert rows.set_index("prospect_key").loc["a", "latitude"] == 47.7
@@ -50,7 +56,7 @@ def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Wareho
 
 
 def test_a_failed_blocking_audit_publishes_nothing_and_keeps_the_previous_rows(warehouse: Warehouse,
-                                                                              tenant: str) -> None:
+                                                                              county: str) -> None:
     """Write–audit–publish: the audit sees the staged rows; a failure leaves yesterday's rows."""
     seen: list[int] = []
 
@@ -64,7 +70,7 @@ def test_a_failed_blocking_audit_publishes_nothing_and_keeps_the_previous_rows(w
 
     def sync(frame: pd.DataFrame):
         with warehouse.transaction() as conn:
-            return sync_partition(conn, "prospects", frame, tenant_id=tenant, county="king_wa",
+            return sync_partition(conn, "prospects", frame, county=county,
                                   keys=["prospect_key"], audit=audit)
 
     first = sync(prospects(["a", "b"]))
@@ -72,30 +78,30 @@ def test_a_failed_blocking_audit_publishes_nothing_and_keeps_the_previous_rows(w
     refused = sync(prospects(["a", "c", "d"], lat=49.0))
     assert not refused.published and refused.staged == 3 and seen == [2, 3]
     assert (refused.inserted, refused.updated, refused.deleted) == (0, 0, 0)
-    rows = warehouse.frame("SELECT prospect_key, latitude FROM prospects WHERE tenant_id = :t ORDER BY 1",
-                           {"t": tenant})
+    rows = warehouse.frame("SELECT prospect_key, latitude FROM prospects WHERE county = :c ORDER BY 1",
+                           {"c": county})
     assert rows["prospect_key"].tolist() == ["a", "b"] and (rows["latitude"] == 47.6).all()
 
 
-def test_sync_refuses_duplicate_keys_and_unknown_columns(warehouse: Warehouse, tenant: str) -> None:
+def test_sync_refuses_duplicate_keys_and_unknown_columns(warehouse: Warehouse, county: str) -> None:
     with pytest.raises(ValueError, match="duplicate natural keys"), warehouse.transaction() as conn:
-        sync_partition(conn, "prospects", prospects(["a", "a"]), tenant_id=tenant, county="x",
+        sync_partition(conn, "prospects", prospects(["a", "a"]), county=county,
                        keys=["prospect_key"])
     with pytest.raises(ValueError, match="not in the table"), warehouse.transaction() as conn:
-        sync_partition(conn, "prospects", prospects(["a"]).assign(colour="red"), tenant_id=tenant,
-                       county="x", keys=["prospect_key"])
+        sync_partition(conn, "prospects", prospects(["a"]).assign(colour="red"),
+                       county=county, keys=["prospect_key"])
 
 
 def test_rejects_are_replaced_per_partition_and_keep_hostile_payloads(warehouse: Warehouse,
-                                                                      tenant: str) -> None:
+                                                                      county: str) -> None:
     hostile = Reject("s", "line 3", {"price": float("nan"), "note": "<script>x</script>\x00"}, "bad price")
     for _ in range(2):
         with warehouse.transaction() as conn:
-            replace_rejects(conn, tenant_id=tenant, county="king_wa", asset="sales",
+            replace_rejects(conn, county=county, asset="sales",
                             rejects=[hostile, Reject("s", "f", None, "unreadable")], run_id="r1")
-    rows = warehouse.frame("SELECT raw_payload, reason FROM rejects WHERE tenant_id = :t ORDER BY id",
-                           {"t": tenant})
-    assert len(rows) == 2
+    rows = warehouse.frame("SELECT raw_payload, reason, tenant_id FROM rejects WHERE county = :c ORDER BY id",
+                           {"c": county})
+    assert len(rows) == 2 and rows["tenant_id"].isna().all()  # a public stage's rejects belong to no tenant
     assert rows["raw_payload"].iloc[0] == {"price": None, "note": "<script>x</script>"}
 
 

@@ -20,11 +20,14 @@ if str(ROOT) not in sys.path:  # run as a script: `python bench/chaos/run.py`
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from tests.databases import create_tenant, psycopg2_dsn, scratch_database  # noqa: E402
+from tests.databases import clear_public_tables, create_tenant, psycopg2_dsn, scratch_database  # noqa: E402
 
-# Each tenant table and the natural key one row of it stands for (tenant_id left out: two tenants
-# are compared). Emails name their packet by database id, which differs between tenants: the
-# key uses the packet's prospect instead (`packet_prospect`, joined in `snapshot`).
+# Each table a run writes and the natural key one row of it stands for (tenant_id left out: two
+# tenants' runs are compared). Public county tables have no tenant (DESIGN §9): a snapshot reads
+# the county's one set of rows; only TENANT_TABLES are read for the tenant (and `rejects`: the public
+# stages' rows, tenant_id NULL, with the tenant's own). Emails name their packet by database id,
+# which differs between tenants: the key uses the packet's prospect instead (`packet_prospect`,
+# joined in `snapshot`).
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "sales": ("county", "source", "sale_id"),
     "listings": ("county", "source", "source_id"),
@@ -39,6 +42,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "rejects": ("county", "asset", "source", "source_ref", "reason"),
     "ml_models": ("county", "model_name", "is_active"),
 }
+TENANT_TABLES = {"packets", "emails"}
 # Rows whose number legitimately grows with the number of runs (a log, the model registry's
 # history): compared for their active subset / not at all, reported for information.
 ACTIVE_ONLY = {"ml_models": "is_active"}
@@ -85,7 +89,7 @@ def compare(reference: Snapshot, other: Snapshot) -> list[Difference]:
 
 
 def snapshot(url: str, tenant: str) -> Snapshot:
-    """Every tenant table's natural keys, as `compare` wants them."""
+    """Every table's natural keys as `compare` wants them: the county's public rows and the tenant's own."""
     import psycopg2
 
     conn = psycopg2.connect(psycopg2_dsn(url))
@@ -96,7 +100,9 @@ def snapshot(url: str, tenant: str) -> Snapshot:
                 columns = ", ".join("k.prospect_key" if c == "packet_prospect" else f"t.{c}" for c in key)
                 join = " LEFT JOIN packets k ON k.id = t.packet_id" if table == "emails" else ""
                 where = f" AND t.{ACTIVE_ONLY[table]}" if table in ACTIVE_ONLY else ""
-                cur.execute(f"SELECT {columns} FROM {table} t{join} WHERE t.tenant_id = %s{where}", (tenant,))
+                scope = ("t.tenant_id = %s" if table in TENANT_TABLES
+                         else "(t.tenant_id IS NULL OR t.tenant_id = %s)" if table == "rejects" else "%s IS NOT NULL")
+                cur.execute(f"SELECT {columns} FROM {table} t{join} WHERE {scope}{where}", (tenant,))
                 out[table] = table_snapshot(cur.fetchall())
             return out
     finally:
@@ -149,6 +155,12 @@ def email_status(url: str, tenant: str) -> dict[str, int]:
 def chaos_database(root: Path) -> Iterator[str]:
     with scratch_database(root / "pg", prefix="reos_chaos") as url:
         yield url
+
+
+def fresh_county(url: str) -> None:
+    """Empty public county tables: a part (or a crash round) that must start from an undiscovered
+    county clears them, as it once started from a fresh tenant (public data has no tenant now)."""
+    clear_public_tables(url)
 
 
 def new_tenant(url: str, label: str) -> str:

@@ -13,9 +13,10 @@ chosen from outside, no product code knows about them:
 * `files`   — when the n-th new file appears in the object store (mid-render, mid-upload) or
               in the outbox (mid-send, or between the send and the `sent` commit).
 
-Kills are grouped in rounds; each round starts from an empty tenant (so rendering and sending
-have work to do), kills one attempt per point in pipeline order, then runs to completion and
-compares with the clean tenant.
+Kills are grouped in rounds; each round starts from an empty tenant and an undiscovered county
+(public county tables emptied: they are shared by every tenant, so discovery, enrichment, models
+and scores have work to do as well as rendering and sending), kills one attempt per point in
+pipeline order, then runs to completion and compares with the clean run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bench.chaos.common import (
     compare,
     email_status,
     file_identities,
+    fresh_county,
     line,
     new_tenant,
     query,
@@ -282,6 +284,7 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
     print(f"\n=== crash: SIGKILL a materialization of {COUNTY} ({N_PARCELS} sampled parcels) and re-run", flush=True)
     config = write_sample_config(workspace / "config", workspace / "data", n_parcels=N_PARCELS)
 
+    fresh_county(url)
     clean = Tenant(new_tenant(url, "clean"), workspace / "clean")
     reference = run_attempt(url, config, clean, None)
     if reference.exit_code != 0:
@@ -305,6 +308,7 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
     landed: set[str] = set()
     ok = True
     for number, points_of_round in enumerate(plan, 1):
+        fresh_county(url)  # the clean run's public rows are in `expected`
         tenant = Tenant(new_tenant(url, f"crash{number}"), workspace / f"crash{number}")
         for point in points_of_round:
             attempt = run_attempt(url, config, tenant, point, reference.steps)

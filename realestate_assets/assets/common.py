@@ -41,14 +41,17 @@ def county_of(context: dg.AssetExecutionContext, platform: PlatformResource) -> 
                          allow_retries=False) from exc
 
 
-def tenant(platform: PlatformResource) -> str:
-    """The tenant whose rows a run writes (a partition dimension of tenant-owned assets later)."""
-    return platform.tenant_id
-
-
 def partition_params(context: dg.AssetExecutionContext, platform: PlatformResource) -> dict[str, str]:
+    """The county of a public asset's partition. Public county data has no tenant (DESIGN §9): two
+    tenants following a county share its one discovery, enrichment, features, models and scores."""
     county_of(context, platform)  # every asset calls this: a disabled county fails fast here
-    return {"tenant": tenant(platform), "county": context.partition_key}
+    return {"county": context.partition_key}
+
+
+def tenant_params(context: dg.AssetExecutionContext, platform: PlatformResource) -> dict[str, str]:
+    """The county and the tenant of a tenant-owned asset (packets, emails): the tenant is the
+    platform resource's `tenant_id` (resource config, not an environment read in the asset)."""
+    return {**partition_params(context, platform), "tenant": platform.tenant_id}
 
 
 @cache
@@ -108,8 +111,10 @@ def sync_metadata(stats: SyncStats) -> dict[str, object]:
 
 
 def slice_rows(wh: Warehouse, table: str, params: dict[str, str]) -> int:
-    """Rows the partition holds now (after a held-back write: the previous ones)."""
-    return int(wh.scalar(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant AND county = :county", params))
+    """Rows the partition holds now (after a held-back write: the previous ones): the county's, or
+    the tenant's in the county when `params` names a tenant (tenant-owned tables)."""
+    scope = "tenant_id = :tenant AND county = :county" if "tenant" in params else "county = :county"
+    return int(wh.scalar(f"SELECT count(*) FROM {table} WHERE {scope}", params))
 
 
 def rounded(value: object) -> object:
@@ -154,4 +159,4 @@ def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
     from realestate_assets.docs.context import MARKET_SALES_COLUMNS
 
     return wh.frame(f"SELECT {MARKET_SALES_COLUMNS} FROM sales "
-                    "WHERE tenant_id = :tenant AND county = :county ORDER BY sale_date, sale_id", params)
+                    "WHERE county = :county ORDER BY sale_date, sale_id", {"county": params["county"]})

@@ -64,9 +64,9 @@ def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: 
     """
     audit = source_audit(key_check, keys, collected, county, required)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, table, rows.reset_index(drop=True), tenant_id=params["tenant"],
-                               county=params["county"], keys=keys, audit=audit)
-        replace_rejects(conn, tenant_id=params["tenant"], county=params["county"], asset=table,
+        stats = sync_partition(conn, table, rows.reset_index(drop=True), county=params["county"], keys=keys,
+                               audit=audit)
+        replace_rejects(conn, county=params["county"], asset=table,
                         rejects=collected.rejects, run_id=context.run_id)
     if collected.cleaned:
         context.log.warning(f"{table}: values cleaned while loading: {dict(collected.cleaned)}")
@@ -221,8 +221,9 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     deps=[sales, listings],
     description="One prospect per property across every source: matched on parcel id, else the "
                 "normalized address (+ unit), else coordinates within 5 m; each source record stays "
-                "linked in `prospect_sources`. `status` follows the lifecycle new → enriched → "
-                "scored → packeted → emailed as later stages advance it.",
+                "linked in `prospect_sources`. `status` follows the county's lifecycle new → enriched → "
+                "scored as later stages advance it (packeted and emailed are each tenant's own: "
+                "its packets and emails).",
     check_specs=[
         dg.AssetCheckSpec("prospect_keys_present_and_unique", asset="prospects",
                           description="every prospect has a prospect_key, unique in the county"),
@@ -238,18 +239,18 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     wh = warehouse.get()
     params = partition_params(context, platform)
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
-                    "address, city, state, zip FROM sales WHERE tenant_id = :tenant AND county = :county",
+                    "address, city, state, zip FROM sales WHERE county = :county",
                     params)
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
-                      "WHERE tenant_id = :tenant AND county = :county", params)
+                      "WHERE county = :county", params)
     merged = build_prospects(sold, listed)
     frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "prospects", frame, tenant_id=params["tenant"], county=county.key,
+        stats = sync_partition(conn, "prospects", frame, county=county.key,
                                keys=["prospect_key"], preserve=["status"])
         sync_partition(conn, "prospect_sources", merged.links.reindex(
             columns=["prospect_key", "source", "source_id", "source_ref", "matched_on"]),
-            tenant_id=params["tenant"], county=county.key, keys=["source", "source_id"])
+            county=county.key, keys=["source", "source_id"])
     box = county.bounding_box
     located = frame.dropna(subset=["latitude", "longitude"])
     outside = int((~(located["latitude"].between(box.min_latitude, box.max_latitude)

@@ -37,15 +37,15 @@ def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
     return {name: round(n / len(frame), 4) for name, n in sorted(counts.items())} if len(frame) else {}
 
 
-def write_calls(conn, calls: CallLog, *, tenant_id: str, county: str, run_id: str) -> int:
+def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:
     from psycopg2.extras import execute_values
 
     rows = [c.as_row() for c in calls.calls]
     with conn.cursor() as cur:
         execute_values(cur, (
-            "INSERT INTO source_calls (tenant_id, county, source, endpoint, status_code, latency_ms, cache_hit, "
+            "INSERT INTO source_calls (county, source, endpoint, status_code, latency_ms, cache_hit, "
             "cost_usd, error, run_id, called_at) VALUES %s"),
-            [(tenant_id, county, r["source"], r["endpoint"], r["status_code"], r["latency_ms"], r["cache_hit"],
+            [(county, r["source"], r["endpoint"], r["status_code"], r["latency_ms"], r["cache_hit"],
               r["cost_usd"], r["error"], run_id, r["called_at"]) for r in rows], page_size=1000)
     return len(rows)
 
@@ -104,13 +104,13 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     params = partition_params(context, platform)
     secrets = credentials.by_name()
     prospects = wh.frame("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
-                         "FROM prospects WHERE tenant_id = :tenant AND county = :county", params)
+                         "FROM prospects WHERE county = :county", params)
     sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
     roll = wh.frame(f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
-                    "WHERE tenant_id = :tenant AND county = :county ORDER BY source, parcel_id", params)
+                    "WHERE county = :county ORDER BY source, parcel_id", params)
     # What we knew: a source that fails or is skipped this run keeps its last good values from here.
     previous = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment "
-                        "WHERE tenant_id = :tenant AND county = :county", params)
+                        "WHERE county = :county", params)
     calls = CallLog()
     result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                               county_state=county.state, sources=sources,
@@ -123,12 +123,12 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     floor = county.quality.min_enrichment_coverage
     required = [name for name, src in sources.sources.items() if src.enabled and src.required]
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "enrichment", frame, tenant_id=params["tenant"], county=county.key,
+        stats = sync_partition(conn, "enrichment", frame, county=county.key,
                                keys=["prospect_key"], audit=coverage_audit(floor, required))
         # Calls cost money: they are recorded even when nothing is published.
-        write_calls(conn, calls, tenant_id=params["tenant"], county=county.key, run_id=context.run_id)
+        write_calls(conn, calls, county=county.key, run_id=context.run_id)
         if stats.published:
-            advance_status(conn, tenant_id=params["tenant"], county=county.key, status="enriched",
+            advance_status(conn, county=county.key, status="enriched",
                            keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
     enriched = frame["status"] == "enriched"
     coverage = float(enriched.mean()) if len(frame) else 0.0

@@ -12,7 +12,6 @@ from realestate_assets.assets.common import (
     county_sales,
     partition_params,
     table_metadata,
-    tenant,
 )
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.ml.features import FEATURES, availability, build_features, registry_table
@@ -41,14 +40,14 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
              warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
     params = partition_params(context, platform)
-    enriched = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :tenant AND county = :county",
+    enriched = wh.frame("SELECT * FROM enrichment WHERE county = :county",
                         params)
     locations = wh.frame("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
-                         "WHERE tenant_id = :tenant AND county = :county", params)
+                         "WHERE county = :county", params)
     index = HedonicIndex.from_sales(county_sales(wh, params))
     frame = build_features(enriched, locations, index)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "features", frame, tenant_id=tenant(platform),
+        stats = sync_partition(conn, "features", frame,
                                county=context.partition_key, keys=["prospect_key"])
     expectations = expect_required(frame, REQUIRED_FEATURES)
     expected_rows = int((enriched["status"] == "enriched").sum())

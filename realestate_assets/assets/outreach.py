@@ -20,14 +20,14 @@ from realestate_assets.assets.common import (
     county_asset,
     county_of,
     county_sales,
-    partition_params,
     slice_rows,
     sync_metadata,
     table_metadata,
+    tenant_params,
 )
 from realestate_assets.config_models import CampaignConfig
 from realestate_assets.db.fingerprints import agree_secrets_in
-from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
 from realestate_assets.objects import ObjectStore, object_intact, tenant_key
@@ -112,7 +112,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     county = county_of(context, platform)
     wh, store = warehouse.get(), object_store.get()
     agree_secrets_in(wh, object_store.configured_secrets(), f"run {context.run_id}")  # the API verifies our links
-    params = partition_params(context, platform)
+    params = tenant_params(context, platform)
     scoring = platform.scoring()
     settings = platform.campaigns()
     outreach = platform.outreach()
@@ -199,8 +199,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                 cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
                             "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
                             (params["tenant"], county.key, sorted(requested & set(contexts) - failed_keys)))
-            advance_status(conn, tenant_id=params["tenant"], county=county.key, status="packeted",
-                           keys=[k for k in contexts if k not in failed_keys and k not in unread])
+        # No public prospect status moves: a tenant's memos are its own (the API derives
+        # `packeted` from its packets, api/v1/property_query.TENANT_STATUS).
     if healed:
         context.log.warning(f"{len(healed)} stored packets were missing or did not match their sha256 "
                             f"and were rendered again: {healed[:5]}")
@@ -290,7 +290,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     county = county_of(context, platform)
     wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
     agree_secrets_in(wh, mailer.configured_secrets(), f"run {context.run_id}")  # the API verifies our unsubscribes
-    params = partition_params(context, platform)
+    params = tenant_params(context, platform)
     outreach, settings = platform.outreach(), platform.campaigns()
     link_secret = object_store.link_signing_secret()
     try:
@@ -327,11 +327,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # (Each send re-checks suppressions in the transaction that claims it: Deliverer._start_sending.)
     suppressed_sent = deliverer.sent_after_suppression()
     counts = deliverer.deliver(planned) if suppressed_sent == 0 else Counter()
-    with wh.transaction() as conn:
-        advance_status(conn, tenant_id=params["tenant"], county=county.key, status="emailed",
-                       keys=wh.frame("SELECT DISTINCT k.prospect_key FROM emails e JOIN packets k "
-                                     "ON k.id = ANY(e.packet_ids) WHERE e.tenant_id = :tenant AND "
-                                     "e.county = :county AND e.status = 'sent'", params)["prospect_key"].tolist())
+    with wh.transaction() as conn:  # `emailed` is the tenant's, derived from its emails: no public status moves
         rates = campaign_rates(conn, params["tenant"], county.key)
     summary = wh.frame(
         "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "

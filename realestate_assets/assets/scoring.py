@@ -102,7 +102,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                 champion, row = None, None
             decision = promotion_decision(name, model, champion, None if row is None else row.version, sales,
                                           scoring, indexes)
-        stored = store.put(model_key(params["tenant"], county, version), model.to_bytes(), "application/json")
+        stored = store.put(model_key(county, version), model.to_bytes(), "application/json")
         stored_all.append(stored)
         # Audit before publishing: an artifact that does not read back intact is never registered.
         if not artifact_intact(store, stored):
@@ -111,13 +111,13 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
             active_versions[name] = row.version if row is not None else None
             continue
         training_rows = int(model.metrics.get("train_rows", 0))
-        is_active = register(wh, params["tenant"], county, name, version, MODEL_KINDS[name], model, stored,
+        is_active = register(wh, county, name, version, MODEL_KINDS[name], model, stored,
                              decision, training_rows)
         decisions[name] = (f"{version}: " + (decision.reason if decision else "same version re-registered")
                            + ("" if is_active or decision is None else " (challenger kept inactive)"))
         active_versions[name] = version if is_active else (row.version if row is not None else None)
     one_active = all(
-        int(wh.scalar("SELECT count(*) FROM ml_models WHERE tenant_id = :tenant AND county = :county "
+        int(wh.scalar("SELECT count(*) FROM ml_models WHERE county = :county "
                       "AND model_name = :name AND is_active", {**params, "name": n})) == 1
         for n, m in models.items() if m is not None)
     reread_ok = not mismatched
@@ -201,17 +201,17 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # The features, plus how each parcel's last sale was made where the county file says so
     # (a quit-claim or related-party sale is kept out of equity: ml/scoring.py::suspect_sale).
     features = wh.frame(f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings "
-                        f"FROM features f LEFT JOIN prospects p USING (tenant_id, county, prospect_key) "
+                        f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
                         f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
-                        f"WHERE f.tenant_id = :tenant AND f.county = :county ORDER BY f.prospect_key", params)
+                        f"WHERE f.county = :county ORDER BY f.prospect_key", params)
     scored = score_features(features, avm, deal, propensity, versions, scoring)
     frame = scored.frame
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "scores", frame, tenant_id=params["tenant"], county=context.partition_key,
+        stats = sync_partition(conn, "scores", frame, county=context.partition_key,
                                keys=["prospect_key"],
                                audit=scores_audit(len(features), scoring.packet_threshold, versions))
         if stats.published:
-            advance_status(conn, tenant_id=params["tenant"], county=context.partition_key, status="scored",
+            advance_status(conn, county=context.partition_key, status="scored",
                            keys=frame["prospect_key"].tolist())
     candidates = frame["bird_dog_score"] >= scoring.packet_threshold
     values = frame["bird_dog_score"].to_numpy(dtype=float)
@@ -266,9 +266,9 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
     county = context.partition_key
     frame = wh.frame(
         "SELECT f.*, s.estimated_value, s.bird_dog_score, p.description FROM features f "
-        "JOIN scores s USING (tenant_id, county, prospect_key) "
-        "JOIN prospects p USING (tenant_id, county, prospect_key) "
-        "WHERE f.tenant_id = :tenant AND f.county = :county ORDER BY s.score_rank", params)
+        "JOIN scores s USING (county, prospect_key) "
+        "JOIN prospects p USING (county, prospect_key) "
+        "WHERE f.county = :county ORDER BY s.score_rank", params)
     if not platform.scoring().vectors_enabled:
         return dg.MaterializeResult(metadata={"skipped": "vectors_enabled: false"}, check_results=[
             check("one_point_per_scored_property", True, "vectors disabled in config", severity="WARN"),
@@ -276,14 +276,14 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
     embedder = text_embedder() if frame["description"].notna().any() else None
     started = time.perf_counter()
     with vectors.session() as client:
-        written = write_partition(client, params["tenant"], county, frame, frame["description"], embedder)
+        written = write_partition(client, county, frame, frame["description"], embedder)
         from qdrant_client import models
 
         from realestate_assets.ml.vectors import collection_name
 
-        stored = client.count(collection_name(params["tenant"]), count_filter=models.Filter(must=[
+        stored = client.count(collection_name(), count_filter=models.Filter(must=[
             models.FieldCondition(key="county", match=models.MatchValue(value=county))]), exact=True).count
-        neighbours = similar_properties(client, params["tenant"], county, frame["prospect_key"].iloc[0], limit=5) \
+        neighbours = similar_properties(client, county, frame["prospect_key"].iloc[0], limit=5) \
             if len(frame) > 1 else []
     seconds = time.perf_counter() - started
     first_key = frame["prospect_key"].iloc[0] if len(frame) else "-"

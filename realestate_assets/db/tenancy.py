@@ -1,10 +1,11 @@
 """Tenancy in the database: which tables belong to a tenant, and how a connection acts for one.
 
-Public county data (DESIGN §9) is computed once per county and shared; every other table with a
-`tenant_id` belongs to a tenant and is guarded by row-level security (migration 0007): the API
-runs each transaction as the role `API_ROLE` (owns nothing) with `app.tenant_id` set locally, so
-a query can only see and write that tenant's rows, whatever SQL it runs. `tenants` and `users`
-are guarded too: a tenant sees itself and its members' accounts (and the caller its own).
+Public county data (DESIGN §9) is computed once per county and shared (no tenant_id, 0016); every
+other table with a `tenant_id` (but the logs, LOG_TABLES) belongs to a tenant and is guarded by
+row-level security (migration 0007): the API runs each transaction as the role `API_ROLE` (owns
+nothing) with `app.tenant_id` set locally, so a query can only see and write that tenant's rows,
+whatever SQL it runs. `tenants` and `users` are guarded too: a tenant sees itself and its members'
+accounts (and the caller its own).
 
 The settings guard against a query that forgets its tenant, not against SQL injection: any SQL
 running as the API role could call set_config itself. Queries stay parameterized.
@@ -18,9 +19,13 @@ from typing import Any
 API_ROLE = "reos_api"
 # What a tenant id may be: also one safe segment of an object key (`tenants/<id>/…`, objects.py).
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
-# Public-record derived, per county (moving them off tenant_id is the next step, docs/api.md).
+# Public-record derived, one set of rows per county whoever computed it: no tenant_id (migration 0016).
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
-                           "features", "ml_models", "scores", "rejects", "source_calls"})
+                           "features", "ml_models", "scores"})
+# Logs every stage writes: tenant_id NULL for the public stages, the tenant's for its own (the
+# webhook's `email_events` rejects). Not under tenant RLS: the API reads neither, and may only
+# insert a reject of its own tenant (0016, policy `tenant_insert`).
+LOG_TABLES = frozenset({"rejects", "source_calls"})
 
 # Public tables the API reads: row-level security (migration 0008, policy `county_subscribed`)
 # admits a row when its county is one the current tenant subscribes to, whoever wrote it.
@@ -44,8 +49,8 @@ def tenant_column_tables(cur: Any) -> list[str]:
 
 
 def tenant_owned_tables(cur: Any) -> list[str]:
-    """Every table with a tenant_id that is not public county data, read from the catalog."""
-    return [t for t in tenant_column_tables(cur) if t not in PUBLIC_TABLES]
+    """Every table with a tenant_id that is not a log (LOG_TABLES), read from the catalog."""
+    return [t for t in tenant_column_tables(cur) if t not in PUBLIC_TABLES | LOG_TABLES]
 
 
 def act_as_api(cur: Any, tenant_id: str | None) -> None:

@@ -175,14 +175,16 @@ def sync_partition(
     table: str,
     frame: pd.DataFrame,
     *,
-    tenant_id: str,
+    tenant_id: str | None = None,
     county: str,
     keys: Sequence[str],
     delete_missing: bool = True,
     preserve: Iterable[str] = (),
     audit: Audit | None = None,
 ) -> SyncStats:
-    """Make the (tenant, county) slice of `table` equal `frame`, keyed on `keys`.
+    """Make the county's slice of `table` equal `frame`, keyed on `keys`: the (tenant, county)
+    slice of a tenant-owned table, or with `tenant_id=None` the county's one set of rows in a
+    public table (which has no tenant_id, DESIGN §9).
 
     `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
@@ -214,7 +216,9 @@ def sync_partition(
             cur.execute("DROP TABLE _stage")
         return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=len(frame),
                          audits=audits)
-    key_list = sql.SQL(", ").join(map(ident, ["tenant_id", "county", *keys]))
+    scope = ["county"] if tenant_id is None else ["tenant_id", "county"]
+    scope_values = (county,) if tenant_id is None else (tenant_id, county)
+    key_list = sql.SQL(", ").join(map(ident, [*scope, *keys]))
     if updatable:
         set_clause = sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in updatable)
@@ -225,11 +229,13 @@ def sync_partition(
     else:
         conflict = sql.SQL("DO NOTHING")
     upsert = sql.SQL(
-        "INSERT INTO {table} (tenant_id, county, {cols}) SELECT %s, %s, {cols} FROM _stage "
+        "INSERT INTO {table} ({scope}, {cols}) SELECT {values}, {cols} FROM _stage "
         "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0)"
-    ).format(table=ident(table), cols=cols, keys=key_list, conflict=conflict)
+    ).format(table=ident(table), scope=sql.SQL(", ").join(map(ident, scope)),
+             values=sql.SQL(", ").join(sql.Placeholder() * len(scope)), cols=cols, keys=key_list, conflict=conflict)
+    where = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(ident(c)) for c in scope)
     with conn.cursor() as cur:
-        cur.execute(upsert, (tenant_id, county))
+        cur.execute(upsert, scope_values)
         flags = [row[0] for row in cur.fetchall()]
         inserted = sum(flags)
         updated = len(flags) - inserted
@@ -238,9 +244,9 @@ def sync_partition(
             match = sql.SQL(" AND ").join(
                 sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
             cur.execute(sql.SQL(
-                "DELETE FROM {} t WHERE t.tenant_id = %s AND t.county = %s "
-                "AND NOT EXISTS (SELECT 1 FROM _stage s WHERE {})").format(ident(table), match),
-                (tenant_id, county))
+                "DELETE FROM {} t WHERE {} "
+                "AND NOT EXISTS (SELECT 1 FROM _stage s WHERE {})").format(ident(table), where, match),
+                scope_values)
             deleted = cur.rowcount
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
@@ -248,12 +254,13 @@ def sync_partition(
 
 
 def replace_rejects(
-    conn: PgConnection, *, tenant_id: str, county: str, asset: str, rejects: Sequence[Reject],
+    conn: PgConnection, *, tenant_id: str | None = None, county: str, asset: str, rejects: Sequence[Reject],
     run_id: str | None,
 ) -> int:
-    """The partition's rejects for `asset` become exactly `rejects` (re-runs never pile up)."""
+    """The partition's rejects for `asset` become exactly `rejects` (re-runs never pile up).
+    `tenant_id` None: a public stage's rejects (the county's, whoever ran it)."""
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM rejects WHERE tenant_id = %s AND county = %s AND asset = %s",
+        cur.execute("DELETE FROM rejects WHERE tenant_id IS NOT DISTINCT FROM %s AND county = %s AND asset = %s",
                     (tenant_id, county, asset))
         execute_values(cur, (
             "INSERT INTO rejects (tenant_id, county, asset, source, source_ref, raw_payload, reason, "
@@ -266,16 +273,20 @@ def replace_rejects(
 LIFECYCLE = ("new", "enriched", "scored", "packeted", "emailed")
 
 
-def advance_status(conn: PgConnection, *, tenant_id: str, county: str, keys: Sequence[str],
+def advance_status(conn: PgConnection, *, tenant_id: str | None = None, county: str, keys: Sequence[str],
                    status: str) -> int:
-    """Move prospects forward in their lifecycle (never back): new → enriched → scored → …"""
+    """Move prospects forward in their lifecycle (never back): new → enriched → scored → …
+
+    `prospects` is public (one row per county and key, DESIGN §9): `tenant_id` is not used. The
+    public stages move it up to `scored`; a tenant's packets and emails never move it (its own
+    progress is derived from its rows, api/v1/property_query.TENANT_STATUS)."""
     if status not in LIFECYCLE:
         raise ValueError(f"unknown prospect status {status!r}")
     with conn.cursor() as cur:
         cur.execute(
-            "UPDATE prospects SET status = %(status)s WHERE tenant_id = %(tenant)s AND county = %(county)s "
+            "UPDATE prospects SET status = %(status)s WHERE county = %(county)s "
             "AND prospect_key = ANY(%(keys)s) "
             "AND array_position(%(order)s::text[], status) < array_position(%(order)s::text[], %(status)s)",
-            {"status": status, "tenant": tenant_id, "county": county, "keys": list(keys),
+            {"status": status, "county": county, "keys": list(keys),
              "order": list(LIFECYCLE)})
         return cur.rowcount

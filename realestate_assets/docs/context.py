@@ -43,12 +43,12 @@ SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_
        f.last_sale_price_indexed, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings,
        (m.metrics ->> 'mdape_pct')::float8 AS model_mdape_pct
 FROM scores s
-JOIN prospects p USING (tenant_id, county, prospect_key)
-JOIN enrichment e USING (tenant_id, county, prospect_key)
-JOIN features f USING (tenant_id, county, prospect_key)
+JOIN prospects p USING (county, prospect_key)
+JOIN enrichment e USING (county, prospect_key)
+JOIN features f USING (county, prospect_key)
 LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
-LEFT JOIN ml_models m ON m.tenant_id = s.tenant_id AND m.county = s.county AND m.version = s.model_version
-WHERE s.tenant_id = :tenant AND s.county = :county
+LEFT JOIN ml_models m ON m.county = s.county AND m.version = s.model_version
+WHERE s.county = :county
   AND (s.bird_dog_score >= :threshold OR s.prospect_key = ANY(CAST(:requested AS text[])))
 ORDER BY s.score_rank
 """

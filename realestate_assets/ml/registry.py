@@ -20,7 +20,7 @@ from realestate_assets.ml.deal import deal_training_frame, propensity_frame
 from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.pipeline import avm_settings
 from realestate_assets.ml.promotion import Decision, contest_start, decide
-from realestate_assets.objects import object_intact, tenant_key
+from realestate_assets.objects import object_intact, public_key
 
 MODEL_NAME = "avm"
 MODEL_NAMES = ("avm", "deal", "sale_propensity")
@@ -30,18 +30,19 @@ class NoActiveModel(LookupError):
     """The county has no active AVM yet (its `ml_model` partition was never materialized)."""
 
 
-def model_key(tenant_id: str, county: str, version: str) -> str:
-    """The object key of a model artifact: under the tenant that trained it, by county and version
-    (the version carries the training-data and settings fingerprint). The one place to change when
-    public county models become shared across tenants (issue #11)."""
-    return tenant_key(tenant_id, "models", county, f"{version}.json")
+def model_key(county: str, version: str) -> str:
+    """The object key of a model artifact: public county data (one model per county, shared by
+    every tenant that follows it, DESIGN §9), by county and version (the version carries the
+    training-data and settings fingerprint). Artifacts registered before migration 0016 keep their
+    `tenants/<id>/models/…` key in `ml_models.artifact_path`, which is what loading reads."""
+    return public_key("models", county, f"{version}.json")
 
 
 def active_model(wh: Warehouse, params: dict[str, str], name: str = MODEL_NAME) -> pd.Series | None:
     found = wh.frame("SELECT version, artifact_path, artifact_sha256, metrics, holdout_start, training_end "
                      "FROM ml_models "
-                     "WHERE tenant_id = :tenant AND county = :county AND model_name = :name AND is_active",
-                     {**params, "name": name})
+                     "WHERE county = :county AND model_name = :name AND is_active",
+                     {"county": params["county"], "name": name})
     return None if found.empty else found.iloc[0]
 
 
@@ -112,31 +113,31 @@ def promotion_decision(name: str, challenger: Any, champion: Any, champion_versi
     return classifier_decision(challenger, champion, champion_version, frame, "sold_next_12m", "snapshot")
 
 
-def register(wh: Warehouse, tenant_id: str, county: str, name: str, version: str, kind: str, model: Any, stored: Any,
+def register(wh: Warehouse, county: str, name: str, version: str, kind: str, model: Any, stored: Any,
              decision: Decision | None, training_rows: int) -> bool:
     """Upsert the registry row; activate it only when the decision says so. Returns is_active."""
     same_as_active = decision is None
     with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute("SELECT is_active FROM ml_models WHERE tenant_id = %s AND county = %s AND model_name = %s "
-                    "AND version = %s", (tenant_id, county, name, version))
+        cur.execute("SELECT is_active FROM ml_models WHERE county = %s AND model_name = %s "
+                    "AND version = %s", (county, name, version))
         existing = cur.fetchone()
         activate = decision.promote if decision is not None else bool(existing and existing[0])
         if activate:
-            cur.execute("UPDATE ml_models SET is_active = false, status = 'retired' WHERE tenant_id = %s "
-                        "AND county = %s AND model_name = %s AND version <> %s AND is_active",
-                        (tenant_id, county, name, version))
+            cur.execute("UPDATE ml_models SET is_active = false, status = 'retired' "
+                        "WHERE county = %s AND model_name = %s AND version <> %s AND is_active",
+                        (county, name, version))
         status = "active" if activate else "challenger_rejected"
         promotion = decision.as_dict() if decision is not None else {"reason": "same version re-registered"}
         cur.execute(
-            "INSERT INTO ml_models (tenant_id, county, model_name, version, kind, metrics, hyperparameters, "
+            "INSERT INTO ml_models (county, model_name, version, kind, metrics, hyperparameters, "
             "feature_names, training_start, training_end, holdout_start, artifact_path, artifact_sha256, "
             "is_active, status, promotion, training_rows) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (tenant_id, county, model_name, version) DO UPDATE SET "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (county, model_name, version) DO UPDATE SET "
             "metrics = EXCLUDED.metrics, artifact_path = EXCLUDED.artifact_path, "
             "artifact_sha256 = EXCLUDED.artifact_sha256, is_active = EXCLUDED.is_active, status = EXCLUDED.status, "
             "promotion = CASE WHEN %s THEN ml_models.promotion ELSE EXCLUDED.promotion END",
-            (tenant_id, county, name, version, kind, to_json(_metrics_of(model)), to_json(model.params),
+            (county, name, version, kind, to_json(_metrics_of(model)), to_json(model.params),
              to_json(_features_of(model)), model.training_start, model.training_end, model.holdout_start,
              stored.key, stored.sha256, activate, status, to_json(promotion), training_rows, same_as_active))
     return activate

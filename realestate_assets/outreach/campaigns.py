@@ -252,11 +252,11 @@ SELECT coalesce(k.id, -s.id) AS packet_id, s.prospect_key, k.object_path, coales
        AS created_at, s.bird_dog_score, s.estimated_value, s.value_gap_pct, s.score_breakdown,
        p.parcel_id, p.address, e.use_type, e.living_sqft, e.beds, e.waterfront, e.comps_count
 FROM scores s
-JOIN prospects p USING (tenant_id, county, prospect_key)
-JOIN enrichment e USING (tenant_id, county, prospect_key)
-LEFT JOIN packets k ON k.tenant_id = s.tenant_id AND k.county = s.county AND k.prospect_key = s.prospect_key
+JOIN prospects p USING (county, prospect_key)
+JOIN enrichment e USING (county, prospect_key)
+LEFT JOIN packets k ON k.tenant_id = :tenant AND k.county = s.county AND k.prospect_key = s.prospect_key
      AND k.template = :template
-WHERE s.tenant_id = :tenant AND s.county = :county AND s.bird_dog_score >= :threshold
+WHERE s.county = :county AND s.bird_dog_score >= :threshold
   AND (k.id IS NOT NULL OR :unrendered)
 ORDER BY s.score_rank
 """

@@ -10,6 +10,12 @@ A signed batch is the provider's, but one event in it can still be malformed (no
 timestamp that is NaN, 1e30, negative or far in the future, a NUL byte): that event lands in
 `rejects` (asset `email_events`, source `sendgrid_webhook`) with its reason and payload, inside
 its own savepoint, while the rest of the batch applies.
+
+Both entry points run as the API role (`db.tenancy.act_as_api`), scoped to one tenant at a time,
+so they work when the API's login is a bare `reos_api` role: the webhook learns each event's
+tenant first through SECURITY DEFINER functions (migration 0016: the email's tenant, else the
+tenant the event names when it exists, else the default), the unsubscribe link names its tenant
+in its signed token.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from realestate_assets.db.tenancy import TENANT_ID, act_as_api, set_tenant
 from realestate_assets.db.warehouse import to_json
 
 SUPPRESSING = {"bounce", "spamreport", "unsubscribe", "group_unsubscribe"}
@@ -47,7 +54,9 @@ def suppress(cur: Any, tenant_id: str, email: str, reason: str, source: str) -> 
 
 
 def unsubscribe(conn: Any, tenant_id: str, email: str, source: str) -> bool:
+    """One-click or link unsubscribe, scoped to the token's tenant (False: no such tenant)."""
     with conn.cursor() as cur:
+        act_as_api(cur, tenant_id)
         cur.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant_id,))
         if cur.fetchone() is None:
             return False
@@ -139,9 +148,17 @@ def record_events(conn: Any, events: list[Any], default_tenant: str = "default",
     counts: Counter = Counter()
     now = time.time() if now is None else now
     with conn.cursor() as cur:
-        cur.execute("SELECT id FROM tenants")
+        act_as_api(cur, None)
+        owners = _email_tenants(cur, events)
+        named = {e["reos_tenant"] for e in events if isinstance(e, dict) and isinstance(e.get("reos_tenant"), str)
+                 and TENANT_ID.match(e["reos_tenant"])}  # a tenant id, never a NUL or 10 kB of text
+        cur.execute("SELECT reos_known_tenants(%s)", (sorted(named),))
         tenants = {r[0] for r in cur.fetchall()}
         for event in events:
+            email_id = _email_id(event) if isinstance(event, dict) else None
+            # Scoped to the event's tenant before its savepoint: a rollback keeps the scope for the reject.
+            scope = owners.get(email_id) or _tenant_of(event, tenants, default_tenant)  # type: ignore[arg-type]
+            set_tenant(cur, scope)
             problem = event_problem(event, now)
             if problem is None:
                 # Its own savepoint: an event the database still refuses is rejected, not the batch.
@@ -154,8 +171,18 @@ def record_events(conn: Any, events: list[Any], default_tenant: str = "default",
                     cur.execute("ROLLBACK TO SAVEPOINT reos_event")
                     problem = f"not storable: {type(exc).__name__}: {str(exc).strip()[:300]}"
             counts["rejected"] += 1
-            reject_event(cur, _tenant_of(event, tenants, default_tenant), event, problem)
+            reject_event(cur, scope, event, problem)
     return counts
+
+
+def _email_tenants(cur: Any, events: list[Any]) -> dict[int, str]:
+    """{email id: its tenant} for the emails the batch's events name (a definer function: the
+    API role sees no email before it knows the tenant)."""
+    ids = sorted({i for e in events if isinstance(e, dict) and (i := _email_id(e)) is not None and abs(i) < 2**63})
+    if not ids:
+        return {}
+    cur.execute("SELECT email_id, tenant_id FROM reos_webhook_email_tenants(%s::bigint[])", (ids,))
+    return dict(cur.fetchall())
 
 
 def _tenant_of(event: Any, tenants: set[str], default_tenant: str) -> str:

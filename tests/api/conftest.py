@@ -1,5 +1,5 @@
 """Fixtures of the API tests: the app on the test database, and a world of two tenants following
-two counties whose properties the pipeline's tenant wrote."""
+two counties whose properties the pipeline wrote (public county rows: no tenant)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ def client(database_url: str, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def world(database_url: str) -> dict[str, Any]:
-    """Tenant A follows county ca, tenant B county cb; the rows belong to a pipeline tenant."""
+    """Tenant A follows county ca, tenant B county cb; the county rows are public (no tenant)."""
     a, b = make_tenant(database_url, "prop-a"), make_tenant(database_url, "prop-b")
-    ca, cb, writer = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("ca", "cb", "pipeline"))
+    ca, cb = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("ca", "cb"))
     with owner_cursor(database_url) as cur:
-        store.create_tenant(cur, writer, "pipeline")
-        seed_county(cur, writer, ca, N_A)
-        seed_county(cur, writer, cb, N_B)
+        seed_county(cur, ca, N_A)
+        seed_county(cur, cb, N_B)
         store.subscribe(cur, a.id, ca)
         store.subscribe(cur, b.id, cb)
         cur.execute("SELECT county, array_agg(id ORDER BY id) FROM prospects WHERE county IN (%s, %s) GROUP BY 1",

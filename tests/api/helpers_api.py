@@ -127,29 +127,29 @@ PROVENANCE = {"living_sqft": {"source": "county_assessor", "fetched_at": "2026-1
                               "confidence": 1.0}}
 
 
-def seed_county(cur: Any, writer: str, county: str, n: int) -> None:
+def seed_county(cur: Any, county: str, n: int) -> None:
     """`n` properties as the pipeline writes them: every fourth only discovered (no enrichment, no
     score); scores tie in fives; a third without asking price; addresses on MAIN or OAK street."""
     for i in range(1, n + 1):
         key = f"{county}-{i:04d}"
         scored = i % 4 != 0
         cur.execute(
-            "INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, zip, use_type, "
-            "status, list_price) VALUES (%s, %s, %s, %s, %s, 'SEATTLE', 'WA', '98103', %s, %s, %s)",
-            (writer, county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST",
+            "INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
+            "status, list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', '98103', %s, %s, %s)",
+            (county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST",
              "condo" if i % 2 == 0 else "single_family", "scored" if scored else "new",
              None if i % 3 == 0 else 300000.0 + 1000 * i))
         if not scored:
             continue
         cur.execute(
-            "INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, living_sqft, "
+            "INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, "
             "year_built, last_sale_price, last_sale_date, provenance) "
-            "VALUES (%s, %s, %s, '2026-12-01', 'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
-            (writer, county, key, 1000.0 + i, json.dumps(PROVENANCE)))
+            "VALUES (%s, %s, '2026-12-01', 'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
+            (county, key, 1000.0 + i, json.dumps(PROVENANCE)))
         breakdown = {"reasons": [f"reason for {key}"], "value_factors": []} if i == 1 else None
         cur.execute(
-            "INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+            "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
             "bird_dog_score, score_rank, score_components, score_breakdown, model_version) "
-            "VALUES (%s, %s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
-            (writer, county, key, 500000.0 + i, 50.0 + (i % 5) * 10, i, json.dumps({"equity": 91.0, "tenure": 40.0}),
+            "VALUES (%s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
+            (county, key, 500000.0 + i, 50.0 + (i % 5) * 10, i, json.dumps({"equity": 91.0, "tenure": 40.0}),
              json.dumps(breakdown) if breakdown else None))

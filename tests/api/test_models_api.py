@@ -23,10 +23,10 @@ def models(database_url: str, world: dict[str, Any]) -> dict[str, int]:
         for county, name, version, active, metrics in (
                 (world["ca"], "avm", "avm-1", False, AVM_METRICS), (world["ca"], "avm", "avm-2", True, AVM_METRICS),
                 (world["ca"], "deal", "deal-1", True, DEAL_METRICS), (world["cb"], "avm", "avm-b", True, AVM_METRICS)):
-            cur.execute("INSERT INTO ml_models (tenant_id, county, model_name, version, kind, metrics, "
+            cur.execute("INSERT INTO ml_models (county, model_name, version, kind, metrics, "
                         "hyperparameters, feature_names, artifact_path, artifact_sha256, is_active, status, promotion, "
                         "training_rows) "
-                        "VALUES ('default', %s, %s, %s, 'lightgbm', %s, '{\"num_leaves\": 31}', '[\"living_sqft\"]', "
+                        "VALUES (%s, %s, %s, 'lightgbm', %s, '{\"num_leaves\": 31}', '[\"living_sqft\"]', "
                         "'k', 's', %s, %s, '{\"promote\": true, \"reason\": \"better\"}', 1000) RETURNING id",
                         (county, name, version, json.dumps(metrics), active, "active" if active else "retired"))
             ids[f"{county}/{version}"] = cur.fetchone()[0]

@@ -29,7 +29,7 @@ from realestate_assets.api.v1.property_query import (
     with_followed_counties,
 )
 from realestate_assets.db.tenancy import act_as_api
-from tests.api.helpers_api import N_A, PROVENANCE, bearer, dsn, login, owner_cursor
+from tests.api.helpers_api import N_A, PROVENANCE, bearer, dsn, login, make_tenant, owner_cursor, seed_county
 
 
 @pytest.fixture(scope="module")
@@ -174,28 +174,26 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
     conn = psycopg2.connect(dsn(database_url))
     try:
         with conn.cursor() as cur:
-            writer, tenant = f"bulk_{uuid.uuid4().hex[:6]}", f"reader_{uuid.uuid4().hex[:6]}"
-            store.create_tenant(cur, writer, "bulk pipeline")
+            tenant, bulk = f"reader_{uuid.uuid4().hex[:6]}", f"bulk{uuid.uuid4().hex[:6]}"
             store.create_tenant(cur, tenant, "reader")
-            store.subscribe(cur, tenant, "bulk_c07")
-            store.subscribe(cur, tenant, "bulk_c08")
+            store.subscribe(cur, tenant, f"{bulk}_c07")
+            store.subscribe(cur, tenant, f"{bulk}_c08")
             cur.execute("""
-                INSERT INTO prospects (tenant_id, county, prospect_key, address, status, list_price)
-                SELECT %s, format('bulk_c%%s', lpad((g %% 20)::text, 2, '0')), 'k' || g, g || ' MAIN ST',
+                INSERT INTO prospects (county, prospect_key, address, status, list_price)
+                SELECT %s || '_c' || lpad((g %% 20)::text, 2, '0'), 'k' || g, g || ' MAIN ST',
                        'scored', 100000 + g
-                FROM generate_series(1, 100000) g""", (writer,))
+                FROM generate_series(1, 100000) g""", (bulk,))
             cur.execute("""
-                INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, bird_dog_score, score_rank,
-                                    model_version)
-                SELECT tenant_id, county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
-                FROM prospects WHERE tenant_id = %s""", (writer,))
+                INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
+                SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
+                FROM prospects WHERE county LIKE %s""", (bulk + "_c%",))
             cur.execute("ANALYZE prospects")
             cur.execute("ANALYZE scores")
             act_as_api(cur, tenant)
             followed = [s["county"] for s in store.list_subscriptions(cur)]
             # The default page (every followed county, by score) and a filtered one, as the route builds them.
-            for filters, counties in ((PropertyFilters(), {"bulk_c07", "bulk_c08"}),
-                                      (PropertyFilters(county=["bulk_c07"], min_score=50), {"bulk_c07"})):
+            for filters, counties in ((PropertyFilters(), {f"{bulk}_c07", f"{bulk}_c08"}),
+                                      (PropertyFilters(county=[f"{bulk}_c07"], min_score=50), {f"{bulk}_c07"})):
                 query, params = list_query(with_followed_counties(filters, followed), limit=51)
                 cur.execute("EXPLAIN " + query, params)
                 plan = "\n".join(r[0] for r in cur.fetchall())
@@ -225,3 +223,43 @@ def test_cursors_round_trip_and_forged_ones_are_refused() -> None:
             decode_cursor(sort, _forged(sort, values))
     with pytest.raises(InvalidQuery):
         decode_cursor("address", encode_cursor(sort, row))
+
+
+def test_packeted_and_emailed_are_the_calling_tenants_own(client: TestClient, database_url: str) -> None:
+    """Two tenants follow one county: the public status stops at `scored`; a memo and a sent email of
+    one tenant show as `packeted` / `emailed` to it alone (list, filter and detail)."""
+    x, y = make_tenant(database_url, "stat-x"), make_tenant(database_url, "stat-y")
+    county = f"cs_{uuid.uuid4().hex[:6]}"
+    with owner_cursor(database_url) as cur:
+        seed_county(cur, county, 3)
+        for tenant in (x, y):
+            store.subscribe(cur, tenant.id, county)
+        packet_ids = []
+        for i in (1, 2):
+            cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, "
+                        "inputs_hash, object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                        "(%s, %s, %s, 'investor_memo', '1', 'h', 'k', 's', 10, 80, now()) RETURNING id",
+                        (x.id, county, f"{county}-{i:04d}"))
+            packet_ids.append(cur.fetchone()[0])
+        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, "
+                    "subject, provider, send_key, status) VALUES (%s, %s, 'new_opportunity', %s, %s, "
+                    "'r@example.com', 'Deal', 'outbox', 'k2', 'sent')", (x.id, county, packet_ids[1], [packet_ids[1]]))
+    as_x, as_y = {"X-API-Key": x.keys["read"]}, {"X-API-Key": y.keys["read"]}
+
+    def statuses(headers: dict[str, str], **params: Any) -> dict[str, str]:
+        page = client.get("/api/v1/properties", params={"county": county, **params}, headers=headers)
+        assert page.status_code == 200, page.text
+        return {item["prospect_key"]: item["status"] for item in page.json()["items"]}
+
+    keys = [f"{county}-{i:04d}" for i in (1, 2, 3)]
+    assert statuses(as_x) == {keys[0]: "packeted", keys[1]: "emailed", keys[2]: "scored"}
+    assert statuses(as_y) == dict.fromkeys(keys, "scored")
+    assert statuses(as_x, status="emailed") == {keys[1]: "emailed"}
+    assert statuses(as_y, status=["packeted", "emailed"]) == {}
+    first = client.get("/api/v1/properties", params={"county": county, "status": "packeted"},
+                       headers=as_x).json()["items"][0]["id"]
+    assert client.get(f"/api/v1/properties/{first}", headers=as_x).json()["prospect"]["status"] == "packeted"
+    assert client.get(f"/api/v1/properties/{first}", headers=as_y).json()["prospect"]["status"] == "scored"
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT DISTINCT status FROM prospects WHERE county = %s", (county,))
+        assert cur.fetchall() == [("scored",)]  # nothing of x's progress in the public row

@@ -60,32 +60,31 @@ def market_world(database_url: str) -> dict[str, Any]:
     """Tenant A follows a county with sales and six scored properties; tenant B follows it too
     (isolation of emails and review marks); tenant C follows nothing of it."""
     a, b, c = (make_tenant(database_url, f"mkt-{x}") for x in "abc")
-    county, writer = f"cx_{uuid.uuid4().hex[:6]}", f"pipe-{uuid.uuid4().hex[:6]}"
+    county = f"cx_{uuid.uuid4().hex[:6]}"
     sales = _sales()
     with owner_cursor(database_url) as cur:
-        store.create_tenant(cur, writer, "pipeline")
         for row in sales.itertuples():
             cur.execute(
-                "INSERT INTO sales (tenant_id, county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
+                "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
                 "living_sqft, beds, baths, lot_sqft, bldg_grade, age_at_sale, eff_age_at_sale, latitude, longitude) "
-                "VALUES (%s, %s, 'test', %s, %s, %s, %s, %s, %s, 3, 3, 3, 3, 3, 3, %s, %s)",
-                (writer, county, row.sale_id, row.parcel_id, row.sale_price, row.sale_date.date(), row.use_type,
+                "VALUES (%s, 'test', %s, %s, %s, %s, %s, %s, 3, 3, 3, 3, 3, 3, %s, %s)",
+                (county, row.sale_id, row.parcel_id, row.sale_price, row.sale_date.date(), row.use_type,
                  row.living_sqft, row.latitude, row.longitude))
         ids = []
         for i in range(N_PROSPECTS):
             key, parcel = f"{county}-{i}", "S000" if i == 0 else f"Q{i:03d}"
-            cur.execute("INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, "
-                        "zip, use_type, status, latitude, longitude) VALUES (%s, %s, %s, %s, %s, 'SEATTLE', 'WA', "
+            cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, "
+                        "zip, use_type, status, latitude, longitude) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', "
                         "'98103', 'single_family', 'scored', %s, %s) RETURNING id",
-                        (writer, county, key, parcel, f"{10 + i} ELM ST", LAT + 0.001 * i, LON))
+                        (county, key, parcel, f"{10 + i} ELM ST", LAT + 0.001 * i, LON))
             ids.append(cur.fetchone()[0])
-            cur.execute("INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, "
-                        "living_sqft) VALUES (%s, %s, %s, %s, 'enriched', 'single_family', %s)",
-                        (writer, county, key, AS_OF, 1400.0 + 50 * i))
-            cur.execute("INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, "
+            cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, "
+                        "living_sqft) VALUES (%s, %s, %s, 'enriched', 'single_family', %s)",
+                        (county, key, AS_OF, 1400.0 + 50 * i))
+            cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
                         "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) "
-                        "VALUES (%s, %s, %s, %s, %s, 5.0, %s, %s, '{}', 'v1')",
-                        (writer, county, key, AS_OF, 500000.0 + 1000 * i, 90.0 - i, i + 1))
+                        "VALUES (%s, %s, %s, %s, 5.0, %s, %s, '{}', 'v1')",
+                        (county, key, AS_OF, 500000.0 + 1000 * i, 90.0 - i, i + 1))
         for tenant in (a, b):
             store.subscribe(cur, tenant.id, county)
         # Tenant A emailed property 0 (a single-property email) and property 1 in a digest with 0.
@@ -105,7 +104,7 @@ def market_world(database_url: str) -> dict[str, Any]:
             for event in ("delivered", "open"):
                 cur.execute("INSERT INTO email_events (tenant_id, email_id, sg_event_id, event, occurred_at, payload) "
                             "VALUES (%s, %s, %s, %s, now(), '{}')", (a.id, email_id, uuid.uuid4().hex, event))
-    return {"a": a, "b": b, "c": c, "county": county, "writer": writer, "ids": ids, "sales": sales}
+    return {"a": a, "b": b, "c": c, "county": county, "ids": ids, "sales": sales}
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +122,7 @@ def qdrant_dir(tmp_path_factory: pytest.TempPathFactory, market_world: dict[str,
         "list_price": [None] * N_PROSPECTS, "estimated_value": [500000.0 + 1000 * i for i in range(N_PROSPECTS)],
         "bird_dog_score": [90.0 - i for i in range(N_PROSPECTS)], "use_type": ["single_family"] * N_PROSPECTS})
     with open_store(None, path) as client:
-        write_partition(client, market_world["writer"], market_world["county"], frame)
+        write_partition(client, market_world["county"], frame)
     return path
 
 
@@ -181,9 +180,9 @@ def test_price_history_is_the_parcels_sales_and_the_county_index(vclient, auth, 
 
 def test_a_property_without_location_has_no_comps_and_says_why(vclient, auth, market_world, database_url) -> None:
     with owner_cursor(database_url) as cur:
-        cur.execute("INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, status) "
-                    "VALUES (%s, %s, %s, 'NOLOC', 'new') RETURNING id",
-                    (market_world["writer"], market_world["county"], f"{market_world['county']}-noloc"))
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, status) "
+                    "VALUES (%s, %s, 'NOLOC', 'new') RETURNING id",
+                    (market_world["county"], f"{market_world['county']}-noloc"))
         pid = cur.fetchone()[0]
     body = vclient.get(f"/api/v1/properties/{pid}/comps", headers=auth["a"]).json()
     assert body["comps"] == [] and "latitude" in body["detail"]

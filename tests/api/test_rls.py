@@ -3,10 +3,13 @@ tenant B's rows in any tenant-owned table — the tables are read from the catal
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg2
 import pytest
 from psycopg2 import sql
 
+from realestate_assets.accounts import store
 from realestate_assets.db.tenancy import (
     ACCOUNT_TABLES,
     API_ROLE,
@@ -16,7 +19,7 @@ from realestate_assets.db.tenancy import (
     set_user,
     tenant_owned_tables,
 )
-from tests.api.helpers_api import dsn, make_tenant, owner_cursor
+from tests.api.helpers_api import dsn, make_tenant, owner_cursor, seed_county
 
 
 @pytest.fixture(scope="module")
@@ -143,5 +146,38 @@ def test_tenants_and_accounts_of_another_tenant_are_invisible(database_url: str,
             cur.execute("SELECT id FROM users WHERE id = ANY(%s)", (list(a_users | b_users),))
             assert {r[0] for r in cur.fetchall()} == a_users | b_users
         conn.rollback()
+    finally:
+        conn.close()
+
+
+def test_public_county_rows_are_one_set_per_county_read_only_where_subscribed(database_url: str) -> None:
+    """Public county tables carry no tenant (migration 0016); the API role reads their rows only for
+    the counties its tenant follows, and may not write them."""
+    a, b = make_tenant(database_url, "pub-a"), make_tenant(database_url, "pub-b")
+    ca, cb = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("pa", "pb"))
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND column_name = 'tenant_id'")
+        assert not {r[0] for r in cur.fetchall()} & PUBLIC_TABLES, "public county tables must not have tenant_id"
+        for county in (ca, cb):
+            seed_county(cur, county, 3)
+            cur.execute("INSERT INTO ml_models (county, model_name, version, kind, artifact_path, artifact_sha256) "
+                        "VALUES (%s, 'avm', 'v1', 'lightgbm', 'public/models/x.json', 's')", (county,))
+            cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+                        "VALUES (%s, 'test', 's1', 'p1', 500000, '2015-01-02')", (county,))
+        store.subscribe(cur, a.id, ca)
+        store.subscribe(cur, b.id, cb)
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            for tenant, mine in ((a, ca), (b, cb)):
+                act_as_api(cur, tenant.id)
+                for table in sorted(COUNTY_SCOPED_TABLES):
+                    cur.execute(sql.SQL("SELECT DISTINCT county FROM {} WHERE county IN (%s, %s)")
+                                .format(sql.Identifier(table)), (ca, cb))
+                    assert [r[0] for r in cur.fetchall()] == [mine], f"{table} as {tenant.id}"
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute("UPDATE scores SET bird_dog_score = 0 WHERE county = %s", (mine,))
+                conn.rollback()
     finally:
         conn.close()

@@ -41,21 +41,21 @@ def seed(cur: Any, county: str) -> None:
         key = f"{county}-{i:04d}"
         score = 40.0 + 2 * i
         cur.execute(
-            "INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, address, city, state, zip, use_type, "
-            "status, list_price) VALUES ('default', %s, %s, %s, %s, 'SEATTLE', 'WA', %s, %s, 'scored', %s)",
+            "INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
+            "status, list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', %s, %s, 'scored', %s)",
             (county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST", f"981{i % 10:02d}",
              "condo" if i % 2 == 0 else "single_family", 300000.0 + 10000 * i))
         cur.execute(
-            "INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, living_sqft, "
-            "year_built, last_sale_price, last_sale_date, provenance) VALUES ('default', %s, %s, '2026-12-01', "
+            "INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, "
+            "year_built, last_sale_price, last_sale_date, provenance) VALUES (%s, %s, '2026-12-01', "
             "'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
             (county, key, 1000.0 + i, json.dumps(PROVENANCE)))
         breakdown = {"reasons": ["last sale 12 years ago, well below today's estimate"], "value_factors": []} \
             if i == N else None
         cur.execute(
-            "INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+            "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
             "bird_dog_score, score_rank, score_components, score_breakdown, model_version) "
-            "VALUES ('default', %s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
+            "VALUES (%s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
             (county, key, 500000.0 + i, score, N + 1 - i, json.dumps(COMPONENTS),
              json.dumps(breakdown) if breakdown else None))
 
@@ -65,7 +65,6 @@ def world(database_url: str) -> dict[str, Any]:
     tenant = make_tenant(database_url, "dash")
     county = f"dash_{uuid.uuid4().hex[:6]}"
     with owner_cursor(database_url) as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES ('default', 'default') ON CONFLICT DO NOTHING")
         seed(cur, county)
         # Only this county: other tests may write king_wa rows into the shared database.
         cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s", (tenant.id,))
@@ -74,9 +73,9 @@ def world(database_url: str) -> dict[str, Any]:
         top_id = cur.fetchone()[0]
         metrics = {"mdape_pct": 9.3, "pe10_pct": 54.1, "cod": 11.2, "prd": 1.01,
                    "importance": {"living_sqft": 0.31, "latitude": 0.22, "year_built": 0.1}}
-        cur.execute("INSERT INTO ml_models (tenant_id, county, model_name, version, kind, metrics, hyperparameters, "
+        cur.execute("INSERT INTO ml_models (county, model_name, version, kind, metrics, hyperparameters, "
                     "feature_names, artifact_path, artifact_sha256, is_active, status, promotion, training_rows) "
-                    "VALUES ('default', %s, 'avm', '2026-12-01-e2e', 'lightgbm', %s, '{}', '[\"living_sqft\"]', "
+                    "VALUES (%s, 'avm', '2026-12-01-e2e', 'lightgbm', %s, '{}', '[\"living_sqft\"]', "
                     "'k', 's', true, 'active', '{\"promote\": true, \"reason\": \"better\"}', 1000) RETURNING id",
                     (county, json.dumps(metrics)))
         model_id = cur.fetchone()[0]

@@ -56,10 +56,10 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     chosen = facts[(facts["sale_count"] >= 2) & facts["comps_estimated_value"].notna()].head(N).reset_index()
     with owner_cursor(database_url) as cur:
         cur.execute("INSERT INTO tenants (id, name) VALUES ('default', 'default') ON CONFLICT DO NOTHING")
-        execute_values(cur, "INSERT INTO sales (tenant_id, county, source, sale_id, parcel_id, sale_price, sale_date, "
+        execute_values(cur, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, "
                        "use_type, neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, "
                        "age_at_sale, eff_age_at_sale, latitude, longitude) VALUES %s",
-                       [("default", county, "king_wa_sales", r.sale_id, r.parcel_id, float(r.sale_price),
+                       [(county, "king_wa_sales", r.sale_id, r.parcel_id, float(r.sale_price),
                          r.sale_date.date(), r.use_type, str(r.neighborhood), float(r.lot_sqft), bool(r.waterfront),
                          float(r.bldg_grade), float(r.living_sqft), float(r.beds), float(r.baths),
                          float(r.age_at_sale), float(r.eff_age_at_sale), float(r.latitude), float(r.longitude))
@@ -67,21 +67,21 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         ids = []
         for i, r in enumerate(chosen.itertuples()):
             key = f"{county}-{r.parcel_id}"
-            cur.execute("INSERT INTO prospects (tenant_id, county, prospect_key, parcel_id, city, state, use_type, "
-                        "status, latitude, longitude) VALUES ('default', %s, %s, %s, 'SEATTLE', 'WA', %s, 'scored', "
+            cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, city, state, use_type, "
+                        "status, latitude, longitude) VALUES (%s, %s, %s, 'SEATTLE', 'WA', %s, 'scored', "
                         "%s, %s) RETURNING id", (county, key, r.parcel_id, r.use_type, r.latitude, r.longitude))
             ids.append(cur.fetchone()[0])
             provenance = {"living_sqft": {"source": "king_wa_sales", "fetched_at": "2026-12-01T04:00:00+00:00",
                                           "confidence": 1.0}}
-            cur.execute("INSERT INTO enrichment (tenant_id, county, prospect_key, as_of_date, status, use_type, "
+            cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, "
                         "living_sqft, beds, baths, comps_count, comps_estimated_value, last_sale_price, "
-                        "last_sale_date, provenance) VALUES ('default', %s, %s, %s, 'enriched', %s, %s, %s, %s, %s, "
+                        "last_sale_date, provenance) VALUES (%s, %s, %s, 'enriched', %s, %s, %s, %s, %s, "
                         "%s, %s, %s, %s)",
                         (county, key, as_of.date(), r.use_type, r.living_sqft, r.beds, r.baths, int(r.comps_count),
                          r.comps_estimated_value, r.last_sale_price, r.last_sale_date.date(), json.dumps(provenance)))
-            cur.execute("INSERT INTO scores (tenant_id, county, prospect_key, as_of_date, estimated_value, "
+            cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
                         "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) VALUES "
-                        "('default', %s, %s, %s, %s, 0, %s, %s, '{}', 'e2e')",
+                        "(%s, %s, %s, %s, 0, %s, %s, '{}', 'e2e')",
                         (county, key, as_of.date(), r.comps_estimated_value, 98.0 - 2 * i, i + 1))
         cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s", (tenant.id,))
         cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, %s)", (tenant.id, county))
@@ -99,7 +99,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
                           estimated_value=chosen["comps_estimated_value"],
                           bird_dog_score=[98.0 - 2 * i for i in range(len(chosen))])
     with open_store(None, vectors) as client:
-        write_partition(client, "default", county, frame)
+        write_partition(client, county, frame)
     return {"tenant": tenant, "county": county, "ids": ids, "vectors": vectors, "parcel": chosen["parcel_id"][0]}
 
 

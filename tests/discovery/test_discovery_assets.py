@@ -68,14 +68,15 @@ def test_bulk_file_and_listing_site_become_one_prospect_per_house(
 
     wh = Warehouse(database_url)
     params = {"t": tenant}
-    listings = wh.frame("SELECT source_id, list_price FROM listings WHERE tenant_id = :t", params)
+    listings = wh.frame("SELECT source_id, list_price FROM listings WHERE county = 'king_wa'", params)
     assert len(listings) == 2
-    reasons = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params)["reason"]
+    reasons = wh.frame("SELECT reason FROM rejects WHERE tenant_id IS NULL AND county = 'king_wa' "
+                       "AND asset = 'listings'", params)["reason"]
     assert len(reasons) == 1 and "address" in reasons.iloc[0]
 
     prospects = wh.frame("SELECT prospect_key, parcel_id, list_price, sources, address FROM prospects "
-                         "WHERE tenant_id = :t", params).set_index("prospect_key")
-    parcels = wh.scalar("SELECT count(DISTINCT parcel_id) FROM sales WHERE tenant_id = :t", params)
+                         "WHERE county = 'king_wa'", params).set_index("prospect_key")
+    parcels = wh.scalar("SELECT count(DISTINCT parcel_id) FROM sales WHERE county = 'king_wa'", params)
     assert len(prospects) == parcels + 1  # the matched listing adds no prospect; the new house does
     parcel_id = sample["pinx"].strip(".")
     same = prospects.loc[parcel_id]
@@ -83,15 +84,16 @@ def test_bulk_file_and_listing_site_become_one_prospect_per_house(
     assert same["address"].startswith("1420 E Pine")
     new = prospects[prospects["parcel_id"].isna()]
     assert len(new) == 1 and new["list_price"].iloc[0] == 980_000
-    links = wh.frame("SELECT source, matched_on FROM prospect_sources WHERE tenant_id = :t "
+    links = wh.frame("SELECT source, matched_on FROM prospect_sources WHERE county = 'king_wa' "
                      "AND prospect_key = :k", {**params, "k": parcel_id})
     assert set(links["source"]) == {"kc_assessor_sales", "test_site"}
 
     again = discover(config)
     assert again.success
-    assert wh.scalar("SELECT count(*) FROM prospects WHERE tenant_id = :t", params) == len(prospects)
-    assert wh.scalar("SELECT count(*) FROM listings WHERE tenant_id = :t", params) == 2
-    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id = :t AND asset = 'listings'", params) == 1
+    assert wh.scalar("SELECT count(*) FROM prospects WHERE county = 'king_wa'", params) == len(prospects)
+    assert wh.scalar("SELECT count(*) FROM listings WHERE county = 'king_wa'", params) == 2
+    assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id IS NULL AND county = 'king_wa' "
+                     "AND asset = 'listings'", params) == 1
     wh.dispose()
 
 

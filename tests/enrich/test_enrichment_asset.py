@@ -98,7 +98,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     first = enrich(deployment)
     assert first.success
     wh = Warehouse(database_url)
-    rows = wh.frame("SELECT * FROM enrichment WHERE tenant_id = :t", {"t": tenant}).set_index("prospect_key")
+    rows = wh.frame("SELECT * FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
     assert (rows["status"] == "enriched").all()
     owner = rows.loc[known[0]]
     assert owner["owner_names"] == ["SMITH JOHN D"] and owner["assessed_value"] == 400_000
@@ -115,14 +115,14 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     assert rolled["provenance"]["owner_names"]["source"] == "county_assessor"
     assert pd.notna(rolled["out_of_state_owner"]) and not rolled["out_of_state_owner"]  # known: WA mailing
     assert rolled["tax_amount"] == 5100
-    roll_rejects = wh.frame("SELECT reason FROM rejects WHERE tenant_id = :t AND asset = 'assessor_roll'",
-                            {"t": tenant})["reason"]
+    roll_rejects = wh.frame("SELECT reason FROM rejects WHERE tenant_id IS NULL AND county = 'king_wa' "
+                            "AND asset = 'assessor_roll'", {"t": tenant})["reason"]
     assert list(roll_rejects) == ["parcel_id: missing"]
     unmatched = rows.drop(index=known).iloc[0]
     assert unmatched["source_status"]["attom"]["status"] == "no_match" and pd.isna(unmatched["assessed_value"])
 
     calls = wh.frame("SELECT source, cache_hit, cost_usd::float8 AS cost, run_id FROM source_calls "
-                     "WHERE tenant_id = :t", {"t": tenant})
+                     "WHERE tenant_id IS NULL AND county = 'king_wa'", {"t": tenant})
     billed = calls[(calls["source"] == "attom") & (calls["cost"] > 0)]
     assert len(billed) == 10 * 4  # four endpoints for each matched parcel; no-matches are free
     assert calls["cost"].sum() == pytest.approx(40 * 0.05)
@@ -133,7 +133,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     second = enrich(deployment)
     assert second.success
     assert attom_server.count() + census_server.count() == outbound  # all from the HTTP cache
-    again = wh.frame("SELECT cache_hit, cost_usd::float8 AS cost FROM source_calls WHERE tenant_id = :t "
+    again = wh.frame("SELECT cache_hit, cost_usd::float8 AS cost FROM source_calls WHERE county = 'king_wa' "
                      "AND run_id = :r", {"t": tenant, "r": second.run_id})
     assert len(again) > 0 and again["cache_hit"].all() and again["cost"].sum() == 0
     assert second.asset_materializations_for_node("enrichment")[0].metadata["cache_hit_rate"].value == 1.0
@@ -151,11 +151,11 @@ def test_failing_required_source_publishes_nothing_and_blocks(env: Path, serve, 
     wh = Warehouse(database_url)
     # Write–audit–publish: the blocking checks ran on the staged rows, so nothing was published
     # (no earlier rows existed to keep); the reasons are in the materialization's metadata.
-    assert wh.scalar("SELECT count(*) FROM enrichment WHERE tenant_id = :t", {"t": tenant}) == 0
+    assert wh.scalar("SELECT count(*) FROM enrichment WHERE county = 'king_wa'", {"t": tenant}) == 0
     metadata = result.asset_materializations_for_node("enrichment")[0].metadata
     assert metadata["published"].value is False and metadata["staged_rows"].value == 40
     reasons = metadata["failure_reasons"].value
     assert sum(reasons.values()) == 40 and all(r.startswith("required source attom failed") for r in reasons)
-    assert wh.scalar("SELECT count(*) FROM prospects WHERE tenant_id = :t AND status = 'enriched'",
+    assert wh.scalar("SELECT count(*) FROM prospects WHERE county = 'king_wa' AND status = 'enriched'",
                      {"t": tenant}) == 0
     wh.dispose()

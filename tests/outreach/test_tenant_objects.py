@@ -24,13 +24,15 @@ from realestate_assets.settings import LocalSettings
 SIGNED = re.compile(r"signature=|X-Amz-Signature|X-Amz-Credential|unsubscribe\?token=", re.IGNORECASE)
 
 
-def test_object_keys_carry_the_tenant_and_differ_between_tenants() -> None:
+def test_packet_keys_carry_the_tenant_and_model_keys_are_public() -> None:
     a = packet_path("tenant-a", "king_wa", "0345000085", "investor_memo", "0123456789abcdef")
     b = packet_path("tenant-b", "king_wa", "0345000085", "investor_memo", "0123456789abcdef")
     assert a.startswith("tenants/tenant-a/packets/king_wa/0345000085/") and a != b
     assert b.startswith("tenants/tenant-b/packets/king_wa/")
-    assert model_key("tenant-a", "king_wa", "avm-king_wa-abc") == "tenants/tenant-a/models/king_wa/avm-king_wa-abc.json"
-    assert model_key("tenant-a", "king_wa", "v") != model_key("tenant-b", "king_wa", "v")
+    # A county's models are public county data, one copy whoever trained them (DESIGN §9).
+    assert model_key("king_wa", "avm-king_wa-abc") == "public/models/king_wa/avm-king_wa-abc.json"
+    with pytest.raises(ValueError, match="segment"):
+        model_key("../king_wa", "v")
 
 
 @pytest.mark.parametrize("tenant_id", ["", "..", "a/../b", "Tenant", "x", "t\n1", "../t_1"])
@@ -76,7 +78,7 @@ def test_a_model_artifact_is_read_back_only_when_it_matches_its_recorded_sha256(
             return data
 
     store = LocalObjectStore(tmp_path)
-    stored = store.put(model_key("t1", "king_wa", "avm-1"), b'{"model": 1}', "application/json")
+    stored = store.put(model_key("king_wa", "avm-1"), b'{"model": 1}', "application/json")
     row = pd.Series({"artifact_path": stored.key, "artifact_sha256": stored.sha256})
     assert load_model(store, row, Echo) == b'{"model": 1}'
     (tmp_path / stored.key).write_bytes(b'{"model": 2}')
@@ -89,6 +91,28 @@ def _packet_objects(database_url: str, tenant: str) -> pd.DataFrame:
     try:
         return wh.frame("SELECT prospect_key, template, object_path, sha256, url FROM packets "
                         "WHERE tenant_id = :t ORDER BY prospect_key, template", {"t": tenant})
+    finally:
+        wh.dispose()
+
+
+# Public county tables a second tenant's packets and emails must reuse, not recompute.
+PUBLIC_OUTPUTS = ("sales", "prospect_sources", "enrichment", "features", "ml_models", "scores")
+
+
+def _public_snapshot(database_url: str) -> dict[str, list[tuple]]:
+    wh = Warehouse(database_url)
+    try:
+        return {t: [tuple(r) for r in wh.frame(f"SELECT id, updated_at FROM {t} WHERE county = 'king_wa' "
+                                                f"ORDER BY id").itertuples(index=False)] for t in PUBLIC_OUTPUTS}
+    finally:
+        wh.dispose()
+
+
+def email_counts(database_url: str, tenant: str) -> dict[str, int]:
+    wh = Warehouse(database_url)
+    try:
+        frame = wh.frame("SELECT campaign, count(*) AS n FROM emails WHERE tenant_id = :t GROUP BY 1", {"t": tenant})
+        return dict(zip(frame["campaign"], frame["n"].astype(int), strict=True))
     finally:
         wh.dispose()
 
@@ -126,7 +150,7 @@ def _no_signed_link_in_events(result: dg.ExecuteInProcessResult) -> None:
 
 
 @pytest.mark.slow
-def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_next_run(
+def test_packets_live_under_the_tenant_models_are_public_and_a_bad_object_heals_on_the_next_run(
         pipeline_env: Deployment, database_url: str, tenant: str, tmp_path: Path) -> None:
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
     first = _run(pipeline_env, [*upstream, "emails"])  # emails too: their links must not leak either
@@ -138,14 +162,15 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     assert packets["object_path"].str.startswith(f"tenants/{tenant}/packets/king_wa/").all()
     assert packets["url"].str.contains("signature=").all()  # links stay in the table, scoped to the key
     wh = Warehouse(database_url)
-    models = wh.frame("SELECT artifact_path FROM ml_models WHERE tenant_id = :t", {"t": tenant})
+    models = wh.frame("SELECT artifact_path FROM ml_models WHERE county = 'king_wa'")
     wh.dispose()
-    assert len(models) and models["artifact_path"].str.startswith(f"tenants/{tenant}/models/king_wa/").all()
-    assert {p.name for p in objects.iterdir()} == {"tenants"}  # nothing outside a tenant's prefix
+    assert len(models) and models["artifact_path"].str.startswith("public/models/king_wa/").all()
+    assert {p.name for p in objects.iterdir()} == {"tenants", "public"}  # a tenant's prefix, or public data
 
-    # A second tenant, same county, same inputs, the same object store: before, both wrote the
-    # same model keys (and packet keys whenever their inputs matched), each over the other's objects.
-    before = _digests(objects)
+    # A second tenant following the same county, the same object store: its packets and emails run
+    # on the county's one set of public rows (no second discovery, enrichment, model or scoring),
+    # and its objects never touch the first tenant's.
+    before, public = _digests(objects), _public_snapshot(database_url)
     other = f"{tenant}-b"
     with psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'second tenant')", (other,))
@@ -153,12 +178,16 @@ def test_packets_and_models_live_under_the_tenant_and_a_bad_object_heals_on_the_
     second_tenant = resources_for("local", LocalSettings(config_dir=platform.config_path,
                                                          state_dir=platform.state_path, tenant_id=other),
                                   database_url=database_url)
-    assert _run(second_tenant, upstream).success
+    theirs_run = _run(second_tenant, ["packets", "emails"])
+    assert theirs_run.success and all(_checks(theirs_run).values()), _checks(theirs_run)
+    assert _public_snapshot(database_url) == public  # not one public row written again
     after_other = _digests(objects)
     assert {k: v for k, v in after_other.items() if k in before} == before  # the first tenant's objects untouched
     theirs = set(after_other) - set(before)
     assert theirs and all(k.startswith(f"tenants/{other}/") for k in theirs)
     assert set(_packet_objects(database_url, other)["object_path"]) <= theirs
+    assert set(_packet_objects(database_url, other)["prospect_key"]) == set(packets["prospect_key"])
+    assert email_counts(database_url, other) == email_counts(database_url, tenant) != {}
 
     # One object tampered with, another lost: before the fix they were reused as they were and the
     # blocking check `packet_files_match_checksums` failed on every later run.
@@ -200,8 +229,8 @@ def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Depl
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
     assert _run(pipeline_env, upstream).success
     wh = Warehouse(database_url)
-    unrendered = wh.frame("SELECT s.prospect_key FROM scores s WHERE s.tenant_id = :t AND NOT EXISTS (SELECT 1 FROM "
-                          "packets k WHERE k.tenant_id = s.tenant_id AND k.prospect_key = s.prospect_key) "
+    unrendered = wh.frame("SELECT s.prospect_key FROM scores s WHERE s.county = 'king_wa' AND NOT EXISTS (SELECT 1 "
+                          "FROM packets k WHERE k.tenant_id = :t AND k.prospect_key = s.prospect_key) "
                           "ORDER BY s.bird_dog_score LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
     with wh.transaction() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "

@@ -37,16 +37,14 @@ def world(database_url: str) -> dict[str, Any]:
     """A tenant following a fresh county whose scores the pipeline wrote, and an admin session."""
     tenant = make_tenant(database_url, "hooks")
     county = f"wh_{uuid.uuid4().hex[:6]}"
-    writer = f"writer-{uuid.uuid4().hex[:6]}"
     with owner_cursor(database_url) as cur:
-        store.create_tenant(cur, writer, "pipeline")
         store.subscribe(cur, tenant.id, county)
-    return {"tenant": tenant, "county": county, "writer": writer}
+    return {"tenant": tenant, "county": county}
 
 
 def seed_scores(database_url: str, world: dict[str, Any]) -> None:
     with owner_cursor(database_url) as cur:
-        seed_county(cur, world["writer"], world["county"], N)
+        seed_county(cur, world["county"], N)
 
 
 def deals(n: int = N) -> int:

@@ -3,6 +3,7 @@ registry row says why, on real PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -42,22 +43,23 @@ def test_first_model_is_activated_and_a_tiny_contest_keeps_the_champion() -> Non
 
 
 def test_worse_challenger_stays_inactive_and_better_one_is_activated(
-        good: TrainedAvm, weak: TrainedAvm, database_url: str, tenant: str, tmp_path: Path) -> None:
+        good: TrainedAvm, weak: TrainedAvm, database_url: str, tmp_path: Path) -> None:
+    county = f"promo_{uuid.uuid4().hex[:8]}"  # public county data: a county of the test's own
     wh, store = Warehouse(database_url), LocalObjectStore(tmp_path / "objects")
 
     def put(version: str, model: TrainedAvm):  # -> StoredObject
         return store.put(f"models/king_wa/{version}.json", model.to_bytes(), "application/json")
 
     first = avm_decision(good, None, None, king_sales())
-    assert first.promote and register(wh, tenant, "king_wa", "avm", "avm-good", "lightgbm_regressor", good,
+    assert first.promote and register(wh, county, "avm", "avm-good", "lightgbm_regressor", good,
                                       put("avm-good", good), first, 100)
     worse = avm_decision(weak, good, "avm-good", king_sales())
     assert not worse.promote and worse.challenger > worse.champion
     assert "does not beat" in worse.reason and worse.contest_rows > 100
-    assert not register(wh, tenant, "king_wa", "avm", "avm-weak", "lightgbm_regressor", weak, put("avm-weak", weak),
+    assert not register(wh, county, "avm", "avm-weak", "lightgbm_regressor", weak, put("avm-weak", weak),
                         worse, 100)
-    registry = wh.frame("SELECT version, is_active, status, promotion FROM ml_models WHERE tenant_id = :t "
-                        "ORDER BY version", {"t": tenant}).set_index("version")
+    registry = wh.frame("SELECT version, is_active, status, promotion FROM ml_models WHERE county = :c "
+                        "ORDER BY version", {"c": county}).set_index("version")
     assert registry.loc["avm-good", "is_active"] and not registry.loc["avm-weak", "is_active"]
     assert registry.loc["avm-weak", "status"] == "challenger_rejected"
     assert "does not beat" in registry.loc["avm-weak", "promotion"]["reason"]
@@ -65,15 +67,15 @@ def test_worse_challenger_stays_inactive_and_better_one_is_activated(
     # The other way round, the better model wins the same contest and the old one retires.
     better_one = avm_decision(good, weak, "avm-weak", king_sales())
     assert better_one.promote
-    assert register(wh, tenant, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
+    assert register(wh, county, "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
                     better_one, 100)
-    active = wh.frame("SELECT version FROM ml_models WHERE tenant_id = :t AND is_active", {"t": tenant})
+    active = wh.frame("SELECT version FROM ml_models WHERE county = :c AND is_active", {"c": county})
     assert active["version"].tolist() == ["avm-good-2"]
-    assert wh.scalar("SELECT status FROM ml_models WHERE tenant_id = :t AND version = 'avm-good'",
-                     {"t": tenant}) == "retired"
+    assert wh.scalar("SELECT status FROM ml_models WHERE county = :c AND version = 'avm-good'",
+                     {"c": county}) == "retired"
     # Re-registering the same version (a re-run) keeps its state and its recorded decision.
-    assert register(wh, tenant, "king_wa", "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
+    assert register(wh, county, "avm", "avm-good-2", "lightgbm_regressor", good, put("avm-good-2", good),
                     None, 100)
-    assert "beats" in wh.scalar("SELECT promotion ->> 'reason' FROM ml_models WHERE tenant_id = :t "
-                                "AND version = 'avm-good-2'", {"t": tenant})
+    assert "beats" in wh.scalar("SELECT promotion ->> 'reason' FROM ml_models WHERE county = :c "
+                                "AND version = 'avm-good-2'", {"c": county})
     wh.dispose()

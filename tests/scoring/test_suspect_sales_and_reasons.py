@@ -3,6 +3,8 @@ reasons state each fact once; the score says what it used."""
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,8 +94,7 @@ def test_scoring_config_defaults_match_the_file() -> None:
     assert ScoringConfig().suspect_sale.min_ratio_to_comps == 0.5
 
 
-def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(database_url: str, tenant: str,
-                                                                        tmp_path) -> None:
+def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(database_url: str, tmp_path) -> None:
     """Discovery keeps the mapped instrument / reason / warnings; the last sale's flags per parcel
     (LAST_SALE_FLAGS_SQL, what scores and memos join) feed the same rule."""
     from realestate_assets.config_models import BulkFileSource
@@ -117,13 +118,14 @@ def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(databas
     assert rows["sale_instrument"].tolist() == ["Quit Claim Deed", "Statutory Warranty Deed",
                                                 "Statutory Warranty Deed"]
     wh = Warehouse(database_url)
+    county = f"flags_{uuid.uuid4().hex[:8]}"  # public county data: a county of the test's own
     with wh.transaction() as conn, conn.cursor() as cur:
         for r in rows.itertuples():
-            cur.execute("INSERT INTO sales (tenant_id, county, source, sale_id, parcel_id, sale_price, sale_date, "
-                        "sale_instrument, sale_warnings) VALUES (%s, 'king_wa', 'kc', %s, %s, %s, %s, %s, %s)",
-                        (tenant, r.sale_id, r.parcel_id, float(r.sale_price), r.sale_date, r.sale_instrument,
+            cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, "
+                        "sale_instrument, sale_warnings) VALUES (%s, 'kc', %s, %s, %s, %s, %s, %s)",
+                        (county, r.sale_id, r.parcel_id, float(r.sale_price), r.sale_date, r.sale_instrument,
                          None if pd.isna(r.sale_warnings) else r.sale_warnings))
-    flags = wh.frame(LAST_SALE_FLAGS_SQL, {"tenant": tenant, "county": "king_wa"}).set_index("parcel_id")
+    flags = wh.frame(LAST_SALE_FLAGS_SQL, {"county": county}).set_index("parcel_id")
     assert flags.loc["0000000001", "last_sale_instrument"] == "Statutory Warranty Deed"  # the quit claim was earlier
     assert flags.loc["0000000002", "last_sale_warnings"] == "PARTIAL INTEREST"
     rule = load_scoring(repo_root() / "config").suspect_sale

@@ -47,22 +47,22 @@ def test_round_trip_similar_and_hybrid_queries(tmp_path: Path, monkeypatch) -> N
     assert resource.location() == str(tmp_path / "qdrant")
     data = frame()
     with resource.session() as client:
-        written = write_partition(client, "t1", "king_wa", data)
-        write_partition(client, "t1", "pierce_wa", frame(20, county_shift=0.3))
+        written = write_partition(client, "king_wa", data)
+        write_partition(client, "pierce_wa", frame(20, county_shift=0.3))
         assert written == {"points": 60, "text_vectors": 0}
-        assert client.count(collection_name("t1"), exact=True).count == 80
+        assert client.count(collection_name(), exact=True).count == 80
         # Idempotent: writing the county again replaces its points.
-        write_partition(client, "t1", "king_wa", data.head(50))
-        assert client.count(collection_name("t1"), exact=True).count == 70
+        write_partition(client, "king_wa", data.head(50))
+        assert client.count(collection_name(), exact=True).count == 70
 
-        similar = similar_properties(client, "t1", "king_wa", "p3", limit=5)
+        similar = similar_properties(client, "king_wa", "p3", limit=5)
         assert len(similar) == 5 and all(s["county"] == "king_wa" and s["prospect_key"] != "p3" for s in similar)
         target = data.set_index("prospect_key").loc["p3", "living_sqft"]
         neighbour_sqft = data.set_index("prospect_key").loc[[s["prospect_key"] for s in similar], "living_sqft"]
         assert (neighbour_sqft - target).abs().median() < data["living_sqft"].std()
 
         vectors, _ = standardized(data.head(50))
-        hits = hybrid_search(client, "t1", "king_wa", vectors[10], limit=10, min_score=50, use_type="sfr",
+        hits = hybrid_search(client, "king_wa", vectors[10], limit=10, min_score=50, use_type="sfr",
                              max_price=1_500_000)
         assert hits and all(h["score"] >= 50 and h["use_type"] == "sfr" and h["price"] <= 1_500_000 for h in hits)
         payload = hits[0]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.problems import responses
+from realestate_assets.api.v1.property_query import TENANT_STATUS
 from realestate_assets.api.v1.schemas import (
     AnalyticsSummary,
     CountyFunnel,
@@ -33,8 +34,7 @@ STAGES = ("new", "enriched", "scored", "packeted", "emailed")
 STAGE_NAMES = {"new": "discovered"}
 EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
                   "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}
-PROPERTIES = ("prospects p LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county "
-              "AND s.prospect_key = p.prospect_key")
+PROPERTIES = "prospects p LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key"
 
 
 class CountyQuery(BaseModel):
@@ -128,8 +128,8 @@ def trends(query: Annotated[TrendQuery, Query()], request: Request,
             summary="The pipeline per county: properties at each stage, and what became of the tenant's emails")
 def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
     counties = _counties(ctx, query)
-    ctx.cur.execute("SELECT county, status, count(*)::int FROM prospects WHERE county = ANY(%s) GROUP BY 1, 2",
-                    (counties,))
+    ctx.cur.execute(f"SELECT p.county, {TENANT_STATUS} AS status, count(*)::int FROM prospects p "
+                    "WHERE p.county = ANY(%s) GROUP BY 1, 2", (counties,))
     by_status: dict[str, dict[str, int]] = {}
     for county, status, n in ctx.cur.fetchall():
         by_status.setdefault(county, {})[status] = n

@@ -3,7 +3,7 @@ with its hold-out figures, the baselines it was judged against, feature importan
 promotion rule's decision. Row-level security admits the followed counties (migration 0014).
 
 Training and activation stay with the pipeline (`ml_model` in Dagster): models are public county
-data, shared by every tenant that follows the county (docs/api.md, next steps).
+data, one set per county shared by every tenant that follows it (migration 0016).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
     MAX_LIMIT,
+    TENANT_STATUS,
     InvalidQuery,
     PropertyFilters,
     encode_cursor,
@@ -37,9 +38,8 @@ ERRORS = (401, 403, 422)
 EXPORT_BATCH = 2000  # rows fetched per round trip from the server-side cursor
 
 # Enrichment columns that describe the row rather than the property.
-ENRICHMENT_META = {"id", "tenant_id", "county", "prospect_key", "as_of_date", "status", "failure_reason",
+ENRICHMENT_META = {"id", "county", "prospect_key", "as_of_date", "status", "failure_reason",
                    "provenance", "source_status", "created_at", "updated_at"}
-PROSPECT_HIDDEN = {"tenant_id"}  # the pipeline tenant that wrote the public row: not the caller's business
 
 
 class PageQuery(BaseModel):
@@ -137,15 +137,16 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
 @router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
 def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
-    ctx.cur.execute("SELECT * FROM prospects WHERE id = %s", (property_id,))
+    ctx.cur.execute(f"SELECT p.*, {TENANT_STATUS} AS tenant_status FROM prospects p WHERE p.id = %s", (property_id,))
     found = dict_rows(ctx.cur)
     if not found:  # absent, or in a county the tenant does not follow: the same answer
         raise Problem(404, f"no property {property_id} in the counties this tenant follows")
-    prospect = {k: v for k, v in found[0].items() if k not in PROSPECT_HIDDEN}
-    key = (found[0]["tenant_id"], prospect["county"], prospect["prospect_key"])
-    ctx.cur.execute("SELECT * FROM enrichment WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
+    prospect = found[0]
+    prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
+    key = (prospect["county"], prospect["prospect_key"])
+    ctx.cur.execute("SELECT * FROM enrichment WHERE county = %s AND prospect_key = %s", key)
     enrichment = dict_row(ctx.cur)
-    ctx.cur.execute("SELECT * FROM scores WHERE tenant_id = %s AND county = %s AND prospect_key = %s", key)
+    ctx.cur.execute("SELECT * FROM scores WHERE county = %s AND prospect_key = %s", key)
     score = dict_row(ctx.cur)
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
             "prospect": prospect, **_enrichment(enrichment), "score": _score(score)}

@@ -33,32 +33,32 @@ NUMERIC_SALES_COLUMNS = ("sale_price", "lot_sqft", "bldg_grade", "living_sqft", 
 
 # The subject of the comps search, as the memo reads it (docs/context.MEMO_ROWS_SQL).
 SUBJECT_SQL = """
-SELECT p.tenant_id AS writer, p.county, p.prospect_key, p.parcel_id, p.latitude, p.longitude,
+SELECT p.county, p.prospect_key, p.parcel_id, p.latitude, p.longitude,
        e.use_type, e.living_sqft, coalesce(s.as_of_date, e.as_of_date) AS as_of_date
 FROM prospects p
-LEFT JOIN enrichment e ON e.tenant_id = p.tenant_id AND e.county = p.county AND e.prospect_key = p.prospect_key
-LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county AND s.prospect_key = p.prospect_key
+LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key
+LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key
 WHERE p.id = %s
 """
 
 
 class MarketCache:
-    """`MarketData` per (writer, county), rebuilt when the county's sales change; a few counties kept."""
+    """`MarketData` per county, rebuilt when the county's sales change; a few counties kept."""
 
     def __init__(self, scoring: Any, size: int = 4) -> None:
         self.scoring, self.size = scoring, size
         self._lock = threading.Lock()
-        self._loading: dict[tuple[str, str], threading.Lock] = {}
-        self._data: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._loading: dict[str, threading.Lock] = {}
+        self._data: OrderedDict[str, tuple[tuple[Any, ...], Any]] = OrderedDict()
 
-    def get(self, cur: Any, writer: str, county: str) -> Any | None:
+    def get(self, cur: Any, county: str) -> Any | None:
         """The county's MarketData, or None when it has no recorded sales."""
         import pandas as pd
 
         from realestate_assets.docs.context import MARKET_SALES_COLUMNS, MarketData
 
-        key = (writer, county)
-        cur.execute("SELECT count(*), max(updated_at) FROM sales WHERE tenant_id = %s AND county = %s", key)
+        key = county
+        cur.execute("SELECT count(*), max(updated_at) FROM sales WHERE county = %s", (county,))
         stamp = tuple(cur.fetchone())
         if stamp[0] == 0:
             return None
@@ -70,8 +70,8 @@ class MarketCache:
                 if hit is not None and hit[0] == stamp:
                     self._data.move_to_end(key)
                     return hit[1]
-            cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE tenant_id = %s AND county = %s "
-                        "ORDER BY sale_date, sale_id", key)
+            cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE county = %s "
+                        "ORDER BY sale_date, sale_id", (county,))
             frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
             for column in NUMERIC_SALES_COLUMNS:
                 frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -95,7 +95,7 @@ def subject(ctx: Context, property_id: int) -> dict[str, Any]:
 
 
 def market_for(request: Request, ctx: Context, found: dict[str, Any]) -> Any | None:
-    return request.app.state.reos.market.get(ctx.cur, found["writer"], found["county"])
+    return request.app.state.reos.market.get(ctx.cur, found["county"])
 
 
 # ---- bodies ---------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Which counties a tenant may read is NOT decided here: row-level security on pros
 enrichment and scores (migration 0008, policy `county_subscribed`) admits the tenant's subscribed
 counties, so every query below is confined without saying so.
 
-Public tables are still keyed by the writer's tenant_id (usually `default`): the joins match on
-(tenant_id, county, prospect_key) so a property's enrichment and score are the ones written with it.
+Public tables hold one set of rows per county, whoever computed it (no tenant_id, migration
+0016): prospect, enrichment and score join on (county, prospect_key).
 
 `property_reviews` is tenant data: row-level security (tenant_isolation) leaves the caller's own
 review marks in the join, at most one per property (its primary key).
@@ -37,6 +37,17 @@ class Column:
     cast: str  # PostgreSQL type a cursor value is cast back to
 
 
+# A property's status as the calling tenant sees it. The public lifecycle (prospects.status, one per
+# county) ends at `scored`; `packeted` / `emailed` are the tenant's own progress, read from its
+# packets and sent emails (row-level security admits only the tenant's), so one tenant's memos and
+# emails never show in another's list. The one definition: the list, its filter and the funnel.
+TENANT_STATUS = (
+    "CASE WHEN p.status <> 'scored' THEN p.status "
+    "WHEN EXISTS (SELECT 1 FROM packets k JOIN emails m ON k.id = ANY (m.packet_ids) AND m.status = 'sent' "
+    "WHERE k.county = p.county AND k.prospect_key = p.prospect_key) THEN 'emailed' "
+    "WHEN EXISTS (SELECT 1 FROM packets k WHERE k.county = p.county AND k.prospect_key = p.prospect_key) "
+    "THEN 'packeted' ELSE 'scored' END")
+
 # Every column of a list item, in output order; each is sortable (the whitelist: no SQL from the caller).
 COLUMNS: dict[str, Column] = {
     "id": Column("p.id", "bigint"),
@@ -50,7 +61,7 @@ COLUMNS: dict[str, Column] = {
     "latitude": Column("p.latitude", "float8"),
     "longitude": Column("p.longitude", "float8"),
     "property_type": Column("p.use_type", "text"),
-    "status": Column("p.status", "text"),
+    "status": Column(f"({TENANT_STATUS})", "text"),
     "list_price": Column("p.list_price", "float8"),
     "listing_status": Column("p.listing_status", "text"),
     "living_sqft": Column("e.living_sqft", "float8"),
@@ -68,8 +79,8 @@ COLUMNS: dict[str, Column] = {
 
 FROM = """
 FROM prospects p
-LEFT JOIN enrichment e ON e.tenant_id = p.tenant_id AND e.county = p.county AND e.prospect_key = p.prospect_key
-LEFT JOIN scores s ON s.tenant_id = p.tenant_id AND s.county = p.county AND s.prospect_key = p.prospect_key
+LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key
+LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key
 LEFT JOIN property_reviews r ON r.county = p.county AND r.prospect_key = p.prospect_key
 """
 
@@ -216,7 +227,7 @@ def where(filters: PropertyFilters, params: list[Any]) -> str:
         conditions.append("p.use_type = ANY(%s)")
         params.append(filters.property_type)
     if filters.status:
-        conditions.append("p.status = ANY(%s)")
+        conditions.append(f"{COLUMNS['status'].sql} = ANY(%s)")
         params.append(list(filters.status))
     if filters.reviewed is not None:
         conditions.append("r.reviewed_at IS NOT NULL" if filters.reviewed else "r.reviewed_at IS NULL")

@@ -100,12 +100,12 @@ def vector_store(settings: Any) -> Iterator[Any]:
         raise unavailable("the local vector store is in use by another process: try again shortly") from None
 
 
-def neighbours(client: Any, writer: str, county: str, prospect_key: str, filters: PropertyFilters,
+def neighbours(client: Any, county: str, prospect_key: str, filters: PropertyFilters,
                limit: int) -> list[tuple[str, float]]:
     """(prospect_key, similarity) of the nearest points, nearest first."""
     from realestate_assets.ml.vectors import collection_name, similar_properties
 
-    if not client.collection_exists(collection_name(writer)):
+    if not client.collection_exists(collection_name()):
         raise unavailable(f"no property vectors for {county} yet: the property_vectors asset has not run")
     exact: dict[str, Any] = {}
     if filters.min_score is not None:
@@ -113,7 +113,7 @@ def neighbours(client: Any, writer: str, county: str, prospect_key: str, filters
     if filters.property_type and len(filters.property_type) == 1:
         exact["use_type"] = filters.property_type[0]
     try:
-        found = similar_properties(client, writer, county, prospect_key, limit=limit, **exact)
+        found = similar_properties(client, county, prospect_key, limit=limit, **exact)
     except (ValueError, KeyError) as exc:  # qdrant: "No point with id ... found" (local mode: ValueError)
         raise Problem(404, f"the property has no vector yet (it is vectorized once scored): {exc}") from None
     except Exception as exc:  # server mode: UnexpectedResponse 404 for a missing point id
@@ -131,13 +131,13 @@ def search_properties(body: SearchRequest, request: Request, ctx: Context = need
         page = property_page(ctx, filters, body.cursor, body.limit)
         return {"similar_to": None, "limit": body.limit, "next_cursor": page["next_cursor"],
                 "items": [{**item, "similarity": None} for item in page["items"]]}
-    ctx.cur.execute("SELECT tenant_id, county, prospect_key FROM prospects WHERE id = %s", (body.similar_to,))
+    ctx.cur.execute("SELECT county, prospect_key FROM prospects WHERE id = %s", (body.similar_to,))
     found = ctx.cur.fetchone()
     if found is None:
         raise Problem(404, f"no property {body.similar_to} in the counties this tenant follows")
-    writer, county, prospect_key = found
+    county, prospect_key = found
     with vector_store(request.app.state.reos.settings) as client:
-        near = neighbours(client, writer, county, prospect_key, filters, body.limit * OVERFETCH)
+        near = neighbours(client, county, prospect_key, filters, body.limit * OVERFETCH)
     similarity = dict(near)
     # The list's query with every filter, confined to the neighbours (and their county).
     confined = filters.model_copy(update={"county": [county]})
