@@ -78,6 +78,13 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id, tenant.users["viewer"]["id"]))
         cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
+        cur.execute("INSERT INTO recipients (tenant_id, name, email) VALUES (%s, 'Seed Recipient', 'r@example.com')",
+                    (tenant.id,))
+        cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
+                    (tenant.id,))
+        cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "
+                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s)",
+                    (tenant.id, cur.fetchone()[0]))
     return tenant
 
 
