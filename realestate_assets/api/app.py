@@ -78,6 +78,10 @@ class ApiSettings:
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str | None = None
+    # Dagster's webserver, whose GraphQL API launches runs (campaign sends); None: no launches (503).
+    dagster_url: str | None = None
+    dagster_location: str | None = None  # code location of the assets; None: asked of the webserver
+    dagster_repository: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -119,6 +123,9 @@ class ApiSettings:
             s3_endpoint_url=self.s3_endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
             s3_region=self.s3_region or os.environ.get("AWS_REGION") or "us-east-1",
             s3_addressing_style=self.s3_addressing_style or os.environ.get("S3_ADDRESSING_STYLE") or None,
+            dagster_url=self.dagster_url or os.environ.get("REOS_DAGSTER_URL") or None,
+            dagster_location=self.dagster_location or os.environ.get("REOS_DAGSTER_LOCATION") or None,
+            dagster_repository=self.dagster_repository or os.environ.get("REOS_DAGSTER_REPOSITORY") or None,
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -177,6 +184,16 @@ class _State:
         from realestate_assets.config_models import load_scoring
 
         return load_scoring(Path(self.settings.config_dir))
+
+    @cached_property
+    def dagster(self) -> Any:
+        """Where runs are launched (api/dagster_runs.py), None when Dagster is not configured."""
+        from realestate_assets.api.dagster_runs import DagsterTarget
+
+        settings = self.settings
+        if not settings.dagster_url:
+            return None
+        return DagsterTarget(settings.dagster_url, settings.dagster_location, settings.dagster_repository)
 
     @cached_property
     def s3_store(self) -> Any:

@@ -88,17 +88,44 @@ def load_tenant_outreach(conn: Any, tenant_id: str) -> TenantOutreach:
     return TenantOutreach(recipients=recipients, campaigns=campaigns)
 
 
-def upsert_recipient(cur: Any, tenant_id: str, recipient: Recipient) -> tuple[dict[str, Any], bool]:
-    """Insert or (same address) update; (row, created). Idempotent on the address."""
+def _recipient_params(tenant_id: str, recipient: Recipient) -> tuple[Any, ...]:
+    values = recipient_values(recipient)
+    return (tenant_id, *[Json(values[k]) if k == "alerts" else values[k] for k in RECIPIENT_FIELDS])
+
+
+def insert_recipient(cur: Any, tenant_id: str, recipient: Recipient) -> int | None:
+    """A new recipient's id; None when the tenant already has that address."""
+    cur.execute(f"INSERT INTO recipients (tenant_id, {', '.join(RECIPIENT_FIELDS)}) "
+                f"VALUES (%s, {', '.join(['%s'] * len(RECIPIENT_FIELDS))}) "
+                "ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id", _recipient_params(tenant_id, recipient))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def update_recipient(cur: Any, recipient_id: int, recipient: Recipient) -> None:
+    """Every field of the row from the validated model (UniqueViolation when the address is taken)."""
+    _, *values = _recipient_params("", recipient)
+    cur.execute(f"UPDATE recipients SET {', '.join(f'{k} = %s' for k in RECIPIENT_FIELDS)} WHERE id = %s",
+                (*values, recipient_id))
+
+
+def upsert_recipient(cur: Any, tenant_id: str, recipient: Recipient) -> tuple[int, str]:
+    """Insert, or update the row of the same address; (id, "created" | "updated" | "unchanged").
+    Idempotent on the address: the same values again write nothing (no updated_at change)."""
     values = recipient_values(recipient)
     columns = ", ".join(RECIPIENT_FIELDS)
-    updates = ", ".join(f"{k} = EXCLUDED.{k}" for k in RECIPIENT_FIELDS if k != "email")
-    cur.execute(f"INSERT INTO recipients (tenant_id, {columns}) VALUES (%s, {', '.join(['%s'] * len(RECIPIENT_FIELDS))}) "
-                f"ON CONFLICT (tenant_id, email) DO UPDATE SET {updates} "
-                "RETURNING id, (xmax = 0) AS created",
-                (tenant_id, *[Json(values[k]) if k == "alerts" else values[k] for k in RECIPIENT_FIELDS]))
-    row = dict_rows(cur)[0]
-    return row, bool(row["created"])
+    kept = [k for k in RECIPIENT_FIELDS if k != "email"]
+    placeholders = ", ".join(["%s"] * len(RECIPIENT_FIELDS))
+    cur.execute(f"INSERT INTO recipients (tenant_id, {columns}) VALUES (%s, {placeholders}) "
+                f"ON CONFLICT (tenant_id, email) DO UPDATE SET {', '.join(f'{k} = EXCLUDED.{k}' for k in kept)} "
+                f"WHERE ({', '.join('recipients.' + k for k in kept)}) IS DISTINCT FROM "
+                f"({', '.join('EXCLUDED.' + k for k in kept)}) "
+                "RETURNING id, (xmax = 0) AS created", _recipient_params(tenant_id, recipient))
+    row = cur.fetchone()
+    if row is None:
+        cur.execute("SELECT id FROM recipients WHERE tenant_id = %s AND email = %s", (tenant_id, values["email"]))
+        return cur.fetchone()[0], "unchanged"
+    return row[0], "created" if row[1] else "updated"
 
 
 def insert_campaign(cur: Any, tenant_id: str, campaign: CampaignConfig, *, status: str,

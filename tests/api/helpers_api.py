@@ -94,8 +94,8 @@ UNLIMITED = "1000000/minute"
 
 @contextmanager
 def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
-               redis_url: str | None = None) -> Iterator[TestClient]:
-    """The API app on the test database, through FastAPI's TestClient."""
+               redis_url: str | None = None, **settings: Any) -> Iterator[TestClient]:
+    """The API app on the test database, through FastAPI's TestClient (`settings`: more ApiSettings)."""
     from realestate_assets.api.app import ApiSettings, create_app
     from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
@@ -104,7 +104,7 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
-                                 redis_url=redis_url))
+                                 redis_url=redis_url, **settings))
     with TestClient(app) as client:
         yield client
 

@@ -1,5 +1,6 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
-notes, saved searches, analytics, the model registry and the tenant's export.
+notes, saved searches, analytics, the model registry, the tenant's export, and recipients,
+segments and campaigns.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -12,7 +13,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from realestate_assets.api.v1 import admin, analytics, auth, models, privacy, properties, workspace
+from realestate_assets.api.v1 import admin, analytics, auth, campaigns, models, privacy, properties, workspace
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
 
@@ -27,7 +28,7 @@ def limit_by_address(request: Request) -> None:
 
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, workspace.router, analytics.router,
-                   models.router, privacy.router):
+                   models.router, privacy.router, campaigns.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}

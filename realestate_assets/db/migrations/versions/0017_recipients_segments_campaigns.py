@@ -12,7 +12,7 @@ stay as the seed of the local demo tenant (`outreach/tenant_data.seed_from_confi
 * `campaigns`: key, type, A/B subjects, intro, attachment, max items, categories, link lifetime,
   status (draft, active, paused, archived: only active campaigns send) and the target segment
   (a segment in use cannot be deleted: a campaign must never widen to everyone by accident);
-  the last send launched through the API (Dagster run id, time) for the dashboard's progress.
+  the last send launched through the API (Dagster run ids, time, Idempotency-Key) for the dashboard's progress.
 
 Every table gets the policies every tenant-owned table has (migration 0007): `tenant_isolation`
 for the API role, `owner_access` for the pipeline's table owner, ENABLE + FORCE.
@@ -76,8 +76,9 @@ TABLES: dict[str, str] = {
         link_ttl_days   double precision NOT NULL DEFAULT 14 CHECK (link_ttl_days > 0 AND link_ttl_days <= 366),
         status          text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'active', 'paused', 'archived')),
         segment_id      bigint REFERENCES segments (id) ON DELETE RESTRICT,
-        last_send_run_id  text,
-        last_send_at      timestamptz,
+        last_send_run_ids  text[] NOT NULL DEFAULT '{{}}',
+        last_send_at       timestamptz,
+        last_send_idempotency_key  text,
         {STAMPS},
         UNIQUE (tenant_id, key)
     """,
@@ -116,8 +117,9 @@ COMMENTS: dict[str, dict[str, str]] = {
         "link_ttl_days": "How long the memo links in the campaign's emails keep working (days).",
         "status": "draft (not sent), active (sent by each emails run), paused or archived.",
         "segment_id": "Recipients targeted (segments.id); NULL: every recipient of the tenant.",
-        "last_send_run_id": "Dagster run id of the last send launched through the API.",
+        "last_send_run_ids": "Dagster run ids of the last send launched through the API (one per county).",
         "last_send_at": "When the last send was launched through the API (UTC).",
+        "last_send_idempotency_key": "Idempotency-Key of that send: the same key again launches nothing.",
     },
 }
 
