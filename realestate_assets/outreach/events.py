@@ -237,7 +237,8 @@ def campaign_rates(conn: Any, tenant_id: str, county: str) -> dict[str, dict[str
         out = {}
         for values in cur.fetchall():
             row = dict(zip(columns, values, strict=True))
-            out[row.pop("campaign")] = with_rates(row)
+            campaign = row.pop("campaign")
+            out[campaign] = with_rates(row)
         cur.execute("SELECT variant, count(*) FILTER (WHERE status IN ('sent', 'bounced')), "
                     "count(*) FILTER (WHERE opened_at IS NOT NULL) FROM emails WHERE tenant_id = %s AND county = %s "
                     "AND variant IS NOT NULL GROUP BY variant ORDER BY variant", (tenant_id, county))

@@ -5,14 +5,14 @@ dagster-graphql client's real requests, over HTTP)."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from tests.api.helpers_api import api_client, bearer, login, owner_cursor
+from tests.fake_dagster import FakeDagster
 from tests.local_http import base_url, serve
 
 API = "/api/v1"
@@ -182,35 +182,6 @@ def test_campaigns_list_counts_what_the_emails_became(
     assert client.get(f"{API}/campaigns/{made['id']}", headers=people["b_analyst"]).status_code == 404
     assert client.patch(f"{API}/campaigns/{made['id']}", json={"status": "paused"},
                         headers=people["b_analyst"]).status_code == 404
-
-
-class FakeDagster:
-    """Dagster's GraphQL endpoint as the client uses it: the job lookup, the launch mutation and the
-    run status query, answered in the shapes Dagster 1.13 answers them."""
-
-    def __init__(self) -> None:
-        self.launches: list[dict[str, Any]] = []
-
-    def __call__(self, request: Request) -> Response:
-        if request.path != "/graphql" or request.method != "POST":
-            return Response("not found", status=404)
-        payload = request.get_json()
-        query, variables = payload["query"], payload.get("variables") or {}
-        if "repositoriesOrError" in query:
-            data = {"repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [{
-                "name": "__repository__", "location": {"name": "realestate_assets"},
-                "pipelines": [{"name": "__ASSET_JOB"}]}]}}
-        elif "launchPipelineExecution" in query:
-            params = variables["executionParams"]
-            self.launches.append(params)
-            run_id = str(uuid.uuid4())
-            data = {"launchPipelineExecution": {"__typename": "LaunchRunSuccess", "run": {"runId": run_id}}}
-        elif "pipelineRunOrError" in query:
-            data = {"pipelineRunOrError": {"__typename": "Run", "status": "SUCCESS"}}
-        else:
-            return Response(json.dumps({"errors": [{"message": "unknown query"}]}), status=400,
-                            content_type="application/json")
-        return Response(json.dumps({"data": data}), content_type="application/json")
 
 
 def test_send_launches_the_emails_step_through_dagster_graphql(

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -21,8 +22,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(database_url: str, state_dir: Path) -> Iterator[str]:
-    """Serve create_app() on a free loopback port; yields its base URL."""
+def api_server(database_url: str, state_dir: Path, **settings: Any) -> Iterator[str]:
+    """Serve create_app() on a free loopback port; yields its base URL (`settings`: more ApiSettings)."""
     from realestate_assets.api.app import ApiSettings, create_app
     from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
@@ -30,7 +31,8 @@ def api_server(database_url: str, state_dir: Path) -> Iterator[str]:
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32,
-                                 rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)))
+                                 rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED),
+                                 **settings))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

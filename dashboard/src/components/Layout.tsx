@@ -7,6 +7,7 @@ const LINKS = [
   { to: "/properties", label: "Properties" },
   { to: "/analytics", label: "Analytics" },
   { to: "/models", label: "Models" },
+  { to: "/campaigns", label: "Campaigns" },
   { to: "/settings", label: "Settings" },
 ];
 

@@ -380,7 +380,8 @@ def _stats(ctx: Context, keys: list[str]) -> dict[str, dict[str, Any]]:
         return {}
     ctx.cur.execute(f"SELECT campaign, {CAMPAIGN_COUNTS} FROM emails e WHERE campaign = ANY(%s) GROUP BY campaign",
                     (keys,))
-    return {row.pop("campaign"): with_rates(row) for row in dict_rows(ctx.cur)}
+    rows = dict_rows(ctx.cur)
+    return {row["campaign"]: with_rates({k: v for k, v in row.items() if k != "campaign"}) for row in rows}
 
 
 def _public(row: dict[str, Any], stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
