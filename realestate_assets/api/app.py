@@ -186,6 +186,16 @@ class _State:
         return load_scoring(Path(self.settings.config_dir))
 
     @cached_property
+    def live(self) -> Any:
+        """The NOTIFY listener behind the WebSocket (api/live.py); it connects with the first socket."""
+        from sqlalchemy.engine import make_url
+
+        from realestate_assets.api.live import LiveHub
+
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        return LiveHub(url.render_as_string(hide_password=False))
+
+    @cached_property
     def dagster(self) -> Any:
         """Where runs are launched (api/dagster_runs.py), None when Dagster is not configured."""
         from realestate_assets.api.dagster_runs import DagsterTarget
@@ -287,6 +297,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
         yield
+        if "live" in state.__dict__:  # the listener thread, if a socket ever started it
+            state.live.stop()
 
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from realestate_assets.api.v1 import admin, analytics, auth, campaigns, models, privacy, properties, workspace
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
+from realestate_assets.api.v1.ws import install_ws
 
 REQUEST_ID = "X-Request-ID"
 
@@ -33,6 +34,7 @@ def install(app: FastAPI) -> None:
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
+    install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
 
     @app.middleware("http")

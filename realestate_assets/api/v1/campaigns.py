@@ -32,7 +32,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from psycopg2.extras import Json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from realestate_assets.api import dagster_runs
+from realestate_assets.api import dagster_runs, live
 from realestate_assets.api.v1.campaign_schemas import (
     CampaignCreate,
     CampaignDetail,
@@ -530,6 +530,7 @@ def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("wr
                     "WHERE id = %s", (run_ids, launched_at, idempotency_key, campaign_id))
     sent_for = counties[:len(run_ids)]
     ctx.audit("send", "campaigns", campaign_id, after={"counties": sent_for, "run_ids": run_ids})
+    live.notify(ctx.cur, ctx.tenant_id, "campaign_send", campaign=row["key"], counties=sent_for, run_ids=run_ids)
     return {"campaign_id": campaign_id, "counties": sent_for, "run_ids": run_ids, "launched_at": launched_at,
             "repeated": False}
 

@@ -17,6 +17,12 @@ stay as the seed of the local demo tenant (`outreach/tenant_data.seed_from_confi
 Every table gets the policies every tenant-owned table has (migration 0007): `tenant_isolation`
 for the API role, `owner_access` for the pipeline's table owner, ENABLE + FORCE.
 
+Live updates (the API's WebSocket, `api/live.py`): writes tell listeners on the `reos_live`
+channel (NOTIFY, delivered at commit) — an email's state (campaign progress) and a new investor memo
+for a tenant (a new deal crossing its threshold). Payloads name the tenant; the API forwards each to
+that tenant's sockets only. Identical payloads of one transaction are delivered once (PostgreSQL
+folds them), so a run that sends a thousand emails of a campaign notifies once per state.
+
 Revision ID: 0017
 Revises: 0015
 Create Date: 2026-12-03
@@ -149,9 +155,40 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_campaigns_segment ON campaigns (segment_id)")
     # The campaigns list counts emails per campaign key across counties.
     op.execute("CREATE INDEX ix_emails_tenant_campaign ON emails (tenant_id, campaign)")
+    _live_triggers()
+
+
+LIVE_FUNCTIONS = {
+    "reos_live_email": """json_build_object('tenant', NEW.tenant_id, 'kind', 'campaign_progress',
+                                            'campaign', NEW.campaign, 'county', NEW.county,
+                                            'status', NEW.status)""",
+    "reos_live_packet": """json_build_object('tenant', NEW.tenant_id, 'kind', 'new_deal', 'county', NEW.county,
+                                             'prospect_key', NEW.prospect_key,
+                                             'bird_dog_score', NEW.bird_dog_score)""",
+}
+
+
+def _live_triggers() -> None:
+    for function, payload in LIVE_FUNCTIONS.items():
+        op.execute(f"""
+            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('reos_live', ({payload})::text);
+                RETURN NULL;
+            END $$
+        """)
+    op.execute("CREATE TRIGGER emails_live AFTER INSERT OR UPDATE OF status ON emails "
+               "FOR EACH ROW EXECUTE FUNCTION reos_live_email()")
+    # A memo made for the first time: the property crossed the tenant's packet threshold.
+    op.execute("CREATE TRIGGER packets_live AFTER INSERT ON packets FOR EACH ROW "
+               "WHEN (NEW.template = 'investor_memo') EXECUTE FUNCTION reos_live_packet()")
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER packets_live ON packets")
+    op.execute("DROP TRIGGER emails_live ON emails")
+    for function in LIVE_FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function}()")
     op.execute("DROP INDEX ix_emails_tenant_campaign")
     for table in reversed(list(TABLES)):
         op.execute(f"DROP TABLE {table}")
