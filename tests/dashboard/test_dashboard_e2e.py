@@ -1,6 +1,8 @@
 """The dashboard in Debian Chromium against the real API on the real test PostgreSQL: log in, see
 the table, filter and sort it, open a property (reasons, provenance), add a note; a viewer gets no
-note form and no key management; an admin creates a key (shown once) and revokes it.
+note form and no key management; an admin creates a key (shown once) and revokes it; an analyst
+creates a campaign for a new segment and sends it (through a local Dagster GraphQL endpoint), the
+send's progress and its WebSocket toast arrive; recipients are imported with rejected rows listed.
 
 Skips when the app is not built (`make install` builds dashboard/dist) or Chromium is missing."""
 
@@ -279,6 +281,8 @@ def test_analyst_creates_a_campaign_for_a_new_segment_and_sends_it(browser, base
     page.get_by_role("button", name="Send e2e_digest").click()
     page.get_by_role("button", name="Send now").click()
     expect(page.get_by_test_id("send-progress")).to_contain_text("Finished")
+    # The send's event arrives over the WebSocket (PostgreSQL NOTIFY → /api/v1/ws) as a toast.
+    expect(page.get_by_test_id("toast").filter(has_text="e2e_digest")).to_contain_text("sending started")
     launched = dagster.launches[-1]
     tags = {t["key"]: t["value"] for t in launched["executionMetadata"]["tags"]}
     assert (tags["reos/campaign"], tags["dagster/partition"]) == ("e2e_digest", world["county"])
