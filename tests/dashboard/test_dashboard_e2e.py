@@ -283,6 +283,8 @@ def test_analyst_creates_a_campaign_for_a_new_segment_and_sends_it(browser, base
     expect(page.get_by_test_id("send-progress")).to_contain_text("Finished")
     # The send's event arrives over the WebSocket (PostgreSQL NOTIFY → /api/v1/ws) as a toast.
     expect(page.get_by_test_id("toast").filter(has_text="e2e_digest")).to_contain_text("sending started")
+    page.get_by_role("button", name="Edit e2e_digest").click()  # the A/B results so far: nothing sent yet
+    expect(page.get_by_text(re.compile(r"Audience now: [1-9]\d* recipients\. Emails: none yet"))).to_be_visible()
     launched = dagster.launches[-1]
     tags = {t["key"]: t["value"] for t in launched["executionMetadata"]["tags"]}
     assert (tags["reos/campaign"], tags["dagster/partition"]) == ("e2e_digest", world["county"])

@@ -261,7 +261,44 @@ function CampaignForm({ campaign, onDone }: { campaign: Campaign | null; onDone:
         </div>
         {save.isError && <div className="md:col-span-2"><ErrorBox error={save.error} /></div>}
       </form>
+      {campaign && <Results campaignId={campaign.id} />}
     </section>
+  );
+}
+
+/** The A/B test so far: each subject variant's sends and opens, and the emails by state. */
+function Results({ campaignId }: { campaignId: number }) {
+  const detail = useQuery({
+    queryKey: ["campaigns", campaignId],
+    queryFn: () => data(api.GET("/api/v1/campaigns/{campaign_id}", { params: { path: { campaign_id: campaignId } } })),
+  });
+  if (detail.isPending) return <Loading />;
+  if (detail.isError) return <ErrorBox error={detail.error} />;
+  const { variants, by_status: byStatus, recipient_count: audience } = detail.data;
+  return (
+    <div className="mt-4 text-sm">
+      <h3 className="font-semibold">Results</h3>
+      <p className="mt-1 text-slate-700">
+        Audience now: {formatInteger(audience)} recipients. Emails: {Object.entries(byStatus).map(([s, n]) => `${n} ${s}`).join(", ") || "none yet"}.
+      </p>
+      {variants.length > 0 && (
+        <table className="mt-2 w-full">
+          <caption className="sr-only">Subject variants (A/B test)</caption>
+          <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
+            <tr><th scope="col">Variant</th><th scope="col">Subject (example)</th><th scope="col">Sent</th><th scope="col">Opened</th><th scope="col">Open rate</th></tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {variants.map((v) => (
+              <tr key={v.variant}>
+                <td className="py-1">{v.variant}</td><td className="py-1">{v.subject ?? "—"}</td>
+                <td className="py-1 tabular-nums">{formatInteger(v.sent)}</td><td className="py-1 tabular-nums">{formatInteger(v.opened)}</td>
+                <td className="py-1 tabular-nums">{formatRate(v.open_rate, v.sent)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
 
