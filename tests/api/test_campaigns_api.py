@@ -59,6 +59,12 @@ def test_recipients_crud_roles_and_isolation(client: TestClient, world: dict[str
     assert changed.status_code == 200 and changed.json()["min_score"] == 60
     assert client.patch(url, json={"min_score": 60}, headers=people["a_analyst"]).status_code == 200
     assert client.patch(url, json={"min_score": 101}, headers=people["a_analyst"]).status_code == 422
+    other = client.post(f"{API}/recipients", json={"name": "Other", "email": "other@example.com"},
+                        headers=people["a_analyst"]).json()
+    taken = client.patch(f"{API}/recipients/{other['id']}", json={"email": "CASEY@example.com"},
+                         headers=people["a_analyst"])
+    assert taken.status_code == 409 and taken.headers["content-type"] == PROBLEM
+    client.delete(f"{API}/recipients/{other['id']}", headers=people["a_analyst"])
     # A page at a time: the seeded recipient, then Casey; the cursor walks them in id order.
     first = client.get(f"{API}/recipients", params={"limit": 1}, headers=people["a_viewer"]).json()
     assert len(first["items"]) == 1 and first["next_cursor"]
@@ -72,12 +78,13 @@ def test_recipients_crud_roles_and_isolation(client: TestClient, world: dict[str
     assert client.delete(url, headers=people["a_analyst"]).status_code == 204
     assert client.get(url, headers=people["a_viewer"]).status_code == 404
     # One audit row per change: the repeated PATCH that changed nothing wrote none.
-    assert [a for a, _ in _audit(database_url, world["a"].id, "recipients")] == ["create", "update", "delete"]
+    assert [a for a, _ in _audit(database_url, world["a"].id, "recipients")] == [
+        "create", "update", "create", "delete", "delete"]
 
 
 def test_csv_import_keeps_good_rows_lists_bad_ones_and_is_idempotent(
         client: TestClient, world: dict[str, Any], people: dict[str, dict[str, str]]) -> None:
-    csv_text = ("name,email,counties,min_score,campaigns\n"
+    csv_text = ("Name,Email ,counties,min_score,campaigns\n"
                 "Dana Fund,dana@example.com,king_wa;cook_il,70,new_opportunity|weekly_summary\n"
                 "No Address,not-an-address,,,\n"
                 "Eli Estates,eli@example.org,,200,\n"

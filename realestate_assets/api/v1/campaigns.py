@@ -191,7 +191,8 @@ def parse_recipient_csv(text: str) -> tuple[list[tuple[int, Recipient]], list[di
     cells are separated by `;` or `|`; empty cells take the default. An address seen twice in
     the file is rejected the second time. Pure: no I/O."""
     reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip() for c in reader.fieldnames or []]
+    reader.fieldnames = [c.strip().lower() for c in reader.fieldnames or []]  # "Email " is email
+    columns = list(reader.fieldnames)
     allowed = set(RECIPIENT_FIELDS) - {"alerts"}
     unknown = sorted(set(columns) - allowed)
     if not columns:
@@ -215,7 +216,7 @@ def parse_recipient_csv(text: str) -> tuple[list[tuple[int, Recipient]], list[di
             value = (value or "").strip()
             if not value:
                 continue
-            key = column.strip()
+            key = column
             if key in ("counties", "property_types", "campaigns"):
                 for sep in LIST_SEPARATORS:
                     value = value.replace(sep, ",")
