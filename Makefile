@@ -91,7 +91,8 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	  PYTHONWARNINGS="ignore:Function \`dev_command\` is superseded" \
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
 	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
-	  --and $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
+	  --and env REOS_DAGSTER_URL=http://127.0.0.1:$(DAGSTER_PORT) \
+	  $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
 	  $(DASHBOARD_DEV)
 
 lint: install

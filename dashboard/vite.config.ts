@@ -11,7 +11,7 @@ export default defineConfig({
   server: {
     host: "127.0.0.1",
     // Keys are path prefixes ("^…" a regex): "/p/" and not "/p", which would take "/properties" too.
-    proxy: { "/api/": api, "/p/": api, "/objects/": api, "/openapi.json": api, "/healthz": api },
+    proxy: { "/api/": { target: api, ws: true }, "/p/": api, "/objects/": api, "/openapi.json": api, "/healthz": api },
   },
   build: {
     target: "es2020",

@@ -329,6 +329,8 @@ def demo(county: str = typer.Option("king_wa", help="county partition key")) -> 
     """Migrate, materialize the whole graph for COUNTY, and print the summary."""
     with _one_line_errors(county, "migrating the warehouse"):
         db_upgrade("head")
+    with _one_line_errors(county, "seeding recipients and campaigns"):
+        _seed_outreach()  # before the run: the emails step reads the tenant's tables
     materialize(county)
     with _one_line_errors(county, "summary"):
         _analyze()
@@ -458,9 +460,10 @@ def campaigns_plan(county: str = typer.Option("king_wa", help="county partition 
     pacing cap, suppressed, below threshold), from the same planning function; sends nothing."""
     from datetime import UTC, datetime
 
-    from realestate_assets.config_models import load_campaigns, load_county, load_outreach, load_scoring
+    from realestate_assets.config_models import load_campaigns, load_county, load_scoring
     from realestate_assets.db.warehouse import Warehouse
     from realestate_assets.outreach.campaigns import plan_county, read_history, read_items, read_suppressed
+    from realestate_assets.outreach.tenant_data import load_tenant_outreach
     from realestate_assets.settings import LocalSettings
 
     with _one_line_errors(county, "campaigns plan"):
@@ -469,12 +472,14 @@ def campaigns_plan(county: str = typer.Option("king_wa", help="county partition 
         if not county_file.exists():
             raise fail(county, "campaigns plan", f"no county file {county_file}", INACTIVE)
         config, settings = load_county(county_file), load_campaigns(local.config_dir)
-        outreach, scoring = load_outreach(local.config_dir), load_scoring(local.config_dir)
+        scoring = load_scoring(local.config_dir)
         wh = Warehouse(_url())
         try:
             params = {"tenant": local.tenant_id, "county": county}
+            with wh.transaction() as conn:  # the tenant's recipients and campaigns, as the emails step reads them
+                audience = load_tenant_outreach(conn, local.tenant_id)
             items = read_items(wh, params, config, threshold=scoring.packet_threshold)
-            plans = plan_county(county_key=county, campaigns=settings.enabled(), recipients=outreach.recipients,
+            plans = plan_county(county_key=county, campaigns=audience.campaigns, recipients=audience.recipients,
                                 items=items, history=read_history(wh, params), now=datetime.now(UTC),
                                 max_single_per_day=settings.pacing.max_single_emails_per_day,
                                 suppressed=read_suppressed(wh, local.tenant_id))
@@ -483,6 +488,9 @@ def campaigns_plan(county: str = typer.Option("king_wa", help="county partition 
     console.print(f"{county}: {len(items)} properties with a memo at or above {scoring.packet_threshold:g}; "
                   f"at most {settings.pacing.max_single_emails_per_day} single emails per recipient a day "
                   "(nothing is sent)", soft_wrap=True)
+    if not audience.recipients or not audience.campaigns:
+        console.print(f"tenant {local.tenant_id} has {len(audience.recipients)} recipients and "
+                      f"{len(audience.campaigns)} active campaigns (API, or `reos campaigns seed`)", soft_wrap=True)
     for plan in plans:
         state = " [red](suppressed)[/red]" if plan.suppressed else ""
         console.print(f"\n[bold]{escape(plan.recipient.address)}[/bold]{state}")
@@ -494,6 +502,33 @@ def campaigns_plan(county: str = typer.Option("king_wa", help="county partition 
             console.print(table)
         for note in plan.notes:
             console.print(f"  · {escape(note)}", soft_wrap=True)
+
+
+@campaigns_app.command("seed")
+def campaigns_seed() -> None:
+    """Seed the local tenant's recipients and campaigns from recipients.yaml and campaigns.yaml,
+    each table only while the tenant has none (edits made through the API are kept)."""
+    _seed_outreach()
+
+
+def _seed_outreach() -> None:
+    from realestate_assets.accounts import store
+    from realestate_assets.config_models import load_campaigns, load_outreach
+    from realestate_assets.outreach.tenant_data import seed_from_config
+    from realestate_assets.settings import LocalSettings
+
+    local = LocalSettings.from_env()
+    with _accounts() as (cur, who):
+        if not store.tenant_exists(cur, local.tenant_id):
+            store.create_tenant(cur, local.tenant_id, local.tenant_id)
+        written = seed_from_config(cur, local.tenant_id, load_outreach(local.config_dir),
+                                   load_campaigns(local.config_dir))
+        if any(written.values()):
+            store.audit(cur, who, local.tenant_id, "seed", "campaigns", after=written)
+    console.print(f"tenant {local.tenant_id}: {written['recipients']} recipients and {written['campaigns']} "
+                  "campaigns seeded from the config files" if any(written.values()) else
+                  f"tenant {local.tenant_id}: recipients and campaigns already there (nothing seeded)")
+
 
 # ---- accounts (issue #11): tenants, users and API keys, written as the table owner ----------
 #   reos tenant create ID --name NAME

@@ -506,6 +506,32 @@ class OutreachConfig(Strict):
         return self
 
 
+class SegmentCriteria(Strict):
+    """Which of a tenant's recipients a segment holds (campaigns target one): every given
+    condition must hold. A recipient with no counties (or no property types) wants every one,
+    so they match any county (type) asked for."""
+
+    counties: list[str] = Field(default_factory=list, description="recipients who want any of these counties")
+    property_types: list[str] = Field(default_factory=list,
+                                      description="recipients who want any of these use types")
+    campaign_types: list[Literal["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]] = Field(
+        default_factory=list, description="recipients subscribed to any of these campaign types")
+    max_min_score: float | None = Field(default=None, ge=0, le=100,
+                                        description="recipients whose min_score is at most this")
+    email_domains: list[str] = Field(default_factory=list, description="addresses at any of these domains")
+
+    def matches(self, recipient: Recipient) -> bool:
+        def overlaps(asked: list[str], wanted: list[str]) -> bool:
+            return not asked or not wanted or bool(set(asked) & set(wanted))
+
+        domain = recipient.address.rsplit("@", 1)[-1]
+        return (overlaps(self.counties, recipient.counties)
+                and overlaps(self.property_types, recipient.property_types)
+                and (not self.campaign_types or bool(set(self.campaign_types) & set(recipient.campaigns)))
+                and (self.max_min_score is None or recipient.min_score <= self.max_min_score)
+                and (not self.email_domains or domain in {d.lower().lstrip("@") for d in self.email_domains}))
+
+
 class CampaignConfig(Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     type: Literal["new_opportunity", "daily_digest", "weekly_summary", "custom_alert"]
@@ -519,6 +545,11 @@ class CampaignConfig(Strict):
     link_ttl_days: float = Field(default=14.0, gt=0, le=366,
                                  description="how long the memo links in this campaign's emails keep working "
                                              "(each click gets a fresh short-lived object URL)")
+    segment: SegmentCriteria | None = Field(default=None, description="the recipients targeted; none: everyone")
+
+    def reaches(self, recipient: Recipient) -> bool:
+        """Whether the campaign targets this recipient (its segment; everyone without one)."""
+        return self.segment is None or self.segment.matches(recipient)
 
     @field_validator("subjects", "intro")
     @classmethod

@@ -78,10 +78,18 @@ def clear_public_tables(url: str) -> None:
 
 
 def create_tenant(url: str, tenant_id: str | None = None, name: str = "test tenant") -> str:
-    """A fresh tenant row: runs for it share the database but never another tenant's rows."""
+    """A fresh tenant row: runs for it share the database but never another tenant's rows. Its
+    recipients and campaigns are seeded from the repository's config files, as `reos demo` seeds
+    the local tenant (the emails step reads them from the tenant's tables)."""
+    from realestate_assets.config_models import load_campaigns, load_outreach
+    from realestate_assets.outreach.tenant_data import seed_from_config
+    from realestate_assets.settings import repo_root
+
     tenant_id = tenant_id or f"t_{uuid.uuid4().hex[:8]}"
     conn = psycopg2.connect(psycopg2_dsn(url))
     with conn, conn.cursor() as cur:
         cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant_id, name))
+        config = repo_root() / "config"
+        seed_from_config(cur, tenant_id, load_outreach(config), load_campaigns(config))
     conn.close()
     return tenant_id

@@ -15,6 +15,8 @@ const Analytics = lazy(() => import("./screens/Analytics"));
 const Models = lazy(() => import("./screens/Models"));
 const ModelDetail = lazy(() => import("./screens/ModelDetail"));
 const Settings = lazy(() => import("./screens/Settings"));
+const Campaigns = lazy(() => import("./screens/Campaigns"));
+const Recipients = lazy(() => import("./screens/Recipients"));
 const NotFound = lazy(() => import("./screens/NotFound"));
 const ForgotPassword = lazy(() => import("./screens/AccountLinks").then((m) => ({ default: m.ForgotPassword })));
 const ResetPassword = lazy(() => import("./screens/AccountLinks").then((m) => ({ default: m.ResetPassword })));
@@ -70,6 +72,8 @@ export function App() {
               <Route path="analytics" element={<Analytics />} />
               <Route path="models" element={<Models />} />
               <Route path="models/:id" element={<ModelDetail />} />
+              <Route path="campaigns" element={<Campaigns />} />
+              <Route path="recipients" element={<Recipients />} />
               <Route path="settings" element={<Settings />} />
               <Route path="*" element={<NotFound />} />
             </Route>

@@ -87,6 +87,10 @@ class ApiSettings:
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     qdrant_path: str | None = None
+    # Dagster's webserver, whose GraphQL API launches runs (campaign sends); None: no launches (503).
+    dagster_url: str | None = None
+    dagster_location: str | None = None  # code location of the assets; None: asked of the webserver
+    dagster_repository: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -145,6 +149,9 @@ class ApiSettings:
             qdrant_url=self.qdrant_url or os.environ.get("QDRANT_URL") or None,
             qdrant_api_key=self.qdrant_api_key or os.environ.get("QDRANT_API_KEY") or None,
             qdrant_path=self.qdrant_path or str(state / "qdrant"),  # where the local resource set writes
+            dagster_url=self.dagster_url or os.environ.get("REOS_DAGSTER_URL") or None,
+            dagster_location=self.dagster_location or os.environ.get("REOS_DAGSTER_LOCATION") or None,
+            dagster_repository=self.dagster_repository or os.environ.get("REOS_DAGSTER_REPOSITORY") or None,
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
@@ -210,6 +217,26 @@ class _State:
         from realestate_assets.api.v1.property_market import MarketCache
 
         return MarketCache(self.scoring)
+
+    @cached_property
+    def live(self) -> Any:
+        """The NOTIFY listener behind the WebSocket (api/live.py); it connects with the first socket."""
+        from sqlalchemy.engine import make_url
+
+        from realestate_assets.api.live import LiveHub
+
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        return LiveHub(url.render_as_string(hide_password=False))
+
+    @cached_property
+    def dagster(self) -> Any:
+        """Where runs are launched (api/dagster_runs.py), None when Dagster is not configured."""
+        from realestate_assets.api.dagster_runs import DagsterTarget
+
+        settings = self.settings
+        if not settings.dagster_url:
+            return None
+        return DagsterTarget(settings.dagster_url, settings.dagster_location, settings.dagster_repository)
 
     @cached_property
     def s3_store(self) -> Any:
@@ -320,6 +347,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
         yield
+        if "live" in state.__dict__:  # the listener thread, if a socket ever started it
+            state.live.stop()
 
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state

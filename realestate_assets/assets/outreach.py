@@ -44,6 +44,7 @@ from realestate_assets.outreach.compliance import ComplianceError, link_problems
 from realestate_assets.outreach.delivery import Deliverer
 from realestate_assets.outreach.events import campaign_rates
 from realestate_assets.outreach.messages import packet_link_token, packet_link_url, safe_filename
+from realestate_assets.outreach.tenant_data import TenantOutreach, load_tenant_outreach
 from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
 
 TEMPLATE = "investor_memo"
@@ -139,7 +140,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     # Render only what will be read: the properties today's plan sends (the emails step's own
     # planning, over every property at or above the threshold, rendered or not). The others wait
     # until a plan takes them — pacing and digest sizes decide when — or are rendered on demand.
-    plans = plan_county(county_key=county.key, campaigns=settings.enabled(), recipients=outreach.recipients,
+    audience = tenant_outreach(wh, params["tenant"])
+    plans = plan_county(county_key=county.key, campaigns=audience.campaigns, recipients=audience.recipients,
                         items=read_items(wh, params, county, threshold=scoring.packet_threshold, unrendered=True),
                         history=read_history(wh, params), now=datetime.now(UTC),
                         max_single_per_day=settings.pacing.max_single_emails_per_day,
@@ -239,6 +241,12 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     )
 
 
+def tenant_outreach(wh: Any, tenant_id: str) -> TenantOutreach:
+    """The run's tenant's recipients and active campaigns, from its tables (migration 0017)."""
+    with wh.transaction() as conn:
+        return load_tenant_outreach(conn, tenant_id)
+
+
 def memo_links(*, secret: str | None, base_url: str, tenant: str, now: datetime
                ) -> Callable[[dict[str, Any], CampaignConfig], tuple[str, datetime] | None]:
     """An email's memo link: `/p/<token>` on the API, valid for the campaign's `link_ttl_days` (the
@@ -310,12 +318,13 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     items = read_items(wh, params, county, threshold=platform.scoring().packet_threshold)
     portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
                          "AND template = 'portfolio_overview'", params).to_dict("records")
-    planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=outreach.recipients,
+    audience = tenant_outreach(wh, params["tenant"])
+    planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=audience.recipients,
                               items=items, now=now, load_object=store.get,
                               portfolio=portfolio[0] if portfolio else None,
                               link_for=memo_links(secret=link_secret, base_url=object_store.public_base_url,
                                                   tenant=params["tenant"], now=now))
-    plans = planner.plan(settings.enabled(), read_history(wh, params),
+    plans = planner.plan(audience.campaigns, read_history(wh, params),
                          max_single_per_day=settings.pacing.max_single_emails_per_day,
                          suppressed=read_suppressed(wh, params["tenant"]))
     planned = planner.render(plans)
@@ -350,7 +359,8 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             status_counts=dg.MetadataValue.json({k: int(v) for k, v in summary.items()}),
             campaign_rates=dg.MetadataValue.json(rates),
             opt_outs_by_campaign=dg.MetadataValue.json(per_campaign),
-            campaigns=dg.MetadataValue.json([c.key for c in settings.enabled()]),
+            campaigns=dg.MetadataValue.json([c.key for c in audience.campaigns]),
+            recipients=len(audience.recipients),
             provider=outbox.provider),
         check_results=[
             check("no_email_to_suppressed_address", suppressed_sent == 0,

@@ -154,16 +154,18 @@ def plan_county(*, county_key: str, campaigns: Sequence[CampaignConfig], recipie
     `estimated_value`, … as the alert criteria read them); `history` the county's `emails` rows.
     """
     by_key = {c.key: c for c in campaigns}
-    by_type: dict[str, CampaignConfig] = {}
-    for c in campaigns:
-        by_type.setdefault(c.type, c)
-    digest_campaign = by_type.get("daily_digest", DEFAULT_DIGEST)
     ranked = sorted(items, key=lambda i: (-i["bird_dog_score"], i["packet_id"]))
     by_packet = {int(i["packet_id"]): i for i in ranked}
     today = now.date()
     plans = []
     for recipient in recipients:
         plan = RecipientPlan(recipient, suppressed=recipient.address in suppressed)
+        # The campaigns whose segment holds this recipient: the first of each type (config order).
+        by_type: dict[str, CampaignConfig] = {}
+        for c in campaigns:
+            if c.reaches(recipient):
+                by_type.setdefault(c.type, c)
+        digest_campaign = by_type.get("daily_digest", DEFAULT_DIGEST)
         plans.append(plan)
         if plan.suppressed:
             plan.notes.append("suppressed (unsubscribed, bounced or reported spam): nothing is sent")

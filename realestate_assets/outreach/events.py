@@ -232,8 +232,8 @@ def _apply_event(cur: Any, event: dict[str, Any], tenants: set[str], default_ten
         counts["suppressed"] += suppress(cur, tenant, address, kind, "sendgrid_webhook")
 
 
-CAMPAIGN_RATES_SQL = """
-SELECT campaign,
+# What each campaign's emails became: the one definition, for the asset's metadata and the API.
+CAMPAIGN_COUNTS = """
        count(*) FILTER (WHERE status IN ('sent', 'bounced')) AS sent,
        count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,
        count(*) FILTER (WHERE opened_at IS NOT NULL) AS opened,
@@ -241,9 +241,19 @@ SELECT campaign,
        count(*) FILTER (WHERE status = 'bounced') AS bounced,
        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM email_events v WHERE v.email_id = e.id
                                       AND v.event = 'spamreport')) AS spam_reports,
-       count(*) FILTER (WHERE unsubscribed_at IS NOT NULL) AS unsubscribed
+       count(*) FILTER (WHERE unsubscribed_at IS NOT NULL) AS unsubscribed"""
+RATED = ("opened", "clicked", "bounced", "delivered", "unsubscribed", "spam_reports")
+CAMPAIGN_RATES_SQL = f"""
+SELECT campaign, {CAMPAIGN_COUNTS}
 FROM emails e WHERE tenant_id = %s AND county = %s GROUP BY campaign ORDER BY campaign
 """
+
+
+def with_rates(counts: dict[str, Any]) -> dict[str, Any]:
+    """Counts as integers, and each outcome's rate over the emails sent (0 when none were)."""
+    ints = {k: int(v or 0) for k, v in counts.items()}
+    sent = ints.get("sent", 0)
+    return {**ints, **{f"{k}_rate": (round(ints[k] / sent, 4) if sent else 0.0) for k in RATED}}
 
 
 def campaign_rates(conn: Any, tenant_id: str, county: str) -> dict[str, dict[str, float]]:
@@ -254,11 +264,8 @@ def campaign_rates(conn: Any, tenant_id: str, county: str) -> dict[str, dict[str
         out = {}
         for values in cur.fetchall():
             row = dict(zip(columns, values, strict=True))
-            sent = row["sent"] or 0
-            out[row["campaign"]] = {
-                **{k: int(v) for k, v in row.items() if k != "campaign"},
-                **{f"{k}_rate": (round(row[k] / sent, 4) if sent else 0.0)
-                   for k in ("opened", "clicked", "bounced", "delivered", "unsubscribed", "spam_reports")}}
+            campaign = row.pop("campaign")
+            out[campaign] = with_rates(row)
         cur.execute("SELECT variant, count(*) FILTER (WHERE status IN ('sent', 'bounced')), "
                     "count(*) FILTER (WHERE opened_at IS NOT NULL) FROM emails WHERE tenant_id = %s AND county = %s "
                     "AND variant IS NOT NULL GROUP BY variant ORDER BY variant", (tenant_id, county))

@@ -87,6 +87,13 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id, cur.fetchone()[0], f"msg_{uuid.uuid4().hex}"))
         cur.execute("INSERT INTO property_reviews (tenant_id, county, prospect_key, reviewed_by) "
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
+        cur.execute("INSERT INTO recipients (tenant_id, name, email) VALUES (%s, 'Seed Recipient', 'r@example.com')",
+                    (tenant.id,))
+        cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
+                    (tenant.id,))
+        cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "
+                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s)",
+                    (tenant.id, cur.fetchone()[0]))
     return tenant
 
 
@@ -96,8 +103,9 @@ UNLIMITED = "1000000/minute"
 
 @contextmanager
 def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
-               redis_url: str | None = None, qdrant_path: str | None = None) -> Iterator[TestClient]:
-    """The API app on the test database, through FastAPI's TestClient."""
+               redis_url: str | None = None, qdrant_path: str | None = None,
+               **settings: Any) -> Iterator[TestClient]:
+    """The API app on the test database, through FastAPI's TestClient (`settings`: more ApiSettings)."""
     from realestate_assets.api.app import ApiSettings, create_app
     from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
@@ -107,7 +115,7 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
                                  config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
                                  redis_url=redis_url, outbox_dir=str(state_dir / "outbox"),
-                                 qdrant_path=qdrant_path or str(state_dir / "no-qdrant")))
+                                 qdrant_path=qdrant_path or str(state_dir / "no-qdrant"), **settings))
     with TestClient(app) as client:
         yield client
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -21,9 +22,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(database_url: str, state_dir: Path, qdrant_path: Path | None = None) -> Iterator[str]:
+def api_server(database_url: str, state_dir: Path, qdrant_path: Path | None = None, **settings: Any) -> Iterator[str]:
     """Serve create_app() on a free loopback port; yields its base URL. The vector store is
-    `qdrant_path` (default: an empty place under `state_dir`, never the machine's own state)."""
+    `qdrant_path` (default: an empty place under `state_dir`, never the machine's own state);
+    `settings`: more ApiSettings."""
     from realestate_assets.api.app import ApiSettings, create_app
     from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
@@ -33,7 +35,7 @@ def api_server(database_url: str, state_dir: Path, qdrant_path: Path | None = No
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32,
                                  outbox_dir=str(state_dir / "outbox"),
                                  rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED),
-                                 qdrant_path=str(qdrant_path or state_dir / "qdrant")))
+                                 qdrant_path=str(qdrant_path or state_dir / "qdrant"), **settings))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,6 +1,8 @@
 """The dashboard in Debian Chromium against the real API on the real test PostgreSQL: log in, see
 the table, filter and sort it, open a property (reasons, provenance), add a note; a viewer gets no
-note form and no key management; an admin creates a key (shown once) and revokes it.
+note form and no key management; an admin creates a key (shown once) and revokes it; an analyst
+creates a campaign for a new segment and sends it (through a local Dagster GraphQL endpoint), the
+send's progress and its WebSocket toast arrive; recipients are imported with rejected rows listed.
 
 Skips when the app is not built (`make install` builds dashboard/dist) or Chromium is missing."""
 
@@ -19,6 +21,9 @@ import pytest
 from realestate_assets.api.dashboard import DIST
 from tests.api.helpers_api import PASSWORD, Tenant, make_tenant, owner_cursor
 from tests.dashboard.server import api_server
+from tests.fake_dagster import FakeDagster
+from tests.local_http import base_url as local_base_url
+from tests.local_http import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -83,8 +88,19 @@ def world(database_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory, world) -> Iterator[str]:
-    with api_server(database_url, tmp_path_factory.mktemp("dash-api")) as url:
+def dagster() -> Iterator[FakeDagster]:
+    """Dagster's GraphQL endpoint (tests/fake_dagster.py): campaign sends launch runs through it."""
+    fake = FakeDagster()
+    with serve(fake) as server:
+        fake.url = local_base_url(server)
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory, world, dagster: FakeDagster
+             ) -> Iterator[str]:
+    with api_server(database_url, tmp_path_factory.mktemp("dash-api"), dagster_url=dagster.url,
+                    default_tenant=world["tenant"].id) as url:
         yield url
 
 
@@ -226,6 +242,83 @@ def test_phone_width_detail_page_fits(browser, base_url: str, world) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
 
 
+def test_analyst_creates_a_campaign_for_a_new_segment_and_sends_it(browser, base_url: str, world,
+                                                                     dagster: FakeDagster) -> None:
+    expect = sync_api.expect
+    page = logged_in(browser, base_url, world["tenant"], "analyst")
+    page.get_by_role("link", name="Campaigns").click()
+    expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
+    page.get_by_role("button", name="New campaign").click()
+    page.get_by_label("Key").fill("e2e_digest")
+    page.get_by_label("Type").select_option("daily_digest")
+    page.get_by_label("Variant A").fill("{count} new leads in {county}")
+    page.get_by_role("button", name="Add variant").click()
+    page.get_by_label("Variant B").fill("{first_name}, {cuont} leads")
+    expect(page.get_by_role("alert")).to_contain_text("{cuont}")  # the API would refuse it: said before sending
+    expect(page.get_by_role("button", name="Create campaign")).to_be_disabled()
+    page.get_by_label("Variant B").fill("{first_name}, {count} leads today")
+    # The segment builder counts recipients live as the criteria change.
+    page.get_by_role("button", name="New segment").click()
+    page.get_by_label("Name", exact=True).fill("E2E digest readers")
+    page.get_by_label("Email domains").fill("nowhere.example")
+    expect(page.get_by_test_id("segment-live-count")).to_have_text("0 recipients match")
+    page.get_by_label("Email domains").fill("example.com")  # the tenant's seeded recipient
+    expect(page.get_by_test_id("segment-live-count")).to_have_text(re.compile(r"^[1-9]\d* recipients match"))
+    if AXE.is_file():  # axe with the campaign form and the segment builder open
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+        assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_label("Audience")).to_have_value(re.compile(r"^\d+$"))
+    expect(page.get_by_test_id("audience-count")).to_have_text(re.compile(r"^[1-9]\d* recipients$"))
+    page.get_by_label("Status").select_option("active")
+    page.get_by_role("button", name="Create campaign").click()
+    row = page.get_by_role("row", name=re.compile("e2e_digest"))
+    expect(row).to_contain_text("active")
+    expect(row).to_contain_text("E2E digest readers")
+    # Send: the API launches the emails step through Dagster's GraphQL API; progress follows the runs.
+    page.get_by_role("button", name="Send e2e_digest").click()
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_test_id("send-progress")).to_contain_text("Finished")
+    # The send's event arrives over the WebSocket (PostgreSQL NOTIFY → /api/v1/ws) as a toast.
+    expect(page.get_by_test_id("toast").filter(has_text="e2e_digest")).to_contain_text("sending started")
+    page.get_by_role("button", name="Edit e2e_digest").click()  # the A/B results so far: nothing sent yet
+    expect(page.get_by_text(re.compile(r"Audience now: [1-9]\d* recipients\. Emails: none yet"))).to_be_visible()
+    launched = dagster.launches[-1]
+    tags = {t["key"]: t["value"] for t in launched["executionMetadata"]["tags"]}
+    assert (tags["reos/campaign"], tags["dagster/partition"]) == ("e2e_digest", world["county"])
+    assert launched["selector"]["assetSelection"] == [{"path": ["emails"]}]
+    if AXE.is_file():  # axe on the screen as it stands: the list, the send progress
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+        assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+
+
+def test_recipients_import_shows_rejected_rows_and_viewers_get_no_edit_controls(browser, base_url: str,
+                                                                                 world) -> None:
+    expect = sync_api.expect
+    page = logged_in(browser, base_url, world["tenant"], "analyst")
+    page.goto(base_url + "/recipients")
+    page.get_by_label("Or paste it").fill("name,email,min_score\nGale Invest,gale@example.com,70\n"
+                                          "Broken,not-an-address,70\n")
+    page.get_by_role("button", name="Import").click()
+    result = page.get_by_test_id("import-result")
+    expect(result).to_contain_text("2 rows: 1 added, 0 updated, 0 unchanged, 1 rejected")
+    expect(page.get_by_role("table", name="Rows not imported")).to_contain_text("not-an-address")
+    expect(page.get_by_role("table", name="Recipients and their segments")).to_contain_text("gale@example.com")
+
+    viewer = logged_in(browser, base_url, world["tenant"], "viewer")
+    viewer.goto(base_url + "/campaigns")
+    expect(viewer.get_by_role("heading", name="Campaigns")).to_be_visible()
+    expect(viewer.get_by_role("table")).to_be_visible()
+    expect(viewer.get_by_role("button", name="New campaign")).to_have_count(0)
+    expect(viewer.get_by_role("button", name=re.compile("^(Edit|Send)"))).to_have_count(0)
+    viewer.goto(base_url + "/recipients")
+    expect(viewer.get_by_role("table", name="Recipients and their segments")).to_contain_text("gale@example.com")
+    expect(viewer.get_by_role("heading", name="Import from CSV")).to_have_count(0)
+    expect(viewer.get_by_role("button", name=re.compile("^Remove"))).to_have_count(0)
+
+
 AXE = DIST.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -235,7 +328,7 @@ def test_no_serious_accessibility_violation_on_any_screen(browser, base_url: str
     found = serious_violations(browser.new_context().new_page(), base_url, ["/login"])
     page = logged_in(browser, base_url, world["tenant"], "admin")
     screens = ["/", "/properties", f"/properties/{world['top_id']}", "/analytics", "/models",
-               f"/models/{world['model_id']}", "/settings"]
+               f"/models/{world['model_id']}", "/settings", "/campaigns", "/recipients"]
     found.update(serious_violations(page, base_url, screens))
     assert found == {}
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import psycopg2
 import pytest
 
 from realestate_assets.assets.outreach import packet_path, reuse_verdict
@@ -18,6 +17,7 @@ from realestate_assets.definitions import Deployment, build_definitions, resourc
 from realestate_assets.ml.registry import model_key
 from realestate_assets.objects import LocalObjectStore, object_intact, tenant_key
 from realestate_assets.settings import LocalSettings
+from tests.databases import create_tenant
 
 # What a signed link carries (local HMAC links, S3 pre-signed URLs): never in metadata or logs.
 # Nor an unsubscribe link (its token is signed too).
@@ -171,9 +171,7 @@ def test_packets_live_under_the_tenant_models_are_public_and_a_bad_object_heals_
     # on the county's one set of public rows (no second discovery, enrichment, model or scoring),
     # and its objects never touch the first tenant's.
     before, public = _digests(objects), _public_snapshot(database_url)
-    other = f"{tenant}-b"
-    with psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, 'second tenant')", (other,))
+    other = create_tenant(database_url, f"{tenant}-b", "second tenant")  # recipients seeded like the first
     platform = pipeline_env.platform
     second_tenant = resources_for("local", LocalSettings(config_dir=platform.config_path,
                                                          state_dir=platform.state_path, tenant_id=other),

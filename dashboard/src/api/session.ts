@@ -143,6 +143,12 @@ export class Session {
     return ok ? this.base(this.authorized(retry)) : response;
   };
 
+  /** The access token for a WebSocket's first message (which carries no header), refreshed when missing. */
+  async accessToken(): Promise<string | null> {
+    if (!this.access && this.storage.getItem(REFRESH_KEY)) await this.refresh();
+    return this.access;
+  }
+
   /** A GET through the session, for what the typed client does not stream (CSV downloads). */
   get(path: string): Promise<Response> {
     return this.fetch(new Request(this.baseUrl + path));

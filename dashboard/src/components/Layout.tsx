@@ -1,12 +1,14 @@
 import { NavLink, Outlet } from "react-router-dom";
 import { session } from "../api/client";
 import { useMe } from "../auth";
+import { LiveUpdates } from "./LiveUpdates";
 
 const LINKS = [
   { to: "/", label: "Home", end: true },
   { to: "/properties", label: "Properties" },
   { to: "/analytics", label: "Analytics" },
   { to: "/models", label: "Models" },
+  { to: "/campaigns", label: "Campaigns" },
   { to: "/settings", label: "Settings" },
 ];
 
@@ -48,6 +50,7 @@ export function Layout() {
       <main id="main" className="mx-auto max-w-7xl px-4 py-6">
         <Outlet />
       </main>
+      <LiveUpdates />
     </div>
   );
 }

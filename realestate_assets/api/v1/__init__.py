@@ -1,5 +1,6 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
-notes, saved searches, analytics, the model registry and the tenant's export.
+notes, saved searches, analytics, the model registry, the tenant's export, and recipients,
+segments and campaigns.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -16,6 +17,7 @@ from realestate_assets.api.v1 import (
     admin,
     analytics,
     auth,
+    campaigns,
     models,
     privacy,
     properties,
@@ -27,6 +29,7 @@ from realestate_assets.api.v1 import (
 )
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
+from realestate_assets.api.v1.ws import install_ws
 
 REQUEST_ID = "X-Request-ID"
 
@@ -40,11 +43,12 @@ def limit_by_address(request: Request) -> None:
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
-                   webhook_endpoints.router):
+                   webhook_endpoints.router, campaigns.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
+    install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
 
     @app.middleware("http")

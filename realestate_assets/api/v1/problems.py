@@ -10,6 +10,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import psycopg2.errors
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +67,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for s in statuses}
 
 
+NUL_DETAIL = "text values may not contain NUL (0x00) characters"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -78,11 +82,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def _nul(request: Request, exc: ValueError) -> Any:
         # PostgreSQL text cannot hold NUL: psycopg2 refuses such a parameter before sending it. That
-        # is the caller's input (a query value or a JSON string with \u0000), wherever the route
-        # passes it on — a 422, not a 500. Any other ValueError is a bug and stays one.
+        # is the caller's input (a query value or a JSON string), wherever the route passes it on —
+        # a 422, not a 500. Any other ValueError is a bug and stays one.
         if "NUL (0x00)" not in str(exc):
             raise exc
-        return problem_response(422, "text values may not contain NUL (0x00) characters")
+        return problem_response(422, NUL_DETAIL)
+
+    @app.exception_handler(psycopg2.errors.UntranslatableCharacter)
+    async def _nul_in_json(request: Request, exc: Exception) -> Any:
+        # The same NUL inside a JSON value: jsonb refuses the \u0000 escape on the server.
+        return problem_response(422, NUL_DETAIL)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { reactTo, socketUrl } from "./live";
+
+describe("live events", () => {
+  it("refreshes campaigns on progress and says when emails went out", () => {
+    const r = reactTo([
+      { kind: "campaign_progress", campaign: "digest", county: "king_wa", status: "sending" },
+      { kind: "campaign_progress", campaign: "digest", county: "king_wa", status: "sent" },
+      { kind: "campaign_progress", campaign: "digest", county: "cook_il", status: "sent" },
+    ]);
+    expect(r.invalidate).toEqual([["campaigns"], ["campaign-progress"]]);
+    expect(r.toasts).toEqual(["Campaign digest: emails sent"]);
+  });
+
+  it("folds many new deals into one toast per county", () => {
+    const deal = (county: string, key: string) => ({ kind: "new_deal", county, prospect_key: key, bird_dog_score: 90 });
+    const r = reactTo([deal("king_wa", "a"), deal("king_wa", "b"), deal("cook_il", "c")]);
+    expect(r.toasts).toEqual(["2 new deals in king_wa", "New deal in cook_il"]);
+    expect(r.invalidate).toEqual([["properties"], ["analytics"]]);
+  });
+
+  it("ignores what it does not know", () => {
+    expect(reactTo([{ kind: "ready", tenant: "t" }, { kind: "later_kind" }])).toEqual({ invalidate: [], toasts: [] });
+  });
+
+  it("uses the page's origin and scheme", () => {
+    expect(socketUrl({ protocol: "https:", host: "deals.example.com" })).toBe("wss://deals.example.com/api/v1/ws");
+    expect(socketUrl({ protocol: "http:", host: "127.0.0.1:5173" })).toBe("ws://127.0.0.1:5173/api/v1/ws");
+  });
+});

@@ -1,0 +1,45 @@
+// What the dashboard does with the API's live events (/api/v1/ws): which queries to refresh and
+// what to tell the person. Pure, so Vitest checks it; components/LiveUpdates.tsx does the I/O.
+
+export type LiveEvent =
+  | { kind: "ready"; tenant: string }
+  | { kind: "campaign_progress"; campaign: string; county: string; status: string }
+  | { kind: "campaign_send"; campaign: string; counties: string[]; run_ids: string[] }
+  | { kind: "new_deal"; county: string; prospect_key: string; bird_dog_score: number | null }
+  | { kind: string; [key: string]: unknown };
+
+export interface Reaction {
+  /** TanStack Query keys (prefixes) to refetch. */
+  invalidate: string[][];
+  /** Short messages for the toast region. */
+  toasts: string[];
+}
+
+/** A batch of events (those of about a second) → one reaction: many new deals make one toast. */
+export function reactTo(events: readonly LiveEvent[]): Reaction {
+  const invalidate = new Map<string, string[]>();
+  const toasts: string[] = [];
+  const sentBy = new Map<string, number>();
+  const deals = new Map<string, number>();
+  for (const e of events) {
+    if (e.kind === "campaign_progress") {
+      invalidate.set("campaigns", ["campaigns"]);
+      invalidate.set("campaign-progress", ["campaign-progress"]);
+      if (e.status === "sent") sentBy.set(String(e.campaign), (sentBy.get(String(e.campaign)) ?? 0) + 1);
+    } else if (e.kind === "campaign_send") {
+      invalidate.set("campaigns", ["campaigns"]);
+      toasts.push(`Campaign ${String(e.campaign)}: sending started`);
+    } else if (e.kind === "new_deal") {
+      for (const key of ["properties", "analytics"]) invalidate.set(key, [key]);
+      deals.set(String(e.county), (deals.get(String(e.county)) ?? 0) + 1);
+    }
+  }
+  for (const campaign of sentBy.keys()) toasts.push(`Campaign ${campaign}: emails sent`);
+  for (const [county, n] of deals) toasts.push(n === 1 ? `New deal in ${county}` : `${n} new deals in ${county}`);
+  return { invalidate: [...invalidate.values()], toasts };
+}
+
+/** ws:// or wss:// for the page's own origin. */
+export function socketUrl(location: { protocol: string; host: string }): string {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/ws`;
+}

@@ -1,0 +1,92 @@
+"""Starting and reading pipeline runs through Dagster's GraphQL API (the `dagster-graphql` client,
+pinned with Dagster in requirements.lock). The API never runs pipeline work in a request (DESIGN
+§10): it asks the Dagster webserver to launch a run and answers 202 with the run id.
+
+The webserver's address is `REOS_DAGSTER_URL` (e.g. http://127.0.0.1:3000, what `make dev`
+serves); without it every launch raises `DagsterUnavailable`, answered 503 — the API never
+pretends a run started. The client (and with it Dagster) is imported only when a run is launched
+or read, so the API process starts without Dagster.
+
+Which run sends a tenant's emails is decided here, once (`emails_run`): the `emails` asset of
+the implicit asset job for one county partition, tagged with the tenant and the campaign. The
+pipeline writes the tenant its platform resource names (`REOS_TENANT`), so the API launches only
+for that tenant (`campaigns.send`): a tenant dimension on the partitions will lift that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets; asset_selection narrows it
+PARTITION_TAG = "dagster/partition"
+
+
+class DagsterUnavailable(RuntimeError):
+    """Dagster is not configured, not reachable, or refused the launch (the message says which)."""
+
+
+@dataclass(frozen=True)
+class DagsterTarget:
+    """Where the webserver is, and optionally which code location and repository hold the assets
+    (otherwise the client asks the webserver which one has the job)."""
+
+    url: str
+    location: str | None = None
+    repository: str | None = None
+    timeout_s: int = 30
+
+    def client(self) -> Any:
+        from dagster_graphql import DagsterGraphQLClient
+
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DagsterUnavailable(f"REOS_DAGSTER_URL {self.url!r} is not an http(s) URL")
+        return DagsterGraphQLClient(parts.hostname, port_number=parts.port, use_https=parts.scheme == "https",
+                                    path_prefix=parts.path.rstrip("/"), timeout=self.timeout_s)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    job: str
+    assets: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def emails_run(county: str, tenant_id: str, campaign_key: str, request_id: str) -> RunRequest:
+    """The run that sends a tenant's campaign emails for one county (the one place this is decided)."""
+    return RunRequest(job=ASSET_JOB, assets=["emails"],
+                      tags={PARTITION_TAG: county, "reos/tenant": tenant_id, "reos/campaign": campaign_key,
+                            "reos/request_id": request_id, "reos/launched_by": "api"})
+
+
+def launch(target: DagsterTarget | None, run: RunRequest) -> str:
+    """Launch the run; its Dagster run id. DagsterUnavailable when it could not be launched."""
+    if target is None:
+        raise DagsterUnavailable("Dagster is not configured for the API (REOS_DAGSTER_URL): no run can be launched")
+    from dagster_graphql import DagsterGraphQLClientError
+
+    try:
+        return target.client().submit_job_execution(
+            run.job, repository_location_name=target.location, repository_name=target.repository,
+            run_config={}, tags=run.tags, asset_selection=[[name] for name in run.assets])
+    except DagsterGraphQLClientError as exc:
+        raise DagsterUnavailable(f"Dagster did not launch the run: {_one_line(exc)}") from exc
+
+
+def run_status(target: DagsterTarget | None, run_id: str) -> str | None:
+    """The run's status (QUEUED, STARTED, SUCCESS, FAILURE, ...), None when it cannot be read."""
+    if target is None:
+        return None
+    from dagster_graphql import DagsterGraphQLClientError
+
+    try:
+        return target.client().get_run_status(run_id).value
+    except (DagsterGraphQLClientError, DagsterUnavailable, ValueError):
+        return None
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(a) for a in exc.args if a) or type(exc).__name__
+    return text.splitlines()[0][:300]
