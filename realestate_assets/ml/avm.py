@@ -57,6 +57,7 @@ COMPS_FEATURES = ["comps_value", "comps_value_spread_pct", "comps_count"]
 MODEL_FEATURES = BASE_FEATURES + COMPS_FEATURES  # every feature an AVM may use (each model keeps its own list)
 EPOCH = pd.Timestamp("2000-01-01")
 ARTIFACT_FORMAT = "reos-avm-3"
+MIN_CALIBRATION_ROWS = 200  # fewer residuals in the newest fold → calibrate on every fold
 BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # LightGBM's share in the blend with comps
 
 FEATURE_LABELS = {
@@ -480,7 +481,12 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     features, params, oof, tuning, selection = _select(train, folds, categories, settings, comps is not None,
                                                        progress)
     weight = selection.pop("blend")
-    intervals = PriceBandIntervals.fit(oof.estimate(weight), oof.actual)
+    # Ranges from the newest fold's residuals: its model, trained on most of the older sales and
+    # closest in time, errs like the final model; the early folds' small models overstate the error.
+    newest = slice(len(oof.actual) - len(folds[-1].actual), None)
+    if len(folds[-1].actual) < MIN_CALIBRATION_ROWS:
+        newest = slice(None)
+    intervals = PriceBandIntervals.fit(oof.estimate(weight)[newest], oof.actual[newest])
 
     # The hold-out, valued by the model frozen before it (as each fold was).
     evaluation = _fit(train, categories, params, features)
