@@ -36,8 +36,8 @@ def conformal_bounds(residuals: np.ndarray, coverage: float = COVERAGE) -> tuple
     if n == 0:
         return (float("nan"), float("nan"))
     alpha = 1.0 - coverage
-    lo = math.floor((n + 1) * alpha / 2)
-    hi = math.ceil((n + 1) * (1 - alpha / 2))
+    lo = math.floor((n + 1) * alpha / 2 + 1e-9)  # 1e-9: 1 − 0.8 is 0.19999… in binary floating point
+    hi = math.ceil((n + 1) * (1 - alpha / 2) - 1e-9)
     return (float(r[lo - 1]) if lo >= 1 else -math.inf, float(r[hi - 1]) if hi <= n else math.inf)
 
 
