@@ -28,7 +28,8 @@ from realestate_assets.ml.scoring import (
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = f"""
-SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_dog_score,
+SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.estimated_value_low, s.estimated_value_high,
+       s.value_gap_pct, s.bird_dog_score,
        s.score_rank, s.score_breakdown, s.score_components, s.model_version,
        p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
        p.listing_url, p.listing_status,
@@ -225,7 +226,8 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
     prop["photos"] = [p for p in (_value(row, "photos") or []) if isinstance(p, str)][:3]
     prop["parcel_viewer_url"] = parcel_viewer_url(county, prop["parcel_id"])
     valuation = {k: _value(row, k) for k in (
-        "estimated_value", "comps_estimated_value", "comps_count", "comps_median_price_per_sqft",
+        "estimated_value", "estimated_value_low", "estimated_value_high", "comps_estimated_value", "comps_count",
+        "comps_median_price_per_sqft",
         "comps_value_spread_pct", "last_sale_price", "last_sale_date", "last_sale_price_indexed",
         "value_gap_pct", "market_trend_12m_pct", "model_mdape_pct")}
     as_of = _value(row, "as_of_date")
