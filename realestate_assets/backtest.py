@@ -95,7 +95,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     # AVM frozen at the cutoff: what was known then, moved along the projected index.
     avm = trained.avm
     last_month = month_start(before["sale_date"].max())
-    market = FrozenMarket.of(before)
+    market = FrozenMarket.of(before, cutoff)
     frame = market.inputs(after, scoring.comps if "comps_value" in avm.features or avm.blend_weight < 1 else None)
     valuation = avm.estimate(frame, after["sale_date"])
     estimated = valuation["estimated_value"].to_numpy()

@@ -99,11 +99,18 @@ class MarketForecast:
     model: DampedTrend
 
     @classmethod
-    def from_index(cls, index: HedonicIndex) -> MarketForecast:
-        """Fitted on the index's own months only (an index fitted before a cut-off knows nothing after it)."""
-        if index.by_month.empty:
+    def from_index(cls, index: HedonicIndex, cutoff: pd.Timestamp | None = None) -> MarketForecast:
+        """Fitted on the index's own months only (an index fitted before a cut-off knows nothing
+        after it), and only on the months that are over by `cutoff`: a month whose sales are not
+        all in yet (the current month, or a fold that ends mid-month) has a noisy level that would
+        bend the trend, so the projection starts from the last complete month instead."""
+        levels = index.by_month
+        if cutoff is not None:
+            complete = levels.loc[levels.index < month_start(pd.Timestamp(cutoff))]
+            levels = complete if len(complete) else levels
+        if levels.empty:
             return cls(DampedTrend(1.0, 0.0, 0.0, 0.0, 0.0, "", 0))
-        return cls(DampedTrend.fit(np.log(index.by_month)))
+        return cls(DampedTrend.fit(np.log(levels)))
 
     @classmethod
     def from_dict(cls, data: dict) -> MarketForecast:

@@ -213,9 +213,12 @@ class FrozenMarket:
     forecast: MarketForecast
 
     @classmethod
-    def of(cls, sales: pd.DataFrame) -> FrozenMarket:
+    def of(cls, sales: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> FrozenMarket:
+        """`cutoff`: the first day not known (default: the day after the last sale); it says which
+        months are complete for the forecast."""
         index = HedonicIndex.from_sales(sales)
-        return cls(sales, index, MarketForecast.from_index(index))
+        cutoff = cutoff if cutoff is not None else pd.to_datetime(sales["sale_date"]).max() + pd.Timedelta(days=1)
+        return cls(sales, index, MarketForecast.from_index(index, cutoff))
 
     @property
     def last_sale(self) -> pd.Timestamp:
@@ -262,7 +265,7 @@ def _folds(frame: pd.DataFrame, sales: pd.DataFrame, settings: AvmSettings,
     """Expanding-window folds, each with its validation sales as its frozen model sees them."""
     out = []
     for train_idx, valid_idx in time_series_folds(len(frame), settings.cv_folds):
-        market = FrozenMarket.of(sales.iloc[train_idx])
+        market = FrozenMarket.of(sales.iloc[train_idx], cutoff=frame["sale_date"].iloc[valid_idx].min())
         valid = sales.iloc[valid_idx]
         out.append(_Fold(train_idx, market.inputs(valid, rule), market.forecast.factor(valid["sale_date"]),
                          frame["sale_price"].to_numpy()[valid_idx]))
@@ -490,7 +493,7 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
 
     # The hold-out, valued by the model frozen before it (as each fold was).
     evaluation = _fit(train, categories, params, features)
-    market = FrozenMarket.of(ordered.iloc[:len(train)])
+    market = FrozenMarket.of(ordered.iloc[:len(train)], cutoff=holdout["sale_date"].min())
     holdout_sales = ordered.iloc[len(train):]
     evaluated = TrainedAvm(evaluation, categories, settings, features=features, blend_weight=weight,
                            forecast=market.forecast, intervals=intervals)
@@ -517,7 +520,7 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
                       holdout_start=str(holdout["sale_date"].min().date()),
                       eval_booster=evaluation, params=params, comparison=comparison, tuning=tuning,
                       importance=(gain / gain.sum()).round(4).to_dict(), features=features, blend_weight=weight,
-                      forecast=MarketForecast.from_index(HedonicIndex.from_sales(ordered)), intervals=intervals,
+                      forecast=FrozenMarket.of(ordered).forecast, intervals=intervals,
                       selection=selection)
 
 

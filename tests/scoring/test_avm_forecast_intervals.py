@@ -60,6 +60,21 @@ def test_the_forecast_is_fitted_on_the_index_months_only_and_reports_its_own_err
     np.testing.assert_allclose(restored.factor(dates), factor)
 
 
+def test_a_month_not_over_at_the_cutoff_does_not_bend_the_trend() -> None:
+    levels = np.exp(0.01 * np.arange(36))
+    levels[-1] *= 0.85  # the last month has three days of sales: a noisy, low level
+    index = HedonicIndex(monthly(levels))
+    face = MarketForecast.from_index(index)  # taken at face value, the low month drags the projection down
+    forecast = MarketForecast.from_index(index, cutoff=pd.Timestamp("2012-12-04"))
+    a_year_on = (face.model.level + face.model.forecast(np.array([12.0]))[0],
+                 forecast.model.level + forecast.model.forecast(np.array([13.0]))[0])
+    assert a_year_on[0] < np.log(levels[-2]) < a_year_on[1]
+    assert forecast.last_month == pd.Timestamp("2012-11-01") and forecast.model.trend > 0.005
+    assert forecast.factor(pd.Series([pd.Timestamp("2012-12-20")]))[0] > 1.0  # one month on from November
+    over = MarketForecast.from_index(index, cutoff=pd.Timestamp("2013-01-01"))  # December is over: it counts
+    assert over.last_month == pd.Timestamp("2012-12-01")
+
+
 # ---- conformal ranges ------------------------------------------------------------------------------
 
 def test_conformal_bounds_are_the_finite_sample_ranks() -> None:
