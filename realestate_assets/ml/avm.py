@@ -440,9 +440,12 @@ def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
 
 
 def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
-            use_comps: bool, progress: Callable[[int], None] | None) -> tuple[list[str], dict[str, Any],
-                                                                             OutOfFold, dict[str, Any], dict]:
-    """Features, parameters, blend weight: each kept only when it lowers the out-of-fold MdAPE."""
+            use_comps: bool, progress: Callable[[int], None] | None,
+            ) -> tuple[list[str], dict[str, Any], float, OutOfFold, dict[str, Any], dict[str, Any]]:
+    """Features, parameters, blend weight: each kept only when it lowers the out-of-fold MdAPE.
+
+    Returns them with the chosen model's out-of-fold values, the tuning summary and a record of
+    the choices (`TrainedAvm.selection`)."""
     defaults = settings.params()
     base = _out_of_fold(frame, folds, categories, defaults, BASE_FEATURES)
     selection: dict[str, Any] = {"cv_mdape_pct": {"lightgbm": base.mdape()}}
@@ -462,7 +465,7 @@ def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[
     selection.update(features="with comps features" if features != BASE_FEATURES else "house and location only",
                      blend_weight=weight, cv_mdape_pct_by_blend_weight={str(k): v for k, v in weights.items()},
                      cv_rows=len(oof.actual), cv_folds=len(folds))
-    return features, params, oof, tuning, selection | {"blend": weight}
+    return features, params, weight, oof, tuning, selection
 
 
 def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
@@ -481,9 +484,8 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
     train, holdout = holdout_split(frame, settings.holdout_fraction)
     folds = _folds(train, ordered.iloc[:len(train)], settings, comps)
-    features, params, oof, tuning, selection = _select(train, folds, categories, settings, comps is not None,
-                                                       progress)
-    weight = selection.pop("blend")
+    features, params, weight, oof, tuning, selection = _select(train, folds, categories, settings,
+                                                               comps is not None, progress)
     # Ranges from the newest fold's residuals: its model, trained on most of the older sales and
     # closest in time, errs like the final model; the early folds' small models overstate the error.
     newest = slice(len(oof.actual) - len(folds[-1].actual), None)
