@@ -76,6 +76,16 @@ class PriceBandIntervals:
         high = estimate * np.exp(np.asarray(self.upper)[band])
         return low, high
 
+    def by_band(self, low: np.ndarray, high: np.ndarray, estimate: np.ndarray,
+                actual: np.ndarray) -> list[dict[str, float]]:
+        """`interval_metrics` per price band of the estimate (the guarantee is per band)."""
+        estimate = np.asarray(estimate, dtype=float)
+        band = np.searchsorted(self.edges, np.nan_to_num(estimate), side="right")
+        bounds = [0.0, *self.edges, float("inf")]
+        return [{"from_usd": bounds[b], "to_usd": bounds[b + 1], **interval_metrics(
+                    np.asarray(low)[band == b], np.asarray(high)[band == b], estimate[band == b],
+                    np.asarray(actual, dtype=float)[band == b])} for b in range(len(self.edges) + 1)]
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -103,6 +103,9 @@ def test_ranges_cover_80_percent_of_new_data_in_every_price_band() -> None:
         assert 0.77 <= inside.mean() <= 0.83, b
     widths = (high - low) / estimate
     assert np.median(widths[estimate > 1.2e6]) > 2 * np.median(widths[estimate < 8e5])  # by band, not one width
+    per_band = calibration.by_band(low, high, estimate, actual)
+    assert [b["n"] for b in per_band] == [int((band == b).sum()) for b in range(4)]
+    assert all(77 <= b["coverage_pct"] <= 83 for b in per_band)
     restored = PriceBandIntervals.from_dict(calibration.to_dict())
     np.testing.assert_allclose(restored.bounds(estimate)[0], low)
 

@@ -51,6 +51,7 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     assert metrics["interval"]["coverage_pct"] == pytest.approx(inside.mean() * 100, abs=0.5)
     assert metrics["interval"]["nominal_coverage_pct"] == pytest.approx(80)
     assert metrics["interval"]["median_width_pct"] > 0
+    assert sum(b["n"] for b in metrics["interval"]["by_price_band"]) == metrics["interval"]["n"]
     quarters = pd.to_datetime(predictions["sale_date"]).dt.to_period("Q").astype(str)
     assert sorted(metrics["per_quarter"]) == sorted(quarters.unique())
     assert sum(q["n"] for q in metrics["per_quarter"].values()) == len(predictions)
