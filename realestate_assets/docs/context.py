@@ -151,11 +151,9 @@ def risks(context: dict[str, Any]) -> list[str]:
         out.append(f"only {_comps_phrase(v['comps_count'])} nearby: the comparable-sales estimate is weak")
     if v.get("comps_value_spread_pct") is not None and v["comps_value_spread_pct"] > 25:
         out.append(f"comparable sales disagree (spread {v['comps_value_spread_pct']:.0f}% of the estimate)")
-    if v.get("model_mdape_pct") is not None:
-        ranged = v.get("estimated_value_low") is not None and v.get("estimated_value_high") is not None
-        out.append(f"the AVM's median error on unseen sales is {v['model_mdape_pct']:.1f}%: treat the estimate as "
-                   + (f"its 80% range, ${v['estimated_value_low']:,.0f} – ${v['estimated_value_high']:,.0f}, "
-                      "not a price" if ranged else "a range, not a price"))
+    if v.get("model_mdape_pct") is not None:  # the range itself is stated beside the estimate
+        out.append(f"the AVM's median error on unseen sales is {v['model_mdape_pct']:.1f}%: "
+                   "treat the estimate as a range, not a price")
     if v.get("estimated_value") and v.get("comps_estimated_value"):
         gap = abs(v["estimated_value"] / v["comps_estimated_value"] - 1) * 100
         if gap > 15:
