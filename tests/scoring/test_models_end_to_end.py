@@ -108,6 +108,9 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     assert scored.method == "models"
     assert frame["bird_dog_score"].between(0, 100).all() and frame["score_rank"].is_unique
     assert frame["deal_probability"].notna().sum() == 10
+    # Every estimate carries its 80% range (scores.estimated_value_low/high).
+    assert (frame["estimated_value_low"] < frame["estimated_value"]).all()
+    assert (frame["estimated_value"] < frame["estimated_value_high"]).all()
     assert frame["sale_probability_12m"].between(0, 1).all()
     assert all(v == versions for v in frame["model_versions"])
     explain = (frame["bird_dog_score"] >= 80) | (frame["score_rank"] <= 5)
