@@ -69,12 +69,14 @@ class PriceBandIntervals:
         return cls([float(e) for e in edges], lower, upper, counts, coverage)
 
     def bounds(self, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) in USD for each estimate; NaN where the estimate is missing."""
+        """(low, high) in USD for each estimate; NaN where the estimate is missing or its band had
+        too few residuals for a finite 80% range (fewer than 9: no range rather than an endless one)."""
         estimate = np.asarray(estimate, dtype=float)
         band = np.searchsorted(self.edges, np.nan_to_num(estimate), side="right")
         low = estimate * np.exp(np.asarray(self.lower)[band])
         high = estimate * np.exp(np.asarray(self.upper)[band])
-        return low, high
+        finite = np.isfinite(low) & np.isfinite(high)
+        return np.where(finite, low, np.nan), np.where(finite, high, np.nan)
 
     def by_band(self, low: np.ndarray, high: np.ndarray, estimate: np.ndarray,
                 actual: np.ndarray) -> list[dict[str, float]]:

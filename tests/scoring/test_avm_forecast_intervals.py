@@ -115,6 +115,8 @@ def test_few_residuals_give_fewer_bands_and_missing_estimates_no_range() -> None
     assert len(ranges.counts) == 2  # 120 residuals, 50 a band at least
     low, high = ranges.bounds(np.array([np.nan, 5e5]))
     assert np.isnan(low[0]) and np.isnan(high[0]) and low[1] < 5e5 < high[1]
+    tiny = PriceBandIntervals.fit(np.full(5, 5e5), np.full(5, 5e5) * np.linspace(0.9, 1.1, 5))
+    assert all(np.isnan(tiny.bounds(np.array([5e5]))))  # no finite range from 5 residuals: none, not ±∞
 
 
 def test_blend_is_geometric_and_keeps_the_model_value_without_comps() -> None:
