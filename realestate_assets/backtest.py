@@ -6,9 +6,13 @@ The county's YAML supplies the column mapping (its first sales source's `fields`
 file a county maps can be backtested. Writes DIR/predictions.csv (one row per sale on or
 after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the metrics.
 
-* estimated_value: the AVM frozen at the cutoff (valued at the last training month's market).
-* estimated_value_reindexed: that value moved along the hedonic market index fitted on the
-  sales before the sale's month only (monthly re-indexing, as between retrains in production).
+* estimated_value: the AVM frozen at the cutoff — the comps known then, moved from the last
+  training month to the sale month along the damped-trend projection of the index fitted on the
+  training sales (`market/forecast.py`); estimated_value_low/high: its 80% range
+  (`ml/intervals.py`).
+* estimated_value_reindexed: the frozen value held at the last training month, moved along the
+  hedonic market index fitted on the sales before the sale's month only (monthly re-indexing,
+  as between retrains in production).
 * bird_dog_score: scored at the sale date with the sale price as the asking price: the deal
   model's calibrated probability (comps and trend from sales before that date), the value gap
   between the re-indexed value and the price, and AVM/comps agreement, combined by the
@@ -28,8 +32,9 @@ import pandas as pd
 
 from realestate_assets.config_models import BulkFileSource, CountyConfig, ScoringConfig
 from realestate_assets.db.warehouse import json_safe
+from realestate_assets.market.forecast import forecast_error
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
-from realestate_assets.ml.avm import months_since_epoch, training_frame
+from realestate_assets.ml.avm import FrozenMarket, ratio_study
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
     asof_comps,
@@ -39,11 +44,13 @@ from realestate_assets.ml.deal import (
     propensity_inputs,
     repeat_sale_pairs,
 )
+from realestate_assets.ml.intervals import interval_metrics
 from realestate_assets.ml.pipeline import train_all
 from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
 
 PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
-                      "estimated_value_reindexed", "bird_dog_score"]
+                      "estimated_value_low", "estimated_value_high", "estimated_value_reindexed",
+                      "bird_dog_score"]
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
 
@@ -85,17 +92,19 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     tick("sale_propensity", 0, scoring.propensity_trials)
     trained = train_all(before, scoring, compare=False, progress=lambda step, n: tick(step, n))
 
-    # AVM frozen at the cutoff, valued at the last training month.
+    # AVM frozen at the cutoff: what was known then, moved along the projected index.
     avm = trained.avm
     last_month = month_start(before["sale_date"].max())
-    frame = training_frame(after)
-    frame["sale_months"] = months_since_epoch(pd.Series([pd.Timestamp(before["sale_date"].max())] * len(frame)))
-    estimated = avm.predict(frame)
+    market = FrozenMarket.of(before, cutoff)
+    frame = market.inputs(after, scoring.comps if "comps_value" in avm.features or avm.blend_weight < 1 else None)
+    valuation = avm.estimate(frame, after["sale_date"])
+    estimated = valuation["estimated_value"].to_numpy()
+    flat = avm.value(frame)  # the same valuation held at the last training month's market
     tick("score", 0, len(after))
     everything = pd.concat([before, after], ignore_index=True)
     indexes = AsOfIndexes(everything)
     factor = indexes.reindex_factor(last_month, after["sale_date"])
-    reindexed = estimated * np.where(np.isfinite(factor), factor, 1.0)
+    reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
 
     # Deal model at each sale date, with the sale price as the asking price.
     targets = after.assign(date=after["sale_date"])
@@ -115,18 +124,31 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "sale_id": after["sale_id"], "parcel_id": after["parcel_id"],
         "sale_date": pd.to_datetime(after["sale_date"]).dt.date.astype(str),
         "sale_price": after["sale_price"].astype(float), "estimated_value": np.round(estimated, 0),
+        "estimated_value_low": valuation["estimated_value_low"].round(0).to_numpy(),
+        "estimated_value_high": valuation["estimated_value_high"].round(0).to_numpy(),
         "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy()})[PREDICTION_COLUMNS]
 
     from realestate_assets.ml.avm import compare_valuations
 
-    comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps)
+    comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
+                                    avm_flat_values=flat)
     deal_window = _deal_window(everything, after, deal_p, score, cutoff, trained)
     propensity_window = _propensity_window(before, after, cutoff, trained)
     metrics = {
         "cutoff": str(cutoff.date()), "train_sales": len(before), "window_sales": len(after),
         "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
         "avm": comparison["avm_lightgbm"], "avm_reindexed": comparison["avm_lightgbm_reindexed_monthly"],
+        "avm_without_forecast": comparison["avm_lightgbm_flat"],
         "baselines": {k: comparison[k] for k in ("nearest_comps_size_adjusted", "hedonic_ols")},
+        "interval": {"nominal_coverage_pct": avm.intervals.coverage * 100 if avm.intervals else None,
+                     **interval_metrics(valuation["estimated_value_low"], valuation["estimated_value_high"],
+                                        estimated, after["sale_price"]),
+                     "by_price_band": avm.intervals.by_band(valuation["estimated_value_low"],
+                                                            valuation["estimated_value_high"], estimated,
+                                                            after["sale_price"]) if avm.intervals else []},
+        "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": reindexed}),
+        "forecast": _forecast_window(market, everything, after),
+        "avm_selection": avm.selection,
         "deal_model": deal_window, "sale_propensity": propensity_window,
         "models_skipped": trained.skipped, "training_seconds": {k: round(v, 2) for k, v in trained.seconds.items()},
         "avm_tuning": avm.tuning, "avm_params": {k: v for k, v in avm.params.items() if k != "verbosity"},
@@ -141,6 +163,32 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     paths["calibration"].write_bytes(calibration_png(points, f"deal model calibration ({deal_window.get('on')})"))
     paths["metrics"].write_text(json.dumps(json_safe(metrics), indent=2, default=_plain))
     return BacktestResult(predictions, metrics, paths)
+
+
+def per_quarter(after: pd.DataFrame, values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """MdAPE (and count, median error) of each valuation per calendar quarter of the sale date."""
+    quarter = pd.to_datetime(after["sale_date"]).dt.to_period("Q").astype(str).to_numpy()
+    actual = after["sale_price"].to_numpy(dtype=float)
+    out: dict[str, dict[str, float]] = {}
+    for q in sorted(set(quarter)):
+        rows = quarter == q
+        out[q] = {"n": int(rows.sum())}
+        for name, value in values.items():
+            study = ratio_study(np.asarray(value)[rows], actual[rows])
+            out[q][f"{name}_mdape_pct"] = study["mdape_pct"]
+            out[q][f"{name}_median_error_pct"] = study["median_error_pct"]
+    return out
+
+
+def _forecast_window(market: FrozenMarket, everything: pd.DataFrame, after: pd.DataFrame) -> dict[str, Any]:
+    """The index projection's own error: projected vs realized (the index refitted with the window's
+    sales, known only in hindsight) market change from the last training month, per window month."""
+    table = forecast_error(market.forecast, HedonicIndex.from_sales(everything), after["sale_date"])
+    return {"model": market.forecast.to_dict(),
+            "mean_abs_error_pct": float(table["error_pct"].abs().mean()),
+            "flat_mean_abs_error_pct": float(table["flat_error_pct"].abs().mean()),
+            "last_month": table.iloc[-1].to_dict(),
+            "by_month": table.to_dict("records")}
 
 
 def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, deal_p: pd.Series, score: pd.Series,

@@ -427,13 +427,21 @@ def _print_backtest(metrics: dict, rejected: int) -> None:
     console.print(f"trained on {metrics['train_sales']:,} sales before {metrics['cutoff']}; "
                   f"window {metrics['window']} ({metrics['window_sales']:,} sales); {rejected} rows rejected")
     keys = ["mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"]
-    columns = {"AVM (frozen)": metrics["avm"], "AVM re-indexed": metrics["avm_reindexed"],
+    columns = {"AVM (frozen)": metrics["avm"], "without forecast": metrics["avm_without_forecast"],
+               "AVM re-indexed": metrics["avm_reindexed"],
                "nearest comps": metrics["baselines"]["nearest_comps_size_adjusted"],
                "hedonic OLS": metrics["baselines"]["hedonic_ols"]}
     table = Table("metric", *columns, title="Valuation on the window (IAAO ratio study)")
     for key in keys:
         table.add_row(key, *[f"{c[key]:.3f}" for c in columns.values()])
     console.print(table)
+    ranges, forecast = metrics["interval"], metrics["forecast"]
+    console.print(f"80% ranges: coverage {ranges['coverage_pct']:.1f}% (below {ranges['below_pct']:.1f}%, above "
+                  f"{ranges['above_pct']:.1f}%), median width {ranges['median_width_pct']:.1f}% of the estimate")
+    console.print(f"market forecast: mean |error| {forecast['mean_abs_error_pct']:.2f}% over the window months "
+                  f"(held flat: {forecast['flat_mean_abs_error_pct']:.2f}%); projected "
+                  f"{forecast['last_month']['projected_change_pct']:+.1f}% vs realized "
+                  f"{forecast['last_month']['realized_change_pct']:+.1f}% by {forecast['last_month']['month']}")
     deal = metrics["deal_model"]
     if "auc" in deal:
         console.print(f"deal model ({deal['on']}): AUC {deal['auc']:.3f}, precision@top-10% "

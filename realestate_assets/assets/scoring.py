@@ -132,11 +132,14 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         "model_versions": dg.MetadataValue.json(active_versions),
         "training_window": f"{avm.training_start} → {avm.training_end}", "holdout_start": avm.holdout_start,
         "metrics": dg.MetadataValue.md(
-            "**AVM vs baselines on the time hold-out** (valued at the last training month; the re-indexed "
-            "row moves each value along the market index fitted on sales before its month)\n\n"
+            "**AVM vs baselines on the time hold-out** (the AVM frozen before the hold-out and moved along "
+            "its projected market index; `avm_lightgbm_flat` holds it at the last training month, which the "
+            "re-indexed row moves along the market index fitted on sales before each month; the hold-out "
+            "metrics include the 80% range's measured coverage)\n\n"
             + plots.metrics_table(comparison or {"avm_lightgbm": metrics}, RATIO_KEYS)),
         "promotion": dg.MetadataValue.json(decisions),
         "avm_tuning": dg.MetadataValue.json(avm.tuning),
+        "avm_selection": dg.MetadataValue.json(avm.selection),  # what time-series CV kept (issue 16)
         "avm_feature_importance": dg.MetadataValue.md(plots.importance_table(avm.importance)),
         "training_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in trained.seconds.items()}),
         **{f"holdout_{k}": float(v) for k, v in metrics.items()},

@@ -28,7 +28,8 @@ from realestate_assets.ml.scoring import (
 
 # The query a memo's facts come from: one row per scored prospect of a county.
 MEMO_ROWS_SQL = f"""
-SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.value_gap_pct, s.bird_dog_score,
+SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.estimated_value_low, s.estimated_value_high,
+       s.value_gap_pct, s.bird_dog_score,
        s.score_rank, s.score_breakdown, s.score_components, s.model_version,
        p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
        p.listing_url, p.listing_status,
@@ -155,7 +156,7 @@ def risks(context: dict[str, Any]) -> list[str]:
         out.append(f"only {_comps_phrase(v['comps_count'])} nearby: the comparable-sales estimate is weak")
     if v.get("comps_value_spread_pct") is not None and v["comps_value_spread_pct"] > 25:
         out.append(f"comparable sales disagree (spread {v['comps_value_spread_pct']:.0f}% of the estimate)")
-    if v.get("model_mdape_pct") is not None:
+    if v.get("model_mdape_pct") is not None:  # the range itself is stated beside the estimate
         out.append(f"the AVM's median error on unseen sales is {v['model_mdape_pct']:.1f}%: "
                    "treat the estimate as a range, not a price")
     if v.get("estimated_value") and v.get("comps_estimated_value"):
@@ -230,7 +231,8 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
     prop["photos"] = [p for p in (_value(row, "photos") or []) if isinstance(p, str)][:3]
     prop["parcel_viewer_url"] = parcel_viewer_url(county, prop["parcel_id"])
     valuation = {k: _value(row, k) for k in (
-        "estimated_value", "comps_estimated_value", "comps_count", "comps_median_price_per_sqft",
+        "estimated_value", "estimated_value_low", "estimated_value_high", "comps_estimated_value", "comps_count",
+        "comps_median_price_per_sqft",
         "comps_value_spread_pct", "last_sale_price", "last_sale_date", "last_sale_price_indexed",
         "value_gap_pct", "market_trend_12m_pct", "model_mdape_pct")}
     as_of = _value(row, "as_of_date")

@@ -67,11 +67,20 @@ def _usd(v: Any) -> str:
     return f"-${-float(v):,.0f}" if float(v) < 0 else f"${float(v):,.0f}"
 
 
+def _usd_short(v: Any) -> str:
+    """$530k, $1.25M: a range that fits a KPI box on one line."""
+    if v is None:
+        return "—"
+    value = float(v)
+    return f"${value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"${value / 1e3:,.0f}k"
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["usd"] = _usd
+    env.filters["usd_short"] = _usd_short
     env.filters["num"] = lambda v, d=0: "—" if v is None else f"{float(v):,.{d}f}"
     env.filters["pct"] = lambda v, d=0: "—" if v is None else f"{float(v):.{d}f}%"
     env.filters["share"] = lambda v, d=0: "—" if v is None else f"{float(v) * 100:.{d}f}%"

@@ -2,17 +2,31 @@
 
 Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
 
-* train: sales sorted by date; the newest `holdout_fraction` are the hold-out. Hyperparameters
-  are tuned with Optuna on the older part only, by time-series cross-validation (each fold
-  validates on sales newer than the ones it trained on); the configured settings are always
-  the first trial, so tuning never loses to them on the folds. The trial budget and the
-  search space are config (`ml/tuning.py`, shared with the classifiers).
-* evaluate: the IAAO ratio study (MdAPE, PE10/PE20, median error, COD, PRD, PRB) on the
-  hold-out, next to a size-adjusted nearest-comps valuation and a hedonic OLS fitted on the
-  same training sales (`baselines.py`), and the AVM re-indexed monthly along the hedonic
-  market index (each hold-out sale re-indexed with sales before its month only).
+* train: sales sorted by date; the newest `holdout_fraction` are the hold-out. Everything that
+  is chosen — the features, the hyperparameters, the blend with the comps valuation and the
+  interval widths — is chosen on the older part only, by expanding-window time-series
+  cross-validation in which each fold's model is *frozen at the fold's cut-off* exactly as the
+  production and backtest models are (`FrozenMarket`): the validation sales are valued with
+  the comps and the market index known at the cut-off, moved along the index projected past it
+  (`market/forecast.py`). The configured LightGBM settings are always the first Optuna trial.
+* neighbours: what comparable sales know is stacked into the model — the comps estimate, its
+  spread and count (`COMPS_FEATURES`), computed for every training sale by the one comps rule
+  (`market/comps.py`) from sales strictly before it, time-adjusted along the index fitted on
+  sales before its month (no leakage) — and the LightGBM value can be blended with the comps
+  value (geometric mean, weight chosen on the out-of-fold error). Cross-validation decides
+  both: the comps features are kept only when they lower the out-of-fold MdAPE, the blend
+  weight is the one with the lowest out-of-fold MdAPE (1.0 = no blend).
+* market: `estimate()` moves the value from the last training month to the valuation month
+  along the damped-trend projection of the hedonic index fitted on the training sales.
+* ranges: 80% split-conformal intervals from the out-of-fold residuals, by price band
+  (`ml/intervals.py`).
+* evaluate: the IAAO ratio study (MdAPE, PE10/PE20, median error, COD, PRD, PRB) and the
+  interval coverage on the hold-out, next to a size-adjusted nearest-comps valuation and a
+  hedonic OLS fitted on the same training sales (`baselines.py`), and the AVM re-indexed
+  monthly along the hedonic market index (each hold-out sale re-indexed with sales before its
+  month only).
 * register: the artifact keeps the evaluation booster (trained before the hold-out) for
-  promotion contests, and a final booster refit on every sale with the tuned settings, so
+  promotion contests, and a final booster refit on every sale with the chosen settings, so
   current values use recent sales; the metrics describe that procedure on sales it had not seen.
 """
 
@@ -29,22 +43,30 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CompsSettings
-from realestate_assets.market.index import month_start
+from realestate_assets.market.comps import comparable_sales
+from realestate_assets.market.forecast import MarketForecast
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
+from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
 from realestate_assets.ml.tuning import TuningSettings, optuna_search, search_space, time_series_folds
 
 NUMERIC = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
            "waterfront", "latitude", "longitude", "sale_months"]
 CATEGORICAL = ["use_type", "neighborhood"]
-MODEL_FEATURES = NUMERIC + CATEGORICAL
+BASE_FEATURES = NUMERIC + CATEGORICAL
+COMPS_FEATURES = ["comps_value", "comps_value_spread_pct", "comps_count"]
+MODEL_FEATURES = BASE_FEATURES + COMPS_FEATURES  # every feature an AVM may use (each model keeps its own list)
 EPOCH = pd.Timestamp("2000-01-01")
-ARTIFACT_FORMAT = "reos-avm-2"
+ARTIFACT_FORMAT = "reos-avm-3"
+MIN_CALIBRATION_ROWS = 200  # fewer residuals in the newest fold → calibrate on every fold
+BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # LightGBM's share in the blend with comps
 
 FEATURE_LABELS = {
     "living_sqft": "living area", "lot_sqft": "lot size", "beds": "bedrooms", "baths": "bathrooms",
     "bldg_grade": "building grade", "age_years": "age", "eff_age_years": "effective age",
     "waterfront": "waterfront", "latitude": "location (north-south)",
     "longitude": "location (east-west)", "sale_months": "market date", "use_type": "property type",
-    "neighborhood": "assessor area",
+    "neighborhood": "assessor area", "comps_value": "comparable-sales value",
+    "comps_value_spread_pct": "spread of comparable sales", "comps_count": "number of comparable sales",
 }
 
 
@@ -77,7 +99,9 @@ def months_since_epoch(dates: pd.Series) -> np.ndarray:
 
 
 def training_frame(sales: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs describing each sold house at its sale date, plus price and date."""
+    """Model inputs describing each sold house at its sale date, plus price and date.
+
+    Comps features are not here (they need the other sales): `with_asof_comps` adds them."""
     return pd.DataFrame({
         "living_sqft": sales["living_sqft"], "lot_sqft": sales["lot_sqft"], "beds": sales["beds"],
         "baths": sales["baths"], "bldg_grade": sales["bldg_grade"],
@@ -90,10 +114,38 @@ def training_frame(sales: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def comps_value(frame: pd.DataFrame) -> pd.Series:
+    """The comparable-sales estimate: median time-adjusted comps $/sqft × living area (the comps
+    rule's `comps_estimated_value`; features carry the $/sqft)."""
+    return frame["comps_median_price_per_sqft"] * frame["living_sqft"]
+
+
+def comps_features(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
+                   rule: CompsSettings, index: Any) -> pd.DataFrame:
+    """`COMPS_FEATURES` of each target from the one comps rule (sales strictly before `as_of`)."""
+    summary = comparable_sales(targets, sales, as_of, rule, index).summary
+    return pd.DataFrame({"comps_value": summary["comps_estimated_value"].to_numpy(dtype=float),
+                         "comps_value_spread_pct": summary["comps_value_spread_pct"].to_numpy(dtype=float),
+                         "comps_count": summary["comps_count"].to_numpy(dtype=float)})
+
+
+def with_asof_comps(frame: pd.DataFrame, sales: pd.DataFrame, rule: CompsSettings,
+                    indexes: AsOfIndexes) -> pd.DataFrame:
+    """`frame` (rows = `sales`, same order) plus each sale's comps as of its own date: sales of
+    other parcels strictly before it, moved along the index fitted on sales before its month."""
+    rows = sales.reset_index(drop=True)
+    comps = comps_features(rows, rows, rows["sale_date"].to_numpy(), rule, indexes)
+    return frame.assign(**{c: comps[c].to_numpy() for c in COMPS_FEATURES})
+
+
 def scoring_frame(features: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs for prospects today: the house as known, priced at the as-of date."""
-    frame = features[[c for c in MODEL_FEATURES if c != "sale_months"]].copy()
+    """Model inputs for prospects today: the house as known, priced at the as-of date, with
+    enrichment's comps (the same rule, as of the same date)."""
+    frame = features[[c for c in BASE_FEATURES if c != "sale_months"]].copy()
     frame["sale_months"] = months_since_epoch(features["as_of_date"])
+    frame["comps_value"] = comps_value(features).astype(float)
+    frame["comps_value_spread_pct"] = features["comps_value_spread_pct"].astype(float)
+    frame["comps_count"] = features["comps_count"].astype(float)
     return frame[MODEL_FEATURES]
 
 
@@ -121,13 +173,115 @@ def ratio_study(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     }
 
 
-def encode(frame: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
-    out = frame[MODEL_FEATURES].copy()
-    for column in CATEGORICAL:
-        out[column] = pd.Categorical(out[column].astype("string"), categories=categories[column])
-    for column in NUMERIC:
-        out[column] = out[column].astype(float)
+def mdape(predicted: np.ndarray, actual: np.ndarray) -> float:
+    ok = np.isfinite(predicted) & (np.asarray(predicted) > 0)
+    return float(np.median(np.abs(predicted[ok] / actual[ok] - 1)) * 100)
+
+
+def encode(frame: pd.DataFrame, categories: dict[str, list[str]], features: list[str] | None = None) -> pd.DataFrame:
+    """The model's columns in its order; a feature the frame lacks is missing (NaN) for LightGBM."""
+    features = features or BASE_FEATURES
+    out = frame.reindex(columns=features).copy()
+    for column in features:
+        if column in CATEGORICAL:
+            out[column] = pd.Categorical(out[column].astype("string"), categories=categories[column])
+        else:
+            out[column] = out[column].astype(float)
     return out
+
+
+def blend(model_value: np.ndarray, comps: np.ndarray, weight: float) -> np.ndarray:
+    """Geometric blend of the LightGBM value with the comps value (LightGBM alone without comps)."""
+    model_value = np.asarray(model_value, dtype=float)
+    comps = np.asarray(comps, dtype=float)
+    if weight >= 1.0:
+        return model_value
+    ok = np.isfinite(comps) & (comps > 0)
+    out = model_value.copy()
+    out[ok] = np.exp(weight * np.log(model_value[ok]) + (1 - weight) * np.log(comps[ok]))
+    return out
+
+
+@dataclass
+class FrozenMarket:
+    """What a model frozen at a cut-off knows: the sales before it, the index fitted on them and
+    that index projected forward. CV folds, the hold-out and `reos backtest` value later sales
+    through it, as production values today's parcels between retrains."""
+
+    sales: pd.DataFrame
+    index: HedonicIndex
+    forecast: MarketForecast
+
+    @classmethod
+    def of(cls, sales: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> FrozenMarket:
+        """`cutoff`: the first day not known (default: the day after the last sale); it says which
+        months are complete for the forecast."""
+        index = HedonicIndex.from_sales(sales)
+        cutoff = cutoff if cutoff is not None else pd.to_datetime(sales["sale_date"]).max() + pd.Timedelta(days=1)
+        return cls(sales, index, MarketForecast.from_index(index, cutoff))
+
+    @property
+    def last_sale(self) -> pd.Timestamp:
+        return pd.Timestamp(pd.to_datetime(self.sales["sale_date"]).max())
+
+    def inputs(self, targets: pd.DataFrame, rule: CompsSettings | None) -> pd.DataFrame:
+        """Model inputs of later sales: the house, the market date frozen at the last known sale,
+        and the comps known then (every known sale counts: as of the day after the last one)."""
+        frame = training_frame(targets)
+        frame["sale_months"] = months_since_epoch(pd.Series([self.last_sale] * len(frame)))
+        if rule is not None:
+            comps = comps_features(targets.reset_index(drop=True), self.sales,
+                                   self.last_sale + pd.Timedelta(days=1), rule, self.index)
+            frame = frame.assign(**{c: comps[c].to_numpy() for c in COMPS_FEATURES})
+        return frame
+
+
+@dataclass
+class OutOfFold:
+    """Frozen-model values of each fold's validation sales (see `FrozenMarket`)."""
+
+    model_value: np.ndarray  # LightGBM at the fold's last month
+    comps: np.ndarray        # comps value known at the cut-off (NaN without comps)
+    factor: np.ndarray       # projected market change to the sale month
+    actual: np.ndarray
+
+    def estimate(self, weight: float = 1.0) -> np.ndarray:
+        return blend(self.model_value, self.comps, weight) * self.factor
+
+    def mdape(self, weight: float = 1.0) -> float:
+        return mdape(self.estimate(weight), self.actual)
+
+
+@dataclass
+class _Fold:
+    train: np.ndarray
+    valid_inputs: pd.DataFrame
+    factor: np.ndarray
+    actual: np.ndarray
+
+
+def _folds(frame: pd.DataFrame, sales: pd.DataFrame, settings: AvmSettings,
+           rule: CompsSettings | None) -> list[_Fold]:
+    """Expanding-window folds, each with its validation sales as its frozen model sees them."""
+    out = []
+    for train_idx, valid_idx in time_series_folds(len(frame), settings.cv_folds):
+        market = FrozenMarket.of(sales.iloc[train_idx], cutoff=frame["sale_date"].iloc[valid_idx].min())
+        valid = sales.iloc[valid_idx]
+        out.append(_Fold(train_idx, market.inputs(valid, rule), market.forecast.factor(valid["sale_date"]),
+                         frame["sale_price"].to_numpy()[valid_idx]))
+    return out
+
+
+def _out_of_fold(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]],
+                 params: dict[str, Any], features: list[str]) -> OutOfFold:
+    values = []
+    for fold in folds:
+        booster = _fit(frame.iloc[fold.train], categories, params, features)
+        values.append(np.exp(booster.predict(encode(fold.valid_inputs, categories, features))))
+    comps = [f.valid_inputs["comps_value"].to_numpy(dtype=float) if "comps_value" in f.valid_inputs
+             else np.full(len(f.actual), np.nan) for f in folds]
+    return OutOfFold(np.concatenate(values), np.concatenate(comps), np.concatenate([f.factor for f in folds]),
+                     np.concatenate([f.actual for f in folds]))
 
 
 @dataclass
@@ -144,21 +298,44 @@ class TrainedAvm:
     comparison: dict[str, dict[str, float]] = field(default_factory=dict)  # AVM vs baselines
     tuning: dict[str, Any] = field(default_factory=dict)
     importance: dict[str, float] = field(default_factory=dict)  # gain share per feature
+    features: list[str] = field(default_factory=lambda: list(BASE_FEATURES))
+    blend_weight: float = 1.0  # LightGBM's share in the geometric blend with the comps value
+    forecast: MarketForecast | None = None  # the training sales' index, projected past its last month
+    intervals: PriceBandIntervals | None = None  # 80% ranges from out-of-fold residuals
+    selection: dict[str, Any] = field(default_factory=dict)  # what cross-validation chose, and why
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return encode(frame, self.categories)
+        return encode(frame, self.categories, self.features)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The LightGBM value (what SHAP contributions add up to), at the frame's market date;
+        past the training months that is the last training month's market."""
         return np.exp(self.booster.predict(self.encode(frame)))
 
     def predict_holdout(self, frame: pd.DataFrame) -> np.ndarray:
         """Values from the booster that never saw the hold-out (falls back to the final one)."""
         return np.exp((self.eval_booster or self.booster).predict(self.encode(frame)))
 
+    def value(self, frame: pd.DataFrame) -> np.ndarray:
+        """The valuation at the last training month's market: LightGBM blended with comps."""
+        comps = frame["comps_value"].to_numpy(dtype=float) if "comps_value" in frame else np.full(len(frame), np.nan)
+        return blend(self.predict(frame), comps, self.blend_weight)
+
+    def estimate(self, frame: pd.DataFrame, dates: pd.Series | np.ndarray) -> pd.DataFrame:
+        """estimated_value at each date's market (projected past the training months) and its
+        80% range (estimated_value_low/high; NaN for an artifact without intervals)."""
+        value = self.value(frame)
+        factor = self.forecast.factor(dates) if self.forecast is not None else np.ones(len(frame))
+        estimate = value * factor
+        low, high = self.intervals.bounds(estimate) if self.intervals is not None else \
+            (np.full(len(frame), np.nan), np.full(len(frame), np.nan))
+        return pd.DataFrame({"estimated_value": estimate, "estimated_value_low": low,
+                             "estimated_value_high": high, "market_factor": factor})
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-row SHAP contributions in log-price space; columns add up to log(prediction)."""
+        """Per-row SHAP contributions in log-price space; columns add up to log(predict())."""
         raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=2)
-        return pd.DataFrame(raw, columns=[*MODEL_FEATURES, "bias"], index=frame.index)
+        return pd.DataFrame(raw, columns=[*self.features, "bias"], index=frame.index)
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -168,12 +345,15 @@ class TrainedAvm:
             "metrics": self.metrics, "comparison": self.comparison, "tuning": self.tuning,
             "importance": self.importance, "training_start": self.training_start,
             "training_end": self.training_end, "holdout_start": self.holdout_start,
+            "features": self.features, "blend_weight": self.blend_weight,
+            "forecast": self.forecast.to_dict() if self.forecast else None,
+            "intervals": self.intervals.to_dict() if self.intervals else None, "selection": self.selection,
         }).encode()
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> TrainedAvm:
         data = json.loads(payload)
-        if data.get("format") not in ("reos-avm-1", ARTIFACT_FORMAT):
+        if data.get("format") not in ("reos-avm-1", "reos-avm-2", ARTIFACT_FORMAT):
             raise ValueError("not a Real Estate OS AVM artifact")
         eval_model = data.get("eval_model")
         return cls(booster=lgb.Booster(model_str=data["model"]), categories=data["categories"],
@@ -182,41 +362,49 @@ class TrainedAvm:
                    holdout_start=data["holdout_start"],
                    eval_booster=lgb.Booster(model_str=eval_model) if eval_model else None,
                    params=data.get("params", {}), comparison=data.get("comparison", {}),
-                   tuning=data.get("tuning", {}), importance=data.get("importance", {}))
+                   tuning=data.get("tuning", {}), importance=data.get("importance", {}),
+                   features=data.get("features", list(BASE_FEATURES)), blend_weight=data.get("blend_weight", 1.0),
+                   forecast=MarketForecast.from_dict(data["forecast"]) if data.get("forecast") else None,
+                   intervals=PriceBandIntervals.from_dict(data["intervals"]) if data.get("intervals") else None,
+                   selection=data.get("selection", {}))
 
 
-def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str, Any]) -> lgb.Booster:
+def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str, Any],
+         features: list[str] | None = None) -> lgb.Booster:
     params = dict(params)
     rounds = int(params.pop("num_boost_round"))
-    dataset = lgb.Dataset(encode(frame, categories), label=np.log(frame["sale_price"].to_numpy()),
-                          categorical_feature=CATEGORICAL, free_raw_data=True)
+    features = features or BASE_FEATURES
+    dataset = lgb.Dataset(encode(frame, categories, features), label=np.log(frame["sale_price"].to_numpy()),
+                          categorical_feature=[c for c in CATEGORICAL if c in features], free_raw_data=True)
     return lgb.train(params, dataset, num_boost_round=rounds)
 
 
-def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSettings,
-         progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Optuna over `settings.space`, scored by mean MdAPE over time-series folds."""
+def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSettings, folds: list[_Fold],
+         features: list[str], progress: Callable[[int], None] | None = None,
+         ) -> tuple[dict[str, Any], dict[str, Any], OutOfFold | None]:
+    """Optuna over `settings.space`, scored by the out-of-fold MdAPE of the frozen fold models.
+
+    Returns the best parameters, a summary and the best trial's out-of-fold values (None when
+    not tuned)."""
     defaults = settings.params()
     if settings.trials <= 0:
-        return defaults, {"trials": 0}
-    folds = time_series_folds(len(frame), settings.cv_folds)
+        return defaults, {"trials": 0}, None
+    best: dict[str, Any] = {}
 
     def objective(drawn: dict[str, Any]) -> float:
-        params = defaults | drawn
-        errors = []
-        for train_idx, valid_idx in folds:
-            booster = _fit(frame.iloc[train_idx], categories, params)
-            valid = frame.iloc[valid_idx]
-            predicted = np.exp(booster.predict(encode(valid, categories)))
-            errors.append(float(np.median(np.abs(predicted / valid["sale_price"].to_numpy() - 1))))
-        return float(np.mean(errors) * 100)
+        oof = _out_of_fold(frame, folds, categories, defaults | drawn, features)
+        value = oof.mdape()
+        if value < best.get("mdape", np.inf):
+            best.update(mdape=value, oof=oof)
+        return value
 
     # LightGBM's own defaults for what the configured settings leave open (moved onto the ranges).
     first = defaults | {"feature_fraction": 1.0, "lambda_l2": 0.0}
-    best, summary = optuna_search(objective, settings.space, first, settings.trials, settings.seed, "minimize",
-                                  progress)
-    return defaults | best, {"trials": summary["trials"], "cv_folds": len(folds),
-                             "best_cv_mdape_pct": summary["best"], "first_trial_cv_mdape_pct": summary["first_trial"]}
+    drawn, summary = optuna_search(objective, settings.space, first, settings.trials, settings.seed, "minimize",
+                                   progress)
+    return defaults | drawn, {"trials": summary["trials"], "cv_folds": len(folds),
+                              "best_cv_mdape_pct": summary["best"],
+                              "first_trial_cv_mdape_pct": summary["first_trial"]}, best.get("oof")
 
 
 def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -225,12 +413,16 @@ def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
 
 
 def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
-                       training_last_month: pd.Timestamp,
-                       baseline_comps: CompsSettings | None = None) -> dict[str, dict[str, float]]:
-    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM."""
-    from realestate_assets.market.index import AsOfIndexes, HedonicIndex
+                       training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
+                       avm_flat_values: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM.
+
+    `avm_holdout_values` are the AVM's estimates (projected market); `avm_flat_values` the same
+    valuations held at the last training month (the frozen model without the forecast), which
+    monthly re-indexing moves along the index instead (defaults to the estimates)."""
     from realestate_assets.ml.baselines import HedonicOls, nearest_comps_value
 
+    flat = avm_holdout_values if avm_flat_values is None else avm_flat_values
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     train, holdout = ordered.iloc[:cut_rows], ordered.iloc[cut_rows:]
     actual = holdout["sale_price"].to_numpy(dtype=float)
@@ -238,39 +430,100 @@ def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
     index = HedonicIndex.from_sales(train)
     comps = nearest_comps_value(train, holdout, index, ols.size_elasticity, baseline_comps)
     factor = AsOfIndexes(ordered).reindex_factor(training_last_month, holdout["sale_date"])
-    reindexed = avm_holdout_values * np.where(np.isfinite(factor), factor, 1.0)
-    return {"avm_lightgbm": ratio_study(avm_holdout_values, actual),
-            "avm_lightgbm_reindexed_monthly": ratio_study(reindexed, actual),
-            "nearest_comps_size_adjusted": ratio_study(comps, actual),
-            "hedonic_ols": ratio_study(ols.predict(holdout), actual)}
+    reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
+    out = {"avm_lightgbm": ratio_study(avm_holdout_values, actual)}
+    if avm_flat_values is not None:
+        out["avm_lightgbm_flat"] = ratio_study(flat, actual)
+    return out | {"avm_lightgbm_reindexed_monthly": ratio_study(reindexed, actual),
+                  "nearest_comps_size_adjusted": ratio_study(comps, actual),
+                  "hedonic_ols": ratio_study(ols.predict(holdout), actual)}
+
+
+def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
+            use_comps: bool, progress: Callable[[int], None] | None,
+            ) -> tuple[list[str], dict[str, Any], float, OutOfFold, dict[str, Any], dict[str, Any]]:
+    """Features, parameters, blend weight: each kept only when it lowers the out-of-fold MdAPE.
+
+    Returns them with the chosen model's out-of-fold values, the tuning summary and a record of
+    the choices (`TrainedAvm.selection`)."""
+    defaults = settings.params()
+    base = _out_of_fold(frame, folds, categories, defaults, BASE_FEATURES)
+    selection: dict[str, Any] = {"cv_mdape_pct": {"lightgbm": base.mdape()}}
+    features, oof = list(BASE_FEATURES), base
+    if use_comps:
+        stacked = _out_of_fold(frame, folds, categories, defaults, MODEL_FEATURES)
+        selection["cv_mdape_pct"]["lightgbm_with_comps_features"] = stacked.mdape()
+        if stacked.mdape() < base.mdape():
+            features, oof = list(MODEL_FEATURES), stacked
+    params, tuning, tuned = tune(frame, categories, settings, folds, features, progress)
+    if tuned is not None and tuned.mdape() < oof.mdape():
+        oof = tuned
+    elif tuned is not None:  # the configured settings were best (trial 1 has the same draws)
+        params = defaults
+    weights = {w: oof.mdape(w) for w in (BLEND_WEIGHTS if use_comps else (1.0,))}
+    weight = min(weights, key=lambda w: (weights[w], -w))  # ties: less blending
+    selection.update(features="with comps features" if features != BASE_FEATURES else "house and location only",
+                     blend_weight=weight, cv_mdape_pct_by_blend_weight={str(k): v for k, v in weights.items()},
+                     cv_rows=len(oof.actual), cv_folds=len(folds))
+    return features, params, weight, oof, tuning, selection
 
 
 def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
               progress: Callable[[int], None] | None = None,
-              baseline_comps: CompsSettings | None = None) -> TrainedAvm:
-    frame = training_frame(sales).sort_values("sale_date", kind="stable").reset_index(drop=True)
+              baseline_comps: CompsSettings | None = None, comps: CompsSettings | None = None,
+              indexes: AsOfIndexes | None = None) -> TrainedAvm:
+    """Choose (on the older sales' folds), evaluate (on the hold-out) and refit (on every sale).
+
+    `comps`: the comps rule; None trains on the house and location only (no neighbours)."""
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    frame = training_frame(ordered)
     if len(frame) < 50:
         raise ValueError(f"the AVM needs at least 50 sales to train and evaluate; got {len(frame)}")
+    if comps is not None:
+        frame = with_asof_comps(frame, ordered, comps, indexes or AsOfIndexes(ordered))
     categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
     train, holdout = holdout_split(frame, settings.holdout_fraction)
-    params, tuning = tune(train, categories, settings, progress)
-    evaluation = _fit(train, categories, params)
-    holdout_values = np.exp(evaluation.predict(encode(holdout, categories)))
-    metrics: dict[str, float] = ratio_study(holdout_values, holdout["sale_price"].to_numpy())
+    folds = _folds(train, ordered.iloc[:len(train)], settings, comps)
+    features, params, weight, oof, tuning, selection = _select(train, folds, categories, settings,
+                                                               comps is not None, progress)
+    # Ranges from the newest fold's residuals: its model, trained on most of the older sales and
+    # closest in time, errs like the final model; the early folds' small models overstate the error.
+    newest = slice(len(oof.actual) - len(folds[-1].actual), None)
+    if len(folds[-1].actual) < MIN_CALIBRATION_ROWS:
+        newest = slice(None)
+    intervals = PriceBandIntervals.fit(oof.estimate(weight)[newest], oof.actual[newest])
+
+    # The hold-out, valued by the model frozen before it (as each fold was).
+    evaluation = _fit(train, categories, params, features)
+    market = FrozenMarket.of(ordered.iloc[:len(train)], cutoff=holdout["sale_date"].min())
+    holdout_sales = ordered.iloc[len(train):]
+    evaluated = TrainedAvm(evaluation, categories, settings, features=features, blend_weight=weight,
+                           forecast=market.forecast, intervals=intervals)
+    inputs = market.inputs(holdout_sales, comps)
+    estimate = evaluated.estimate(inputs, holdout_sales["sale_date"])
+    actual = holdout["sale_price"].to_numpy()
+    metrics: dict[str, Any] = ratio_study(estimate["estimated_value"].to_numpy(), actual)
     metrics["train_rows"] = len(train)
+    ranges = interval_metrics(estimate["estimated_value_low"], estimate["estimated_value_high"],
+                              estimate["estimated_value"], actual)
+    metrics["interval_coverage_pct"] = ranges["coverage_pct"]
+    metrics["interval_median_width_pct"] = ranges["median_width_pct"]
     comparison = {}
     if compare:
         last_month = month_start(train["sale_date"].max())
-        comparison = compare_valuations(sales, len(train), holdout_values, last_month, baseline_comps)
+        comparison = compare_valuations(ordered, len(train), estimate["estimated_value"].to_numpy(), last_month,
+                                        baseline_comps, avm_flat_values=evaluated.value(inputs))
         metrics["reindexed_mdape_pct"] = comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"]
-    final = _fit(frame, categories, params)
+    final = _fit(frame, categories, params, features)
     gain = pd.Series(final.feature_importance("gain"), index=final.feature_name())
     return TrainedAvm(final, categories, settings, metrics=metrics,
                       training_start=str(frame["sale_date"].min().date()),
                       training_end=str(frame["sale_date"].max().date()),
                       holdout_start=str(holdout["sale_date"].min().date()),
                       eval_booster=evaluation, params=params, comparison=comparison, tuning=tuning,
-                      importance=(gain / gain.sum()).round(4).to_dict())
+                      importance=(gain / gain.sum()).round(4).to_dict(), features=features, blend_weight=weight,
+                      forecast=FrozenMarket.of(ordered).forecast, intervals=intervals,
+                      selection=selection)
 
 
 def training_fingerprint(sales: pd.DataFrame, settings: AvmSettings) -> str:

@@ -76,11 +76,11 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
         return (lambda n: progress(name, n)) if progress else None
 
     started = time.perf_counter()
-    avm = train_avm(sales, avm_settings(scoring), compare=compare, progress=step("avm"),
-                    baseline_comps=scoring.baseline_comps)
-    trained = Trained(avm=avm, seconds={"avm": time.perf_counter() - started})
-    indexes = AsOfIndexes(sales)
+    indexes = AsOfIndexes(sales)  # one cache of as-of indexes for the AVM's comps and the classifiers
     comps = scoring.comps
+    avm = train_avm(sales, avm_settings(scoring), compare=compare, progress=step("avm"),
+                    baseline_comps=scoring.baseline_comps, comps=comps, indexes=indexes)
+    trained = Trained(avm=avm, seconds={"avm": time.perf_counter() - started})
     for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
                             scoring, scoring.deal_trials), indexes, step("deal"))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(
@@ -119,7 +119,9 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     """
     started = time.perf_counter()
     inputs = scoring_frame(features)
-    estimated = pd.Series(avm.predict(inputs), index=features.index)
+    # The value at the as-of date's market (projected past the training months) and its 80% range.
+    valuation = avm.estimate(inputs, features["as_of_date"]).set_axis(features.index)
+    estimated = valuation["estimated_value"]
     price = features["list_price"].astype(float) if "list_price" in features else \
         pd.Series(np.nan, index=features.index)
     deal_x = deal_inputs_from_features(features)
@@ -164,6 +166,8 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
         "prospect_key": features["prospect_key"],
         "as_of_date": features["as_of_date"],
         "estimated_value": estimated.round(0),
+        "estimated_value_low": valuation["estimated_value_low"].round(0),
+        "estimated_value_high": valuation["estimated_value_high"].round(0),
         "value_gap_pct": gap.round(2),
         "bird_dog_score": score,
         "score_rank": rank,

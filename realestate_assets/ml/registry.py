@@ -14,7 +14,7 @@ import pandas as pd
 
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame
+from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame, with_asof_comps
 from realestate_assets.ml.classifier import TrainedClassifier, classification_metrics
 from realestate_assets.ml.deal import deal_training_frame, propensity_frame
 from realestate_assets.ml.market_index import AsOfIndexes
@@ -68,8 +68,13 @@ def load_active_models(wh: Warehouse, store: Any, params: dict[str, str]) -> tup
 
 
 def avm_decision(challenger: TrainedAvm, champion: TrainedAvm | None, champion_version: str | None,
-                 sales: pd.DataFrame) -> Decision:
-    frame = training_frame(sales)
+                 sales: pd.DataFrame, comps: CompsSettings | None = None,
+                 indexes: AsOfIndexes | None = None) -> Decision:
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    frame = training_frame(ordered)
+    if comps is not None and any("comps_value" in m.features for m in (challenger, champion) if m is not None):
+        # A model that uses its neighbours is judged with them: each sale's comps as of its date.
+        frame = with_asof_comps(frame, ordered, comps, indexes or AsOfIndexes(ordered))
     start = contest_start(challenger.holdout_start, champion.holdout_start if champion else None,
                           champion.training_end if champion else None,
                           champion is not None and champion.eval_booster is not None)
@@ -104,7 +109,8 @@ def promotion_decision(name: str, challenger: Any, champion: Any, champion_versi
                        sales: pd.DataFrame, scoring: Any, indexes: AsOfIndexes) -> Decision:
     """Challenger against the active model of its kind, on the same hold-out."""
     if name == "avm":
-        return avm_decision(challenger, champion, champion_version, sales)
+        return avm_decision(challenger, champion, champion_version, sales, CompsSettings.from_scoring(scoring),
+                            indexes)
     if name == "deal":
         frame, _, _ = deal_training_frame(sales, CompsSettings.from_scoring(scoring), indexes,
                                           threshold=challenger.extra["threshold_log"])

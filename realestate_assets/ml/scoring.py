@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import SuspectSaleRule
-from realestate_assets.ml.avm import FEATURE_LABELS, MODEL_FEATURES
+from realestate_assets.ml.avm import FEATURE_LABELS, comps_value  # comps_value: one rule, defined with the AVM
 
 WEIGHTS = {"equity": 0.45, "tenure": 0.25, "confidence": 0.15, "upside": 0.15}
 MODEL_WEIGHTS = {"deal": 0.40, "propensity": 0.25, "equity": 0.25, "confidence": 0.10}
@@ -97,11 +97,6 @@ def suspect_sale_reason(last_sale_price_indexed: float | None, comps_estimated_v
                         pd.Series([comps_estimated_value], dtype=float), rule, frame).iloc[0]
 
 
-def comps_value(features: pd.DataFrame) -> pd.Series:
-    """The comparable-sales estimate the score compares with: median comps $/sqft × living area."""
-    return features["comps_median_price_per_sqft"] * features["living_sqft"]
-
-
 def score_components(features: pd.DataFrame, estimated_value: pd.Series,
                      suspect: pd.Series | None = None) -> pd.DataFrame:
     """Each component as a county percentile in [0, 1]; NaN where the data cannot say.
@@ -156,14 +151,15 @@ def bird_dog_score(components: pd.DataFrame, weights: dict[str, float] | None = 
 
 def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
     """Plain-language top value factors per row from SHAP contributions (log-price space)."""
-    values = contributions[MODEL_FEATURES].to_numpy(dtype=float)
+    names = [c for c in contributions.columns if c != "bias"]  # the model's own features
+    values = contributions[names].to_numpy(dtype=float)
     order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :n]
-    records = inputs[MODEL_FEATURES].to_dict("records")
+    records = inputs.reindex(columns=names).to_dict("records")
     out: list[list[dict]] = []
     for row, ranked in enumerate(order):
         factors = []
         for column in ranked:
-            feature = MODEL_FEATURES[column]
+            feature = names[column]
             effect = float(np.expm1(values[row, column]) * 100.0)
             value = records[row][feature]
             label = FEATURE_LABELS.get(feature, feature)
@@ -188,6 +184,10 @@ def _describe(feature: str, value: object) -> str:
         return f"of {float(value):.0f} years"
     if feature == "waterfront":
         return "(yes)" if float(value) >= 1 else "(no)"
+    if feature == "comps_value":
+        return f"of ${float(value):,.0f}"
+    if feature == "comps_value_spread_pct":
+        return f"of {float(value):.0f}%"
     if feature in ("latitude", "longitude", "sale_months"):
         return ""
     if isinstance(value, str):

@@ -127,6 +127,9 @@ def test_detail_with_provenance_components_and_reasons(client: TestClient, world
     assert score["bird_dog_score"] == 60.0 and score["reasons"] == [f"reason for {world['ca']}-0001"]
     assert {c["name"]: c["percentile"] for c in score["components"]} == {"equity": 91.0, "tenure": 40.0}
     assert score["components"][0]["label"].startswith("Equity")
+    # The estimate's 80% range (scores since migration 0018).
+    assert (score["estimated_value_low"], score["estimated_value"], score["estimated_value_high"]) == (
+        430001.0, 500001.0, 605001.0)
     unscored = client.get(f"/api/v1/properties/{world['ids'][world['ca']][3]}", headers=headers["a"]).json()
     assert unscored["score"] is None and unscored["enrichment"] is None and unscored["prospect"]["status"] == "new"
 

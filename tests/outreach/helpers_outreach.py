@@ -67,6 +67,7 @@ def real_rows(n: int = 3) -> list[dict[str, Any]]:
         gap = (estimate - indexed) / estimate * 100
         rows.append({
             "prospect_key": f"king_wa:{parcel}", "as_of_date": as_of.date().isoformat(), "estimated_value": estimate,
+            "estimated_value_low": round(estimate * 0.86, -3), "estimated_value_high": round(estimate * 1.21, -3),
             "value_gap_pct": gap, "bird_dog_score": 95.0 - rank, "score_rank": rank, "model_version": "test-stand-in",
             "score_breakdown": {"reasons": [f"last sale, moved to today's market, is {gap:.0f}% below the estimate",
                                             f"{len(comps)} comparable sales nearby support the value"],

@@ -34,18 +34,34 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     assert result.exit_code == 0, result.output + repr(result.exception)
     predictions = pd.read_csv(out / "predictions.csv", dtype={"sale_id": str, "parcel_id": str})
     assert list(predictions.columns) == PREDICTION_COLUMNS == [
-        "sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value", "estimated_value_reindexed",
-        "bird_dog_score"]
+        "sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value", "estimated_value_low",
+        "estimated_value_high", "estimated_value_reindexed", "bird_dog_score"]
     assert len(predictions) == int((pd.to_datetime(raw["sale_date"]) >= "2015-07-01").sum())
     assert pd.to_datetime(predictions["sale_date"]).min() >= pd.Timestamp("2015-07-01")
     assert predictions["bird_dog_score"].between(0, 100).all()
     assert (predictions["estimated_value"] > 0).all() and (predictions["estimated_value_reindexed"] > 0).all()
+    assert (predictions["estimated_value_low"] < predictions["estimated_value"]).all()
+    assert (predictions["estimated_value"] < predictions["estimated_value_high"]).all()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_sales"] == int((pd.to_datetime(raw["sale_date"]) < "2015-07-01").sum())
     assert {"avm", "avm_reindexed", "baselines", "deal_model", "sale_propensity"} <= set(metrics)
     assert {"mdape_pct", "cod", "prd", "prb"} <= set(metrics["avm"])
+    # Issue 16: interval coverage and width, per-quarter MdAPE, the forecast's own error, the baselines.
+    inside = predictions["sale_price"].between(predictions["estimated_value_low"], predictions["estimated_value_high"])
+    assert metrics["interval"]["coverage_pct"] == pytest.approx(inside.mean() * 100, abs=0.5)
+    assert metrics["interval"]["nominal_coverage_pct"] == pytest.approx(80)
+    assert metrics["interval"]["median_width_pct"] > 0
+    assert sum(b["n"] for b in metrics["interval"]["by_price_band"]) == metrics["interval"]["n"]
+    quarters = pd.to_datetime(predictions["sale_date"]).dt.to_period("Q").astype(str)
+    assert sorted(metrics["per_quarter"]) == sorted(quarters.unique())
+    assert sum(q["n"] for q in metrics["per_quarter"].values()) == len(predictions)
+    assert {"avm_mdape_pct", "avm_reindexed_mdape_pct"} <= set(next(iter(metrics["per_quarter"].values())))
+    forecast = metrics["forecast"]
+    assert {"mean_abs_error_pct", "flat_mean_abs_error_pct", "model", "by_month"} <= set(forecast)
+    assert forecast["model"]["last_month"] == "2015-06-01"
+    assert {"nearest_comps_size_adjusted", "hedonic_ols"} <= set(metrics["baselines"])
     assert (out / "calibration.png").read_bytes().startswith(b"\x89PNG")
-    for text in ("mdape_pct", "cod", "deal model", "predictions"):
+    for text in ("mdape_pct", "cod", "deal model", "predictions", "80% ranges", "market forecast"):
         assert text in result.output
 
 

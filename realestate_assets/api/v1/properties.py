@@ -171,6 +171,9 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
     breakdown = row["score_breakdown"] or {}
     return {**{k: row[k] for k in ("as_of_date", "bird_dog_score", "score_rank", "estimated_value", "value_gap_pct",
                                    "deal_probability", "sale_probability_12m", "model_version")},
+            # The 80% range (scores since migration 0018; NULL for a model without ranges).
+            "estimated_value_low": row.get("estimated_value_low"),
+            "estimated_value_high": row.get("estimated_value_high"),
             "model_versions": row["model_versions"] or {},
             "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
                            for k, v in (row["score_components"] or {}).items()],

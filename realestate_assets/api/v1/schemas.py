@@ -241,6 +241,11 @@ class PropertyScore(BaseModel):
     bird_dog_score: float
     score_rank: int
     estimated_value: float | None
+    estimated_value_low: float | None = Field(
+        default=None, description="Lower end of the 80% range of estimated_value (split-conformal, by price band; "
+                                  "docs/scoring.md); null for a model without ranges")
+    estimated_value_high: float | None = Field(
+        default=None, description="Upper end of the 80% range of estimated_value; null for a model without ranges")
     value_gap_pct: float | None
     deal_probability: float | None
     sale_probability_12m: float | None
@@ -260,6 +265,7 @@ class PropertyDetail(BaseModel):
         enrichment={"living_sqft": {"value": 1480.0, "provenance": {
             "source": "county_assessor", "fetched_at": "2026-12-01T04:00:00Z", "confidence": 1.0}}},
         score={"as_of_date": "2026-12-01", "bird_dog_score": 87.4, "score_rank": 12, "estimated_value": 742000.0,
+               "estimated_value_low": 655000.0, "estimated_value_high": 871000.0,
                "value_gap_pct": 18.5, "deal_probability": 0.41, "sale_probability_12m": 0.22,
                "model_version": "2026-12-01-3f9a1c", "model_versions": {"avm": "2026-12-01-3f9a1c"},
                "components": [{"name": "equity", "label": "Equity (last sale in today's market vs estimate)",
