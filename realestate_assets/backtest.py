@@ -32,6 +32,7 @@ from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_star
 from realestate_assets.ml.avm import months_since_epoch, training_frame
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
+    BareDealModel,
     asof_comps,
     deal_inputs,
     excess_return,
@@ -39,11 +40,12 @@ from realestate_assets.ml.deal import (
     propensity_inputs,
     repeat_sale_pairs,
 )
+from realestate_assets.ml.deal_eval import deal_ranking_report
 from realestate_assets.ml.pipeline import train_all
-from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
+from realestate_assets.ml.scoring import MODEL_WEIGHTS, model_bird_dog_score, value_gap_pct
 
 PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
-                      "estimated_value_reindexed", "bird_dog_score"]
+                      "estimated_value_reindexed", "bird_dog_score", "deal_probability"]
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
 
@@ -52,6 +54,7 @@ class BacktestResult:
     predictions: pd.DataFrame
     metrics: dict[str, Any]
     paths: dict[str, Path]
+    deal_pairs: pd.DataFrame | None = None  # labelled window purchases with every ranking signal
 
 
 def read_sales(csv: Path, county: CountyConfig) -> tuple[pd.DataFrame, int]:
@@ -108,19 +111,21 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "deal": deal_p, "propensity": np.nan,
         "equity": value_gap_pct(value, after["sale_price"].astype(float)),
         "confidence": -(value / comps_value - 1.0).abs()}, index=after.index).rank(pct=True)
-    score = bird_dog_score(components, MODEL_WEIGHTS)
+    score = model_bird_dog_score(components)
     tick("score", len(after))
 
     predictions = pd.DataFrame({
         "sale_id": after["sale_id"], "parcel_id": after["parcel_id"],
         "sale_date": pd.to_datetime(after["sale_date"]).dt.date.astype(str),
         "sale_price": after["sale_price"].astype(float), "estimated_value": np.round(estimated, 0),
-        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy()})[PREDICTION_COLUMNS]
+        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy(),
+        "deal_probability": deal_p.round(4).to_numpy()})[PREDICTION_COLUMNS]
 
     from realestate_assets.ml.avm import compare_valuations
 
     comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps)
-    deal_window = _deal_window(everything, after, deal_p, score, cutoff, trained)
+    signals = _deal_signals(x, deal_p, score, components, trained)
+    deal_window, deal_pairs = _deal_window(everything, after, signals, cutoff, trained)
     propensity_window = _propensity_window(before, after, cutoff, trained)
     metrics = {
         "cutoff": str(cutoff.date()), "train_sales": len(before), "window_sales": len(after),
@@ -140,32 +145,49 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     points = deal_window.get("calibration") or (trained.deal.calibration_points if trained.deal else [])
     paths["calibration"].write_bytes(calibration_png(points, f"deal model calibration ({deal_window.get('on')})"))
     paths["metrics"].write_text(json.dumps(json_safe(metrics), indent=2, default=_plain))
-    return BacktestResult(predictions, metrics, paths)
+    return BacktestResult(predictions, metrics, paths, deal_pairs)
 
 
-def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, deal_p: pd.Series, score: pd.Series,
-                 cutoff: pd.Timestamp, trained: Any) -> dict[str, Any]:
-    """Deal metrics on purchases on/after the cutoff whose resale is in the file (the known outcomes)."""
+def _deal_signals(x: pd.DataFrame, deal_p: pd.Series, score: pd.Series, components: pd.DataFrame,
+                  trained: Any) -> pd.DataFrame:
+    """Every deal-ranking signal per window sale: the deal model, its bare baseline, the score and
+    the score's component percentiles."""
+    bare = trained.deal.extra.get("bare_model") if trained.deal is not None else None
+    bare_p = BareDealModel(**bare).predict_proba(x) if bare else np.full(len(x), np.nan)
+    return pd.DataFrame({"deal_probability": deal_p.to_numpy(), "bare_deal_probability": bare_p,
+                         "bird_dog_score": score.to_numpy(),
+                         **{f"component_{k}": components[k].to_numpy() for k in components}}, index=x.index)
+
+
+def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, signals: pd.DataFrame, cutoff: pd.Timestamp,
+                 trained: Any) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Deal metrics on purchases on/after the cutoff whose resale is in the file (the known outcomes):
+    the deal model, the bare deal model and the bird-dog score on the same pairs, with calibration
+    and what each score component adds or costs."""
     if trained.deal is None:
-        return {"skipped": trained.skipped.get("deal")}
+        return {"skipped": trained.skipped.get("deal")}, None
     pairs = repeat_sale_pairs(everything)
     pairs = pairs.loc[(pd.to_datetime(pairs["sale_date"]) >= cutoff) & leak_free(pairs)]
     pairs = pairs.assign(excess=excess_return(pairs, HedonicIndex.from_sales(everything)))
     threshold = trained.deal.extra["threshold_log"]
-    keyed = after.assign(deal_p=deal_p.to_numpy(), score=score.to_numpy())[["sale_id", "deal_p", "score"]]
-    joined = pairs.merge(keyed, on="sale_id", how="inner")
-    y = (joined["excess"] >= threshold).astype(int).to_numpy()
+    keyed = signals.assign(sale_id=after["sale_id"].to_numpy())
+    joined = pairs[["sale_id", "parcel_id", "sale_date", "resale_date", "excess"]].merge(keyed, on="sale_id")
+    joined["is_deal"] = (joined["excess"] >= threshold).astype(int)
+    y = joined["is_deal"].to_numpy()
     if len(joined) >= 20 and 0 < y.sum() < len(y):
-        result = {"on": f"{len(joined)} window purchases resold in the file",
-                  **classification_metrics(y, joined["deal_p"].to_numpy()),
-                  "bird_dog_score_auc": classification_metrics(y, joined["score"].to_numpy() / 100)["auc"],
-                  "calibration": calibration_bins(y, joined["deal_p"].to_numpy(), bins=5)}
+        components = joined[[c for c in joined if c.startswith("component_")]]
+        components.columns = [c.removeprefix("component_") for c in components.columns]
+        report = deal_ranking_report(y, joined, components, MODEL_WEIGHTS)
+        result = {"on": f"{len(joined)} window purchases resold in the file", **report["deal_model"],
+                  "bird_dog_score_auc": report["bird_dog_score"]["auc"],
+                  "calibration": calibration_bins(y, joined["deal_probability"].to_numpy(), bins=5), **report}
     else:
         result = {"on": "the model's own hold-out (too few labelled window purchases: "
-                        f"{len(joined)} pairs, {int(y.sum())} deals)", **trained.deal.metrics}
+                        f"{len(joined)} pairs, {int(y.sum())} deals)", **trained.deal.metrics,
+                  "bare_deal_model": trained.deal.extra.get("bare_model_holdout")}
     result["label_threshold_pct"] = trained.deal.extra["threshold_pct"]
     result["training_holdout"] = trained.deal.metrics
-    return result
+    return result, joined
 
 
 def _propensity_window(before: pd.DataFrame, after: pd.DataFrame, cutoff: pd.Timestamp,

@@ -22,6 +22,7 @@ Sale propensity — "will this parcel sell in the next 12 months?"
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -175,6 +176,51 @@ def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: A
     return x.reset_index().rename(columns={"index": "parcel_id"})
 
 
+@dataclass(frozen=True)
+class BareDealModel:
+    """The baseline the deal component must match: a logistic regression of the deal label on
+    log(price / comparable-sales value) alone. Rows without a comps value get the base rate."""
+
+    coef: float
+    intercept: float
+    base_rate: float
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        ratio = pd.to_numeric(x["price_to_comps"], errors="coerce").astype(float).to_numpy()
+        known = np.isfinite(ratio) & (ratio > 0)
+        margin = self.coef * np.log(np.where(known, ratio, 1.0)) + self.intercept
+        return np.where(known, 1.0 / (1.0 + np.exp(-margin)), self.base_rate)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"coef": self.coef, "intercept": self.intercept, "base_rate": self.base_rate}
+
+
+def fit_bare_deal_model(frame: pd.DataFrame, label: str = "is_deal") -> BareDealModel:
+    """Fit the bare model on labelled pairs (`price_to_comps`, `label`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = frame[label].to_numpy(dtype=int)
+    ratio = pd.to_numeric(frame["price_to_comps"], errors="coerce").astype(float)
+    known = (ratio > 0).to_numpy()
+    base_rate = float(y.mean()) if len(y) else float("nan")
+    if known.sum() < 10 or not 0 < y[known].sum() < known.sum():
+        return BareDealModel(0.0, 0.0, base_rate)
+    fit = LogisticRegression(C=1e4).fit(np.log(ratio[known].to_numpy()).reshape(-1, 1), y[known])
+    return BareDealModel(float(fit.coef_[0][0]), float(fit.intercept_[0]), base_rate)
+
+
+def bare_deal_holdout(frame: pd.DataFrame, holdout_fraction: float) -> dict[str, float]:
+    """The bare model fitted on the older pairs and judged on the deal model's own hold-out
+    (the same split as `train_classifier`: newest `holdout_fraction` by purchase date)."""
+    from realestate_assets.ml.classifier import classification_metrics
+
+    data = frame.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    cut = int(len(data) * (1 - holdout_fraction))
+    bare = fit_bare_deal_model(data.iloc[:cut])
+    hold = data.iloc[cut:]
+    return classification_metrics(hold["is_deal"].to_numpy(), bare.predict_proba(hold))
+
+
 def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: ClassifierSettings,
                      indexes: AsOfIndexes | None = None,
                      progress: Callable[[int], None] | None = None) -> TrainedClassifier:
@@ -183,7 +229,10 @@ def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: Classif
                              settings, progress)
     model.extra = {"label": f"excess return over the market index ≥ the top-quartile threshold {threshold:.4f} "
                             "(log points) of training pairs", "threshold_log": threshold,
-                   "threshold_pct": float(np.expm1(threshold) * 100), **counts}
+                   "threshold_pct": float(np.expm1(threshold) * 100), **counts,
+                   # The baseline rides with the model so every later evaluation can put them side by side.
+                   "bare_model": fit_bare_deal_model(frame).as_dict(),
+                   "bare_model_holdout": bare_deal_holdout(frame, settings.holdout_fraction)}
     return model
 
 
@@ -192,6 +241,8 @@ def train_propensity_model(sales: pd.DataFrame, settings: ClassifierSettings,
                            progress: Callable[[int], None] | None = None) -> TrainedClassifier:
     indexes = indexes or AsOfIndexes(sales)
     frame = propensity_frame(sales, indexes)
+    if frame.empty:  # under two years of history: no snapshot has a known past and a known year after
+        raise ValueError("sale_propensity: no yearly snapshot with a year of history before and after it")
     model = train_classifier("sale_propensity", frame, "sold_next_12m", "snapshot", PROPENSITY_NUMERIC,
                              PROPENSITY_CATEGORICAL, settings, progress)
     model.extra = {"label": "a recorded sale within 12 months of the snapshot (1 January each year)",

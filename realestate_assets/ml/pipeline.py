@@ -35,6 +35,7 @@ from realestate_assets.ml.scoring import (
     dedupe_reasons,
     driver_factors,
     factor_reasons,
+    model_bird_dog_score,
     model_components,
     owner_reasons,
     score_components,
@@ -140,7 +141,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     else:
         method, weights = "rule (sale-propensity model unavailable)", WEIGHTS
         components = score_components(features, estimated, suspect)
-    score = bird_dog_score(components, weights)
+    score = model_bird_dog_score(components) if weights is MODEL_WEIGHTS else bird_dog_score(components, weights)
     reference = features["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
     gap = value_gap_pct(estimated, reference)
     rank = score.rank(ascending=False, method="first").astype(int)

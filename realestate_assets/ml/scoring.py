@@ -9,7 +9,9 @@ Model-based score (issue 5, `MODEL_WEIGHTS`), each component a county percentile
   confidence  10%  agreement between the AVM and the comparable-sales estimate
 
 Missing components' weights are spread over the others (a parcel with no asking price is
-scored on propensity, equity and confidence). The first, rule-based score below stays as
+scored on propensity, equity and confidence). A parcel WITH a deal probability (listed, with an
+asking price) is scored on the deal component alone (`LISTED_WEIGHTS`, issue 16): see
+`model_bird_dog_score`. The first, rule-based score below stays as
 the fallback when a county has too little history to train the deal or propensity model.
 
 First definition: transparent, rule-based, 0-100.
@@ -42,6 +44,11 @@ from realestate_assets.ml.avm import FEATURE_LABELS, MODEL_FEATURES
 
 WEIGHTS = {"equity": 0.45, "tenure": 0.25, "confidence": 0.15, "upside": 0.15}
 MODEL_WEIGHTS = {"deal": 0.40, "propensity": 0.25, "equity": 0.25, "confidence": 0.10}
+# A listed property's question is the deal model's: "is buying at this asking price a deal?". The
+# deal model answers it from resales (price vs comps, the house, the trend); a fixed blend with the
+# AVM gap and AVM/comps agreement can only hide a stronger signal (issue 16; measured in
+# docs/scoring.md "Deal ranking"), and the chance of a sale is moot for a property already for sale.
+LISTED_WEIGHTS = {"deal": 1.0}
 
 SUSPECT_SALE = "last sale likely not at market value"
 # Where a county file says how a sale was made (instrument, reason, warnings): the features
@@ -152,6 +159,16 @@ def bird_dog_score(components: pd.DataFrame, weights: dict[str, float] | None = 
     total_weight = present.mul(weights, axis=1).sum(axis=1)
     score = (weighted / total_weight.where(total_weight > 0)) * 100.0
     return score.fillna(0.0).clip(0.0, 100.0).round(2)
+
+
+def model_bird_dog_score(components: pd.DataFrame) -> pd.Series:
+    """The model-based score: rows with a deal probability by `LISTED_WEIGHTS`, the rest by
+    `MODEL_WEIGHTS` (their deal weight spread over the others)."""
+    score = bird_dog_score(components, MODEL_WEIGHTS)
+    listed = components["deal"].notna()
+    if listed.any():
+        score[listed] = bird_dog_score(components.loc[listed], LISTED_WEIGHTS)
+    return score
 
 
 def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
@@ -333,6 +350,8 @@ def score_composition(components: Mapping[str, Any], *, listed: bool, suspect: s
     carried after missing components' weights were spread over the present ones (as
     `bird_dog_score` does), its percentile, and — when missing — why."""
     weights = MODEL_WEIGHTS if ("deal" in components or "propensity" in components) else WEIGHTS
+    if weights is MODEL_WEIGHTS and components.get("deal") is not None and not pd.isna(components.get("deal")):
+        weights = LISTED_WEIGHTS  # as `model_bird_dog_score` scores it
     present = {k for k in weights if components.get(k) is not None and not pd.isna(components.get(k))}
     total = sum(weights[k] for k in present)
     return [{"name": k, "weight": weights[k], "percentile": components.get(k) if k in present else None,
