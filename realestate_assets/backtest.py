@@ -126,7 +126,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps)
     signals = _deal_signals(x, deal_p, score, components, trained)
     deal_window, deal_pairs = _deal_window(everything, after, signals, cutoff, trained)
-    propensity_window = _propensity_window(before, after, cutoff, trained)
+    propensity_window = _propensity_window(before, after, cutoff, trained, scoring.comps)
     metrics = {
         "cutoff": str(cutoff.date()), "train_sales": len(before), "window_sales": len(after),
         "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
@@ -191,11 +191,11 @@ def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, signals: pd.Data
 
 
 def _propensity_window(before: pd.DataFrame, after: pd.DataFrame, cutoff: pd.Timestamp,
-                       trained: Any) -> dict[str, Any]:
+                       trained: Any, rule: Any = None) -> dict[str, Any]:
     """A snapshot at the cutoff: parcels known then, labelled with a sale in the next 12 months."""
     if trained.propensity is None:
         return {"skipped": trained.skipped.get("sale_propensity")}
-    x = propensity_inputs(before, cutoff, AsOfIndexes(before))
+    x = propensity_inputs(before, cutoff, AsOfIndexes(before), rule)
     horizon = pd.to_datetime(after["sale_date"]) < cutoff + pd.DateOffset(months=12)
     y = x["parcel_id"].isin(after.loc[horizon, "parcel_id"]).astype(int).to_numpy()
     return {"on": f"snapshot {cutoff.date()}, {len(x)} parcels", **classification_metrics(

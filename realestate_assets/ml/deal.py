@@ -13,10 +13,15 @@ Deal model — "was this purchase a deal?"
 
 Sale propensity — "will this parcel sell in the next 12 months?"
   Yearly snapshots: on each 1 January, every parcel with a recorded sale before that date,
-  described with what was known then (years since its last sale, sales so far, the last
+  described with what was known then (years since its last sale = tenure, sales so far, the last
   price moved to that date along the index, the house); the label is a recorded sale in the
-  following 12 months. Used for parcels without an asking price, where the deal model has no
-  price to judge.
+  following 12 months. Issue 16 adds, from sales before the snapshot only: the market gain since
+  the last sale (equity built by appreciation: the index now vs at the purchase), the last price
+  in today's money vs the comparable sales now (what the neighbourhood did since the purchase,
+  relative to the price paid) and the month of the last sale (seasonality: with a 12-month
+  horizon the snapshot's own season is constant). Used for parcels without an asking price,
+  where the deal model has no price to judge. `block_turnover` is measured but not a model input
+  (docs/scoring.md: it did not help on time-series CV and the features table does not carry it).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ DEAL_NUMERIC = [*BUILDING, "price_per_sqft", "price_to_comps", "comps_count", "c
                 "market_trend_12m_pct"]
 DEAL_CATEGORICAL = ["use_type"]
 PROPENSITY_NUMERIC = [*BUILDING, "years_since_last_sale", "prior_sales", "last_price_per_sqft_indexed",
-                      "market_trend_12m_pct"]
+                      "market_trend_12m_pct", "gain_since_purchase_pct", "last_price_to_comps_value",
+                      "last_sale_month"]
 PROPENSITY_CATEGORICAL = ["use_type"]
 DEAL_QUANTILE = 0.75
 
@@ -49,7 +55,9 @@ LABELS = {
     "living_sqft": "living area", "lot_sqft": "lot size", "beds": "bedrooms", "baths": "bathrooms",
     "bldg_grade": "building grade", "age_years": "age", "eff_age_years": "effective age",
     "waterfront": "waterfront", "latitude": "location (north-south)", "longitude": "location (east-west)",
-    "use_type": "property type",
+    "use_type": "property type", "gain_since_purchase_pct": "market gain since the last sale",
+    "last_price_to_comps_value": "last price (in today's money) vs comparable sales",
+    "last_sale_month": "month of the last sale",
 }
 
 
@@ -134,7 +142,8 @@ def deal_training_frame(sales: pd.DataFrame, rule: CompsSettings, indexes: AsOfI
 
 
 def propensity_frame(sales: pd.DataFrame, indexes: AsOfIndexes, horizon_months: int = 12,
-                     snapshots: list[pd.Timestamp] | None = None) -> pd.DataFrame:
+                     snapshots: list[pd.Timestamp] | None = None,
+                     rule: CompsSettings | None = None) -> pd.DataFrame:
     """Yearly snapshots of parcels known then, labelled with a sale in the next `horizon_months`."""
     dates = pd.to_datetime(sales["sale_date"])
     if snapshots is None:
@@ -147,15 +156,19 @@ def propensity_frame(sales: pd.DataFrame, indexes: AsOfIndexes, horizon_months: 
         known = sales.loc[dates < snapshot]
         if known.empty:
             continue
-        frames.append(propensity_inputs(known, snapshot, indexes).assign(
+        frames.append(propensity_inputs(known, snapshot, indexes, rule).assign(
             snapshot=snapshot, sold_next_12m=lambda f, s=snapshot: f["parcel_id"].isin(
                 sales.loc[(dates >= s) & (dates < s + pd.DateOffset(months=horizon_months)), "parcel_id"]
             ).astype(int)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: AsOfIndexes) -> pd.DataFrame:
-    """One row per parcel from its sales before `as_of` (the caller passes only those)."""
+def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: AsOfIndexes,
+                      rule: CompsSettings | None = None) -> pd.DataFrame:
+    """One row per parcel from its sales before `as_of` (the caller passes only those).
+
+    `rule`: the comps rule for `last_price_to_comps_value` (comps of other parcels sold before
+    `as_of`); without it that input is missing."""
     ordered = known_sales.sort_values(["parcel_id", "sale_date", "sale_id"])
     last = ordered.groupby("parcel_id").tail(1).set_index("parcel_id")
     count = ordered.groupby("parcel_id").size()
@@ -173,6 +186,14 @@ def propensity_inputs(known_sales: pd.DataFrame, as_of: pd.Timestamp, indexes: A
         moved = last["sale_price"].astype(float)
     x["last_price_per_sqft_indexed"] = moved / x["living_sqft"].where(x["living_sqft"] > 0)
     x["market_trend_12m_pct"] = index.trend_pct(index.last_month) if index.last_month is not None else np.nan
+    x["gain_since_purchase_pct"] = (moved / last["sale_price"].astype(float) - 1.0) * 100.0
+    x["last_sale_month"] = pd.to_datetime(last["sale_date"]).dt.month.astype(float)
+    x["last_price_to_comps_value"] = np.nan
+    if rule is not None:
+        targets = last.reset_index().assign(date=as_of)
+        comps = asof_comps(targets, known_sales, indexes, rule)
+        value = comps["comps_median_price_per_sqft"].to_numpy() * x["living_sqft"].where(x["living_sqft"] > 0)
+        x["last_price_to_comps_value"] = moved / value
     return x.reset_index().rename(columns={"index": "parcel_id"})
 
 
@@ -203,8 +224,9 @@ def fit_bare_deal_model(frame: pd.DataFrame, label: str = "is_deal") -> BareDeal
     ratio = pd.to_numeric(frame["price_to_comps"], errors="coerce").astype(float)
     known = (ratio > 0).to_numpy()
     base_rate = float(y.mean()) if len(y) else float("nan")
-    if known.sum() < 10 or not 0 < y[known].sum() < known.sum():
-        return BareDealModel(0.0, 0.0, base_rate)
+    if known.sum() < 10 or not 0 < y[known].sum() < known.sum():  # nothing to learn: the base rate
+        rate = float(np.clip(base_rate if np.isfinite(base_rate) else 0.5, 1e-6, 1 - 1e-6))
+        return BareDealModel(0.0, float(np.log(rate / (1 - rate))), base_rate)
     fit = LogisticRegression(C=1e4).fit(np.log(ratio[known].to_numpy()).reshape(-1, 1), y[known])
     return BareDealModel(float(fit.coef_[0][0]), float(fit.intercept_[0]), base_rate)
 
@@ -219,6 +241,33 @@ def bare_deal_holdout(frame: pd.DataFrame, holdout_fraction: float) -> dict[str,
     bare = fit_bare_deal_model(data.iloc[:cut])
     hold = data.iloc[cut:]
     return classification_metrics(hold["is_deal"].to_numpy(), bare.predict_proba(hold))
+
+
+def block_turnover(parcels: pd.DataFrame, known_sales: pd.DataFrame, as_of: pd.Timestamp,
+                   radius_m: float = 400.0, months: int = 24) -> np.ndarray:
+    """Recorded sales within `radius_m` of each parcel in the `months` before `as_of`, per parcel
+    known there (any recorded sale before `as_of`): the block's turnover rate. Sales on or after
+    `as_of` are ignored (no leak). `parcels`: latitude, longitude."""
+    from scipy.spatial import cKDTree
+
+    from realestate_assets.geo import to_xy
+
+    dates = pd.to_datetime(known_sales["sale_date"])
+    known = known_sales.loc[dates < as_of]
+    if known.empty or parcels.empty:
+        return np.full(len(parcels), np.nan)
+    recent = known.loc[pd.to_datetime(known["sale_date"]) >= as_of - pd.DateOffset(months=months)]
+    located = known.drop_duplicates("parcel_id", keep="last")
+    ref = float(located["latitude"].astype(float).mean())
+
+    def xy(frame: pd.DataFrame) -> np.ndarray:
+        return to_xy(frame["latitude"].to_numpy(dtype=float), frame["longitude"].to_numpy(dtype=float), ref)
+
+    here = xy(parcels)
+    n_parcels = np.array([len(i) for i in cKDTree(xy(located)).query_ball_point(here, radius_m)], dtype=float)
+    n_sales = np.array([len(i) for i in cKDTree(xy(recent)).query_ball_point(here, radius_m)], dtype=float) \
+        if len(recent) else np.zeros(len(parcels))
+    return np.divide(n_sales, n_parcels, out=np.full(len(parcels), np.nan), where=n_parcels > 0)
 
 
 def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: ClassifierSettings,
@@ -238,9 +287,10 @@ def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: Classif
 
 def train_propensity_model(sales: pd.DataFrame, settings: ClassifierSettings,
                            indexes: AsOfIndexes | None = None,
-                           progress: Callable[[int], None] | None = None) -> TrainedClassifier:
+                           progress: Callable[[int], None] | None = None,
+                           rule: CompsSettings | None = None) -> TrainedClassifier:
     indexes = indexes or AsOfIndexes(sales)
-    frame = propensity_frame(sales, indexes)
+    frame = propensity_frame(sales, indexes, rule=rule)
     if frame.empty:  # under two years of history: no snapshot has a known past and a known year after
         raise ValueError("sale_propensity: no yearly snapshot with a year of history before and after it")
     model = train_classifier("sale_propensity", frame, "sold_next_12m", "snapshot", PROPENSITY_NUMERIC,
@@ -261,8 +311,16 @@ def deal_inputs_from_features(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def propensity_inputs_from_features(features: pd.DataFrame) -> pd.DataFrame:
+    """The same inputs from the features table (as `propensity_inputs` computes them from sales)."""
     x = features[[*BUILDING, "use_type", "years_since_last_sale", "market_trend_12m_pct"]].copy()
     x["prior_sales"] = features["sale_count"].astype(float) if "sale_count" in features else np.nan
-    x["last_price_per_sqft_indexed"] = features["last_sale_price_indexed"] / x["living_sqft"].where(
-        x["living_sqft"] > 0)
+    indexed = features["last_sale_price_indexed"].astype(float)
+    x["last_price_per_sqft_indexed"] = indexed / x["living_sqft"].where(x["living_sqft"] > 0)
+    last_price = features["last_sale_price"].astype(float) if "last_sale_price" in features else np.nan
+    x["gain_since_purchase_pct"] = (indexed / last_price - 1.0) * 100.0
+    x["last_price_to_comps_value"] = features["last_price_to_comps_value"].astype(float) \
+        if "last_price_to_comps_value" in features else np.nan
+    last_date = pd.to_datetime(features["as_of_date"]) - pd.to_timedelta(
+        features["years_since_last_sale"].astype(float) * 365.25, unit="D")
+    x["last_sale_month"] = last_date.dt.month.astype(float)
     return x

@@ -85,7 +85,7 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
     for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
                             scoring, scoring.deal_trials), indexes, step("deal"))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(
-                            scoring, scoring.propensity_trials), indexes, step("sale_propensity")))):
+                            scoring, scoring.propensity_trials), indexes, step("sale_propensity"), comps))):
         started = time.perf_counter()
         try:
             model = train()
