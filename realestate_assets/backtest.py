@@ -9,10 +9,13 @@ after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the met
 * estimated_value: the AVM frozen at the cutoff (valued at the last training month's market).
 * estimated_value_reindexed: that value moved along the hedonic market index fitted on the
   sales before the sale's month only (monthly re-indexing, as between retrains in production).
-* bird_dog_score: scored at the sale date with the sale price as the asking price: the deal
-  model's calibrated probability (comps and trend from sales before that date), the value gap
-  between the re-indexed value and the price, and AVM/comps agreement, combined by the
-  documented rule (docs/scoring.md) as percentiles within the window.
+* bird_dog_score: scored at the sale date with the sale price as the asking price, by the
+  documented rule for a listed property (docs/scoring.md): the percentile, within the window, of
+  the deal model's calibrated probability (comps and trend from sales before that date).
+* deal_probability: that probability. metrics.json's `deal_model` judges it on the window's
+  purchases resold in the file beside the bare deal model (log price vs comps) and the score, with
+  precision at the top 5% / 10%, Brier and a reliability table, and says what the other score
+  components (value gap to the re-indexed AVM, AVM/comps agreement) add or cost.
 """
 
 from __future__ import annotations
@@ -187,6 +190,7 @@ def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, signals: pd.Data
                   "bare_deal_model": trained.deal.extra.get("bare_model_holdout")}
     result["label_threshold_pct"] = trained.deal.extra["threshold_pct"]
     result["training_holdout"] = trained.deal.metrics
+    result["training_holdout_bare_deal_model"] = trained.deal.extra.get("bare_model_holdout")
     return result, joined
 
 
