@@ -106,7 +106,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     # Deal model at each sale date, with the sale price as the asking price.
     targets = after.assign(date=after["sale_date"])
     comps = asof_comps(targets, everything, indexes, scoring.comps)
-    x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]))
+    x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]), reindexed)
     deal_p = pd.Series(trained.deal.predict_proba(x) if trained.deal is not None else np.nan, index=after.index)
     comps_value = comps["comps_median_price_per_sqft"] * after["living_sqft"].astype(float)
     value = pd.Series(reindexed, index=after.index)

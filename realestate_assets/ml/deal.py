@@ -27,19 +27,20 @@ Sale propensity — "will this parcel sell in the next 12 months?"
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from realestate_assets.market.comps import CompsSettings, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex
+from realestate_assets.ml.avm import AvmSettings
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier, train_classifier
 
 BUILDING = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
             "waterfront", "latitude", "longitude"]
 DEAL_NUMERIC = [*BUILDING, "price_per_sqft", "price_to_comps", "comps_count", "comps_value_spread_pct",
-                "market_trend_12m_pct"]
+                "market_trend_12m_pct", "price_to_avm"]
 DEAL_CATEGORICAL = ["use_type"]
 PROPENSITY_NUMERIC = [*BUILDING, "years_since_last_sale", "prior_sales", "last_price_per_sqft_indexed",
                       "market_trend_12m_pct", "gain_since_purchase_pct", "last_price_to_comps_value",
@@ -49,7 +50,8 @@ DEAL_QUANTILE = 0.75
 
 LABELS = {
     "price_per_sqft": "price per sqft", "price_to_comps": "price vs comparable sales",
-    "comps_count": "comparable sales nearby", "comps_value_spread_pct": "spread of comparable values",
+    "comps_count": "comparable sales nearby", "price_to_avm": "price vs the estimated value",
+    "comps_value_spread_pct": "spread of comparable values",
     "market_trend_12m_pct": "12-month market trend", "years_since_last_sale": "years since the last sale",
     "prior_sales": "recorded sales so far", "last_price_per_sqft_indexed": "last price per sqft in today's money",
     "living_sqft": "living area", "lot_sqft": "lot size", "beds": "bedrooms", "baths": "bathrooms",
@@ -83,8 +85,10 @@ def asof_comps(targets: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes,
     return comps.summary[["comps_count", "comps_median_price_per_sqft", "comps_value_spread_pct"]].astype(float)
 
 
-def deal_inputs(rows: pd.DataFrame, price: pd.Series, comps: pd.DataFrame, trend_pct: np.ndarray) -> pd.DataFrame:
-    """Deal-model inputs: the house, the price asked/paid, comps and trend at that date."""
+def deal_inputs(rows: pd.DataFrame, price: pd.Series, comps: pd.DataFrame, trend_pct: np.ndarray,
+                value: np.ndarray | None = None) -> pd.DataFrame:
+    """Deal-model inputs: the house, the price asked/paid, comps and trend at that date, and the
+    price vs the AVM's value at that date (`value`, from a model that never saw the sale)."""
     x = building_at(rows)
     sqft = x["living_sqft"].where(x["living_sqft"] > 0)
     x["price_per_sqft"] = price.astype(float) / sqft
@@ -93,6 +97,8 @@ def deal_inputs(rows: pd.DataFrame, price: pd.Series, comps: pd.DataFrame, trend
     x["comps_count"] = comps["comps_count"].astype(float)
     x["comps_value_spread_pct"] = comps["comps_value_spread_pct"].astype(float)
     x["market_trend_12m_pct"] = trend_pct
+    x["price_to_avm"] = price.astype(float).to_numpy() / np.asarray(value, dtype=float) if value is not None \
+        else np.nan
     return x
 
 
@@ -119,8 +125,38 @@ def excess_return(pairs: pd.DataFrame, index: HedonicIndex) -> np.ndarray:
     return np.log(pairs["resale_price"].astype(float) / pairs["sale_price"].astype(float)) - np.log(market)
 
 
+def asof_avm_values(rows: pd.DataFrame, sales: pd.DataFrame, indexes: AsOfIndexes, settings: AvmSettings,
+                    min_sales: int = 200) -> np.ndarray:
+    """The AVM's value of each row at its `sale_date` from a model that never saw it: rows of year Y
+    are valued by an AVM trained (configured settings, untuned) on the sales before 1 January Y,
+    frozen at its last training month and moved along the as-of index to the month before the
+    row's — the way the backtest values later sales. Years with fewer than `min_sales` earlier
+    sales stay NaN."""
+    from realestate_assets.market.index import month_start
+    from realestate_assets.ml.avm import months_since_epoch, train_avm, training_frame
+
+    out = np.full(len(rows), np.nan)
+    dates = pd.to_datetime(rows["sale_date"])
+    sale_dates = pd.to_datetime(sales["sale_date"])
+    untuned = replace(settings, trials=0)
+    for year in sorted(dates.dt.year.unique()):
+        start = pd.Timestamp(year=int(year), month=1, day=1)
+        train = sales.loc[sale_dates < start]
+        if len(train) < min_sales:
+            continue
+        avm = train_avm(train, untuned, compare=False)
+        mask = (dates.dt.year == year).to_numpy()
+        frame = training_frame(rows.loc[mask])
+        last = pd.Timestamp(train["sale_date"].max())
+        frame["sale_months"] = months_since_epoch(pd.Series([last] * len(frame)))
+        factor = indexes.reindex_factor(month_start(last), rows.loc[mask, "sale_date"])
+        out[mask] = avm.predict(frame) * np.where(np.isfinite(factor), factor, 1.0)
+    return out
+
+
 def deal_training_frame(sales: pd.DataFrame, rule: CompsSettings, indexes: AsOfIndexes | None = None,
-                        threshold: float | None = None) -> tuple[pd.DataFrame, float, dict[str, int]]:
+                        threshold: float | None = None,
+                        avm_settings: AvmSettings | None = None) -> tuple[pd.DataFrame, float, dict[str, int]]:
     """Labelled, leak-free pairs with purchase-time inputs; returns (frame, threshold, counts)."""
     indexes = indexes or AsOfIndexes(sales)
     pairs = repeat_sale_pairs(sales)
@@ -133,7 +169,8 @@ def deal_training_frame(sales: pd.DataFrame, rule: CompsSettings, indexes: AsOfI
     pairs["is_deal"] = (pairs["excess_return"] >= threshold).astype(int)
     targets = pairs.assign(date=pairs["sale_date"])
     comps = asof_comps(targets, sales, indexes, rule)
-    x = deal_inputs(pairs, pairs["sale_price"], comps, indexes.trend_pct(pairs["sale_date"]))
+    value = asof_avm_values(pairs, sales, indexes, avm_settings) if avm_settings is not None else None
+    x = deal_inputs(pairs, pairs["sale_price"], comps, indexes.trend_pct(pairs["sale_date"]), value)
     frame = pd.concat([pairs[["parcel_id", "sale_id", "sale_date", "resale_date", "excess_return", "is_deal"]],
                        x], axis=1)
     counts["labelled_pairs"] = len(frame)
@@ -272,8 +309,9 @@ def block_turnover(parcels: pd.DataFrame, known_sales: pd.DataFrame, as_of: pd.T
 
 def train_deal_model(sales: pd.DataFrame, rule: CompsSettings, settings: ClassifierSettings,
                      indexes: AsOfIndexes | None = None,
-                     progress: Callable[[int], None] | None = None) -> TrainedClassifier:
-    frame, threshold, counts = deal_training_frame(sales, rule, indexes)
+                     progress: Callable[[int], None] | None = None,
+                     avm_settings: AvmSettings | None = None) -> TrainedClassifier:
+    frame, threshold, counts = deal_training_frame(sales, rule, indexes, avm_settings=avm_settings)
     model = train_classifier("deal", frame, "is_deal", "sale_date", DEAL_NUMERIC, DEAL_CATEGORICAL,
                              settings, progress)
     model.extra = {"label": f"excess return over the market index ≥ the top-quartile threshold {threshold:.4f} "
@@ -300,13 +338,15 @@ def train_propensity_model(sales: pd.DataFrame, settings: ClassifierSettings,
     return model
 
 
-def deal_inputs_from_features(features: pd.DataFrame) -> pd.DataFrame:
-    """Deal-model inputs for scored prospects: the asking price (list_price) is the price."""
+def deal_inputs_from_features(features: pd.DataFrame, estimated_value: pd.Series | None = None) -> pd.DataFrame:
+    """Deal-model inputs for scored prospects: the asking price (list_price) is the price,
+    `estimated_value` the AVM's value today."""
     x = features[[*BUILDING, "use_type", "comps_count", "comps_value_spread_pct", "market_trend_12m_pct"]].copy()
     sqft = x["living_sqft"].where(x["living_sqft"] > 0)
     price = features["list_price"].astype(float) if "list_price" in features else pd.Series(np.nan, index=x.index)
     x["price_per_sqft"] = price / sqft
     x["price_to_comps"] = price / (features["comps_median_price_per_sqft"] * sqft)
+    x["price_to_avm"] = price / estimated_value.astype(float) if estimated_value is not None else np.nan
     return x
 
 

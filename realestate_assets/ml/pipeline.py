@@ -83,7 +83,8 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
     indexes = AsOfIndexes(sales)
     comps = scoring.comps
     for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
-                            scoring, scoring.deal_trials), indexes, step("deal"))),
+                            scoring, scoring.deal_trials), indexes, step("deal"),
+                            avm_settings(scoring))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(
                             scoring, scoring.propensity_trials), indexes, step("sale_propensity"), comps))):
         started = time.perf_counter()
@@ -123,7 +124,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     estimated = pd.Series(avm.predict(inputs), index=features.index)
     price = features["list_price"].astype(float) if "list_price" in features else \
         pd.Series(np.nan, index=features.index)
-    deal_x = deal_inputs_from_features(features)
+    deal_x = deal_inputs_from_features(features, estimated)
     priced = price.notna() & (price > 0)
     deal_p = pd.Series(np.nan, index=features.index)
     if deal is not None and priced.any():

@@ -217,7 +217,7 @@ Reason = tuple[str, str]  # (the fact it states, the words): two reasons stating
 # The fact a model driver states, where another reason may state it too (else the feature's name).
 FEATURE_FACTS = {"years_since_last_sale": "tenure", "years_owned": "tenure", "eff_age_years": "effective_age",
                  "comps_count": "comps", "price_to_comps": "price_vs_comps", "list_price_to_comps_value":
-                 "price_vs_comps"}
+                 "price_vs_comps", "price_to_avm": "value_gap"}
 
 
 def component_reasons(components: Mapping[str, Any], features: Mapping[str, Any], gap_pct: float,
@@ -264,6 +264,8 @@ def _driver_text(feature: str, value: object) -> str:
     v = float(value)
     if feature in ("price_to_comps", "list_price_to_comps_value"):
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
+    if feature == "price_to_avm":
+        return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the estimated value"
     if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
         return f"{DRIVER_LABELS.get(feature, feature)} ${v:,.0f}"
     if feature == "years_since_last_sale":
