@@ -145,3 +145,45 @@ def test_block_turnover_counts_recent_sales_per_known_parcel_nearby_without_leak
     assert turnover[1] == pytest.approx(1.0)
     assert np.isnan(turnover[2])  # nobody known there
     assert block_turnover(here, sales, as_of, radius_m=400, months=12)[0] == pytest.approx(2 / 3)
+
+
+def test_asof_avm_values_never_see_the_sale_they_value_or_anything_later() -> None:
+    from realestate_assets.ml.avm import AvmSettings
+    from realestate_assets.ml.deal import asof_avm_values
+
+    rng = np.random.default_rng(5)
+    history = [sale(f"p{i}", f"h{i}", f"2011-{1 + i % 12:02d}-15", 200.0 * sqft, sqft=sqft, lat=47.6 + i * 1e-4)
+               for i, sqft in enumerate(rng.uniform(800, 2500, 120).round())]
+    later = [sale("x", "x1", "2012-05-01", 300_000, sqft=1500), sale("y", "y1", "2012-08-01", 250_000, sqft=1200),
+             sale("z", "z1", "2010-06-01", 100_000, sqft=1000)]
+    sales = pd.DataFrame(history + later)
+    rows = pd.DataFrame(later)
+    settings = AvmSettings(num_boost_round=30, min_data_in_leaf=5)
+    values = asof_avm_values(rows, sales, AsOfIndexes(sales, min_sales=100), settings, min_sales=50)
+    assert np.isnan(values[2])  # 2010: no earlier history
+    assert np.isfinite(values[:2]).all() and (values[:2] > 0).all()
+    # A row's own price and every sale after it are not in what values it (earlier sales of other
+    # parcels move the index to the row's month, as in the backtest: that is known then).
+    def revalued(changes: dict[str, float], extra: list[dict]) -> np.ndarray:
+        changed = sales.copy()
+        for sale_id, price in changes.items():
+            changed.loc[changed["sale_id"] == sale_id, "sale_price"] = price
+        changed = pd.concat([changed, pd.DataFrame(extra)], ignore_index=True)
+        return asof_avm_values(rows, changed, AsOfIndexes(changed, min_sales=100), settings, min_sales=50)
+
+    after_both = [sale("w", "w1", "2012-11-01", 9_000_000, sqft=1400)]
+    np.testing.assert_allclose(revalued({"y1": 5_000_000}, after_both)[:2], values[:2])
+    assert revalued({"x1": 5_000_000}, after_both)[0] == pytest.approx(values[0])
+
+
+def test_deal_inputs_at_scoring_compare_the_asking_price_with_the_estimate() -> None:
+    from realestate_assets.ml.deal import deal_inputs_from_features
+
+    features = pd.DataFrame([{
+        "living_sqft": 1000.0, "lot_sqft": 4000.0, "beds": 3.0, "baths": 2.0, "bldg_grade": 7.0, "age_years": 20.0,
+        "eff_age_years": 20.0, "waterfront": 0.0, "latitude": 47.6, "longitude": -122.3, "use_type": "sfr",
+        "comps_count": 5.0, "comps_value_spread_pct": 10.0, "market_trend_12m_pct": 5.0,
+        "comps_median_price_per_sqft": 300.0, "list_price": 270_000.0}])
+    x = deal_inputs_from_features(features, pd.Series([300_000.0])).iloc[0]
+    assert x["price_to_avm"] == pytest.approx(0.9) and x["price_to_comps"] == pytest.approx(0.9)
+    assert np.isnan(deal_inputs_from_features(features).iloc[0]["price_to_avm"])
