@@ -13,10 +13,13 @@ after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the met
 * estimated_value_reindexed: the frozen value held at the last training month, moved along the
   hedonic market index fitted on the sales before the sale's month only (monthly re-indexing,
   as between retrains in production).
-* bird_dog_score: scored at the sale date with the sale price as the asking price: the deal
-  model's calibrated probability (comps and trend from sales before that date), the value gap
-  between the re-indexed value and the price, and AVM/comps agreement, combined by the
-  documented rule (docs/scoring.md) as percentiles within the window.
+* bird_dog_score: scored at the sale date with the sale price as the asking price, by the
+  documented rule for a listed property (docs/scoring.md): the percentile, within the window, of
+  the deal model's calibrated probability (comps and trend from sales before that date).
+* deal_probability: that probability. metrics.json's `deal_model` judges it on the window's
+  purchases resold in the file beside the bare deal model (log price vs comps) and the score, with
+  precision at the top 5% / 10%, Brier and a reliability table, and says what the other score
+  components (value gap to the re-indexed AVM, AVM/comps agreement) add or cost.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_star
 from realestate_assets.ml.avm import FrozenMarket, ratio_study
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
+    BareDealModel,
     asof_comps,
     deal_inputs,
     excess_return,
@@ -44,13 +48,14 @@ from realestate_assets.ml.deal import (
     propensity_inputs,
     repeat_sale_pairs,
 )
+from realestate_assets.ml.deal_eval import deal_ranking_report
 from realestate_assets.ml.intervals import interval_metrics
 from realestate_assets.ml.pipeline import train_all
-from realestate_assets.ml.scoring import MODEL_WEIGHTS, bird_dog_score, value_gap_pct
+from realestate_assets.ml.scoring import MODEL_WEIGHTS, model_bird_dog_score, value_gap_pct
 
 PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
                       "estimated_value_low", "estimated_value_high", "estimated_value_reindexed",
-                      "bird_dog_score"]
+                      "bird_dog_score", "deal_probability"]
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
 
@@ -59,6 +64,7 @@ class BacktestResult:
     predictions: pd.DataFrame
     metrics: dict[str, Any]
     paths: dict[str, Path]
+    deal_pairs: pd.DataFrame | None = None  # labelled window purchases with every ranking signal
 
 
 def read_sales(csv: Path, county: CountyConfig) -> tuple[pd.DataFrame, int]:
@@ -109,7 +115,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     # Deal model at each sale date, with the sale price as the asking price.
     targets = after.assign(date=after["sale_date"])
     comps = asof_comps(targets, everything, indexes, scoring.comps)
-    x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]))
+    x = deal_inputs(after, after["sale_price"], comps, indexes.trend_pct(after["sale_date"]), reindexed)
     deal_p = pd.Series(trained.deal.predict_proba(x) if trained.deal is not None else np.nan, index=after.index)
     comps_value = comps["comps_median_price_per_sqft"] * after["living_sqft"].astype(float)
     value = pd.Series(reindexed, index=after.index)
@@ -117,7 +123,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "deal": deal_p, "propensity": np.nan,
         "equity": value_gap_pct(value, after["sale_price"].astype(float)),
         "confidence": -(value / comps_value - 1.0).abs()}, index=after.index).rank(pct=True)
-    score = bird_dog_score(components, MODEL_WEIGHTS)
+    score = model_bird_dog_score(components)
     tick("score", len(after))
 
     predictions = pd.DataFrame({
@@ -126,14 +132,16 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "sale_price": after["sale_price"].astype(float), "estimated_value": np.round(estimated, 0),
         "estimated_value_low": valuation["estimated_value_low"].round(0).to_numpy(),
         "estimated_value_high": valuation["estimated_value_high"].round(0).to_numpy(),
-        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy()})[PREDICTION_COLUMNS]
+        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy(),
+        "deal_probability": deal_p.round(4).to_numpy()})[PREDICTION_COLUMNS]
 
     from realestate_assets.ml.avm import compare_valuations
 
     comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
                                     avm_flat_values=flat)
-    deal_window = _deal_window(everything, after, deal_p, score, cutoff, trained)
-    propensity_window = _propensity_window(before, after, cutoff, trained)
+    signals = _deal_signals(x, deal_p, score, components, trained)
+    deal_window, deal_pairs = _deal_window(everything, after, signals, cutoff, trained)
+    propensity_window = _propensity_window(before, after, cutoff, trained, scoring.comps)
     metrics = {
         "cutoff": str(cutoff.date()), "train_sales": len(before), "window_sales": len(after),
         "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
@@ -162,7 +170,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     points = deal_window.get("calibration") or (trained.deal.calibration_points if trained.deal else [])
     paths["calibration"].write_bytes(calibration_png(points, f"deal model calibration ({deal_window.get('on')})"))
     paths["metrics"].write_text(json.dumps(json_safe(metrics), indent=2, default=_plain))
-    return BacktestResult(predictions, metrics, paths)
+    return BacktestResult(predictions, metrics, paths, deal_pairs)
 
 
 def per_quarter(after: pd.DataFrame, values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -191,37 +199,55 @@ def _forecast_window(market: FrozenMarket, everything: pd.DataFrame, after: pd.D
             "by_month": table.to_dict("records")}
 
 
-def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, deal_p: pd.Series, score: pd.Series,
-                 cutoff: pd.Timestamp, trained: Any) -> dict[str, Any]:
-    """Deal metrics on purchases on/after the cutoff whose resale is in the file (the known outcomes)."""
+def _deal_signals(x: pd.DataFrame, deal_p: pd.Series, score: pd.Series, components: pd.DataFrame,
+                  trained: Any) -> pd.DataFrame:
+    """Every deal-ranking signal per window sale: the deal model, its bare baseline, the score and
+    the score's component percentiles."""
+    bare = trained.deal.extra.get("bare_model") if trained.deal is not None else None
+    bare_p = BareDealModel(**bare).predict_proba(x) if bare else np.full(len(x), np.nan)
+    return pd.DataFrame({"deal_probability": deal_p.to_numpy(), "bare_deal_probability": bare_p,
+                         "bird_dog_score": score.to_numpy(),
+                         **{f"component_{k}": components[k].to_numpy() for k in components}}, index=x.index)
+
+
+def _deal_window(everything: pd.DataFrame, after: pd.DataFrame, signals: pd.DataFrame, cutoff: pd.Timestamp,
+                 trained: Any) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Deal metrics on purchases on/after the cutoff whose resale is in the file (the known outcomes):
+    the deal model, the bare deal model and the bird-dog score on the same pairs, with calibration
+    and what each score component adds or costs."""
     if trained.deal is None:
-        return {"skipped": trained.skipped.get("deal")}
+        return {"skipped": trained.skipped.get("deal")}, None
     pairs = repeat_sale_pairs(everything)
     pairs = pairs.loc[(pd.to_datetime(pairs["sale_date"]) >= cutoff) & leak_free(pairs)]
     pairs = pairs.assign(excess=excess_return(pairs, HedonicIndex.from_sales(everything)))
     threshold = trained.deal.extra["threshold_log"]
-    keyed = after.assign(deal_p=deal_p.to_numpy(), score=score.to_numpy())[["sale_id", "deal_p", "score"]]
-    joined = pairs.merge(keyed, on="sale_id", how="inner")
-    y = (joined["excess"] >= threshold).astype(int).to_numpy()
+    keyed = signals.assign(sale_id=after["sale_id"].to_numpy())
+    joined = pairs[["sale_id", "parcel_id", "sale_date", "resale_date", "excess"]].merge(keyed, on="sale_id")
+    joined["is_deal"] = (joined["excess"] >= threshold).astype(int)
+    y = joined["is_deal"].to_numpy()
     if len(joined) >= 20 and 0 < y.sum() < len(y):
-        result = {"on": f"{len(joined)} window purchases resold in the file",
-                  **classification_metrics(y, joined["deal_p"].to_numpy()),
-                  "bird_dog_score_auc": classification_metrics(y, joined["score"].to_numpy() / 100)["auc"],
-                  "calibration": calibration_bins(y, joined["deal_p"].to_numpy(), bins=5)}
+        components = joined[[c for c in joined if c.startswith("component_")]]
+        components.columns = [c.removeprefix("component_") for c in components.columns]
+        report = deal_ranking_report(y, joined, components, MODEL_WEIGHTS)
+        result = {"on": f"{len(joined)} window purchases resold in the file", **report["deal_model"],
+                  "bird_dog_score_auc": report["bird_dog_score"]["auc"],
+                  "calibration": calibration_bins(y, joined["deal_probability"].to_numpy(), bins=5), **report}
     else:
         result = {"on": "the model's own hold-out (too few labelled window purchases: "
-                        f"{len(joined)} pairs, {int(y.sum())} deals)", **trained.deal.metrics}
+                        f"{len(joined)} pairs, {int(y.sum())} deals)", **trained.deal.metrics,
+                  "bare_deal_model": trained.deal.extra.get("bare_model_holdout")}
     result["label_threshold_pct"] = trained.deal.extra["threshold_pct"]
     result["training_holdout"] = trained.deal.metrics
-    return result
+    result["training_holdout_bare_deal_model"] = trained.deal.extra.get("bare_model_holdout")
+    return result, joined
 
 
 def _propensity_window(before: pd.DataFrame, after: pd.DataFrame, cutoff: pd.Timestamp,
-                       trained: Any) -> dict[str, Any]:
+                       trained: Any, rule: Any = None) -> dict[str, Any]:
     """A snapshot at the cutoff: parcels known then, labelled with a sale in the next 12 months."""
     if trained.propensity is None:
         return {"skipped": trained.skipped.get("sale_propensity")}
-    x = propensity_inputs(before, cutoff, AsOfIndexes(before))
+    x = propensity_inputs(before, cutoff, AsOfIndexes(before), rule)
     horizon = pd.to_datetime(after["sale_date"]) < cutoff + pd.DateOffset(months=12)
     y = x["parcel_id"].isin(after.loc[horizon, "parcel_id"]).astype(int).to_numpy()
     return {"on": f"snapshot {cutoff.date()}, {len(x)} parcels", **classification_metrics(

@@ -447,6 +447,11 @@ def _print_backtest(metrics: dict, rejected: int) -> None:
         console.print(f"deal model ({deal['on']}): AUC {deal['auc']:.3f}, precision@top-10% "
                       f"{deal['precision_at_top10_pct']:.3f} (base rate {deal['base_rate']:.3f}), "
                       f"Brier {deal['brier']:.4f}")
+        for name, label in (("bare_deal_model", "bare deal model (price vs comps)"),
+                            ("bird_dog_score", "bird-dog score")):
+            if isinstance(deal.get(name), dict) and "auc" in deal[name]:
+                console.print(f"  {label}: AUC {deal[name]['auc']:.3f}, precision@top-10% "
+                              f"{deal[name]['precision_at_top10_pct']:.3f}")
     else:
         console.print(f"deal model: {deal.get('skipped')}")
     sale = metrics["sale_propensity"]

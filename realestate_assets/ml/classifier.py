@@ -73,7 +73,8 @@ def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     both = 0 < y.sum() < len(y)
     return {"n": len(y), "positives": int(y.sum()), "base_rate": float(y.mean()) if len(y) else float("nan"),
-            "auc": auc(y, p), "precision_at_top10_pct": precision_at(y, p, 0.10),
+            "auc": auc(y, p), "precision_at_top5_pct": precision_at(y, p, 0.05),
+            "precision_at_top10_pct": precision_at(y, p, 0.10),
             "lift_at_top10": precision_at(y, p, 0.10) / y.mean() if y.mean() > 0 else float("nan"),
             "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
             "log_loss": float(log_loss(y, p, labels=[0, 1])) if both else float("nan"),

@@ -35,6 +35,7 @@ from realestate_assets.ml.scoring import (
     dedupe_reasons,
     driver_factors,
     factor_reasons,
+    model_bird_dog_score,
     model_components,
     owner_reasons,
     score_components,
@@ -82,9 +83,10 @@ def train_all(sales: pd.DataFrame, scoring: ScoringConfig, compare: bool = True,
                     baseline_comps=scoring.baseline_comps, comps=comps, indexes=indexes)
     trained = Trained(avm=avm, seconds={"avm": time.perf_counter() - started})
     for name, train in (("deal", lambda: train_deal_model(sales, comps, classifier_settings(
-                            scoring, scoring.deal_trials), indexes, step("deal"))),
+                            scoring, scoring.deal_trials), indexes, step("deal"),
+                            avm_settings(scoring))),
                         ("sale_propensity", lambda: train_propensity_model(sales, classifier_settings(
-                            scoring, scoring.propensity_trials), indexes, step("sale_propensity")))):
+                            scoring, scoring.propensity_trials), indexes, step("sale_propensity"), comps))):
         started = time.perf_counter()
         try:
             model = train()
@@ -124,7 +126,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     estimated = valuation["estimated_value"]
     price = features["list_price"].astype(float) if "list_price" in features else \
         pd.Series(np.nan, index=features.index)
-    deal_x = deal_inputs_from_features(features)
+    deal_x = deal_inputs_from_features(features, estimated)
     priced = price.notna() & (price > 0)
     deal_p = pd.Series(np.nan, index=features.index)
     if deal is not None and priced.any():
@@ -142,7 +144,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     else:
         method, weights = "rule (sale-propensity model unavailable)", WEIGHTS
         components = score_components(features, estimated, suspect)
-    score = bird_dog_score(components, weights)
+    score = model_bird_dog_score(components) if weights is MODEL_WEIGHTS else bird_dog_score(components, weights)
     reference = features["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
     gap = value_gap_pct(estimated, reference)
     rank = score.rank(ascending=False, method="first").astype(int)

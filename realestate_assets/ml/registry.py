@@ -112,10 +112,13 @@ def promotion_decision(name: str, challenger: Any, champion: Any, champion_versi
         return avm_decision(challenger, champion, champion_version, sales, CompsSettings.from_scoring(scoring),
                             indexes)
     if name == "deal":
+        # The same inputs the models were trained with (as-of AVM values, comps): a model judged
+        # without them would lose the contest for want of its inputs, not its skill.
         frame, _, _ = deal_training_frame(sales, CompsSettings.from_scoring(scoring), indexes,
-                                          threshold=challenger.extra["threshold_log"])
+                                          threshold=challenger.extra["threshold_log"],
+                                          avm_settings=avm_settings(scoring))
         return classifier_decision(challenger, champion, champion_version, frame, "is_deal", "sale_date")
-    frame = propensity_frame(sales, indexes)
+    frame = propensity_frame(sales, indexes, rule=CompsSettings.from_scoring(scoring))
     return classifier_decision(challenger, champion, champion_version, frame, "sold_next_12m", "snapshot")
 
 

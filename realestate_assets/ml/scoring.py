@@ -9,7 +9,9 @@ Model-based score (issue 5, `MODEL_WEIGHTS`), each component a county percentile
   confidence  10%  agreement between the AVM and the comparable-sales estimate
 
 Missing components' weights are spread over the others (a parcel with no asking price is
-scored on propensity, equity and confidence). The first, rule-based score below stays as
+scored on propensity, equity and confidence). A parcel WITH a deal probability (listed, with an
+asking price) is scored on the deal component alone (`LISTED_WEIGHTS`, issue 16): see
+`model_bird_dog_score`. The first, rule-based score below stays as
 the fallback when a county has too little history to train the deal or propensity model.
 
 First definition: transparent, rule-based, 0-100.
@@ -42,6 +44,11 @@ from realestate_assets.ml.avm import FEATURE_LABELS, comps_value  # comps_value:
 
 WEIGHTS = {"equity": 0.45, "tenure": 0.25, "confidence": 0.15, "upside": 0.15}
 MODEL_WEIGHTS = {"deal": 0.40, "propensity": 0.25, "equity": 0.25, "confidence": 0.10}
+# A listed property's question is the deal model's: "is buying at this asking price a deal?". The
+# deal model answers it from resales (price vs comps, the house, the trend); a fixed blend with the
+# AVM gap and AVM/comps agreement can only hide a stronger signal (issue 16; measured in
+# docs/scoring.md "Deal ranking"), and the chance of a sale is moot for a property already for sale.
+LISTED_WEIGHTS = {"deal": 1.0}
 
 SUSPECT_SALE = "last sale likely not at market value"
 # Where a county file says how a sale was made (instrument, reason, warnings): the features
@@ -149,6 +156,16 @@ def bird_dog_score(components: pd.DataFrame, weights: dict[str, float] | None = 
     return score.fillna(0.0).clip(0.0, 100.0).round(2)
 
 
+def model_bird_dog_score(components: pd.DataFrame) -> pd.Series:
+    """The model-based score: rows with a deal probability by `LISTED_WEIGHTS`, the rest by
+    `MODEL_WEIGHTS` (their deal weight spread over the others)."""
+    score = bird_dog_score(components, MODEL_WEIGHTS)
+    listed = components["deal"].notna()
+    if listed.any():
+        score[listed] = bird_dog_score(components.loc[listed], LISTED_WEIGHTS)
+    return score
+
+
 def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
     """Plain-language top value factors per row from SHAP contributions (log-price space)."""
     names = [c for c in contributions.columns if c != "bias"]  # the model's own features
@@ -200,7 +217,7 @@ Reason = tuple[str, str]  # (the fact it states, the words): two reasons stating
 # The fact a model driver states, where another reason may state it too (else the feature's name).
 FEATURE_FACTS = {"years_since_last_sale": "tenure", "years_owned": "tenure", "eff_age_years": "effective_age",
                  "comps_count": "comps", "price_to_comps": "price_vs_comps", "list_price_to_comps_value":
-                 "price_vs_comps"}
+                 "price_vs_comps", "price_to_avm": "value_gap"}
 
 
 def component_reasons(components: Mapping[str, Any], features: Mapping[str, Any], gap_pct: float,
@@ -247,6 +264,8 @@ def _driver_text(feature: str, value: object) -> str:
     v = float(value)
     if feature in ("price_to_comps", "list_price_to_comps_value"):
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
+    if feature == "price_to_avm":
+        return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the estimated value"
     if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
         return f"{DRIVER_LABELS.get(feature, feature)} ${v:,.0f}"
     if feature == "years_since_last_sale":
@@ -333,6 +352,8 @@ def score_composition(components: Mapping[str, Any], *, listed: bool, suspect: s
     carried after missing components' weights were spread over the present ones (as
     `bird_dog_score` does), its percentile, and — when missing — why."""
     weights = MODEL_WEIGHTS if ("deal" in components or "propensity" in components) else WEIGHTS
+    if weights is MODEL_WEIGHTS and components.get("deal") is not None and not pd.isna(components.get("deal")):
+        weights = LISTED_WEIGHTS  # as `model_bird_dog_score` scores it
     present = {k for k in weights if components.get(k) is not None and not pd.isna(components.get(k))}
     total = sum(weights[k] for k in present)
     return [{"name": k, "weight": weights[k], "percentile": components.get(k) if k in present else None,

@@ -35,10 +35,12 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     predictions = pd.read_csv(out / "predictions.csv", dtype={"sale_id": str, "parcel_id": str})
     assert list(predictions.columns) == PREDICTION_COLUMNS == [
         "sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value", "estimated_value_low",
-        "estimated_value_high", "estimated_value_reindexed", "bird_dog_score"]
+        "estimated_value_high", "estimated_value_reindexed", "bird_dog_score", "deal_probability"]
     assert len(predictions) == int((pd.to_datetime(raw["sale_date"]) >= "2015-07-01").sum())
     assert pd.to_datetime(predictions["sale_date"]).min() >= pd.Timestamp("2015-07-01")
     assert predictions["bird_dog_score"].between(0, 100).all()
+    assert predictions["deal_probability"].dropna().between(0, 1).all()
+    assert predictions["deal_probability"].notna().any()
     assert (predictions["estimated_value"] > 0).all() and (predictions["estimated_value_reindexed"] > 0).all()
     assert (predictions["estimated_value_low"] < predictions["estimated_value"]).all()
     assert (predictions["estimated_value"] < predictions["estimated_value_high"]).all()
@@ -60,6 +62,9 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     assert {"mean_abs_error_pct", "flat_mean_abs_error_pct", "model", "by_month"} <= set(forecast)
     assert forecast["model"]["last_month"] == "2015-06-01"
     assert {"nearest_comps_size_adjusted", "hedonic_ols"} <= set(metrics["baselines"])
+    deal = metrics["deal_model"]  # the deal model beside its bare baseline on the same pairs
+    assert {"auc", "precision_at_top5_pct", "precision_at_top10_pct", "brier"} <= set(deal)
+    assert "auc" in deal["bare_deal_model"]
     assert (out / "calibration.png").read_bytes().startswith(b"\x89PNG")
     for text in ("mdape_pct", "cod", "deal model", "predictions", "80% ranges", "market forecast"):
         assert text in result.output
