@@ -149,10 +149,13 @@ def histogram_markdown(values: pd.Series, bins: Iterable[float], title: str) -> 
     return dg.MetadataValue.md("\n".join(lines))
 
 
+COUNTY_SALES_SQL = (
+    "SELECT source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
+    "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
+    "eff_age_at_sale, latitude, longitude FROM sales "
+    "WHERE tenant_id = :tenant AND county = :county ORDER BY sale_date, sale_id")
+
+
 def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
-    """The partition's recorded sales, oldest first."""
-    return wh.frame(
-        "SELECT source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
-        "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
-        "eff_age_at_sale, latitude, longitude FROM sales "
-        "WHERE tenant_id = :tenant AND county = :county ORDER BY sale_date, sale_id", params)
+    """The partition's recorded sales, oldest first (COUNTY_SALES_SQL: also a stage's input fingerprint)."""
+    return wh.frame(COUNTY_SALES_SQL, params)
