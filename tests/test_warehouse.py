@@ -130,7 +130,8 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
     """Issue 17: loading a big county into a fresh database, the "no longer produced" anti-join
     was planned on a few guessed rows and ran for 19 minutes. Here the table already holds (and
     has statistics for) a small county, as after a first small run; the big county's first load
-    and its re-sync must each finish well inside a generous statement timeout."""
+    and its re-sync must each finish inside a generous statement timeout (a nested-loop plan at
+    this size runs for tens of minutes; the right plans take seconds, more on a busy machine)."""
     import time
 
     from tests.databases import create_tenant, scratch_database
@@ -148,7 +149,7 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
         def sync(frame: pd.DataFrame, county: str):
             with wh.transaction() as conn:
                 with conn.cursor() as cur:  # a bad plan at this size runs for many minutes: fail instead
-                    cur.execute("SET LOCAL statement_timeout = '60s'")
+                    cur.execute("SET LOCAL statement_timeout = '120s'")
                 return sync_partition(conn, "prospects", frame, tenant_id=tenant_id, county=county,
                                       keys=["prospect_key"], preserve=["status"])
 
@@ -164,4 +165,4 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
     assert (first.inserted, first.deleted) == (400_000, 0)
     assert (resynced.updated, resynced.deleted) == (40_000, 20_000)
     assert resynced.unchanged == 400_000 - 40_000 - 20_000
-    assert seconds < 120, f"400k first load + re-sync took {seconds:.0f} s"
+    assert seconds < 300, f"400k first load + re-sync took {seconds:.0f} s"
