@@ -162,7 +162,9 @@ def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int) -> 
         part = frame.iloc[start:start + chunk_rows]
         out = pd.DataFrame({i: _column_for_copy(part.iloc[:, i], types[column])
                             for i, column in enumerate(frame.columns)})
-        yield out.to_csv(index=False, header=False, na_rep="")
+        # PostgreSQL text cannot hold NUL; a raw NUL in the CSV can only come from a text value
+        # (JSON escapes it), so one pass over the chunk's text drops them all.
+        yield out.to_csv(index=False, header=False, na_rep="").replace("\x00", "")
 
 
 def _column_for_copy(values: pd.Series, kind: str) -> pd.Series:
@@ -171,9 +173,6 @@ def _column_for_copy(values: pd.Series, kind: str) -> pd.Series:
                          dtype=object)
     if kind in INTEGER_TYPES and values.dtype.kind == "f":
         return values.round().astype("Int64")
-    if values.dtype == object:
-        return pd.Series([v.replace("\x00", "") if isinstance(v, str) else v for v in values],
-                         index=values.index, dtype=object)
     return values
 
 

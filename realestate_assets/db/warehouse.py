@@ -257,8 +257,10 @@ def refresh_statistics(cur: Any, table: str, tenant_id: str, county: str, rows: 
     now: a partition bulk-loaded into a fresh table (never analyzed, or analyzed when it held
     another county) is otherwise planned as a handful of rows — nested loops over 400k rows, a
     "delete rows no longer produced" still running after 19 minutes (issue 17). ANALYZE sees this
-    transaction's own rows and samples a bounded number of pages (well under a second at 1M)."""
-    if rows < 10_000:
+    transaction's own rows and samples a bounded number of pages (well under a second at 1M).
+    Small slices matter too: a 5k-row `features` guessed at one row made `scores`' read a nested
+    loop re-running the last-sale subquery per row (40 s instead of well under one)."""
+    if rows < 1_000:
         return False
     cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE tenant_id = %s AND county = %s")
                 .format(sql.Identifier(table)), (tenant_id, county))
