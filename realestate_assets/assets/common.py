@@ -157,5 +157,5 @@ COUNTY_SALES_SQL = (
 
 
 def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
-    """The partition's recorded sales, oldest first (COUNTY_SALES_SQL: also a stage's input fingerprint)."""
+    """The partition's recorded sales, oldest first."""
     return wh.frame(COUNTY_SALES_SQL, params)

@@ -9,7 +9,6 @@ import pandas as pd
 from psycopg2 import sql
 
 from realestate_assets.assets.common import (
-    COUNTY_SALES_SQL,
     audit_checks,
     check,
     county_asset,
@@ -116,7 +115,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     calling = outside_sources_called(sources, secrets)
     digest = None
     if not calling:  # only then do the county's own rows determine the output
-        digest = input_fingerprint(wh, [PROSPECTS_SQL, ROLL_SQL, COUNTY_SALES_SQL], params, {
+        digest = input_fingerprint(wh, params, tables=["assessor_roll", "sales"], queries=[PROSPECTS_SQL], settings={
             "sources": sources.model_dump(mode="json"), "comps": comps.model_dump(mode="json"),
             "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
             "date": str(date.today())})  # kept values turn stale by the calendar (provenance)

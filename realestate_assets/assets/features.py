@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.assets.common import (
-    COUNTY_SALES_SQL,
     check,
     county_asset,
     county_sales,
@@ -47,8 +46,10 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
              warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
     params = partition_params(context, platform)
-    # Inputs: exactly these rows (and the code); the features are a pure function of them.
-    digest = input_fingerprint(wh, [ENRICHED_SQL, LOCATIONS_SQL, COUNTY_SALES_SQL], params)
+    # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
+    # listing fields (other columns change with the lifecycle), the code: features are a pure
+    # function of them.
+    digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
         return same
     enriched = wh.frame(ENRICHED_SQL, params)

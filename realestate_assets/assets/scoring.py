@@ -51,6 +51,7 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
                    f"FROM features f LEFT JOIN prospects p USING (tenant_id, county, prospect_key) "
                    f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
                    f"WHERE f.tenant_id = :tenant AND f.county = :county ORDER BY f.prospect_key")
+PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE tenant_id = :tenant AND county = :county"
 ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
                      "WHERE tenant_id = :tenant AND county = :county AND is_active")
 RATIO_KEYS = ["n", "mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"]
@@ -203,10 +204,12 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     wh, store = warehouse.get(), object_store.get()
     params = partition_params(context, platform)
     scoring = platform.scoring()
-    # Inputs: the feature rows with their sale flags, the active models (by artifact sha256) and
-    # the scoring config; the scores are a pure function of them (and the code).
-    digest = input_fingerprint(wh, [SCORE_INPUT_SQL, ACTIVE_MODELS_SQL], params,
-                         {"scoring": scoring.model_dump(mode="json")})
+    # Inputs: the feature rows, the sales (the last-sale flags), which prospect is which parcel,
+    # the active models (by artifact sha256) and the scoring config; the scores are a pure
+    # function of them (and the code).
+    digest = input_fingerprint(wh, params, tables=["features", "sales"],
+                               queries=[PARCEL_OF_SQL, ACTIVE_MODELS_SQL],
+                               settings={"scoring": scoring.model_dump(mode="json")})
     if (same := unchanged(context, wh, "scores", params, digest)) is not None:
         return same
     try:

@@ -1,7 +1,7 @@
 """Unchanged input, near-zero work: a stage whose inputs are what they were when it last wrote
 its partition reports the partition unchanged instead of recomputing it (issue 17).
 
-Each stage computes `inputs_digest` (db/input_fingerprints.py) over the queries it reads, the
+Each stage computes `inputs_digest` (db/input_fingerprints.py) over the rows it reads, the
 settings it applies and the code version BEFORE it reads, so inputs that change during the run
 can only make the next run recompute. `remember` records the digest, the state of the written
 slice and the check results on the materialization (metadata); `unchanged` finds the
@@ -27,9 +27,11 @@ SLICE_STATE = "output_slice_state"
 CHECKS = "recorded_checks"
 
 
-def input_fingerprint(wh: Warehouse, queries: Sequence[str], params: Mapping[str, Any],
-                settings: Mapping[str, Any] | None = None) -> str:
-    return inputs_digest(wh, queries, params, settings or {})
+def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
+                      queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
+    """The stage's inputs as one digest: whole slices of `tables` it reads all of, the rows of
+    `queries` over tables other stages also write, its `settings`, the code."""
+    return inputs_digest(wh, params, tables=tables, queries=queries, settings=settings)
 
 
 def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],
