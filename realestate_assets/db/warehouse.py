@@ -238,8 +238,8 @@ def sync_partition(
         inserted = sum(flags)
         updated = len(flags) - inserted
         deleted = 0
+        refresh_statistics(cur, table, tenant_id, county, len(frame))  # for the delete and the readers
         if delete_missing:
-            refresh_statistics(cur, table, tenant_id, county, len(frame))
             match = sql.SQL(" AND ").join(
                 sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
             cur.execute(sql.SQL(
