@@ -154,9 +154,13 @@ def histogram_markdown(values: pd.Series, bins: Iterable[float], title: str) -> 
     return dg.MetadataValue.md("\n".join(lines))
 
 
+COUNTY_SALES_SQL = (
+    "SELECT source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
+    "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
+    "eff_age_at_sale, latitude, longitude FROM sales "
+    "WHERE county = :county ORDER BY sale_date, sale_id")
+
+
 def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
     """The partition's recorded sales, oldest first."""
-    from realestate_assets.docs.context import MARKET_SALES_COLUMNS
-
-    return wh.frame(f"SELECT {MARKET_SALES_COLUMNS} FROM sales "
-                    "WHERE county = :county ORDER BY sale_date, sale_id", {"county": params["county"]})
+    return wh.frame(COUNTY_SALES_SQL, params)

@@ -1,6 +1,7 @@
 """`enrichment`: facts about each prospect from every configured source, each with its provenance."""
 
 from collections import Counter
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -19,13 +20,19 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
 from realestate_assets.enrich.provenance import freshness
-from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config
+from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
+
+PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
+                 "FROM prospects WHERE county = :county")
+ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
+            "WHERE county = :county ORDER BY source, parcel_id")
 
 
 def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
@@ -103,18 +110,26 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     wh = warehouse.get()
     params = partition_params(context, platform)
     secrets = credentials.by_name()
-    prospects = wh.frame("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
-                         "FROM prospects WHERE county = :county", params)
     sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
-    roll = wh.frame(f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
-                    "WHERE county = :county ORDER BY source, parcel_id", params)
+    comps = CompsSettings.from_scoring(platform.scoring())
+    calling = outside_sources_called(sources, secrets)
+    digest = None
+    if not calling:  # only then do the county's own rows determine the output
+        digest = input_fingerprint(wh, params, tables=["assessor_roll", "sales"], queries=[PROSPECTS_SQL], settings={
+            "sources": sources.model_dump(mode="json"), "comps": comps.model_dump(mode="json"),
+            "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
+            "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
+        if (same := unchanged(context, wh, "enrichment", params, digest)) is not None:
+            return same
+    prospects = wh.frame(PROSPECTS_SQL, params)
+    roll = wh.frame(ROLL_SQL, params)
     # What we knew: a source that fails or is skipped this run keeps its last good values from here.
     previous = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment "
                         "WHERE county = :county", params)
     calls = CallLog()
     result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                               county_state=county.state, sources=sources,
-                              comps=CompsSettings.from_scoring(platform.scoring()),
+                              comps=comps,
                               cache_dir=platform.state_path / "http_cache",
                               redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
                               assessor=roll, previous=previous)
@@ -137,7 +152,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
     field_coverage = {c: round(float(frame[c].notna().mean()), 4) for c in OUTSIDE_FIELDS if len(frame)}
-    return dg.MaterializeResult(
+    result = dg.MaterializeResult(
         metadata=table_metadata(
             wh, "enrichment", slice_rows(wh, "enrichment", params), **sync_metadata(stats),
             lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
@@ -174,4 +189,23 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                   stale_fields_by_source=dg.MetadataValue.json(fresh["stale_fields_by_source"])),
         ],
     )
+    if digest is None:  # outside sources answered: never skipped, say why
+        return dg.MaterializeResult(metadata={**(result.metadata or {}), "unchanged": False,
+                                              "never_skipped_because": f"outside sources called: {calling}"},
+                                    check_results=result.check_results)
+    return remember(context, wh, "enrichment", params, digest, result, published=stats.published)
+
+
+def outside_sources_called(sources: SourcesConfig, secrets: dict[str, str]) -> list[str]:
+    """The HTTP sources this run would call (enabled, and their key set when one is required).
+    Their answers depend on the outside world and the HTTP cache's TTLs, not on our rows: with
+    any of them, enrichment is always computed."""
+    return sorted(name for name, src in sources.sources.items()
+                  if src.enabled and src.is_http and resolve_api_key(src, secrets)[1] is None)
+
+
+def sources_skipped(sources: SourcesConfig, secrets: dict[str, str]) -> dict[str, str]:
+    """Why each enabled HTTP source is not called (never a key's value)."""
+    return {name: reason for name, src in sorted(sources.sources.items())
+            if src.enabled and src.is_http and (reason := resolve_api_key(src, secrets)[1])}
 

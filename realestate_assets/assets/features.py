@@ -13,12 +13,17 @@ from realestate_assets.assets.common import (
     partition_params,
     table_metadata,
 )
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.ml.features import FEATURES, availability, build_features, registry_table
 from realestate_assets.ml.market_index import HedonicIndex
 from resources import PlatformResource, WarehouseResource
 
 # Features every scored row must have: without them there is no valuation at all.
+ENRICHED_SQL = "SELECT * FROM enrichment WHERE county = :county"
+LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
+                 "WHERE county = :county")
+
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
                      "last_sale_price", "years_since_last_sale"]
 
@@ -40,10 +45,14 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
              warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
     params = partition_params(context, platform)
-    enriched = wh.frame("SELECT * FROM enrichment WHERE county = :county",
-                        params)
-    locations = wh.frame("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
-                         "WHERE county = :county", params)
+    # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
+    # listing fields (other columns change with the lifecycle), the code: features are a pure
+    # function of them.
+    digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
+    if (same := unchanged(context, wh, "features", params, digest)) is not None:
+        return same
+    enriched = wh.frame(ENRICHED_SQL, params)
+    locations = wh.frame(LOCATIONS_SQL, params)
     index = HedonicIndex.from_sales(county_sales(wh, params))
     frame = build_features(enriched, locations, index)
     with wh.transaction() as conn:
@@ -53,7 +62,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     expected_rows = int((enriched["status"] == "enriched").sum())
     available = availability(frame)
     missing_share = {c: round(float(frame[c].isna().mean()), 4) for c in FEATURES if c in frame}
-    return dg.MaterializeResult(
+    return remember(context, wh, "features", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "features", stats.rows,
             lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],
@@ -75,7 +84,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
             check("every_enriched_prospect_has_features", len(frame) == expected_rows,
                   f"{len(frame)} feature rows for {expected_rows} enriched prospects"),
         ],
-    )
+    ), published=stats.published)
 
 
 

@@ -22,6 +22,7 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
@@ -44,6 +45,15 @@ from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL
 from realestate_assets.ml.vectors import similar_properties, text_embedder, write_partition
 from resources import ObjectStoreResource, PlatformResource, VectorsResource, WarehouseResource
 
+# The features, plus how each parcel's last sale was made where the county file says so
+# (a quit-claim or related-party sale is kept out of equity: ml/scoring.py::suspect_sale).
+SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings "
+                   f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
+                   f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
+                   f"WHERE f.county = :county ORDER BY f.prospect_key")
+PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE county = :county"
+ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
+                     "WHERE county = :county AND is_active")
 RATIO_KEYS = ["n", "mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"]
 CLASSIFIER_KEYS = ["n", "positives", "base_rate", "auc", "precision_at_top10_pct", "lift_at_top10", "brier",
                    "log_loss"]
@@ -197,16 +207,19 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     wh, store = warehouse.get(), object_store.get()
     params = partition_params(context, platform)
     scoring = platform.scoring()
+    # Inputs: the feature rows, the sales (the last-sale flags), which prospect is which parcel,
+    # the active models (by artifact sha256) and the scoring config; the scores are a pure
+    # function of them (and the code).
+    digest = input_fingerprint(wh, params, tables=["features", "sales"],
+                               queries=[PARCEL_OF_SQL, ACTIVE_MODELS_SQL],
+                               settings={"scoring": scoring.model_dump(mode="json")})
+    if (same := unchanged(context, wh, "scores", params, digest)) is not None:
+        return same
     try:
         avm, deal, propensity, versions = load_active_models(wh, store, params)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
-    # The features, plus how each parcel's last sale was made where the county file says so
-    # (a quit-claim or related-party sale is kept out of equity: ml/scoring.py::suspect_sale).
-    features = wh.frame(f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings "
-                        f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
-                        f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
-                        f"WHERE f.county = :county ORDER BY f.prospect_key", params)
+    features = wh.frame(SCORE_INPUT_SQL, params)
     scored = score_features(features, avm, deal, propensity, versions, scoring)
     frame = scored.frame
     with wh.transaction() as conn:
@@ -218,7 +231,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                            keys=frame["prospect_key"].tolist())
     candidates = frame["bird_dog_score"] >= scoring.packet_threshold
     values = frame["bird_dog_score"].to_numpy(dtype=float)
-    return dg.MaterializeResult(
+    return remember(context, wh, "scores", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "scores", slice_rows(wh, "scores", params), **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
@@ -247,7 +260,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                 plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"), "score histogram")),
             top_10=dg.MetadataValue.md(top_table(frame))),
         check_results=audit_checks(stats),
-    )
+    ), published=stats.published)
 
 @county_asset(
     deps=[scores],

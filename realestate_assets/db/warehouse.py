@@ -13,7 +13,6 @@ published rows stay exactly as they were (yesterday's rows remain, downstream re
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,14 +27,14 @@ import numpy as np
 import pandas as pd
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
+from psycopg2.extensions import encodings
 from psycopg2.extras import execute_values
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from realestate_assets.db.copy_io import copy_readable, read_frame, result_columns, write_frame
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
-
-INTEGER_TYPES = {"integer", "bigint", "smallint"}
 
 
 def json_safe(value: Any) -> Any:
@@ -131,8 +130,30 @@ class Warehouse:
             raw.close()
 
     def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The rows of `query` (`:name` parameters) as a frame: the one way assets read a county.
+
+        Streamed through COPY into pandas in chunks with the result columns' types
+        (db/copy_io.py); a result with a type COPY reading does not handle (arrays, uuid) is
+        read through the cursor as before, with the same frame types."""
+        with self.transaction() as conn:
+            bound = self.bind(conn, query, params)
+            columns = result_columns(conn, bound)
+            if copy_readable(columns):
+                return read_frame(conn, bound, columns)
+        return self.frame_rows(query, params)
+
+    def frame_rows(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """`frame` through a DB-API cursor (one Python tuple per row): small or unusual results."""
         with self.engine.connect() as conn:
             return pd.read_sql(text(query), conn, params=params or {})
+
+    def bind(self, conn: PgConnection, query: str, params: dict[str, Any] | None) -> str:
+        """`query` with its `:name` parameters bound as literals, by psycopg2 itself (which binds
+        on the client side anyway), so it can run inside `COPY (...) TO STDOUT`."""
+        compiled = text(query).compile(dialect=self.engine.dialect)
+        values = compiled.construct_params(params or {})
+        with conn.cursor() as cur:
+            return cur.mogrify(compiled.string, values).decode(encodings[conn.encoding])
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> Any:
         with self.engine.connect() as conn:
@@ -149,25 +170,6 @@ def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name = %s", (table,))
         return dict(cur.fetchall())
-
-
-def _copy_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
-    out = frame.copy()
-    for column in out.columns:
-        kind = types[column]
-        if kind == "jsonb":
-            out[column] = [None if v is None else to_json(v) for v in out[column]]
-        elif kind in INTEGER_TYPES and out[column].dtype.kind == "f":
-            out[column] = out[column].round().astype("Int64")
-        elif out[column].dtype == object:
-            out[column] = [v.replace("\x00", "") if isinstance(v, str) else v for v in out[column]]
-    buffer = io.StringIO()
-    out.to_csv(buffer, index=False, header=False, na_rep="")
-    buffer.seek(0)
-    with conn.cursor() as cur:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-            sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, out.columns)))
-        cur.copy_expert(statement.as_string(conn), buffer)
 
 
 def sync_partition(
@@ -205,10 +207,12 @@ def sync_partition(
     with conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                     .format(cols, ident(table)))
-    _copy_frame(conn, "_stage", frame, types)
+    write_frame(conn, "_stage", frame, types)
     with conn.cursor() as cur:
-        # Statistics for the planner: the upsert and the "no longer produced" anti-join below
-        # join the partition against the stage, which would otherwise be guessed at 0 rows.
+        # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
+        # into a scan of the stage per partition row whatever the planner guesses. And
+        # statistics for the planner: the stage would otherwise be guessed at a few rows.
+        cur.execute(sql.SQL("CREATE INDEX ON _stage ({})").format(sql.SQL(", ").join(map(ident, keys))))
         cur.execute("ANALYZE _stage")
     audits = tuple(audit(conn, "_stage")) if audit is not None else ()
     if not all(a.passed for a in audits if a.blocking):
@@ -240,6 +244,7 @@ def sync_partition(
         inserted = sum(flags)
         updated = len(flags) - inserted
         deleted = 0
+        refresh_statistics(cur, table, tenant_id, county, len(frame))  # for the delete and the readers
         if delete_missing:
             match = sql.SQL(" AND ").join(
                 sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
@@ -251,6 +256,30 @@ def sync_partition(
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
                      unchanged=len(frame) - inserted - updated, staged=len(frame), audits=audits)
+
+
+def refresh_statistics(cur: Any, table: str, tenant_id: str | None, county: str, rows: int) -> bool:
+    """ANALYZE `table` when the planner's estimate of the slice is far below the `rows` it holds
+    now: a partition bulk-loaded into a fresh table (never analyzed, or analyzed when it held
+    another county) is otherwise planned as a handful of rows — nested loops over 400k rows, a
+    "delete rows no longer produced" still running after 19 minutes (issue 17). ANALYZE sees this
+    transaction's own rows and samples a bounded number of pages (well under a second at 1M).
+    Small slices matter too: a 5k-row `features` guessed at one row made `scores`' read a nested
+    loop re-running the last-sale subquery per row (40 s instead of well under one)."""
+    if rows < 1_000:
+        return False
+    if tenant_id is None:  # a public table: the county's one set of rows
+        cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE county = %s")
+                    .format(sql.Identifier(table)), (county,))
+    else:
+        cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE tenant_id = %s AND county = %s")
+                    .format(sql.Identifier(table)), (tenant_id, county))
+    plan = cur.fetchone()[0]
+    estimate = float((plan[0] if isinstance(plan, list) else json.loads(plan)[0])["Plan"]["Plan Rows"])
+    if estimate >= rows / 2:
+        return False
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    return True
 
 
 def replace_rejects(

@@ -1,0 +1,98 @@
+"""Unchanged input, near-zero work: a county's enrichment → features → scores computed once, then
+materialized again with nothing changed, in one Dagster instance (issue 17: re-run ≤ 10%).
+
+    python bench/bench_rerun.py               # the bundled King County file (~5.3k sales)
+    python bench/bench_rerun.py --scale 10    # replicated 10× (suffixed ids, jittered coordinates)
+
+A fresh scratch database on the machine's PostgreSQL; HTTP enrichment sources disabled (with one
+of them on, enrichment is always computed — see docs/scale.md). Prints each stage's step seconds
+for the first run and the re-run, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import dagster as dg  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tests.test_unchanged_rerun import FIRST, STAGES, offline_sources  # noqa: E402
+
+SOURCE = ROOT / "data" / "king_wa" / "ex_sales.csv"
+
+
+def replicate(path: Path, scale: int) -> int:
+    sales = pd.read_csv(SOURCE, dtype=str)
+    if scale > 1:
+        rng = np.random.default_rng(17)
+        copies = []
+        for k in range(scale):
+            copy = sales.copy()
+            if k:
+                copy["pinx"] = copy["pinx"] + f"_{k}"
+                copy["sale_id"] = copy["sale_id"] + f"_{k}"
+                for col in ("latitude", "longitude"):
+                    copy[col] = (copy[col].astype(float) + rng.normal(0, 0.002, len(copy))).map("{:.6f}".format)
+            copies.append(copy)
+        sales = pd.concat(copies, ignore_index=True)
+    sales.to_csv(path, index=False)
+    return len(sales)
+
+
+def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    return {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events
+            if e.event_type_value == "STEP_SUCCESS"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=1)
+    args = parser.parse_args()
+    from realestate_assets.definitions import build_definitions, resources_for
+    from realestate_assets.settings import LocalSettings
+    from tests.databases import create_tenant, scratch_database
+    from tests.samples import write_sample_config
+
+    with open("/proc/loadavg") as f:
+        print(f"load average before: {f.read().split()[:3]}")
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(Path(tmp) / "pg", prefix="reos_bench_rerun") as url:
+        tmp_path = Path(tmp)
+        config = tmp_path / "config"
+        write_sample_config(config, tmp_path / "data", n_parcels=10)
+        rows = replicate(tmp_path / "data" / "king_wa_sample.csv", args.scale)
+        offline_sources(config)
+        settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state", tenant_id=create_tenant(url))
+        defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
+        job = defs.resolve_implicit_global_asset_job_def()
+        instance = dg.DagsterInstance.ephemeral()
+        runs = {}
+        for label, assets in (("first", FIRST), ("re-run", STAGES)):
+            started = time.perf_counter()
+            result = job.execute_in_process(partition_key="king_wa", instance=instance,
+                                            asset_selection=[dg.AssetKey(a) for a in assets])
+            assert result.success
+            runs[label] = step_seconds(result)
+            print(f"{label}: {time.perf_counter() - started:.1f} s wall", flush=True)
+        print(f"{rows:,} sales ({args.scale}×)")
+        print(f"{'stage':12s} {'first s':>9s} {'re-run s':>9s} {'ratio':>7s}")
+        total_first = total_again = 0.0
+        for stage in STAGES:
+            first, again = runs["first"][stage], runs["re-run"][stage]
+            total_first, total_again = total_first + first, total_again + again
+            print(f"{stage:12s} {first:9.2f} {again:9.2f} {again / first:7.1%}")
+        print(f"{'together':12s} {total_first:9.2f} {total_again:9.2f} {total_again / total_first:7.1%}")
+    with open("/proc/loadavg") as f:
+        print(f"load average after: {f.read().split()[:3]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""Frames in and out of PostgreSQL through COPY, in chunks. No Dagster imports.
+
+Reading a county through a DB-API cursor builds one Python tuple per row and one object per
+cell before pandas sees anything (at 400k rows that is most of the time and the memory). Here
+the query's rows stream as CSV (`COPY (query) TO STDOUT`) through a pipe into pandas' C parser,
+chunk by chunk, and each column gets the type of the query's result column. Writing streams the
+frame out in chunks too (one `COPY ... FROM STDIN` per chunk), so the extra memory of a write is
+one chunk's CSV text, not a copy of the frame plus the whole county as one string.
+
+Types match what `pd.read_sql` over psycopg2 gave, so callers see the same frames: integers are
+int64 (float64 when a value is NULL), numeric and floats float64, text/date/jsonb/bool-with-NULL
+are objects holding None for NULL (dates as `datetime.date`, jsonb parsed), timestamps are
+tz-aware UTC datetime64. Two deliberate differences: a column that is NULL in every row keeps its
+type (float64 NaN, NaT) instead of becoming objects, and an empty result has the typed columns.
+A result with a type not listed here (arrays, uuid, ...) is read the old way by the caller.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from psycopg2 import sql
+from psycopg2.extensions import connection as PgConnection
+
+READ_CHUNK_ROWS = 100_000
+WRITE_CHUNK_ROWS = 50_000
+# COPY's NULL marker. CSV cannot tell NULL from '' and pandas does not see quoting, so NULL is a
+# string no county text holds (a text equal to it would read back as NULL).
+NULL = "\x1a\\N\x1a"
+
+INT_OIDS = {20, 21, 23}  # int8, int2, int4
+FLOAT_OIDS = {700, 701, 1700}  # float4, float8, numeric (read_sql coerced numeric to float too)
+TEXT_OIDS = {25, 1043, 1042, 19}  # text, varchar, bpchar, name
+BOOL_OID, DATE_OID, TIMESTAMP_OIDS, JSON_OIDS = 16, 1082, {1114, 1184}, {114, 3802}
+READABLE_OIDS = INT_OIDS | FLOAT_OIDS | TEXT_OIDS | {BOOL_OID, DATE_OID} | TIMESTAMP_OIDS | JSON_OIDS
+INTEGER_TYPES = {"integer", "bigint", "smallint"}
+
+
+def result_columns(conn: PgConnection, query: str) -> list[tuple[str, int]]:
+    """(name, type OID) of each column the query returns, without running it for its rows."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM ({query}) AS _q LIMIT 0")
+        return [(c.name, c.type_code) for c in cur.description]
+
+
+def copy_readable(columns: Sequence[tuple[str, int]]) -> bool:
+    return all(oid in READABLE_OIDS for _, oid in columns)
+
+
+def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]] | None = None,
+               chunk_rows: int = READ_CHUNK_ROWS) -> pd.DataFrame:
+    """The rows of `query` (bound SQL text) as a typed frame, streamed through COPY in chunks."""
+    columns = list(columns) if columns is not None else result_columns(conn, query)
+    if not copy_readable(columns):
+        raise ValueError(f"COPY read does not handle the result types {columns}")
+    oids = [oid for _, oid in columns]
+    # The C parser only keeps ints, floats and strings; every other type is converted per chunk.
+    dtypes = {i: ("Int64" if oid in INT_OIDS else "float64" if oid in FLOAT_OIDS else object)
+              for i, oid in enumerate(oids)}
+    chunks: list[pd.DataFrame] = []
+    with _copy_out(conn, query) as stream:
+        reader = pd.read_csv(stream, header=None, names=list(range(len(columns))), dtype=dtypes,
+                             na_values=[NULL], keep_default_na=False, chunksize=chunk_rows, engine="c",
+                             float_precision="round_trip", encoding="utf-8")  # floats exact, as stored
+        for chunk in reader:
+            chunks.append(pd.DataFrame({i: _convert(chunk[i], oid) for i, oid in enumerate(oids)}))
+    if not chunks:
+        frame = pd.DataFrame({i: pd.Series(dtype=_empty_dtype(oid)) for i, oid in enumerate(oids)})
+    else:
+        frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True, copy=False)
+        del chunks
+        for i, oid in enumerate(oids):
+            if oid in INT_OIDS:  # int64 unless a value is NULL, as read_sql gave
+                values = frame[i]
+                frame[i] = values.astype("float64") if values.isna().any() else values.astype("int64")
+    frame.columns = [name for name, _ in columns]
+    return frame
+
+
+def _empty_dtype(oid: int) -> Any:
+    if oid in INT_OIDS:
+        return "int64"
+    if oid in FLOAT_OIDS:
+        return "float64"
+    if oid in TIMESTAMP_OIDS:
+        return "datetime64[ns, UTC]"
+    return object
+
+
+def _convert(values: pd.Series, oid: int) -> pd.Series:
+    """One chunk's column from its CSV text to the frame's type (NULL → None for objects)."""
+    if oid in INT_OIDS or oid in FLOAT_OIDS:
+        return values
+    present = values.notna()
+    if oid in TIMESTAMP_OIDS:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    if oid in TEXT_OIDS:
+        return values.where(present, None)
+    if oid == BOOL_OID:
+        flags = values.map({"t": True, "f": False})
+        return flags.astype(bool) if present.all() else flags.astype(object).where(present, None)
+    if oid == DATE_OID:
+        # Few distinct dates in a county: parse each once.
+        lookup = {text: date.fromisoformat(text) for text in values[present].unique()}
+        return values.map(lookup).astype(object).where(present, None)
+    # jsonb / json (NULL arrives as NaN, never as a string)
+    return pd.Series([json.loads(text) if isinstance(text, str) else None for text in values],
+                     index=values.index, dtype=object)
+
+
+class _copy_out:
+    """`COPY (query) TO STDOUT` running in a thread, readable as a binary stream (a pipe)."""
+
+    def __init__(self, conn: PgConnection, query: str) -> None:
+        self.statement = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL E'{NULL.encode('unicode_escape').decode()}')"
+        self.conn = conn
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> io.BufferedReader:
+        read_fd, write_fd = os.pipe()
+        self.reader = os.fdopen(read_fd, "rb", buffering=1 << 20)
+
+        def produce() -> None:
+            try:
+                with os.fdopen(write_fd, "wb", buffering=1 << 20) as sink, self.conn.cursor() as cur:
+                    cur.copy_expert(self.statement, sink, size=1 << 20)
+            except BaseException as exc:  # re-raised in the reading thread
+                self.error = exc
+
+        self.thread = threading.Thread(target=produce, name="copy-out", daemon=True)
+        self.thread.start()
+        return self.reader
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.reader.close()  # a reader that stopped early: the writer gets a broken pipe, not a hang
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise self.error
+
+
+def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str],
+                chunk_rows: int = WRITE_CHUNK_ROWS) -> None:
+    """COPY `frame` into `target` (its columns, in order) one chunk at a time. `types` maps each
+    column to the table's data_type: jsonb values are serialized, float columns bound for an
+    integer column are rounded, and NUL characters (which text cannot hold) are dropped."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, frame.columns))).as_string(conn)
+    with conn.cursor() as cur:
+        for text in _csv_chunks(frame, types, chunk_rows):
+            cur.copy_expert(statement, io.StringIO(text), size=1 << 20)
+
+
+def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int) -> Iterator[str]:
+    for start in range(0, len(frame), chunk_rows):
+        part = frame.iloc[start:start + chunk_rows]
+        out = pd.DataFrame({i: _column_for_copy(part.iloc[:, i], types[column])
+                            for i, column in enumerate(frame.columns)})
+        # PostgreSQL text cannot hold NUL; a raw NUL in the CSV can only come from a text value
+        # (JSON escapes it), so one pass over the chunk's text drops them all.
+        yield out.to_csv(index=False, header=False, na_rep="").replace("\x00", "")
+
+
+def _column_for_copy(values: pd.Series, kind: str) -> pd.Series:
+    if kind == "jsonb":
+        return pd.Series([None if v is None else _json_text(v) for v in values], index=values.index,
+                         dtype=object)
+    if kind in INTEGER_TYPES and values.dtype.kind == "f":
+        return values.round().astype("Int64")
+    return values
+
+
+def _json_text(value: Any) -> str:
+    """json.dumps when the value is plain JSON already (fast); else the careful `to_json`."""
+    from realestate_assets.db.warehouse import to_json
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return to_json(value)
+    return to_json(value) if "\\u0000" in text else text

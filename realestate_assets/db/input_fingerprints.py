@@ -1,0 +1,71 @@
+"""What a stage's output is a function of, as one digest, and the state of the slice it wrote.
+No Dagster imports (the asset side is assets/unchanged.py).
+
+A stage's inputs are the rows it reads plus the settings and code it applies to them, digested
+where the rows are, without sending them, in one of two ways:
+
+* a whole slice of a table the stage reads all of (`tables`): its row count and the sum of the
+  rows' `xmin` — every insert or update writes a new row version with a new transaction id,
+  every delete changes the count and the sum, and an upsert that changes nothing (sync_partition
+  touches only changed rows) leaves both alone. A scan of two system columns: cheap at 1M rows.
+* the rows of a query (`queries`), for a table whose other columns change under the stage's
+  feet (a prospect's lifecycle `status`, advanced by later stages, must not make `prospects`
+  look changed to `enrichment`): the row count and the sum of a 64-bit hash of each row's text
+  over exactly the columns read (any changed, added or removed row changes it, barring a 2⁻⁶⁴
+  collision). Dearer: about 7 µs a row on this busy machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from psycopg2 import sql
+
+from realestate_assets.db.warehouse import Warehouse
+
+# A partition's slice: of a public table, the county's rows; of a tenant's, its rows in the county.
+SLICE = {False: "county = %(county)s", True: "tenant_id = %(tenant)s AND county = %(county)s"}
+
+
+def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
+                  queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
+    """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
+    hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
+    pipeline's code version."""
+    parts: dict[str, Any] = {table: slice_state(wh, table, params) for table in tables}
+    with wh.transaction() as conn, conn.cursor() as cur:
+        for query in queries:
+            cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
+                        f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
+            parts[query] = list(cur.fetchone())
+    payload = {"inputs": parts, "settings": settings or {}, "code": code_version()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:
+    """The county's slice of `table` (the tenant's too, when `params` names one) as it stands: row
+    count and the sum of its rows' `xmin` (see the module). For an output it is recorded after the
+    write; a skip needs it unchanged, so an output rewritten or emptied by anything else since is
+    recomputed."""
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM {} WHERE "
+                            + SLICE[("tenant" in params)]).format(sql.Identifier(table)), dict(params))
+        count, versions = cur.fetchone()
+    return f"{count}@{versions}"
+
+
+@cache
+def code_version() -> str:
+    """sha256 of the package's Python source: any code change re-computes every stage once
+    (conservative: a stage is never skipped across a change to the code that computes it)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
