@@ -99,65 +99,138 @@ def child(stage: str) -> None:
         elif event is not None and event.step_key == stage and event.event_type_value == "STEP_SUCCESS":
             step_end = entry.timestamp
     materialized = result.asset_materializations_for_node(stage)
-    count = materialized[0].metadata.get("dagster/row_count") if materialized else None
+    metadata = materialized[0].metadata if materialized else {}
+    count, explained = metadata.get("dagster/row_count"), metadata.get("explained_rows")
     print("RESULT " + json.dumps({"stage": stage, "seconds": step_end - step_start, "imports": imported,
-                                  "rows": int(count.value) if count is not None else 0}), flush=True)
+                                  "rows": int(count.value) if count is not None else 0,
+                                  "explained": int(explained.value) if explained is not None else 0}), flush=True)
 
 
-def run_child(stage: str, env: dict[str, str]) -> dict[str, float]:
+def run_child(stage: str, env: dict[str, str], profile: Path | None = None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", stage]
+    if profile is not None:  # py-spy samples the child from outside: the step's code runs unchanged
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "50",
+                   "--nonblocking", "--output", str(profile / f"{stage}.txt"), "--", *command]
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", stage], env=env, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{stage} failed (exit {proc.returncode}):\n{out[-3000:]}")
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    return {**json.loads(line[7:]), "wall": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024}
+    # Under py-spy the waited process is py-spy, not the step: no honest peak then.
+    peak = float("nan") if profile is not None else usage.ru_maxrss / 1024
+    return {**json.loads(line[7:]), "wall": time.perf_counter() - started, "peak_mb": peak}
 
 
 def load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def bench_scale(scale: int, floor: bool) -> None:
-    from bench.floor import run_floor
-    from tests.databases import create_tenant, scratch_database
+def create_database(url_prefix: str = "postgresql+psycopg2://postgres@127.0.0.1:5432") -> str:
+    """A fresh, migrated database on the machine's PostgreSQL.
 
-    with tempfile.TemporaryDirectory(prefix=f"reos_scale{scale}_") as tmp:
-        tmp_path = Path(tmp)
-        csv_path = tmp_path / "king_wa_x.csv"
-        n_sales, n_parcels = replicated_file(scale, csv_path)
-        write_config(tmp_path / "config", csv_path)
-        print(f"\n## {scale}× King County: {n_sales:,} sales, {n_parcels:,} parcels ({load()})", flush=True)
-        with scratch_database(tmp_path / "pg", prefix="reos_scale") as url:
-            env = {**os.environ, "DATABASE_URL": url, "REOS_CONFIG_DIR": str(tmp_path / "config"),
-                   "REOS_STATE_DIR": str(tmp_path / "state"), "REOS_TENANT": create_tenant(url),
-                   "PYTHONPATH": str(ROOT), "REOS_ENV": "local"}
-            env.pop("DAGSTER_HOME", None)
-            graph: dict[str, dict[str, float]] = {}
-            print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'peak MB':>9}")
-            for stage in STAGES:
-                r = graph[stage] = run_child(stage, env)
-                print(f"{stage:<11}{r['seconds']:>9.2f}{r['rows']:>10,}{r['rows'] / r['seconds']:>10,.0f}"
-                      f"{r['wall']:>9.2f}{r['peak_mb']:>9,.0f}   ({load()})", flush=True)
-            total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
-            print(f"{'sales→scores':<11}{total:>9.2f} (without ml_model; with it "
-                  f"{total + graph['ml_model']['seconds']:.2f}); max peak "
-                  f"{max(graph[s]['peak_mb'] for s in ISSUE_STAGES):,.0f} MB", flush=True)
-            if not floor:
-                return
-            floor_stages = run_floor(csv_path, url)
-            print(f"\nfloor (bench/floor.py, one process) vs graph ({load()})")
-            print(f"{'stage':<11}{'floor s':>9}{'floor MB':>9}{'graph s':>9}{'graph MB':>9}{'ratio s':>9}")
-            for name, seconds, peak in floor_stages:
-                g = graph.get(name) or graph["ml_model"]
-                print(f"{name:<11}{seconds:>9.2f}{peak:>9,.0f}{g['seconds']:>9.2f}{g['peak_mb']:>9,.0f}"
-                      f"{g['seconds'] / seconds if seconds else 0:>9.2f}")
-            f_total = sum(s for n, s, _ in floor_stages if n in ISSUE_STAGES)
-            print(f"{'total':<11}{f_total:>9.2f}{'':>9}{total:>9.2f}{'':>9}{total / f_total:>9.2f}"
-                  f"   (sales→scores without training)")
+    Planner stand-in until the I/O side of issue 17 lands: a freshly loaded table has no
+    statistics, and `sync_partition`'s "delete rows no longer produced" anti-join is then planned
+    as a nested loop (minutes at 50k rows). The bench database turns nested loops off so the
+    compute stages are measured, not that plan.
+    """
+    import uuid
+
+    from psycopg2 import sql
+
+    from realestate_assets.db.migrate import upgrade
+    from tests.databases import LOCAL_ADMIN_DSN, _admin_connection
+
+    name = f"reos_scale_{uuid.uuid4().hex[:10]}"
+    admin = _admin_connection(LOCAL_ADMIN_DSN)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("ALTER DATABASE {} SET enable_nestloop = off").format(sql.Identifier(name)))
+    admin.close()
+    url = f"{url_prefix}/{name}"
+    upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    from psycopg2 import sql
+
+    from tests.databases import LOCAL_ADMIN_DSN, _admin_connection
+
+    admin = _admin_connection(LOCAL_ADMIN_DSN)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    admin.close()
+
+
+def prepare(scale: int, workdir: Path) -> dict[str, str]:
+    """The replicated file, its config directory and a fresh database; saved as workdir/bench.json."""
+    from tests.databases import create_tenant
+
+    csv_path = workdir / "king_wa_x.csv"
+    n_sales, n_parcels = replicated_file(scale, csv_path)
+    write_config(workdir / "config", csv_path)
+    url = create_database()
+    setup = {"scale": str(scale), "sales": str(n_sales), "parcels": str(n_parcels), "csv": str(csv_path),
+             "DATABASE_URL": url, "REOS_CONFIG_DIR": str(workdir / "config"),
+             "REOS_STATE_DIR": str(workdir / "state"), "REOS_TENANT": create_tenant(url)}
+    (workdir / "bench.json").write_text(json.dumps(setup))
+    return setup
+
+
+def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None) -> dict[str, dict[str, float]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REOS_ENV": "local",
+           **{k: v for k, v in setup.items() if k.isupper()}}
+    env.pop("DAGSTER_HOME", None)
+    graph: dict[str, dict[str, float]] = {}
+    print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'peak MB':>9}")
+    for stage in stages:
+        r = graph[stage] = run_child(stage, env, profile)
+        print(f"{stage:<11}{r['seconds']:>9.2f}{r['rows']:>10,}{r['rows'] / r['seconds']:>10,.0f}"
+              f"{r['wall']:>9.2f}{r['peak_mb']:>9,.0f}   ({load()})", flush=True)
+    if all(s in graph for s in ISSUE_STAGES):
+        total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
+        with_training = f"; with it {total + graph['ml_model']['seconds']:.2f}" if "ml_model" in graph else ""
+        print(f"{'sales→scores':<11}{total:>9.2f} (without ml_model{with_training}); max peak "
+              f"{max(graph[s]['peak_mb'] for s in ISSUE_STAGES):,.0f} MB", flush=True)
+    return graph
+
+
+def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
+    from bench.floor import run_floor
+
+    floor_stages = run_floor(Path(setup["csv"]), setup["DATABASE_URL"],
+                             explain_rows=int(graph.get("scores", {}).get("explained", 0)) or None)
+    print(f"\nfloor (bench/floor.py, one process) vs graph ({load()})")
+    print(f"{'stage':<11}{'floor s':>9}{'floor MB':>9}{'graph s':>9}{'graph MB':>9}{'ratio s':>9}")
+    for name, seconds, peak in floor_stages:
+        g = graph[name]
+        print(f"{name:<11}{seconds:>9.2f}{peak:>9,.0f}{g['seconds']:>9.2f}{g['peak_mb']:>9,.0f}"
+              f"{g['seconds'] / seconds if seconds else 0:>9.2f}")
+    f_total = sum(s for n, s, _ in floor_stages if n in ISSUE_STAGES)
+    total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
+    print(f"{'total':<11}{f_total:>9.2f}{'':>9}{total:>9.2f}{'':>9}{total / f_total:>9.2f}"
+          f"   (sales→scores, training apart)", flush=True)
+
+
+def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None) -> None:
+    workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup = prepare(scale, workdir)
+    try:
+        print(f"\n## {scale}× King County: {int(setup['sales']):,} sales, {int(setup['parcels']):,} parcels "
+              f"({load()})", flush=True)
+        graph = run_stages(setup, STAGES, profile)
+        if floor:
+            compare(setup, graph)
+    finally:
+        if keep is None:
+            drop_database(setup["DATABASE_URL"])
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept: {workdir} (re-run stages with --reuse {workdir} --stages ...)")
 
 
 def main() -> None:
@@ -166,15 +239,27 @@ def main() -> None:
     ap.add_argument("--25x", dest="twenty_five", action="store_true", help="also 10× and 25×")
     ap.add_argument("--scale", type=int, action="append", help="these scales instead (repeatable)")
     ap.add_argument("--no-floor", action="store_true", help="skip bench/floor.py")
-
+    ap.add_argument("--profile", type=Path, help="py-spy each stage's child; raw stacks in this directory")
+    ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
+    ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, for --reuse")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child)
         return
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    if args.reuse:
+        setup = json.loads((args.reuse / "bench.json").read_text())
+        print(f"## {setup['scale']}× (reused {args.reuse}; {load()})")
+        graph = run_stages(setup, args.stages.split(","), args.profile)
+        if not args.no_floor and set(STAGES) <= set(graph):
+            compare(setup, graph)
+        return
     scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
     for scale in scales:
-        bench_scale(scale, not args.no_floor)
+        bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile)
 
 
 if __name__ == "__main__":

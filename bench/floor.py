@@ -112,7 +112,7 @@ def stage_enrichment(sales: pd.DataFrame) -> pd.DataFrame:
     k = min(CANDIDATES, len(pool))
     for start in range(0, len(facts), 50_000):
         rows = slice(start, start + 50_000)
-        dist, idx = tree.query(target_xy[rows], k=k, distance_upper_bound=RADIUS_M)
+        _, idx = tree.query(target_xy[rows], k=k, distance_upper_bound=RADIUS_M)
         found = idx < len(pool)
         idx = np.where(found, idx, 0)
         ok = found & (pool_parcel.codes[idx] != target_parcel[rows, None]) \
@@ -160,7 +160,7 @@ def stage_model(sales: pd.DataFrame):
     return lgb.train(params, data, num_boost_round=300)
 
 
-def stage_scores(features: pd.DataFrame, model) -> pd.DataFrame:
+def stage_scores(features: pd.DataFrame, model, explain_rows: int | None = None) -> pd.DataFrame:
     x = features[MODEL_FEATURES].astype(float)
     value = np.exp(model.predict(x))
     gap = (value - features["last_sale_price"]) / value * 100
@@ -169,6 +169,9 @@ def stage_scores(features: pd.DataFrame, model) -> pd.DataFrame:
                         "bird_dog_score": score})
     explain = (score >= EXPLAIN_THRESHOLD).to_numpy()
     explain[np.argsort(-score.to_numpy())[:EXPLAIN_TOP]] = True
+    if explain_rows is not None:  # as many as the graph explained, best first
+        explain[:] = False
+        explain[np.argsort(-score.to_numpy())[:explain_rows]] = True
     contrib = model.predict(x[explain], pred_contrib=True)
     top = np.argsort(-np.abs(contrib[:, :-1]), axis=1)[:, :5]
     out["top_factors"] = None
@@ -176,8 +179,9 @@ def stage_scores(features: pd.DataFrame, model) -> pd.DataFrame:
     return out
 
 
-def run_floor(path: Path, database_url: str) -> list[tuple[str, float, float]]:
-    """Every stage in this process; [(stage, seconds, peak MB)]."""
+def run_floor(path: Path, database_url: str, explain_rows: int | None = None) -> list[tuple[str, float, float]]:
+    """Every stage in this process; [(stage, seconds, peak MB)]. `explain_rows`: how many rows get
+    per-row contributions (default: score ≥ 75 or the top 25)."""
     import psycopg2
 
     conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
@@ -198,7 +202,7 @@ def run_floor(path: Path, database_url: str) -> list[tuple[str, float, float]]:
     features = timed("features", stage_features, enriched, table="floor_features")
     del enriched
     model = timed("ml_model", stage_model, sales)
-    timed("scores", stage_scores, features, model, table="floor_scores")
+    timed("scores", stage_scores, features, model, explain_rows, table="floor_scores")
     conn.close()
     return figures
 
