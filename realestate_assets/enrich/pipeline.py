@@ -14,13 +14,14 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
-from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource
+from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.market import CompsSettings
@@ -154,9 +155,14 @@ def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any
 
 def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[str, Any]:
     values = dict(outcome.values)
-    provenance = {field: ({**entry, "record": county_record} if entry.get("source") == "county_assessor"
-                          and county_record and not entry.get("kept") else entry)
-                  for field, entry in outcome.provenance.items()}
+    recorded: dict[int, dict[str, Any]] = {}  # one copy per shared entry (provenance.merge_fields)
+    provenance = {}
+    for field, entry in outcome.provenance.items():
+        if entry.get("source") == "county_assessor" and county_record and not entry.get("kept"):
+            if id(entry) not in recorded:
+                recorded[id(entry)] = {**entry, "record": county_record}
+            entry = recorded[id(entry)]
+        provenance[field] = entry
     if values.get("tract_median_gross_rent") is not None:
         # The rent estimate until a rent source is configured: the tract's ACS median gross rent.
         values["rent_estimate_monthly"] = values["tract_median_gross_rent"]
@@ -169,8 +175,15 @@ def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[s
     row.update({k: outcome.signals.get(k) for k in SIGNALS})
     row.update({"prospect_key": outcome.prospect_id, "as_of_date": as_of.date(), "status": status,
                 "failure_reason": reason, "provenance": provenance,
-                "source_status": {name: s.as_dict() for name, s in outcome.sources.items()}})
+                "source_status": {name: _status_dict(s) for name, s in outcome.sources.items()}})
     return row
+
+
+@lru_cache(maxsize=4096)
+def _status_dict(status: SourceStatus) -> dict[str, Any]:
+    """A source's status as JSON-ready dict, one shared (never mutated) object per distinct status:
+    most prospects share "skipped: no key" or "ok" (issue 17: memory per row)."""
+    return status.as_dict()
 
 
 __all__ = ["ENRICHMENT_COLUMNS", "Enriched", "SkippedSource", "enrich_prospects"]
