@@ -215,15 +215,16 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
           f"   (sales→scores, training apart)", flush=True)
 
 
-def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None) -> None:
+def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
+                stages: list[str] = STAGES) -> None:
     workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
     setup = prepare(scale, workdir)
     try:
         print(f"\n## {scale}× King County: {int(setup['sales']):,} sales, {int(setup['parcels']):,} parcels "
               f"({load()})", flush=True)
-        graph = run_stages(setup, STAGES, profile)
-        if floor:
+        graph = run_stages(setup, stages, profile)
+        if floor and set(STAGES) <= set(graph):
             compare(setup, graph)
     finally:
         if keep is None:
@@ -242,7 +243,7 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="py-spy each stage's child; raw stacks in this directory")
     ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
     ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
-    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, for --reuse")
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in order (the floor needs all)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -259,7 +260,8 @@ def main() -> None:
         return
     scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
     for scale in scales:
-        bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile)
+        bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
+                    args.stages.split(","))
 
 
 if __name__ == "__main__":
