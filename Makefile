@@ -101,8 +101,9 @@ lint: install
 test: install system-deps lint dashboard-test
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# SCALE=10x or SCALE=25x: bench_scale.py (issue 17) also runs 10× (and 25×) the King County file.
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python bench/run.py
+	BENCH_SCALE=$(SCALE) $(BIN)/python bench/run.py
 
 # Issue #14's harness (not part of `make test`): SIGKILLed runs, hostile input, failing sources,
 # two tenants; prints figures and PASS/FAIL, exits 1 on any loss, duplicate, re-send or crash.

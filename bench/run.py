@@ -1,7 +1,12 @@
-"""`make bench`: run every benchmark script in bench/ and let each print its figures."""
+"""`make bench`: run every benchmark script in bench/ and let each print its figures.
+
+`make bench SCALE=10x` (or `SCALE=25x`) adds the larger county runs of bench_scale.py (issue 17)
+to its 1× run.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +19,21 @@ BENCHES = [
     ["bench_scoring.py"],
     ["bench_outreach.py"],
     ["bench_api.py"],
+    ["bench_scale.py"],
 ]
+SCALE_FLAGS = {"": [], "1x": [], "10x": ["--10x"], "25x": ["--25x"]}
 
 
 def main() -> int:
     here = Path(__file__).parent
     failures = 0
+    scale = os.environ.get("BENCH_SCALE", "").strip().lower()
+    if scale not in SCALE_FLAGS:
+        print(f"BENCH_SCALE={scale!r}: expected one of 1x, 10x, 25x")
+        return 2
     for script, *args in BENCHES:
+        if script == "bench_scale.py":
+            args = [*args, *SCALE_FLAGS[scale]]
         if not (here / script).exists():
             continue
         print(f"\n=== {script} {' '.join(args)}", flush=True)

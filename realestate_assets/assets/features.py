@@ -15,17 +15,22 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import sync_partition
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
 from realestate_assets.ml.features import FEATURES, availability, build_features, registry_table
 from realestate_assets.ml.market_index import HedonicIndex
 from resources import PlatformResource, WarehouseResource
 
 # Features every scored row must have: without them there is no valuation at all.
-ENRICHED_SQL = "SELECT * FROM enrichment WHERE county = :county"
 LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
                  "WHERE county = :county")
 
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
                      "last_sale_price", "years_since_last_sale"]
+
+FEATURE_INPUTS = [c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "source_status")]
+# Every column but the JSONB provenance and source status, which the features never read
+# (decoding them was a third of this step at 47k prospects: issue 17).
+ENRICHED_SQL = f"SELECT {', '.join(FEATURE_INPUTS)} FROM enrichment WHERE county = :county"
 
 
 @county_asset(
@@ -89,7 +94,8 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:
-    """Great Expectations: each required column non-null and finite. Imported lazily (≈2.5 s)."""
+    """Great Expectations: each required column non-null and finite. Imported lazily (≈2.5 s).
+    Only `columns` are handed to it: it copies what it is given."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -99,7 +105,7 @@ def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object
     batch = (context.data_sources.add_pandas("features")
              .add_dataframe_asset("partition")
              .add_batch_definition_whole_dataframe("all")
-             .get_batch(batch_parameters={"dataframe": frame.replace([np.inf, -np.inf], np.nan)}))
+             .get_batch(batch_parameters={"dataframe": frame[columns].replace([np.inf, -np.inf], np.nan)}))
     failed: dict[str, int] = {}
     for column in columns:
         result = batch.validate(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))

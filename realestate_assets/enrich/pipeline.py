@@ -9,16 +9,19 @@ its building (living area) and no required source failed; otherwise `failed` wit
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
-from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource
+from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.market import CompsSettings
@@ -72,6 +75,18 @@ def enrich_prospects(
     `assessor`: canonical rows of the county's `provides: assessor` sources (parcel_id, owner_name,
     owner_mailing_address, assessed_value, market_value, tax_amount, tax_year), if any.
     """
+    with paused_gc():
+        return _enrich(prospects, sales, county_fips=county_fips, county_state=county_state, sources=sources,
+                       comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
+                       assessor=assessor, previous=previous, **client_overrides)
+
+
+def _enrich(
+    prospects: pd.DataFrame, sales: pd.DataFrame, *, county_fips: str, county_state: str, sources: SourcesConfig,
+    comps: CompsSettings, cache_dir: Path | None, redis_url: str | None, on_call: CallSink | None,
+    env: Mapping[str, str] | None, assessor: pd.DataFrame | None, previous: pd.DataFrame | None,
+    **client_overrides: Any,
+) -> Enriched:
     facts, as_of = county_facts(sales, comps)
     by_parcel = facts.to_dict("index")
     assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
@@ -99,13 +114,32 @@ def enrich_prospects(
     def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return market.get(parcel_of[prospect.prospect_id], {})
 
+    rows: list[dict[str, Any]] = []
     with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
                               market_fn=market_fn, as_of=as_of.date(), **client_overrides) as enricher:
         step = sources.runtime.batch_size
-        outcomes = [o for start in range(0, len(refs), step) for o in enricher.enrich_batch(refs[start:start + step])]
+        for start in range(0, len(refs), step):
+            # Rows per batch: a batch's outcomes are dropped before the next, not held for the county.
+            rows.extend(_row(o, as_of, record_of.get(o.prospect_id))
+                        for o in enricher.enrich_batch(refs[start:start + step]))
+            gc.collect(1)  # cycles of this batch (HTTP errors, tracebacks) only: the young objects
         skipped = {name: s.reason for name, s in enricher.skipped.items()}
-    rows = [_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes]
     return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic collector off while millions of small dicts are built (about 25 per prospect,
+    none of them in a cycle): each full collection walks every live object, so at 47k prospects
+    it took a third of the loop (issue 17). Reference counting still frees them; cycles (an HTTP
+    error's traceback) are collected batch by batch, scanning only the batch's young objects."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -121,9 +155,14 @@ def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any
 
 def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[str, Any]:
     values = dict(outcome.values)
-    provenance = {field: ({**entry, "record": county_record} if entry.get("source") == "county_assessor"
-                          and county_record and not entry.get("kept") else entry)
-                  for field, entry in outcome.provenance.items()}
+    recorded: dict[int, dict[str, Any]] = {}  # one copy per shared entry (provenance.merge_fields)
+    provenance = {}
+    for field, entry in outcome.provenance.items():
+        if entry.get("source") == "county_assessor" and county_record and not entry.get("kept"):
+            if id(entry) not in recorded:
+                recorded[id(entry)] = {**entry, "record": county_record}
+            entry = recorded[id(entry)]
+        provenance[field] = entry
     if values.get("tract_median_gross_rent") is not None:
         # The rent estimate until a rent source is configured: the tract's ACS median gross rent.
         values["rent_estimate_monthly"] = values["tract_median_gross_rent"]
@@ -136,8 +175,15 @@ def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[s
     row.update({k: outcome.signals.get(k) for k in SIGNALS})
     row.update({"prospect_key": outcome.prospect_id, "as_of_date": as_of.date(), "status": status,
                 "failure_reason": reason, "provenance": provenance,
-                "source_status": {name: s.as_dict() for name, s in outcome.sources.items()}})
+                "source_status": {name: _status_dict(s) for name, s in outcome.sources.items()}})
     return row
+
+
+@lru_cache(maxsize=4096)
+def _status_dict(status: SourceStatus) -> dict[str, Any]:
+    """A source's status as JSON-ready dict, one shared (never mutated) object per distinct status:
+    most prospects share "skipped: no key" or "ok" (issue 17: memory per row)."""
+    return status.as_dict()
 
 
 __all__ = ["ENRICHMENT_COLUMNS", "Enriched", "SkippedSource", "enrich_prospects"]

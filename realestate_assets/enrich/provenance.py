@@ -94,10 +94,20 @@ def merge_fields(
 
     values: dict[str, Any] = {}
     provenance: dict[str, dict[str, Any]] = {}
+    # Fields won by the same source values with the same confidence and no conflicts share one
+    # entry object (equal content, never mutated after this function): a prospect's ~25 entries
+    # are then 2-3 dicts, a fifth of enrichment's memory per row (issue 17). JSON is unchanged.
+    shared: dict[tuple[int, float, bool], dict[str, Any]] = {}
     for name in sorted(ranked):
         cands = sorted(ranked[name], key=lambda c: c[0])
         _, sv, value, conf, stale = cands[0]
         values[name] = value
+        conflicts = [{"source": c[1].source, "value": _json_safe(c[2])}
+                     for c in cands[1:] if _json_safe(c[2]) != _json_safe(value)]
+        key = (id(sv), conf, stale)
+        if not conflicts and key in shared:
+            provenance[name] = shared[key]
+            continue
         entry: dict[str, Any] = {
             "source": sv.source,
             "fetched_at": _aware(sv.fetched_at).isoformat(),
@@ -108,14 +118,15 @@ def merge_fields(
         if sv.kept_reason:
             entry["kept"] = True
             entry["kept_reason"] = sv.kept_reason
-        conflicts = [{"source": c[1].source, "value": _json_safe(c[2])}
-                     for c in cands[1:] if _json_safe(c[2]) != _json_safe(value)]
         if conflicts:
             entry["conflicts"] = conflicts
+        else:
+            shared[key] = entry
         provenance[name] = entry
+    unknown = {"source": None, "fetched_at": None, "confidence": None}
     for name in expected_fields:
         if name not in provenance:
-            provenance[name] = {"source": None, "fetched_at": None, "confidence": None}
+            provenance[name] = unknown
     return values, provenance
 
 

@@ -77,26 +77,41 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
     """γ_month of the hedonic regression (first month = 0), one value per month with sales.
 
     Least squares through the normal equations, accumulated over row chunks: memory is one
-    chunk of the design matrix, not the county's (the solution is the same as `lstsq` on the
-    full matrix; the small system is solved with `lstsq`, so an empty dummy is harmless).
+    chunk of the characteristics, not the county's (the solution is the same as `lstsq` on the
+    full matrix, to float rounding; the small system is solved with `lstsq`, so an empty dummy
+    is harmless). The month dummies are never materialized (issue 17: at 50k sales they were
+    two thirds of the design matrix and of the products): with one 1 per row, their blocks of
+    XᵀX are per-month column sums of the characteristics and a diagonal of month counts.
     """
     months = month_start(frame["sale_date"]).to_numpy()
     month_levels = np.sort(pd.unique(months))
     month_col = np.searchsorted(month_levels, months)
     x, _ = hedonic_design(frame.reset_index(drop=True))
     y = np.log(frame["sale_price"].to_numpy(dtype=float))
-    width = 1 + x.shape[1] + len(month_levels) - 1
-    xtx, xty = np.zeros((width, width)), np.zeros(width)
+    n_months, width_x = len(month_levels), 1 + x.shape[1]
+    xtx, xty = np.zeros((width_x, width_x)), np.zeros(width_x)
+    month_sums = np.zeros((n_months, width_x))  # Σ over each month's rows of [1, x]
     for start in range(0, len(frame), DESIGN_CHUNK_ROWS):
         rows = slice(start, start + DESIGN_CHUNK_ROWS)
-        chunk = x.iloc[rows].to_numpy(dtype=float)
-        month_dummies = np.zeros((len(chunk), len(month_levels)))
-        month_dummies[np.arange(len(chunk)), month_col[rows]] = 1.0
-        design = np.column_stack([np.ones(len(chunk)), chunk, month_dummies[:, 1:]])
-        xtx += design.T @ design
-        xty += design.T @ y[rows]
-    coef, *_ = np.linalg.lstsq(xtx, xty, rcond=None)
-    gamma = np.concatenate([[0.0], coef[-len(month_levels) + 1:]]) if len(month_levels) > 1 else np.zeros(1)
+        chunk = np.column_stack([np.ones(len(y[rows])), x.iloc[rows].to_numpy(dtype=float)])
+        xtx += chunk.T @ chunk
+        xty += chunk.T @ y[rows]
+        order = np.argsort(month_col[rows], kind="stable")
+        cols = month_col[rows][order]
+        starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        month_sums[cols[starts]] += np.add.reduceat(chunk[order], starts, axis=0)
+    counts = np.bincount(month_col, minlength=n_months).astype(float)
+    month_y = np.bincount(month_col, weights=y, minlength=n_months)
+    # The full system over [1, x, months 2..n] (the first month is the intercept's).
+    width = width_x + n_months - 1
+    full, rhs = np.zeros((width, width)), np.zeros(width)
+    full[:width_x, :width_x], rhs[:width_x] = xtx, xty
+    full[width_x:, :width_x] = month_sums[1:]
+    full[:width_x, width_x:] = month_sums[1:].T
+    full[width_x:, width_x:] = np.diag(counts[1:])
+    rhs[width_x:] = month_y[1:]
+    coef, *_ = np.linalg.lstsq(full, rhs, rcond=None)
+    gamma = np.concatenate([[0.0], coef[-n_months + 1:]]) if n_months > 1 else np.zeros(1)
     return pd.Series(gamma, index=pd.DatetimeIndex(month_levels))
 
 

@@ -87,8 +87,12 @@ def suspect_sale(last_sale_price_indexed: pd.Series, comps_estimated_value: pd.S
     out[high] = [f"{SUSPECT_SALE}: in today's market it is {r:.1f}× the comparable-sales estimate"
                  for r in ratio[high]]
     if flags is not None and rule.non_market_terms and len(flags.columns):
-        text = (flags.astype("string").fillna("").agg(" · ".join, axis=1)
-                .str.replace(r"(?: · )+", " · ", regex=True).str.strip(" ·"))  # empty columns leave no gap
+        parts = flags.astype("string").fillna("")
+        joined = parts.iloc[:, 0]
+        for column in parts.columns[1:]:  # column-wise, not a Python join per row (issue 17)
+            joined = joined + " · " + parts[column]
+        text = (joined.astype(object).str.replace(r"(?: · )+", " · ", regex=True)
+                .str.strip(" ·"))  # empty columns leave no gap
         lowered = text.str.lower()
         for term in rule.non_market_terms:
             hit = lowered.str.contains(term.lower(), regex=False) & out.isna()

@@ -1,0 +1,262 @@
+"""Issue 17: the county graph's compute stages at scale, beside a bare single-process floor.
+
+    python bench/bench_scale.py              # 1× the King County file (5,348 sales, 4,710 parcels)
+    python bench/bench_scale.py --10x        # 1× and 10×
+    python bench/bench_scale.py --25x        # 1×, 10× and 25×
+    python bench/bench_scale.py --scale 40 --no-floor   # any scale, graph only
+
+`make bench` runs it at 1× (`make bench SCALE=10x` or `SCALE=25x` adds the larger runs).
+
+For each scale: a replicated county file (N copies of data/king_wa/ex_sales.csv, each copy's
+parcels moved by one random offset, σ ≈ 150 m, with suffixed parcel and sale ids — the same
+replication as bench_enrich.replicated_sales, on the raw file), a config directory whose only
+county is king_wa reading it, and a fresh database on the machine's PostgreSQL (migrated, one
+tenant). Each asset (sales, prospects, enrichment, features, ml_model, scores) is materialized
+in its own child process, as a step of the production executor would be: the figures per stage
+are the step's seconds (Dagster's STEP_START → STEP_SUCCESS), rows and rows/s, the child's wall
+time including imports, and the child's own peak RSS (`os.wait4`). Then bench/floor.py does the
+same stages in one bare process on the same file and database, and the ratio graph/floor is
+printed per stage and in total. `ml_model` (Optuna-tuned AVM, deal and propensity models) is
+reported but is not one of the issue's stages: its total is shown apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STAGES = ["sales", "prospects", "enrichment", "features", "ml_model", "scores"]
+ISSUE_STAGES = ["sales", "prospects", "enrichment", "features", "scores"]  # the issue's sales → scores
+SOURCE = ROOT / "data" / "king_wa" / "ex_sales.csv"
+JITTER_DEGREES = 0.0014  # σ per parcel copy, as bench_enrich.replicated_sales
+
+
+def replicated_file(scale: int, path: Path, seed: int = 0) -> tuple[int, int]:
+    """Write the raw King County file `scale` times (jittered coordinates, suffixed ids) to `path`;
+    returns (sales, parcels)."""
+    import numpy as np
+    import pandas as pd
+
+    raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False)
+    codes, uniques = pd.factorize(raw["pinx"])
+    lat, lon = raw["latitude"].astype(float).to_numpy(), raw["longitude"].astype(float).to_numpy()
+    rng = np.random.default_rng(seed)
+    with path.open("w") as out:
+        for r in range(scale):
+            jitter = rng.normal(0, JITTER_DEGREES, (len(uniques), 2))
+            copy = raw.copy() if r else raw  # copy 0 is the real file, unmoved
+            if r:
+                copy["pinx"] = raw["pinx"] + f"-{r}"
+                copy["sale_id"] = raw["sale_id"] + f"-{r}"
+                copy["latitude"] = (lat + jitter[codes, 0]).round(9).astype(str)
+                copy["longitude"] = (lon + jitter[codes, 1]).round(9).astype(str)
+            copy.to_csv(out, index=False, header=r == 0)
+    return len(raw) * scale, len(uniques) * scale
+
+
+def write_config(config: Path, csv_path: Path) -> None:
+    """The repository's config with one county, king_wa, reading `csv_path`."""
+    import yaml
+
+    shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("counties"))
+    (config / "counties").mkdir()
+    county = yaml.safe_load((ROOT / "config" / "counties" / "king_wa.yaml").read_text())
+    county["sources"][0]["path"] = str(csv_path)
+    (config / "counties" / "king_wa.yaml").write_text(yaml.safe_dump(county))
+    scoring = yaml.safe_load((config / "scoring.yaml").read_text())
+    scoring["vectors_enabled"] = False  # property_vectors is not a stage here
+    (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
+
+
+def child(stage: str) -> None:
+    """Materialize one asset of king_wa in this process (environment from the parent); print JSON."""
+    started = time.perf_counter()
+    import dagster as dg
+
+    from realestate_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    imported = time.perf_counter() - started
+    result = job.execute_in_process(
+        partition_key="king_wa", instance=instance, raise_on_error=True, asset_selection=[dg.AssetKey(stage)],
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    step_start = step_end = None
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is not None and event.step_key == stage and event.event_type_value == "STEP_START":
+            step_start = entry.timestamp
+        elif event is not None and event.step_key == stage and event.event_type_value == "STEP_SUCCESS":
+            step_end = entry.timestamp
+    materialized = result.asset_materializations_for_node(stage)
+    metadata = materialized[0].metadata if materialized else {}
+    count, explained = metadata.get("dagster/row_count"), metadata.get("explained_rows")
+    print("RESULT " + json.dumps({"stage": stage, "seconds": step_end - step_start, "imports": imported,
+                                  "rows": int(count.value) if count is not None else 0,
+                                  "explained": int(explained.value) if explained is not None else 0}), flush=True)
+
+
+def run_child(stage: str, env: dict[str, str], profile: Path | None = None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", stage]
+    if profile is not None:  # py-spy samples the child from outside: the step's code runs unchanged
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "50",
+                   "--nonblocking", "--output", str(profile / f"{stage}.txt"), "--", *command]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{stage} failed (exit {proc.returncode}):\n{out[-3000:]}")
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    # Under py-spy the waited process is py-spy, not the step: no honest peak then.
+    peak = float("nan") if profile is not None else usage.ru_maxrss / 1024
+    return {**json.loads(line[7:]), "wall": time.perf_counter() - started, "peak_mb": peak}
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def create_database(url_prefix: str = "postgresql+psycopg2://postgres@127.0.0.1:5432") -> str:
+    """A fresh, migrated database on the machine's PostgreSQL (default planner settings: the
+    writes analyze a freshly loaded slice themselves, db/warehouse.py::refresh_statistics)."""
+    import uuid
+
+    from psycopg2 import sql
+
+    from realestate_assets.db.migrate import upgrade
+    from tests.databases import LOCAL_ADMIN_DSN, _admin_connection
+
+    name = f"reos_scale_{uuid.uuid4().hex[:10]}"
+    admin = _admin_connection(LOCAL_ADMIN_DSN)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+    url = f"{url_prefix}/{name}"
+    upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    from psycopg2 import sql
+
+    from tests.databases import LOCAL_ADMIN_DSN, _admin_connection
+
+    admin = _admin_connection(LOCAL_ADMIN_DSN)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    admin.close()
+
+
+def prepare(scale: int, workdir: Path) -> dict[str, str]:
+    """The replicated file, its config directory and a fresh database; saved as workdir/bench.json."""
+    from tests.databases import create_tenant
+
+    csv_path = workdir / "king_wa_x.csv"
+    n_sales, n_parcels = replicated_file(scale, csv_path)
+    write_config(workdir / "config", csv_path)
+    url = create_database()
+    setup = {"scale": str(scale), "sales": str(n_sales), "parcels": str(n_parcels), "csv": str(csv_path),
+             "DATABASE_URL": url, "REOS_CONFIG_DIR": str(workdir / "config"),
+             "REOS_STATE_DIR": str(workdir / "state"), "REOS_TENANT": create_tenant(url)}
+    (workdir / "bench.json").write_text(json.dumps(setup))
+    return setup
+
+
+def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None) -> dict[str, dict[str, float]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "REOS_ENV": "local",
+           **{k: v for k, v in setup.items() if k.isupper()}}
+    env.pop("DAGSTER_HOME", None)
+    graph: dict[str, dict[str, float]] = {}
+    print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'peak MB':>9}")
+    for stage in stages:
+        r = graph[stage] = run_child(stage, env, profile)
+        print(f"{stage:<11}{r['seconds']:>9.2f}{r['rows']:>10,}{r['rows'] / r['seconds']:>10,.0f}"
+              f"{r['wall']:>9.2f}{r['peak_mb']:>9,.0f}   ({load()})", flush=True)
+    if all(s in graph for s in ISSUE_STAGES):
+        total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
+        with_training = f"; with it {total + graph['ml_model']['seconds']:.2f}" if "ml_model" in graph else ""
+        print(f"{'sales→scores':<11}{total:>9.2f} (without ml_model{with_training}); max peak "
+              f"{max(graph[s]['peak_mb'] for s in ISSUE_STAGES):,.0f} MB", flush=True)
+    return graph
+
+
+def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
+    from bench.floor import run_floor
+
+    floor_stages = run_floor(Path(setup["csv"]), setup["DATABASE_URL"],
+                             explain_rows=int(graph.get("scores", {}).get("explained", 0)) or None)
+    print(f"\nfloor (bench/floor.py, one process) vs graph ({load()})")
+    print(f"{'stage':<11}{'floor s':>9}{'floor MB':>9}{'graph s':>9}{'graph MB':>9}{'ratio s':>9}")
+    for name, seconds, peak in floor_stages:
+        g = graph[name]
+        print(f"{name:<11}{seconds:>9.2f}{peak:>9,.0f}{g['seconds']:>9.2f}{g['peak_mb']:>9,.0f}"
+              f"{g['seconds'] / seconds if seconds else 0:>9.2f}")
+    f_total = sum(s for n, s, _ in floor_stages if n in ISSUE_STAGES)
+    total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
+    print(f"{'total':<11}{f_total:>9.2f}{'':>9}{total:>9.2f}{'':>9}{total / f_total:>9.2f}"
+          f"   (sales→scores, training apart)", flush=True)
+
+
+def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
+                stages: list[str] = STAGES) -> None:
+    workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup = prepare(scale, workdir)
+    try:
+        print(f"\n## {scale}× King County: {int(setup['sales']):,} sales, {int(setup['parcels']):,} parcels "
+              f"({load()})", flush=True)
+        graph = run_stages(setup, stages, profile)
+        if floor and set(STAGES) <= set(graph):
+            compare(setup, graph)
+    finally:
+        if keep is None:
+            drop_database(setup["DATABASE_URL"])
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"kept: {workdir} (re-run stages with --reuse {workdir} --stages ...)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--10x", dest="ten", action="store_true", help="also 10× the King County file")
+    ap.add_argument("--25x", dest="twenty_five", action="store_true", help="also 10× and 25×")
+    ap.add_argument("--scale", type=int, action="append", help="these scales instead (repeatable)")
+    ap.add_argument("--no-floor", action="store_true", help="skip bench/floor.py")
+    ap.add_argument("--profile", type=Path, help="py-spy each stage's child; raw stacks in this directory")
+    ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
+    ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in order (the floor needs all)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    if args.reuse:
+        setup = json.loads((args.reuse / "bench.json").read_text())
+        print(f"## {setup['scale']}× (reused {args.reuse}; {load()})")
+        graph = run_stages(setup, args.stages.split(","), args.profile)
+        if not args.no_floor and set(STAGES) <= set(graph):
+            compare(setup, graph)
+        return
+    scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
+    for scale in scales:
+        bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
+                    args.stages.split(","))
+
+
+if __name__ == "__main__":
+    main()
