@@ -361,6 +361,8 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             opt_outs_by_campaign=dg.MetadataValue.json(per_campaign),
             campaigns=dg.MetadataValue.json([c.key for c in audience.campaigns]),
             recipients=len(audience.recipients),
+            # A suspended tenant's campaigns are off: the reason says why nothing was sent.
+            tenant_suspended=audience.suspended or "",
             provider=outbox.provider),
         check_results=[
             check("no_email_to_suppressed_address", suppressed_sent == 0,

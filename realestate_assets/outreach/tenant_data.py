@@ -74,18 +74,24 @@ def read_campaigns(cur: Any, tenant_id: str) -> list[CampaignConfig]:
 
 @dataclass(frozen=True)
 class TenantOutreach:
-    """What planning needs of a tenant: its recipients and its active campaigns."""
+    """What planning needs of a tenant: its recipients and its active campaigns. A suspended
+    tenant (`suspended`: the platform admin's reason) has no active campaign: nothing is planned,
+    rendered for a plan or sent for it until it is resumed."""
 
     recipients: list[Recipient]
     campaigns: list[CampaignConfig]
+    suspended: str | None = None
 
 
 def load_tenant_outreach(conn: Any, tenant_id: str) -> TenantOutreach:
     """The one loader the pipeline uses (`packets`, `emails`, `reos campaigns plan`)."""
+    from realestate_assets.accounts.store import suspension
+
     with conn.cursor() as cur:
         recipients = read_recipients(cur, tenant_id)
         campaigns = [c for c in read_campaigns(cur, tenant_id) if c.enabled]
-    return TenantOutreach(recipients=recipients, campaigns=campaigns)
+        suspended = suspension(cur, tenant_id)
+    return TenantOutreach(recipients=recipients, campaigns=[] if suspended else campaigns, suspended=suspended)
 
 
 def _recipient_params(tenant_id: str, recipient: Recipient) -> tuple[Any, ...]:

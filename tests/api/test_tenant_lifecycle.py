@@ -115,3 +115,27 @@ def test_suspension_rules_in_the_store(database_url: str) -> None:
             store.set_suspension(cur, f"nope-{uuid.uuid4().hex[:4]}", None)
 
 
+
+
+def test_a_suspended_tenant_plans_and_sends_nothing(database_url: str) -> None:
+    """The pipeline's one outreach loader gives a suspended tenant no active campaign, with the
+    reason (the emails asset reports it as `tenant_suspended`)."""
+    import psycopg2
+
+    from realestate_assets.outreach.tenant_data import load_tenant_outreach
+    from tests.api.helpers_api import dsn
+    from tests.databases import create_tenant
+
+    tenant_id = create_tenant(database_url)  # recipients and campaigns seeded from config/
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        active = load_tenant_outreach(conn, tenant_id)
+        assert active.campaigns and active.recipients and active.suspended is None
+        with conn.cursor() as cur:
+            store.set_suspension(cur, tenant_id, "invoice unpaid")
+        suspended = load_tenant_outreach(conn, tenant_id)
+        assert suspended.campaigns == [] and suspended.suspended == "invoice unpaid"
+        assert suspended.recipients == active.recipients  # nothing of its data changes
+    finally:
+        conn.rollback()
+        conn.close()
