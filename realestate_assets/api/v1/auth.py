@@ -43,6 +43,15 @@ def _principal(session: store.Session) -> Principal:
                      permissions=role_permissions(session.role, session.platform_admin))
 
 
+def limit_account_attempts(request: Request, email: str, what: str) -> None:
+    """Attempts at an account (log-ins, reset requests) count per client address and per account:
+    a password cannot be guessed from many addresses at one account nor at many from one."""
+    throttle = request.app.state.reos.throttle
+    address = client_ip(request) or "unknown"
+    throttle.check("login", f"address:{address}", f"{what} from {address}")
+    throttle.check("login", f"account:{email.strip().lower()}", f"{what} for this account")
+
+
 def _audit(request: Request, cur: Any, principal: Principal | None, tenant_id: str, action: str,
            key: Any = None) -> None:
     store.audit(cur, principal, tenant_id, action, "sessions", key, request_id=request_id(request),
@@ -54,10 +63,7 @@ def _audit(request: Request, cur: Any, principal: Principal | None, tenant_id: s
 def login(body: LoginRequest, request: Request) -> TokenPair:
     """A short-lived access token (JWT, 15 min) and a single-use refresh token (30 days).
     Attempts are limited per account and per client address (429 with Retry-After)."""
-    throttle = request.app.state.reos.throttle
-    address = client_ip(request) or "unknown"
-    throttle.check("login", f"address:{address}", f"login attempts from {address}")
-    throttle.check("login", f"account:{body.email.strip().lower()}", "login attempts for this account")
+    limit_account_attempts(request, body.email, "login attempts")
     with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
         act_as_api(cur, None)
         session = store.login(cur, body.email, body.password, body.tenant_id)
@@ -130,10 +136,7 @@ def request_password_reset(body: PasswordResetRequest, request: Request) -> Acce
     one. Counted against the login attempt limits (per account and per client address)."""
     from realestate_assets.accounts.notices import PURPOSE, TTL
 
-    throttle = request.app.state.reos.throttle
-    address = client_ip(request) or "unknown"
-    throttle.check("login", f"address:{address}", f"account requests from {address}")
-    throttle.check("login", f"account:{body.email.strip().lower()}", "account requests for this address")
+    limit_account_attempts(request, body.email, "account requests")
     with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
         act_as_api(cur, None)
         issued = store.issue_account_token(cur, body.email, PURPOSE["reset"], TTL["reset"])
