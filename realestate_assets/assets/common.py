@@ -9,9 +9,11 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
+from psycopg2 import sql
 
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.db.catalog import column_descriptions
+from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 from realestate_assets.settings import deployment_plan
 from resources import PlatformResource
@@ -113,8 +115,10 @@ def sync_metadata(stats: SyncStats) -> dict[str, object]:
 def slice_rows(wh: Warehouse, table: str, params: dict[str, str]) -> int:
     """Rows the partition holds now (after a held-back write: the previous ones): the county's, or
     the tenant's in the county when `params` names a tenant (tenant-owned tables)."""
-    scope = "tenant_id = :tenant AND county = :county" if "tenant" in params else "county = :county"
-    return int(wh.scalar(f"SELECT count(*) FROM {table} WHERE {scope}", params))
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE " + partition_slice(params))
+                    .format(sql.Identifier(table)), params)
+        return int(cur.fetchone()[0])
 
 
 def rounded(value: object) -> object:

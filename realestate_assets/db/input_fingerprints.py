@@ -26,10 +26,8 @@ from typing import Any
 
 from psycopg2 import sql
 
+from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import Warehouse
-
-# A partition's slice: of a public table, the county's rows; of a tenant's, its rows in the county.
-SLICE = {False: "county = %(county)s", True: "tenant_id = %(tenant)s AND county = %(county)s"}
 
 
 def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
@@ -54,7 +52,7 @@ def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:
     recomputed."""
     with wh.transaction() as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM {} WHERE "
-                            + SLICE[("tenant" in params)]).format(sql.Identifier(table)), dict(params))
+                            + partition_slice(params)).format(sql.Identifier(table)), dict(params))
         count, versions = cur.fetchone()
     return f"{count}@{versions}"
 

@@ -71,3 +71,9 @@ def set_user(cur: Any, user_id: int | None, platform_admin: bool = False) -> Non
     installation (every tenant and account visible). Only set from a row the API has read."""
     cur.execute("SELECT set_config('app.user_id', %s, true), set_config('app.platform_admin', %s, true)",
                 ("" if user_id is None else str(user_id), "on" if platform_admin else ""))
+
+
+def partition_slice(params: Any) -> str:
+    """The WHERE clause (psycopg2 `%(name)s` style) of a partition's rows: of a public table the
+    county's, of a tenant-owned one the tenant's in the county (`params` names a tenant)."""
+    return "tenant_id = %(tenant)s AND county = %(county)s" if "tenant" in params else "county = %(county)s"
