@@ -78,6 +78,9 @@ def screenshots(browser: Any, base: str, email: str, password: str, out: Path) -
     link.click()
     expect(page.get_by_role("heading", name="Notes")).to_be_visible()
     page.wait_for_load_state("networkidle")
+    for loading in ("Finding comparable sales", "Loading price history", "Finding similar properties"):
+        page.get_by_text(loading).first.wait_for(state="detached", timeout=60_000)
+    page.wait_for_timeout(1000)  # the map's tiles-free style and markers
     source = page.locator("button[aria-describedby]")
     if source.count():
         source.first.hover()
@@ -101,6 +104,11 @@ def screenshots(browser: Any, base: str, email: str, password: str, out: Path) -
     page.wait_for_load_state("networkidle")
     page.get_by_role("status").filter(has_text="Loading").first.wait_for(state="detached")
     page.screenshot(path=out / "settings.png", full_page=True)
+    for name, heading in (("campaigns", "Campaigns"), ("recipients", "Recipients")):
+        page.get_by_role("link", name=heading, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=out / f"{name}.png", full_page=True)
     # The detail page at phone width, in its own session (a refresh token is single use).
     mobile = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     login(mobile, base, email, password)

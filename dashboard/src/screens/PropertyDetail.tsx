@@ -76,7 +76,10 @@ function ScoreCard({ score }: { score: Schemas["PropertyScore"] | null }) {
         <p className="text-xs text-slate-600">rank {score.score_rank} · as of {formatDate(score.as_of_date)} · model {score.model_version}</p>
       </div>
       <dl className="grid grid-cols-2 gap-3 sm:grid-cols-4">
-        <Figure label="Estimated value" value={formatMoney(score.estimated_value)} hint="range not available yet" />
+        <Figure label="Estimated value" value={formatMoney(score.estimated_value)}
+          hint={score.estimated_value_low != null && score.estimated_value_high != null
+            ? `80% range ${formatMoney(score.estimated_value_low)}–${formatMoney(score.estimated_value_high)}`
+            : "no range: too few recent errors at this price to state one"} />
         <Figure label="Value gap" value={formatPercent(score.value_gap_pct, true)} />
         <Figure label="Deal probability" value={formatProbability(score.deal_probability)} />
         <Figure label="Sale in 12 months" value={formatProbability(score.sale_probability_12m)} />
