@@ -116,8 +116,10 @@ class ApiSettings:
             from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
 
             database_url = embedded_database_url(embedded_data_dir(state))
-        real_email = sends_real_email(environment_name())
-        if real_email and not (self.sendgrid_api_key or os.environ.get("SENDGRID_API_KEY")):
+        # Read once; outside production the key is ignored (account email goes to the outbox).
+        sendgrid_api_key = (self.sendgrid_api_key or os.environ.get("SENDGRID_API_KEY")
+                            if sends_real_email(environment_name()) else None)
+        if sends_real_email(environment_name()) and not sendgrid_api_key:
             raise MissingSecret("SENDGRID_API_KEY is required in production: the API sends account email "
                                 "(password resets, invitations) through SendGrid")
         given = {"unsubscribe": self.unsubscribe_secret, "link": self.link_secret, "jwt": self.jwt_secret}
@@ -143,7 +145,7 @@ class ApiSettings:
             s3_endpoint_url=self.s3_endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
             s3_region=self.s3_region or os.environ.get("AWS_REGION") or "us-east-1",
             s3_addressing_style=self.s3_addressing_style or os.environ.get("S3_ADDRESSING_STYLE") or None,
-            sendgrid_api_key=self.sendgrid_api_key or (os.environ.get("SENDGRID_API_KEY") if real_email else None),
+            sendgrid_api_key=sendgrid_api_key,
             sendgrid_api_host=self.sendgrid_api_host or os.environ.get("SENDGRID_API_HOST") or "https://api.sendgrid.com",
             outbox_dir=self.outbox_dir or str(state / "outbox"),
             qdrant_url=self.qdrant_url or os.environ.get("QDRANT_URL") or None,
@@ -277,7 +279,7 @@ class _State:
 
         settings = self.settings
         sender = load_outreach(Path(settings.config_dir)).sender
-        mailer = (SendGridMailer(settings.sendgrid_api_key, settings.sendgrid_api_host or "https://api.sendgrid.com")
+        mailer = (SendGridMailer(settings.sendgrid_api_key, settings.sendgrid_api_host)
                   if settings.sendgrid_api_key else OutboxMailer(Path(settings.outbox_dir or "outbox")))
         return AccountMail(mailer, from_email=sender.email, from_name=sender.name)
 
