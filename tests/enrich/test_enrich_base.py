@@ -26,7 +26,9 @@ from tests.enrich.fakes import Response
 
 
 def settings(url: str, **kw) -> ClientSettings:
-    base = dict(name="svc", base_url=url, timeout_s=0.3, retries=3, cost_per_call_usd=0.25,
+    # A generous timeout: on a busy machine a local answer can take longer than a real API's budget, and
+    # a spurious timeout would add an attempt; the timeout test sets its own short one.
+    base = dict(name="svc", base_url=url, timeout_s=5.0, retries=3, cost_per_call_usd=0.25,
                 rate_limit_per_s=None, cache_ttl_s=None, backoff_initial_s=0.01, backoff_max_s=0.05,
                 breaker_threshold=3)
     base.update(kw)
@@ -149,11 +151,11 @@ def test_second_call_is_a_cache_hit_with_zero_requests_and_zero_cost(serve, tmp_
 
 def test_cache_ttl_expires(serve, tmp_path):
     srv = serve(Scripted())
-    with SourceClient(settings(srv.url, cache_ttl_s=0.3),
+    with SourceClient(settings(srv.url, cache_ttl_s=1.0),
                       cache_storage=make_cache_storage("svc", cache_dir=tmp_path)) as c:
         c.get_json("/x")
         assert c.get_json("/x").cache_hit
-        time.sleep(0.4)
+        time.sleep(1.2)
         assert not c.get_json("/x").cache_hit
     assert srv.count() == 2
 
