@@ -116,8 +116,9 @@ def test_emails_and_storage_quotas_refuse_with_402(client: TestClient, database_
         cur.execute("SELECT id FROM packets WHERE tenant_id = %s", (tenant.id,))
         packet_id = cur.fetchone()[0]
         cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
-                    "send_key, status, sent_at) SELECT %s, 'king_wa', 'new_opportunity', %s, 'r' || i || '@example.com', "
-                    "'Deal', 'outbox', 'k' || i, 'sent', now() FROM generate_series(1, %s) i",
+                    "send_key, status, sent_at) SELECT %s, 'king_wa', 'new_opportunity', %s, "
+                    "'r' || i || '@example.com', 'Deal', 'outbox', 'k' || i, 'sent', now() "
+                    "FROM generate_series(1, %s) i",
                     (tenant.id, packet_id, PLANS["free"].emails))
         cur.execute("UPDATE campaigns SET status = 'active' WHERE tenant_id = %s RETURNING id", (tenant.id,))
         campaign_id = cur.fetchone()[0]
