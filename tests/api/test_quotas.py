@@ -197,6 +197,8 @@ def test_only_a_platform_admin_changes_a_plan(client: TestClient, database_url: 
     assert client.patch("/api/v1/tenants/no-such-tenant", headers=ops, json={"plan": "free"}).status_code == 404
     listed = {t["id"]: t for t in client.get("/api/v1/tenants", headers=ops).json()}
     assert listed[tenant.id]["plan"] == "professional"
+    created = client.post("/api/v1/tenants", headers=ops, json={"id": f"qnew-{uuid.uuid4().hex[:6]}", "name": "New"})
+    assert created.status_code == 201 and created.json()["plan"] == "free"  # a new tenant starts free
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT before, after FROM audit_log WHERE tenant_id = %s AND entity = 'tenants' "
                     "AND action = 'plan'", (tenant.id,))

@@ -81,7 +81,8 @@ def create_tenant(body: TenantCreate, ctx: Context = needs("platform")) -> dict[
         user = store.find_user(ctx.cur, body.owner_email) or store.create_user(ctx.cur, body.owner_email)
         _, after = store.set_membership(ctx.cur, tenant["id"], user["id"], "owner")
         ctx.audit("create", "memberships", user["id"], after=after, tenant_id=tenant["id"])
-    return tenant
+    ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant["id"],))
+    return dict_row(ctx.cur) or tenant  # with the plan it starts on (the column's default)
 
 
 # ---- members ---------------------------------------------------------------------------------

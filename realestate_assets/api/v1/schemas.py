@@ -99,7 +99,7 @@ class Tenant(BaseModel):
     created_at: datetime
     suspended_at: datetime | None = Field(None, description="Set while suspended: its people and keys get 403")
     suspended_reason: str | None = None
-    plan: PlanName = Field("free", description="The tenant's plan (limits: GET /usage, accounts/plans.py)")
+    plan: PlanName = Field(description="The tenant's plan (limits: GET /usage, accounts/plans.py)")
 
 
 class TenantUpdate(BaseModel):
