@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from realestate_assets.accounts.plans import QUOTAS, Plan, Quota, plan
+from realestate_assets.accounts.plans import GIB, QUOTAS, Plan, Quota, plan
 
 Period = Literal["month", "day"]
 PERIOD: dict[Quota, Period | None] = {"properties": "month", "emails": "month", "api_calls": "day", "storage": None}
@@ -80,13 +80,21 @@ class Usage:
     def reason(self) -> str:
         per = f" per {self.period}" if self.period else ""
         when = f"; it resets at {self.resets_at.isoformat()}" if self.resets_at else ""
-        return (f"quota {self.quota}: the {self.plan} plan allows {self.limit:,} {UNIT[self.quota]}{per} and "
-                f"{self.used:,} are used{when}")
+        return (f"quota {self.quota}: the {self.plan} plan allows {_amount(self.quota, self.limit)}{per} and "
+                f"{_amount(self.quota, self.used)} are used{when}")
 
     def members(self) -> dict[str, Any]:
         """The problem+json extension members of a refusal (RFC 9457 §3.2)."""
         return {"quota": self.quota, "plan": self.plan, "usage": self.used, "limit": self.limit,
                 "resets_at": self.resets_at.isoformat() if self.resets_at else None}
+
+
+def _amount(quota: Quota, value: int | None) -> str:
+    if value is None:
+        return f"unlimited {UNIT[quota]}"
+    if quota == "storage":
+        return f"{value / GIB:,.2f} GiB of stored documents"
+    return f"{value:,} {UNIT[quota]}"
 
 
 def usage_of(plan_: Plan, quota: Quota, used: int, now: datetime) -> Usage:
@@ -205,9 +213,7 @@ def record_emailed_properties(conn: Any, tenant_id: str, county: str, since: dat
         return record_properties(cur, tenant_id, county, keys, "alert")
 
 
-def report(cur: Any, tenant_id: str, api_calls: int, now: datetime | None = None) -> tuple[Plan, list[Usage]]:
-    """The tenant's plan and every quota's usage (`api_calls`: the API's count for today)."""
-    now = now or datetime.now(UTC)
-    plan_ = tenant_plan(cur, tenant_id)
-    return plan_, [usage_of(plan_, q, api_calls if q == "api_calls" else counted(cur, tenant_id, q, now), now)
-                   for q in QUOTAS]
+def report(cur: Any, tenant_id: str, plan_: Plan, api_calls: int, now: datetime) -> list[Usage]:
+    """Every quota's usage on the tenant's plan (`api_calls`: the API's count for today)."""
+    return [usage_of(plan_, q, api_calls if q == "api_calls" else counted(cur, tenant_id, q, now), now)
+            for q in QUOTAS]

@@ -78,6 +78,10 @@ def test_periods_reset_at_the_next_utc_month_and_day() -> None:
     unlimited = quotas.usage_of(PLANS["enterprise"], "properties", 10 ** 6, NOW)
     assert not unlimited.exhausted and unlimited.remaining is None
     assert quotas.usage_of(PLANS["free"], "api_calls", 1000, NOW).status == 429
+    storage = quotas.usage_of(PLANS["free"], "storage", 2 * 1024 ** 3, NOW)
+    assert storage.exhausted and storage.resets_at is None
+    assert storage.reason() == ("quota storage: the free plan allows 1.00 GiB of stored documents and "
+                                "2.00 GiB of stored documents are used")
 
 
 def test_a_detail_view_counts_a_property_once_and_402_past_the_plan(client: TestClient, database_url: str) -> None:

@@ -51,7 +51,8 @@ class UsageReport(BaseModel):
 def get_usage(request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
     now = datetime.now(UTC)
     plan = quotas.tenant_plan(ctx.cur, ctx.tenant_id)
-    _, found = quotas.report(ctx.cur, ctx.tenant_id, api_calls_today(request, ctx.tenant_id, plan.api_calls, now), now)
+    calls = api_calls_today(request, ctx.tenant_id, plan.api_calls, now)
+    found = quotas.report(ctx.cur, ctx.tenant_id, plan, calls, now)
     return {"tenant_id": ctx.tenant_id, "plan": plan.name, "plan_title": plan.title,
             "quotas": [{"quota": u.quota, "unit": quotas.UNIT[u.quota], "used": u.used, "limit": u.limit,
                         "remaining": u.remaining, "exhausted": u.exhausted, "period": u.period,
