@@ -88,7 +88,8 @@ def create_tenant(url: str, tenant_id: str | None = None, name: str = "test tena
     tenant_id = tenant_id or f"t_{uuid.uuid4().hex[:8]}"
     conn = psycopg2.connect(psycopg2_dsn(url))
     with conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant_id, name))
+        # Unlimited: pipeline tests are not about plans (tests/api/test_quotas.py is).
+        cur.execute("INSERT INTO tenants (id, name, plan) VALUES (%s, %s, 'enterprise')", (tenant_id, name))
         config = repo_root() / "config"
         seed_from_config(cur, tenant_id, load_outreach(config), load_campaigns(config))
     conn.close()

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 from psycopg2 import sql
 
+from realestate_assets.accounts import quotas
 from realestate_assets.assets.common import (
     audit_checks,
     check,
@@ -114,6 +115,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     wh, store = warehouse.get(), object_store.get()
     agree_secrets_in(wh, object_store.configured_secrets(), f"run {context.run_id}")  # the API verifies our links
     params = tenant_params(context, platform)
+    with wh.transaction() as conn:  # over the plan: nothing is made for the tenant, the county goes on
+        quota_block = quotas.blocked(conn, params["tenant"], "properties", "storage")
     scoring = platform.scoring()
     settings = platform.campaigns()
     outreach = platform.outreach()
@@ -123,6 +126,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     requested = set(wh.frame("SELECT prospect_key FROM packet_requests WHERE tenant_id = :tenant "
                              "AND county = :county AND rendered_at IS NULL", params)["prospect_key"])
     rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold, "requested": sorted(requested)})
+    if quota_block:
+        context.log.warning(f"tenant {params['tenant']}: no packets this run: {quota_block}")
+        rows, requested = rows.iloc[:0], set()
     market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
     existing = wh.frame(
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
@@ -201,6 +207,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                 cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
                             "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
                             (params["tenant"], county.key, sorted(requested & set(contexts) - failed_keys)))
+        with conn.cursor() as cur:  # the tenant received these properties this month (its plan's quota)
+            received = quotas.record_properties(cur, params["tenant"], county.key,
+                                                set(frame["prospect_key"]) - {PORTFOLIO_KEY}, "packet")
         # No public prospect status moves: a tenant's memos are its own (the API derives
         # `packeted` from its packets, api/v1/property_query.TENANT_STATUS).
     if healed:
@@ -220,6 +229,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
+            quota_blocked=quota_block or "", properties_newly_received=received,
             not_rendered_not_planned=len(unread),
             not_rendered_reason="today's plan sends these properties to no one (no recipient takes them, or "
                                 "pacing and digest sizes hold them for a later day): rendered when a plan "
@@ -299,6 +309,8 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
     agree_secrets_in(wh, mailer.configured_secrets(), f"run {context.run_id}")  # the API verifies our unsubscribes
     params = tenant_params(context, platform)
+    with wh.transaction() as conn:  # over the plan: nothing is sent for the tenant, the county goes on
+        quota_block = quotas.blocked(conn, params["tenant"], "emails")
     outreach, settings = platform.outreach(), platform.campaigns()
     link_secret = object_store.link_signing_secret()
     try:
@@ -327,6 +339,9 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     plans = planner.plan(audience.campaigns, read_history(wh, params),
                          max_single_per_day=settings.pacing.max_single_emails_per_day,
                          suppressed=read_suppressed(wh, params["tenant"]))
+    if quota_block:
+        context.log.warning(f"tenant {params['tenant']}: no emails this run: {quota_block}")
+        plans = []
     planned = planner.render(plans)
     if planner.failures:  # one email that cannot be planned is recorded and skipped, not the county
         context.log.warning(f"{len(planner.failures)} emails could not be planned: "
@@ -338,6 +353,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     counts = deliverer.deliver(planned) if suppressed_sent == 0 else Counter()
     with wh.transaction() as conn:  # `emailed` is the tenant's, derived from its emails: no public status moves
         rates = campaign_rates(conn, params["tenant"], county.key)
+        received = quotas.record_emailed_properties(conn, params["tenant"], county.key, since=now)
     summary = wh.frame(
         "SELECT status, count(*) AS n FROM emails WHERE tenant_id = :tenant AND county = :county "
         "GROUP BY status", params).set_index("status")["n"].to_dict()
@@ -363,6 +379,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             recipients=len(audience.recipients),
             # A suspended tenant's campaigns are off: the reason says why nothing was sent.
             tenant_suspended=audience.suspended or "",
+            quota_blocked=quota_block or "", properties_newly_received=received,
             provider=outbox.provider),
         check_results=[
             check("no_email_to_suppressed_address", suppressed_sent == 0,

@@ -43,10 +43,12 @@ class Tenant:
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
     audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note,
-    a saved search and a review mark."""
+    a saved search, a review mark and a property received; on the unlimited plan."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
+        # Unlimited, as the rate limits below: tests not about plans never meet a quota (test_quotas.py).
+        cur.execute("UPDATE tenants SET plan = 'enterprise' WHERE id = %s", (tenant.id,))
         for role in ("owner", "admin", "analyst", "viewer"):
             user = store.create_user(cur, f"{role}.{tenant.id}@example.com", PASSWORD, verified=True)
             store.set_membership(cur, tenant.id, user["id"], role)
@@ -87,6 +89,8 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id, cur.fetchone()[0], f"msg_{uuid.uuid4().hex}"))
         cur.execute("INSERT INTO property_reviews (tenant_id, county, prospect_key, reviewed_by) "
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
+        cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
+                    "VALUES (%s, date_trunc('month', now())::date, 'king_wa', 'p1', 'detail')", (tenant.id,))
         cur.execute("INSERT INTO recipients (tenant_id, name, email) VALUES (%s, 'Seed Recipient', 'r@example.com')",
                     (tenant.id,))
         cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",

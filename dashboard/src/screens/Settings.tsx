@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api, data } from "../api/client";
 import { useCan, useMe } from "../auth";
 import { ErrorBox, Loading, NotYet } from "../components/ui";
+import { UsagePanel } from "../components/UsagePanel";
 import { WebhookEndpoints } from "../components/WebhookEndpoints";
 import { countyName, formatDateTime } from "../lib/format";
 
@@ -26,11 +27,12 @@ export default function Settings() {
           </dl>
         )}
       </section>
+      <UsagePanel />
       <Counties />
       <Members />
       <ApiKeys />
       <WebhookEndpoints />
-      <NotYet title="Notification preferences, schedules, branding, usage">
+      <NotYet title="Notification preferences, schedules, branding">
         The API has no routes for these yet.
       </NotYet>
     </div>

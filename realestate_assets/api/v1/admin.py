@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from realestate_assets.accounts import store
+from realestate_assets.accounts import quotas, store
 from realestate_assets.accounts.roles import may_grant
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.schemas import (
@@ -31,7 +31,7 @@ from realestate_assets.db.warehouse import dict_row, dict_rows
 
 router = APIRouter()
 ERRORS = (401, 403, 422)
-TENANT_COLUMNS = "id, name, created_at, suspended_at, suspended_reason"
+TENANT_COLUMNS = "id, name, created_at, suspended_at, suspended_reason, plan"
 
 
 # ---- tenants ---------------------------------------------------------------------------------
@@ -43,19 +43,28 @@ def list_tenants(ctx: Context = needs("platform")) -> list[dict[str, Any]]:
     return dict_rows(ctx.cur)
 
 
-@router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(*ERRORS, 404), tags=["tenants"],
-              summary="Suspend or resume a tenant (platform admin)")
+@router.patch("/tenants/{tenant_id}", response_model=Tenant, responses=responses(*ERRORS, 404, 409),
+              tags=["tenants"], summary="Suspend or resume a tenant, or change its plan (platform admin)")
 def update_tenant(tenant_id: str, body: TenantUpdate, ctx: Context = needs("platform")) -> dict[str, Any]:
     """A suspended tenant's people and API keys are refused (403 naming the reason) until it is
-    resumed; nothing of its data changes. Deleting a tenant is an operator's command
-    (`reos tenant delete`), not a route."""
+    resumed; nothing of its data changes. A plan change takes effect at once (its limits:
+    `GET /usage`). Deleting a tenant is an operator's command (`reos tenant delete`), not a route."""
+    if body.suspended is None and body.plan is None:
+        raise Problem(422, "nothing to change: give suspended and/or plan")
     if tenant_id == "default" and body.suspended:
         raise Problem(409, "the installation's own tenant 'default' cannot be suspended")
-    reason = (body.reason or "suspended by the platform's operators") if body.suspended else None
-    before, after = store.set_suspension(ctx.cur, tenant_id, reason)
-    ctx.scope(tenant_id)
-    ctx.audit("suspend" if body.suspended else "resume", "tenants", tenant_id, before=before, after=after,
-              tenant_id=tenant_id)
+    if body.suspended is not None:
+        reason = (body.reason or "suspended by the platform's operators") if body.suspended else None
+        before, after = store.set_suspension(ctx.cur, tenant_id, reason)
+        ctx.scope(tenant_id)
+        ctx.audit("suspend" if body.suspended else "resume", "tenants", tenant_id, before=before, after=after,
+                  tenant_id=tenant_id)
+    if body.plan is not None:
+        changed = quotas.set_plan(ctx.cur, tenant_id, body.plan)
+        if changed is None:
+            raise Problem(404, f"no tenant {tenant_id!r}")
+        ctx.scope(tenant_id)
+        ctx.audit("plan", "tenants", tenant_id, before=changed[0], after=changed[1], tenant_id=tenant_id)
     ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
     row = dict_row(ctx.cur)
     assert row is not None
@@ -72,7 +81,8 @@ def create_tenant(body: TenantCreate, ctx: Context = needs("platform")) -> dict[
         user = store.find_user(ctx.cur, body.owner_email) or store.create_user(ctx.cur, body.owner_email)
         _, after = store.set_membership(ctx.cur, tenant["id"], user["id"], "owner")
         ctx.audit("create", "memberships", user["id"], after=after, tenant_id=tenant["id"])
-    return tenant
+    ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant["id"],))
+    return dict_row(ctx.cur) or tenant  # with the plan it starts on (the column's default)
 
 
 # ---- members ---------------------------------------------------------------------------------

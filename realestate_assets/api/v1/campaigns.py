@@ -33,6 +33,7 @@ from psycopg2.extras import Json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from realestate_assets.api import dagster_runs, live
+from realestate_assets.api.v1 import quota
 from realestate_assets.api.v1.campaign_schemas import (
     CampaignCreate,
     CampaignDetail,
@@ -496,7 +497,7 @@ def _send_counties(ctx: Context, row: dict[str, Any]) -> list[str]:
 
 
 @router.post("/campaigns/{campaign_id}/send", response_model=SendAccepted, status_code=202,
-             responses=responses(*ERRORS, 404, 409, 503), tags=["campaigns"],
+             responses=responses(*ERRORS, 402, 404, 409, 503), tags=["campaigns"],
              summary="Send now: launch the tenant's emails step in Dagster for each county the campaign reaches")
 def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("write"),
                   idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict[str, Any]:
@@ -507,6 +508,7 @@ def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("wr
     if row["status"] != "active":
         raise Problem(409, f"the campaign is {row['status']}: only an active campaign sends "
                            "(PATCH its status to active first)")
+    quota.require(ctx, "emails")  # the month's emails of the plan are used up: 402, nothing launched
     state = request.app.state.reos
     pipeline_tenant = state.settings.default_tenant
     if ctx.tenant_id != pipeline_tenant:

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realestate_assets.accounts.store import AccountError
@@ -41,20 +41,46 @@ class ProblemDetail(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+class QuotaProblem(ProblemDetail):
+    """A refusal on a plan's quota (402) or the daily API calls (429), or a rate limit (429,
+    without the quota members). The members say which quota, how much is used of what limit and
+    when it resets (accounts/quotas.py)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "https://reos.dev/problems/payment-required", "title": "Payment Required", "status": 402,
+        "detail": "quota properties: the free plan allows 100 properties per month and 100 are used; "
+                  "it resets at 2027-01-01T00:00:00+00:00",
+        "quota": "properties", "plan": "free", "usage": 100, "limit": 100,
+        "resets_at": "2027-01-01T00:00:00+00:00"}]})
+
+    quota: str | None = Field(None, description="properties, emails, storage or api_calls")
+    plan: str | None = Field(None, description="The tenant's plan")
+    usage: int | None = Field(None, description="What is used in the current period")
+    limit: int | None = Field(None, description="What the plan allows in the period")
+    resets_at: str | None = Field(None, description="When the period ends (ISO 8601); null for storage")
+
+
+QUOTA_STATUSES = (402, 429)
+
+
 class Problem(Exception):
     def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None,
-                 errors: list[dict[str, Any]] | None = None) -> None:
+                 errors: list[dict[str, Any]] | None = None, members: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.headers, self.errors = status, detail, headers, errors
+        self.members = members  # RFC 9457 extension members (a quota refusal's usage and limit)
 
 
 def problem_response(status: int, detail: str | None, headers: dict[str, str] | None = None,
-                     errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+                     errors: list[dict[str, Any]] | None = None,
+                     members: dict[str, Any] | None = None) -> JSONResponse:
     title = HTTPStatus(status).phrase
     body: dict[str, Any] = {"type": TYPE_BASE + title.lower().replace(" ", "-"), "title": title, "status": status,
                             "detail": detail}
     if errors:
         body["errors"] = errors
+    if members:
+        body.update(members)
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="reos"', **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
@@ -62,8 +88,11 @@ def problem_response(status: int, detail: str | None, headers: dict[str, str] | 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
-    return {s: {"model": ProblemDetail, "description": HTTPStatus(s).phrase,
-                "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}}
+    def model(status: int) -> type[ProblemDetail]:
+        return QuotaProblem if status in QUOTA_STATUSES else ProblemDetail
+
+    return {s: {"model": model(s), "description": HTTPStatus(s).phrase,
+                "content": {MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{model(s).__name__}"}}}}
             for s in statuses}
 
 
@@ -73,7 +102,7 @@ NUL_DETAIL = "text values may not contain NUL (0x00) characters"
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, exc.headers, exc.errors)
+        return problem_response(exc.status, exc.detail, exc.headers, exc.errors, exc.members)
 
     @app.exception_handler(AccountError)
     async def _account(request: Request, exc: AccountError) -> JSONResponse:

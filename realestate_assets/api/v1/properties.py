@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
+from realestate_assets.api.v1 import quota
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
@@ -134,7 +135,7 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
     return CSVResponse(lines(), headers={"Content-Disposition": 'attachment; filename="properties.csv"'})
 
 
-@router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 404),
+@router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 402, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
 def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT p.*, {TENANT_STATUS} AS tenant_status FROM prospects p WHERE p.id = %s", (property_id,))
@@ -144,6 +145,7 @@ def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Con
     prospect = found[0]
     prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
     key = (prospect["county"], prospect["prospect_key"])
+    quota.receive(ctx, *key, via="detail")  # the tenant receives it: counted once a month (402 past the plan)
     ctx.cur.execute("SELECT * FROM enrichment WHERE county = %s AND prospect_key = %s", key)
     enrichment = dict_row(ctx.cur)
     ctx.cur.execute("SELECT * FROM scores WHERE county = %s AND prospect_key = %s", key)
@@ -183,7 +185,7 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @router.get("/properties/{property_id}/memo", response_model=MemoRequested, status_code=202,
             responses={303: {"description": "The memo exists: a redirect to a link that works for 10 minutes"},
-                       **responses(*ERRORS, 404)},
+                       **responses(*ERRORS, 402, 404)},
             summary="The property's memo: a short-lived link when rendered, else a request to render it")
 def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
                   template: Literal["investor_memo", "executive_summary", "detailed_analysis"] = "investor_memo",
@@ -194,12 +196,14 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     from realestate_assets.api.links import short_lived_redirect
 
     county, key = property_key(ctx, property_id)
+    quota.receive(ctx, county, key, via="memo")
     ctx.cur.execute("SELECT object_path FROM packets WHERE county = %s AND prospect_key = %s AND template = %s",
                     (county, key, template))
     found = ctx.cur.fetchone()
     redirect = short_lived_redirect(request, found[0]) if found is not None else None
     if redirect is not None:
         return redirect
+    quota.require(ctx, "storage")  # a new document to store
     ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
                     "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by "

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from realestate_assets.accounts.plans import PlanName
 from realestate_assets.api.v1.property_query import PropertyFilters
 
 Role = Literal["owner", "admin", "analyst", "viewer"]
@@ -92,18 +93,20 @@ class TenantCreate(BaseModel):
 
 class Tenant(BaseModel):
     model_config = _example(id="acme", name="Acme Capital", created_at="2026-12-03T06:00:00Z", suspended_at=None,
-                            suspended_reason=None)
+                            suspended_reason=None, plan="free")
     id: str
     name: str
     created_at: datetime
     suspended_at: datetime | None = Field(None, description="Set while suspended: its people and keys get 403")
     suspended_reason: str | None = None
+    plan: PlanName = Field(description="The tenant's plan (limits: GET /usage, accounts/plans.py)")
 
 
 class TenantUpdate(BaseModel):
     model_config = _example(suspended=True, reason="invoice 2026-11 unpaid")
-    suspended: bool
+    suspended: bool | None = Field(None, description="Suspend (true) or resume (false); absent: unchanged")
     reason: str | None = Field(None, max_length=500, description="Shown to the tenant's people in the 403")
+    plan: PlanName | None = Field(None, description="Move the tenant to this plan; absent: unchanged")
 
 
 class MemberInvite(BaseModel):

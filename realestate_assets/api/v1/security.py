@@ -22,6 +22,7 @@ from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts import store
 from realestate_assets.accounts.roles import PERMISSIONS, Principal
 from realestate_assets.api.v1.problems import Problem
+from realestate_assets.api.v1.quota import count_api_call
 from realestate_assets.db.tenancy import act_as_api, set_tenant
 
 PERMISSION_KEY = "x-permission"  # OpenAPI extension naming each route's permission
@@ -94,6 +95,7 @@ def authorize(permission: str) -> Any:
             if not principal.platform_admin and (reason := store.suspension(cur, principal.tenant_id)) is not None:
                 raise Problem(403, f"workspace {principal.tenant_id} is suspended: {reason}")
             state.throttle.check("principal", _identity(principal), f"requests of {principal.actor}")
+            count_api_call(request, cur, principal)  # the plan's API calls a day (429 when used up)
             if not principal.may(permission):
                 have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
                 raise Problem(403, f"this route needs the {permission!r} permission; the principal has {have}")

@@ -10,7 +10,8 @@ Three limits, each a `limits` rate string ("600/minute", "10 per 1 minute"):
 A sliding-window counter per limit and identity, kept in process memory, or in Redis when
 `REDIS_URL` is set so that every API replica shares one budget. Over a limit: 429 problem+json
 saying which limit, how many requests it allows and when it resets, with `Retry-After` and the
-`RateLimit-*` headers of the IETF draft. Plan quotas (402) are a different thing, not here.
+`RateLimit-*` headers of the IETF draft. Plan quotas (402) are a different thing, not here;
+their daily API-call count (`count_today`) is kept in the same storage, so it is shared the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse, storage, strategies
 
@@ -36,7 +38,8 @@ class Throttle:
         self.items: dict[str, RateLimitItem] = {kind: parse(getattr(limits, kind)) for kind in ("ip", "principal",
                                                                                                  "login")}
         options = {} if storage_uri.startswith("memory") else {"key_prefix": key_prefix}
-        self.limiter = strategies.SlidingWindowCounterRateLimiter(storage.storage_from_string(storage_uri, **options))
+        self.storage = storage.storage_from_string(storage_uri, **options)
+        self.limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
 
     def check(self, kind: str, identity: str, label: str) -> None:
         """Count one request of IDENTITY against the KIND limit; 429 when it is over. LABEL names
@@ -50,6 +53,14 @@ class Throttle:
                            f"try again in {retry_after} s",
                       headers={"Retry-After": str(retry_after), "RateLimit-Limit": str(item.amount),
                                "RateLimit-Remaining": str(stats.remaining), "RateLimit-Reset": str(retry_after)})
+
+    def count_today(self, name: str, identity: str, now: datetime, add: int = 1) -> int:
+        """Add `add` to IDENTITY's NAME counter of the UTC day `now` is in and return it (`add=0`:
+        read it). A plain counter per day, not a window: a plan's daily quota resets at midnight UTC."""
+        key = f"day/{name}/{identity}/{now.astimezone(UTC):%Y-%m-%d}"
+        if add == 0:
+            return int(self.storage.get(key))
+        return int(self.storage.incr(key, 2 * 86400, amount=add))  # kept past the day's end, then gone
 
 
 def _window(item: RateLimitItem) -> str:

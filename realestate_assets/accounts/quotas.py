@@ -1,0 +1,219 @@
+"""What a tenant has used of its plan (accounts/plans.py), and whether it may use more (issue #11).
+
+The quotas and what counts against each:
+
+* `properties` — distinct properties the tenant first received in the calendar month (UTC): a
+  detail view in the API, a memo (packet) the pipeline made for it, an email (alert, digest) that
+  listed it. Each is one `property_receipts` row per tenant, month and property (migration 0027),
+  written with ON CONFLICT DO NOTHING: seeing the same property again the same month is free, and
+  a re-run counts nothing twice.
+* `emails` — campaign emails sent in the calendar month: the tenant's `emails` rows with a
+  `sent_at` in it (the outbox is the record; nothing is counted twice).
+* `storage` — bytes of the documents the tenant's `packets` rows point at, now (no period).
+* `api_calls` — authenticated /api/v1 requests in the UTC day, counted by the API in the rate
+  limiter's storage (Redis when `REDIS_URL` is set, else process memory: api/v1/throttle.py).
+
+A quota is *exhausted* when the usage has reached the limit: one more would go over it. The API
+answers 402 (429 for API calls, with Retry-After) with the quota, usage, limit and reset time
+(api/v1/usage.py); the pipeline's tenant steps skip the tenant's partition with the same reason
+(`blocked`), they never fail the county.
+
+Functions take a psycopg2 cursor or connection whose transaction the caller owns: the API's runs
+as `reos_api` under row-level security, the pipeline's as the owner (every query names the tenant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from realestate_assets.accounts.plans import GIB, QUOTAS, Plan, Quota, plan
+
+Period = Literal["month", "day"]
+PERIOD: dict[Quota, Period | None] = {"properties": "month", "emails": "month", "api_calls": "day", "storage": None}
+UNIT: dict[Quota, str] = {"properties": "properties", "emails": "emails", "api_calls": "API calls",
+                          "storage": "bytes of stored documents"}
+VIA = ("detail", "memo", "packet", "alert")  # how a property was first received (property_receipts.via)
+
+
+def period_bounds(period: Period | None, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """(start, end) of the UTC calendar month or day `now` is in; (None, None) without a period.
+    The end is when the quota resets."""
+    now = now.astimezone(UTC)
+    if period == "day":
+        start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        return start, start + timedelta(days=1)
+    if period == "month":
+        start = datetime(now.year, now.month, 1, tzinfo=UTC)
+        return start, datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    return None, None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One quota of one tenant: how much is used of its plan's limit, and when that resets."""
+
+    quota: Quota
+    plan: str
+    used: int
+    limit: int | None  # None: unlimited
+    period: Period | None
+    period_start: datetime | None
+    resets_at: datetime | None
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+    @property
+    def status(self) -> int:
+        """HTTP status of a request refused on this quota: 429 for the daily API calls (waiting
+        helps), 402 for the plan's limits (a bigger plan helps)."""
+        return 429 if self.quota == "api_calls" else 402
+
+    def reason(self) -> str:
+        per = f" per {self.period}" if self.period else ""
+        when = f"; it resets at {self.resets_at.isoformat()}" if self.resets_at else ""
+        return (f"quota {self.quota}: the {self.plan} plan allows {_amount(self.quota, self.limit)}{per} and "
+                f"{_amount(self.quota, self.used)} are used{when}")
+
+    def members(self) -> dict[str, Any]:
+        """The problem+json extension members of a refusal (RFC 9457 §3.2)."""
+        return {"quota": self.quota, "plan": self.plan, "usage": self.used, "limit": self.limit,
+                "resets_at": self.resets_at.isoformat() if self.resets_at else None}
+
+
+def _amount(quota: Quota, value: int | None) -> str:
+    if value is None:
+        return f"unlimited {UNIT[quota]}"
+    if quota == "storage":
+        return f"{value / GIB:,.2f} GiB of stored documents"
+    return f"{value:,} {UNIT[quota]}"
+
+
+def usage_of(plan_: Plan, quota: Quota, used: int, now: datetime) -> Usage:
+    start, end = period_bounds(PERIOD[quota], now)
+    return Usage(quota, plan_.name, used, plan_.limit(quota), PERIOD[quota], start, end)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def tenant_plan(cur: Any, tenant_id: str) -> Plan:
+    cur.execute("SELECT plan FROM tenants WHERE id = %s", (tenant_id,))
+    row = cur.fetchone()
+    return plan(row[0] if row else "free")
+
+
+def set_plan(cur: Any, tenant_id: str, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Put the tenant on plan `name` (a platform admin's act); (before, after), None when no such tenant."""
+    cur.execute("SELECT plan FROM tenants WHERE id = %s", (tenant_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    cur.execute("UPDATE tenants SET plan = %s WHERE id = %s AND plan IS DISTINCT FROM %s", (name, tenant_id, name))
+    return {"plan": row[0]}, {"plan": name}
+
+
+def counted(cur: Any, tenant_id: str, quota: Quota, now: datetime) -> int:
+    """What the database says the tenant used of `quota` in the period `now` is in. API calls
+    are not in the database: the API counts them (api/v1/usage.py)."""
+    start, _ = period_bounds(PERIOD[quota], now)
+    if quota == "properties":
+        assert start is not None
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s AND period_start = %s",
+                    (tenant_id, start.date()))
+    elif quota == "emails":
+        cur.execute("SELECT count(*) FROM emails WHERE tenant_id = %s AND sent_at >= %s", (tenant_id, start))
+    elif quota == "storage":
+        cur.execute("SELECT coalesce(sum(size_bytes), 0) FROM packets WHERE tenant_id = %s", (tenant_id,))
+    else:
+        raise ValueError(f"{quota} is not counted in the database")
+    return int(cur.fetchone()[0])
+
+
+def usage(cur: Any, tenant_id: str, quota: Quota, now: datetime | None = None, plan_: Plan | None = None) -> Usage:
+    now = now or datetime.now(UTC)
+    plan_ = plan_ or tenant_plan(cur, tenant_id)
+    return usage_of(plan_, quota, counted(cur, tenant_id, quota, now), now)
+
+
+def blocked(conn: Any, tenant_id: str, *quotas: Quota, now: datetime | None = None) -> str | None:
+    """Why the tenant may not use more of any of `quotas` now (the first exhausted one's reason),
+    None when it may. For the pipeline's tenant steps: they skip the partition with this reason."""
+    with conn.cursor() as cur:
+        plan_ = tenant_plan(cur, tenant_id)
+        for quota in quotas:
+            if plan_.limit(quota) is None:
+                continue
+            found = usage(cur, tenant_id, quota, now, plan_)
+            if found.exhausted:
+                return found.reason()
+    return None
+
+
+# ---- counting properties ---------------------------------------------------------------------
+
+def _month(now: datetime) -> date:
+    start, _ = period_bounds("month", now)
+    assert start is not None
+    return start.date()
+
+
+def receive_property(cur: Any, tenant_id: str, county: str, prospect_key: str, via: str,
+                     now: datetime | None = None) -> Usage | None:
+    """Record that the tenant receives a property (API: a detail view, a memo). None when it may:
+    already received this month (free) or within the plan; the exhausted `Usage` when it may not."""
+    now = now or datetime.now(UTC)
+    month = _month(now)
+    args = (tenant_id, month, county, prospect_key)
+    cur.execute("SELECT 1 FROM property_receipts WHERE tenant_id = %s AND period_start = %s AND county = %s "
+                "AND prospect_key = %s", args)
+    if cur.fetchone() is not None:
+        return None
+    plan_ = tenant_plan(cur, tenant_id)
+    if plan_.properties is not None:
+        # Two first views at once must not both take the last property of the month.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quota:properties:{tenant_id}",))
+        found = usage(cur, tenant_id, "properties", now, plan_)
+        if found.exhausted:
+            return found
+    cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", (*args, via))
+    return None
+
+
+def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iterable[str], via: str,
+                      now: datetime | None = None) -> int:
+    """Record properties the pipeline delivered to the tenant (packets); how many were new this
+    month. Not refused: the step checked `blocked` before it started (a run that began within
+    the plan finishes; the next one is skipped)."""
+    keys = sorted(set(prospect_keys))
+    if not keys:
+        return 0
+    cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
+                "SELECT %s, %s, %s, k, %s FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
+                (tenant_id, _month(now or datetime.now(UTC)), county, via, keys))
+    return int(cur.rowcount)
+
+
+def record_emailed_properties(conn: Any, tenant_id: str, county: str, since: datetime) -> int:
+    """Record the properties listed by the tenant's emails sent in `county` since `since` (alerts,
+    digests: `emails.packet_ids`); how many were new this month."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT p.prospect_key FROM emails e JOIN packets p ON p.id = ANY(e.packet_ids) "
+                    "WHERE e.tenant_id = %s AND e.county = %s AND e.sent_at >= %s AND p.prospect_key <> '_portfolio'",
+                    (tenant_id, county, since))
+        keys = [r[0] for r in cur.fetchall()]
+        return record_properties(cur, tenant_id, county, keys, "alert")
+
+
+def report(cur: Any, tenant_id: str, plan_: Plan, api_calls: int, now: datetime) -> list[Usage]:
+    """Every quota's usage on the tenant's plan (`api_calls`: the API's count for today)."""
+    return [usage_of(plan_, q, api_calls if q == "api_calls" else counted(cur, tenant_id, q, now), now)
+            for q in QUOTAS]

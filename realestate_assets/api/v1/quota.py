@@ -1,0 +1,67 @@
+"""Where the API counts and refuses on a tenant's quotas (issue #11): the one helper routes call.
+
+* `count_api_call` — every authenticated request of a tenant's people and keys (security.authorize):
+  429 problem+json with `Retry-After` (seconds to midnight UTC) once the day's calls are used up.
+* `receive` — a route that hands the tenant a property (detail view, memo): free when it already
+  received it this month, else counted, or 402 once the month's properties are used up.
+* `require` — a route that starts work spending a quota (send a campaign: emails): 402 when it is
+  used up.
+
+Refusals are `application/problem+json` with the members `quota`, `plan`, `usage`, `limit` and
+`resets_at` (problems.QuotaProblem). The plans are accounts/plans.py; what counts, accounts/quotas.py.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+
+from realestate_assets.accounts import quotas
+from realestate_assets.accounts.plans import Quota
+from realestate_assets.accounts.roles import Principal
+from realestate_assets.api.v1.problems import Problem
+
+
+def refusal(usage: quotas.Usage, now: datetime | None = None) -> Problem:
+    """The problem+json of a request refused on `usage` (exhausted)."""
+    headers = None
+    if usage.status == 429 and usage.resets_at is not None:
+        wait = max(1, math.ceil((usage.resets_at - (now or datetime.now(UTC))).total_seconds()))
+        headers = {"Retry-After": str(wait), "RateLimit-Limit": str(usage.limit), "RateLimit-Remaining": "0",
+                   "RateLimit-Reset": str(wait)}
+    return Problem(usage.status, usage.reason(), headers=headers, members=usage.members())
+
+
+def api_calls_today(request: Request, tenant_id: str, limit: int | None, now: datetime) -> int:
+    """The tenant's API calls today (the refused ones beyond the limit are not calls made)."""
+    counted = request.app.state.reos.throttle.count_today("api_calls", tenant_id, now, add=0)
+    return counted if limit is None else min(counted, limit)
+
+
+def count_api_call(request: Request, cur: Any, principal: Principal) -> None:
+    """Count one request of the principal's tenant; 429 once its plan's calls of the day are used.
+    The platform's operators acting in a tenant do not spend its quota."""
+    if principal.platform_admin or principal.tenant_id is None:
+        return
+    now = datetime.now(UTC)
+    plan = quotas.tenant_plan(cur, principal.tenant_id)
+    counted = request.app.state.reos.throttle.count_today("api_calls", principal.tenant_id, now)
+    if plan.api_calls is not None and counted > plan.api_calls:
+        raise refusal(quotas.usage_of(plan, "api_calls", plan.api_calls, now), now)
+
+
+def receive(ctx: Any, county: str, prospect_key: str, via: str) -> None:
+    """The tenant receives a property: counted once a month; 402 when the month's are used up."""
+    refused = quotas.receive_property(ctx.cur, ctx.tenant_id, county, prospect_key, via)
+    if refused is not None:
+        raise refusal(refused)
+
+
+def require(ctx: Any, quota: Quota) -> None:
+    """402 when the tenant's `quota` (emails, storage) is used up."""
+    found = quotas.usage(ctx.cur, ctx.tenant_id, quota)
+    if found.exhausted:
+        raise refusal(found)

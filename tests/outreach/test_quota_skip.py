@@ -1,0 +1,83 @@
+"""A tenant over its plan (issue #11): its packets and emails steps skip its partition with the
+reason in their metadata and log, and never fail the county's run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+import pytest
+
+from realestate_assets.accounts.plans import PLANS
+from realestate_assets.definitions import Deployment
+from tests.databases import psycopg2_dsn
+from tests.outreach.test_tenant_objects import _checks, _run
+
+
+def _over_quota(database_url: str, tenant: str) -> None:
+    """On the free plan, with the month's properties and emails used up."""
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
+        cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
+                    "SELECT %s, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 'king_wa', 'k' || i, 'packet' "
+                    "FROM generate_series(1, %s) i", (tenant, PLANS["free"].properties))
+        cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
+                    "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                    "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', 10, 80, now()) RETURNING id",
+                    (tenant,))
+        packet_id = cur.fetchone()[0]
+        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
+                    "send_key, status, sent_at) SELECT %s, 'elsewhere', 'new_opportunity', %s, "
+                    "'r' || i || '@example.com', 'Deal', 'outbox', 'k' || i, 'sent', now() "
+                    "FROM generate_series(1, %s) i", (tenant, packet_id, PLANS["free"].emails))
+    conn.close()
+
+
+@pytest.mark.slow
+def test_an_over_quota_tenant_is_skipped_with_a_reason_not_failed(pipeline_env: Deployment, database_url: str,
+                                                                  tenant: str) -> None:
+    _over_quota(database_url, tenant)
+    result = _run(pipeline_env, ["packets", "emails"])
+    assert result.success and all(_checks(result).values()), _checks(result)
+    metadata = {e.asset_key.path[-1]: e.event_specific_data.materialization.metadata for e in result.all_events
+                if e.event_type_value == "ASSET_MATERIALIZATION"}
+    assert metadata["packets"]["quota_blocked"].value.startswith("quota properties: the free plan allows 100")
+    assert metadata["packets"]["rendered_this_run"].value == 0
+    assert metadata["emails"]["quota_blocked"].value.startswith("quota emails: the free plan allows 500")
+    assert metadata["emails"]["sent_this_run"].value == 0
+
+
+def _metadata(result: Any) -> dict[str, Any]:
+    return {e.asset_key.path[-1]: e.event_specific_data.materialization.metadata for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"}
+
+
+@pytest.mark.slow
+def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_env: Deployment, database_url: str,
+                                                                     tenant: str) -> None:
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
+    first = _run(pipeline_env, upstream)
+    assert first.success and all(_checks(first).values()), _checks(first)
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT prospect_key, via FROM property_receipts WHERE tenant_id = %s", (tenant,))
+        received = dict(cur.fetchall())
+        cur.execute("SELECT DISTINCT prospect_key FROM packets WHERE tenant_id = %s AND prospect_key <> '_portfolio'",
+                    (tenant,))
+        packeted = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT count(*) FROM emails WHERE tenant_id = %s AND sent_at IS NOT NULL", (tenant,))
+        sent = cur.fetchone()[0]
+    assert packeted and set(received) == packeted and set(received.values()) == {"packet"}
+    metadata = _metadata(first)
+    assert metadata["packets"]["properties_newly_received"].value == len(packeted)
+    assert metadata["packets"]["quota_blocked"].value == ""
+    assert sent > 0 and metadata["emails"]["properties_newly_received"].value == 0  # emailed: packeted first
+    again = _run(pipeline_env, ["packets", "emails"])
+    assert again.success and _metadata(again)["packets"]["properties_newly_received"].value == 0
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchone()[0] == len(received)  # a re-run counts nothing twice
+    conn.close()
