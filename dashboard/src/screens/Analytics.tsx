@@ -149,8 +149,8 @@ function Pipeline({ counties }: { counties: Schemas["CountyPipeline"][] }) {
       {counties.map((c) => (
         <table key={c.county} className="mt-4 w-full text-sm">
           <caption className="text-left font-semibold">
-            {countyName(c.county)}
-            <span className="ml-2 text-xs font-normal text-slate-600">
+            {countyName(c.county)}{" "}
+            <span className="ml-1 text-xs font-normal text-slate-600">
               bottleneck: {c.bottleneck ?? "—"} · last run {formatDateTime(c.last_run_at)}
             </span>
           </caption>
@@ -163,7 +163,7 @@ function Pipeline({ counties }: { counties: Schemas["CountyPipeline"][] }) {
             {c.stages.map((s) => (
               <tr key={s.stage} className={s.stage === c.bottleneck ? "bg-amber-50" : undefined}>
                 <th scope="row" className="py-1.5 text-left font-normal">
-                  {humanize(s.stage)}{s.stage === c.bottleneck && <span className="ml-1 text-xs font-semibold text-amber-900">(bottleneck)</span>}
+                  {humanize(s.stage)}{s.stage === c.bottleneck && <> <span className="text-xs font-semibold text-amber-900">(bottleneck)</span></>}
                 </th>
                 <td className="py-1.5">{formatDateTime(s.last_run_at)}</td>
                 <td className="py-1.5"><RunStatus status={s.last_status} /></td>
