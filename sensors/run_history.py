@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from realestate_assets.db.warehouse import Warehouse
 from resources import WarehouseResource
 
 STATUSES = {dg.DagsterRunStatus.SUCCESS: "success", dg.DagsterRunStatus.FAILURE: "failure",
             dg.DagsterRunStatus.CANCELED: "canceled"}
 EVENT_TYPES = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
-               dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION}
+               dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION,
+               dg.DagsterEventType.ASSET_CHECK_EVALUATION}
 ROW_COUNT = "dagster/row_count"
 COLUMNS = ("run_id", "asset", "county", "job_name", "run_status", "status", "started_at", "ended_at", "duration_s",
            "row_count")
@@ -70,11 +72,13 @@ def run_rows(run_id: str, job_name: str, run_status: str, county: str | None, ru
              events: Iterable[StepEvent], planned_assets: Sequence[str] = ()) -> list[RunRow]:
     """One row per asset of the run (pure). A step's assets are those it materialized, else (a
     failed or unfinished step) the step key, which is the asset's name for our one-asset ops. A
-    planned asset no step reached gets the run's span and outcome `skipped` (a failed upstream
-    step stopped it), so the analytics see what did not run."""
+    step that only evaluated checks, or succeeded without materializing, is no asset's. A planned
+    asset no step reached gets the run's span and outcome `skipped` (a failed upstream step
+    stopped it), so the analytics see what did not run."""
     starts: dict[str, float] = {}
     ends: dict[str, tuple[float, str]] = {}
     assets: dict[str, dict[str, tuple[str | None, int | None]]] = {}
+    checks: set[str] = set()
     for event in events:
         step = event.step_key or ""
         if event.kind == dg.DagsterEventType.STEP_START:
@@ -85,10 +89,15 @@ def run_rows(run_id: str, job_name: str, run_status: str, county: str | None, ru
             ends[step] = (event.timestamp, "failure")
         elif event.kind == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset:
             assets.setdefault(step, {})[event.asset] = (event.partition, event.row_count)
+        elif event.kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            checks.add(step)
     rows: dict[str, RunRow] = {}
     for step in sorted(starts.keys() | ends.keys() | assets.keys()):
         start = starts.get(step, run_start)
         end, status = ends.get(step, (run_end, "canceled"))
+        if step not in assets and (status == "success" or step in checks
+                                   or (planned_assets and step not in planned_assets)):
+            continue
         for asset, (partition, row_count) in (assets.get(step) or {step: (None, None)}).items():
             rows[asset] = RunRow(run_id, asset, partition or county, job_name, run_status, status, _at(start),
                                  _at(end), round(max(end - start, 0.0), 3), row_count)
@@ -111,8 +120,9 @@ def _step_event(entry: dg.EventLogEntry) -> StepEvent | None:
                      materialization.partition, int(value) if isinstance(value, int | float) else None)
 
 
-def record_run(instance: dg.DagsterInstance, run: dg.DagsterRun, warehouse: WarehouseResource) -> list[RunRow]:
-    """Read the finished run's events and write its rows (none twice)."""
+def record_run(instance: dg.DagsterInstance, run: dg.DagsterRun, warehouse: Warehouse) -> list[RunRow]:
+    """Read the finished run's events and write its rows (none twice). Also `reos materialize`'s,
+    whose in-process runs no daemon sensor sees."""
     record = instance.get_run_record_by_id(run.run_id)
     stats = instance.get_run_stats(run.run_id)
     end = stats.end_time or (record.end_time if record else None) or datetime.now(UTC).timestamp()
@@ -123,7 +133,7 @@ def record_run(instance: dg.DagsterInstance, run: dg.DagsterRun, warehouse: Ware
     rows = run_rows(run.run_id, run.job_name, STATUSES.get(run.status, "failure"),
                     run.tags.get("dagster/partition") or run.tags.get("county"), start, end, events, planned)
     if rows:
-        with warehouse.get().transaction() as conn, conn.cursor() as cur:
+        with warehouse.transaction() as conn, conn.cursor() as cur:
             cur.execute(INSERT_SQL, [list(column) for column in zip(*(r.values() for r in rows), strict=True)])
     return rows
 
@@ -137,7 +147,7 @@ def _history_sensor(status: dg.DagsterRunStatus) -> dg.RunStatusSensorDefinition
         description=f"Records each run that ends in {STATUSES[status]} in pipeline_runs (asset, county, "
                     "status, duration, rows) for the API's pipeline analytics and live updates.")
     def history(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> None:
-        rows = record_run(context.instance, context.dagster_run, warehouse)
+        rows = record_run(context.instance, context.dagster_run, warehouse.get())
         context.log.info(f"run {context.dagster_run.run_id}: {len(rows)} asset row(s) recorded")
 
     return history

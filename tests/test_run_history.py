@@ -26,7 +26,11 @@ def test_rows_per_asset_from_step_events() -> None:
               StepEvent(E.ASSET_MATERIALIZATION, "prospects", 14.0, "prospects", "king_wa", 400),
               StepEvent(E.STEP_SUCCESS, "prospects", 14.5),
               StepEvent(E.STEP_START, "enrichment", 15.0),
-              StepEvent(E.STEP_FAILURE, "enrichment", 17.0)]
+              StepEvent(E.STEP_FAILURE, "enrichment", 17.0),
+              # A check-only step, failed or not, and an op materializing nothing: no asset's rows.
+              StepEvent(E.STEP_START, "sales_checks", 15.0), StepEvent(E.ASSET_CHECK_EVALUATION, "sales_checks", 15.5),
+              StepEvent(E.STEP_FAILURE, "sales_checks", 16.0),
+              StepEvent(E.STEP_START, "notify_op", 15.0), StepEvent(E.STEP_SUCCESS, "notify_op", 15.1)]
     rows = {r.asset: r for r in run_rows("r1", "__ASSET_JOB", "failure", "king_wa", 9.0, 18.0, events,
                                          ["enrichment", "features", "prospects"])}
     assert (rows["prospects"].status, rows["prospects"].duration_s, rows["prospects"].row_count) == (
@@ -36,6 +40,7 @@ def test_rows_per_asset_from_step_events() -> None:
     # Never started: a failed upstream stopped it; the run's span, so it still shows.
     assert (rows["features"].status, rows["features"].started_at) == ("skipped", datetime.fromtimestamp(9.0, UTC))
     assert {r.run_status for r in rows.values()} == {"failure"}
+    assert set(rows) == {"prospects", "enrichment", "features"}
 
 
 def _assets(county: str) -> list[dg.AssetsDefinition]:
@@ -91,7 +96,7 @@ def test_the_sensor_records_a_failed_run_once_and_tells_the_followers(database_u
                              "ended_at": event["ended_at"]}
             assert stranger not in {event["tenant"]}
             # A re-evaluated tick: the same rows, no second notification.
-            assert len(record_run(instance, run, warehouse)) == 2
+            assert len(record_run(instance, run, warehouse.get())) == 2
             assert _notifications(listener) == []
             with owner_cursor(database_url) as cur:
                 cur.execute("SELECT count(*) FROM pipeline_runs WHERE run_id = %s", (run.run_id,))
