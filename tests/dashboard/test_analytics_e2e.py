@@ -95,7 +95,7 @@ def test_analytics_screen_shows_every_panel(browser, base_url: str, world) -> No
     emails = page.get_by_role("table", name=re.compile("^Emails per month"))
     expect(emails.locator("tbody tr")).to_have_count(2)
     expect(emails.locator("tbody tr").last).to_contain_text("50.0%")  # this month: 1 of 2 delivered opened
-    accuracy = page.get_by_role("table", name=re.compile("^Avm MdAPE"))
+    accuracy = page.get_by_role("table", name=re.compile(r"^Valuation \(AVM\) MdAPE"))
     expect(accuracy.locator("tbody tr")).to_have_count(2)
     expect(accuracy.locator("tbody tr").last).to_contain_text("9.60%")
     page.wait_for_load_state("networkidle")
@@ -119,6 +119,8 @@ def test_home_pipeline_shows_last_run_and_a_finished_run_arrives_live(browser, b
     expect(page.get_by_test_id("toast")).to_contain_text(f"{world['county']}: emails updated")
     # The refreshed query: the email stage has a run now.
     expect(card.locator("li").last).to_contain_text("fresh as of")
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "home-pipeline.png"), full_page=True)
 
 
 @pytest.mark.skipif(not AXE.is_file(), reason="axe-core not installed (npm ci in dashboard/)")

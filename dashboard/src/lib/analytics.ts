@@ -24,17 +24,17 @@ export function rate(part: number, whole: number): number | null {
 }
 
 /** The figure a model's accuracy is followed by: the AVM's median error, the classifiers' AUC. */
-export const ACCURACY_METRIC: Record<string, { key: string; label: string; better: "lower" | "higher" }> = {
-  avm: { key: "mdape_pct", label: "MdAPE (%)", better: "lower" },
-  deal: { key: "auc", label: "AUC", better: "higher" },
-  sale_propensity: { key: "auc", label: "AUC", better: "higher" },
+export const ACCURACY_METRIC: Record<string, { title: string; key: string; label: string; better: "lower" | "higher" }> = {
+  avm: { title: "Valuation (AVM)", key: "mdape_pct", label: "MdAPE (%)", better: "lower" },
+  deal: { title: "Deal classifier", key: "auc", label: "AUC", better: "higher" },
+  sale_propensity: { title: "Sale within 12 months", key: "auc", label: "AUC", better: "higher" },
 };
 
 export interface ModelPoint { county: string; model_name: string; created_at: string; headline: Record<string, number | undefined> }
 
 /** Model versions → per model: one row per training (time order), one column per county. */
 export function accuracySeries(models: readonly ModelPoint[]):
-  { model: string; metric: string; unit: string; counties: string[]; rows: ({ t: number; date: string } & Record<string, number | string>)[] }[] {
+  { model: string; title: string; metric: string; unit: string; counties: string[]; rows: ({ t: number; date: string } & Record<string, number | string>)[] }[] {
   const byModel = new Map<string, ModelPoint[]>();
   for (const m of models) {
     const metric = ACCURACY_METRIC[m.model_name];
@@ -42,11 +42,11 @@ export function accuracySeries(models: readonly ModelPoint[]):
     byModel.set(m.model_name, [...(byModel.get(m.model_name) ?? []), m]);
   }
   return [...byModel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([model, versions]) => {
-    const { key, label } = ACCURACY_METRIC[model] as { key: string; label: string };
+    const { title, key, label } = ACCURACY_METRIC[model] as { title: string; key: string; label: string };
     const rows = [...versions].sort((a, b) => a.created_at.localeCompare(b.created_at)).map((v) => ({
       t: Date.parse(v.created_at), date: v.created_at.slice(0, 10), [v.county]: v.headline[key] as number,
     }));
-    return { model, metric: label, unit: key.endsWith("_pct") ? "%" : "", counties: [...new Set(versions.map((v) => v.county))].sort(), rows };
+    return { model, title, metric: label, unit: key.endsWith("_pct") ? "%" : "", counties: [...new Set(versions.map((v) => v.county))].sort(), rows };
   });
 }
 

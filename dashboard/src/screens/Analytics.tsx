@@ -271,7 +271,7 @@ function Accuracy({ models }: { models: Schemas["ModelVersion"][] }) {
       {series.map((s) => {
         return (
           <figure key={s.model}>
-            <figcaption className="text-sm font-semibold">{humanize(s.model)}: {s.metric}</figcaption>
+            <figcaption className="text-sm font-semibold">{s.title}: {s.metric}</figcaption>
             {s.rows.length > 1 ? (
               <div className="mt-2 h-56" aria-hidden="true">
                 <ResponsiveContainer width="100%" height="100%">
@@ -287,7 +287,7 @@ function Accuracy({ models }: { models: Schemas["ModelVersion"][] }) {
               </div>
             ) : <Empty>One training so far: the line starts with the second.</Empty>}
             <table className="mt-2 w-full text-sm">
-              <caption className="sr-only">{humanize(s.model)} {s.metric} per training and county</caption>
+              <caption className="sr-only">{s.title} {s.metric} per training and county</caption>
               <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
                 <tr><th scope="col">Trained</th>{s.counties.map((c) => <th key={c} scope="col" className="text-right">{countyName(c)}</th>)}</tr>
               </thead>
