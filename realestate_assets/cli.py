@@ -197,6 +197,7 @@ def _run(job: Any, county: str, check_steps: set[str]) -> None:
         result = job.execute_in_process(
             instance=instance, partition_key=county, raise_on_error=False, tags={"county": county},
             run_id=run_id, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        _record(instance, run_id)
     seconds = time.perf_counter() - started
     _print_checks(result)
     if not result.success:
@@ -205,6 +206,23 @@ def _run(job: Any, county: str, check_steps: set[str]) -> None:
         error = first_error_line(failures[0]) if failures else "run failed"
         raise fail(county, f"step {step}", f"{error} (after {seconds:.0f} s; run {run_id})")
     console.print(f"materialized {county} in {seconds:.1f} s (run {result.run_id})")
+
+
+def _record(instance: Any, run_id: str) -> None:
+    """Into the run history (pipeline_runs), as the daemon's run-history sensors record the runs
+    they see: an in-process run has no daemon watching (same rows; recording twice adds none)."""
+    from realestate_assets.db.warehouse import Warehouse
+    from sensors.run_history import record_run
+
+    try:
+        warehouse = Warehouse(_url())
+        try:
+            record_run(instance, instance.get_run_by_id(run_id), warehouse)
+        finally:
+            warehouse.dispose()
+    except Exception as exc:  # the run itself is done and reported; only the analytics miss it
+        console.print(f"[yellow]run {run_id} not recorded in pipeline_runs: {escape(str(exc))}[/yellow]",
+                      soft_wrap=True)
 
 
 def _print_checks(result: Any) -> None:

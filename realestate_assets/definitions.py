@@ -60,6 +60,7 @@ from sensors import (
 from sensors.alerts import alerts_resource, run_failure_alerts
 from sensors.automation import FOLLOW_UPSTREAM, training_condition
 from sensors.freshness import county_freshness_sensor, with_freshness
+from sensors.run_history import run_history_sensors
 
 ENVIRONMENTS = ("local", "staging", "production")
 # The Definitions' metadata key listing county files that failed to load ({stem: error}).
@@ -247,7 +248,7 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
         sensors=[automation_sensor, email_events_sensor, memo_requests_sensor, webhooks_sensor, run_failure_alerts,
-                 county_freshness_sensor(counties, invalid=files.invalid)],
+                 *run_history_sensors, county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,
         metadata={INVALID_COUNTIES: dg.MetadataValue.json(files.invalid)},

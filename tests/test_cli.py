@@ -23,6 +23,7 @@ import yaml
 from realestate_assets.db.embedded import stop_embedded
 from realestate_assets.devserver import split_commands
 from realestate_assets.settings import repo_root
+from tests.databases import psycopg2_dsn
 from tests.samples import write_sample_config
 
 # Variables of the calling shell that would change which warehouse or instance the CLI uses.
@@ -148,6 +149,12 @@ def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict
     assert lines[-1].startswith("king_wa: step sales failed — DagsterAssetCheckFailedError: 1 blocking asset check "
                                 "failed with ERROR severity: sales: reject_rate_below_ceiling (after ")
     assert result.stderr == ""
+    # The run is in the history the analytics read (no daemon sensor watches an in-process run).
+    run_id = lines[-1].rsplit("run ", 1)[1].rstrip(")")
+    with psycopg2.connect(psycopg2_dsn(cli_env["DATABASE_URL"])) as conn, conn.cursor() as cur:
+        cur.execute("SELECT status, county FROM pipeline_runs WHERE run_id = %s AND asset = 'sales'", (run_id,))
+        assert cur.fetchone() == ("failure", "king_wa")
+    conn.close()
 
 
 def test_demo_gives_the_loaded_tables_planner_statistics(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,11 +1,12 @@
 """Live updates for the dashboard: PostgreSQL NOTIFY on `reos_live` → the tenant's WebSockets.
 
 The writes themselves notify (triggers of migration 0017: an email's state, a new investor memo;
-the API's campaign send): nothing polls the tables. One listening connection per API process, in
-a thread (psycopg2 has no asyncio LISTEN): it waits on the socket, parses each payload and hands
-it to the event loop, which puts it on the queue of every socket of that payload's tenant. The
-thread starts with the first socket and reconnects after a lost connection; events of that gap
-are not replayed (clients refetch what they show when the socket reopens).
+of 0029: a finished pipeline run, to each tenant following its county; the API's campaign send):
+nothing polls the tables. One listening connection per API process, in a thread (psycopg2 has
+no asyncio LISTEN): it waits on the socket, parses each payload and hands it to the event loop,
+which puts it on the queue of every socket of that payload's tenant. The thread starts with the
+first socket and reconnects after a lost connection; events of that gap are not replayed
+(clients refetch what they show when the socket reopens).
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ from typing import Any
 API_ROLE = "reos_api"
 # What a tenant id may be: also one safe segment of an object key (`tenants/<id>/…`, objects.py).
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
-# Public-record derived, one set of rows per county whoever computed it: no tenant_id (migration 0016).
+# Public-record derived, one set of rows per county whoever computed it: no tenant_id (migration 0016);
+# and the run history of the assets computing them (0029).
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
-                           "features", "ml_models", "scores"})
+                           "features", "ml_models", "scores", "pipeline_runs"})
 # Logs every stage writes: tenant_id NULL for the public stages, the tenant's for its own (the
 # webhook's `email_events` rejects). Not under tenant RLS: the API reads neither, and may only
 # insert a reject of its own tenant (0016, policy `tenant_insert`).
@@ -29,7 +30,8 @@ LOG_TABLES = frozenset({"rejects", "source_calls"})
 
 # Public tables the API reads: row-level security (migration 0008, policy `county_subscribed`)
 # admits a row when its county is one the current tenant subscribes to, whoever wrote it.
-COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models", "sales"})  # 0008, 0014, 0021
+COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models", "sales",  # 0008, 0014, 0021
+                                  "pipeline_runs"})  # 0029
 
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})

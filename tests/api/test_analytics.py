@@ -62,3 +62,68 @@ def test_distribution_locations_trends_and_funnel_agree_with_the_rows(
     assert stages["discovered"] == N_A and stages["scored"] == len(scores) and stages["emailed"] == 0
     assert funnel["emails"]["sent"] == 0
     assert client.get(f"{API}/score-distribution", params={"width": 0}, headers=viewer).status_code == 422
+
+
+def _run(cur: Any, run_id: str, asset: str, county: str, status: str, ended_hours_ago: float, duration_s: float,
+         row_count: int | None) -> None:
+    cur.execute("INSERT INTO pipeline_runs (run_id, asset, county, job_name, run_status, status, started_at, ended_at, "
+                "duration_s, row_count) VALUES (%s, %s, %s, '__ASSET_JOB', %s, %s, "
+                "now() - make_interval(secs => %s * 3600 + %s), now() - make_interval(secs => %s * 3600), %s, %s)",
+                (run_id, asset, county, status, status, ended_hours_ago, duration_s, ended_hours_ago, duration_s,
+                 row_count))
+
+
+def test_pipeline_per_stage_from_the_run_history(
+        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:
+    ca, cb = world["ca"], world["cb"]
+    with owner_cursor(database_url) as cur:
+        _run(cur, f"{ca}-1", "prospects", ca, "success", 30, 10.0, 100)
+        _run(cur, f"{ca}-2", "prospects", ca, "success", 2, 20.0, 400)  # the latest counts
+        _run(cur, f"{ca}-2", "sales", ca, "success", 2, 5.0, 100)
+        _run(cur, f"{ca}-3", "scores", ca, "success", 1, 60.0, 300)
+        _run(cur, f"{ca}-4", "packets", ca, "failure", 0.5, 1.0, None)
+        _run(cur, f"{cb}-1", "prospects", cb, "success", 1, 1.0, 9)  # tenant B's county
+    answer = client.get(f"{API}/pipeline", headers=viewer)
+    assert answer.status_code == 200, answer.text
+    [county] = [c for c in answer.json() if c["county"] != "king_wa"]
+    assert county["county"] == ca and county["bottleneck"] == "scoring" and county["last_status"] == "failure"
+    stages = {s["stage"]: s for s in county["stages"]}
+    assert list(stages) == ["discovery", "enrichment", "scoring", "packets", "email"]
+    discovery = stages["discovery"]
+    assert (discovery["assets"], discovery["duration_s"], discovery["rows"], discovery["throughput_rows_per_s"],
+            discovery["runs"], discovery["last_status"]) == (["prospects", "sales"], 25.0, 500, 20.0, 2, "success")
+    assert 2 * 3600 - 60 < discovery["freshness_s"] < 2 * 3600 + 60
+    assert (stages["packets"]["last_status"], stages["packets"]["failures"], stages["packets"]["duration_s"]) == (
+        "failure", 1, None)
+    assert stages["enrichment"]["last_run_at"] is None and stages["enrichment"]["runs"] == 0
+    funnel = {f["county"]: f for f in client.get(f"{API}/funnel", headers=viewer).json()}[ca]
+    assert funnel["last_run_status"] == "failure" and funnel["last_run_at"] == county["last_run_at"]
+    # B's county: row-level security hides its runs even when asked for by name.
+    assert client.get(f"{API}/pipeline", params={"county": cb}, headers=viewer).json() == []
+
+
+def test_emails_per_month_are_the_tenants_own(
+        client: TestClient, world: dict[str, Any], viewer: dict[str, str], database_url: str) -> None:
+    with owner_cursor(database_url) as cur:
+        for tenant, n in ((world["a"].id, 3), (world["b"].id, 5)):
+            for i in range(n):
+                cur.execute("INSERT INTO emails (tenant_id, county, campaign, recipient_email, subject, provider, "
+                            "send_key, status, sent_at, opened_at) VALUES (%s, 'king_wa', 'monthly', %s, 's', "
+                            "'outbox', %s, 'sent', now(), CASE WHEN %s THEN now() END)",
+                            (tenant, f"m{i}@example.com", f"monthly:{tenant}:{i}", i == 0))
+    answer = client.get(f"{API}/emails", params={"months": 2}, headers=viewer)
+    assert answer.status_code == 200, answer.text
+    [month] = answer.json()
+    assert (month["county"], month["sent"], month["opened"], month["clicked"]) == ("king_wa", 3, 1, 0)
+
+
+def test_stage_figures_of_a_county_without_runs_are_empty() -> None:
+    from datetime import UTC, datetime
+
+    from realestate_assets.api.v1.pipeline_health import county_pipelines, worst
+
+    assert county_pipelines([], datetime.now(UTC)) == []
+    assert county_pipelines([{"asset": "not_a_stage_asset", "county": "x", "run_id": "r", "status": "success",
+                              "ended_at": datetime.now(UTC), "duration_s": 1.0, "row_count": 1}],
+                            datetime.now(UTC)) == []
+    assert worst(["success", "skipped", "failure"]) == "failure" and worst([]) is None

@@ -51,3 +51,24 @@ def test_a_socket_without_valid_credentials_is_closed(client: TestClient, first:
         with pytest.raises(WebSocketDisconnect) as closed:
             socket.receive_json()
     assert closed.value.code == 4401
+
+
+def test_a_finished_run_reaches_the_tenants_following_its_county(
+        client: TestClient, world: dict[str, Any], database_url: str) -> None:
+    token = login(client, world["a"].users["viewer"]["email"])["access_token"]
+    with client.websocket_connect(WS) as socket:
+        socket.send_json({"token": token})
+        assert socket.receive_json()["kind"] == "ready"
+        assert client.app.state.reos.live.listening.wait(10)
+        with owner_cursor(database_url) as cur:
+            # Tenant B's county: A never hears of it. Then one run of two assets in A's, written in one
+            # statement as the sensor writes them: one event.
+            for rows in ([("ws-b", world["cb"], "prospects")], [("ws-a", world["ca"], "prospects"),
+                                                                ("ws-a", world["ca"], "sales")]):
+                cur.execute("INSERT INTO pipeline_runs (run_id, county, asset, job_name, run_status, status, "
+                            "started_at, ended_at, duration_s) SELECT r.*, 'discovery_job', 'success', 'success', "
+                            "now(), now(), 0 FROM unnest(%s::text[], %s::text[], %s::text[]) AS r",
+                            [list(c) for c in zip(*rows, strict=True)])
+        event = socket.receive_json()
+        assert event == {"kind": "run_finished", "run_id": "ws-a", "county": world["ca"], "job": "discovery_job",
+                         "status": "success", "assets": ["prospects", "sales"], "ended_at": event["ended_at"]}

@@ -115,3 +115,19 @@ export function propertyTitle(p: { address?: unknown; parcel_id?: unknown; prosp
   if (typeof p.address === "string" && p.address) return p.address;
   return `Parcel ${typeof p.parcel_id === "string" && p.parcel_id ? p.parcel_id : p.prospect_key}`;
 }
+
+/** Seconds → "850 ms", "42 s", "3 min 20 s", "2 h 5 min", "3 d 4 h" (two units at most). */
+export function formatDuration(seconds: unknown): string {
+  const n = toNumber(seconds);
+  if (n === null || n < 0) return MISSING;
+  if (n < 1) return `${Math.round(n * 1000)} ms`;
+  if (n < 60) return `${n < 10 ? n.toFixed(1) : Math.round(n)} s`;
+  const units: [string, number][] = [["d", 86_400], ["h", 3_600], ["min", 60], ["s", 1]];
+  const rounded = Math.round(n);
+  const i = units.findIndex(([, size]) => rounded >= size); // 0–2: n ≥ 60 s
+  const [big, bigSize] = units[i] as [string, number];
+  const [small, smallSize] = units[i + 1] as [string, number];
+  const count = Math.floor(rounded / bigSize);
+  const rest = Math.floor((rounded - count * bigSize) / smallSize);
+  return rest ? `${count} ${big} ${rest} ${small}` : `${count} ${big}`;
+}

@@ -28,3 +28,15 @@ describe("live events", () => {
     expect(socketUrl({ protocol: "http:", host: "127.0.0.1:5173" })).toBe("ws://127.0.0.1:5173/api/v1/ws");
   });
 });
+
+describe("run_finished", () => {
+  const run = (county: string, status: string, assets: string[]) =>
+    ({ kind: "run_finished", run_id: `${county}-${status}`, county, job: "__ASSET_JOB", status, assets, ended_at: "2026-12-03T10:00:00Z" });
+
+  it("refreshes the analytics and properties and says what ran, one toast per county and outcome", () => {
+    const r = reactTo([run("king_wa", "success", ["prospects"]), run("king_wa", "success", ["enrichment", "prospects"]),
+      run("cook_il", "failure", ["scores"])]);
+    expect(r.invalidate).toEqual([["analytics"], ["properties"]]);
+    expect(r.toasts).toEqual(["king_wa: enrichment, prospects updated", "cook_il: run failed (scores)"]);
+  });
+});

@@ -6,6 +6,7 @@ export type LiveEvent =
   | { kind: "campaign_progress"; campaign: string; county: string; status: string }
   | { kind: "campaign_send"; campaign: string; counties: string[]; run_ids: string[] }
   | { kind: "new_deal"; county: string; prospect_key: string; bird_dog_score: number | null }
+  | { kind: "run_finished"; run_id: string; county: string; job: string; status: string; assets: string[]; ended_at: string }
   | { kind: string; [key: string]: unknown };
 
 export interface Reaction {
@@ -21,6 +22,7 @@ export function reactTo(events: readonly LiveEvent[]): Reaction {
   const toasts: string[] = [];
   const sentBy = new Map<string, number>();
   const deals = new Map<string, number>();
+  const runs = new Map<string, { county: string; status: string; assets: Set<string> }>();
   for (const e of events) {
     if (e.kind === "campaign_progress") {
       invalidate.set("campaigns", ["campaigns"]);
@@ -32,10 +34,21 @@ export function reactTo(events: readonly LiveEvent[]): Reaction {
     } else if (e.kind === "new_deal") {
       for (const key of ["properties", "analytics"]) invalidate.set(key, [key]);
       deals.set(String(e.county), (deals.get(String(e.county)) ?? 0) + 1);
+    } else if (e.kind === "run_finished") {
+      // The pipeline panels (Home, Analytics) and what a run may have changed (properties, scores).
+      for (const key of ["analytics", "properties"]) invalidate.set(key, [key]);
+      const id = `${String(e.county)}|${String(e.status)}`;
+      const run = runs.get(id) ?? { county: String(e.county), status: String(e.status), assets: new Set<string>() };
+      for (const asset of Array.isArray(e.assets) ? e.assets : []) run.assets.add(String(asset));
+      runs.set(id, run);
     }
   }
   for (const campaign of sentBy.keys()) toasts.push(`Campaign ${campaign}: emails sent`);
   for (const [county, n] of deals) toasts.push(n === 1 ? `New deal in ${county}` : `${n} new deals in ${county}`);
+  for (const { county, status, assets } of runs.values()) {
+    const what = [...assets].sort().join(", ") || "pipeline";
+    toasts.push(status === "success" ? `${county}: ${what} updated` : `${county}: run ${status === "failure" ? "failed" : status} (${what})`);
+  }
   return { invalidate: [...invalidate.values()], toasts };
 }
 

@@ -1,10 +1,10 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
-import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, data, type Schemas } from "../api/client";
-import { ErrorBox, Loading, NotYet, ScoreBadge, Stat } from "../components/ui";
+import { RunStatus, ScoreChart } from "../components/ScoreChart";
+import { ErrorBox, Loading, ScoreBadge, Stat } from "../components/ui";
 import {
-  countyName, formatCode, formatDate, formatDateTime, formatInteger, formatMoney, formatScore, propertyTitle,
+  countyName, formatCode, formatDate, formatDateTime, formatDuration, formatInteger, formatMoney, formatScore, propertyTitle,
 } from "../lib/format";
 
 const EMAIL_OUTCOMES = ["sent", "delivered", "opened", "clicked", "bounced", "unsubscribed"];
@@ -12,6 +12,7 @@ const EMAIL_OUTCOMES = ["sent", "delivered", "opened", "clicked", "bounced", "un
 export default function Home() {
   const summary = useQuery({ queryKey: ["analytics", "summary"], queryFn: () => data(api.GET("/api/v1/analytics/summary")) });
   const funnel = useQuery({ queryKey: ["analytics", "funnel"], queryFn: () => data(api.GET("/api/v1/analytics/funnel")) });
+  const pipeline = useQuery({ queryKey: ["analytics", "pipeline"], queryFn: () => data(api.GET("/api/v1/analytics/pipeline")) });
   const distribution = useQuery({
     queryKey: ["analytics", "score-distribution"],
     queryFn: () => data(api.GET("/api/v1/analytics/score-distribution", { params: { query: { width: 10 } } })),
@@ -86,66 +87,38 @@ export default function Home() {
           <p className="text-sm text-slate-600">This workspace follows no county yet (Settings → Counties).</p>
         ) : funnel.data.map((county) => (
           <FunnelCard key={county.county} funnel={county}
+            pipeline={pipeline.data?.find((p) => p.county === county.county)}
             lastScored={summary.data?.counties.find((c) => c.county === county.county)?.last_scored_at ?? null} />
         ))}
-        <NotYet title="Run status per stage">
-          The last run, its status and each stage's duration come from Dagster's run history, which the API does not expose yet;
-          "last scored" above is the freshness the warehouse itself records.
-        </NotYet>
+        {pipeline.isError && <ErrorBox error={pipeline.error} />}
       </section>
     </div>
   );
 }
 
-function ScoreChart({ bins, width }: { bins: Schemas["ScoreBin"][]; width: number }) {
-  const counties = [...new Set(bins.map((b) => b.county))];
-  const rows = new Map<number, Record<string, number | string>>();
-  for (const bin of bins) {
-    const row = rows.get(bin.bin_start) ?? { band: `${bin.bin_start}–${bin.bin_start + width}` };
-    row[bin.county] = bin.properties;
-    rows.set(bin.bin_start, row);
-  }
-  const chart = [...rows.entries()].sort((a, b) => a[0] - b[0]).map(([, row]) => row);
-  if (!chart.length) return <p className="mt-3 text-sm text-slate-600">No scored property yet.</p>;
-  const colors = ["#1e40af", "#b45309", "#047857", "#7c3aed"];
-  return (
-    <figure className="mt-3">
-      <div className="h-80" aria-hidden="true">
-        <ResponsiveContainer width="100%" height="100%">
-          <BarChart data={chart}>
-            <CartesianGrid strokeDasharray="3 3" vertical={false} />
-            <XAxis dataKey="band" fontSize={11} />
-            <YAxis fontSize={11} allowDecimals={false} />
-            <Tooltip />
-            {counties.length > 1 && <Legend />}
-            {counties.map((c, i) => <Bar key={c} dataKey={c} name={countyName(c)} stackId="s" fill={colors[i % colors.length]} isAnimationActive={false} />)}
-          </BarChart>
-        </ResponsiveContainer>
-      </div>
-      <figcaption className="sr-only">
-        Properties per score band: {chart.map((r) => `${r.band}: ${counties.map((c) => r[c] ?? 0).join("/")}`).join("; ")}
-      </figcaption>
-    </figure>
-  );
-}
-
-function FunnelCard({ funnel, lastScored }: { funnel: Schemas["CountyFunnel"]; lastScored: string | null }) {
+function FunnelCard({ funnel, pipeline, lastScored }: {
+  funnel: Schemas["CountyFunnel"]; pipeline: Schemas["CountyPipeline"] | undefined; lastScored: string | null;
+}) {
   const first = funnel.stages[0]?.count ?? 0;
   const emails = funnel.emails as Record<string, number | undefined>;
   return (
     <article className="card" aria-label={`Pipeline of ${countyName(funnel.county)}`}>
       <div className="flex flex-wrap items-baseline justify-between gap-2">
         <h3 className="font-semibold">{countyName(funnel.county)}</h3>
-        <p className="text-xs text-slate-600">last scored {formatDateTime(lastScored)}</p>
+        <p className="text-xs text-slate-600">
+          last run {formatDateTime(funnel.last_run_at)}{funnel.last_run_status ? <> · <RunStatus status={funnel.last_run_status} /></> : null}
+          {" · "}last scored {formatDateTime(lastScored)}
+        </p>
       </div>
       <ol className="mt-3 grid gap-2 sm:grid-cols-5">
-        {funnel.stages.map((stage) => (
+        {funnel.stages.map((stage, i) => (
           <li key={stage.stage} className="rounded-md bg-slate-50 p-2">
             <p className="text-xs font-semibold uppercase tracking-wide text-slate-600">{stage.stage}</p>
             <p className="text-lg font-semibold tabular-nums">{formatInteger(stage.count)}</p>
             <div className="mt-1 h-1.5 rounded bg-slate-200" aria-hidden="true">
               <div className="h-1.5 rounded bg-blue-800" style={{ width: `${first ? Math.max(2, (100 * stage.count) / first) : 0}%` }} />
             </div>
+            <StageRun stage={pipeline?.stages[i]} />
           </li>
         ))}
       </ol>
@@ -153,5 +126,17 @@ function FunnelCard({ funnel, lastScored }: { funnel: Schemas["CountyFunnel"]; l
         Emails: {EMAIL_OUTCOMES.map((k) => `${formatInteger(emails[k] ?? 0)} ${k}`).join(" · ")}
       </p>
     </article>
+  );
+}
+
+/** A stage's latest run (pipeline_runs through /analytics/pipeline): when, how it ended, how fresh. */
+function StageRun({ stage }: { stage: Schemas["PipelineStage"] | undefined }) {
+  if (!stage?.last_run_at) return <p className="mt-1 text-xs text-slate-600">no run recorded</p>;
+  return (
+    <p className="mt-1 text-xs text-slate-700">
+      <RunStatus status={stage.last_status} /> {formatDateTime(stage.last_run_at)}
+      <br />
+      {stage.freshness_s !== null ? `fresh as of ${formatDuration(stage.freshness_s)} ago` : "never succeeded"}
+    </p>
   );
 }

@@ -4,23 +4,29 @@ distribution, counts by location, monthly trends and the pipeline funnel per cou
 Everything is computed by PostgreSQL over the rows the tenant may see: public county rows of the
 counties it follows (row-level security, migration 0008) and its own emails. Deals are counted
 against the packet threshold of config/scoring.yaml — the same number that decides who gets a
-memo. Per-run figures from Dagster (durations, failures) are not here yet (docs/api.md).
+memo. Per-run figures (last run, durations, throughput, failures) come from the run history the
+pipeline records in `pipeline_runs` (migration 0029, sensors/run_history.py): the API asks Dagster
+nothing.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import store
+from realestate_assets.api.v1.pipeline_health import county_pipelines
 from realestate_assets.api.v1.problems import responses
 from realestate_assets.api.v1.property_query import TENANT_STATUS
 from realestate_assets.api.v1.schemas import (
     AnalyticsSummary,
     CountyFunnel,
+    CountyPipeline,
     LocationCount,
+    MonthlyEmails,
     MonthlyTrend,
     ScoreDistribution,
 )
@@ -52,6 +58,10 @@ class LocationQuery(CountyQuery):
 
 class TrendQuery(CountyQuery):
     months: int = Field(24, ge=1, le=120, description="Months back, this one included")
+
+
+class PipelineQuery(CountyQuery):
+    days: int = Field(30, ge=1, le=365, description="Days of run history counted (runs, failures)")
 
 
 def _counties(ctx: Context, query: CountyQuery) -> list[str]:
@@ -136,6 +146,9 @@ def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read"))
     outcomes = ", ".join(f"count({column})::int AS {name}" for name, column in EMAIL_OUTCOMES.items())
     ctx.cur.execute(f"SELECT county, {outcomes} FROM emails WHERE county = ANY(%s) GROUP BY county", (counties,))
     emails = {row.pop("county"): row for row in dict_rows(ctx.cur)}
+    ctx.cur.execute("SELECT DISTINCT ON (county) county, ended_at AS last_run_at, run_status AS last_run_status "
+                    "FROM pipeline_runs WHERE county = ANY(%s) ORDER BY county, ended_at DESC", (counties,))
+    last_runs = {row.pop("county"): row for row in dict_rows(ctx.cur)}
     answer = []
     for county in sorted(by_status.keys() | emails.keys()):
         counts = by_status.get(county, {})
@@ -143,5 +156,31 @@ def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read"))
         answer.append({"county": county,
                        "stages": [{"stage": STAGE_NAMES.get(s, s), "count": n} for s, n in zip(STAGES, reached,
                                                                                                 strict=True)],
-                       "emails": emails.get(county, dict.fromkeys(EMAIL_OUTCOMES, 0))})
+                       "emails": emails.get(county, dict.fromkeys(EMAIL_OUTCOMES, 0)),
+                       **last_runs.get(county, {})})
     return answer
+
+
+@router.get("/analytics/pipeline", response_model=list[CountyPipeline], responses=responses(*ERRORS),
+            summary="Per county and stage: last run, status, duration, throughput, freshness, the bottleneck")
+def pipeline(query: Annotated[PipelineQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    # The window bounds the rows read; the latest run of an asset older than it is not shown.
+    ctx.cur.execute("SELECT run_id, asset, county, status, ended_at, duration_s, row_count FROM pipeline_runs "
+                    "WHERE county = ANY(%s) AND ended_at >= now() - make_interval(days => %s)",
+                    (_counties(ctx, query), query.days))
+    return county_pipelines(dict_rows(ctx.cur), datetime.now(UTC))
+
+
+@router.get("/analytics/emails", response_model=list[MonthlyEmails], responses=responses(*ERRORS),
+            summary="The tenant's emails per county and month: sent, delivered, opened, clicked, bounced, "
+                    "unsubscribed (each counted in the month it happened)")
+def email_months(query: Annotated[TrendQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    outcomes = ", ".join(f"('{name}', {column})" for name, column in EMAIL_OUTCOMES.items())
+    pivot = ", ".join(f"count(*) FILTER (WHERE e.outcome = '{name}')::int AS {name}" for name in EMAIL_OUTCOMES)
+    ctx.cur.execute(f"SELECT county, date_trunc('month', e.at)::date AS month, {pivot} "
+                    f"FROM emails, LATERAL (VALUES {outcomes}) AS e (outcome, at) "
+                    "WHERE county = ANY(%(counties)s) "
+                    "AND e.at >= date_trunc('month', now()) - make_interval(months => %(months)s - 1) "
+                    "GROUP BY 1, 2 ORDER BY 1, 2",
+                    {"counties": _counties(ctx, query), "months": query.months})
+    return dict_rows(ctx.cur)

@@ -405,6 +405,51 @@ class CountyFunnel(BaseModel):
     stages: list[FunnelStage] = Field(description="Properties that reached each stage (a later stage counts "
                                                   "toward the earlier ones)")
     emails: dict[str, int] = Field(description="This tenant's emails about the county, by what became of them")
+    last_run_at: datetime | None = Field(None, description="When the county's latest recorded run ended")
+    last_run_status: str | None = Field(None, description="How it ended: success, failure or canceled")
+
+
+class PipelineStage(BaseModel):
+    stage: str = Field(description="discovery, enrichment, scoring, packets or email")
+    assets: list[str] = Field(description="The stage's assets with a recorded run")
+    last_run_at: datetime | None = Field(description="When the latest run of one of its assets ended")
+    last_status: str | None = Field(description="Worst status of its assets' latest runs: failure, canceled, "
+                                                "skipped or success")
+    last_success_at: datetime | None
+    freshness_s: float | None = Field(description="Seconds since the stalest asset's latest success")
+    duration_s: float | None = Field(description="Sum of its assets' latest successful durations")
+    rows: int | None = Field(description="Rows those runs reported writing")
+    throughput_rows_per_s: float | None
+    runs: int = Field(description="Runs in the window")
+    failures: int = Field(description="Failed runs in the window")
+
+
+class CountyPipeline(BaseModel):
+    model_config = _example(county="king_wa", last_run_at="2026-12-02T04:12:00Z", last_status="success",
+                            bottleneck="scoring", stages=[{
+                                "stage": "discovery", "assets": ["listings", "prospects", "sales"],
+                                "last_run_at": "2026-12-02T04:03:00Z", "last_status": "success",
+                                "last_success_at": "2026-12-02T04:03:00Z", "freshness_s": 3600.0,
+                                "duration_s": 41.2, "rows": 1862, "throughput_rows_per_s": 45.2, "runs": 7,
+                                "failures": 0}])
+    county: str
+    last_run_at: datetime | None
+    last_status: str | None = Field(description="Status of the stage that ran last")
+    bottleneck: str | None = Field(description="The stage with the longest duration")
+    stages: list[PipelineStage] = Field(description="Every stage in pipeline order (null figures: never run)")
+
+
+class MonthlyEmails(BaseModel):
+    model_config = _example(county="king_wa", month="2026-11-01", sent=120, delivered=118, opened=51, clicked=14,
+                            bounced=2, unsubscribed=1)
+    county: str
+    month: date = Field(description="First day of the month the outcome happened in")
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    bounced: int
+    unsubscribed: int
 
 
 # ---- models ----------------------------------------------------------------------------------

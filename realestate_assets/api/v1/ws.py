@@ -5,7 +5,9 @@ access logs: the client sends its credentials as the first message, `{"token": "
 API key>"}`, within `AUTH_TIMEOUT_S`. They are checked like any request's (`security.resolve_principal`,
 `read` needed); a refused socket is closed with 4401 / 4403. Then the server sends `{"kind": "ready"}`
 and every event of the principal's tenant (api/live.py): `campaign_progress` (campaign, county,
-status), `new_deal` (county, prospect_key, bird_dog_score), `campaign_send` (campaign, run ids).
+status), `new_deal` (county, prospect_key, bird_dog_score), `campaign_send` (campaign, run ids),
+`run_finished` (run_id, county, job, status, assets, ended_at: a pipeline run of a followed county
+ended, recorded by the run-history sensor, migration 0029).
 """
 
 from __future__ import annotations

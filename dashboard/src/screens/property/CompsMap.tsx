@@ -1,10 +1,8 @@
-// MapLibre GL, loaded only with the property page's comps (its own chunk: the list and Home never
-// download it). Offline by default: no tiles, no fonts — a plain background, the search radius and
-// the points from GeoJSON. A production style (vector tiles) comes from VITE_MAP_STYLE_URL.
-import maplibregl from "maplibre-gl";
-import "maplibre-gl/dist/maplibre-gl.css";
-import { useEffect, useRef, useState } from "react";
-import { OFFLINE_STYLE, bounds, circlePolygon, compsGeoJSON, mapStyleUrl, type Comp } from "../../lib/market";
+// The comps map: the property (star), its comparable sales numbered as in the table, and the search
+// radius, on the shared MapLibre component (components/PointsMap.tsx, offline style by default).
+import { useMemo } from "react";
+import PointsMap, { type Marker } from "../../components/PointsMap";
+import { circlePolygon, compsGeoJSON, type Comp } from "../../lib/market";
 
 interface Props {
   latitude: number;
@@ -13,62 +11,16 @@ interface Props {
   radiusM: number | null;
 }
 
+const marker = (p: Record<string, string | number>): Marker =>
+  p.kind === "subject" ? { text: "★", className: "reos-marker reos-marker-subject" } : { text: String(p.number), className: "reos-marker" };
+
 export default function CompsMap({ latitude, longitude, comps, radiusM }: Props) {
-  const container = useRef<HTMLDivElement>(null);
-  const [failed, setFailed] = useState<string | null>(null);
-
-  useEffect(() => {
-    if (!container.current) return;
-    const points = compsGeoJSON({ latitude, longitude }, comps);
-    const area = radiusM ? circlePolygon(latitude, longitude, radiusM) : null;
-    // Framed on the points (the radius is drawn but may run off the edges); no comps: the radius.
-    const frame = bounds(comps.length || !area ? [points] : [points, area]);
-    const styleUrl = mapStyleUrl(import.meta.env as Record<string, string | undefined>);
-    let map: maplibregl.Map;
-    try {
-      map = new maplibregl.Map({
-        container: container.current,
-        style: styleUrl ?? (OFFLINE_STYLE as maplibregl.StyleSpecification),
-        bounds: frame ?? undefined,
-        fitBoundsOptions: { padding: 16 },
-        attributionControl: styleUrl ? { compact: true } : false,
-        cooperativeGestures: true, // a phone scrolls the page with one finger; two move the map
-      });
-    } catch (error) {
-      // No WebGL (old browser, locked-down machine): say so; the table lists the same sales.
-      setFailed(error instanceof Error ? error.message : String(error));
-      return;
-    }
-    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-    map.on("load", () => {
-      if (!area) return;
-      map.addSource("search-area", { type: "geojson", data: area as unknown as GeoJSON.FeatureCollection });
-      map.addLayer({ id: "search-area-fill", type: "fill", source: "search-area", paint: { "fill-color": "#1e40af", "fill-opacity": 0.05 } });
-      map.addLayer({ id: "search-area-line", type: "line", source: "search-area",
-        paint: { "line-color": "#1e40af", "line-width": 1.5, "line-dasharray": [2, 2] } });
-    });
-    // Markers are DOM elements: numbers without a font server, and they work on any style.
-    for (const f of points.features) {
-      if (f.geometry.type !== "Point") continue;
-      const element = document.createElement("div");
-      const subject = f.properties.kind === "subject";
-      element.className = subject ? "reos-marker reos-marker-subject" : "reos-marker";
-      element.textContent = subject ? "★" : String(f.properties.number);
-      element.setAttribute("aria-hidden", "true");
-      new maplibregl.Marker({ element }).setLngLat(f.geometry.coordinates).addTo(map);
-    }
-    return () => map.remove();
-  }, [latitude, longitude, comps, radiusM]);
-
-  if (failed) {
-    return (
-      <p className="rounded-md bg-slate-50 p-3 text-sm text-slate-700">
-        The map needs WebGL, which this browser does not offer ({failed}). The table below lists the same sales.
-      </p>
-    );
-  }
+  const points = useMemo(() => compsGeoJSON({ latitude, longitude }, comps), [latitude, longitude, comps]);
+  const area = useMemo(() => (radiusM ? circlePolygon(latitude, longitude, radiusM) : null), [latitude, longitude, radiusM]);
+  // Framed on the points (the radius is drawn but may run off the edges); no comps: the radius.
   return (
-    <div ref={container} className="h-72 w-full overflow-hidden rounded-md border border-slate-200" role="region"
-      aria-label={`Map of the property (star) and its ${comps.length} comparable sales, numbered as in the table`} />
+    <PointsMap points={points} area={area} frameOnArea={!comps.length} marker={marker}
+      label={`Map of the property (star) and its ${comps.length} comparable sales, numbered as in the table`}
+      fallback="The map needs WebGL, which this browser does not offer. The table below lists the same sales." />
   );
 }
