@@ -43,6 +43,7 @@ from realestate_assets.config_models import (
 )
 from realestate_assets.docs.context import sender_context
 from realestate_assets.docs.memo import render_email_html
+from realestate_assets.outreach.compliance import suppressed_among
 from realestate_assets.outreach.delivery import PlannedEmail, choose_variant
 from realestate_assets.outreach.messages import (
     Attachment,
@@ -295,7 +296,11 @@ def read_history(wh: Any, params: dict[str, Any]) -> list[EarlierEmail]:
 
 
 def read_suppressed(wh: Any, tenant: str) -> set[str]:
-    return set(wh.frame("SELECT email FROM suppressions WHERE tenant_id = :tenant", {"tenant": tenant})["email"])
+    """The tenant's recipients' addresses that are suppressed (compared by hash: an address erased
+    on request and imported again is among them)."""
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT email FROM recipients WHERE tenant_id = %s", (tenant,))
+        return suppressed_among(cur, tenant, [r[0] for r in cur.fetchall()])
 
 
 # ---------------------------------------------------------------------------------- rendering

@@ -56,6 +56,7 @@ from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.config_models import CampaignConfig, Recipient, SegmentCriteria
 from realestate_assets.db.warehouse import dict_row, dict_rows
+from realestate_assets.outreach.compliance import suppressed_sql
 from realestate_assets.outreach.events import CAMPAIGN_COUNTS, with_rates
 from realestate_assets.outreach.tenant_data import (
     CAMPAIGN_FIELDS,
@@ -82,7 +83,7 @@ def _invalid(exc: ValidationError) -> Problem:
 # ---- recipients ------------------------------------------------------------------------------
 
 RECIPIENT_COLUMNS = (", ".join(f"r.{k}" for k in RECIPIENT_FIELDS) + ", r.id, r.created_at, r.updated_at, "
-                     "EXISTS (SELECT 1 FROM suppressions s WHERE s.email = r.email) AS suppressed")
+                     f"{suppressed_sql('r.tenant_id', 'r.email')} AS suppressed")
 
 
 class RecipientQuery(BaseModel):
