@@ -92,8 +92,13 @@ def make_tenant(database_url: str, label: str) -> Tenant:
         cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
                     (tenant.id,))
         cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "
-                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s)",
+                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s) RETURNING id",
                     (tenant.id, cur.fetchone()[0]))
+        cur.execute("INSERT INTO campaign_properties (tenant_id, campaign_id, county, prospect_key, added_by) "
+                    "VALUES (%s, %s, 'king_wa', 'p1', 'seed')", (tenant.id, cur.fetchone()[0]))
+        cur.execute("INSERT INTO idempotency_keys (tenant_id, key, request_hash, method, path, status_code, "
+                    "response_body, content_type) VALUES (%s, 'seed', 'h', 'POST', '/api/v1/notes', 201, '{}', "
+                    "'application/json')", (tenant.id,))
     return tenant
 
 
