@@ -18,6 +18,7 @@ from realestate_assets.api.v1 import (
     analytics,
     auth,
     campaigns,
+    idempotency,
     models,
     privacy,
     properties,
@@ -45,11 +46,13 @@ def install(app: FastAPI) -> None:
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
                    webhook_endpoints.router, campaigns.router):
         document_permissions(router.routes)
+        idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
     install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
+    idempotency.install(app)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Any) -> Any:
