@@ -116,8 +116,9 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
     from realestate_assets.settings import repo_root
 
     limits = rate_limits or RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)
+    settings.setdefault("config_dir", str(repo_root() / "config"))
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
-                                 config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
+                                 objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
                                  redis_url=redis_url, outbox_dir=str(state_dir / "outbox"),
                                  qdrant_path=qdrant_path or str(state_dir / "no-qdrant"), **settings))

@@ -17,6 +17,8 @@ from realestate_assets.api.v1 import (
     admin,
     analytics,
     auth,
+    campaign_preview,
+    campaign_properties,
     campaigns,
     idempotency,
     models,
@@ -44,7 +46,7 @@ def limit_by_address(request: Request) -> None:
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
-                   webhook_endpoints.router, campaigns.router):
+                   webhook_endpoints.router, campaign_preview.router, campaign_properties.router, campaigns.router):
         document_permissions(router.routes)
         idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
