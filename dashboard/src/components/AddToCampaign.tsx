@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, data } from "../api/client";
 import { ErrorBox } from "./ui";
@@ -6,14 +6,12 @@ import { ErrorBox } from "./ui";
 /** Bulk action: add the ticked properties to a campaign (POST /campaigns/{id}/properties). A
  * campaign with chosen properties lists only those in its emails. */
 export function AddToCampaign({ selected }: { selected: number[] }) {
-  const client = useQueryClient();
   const [campaignId, setCampaignId] = useState<number | null>(null);
   const campaigns = useQuery({ queryKey: ["campaigns"], queryFn: () => data(api.GET("/api/v1/campaigns")) });
   const open = (campaigns.data ?? []).filter((c) => c.status !== "archived");
   const add = useMutation({
     mutationFn: (id: number) => data(api.POST("/api/v1/campaigns/{campaign_id}/properties", {
       params: { path: { campaign_id: id } }, body: { property_ids: selected } })),
-    onSuccess: () => { void client.invalidateQueries({ queryKey: ["campaign-properties"] }); },
   });
   const chosen = open.find((c) => c.id === campaignId);
   return (
