@@ -546,10 +546,17 @@ class CampaignConfig(Strict):
                                  description="how long the memo links in this campaign's emails keep working "
                                              "(each click gets a fresh short-lived object URL)")
     segment: SegmentCriteria | None = Field(default=None, description="the recipients targeted; none: everyone")
+    properties: frozenset[str] | None = Field(
+        default=None, description="the properties the campaign lists, as county:prospect_key (the API's "
+                                  "`campaign_properties`); none: every property its recipients want")
 
     def reaches(self, recipient: Recipient) -> bool:
         """Whether the campaign targets this recipient (its segment; everyone without one)."""
         return self.segment is None or self.segment.matches(recipient)
+
+    def lists(self, county_key: str, item: dict[str, Any]) -> bool:
+        """Whether the campaign may list this property (its chosen properties; any without them)."""
+        return self.properties is None or f"{county_key}:{item['prospect_key']}" in self.properties
 
     @field_validator("subjects", "intro")
     @classmethod

@@ -36,6 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from realestate_assets.api.body_limits import DEFAULT_API_MAX_BODY_BYTES, BodyLimit, body_limit_for
 from realestate_assets.api.metrics import ApiMetrics
+from realestate_assets.api.v1.idempotency import IdempotencyKeys
 from realestate_assets.api.v1.throttle import RateLimits, Throttle
 
 log = logging.getLogger(__name__)
@@ -354,6 +355,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state
+    # First, so it runs inside the body limit: a keyed POST's body is read only once it is allowed.
+    app.add_middleware(IdempotencyKeys)
     # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     app.add_middleware(DatabaseSlots, slots=lambda: state.warehouse.pool_size)

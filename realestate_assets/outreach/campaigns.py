@@ -43,6 +43,7 @@ from realestate_assets.config_models import (
 )
 from realestate_assets.docs.context import sender_context
 from realestate_assets.docs.memo import render_email_html
+from realestate_assets.outreach.compliance import suppressed_among
 from realestate_assets.outreach.delivery import PlannedEmail, choose_variant
 from realestate_assets.outreach.messages import (
     Attachment,
@@ -196,11 +197,13 @@ def plan_county(*, county_key: str, campaigns: Sequence[CampaignConfig], recipie
             alert_campaign = by_type.get("custom_alert")
             alert = next((a.name for a in recipient.alerts if alert_campaign is not None
                           and takes(recipient, county_key, "custom_alert", item) and a.criteria.matches(item)), None)
-            if alert is not None and alert_campaign is not None:
+            if alert is not None and alert_campaign is not None and alert_campaign.lists(county_key, item):
                 singles.append((item, alert_campaign, alert))
-            elif "new_opportunity" in by_type and takes(recipient, county_key, "new_opportunity", item):
+            elif "new_opportunity" in by_type and takes(recipient, county_key, "new_opportunity", item) \
+                    and by_type["new_opportunity"].lists(county_key, item):
                 singles.append((item, by_type["new_opportunity"], None))
-            elif "daily_digest" in by_type and takes(recipient, county_key, "daily_digest", item):
+            elif "daily_digest" in by_type and takes(recipient, county_key, "daily_digest", item) \
+                    and by_type["daily_digest"].lists(county_key, item):
                 digest_only.append(item)
         sent_today = sum(kinds[r.send_key] in SINGLE_PROPERTY_CAMPAIGNS for r in today_rows)
         if not rows and singles:
@@ -233,7 +236,8 @@ def plan_county(*, county_key: str, campaigns: Sequence[CampaignConfig], recipie
         weekly = by_type.get("weekly_summary")
         week_key = _week_key(county_key, now)
         if weekly is not None and week_key not in kinds:
-            top = [i for i in ranked if takes(recipient, county_key, "weekly_summary", i)][:weekly.max_items]
+            top = [i for i in ranked if takes(recipient, county_key, "weekly_summary", i)
+                   and weekly.lists(county_key, i)][:weekly.max_items]
             if top:
                 plan.emails.append(Decision(recipient, weekly, week_key, tuple(top),
                                             why=f"weekly summary: top {len(top)}"))
@@ -295,7 +299,11 @@ def read_history(wh: Any, params: dict[str, Any]) -> list[EarlierEmail]:
 
 
 def read_suppressed(wh: Any, tenant: str) -> set[str]:
-    return set(wh.frame("SELECT email FROM suppressions WHERE tenant_id = :tenant", {"tenant": tenant})["email"])
+    """The tenant's recipients' addresses that are suppressed (compared by hash: an address erased
+    on request and imported again is among them)."""
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT email FROM recipients WHERE tenant_id = %s", (tenant,))
+        return suppressed_among(cur, tenant, [r[0] for r in cur.fetchall()])
 
 
 # ---------------------------------------------------------------------------------- rendering

@@ -8,6 +8,8 @@ returns what is missing; the `emails` asset refuses to send while the list is no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from realestate_assets.config_models import Sender
 from realestate_assets.settings import is_public_url
@@ -65,3 +67,22 @@ def link_problems(*, provider: str, public_base_url: str, link_secret_given: boo
     if not link_secret_given:
         problems.append("REOS_LINK_SECRET is not set: the API could not verify the memo links in the emails")
     return problems
+
+
+# ---- suppressions ----------------------------------------------------------------------------
+# An address is suppressed (opt-out, bounce, spam report, erasure on request) when the tenant has
+# a suppression with its hash: `suppression_hash(tenant, email)` (migration 0031) is the one
+# definition, in the database, so an erased recipient — whose suppression keeps the hash alone —
+# stays suppressed for every check below, whatever later imports the same address.
+
+def suppressed_sql(tenant: str, address: str) -> str:
+    """SQL truth value: `address` (an SQL expression) is suppressed in `tenant` (an SQL expression)."""
+    return (f"EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = {tenant} "
+            f"AND s.email_hash = suppression_hash({tenant}, {address}))")
+
+
+def suppressed_among(cur: Any, tenant_id: str, addresses: Iterable[str]) -> set[str]:
+    """Which of `addresses` are suppressed in the tenant."""
+    cur.execute(f"SELECT a FROM unnest(%s::text[]) AS a WHERE {suppressed_sql('%s', 'a')}",
+                (sorted(set(addresses)), tenant_id, tenant_id))
+    return {row[0] for row in cur.fetchall()}

@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from realestate_assets.config_models import Recipient, Sender
+from realestate_assets.outreach.compliance import suppressed_among, suppressed_sql
 from realestate_assets.outreach.mailer import Mailer, ProviderError
 from realestate_assets.outreach.messages import (
     Content,
@@ -116,7 +117,8 @@ class Deliverer:
         """Emails of this county sent to an address after it was suppressed (should always be 0)."""
         with self.wh.transaction() as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM emails e JOIN suppressions s ON s.tenant_id = e.tenant_id "
-                        "AND s.email = lower(e.recipient_email) WHERE e.tenant_id = %s AND e.county = %s "
+                        "AND s.email_hash = suppression_hash(e.tenant_id, e.recipient_email) "
+                        "WHERE e.tenant_id = %s AND e.county = %s "
                         "AND e.status = 'sent' AND e.sent_at >= s.created_at", (self.tenant_id, self.county))
             return int(cur.fetchone()[0])
 
@@ -148,8 +150,8 @@ class Deliverer:
         with self.wh.transaction() as conn, conn.cursor() as cur:
             cur.execute(
                 "UPDATE emails e SET status = 'suppressed', error = 'address suppressed before sending' "
-                "WHERE e.id = ANY(%s) AND e.status IN ('pending', 'failed') AND EXISTS (SELECT 1 FROM suppressions s "
-                "WHERE s.tenant_id = e.tenant_id AND s.email = lower(e.recipient_email))", (ids,))
+                "WHERE e.id = ANY(%s) AND e.status IN ('pending', 'failed') AND "
+                + suppressed_sql("e.tenant_id", "e.recipient_email"), (ids,))
             cur.execute(
                 "UPDATE emails SET status = 'sending', attempts = attempts + 1, last_attempt_at = now() "
                 "WHERE id = ANY(%s) AND (status = 'pending' OR (status = 'failed' AND retryable "
@@ -184,8 +186,7 @@ class Deliverer:
         if not planned:
             return counts
         with self.wh.transaction() as conn, conn.cursor() as cur:
-            cur.execute("SELECT email FROM suppressions WHERE tenant_id = %s", (self.tenant_id,))
-            suppressed = {r[0] for r in cur.fetchall()}
+            suppressed = suppressed_among(cur, self.tenant_id, (p.recipient.address for p in planned))
         live = [p for p in planned if p.recipient.address not in suppressed]
         counts["suppressed"] += len(planned) - len(live)
         claimed = self._claim(live) if live else {}

@@ -49,12 +49,14 @@ def recipient_values(recipient: Recipient) -> dict[str, Any]:
 
 
 def campaign_model(row: dict[str, Any], criteria: Any = None) -> CampaignConfig:
-    """A `campaigns` row (with its segment's criteria, if any) as the planner's model. Only an
-    active campaign is enabled: drafts, paused and archived campaigns send nothing."""
+    """A `campaigns` row (with its segment's criteria, if any, and its chosen properties as
+    `properties`, if any) as the planner's model. Only an active campaign is enabled: drafts,
+    paused and archived campaigns send nothing."""
     return CampaignConfig.model_validate({
         **{k: row[k] for k in CAMPAIGN_FIELDS if row.get(k) is not None},
         "enabled": row.get("status") == "active",
-        "segment": None if criteria is None else SegmentCriteria.model_validate(criteria)})
+        "segment": None if criteria is None else SegmentCriteria.model_validate(criteria),
+        "properties": frozenset(row["properties"]) if row.get("properties") else None})
 
 
 def read_recipients(cur: Any, tenant_id: str) -> list[Recipient]:
@@ -65,7 +67,9 @@ def read_recipients(cur: Any, tenant_id: str) -> list[Recipient]:
 
 def read_campaigns(cur: Any, tenant_id: str) -> list[CampaignConfig]:
     """Every campaign of the tenant (oldest first: the first of a type wins, as in the YAML)."""
-    cur.execute(f"SELECT {', '.join('c.' + f for f in CAMPAIGN_FIELDS)}, c.status, c.segment_id, s.criteria "
+    cur.execute(f"SELECT {', '.join('c.' + f for f in CAMPAIGN_FIELDS)}, c.status, c.segment_id, s.criteria, "
+                "(SELECT array_agg(p.county || ':' || p.prospect_key) FROM campaign_properties p "
+                "WHERE p.campaign_id = c.id) AS properties "
                 "FROM campaigns c LEFT JOIN segments s ON s.id = c.segment_id "
                 "WHERE c.tenant_id = %s ORDER BY c.id", (tenant_id,))
     return [campaign_model(row, row["criteria"] if row["segment_id"] is not None else None)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-EVENT_TYPES = ("deal.new", "campaign.sent", "ping")
+EVENT_TYPES = ("deal.new", "campaign.sent", "search.match", "ping")  # search.match: outreach/search_alerts.py
 # Wait after attempt n (1-based) before attempt n+1: Svix's schedule, the Standard Webhooks
 # reference implementation's, shortened at the tail — about a day from first try to giving up.
 RETRY_SCHEDULE = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
@@ -136,7 +136,7 @@ HAVING count(*) FILTER (WHERE status IN ('pending', 'sending')) = 0
 
 def enqueue_events(cur: Any, *, threshold: float, since: datetime | None,
                    public_base_url: str | None) -> tuple[int, datetime | None]:
-    """Enqueue deal.new and campaign.sent events for what changed after `since` (None: ever);
+    """Enqueue deal.new, campaign.sent and search.match events for what changed after `since` (None: ever);
     the number enqueued and the new cursor (the newest change seen)."""
     cursor = since
     enqueued = 0
@@ -157,6 +157,12 @@ def enqueue_events(cur: Any, *, threshold: float, since: datetime | None,
         # Keyed by the counts too: emails added to the same day later make a new event.
         key = f"campaign.sent:{county}:{campaign}:{day.isoformat()}:{sent}:{failed}:{suppressed}:{bounced}"
         enqueued += enqueue(cur, tenant, "campaign.sent", key, data)
+        cursor = changed if cursor is None else max(cursor, changed)
+    from realestate_assets.outreach.search_alerts import enqueue_search_matches  # reads the API's filter parser
+
+    matched, changed = enqueue_search_matches(cur, since=read_from, public_base_url=public_base_url, enqueue=enqueue)
+    enqueued += matched
+    if changed is not None:
         cursor = changed if cursor is None else max(cursor, changed)
     return enqueued, cursor
 

@@ -96,8 +96,13 @@ def make_tenant(database_url: str, label: str) -> Tenant:
         cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
                     (tenant.id,))
         cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "
-                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s)",
+                    "VALUES (%s, 'new_opportunity', 'new_opportunity', ARRAY['Deal'], %s) RETURNING id",
                     (tenant.id, cur.fetchone()[0]))
+        cur.execute("INSERT INTO campaign_properties (tenant_id, campaign_id, county, prospect_key, added_by) "
+                    "VALUES (%s, %s, 'king_wa', 'p1', 'seed')", (tenant.id, cur.fetchone()[0]))
+        cur.execute("INSERT INTO idempotency_keys (tenant_id, key, request_hash, method, path, status_code, "
+                    "response_body, content_type) VALUES (%s, 'seed', 'h', 'POST', '/api/v1/notes', 201, '{}', "
+                    "'application/json')", (tenant.id,))
     return tenant
 
 
@@ -115,8 +120,9 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
     from realestate_assets.settings import repo_root
 
     limits = rate_limits or RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED)
+    settings.setdefault("config_dir", str(repo_root() / "config"))
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
-                                 config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
+                                 objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
                                  redis_url=redis_url, outbox_dir=str(state_dir / "outbox"),
                                  qdrant_path=qdrant_path or str(state_dir / "no-qdrant"), **settings))

@@ -30,8 +30,9 @@ def api_server(database_url: str, state_dir: Path, qdrant_path: Path | None = No
     from realestate_assets.api.v1.throttle import RateLimits
     from realestate_assets.settings import repo_root
 
+    settings.setdefault("config_dir", str(repo_root() / "config"))
     app = create_app(ApiSettings(database_url=database_url, jwt_secret=JWT_SECRET,
-                                 config_dir=str(repo_root() / "config"), objects_dir=str(state_dir / "objects"),
+                                 objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32,
                                  outbox_dir=str(state_dir / "outbox"),
                                  rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED),

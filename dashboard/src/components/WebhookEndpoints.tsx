@@ -11,6 +11,7 @@ import { ErrorBox, Loading } from "./ui";
 const EVENTS = [
   { id: "deal.new", label: "New deal (a followed county's property scores at or above the threshold)" },
   { id: "campaign.sent", label: "Campaign sent (a day's emails all settled, with counts)" },
+  { id: "search.match", label: "Saved-search alert (a new property matches a saved search with alerts on)" },
 ] as const;
 type EventId = (typeof EVENTS)[number]["id"];
 const KEY = ["webhook-endpoints"];

@@ -4,6 +4,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link } from "react-router-dom";
 import { api, data, type Schemas } from "../api/client";
 import { useCan } from "../auth";
+import { CampaignPreview } from "../components/CampaignPreview";
 import { ErrorBox, Loading } from "../components/ui";
 import {
   CAMPAIGN_TYPES, EMPTY_SEGMENT, MAX_VARIANTS, VARIANT_LETTERS, cleanSubjects, criteriaFromForm, formatRate,
@@ -110,7 +111,7 @@ function SendPanel({ campaignId, onClose }: { campaignId: number; onClose: () =>
   const [attempt] = useState(() => crypto.randomUUID());
   const send = useMutation({
     mutationFn: () => data(api.POST("/api/v1/campaigns/{campaign_id}/send", {
-      params: { path: { campaign_id: campaignId }, header: { "idempotency-key": attempt } } })),
+      params: { path: { campaign_id: campaignId }, header: { "Idempotency-Key": attempt } } })),
     onSuccess: () => void client.invalidateQueries({ queryKey: ["campaigns"] }),
   });
   const progress = useQuery({
@@ -261,6 +262,7 @@ function CampaignForm({ campaign, onDone }: { campaign: Campaign | null; onDone:
         </div>
         {save.isError && <div className="md:col-span-2"><ErrorBox error={save.error} /></div>}
       </form>
+      <CampaignPreview type={form.type} subjects={subjects} intro={form.intro} attachPdf={form.attachPdf} maxItems={form.maxItems} />
       {campaign && <Results campaignId={campaign.id} />}
     </section>
   );

@@ -5,6 +5,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { api, data, session, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { problem } from "../api/session";
+import { AddToCampaign } from "../components/AddToCampaign";
 import { ErrorBox, Loading, ScoreBadge } from "../components/ui";
 import {
   EMPTY_FILTERS, STATUSES, activeFilterCount, apiQuery, filtersFromSearch, filtersToSearch, fromSavedFilters,
@@ -287,6 +288,7 @@ function BulkActions({ selected, onDone }: { selected: number[]; onDone: () => v
         </span>
       )}
       {review.isError && <ErrorBox error={review.error} />}
+      <AddToCampaign selected={selected} />
     </div>
   );
 }

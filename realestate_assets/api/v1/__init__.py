@@ -17,7 +17,10 @@ from realestate_assets.api.v1 import (
     admin,
     analytics,
     auth,
+    campaign_preview,
+    campaign_properties,
     campaigns,
+    idempotency,
     models,
     privacy,
     properties,
@@ -44,13 +47,16 @@ def limit_by_address(request: Request) -> None:
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
-                   webhook_endpoints.router, campaigns.router, usage.router):
+                   webhook_endpoints.router, campaign_preview.router, campaign_properties.router, campaigns.router,
+                   usage.router):
         document_permissions(router.routes)
+        idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
     install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
+    idempotency.install(app)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Any) -> Any:

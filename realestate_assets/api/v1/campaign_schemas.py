@@ -226,7 +226,8 @@ class SendAccepted(BaseModel):
     counties: list[str]
     run_ids: list[str] = Field(description="Dagster run ids, one per county (GET /campaigns/{id}/progress)")
     launched_at: datetime
-    repeated: bool = Field(description="true: the same Idempotency-Key as the last send; nothing new launched")
+    repeated: bool = Field(False, description="always false: a retry with the same Idempotency-Key gets the first "
+                                               "answer back, marked by the header `Idempotent-Replayed: true`")
 
 
 class RunState(BaseModel):

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg2.errors
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from psycopg2.extras import Json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,6 +57,7 @@ from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.config_models import CampaignConfig, Recipient, SegmentCriteria
 from realestate_assets.db.warehouse import dict_row, dict_rows
+from realestate_assets.outreach.compliance import suppressed_sql
 from realestate_assets.outreach.events import CAMPAIGN_COUNTS, with_rates
 from realestate_assets.outreach.tenant_data import (
     CAMPAIGN_FIELDS,
@@ -83,7 +84,7 @@ def _invalid(exc: ValidationError) -> Problem:
 # ---- recipients ------------------------------------------------------------------------------
 
 RECIPIENT_COLUMNS = (", ".join(f"r.{k}" for k in RECIPIENT_FIELDS) + ", r.id, r.created_at, r.updated_at, "
-                     "EXISTS (SELECT 1 FROM suppressions s WHERE s.email = r.email) AS suppressed")
+                     f"{suppressed_sql('r.tenant_id', 'r.email')} AS suppressed")
 
 
 class RecipientQuery(BaseModel):
@@ -499,12 +500,10 @@ def _send_counties(ctx: Context, row: dict[str, Any]) -> list[str]:
 @router.post("/campaigns/{campaign_id}/send", response_model=SendAccepted, status_code=202,
              responses=responses(*ERRORS, 402, 404, 409, 503), tags=["campaigns"],
              summary="Send now: launch the tenant's emails step in Dagster for each county the campaign reaches")
-def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("write"),
-                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict[str, Any]:
+def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("write")) -> dict[str, Any]:
+    # A retry with the same Idempotency-Key never reaches here: api/v1/idempotency.py replays the answer.
+    idempotency_key = request.headers.get("Idempotency-Key")
     row = _campaign(ctx, campaign_id)
-    if idempotency_key and idempotency_key == row["last_send_idempotency_key"]:
-        return {"campaign_id": campaign_id, "counties": [], "run_ids": row["last_send_run_ids"],
-                "launched_at": row["last_send_at"], "repeated": True}
     if row["status"] != "active":
         raise Problem(409, f"the campaign is {row['status']}: only an active campaign sends "
                            "(PATCH its status to active first)")

@@ -5,6 +5,10 @@ export cannot hold another tenant's row whatever the tables hold.
 The tables are read from the catalog (`db.tenancy.tenant_owned_tables`): a table added later is
 exported without touching this module. Credentials never leave: hashed secrets (API keys, refresh
 tokens) are dropped by column name, and accounts are exported as the members' email and role.
+
+`POST /recipients/{id}/erase` erases one recipient on request (`outreach/erasure.py`): name and
+address leave every table; a hash of the address stays in the suppressions, so the address is
+never emailed again, whatever imports it later. The audit row says what was erased, not who.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 from psycopg2 import sql
+from pydantic import BaseModel, ConfigDict, Field
 
-from realestate_assets.api.v1.problems import responses
+from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.db.tenancy import tenant_owned_tables
+from realestate_assets.outreach.erasure import erase_recipient
 
 router = APIRouter(tags=["privacy"])
 SECRET_COLUMNS = frozenset({"secret_hash", "token_hash", "password_hash", "secret"})  # secret: webhook signing
@@ -101,3 +107,31 @@ def export_tenant(ctx: Context = needs("admin")) -> ZipResponse:
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     return ZipResponse(chunks(), headers={"Content-Disposition":
                                           f'attachment; filename="{ctx.tenant_id}-export-{stamp}.zip"'})
+
+
+class ErasureOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"recipient_id": 7, "erased": True, "suppressed": True, "emails": 3, "events": 5, "audit_rows": 2}]})
+
+    recipient_id: int
+    erased: bool = Field(description="the recipient row is gone; name and address removed everywhere")
+    suppressed: bool = Field(description="a hash of the address stays suppressed: it is never emailed again")
+    emails: int = Field(description="emails rows whose address, name and personalized subject were removed")
+    events: int = Field(description="provider events whose address and payload were removed")
+    audit_rows: int = Field(description="earlier audit rows that quoted the name or address")
+
+
+@router.post("/recipients/{recipient_id}/erase", response_model=ErasureOut, tags=["recipients"],
+             responses=responses(401, 403, 404, 422),
+             summary="Erase a recipient on request: name and address removed everywhere, the address kept "
+                     "suppressed by hash")
+def erase_recipient_route(recipient_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                          ctx: Context = needs("admin")) -> dict[str, Any]:
+    done = erase_recipient(ctx.cur, ctx.tenant_id, recipient_id)
+    if done is None:
+        raise Problem(404, f"no recipient {recipient_id} in this tenant")
+    # No name, no address, no hash: the trail records that an erasure happened and what it touched.
+    ctx.audit("erase", "recipients", recipient_id, after={"emails": done.emails, "events": done.events,
+                                                         "audit_rows": done.audit_rows})
+    return {"recipient_id": recipient_id, "erased": True, "suppressed": True, "emails": done.emails,
+            "events": done.events, "audit_rows": done.audit_rows}

@@ -507,7 +507,7 @@ class MemoRequested(BaseModel):
     detail: str
 
 
-WebhookEvent = Literal["deal.new", "campaign.sent", "ping"]
+WebhookEvent = Literal["deal.new", "campaign.sent", "search.match", "ping"]
 
 
 class WebhookEndpointCreate(BaseModel):

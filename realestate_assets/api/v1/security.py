@@ -21,6 +21,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts import store
 from realestate_assets.accounts.roles import PERMISSIONS, Principal
+from realestate_assets.api.v1 import idempotency
 from realestate_assets.api.v1.problems import Problem
 from realestate_assets.api.v1.quota import count_api_call
 from realestate_assets.db.tenancy import act_as_api, set_tenant
@@ -99,6 +100,7 @@ def authorize(permission: str) -> Any:
             if not principal.may(permission):
                 have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
                 raise Problem(403, f"this route needs the {permission!r} permission; the principal has {have}")
+            idempotency.begin(request, cur, principal.tenant_id)  # a keyed POST: replayed, refused or claimed
             yield Context(cur=cur, principal=principal, request_id=request_id(request), ip=client_ip(request))
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by document_permissions
