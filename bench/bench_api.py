@@ -1,6 +1,7 @@
 """The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
 
-    python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 1]
+    python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
+                              [--think-ms 500] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -11,10 +12,16 @@ with its own keep-alive connection and the tenant's API key, call one route for 
 * detail — `/api/v1/properties/{id}` for random ids
 * search — `/api/v1/properties?q=<street>&sort=list_price&limit=50` (text on address, other sort)
 
-Prints p50/p95/p99 latency and requests/s per route, and the plan of the list query as the API
-role runs it (EXPLAIN ANALYZE, row-level security included) as evidence of index use. The load
-generator runs on the same 2 cores as the server: the figures are the pair's, not the server's
-alone. Issue #11's target: p95 < 100 ms for list and detail.
+Two load profiles per route: closed loop (each client sends its next request as soon as the last
+answers: the throughput ceiling, latency dominated by queueing) and think time (each client waits
+an exponential pause of mean `--think-ms` between requests, as people and scripts do). Prints
+p50/p95/p99 latency and requests/s per route and profile, and the plans of the list and search
+queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
+index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
+not the server's alone. Issue #11's target: p95 < 100 ms for list and detail.
+
+`--database-url` reuses a database (migrated; seeded on first use, kept afterwards) instead of a
+scratch one: for repeated runs while profiling.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -69,30 +78,44 @@ ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
 """
 
 
-def seed(url: str, n: int) -> tuple[str, int]:
-    """The county's properties and a tenant following it; (API key, max property id)."""
+def seed(url: str, n: int) -> tuple[str, int, bool]:
+    """The county's properties (unless already there) and a tenant following it; (a new API key,
+    max property id, whether it seeded)."""
     conn = psycopg2.connect(psycopg2_dsn(url))
     with conn, conn.cursor() as cur:
-        cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
-        store.create_tenant(cur, "bench", "API bench")
-        store.subscribe(cur, "bench", COUNTY)
+        cur.execute("SELECT count(*) FROM tenants WHERE id = 'bench'")
+        fresh = cur.fetchone()[0] == 0
+        if fresh:
+            cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
+            store.create_tenant(cur, "bench", "API bench")
+            store.subscribe(cur, "bench", COUNTY)
         _, key = store.create_api_key(cur, "bench", None, "bench", ["read"])
         cur.execute("SELECT max(id) FROM prospects")
         top = cur.fetchone()[0]
     conn.close()
-    return key, top
+    return key, top, fresh
 
 
-def explain_list(url: str) -> list[str]:
-    """The list route's query plan as the API role runs it (row-level security applied)."""
-    sql, params = list_query(PropertyFilters(county=[COUNTY], min_score=60, sort="-bird_dog_score"), None, 51)
+def explain(url: str, filters: PropertyFilters) -> list[str]:
+    """A list query's plan as the API role runs it (row-level security applied), first page of 50."""
+    sql, params = list_query(filters, None, 51)
     conn = psycopg2.connect(psycopg2_dsn(url))
     with conn, conn.cursor() as cur:
         act_as_api(cur, "bench")
-        cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
         plan = [r[0] for r in cur.fetchall()]
     conn.close()
     return plan
+
+
+@contextmanager
+def bench_database(given: str | None) -> Iterator[str]:
+    if given:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="reos-bench-api-") as scratch, \
+            scratch_database(Path(scratch) / "pg", prefix="reos_bench_api") as url:
+        yield url
 
 
 def free_port() -> int:
@@ -101,8 +124,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def hammer(base: str, key: str, clients: int, seconds: float, path_for) -> tuple[list[float], int]:
-    """`clients` threads calling `path_for(rng)` for `seconds`; (latencies in s, errors)."""
+def hammer(base: str, key: str, clients: int, seconds: float, path_for,
+           think_s: float = 0.0) -> tuple[list[float], int]:
+    """`clients` threads calling `path_for(rng)` for `seconds`, each pausing an exponential time of
+    mean `think_s` between requests (0: closed loop); (latencies in s, errors)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -112,6 +137,8 @@ def hammer(base: str, key: str, clients: int, seconds: float, path_for) -> tuple
         rng = random.Random(i)
         mine: list[float] = []
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as http:
+            if think_s:
+                time.sleep(rng.uniform(0, think_s))  # spread the first requests
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 answer = http.get(path_for(rng))
@@ -119,6 +146,8 @@ def hammer(base: str, key: str, clients: int, seconds: float, path_for) -> tuple
                 if answer.status_code != 200:
                     with lock:
                         errors[0] += 1
+                if think_s:
+                    time.sleep(rng.expovariate(1 / think_s))
         with lock:
             latencies.extend(mine)
 
@@ -140,13 +169,19 @@ def main() -> None:
     parser.add_argument("--properties", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn worker processes (2: one per core, as deployed)")
+    parser.add_argument("--think-ms", type=float, default=500,
+                        help="mean pause between a client's requests in the think-time profile (0: skip it)")
+    parser.add_argument("--routes", default="list,detail,search")
+    parser.add_argument("--database-url", help="reuse this migrated database (seeded on first use)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="reos-bench-api-") as scratch, \
-            scratch_database(Path(scratch) / "pg", prefix="reos_bench_api") as url:
+    with bench_database(args.database_url) as url, \
+            tempfile.TemporaryDirectory(prefix="reos-bench-api-state-") as scratch:
         started = time.perf_counter()
-        key, top = seed(url, args.properties)
-        print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
+        key, top, fresh = seed(url, args.properties)
+        if fresh:
+            print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
         port = free_port()
         unlimited = "100000000/minute"
         env = {**os.environ, "DATABASE_URL": url, "REOS_ENV": "local", "REOS_STATE_DIR": scratch,
@@ -167,19 +202,28 @@ def main() -> None:
                 "detail": lambda rng: f"/api/v1/properties/{rng.randint(1, top)}",
                 "search": lambda rng: f"/api/v1/properties?q={rng.choice(STREETS).lower()}&sort=list_price&limit=50",
             }
+            chosen = [r.strip() for r in args.routes.split(",") if r.strip()]
+            profiles = [("closed", 0.0)] + ([("think", args.think_ms / 1000)] if args.think_ms else [])
             load = os.getloadavg()[0]
-            print(f"{args.clients} clients, {args.seconds:g} s per route, {args.workers} uvicorn worker(s), "
-                  f"load average {load:.1f} at start")
-            print(f"{'route':<8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
-            for name, path_for in routes.items():
+            print(f"{args.clients} clients, {args.seconds:g} s per route and profile, {args.workers} uvicorn "
+                  f"worker(s), think time mean {args.think_ms:g} ms, load average {load:.1f} at start")
+            print(f"{'route':<8}{'profile':<8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+                  f"{'p99 ms':>9}{'errors':>8}")
+            for name in chosen:
+                path_for = routes[name]
                 hammer(base, key, 4, 2, path_for)  # warm the pools and the caches
-                latencies, errors = hammer(base, key, args.clients, args.seconds, path_for)
-                print(f"{name:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
-                      f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
-                      f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}")
-            print("list query plan as the API role (EXPLAIN ANALYZE):")
-            for row in explain_list(url):
-                print("   ", row)
+                for profile, think_s in profiles:
+                    latencies, errors = hammer(base, key, args.clients, args.seconds, path_for, think_s)
+                    print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
+                          f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
+                          f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}", flush=True)
+            for title, filters in (
+                    ("list (min_score=60, sort=-bird_dog_score)",
+                     PropertyFilters(county=[COUNTY], min_score=60, sort="-bird_dog_score")),
+                    ("search (q=oak, sort=list_price)", PropertyFilters(county=[COUNTY], q="oak", sort="list_price"))):
+                print(f"{title}: plan as the API role (EXPLAIN ANALYZE, BUFFERS):")
+                for row in explain(url, filters):
+                    print("   ", row)
         finally:
             server.terminate()
             server.wait(timeout=30)
