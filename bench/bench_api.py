@@ -175,6 +175,8 @@ def main() -> None:
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--routes", default="list,detail,search")
     parser.add_argument("--database-url", help="reuse this migrated database (seeded on first use)")
+    parser.add_argument("--profile", type=Path, help="py-spy each closed-loop run of the server (one worker) "
+                                                     "into DIR/<route>.txt (bench/profile_top.py reads them)")
     args = parser.parse_args()
     with bench_database(args.database_url) as url, \
             tempfile.TemporaryDirectory(prefix="reos-bench-api-state-") as scratch:
@@ -213,7 +215,16 @@ def main() -> None:
                 path_for = routes[name]
                 hammer(base, key, 4, 2, path_for)  # warm the pools and the caches
                 for profile, think_s in profiles:
+                    spy = None
+                    if args.profile and profile == "closed":
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format",
+                                                "raw", "--rate", "100", "--pid", str(server.pid), "--duration",
+                                                str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt")],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     latencies, errors = hammer(base, key, args.clients, args.seconds, path_for, think_s)
+                    if spy is not None:
+                        spy.wait(timeout=60)
                     print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
                           f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
                           f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}", flush=True)

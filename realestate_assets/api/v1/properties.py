@@ -27,6 +27,7 @@ from realestate_assets.api.v1.property_query import (
     PropertyFilters,
     encode_cursor,
     list_query,
+    text_matches,
     with_followed_counties,
 )
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
@@ -69,7 +70,7 @@ def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, li
     """One page of the list (a PropertyPage), for the list route and saved searches."""
     filters = _followed(ctx, filters)
     try:
-        sql, params = list_query(filters, cursor, limit + 1)
+        sql, params = list_query(filters, cursor, limit + 1, text_matches(ctx.cur, filters))
     except InvalidQuery as exc:
         raise Problem(422, str(exc)) from exc
     ctx.cur.execute(sql, params)
@@ -112,7 +113,8 @@ def _cell(value: Any) -> str:
 def export_properties(filters: Annotated[PropertyFilters, Query()],
                       ctx: Context = needs("read", streaming=True)) -> CSVResponse:
     ctx.audit("export", "properties", after=filters.model_dump(exclude_none=True))
-    sql, params = list_query(_followed(ctx, filters))
+    filters = _followed(ctx, filters)
+    sql, params = list_query(filters, matches=text_matches(ctx.cur, filters))
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
