@@ -12,9 +12,10 @@ with its own keep-alive connection and the tenant's API key, call one route for 
 * detail — `/api/v1/properties/{id}` for random ids
 * search — `/api/v1/properties?q=<street>&sort=list_price&limit=50` (text on address, other sort)
 
-Two load profiles per route: closed loop (each client sends its next request as soon as the last
-answers: the throughput ceiling, latency dominated by queueing) and think time (each client waits
-an exponential pause of mean `--think-ms` between requests, as people and scripts do). Prints
+Three load profiles per route: one client alone (a request's own latency); `--clients` in closed
+loop (each sends its next request as soon as the last answers: the throughput ceiling, latency
+dominated by queueing); `--clients` with think time (each waits an exponential pause of mean
+`--think-ms` between requests, as people and scripts do). Prints
 p50/p95/p99 latency and requests/s per route and profile, and the plans of the list and search
 queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
 index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
@@ -205,7 +206,10 @@ def main() -> None:
                 "search": lambda rng: f"/api/v1/properties?q={rng.choice(STREETS).lower()}&sort=list_price&limit=50",
             }
             chosen = [r.strip() for r in args.routes.split(",") if r.strip()]
-            profiles = [("closed", 0.0)] + ([("think", args.think_ms / 1000)] if args.think_ms else [])
+            # (name, clients, mean think time): one client alone is the request's own latency.
+            profiles = [("one", 1, 0.0), ("closed", args.clients, 0.0)]
+            if args.think_ms:
+                profiles.append(("think", args.clients, args.think_ms / 1000))
             load = os.getloadavg()[0]
             print(f"{args.clients} clients, {args.seconds:g} s per route and profile, {args.workers} uvicorn "
                   f"worker(s), think time mean {args.think_ms:g} ms, load average {load:.1f} at start")
@@ -214,7 +218,7 @@ def main() -> None:
             for name in chosen:
                 path_for = routes[name]
                 hammer(base, key, 4, 2, path_for)  # warm the pools and the caches
-                for profile, think_s in profiles:
+                for profile, clients, think_s in profiles:
                     spy = None
                     if args.profile and profile == "closed":
                         args.profile.mkdir(parents=True, exist_ok=True)
@@ -222,7 +226,7 @@ def main() -> None:
                                                 "raw", "--rate", "100", "--pid", str(server.pid), "--duration",
                                                 str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt")],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    latencies, errors = hammer(base, key, args.clients, args.seconds, path_for, think_s)
+                    latencies, errors = hammer(base, key, clients, args.seconds, path_for, think_s)
                     if spy is not None:
                         spy.wait(timeout=60)
                     print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"

@@ -27,6 +27,7 @@ from realestate_assets.api.v1.property_query import (
     PropertyFilters,
     encode_cursor,
     list_query,
+    nullable_lead,
     text_matches,
     with_followed_counties,
 )
@@ -69,12 +70,19 @@ def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context =
 def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, limit: int) -> dict[str, Any]:
     """One page of the list (a PropertyPage), for the list route and saved searches."""
     filters = _followed(ctx, filters)
+    matches = text_matches(ctx.cur, filters)
+    rows: list[dict[str, Any]] = []
     try:
-        sql, params = list_query(filters, cursor, limit + 1, text_matches(ctx.cur, filters))
+        # First the rows whose first sort column is set (list_query: the fast plan); when they do
+        # not fill the page, the page reaches the nulls and the full query answers it.
+        for lead_not_null in (True, False) if nullable_lead(filters) else (False,):
+            sql, params = list_query(filters, cursor, limit + 1, matches, lead_not_null)
+            ctx.cur.execute(sql, params)
+            rows = dict_rows(ctx.cur)
+            if len(rows) > limit:
+                break
     except InvalidQuery as exc:
         raise Problem(422, str(exc)) from exc
-    ctx.cur.execute(sql, params)
-    rows = dict_rows(ctx.cur)
     more = len(rows) > limit
     items = rows[:limit]
     return {"items": items, "limit": limit, "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}

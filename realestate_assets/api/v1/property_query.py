@@ -84,6 +84,9 @@ COLUMNS: dict[str, Column] = {
 # and cannot be indexed; a search word holds no space, so the extra space a NULL leaves is harmless.
 SEARCH_TEXT = "(coalesce(p.address, '') || ' ' || coalesce(p.city, '') || ' ' || coalesce(p.zip, ''))"
 
+# Columns that are never NULL in a list row (prospects' NOT NULL columns and the status CASE).
+NEVER_NULL = {"id", "county", "prospect_key", "status", "first_seen_at", "last_seen_at"}
+
 FROM = """
 FROM prospects p
 LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key
@@ -272,14 +275,27 @@ def where(filters: PropertyFilters, params: list[Any], matches: list[int] | None
     return " AND ".join(conditions)
 
 
+def nullable_lead(filters: PropertyFilters) -> bool:
+    """Whether the first sort column may be NULL (so list_query's `lead_not_null` can help)."""
+    return sort_keys(filters.sort)[0][0] not in NEVER_NULL
+
+
 def list_query(filters: PropertyFilters, cursor: str | None = None, limit: int | None = None,
-               matches: list[int] | None = None) -> tuple[str, list[Any]]:
+               matches: list[int] | None = None, lead_not_null: bool = False) -> tuple[str, list[Any]]:
     """SELECT of list items matching `filters`, in sort order, after `cursor`, at most `limit` rows;
-    `matches` (text_matches) narrows it to those ids."""
+    `matches` (text_matches) narrows it to those ids.
+
+    `lead_not_null`: only rows whose first sort column is not NULL. Nulls sort last, so these rows
+    are the head of the full order: when they fill a page, it is the page. The point is the plan:
+    `IS NOT NULL` on a score column turns the LEFT JOIN to scores into an inner join, which
+    PostgreSQL can read in the score index's order and stop after a page (measured at 100,000
+    properties: 15 ms), where the full LEFT JOIN has to join and sort every row (500 ms)."""
     keys = sort_keys(filters.sort)
     params: list[Any] = []
     select = ", ".join(f"{c.sql} AS {name}" for name, c in COLUMNS.items())
     condition = where(filters, params, matches)
+    if lead_not_null:
+        condition += f" AND {COLUMNS[keys[0][0]].sql} IS NOT NULL"
     if cursor:
         condition += " AND " + _after(keys, decode_cursor(filters.sort, cursor), params)
     order = ", ".join(f"{COLUMNS[n].sql} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in keys)

@@ -18,9 +18,11 @@
   name matching thousands) is better served by the list's own plan (an index in the sort order,
   filtered), which the API keeps. The list keeps every word's `ILIKE` and its row-level security
   either way: the function only narrows which rows it reads.
-* `sort=list_price` (ascending, nulls last: a btree's own order) had no index: every page sorted
-  the county's matching prospects. `(county, list_price, id)` serves the sort, its id tie-breaker
-  and the price filters.
+* The list's other common orders had no index: every page joined and sorted the county's
+  matching prospects (350–500 ms at 100,000). `(county, list_price, id)` serves `sort=list_price`
+  (ascending, nulls last: a btree's own order), its id tie-breaker and the price filters;
+  `(county, list_price DESC NULLS LAST, id DESC NULLS LAST)` the most expensive first (a
+  backward scan of the ascending index is DESC NULLS FIRST, not the list's NULLS LAST).
 
 The extension is left in place on downgrade (another object may use it).
 
@@ -65,6 +67,8 @@ def upgrade() -> None:
     if _trigrams_available():
         op.execute(f"CREATE INDEX ix_prospects_search_trgm ON prospects USING gin ({SEARCH_TEXT} gin_trgm_ops)")
     op.execute("CREATE INDEX ix_prospects_county_price ON prospects (county, list_price, id)")
+    op.execute("CREATE INDEX ix_prospects_county_price_desc ON prospects "
+               "(county, list_price DESC NULLS LAST, id DESC NULLS LAST)")
     op.execute(f"""
         CREATE FUNCTION reos_search_prospects(p_counties text[], p_pattern text, p_cap integer) RETURNS bigint[]
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -83,5 +87,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION reos_search_prospects(text[], text, integer)")
+    op.execute("DROP INDEX ix_prospects_county_price_desc")
     op.execute("DROP INDEX ix_prospects_county_price")
     op.execute("DROP INDEX IF EXISTS ix_prospects_search_trgm")
