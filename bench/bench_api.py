@@ -195,7 +195,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2,
-                        help="uvicorn worker processes (2: one per core, as deployed)")
+                        help="uvicorn worker processes (2: one per core; "
+                                                         "production scales one-worker pods)")
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--routes", default="list,detail,search")
