@@ -358,14 +358,14 @@ def logout(cur: Any, token: str) -> bool:
 def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
     """The principal behind a valid access token, re-read so that a deactivated user or a
     removed membership stops working at once, not when the token expires."""
-    set_user(cur, claims.user_id)
-    cur.execute("SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
-                "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
-                (claims.tenant_id, claims.user_id))
+    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
+             "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
+             params=(claims.tenant_id, claims.user_id))
     row = dict_row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
         return None
-    set_user(cur, claims.user_id, row["is_platform_admin"])
+    if row["is_platform_admin"]:  # app.user_id is set already; only an operator needs the second setting
+        set_user(cur, claims.user_id, True)
     return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, actor=row["email"], role=row["role"],
                      platform_admin=row["is_platform_admin"],
                      permissions=role_permissions(row["role"], row["is_platform_admin"]))
@@ -389,6 +389,8 @@ def create_api_key(cur: Any, tenant_id: str, user_id: int | None, name: str, sco
     return dict_row(cur), key.token  # type: ignore[return-value]
 
 
+# How stale an API key's last_used_at may be (it is written at most once per this, see key_principal).
+KEY_USE_PRECISION = timedelta(minutes=1)
 _KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, user_id, created_at"
 
 
@@ -406,8 +408,14 @@ def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principa
         return None
     if row["expires_at"] is not None and row["expires_at"] <= _now(now):
         return None
-    set_tenant(cur, row["tenant_id"])
-    cur.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (_now(now), row["id"]))
+    # Recorded to the minute, and skipped while another request holds the row: an UPDATE on every
+    # request held the key's row lock until that request's commit, so every request of one key
+    # waited for the one before it (bench/bench_api.py: 50 clients on one key ran one at a time).
+    # In the tenant-scoping round trip (row-level security admits the key's row once scoped).
+    at = _now(now)
+    set_tenant(cur, row["tenant_id"], "UPDATE api_keys SET last_used_at = %s WHERE id = (SELECT id FROM api_keys "
+               "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED)",
+               (at, row["id"], at - KEY_USE_PRECISION))
     return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
                      permissions=scope_permissions(row["scopes"]))
 

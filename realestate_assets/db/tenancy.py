@@ -55,24 +55,32 @@ def tenant_owned_tables(cur: Any) -> list[str]:
     return [t for t in tenant_column_tables(cur) if t not in PUBLIC_TABLES | LOG_TABLES]
 
 
+# The settings row-level security reads, each set for the current transaction only.
+_TENANT = "set_config('app.tenant_id', %s, true)"
+_USER = "set_config('app.user_id', %s, true), set_config('app.platform_admin', %s, true)"
+
+
 def act_as_api(cur: Any, tenant_id: str | None) -> None:
     """For the rest of the current transaction: run as the API role, scoped to `tenant_id`
     (None: no tenant, so no tenant-owned row is visible). Both settings end with the transaction,
-    so a pooled connection never carries them into the next request."""
-    cur.execute(f"SET LOCAL ROLE {API_ROLE}")
-    set_tenant(cur, tenant_id)
-    set_user(cur, None)
+    so a pooled connection never carries them into the next request. One round trip: every API
+    request starts here."""
+    cur.execute(f"SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}", (tenant_id or "", "", ""))
 
 
-def set_tenant(cur: Any, tenant_id: str | None) -> None:
-    cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id or "",))
+def set_tenant(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:
+    """Scope the transaction to `tenant_id`; `then` (with `params`, positional) is a statement run
+    right after it in the same round trip."""
+    cur.execute(f"SELECT {_TENANT}" + (f"; {then}" if then else ""), (tenant_id or "", *params))
 
 
-def set_user(cur: Any, user_id: int | None, platform_admin: bool = False) -> None:
+def set_user(cur: Any, user_id: int | None, platform_admin: bool = False, then: str | None = None,
+             params: tuple[Any, ...] = ()) -> None:
     """The account acting (it may read its own `users` row) and whether it operates the whole
-    installation (every tenant and account visible). Only set from a row the API has read."""
-    cur.execute("SELECT set_config('app.user_id', %s, true), set_config('app.platform_admin', %s, true)",
-                ("" if user_id is None else str(user_id), "on" if platform_admin else ""))
+    installation (every tenant and account visible). Only set from a row the API has read.
+    `then`: as in set_tenant."""
+    cur.execute(f"SELECT {_USER}" + (f"; {then}" if then else ""),
+                ("" if user_id is None else str(user_id), "on" if platform_admin else "", *params))
 
 
 def partition_slice(params: Any) -> str:

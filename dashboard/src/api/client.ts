@@ -3,6 +3,7 @@ import type { components, paths } from "./schema";
 import { Session, problemError } from "./session";
 
 export const session = new Session();
+session.resume(); // at module load: in parallel with the first screen's chunk
 
 // The typed client: paths and bodies checked against dashboard/openapi.json at compile time.
 export const api = createClient<paths>({ baseUrl: "", fetch: session.fetch });

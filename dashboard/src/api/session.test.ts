@@ -101,6 +101,22 @@ describe("Session", () => {
     expect(api.calls.map((c) => c.url)).toEqual(["/api/v1/auth/refresh", "/api/v1/me"]);
   });
 
+  it("resume starts the refresh at once, and the first request shares it", async () => {
+    const api = fakeApi();
+    const storage = new MemoryStorage();
+    storage.setItem(REFRESH_KEY, "refresh-1");
+    let sent = 0;
+    const counted = (request: Request) => { sent += 1; return api.fetch(request); };
+    const session = new Session({ fetch: counted, storage, baseUrl: BASE });
+    session.resume();
+    expect(sent).toBe(1); // the refresh is on its way before any request
+    const response = await session.fetch(new Request(`${BASE}/api/v1/me`));
+    expect(response.status).toBe(200);
+    expect(api.calls.map((c) => c.url)).toEqual(["/api/v1/auth/refresh", "/api/v1/me"]);
+    session.resume(); // logged in: nothing to do
+    expect(sent).toBe(2);
+  });
+
   it("logout forgets the tokens and revokes the session", async () => {
     const api = fakeApi();
     const storage = new MemoryStorage();

@@ -101,6 +101,13 @@ export class Session {
     if (token) await this.post(LOGOUT, { refresh_token: token }).catch(() => undefined);
   }
 
+  /** After a reload (a refresh token, no access token): start the refresh now, while the screen's
+   * code is still loading, instead of when its first request needs it (issue #12's first load:
+   * the refresh no longer waits for the lazy screen chunk; requests made meanwhile share it). */
+  resume(): void {
+    if (!this.access && this.storage.getItem(REFRESH_KEY)) void this.refresh();
+  }
+
   /** One refresh at a time: concurrent callers share it. False (and logged out) when it fails. */
   refresh(): Promise<boolean> {
     if (!this.refreshing) {

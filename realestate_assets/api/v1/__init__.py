@@ -36,6 +36,7 @@ from realestate_assets.api.v1.security import client_ip, document_permissions
 from realestate_assets.api.v1.ws import install_ws
 
 REQUEST_ID = "X-Request-ID"
+REQUEST_ID_HEADER = REQUEST_ID.lower().encode()
 
 
 def limit_by_address(request: Request) -> None:
@@ -58,11 +59,29 @@ def install(app: FastAPI) -> None:
     install_problem_handlers(app)
     idempotency.install(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Any) -> Any:
-        # A caller's id (≤ 64 printable chars) is kept so logs correlate; otherwise a new one.
-        given = request.headers.get(REQUEST_ID, "")
-        request.state.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers[REQUEST_ID] = request.state.request_id
-        return response
+    app.add_middleware(RequestId)
+
+
+class RequestId:
+    """`X-Request-ID` on every HTTP response, in `request.state.request_id` for the routes: a caller's
+    id (≤ 64 printable chars) is kept so logs correlate; otherwise a new one. Plain ASGI rather than
+    `@app.middleware("http")`, whose BaseHTTPMiddleware runs each request through an extra task
+    and memory stream (a tenth of a list request's time in the bench's profile)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID_HEADER), "")
+        value = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = value
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, value.encode("latin-1"))]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -28,6 +28,8 @@ from realestate_assets.api.v1.property_query import (
     PropertyFilters,
     encode_cursor,
     list_query,
+    nullable_lead,
+    text_matches,
     with_followed_counties,
 )
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
@@ -69,12 +71,19 @@ def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context =
 def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, limit: int) -> dict[str, Any]:
     """One page of the list (a PropertyPage), for the list route and saved searches."""
     filters = _followed(ctx, filters)
+    matches = text_matches(ctx.cur, filters)
+    rows: list[dict[str, Any]] = []
     try:
-        sql, params = list_query(filters, cursor, limit + 1)
+        # First the rows whose first sort column is set (list_query: the fast plan); when they do
+        # not fill the page, the page reaches the nulls and the full query answers it.
+        for lead_not_null in (True, False) if nullable_lead(filters) else (False,):
+            sql, params = list_query(filters, cursor, limit + 1, matches, lead_not_null)
+            ctx.cur.execute(sql, params)
+            rows = dict_rows(ctx.cur)
+            if len(rows) > limit:
+                break
     except InvalidQuery as exc:
         raise Problem(422, str(exc)) from exc
-    ctx.cur.execute(sql, params)
-    rows = dict_rows(ctx.cur)
     more = len(rows) > limit
     items = rows[:limit]
     return {"items": items, "limit": limit, "next_cursor": encode_cursor(filters.sort, items[-1]) if more else None}
@@ -113,7 +122,8 @@ def _cell(value: Any) -> str:
 def export_properties(filters: Annotated[PropertyFilters, Query()],
                       ctx: Context = needs("read", streaming=True)) -> CSVResponse:
     ctx.audit("export", "properties", after=filters.model_dump(exclude_none=True))
-    sql, params = list_query(_followed(ctx, filters))
+    filters = _followed(ctx, filters)
+    sql, params = list_query(filters, matches=text_matches(ctx.cur, filters))
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
