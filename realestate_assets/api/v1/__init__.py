@@ -1,6 +1,6 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
-notes, saved searches, analytics, the model registry, the tenant's export, and recipients,
-segments and campaigns.
+notes, saved searches, analytics, the model registry, the tenant's export, recipients,
+segments and campaigns, and settings.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -24,6 +24,7 @@ from realestate_assets.api.v1 import (
     property_activity,
     property_market,
     property_search,
+    settings,
     webhook_endpoints,
     workspace,
 )
@@ -43,7 +44,7 @@ def limit_by_address(request: Request) -> None:
 def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
-                   webhook_endpoints.router, campaigns.router):
+                   webhook_endpoints.router, campaigns.router, settings.router):
         document_permissions(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}

@@ -52,7 +52,7 @@ from realestate_assets.api.v1.campaign_schemas import (
     SegmentUpdate,
     SendAccepted,
 )
-from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.config_models import CampaignConfig, Recipient, SegmentCriteria
 from realestate_assets.db.warehouse import dict_row, dict_rows
@@ -75,8 +75,7 @@ TERMINAL_RUN_STATES = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def _invalid(exc: ValidationError) -> Problem:
-    return Problem(422, "the request does not match the schema", errors=[
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()])
+    return from_validation_error(exc)
 
 
 # ---- recipients ------------------------------------------------------------------------------
