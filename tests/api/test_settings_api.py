@@ -79,8 +79,8 @@ def test_schedules_read_by_admins_switched_by_platform_admins(world: dict[str, A
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT action, entity, entity_key FROM audit_log WHERE tenant_id = %s "
                     "AND entity IN ('schedules', 'sensors') ORDER BY id", (world["a"].id,))
-        assert cur.fetchall() == [("stop", "schedules", "discover_king_wa"), ("start", "sensors", "email_events_sensor"),
-                                  ("stop", "sensors", "webhooks_sensor")]
+        assert cur.fetchall() == [("stop", "schedules", "discover_king_wa"),
+                                  ("start", "sensors", "email_events_sensor"), ("stop", "sensors", "webhooks_sensor")]
 
 
 def test_schedules_without_dagster_are_503(client: TestClient, world: dict[str, Any]) -> None:
