@@ -14,6 +14,7 @@ the tenant's branding, sender and feature flags, and the caller's own profile.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,7 +96,7 @@ def update_schedule(name: Annotated[str, PathParam(max_length=200)], body: Sched
             raise Problem(503, str(exc)) from exc
         ctx.audit("start" if body.running else "stop", found.kind + "s", name,
                   before={"running": found.running}, after={"running": running})
-        found = dagster_schedules.Instigator(**{**found.__dict__, "running": running})
+        found = replace(found, running=running)
     return found.public()
 
 
