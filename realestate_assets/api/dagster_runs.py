@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets; asset_selection narrows it
 PARTITION_TAG = "dagster/partition"
+TERMINAL_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})  # a run in one of these has ended
 
 
 class DagsterUnavailable(RuntimeError):

@@ -68,6 +68,12 @@ def test_train_launches_ml_model_for_a_followed_county(world: dict[str, Any], da
         tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
         assert tags["dagster/partition"] == "king_wa" and tags["reos/requested_by_tenant"] == world["a"].id
 
+        viewer = bearer(login(api, world["a"].users["viewer"]["email"])["access_token"])
+        run = api.get(f"{API}/models/train/{body['run_id']}", headers=viewer).json()
+        assert run["status"] == "SUCCESS" and run["finished"] and run["county"] == "king_wa"
+        b_viewer = bearer(login(api, world["b"].users["viewer"]["email"])["access_token"])
+        assert api.get(f"{API}/models/train/{body['run_id']}", headers=b_viewer).status_code == 404
+
         repeat = api.post(f"{API}/models/train", json={"county": "king_wa"},
                           headers={**admin, "Idempotency-Key": "train-1"}).json()
         assert repeat["repeated"] and repeat["run_id"] == body["run_id"] and len(fake.launches) == 1

@@ -3,7 +3,7 @@
 // contest. Activate (platform admin: models are shared by every follower of a county) makes a
 // registered version the active one and records the reason asked for here.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, data } from "../api/client";
 import { useCan } from "../auth";
 import { countyName } from "../lib/format";
@@ -17,6 +17,17 @@ export function RetrainPanel() {
     mutationFn: (county: string) => data(api.POST("/api/v1/models/train", {
       body: { county }, params: { header: { "idempotency-key": crypto.randomUUID() } } })),
   });
+  const runId = train.data?.run_id;
+  const run = useQuery({
+    queryKey: ["train-run", runId],
+    queryFn: () => data(api.GET("/api/v1/models/train/{run_id}", { params: { path: { run_id: runId! } } })),
+    enabled: Boolean(runId),
+    refetchInterval: (q) => (q.state.data?.finished ? false : 3000),
+  });
+  const client = useQueryClient();
+  useEffect(() => {
+    if (run.data?.finished) void client.invalidateQueries({ queryKey: ["models"] });
+  }, [run.data?.finished, client]);
   if (!isAdmin || !subscriptions.data?.length) return null;
   return (
     <section className="card" aria-labelledby="retrain-h">
@@ -33,7 +44,8 @@ export function RetrainPanel() {
       </div>
       {train.isSuccess && (
         <p role="status" className="mt-2 text-sm text-emerald-800">
-          Training started for {countyName(train.data.county)} (run <span className="font-mono">{train.data.run_id}</span>).
+          Training started for {countyName(train.data.county)} (run <span className="font-mono">{train.data.run_id}</span>)
+          {run.data?.status ? `: ${run.data.status.toLowerCase()}` : ""}.
         </p>
       )}
       {train.isError && <ErrorBox error={train.error} />}

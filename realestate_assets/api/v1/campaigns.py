@@ -71,7 +71,7 @@ ERRORS = (401, 403, 422)
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_IMPORT_ROWS = 10_000
 LIST_SEPARATORS = (";", "|")  # list cells in a CSV: "king_wa;cook_il"
-TERMINAL_RUN_STATES = {"SUCCESS", "FAILURE", "CANCELED"}
+TERMINAL_RUN_STATES = dagster_runs.TERMINAL_RUN_STATES
 
 
 def _invalid(exc: ValidationError) -> Problem:

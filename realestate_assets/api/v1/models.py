@@ -26,7 +26,7 @@ from realestate_assets.api import dagster_runs
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.schemas import ModelDetail, ModelVersion
 from realestate_assets.api.v1.security import Context, needs
-from realestate_assets.api.v1.settings_schemas import ActivateRequest, TrainAccepted, TrainRequest
+from realestate_assets.api.v1.settings_schemas import ActivateRequest, TrainAccepted, TrainRequest, TrainRun
 from realestate_assets.db.warehouse import dict_row, dict_rows
 from realestate_assets.ml.activation import activate
 
@@ -86,11 +86,17 @@ def get_model(model_id: ModelId, ctx: Context = needs("read")) -> dict[str, Any]
     return {**_summary(dict(row)), "metrics": metrics, "importance": dict(importance)}
 
 
+def _train_row(ctx: Context, field: str, value: str) -> dict[str, Any] | None:
+    """A train this tenant launched, found by a field its audit row keeps (run_id, idempotency_key):
+    row-level security confines the search to the tenant's own."""
+    ctx.cur.execute("SELECT after, created_at FROM audit_log WHERE action = 'train' AND entity = 'ml_models' "
+                    "AND after->>%s = %s ORDER BY id DESC LIMIT 1", (field, value))
+    return dict_row(ctx.cur)
+
+
 def _earlier_train(ctx: Context, idempotency_key: str) -> dict[str, Any] | None:
     """The train this tenant launched with the same Idempotency-Key (its audit row keeps the run)."""
-    ctx.cur.execute("SELECT after, created_at FROM audit_log WHERE action = 'train' AND entity = 'ml_models' "
-                    "AND after->>'idempotency_key' = %s ORDER BY id DESC LIMIT 1", (idempotency_key,))
-    row = dict_row(ctx.cur)
+    row = _train_row(ctx, "idempotency_key", idempotency_key)
     if row is None:
         return None
     return {"county": row["after"]["county"], "run_id": row["after"]["run_id"], "launched_at": row["created_at"],
@@ -131,3 +137,15 @@ def activate_model(model_id: ModelId, body: ActivateRequest, ctx: Context = need
     ctx.audit("activate", "ml_models", model_id, before=before, after=after)
     ctx.cur.execute(f"SELECT {SUMMARY_COLUMNS} FROM ml_models WHERE id = %s", (model_id,))
     return _summary(dict_rows(ctx.cur)[0])
+
+
+@router.get("/models/train/{run_id}", response_model=TrainRun, responses=responses(*ERRORS, 404),
+            summary="A train this tenant launched, with its Dagster run status")
+def train_run(run_id: Annotated[str, Path(max_length=64)], request: Request,
+              ctx: Context = needs("read")) -> dict[str, Any]:
+    row = _train_row(ctx, "run_id", run_id)
+    if row is None:
+        raise Problem(404, f"no train run {run_id!r} launched by this tenant")
+    status = dagster_runs.run_status(request.app.state.reos.dagster, run_id)
+    return {"run_id": run_id, "county": row["after"]["county"], "launched_at": row["created_at"], "status": status,
+            "finished": status in dagster_runs.TERMINAL_RUN_STATES}

@@ -25,9 +25,20 @@ class TrainAccepted(BaseModel):
     model_config = _example(county="king_wa", run_id="8e0b3c1f-0f8a-4c5e-9a57-1f7d3c2b6a10",
                             launched_at="2026-12-03T06:00:00Z", repeated=False)
     county: str
-    run_id: str = Field(description="Dagster run id of `ml_model` for the county (GET /runs/{id} reports on it)")
+    run_id: str = Field(description="Dagster run id of `ml_model` for the county (GET /models/train/{run_id})")
     launched_at: datetime
     repeated: bool = Field(description="true: the same Idempotency-Key as an earlier train; nothing new launched")
+
+
+class TrainRun(BaseModel):
+    model_config = _example(run_id="8e0b3c1f-0f8a-4c5e-9a57-1f7d3c2b6a10", county="king_wa",
+                            launched_at="2026-12-03T06:00:00Z", status="STARTED", finished=False)
+    run_id: str
+    county: str
+    launched_at: datetime
+    status: str | None = Field(description="Dagster's run status (QUEUED, STARTED, SUCCESS, FAILURE, ...); "
+                                           "null when Dagster cannot be asked")
+    finished: bool
 
 
 class ActivateRequest(BaseModel):
