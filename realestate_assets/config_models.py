@@ -480,6 +480,8 @@ class Branding(Strict):
     phone: str | None = None
     website: str | None = None
     tagline: str | None = None
+    logo_url: str | None = Field(default=None, pattern=r"^https://\S+$",
+                                 description="logo in the email header (https: mail clients load it)")
 
 
 class Sender(Strict):
@@ -491,6 +493,55 @@ class Sender(Strict):
     unsubscribe_base_url: str = Field(pattern=r"^https?://")
     reply_to: str | None = Field(default=None, description="where replies go (empty: the sender's address)")
     branding: Branding = Field(default_factory=Branding)
+
+
+# A tenant's feature switches (tenant_settings.feature_flags): name -> (default, what it does).
+# Only switches something reads belong here; an unknown name is refused.
+FEATURE_FLAGS: dict[str, tuple[bool, str]] = {
+    "campaign_email": (True, "campaigns send email (off: nothing is planned or sent, as if every campaign "
+                             "were paused)"),
+}
+
+
+class TenantSettings(Strict):
+    """A tenant's own branding and sender (tenant_settings, migration 0028). None keeps the
+    installation's value (config/recipients.yaml `sender`); the merged sender is validated again
+    as a `Sender` (tenant_data.tenant_sender), so a tenant can only make a valid one."""
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=120)
+    brand_color: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
+    logo_url: str | None = Field(default=None, max_length=500, pattern=r"^https://\S+$")
+    tagline: str | None = Field(default=None, max_length=200)
+    from_name: str | None = Field(default=None, min_length=1, max_length=120)
+    from_email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    reply_to: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    postal_address: str | None = Field(default=None, min_length=10, max_length=300,
+                                       description="CAN-SPAM: a valid physical postal address")
+    feature_flags: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("feature_flags")
+    @classmethod
+    def _known_flags(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(FEATURE_FLAGS))
+        if unknown:
+            raise ValueError(f"unknown feature flags {unknown}; known: {sorted(FEATURE_FLAGS)}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        return self.feature_flags.get(name, FEATURE_FLAGS[name][0])
+
+    def apply(self, sender: Sender) -> Sender:
+        """The installation's sender with this tenant's values in place of its own."""
+        data = sender.model_dump()
+        branding = data["branding"]
+        for column, (where, key) in {"display_name": (branding, "company"), "brand_color": (branding, "color"),
+                                     "logo_url": (branding, "logo_url"), "tagline": (branding, "tagline"),
+                                     "from_name": (data, "name"), "from_email": (data, "email"),
+                                     "reply_to": (data, "reply_to"),
+                                     "postal_address": (data, "postal_address")}.items():
+            if getattr(self, column) is not None:
+                where[key] = getattr(self, column)
+        return Sender.model_validate(data)
 
 
 class OutreachConfig(Strict):

@@ -1,6 +1,7 @@
 """Dagster's GraphQL endpoint as the dagster-graphql client uses it, on a local HTTP server: the
-job lookup, the launch mutation and the run status query, answered in Dagster 1.13's shapes.
-Real HTTP and the real client's requests; the runs themselves are not executed."""
+job lookup, the launch mutation, the run status query, and the schedules and sensors with their
+start/stop mutations, answered in Dagster 1.13's shapes. Real HTTP and the real client's
+requests; the runs themselves are not executed, and switching only flips the state here."""
 
 from __future__ import annotations
 
@@ -18,13 +19,52 @@ class FakeDagster:
     def __init__(self) -> None:
         self.launches: list[dict[str, Any]] = []
         self.url = ""  # set by whoever serves it
+        # name -> (kind, running); the instigation state id is "state-<name>" as Dagster's are opaque ids.
+        self.instigators: dict[str, list[Any]] = {
+            "discover_king_wa": ["schedule", True], "webhooks_sensor": ["sensor", True],
+            "email_events_sensor": ["sensor", False]}
+        self.switches: list[tuple[str, bool]] = []
+
+    def _state(self, name: str) -> dict[str, Any]:
+        return {"id": f"state-{name}", "status": "RUNNING" if self.instigators[name][1] else "STOPPED"}
+
+    def _listing(self) -> dict[str, Any]:
+        schedules = [{"name": n, "description": f"Discovery for {n}.", "cronSchedule": "0 5 * * 1",
+                      "executionTimezone": "America/Los_Angeles", "scheduleState": self._state(n)}
+                     for n, (kind, _) in self.instigators.items() if kind == "schedule"]
+        sensors = [{"name": n, "description": None, "sensorState": self._state(n)}
+                   for n, (kind, _) in self.instigators.items() if kind == "sensor"]
+        return {"repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [{
+            "name": "__repository__", "location": {"name": "realestate_assets"},
+            "schedules": schedules, "sensors": sensors}]}}
+
+    def _switch(self, name: str, running: bool) -> dict[str, Any]:
+        self.instigators[name][1] = running
+        self.switches.append((name, running))
+        return self._state(name)
 
     def __call__(self, request: Request) -> Response:
         if request.path != "/graphql" or request.method != "POST":
             return Response("not found", status=404)
         payload = request.get_json()
         query, variables = payload["query"], payload.get("variables") or {}
-        if "repositoriesOrError" in query:
+        if "repositoriesOrError" in query and "schedules" in query:
+            data = self._listing()
+        elif "startSchedule" in query:
+            name = variables["selector"]["scheduleName"]
+            data = {"startSchedule": {"__typename": "ScheduleStateResult", "scheduleState": self._switch(name, True)}}
+        elif "stopRunningSchedule" in query:
+            name = variables["id"].removeprefix("state-")
+            data = {"stopRunningSchedule": {"__typename": "ScheduleStateResult",
+                                            "scheduleState": self._switch(name, False)}}
+        elif "startSensor" in query:
+            name = variables["selector"]["sensorName"]
+            data = {"startSensor": {"__typename": "Sensor", "sensorState": self._switch(name, True)}}
+        elif "stopSensor" in query:
+            name = variables["id"].removeprefix("state-")
+            data = {"stopSensor": {"__typename": "StopSensorMutationResult",
+                                   "instigationState": self._switch(name, False)}}
+        elif "repositoriesOrError" in query:
             data = {"repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [{
                 "name": "__repository__", "location": {"name": "realestate_assets"},
                 "pipelines": [{"name": "__ASSET_JOB"}]}]}}

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets; asset_selection narrows it
 PARTITION_TAG = "dagster/partition"
+TERMINAL_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})  # a run in one of these has ended
 
 
 class DagsterUnavailable(RuntimeError):
@@ -61,6 +62,14 @@ def emails_run(county: str, tenant_id: str, campaign_key: str, request_id: str) 
                             "reos/request_id": request_id, "reos/launched_by": "api"})
 
 
+def model_run(county: str, tenant_id: str, request_id: str) -> RunRequest:
+    """The run that trains (and judges) a county's models: `ml_model` for one county partition.
+    Models are public county data: the tenant tag records who asked, not whose model it is."""
+    return RunRequest(job=ASSET_JOB, assets=["ml_model"],
+                      tags={PARTITION_TAG: county, "reos/requested_by_tenant": tenant_id,
+                            "reos/request_id": request_id, "reos/launched_by": "api"})
+
+
 def launch(target: DagsterTarget | None, run: RunRequest) -> str:
     """Launch the run; its Dagster run id. DagsterUnavailable when it could not be launched."""
     if target is None:
@@ -72,7 +81,7 @@ def launch(target: DagsterTarget | None, run: RunRequest) -> str:
             run.job, repository_location_name=target.location, repository_name=target.repository,
             run_config={}, tags=run.tags, asset_selection=[[name] for name in run.assets])
     except DagsterGraphQLClientError as exc:
-        raise DagsterUnavailable(f"Dagster did not launch the run: {_one_line(exc)}") from exc
+        raise DagsterUnavailable(f"Dagster did not launch the run: {one_line(exc)}") from exc
 
 
 def run_status(target: DagsterTarget | None, run_id: str) -> str | None:
@@ -87,6 +96,6 @@ def run_status(target: DagsterTarget | None, run_id: str) -> str | None:
         return None
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     text = " ".join(str(a) for a in exc.args if a) or type(exc).__name__
     return text.splitlines()[0][:300]

@@ -26,7 +26,7 @@ from realestate_assets.assets.common import (
     table_metadata,
     tenant_params,
 )
-from realestate_assets.config_models import CampaignConfig
+from realestate_assets.config_models import CampaignConfig, Sender
 from realestate_assets.db.fingerprints import agree_secrets_in
 from realestate_assets.db.warehouse import Audit, AuditResult, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
@@ -119,8 +119,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         quota_block = quotas.blocked(conn, params["tenant"], "properties", "storage")
     scoring = platform.scoring()
     settings = platform.campaigns()
-    outreach = platform.outreach()
-    sender = outreach.sender
+    # The tenant's recipients, campaigns and sender (its branding over the installation's).
+    audience = tenant_outreach(wh, params["tenant"], platform.outreach().sender)
+    sender = audience.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
     # Memos asked for through the API (packet_requests): rendered whatever the plan or the score.
     requested = set(wh.frame("SELECT prospect_key FROM packet_requests WHERE tenant_id = :tenant "
@@ -146,7 +147,6 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     # Render only what will be read: the properties today's plan sends (the emails step's own
     # planning, over every property at or above the threshold, rendered or not). The others wait
     # until a plan takes them — pacing and digest sizes decide when — or are rendered on demand.
-    audience = tenant_outreach(wh, params["tenant"])
     plans = plan_county(county_key=county.key, campaigns=audience.campaigns, recipients=audience.recipients,
                         items=read_items(wh, params, county, threshold=scoring.packet_threshold, unrendered=True),
                         history=read_history(wh, params), now=datetime.now(UTC),
@@ -251,10 +251,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     )
 
 
-def tenant_outreach(wh: Any, tenant_id: str) -> TenantOutreach:
-    """The run's tenant's recipients and active campaigns, from its tables (migration 0017)."""
+def tenant_outreach(wh: Any, tenant_id: str, sender: Sender) -> TenantOutreach:
+    """The run's tenant's recipients, active campaigns and sender, from its tables (0017, 0028)."""
     with wh.transaction() as conn:
-        return load_tenant_outreach(conn, tenant_id)
+        return load_tenant_outreach(conn, tenant_id, sender)
 
 
 def memo_links(*, secret: str | None, base_url: str, tenant: str, now: datetime
@@ -311,17 +311,19 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     params = tenant_params(context, platform)
     with wh.transaction() as conn:  # over the plan: nothing is sent for the tenant, the county goes on
         quota_block = quotas.blocked(conn, params["tenant"], "emails")
-    outreach, settings = platform.outreach(), platform.campaigns()
+    settings = platform.campaigns()
+    audience = tenant_outreach(wh, params["tenant"], platform.outreach().sender)
+    sender = audience.sender
     link_secret = object_store.link_signing_secret()
     try:
-        require_sendable(outreach.sender, require_https=outbox.provider != "outbox")
+        require_sendable(sender, require_https=outbox.provider != "outbox")
         problems = link_problems(provider=outbox.provider, public_base_url=object_store.public_base_url,
                                  link_secret_given=bool(object_store.link_secret))
         if problems:
             raise ComplianceError("sending refused: " + "; ".join(problems))
     except ComplianceError as exc:
         raise dg.Failure(str(exc)) from exc
-    deliverer = Deliverer(wh, outbox, tenant_id=params["tenant"], county=county.key, sender=outreach.sender,
+    deliverer = Deliverer(wh, outbox, tenant_id=params["tenant"], county=county.key, sender=sender,
                           secret=mailer.signing_secret(), max_attempts=settings.sending_max_attempts,
                           unconfirmed_after=timedelta(hours=settings.unconfirmed_after_hours),
                           log=context.log.warning)
@@ -330,8 +332,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     items = read_items(wh, params, county, threshold=platform.scoring().packet_threshold)
     portfolio = wh.frame("SELECT object_path FROM packets WHERE tenant_id = :tenant AND county = :county "
                          "AND template = 'portfolio_overview'", params).to_dict("records")
-    audience = tenant_outreach(wh, params["tenant"])
-    planner = CampaignPlanner(county=county, sender=outreach.sender, recipients=audience.recipients,
+    planner = CampaignPlanner(county=county, sender=sender, recipients=audience.recipients,
                               items=items, now=now, load_object=store.get,
                               portfolio=portfolio[0] if portfolio else None,
                               link_for=memo_links(secret=link_secret, base_url=object_store.public_base_url,

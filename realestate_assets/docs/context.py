@@ -85,7 +85,8 @@ def _value(row: pd.Series | dict, name: str) -> Any:
 def sender_context(sender: Sender) -> dict[str, Any]:
     b = sender.branding
     return {"name": sender.name, "email": sender.email, "postal_address": sender.postal_address,
-            "company": b.company, "color": b.color, "phone": b.phone, "website": b.website, "tagline": b.tagline}
+            "company": b.company, "color": b.color, "phone": b.phone, "website": b.website, "tagline": b.tagline,
+            "logo_url": b.logo_url}
 
 
 class MarketData:

@@ -32,6 +32,16 @@ class Decision:
         return asdict(self)
 
 
+MANUAL = "manual"  # the `metric` of a decision a person made (Decision.promote always true)
+
+
+def manual_decision(reason: str, actor: str, replaced: str | None) -> Decision:
+    """A platform admin's activation, recorded in the registry's `promotion` like the rule's own
+    decisions, so one column says why every active version is active."""
+    who = f"activated by {actor}" + (f" in place of {replaced}" if replaced else "")
+    return Decision(True, f"{who}: {reason.strip()}", MANUAL)
+
+
 def better(metric: str, challenger: float, champion: float) -> bool:
     if not np.isfinite(challenger):
         return False

@@ -14,6 +14,7 @@ import pandas as pd
 
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.ml.activation import retire_others
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame, with_asof_comps
 from realestate_assets.ml.classifier import TrainedClassifier, classification_metrics
 from realestate_assets.ml.deal import deal_training_frame, propensity_frame
@@ -132,9 +133,7 @@ def register(wh: Warehouse, county: str, name: str, version: str, kind: str, mod
         existing = cur.fetchone()
         activate = decision.promote if decision is not None else bool(existing and existing[0])
         if activate:
-            cur.execute("UPDATE ml_models SET is_active = false, status = 'retired' "
-                        "WHERE county = %s AND model_name = %s AND version <> %s AND is_active",
-                        (county, name, version))
+            retire_others(cur, county, name, version)
         status = "active" if activate else "challenger_rejected"
         promotion = decision.as_dict() if decision is not None else {"reason": "same version re-registered"}
         cur.execute(

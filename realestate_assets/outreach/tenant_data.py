@@ -8,8 +8,10 @@ row the pipeline can plan with, and one validation rule holds for both.
 `config/recipients.yaml` and `config/campaigns.yaml` are only the seed of a tenant's tables
 (`seed_from_config`, run by `reos demo` and `reos campaigns seed`): a table the tenant already
 has rows in is left as it is, so edits made through the API are never overwritten.
-The sender and branding stay in `recipients.yaml` (`sender:`), as do pacing, packets and the
-financial assumptions in `campaigns.yaml`.
+The installation's sender and branding are in `recipients.yaml` (`sender:`); a tenant's own
+(`tenant_settings`, migration 0028: display name, colour, logo, from and postal address) replace
+them in its memos and emails, merged here (`TenantOutreach.sender`). Pacing, packets and the
+financial assumptions stay in `campaigns.yaml`.
 
 Functions take a psycopg2 cursor: the caller owns the transaction and its tenant scope (the API's
 cursor runs under row-level security; the pipeline's as the table owner, filtered by tenant_id).
@@ -17,7 +19,7 @@ cursor runs under row-level security; the pipeline's as the table owner, filtere
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg2.extras import Json
@@ -28,6 +30,8 @@ from realestate_assets.config_models import (
     OutreachConfig,
     Recipient,
     SegmentCriteria,
+    Sender,
+    TenantSettings,
 )
 from realestate_assets.db.warehouse import dict_rows
 
@@ -35,6 +39,7 @@ RECIPIENT_FIELDS = ("name", "email", "counties", "min_score", "property_types", 
                     "campaigns", "alerts")
 CAMPAIGN_FIELDS = ("key", "type", "subjects", "intro", "attach_pdf", "max_items", "categories", "link_ttl_days")
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
+SETTINGS_FIELDS = tuple(TenantSettings.model_fields)
 
 
 def recipient_model(row: dict[str, Any]) -> Recipient:
@@ -76,26 +81,48 @@ def read_campaigns(cur: Any, tenant_id: str) -> list[CampaignConfig]:
             for row in dict_rows(cur)]
 
 
+def read_tenant_settings(cur: Any, tenant_id: str) -> TenantSettings:
+    """The tenant's settings row as the model; every value None (the installation's) without one."""
+    cur.execute(f"SELECT {', '.join(SETTINGS_FIELDS)} FROM tenant_settings WHERE tenant_id = %s", (tenant_id,))
+    found = dict_rows(cur)
+    return TenantSettings.model_validate(found[0]) if found else TenantSettings()
+
+
+def write_tenant_settings(cur: Any, tenant_id: str, settings: TenantSettings) -> None:
+    """Every field of the row from the validated model (created on the first write)."""
+    values = [Json(settings.feature_flags) if k == "feature_flags" else getattr(settings, k) for k in SETTINGS_FIELDS]
+    cur.execute(f"INSERT INTO tenant_settings (tenant_id, {', '.join(SETTINGS_FIELDS)}) "
+                f"VALUES (%s, {', '.join(['%s'] * len(SETTINGS_FIELDS))}) ON CONFLICT (tenant_id) DO UPDATE SET "
+                f"{', '.join(f'{k} = EXCLUDED.{k}' for k in SETTINGS_FIELDS)}", (tenant_id, *values))
+
+
 @dataclass(frozen=True)
 class TenantOutreach:
-    """What planning needs of a tenant: its recipients and its active campaigns. A suspended
-    tenant (`suspended`: the platform admin's reason) has no active campaign: nothing is planned,
-    rendered for a plan or sent for it until it is resumed."""
+    """What planning needs of a tenant: its recipients, its active campaigns and who its email is
+    from. A suspended tenant (`suspended`: the platform admin's reason), or one that switched the
+    `campaign_email` flag off, has no active campaign: nothing is planned, rendered for a plan or
+    sent for it until it is resumed or switched on."""
 
     recipients: list[Recipient]
     campaigns: list[CampaignConfig]
     suspended: str | None = None
+    sender: Sender | None = None  # the installation's sender with the tenant's settings applied
+    settings: TenantSettings = field(default_factory=TenantSettings)
 
 
-def load_tenant_outreach(conn: Any, tenant_id: str) -> TenantOutreach:
-    """The one loader the pipeline uses (`packets`, `emails`, `reos campaigns plan`)."""
+def load_tenant_outreach(conn: Any, tenant_id: str, sender: Sender | None = None) -> TenantOutreach:
+    """The one loader the pipeline uses (`packets`, `emails`, `reos campaigns plan`); `sender`
+    is the installation's (config/recipients.yaml), returned with the tenant's own values in it."""
     from realestate_assets.accounts.store import suspension
 
     with conn.cursor() as cur:
         recipients = read_recipients(cur, tenant_id)
         campaigns = [c for c in read_campaigns(cur, tenant_id) if c.enabled]
         suspended = suspension(cur, tenant_id)
-    return TenantOutreach(recipients=recipients, campaigns=[] if suspended else campaigns, suspended=suspended)
+        settings = read_tenant_settings(cur, tenant_id)
+    sending = not suspended and settings.flag("campaign_email")
+    return TenantOutreach(recipients=recipients, campaigns=campaigns if sending else [], suspended=suspended,
+                          sender=None if sender is None else settings.apply(sender), settings=settings)
 
 
 def _recipient_params(tenant_id: str, recipient: Recipient) -> tuple[Any, ...]:

@@ -18,7 +18,8 @@ from tests.api.helpers_api import PASSWORD, bearer, login, make_tenant, owner_cu
 MISSING = {"user_id": "999999999", "key_id": "999999999", "county": "no_such_county", "property_id": "999999999",
            "note_id": "999999999", "search_id": "999999999", "model_id": "999999999", "endpoint_id": "999999999",
            "tenant_id": "no-such-tenant", "recipient_id": "999999999", "segment_id": "999999999",
-           "campaign_id": "999999999"}
+           "campaign_id": "999999999", "name": "no_such_schedule",
+           "run_id": "no-such-run"}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,9 @@ from realestate_assets.accounts import store
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import PASSWORD, bearer, make_tenant, owner_cursor
 from tests.dashboard.server import api_server
+from tests.fake_dagster import FakeDagster
+from tests.local_http import base_url as local_base_url
+from tests.local_http import serve
 
 EXAMPLES = 8  # per operation: enough to find a 500 on a malformed input, cheap enough for make test
 
@@ -30,7 +33,10 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with owner_cursor(database_url) as cur:
         operator = store.create_user(cur, f"fuzz-ops@{tenant.id}.example", PASSWORD, platform_admin=True,
                                      verified=True)
-    with api_server(database_url, tmp_path_factory.mktemp("fuzz")) as url:
+    # Dagster's GraphQL endpoint on a local server: the routes that launch runs or switch schedules
+    # answer as they do in a deployment (without one they answer 503 by design, which is a 5xx).
+    with serve(FakeDagster()) as dagster, api_server(database_url, tmp_path_factory.mktemp("fuzz"),
+                                                     dagster_url=local_base_url(dagster)) as url:
         session = httpx.post(f"{url}/api/v1/auth/login", timeout=30,
                              json={"email": operator["email"], "password": PASSWORD, "tenant_id": tenant.id})
         assert session.status_code == 200, session.text

@@ -1,7 +1,8 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { session } from "../api/client";
 import { reactTo, socketUrl, type LiveEvent } from "../lib/live";
+import { useProfile } from "./settings/ProfileSettings";
 
 const BATCH_MS = 1000; // events of about a second make one refresh and one set of toasts
 const TOAST_MS = 6000;
@@ -12,6 +13,10 @@ const MAX_TOASTS = 3;
 export function LiveUpdates() {
   const client = useQueryClient();
   const [toasts, setToasts] = useState<{ id: number; text: string }[]>([]);
+  // The person's muted notifications (Settings › Notifications), read by the socket's handler.
+  const preferences = useProfile().data?.notification_preferences;
+  const muted = useRef<ReadonlySet<string>>(new Set());
+  muted.current = new Set(Object.entries(preferences ?? {}).filter(([, on]) => !on).map(([kind]) => kind));
   useEffect(() => {
     let socket: WebSocket | null = null;
     let stopped = false;
@@ -21,7 +26,7 @@ export function LiveUpdates() {
     let flush: ReturnType<typeof setTimeout> | undefined;
     let next = 0;
     const apply = () => {
-      const { invalidate, toasts: texts } = reactTo(buffer);
+      const { invalidate, toasts: texts } = reactTo(buffer, muted.current);
       buffer = [];
       flush = undefined;
       invalidate.forEach((queryKey) => void client.invalidateQueries({ queryKey }));

@@ -19,6 +19,14 @@ describe("live events", () => {
     expect(r.invalidate).toEqual([["properties"], ["analytics"]]);
   });
 
+  it("refreshes but does not toast what the person muted", () => {
+    const deal = { kind: "new_deal", county: "king_wa", prospect_key: "a", bird_dog_score: 90 };
+    const send = { kind: "campaign_send", campaign: "digest", counties: ["king_wa"], run_ids: ["r"] };
+    const r = reactTo([deal, send], new Set(["new_deal"]));
+    expect(r.toasts).toEqual(["Campaign digest: sending started"]);
+    expect(r.invalidate).toEqual([["properties"], ["analytics"], ["campaigns"]]);
+  });
+
   it("ignores what it does not know", () => {
     expect(reactTo([{ kind: "ready", tenant: "t" }, { kind: "later_kind" }])).toEqual({ invalidate: [], toasts: [] });
   });

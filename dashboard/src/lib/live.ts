@@ -16,8 +16,9 @@ export interface Reaction {
   toasts: string[];
 }
 
-/** A batch of events (those of about a second) → one reaction: many new deals make one toast. */
-export function reactTo(events: readonly LiveEvent[]): Reaction {
+/** A batch of events (those of about a second) → one reaction: many new deals make one toast.
+ * `muted`: event kinds the person turned off (Settings › Notifications): refreshed, not toasted. */
+export function reactTo(events: readonly LiveEvent[], muted: ReadonlySet<string> = new Set()): Reaction {
   const invalidate = new Map<string, string[]>();
   const toasts: string[] = [];
   const sentBy = new Map<string, number>();
@@ -30,7 +31,7 @@ export function reactTo(events: readonly LiveEvent[]): Reaction {
       if (e.status === "sent") sentBy.set(String(e.campaign), (sentBy.get(String(e.campaign)) ?? 0) + 1);
     } else if (e.kind === "campaign_send") {
       invalidate.set("campaigns", ["campaigns"]);
-      toasts.push(`Campaign ${String(e.campaign)}: sending started`);
+      if (!muted.has(e.kind)) toasts.push(`Campaign ${String(e.campaign)}: sending started`);
     } else if (e.kind === "new_deal") {
       for (const key of ["properties", "analytics"]) invalidate.set(key, [key]);
       deals.set(String(e.county), (deals.get(String(e.county)) ?? 0) + 1);
@@ -43,9 +44,9 @@ export function reactTo(events: readonly LiveEvent[]): Reaction {
       runs.set(id, run);
     }
   }
-  for (const campaign of sentBy.keys()) toasts.push(`Campaign ${campaign}: emails sent`);
-  for (const [county, n] of deals) toasts.push(n === 1 ? `New deal in ${county}` : `${n} new deals in ${county}`);
-  for (const { county, status, assets } of runs.values()) {
+  if (!muted.has("campaign_progress")) for (const campaign of sentBy.keys()) toasts.push(`Campaign ${campaign}: emails sent`);
+  if (!muted.has("new_deal")) for (const [county, n] of deals) toasts.push(n === 1 ? `New deal in ${county}` : `${n} new deals in ${county}`);
+  if (!muted.has("run_finished")) for (const { county, status, assets } of runs.values()) {
     const what = [...assets].sort().join(", ") || "pipeline";
     toasts.push(status === "success" ? `${county}: ${what} updated` : `${county}: run ${status === "failure" ? "failed" : status} (${what})`);
   }

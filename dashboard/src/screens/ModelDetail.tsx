@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
 import { api, data } from "../api/client";
+import { ActivateButton } from "../components/ModelActions";
 import { ErrorBox, Loading } from "../components/ui";
 import { countyName, formatDate, formatDateTime, formatInteger, formatValue, humanize } from "../lib/format";
 import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
@@ -65,6 +66,7 @@ export default function ModelDetail() {
           <p className="text-sm">
             {promotion ? `${promotion.promote ? "Promoted" : "Not promoted"}${promotion.reason ? `: ${promotion.reason}` : ""}` : "No promotion decision recorded."}
           </p>
+          {!m.is_active && <ActivateButton modelId={m.id} label={`${m.model_name} ${m.version}`} />}
           <h3 className="font-semibold">All hold-out figures</h3>
           <dl className="grid grid-cols-2 gap-x-4 gap-y-1 text-sm">
             {scalar.map(([k, v]) => (

@@ -1,12 +1,15 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { api, data } from "../api/client";
-import { ErrorBox, Loading, NotYet } from "../components/ui";
+import { ActivateButton, RetrainPanel } from "../components/ModelActions";
+import { ErrorBox, Loading } from "../components/ui";
+import { useCan } from "../auth";
 import { countyName, formatDate, formatInteger, humanize } from "../lib/format";
 import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
 
 export default function Models() {
   const models = useQuery({ queryKey: ["models"], queryFn: () => data(api.GET("/api/v1/models")) });
+  const isPlatform = useCan("platform");
   const shown = HEADLINE.filter((h) => models.data?.some((m) => m.headline[h.key] !== undefined));
   return (
     <div className="space-y-4">
@@ -26,6 +29,7 @@ export default function Models() {
               <tr>
                 {["Model", "County", "Kind", "Status", "Trained on", "Rows"].map((h) => <th key={h} scope="col" className="px-3 py-2">{h}</th>)}
                 {shown.map((h) => <th key={h.key} scope="col" className="px-3 py-2 text-right">{h.label}</th>)}
+                {isPlatform && <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>}
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">
@@ -45,13 +49,14 @@ export default function Models() {
                   <td className="whitespace-nowrap px-3 py-2">{formatDate(m.training_start)} – {formatDate(m.training_end)}</td>
                   <td className="px-3 py-2 text-right tabular-nums">{formatInteger(m.training_rows)}</td>
                   {shown.map((h) => <td key={h.key} className="px-3 py-2 text-right tabular-nums">{formatFigure(m.headline[h.key], h.unit, h.share)}</td>)}
+                  {isPlatform && <td className="px-3 py-2">{!m.is_active && <ActivateButton modelId={m.id} label={`${m.model_name} ${m.version}`} />}</td>}
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       )}
-      <NotYet title="Retrain and activate">The API's model routes are read-only so far.</NotYet>
+      <RetrainPanel />
     </div>
   );
 }

@@ -2,88 +2,34 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, data } from "../api/client";
 import { useCan, useMe } from "../auth";
-import { ErrorBox, Loading, NotYet } from "../components/ui";
+import { ErrorBox, Loading } from "../components/ui";
+import { BrandingSettings } from "../components/settings/BrandingSettings";
+import { CountiesFollowed } from "../components/settings/CountiesFollowed";
+import { NotificationSettings } from "../components/settings/NotificationSettings";
+import { ProfileSettings } from "../components/settings/ProfileSettings";
+import { ScheduleSettings } from "../components/settings/ScheduleSettings";
 import { UsagePanel } from "../components/UsagePanel";
 import { WebhookEndpoints } from "../components/WebhookEndpoints";
-import { countyName, formatDateTime } from "../lib/format";
+import { formatDateTime } from "../lib/format";
 
 const SCOPES = ["read", "write", "admin"] as const;
 const ROLES = ["viewer", "analyst", "admin", "owner"] as const;
 type Role = (typeof ROLES)[number];
 
 export default function Settings() {
-  const { data: me } = useMe();
   return (
     <div className="space-y-6">
       <h1 className="h1">Settings</h1>
-      <section className="card" aria-labelledby="profile-h">
-        <h2 id="profile-h" className="h2">Profile</h2>
-        {me && (
-          <dl className="mt-2 grid grid-cols-[8rem_1fr] gap-y-1 text-sm">
-            <dt className="text-slate-600">Signed in as</dt><dd>{me.actor}</dd>
-            <dt className="text-slate-600">Workspace</dt><dd>{me.tenant_id}</dd>
-            <dt className="text-slate-600">Role</dt><dd>{me.role ?? "API key"}</dd>
-            <dt className="text-slate-600">May</dt><dd>{me.permissions.join(", ")}</dd>
-          </dl>
-        )}
-      </section>
+      <ProfileSettings />
+      <NotificationSettings />
       <UsagePanel />
-      <Counties />
+      <CountiesFollowed />
       <Members />
       <ApiKeys />
       <WebhookEndpoints />
-      <NotYet title="Notification preferences, schedules, branding">
-        The API has no routes for these yet.
-      </NotYet>
+      <BrandingSettings />
+      <ScheduleSettings />
     </div>
-  );
-}
-
-function Counties() {
-  const isAdmin = useCan("admin");
-  const client = useQueryClient();
-  const [county, setCounty] = useState("");
-  const subscriptions = useQuery({ queryKey: ["subscriptions"], queryFn: () => data(api.GET("/api/v1/subscriptions")) });
-  const refresh = () => client.invalidateQueries();
-  const follow = useMutation({
-    mutationFn: () => data(api.POST("/api/v1/subscriptions", { body: { county: county.trim() } })),
-    onSuccess: () => { setCounty(""); void refresh(); },
-  });
-  const unfollow = useMutation({
-    mutationFn: (c: string) => data(api.DELETE("/api/v1/subscriptions/{county}", { params: { path: { county: c } } })),
-    onSuccess: () => void refresh(),
-  });
-  return (
-    <section className="card" aria-labelledby="counties-h">
-      <h2 id="counties-h" className="h2">Counties followed</h2>
-      {subscriptions.isPending ? <Loading /> : subscriptions.isError ? <ErrorBox error={subscriptions.error} /> : (
-        <ul className="mt-2 divide-y divide-slate-100">
-          {subscriptions.data.length === 0 && <li className="py-2 text-sm text-slate-600">None yet.</li>}
-          {subscriptions.data.map((s) => (
-            <li key={s.county} className="flex items-center justify-between py-2 text-sm">
-              <span><span className="font-medium">{countyName(s.county)}</span> <span className="text-slate-600">({s.county}) since {formatDateTime(s.created_at)}</span></span>
-              {isAdmin && (
-                <button type="button" className="btn btn-danger" disabled={unfollow.isPending}
-                  onClick={() => { if (window.confirm(`Stop following ${countyName(s.county)}?`)) unfollow.mutate(s.county); }}>
-                  Stop following
-                </button>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
-      {isAdmin && (
-        <form className="mt-3 flex flex-wrap items-end gap-2" onSubmit={(e) => { e.preventDefault(); if (county.trim()) follow.mutate(); }}>
-          <div>
-            <label htmlFor="county-id" className="label">Follow a county (its config id)</label>
-            <input id="county-id" className="input mt-1" placeholder="e.g. king_wa" value={county} onChange={(e) => setCounty(e.target.value)} />
-          </div>
-          <button type="submit" className="btn" disabled={!county.trim() || follow.isPending}>Follow</button>
-        </form>
-      )}
-      {follow.isError && <ErrorBox error={follow.error} />}
-      {unfollow.isError && <ErrorBox error={unfollow.error} />}
-    </section>
   );
 }
 

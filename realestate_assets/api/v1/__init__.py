@@ -1,6 +1,6 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
 notes, saved searches, analytics, the model registry, the tenant's export, recipients,
-segments and campaigns, and the tenant's usage of its plan.
+segments and campaigns, settings, and the tenant's usage of its plan.
 
 `install(app)` adds the routers, the problem+json error handlers and the request id; it is the
 only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -27,6 +27,7 @@ from realestate_assets.api.v1 import (
     property_activity,
     property_market,
     property_search,
+    settings,
     usage,
     webhook_endpoints,
     workspace,
@@ -49,7 +50,7 @@ def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
                    property_search.router, workspace.router, analytics.router, models.router, privacy.router,
                    webhook_endpoints.router, campaign_preview.router, campaign_properties.router, campaigns.router,
-                   usage.router):
+                   settings.router, usage.router):
         document_permissions(router.routes)
         idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)

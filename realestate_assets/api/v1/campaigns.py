@@ -53,7 +53,7 @@ from realestate_assets.api.v1.campaign_schemas import (
     SegmentUpdate,
     SendAccepted,
 )
-from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.config_models import CampaignConfig, Recipient, SegmentCriteria
 from realestate_assets.db.warehouse import dict_row, dict_rows
@@ -73,12 +73,11 @@ ERRORS = (401, 403, 422)
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 MAX_IMPORT_ROWS = 10_000
 LIST_SEPARATORS = (";", "|")  # list cells in a CSV: "king_wa;cook_il"
-TERMINAL_RUN_STATES = {"SUCCESS", "FAILURE", "CANCELED"}
+TERMINAL_RUN_STATES = dagster_runs.TERMINAL_RUN_STATES
 
 
 def _invalid(exc: ValidationError) -> Problem:
-    return Problem(422, "the request does not match the schema", errors=[
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()])
+    return from_validation_error(exc)
 
 
 # ---- recipients ------------------------------------------------------------------------------

@@ -71,6 +71,13 @@ class Problem(Exception):
         self.members = members  # RFC 9457 extension members (a quota refusal's usage and limit)
 
 
+def from_validation_error(exc: Any) -> Problem:
+    """A pydantic ValidationError raised in a route (a merged PATCH, a CSV row) as the 422 a
+    request body failing its schema gets."""
+    return Problem(422, "the request does not match the schema", errors=[
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()])
+
+
 def problem_response(status: int, detail: str | None, headers: dict[str, str] | None = None,
                      errors: list[dict[str, Any]] | None = None,
                      members: dict[str, Any] | None = None) -> JSONResponse:

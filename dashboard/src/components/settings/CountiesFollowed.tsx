@@ -1,0 +1,62 @@
+// Settings › Counties followed: the installation's configured counties (GET /settings/counties,
+// read-only: a county file is code, deployed with the pipeline) and which the workspace follows;
+// an admin follows or stops following one (POST/DELETE /subscriptions).
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, data } from "../../api/client";
+import { useCan } from "../../auth";
+import { countyName } from "../../lib/format";
+import { ErrorBox, Loading } from "../ui";
+
+export function CountiesFollowed() {
+  const isAdmin = useCan("admin");
+  const client = useQueryClient();
+  const counties = useQuery({ queryKey: ["settings-counties"], queryFn: () => data(api.GET("/api/v1/settings/counties")) });
+  const refresh = () => client.invalidateQueries();
+  const follow = useMutation({
+    mutationFn: (county: string) => data(api.POST("/api/v1/subscriptions", { body: { county } })),
+    onSuccess: () => void refresh(),
+  });
+  const unfollow = useMutation({
+    mutationFn: (county: string) => data(api.DELETE("/api/v1/subscriptions/{county}", { params: { path: { county } } })),
+    onSuccess: () => void refresh(),
+  });
+  return (
+    <section className="card" aria-labelledby="counties-h">
+      <h2 id="counties-h" className="h2">Counties followed</h2>
+      <p className="mt-1 text-sm text-slate-600">
+        The counties this installation is configured for. Their sources and schedules are set in the pipeline's configuration.
+      </p>
+      {counties.isPending ? <Loading /> : counties.isError ? <ErrorBox error={counties.error} /> : (
+        <ul className="mt-2 divide-y divide-slate-100">
+          {counties.data.length === 0 && <li className="py-2 text-sm text-slate-600">No county is configured.</li>}
+          {counties.data.map((c) => (
+            <li key={c.key} className="flex flex-wrap items-center justify-between gap-2 py-2 text-sm">
+              <span>
+                <span className="font-medium">{c.name ? `${c.name}, ${c.state}` : countyName(c.key)}</span>{" "}
+                <span className="text-slate-600">({c.key})</span>
+                {c.followed && <span className="ml-2 rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-semibold text-emerald-900">Followed</span>}
+                {c.valid ? (
+                  <span className="block text-xs text-slate-600">
+                    Discovery {c.schedule?.cron} ({c.schedule?.timezone}) · {(c.sources ?? []).filter((s) => s.enabled).map((s) => s.name).join(", ")}
+                  </span>
+                ) : <span className="block text-xs text-red-700">Disabled: {c.error}</span>}
+              </span>
+              {isAdmin && (c.followed ? (
+                <button type="button" className="btn btn-danger" disabled={unfollow.isPending}
+                  onClick={() => { if (window.confirm(`Stop following ${countyName(c.key)}?`)) unfollow.mutate(c.key); }}>
+                  Stop following<span className="sr-only"> {c.key}</span>
+                </button>
+              ) : (
+                <button type="button" className="btn" disabled={follow.isPending || !c.valid} onClick={() => follow.mutate(c.key)}>
+                  Follow<span className="sr-only"> {c.key}</span>
+                </button>
+              ))}
+            </li>
+          ))}
+        </ul>
+      )}
+      {follow.isError && <ErrorBox error={follow.error} />}
+      {unfollow.isError && <ErrorBox error={unfollow.error} />}
+    </section>
+  );
+}

@@ -1,0 +1,166 @@
+"""Settings through /api/v1 on real PostgreSQL: the configured counties (read-only), schedules and
+sensors switched in Dagster through its GraphQL API (a small local server speaking it), the
+tenant's branding and sender — and that the pipeline's one loader puts them in the tenant's
+memos and emails — and the caller's profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from realestate_assets.accounts import store
+from realestate_assets.config_models import load_outreach
+from realestate_assets.docs.context import sender_context
+from realestate_assets.outreach.tenant_data import load_tenant_outreach
+from realestate_assets.settings import repo_root
+from tests.api.helpers_api import PASSWORD, api_client, bearer, dsn, login, owner_cursor
+from tests.fake_dagster import FakeDagster
+from tests.local_http import base_url, serve
+
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def operator(database_url: str) -> dict[str, Any]:
+    with owner_cursor(database_url) as cur:
+        return store.create_user(cur, "settings-operator@reos.example", PASSWORD, platform_admin=True,
+                                 verified=True)
+
+
+def _as(client: TestClient, world: dict[str, Any], tenant: str, role: str) -> dict[str, str]:
+    return bearer(login(client, world[tenant].users[role]["email"])["access_token"])
+
+
+def test_counties_are_listed_read_only_with_what_the_tenant_follows(client: TestClient,
+                                                                     world: dict[str, Any]) -> None:
+    listed = client.get(f"{API}/settings/counties", headers=_as(client, world, "a", "viewer"))
+    assert listed.status_code == 200, listed.text
+    counties = {c["key"]: c for c in listed.json()}
+    king = counties["king_wa"]
+    assert king["followed"] and king["valid"] and king["name"] and king["schedule"]["cron"]
+    assert king["sources"] and {"name", "type", "provides", "enabled"} <= set(king["sources"][0])
+    assert not any(c["followed"] for k, c in counties.items() if k != "king_wa")
+    assert client.patch(f"{API}/settings/counties", json={}, headers=_as(client, world, "a", "owner")
+                        ).status_code == 405  # county files are code: no edit through the API
+
+
+def test_schedules_read_by_admins_switched_by_platform_admins(world: dict[str, Any], operator: dict[str, Any],
+                                                              database_url: str,
+                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    fake = FakeDagster()
+    with serve(fake) as server, api_client(database_url, tmp_path_factory.mktemp("schedules"),
+                                           dagster_url=base_url(server)) as api:
+        admin = _as(api, world, "a", "admin")
+        assert api.get(f"{API}/settings/schedules", headers=_as(api, world, "a", "analyst")).status_code == 403
+        listed = api.get(f"{API}/settings/schedules", headers=admin)
+        assert listed.status_code == 200, listed.text
+        states = {s["name"]: s for s in listed.json()}
+        assert states["discover_king_wa"] == {"name": "discover_king_wa", "kind": "schedule", "running": True,
+                                              "description": "Discovery for discover_king_wa.",
+                                              "cron": "0 5 * * 1", "timezone": "America/Los_Angeles"}
+        assert states["email_events_sensor"]["kind"] == "sensor" and not states["email_events_sensor"]["running"]
+
+        url = f"{API}/settings/schedules/discover_king_wa"
+        assert api.patch(url, json={"running": False}, headers=admin).status_code == 403
+        op = bearer(login(api, operator["email"], world["a"].id)["access_token"])
+        stopped = api.patch(url, json={"running": False}, headers=op)
+        assert stopped.status_code == 200 and stopped.json()["running"] is False
+        started = api.patch(f"{API}/settings/schedules/email_events_sensor", json={"running": True}, headers=op)
+        assert started.json()["running"] is True
+        stopped_sensor = api.patch(f"{API}/settings/schedules/webhooks_sensor", json={"running": False}, headers=op)
+        assert stopped_sensor.json()["running"] is False
+        # Already in that state: nothing sent to Dagster, no audit row.
+        assert api.patch(url, json={"running": False}, headers=op).json()["running"] is False
+        assert fake.switches == [("discover_king_wa", False), ("email_events_sensor", True),
+                                 ("webhooks_sensor", False)]
+        assert api.patch(f"{API}/settings/schedules/nope", json={"running": True}, headers=op).status_code == 404
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT action, entity, entity_key FROM audit_log WHERE tenant_id = %s "
+                    "AND entity IN ('schedules', 'sensors') ORDER BY id", (world["a"].id,))
+        assert cur.fetchall() == [("stop", "schedules", "discover_king_wa"),
+                                  ("start", "sensors", "email_events_sensor"), ("stop", "sensors", "webhooks_sensor")]
+
+
+def test_schedules_without_dagster_are_503(client: TestClient, world: dict[str, Any]) -> None:
+    answer = client.get(f"{API}/settings/schedules", headers=_as(client, world, "a", "admin"))
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+
+
+def test_tenant_settings_change_the_tenants_memos_and_emails(client: TestClient, world: dict[str, Any],
+                                                             database_url: str) -> None:
+    installation = load_outreach(repo_root() / "config").sender
+    viewer, admin = _as(client, world, "a", "viewer"), _as(client, world, "a", "admin")
+    seeded = client.get(f"{API}/tenant/settings", headers=viewer).json()
+    assert seeded["display_name"].startswith("Tenant ") and seeded["effective"]["company"] == seeded["display_name"]
+    assert seeded["effective"]["from_email"] == installation.email and seeded["flags"]["campaign_email"]["enabled"]
+
+    change = {"display_name": "Acme Capital", "brand_color": "#aa3300", "logo_url": "https://acme.example/l.png",
+              "from_name": "Acme Deals", "from_email": "deals@acme.example",
+              "postal_address": "500 Pine St, Seattle, WA 98101"}
+    assert client.patch(f"{API}/tenant/settings", json=change, headers=_as(client, world, "a", "analyst")
+                        ).status_code == 403
+    changed = client.patch(f"{API}/tenant/settings", json=change, headers=admin)
+    assert changed.status_code == 200, changed.text
+    effective = changed.json()["effective"]
+    assert effective["company"] == "Acme Capital" and effective["from_email"] == "deals@acme.example"
+    assert effective["reply_to"] == "deals@acme.example" and effective["color"] == "#aa3300"
+    # Invalid values are refused whole (422 problem), nothing written.
+    for bad in ({"brand_color": "red"}, {"from_email": "not-an-address"}, {"postal_address": "short"},
+                {"feature_flags": {"no_such_flag": True}}, {"logo_url": "http://insecure.example/l.png"}):
+        refused = client.patch(f"{API}/tenant/settings", json=bad, headers=admin)
+        assert refused.status_code == 422, (bad, refused.text)
+    # null gives a field back to the installation's value; only the fields sent change.
+    back = client.patch(f"{API}/tenant/settings", json={"from_name": None}, headers=admin).json()
+    assert back["from_name"] is None and back["effective"]["from_name"] == installation.name
+    assert back["display_name"] == "Acme Capital"
+
+    # The pipeline's loader: the tenant's sender in its memos and emails; tenant B keeps its own.
+    import psycopg2
+
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        mine = load_tenant_outreach(conn, world["a"].id, installation)
+        theirs = load_tenant_outreach(conn, world["b"].id, installation)
+    finally:
+        conn.close()
+    context = sender_context(mine.sender)
+    assert context["company"] == "Acme Capital" and context["email"] == "deals@acme.example"
+    assert context["postal_address"] == "500 Pine St, Seattle, WA 98101" and context["name"] == installation.name
+    assert context["logo_url"] == "https://acme.example/l.png" and context["color"] == "#aa3300"
+    assert theirs.sender.email == installation.email and theirs.sender.branding.company != "Acme Capital"
+
+    # The campaign_email flag off: the loader gives no campaign to plan or send.
+    client.patch(f"{API}/tenant/settings", json={"feature_flags": {"campaign_email": False}}, headers=admin)
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        assert load_tenant_outreach(conn, world["a"].id, installation).campaigns == []
+    finally:
+        conn.close()
+    client.patch(f"{API}/tenant/settings", json={"feature_flags": {"campaign_email": True}}, headers=admin)
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'tenant_settings'",
+                    (world["a"].id,))
+        assert cur.fetchone()[0] == 4  # the change, the reset, the flag off and on; refusals left none
+
+
+def test_profile_and_notification_preferences_are_the_callers_own(client: TestClient,
+                                                                  world: dict[str, Any]) -> None:
+    analyst = _as(client, world, "a", "analyst")
+    mine = client.get(f"{API}/me/profile", headers=analyst).json()
+    assert mine["email"] == world["a"].users["analyst"]["email"] and mine["display_name"] is None
+    assert mine["notification_preferences"] == {"new_deal": True, "campaign_send": True, "campaign_progress": True}
+    changed = client.patch(f"{API}/me/profile", json={"display_name": " Casey ",
+                                                      "notification_preferences": {"campaign_send": False}},
+                           headers=analyst).json()
+    assert changed["display_name"] == "Casey" and changed["notification_preferences"]["campaign_send"] is False
+    assert client.patch(f"{API}/me/profile", json={"notification_preferences": {"nope": True}},
+                        headers=analyst).status_code == 422
+    # Only the preferences sent change; another person's profile is untouched.
+    again = client.patch(f"{API}/me/profile", json={"notification_preferences": {"new_deal": False}},
+                         headers=analyst).json()
+    assert again["notification_preferences"] == {"new_deal": False, "campaign_send": False,
+                                                 "campaign_progress": True} and again["display_name"] == "Casey"
+    assert client.get(f"{API}/me/profile", headers=_as(client, world, "a", "viewer")).json()["display_name"] is None
+    assert client.get(f"{API}/me/profile", headers={"X-API-Key": world["a"].keys["read"]}).status_code == 409
