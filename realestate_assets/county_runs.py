@@ -36,6 +36,15 @@ class CountyRuns:
     def run_ids(self) -> list[str]:
         return [r.run_id for r in self.results]
 
+    @property
+    def run_id(self) -> str:
+        """The first run's: the public assets' when they were selected."""
+        return self.results[0].run_id
+
+    def asset_materializations_for_node(self, node: str) -> list[dg.AssetMaterialization]:
+        return [m for r in self.results if node in r.job_def.graph.node_dict
+                for m in r.asset_materializations_for_node(node)]
+
 
 def split_selection(job: dg.JobDefinition, selection: Iterable[dg.AssetKey] | None = None
                     ) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:

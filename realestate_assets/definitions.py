@@ -138,8 +138,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
     credentials = SourceCredentialsResource(
         socrata_app_token=_optional_env("SOCRATA_APP_TOKEN"), attom_api_key=_optional_env("ATTOM_API_KEY"),
         census_api_key=_optional_env("CENSUS_API_KEY"), redis_url=_optional_env("REDIS_URL"))
-    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state),
-                                tenant_id=settings.tenant_id)
+    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state))
     if environment == "local":
         # Invented secret files only where settings.secrets_required_because allows (e.g. not
         # with a public REOS_PUBLIC_BASE_URL): else the resources require the variables.
