@@ -24,9 +24,11 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="a new empty tenant: full cost, not a re-run")
     args = parser.parse_args()
 
+    from realestate_assets.county_runs import materialize_county
     from realestate_assets.db.migrate import upgrade
     from realestate_assets.db.warehouse import Warehouse
     from realestate_assets.definitions import build_definitions, current_environment, resources_for
+    from realestate_assets.settings import LocalSettings
 
     with dg.build_resources({"warehouse": resources_for(current_environment()).resources["warehouse"]}) as built:
         url = built.warehouse.url()
@@ -41,13 +43,14 @@ def main() -> None:
     job = build_definitions().resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.ephemeral()
     started = time.perf_counter()
-    result = job.execute_in_process(
-        partition_key=args.county, instance=instance, raise_on_error=True,
+    # The county's public run, then the tenant's packets and emails run on (county, tenant).
+    result = materialize_county(
+        job, args.county, [LocalSettings.from_env().tenant_id], instance=instance, raise_on_error=True,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
     total = time.perf_counter() - started
 
     starts, ends = {}, {}
-    for entry in instance.all_logs(result.run_id):
+    for entry in (entry for run_id in result.run_ids for entry in instance.all_logs(run_id)):
         event = entry.dagster_event
         if event is not None and event.event_type_value == "STEP_START":
             starts[event.step_key] = entry.timestamp

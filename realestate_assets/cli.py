@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,16 +141,21 @@ def db_url() -> None:
 
 
 @app.command()
-def materialize(county: str = typer.Option("king_wa", help="county partition key")) -> None:
-    """Materialize every asset for COUNTY in this process, recorded in $DAGSTER_HOME's instance.
+def materialize(county: str = typer.Option("king_wa", help="county partition key"),
+                tenant: str | None = typer.Option(None, help="whose packets and emails (default: REOS_TENANT, "
+                                                            "else default)")) -> None:
+    """Materialize every asset for COUNTY in this process, recorded in $DAGSTER_HOME's instance:
+    the county's public assets, then TENANT's packets and emails on (COUNTY, TENANT).
 
     Each step is shown as it starts and ends (seconds, rows, checks). An inactive county (no enabled
     source) exits 2 with the reason, a failed step exits 1 with the county, step and first error line.
     """
+    from realestate_assets.settings import LocalSettings
+
     with _one_line_errors(county, "loading the code location"):
         job, check_steps = _county_job(county)
     with _one_line_errors(county, "materialize"):
-        _run(job, county, check_steps)
+        _run(job, county, tenant or LocalSettings.from_env().tenant_id, check_steps)
 
 
 def _county_job(county: str) -> tuple[Any, set[str]]:
@@ -181,31 +185,33 @@ def _county_job(county: str) -> tuple[Any, set[str]]:
     return defs.resolve_implicit_global_asset_job_def(), check_steps
 
 
-def _run(job: Any, county: str, check_steps: set[str]) -> None:
+def _run(job: Any, county: str, tenant: str, check_steps: set[str]) -> None:
     import dagster as dg
 
+    from realestate_assets.county_runs import materialize_county
     from realestate_assets.progress import StepProgress
     from sensors.alerts import first_error_line
 
     _dagster_home()
-    run_id = str(uuid.uuid4())  # known before the run starts, so progress can listen to it
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance, StepProgress(console, quiet=check_steps) as progress:
-        instance.add_event_listener(run_id, progress.on_event)
         # Step failures are reported by `progress` and below; Dagster's console logger would repeat
         # them as tracebacks.
-        result = job.execute_in_process(
-            instance=instance, partition_key=county, raise_on_error=False, tags={"county": county},
-            run_id=run_id, run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
-        _record(instance, run_id)
+        result = materialize_county(
+            job, county, [tenant], instance=instance, raise_on_error=False, tags={"county": county},
+            before_run=lambda run_id: instance.add_event_listener(run_id, progress.on_event),
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        for run_id in result.run_ids:
+            _record(instance, run_id)
     seconds = time.perf_counter() - started
     _print_checks(result)
+    runs = ", ".join(result.run_ids)
     if not result.success:
         failures = [e for e in result.all_events if e.event_type_value in ("STEP_FAILURE", "RUN_FAILURE")]
         step = (failures[0].step_key or "run") if failures else "run"
         error = first_error_line(failures[0]) if failures else "run failed"
-        raise fail(county, f"step {step}", f"{error} (after {seconds:.0f} s; run {run_id})")
-    console.print(f"materialized {county} in {seconds:.1f} s (run {result.run_id})")
+        raise fail(county, f"step {step}", f"{error} (after {seconds:.0f} s; runs {runs})")
+    console.print(f"materialized {county} (tenant {tenant}) in {seconds:.1f} s (runs {runs})")
 
 
 def _record(instance: Any, run_id: str) -> None:
@@ -264,9 +270,11 @@ def counties() -> None:
 def summary(county: str = typer.Option("king_wa", help="county partition key")) -> None:
     """Rows per table, the top 5 properties with their memos, and the outbox."""
     from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.settings import LocalSettings
 
-    with _resources("platform", "object_store") as built:
-        tenant, store = built.platform.tenant_id, built.object_store.get()
+    tenant = LocalSettings.from_env().tenant_id
+    with _resources("object_store") as built:
+        store = built.object_store.get()
     wh = Warehouse(_url())
     params = {"tenant": tenant, "county": county}
     counts = Table("table", "rows", title=f"Warehouse rows for {county}")
@@ -349,7 +357,7 @@ def demo(county: str = typer.Option("king_wa", help="county partition key")) -> 
         db_upgrade("head")
     with _one_line_errors(county, "seeding recipients and campaigns"):
         _seed_outreach()  # before the run: the emails step reads the tenant's tables
-    materialize(county)
+    materialize(county, None)
     with _one_line_errors(county, "summary"):
         _analyze()
         summary(county)
@@ -638,6 +646,8 @@ def tenant_delete(tenant_id: str,
     """Delete TENANT_ID for good: every row it owns (members, keys, subscriptions, packets, emails and
     events, suppressions, notes, searches, webhooks, audit trail…) and every object under
     tenants/<id>/ in this environment's object store. Accounts stay (people may belong elsewhere).
+    Its Dagster partitions (county × TENANT_ID) go on the tenant_partitions_sensor's next tick,
+    which deletes the tenant key of every tenant no longer in the database.
     Export first if the customer wants its data (GET /api/v1/tenant/export)."""
     from realestate_assets.accounts import store
     from realestate_assets.db.tenancy import set_tenant
@@ -654,7 +664,8 @@ def tenant_delete(tenant_id: str,
         # here rolls the rows back, so a retry finds everything where it was.
         objects = built.object_store.get().delete_prefix(tenant_prefix(tenant_id))
     rows = sum(deleted.values())
-    console.print(f"tenant {tenant_id} deleted: {rows} rows in {len(deleted)} tables, {objects} objects")
+    console.print(f"tenant {tenant_id} deleted: {rows} rows in {len(deleted)} tables, {objects} objects; "
+                  "its Dagster partitions go on the tenant_partitions_sensor's next tick")
     for table, count in sorted(deleted.items()):
         console.print(f"  {table}: {count}")
 

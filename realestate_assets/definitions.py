@@ -30,6 +30,7 @@ from typing import Any
 import dagster as dg
 
 from partitions.counties import county_partitions
+from partitions.tenants import TENANT_ASSETS, county_tenant_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
 from realestate_assets.config_models import load_scoring, read_county_files
 from realestate_assets.settings import (
@@ -55,6 +56,7 @@ from sensors import (
     discovery_schedules,
     email_events_sensor,
     memo_requests_sensor,
+    tenant_partitions_sensor,
     webhooks_sensor,
 )
 from sensors.alerts import alerts_resource, run_failure_alerts
@@ -137,8 +139,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
     credentials = SourceCredentialsResource(
         socrata_app_token=_optional_env("SOCRATA_APP_TOKEN"), attom_api_key=_optional_env("ATTOM_API_KEY"),
         census_api_key=_optional_env("CENSUS_API_KEY"), redis_url=_optional_env("REDIS_URL"))
-    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state),
-                                tenant_id=settings.tenant_id)
+    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state))
     if environment == "local":
         # Invented secret files only where settings.secrets_required_because allows (e.g. not
         # with a public REOS_PUBLIC_BASE_URL): else the resources require the variables.
@@ -194,11 +195,18 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
 
 def apply_policy(spec: dg.AssetSpec, partitions: dg.PartitionsDefinition,
                  training: dg.AutomationCondition) -> dg.AssetSpec:
-    """Partitions, owners, group, kinds and automation of one asset: the same rule for every asset."""
+    """Partitions, owners, group, kinds and automation of one asset: the same rule for every asset.
+
+    `partitions` are the counties. Tenant-owned assets (packets, emails) are (county × tenant) and
+    have no automation condition: a dependency cannot map one county partition to the subset of
+    tenants that subscribe to it, so `sensors.tenants` launches their runs from `subscriptions`."""
     name = spec.key.to_user_string()
     group, kinds = CATALOG[name]
-    if name == "ml_model":
-        automation: dg.AutomationCondition | None = training
+    automation: dg.AutomationCondition | None
+    if name in TENANT_ASSETS:
+        partitions, automation = county_tenant_partitions(partitions), None
+    elif name == "ml_model":
+        automation = training
     else:
         automation = FOLLOW_UPSTREAM if spec.deps else None  # roots run on their county's schedule
     return spec.replace_attributes(partitions_def=partitions, owners=OWNERS, group_name=group, kinds=kinds,
@@ -248,7 +256,8 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         jobs=[discovery_job],
         schedules=discovery_schedules(counties),
         sensors=[automation_sensor, email_events_sensor, memo_requests_sensor, webhooks_sensor, run_failure_alerts,
-                 *run_history_sensors, county_freshness_sensor(counties, invalid=files.invalid)],
+                 *run_history_sensors, tenant_partitions_sensor(files.partition_keys),
+                 county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,
         metadata={INVALID_COUNTIES: dg.MetadataValue.json(files.invalid)},

@@ -1,8 +1,9 @@
 """One JSON object per log line, for production (deploy/dagster.yaml `python_logs`, Helm `pythonLogs`).
 
 Dagster hands its handlers records carrying `dagster_meta` (run id, job tags, step key); this
-formatter flattens what an on-call engineer filters on: run id, county (the partition key),
-tenant, asset (the step), plus level, logger and message. Log aggregators (Loki, CloudWatch,
+formatter flattens what an on-call engineer filters on: run id, county (the partition key, or
+its county dimension), tenant (of a (county, tenant) run: packets, emails; public county runs
+have none), asset (the step), plus level, logger and message. Log aggregators (Loki, CloudWatch,
 Elasticsearch) index these fields without parsing text.
 """
 
@@ -12,8 +13,6 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
-
-from realestate_assets.settings import LocalSettings
 
 # Dagster's own attribute on records that went through its log manager (dagster._core.log_manager).
 DAGSTER_META = "dagster_meta"
@@ -30,9 +29,9 @@ class JsonFormatter(logging.Formatter):
             "message": meta.get("orig_message") or record.getMessage(),
             "run_id": meta.get("run_id"),
             "job": meta.get("job_name"),
-            "county": tags.get("county") or tags.get("dagster/partition"),
-            # The run's tenant tag, else the deployment's tenant (settings.py reads REOS_* in one place).
-            "tenant": tags.get("tenant") or LocalSettings.from_env().tenant_id,
+            "county": tags.get("county") or tags.get("dagster/partition/county") or tags.get("dagster/partition"),
+            # The run's tenant, from its partition: a deployment serves every tenant (partitions/tenants.py).
+            "tenant": tags.get("reos/tenant") or tags.get("dagster/partition/tenant"),
             "asset": meta.get("step_key"),
         }
         event = meta.get("dagster_event")

@@ -1,9 +1,8 @@
-"""What a run needs to know about its deployment: where configuration and local state live,
-whose rows it writes, and the credentials the config files name.
+"""What a run needs to know about its deployment: where configuration and local state live, and
+the credentials the config files name.
 
-The tenant is a field today; when tenant-owned assets become partitioned by (county × tenant),
-those assets take it from the partition key instead and this field stays the tenant of the
-public, county-partitioned tables (see DESIGN.md §9).
+No tenant: public county tables have none, and a tenant-owned asset (packets, emails) takes its
+tenant from its (county × tenant) partition key (partitions/tenants.py, DESIGN.md §9).
 """
 
 from __future__ import annotations
@@ -26,11 +25,10 @@ from realestate_assets.config_models import (
 
 
 class PlatformResource(dg.ConfigurableResource):
-    """The config directory (counties, scoring, campaigns…), the local state directory and the tenant."""
+    """The config directory (counties, scoring, campaigns…) and the local state directory."""
 
     config_dir: str = Field(description="directory with counties/*.yaml, scoring.yaml, recipients.yaml, …")
     state_dir: str = Field(description="local state: HTTP and photo caches (per pod in production)")
-    tenant_id: str = Field(default="default", description="the tenant whose rows this deployment writes")
 
     @property
     def config_path(self) -> Path:

@@ -97,7 +97,7 @@ class Alert:
         if self.link:
             lines.append(f"Run: {self.link}")
         lines.append("Re-run: reos materialize --county " + (self.county or "<county>")
-                     + "  (or re-execute from failure in the UI)")
+                     + (f" --tenant {self.tenant}" if self.tenant else "") + "  (or re-execute from failure in the UI)")
         return "\n".join(lines)
 
 
@@ -134,8 +134,9 @@ def build_alert(run: dg.DagsterRun, step_failures: Sequence[dg.DagsterEvent], ru
     return Alert(
         run_id=run.run_id,
         job=run.job_name,
-        county=tags.get("county") or tags.get("dagster/partition"),
-        tenant=tags.get("tenant") or os.environ.get("REOS_TENANT"),
+        # A (county, tenant) run (packets, emails) carries both dimensions as tags; a county run its key.
+        county=tags.get("county") or tags.get("dagster/partition/county") or tags.get("dagster/partition"),
+        tenant=tags.get("reos/tenant") or tags.get("dagster/partition/tenant"),
         failures=failures,
         run_error=first_error_line(run_failure) if run_failure is not None else "run failed",
         link=f"{ui_url.rstrip('/')}/runs/{run.run_id}" if ui_url else None,

@@ -6,7 +6,7 @@ Two layers, because Dagster's freshness policy is evaluated per asset, not per p
   freshness daemon evaluates it): the asset fails when no county has refreshed it within the
   slowest active county's discovery cycle plus a grace period, and warns after the fastest
   county's cycle. `ml_model` follows the weekly training cadence (config/scoring.yaml).
-  It also adds one partitioned, non-blocking `county_fresh` check per asset.
+  It also adds one partitioned, non-blocking `county_fresh` check per county-partitioned asset.
 * `county_freshness_sensor(counties)` evaluates, for every active county and every asset, whether
   the partition was materialized since the county's last discovery tick (plus grace), and records
   the `county_fresh` check result on that partition — only when the state changes, so the UI's
@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from partitions.activity import active_counties
+from partitions.tenants import is_tenant_partitioned
 from realestate_assets.config_models import PARTITION_KEY, CountyConfig, county_disabled_reason, load_scoring
 
 CHECK_NAME = "county_fresh"
@@ -169,7 +170,9 @@ def with_freshness(assets: Sequence[object], counties: dict[str, CountyConfig], 
             return dg.apply_freshness_policy(spec, policy) if policy else spec
 
         out.append(item.map_asset_specs(apply))
-        if item.partitions_def is not None:
+        # Per county, so not on (county × tenant) assets: a tenant's packets follow its county's
+        # scores through sensors.tenants, and the scores carry the county's check.
+        if item.partitions_def is not None and not is_tenant_partitioned(item.partitions_def):
             checks += [_freshness_check(item, key, by_kind[_kind(key.to_user_string())], invalid or {})
                        for key in item.keys]
     return out + checks

@@ -38,12 +38,13 @@ def tenant(database_url: str) -> str:
 
 @pytest.fixture
 def make_deployment(database_url: str, tenant: str, tmp_path: Path) -> Callable[..., Deployment]:
-    """The local resource set for a config directory, this test's tenant and state directory. The
-    public county tables start empty (they are shared by every tenant: tests/databases.py)."""
+    """The local resource set for a config directory and state directory. The public county tables
+    start empty (they are shared by every tenant: tests/databases.py). The resources name no tenant:
+    a run's tenant is its (county, tenant) partition key (county_runs.materialize_county)."""
     clear_public_tables(database_url)
 
     def make(config: Path, state: Path | None = None) -> Deployment:
-        settings = LocalSettings(config_dir=config, state_dir=state or tmp_path / "state", tenant_id=tenant)
+        settings = LocalSettings(config_dir=config, state_dir=state or tmp_path / "state")
         return resources_for("local", settings, database_url=database_url)
 
     return make

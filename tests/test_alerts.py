@@ -140,3 +140,11 @@ def test_run_without_step_failure_reports_the_run_error():
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id="r-1", tags={"dagster/partition": "cook_il"})
     alert = build_alert(run, [], None)
     assert alert.county == "cook_il" and alert.subject == "[REOS] cook_il failed: run failed"
+
+
+def test_a_county_tenant_run_names_both_and_how_to_rerun_it():
+    tags = {"dagster/partition": "cook_il|acme", "dagster/partition/county": "cook_il",
+            "dagster/partition/tenant": "acme"}
+    alert = build_alert(dg.DagsterRun(job_name="__ASSET_JOB", run_id="r-2", tags=tags), [], None)
+    assert (alert.county, alert.tenant) == ("cook_il", "acme")
+    assert "reos materialize --county cook_il --tenant acme" in alert.text

@@ -9,7 +9,9 @@ import dagster as dg
 from realestate_assets.definitions import build_definitions
 from sensors.automation import automation_sensor
 
-DOWNSTREAM = ["enrichment", "features", "scores", "packets", "emails"]
+# County-partitioned downstream assets; packets and emails (county × tenant) are launched by
+# sensors.tenants (tests/test_tenant_partitions.py), not by automation conditions.
+DOWNSTREAM = ["enrichment", "features", "scores"]
 
 
 def test_automation_sensor_starts_running() -> None:
@@ -55,6 +57,7 @@ def test_new_prospects_materialization_requests_downstream_partitions(repo_confi
         requested = {key: result.get_requested_partitions(dg.AssetKey(key)) for key in DOWNSTREAM}
         assert requested == {key: {"king_wa"} for key in DOWNSTREAM}
         assert result.get_num_requested(dg.AssetKey("prospects")) == 0
+        assert result.get_num_requested(dg.AssetKey("packets")) == result.get_num_requested(dg.AssetKey("emails")) == 0
 
 
 def test_a_failed_blocking_check_stops_automation_downstream(repo_config: Path) -> None:

@@ -120,11 +120,25 @@ def test_local_runs_in_process_and_production_requires_a_database_url(monkeypatc
 
 
 def test_downstream_assets_wait_for_blocking_checks_upstream() -> None:
+    from partitions.tenants import TENANT_ASSETS
     from sensors.automation import FOLLOW_UPSTREAM
 
     definitions = build_definitions()
     graph = definitions.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if node.parent_keys and key.to_user_string() != "ml_model":
+        if key.to_user_string() in TENANT_ASSETS:  # launched per tenant by sensors.tenants
+            assert node.automation_condition is None, key
+        elif node.parent_keys and key.to_user_string() != "ml_model":
             assert node.automation_condition == FOLLOW_UPSTREAM, key
+
+
+def test_tenant_assets_are_county_by_tenant_and_follow_the_county_scores() -> None:
+    graph = build_definitions().resolve_asset_graph()
+    packets = graph.get(dg.AssetKey("packets")).partitions_def
+    assert isinstance(packets, dg.MultiPartitionsDefinition)
+    assert packets.partition_dimension_names == ["county", "tenant"]
+    assert packets.get_partitions_def_for_dimension("county") == graph.get(dg.AssetKey("scores")).partitions_def
+    mapping = graph.get_partition_mapping(dg.AssetKey("packets"), dg.AssetKey("scores"))
+    assert isinstance(mapping, dg.MultiToSingleDimensionPartitionMapping)
+    assert graph.get(dg.AssetKey("emails")).partitions_def == packets

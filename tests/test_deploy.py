@@ -221,7 +221,10 @@ def test_instance_config_validates_against_dagster_schema(tmp_path, monkeypatch)
                            "orig_message": "hello"}
     line = json.loads(formatter.format(record))
     assert {"run_id": "r1", "county": "king_wa", "asset": "scores", "message": "hello"}.items() <= line.items()
-    assert line["tenant"]
+    assert "tenant" not in line  # public county data: no tenant
+    record.dagster_meta = {"run_id": "r2", "step_key": "emails", "orig_message": "sent", "job_tags": {
+        "dagster/partition": "king_wa|acme", "dagster/partition/county": "king_wa", "dagster/partition/tenant": "acme"}}
+    assert {"county": "king_wa", "tenant": "acme"}.items() <= json.loads(formatter.format(record)).items()
 
 
 def test_k8s_run_launcher_constructs_without_a_cluster(offline_instance_dir):
@@ -1598,7 +1601,7 @@ def test_monitoring_kustomization_builds():
 
 def test_production_logs_are_one_json_object_per_line(tmp_path):
     """A real run on an instance with deploy/dagster.yaml's python_logs (stdout swapped for a file)
-    writes JSON lines carrying run id, county, tenant and asset."""
+    writes JSON lines carrying run id, county and asset (and the tenant of a (county, tenant) run)."""
     import logging
 
     import dagster as dg
@@ -1622,5 +1625,5 @@ def test_production_logs_are_one_json_object_per_line(tmp_path):
     ours = [entry for entry in lines if entry["message"] == "called ATTOM for 12 prospects"]
     assert ours, lines[:3]
     assert ours[0]["run_id"] == result.run_id
-    assert ours[0]["county"] == "king_wa" and ours[0]["asset"] == "enrichment" and ours[0]["tenant"]
+    assert ours[0]["county"] == "king_wa" and ours[0]["asset"] == "enrichment"
     assert {"ts", "level", "logger"} <= set(ours[0])

@@ -59,6 +59,7 @@ def test_partition_freshness_against_the_last_tick():
 
 
 def test_every_table_gets_a_policy_and_a_county_check():
+    from partitions.tenants import TENANT_ASSETS
     from realestate_assets.definitions import build_definitions
 
     counties = load_counties()
@@ -70,7 +71,9 @@ def test_every_table_gets_a_policy_and_a_county_check():
     for key in keys:
         node = graph.get(key)
         assert isinstance(node.freshness_policy, dg.FreshnessPolicy), key
-        assert dg.AssetCheckKey(key, CHECK_NAME) in graph.asset_check_keys, key
+        # Per county: the (county × tenant) assets follow their county's scores (sensors.tenants).
+        per_county = key.to_user_string() not in TENANT_ASSETS
+        assert (dg.AssetCheckKey(key, CHECK_NAME) in graph.asset_check_keys) == per_county, key
     # ml_model follows training (weekly, config/scoring.yaml); tables follow discovery.
     ml = graph.get(dg.AssetKey("ml_model")).freshness_policy
     assert ml.fail_window.to_timedelta() == timedelta(days=7) + GRACE

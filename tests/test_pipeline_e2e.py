@@ -9,6 +9,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
+from realestate_assets.county_runs import CountyRuns, materialize_county
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
 from tests.databases import create_tenant
@@ -20,13 +21,13 @@ TABLES = ["sales", "prospects", "enrichment", "features", "scores", "packets", "
 TENANT_TABLES = {"packets", "emails"}  # the others are the county's public rows (no tenant)
 
 
-def materialize_all(deployment: Deployment) -> dg.ExecuteInProcessResult:
+def materialize_all(deployment: Deployment, tenant: str) -> CountyRuns:
+    """king_wa's public assets, then the tenant's packets and emails on (king_wa, tenant)."""
     job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
-                                  raise_on_error=False)
+    return materialize_county(job, "king_wa", [tenant], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+def check_results(result: CountyRuns) -> dict[str, bool]:
     return {f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:"
             f"{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data.passed
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
@@ -44,7 +45,7 @@ def counts(database_url: str, tenant: str) -> dict[str, int]:
 
 def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployment, database_url: str,
                                                           tenant: str, tmp_path: Path) -> None:
-    first = materialize_all(pipeline_env)
+    first = materialize_all(pipeline_env, tenant)
     assert first.success
     checks = check_results(first)
     defs = build_definitions(deployment=pipeline_env)
@@ -97,7 +98,7 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployme
     assert "avery@example.com" in preview.stdout and "acquisitions@example.org" in preview.stdout
 
     updated_before = wh.scalar("SELECT max(updated_at) FROM scores WHERE county = 'king_wa'", {"t": tenant})
-    second = materialize_all(pipeline_env)
+    second = materialize_all(pipeline_env, tenant)
     assert second.success and all(check_results(second).values())
     assert counts(database_url, tenant) == rows
     assert len(list((tmp_path / "state" / "outbox").glob("*.eml"))) == len(outbox)
@@ -113,7 +114,7 @@ def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, 
                                                              make_deployment) -> None:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=150, malformed=True)
     deployment = make_deployment(config)
-    result = materialize_all(deployment)
+    result = materialize_all(deployment, tenant)
     assert result.success
     wh = Warehouse(database_url)
     rejects = wh.frame("SELECT source, source_ref, reason, raw_payload, run_id FROM rejects "
@@ -127,7 +128,7 @@ def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, 
     assert rejects["run_id"].eq(result.run_id).all()
     assert rejects["raw_payload"].notna().all()
     # A re-run replaces the partition's rejects instead of piling them up.
-    assert materialize_all(deployment).success
+    assert materialize_all(deployment, tenant).success
     assert wh.scalar("SELECT count(*) FROM rejects WHERE tenant_id IS NULL AND county = 'king_wa'") == len(rejects)
     wh.dispose()
 
@@ -138,7 +139,7 @@ def test_suppressed_address_gets_no_email(pipeline_env: Deployment, database_url
         cur.execute("INSERT INTO suppressions (tenant_id, email, reason, source) "
                     "VALUES (%s, 'avery@example.com', 'unsubscribe', 'test')", (tenant,))
     conn.close()
-    result = materialize_all(pipeline_env)
+    result = materialize_all(pipeline_env, tenant)
     assert result.success and all(check_results(result).values())
     wh = Warehouse(database_url)
     recipients = set(wh.frame("SELECT DISTINCT recipient_email FROM emails WHERE tenant_id = :t",
@@ -154,7 +155,7 @@ def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, dat
     from realestate_assets.api.v1.property_query import TENANT_STATUS
     from realestate_assets.db.tenancy import act_as_api
 
-    assert materialize_all(pipeline_env).success
+    assert materialize_all(pipeline_env, tenant).success
     wh = Warehouse(database_url)
     status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE county = 'king_wa' GROUP BY status"
                       ).set_index("status")["n"].to_dict()
@@ -188,7 +189,7 @@ def test_reasons_on_demand_for_any_prospect(pipeline_env: Deployment, database_u
 
     from realestate_assets.cli import app
 
-    assert materialize_all(pipeline_env).success
+    assert materialize_all(pipeline_env, tenant).success
     wh = Warehouse(database_url)
     unexplained = wh.frame("SELECT prospect_key FROM scores WHERE county = 'king_wa' AND score_breakdown IS NULL "
                            "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]

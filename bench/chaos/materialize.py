@@ -1,4 +1,5 @@
-"""One full materialization of a county in this process: the child the crash harness kills.
+"""One full materialization of a county in this process: the child the crash harness kills
+(the county's public run, then the tenant's packets and emails run on (county, tenant)).
 
     python -m bench.chaos.materialize --database-url URL --config DIR --state DIR --tenant ID [--county KEY]
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     # Our own copy of stdout: Dagster may capture fd 1 while a step runs.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
 
+    from realestate_assets.county_runs import materialize_county
     from realestate_assets.definitions import build_definitions, resources_for
     from realestate_assets.settings import LocalSettings
 
@@ -67,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         stop = threading.Event()
         reporter = threading.Thread(target=report_steps, args=(instance, stop, out), daemon=True)
         reporter.start()
-        result = job.execute_in_process(
-            partition_key=args.county, instance=instance, raise_on_error=False,
+        result = materialize_county(
+            job, args.county, [args.tenant], instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
         time.sleep(0.1)
         stop.set()

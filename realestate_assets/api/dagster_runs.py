@@ -8,9 +8,9 @@ pretends a run started. The client (and with it Dagster) is imported only when a
 or read, so the API process starts without Dagster.
 
 Which run sends a tenant's emails is decided here, once (`emails_run`): the `emails` asset of
-the implicit asset job for one county partition, tagged with the tenant and the campaign. The
-pipeline writes the tenant its platform resource names (`REOS_TENANT`), so the API launches only
-for that tenant (`campaigns.send`): a tenant dimension on the partitions will lift that.
+the implicit asset job on the (county, tenant) partition (partitions/tenants.py), tagged with the
+campaign. The tenant is the partition key's; its key exists once `sensors.tenants` has seen the
+tenant (every 30 s), so the API needs no Dagster handle to add it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ from urllib.parse import urlsplit
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets; asset_selection narrows it
 PARTITION_TAG = "dagster/partition"
 TERMINAL_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})  # a run in one of these has ended
+
+
+def partition_tags(county: str, tenant_id: str) -> dict[str, str]:
+    """The tags Dagster gives a run of the (county, tenant) partition: its key "county|tenant" (the
+    dimensions in name order, as `MultiPartitionKey` writes it; tests/test_tenant_partitions.py
+    holds the two together) and one tag per dimension. Written here so the API imports no Dagster."""
+    return {PARTITION_TAG: f"{county}|{tenant_id}", f"{PARTITION_TAG}/county": county,
+            f"{PARTITION_TAG}/tenant": tenant_id}
 
 
 class DagsterUnavailable(RuntimeError):
@@ -58,8 +66,8 @@ class RunRequest:
 def emails_run(county: str, tenant_id: str, campaign_key: str, request_id: str) -> RunRequest:
     """The run that sends a tenant's campaign emails for one county (the one place this is decided)."""
     return RunRequest(job=ASSET_JOB, assets=["emails"],
-                      tags={PARTITION_TAG: county, "reos/tenant": tenant_id, "reos/campaign": campaign_key,
-                            "reos/request_id": request_id, "reos/launched_by": "api"})
+                      tags={**partition_tags(county, tenant_id), "reos/tenant": tenant_id,
+                            "reos/campaign": campaign_key, "reos/request_id": request_id, "reos/launched_by": "api"})
 
 
 def model_run(county: str, tenant_id: str, request_id: str) -> RunRequest:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from psycopg2 import sql
 
+from partitions.tenants import county_and_tenant
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.db.catalog import column_descriptions
 from realestate_assets.db.tenancy import partition_slice
@@ -34,12 +35,14 @@ def county_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefin
 
 def county_of(context: dg.AssetExecutionContext, platform: PlatformResource) -> CountyConfig:
     """The partition's county, read from its file now. An invalid file disables that county only:
-    the step fails at once with the error (naming the file and the field), before touching data."""
+    the step fails at once with the error (naming the file and the field), before touching data.
+    A tenant-owned asset's partition is (county × tenant): its county dimension."""
+    county, _ = county_and_tenant(context.partition_key)
     try:
-        return platform.county(context.partition_key)
+        return platform.county(county)
     except ConfigError as exc:
         raise dg.Failure(description=county_disabled_reason(str(exc)),
-                         metadata={"county": context.partition_key, "config_error": str(exc)},
+                         metadata={"county": county, "config_error": str(exc)},
                          allow_retries=False) from exc
 
 
@@ -47,13 +50,17 @@ def partition_params(context: dg.AssetExecutionContext, platform: PlatformResour
     """The county of a public asset's partition. Public county data has no tenant (DESIGN §9): two
     tenants following a county share its one discovery, enrichment, features, models and scores."""
     county_of(context, platform)  # every asset calls this: a disabled county fails fast here
-    return {"county": context.partition_key}
+    return {"county": county_and_tenant(context.partition_key)[0]}
 
 
 def tenant_params(context: dg.AssetExecutionContext, platform: PlatformResource) -> dict[str, str]:
-    """The county and the tenant of a tenant-owned asset (packets, emails): the tenant is the
-    platform resource's `tenant_id` (resource config, not an environment read in the asset)."""
-    return {**partition_params(context, platform), "tenant": platform.tenant_id}
+    """The county and the tenant of a tenant-owned asset (packets, emails), both from its
+    (county × tenant) partition key: the one place an asset learns its tenant."""
+    _, tenant = county_and_tenant(context.partition_key)
+    if tenant is None:  # a definition error, not a data one: packets/emails are declared per tenant
+        raise dg.Failure(f"{context.asset_key.to_user_string()} needs a (county × tenant) partition key, "
+                         f"got {context.partition_key!r}", allow_retries=False)
+    return {**partition_params(context, platform), "tenant": tenant}
 
 
 @cache

@@ -220,7 +220,9 @@ def test_send_launches_the_emails_step_through_dagster_graphql(
         assert launch["selector"]["assetSelection"] == [{"path": ["emails"]}]
         assert launch["selector"]["repositoryLocationName"] == "realestate_assets"
         tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
-        assert tags["dagster/partition"] == accepted["counties"][0] and tags["reos/tenant"] == world["a"].id
+        # The (county, tenant) partition: the tenant is the run's partition key, not the deployment's.
+        assert tags["dagster/partition"] == f"{accepted['counties'][0]}|{world['a'].id}"
+        assert tags["dagster/partition/tenant"] == tags["reos/tenant"] == world["a"].id
         assert tags["reos/campaign"] == "send_me"
         # The same Idempotency-Key again: the same runs, nothing launched.
         repeat = api.post(url, headers={**headers, "Idempotency-Key": "send-1"})
@@ -228,13 +230,16 @@ def test_send_launches_the_emails_step_through_dagster_graphql(
         assert repeat.json() == accepted and len(fake.launches) == 2
         progress = api.get(f"{API}/campaigns/{campaign['id']}/progress", headers=viewer).json()
         assert [r["status"] for r in progress["runs"]] == ["SUCCESS", "SUCCESS"] and progress["finished"]
-        # Another tenant's campaign: not found; a tenant the pipeline does not write: refused, not pretended.
+        # Another tenant's campaign: not found; its own campaign launches on its own partitions (the
+        # API's default tenant no longer decides whose emails a deployment sends).
         b = bearer(login(api, world["b"].users["analyst"]["email"])["access_token"])
         assert api.post(url, headers=b).status_code == 404
         other = api.post(f"{API}/campaigns", headers=b, json={"key": "b_send", "type": "new_opportunity",
                                                               "subjects": ["x"], "status": "active"}).json()
-        refused = api.post(f"{API}/campaigns/{other['id']}/send", headers=b)
-        assert refused.status_code == 409 and "pipeline" in refused.json()["detail"]
+        theirs = api.post(f"{API}/campaigns/{other['id']}/send", headers=b)
+        assert theirs.status_code == 202, theirs.text
+        b_tags = {t["key"]: t["value"] for t in fake.launches[-1]["executionMetadata"]["tags"]}
+        assert b_tags["dagster/partition"] == f"{theirs.json()['counties'][-1]}|{world['b'].id}"
     with serve(lambda r: Response("down", status=502)) as broken, api_client(
             database_url, tmp_path_factory.mktemp("send2"), dagster_url=base_url(broken),
             default_tenant=world["a"].id) as api:

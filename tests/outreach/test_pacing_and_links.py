@@ -349,10 +349,12 @@ def test_reos_campaigns_plan_prints_per_recipient_what_and_why_without_sending(d
     assert missing.returncode == 2 and "no county file" in missing.stdout
 
 
-def test_the_emails_step_refuses_sendgrid_without_a_public_base_url(make_deployment: Any, tmp_path: Path) -> None:
+def test_the_emails_step_refuses_sendgrid_without_a_public_base_url(make_deployment: Any, tenant: str,
+                                                                   tmp_path: Path) -> None:
     """A clear error at the start of the step, before anything is planned or sent."""
     import dagster as dg
 
+    from realestate_assets.county_runs import materialize_county
     from realestate_assets.definitions import Deployment, build_definitions
     from resources.mailer import MailerResource
     from resources.object_store import ObjectStoreResource
@@ -366,10 +368,9 @@ def test_the_emails_step_refuses_sendgrid_without_a_public_base_url(make_deploym
                                           unsubscribe_secret="u" * 32)}
     deployment = make_deployment(config)
     deployment = Deployment(deployment.environment, resources, deployment.executor)
-    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection={dg.AssetKey("emails")})
-    result = job.execute_in_process(partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(),
-                                    raise_on_error=False)
+    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
+    result = materialize_county(job, "king_wa", [tenant], instance=dg.DagsterInstance.ephemeral(),
+                                asset_selection=[dg.AssetKey("emails")], raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.step_failure_data.error.message

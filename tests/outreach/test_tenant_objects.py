@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from realestate_assets.assets.outreach import packet_path, reuse_verdict
+from realestate_assets.county_runs import CountyRuns, materialize_county
 from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.definitions import Deployment, build_definitions, resources_for
+from realestate_assets.definitions import Deployment, build_definitions
 from realestate_assets.ml.registry import model_key
 from realestate_assets.objects import LocalObjectStore, object_intact, tenant_key
-from realestate_assets.settings import LocalSettings
 from tests.databases import create_tenant
 
 # What a signed link carries (local HMAC links, S3 pre-signed URLs): never in metadata or logs.
@@ -122,20 +122,19 @@ def _digests(root: Path) -> dict[str, str]:
             for p in root.rglob("*") if p.is_file()}
 
 
-def _run(deployment: Deployment, selection: list[str]) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(deployment=deployment)
-    keys = [dg.AssetKey(name) for name in selection]
-    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        partition_key="king_wa", instance=dg.DagsterInstance.ephemeral(), asset_selection=keys,
-        raise_on_error=False)
+def _run(deployment: Deployment, selection: list[str], tenant: str) -> CountyRuns:
+    """king_wa's selected public assets, then the selected tenant-owned ones on (king_wa, tenant)."""
+    job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
+    return materialize_county(job, "king_wa", [tenant], instance=dg.DagsterInstance.ephemeral(),
+                              asset_selection=[dg.AssetKey(name) for name in selection], raise_on_error=False)
 
 
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+def _checks(result: CountyRuns) -> dict[str, bool]:
     return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
-def _no_signed_link_in_events(result: dg.ExecuteInProcessResult) -> None:
+def _no_signed_link_in_events(result: CountyRuns) -> None:
     """Every materialization's and check's metadata, and every log line of the run."""
     texts: list[str] = []
     for event in result.all_events:
@@ -153,7 +152,7 @@ def _no_signed_link_in_events(result: dg.ExecuteInProcessResult) -> None:
 def test_packets_live_under_the_tenant_models_are_public_and_a_bad_object_heals_on_the_next_run(
         pipeline_env: Deployment, database_url: str, tenant: str, tmp_path: Path) -> None:
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
-    first = _run(pipeline_env, [*upstream, "emails"])  # emails too: their links must not leak either
+    first = _run(pipeline_env, [*upstream, "emails"], tenant)  # emails too: their links must not leak either
     assert first.success and all(_checks(first).values()), _checks(first)
     _no_signed_link_in_events(first)
     objects = tmp_path / "state" / "objects"
@@ -172,11 +171,7 @@ def test_packets_live_under_the_tenant_models_are_public_and_a_bad_object_heals_
     # and its objects never touch the first tenant's.
     before, public = _digests(objects), _public_snapshot(database_url)
     other = create_tenant(database_url, f"{tenant}-b", "second tenant")  # recipients seeded like the first
-    platform = pipeline_env.platform
-    second_tenant = resources_for("local", LocalSettings(config_dir=platform.config_path,
-                                                         state_dir=platform.state_path, tenant_id=other),
-                                  database_url=database_url)
-    theirs_run = _run(second_tenant, ["packets", "emails"])
+    theirs_run = _run(pipeline_env, ["packets", "emails"], other)  # the same deployment: the key names the tenant
     assert theirs_run.success and all(_checks(theirs_run).values()), _checks(theirs_run)
     assert _public_snapshot(database_url) == public  # not one public row written again
     after_other = _digests(objects)
@@ -202,7 +197,7 @@ def test_packets_live_under_the_tenant_models_are_public_and_a_bad_object_heals_
         cur.execute("UPDATE packets SET object_path = %s WHERE tenant_id = %s AND object_path = %s",
                     (old_key, tenant, moved["object_path"]))
     wh.dispose()
-    second = _run(pipeline_env, ["packets"])
+    second = _run(pipeline_env, ["packets"], tenant)
     assert second.success and _checks(second)["packet_files_match_checksums"], _checks(second)
     _no_signed_link_in_events(second)
     metadata = next(e.event_specific_data.materialization.metadata for e in second.all_events
@@ -225,7 +220,7 @@ def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Depl
     from sensors.memo_requests import memo_requests_sensor
 
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
-    assert _run(pipeline_env, upstream).success
+    assert _run(pipeline_env, upstream, tenant).success
     wh = Warehouse(database_url)
     unrendered = wh.frame("SELECT s.prospect_key FROM scores s WHERE s.county = 'king_wa' AND NOT EXISTS (SELECT 1 "
                           "FROM packets k WHERE k.tenant_id = :t AND k.prospect_key = s.prospect_key) "
@@ -233,16 +228,18 @@ def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Depl
     with wh.transaction() as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, 'king_wa', %s, 'analyst@example.com')", (tenant, unrendered))
-    context = dg.build_sensor_context(resources={"platform": pipeline_env.platform,
-                                                 "warehouse": pipeline_env.resources["warehouse"]})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("tenant", [tenant])  # what sensors.tenants does; other tenants wait for theirs
+    context = dg.build_sensor_context(instance=instance, resources={"warehouse": pipeline_env.resources["warehouse"]})
     result = memo_requests_sensor(context)
     (run,) = result.run_requests
-    assert run.partition_key == "king_wa" and run.run_key.startswith("memo-requests:king_wa:")
-    assert _run(pipeline_env, ["packets"]).success
+    assert run.partition_key == f"king_wa|{tenant}" and run.run_key.startswith(f"memo-requests:king_wa:{tenant}:")
+    assert run.tags["reos/tenant"] == tenant
+    assert _run(pipeline_env, ["packets"], tenant).success
     rendered = wh.frame("SELECT template FROM packets WHERE tenant_id = :t AND prospect_key = :k",
                         {"t": tenant, "k": unrendered})["template"]
     assert set(rendered) == {"investor_memo", "executive_summary"}
     done = wh.frame("SELECT rendered_at FROM packet_requests WHERE tenant_id = :t", {"t": tenant})
     assert done["rendered_at"].notna().all()
-    assert memo_requests_sensor(context).run_requests == []  # nothing open: no run
+    assert not memo_requests_sensor(context).run_requests  # nothing open: no run
     wh.dispose()

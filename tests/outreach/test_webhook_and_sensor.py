@@ -77,25 +77,25 @@ def test_forged_replayed_and_unsigned_requests_are_rejected(database_url: str, t
 
 def test_sensor_observes_campaign_rates_on_the_emails_asset(database_url: str, tenant: str, sent: dict[str, int],
                                                             tmp_path: Path) -> None:
-    from resources import PlatformResource, WarehouseResource
+    from resources import WarehouseResource
     from sensors import email_events_sensor
 
-    resources = {"warehouse": WarehouseResource(database_url=database_url),
-                 "platform": PlatformResource(config_dir=str(tmp_path), state_dir=str(tmp_path), tenant_id=tenant)}
+    resources = {"warehouse": WarehouseResource(database_url=database_url)}
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
                                                unsubscribe_secret="s", default_tenant=tenant)))
     with dg.instance_for_test() as instance:
-        idle = email_events_sensor(dg.build_sensor_context(instance=instance,
-                                                           resources=resources))
-        assert idle.skip_reason is not None
+        instance.add_dynamic_partitions("tenant", [tenant])  # what sensors.tenants does
+        # Other tests' tenants have events too but no partition key here: nothing observed for them.
+        idle = email_events_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert not idle.asset_events
         post(client, keys, [event("open", sent["avery@example.com"], "avery@example.com", tenant, 1),
                             event("bounce", sent["blake@example.org"], "blake@example.org", tenant, 2)])
-        result = email_events_sensor(dg.build_sensor_context(instance=instance,
+        result = email_events_sensor(dg.build_sensor_context(instance=instance, cursor=idle.cursor,
                                                              resources=resources))
         (observation,) = result.asset_events
         assert isinstance(observation, dg.AssetObservation) and observation.asset_key == dg.AssetKey("emails")
-        assert observation.partition == "king_wa"
+        assert observation.partition == f"king_wa|{tenant}"  # the (county, tenant) partition
         assert observation.metadata["daily_digest/open_rate"].value == 0.5
         assert observation.metadata["daily_digest/bounce_rate"].value == 0.5
         rates = observation.metadata["campaign_rates"].value
