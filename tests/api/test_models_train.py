@@ -62,7 +62,7 @@ def test_train_launches_ml_model_for_a_followed_county(world: dict[str, Any], da
                             headers={**admin, "Idempotency-Key": "train-1"})
         assert accepted.status_code == 202, accepted.text
         body = accepted.json()
-        assert body["county"] == "king_wa" and body["run_id"] and not body["repeated"]
+        assert body["county"] == "king_wa" and body["run_id"]
         launch = fake.launches[0]
         assert launch["selector"]["assetSelection"] == [{"path": ["ml_model"]}]
         tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
@@ -75,13 +75,14 @@ def test_train_launches_ml_model_for_a_followed_county(world: dict[str, Any], da
         assert api.get(f"{API}/models/train/{body['run_id']}", headers=b_viewer).status_code == 404
 
         repeat = api.post(f"{API}/models/train", json={"county": "king_wa"},
-                          headers={**admin, "Idempotency-Key": "train-1"}).json()
-        assert repeat["repeated"] and repeat["run_id"] == body["run_id"] and len(fake.launches) == 1
-        # Another tenant's key of the same name is its own (audit rows are under RLS).
+                          headers={**admin, "Idempotency-Key": "train-1"})
+        assert repeat.headers["Idempotent-Replayed"] == "true"
+        assert repeat.json()["run_id"] == body["run_id"] and len(fake.launches) == 1
+        # Another tenant's key of the same name is its own (idempotency keys are per tenant).
         b_admin = bearer(login(api, world["b"].users["admin"]["email"])["access_token"])
         other = api.post(f"{API}/models/train", json={"county": "king_wa"},
-                         headers={**b_admin, "Idempotency-Key": "train-1"}).json()
-        assert not other["repeated"] and len(fake.launches) == 2
+                         headers={**b_admin, "Idempotency-Key": "train-1"})
+        assert "Idempotent-Replayed" not in other.headers and len(fake.launches) == 2
         # A platform admin trains any configured county, followed or not.
         op = bearer(login(api, operator["email"], world["a"].id)["access_token"])
         assert api.post(f"{API}/models/train", json={"county": "no_such_county"}, headers=op).status_code == 404

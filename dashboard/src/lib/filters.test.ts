@@ -18,6 +18,13 @@ describe("filters and query strings", () => {
     expect(activeFilterCount(filters)).toBe(1);
   });
 
+  it("carries the estimated-value range through the URL and the API query", () => {
+    const filters = filtersFromSearch(new URLSearchParams("min_value=400000&max_value=650000"));
+    expect(filters).toEqual({ ...EMPTY_FILTERS, min_value: 400000, max_value: 650000 });
+    expect(apiQuery(filters)).toMatchObject({ min_value: 400000, max_value: 650000 });
+    expect(activeFilterCount(filters)).toBe(2);
+  });
+
   it("builds the API query with sort, cursor and limit", () => {
     const query = apiQuery({ ...EMPTY_FILTERS, county: ["king_wa"], min_score: 60 }, "abc", 25);
     expect(query).toEqual({ county: ["king_wa"], min_score: 60, limit: 25, cursor: "abc", sort: "-bird_dog_score" });
@@ -27,7 +34,7 @@ describe("filters and query strings", () => {
     const filters = { ...EMPTY_FILTERS, property_type: ["condo"], min_score: 50, sort: "list_price" };
     const saved = toSavedFilters(filters);
     expect(saved).toEqual({ county: null, property_type: ["condo"], status: null, min_score: 50, max_score: null,
-      min_price: null, max_price: null, q: null, reviewed: null, sort: "list_price" });
+      min_price: null, max_price: null, min_value: null, max_value: null, q: null, reviewed: null, sort: "list_price" });
     expect(fromSavedFilters(saved)).toEqual(filters);
   });
 

@@ -14,6 +14,8 @@ export interface Filters {
   max_score?: number;
   min_price?: number;
   max_price?: number;
+  min_value?: number;
+  max_value?: number;
   q?: string;
   /** Marked reviewed by this tenant (true), not yet (false), either (undefined). */
   reviewed?: boolean;
@@ -21,7 +23,7 @@ export interface Filters {
 }
 
 export const EMPTY_FILTERS: Filters = { county: [], property_type: [], status: [], sort: DEFAULT_SORT };
-const NUMBERS = ["min_score", "max_score", "min_price", "max_price"] as const;
+const NUMBERS = ["min_score", "max_score", "min_price", "max_price", "min_value", "max_value"] as const;
 const LISTS = ["county", "property_type"] as const;
 
 function number(value: string | null): number | undefined {
@@ -97,6 +99,8 @@ export interface SavedFilters {
   max_score?: number | null;
   min_price?: number | null;
   max_price?: number | null;
+  min_value?: number | null;
+  max_value?: number | null;
   q?: string | null;
   reviewed?: boolean | null;
   sort?: string;
@@ -109,6 +113,7 @@ export function toSavedFilters(filters: Filters): SavedFilters {
     county: list(filters.county), property_type: list(filters.property_type), status: list(filters.status),
     min_score: filters.min_score ?? null, max_score: filters.max_score ?? null,
     min_price: filters.min_price ?? null, max_price: filters.max_price ?? null,
+    min_value: filters.min_value ?? null, max_value: filters.max_value ?? null,
     q: effectiveQ(filters.q) ?? null, reviewed: filters.reviewed ?? null, sort: filters.sort || DEFAULT_SORT,
   };
 }

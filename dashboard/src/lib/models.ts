@@ -21,3 +21,10 @@ export function formatFigure(value: number | undefined, unit: string, share = fa
 export function statusLabel(status: string, isActive: boolean): string {
   return isActive && status !== "active" ? `${status} (active)` : status;
 }
+
+/** A version's promotion decision in words: "Promoted: <reason>" (the rule's or an admin's reason). */
+export function promotionText(promotion: unknown): string {
+  const p = promotion as { promote?: boolean; reason?: string } | null | undefined;
+  if (!p || typeof p !== "object") return "No promotion decision recorded.";
+  return `${p.promote ? "Promoted" : "Not promoted"}${p.reason ? `: ${p.reason}` : ""}`;
+}

@@ -4,7 +4,7 @@ import { api, data } from "../api/client";
 import { ActivateButton } from "../components/ModelActions";
 import { ErrorBox, Loading } from "../components/ui";
 import { countyName, formatDate, formatDateTime, formatInteger, formatValue, humanize } from "../lib/format";
-import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
+import { HEADLINE, formatFigure, promotionText, statusLabel } from "../lib/models";
 
 export default function ModelDetail() {
   const id = Number(useParams().id);
@@ -18,7 +18,6 @@ export default function ModelDetail() {
   const m = model.data;
   const importance = Object.entries(m.importance);
   const top = Math.max(...importance.map(([, v]) => v), 0);
-  const promotion = m.promotion as { promote?: boolean; reason?: string } | null;
   const scalar = Object.entries(m.metrics).filter(([k, v]) => k !== "importance" && (typeof v === "number" || typeof v === "string"));
   return (
     <article className="space-y-6" aria-labelledby="title">
@@ -64,7 +63,7 @@ export default function ModelDetail() {
         <section className="card space-y-3" aria-labelledby="promo-h">
           <h2 id="promo-h" className="h2">Promotion</h2>
           <p className="text-sm">
-            {promotion ? `${promotion.promote ? "Promoted" : "Not promoted"}${promotion.reason ? `: ${promotion.reason}` : ""}` : "No promotion decision recorded."}
+            {promotionText(m.promotion)}
           </p>
           {!m.is_active && <ActivateButton modelId={m.id} label={`${m.model_name} ${m.version}`} />}
           <h3 className="font-semibold">All hold-out figures</h3>

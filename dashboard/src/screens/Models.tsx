@@ -5,7 +5,7 @@ import { ActivateButton, RetrainPanel } from "../components/ModelActions";
 import { ErrorBox, Loading } from "../components/ui";
 import { useCan } from "../auth";
 import { countyName, formatDate, formatInteger, humanize } from "../lib/format";
-import { HEADLINE, formatFigure, statusLabel } from "../lib/models";
+import { HEADLINE, formatFigure, promotionText, statusLabel } from "../lib/models";
 
 export default function Models() {
   const models = useQuery({ queryKey: ["models"], queryFn: () => data(api.GET("/api/v1/models")) });
@@ -27,7 +27,7 @@ export default function Models() {
             <caption className="sr-only">Model versions with hold-out figures</caption>
             <thead className="bg-slate-100 text-left">
               <tr>
-                {["Model", "County", "Kind", "Status", "Trained on", "Rows"].map((h) => <th key={h} scope="col" className="px-3 py-2">{h}</th>)}
+                {["Model", "County", "Kind", "Status", "Promotion", "Trained on", "Rows"].map((h) => <th key={h} scope="col" className="px-3 py-2">{h}</th>)}
                 {shown.map((h) => <th key={h.key} scope="col" className="px-3 py-2 text-right">{h.label}</th>)}
                 {isPlatform && <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>}
               </tr>
@@ -46,6 +46,7 @@ export default function Models() {
                   <td className="px-3 py-2">
                     {m.is_active ? <span className="rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-semibold text-emerald-900">{humanize(statusLabel(m.status, true))}</span> : humanize(m.status)}
                   </td>
+                  <td className="max-w-xs px-3 py-2 text-xs text-slate-700">{promotionText(m.promotion)}</td>
                   <td className="whitespace-nowrap px-3 py-2">{formatDate(m.training_start)} – {formatDate(m.training_end)}</td>
                   <td className="px-3 py-2 text-right tabular-nums">{formatInteger(m.training_rows)}</td>
                   {shown.map((h) => <td key={h.key} className="px-3 py-2 text-right tabular-nums">{formatFigure(m.headline[h.key], h.unit, h.share)}</td>)}

@@ -232,6 +232,8 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filte
         onChange={(min, max) => set({ min_score: num(min), max_score: num(max) })} />
       <RangeInputs label="Asking price ($)" id="price" min={draft.min_price} max={draft.max_price} step={1000}
         onChange={(min, max) => set({ min_price: num(min), max_price: num(max) })} />
+      <RangeInputs label="Estimated value ($)" id="value" min={draft.min_value} max={draft.max_value} step={1000}
+        onChange={(min, max) => set({ min_value: num(min), max_value: num(max) })} />
       <div className="flex items-end gap-2 lg:col-span-2">
         <button type="submit" className="btn btn-primary">Apply filters</button>
         {count > 0 && (

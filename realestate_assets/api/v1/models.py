@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.api import dagster_runs
@@ -87,31 +87,20 @@ def get_model(model_id: ModelId, ctx: Context = needs("read")) -> dict[str, Any]
 
 
 def _train_row(ctx: Context, field: str, value: str) -> dict[str, Any] | None:
-    """A train this tenant launched, found by a field its audit row keeps (run_id, idempotency_key):
+    """A train this tenant launched, found by a field its audit row keeps (its run_id):
     row-level security confines the search to the tenant's own."""
     ctx.cur.execute("SELECT after, created_at FROM audit_log WHERE action = 'train' AND entity = 'ml_models' "
                     "AND after->>%s = %s ORDER BY id DESC LIMIT 1", (field, value))
     return dict_row(ctx.cur)
 
 
-def _earlier_train(ctx: Context, idempotency_key: str) -> dict[str, Any] | None:
-    """The train this tenant launched with the same Idempotency-Key (its audit row keeps the run)."""
-    row = _train_row(ctx, "idempotency_key", idempotency_key)
-    if row is None:
-        return None
-    return {"county": row["after"]["county"], "run_id": row["after"]["run_id"], "launched_at": row["created_at"],
-            "repeated": True}
-
-
 @router.post("/models/train", response_model=TrainAccepted, status_code=202,
              responses=responses(*ERRORS, 404, 503),
              summary="Retrain a followed county's models: launches `ml_model` for the county in Dagster")
-def train_models(body: TrainRequest, request: Request, ctx: Context = needs("admin"),
-                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict[str, Any]:
+def train_models(body: TrainRequest, request: Request, ctx: Context = needs("admin")) -> dict[str, Any]:
     """A tenant admin trains the counties the tenant follows (a platform admin, any configured
-    county). The new versions replace the active ones only when they win the promotion contest."""
-    if idempotency_key and (earlier := _earlier_train(ctx, idempotency_key)) is not None:
-        return earlier
+    county). The new versions replace the active ones only when they win the promotion contest.
+    A retry with the same Idempotency-Key never reaches here: api/v1/idempotency.py replays the answer."""
     ctx.cur.execute("SELECT 1 FROM subscriptions WHERE county = %s", (body.county,))
     followed = ctx.cur.fetchone() is not None
     configured = (FilePath(request.app.state.reos.settings.config_dir) / "counties" / f"{body.county}.yaml").is_file()
@@ -123,8 +112,8 @@ def train_models(body: TrainRequest, request: Request, ctx: Context = needs("adm
     except dagster_runs.DagsterUnavailable as exc:
         raise Problem(503, str(exc)) from exc
     ctx.audit("train", "ml_models", body.county,
-              after={"county": body.county, "run_id": run_id, "idempotency_key": idempotency_key})
-    return {"county": body.county, "run_id": run_id, "launched_at": datetime.now(UTC), "repeated": False}
+              after={"county": body.county, "run_id": run_id})
+    return {"county": body.county, "run_id": run_id, "launched_at": datetime.now(UTC)}
 
 
 @router.post("/models/{model_id}/activate", response_model=ModelVersion, responses=responses(*ERRORS, 404),

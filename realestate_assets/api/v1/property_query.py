@@ -111,6 +111,8 @@ class PropertyFilters(BaseModel):
     max_score: float | None = Field(None, ge=0, le=100, description="Bird-dog score at most")
     min_price: float | None = Field(None, ge=0, description="Asking price (list_price) at least")
     max_price: float | None = Field(None, ge=0, description="Asking price (list_price) at most")
+    min_value: float | None = Field(None, ge=0, description="Estimated value (the AVM's) at least")
+    max_value: float | None = Field(None, ge=0, description="Estimated value (the AVM's) at most")
     property_type: list[str] | None = Field(None, description="County use types, as in config `property_types`")
     status: list[Status] | None = Field(None, description="Pipeline status of the property")
     reviewed: bool | None = Field(None, description="Marked reviewed by this tenant (true) or not yet (false)")
@@ -120,7 +122,7 @@ class PropertyFilters(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> PropertyFilters:
-        for low, high in (("min_score", "max_score"), ("min_price", "max_price")):
+        for low, high in (("min_score", "max_score"), ("min_price", "max_price"), ("min_value", "max_value")):
             a, b = getattr(self, low), getattr(self, high)
             if a is not None and b is not None and a > b:
                 raise ValueError(f"{low} is above {high}")
@@ -252,7 +254,9 @@ def where(filters: PropertyFilters, params: list[Any], matches: list[int] | None
     for value, condition in ((filters.min_score, "s.bird_dog_score >= %s"),
                              (filters.max_score, "s.bird_dog_score <= %s"),
                              (filters.min_price, "p.list_price >= %s"),
-                             (filters.max_price, "p.list_price <= %s")):
+                             (filters.max_price, "p.list_price <= %s"),
+                             (filters.min_value, "s.estimated_value >= %s"),
+                             (filters.max_value, "s.estimated_value <= %s")):
         if value is not None:
             conditions.append(condition)
             params.append(value)

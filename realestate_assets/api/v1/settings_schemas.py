@@ -23,11 +23,10 @@ class TrainRequest(BaseModel):
 
 class TrainAccepted(BaseModel):
     model_config = _example(county="king_wa", run_id="8e0b3c1f-0f8a-4c5e-9a57-1f7d3c2b6a10",
-                            launched_at="2026-12-03T06:00:00Z", repeated=False)
+                            launched_at="2026-12-03T06:00:00Z")
     county: str
     run_id: str = Field(description="Dagster run id of `ml_model` for the county (GET /models/train/{run_id})")
     launched_at: datetime
-    repeated: bool = Field(description="true: the same Idempotency-Key as an earlier train; nothing new launched")
 
 
 class TrainRun(BaseModel):
