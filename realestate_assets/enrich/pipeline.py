@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pandas as pd
 from realestate_assets.config_models import ASSESSOR_FIELDS
 from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
+from realestate_assets.enrich.clients.batch import EnrichmentOutcome, LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.sources_config import SourcesConfig
@@ -94,8 +96,13 @@ def _enrich(
     market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
     before = {} if previous is None or previous.empty else \
         {row["prospect_key"]: row for row in previous.to_dict("records")}
-    refs = [
-        ProspectRef(
+    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
+    # Which county record a prospect's county facts come from, for provenance.
+    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
+                 for key, parcel in parcel_of.items() if parcel in by_parcel}
+
+    def ref(p: Any) -> ProspectRef:
+        return ProspectRef(
             prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
             state=_text(p.state) or county_state, zip=_text(p.zip),  # every parcel is in its county's state
             latitude=None if pd.isna(p.latitude) else float(p.latitude),
@@ -104,12 +111,6 @@ def _enrich(
             assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
             previous_values=before.get(p.prospect_key, {}),
             previous_provenance=before.get(p.prospect_key, {}).get("provenance") or {})
-        for p in prospects.itertuples(index=False)
-    ]
-    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
-    # Which county record a prospect's county facts come from, for provenance.
-    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
-                 for key, parcel in parcel_of.items() if parcel in by_parcel}
 
     def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return market.get(parcel_of[prospect.prospect_id], {})
@@ -117,14 +118,45 @@ def _enrich(
     rows: list[dict[str, Any]] = []
     with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
                               market_fn=market_fn, as_of=as_of.date(), **client_overrides) as enricher:
+        plan = enricher.local_plan()
         step = sources.runtime.batch_size
-        for start in range(0, len(refs), step):
+        for start in range(0, len(prospects), step):
+            batch = list(prospects.iloc[start:start + step].itertuples(index=False))
+            outcomes: list[Any] = [None] * len(batch)
+            if plan is not None:  # no HTTP source: the prospects with nothing kept take the shortcut
+                fetched_at = datetime.now(UTC).isoformat()
+                for i, p in enumerate(batch):
+                    outcomes[i] = _local_outcome(enricher, plan, p, fetched_at, county_state,
+                                                 assessor=_assessor_values(by_parcel.get(p.parcel_id),
+                                                                           assessed.get(p.parcel_id)),
+                                                 market=market.get(p.parcel_id, {}),
+                                                 previous=before.get(p.prospect_key))
+            general = [i for i, o in enumerate(outcomes) if o is None]
+            for i, outcome in zip(general, enricher.enrich_batch([ref(batch[i]) for i in general]), strict=True):
+                outcomes[i] = outcome
             # Rows per batch: a batch's outcomes are dropped before the next, not held for the county.
-            rows.extend(_row(o, as_of, record_of.get(o.prospect_id))
-                        for o in enricher.enrich_batch(refs[start:start + step]))
+            rows.extend(_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes)
             gc.collect(1)  # cycles of this batch (HTTP errors, tracebacks) only: the young objects
         skipped = {name: s.reason for name, s in enricher.skipped.items()}
     return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
+
+
+def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, fetched_at: str, county_state: str, *,
+                   assessor: Mapping[str, Any], market: Mapping[str, Any],
+                   previous: Mapping[str, Any] | None) -> EnrichmentOutcome | None:
+    """`Enricher.enrich_local` for one prospect row, or None when `enrich_one` must decide: a
+    skipped source's values are kept from its previous row, or the shortcut itself failed (the
+    general path then reports the failure the way it always does)."""
+    recorded = (previous or {}).get("provenance") or {}
+    if any(isinstance(e, Mapping) and e.get("source") in plan.skipped for e in recorded.values()):
+        return None
+    given = {"county_assessor": assessor, "market": market}
+    try:
+        return enricher.enrich_local(plan, p.prospect_key, [given[s.type] for s in plan.sources], fetched_at,
+                                     address=_text(p.address), city=_text(p.city),
+                                     state=_text(p.state) or county_state, zip_code=_text(p.zip))
+    except Exception:  # enrich_one's guards decide what a failure means
+        return None
 
 
 @contextmanager
