@@ -71,3 +71,24 @@ def test_a_partition_round_trips_through_chunked_copy(warehouse: Warehouse) -> N
     with warehouse.transaction() as conn:
         again = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
+
+
+def test_jsonb_values_are_written_as_to_json_writes_them_shared_members_once() -> None:
+    import datetime as dt
+    import json
+
+    from realestate_assets.db.copy_io import _column_for_copy
+    from realestate_assets.db.warehouse import to_json
+
+    shared = {"source": "market", "fetched_at": "2026-01-01T00:00:00+00:00", "confidence": 0.6}
+    values = [
+        {"a": shared, "b": shared, "c": {**shared, "record": 'x, "y"\né'}},  # members encoded once
+        {"a": shared, "z": {"source": None, "fetched_at": None, "confidence": None}},
+        {"a": {"v": float("nan")}, "b": shared},  # NaN: to_json's null
+        {"a": {"d": dt.date(2020, 1, 2)}},  # not plain JSON: to_json
+        {"a": {"t": "1\x002"}},  # NUL: dropped by to_json
+        {1: {"k": 1}}, {"a": 1, "b": {"c": 2}}, {}, [1, {"a": 2}], "text", None,
+    ]
+    written = _column_for_copy(pd.Series(values, dtype=object), "jsonb").tolist()
+    assert written[-1] is None
+    assert [json.loads(t) for t in written[:-1]] == [json.loads(to_json(v)) for v in values[:-1]]

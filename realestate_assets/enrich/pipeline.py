@@ -124,9 +124,9 @@ def _enrich(
             batch = list(prospects.iloc[start:start + step].itertuples(index=False))
             outcomes: list[Any] = [None] * len(batch)
             if plan is not None:  # no HTTP source: the prospects with nothing kept take the shortcut
-                fetched_at = datetime.now(UTC).isoformat()
+                entries = plan.entries(datetime.now(UTC).isoformat())
                 for i, p in enumerate(batch):
-                    outcomes[i] = _local_outcome(enricher, plan, p, fetched_at, county_state,
+                    outcomes[i] = _local_outcome(enricher, plan, p, entries, county_state,
                                                  assessor=_assessor_values(by_parcel.get(p.parcel_id),
                                                                            assessed.get(p.parcel_id)),
                                                  market=market.get(p.parcel_id, {}),
@@ -141,7 +141,8 @@ def _enrich(
     return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
 
 
-def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, fetched_at: str, county_state: str, *,
+def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping[str, dict[str, Any]],
+                   county_state: str, *,
                    assessor: Mapping[str, Any], market: Mapping[str, Any],
                    previous: Mapping[str, Any] | None) -> EnrichmentOutcome | None:
     """`Enricher.enrich_local` for one prospect row, or None when `enrich_one` must decide: a
@@ -152,7 +153,7 @@ def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, fetched_at: str,
         return None
     given = {"county_assessor": assessor, "market": market}
     try:
-        return enricher.enrich_local(plan, p.prospect_key, [given[s.type] for s in plan.sources], fetched_at,
+        return enricher.enrich_local(plan, p.prospect_key, [given[s.type] for s in plan.sources], entries,
                                      address=_text(p.address), city=_text(p.city),
                                      state=_text(p.state) or county_state, zip_code=_text(p.zip))
     except Exception:  # enrich_one's guards decide what a failure means
