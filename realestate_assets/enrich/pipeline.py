@@ -10,8 +10,9 @@ its building (living area) and no required source failed; otherwise `failed` wit
 from __future__ import annotations
 
 import gc
+import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,8 +95,7 @@ def _enrich(
     assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
         if assessor is not None and len(assessor) else {}
     market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
-    before = {} if previous is None or previous.empty else \
-        {row["prospect_key"]: row for row in previous.to_dict("records")}
+    before = _Previous(previous)
     parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
     # Which county record a prospect's county facts come from, for provenance.
     record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
@@ -109,8 +109,7 @@ def _enrich(
             longitude=None if pd.isna(p.longitude) else float(p.longitude),
             parcel_id=_text(p.parcel_id), county_fips=county_fips,
             assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
-            previous_values=before.get(p.prospect_key, {}),
-            previous_provenance=before.get(p.prospect_key, {}).get("provenance") or {})
+            previous_values=before.values(p.prospect_key), previous_provenance=before.provenance(p.prospect_key))
 
     def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return market.get(parcel_of[prospect.prospect_id], {})
@@ -130,7 +129,7 @@ def _enrich(
                                                  assessor=_assessor_values(by_parcel.get(p.parcel_id),
                                                                            assessed.get(p.parcel_id)),
                                                  market=market.get(p.parcel_id, {}),
-                                                 previous=before.get(p.prospect_key))
+                                                 previous=before)
             general = [i for i, o in enumerate(outcomes) if o is None]
             for i, outcome in zip(general, enricher.enrich_batch([ref(batch[i]) for i in general]), strict=True):
                 outcomes[i] = outcome
@@ -144,12 +143,11 @@ def _enrich(
 def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping[str, dict[str, Any]],
                    county_state: str, *,
                    assessor: Mapping[str, Any], market: Mapping[str, Any],
-                   previous: Mapping[str, Any] | None) -> EnrichmentOutcome | None:
+                   previous: _Previous) -> EnrichmentOutcome | None:
     """`Enricher.enrich_local` for one prospect row, or None when `enrich_one` must decide: a
-    skipped source's values are kept from its previous row, or the shortcut itself failed (the
+    skipped source's values may be kept from its previous row, or the shortcut itself failed (the
     general path then reports the failure the way it always does)."""
-    recorded = (previous or {}).get("provenance") or {}
-    if any(isinstance(e, Mapping) and e.get("source") in plan.skipped for e in recorded.values()):
+    if previous.may_name(p.prospect_key, plan.skipped):
         return None
     given = {"county_assessor": assessor, "market": market}
     try:
@@ -158,6 +156,39 @@ def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping
                                      state=_text(p.state) or county_state, zip_code=_text(p.zip))
     except Exception:  # enrich_one's guards decide what a failure means
         return None
+
+
+class _Previous:
+    """The partition's previous `enrichment` rows, by prospect key. `provenance` may arrive as
+    jsonb text (the asset reads it so): it is decoded only for a prospect whose sources' earlier
+    values may be kept, since decoding every row's ~2 KB was most of a re-run's read (issue 17)."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self._frame = frame if frame is not None and not frame.empty else None
+        self._recorded: dict[str, Any] = {} if self._frame is None else \
+            dict(zip(self._frame["prospect_key"], self._frame["provenance"], strict=True))
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def may_name(self, key: str, sources: Iterable[str]) -> bool:
+        """Whether the prospect's previous provenance may have an entry of one of `sources`
+        (False only when it certainly has none)."""
+        recorded = self._recorded.get(key)
+        if not recorded:
+            return False
+        if isinstance(recorded, str):  # jsonb's text form is canonical: `"source": "name"`
+            return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
+        return any(isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
+
+    def provenance(self, key: str) -> Mapping[str, Any]:
+        recorded = self._recorded.get(key)
+        return (json.loads(recorded) if isinstance(recorded, str) else recorded) or {}
+
+    def values(self, key: str) -> Mapping[str, Any]:
+        if self._frame is None:
+            return {}
+        if self._rows is None:  # only when some prospect goes through enrich_one
+            self._rows = {row["prospect_key"]: row for row in self._frame.to_dict("records")}
+        return self._rows.get(key, {})
 
 
 @contextmanager

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,11 +77,15 @@ def test_the_shortcut_gives_enrich_ones_rows(monkeypatch: pytest.MonkeyPatch) ->
     previous.at[at, "provenance"] = {**previous.at[at, "provenance"], "avm_value": {
         "source": "attom", "fetched_at": "2016-05-01T00:00:00+00:00", "confidence": 0.85}}
     shortcut = run(sales, prospects, roll, previous)
+    # The asset reads the previous provenance as jsonb text (json.dumps writes jsonb's text form).
+    as_text = previous.assign(provenance=[json.dumps(p, default=str) for p in previous["provenance"]])
+    shortcut_from_text = run(sales, prospects, roll, as_text)
 
     monkeypatch.setattr(Enricher, "local_plan", lambda self: None)  # every prospect through enrich_one
     general = run(sales, prospects, roll, previous)
 
     pd.testing.assert_frame_equal(without_fetch_times(shortcut), without_fetch_times(general))
+    pd.testing.assert_frame_equal(without_fetch_times(shortcut_from_text), without_fetch_times(general))
     kept = shortcut.set_index("prospect_key").loc["p1"]
     assert kept["avm_value"] == 512_000.0 and kept["provenance"]["avm_value"]["kept"] is True
     # The rows the test is about exist: failed, no market, owners with every signal, no assessor.
