@@ -56,6 +56,7 @@ def test_a_partition_round_trips_through_chunked_copy(warehouse: Warehouse) -> N
     county = f"copy_io_{uuid.uuid4().hex[:6]}"  # public rows: a county of the test's own
     frame = prospect_rows(2_000)
     frame.loc[0, "address"] = "1\x002 MAIN"  # text cannot hold NUL: dropped on the way in
+    frame.at[1, "sources"] = [["king_sales", f"s{i}"] for i in range(300)]  # large: compressed
     with warehouse.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert stats.inserted == len(frame)
@@ -67,6 +68,9 @@ def test_a_partition_round_trips_through_chunked_copy(warehouse: Warehouse) -> N
     assert read["latitude"].tolist() == frame["latitude"].tolist()  # floats survive exactly
     assert warehouse.scalar("SELECT address FROM prospects WHERE county = :c AND prospect_key = 'p0'",
                             {"c": county}) == "12 MAIN"
+    if warehouse.scalar("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"):
+        assert warehouse.scalar("SELECT pg_column_compression(sources) FROM prospects "
+                                "WHERE county = :c AND prospect_key = 'p1'", {"c": county}) == "lz4"
     # A re-sync of the frame read back changes nothing.
     with warehouse.transaction() as conn:
         again = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
