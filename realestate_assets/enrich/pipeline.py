@@ -173,15 +173,16 @@ class _Previous:
         """Whether the prospect's previous provenance may have an entry of one of `sources`
         (False only when it certainly has none)."""
         recorded = self._recorded.get(key)
-        if not recorded:
-            return False
         if isinstance(recorded, str):  # jsonb's text form is canonical: `"source": "name"`
             return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
-        return any(isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
+        return isinstance(recorded, Mapping) and any(
+            isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
 
     def provenance(self, key: str) -> Mapping[str, Any]:
         recorded = self._recorded.get(key)
-        return (json.loads(recorded) if isinstance(recorded, str) else recorded) or {}
+        if isinstance(recorded, str):
+            recorded = json.loads(recorded)
+        return recorded if isinstance(recorded, Mapping) else {}  # NULL: nothing recorded
 
     def values(self, key: str) -> Mapping[str, Any]:
         if self._frame is None:

@@ -34,7 +34,7 @@ def county(n: int = 300, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame, pd.
         "age_at_sale": rng.integers(1, 80, len(sold)).astype(float), "eff_age_at_sale": np.nan,
         "latitude": 47.6 + rng.normal(0, 0.01, len(sold)), "longitude": -122.3 + rng.normal(0, 0.01, len(sold))})
     sales["sale_date"] = sales["sale_date"].dt.date
-    keys = parcels + ["nowhere-1", "nowhere-2"]
+    keys = [*parcels, "nowhere-1", "nowhere-2"]
     prospects = pd.DataFrame({
         "prospect_key": keys, "parcel_id": keys,
         "address": [f"{i} Main St" if i % 3 else None for i in range(len(keys))],
