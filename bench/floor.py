@@ -179,9 +179,10 @@ def stage_scores(features: pd.DataFrame, model, explain_rows: int | None = None)
     return out
 
 
-def run_floor(path: Path, database_url: str, explain_rows: int | None = None) -> list[tuple[str, float, float]]:
-    """Every stage in this process; [(stage, seconds, peak MB)]. `explain_rows`: how many rows get
-    per-row contributions (default: score ≥ 75 or the top 25)."""
+def run_floor(path: Path, database_url: str,
+              explain_rows: int | None = None) -> list[tuple[str, float, float, float]]:
+    """Every stage in this process; [(stage, seconds, peak MB, CPU seconds)]. `explain_rows`: how
+    many rows get per-row contributions (default: score ≥ 75 or the top 25)."""
     import psycopg2
 
     conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
@@ -189,11 +190,11 @@ def run_floor(path: Path, database_url: str, explain_rows: int | None = None) ->
 
     def timed(name, fn, *args, table=None):
         reset_peak()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         out = fn(*args)
         if table is not None:
             copy_frame(conn, table, out)
-        figures.append((name, time.perf_counter() - started, peak_mb()))
+        figures.append((name, time.perf_counter() - started, peak_mb(), time.process_time() - cpu))
         return out
 
     sales = timed("sales", stage_sales, path, table="floor_sales")
@@ -208,5 +209,5 @@ def run_floor(path: Path, database_url: str, explain_rows: int | None = None) ->
 
 
 if __name__ == "__main__":
-    for name, seconds, peak in run_floor(Path(sys.argv[1]), sys.argv[2]):
-        print(f"{name:<11}{seconds:>8.2f} s{peak:>8,.0f} MB")
+    for name, seconds, peak, cpu in run_floor(Path(sys.argv[1]), sys.argv[2]):
+        print(f"{name:<11}{seconds:>8.2f} s{peak:>8,.0f} MB{cpu:>8.2f} CPU s")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 def summarize(path: Path, keep: str | None = None) -> tuple[int, Counter[str], Counter[str]]:
     total, inclusive, own = 0, Counter(), Counter()
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():  # frames may hold any bytes
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue

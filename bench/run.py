@@ -20,6 +20,8 @@ BENCHES = [
     ["bench_outreach.py"],
     ["bench_api.py"],
     ["bench_scale.py"],
+    ["bench_rerun.py"],  # issue 17: unchanged re-run vs first run, per stage (1×, about 1 min)
+    ["bench_warehouse_io.py"],  # issue 17: write, re-sync and read of 400k rows (about 1 min)
 ]
 SCALE_FLAGS = {"": [], "1x": [], "10x": ["--10x"], "25x": ["--25x"]}
 

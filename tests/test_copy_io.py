@@ -56,6 +56,7 @@ def test_a_partition_round_trips_through_chunked_copy(warehouse: Warehouse) -> N
     county = f"copy_io_{uuid.uuid4().hex[:6]}"  # public rows: a county of the test's own
     frame = prospect_rows(2_000)
     frame.loc[0, "address"] = "1\x002 MAIN"  # text cannot hold NUL: dropped on the way in
+    frame.at[1, "sources"] = [["king_sales", f"s{i}"] for i in range(300)]  # large: compressed
     with warehouse.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert stats.inserted == len(frame)
@@ -67,7 +68,31 @@ def test_a_partition_round_trips_through_chunked_copy(warehouse: Warehouse) -> N
     assert read["latitude"].tolist() == frame["latitude"].tolist()  # floats survive exactly
     assert warehouse.scalar("SELECT address FROM prospects WHERE county = :c AND prospect_key = 'p0'",
                             {"c": county}) == "12 MAIN"
+    if warehouse.scalar("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"):
+        assert warehouse.scalar("SELECT pg_column_compression(sources) FROM prospects "
+                                "WHERE county = :c AND prospect_key = 'p1'", {"c": county}) == "lz4"
     # A re-sync of the frame read back changes nothing.
     with warehouse.transaction() as conn:
         again = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
+
+
+def test_jsonb_values_are_written_as_to_json_writes_them_shared_members_once() -> None:
+    import datetime as dt
+    import json
+
+    from realestate_assets.db.copy_io import _column_for_copy
+    from realestate_assets.db.warehouse import to_json
+
+    shared = {"source": "market", "fetched_at": "2026-01-01T00:00:00+00:00", "confidence": 0.6}
+    values = [
+        {"a": shared, "b": shared, "c": {**shared, "record": 'x, "y"\né'}},  # members encoded once
+        {"a": shared, "z": {"source": None, "fetched_at": None, "confidence": None}},
+        {"a": {"v": float("nan")}, "b": shared},  # NaN: to_json's null
+        {"a": {"d": dt.date(2020, 1, 2)}},  # not plain JSON: to_json
+        {"a": {"t": "1\x002"}},  # NUL: dropped by to_json
+        {1: {"k": 1}}, {"a": 1, "b": {"c": 2}}, {}, [1, {"a": 2}], "text", None,
+    ]
+    written = _column_for_copy(pd.Series(values, dtype=object), "jsonb").tolist()
+    assert written[-1] is None
+    assert [json.loads(t) for t in written[:-1]] == [json.loads(to_json(v)) for v in values[:-1]]

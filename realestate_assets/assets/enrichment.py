@@ -31,6 +31,10 @@ from resources import PlatformResource, SourceCredentialsResource, WarehouseReso
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
                  "FROM prospects WHERE county = :county")
+# The provenance as jsonb text, decoded only where a source's earlier values may be kept
+# (enrich/pipeline.py::_Previous); the source statuses are not read back.
+PREVIOUS_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
+                "provenance::text AS provenance FROM enrichment WHERE county = :county")
 ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
 
@@ -124,8 +128,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     prospects = wh.frame(PROSPECTS_SQL, params)
     roll = wh.frame(ROLL_SQL, params)
     # What we knew: a source that fails or is skipped this run keeps its last good values from here.
-    previous = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment "
-                        "WHERE county = :county", params)
+    previous = wh.frame(PREVIOUS_SQL, params)
     calls = CallLog()
     result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
                               county_state=county.state, sources=sources,

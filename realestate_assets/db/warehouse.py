@@ -205,6 +205,11 @@ def sync_partition(
     cols = sql.SQL(", ").join(map(ident, columns))
     updatable = [c for c in columns if c not in keys and c not in set(preserve)]
     with conn.cursor() as cur:
+        # Large values (enrichment's provenance, ~2.6 KB of JSON a row) are compressed with lz4
+        # where the server has it: the same bytes back and about the same size as pglz, in 40%
+        # less time per write, paid twice here (stage and table). For this transaction only.
+        cur.execute("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
+                    "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
         cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                     .format(cols, ident(table)))
     write_frame(conn, "_stage", frame, types)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -140,7 +140,10 @@ class OwnerSignals:
     assessed_to_market_ratio: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in SIGNAL_NAMES}  # flat: asdict's deep copy is not needed
+
+
+SIGNAL_NAMES = tuple(f.name for f in fields(OwnerSignals))
 
 
 def compute_owner_signals(values: Mapping[str, Any], *, property_address: str | None,
@@ -148,13 +151,18 @@ def compute_owner_signals(values: Mapping[str, Any], *, property_address: str | 
                           property_zip: str | None = None, as_of: date) -> OwnerSignals:
     """Signals from merged enrichment values (`owner_names`, `owner_mailing_address`,
     `last_sale_date`, `assessed_value`, `avm_value`/`market_value`) and the property address."""
-    prop = normalize_address(property_address, city=property_city, state=property_state, zip_code=property_zip)
     mailing = normalize_address(values.get("owner_mailing_address"))
+    # Without a mailing street, box or state both address signals are unknown: the property's own
+    # address is normalized only when there is something to compare it with (issue 17: most
+    # prospects have no owner address).
+    compared = _known(mailing) is not None or mailing.state is not None
+    prop = normalize_address(property_address, city=property_city, state=property_state,
+                             zip_code=property_zip) if compared else None
     names = values.get("owner_names") or values.get("owner_name")
     market = values.get("avm_value") if values.get("avm_value") is not None else values.get("market_value")
     return OwnerSignals(
         absentee_owner=is_absentee(prop, mailing),
-        out_of_state_owner=is_out_of_state(property_state or prop.state, mailing),
+        out_of_state_owner=is_out_of_state(property_state or (prop.state if prop else None), mailing),
         years_owned=years_owned(values.get("last_sale_date"), as_of),
         corporate_owner=is_corporate(names),
         trust_owner=is_trust(names),

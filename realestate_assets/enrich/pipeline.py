@@ -10,10 +10,12 @@ its building (living area) and no required source failed; otherwise `failed` wit
 from __future__ import annotations
 
 import gc
+import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pandas as pd
 from realestate_assets.config_models import ASSESSOR_FIELDS
 from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
+from realestate_assets.enrich.clients.batch import EnrichmentOutcome, LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.sources_config import SourcesConfig
@@ -92,24 +95,21 @@ def _enrich(
     assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
         if assessor is not None and len(assessor) else {}
     market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
-    before = {} if previous is None or previous.empty else \
-        {row["prospect_key"]: row for row in previous.to_dict("records")}
-    refs = [
-        ProspectRef(
+    before = _Previous(previous)
+    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
+    # Which county record a prospect's county facts come from, for provenance.
+    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
+                 for key, parcel in parcel_of.items() if parcel in by_parcel}
+
+    def ref(p: Any) -> ProspectRef:
+        return ProspectRef(
             prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
             state=_text(p.state) or county_state, zip=_text(p.zip),  # every parcel is in its county's state
             latitude=None if pd.isna(p.latitude) else float(p.latitude),
             longitude=None if pd.isna(p.longitude) else float(p.longitude),
             parcel_id=_text(p.parcel_id), county_fips=county_fips,
             assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
-            previous_values=before.get(p.prospect_key, {}),
-            previous_provenance=before.get(p.prospect_key, {}).get("provenance") or {})
-        for p in prospects.itertuples(index=False)
-    ]
-    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
-    # Which county record a prospect's county facts come from, for provenance.
-    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
-                 for key, parcel in parcel_of.items() if parcel in by_parcel}
+            previous_values=before.values(p.prospect_key), previous_provenance=before.provenance(p.prospect_key))
 
     def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return market.get(parcel_of[prospect.prospect_id], {})
@@ -117,14 +117,79 @@ def _enrich(
     rows: list[dict[str, Any]] = []
     with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
                               market_fn=market_fn, as_of=as_of.date(), **client_overrides) as enricher:
+        plan = enricher.local_plan()
         step = sources.runtime.batch_size
-        for start in range(0, len(refs), step):
+        for start in range(0, len(prospects), step):
+            batch = list(prospects.iloc[start:start + step].itertuples(index=False))
+            outcomes: list[Any] = [None] * len(batch)
+            if plan is not None:  # no HTTP source: the prospects with nothing kept take the shortcut
+                entries = plan.entries(datetime.now(UTC).isoformat())
+                for i, p in enumerate(batch):
+                    outcomes[i] = _local_outcome(enricher, plan, p, entries, county_state,
+                                                 assessor=_assessor_values(by_parcel.get(p.parcel_id),
+                                                                           assessed.get(p.parcel_id)),
+                                                 market=market.get(p.parcel_id, {}),
+                                                 previous=before)
+            general = [i for i, o in enumerate(outcomes) if o is None]
+            for i, outcome in zip(general, enricher.enrich_batch([ref(batch[i]) for i in general]), strict=True):
+                outcomes[i] = outcome
             # Rows per batch: a batch's outcomes are dropped before the next, not held for the county.
-            rows.extend(_row(o, as_of, record_of.get(o.prospect_id))
-                        for o in enricher.enrich_batch(refs[start:start + step]))
+            rows.extend(_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes)
             gc.collect(1)  # cycles of this batch (HTTP errors, tracebacks) only: the young objects
         skipped = {name: s.reason for name, s in enricher.skipped.items()}
     return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
+
+
+def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping[str, dict[str, Any]],
+                   county_state: str, *,
+                   assessor: Mapping[str, Any], market: Mapping[str, Any],
+                   previous: _Previous) -> EnrichmentOutcome | None:
+    """`Enricher.enrich_local` for one prospect row, or None when `enrich_one` must decide: a
+    skipped source's values may be kept from its previous row, or the shortcut itself failed (the
+    general path then reports the failure the way it always does)."""
+    if previous.may_name(p.prospect_key, plan.skipped):
+        return None
+    given = {"county_assessor": assessor, "market": market}
+    try:
+        return enricher.enrich_local(plan, p.prospect_key, [given[s.type] for s in plan.sources], entries,
+                                     address=_text(p.address), city=_text(p.city),
+                                     state=_text(p.state) or county_state, zip_code=_text(p.zip))
+    except Exception:  # enrich_one's guards decide what a failure means
+        return None
+
+
+class _Previous:
+    """The partition's previous `enrichment` rows, by prospect key. `provenance` may arrive as
+    jsonb text (the asset reads it so): it is decoded only for a prospect whose sources' earlier
+    values may be kept, since decoding every row's ~2 KB was most of a re-run's read (issue 17)."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self._frame = frame if frame is not None and not frame.empty else None
+        self._recorded: dict[str, Any] = {} if self._frame is None else \
+            dict(zip(self._frame["prospect_key"], self._frame["provenance"], strict=True))
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def may_name(self, key: str, sources: Iterable[str]) -> bool:
+        """Whether the prospect's previous provenance may have an entry of one of `sources`
+        (False only when it certainly has none)."""
+        recorded = self._recorded.get(key)
+        if isinstance(recorded, str):  # jsonb's text form is canonical: `"source": "name"`
+            return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
+        return isinstance(recorded, Mapping) and any(
+            isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
+
+    def provenance(self, key: str) -> Mapping[str, Any]:
+        recorded = self._recorded.get(key)
+        if isinstance(recorded, str):
+            recorded = json.loads(recorded)
+        return recorded if isinstance(recorded, Mapping) else {}  # NULL: nothing recorded
+
+    def values(self, key: str) -> Mapping[str, Any]:
+        if self._frame is None:
+            return {}
+        if self._rows is None:  # only when some prospect goes through enrich_one
+            self._rows = {row["prospect_key"]: row for row in self._frame.to_dict("records")}
+        return self._rows.get(key, {})
 
 
 @contextmanager

@@ -63,7 +63,8 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
-def _is_missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """A value that says nothing (None, NaN, NaT, empty text or collection): it never wins a field."""
     if v is None:
         return True
     if isinstance(v, float) and math.isnan(v):
@@ -86,7 +87,7 @@ def merge_fields(
         fetched = _aware(sv.fetched_at)
         stale = sv.staleness_days is not None and now - fetched > timedelta(days=sv.staleness_days)
         for name, value in sv.values.items():
-            if _is_missing(value):
+            if is_missing(value):
                 continue
             conf = float(sv.field_confidence.get(name, sv.confidence))
             key = (stale, sv.priority, -conf, -fetched.timestamp(), sv.source)
@@ -151,7 +152,7 @@ def kept_values(source: str, reason: str, values: Mapping[str, Any], provenance:
             continue
         fetched = entry.get("fetched_at")
         value = values.get(name)
-        if not isinstance(fetched, str) or _is_missing(value) or _fetch_time(fetched) is None:
+        if not isinstance(fetched, str) or is_missing(value) or _fetch_time(fetched) is None:
             continue  # nothing known, or a provenance we cannot date: keep nothing rather than guess
         groups.setdefault(fetched, {})[name] = value
         if entry.get("confidence") is not None:

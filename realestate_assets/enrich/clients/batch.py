@@ -37,7 +37,7 @@ from realestate_assets.enrich.clients.census import (
     tract_fields,
 )
 from realestate_assets.enrich.owner_signals import compute_owner_signals
-from realestate_assets.enrich.provenance import SourceValues, kept_values, merge_fields
+from realestate_assets.enrich.provenance import SourceValues, is_missing, kept_values, merge_fields
 from realestate_assets.enrich.sources_config import SourceConfig, SourcesConfig, resolve_api_key
 from realestate_assets.net import make_cache_storage, make_limiter
 
@@ -124,6 +124,33 @@ class EnrichmentOutcome:
             "provenance": self.provenance,
             "source_status": {k: v.as_dict() for k, v in self.sources.items()},
         }
+
+
+OK = SourceStatus("ok")
+NO_ASSESSOR_VALUES = "no assessor values on the prospect"
+NO_MARKET_VALUES = "market estimator returned nothing"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    type: Literal["county_assessor", "market"]
+    name: str
+    confidence: float  # as the provenance records it (rounded)
+    no_match: str  # the status reason when it has nothing for a prospect
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """The local sources that answer, in `enrich_one`'s order, and the statuses of the skipped."""
+
+    sources: tuple[LocalSource, ...]
+    skipped: dict[str, SourceStatus]
+
+    def entries(self, fetched_at: str) -> dict[str, dict[str, Any]]:
+        """Each local source's provenance entry for values fetched at `fetched_at`: one object per
+        source shared by a batch's prospects (entries are never mutated; issue 17: memory per row)."""
+        return {s.name: {"source": s.name, "fetched_at": fetched_at, "confidence": s.confidence}
+                for s in self.sources}
 
 
 # --------------------------------------------------------------------------- building clients
@@ -288,7 +315,7 @@ class Enricher:
 
     def _assessor(self, p: ProspectRef, name: str, src: SourceConfig) -> tuple[SourceStatus, SourceValues | None]:
         if not p.assessor_values:
-            return SourceStatus("no_match", "no assessor values on the prospect"), None
+            return SourceStatus("no_match", NO_ASSESSOR_VALUES), None
         return SourceStatus("ok"), self._values(name, src, dict(p.assessor_values), p.assessor_fetched_at)
 
     def _attom(self, p: ProspectRef, name: str, src: SourceConfig, client: AttomClient
@@ -348,7 +375,7 @@ class Enricher:
         assert self.market_fn is not None
         vals = dict(self.market_fn(p, so_far) or {})
         if not vals:
-            return SourceStatus("no_match", "market estimator returned nothing"), None
+            return SourceStatus("no_match", NO_MARKET_VALUES), None
         return SourceStatus("ok"), self._values(name, src, vals, datetime.now(UTC))
 
     # -- one prospect ------------------------------------------------------------------
@@ -413,15 +440,71 @@ class Enricher:
             values, property_address=p.address_line1, property_city=p.city, property_state=p.state,
             property_zip=p.zip, as_of=self.as_of or date.today()).as_dict()
 
+        return self._outcome(p.prospect_id, values, provenance, signals, statuses)
+
+    def _outcome(self, prospect_id: str, values: dict[str, Any], provenance: dict[str, Any],
+                 signals: dict[str, Any], statuses: dict[str, SourceStatus]) -> EnrichmentOutcome:
+        """Enriched, or failed when a required source did not answer (ok or a definite no-match)."""
         for name, src in self.config.sources.items():
             st = statuses.get(name)
             if not src.required or (st is not None and st.status in ("ok", "no_match")):
                 continue
             why = st.reason if st else "not run"
             label = st.status if st else "missing"
-            return EnrichmentOutcome(p.prospect_id, "failed", values, provenance, signals, statuses,
+            return EnrichmentOutcome(prospect_id, "failed", values, provenance, signals, statuses,
                                      reason=f"required source {name} {label}: {why}")
-        return EnrichmentOutcome(p.prospect_id, "enriched", values, provenance, signals, statuses)
+        return EnrichmentOutcome(prospect_id, "enriched", values, provenance, signals, statuses)
+
+    # -- local sources only (issue 17) ---------------------------------------------------
+
+    def local_plan(self) -> LocalPlan | None:
+        """What `enrich_one` does for every prospect when no HTTP source is called, or None when the
+        shortcut (`enrich_local`) does not apply: an HTTP client exists, or a local source's values
+        would be stale the moment they are fetched (`staleness_days: 0`)."""
+        if self.clients:
+            return None
+        plan = []
+        local: tuple[tuple[Literal["county_assessor", "market"], bool, str], ...] = (
+            ("county_assessor", True, NO_ASSESSOR_VALUES), ("market", self.market_fn is not None, NO_MARKET_VALUES))
+        for type_, runs, no_match in local:
+            found = self._client(type_)
+            if found and found[1].enabled and runs:
+                name, src, _ = found
+                if src.staleness_days is not None and src.staleness_days <= 0:
+                    return None
+                plan.append(LocalSource(type_, name, round(float(src.confidence), 4), no_match))
+        return LocalPlan(tuple(plan), {name: SourceStatus("skipped", s.reason) for name, s in self.skipped.items()})
+
+    def enrich_local(self, plan: LocalPlan, prospect_id: str, local_values: Sequence[Mapping[str, Any]],
+                     entries: Mapping[str, dict[str, Any]], *, address: str | None, city: str | None, state: str | None,
+                     zip_code: str | None) -> EnrichmentOutcome | None:
+        """`enrich_one` for a prospect when only local sources answer and nothing is kept from an
+        earlier run (no provenance entry names a skipped source): `local_values` is what each of
+        `plan.sources` says, in the plan's order (the assessor values on the prospect; the market's
+        is what `market_fn` returns). Their fields are disjoint, so the merge is a union, each
+        field's provenance its source's entry; None when they overlap (`enrich_one` then ranks).
+        Without a SourceValues per source, a ranking sort per field and a ProspectRef per prospect,
+        this is several times cheaper (issue 17). The one difference: the fetch time is the
+        caller's (`entries`, from `plan.entries`), one per batch, not one per source and prospect
+        a few microseconds apart."""
+        statuses = dict(plan.skipped)
+        values: dict[str, Any] = {}
+        provenance: dict[str, Any] = {}
+        for source, given in zip(plan.sources, local_values, strict=True):
+            if not given:
+                statuses[source.name] = SourceStatus("no_match", source.no_match)
+                continue
+            statuses[source.name] = OK
+            present = {k: v for k, v in given.items() if not is_missing(v)}
+            if not values.keys().isdisjoint(present):
+                return None
+            values.update(present)
+            provenance.update(dict.fromkeys(present, entries[source.name]))
+        signals = compute_owner_signals(
+            values, property_address=address, property_city=city, property_state=state,
+            property_zip=zip_code, as_of=self.as_of or date.today()).as_dict()
+        return self._outcome(prospect_id, dict(sorted(values.items())), dict(sorted(provenance.items())),
+                             signals, statuses)
 
     def enrich_batch(self, prospects: Sequence[ProspectRef]) -> list[EnrichmentOutcome]:
         """All prospects, in input order; concurrency bounded by max_workers (rate by the limiters)."""
