@@ -15,7 +15,7 @@ export function RetrainPanel() {
   const train = useMutation({
     // One key per click: a retried request launches nothing twice.
     mutationFn: (county: string) => data(api.POST("/api/v1/models/train", {
-      body: { county }, params: { header: { "idempotency-key": crypto.randomUUID() } } })),
+      body: { county }, params: { header: { "Idempotency-Key": crypto.randomUUID() } } })),
   });
   const runId = train.data?.run_id;
   const run = useQuery({
