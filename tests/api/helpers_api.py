@@ -108,6 +108,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
     return tenant
 
 
+# A test app holds a few database connections, not production's 16 (app.DB_POOL_SIZE): the suite keeps
+# several apps open at once on two workers, under the server's max_connections (100 by default).
+TEST_POOL = {"db_pool_size": 4}
+
 # Every TestClient request comes from one address: tests that are not about rate limits must not meet them.
 UNLIMITED = "1000000/minute"
 
@@ -127,7 +131,7 @@ def api_client(database_url: str, state_dir: Any, rate_limits: Any = None,
                                  objects_dir=str(state_dir / "objects"),
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32, rate_limits=limits,
                                  redis_url=redis_url, outbox_dir=str(state_dir / "outbox"),
-                                 qdrant_path=qdrant_path or str(state_dir / "no-qdrant"), **settings))
+                                 qdrant_path=qdrant_path or str(state_dir / "no-qdrant"), **{**TEST_POOL, **settings}))
     with TestClient(app) as client:
         yield client
 

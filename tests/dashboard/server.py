@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.api.helpers_api import JWT_SECRET, UNLIMITED
+from tests.api.helpers_api import JWT_SECRET, TEST_POOL, UNLIMITED
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def api_server(database_url: str, state_dir: Path, qdrant_path: Path | None = No
                                  unsubscribe_secret="u" * 32, link_secret="l" * 32,
                                  outbox_dir=str(state_dir / "outbox"),
                                  rate_limits=RateLimits(ip=UNLIMITED, principal=UNLIMITED, login=UNLIMITED),
-                                 qdrant_path=str(qdrant_path or state_dir / "qdrant"), **settings))
+                                 qdrant_path=str(qdrant_path or state_dir / "qdrant"), **{**TEST_POOL, **settings}))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
