@@ -78,17 +78,19 @@ def too_precise(value: Any) -> list[float]:
 
 
 @pytest.mark.slow
-def test_a_county_run_names_its_county_in_every_check_and_rounds_its_numbers(pipeline_env: Deployment) -> None:
+def test_a_county_run_names_its_county_in_every_check_and_rounds_its_numbers(pipeline_env: Deployment,
+                                                                             tenant: str) -> None:
     from tests.test_pipeline_e2e import materialize_all
 
-    result = materialize_all(pipeline_env)
+    result = materialize_all(pipeline_env, tenant)
     assert result.success
     evaluations = [e.asset_check_evaluation_data for e in result.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert len(evaluations) > 20
-    assert {e.partition for e in evaluations} == {"king_wa"}
+    # The county's public checks on its partition, the tenant's on (county, tenant).
+    assert {e.partition for e in evaluations} == {"king_wa", f"king_wa|{tenant}"}
     loud: dict[str, list[float]] = {}
-    for event in result.get_asset_materialization_events():
+    for event in [e for r in result.results for e in r.get_asset_materialization_events()]:
         materialization = event.materialization
         for key, value in materialization.metadata.items():
             if found := too_precise(value):

@@ -150,7 +150,7 @@ def test_a_failed_run_is_one_line_with_county_step_and_first_error(cli_env: dict
                                 "failed with ERROR severity: sales: reject_rate_below_ceiling (after ")
     assert result.stderr == ""
     # The run is in the history the analytics read (no daemon sensor watches an in-process run).
-    run_id = lines[-1].rsplit("run ", 1)[1].rstrip(")")
+    run_id = lines[-1].rsplit("runs ", 1)[1].rstrip(")").split(", ")[0]  # the public run failed: the only one
     with psycopg2.connect(psycopg2_dsn(cli_env["DATABASE_URL"])) as conn, conn.cursor() as cur:
         cur.execute("SELECT status, county FROM pipeline_runs WHERE run_id = %s AND asset = 'sales'", (run_id,))
         assert cur.fetchone() == ("failure", "king_wa")

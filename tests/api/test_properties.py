@@ -101,14 +101,16 @@ def test_filters(client: TestClient, world, headers) -> None:
     valued = sorted(r["estimated_value"] for r in every.values() if r["estimated_value"] is not None)
     low, high = valued[len(valued) // 4], valued[len(valued) // 2]
     assert ids(min_value=low, max_value=high) == {
-        i for i, r in every.items() if r["estimated_value"] is not None and low <= r["estimated_value"] <= high} != set()
+        i for i, r in every.items()
+        if r["estimated_value"] is not None and low <= r["estimated_value"] <= high} != set()
     assert ids(status="new") == {i for i, r in every.items() if r["status"] == "new"} != set()
     assert ids(property_type=["condo"], status=["new", "scored"]) == {
         i for i, r in every.items() if r["property_type"] == "condo"}
     assert ids(q="oak st") == {i for i, r in every.items() if "OAK" in r["address"]} != set()
     assert ids(q="100%") == set()  # a wildcard in the text is a literal
     assert ids(county=world["ca"], min_score=90) == {i for i, r in every.items() if r["bird_dog_score"] == 90}
-    for bad in ({"sort": "password_hash"}, {"min_score": 90, "max_score": 10}, {"min_value": 9, "max_value": 1}, {"limit": 201}, {"cursor": "x"},
+    for bad in ({"sort": "password_hash"}, {"min_score": 90, "max_score": 10}, {"min_value": 9, "max_value": 1},
+                {"limit": 201}, {"cursor": "x"},
                 {"unknown": 1}):
         response = client.get("/api/v1/properties", params=bad, headers=headers["a"])
         assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json", bad

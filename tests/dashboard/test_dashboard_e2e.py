@@ -286,7 +286,8 @@ def test_analyst_creates_a_campaign_for_a_new_segment_and_sends_it(browser, base
     expect(page.get_by_text(re.compile(r"Audience now: [1-9]\d* recipients\. Emails: none yet"))).to_be_visible()
     launched = dagster.launches[-1]
     tags = {t["key"]: t["value"] for t in launched["executionMetadata"]["tags"]}
-    assert (tags["reos/campaign"], tags["dagster/partition"]) == ("e2e_digest", world["county"])
+    partition = f"{world['county']}|{world['tenant'].id}"  # the tenant's (county, tenant) key
+    assert (tags["reos/campaign"], tags["dagster/partition"]) == ("e2e_digest", partition)
     assert launched["selector"]["assetSelection"] == [{"path": ["emails"]}]
     if AXE.is_file():  # axe on the screen as it stands: the list, the send progress
         page.add_script_tag(path=str(AXE))

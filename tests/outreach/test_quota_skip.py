@@ -38,7 +38,7 @@ def _over_quota(database_url: str, tenant: str) -> None:
 def test_an_over_quota_tenant_is_skipped_with_a_reason_not_failed(pipeline_env: Deployment, database_url: str,
                                                                   tenant: str) -> None:
     _over_quota(database_url, tenant)
-    result = _run(pipeline_env, ["packets", "emails"])
+    result = _run(pipeline_env, ["packets", "emails"], tenant)
     assert result.success and all(_checks(result).values()), _checks(result)
     metadata = {e.asset_key.path[-1]: e.event_specific_data.materialization.metadata for e in result.all_events
                 if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -60,7 +60,7 @@ def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_en
     with conn, conn.cursor() as cur:
         cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
     upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
-    first = _run(pipeline_env, upstream)
+    first = _run(pipeline_env, upstream, tenant)
     assert first.success and all(_checks(first).values()), _checks(first)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT prospect_key, via FROM property_receipts WHERE tenant_id = %s", (tenant,))
@@ -75,7 +75,7 @@ def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_en
     assert metadata["packets"]["properties_newly_received"].value == len(packeted)
     assert metadata["packets"]["quota_blocked"].value == ""
     assert sent > 0 and metadata["emails"]["properties_newly_received"].value == 0  # emailed: packeted first
-    again = _run(pipeline_env, ["packets", "emails"])
+    again = _run(pipeline_env, ["packets", "emails"], tenant)
     assert again.success and _metadata(again)["packets"]["properties_newly_received"].value == 0
     with conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
