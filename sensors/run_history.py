@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from partitions.tenants import county_and_tenant
 from realestate_assets.db.warehouse import Warehouse
 from resources import WarehouseResource
 
@@ -68,6 +69,11 @@ def _at(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+def _county(partition: str | None) -> str | None:
+    """The county of a run's or an event's partition: a tenant's (county, tenant) runs are the county's too."""
+    return county_and_tenant(partition)[0] if partition else None
+
+
 def run_rows(run_id: str, job_name: str, run_status: str, county: str | None, run_start: float, run_end: float,
              events: Iterable[StepEvent], planned_assets: Sequence[str] = ()) -> list[RunRow]:
     """One row per asset of the run (pure). A step's assets are those it materialized, else (a
@@ -99,10 +105,10 @@ def run_rows(run_id: str, job_name: str, run_status: str, county: str | None, ru
                                    or (planned_assets and step not in planned_assets)):
             continue
         for asset, (partition, row_count) in (assets.get(step) or {step: (None, None)}).items():
-            rows[asset] = RunRow(run_id, asset, partition or county, job_name, run_status, status, _at(start),
+            rows[asset] = RunRow(run_id, asset, _county(partition or county), job_name, run_status, status, _at(start),
                                  _at(end), round(max(end - start, 0.0), 3), row_count)
     for asset in planned_assets:
-        rows.setdefault(asset, RunRow(run_id, asset, county, job_name, run_status, "skipped", _at(run_start),
+        rows.setdefault(asset, RunRow(run_id, asset, _county(county), job_name, run_status, "skipped", _at(run_start),
                                       _at(run_end), round(max(run_end - run_start, 0.0), 3), None))
     return [rows[a] for a in sorted(rows)]
 

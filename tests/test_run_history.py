@@ -43,6 +43,15 @@ def test_rows_per_asset_from_step_events() -> None:
     assert set(rows) == {"prospects", "enrichment", "features"}
 
 
+def test_a_tenant_run_is_recorded_under_its_county() -> None:
+    """packets/emails run on (county, tenant): their rows are the county's pipeline, whatever tenant."""
+    events = [StepEvent(E.STEP_START, "packets", 1.0),
+              StepEvent(E.ASSET_MATERIALIZATION, "packets", 2.0, "packets", "king_wa|acme", 51),
+              StepEvent(E.STEP_SUCCESS, "packets", 2.5)]
+    rows = run_rows("r2", "__ASSET_JOB", "success", "king_wa|acme", 0.5, 3.0, events, ["emails", "packets"])
+    assert {(r.asset, r.county) for r in rows} == {("packets", "king_wa"), ("emails", "king_wa")}
+
+
 def _assets(county: str) -> list[dg.AssetsDefinition]:
     partitions = dg.StaticPartitionsDefinition([county])
 

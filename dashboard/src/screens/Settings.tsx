@@ -181,7 +181,7 @@ function Members() {
         <button type="submit" className="btn" disabled={!email.trim() || invite.isPending}>Invite</button>
       </form>
       <p className="mt-1 text-xs text-slate-600">
-        An invited person without a password cannot log in until email verification and password reset exist (docs/api.md).
+        An invited person gets an email with a link to choose a password (valid 7 days); until then they cannot sign in.
       </p>
       {invite.isError && <ErrorBox error={invite.error} />}
       {change.isError && <ErrorBox error={change.error} />}
