@@ -198,6 +198,10 @@ def test_analyst_filters_sorts_opens_a_property_and_adds_a_note(browser, base_ur
 def test_viewer_sees_no_edit_controls(browser, base_url: str, world) -> None:
     expect = sync_api.expect
     page = logged_in(browser, base_url, world["tenant"], "viewer")
+    page.goto(base_url + "/")  # Home's quick actions: reading ones only
+    actions = page.get_by_role("navigation", name="Quick actions")
+    expect(actions.get_by_role("link", name="Review deals")).to_have_attribute("href", re.compile(r"min_score="))
+    expect(actions.get_by_role("link", name="Import recipients")).to_have_count(0)
     page.goto(f"{base_url}/properties/{world['top_id']}")
     expect(page.get_by_role("heading", name="Notes")).to_be_visible()
     expect(page.get_by_label("Add a note")).to_have_count(0)
@@ -299,7 +303,9 @@ def test_recipients_import_shows_rejected_rows_and_viewers_get_no_edit_controls(
                                                                                  world) -> None:
     expect = sync_api.expect
     page = logged_in(browser, base_url, world["tenant"], "analyst")
-    page.goto(base_url + "/recipients")
+    page.goto(base_url + "/")
+    page.get_by_role("navigation", name="Quick actions").get_by_role("link", name="Import recipients").click()
+    expect(page).to_have_url(re.compile(r"/recipients$"))
     page.get_by_label("Or paste it").fill("name,email,min_score\nGale Invest,gale@example.com,70\n"
                                           "Broken,not-an-address,70\n")
     page.get_by_role("button", name="Import").click()

@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { api, data, type Schemas } from "../api/client";
+import { useCan } from "../auth";
 import { RunStatus, ScoreChart } from "../components/ScoreChart";
 import { ErrorBox, Loading, ScoreBadge, Stat } from "../components/ui";
 import {
@@ -41,6 +42,8 @@ export default function Home() {
           </dl>
         )}
       </section>
+
+      <QuickActions threshold={threshold} />
 
       <div className="grid gap-6 lg:grid-cols-2">
         <section aria-labelledby="recent" className="card">
@@ -93,6 +96,25 @@ export default function Home() {
         {pipeline.isError && <ErrorBox error={pipeline.error} />}
       </section>
     </div>
+  );
+}
+
+/** The next things a person does from Home; what their role may not do is not offered. */
+function QuickActions({ threshold }: { threshold: number | undefined }) {
+  const canWrite = useCan("write");
+  const canAdmin = useCan("admin");
+  const link = "btn";
+  return (
+    <nav aria-label="Quick actions" className="flex flex-wrap gap-2">
+      <Link className={`${link} btn-primary`} to={threshold !== undefined ? `/properties?min_score=${threshold}` : "/properties"}>
+        Review deals
+      </Link>
+      <Link className={link} to="/properties?reviewed=false">Not reviewed yet</Link>
+      {canWrite && <Link className={link} to="/campaigns">Campaigns</Link>}
+      {canWrite && <Link className={link} to="/recipients">Import recipients</Link>}
+      <Link className={link} to="/analytics">Analytics</Link>
+      {canAdmin && <Link className={link} to="/settings">Counties and keys</Link>}
+    </nav>
   );
 }
 
