@@ -371,7 +371,7 @@ def delete_segment(segment_id: RowId, ctx: Context = needs("write")) -> Response
 
 CAMPAIGN_COLUMNS = (", ".join(f"c.{k}" for k in CAMPAIGN_FIELDS)
                     + ", c.id, c.status, c.segment_id, s.name AS segment_name, s.criteria AS segment_criteria, "
-                      "c.last_send_at, c.last_send_run_ids, c.last_send_idempotency_key, c.created_at, c.updated_at")
+                      "c.last_send_at, c.last_send_run_ids, c.created_at, c.updated_at")
 CAMPAIGN_FROM = "campaigns c LEFT JOIN segments s ON s.id = c.segment_id"
 NO_EMAILS = dict.fromkeys(("sent", "delivered", "opened", "clicked", "bounced", "spam_reports", "unsubscribed"), 0)
 
@@ -387,7 +387,7 @@ def _stats(ctx: Context, keys: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _public(row: dict[str, Any], stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in ("segment_criteria", "last_send_idempotency_key")}
+    out = {k: v for k, v in row.items() if k != "segment_criteria"}
     return {**out, "stats": stats.get(row["key"], with_rates(NO_EMAILS))}
 
 
@@ -501,7 +501,6 @@ def _send_counties(ctx: Context, row: dict[str, Any]) -> list[str]:
              summary="Send now: launch the tenant's emails step in Dagster for each county the campaign reaches")
 def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("write")) -> dict[str, Any]:
     # A retry with the same Idempotency-Key never reaches here: api/v1/idempotency.py replays the answer.
-    idempotency_key = request.headers.get("Idempotency-Key")
     row = _campaign(ctx, campaign_id)
     if row["status"] != "active":
         raise Problem(409, f"the campaign is {row['status']}: only an active campaign sends "
@@ -523,8 +522,8 @@ def send_campaign(campaign_id: RowId, request: Request, ctx: Context = needs("wr
                 raise Problem(503, str(exc)) from exc
             break  # the runs already launched are recorded and reported; the rest were not
     launched_at = datetime.now(UTC)
-    ctx.cur.execute("UPDATE campaigns SET last_send_run_ids = %s, last_send_at = %s, last_send_idempotency_key = %s "
-                    "WHERE id = %s", (run_ids, launched_at, idempotency_key, campaign_id))
+    ctx.cur.execute("UPDATE campaigns SET last_send_run_ids = %s, last_send_at = %s WHERE id = %s",
+                    (run_ids, launched_at, campaign_id))
     sent_for = counties[:len(run_ids)]
     ctx.audit("send", "campaigns", campaign_id, after={"counties": sent_for, "run_ids": run_ids})
     live.notify(ctx.cur, ctx.tenant_id, "campaign_send", campaign=row["key"], counties=sent_for, run_ids=run_ids)
