@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, data } from "../../api/client";
 import { useCan } from "../../auth";
 import { humanize } from "../../lib/format";
+import { ApiError } from "../../api/session";
 import { ErrorBox, Loading } from "../ui";
 
 const KEY = ["schedules"];
@@ -25,7 +26,13 @@ export function ScheduleSettings() {
       <p className="mt-1 text-sm text-slate-600">
         {isPlatform ? "Stopping one stops it for every workspace of this installation." : "Only the installation's operators start or stop them."}
       </p>
-      {schedules.isPending ? <Loading /> : schedules.isError ? <ErrorBox error={schedules.error} /> : (
+      {schedules.isPending ? <Loading /> : schedules.isError ? (
+        schedules.error instanceof ApiError && schedules.error.status === 503 ? (
+          // Not an error of the person's: this API process is not connected to Dagster (make dev connects it).
+          <p className="mt-2 text-sm text-slate-600">Not available here: this API is not connected to the Dagster
+            webserver (REOS_DAGSTER_URL), which runs the schedules. Data engineers switch them in the Dagster UI.</p>
+        ) : <ErrorBox error={schedules.error} />
+      ) : (
         <table className="mt-3 w-full text-sm">
           <caption className="sr-only">Schedules and sensors of the pipeline</caption>
           <thead className="text-left text-xs uppercase tracking-wide text-slate-600">
