@@ -1,6 +1,8 @@
 """Dagster's GraphQL endpoint as the dagster-graphql client uses it, on a local HTTP server: the
-job lookup, the launch mutation, the run status query, and the schedules and sensors with their
-start/stop mutations, answered in Dagster 1.13's shapes. Real HTTP and the real client's
+job lookup, the launch mutation, the run status query, adding a dynamic partition key, and the
+schedules and sensors with their start/stop mutations, answered in Dagster 1.13's shapes (the
+documents themselves are validated against Dagster's own schema in
+tests/api/test_dagster_graphql_documents.py). Real HTTP and the real client's
 requests; the runs themselves are not executed, and switching only flips the state here."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class FakeDagster:
             "discover_king_wa": ["schedule", True], "webhooks_sensor": ["sensor", True],
             "email_events_sensor": ["sensor", False]}
         self.switches: list[tuple[str, bool]] = []
+        self.dynamic_keys: dict[str, list[str]] = {"tenant": []}  # partitions def name -> keys, in order added
 
     def _state(self, name: str) -> dict[str, Any]:
         return {"id": f"state-{name}", "status": "RUNNING" if self.instigators[name][1] else "STOPPED"}
@@ -68,6 +71,16 @@ class FakeDagster:
             data = {"repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [{
                 "name": "__repository__", "location": {"name": "realestate_assets"},
                 "pipelines": [{"name": "__ASSET_JOB"}]}]}}
+        elif "addDynamicPartition" in query:
+            name, key = variables["partitionsDefName"], variables["partitionKey"]
+            assert variables["repositorySelector"] == {"repositoryLocationName": "realestate_assets",
+                                                       "repositoryName": "__repository__"}
+            if key in self.dynamic_keys[name]:
+                answer = {"__typename": "DuplicateDynamicPartitionError", "partitionName": key}
+            else:
+                self.dynamic_keys[name].append(key)
+                answer = {"__typename": "AddDynamicPartitionSuccess", "partitionKey": key}
+            data = {"addDynamicPartition": answer}
         elif "launchPipelineExecution" in query:
             params = variables["executionParams"]
             self.launches.append(params)

@@ -9,8 +9,10 @@ or read, so the API process starts without Dagster.
 
 Which run sends a tenant's emails is decided here, once (`emails_run`): the `emails` asset of
 the implicit asset job on the (county, tenant) partition (partitions/tenants.py), tagged with the
-campaign. The tenant is the partition key's; its key exists once `sensors.tenants` has seen the
-tenant (every 30 s), so the API needs no Dagster handle to add it.
+campaign. The tenant is the partition key's. `launch` adds the tenant's key to the `tenant`
+dynamic partitions first (the `addDynamicPartition` mutation; an existing key is fine), so a
+brand-new tenant's first send does not wait for `sensors.tenants` (every 30 s), which stays the
+reconciler: it adds keys for tenants created outside the API and removes deleted ones.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets; asset_selection narrows it
 PARTITION_TAG = "dagster/partition"
+TENANT_DIMENSION = "tenant"  # partitions/tenants.TENANT, written here so the API imports no Dagster (tested equal)
 TERMINAL_RUN_STATES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})  # a run in one of these has ended
 
 
@@ -29,7 +32,7 @@ def partition_tags(county: str, tenant_id: str) -> dict[str, str]:
     dimensions in name order, as `MultiPartitionKey` writes it; tests/test_tenant_partitions.py
     holds the two together) and one tag per dimension. Written here so the API imports no Dagster."""
     return {PARTITION_TAG: f"{county}|{tenant_id}", f"{PARTITION_TAG}/county": county,
-            f"{PARTITION_TAG}/tenant": tenant_id}
+            f"{PARTITION_TAG}/{TENANT_DIMENSION}": tenant_id}
 
 
 class DagsterUnavailable(RuntimeError):
@@ -78,12 +81,77 @@ def model_run(county: str, tenant_id: str, request_id: str) -> RunRequest:
                             "reos/request_id": request_id, "reos/launched_by": "api"})
 
 
+REPOSITORIES_QUERY = """
+query ReosRepositories {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection { nodes { name location { name } pipelines { name } } }
+    ... on PythonError { message }
+  }
+}
+"""
+ADD_PARTITION_KEY = """
+mutation ReosAddPartitionKey($repositorySelector: RepositorySelector!, $partitionsDefName: String!,
+                             $partitionKey: String!) {
+  addDynamicPartition(repositorySelector: $repositorySelector, partitionsDefName: $partitionsDefName,
+                      partitionKey: $partitionKey) {
+    __typename
+    ... on AddDynamicPartitionSuccess { partitionKey }
+    ... on DuplicateDynamicPartitionError { partitionName }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def execute(target: DagsterTarget | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One GraphQL document sent through the client's transport (it has no public method for
+    documents of our own); DagsterUnavailable when Dagster is not configured or did not answer."""
+    if target is None:
+        raise DagsterUnavailable("Dagster is not configured for the API (REOS_DAGSTER_URL)")
+    from dagster_graphql import DagsterGraphQLClientError
+
+    try:
+        return target.client()._execute(query, variables)
+    except DagsterGraphQLClientError as exc:
+        raise DagsterUnavailable(f"Dagster did not answer: {one_line(exc)}") from exc
+
+
+def repository_of(target: DagsterTarget, job: str) -> dict[str, str]:
+    """The repository selector of the code location that has `job` (the target's, when it names one)."""
+    if target.location and target.repository:
+        return {"repositoryLocationName": target.location, "repositoryName": target.repository}
+    answer = execute(target, REPOSITORIES_QUERY)["repositoriesOrError"]
+    if answer["__typename"] != "RepositoryConnection":
+        raise DagsterUnavailable(f"Dagster did not list the repositories: {answer.get('message', answer)}")
+    for repo in answer["nodes"]:
+        if target.location in (None, repo["location"]["name"]) and any(p["name"] == job for p in repo["pipelines"]):
+            return {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"]}
+    raise DagsterUnavailable(f"no Dagster code location has the job {job!r}")
+
+
+def add_tenant_key(target: DagsterTarget, tenant_id: str, job: str = ASSET_JOB) -> None:
+    """Make `tenant_id` a key of the `tenant` dynamic partitions (already there is fine)."""
+    answer = execute(target, ADD_PARTITION_KEY, {
+        "repositorySelector": repository_of(target, job), "partitionsDefName": TENANT_DIMENSION,
+        "partitionKey": tenant_id})["addDynamicPartition"]
+    if answer["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
+        raise DagsterUnavailable(f"Dagster did not add the tenant key {tenant_id!r}: "
+                                 f"{answer.get('message') or answer['__typename']}")
+
+
 def launch(target: DagsterTarget | None, run: RunRequest) -> str:
-    """Launch the run; its Dagster run id. DagsterUnavailable when it could not be launched."""
+    """Launch the run; its Dagster run id. DagsterUnavailable when it could not be launched. A run
+    of a (county, tenant) partition adds the tenant's key first: Dagster refuses a run of a key it
+    does not have."""
     if target is None:
         raise DagsterUnavailable("Dagster is not configured for the API (REOS_DAGSTER_URL): no run can be launched")
     from dagster_graphql import DagsterGraphQLClientError
 
+    tenant_id = run.tags.get(f"{PARTITION_TAG}/{TENANT_DIMENSION}")
+    if tenant_id:
+        add_tenant_key(target, tenant_id, run.job)
     try:
         return target.client().submit_job_execution(
             run.job, repository_location_name=target.location, repository_name=target.repository,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from realestate_assets.api.dagster_runs import DagsterTarget, DagsterUnavailable, one_line
+from realestate_assets.api.dagster_runs import DagsterTarget, DagsterUnavailable, execute
 
 Kind = Literal["schedule", "sensor"]
 
@@ -95,21 +95,9 @@ class Instigator:
         return {k: v for k, v in asdict(self).items() if k not in ("location", "repository", "state_id")}
 
 
-def _execute(target: DagsterTarget | None, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    if target is None:
-        raise DagsterUnavailable("Dagster is not configured for the API (REOS_DAGSTER_URL): schedules cannot be "
-                                 "read or switched")
-    from dagster_graphql import DagsterGraphQLClientError
-
-    try:
-        return target.client()._execute(query, variables)  # the client's transport; no public method for these
-    except DagsterGraphQLClientError as exc:
-        raise DagsterUnavailable(f"Dagster did not answer: {one_line(exc)}") from exc
-
-
 def instigators(target: DagsterTarget | None) -> list[Instigator]:
     """Every schedule and sensor of the target's repositories (of its location, when set), by name."""
-    answer = _execute(target, LIST_QUERY)["repositoriesOrError"]
+    answer = execute(target, LIST_QUERY)["repositoriesOrError"]
     if answer["__typename"] != "RepositoryConnection":
         raise DagsterUnavailable(f"Dagster did not list the repositories: {answer.get('message', answer)}")
     found = []
@@ -140,7 +128,7 @@ def switch(target: DagsterTarget | None, instigator: Instigator, running: bool) 
         selector = {"repositoryLocationName": instigator.location, "repositoryName": instigator.repository,
                     "sensorName": instigator.name}
     variables = {"selector": selector} if running else {"id": instigator.state_id}
-    answer = _execute(target, query, variables)[field]
+    answer = execute(target, query, variables)[field]
     state = answer.get("scheduleState") or answer.get("sensorState") or answer.get("instigationState")
     if state is None:
         raise DagsterUnavailable(f"Dagster refused to {'start' if running else 'stop'} {instigator.name}: "

@@ -43,9 +43,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "5",
-    "executive_summary": "3",
-    "detailed_analysis": "4",
+    "investor_memo": "6",
+    "executive_summary": "4",
+    "detailed_analysis": "5",
     "portfolio_overview": "3",
     "email_notification": "1",
     "email_daily_digest": "1",
