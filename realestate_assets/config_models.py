@@ -296,6 +296,21 @@ def apply_county_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str,
     return merged
 
 
+def editable_county_values(county: CountyConfig) -> dict[str, Any]:
+    """The value of each editable path in a (validated) county, JSON-ready: what a patch stores
+    (as CountyConfig parsed it) and what the settings form shows."""
+    data = county.model_dump(mode="json")
+    values: dict[str, Any] = {}
+    for path in editable_county_paths(data):
+        head, _, rest = path.partition(".")
+        if head == "sources":
+            name, _, field = rest.partition(".")
+            values[path] = next(s for s in data["sources"] if s["name"] == name)[field]
+        else:
+            values[path] = data[head][rest] if rest else data[head]
+    return values
+
+
 def county_field_path(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     """A validation error's location as the dotted path of EDITABLE_COUNTY_FIELDS: a source by its
     name, not its index, and without the source type pydantic's tagged union adds."""

@@ -15,7 +15,6 @@ from pydantic import Field
 from realestate_assets.config_models import (
     CampaignsConfig,
     CountyConfig,
-    CountyOverride,
     OutreachConfig,
     ScoringConfig,
     load_campaigns,
@@ -23,7 +22,7 @@ from realestate_assets.config_models import (
     load_outreach,
     load_scoring,
 )
-from realestate_assets.db.county_overrides import read_overrides
+from realestate_assets.db.county_overrides import effective_county
 from resources.warehouse import WarehouseResource
 
 
@@ -50,14 +49,10 @@ class PlatformResource(dg.ConfigurableResource):
         through the API applied (read now, so an edit applies to the next step with no redeploy).
         The one place the pipeline reads a county; ConfigError when the file, or the file with the
         override, is invalid (assets/common.county_of disables the county with the reason)."""
-        return load_county(self.config_path / "counties" / f"{key}.yaml", self.county_override(key))
-
-    def county_override(self, key: str) -> CountyOverride | None:
         if self.warehouse is None:
-            return None
+            return load_county(self.config_path / "counties" / f"{key}.yaml")
         with self.warehouse.get().transaction() as conn, conn.cursor() as cur:
-            row = read_overrides(cur, key).get(key)
-        return row.override if row is not None else None
+            return effective_county(cur, self.config_path, key)
 
     def scoring(self) -> ScoringConfig:
         return load_scoring(self.config_path)

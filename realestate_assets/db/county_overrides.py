@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from realestate_assets.config_models import CountyOverride
+from realestate_assets.config_models import CountyConfig, CountyOverride, load_county
 
 _COLUMNS = "county, patch, version, reason, updated_by, updated_at"
 
@@ -39,6 +40,13 @@ def read_overrides(cur: Any, county: str | None = None) -> dict[str, OverrideRow
     else:
         cur.execute(f"SELECT {_COLUMNS} FROM county_overrides WHERE county = %s", (county,))
     return {row.county: row for row in map(_row, cur.fetchall())}
+
+
+def effective_county(cur: Any, config_dir: Path, key: str) -> CountyConfig:
+    """The county as the pipeline runs it: its file with its override applied (ConfigError when
+    either is invalid). PlatformResource.county and the API both read a county through here."""
+    row = read_overrides(cur, key).get(key)
+    return load_county(config_dir / "counties" / f"{key}.yaml", row.override if row is not None else None)
 
 
 def write_override(cur: Any, county: str, patch: dict[str, Any], *, based_on: int, reason: str,
