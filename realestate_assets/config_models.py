@@ -224,14 +224,13 @@ def load_county(path: Path, override: CountyOverride | None = None) -> CountyCon
     fields now refuse) makes the county invalid, like an invalid file: the error names both."""
     data = county_file_data(path)
     where = str(path)
-    if override is not None and override.patch:
-        where = f"{path} with {override.label}"
-        try:
-            data = apply_county_patch(data, override.patch)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: invalid configuration\n  {exc}") from exc
     try:
+        if override is not None and override.patch:
+            where = f"{path} with {override.label}"
+            return patched_county(data, override.patch)
         return CountyConfig.model_validate(data)
+    except CountyPatchError as exc:
+        raise ConfigError(f"{where}: invalid configuration\n  {exc}") from exc
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(where, exc)) from exc
 
@@ -273,14 +272,22 @@ def editable_county_paths(data: dict[str, Any]) -> list[str]:
             for p in ([pattern.replace("*", str(n)) for n in names] if "*" in pattern else [pattern])]
 
 
+class CountyPatchError(ValueError):
+    """A patched path this county does not admit; `path` is the dotted path."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def apply_county_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a county file's mapping with each patched path set; ValueError names a path that
-    is not editable in this county (the value itself is CountyConfig's to judge)."""
+    """A copy of a county file's mapping with each patched path set; CountyPatchError names a path
+    that is not editable in this county (the value itself is CountyConfig's to judge)."""
     merged = copy.deepcopy(data)
     editable = set(editable_county_paths(data))
     for path, value in sorted(patch.items()):
         if path not in editable:
-            raise ValueError(f"{path}: not an editable field of this county; editable: {sorted(editable)}")
+            raise CountyPatchError(path, f"not an editable field of this county; editable: {sorted(editable)}")
         head, _, rest = path.partition(".")
         if head == "sources":
             name, _, field = rest.partition(".")
@@ -288,12 +295,26 @@ def apply_county_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str,
         elif rest:
             target = merged.setdefault(head, {})
             if not isinstance(target, dict):
-                raise ValueError(f"{path}: the file's {head} is not a mapping")
+                raise CountyPatchError(path, f"the file's {head} is not a mapping")
             field = rest
         else:
             target, field = merged, head
         target[field] = value
     return merged
+
+
+def patched_county(data: dict[str, Any], patch: dict[str, Any]) -> CountyConfig:
+    """A county file's mapping with `patch` applied, validated as the file is (ValidationError), and
+    a source switched on only when its file says it was verified against the live service
+    (CountyPatchError): an unverified source stays off until someone has run it by hand and said
+    so in the file (docs/counties.md), whatever the API is asked."""
+    county = CountyConfig.model_validate(apply_county_patch(data, patch))
+    for source in county.sources:
+        path = f"sources.{source.name}.enabled"
+        if path in patch and source.enabled and not source.verified:
+            raise CountyPatchError(path, f"source {source.name} is not verified (`verified: false` in the file): "
+                                         "run it by hand and mark it verified in the file before switching it on")
+    return county
 
 
 def editable_county_values(county: CountyConfig) -> dict[str, Any]:

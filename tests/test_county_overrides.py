@@ -39,6 +39,10 @@ def test_patch_applies_to_the_file_and_bad_paths_are_named(repo_config: Path) ->
         load_county(path, CountyOverride({"sources.gone.enabled": False}, 4))
     with pytest.raises(ValueError, match=r"version 5[\s\S]*quality.max_reject_rate"):
         load_county(path, CountyOverride({"quality.max_reject_rate": 7}, 5))
+    wayne = repo_config / "counties" / "wayne_mi.yaml"  # its only source is unverified: it stays off
+    with pytest.raises(ValueError, match=r"sources.detroit_parcels.enabled: source detroit_parcels is not verified"):
+        load_county(wayne, CountyOverride({"sources.detroit_parcels.enabled": True}, 1))
+    assert not load_county(wayne, CountyOverride({"sources.detroit_parcels.enabled": False}, 1)).sources[0].enabled
 
 
 def test_a_run_applies_the_override_and_an_edit_recomputes(make_deployment, database_url: str, tenant: str,

@@ -168,6 +168,9 @@ def test_profile_and_notification_preferences_are_the_callers_own(client: TestCl
     assert client.get(f"{API}/me/profile", headers={"X-API-Key": world["a"].keys["read"]}).status_code == 409
 
 
+VIEWER = "https://detroit.example/parcel/{parcel_id}"
+
+
 @pytest.fixture
 def clean_overrides(database_url: str):
     """county_overrides is the installation's, shared by every test on this database: left empty."""
@@ -191,7 +194,7 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
                                  "parcel_viewer_url": start["parcel_viewer_url"],
                                  "sources.detroit_parcels.enabled": False}
     change = {"version": 0, "reason": "the 2026 file has more unparseable dates",
-              "changes": {"quality.max_reject_rate": "0.2", "sources.detroit_parcels.enabled": True}}
+              "changes": {"quality.max_reject_rate": "0.2", "parcel_viewer_url": VIEWER}}
     for role in ("owner", "admin"):  # a tenant's own admins: read-only
         assert client.patch(url, json=change, headers=_as(client, world, "a", role)).status_code == 403
 
@@ -199,8 +202,8 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
     assert changed.status_code == 200, changed.text
     body = changed.json()
     assert body["version"] == 1 and body["quality"]["max_reject_rate"] == 0.2
-    assert body["overridden"] == {"quality.max_reject_rate": 0.2, "sources.detroit_parcels.enabled": True}
-    assert body["sources"][0]["enabled"] is True and body["last_change"]["reason"] == change["reason"]
+    assert body["overridden"] == {"quality.max_reject_rate": 0.2, "parcel_viewer_url": VIEWER}
+    assert body["parcel_viewer_url"] == VIEWER and body["last_change"]["reason"] == change["reason"]
     assert body["last_change"]["updated_by"] == operator["id"]
     seen = wayne(viewer)  # every tenant reads the effective configuration
     assert seen["quality"]["max_reject_rate"] == 0.2 and seen["overridden"] == body["overridden"]
@@ -210,6 +213,8 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
     for bad, where in (({"quality.max_reject_rate": 2}, "quality.max_reject_rate"),
                        ({"parcel_viewer_url": "ftp://no-placeholder"}, "parcel_viewer_url"),
                        ({"sources.detroit_parcels.enabled": "perhaps"}, "sources.detroit_parcels.enabled"),
+                       # An unverified source stays off whatever the API is asked (docs/counties.md).
+                       ({"sources.detroit_parcels.enabled": True}, "sources.detroit_parcels.enabled"),
                        ({"state": "CA"}, "state"), ({"sources.nope.enabled": False}, "sources.nope.enabled")):
         refused = client.patch(url, json={"version": 1, "reason": "try", "changes": bad}, headers=op)
         assert refused.status_code == 422, (bad, refused.text)
@@ -219,10 +224,10 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
     # null gives a field back to the file; the same change again writes nothing.
     back = client.patch(url, json={"version": 1, "reason": "dates fixed upstream",
                                    "changes": {"quality.max_reject_rate": None}}, headers=op).json()
-    assert back["version"] == 2 and back["overridden"] == {"sources.detroit_parcels.enabled": True}
+    assert back["version"] == 2 and back["overridden"] == {"parcel_viewer_url": VIEWER}
     assert back["quality"]["max_reject_rate"] == 0.05
     same = client.patch(url, json={"version": 2, "reason": "again",
-                                   "changes": {"sources.detroit_parcels.enabled": True}}, headers=op).json()
+                                   "changes": {"parcel_viewer_url": VIEWER}}, headers=op).json()
     assert same["version"] == 2
 
     with owner_cursor(database_url) as cur:
@@ -231,5 +236,5 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
         rows = cur.fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("update", "wayne_mi", operator["id"])] * 2
     assert rows[0][3] == {"patch": {}, "version": 0}
-    assert rows[1][4] == {"patch": {"sources.detroit_parcels.enabled": True}, "version": 2,
+    assert rows[1][4] == {"patch": {"parcel_viewer_url": VIEWER}, "version": 2,
                           "reason": "dates fixed upstream"}

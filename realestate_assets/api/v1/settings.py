@@ -44,6 +44,7 @@ from realestate_assets.config_models import (
     PARTITION_KEY,
     ConfigError,
     CountyConfig,
+    CountyPatchError,
     TenantSettings,
     apply_county_patch,
     county_field_path,
@@ -52,6 +53,7 @@ from realestate_assets.config_models import (
     editable_county_values,
     load_county,
     load_outreach,
+    patched_county,
     read_county_files,
 )
 from realestate_assets.db.county_overrides import OverrideRow, read_overrides, write_override
@@ -134,13 +136,12 @@ def update_county(county: Annotated[str, PathParam(max_length=64)], body: County
     patch = {**before, **body.changes}
     patch = {p: v for p, v in patch.items() if v is not None}  # null: the file's value again
     try:
-        merged = apply_county_patch(data, patch)
-    except ValueError as exc:  # an earlier change the file no longer admits: remove it (null)
-        raise Problem(422, str(exc)) from exc
-    try:
-        effective = CountyConfig.model_validate(merged)
+        effective = patched_county(data, patch)
+    except CountyPatchError as exc:  # also an earlier change the file no longer admits: remove it (null)
+        raise Problem(422, str(exc), errors=[{"loc": ["body", "changes", exc.path], "msg": exc.reason,
+                                              "type": "county_patch"}]) from exc
     except ValidationError as exc:
-        raise _changes_refused(exc, merged) from exc
+        raise _changes_refused(exc, apply_county_patch(data, patch)) from exc
     values = editable_county_values(effective)
     patch = {p: values[p] for p in patch}  # as CountyConfig parsed them ("0.1" → 0.1)
     row = current
