@@ -1,4 +1,5 @@
-"""Settings through /api/v1 on real PostgreSQL: the configured counties (read-only), schedules and
+"""Settings through /api/v1 on real PostgreSQL: the configured counties (their run-time settings
+changed by platform admins only), schedules and
 sensors switched in Dagster through its GraphQL API (a small local server speaking it), the
 tenant's branding and sender — and that the pipeline's one loader puts them in the tenant's
 memos and emails — and the caller's profile."""
@@ -43,7 +44,7 @@ def test_counties_are_listed_read_only_with_what_the_tenant_follows(client: Test
     assert king["sources"] and {"name", "type", "provides", "enabled"} <= set(king["sources"][0])
     assert not any(c["followed"] for k, c in counties.items() if k != "king_wa")
     assert client.patch(f"{API}/settings/counties", json={}, headers=_as(client, world, "a", "owner")
-                        ).status_code == 405  # county files are code: no edit through the API
+                        ).status_code == 405  # a county is changed one at a time: PATCH …/counties/{county}
 
 
 def test_schedules_read_by_admins_switched_by_platform_admins(world: dict[str, Any], operator: dict[str, Any],
