@@ -1,8 +1,7 @@
 """Settings through /api/v1 on real PostgreSQL: the configured counties (their run-time settings
-changed by platform admins only), schedules and
-sensors switched in Dagster through its GraphQL API (a small local server speaking it), the
-tenant's branding and sender — and that the pipeline's one loader puts them in the tenant's
-memos and emails — and the caller's profile."""
+changed by platform admins only), schedules and sensors switched in Dagster through its GraphQL API
+(a small local server speaking it), the tenant's branding and sender — and that the pipeline's one
+loader puts them in the tenant's memos and emails — and the caller's profile."""
 
 from __future__ import annotations
 
