@@ -164,9 +164,10 @@ def _county_job(county: str) -> tuple[Any, set[str]]:
 
     from partitions.activity import county_activity
     from realestate_assets.config_models import ConfigError, county_disabled_reason
-    from realestate_assets.definitions import build_definitions, current_environment, resources_for
+    from realestate_assets.definitions import build_definitions
 
-    platform = resources_for(current_environment()).platform
+    with _resources("platform") as built:  # its warehouse's EnvVars resolved: it reads the county's override
+        platform = built.platform
     county_file = platform.config_path / "counties" / f"{county}.yaml"
     if not county_file.exists():
         raise fail(county, "materialize", f"no county file {county_file}", INACTIVE)

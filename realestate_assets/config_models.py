@@ -7,7 +7,9 @@ silent, empty partition; one bad file disables only its own county (`read_county
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -189,7 +191,7 @@ class ConfigError(ValueError):
     """A configuration file is invalid; the message names the file and the field."""
 
 
-def _format_validation_error(path: Path, error: ValidationError) -> str:
+def _format_validation_error(path: Path | str, error: ValidationError) -> str:
     lines = [f"{path}: invalid configuration"]
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -206,16 +208,142 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: unreadable: {type(exc).__name__}: {exc}") from exc
 
 
-def load_county(path: Path) -> CountyConfig:
+def county_file_data(path: Path) -> dict[str, Any]:
+    """A county file's mapping, its key the file stem (not validated yet)."""
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if "key" in data and data["key"] != path.stem:
         raise ConfigError(f"{path}: key: {data['key']!r} must equal the file stem {path.stem!r}")
+    return {**data, "key": path.stem}
+
+
+def load_county(path: Path, override: CountyOverride | None = None) -> CountyConfig:
+    """The county of a file, with a platform admin's `override` (county_overrides) applied when
+    given. An override the file no longer admits (a source renamed, a value the file's other
+    fields now refuse) makes the county invalid, like an invalid file: the error names both."""
+    data = county_file_data(path)
+    where = str(path)
     try:
-        return CountyConfig.model_validate({**data, "key": path.stem})
+        if override is not None and override.patch:
+            where = f"{path} with {override.label}"
+            return patched_county(data, override.patch)
+        return CountyConfig.model_validate(data)
+    except CountyPatchError as exc:
+        raise ConfigError(f"{where}: invalid configuration\n  {exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from exc
+        raise ConfigError(_format_validation_error(where, exc)) from exc
+
+
+# ------------------------------------------------------------------- run-time county overrides
+
+# What a platform admin may change in a county without a deploy (county_overrides, migration 0034):
+# settings every step reads when it runs, so the next run applies them. The rest is code reviewed
+# with the file: identity and geography (key, FIPS, bounding box), source locations, field maps and
+# the credentials' names; and the schedule, which Dagster reads once when the code location loads
+# (its on/off switch is PATCH /settings/schedules). Comparable-sales settings are scoring.yaml's,
+# not a county's. `*` is a source's name.
+EDITABLE_COUNTY_FIELDS: dict[str, str] = {
+    "quality.max_reject_rate": "blocking check: the share of source rows rejected above which discovery "
+                               "publishes nothing",
+    "quality.min_enrichment_coverage": "blocking check: the share of prospects enriched below which enrichment "
+                                       "publishes nothing",
+    "parcel_viewer_url": "the county's public parcel page ({parcel_id} replaced), linked from memos",
+    "sources.*.enabled": "read this source (off: discovery skips it, e.g. while its service is down)",
+}
+
+
+@dataclass(frozen=True)
+class CountyOverride:
+    """A county's row of county_overrides: the patch ({dotted path: value}) and its version."""
+
+    patch: dict[str, Any]
+    version: int
+
+    @property
+    def label(self) -> str:
+        return f"its override (county_overrides version {self.version})"
+
+
+def editable_county_paths(data: dict[str, Any]) -> list[str]:
+    """The editable paths of one county, its sources' names in place of `*`."""
+    names = [s.get("name") for s in data.get("sources") or [] if isinstance(s, dict)]
+    return [p for pattern in EDITABLE_COUNTY_FIELDS
+            for p in ([pattern.replace("*", str(n)) for n in names] if "*" in pattern else [pattern])]
+
+
+class CountyPatchError(ValueError):
+    """A patched path this county does not admit; `path` is the dotted path."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def apply_county_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a county file's mapping with each patched path set; CountyPatchError names a path
+    that is not editable in this county (the value itself is CountyConfig's to judge)."""
+    merged = copy.deepcopy(data)
+    editable = set(editable_county_paths(data))
+    for path, value in sorted(patch.items()):
+        if path not in editable:
+            raise CountyPatchError(path, f"not an editable field of this county; editable: {sorted(editable)}")
+        head, _, rest = path.partition(".")
+        if head == "sources":
+            name, _, field = rest.partition(".")
+            target = next(s for s in merged["sources"] if s.get("name") == name)
+        elif rest:
+            target = merged.setdefault(head, {})
+            if not isinstance(target, dict):
+                raise CountyPatchError(path, f"the file's {head} is not a mapping")
+            field = rest
+        else:
+            target, field = merged, head
+        target[field] = value
+    return merged
+
+
+def patched_county(data: dict[str, Any], patch: dict[str, Any]) -> CountyConfig:
+    """A county file's mapping with `patch` applied, validated as the file is (ValidationError), and
+    a source switched on only when its file says it was verified against the live service
+    (CountyPatchError): an unverified source stays off until someone has run it by hand and said
+    so in the file (docs/counties.md), whatever the API is asked."""
+    county = CountyConfig.model_validate(apply_county_patch(data, patch))
+    for source in county.sources:
+        path = f"sources.{source.name}.enabled"
+        if path in patch and source.enabled and not source.verified:
+            raise CountyPatchError(path, f"source {source.name} is not verified (`verified: false` in the file): "
+                                         "run it by hand and mark it verified in the file before switching it on")
+    return county
+
+
+def editable_county_values(county: CountyConfig) -> dict[str, Any]:
+    """The value of each editable path in a (validated) county, JSON-ready: what a patch stores
+    (as CountyConfig parsed it) and what the settings form shows."""
+    data = county.model_dump(mode="json")
+    values: dict[str, Any] = {}
+    for path in editable_county_paths(data):
+        head, _, rest = path.partition(".")
+        if head == "sources":
+            name, _, field = rest.partition(".")
+            values[path] = next(s for s in data["sources"] if s["name"] == name)[field]
+        else:
+            values[path] = data[head][rest] if rest else data[head]
+    return values
+
+
+def county_field_path(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """A validation error's location as the dotted path of EDITABLE_COUNTY_FIELDS: a source by its
+    name, not its index, and without the source type pydantic's tagged union adds."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] == "sources" and parts[1].isdigit():
+        sources = data.get("sources") or []
+        index = int(parts[1])
+        if index < len(sources) and isinstance(sources[index], dict):
+            parts[1] = str(sources[index].get("name", index))
+            if len(parts) > 2 and parts[2] == sources[index].get("type"):
+                del parts[2]
+    return ".".join(parts) or "(top level)"
 
 
 def load_counties(directory: Path | None = None) -> dict[str, CountyConfig]:
@@ -246,11 +374,16 @@ class CountyFiles:
 
 
 def county_disabled_reason(error: str) -> str:
-    """What a run, a check and the CLI say about a county whose file is invalid."""
-    return f"county disabled: its configuration file is invalid — {error}"
+    """What a run, a check and the CLI say about a county whose file (or the override applied to
+    it, which the error then names) is invalid."""
+    return f"county disabled: its configuration is invalid — {error}"
 
 
-def read_county_files(directory: Path | None = None) -> CountyFiles:
+def read_county_files(directory: Path | None = None,
+                      overrides: Mapping[str, CountyOverride] | None = None) -> CountyFiles:
+    """The county files, each with its override from `overrides` (county → row of county_overrides)
+    applied: the API shows the effective configuration. The code location loads without them (its
+    partitions and schedules come from the files alone)."""
     directory = (directory or default_config_dir()) / "counties"
     files = sorted(directory.glob("*.yaml"))
     if not files:
@@ -258,7 +391,7 @@ def read_county_files(directory: Path | None = None) -> CountyFiles:
     counties, invalid = {}, {}
     for path in files:
         try:
-            counties[path.stem] = load_county(path)
+            counties[path.stem] = load_county(path, (overrides or {}).get(path.stem))
         except ConfigError as exc:
             invalid[path.stem] = str(exc)
     return CountyFiles(counties, invalid)

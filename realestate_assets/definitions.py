@@ -139,16 +139,20 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
     credentials = SourceCredentialsResource(
         socrata_app_token=_optional_env("SOCRATA_APP_TOKEN"), attom_api_key=_optional_env("ATTOM_API_KEY"),
         census_api_key=_optional_env("CENSUS_API_KEY"), redis_url=_optional_env("REDIS_URL"))
-    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state))
-    if environment == "local":
+    local = environment == "local"
+    warehouse = (WarehouseResource(database_url=database_url or _optional_env("DATABASE_URL"),
+                                   embedded_dir=str(state / "pg")) if local
+                 else WarehouseResource(database_url=database_url or dg.EnvVar("DATABASE_URL")))
+    # The platform reads the counties' run-time overrides from the same warehouse.
+    platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state), warehouse=warehouse)
+    if local:
         # Invented secret files only where settings.secrets_required_because allows (e.g. not
         # with a public REOS_PUBLIC_BASE_URL): else the resources require the variables.
         invent = secrets_required_because({**os.environ, ENVIRONMENT_VARIABLE: environment}) is None
         return Deployment(environment, {
             "platform": platform,
             "credentials": credentials,
-            "warehouse": WarehouseResource(database_url=database_url or _optional_env("DATABASE_URL"),
-                                           embedded_dir=str(state / "pg")),
+            "warehouse": warehouse,
             "object_store": ObjectStoreResource(
                 backend="local", local_dir=str(state / "objects"),
                 public_base_url=_optional_env("REOS_PUBLIC_BASE_URL") or "http://127.0.0.1:8000",
@@ -171,7 +175,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
     return Deployment(environment, {
         "platform": platform,
         "credentials": credentials,
-        "warehouse": WarehouseResource(database_url=database_url or dg.EnvVar("DATABASE_URL")),
+        "warehouse": warehouse,
         "object_store": ObjectStoreResource(
             backend="s3", bucket=dg.EnvVar("S3_BUCKET"), endpoint_url=_optional_env("S3_ENDPOINT_URL"),
             # The API's public address and link secret: the emails' memo links (`/p/<token>`).

@@ -22,13 +22,19 @@ from realestate_assets.config_models import (
     load_outreach,
     load_scoring,
 )
+from realestate_assets.db.county_overrides import effective_county
+from resources.warehouse import WarehouseResource
 
 
 class PlatformResource(dg.ConfigurableResource):
-    """The config directory (counties, scoring, campaigns…) and the local state directory."""
+    """The config directory (counties, scoring, campaigns…) and the local state directory; the
+    warehouse, for the counties' run-time overrides (county_overrides)."""
 
     config_dir: str = Field(description="directory with counties/*.yaml, scoring.yaml, recipients.yaml, …")
     state_dir: str = Field(description="local state: HTTP and photo caches (per pod in production)")
+    # The same warehouse the assets write (definitions.resources_for passes it). None: the files
+    # alone, as a tool without a database reads them.
+    warehouse: WarehouseResource | None = None
 
     @property
     def config_path(self) -> Path:
@@ -39,7 +45,14 @@ class PlatformResource(dg.ConfigurableResource):
         return Path(self.state_dir)
 
     def county(self, key: str) -> CountyConfig:
-        return load_county(self.config_path / "counties" / f"{key}.yaml")
+        """The county as this step runs it: its file, with the override a platform admin made
+        through the API applied (read now, so an edit applies to the next step with no redeploy).
+        The one place the pipeline reads a county; ConfigError when the file, or the file with the
+        override, is invalid (assets/common.county_of disables the county with the reason)."""
+        if self.warehouse is None:
+            return load_county(self.config_path / "counties" / f"{key}.yaml")
+        with self.warehouse.get().transaction() as conn, conn.cursor() as cur:
+            return effective_county(cur, self.config_path, key)
 
     def scoring(self) -> ScoringConfig:
         return load_scoring(self.config_path)

@@ -36,6 +36,11 @@ COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_model
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})
 
+# The installation's own settings, no tenant: every tenant reads them, the API role writes them only
+# for a platform admin (`app.platform_admin`, policies platform_insert/update): the counties'
+# run-time overrides (0034).
+PLATFORM_TABLES = frozenset({"county_overrides"})
+
 _TENANT_COLUMN_TABLES = """
 SELECT c.table_name FROM information_schema.columns c
 JOIN information_schema.tables t USING (table_schema, table_name)

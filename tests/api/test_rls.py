@@ -14,6 +14,7 @@ from realestate_assets.db.tenancy import (
     ACCOUNT_TABLES,
     API_ROLE,
     COUNTY_SCOPED_TABLES,
+    PLATFORM_TABLES,
     PUBLIC_TABLES,
     act_as_api,
     set_user,
@@ -61,7 +62,8 @@ def test_every_tenant_owned_table_is_forced_under_rls(database_url: str) -> None
     assert forced == set(tables) | ACCOUNT_TABLES, "RLS must be forced on the tenant-owned and account tables"
     # Public tables the API reads are admitted per subscribed county (not forced: the pipeline owns them).
     assert county_scoped == COUNTY_SCOPED_TABLES <= PUBLIC_TABLES
-    assert readable == forced | county_scoped, "every table the API role can read is under RLS"
+    # Platform tables: enabled, not forced (the pipeline, their owner, reads them unaffected).
+    assert readable == forced | county_scoped | PLATFORM_TABLES, "every table the API role can read is under RLS"
     assert not forced & PUBLIC_TABLES
 
 
@@ -107,6 +109,36 @@ def test_api_role_cannot_write_into_or_move_rows_to_another_tenant(database_url:
         conn.rollback()
     finally:
         conn.close()
+
+
+def test_county_overrides_are_read_by_every_tenant_and_written_by_platform_admins_only(
+        database_url: str, tenants) -> None:
+    a, _ = tenants
+    county = f"rls_{uuid.uuid4().hex[:8]}"
+    insert = "INSERT INTO county_overrides (county, patch, reason) VALUES (%s, '{}', 'rls test')"
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            act_as_api(cur, a.id)
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):  # a tenant's admin: refused
+                cur.execute(insert, (county,))
+            conn.rollback()
+            act_as_api(cur, a.id)
+            set_user(cur, None, platform_admin=True)
+            cur.execute(insert, (county,))
+            conn.commit()
+            act_as_api(cur, a.id)
+            cur.execute("SELECT count(*) FROM county_overrides WHERE county = %s", (county,))
+            assert cur.fetchone()[0] == 1  # readable by every tenant
+            cur.execute("UPDATE county_overrides SET reason = 'changed' WHERE county = %s", (county,))
+            assert cur.rowcount == 0  # not a platform admin: the row is not writable
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("DELETE FROM county_overrides WHERE county = %s", (county,))
+        conn.rollback()
+    finally:
+        conn.close()
+    with owner_cursor(database_url) as cur:
+        cur.execute("DELETE FROM county_overrides WHERE county = %s", (county,))
 
 
 def test_the_owner_sees_every_tenant_until_it_scopes_itself(database_url: str, tenants) -> None:

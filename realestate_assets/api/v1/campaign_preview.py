@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from realestate_assets.api.v1.campaign_schemas import CampaignType
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.security import Context, needs
-from realestate_assets.config_models import CampaignConfig, ConfigError, Recipient, load_county, load_outreach
+from realestate_assets.config_models import CampaignConfig, ConfigError, Recipient, load_outreach
+from realestate_assets.db.county_overrides import effective_county
 from realestate_assets.db.warehouse import dict_row, dict_rows
 from realestate_assets.outreach.campaigns import CampaignPlanner, Decision
 from realestate_assets.outreach.messages import OutgoingEmail
@@ -140,7 +141,7 @@ def preview_campaign(body: PreviewRequest, request: Request, ctx: Context = need
     items = _items(ctx, body.property_id, 1 if body.type in SINGLE else body.max_items)
     config_dir = Path(request.app.state.reos.settings.config_dir)
     try:
-        county = load_county(config_dir / "counties" / f"{items[0]['county']}.yaml")
+        county = effective_county(ctx.cur, config_dir, items[0]["county"])  # as the pipeline renders it
         sender = load_outreach(config_dir).sender
     except ConfigError as exc:
         raise Problem(422, f"the installation's configuration cannot render this county: {exc}") from exc

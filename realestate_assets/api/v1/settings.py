@@ -1,10 +1,12 @@
 """Settings (issue #11): the counties configured on this installation, its schedules and sensors,
 the tenant's branding, sender and feature flags, and the caller's own profile.
 
-* Counties are read-only here, for everyone: a county file (config/counties/<key>.yaml) is code
-  — its sources, field maps and cron are reviewed and deployed with the code location, which
-  reads them when it loads. An edit through the API would change what the API shows but not what
-  Dagster runs until a redeploy, so there is no PATCH; the runtime switch is the schedule below.
+* Counties: a county file (config/counties/<key>.yaml) is code — its sources, field maps and cron
+  are reviewed and deployed with the code location. A few run-time settings of it
+  (`config_models.EDITABLE_COUNTY_FIELDS`: quality thresholds, the parcel viewer, a source on or
+  off) are changed by platform admins here, kept in `county_overrides` (migration 0034) and applied
+  by every step where it reads its county (PlatformResource.county); tenants read the effective
+  configuration. A change names the version it was based on: a stale one is a 409.
 * Schedules and sensors are Dagster's own state, read (tenant admin) and switched (platform
   admin: they run for every tenant) through its GraphQL API (api/dagster_schedules.py).
 * Tenant settings (tenant admin) are `tenant_settings` (migration 0028), validated as
@@ -29,6 +31,7 @@ from realestate_assets.api.v1.problems import Problem, from_validation_error, re
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.api.v1.settings_schemas import (
     CountySetting,
+    CountyUpdate,
     Profile,
     ProfileUpdate,
     ScheduleState,
@@ -36,7 +39,24 @@ from realestate_assets.api.v1.settings_schemas import (
     TenantSettingsUpdate,
     TenantSettingsView,
 )
-from realestate_assets.config_models import FEATURE_FLAGS, ConfigError, TenantSettings, load_outreach, read_county_files
+from realestate_assets.config_models import (
+    FEATURE_FLAGS,
+    PARTITION_KEY,
+    ConfigError,
+    CountyConfig,
+    CountyPatchError,
+    TenantSettings,
+    apply_county_patch,
+    county_field_path,
+    county_file_data,
+    editable_county_paths,
+    editable_county_values,
+    load_county,
+    load_outreach,
+    patched_county,
+    read_county_files,
+)
+from realestate_assets.db.county_overrides import OverrideRow, read_overrides, write_override
 from realestate_assets.outreach.tenant_data import read_tenant_settings, write_tenant_settings
 
 router = APIRouter()
@@ -45,26 +65,94 @@ ERRORS = (401, 403, 422)
 
 # ---- counties ----------------------------------------------------------------------------------
 
-@router.get("/settings/counties", response_model=list[CountySetting], responses=responses(*ERRORS),
-            tags=["settings"], summary="The installation's counties (read-only) and which the tenant follows")
-def list_counties(request: Request, ctx: Context = needs("read")) -> list[dict[str, Any]]:
+def _county_view(key: str, county: CountyConfig | None, error: str | None, followed: set[str],
+                 row: OverrideRow | None) -> dict[str, Any]:
+    """One county as the settings list shows it: effective values, what may change, what did."""
+    change = {"overridden": row.override.patch, "version": row.override.version,
+              "last_change": {"reason": row.reason, "updated_by": row.updated_by, "updated_at": row.updated_at}
+              } if row is not None else {}
+    if county is None:
+        return {"key": key, "followed": key in followed, "valid": False, "error": error, **change}
+    return {
+        "key": key, "name": county.name, "state": county.state, "timezone": county.timezone,
+        "followed": key in followed, "valid": True, "error": None,
+        "schedule": county.schedule.model_dump(), "quality": county.quality.model_dump(),
+        "sources": [{"name": s.name, "type": s.type, "provides": s.provides, "enabled": s.enabled}
+                    for s in county.sources],
+        "parcel_viewer_url": county.parcel_viewer_url, "editable": editable_county_values(county), **change}
+
+
+def _followed(ctx: Context) -> set[str]:
     ctx.cur.execute("SELECT county FROM subscriptions")
-    followed = {r[0] for r in ctx.cur.fetchall()}
+    return {r[0] for r in ctx.cur.fetchall()}
+
+
+@router.get("/settings/counties", response_model=list[CountySetting], responses=responses(*ERRORS),
+            tags=["settings"], summary="The installation's counties as the pipeline runs them, and which the "
+                                       "tenant follows")
+def list_counties(request: Request, ctx: Context = needs("read")) -> list[dict[str, Any]]:
+    followed, overrides = _followed(ctx), read_overrides(ctx.cur)
     try:
-        files = read_county_files(Path(request.app.state.reos.settings.config_dir))
+        files = read_county_files(Path(request.app.state.reos.settings.config_dir),
+                                  {k: row.override for k, row in overrides.items()})
     except ConfigError:
         return []  # no county file at all: nothing configured yet
-    found = [{"key": key, "followed": key in followed, "valid": False, "error": error}
-             for key, error in files.invalid.items()]
-    for key, county in files.counties.items():
-        found.append({
-            "key": key, "name": county.name, "state": county.state, "timezone": county.timezone,
-            "followed": key in followed, "valid": True, "error": None,
-            "schedule": county.schedule.model_dump(), "quality": county.quality.model_dump(),
-            "sources": [{"name": s.name, "type": s.type, "provides": s.provides, "enabled": s.enabled}
-                        for s in county.sources],
-            "parcel_viewer_url": county.parcel_viewer_url})
+    found = [_county_view(key, None, error, followed, overrides.get(key)) for key, error in files.invalid.items()]
+    found += [_county_view(key, county, None, followed, overrides.get(key)) for key, county in files.counties.items()]
     return sorted(found, key=lambda c: c["key"])
+
+
+def _changes_refused(exc: ValidationError, merged: dict[str, Any]) -> Problem:
+    return Problem(422, "the county with these changes is not valid", errors=[
+        {"loc": ["body", "changes", county_field_path(merged, tuple(e.get("loc", ())))], "msg": e.get("msg"),
+         "type": e.get("type")} for e in exc.errors()])
+
+
+@router.patch("/settings/counties/{county}", response_model=CountySetting,
+              responses=responses(*ERRORS, 404, 409), tags=["settings"],
+              summary="Change a county's run-time settings (platform admin): the next step of its runs applies them")
+def update_county(county: Annotated[str, PathParam(max_length=64)], body: CountyUpdate, request: Request,
+                  ctx: Context = needs("platform")) -> dict[str, Any]:
+    path = Path(request.app.state.reos.settings.config_dir) / "counties" / f"{county}.yaml"
+    if not PARTITION_KEY.match(county) or not path.is_file():
+        raise Problem(404, f"no county {county!r} is configured")
+    try:
+        data = county_file_data(path)
+        load_county(path)  # the file alone must be valid: an override cannot repair it
+    except ConfigError as exc:
+        raise Problem(422, f"the county's file is invalid; fix the file first: {exc}") from exc
+    current = read_overrides(ctx.cur, county).get(county)
+    version = current.override.version if current is not None else 0
+    if body.version != version:
+        raise Problem(409, f"the county's settings changed since version {body.version} (now {version}): "
+                           "read them again and redo the change")
+    before = dict(current.override.patch) if current is not None else {}
+    editable = editable_county_paths(data)
+    # A path the file no longer has (a source renamed) may still be removed.
+    if unknown := sorted(p for p, v in body.changes.items() if p not in editable and not (v is None and p in before)):
+        raise Problem(422, f"not editable: {unknown}", errors=[
+            {"loc": ["body", "changes", p], "msg": f"not an editable field of this county; editable: {editable}",
+             "type": "not_editable"} for p in unknown])
+    patch = {**before, **body.changes}
+    patch = {p: v for p, v in patch.items() if v is not None}  # null: the file's value again
+    try:
+        effective = patched_county(data, patch)
+    except CountyPatchError as exc:  # also an earlier change the file no longer admits: remove it (null)
+        raise Problem(422, str(exc), errors=[{"loc": ["body", "changes", exc.path], "msg": exc.reason,
+                                              "type": "county_patch"}]) from exc
+    except ValidationError as exc:
+        raise _changes_refused(exc, apply_county_patch(data, patch)) from exc
+    values = editable_county_values(effective)
+    patch = {p: values[p] for p in patch}  # as CountyConfig parsed them ("0.1" → 0.1)
+    row = current
+    if patch != before:
+        row = write_override(ctx.cur, county, patch, based_on=version, reason=body.reason,
+                             user_id=ctx.principal.user_id)
+        if row is None:  # written by someone else between our read and our write
+            raise Problem(409, "the county's settings changed meanwhile: read them again and redo the change")
+        ctx.audit("update", "county_overrides", county, before={"patch": before, "version": version},
+                  after={"patch": patch, "version": row.override.version, "reason": body.reason})
+    return _county_view(county, effective, None, _followed(ctx), row)
 
 
 # ---- schedules and sensors ---------------------------------------------------------------------

@@ -54,13 +54,37 @@ class CountySource(BaseModel):
     enabled: bool
 
 
+class CountyChange(BaseModel):
+    reason: str
+    updated_by: int | None = Field(description="users.id of the platform admin")
+    updated_at: datetime
+
+
+class CountyUpdate(BaseModel):
+    """A platform admin's change of a county's editable fields. Applied to the file and validated
+    like the file; the pipeline applies it at its next step."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": 0, "reason": "the 2026 file has more unparseable dates",
+         "changes": {"quality.max_reject_rate": 0.1, "sources.kc_sales.enabled": None}}]})
+    version: int = Field(ge=0, description="The `version` read with the county: a change made since is a 409")
+    reason: str = Field(min_length=3, max_length=500, description="Why, kept with the override and in the audit")
+    changes: dict[str, Any] = Field(min_length=1, description=(
+        "Dotted path (one of the county's `editable`) → new value; null gives the field back to the file"))
+
+
 class CountySetting(BaseModel):
     model_config = _example(key="king_wa", name="King County", state="WA", timezone="America/Los_Angeles",
                             followed=True, valid=True, error=None,
                             schedule={"cron": "0 5 * * 1", "timezone": "America/Los_Angeles"},
                             quality={"max_reject_rate": 0.05, "min_enrichment_coverage": 0.9},
                             sources=[{"name": "kc_sales", "type": "bulk_file", "provides": "sales", "enabled": True}],
-                            parcel_viewer_url=None)
+                            parcel_viewer_url=None,
+                            editable={"quality.max_reject_rate": 0.1, "quality.min_enrichment_coverage": 0.9,
+                                      "parcel_viewer_url": None, "sources.kc_sales.enabled": True},
+                            overridden={"quality.max_reject_rate": 0.1}, version=1,
+                            last_change={"reason": "the 2026 file has more unparseable dates", "updated_by": 1,
+                                         "updated_at": "2026-12-03T06:00:00Z"})
     key: str
     name: str | None = None
     state: str | None = None
@@ -72,6 +96,13 @@ class CountySetting(BaseModel):
     quality: dict[str, float] | None = Field(None, description="Blocking checks' thresholds")
     sources: list[CountySource] = Field(default_factory=list)
     parcel_viewer_url: str | None = None
+    editable: dict[str, Any] = Field(default_factory=dict, description=(
+        "What a platform admin may change (PATCH /settings/counties/{county}), by dotted path, with the "
+        "effective value (empty when the county is invalid)"))
+    overridden: dict[str, Any] = Field(default_factory=dict, description=(
+        "The paths changed through the API, with the value that replaces the file's"))
+    version: int = Field(0, description="The override's version (0: never changed); a PATCH names it")
+    last_change: CountyChange | None = Field(None, description="Who changed the override last, when and why")
 
 
 class ScheduleState(BaseModel):

@@ -1,11 +1,13 @@
-// Settings › Counties followed: the installation's configured counties (GET /settings/counties,
-// read-only: a county file is code, deployed with the pipeline) and which the workspace follows;
-// an admin follows or stops following one (POST/DELETE /subscriptions).
+// Settings › Counties followed: the installation's configured counties (GET /settings/counties:
+// a county file is code, deployed with the pipeline; a few run-time settings are a platform admin's,
+// CountyRunSettings) and which the workspace follows; an admin follows or stops following one
+// (POST/DELETE /subscriptions).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, data } from "../../api/client";
 import { useCan } from "../../auth";
 import { countyName } from "../../lib/format";
 import { ErrorBox, Loading } from "../ui";
+import { CountyRunSettings } from "./CountyRunSettings";
 
 export function CountiesFollowed() {
   const isAdmin = useCan("admin");
@@ -40,6 +42,7 @@ export function CountiesFollowed() {
                     Discovery {c.schedule?.cron} ({c.schedule?.timezone}) · {(c.sources ?? []).filter((s) => s.enabled).map((s) => s.name).join(", ")}
                   </span>
                 ) : <span className="block text-xs text-red-700">Disabled: {c.error}</span>}
+                <CountyRunSettings county={c} />
               </span>
               {isAdmin && (c.followed ? (
                 <button type="button" className="btn btn-danger" disabled={unfollow.isPending}
