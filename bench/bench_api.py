@@ -88,6 +88,25 @@ FROM generate_series(1::bigint, %(n)s) g;
 ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
 """
 
+# The tenant's own progress, so Home's funnel has every stage to count: a memo for each property
+# scoring 95 or more (5,000 of 100,000), and 500 sent digests of 5 memos each — half the memos
+# (2,500 properties) emailed, each digest listing its packets in `packet_ids` as outreach does.
+TENANT_SQL = """
+INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, object_path,
+                     sha256, size_bytes, bird_dog_score, generated_at)
+SELECT %(tenant)s, county, prospect_key, 'investor_memo', '1', 'h', 'tenants/' || %(tenant)s || '/packets/'
+       || county || '/' || prospect_key || '.pdf', 's', 1000, bird_dog_score, now()
+FROM scores WHERE county = %(county)s AND bird_dog_score >= 95;
+INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, subject, provider, send_key,
+                    status, sent_at, delivered_at, opened_at)
+SELECT %(tenant)s, %(county)s, 'daily_digest', min(id), array_agg(id ORDER BY id), 'r' || (n %% 50) || '@example.com',
+       'Deals', 'outbox', 'digest:' || n, 'sent', now(), now(), CASE WHEN n %% 3 = 0 THEN now() END
+FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 5 AS n FROM packets
+      WHERE tenant_id = %(tenant)s AND county = %(county)s) k
+WHERE n < 500 GROUP BY n;
+ANALYZE packets; ANALYZE emails;
+"""
+
 
 def seed(url: str, n: int) -> tuple[str, int, bool]:
     """The county's properties (unless already there) and a tenant following it; (a new API key,
@@ -100,6 +119,7 @@ def seed(url: str, n: int) -> tuple[str, int, bool]:
             cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
             store.create_tenant(cur, "bench", "API bench")
             store.subscribe(cur, "bench", COUNTY)
+            cur.execute(TENANT_SQL, {"tenant": "bench", "county": COUNTY})
         _, key = store.create_api_key(cur, "bench", None, "bench", ["read"])
         cur.execute("SELECT max(id) FROM prospects")
         top = cur.fetchone()[0]
