@@ -47,14 +47,17 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realestate_assets.accounts import store
+from realestate_assets.api.v1.analytics import SUMMARY
 from realestate_assets.api.v1.property_query import (
     MATCH_CAP,
     SEARCH_TEXT,
+    TENANT_STATUS_COUNTS,
     PropertyFilters,
     list_query,
     nullable_lead,
     text_matches,
 )
+from realestate_assets.config_models import load_scoring
 from realestate_assets.db.tenancy import act_as_api
 from tests.databases import psycopg2_dsn, scratch_database
 
@@ -142,6 +145,26 @@ def explain(url: str, filters: PropertyFilters) -> list[str]:
     return plan
 
 
+def explain_home(url: str, threshold: float) -> list[tuple[str, list[str]]]:
+    """The plans of Home's two aggregates (the summary, the funnel's statuses) as the API role runs
+    them, after a VACUUM so that the index-only scans they are built for can skip the heap (as
+    autovacuum leaves the tables after the pipeline's writes)."""
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) prospects, scores, packets, emails")
+    conn.autocommit = False
+    plans = []
+    with conn, conn.cursor() as cur:
+        act_as_api(cur, "bench")
+        for title, sql in (("analytics/summary", SUMMARY), ("analytics/funnel's statuses", TENANT_STATUS_COUNTS)):
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql,
+                        {"t": threshold, "counties": [COUNTY]})
+            plans.append((title, [r[0] for r in cur.fetchall()]))
+    conn.close()
+    return plans
+
+
 def explain_trigram(url: str, word: str) -> list[str]:
     """The plan of reos_search_prospects' query (run as the tables' owner, as the function runs)."""
     conn = psycopg2.connect(psycopg2_dsn(url))
@@ -209,6 +232,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def home(base: str, key: str, url: str, seconds: float) -> None:
+    """Issue #11's Home at 100,000 properties: each route the screen calls (Home.tsx), one client
+    alone for `seconds` (a request's own latency, as a reader opening Home sees it), then the plans
+    of its two aggregates."""
+    threshold = load_scoring(Path(__file__).resolve().parents[1] / "config").packet_threshold
+    recent = f"/api/v1/properties?min_score={threshold:g}&sort=-first_seen_at,-bird_dog_score&limit=8"
+    routes = {"summary": "/api/v1/analytics/summary", "funnel": "/api/v1/analytics/funnel",
+              "pipeline": "/api/v1/analytics/pipeline", "distribution": "/api/v1/analytics/score-distribution?width=10",
+              "recent": recent}
+    print(f"Home's routes, one client, {seconds:g} s each, load average {os.getloadavg()[0]:.1f} at start "
+          f"(recent: {recent})")
+    print(f"{'route':<14}{'requests':>10}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}")
+    for name, path in routes.items():
+        hammer(base, key, 1, min(2.0, seconds), lambda rng, path=path: path)  # warm the pool and the caches
+        latencies, errors = hammer(base, key, 1, seconds, lambda rng, path=path: path)
+        print(f"{name:<14}{len(latencies):>10,}{1000 * statistics.median(latencies):>9.1f}"
+              f"{1000 * percentile(latencies, 95):>9.1f}{errors:>8}", flush=True)
+    for title, plan in explain_home(url, threshold):
+        print(f"{title}: plan as the API role (EXPLAIN ANALYZE, BUFFERS):")
+        for row in plan:
+            print("   ", row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--properties", type=int, default=100_000)
@@ -220,6 +266,8 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--routes", default="list,detail,search")
+    parser.add_argument("--home-seconds", type=float, default=10,
+                        help="one client on each route the dashboard's Home calls, this long (0: skip)")
     parser.add_argument("--database-url", help="reuse this migrated database (seeded on first use)")
     parser.add_argument("--profile", type=Path, help="py-spy each closed-loop run of the server (one worker) "
                                                      "into DIR/<route>.txt (bench/profile_top.py reads them)")
@@ -277,6 +325,8 @@ def main() -> None:
                     print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
                           f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
                           f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}", flush=True)
+            if args.home_seconds:
+                home(base, key, url, args.home_seconds)
             for title, filters in (
                     ("list (min_score=60, sort=-bird_dog_score)",
                      PropertyFilters(county=[COUNTY], min_score=60, sort="-bird_dog_score")),

@@ -41,6 +41,20 @@ STAGE_NAMES = {"new": "discovered"}
 EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
                   "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}
 PROPERTIES = "prospects p LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key"
+# The summary's figures per county and in total. One pass over the join for both (the empty grouping
+# set is the total): the join of 100,000 properties to their scores is the cost, and it was paid
+# twice. With migration 0036's covering indexes it is a merge join of two index-only scans (when the
+# visibility map is current). count(s.prospect_key), not count(s.id): the same count (NOT NULL, so
+# NULL only where the LEFT JOIN found no score) from a column of the covering index.
+# Parameters: %(t)s the packet threshold, %(counties)s.
+SUMMARY = ("SELECT CASE WHEN grouping(p.county) = 1 THEN 'all' ELSE p.county END AS county, "
+           "count(*)::int AS properties, count(s.prospect_key)::int AS scored, "
+           "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
+           "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
+           "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
+           "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
+           f"max(s.updated_at) AS last_scored_at FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+           "GROUP BY GROUPING SETS ((), (p.county)) ORDER BY grouping(p.county) DESC, p.county")
 
 
 class CountyQuery(BaseModel):
@@ -79,21 +93,7 @@ def _threshold(request: Request) -> float:
             summary="Totals per followed county: properties, scored, average score, deals, new deals this week")
 def summary(query: Annotated[CountyQuery, Query()], request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
     threshold = _threshold(request)
-    # count(s.prospect_key), not count(s.id): the same count (NOT NULL, so NULL only where the LEFT JOIN
-    # found no score) from a column of migration 0036's covering index, which makes the join index-only.
-    aggregates = ("count(*)::int AS properties, count(s.prospect_key)::int AS scored, "
-                  "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
-                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
-                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
-                  "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
-                  "max(s.updated_at) AS last_scored_at")
-    # One pass over the join for both the counties and the total (the empty grouping set): the join
-    # of 100,000 properties to their scores is the cost, and it was paid twice. A merge join of two
-    # index-only scans (migration 0036) when the visibility map is current.
-    ctx.cur.execute("SELECT CASE WHEN grouping(p.county) = 1 THEN 'all' ELSE p.county END AS county, "
-                    f"{aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
-                    "GROUP BY GROUPING SETS ((), (p.county)) ORDER BY grouping(p.county) DESC, p.county",
-                    {"t": threshold, "counties": _counties(ctx, query)})
+    ctx.cur.execute(SUMMARY, {"t": threshold, "counties": _counties(ctx, query)})
     totals, *counties = dict_rows(ctx.cur)
     return {"threshold": threshold, "totals": totals, "counties": counties}
 
