@@ -1,7 +1,7 @@
 """The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
-                              [--think-ms 500] [--database-url URL]
+                              [--think-ms 500] [--home-seconds 10] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -20,6 +20,10 @@ p50/p95/p99 latency and requests/s per route and profile, and the plans of the l
 queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
 index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
 not the server's alone. Issue #11's target: p95 < 100 ms for list and detail.
+
+Then the routes the dashboard's Home calls (analytics summary, funnel, pipeline, score distribution
+and the recent deals list), one client each for `--home-seconds`, and the plans of Home's two
+aggregates (the summary's join, the funnel's statuses) as the API role runs them.
 
 `--database-url` reuses a database (migrated; seeded on first use, kept afterwards) instead of a
 scratch one: for repeated runs while profiling.
