@@ -2,7 +2,7 @@
 
 `analytics/summary` aggregates the join of a county's prospects to their scores, and the funnel
 looks up the status of each property the tenant has a packet for. Both read whole rows of the
-heap for a handful of columns: the join hashed 100,000 rows of each table (186 ms of CPU a call at
+heap for a handful of columns: the join hashed 100,000 rows of each table (180–260 ms of CPU a query at
 100,000 properties, measured). With the join key first and those columns in the index, both
 sides are index-only scans already in key order, so the summary is a merge join that touches no
 heap page (about half the CPU), and the funnel's probes read the index alone:
