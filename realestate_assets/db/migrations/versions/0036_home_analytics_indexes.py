@@ -1,14 +1,17 @@
-"""Covering indexes for Home's analytics at 100,000 properties (issue #11, docs/api.md "Speed").
+"""Covering indexes for Home's analytics at 100,000 properties (issue #11, docs/api.md "Home's
+analytics at 100,000 properties").
 
 `analytics/summary` aggregates the join of a county's prospects to their scores, and the funnel
-looks up the status of each property the tenant has a packet for. Both read whole rows of the
-heap for a handful of columns: the join hashed 100,000 rows of each table (180–260 ms of CPU a query at
-100,000 properties, measured). With the join key first and those columns in the index, both
-sides are index-only scans already in key order, so the summary is a merge join that touches no
-heap page (about half the CPU), and the funnel's probes read the index alone:
+reads the status of each property the tenant has a packet for. Both read whole rows of the
+heap for a handful of columns: the join hashed 100,000 rows of each table
+(180–260 ms of CPU a query at 100,000 properties, measured). With the join key first and those
+columns in the index, both sides are index-only scans already in key order, so the summary is a
+merge join that touches no heap page (about half the CPU), and the funnel's join to the tenant's
+packets reads the index alone:
 
 * `prospects (county, prospect_key) INCLUDE (first_seen_at, status)`: the summary's prospects
-  side (its "new deals in 7 days" needs first_seen_at) and the funnel's status lookups.
+  side (its "new deals in 7 days" needs first_seen_at) and the funnel's statuses of packeted
+  properties.
 * `scores (county, prospect_key) INCLUDE (bird_dog_score, updated_at)`: the summary's scores side.
 
 Index-only scans need the visibility map, which VACUUM (autovacuum after the pipeline's writes)
