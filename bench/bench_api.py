@@ -1,7 +1,7 @@
 """The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
-                              [--think-ms 500] [--database-url URL]
+                              [--think-ms 500] [--home-seconds 10] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -20,6 +20,10 @@ p50/p95/p99 latency and requests/s per route and profile, and the plans of the l
 queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
 index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
 not the server's alone. Issue #11's target: p95 < 100 ms for list and detail.
+
+Then the routes the dashboard's Home calls (analytics summary, funnel, pipeline, score distribution
+and the recent deals list), one client each for `--home-seconds`, and the plans of Home's two
+aggregates (the summary's join, the funnel's statuses) as the API role runs them.
 
 `--database-url` reuses a database (migrated; seeded on first use, kept afterwards) instead of a
 scratch one: for repeated runs while profiling.
@@ -47,14 +51,17 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realestate_assets.accounts import store
+from realestate_assets.api.v1.analytics import SUMMARY
 from realestate_assets.api.v1.property_query import (
     MATCH_CAP,
     SEARCH_TEXT,
+    TENANT_STATUS_COUNTS,
     PropertyFilters,
     list_query,
     nullable_lead,
     text_matches,
 )
+from realestate_assets.config_models import load_scoring
 from realestate_assets.db.tenancy import act_as_api
 from tests.databases import psycopg2_dsn, scratch_database
 
@@ -88,6 +95,25 @@ FROM generate_series(1::bigint, %(n)s) g;
 ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
 """
 
+# The tenant's own progress, so Home's funnel has every stage to count: a memo for each property
+# scoring 95 or more (5,000 of 100,000), and 500 sent digests of 5 memos each — half the memos
+# (2,500 properties) emailed, each digest listing its packets in `packet_ids` as outreach does.
+TENANT_SQL = """
+INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, object_path,
+                     sha256, size_bytes, bird_dog_score, generated_at)
+SELECT %(tenant)s, county, prospect_key, 'investor_memo', '1', 'h', 'tenants/' || %(tenant)s || '/packets/'
+       || county || '/' || prospect_key || '.pdf', 's', 1000, bird_dog_score, now()
+FROM scores WHERE county = %(county)s AND bird_dog_score >= 95;
+INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, subject, provider, send_key,
+                    status, sent_at, delivered_at, opened_at)
+SELECT %(tenant)s, %(county)s, 'daily_digest', min(id), array_agg(id ORDER BY id), 'r' || (n %% 50) || '@example.com',
+       'Deals', 'outbox', 'digest:' || n, 'sent', now(), now(), CASE WHEN n %% 3 = 0 THEN now() END
+FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 5 AS n FROM packets
+      WHERE tenant_id = %(tenant)s AND county = %(county)s) k
+WHERE n < 500 GROUP BY n;
+ANALYZE packets; ANALYZE emails;
+"""
+
 
 def seed(url: str, n: int) -> tuple[str, int, bool]:
     """The county's properties (unless already there) and a tenant following it; (a new API key,
@@ -100,6 +126,7 @@ def seed(url: str, n: int) -> tuple[str, int, bool]:
             cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
             store.create_tenant(cur, "bench", "API bench")
             store.subscribe(cur, "bench", COUNTY)
+            cur.execute(TENANT_SQL, {"tenant": "bench", "county": COUNTY})
         _, key = store.create_api_key(cur, "bench", None, "bench", ["read"])
         cur.execute("SELECT max(id) FROM prospects")
         top = cur.fetchone()[0]
@@ -120,6 +147,26 @@ def explain(url: str, filters: PropertyFilters) -> list[str]:
             plan.insert(0, f"(q narrowed to {len(matches)} ids by reos_search_prospects)")
     conn.close()
     return plan
+
+
+def explain_home(url: str, threshold: float) -> list[tuple[str, list[str]]]:
+    """The plans of Home's two aggregates (the summary, the funnel's statuses) as the API role runs
+    them, after a VACUUM so that the index-only scans they are built for can skip the heap (as
+    autovacuum leaves the tables after the pipeline's writes)."""
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) prospects, scores, packets, emails")
+    conn.autocommit = False
+    plans = []
+    with conn, conn.cursor() as cur:
+        act_as_api(cur, "bench")
+        for title, sql in (("analytics/summary", SUMMARY), ("analytics/funnel's statuses", TENANT_STATUS_COUNTS)):
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql,
+                        {"t": threshold, "counties": [COUNTY]})
+            plans.append((title, [r[0] for r in cur.fetchall()]))
+    conn.close()
+    return plans
 
 
 def explain_trigram(url: str, word: str) -> list[str]:
@@ -189,6 +236,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def home(base: str, key: str, url: str, seconds: float) -> None:
+    """Issue #11's Home at 100,000 properties: each route the screen calls (Home.tsx), one client
+    alone for `seconds` (a request's own latency, as a reader opening Home sees it), then the plans
+    of its two aggregates."""
+    threshold = load_scoring(Path(__file__).resolve().parents[1] / "config").packet_threshold
+    recent = f"/api/v1/properties?min_score={threshold:g}&sort=-first_seen_at,-bird_dog_score&limit=8"
+    routes = {"summary": "/api/v1/analytics/summary", "funnel": "/api/v1/analytics/funnel",
+              "pipeline": "/api/v1/analytics/pipeline", "distribution": "/api/v1/analytics/score-distribution?width=10",
+              "recent": recent}
+    print(f"Home's routes, one client, {seconds:g} s each, load average {os.getloadavg()[0]:.1f} at start "
+          f"(recent: {recent})")
+    print(f"{'route':<14}{'requests':>10}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}")
+    for name, path in routes.items():
+        hammer(base, key, 1, min(2.0, seconds), lambda rng, path=path: path)  # warm the pool and the caches
+        latencies, errors = hammer(base, key, 1, seconds, lambda rng, path=path: path)
+        print(f"{name:<14}{len(latencies):>10,}{1000 * statistics.median(latencies):>9.1f}"
+              f"{1000 * percentile(latencies, 95):>9.1f}{errors:>8}", flush=True)
+    for title, plan in explain_home(url, threshold):
+        print(f"{title}: plan as the API role (EXPLAIN ANALYZE, BUFFERS):")
+        for row in plan:
+            print("   ", row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--properties", type=int, default=100_000)
@@ -200,6 +270,8 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--routes", default="list,detail,search")
+    parser.add_argument("--home-seconds", type=float, default=10,
+                        help="one client on each route the dashboard's Home calls, this long (0: skip)")
     parser.add_argument("--database-url", help="reuse this migrated database (seeded on first use)")
     parser.add_argument("--profile", type=Path, help="py-spy each closed-loop run of the server (one worker) "
                                                      "into DIR/<route>.txt (bench/profile_top.py reads them)")
@@ -257,6 +329,8 @@ def main() -> None:
                     print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
                           f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
                           f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}", flush=True)
+            if args.home_seconds:
+                home(base, key, url, args.home_seconds)
             for title, filters in (
                     ("list (min_score=60, sort=-bird_dog_score)",
                      PropertyFilters(county=[COUNTY], min_score=60, sort="-bird_dog_score")),

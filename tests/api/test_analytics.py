@@ -3,12 +3,16 @@ counties only (tenant B's county never counts for tenant A)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
+import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers_api import N_A, bearer, login, owner_cursor
+from realestate_assets.accounts import store
+from tests.api.helpers_api import N_A, bearer, dsn, login, owner_cursor
 
 API = "/api/v1/analytics"
 
@@ -127,3 +131,107 @@ def test_stage_figures_of_a_county_without_runs_are_empty() -> None:
                               "ended_at": datetime.now(UTC), "duration_s": 1.0, "row_count": 1}],
                             datetime.now(UTC)) == []
     assert worst(["success", "skipped", "failure"]) == "failure" and worst([]) is None
+
+
+def _packet(cur: Any, tenant: str, county: str, key: str, template: str = "memo") -> int:
+    cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
+                "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                "(%s, %s, %s, %s, '1', 'h', 'k', 's', 10, 80, now()) RETURNING id", (tenant, county, key, template))
+    return cur.fetchone()[0]
+
+
+def _email(cur: Any, tenant: str, county: str, packet_ids: list[int], status: str) -> None:
+    cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, subject, "
+                "provider, send_key, status, sent_at) VALUES (%s, %s, 'digest', %s, %s, 'r@example.com', 's', "
+                "'outbox', %s, %s, CASE WHEN %s = 'sent' THEN now() END)",
+                (tenant, county, packet_ids[0], packet_ids, f"digest:{packet_ids}:{status}", status, status))
+
+
+def test_set_based_figures_equal_the_straightforward_queries(
+        client: TestClient, database_url: str) -> None:
+    """The funnel's TENANT_STATUS_COUNTS against TENANT_STATUS row by row, and the summary's one pass
+    (GROUPING SETS) against a query per county and one for the total, as the API role of a tenant
+    whose packets and emails cover every case: a scored property without a packet, with one, with
+    one in a pending email, in a sent digest, with two packets one of them sent; a property not yet
+    scored that has a packet (it stays at its public status); a packet without a property; another
+    tenant's packet and sent email on the same properties (they never count for this one)."""
+    from realestate_assets.api.v1.analytics import PROPERTIES
+    from realestate_assets.api.v1.property_query import TENANT_STATUS, TENANT_STATUS_COUNTS
+    from realestate_assets.db.tenancy import act_as_api
+    from tests.api.helpers_api import make_tenant, seed_county
+
+    mine, other = make_tenant(database_url, "funnel-a"), make_tenant(database_url, "funnel-b")
+    county, second = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("fa", "fb"))
+    with owner_cursor(database_url) as cur:
+        seed_county(cur, county, 12)  # 4, 8 and 12 are `new`, the rest `scored`
+        seed_county(cur, second, 4)
+        cur.execute("UPDATE prospects SET status = 'enriched' WHERE county = %s AND prospect_key = %s",
+                    (county, f"{county}-0008"))
+        for tenant in (mine.id, other.id):
+            store.subscribe(cur, tenant, county)
+        store.subscribe(cur, mine.id, second)
+        key = lambda i, c=county: f"{c}-{i:04d}"  # noqa: E731
+        packeted = _packet(cur, mine.id, county, key(1))
+        pending = _packet(cur, mine.id, county, key(2))
+        _email(cur, mine.id, county, [pending], "pending")
+        digest = [_packet(cur, mine.id, county, key(3)), _packet(cur, mine.id, county, key(5))]
+        _email(cur, mine.id, county, digest, "sent")
+        _packet(cur, mine.id, county, key(6), "other")
+        _email(cur, mine.id, county, [_packet(cur, mine.id, county, key(6))], "sent")  # one of two packets sent
+        _packet(cur, mine.id, county, key(4))  # `new` with a packet: stays `new`
+        _packet(cur, mine.id, county, "no-such-property")
+        _packet(cur, mine.id, second, key(1, second))
+        _email(cur, other.id, county, [_packet(cur, other.id, county, key(1)), _packet(cur, other.id, county, key(7))],
+               "sent")
+    assert packeted
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            act_as_api(cur, mine.id)
+            counties = [county, second, "king_wa"]
+            cur.execute(TENANT_STATUS_COUNTS, {"counties": counties})
+            fast = sorted(cur.fetchall())
+            cur.execute(f"SELECT p.county, {TENANT_STATUS}, count(*)::int FROM prospects p "
+                        "WHERE p.county = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2", (counties,))
+            assert fast == cur.fetchall()
+            assert {s: n for c, s, n in fast if c == county} == {
+                "new": 2, "enriched": 1, "scored": 4, "packeted": 2, "emailed": 3}
+            assert {s: n for c, s, n in fast if c == second} == {"new": 1, "packeted": 1, "scored": 2}
+    finally:
+        conn.close()
+    viewer = bearer(login(client, mine.users["viewer"]["email"])["access_token"])
+    funnels = {f["county"]: f for f in client.get(f"{API}/funnel", headers=viewer).json()}
+    assert [(s["stage"], s["count"]) for s in funnels[county]["stages"]] == [
+        ("discovered", 12), ("enriched", 10), ("scored", 9), ("packeted", 5), ("emailed", 3)]
+    assert funnels[county]["emails"]["sent"] == 2  # its own two sent emails, not the other tenant's
+
+    body = client.get(f"{API}/summary", headers=viewer).json()
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            act_as_api(cur, mine.id)
+            aggregates = ("count(*)::int, count(s.id)::int, round(avg(s.bird_dog_score)::numeric, 1)::float, "
+                          "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int, "
+                          "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
+                          "AND p.first_seen_at >= now() - interval '7 days')::int, max(s.updated_at)")
+            params = {"t": body["threshold"], "counties": sorted({county, second, "king_wa"})}
+            cur.execute(f"SELECT p.county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+                        "GROUP BY 1 ORDER BY 1", params)
+            per_county = cur.fetchall()
+            cur.execute(f"SELECT 'all', {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s)", params)
+            total = cur.fetchone()
+    finally:
+        conn.close()
+    names = ("county", "properties", "scored", "average_score", "deals", "new_deals_7d", "last_scored_at")
+
+    def row(values: tuple[Any, ...]) -> dict[str, Any]:
+        return {**dict(zip(names, values, strict=True)),
+                "last_scored_at": values[-1].isoformat().replace("+00:00", "Z") if values[-1] else None}
+
+    def normal(r: dict[str, Any]) -> dict[str, Any]:
+        stamp = r["last_scored_at"]
+        return {**r, "last_scored_at": stamp and datetime.fromisoformat(stamp.replace("Z", "+00:00"))}
+
+    assert [normal(c) for c in body["counties"]] == [normal(row(r)) for r in per_county]
+    assert normal(body["totals"]) == normal(row(total))
+    assert {c["county"] for c in body["counties"]} == {county, second, "king_wa"} & {r[0] for r in per_county}

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.pipeline_health import county_pipelines
 from realestate_assets.api.v1.problems import responses
-from realestate_assets.api.v1.property_query import TENANT_STATUS
+from realestate_assets.api.v1.property_query import TENANT_STATUS_COUNTS
 from realestate_assets.api.v1.schemas import (
     AnalyticsSummary,
     CountyFunnel,
@@ -41,6 +41,20 @@ STAGE_NAMES = {"new": "discovered"}
 EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
                   "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}
 PROPERTIES = "prospects p LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key"
+# The summary's figures per county and in total. One pass over the join for both (the empty grouping
+# set is the total): the join of 100,000 properties to their scores is the cost, and it was paid
+# twice. With migration 0036's covering indexes it is a merge join of two index-only scans (when the
+# visibility map is current). count(s.prospect_key), not count(s.id): the same count (NOT NULL, so
+# NULL only where the LEFT JOIN found no score) from a column of the covering index.
+# Parameters: %(t)s the packet threshold, %(counties)s.
+SUMMARY = ("SELECT CASE WHEN grouping(p.county) = 1 THEN 'all' ELSE p.county END AS county, "
+           "count(*)::int AS properties, count(s.prospect_key)::int AS scored, "
+           "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
+           "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
+           "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
+           "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
+           f"max(s.updated_at) AS last_scored_at FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+           "GROUP BY GROUPING SETS ((), (p.county)) ORDER BY grouping(p.county) DESC, p.county")
 
 
 class CountyQuery(BaseModel):
@@ -79,19 +93,9 @@ def _threshold(request: Request) -> float:
             summary="Totals per followed county: properties, scored, average score, deals, new deals this week")
 def summary(query: Annotated[CountyQuery, Query()], request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
     threshold = _threshold(request)
-    aggregates = ("count(*)::int AS properties, count(s.id)::int AS scored, "
-                  "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
-                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
-                  "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
-                  "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
-                  "max(s.updated_at) AS last_scored_at")
-    params = {"t": threshold, "counties": _counties(ctx, query)}
-    ctx.cur.execute(f"SELECT p.county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
-                    "GROUP BY p.county ORDER BY p.county", params)
-    counties = dict_rows(ctx.cur)
-    ctx.cur.execute(f"SELECT 'all' AS county, {aggregates} FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s)",
-                    params)
-    return {"threshold": threshold, "totals": dict_rows(ctx.cur)[0], "counties": counties}
+    ctx.cur.execute(SUMMARY, {"t": threshold, "counties": _counties(ctx, query)})
+    totals, *counties = dict_rows(ctx.cur)
+    return {"threshold": threshold, "totals": totals, "counties": counties}
 
 
 @router.get("/analytics/score-distribution", response_model=ScoreDistribution, responses=responses(*ERRORS),
@@ -138,8 +142,7 @@ def trends(query: Annotated[TrendQuery, Query()], request: Request,
             summary="The pipeline per county: properties at each stage, and what became of the tenant's emails")
 def funnel(query: Annotated[CountyQuery, Query()], ctx: Context = needs("read")) -> list[dict[str, Any]]:
     counties = _counties(ctx, query)
-    ctx.cur.execute(f"SELECT p.county, {TENANT_STATUS} AS status, count(*)::int FROM prospects p "
-                    "WHERE p.county = ANY(%s) GROUP BY 1, 2", (counties,))
+    ctx.cur.execute(TENANT_STATUS_COUNTS, {"counties": counties})
     by_status: dict[str, dict[str, int]] = {}
     for county, status, n in ctx.cur.fetchall():
         by_status.setdefault(county, {})[status] = n
