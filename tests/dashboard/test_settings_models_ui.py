@@ -1,8 +1,8 @@
 """Settings and Models in Debian Chromium against the real API and a Dagster GraphQL endpoint on a
 local server (tests/fake_dagster.py): a platform admin who owns the workspace sets its branding
 (what its emails then carry), mutes a notification, stops a schedule in Dagster, retrains a
-county and activates an older model with a reason; a viewer is offered none of it. Both screens
-pass axe."""
+county, activates an older model with a reason and changes a county's run-time setting; a viewer
+is offered none of it. Both screens pass axe."""
 
 from __future__ import annotations
 
@@ -145,6 +145,38 @@ def test_an_operator_brands_mutes_stops_a_schedule_retrains_and_activates(
     assert active and reason.endswith(": the newer one overvalues condos")
 
 
+def test_an_operator_changes_a_countys_run_time_setting_with_a_reason(
+        base_url: str, database_url: str, workspace: dict[str, Any]) -> None:
+    expect = sync_api.expect
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page: Any = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(15_000)
+            _sign_in(page, base_url, workspace["operator"]["email"])
+            page.goto(base_url + "/settings")
+            counties = page.get_by_role("region", name="Counties followed").get_by_role(
+                "listitem").filter(has_text="(king_wa)")
+            counties.get_by_text("Run-time settings").click()
+            counties.get_by_role("button", name="Edit settings of king_wa").click()
+            ceiling = counties.get_by_label("Reject-rate ceiling (share of source rows, 0–1)")
+            ceiling.fill("0.25")
+            counties.get_by_label("Why (kept with the change)").fill("the assessor file has a bad week")
+            violations = _axe(page)  # with the form open
+            counties.get_by_role("button", name="Save settings of king_wa").click()
+            expect(counties).to_contain_text("Last change")
+            expect(counties).to_contain_text("the assessor file has a bad week")
+            expect(counties.get_by_text("changed", exact=True)).to_be_visible()
+            browser.close()
+        assert violations == []
+        with owner_cursor(database_url) as cur:
+            cur.execute("SELECT patch, reason FROM county_overrides WHERE county = 'king_wa'")
+            assert cur.fetchone() == ({"quality.max_reject_rate": 0.25}, "the assessor file has a bad week")
+    finally:  # the installation's own table, shared by every test on this database: left empty
+        with owner_cursor(database_url) as cur:
+            cur.execute("DELETE FROM county_overrides")
+
+
 def test_a_viewer_is_offered_none_of_it(base_url: str, workspace: dict[str, Any]) -> None:
     expect = sync_api.expect
     with sync_api.sync_playwright() as p:
@@ -158,6 +190,7 @@ def test_a_viewer_is_offered_none_of_it(base_url: str, workspace: dict[str, Any]
         for hidden in ("Branding", "Schedules"):
             expect(page.get_by_role("region", name=hidden)).to_have_count(0)
         expect(page.get_by_role("button", name=re.compile(r"^(Follow|Stop following)"))).to_have_count(0)
+        expect(page.get_by_role("button", name=re.compile(r"^Edit settings"))).to_have_count(0)
         page.goto(base_url + "/models")
         expect(page.get_by_role("row").filter(has_text="avm-older")).to_be_visible()
         expect(page.get_by_role("button", name=re.compile(r"^(Retrain|Activate)"))).to_have_count(0)
