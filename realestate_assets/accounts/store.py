@@ -26,7 +26,7 @@ from realestate_assets.accounts.roles import (
     role_permissions,
     scope_permissions,
 )
-from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user, tenant_column_tables
+from realestate_assets.db.tenancy import TENANT_ID, act_as_api, set_tenant, set_user, tenant_column_tables
 from realestate_assets.db.warehouse import dict_row, dict_rows
 
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -428,15 +428,20 @@ KEY_USE_PRECISION = timedelta(minutes=1)
 _KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, user_id, created_at"
 
 
-def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principal | None:
+def key_principal(cur: Any, token: str, now: datetime | None = None,
+                  act_as_api_first: bool = False) -> Principal | None:
     """The principal behind an API key string (None: malformed, unknown, wrong secret, revoked,
-    expired). Scopes the cursor to the key's tenant and records the use."""
+    expired). Scopes the cursor to the key's tenant and records the use. `act_as_api_first`: the
+    transaction takes the API role (tenancy.act_as_api) in the key lookup's round trip."""
     parsed = cred.parse_api_key(token)
     if parsed is None:
         return None
     prefix, secret = parsed
-    cur.execute("SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)",
-                (prefix,))
+    lookup = "SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)"
+    if act_as_api_first:
+        act_as_api(cur, None, then=lookup, params=(prefix,))
+    else:
+        cur.execute(lookup, (prefix,))
     row = dict_row(cur)
     if row is None or not cred.secret_matches(secret, row["secret_hash"]) or row["revoked_at"] is not None:
         return None

@@ -72,14 +72,17 @@ class Context:
 
 
 def resolve_principal(cur: Any, token: str, jwt_secret: str) -> Principal | None:
-    """Principal for a bearer value (API key or JWT), with the cursor scoped to its tenant."""
+    """Principal for a bearer value (API key or JWT), with the cursor's transaction acting as the
+    API role (tenancy.act_as_api) scoped to its tenant. Round trips: a key's lookup goes with the
+    role, a token's tenant too (it is in the token); the principal's own read with its tenant's
+    standing (store.key_principal, store.user_principal)."""
     if cred.looks_like_api_key(token):
-        return store.key_principal(cur, token)
+        return store.key_principal(cur, token, act_as_api_first=True)
     try:
         claims = cred.decode_access_token(jwt_secret, token)
     except cred.InvalidToken:
         return None
-    set_tenant(cur, claims.tenant_id)
+    act_as_api(cur, claims.tenant_id)
     return store.user_principal(cur, claims)
 
 
@@ -95,7 +98,6 @@ def authorize(permission: str) -> Any:
             raise Problem(401, "no credentials: send Authorization: Bearer <token> or X-API-Key")
         state = request.app.state.reos
         with state.warehouse.transaction() as conn, conn.cursor() as cur:
-            act_as_api(cur, None)
             principal = resolve_principal(cur, token, state.settings.jwt_secret)
             if principal is None:
                 raise Problem(401, "credentials not valid (expired, revoked or unknown)")
