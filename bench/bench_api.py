@@ -1,28 +1,34 @@
 """The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
-                              [--think-ms 500] [--database-url URL]
+                              [--think-ms 500] [--client auto|wrk|threads] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
-and a tenant following it; `uvicorn` serves the API in a child process; `--clients` threads, each
-with its own keep-alive connection and the tenant's API key, call one route for `--seconds`:
+and a tenant following it (unlimited plan); `uvicorn` serves the API in a child process; `--clients`
+keep-alive connections with the tenant's API key call one route for `--seconds`:
 
-* list   — `/api/v1/properties?min_score=60&sort=-bird_dog_score&limit=50` (filtered, sorted)
+* list   — `/api/v1/properties?min_score=<40..80>&sort=-bird_dog_score&limit=50` (filtered, sorted)
 * detail — `/api/v1/properties/{id}` for random ids
 * search — `/api/v1/properties?q=<street>&sort=list_price&limit=50` (text on address, other sort)
+
+The load generator is `wrk` (bench/wrk_api.lua draws each request's path; `make system-deps`
+installs it): C and an event loop per thread, it leaves the server most of the two cores that 50
+Python threads took. Without wrk (or `--client threads`), Python threads with httpx.
 
 Three load profiles per route: one client alone (a request's own latency); `--clients` in closed
 loop (each sends its next request as soon as the last answers: the throughput ceiling, latency
 dominated by queueing); `--clients` with think time (each waits an exponential pause of mean
-`--think-ms` between requests, as people and scripts do). Prints
-p50/p95/p99 latency and requests/s per route and profile, and the plans of the list and search
-queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
-index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
-not the server's alone. Issue #11's target: p95 < 100 ms for list and detail.
+`--think-ms` between requests, as people and scripts do). Prints p50/p95/p99 latency, requests/s
+and errors per route and profile, the CPU milliseconds per request of the uvicorn processes (`api
+cpu`) and of the database's backends (`pg cpu`) over the run — on a shared machine the figure that
+stays put while latencies move with other work — and the plans of the list and search queries as
+the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
+Issue #11's target: p95 < 100 ms for list and detail.
 
 `--database-url` reuses a database (migrated; seeded on first use, kept afterwards) instead of a
-scratch one: for repeated runs while profiling.
+scratch one: for repeated runs while profiling. `--profile DIR` records the server with py-spy
+(`--workers 1`; `--profile-gil`: only the thread holding the GIL, i.e. Python CPU without waits).
 """
 
 from __future__ import annotations
