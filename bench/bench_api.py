@@ -300,7 +300,7 @@ def main() -> None:
                                                      "into DIR/<route>.txt (bench/profile_top.py reads them)")
     parser.add_argument("--profile-gil", action="store_true",
                         help="with --profile: sample only the thread holding the GIL (where the server's Python "
-                             "CPU goes, without the waits for the database)")
+                             "CPU goes, without the waits for the database), without pausing the server")
     parser.add_argument("--client", choices=("auto", "wrk", "threads"), default="auto",
                         help="load generator: wrk (auto: when installed, `make system-deps`) or Python threads")
     args = parser.parse_args()
@@ -357,7 +357,7 @@ def main() -> None:
                         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format",
                                                 "raw", "--rate", "100", "--pid", str(server.pid), "--duration",
                                                 str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt"),
-                                                *(["--gil"] if args.profile_gil else [])],
+                                                *(["--gil", "--nonblocking"] if args.profile_gil else [])],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     api, pg = server_processes(server.pid), database_backends(database)
                     api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
