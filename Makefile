@@ -50,7 +50,7 @@ dashboard-test: dashboard/node_modules/.package-lock.json
 	@if [ -d dashboard/node_modules ]; then cd dashboard && npm test; fi
 
 # Debian packages: Chromium for Playwright listing pages, poppler for PDF checks,
-# fonts and pango for WeasyPrint. Installed only when missing and when we are root.
+# fonts and pango for WeasyPrint, wrk for bench/bench_api.py. Installed only when missing and when we are root.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -58,6 +58,7 @@ system-deps:
 	ldconfig -p | grep -q libpango-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	ldconfig -p | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	fc-list 2>/dev/null | grep -qi dejavu || missing="$$missing fonts-dejavu-core"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -1,32 +1,39 @@
 """The API under load: 100,000 scored properties, concurrent clients on list, detail and search.
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
-                              [--think-ms 500] [--home-seconds 10] [--database-url URL]
+                              [--think-ms 500] [--client auto|wrk|threads] [--home-seconds 10]
+                              [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
-and a tenant following it; `uvicorn` serves the API in a child process; `--clients` threads, each
-with its own keep-alive connection and the tenant's API key, call one route for `--seconds`:
+and a tenant following it (unlimited plan); `uvicorn` serves the API in a child process; `--clients`
+keep-alive connections with the tenant's API key call one route for `--seconds`:
 
-* list   — `/api/v1/properties?min_score=60&sort=-bird_dog_score&limit=50` (filtered, sorted)
+* list   — `/api/v1/properties?min_score=<40..80>&sort=-bird_dog_score&limit=50` (filtered, sorted)
 * detail — `/api/v1/properties/{id}` for random ids
 * search — `/api/v1/properties?q=<street>&sort=list_price&limit=50` (text on address, other sort)
+
+The load generator is `wrk` (bench/wrk_api.lua draws each request's path; `make system-deps`
+installs it): C and an event loop per thread, it leaves the server most of the two cores that 50
+Python threads took. Without wrk (or `--client threads`), Python threads with httpx.
 
 Three load profiles per route: one client alone (a request's own latency); `--clients` in closed
 loop (each sends its next request as soon as the last answers: the throughput ceiling, latency
 dominated by queueing); `--clients` with think time (each waits an exponential pause of mean
-`--think-ms` between requests, as people and scripts do). Prints
-p50/p95/p99 latency and requests/s per route and profile, and the plans of the list and search
-queries as the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of
-index use. The load generator runs on the same 2 cores as the server: the figures are the pair's,
-not the server's alone. Issue #11's target: p95 < 100 ms for list and detail.
+`--think-ms` between requests, as people and scripts do). Prints p50/p95/p99 latency, requests/s
+and errors per route and profile, the CPU milliseconds per request of the uvicorn processes (`api
+cpu`) and of the database's backends (`pg cpu`) over the run — on a shared machine the figure that
+stays put while latencies move with other work — and the plans of the list and search queries as
+the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
+Issue #11's target: p95 < 100 ms for list and detail.
 
 Then the routes the dashboard's Home calls (analytics summary, funnel, pipeline, score distribution
 and the recent deals list), one client each for `--home-seconds`, and the plans of Home's two
 aggregates (the summary's join, the funnel's statuses) as the API role runs them.
 
 `--database-url` reuses a database (migrated; seeded on first use, kept afterwards) instead of a
-scratch one: for repeated runs while profiling.
+scratch one: for repeated runs while profiling. `--profile DIR` records the server with py-spy
+(`--workers 1`; `--profile-gil`: only the thread holding the GIL, i.e. Python CPU without waits).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -43,14 +52,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realestate_assets.accounts import store
+from realestate_assets.accounts import quotas, store
 from realestate_assets.api.v1.analytics import SUMMARY
 from realestate_assets.api.v1.property_query import (
     MATCH_CAP,
@@ -127,6 +138,9 @@ def seed(url: str, n: int) -> tuple[str, int, bool]:
             store.create_tenant(cur, "bench", "API bench")
             store.subscribe(cur, "bench", COUNTY)
             cur.execute(TENANT_SQL, {"tenant": "bench", "county": COUNTY})
+        # Unlimited: a plan's monthly properties (402 past them) would turn most detail views into
+        # refusals; the views are still recorded (property_receipts), as for any plan.
+        quotas.set_plan(cur, "bench", "enterprise")
         _, key = store.create_api_key(cur, "bench", None, "bench", ["read"])
         cur.execute("SELECT max(id) FROM prospects")
         top = cur.fetchone()[0]
@@ -231,6 +245,88 @@ def hammer(base: str, key: str, clients: int, seconds: float, path_for,
     return latencies, errors[0]
 
 
+WRK_SCRIPT = Path(__file__).with_name("wrk_api.lua")
+WRK_LINE = re.compile(r"^WRK requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=(\d+) p95=(\d+) p99=(\d+)$", re.M)
+
+
+@dataclass
+class Run:
+    """One route and profile: what the clients saw."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+def run_threads(base: str, key: str, clients: int, seconds: float, path_for, think_s: float) -> Run:
+    latencies, errors = hammer(base, key, clients, seconds, path_for, think_s)
+    return Run(len(latencies), seconds, errors, 1000 * statistics.median(latencies), 1000 * percentile(latencies, 95),
+               1000 * percentile(latencies, 99))
+
+
+def run_wrk(base: str, key: str, route: str, top: int, clients: int, seconds: float, think_s: float) -> Run:
+    """wrk (C, an event loop per thread: a fraction of the CPU 50 Python threads take from the
+    server's two cores), with bench/wrk_api.lua choosing each request's path."""
+    env = {k: v for k, v in os.environ.items() if k != "WRK_THINK_MS"}
+    if think_s:
+        env["WRK_THINK_MS"] = str(int(think_s * 1000))
+    threads = min(2, clients)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s",
+                          "-s", str(WRK_SCRIPT), base, "--", key, route, str(top)],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    found = WRK_LINE.search(out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    requests, duration, errors, p50, p95, p99 = found.groups()
+    return Run(int(requests), float(duration), int(errors), int(p50) / 1000, int(p95) / 1000, int(p99) / 1000)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    """user + system CPU seconds of each process still alive, by pid."""
+    found = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        found[process.pid] = times.user + times.system
+    return found
+
+
+def server_processes(server_pid: int) -> list[psutil.Process]:
+    """The uvicorn process and its workers."""
+    parent = psutil.Process(server_pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def database_backends(database: str) -> list[psutil.Process]:
+    """PostgreSQL's backends serving the bench database (their title names it); empty when the
+    server runs elsewhere or as a user whose processes this one cannot read."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or ())
+        if line.startswith("postgres:") and f" {database} " in line:
+            found.append(process)
+    return found
+
+
+def peak_rss_mb(processes: list[psutil.Process]) -> float:
+    """The largest peak resident set (VmHWM) among the server's processes, in MB."""
+    peak = 0
+    for process in processes:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            continue
+        hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        peak = max(peak, int(hwm.group(1)) if hwm else 0)
+    return peak / 1024
+
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -275,7 +371,13 @@ def main() -> None:
     parser.add_argument("--database-url", help="reuse this migrated database (seeded on first use)")
     parser.add_argument("--profile", type=Path, help="py-spy each closed-loop run of the server (one worker) "
                                                      "into DIR/<route>.txt (bench/profile_top.py reads them)")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL (where the server's Python "
+                             "CPU goes, without the waits for the database), without pausing the server")
+    parser.add_argument("--client", choices=("auto", "wrk", "threads"), default="auto",
+                        help="load generator: wrk (auto: when installed, `make system-deps`) or Python threads")
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     with bench_database(args.database_url) as url, \
             tempfile.TemporaryDirectory(prefix="reos-bench-api-state-") as scratch:
         started = time.perf_counter()
@@ -290,6 +392,7 @@ def main() -> None:
                                    "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
                                    "--log-level", "warning"], env=env)
         base = f"http://127.0.0.1:{port}"
+        database = psycopg2.connect(psycopg2_dsn(url)).info.dbname
         try:
             for _ in range(300):
                 try:
@@ -298,7 +401,8 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             routes = {
-                "list": lambda rng: "/api/v1/properties?min_score=60&sort=-bird_dog_score&limit=50",
+                "list": lambda rng: f"/api/v1/properties?min_score={rng.choice((40, 50, 60, 70, 80))}"
+                                    "&sort=-bird_dog_score&limit=50",
                 "detail": lambda rng: f"/api/v1/properties/{rng.randint(1, top)}",
                 "search": lambda rng: f"/api/v1/properties?q={rng.choice(STREETS).lower()}&sort=list_price&limit=50",
             }
@@ -308,10 +412,14 @@ def main() -> None:
             if args.think_ms:
                 profiles.append(("think", args.clients, args.think_ms / 1000))
             load = os.getloadavg()[0]
-            print(f"{args.clients} clients, {args.seconds:g} s per route and profile, {args.workers} uvicorn "
-                  f"worker(s), think time mean {args.think_ms:g} ms, load average {load:.1f} at start")
+            print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
+                  f"and profile, {args.workers} uvicorn worker(s), think time mean {args.think_ms:g} ms, "
+                  f"load average {load:.1f} at start")
+            # CPU ms per request: user + system seconds of the uvicorn processes (api) and of the
+            # database's backends (pg) over the run, divided by its requests — the figure that stays
+            # put when other work on the machine moves the latencies.
             print(f"{'route':<8}{'profile':<8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
-                  f"{'p99 ms':>9}{'errors':>8}")
+                  f"{'p99 ms':>9}{'errors':>8}{'api cpu':>9}{'pg cpu':>8}{'load':>6}")
             for name in chosen:
                 path_for = routes[name]
                 hammer(base, key, 4, 2, path_for)  # warm the pools and the caches
@@ -321,14 +429,25 @@ def main() -> None:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format",
                                                 "raw", "--rate", "100", "--pid", str(server.pid), "--duration",
-                                                str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt")],
+                                                str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt"),
+                                                *(["--gil", "--nonblocking"] if args.profile_gil else [])],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    latencies, errors = hammer(base, key, clients, args.seconds, path_for, think_s)
+                    api, pg = server_processes(server.pid), database_backends(database)
+                    api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
+                    if use_wrk:
+                        run = run_wrk(base, key, name, top, clients, args.seconds, think_s)
+                    else:
+                        run = run_threads(base, key, clients, args.seconds, path_for, think_s)
+                    api_after = cpu_seconds(api)
+                    pg_after = cpu_seconds(pg + [p for p in database_backends(database) if p.pid not in pg_before])
+                    api_ms = 1000 * sum(v - api_before.get(pid, 0) for pid, v in api_after.items()) / run.requests
+                    pg_ms = 1000 * sum(v - pg_before.get(pid, 0) for pid, v in pg_after.items()) / run.requests
                     if spy is not None:
                         spy.wait(timeout=60)
-                    print(f"{name:<8}{profile:<8}{len(latencies):>10,}{len(latencies) / args.seconds:>9.0f}"
-                          f"{1000 * statistics.median(latencies):>9.1f}{1000 * percentile(latencies, 95):>9.1f}"
-                          f"{1000 * percentile(latencies, 99):>9.1f}{errors:>8}", flush=True)
+                    print(f"{name:<8}{profile:<8}{run.requests:>10,}{run.requests / run.seconds:>9.0f}"
+                          f"{run.p50_ms:>9.1f}{run.p95_ms:>9.1f}{run.p99_ms:>9.1f}{run.errors:>8}"
+                          f"{api_ms:>9.2f}{pg_ms:>8.2f}{os.getloadavg()[0]:>6.1f}", flush=True)
+            print(f"server peak RSS (largest process): {peak_rss_mb(server_processes(server.pid)):.0f} MB")
             if args.home_seconds:
                 home(base, key, url, args.home_seconds)
             for title, filters in (

@@ -171,3 +171,24 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
     assert (resynced.updated, resynced.deleted) == (40_000, 20_000)
     assert resynced.unchanged == 400_000 - 40_000 - 20_000
     assert seconds < 300, f"400k first load + re-sync took {seconds:.0f} s"
+
+
+def test_a_connection_idle_past_the_ping_threshold_is_replaced_when_the_database_dropped_it(
+        database_url: str) -> None:
+    """The API's pool pings only connections idle for `ping_idle_s` (db/warehouse._ping_when_idle):
+    one the database closed meanwhile (a restart, an idle timeout) is replaced, not handed to a request."""
+    warehouse = Warehouse(database_url, pool_size=1, max_overflow=0, ping_idle_s=0.0)
+    try:
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            first = cur.fetchone()[0]
+        admin = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+        admin.close()
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            assert cur.fetchone()[0] != first  # a fresh connection, no error
+    finally:
+        warehouse.dispose()

@@ -166,17 +166,20 @@ def _month(now: datetime) -> date:
 
 
 def receive_property(cur: Any, tenant_id: str, county: str, prospect_key: str, via: str,
-                     now: datetime | None = None) -> Usage | None:
+                     now: datetime | None = None, plan_: Plan | None = None) -> Usage | None:
     """Record that the tenant receives a property (API: a detail view, a memo). None when it may:
-    already received this month (free) or within the plan; the exhausted `Usage` when it may not."""
+    already received this month (free) or within the plan; the exhausted `Usage` when it may not.
+    `plan_`: the tenant's plan when the caller has read it already."""
     now = now or datetime.now(UTC)
     month = _month(now)
     args = (tenant_id, month, county, prospect_key)
-    cur.execute("SELECT 1 FROM property_receipts WHERE tenant_id = %s AND period_start = %s AND county = %s "
-                "AND prospect_key = %s", args)
-    if cur.fetchone() is not None:
-        return None
-    plan_ = tenant_plan(cur, tenant_id)
+    if plan_ is None or plan_.properties is not None:
+        # Limited (or not known yet): a property received already this month costs nothing to check.
+        cur.execute("SELECT 1 FROM property_receipts WHERE tenant_id = %s AND period_start = %s AND county = %s "
+                    "AND prospect_key = %s", args)
+        if cur.fetchone() is not None:
+            return None
+        plan_ = plan_ or tenant_plan(cur, tenant_id)
     if plan_.properties is not None:
         # Two first views at once must not both take the last property of the month.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quota:properties:{tenant_id}",))

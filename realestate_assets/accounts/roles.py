@@ -8,7 +8,7 @@ same levels; a platform admin has every level in any tenant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PERMISSIONS = ("read", "write", "admin", "platform")
 ROLES = ("owner", "admin", "analyst", "viewer")
@@ -43,6 +43,17 @@ def may_grant(granter_role: str | None, role: str, platform_admin: bool = False)
 
 
 @dataclass(frozen=True)
+class TenantStanding:
+    """What every API request needs of its tenant: why it is suspended (None: it is not), its plan
+    and the counties it follows. Read with the principal, in the round trip that scopes the
+    request to the tenant (accounts/store.py), so a request pays no round trip for each."""
+
+    suspended: str | None
+    plan: str
+    counties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who a request acts as, resolved from a JWT or an API key."""
 
@@ -53,6 +64,8 @@ class Principal:
     api_key_id: int | None = None
     role: str | None = None
     platform_admin: bool = False
+    # Its tenant as the transaction that resolved it reads it (None: not read with the principal).
+    standing: TenantStanding | None = field(default=None, compare=False)
 
     def may(self, permission: str) -> bool:
         return permission in self.permissions

@@ -18,8 +18,15 @@ from functools import cache
 from typing import Any
 
 from realestate_assets.accounts import credentials as cred
-from realestate_assets.accounts.roles import ROLES, SCOPES, Principal, role_permissions, scope_permissions
-from realestate_assets.db.tenancy import TENANT_ID, set_tenant, set_user, tenant_column_tables
+from realestate_assets.accounts.roles import (
+    ROLES,
+    SCOPES,
+    Principal,
+    TenantStanding,
+    role_permissions,
+    scope_permissions,
+)
+from realestate_assets.db.tenancy import TENANT_ID, act_as_api, set_tenant, set_user, tenant_column_tables
 from realestate_assets.db.warehouse import dict_row, dict_rows
 
 COUNTY = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -65,9 +72,35 @@ def suspension(cur: Any, tenant_id: str) -> str | None:
     """Why the tenant is suspended (a platform admin's reason), None when it is not."""
     cur.execute("SELECT suspended_at, suspended_reason FROM tenants WHERE id = %s", (tenant_id,))
     row = cur.fetchone()
-    if row is None or row[0] is None:
+    return None if row is None else _suspended(row[0], row[1])
+
+
+def _suspended(suspended_at: datetime | None, reason: str | None) -> str | None:
+    if suspended_at is None:
         return None
-    return row[1] or "suspended by the platform's operators"
+    return reason or "suspended by the platform's operators"
+
+
+# The tenant's standing (TenantStanding) as columns of a query joining `tenants t`; appended to the
+# statement that scopes a request to its tenant (key_principal, user_principal). The tenant's own
+# subscriptions, whoever reads them (a platform admin acting in it too).
+_STANDING = ("t.suspended_at AS standing_suspended_at, t.suspended_reason AS standing_suspended_reason, "
+             "t.plan AS standing_plan, ARRAY(SELECT s.county FROM subscriptions s WHERE s.tenant_id = t.id "
+             "ORDER BY s.county) AS standing_counties")
+_STANDING_OF = f"SELECT {_STANDING} FROM (SELECT %s::text AS id) k LEFT JOIN tenants t ON t.id = k.id"
+
+
+def _standing(row: dict[str, Any]) -> TenantStanding:
+    """From a row with the _STANDING columns (NULLs when no tenant row joined: quotas.tenant_plan's
+    default plan, nothing followed)."""
+    return TenantStanding(suspended=_suspended(row["standing_suspended_at"], row["standing_suspended_reason"]),
+                          plan=row["standing_plan"] or "free", counties=tuple(row["standing_counties"] or ()))
+
+
+def tenant_standing(cur: Any, tenant_id: str) -> TenantStanding:
+    """The tenant's standing in its own round trip (for a principal resolved without it)."""
+    cur.execute(_STANDING_OF, (tenant_id,))
+    return _standing(dict_row(cur))  # type: ignore[arg-type]
 
 
 def set_suspension(cur: Any, tenant_id: str, reason: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -358,9 +391,10 @@ def logout(cur: Any, token: str) -> bool:
 def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
     """The principal behind a valid access token, re-read so that a deactivated user or a
     removed membership stops working at once, not when the token expires."""
-    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role FROM users u "
-             "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s WHERE u.id = %s",
-             params=(claims.tenant_id, claims.user_id))
+    set_user(cur, claims.user_id, then=f"SELECT u.email, u.is_active, u.is_platform_admin, m.role, {_STANDING} "
+             "FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s "
+             "LEFT JOIN tenants t ON t.id = %s WHERE u.id = %s",
+             params=(claims.tenant_id, claims.tenant_id, claims.user_id))
     row = dict_row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
         return None
@@ -368,7 +402,7 @@ def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
         set_user(cur, claims.user_id, True)
     return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, actor=row["email"], role=row["role"],
                      platform_admin=row["is_platform_admin"],
-                     permissions=role_permissions(row["role"], row["is_platform_admin"]))
+                     permissions=role_permissions(row["role"], row["is_platform_admin"]), standing=_standing(row))
 
 
 # ---- API keys --------------------------------------------------------------------------------
@@ -394,15 +428,20 @@ KEY_USE_PRECISION = timedelta(minutes=1)
 _KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, user_id, created_at"
 
 
-def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principal | None:
+def key_principal(cur: Any, token: str, now: datetime | None = None,
+                  act_as_api_first: bool = False) -> Principal | None:
     """The principal behind an API key string (None: malformed, unknown, wrong secret, revoked,
-    expired). Scopes the cursor to the key's tenant and records the use."""
+    expired). Scopes the cursor to the key's tenant and records the use. `act_as_api_first`: the
+    transaction takes the API role (tenancy.act_as_api) in the key lookup's round trip."""
     parsed = cred.parse_api_key(token)
     if parsed is None:
         return None
     prefix, secret = parsed
-    cur.execute("SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)",
-                (prefix,))
+    lookup = "SELECT id, tenant_id, secret_hash, scopes, expires_at, revoked_at FROM reos_auth_api_key(%s)"
+    if act_as_api_first:
+        act_as_api(cur, None, then=lookup, params=(prefix,))
+    else:
+        cur.execute(lookup, (prefix,))
     row = dict_row(cur)
     if row is None or not cred.secret_matches(secret, row["secret_hash"]) or row["revoked_at"] is not None:
         return None
@@ -412,12 +451,13 @@ def key_principal(cur: Any, token: str, now: datetime | None = None) -> Principa
     # request held the key's row lock until that request's commit, so every request of one key
     # waited for the one before it (bench/bench_api.py: 50 clients on one key ran one at a time).
     # In the tenant-scoping round trip (row-level security admits the key's row once scoped).
+    # The tenant's standing is read in the same round trip (the last statement's rows are the cursor's).
     at = _now(now)
     set_tenant(cur, row["tenant_id"], "UPDATE api_keys SET last_used_at = %s WHERE id = (SELECT id FROM api_keys "
-               "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED)",
-               (at, row["id"], at - KEY_USE_PRECISION))
+               "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED); " + _STANDING_OF,
+               (at, row["id"], at - KEY_USE_PRECISION, row["tenant_id"]))
     return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
-                     permissions=scope_permissions(row["scopes"]))
+                     permissions=scope_permissions(row["scopes"]), standing=_standing(dict_row(cur)))  # type: ignore[arg-type]
 
 
 def list_api_keys(cur: Any) -> list[dict[str, Any]]:

@@ -46,6 +46,9 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # Database connections per API process, and so database requests in flight (DatabaseSlots):
 # REOS_API_DB_POOL_SIZE.
 DB_POOL_SIZE = 16
+# A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
+# steady use is not (a ping before every request was one round trip in ten of a property list).
+PING_IDLE_S = 10.0
 # Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
 RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
                         "login": "REOS_RATE_LIMIT_LOGIN"}
@@ -203,7 +206,7 @@ class _State:
 
         # No overflow: `DatabaseSlots` lets no more requests in than there are connections.
         return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,
-                         max_overflow=0)
+                         max_overflow=0, ping_idle_s=PING_IDLE_S)
 
     @cached_property
     def scoring(self) -> Any:

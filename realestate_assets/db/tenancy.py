@@ -65,12 +65,13 @@ _TENANT = "set_config('app.tenant_id', %s, true)"
 _USER = "set_config('app.user_id', %s, true), set_config('app.platform_admin', %s, true)"
 
 
-def act_as_api(cur: Any, tenant_id: str | None) -> None:
+def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:
     """For the rest of the current transaction: run as the API role, scoped to `tenant_id`
     (None: no tenant, so no tenant-owned row is visible). Both settings end with the transaction,
     so a pooled connection never carries them into the next request. One round trip: every API
-    request starts here."""
-    cur.execute(f"SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}", (tenant_id or "", "", ""))
+    request starts here; `then` (with `params`) is a statement run right after it in the same one."""
+    cur.execute(f"SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}" + (f"; {then}" if then else ""),
+                (tenant_id or "", "", "", *params))
 
 
 def set_tenant(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,11 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 from psycopg2.extensions import encodings
 from psycopg2.extras import execute_values
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine
 
 from realestate_assets.db.copy_io import copy_readable, read_frame, result_columns, write_frame
@@ -107,13 +110,20 @@ def dict_rows(cur: Any) -> list[dict[str, Any]]:
 class Warehouse:
     """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
 
-    def __init__(self, url: str, pool_size: int = 2, max_overflow: int = 2) -> None:
+    def __init__(self, url: str, pool_size: int = 2, max_overflow: int = 2, ping_idle_s: float | None = None) -> None:
+        """`ping_idle_s`: ping a pooled connection before use only when it has been idle this long
+        (None: before every use, SQLAlchemy's pre-ping)."""
         self.url = sqlalchemy_url(url)
-        self.pool_size, self.max_overflow = pool_size, max_overflow
+        self.pool_size, self.max_overflow, self.ping_idle_s = pool_size, max_overflow, ping_idle_s
 
     @cached_property
     def engine(self) -> Engine:
-        return create_engine(self.url, pool_pre_ping=True, pool_size=self.pool_size, max_overflow=self.max_overflow)
+        if self.ping_idle_s is None:
+            return create_engine(self.url, pool_pre_ping=True, pool_size=self.pool_size,
+                                 max_overflow=self.max_overflow)
+        engine = create_engine(self.url, pool_size=self.pool_size, max_overflow=self.max_overflow)
+        _ping_when_idle(engine, self.ping_idle_s)
+        return engine
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
@@ -162,6 +172,27 @@ class Warehouse:
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Pre-ping only connections idle for `idle_s` or more: the ones a database restart or an idle
+    timeout can have closed unseen. A connection in steady use answered a moment ago; pinging it
+    cost every API request a round trip. A dead one fails the ping, and the pool replaces it
+    (SQLAlchemy's pessimistic disconnect recipe: DisconnectionError on checkout)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", float("-inf")) < idle_s:
+            return
+        try:
+            with dbapi_connection.cursor() as cur:
+                cur.execute("SELECT 1")
+        except psycopg2.Error as exc:
+            raise exc_mod.DisconnectionError(str(exc)) from exc
 
 
 def _column_types(conn: PgConnection, table: str) -> dict[str, str]:

@@ -244,3 +244,16 @@ def test_counting_is_idempotent_and_per_tenant_under_rls(database_url: str) -> N
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_an_unlimited_plan_records_each_property_once_without_reading_first(database_url: str) -> None:
+    """Given the plan (read with the principal), an unlimited tenant's view is one INSERT … ON
+    CONFLICT DO NOTHING: recorded once a month whatever the repeats; a limited plan still counts."""
+    a, _, _ = free_tenant(database_url, "qunl")
+    base = receipts(database_url, a.id)
+    with owner_cursor(database_url) as cur:
+        for _ in range(2):
+            assert quotas.receive_property(cur, a.id, "c1", "u1", "detail", plan_=PLANS["enterprise"]) is None
+        assert quotas.receive_property(cur, a.id, "c1", "u2", "detail", plan_=PLANS["free"]) is None
+        assert quotas.receive_property(cur, a.id, "c1", "u2", "detail", plan_=PLANS["free"]) is None
+    assert receipts(database_url, a.id) == base + 2

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from realestate_assets.accounts import store
 from realestate_assets.api.v1 import quota
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
@@ -100,7 +99,7 @@ def property_key(ctx: Context, property_id: int) -> tuple[str, str]:
 
 
 def _followed(ctx: Context, filters: PropertyFilters) -> PropertyFilters:
-    return with_followed_counties(filters, [s["county"] for s in store.list_subscriptions(ctx.cur)])
+    return with_followed_counties(filters, list(ctx.standing.counties))
 
 
 def _cell(value: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import Request
 
-from realestate_assets.accounts import quotas
+from realestate_assets.accounts import plans, quotas
 from realestate_assets.accounts.plans import Quota
 from realestate_assets.accounts.roles import Principal
 from realestate_assets.api.v1.problems import Problem
@@ -41,13 +41,13 @@ def api_calls_today(request: Request, tenant_id: str, limit: int | None, now: da
     return counted if limit is None else min(counted, limit)
 
 
-def count_api_call(request: Request, cur: Any, principal: Principal) -> None:
-    """Count one request of the principal's tenant; 429 once its plan's calls of the day are used.
-    The platform's operators acting in a tenant do not spend its quota."""
+def count_api_call(request: Request, principal: Principal, plan_name: str) -> None:
+    """Count one request of the principal's tenant (on plan `plan_name`); 429 once its plan's calls
+    of the day are used. The platform's operators acting in a tenant do not spend its quota."""
     if principal.platform_admin or principal.tenant_id is None:
         return
     now = datetime.now(UTC)
-    plan = quotas.tenant_plan(cur, principal.tenant_id)
+    plan = plans.plan(plan_name)
     counted = request.app.state.reos.throttle.count_today("api_calls", principal.tenant_id, now)
     if plan.api_calls is not None and counted > plan.api_calls:
         raise refusal(quotas.usage_of(plan, "api_calls", plan.api_calls, now), now)
@@ -55,7 +55,8 @@ def count_api_call(request: Request, cur: Any, principal: Principal) -> None:
 
 def receive(ctx: Any, county: str, prospect_key: str, via: str) -> None:
     """The tenant receives a property: counted once a month; 402 when the month's are used up."""
-    refused = quotas.receive_property(ctx.cur, ctx.tenant_id, county, prospect_key, via)
+    refused = quotas.receive_property(ctx.cur, ctx.tenant_id, county, prospect_key, via,
+                                      plan_=plans.plan(ctx.standing.plan))
     if refused is not None:
         raise refusal(refused)
 

@@ -20,7 +20,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from realestate_assets.accounts import credentials as cred
 from realestate_assets.accounts import store
-from realestate_assets.accounts.roles import PERMISSIONS, Principal
+from realestate_assets.accounts.roles import PERMISSIONS, Principal, TenantStanding
 from realestate_assets.api.v1 import idempotency
 from realestate_assets.api.v1.problems import Problem
 from realestate_assets.api.v1.quota import count_api_call
@@ -54,6 +54,12 @@ class Context:
         assert self.principal.tenant_id is not None
         return self.principal.tenant_id
 
+    @property
+    def standing(self) -> TenantStanding:
+        """The tenant's suspension, plan and followed counties as this request's transaction read
+        them when it authenticated (a write of the request itself is not in it)."""
+        return self.principal.standing or store.tenant_standing(self.cur, self.tenant_id)
+
     def scope(self, tenant_id: str) -> None:
         """Move the transaction to another tenant (platform admin creating a tenant)."""
         set_tenant(self.cur, tenant_id)
@@ -66,14 +72,17 @@ class Context:
 
 
 def resolve_principal(cur: Any, token: str, jwt_secret: str) -> Principal | None:
-    """Principal for a bearer value (API key or JWT), with the cursor scoped to its tenant."""
+    """Principal for a bearer value (API key or JWT), with the cursor's transaction acting as the
+    API role (tenancy.act_as_api) scoped to its tenant. Round trips: a key's lookup goes with the
+    role, a token's tenant too (it is in the token); the principal's own read with its tenant's
+    standing (store.key_principal, store.user_principal)."""
     if cred.looks_like_api_key(token):
-        return store.key_principal(cur, token)
+        return store.key_principal(cur, token, act_as_api_first=True)
     try:
         claims = cred.decode_access_token(jwt_secret, token)
     except cred.InvalidToken:
         return None
-    set_tenant(cur, claims.tenant_id)
+    act_as_api(cur, claims.tenant_id)
     return store.user_principal(cur, claims)
 
 
@@ -89,14 +98,15 @@ def authorize(permission: str) -> Any:
             raise Problem(401, "no credentials: send Authorization: Bearer <token> or X-API-Key")
         state = request.app.state.reos
         with state.warehouse.transaction() as conn, conn.cursor() as cur:
-            act_as_api(cur, None)
             principal = resolve_principal(cur, token, state.settings.jwt_secret)
             if principal is None:
                 raise Problem(401, "credentials not valid (expired, revoked or unknown)")
-            if not principal.platform_admin and (reason := store.suspension(cur, principal.tenant_id)) is not None:
-                raise Problem(403, f"workspace {principal.tenant_id} is suspended: {reason}")
+            # Read with the principal (no round trip of its own): suspension, plan, followed counties.
+            standing = principal.standing or store.tenant_standing(cur, principal.tenant_id)  # type: ignore[arg-type]
+            if not principal.platform_admin and standing.suspended is not None:
+                raise Problem(403, f"workspace {principal.tenant_id} is suspended: {standing.suspended}")
             state.throttle.check("principal", _identity(principal), f"requests of {principal.actor}")
-            count_api_call(request, cur, principal)  # the plan's API calls a day (429 when used up)
+            count_api_call(request, principal, standing.plan)  # the plan's API calls a day (429 when used up)
             if not principal.may(permission):
                 have = ", ".join(p for p in PERMISSIONS if principal.may(p)) or "nothing"
                 raise Problem(403, f"this route needs the {permission!r} permission; the principal has {have}")

@@ -37,7 +37,8 @@ class Throttle:
     def __init__(self, limits: RateLimits, storage_uri: str = "memory://", key_prefix: str = "reos:api") -> None:
         self.items: dict[str, RateLimitItem] = {kind: parse(getattr(limits, kind)) for kind in ("ip", "principal",
                                                                                                  "login")}
-        options = {} if storage_uri.startswith("memory") else {"key_prefix": key_prefix}
+        self.in_memory = storage_uri.startswith("memory")  # no I/O: callable from the event loop
+        options = {} if self.in_memory else {"key_prefix": key_prefix}
         self.storage = storage.storage_from_string(storage_uri, **options)
         self.limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
 

@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from realestate_assets.accounts.roles import Principal
 from realestate_assets.api.v1.problems import PREFIX, Problem
 from realestate_assets.api.v1.security import client_ip, resolve_principal
-from realestate_assets.db.tenancy import act_as_api
 
 AUTH_TIMEOUT_S = 10
 UNAUTHORIZED, FORBIDDEN, TOO_MANY = 4401, 4403, 4429
@@ -30,7 +29,6 @@ UNAUTHORIZED, FORBIDDEN, TOO_MANY = 4401, 4403, 4429
 
 def _principal(state: Any, token: str) -> Principal | None:
     with state.warehouse.transaction() as conn, conn.cursor() as cur:
-        act_as_api(cur, None)
         return resolve_principal(cur, token, state.settings.jwt_secret)
 
 
