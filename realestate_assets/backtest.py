@@ -159,6 +159,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "avm_selection": avm.selection,
         "deal_model": deal_window, "sale_propensity": propensity_window,
         "models_skipped": trained.skipped, "training_seconds": {k: round(v, 2) for k, v in trained.seconds.items()},
+        "training_cpu_seconds": {k: round(v, 2) for k, v in trained.cpu_seconds.items()},
         "avm_tuning": avm.tuning, "avm_params": {k: v for k, v in avm.params.items() if k != "verbosity"},
     }
     out.mkdir(parents=True, exist_ok=True)

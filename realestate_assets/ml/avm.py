@@ -526,6 +526,19 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
                       selection=selection)
 
 
+def final_booster(sales: pd.DataFrame, settings: AvmSettings) -> Callable[[pd.DataFrame], np.ndarray]:
+    """The value function of `train_avm(sales, settings with trials=0, comps=None)`'s final booster
+    — the same sales order, categories, features and parameters — without its folds, hold-out
+    and ranges: for callers that need only values (the deal model's as-of AVM input)."""
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    frame = training_frame(ordered)
+    if len(frame) < 50:
+        raise ValueError(f"the AVM needs at least 50 sales to train and evaluate; got {len(frame)}")
+    categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
+    booster = _fit(frame, categories, settings.params(), BASE_FEATURES)
+    return lambda rows: np.exp(booster.predict(encode(rows, categories, BASE_FEATURES)))
+
+
 def training_fingerprint(sales: pd.DataFrame, settings: AvmSettings) -> str:
     """Same sales and settings → same version, so a re-run re-registers, never duplicates."""
     frame = training_frame(sales).sort_values(["sale_date", "sale_price", "latitude"], kind="stable")
