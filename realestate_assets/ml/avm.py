@@ -415,28 +415,41 @@ def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
 def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
                        training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
                        avm_flat_values: np.ndarray | None = None) -> dict[str, dict[str, float]]:
-    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM.
+    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM: the
+    ratio study of each of `holdout_valuations`."""
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    actual = ordered["sale_price"].to_numpy(dtype=float)[cut_rows:]
+    values = holdout_valuations(ordered, cut_rows, avm_holdout_values, training_last_month, baseline_comps,
+                                avm_flat_values)
+    return {name: ratio_study(value, actual) for name, value in values.items()}
+
+
+def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
+                       training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
+                       avm_flat_values: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Each valuation of the hold-out (the sales after the first `cut_rows` by date), keyed as in
+    `compare_valuations`.
 
     `avm_holdout_values` are the AVM's estimates (projected market); `avm_flat_values` the same
     valuations held at the last training month (the frozen model without the forecast), which
-    monthly re-indexing moves along the index instead (defaults to the estimates)."""
+    monthly re-indexing moves along the index instead (defaults to the estimates). The baselines
+    see exactly the training sales."""
     from realestate_assets.ml.baselines import HedonicOls, nearest_comps_value
 
     flat = avm_holdout_values if avm_flat_values is None else avm_flat_values
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     train, holdout = ordered.iloc[:cut_rows], ordered.iloc[cut_rows:]
-    actual = holdout["sale_price"].to_numpy(dtype=float)
     ols = HedonicOls.fit(train)
     index = HedonicIndex.from_sales(train)
     comps = nearest_comps_value(train, holdout, index, ols.size_elasticity, baseline_comps)
     factor = AsOfIndexes(ordered).reindex_factor(training_last_month, holdout["sale_date"])
     reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
-    out = {"avm_lightgbm": ratio_study(avm_holdout_values, actual)}
+    out = {"avm_lightgbm": np.asarray(avm_holdout_values, dtype=float)}
     if avm_flat_values is not None:
-        out["avm_lightgbm_flat"] = ratio_study(flat, actual)
-    return out | {"avm_lightgbm_reindexed_monthly": ratio_study(reindexed, actual),
-                  "nearest_comps_size_adjusted": ratio_study(comps, actual),
-                  "hedonic_ols": ratio_study(ols.predict(holdout), actual)}
+        out["avm_lightgbm_flat"] = np.asarray(flat, dtype=float)
+    return out | {"avm_lightgbm_reindexed_monthly": np.asarray(reindexed, dtype=float),
+                  "nearest_comps_size_adjusted": np.asarray(comps, dtype=float),
+                  "hedonic_ols": np.asarray(ols.predict(holdout), dtype=float)}
 
 
 def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
