@@ -142,7 +142,7 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
 
     # `everything` is `before` then `after`, each in date order: the hold-out rows are `after`'s.
     values = holdout_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
-                                avm_flat_values=flat)
+                                avm_flat_values=flat, indexes=indexes)
     actual = after["sale_price"].to_numpy(dtype=float)
     comparison = {name: ratio_study(value, actual) for name, value in values.items()}
     signals = _deal_signals(x, deal_p, score, components, trained)
