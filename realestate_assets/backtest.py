@@ -16,6 +16,8 @@ after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the met
 * bird_dog_score: scored at the sale date with the sale price as the asking price, by the
   documented rule for a listed property (docs/scoring.md): the percentile, within the window, of
   the deal model's calibrated probability (comps and trend from sales before that date).
+* metrics.json: the ratio study of each valuation and of the baselines over the window and per
+  calendar quarter (`per_quarter`), the 80% ranges' measured coverage, the forecast's own error.
 * deal_probability: that probability. metrics.json's `deal_model` judges it on the window's
   purchases resold in the file beside the bare deal model (log price vs comps) and the score, with
   precision at the top 5% / 10%, Brier and a reliability table, and says what the other score
@@ -56,6 +58,7 @@ from realestate_assets.ml.scoring import MODEL_WEIGHTS, model_bird_dog_score, va
 PREDICTION_COLUMNS = ["sale_id", "parcel_id", "sale_date", "sale_price", "estimated_value",
                       "estimated_value_low", "estimated_value_high", "estimated_value_reindexed",
                       "bird_dog_score", "deal_probability"]
+BASELINES = ("nearest_comps_size_adjusted", "hedonic_ols")  # ml/baselines.py, given the training sales
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
 
@@ -135,10 +138,13 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy(),
         "deal_probability": deal_p.round(4).to_numpy()})[PREDICTION_COLUMNS]
 
-    from realestate_assets.ml.avm import compare_valuations
+    from realestate_assets.ml.avm import holdout_valuations
 
-    comparison = compare_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
-                                    avm_flat_values=flat)
+    # `everything` is `before` then `after`, each in date order: the hold-out rows are `after`'s.
+    values = holdout_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
+                                avm_flat_values=flat, indexes=indexes)
+    actual = after["sale_price"].to_numpy(dtype=float)
+    comparison = {name: ratio_study(value, actual) for name, value in values.items()}
     signals = _deal_signals(x, deal_p, score, components, trained)
     deal_window, deal_pairs = _deal_window(everything, after, signals, cutoff, trained)
     propensity_window = _propensity_window(before, after, cutoff, trained, scoring.comps)
@@ -147,18 +153,20 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
         "avm": comparison["avm_lightgbm"], "avm_reindexed": comparison["avm_lightgbm_reindexed_monthly"],
         "avm_without_forecast": comparison["avm_lightgbm_flat"],
-        "baselines": {k: comparison[k] for k in ("nearest_comps_size_adjusted", "hedonic_ols")},
+        "baselines": {k: comparison[k] for k in BASELINES},
         "interval": {"nominal_coverage_pct": avm.intervals.coverage * 100 if avm.intervals else None,
                      **interval_metrics(valuation["estimated_value_low"], valuation["estimated_value_high"],
                                         estimated, after["sale_price"]),
                      "by_price_band": avm.intervals.by_band(valuation["estimated_value_low"],
                                                             valuation["estimated_value_high"], estimated,
                                                             after["sale_price"]) if avm.intervals else []},
-        "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": reindexed}),
+        "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": reindexed,
+                                           **{k: values[k] for k in BASELINES}}),
         "forecast": _forecast_window(market, everything, after),
         "avm_selection": avm.selection,
         "deal_model": deal_window, "sale_propensity": propensity_window,
         "models_skipped": trained.skipped, "training_seconds": {k: round(v, 2) for k, v in trained.seconds.items()},
+        "training_cpu_seconds": {k: round(v, 2) for k, v in trained.cpu_seconds.items()},
         "avm_tuning": avm.tuning, "avm_params": {k: v for k, v in avm.params.items() if k != "verbosity"},
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         "avm_selection": dg.MetadataValue.json(avm.selection),  # what time-series CV kept (issue 16)
         "avm_feature_importance": dg.MetadataValue.md(plots.importance_table(avm.importance)),
         "training_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in trained.seconds.items()}),
+        "training_cpu_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in trained.cpu_seconds.items()}),
         **{f"holdout_{k}": float(v) for k, v in metrics.items()},
     }
     for name, model in (("deal", deal), ("sale_propensity", trained.propensity)):

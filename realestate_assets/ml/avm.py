@@ -414,29 +414,45 @@ def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
 
 def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
                        training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
-                       avm_flat_values: np.ndarray | None = None) -> dict[str, dict[str, float]]:
-    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM.
+                       avm_flat_values: np.ndarray | None = None,
+                       indexes: AsOfIndexes | None = None) -> dict[str, dict[str, float]]:
+    """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM: the
+    ratio study of each of `holdout_valuations`."""
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    actual = ordered["sale_price"].to_numpy(dtype=float)[cut_rows:]
+    values = holdout_valuations(ordered, cut_rows, avm_holdout_values, training_last_month, baseline_comps,
+                                avm_flat_values, indexes)
+    return {name: ratio_study(value, actual) for name, value in values.items()}
+
+
+def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
+                       training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
+                       avm_flat_values: np.ndarray | None = None,
+                       indexes: AsOfIndexes | None = None) -> dict[str, np.ndarray]:
+    """Each valuation of the hold-out (the sales after the first `cut_rows` by date), keyed as in
+    `compare_valuations`.
 
     `avm_holdout_values` are the AVM's estimates (projected market); `avm_flat_values` the same
     valuations held at the last training month (the frozen model without the forecast), which
-    monthly re-indexing moves along the index instead (defaults to the estimates)."""
+    monthly re-indexing moves along the index instead (defaults to the estimates). The baselines
+    see exactly the training sales. `indexes`: the caller's as-of indexes of these same sales
+    (their cache saves a regression per hold-out month at county scale)."""
     from realestate_assets.ml.baselines import HedonicOls, nearest_comps_value
 
     flat = avm_holdout_values if avm_flat_values is None else avm_flat_values
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     train, holdout = ordered.iloc[:cut_rows], ordered.iloc[cut_rows:]
-    actual = holdout["sale_price"].to_numpy(dtype=float)
     ols = HedonicOls.fit(train)
     index = HedonicIndex.from_sales(train)
     comps = nearest_comps_value(train, holdout, index, ols.size_elasticity, baseline_comps)
-    factor = AsOfIndexes(ordered).reindex_factor(training_last_month, holdout["sale_date"])
+    factor = (indexes or AsOfIndexes(ordered)).reindex_factor(training_last_month, holdout["sale_date"])
     reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
-    out = {"avm_lightgbm": ratio_study(avm_holdout_values, actual)}
+    out = {"avm_lightgbm": np.asarray(avm_holdout_values, dtype=float)}
     if avm_flat_values is not None:
-        out["avm_lightgbm_flat"] = ratio_study(flat, actual)
-    return out | {"avm_lightgbm_reindexed_monthly": ratio_study(reindexed, actual),
-                  "nearest_comps_size_adjusted": ratio_study(comps, actual),
-                  "hedonic_ols": ratio_study(ols.predict(holdout), actual)}
+        out["avm_lightgbm_flat"] = np.asarray(flat, dtype=float)
+    return out | {"avm_lightgbm_reindexed_monthly": np.asarray(reindexed, dtype=float),
+                  "nearest_comps_size_adjusted": np.asarray(comps, dtype=float),
+                  "hedonic_ols": np.asarray(ols.predict(holdout), dtype=float)}
 
 
 def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
@@ -479,8 +495,9 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     frame = training_frame(ordered)
     if len(frame) < 50:
         raise ValueError(f"the AVM needs at least 50 sales to train and evaluate; got {len(frame)}")
+    indexes = indexes or AsOfIndexes(ordered)
     if comps is not None:
-        frame = with_asof_comps(frame, ordered, comps, indexes or AsOfIndexes(ordered))
+        frame = with_asof_comps(frame, ordered, comps, indexes)
     categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
     train, holdout = holdout_split(frame, settings.holdout_fraction)
     folds = _folds(train, ordered.iloc[:len(train)], settings, comps)
@@ -512,7 +529,8 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
     if compare:
         last_month = month_start(train["sale_date"].max())
         comparison = compare_valuations(ordered, len(train), estimate["estimated_value"].to_numpy(), last_month,
-                                        baseline_comps, avm_flat_values=evaluated.value(inputs))
+                                        baseline_comps, avm_flat_values=evaluated.value(inputs),
+                                        indexes=indexes)
         metrics["reindexed_mdape_pct"] = comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"]
     final = _fit(frame, categories, params, features)
     gain = pd.Series(final.feature_importance("gain"), index=final.feature_name())
@@ -524,6 +542,19 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
                       importance=(gain / gain.sum()).round(4).to_dict(), features=features, blend_weight=weight,
                       forecast=FrozenMarket.of(ordered).forecast, intervals=intervals,
                       selection=selection)
+
+
+def final_booster(sales: pd.DataFrame, settings: AvmSettings) -> Callable[[pd.DataFrame], np.ndarray]:
+    """The value function of `train_avm(sales, settings with trials=0, comps=None)`'s final booster
+    — the same sales order, categories, features and parameters — without its folds, hold-out
+    and ranges: for callers that need only values (the deal model's as-of AVM input)."""
+    ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
+    frame = training_frame(ordered)
+    if len(frame) < 50:
+        raise ValueError(f"the AVM needs at least 50 sales to train and evaluate; got {len(frame)}")
+    categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
+    booster = _fit(frame, categories, settings.params(), BASE_FEATURES)
+    return lambda rows: np.exp(booster.predict(encode(rows, categories, BASE_FEATURES)))
 
 
 def training_fingerprint(sales: pd.DataFrame, settings: AvmSettings) -> str:

@@ -57,7 +57,12 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     quarters = pd.to_datetime(predictions["sale_date"]).dt.to_period("Q").astype(str)
     assert sorted(metrics["per_quarter"]) == sorted(quarters.unique())
     assert sum(q["n"] for q in metrics["per_quarter"].values()) == len(predictions)
-    assert {"avm_mdape_pct", "avm_reindexed_mdape_pct"} <= set(next(iter(metrics["per_quarter"].values())))
+    first = metrics["per_quarter"][min(metrics["per_quarter"])]
+    assert {"avm_mdape_pct", "avm_reindexed_mdape_pct", "nearest_comps_size_adjusted_mdape_pct",
+            "hedonic_ols_mdape_pct"} <= set(first)  # the baselines quarter by quarter too
+    window = predictions.loc[quarters == min(metrics["per_quarter"])]
+    ape = (window["estimated_value"] / window["sale_price"] - 1).abs().median() * 100
+    assert first["avm_mdape_pct"] == pytest.approx(ape, abs=0.05)  # estimates are rounded to the dollar
     forecast = metrics["forecast"]
     assert {"mean_abs_error_pct", "flat_mean_abs_error_pct", "model", "by_month"} <= set(forecast)
     assert forecast["model"]["last_month"] == "2015-06-01"

@@ -176,6 +176,22 @@ def test_asof_avm_values_never_see_the_sale_they_value_or_anything_later() -> No
     assert revalued({"x1": 5_000_000}, after_both)[0] == pytest.approx(values[0])
 
 
+def test_the_asof_avm_is_the_untuned_avms_final_booster_without_its_other_fits() -> None:
+    from dataclasses import replace
+
+    from realestate_assets.ml.avm import AvmSettings, final_booster, train_avm, training_frame
+
+    rng = np.random.default_rng(3)
+    sales = pd.DataFrame([sale(f"p{i}", f"h{i}", f"201{1 + i % 3}-{1 + i % 12:02d}-15", 200.0 * sqft, sqft=sqft,
+                               lat=47.6 + i * 1e-4) for i, sqft in enumerate(rng.uniform(800, 2500, 150).round())])
+    settings = AvmSettings(num_boost_round=30, min_data_in_leaf=5, trials=4)
+    frame = training_frame(sales.iloc[:20])
+    full = train_avm(sales, replace(settings, trials=0), compare=False)
+    np.testing.assert_array_equal(final_booster(sales, settings)(frame), full.predict(frame))
+    with pytest.raises(ValueError, match="at least 50 sales"):
+        final_booster(sales.iloc[:49], settings)
+
+
 def test_deal_inputs_at_scoring_compare_the_asking_price_with_the_estimate() -> None:
     from realestate_assets.ml.deal import deal_inputs_from_features
 
