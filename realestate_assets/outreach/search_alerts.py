@@ -1,9 +1,10 @@
 """Saved-search alerts (issues #11, #12): a new property matching a saved search with `alert` on
-becomes a `search.match` event for the tenant's webhook endpoints that take it.
+becomes a `search.match` event for the tenant's webhook endpoints that take it, and a line in the
+digest emailed to the search's owner (below).
 
-Delivery is the outgoing-webhook path (outreach/webhooks.py, run by the webhooks sensor every 30 s),
-chosen over email or the WebSocket because it is already durable (a row per endpoint and event,
-retried on a schedule across ticks, signed per Standard Webhooks) and idempotent: the event key is
+The events go the outgoing-webhook path (outreach/webhooks.py, run by the webhooks sensor every 30 s),
+durable (a row per endpoint and event, retried on a schedule across ticks, signed per Standard
+Webhooks) and idempotent: the event key is
 `search.match:<search id>:<county>:<prospect key>`, unique per endpoint, so a property is announced
 once per saved search and endpoint whatever re-runs or rescoring happen. A receiver (Slack, Zapier,
 the tenant's CRM) turns it into the notification its people read.
