@@ -679,12 +679,16 @@ def user_create(
     tenant: str | None = typer.Option(None, help="tenant to add the user to"),
     role: str = typer.Option("viewer", help="role in the tenant: owner, admin, analyst or viewer"),
     platform_admin: bool = typer.Option(False, help="operator of the installation (creates tenants)"),
+    verified: bool = typer.Option(True, "--verified/--unverified",
+                                  help="the operator vouches for the address (default); --unverified: the "
+                                       "person verifies it by email before the first login"),
 ) -> None:
-    """Create the account EMAIL (verified), optionally with a role in a tenant."""
+    """Create the account EMAIL, optionally with a role in a tenant. Verified by default: the
+    operator bootstrapping an installation vouches for the address (login requires a verified one)."""
     from realestate_assets.accounts import store
 
     with _accounts() as (cur, who):
-        user = store.create_user(cur, email, password, platform_admin=platform_admin, verified=True)
+        user = store.create_user(cur, email, password, platform_admin=platform_admin, verified=verified)
         if tenant:
             if not store.tenant_exists(cur, tenant):
                 raise store.AccountError("not_found", f"no tenant {tenant!r}")

@@ -1,4 +1,5 @@
-"""Account email: the password-reset, invitation and address-verification messages.
+"""Account email: the password-reset, invitation and address-verification messages, and the
+digest of a saved search's new matches (outreach/search_alerts.py) — one mailer for a person's mail.
 
 Each carries one one-time link into the dashboard (`/reset-password`, `/verify-email`). The token
 travels in the URL's fragment (`#token=…`): browsers never send a fragment to a server, so it stays
@@ -8,9 +9,10 @@ it to the API. Transactional mail: no unsubscribe link, no tracking (realestate_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from realestate_assets.accounts.store import IssuedToken
@@ -58,6 +60,40 @@ def compose(kind: Kind, issued: IssuedToken, *, base_url: str, product: str, fro
     return Notice(to_email=issued.email, subject=subject, text=body, from_email=from_email, from_name=from_name)
 
 
+# A digest lists this many properties at most (the best first); the rest are named by count, and
+# the search's page in the dashboard lists them all.
+DIGEST_LISTED = 50
+
+
+def _money(value: Any) -> str:
+    return f"${value:,.0f}" if isinstance(value, int | float) else "n/a"
+
+
+def compose_search_digest(search_name: str, to_email: str, matches: Sequence[dict[str, Any]], *, base_url: str | None,
+                          product: str, from_email: str, from_name: str, message_id: str = "") -> Notice:
+    """One email listing a saved search's new matches (`matches`: best first, each with address,
+    city, state, zip, bird_dog_score, estimated_value, property_id). Only what the tables hold:
+    a missing value reads n/a, never an estimate made here."""
+    count = len(matches)
+    noun = "property" if count == 1 else "properties"
+    lines = []
+    for m in matches[:DIGEST_LISTED]:
+        place = ", ".join(str(x) for x in (m.get("address"), m.get("city"), m.get("state")) if x) or m["prospect_key"]
+        score = m.get("bird_dog_score")
+        lines.append(f"* {place} — score {score:.0f}" if isinstance(score, int | float) else f"* {place} — score n/a")
+        lines.append(f"  estimated value {_money(m.get('estimated_value'))}")
+        if base_url and m.get("property_id") is not None:
+            lines.append(f"  {base_url.rstrip('/')}/properties/{m['property_id']}")
+    more = count - min(count, DIGEST_LISTED)
+    if more:
+        lines.append(f"… and {more} more: open the saved search in {product} to see them all.")
+    body = (f"{count} new {noun} match your saved search “{search_name}” on {product}:\n\n" + "\n".join(lines)
+            + "\n\nYou get this email because alerts are on for this search. Turn them off on the search, or "
+              "every saved-search email in Settings › Notifications (search alert).\n")
+    return Notice(to_email=to_email, subject=f"{count} new {noun} for “{search_name}”", text=body,
+                  from_email=from_email, from_name=from_name, message_id=message_id)
+
+
 @dataclass(frozen=True)
 class AccountMail:
     """Sends account email through the installation's mailer (the one the pipeline uses)."""
@@ -73,3 +109,10 @@ class AccountMail:
         return self.mailer.send_notice(compose(kind, issued, base_url=base_url, product=self.product,
                                                from_email=self.from_email, from_name=self.from_name,
                                                inviter=inviter, tenant_name=tenant_name))
+
+    def send_search_digest(self, search_name: str, to_email: str, matches: Sequence[dict[str, Any]], *,
+                           base_url: str | None) -> Delivery:
+        """ProviderError when the mailer refused it."""
+        return self.mailer.send_notice(compose_search_digest(
+            search_name, to_email, matches, base_url=base_url, product=self.product, from_email=self.from_email,
+            from_name=self.from_name))

@@ -1,7 +1,8 @@
 """A person's own profile: the name the dashboard shows and which notifications they want
 (users.display_name, users.notification_preferences; migration 0028). An account's, whatever
 tenant it acts in. The notifications are the dashboard's live toasts (dashboard/src/lib/live.ts
-filters them by these names, the kinds of the API's live events).
+filters them by these names, the kinds of the API's live events) and one email, `search_alert`
+(the digest of a saved search's new matches, outreach/search_alerts.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ NOTIFICATIONS: dict[str, str] = {
     "campaign_send": "a campaign send started",
     "campaign_progress": "a campaign's emails went out",
     "run_finished": "a pipeline run of a followed county finished",
+    "search_alert": "an email listing new matches of your saved searches with alerts on",
 }
+
+
+def wants(preferences: dict[str, bool] | None, name: str) -> bool:
+    """Whether the person wants notification `name` (absent from their preferences: yes)."""
+    return effective(preferences or {})[name]
 
 
 def unknown_notifications(preferences: dict[str, bool]) -> list[str]:

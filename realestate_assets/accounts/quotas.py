@@ -16,7 +16,8 @@ The quotas and what counts against each:
 A quota is *exhausted* when the usage has reached the limit: one more would go over it. The API
 answers 402 (429 for API calls, with Retry-After) with the quota, usage, limit and reset time
 (api/v1/usage.py); the pipeline's tenant steps skip the tenant's partition with the same reason
-(`blocked`), they never fail the county.
+(`blocked`), they never fail the county. A run that starts within the plan does only what the
+remaining headroom allows, best-scored first (`cap`); the rest is skipped with reason `quota`.
 
 Functions take a psycopg2 cursor or connection whose transaction the caller owns: the API's runs
 as `reos_api` under row-level security, the pipeline's as the owner (every query names the tenant).
@@ -24,10 +25,10 @@ as `reos_api` under row-level security, the pipeline's as the owner (every query
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from realestate_assets.accounts.plans import GIB, QUOTAS, Plan, Quota, plan
 
@@ -157,6 +158,65 @@ def blocked(conn: Any, tenant_id: str, *quotas: Quota, now: datetime | None = No
     return None
 
 
+# ---- capping a run to the headroom -------------------------------------------------------------
+
+T = TypeVar("T")
+SKIPPED_REASON = "quota"  # what a capped run's metadata names as the reason for what it left out
+
+
+@dataclass(frozen=True)
+class Capped(Generic[T]):
+    """What a run may do within a quota's headroom: `kept` (in the order given) and `skipped`
+    (best first); `reason` says which quota and how much was left when anything was skipped."""
+
+    kept: list[T]
+    skipped: list[T] = field(default_factory=list)
+    reason: str | None = None
+
+    def metadata(self, describe: Callable[[T], Any]) -> dict[str, Any]:
+        """The run's record of what it left out: how many, why, and the first few."""
+        return {"skipped_quota": len(self.skipped), "skipped_reason": SKIPPED_REASON if self.skipped else "",
+                "skipped_quota_detail": self.reason or "",
+                "skipped_quota_examples": [describe(x) for x in self.skipped[:20]]}
+
+
+def cap(items: Sequence[T], found: Usage | None, *, score: Callable[[T], float],
+        free: Callable[[T], bool] = lambda _: False) -> Capped[T]:
+    """Keep what `found`'s headroom allows: every `free` item (costs nothing: a property already
+    received this month, an email already sent), then the others best `score` first until the
+    remaining quota is spent. None or an unlimited plan keeps everything. Pure: the one rule both
+    pipeline steps apply (assets/outreach.py: packets on properties, emails on emails)."""
+    remaining = None if found is None else found.remaining
+    if remaining is None:
+        return Capped(list(items))
+    costly = sorted((i for i, x in enumerate(items) if not free(x)), key=lambda i: -score(items[i]))
+    dropped = set(costly[remaining:])
+    if not dropped:
+        return Capped(list(items))
+    assert found is not None
+    reason = (f"quota {found.quota}: {remaining:,} of the {found.plan} plan's {_amount(found.quota, found.limit)} "
+              f"per {found.period} left; {len(costly):,} wanted, the {len(dropped):,} lowest-scored skipped")
+    return Capped([x for i, x in enumerate(items) if i not in dropped],
+                  [items[i] for i in costly[remaining:]], reason)
+
+
+def headroom(conn: Any, tenant_id: str, quota: Quota, now: datetime | None = None) -> Usage | None:
+    """The tenant's usage of `quota` for a run to cap itself with; None on an unlimited plan."""
+    with conn.cursor() as cur:
+        plan_ = tenant_plan(cur, tenant_id)
+        return None if plan_.limit(quota) is None else usage(cur, tenant_id, quota, now, plan_)
+
+
+def received_this_month(conn: Any, tenant_id: str, county: str, prospect_keys: Iterable[str],
+                        now: datetime | None = None) -> set[str]:
+    """Which of these properties the tenant already received this month (free to deliver again)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT prospect_key FROM property_receipts WHERE tenant_id = %s AND period_start = %s "
+                    "AND county = %s AND prospect_key = ANY(%s)",
+                    (tenant_id, _month(now or datetime.now(UTC)), county, sorted(set(prospect_keys))))
+        return {r[0] for r in cur.fetchall()}
+
+
 # ---- counting properties ---------------------------------------------------------------------
 
 def _month(now: datetime) -> date:
@@ -194,8 +254,8 @@ def receive_property(cur: Any, tenant_id: str, county: str, prospect_key: str, v
 def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iterable[str], via: str,
                       now: datetime | None = None) -> int:
     """Record properties the pipeline delivered to the tenant (packets); how many were new this
-    month. Not refused: the step checked `blocked` before it started (a run that began within
-    the plan finishes; the next one is skipped)."""
+    month. Not refused: the step checked `blocked` before it started and kept to the headroom
+    (`cap`)."""
     keys = sorted(set(prospect_keys))
     if not keys:
         return 0

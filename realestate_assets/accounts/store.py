@@ -38,7 +38,7 @@ class AccountError(ValueError):
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(detail)
-        self.kind = kind  # invalid | conflict | not_found | unauthorized | forbidden
+        self.kind = kind  # invalid | conflict | not_found | unauthorized | forbidden | email_not_verified
         self.detail = detail
 
 
@@ -275,12 +275,19 @@ class Session:
 def login(cur: Any, email: str, password: str, tenant_id: str | None = None,
           now: datetime | None = None) -> Session:
     """Check the password, pick the tenant, start a refresh-token family. The cursor is then
-    scoped to the session's tenant. One message for every failure: no account enumeration."""
+    scoped to the session's tenant. One message for every failure before the password matched: no
+    account enumeration. An address not verified yet (`email_verified_at`) may not log in:
+    AccountError("email_not_verified"); an invitation's link verifies it when it sets the password."""
     user = find_user(cur, email)
     # Verify against a throwaway hash when the user is unknown, so both paths cost the same.
     ok, rehash = cred.verify_password(user["password_hash"] if user else _dummy_hash(), password)
     if not user or not ok or not user["is_active"]:
         raise AccountError("unauthorized", "email or password not valid")
+    # Only after the password matched: telling an unverified address apart reveals nothing to a
+    # guesser, and the person who knows the password learns what to do next.
+    if user["email_verified_at"] is None:
+        raise AccountError("email_not_verified", f"the address {user['email']} is not verified yet: open the link "
+                           "in the verification email, or ask for a new one (POST /auth/verify-email/resend)")
     set_user(cur, user["id"], user["is_platform_admin"])
     tenants = {m["tenant_id"]: m["role"] for m in memberships_of(cur, user["id"])}
     if tenant_id is None:

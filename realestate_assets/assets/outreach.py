@@ -35,6 +35,7 @@ from realestate_assets.objects import ObjectStore, object_intact, tenant_key
 from realestate_assets.outreach.campaigns import (
     CampaignPlanner,
     RecipientPlan,
+    cap_emails,
     plan_county,
     planned_prospects,
     read_history,
@@ -117,6 +118,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     params = tenant_params(context, platform)
     with wh.transaction() as conn:  # over the plan: nothing is made for the tenant, the county goes on
         quota_block = quotas.blocked(conn, params["tenant"], "properties", "storage")
+        room = quotas.headroom(conn, params["tenant"], "properties")  # within it: only what is left
     scoring = platform.scoring()
     settings = platform.campaigns()
     # The tenant's recipients, campaigns and sender (its branding over the installation's).
@@ -154,6 +156,17 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                         suppressed=read_suppressed(wh, params["tenant"]))
     planned = planned_prospects(plans) | requested
     unread = {key for key in contexts if key not in planned}
+    # No more new properties than the month's headroom, best-scored first; those already received
+    # this month (memos asked for count when asked) are free. The rest wait, skipped with reason `quota`.
+    candidates = [key for key in contexts if key not in unread]
+    with wh.transaction() as conn:
+        already = quotas.received_this_month(conn, params["tenant"], county.key, candidates)
+    capped = quotas.cap(candidates, room, score=lambda k: contexts[k]["score"]["bird_dog_score"],
+                        free=lambda k: k in already)
+    for key in capped.skipped:
+        del contexts[key]
+    if capped.skipped:
+        context.log.warning(f"tenant {params['tenant']}: {capped.reason}")
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
         for key, ctx in contexts.items() if key not in unread for template in settings.packets.templates]
@@ -220,7 +233,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                             f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
-    expected = (len(rows) - len(unread)) * len(settings.packets.templates)
+    expected = (len(rows) - len(unread) - len(capped.skipped)) * len(settings.packets.templates)
     current = int(frame["template"].isin(settings.packets.templates).sum())
     return dg.MaterializeResult(
         metadata=table_metadata(
@@ -230,6 +243,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
             quota_blocked=quota_block or "", properties_newly_received=received,
+            **_skipped_metadata(capped, str),
             not_rendered_not_planned=len(unread),
             not_rendered_reason="today's plan sends these properties to no one (no recipient takes them, or "
                                 "pacing and digest sizes hold them for a later day): rendered when a plan "
@@ -245,10 +259,17 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             check("every_candidate_has_a_packet", current == expected,
                   f"{current} packets for {len(rows) - len(unread)} properties at or above "
                   f"{scoring.packet_threshold:g} that today's plan sends × {len(settings.packets.templates)} "
-                  f"templates ({len(unread)} not planned today: not rendered)"
+                  f"templates ({len(unread)} not planned today: not rendered"
+                  + (f"; {len(capped.skipped)} past the plan's headroom: skipped" if capped.skipped else "") + ")"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )
+
+
+def _skipped_metadata(capped: quotas.Capped[Any], describe: Callable[[Any], Any]) -> dict[str, Any]:
+    """What a run left out past its plan's headroom, as materialization metadata."""
+    found = capped.metadata(describe)
+    return {**found, "skipped_quota_examples": dg.MetadataValue.json(found["skipped_quota_examples"])}
 
 
 def tenant_outreach(wh: Any, tenant_id: str, sender: Sender) -> TenantOutreach:
@@ -311,6 +332,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     params = tenant_params(context, platform)
     with wh.transaction() as conn:  # over the plan: nothing is sent for the tenant, the county goes on
         quota_block = quotas.blocked(conn, params["tenant"], "emails")
+        room = quotas.headroom(conn, params["tenant"], "emails")  # within it: only what is left
     settings = platform.campaigns()
     audience = tenant_outreach(wh, params["tenant"], platform.outreach().sender)
     sender = audience.sender
@@ -337,12 +359,16 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                               portfolio=portfolio[0] if portfolio else None,
                               link_for=memo_links(secret=link_secret, base_url=object_store.public_base_url,
                                                   tenant=params["tenant"], now=now))
-    plans = planner.plan(audience.campaigns, read_history(wh, params),
+    history = read_history(wh, params)
+    plans = planner.plan(audience.campaigns, history,
                          max_single_per_day=settings.pacing.max_single_emails_per_day,
                          suppressed=read_suppressed(wh, params["tenant"]))
     if quota_block:
         context.log.warning(f"tenant {params['tenant']}: no emails this run: {quota_block}")
         plans = []
+    capped = cap_emails(plans, history, room)
+    if capped.skipped:
+        context.log.warning(f"tenant {params['tenant']}: {capped.reason}")
     planned = planner.render(plans)
     if planner.failures:  # one email that cannot be planned is recorded and skipped, not the county
         context.log.warning(f"{len(planner.failures)} emails could not be planned: "
@@ -381,6 +407,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             # A suspended tenant's campaigns are off: the reason says why nothing was sent.
             tenant_suspended=audience.suspended or "",
             quota_blocked=quota_block or "", properties_newly_received=received,
+            **_skipped_metadata(capped, lambda d: f"{d.campaign.key} {d.send_key}"),
             provider=outbox.provider),
         check_results=[
             check("no_email_to_suppressed_address", suppressed_sent == 0,

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from realestate_assets.accounts import quotas
 from realestate_assets.config_models import (
     SINGLE_PROPERTY_CAMPAIGNS,
     CampaignConfig,
@@ -451,3 +452,24 @@ class CampaignPlanner:
                 with self._one_email(d.campaign, d.send_key, d.recipient):
                     out.append(self.render_one(d))
         return out
+
+
+# An earlier email in these states may still go out (and count); any other state was settled.
+UNSENT = ("pending", "sending", "failed")
+
+
+def cap_emails(plans: list[RecipientPlan], history: list[EarlierEmail], room: quotas.Usage | None
+               ) -> quotas.Capped[Decision]:
+    """Keep the plans' emails within the month's remaining emails (quotas.cap), best-scored first:
+    an email planned again whose earlier row was settled (sent, bounced …) costs nothing. Removes
+    the skipped ones from `plans` in place; they are planned again by a later run."""
+    settled = {(h.recipient, h.send_key) for h in history if h.status not in UNSENT}
+    decisions = [d for plan in plans for d in plan.emails]
+    capped = quotas.cap(decisions, room,
+                        score=lambda d: max((float(i["bird_dog_score"]) for i in d.items), default=0.0),
+                        free=lambda d: d.again and (d.recipient.address, d.send_key) in settled)
+    if capped.skipped:
+        kept = {id(d) for d in capped.kept}
+        for plan in plans:
+            plan.emails = [d for d in plan.emails if id(d) in kept]
+    return capped

@@ -1,9 +1,10 @@
 """Saved-search alerts (issues #11, #12): a new property matching a saved search with `alert` on
-becomes a `search.match` event for the tenant's webhook endpoints that take it.
+becomes a `search.match` event for the tenant's webhook endpoints that take it, and a line in the
+digest emailed to the search's owner (below).
 
-Delivery is the outgoing-webhook path (outreach/webhooks.py, run by the webhooks sensor every 30 s),
-chosen over email or the WebSocket because it is already durable (a row per endpoint and event,
-retried on a schedule across ticks, signed per Standard Webhooks) and idempotent: the event key is
+The events go the outgoing-webhook path (outreach/webhooks.py, run by the webhooks sensor every 30 s),
+durable (a row per endpoint and event, retried on a schedule across ticks, signed per Standard
+Webhooks) and idempotent: the event key is
 `search.match:<search id>:<county>:<prospect key>`, unique per endpoint, so a property is announced
 once per saved search and endpoint whatever re-runs or rescoring happen. A receiver (Slack, Zapier,
 the tenant's CRM) turns it into the notification its people read.
@@ -13,26 +14,49 @@ search already showed), and "matching" means the search's own filters, read by t
 one parser (`api/v1/property_query.where`), confined to the counties the tenant follows. Properties
 are looked at when their score changes (after the sensor's cursor): a property discovered before it
 was scored is announced once its score makes it match.
+
+Each match is also emailed to the search's owner (issue #11): a `search_alert_emails` row per search
+and property (unique: the same idempotency as the event key) waits as `pending`, and
+`send_search_digests` sends one digest per search per sensor tick listing what waits, best score
+first, through the account mailer (accounts/notices.py, the one that sends verification links).
+The owner's `search_alert` notification preference (GET/PATCH /me/profile) decides whether it goes;
+an owner who turned it off, is inactive, unverified or no longer a member gets the rows `skipped`
+with the reason (turning it on later does not flood them with old matches). A digest the mailer
+refuses stays pending for the next tick.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from pydantic import ValidationError
 
+from realestate_assets.accounts.profile import wants
 from realestate_assets.api.v1.property_query import FROM, PropertyFilters, where
 from realestate_assets.db.tenancy import set_tenant
+from realestate_assets.db.warehouse import dict_rows
+
+log = logging.getLogger(__name__)
 
 EVENT = "search.match"
 
+# Every search with alerts on: its owner is emailed whether or not the tenant has webhook endpoints
+# (`enqueue` finds no endpoint to deliver to and writes nothing for a tenant without them).
 SEARCHES_SQL = """
 SELECT ss.id, ss.tenant_id, ss.name, ss.user_id, ss.filters, ss.created_at
 FROM saved_searches ss
-WHERE ss.alert AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant_id = ss.tenant_id AND e.is_active
-                           AND %s = ANY(e.event_types))
+WHERE ss.alert
 ORDER BY ss.tenant_id, ss.id
+"""
+
+# A match waits for the owner's next digest; ON CONFLICT: once per search and property, ever.
+PENDING_SQL = """
+INSERT INTO search_alert_emails (tenant_id, search_id, county, prospect_key) VALUES (%s, %s, %s, %s)
+ON CONFLICT (search_id, county, prospect_key) DO NOTHING
 """
 
 MATCH_COLUMNS = ("p.id, p.county, p.prospect_key, p.address, p.city, p.state, p.zip, s.bird_dog_score, "
@@ -57,10 +81,11 @@ def matches_sql(filters: PropertyFilters, tenant_id: str, created_at: datetime, 
 
 def enqueue_search_matches(cur: Any, *, since: datetime, public_base_url: str | None,
                            enqueue: Any) -> tuple[int, datetime | None]:
-    """`search.match` events for what matched since `since`; (deliveries enqueued, newest score
-    change seen). `enqueue` is webhooks.enqueue (passed in: that module calls this one). Runs as
-    the table owner across tenants; each search's query is scoped to its tenant (`app.tenant_id`,
-    so the tenant-data parts of the filters — review marks, the tenant's status — read its rows)."""
+    """`search.match` events (and rows for the owner's email digest) for what matched since
+    `since`; (deliveries enqueued, newest score change seen). `enqueue` is webhooks.enqueue (passed
+    in: that module calls this one). Runs as the table owner across tenants; each search's query is
+    scoped to its tenant (`app.tenant_id`, so the tenant-data parts of the filters — review marks,
+    the tenant's status — read its rows)."""
     cur.execute(SEARCHES_SQL, (EVENT,))
     searches = cur.fetchall()
     enqueued, newest = 0, None
@@ -80,7 +105,81 @@ def enqueue_search_matches(cur: Any, *, since: datetime, public_base_url: str | 
                         "value_gap_pct": gap,
                         "url": f"{public_base_url.rstrip('/')}/properties/{property_id}" if public_base_url else None}
                 enqueued += enqueue(cur, tenant, EVENT, event_key(search_id, county, key), data)
+                cur.execute(PENDING_SQL, (tenant, search_id, county, key))
                 newest = changed if newest is None else max(newest, changed)
     finally:
         set_tenant(cur, None)
     return enqueued, newest
+
+
+# ---- the owner's email digest -----------------------------------------------------------------
+
+# What waits, with what the owner's digest needs; locked (SKIP LOCKED: two sensors never send one
+# twice). Runs as the table owner across tenants.
+WAITING_SQL = """
+SELECT a.id, a.search_id, a.tenant_id, a.county, a.prospect_key, ss.name AS search_name, ss.alert,
+       u.email, u.is_active, u.email_verified_at IS NOT NULL AS verified, u.notification_preferences,
+       EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = ss.tenant_id AND m.user_id = u.id) AS member,
+       t.suspended_at IS NOT NULL AS suspended,
+       p.id AS property_id, p.address, p.city, p.state, p.zip, s.bird_dog_score, s.estimated_value
+FROM search_alert_emails a
+JOIN saved_searches ss ON ss.id = a.search_id
+JOIN users u ON u.id = ss.user_id
+JOIN tenants t ON t.id = a.tenant_id
+LEFT JOIN prospects p ON p.county = a.county AND p.prospect_key = a.prospect_key
+LEFT JOIN scores s ON s.county = a.county AND s.prospect_key = a.prospect_key
+WHERE a.status = 'pending'
+ORDER BY a.search_id, s.bird_dog_score DESC NULLS LAST, a.county, a.prospect_key
+FOR UPDATE OF a SKIP LOCKED
+"""
+
+
+def skip_reason(owner: dict[str, Any]) -> str | None:
+    """Why a search's owner gets no digest (None: they do). One place for who is emailed."""
+    if not owner["alert"]:
+        return "alerts were switched off on the search"
+    if owner["suspended"]:
+        return "the workspace is suspended"
+    if not owner["is_active"] or not owner["member"]:
+        return "the search's owner is inactive or no longer a member"
+    if not owner["verified"]:
+        return "the owner's address is not verified"
+    if not wants(owner["notification_preferences"], "search_alert"):
+        return "the owner turned search alert emails off"
+    return None
+
+
+def send_search_digests(conn: Any, mail: Any, *, public_base_url: str | None) -> Counter[str]:
+    """One email per saved search listing its pending matches, best first (`mail`:
+    accounts.notices.AccountMail); each search's rows are marked sent (or skipped, with the reason)
+    and committed right after its email, so a later failure never sends it again. Counts of
+    digests `sent`, `skipped` and `failed` (left pending for the next tick)."""
+    from realestate_assets.outreach.mailer import ProviderError
+
+    done: Counter[str] = Counter()
+    with conn.cursor() as cur:
+        cur.execute(WAITING_SQL)
+        rows = dict_rows(cur)
+        for search_id, group in groupby(rows, key=lambda r: r["search_id"]):
+            matches = list(group)
+            ids = [m["id"] for m in matches]
+            reason = skip_reason(matches[0])
+            if reason is not None:
+                cur.execute("UPDATE search_alert_emails SET status = 'skipped', reason = %s WHERE id = ANY(%s)",
+                            (reason, ids))
+                done["skipped"] += 1
+                conn.commit()
+                continue
+            try:
+                delivery = mail.send_search_digest(matches[0]["search_name"], matches[0]["email"], matches,
+                                                   base_url=public_base_url)
+            except ProviderError as exc:
+                log.error("saved-search digest %s not sent (retried next tick): %s", search_id, exc)
+                done["failed"] += 1
+                continue
+            cur.execute("UPDATE search_alert_emails SET status = 'sent', message_id = %s, sent_at = %s "
+                        "WHERE id = ANY(%s)", (delivery.provider_message_id, datetime.now(UTC), ids))
+            conn.commit()
+            done["sent"] += 1
+    conn.commit()
+    return done

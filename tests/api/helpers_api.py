@@ -43,7 +43,8 @@ class Tenant:
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
     audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note,
-    a saved search, a review mark, its settings row and a property received; on the unlimited plan."""
+    a saved search (and a match it emailed), a review mark, its settings row and a property
+    received; on the unlimited plan."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
@@ -76,8 +77,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "VALUES (%s, 'gone@example.com', 'unsubscribe', 'test')", (tenant.id,))
         cur.execute("INSERT INTO notes (tenant_id, county, prospect_key, user_id, author, body) "
                     "VALUES (%s, 'king_wa', 'p1', %s, 'seed', 'a note')", (tenant.id, tenant.users["analyst"]["id"]))
-        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters) VALUES (%s, %s, 'seed', '{}')",
-                    (tenant.id, tenant.users["viewer"]["id"]))
+        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters) VALUES (%s, %s, 'seed', '{}') "
+                    "RETURNING id", (tenant.id, tenant.users["viewer"]["id"]))
+        cur.execute("INSERT INTO search_alert_emails (tenant_id, search_id, county, prospect_key, status, sent_at) "
+                    "VALUES (%s, %s, 'king_wa', 'p1', 'sent', now())", (tenant.id, cur.fetchone()[0]))
         cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
         # Switched off: other tests' webhook ticks must not try to deliver to it.

@@ -125,12 +125,26 @@ def test_an_invitation_without_a_password_emails_a_link_to_choose_one(
     assert next(m for m in members if m["email"] == address)["email_verified_at"] is not None
 
 
-def test_a_user_verifies_their_address_with_the_emailed_link(
+def test_an_unverified_address_cannot_log_in_until_it_follows_a_new_link(
         client: TestClient, database_url: str, state: Path, tenant: Any) -> None:
     address = fresh_user(database_url, tenant.id, verified=False)
-    session = login(client, address)
-    answer = client.post("/api/v1/auth/verify-email", headers=bearer(session["access_token"]))
+    refused = client.post("/api/v1/auth/login", json={"email": address, "password": PASSWORD})
+    assert refused.status_code == 403, refused.text
+    problem = refused.json()
+    assert problem["code"] == "email_not_verified" and problem["type"].endswith("/email-not-verified")
+    assert "verify-email/resend" in problem["detail"]
+    # The wrong password still answers the one 401 of every failure (nothing to learn by guessing).
+    assert client.post("/api/v1/auth/login", json={"email": address, "password": NEW_PASSWORD}).status_code == 401
+
+    resend = "/api/v1/auth/verify-email/resend"
+    answer = client.post(resend, json={"email": address.upper()})
     assert answer.status_code == 202
+    # The same answer for an address without an account, and nothing sent.
+    nobody = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    other = client.post(resend, json={"email": nobody})
+    assert other.status_code == 202
+    assert other.json()["detail"].replace(nobody, address.upper()) == answer.json()["detail"]
+    assert messages(state, nobody) == []
     (message,) = messages(state, address)
     token = token_in(message, "verify-email")
     confirm = "/api/v1/auth/verify-email/confirm"
@@ -139,8 +153,10 @@ def test_a_user_verifies_their_address_with_the_emailed_link(
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT email_verified_at IS NOT NULL FROM users WHERE email = %s", (address,))
         assert cur.fetchone()[0]
-    # Verified: asking again sends nothing.
+    session = login(client, address)
+    # Verified: asking again (logged in or not) sends nothing.
     assert client.post("/api/v1/auth/verify-email", headers=bearer(session["access_token"])).status_code == 202
+    assert client.post(resend, json={"email": address}).status_code == 202
     assert len(messages(state, address)) == 1
 
 

@@ -124,8 +124,8 @@ def test_login_into_a_tenant_one_is_not_a_member_of_fails(tenants, api_cursor, d
     with pytest.raises(store.AccountError, match="not valid"):
         store.login(api_cursor(), a.users["owner"]["email"], PASSWORD, tenant_id=b.id)
     with owner_cursor(database_url) as cur:
-        loner = store.create_user(cur, f"loner@{a.id}.example", PASSWORD)  # a member of nothing
-        both = store.create_user(cur, f"both@{a.id}.example", PASSWORD)
+        loner = store.create_user(cur, f"loner@{a.id}.example", PASSWORD, verified=True)  # a member of nothing
+        both = store.create_user(cur, f"both@{a.id}.example", PASSWORD, verified=True)
         store.set_membership(cur, a.id, both["id"], "viewer")
         store.set_membership(cur, b.id, both["id"], "analyst")
     with pytest.raises(store.AccountError, match="not valid"):

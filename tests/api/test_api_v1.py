@@ -99,7 +99,8 @@ def test_route_by_role_table_from_the_openapi_document(client: TestClient, tenan
                   for method, op in ops.items()]
     # Without credentials by design: they are how a person gets credentials.
     public = {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/password-reset",
-              "/api/v1/auth/password-reset/confirm", "/api/v1/auth/verify-email/confirm"}
+              "/api/v1/auth/password-reset/confirm", "/api/v1/auth/verify-email/confirm",
+              "/api/v1/auth/verify-email/resend"}
     assert all(PERMISSION_KEY in op for path, _, op in operations if path not in public)
     principals = _principals(client, tenants, platform_admin)
     checked = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from realestate_assets.accounts import store
@@ -38,6 +39,13 @@ def test_cli_creates_tenant_user_and_key(database_url: str, tmp_path: Path) -> N
         assert principal.tenant_id == tenant and principal.permissions == {"read", "write"}
         session = store.login(cur, email, "a long enough pass")
         assert (session.tenant_id, session.role) == (tenant, "owner")
+        # --unverified: the person proves the address by email before the first login.
+        unverified = f"later@{tenant}.example"
+        assert runner.invoke(app, ["user", "create", unverified, "--tenant", tenant, "--unverified",
+                                   "--password", "a long enough pass"], env=env).exit_code == 0
+        with pytest.raises(store.AccountError) as refused:
+            store.login(cur, unverified, "a long enough pass")
+        assert refused.value.kind == "email_not_verified"
         cur.execute("SELECT action, entity, actor FROM audit_log ORDER BY id")
         rows = cur.fetchall()
     assert [(a, e) for a, e, _ in rows[:3]] == [("create", "tenants"), ("create", "memberships"),

@@ -151,7 +151,7 @@ def test_profile_and_notification_preferences_are_the_callers_own(client: TestCl
     mine = client.get(f"{API}/me/profile", headers=analyst).json()
     assert mine["email"] == world["a"].users["analyst"]["email"] and mine["display_name"] is None
     assert mine["notification_preferences"] == {"new_deal": True, "campaign_send": True, "campaign_progress": True,
-                                                 "run_finished": True}
+                                                 "run_finished": True, "search_alert": True}
     changed = client.patch(f"{API}/me/profile", json={"display_name": " Casey ",
                                                       "notification_preferences": {"campaign_send": False}},
                            headers=analyst).json()
@@ -162,7 +162,8 @@ def test_profile_and_notification_preferences_are_the_callers_own(client: TestCl
     again = client.patch(f"{API}/me/profile", json={"notification_preferences": {"new_deal": False}},
                          headers=analyst).json()
     assert again["notification_preferences"] == {"new_deal": False, "campaign_send": False,
-                                                 "campaign_progress": True, "run_finished": True}
+                                                 "campaign_progress": True, "run_finished": True,
+                                                 "search_alert": True}
     assert again["display_name"] == "Casey"
     assert client.get(f"{API}/me/profile", headers=_as(client, world, "a", "viewer")).json()["display_name"] is None
     assert client.get(f"{API}/me/profile", headers={"X-API-Key": world["a"].keys["read"]}).status_code == 409

@@ -32,6 +32,9 @@ def test_login_attempts_are_limited_per_account_and_address(database_url: str, t
         assert blocked.headers["content-type"] == "application/problem+json"
         assert 1 <= int(blocked.headers["Retry-After"]) <= 60 and blocked.headers["RateLimit-Limit"] == "3"
         assert "login attempts" in blocked.json()["detail"] and "3 per minute" in blocked.json()["detail"]
+        # Asking for a verification link (no login needed) spends the same attempts.
+        resend = client.post("/api/v1/auth/verify-email/resend", json={"email": email})
+        assert resend.status_code == 429
 
 
 def test_requests_are_limited_per_principal_and_per_address(database_url: str, tmp_path: Path) -> None:

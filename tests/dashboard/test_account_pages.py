@@ -50,11 +50,11 @@ def page(base_url: str) -> Iterator[Any]:
         browser.close()
 
 
-def reset_link(state: Path, to: str) -> str:
+def reset_link(state: Path, to: str, page: str = "reset-password") -> str:
     for path in (state / "outbox").glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         if message["To"] == to:
-            match = re.search(r"https?://\S+/reset-password#token=\S+", message.get_content())
+            match = re.search(rf"https?://\S+/{page}#token=\S+", message.get_content())
             assert match
             return match.group(0)
     raise AssertionError(f"no email to {to}")
@@ -85,6 +85,35 @@ def test_a_person_resets_a_forgotten_password_from_the_sign_in_screen(
     page.get_by_role("link", name="Back to sign in").click()
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/login$"))
+
+
+def test_an_unverified_person_asks_for_a_new_link_from_the_sign_in_screen(
+        page: Any, base_url: str, database_url: str, state: Path) -> None:
+    from realestate_assets.accounts import store
+    from tests.api.helpers_api import PASSWORD, owner_cursor
+
+    expect = sync_api.expect
+    tenant = make_tenant(database_url, "unverified")
+    address = f"new.{tenant.id}@example.com"
+    with owner_cursor(database_url) as cur:
+        user = store.create_user(cur, address, PASSWORD)  # not verified
+        store.set_membership(cur, tenant.id, user["id"], "viewer")
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("is not verified yet")).to_be_visible()
+    page.get_by_role("button", name="Send a new verification link").click()
+    expect(page.get_by_role("status")).to_contain_text("a link is on its way")
+
+    link = reset_link(state, address, "verify-email")
+    page.goto(link)
+    expect(page.get_by_role("status")).to_contain_text("Your address is confirmed")
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(address)
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/login$"))
 

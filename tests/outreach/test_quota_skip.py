@@ -1,5 +1,6 @@
 """A tenant over its plan (issue #11): its packets and emails steps skip its partition with the
-reason in their metadata and log, and never fail the county's run."""
+reason in their metadata and log, and never fail the county's run; a tenant near the end of its
+plan gets only what the headroom allows, best-scored first, the rest skipped with reason `quota`."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from tests.databases import psycopg2_dsn
 from tests.outreach.test_tenant_objects import _checks, _run
 
 
-def _over_quota(database_url: str, tenant: str) -> None:
-    """On the free plan, with the month's properties and emails used up."""
+def _over_quota(database_url: str, tenant: str, left: int = 0) -> None:
+    """On the free plan, with the month's properties and emails used up (but `left` of each)."""
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     with conn, conn.cursor() as cur:
         cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
         cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
                     "SELECT %s, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 'king_wa', 'k' || i, 'packet' "
-                    "FROM generate_series(1, %s) i", (tenant, PLANS["free"].properties))
+                    "FROM generate_series(1, %s) i", (tenant, PLANS["free"].properties - left))
         cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
                     "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
                     "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', 10, 80, now()) RETURNING id",
@@ -30,7 +31,7 @@ def _over_quota(database_url: str, tenant: str) -> None:
         cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
                     "send_key, status, sent_at) SELECT %s, 'elsewhere', 'new_opportunity', %s, "
                     "'r' || i || '@example.com', 'Deal', 'outbox', 'k' || i, 'sent', now() "
-                    "FROM generate_series(1, %s) i", (tenant, packet_id, PLANS["free"].emails))
+                    "FROM generate_series(1, %s) i", (tenant, packet_id, PLANS["free"].emails - left))
     conn.close()
 
 
@@ -81,3 +82,39 @@ def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_en
         cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
         assert cur.fetchone()[0] == len(received)  # a re-run counts nothing twice
     conn.close()
+
+
+@pytest.mark.slow
+def test_a_run_near_the_end_of_the_plan_does_only_what_is_left_best_first(
+        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+    _over_quota(database_url, tenant, left=2)
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
+    result = _run(pipeline_env, upstream, tenant)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    metadata = _metadata(result)
+    packets, emails = metadata["packets"], metadata["emails"]
+    assert packets["quota_blocked"].value == "" and emails["quota_blocked"].value == ""
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT prospect_key FROM packets WHERE tenant_id = %s AND county = 'king_wa' "
+                    "AND prospect_key <> '_portfolio'", (tenant,))
+        packeted = {r[0] for r in cur.fetchall()}
+        cur.execute("SELECT prospect_key, bird_dog_score FROM scores WHERE county = 'king_wa'")
+        scores = dict(cur.fetchall())
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
+        received = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM emails WHERE tenant_id = %s AND county = 'king_wa' "
+                    "AND sent_at IS NOT NULL", (tenant,))
+        sent = cur.fetchone()[0]
+    conn.close()
+    # Two properties left this month: two delivered, the plan's 100 reached, never passed.
+    skipped = packets["skipped_quota"].value
+    assert len(packeted) == 2 and skipped >= 1, (packeted, skipped)
+    assert received == PLANS["free"].properties
+    assert packets["skipped_reason"].value == "quota"
+    assert packets["skipped_quota_detail"].value.startswith("quota properties: 2 of the free plan's 100")
+    # Best first: nothing skipped scores above what was delivered.
+    assert min(scores[k] for k in packeted) >= max(scores[k] for k in packets["skipped_quota_examples"].value)
+    # Two emails left: at most two sent; what the plan wanted beyond them is skipped, not failed.
+    assert sent <= 2 and emails["sent_this_run"].value == sent
+    assert emails["skipped_quota"].value == 0 or emails["skipped_reason"].value == "quota"

@@ -1,17 +1,27 @@
 """Saved-search alerts on real PostgreSQL: a new property matching a saved search with alerts on
 becomes one `search.match` webhook delivery per endpoint — never twice, never for a property the
-search already showed, never for another tenant's county or a search without alerts."""
+search already showed, never for another tenant's county or a search without alerts — and one
+line of the digest emailed to the search's owner (outbox), as their notification preferences say."""
 
 from __future__ import annotations
 
+import email
 import json
+import re
 import uuid
+from collections import Counter
+from email import policy
+from pathlib import Path
 from typing import Any
 
+import psycopg2
+
 from realestate_assets.accounts import store
-from realestate_assets.outreach.search_alerts import event_key
+from realestate_assets.accounts.notices import AccountMail
+from realestate_assets.outreach.mailer import OutboxMailer, ProviderError
+from realestate_assets.outreach.search_alerts import event_key, send_search_digests
 from realestate_assets.outreach.webhooks import enqueue_events
-from tests.api.helpers_api import make_tenant, owner_cursor, seed_county
+from tests.api.helpers_api import dsn, make_tenant, owner_cursor, seed_county
 
 NO_DEALS = 101.0  # above every score: no deal.new events in these tests
 
@@ -74,3 +84,118 @@ def test_new_matches_of_an_alerting_search_are_announced_once(database_url: str)
         cur.execute("UPDATE scores SET bird_dog_score = bird_dog_score WHERE county = %s", (county,))
     _tick(database_url)
     assert len(_deliveries(database_url, a.id)) == len(expected)
+
+
+# ---- the owner's email digest -----------------------------------------------------------------
+
+def _digests(outbox: Path, to: str) -> list[Any]:
+    found = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(outbox.glob("*.eml"))]
+    return [m for m in found if m["To"] == to]
+
+
+def _send(database_url: str, outbox: Path) -> Counter[str]:
+    mail = AccountMail(OutboxMailer(outbox), from_email="alerts@reos.example", from_name="REOS alerts")
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        return send_search_digests(conn, mail, public_base_url="https://app.example.com")
+    finally:
+        conn.close()
+
+
+def _statuses(database_url: str, search_id: int) -> dict[str, tuple[str, str | None]]:
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT prospect_key, status, reason FROM search_alert_emails WHERE search_id = %s", (search_id,))
+        return {k: (s, r) for k, s, r in cur.fetchall()}
+
+
+def test_the_owner_gets_one_digest_per_search_and_never_a_match_twice(database_url: str, tmp_path: Path) -> None:
+    """No webhook endpoint at all: the email does not depend on one."""
+    tenant = make_tenant(database_url, "digest")
+    county = f"dg_{uuid.uuid4().hex[:6]}"
+    owner, analyst = tenant.users["owner"], tenant.users["analyst"]
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, county)
+        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters, alert) VALUES "
+                    "(%s, %s, 'good ones', '{\"min_score\": 70}', true), (%s, %s, 'all', '{}', true) RETURNING id",
+                    (tenant.id, owner["id"], tenant.id, analyst["id"]))
+        good, everything = (r[0] for r in cur.fetchall())
+        # The analyst does not want these emails (Settings › Notifications).
+        cur.execute("UPDATE users SET notification_preferences = '{\"search_alert\": false}' WHERE id = %s",
+                    (analyst["id"],))
+    with owner_cursor(database_url) as cur:
+        seed_county(cur, county, 12)
+        cur.execute("SELECT prospect_key, bird_dog_score FROM scores WHERE county = %s AND bird_dog_score >= 70 "
+                    "ORDER BY bird_dog_score DESC", (county,))
+        expected = cur.fetchall()
+    outbox = tmp_path / "outbox"
+
+    _tick(database_url)
+    sent = _send(database_url, outbox)
+    assert sent["sent"] >= 1 and sent["skipped"] >= 1
+    (digest,) = _digests(outbox, owner["email"])
+    assert f"{len(expected)} new properties for “good ones”" == digest["Subject"]
+    text = digest.get_content()
+    # Best first, each with its link; nothing of the analyst's search reaches the owner.
+    shown = [int(n) for n in re.findall(r"score (\d+)", text)]
+    assert shown == sorted(shown, reverse=True) and len(shown) == len(expected)
+    assert text.count("https://app.example.com/properties/") == len(expected)
+    assert _digests(outbox, analyst["email"]) == []
+    assert {s for s, _ in _statuses(database_url, good).values()} == {"sent"}
+    skipped = {r for _, r in _statuses(database_url, everything).values()}
+    assert skipped == {"the owner turned search alert emails off"}
+
+    # Again, after a rescoring, and after the analyst turns the emails back on: nothing new to say.
+    _tick(database_url)
+    with owner_cursor(database_url) as cur:
+        cur.execute("UPDATE scores SET bird_dog_score = bird_dog_score WHERE county = %s", (county,))
+        cur.execute("UPDATE users SET notification_preferences = '{}' WHERE id = %s", (analyst["id"],))
+    _tick(database_url)
+    assert sum(_send(database_url, outbox).values()) == 0
+    assert len(_digests(outbox, owner["email"])) == 1 and _digests(outbox, analyst["email"]) == []
+
+    # A property found later makes a second digest listing it alone.
+    with owner_cursor(database_url) as cur:
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
+                    "status) VALUES (%s, %s, 'x', '1 NEW ST', 'SEATTLE', 'WA', '98103', 'condo', 'scored')",
+                    (county, f"{county}-new"))
+        cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+                    "bird_dog_score, score_rank, model_version) VALUES (%s, %s, '2026-12-02', 610000, 12, 95, 1, 'v1')",
+                    (county, f"{county}-new"))
+    _tick(database_url)
+    _send(database_url, outbox)
+    later = _digests(outbox, owner["email"])
+    assert len(later) == 2
+    (analysts,) = _digests(outbox, analyst["email"])  # emails on again: the new match only
+    assert analysts["Subject"] == "1 new property for “all”"
+    newest = next(m for m in later if m["Subject"].startswith("1 new property"))
+    assert "1 NEW ST" in newest.get_content() and "$610,000" in newest.get_content()
+
+
+def test_a_refused_digest_waits_for_the_next_tick(database_url: str, tmp_path: Path) -> None:
+    tenant = make_tenant(database_url, "digest-retry")
+    county = f"dr_{uuid.uuid4().hex[:6]}"
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, county)
+        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters, alert) "
+                    "VALUES (%s, %s, 'all', '{}', true) RETURNING id", (tenant.id, tenant.users["viewer"]["id"]))
+        search_id = cur.fetchone()[0]
+    with owner_cursor(database_url) as cur:
+        seed_county(cur, county, 4)
+    _tick(database_url)
+
+    class Refusing(OutboxMailer):
+        def send_notice(self, notice: Any) -> Any:
+            raise ProviderError("provider down")
+
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        refused = send_search_digests(conn, AccountMail(Refusing(tmp_path), from_email="a@reos.example",
+                                                        from_name="A"), public_base_url=None)
+    finally:
+        conn.close()
+    assert refused["failed"] >= 1
+    assert {s for s, _ in _statuses(database_url, search_id).values()} == {"pending"}
+    assert _send(database_url, tmp_path / "outbox")["sent"] >= 1
+    assert {s for s, _ in _statuses(database_url, search_id).values()} == {"sent"}
+    (digest,) = _digests(tmp_path / "outbox", tenant.users["viewer"]["email"])
+    assert "n/a" not in digest["Subject"]

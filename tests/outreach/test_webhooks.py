@@ -200,7 +200,7 @@ def test_ping_campaign_sent_and_another_tenant_sees_nothing(client, database_url
 
 def test_the_sensor_enqueues_and_delivers(client, database_url: str, world, tmp_path: Path) -> None:
     from realestate_assets.settings import repo_root
-    from resources import ObjectStoreResource, PlatformResource, WarehouseResource
+    from resources import MailerResource, ObjectStoreResource, PlatformResource, WarehouseResource
     from sensors.webhooks import webhooks_sensor
 
     with ScriptedServer() as receiver:
@@ -209,7 +209,8 @@ def test_the_sensor_enqueues_and_delivers(client, database_url: str, world, tmp_
         resources = {"platform": PlatformResource(config_dir=str(repo_root() / "config"), state_dir=str(tmp_path)),
                      "warehouse": WarehouseResource(database_url=database_url),
                      "object_store": ObjectStoreResource(backend="local", local_dir=str(tmp_path / "objects"),
-                                                         link_secret="l" * 32)}
+                                                         link_secret="l" * 32),
+                     "mailer": MailerResource(backend="outbox", outbox_dir=str(tmp_path / "outbox"))}
         with dg.build_sensor_context(resources=resources) as context:
             result = webhooks_sensor(context)
     assert isinstance(result, dg.SensorResult) and result.cursor

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REFRESH_KEY, Session } from "./session";
+import { REFRESH_KEY, Session, problemError } from "./session";
 
 class MemoryStorage {
   items = new Map<string, string>();
@@ -125,5 +125,16 @@ describe("Session", () => {
     await session.logout();
     expect(session.active).toBe(false);
     expect(api.calls.at(-1)).toMatchObject({ url: "/api/v1/auth/logout", body: '{"refresh_token":"refresh-1"}' });
+  });
+});
+
+describe("problemError", () => {
+  it("keeps the code a client acts on (a login refused until the address is verified)", () => {
+    const error = problemError(403, "Forbidden", {
+      type: "https://reos.dev/problems/email-not-verified", title: "Forbidden", status: 403,
+      detail: "the address a@example.com is not verified yet", code: "email_not_verified" });
+    expect(error.code).toBe("email_not_verified");
+    expect(error.message).toContain("not verified yet");
+    expect(problemError(401, "Unauthorized", { title: "Unauthorized" }).code).toBeNull();
   });
 });

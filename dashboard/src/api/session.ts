@@ -20,19 +20,22 @@ export interface TokenPair {
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly title: string, readonly detail: string | null) {
+  constructor(readonly status: number, readonly title: string, readonly detail: string | null,
+    readonly code: string | null = null) {
     super(detail || title);
   }
 }
 
-interface ProblemBody { title?: string; detail?: unknown; errors?: { loc?: unknown[]; msg?: string }[] }
+// `code`: a refusal the client acts on (the login's email_not_verified offers a new link).
+interface ProblemBody { title?: string; detail?: unknown; code?: unknown; errors?: { loc?: unknown[]; msg?: string }[] }
 
 /** An RFC 9457 problem body (already parsed, or anything else) as an ApiError with a readable message. */
 export function problemError(status: number, statusText: string, body: unknown): ApiError {
   const p = (body && typeof body === "object" ? body : {}) as ProblemBody;
   let detail = typeof p.detail === "string" ? p.detail : null;
   if (p.errors?.length) detail = p.errors.map((e) => `${(e.loc ?? []).slice(1).join(".")}: ${e.msg}`).join("; ");
-  return new ApiError(status, p.title ?? (statusText || `HTTP ${status}`), detail);
+  return new ApiError(status, p.title ?? (statusText || `HTTP ${status}`), detail,
+    typeof p.code === "string" ? p.code : null);
 }
 
 export async function problem(response: Response): Promise<ApiError> {

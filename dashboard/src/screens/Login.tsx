@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { Link, Navigate, useLocation, useNavigate } from "react-router-dom";
-import { session } from "../api/client";
+import { api, data, session } from "../api/client";
+import { ApiError } from "../api/session";
 import { ErrorBox } from "../components/ui";
 
 export default function Login() {
@@ -13,13 +14,27 @@ export default function Login() {
   const [needsTenant, setNeedsTenant] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [resent, setResent] = useState<string | null>(null);
 
   if (session.active && !busy) return <Navigate to={from} replace />;
+
+  // The right password of an address not verified yet: the person cannot log in to ask for a link.
+  const unverified = error instanceof ApiError && error.code === "email_not_verified";
+
+  async function resend() {
+    try {
+      const answer = await data(api.POST("/api/v1/auth/verify-email/resend", { body: { email } }));
+      setResent(answer.detail);
+    } catch (e) {
+      setError(e);
+    }
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
     setError(null);
+    setResent(null);
     try {
       await session.login(email, password, tenant || undefined);
       navigate(from, { replace: true });
@@ -52,6 +67,12 @@ export default function Login() {
           </div>
         )}
         {error !== null && <ErrorBox error={error} />}
+        {unverified && !resent && (
+          <button type="button" className="btn w-full justify-center" onClick={resend}>
+            Send a new verification link
+          </button>
+        )}
+        {resent && <p role="status" className="text-sm">{resent}</p>}
         <button type="submit" className="btn btn-primary w-full justify-center" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>

@@ -21,6 +21,7 @@ from realestate_assets.api.v1.schemas import (
     RefreshRequest,
     TokenConfirm,
     TokenPair,
+    VerificationResend,
 )
 from realestate_assets.api.v1.security import Context, client_ip, needs, request_id
 from realestate_assets.db.tenancy import act_as_api, set_tenant
@@ -58,11 +59,13 @@ def _audit(request: Request, cur: Any, principal: Principal | None, tenant_id: s
                 ip=client_ip(request))
 
 
-@router.post("/auth/login", response_model=TokenPair, responses=responses(401, 422, 429),
+@router.post("/auth/login", response_model=TokenPair, responses=responses(401, 403, 422, 429),
              summary="Log in with email and password")
 def login(body: LoginRequest, request: Request) -> TokenPair:
     """A short-lived access token (JWT, 15 min) and a single-use refresh token (30 days).
-    Attempts are limited per account and per client address (429 with Retry-After)."""
+    Attempts are limited per account and per client address (429 with Retry-After). The right
+    password of an address not verified yet answers 403 `email_not_verified` (a new link:
+    `POST /auth/verify-email/resend`)."""
     limit_account_attempts(request, body.email, "login attempts")
     with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
         act_as_api(cur, None)
@@ -173,6 +176,24 @@ def request_verification(request: Request, ctx: Context = needs("read")) -> Acce
         # leaves a dead link and a 500, and the person asks again.
         send_account_mail(request, "verify", issued)
     return Accepted(detail=f"If {ctx.principal.actor} is not verified yet, a link is on its way.")
+
+
+@router.post("/auth/verify-email/resend", response_model=Accepted, status_code=202, responses=responses(422, 429),
+             summary="Email a new verification link (no login needed)")
+def resend_verification(body: VerificationResend, request: Request) -> Accepted:
+    """For the person whose login answered `email_not_verified`: they cannot log in to ask. Always
+    202 with the same answer, whether or not the address has an account or is verified already (no
+    account enumeration); a link goes only to an account not verified yet, replacing any earlier one.
+    Counted against the login attempt limits (per account and per client address)."""
+    from realestate_assets.accounts.notices import PURPOSE, TTL
+
+    limit_account_attempts(request, body.email, "account requests")
+    with request.app.state.reos.warehouse.transaction() as conn, conn.cursor() as cur:
+        act_as_api(cur, None)
+        issued = store.issue_account_token(cur, body.email, PURPOSE["verify"], TTL["verify"])
+    if issued is not None and not issued.verified:  # committed first: the link must already work
+        send_account_mail(request, "verify", issued)
+    return Accepted(detail=f"If {body.email.strip()} has an account not verified yet, a link is on its way.")
 
 
 @router.post("/auth/verify-email/confirm", status_code=204, responses=responses(400, 422),

@@ -24,7 +24,11 @@ PREFIX = "/api/v1"
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://reos.dev/problems/"  # documentation anchors, not fetched by clients
 
-ACCOUNT_STATUS = {"invalid": 422, "conflict": 409, "not_found": 404, "unauthorized": 401, "forbidden": 403}
+ACCOUNT_STATUS = {"invalid": 422, "conflict": 409, "not_found": 404, "unauthorized": 401, "forbidden": 403,
+                  "email_not_verified": 403}
+# Refusals a client acts on by their kind, not their status: the problem's `type` names the kind
+# and `code` repeats it (a login page tells "wrong password" from "verify your address first").
+ACCOUNT_TYPES = {"email_not_verified": "email-not-verified"}
 
 
 class ProblemDetail(BaseModel):
@@ -39,6 +43,7 @@ class ProblemDetail(BaseModel):
     status: int
     detail: str | None = None
     errors: list[dict[str, Any]] | None = None
+    code: str | None = Field(None, description="A refusal a client acts on: email_not_verified (login)")
 
 
 class QuotaProblem(ProblemDetail):
@@ -113,7 +118,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AccountError)
     async def _account(request: Request, exc: AccountError) -> JSONResponse:
-        return problem_response(ACCOUNT_STATUS.get(exc.kind, 400), exc.detail)
+        members = ({"type": TYPE_BASE + ACCOUNT_TYPES[exc.kind], "code": exc.kind}
+                   if exc.kind in ACCOUNT_TYPES else None)
+        return problem_response(ACCOUNT_STATUS.get(exc.kind, 400), exc.detail, members=members)
 
     @app.exception_handler(ValueError)
     async def _nul(request: Request, exc: ValueError) -> Any:

@@ -36,6 +36,11 @@ class PasswordResetRequest(BaseModel):
     email: str = Field(max_length=320)
 
 
+class VerificationResend(BaseModel):
+    model_config = _example(email="analyst@example.com")
+    email: str = Field(max_length=320)
+
+
 class PasswordResetConfirm(BaseModel):
     model_config = _example(token="p6Zb1sQ0u9kX3mY7vT2rW5nC8dF4gH1jK0lM3nB6vC9", password="a new long passphrase")
     token: str = Field(max_length=200, description="The one-time token from the email's link (after `#token=`)")

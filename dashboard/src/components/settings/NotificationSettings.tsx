@@ -1,4 +1,5 @@
 // Settings › Notifications: which live notifications (the toasts of components/LiveUpdates.tsx)
+// and emails (search_alert: saved-search digests)
 // the person wants; stored with their account (PATCH /me/profile), whatever the workspace.
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, data } from "../../api/client";
@@ -20,7 +21,7 @@ export function NotificationSettings() {
   return (
     <section className="card" aria-labelledby="notifications-h">
       <h2 id="notifications-h" className="h2">Notifications</h2>
-      <p className="mt-1 text-sm text-slate-600">What this dashboard tells you as it happens.</p>
+      <p className="mt-1 text-sm text-slate-600">What this dashboard tells you as it happens, and which emails you get.</p>
       {profile.isPending ? <Loading /> : profile.isError ? <ErrorBox error={profile.error} /> : (
         <fieldset className="mt-2 space-y-1 text-sm">
           <legend className="sr-only">Notifications to show</legend>
