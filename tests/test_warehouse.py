@@ -92,6 +92,49 @@ def test_sync_refuses_duplicate_keys_and_unknown_columns(warehouse: Warehouse, c
                        county=county, keys=["prospect_key"])
 
 
+def test_a_stream_of_frames_syncs_like_one_frame(warehouse: Warehouse, county: str) -> None:
+    """Issue 17: frames staged one at a time make the slice equal all of them, with one delete
+    of the rows no longer produced; keys repeated across frames are refused like within one."""
+    def sync(frames, **kw):
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, "prospects", frames, county=county, keys=["prospect_key"], **kw)
+
+    sync(prospects(["a", "b", "c", "z"]))
+    stats = sync(iter([prospects(["a", "b"], lat=47.7), prospects([]), prospects(["c", "d"])]))
+    assert (stats.inserted, stats.updated, stats.deleted, stats.unchanged, stats.staged) == (1, 2, 1, 1, 4)
+    rows = warehouse.frame("SELECT prospect_key, latitude FROM prospects WHERE county = :c ORDER BY 1", {"c": county})
+    assert rows.to_dict("list") == {"prospect_key": ["a", "b", "c", "d"], "latitude": [47.7, 47.7, 47.6, 47.6]}
+    with pytest.raises(ValueError, match=r"duplicate natural keys.*'b'"):
+        sync(iter([prospects(["a", "b"]), prospects(["b"])]))
+    with pytest.raises(ValueError, match="columns"):
+        sync(iter([prospects(["a"]), prospects(["b"]).drop(columns="sources")]))
+    with pytest.raises(ValueError, match="no frame"):
+        sync(iter([]))
+    assert warehouse.scalar("SELECT count(*) FROM prospects WHERE county = :c", {"c": county}) == 4
+    emptied = sync(iter([]), columns=list(prospects([]).columns))  # nothing produced: the slice empties
+    assert (emptied.deleted, emptied.staged) == (4, 0)
+
+
+def test_a_query_read_in_keyset_chunks_within_one_snapshot(warehouse: Warehouse, county: str) -> None:
+    with warehouse.transaction() as conn:
+        sync_partition(conn, "prospects", prospects([f"k{i:02d}" for i in range(25)]), county=county,
+                       keys=["prospect_key"])
+    query = "SELECT prospect_key, latitude FROM prospects WHERE county = :c"
+    with warehouse.reading() as reader:
+        chunks = reader.chunks(query, {"c": county}, key="prospect_key", rows=10)
+        first = next(chunks)
+        with warehouse.transaction() as conn:  # a change after the first page is not seen
+            sync_partition(conn, "prospects", prospects(["k99"]), county=county, keys=["prospect_key"],
+                           delete_missing=False)
+        rest = list(chunks)
+        whole = reader.frame(query + " ORDER BY prospect_key", {"c": county})
+    assert [len(c) for c in [first, *rest]] == [10, 10, 5]
+    assert list(pd.concat([first, *rest])["prospect_key"]) == [f"k{i:02d}" for i in range(25)]
+    assert list(whole["prospect_key"]) == [f"k{i:02d}" for i in range(25)]
+    with warehouse.reading() as reader:  # an exact multiple of the page: no empty page
+        assert [len(c) for c in reader.chunks(query, {"c": county}, key="prospect_key", rows=13)] == [13, 13]
+
+
 def test_rejects_are_replaced_per_partition_and_keep_hostile_payloads(warehouse: Warehouse,
                                                                       county: str) -> None:
     hostile = Reject("s", "line 3", {"price": float("nan"), "note": "<script>x</script>\x00"}, "bad price")

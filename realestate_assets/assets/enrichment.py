@@ -1,6 +1,6 @@
 """`enrichment`: facts about each prospect from every configured source, each with its provenance."""
 
-from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -21,31 +21,33 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
-from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
-from realestate_assets.enrich.provenance import freshness
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, EnrichmentTally, county_enrichment
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
                  "FROM prospects WHERE county = :county")
 # The provenance as jsonb text, decoded only where a source's earlier values may be kept
-# (enrich/pipeline.py::_Previous); the source statuses are not read back.
+# (enrich/pipeline.py::_Previous); the source statuses are not read back. Read per chunk of
+# prospects (`prospect_chunks`: the chunk's key range).
 PREVIOUS_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
                 "provenance::text AS provenance FROM enrichment WHERE county = :county")
+PREVIOUS_CHUNK_SQL = PREVIOUS_SQL + " AND prospect_key BETWEEN :first AND :last"
 ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
 
 
-def source_coverage(frame: pd.DataFrame) -> dict[str, float]:
-    """Share of prospects each source answered for (ok or a definite no-match)."""
-    counts: Counter[str] = Counter()
-    for statuses in frame["source_status"]:
-        for name, status in statuses.items():
-            counts[name] += status["status"] == "ok"
-    return {name: round(n / len(frame), 4) for name, n in sorted(counts.items())} if len(frame) else {}
+def prospect_chunks(wh: Warehouse, params: dict[str, Any], rows: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The county's prospects, `rows` at a time in key order, each chunk with the previous
+    `enrichment` rows of its key range; all in one snapshot of the database."""
+    with wh.reading() as reader:
+        for prospects in reader.chunks(PROSPECTS_SQL, params, key="prospect_key", rows=rows):
+            keys = prospects["prospect_key"]
+            yield prospects, reader.frame(PREVIOUS_CHUNK_SQL, {**params, "first": keys.iloc[0],
+                                                               "last": keys.iloc[-1]})
 
 
 def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:
@@ -125,36 +127,40 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
         if (same := unchanged(context, wh, "enrichment", params, digest)) is not None:
             return same
-    prospects = wh.frame(PROSPECTS_SQL, params)
     roll = wh.frame(ROLL_SQL, params)
-    # What we knew: a source that fails or is skipped this run keeps its last good values from here.
-    previous = wh.frame(PREVIOUS_SQL, params)
+    assessor_rows = len(roll)
     calls = CallLog()
-    result = enrich_prospects(prospects, county_sales(wh, params), county_fips=county.fips,
-                              county_state=county.state, sources=sources,
-                              comps=comps,
-                              cache_dir=platform.state_path / "http_cache",
-                              redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
-                              assessor=roll, previous=previous)
-    frame = result.frame
-    fresh = freshness(frame["provenance"])
+    tally = EnrichmentTally()
     floor = county.quality.min_enrichment_coverage
     required = [name for name, src in sources.sources.items() if src.enabled and src.required]
-    with wh.transaction() as conn:
-        stats = sync_partition(conn, "enrichment", frame, county=county.key,
-                               keys=["prospect_key"], audit=coverage_audit(floor, required))
+    # Streamed: the county's facts and comps are built once; the prospects are read, enriched and
+    # staged a chunk at a time, so the step holds one chunk's rows whatever the county's size.
+    with county_enrichment(county_sales(wh, params), county_fips=county.fips, county_state=county.state,
+                           sources=sources, comps=comps, cache_dir=platform.state_path / "http_cache",
+                           redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
+                           assessor=roll) as enricher, wh.transaction() as conn:
+        del roll  # the enricher keeps what it needs of it
+
+        def enriched_chunks() -> Iterator[pd.DataFrame]:
+            for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
+                frame = enricher.enrich(prospects, previous)
+                del prospects, previous
+                tally.add(frame)
+                yield frame
+                del frame  # staged: not held while the next chunk is made
+
+        stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=ENRICHMENT_COLUMNS,
+                               county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required))
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
-        if stats.published:
-            advance_status(conn, county=county.key, status="enriched",
-                           keys=frame.loc[frame["status"] == "enriched", "prospect_key"].tolist())
-    enriched = frame["status"] == "enriched"
-    coverage = float(enriched.mean()) if len(frame) else 0.0
-    comps_coverage = float(frame.loc[enriched, "comps_estimated_value"].notna().mean()) if enriched.any() else 0.0
-    by_source = source_coverage(frame)
+        if stats.published:  # the enriched rows just published
+            advance_status(conn, county=county.key, status="enriched", keys=sql.SQL(
+                "SELECT prospect_key FROM enrichment WHERE county = %(county)s AND status = 'enriched'"))
+        as_of, skipped = enricher.as_of, enricher.skipped
+    fresh = tally.freshness.summary()
+    coverage, comps_coverage = tally.coverage, tally.comps_coverage
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
-    field_coverage = {c: round(float(frame[c].notna().mean()), 4) for c in OUTSIDE_FIELDS if len(frame)}
     result = dg.MaterializeResult(
         metadata=table_metadata(
             wh, "enrichment", slice_rows(wh, "enrichment", params), **sync_metadata(stats),
@@ -165,14 +171,14 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                "comps_estimated_value": [("sales", "sale_price"), ("sales", "living_sqft"),
                                          ("sales", "latitude"), ("sales", "longitude")],
                "years_owned": [("sales", "sale_date")]},
-            enriched=int(enriched.sum()), failed=int((~enriched).sum()),
-            assessor_rows=len(roll),
+            enriched=tally.enriched, failed=tally.rows - tally.enriched,
+            assessor_rows=assessor_rows,
             coverage=round(coverage, 4), comps_coverage=round(comps_coverage, 4),
-            as_of_date=str(result.as_of.date()),
-            failure_reasons=dg.MetadataValue.json(frame.loc[~enriched, "failure_reason"].value_counts().to_dict()),
-            coverage_by_source=dg.MetadataValue.json(by_source),
-            coverage_by_outside_field=dg.MetadataValue.json(field_coverage),
-            skipped_sources=dg.MetadataValue.json(result.skipped),
+            as_of_date=str(as_of.date()),
+            failure_reasons=dg.MetadataValue.json(tally.failures()),
+            coverage_by_source=dg.MetadataValue.json(tally.coverage_by_source()),
+            coverage_by_outside_field=dg.MetadataValue.json(tally.coverage_by_outside_field()),
+            skipped_sources=dg.MetadataValue.json(skipped),
             outside_calls=len(call_rows),
             cache_hit_rate=round(cache_hits / len(call_rows), 4) if call_rows else 0.0,
             failed_calls=sum(1 for r in call_rows if r["error"]),

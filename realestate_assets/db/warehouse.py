@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 from psycopg2.extensions import encodings
@@ -152,6 +153,16 @@ class Warehouse:
                 return read_frame(conn, bound, columns)
         return self.frame_rows(query, params)
 
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """Reads on one connection, in one snapshot (REPEATABLE READ, read only): a county read
+        chunk by chunk (`Reader.chunks`) with its companion rows per chunk sees one state of the
+        database however long the work between the chunks takes."""
+        with self.transaction() as conn:
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield Reader(self, conn)
+
     def frame_rows(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """`frame` through a DB-API cursor (one Python tuple per row): small or unusual results."""
         with self.engine.connect() as conn:
@@ -195,6 +206,41 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise exc_mod.DisconnectionError(str(exc)) from exc
 
 
+class Reader:
+    """`Warehouse.frame` on one open connection (`Warehouse.reading`), and a query's rows in chunks."""
+
+    def __init__(self, warehouse: Warehouse, conn: PgConnection) -> None:
+        self.warehouse, self.conn = warehouse, conn
+
+    def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The rows of `query` as `Warehouse.frame` gives them (COPY-readable result types only)."""
+        bound = self.warehouse.bind(self.conn, query, params)
+        return read_frame(self.conn, bound)
+
+    def chunks(self, query: str, params: dict[str, Any] | None = None, *, key: str,
+               rows: int) -> Iterator[pd.DataFrame]:
+        """The rows of `query` in frames of at most `rows`, ordered by its unique column `key`
+        (keyset pages: each page is `key > the last one`, so an index on the key serves every
+        page at the same cost and memory holds one page, whatever the county's size). Each page
+        has `Warehouse.frame`'s types (an integer column is float64 in a page where it is NULL)."""
+        page = sql.SQL("SELECT * FROM ({}) AS _page {} ORDER BY {} LIMIT {}")
+        first = page.format(sql.SQL(query), sql.SQL(""), sql.Identifier(key), sql.Literal(rows)).as_string(self.conn)
+        after = page.format(sql.SQL(query), sql.SQL("WHERE {} > :_after").format(sql.Identifier(key)),
+                            sql.Identifier(key), sql.Literal(rows)).as_string(self.conn)
+        columns = result_columns(self.conn, self.warehouse.bind(self.conn, first, params))
+        last: Any = None
+        while True:
+            bound = self.warehouse.bind(self.conn, first if last is None else after,
+                                        {**(params or {}), "_after": last})
+            frame = read_frame(self.conn, bound, columns)
+            if len(frame):
+                yield frame
+            if len(frame) < rows:
+                return
+            last = frame[key].iloc[-1]
+            last = last.item() if isinstance(last, np.generic) else last  # psycopg2 binds plain values
+
+
 def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
     with conn.cursor() as cur:
         cur.execute(
@@ -206,7 +252,7 @@ def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
 def sync_partition(
     conn: PgConnection,
     table: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     tenant_id: str | None = None,
     county: str,
@@ -214,24 +260,34 @@ def sync_partition(
     delete_missing: bool = True,
     preserve: Iterable[str] = (),
     audit: Audit | None = None,
+    columns: Sequence[str] | None = None,
 ) -> SyncStats:
     """Make the county's slice of `table` equal `frame`, keyed on `keys`: the (tenant, county)
     slice of a tenant-owned table, or with `tenant_id=None` the county's one set of rows in a
     public table (which has no tenant_id, DESIGN §9).
+
+    `frame` may be an iterable of frames with the same columns (`columns` names them when it
+    may yield none): each is staged as it comes and can be dropped before the next, so a
+    county's rows never need to be in memory at once; the slice is then made equal to all of
+    them together, exactly as for one frame.
 
     `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
     staged rows first; when one of its blocking results fails nothing is published
     (`published=False`) and the slice keeps its previous rows.
     """
-    if frame.duplicated(list(keys)).any():
-        dupes = frame.loc[frame.duplicated(list(keys), keep=False), list(keys)].head(5)
-        raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {dupes.to_dict('records')}")
+    frames = iter([frame] if isinstance(frame, pd.DataFrame) else frame)
+    first = next(frames, None)
+    if first is None:
+        if columns is None:
+            raise ValueError(f"{table}: no frame given and no columns named")
+        first = pd.DataFrame(columns=list(columns))
+    columns = list(first.columns)
+    _no_duplicate_keys(table, first, keys)
     types = _column_types(conn, table)
-    unknown = [c for c in frame.columns if c not in types]
+    unknown = [c for c in columns if c not in types]
     if unknown:
         raise ValueError(f"{table}: columns {unknown} are not in the table")
-    columns = list(frame.columns)
     ident = sql.Identifier
     cols = sql.SQL(", ").join(map(ident, columns))
     updatable = [c for c in columns if c not in keys and c not in set(preserve)]
@@ -243,18 +299,40 @@ def sync_partition(
                     "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
         cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                     .format(cols, ident(table)))
-    write_frame(conn, "_stage", frame, types)
+    staged = parts = 0
+    part: pd.DataFrame | None = first
+    del first
+    while part is not None:
+        if parts:  # the first frame was checked before the stage was made
+            if list(part.columns) != columns:
+                raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
+            _no_duplicate_keys(table, part, keys)
+        write_frame(conn, "_stage", part, types)
+        staged, parts = staged + len(part), parts + 1
+        part = None  # not held while the caller's generator makes the next one
+        part = next(frames, None)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
-        # into a scan of the stage per partition row whatever the planner guesses. And
-        # statistics for the planner: the stage would otherwise be guessed at a few rows.
-        cur.execute(sql.SQL("CREATE INDEX ON _stage ({})").format(sql.SQL(", ").join(map(ident, keys))))
+        # into a scan of the stage per partition row whatever the planner guesses. Unique: keys
+        # repeated across streamed frames are refused like those within one. And statistics for
+        # the planner: the stage would otherwise be guessed at a few rows.
+        key_cols = sql.SQL(", ").join(map(ident, keys))
+        cur.execute("SAVEPOINT _stage_keys")
+        try:
+            cur.execute(sql.SQL("CREATE UNIQUE INDEX ON _stage ({})").format(key_cols))
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT _stage_keys")
+            cur.execute(sql.SQL("SELECT {} FROM _stage GROUP BY {} HAVING count(*) > 1 LIMIT 5")
+                        .format(key_cols, key_cols))
+            dupes = [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
+            raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {dupes}") from None
+        cur.execute("RELEASE SAVEPOINT _stage_keys")
         cur.execute("ANALYZE _stage")
     audits = tuple(audit(conn, "_stage")) if audit is not None else ()
     if not all(a.passed for a in audits if a.blocking):
         with conn.cursor() as cur:
             cur.execute("DROP TABLE _stage")
-        return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=len(frame),
+        return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=staged,
                          audits=audits)
     scope = ["county"] if tenant_id is None else ["tenant_id", "county"]
     scope_values = (county,) if tenant_id is None else (tenant_id, county)
@@ -280,7 +358,7 @@ def sync_partition(
         inserted = sum(flags)
         updated = len(flags) - inserted
         deleted = 0
-        refresh_statistics(cur, table, tenant_id, county, len(frame))  # for the delete and the readers
+        refresh_statistics(cur, table, tenant_id, county, staged)  # for the delete and the readers
         if delete_missing:
             match = sql.SQL(" AND ").join(
                 sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
@@ -291,7 +369,13 @@ def sync_partition(
             deleted = cur.rowcount
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
-                     unchanged=len(frame) - inserted - updated, staged=len(frame), audits=audits)
+                     unchanged=staged - inserted - updated, staged=staged, audits=audits)
+
+
+def _no_duplicate_keys(table: str, frame: pd.DataFrame, keys: Sequence[str]) -> None:
+    if frame.duplicated(list(keys)).any():
+        dupes = frame.loc[frame.duplicated(list(keys), keep=False), list(keys)].head(5)
+        raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {dupes.to_dict('records')}")
 
 
 def refresh_statistics(cur: Any, table: str, tenant_id: str | None, county: str, rows: int) -> bool:
@@ -338,20 +422,24 @@ def replace_rejects(
 LIFECYCLE = ("new", "enriched", "scored", "packeted", "emailed")
 
 
-def advance_status(conn: PgConnection, *, tenant_id: str | None = None, county: str, keys: Sequence[str],
-                   status: str) -> int:
+def advance_status(conn: PgConnection, *, tenant_id: str | None = None, county: str,
+                   keys: Sequence[str] | sql.Composable, status: str) -> int:
     """Move prospects forward in their lifecycle (never back): new → enriched → scored → …
+
+    `keys`: the prospect keys, or a query returning them (`sql.Composable`, e.g. the keys of a
+    county's enriched rows just published: a million keys need not travel through Python).
 
     `prospects` is public (one row per county and key, DESIGN §9): `tenant_id` is not used. The
     public stages move it up to `scored`; a tenant's packets and emails never move it (its own
     progress is derived from its rows, api/v1/property_query.TENANT_STATUS)."""
     if status not in LIFECYCLE:
         raise ValueError(f"unknown prospect status {status!r}")
+    chosen = sql.SQL("prospect_key IN ({})").format(keys) if isinstance(keys, sql.Composable) \
+        else sql.SQL("prospect_key = ANY(%(keys)s)")
     with conn.cursor() as cur:
-        cur.execute(
-            "UPDATE prospects SET status = %(status)s WHERE county = %(county)s "
-            "AND prospect_key = ANY(%(keys)s) "
-            "AND array_position(%(order)s::text[], status) < array_position(%(order)s::text[], %(status)s)",
-            {"status": status, "county": county, "keys": list(keys),
-             "order": list(LIFECYCLE)})
+        cur.execute(sql.SQL(
+            "UPDATE prospects SET status = %(status)s WHERE county = %(county)s AND {} "
+            "AND array_position(%(order)s::text[], status) < array_position(%(order)s::text[], %(status)s)"
+        ).format(chosen), {"status": status, "county": county, "order": list(LIFECYCLE),
+                           **({} if isinstance(keys, sql.Composable) else {"keys": list(keys)})})
         return cur.rowcount

@@ -12,14 +12,16 @@ from __future__ import annotations
 import gc
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
@@ -28,6 +30,7 @@ from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import EnrichmentOutcome, LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.enrich.provenance import Freshness
 from realestate_assets.enrich.sources_config import SourcesConfig
 
 OUTSIDE_FIELDS = [
@@ -77,48 +80,96 @@ def enrich_prospects(
 
     `assessor`: canonical rows of the county's `provides: assessor` sources (parcel_id, owner_name,
     owner_mailing_address, assessed_value, market_value, tax_amount, tax_year), if any.
+
+    The whole county in one frame; the asset streams it instead (`county_enrichment`, one chunk
+    of prospects at a time), with the same rows.
     """
-    with paused_gc():
-        return _enrich(prospects, sales, county_fips=county_fips, county_state=county_state, sources=sources,
-                       comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
-                       assessor=assessor, previous=previous, **client_overrides)
+    with county_enrichment(sales, county_fips=county_fips, county_state=county_state, sources=sources,
+                           comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
+                           assessor=assessor, **client_overrides) as county:
+        frame = county.enrich(prospects, previous)
+        return Enriched(frame, county.skipped, county.as_of)
 
 
-def _enrich(
-    prospects: pd.DataFrame, sales: pd.DataFrame, *, county_fips: str, county_state: str, sources: SourcesConfig,
-    comps: CompsSettings, cache_dir: Path | None, redis_url: str | None, on_call: CallSink | None,
-    env: Mapping[str, str] | None, assessor: pd.DataFrame | None, previous: pd.DataFrame | None,
-    **client_overrides: Any,
-) -> Enriched:
+@contextmanager
+def county_enrichment(
+    sales: pd.DataFrame, *, county_fips: str, county_state: str, sources: SourcesConfig, comps: CompsSettings,
+    cache_dir: Path | None = None, redis_url: str | None = None, on_call: CallSink | None = None,
+    env: Mapping[str, str] | None = None, assessor: pd.DataFrame | None = None, **client_overrides: Any,
+) -> Iterator[CountyEnrichment]:
+    """The county-wide part of enrichment, done once: its facts and comps (columns and arrays,
+    not per-row dicts) and the source clients; then `enrich` any chunk of its prospects. `sales`
+    is not kept (the caller may drop it)."""
     facts, as_of = county_facts(sales, comps)
-    by_parcel = facts.to_dict("index")
-    assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id").to_dict("index") \
-        if assessor is not None and len(assessor) else {}
-    market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
-    before = _Previous(previous)
-    parcel_of = dict(zip(prospects["prospect_key"], prospects["parcel_id"], strict=True))
-    # Which county record a prospect's county facts come from, for provenance.
-    record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
-                 for key, parcel in parcel_of.items() if parcel in by_parcel}
-
-    def ref(p: Any) -> ProspectRef:
-        return ProspectRef(
-            prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
-            state=_text(p.state) or county_state, zip=_text(p.zip),  # every parcel is in its county's state
-            latitude=None if pd.isna(p.latitude) else float(p.latitude),
-            longitude=None if pd.isna(p.longitude) else float(p.longitude),
-            parcel_id=_text(p.parcel_id), county_fips=county_fips,
-            assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
-            previous_values=before.values(p.prospect_key), previous_provenance=before.provenance(p.prospect_key))
-
-    def market_fn(prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
-        return market.get(parcel_of[prospect.prospect_id], {})
-
-    rows: list[dict[str, Any]] = []
+    county = CountyEnrichment(facts, as_of, county_fips=county_fips, county_state=county_state,
+                              batch_size=sources.runtime.batch_size, assessor=assessor)
+    del sales, assessor, facts
     with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
-                              market_fn=market_fn, as_of=as_of.date(), **client_overrides) as enricher:
-        plan = enricher.local_plan()
-        step = sources.runtime.batch_size
+                              market_fn=county.market_of, as_of=as_of.date(), **client_overrides) as enricher:
+        county.open(enricher)
+        yield county
+
+
+class CountyEnrichment:
+    """A county's facts, comps and assessor roll, held as frames; the per-row dicts the
+    enrichers want are made for one chunk of prospects at a time (issue 17: at 118k parcels the
+    county as dicts was most of a 1.9 GB step)."""
+
+    def __init__(self, facts: pd.DataFrame, as_of: pd.Timestamp, *, county_fips: str, county_state: str,
+                 batch_size: int, assessor: pd.DataFrame | None) -> None:
+        self.facts, self.as_of = facts, as_of
+        self.county_fips, self.county_state, self.batch_size = county_fips, county_state, batch_size
+        self.assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id") \
+            if assessor is not None and len(assessor) else None
+        self._enricher: Enricher | None = None
+        self._plan: LocalPlan | None = None
+        self._market_by_key: dict[str, Mapping[str, Any]] = {}  # this chunk's, for market_of
+
+    def open(self, enricher: Enricher) -> None:
+        self._enricher, self._plan = enricher, enricher.local_plan()
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Source → why it did not take part."""
+        assert self._enricher is not None
+        return {name: s.reason for name, s in self._enricher.skipped.items()}
+
+    def market_of(self, prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self._market_by_key.get(prospect.prospect_id, {})
+
+    def enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+        """ENRICHMENT_COLUMNS for these prospects, one row each. `previous`: their current
+        `enrichment` rows (more rows may be given; only these prospects' are looked up)."""
+        with paused_gc():
+            return self._enrich(prospects, previous)
+
+    def _enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+        enricher, plan, as_of = self._enricher, self._plan, self.as_of
+        assert enricher is not None, "county_enrichment opens it"
+        parcels = prospects["parcel_id"]
+        by_parcel = _rows_of(self.facts, parcels)
+        assessed = _rows_of(self.assessed, parcels) if self.assessed is not None else {}
+        market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
+        before = _Previous(previous)
+        parcel_of = dict(zip(prospects["prospect_key"], parcels, strict=True))
+        self._market_by_key = {key: market.get(parcel, {}) for key, parcel in parcel_of.items()}
+        # Which county record a prospect's county facts come from, for provenance.
+        record_of = {key: f"{by_parcel[parcel]['last_sale_source']} sale {by_parcel[parcel]['last_sale_id']}"
+                     for key, parcel in parcel_of.items() if parcel in by_parcel}
+        county_fips, county_state = self.county_fips, self.county_state
+
+        def ref(p: Any) -> ProspectRef:
+            return ProspectRef(
+                prospect_id=p.prospect_key, address_line1=_text(p.address), city=_text(p.city),
+                state=_text(p.state) or county_state, zip=_text(p.zip),  # every parcel is in its county's state
+                latitude=None if pd.isna(p.latitude) else float(p.latitude),
+                longitude=None if pd.isna(p.longitude) else float(p.longitude),
+                parcel_id=_text(p.parcel_id), county_fips=county_fips,
+                assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
+                previous_values=before.values(p.prospect_key), previous_provenance=before.provenance(p.prospect_key))
+
+        rows: list[dict[str, Any]] = []
+        step = self.batch_size
         for start in range(0, len(prospects), step):
             batch = list(prospects.iloc[start:start + step].itertuples(index=False))
             outcomes: list[Any] = [None] * len(batch)
@@ -136,8 +187,63 @@ def _enrich(
             # Rows per batch: a batch's outcomes are dropped before the next, not held for the county.
             rows.extend(_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes)
             gc.collect(1)  # cycles of this batch (HTTP errors, tracebacks) only: the young objects
-        skipped = {name: s.reason for name, s in enricher.skipped.items()}
-    return Enriched(pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS), skipped, as_of)
+        self._market_by_key = {}
+        return pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS)
+
+
+@dataclass
+class EnrichmentTally:
+    """The enrichment partition's figures (coverage, failure reasons, sources answered, outside
+    fields present, kept and stale values), counted chunk by chunk as the rows stream past."""
+
+    rows: int = 0
+    enriched: int = 0
+    enriched_with_comps: int = 0
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+    answered_by_source: Counter[str] = field(default_factory=Counter)
+    present_by_field: Counter[str] = field(default_factory=Counter)
+    freshness: Freshness = field(default_factory=Freshness)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        enriched = frame["status"] == "enriched"
+        self.rows += len(frame)
+        self.enriched += int(enriched.sum())
+        self.enriched_with_comps += int(frame.loc[enriched, "comps_estimated_value"].notna().sum())
+        self.failure_reasons.update(frame.loc[~enriched, "failure_reason"].dropna())
+        for statuses in frame["source_status"]:
+            for name, status in statuses.items():
+                self.answered_by_source[name] += status["status"] == "ok"
+        self.present_by_field.update({c: int(frame[c].notna().sum()) for c in OUTSIDE_FIELDS})
+        self.freshness.add(frame["provenance"])
+
+    @property
+    def coverage(self) -> float:
+        """Share of prospects enriched."""
+        return self.enriched / self.rows if self.rows else 0.0
+
+    @property
+    def comps_coverage(self) -> float:
+        """Share of enriched prospects with a comparable-sales value."""
+        return self.enriched_with_comps / self.enriched if self.enriched else 0.0
+
+    def coverage_by_source(self) -> dict[str, float]:
+        """Share of prospects each source answered for (ok or a definite no-match)."""
+        return {name: round(n / self.rows, 4) for name, n in sorted(self.answered_by_source.items())} \
+            if self.rows else {}
+
+    def coverage_by_outside_field(self) -> dict[str, float]:
+        return {c: round(self.present_by_field[c] / self.rows, 4) for c in OUTSIDE_FIELDS} if self.rows else {}
+
+    def failures(self) -> dict[str, int]:
+        """Failure reason → prospects, most frequent first."""
+        return dict(self.failure_reasons.most_common())
+
+
+def _rows_of(frame: pd.DataFrame, parcels: pd.Series) -> dict[Any, dict[str, Any]]:
+    """{parcel: its row as a dict} for the rows of `frame` (indexed by parcel) that `parcels`
+    name: the same dicts `frame.to_dict("index")` holds for them (same columns, same types)."""
+    at = frame.index.get_indexer(pd.unique(parcels))
+    return frame.iloc[np.sort(at[at >= 0])].to_dict("index")
 
 
 def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping[str, dict[str, Any]],
@@ -222,12 +328,12 @@ def _row(outcome: Any, as_of: pd.Timestamp, county_record: str | None) -> dict[s
     values = dict(outcome.values)
     recorded: dict[int, dict[str, Any]] = {}  # one copy per shared entry (provenance.merge_fields)
     provenance = {}
-    for field, entry in outcome.provenance.items():
+    for name, entry in outcome.provenance.items():
         if entry.get("source") == "county_assessor" and county_record and not entry.get("kept"):
             if id(entry) not in recorded:
                 recorded[id(entry)] = {**entry, "record": county_record}
             entry = recorded[id(entry)]
-        provenance[field] = entry
+        provenance[name] = entry
     if values.get("tract_median_gross_rent") is not None:
         # The rent estimate until a rent source is configured: the tract's ACS median gross rent.
         values["rent_estimate_monthly"] = values["tract_median_gross_rent"]
@@ -251,4 +357,5 @@ def _status_dict(status: SourceStatus) -> dict[str, Any]:
     return status.as_dict()
 
 
-__all__ = ["ENRICHMENT_COLUMNS", "Enriched", "SkippedSource", "enrich_prospects"]
+__all__ = ["ENRICHMENT_COLUMNS", "CountyEnrichment", "Enriched", "EnrichmentTally", "SkippedSource",
+           "county_enrichment", "enrich_prospects"]

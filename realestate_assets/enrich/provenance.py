@@ -173,19 +173,38 @@ def _fetch_time(text: str) -> datetime | None:
 def freshness(provenances: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """How much of a partition rests on kept or stale values: prospects with at least one such
     field, and kept/stale field counts by source."""
-    prospects = with_stale = with_kept = 0
-    kept_by_source: dict[str, int] = {}
-    stale_by_source: dict[str, int] = {}
-    for provenance in provenances:
-        prospects += 1
-        entries = [e for e in (provenance or {}).values() if isinstance(e, Mapping) and e.get("source")]
-        with_stale += any(e.get("stale") for e in entries)
-        with_kept += any(e.get("kept") for e in entries)
-        for e in entries:
-            if e.get("kept"):
-                kept_by_source[e["source"]] = kept_by_source.get(e["source"], 0) + 1
-            if e.get("stale"):
-                stale_by_source[e["source"]] = stale_by_source.get(e["source"], 0) + 1
-    return {"prospects": prospects, "with_stale": with_stale, "with_kept": with_kept,
-            "stale_share": round(with_stale / prospects, 4) if prospects else 0.0,
-            "kept_fields_by_source": kept_by_source, "stale_fields_by_source": stale_by_source}
+    tally = Freshness()
+    tally.add(provenances)
+    return tally.summary()
+
+
+@dataclass
+class Freshness:
+    """`freshness` counted part by part: add each chunk's provenances, read the summary once
+    (a streamed partition is never in memory at once)."""
+
+    prospects: int = 0
+    with_stale: int = 0
+    with_kept: int = 0
+    kept_by_source: dict[str, int] = field(default_factory=dict)
+    stale_by_source: dict[str, int] = field(default_factory=dict)
+
+    def add(self, provenances: Iterable[Mapping[str, Any]]) -> None:
+        kept_by_source, stale_by_source = self.kept_by_source, self.stale_by_source
+        for provenance in provenances:
+            self.prospects += 1
+            entries = [e for e in (provenance or {}).values() if isinstance(e, Mapping) and e.get("source")]
+            self.with_stale += any(e.get("stale") for e in entries)
+            self.with_kept += any(e.get("kept") for e in entries)
+            for e in entries:
+                if e.get("kept"):
+                    kept_by_source[e["source"]] = kept_by_source.get(e["source"], 0) + 1
+                if e.get("stale"):
+                    stale_by_source[e["source"]] = stale_by_source.get(e["source"], 0) + 1
+
+    def summary(self) -> dict[str, Any]:
+        prospects, with_stale = self.prospects, self.with_stale
+        return {"prospects": prospects, "with_stale": with_stale, "with_kept": self.with_kept,
+                "stale_share": round(with_stale / prospects, 4) if prospects else 0.0,
+                "kept_fields_by_source": dict(self.kept_by_source),
+                "stale_fields_by_source": dict(self.stale_by_source)}

@@ -71,6 +71,9 @@ class SourceConfig(_Strict):
 class RuntimeConfig(_Strict):
     max_workers: int = Field(default=8, ge=1, le=256)
     batch_size: int = Field(default=1000, ge=1, description="prospects enriched per batch (bounds memory)")
+    chunk_size: int = Field(default=10_000, ge=1,
+                            description="prospects read, enriched and staged for the write at a time by the "
+                                        "enrichment asset: its memory is one chunk's rows, whatever the county's size")
     cache_dir: str = Field(default=".reos/http_cache",
                            description="used by library callers; the asset keeps it under REOS_STATE_DIR")
     redis_url_env: str | None = Field(
