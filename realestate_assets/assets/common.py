@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -10,10 +11,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from psycopg2 import sql
+from psycopg2.extensions import connection as PgConnection
 
 from partitions.tenants import county_and_tenant
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.db.catalog import column_descriptions
+from realestate_assets.db.copy_io import copy_readable, read_frames, result_columns
 from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 from realestate_assets.settings import deployment_plan
@@ -175,3 +178,27 @@ COUNTY_SALES_SQL = (
 def county_sales(wh: Warehouse, params: dict[str, str]) -> pd.DataFrame:
     """The partition's recorded sales, oldest first."""
     return wh.frame(COUNTY_SALES_SQL, params)
+
+
+@contextmanager
+def snapshot(wh: Warehouse) -> Iterator[PgConnection]:
+    """One read-only REPEATABLE READ transaction: every read in it sees the same rows — a county
+    streamed in chunks, then some of those rows again (`scores`' explained rows)."""
+    with wh.transaction() as conn:
+        conn.rollback()  # the pool's pre-ping may have opened a transaction: SET TRANSACTION comes first
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield conn
+
+
+def frames(wh: Warehouse, conn: PgConnection, query: str, params: dict[str, Any],
+           chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """`Warehouse.frame` a chunk of `chunk_rows` at a time, on `conn` (a `snapshot`), typed per
+    chunk (db/copy_io.py::read_frames): for stages whose work is per row (issue 17). A result
+    COPY cannot read comes whole, through `frame_rows` (outside the snapshot)."""
+    bound = wh.bind(conn, query, params)
+    columns = result_columns(conn, bound)
+    if copy_readable(columns):
+        yield from read_frames(conn, bound, columns, chunk_rows)
+    else:
+        yield wh.frame_rows(query, params)
