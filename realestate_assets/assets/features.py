@@ -8,7 +8,9 @@ from realestate_assets.assets.common import (
     check,
     county_asset,
     county_sales,
+    frames,
     partition_params,
+    snapshot,
     table_metadata,
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
@@ -29,6 +31,7 @@ FEATURE_INPUTS = [c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "sour
 # Every column but the JSONB provenance and source status, which the features never read
 # (decoding them was a third of this step at 47k prospects: issue 17).
 ENRICHED_SQL = f"SELECT {', '.join(FEATURE_INPUTS)} FROM enrichment WHERE county = :county"
+FEATURE_CHUNK_ROWS = 100_000  # enrichment rows turned into features at a time
 
 
 @county_asset(
@@ -54,15 +57,23 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
         return same
-    enriched = wh.frame(ENRICHED_SQL, params)
     locations = wh.frame(LOCATIONS_SQL, params)
     index = HedonicIndex.from_sales(county_sales(wh, params))
-    frame = build_features(enriched, locations, index)
+    # Features are per row: the enrichment rows (the stage's widest input) are read and turned
+    # into features a chunk at a time; only the feature rows are held for the write (issue 17).
+    parts, expected_rows = [], 0
+    with snapshot(wh) as conn:
+        for enriched in frames(wh, conn, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+            expected_rows += int((enriched["status"] == "enriched").sum())
+            parts.append(build_features(enriched, locations, index))
+    kept = [p for p in parts if len(p)] or parts[:1]  # an empty chunk's object columns would upcast
+    frame = pd.concat(kept, ignore_index=True, copy=False) if len(kept) > 1 else kept[0] if kept else \
+        build_features(wh.frame(ENRICHED_SQL, params), locations, index)  # no enrichment yet: typed, empty
+    del parts, kept
     with wh.transaction() as conn:
         stats = sync_partition(conn, "features", frame,
                                county=context.partition_key, keys=["prospect_key"])
     expectations = expect_required(frame, REQUIRED_FEATURES)
-    expected_rows = int((enriched["status"] == "enriched").sum())
     available = availability(frame)
     missing_share = {c: round(float(frame[c].isna().mean()), 4) for c in FEATURES if c in frame}
     return remember(context, wh, "features", params, digest, dg.MaterializeResult(
