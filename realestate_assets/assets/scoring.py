@@ -265,8 +265,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             median_score=float(frame["bird_dog_score"].median()) if len(frame) else 0.0,
             priced_rows=int(frame["deal_probability"].notna().sum()),
             score_histogram=histogram_markdown(frame["bird_dog_score"], range(0, 101, 10), "bird_dog_score"),
-            score_histogram_png=dg.MetadataValue.md(plots.markdown_image(
-                plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"), "score histogram")),
+            score_histogram_png=dg.MetadataValue.md(
+                plots.histogram_caption(values, range(0, 101, 5), "bird_dog_score") + "\n\n"
+                + plots.markdown_image(plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"),
+                                       "score histogram")),
             top_10=dg.MetadataValue.md(top_table(frame))),
         check_results=audit_checks(stats),
     ), published=stats.published)
