@@ -23,6 +23,7 @@ reported but is not one of the issue's stages: its total is shown apart.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -177,6 +178,30 @@ def prepare(scale: int, workdir: Path) -> dict[str, str]:
     return setup
 
 
+def borrow_models(setup: dict[str, str], source: Path) -> None:
+    """Register the models of a kept smaller run (`--keep`, same county) in this run's database:
+    their `ml_models` rows and their artifacts. `ml_model` (Optuna) is not one of the issue's
+    stages and takes tens of minutes past 10× on this machine; `scores` only needs an active
+    model, and one trained on 1× of the same file is as good for timing the scoring of N×."""
+    import psycopg2
+
+    donor = json.loads((source / "bench.json").read_text())
+    def dsn(url: str) -> str:
+        return url.replace("postgresql+psycopg2://", "postgresql://")
+    rows = io.StringIO()
+    with psycopg2.connect(dsn(donor["DATABASE_URL"])) as conn, conn.cursor() as cur:
+        cur.copy_expert("COPY (SELECT * FROM ml_models WHERE county = 'king_wa') TO STDOUT", rows)
+    rows.seek(0)
+    with psycopg2.connect(dsn(setup["DATABASE_URL"])) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM ml_models WHERE county = 'king_wa'")
+        cur.copy_expert("COPY ml_models FROM STDIN", rows)
+        cur.execute("SELECT count(*) FROM ml_models WHERE county = 'king_wa' AND is_active")
+        active = cur.fetchone()[0]
+    shutil.copytree(Path(donor["REOS_STATE_DIR"]) / "objects", Path(setup["REOS_STATE_DIR"]) / "objects",
+                    dirs_exist_ok=True)
+    print(f"models borrowed from the {donor['scale']}× run in {source}: {active} active", flush=True)
+
+
 def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None) -> dict[str, dict[str, float]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REOS_ENV": "local",
            **{k: v for k, v in setup.items() if k.isupper()}}
@@ -217,13 +242,15 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
 
 
 def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
-                stages: list[str] = STAGES) -> None:
+                stages: list[str] = STAGES, models_from: Path | None = None) -> None:
     workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
     setup = prepare(scale, workdir)
     try:
         print(f"\n## {scale}× King County: {int(setup['sales']):,} sales, {int(setup['parcels']):,} parcels "
               f"({load()})", flush=True)
+        if models_from:
+            borrow_models(setup, models_from)
         graph = run_stages(setup, stages, profile)
         if floor and set(STAGES) <= set(graph):
             compare(setup, graph)
@@ -245,6 +272,9 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
     ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in order (the floor needs all)")
+    ap.add_argument("--models-from", type=Path,
+                    help="a --keep directory of a smaller scale: use its trained models (leave ml_model "
+                         "out of --stages)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -255,6 +285,8 @@ def main() -> None:
     if args.reuse:
         setup = json.loads((args.reuse / "bench.json").read_text())
         print(f"## {setup['scale']}× (reused {args.reuse}; {load()})")
+        if args.models_from:
+            borrow_models(setup, args.models_from)
         graph = run_stages(setup, args.stages.split(","), args.profile)
         if not args.no_floor and set(STAGES) <= set(graph):
             compare(setup, graph)
@@ -262,7 +294,7 @@ def main() -> None:
     scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
     for scale in scales:
         bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
-                    args.stages.split(","))
+                    args.stages.split(","), args.models_from)
 
 
 if __name__ == "__main__":

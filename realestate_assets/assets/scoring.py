@@ -15,20 +15,22 @@ from realestate_assets.assets.common import (
     check,
     county_asset,
     county_sales,
+    frames,
     histogram_markdown,
     partition_params,
     rounded_metadata,
     slice_rows,
+    snapshot,
     sync_metadata,
     table_metadata,
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
-from realestate_assets.db.warehouse import Audit, AuditResult, advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.market_index import AsOfIndexes
-from realestate_assets.ml.pipeline import avm_settings, score_features, train_all
+from realestate_assets.ml.pipeline import avm_settings, score_chunks, train_all
 from realestate_assets.ml.registry import (
     MODEL_NAME,
     NoActiveModel,
@@ -51,6 +53,8 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
                    f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
                    f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
                    f"WHERE f.county = :county ORDER BY f.prospect_key")
+# Feature rows scored at a time: predictions are per row; 100k rows of ~50 columns is ≈100 MB.
+SCORE_CHUNK_ROWS = 100_000
 PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE county = :county"
 ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
                      "WHERE county = :county AND is_active")
@@ -220,13 +224,18 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         avm, deal, propensity, versions = load_active_models(wh, store, params)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
-    features = wh.frame(SCORE_INPUT_SQL, params)
-    scored = score_features(features, avm, deal, propensity, versions, scoring)
+    # The county in chunks of feature rows (predictions are per row); the percentiles, the
+    # score's rank and which rows are explained are county-wide, from a few columns per row;
+    # the explained rows are read again, in the same snapshot (ml/pipeline.py::score_chunks).
+    with snapshot(wh) as conn:
+        scored = score_chunks(
+            frames(wh, conn, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
+            scoring, rows_for=lambda chosen: rows_of(wh, conn, params, chosen["prospect_key"].tolist()))
     frame = scored.frame
     with wh.transaction() as conn:
         stats = sync_partition(conn, "scores", frame, county=context.partition_key,
                                keys=["prospect_key"],
-                               audit=scores_audit(len(features), scoring.packet_threshold, versions))
+                               audit=scores_audit(len(frame), scoring.packet_threshold, versions))
         if stats.published:
             advance_status(conn, county=context.partition_key, status="scored",
                            keys=frame["prospect_key"].tolist())
@@ -257,8 +266,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             median_score=float(frame["bird_dog_score"].median()) if len(frame) else 0.0,
             priced_rows=int(frame["deal_probability"].notna().sum()),
             score_histogram=histogram_markdown(frame["bird_dog_score"], range(0, 101, 10), "bird_dog_score"),
-            score_histogram_png=dg.MetadataValue.md(plots.markdown_image(
-                plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"), "score histogram")),
+            score_histogram_png=dg.MetadataValue.md(
+                plots.histogram_caption(values, range(0, 101, 5), "bird_dog_score") + "\n\n"
+                + plots.markdown_image(plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"),
+                                       "score histogram")),
             top_10=dg.MetadataValue.md(top_table(frame))),
         check_results=audit_checks(stats),
     ), published=stats.published)
@@ -322,6 +333,13 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
         ],
     )
 
+
+
+def rows_of(wh: Warehouse, conn: Any, params: dict[str, str], keys: list[str]) -> pd.DataFrame:
+    """The `SCORE_INPUT_SQL` rows of these prospects, in this order (the explained ones)."""
+    query = SCORE_INPUT_SQL.replace("ORDER BY f.prospect_key", "AND f.prospect_key = ANY(:keys)")
+    found = pd.concat(list(frames(wh, conn, query, {**params, "keys": keys}, max(len(keys), 1))))
+    return found.set_index("prospect_key", drop=False).loc[keys].reset_index(drop=True)
 
 
 def scores_audit(feature_rows: int, threshold: float, versions: dict[str, str]) -> Audit:

@@ -58,26 +58,47 @@ def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]
                chunk_rows: int = READ_CHUNK_ROWS) -> pd.DataFrame:
     """The rows of `query` (bound SQL text) as a typed frame, streamed through COPY in chunks."""
     columns = list(columns) if columns is not None else result_columns(conn, query)
+    chunks = list(_typed_chunks(conn, query, columns, chunk_rows))
+    if not chunks:
+        frame = pd.DataFrame({i: pd.Series(dtype=_empty_dtype(oid)) for i, (_, oid) in enumerate(columns)})
+    else:
+        frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True, copy=False)
+        del chunks
+    return _finish(frame, columns)
+
+
+def read_frames(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]] | None = None,
+                chunk_rows: int = READ_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """`read_frame` a chunk of `chunk_rows` at a time, for work done per row (issue 17). Each
+    chunk is typed as `read_frame` types a whole result, so an integer column is float64 in
+    the chunks holding a NULL, int64 in the others. Nothing yielded for an empty result. The
+    connection is busy with the COPY until the last chunk has been taken."""
+    columns = list(columns) if columns is not None else result_columns(conn, query)
+    for chunk in _typed_chunks(conn, query, columns, chunk_rows):
+        yield _finish(chunk, columns)
+
+
+def _typed_chunks(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]],
+                  chunk_rows: int) -> Iterator[pd.DataFrame]:
     if not copy_readable(columns):
         raise ValueError(f"COPY read does not handle the result types {columns}")
     oids = [oid for _, oid in columns]
     # The C parser only keeps ints, floats and strings; every other type is converted per chunk.
     dtypes = {i: ("Int64" if oid in INT_OIDS else "float64" if oid in FLOAT_OIDS else object)
               for i, oid in enumerate(oids)}
-    chunks: list[pd.DataFrame] = []
     with _copy_out(conn, query) as stream:
         reader = pd.read_csv(stream, header=None, names=list(range(len(columns))), dtype=dtypes,
                              na_values=[NULL], keep_default_na=False, chunksize=chunk_rows, engine="c",
                              float_precision="round_trip", encoding="utf-8")  # floats exact, as stored
         for chunk in reader:
-            chunks.append(pd.DataFrame({i: _convert(chunk[i], oid) for i, oid in enumerate(oids)}))
-    if not chunks:
-        frame = pd.DataFrame({i: pd.Series(dtype=_empty_dtype(oid)) for i, oid in enumerate(oids)})
-    else:
-        frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True, copy=False)
-        del chunks
-        for i, oid in enumerate(oids):
-            if oid in INT_OIDS:  # int64 unless a value is NULL, as read_sql gave
+            yield pd.DataFrame({i: _convert(chunk[i], oid) for i, oid in enumerate(oids)})
+
+
+def _finish(frame: pd.DataFrame, columns: Sequence[tuple[str, int]]) -> pd.DataFrame:
+    """Integers int64 unless a value is NULL (then float64), as read_sql gave; the column names."""
+    if len(frame):
+        for i, (_, oid) in enumerate(columns):
+            if oid in INT_OIDS:
                 values = frame[i]
                 frame[i] = values.astype("float64") if values.isna().any() else values.astype("int64")
     frame.columns = [name for name, _ in columns]

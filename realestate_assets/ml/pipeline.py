@@ -7,7 +7,7 @@ exactly what production runs. No Dagster imports.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,64 +115,89 @@ class Scored:
     suspect_sales: int = 0  # rows whose last sale was kept out of equity and the value gap
 
 
+# What the county-wide part of scoring reads of each feature row, besides the predictions: the
+# percentiles' raw values (`model_components` / `score_components`) and the output's keys. The
+# other feature columns are needed only per chunk (predictions) or per explained row (reasons).
+COUNTY_WIDE_COLUMNS = ["prospect_key", "as_of_date", "last_sale_price_indexed", "years_since_last_sale",
+                       "eff_age_years", "comps_median_price_per_sqft", "living_sqft"]
+
+
 def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,
                    propensity: TrainedClassifier | None, versions: dict[str, str], scoring: ScoringConfig,
                    explain: bool = True, explain_keys: Collection[str] | None = None) -> Scored:
     """Value, probabilities, the 0-100 score, rank and — only for rows that will be read — reasons.
 
-    `explain_keys` explains exactly those prospects instead (reasons on demand).
+    `explain_keys` explains exactly those prospects instead (reasons on demand). One frame in
+    memory: `score_chunks` with a single chunk (the `scores` asset streams the county)."""
+    scored = score_chunks([features], avm, deal, propensity, versions, scoring,
+                          rows_for=lambda chosen: features.iloc[chosen.index], explain=explain,
+                          explain_keys=explain_keys)
+    scored.frame.index = features.index
+    return scored
+
+
+def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedClassifier | None,
+                 propensity: TrainedClassifier | None, versions: dict[str, str], scoring: ScoringConfig,
+                 rows_for: Callable[[pd.DataFrame], pd.DataFrame], explain: bool = True,
+                 explain_keys: Collection[str] | None = None) -> Scored:
+    """`score_features` over a county given as consecutive chunks of feature rows, in memory
+    bounded by the chunk plus a few columns per row (issue 17).
+
+    Per chunk (per row, so chunking changes nothing): the AVM's value and range, the deal and
+    sale probabilities, the suspect-sale rule, and the `COUNTY_WIDE_COLUMNS`. County-wide, from
+    those columns only: the components' percentiles, the score, its rank and which rows are
+    explained. `rows_for(chosen)` gives the full feature rows of the chosen rows (a frame of
+    them, positions in the county as its index), in their order: only they are explained.
     """
+    predicted_seconds = 0.0
+    parts: list[pd.DataFrame] = []
+    for features in chunks:
+        chunk_started = time.perf_counter()
+        parts.append(_predict_chunk(features, avm, deal, propensity, scoring))
+        predicted_seconds += time.perf_counter() - chunk_started
     started = time.perf_counter()
-    inputs = scoring_frame(features)
-    # The value at the as-of date's market (projected past the training months) and its 80% range.
-    valuation = avm.estimate(inputs, features["as_of_date"]).set_axis(features.index)
-    estimated = valuation["estimated_value"]
-    price = features["list_price"].astype(float) if "list_price" in features else \
-        pd.Series(np.nan, index=features.index)
-    deal_x = deal_inputs_from_features(features, estimated)
-    priced = price.notna() & (price > 0)
-    deal_p = pd.Series(np.nan, index=features.index)
-    if deal is not None and priced.any():
-        deal_p[priced] = deal.predict_proba(deal_x.loc[priced])
-    prop_x = propensity_inputs_from_features(features)
-    sale_p = pd.Series(propensity.predict_proba(prop_x), index=features.index) if propensity is not None else \
-        pd.Series(np.nan, index=features.index)
-    # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
-    flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
-    suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
-                           features[flags] if flags else None)
+    county = pd.concat(parts, ignore_index=True, copy=False) if len(parts) != 1 else \
+        parts[0].reset_index(drop=True)
+    del parts
+    estimated, deal_p, sale_p = county["estimated_value"], county["deal_probability"], county["sale_probability"]
+    price, priced, suspect = county["price"], county["priced"].astype(bool), county["suspect"]
     if propensity is not None:
         method, weights = "models", MODEL_WEIGHTS
-        components = model_components(features, estimated, deal_p, sale_p, price.where(priced), suspect)
+        components = model_components(county, estimated, deal_p, sale_p, price.where(priced), suspect)
     else:
         method, weights = "rule (sale-propensity model unavailable)", WEIGHTS
-        components = score_components(features, estimated, suspect)
+        components = score_components(county, estimated, suspect)
     score = model_bird_dog_score(components) if weights is MODEL_WEIGHTS else bird_dog_score(components, weights)
-    reference = features["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
+    reference = county["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
     gap = value_gap_pct(estimated, reference)
     rank = score.rank(ascending=False, method="first").astype(int)
-    predict_seconds = time.perf_counter() - started
+    predict_seconds = predicted_seconds + time.perf_counter() - started
 
     started = time.perf_counter()
     to_explain = ((score >= scoring.packet_threshold) | (rank <= scoring.explain_top_n)) if explain else \
-        pd.Series(False, index=features.index)
+        pd.Series(False, index=county.index)
     if scoring.explain_max_rows:  # an explicit budget: the best-ranked candidates first
         to_explain &= rank <= max(scoring.explain_max_rows, scoring.explain_top_n)
     if explain_keys is not None:
-        to_explain = features["prospect_key"].isin(list(explain_keys))
-    breakdown = explain_rows(features.loc[to_explain], inputs.loc[to_explain], components.loc[to_explain],
-                             gap.loc[to_explain], avm, deal, propensity, deal_x.loc[to_explain],
-                             prop_x.loc[to_explain], priced.loc[to_explain], suspect.loc[to_explain])
-    all_breakdown = pd.Series([None] * len(features), index=features.index, dtype=object)
+        to_explain = county["prospect_key"].isin(list(explain_keys))
+    chosen = county.loc[to_explain, ["prospect_key"]]
+    rows = rows_for(chosen).set_axis(chosen.index) if len(chosen) else chosen.iloc[:0]
+    estimated_rows = estimated.loc[chosen.index]
+    breakdown = explain_rows(rows, scoring_frame(rows) if len(rows) else rows,
+                             components.loc[chosen.index], gap.loc[chosen.index], avm, deal, propensity,
+                             deal_inputs_from_features(rows, estimated_rows) if len(rows) else rows,
+                             propensity_inputs_from_features(rows) if len(rows) else rows,
+                             priced.loc[chosen.index], suspect.loc[chosen.index])
+    all_breakdown = pd.Series([None] * len(county), index=county.index, dtype=object)
     for key, value in breakdown.items():
         all_breakdown.at[key] = value
     explain_seconds = time.perf_counter() - started
     frame = pd.DataFrame({
-        "prospect_key": features["prospect_key"],
-        "as_of_date": features["as_of_date"],
+        "prospect_key": county["prospect_key"],
+        "as_of_date": county["as_of_date"],
         "estimated_value": estimated.round(0),
-        "estimated_value_low": valuation["estimated_value_low"].round(0),
-        "estimated_value_high": valuation["estimated_value_high"].round(0),
+        "estimated_value_low": county["estimated_value_low"].round(0),
+        "estimated_value_high": county["estimated_value_high"].round(0),
         "value_gap_pct": gap.round(2),
         "bird_dog_score": score,
         "score_rank": rank,
@@ -181,10 +206,39 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
         "model_version": versions["avm"],
         "deal_probability": deal_p.round(4),
         "sale_probability_12m": sale_p.round(4),
-        "model_versions": [versions] * len(features),
+        "model_versions": [versions] * len(county),
     })
     return Scored(frame, method, int(to_explain.sum()), explain_seconds, predict_seconds,
                   int((suspect.notna() & ~priced).sum()))
+
+
+def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,
+                   propensity: TrainedClassifier | None, scoring: ScoringConfig) -> pd.DataFrame:
+    """What the county-wide part of `score_chunks` needs of these rows: `COUNTY_WIDE_COLUMNS`,
+    the predictions, the asking price and the suspect-sale reason."""
+    inputs = scoring_frame(features)
+    # The value at the as-of date's market (projected past the training months) and its 80% range.
+    valuation = avm.estimate(inputs, features["as_of_date"]).set_axis(features.index)
+    estimated = valuation["estimated_value"]
+    price = features["list_price"].astype(float) if "list_price" in features else \
+        pd.Series(np.nan, index=features.index)
+    priced = price.notna() & (price > 0)
+    deal_p = pd.Series(np.nan, index=features.index)
+    if deal is not None and priced.any():
+        deal_x = deal_inputs_from_features(features, estimated)
+        deal_p[priced] = deal.predict_proba(deal_x.loc[priced])
+    sale_p = pd.Series(propensity.predict_proba(propensity_inputs_from_features(features)),
+                       index=features.index) if propensity is not None else pd.Series(np.nan, index=features.index)
+    # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
+    flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
+    suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
+                           features[flags] if flags else None)
+    out = features[COUNTY_WIDE_COLUMNS].copy()
+    for column in ("estimated_value", "estimated_value_low", "estimated_value_high"):
+        out[column] = valuation[column]
+    out["deal_probability"], out["sale_probability"] = deal_p, sale_p
+    out["price"], out["priced"], out["suspect"] = price, priced, suspect
+    return out
 
 
 def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.DataFrame, gap: pd.Series,

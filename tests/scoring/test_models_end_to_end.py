@@ -12,7 +12,7 @@ from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import Trained, score_features, train_all
+from realestate_assets.ml.pipeline import Trained, score_chunks, score_features, train_all
 from tests.scoring.helpers_scoring import fast_scoring, king_sales
 
 
@@ -82,12 +82,13 @@ def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -
     np.testing.assert_allclose(deal_contrib.sum(axis=1), trained.deal.margin(frame), rtol=1e-6, atol=1e-9)
 
 
-def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Trained) -> None:
+def prospect_features(n: int = 300) -> pd.DataFrame:
+    """Feature rows for the last sale of `n` parcels, as of the newest sale; the first ten listed."""
     sales = king_sales()
-    last = sales.sort_values("sale_date").groupby("parcel_id").tail(1).head(300).reset_index(drop=True)
+    last = sales.sort_values("sale_date").groupby("parcel_id").tail(1).head(n).reset_index(drop=True)
     as_of = pd.Timestamp(sales["sale_date"].max())
     index = HedonicIndex.from_sales(sales)
-    features = pd.DataFrame({
+    return pd.DataFrame({
         "prospect_key": last["parcel_id"], "as_of_date": as_of.date(), "use_type": last["use_type"],
         "neighborhood": last["neighborhood"], "latitude": last["latitude"], "longitude": last["longitude"],
         "living_sqft": last["living_sqft"], "lot_sqft": last["lot_sqft"], "beds": last["beds"],
@@ -101,6 +102,10 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
         # Ten listed properties: the deal model judges their asking price.
         "list_price": [float(p) * 0.8 if i < 10 else np.nan for i, p in enumerate(last["sale_price"])],
     })
+
+
+def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Trained) -> None:
+    features = prospect_features()
     settings = fast_scoring(packet_threshold=80, explain_top_n=5)
     versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
     scored = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings)
@@ -133,6 +138,37 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     text = score_features(features.loc[listed], trained.avm, trained.deal, trained.propensity, versions,
                           fast_scoring(packet_threshold=0)).frame["score_breakdown"].iloc[0]["deal_drivers"]
     assert text and all("deal probability" in d["text"] for d in text)
+
+
+def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: Trained) -> None:
+    """The `scores` asset streams the county (issue 17): predictions per chunk, percentiles, rank
+    and reasons county-wide; every value and every reason as if scored in one frame."""
+    features = prospect_features(600)
+    features.loc[features.index % 97 == 3, "list_price"] = 500_000.0  # listed rows in every chunk
+    settings = fast_scoring(packet_threshold=70, explain_top_n=5)
+    versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
+    models = (trained.avm, trained.deal, trained.propensity, versions, settings)
+    whole = score_features(features, *models)
+    asked: list[list[str]] = []
+
+    def rows_for(chosen: pd.DataFrame) -> pd.DataFrame:  # as the asset reads them again: by key
+        asked.append(chosen["prospect_key"].tolist())
+        return features.set_index("prospect_key", drop=False).loc[chosen["prospect_key"]].reset_index(drop=True)
+
+    chunked = score_chunks((features.iloc[i:i + 70] for i in range(0, len(features), 70)), *models,
+                           rows_for=rows_for)
+    assert 0 < whole.explained == chunked.explained < len(features) and len(asked[0]) == whole.explained
+    assert (whole.method, whole.suspect_sales) == (chunked.method, chunked.suspect_sales)
+    pd.testing.assert_frame_equal(chunked.frame, whole.frame)
+    assert chunked.frame["score_breakdown"].notna().sum() == whole.explained
+    for propensity in (trained.propensity, None):  # the rule's percentiles too
+        alone = score_features(features, trained.avm, trained.deal, propensity, versions, settings,
+                               explain_keys=features["prospect_key"].iloc[[5, 400]])
+        pieces = score_chunks((features.iloc[i:i + 250] for i in range(0, len(features), 250)), trained.avm,
+                              trained.deal, propensity, versions, settings, rows_for=rows_for,
+                              explain_keys=features["prospect_key"].iloc[[5, 400]])
+        pd.testing.assert_frame_equal(pieces.frame, alone.frame)
+        assert pieces.explained == 2
 
 
 def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:
