@@ -47,6 +47,9 @@ def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
         url = f"postgresql+psycopg2://postgres@/{name}?host={socket_dir}"
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # A scratch database need not survive a server crash: commits stop waiting for the WAL
+        # flush (~0.4 ms each on this machine's disk). Planning, locking and visibility are unchanged.
+        cur.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
     try:
         upgrade(url)
         yield url

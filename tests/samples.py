@@ -60,7 +60,10 @@ def write_sample_config(config: Path, data: Path, *, n_parcels: int = 400, malfo
     county["sources"][0]["path"] = str(csv_path)
     (config / "counties" / "king_wa.yaml").write_text(yaml.safe_dump(county))
     scoring = yaml.safe_load((repo_root() / "config" / "scoring.yaml").read_text())
-    scoring.update({"packet_threshold": packet_threshold, "num_boost_round": 80, "explain_top_n": 5})
+    # Fewer Optuna trials than the shipped 10/10/5, as tests/scoring's helpers use: tuning itself is
+    # tested there, and a pipeline test only needs trained models.
+    scoring.update({"packet_threshold": packet_threshold, "num_boost_round": 80, "explain_top_n": 5,
+                    "avm_trials": 3, "deal_trials": 3, "propensity_trials": 2})
     (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
     for other in (repo_root() / "config").glob("*.yaml"):  # recipients, enrichment sources, ...
         if other.name != "scoring.yaml":
