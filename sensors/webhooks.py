@@ -53,7 +53,8 @@ def webhooks_sensor(context: dg.SensorEvaluationContext, platform: PlatformResou
                                      base_url=object_store.public_base_url or None)
     message = (f"{enqueued} deliveries enqueued; {summary['delivered']} delivered, "
                f"{summary['failed']} failed attempts; saved-search digests: {digests['sent']} sent, "
-               f"{digests['skipped']} skipped, {digests['failed']} refused by the mailer; "
+               f"{digests['skipped']} skipped, {digests['failed']} refused by the mailer, "
+               f"{digests['held']} holding matches past the properties quota; "
                f"{notices} quota notices")
     new_cursor = cursor.isoformat() if cursor is not None else context.cursor
     if not enqueued and not summary["attempted"] and not sum(digests.values()) and not notices:
