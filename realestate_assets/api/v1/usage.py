@@ -67,7 +67,7 @@ def calls_by_day(recorded: dict[date, int], today: date, today_live: int, days: 
             for d in series]
 
 
-@router.get("/usage", response_model=UsageReport, responses=responses(401, 403),
+@router.get("/usage", response_model=UsageReport, responses=responses(401, 403, 422),
             summary="The tenant's plan and its usage of each quota (properties, API calls, emails, storage)")
 def get_usage(request: Request, ctx: Context = needs("read"),
               days: int = Query(31, ge=1, le=400, description="How many days of API calls by day")) -> dict[str, Any]:
