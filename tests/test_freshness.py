@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from partitions.activity import county_activity
 from realestate_assets.config_models import load_counties
+from resources import PlatformResource
 from sensors.freshness import (
     CHECK_NAME,
     GRACE,
@@ -91,6 +93,17 @@ def _two_counties(tmp_path: Path) -> dict:
     return load_counties(tmp_path)
 
 
+def _files(config_dir: Path, warehouse: Any = None) -> PlatformResource:
+    """The counties as their steps read them: the files under `config_dir`, with the overrides in
+    `warehouse` (None: the files alone)."""
+    return PlatformResource(config_dir=str(config_dir), state_dir=str(config_dir / "state"), warehouse=warehouse)
+
+
+def _tick(sensor: Any, instance: Any, resources: dict[str, Any], cursor: str | None = None) -> Any:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        return sensor(context)
+
+
 def test_sensor_records_staleness_per_county_and_only_on_change(tmp_path):
     counties = _two_counties(tmp_path)
     partitions = dg.StaticPartitionsDefinition(sorted(counties))
@@ -101,26 +114,27 @@ def test_sensor_records_staleness_per_county_and_only_on_change(tmp_path):
 
     wrapped = with_freshness([sales], counties, training_cron="0 4 * * 0")
     sensor = county_freshness_sensor(counties, asset_keys=[sales.key], training_cron="0 4 * * 0")
+    files = {"platform": _files(tmp_path)}
     with dg.instance_for_test() as instance:
         # king_wa refreshed now; pierce_wa never; idle_wa is inactive and never judged.
-        result = dg.materialize(wrapped, instance=instance, partition_key="king_wa")
+        result = dg.materialize(wrapped, instance=instance, partition_key="king_wa", resources=files)
         assert result.success
         (check_eval,) = result.get_asset_check_evaluations()
         assert check_eval.check_name == CHECK_NAME and check_eval.passed
 
-        first = sensor(dg.build_sensor_context(instance=instance))
+        first = _tick(sensor, instance, files)
         by_county = {e.partition: e for e in first.asset_events}
         assert set(by_county) == {"king_wa", "pierce_wa"}
         assert by_county["king_wa"].passed
         assert not by_county["pierce_wa"].passed and "never materialized" in by_county["pierce_wa"].description
 
         # Nothing changed: nothing recorded again.
-        second = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+        second = _tick(sensor, instance, files, first.cursor)
         assert second.asset_events == []
 
         # pierce_wa catches up: one event, fresh again.
-        dg.materialize(wrapped, instance=instance, partition_key="pierce_wa")
-        third = sensor(dg.build_sensor_context(instance=instance, cursor=second.cursor or first.cursor))
+        dg.materialize(wrapped, instance=instance, partition_key="pierce_wa", resources=files)
+        third = _tick(sensor, instance, files, second.cursor or first.cursor)
         assert [(e.partition, e.passed) for e in third.asset_events] == [("pierce_wa", True)]
 
 
@@ -152,9 +166,11 @@ def test_sensor_finds_the_checked_assets_of_its_code_location(tmp_path):
         return None
 
     sensor = county_freshness_sensor(counties, training_cron="0 4 * * 0")
-    defs = dg.Definitions(assets=with_freshness([scores], counties, training_cron="0 4 * * 0"), sensors=[sensor])
-    with dg.instance_for_test() as instance:
-        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+    defs = dg.Definitions(assets=with_freshness([scores], counties, training_cron="0 4 * * 0"), sensors=[sensor],
+                          resources={"platform": _files(tmp_path)})
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+            instance=instance, definitions=defs, resources={"platform": _files(tmp_path)}) as context:
+        result = sensor(context)
         assert {(e.asset_key, e.partition, e.passed) for e in result.asset_events} == {
             (scores.key, "king_wa", False), (scores.key, "pierce_wa", False)}
 
@@ -186,3 +202,65 @@ def test_definitions_carry_freshness_and_alerts(monkeypatch):
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         assert graph.get(key).freshness_policy is not None, key
+
+
+def test_a_run_time_override_shows_on_the_county_checks(tmp_path, database_url):
+    """county_fresh judges the county as its steps run it now (PlatformResource.county): an
+    override's changed thresholds are named, one that switches discovery off fails it (WARN), one
+    the file no longer admits fails it (ERROR) — in the check and in the sensor, with no reload."""
+    import uuid
+
+    from realestate_assets.db.county_overrides import write_override
+    from resources import WarehouseResource
+    from tests.api.helpers_api import owner_cursor
+
+    key = f"ov_{uuid.uuid4().hex[:6]}"  # county_overrides is one table for the whole test database
+    base = yaml.safe_load((ROOT / "config" / "counties" / "king_wa.yaml").read_text())
+    (tmp_path / "counties").mkdir()
+    (tmp_path / "counties" / f"{key}.yaml").write_text(yaml.safe_dump({**base, "key": key}))
+    counties = load_counties(tmp_path)
+    partitions = dg.StaticPartitionsDefinition([key])
+
+    @dg.asset(partitions_def=partitions)
+    def sales() -> None:
+        return None
+
+    wrapped = with_freshness([sales], counties, training_cron="0 4 * * 0")
+    sensor = county_freshness_sensor(counties, asset_keys=[sales.key], training_cron="0 4 * * 0")
+    live = {"platform": _files(tmp_path, WarehouseResource(database_url=database_url))}
+
+    def override(patch: dict, based_on: int) -> None:
+        with owner_cursor(database_url) as cur:
+            assert write_override(cur, key, patch, based_on=based_on, reason="test", user_id=None)
+
+    def check(instance: Any) -> Any:
+        result = dg.materialize(wrapped, instance=instance, partition_key=key, resources=live)
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    with dg.instance_for_test() as instance:
+        override({"quality.max_reject_rate": 0.5}, 0)
+        tuned = check(instance)
+        assert tuned.passed and "run-time override: quality.max_reject_rate" in tuned.description
+        assert "→ 0.5" in tuned.description
+        assert tuned.metadata["override"].value["quality.max_reject_rate"][1] == 0.5
+        first = _tick(sensor, instance, live)
+        assert [(e.partition, e.passed) for e in first.asset_events] == [(key, True)]
+
+        override({"quality.max_reject_rate": 0.5, "sources.kc_assessor_sales.enabled": False}, 1)
+        off = check(instance)
+        assert not off.passed and off.severity == dg.AssetCheckSeverity.WARN
+        assert off.description.startswith(f"{key} is switched off by its run-time override")
+        assert "sources.kc_assessor_sales.enabled True → False" in off.description
+        second = _tick(sensor, instance, live, first.cursor)
+        (event,) = second.asset_events  # the state changed: recorded once
+        assert not event.passed and "switched off" in event.description
+        assert _tick(sensor, instance, live, second.cursor).asset_events == []
+
+        override({"sources.gone.enabled": False}, 2)
+        broken = check(instance)
+        assert not broken.passed and broken.severity == dg.AssetCheckSeverity.ERROR
+        assert broken.description.startswith("county disabled: its configuration is invalid")
+        assert "county_overrides version 3" in broken.description
+        (event,) = _tick(sensor, instance, live, second.cursor).asset_events
+        assert event.severity == dg.AssetCheckSeverity.ERROR

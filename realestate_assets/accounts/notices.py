@@ -1,5 +1,6 @@
-"""Account email: the password-reset, invitation and address-verification messages, and the
-digest of a saved search's new matches (outreach/search_alerts.py) — one mailer for a person's mail.
+"""Account email: the password-reset, invitation and address-verification messages, the
+digest of a saved search's new matches (outreach/search_alerts.py) and the notice that a quota is
+nearly used up (accounts/quota_notices.py) — one mailer for a person's mail.
 
 Each carries one one-time link into the dashboard (`/reset-password`, `/verify-email`). The token
 travels in the URL's fragment (`#token=…`): browsers never send a fragment to a server, so it stays
@@ -94,6 +95,27 @@ def compose_search_digest(search_name: str, to_email: str, matches: Sequence[dic
                   from_email=from_email, from_name=from_name, message_id=message_id)
 
 
+def compose_quota_notice(usage: Any, to_email: str, tenant_name: str, *, base_url: str | None, product: str,
+                         from_email: str, from_name: str) -> Notice:
+    """The notice to a tenant's owner or admin that `usage` (accounts.quotas.Usage) is nearly used
+    up: how much of which limit, when it resets, and what happens at the limit."""
+    from realestate_assets.accounts.quotas import UNIT
+
+    assert usage.limit is not None and usage.resets_at is not None
+    share = round(100 * usage.used / usage.limit)
+    unit = UNIT[usage.quota]
+    at_limit = {"properties": "properties not received yet this month are refused (the API answers 402) and "
+                              "the pipeline skips them",
+                "emails": "campaign emails wait (the API answers 402 to a send) and the pipeline skips them"}
+    body = (f"{tenant_name} has used {usage.used:,} of the {usage.limit:,} {unit} its {usage.plan} plan allows "
+            f"this month ({share} %). It resets on {usage.resets_at:%Y-%m-%d %H:%M} UTC.\n\n"
+            f"At the limit, {at_limit.get(usage.quota, 'more is refused')}. A bigger plan lifts it at once.\n"
+            + (f"\nYour usage: {base_url.rstrip('/')}/settings (Usage)\n" if base_url else "")
+            + "\nYou get this email as an owner or admin of the workspace, once per limit and month.\n")
+    return Notice(to_email=to_email, subject=f"{tenant_name}: {share} % of this month's {unit} used on {product}",
+                  text=body, from_email=from_email, from_name=from_name)
+
+
 @dataclass(frozen=True)
 class AccountMail:
     """Sends account email through the installation's mailer (the one the pipeline uses)."""
@@ -115,4 +137,10 @@ class AccountMail:
         """ProviderError when the mailer refused it."""
         return self.mailer.send_notice(compose_search_digest(
             search_name, to_email, matches, base_url=base_url, product=self.product, from_email=self.from_email,
+            from_name=self.from_name))
+
+    def send_quota_notice(self, usage: Any, to_email: str, tenant_name: str, *, base_url: str | None) -> Delivery:
+        """ProviderError when the mailer refused it."""
+        return self.mailer.send_notice(compose_quota_notice(
+            usage, to_email, tenant_name, base_url=base_url, product=self.product, from_email=self.from_email,
             from_name=self.from_name))

@@ -11,7 +11,9 @@ The quotas and what counts against each:
   `sent_at` in it (the outbox is the record; nothing is counted twice).
 * `storage` — bytes of the documents the tenant's `packets` rows point at, now (no period).
 * `api_calls` — authenticated /api/v1 requests in the UTC day, counted by the API in the rate
-  limiter's storage (Redis when `REDIS_URL` is set, else process memory: api/v1/throttle.py).
+  limiter's storage (Redis when `REDIS_URL` is set, else process memory: api/v1/throttle.py),
+  which enforces the quota; each counted call is also kept per tenant and day for billing history
+  (`api_call_days`, written in batches: api/v1/call_ledger.py).
 
 A quota is *exhausted* when the usage has reached the limit: one more would go over it. The API
 answers 402 (429 for API calls, with Retry-After) with the quota, usage, limit and reset time
@@ -181,23 +183,40 @@ class Capped(Generic[T]):
 
 
 def cap(items: Sequence[T], found: Usage | None, *, score: Callable[[T], float],
-        free: Callable[[T], bool] = lambda _: False) -> Capped[T]:
+        free: Callable[[T], bool] = lambda _: False, cost: Callable[[T], int] = lambda _: 1) -> Capped[T]:
     """Keep what `found`'s headroom allows: every `free` item (costs nothing: a property already
-    received this month, an email already sent), then the others best `score` first until the
-    remaining quota is spent. None or an unlimited plan keeps everything. Pure: the one rule both
-    pipeline steps apply (assets/outreach.py: packets on properties, emails on emails)."""
+    received this month, an email already sent, a document no bigger than the one it replaces), then
+    the others best `score` first while their `cost` (1 each; bytes for storage) fits in the
+    remaining quota; from the first that does not fit, the rest are skipped (best-first, never a
+    lower-scored one slipped in after). None or an unlimited plan keeps everything. Pure: the one
+    rule the pipeline steps apply (assets/outreach.py: packets on properties and storage, emails on
+    emails)."""
     remaining = None if found is None else found.remaining
     if remaining is None:
         return Capped(list(items))
     costly = sorted((i for i, x in enumerate(items) if not free(x)), key=lambda i: -score(items[i]))
-    dropped = set(costly[remaining:])
+    left, fits = remaining, 0
+    for i in costly:
+        if cost(items[i]) > left:
+            break
+        left -= cost(items[i])
+        fits += 1
+    dropped = set(costly[fits:])
     if not dropped:
         return Capped(list(items))
     assert found is not None
-    reason = (f"quota {found.quota}: {remaining:,} of the {found.plan} plan's {_amount(found.quota, found.limit)} "
-              f"per {found.period} left; {len(costly):,} wanted, the {len(dropped):,} lowest-scored skipped")
+    amount = _amount(found.quota, remaining) if found.quota == "storage" else f"{remaining:,}"
+    per = f" per {found.period}" if found.period else ""
+    reason = (f"quota {found.quota}: {amount} of the {found.plan} plan's {_amount(found.quota, found.limit)}{per} "
+              f"left; {len(costly):,} wanted, the {len(dropped):,} lowest-scored skipped")
     return Capped([x for i, x in enumerate(items) if i not in dropped],
-                  [items[i] for i in costly[remaining:]], reason)
+                  [items[i] for i in costly[fits:]], reason)
+
+
+def joined(*capped: Capped[T]) -> Capped[T]:
+    """Several caps of one run as one record (packets: properties, then storage)."""
+    return Capped([x for c in capped for x in c.kept], [x for c in capped for x in c.skipped],
+                  "; ".join(c.reason for c in capped if c.reason) or None)
 
 
 def headroom(conn: Any, tenant_id: str, quota: Quota, now: datetime | None = None) -> Usage | None:

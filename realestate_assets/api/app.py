@@ -292,6 +292,13 @@ class _State:
         return Throttle(self.settings.rate_limits or RateLimits(), self.settings.redis_url or "memory://")
 
     @cached_property
+    def call_ledger(self) -> Any:
+        """The API calls counted for billing history, written in batches (api/v1/call_ledger.py)."""
+        from realestate_assets.api.v1.call_ledger import CallLedger
+
+        return CallLedger(self.warehouse.transaction)
+
+    @cached_property
     def verifier(self) -> Any:
         """The SDK's verifier; None without a key; `MISCONFIGURED` (logged once) for a key that
         is not an ECDSA P-256 public key — the webhook then answers 503, never 500."""
@@ -355,6 +362,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         if "live" in state.__dict__:  # the listener thread, if a socket ever started it
             state.live.stop()
+        if "call_ledger" in state.__dict__:  # what was counted since the last flush
+            state.call_ledger.close()
 
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.reos = state

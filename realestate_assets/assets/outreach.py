@@ -194,9 +194,23 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     render_failures: dict[str, str] = {}
     pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
                        photo_cache=platform.state_path / "photo_cache", failures=render_failures)
+    # Storage is capped within the run too (the start only checks it is not used up): the documents
+    # are stored best-scored first while the bytes they add fit the plan; the rest are not stored,
+    # skipped with reason `quota` like the properties above (a re-rendered document adds its growth).
+    with wh.transaction() as conn:
+        space = quotas.headroom(conn, params["tenant"], "storage")
+    added = {path: len(pdfs[path]) - _stored_bytes(existing, key, template)
+             for path, (_, key, template, *_) in jobs.items() if path in pdfs}
+    room_left = quotas.cap(list(added), space, score=lambda p: jobs[p][4], cost=added.__getitem__,
+                           free=lambda p: added[p] <= 0)
+    over = set(room_left.skipped)
+    if over:
+        context.log.warning(f"tenant {params['tenant']}: {room_left.reason}")
     for path, (_, key, template, digest, score) in jobs.items():
         if path not in pdfs:
             failures[f"{key}/{template}"] = f"could not render: {render_failures.get(path, 'no output')}"
+            continue
+        if path in over:
             continue
         pdf = pdfs[path]
         stored = store.put(path, pdf, "application/pdf")
@@ -215,7 +229,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                                county=county.key, keys=["prospect_key", "template"], delete_missing=False,
                                audit=checksum_audit(store))
         if stats.published:
-            failed_keys = {name.split("/", 1)[0] for name in failures}
+            failed_keys = {name.split("/", 1)[0] for name in failures} | {jobs[p][1] for p in over}
             with conn.cursor() as cur:  # the memos asked for are there now
                 cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
                             "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
@@ -233,7 +247,10 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                             f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
-    expected = (len(rows) - len(unread) - len(capped.skipped)) * len(settings.packets.templates)
+    no_room = quotas.Capped([], [f"{jobs[p][1]}/{jobs[p][2]}" for p in room_left.skipped], room_left.reason)
+    skipped = quotas.joined(capped, no_room)
+    expected = ((len(rows) - len(unread) - len(capped.skipped)) * len(settings.packets.templates)
+                - sum(jobs[p][2] in settings.packets.templates for p in over))
     current = int(frame["template"].isin(settings.packets.templates).sum())
     return dg.MaterializeResult(
         metadata=table_metadata(
@@ -243,7 +260,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
             quota_blocked=quota_block or "", properties_newly_received=received,
-            **_skipped_metadata(capped, str),
+            **_skipped_metadata(skipped, str),
             not_rendered_not_planned=len(unread),
             not_rendered_reason="today's plan sends these properties to no one (no recipient takes them, or "
                                 "pacing and digest sizes hold them for a later day): rendered when a plan "
@@ -260,10 +277,19 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                   f"{current} packets for {len(rows) - len(unread)} properties at or above "
                   f"{scoring.packet_threshold:g} that today's plan sends × {len(settings.packets.templates)} "
                   f"templates ({len(unread)} not planned today: not rendered"
-                  + (f"; {len(capped.skipped)} past the plan's headroom: skipped" if capped.skipped else "") + ")"
+                  + (f"; {len(capped.skipped)} past the plan's headroom: skipped" if capped.skipped else "")
+                  + (f"; {len(over)} documents past the plan's storage: not stored" if over else "") + ")"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )
+
+
+def _stored_bytes(existing: pd.DataFrame, key: str, template: str) -> int:
+    """Bytes of the document a new render of (key, template) replaces (0: none yet)."""
+    if (key, template) not in existing.index:
+        return 0
+    size = existing.loc[(key, template)]["size_bytes"]
+    return 0 if pd.isna(size) else int(size)
 
 
 def _skipped_metadata(capped: quotas.Capped[Any], describe: Callable[[Any], Any]) -> dict[str, Any]:

@@ -23,6 +23,15 @@ The owner's `search_alert` notification preference (GET/PATCH /me/profile) decid
 an owner who turned it off, is inactive, unverified or no longer a member gets the rows `skipped`
 with the reason (turning it on later does not flood them with old matches). A digest the mailer
 refuses stays pending for the next tick.
+
+Both count against the tenant's `properties` quota (accounts/quotas.py, issue #11): a property
+counts when the tenant first receives it in the month, through the quotas' one rule. A `search.match`
+event is the tenant receiving it (`quotas.receive_property`, via `alert`), so once the month's
+properties are used up a new property is not announced by webhook (logged; the event is not
+retried: the digest row keeps it). A digest lists what the headroom allows, best-scored first,
+properties already received this month free (`quotas.cap`); the rest stay pending and go in a later
+digest once there is room (next month, or a bigger plan). Each property listed is then recorded
+(`quotas.record_properties`).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from realestate_assets.accounts import quotas
 from realestate_assets.accounts.profile import wants
 from realestate_assets.api.v1.property_query import FROM, PropertyFilters, where
 from realestate_assets.db.tenancy import set_tenant
@@ -88,7 +98,9 @@ def enqueue_search_matches(cur: Any, *, since: datetime, public_base_url: str | 
     the tenant's status — read its rows)."""
     cur.execute(SEARCHES_SQL, (EVENT,))
     searches = cur.fetchall()
-    enqueued, newest = 0, None
+    cur.execute("SELECT DISTINCT tenant_id FROM webhook_endpoints WHERE is_active AND %s = ANY(event_types)", (EVENT,))
+    listening = {r[0] for r in cur.fetchall()}
+    enqueued, newest, refused = 0, None, Counter[str]()
     try:
         for search_id, tenant, name, user_id, filters_json, created_at in searches:
             try:
@@ -104,11 +116,18 @@ def enqueue_search_matches(cur: Any, *, since: datetime, public_base_url: str | 
                         "state": state, "zip": zip_code, "bird_dog_score": score, "estimated_value": value,
                         "value_gap_pct": gap,
                         "url": f"{public_base_url.rstrip('/')}/properties/{property_id}" if public_base_url else None}
-                enqueued += enqueue(cur, tenant, EVENT, event_key(search_id, county, key), data)
+                # An event is the tenant receiving the property: counted, or refused past the quota.
+                if tenant in listening and quotas.receive_property(cur, tenant, county, key, "alert") is not None:
+                    refused[tenant] += 1
+                else:
+                    enqueued += enqueue(cur, tenant, EVENT, event_key(search_id, county, key), data)
                 cur.execute(PENDING_SQL, (tenant, search_id, county, key))
                 newest = changed if newest is None else max(newest, changed)
     finally:
         set_tenant(cur, None)
+    for tenant, count in refused.items():
+        log.warning("tenant %s: %d search.match events not sent: its properties quota of the month is used up",
+                    tenant, count)
     return enqueued, newest
 
 
@@ -149,11 +168,24 @@ def skip_reason(owner: dict[str, Any]) -> str | None:
     return None
 
 
+def within_quota(conn: Any, tenant_id: str, matches: list[dict[str, Any]]) -> quotas.Capped[dict[str, Any]]:
+    """The matches a digest may list within the tenant's properties of the month (best-scored
+    first; properties it already received this month are free), and those that wait."""
+    already: set[tuple[str, str]] = set()
+    for county, rows in groupby(sorted(matches, key=lambda m: m["county"]), key=lambda m: m["county"]):
+        already |= {(county, k) for k in quotas.received_this_month(conn, tenant_id, county,
+                                                                     [m["prospect_key"] for m in rows])}
+    return quotas.cap(matches, quotas.headroom(conn, tenant_id, "properties"),
+                      score=lambda m: m["bird_dog_score"] if m["bird_dog_score"] is not None else -1.0,
+                      free=lambda m: (m["county"], m["prospect_key"]) in already)
+
+
 def send_search_digests(conn: Any, mail: Any, *, public_base_url: str | None) -> Counter[str]:
     """One email per saved search listing its pending matches, best first (`mail`:
     accounts.notices.AccountMail); each search's rows are marked sent (or skipped, with the reason)
-    and committed right after its email, so a later failure never sends it again. Counts of
-    digests `sent`, `skipped` and `failed` (left pending for the next tick)."""
+    and committed right after its email, so a later failure never sends it again; the matches past
+    the tenant's properties quota stay pending (`within_quota`). Counts of digests `sent`, `skipped`,
+    `failed` (left pending for the next tick) and `held` (some or all matches wait for room)."""
     from realestate_assets.outreach.mailer import ProviderError
 
     done: Counter[str] = Counter()
@@ -170,15 +202,26 @@ def send_search_digests(conn: Any, mail: Any, *, public_base_url: str | None) ->
                 done["skipped"] += 1
                 conn.commit()
                 continue
+            room = within_quota(conn, matches[0]["tenant_id"], matches)
+            if room.skipped:
+                log.warning("saved-search digest %s: %d matches wait for room: %s", search_id, len(room.skipped),
+                            room.reason)
+                done["held"] += 1
+            if not room.kept:
+                continue
             try:
-                delivery = mail.send_search_digest(matches[0]["search_name"], matches[0]["email"], matches,
+                delivery = mail.send_search_digest(matches[0]["search_name"], matches[0]["email"], room.kept,
                                                    base_url=public_base_url)
             except ProviderError as exc:
                 log.error("saved-search digest %s not sent (retried next tick): %s", search_id, exc)
                 done["failed"] += 1
                 continue
             cur.execute("UPDATE search_alert_emails SET status = 'sent', message_id = %s, sent_at = %s "
-                        "WHERE id = ANY(%s)", (delivery.provider_message_id, datetime.now(UTC), ids))
+                        "WHERE id = ANY(%s)", (delivery.provider_message_id, datetime.now(UTC),
+                                               [m["id"] for m in room.kept]))
+            for county, listed in groupby(sorted(room.kept, key=lambda m: m["county"]), key=lambda m: m["county"]):
+                quotas.record_properties(cur, matches[0]["tenant_id"], county, [m["prospect_key"] for m in listed],
+                                         "alert")
             conn.commit()
             done["sent"] += 1
     conn.commit()

@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-EVENT_TYPES = ("deal.new", "campaign.sent", "search.match", "ping")  # search.match: outreach/search_alerts.py
+# search.match: outreach/search_alerts.py; quota.warning: accounts/quota_notices.py
+EVENT_TYPES = ("deal.new", "campaign.sent", "search.match", "quota.warning", "ping")
 # Wait after attempt n (1-based) before attempt n+1: Svix's schedule, the Standard Webhooks
 # reference implementation's, shortened at the tail — about a day from first try to giving up.
 RETRY_SCHEDULE = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),

@@ -94,6 +94,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "VALUES (%s, 'king_wa', 'p1', 'seed')", (tenant.id,))
         cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
                     "VALUES (%s, date_trunc('month', now())::date, 'king_wa', 'p1', 'detail')", (tenant.id,))
+        # Long past: today's API calls and this month's notices stay the tests' own.
+        cur.execute("INSERT INTO api_call_days (tenant_id, day, calls) VALUES (%s, '2000-01-01', 1)", (tenant.id,))
+        cur.execute("INSERT INTO quota_notices (tenant_id, quota, period_start, plan, used, quota_limit) "
+                    "VALUES (%s, 'emails', '2000-01-01', 'free', 400, 500)", (tenant.id,))
         cur.execute("INSERT INTO recipients (tenant_id, name, email) VALUES (%s, 'Seed Recipient', 'r@example.com')",
                     (tenant.id,))
         cur.execute("INSERT INTO tenant_settings (tenant_id, display_name) VALUES (%s, %s)",

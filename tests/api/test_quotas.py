@@ -6,7 +6,7 @@ changes a tenant's plan. Real PostgreSQL, the app through TestClient."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,61 @@ def test_api_calls_are_shared_through_redis(database_url: str, tmp_path: Path, r
             assert client.get("/api/v1/me", headers=key).status_code == 200
         calls = {q["quota"]: q for q in two.get("/api/v1/usage", headers=key).json()["quotas"]}["api_calls"]
         assert calls["used"] == 4  # three, and this one: both replicas count in the one Redis counter
+
+
+def api_call_days(database_url: str, tenant_id: str) -> dict[str, int]:
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT day::text, calls FROM api_call_days WHERE tenant_id = %s", (tenant_id,))
+        return dict(cur.fetchall())
+
+
+def test_api_calls_are_kept_by_day_in_batches_and_shown_as_history(database_url: str, tmp_path: Path) -> None:
+    tenant, _, _ = free_tenant(database_url, "qledger")
+    key = {"X-API-Key": tenant.keys["read"]}
+    today = datetime.now(UTC).date()
+    with owner_cursor(database_url) as cur:  # two days ago, as an earlier flush wrote it
+        cur.execute("INSERT INTO api_call_days (tenant_id, day, calls) VALUES (%s, %s, 7)",
+                    (tenant.id, today - timedelta(days=2)))
+    with api_client(database_url, tmp_path) as client:
+        ledger = client.app.state.reos.call_ledger
+        ledger.flush_s = 3600  # no background flush during the test: the flushes below are the only ones
+        for _ in range(5):
+            assert client.get("/api/v1/me", headers=key).status_code == 200
+        assert ledger.pending()[(tenant.id, today)] == 5  # counted in memory: no write per request
+        assert str(today) not in api_call_days(database_url, tenant.id)
+        assert ledger.flush() >= 1  # one statement for every (tenant, day) tallied
+        assert api_call_days(database_url, tenant.id)[str(today)] == 5
+        assert client.get("/api/v1/me", headers=key).status_code == 200
+        usage = client.get("/api/v1/usage", headers=key, params={"days": 3})
+        assert usage.status_code == 200
+        history = usage.json()["api_calls_by_day"]
+        # Dense, oldest first, ending today; today is the live count (7 with this call), ahead of the last flush.
+        assert [h["day"] for h in history] == [str(today - timedelta(days=n)) for n in (2, 1, 0)]
+        assert [h["calls"] for h in history] == [7, 0, 7]
+    # The app's shutdown flushed what was counted since: nothing lost on a clean stop.
+    assert api_call_days(database_url, tenant.id)[str(today)] == 7
+    with owner_cursor(database_url) as cur:  # the API's role reads its own tenant's rows only
+        cur.execute("SET LOCAL ROLE reos_api; SELECT set_config('app.tenant_id', %s, true)", ("someone-else",))
+        cur.execute("SELECT count(*) FROM api_call_days WHERE tenant_id = %s", (tenant.id,))
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_failed_flush_keeps_the_tally_for_the_next_one() -> None:
+    from contextlib import contextmanager
+
+    from realestate_assets.api.v1.call_ledger import CallLedger
+
+    @contextmanager
+    def down() -> Any:
+        raise ConnectionError("database restarting")
+        yield
+
+    ledger = CallLedger(down, flush_s=3600)
+    ledger.add("t1", NOW, 3)
+    ledger.add("t1", NOW)
+    with pytest.raises(ConnectionError):
+        ledger.flush()
+    assert ledger.pending() == {("t1", NOW.date()): 4}
 
 
 def test_only_a_platform_admin_changes_a_plan(client: TestClient, database_url: str, operator: str) -> None:

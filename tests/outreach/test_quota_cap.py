@@ -58,3 +58,22 @@ def test_emails_keep_to_the_months_remaining_emails_and_sent_ones_cost_nothing()
     assert [d.send_key for d in plans[0].emails] == ["packet:1", "packet:3"]
     assert [d.send_key for d in plans[1].emails] == ["packet:4"]
     assert capped.reason is not None and "quota emails" in capped.reason
+
+
+def test_storage_keeps_the_best_scored_documents_whose_bytes_fit_and_stops_at_the_first_that_does_not() -> None:
+    gib = 1024 ** 3
+    found = _usage("storage", gib - 250)  # free plan: 1 GiB, 250 bytes left
+    size = {"a": 100, "b": 120, "c": 40, "d": -30}  # bytes each adds (d: smaller than the one it replaces)
+    scores = {"a": 90.0, "b": 80.0, "c": 70.0, "d": 10.0}
+    capped = quotas.cap(list(size), found, score=scores.__getitem__, cost=size.__getitem__,
+                        free=lambda k: size[k] <= 0)
+    # a and b fit (220 of 250 bytes), c (260) does not; d adds nothing and is always kept.
+    assert capped.kept == ["a", "b", "d"] and capped.skipped == ["c"]
+    assert capped.reason is not None and capped.reason.startswith("quota storage: 0.00 GiB of stored documents")
+    assert capped.metadata(str)["skipped_reason"] == "quota"
+    # Stops at the first that does not fit: a cheaper, lower-scored one is not slipped in after it.
+    stop = quotas.cap(["big", "small"], found, score={"big": 2.0, "small": 1.0}.__getitem__,
+                      cost={"big": 300, "small": 10}.__getitem__)
+    assert stop.kept == [] and stop.skipped == ["big", "small"]
+    both = quotas.joined(capped, stop)
+    assert both.skipped == ["c", "big", "small"] and both.reason and both.reason.count("quota storage") == 2

@@ -118,3 +118,30 @@ def test_a_run_near_the_end_of_the_plan_does_only_what_is_left_best_first(
     # Two emails left: at most two sent; what the plan wanted beyond them is skipped, not failed.
     assert sent <= 2 and emails["sent_this_run"].value == sent
     assert emails["skipped_quota"].value == 0 or emails["skipped_reason"].value == "quota"
+
+
+@pytest.mark.slow
+def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
+        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    with conn, conn.cursor() as cur:  # one byte of the free plan's storage left: not used up, no room either
+        cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
+        cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
+                    "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                    "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', %s, 80, now())",
+                    (tenant, PLANS["free"].storage - 1))
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
+    result = _run(pipeline_env, upstream, tenant)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    packets = _metadata(result)["packets"]
+    assert packets["quota_blocked"].value == ""  # not used up when the run started
+    assert packets["skipped_reason"].value == "quota" and packets["skipped_quota"].value >= 1
+    assert "quota storage" in packets["skipped_quota_detail"].value
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(size_bytes), 0) FROM packets WHERE tenant_id = %s "
+                    "AND county = 'king_wa'", (tenant,))
+        stored, _ = cur.fetchone()
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
+        received = cur.fetchone()[0]
+    conn.close()
+    assert stored == 0 and received == 0  # nothing stored past the plan, and nothing delivered counted

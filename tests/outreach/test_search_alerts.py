@@ -199,3 +199,54 @@ def test_a_refused_digest_waits_for_the_next_tick(database_url: str, tmp_path: P
     assert {s for s, _ in _statuses(database_url, search_id).values()} == {"sent"}
     (digest,) = _digests(tmp_path / "outbox", tenant.users["viewer"]["email"])
     assert "n/a" not in digest["Subject"]
+
+
+def test_alerts_count_against_the_properties_quota_and_wait_past_it(database_url: str, tmp_path: Path) -> None:
+    """A search.match event and a digest line are the tenant receiving a property: counted once a
+    month by the quotas' rule; past the plan, no event and the digest's lines wait for room."""
+    tenant = make_tenant(database_url, "alert-quota")
+    county = f"aq_{uuid.uuid4().hex[:6]}"
+    owner = tenant.users["owner"]
+    with owner_cursor(database_url) as cur:
+        cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant.id,))
+        # 97 received this month (with make_tenant's own: 98 of 100): room for two more.
+        cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
+                    "SELECT %s, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 'elsewhere', 'k' || i, 'packet' "
+                    "FROM generate_series(1, 97) i", (tenant.id,))
+        store.subscribe(cur, tenant.id, county)
+        cur.execute("INSERT INTO webhook_endpoints (tenant_id, url, event_types, secret) VALUES "
+                    "(%s, 'https://hooks.example.com/aq', '{search.match}', 'whsec_c2VlZA==')", (tenant.id,))
+        cur.execute("INSERT INTO saved_searches (tenant_id, user_id, name, filters, alert) "
+                    "VALUES (%s, %s, 'all', '{}', true) RETURNING id", (tenant.id, owner["id"]))
+        search_id = cur.fetchone()[0]
+    with owner_cursor(database_url) as cur:
+        seed_county(cur, county, 6)
+
+    _tick(database_url)
+    matched = len(_statuses(database_url, search_id))  # every new match waits for the digest
+    assert matched > 2
+    announced = {k.rsplit(":", 1)[1] for k, _ in _deliveries(database_url, tenant.id)}
+    assert len(announced) == 2  # the two the plan had room for; the others not announced
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT prospect_key, via FROM property_receipts WHERE tenant_id = %s AND county = %s",
+                    (tenant.id, county))
+        assert dict(cur.fetchall()) == dict.fromkeys(announced, "alert")
+
+    outbox = tmp_path / "outbox"
+    _send(database_url, outbox)
+    (digest,) = _digests(outbox, owner["email"])
+    assert digest["Subject"] == "2 new properties for “all”"  # received already: free; the rest wait
+    statuses = _statuses(database_url, search_id)
+    assert {k for k, (s, _) in statuses.items() if s == "sent"} == announced
+    assert sum(s == "pending" for s, _ in statuses.values()) == matched - 2
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant.id,))
+        assert cur.fetchone()[0] == 100  # the plan's limit, never past it
+        cur.execute("UPDATE tenants SET plan = 'professional' WHERE id = %s", (tenant.id,))  # room again
+    _send(database_url, outbox)
+    later = [m for m in _digests(outbox, owner["email"]) if m is not digest]
+    assert len(later) == 2 and later[-1]["Subject"] == f"{matched - 2} new properties for “all”"
+    assert {s for s, _ in _statuses(database_url, search_id).values()} == {"sent"}
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s AND county = %s", (tenant.id, county))
+        assert cur.fetchone()[0] == matched

@@ -12,6 +12,7 @@ const EVENTS = [
   { id: "deal.new", label: "New deal (a followed county's property scores at or above the threshold)" },
   { id: "campaign.sent", label: "Campaign sent (a day's emails all settled, with counts)" },
   { id: "search.match", label: "Saved-search alert (a new property matches a saved search with alerts on)" },
+  { id: "quota.warning", label: "Quota warning (80% of a monthly limit of the plan used)" },
 ] as const;
 type EventId = (typeof EVENTS)[number]["id"];
 const KEY = ["webhook-endpoints"];

@@ -2,6 +2,7 @@
 
 * `count_api_call` — every authenticated request of a tenant's people and keys (security.authorize):
   429 problem+json with `Retry-After` (seconds to midnight UTC) once the day's calls are used up.
+  Each call it lets through is also kept for billing history (api/v1/call_ledger.py, by day).
 * `receive` — a route that hands the tenant a property (detail view, memo): free when it already
   received it this month, else counted, or 402 once the month's properties are used up.
 * `require` — a route that starts work spending a quota (send a campaign: emails): 402 when it is
@@ -51,6 +52,7 @@ def count_api_call(request: Request, principal: Principal, plan_name: str) -> No
     counted = request.app.state.reos.throttle.count_today("api_calls", principal.tenant_id, now)
     if plan.api_calls is not None and counted > plan.api_calls:
         raise refusal(quotas.usage_of(plan, "api_calls", plan.api_calls, now), now)
+    request.app.state.reos.call_ledger.add(principal.tenant_id, now)  # billing history: a refused call is not one
 
 
 def receive(ctx: Any, county: str, prospect_key: str, via: str) -> None:

@@ -512,7 +512,7 @@ class MemoRequested(BaseModel):
     detail: str
 
 
-WebhookEvent = Literal["deal.new", "campaign.sent", "search.match", "ping"]
+WebhookEvent = Literal["deal.new", "campaign.sent", "search.match", "quota.warning", "ping"]
 
 
 class WebhookEndpointCreate(BaseModel):
