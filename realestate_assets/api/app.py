@@ -49,6 +49,9 @@ DB_POOL_SIZE = 16
 # A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
 # steady use is not (a ping before every request was one round trip in ten of a property list).
 PING_IDLE_S = 10.0
+# Property list/detail bodies kept per API process, MB (api/v1/response_cache.py): REOS_API_RESPONSE_CACHE_MB
+# (0: no cache).
+RESPONSE_CACHE_MB = 64.0
 # Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
 RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
                         "login": "REOS_RATE_LIMIT_LOGIN"}
@@ -73,6 +76,8 @@ class ApiSettings:
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
     db_pool_size: int | None = None  # database connections (= database requests in flight) per process
+    # Property list/detail bodies kept per process (api/v1/response_cache.py), MB; 0: no cache.
+    response_cache_mb: float | None = None
     rate_limits: RateLimits | None = None
     api_max_body_bytes: int | None = None
     # Where people reach the API (links it hands out); None: the address a request came to.
@@ -140,6 +145,8 @@ class ApiSettings:
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
             db_pool_size=self.db_pool_size or int(os.environ.get("REOS_API_DB_POOL_SIZE") or DB_POOL_SIZE),
+            response_cache_mb=_first_set(self.response_cache_mb, os.environ.get("REOS_API_RESPONSE_CACHE_MB"),
+                                         RESPONSE_CACHE_MB),
             rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
                                                           in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}),
             api_max_body_bytes=self.api_max_body_bytes
@@ -186,6 +193,13 @@ class DatabaseSlots:
             self.semaphore = asyncio.Semaphore(self.slots())
         async with self.semaphore:
             await self.app(scope, receive, send)
+
+
+def _first_set(given: float | None, variable: str | None, default: float) -> float:
+    """The value given in code, else the environment's, else the default; 0 is a value (off)."""
+    if given is not None:
+        return given
+    return float(variable) if variable not in (None, "") else default
 
 
 # Paths whose routes use the database (the rest of `/` is the dashboard's static files).
@@ -286,6 +300,13 @@ class _State:
         mailer = (SendGridMailer(settings.sendgrid_api_key, settings.sendgrid_api_host)
                   if settings.sendgrid_api_key else OutboxMailer(Path(settings.outbox_dir or "outbox")))
         return AccountMail(mailer, from_email=sender.email, from_name=sender.name)
+
+    @cached_property
+    def responses(self) -> Any:
+        """Property list/detail bodies this process computed (api/v1/response_cache.py)."""
+        from realestate_assets.api.v1.response_cache import ResponseCache
+
+        return ResponseCache(int(float(self.settings.response_cache_mb or 0) * 1024 * 1024))
 
     @cached_property
     def throttle(self) -> Throttle:
