@@ -6,7 +6,6 @@ next request; tenants and roles never share a body; a cached detail is still rec
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 import uuid
 from collections.abc import Callable
@@ -242,7 +241,7 @@ def test_every_table_the_cached_routes_read_bumps_the_generation(cw) -> None:
     """The migration's trigger list against the SQL the routes run: a table added to the list or
     the detail without a trigger would serve stale bodies."""
     read = _tables(list_query(PropertyFilters(county=["x"], status=["emailed"], reviewed=True))[0])
-    read |= _tables(inspect.getsource(properties.property_detail))
+    read |= _tables(properties.DETAIL)
     read |= {"subscriptions"}  # row-level security's county_subscribed (migration 0008)
     migration = importlib.import_module("realestate_assets.db.migrations.versions.0037_response_cache_generations")
     assert read == set(migration.DEPENDENCIES)
