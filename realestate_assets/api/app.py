@@ -389,7 +389,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     app.add_middleware(DatabaseSlots, slots=lambda: state.warehouse.pool_size)
-    metrics = ApiMetrics(lambda: state.warehouse)
+    metrics = ApiMetrics(lambda: state.warehouse, lambda: state.responses)
     app.add_middleware(metrics.middleware)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 

@@ -249,3 +249,14 @@ def test_every_table_the_cached_routes_read_bumps_the_generation(cw) -> None:
         cur.execute("SELECT tgrelid::regclass::text, count(*) FROM pg_trigger WHERE tgname LIKE '%%\\_cache\\_%%' "
                     "GROUP BY 1")
         assert dict(cur.fetchall()) == {table: 4 for table in read}
+
+
+def test_metrics_count_the_hits_and_the_bytes(client: TestClient, cw) -> None:
+    headers = {"X-API-Key": cw["a"].keys["read"]}
+    for _ in range(2):
+        get(client, "/api/v1/properties", headers, county=cw["county"], sort="zip")
+    text = client.get("/metrics").text
+    hits = re.search(r'^reos_api_response_cache_lookups_total\{result="hit"\} (\S+)$', text, re.M)
+    size = re.search(r"^reos_api_response_cache_bytes (\S+)$", text, re.M)
+    assert hits and float(hits.group(1)) == cache(client).stats()["hits"] >= 1
+    assert size and float(size.group(1)) == cache(client).stats()["bytes"] > 0

@@ -89,6 +89,11 @@ class ResponseCache:
                 self._bytes -= len(dropped.body)
         return entry
 
+    def stats(self) -> dict[str, int]:
+        """Lookups that hit and missed since the process started, and the bodies' bytes now (/metrics)."""
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "bytes": self._bytes, "entries": len(self._entries)}
+
     def __len__(self) -> int:
         return len(self._entries)
 
