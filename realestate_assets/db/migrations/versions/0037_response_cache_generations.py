@@ -134,9 +134,9 @@ def upgrade() -> None:
                                           WHERE s.tenant_id = current_setting('app.tenant_id', true)))
         $$
     """)
-    for signature in ("reos_cache_bump(text[])", "reos_cache_generation()"):
-        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION reos_cache_bump(text[]) TO {API_ROLE}")  # through the triggers
+    # reos_cache_bump stays executable by every role (PUBLIC, the default): whoever may write one of
+    # the tables runs it through the triggers, and a bump can only cost cache misses.
+    op.execute("REVOKE ALL ON FUNCTION reos_cache_generation() FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION reos_cache_generation() TO {API_ROLE}")
 
 
