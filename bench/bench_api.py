@@ -27,6 +27,11 @@ stays put while latencies move with other work — and the plans of the list and
 the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
 Issue #11's target: p95 < 100 ms for list and detail.
 
+The API's response cache (api/v1/response_cache.py) is on as in production: the list and the search
+ask a handful of distinct queries, so after the warm-up they are answered from it (its generation read
+and authentication still run); a detail of a random id is a first view, a miss.
+`REOS_API_RESPONSE_CACHE_MB=0 python bench/bench_api.py …` measures the routes without it.
+
 Then the routes the dashboard's Home calls (analytics summary, funnel, pipeline, score distribution
 and the recent deals list), one client each for `--home-seconds`, and the plans of Home's two
 aggregates (the summary's join, the funnel's statuses) as the API role runs them.

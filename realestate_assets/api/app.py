@@ -49,6 +49,9 @@ DB_POOL_SIZE = 16
 # A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
 # steady use is not (a ping before every request was one round trip in ten of a property list).
 PING_IDLE_S = 10.0
+# Property list/detail bodies kept per API process, MB (api/v1/response_cache.py): REOS_API_RESPONSE_CACHE_MB
+# (0: no cache).
+RESPONSE_CACHE_MB = 64.0
 # Rate limits of /api/v1 (api/v1/throttle.py), e.g. REOS_RATE_LIMIT_LOGIN="5/minute".
 RATE_LIMIT_VARIABLES = {"ip": "REOS_RATE_LIMIT_IP", "principal": "REOS_RATE_LIMIT_PRINCIPAL",
                         "login": "REOS_RATE_LIMIT_LOGIN"}
@@ -73,6 +76,8 @@ class ApiSettings:
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
     db_pool_size: int | None = None  # database connections (= database requests in flight) per process
+    # Property list/detail bodies kept per process (api/v1/response_cache.py), MB; 0: no cache.
+    response_cache_mb: float | None = None
     rate_limits: RateLimits | None = None
     api_max_body_bytes: int | None = None
     # Where people reach the API (links it hands out); None: the address a request came to.
@@ -140,6 +145,8 @@ class ApiSettings:
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
             db_pool_size=self.db_pool_size or int(os.environ.get("REOS_API_DB_POOL_SIZE") or DB_POOL_SIZE),
+            response_cache_mb=_first_set(self.response_cache_mb, os.environ.get("REOS_API_RESPONSE_CACHE_MB"),
+                                         RESPONSE_CACHE_MB),
             rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
                                                           in RATE_LIMIT_VARIABLES.items() if os.environ.get(variable)}),
             api_max_body_bytes=self.api_max_body_bytes
@@ -187,6 +194,15 @@ class DatabaseSlots:
         async with self.semaphore:
             await self.app(scope, receive, send)
 
+
+def _first_set(given: float | None, variable: str | None, default: float) -> float:
+    """The value given in code, else the environment's, else the default; 0 is a value (off)."""
+    if given is not None:
+        return given
+    return float(variable) if variable not in (None, "") else default
+
+
+NO_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 # Paths whose routes use the database (the rest of `/` is the dashboard's static files).
 DATABASE_PATHS = ("/api/", "/webhooks/", "/unsubscribe", "/p/", "/objects/", "/metrics")
@@ -288,6 +304,13 @@ class _State:
         return AccountMail(mailer, from_email=sender.email, from_name=sender.name)
 
     @cached_property
+    def responses(self) -> Any:
+        """Property list/detail bodies this process computed (api/v1/response_cache.py)."""
+        from realestate_assets.api.v1.response_cache import ResponseCache
+
+        return ResponseCache(int(float(self.settings.response_cache_mb or 0) * 1024 * 1024))
+
+    @cached_property
     def throttle(self) -> Throttle:
         return Throttle(self.settings.rate_limits or RateLimits(), self.settings.redis_url or "memory://")
 
@@ -365,14 +388,17 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         if "call_ledger" in state.__dict__:  # what was counted since the last flush
             state.call_ledger.close()
 
-    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # FastAPI's native OpenTelemetry off: the API exports no traces (its metrics are /metrics,
+    # api/metrics.py), and the check whether any provider is configured read the environment on every
+    # request — a tenth of a cached property list's Python time in bench_api's profile.
+    app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.state.reos = state
     # First, so it runs inside the body limit: a keyed POST's body is read only once it is allowed.
     app.add_middleware(IdempotencyKeys)
     # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     app.add_middleware(DatabaseSlots, slots=lambda: state.warehouse.pool_size)
-    metrics = ApiMetrics(lambda: state.warehouse)
+    metrics = ApiMetrics(lambda: state.warehouse, lambda: state.responses)
     app.add_middleware(metrics.middleware)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 

@@ -11,6 +11,9 @@ deploy/monitoring (PrometheusRule, Grafana dashboard) and docs/deployment/monito
   replica reports the same warehouse values, so rules aggregate them with `max`, not `sum`.
 * `reos_warehouse_up` — 0 when that read failed, so missing data gauges are not mistaken for
   "nothing is stale".
+* `reos_api_response_cache_lookups_total{result}` and `reos_api_response_cache_bytes` — the
+  process's response cache of property lists and details (api/v1/response_cache.py): lookups that
+  found a body (`hit`) or computed one (`miss`), and the bodies' size now.
 
 Each app gets its own `CollectorRegistry` (not the process-global one): two apps in one process
 (tests) never collide. No Dagster here: the API reads the warehouse, the same tables Dagster writes.
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -95,6 +98,27 @@ class WarehouseCollector(Collector):
         yield from (emails, ages, up)
 
 
+class ResponseCacheCollector(Collector):
+    """The response cache's counts, read at scrape time (the cache counts under its own lock)."""
+
+    def __init__(self, responses: Callable[[], Any]) -> None:
+        self._responses = responses  # called per scrape: the API builds its cache lazily
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._responses().stats()
+        lookups = CounterMetricFamily("reos_api_response_cache_lookups",
+                                      "Property list/detail lookups in this process's response cache, by result.",
+                                      labels=["result"])
+        lookups.add_metric(["hit"], stats["hits"])
+        lookups.add_metric(["miss"], stats["misses"])
+        size = GaugeMetricFamily("reos_api_response_cache_bytes", "Bytes of bodies in this process's response cache.")
+        size.add_metric([], stats["bytes"])
+        yield from (lookups, size)
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's template, with any `include_router(prefix=...)` in front of it."""
     route = scope.get("route")
@@ -114,7 +138,7 @@ class ApiMetrics:
     """The API's metrics: its own registry, the request histogram, the webhook counter and the
     warehouse collector. `app.py` wires `middleware`, `endpoint` and `webhook_events`."""
 
-    def __init__(self, warehouse: Callable[[], Any]) -> None:
+    def __init__(self, warehouse: Callable[[], Any], responses: Callable[[], Any] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.request_duration = Histogram(
             "reos_http_request_duration_seconds", "API request latency by route template, method and status.",
@@ -123,6 +147,8 @@ class ApiMetrics:
             "reos_webhook_events", "Provider events received in signature-checked webhook requests.",
             ["provider", "event"], registry=self.registry)
         self.registry.register(WarehouseCollector(warehouse))
+        if responses is not None:
+            self.registry.register(ResponseCacheCollector(responses))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware (`app.add_middleware(metrics.middleware)`) observing every HTTP request."""

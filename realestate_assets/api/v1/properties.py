@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from realestate_assets.api.v1 import quota
+from realestate_assets.api.v1 import quota, response_cache
 from realestate_assets.api.v1.problems import Problem, responses
 from realestate_assets.api.v1.property_query import (
     COLUMNS,
@@ -33,7 +33,7 @@ from realestate_assets.api.v1.property_query import (
 )
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Context, needs
-from realestate_assets.db.warehouse import dict_row, dict_rows
+from realestate_assets.db.warehouse import dict_rows
 
 router = APIRouter(tags=["properties"])
 ERRORS = (401, 403, 422)
@@ -62,9 +62,15 @@ class CSVResponse(StreamingResponse):
 
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
-def list_properties(query: Annotated[PropertyPageQuery, Query()], ctx: Context = needs("read")) -> dict[str, Any]:
-    return property_page(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})), query.cursor,
-                         query.limit)
+def list_properties(query: Annotated[PropertyPageQuery, Query()], request: Request,
+                    ctx: Context = needs("read")) -> Response:
+    # The key is the query as it runs: the followed counties spelled out (a subscription changes it).
+    filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
+    entry = response_cache.cached(
+        request, ctx, ("list", filters.model_dump_json(), query.cursor, query.limit),
+        lambda: response_cache.entry_of(PropertyPage.model_validate(
+            property_page(ctx, filters, query.cursor, query.limit))))
+    return response_cache.answer(request, entry)
 
 
 def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -146,21 +152,43 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
 
 @router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 402, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
-def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Context = needs("read")) -> dict[str, Any]:
-    ctx.cur.execute(f"SELECT p.*, {TENANT_STATUS} AS tenant_status FROM prospects p WHERE p.id = %s", (property_id,))
-    found = dict_rows(ctx.cur)
-    if not found:  # absent, or in a county the tenant does not follow: the same answer
+def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
+                 ctx: Context = needs("read")) -> Response:
+    entry = response_cache.cached(request, ctx, ("detail", property_id), lambda: _detail_entry(ctx, property_id))
+    # Cached or not, the tenant receives it: counted once a month (402 past the plan, the body unsent).
+    quota.receive(ctx, *entry.meta, via="detail")
+    return response_cache.answer(request, entry)
+
+
+def _detail_entry(ctx: Context, property_id: int) -> response_cache.Entry:
+    detail = property_detail(ctx, property_id)
+    return response_cache.entry_of(PropertyDetail.model_validate(detail), (detail["county"], detail["prospect_key"]))
+
+
+# The detail in one round trip: the prospect (with the caller's own status), its enrichment and its
+# score side by side, each table's columns after a marker column (`_enrichment`, `_score`) that says
+# where they start. Row-level security applies to each of the three tables as to three queries.
+DETAIL = (f"SELECT p.*, {TENANT_STATUS} AS tenant_status, NULL AS _enrichment, e.*, NULL AS _score, s.* "
+          "FROM prospects p "
+          "LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key "
+          "LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key WHERE p.id = %s")
+
+
+def property_detail(ctx: Context, property_id: int) -> dict[str, Any]:
+    """A PropertyDetail as the tenant sees it (its own status); 404 outside its counties."""
+    ctx.cur.execute(DETAIL, (property_id,))
+    row = ctx.cur.fetchone()
+    if row is None:  # absent, or in a county the tenant does not follow: the same answer
         raise Problem(404, f"no property {property_id} in the counties this tenant follows")
-    prospect = found[0]
+    names = [c.name for c in ctx.cur.description]
+    e_at, s_at = names.index("_enrichment"), names.index("_score")
+    prospect = dict(zip(names[:e_at], row[:e_at], strict=True))
+    enrichment = dict(zip(names[e_at + 1:s_at], row[e_at + 1:s_at], strict=True))
+    score = dict(zip(names[s_at + 1:], row[s_at + 1:], strict=True))
     prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
-    key = (prospect["county"], prospect["prospect_key"])
-    quota.receive(ctx, *key, via="detail")  # the tenant receives it: counted once a month (402 past the plan)
-    ctx.cur.execute("SELECT * FROM enrichment WHERE county = %s AND prospect_key = %s", key)
-    enrichment = dict_row(ctx.cur)
-    ctx.cur.execute("SELECT * FROM scores WHERE county = %s AND prospect_key = %s", key)
-    score = dict_row(ctx.cur)
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
-            "prospect": prospect, **_enrichment(enrichment), "score": _score(score)}
+            "prospect": prospect, **_enrichment(enrichment if enrichment["id"] is not None else None),
+            "score": _score(score if score["id"] is not None else None)}
 
 
 def _enrichment(row: dict[str, Any] | None) -> dict[str, Any]:
