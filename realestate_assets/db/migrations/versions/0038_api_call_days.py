@@ -8,14 +8,14 @@
   Tenant data under row-level security (migration 0007); removed with the tenant.
 
 Revision ID: 0038
-Revises: 0035
+Revises: 0037
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0038"
-down_revision = "0035"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 
