@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -261,6 +261,7 @@ def sync_partition(
     preserve: Iterable[str] = (),
     audit: Audit | None = None,
     columns: Sequence[str] | None = None,
+    json_text: Collection[str] = (),
 ) -> SyncStats:
     """Make the county's slice of `table` equal `frame`, keyed on `keys`: the (tenant, county)
     slice of a tenant-owned table, or with `tenant_id=None` the county's one set of rows in a
@@ -275,6 +276,10 @@ def sync_partition(
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
     staged rows first; when one of its blocking results fails nothing is published
     (`published=False`) and the slice keeps its previous rows.
+
+    `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
+    enrichment's provenance): written as they are instead of serialized value by value. The
+    producer answers for it being what `to_json` would write (no NUL, no NaN).
     """
     frames = iter([frame] if isinstance(frame, pd.DataFrame) else frame)
     first = next(frames, None)
@@ -307,7 +312,7 @@ def sync_partition(
             if list(part.columns) != columns:
                 raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
             _no_duplicate_keys(table, part, keys)
-        write_frame(conn, "_stage", part, types)
+        write_frame(conn, "_stage", part, types, json_text=json_text)
         staged, parts = staged + len(part), parts + 1
         part = None  # not held while the caller's generator makes the next one
         part = next(frames, None)
