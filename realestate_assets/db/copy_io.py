@@ -221,7 +221,7 @@ def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, jso
 def _column_for_copy(values: pd.Series, kind: str, text: bool = False) -> pd.Series:
     if kind == "jsonb" and not text:
         texts: dict[int, str] = {}  # this chunk's shared values, by id: alive while `values` is
-        return pd.Series([None if v is None else _json_text(v, texts) for v in values], index=values.index,
+        return pd.Series([None if v is None else jsonb_text(v, texts) for v in values], index=values.index,
                          dtype=object)
     if kind in INTEGER_TYPES and values.dtype.kind == "f":
         return values.round().astype("Int64")
@@ -256,7 +256,7 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
     return None
 
 
-def _json_text(value: Any, texts: dict[int, str] | None = None) -> str:
+def jsonb_text(value: Any, texts: dict[int, str] | None = None) -> str:
     """json.dumps when the value is plain JSON already (fast); else the careful `to_json`.
 
     A mapping of mappings (provenance: a field → its source's entry) is written member by member

@@ -445,15 +445,22 @@ class Enricher:
     def _outcome(self, prospect_id: str, values: dict[str, Any], provenance: dict[str, Any],
                  signals: dict[str, Any], statuses: dict[str, SourceStatus]) -> EnrichmentOutcome:
         """Enriched, or failed when a required source did not answer (ok or a definite no-match)."""
+        reason = self.required_failure(statuses)
+        if reason is not None:
+            return EnrichmentOutcome(prospect_id, "failed", values, provenance, signals, statuses, reason=reason)
+        return EnrichmentOutcome(prospect_id, "enriched", values, provenance, signals, statuses)
+
+    def required_failure(self, statuses: Mapping[str, SourceStatus]) -> str | None:
+        """Why a prospect with these source statuses fails: the first required source (in the
+        config's order) that did not answer (ok or a definite no-match); None when none."""
         for name, src in self.config.sources.items():
             st = statuses.get(name)
             if not src.required or (st is not None and st.status in ("ok", "no_match")):
                 continue
             why = st.reason if st else "not run"
             label = st.status if st else "missing"
-            return EnrichmentOutcome(prospect_id, "failed", values, provenance, signals, statuses,
-                                     reason=f"required source {name} {label}: {why}")
-        return EnrichmentOutcome(prospect_id, "enriched", values, provenance, signals, statuses)
+            return f"required source {name} {label}: {why}"
+        return None
 
     # -- local sources only (issue 17) ---------------------------------------------------
 
