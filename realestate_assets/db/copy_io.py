@@ -45,7 +45,10 @@ TEXT_OIDS = {25, 1043, 1042, 19}  # text, varchar, bpchar, name
 BOOL_OID, DATE_OID, TIMESTAMP_OIDS, JSON_OIDS = 16, 1082, {1114, 1184}, {114, 3802}
 READABLE_OIDS = INT_OIDS | FLOAT_OIDS | TEXT_OIDS | {BOOL_OID, DATE_OID} | TIMESTAMP_OIDS | JSON_OIDS
 INTEGER_TYPES = {"integer", "bigint", "smallint"}
-NUMBER_TYPES = {"double precision", "real", "numeric"}
+# A numeric with a declared scale (`numeric(14,2)`): the value, not its text's digits, is stored.
+# An unconstrained numeric keeps the scale it is written with ("6.0" stays 6.0, "6" stays 6).
+FIXED_NUMERIC = "numeric (fixed scale)"
+NUMBER_TYPES = {"double precision", "real", FIXED_NUMERIC}  # floats written shortest, the same value
 STRING_TYPES = {"text", "character varying", "character", "jsonb"}
 TIMESTAMP_TYPES = {"timestamp with time zone", "timestamp without time zone"}
 
@@ -240,8 +243,19 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
             strings = pa.array(values, type=pa.large_string(), from_pandas=True)
             strings = pc.replace_substring(strings, "\x00", "")
             return pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.large_string()), strings)
-        if kind in INTEGER_TYPES | NUMBER_TYPES and (dtype.kind in "iu" or isinstance(dtype, pd.Int64Dtype)):
+        if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind in "iu":
             return pa.array(values, type=pa.int64(), from_pandas=True)
+        if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind == "O":
+            # Python numbers (or only NULLs, e.g. a source that gave nothing): as pandas writes them;
+            # anything else (Decimal, bool, text) goes through pandas.
+            plain = pd.api.types.infer_dtype(values, skipna=True)
+            if plain in ("empty", "integer"):
+                return pa.array(values, type=pa.int64(), from_pandas=True)
+            if kind in NUMBER_TYPES and plain in ("floating", "mixed-integer-float"):
+                numbers = pa.array(values, type=pa.float64(), from_pandas=True)
+                finite = pc.is_finite(numbers)
+                return numbers if pc.all(pc.or_kleene(finite, pc.is_null(numbers))).as_py() is not False else None
+            return None
         if kind in NUMBER_TYPES and dtype == np.float64:
             numbers = values.to_numpy()
             return pa.array(numbers, from_pandas=True) if np.isfinite(numbers[~np.isnan(numbers)]).all() else None

@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine
 
-from realestate_assets.db.copy_io import copy_readable, read_frame, result_columns, write_frame
+from realestate_assets.db.copy_io import FIXED_NUMERIC, copy_readable, read_frame, result_columns, write_frame
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
 
@@ -242,10 +242,13 @@ class Reader:
 
 
 def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
+    """Column → data_type; a numeric with a declared scale is `copy_io.FIXED_NUMERIC` (the
+    writers may then send a float's shortest text: the stored value is the same)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s", (table,))
+            "SELECT column_name, CASE WHEN data_type = 'numeric' AND numeric_scale IS NOT NULL THEN %s "
+            "ELSE data_type END FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (FIXED_NUMERIC, table))
         return dict(cur.fetchall())
 
 
