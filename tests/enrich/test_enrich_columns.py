@@ -33,7 +33,6 @@ def test_the_asset_publishes_enrich_ones_rows_for_the_bundled_county(make_deploy
     materialize(defs, ["sales", "assessor_roll", "prospects", "enrichment"])
     by_columns = rows(wh, since)
     assert len(by_columns) == whole_county_parcels() and (by_columns["status"] == "enriched").mean() > 0.9
-    assert by_columns["owner_names"].notna().any()  # the roll's owners took part
     with wh.transaction() as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM enrichment WHERE county = 'king_wa'")
     monkeypatch.setattr(Enricher, "local_plan", lambda self: None)  # every prospect through enrich_one
