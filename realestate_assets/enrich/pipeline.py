@@ -243,7 +243,15 @@ class EnrichmentTally:
             for name, status in statuses.items():
                 self.answered_by_source[name] += count * (status["status"] == "ok")
         self.present_by_field.update({c: int(frame[c].notna().sum()) for c in OUTSIDE_FIELDS})
-        self.freshness.add(frame["provenance"])
+        provenances = frame["provenance"]
+        try:  # JSON text (CountyEnrichment.enrich)
+            texts = pa.array(provenances, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # values (enrich_prospects): each is looked at
+            texts = pa.nulls(len(provenances), pa.large_string())
+        # Texts without a "kept" or "stale" key (most) are counted without decoding (Freshness.add).
+        plain = ~pc.fill_null(pc.match_substring_regex(texts, '"(kept|stale)"'), True).to_numpy(zero_copy_only=False)
+        self.freshness.add_plain(int(plain.sum()))
+        self.freshness.add(provenances[~plain])
 
     @property
     def coverage(self) -> float:
@@ -300,10 +308,13 @@ class _Previous:
         if self._frame is None:
             return np.zeros(len(keys), dtype=bool)
         recorded = self._frame["provenance"]
-        texts = recorded.map(lambda v: v if isinstance(v, str) else None) if recorded.dtype == object else recorded
+        try:  # jsonb text, as the asset reads it
+            texts = pa.array(recorded, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # decoded values (tests): looked at below
+            texts = pa.nulls(len(recorded), pa.large_string())
         pattern = "|".join(re.escape(f'"source": {json.dumps(name)}') for name in sources)
-        named = pc.match_substring_regex(pa.array(texts, type=pa.large_string(), from_pandas=True), pattern) \
-            .to_numpy(zero_copy_only=False) if pattern else np.zeros(len(recorded), dtype=bool)
+        named = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False) if pattern \
+            else np.zeros(len(recorded), dtype=bool)
         named = np.where(pd.isna(named), False, named).astype(bool)
         maybe = set(self._frame["prospect_key"][named])
         sources = list(sources)

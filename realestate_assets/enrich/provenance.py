@@ -209,6 +209,10 @@ class Freshness:
                 if e.get("stale"):
                     stale_by_source[e["source"]] = stale_by_source.get(e["source"], 0) + 1
 
+    def add_plain(self, count: int) -> None:
+        """`count` provenances known to hold no kept and no stale entry."""
+        self.prospects += count
+
     def summary(self) -> dict[str, Any]:
         prospects, with_stale = self.prospects, self.with_stale
         return {"prospects": prospects, "with_stale": with_stale, "with_kept": self.with_kept,
