@@ -159,8 +159,11 @@ def written(warehouse: Warehouse, frame: pd.DataFrame, *, arrow: bool) -> list[t
         return cur.fetchall()
 
 
-def test_arrow_and_pandas_csv_writers_give_the_server_the_same_values(warehouse: Warehouse) -> None:
-    from realestate_assets.db.copy_io import FIXED_NUMERIC, _arrow_column, _column_for_copy
+def test_arrow_and_pandas_csv_writers_give_the_server_the_same_values(warehouse: Warehouse,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from realestate_assets.db.copy_io import FIXED_NUMERIC, _arrow_column, _ArrowCsv, _column_for_copy
+
+    monkeypatch.setattr(_ArrowCsv, "SLICE_ROWS", 50)  # a chunk's CSV rendered in several slices
 
     frame = every_kind()
     kinds = {"k": "bigint", "i": "integer", "f": "double precision", "n": FIXED_NUMERIC, "r": "real", "t": "text",

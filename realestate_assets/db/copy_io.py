@@ -195,14 +195,14 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
         sql.Identifier(target), names).as_string(conn)
     with conn.cursor() as cur:
         for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow):
-            if isinstance(data, bytes):
-                cur.copy_expert(by_arrow, io.BytesIO(data), size=1 << 20)
+            if isinstance(data, pa.Table):
+                cur.copy_expert(by_arrow, _ArrowCsv(data), size=1 << 20)
             else:
                 cur.copy_expert(by_pandas, io.StringIO(data), size=1 << 20)
 
 
 def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, json_text: frozenset[str],
-                arrow: bool) -> Iterator[str | bytes]:
+                arrow: bool) -> Iterator[str | pa.Table]:
     for start in range(0, len(frame), chunk_rows):
         part = frame.iloc[start:start + chunk_rows]
         kinds = [types[column] for column in frame.columns]
@@ -210,15 +210,32 @@ def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, jso
                    for i, (column, kind) in enumerate(zip(frame.columns, kinds, strict=True))]
         arrays = [_arrow_column(values, kind) for values, kind in zip(columns, kinds, strict=True)] if arrow else []
         if arrow and all(a is not None for a in arrays):
-            sink = pa.BufferOutputStream()
-            pa_csv.write_csv(pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))]), sink,
-                             pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
-            yield sink.getvalue().to_pybytes()
+            yield pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
             continue
         out = pd.DataFrame(dict(enumerate(columns)))
         # PostgreSQL text cannot hold NUL; a raw NUL in the CSV can only come from a text value
         # (JSON escapes it), so one pass over the chunk's text drops them all.
         yield out.to_csv(index=False, header=False, na_rep="").replace("\x00", "")
+
+
+class _ArrowCsv:
+    """A table's CSV for COPY, rendered by Arrow a slice of rows at a time as the COPY reads it:
+    one chunk's text is never held whole (a growing output buffer held twice its size)."""
+
+    SLICE_ROWS = 2_000
+    OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table, self.start, self.pending = table, 0, memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not len(self.pending) and self.start < self.table.num_rows:
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(self.table.slice(self.start, self.SLICE_ROWS), sink, self.OPTIONS)
+            self.pending, self.start = memoryview(sink.getvalue()), self.start + self.SLICE_ROWS
+        size = len(self.pending) if size is None or size < 0 else size
+        out, self.pending = self.pending[:size].tobytes(), self.pending[size:]
+        return out
 
 
 def _column_for_copy(values: pd.Series, kind: str, text: bool = False) -> pd.Series:
@@ -241,8 +258,12 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
     try:
         if kind in STRING_TYPES and dtype.kind == "O":
             strings = pa.array(values, type=pa.large_string(), from_pandas=True)
-            strings = pc.replace_substring(strings, "\x00", "")
-            return pc.if_else(pc.equal(strings, ""), pa.scalar(None, pa.large_string()), strings)
+            # Copies only where needed: a chunk's provenance text is tens of MB.
+            if pc.any(pc.match_substring(strings, "\x00")).as_py():
+                strings = pc.replace_substring(strings, "\x00", "")
+            empty = pc.equal(strings, "")
+            return pc.if_else(empty, pa.scalar(None, pa.large_string()), strings) if pc.any(empty).as_py() \
+                else strings
         if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind in "iu":
             return pa.array(values, type=pa.int64(), from_pandas=True)
         if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind == "O":

@@ -93,22 +93,40 @@ def json_strings(values: np.ndarray) -> pa.Array:
 
 def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> np.ndarray:
     """`{"field": entry, ...}` per row: `fields` maps each field to (present mask, its entry's
-    JSON text: a column or one text for every row); absent fields are left out."""
-    pieces = []
-    for name in sorted(fields):
-        present, entry = fields[name]
-        key = json.dumps(name, ensure_ascii=False) + ": "
-        # Each member with its separator after it, "" where absent: no nulls (Arrow 26's join
-        # with null_handling="skip" drops the rows where every piece is null).
-        piece = _s(key + entry + ", ") if isinstance(entry, str) else \
-            pc.binary_join_element_wise(_s(key), entry, _s(", "), _s(""))
-        pieces.append(pc.if_else(pa.array(present), piece, _s("")))
-    if not pieces:
-        return np.full(n, "{}", dtype=object)
-    members = pc.binary_join_element_wise(*pieces, _s(""))
-    members = pc.utf8_slice_codeunits(members, 0, -2)  # the last separator ("" stays "")
-    out = np.array(pc.binary_join_element_wise(_s("{"), members, _s("}"), _s("")).to_pylist(), dtype=object)
-    assert len(out) == n
+    JSON text: a column or one text for every row); absent fields are left out.
+
+    Rows are grouped by which fields they have (a county has few such patterns): a pattern's
+    text is its literal JSON around the entry columns, one Arrow join per pattern, so no
+    column per field is held (issue 17: memory per chunk)."""
+    names = sorted(fields)
+    out = np.full(n, "{}", dtype=object)
+    if not names or not n:
+        return out
+    masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
+    patterns, which = np.unique(masks, axis=0, return_inverse=True)
+    which = which.ravel()
+    for p, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which == p)
+        parts: list[Any] = []
+        taken_rows: dict[int, pa.Array] = {}  # each entry column taken once per pattern
+        literal = "{"
+        for name, on in zip(names, pattern, strict=True):
+            if not on:
+                continue
+            literal += ("" if literal == "{" else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+            entry = fields[name][1]
+            if isinstance(entry, str):
+                literal += entry
+                continue
+            if id(entry) not in taken_rows:
+                taken_rows[id(entry)] = entry.take(pa.array(rows))
+            parts += [_s(literal), taken_rows[id(entry)]]
+            literal = ""
+        parts.append(_s(literal + "}"))
+        if len(parts) == 1:
+            out[rows] = literal + "}"
+        else:
+            out[rows] = pc.binary_join_element_wise(*parts, _s("")).to_numpy(zero_copy_only=False)
     return out
 
 
