@@ -256,7 +256,7 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
     dates: `datetime.date` objects only; timestamps: datetime64 columns only."""
     dtype = values.dtype
     try:
-        if kind in STRING_TYPES and dtype.kind == "O":
+        if kind in STRING_TYPES and dtype.kind in "OU":  # objects, or Arrow text (zero-copy)
             strings = pa.array(values, type=pa.large_string(), from_pandas=True)
             # Copies only where needed: a chunk's provenance text is tens of MB.
             if pc.any(pc.match_substring(strings, "\x00")).as_py():

@@ -91,20 +91,21 @@ def json_strings(values: np.ndarray) -> pa.Array:
     return pa.array(out, type=_STRING)
 
 
-def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> np.ndarray:
-    """`{"field": entry, ...}` per row: `fields` maps each field to (present mask, its entry's
-    JSON text: a column or one text for every row); absent fields are left out.
+def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> pa.Array:
+    """`{"field": entry, ...}` per row (an Arrow string array, in row order): `fields` maps each
+    field to (present mask, its entry's JSON text: a column or one text for every row); absent
+    fields are left out.
 
     Rows are grouped by which fields they have (a county has few such patterns): a pattern's
     text is its literal JSON around the entry columns, one Arrow join per pattern, so no
-    column per field is held (issue 17: memory per chunk)."""
+    column per field is held, and no Python string per row is made (issue 17)."""
     names = sorted(fields)
-    out = np.full(n, "{}", dtype=object)
     if not names or not n:
-        return out
+        return pa.repeat(_s("{}"), n)
     masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
     patterns, which = np.unique(masks, axis=0, return_inverse=True)
     which = which.ravel()
+    texts, positions = [], []
     for p, pattern in enumerate(patterns):
         rows = np.flatnonzero(which == p)
         parts: list[Any] = []
@@ -123,11 +124,17 @@ def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: 
             parts += [_s(literal), taken_rows[id(entry)]]
             literal = ""
         parts.append(_s(literal + "}"))
-        if len(parts) == 1:
-            out[rows] = literal + "}"
-        else:
-            out[rows] = pc.binary_join_element_wise(*parts, _s("")).to_numpy(zero_copy_only=False)
-    return out
+        texts.append(pa.repeat(parts[0], len(rows)) if len(parts) == 1 else
+                     pc.binary_join_element_wise(*parts, _s("")))
+        positions.append(rows)
+    return in_order(texts, positions, n)
+
+
+def in_order(parts: Sequence[pa.Array], positions: Sequence[np.ndarray], n: int) -> pa.Array:
+    """One array of `n` from `parts`, part i's values at rows `positions[i]`."""
+    at = np.empty(n, dtype=np.int64)
+    at[np.concatenate(positions)] = np.arange(n)
+    return pa.concat_arrays([part.cast(_STRING) for part in parts]).take(pa.array(at))
 
 
 def county_entry_text(entry: Mapping[str, Any], records: np.ndarray, has_record: np.ndarray) -> pa.Array:

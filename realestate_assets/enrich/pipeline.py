@@ -33,7 +33,7 @@ from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSourc
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
-from realestate_assets.enrich.local_columns import local_columns
+from realestate_assets.enrich.local_columns import in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness
 from realestate_assets.enrich.sources_config import SourcesConfig
@@ -166,8 +166,10 @@ class CountyEnrichment:
             local = local_columns(prospects[~general], self.facts, self.assessed, enricher=enricher, plan=plan,
                                   fetched_at=datetime.now(UTC).isoformat(), as_of=self.as_of,
                                   county_state=self.county_state)
+            provenance = local.pop("provenance")  # Arrow text: no Python string per row
             for column, values in local.items():
                 columns[column][~general] = values
+        general_provenance: list[str] = []
         if general.any():
             # Shared provenance entries are encoded once (jsonb_text, by id): the rows are held
             # until all are encoded, so no id is reused by a new object meanwhile.
@@ -177,6 +179,11 @@ class CountyEnrichment:
                 for column in ENRICHMENT_COLUMNS:
                     value = row[column]
                     columns[column][i] = jsonb_text(value, texts) if column in JSON_COLUMNS else value
+                general_provenance.append(columns["provenance"][i])
+        if not general.all():
+            columns["provenance"] = pd.arrays.ArrowExtensionArray(in_order(
+                [provenance, pa.array(general_provenance, type=pa.large_string())],
+                [np.flatnonzero(~general), np.flatnonzero(general)], n))
         # The column types pd.DataFrame(rows) inferred from the same Python values.
         return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects()
 
@@ -236,9 +243,10 @@ class EnrichmentTally:
         self.failure_reasons.update(frame.loc[~enriched, "failure_reason"].dropna())
         # JSON text (CountyEnrichment.enrich) or values: each distinct text decoded once (a county's
         # prospects share a handful of status combinations).
-        texts = Counter(v for v in frame["source_status"] if isinstance(v, str))
-        decoded = [(json.loads(text), count) for text, count in texts.items()]
-        decoded += [(v, 1) for v in frame["source_status"] if not isinstance(v, str)]
+        try:
+            decoded = [(json.loads(text), int(count)) for text, count in frame["source_status"].value_counts().items()]
+        except TypeError:  # values, not text (unhashable)
+            decoded = [(v, 1) for v in frame["source_status"]]
         for statuses, count in decoded:
             for name, status in statuses.items():
                 self.answered_by_source[name] += count * (status["status"] == "ok")

@@ -48,6 +48,6 @@ def test_json_text_by_column_is_what_json_dumps_writes() -> None:
     assert texts[:2] + texts[4:] == [json.dumps(r, ensure_ascii=False) for r in records[[0, 1, 4, 5]]]
     entry = '{"source": "market"}'
     present = {"b": np.array([True, False, False]), "a": np.array([True, True, False])}
-    made = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3)
+    made = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3).to_pylist()
     assert [json.loads(t) for t in made] == [{"a": {"source": "market"}, "b": {"source": "market"}},
                                              {"a": {"source": "market"}}, {}]
