@@ -1,16 +1,17 @@
 """The local shortcut by column: a chunk of prospects enriched from the county's own records and
 its market comps with column operations, no Python per row (issue 17).
 
-When no HTTP source is called, what `Enricher.enrich_local` does for one prospect is a union of
-two disjoint sets of fields — the county's records (its sales file's facts and its assessor
-roll) and the market comps — each field's provenance its source's entry, and statuses known
-per source. Here the same is done for a whole chunk at once: each field a column taken from the
-county's frames, its presence a mask, the statuses one of four combinations, and the provenance
-and source statuses built as JSON text column by column (Arrow string kernels), ready for the
-jsonb columns (`sync_partition(json_text=...)`). The rows are those `enrich_local` and
-`pipeline._row` give (tests/enrich/test_enrich_columns.py compares them with `enrich_one`'s);
-the owner signals, which need the address parser, are computed per prospect only where the
-roll gives an owner-side value, and once per distinct last-sale date elsewhere.
+When no HTTP source is called, what `Enricher.enrich_one` does for a prospect with nothing
+kept from an earlier run is a union of two disjoint sets of fields — the county's records (its
+sales file's facts and its assessor roll) and the market comps — each field's provenance its
+source's entry, and statuses known per source. Here the same is done for a whole chunk at once:
+each field a column taken from the county's frames, its presence a mask, the statuses one of
+four combinations, and the provenance and source statuses built as JSON text (Arrow string
+kernels), ready for the jsonb columns (`sync_partition(json_text=...)`). The rows are those
+`enrich_one` and `pipeline._row` give (tests/enrich/test_enrich_columns.py and
+test_enrich_local_shortcut.py compare them), the fetch time aside (one per chunk); the owner
+signals, which need the address parser, are computed per prospect only where the roll gives an
+owner-side value, and once per distinct last-sale date elsewhere.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from realestate_assets.enrich.clients.census import (
     tract_fields,
 )
 from realestate_assets.enrich.owner_signals import compute_owner_signals
-from realestate_assets.enrich.provenance import SourceValues, is_missing, kept_values, merge_fields
+from realestate_assets.enrich.provenance import SourceValues, kept_values, merge_fields
 from realestate_assets.enrich.sources_config import SourceConfig, SourcesConfig, resolve_api_key
 from realestate_assets.net import make_cache_storage, make_limiter
 
@@ -466,7 +466,7 @@ class Enricher:
 
     def local_plan(self) -> LocalPlan | None:
         """What `enrich_one` does for every prospect when no HTTP source is called, or None when the
-        shortcut (`enrich_local`) does not apply: an HTTP client exists, or a local source's values
+        shortcut (`enrich/local_columns.py`) does not apply: an HTTP client exists, or a local source's values
         would be stale the moment they are fetched (`staleness_days: 0`)."""
         if self.clients:
             return None
@@ -481,37 +481,6 @@ class Enricher:
                     return None
                 plan.append(LocalSource(type_, name, round(float(src.confidence), 4), no_match))
         return LocalPlan(tuple(plan), {name: SourceStatus("skipped", s.reason) for name, s in self.skipped.items()})
-
-    def enrich_local(self, plan: LocalPlan, prospect_id: str, local_values: Sequence[Mapping[str, Any]],
-                     entries: Mapping[str, dict[str, Any]], *, address: str | None, city: str | None, state: str | None,
-                     zip_code: str | None) -> EnrichmentOutcome | None:
-        """`enrich_one` for a prospect when only local sources answer and nothing is kept from an
-        earlier run (no provenance entry names a skipped source): `local_values` is what each of
-        `plan.sources` says, in the plan's order (the assessor values on the prospect; the market's
-        is what `market_fn` returns). Their fields are disjoint, so the merge is a union, each
-        field's provenance its source's entry; None when they overlap (`enrich_one` then ranks).
-        Without a SourceValues per source, a ranking sort per field and a ProspectRef per prospect,
-        this is several times cheaper (issue 17). The one difference: the fetch time is the
-        caller's (`entries`, from `plan.entries`), one per batch, not one per source and prospect
-        a few microseconds apart."""
-        statuses = dict(plan.skipped)
-        values: dict[str, Any] = {}
-        provenance: dict[str, Any] = {}
-        for source, given in zip(plan.sources, local_values, strict=True):
-            if not given:
-                statuses[source.name] = SourceStatus("no_match", source.no_match)
-                continue
-            statuses[source.name] = OK
-            present = {k: v for k, v in given.items() if not is_missing(v)}
-            if not values.keys().isdisjoint(present):
-                return None
-            values.update(present)
-            provenance.update(dict.fromkeys(present, entries[source.name]))
-        signals = compute_owner_signals(
-            values, property_address=address, property_city=city, property_state=state,
-            property_zip=zip_code, as_of=self.as_of or date.today()).as_dict()
-        return self._outcome(prospect_id, dict(sorted(values.items())), dict(sorted(provenance.items())),
-                             signals, statuses)
 
     def enrich_batch(self, prospects: Sequence[ProspectRef]) -> list[EnrichmentOutcome]:
         """All prospects, in input order; concurrency bounded by max_workers (rate by the limiters)."""
