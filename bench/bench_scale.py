@@ -142,7 +142,7 @@ def create_database(url_prefix: str = "postgresql+psycopg2://postgres@127.0.0.1:
     from realestate_assets.db.migrate import upgrade
     from tests.databases import LOCAL_ADMIN_DSN, _admin_connection
 
-    name = f"reos_scale_{uuid.uuid4().hex[:10]}"
+    name = f"{os.environ.get('REOS_BENCH_DB_PREFIX', 'reos')}_scale_{uuid.uuid4().hex[:10]}"
     admin = _admin_connection(LOCAL_ADMIN_DSN)
     with admin.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

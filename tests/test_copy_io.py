@@ -96,3 +96,90 @@ def test_jsonb_values_are_written_as_to_json_writes_them_shared_members_once() -
     written = _column_for_copy(pd.Series(values, dtype=object), "jsonb").tolist()
     assert written[-1] is None
     assert [json.loads(t) for t in written[:-1]] == [json.loads(to_json(v)) for v in values[:-1]]
+
+
+ALL_TYPES = ("CREATE TEMP TABLE {} (k int8, i int4, f float8, n numeric(14,2), r real, t text, v varchar, "
+             "b bool, ob bool, d date, ts timestamptz, tn timestamp, j jsonb, jt jsonb, fi int4, on_ float8, "
+             "oi int8, of numeric)")
+
+
+def every_kind(n: int = 500) -> pd.DataFrame:
+    """A frame of every column kind the writers see, with the awkward values of each."""
+    import datetime as dt
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    texts = ["plain", "", None, 'comma, "quote"\nnew line \\N é', "1\x002", "cr\r\nlf", float("nan"), "\\."]
+    frame = pd.DataFrame({
+        "k": np.arange(n, dtype="int64"),
+        "i": pd.array([None if i % 7 == 0 else i for i in range(n)], dtype="Int64"),
+        "f": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1e6, n) * 10.0 ** rng.integers(-12, 12, n)),
+        "n": np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1e6, n)),
+        "r": rng.normal(0, 1, n),
+        "t": [texts[i % len(texts)] for i in range(n)],
+        "v": [f"v{i}" if i % 3 else None for i in range(n)],
+        "b": rng.random(n) < 0.5,
+        "ob": [[True, False, None][i % 3] for i in range(n)],
+        "d": [dt.date(2000, 1, 1) + dt.timedelta(days=i) if i % 4 else None for i in range(n)],
+        "ts": pd.to_datetime(rng.integers(0, 2 ** 40, n) * 1000 + 123, utc=True, unit="us"),
+        "tn": pd.to_datetime(rng.integers(0, 2 ** 40, n), unit="ms"),
+        "j": [{"a": i, "b": [1.5, None, "x\"y"], "c": {"d": "é"}} if i % 5 else None for i in range(n)],
+        "jt": [json.dumps({"a": i, "s": "t,\n\"u\""}) if i % 6 else None for i in range(n)],
+        "fi": np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1e5, n)),  # floats for an int4 column
+        "on_": pd.Series([None] * n, dtype=object),  # a source that gave nothing: objects, all NULL
+        "oi": pd.Series([None if i % 3 else i for i in range(n)], dtype=object),
+        "of": pd.Series([None if i % 3 else (i if i % 2 else i / 7) for i in range(n)], dtype=object),
+    })
+    frame.loc[3, "ts"] = pd.NaT
+    frame.loc[4, "tn"] = pd.NaT
+    return frame
+
+
+def written(warehouse: Warehouse, frame: pd.DataFrame, *, arrow: bool) -> list[tuple]:
+    """The rows as PostgreSQL holds them (each value's text form) after `write_frame`."""
+    from psycopg2 import sql
+
+    from realestate_assets.db.copy_io import FIXED_NUMERIC, write_frame
+
+    table = f"w_{uuid.uuid4().hex[:8]}"
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL(ALL_TYPES).format(sql.Identifier(table)))
+        cur.execute("SET LOCAL TimeZone = 'America/Los_Angeles'")  # naive timestamps: the session's zone
+        cur.execute("SELECT column_name, CASE WHEN numeric_scale IS NOT NULL AND data_type = 'numeric' THEN %s "
+                    "ELSE data_type END FROM information_schema.columns WHERE table_name = %s",
+                    (FIXED_NUMERIC, table))  # as _column_types, for a temporary table
+        types = dict(cur.fetchall())
+        write_frame(conn, table, frame, types, chunk_rows=128, json_text=["jt"], arrow=arrow)
+        cur.execute(sql.SQL("SELECT k, i::text, f::text, n::text, r::text, t, v, b::text, ob::text, d::text, "
+                            "ts::text, tn::text, j::text, jt::text, fi::text, on_::text, oi::text, of::text "
+                            "FROM {} ORDER BY k")
+                    .format(sql.Identifier(table)))
+        return cur.fetchall()
+
+
+def test_arrow_and_pandas_csv_writers_give_the_server_the_same_values(warehouse: Warehouse,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from realestate_assets.db.copy_io import FIXED_NUMERIC, _arrow_column, _ArrowCsv, _column_for_copy
+
+    monkeypatch.setattr(_ArrowCsv, "SLICE_ROWS", 50)  # a chunk's CSV rendered in several slices
+
+    frame = every_kind()
+    kinds = {"k": "bigint", "i": "integer", "f": "double precision", "n": FIXED_NUMERIC, "r": "real", "t": "text",
+             "v": "character varying", "b": "boolean", "ob": "boolean", "d": "date",
+             "ts": "timestamp with time zone", "tn": "timestamp without time zone", "j": "jsonb", "jt": "jsonb",
+             "fi": "integer", "on_": "double precision", "oi": "bigint", "of": "numeric"}
+    # Every column of this frame goes through Arrow (none falls back to pandas) but floats for an
+    # unconstrained numeric (its scale is the text's: "6.0" is not "6")...
+    through_arrow = {c for c in frame.columns
+                     if _arrow_column(_column_for_copy(frame[c], kinds[c], text=c == "jt"), kinds[c]) is not None}
+    assert through_arrow == set(frame.columns) - {"of"}
+    by_arrow = written(warehouse, frame, arrow=True)
+    assert by_arrow == written(warehouse, frame, arrow=False)
+    assert by_arrow[2][5] is None and by_arrow[4][5] == "12" and by_arrow[1][5] is None  # '' and NaN: NULL
+    # ...and a chunk holding a value Arrow cannot type (a number in a text column) goes through pandas.
+    mixed = frame.astype({"t": object})
+    mixed.loc[200, "t"] = 12
+    assert _arrow_column(mixed["t"].iloc[128:256], "text") is None
+    assert written(warehouse, mixed, arrow=True) == written(warehouse, mixed, arrow=False)

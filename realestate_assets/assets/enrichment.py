@@ -24,7 +24,7 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, JSON_COLUMNS, EnrichmentTally, county_enrichment
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
@@ -150,7 +150,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                 del frame  # staged: not held while the next chunk is made
 
         stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=ENRICHMENT_COLUMNS,
-                               county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required))
+                               county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required),
+                               json_text=JSON_COLUMNS)  # built as JSON text by the enricher
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
         if stats.published:  # the enriched rows just published

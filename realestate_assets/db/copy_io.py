@@ -21,11 +21,15 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
@@ -41,6 +45,12 @@ TEXT_OIDS = {25, 1043, 1042, 19}  # text, varchar, bpchar, name
 BOOL_OID, DATE_OID, TIMESTAMP_OIDS, JSON_OIDS = 16, 1082, {1114, 1184}, {114, 3802}
 READABLE_OIDS = INT_OIDS | FLOAT_OIDS | TEXT_OIDS | {BOOL_OID, DATE_OID} | TIMESTAMP_OIDS | JSON_OIDS
 INTEGER_TYPES = {"integer", "bigint", "smallint"}
+# A numeric with a declared scale (`numeric(14,2)`): the value, not its text's digits, is stored.
+# An unconstrained numeric keeps the scale it is written with ("6.0" stays 6.0, "6" stays 6).
+FIXED_NUMERIC = "numeric (fixed scale)"
+NUMBER_TYPES = {"double precision", "real", FIXED_NUMERIC}  # floats written shortest, the same value
+STRING_TYPES = {"text", "character varying", "character", "jsonb"}
+TIMESTAMP_TYPES = {"timestamp with time zone", "timestamp without time zone"}
 
 
 def result_columns(conn: PgConnection, query: str) -> list[tuple[str, int]]:
@@ -167,38 +177,121 @@ class _copy_out:
 
 
 def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str],
-                chunk_rows: int = WRITE_CHUNK_ROWS) -> None:
+                chunk_rows: int = WRITE_CHUNK_ROWS, *, json_text: Collection[str] = (),
+                arrow: bool = True) -> None:
     """COPY `frame` into `target` (its columns, in order) one chunk at a time. `types` maps each
-    column to the table's data_type: jsonb values are serialized, float columns bound for an
-    integer column are rounded, and NUL characters (which text cannot hold) are dropped."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, frame.columns))).as_string(conn)
+    column to the table's data_type: jsonb values are serialized (`json_text`: jsonb columns that
+    hold JSON text already, written as they are), float columns bound for an integer column are
+    rounded, and NUL characters (which text cannot hold) are dropped.
+
+    A chunk whose columns all have a plain type for their target (`_arrow_column`) is written
+    to CSV by Arrow's C++ writer; any other by pandas' (`arrow=False`: always pandas', for
+    tests). Both give the server the same values: NULL for None/NaN and for empty text (pandas'
+    CSV cannot tell them apart, and that is what the table has always received)."""
+    names = sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    by_pandas = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(target), names).as_string(conn)
+    by_arrow = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
+        sql.Identifier(target), names).as_string(conn)
     with conn.cursor() as cur:
-        for text in _csv_chunks(frame, types, chunk_rows):
-            cur.copy_expert(statement, io.StringIO(text), size=1 << 20)
+        for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow):
+            if isinstance(data, pa.Table):
+                cur.copy_expert(by_arrow, _ArrowCsv(data), size=1 << 20)
+            else:
+                cur.copy_expert(by_pandas, io.StringIO(data), size=1 << 20)
 
 
-def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int) -> Iterator[str]:
+def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, json_text: frozenset[str],
+                arrow: bool) -> Iterator[str | pa.Table]:
     for start in range(0, len(frame), chunk_rows):
         part = frame.iloc[start:start + chunk_rows]
-        out = pd.DataFrame({i: _column_for_copy(part.iloc[:, i], types[column])
-                            for i, column in enumerate(frame.columns)})
+        kinds = [types[column] for column in frame.columns]
+        columns = [_column_for_copy(part.iloc[:, i], kind, text=column in json_text)
+                   for i, (column, kind) in enumerate(zip(frame.columns, kinds, strict=True))]
+        arrays = [_arrow_column(values, kind) for values, kind in zip(columns, kinds, strict=True)] if arrow else []
+        if arrow and all(a is not None for a in arrays):
+            yield pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
+            continue
+        out = pd.DataFrame(dict(enumerate(columns)))
         # PostgreSQL text cannot hold NUL; a raw NUL in the CSV can only come from a text value
         # (JSON escapes it), so one pass over the chunk's text drops them all.
         yield out.to_csv(index=False, header=False, na_rep="").replace("\x00", "")
 
 
-def _column_for_copy(values: pd.Series, kind: str) -> pd.Series:
-    if kind == "jsonb":
+class _ArrowCsv:
+    """A table's CSV for COPY, rendered by Arrow a slice of rows at a time as the COPY reads it:
+    one chunk's text is never held whole (a growing output buffer held twice its size)."""
+
+    SLICE_ROWS = 2_000
+    OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table, self.start, self.pending = table, 0, memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not len(self.pending) and self.start < self.table.num_rows:
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(self.table.slice(self.start, self.SLICE_ROWS), sink, self.OPTIONS)
+            self.pending, self.start = memoryview(sink.getvalue()), self.start + self.SLICE_ROWS
+        size = len(self.pending) if size is None or size < 0 else size
+        out, self.pending = self.pending[:size].tobytes(), self.pending[size:]
+        return out
+
+
+def _column_for_copy(values: pd.Series, kind: str, text: bool = False) -> pd.Series:
+    if kind == "jsonb" and not text:
         texts: dict[int, str] = {}  # this chunk's shared values, by id: alive while `values` is
-        return pd.Series([None if v is None else _json_text(v, texts) for v in values], index=values.index,
+        return pd.Series([None if v is None else jsonb_text(v, texts) for v in values], index=values.index,
                          dtype=object)
     if kind in INTEGER_TYPES and values.dtype.kind == "f":
         return values.round().astype("Int64")
     return values
 
 
-def _json_text(value: Any, texts: dict[int, str] | None = None) -> str:
+def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
+    """The column as Arrow writes it to CSV with the same value for its target type as pandas'
+    writer, or None when that is not certain (an unusual dtype or a value of another type: the
+    chunk then goes through pandas). Strings: NUL dropped, empty text as NULL (as pandas' CSV
+    sends it); floats: finite, written shortest round-trip (the same double, the same numeric);
+    dates: `datetime.date` objects only; timestamps: datetime64 columns only."""
+    dtype = values.dtype
+    try:
+        if kind in STRING_TYPES and dtype.kind in "OU":  # objects, or Arrow text (zero-copy)
+            strings = pa.array(values, type=pa.large_string(), from_pandas=True)
+            # Copies only where needed: a chunk's provenance text is tens of MB.
+            if pc.any(pc.match_substring(strings, "\x00")).as_py():
+                strings = pc.replace_substring(strings, "\x00", "")
+            empty = pc.equal(strings, "")
+            return pc.if_else(empty, pa.scalar(None, pa.large_string()), strings) if pc.any(empty).as_py() \
+                else strings
+        if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind in "iu":
+            return pa.array(values, type=pa.int64(), from_pandas=True)
+        if kind in INTEGER_TYPES | NUMBER_TYPES | {"numeric"} and dtype.kind == "O":
+            # Python numbers (or only NULLs, e.g. a source that gave nothing): as pandas writes them;
+            # anything else (Decimal, bool, text) goes through pandas.
+            plain = pd.api.types.infer_dtype(values, skipna=True)
+            if plain in ("empty", "integer"):
+                return pa.array(values, type=pa.int64(), from_pandas=True)
+            if kind in NUMBER_TYPES and plain in ("floating", "mixed-integer-float"):
+                numbers = pa.array(values, type=pa.float64(), from_pandas=True)
+                finite = pc.is_finite(numbers)
+                return numbers if pc.all(pc.or_kleene(finite, pc.is_null(numbers))).as_py() is not False else None
+            return None
+        if kind in NUMBER_TYPES and dtype == np.float64:
+            numbers = values.to_numpy()
+            return pa.array(numbers, from_pandas=True) if np.isfinite(numbers[~np.isnan(numbers)]).all() else None
+        if kind == "boolean" and dtype.kind in "bO":
+            return pa.array(values, type=pa.bool_(), from_pandas=True)
+        if kind == "date" and dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("date", "empty"):
+            return pa.array(values, type=pa.date32(), from_pandas=True)
+        if kind in TIMESTAMP_TYPES and dtype.kind == "M":
+            return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return None
+
+
+def jsonb_text(value: Any, texts: dict[int, str] | None = None) -> str:
     """json.dumps when the value is plain JSON already (fast); else the careful `to_json`.
 
     A mapping of mappings (provenance: a field → its source's entry) is written member by member

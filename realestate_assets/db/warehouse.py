@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine
 
-from realestate_assets.db.copy_io import copy_readable, read_frame, result_columns, write_frame
+from realestate_assets.db.copy_io import FIXED_NUMERIC, copy_readable, read_frame, result_columns, write_frame
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
 
@@ -242,10 +242,13 @@ class Reader:
 
 
 def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
+    """Column → data_type; a numeric with a declared scale is `copy_io.FIXED_NUMERIC` (the
+    writers may then send a float's shortest text: the stored value is the same)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s", (table,))
+            "SELECT column_name, CASE WHEN data_type = 'numeric' AND numeric_scale IS NOT NULL THEN %s "
+            "ELSE data_type END FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (FIXED_NUMERIC, table))
         return dict(cur.fetchall())
 
 
@@ -261,6 +264,7 @@ def sync_partition(
     preserve: Iterable[str] = (),
     audit: Audit | None = None,
     columns: Sequence[str] | None = None,
+    json_text: Collection[str] = (),
 ) -> SyncStats:
     """Make the county's slice of `table` equal `frame`, keyed on `keys`: the (tenant, county)
     slice of a tenant-owned table, or with `tenant_id=None` the county's one set of rows in a
@@ -275,6 +279,10 @@ def sync_partition(
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
     staged rows first; when one of its blocking results fails nothing is published
     (`published=False`) and the slice keeps its previous rows.
+
+    `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
+    enrichment's provenance): written as they are instead of serialized value by value. The
+    producer answers for it being what `to_json` would write (no NUL, no NaN).
     """
     frames = iter([frame] if isinstance(frame, pd.DataFrame) else frame)
     first = next(frames, None)
@@ -307,7 +315,7 @@ def sync_partition(
             if list(part.columns) != columns:
                 raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
             _no_duplicate_keys(table, part, keys)
-        write_frame(conn, "_stage", part, types)
+        write_frame(conn, "_stage", part, types, json_text=json_text)
         staged, parts = staged + len(part), parts + 1
         part = None  # not held while the caller's generator makes the next one
         part = next(frames, None)

@@ -146,6 +146,12 @@ class OwnerSignals:
 SIGNAL_NAMES = tuple(f.name for f in fields(OwnerSignals))
 
 
+# Every value `compute_owner_signals` reads; the property's address matters only with an owner
+# mailing address to compare it with (enrich/local_columns.py groups prospects by these).
+SIGNAL_INPUTS = ("owner_mailing_address", "owner_names", "owner_name", "avm_value", "market_value",
+                 "assessed_value", "last_sale_date")
+
+
 def compute_owner_signals(values: Mapping[str, Any], *, property_address: str | None,
                           property_city: str | None = None, property_state: str | None = None,
                           property_zip: str | None = None, as_of: date) -> OwnerSignals:

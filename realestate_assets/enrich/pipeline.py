@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,12 +24,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
+from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
-from realestate_assets.enrich.clients.batch import EnrichmentOutcome, LocalPlan
+from realestate_assets.enrich.clients.batch import LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
+from realestate_assets.enrich.local_columns import in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness
 from realestate_assets.enrich.sources_config import SourcesConfig
@@ -45,6 +50,8 @@ SIGNALS = ["absentee_owner", "out_of_state_owner", "years_owned", "corporate_own
            "government_owner", "assessed_to_market_ratio"]
 ENRICHMENT_COLUMNS = ["prospect_key", "as_of_date", "status", "failure_reason", *COUNTY_FACTS, *MARKET_FACTS,
                       *OUTSIDE_FIELDS, "rent_estimate_monthly", *SIGNALS, "provenance", "source_status"]
+# jsonb columns that `CountyEnrichment.enrich` gives as JSON text (sync_partition(json_text=...)).
+JSON_COLUMNS = ("provenance", "source_status")
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,8 @@ def enrich_prospects(
                            comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
                            assessor=assessor, **client_overrides) as county:
         frame = county.enrich(prospects, previous)
+        for column in JSON_COLUMNS:  # as values, for this one-frame form's callers
+            frame[column] = [json.loads(text) for text in frame[column]]
         return Enriched(frame, county.skipped, county.as_of)
 
 
@@ -144,13 +153,48 @@ class CountyEnrichment:
             return self._enrich(prospects, previous)
 
     def _enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-        enricher, plan, as_of = self._enricher, self._plan, self.as_of
+        enricher, plan = self._enricher, self._plan
         assert enricher is not None, "county_enrichment opens it"
+        n = len(prospects)
+        before = _Previous(previous)
+        columns = {column: np.full(n, None, dtype=object) for column in ENRICHMENT_COLUMNS}
+        # No HTTP source: the prospects with nothing of a skipped source to keep take the shortcut,
+        # all at once by column; the others go through enrich_one as always.
+        general = np.ones(n, dtype=bool) if plan is None else \
+            before.may_name_mask(prospects["prospect_key"], plan.skipped)
+        if plan is not None and not general.all():
+            local = local_columns(prospects[~general], self.facts, self.assessed, enricher=enricher, plan=plan,
+                                  fetched_at=datetime.now(UTC).isoformat(), as_of=self.as_of,
+                                  county_state=self.county_state)
+            provenance = local.pop("provenance")  # Arrow text: no Python string per row
+            for column, values in local.items():
+                columns[column][~general] = values
+        general_provenance: list[str] = []
+        if general.any():
+            # Shared provenance entries are encoded once (jsonb_text, by id): the rows are held
+            # until all are encoded, so no id is reused by a new object meanwhile.
+            texts: dict[int, str] = {}
+            rows = list(self._rows(prospects[general], before))
+            for i, row in zip(np.flatnonzero(general), rows, strict=True):
+                for column in ENRICHMENT_COLUMNS:
+                    value = row[column]
+                    columns[column][i] = jsonb_text(value, texts) if column in JSON_COLUMNS else value
+                general_provenance.append(columns["provenance"][i])
+        if not general.all():
+            columns["provenance"] = pd.arrays.ArrowExtensionArray(in_order(
+                [provenance, pa.array(general_provenance, type=pa.large_string())],
+                [np.flatnonzero(~general), np.flatnonzero(general)], n))
+        # The column types pd.DataFrame(rows) inferred from the same Python values.
+        return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects()
+
+    def _rows(self, prospects: pd.DataFrame, before: _Previous) -> Iterator[dict[str, Any]]:
+        """Each prospect's row through `Enricher.enrich_batch` (enrich_one), batch by batch."""
+        enricher, as_of = self._enricher, self.as_of
+        assert enricher is not None
         parcels = prospects["parcel_id"]
         by_parcel = _rows_of(self.facts, parcels)
         assessed = _rows_of(self.assessed, parcels) if self.assessed is not None else {}
         market = {parcel: _present({k: row[k] for k in MARKET_FACTS}) for parcel, row in by_parcel.items()}
-        before = _Previous(previous)
         parcel_of = dict(zip(prospects["prospect_key"], parcels, strict=True))
         self._market_by_key = {key: market.get(parcel, {}) for key, parcel in parcel_of.items()}
         # Which county record a prospect's county facts come from, for provenance.
@@ -168,27 +212,14 @@ class CountyEnrichment:
                 assessor_values=_assessor_values(by_parcel.get(p.parcel_id), assessed.get(p.parcel_id)),
                 previous_values=before.values(p.prospect_key), previous_provenance=before.provenance(p.prospect_key))
 
-        rows: list[dict[str, Any]] = []
         step = self.batch_size
         for start in range(0, len(prospects), step):
             batch = list(prospects.iloc[start:start + step].itertuples(index=False))
-            outcomes: list[Any] = [None] * len(batch)
-            if plan is not None:  # no HTTP source: the prospects with nothing kept take the shortcut
-                entries = plan.entries(datetime.now(UTC).isoformat())
-                for i, p in enumerate(batch):
-                    outcomes[i] = _local_outcome(enricher, plan, p, entries, county_state,
-                                                 assessor=_assessor_values(by_parcel.get(p.parcel_id),
-                                                                           assessed.get(p.parcel_id)),
-                                                 market=market.get(p.parcel_id, {}),
-                                                 previous=before)
-            general = [i for i, o in enumerate(outcomes) if o is None]
-            for i, outcome in zip(general, enricher.enrich_batch([ref(batch[i]) for i in general]), strict=True):
-                outcomes[i] = outcome
             # Rows per batch: a batch's outcomes are dropped before the next, not held for the county.
-            rows.extend(_row(o, as_of, record_of.get(o.prospect_id)) for o in outcomes)
+            yield from (_row(o, as_of, record_of.get(o.prospect_id)) for o in enricher.enrich_batch(
+                [ref(p) for p in batch]))
             gc.collect(1)  # cycles of this batch (HTTP errors, tracebacks) only: the young objects
         self._market_by_key = {}
-        return pd.DataFrame(rows, columns=ENRICHMENT_COLUMNS)
 
 
 @dataclass
@@ -210,11 +241,25 @@ class EnrichmentTally:
         self.enriched += int(enriched.sum())
         self.enriched_with_comps += int(frame.loc[enriched, "comps_estimated_value"].notna().sum())
         self.failure_reasons.update(frame.loc[~enriched, "failure_reason"].dropna())
-        for statuses in frame["source_status"]:
+        # JSON text (CountyEnrichment.enrich) or values: each distinct text decoded once (a county's
+        # prospects share a handful of status combinations).
+        try:
+            decoded = [(json.loads(text), int(count)) for text, count in frame["source_status"].value_counts().items()]
+        except TypeError:  # values, not text (unhashable)
+            decoded = [(v, 1) for v in frame["source_status"]]
+        for statuses, count in decoded:
             for name, status in statuses.items():
-                self.answered_by_source[name] += status["status"] == "ok"
+                self.answered_by_source[name] += count * (status["status"] == "ok")
         self.present_by_field.update({c: int(frame[c].notna().sum()) for c in OUTSIDE_FIELDS})
-        self.freshness.add(frame["provenance"])
+        provenances = frame["provenance"]
+        try:  # JSON text (CountyEnrichment.enrich)
+            texts = pa.array(provenances, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # values (enrich_prospects): each is looked at
+            texts = pa.nulls(len(provenances), pa.large_string())
+        # Texts without a "kept" or "stale" key (most) are counted without decoding (Freshness.add).
+        plain = ~pc.fill_null(pc.match_substring_regex(texts, '"(kept|stale)"'), True).to_numpy(zero_copy_only=False)
+        self.freshness.add_plain(int(plain.sum()))
+        self.freshness.add(provenances[~plain])
 
     @property
     def coverage(self) -> float:
@@ -246,24 +291,6 @@ def _rows_of(frame: pd.DataFrame, parcels: pd.Series) -> dict[Any, dict[str, Any
     return frame.iloc[np.sort(at[at >= 0])].to_dict("index")
 
 
-def _local_outcome(enricher: Enricher, plan: LocalPlan, p: Any, entries: Mapping[str, dict[str, Any]],
-                   county_state: str, *,
-                   assessor: Mapping[str, Any], market: Mapping[str, Any],
-                   previous: _Previous) -> EnrichmentOutcome | None:
-    """`Enricher.enrich_local` for one prospect row, or None when `enrich_one` must decide: a
-    skipped source's values may be kept from its previous row, or the shortcut itself failed (the
-    general path then reports the failure the way it always does)."""
-    if previous.may_name(p.prospect_key, plan.skipped):
-        return None
-    given = {"county_assessor": assessor, "market": market}
-    try:
-        return enricher.enrich_local(plan, p.prospect_key, [given[s.type] for s in plan.sources], entries,
-                                     address=_text(p.address), city=_text(p.city),
-                                     state=_text(p.state) or county_state, zip_code=_text(p.zip))
-    except Exception:  # enrich_one's guards decide what a failure means
-        return None
-
-
 class _Previous:
     """The partition's previous `enrichment` rows, by prospect key. `provenance` may arrive as
     jsonb text (the asset reads it so): it is decoded only for a prospect whose sources' earlier
@@ -283,6 +310,25 @@ class _Previous:
             return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
         return isinstance(recorded, Mapping) and any(
             isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
+
+    def may_name_mask(self, keys: pd.Series, sources: Iterable[str]) -> np.ndarray:
+        """`may_name` for each of `keys`, the jsonb texts searched by Arrow's kernel at once."""
+        if self._frame is None:
+            return np.zeros(len(keys), dtype=bool)
+        recorded = self._frame["provenance"]
+        try:  # jsonb text, as the asset reads it
+            texts = pa.array(recorded, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # decoded values (tests): looked at below
+            texts = pa.nulls(len(recorded), pa.large_string())
+        pattern = "|".join(re.escape(f'"source": {json.dumps(name)}') for name in sources)
+        named = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False) if pattern \
+            else np.zeros(len(recorded), dtype=bool)
+        named = np.where(pd.isna(named), False, named).astype(bool)
+        maybe = set(self._frame["prospect_key"][named])
+        sources = list(sources)
+        maybe.update(key for key, value in zip(self._frame["prospect_key"], recorded, strict=True)
+                     if isinstance(value, Mapping) and self.may_name(key, sources))  # decoded rows (tests)
+        return keys.isin(maybe).to_numpy()
 
     def provenance(self, key: str) -> Mapping[str, Any]:
         recorded = self._recorded.get(key)
@@ -357,5 +403,5 @@ def _status_dict(status: SourceStatus) -> dict[str, Any]:
     return status.as_dict()
 
 
-__all__ = ["ENRICHMENT_COLUMNS", "CountyEnrichment", "Enriched", "EnrichmentTally", "SkippedSource",
+__all__ = ["ENRICHMENT_COLUMNS", "JSON_COLUMNS", "CountyEnrichment", "Enriched", "EnrichmentTally", "SkippedSource",
            "county_enrichment", "enrich_prospects"]

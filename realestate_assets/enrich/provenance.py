@@ -189,10 +189,17 @@ class Freshness:
     kept_by_source: dict[str, int] = field(default_factory=dict)
     stale_by_source: dict[str, int] = field(default_factory=dict)
 
-    def add(self, provenances: Iterable[Mapping[str, Any]]) -> None:
+    def add(self, provenances: Iterable[Mapping[str, Any] | str]) -> None:
+        """Provenances as values or as their JSON text: a text is decoded only when it holds a
+        `kept` or `stale` key (most hold neither; a JSON string's quotes are escaped, so the
+        test finds keys, and a false match only costs the decoding)."""
         kept_by_source, stale_by_source = self.kept_by_source, self.stale_by_source
         for provenance in provenances:
             self.prospects += 1
+            if isinstance(provenance, str):
+                if '"kept"' not in provenance and '"stale"' not in provenance:
+                    continue
+                provenance = json.loads(provenance)
             entries = [e for e in (provenance or {}).values() if isinstance(e, Mapping) and e.get("source")]
             self.with_stale += any(e.get("stale") for e in entries)
             self.with_kept += any(e.get("kept") for e in entries)
@@ -201,6 +208,10 @@ class Freshness:
                     kept_by_source[e["source"]] = kept_by_source.get(e["source"], 0) + 1
                 if e.get("stale"):
                     stale_by_source[e["source"]] = stale_by_source.get(e["source"], 0) + 1
+
+    def add_plain(self, count: int) -> None:
+        """`count` provenances known to hold no kept and no stale entry."""
+        self.prospects += count
 
     def summary(self) -> dict[str, Any]:
         prospects, with_stale = self.prospects, self.with_stale

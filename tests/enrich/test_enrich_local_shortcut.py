@@ -1,6 +1,6 @@
-"""Issue 17: with no HTTP source called, `enrich_prospects` builds most outcomes through
-`Enricher.enrich_local` instead of `enrich_one`; every row must be what `enrich_one` gives
-(values, provenance, signals, statuses), except the fetch time, which is one per batch."""
+"""Issue 17: with no HTTP source called, `enrich_prospects` builds most rows by column
+(`enrich/local_columns.py`) instead of through `enrich_one`; every row must be what
+`enrich_one` gives (values, provenance, signals, statuses), except the fetch time (one per chunk)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from realestate_assets.enrich.clients.census import (
     tract_fields,
 )
 from realestate_assets.enrich.owner_signals import compute_owner_signals
-from realestate_assets.enrich.provenance import SourceValues, is_missing, kept_values, merge_fields
+from realestate_assets.enrich.provenance import SourceValues, kept_values, merge_fields
 from realestate_assets.enrich.sources_config import SourceConfig, SourcesConfig, resolve_api_key
 from realestate_assets.net import make_cache_storage, make_limiter
 
@@ -445,21 +445,28 @@ class Enricher:
     def _outcome(self, prospect_id: str, values: dict[str, Any], provenance: dict[str, Any],
                  signals: dict[str, Any], statuses: dict[str, SourceStatus]) -> EnrichmentOutcome:
         """Enriched, or failed when a required source did not answer (ok or a definite no-match)."""
+        reason = self.required_failure(statuses)
+        if reason is not None:
+            return EnrichmentOutcome(prospect_id, "failed", values, provenance, signals, statuses, reason=reason)
+        return EnrichmentOutcome(prospect_id, "enriched", values, provenance, signals, statuses)
+
+    def required_failure(self, statuses: Mapping[str, SourceStatus]) -> str | None:
+        """Why a prospect with these source statuses fails: the first required source (in the
+        config's order) that did not answer (ok or a definite no-match); None when none."""
         for name, src in self.config.sources.items():
             st = statuses.get(name)
             if not src.required or (st is not None and st.status in ("ok", "no_match")):
                 continue
             why = st.reason if st else "not run"
             label = st.status if st else "missing"
-            return EnrichmentOutcome(prospect_id, "failed", values, provenance, signals, statuses,
-                                     reason=f"required source {name} {label}: {why}")
-        return EnrichmentOutcome(prospect_id, "enriched", values, provenance, signals, statuses)
+            return f"required source {name} {label}: {why}"
+        return None
 
     # -- local sources only (issue 17) ---------------------------------------------------
 
     def local_plan(self) -> LocalPlan | None:
         """What `enrich_one` does for every prospect when no HTTP source is called, or None when the
-        shortcut (`enrich_local`) does not apply: an HTTP client exists, or a local source's values
+        shortcut (`enrich/local_columns.py`) does not apply: an HTTP client exists, or a local source's values
         would be stale the moment they are fetched (`staleness_days: 0`)."""
         if self.clients:
             return None
@@ -474,37 +481,6 @@ class Enricher:
                     return None
                 plan.append(LocalSource(type_, name, round(float(src.confidence), 4), no_match))
         return LocalPlan(tuple(plan), {name: SourceStatus("skipped", s.reason) for name, s in self.skipped.items()})
-
-    def enrich_local(self, plan: LocalPlan, prospect_id: str, local_values: Sequence[Mapping[str, Any]],
-                     entries: Mapping[str, dict[str, Any]], *, address: str | None, city: str | None, state: str | None,
-                     zip_code: str | None) -> EnrichmentOutcome | None:
-        """`enrich_one` for a prospect when only local sources answer and nothing is kept from an
-        earlier run (no provenance entry names a skipped source): `local_values` is what each of
-        `plan.sources` says, in the plan's order (the assessor values on the prospect; the market's
-        is what `market_fn` returns). Their fields are disjoint, so the merge is a union, each
-        field's provenance its source's entry; None when they overlap (`enrich_one` then ranks).
-        Without a SourceValues per source, a ranking sort per field and a ProspectRef per prospect,
-        this is several times cheaper (issue 17). The one difference: the fetch time is the
-        caller's (`entries`, from `plan.entries`), one per batch, not one per source and prospect
-        a few microseconds apart."""
-        statuses = dict(plan.skipped)
-        values: dict[str, Any] = {}
-        provenance: dict[str, Any] = {}
-        for source, given in zip(plan.sources, local_values, strict=True):
-            if not given:
-                statuses[source.name] = SourceStatus("no_match", source.no_match)
-                continue
-            statuses[source.name] = OK
-            present = {k: v for k, v in given.items() if not is_missing(v)}
-            if not values.keys().isdisjoint(present):
-                return None
-            values.update(present)
-            provenance.update(dict.fromkeys(present, entries[source.name]))
-        signals = compute_owner_signals(
-            values, property_address=address, property_city=city, property_state=state,
-            property_zip=zip_code, as_of=self.as_of or date.today()).as_dict()
-        return self._outcome(prospect_id, dict(sorted(values.items())), dict(sorted(provenance.items())),
-                             signals, statuses)
 
     def enrich_batch(self, prospects: Sequence[ProspectRef]) -> list[EnrichmentOutcome]:
         """All prospects, in input order; concurrency bounded by max_workers (rate by the limiters)."""

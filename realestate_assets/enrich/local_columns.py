@@ -1,0 +1,247 @@
+"""The local shortcut by column: a chunk of prospects enriched from the county's own records and
+its market comps with column operations, no Python per row (issue 17).
+
+When no HTTP source is called, what `Enricher.enrich_one` does for a prospect with nothing
+kept from an earlier run is a union of two disjoint sets of fields — the county's records (its
+sales file's facts and its assessor roll) and the market comps — each field's provenance its
+source's entry, and statuses known per source. Here the same is done for a whole chunk at once:
+each field a column taken from the county's frames, its presence a mask, the statuses one of
+four combinations, and the provenance and source statuses built as JSON text (Arrow string
+kernels), ready for the jsonb columns (`sync_partition(json_text=...)`). The rows are those
+`enrich_one` and `pipeline._row` give (tests/enrich/test_enrich_columns.py and
+test_enrich_local_shortcut.py compare them), the fetch time aside (one per chunk); the owner
+signals, which need the address parser, are computed per prospect only where the roll gives an
+owner-side value, and once per distinct last-sale date elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from realestate_assets.config_models import ASSESSOR_FIELDS
+from realestate_assets.db.warehouse import json_safe
+from realestate_assets.enrich.clients import Enricher
+from realestate_assets.enrich.clients.batch import OK, LocalPlan, SourceStatus
+from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS
+from realestate_assets.enrich.owner_signals import SIGNAL_INPUTS, compute_owner_signals
+
+NO_BUILDING = "no source describes the building (no county record, no ATTOM match)"
+ROLL_FIELDS = sorted(ASSESSOR_FIELDS)  # as read; owner_name is written as owner_names: [name]
+_STRING = pa.large_string()
+
+
+def native(values: pd.Series) -> np.ndarray:
+    """The column as Python values, None where `_present` drops one (None, NaN, NaT); timestamps
+    as dates: what `to_dict` then `pipeline._present` gave per row."""
+    if values.dtype.kind == "M":
+        out = np.array(values.dt.date, dtype=object)
+    else:
+        out = values.to_numpy(dtype=object)
+        if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("datetime", "mixed"):
+            out = np.array([v.date() if isinstance(v, pd.Timestamp) else v for v in out], dtype=object)
+    out[pd.isna(values).to_numpy()] = None
+    return out
+
+
+def taken(frame: pd.DataFrame | None, parcels: pd.Series,
+          columns: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """`columns` of `frame` (indexed by parcel) for each parcel, None where it has no row; and
+    which parcels have a row."""
+    n = len(parcels)
+    at = frame.index.get_indexer(parcels) if frame is not None else np.full(n, -1)
+    found = at >= 0
+    out = {}
+    for column in columns:
+        values = np.full(n, None, dtype=object)
+        if frame is not None and found.any():
+            values[found] = native(frame[column]).take(at[found])
+        out[column] = values
+    return out, found
+
+
+def is_given(values: np.ndarray) -> np.ndarray:
+    """Not None (`_present`: the source gave it)."""
+    return np.not_equal(values, None)
+
+
+def is_present(values: np.ndarray) -> np.ndarray:
+    """Given and not empty text (`provenance.is_missing`: an empty string says nothing)."""
+    return is_given(values) & np.not_equal(values, "")
+
+
+def json_strings(values: np.ndarray) -> pa.Array:
+    """Each text as a JSON string literal, as `json.dumps(..., ensure_ascii=False)` writes it
+    (NUL dropped, as `to_json` drops it); by Arrow kernels, a value with a control character by
+    `json.dumps` itself."""
+    text = pa.array(values, type=_STRING)
+    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise(_s('"'), escaped, _s('"'), _s(""))
+    control = pc.match_substring_regex(text, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
+    if not control.any():
+        return quoted
+    out = np.array(quoted.to_pylist(), dtype=object)
+    out[control] = [json.dumps(json_safe(v), ensure_ascii=False) for v in values[control]]
+    return pa.array(out, type=_STRING)
+
+
+def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> pa.Array:
+    """`{"field": entry, ...}` per row (an Arrow string array, in row order): `fields` maps each
+    field to (present mask, its entry's JSON text: a column or one text for every row); absent
+    fields are left out.
+
+    Rows are grouped by which fields they have (a county has few such patterns): a pattern's
+    text is its literal JSON around the entry columns, one Arrow join per pattern, so no
+    column per field is held, and no Python string per row is made (issue 17)."""
+    names = sorted(fields)
+    if not names or not n:
+        return pa.repeat(_s("{}"), n)
+    masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
+    patterns, which = np.unique(masks, axis=0, return_inverse=True)
+    which = which.ravel()
+    texts, positions = [], []
+    for p, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which == p)
+        parts: list[Any] = []
+        taken_rows: dict[int, pa.Array] = {}  # each entry column taken once per pattern
+        literal = "{"
+        for name, on in zip(names, pattern, strict=True):
+            if not on:
+                continue
+            literal += ("" if literal == "{" else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+            entry = fields[name][1]
+            if isinstance(entry, str):
+                literal += entry
+                continue
+            if id(entry) not in taken_rows:
+                taken_rows[id(entry)] = entry.take(pa.array(rows))
+            parts += [_s(literal), taken_rows[id(entry)]]
+            literal = ""
+        parts.append(_s(literal + "}"))
+        texts.append(pa.repeat(parts[0], len(rows)) if len(parts) == 1 else
+                     pc.binary_join_element_wise(*parts, _s("")))
+        positions.append(rows)
+    return in_order(texts, positions, n)
+
+
+def in_order(parts: Sequence[pa.Array], positions: Sequence[np.ndarray], n: int) -> pa.Array:
+    """One array of `n` from `parts`, part i's values at rows `positions[i]`."""
+    at = np.empty(n, dtype=np.int64)
+    at[np.concatenate(positions)] = np.arange(n)
+    return pa.concat_arrays([part.cast(_STRING) for part in parts]).take(pa.array(at))
+
+
+def county_entry_text(entry: Mapping[str, Any], records: np.ndarray, has_record: np.ndarray) -> pa.Array:
+    """The county source's entry per row: with `"record"` (which county record the facts come
+    from) where the parcel has one, as `pipeline._row` adds it."""
+    plain = json.dumps(entry, ensure_ascii=False)
+    with_record = pc.binary_join_element_wise(_s(plain[:-1] + ', "record": '),
+                                              json_strings(np.where(has_record, records, "")), _s("}"), _s(""))
+    return pc.if_else(pa.array(has_record), with_record, _s(plain))
+
+
+def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county_state: str,
+               as_of: date) -> dict[str, np.ndarray]:
+    """The owner signals per row, by `compute_owner_signals`: per prospect where an owner-side
+    value is present (the address signals parse the addresses), else once per distinct last-sale
+    date (the only input then; the property's address is compared only with a mailing address)."""
+    n = len(prospects)
+    owner_side = [c for c in SIGNAL_INPUTS if c != "last_sale_date" and c in values]
+    by_owner = np.zeros(n, dtype=bool)
+    for column in owner_side:
+        by_owner |= is_present(values[column])
+    out: dict[str, np.ndarray] = {}
+    sale_dates = values.get("last_sale_date", np.full(n, None, dtype=object))
+    dated = is_present(sale_dates)
+    distinct = {d: compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
+                for d in pd.unique(sale_dates[dated & ~by_owner])}
+    plain = compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()
+    rows: list[dict[str, Any]] = [plain] * n
+    for i in np.flatnonzero(dated & ~by_owner):
+        rows[i] = distinct[sale_dates[i]]
+    if by_owner.any():
+        text = {c: native(prospects[c]) for c in ("address", "city", "state", "zip")}
+        for i in np.flatnonzero(by_owner):
+            given = {c: values[c][i] for c in SIGNAL_INPUTS if c in values and values[c][i] is not None}
+            rows[i] = compute_owner_signals(
+                given, property_address=_text(text["address"][i]), property_city=_text(text["city"][i]),
+                property_state=_text(text["state"][i]) or county_state, property_zip=_text(text["zip"][i]),
+                as_of=as_of).as_dict()
+    for name in plain:
+        out[name] = np.array([r[name] for r in rows], dtype=object)
+    return out
+
+
+def _s(text: str | None) -> pa.Scalar:
+    return pa.scalar(text, _STRING)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def local_columns(prospects: pd.DataFrame, facts: pd.DataFrame, assessed: pd.DataFrame | None, *,
+                  enricher: Enricher, plan: LocalPlan, fetched_at: str, as_of: pd.Timestamp,
+                  county_state: str) -> dict[str, np.ndarray]:
+    """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
+    prospects, none of which has earlier values of a skipped source to keep: Python values per
+    column (None for NULL), `provenance` and `source_status` as JSON text."""
+    n = len(prospects)
+    parcels = prospects["parcel_id"]
+    county, has_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"])
+    roll, _ = taken(assessed, parcels, [c for c in ROLL_FIELDS if assessed is not None and c in assessed.columns])
+    if "owner_name" in roll:  # the roll's owner, as the list of owners the column holds
+        named = is_given(roll["owner_name"])
+        owners = roll["owner_names"] = np.full(n, None, dtype=object)
+        for i, name in zip(np.flatnonzero(named), roll.pop("owner_name")[named], strict=True):
+            owners[i] = [name]  # one by one: numpy would make a list of lists a 2-D array
+    given = {"county_assessor": [*COUNTY_FACTS, *roll], "market": MARKET_FACTS}
+    values = {**county, **roll}
+    answered = {source: np.logical_or.reduce([is_given(values[c]) for c in fields]) if fields else np.zeros(n, bool)
+                for source, fields in given.items()}
+    by_type = {s.type: s for s in plan.sources}
+    entries = plan.entries(fetched_at)
+    # Which record the county's facts come from (pipeline._row), and each source's entry.
+    records = np.full(n, "", dtype=object)
+    if has_facts.any():
+        records[has_facts] = (pd.Series(county["last_sale_source"][has_facts]).astype(str) + " sale "
+                              + pd.Series(county["last_sale_id"][has_facts]).astype(str)).to_numpy(dtype=object)
+    fields: dict[str, tuple[np.ndarray, pa.Array | str]] = {}
+    present_of: dict[str, np.ndarray] = {}
+    for type_, source in by_type.items():
+        entry = entries[source.name]
+        # pipeline._row names the record in the entries of the source named county_assessor.
+        text: pa.Array | str = county_entry_text(entry, records, has_facts) if source.name == "county_assessor" \
+            else json.dumps(entry, ensure_ascii=False)
+        for column in given[type_]:
+            present_of[column] = is_present(values[column])
+            fields[column] = (present_of[column], text)
+    # Statuses: the skipped sources', then each local source's ok or no-match.
+    combo_of = np.zeros(n, dtype=np.int64)
+    for bit, source in enumerate(plan.sources):
+        combo_of |= answered[source.type].astype(np.int64) << bit
+    status_text, state, reason = (np.full(n, None, dtype=object) for _ in range(3))
+    for combo in np.unique(combo_of):
+        statuses = dict(plan.skipped)
+        for bit, source in enumerate(plan.sources):
+            statuses[source.name] = OK if combo >> bit & 1 else SourceStatus("no_match", source.no_match)
+        rows = combo_of == combo
+        failure = enricher.required_failure(statuses)
+        status_text[rows] = json.dumps({name: s.as_dict() for name, s in statuses.items()}, ensure_ascii=False)
+        state[rows], reason[rows] = ("failed", failure) if failure is not None else ("enriched", None)
+    # Kept only where present (is_missing): a field that says nothing is not a value.
+    out = {c: np.where(present, values[c], None) for c, present in present_of.items()}
+    no_building = (state == "enriched") & ~is_present(out.get("living_sqft", np.full(n, None, dtype=object)))
+    state[no_building], reason[no_building] = "failed", NO_BUILDING
+    out.update(signals_of(out, prospects, county_state, as_of.date()))
+    out.update({"prospect_key": prospects["prospect_key"].to_numpy(dtype=object),
+                "as_of_date": np.full(n, as_of.date(), dtype=object), "status": state, "failure_reason": reason,
+                "provenance": provenance_text(fields, n), "source_status": status_text})
+    return out

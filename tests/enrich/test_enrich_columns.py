@@ -1,0 +1,53 @@
+"""Issue 17: the enrichment asset builds the local shortcut's rows by column (fields, statuses,
+provenance as JSON text) and writes them through Arrow's CSV writer. On the bundled King County
+file its published rows must be exactly those of the per-prospect path — `enrich_one` for every
+prospect, provenance serialized value by value — apart from the fetch times (one per chunk
+instead of one per source and prospect)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.definitions import build_definitions
+from realestate_assets.enrich.clients import Enricher
+from realestate_assets.enrich.local_columns import json_strings, provenance_text
+from tests.enrich.test_enrichment_streamed import materialize, rows, whole_county_parcels, whole_frame
+from tests.samples import write_sample_config
+
+
+@pytest.mark.slow
+def test_the_asset_publishes_enrich_ones_rows_for_the_bundled_county(make_deployment, database_url: str, tenant: str,
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=whole_county_parcels())
+    defs = build_definitions(deployment=make_deployment(config))
+    wh = Warehouse(database_url)
+    since = datetime.now(UTC).isoformat()
+    materialize(defs, ["sales", "assessor_roll", "prospects", "enrichment"])
+    by_columns = rows(wh, since)
+    assert len(by_columns) == whole_county_parcels() and (by_columns["status"] == "enriched").mean() > 0.9
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM enrichment WHERE county = 'king_wa'")
+    monkeypatch.setattr(Enricher, "local_plan", lambda self: None)  # every prospect through enrich_one
+    whole_frame(wh, config)
+    pd.testing.assert_frame_equal(by_columns, rows(wh, since))
+    wh.dispose()
+
+
+def test_json_text_by_column_is_what_json_dumps_writes() -> None:
+    records = np.array(["kc sale 1", 'a "quoted" \\ path', "tab\there", "nul\x00byte", "é ü", ""], dtype=object)
+    texts = json_strings(records).to_pylist()
+    assert [json.loads(t) for t in texts] == [r.replace("\x00", "") for r in records]
+    assert texts[:2] + texts[4:] == [json.dumps(r, ensure_ascii=False) for r in records[[0, 1, 4, 5]]]
+    entry = '{"source": "market"}'
+    present = {"b": np.array([True, False, False]), "a": np.array([True, True, False])}
+    made = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3).to_pylist()
+    assert [json.loads(t) for t in made] == [{"a": {"source": "market"}, "b": {"source": "market"}},
+                                             {"a": {"source": "market"}}, {}]
