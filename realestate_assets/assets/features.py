@@ -44,7 +44,7 @@ FEATURE_INPUTS = [c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "sour
 # Every column but the JSONB provenance and source status, which the features never read
 # (decoding them was a third of this step at 47k prospects: issue 17).
 ENRICHED_SQL = f"SELECT {', '.join(FEATURE_INPUTS)} FROM enrichment WHERE county = :county"
-FEATURE_CHUNK_ROWS = 100_000  # enrichment rows turned into features at a time
+FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged) at a time
 
 
 @county_asset(

@@ -53,8 +53,9 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
                    f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
                    f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
                    f"WHERE f.county = :county ORDER BY f.prospect_key")
-# Feature rows scored at a time: predictions are per row; 100k rows of ~50 columns is ≈100 MB.
-SCORE_CHUNK_ROWS = 100_000
+# Feature rows scored at a time (predictions are per row), and score rows made, explained and
+# staged at a time: 25k feature rows of ~50 columns are ≈25 MB, 25k score rows with their dicts ≈18 MB.
+SCORE_CHUNK_ROWS = 25_000
 PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE county = :county"
 ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
                      "WHERE county = :county AND is_active")
