@@ -21,6 +21,7 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
+from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.ml.features import (
     FEATURES,
     availability_of,
@@ -71,7 +72,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
         return same
     locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-    index = HedonicIndex.from_sales(county_sales(wh, params))
+    index = HedonicIndex.from_sales(county_sales(wh, params, INDEX_SALE_COLUMNS))  # only what it reads
     # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
     # into feature rows, counted for the checks and the metadata, and staged by the write before
     # the next is read: the county's feature rows are never in memory at once (issue 17).
