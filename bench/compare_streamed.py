@@ -34,16 +34,21 @@ if len(sys.argv) > 3:  # the streamed paths, small chunks
     from realestate_assets.assets.common import frames, snapshot
     from realestate_assets.ml.pipeline import score_chunks
     n = int(sys.argv[3])
+    from realestate_assets.ml.features import locations_by_key
+    n = int(sys.argv[3])
+    indexed = locations_by_key(locations)
     with snapshot(wh) as conn:
-        feats = pd.concat([build_features(e, locations, index)
+        feats = pd.concat([build_features(e, indexed, index)
                            for e in frames(wh, conn, fa.ENRICHED_SQL, params, n)], ignore_index=True)
     with snapshot(wh) as conn:
         scored = score_chunks(frames(wh, conn, sa.SCORE_INPUT_SQL, params, n), avm, deal, prop, versions, scoring,
                               rows_for=lambda c: sa.rows_of(wh, conn, params, c["prospect_key"].tolist()))
+        frame = pd.concat(list(scored.parts(n)))  # the output a part at a time, as the asset writes it
 else:
     from realestate_assets.ml.pipeline import score_features
     feats = build_features(wh.frame(fa.ENRICHED_SQL, params), locations, index)
     scored = score_features(wh.frame(sa.SCORE_INPUT_SQL, params), avm, deal, prop, versions, scoring)
-Path(sys.argv[2]).write_bytes(pickle.dumps({"features": feats, "scores": scored.frame, "explained": scored.explained,
+    frame = scored.frame
+Path(sys.argv[2]).write_bytes(pickle.dumps({"features": feats, "scores": frame, "explained": scored.explained,
                                            "suspect": scored.suspect_sales, "method": scored.method}))
-print("rows", len(feats), len(scored.frame), "explained", scored.explained)
+print("rows", len(feats), len(frame), "explained", scored.explained)

@@ -1,10 +1,13 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
 import os
+from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+from psycopg2.extensions import connection as PgConnection
 
 from realestate_assets.assets.common import (
     check,
@@ -18,7 +21,16 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
-from realestate_assets.ml.features import FEATURES, availability, build_features, registry_table
+from realestate_assets.market.index import INDEX_SALE_COLUMNS
+from realestate_assets.ml.features import (
+    FEATURES,
+    availability_of,
+    build_features,
+    locations_by_key,
+    missing_shares,
+    present_counts,
+    registry_table,
+)
 from realestate_assets.ml.market_index import HedonicIndex
 from resources import PlatformResource, WarehouseResource
 
@@ -33,7 +45,7 @@ FEATURE_INPUTS = [c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "sour
 # Every column but the JSONB provenance and source status, which the features never read
 # (decoding them was a third of this step at 47k prospects: issue 17).
 ENRICHED_SQL = f"SELECT {', '.join(FEATURE_INPUTS)} FROM enrichment WHERE county = :county"
-FEATURE_CHUNK_ROWS = 100_000  # enrichment rows turned into features at a time
+FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged) at a time
 
 
 @county_asset(
@@ -59,25 +71,27 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
         return same
-    locations = wh.frame(LOCATIONS_SQL, params)
-    index = HedonicIndex.from_sales(county_sales(wh, params))
-    # Features are per row: the enrichment rows (the stage's widest input) are read and turned
-    # into features a chunk at a time; only the feature rows are held for the write (issue 17).
-    parts, expected_rows = [], 0
-    with snapshot(wh) as conn:
-        for enriched in frames(wh, conn, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
-            expected_rows += int((enriched["status"] == "enriched").sum())
-            parts.append(build_features(enriched, locations, index))
-    kept = [p for p in parts if len(p)] or parts[:1]  # an empty chunk's object columns would upcast
-    frame = pd.concat(kept, ignore_index=True, copy=False) if len(kept) > 1 else kept[0] if kept else \
-        build_features(wh.frame(ENRICHED_SQL, params), locations, index)  # no enrichment yet: typed, empty
-    del parts, kept
-    with wh.transaction() as conn:
-        stats = sync_partition(conn, "features", frame,
+    locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
+    index = HedonicIndex.from_sales(county_sales(wh, params, INDEX_SALE_COLUMNS))  # only what it reads
+    # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
+    # into feature rows, counted for the checks and the metadata, and staged by the write before
+    # the next is read: the county's feature rows are never in memory at once (issue 17).
+    tally = FeatureTally(REQUIRED_FEATURES)
+
+    def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
+        for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+            built = build_features(enriched, locations, index)
+            tally.add(enriched, built)
+            yield built
+        if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
+            yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
+
+    with snapshot(wh) as read, wh.transaction() as conn:
+        stats = sync_partition(conn, "features", feature_chunks(read),
                                county=context.partition_key, keys=["prospect_key"])
-    expectations = expect_required(frame, REQUIRED_FEATURES)
-    available = availability(frame)
-    missing_share = {c: round(float(frame[c].isna().mean()), 4) for c in FEATURES if c in frame}
+    expectations = tally.required.result()
+    available = availability_of(tally.present, tally.rows)
+    missing_share = missing_shares(tally.present, tally.rows)
     return remember(context, wh, "features", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "features", stats.rows,
@@ -97,31 +111,69 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
             check("required_features_complete", expectations["success"],
                   f"required features: {expectations['failed'] or 'all complete'}",
                   failed=dg.MetadataValue.json(expectations["failed"])),
-            check("every_enriched_prospect_has_features", len(frame) == expected_rows,
-                  f"{len(frame)} feature rows for {expected_rows} enriched prospects"),
+            check("every_enriched_prospect_has_features", tally.rows == tally.enriched,
+                  f"{tally.rows} feature rows for {tally.enriched} enriched prospects"),
         ],
     ), published=stats.published)
 
 
 
-def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:
-    """Great Expectations: each required column non-null and finite (the data-quality engine the
-    platform standardizes on). Imported lazily: its import (≈2.5 s quiet) is paid once per
-    process, so once per run under the in-process executor (docs/scale.md). Only `columns` are
-    handed to it: it copies what it is given."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+class FeatureTally:
+    """What the checks and the metadata read of a county's feature rows, added up a chunk at a
+    time as the chunks go to the write: the rows, the enriched prospects they come from, the
+    values present per feature and the required-features check."""
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-    batch = (context.data_sources.add_pandas("features")
-             .add_dataframe_asset("partition")
-             .add_batch_definition_whole_dataframe("all")
-             .get_batch(batch_parameters={"dataframe": frame[columns].replace([np.inf, -np.inf], np.nan)}))
-    failed: dict[str, int] = {}
-    for column in columns:
-        result = batch.validate(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))
-        if not result.success:
-            failed[column] = int(result.result.get("unexpected_count", 0))
-    return {"success": not failed, "failed": failed}
+    def __init__(self, required: list[str]) -> None:
+        self.chunks = self.rows = self.enriched = 0
+        self.present: Counter[str] = Counter()
+        self.required = RequiredFeatures(required)
+
+    def add(self, enriched: pd.DataFrame, built: pd.DataFrame) -> None:
+        self.chunks += 1
+        self.enriched += int((enriched["status"] == "enriched").sum())
+        self.rows += len(built)
+        self.present.update(present_counts(built))
+        self.required.validate(built)
+
+
+class RequiredFeatures:
+    """Great Expectations: each required column non-null and finite (the data-quality engine the
+    platform standardizes on), over a county's feature rows a chunk at a time: the unexpected
+    counts of the chunks add up to those of the whole. Imported lazily: its import (≈2.5 s
+    quiet) is paid once per process, so once per run under the in-process executor
+    (docs/scale.md). Only the required columns are handed to it: it copies what it is given."""
+
+    def __init__(self, columns: list[str]) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
+        self._batches = (context.data_sources.add_pandas("features")
+                         .add_dataframe_asset("partition")
+                         .add_batch_definition_whole_dataframe("all"))
+        self._expectations = [gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+        self.columns = columns
+        self.unexpected: Counter[str] = Counter()
+
+    def validate(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        batch = self._batches.get_batch(batch_parameters={
+            "dataframe": frame[self.columns].replace([np.inf, -np.inf], np.nan)})
+        for expectation in self._expectations:
+            result = batch.validate(expectation)
+            if not result.success:
+                self.unexpected[expectation.column] += int(result.result.get("unexpected_count", 0))
+
+    def result(self) -> dict[str, object]:
+        failed = {c: self.unexpected[c] for c in self.columns if c in self.unexpected}  # in column order
+        return {"success": not failed, "failed": failed}
+
+
+def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:
+    """`RequiredFeatures` over one frame: {"success": bool, "failed": {column: rows failing}}."""
+    check = RequiredFeatures(columns)
+    check.validate(frame)
+    return check.result()

@@ -53,8 +53,9 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
                    f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
                    f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
                    f"WHERE f.county = :county ORDER BY f.prospect_key")
-# Feature rows scored at a time: predictions are per row; 100k rows of ~50 columns is ≈100 MB.
-SCORE_CHUNK_ROWS = 100_000
+# Feature rows scored at a time (predictions are per row), and score rows made, explained and
+# staged at a time: 25k feature rows of ~50 columns are ≈25 MB, 25k score rows with their dicts ≈18 MB.
+SCORE_CHUNK_ROWS = 25_000
 PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE county = :county"
 ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
                      "WHERE county = :county AND is_active")
@@ -226,21 +227,23 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         raise dg.Failure(str(exc)) from exc
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
     # score's rank and which rows are explained are county-wide, from a few columns per row;
-    # the explained rows are read again, in the same snapshot (ml/pipeline.py::score_chunks).
-    with snapshot(wh) as conn:
+    # the output is then made and staged a part at a time, each part's explained rows read again
+    # in the same snapshot and explained (ml/pipeline.py::score_chunks): the county's score rows
+    # are never in memory at once (issue 17).
+    with snapshot(wh) as read:
         scored = score_chunks(
-            frames(wh, conn, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
-            scoring, rows_for=lambda chosen: rows_of(wh, conn, params, chosen["prospect_key"].tolist()))
-    frame = scored.frame
-    with wh.transaction() as conn:
-        stats = sync_partition(conn, "scores", frame, county=context.partition_key,
-                               keys=["prospect_key"],
-                               audit=scores_audit(len(frame), scoring.packet_threshold, versions))
-        if stats.published:
-            advance_status(conn, county=context.partition_key, status="scored",
-                           keys=frame["prospect_key"].tolist())
-    candidates = frame["bird_dog_score"] >= scoring.packet_threshold
-    values = frame["bird_dog_score"].to_numpy(dtype=float)
+            frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
+            scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
+        with wh.transaction() as conn:
+            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS), county=context.partition_key,
+                                   keys=["prospect_key"],
+                                   audit=scores_audit(scored.rows, scoring.packet_threshold, versions))
+            if stats.published:  # every row just published: the slice is exactly the staged rows
+                advance_status(conn, county=context.partition_key, status="scored", keys=sql.SQL(
+                    "SELECT prospect_key FROM scores WHERE county = %(county)s"))
+    score = scored.county["score"]
+    candidates = score >= scoring.packet_threshold
+    values = score.to_numpy(dtype=float)
     return remember(context, wh, "scores", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "scores", slice_rows(wh, "scores", params), **sync_metadata(stats),
@@ -263,14 +266,14 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             explain_rows_per_s=round(scored.explained / scored.explain_seconds, 1)
             if scored.explain_seconds > 0 and scored.explained else 0.0,
             predict_seconds=round(scored.predict_seconds, 3),
-            median_score=float(frame["bird_dog_score"].median()) if len(frame) else 0.0,
-            priced_rows=int(frame["deal_probability"].notna().sum()),
-            score_histogram=histogram_markdown(frame["bird_dog_score"], range(0, 101, 10), "bird_dog_score"),
+            median_score=float(score.median()) if len(score) else 0.0,
+            priced_rows=int(scored.county["deal_probability"].notna().sum()),
+            score_histogram=histogram_markdown(score, range(0, 101, 10), "bird_dog_score"),
             score_histogram_png=dg.MetadataValue.md(
                 plots.histogram_caption(values, range(0, 101, 5), "bird_dog_score") + "\n\n"
                 + plots.markdown_image(plots.histogram_png(values, range(0, 101, 5), "bird_dog_score"),
                                        "score histogram")),
-            top_10=dg.MetadataValue.md(top_table(frame))),
+            top_10=dg.MetadataValue.md(top_table(scored.best(10)))),
         check_results=audit_checks(stats),
     ), published=stats.published)
 

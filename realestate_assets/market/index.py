@@ -43,6 +43,15 @@ def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Tim
     return pd.Series(pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M").to_timestamp())
 
 
+# The sale characteristics of the hedonic regression (`hedonic_design`), and so every column
+# the index reads of a sale (`INDEX_SALE_COLUMNS`: a stage that needs only the index reads only
+# those of a county's sales, issue 17).
+LOG_CHARACTERISTICS = (("log_sqft", "living_sqft"), ("log_lot", "lot_sqft"))
+CHARACTERISTICS = ("bldg_grade", "age_at_sale", "eff_age_at_sale", "beds", "baths", "waterfront")
+CATEGORIES = ("use_type", "neighborhood")
+INDEX_SALE_COLUMNS = ("sale_date", "sale_price", *(c for _, c in LOG_CHARACTERISTICS), *CHARACTERISTICS, *CATEGORIES)
+
+
 def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Property characteristics as numeric columns (missing values → column median + flag).
 
@@ -50,10 +59,10 @@ def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     still gets an index; the month dummies carry it).
     """
     x = pd.DataFrame(index=sales.index)
-    for name, column in (("log_sqft", "living_sqft"), ("log_lot", "lot_sqft")):
+    for name, column in LOG_CHARACTERISTICS:
         if column in sales:
             x[name] = np.log(sales[column].astype(float).clip(lower=100))
-    for column in ("bldg_grade", "age_at_sale", "eff_age_at_sale", "beds", "baths", "waterfront"):
+    for column in CHARACTERISTICS:
         if column in sales:
             x[column] = sales[column].astype(float)
     # Missing characteristics are a design-matrix detail of the index regression only (they
@@ -64,7 +73,7 @@ def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             x[column] = x[column].fillna(x[column].median() if missing.mean() < 1 else 0.0)
             x[f"{column}_missing"] = missing.astype(float)
     dummies = []
-    for column in ("use_type", "neighborhood"):
+    for column in CATEGORIES:
         if column in sales:
             # uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB.
             d = pd.get_dummies(sales[column].astype("string").fillna("?"), prefix=column, dtype=np.uint8)

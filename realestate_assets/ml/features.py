@@ -12,6 +12,7 @@ row describes only what could be known on its as-of date.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -127,17 +128,27 @@ def _flag(values: pd.Series) -> pd.Series:
     return values.map({True: 1.0, False: 0.0}).astype(float)
 
 
+def locations_by_key(locations: pd.DataFrame) -> pd.DataFrame:
+    """`build_features`' locations indexed by prospect_key (unique: one prospect per key). Index
+    them once for a county built in chunks: the index's hash table is made on the first lookup
+    and kept, where a merge per chunk hashed the whole county's keys again (issue 17)."""
+    return locations if locations.index.name == "prospect_key" else locations.set_index("prospect_key")
+
+
 def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: HedonicIndex) -> pd.DataFrame:
     """Feature rows for enriched prospects.
 
     `locations`: prospect_key → latitude, longitude, and optionally the listing facts
-    list_price, list_date. `index`: the county's market index (`HedonicIndex`, or anything
-    with `level(dates)` and `trend_pct(as_of)`).
+    list_price, list_date; as a column or as the index (`locations_by_key`). `index`: the
+    county's market index (`HedonicIndex`, or anything with `level(dates)` and `trend_pct(as_of)`).
     """
     enriched = enrichment.loc[enrichment["status"] == "enriched"]
     # The prospect's own location and listing facts win over any enrichment copy of them.
-    rows = enriched.drop(columns=[c for c in locations.columns if c in enriched.columns and c != "prospect_key"]) \
-        .merge(locations, on="prospect_key", how="left")
+    by_key = locations_by_key(locations)
+    rows = enriched.drop(columns=[c for c in by_key.columns if c in enriched.columns]).reset_index(drop=True)
+    found = by_key.reindex(rows["prospect_key"])  # a left join: missing keys give NaN
+    for column in by_key.columns:
+        rows[column] = found[column].to_numpy()
     as_of = pd.to_datetime(rows["as_of_date"])
     as_of_year = as_of.dt.year
     # Leak guard: a sale or listing dated after the as-of date is not known on that date.
@@ -192,14 +203,31 @@ def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: Hed
     return out.replace([np.inf, -np.inf], np.nan).reset_index(drop=True)
 
 
+def present_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Per registered feature the frame has: how many of its rows hold a value. Counts add up
+    over chunks: `availability_of` and `missing_shares` of the sums are those of the whole."""
+    return {spec.name: int(frame[spec.name].notna().sum()) for spec in REGISTRY if spec.name in frame}
+
+
 def availability(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
     """Per registered feature: available or not in this partition, its coverage, and why."""
+    return availability_of(present_counts(frame), len(frame))
+
+
+def missing_shares(present: Mapping[str, int], rows: int) -> dict[str, float]:
+    """Per computed feature: the share of rows without a value (NaN for no rows, as a mean of none)."""
+    return {name: round((rows - present[name]) / rows, 4) if rows else float("nan")
+            for name in FEATURES if name in present}
+
+
+def availability_of(present: Mapping[str, int], rows: int) -> dict[str, dict[str, object]]:
+    """`availability` from `present_counts` (summed over a county's chunks) and the row count."""
     report: dict[str, dict[str, object]] = {}
     for spec in REGISTRY:
-        if spec.name in UNSUPPORTED or spec.name not in frame:
+        if spec.name in UNSUPPORTED or spec.name not in present:
             report[spec.name] = {"available": False, "coverage": 0.0, "reason": spec.missing, "source": spec.source}
             continue
-        coverage = float(frame[spec.name].notna().mean()) if len(frame) else 0.0
+        coverage = present[spec.name] / rows if rows else 0.0
         report[spec.name] = {"available": coverage > 0, "coverage": round(coverage, 4), "source": spec.source,
                              **({} if coverage > 0 else {"reason": f"no row has it: {spec.source} gave no value"})}
     return report

@@ -7,7 +7,7 @@ exactly what production runs. No Dagster imports.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,18 +128,103 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     """Value, probabilities, the 0-100 score, rank and — only for rows that will be read — reasons.
 
     `explain_keys` explains exactly those prospects instead (reasons on demand). One frame in
-    memory: `score_chunks` with a single chunk (the `scores` asset streams the county)."""
-    scored = score_chunks([features], avm, deal, propensity, versions, scoring,
+    memory: `score_chunks` with a single chunk, its output in one part (the `scores` asset
+    streams the county in and out)."""
+    county = score_chunks([features], avm, deal, propensity, versions, scoring,
                           rows_for=lambda chosen: features.iloc[chosen.index], explain=explain,
                           explain_keys=explain_keys)
-    scored.frame.index = features.index
-    return scored
+    frame = next(county.parts(max(county.rows, 1)))
+    frame.index = features.index
+    return Scored(frame, county.method, county.explained, county.explain_seconds, county.predict_seconds,
+                  county.suspect_sales)
+
+
+@dataclass
+class CountyScores:
+    """A county scored county-wide by `score_chunks`; its output rows are made by `parts` a slice
+    at a time, each slice's chosen rows read again (`rows_for`) and explained only then, so
+    neither the output (≈0.7 KB a row: the components and versions as dicts) nor the reasons
+    are ever held for the whole county (issue 17).
+
+    `county`: per row, in the county's order (positions as index), `COUNTY_WIDE_COLUMNS`, the
+    predictions, the asking price, the suspect-sale reason, and the score, its rank, the value
+    gap and whether the row is explained."""
+
+    county: pd.DataFrame
+    components: pd.DataFrame
+    method: str
+    versions: dict[str, str]
+    models: tuple[TrainedAvm, TrainedClassifier | None, TrainedClassifier | None]
+    rows_for: Callable[[pd.DataFrame], pd.DataFrame]
+    predict_seconds: float
+    explain_seconds: float = 0.0  # grows as `parts` explains
+
+    @property
+    def rows(self) -> int:
+        return len(self.county)
+
+    @property
+    def explained(self) -> int:
+        return int(self.county["explain"].sum())
+
+    @property
+    def suspect_sales(self) -> int:  # rows whose last sale was kept out of equity and the value gap
+        return int((self.county["suspect"].notna() & ~self.county["priced"]).sum())
+
+    def parts(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The output rows, `rows` at a time (one empty, typed part for an empty county); each
+        part's explained rows are read and explained when the part is made."""
+        for start in range(0, max(self.rows, 1), rows):
+            part = self.county.iloc[start:start + rows]
+            started = time.perf_counter()
+            breakdown = self._breakdown(part)
+            self.explain_seconds += time.perf_counter() - started
+            yield self._output(part, breakdown)
+
+    def best(self, n: int) -> pd.DataFrame:
+        """The output rows of the `n` best-ranked, in rank order, without reasons (for a summary)."""
+        part = self.county.nsmallest(n, "rank")
+        return self._output(part, pd.Series([None] * len(part), index=part.index, dtype=object))
+
+    def _breakdown(self, part: pd.DataFrame) -> pd.Series:
+        """The reasons of the part's explained rows (None for the others)."""
+        chosen = part.loc[part["explain"], ["prospect_key"]]
+        rows = self.rows_for(chosen).set_axis(chosen.index) if len(chosen) else chosen.iloc[:0]
+        avm, deal, propensity = self.models
+        of = part.loc[chosen.index]
+        breakdown = explain_rows(rows, scoring_frame(rows) if len(rows) else rows,
+                                 self.components.loc[chosen.index], of["gap"], avm, deal, propensity,
+                                 deal_inputs_from_features(rows, of["estimated_value"]) if len(rows) else rows,
+                                 propensity_inputs_from_features(rows) if len(rows) else rows,
+                                 of["priced"], of["suspect"])
+        out = pd.Series([None] * len(part), index=part.index, dtype=object)
+        for key, value in breakdown.items():
+            out.at[key] = value
+        return out
+
+    def _output(self, part: pd.DataFrame, breakdown: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame({
+            "prospect_key": part["prospect_key"],
+            "as_of_date": part["as_of_date"],
+            "estimated_value": part["estimated_value"].round(0),
+            "estimated_value_low": part["estimated_value_low"].round(0),
+            "estimated_value_high": part["estimated_value_high"].round(0),
+            "value_gap_pct": part["gap"].round(2),
+            "bird_dog_score": part["score"],
+            "score_rank": part["rank"],
+            "score_components": _records(self.components.loc[part.index]),
+            "score_breakdown": breakdown,
+            "model_version": self.versions["avm"],
+            "deal_probability": part["deal_probability"].round(4),
+            "sale_probability_12m": part["sale_probability"].round(4),
+            "model_versions": [self.versions] * len(part),
+        })
 
 
 def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedClassifier | None,
                  propensity: TrainedClassifier | None, versions: dict[str, str], scoring: ScoringConfig,
                  rows_for: Callable[[pd.DataFrame], pd.DataFrame], explain: bool = True,
-                 explain_keys: Collection[str] | None = None) -> Scored:
+                 explain_keys: Collection[str] | None = None) -> CountyScores:
     """`score_features` over a county given as consecutive chunks of feature rows, in memory
     bounded by the chunk plus a few columns per row (issue 17).
 
@@ -147,7 +232,8 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
     sale probabilities, the suspect-sale rule, and the `COUNTY_WIDE_COLUMNS`. County-wide, from
     those columns only: the components' percentiles, the score, its rank and which rows are
     explained. `rows_for(chosen)` gives the full feature rows of the chosen rows (a frame of
-    them, positions in the county as its index), in their order: only they are explained.
+    them, positions in the county as its index), in their order: only they are explained, a
+    part of the output at a time (`CountyScores.parts`).
     """
     predicted_seconds = 0.0
     parts: list[pd.DataFrame] = []
@@ -161,6 +247,7 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
     del parts
     estimated, deal_p, sale_p = county["estimated_value"], county["deal_probability"], county["sale_probability"]
     price, priced, suspect = county["price"], county["priced"].astype(bool), county["suspect"]
+    county["priced"] = priced
     if propensity is not None:
         method, weights = "models", MODEL_WEIGHTS
         components = model_components(county, estimated, deal_p, sale_p, price.where(priced), suspect)
@@ -169,47 +256,18 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
         components = score_components(county, estimated, suspect)
     score = model_bird_dog_score(components) if weights is MODEL_WEIGHTS else bird_dog_score(components, weights)
     reference = county["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
-    gap = value_gap_pct(estimated, reference)
-    rank = score.rank(ascending=False, method="first").astype(int)
-    predict_seconds = predicted_seconds + time.perf_counter() - started
-
-    started = time.perf_counter()
+    county["gap"] = value_gap_pct(estimated, reference)
+    county["score"] = score
+    county["rank"] = rank = score.rank(ascending=False, method="first").astype(int)
     to_explain = ((score >= scoring.packet_threshold) | (rank <= scoring.explain_top_n)) if explain else \
         pd.Series(False, index=county.index)
     if scoring.explain_max_rows:  # an explicit budget: the best-ranked candidates first
         to_explain &= rank <= max(scoring.explain_max_rows, scoring.explain_top_n)
     if explain_keys is not None:
         to_explain = county["prospect_key"].isin(list(explain_keys))
-    chosen = county.loc[to_explain, ["prospect_key"]]
-    rows = rows_for(chosen).set_axis(chosen.index) if len(chosen) else chosen.iloc[:0]
-    estimated_rows = estimated.loc[chosen.index]
-    breakdown = explain_rows(rows, scoring_frame(rows) if len(rows) else rows,
-                             components.loc[chosen.index], gap.loc[chosen.index], avm, deal, propensity,
-                             deal_inputs_from_features(rows, estimated_rows) if len(rows) else rows,
-                             propensity_inputs_from_features(rows) if len(rows) else rows,
-                             priced.loc[chosen.index], suspect.loc[chosen.index])
-    all_breakdown = pd.Series([None] * len(county), index=county.index, dtype=object)
-    for key, value in breakdown.items():
-        all_breakdown.at[key] = value
-    explain_seconds = time.perf_counter() - started
-    frame = pd.DataFrame({
-        "prospect_key": county["prospect_key"],
-        "as_of_date": county["as_of_date"],
-        "estimated_value": estimated.round(0),
-        "estimated_value_low": county["estimated_value_low"].round(0),
-        "estimated_value_high": county["estimated_value_high"].round(0),
-        "value_gap_pct": gap.round(2),
-        "bird_dog_score": score,
-        "score_rank": rank,
-        "score_components": _records(components),
-        "score_breakdown": all_breakdown,
-        "model_version": versions["avm"],
-        "deal_probability": deal_p.round(4),
-        "sale_probability_12m": sale_p.round(4),
-        "model_versions": [versions] * len(county),
-    })
-    return Scored(frame, method, int(to_explain.sum()), explain_seconds, predict_seconds,
-                  int((suspect.notna() & ~priced).sum()))
+    county["explain"] = to_explain.astype(bool)
+    return CountyScores(county, components, method, versions, (avm, deal, propensity), rows_for,
+                        predicted_seconds + time.perf_counter() - started)
 
 
 def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,

@@ -14,7 +14,17 @@ from realestate_assets.ml.deal import (
     propensity_frame,
     repeat_sale_pairs,
 )
-from realestate_assets.ml.features import REGISTRY, SPECS, UNSUPPORTED, availability, build_features
+from realestate_assets.ml.features import (
+    REGISTRY,
+    SPECS,
+    UNSUPPORTED,
+    availability,
+    availability_of,
+    build_features,
+    locations_by_key,
+    missing_shares,
+    present_counts,
+)
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 from tests.scoring.helpers_scoring import sale
 
@@ -93,6 +103,33 @@ def test_leak_guard_ignores_sales_and_listings_dated_after_the_as_of_date() -> N
     assert row["list_price_to_comps_value"] == pytest.approx(1.25)
 
 
+def test_features_built_in_chunks_against_indexed_locations_are_the_whole_county_s() -> None:
+    """The `features` asset builds a county a chunk at a time against its locations indexed once
+    (issue 17): the rows, and the availability and missing shares from counts summed over the
+    chunks, are those of one frame merged with the locations as a column."""
+    rows = [enrichment_row(f"k{i:02d}", tract_median_gross_rent=2000.0 if i % 3 else None,
+                           absentee_owner=bool(i % 2) if i % 5 else None) for i in range(23)]
+    rows[4]["status"] = rows[17]["status"] = "failed"  # not enriched: no feature row
+    enrichment = pd.DataFrame(rows)
+    locations = pd.DataFrame({  # one prospect without a location row, listings on some
+        "prospect_key": [f"k{i:02d}" for i in range(23) if i != 11][::-1],
+        "latitude": 47.6, "longitude": -122.3,
+        "list_price": [500_000.0 if i % 4 == 0 else None for i in range(22)],
+        "list_date": [pd.Timestamp("2016-06-01").date() if i % 4 == 0 else None for i in range(22)]})
+    whole = build_features(enrichment, locations, FlatIndex())
+    indexed = locations_by_key(locations)
+    chunks = [build_features(enrichment.iloc[i:i + 5], indexed, FlatIndex()) for i in range(0, 23, 5)]
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    assert np.isnan(whole.set_index("prospect_key").loc["k11", "latitude"])  # a left join
+    present: dict[str, int] = {}
+    for chunk in chunks:
+        for name, count in present_counts(chunk).items():
+            present[name] = present.get(name, 0) + count
+    assert availability_of(present, len(whole)) == availability(whole)
+    assert missing_shares(present, len(whole)) == {
+        c: round(float(whole[c].isna().mean()), 4) for c in SPECS if c in whole and c not in UNSUPPORTED}
+
+
 def test_asof_comps_use_only_sales_before_the_target_date() -> None:
     early = [sale(f"e{i}", f"e{i}", "2015-06-01", 400_000, lat=47.6 + i * 1e-4) for i in range(3)]
     later = [sale(f"l{i}", f"l{i}", "2016-03-01", 900_000, lat=47.6 - i * 1e-4) for i in range(5)]
@@ -154,7 +191,7 @@ def test_propensity_snapshots_see_only_earlier_sales_and_label_the_next_12_month
 def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
     """The Great Expectations check counts what the features table must not hold: NULL, NaN and
     ±inf, in floats, nullable integers, objects and booleans."""
-    from realestate_assets.assets.features import expect_required
+    from realestate_assets.assets.features import RequiredFeatures, expect_required
 
     frame = pd.DataFrame({
         "complete": [1.0, 2.0, 3.0, 4.0, 5.0],
@@ -167,3 +204,9 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
     assert expect_required(frame, list(frame.columns)) == {
         "success": False, "failed": {"nan_and_inf": 3, "ints_with_null": 1, "objects": 3, "flags": 1}}
     assert expect_required(frame, ["complete", "ints"]) == {"success": True, "failed": {}}
+    # Over chunks (the asset validates each chunk as it goes to the write): the same counts, in
+    # column order whichever chunk failed first.
+    check = RequiredFeatures(list(frame.columns))
+    for chunk in (frame.iloc[3:], frame.iloc[:3]):
+        check.validate(chunk)
+    assert check.result() == expect_required(frame, list(frame.columns))

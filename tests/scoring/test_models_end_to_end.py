@@ -157,17 +157,25 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
 
     chunked = score_chunks((features.iloc[i:i + 70] for i in range(0, len(features), 70)), *models,
                            rows_for=rows_for)
-    assert 0 < whole.explained == chunked.explained < len(features) and len(asked[0]) == whole.explained
+    assert 0 < whole.explained == chunked.explained < len(features) and not asked  # nothing explained yet
     assert (whole.method, whole.suspect_sales) == (chunked.method, chunked.suspect_sales)
-    pd.testing.assert_frame_equal(chunked.frame, whole.frame)
-    assert chunked.frame["score_breakdown"].notna().sum() == whole.explained
+    # The output a part at a time (not aligned with the input chunks), each part's explained
+    # rows read and explained as it is made: the parts together are the whole county's frame.
+    parts = list(chunked.parts(130))
+    assert [len(p) for p in parts] == [130, 130, 130, 130, 80]
+    assert sum(map(len, asked)) == whole.explained and len(asked) > 1
+    streamed = pd.concat(parts)
+    pd.testing.assert_frame_equal(streamed, whole.frame)
+    assert streamed["score_breakdown"].notna().sum() == whole.explained
+    pd.testing.assert_frame_equal(chunked.best(10).drop(columns="score_breakdown"),
+                                  whole.frame.nsmallest(10, "score_rank").drop(columns="score_breakdown"))
     for propensity in (trained.propensity, None):  # the rule's percentiles too
         alone = score_features(features, trained.avm, trained.deal, propensity, versions, settings,
                                explain_keys=features["prospect_key"].iloc[[5, 400]])
         pieces = score_chunks((features.iloc[i:i + 250] for i in range(0, len(features), 250)), trained.avm,
                               trained.deal, propensity, versions, settings, rows_for=rows_for,
                               explain_keys=features["prospect_key"].iloc[[5, 400]])
-        pd.testing.assert_frame_equal(pieces.frame, alone.frame)
+        pd.testing.assert_frame_equal(pd.concat(pieces.parts(250)), alone.frame)
         assert pieces.explained == 2
 
 
