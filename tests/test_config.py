@@ -9,6 +9,7 @@ import yaml
 
 from realestate_assets.config_models import ConfigError, load_counties, load_county, load_outreach
 from realestate_assets.definitions import INVALID_COUNTIES, build_definitions
+from resources.platform import PlatformResource
 
 
 def edit_king(config: Path, change: dict) -> Path:
@@ -124,7 +125,7 @@ def test_one_bad_county_file_disables_only_that_county(repo_config: Path, kind: 
     assert sorted(s.name for s in defs.schedules or []) == ["discover_king_wa"]
 
 
-def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config: Path) -> None:
+def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config: Path, tmp_path: Path) -> None:
     import dagster as dg
 
     from partitions.tenants import is_tenant_partitioned
@@ -134,8 +135,12 @@ def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config
     defs = build_definitions(repo_config)
     sensor = next(s for s in defs.sensors if s.name == "reos_county_freshness")
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
-        result = sensor(context)
+        # The sensor reads each county through the `platform` resource: here the files alone
+        # (no warehouse, so no overrides; tests/test_freshness.py covers those).
+        platform = {"platform": PlatformResource(config_dir=str(repo_config), state_dir=str(tmp_path / "state"))}
+        with dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                     resources=platform) as context:
+            result = sensor(context)
         failed = [e for e in result.asset_events if e.partition == "pierce_wa"]
         # Every county-partitioned asset; (county × tenant) ones have no county check.
         graph = defs.resolve_asset_graph()
@@ -145,8 +150,9 @@ def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config
         assert all(e.check_name == CHECK_NAME and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
                    and "state_fips" in e.description and "county disabled" in e.description for e in failed)
         # Recorded once, not on every tick.
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
-                                               repository_def=defs.get_repository_def()))
+        with dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                     repository_def=defs.get_repository_def(), resources=platform) as context:
+            again = sensor(context)
         assert not [e for e in again.asset_events if e.partition == "pierce_wa"]
 
 

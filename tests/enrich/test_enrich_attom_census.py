@@ -25,7 +25,8 @@ from tests.enrich.fakes import ATTOM_KEY, KING_TRACTS, FakeAttom, FakeCensus, at
 
 
 def cs(name: str, url: str, **kw) -> ClientSettings:
-    base = dict(name=name, base_url=url, timeout_s=0.5, retries=2, cost_per_call_usd=0.1, rate_limit_per_s=None,
+    # A generous timeout: no test here is about timeouts, and a busy machine can take over 0.5 s to answer.
+    base = dict(name=name, base_url=url, timeout_s=10.0, retries=2, cost_per_call_usd=0.1, rate_limit_per_s=None,
                 cache_ttl_s=None, backoff_initial_s=0.01, backoff_max_s=0.03)
     base.update(kw)
     return ClientSettings(**base)
