@@ -5,6 +5,9 @@
 * `schema_is_current(url)` tells whether the warehouse is at the newest migration; the code
   server's readiness probe runs `python -m realestate_assets.db.catalog --check-head`, so schedules
   and sensors never run against an old schema.
+* `table_columns(cur, tables)` lists each table's columns as `*` would (a prepared statement names
+  them, so that a column added later does not change its result type), and `columns_stamp(tables)`
+  is an SQL expression whose value changes when a column is added to one of them.
 
 No Dagster imports.
 """
@@ -14,7 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, text
 
@@ -35,6 +39,25 @@ def column_descriptions(warehouse: Warehouse, table: str) -> dict[str, str]:
     """Column name -> its comment, for the columns of `table` (in the search path) that have one."""
     frame = warehouse.frame(_COMMENTS_SQL, {"table": table})
     return {row.column_name: row.description for row in frame.itertuples() if row.description}
+
+
+def columns_stamp(tables: Sequence[str]) -> str:
+    """SQL whose value grows when a column is added to one of `tables`: the sum of their
+    `pg_class.relnatts` (it counts dropped columns too, so an added column always raises it)."""
+    names = ", ".join(t.replace("'", "") for t in tables)
+    return f"(SELECT sum(relnatts)::int FROM pg_catalog.pg_class WHERE oid = ANY ('{{{names}}}'::regclass[]))"
+
+
+def table_columns(cur: Any, tables: Sequence[str]) -> tuple[dict[str, list[str]], int]:
+    """({table: its columns in `*` order}, `columns_stamp(tables)` read in the same statement), on
+    a psycopg2 cursor, tables by name in the search path."""
+    cur.execute(f"SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum), {columns_stamp(tables)} "
+                "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+                "WHERE c.oid = ANY (%s::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped GROUP BY c.relname",
+                (list(tables),))
+    rows = cur.fetchall()
+    found = {name: list(columns) for name, columns, _ in rows}
+    return {t: found[t] for t in tables}, rows[0][2]
 
 
 def schema_revisions(url: str) -> tuple[set[str], set[str]]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from psycopg2.extensions import quote_ident
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.api.v1 import quota, response_cache
@@ -33,6 +35,8 @@ from realestate_assets.api.v1.property_query import (
 )
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.catalog import columns_stamp, table_columns
+from realestate_assets.db.prepared import PerConnection
 from realestate_assets.db.warehouse import dict_rows
 
 router = APIRouter(tags=["properties"])
@@ -166,25 +170,52 @@ def _detail_entry(ctx: Context, property_id: int) -> response_cache.Entry:
 
 
 # The detail in one round trip: the prospect (with the caller's own status), its enrichment and its
-# score side by side, each table's columns after a marker column (`_enrichment`, `_score`) that says
-# where they start. Row-level security applies to each of the three tables as to three queries.
-DETAIL = (f"SELECT p.*, {TENANT_STATUS} AS tenant_status, NULL AS _enrichment, e.*, NULL AS _score, s.* "
+# score side by side, every column of each table (as `p.*, e.*, s.*` would list them, named: a
+# prepared statement's result type must not change when a column is added), and the tables' column
+# stamp. Row-level security applies to each of the three tables as to three queries.
+DETAIL_TABLES = ("prospects", "enrichment", "scores")
+DETAIL = ("SELECT {stamp}, {prospects}, " + TENANT_STATUS + " AS tenant_status, {enrichment}, {scores} "
           "FROM prospects p "
           "LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key "
-          "LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key WHERE p.id = %s")
+          "LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key WHERE p.id = $1")
+
+
+@dataclass(frozen=True)
+class DetailColumns:
+    """The columns a connection's prepared detail names, and the column stamp they were read at."""
+
+    stamp: int
+    prospects: list[str]
+    enrichment: list[str]
+    scores: list[str]
+
+
+def _detail_statement(cur: Any) -> tuple[str, DetailColumns]:
+    tables, stamp = table_columns(cur, DETAIL_TABLES)
+    named = {t: ", ".join(f"{alias}.{quote_ident(c, cur)}" for c in tables[t])
+             for t, alias in zip(DETAIL_TABLES, "pes", strict=True)}
+    return DETAIL.format(stamp=columns_stamp(DETAIL_TABLES), **named), DetailColumns(stamp, *tables.values())
+
+
+# Planning was most of the statement's cost (0.43 ms of 0.56 as reos_api): prepared per connection.
+_detail = PerConnection("reos_property_detail", _detail_statement)
 
 
 def property_detail(ctx: Context, property_id: int) -> dict[str, Any]:
     """A PropertyDetail as the tenant sees it (its own status); 404 outside its counties."""
-    ctx.cur.execute(DETAIL, (property_id,))
+    columns = _detail.execute(ctx.cur, (property_id,))
     row = ctx.cur.fetchone()
+    if row is not None and row[0] != columns.stamp:  # a column was added since: name them again
+        _detail.forget(ctx.cur)
+        columns = _detail.execute(ctx.cur, (property_id,))
+        row = ctx.cur.fetchone()
     if row is None:  # absent, or in a county the tenant does not follow: the same answer
         raise Problem(404, f"no property {property_id} in the counties this tenant follows")
-    names = [c.name for c in ctx.cur.description]
-    e_at, s_at = names.index("_enrichment"), names.index("_score")
-    prospect = dict(zip(names[:e_at], row[:e_at], strict=True))
-    enrichment = dict(zip(names[e_at + 1:s_at], row[e_at + 1:s_at], strict=True))
-    score = dict(zip(names[s_at + 1:], row[s_at + 1:], strict=True))
+    e_at = 2 + len(columns.prospects)  # after the stamp, the prospect's columns and tenant_status
+    s_at = e_at + len(columns.enrichment)
+    prospect = dict(zip([*columns.prospects, "tenant_status"], row[1:e_at], strict=True))
+    enrichment = dict(zip(columns.enrichment, row[e_at:s_at], strict=True))
+    score = dict(zip(columns.scores, row[s_at:], strict=True))
     prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
             "prospect": prospect, **_enrichment(enrichment if enrichment["id"] is not None else None),
