@@ -46,11 +46,13 @@ def may_grant(granter_role: str | None, role: str, platform_admin: bool = False)
 class TenantStanding:
     """What every API request needs of its tenant: why it is suspended (None: it is not), its plan
     and the counties it follows. Read with the principal, in the round trip that scopes the
-    request to the tenant (accounts/store.py), so a request pays no round trip for each."""
+    request to the tenant (accounts/store.py), so a request pays no round trip for each; with them,
+    the tenant's response-cache generation (api/v1/response_cache.py; None when read without it)."""
 
     suspended: str | None
     plan: str
     counties: tuple[str, ...]
+    generation: int | None = None
 
 
 @dataclass(frozen=True)

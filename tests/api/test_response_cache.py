@@ -9,6 +9,7 @@ import importlib
 import re
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from fastapi.testclient import TestClient
 from realestate_assets.accounts import store
 from realestate_assets.api.v1 import properties
 from realestate_assets.api.v1.property_query import PropertyFilters, list_query
-from tests.api.helpers_api import bearer, login, make_tenant, owner_cursor, seed_county
+from tests.api.helpers_api import JWT_SECRET, bearer, login, make_tenant, owner_cursor, seed_county
 
 N = 9
 
@@ -70,6 +71,34 @@ def test_a_repeated_list_and_detail_is_a_hit_with_the_same_body(client: TestClie
     assert detail.json()["score"]["reasons"] == [f"reason for {key_of(cw, 1)}"]
     again, hit = get(client, f"/api/v1/properties/{property_id}", headers)
     assert hit and again.json() == detail.json()
+
+
+def test_the_generation_is_read_with_authentication(cw) -> None:
+    """Authentication's round trip reads the generation with the tenant's standing (for a key and a
+    user alike), and the cache then asks the database nothing more."""
+    from realestate_assets.accounts import credentials as cred
+    from realestate_assets.api.v1.response_cache import generation
+    from realestate_assets.api.v1.security import resolve_principal
+
+    with owner_cursor(cw["url"]) as cur:
+        principal = resolve_principal(cur, cw["a"].keys["read"], "unused")
+        assert principal is not None and principal.standing is not None
+        cur.execute("SELECT reos_cache_generation()")
+        assert principal.standing.generation == cur.fetchone()[0]
+    user = cw["a"].users["viewer"]
+    token, _ = cred.issue_access_token(JWT_SECRET, user_id=user["id"], tenant_id=cw["a"].id, role="viewer",
+                                       platform_admin=False, email=user["email"])
+    with owner_cursor(cw["url"]) as cur:
+        principal = resolve_principal(cur, token, JWT_SECRET)
+        assert principal is not None and principal.standing is not None
+        cur.execute("SELECT reos_cache_generation()")
+        assert principal.standing.generation == cur.fetchone()[0]
+
+    class NoQueries:
+        def execute(self, *_: Any) -> None:
+            raise AssertionError("the generation was read already")
+
+    assert generation(SimpleNamespace(principal=principal, cur=NoQueries())) == principal.standing.generation
 
 
 def test_if_none_match_answers_304_until_the_data_changes(client: TestClient, cw) -> None:

@@ -16,9 +16,11 @@ JSON bodies it computed, least recently used out first within a byte budget
   in this process or another, and nothing has to be evicted or told.
 
 Correct by construction, then, not by remembering to invalidate: a write through any path (the
-pipeline, the API, psql) bumps the generation by the tables' triggers. A hit costs one round
-trip (the generation) besides the request's authentication, which is unchanged, as are its rate
-limits, quota counts and audit; the detail route still records the property as received
+pipeline, the API, psql) bumps the generation by the tables' triggers. The generation is read in
+authentication's round trip (accounts/store.py, with the tenant's standing), before anything the
+request computes, so a hit costs no round trip of its own (a body is never computed from an older
+snapshot than the generation it is kept under); authentication is otherwise unchanged, as are its
+rate limits, quota counts and audit; the detail route still records the property as received
 (quota.receive) on a hit. Bodies carry an ETag, and `If-None-Match` with it answers 304.
 """
 
@@ -104,10 +106,14 @@ def entry_of(model: BaseModel, meta: tuple[Any, ...] = ()) -> Entry:
     return Entry(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', meta)
 
 
-def generation(cur: Any) -> int:
-    """The calling tenant's generation (migration 0037), in the request's transaction."""
-    cur.execute("SELECT reos_cache_generation()")
-    return int(cur.fetchone()[0])
+def generation(ctx: Any) -> int:
+    """The calling tenant's generation (migration 0037), in the request's transaction: as read with
+    the tenant's standing when the request authenticated, else in a round trip of its own."""
+    standing = ctx.principal.standing
+    if standing is not None and standing.generation is not None:
+        return int(standing.generation)
+    ctx.cur.execute("SELECT reos_cache_generation()")
+    return int(ctx.cur.fetchone()[0])
 
 
 def cached(request: Request, ctx: Any, query: tuple[Hashable, ...], compute: Callable[[], Entry]) -> Entry:
@@ -117,7 +123,7 @@ def cached(request: Request, ctx: Any, query: tuple[Hashable, ...], compute: Cal
     if not cache.enabled:
         return compute()
     principal = ctx.principal
-    key = (ctx.tenant_id, tuple(sorted(principal.permissions)), principal.platform_admin, generation(ctx.cur), query)
+    key = (ctx.tenant_id, tuple(sorted(principal.permissions)), principal.platform_admin, generation(ctx), query)
     return cache.get(key) or cache.put(key, compute())
 
 
