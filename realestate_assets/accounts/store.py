@@ -88,9 +88,14 @@ _STANDING = ("t.suspended_at AS standing_suspended_at, t.suspended_reason AS sta
              "t.plan AS standing_plan, ARRAY(SELECT s.county FROM subscriptions s WHERE s.tenant_id = t.id "
              "ORDER BY s.county) AS standing_counties")
 _STANDING_OF = "SELECT {} FROM (SELECT %s::text AS id) k LEFT JOIN tenants t ON t.id = k.id"
-# With them, where the transaction is scoped to the tenant already (app.tenant_id, as the API role): the
-# response cache's generation (migration 0037), one round trip fewer for a list or a detail.
+# With them, for a route answered from the response cache (list, detail), where the transaction is
+# scoped to the tenant already (app.tenant_id, as the API role): the tenant's generation (migration
+# 0037), one round trip fewer; other routes do not pay for the function.
 _GENERATION = "reos_cache_generation() AS standing_generation"
+
+
+def _standing_columns(generation: bool) -> str:
+    return f"{_STANDING}, {_GENERATION}" if generation else _STANDING
 
 
 def _standing(row: dict[str, Any]) -> TenantStanding:
@@ -399,11 +404,13 @@ def logout(cur: Any, token: str) -> bool:
     return True
 
 
-def user_principal(cur: Any, claims: cred.AccessClaims) -> Principal | None:
+def user_principal(cur: Any, claims: cred.AccessClaims, generation: bool = False) -> Principal | None:
     """The principal behind a valid access token, re-read so that a deactivated user or a
-    removed membership stops working at once, not when the token expires."""
-    set_user(cur, claims.user_id, then=f"SELECT u.email, u.is_active, u.is_platform_admin, m.role, {_STANDING}, "
-             f"{_GENERATION} FROM users u LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s "
+    removed membership stops working at once, not when the token expires. `generation`: read the
+    response cache's generation with the tenant's standing."""
+    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role, "
+             f"{_standing_columns(generation)} FROM users u "
+             "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s "
              "LEFT JOIN tenants t ON t.id = %s WHERE u.id = %s",
              params=(claims.tenant_id, claims.tenant_id, claims.user_id))
     row = dict_row(cur)
@@ -440,10 +447,11 @@ _KEY_COLUMNS = "id, name, prefix, scopes, expires_at, revoked_at, last_used_at, 
 
 
 def key_principal(cur: Any, token: str, now: datetime | None = None,
-                  act_as_api_first: bool = False) -> Principal | None:
+                  act_as_api_first: bool = False, generation: bool = False) -> Principal | None:
     """The principal behind an API key string (None: malformed, unknown, wrong secret, revoked,
     expired). Scopes the cursor to the key's tenant and records the use. `act_as_api_first`: the
-    transaction takes the API role (tenancy.act_as_api) in the key lookup's round trip."""
+    transaction takes the API role (tenancy.act_as_api) in the key lookup's round trip.
+    `generation`: read the response cache's generation with the tenant's standing."""
     parsed = cred.parse_api_key(token)
     if parsed is None:
         return None
@@ -466,7 +474,7 @@ def key_principal(cur: Any, token: str, now: datetime | None = None,
     at = _now(now)
     set_tenant(cur, row["tenant_id"], "UPDATE api_keys SET last_used_at = %s WHERE id = (SELECT id FROM api_keys "
                "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED); "
-               + _STANDING_OF.format(f"{_STANDING}, {_GENERATION}"),
+               + _STANDING_OF.format(_standing_columns(generation)),
                (at, row["id"], at - KEY_USE_PRECISION, row["tenant_id"]))
     return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
                      permissions=scope_permissions(row["scopes"]), standing=_standing(dict_row(cur)))  # type: ignore[arg-type]

@@ -74,14 +74,16 @@ def test_a_repeated_list_and_detail_is_a_hit_with_the_same_body(client: TestClie
 
 
 def test_the_generation_is_read_with_authentication(cw) -> None:
-    """Authentication's round trip reads the generation with the tenant's standing (for a key and a
-    user alike), and the cache then asks the database nothing more."""
+    """For the cached routes, authentication's round trip reads the generation with the tenant's
+    standing (for a key and a user alike), and the cache then asks the database nothing more;
+    other routes do not read it."""
     from realestate_assets.accounts import credentials as cred
     from realestate_assets.api.v1.response_cache import generation
     from realestate_assets.api.v1.security import resolve_principal
 
     with owner_cursor(cw["url"]) as cur:
-        principal = resolve_principal(cur, cw["a"].keys["read"], "unused")
+        assert resolve_principal(cur, cw["a"].keys["read"], "unused").standing.generation is None
+        principal = resolve_principal(cur, cw["a"].keys["read"], "unused", generation=True)
         assert principal is not None and principal.standing is not None
         cur.execute("SELECT reos_cache_generation()")
         assert principal.standing.generation == cur.fetchone()[0]
@@ -89,7 +91,8 @@ def test_the_generation_is_read_with_authentication(cw) -> None:
     token, _ = cred.issue_access_token(JWT_SECRET, user_id=user["id"], tenant_id=cw["a"].id, role="viewer",
                                        platform_admin=False, email=user["email"])
     with owner_cursor(cw["url"]) as cur:
-        principal = resolve_principal(cur, token, JWT_SECRET)
+        assert resolve_principal(cur, token, JWT_SECRET).standing.generation is None
+        principal = resolve_principal(cur, token, JWT_SECRET, generation=True)
         assert principal is not None and principal.standing is not None
         cur.execute("SELECT reos_cache_generation()")
         assert principal.standing.generation == cur.fetchone()[0]

@@ -67,7 +67,7 @@ class CSVResponse(StreamingResponse):
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
 def list_properties(query: Annotated[PropertyPageQuery, Query()], request: Request,
-                    ctx: Context = needs("read")) -> Response:
+                    ctx: Context = needs("read", cached=True)) -> Response:
     # The key is the query as it runs: the followed counties spelled out (a subscription changes it).
     filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
     entry = response_cache.cached(
@@ -157,7 +157,7 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
 @router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 402, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
 def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
-                 ctx: Context = needs("read")) -> Response:
+                 ctx: Context = needs("read", cached=True)) -> Response:
     entry = response_cache.cached(request, ctx, ("detail", property_id), lambda: _detail_entry(ctx, property_id))
     # Cached or not, the tenant receives it: counted once a month (402 past the plan, the body unsent).
     quota.receive(ctx, *entry.meta, via="detail")

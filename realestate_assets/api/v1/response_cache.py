@@ -17,11 +17,12 @@ JSON bodies it computed, least recently used out first within a byte budget
 
 Correct by construction, then, not by remembering to invalidate: a write through any path (the
 pipeline, the API, psql) bumps the generation by the tables' triggers. The generation is read in
-authentication's round trip (accounts/store.py, with the tenant's standing), before anything the
-request computes, so a hit costs no round trip of its own (a body is never computed from an older
-snapshot than the generation it is kept under); authentication is otherwise unchanged, as are its
-rate limits, quota counts and audit; the detail route still records the property as received
-(quota.receive) on a hit. Bodies carry an ETag, and `If-None-Match` with it answers 304.
+authentication's round trip (`needs(..., cached=True)`: accounts/store.py, with the tenant's
+standing), before anything the request computes, so a hit costs no round trip of its own (a body
+is never computed from an older snapshot than the generation it is kept under); authentication
+is otherwise unchanged, as are its rate limits, quota counts and audit; the detail route still
+records the property as received (quota.receive) on a hit. Bodies carry an ETag, and
+`If-None-Match` with it answers 304.
 """
 
 from __future__ import annotations

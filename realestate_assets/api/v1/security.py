@@ -71,23 +71,25 @@ class Context:
                            before, after, self.request_id, self.ip)
 
 
-def resolve_principal(cur: Any, token: str, jwt_secret: str) -> Principal | None:
+def resolve_principal(cur: Any, token: str, jwt_secret: str, generation: bool = False) -> Principal | None:
     """Principal for a bearer value (API key or JWT), with the cursor's transaction acting as the
     API role (tenancy.act_as_api) scoped to its tenant. Round trips: a key's lookup goes with the
     role, a token's tenant too (it is in the token); the principal's own read with its tenant's
-    standing (store.key_principal, store.user_principal)."""
+    standing (store.key_principal, store.user_principal), and the response cache's generation
+    when the route is answered from it (`generation`)."""
     if cred.looks_like_api_key(token):
-        return store.key_principal(cur, token, act_as_api_first=True)
+        return store.key_principal(cur, token, act_as_api_first=True, generation=generation)
     try:
         claims = cred.decode_access_token(jwt_secret, token)
     except cred.InvalidToken:
         return None
     act_as_api(cur, claims.tenant_id)
-    return store.user_principal(cur, claims)
+    return store.user_principal(cur, claims, generation)
 
 
-def authorize(permission: str) -> Any:
-    """Dependency (routes use it through `needs`) for one permission."""
+def authorize(permission: str, cached: bool = False) -> Any:
+    """Dependency (routes use it through `needs`) for one permission; `cached`: the route answers
+    from the response cache (its generation is read with the principal)."""
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
@@ -98,7 +100,7 @@ def authorize(permission: str) -> Any:
             raise Problem(401, "no credentials: send Authorization: Bearer <token> or X-API-Key")
         state = request.app.state.reos
         with state.warehouse.transaction() as conn, conn.cursor() as cur:
-            principal = resolve_principal(cur, token, state.settings.jwt_secret)
+            principal = resolve_principal(cur, token, state.settings.jwt_secret, cached)
             if principal is None:
                 raise Problem(401, "credentials not valid (expired, revoked or unknown)")
             # Read with the principal (no round trip of its own): suspension, plan, followed counties.
@@ -137,10 +139,11 @@ def document_permissions(routes: list[Any]) -> None:
             route.openapi_extra = {**(route.openapi_extra or {}), PERMISSION_KEY: found[0]}
 
 
-def needs(permission: str, streaming: bool = False) -> Any:
-    """`ctx: Context = needs("write")` in a route signature."""
+def needs(permission: str, streaming: bool = False, cached: bool = False) -> Any:
+    """`ctx: Context = needs("write")` in a route signature (`cached=True` for a route answered
+    from api/v1/response_cache.py)."""
     # scope="function": the transaction commits before the response is sent, not after. A
     # streamed response reads from the cursor while it is sent: its transaction (a read, or an
     # audit row that must not outlive a failed stream) ends after the last byte ("request").
-    return Depends(authorize(permission), scope="request" if streaming else "function")
+    return Depends(authorize(permission, cached), scope="request" if streaming else "function")
 
