@@ -257,6 +257,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
                       "WHERE county = :county", params)
     merged = build_prospects(sold, listed)
+    del sold, listed  # not held through the writes (issue 17: a million sales)
     frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
     with wh.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county.key,

@@ -152,8 +152,11 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     Location and use come from the county's parcel records when the property has one (listing
     coordinates are the seller's); listing facts come from the newest listing that has them.
     """
-    parcels = (sales.sort_values(["parcel_id", "sale_date", "sale_id"])
-               .groupby(["source", "parcel_id"], as_index=False).tail(1))
+    # Each parcel's last sale, found on the key columns alone (a sorted copy of the county's
+    # sales is not made: issue 17), in sorted order as before.
+    last = (sales[["source", "parcel_id", "sale_date", "sale_id"]].sort_values(["parcel_id", "sale_date", "sale_id"])
+            .groupby(["source", "parcel_id"], as_index=False).tail(1).index)
+    parcels = sales.loc[last]
     parcel_records = pd.DataFrame({
         "source": parcels["source"], "source_id": parcels["parcel_id"], "parcel_id": parcels["parcel_id"],
         "source_ref": parcels["source_ref"], "latitude": parcels["latitude"], "longitude": parcels["longitude"],
