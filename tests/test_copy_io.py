@@ -100,7 +100,7 @@ def test_jsonb_values_are_written_as_to_json_writes_them_shared_members_once() -
 
 ALL_TYPES = ("CREATE TEMP TABLE {} (k int8, i int4, f float8, n numeric(14,2), r real, t text, v varchar, "
              "b bool, ob bool, d date, ts timestamptz, tn timestamp, j jsonb, jt jsonb, fi int4, on_ float8, "
-             "oi int8, of numeric)")
+             "oi int8, of numeric, tz text, dz date, sj jsonb)")
 
 
 def every_kind(n: int = 500) -> pd.DataFrame:
@@ -111,6 +111,7 @@ def every_kind(n: int = 500) -> pd.DataFrame:
     import numpy as np
 
     rng = np.random.default_rng(7)
+    shared = [["a", "b"], ["c"], None]
     texts = ["plain", "", None, 'comma, "quote"\nnew line \\N é', "1\x002", "cr\r\nlf", float("nan"), "\\."]
     frame = pd.DataFrame({
         "k": np.arange(n, dtype="int64"),
@@ -131,6 +132,9 @@ def every_kind(n: int = 500) -> pd.DataFrame:
         "on_": pd.Series([None] * n, dtype=object),  # a source that gave nothing: objects, all NULL
         "oi": pd.Series([None if i % 3 else i for i in range(n)], dtype=object),
         "of": pd.Series([None if i % 3 else (i if i % 2 else i / 7) for i in range(n)], dtype=object),
+        "tz": np.full(n, np.nan),  # a text field no source gave (reindexed): NaN floats, all NULL
+        "dz": np.full(n, np.nan),
+        "sj": [shared[i % 3] for i in range(n)],  # jsonb values many rows share (one object each)
     })
     frame.loc[3, "ts"] = pd.NaT
     frame.loc[4, "tn"] = pd.NaT
@@ -153,7 +157,8 @@ def written(warehouse: Warehouse, frame: pd.DataFrame, *, arrow: bool) -> list[t
         types = dict(cur.fetchall())
         write_frame(conn, table, frame, types, chunk_rows=128, json_text=["jt"], arrow=arrow)
         cur.execute(sql.SQL("SELECT k, i::text, f::text, n::text, r::text, t, v, b::text, ob::text, d::text, "
-                            "ts::text, tn::text, j::text, jt::text, fi::text, on_::text, oi::text, of::text "
+                            "ts::text, tn::text, j::text, jt::text, fi::text, on_::text, oi::text, of::text, "
+                            "tz, dz::text, sj::text "
                             "FROM {} ORDER BY k")
                     .format(sql.Identifier(table)))
         return cur.fetchall()
@@ -169,7 +174,8 @@ def test_arrow_and_pandas_csv_writers_give_the_server_the_same_values(warehouse:
     kinds = {"k": "bigint", "i": "integer", "f": "double precision", "n": FIXED_NUMERIC, "r": "real", "t": "text",
              "v": "character varying", "b": "boolean", "ob": "boolean", "d": "date",
              "ts": "timestamp with time zone", "tn": "timestamp without time zone", "j": "jsonb", "jt": "jsonb",
-             "fi": "integer", "on_": "double precision", "oi": "bigint", "of": "numeric"}
+             "fi": "integer", "on_": "double precision", "oi": "bigint", "of": "numeric",
+             "tz": "text", "dz": "date", "sj": "jsonb"}
     # Every column of this frame goes through Arrow (none falls back to pandas) but floats for an
     # unconstrained numeric (its scale is the text's: "6.0" is not "6")...
     through_arrow = {c for c in frame.columns

@@ -103,3 +103,39 @@ def test_a_failing_source_is_a_reject_not_a_crash() -> None:
     assert collected.rows.empty
     assert collected.rejects[0].reason == "source failed: ConnectionError: connection refused"
     assert collected.reject_rate == 1.0
+
+
+def test_sales_by_page_are_the_collected_sales_with_repeats_rejected_across_pages() -> None:
+    """`sale_pages` (what the `sales` asset stages page by page) gives `collect_sales`' rows and
+    rejects: a sale id seen in an earlier page, or earlier in its page, is a duplicate reject,
+    listed after every other reject as when the county was one frame."""
+    from realestate_assets.discovery.collect import Collected, sale_pages
+
+    king = load_counties()["king_wa"]
+    fields = king.sources_providing("sales")[0].field_map()
+    rows = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "king_wa" / "ex_sales.csv", dtype=str,
+                       keep_default_na=False).head(300)
+    rows.loc[20, "sale_id"] = rows.loc[5, "sale_id"]  # repeated in its page
+    rows.loc[150, "sale_id"] = rows.loc[7, "sale_id"]  # repeated in a later page
+    rows.loc[151, "sale_price"] = "free"  # a reject of its own
+    rows.loc[260, "sale_id"] = rows.loc[151, "sale_id"]  # the first one was rejected: not a repeat
+    pages = [Page("kc_assessor_sales", rows.iloc[i:i + 100].reset_index(drop=True),
+                  [f"f:{j + 2}" for j in range(i, min(i + 100, len(rows)))]) for i in range(0, 300, 100)]
+
+    def reader(source: object) -> list[Page]:
+        return pages
+
+    whole = collect_sales(king, reader=reader)
+    collected = Collected(rows=pd.DataFrame())
+    paged = list(sale_pages(collected, king, reader=reader))
+    assert [len(p) for p in paged] == [99, 98, 100]
+    pd.testing.assert_frame_equal(pd.concat(paged, ignore_index=True), whole.rows)
+    assert [(r.ref, r.reason) for r in collected.rejects] == [(r.ref, r.reason) for r in whole.rejects] == [
+        ("f:153", "sale_price: not a number"), ("f:22", f"duplicate sale_id {rows.loc[5, 'sale_id']!r} in the source"),
+        ("f:152", f"duplicate sale_id {rows.loc[7, 'sale_id']!r} in the source")]
+    assert collected.source_rows == whole.source_rows and len(whole.rows) == 297
+    # The frame `collect` has always given, for comparison: concatenated pages, duplicates dropped.
+    valid = pd.concat([canonicalize(p, fields, bounding_box=king.bounding_box).rows for p in pages],
+                      ignore_index=True)
+    expected = valid.loc[~valid.duplicated(["source", "sale_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole.rows, expected)

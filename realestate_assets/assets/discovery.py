@@ -2,7 +2,7 @@
 prospect per property across all of them."""
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
-from realestate_assets.discovery.collect import Collected, build_prospects, collect, collect_listings, collect_sales
+from realestate_assets.discovery.collect import Collected, build_prospects, collect, collect_listings, sale_pages
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
 from resources import PlatformResource, ScraperResource, SourceCredentialsResource, WarehouseResource
@@ -56,16 +56,21 @@ COUNTY_ACTIVE = "county_active"
 
 
 def write_source_rows(context: dg.AssetExecutionContext, wh: Warehouse, params: dict[str, str],
-                      county: CountyConfig, table: str, keys: list[str], key_check: str, rows: pd.DataFrame,
-                      collected: Collected, required: str | None = None) -> tuple[SyncStats, dict[str, object]]:
+                      county: CountyConfig, table: str, keys: list[str], key_check: str,
+                      rows: pd.DataFrame | Iterable[pd.DataFrame], collected: Collected,
+                      required: str | None = None,
+                      columns: list[str] | None = None) -> tuple[SyncStats, dict[str, object]]:
     """Audit and publish a source table's partition and replace its rejects in one transaction.
 
+    `rows` may be pages (`collect_pages`, with `columns` naming them): each is staged as it is
+    read, and `collected` is complete once the last has been taken, before the audit reads it.
     The rejects are recorded even when a blocking audit holds the rows back: they say why.
     """
     audit = source_audit(key_check, keys, collected, county, required)
+    frames = rows.reset_index(drop=True) if isinstance(rows, pd.DataFrame) else rows
     with wh.transaction() as conn:
-        stats = sync_partition(conn, table, rows.reset_index(drop=True), county=params["county"], keys=keys,
-                               audit=audit)
+        stats = sync_partition(conn, table, frames, county=params["county"], keys=keys, audit=audit,
+                               columns=columns)
         replace_rejects(conn, county=params["county"], asset=table,
                         rejects=collected.rejects, run_id=context.run_id)
     if collected.cleaned:
@@ -146,16 +151,24 @@ def reader(credentials: SourceCredentialsResource) -> Callable[[SourceBase], Ite
 def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
           credentials: SourceCredentialsResource) -> dg.MaterializeResult:
     county = county_of(context, platform)
-    collected = collect_sales(county, reader(credentials))
-    rows = collected.rows.reindex(columns=SALE_COLUMNS)
-    rows["waterfront"] = rows["waterfront"].map({1.0: True, 0.0: False})
+    collected = Collected(rows=pd.DataFrame(columns=SALE_COLUMNS))
+    newest: list[object] = []  # each page's newest sale date
+
+    def pages() -> Iterator[pd.DataFrame]:  # staged one by one: a million sales are never one frame
+        for page in sale_pages(collected, county, reader(credentials)):
+            rows = page.reindex(columns=SALE_COLUMNS)
+            rows["waterfront"] = rows["waterfront"].map({1.0: True, 0.0: False})
+            newest.append(rows["sale_date"].max())
+            yield rows
+
     wh, params = warehouse.get(), partition_params(context, platform)
     stats, written = write_source_rows(context, wh, params, county, "sales", SALE_KEYS,
-                                       "sale_keys_present_and_unique", rows, collected, required="parcel_id")
+                                       "sale_keys_present_and_unique", pages(), collected, required="parcel_id",
+                                       columns=SALE_COLUMNS)
     activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
         metadata=table_metadata(wh, "sales", slice_rows(wh, "sales", params), **written, **activity,
-                                newest_sale=str(rows["sale_date"].max()) if len(rows) else "none"),
+                                newest_sale=str(max(newest)) if newest else "none"),
         check_results=[*audit_checks(stats), active_check],
     )
 
@@ -244,6 +257,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
                       "WHERE county = :county", params)
     merged = build_prospects(sold, listed)
+    del sold, listed  # not held through the writes (issue 17: a million sales)
     frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
     with wh.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county.key,

@@ -241,8 +241,9 @@ class _ArrowCsv:
 def _column_for_copy(values: pd.Series, kind: str, text: bool = False) -> pd.Series:
     if kind == "jsonb" and not text:
         texts: dict[int, str] = {}  # this chunk's shared values, by id: alive while `values` is
-        return pd.Series([None if v is None else jsonb_text(v, texts) for v in values], index=values.index,
-                         dtype=object)
+        rows: dict[int, str] = {}  # a value many rows share (prospects' `sources`) is encoded once
+        return pd.Series([None if v is None else _shared_text(v, rows, texts) for v in values],
+                         index=values.index, dtype=object)
     if kind in INTEGER_TYPES and values.dtype.kind == "f":
         return values.round().astype("Int64")
     return values
@@ -256,6 +257,10 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
     dates: `datetime.date` objects only; timestamps: datetime64 columns only."""
     dtype = values.dtype
     try:
+        if dtype.kind == "f" and kind not in NUMBER_TYPES and values.isna().all():
+            # NULL in every row of a text, date, … column (a field no source gave: the county's
+            # sales with no address) is a float column of NaN: pandas writes it as empty fields.
+            return pa.nulls(len(values))
         if kind in STRING_TYPES and dtype.kind in "OU":  # objects, or Arrow text (zero-copy)
             strings = pa.array(values, type=pa.large_string(), from_pandas=True)
             # Copies only where needed: a chunk's provenance text is tens of MB.
@@ -310,6 +315,15 @@ def jsonb_text(value: Any, texts: dict[int, str] | None = None) -> str:
     except (TypeError, ValueError):
         return to_json(value)
     return to_json(value) if "\\u0000" in text else text
+
+
+def _shared_text(value: Any, rows: dict[int, str], texts: dict[int, str]) -> str:
+    """`jsonb_text` of a row's value, once per distinct object (by id; the caller keeps the
+    objects alive): a column of a few shared lists is a few encodings, not one per row."""
+    text = rows.get(id(value))
+    if text is None:
+        text = rows[id(value)] = jsonb_text(value, texts)
+    return text
 
 
 def _member_text(value: dict[str, Any], texts: dict[int, str]) -> str:

@@ -356,15 +356,16 @@ def sync_partition(
         conflict = sql.SQL("DO NOTHING")
     upsert = sql.SQL(
         "INSERT INTO {table} ({scope}, {cols}) SELECT {values}, {cols} FROM _stage "
-        "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0)"
+        "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0) AS inserted"
     ).format(table=ident(table), scope=sql.SQL(", ").join(map(ident, scope)),
              values=sql.SQL(", ").join(sql.Placeholder() * len(scope)), cols=cols, keys=key_list, conflict=conflict)
     where = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(ident(c)) for c in scope)
     with conn.cursor() as cur:
-        cur.execute(upsert, scope_values)
-        flags = [row[0] for row in cur.fetchall()]
-        inserted = sum(flags)
-        updated = len(flags) - inserted
+        # Counted by the server: a million upserted rows need not come back one flag a row.
+        cur.execute(sql.SQL("WITH _written AS ({}) SELECT count(*) FILTER (WHERE inserted), count(*) "
+                            "FROM _written").format(upsert), scope_values)
+        inserted, written = cur.fetchone()
+        updated = written - inserted
         deleted = 0
         refresh_statistics(cur, table, tenant_id, county, staged)  # for the delete and the readers
         if delete_missing:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CountyConfig, FieldMap, SourceBase
@@ -46,10 +47,28 @@ def collect(county: CountyConfig, provides: str, required: tuple[str, ...], key:
     """Validated rows of every enabled source that `provides` this kind, unique on (source, key).
 
     A row that cannot be used, a page that cannot be read and a source that fails entirely all
-    become rejects with a reason; nothing stops the other rows and sources.
+    become rejects with a reason; nothing stops the other rows and sources. `collect_pages`
+    gives the same rows a page at a time.
     """
-    frames: list[pd.DataFrame] = []
     collected = Collected(rows=pd.DataFrame())
+    frames = list(collect_pages(collected, county, provides, required, key, reader, default_fields))
+    collected.rows = (pd.concat(frames, ignore_index=True) if frames
+                      else pd.DataFrame(columns=["source", key, "source_ref"]))
+    return collected
+
+
+def collect_pages(collected: Collected, county: CountyConfig, provides: str, required: tuple[str, ...],
+                  key: str, reader: Reader = iter_source,
+                  default_fields: dict[str, FieldMap] | None = None) -> Iterator[pd.DataFrame]:
+    """`collect`'s rows a source page at a time (issue 17: a million sales are never one frame).
+
+    The rejects, rows read and cleaned values are added to `collected` as the pages pass; the
+    rejects of rows repeating a (source, key) of an earlier row, in any page, come last, when
+    the last page has been taken, as `collect` has always listed them. `collected.rows` is not
+    touched. Pages left with no row are not yielded.
+    """
+    seen: dict[str, set[object]] = {}
+    repeated: list[Reject] = []
     for source in county.sources_providing(provides):
         fields = source.field_map() or default_fields or {}
         for item in _safely(source, reader):
@@ -60,14 +79,27 @@ def collect(county: CountyConfig, provides: str, required: tuple[str, ...], key:
             result = canonicalize(item, fields, required, county.bounding_box)
             collected.rejects.extend(result.rejects)
             collected.cleaned.update(result.cleaned)
-            frames.append(result.rows)
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["source", key, "source_ref"])
-    duplicated = rows.duplicated(["source", key], keep="first")
-    for record in rows.loc[duplicated].to_dict("records"):
-        collected.rejects.append(Reject(record["source"], record["source_ref"], record,
-                                        f"duplicate {key} {record[key]!r} in the source"))
-    collected.rows = rows.loc[~duplicated].reset_index(drop=True)
-    return collected
+            rows = result.rows
+            if rows.empty:
+                continue
+            again = _repeated(rows, key, seen.setdefault(item.source, set()))
+            if again.any():
+                for record in rows.loc[again].to_dict("records"):
+                    repeated.append(Reject(record["source"], record["source_ref"], record,
+                                           f"duplicate {key} {record[key]!r} in the source"))
+                rows = rows.loc[~again].reset_index(drop=True)
+            yield rows
+    collected.rejects.extend(repeated)
+
+
+def _repeated(rows: pd.DataFrame, key: str, seen: set[object]) -> np.ndarray:
+    """Rows of one source's page whose key an earlier row had (this page's or an earlier one's,
+    `seen`, which learns this page's keys). A missing key is one value, as `duplicated` has it."""
+    values = [None if pd.isna(v) else v for v in rows[key].to_numpy(dtype=object)] \
+        if rows[key].hasnans else rows[key].tolist()
+    again = rows.duplicated([key]).to_numpy() | np.fromiter((v in seen for v in values), bool, len(values))
+    seen.update(values)
+    return again
 
 
 def _safely(source: SourceBase, reader: Reader) -> Iterator[Page | Reject]:
@@ -81,8 +113,30 @@ def collect_sales(county: CountyConfig, reader: Reader = iter_source) -> Collect
     return collect(county, "sales", SALE_REQUIRED, "sale_id", reader)
 
 
+def sale_pages(collected: Collected, county: CountyConfig, reader: Reader = iter_source) -> Iterator[pd.DataFrame]:
+    """`collect_sales`' rows a page at a time (`collect_pages`)."""
+    return collect_pages(collected, county, "sales", SALE_REQUIRED, "sale_id", reader)
+
+
 def collect_listings(county: CountyConfig, reader: Reader = iter_source) -> Collected:
     return collect(county, "listings", LISTING_REQUIRED, "source_id", reader, DEFAULT_LISTING_FIELDS)
+
+
+def _sources_by_prospect(records: pd.DataFrame) -> pd.Series:
+    """Each prospect's sources, distinct and sorted, as a list, indexed by prospect key.
+
+    By column: each prospect's set of sources is a bit mask (a county has a few sources), and
+    the prospects with the same set share one list (written once as jsonb, copy_io). A county
+    with more sources than a mask holds is grouped the slow way."""
+    pairs = records.drop_duplicates()
+    codes, names = pd.factorize(pairs["source"], sort=True)
+    if len(names) > 62:
+        return pairs.sort_values("source").groupby("prospect_key")["source"].agg(list)
+    masks = pd.Series(np.left_shift(1, codes.astype(np.int64)), index=pairs.index) \
+        .groupby(pairs["prospect_key"].to_numpy()).sum()
+    lists = {int(mask): [str(names[i]) for i in range(len(names)) if int(mask) >> i & 1]
+             for mask in masks.unique()}
+    return masks.map(lists)
 
 
 @dataclass(frozen=True)
@@ -98,8 +152,11 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     Location and use come from the county's parcel records when the property has one (listing
     coordinates are the seller's); listing facts come from the newest listing that has them.
     """
-    parcels = (sales.sort_values(["parcel_id", "sale_date", "sale_id"])
-               .groupby(["source", "parcel_id"], as_index=False).tail(1))
+    # Each parcel's last sale, found on the key columns alone (a sorted copy of the county's
+    # sales is not made: issue 17), in sorted order as before.
+    last = (sales[["source", "parcel_id", "sale_date", "sale_id"]].sort_values(["parcel_id", "sale_date", "sale_id"])
+            .groupby(["source", "parcel_id"], as_index=False).tail(1).index)
+    parcels = sales.loc[last]
     parcel_records = pd.DataFrame({
         "source": parcels["source"], "source_id": parcels["parcel_id"], "parcel_id": parcels["parcel_id"],
         "source_ref": parcels["source_ref"], "latitude": parcels["latitude"], "longitude": parcels["longitude"],
@@ -108,7 +165,10 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     })
     listing_records = listings.assign(rank=1).sort_values("list_date", ascending=False, na_position="last") \
         if len(listings) else pd.DataFrame(columns=["source", "source_id", "rank"])
-    records = pd.concat([parcel_records, listing_records], ignore_index=True)
+    # Without listings the parcel records are the records (a concat with an empty frame checks
+    # every value of the columns it adds: seconds at a million parcels).
+    records = pd.concat([parcel_records, listing_records], ignore_index=True) if len(listing_records) \
+        else parcel_records.reset_index(drop=True)
     if records.empty:
         empty = pd.DataFrame(columns=["prospect_key"])
         return Prospects(empty, pd.DataFrame(columns=["source", "source_id", "prospect_key"]), 0.0)
@@ -118,8 +178,7 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     columns = [c for c in ("parcel_id", "address", "unit", "city", "state", "zip", "latitude", "longitude",
                            "use_type", *LISTING_FACTS) if c in ordered.columns]
     frame = ordered.groupby("prospect_key", sort=True)[columns].first()  # first non-null per column
-    frame["sources"] = (ordered.drop_duplicates(["prospect_key", "source"]).sort_values("source")
-                        .groupby("prospect_key")["source"].agg(list))
+    frame["sources"] = _sources_by_prospect(ordered[["prospect_key", "source"]])
     if "address" in frame.columns:
         frame["address_key"] = normalize_addresses(
             frame["address"], frame.get("city"), frame.get("state"), frame.get("zip"))["address_key"].to_numpy()

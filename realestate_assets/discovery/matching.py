@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,36 @@ def _group_edges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
     return frame[name] if name in frame.columns else None
+
+
+def _component_keys(labels: np.ndarray, count: int,
+                    identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]]) -> np.ndarray:
+    """The prospect key of each row: its component's smallest value of the first identifier
+    that any of its rows has (in `identifiers`' order of trust). Each identifier's values are
+    made only for the rows of components still without a key (coordinates' text is not built
+    for a county whose every record has a parcel id), and the smallest value per component is
+    found on sorted codes (a string's code orders as the string), not by a Python call per
+    component."""
+    key_of = np.full(count, None, dtype=object)
+    keyed = np.zeros(count, dtype=bool)
+    for kind, values_of in identifiers:
+        rows = np.flatnonzero(~keyed[labels])
+        if rows.size == 0:
+            break
+        values = values_of(rows)
+        if values is None:
+            continue
+        present = values.notna().to_numpy()
+        rows, values = rows[present], values.to_numpy(dtype=object)[present]
+        if rows.size == 0:
+            continue
+        codes, uniques = pd.factorize(values, sort=True)
+        best = pd.Series(codes).groupby(labels[rows]).min()
+        components = best.index.to_numpy()
+        smallest = np.asarray(uniques, dtype=object)[best.to_numpy()]
+        key_of[components] = [_prospect_key(kind, str(value)) for value in smallest]
+        keyed[components] = True
+    return key_of[labels]
 
 
 def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult:
@@ -138,23 +169,15 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     matched_on = np.array(["none", "parcel_id", "address", "coordinates"], dtype=object)[how]
 
     # Stable key per component from its strongest identifier.
-    comp = pd.DataFrame({"label": labels, "parcel": parcel.to_numpy(dtype=object),
-                         "address": address_key.to_numpy(dtype=object)})
-    if lat is not None and lon is not None:
-        comp["coords"] = (lat.round(5).astype("string") + "," + lon.round(5).astype("string")).to_numpy(
-            dtype=object)
-    else:
-        comp["coords"] = None
-    comp["row"] = (records["source"].astype(str) + ":" + records["source_id"].astype(str)).to_numpy()
-    key_of: dict[int, str] = {}
-    for column, kind in (("parcel", "parcel"), ("address", "address"), ("coords", "coords"),
-                         ("row", "record")):
-        present = comp[comp[column].notna() & ~comp["label"].isin(list(key_of))]
-        if present.empty:
-            continue
-        best = present.groupby("label")[column].min()
-        key_of.update({int(lbl): _prospect_key(kind, str(val)) for lbl, val in best.items()})
-    keys = pd.Series([key_of[int(lbl)] for lbl in labels], index=index, dtype=object)
+    identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]] = [
+        ("parcel", lambda rows: parcel.iloc[rows]),
+        ("address", lambda rows: address_key.iloc[rows]),
+        ("coords", lambda rows: None if lat is None or lon is None else
+         lat.iloc[rows].round(5).astype("string") + "," + lon.iloc[rows].round(5).astype("string")),
+        ("record", lambda rows: records["source"].iloc[rows].astype(str) + ":"
+         + records["source_id"].iloc[rows].astype(str)),
+    ]
+    keys = pd.Series(_component_keys(labels, count, identifiers), index=index, dtype=object)
 
     links = pd.DataFrame({
         "source": records["source"].to_numpy(),

@@ -153,3 +153,37 @@ def test_same_house_from_socrata_and_listing_site_is_one_prospect(socrata_server
     links = result.links.set_index(["source", "source_id"])["prospect_key"]
     assert links[("county_sales", "row-000")] == links[("local_site", listings[0].source_id)]
     assert result.records == 27 and result.prospects == 26
+
+
+def test_component_keys_and_sources_by_column_match_the_per_group_rules():
+    """`_component_keys` and `_sources_by_prospect` (issue 17: by column, not a Python call per
+    prospect) give what the per-group rules give: the smallest value of the strongest identifier
+    any record of the component has, and each prospect's distinct sources sorted."""
+    import numpy as np
+
+    from realestate_assets.discovery.collect import _sources_by_prospect
+    from realestate_assets.discovery.matching import _component_keys, _prospect_key
+
+    rng = np.random.default_rng(3)
+    n, count = 2_000, 700
+    labels = rng.integers(0, count, n)
+    labels[:count] = np.arange(count)  # every component has a record
+    columns = {kind: pd.Series([f"{kind}{rng.integers(0, 50)}" if rng.random() < share else None
+                                for _ in range(n)], dtype="string")
+               for kind, share in (("parcel", 0.2), ("address", 0.3), ("coords", 0.3), ("record", 1.0))}
+    identifiers = [(kind, lambda rows, kind=kind: columns[kind].iloc[rows]) for kind in columns]
+    expected: dict[int, str] = {}
+    for kind, values in columns.items():  # the per-group rules, as match_prospects applied them
+        for label in range(count):
+            if label not in expected:
+                present = [v for v in values[labels == label] if v is not pd.NA]
+                if present:
+                    expected[label] = _prospect_key(kind, min(present))
+    assert _component_keys(labels, count, identifiers).tolist() == [expected[label] for label in labels]
+
+    for names in (["b", "a", "c"], [f"s{i:03d}" for i in range(70)]):  # a few sources, and more than a mask
+        records = pd.DataFrame({"prospect_key": [f"k{i % 300}" for i in range(n)],
+                                "source": rng.choice(names, n)})
+        by_mask = _sources_by_prospect(records)
+        by_group = records.drop_duplicates().sort_values("source").groupby("prospect_key")["source"].agg(list)
+        assert by_mask.sort_index().tolist() == by_group.tolist()
