@@ -19,6 +19,7 @@ from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.ml.pipeline import score_features, train_all
 from realestate_assets.ml.registry import model_key
 from realestate_assets.objects import LocalObjectStore
+from realestate_assets.settings import repo_root
 from tests.api.helpers_api import bearer, login, owner_cursor
 from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
@@ -160,3 +161,24 @@ def test_a_score_whose_models_are_gone_is_a_503(client: TestClient, world: dict[
     token = login(client, world["a"].users["viewer"]["email"])["access_token"]
     response = _get(client, scored["ids"][key], token)
     assert response.status_code == 503 and "avm-retired" in response.json()["detail"]
+
+
+def test_reos_explain_prints_the_same_reasons(client: TestClient, scored: dict[str, Any], database_url: str,
+                                             tenant: str) -> None:
+    """The CLI runs the same function (ml/on_demand.py) on the pipeline's connection."""
+    from tests.test_cli import reos
+
+    state = Path(client.app.state.reos.settings.objects_dir).parent  # the local store: <state>/objects
+    key = scored["plain"][0]
+    result = reos("explain", key, "--county", scored["county"], "--no-store",
+                  env={"DATABASE_URL": database_url, "REOS_TENANT": tenant, "REOS_STATE_DIR": str(state),
+                       "REOS_CONFIG_DIR": str(repo_root() / "config"), "GX_ANALYTICS_ENABLED": "False"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = " ".join(result.stdout.split())
+    assert "computed reasons" in printed
+    for line in scored["expected"][key]["reasons"] + [f["text"] for f in scored["expected"][key]["value_factors"]]:
+        assert " ".join(line.split()) in printed, line
+    missing = reos("explain", "no-such-key", "--county", scored["county"], "--no-store",
+                   env={"DATABASE_URL": database_url, "REOS_TENANT": tenant, "REOS_STATE_DIR": str(state),
+                        "REOS_CONFIG_DIR": str(repo_root() / "config")})
+    assert missing.returncode == 1 and "no-such-key: no score" in missing.stdout
