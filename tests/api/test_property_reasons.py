@@ -152,6 +152,17 @@ def test_reasons_follow_the_details_tenancy(client: TestClient, world: dict[str,
     assert response.status_code == 404 and "not scored yet" in response.json()["detail"]
 
 
+def test_a_score_without_model_versions_is_explained_by_the_active_models(
+        client: TestClient, world: dict[str, Any], scored: dict[str, Any], database_url: str) -> None:
+    key = scored["keys"][21]
+    with owner_cursor(database_url) as cur:
+        cur.execute("UPDATE scores SET model_versions = '{}' WHERE county = %s AND prospect_key = %s",
+                    (scored["county"], key))
+    token = login(client, world["a"].users["viewer"]["email"])["access_token"]
+    body = _get(client, scored["ids"][key], token).json()
+    assert body["model_versions"] == scored["versions"] and body["reasons"] == scored["expected"][key]["reasons"]
+
+
 def test_a_score_whose_models_are_gone_is_a_503(client: TestClient, world: dict[str, Any], scored: dict[str, Any],
                                               database_url: str) -> None:
     key = scored["keys"][20]
