@@ -78,7 +78,7 @@ class Explainer:
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str, str], threading.Lock] = {}
         self._models: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
-        self._explained: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._explained: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], dict[str, str]]] = OrderedDict()
         self.loads = 0  # models read from the store (a test sees the LRU work)
 
     def explain(self, cur: Any, store: Any, county: str, keys: Collection[str]) -> dict[str, Explained]:
@@ -96,7 +96,7 @@ class Explainer:
         for key, row in missing.items():
             found = self._cached(self._cache_key(county, key, row))
             if found is not None:
-                cached[key] = Explained(key, found, "computed", row["model_versions"] or {}, row)
+                cached[key] = Explained(key, found[0], "computed", found[1], row)
         out.update(cached)
         todo = {k: v for k, v in missing.items() if k not in cached}
         if not todo:
@@ -118,7 +118,7 @@ class Explainer:
         out = {}
         for key, breakdown in computed.items():
             plain = json.loads(to_json(breakdown))  # what scores.score_breakdown would hold
-            self._remember(self._cache_key(county, key, rows[key]), plain)
+            self._remember(self._cache_key(county, key, rows[key]), (plain, used))
             out[key] = Explained(key, plain, "computed", used, rows[key])
         return out
 
@@ -170,16 +170,17 @@ class Explainer:
     def _cache_key(county: str, key: str, row: dict[str, Any]) -> tuple[Any, ...]:
         return county, key, tuple(sorted((row["model_versions"] or {}).items())), row["updated_at"]
 
-    def _cached(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+    def _cached(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, str]] | None:
         with self._lock:
             found = self._explained.get(key)
             if found is not None:
                 self._explained.move_to_end(key)
             return found
 
-    def _remember(self, key: tuple[Any, ...], breakdown: dict[str, Any]) -> None:
+    def _remember(self, key: tuple[Any, ...], explained: tuple[dict[str, Any], dict[str, str]]) -> None:
+        """An explanation and the model versions it used."""
         with self._lock:
-            self._explained[key] = breakdown
+            self._explained[key] = explained
             self._explained.move_to_end(key)
             while len(self._explained) > self.max_explanations:
                 self._explained.popitem(last=False)
