@@ -317,36 +317,37 @@ def summary(county: str = typer.Option("king_wa", help="county partition key")) 
 @app.command()
 def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help="county partition key"),
             store: bool = typer.Option(True, help="also save the reasons in scores.score_breakdown")) -> None:
-    """Reasons on demand: SHAP value factors and score drivers for the given prospects."""
+    """Reasons on demand: SHAP value factors and score drivers for the given prospects (their
+    stored reasons when they have some; else computed from their feature rows, the models that
+    scored them and their stored percentiles: ml/on_demand.py, as the API's reasons route)."""
     from realestate_assets.db.warehouse import Warehouse, to_json
-    from realestate_assets.ml.pipeline import score_features
-    from realestate_assets.ml.registry import load_active_models
+    from realestate_assets.ml.on_demand import Explainer, Unexplainable
 
     with _resources("platform", "object_store", "warehouse") as built:
-        platform, store, url = built.platform, built.object_store.get(), built.warehouse.url()
+        platform, objects, url = built.platform, built.object_store.get(), built.warehouse.url()
     wh = Warehouse(url)
-    params = {"county": county}
-    avm, deal, propensity, versions = load_active_models(wh, store, params)
-    # Percentiles are county-relative: score the whole county, explain only the prospects asked for.
-    features = wh.frame("SELECT * FROM features WHERE county = :county "
-                        "ORDER BY prospect_key", params)
-    scored = score_features(features, avm, deal, propensity, versions, platform.scoring(),
-                            explain_keys=prospect_keys)
-    found = scored.frame[scored.frame["prospect_key"].isin(prospect_keys)]
-    for key in sorted(set(prospect_keys) - set(found["prospect_key"])):
-        console.print(f"[red]{key}: no features row in {county}[/red]")
-    for row in found.itertuples():
-        console.print(f"[bold]{row.prospect_key}[/bold] score {row.bird_dog_score:.1f} (rank {row.score_rank}), "
-                      f"estimated value ${row.estimated_value:,.0f}")
-        for reason in row.score_breakdown["reasons"]:
-            console.print(f"  • {reason}")
-        for factor in row.score_breakdown["value_factors"]:
-            console.print(f"  value: {factor['text']}")
-        if store:
-            with wh.transaction() as conn, conn.cursor() as cur:
-                cur.execute("UPDATE scores SET score_breakdown = %s WHERE county = %s AND prospect_key = %s",
-                            (to_json(row.score_breakdown), county, row.prospect_key))
-    wh.dispose()
+    try:
+        with wh.transaction() as conn, conn.cursor() as cur:
+            found = Explainer(platform.scoring()).explain(cur, objects, county, prospect_keys)
+            for key in sorted(set(prospect_keys) - set(found)):
+                console.print(f"[red]{key}: no score (or no features row) in {county}[/red]")
+            for key in sorted(found):
+                explained = found[key]
+                score = explained.score
+                console.print(f"[bold]{key}[/bold] score {score['bird_dog_score']:.1f} (rank {score['score_rank']}), "
+                              f"estimated value ${float(score['estimated_value']):,.0f} ({explained.source} reasons)")
+                for reason in explained.breakdown["reasons"]:
+                    console.print(f"  • {reason}")
+                for factor in explained.breakdown["value_factors"]:
+                    console.print(f"  value: {factor['text']}")
+                if store and explained.source == "computed":
+                    cur.execute("UPDATE scores SET score_breakdown = %s WHERE county = %s AND prospect_key = %s",
+                                (to_json(explained.breakdown), county, key))
+    except Unexplainable as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    finally:
+        wh.dispose()
     if len(found) < len(set(prospect_keys)):
         raise typer.Exit(1)
 

@@ -241,6 +241,13 @@ class _State:
         return MarketCache(self.scoring)
 
     @cached_property
+    def explainer(self) -> Any:
+        """Reasons on demand (api/v1/property_reasons.py): models and explanations kept per process."""
+        from realestate_assets.ml.on_demand import Explainer
+
+        return Explainer(self.scoring)
+
+    @cached_property
     def live(self) -> Any:
         """The NOTIFY listener behind the WebSocket (api/live.py); it connects with the first socket."""
         from sqlalchemy.engine import make_url

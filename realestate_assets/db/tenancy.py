@@ -31,7 +31,8 @@ LOG_TABLES = frozenset({"rejects", "source_calls"})
 # Public tables the API reads: row-level security (migration 0008, policy `county_subscribed`)
 # admits a row when its county is one the current tenant subscribes to, whoever wrote it.
 COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models", "sales",  # 0008, 0014, 0021
-                                  "pipeline_runs"})  # 0029
+                                  "pipeline_runs",  # 0029
+                                  "features"})  # 0041: reasons on demand
 
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})

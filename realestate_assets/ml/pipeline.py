@@ -255,8 +255,7 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
         method, weights = "rule (sale-propensity model unavailable)", WEIGHTS
         components = score_components(county, estimated, suspect)
     score = model_bird_dog_score(components) if weights is MODEL_WEIGHTS else bird_dog_score(components, weights)
-    reference = county["last_sale_price_indexed"].where(suspect.isna()).where(~priced, price)
-    county["gap"] = value_gap_pct(estimated, reference)
+    county["gap"] = _value_gap(county)
     county["score"] = score
     county["rank"] = rank = score.rank(ascending=False, method="first").astype(int)
     to_explain = ((score >= scoring.packet_threshold) | (rank <= scoring.explain_top_n)) if explain else \
@@ -297,6 +296,38 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     out["deal_probability"], out["sale_probability"] = deal_p, sale_p
     out["price"], out["priced"], out["suspect"] = price, priced, suspect
     return out
+
+
+def _value_gap(predicted: pd.DataFrame) -> pd.Series:
+    """The value gap of `_predict_chunk` rows (`priced` as bool): against the asking price when
+    listed, else against the indexed last sale unless that sale is suspect (then none)."""
+    priced = predicted["priced"]
+    reference = predicted["last_sale_price_indexed"].where(predicted["suspect"].isna()).where(
+        ~priced, predicted["price"])
+    return value_gap_pct(predicted["estimated_value"], reference)
+
+
+def explain_prospects(features: pd.DataFrame, components: pd.DataFrame, avm: TrainedAvm,
+                      deal: TrainedClassifier | None, propensity: TrainedClassifier | None,
+                      scoring: ScoringConfig) -> dict[str, dict[str, Any]]:
+    """Reasons on demand for a few prospects, without their county: {prospect_key: breakdown}.
+
+    `features`: their scoring inputs (the `scores` asset's feature rows with the last-sale flags);
+    `components`: their stored percentiles (`scores.score_components`, one row each, in the same
+    order). Everything per row is computed again exactly as `score_chunks` does — the value, the
+    probabilities, the suspect-sale rule, the value gap — and explained by `explain_rows`; only
+    the percentiles are county-relative, so the stored ones are used (rounded to 4 places, which
+    changes no reason's wording but an "upside" percentile on a .5 boundary)."""
+    if features.empty:
+        return {}
+    rows = features.reset_index(drop=True)
+    predicted = _predict_chunk(rows, avm, deal, propensity, scoring)
+    predicted["priced"] = predicted["priced"].astype(bool)
+    breakdown = explain_rows(rows, scoring_frame(rows), components.reset_index(drop=True).astype(float),
+                             _value_gap(predicted), avm, deal, propensity,
+                             deal_inputs_from_features(rows, predicted["estimated_value"]),
+                             propensity_inputs_from_features(rows), predicted["priced"], predicted["suspect"])
+    return {rows.at[position, "prospect_key"]: value for position, value in breakdown.items()}
 
 
 def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.DataFrame, gap: pd.Series,

@@ -56,11 +56,13 @@ SUSPECT_SALE = "last sale likely not at market value"
 SALE_FLAG_COLUMNS = ("last_sale_instrument", "last_sale_reason", "last_sale_warnings")
 # The last recorded sale's flags per parcel of a county (the same last sale as enrichment's:
 # newest date, then highest sale id), joined by the scores asset and the memo query.
-LAST_SALE_FLAGS_SQL = """
-SELECT DISTINCT ON (parcel_id) parcel_id, sale_instrument AS last_sale_instrument,
-       sale_reason AS last_sale_reason, sale_warnings AS last_sale_warnings
+LAST_SALE_FLAGS = ("sale_instrument AS last_sale_instrument, sale_reason AS last_sale_reason, "
+                   "sale_warnings AS last_sale_warnings")
+LAST_SALE_ORDER = 'sale_date DESC, sale_id COLLATE "C" DESC'
+LAST_SALE_FLAGS_SQL = f"""
+SELECT DISTINCT ON (parcel_id) parcel_id, {LAST_SALE_FLAGS}
 FROM sales WHERE county = :county
-ORDER BY parcel_id, sale_date DESC, sale_id COLLATE "C" DESC
+ORDER BY parcel_id, {LAST_SALE_ORDER}
 """
 
 

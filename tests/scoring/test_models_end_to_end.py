@@ -12,8 +12,8 @@ from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import Trained, score_chunks, score_features, train_all
-from tests.scoring.helpers_scoring import fast_scoring, king_sales
+from realestate_assets.ml.pipeline import Trained, explain_prospects, score_chunks, score_features, train_all
+from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
 
 @pytest.fixture(scope="module")
@@ -80,28 +80,6 @@ def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -
     frame, _, _ = deal_training_frame(king_sales().head(800), CompsSettings.from_scoring(fast_scoring()))
     deal_contrib = trained.deal.contributions(frame)
     np.testing.assert_allclose(deal_contrib.sum(axis=1), trained.deal.margin(frame), rtol=1e-6, atol=1e-9)
-
-
-def prospect_features(n: int = 300) -> pd.DataFrame:
-    """Feature rows for the last sale of `n` parcels, as of the newest sale; the first ten listed."""
-    sales = king_sales()
-    last = sales.sort_values("sale_date").groupby("parcel_id").tail(1).head(n).reset_index(drop=True)
-    as_of = pd.Timestamp(sales["sale_date"].max())
-    index = HedonicIndex.from_sales(sales)
-    return pd.DataFrame({
-        "prospect_key": last["parcel_id"], "as_of_date": as_of.date(), "use_type": last["use_type"],
-        "neighborhood": last["neighborhood"], "latitude": last["latitude"], "longitude": last["longitude"],
-        "living_sqft": last["living_sqft"], "lot_sqft": last["lot_sqft"], "beds": last["beds"],
-        "baths": last["baths"], "bldg_grade": last["bldg_grade"], "waterfront": last["waterfront"].astype(float),
-        "age_years": last["age_at_sale"], "eff_age_years": last["eff_age_at_sale"], "sale_count": 1.0,
-        "last_sale_price_indexed": last["sale_price"] * index.level(pd.Series([as_of] * len(last))) /
-        index.level(last["sale_date"]),
-        "years_since_last_sale": (as_of - pd.to_datetime(last["sale_date"])).dt.days / 365.25,
-        "comps_count": 5.0, "comps_median_price_per_sqft": 300.0, "comps_value_spread_pct": 10.0,
-        "market_trend_12m_pct": index.trend_pct(as_of),
-        # Ten listed properties: the deal model judges their asking price.
-        "list_price": [float(p) * 0.8 if i < 10 else np.nan for i, p in enumerate(last["sale_price"])],
-    })
 
 
 def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Trained) -> None:
@@ -184,3 +162,26 @@ def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:
     sample = training_frame(king_sales().head(20))
     np.testing.assert_allclose(restored.predict_holdout(sample), trained.avm.predict_holdout(sample))
     assert restored.comparison.keys() == trained.avm.comparison.keys()
+
+
+def test_a_few_prospects_explained_alone_as_when_their_county_is_scored(trained: Trained) -> None:
+    """Reasons on demand (ml/on_demand.py): a prospect's feature row, the models and its stored
+    percentiles give the reasons scoring the whole county gives it — listed, unlisted, suspect."""
+    features = prospect_features()
+    settings = fast_scoring()
+    versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
+    stored = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings,
+                            explain=False).frame
+    ratio = features["last_sale_price_indexed"] / (features["comps_median_price_per_sqft"] * features["living_sqft"])
+    suspect = features.index[((ratio < 0.5) | (ratio > 2.0)) & features["list_price"].isna()]
+    chosen = [0, 3, 150, int(suspect[0])]  # two listed (a deal probability), one plain, one suspect sale
+    keys = features["prospect_key"].iloc[chosen].tolist()
+    whole = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings,
+                           explain_keys=keys).frame.set_index("prospect_key")["score_breakdown"]
+    components = pd.DataFrame(list(stored["score_components"].iloc[chosen]))  # as stored: rounded, None
+    alone = explain_prospects(features.iloc[chosen], components, trained.avm, trained.deal, trained.propensity,
+                              settings)
+    assert list(alone) == keys
+    for key in keys:
+        assert alone[key] == whole[key], key
+    assert alone[keys[0]]["deal_drivers"] and alone[keys[-1]]["suspect_sale"]

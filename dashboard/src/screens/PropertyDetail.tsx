@@ -12,6 +12,7 @@ import {
 import { Comps } from "./property/Comps";
 import { Emails } from "./property/Emails";
 import { PriceHistory } from "./property/PriceHistory";
+import { WhyThisScore } from "./property/Reasons";
 import { Similar } from "./property/Similar";
 
 // Prospect columns shown as facts (the rest are keys and bookkeeping, or already in the heading).
@@ -44,7 +45,7 @@ export default function PropertyDetail() {
       </div>
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="min-w-0 space-y-6 lg:col-span-2">
-          <ScoreCard score={p.score ?? null} />
+          <ScoreCard propertyId={p.id} score={p.score ?? null} />
           <Comps propertyId={p.id} />
           <PriceHistory propertyId={p.id} />
           <Facts detail={p} prospect={prospect} />
@@ -60,7 +61,7 @@ export default function PropertyDetail() {
   );
 }
 
-function ScoreCard({ score }: { score: Schemas["PropertyScore"] | null }) {
+function ScoreCard({ propertyId, score }: { propertyId: number; score: Schemas["PropertyScore"] | null }) {
   if (!score) {
     return (
       <section className="card" aria-labelledby="score-h">
@@ -103,16 +104,7 @@ function ScoreCard({ score }: { score: Schemas["PropertyScore"] | null }) {
           })}
         </ul>
       </div>
-      <div>
-        <h3 className="font-semibold">Why this score</h3>
-        {score.reasons?.length ? (
-          <ul className="mt-2 list-disc space-y-1 pl-5 text-sm">{score.reasons.map((r) => <li key={r}>{r}</li>)}</ul>
-        ) : (
-          <p className="mt-1 text-sm text-slate-600">
-            Reasons are written when a memo is made for the property; none has been made yet.
-          </p>
-        )}
-      </div>
+      <WhyThisScore propertyId={propertyId} score={score} />
     </section>
   );
 }

@@ -27,6 +27,7 @@ from realestate_assets.api.v1 import (
     properties,
     property_activity,
     property_market,
+    property_reasons,
     property_search,
     settings,
     usage,
@@ -57,10 +58,10 @@ async def limit_by_address(request: Request) -> None:
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth.router, admin.router, properties.router, property_market.router, property_activity.router,
-                   property_search.router, workspace.router, analytics.router, models.router, privacy.router,
-                   webhook_endpoints.router, campaign_preview.router, campaign_properties.router, campaigns.router,
-                   settings.router, usage.router):
+    for router in (auth.router, admin.router, properties.router, property_market.router, property_reasons.router,
+                   property_activity.router, property_search.router, workspace.router, analytics.router,
+                   models.router, privacy.router, webhook_endpoints.router, campaign_preview.router,
+                   campaign_properties.router, campaigns.router, settings.router, usage.router):
         document_permissions(router.routes)
         idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
