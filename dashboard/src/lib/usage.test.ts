@@ -58,7 +58,18 @@ describe("API calls by day", () => {
     expect(callTone(800, 1000)).toBe("near");
     expect(callTone(1000, 1000)).toBe("full");
     expect(callTone(5000, null)).toBe("ok");
-    expect(callBars(callsThisMonth(series), 1000).map((b) => [b.label, b.tone])).toEqual([["1", "ok"], ["2", "ok"], ["3", "full"], ["4", "ok"]]);
+    const bars = callBars(callsThisMonth(series), 1000);
+    expect(bars.slice(0, 4).map((b) => [b.label, b.calls, b.tone])).toEqual([["1", 311, "ok"], ["2", 0, "ok"], ["3", 1000, "full"], ["4", 87, "ok"]]);
+  });
+
+  it("spans the whole month, the days to come empty", () => {
+    const bars = callBars(callsThisMonth(series), 1000);
+    expect(bars).toHaveLength(31);
+    expect(bars[4]).toEqual({ day: "2026-12-05", label: "5", calls: null, tone: "ok" });
+    expect(bars[30]?.day).toBe("2026-12-31");
+    expect(callBars([{ day: "2028-02-28", calls: 1 }], null).map((b) => b.day)).toEqual(["2028-02-28", "2028-02-29"]); // leap year
+    expect(callBars([{ day: "2026-11-30", calls: 1 }], null)).toHaveLength(1);
+    expect(callBars([], null)).toEqual([]);
   });
 
   it("sums the month up in words for the caption", () => {

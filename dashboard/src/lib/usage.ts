@@ -72,9 +72,12 @@ export interface CallDay {
   calls: number;
 }
 
-/** A bar of the API-calls chart: the day of the month on the axis, coloured as the quota would be. */
-export interface CallBar extends CallDay {
+/** A bar of the API-calls chart: the day of the month on the axis, coloured as the quota would be;
+ * `calls` null for the month's days still to come (an empty slot, so the axis is the whole month). */
+export interface CallBar {
+  day: string;
   label: string;
+  calls: number | null;
   tone: Tone;
 }
 
@@ -97,8 +100,17 @@ export function callTone(calls: number, limit: number | null): Tone {
     exhausted: limit !== null && calls >= limit });
 }
 
+/** This month's days (callsThisMonth) as bars, then empty slots to the month's last day. */
 export function callBars(days: readonly CallDay[], limit: number | null): CallBar[] {
-  return days.map((d) => ({ ...d, label: String(Number(d.day.slice(8, 10))), tone: callTone(d.calls, limit) }));
+  const bars: CallBar[] = days.map((d) => ({ ...d, label: String(Number(d.day.slice(8, 10))), tone: callTone(d.calls, limit) }));
+  const last = days[days.length - 1];
+  if (!last) return bars;
+  const [year, month, today] = last.day.split("-").map(Number) as [number, number, number];
+  const length = new Date(Date.UTC(year, month, 0)).getUTCDate(); // day 0 of the next month: this one's last
+  for (let n = today + 1; n <= length; n += 1) {
+    bars.push({ day: `${last.day.slice(0, 8)}${String(n).padStart(2, "0")}`, label: String(n), calls: null, tone: "ok" });
+  }
+  return bars;
 }
 
 /** The chart in one sentence (its caption): "1,234 API calls from Dec 1 to Dec 4, 2026; most on Dec 2 (800); daily limit 1,000, reached on 1 day." */
