@@ -25,6 +25,7 @@ from realestate_assets.api.v1.property_query import (
     decode_cursor,
     encode_cursor,
     list_query,
+    nullable_lead,
     sort_keys,
     text_matches,
     with_followed_counties,
@@ -225,6 +226,30 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
             assert [r[4] for r in cur.fetchall()] == ["12347 MAIN ST"]
             assert text_matches(cur, PropertyFilters(county=[f"{bulk}_c07"], q="main")) is None  # 5,000 match
             assert text_matches(cur, PropertyFilters(county=[f"{bulk}_c09"], q="12349")) == []  # not followed
+            # Migration 0040: Home's recent deals (the packet threshold, newest first, then score) from the
+            # first-seen index, in a county of 40,000 properties first seen over a year of daily runs.
+            cur.execute("RESET ROLE")  # the tables' owner again, in the same transaction
+            store.subscribe(cur, tenant, f"{bulk}_big")
+            cur.execute("""
+                INSERT INTO prospects (county, prospect_key, address, status, first_seen_at)
+                SELECT %s, 'b' || g, g || ' OAK ST', 'scored', now() - (g %% 365) * interval '1 day'
+                FROM generate_series(1, 40000) g""", (f"{bulk}_big",))
+            cur.execute("""
+                INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
+                SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
+                FROM prospects WHERE county = %s""", (f"{bulk}_big",))
+            cur.execute("ANALYZE prospects")
+            cur.execute("ANALYZE scores")
+            act_as_api(cur, tenant)
+            recent = PropertyFilters(county=[f"{bulk}_big"], min_score=75, sort="-first_seen_at,-bird_dog_score")
+            query, params = list_query(recent, limit=9, lead_not_null=nullable_lead(recent))
+            cur.execute("EXPLAIN " + query, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert "ix_prospects_county_first_seen" in plan and "Hash Join" not in plan, plan
+            cur.execute(query, params)
+            rows = [(r[22], r[18]) for r in cur.fetchall()]  # first_seen_at, bird_dog_score
+            assert len(rows) == 9 and all(score >= 75 for _, score in rows)
+            assert rows == sorted(rows, reverse=True)
     finally:
         conn.rollback()
         conn.close()

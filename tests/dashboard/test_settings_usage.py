@@ -1,11 +1,13 @@
 """Settings › Usage in Debian Chromium against the real API: a free tenant with its month's
-properties used up sees its plan, that quota's bar full and marked, and the others' usage."""
+properties used up sees its plan, that quota's bar full and marked, and the others' usage; and its
+API calls per day this month, drawn against the daily limit and given as a table."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ def test_a_viewer_sees_the_plan_and_each_quota_against_it(base_url: str, databas
         cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
                     "SELECT %s, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 'elsewhere', 'k' || i, 'packet' "
                     "FROM generate_series(1, 99) i", (tenant.id,))  # and make_tenant's one: 100
+        first = datetime.now(UTC).date().replace(day=1)  # the API's own calls add to it when it is today
+        cur.execute("INSERT INTO api_call_days (tenant_id, day, calls) VALUES (%s, %s, 311)", (tenant.id, first))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page: Any = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
@@ -57,4 +61,12 @@ def test_a_viewer_sees_the_plan_and_each_quota_against_it(base_url: str, databas
         expect(section.get_by_test_id("quota-emails")).to_contain_text("0 of 500")  # make_tenant's email is not sent
         expect(section.get_by_test_id("quota-storage")).to_contain_text("10 B of 1 GB")
         expect(section.get_by_test_id("quota-api_calls")).to_contain_text(re.compile(r"\d+ of 1,000"))
+        chart = section.get_by_test_id("api-calls-chart")
+        expect(chart).to_contain_text("daily limit 1,000")
+        expect(chart.locator(".recharts-reference-line")).to_have_count(1)
+        chart.get_by_text("API calls by day as a table").click()
+        table = chart.get_by_role("table", name="API calls per UTC day this month")
+        expect(table.get_by_role("row")).to_have_count(1 + datetime.now(UTC).day)  # header, the 1st to today
+        day_one = table.get_by_role("row", name=f"{first:%b} 1, {first.year}").get_by_role("cell")
+        expect(day_one).to_have_text(re.compile(r"^3\d\d$"))
         browser.close()

@@ -1,8 +1,10 @@
 // Settings › Usage: the workspace's plan and each quota used against it (GET /api/v1/usage).
-// Over a quota the API answers 402 (429 for API calls) naming it; this panel shows it coming.
+// Over a quota the API answers 402 (429 for API calls) naming it; this panel shows it coming, and
+// the month's API calls by day (ApiCallsChart).
 import { useQuery } from "@tanstack/react-query";
 import { api, data } from "../api/client";
-import { quotaLabel, resetsText, usageShare, usageText, usageTone, type Tone } from "../lib/usage";
+import { dailyCallLimit, quotaLabel, resetsText, usageShare, usageText, usageTone, type Tone } from "../lib/usage";
+import { ApiCallsChart } from "./ApiCallsChart";
 import { ErrorBox, Loading } from "./ui";
 
 const BAR: Record<Tone, string> = { ok: "bg-emerald-600", near: "bg-amber-500", full: "bg-red-600" };
@@ -41,6 +43,7 @@ export function UsagePanel() {
               );
             })}
           </ul>
+          <ApiCallsChart days={usage.data.api_calls_by_day} limit={dailyCallLimit(usage.data.quotas)} />
         </>
       )}
     </section>
