@@ -7,14 +7,14 @@ under the same `county_subscribed` policy (migrations 0008, 0021). ENABLE, not F
 pipeline, the table's owner, is unaffected.
 
 Revision ID: 0041
-Revises: 0039 (0040 is another branch's index: the lead re-chains when merging)
+Revises: 0040
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "0041"
-down_revision = "0039"
+down_revision = "0040"
 branch_labels = None
 depends_on = None
 
