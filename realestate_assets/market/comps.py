@@ -47,6 +47,9 @@ from realestate_assets.geo import to_xy
 __all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
 
 WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
+# Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
+# answer is the same with any number; most of the comps' time is the queries (issue 17).
+QUERY_WORKERS = -1
 
 
 class MarketIndex(Protocol):
@@ -152,7 +155,7 @@ class SalesPool:
             short = []
             for start in range(0, len(todo), max(1, budget // k)):
                 rows = todo[start:start + max(1, budget // k)]
-                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound)
+                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
                 dist, nbr = dist.reshape(len(rows), k), nbr.reshape(len(rows), k)
                 mask = keep(rows, nbr, dist)
                 mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
