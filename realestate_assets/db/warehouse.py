@@ -4,7 +4,8 @@
 temporary table, upserted on the natural key (touching only rows whose values changed, so
 `updated_at` means something), and rows of the partition that are no longer produced are
 deleted — all in the caller's transaction. Re-running a materialization therefore never
-duplicates a row.
+duplicates a row. A first load (the slice holds no row yet) skips the stage: the rows are COPYed
+straight into the table, where the upsert would only have inserted them all again.
 
 Write–audit–publish: a table whose check is blocking passes an `audit` that runs on the staged
 rows before anything is published; if a blocking result fails, the stage is dropped and the
@@ -278,7 +279,10 @@ def sync_partition(
     `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
     staged rows first; when one of its blocking results fails nothing is published
-    (`published=False`) and the slice keeps its previous rows.
+    (`published=False`) and the slice keeps its previous rows. For a first load (an empty
+    slice) the rows are COPYed into the table itself under a savepoint, the audit reads them
+    through a temporary view named like the stage, and a failed blocking result rolls back to
+    the savepoint: the same outcome, the rows written once instead of twice.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The
