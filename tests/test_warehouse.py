@@ -115,6 +115,49 @@ def test_a_stream_of_frames_syncs_like_one_frame(warehouse: Warehouse, county: s
     assert (emptied.deleted, emptied.staged) == (4, 0)
 
 
+def test_a_first_load_goes_straight_into_the_table_with_the_same_outcome(warehouse: Warehouse,
+                                                                        county: str) -> None:
+    """Issue 17: an empty slice is loaded without a stage (no upsert copying the rows again): the
+    same rows and figures; the audit still sees exactly the loaded rows, under the stage's name,
+    and a failed blocking one leaves the slice empty; keys repeated across frames are refused."""
+    seen: list[tuple[int, int]] = []
+
+    def audit(conn, stage: str) -> list[AuditResult]:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE latitude > 48) FROM {stage}")
+            staged, outside = cur.fetchone()
+        seen.append((staged, outside))
+        return [AuditResult("inside_county", outside == 0, f"{outside} outside")]
+
+    def sync(frames, **kw):
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, "prospects", frames, county=county, keys=["prospect_key"], **kw)
+
+    other = f"{county}_other"  # another county's rows: not this slice, not seen by its audit
+    with warehouse.transaction() as conn:
+        sync_partition(conn, "prospects", prospects(["a", "q"], lat=49.0), county=other, keys=["prospect_key"])
+    refused = sync(iter([prospects(["a"]), prospects(["b"], lat=49.0)]), audit=audit)
+    assert not refused.published and refused.staged == 2 and seen == [(2, 1)]
+    assert warehouse.scalar("SELECT count(*) FROM prospects WHERE county = :c", {"c": county}) == 0
+    with pytest.raises(ValueError, match=r"duplicate natural keys.*\bb\b"):
+        sync(iter([prospects(["a", "b"]), prospects(["b"])]))
+    assert warehouse.scalar("SELECT count(*) FROM prospects WHERE county = :c", {"c": county}) == 0
+    first = sync(iter([prospects(["a", "b"]), prospects([]), prospects(["c"], lat=47.7)]), audit=audit)
+    assert (first.inserted, first.updated, first.deleted, first.unchanged, first.staged, first.published) == \
+        (3, 0, 0, 0, 3, True)
+    assert seen[-1] == (3, 0)
+    rows = warehouse.frame("SELECT prospect_key, latitude, sources, status FROM prospects WHERE county = :c "
+                           "ORDER BY 1", {"c": county})
+    assert rows.to_dict("list") == {"prospect_key": ["a", "b", "c"], "latitude": [47.6, 47.6, 47.7],
+                                    "sources": [["s"]] * 3, "status": ["new"] * 3}
+    again = sync(prospects(["a", "b", "c"]))  # not empty now: staged and upserted as before
+    assert (again.inserted, again.updated, again.deleted, again.unchanged) == (0, 1, 0, 2)
+    assert warehouse.scalar("SELECT count(*) FROM prospects WHERE county = :c", {"c": other}) == 2
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname = '_stage'")  # no view left behind
+        assert cur.fetchone()[0] == 0
+
+
 def test_a_query_read_in_keyset_chunks_within_one_snapshot(warehouse: Warehouse, county: str) -> None:
     with warehouse.transaction() as conn:
         sync_partition(conn, "prospects", prospects([f"k{i:02d}" for i in range(25)]), county=county,

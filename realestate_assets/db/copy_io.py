@@ -21,7 +21,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -178,23 +178,26 @@ class _copy_out:
 
 def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str],
                 chunk_rows: int = WRITE_CHUNK_ROWS, *, json_text: Collection[str] = (),
-                arrow: bool = True) -> None:
+                arrow: bool = True, constants: Mapping[str, str] | None = None) -> None:
     """COPY `frame` into `target` (its columns, in order) one chunk at a time. `types` maps each
     column to the table's data_type: jsonb values are serialized (`json_text`: jsonb columns that
     hold JSON text already, written as they are), float columns bound for an integer column are
-    rounded, and NUL characters (which text cannot hold) are dropped.
+    rounded, and NUL characters (which text cannot hold) are dropped. `constants`: text columns
+    of `target` not in the frame, one value for every row, written before the frame's (e.g. the
+    partition's county when the rows go straight into the table, not through a stage).
 
     A chunk whose columns all have a plain type for their target (`_arrow_column`) is written
     to CSV by Arrow's C++ writer; any other by pandas' (`arrow=False`: always pandas', for
     tests). Both give the server the same values: NULL for None/NaN and for empty text (pandas'
     CSV cannot tell them apart, and that is what the table has always received)."""
-    names = sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    constants = dict(constants or {})
+    names = sql.SQL(", ").join(map(sql.Identifier, [*constants, *frame.columns]))
     by_pandas = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         sql.Identifier(target), names).as_string(conn)
     by_arrow = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
         sql.Identifier(target), names).as_string(conn)
     with conn.cursor() as cur:
-        for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow):
+        for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow, constants):
             if isinstance(data, pa.Table):
                 cur.copy_expert(by_arrow, _ArrowCsv(data), size=1 << 20)
             else:
@@ -202,7 +205,7 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
 
 
 def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, json_text: frozenset[str],
-                arrow: bool) -> Iterator[str | pa.Table]:
+                arrow: bool, constants: Mapping[str, str]) -> Iterator[str | pa.Table]:
     for start in range(0, len(frame), chunk_rows):
         part = frame.iloc[start:start + chunk_rows]
         kinds = [types[column] for column in frame.columns]
@@ -210,9 +213,11 @@ def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, jso
                    for i, (column, kind) in enumerate(zip(frame.columns, kinds, strict=True))]
         arrays = [_arrow_column(values, kind) for values, kind in zip(columns, kinds, strict=True)] if arrow else []
         if arrow and all(a is not None for a in arrays):
-            yield pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))])
+            fixed = [pa.repeat(pa.scalar(value, pa.large_string()), len(part)) for value in constants.values()]
+            yield pa.Table.from_arrays([*fixed, *arrays], names=[str(i) for i in range(len(fixed) + len(arrays))])
             continue
-        out = pd.DataFrame(dict(enumerate(columns)))
+        fixed_columns = [pd.Series(value, index=part.index, dtype=object) for value in constants.values()]
+        out = pd.DataFrame(dict(enumerate([*fixed_columns, *columns])))
         # PostgreSQL text cannot hold NUL; a raw NUL in the CSV can only come from a text value
         # (JSON escapes it), so one pass over the chunk's text drops them all.
         yield out.to_csv(index=False, header=False, na_rep="").replace("\x00", "")

@@ -4,7 +4,8 @@
 temporary table, upserted on the natural key (touching only rows whose values changed, so
 `updated_at` means something), and rows of the partition that are no longer produced are
 deleted — all in the caller's transaction. Re-running a materialization therefore never
-duplicates a row.
+duplicates a row. A first load (the slice holds no row yet) skips the stage: the rows are COPYed
+straight into the table, where the upsert would only have inserted them all again.
 
 Write–audit–publish: a table whose check is blocking passes an `audit` that runs on the staged
 rows before anything is published; if a blocking result fails, the stage is dropped and the
@@ -278,7 +279,10 @@ def sync_partition(
     `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
     later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
     staged rows first; when one of its blocking results fails nothing is published
-    (`published=False`) and the slice keeps its previous rows.
+    (`published=False`) and the slice keeps its previous rows. For a first load (an empty
+    slice) the rows are COPYed into the table itself under a savepoint, the audit reads them
+    through a temporary view named like the stage, and a failed blocking result rolls back to
+    the savepoint: the same outcome, the rows written once instead of twice.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The
@@ -299,14 +303,26 @@ def sync_partition(
     ident = sql.Identifier
     cols = sql.SQL(", ").join(map(ident, columns))
     updatable = [c for c in columns if c not in keys and c not in set(preserve)]
+    scope = ["county"] if tenant_id is None else ["tenant_id", "county"]
+    scope_values = (county,) if tenant_id is None else (tenant_id, county)
+    where = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(ident(c)) for c in scope)
     with conn.cursor() as cur:
         # Large values (enrichment's provenance, ~2.6 KB of JSON a row) are compressed with lz4
         # where the server has it: the same bytes back and about the same size as pglz, in 40%
         # less time per write, paid twice here (stage and table). For this transaction only.
         cur.execute("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
                     "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
-        cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
-                    .format(cols, ident(table)))
+        # A first load (the slice holds no row): the rows go straight into the table, not
+        # through a stage and an upsert that copies them again (issue 17: at a million
+        # enrichment rows, ~3 GB of jsonb text parsed once instead of written twice).
+        cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(ident(table), where),
+                    scope_values)
+        direct = bool(cur.fetchone()[0])
+        if direct:
+            cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
+        else:
+            cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
+                        .format(cols, ident(table)))
     staged = parts = 0
     part: pd.DataFrame | None = first
     del first
@@ -315,10 +331,15 @@ def sync_partition(
             if list(part.columns) != columns:
                 raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
             _no_duplicate_keys(table, part, keys)
-        write_frame(conn, "_stage", part, types, json_text=json_text)
+        if direct:
+            _load_directly(conn, table, part, types, json_text, dict(zip(scope, scope_values, strict=True)))
+        else:
+            write_frame(conn, "_stage", part, types, json_text=json_text)
         staged, parts = staged + len(part), parts + 1
         part = None  # not held while the caller's generator makes the next one
         part = next(frames, None)
+    if direct:
+        return _publish_direct_load(conn, table, columns, scope, scope_values, tenant_id, county, staged, audit)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
         # into a scan of the stage per partition row whatever the planner guesses. Unique: keys
@@ -342,8 +363,6 @@ def sync_partition(
             cur.execute("DROP TABLE _stage")
         return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=staged,
                          audits=audits)
-    scope = ["county"] if tenant_id is None else ["tenant_id", "county"]
-    scope_values = (county,) if tenant_id is None else (tenant_id, county)
     key_list = sql.SQL(", ").join(map(ident, [*scope, *keys]))
     if updatable:
         set_clause = sql.SQL(", ").join(
@@ -359,7 +378,6 @@ def sync_partition(
         "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0) AS inserted"
     ).format(table=ident(table), scope=sql.SQL(", ").join(map(ident, scope)),
              values=sql.SQL(", ").join(sql.Placeholder() * len(scope)), cols=cols, keys=key_list, conflict=conflict)
-    where = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(ident(c)) for c in scope)
     with conn.cursor() as cur:
         # Counted by the server: a million upserted rows need not come back one flag a row.
         cur.execute(sql.SQL("WITH _written AS ({}) SELECT count(*) FILTER (WHERE inserted), count(*) "
@@ -379,6 +397,46 @@ def sync_partition(
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
                      unchanged=staged - inserted - updated, staged=staged, audits=audits)
+
+
+def _load_directly(conn: PgConnection, table: str, part: pd.DataFrame, types: dict[str, str],
+                   json_text: Collection[str], scope: dict[str, str]) -> None:
+    """COPY a frame of a first load into `table` itself, the partition's scope columns added. A
+    key already written (by an earlier frame: the table's unique key sees it) is refused like
+    duplicate keys in the stage."""
+    try:
+        write_frame(conn, table, part, types, json_text=json_text, constants=scope)
+    except psycopg2.errors.UniqueViolation as exc:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
+        detail = exc.diag.message_detail or str(exc)
+        raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
+
+
+def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str], scope: Sequence[str],
+                         scope_values: Sequence[str], tenant_id: str | None, county: str, staged: int,
+                         audit: Audit | None) -> SyncStats:
+    """After a first load straight into the table: the audit reads the loaded rows through a
+    temporary view named like the stage (same columns, only this slice), and a failed blocking
+    result rolls the load back, leaving the slice as it was: empty."""
+    ident = sql.Identifier
+    with conn.cursor() as cur:
+        refresh_statistics(cur, table, tenant_id, county, staged)  # for the audits and the readers
+        if audit is not None:
+            cur.execute(sql.SQL("CREATE TEMP VIEW _stage AS SELECT {} FROM {} WHERE {}").format(
+                sql.SQL(", ").join(map(ident, columns)), ident(table),
+                sql.SQL(" AND ").join(sql.SQL("{} = {}").format(ident(c), sql.Literal(v))
+                                      for c, v in zip(scope, scope_values, strict=True))))
+    audits = tuple(audit(conn, "_stage")) if audit is not None else ()
+    with conn.cursor() as cur:
+        if not all(a.passed for a in audits if a.blocking):
+            cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
+            return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=staged,
+                             audits=audits)
+        if audit is not None:
+            cur.execute("DROP VIEW _stage")
+        cur.execute("RELEASE SAVEPOINT _direct_load")
+    return SyncStats(inserted=staged, updated=0, deleted=0, unchanged=0, staged=staged, audits=audits)
 
 
 def _no_duplicate_keys(table: str, frame: pd.DataFrame, keys: Sequence[str]) -> None:

@@ -31,7 +31,7 @@ def county_facts(sales: pd.DataFrame, settings: CompsSettings) -> tuple[pd.DataF
     as_of = as_of_date(sales)
     index = HedonicIndex.from_sales(sales)
     facts = latest_sale_facts(sales)
-    comps = comparable_sales(facts.reset_index(), sales, as_of, settings, index).summary
+    comps = comparable_sales(facts.reset_index(), sales, as_of, settings, index, chosen=False).summary
     joined = facts.join(comps.set_axis(facts.index))
     joined["market_trend_12m_pct"] = index.trend_pct(as_of)
     return joined, as_of

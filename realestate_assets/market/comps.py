@@ -46,7 +46,11 @@ from realestate_assets.geo import to_xy
 
 __all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
 
+CHOSEN_COLUMNS = ("target", "sale", "distance_m", "adjusted_price", "adjusted_price_per_sqft")
 WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
+# Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
+# answer is the same with any number; most of the comps' time is the queries (issue 17).
+QUERY_WORKERS = -1
 
 
 class MarketIndex(Protocol):
@@ -117,8 +121,13 @@ class SalesPool:
         return np.where(codes < 0, missing, codes)
 
     def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
-             index: MarketIndex | None = None) -> Comps:
-        """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type)."""
+             index: MarketIndex | None = None, *, chosen: bool = True) -> Comps:
+        """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type).
+
+        `chosen=False`: only the summary is wanted. Each query chunk's complete rows go straight
+        into the (targets × max_comps) grid the summary is taken from, and the (target, comp)
+        rows are never gathered for the whole county (issue 17: at a million targets they were
+        1.4 GB at the step's peak); `chosen` is then empty. The same summary either way."""
         s = self.settings
         n = len(targets)
         as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))))
@@ -144,6 +153,8 @@ class SalesPool:
             return mask
 
         picked_t, picked_p, picked_d = [], [], []
+        grid = None if chosen else np.full((n, s.max_comps), np.nan)
+        count = None if chosen else np.zeros(n, dtype=np.int64)
         todo = np.flatnonzero(ok) if self.tree is not None else np.array([], dtype=int)
         k = min(s.candidates, len(self))
         bound = np.inf if s.radius_m is None else s.radius_m
@@ -152,18 +163,24 @@ class SalesPool:
             short = []
             for start in range(0, len(todo), max(1, budget // k)):
                 rows = todo[start:start + max(1, budget // k)]
-                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound)
+                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
                 dist, nbr = dist.reshape(len(rows), k), nbr.reshape(len(rows), k)
                 mask = keep(rows, nbr, dist)
                 mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
                 done = (mask.sum(axis=1) >= s.max_comps) | ~np.isfinite(dist[:, -1]) | (k >= len(self))
                 r, c = np.nonzero(mask & done[:, None])
-                picked_t.append(rows[r])
-                picked_p.append(nbr[r, c])
-                picked_d.append(dist[r, c])
+                if grid is not None and count is not None:  # a done row's comps are all here
+                    self._into_grid(grid, count, rows[r], nbr[r, c], t_date, index)
+                else:
+                    picked_t.append(rows[r])
+                    picked_p.append(nbr[r, c])
+                    picked_d.append(dist[r, c])
                 short.append(rows[~done])
             todo = np.concatenate(short)
             k = min(k * WIDEN, len(self))
+        if grid is not None and count is not None:
+            return Comps(pd.DataFrame({c: pd.Series(dtype=float) for c in CHOSEN_COLUMNS}),
+                         self._summary(targets, grid, count))
         target = np.concatenate(picked_t) if picked_t else np.array([], dtype=int)
         pool_pos = np.concatenate(picked_p) if picked_p else np.array([], dtype=int)
         distance = np.concatenate(picked_d) if picked_d else np.array([], dtype=float)
@@ -187,6 +204,20 @@ class SalesPool:
         table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(from_months), len(to_months))
         return table[from_m - from_months[0], to_col.ravel()]
 
+    def _into_grid(self, grid: np.ndarray, count: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
+                   t_date: np.ndarray, index: MarketIndex | None) -> None:
+        """Put one query chunk's comps (`target` grouped, each target's comps all present) into
+        the summary's grid: the time-adjusted price per sqft, as `_result` computes it."""
+        if not len(target):
+            return
+        price, sqft = self.price[pool_pos], self.sqft[pool_pos]
+        factor = self._factor(pool_pos, t_date[target], index)
+        first = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+        sizes = np.diff(np.r_[first, len(target)])
+        rank = np.arange(len(target)) - np.repeat(first, sizes)
+        grid[target, rank] = price * factor / sqft
+        count[target[first]] = sizes
+
     def _result(self, targets: pd.DataFrame, t_date: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
                 distance: np.ndarray, index: MarketIndex | None) -> Comps:
         s = self.settings
@@ -205,21 +236,27 @@ class SalesPool:
         rank = np.arange(len(target)) - first[target]
         grid = np.full((n, s.max_comps), np.nan)
         grid[target, rank] = chosen["adjusted_price_per_sqft"].to_numpy()
+        return Comps(chosen, self._summary(targets, grid, count))
+
+    def _summary(self, targets: pd.DataFrame, grid: np.ndarray, count: np.ndarray) -> pd.DataFrame:
+        """Per target: its comps' count, and the median and spread of its row of `grid` (the
+        comps' adjusted prices per sqft, NaN-padded; their order in the row does not matter)."""
+        s, n = self.settings, len(targets)
         enough = count >= s.min_comps
         median, q1, q3 = (np.full(n, np.nan) for _ in range(3))
         if enough.any():
             median[enough], q1[enough], q3[enough] = row_quantiles(grid[enough], count[enough], (0.5, 0.25, 0.75))
         spread = (q3 - q1) / median * 100.0
-        summary = pd.DataFrame({
+        return pd.DataFrame({
             "comps_count": count, "comps_median_price_per_sqft": median,
             "comps_estimated_value": median * targets["living_sqft"].to_numpy(dtype=float),
             "comps_value_spread_pct": spread}, index=targets.index)
-        return Comps(chosen, summary)
 
 
 def comparable_sales(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
-                     settings: CompsSettings, index: MarketIndex | None = None) -> Comps:
-    """The comps of every target as of its date (one date or one per row); see the module docstring."""
+                     settings: CompsSettings, index: MarketIndex | None = None, *, chosen: bool = True) -> Comps:
+    """The comps of every target as of its date (one date or one per row); see the module docstring.
+    `chosen=False`: the summary only (`SalesPool.find`)."""
     dates = pd.to_datetime(pd.Series(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (len(targets),))))
     earliest, latest = (dates.min(), dates.max()) if len(dates) and dates.notna().any() else (None, None)
-    return SalesPool(sales, settings, earliest, latest).find(targets, dates.to_numpy(), index)
+    return SalesPool(sales, settings, earliest, latest).find(targets, dates.to_numpy(), index, chosen=chosen)

@@ -123,7 +123,7 @@ def comps_value(frame: pd.DataFrame) -> pd.Series:
 def comps_features(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
                    rule: CompsSettings, index: Any) -> pd.DataFrame:
     """`COMPS_FEATURES` of each target from the one comps rule (sales strictly before `as_of`)."""
-    summary = comparable_sales(targets, sales, as_of, rule, index).summary
+    summary = comparable_sales(targets, sales, as_of, rule, index, chosen=False).summary
     return pd.DataFrame({"comps_value": summary["comps_estimated_value"].to_numpy(dtype=float),
                          "comps_value_spread_pct": summary["comps_value_spread_pct"].to_numpy(dtype=float),
                          "comps_count": summary["comps_count"].to_numpy(dtype=float)})

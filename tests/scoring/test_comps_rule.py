@@ -106,6 +106,15 @@ def test_vectorized_search_matches_a_loop_over_every_sale_even_with_tiny_chunks_
     # Same comps; the order may differ only between sales at the same distance (to rounding).
     assert [sorted(g) for g in got] == [sorted(e) for e in expected]
     assert sum(map(len, expected)) > 300
+    # The summary alone (enrichment, the AVM baseline: no (target, comp) rows gathered for the
+    # county) is the same summary, to the bit, with and without an index, chunked and widened.
+    index = HedonicIndex.from_sales(sales)
+    for with_index in (None, index):
+        whole = comparable_sales(targets, sales, as_of.to_numpy(), settings, with_index)
+        alone = comparable_sales(targets, sales, as_of.to_numpy(), settings, with_index, chosen=False)
+        pd.testing.assert_frame_equal(alone.summary, whole.summary, check_exact=True)
+        assert alone.chosen.empty and list(alone.chosen.columns) == list(whole.chosen.columns)
+    assert whole.summary["comps_median_price_per_sqft"].notna().sum() > 50
 
 
 def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
