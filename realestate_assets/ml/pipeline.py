@@ -259,15 +259,29 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
     county["gap"] = value_gap_pct(estimated, reference)
     county["score"] = score
     county["rank"] = rank = score.rank(ascending=False, method="first").astype(int)
-    to_explain = ((score >= scoring.packet_threshold) | (rank <= scoring.explain_top_n)) if explain else \
-        pd.Series(False, index=county.index)
-    if scoring.explain_max_rows:  # an explicit budget: the best-ranked candidates first
-        to_explain &= rank <= max(scoring.explain_max_rows, scoring.explain_top_n)
+    to_explain = explained_by_default(score, rank, scoring) if explain else pd.Series(False, index=county.index)
     if explain_keys is not None:
         to_explain = county["prospect_key"].isin(list(explain_keys))
     county["explain"] = to_explain.astype(bool)
     return CountyScores(county, components, method, versions, (avm, deal, propensity), rows_for,
                         predicted_seconds + time.perf_counter() - started)
+
+
+def explain_last_rank(scoring: ScoringConfig) -> int | None:
+    """The worst score rank the `scores` asset explains (None: every packet candidate, however many).
+
+    The reasons budget (`explain_max_rows`, best ranks first, never fewer than `explain_top_n`):
+    the packet candidates ranked below it are left without reasons, for whoever reads them to
+    explain on demand. The `packet_candidates_explained` check reads the same rank."""
+    return max(scoring.explain_max_rows, scoring.explain_top_n) if scoring.explain_max_rows else None
+
+
+def explained_by_default(score: pd.Series, rank: pd.Series, scoring: ScoringConfig) -> pd.Series:
+    """Which rows the `scores` asset explains: the packet candidates (score at or above the
+    threshold) and the best `explain_top_n`, within the reasons budget (`explain_last_rank`)."""
+    chosen = (score >= scoring.packet_threshold) | (rank <= scoring.explain_top_n)
+    last = explain_last_rank(scoring)
+    return chosen if last is None else chosen & (rank <= last)
 
 
 def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,

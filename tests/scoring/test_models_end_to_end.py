@@ -184,3 +184,22 @@ def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:
     sample = training_frame(king_sales().head(20))
     np.testing.assert_allclose(restored.predict_holdout(sample), trained.avm.predict_holdout(sample))
     assert restored.comparison.keys() == trained.avm.comparison.keys()
+
+
+def test_the_reasons_budget_explains_the_best_candidates_first() -> None:
+    """`explain_max_rows` bounds the explained rows to the best ranks (never fewer than
+    `explain_top_n`); 0 explains every candidate. One rule for the asset and its check."""
+    from realestate_assets.ml.pipeline import explain_last_rank, explained_by_default
+
+    score = pd.Series([90.0, 80.0, 10.0, 76.0, 75.0, 20.0, 95.0])
+    rank = score.rank(ascending=False, method="first").astype(int)  # 2, 3, 7, 4, 5, 6, 1
+    every = fast_scoring(packet_threshold=75, explain_top_n=1, explain_max_rows=0)
+    assert explain_last_rank(every) is None
+    assert explained_by_default(score, rank, every).tolist() == [True, True, False, True, True, False, True]
+    budget = fast_scoring(packet_threshold=75, explain_top_n=1, explain_max_rows=3)
+    assert explain_last_rank(budget) == 3
+    assert explained_by_default(score, rank, budget).tolist() == [True, True, False, False, False, False, True]
+    top = fast_scoring(packet_threshold=99, explain_top_n=6, explain_max_rows=2)  # the top N stays whole
+    assert explain_last_rank(top) == 6
+    assert explained_by_default(score, rank, top).tolist() == [True, True, False, True, True, True, True]
+    assert fast_scoring().explain_max_rows == 5000  # the shipped default (config/scoring.yaml says why)
