@@ -31,7 +31,7 @@ from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.market_index import AsOfIndexes
-from realestate_assets.ml.pipeline import avm_settings, explain_last_rank, score_chunks, train_all
+from realestate_assets.ml.pipeline import JSON_TEXT_COLUMNS, avm_settings, explain_last_rank, score_chunks, train_all
 from realestate_assets.ml.registry import (
     MODEL_NAME,
     NoActiveModel,
@@ -238,8 +238,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
             scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
         with wh.transaction() as conn:
-            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS), county=context.partition_key,
-                                   keys=["prospect_key"],
+            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
+                                   county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,
                                    audit=scores_audit(scored.rows, scoring, versions))
             if stats.published:  # every row just published: the slice is exactly the staged rows
                 advance_status(conn, county=context.partition_key, status="scored", keys=sql.SQL(

@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import Trained, score_chunks, score_features, train_all
+from realestate_assets.ml.pipeline import JSON_TEXT_COLUMNS, Trained, score_chunks, score_features, train_all
 from tests.scoring.helpers_scoring import fast_scoring, king_sales
 
 
@@ -167,6 +168,12 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
     streamed = pd.concat(parts)
     pd.testing.assert_frame_equal(streamed, whole.frame)
     assert streamed["score_breakdown"].notna().sum() == whole.explained
+    # What the asset writes: the jsonb columns as the text the write would make of the dicts.
+    as_text = pd.concat(chunked.parts(130, json_text=True))
+    for column in JSON_TEXT_COLUMNS:
+        assert as_text[column].astype(object).tolist() == [jsonb_text(v) for v in whole.frame[column]]
+    pd.testing.assert_frame_equal(as_text.drop(columns=list(JSON_TEXT_COLUMNS)),
+                                  whole.frame.drop(columns=list(JSON_TEXT_COLUMNS)))
     pd.testing.assert_frame_equal(chunked.best(10).drop(columns="score_breakdown"),
                                   whole.frame.nsmallest(10, "score_rank").drop(columns="score_breakdown"))
     for propensity in (trained.propensity, None):  # the rule's percentiles too
