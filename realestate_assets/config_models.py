@@ -499,8 +499,8 @@ class ScoringConfig(Strict):
     search_spaces: SearchSpaces = Field(default_factory=SearchSpaces, description="Optuna ranges per model family")
     training_cron: str = Field(default="0 4 * * 0", description="weekly retraining (after which new sales count)")
     vectors_enabled: bool = Field(default=True, description="write property vectors to Qdrant")
-    explain_max_rows: int = Field(default=0, ge=0, description="cap on SHAP-explained rows per run, best ranks "
-                                                                "first (0 = every packet candidate)")
+    explain_max_rows: int = Field(default=5000, ge=0, description="reasons budget: SHAP-explained rows per run, "
+                                  "best ranks first (0 = every packet candidate); the rest on demand")
     suspect_sale: SuspectSaleRule = Field(default_factory=SuspectSaleRule,
                                           description="last sales kept out of the equity component and value gap")
     data_stale_after_days: int = Field(default=120, ge=1, description="a memo generated this many days after its "

@@ -13,6 +13,7 @@ import pytest
 
 from realestate_assets.assets import features as features_asset
 from realestate_assets.assets import scoring as scores_asset
+from realestate_assets.assets.common import snapshot
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from tests.samples import write_sample_config
@@ -90,3 +91,36 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         assert chunked[key] == one[key], key
     assert chunked["features:required_features_complete"][0] and chunked["scores:packet_candidates_explained"][0]
     assert chunked["scores"]["explained_rows"] == explained
+
+
+def test_scores_explain_the_best_candidates_within_the_reasons_budget(
+        make_deployment, database_url: str, tenant: str, tmp_path: Path) -> None:
+    """With a reasons budget smaller than the packet candidates, `scores` explains the best-ranked
+    candidates up to it; the blocking check reads the same budget and says how many are left for
+    on-demand reasons. The explained rows' inputs, read again by key, are the county read's."""
+    import pandas as pd
+    import yaml
+
+    config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=400, packet_threshold=60)
+    scoring = yaml.safe_load((config / "scoring.yaml").read_text())
+    scoring["explain_max_rows"] = 12
+    (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
+    defs = build_definitions(deployment=make_deployment(config))
+    wh = Warehouse(database_url)
+    found = outcome(run(defs, [*UPSTREAM, *STAGES]))
+
+    scores = tables(wh)["scores"]
+    candidates = scores["bird_dog_score"] >= 60
+    explained = scores["score_breakdown"].notna()
+    assert candidates.sum() > 12
+    assert set(scores.loc[explained, "score_rank"]) == set(range(1, 13))  # the 12 best, candidates all
+    assert found["scores"]["explained_rows"] == 12
+    assert found["scores"]["candidates_past_budget"] == candidates.sum() - 12
+    passed, description = found["scores:packet_candidates_explained"]
+    assert passed and f"{candidates.sum() - 12} ranked past the reasons budget (12)" in description
+
+    keys = scores.loc[explained, "prospect_key"].tolist()[::-1]
+    with snapshot(wh) as read:
+        again = scores_asset.rows_of(wh, read, {"county": "king_wa"}, keys)
+    county = wh.frame(scores_asset.SCORE_INPUT_SQL, {"county": "king_wa"}).set_index("prospect_key", drop=False)
+    pd.testing.assert_frame_equal(again, county.loc[keys].reset_index(drop=True), check_dtype=False)

@@ -25,12 +25,13 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
+from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.market_index import AsOfIndexes
-from realestate_assets.ml.pipeline import avm_settings, score_chunks, train_all
+from realestate_assets.ml.pipeline import JSON_TEXT_COLUMNS, avm_settings, explain_last_rank, score_chunks, train_all
 from realestate_assets.ml.registry import (
     MODEL_NAME,
     NoActiveModel,
@@ -197,15 +198,17 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     description="Per prospect: the AVM's estimated value, the value gap, the calibrated deal probability "
                 "(with an asking price) and 12-month sale probability, a 0-100 `bird_dog_score` "
                 "(docs/scoring.md) and the versions of the models used. SHAP reasons (`score_breakdown`) "
-                "are computed only where they are read: every property at or above the packet threshold, "
-                "plus the county's top `explain_top_n`.",
+                "are computed only where they are read: the properties at or above the packet threshold, "
+                "plus the county's top `explain_top_n`, best ranks first within the reasons budget "
+                "(`explain_max_rows`); the others are explained on demand.",
     check_specs=[
         dg.AssetCheckSpec("scores_in_range_with_model", asset="scores", blocking=True,
                           description="0 ≤ bird_dog_score ≤ 100 and a model version on every row"),
         dg.AssetCheckSpec("every_feature_row_scored", asset="scores", blocking=True,
                           description="one score per feature row of the county"),
         dg.AssetCheckSpec("packet_candidates_explained", asset="scores", blocking=True,
-                          description="every property that will get a memo has its reasons"),
+                          description="every packet candidate within the reasons budget (explain_max_rows, "
+                                      "best ranks first) has its reasons"),
     ],
 )
 def scores(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
@@ -235,9 +238,9 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
             scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
         with wh.transaction() as conn:
-            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS), county=context.partition_key,
-                                   keys=["prospect_key"],
-                                   audit=scores_audit(scored.rows, scoring.packet_threshold, versions))
+            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
+                                   county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,
+                                   audit=scores_audit(scored.rows, scoring, versions))
             if stats.published:  # every row just published: the slice is exactly the staged rows
                 advance_status(conn, county=context.partition_key, status="scored", keys=sql.SQL(
                     "SELECT prospect_key FROM scores WHERE county = %(county)s"))
@@ -261,6 +264,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             score_method=scored.method,
             packet_candidates=int(candidates.sum()),
             explained_rows=scored.explained,
+            # Packet candidates past the reasons budget (explain_max_rows): explained on demand.
+            candidates_past_budget=int((candidates & ~scored.county["explain"]).sum()),
             suspect_last_sales=scored.suspect_sales,  # kept out of equity and the value gap (docs/scoring.md)
             explain_seconds=round(scored.explain_seconds, 3),
             explain_rows_per_s=round(scored.explained / scored.explain_seconds, 1)
@@ -338,31 +343,46 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
 
 
 
+# `SCORE_INPUT_SQL` for a few prospects (the explained rows of an output part): the last sales
+# read are only their parcels' (by ix_sales_parcel), not the county's every sale once per part.
+ROWS_OF_SQL = SCORE_INPUT_SQL.replace(
+    "FROM sales WHERE county = :county",
+    "FROM sales WHERE county = :county AND parcel_id IN "
+    "(SELECT parcel_id FROM prospects WHERE county = :county AND prospect_key = ANY(:keys))",
+).replace("ORDER BY f.prospect_key", "AND f.prospect_key = ANY(:keys)")
+
+
 def rows_of(wh: Warehouse, conn: Any, params: dict[str, str], keys: list[str]) -> pd.DataFrame:
     """The `SCORE_INPUT_SQL` rows of these prospects, in this order (the explained ones)."""
-    query = SCORE_INPUT_SQL.replace("ORDER BY f.prospect_key", "AND f.prospect_key = ANY(:keys)")
-    found = pd.concat(list(frames(wh, conn, query, {**params, "keys": keys}, max(len(keys), 1))))
+    found = pd.concat(list(frames(wh, conn, ROWS_OF_SQL, {**params, "keys": keys}, max(len(keys), 1))))
     return found.set_index("prospect_key", drop=False).loc[keys].reset_index(drop=True)
 
 
-def scores_audit(feature_rows: int, threshold: float, versions: dict[str, str]) -> Audit:
-    """The blocking checks of `scores`, on the staged rows, before packets and emails can read them."""
+def scores_audit(feature_rows: int, scoring: ScoringConfig, versions: dict[str, str]) -> Audit:
+    """The blocking checks of `scores`, on the staged rows, before packets and emails can read them.
+    Reasons are checked on the packet candidates the asset explains: those within the reasons
+    budget (ml/pipeline.py::explain_last_rank)."""
+    threshold, last = scoring.packet_threshold, explain_last_rank(scoring)
+    rank_limit = 2**31 - 1 if last is None else last  # score_rank is an integer column
 
     def audit(conn: Any, stage: str) -> list[AuditResult]:
         with conn.cursor() as cur:
             cur.execute(sql.SQL(
                 "SELECT count(*), count(*) FILTER (WHERE bird_dog_score IS NULL OR bird_dog_score < 0 "
                 "OR bird_dog_score > 100 OR model_version IS NULL), count(*) FILTER (WHERE bird_dog_score >= %s), "
-                "count(*) FILTER (WHERE bird_dog_score >= %s AND score_breakdown IS NULL) FROM {}").format(
-                sql.Identifier(stage)), (threshold, threshold))
-            n, out_of_range, candidates, unexplained = cur.fetchone()
+                "count(*) FILTER (WHERE bird_dog_score >= %s AND score_rank <= %s AND score_breakdown IS NULL), "
+                "count(*) FILTER (WHERE bird_dog_score >= %s AND score_rank > %s) FROM {}").format(
+                sql.Identifier(stage)), (threshold, threshold, rank_limit, threshold, rank_limit))
+            n, out_of_range, candidates, unexplained, past_budget = cur.fetchone()
+        budget = "" if last is None else \
+            f"; {past_budget} ranked past the reasons budget ({last:,}): explained on demand"
         return [
             AuditResult("scores_in_range_with_model", out_of_range == 0,
                         f"{n - out_of_range} of {n} scores in [0, 100] with models {versions}",
                         metadata={"out_of_range": int(out_of_range)}),
             AuditResult("every_feature_row_scored", n == feature_rows, f"{n} scores for {feature_rows} feature rows"),
             AuditResult("packet_candidates_explained", unexplained == 0,
-                        f"{candidates} candidates, {unexplained} without reasons"),
+                        f"{candidates} candidates, {unexplained} without reasons{budget}"),
         ]
 
     return audit

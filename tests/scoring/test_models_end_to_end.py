@@ -7,12 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
-from realestate_assets.ml.pipeline import Trained, explain_prospects, score_chunks, score_features, train_all
+from realestate_assets.ml.pipeline import (
+    JSON_TEXT_COLUMNS,
+    Trained,
+    explain_prospects,
+    score_chunks,
+    score_features,
+    train_all,
+)
 from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
 
@@ -145,6 +153,12 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
     streamed = pd.concat(parts)
     pd.testing.assert_frame_equal(streamed, whole.frame)
     assert streamed["score_breakdown"].notna().sum() == whole.explained
+    # What the asset writes: the jsonb columns as the text the write would make of the dicts.
+    as_text = pd.concat(chunked.parts(130, json_text=True))
+    for column in JSON_TEXT_COLUMNS:
+        assert as_text[column].astype(object).tolist() == [jsonb_text(v) for v in whole.frame[column]]
+    pd.testing.assert_frame_equal(as_text.drop(columns=list(JSON_TEXT_COLUMNS)),
+                                  whole.frame.drop(columns=list(JSON_TEXT_COLUMNS)))
     pd.testing.assert_frame_equal(chunked.best(10).drop(columns="score_breakdown"),
                                   whole.frame.nsmallest(10, "score_rank").drop(columns="score_breakdown"))
     for propensity in (trained.propensity, None):  # the rule's percentiles too
@@ -185,3 +199,22 @@ def test_a_few_prospects_explained_alone_as_when_their_county_is_scored(trained:
     for key in keys:
         assert alone[key] == whole[key], key
     assert alone[keys[0]]["deal_drivers"] and alone[keys[-1]]["suspect_sale"]
+
+
+def test_the_reasons_budget_explains_the_best_candidates_first() -> None:
+    """`explain_max_rows` bounds the explained rows to the best ranks (never fewer than
+    `explain_top_n`); 0 explains every candidate. One rule for the asset and its check."""
+    from realestate_assets.ml.pipeline import explain_last_rank, explained_by_default
+
+    score = pd.Series([90.0, 80.0, 10.0, 76.0, 75.0, 20.0, 95.0])
+    rank = score.rank(ascending=False, method="first").astype(int)  # 2, 3, 7, 4, 5, 6, 1
+    every = fast_scoring(packet_threshold=75, explain_top_n=1, explain_max_rows=0)
+    assert explain_last_rank(every) is None
+    assert explained_by_default(score, rank, every).tolist() == [True, True, False, True, True, False, True]
+    budget = fast_scoring(packet_threshold=75, explain_top_n=1, explain_max_rows=3)
+    assert explain_last_rank(budget) == 3
+    assert explained_by_default(score, rank, budget).tolist() == [True, True, False, False, False, False, True]
+    top = fast_scoring(packet_threshold=99, explain_top_n=6, explain_max_rows=2)  # the top N stays whole
+    assert explain_last_rank(top) == 6
+    assert explained_by_default(score, rank, top).tolist() == [True, True, False, True, True, True, True]
+    assert fast_scoring().explain_max_rows == 5000  # the shipped default (config/scoring.yaml says why)
