@@ -292,3 +292,31 @@ def test_metrics_count_the_hits_and_the_bytes(client: TestClient, cw) -> None:
     size = re.search(r"^reos_api_response_cache_bytes (\S+)$", text, re.M)
     assert hits and float(hits.group(1)) == cache(client).stats()["hits"] >= 1
     assert size and float(size.group(1)) == cache(client).stats()["bytes"] > 0
+
+
+def test_the_generation_never_comes_back_to_an_earlier_value(database_url: str) -> None:
+    """Migration 0042: a county bumped once, then unfollowed. Summed (0037), the tenant's +1 and
+    the county's −1 gave the generation it had before the drop; per scope, it differs."""
+    tenant = make_tenant(database_url, "cache-gen")
+    county = f"cg_{uuid.uuid4().hex[:6]}"
+
+    def generation() -> int:
+        with owner_cursor(database_url) as cur:
+            from realestate_assets.db.tenancy import act_as_api
+
+            act_as_api(cur, tenant.id, then="SELECT reos_cache_generation()")
+            return cur.fetchone()[0]
+
+    seen = [generation()]
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT reos_cache_bump(ARRAY[%s])", (f"c:{county}",))  # one write to the county
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, county)
+    seen.append(generation())
+    with owner_cursor(database_url) as cur:
+        cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s AND county = %s", (tenant.id, county))
+    seen.append(generation())
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, county)
+    seen.append(generation())
+    assert len(set(seen)) == len(seen), seen

@@ -9,8 +9,9 @@ JSON bodies it computed, least recently used out first within a byte budget
   tenants, nor permission sets, even where the two bodies are the same today);
 * the route and its normalized query (the filters as parsed, the followed counties spelled out,
   cursor and limit; the property id);
-* the tenant's **generation** (`reos_cache_generation()`, migration 0037): a number that grows
-  in the same transaction as any write to a table these routes read — the followed counties'
+* the tenant's **generation** (`reos_cache_generation()`, migrations 0037 and 0042): a number
+  that changes, never back to an earlier value, in the same transaction as any write to a table
+  these routes read — the followed counties'
   prospects, enrichment and scores, the tenant's reviews, packets, emails and subscriptions —
   so a body computed before the write is never found again by a request that can see the write,
   in this process or another, and nothing has to be evicted or told.
