@@ -320,8 +320,8 @@ def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help
     """Reasons on demand: SHAP value factors and score drivers for the given prospects (their
     stored reasons when they have some; else computed from their feature rows, the models that
     scored them and their stored percentiles: ml/on_demand.py, as the API's reasons route)."""
-    from realestate_assets.db.warehouse import Warehouse, to_json
-    from realestate_assets.ml.on_demand import Explainer, Unexplainable
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.ml.on_demand import Explainer, Unexplainable, store_reasons
 
     with _resources("platform", "object_store", "warehouse") as built:
         platform, objects, url = built.platform, built.object_store.get(), built.warehouse.url()
@@ -340,9 +340,8 @@ def explain(prospect_keys: list[str], county: str = typer.Option("king_wa", help
                     console.print(f"  • {reason}")
                 for factor in explained.breakdown["value_factors"]:
                     console.print(f"  value: {factor['text']}")
-                if store and explained.source == "computed":
-                    cur.execute("UPDATE scores SET score_breakdown = %s WHERE county = %s AND prospect_key = %s",
-                                (to_json(explained.breakdown), county, key))
+            if store:
+                store_reasons(cur, county, found.values())
     except Unexplainable as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

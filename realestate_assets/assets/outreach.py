@@ -26,11 +26,12 @@ from realestate_assets.assets.common import (
     table_metadata,
     tenant_params,
 )
-from realestate_assets.config_models import CampaignConfig, Sender
+from realestate_assets.config_models import CampaignConfig, ScoringConfig, Sender
 from realestate_assets.db.fingerprints import agree_secrets_in
-from realestate_assets.db.warehouse import Audit, AuditResult, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.docs.context import MEMO_ROWS_SQL, MarketData, memo_context, portfolio_context
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS, RenderJob, inputs_hash, page_count, render_many
+from realestate_assets.ml.on_demand import Explainer, Unexplainable, store_reasons
 from realestate_assets.objects import ObjectStore, object_intact, tenant_key
 from realestate_assets.outreach.campaigns import (
     CampaignPlanner,
@@ -137,15 +138,6 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
         "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
         "AND county = :county", params).set_index(["prospect_key", "template"])
-    # One property whose documents cannot be made is recorded and skipped, never the county.
-    failures: dict[str, str] = {}
-    contexts: dict[str, dict] = {}
-    for _, row in rows.iterrows():
-        try:
-            contexts[row["prospect_key"]] = memo_context(row, county, sender, market=market,
-                                                         assumptions=settings.financial_assumptions)
-        except Exception as exc:
-            failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
     # Render only what will be read: the properties today's plan sends (the emails step's own
     # planning, over every property at or above the threshold, rendered or not). The others wait
     # until a plan takes them — pacing and digest sizes decide when — or are rendered on demand.
@@ -155,6 +147,18 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                         max_single_per_day=settings.pacing.max_single_emails_per_day,
                         suppressed=read_suppressed(wh, params["tenant"]))
     planned = planned_prospects(plans) | requested
+    # Those ranked past the reasons budget have none stored: explained now and stored, so their
+    # memos and (next step) emails carry reasons.
+    rows, on_demand = reasons_on_demand(context, wh, store, scoring, county.key, rows, planned)
+    # One property whose documents cannot be made is recorded and skipped, never the county.
+    failures: dict[str, str] = {}
+    contexts: dict[str, dict] = {}
+    for _, row in rows.iterrows():
+        try:
+            contexts[row["prospect_key"]] = memo_context(row, county, sender, market=market,
+                                                         assumptions=settings.financial_assumptions)
+        except Exception as exc:
+            failures[row["prospect_key"]] = f"could not build the memo context: {type(exc).__name__}: {exc}"
     unread = {key for key in contexts if key not in planned}
     # No more new properties than the month's headroom, best-scored first; those already received
     # this month (memos asked for count when asked) are free. The rest wait, skipped with reason `quota`.
@@ -268,6 +272,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             templates=dg.MetadataValue.json({t: TEMPLATE_VERSIONS[t] for t in frame["template"].unique()}),
             pages_rendered=int(sum(page_count(pdfs[p]) for p in pdfs)) if pdfs else 0,
             healed_this_run=len(healed), healed=dg.MetadataValue.json(healed[:20]),
+            explained_on_demand=on_demand["explained"], reasons_on_demand=dg.MetadataValue.json(on_demand),
             # The object key only: a packet's link is a bearer credential (signed URL) and never
             # belongs in metadata, which everyone with UI access reads.
             example=memos["object_path"].iloc[0] if len(memos) else "none"),
@@ -282,6 +287,33 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )
+
+
+def reasons_on_demand(context: dg.AssetExecutionContext, wh: Warehouse, store: ObjectStore, scoring: ScoringConfig,
+                      county_key: str, rows: pd.DataFrame, planned: set[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """`rows` (MEMO_ROWS_SQL's) with reasons for the planned ones that have none (ranked past the
+    reasons budget, ml/pipeline.py::explain_last_rank): explained from their score rows in one
+    call (ml/on_demand.py) and stored in `scores.score_breakdown` in the same transaction, so a
+    later run, the emails step and the API read them as stored. Models that cannot be loaded
+    leave those memos without reasons, as before, and never fail the county."""
+    missing = rows["score_breakdown"].map(lambda v: not isinstance(v, dict) or not v)
+    keys = sorted(set(rows.loc[missing, "prospect_key"]) & planned)
+    found: dict[str, Any] = {"asked": len(keys), "explained": 0, "stored": 0, "failed": ""}
+    if not keys:
+        return rows, found
+    try:
+        with wh.transaction() as conn, conn.cursor() as cur:
+            explained = Explainer(scoring).explain(cur, store, county_key, keys)
+            found["stored"] = store_reasons(cur, county_key, explained.values())
+    except Unexplainable as exc:
+        context.log.warning(f"{len(keys)} planned properties past the reasons budget keep their memos "
+                            f"without reasons: {exc}")
+        return rows, {**found, "failed": str(exc)}
+    found["explained"] = len(explained)
+    rows = rows.copy()
+    rows["score_breakdown"] = [explained[key].breakdown if key in explained else value
+                               for key, value in zip(rows["prospect_key"], rows["score_breakdown"], strict=True)]
+    return rows, found
 
 
 def _stored_bytes(existing: pd.DataFrame, key: str, template: str) -> int:

@@ -5,7 +5,9 @@ On any psycopg2 connection (the API's acts as `reos_api`, so row-level security 
 read to the followed counties) it reads each prospect's score row — the stored reasons, the stored
 percentiles and the versions of the models that made the score — and its scoring inputs (the
 `scores` asset's: the feature row and its last sale's flags), loads those models, and explains with
-`pipeline.explain_prospects`. Reasons already stored are answered as stored.
+`pipeline.explain_prospects`. Reasons already stored are answered as stored. `store_reasons` saves
+the computed ones into their score rows (`reos explain --store`, and the `packets` asset for the
+planned memos past the reasons budget).
 
 `Explainer` is meant to live as long as its process: models are kept by (county, name, version)
 (an LRU: loading King County's three takes about a second), explanations by (county, prospect,
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,15 @@ SCORE_SQL = ("SELECT prospect_key, bird_dog_score, score_rank, estimated_value, 
              "model_versions, updated_at FROM scores WHERE county = %s AND prospect_key = ANY(%s)")
 REGISTRY_SQL = ("SELECT model_name, version, artifact_path, artifact_sha256, is_active FROM ml_models "
                 "WHERE county = %s AND (is_active OR version = ANY(%s))")
+# Reasons computed on demand saved into their score rows, in one statement: only into the row that
+# was explained (same `updated_at`: a row rescored since keeps what its scoring wrote) and only
+# where none are stored yet.
+STORE_SQL = """
+UPDATE scores s SET score_breakdown = u.breakdown
+FROM unnest(%s::text[], %s::jsonb[], %s::timestamptz[]) AS u(prospect_key, breakdown, updated_at)
+WHERE s.county = %s AND s.prospect_key = u.prospect_key AND s.updated_at = u.updated_at
+  AND s.score_breakdown IS NULL
+"""
 KINDS = {"avm": TrainedAvm, "deal": TrainedClassifier, "sale_propensity": TrainedClassifier}
 
 
@@ -184,6 +195,18 @@ class Explainer:
             self._explained.move_to_end(key)
             while len(self._explained) > self.max_explanations:
                 self._explained.popitem(last=False)
+
+
+def store_reasons(cur: Any, county: str, explained: Iterable[Explained]) -> int:
+    """Save the reasons computed now (`source` "computed") into `scores.score_breakdown`; the
+    rows written. Needs a connection that may write `scores` (the pipeline's, not the API's).
+    Shared by `reos explain --store` and the `packets` asset."""
+    computed = [e for e in explained if e.source == "computed"]
+    if not computed:
+        return 0
+    cur.execute(STORE_SQL, ([e.prospect_key for e in computed], [to_json(e.breakdown) for e in computed],
+                            [e.score["updated_at"] for e in computed], county))
+    return int(cur.rowcount)
 
 
 def _by_versions(rows: dict[str, dict[str, Any]]) -> dict[tuple[tuple[str, str], ...], dict[str, dict[str, Any]]]:
