@@ -44,7 +44,7 @@ from realestate_assets.ml.registry import (
     promotion_decision,
     register,
 )
-from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL
+from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL, SCORE_INPUTS_OF_SQL
 from realestate_assets.ml.vectors import similar_properties, text_embedder, write_partition
 from resources import ObjectStoreResource, PlatformResource, VectorsResource, WarehouseResource
 
@@ -343,18 +343,9 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
 
 
 
-# `SCORE_INPUT_SQL` for a few prospects (the explained rows of an output part): the last sales
-# read are only their parcels' (by ix_sales_parcel), not the county's every sale once per part.
-ROWS_OF_SQL = SCORE_INPUT_SQL.replace(
-    "FROM sales WHERE county = :county",
-    "FROM sales WHERE county = :county AND parcel_id IN "
-    "(SELECT parcel_id FROM prospects WHERE county = :county AND prospect_key = ANY(:keys))",
-).replace("ORDER BY f.prospect_key", "AND f.prospect_key = ANY(:keys)")
-
-
 def rows_of(wh: Warehouse, conn: Any, params: dict[str, str], keys: list[str]) -> pd.DataFrame:
     """The `SCORE_INPUT_SQL` rows of these prospects, in this order (the explained ones)."""
-    found = pd.concat(list(frames(wh, conn, ROWS_OF_SQL, {**params, "keys": keys}, max(len(keys), 1))))
+    found = pd.concat(list(frames(wh, conn, SCORE_INPUTS_OF_SQL, {**params, "keys": keys}, max(len(keys), 1))))
     return found.set_index("prospect_key", drop=False).loc[keys].reset_index(drop=True)
 
 

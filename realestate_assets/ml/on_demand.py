@@ -31,17 +31,10 @@ from realestate_assets.ml.avm import TrainedAvm
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.pipeline import explain_prospects
 from realestate_assets.ml.registry import MODEL_NAMES, load_model
-from realestate_assets.ml.scoring import LAST_SALE_FLAGS, LAST_SALE_ORDER
+from realestate_assets.ml.scoring import SCORE_INPUTS_OF_SQL
 
-# The `scores` asset's inputs (assets/scoring.SCORE_INPUT_SQL) for a few prospects: the last sale
-# looked up per parcel (the asset's DISTINCT ON reads the county's every sale).
-INPUT_SQL = f"""
-SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings
-FROM features f LEFT JOIN prospects p USING (county, prospect_key)
-LEFT JOIN LATERAL (SELECT {LAST_SALE_FLAGS} FROM sales s WHERE s.county = f.county AND s.parcel_id = p.parcel_id
-                   ORDER BY {LAST_SALE_ORDER} LIMIT 1) ls ON true
-WHERE f.county = %(county)s AND f.prospect_key = ANY(%(keys)s) ORDER BY f.prospect_key
-"""
+# The `scores` asset's inputs for a few prospects (ml/scoring.py), bound by psycopg2 here.
+INPUT_SQL = SCORE_INPUTS_OF_SQL.replace(":county", "%(county)s").replace(":keys", "%(keys)s")
 SCORE_SQL = ("SELECT prospect_key, bird_dog_score, score_rank, estimated_value, score_components, score_breakdown, "
              "model_versions, updated_at FROM scores WHERE county = %s AND prospect_key = ANY(%s)")
 REGISTRY_SQL = ("SELECT model_name, version, artifact_path, artifact_sha256, is_active FROM ml_models "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -387,8 +388,12 @@ def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.Da
 
 # The output's jsonb columns that `CountyScores.parts(json_text=True)` gives as JSON text.
 JSON_TEXT_COLUMNS = ("score_components", "model_versions")
-# A percentile rounded to 4 places is k / 10,000: its JSON (Python's repr) by k, made once.
-_PERCENT_TEXTS: list[pa.Array] = []
+
+
+@cache
+def _percent_texts() -> pa.Array:
+    """A percentile rounded to 4 places is k / 10,000: its JSON (Python's repr) by k, made once."""
+    return pa.array([repr(k / 10_000) for k in range(10_001)], type=pa.large_string())
 
 
 def _records(components: pd.DataFrame) -> list[dict[str, float | None]]:
@@ -403,9 +408,7 @@ def _records_json(components: pd.DataFrame) -> pd.Series:
     in [0, 1] is k / 10,000, whose text is looked up by k; NaN is null. Any other value (none
     expected: the components are percentiles) sends the part through the dicts."""
     rounded = components.astype(float).round(4)
-    if not _PERCENT_TEXTS:
-        _PERCENT_TEXTS.append(pa.array([repr(k / 10_000) for k in range(10_001)], type=pa.large_string()))
-    texts = _PERCENT_TEXTS[0]
+    texts = _percent_texts()
     pieces: list[Any] = []
     for number, column in enumerate(rounded.columns):
         values = rounded[column].to_numpy()

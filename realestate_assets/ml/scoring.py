@@ -64,6 +64,16 @@ SELECT DISTINCT ON (parcel_id) parcel_id, {LAST_SALE_FLAGS}
 FROM sales WHERE county = :county
 ORDER BY parcel_id, {LAST_SALE_ORDER}
 """
+# The `scores` asset's inputs (its feature rows with the last sale's flags) for a few prospects:
+# each one's last sale looked up by its parcel (ix_sales_parcel), not the county's every sale.
+# Read by the asset for its explained rows and by reasons on demand (ml/on_demand.py).
+SCORE_INPUTS_OF_SQL = f"""
+SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings
+FROM features f LEFT JOIN prospects p USING (county, prospect_key)
+LEFT JOIN LATERAL (SELECT {LAST_SALE_FLAGS} FROM sales s WHERE s.county = f.county AND s.parcel_id = p.parcel_id
+                   ORDER BY {LAST_SALE_ORDER} LIMIT 1) ls ON true
+WHERE f.county = :county AND f.prospect_key = ANY(:keys) ORDER BY f.prospect_key
+"""
 
 
 def value_gap_pct(estimated_value: pd.Series, last_sale_price_indexed: pd.Series) -> pd.Series:
