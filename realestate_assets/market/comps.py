@@ -207,27 +207,30 @@ class SalesPool:
     def _into_grid(self, grid: np.ndarray, count: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
                    t_date: np.ndarray, index: MarketIndex | None) -> None:
         """Put one query chunk's comps (`target` grouped, each target's comps all present) into
-        the summary's grid: the time-adjusted price per sqft, as `_result` computes it."""
+        the summary's grid: the time-adjusted price per sqft (`_adjusted`)."""
         if not len(target):
             return
-        price, sqft = self.price[pool_pos], self.sqft[pool_pos]
-        factor = self._factor(pool_pos, t_date[target], index)
+        adjusted, sqft = self._adjusted(pool_pos, t_date[target], index)
         first = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         sizes = np.diff(np.r_[first, len(target)])
         rank = np.arange(len(target)) - np.repeat(first, sizes)
-        grid[target, rank] = price * factor / sqft
+        grid[target, rank] = adjusted / sqft
         count[target[first]] = sizes
+
+    def _adjusted(self, pool_pos: np.ndarray, dates: np.ndarray,
+                  index: MarketIndex | None) -> tuple[np.ndarray, np.ndarray]:
+        """The comps' prices moved along the index to their targets' dates, and their living areas."""
+        return self.price[pool_pos] * self._factor(pool_pos, dates, index), self.sqft[pool_pos]
 
     def _result(self, targets: pd.DataFrame, t_date: np.ndarray, target: np.ndarray, pool_pos: np.ndarray,
                 distance: np.ndarray, index: MarketIndex | None) -> Comps:
         s = self.settings
-        price, sqft = self.price[pool_pos], self.sqft[pool_pos]
-        factor = self._factor(pool_pos, t_date[target], index)
+        adjusted, sqft = self._adjusted(pool_pos, t_date[target], index)
         # Lean on purpose (4M rows at 400k parcels): the sale's other facts are `sales.iloc[sale]`.
         chosen = pd.DataFrame({
             "target": target, "sale": self.rows[pool_pos], "distance_m": distance,
-            "adjusted_price": price * factor, "adjusted_price_per_sqft": price * factor / sqft})
-        del price, sqft, factor
+            "adjusted_price": adjusted, "adjusted_price_per_sqft": adjusted / sqft})
+        del adjusted, sqft
 
         n = len(targets)
         count = np.bincount(target, minlength=n)
