@@ -250,6 +250,36 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
             rows = [(r[22], r[18]) for r in cur.fetchall()]  # first_seen_at, bird_dog_score
             assert len(rows) == 9 and all(score >= 75 for _, score in rows)
             assert rows == sorted(rows, reverse=True)
+            # Several followed counties: one index scan per county, merged (no hash join of all of them),
+            # and the same page as the plain query over every county.
+            cur.execute("RESET ROLE")
+            store.subscribe(cur, tenant, f"{bulk}_big2")
+            cur.execute("""
+                INSERT INTO prospects (county, prospect_key, address, status, first_seen_at)
+                SELECT %s, 'b' || g, g || ' ELM ST', 'scored', now() - (g %% 200) * interval '1 day' - interval '1 hour'
+                FROM generate_series(1, 20000) g""", (f"{bulk}_big2",))
+            cur.execute("""
+                INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
+                SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
+                FROM prospects WHERE county = %s""", (f"{bulk}_big2",))
+            cur.execute("ANALYZE prospects")
+            cur.execute("ANALYZE scores")
+            act_as_api(cur, tenant)
+            both = recent.model_copy(update={"county": [f"{bulk}_big", f"{bulk}_big2"]})
+            query, params = list_query(both, limit=9, lead_not_null=nullable_lead(both))
+            cur.execute("EXPLAIN " + query, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert plan.count("ix_prospects_county_first_seen") == 2 and "Hash Join" not in plan, plan
+            for filters in (both, both.model_copy(update={"sort": "-bird_dog_score"}),
+                            both.model_copy(update={"sort": "list_price,address", "min_score": None}),
+                            PropertyFilters(county=[f"{bulk}_c07", f"{bulk}_c08"], sort="-status,id")):
+                cur.execute(*list_query(filters, limit=9))
+                merged = cur.fetchall()
+                cur.execute(*list_query(filters))
+                assert merged == cur.fetchall()[:9], filters.sort
+                cursor = encode_cursor(filters.sort, dict(zip([d[0] for d in cur.description], merged[3], strict=True)))
+                cur.execute(*list_query(filters, cursor, limit=5))
+                assert cur.fetchall()[:5] == merged[4:9], filters.sort
     finally:
         conn.rollback()
         conn.close()
