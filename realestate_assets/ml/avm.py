@@ -20,7 +20,10 @@ Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
   both: the comps features are kept only when they lower the out-of-fold MdAPE, the blend
   weight is the one with the lowest out-of-fold MdAPE (1.0 = no blend).
 * market: `estimate()` moves the value from the last training month to the valuation month
-  along the damped-trend projection of the hedonic index fitted on the training sales.
+  along the damped-trend projection of the hedonic index fitted on the training sales, plus the
+  forecast's drift per month past it (`drift_per_month`, kept when it wins by rolling origin).
+* re-indexed mode (between retrains, `reindexed`): the value moved along the as-of index, then
+  by its neighbours' residuals since the cut-off (`ml/residuals.py`, share chosen by CV).
 * ranges: 80% split-conformal intervals from the out-of-fold residuals, by price band
   (`ml/intervals.py`).
 * evaluate: the IAAO ratio study (MdAPE, PE10/PE20, median error, COD, PRD, PRB) and the
