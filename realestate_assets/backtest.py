@@ -113,6 +113,8 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     everything = pd.concat([before, after], ignore_index=True)
     indexes = AsOfIndexes(everything)
     factor = indexes.reindex_factor(last_month, after["sale_date"])
+    # The deal model's price-to-AVM input is the re-indexed value as it was trained with
+    # (`ml/deal.py::asof_avm_values`): without the residual correction.
     reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
 
     # Deal model at each sale date, with the sale price as the asking price.
@@ -129,20 +131,22 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
     score = model_bird_dog_score(components)
     tick("score", len(after))
 
+    from realestate_assets.ml.avm import holdout_valuations
+
+    # `everything` is `before` then `after`, each in date order: the hold-out rows are `after`'s.
+    rule = scoring.comps if avm.reindex_shrink > 0 else None
+    values = holdout_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
+                                avm_flat_values=flat, indexes=indexes, reindex_shrink=avm.reindex_shrink, rule=rule)
     predictions = pd.DataFrame({
         "sale_id": after["sale_id"], "parcel_id": after["parcel_id"],
         "sale_date": pd.to_datetime(after["sale_date"]).dt.date.astype(str),
         "sale_price": after["sale_price"].astype(float), "estimated_value": np.round(estimated, 0),
         "estimated_value_low": valuation["estimated_value_low"].round(0).to_numpy(),
         "estimated_value_high": valuation["estimated_value_high"].round(0).to_numpy(),
-        "estimated_value_reindexed": np.round(reindexed, 0), "bird_dog_score": score.to_numpy(),
+        "estimated_value_reindexed": np.round(values["avm_lightgbm_reindexed_monthly"], 0),
+        "bird_dog_score": score.to_numpy(),
         "deal_probability": deal_p.round(4).to_numpy()})[PREDICTION_COLUMNS]
 
-    from realestate_assets.ml.avm import holdout_valuations
-
-    # `everything` is `before` then `after`, each in date order: the hold-out rows are `after`'s.
-    values = holdout_valuations(everything, len(before), estimated, last_month, scoring.baseline_comps,
-                                avm_flat_values=flat, indexes=indexes)
     actual = after["sale_price"].to_numpy(dtype=float)
     comparison = {name: ratio_study(value, actual) for name, value in values.items()}
     signals = _deal_signals(x, deal_p, score, components, trained)
@@ -153,6 +157,8 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
         "window": f"{after['sale_date'].min()} → {after['sale_date'].max()}",
         "avm": comparison["avm_lightgbm"], "avm_reindexed": comparison["avm_lightgbm_reindexed_monthly"],
         "avm_without_forecast": comparison["avm_lightgbm_flat"],
+        **({"avm_reindexed_without_residual_correction": comparison["avm_lightgbm_reindexed_uncorrected"]}
+           if "avm_lightgbm_reindexed_uncorrected" in comparison else {}),
         "baselines": {k: comparison[k] for k in BASELINES},
         "interval": {"nominal_coverage_pct": avm.intervals.coverage * 100 if avm.intervals else None,
                      **interval_metrics(valuation["estimated_value_low"], valuation["estimated_value_high"],
@@ -160,9 +166,9 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
                      "by_price_band": avm.intervals.by_band(valuation["estimated_value_low"],
                                                             valuation["estimated_value_high"], estimated,
                                                             after["sale_price"]) if avm.intervals else []},
-        "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": reindexed,
+        "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": values["avm_lightgbm_reindexed_monthly"],
                                            **{k: values[k] for k in BASELINES}}),
-        "forecast": _forecast_window(market, everything, after),
+        "forecast": _forecast_window(market, everything, after, avm.drift_per_month),
         "avm_selection": avm.selection,
         "deal_model": deal_window, "sale_propensity": propensity_window,
         "models_skipped": trained.skipped, "training_seconds": {k: round(v, 2) for k, v in trained.seconds.items()},
@@ -196,12 +202,18 @@ def per_quarter(after: pd.DataFrame, values: dict[str, np.ndarray]) -> dict[str,
     return out
 
 
-def _forecast_window(market: FrozenMarket, everything: pd.DataFrame, after: pd.DataFrame) -> dict[str, Any]:
+def _forecast_window(market: FrozenMarket, everything: pd.DataFrame, after: pd.DataFrame,
+                     drift: float = 0.0) -> dict[str, Any]:
     """The index projection's own error: projected vs realized (the index refitted with the window's
     sales, known only in hindsight) market change from the last training month, per window month."""
     table = forecast_error(market.forecast, HedonicIndex.from_sales(everything), after["sale_date"])
-    return {"model": market.forecast.to_dict(),
+    # The AVM's market factor adds the drift cross-validation chose (`TrainedAvm.drift_per_month`).
+    with_drift = (1 + table["projected_change_pct"] / 100) * np.exp(drift * table["horizon_months"].clip(lower=0))
+    table["projected_with_drift_pct"] = (with_drift - 1) * 100
+    table["error_with_drift_pct"] = (with_drift / (1 + table["realized_change_pct"] / 100) - 1) * 100
+    return {"model": market.forecast.to_dict(), "drift_per_month": drift,
             "mean_abs_error_pct": float(table["error_pct"].abs().mean()),
+            "mean_abs_error_with_drift_pct": float(table["error_with_drift_pct"].abs().mean()),
             "flat_mean_abs_error_pct": float(table["flat_error_pct"].abs().mean()),
             "last_month": table.iloc[-1].to_dict(),
             "by_month": table.to_dict("records")}

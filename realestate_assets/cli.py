@@ -469,6 +469,11 @@ def _print_backtest(metrics: dict, rejected: int) -> None:
                   f"(held flat: {forecast['flat_mean_abs_error_pct']:.2f}%); projected "
                   f"{forecast['last_month']['projected_change_pct']:+.1f}% vs realized "
                   f"{forecast['last_month']['realized_change_pct']:+.1f}% by {forecast['last_month']['month']}")
+    if forecast.get("drift_per_month"):
+        last = forecast["last_month"]
+        console.print(f"  with the AVM's drift ({forecast['drift_per_month'] * 100:+.2f}% a month, chosen by CV): "
+                      f"mean |error| {forecast['mean_abs_error_with_drift_pct']:.2f}%, projected "
+                      f"{last['projected_with_drift_pct']:+.1f}% by {last['month']}")
     deal = metrics["deal_model"]
     if "auc" in deal:
         console.print(f"deal model ({deal['on']}): AUC {deal['auc']:.3f}, precision@top-10% "

@@ -120,6 +120,12 @@ class MarketForecast:
     def last_month(self) -> pd.Timestamp | None:
         return pd.Timestamp(self.model.last_month) if self.model.last_month else None
 
+    def horizon(self, dates: pd.Series | np.ndarray) -> np.ndarray:
+        """Months from the last fitted month to each date's (0 on or before it, or without a model)."""
+        if self.last_month is None:
+            return np.zeros(len(dates))
+        return np.maximum(months_between(self.last_month, dates), 0.0)
+
     def factor(self, dates: pd.Series | np.ndarray) -> np.ndarray:
         """Projected index ratio (date's month ÷ last fitted month); 1.0 on or before the last month."""
         if self.last_month is None:

@@ -9,6 +9,9 @@ Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
   production and backtest models are (`FrozenMarket`): the validation sales are valued with
   the comps and the market index known at the cut-off, moved along the index projected past it
   (`market/forecast.py`). The configured LightGBM settings are always the first Optuna trial.
+* target: LightGBM learns log price, or log price deflated by the market index of the fold's
+  training sales at each sale month (the trees learn the house, the index carries the market
+  level, which a tree cannot extrapolate past its last months) — CV chooses.
 * neighbours: what comparable sales know is stacked into the model — the comps estimate, its
   spread and count (`COMPS_FEATURES`), computed for every training sale by the one comps rule
   (`market/comps.py`) from sales strictly before it, time-adjusted along the index fitted on
@@ -17,7 +20,10 @@ Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
   both: the comps features are kept only when they lower the out-of-fold MdAPE, the blend
   weight is the one with the lowest out-of-fold MdAPE (1.0 = no blend).
 * market: `estimate()` moves the value from the last training month to the valuation month
-  along the damped-trend projection of the hedonic index fitted on the training sales.
+  along the damped-trend projection of the hedonic index fitted on the training sales, plus the
+  forecast's drift per month past it (`drift_per_month`, kept when it wins by rolling origin).
+* re-indexed mode (between retrains, `reindexed`): the value moved along the as-of index, then
+  by its neighbours' residuals since the cut-off (`ml/residuals.py`, share chosen by CV).
 * ranges: 80% split-conformal intervals from the out-of-fold residuals, by price band
   (`ml/intervals.py`).
 * evaluate: the IAAO ratio study (MdAPE, PE10/PE20, median error, COD, PRD, PRB) and the
@@ -47,6 +53,7 @@ from realestate_assets.market.comps import comparable_sales
 from realestate_assets.market.forecast import MarketForecast
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
+from realestate_assets.ml.residuals import SHRINKS, corrected, neighbour_residuals
 from realestate_assets.ml.tuning import TuningSettings, optuna_search, search_space, time_series_folds
 
 NUMERIC = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
@@ -56,7 +63,8 @@ BASE_FEATURES = NUMERIC + CATEGORICAL
 COMPS_FEATURES = ["comps_value", "comps_value_spread_pct", "comps_count"]
 MODEL_FEATURES = BASE_FEATURES + COMPS_FEATURES  # every feature an AVM may use (each model keeps its own list)
 EPOCH = pd.Timestamp("2000-01-01")
-ARTIFACT_FORMAT = "reos-avm-3"
+ARTIFACT_FORMAT = "reos-avm-4"
+TARGETS = ("log_price", "deflated")  # what LightGBM learns; `AvmSettings.target`
 MIN_CALIBRATION_ROWS = 200  # fewer residuals in the newest fold → calibrate on every fold
 BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # LightGBM's share in the blend with comps
 
@@ -80,6 +88,9 @@ class AvmSettings(TuningSettings):
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 20
+    # "auto": time-series CV chooses between learning log price ("log_price") and log price
+    # deflated by the training sales' market index ("deflated", `deflator_level`).
+    target: str = "auto"
 
     def params(self) -> dict[str, Any]:
         return base_params(self.seed) | {"learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
@@ -96,6 +107,30 @@ def months_since_epoch(dates: pd.Series) -> np.ndarray:
     stamps = pd.to_datetime(pd.Series(dates))
     return ((stamps.dt.year - EPOCH.year) * 12 + (stamps.dt.month - 1)
             + (stamps.dt.day - 1) / 31.0).to_numpy(dtype=float)
+
+
+def market_months(sale_months: pd.Series | np.ndarray) -> pd.Series:
+    """The month start of each `sale_months` value (the inverse of `months_since_epoch`)."""
+    months = np.floor(np.asarray(sale_months, dtype=float)).astype(int)
+    return pd.Series(pd.to_datetime({"year": EPOCH.year + months // 12, "month": months % 12 + 1, "day": 1}))
+
+
+def deflator_level(deflator: HedonicIndex | None, frame: pd.DataFrame) -> np.ndarray:
+    """The market index level at each row's market date (`sale_months`), clamped to the index's
+    months; 1.0 without a deflator (the model learned log price itself).
+
+    Why deflate: a tree cannot extrapolate the market date. Trained on log price, the model
+    prices every date after its last months at the average of the last leaf's months, which
+    lags a rising market; trained on log price minus the log index level of the sale month, the
+    trees learn the house and the index carries the market level explicitly (and the forecast
+    moves it on)."""
+    if deflator is None:
+        return np.ones(len(frame))
+    return deflator.level(market_months(frame["sale_months"]))
+
+
+def usable_deflator(index: HedonicIndex) -> bool:
+    return index.method != "empty" and bool(np.isfinite(index.by_month.to_numpy()).all())
 
 
 def training_frame(sales: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +225,34 @@ def encode(frame: pd.DataFrame, categories: dict[str, list[str]], features: list
     return out
 
 
+def drift_per_month(residual: np.ndarray, horizon: np.ndarray) -> float:
+    """The forecast's drift: the least-absolute-deviation slope through the origin of the log
+    residuals log(price / estimate) on the months since the model's last month (the weighted
+    median of residual / horizon, weights = horizon). 0.0 without a row past the last month.
+
+    Why through the origin: at the last training month the market level is the index's own, so
+    only the projection can err, and its error grows with the horizon."""
+    residual = np.asarray(residual, dtype=float)
+    horizon = np.asarray(horizon, dtype=float)
+    ok = np.isfinite(residual) & (horizon > 0)
+    if not ok.any():
+        return 0.0
+    slope, weight = residual[ok] / horizon[ok], horizon[ok]
+    order = np.argsort(slope)
+    cumulative = np.cumsum(weight[order])
+    return float(slope[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def rolling_drift(residual: np.ndarray, horizon: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Rolling-origin drift per row: each fold's from the earlier folds' rows only (NaN for the
+    first fold, which has none)."""
+    out = np.full(len(residual), np.nan)
+    for k in np.unique(fold)[1:]:
+        earlier = fold < k
+        out[fold == k] = drift_per_month(residual[earlier], horizon[earlier])
+    return out
+
+
 def blend(model_value: np.ndarray, comps: np.ndarray, weight: float) -> np.ndarray:
     """Geometric blend of the LightGBM value with the comps value (LightGBM alone without comps)."""
     model_value = np.asarray(model_value, dtype=float)
@@ -244,12 +307,37 @@ class OutOfFold:
     comps: np.ndarray        # comps value known at the cut-off (NaN without comps)
     factor: np.ndarray       # projected market change to the sale month
     actual: np.ndarray
+    reindex: np.ndarray      # market change to the month before the sale along the as-of index
+    fold: np.ndarray         # which fold's model valued the row
+    sales: pd.DataFrame      # the validation sales' date and position (sale_date, latitude, longitude)
+    horizon: np.ndarray      # months from the fold's forecast's last month to the sale's
 
-    def estimate(self, weight: float = 1.0) -> np.ndarray:
-        return blend(self.model_value, self.comps, weight) * self.factor
+    def estimate(self, weight: float = 1.0, drift: float | np.ndarray = 0.0) -> np.ndarray:
+        return blend(self.model_value, self.comps, weight) * self.factor * np.exp(drift * self.horizon)
 
     def mdape(self, weight: float = 1.0) -> float:
         return mdape(self.estimate(weight), self.actual)
+
+    def rolling_drift(self, weight: float) -> np.ndarray:
+        """Each row's drift learned from the earlier folds only (0 for the first fold)."""
+        residual = np.log(self.actual / self.estimate(weight))
+        return np.nan_to_num(rolling_drift(residual, self.horizon, self.fold))
+
+    def reindexed(self, weight: float) -> np.ndarray:
+        """The re-indexed mode's values before the residual correction (`reindexed`)."""
+        return blend(self.model_value, self.comps, weight) * self.reindex
+
+    def neighbour_shift(self, weight: float, rule: CompsSettings) -> np.ndarray:
+        """Each row's median log residual of its earlier neighbours in the re-indexed mode
+        (`ml/residuals.py`): each fold's pool is its own validation sales, as the backtest's is
+        the window's. The corrected values are `reindexed(weight) · exp(shrink · shift)`."""
+        residual = np.log(self.actual / self.reindexed(weight))
+        out = np.zeros(len(residual))
+        for fold in np.unique(self.fold):
+            rows = self.fold == fold
+            out[rows] = neighbour_residuals(self.sales.loc[rows, "latitude"], self.sales.loc[rows, "longitude"],
+                                            self.sales.loc[rows, "sale_date"], residual[rows], rule)
+        return out
 
 
 @dataclass
@@ -258,30 +346,42 @@ class _Fold:
     valid_inputs: pd.DataFrame
     factor: np.ndarray
     actual: np.ndarray
+    index: HedonicIndex  # fitted on the fold's training sales only: its deflator
+    reindex: np.ndarray  # as-of index change from the fold's last training month to each sale's
+    horizon: np.ndarray  # months from the fold's forecast's last month to each sale's (≥ 0)
 
 
 def _folds(frame: pd.DataFrame, sales: pd.DataFrame, settings: AvmSettings,
-           rule: CompsSettings | None) -> list[_Fold]:
-    """Expanding-window folds, each with its validation sales as its frozen model sees them."""
+           rule: CompsSettings | None, indexes: AsOfIndexes | None = None) -> list[_Fold]:
+    """Expanding-window folds, each with its validation sales as its frozen model sees them.
+
+    `indexes`: as-of indexes of these sales (each fitted on sales before a month only)."""
+    indexes = indexes or AsOfIndexes(sales)
     out = []
     for train_idx, valid_idx in time_series_folds(len(frame), settings.cv_folds):
         market = FrozenMarket.of(sales.iloc[train_idx], cutoff=frame["sale_date"].iloc[valid_idx].min())
         valid = sales.iloc[valid_idx]
+        reindex = indexes.reindex_factor(month_start(market.last_sale), valid["sale_date"])
         out.append(_Fold(train_idx, market.inputs(valid, rule), market.forecast.factor(valid["sale_date"]),
-                         frame["sale_price"].to_numpy()[valid_idx]))
+                         frame["sale_price"].to_numpy()[valid_idx], market.index,
+                         np.where(np.isfinite(reindex), reindex, 1.0), market.forecast.horizon(valid["sale_date"])))
     return out
 
 
 def _out_of_fold(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]],
-                 params: dict[str, Any], features: list[str]) -> OutOfFold:
+                 params: dict[str, Any], features: list[str], deflate: bool = False) -> OutOfFold:
     values = []
     for fold in folds:
-        booster = _fit(frame.iloc[fold.train], categories, params, features)
-        values.append(np.exp(booster.predict(encode(fold.valid_inputs, categories, features))))
+        deflator = fold.index if deflate else None
+        booster = _fit(frame.iloc[fold.train], categories, params, features, deflator)
+        values.append(_value(booster, fold.valid_inputs, categories, features, deflator))
     comps = [f.valid_inputs["comps_value"].to_numpy(dtype=float) if "comps_value" in f.valid_inputs
              else np.full(len(f.actual), np.nan) for f in folds]
     return OutOfFold(np.concatenate(values), np.concatenate(comps), np.concatenate([f.factor for f in folds]),
-                     np.concatenate([f.actual for f in folds]))
+                     np.concatenate([f.actual for f in folds]), np.concatenate([f.reindex for f in folds]),
+                     np.concatenate([np.full(len(f.actual), i) for i, f in enumerate(folds)]),
+                     pd.concat([f.valid_inputs[["sale_date", "latitude", "longitude"]] for f in folds],
+                               ignore_index=True), np.concatenate([f.horizon for f in folds]))
 
 
 @dataclass
@@ -300,9 +400,17 @@ class TrainedAvm:
     importance: dict[str, float] = field(default_factory=dict)  # gain share per feature
     features: list[str] = field(default_factory=lambda: list(BASE_FEATURES))
     blend_weight: float = 1.0  # LightGBM's share in the geometric blend with the comps value
+    reindex_shrink: float = 0.0  # re-indexed mode's spatial residual correction (`ml/residuals.py`)
+    drift_per_month: float = 0.0  # log change a month added to the forecast (`drift_per_month`)
     forecast: MarketForecast | None = None  # the training sales' index, projected past its last month
     intervals: PriceBandIntervals | None = None  # 80% ranges from out-of-fold residuals
     selection: dict[str, Any] = field(default_factory=dict)  # what cross-validation chose, and why
+    # The "deflated" target: the market index the final / evaluation booster's labels were
+    # divided by (None: the model learned log price), and the mean log level of the training
+    # sales (SHAP's baseline keeps it; `contributions`).
+    deflator: HedonicIndex | None = None
+    eval_deflator: HedonicIndex | None = None
+    deflator_log_mean: float = 0.0
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
         return encode(frame, self.categories, self.features)
@@ -310,11 +418,13 @@ class TrainedAvm:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The LightGBM value (what SHAP contributions add up to), at the frame's market date;
         past the training months that is the last training month's market."""
-        return np.exp(self.booster.predict(self.encode(frame)))
+        return _value(self.booster, frame, self.categories, self.features, self.deflator)
 
     def predict_holdout(self, frame: pd.DataFrame) -> np.ndarray:
         """Values from the booster that never saw the hold-out (falls back to the final one)."""
-        return np.exp((self.eval_booster or self.booster).predict(self.encode(frame)))
+        if self.eval_booster is None:
+            return self.predict(frame)
+        return _value(self.eval_booster, frame, self.categories, self.features, self.eval_deflator)
 
     def value(self, frame: pd.DataFrame) -> np.ndarray:
         """The valuation at the last training month's market: LightGBM blended with comps."""
@@ -322,10 +432,13 @@ class TrainedAvm:
         return blend(self.predict(frame), comps, self.blend_weight)
 
     def estimate(self, frame: pd.DataFrame, dates: pd.Series | np.ndarray) -> pd.DataFrame:
-        """estimated_value at each date's market (projected past the training months) and its
-        80% range (estimated_value_low/high; NaN for an artifact without intervals)."""
+        """estimated_value at each date's market (projected past the training months, with the
+        forecast's drift chosen by CV) and its 80% range (estimated_value_low/high; NaN for an
+        artifact without intervals)."""
         value = self.value(frame)
-        factor = self.forecast.factor(dates) if self.forecast is not None else np.ones(len(frame))
+        factor = np.ones(len(frame))
+        if self.forecast is not None:
+            factor = self.forecast.factor(dates) * np.exp(self.drift_per_month * self.forecast.horizon(dates))
         estimate = value * factor
         low, high = self.intervals.bounds(estimate) if self.intervals is not None else \
             (np.full(len(frame), np.nan), np.full(len(frame), np.nan))
@@ -333,9 +446,16 @@ class TrainedAvm:
                              "estimated_value_high": high, "market_factor": factor})
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-row SHAP contributions in log-price space; columns add up to log(predict())."""
+        """Per-row SHAP contributions in log-price space; columns add up to log(predict()).
+
+        A deflated model's market level is the market date's part: its log level (centred on the
+        training sales' mean, which goes to the baseline) is added to `sale_months`."""
         raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=2)
-        return pd.DataFrame(raw, columns=[*self.features, "bias"], index=frame.index)
+        out = pd.DataFrame(raw, columns=[*self.features, "bias"], index=frame.index)
+        if self.deflator is not None:
+            out["sale_months"] += np.log(deflator_level(self.deflator, frame)) - self.deflator_log_mean
+            out["bias"] += self.deflator_log_mean
+        return out
 
     def to_bytes(self) -> bytes:
         return json.dumps({
@@ -345,15 +465,18 @@ class TrainedAvm:
             "metrics": self.metrics, "comparison": self.comparison, "tuning": self.tuning,
             "importance": self.importance, "training_start": self.training_start,
             "training_end": self.training_end, "holdout_start": self.holdout_start,
-            "features": self.features, "blend_weight": self.blend_weight,
+            "features": self.features, "blend_weight": self.blend_weight, "reindex_shrink": self.reindex_shrink,
+            "drift_per_month": self.drift_per_month,
             "forecast": self.forecast.to_dict() if self.forecast else None,
             "intervals": self.intervals.to_dict() if self.intervals else None, "selection": self.selection,
+            "deflator": _index_dict(self.deflator), "eval_deflator": _index_dict(self.eval_deflator),
+            "deflator_log_mean": self.deflator_log_mean,
         }).encode()
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> TrainedAvm:
         data = json.loads(payload)
-        if data.get("format") not in ("reos-avm-1", "reos-avm-2", ARTIFACT_FORMAT):
+        if data.get("format") not in ("reos-avm-1", "reos-avm-2", "reos-avm-3", ARTIFACT_FORMAT):
             raise ValueError("not a Real Estate OS AVM artifact")
         eval_model = data.get("eval_model")
         return cls(booster=lgb.Booster(model_str=data["model"]), categories=data["categories"],
@@ -364,23 +487,48 @@ class TrainedAvm:
                    params=data.get("params", {}), comparison=data.get("comparison", {}),
                    tuning=data.get("tuning", {}), importance=data.get("importance", {}),
                    features=data.get("features", list(BASE_FEATURES)), blend_weight=data.get("blend_weight", 1.0),
+                   reindex_shrink=data.get("reindex_shrink", 0.0), drift_per_month=data.get("drift_per_month", 0.0),
                    forecast=MarketForecast.from_dict(data["forecast"]) if data.get("forecast") else None,
                    intervals=PriceBandIntervals.from_dict(data["intervals"]) if data.get("intervals") else None,
-                   selection=data.get("selection", {}))
+                   selection=data.get("selection", {}), deflator=_index_of(data.get("deflator")),
+                   eval_deflator=_index_of(data.get("eval_deflator")),
+                   deflator_log_mean=data.get("deflator_log_mean", 0.0))
+
+
+def _index_dict(index: HedonicIndex | None) -> dict[str, Any] | None:
+    if index is None:
+        return None
+    return {"method": index.method, "levels": {str(k.date()): float(v) for k, v in index.by_month.items()}}
+
+
+def _index_of(data: dict[str, Any] | None) -> HedonicIndex | None:
+    if not data:
+        return None
+    levels = data["levels"]
+    return HedonicIndex(pd.Series(list(levels.values()), index=pd.to_datetime(list(levels)), dtype=float),
+                        data["method"])
 
 
 def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str, Any],
-         features: list[str] | None = None) -> lgb.Booster:
+         features: list[str] | None = None, deflator: HedonicIndex | None = None) -> lgb.Booster:
+    """LightGBM on log price, or on log price deflated by `deflator` at each sale's month."""
     params = dict(params)
     rounds = int(params.pop("num_boost_round"))
     features = features or BASE_FEATURES
-    dataset = lgb.Dataset(encode(frame, categories, features), label=np.log(frame["sale_price"].to_numpy()),
+    label = np.log(frame["sale_price"].to_numpy(dtype=float)) - np.log(deflator_level(deflator, frame))
+    dataset = lgb.Dataset(encode(frame, categories, features), label=label,
                           categorical_feature=[c for c in CATEGORICAL if c in features], free_raw_data=True)
     return lgb.train(params, dataset, num_boost_round=rounds)
 
 
+def _value(booster: lgb.Booster, frame: pd.DataFrame, categories: dict[str, list[str]], features: list[str],
+           deflator: HedonicIndex | None) -> np.ndarray:
+    """A booster's value at each row's market date (`_fit`'s label undone)."""
+    return np.exp(booster.predict(encode(frame, categories, features))) * deflator_level(deflator, frame)
+
+
 def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSettings, folds: list[_Fold],
-         features: list[str], progress: Callable[[int], None] | None = None,
+         features: list[str], progress: Callable[[int], None] | None = None, deflate: bool = False,
          ) -> tuple[dict[str, Any], dict[str, Any], OutOfFold | None]:
     """Optuna over `settings.space`, scored by the out-of-fold MdAPE of the frozen fold models.
 
@@ -392,7 +540,7 @@ def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSet
     best: dict[str, Any] = {}
 
     def objective(drawn: dict[str, Any]) -> float:
-        oof = _out_of_fold(frame, folds, categories, defaults | drawn, features)
+        oof = _out_of_fold(frame, folds, categories, defaults | drawn, features, deflate)
         value = oof.mdape()
         if value < best.get("mdape", np.inf):
             best.update(mdape=value, oof=oof)
@@ -412,23 +560,37 @@ def holdout_split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.Data
     return frame.iloc[:cut], frame.iloc[cut:]
 
 
+def reindexed(flat: np.ndarray, factor: np.ndarray, sales: pd.DataFrame, actual: np.ndarray, shrink: float,
+              rule: CompsSettings | None) -> np.ndarray:
+    """The re-indexed mode's valuation of sales after a model's cut-off (between retrains): the
+    value at the last training month (`flat`) moved along the index fitted on sales before each
+    sale's month (`factor`), then corrected by the median residual of the nearest of these sales
+    dated strictly before it (`ml/residuals.py`, `shrink` chosen by CV; 0 or no rule: none)."""
+    values = np.asarray(flat, dtype=float) * np.where(np.isfinite(factor), factor, 1.0)
+    if rule is None or shrink == 0.0:
+        return values
+    return corrected(values, actual, sales["latitude"].to_numpy(dtype=float),
+                     sales["longitude"].to_numpy(dtype=float), sales["sale_date"], shrink, rule)
+
+
 def compare_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
                        training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
-                       avm_flat_values: np.ndarray | None = None,
-                       indexes: AsOfIndexes | None = None) -> dict[str, dict[str, float]]:
+                       avm_flat_values: np.ndarray | None = None, indexes: AsOfIndexes | None = None,
+                       reindex_shrink: float = 0.0, rule: CompsSettings | None = None,
+                       ) -> dict[str, dict[str, float]]:
     """AVM vs nearest comps vs hedonic OLS on the same hold-out, plus the re-indexed AVM: the
     ratio study of each of `holdout_valuations`."""
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     actual = ordered["sale_price"].to_numpy(dtype=float)[cut_rows:]
     values = holdout_valuations(ordered, cut_rows, avm_holdout_values, training_last_month, baseline_comps,
-                                avm_flat_values, indexes)
+                                avm_flat_values, indexes, reindex_shrink, rule)
     return {name: ratio_study(value, actual) for name, value in values.items()}
 
 
 def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: np.ndarray,
                        training_last_month: pd.Timestamp, baseline_comps: CompsSettings | None = None,
-                       avm_flat_values: np.ndarray | None = None,
-                       indexes: AsOfIndexes | None = None) -> dict[str, np.ndarray]:
+                       avm_flat_values: np.ndarray | None = None, indexes: AsOfIndexes | None = None,
+                       reindex_shrink: float = 0.0, rule: CompsSettings | None = None) -> dict[str, np.ndarray]:
     """Each valuation of the hold-out (the sales after the first `cut_rows` by date), keyed as in
     `compare_valuations`.
 
@@ -436,7 +598,9 @@ def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
     valuations held at the last training month (the frozen model without the forecast), which
     monthly re-indexing moves along the index instead (defaults to the estimates). The baselines
     see exactly the training sales. `indexes`: the caller's as-of indexes of these same sales
-    (their cache saves a regression per hold-out month at county scale)."""
+    (their cache saves a regression per hold-out month at county scale). `reindex_shrink`, `rule`:
+    the re-indexed mode's residual correction (`reindexed`); with it, the uncorrected re-indexed
+    values are kept as `avm_lightgbm_reindexed_uncorrected`."""
     from realestate_assets.ml.baselines import HedonicOls, nearest_comps_value
 
     flat = avm_holdout_values if avm_flat_values is None else avm_flat_values
@@ -446,40 +610,65 @@ def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
     index = HedonicIndex.from_sales(train)
     comps = nearest_comps_value(train, holdout, index, ols.size_elasticity, baseline_comps)
     factor = (indexes or AsOfIndexes(ordered)).reindex_factor(training_last_month, holdout["sale_date"])
-    reindexed = flat * np.where(np.isfinite(factor), factor, 1.0)
+    actual = holdout["sale_price"].to_numpy(dtype=float)
     out = {"avm_lightgbm": np.asarray(avm_holdout_values, dtype=float)}
     if avm_flat_values is not None:
         out["avm_lightgbm_flat"] = np.asarray(flat, dtype=float)
-    return out | {"avm_lightgbm_reindexed_monthly": np.asarray(reindexed, dtype=float),
+    if rule is not None and reindex_shrink > 0:
+        out["avm_lightgbm_reindexed_uncorrected"] = reindexed(flat, factor, holdout, actual, 0.0, None)
+    return out | {"avm_lightgbm_reindexed_monthly": reindexed(flat, factor, holdout, actual, reindex_shrink, rule),
                   "nearest_comps_size_adjusted": np.asarray(comps, dtype=float),
                   "hedonic_ols": np.asarray(ols.predict(holdout), dtype=float)}
 
 
 def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
-            use_comps: bool, progress: Callable[[int], None] | None,
+            rule: CompsSettings | None, progress: Callable[[int], None] | None,
             ) -> tuple[list[str], dict[str, Any], float, OutOfFold, dict[str, Any], dict[str, Any]]:
-    """Features, parameters, blend weight: each kept only when it lowers the out-of-fold MdAPE.
+    """Target, features, parameters, blend weight: each kept only when it lowers the out-of-fold
+    MdAPE; then the re-indexed mode's residual correction, on the out-of-fold re-indexed MdAPE.
 
-    Returns them with the chosen model's out-of-fold values, the tuning summary and a record of
-    the choices (`TrainedAvm.selection`)."""
+    Returns them (the target as `selection["target"]`, the correction's share as
+    `selection["reindex_shrink"]`) with the chosen model's out-of-fold
+    values, the tuning summary and a record of the choices (`TrainedAvm.selection`)."""
     defaults = settings.params()
-    base = _out_of_fold(frame, folds, categories, defaults, BASE_FEATURES)
-    selection: dict[str, Any] = {"cv_mdape_pct": {"lightgbm": base.mdape()}}
-    features, oof = list(BASE_FEATURES), base
+    use_comps = rule is not None
+    targets = [t for t in TARGETS if settings.target in ("auto", t)]
+    if not all(usable_deflator(f.index) for f in folds):  # a fold without an index: nothing to deflate by
+        targets = [t for t in targets if t != "deflated"] or ["log_price"]
+    runs = {t: _out_of_fold(frame, folds, categories, defaults, BASE_FEATURES, t == "deflated") for t in targets}
+    target = min(runs, key=lambda t: (runs[t].mdape(), t != "log_price"))  # ties: the plain target
+    deflate = target == "deflated"
+    names = {"log_price": "lightgbm", "deflated": "lightgbm_deflated"}
+    selection: dict[str, Any] = {"cv_mdape_pct": {names[t]: oof.mdape() for t, oof in runs.items()},
+                                 "target": target}
+    features, oof = list(BASE_FEATURES), runs[target]
     if use_comps:
-        stacked = _out_of_fold(frame, folds, categories, defaults, MODEL_FEATURES)
+        stacked = _out_of_fold(frame, folds, categories, defaults, MODEL_FEATURES, deflate)
         selection["cv_mdape_pct"]["lightgbm_with_comps_features"] = stacked.mdape()
-        if stacked.mdape() < base.mdape():
+        if stacked.mdape() < oof.mdape():
             features, oof = list(MODEL_FEATURES), stacked
-    params, tuning, tuned = tune(frame, categories, settings, folds, features, progress)
+    params, tuning, tuned = tune(frame, categories, settings, folds, features, progress, deflate)
     if tuned is not None and tuned.mdape() < oof.mdape():
         oof = tuned
     elif tuned is not None:  # the configured settings were best (trial 1 has the same draws)
         params = defaults
     weights = {w: oof.mdape(w) for w in (BLEND_WEIGHTS if use_comps else (1.0,))}
     weight = min(weights, key=lambda w: (weights[w], -w))  # ties: less blending
+    # The forecast's drift, by rolling origin: every fold after the first valued with the drift of
+    # the folds before it, against the same folds without; kept (fitted on every fold) if it wins.
+    later = oof.fold >= 1
+    drift_cv = {"without": mdape(oof.estimate(weight)[later], oof.actual[later]),
+                "with": mdape(oof.estimate(weight, oof.rolling_drift(weight))[later], oof.actual[later])}
+    drift = drift_per_month(np.log(oof.actual / oof.estimate(weight)), oof.horizon) \
+        if drift_cv["with"] < drift_cv["without"] else 0.0
+    shift = oof.neighbour_shift(weight, rule) if rule is not None else np.zeros(len(oof.actual))
+    shrinks = {s: mdape(oof.reindexed(weight) * np.exp(s * shift), oof.actual)
+               for s in (SHRINKS if use_comps else (0.0,))}
+    shrink = min(shrinks, key=lambda s: (shrinks[s], s))  # ties: less correction
     selection.update(features="with comps features" if features != BASE_FEATURES else "house and location only",
                      blend_weight=weight, cv_mdape_pct_by_blend_weight={str(k): v for k, v in weights.items()},
+                     forecast_drift_per_month=drift, cv_mdape_pct_later_folds_by_drift=drift_cv,
+                     reindex_shrink=shrink, cv_reindexed_mdape_pct_by_shrink={str(k): v for k, v in shrinks.items()},
                      cv_rows=len(oof.actual), cv_folds=len(folds))
     return features, params, weight, oof, tuning, selection
 
@@ -500,22 +689,27 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
         frame = with_asof_comps(frame, ordered, comps, indexes)
     categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in CATEGORICAL}
     train, holdout = holdout_split(frame, settings.holdout_fraction)
-    folds = _folds(train, ordered.iloc[:len(train)], settings, comps)
-    features, params, weight, oof, tuning, selection = _select(train, folds, categories, settings,
-                                                               comps is not None, progress)
+    folds = _folds(train, ordered.iloc[:len(train)], settings, comps, indexes)
+    features, params, weight, oof, tuning, selection = _select(train, folds, categories, settings, comps, progress)
     # Ranges from the newest fold's residuals: its model, trained on most of the older sales and
     # closest in time, errs like the final model; the early folds' small models overstate the error.
     newest = slice(len(oof.actual) - len(folds[-1].actual), None)
     if len(folds[-1].actual) < MIN_CALIBRATION_ROWS:
         newest = slice(None)
-    intervals = PriceBandIntervals.fit(oof.estimate(weight)[newest], oof.actual[newest])
+    # With the drift: each fold's from the folds before it, so the residuals stay out of sample.
+    drift = selection["forecast_drift_per_month"]
+    intervals = PriceBandIntervals.fit(oof.estimate(weight, oof.rolling_drift(weight) if drift else 0.0)[newest],
+                                       oof.actual[newest])
+    deflate = selection["target"] == "deflated"
 
     # The hold-out, valued by the model frozen before it (as each fold was).
-    evaluation = _fit(train, categories, params, features)
     market = FrozenMarket.of(ordered.iloc[:len(train)], cutoff=holdout["sale_date"].min())
+    eval_deflator = market.index if deflate else None
+    evaluation = _fit(train, categories, params, features, eval_deflator)
     holdout_sales = ordered.iloc[len(train):]
     evaluated = TrainedAvm(evaluation, categories, settings, features=features, blend_weight=weight,
-                           forecast=market.forecast, intervals=intervals)
+                           forecast=market.forecast, intervals=intervals, deflator=eval_deflator,
+                           drift_per_month=drift)
     inputs = market.inputs(holdout_sales, comps)
     estimate = evaluated.estimate(inputs, holdout_sales["sale_date"])
     actual = holdout["sale_price"].to_numpy()
@@ -530,9 +724,11 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
         last_month = month_start(train["sale_date"].max())
         comparison = compare_valuations(ordered, len(train), estimate["estimated_value"].to_numpy(), last_month,
                                         baseline_comps, avm_flat_values=evaluated.value(inputs),
-                                        indexes=indexes)
+                                        indexes=indexes, reindex_shrink=selection["reindex_shrink"], rule=comps)
         metrics["reindexed_mdape_pct"] = comparison["avm_lightgbm_reindexed_monthly"]["mdape_pct"]
-    final = _fit(frame, categories, params, features)
+    everything = FrozenMarket.of(ordered)
+    deflator = everything.index if deflate and usable_deflator(everything.index) else None
+    final = _fit(frame, categories, params, features, deflator)
     gain = pd.Series(final.feature_importance("gain"), index=final.feature_name())
     return TrainedAvm(final, categories, settings, metrics=metrics,
                       training_start=str(frame["sale_date"].min().date()),
@@ -540,14 +736,17 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
                       holdout_start=str(holdout["sale_date"].min().date()),
                       eval_booster=evaluation, params=params, comparison=comparison, tuning=tuning,
                       importance=(gain / gain.sum()).round(4).to_dict(), features=features, blend_weight=weight,
-                      forecast=FrozenMarket.of(ordered).forecast, intervals=intervals,
-                      selection=selection)
+                      reindex_shrink=selection["reindex_shrink"], drift_per_month=drift,
+                      forecast=everything.forecast, intervals=intervals, selection=selection,
+                      deflator=deflator, eval_deflator=eval_deflator,
+                      deflator_log_mean=float(np.mean(np.log(deflator_level(deflator, frame)))))
 
 
 def final_booster(sales: pd.DataFrame, settings: AvmSettings) -> Callable[[pd.DataFrame], np.ndarray]:
-    """The value function of `train_avm(sales, settings with trials=0, comps=None)`'s final booster
-    — the same sales order, categories, features and parameters — without its folds, hold-out
-    and ranges: for callers that need only values (the deal model's as-of AVM input)."""
+    """The value function of `train_avm(sales, settings with trials=0, target="log_price",
+    comps=None)`'s final booster — the same sales order, categories, features and parameters —
+    without its folds, hold-out and ranges: for callers that need only values (the deal model's
+    as-of AVM input; it keeps the plain log-price target, untuned and not re-chosen per year)."""
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     frame = training_frame(ordered)
     if len(frame) < 50:
