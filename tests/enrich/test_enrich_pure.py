@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from realestate_assets.discovery.addresses import normalize_address, normalize_state
+from realestate_assets.enrich.clients.batch import SourceStatus
 from realestate_assets.enrich.owner_signals import (
     assessed_to_market_ratio,
     compute_owner_signals,
@@ -85,6 +86,17 @@ def test_stored_provenance_groups_fields_by_entry_and_reads_back_in_every_form()
     assert freshness([json.dumps(patched), text, per_field])["kept_fields_by_source"] == {"attom": 2}
     assert [s.values for s in kept_values("attom", "down", {"beds": 3, "owner_names": ["A"]}, patched)] == \
         [{"beds": 3, "owner_names": ["A"]}]
+
+
+def test_source_status_stored_without_its_defaults_and_read_back():
+    """`enrichment.source_status` holds a status without its defaults (no reason, not a cache
+    hit); rows written before held them all: both read back the same."""
+    for status in (SourceStatus("ok"), SourceStatus("skipped", "environment variable X is not set"),
+                   SourceStatus("no_match", "ATTOM: SuccessWithoutResult", cache_hit=True)):
+        assert SourceStatus.from_dict(json.loads(json.dumps(status.as_dict()))) == status
+        older = {"status": status.status, "reason": status.reason, "cache_hit": status.cache_hit}
+        assert SourceStatus.from_dict(older) == status
+    assert SourceStatus("ok").as_dict() == {"status": "ok"}
 
 
 def test_stale_values_rank_after_fresh_ones_but_still_fill_gaps():
