@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from bench.chaos.common import fresh_county, line, new_tenant, query
+from realestate_assets.enrich.provenance import expand
 
 OUTSIDE = ("attom", "census_geocoder", "census_acs")
 FAILURES = ("429", "500", "503", "timeout", "truncated")
@@ -175,7 +176,7 @@ def run(workspace: Path, url: str, *, quick: bool = False) -> bool:
             lost, unexplained_rows = lost_values(known, rows), unexplained(rows)
             total_lost += len(lost)
             total_unexplained += len(unexplained_rows)
-            kept = sum(1 for row in rows.values() for p in (row["provenance"] or {}).values()
+            kept = sum(1 for row in rows.values() for p in expand(row["provenance"]).values()
                        if isinstance(p, dict) and p.get("kept"))
             print(f"    every prospect has a row: {'yes' if complete else 'NO'}; values lost {len(lost)}; "
                   f"kept from an earlier run {kept}; not ok without a reason {len(unexplained_rows)}")

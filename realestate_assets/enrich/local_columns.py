@@ -7,7 +7,8 @@ sales file's facts and its assessor roll) and the market comps — each field's 
 source's entry, and statuses known per source. Here the same is done for a whole chunk at once:
 each field a column taken from the county's frames, its presence a mask, the statuses one of
 four combinations, and the provenance and source statuses built as JSON text (Arrow string
-kernels), ready for the jsonb columns (`sync_partition(json_text=...)`). The rows are those
+kernels; provenance in its stored, grouped form), ready for the jsonb columns
+(`sync_partition(json_text=...)`). The rows are those
 `enrich_one` and `pipeline._row` give (tests/enrich/test_enrich_columns.py and
 test_enrich_local_shortcut.py compare them), the fetch time aside (one per chunk); the owner
 signals, which need the address parser, are computed per prospect only where the roll gives an
@@ -93,9 +94,11 @@ def json_strings(values: np.ndarray) -> pa.Array:
 
 
 def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> pa.Array:
-    """`{"field": entry, ...}` per row (an Arrow string array, in row order): `fields` maps each
-    field to (present mask, its entry's JSON text: a column or one text for every row); absent
-    fields are left out.
+    """Each row's provenance in its stored, grouped form (an Arrow string array, in row order;
+    the text `provenance.compact_text` writes): `fields` maps each field to (present mask, its
+    entry's JSON text: a column or one text for every row); absent fields are left out, fields
+    of one entry (the same column or text) are one group. Distinct entries are distinct
+    sources' here, so never equal texts.
 
     Rows are grouped by which fields they have (a county has few such patterns): a pattern's
     text is its literal JSON around the entry columns, one Arrow join per pattern, so no
@@ -109,22 +112,22 @@ def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: 
     texts, positions = [], []
     for p, pattern in enumerate(patterns):
         rows = np.flatnonzero(which == p)
-        parts: list[Any] = []
-        taken_rows: dict[int, pa.Array] = {}  # each entry column taken once per pattern
-        literal = "{"
+        groups: dict[int | str, tuple[pa.Array | str, list[str]]] = {}  # in the order of their first field
         for name, on in zip(names, pattern, strict=True):
-            if not on:
-                continue
-            literal += ("" if literal == "{" else ", ") + json.dumps(name, ensure_ascii=False) + ": "
-            entry = fields[name][1]
+            if on:
+                entry = fields[name][1]
+                groups.setdefault(entry if isinstance(entry, str) else id(entry), (entry, []))[1].append(name)
+        parts: list[Any] = []
+        literal = '{"groups": [' if groups else "{"
+        for g, (entry, group_fields) in enumerate(groups.values()):
+            literal += (", " if g else "") + '{"entry": '
             if isinstance(entry, str):
                 literal += entry
-                continue
-            if id(entry) not in taken_rows:
-                taken_rows[id(entry)] = entry.take(pa.array(rows))
-            parts += [_s(literal), taken_rows[id(entry)]]
-            literal = ""
-        parts.append(_s(literal + "}"))
+            else:
+                parts += [_s(literal), entry.take(pa.array(rows))]
+                literal = ""
+            literal += ', "fields": ' + json.dumps(group_fields, ensure_ascii=False) + "}"
+        parts.append(_s(literal + ("]}" if groups else "}")))
         texts.append(pa.repeat(parts[0], len(rows)) if len(parts) == 1 else
                      pc.binary_join_element_wise(*parts, _s("")))
         positions.append(rows)

@@ -35,7 +35,7 @@ from realestate_assets.enrich.clients.batch import LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
 from realestate_assets.enrich.local_columns import in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.provenance import Freshness
+from realestate_assets.enrich.provenance import Freshness, compact_text, expand
 from realestate_assets.enrich.sources_config import SourcesConfig
 
 OUTSIDE_FIELDS = [
@@ -95,8 +95,9 @@ def enrich_prospects(
                            comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
                            assessor=assessor, **client_overrides) as county:
         frame = county.enrich(prospects, previous)
-        for column in JSON_COLUMNS:  # as values, for this one-frame form's callers
-            frame[column] = [json.loads(text) for text in frame[column]]
+        # As values, for this one-frame form's callers: provenance per field (`expand`).
+        frame["provenance"] = [expand(text) for text in frame["provenance"]]
+        frame["source_status"] = [json.loads(text) for text in frame["source_status"]]
         return Enriched(frame, county.skipped, county.as_of)
 
 
@@ -171,14 +172,16 @@ class CountyEnrichment:
                 columns[column][~general] = values
         general_provenance: list[str] = []
         if general.any():
-            # Shared provenance entries are encoded once (jsonb_text, by id): the rows are held
-            # until all are encoded, so no id is reused by a new object meanwhile.
+            # Shared entries and statuses are encoded once (by id): the rows are held until all
+            # are encoded, so no id is reused by a new object meanwhile. Provenance in its stored,
+            # grouped form (provenance.compact_text).
             texts: dict[int, str] = {}
             rows = list(self._rows(prospects[general], before))
             for i, row in zip(np.flatnonzero(general), rows, strict=True):
                 for column in ENRICHMENT_COLUMNS:
                     value = row[column]
-                    columns[column][i] = jsonb_text(value, texts) if column in JSON_COLUMNS else value
+                    columns[column][i] = compact_text(value, texts) if column == "provenance" else \
+                        jsonb_text(value, texts) if column in JSON_COLUMNS else value
                 general_provenance.append(columns["provenance"][i])
         if not general.all():
             columns["provenance"] = pd.arrays.ArrowExtensionArray(in_order(
@@ -308,8 +311,7 @@ class _Previous:
         recorded = self._recorded.get(key)
         if isinstance(recorded, str):  # jsonb's text form is canonical: `"source": "name"`
             return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
-        return isinstance(recorded, Mapping) and any(
-            isinstance(e, Mapping) and e.get("source") in sources for e in recorded.values())
+        return any(isinstance(e, Mapping) and e.get("source") in sources for e in expand(recorded).values())
 
     def may_name_mask(self, keys: pd.Series, sources: Iterable[str]) -> np.ndarray:
         """`may_name` for each of `keys`, the jsonb texts searched by Arrow's kernel at once."""
@@ -331,10 +333,8 @@ class _Previous:
         return keys.isin(maybe).to_numpy()
 
     def provenance(self, key: str) -> Mapping[str, Any]:
-        recorded = self._recorded.get(key)
-        if isinstance(recorded, str):
-            recorded = json.loads(recorded)
-        return recorded if isinstance(recorded, Mapping) else {}  # NULL: nothing recorded
+        """{field: entry}, from either stored form; NULL: nothing recorded."""
+        return expand(self._recorded.get(key))
 
     def values(self, key: str) -> Mapping[str, Any]:
         if self._frame is None:

@@ -19,6 +19,12 @@ The provenance dict is JSON-serializable (ISO timestamps, plain values) and has,
 `{"source", "fetched_at", "confidence"}` plus `stale` and `conflicts` (the other sources'
 *different* values) when they apply. `expected_fields` that nobody filled are recorded with
 `"source": null` so that a NULL column is explained, not just empty.
+
+Stored form (`enrichment.provenance`, issue 17): each distinct entry once, with the fields it
+explains — `{"groups": [{"entry": {...}, "fields": ["baths", "beds", ...]}, ...]}` (`compact`,
+`compact_text`) — instead of the entry repeated per field, which made the server parse ~2.6 KB
+of jsonb per row. `expand` gives back `{field: entry}` from either form (rows written before,
+keyed by field, read as they are): every reader goes through it.
 """
 
 from __future__ import annotations
@@ -131,15 +137,70 @@ def merge_fields(
     return values, provenance
 
 
+GROUPS = "groups"  # the stored form's one key; never a field name (fields are `enrichment` columns)
+
+
+def compact(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """`{field: entry}` → the stored form: one group per distinct entry (equal entries are one
+    group), its fields sorted, groups in the order of their first field. `{}` stays `{}`."""
+    groups: dict[str, tuple[Any, list[str]]] = {}
+    for name in sorted(provenance):
+        entry = provenance[name]
+        key = json.dumps(_json_safe(entry), sort_keys=True)
+        groups.setdefault(key, (entry, []))[1].append(name)
+    return {GROUPS: [{"entry": entry, "fields": fields} for entry, fields in groups.values()]} if groups else {}
+
+
+def compact_text(provenance: Mapping[str, Any], texts: dict[int, str] | None = None) -> str:
+    """The stored form as JSON text (the groups of `compact`, entries equal in their text being
+    one group), each distinct entry object encoded once (`texts`, by id: a chunk's rows share
+    most entry objects; the caller keeps them alive while it uses `texts`)."""
+    from realestate_assets.db.copy_io import jsonb_text  # NUL and non-JSON values as the writer handles them
+
+    texts = {} if texts is None else texts
+    groups: dict[str, list[str]] = {}
+    for name in sorted(provenance):
+        entry = provenance[name]
+        text = texts.get(id(entry))
+        if text is None:
+            text = texts[id(entry)] = jsonb_text(entry)
+        groups.setdefault(text, []).append(name)
+    if not groups:
+        return "{}"
+    return '{"groups": [' + ", ".join(
+        f'{{"entry": {text}, "fields": {json.dumps(fields, ensure_ascii=False)}}}' for text, fields in groups.items()
+    ) + "]}"
+
+
+def expand(recorded: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """`{field: entry}` from a stored provenance: the grouped form, the per-field form of rows
+    written before it, or both at once (a per-field key added to a grouped row, e.g. by SQL
+    `provenance || jsonb_build_object(...)`, wins over its group); JSON text or decoded; NULL
+    → `{}`. Fields of one group share one entry object: read it, do not mutate it."""
+    if isinstance(recorded, str):
+        recorded = json.loads(recorded)
+    if not isinstance(recorded, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    groups = recorded.get(GROUPS)
+    if isinstance(groups, list):
+        for group in groups:
+            for name in group["fields"]:
+                out[name] = group["entry"]
+    out.update((name, entry) for name, entry in recorded.items() if name != GROUPS or not isinstance(groups, list))
+    return out
+
+
 def provenance_json(provenance: Mapping[str, Any]) -> str:
-    """Stable JSON text for a JSONB column."""
-    return json.dumps(_json_safe(provenance), sort_keys=True)
+    """Stable JSON text for a JSONB column (the stored form, `compact`)."""
+    return json.dumps(_json_safe(compact(provenance)), sort_keys=True)
 
 
 def kept_values(source: str, reason: str, values: Mapping[str, Any], provenance: Mapping[str, Any], *,
                 priority: int = 50, confidence: float = 0.8, staleness_days: int | None = None
                 ) -> list[SourceValues]:
-    """What `source` said last time, from a previous row's `values` and `provenance`, to keep while
+    """What `source` said last time, from a previous row's `values` and `provenance` (either stored
+    form, `expand`), to keep while
     it fails or is skipped: one SourceValues per original fetch time, with the recorded confidence.
 
     Only fields whose provenance names `source` and that hold a value are kept; derived fields
@@ -147,7 +208,7 @@ def kept_values(source: str, reason: str, values: Mapping[str, Any], provenance:
     """
     groups: dict[str, dict[str, Any]] = {}
     confidences: dict[str, dict[str, float]] = {}
-    for name, entry in provenance.items():
+    for name, entry in expand(provenance).items():
         if not isinstance(entry, Mapping) or entry.get("source") != source or entry.get("method"):
             continue
         fetched = entry.get("fetched_at")
@@ -196,11 +257,9 @@ class Freshness:
         kept_by_source, stale_by_source = self.kept_by_source, self.stale_by_source
         for provenance in provenances:
             self.prospects += 1
-            if isinstance(provenance, str):
-                if '"kept"' not in provenance and '"stale"' not in provenance:
-                    continue
-                provenance = json.loads(provenance)
-            entries = [e for e in (provenance or {}).values() if isinstance(e, Mapping) and e.get("source")]
+            if isinstance(provenance, str) and '"kept"' not in provenance and '"stale"' not in provenance:
+                continue
+            entries = [e for e in expand(provenance).values() if isinstance(e, Mapping) and e.get("source")]
             self.with_stale += any(e.get("stale") for e in entries)
             self.with_kept += any(e.get("kept") for e in entries)
             for e in entries:

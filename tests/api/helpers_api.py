@@ -13,6 +13,7 @@ import psycopg2
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
+from realestate_assets.enrich.provenance import compact
 
 PASSWORD = "correct horse battery"
 JWT_SECRET = "api-test-secret-0123456789abcdef0123456789"
@@ -160,7 +161,8 @@ PROVENANCE = {"living_sqft": {"source": "county_assessor", "fetched_at": "2026-1
 
 def seed_county(cur: Any, county: str, n: int) -> None:
     """`n` properties as the pipeline writes them: every fourth only discovered (no enrichment, no
-    score); scores tie in fives; a third without asking price; addresses on MAIN or OAK street."""
+    score); scores tie in fives; a third without asking price; addresses on MAIN or OAK street;
+    provenance in its stored, grouped form for odd i, in the per-field form of older rows for even."""
     for i in range(1, n + 1):
         key = f"{county}-{i:04d}"
         scored = i % 4 != 0
@@ -176,7 +178,7 @@ def seed_county(cur: Any, county: str, n: int) -> None:
             "INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, "
             "year_built, last_sale_price, last_sale_date, provenance) "
             "VALUES (%s, %s, '2026-12-01', 'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
-            (county, key, 1000.0 + i, json.dumps(PROVENANCE)))
+            (county, key, 1000.0 + i, json.dumps(compact(PROVENANCE) if i % 2 else PROVENANCE)))
         breakdown = {"reasons": [f"reason for {key}"], "value_factors": []} if i == 1 else None
         cur.execute(
             "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, estimated_value_low, "

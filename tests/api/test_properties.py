@@ -131,6 +131,11 @@ def test_detail_with_provenance_components_and_reasons(client: TestClient, world
     assert body["enrichment_status"] == "enriched"
     assert body["enrichment"]["living_sqft"] == {"value": 1001.0, "provenance": PROVENANCE["living_sqft"]}
     assert body["enrichment"]["year_built"] == {"value": 1950, "provenance": None}
+    # i = 1's provenance is stored grouped, i = 2's per field (a row written before): the same answer.
+    older = client.get(f"/api/v1/properties/{world['ids'][world['ca']][1]}", headers=headers["a"]).json()
+    assert older["prospect_key"].endswith("-0002")
+    assert older["enrichment"]["living_sqft"] == {"value": 1002.0, "provenance": PROVENANCE["living_sqft"]}
+    assert older["enrichment"]["year_built"] == {"value": 1950, "provenance": None}
     score = body["score"]
     assert score["bird_dog_score"] == 60.0 and score["reasons"] == [f"reason for {world['ca']}-0001"]
     assert {c["name"]: c["percentile"] for c in score["components"]} == {"equity": 91.0, "tenure": 40.0}

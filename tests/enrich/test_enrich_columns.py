@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from realestate_assets.enrich.clients import Enricher
 from realestate_assets.enrich.local_columns import json_strings, provenance_text
+from realestate_assets.enrich.provenance import compact_text, expand
 from tests.enrich.test_enrichment_streamed import materialize, rows, whole_county_parcels, whole_frame
 from tests.samples import write_sample_config
 
@@ -49,5 +51,14 @@ def test_json_text_by_column_is_what_json_dumps_writes() -> None:
     entry = '{"source": "market"}'
     present = {"b": np.array([True, False, False]), "a": np.array([True, True, False])}
     made = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3).to_pylist()
-    assert [json.loads(t) for t in made] == [{"a": {"source": "market"}, "b": {"source": "market"}},
-                                             {"a": {"source": "market"}}, {}]
+    assert [expand(t) for t in made] == [{"a": {"source": "market"}, "b": {"source": "market"}},
+                                         {"a": {"source": "market"}}, {}]
+    # The text compact_text writes for the same provenance (the stored, grouped form).
+    assert made == [compact_text(expand(t)) for t in made]
+    county = pa.array(['{"source": "county", "record": "r1"}', '{"source": "county"}'], type=pa.large_string())
+    both = {"c": (np.array([True, True]), county), "b": (np.array([True, False]), entry),
+            "a": (np.array([True, True]), county)}
+    made = provenance_text(both, 2).to_pylist()
+    assert made == [compact_text(expand(t)) for t in made]
+    assert json.loads(made[0]) == {"groups": [{"entry": {"source": "county", "record": "r1"}, "fields": ["a", "c"]},
+                                              {"entry": {"source": "market"}, "fields": ["b"]}]}

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from realestate_assets.discovery.addresses import normalize_address, normalize_state
+from realestate_assets.enrich.clients.batch import SourceStatus
 from realestate_assets.enrich.owner_signals import (
     assessed_to_market_ratio,
     compute_owner_signals,
@@ -18,7 +19,16 @@ from realestate_assets.enrich.owner_signals import (
     is_trust,
     years_owned,
 )
-from realestate_assets.enrich.provenance import SourceValues, merge_fields, provenance_json
+from realestate_assets.enrich.provenance import (
+    SourceValues,
+    compact,
+    compact_text,
+    expand,
+    freshness,
+    kept_values,
+    merge_fields,
+    provenance_json,
+)
 from realestate_assets.enrich.sources_config import (
     SourcesConfigError,
     load_sources_config,
@@ -46,7 +56,47 @@ def test_merge_by_priority_with_provenance():
     assert prov["owner_names"]["source"] == "attom"  # None never wins
     assert prov["avm_value"]["confidence"] == 0.87
     assert prov["tract_geoid"] == {"source": None, "fetched_at": None, "confidence": None}  # NULL, explained
-    json.loads(provenance_json(prov))  # JSON-serializable
+    assert expand(provenance_json(prov)) == prov  # JSON-serializable, in the stored form and back
+
+
+def test_stored_provenance_groups_fields_by_entry_and_reads_back_in_every_form():
+    """The stored form (issue 17) holds each entry once with its fields; `expand` reads it, the
+    per-field form of rows written before it, and a per-field key added to a grouped row."""
+    county = {"source": "county_assessor", "fetched_at": "2026-12-01T00:00:00+00:00", "confidence": 0.95,
+              "record": "kc sale 1"}
+    market = {"source": "market", "fetched_at": "2026-12-01T00:00:00+00:00", "confidence": 0.6}
+    unknown = {"source": None, "fetched_at": None, "confidence": None}
+    per_field = {"beds": county, "baths": dict(county), "comps_value": market, "avm_value": unknown,
+                 "tract_geoid": unknown, "assessed_value": {**county, "conflicts": [{"source": "attom", "value": 1}]}}
+    stored = compact(per_field)
+    assert stored == {"groups": [
+        {"entry": per_field["assessed_value"], "fields": ["assessed_value"]},
+        {"entry": unknown, "fields": ["avm_value", "tract_geoid"]},
+        {"entry": county, "fields": ["baths", "beds"]},  # equal entries are one group
+        {"entry": market, "fields": ["comps_value"]}]}
+    assert json.loads(compact_text(per_field)) == stored  # the writer's text, the same groups
+    text = compact_text(per_field)
+    for form in (stored, text, json.dumps(stored), per_field, json.dumps(per_field)):  # grouped, old, as text
+        assert expand(form) == per_field
+    assert expand(None) == {} and expand({}) == {} and compact({}) == {} and compact_text({}) == "{}"
+    kept = {"source": "attom", "fetched_at": "2026-01-02T03:04:05+00:00", "confidence": 0.9, "kept": True}
+    patched = {**stored, "beds": kept, "owner_names": kept}  # SQL `provenance || jsonb_build_object(...)`
+    assert expand(patched) == {**per_field, "beds": kept, "owner_names": kept}
+    # Readers over the stored form: kept values, freshness, the API's lookups.
+    assert freshness([json.dumps(patched), text, per_field])["kept_fields_by_source"] == {"attom": 2}
+    assert [s.values for s in kept_values("attom", "down", {"beds": 3, "owner_names": ["A"]}, patched)] == \
+        [{"beds": 3, "owner_names": ["A"]}]
+
+
+def test_source_status_stored_without_its_defaults_and_read_back():
+    """`enrichment.source_status` holds a status without its defaults (no reason, not a cache
+    hit); rows written before held them all: both read back the same."""
+    for status in (SourceStatus("ok"), SourceStatus("skipped", "environment variable X is not set"),
+                   SourceStatus("no_match", "ATTOM: SuccessWithoutResult", cache_hit=True)):
+        assert SourceStatus.from_dict(json.loads(json.dumps(status.as_dict()))) == status
+        older = {"status": status.status, "reason": status.reason, "cache_hit": status.cache_hit}
+        assert SourceStatus.from_dict(older) == status
+    assert SourceStatus("ok").as_dict() == {"status": "ok"}
 
 
 def test_stale_values_rank_after_fresh_ones_but_still_fill_gaps():

@@ -13,6 +13,7 @@ import yaml
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
+from realestate_assets.enrich.provenance import expand
 from resources import SourceCredentialsResource
 from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
 from tests.samples import write_sample_config
@@ -99,6 +100,7 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     assert first.success
     wh = Warehouse(database_url)
     rows = wh.frame("SELECT * FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+    rows["provenance"] = rows["provenance"].map(expand)  # per field (stored grouped)
     assert (rows["status"] == "enriched").all()
     owner = rows.loc[known[0]]
     assert owner["owner_names"] == ["SMITH JOHN D"] and owner["assessed_value"] == 400_000

@@ -14,7 +14,7 @@ import yaml
 
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment
-from realestate_assets.enrich.provenance import SourceValues, freshness, kept_values, merge_fields
+from realestate_assets.enrich.provenance import SourceValues, expand, freshness, kept_values, merge_fields
 from resources import SourceCredentialsResource
 from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
 from tests.enrich.test_enrichment_asset import configure, enrich
@@ -83,8 +83,9 @@ def test_an_outage_keeps_the_last_good_values_and_reports_staleness(tmp_path: Pa
     wh = Warehouse(database_url)
 
     def rows() -> pd.DataFrame:
-        return wh.frame("SELECT prospect_key, assessed_value, avm_value, owner_names, provenance, source_status "
-                        "FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+        frame = wh.frame("SELECT prospect_key, assessed_value, avm_value, owner_names, provenance, source_status "
+                         "FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+        return frame.assign(provenance=frame["provenance"].map(expand))  # per field (stored grouped)
 
     assert enrich(deployment()).success
     before = rows()
@@ -145,8 +146,9 @@ def test_a_census_outage_keeps_the_tract_values_too(tmp_path: Path, serve, datab
     wh = Warehouse(database_url)
 
     def rows() -> pd.DataFrame:
-        return wh.frame("SELECT prospect_key, tract_geoid, tract_median_household_income, provenance, source_status "
-                        "FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+        frame = wh.frame("SELECT prospect_key, tract_geoid, tract_median_household_income, provenance, "
+                         "source_status FROM enrichment WHERE county = 'king_wa'", {"t": tenant})
+        return frame.assign(provenance=frame["provenance"].map(expand)).set_index("prospect_key")
 
     assert enrich(deployment()).success
     before = rows()

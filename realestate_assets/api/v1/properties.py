@@ -38,6 +38,7 @@ from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.db.catalog import columns_stamp, table_columns
 from realestate_assets.db.prepared import PerConnection
 from realestate_assets.db.warehouse import dict_rows
+from realestate_assets.enrich.provenance import expand
 
 router = APIRouter(tags=["properties"])
 ERRORS = (401, 403, 422)
@@ -226,7 +227,7 @@ def _enrichment(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         return {"enrichment_status": None, "enrichment_as_of": None, "enrichment_failure_reason": None,
                 "enrichment": None}
-    provenance = row["provenance"] or {}
+    provenance = expand(row["provenance"])  # per field, from either stored form
     return {"enrichment_status": row["status"], "enrichment_as_of": row["as_of_date"],
             "enrichment_failure_reason": row["failure_reason"],
             "enrichment": {name: {"value": value, "provenance": provenance.get(name)}

@@ -96,7 +96,20 @@ class SourceStatus:
     cache_hit: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "reason": self.reason, "cache_hit": self.cache_hit}
+        """As stored in `enrichment.source_status`: the defaults (no reason, not a cache hit) left
+        out — most rows hold the same five statuses, and the server parses each row's jsonb
+        (issue 17); `from_dict` puts them back."""
+        out: dict[str, Any] = {"status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.cache_hit:
+            out["cache_hit"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> SourceStatus:
+        """A stored status, with or without its defaults (rows written before held them all)."""
+        return cls(stored["status"], stored.get("reason"), bool(stored.get("cache_hit", False)))
 
 
 @dataclass(frozen=True)
