@@ -44,6 +44,44 @@ def test_copy_read_in_chunks_keeps_types_across_chunks(warehouse: Warehouse) -> 
     pd.testing.assert_frame_equal(frame, warehouse.frame_rows(MIXED))
 
 
+AWKWARD = """
+SELECT k, t, f, n, b, bn, d, tn FROM (VALUES
+  (1::int8, '\\N'::text, 'NaN'::float8, 'NaN'::numeric, true, NULL::bool, NULL::date, NULL::text),
+  (2, 'NaN', 'Infinity', 1e-300, false, NULL, NULL, NULL),
+  (3, E'a\r\nb\n"c"', '-Infinity', 123456789012345678901234567890.5, true, NULL, NULL, NULL),
+  (4, '""', 4.9e-324, -0.0, false, NULL, NULL, NULL),
+  (5, ' ', 1.7976931348623157e308, 0.1, true, NULL, NULL, NULL)
+) AS v(k, t, f, n, b, bn, d, tn) ORDER BY k
+"""
+
+
+def test_awkward_values_and_all_null_columns_read_as_the_cursor_reads_them(warehouse: Warehouse) -> None:
+    # Text that looks like NULL or a number, quotes and line breaks; NaN and infinities; columns
+    # NULL in every row (their types: objects holding None, as before).
+    streamed = warehouse.frame(AWKWARD)
+    pd.testing.assert_frame_equal(streamed, warehouse.frame_rows(AWKWARD))
+    assert streamed["t"].tolist() == ["\\N", "NaN", 'a\r\nb\n"c"', '""', " "]
+
+
+def test_chunks_have_the_rows_asked_for_across_arrow_blocks(warehouse: Warehouse,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from realestate_assets.db import copy_io
+
+    monkeypatch.setattr(copy_io, "READ_BLOCK_BYTES", 4096)  # many Arrow blocks, none a chunk's size
+    query = ("SELECT k, CASE WHEN k % 7 = 0 THEN NULL ELSE k END AS i, k / 3.0 AS f, "
+             "repeat('x', k % 11) || E'\\n,' || k AS t, k % 2 = 0 AS b, DATE '2020-01-01' + k AS d "
+             "FROM generate_series(1, 5000) k ORDER BY k")
+    with warehouse.transaction() as conn:
+        chunks = list(copy_io.read_frames(conn, query, chunk_rows=1_234))
+    assert [len(c) for c in chunks] == [1_234] * 4 + [64]
+    expected = warehouse.frame_rows(query)
+    for start, chunk in zip(range(0, 5000, 1_234), chunks, strict=True):
+        part = expected.iloc[start:start + 1_234]  # numbered on from the previous chunk
+        # An integer column is float64 in a chunk holding a NULL (each chunk typed as a result).
+        pd.testing.assert_frame_equal(chunk, part.astype({"i": chunk["i"].dtype}))
+    pd.testing.assert_frame_equal(warehouse.frame(query), expected)
+
+
 def test_parameters_are_bound_and_unusual_types_fall_back(warehouse: Warehouse) -> None:
     query = "SELECT k, ARRAY[k, 1] AS arr FROM generate_series(1, 5) k WHERE k = ANY(:keys) AND :label <> ''"
     frame = warehouse.frame(query, {"keys": [2, 4], "label": "it's %s"})

@@ -2,7 +2,7 @@
 
 Reading a county through a DB-API cursor builds one Python tuple per row and one object per
 cell before pandas sees anything (at 400k rows that is most of the time and the memory). Here
-the query's rows stream as CSV (`COPY (query) TO STDOUT`) through a pipe into pandas' C parser,
+the query's rows stream as CSV (`COPY (query) TO STDOUT`) through a pipe into Arrow's CSV reader,
 chunk by chunk, and each column gets the type of the query's result column. Writing streams the
 frame out in chunks too (one `COPY ... FROM STDIN` per chunk), so the extra memory of a write is
 one chunk's CSV text, not a copy of the frame plus the whole county as one string.
@@ -22,7 +22,6 @@ import json
 import os
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -34,15 +33,16 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 READ_CHUNK_ROWS = 100_000
+READ_BLOCK_BYTES = 1 << 20  # Arrow parses the CSV a block at a time; chunks are regrouped by rows
 WRITE_CHUNK_ROWS = 50_000
-# COPY's NULL marker. CSV cannot tell NULL from '' and pandas does not see quoting, so NULL is a
-# string no county text holds (a text equal to it would read back as NULL).
-NULL = "\x1a\\N\x1a"
 
 INT_OIDS = {20, 21, 23}  # int8, int2, int4
 FLOAT_OIDS = {700, 701, 1700}  # float4, float8, numeric (read_sql coerced numeric to float too)
 TEXT_OIDS = {25, 1043, 1042, 19}  # text, varchar, bpchar, name
 BOOL_OID, DATE_OID, TIMESTAMP_OIDS, JSON_OIDS = 16, 1082, {1114, 1184}, {114, 3802}
+# What Arrow's CSV reader parses each type to; the others are read as text.
+ARROW_TYPES = {**dict.fromkeys(INT_OIDS, pa.int64()), **dict.fromkeys(FLOAT_OIDS, pa.float64()),
+               BOOL_OID: pa.bool_(), DATE_OID: pa.date32()}
 READABLE_OIDS = INT_OIDS | FLOAT_OIDS | TEXT_OIDS | {BOOL_OID, DATE_OID} | TIMESTAMP_OIDS | JSON_OIDS
 INTEGER_TYPES = {"integer", "bigint", "smallint"}
 # A numeric with a declared scale (`numeric(14,2)`): the value, not its text's digits, is stored.
@@ -93,15 +93,52 @@ def _typed_chunks(conn: PgConnection, query: str, columns: Sequence[tuple[str, i
     if not copy_readable(columns):
         raise ValueError(f"COPY read does not handle the result types {columns}")
     oids = [oid for _, oid in columns]
-    # The C parser only keeps ints, floats and strings; every other type is converted per chunk.
-    dtypes = {i: ("Int64" if oid in INT_OIDS else "float64" if oid in FLOAT_OIDS else object)
-              for i, oid in enumerate(oids)}
+    names = [str(i) for i in range(len(oids))]
+    # Arrow's CSV reader parses numbers, booleans and dates in C++ straight into their types
+    # (pandas' C parser kept ints, floats and strings only, the rest converted in Python; issue
+    # 17: a quarter of `scores` at 1M was this read). PostgreSQL's CSV writes NULL as an empty
+    # field and an empty text as "": only an unquoted empty field is NULL. Timestamps and jsonb
+    # are read as text and converted per chunk (`_convert`).
+    convert = pa_csv.ConvertOptions(
+        column_types={name: ARROW_TYPES.get(oid, pa.string()) for name, oid in zip(names, oids, strict=True)},
+        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+        true_values=["t"], false_values=["f"])
     with _copy_out(conn, query) as stream:
-        reader = pd.read_csv(stream, header=None, names=list(range(len(columns))), dtype=dtypes,
-                             na_values=[NULL], keep_default_na=False, chunksize=chunk_rows, engine="c",
-                             float_precision="round_trip", encoding="utf-8")  # floats exact, as stored
-        for chunk in reader:
-            yield pd.DataFrame({i: _convert(chunk[i], oid) for i, oid in enumerate(oids)})
+        if not stream.peek(1):  # no row: Arrow refuses an empty file
+            return
+        batches = pa_csv.open_csv(
+            stream, read_options=pa_csv.ReadOptions(column_names=names, block_size=READ_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True), convert_options=convert)
+        start = 0
+        for table in _tables_of(batches, chunk_rows):
+            # Integers int64 (float64 where a NULL is), floats float64; text, dates and booleans
+            # with a NULL as objects holding None (dates as `datetime.date`). The rows numbered
+            # on from the previous chunk's, as pandas' chunked reader numbered them.
+            frame = table.to_pandas(date_as_object=True)
+            frame.columns = range(len(oids))
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            for i, oid in enumerate(oids):
+                if oid in TIMESTAMP_OIDS or oid in JSON_OIDS:
+                    frame[i] = _convert(frame[i], oid)
+            yield frame
+
+
+def _tables_of(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Arrow's batches (a block of bytes each) regrouped into tables of `rows` rows, the last one
+    shorter: chunks of the size the caller asked for."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
 
 
 def _finish(frame: pd.DataFrame, columns: Sequence[tuple[str, int]]) -> pd.DataFrame:
@@ -126,23 +163,10 @@ def _empty_dtype(oid: int) -> Any:
 
 
 def _convert(values: pd.Series, oid: int) -> pd.Series:
-    """One chunk's column from its CSV text to the frame's type (NULL → None for objects)."""
-    if oid in INT_OIDS or oid in FLOAT_OIDS:
-        return values
-    present = values.notna()
+    """One chunk's timestamp or jsonb column from its text (None for NULL) to the frame's type."""
     if oid in TIMESTAMP_OIDS:
         return pd.to_datetime(values, utc=True, format="ISO8601")
-    if oid in TEXT_OIDS:
-        return values.where(present, None)
-    if oid == BOOL_OID:
-        flags = values.map({"t": True, "f": False})
-        return flags.astype(bool) if present.all() else flags.astype(object).where(present, None)
-    if oid == DATE_OID:
-        # Few distinct dates in a county: parse each once.
-        lookup = {text: date.fromisoformat(text) for text in values[present].unique()}
-        return values.map(lookup).astype(object).where(present, None)
-    # jsonb / json (NULL arrives as NaN, never as a string)
-    return pd.Series([json.loads(text) if isinstance(text, str) else None for text in values],
+    return pd.Series([None if text is None else json.loads(text) for text in values],
                      index=values.index, dtype=object)
 
 
@@ -150,7 +174,7 @@ class _copy_out:
     """`COPY (query) TO STDOUT` running in a thread, readable as a binary stream (a pipe)."""
 
     def __init__(self, conn: PgConnection, query: str) -> None:
-        self.statement = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, NULL E'{NULL.encode('unicode_escape').decode()}')"
+        self.statement = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
         self.conn = conn
         self.error: BaseException | None = None
 
