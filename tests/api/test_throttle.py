@@ -88,3 +88,17 @@ def test_the_address_limit_holds_with_redis_counters(database_url: str, tmp_path
         for key in client_.scan_iter("reos:api*"):
             client_.delete(key)
         client_.close()
+
+
+def test_in_memory_counters_expire_when_read_and_are_swept_once_a_second() -> None:
+    """throttle.SweptMemory: no timer thread per 10 ms of writes; a window's count still ends with it."""
+    throttle = Throttle(RateLimits(principal="3/second"))
+    item = throttle.items["principal"]
+    throttle.storage.timer.join()  # the library's first timer (10 ms, started by its constructor)
+    assert [throttle.limiter.hit(item, "principal", "k") for _ in range(4)] == [True, True, True, False]
+    timer = throttle.storage.timer
+    assert timer.interval == throttle.storage.SWEEP_S and timer.daemon and timer.is_alive()
+    assert [throttle.limiter.hit(item, "principal", "k") for _ in range(50)] == [False] * 50
+    assert throttle.storage.timer is timer  # one sweep pending, not a thread per write
+    timer.join()
+    assert throttle.limiter.hit(item, "principal", "k")  # a later window: counted afresh

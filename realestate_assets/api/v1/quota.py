@@ -55,10 +55,11 @@ def count_api_call(request: Request, principal: Principal, plan_name: str) -> No
     request.app.state.reos.call_ledger.add(principal.tenant_id, now)  # billing history: a refused call is not one
 
 
-def receive(ctx: Any, county: str, prospect_key: str, via: str) -> None:
-    """The tenant receives a property: counted once a month; 402 when the month's are used up."""
+def receive(ctx: Any, county: str, prospect_key: str, via: str, wait_for_disk: bool = True) -> None:
+    """The tenant receives a property: counted once a month; 402 when the month's are used up.
+    `wait_for_disk`: quotas.receive_property."""
     refused = quotas.receive_property(ctx.cur, ctx.tenant_id, county, prospect_key, via,
-                                      plan_=plans.plan(ctx.standing.plan))
+                                      plan_=plans.plan(ctx.standing.plan), wait_for_disk=wait_for_disk)
     if refused is not None:
         raise refusal(refused)
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 # Revalidate every time (the ETag makes that a 304 when nothing changed); `private`: a tenant's data,
 # never for a shared proxy.
@@ -104,7 +105,16 @@ class ResponseCache:
 
 def entry_of(model: BaseModel, meta: tuple[Any, ...] = ()) -> Entry:
     """The body FastAPI would send for `model` (by alias, JSON), with its ETag."""
-    body = model.model_dump_json(by_alias=True).encode()
+    return _entry(model.model_dump_json(by_alias=True).encode(), meta)
+
+
+def entry_of_value(value: Any, meta: tuple[Any, ...] = ()) -> Entry:
+    """The JSON of plain values (dicts, lists, dates…), serialized as a model's `Any` fields are
+    (pydantic_core, NaN and infinities as null): for a body built already in its model's shape."""
+    return _entry(to_json(value, inf_nan_mode="null"), meta)
+
+
+def _entry(body: bytes, meta: tuple[Any, ...]) -> Entry:
     return Entry(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', meta)
 
 

@@ -17,6 +17,7 @@ their daily API-call count (`count_today`) is kept in the same storage, so it is
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +39,8 @@ class Throttle:
         self.items: dict[str, RateLimitItem] = {kind: parse(getattr(limits, kind)) for kind in ("ip", "principal",
                                                                                                  "login")}
         self.in_memory = storage_uri.startswith("memory")  # no I/O: callable from the event loop
-        options = {} if self.in_memory else {"key_prefix": key_prefix}
-        self.storage = storage.storage_from_string(storage_uri, **options)
+        self.storage = SweptMemory() if self.in_memory else storage.storage_from_string(storage_uri,
+                                                                                        key_prefix=key_prefix)
         self.limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
 
     def check(self, kind: str, identity: str, label: str) -> None:
@@ -62,6 +63,24 @@ class Throttle:
         if add == 0:
             return int(self.storage.get(key))
         return int(self.storage.incr(key, 2 * 86400, amount=add))  # kept past the day's end, then gone
+
+
+class SweptMemory(storage.MemoryStorage):
+    """`limits`' in-memory storage, its expired counters swept once a second instead of 100 times.
+
+    The library starts a new `threading.Timer(0.01)` on a counter's write whenever the last one
+    has run: under load a thread started (and waited for) in the request's own thread about every
+    10 ms — 3% of a property detail's Python time in bench_api's py-spy profile. A read expires
+    its counter by itself (`get`, which every write calls first), so the sweep only frees the
+    memory of counters nobody asks for again; a second's delay changes no count."""
+
+    SWEEP_S = 1.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the base class's private hook, as it is named there
+        if not self.timer.is_alive():
+            self.timer = threading.Timer(self.SWEEP_S, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+            self.timer.daemon = True  # never holds the process open at exit
+            self.timer.start()
 
 
 def _window(item: RateLimitItem) -> str:
