@@ -10,15 +10,15 @@ The other `SECURITY DEFINER` SQL functions stay SQL: none runs on every request 
 invitations, webhooks), and `reos_search_prospects` (a search's `q`) wants a plan for its pattern,
 which a cached generic plan would not be.
 
-Revision ID: 0043
-Revises: 0042
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0043"
-down_revision = "0042"
+revision = "0044"
+down_revision = "0043"
 branch_labels = None
 depends_on = None
 
