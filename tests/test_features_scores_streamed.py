@@ -16,6 +16,7 @@ from realestate_assets.assets import scoring as scores_asset
 from realestate_assets.assets.common import snapshot
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
+from realestate_assets.market.stored import stored_index
 from tests.samples import write_sample_config
 
 pytestmark = pytest.mark.slow
@@ -74,6 +75,10 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     whole = tables(wh)
     assert len(whole["features"]) == len(whole["scores"]) > 300
     explained = int(whole["scores"]["score_breakdown"].notna().sum())
+    with wh.transaction() as conn, conn.cursor() as cur:  # the index it fitted, stored for the API
+        stored, _ = stored_index(cur, "king_wa")
+    assert stored.method == "hedonic"  # the metadata shows its levels to 4 decimals
+    assert stored.to_dict() == pytest.approx(one["features"]["market_index"], abs=5e-5)
     assert 20 < explained < len(whole["scores"])  # explained rows in many parts below
 
     with wh.transaction() as conn, conn.cursor() as cur:  # the next run writes every row again

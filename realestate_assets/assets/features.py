@@ -22,6 +22,7 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
+from realestate_assets.market.stored import store_index
 from realestate_assets.ml.features import (
     FEATURES,
     availability_of,
@@ -51,7 +52,8 @@ FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged)
 @county_asset(
     deps=["enrichment", "prospects", "sales"],
     description="Model inputs per enriched prospect, from facts known at the as-of date, priced along "
-                "the county's hedonic market index. Missing values stay missing (never imputed); features "
+                "the county's hedonic market index (kept in `market_indexes` for the API). Missing values "
+                "stay missing (never imputed); features "
                 "no row supports are listed as unavailable. Registry: " + "; ".join(
                     f"`{k}` {v}" for k, v in FEATURES.items()),
     check_specs=[
@@ -89,6 +91,8 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     with snapshot(wh) as read, wh.transaction() as conn:
         stats = sync_partition(conn, "features", feature_chunks(read),
                                county=context.partition_key, keys=["prospect_key"])
+        with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
+            store_index(cur, context.partition_key, index)
     expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)

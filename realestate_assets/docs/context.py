@@ -54,11 +54,6 @@ WHERE s.county = :county
 ORDER BY s.score_rank
 """
 
-# The recorded-sales columns MarketData reads (the packets asset and the API load them alike).
-MARKET_SALES_COLUMNS = ("source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
-                        "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
-                        "eff_age_at_sale, latitude, longitude")
-
 NEIGHBORHOOD_FIELDS = {
     "tract_name": "tract", "tract_population": "population",
     "tract_median_household_income": "median_household_income",
@@ -117,21 +112,7 @@ class MarketData:
         as_of = pd.Timestamp(as_of)
         if as_of not in self._pools:
             self._pools[as_of] = SalesPool(self.sales, self.scoring.comps, as_of, as_of)
-        target = pd.DataFrame([{k: subject.get(k) for k in ("parcel_id", "latitude", "longitude", "living_sqft",
-                                                              "use_type")}])
-        found = self._pools[as_of].find(target, as_of, self.index)
-        chosen = found.chosen
-        summary = {k: (None if pd.isna(v) else float(v)) for k, v in found.summary.iloc[0].items()}
-        summary["comps_count"] = int(summary["comps_count"] or 0)
-        rows = self.sales.iloc[chosen["sale"].to_numpy()]
-        return [{"parcel_id": r.parcel_id, "sale_date": r.sale_date.date().isoformat(),
-                 "sale_price": float(r.sale_price), "living_sqft": float(r.living_sqft),
-                 "beds": None if pd.isna(r.beds) else float(r.beds),
-                 "baths": None if pd.isna(r.baths) else float(r.baths),
-                 "price_per_sqft": float(c.adjusted_price_per_sqft), "adjusted_price": float(c.adjusted_price),
-                 "distance_m": round(float(c.distance_m), 1),
-                 "latitude": float(r.latitude), "longitude": float(r.longitude)}
-                for r, c in zip(rows.itertuples(), chosen.itertuples(), strict=True)], summary
+        return pool_comps(self._pools[as_of], self.sales, subject, as_of, self.index)
 
     def history(self, parcel_id: Any, as_of: Any) -> dict[str, Any]:
         """The parcel's recorded sales and the county index (monthly) from its first sale to as-of."""
@@ -145,6 +126,27 @@ class MarketData:
         return {"sales": [{"date": d.date().isoformat(), "price": float(p)}
                           for d, p in zip(sales["sale_date"], sales["sale_price"], strict=True)],
                 "index": [{"month": m.date().isoformat(), "level": round(float(v), 5)} for m, v in levels.items()]}
+
+
+def pool_comps(pool: SalesPool, sales: pd.DataFrame, subject: dict[str, Any], as_of: pd.Timestamp,
+               index: HedonicIndex | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The subject's comps from `pool` (built on `sales`) and their summary, as a memo and the API
+    list them: the parcel, date and price of each, its adjusted price and distance."""
+    target = pd.DataFrame([{k: subject.get(k) for k in ("parcel_id", "latitude", "longitude", "living_sqft",
+                                                          "use_type")}])
+    found = pool.find(target, as_of, index)
+    chosen = found.chosen
+    summary = {k: (None if pd.isna(v) else float(v)) for k, v in found.summary.iloc[0].items()}
+    summary["comps_count"] = int(summary["comps_count"] or 0)
+    rows = sales.iloc[chosen["sale"].to_numpy()]
+    return [{"parcel_id": r.parcel_id, "sale_date": r.sale_date.date().isoformat(),
+             "sale_price": float(r.sale_price), "living_sqft": float(r.living_sqft),
+             "beds": None if pd.isna(r.beds) else float(r.beds),
+             "baths": None if pd.isna(r.baths) else float(r.baths),
+             "price_per_sqft": float(c.adjusted_price_per_sqft), "adjusted_price": float(c.adjusted_price),
+             "distance_m": round(float(c.distance_m), 1),
+             "latitude": float(r.latitude), "longitude": float(r.longitude)}
+            for r, c in zip(rows.itertuples(), chosen.itertuples(), strict=True)], summary
 
 
 def risks(context: dict[str, Any]) -> list[str]:

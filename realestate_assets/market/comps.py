@@ -9,7 +9,8 @@ A comp of a target is a recorded sale that is
 * of a living area within ±`sqft_tolerance` of the target's,
 * within `radius_m` metres,
 
-taken nearest first, at most `max_comps`. With fewer than `min_comps` the rule gives no
+taken nearest first (equidistant sales: the newest first, then in the sales' order), at most
+`max_comps`. With fewer than `min_comps` the rule gives no
 estimate (the comps found are still counted and returned). Every target may carry its own
 as-of date (the deal labels value each purchase at its own date); enrichment uses one date.
 `config/scoring.yaml` `comps:` holds the settings (`CompsSettings`); the AVM's nearest-comps
@@ -47,6 +48,7 @@ from realestate_assets.geo import to_xy
 __all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
 
 CHOSEN_COLUMNS = ("target", "sale", "distance_m", "adjusted_price", "adjusted_price_per_sqft")
+REF_LAT_DIGITS = 9  # the projection's reference latitude, rounded to this many decimals of a degree
 WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
 # Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
 # answer is the same with any number; most of the comps' time is the queries (issue 17).
@@ -88,11 +90,13 @@ class SalesPool:
 
     Only located sales with a living area count. `earliest`/`latest` narrow the pool to the
     sales that can be a comp of any as-of date in [earliest, latest]: fewer points, fewer
-    candidates dropped by the date filter.
+    candidates dropped by the date filter. `ref_lat`, the projection's reference latitude, is the
+    pool's mean latitude unless given: a caller holding only part of a pool (the API's candidates
+    around one property, market/stored.py) passes the whole pool's, so every distance is the same.
     """
 
     def __init__(self, sales: pd.DataFrame, settings: CompsSettings, earliest: pd.Timestamp | None = None,
-                 latest: pd.Timestamp | None = None) -> None:
+                 latest: pd.Timestamp | None = None, ref_lat: float | None = None) -> None:
         self.settings = settings
         dates = pd.to_datetime(sales["sale_date"])
         usable = (sales["living_sqft"].astype(float) > 0) & sales["latitude"].notna() & sales["longitude"].notna()
@@ -102,7 +106,10 @@ class SalesPool:
             usable &= dates > pd.Timestamp(earliest) - pd.DateOffset(months=settings.window_months)
         self.rows = np.flatnonzero(usable.to_numpy())  # pool position → position in `sales`
         pool = sales.iloc[self.rows]
-        self.ref_lat = float(pool["latitude"].mean()) if len(pool) else 0.0
+        mean = ref_lat if ref_lat is not None else float(pool["latitude"].mean()) if len(pool) else 0.0
+        # Rounded (1e-9° moves a distance by about 1e-11 of itself): a mean summed in another order,
+        # by the database, is then the same number, and so is every distance — near-equal ones too.
+        self.ref_lat = round(mean, REF_LAT_DIGITS)
         self.tree = cKDTree(to_xy(pool["latitude"], pool["longitude"], self.ref_lat)) if len(pool) else None
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
@@ -164,10 +171,14 @@ class SalesPool:
             for start in range(0, len(todo), max(1, budget // k)):
                 rows = todo[start:start + max(1, budget // k)]
                 dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
-                dist, nbr = dist.reshape(len(rows), k), nbr.reshape(len(rows), k)
+                dist, nbr = self._ties_in_order(dist.reshape(len(rows), k), nbr.reshape(len(rows), k))
                 mask = keep(rows, nbr, dist)
                 mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
-                done = (mask.sum(axis=1) >= s.max_comps) | ~np.isfinite(dist[:, -1]) | (k >= len(self))
+                # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
+                # k fetched tied with that comp could come first (ties: `_ties_in_order`).
+                farthest = np.where(mask, dist, -np.inf).max(axis=1)
+                done = ((mask.sum(axis=1) >= s.max_comps) & (farthest < dist[:, -1])) \
+                    | ~np.isfinite(dist[:, -1]) | (k >= len(self))
                 r, c = np.nonzero(mask & done[:, None])
                 if grid is not None and count is not None:  # a done row's comps are all here
                     self._into_grid(grid, count, rows[r], nbr[r, c], t_date, index)
@@ -189,6 +200,22 @@ class SalesPool:
         target, pool_pos, distance = target[order], pool_pos[order], distance[order]
         del order
         return self._result(targets, t_date, target, pool_pos, distance, index)
+
+    def _ties_in_order(self, dist: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's candidates nearest first and, at equal distances, the newest sale first, then
+        in the sales' order. The KD-tree returns equidistant sales (a condo building's) in an order of
+        its own, which depends on every point in the tree: the rule must not. Only rows with a tie
+        are re-sorted (the tree's rows are already by distance)."""
+        tied = ((dist[:, 1:] == dist[:, :-1]) & np.isfinite(dist[:, 1:])).any(axis=1)
+        if not tied.any():
+            return dist, nbr
+        rows = np.flatnonzero(tied)
+        d, n = dist[rows], nbr[rows]
+        newest_first = -self.date[np.minimum(n, len(self) - 1)].astype(float)  # a missing one (n = len) is at inf
+        order = np.lexsort((n, newest_first, d), axis=1)
+        dist, nbr = dist.copy(), nbr.copy()
+        dist[rows], nbr[rows] = np.take_along_axis(d, order, axis=1), np.take_along_axis(n, order, axis=1)
+        return dist, nbr
 
     def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
         """Index factors from each comp's sale month to its target's as-of month: a table over

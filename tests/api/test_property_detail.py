@@ -16,10 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
+from realestate_assets.assets.common import county_sales
 from realestate_assets.config_models import load_scoring
 from realestate_assets.db.tenancy import act_as_api
+from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.market.comps import comparable_sales
-from realestate_assets.market.index import HedonicIndex
+from realestate_assets.market.index import INDEX_SALE_COLUMNS, HedonicIndex
+from realestate_assets.market.stored import store_index
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import api_client, bearer, dsn, login, make_tenant, owner_cursor
 
@@ -87,6 +90,10 @@ def market_world(database_url: str) -> dict[str, Any]:
                         (county, key, AS_OF, 500000.0 + 1000 * i, 90.0 - i, i + 1))
         for tenant in (a, b):
             store.subscribe(cur, tenant.id, county)
+    # The county's index as the pipeline's `features` stage fits and stores it (the API reads it).
+    fitted = HedonicIndex.from_sales(county_sales(Warehouse(database_url), {"county": county}, INDEX_SALE_COLUMNS))
+    with owner_cursor(database_url) as cur:
+        store_index(cur, county, fitted)
         # Tenant A emailed property 0 (a single-property email) and property 1 in a digest with 0.
         packets = {}
         for i in (0, 1):
@@ -162,7 +169,7 @@ def test_comps_are_the_one_rule_applied_to_the_county_sales(vclient, auth, marke
     assert distances == sorted(distances) and distances[-1] <= settings.radius_m
     assert all(c["sale_date"] < AS_OF for c in body["comps"])
     assert body["rule"]["radius_m"] == settings.radius_m and body["detail"] is None
-    # The second request is served from the process's cache and says the same.
+    # The second request (the pool's reference latitude kept by the process) says the same.
     assert vclient.get(f"/api/v1/properties/{pid}/comps", headers=auth["a"]).json() == body
 
 

@@ -199,6 +199,7 @@ def test_public_county_rows_are_one_set_per_county_read_only_where_subscribed(da
                         "VALUES (%s, 'test', 's1', 'p1', 500000, '2015-01-02')", (county,))
             cur.execute("INSERT INTO features (county, prospect_key, as_of_date) VALUES (%s, 'p1', '2015-01-02')",
                         (county,))
+            cur.execute("INSERT INTO market_indexes (county, method, levels) VALUES (%s, 'empty', '{}')", (county,))
             cur.execute("INSERT INTO pipeline_runs (run_id, asset, county, job_name, run_status, status, "
                         "started_at, ended_at, duration_s) VALUES (%s, 'prospects', %s, 'j', 'success', 'success', "
                         "now(), now(), 0)", (f"run-{county}", county))

@@ -72,6 +72,20 @@ def test_each_target_may_carry_its_own_as_of_date() -> None:
     assert comps.summary["comps_count"].tolist() == [3, 6]  # January–March, then all six
 
 
+def test_equidistant_sales_come_newest_first_whichever_other_sales_are_searched() -> None:
+    """A building's sales at one spot: the rule takes the newest of them, with any over-fetch and in
+    a pool of only some of the county's sales (the API's candidates near a property)."""
+    building = [sale(f"b{i}", f"b{i}", f"2016-0{1 + i % 5}-0{1 + i // 5}", 400_000 + i, lat=north(100))
+                for i in range(12)]
+    others = [sale(f"o{i}", f"o{i}", "2015-06-01", 300_000, lat=north(2_000 + 37 * i)) for i in range(40)]
+    sales = pd.DataFrame(building + others)
+    newest = [r["parcel_id"] for r in sorted(building, key=lambda r: r["sale_date"], reverse=True)][:3]
+    for settings in (CompsSettings(max_comps=3, candidates=1), CompsSettings(max_comps=3, candidates=80)):
+        for pool in (sales, sales.iloc[::-1].reset_index(drop=True), pd.DataFrame(building)):
+            chosen = comparable_sales(target(), pool, AS_OF, settings).chosen
+            assert pool.iloc[chosen["sale"]]["parcel_id"].tolist() == newest
+
+
 def brute_force(targets: pd.DataFrame, sales: pd.DataFrame, as_of: pd.Series, s: CompsSettings) -> list[list[str]]:
     """The rule as a plain loop over every sale: the reference the vectorized search must match."""
     out = []

@@ -1,22 +1,24 @@
 """A property's market: the comparable sales of its valuation, its own sales and the county's index.
 
-Nothing here is a second rule. The comps are `docs.context.MarketData.comps_result` — the one rule
-of `market.comps` with the `comps:` settings of config/scoring.yaml, prices moved along the
-county's hedonic index to the score's as-of month — exactly what the enrichment counted and the
-memo lists (enrichment stores only the summary, not the comps themselves, so they are found again
-here). The index is `market.index.HedonicIndex` fitted on the county's recorded sales.
+Nothing here is a second rule. The comps are the one rule of `market.comps` with the `comps:`
+settings of config/scoring.yaml, prices moved along the county's hedonic index to the score's
+as-of month — exactly what the enrichment counted and the memo lists (`docs.context.pool_comps`;
+enrichment stores only the summary, not the comps themselves, so they are found again here).
 
-Loading a county's sales and fitting its index takes about a second for King County, so one
-`MarketData` per county is kept per API process (`MarketCache`) while the county's sales are
-unchanged (row count and newest `updated_at`, checked on every request with one indexed query).
-Row-level security admits `sales` rows of the tenant's subscribed counties only (migration 0021).
+No county's sales are held in the API process (market/stored.py): the index is the one the
+pipeline fitted and stored (`market_indexes`, one small row per county, read per request), the
+comps' candidates are the sales in the rule's window inside a box covering its radius (an indexed
+query), projected with the reference latitude of the rule's whole pool — one aggregate per county
+and as-of date, kept per process (`MarketCache`) while the stored index's `fitted_at` is unchanged.
+Row-level security admits `sales` and `market_indexes` rows of the tenant's subscribed counties only
+(migrations 0021, 0047).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -28,8 +30,6 @@ from realestate_assets.api.v1.security import Context, needs
 router = APIRouter(tags=["properties"])
 ERRORS = (401, 403, 422, 404)
 PropertyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-NUMERIC_SALES_COLUMNS = ("sale_price", "lot_sqft", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale",
-                         "eff_age_at_sale", "latitude", "longitude")
 
 # The subject of the comps search, as the memo reads it (docs/context.MEMO_ROWS_SQL).
 SUBJECT_SQL = """
@@ -43,46 +43,30 @@ WHERE p.id = %s
 
 
 class MarketCache:
-    """`MarketData` per county, rebuilt when the county's sales change; a few counties kept."""
+    """The comps pool's reference latitude per (county, as-of date), kept while the county's stored
+    index is the same fit (its `fitted_at`): the one per-county aggregate of a comps request."""
 
-    def __init__(self, scoring: Any, size: int = 4) -> None:
+    def __init__(self, scoring: Any, size: int = 64) -> None:
         self.scoring, self.size = scoring, size
         self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
-        self._data: OrderedDict[str, tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._data: OrderedDict[tuple[str, date], tuple[datetime, float | None]] = OrderedDict()
 
-    def get(self, cur: Any, county: str) -> Any | None:
-        """The county's MarketData, or None when it has no recorded sales."""
-        import pandas as pd
+    def reference_latitude(self, cur: Any, county: str, as_of: date, fitted_at: datetime) -> float | None:
+        from realestate_assets.market.stored import reference_latitude
 
-        from realestate_assets.docs.context import MARKET_SALES_COLUMNS, MarketData
-
-        key = county
-        cur.execute("SELECT count(*), max(updated_at) FROM sales WHERE county = %s", (county,))
-        stamp = tuple(cur.fetchone())
-        if stamp[0] == 0:
-            return None
+        key = (county, as_of)
         with self._lock:
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:  # one load per county at a time: concurrent first requests wait for it
-            with self._lock:
-                hit = self._data.get(key)
-                if hit is not None and hit[0] == stamp:
-                    self._data.move_to_end(key)
-                    return hit[1]
-            cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE county = %s "
-                        "ORDER BY sale_date, sale_id", (county,))
-            frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
-            for column in NUMERIC_SALES_COLUMNS:
-                frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-            frame["waterfront"] = frame["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
-            data = MarketData(frame, self.scoring)
-            with self._lock:
-                self._data[key] = (stamp, data)
+            hit = self._data.get(key)
+            if hit is not None and hit[0] == fitted_at:
                 self._data.move_to_end(key)
-                while len(self._data) > self.size:
-                    self._data.popitem(last=False)
-            return data
+                return hit[1]
+        value = reference_latitude(cur, county, as_of, self.scoring.comps)
+        with self._lock:
+            self._data[key] = (fitted_at, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
 
 
 def subject(ctx: Context, property_id: int) -> dict[str, Any]:
@@ -94,8 +78,36 @@ def subject(ctx: Context, property_id: int) -> dict[str, Any]:
     return dict(zip([c.name for c in ctx.cur.description], row, strict=True))
 
 
-def market_for(request: Request, ctx: Context, found: dict[str, Any]) -> Any | None:
-    return request.app.state.reos.market.get(ctx.cur, found["county"])
+def comps_of(cur: Any, market: MarketCache, found: dict[str, Any]) -> tuple[list[dict[str, Any]],
+                                                                           dict[str, Any]] | str:
+    """The subject's comps and summary by the one rule, or why there are none."""
+    import pandas as pd  # imported when first needed: the API starts without pandas
+
+    from realestate_assets.docs.context import pool_comps
+    from realestate_assets.market.comps import SalesPool
+    from realestate_assets.market.stored import FIRST_BOX_SHARE, comps_candidates, stored_index
+
+    county, settings = found["county"], market.scoring.comps
+    stored = stored_index(cur, county)
+    if stored is None:
+        return f"no comps: no market index stored for {county} yet (the pipeline's features stage fits it)"
+    index, fitted_at = stored
+    as_of = pd.Timestamp(found["as_of_date"])
+    ref_lat = market.reference_latitude(cur, county, as_of.date(), fitted_at)
+    if ref_lat is None:  # no sale in the rule's window at all
+        return "no recorded sale matches the comparable-sales rule"
+    box = settings.radius_m * FIRST_BOX_SHARE if settings.radius_m is not None else None
+    while True:  # a box around the property, widened until the rule's comps in it are complete
+        sales = comps_candidates(cur, county, found, as_of, settings, ref_lat, box)
+        sales = sales.assign(sale_date=pd.to_datetime(sales["sale_date"]))
+        comps, summary = pool_comps(SalesPool(sales, settings, as_of, as_of, ref_lat=ref_lat), sales, found, as_of,
+                                    index)
+        # Complete: the box covers the radius, or the rule took its max_comps all within the box's
+        # half width, nearer than any sale outside it (distance_m is rounded to 0.1 m: + 0.05).
+        if box is None or box >= settings.radius_m or (
+                len(comps) == settings.max_comps and comps[-1]["distance_m"] + 0.05 <= box):
+            return comps, summary
+        box = min(2 * box, settings.radius_m)
 
 
 # ---- bodies ---------------------------------------------------------------------------------
@@ -189,15 +201,15 @@ def property_comps(property_id: PropertyId, request: Request, ctx: Context = nee
         "rule": {k: getattr(settings, k) for k in CompsRule.model_fields},
         "summary": {"comps_count": 0, "comps_median_price_per_sqft": None, "comps_estimated_value": None,
                     "comps_value_spread_pct": None}, "comps": [], "detail": None}
-    missing = [k for k in ("latitude", "living_sqft", "use_type", "as_of_date") if found[k] is None]
+    missing = [k for k in ("latitude", "longitude", "living_sqft", "use_type", "as_of_date") if found[k] is None]
     if missing:
         body["detail"] = f"no comps: the property has no {', '.join(missing)} on record"
         return body
-    market = market_for(request, ctx, found)
-    if market is None:
-        body["detail"] = f"no comps: no recorded sales for {found['county']}"
+    found_comps = comps_of(ctx.cur, request.app.state.reos.market, found)
+    if isinstance(found_comps, str):
+        body["detail"] = found_comps
         return body
-    comps, summary = market.comps_result(found, found["as_of_date"])
+    comps, summary = found_comps
     body.update(comps=comps, summary=summary)
     if not comps:
         body["detail"] = "no recorded sale matches the comparable-sales rule"
@@ -207,18 +219,19 @@ def property_comps(property_id: PropertyId, request: Request, ctx: Context = nee
 @router.get("/properties/{property_id}/price-history", response_model=PriceHistory, responses=responses(*ERRORS),
             summary="The property's recorded sales and the county's monthly market index")
 def price_history(property_id: PropertyId, request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
-    import pandas as pd  # imported when first needed: the API starts without pandas
+    from realestate_assets.market.stored import parcel_sales, stored_index
 
     found = subject(ctx, property_id)
     body: dict[str, Any] = {"property_id": property_id, "county": found["county"], "as_of_date": found["as_of_date"],
                             "sales": [], "index_method": None, "index": []}
-    market = market_for(request, ctx, found)
-    if market is None:
+    body["sales"] = parcel_sales(ctx.cur, found["county"], found["parcel_id"]) if found["parcel_id"] else []
+    stored = stored_index(ctx.cur, found["county"])
+    if stored is None:
         return body
-    as_of = pd.Timestamp(found["as_of_date"] or market.sales["sale_date"].max())
-    body["sales"] = market.history(found["parcel_id"], as_of)["sales"] if found["parcel_id"] else []
-    if market.index is not None:
-        levels = market.index.by_month[market.index.by_month.index <= as_of]
-        body["index_method"] = market.index.method
-        body["index"] = [{"month": m.date(), "level": round(float(v), 5)} for m, v in levels.items()]
+    index = stored[0]
+    # Without an as-of date every level: the index ends with the month of the county's newest sale.
+    levels = index.by_month if found["as_of_date"] is None else \
+        index.by_month[index.by_month.index.date <= found["as_of_date"]]
+    body["index_method"] = index.method
+    body["index"] = [{"month": m.date(), "level": round(float(v), 5)} for m, v in levels.items()]
     return body

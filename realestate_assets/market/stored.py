@@ -1,0 +1,115 @@
+"""A county's market as the pipeline fitted it, for readers that must not hold the county's sales.
+
+The API's market panel (api/v1/property_market.py) answers one property at a time. Loading a
+county's every sale and fitting its index per API process costs seconds and about a gigabyte at a
+million sales, so it reads instead:
+
+* the index: `market_indexes` (migration 0047), one row per county — the `HedonicIndex` the
+  `features` stage fitted on all the county's recorded sales (the same fit the enrichment's comps
+  use), as its method, first month and monthly levels; the row's `fitted_at` is the change stamp;
+* the comps' candidates: the sales the one comps rule (market/comps.py) could pick for the
+  subject — its time window before the as-of date, inside a box around it — by an indexed query
+  (`ix_sales_location`, migration 0047), not the county's sales. The box starts at a sixteenth of
+  the radius and doubles until it covers the radius or the rule's comps in it are all nearer
+  than its edge (every sale outside is farther: the same comps as the county-wide search);
+* the projection's reference latitude: the mean latitude of the whole pool the rule projects
+  (`SalesPool`), so the candidates' distances are the county-wide pool's to the last digit.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from realestate_assets.config_models import CompsSettings
+from realestate_assets.geo import EARTH_RADIUS_M
+from realestate_assets.market.index import HedonicIndex
+
+# The recorded-sales columns MarketData reads (the packets asset and the API load them alike).
+MARKET_SALES_COLUMNS = ("source, sale_id, parcel_id, sale_price::float8 AS sale_price, sale_date, use_type, "
+                        "neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, age_at_sale, "
+                        "eff_age_at_sale, latitude, longitude")
+NUMERIC_SALES_COLUMNS = ("sale_price", "lot_sqft", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale",
+                         "eff_age_at_sale", "latitude", "longitude")
+BOX_MARGIN = 1.01  # a box is 1% wider than asked: a superset, the rule itself filters
+FIRST_BOX_SHARE = 1 / 16  # the first box's half width, a share of the radius (doubled while not enough)
+
+STORE_SQL = """
+INSERT INTO market_indexes (county, method, first_month, levels, fitted_at)
+VALUES (%s, %s, %s, %s, now())
+ON CONFLICT (county) DO UPDATE SET method = EXCLUDED.method, first_month = EXCLUDED.first_month,
+    levels = EXCLUDED.levels, fitted_at = EXCLUDED.fitted_at
+"""
+# The rule's pool (SalesPool): located sales with a living area, in the window before the as-of date.
+POOL_SQL = ("county = %(county)s AND living_sqft > 0 AND latitude IS NOT NULL AND longitude IS NOT NULL "
+            "AND sale_date < %(as_of)s AND (%(months)s::int IS NULL "
+            "OR sale_date > (%(as_of)s::date - make_interval(months => %(months)s::int))::date)")
+REFERENCE_LATITUDE_SQL = f"SELECT avg(latitude) FROM sales WHERE {POOL_SQL}"
+CANDIDATES_SQL = (f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE {POOL_SQL} "
+                  "AND use_type = %(use_type)s AND (%(lat_lo)s::float8 IS NULL OR (latitude BETWEEN %(lat_lo)s "
+                  "AND %(lat_hi)s AND longitude BETWEEN %(lon_lo)s AND %(lon_hi)s)) ORDER BY sale_date, sale_id")
+PARCEL_SALES_SQL = ("SELECT sale_date, sale_price::float8 FROM sales WHERE county = %s AND parcel_id = %s "
+                    "ORDER BY sale_date, sale_id")
+
+
+def store_index(cur: Any, county: str, index: HedonicIndex) -> None:
+    """Keep the county's fitted index (the pipeline's write; levels are contiguous months)."""
+    first = None if index.by_month.empty else index.by_month.index.min().date()
+    cur.execute(STORE_SQL, (county, index.method, first, [float(v) for v in index.by_month.to_numpy()]))
+
+
+def stored_index(cur: Any, county: str) -> tuple[HedonicIndex, datetime] | None:
+    """The county's stored index and when it was fitted; None before the pipeline stored one."""
+    cur.execute("SELECT method, first_month, levels, fitted_at FROM market_indexes WHERE county = %s", (county,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    method, first, levels, fitted_at = row
+    months = pd.date_range(first, periods=len(levels), freq="MS") if first is not None else pd.DatetimeIndex([])
+    return HedonicIndex(pd.Series(np.asarray(levels, dtype=float), index=months), method), fitted_at
+
+
+def sales_frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    """Sales rows (MARKET_SALES_COLUMNS) typed as MarketData reads them."""
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in NUMERIC_SALES_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["waterfront"] = frame["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
+    return frame
+
+
+def _pool_params(county: str, as_of: Any, settings: CompsSettings) -> dict[str, Any]:
+    return {"county": county, "as_of": pd.Timestamp(as_of).date(), "months": settings.window_months}
+
+
+def reference_latitude(cur: Any, county: str, as_of: Any, settings: CompsSettings) -> float | None:
+    """The mean latitude of the rule's whole pool as of `as_of` (None: an empty pool)."""
+    cur.execute(REFERENCE_LATITUDE_SQL, _pool_params(county, as_of, settings))
+    value = cur.fetchone()[0]
+    return None if value is None else float(value)
+
+
+def comps_candidates(cur: Any, county: str, subject: dict[str, Any], as_of: Any, settings: CompsSettings,
+                     ref_lat: float, half_width_m: float | None) -> pd.DataFrame:
+    """The sales of the rule's pool of the subject's use type inside a square of `half_width_m`
+    metres around it in the pool's projection (so it holds every such sale within that distance;
+    None: the whole window), oldest first like the county's sales."""
+    params = {**_pool_params(county, as_of, settings), "use_type": subject["use_type"],
+              "lat_lo": None, "lat_hi": None, "lon_lo": None, "lon_hi": None}
+    if half_width_m is not None:
+        dlat = math.degrees(half_width_m / EARTH_RADIUS_M) * BOX_MARGIN
+        dlon = dlat / math.cos(math.radians(ref_lat))  # x is scaled by cos(ref_lat) in the projection
+        lat, lon = float(subject["latitude"]), float(subject["longitude"])
+        params.update(lat_lo=lat - dlat, lat_hi=lat + dlat, lon_lo=lon - dlon, lon_hi=lon + dlon)
+    cur.execute(CANDIDATES_SQL, params)
+    return sales_frame(cur.fetchall(), [c.name for c in cur.description])
+
+
+def parcel_sales(cur: Any, county: str, parcel_id: str) -> list[dict[str, Any]]:
+    """The parcel's recorded sales, oldest first (`ix_sales_parcel`)."""
+    cur.execute(PARCEL_SALES_SQL, (county, parcel_id))
+    return [{"date": d.isoformat(), "price": float(p)} for d, p in cur.fetchall()]

@@ -1,0 +1,88 @@
+"""The market panel without the county's sales in the API process (market/stored.py) answers what
+`MarketData` — every sale of the county loaded and its index fitted, the panel's old way — answers,
+on the bundled King County sales: the same comps, in the same order, at the same prices and
+distances, and the same index."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from psycopg2.extras import execute_values
+
+from realestate_assets.api.v1.property_market import MarketCache, comps_of
+from realestate_assets.assets.common import county_sales
+from realestate_assets.config_models import load_counties, load_scoring
+from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.discovery.collect import collect_sales
+from realestate_assets.docs.context import MarketData
+from realestate_assets.market.index import INDEX_SALE_COLUMNS, HedonicIndex
+from realestate_assets.market.stored import MARKET_SALES_COLUMNS, sales_frame, store_index, stored_index
+from realestate_assets.settings import repo_root
+from tests.api.helpers_api import owner_cursor
+
+COLUMNS = ("source", "sale_id", "parcel_id", "sale_price", "sale_date", "use_type", "neighborhood", "lot_sqft",
+           "waterfront", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale", "eff_age_at_sale",
+           "latitude", "longitude")
+
+
+def _db(value: Any) -> Any:
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+@pytest.fixture(scope="module")
+def king(database_url: str) -> dict[str, Any]:
+    """The bundled county's sales in the warehouse and its index stored as the `features` stage does."""
+    county = f"kx_{uuid.uuid4().hex[:6]}"
+    sales = collect_sales(load_counties()["king_wa"]).rows
+    sales = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
+    with owner_cursor(database_url) as cur:
+        execute_values(cur, f"INSERT INTO sales (county, {', '.join(COLUMNS)}) VALUES %s",
+                       [(county, *(_db(getattr(r, c)) for c in COLUMNS)) for r in sales.itertuples()])
+    fitted = HedonicIndex.from_sales(county_sales(Warehouse(database_url), {"county": county}, INDEX_SALE_COLUMNS))
+    with owner_cursor(database_url) as cur:
+        store_index(cur, county, fitted)
+        cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE county = %s ORDER BY sale_date, sale_id",
+                    (county,))
+        everything = sales_frame(cur.fetchall(), [c.name for c in cur.description])
+    return {"county": county, "market": MarketData(everything, load_scoring(repo_root() / "config"))}
+
+
+def test_the_stored_index_is_the_index_of_every_sale(database_url: str, king: dict[str, Any]) -> None:
+    with owner_cursor(database_url) as cur:
+        stored, _ = stored_index(cur, king["county"])
+    old = king["market"].index
+    assert stored.method == old.method == "hedonic"
+    assert stored.by_month.index.equals(old.by_month.index)
+    np.testing.assert_allclose(stored.by_month.to_numpy(), old.by_month.to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("as_of", ["county", "2014-06-15"])
+def test_comps_from_candidates_near_the_property_are_the_county_wide_comps(
+        database_url: str, king: dict[str, Any], as_of: str) -> None:
+    """Every 12th parcel of the county as a subject (its building at its latest sale), as of the
+    county's date and as of a date in the middle of the file."""
+    market: MarketData = king["market"]
+    date = market.sales["sale_date"].max() if as_of == "county" else pd.Timestamp(as_of)
+    facts = market.sales.drop_duplicates("parcel_id", keep="last").iloc[::12][
+        ["parcel_id", "latitude", "longitude", "living_sqft", "use_type"]]
+    panel = MarketCache(market.scoring)
+    compared = with_comps = 0
+    with owner_cursor(database_url) as cur:
+        for subject in facts.to_dict("records"):
+            subject.update(county=king["county"], as_of_date=date.date())
+            expected, expected_summary = market.comps_result(subject, date)
+            comps, summary = comps_of(cur, panel, subject)
+            assert [(c["parcel_id"], c["sale_date"], c["distance_m"]) for c in comps] == \
+                [(c["parcel_id"], c["sale_date"], c["distance_m"]) for c in expected], subject["parcel_id"]
+            for got, want in [*zip(comps, expected, strict=True), (summary, expected_summary)]:
+                assert got.keys() == want.keys()
+                assert {k for k, v in got.items() if v is None} == {k for k, v in want.items() if v is None}
+                numbers = [k for k, v in want.items() if isinstance(v, float)]
+                assert {k: got[k] for k in numbers} == pytest.approx({k: want[k] for k in numbers}, rel=1e-9)
+            compared += 1
+            with_comps += bool(comps)
+    assert compared > 300 and with_comps > compared // 2
