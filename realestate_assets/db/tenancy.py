@@ -33,7 +33,7 @@ LOG_TABLES = frozenset({"rejects", "source_calls"})
 COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_models", "sales",  # 0008, 0014, 0021
                                   "pipeline_runs",  # 0029
                                   "features",  # 0041: reasons on demand
-                                  "market_indexes"})  # 0047: the API's market panel
+                                  "market_indexes"})  # 0045: the API's market panel
 
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})

@@ -4,12 +4,12 @@ The API's market panel (api/v1/property_market.py) answers one property at a tim
 county's every sale and fitting its index per API process costs seconds and about a gigabyte at a
 million sales, so it reads instead:
 
-* the index: `market_indexes` (migration 0047), one row per county — the `HedonicIndex` the
+* the index: `market_indexes` (migration 0045), one row per county — the `HedonicIndex` the
   `features` stage fitted on all the county's recorded sales (the same fit the enrichment's comps
   use), as its method, first month and monthly levels; the row's `fitted_at` is the change stamp;
 * the comps' candidates: the sales the one comps rule (market/comps.py) could pick for the
   subject — its time window before the as-of date, inside a box around it — by an indexed query
-  (`ix_sales_location`, migration 0047), not the county's sales. The box starts at a sixteenth of
+  (`ix_sales_location`, migration 0045), not the county's sales. The box starts at a sixteenth of
   the radius and doubles until it covers the radius or the rule's comps in it are all nearer
   than its edge (every sale outside is farther: the same comps as the county-wide search);
 * the projection's reference latitude: the mean latitude of the whole pool the rule projects

@@ -11,7 +11,7 @@ comps' candidates are the sales in the rule's window inside a box covering its r
 query), projected with the reference latitude of the rule's whole pool — one aggregate per county
 and as-of date, kept per process (`MarketCache`) while the stored index's `fitted_at` is unchanged.
 Row-level security admits `sales` and `market_indexes` rows of the tenant's subscribed counties only
-(migrations 0021, 0047).
+(migrations 0021, 0045).
 """
 
 from __future__ import annotations

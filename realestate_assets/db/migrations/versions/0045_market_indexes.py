@@ -10,15 +10,15 @@ month, monthly levels, `fitted_at`) and the API reads the comps' candidates near
 under the same `county_subscribed` policy (migrations 0008, 0021, 0041). ENABLE, not FORCE: the
 pipeline, the table's owner, is unaffected.
 
-Revision ID: 0047
-Revises: 0042
+Revision ID: 0045
+Revises: 0044
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0047"
-down_revision = "0042"
+revision = "0045"
+down_revision = "0044"
 branch_labels = None
 depends_on = None
 
