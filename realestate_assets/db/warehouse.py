@@ -276,12 +276,12 @@ def sync_partition(
     county's rows never need to be in memory at once; the slice is then made equal to all of
     them together, exactly as for one frame.
 
-    `preserve` names columns that an upsert must not overwrite (e.g. `first_seen_at`); they are written only on insert. `audit` runs on the
-    staged rows first; when one of its blocking results fails nothing is published
-    (`published=False`) and the slice keeps its previous rows. For a first load (an empty
-    slice) the rows are COPYed into the table itself under a savepoint, the audit reads them
-    through a temporary view named like the stage, and a failed blocking result rolls back to
-    the savepoint: the same outcome, the rows written once instead of twice.
+    `preserve` names columns that an upsert must not overwrite (e.g. `first_seen_at`); they are
+    written only on insert. `audit` runs on the staged rows first; when one of its blocking
+    results fails nothing is published (`published=False`) and the slice keeps its previous rows.
+    For a first load (an empty slice) the rows are COPYed into the table itself under a savepoint,
+    the audit reads them through a temporary view named like the stage, and a failed blocking
+    result rolls back to the savepoint: the same outcome, the rows written once instead of twice.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The

@@ -59,20 +59,21 @@ TENANT_STATUS = (
 # public statuses are counted over the prospects joined to their enrichment and scores rows (merge
 # joins of index-only scans in key order: migration 0036's prospects and scores covering indexes,
 # 0044's enrichment (county, prospect_key) INCLUDE (status)), and only the properties the tenant
-# has packets for (its own rows) are looked at again: a `scored` one moves to `emailed` when a sent
-# email lists one of its packets, else to `packeted`. Row-level security applies as in
+# has packets for (its own rows) are looked at again: a `scored` one — PUBLIC_STATUS is `scored`
+# exactly when the prospect has a scores row, so `scored` joins only those — moves to `emailed`
+# when a sent email lists one of its packets, else to `packeted`. Row-level security applies as in
 # TENANT_STATUS: prospects, enrichment and scores of followed counties, the tenant's own packets
 # and emails. tests/api/test_analytics.py compares the two on every case. Parameter: %(counties)s.
 TENANT_STATUS_COUNTS = f"""
 WITH sent AS (SELECT DISTINCT unnest(m.packet_ids) AS packet_id FROM emails m WHERE m.status = 'sent'),
-progress AS (
-    SELECT k.county, bool_or(k.id IN (SELECT packet_id FROM sent)) AS emailed, {PUBLIC_STATUS} AS status
+scored AS (
+    SELECT k.county, bool_or(k.id IN (SELECT packet_id FROM sent)) AS emailed
     FROM packets k JOIN prospects p ON p.county = k.county AND p.prospect_key = k.prospect_key
-    {PUBLIC_STATUS_JOINS}
-    WHERE k.county = ANY(%(counties)s) GROUP BY k.county, k.prospect_key, 3),
+    JOIN scores s ON s.county = k.county AND s.prospect_key = k.prospect_key
+    WHERE k.county = ANY(%(counties)s) GROUP BY k.county, k.prospect_key),
 moved AS (
     SELECT county, CASE WHEN emailed THEN 'emailed' ELSE 'packeted' END AS status, count(*) AS n
-    FROM progress WHERE status = 'scored' GROUP BY 1, 2)
+    FROM scored GROUP BY 1, 2)
 SELECT county, status, sum(n)::int FROM (
     SELECT p.county, {PUBLIC_STATUS} AS status, count(*) AS n
     FROM prospects p {PUBLIC_STATUS_JOINS} WHERE p.county = ANY(%(counties)s) GROUP BY 1, 2
