@@ -19,9 +19,18 @@ from __future__ import annotations
 
 LIFECYCLE = ("new", "enriched", "scored", "packeted", "emailed")
 
-# The one definition of the public status; `e` and `s` are LEFT JOINed to `p` (PUBLIC_STATUS_JOINS).
-PUBLIC_STATUS = ("CASE WHEN s.prospect_key IS NOT NULL THEN 'scored' "
-                 "WHEN e.status = 'enriched' THEN 'enriched' ELSE 'new' END")
+# The one definition of the public status: each status as a condition on the joined rows (`e` and
+# `s` LEFT JOINed to `p`, PUBLIC_STATUS_JOINS), and the expression built from them. A filter on one
+# status uses its condition rather than `PUBLIC_STATUS = …`: the planner turns `s.prospect_key IS
+# NULL` into an anti-join and `e.status = 'enriched'` into an inner join, where a CASE would be
+# evaluated on every row after joining it (14 s instead of ≈1 s for a status no row has, at 1M).
+PUBLIC_CONDITIONS = {
+    "scored": "s.prospect_key IS NOT NULL",
+    "enriched": "s.prospect_key IS NULL AND e.status = 'enriched'",
+    "new": "s.prospect_key IS NULL AND e.status IS DISTINCT FROM 'enriched'",
+}
+PUBLIC_STATUS = (f"CASE WHEN {PUBLIC_CONDITIONS['scored']} THEN 'scored' "
+                 f"WHEN {PUBLIC_CONDITIONS['enriched']} THEN 'enriched' ELSE 'new' END")
 
 PUBLIC_STATUS_JOINS = (
     "LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key "

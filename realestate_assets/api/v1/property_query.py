@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
+from realestate_assets.db.lifecycle import PUBLIC_CONDITIONS, PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 
 Status = Literal["new", "enriched", "scored", "packeted", "emailed"]
 MAX_LIMIT = 200
@@ -295,8 +295,14 @@ def where(filters: PropertyFilters, params: list[Any], matches: list[int] | None
         conditions.append("p.use_type = ANY(%s)")
         params.append(filters.property_type)
     if filters.status:
-        conditions.append(f"{COLUMNS['status'].sql} = ANY(%s)")
-        params.append(list(filters.status))
+        # `new` and `enriched` are public (no tenant's packet moves them): their own conditions,
+        # which the planner can join by; the others are the tenant's reading of `scored`.
+        either = [f"({PUBLIC_CONDITIONS[s]})" for s in filters.status if s in ("new", "enriched")]
+        tenant = [s for s in filters.status if s not in ("new", "enriched")]
+        if tenant:
+            either.append(f"{COLUMNS['status'].sql} = ANY(%s)")
+            params.append(tenant)
+        conditions.append(either[0] if len(either) == 1 else f"({' OR '.join(either)})")
     if filters.reviewed is not None:
         conditions.append("r.reviewed_at IS NOT NULL" if filters.reviewed else "r.reviewed_at IS NULL")
     if filters.q:
