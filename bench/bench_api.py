@@ -175,7 +175,7 @@ def explain_home(url: str, threshold: float) -> list[tuple[str, list[str]]]:
     conn = psycopg2.connect(psycopg2_dsn(url))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("VACUUM (ANALYZE) prospects, scores, packets, emails")
+        cur.execute("VACUUM (ANALYZE) prospects, enrichment, scores, packets, emails")
     conn.autocommit = False
     plans = []
     with conn, conn.cursor() as cur:

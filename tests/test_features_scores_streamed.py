@@ -14,6 +14,7 @@ import pytest
 from realestate_assets.assets import features as features_asset
 from realestate_assets.assets import scoring as scores_asset
 from realestate_assets.assets.common import snapshot
+from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from realestate_assets.market.stored import stored_index
@@ -57,8 +58,8 @@ def tables(wh: Warehouse) -> dict[str, Any]:
     for table in STAGES:
         frame = wh.frame(f"SELECT * FROM {table} WHERE county = 'king_wa' ORDER BY prospect_key")
         out[table] = frame.drop(columns=[c for c in ("id", "created_at", "updated_at") if c in frame])
-    out["status"] = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE county = 'king_wa' "
-                             "GROUP BY status ORDER BY status")
+    out["status"] = wh.frame(f"SELECT {PUBLIC_STATUS} AS status, count(*) AS n FROM prospects p "
+                             f"{PUBLIC_STATUS_JOINS} WHERE p.county = 'king_wa' GROUP BY 1 ORDER BY 1")
     return out
 
 
@@ -84,7 +85,6 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     with wh.transaction() as conn, conn.cursor() as cur:  # the next run writes every row again
         cur.execute("DELETE FROM scores WHERE county = 'king_wa'")
         cur.execute("DELETE FROM features WHERE county = 'king_wa'")
-        cur.execute("UPDATE prospects SET status = 'enriched' WHERE county = 'king_wa' AND status = 'scored'")
     monkeypatch.setattr(features_asset, "FEATURE_CHUNK_ROWS", 37)
     monkeypatch.setattr(scores_asset, "SCORE_CHUNK_ROWS", 41)
     chunked = outcome(run(defs, STAGES))

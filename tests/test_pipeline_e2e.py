@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from realestate_assets.county_runs import CountyRuns, materialize_county
+from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
 from tests.databases import create_tenant
@@ -157,8 +158,8 @@ def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, dat
 
     assert materialize_all(pipeline_env, tenant).success
     wh = Warehouse(database_url)
-    status = wh.frame("SELECT status, count(*) AS n FROM prospects WHERE county = 'king_wa' GROUP BY status"
-                      ).set_index("status")["n"].to_dict()
+    status = wh.frame(f"SELECT {PUBLIC_STATUS} AS status, count(*) AS n FROM prospects p {PUBLIC_STATUS_JOINS} "
+                      "WHERE p.county = 'king_wa' GROUP BY 1").set_index("status")["n"].to_dict()
     assert status == {"scored": 400}
     emailed = wh.scalar("SELECT count(DISTINCT k.prospect_key) FROM emails e JOIN packets k "
                         "ON k.id = ANY(e.packet_ids) "
@@ -172,7 +173,8 @@ def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, dat
             seen = {}
             for who in (tenant, other):
                 act_as_api(cur, who)
-                cur.execute(f"SELECT {TENANT_STATUS}, count(*) FROM prospects p WHERE p.county = 'king_wa' GROUP BY 1")
+                cur.execute(f"SELECT {TENANT_STATUS}, count(*) FROM prospects p {PUBLIC_STATUS_JOINS} "
+                            "WHERE p.county = 'king_wa' GROUP BY 1")
                 seen[who] = dict(cur.fetchall())
                 cur.execute("RESET ROLE")
         conn.rollback()

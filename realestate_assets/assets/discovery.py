@@ -234,9 +234,9 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     deps=[sales, listings],
     description="One prospect per property across every source: matched on parcel id, else the "
                 "normalized address (+ unit), else coordinates within 5 m; each source record stays "
-                "linked in `prospect_sources`. `status` follows the county's lifecycle new → enriched → "
-                "scored as later stages advance it (packeted and emailed are each tenant's own: "
-                "its packets and emails).",
+                "linked in `prospect_sources`. A prospect's status (new → enriched → scored) is read from "
+                "the later stages' rows, not stored (db/lifecycle.py; packeted and emailed are each "
+                "tenant's own: its packets and emails).",
     check_specs=[
         dg.AssetCheckSpec("prospect_keys_present_and_unique", asset="prospects",
                           description="every prospect has a prospect_key, unique in the county"),
@@ -260,8 +260,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     del sold, listed  # not held through the writes (issue 17: a million sales)
     frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
     with wh.transaction() as conn:
-        stats = sync_partition(conn, "prospects", frame, county=county.key,
-                               keys=["prospect_key"], preserve=["status"])
+        stats = sync_partition(conn, "prospects", frame, county=county.key, keys=["prospect_key"])
         sync_partition(conn, "prospect_sources", merged.links.reindex(
             columns=["prospect_key", "source", "source_id", "source_ref", "matched_on"]),
             county=county.key, keys=["source", "source_id"])

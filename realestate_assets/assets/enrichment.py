@@ -21,7 +21,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
-from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, JSON_COLUMNS, EnrichmentTally, county_enrichment
@@ -154,9 +154,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                                json_text=JSON_COLUMNS)  # built as JSON text by the enricher
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
-        if stats.published:  # the enriched rows just published
-            advance_status(conn, county=county.key, status="enriched", keys=sql.SQL(
-                "SELECT prospect_key FROM enrichment WHERE county = %(county)s AND status = 'enriched'"))
+        # No prospect status moves: `enriched` is read from these rows (db/lifecycle.PUBLIC_STATUS).
         as_of, skipped = enricher.as_of, enricher.skipped
     fresh = tally.freshness.summary()
     coverage, comps_coverage = tally.coverage, tally.comps_coverage

@@ -26,7 +26,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.config_models import ScoringConfig
-from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, advance_status, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
@@ -241,9 +241,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
                                    county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,
                                    audit=scores_audit(scored.rows, scoring, versions))
-            if stats.published:  # every row just published: the slice is exactly the staged rows
-                advance_status(conn, county=context.partition_key, status="scored", keys=sql.SQL(
-                    "SELECT prospect_key FROM scores WHERE county = %(county)s"))
+            # No prospect status moves: `scored` is read from these rows (db/lifecycle.PUBLIC_STATUS).
     score = scored.county["score"]
     candidates = score >= scoring.packet_threshold
     values = score.to_numpy(dtype=float)

@@ -276,13 +276,12 @@ def sync_partition(
     county's rows never need to be in memory at once; the slice is then made equal to all of
     them together, exactly as for one frame.
 
-    `preserve` names columns that an upsert must not overwrite (e.g. a status advanced by a
-    later stage, or `first_seen_at`); they are written only on insert. `audit` runs on the
-    staged rows first; when one of its blocking results fails nothing is published
-    (`published=False`) and the slice keeps its previous rows. For a first load (an empty
-    slice) the rows are COPYed into the table itself under a savepoint, the audit reads them
-    through a temporary view named like the stage, and a failed blocking result rolls back to
-    the savepoint: the same outcome, the rows written once instead of twice.
+    `preserve` names columns that an upsert must not overwrite (e.g. `first_seen_at`); they are
+    written only on insert. `audit` runs on the staged rows first; when one of its blocking
+    results fails nothing is published (`published=False`) and the slice keeps its previous rows.
+    For a first load (an empty slice) the rows are COPYed into the table itself under a savepoint,
+    the audit reads them through a temporary view named like the stage, and a failed blocking
+    result rolls back to the savepoint: the same outcome, the rows written once instead of twice.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The
@@ -484,29 +483,3 @@ def replace_rejects(
             [(tenant_id, county, asset, r.source, r.ref, None if r.raw is None else to_json(r.raw),
               r.reason, run_id) for r in rejects], page_size=1000)
     return len(rejects)
-
-
-LIFECYCLE = ("new", "enriched", "scored", "packeted", "emailed")
-
-
-def advance_status(conn: PgConnection, *, tenant_id: str | None = None, county: str,
-                   keys: Sequence[str] | sql.Composable, status: str) -> int:
-    """Move prospects forward in their lifecycle (never back): new → enriched → scored → …
-
-    `keys`: the prospect keys, or a query returning them (`sql.Composable`, e.g. the keys of a
-    county's enriched rows just published: a million keys need not travel through Python).
-
-    `prospects` is public (one row per county and key, DESIGN §9): `tenant_id` is not used. The
-    public stages move it up to `scored`; a tenant's packets and emails never move it (its own
-    progress is derived from its rows, api/v1/property_query.TENANT_STATUS)."""
-    if status not in LIFECYCLE:
-        raise ValueError(f"unknown prospect status {status!r}")
-    chosen = sql.SQL("prospect_key IN ({})").format(keys) if isinstance(keys, sql.Composable) \
-        else sql.SQL("prospect_key = ANY(%(keys)s)")
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL(
-            "UPDATE prospects SET status = %(status)s WHERE county = %(county)s AND {} "
-            "AND array_position(%(order)s::text[], status) < array_position(%(order)s::text[], %(status)s)"
-        ).format(chosen), {"status": status, "county": county, "order": list(LIFECYCLE),
-                           **({} if isinstance(keys, sql.Composable) else {"keys": list(keys)})})
-        return cur.rowcount

@@ -157,6 +157,7 @@ def test_set_based_figures_equal_the_straightforward_queries(
     tenant's packet and sent email on the same properties (they never count for this one)."""
     from realestate_assets.api.v1.analytics import PROPERTIES
     from realestate_assets.api.v1.property_query import TENANT_STATUS, TENANT_STATUS_COUNTS
+    from realestate_assets.db.lifecycle import PUBLIC_STATUS_JOINS
     from realestate_assets.db.tenancy import act_as_api
     from tests.api.helpers_api import make_tenant, seed_county
 
@@ -165,8 +166,10 @@ def test_set_based_figures_equal_the_straightforward_queries(
     with owner_cursor(database_url) as cur:
         seed_county(cur, county, 12)  # 4, 8 and 12 are `new`, the rest `scored`
         seed_county(cur, second, 4)
-        cur.execute("UPDATE prospects SET status = 'enriched' WHERE county = %s AND prospect_key = %s",
-                    (county, f"{county}-0008"))
+        # 8 enriched, not scored; 12's enrichment failed: still `new` (db/lifecycle.PUBLIC_STATUS)
+        cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status) VALUES (%s, %s, '2026-12-01', "
+                    "'enriched'), (%s, %s, '2026-12-01', 'failed')",
+                    (county, f"{county}-0008", county, f"{county}-0012"))
         for tenant in (mine.id, other.id):
             store.subscribe(cur, tenant, county)
         store.subscribe(cur, mine.id, second)
@@ -191,7 +194,7 @@ def test_set_based_figures_equal_the_straightforward_queries(
             counties = [county, second, "king_wa"]
             cur.execute(TENANT_STATUS_COUNTS, {"counties": counties})
             fast = sorted(cur.fetchall())
-            cur.execute(f"SELECT p.county, {TENANT_STATUS}, count(*)::int FROM prospects p "
+            cur.execute(f"SELECT p.county, {TENANT_STATUS}, count(*)::int FROM prospects p {PUBLIC_STATUS_JOINS} "
                         "WHERE p.county = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2", (counties,))
             assert fast == cur.fetchall()
             assert {s: n for c, s, n in fast if c == county} == {

@@ -31,12 +31,13 @@ from realestate_assets.api.v1.schemas import (
     ScoreDistribution,
 )
 from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.db.lifecycle import LIFECYCLE
 from realestate_assets.db.warehouse import dict_rows
 
 router = APIRouter(tags=["analytics"])
 ERRORS = (401, 403, 422)
 # Pipeline statuses in order: a property at a later one has passed the earlier ones.
-STAGES = ("new", "enriched", "scored", "packeted", "emailed")
+STAGES = LIFECYCLE
 STAGE_NAMES = {"new": "discovered"}
 EMAIL_OUTCOMES = {"sent": "sent_at", "delivered": "delivered_at", "opened": "opened_at", "clicked": "clicked_at",
                   "bounced": "bounced_at", "unsubscribed": "unsubscribed_at"}

@@ -36,6 +36,7 @@ from realestate_assets.api.v1.property_query import (
 from realestate_assets.api.v1.schemas import MemoRequested, PropertyDetail, PropertyPage
 from realestate_assets.api.v1.security import Authorize, Context, needs
 from realestate_assets.db.catalog import columns_stamp, table_columns
+from realestate_assets.db.lifecycle import PUBLIC_STATUS_JOINS
 from realestate_assets.db.prepared import PerConnection
 from realestate_assets.db.warehouse import dict_rows
 from realestate_assets.enrich.provenance import expand
@@ -183,9 +184,7 @@ def _detail_entry(ctx: Context, property_id: int) -> response_cache.Entry:
 # stamp. Row-level security applies to each of the three tables as to three queries.
 DETAIL_TABLES = ("prospects", "enrichment", "scores")
 DETAIL = ("SELECT {stamp}, {prospects}, " + TENANT_STATUS + " AS tenant_status, {enrichment}, {scores} "
-          "FROM prospects p "
-          "LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key "
-          "LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key WHERE p.id = $1")
+          "FROM prospects p " + PUBLIC_STATUS_JOINS + " WHERE p.id = $1")
 
 
 @dataclass(frozen=True)

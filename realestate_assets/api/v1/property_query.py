@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from realestate_assets.db.lifecycle import PUBLIC_CONDITIONS, PUBLIC_STATUS, PUBLIC_STATUS_JOINS
+
 Status = Literal["new", "enriched", "scored", "packeted", "emailed"]
 MAX_LIMIT = 200
 MAX_SORT_KEYS = 3
@@ -39,13 +41,14 @@ class Column:
     cast: str  # PostgreSQL type a cursor value is cast back to
 
 
-# A property's status as the calling tenant sees it. The public lifecycle (prospects.status, one per
-# county) ends at `scored`; `packeted` / `emailed` are the tenant's own progress, read from its
-# packets and sent emails (row-level security admits only the tenant's), so one tenant's memos and
-# emails never show in another's list. The one definition: the list, its filter and the detail (the
-# funnel counts it set-based, TENANT_STATUS_COUNTS below).
+# A property's status as the calling tenant sees it. The public lifecycle (db/lifecycle.PUBLIC_STATUS,
+# derived from the county's enrichment and scores rows joined as `e` and `s`) ends at `scored`;
+# `packeted` / `emailed` are the tenant's own progress, read from its packets and sent emails
+# (row-level security admits only the tenant's), so one tenant's memos and emails never show in
+# another's list. The one definition: the list, its filter and the detail (each joins `e` and `s`,
+# as FROM does; the funnel counts it set-based, TENANT_STATUS_COUNTS below).
 TENANT_STATUS = (
-    "CASE WHEN p.status <> 'scored' THEN p.status "
+    f"CASE WHEN ({PUBLIC_STATUS}) <> 'scored' THEN ({PUBLIC_STATUS}) "
     "WHEN EXISTS (SELECT 1 FROM packets k JOIN emails m ON k.id = ANY (m.packet_ids) AND m.status = 'sent' "
     "WHERE k.county = p.county AND k.prospect_key = p.prospect_key) THEN 'emailed' "
     "WHEN EXISTS (SELECT 1 FROM packets k WHERE k.county = p.county AND k.prospect_key = p.prospect_key) "
@@ -53,24 +56,27 @@ TENANT_STATUS = (
 
 # TENANT_STATUS counted per county for the funnel, set-based: the same rule, read the other way round.
 # TENANT_STATUS run on every row costs two subqueries a property (1.6–4 s at 100,000); here the
-# public statuses are counted from the (county, status) index alone, and only the properties the
-# tenant has packets for (its own rows) are joined to their prospect: a `scored` one moves to
-# `emailed` when a sent email lists one of its packets, else to `packeted`. The planner joins by
-# lookups when the packets are few, else by a merge with migration 0036's covering index (key and
-# status, read index-only). Row-level security applies as in TENANT_STATUS: prospects of followed
-# counties, the tenant's own packets and emails. tests/api/test_analytics.py compares the two on
-# every case. Parameter: %(counties)s.
-TENANT_STATUS_COUNTS = """
+# public statuses are counted over the prospects joined to their enrichment and scores rows (merge
+# joins of index-only scans in key order: migration 0036's prospects and scores covering indexes,
+# 0046's enrichment (county, prospect_key) INCLUDE (status)), and only the properties the tenant
+# has packets for (its own rows) are looked at again: a `scored` one — PUBLIC_STATUS is `scored`
+# exactly when the prospect has a scores row, so `scored` joins only those — moves to `emailed`
+# when a sent email lists one of its packets, else to `packeted`. Row-level security applies as in
+# TENANT_STATUS: prospects, enrichment and scores of followed counties, the tenant's own packets
+# and emails. tests/api/test_analytics.py compares the two on every case. Parameter: %(counties)s.
+TENANT_STATUS_COUNTS = f"""
 WITH sent AS (SELECT DISTINCT unnest(m.packet_ids) AS packet_id FROM emails m WHERE m.status = 'sent'),
-progress AS (
-    SELECT k.county, bool_or(k.id IN (SELECT packet_id FROM sent)) AS emailed, p.status
+scored AS (
+    SELECT k.county, bool_or(k.id IN (SELECT packet_id FROM sent)) AS emailed
     FROM packets k JOIN prospects p ON p.county = k.county AND p.prospect_key = k.prospect_key
-    WHERE k.county = ANY(%(counties)s) GROUP BY k.county, k.prospect_key, p.status),
+    JOIN scores s ON s.county = k.county AND s.prospect_key = k.prospect_key
+    WHERE k.county = ANY(%(counties)s) GROUP BY k.county, k.prospect_key),
 moved AS (
     SELECT county, CASE WHEN emailed THEN 'emailed' ELSE 'packeted' END AS status, count(*) AS n
-    FROM progress WHERE status = 'scored' GROUP BY 1, 2)
+    FROM scored GROUP BY 1, 2)
 SELECT county, status, sum(n)::int FROM (
-    SELECT county, status, count(*) AS n FROM prospects WHERE county = ANY(%(counties)s) GROUP BY 1, 2
+    SELECT p.county, {PUBLIC_STATUS} AS status, count(*) AS n
+    FROM prospects p {PUBLIC_STATUS_JOINS} WHERE p.county = ANY(%(counties)s) GROUP BY 1, 2
     UNION ALL SELECT county, status, n FROM moved
     UNION ALL SELECT county, 'scored', -n FROM moved) AS counted
 GROUP BY 1, 2 HAVING sum(n) <> 0
@@ -113,10 +119,9 @@ SEARCH_TEXT = "(coalesce(p.address, '') || ' ' || coalesce(p.city, '') || ' ' ||
 # Columns that are never NULL in a list row (prospects' NOT NULL columns and the status CASE).
 NEVER_NULL = {"id", "county", "prospect_key", "status", "first_seen_at", "last_seen_at"}
 
-FROM = """
-FROM prospects p
-LEFT JOIN enrichment e ON e.county = p.county AND e.prospect_key = p.prospect_key
-LEFT JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key
+# `e` and `s` as PUBLIC_STATUS reads them (TENANT_STATUS, the `status` column).
+FROM = f"""
+FROM prospects p {PUBLIC_STATUS_JOINS}
 LEFT JOIN property_reviews r ON r.county = p.county AND r.prospect_key = p.prospect_key
 """
 
@@ -290,8 +295,14 @@ def where(filters: PropertyFilters, params: list[Any], matches: list[int] | None
         conditions.append("p.use_type = ANY(%s)")
         params.append(filters.property_type)
     if filters.status:
-        conditions.append(f"{COLUMNS['status'].sql} = ANY(%s)")
-        params.append(list(filters.status))
+        # `new` and `enriched` are public (no tenant's packet moves them): their own conditions,
+        # which the planner can join by; the others are the tenant's reading of `scored`.
+        either = [f"({PUBLIC_CONDITIONS[s]})" for s in filters.status if s in ("new", "enriched")]
+        tenant = [s for s in filters.status if s not in ("new", "enriched")]
+        if tenant:
+            either.append(f"{COLUMNS['status'].sql} = ANY(%s)")
+            params.append(tenant)
+        conditions.append(either[0] if len(either) == 1 else f"({' OR '.join(either)})")
     if filters.reviewed is not None:
         conditions.append("r.reviewed_at IS NOT NULL" if filters.reviewed else "r.reviewed_at IS NULL")
     if filters.q:
