@@ -207,6 +207,17 @@ def test_set_based_figures_equal_the_straightforward_queries(
     assert [(s["stage"], s["count"]) for s in funnels[county]["stages"]] == [
         ("discovered", 12), ("enriched", 10), ("scored", 9), ("packeted", 5), ("emailed", 3)]
     assert funnels[county]["emails"]["sent"] == 2  # its own two sent emails, not the other tenant's
+    # The status counts come from the response cache until a table they read is written (the generation).
+    responses = client.app.state.reos.responses
+    hits = responses.hits
+    assert client.get(f"{API}/funnel", headers=viewer).json() == list(funnels.values())
+    assert responses.hits == hits + 1
+    with owner_cursor(database_url) as cur:  # 12's enrichment succeeds on a re-run: `new` → `enriched`
+        cur.execute("UPDATE enrichment SET status = 'enriched' WHERE county = %s AND prospect_key = %s",
+                    (county, f"{county}-0012"))
+    again = {f["county"]: f for f in client.get(f"{API}/funnel", headers=viewer).json()}
+    assert [(s["stage"], s["count"]) for s in again[county]["stages"]] == [
+        ("discovered", 12), ("enriched", 11), ("scored", 9), ("packeted", 5), ("emailed", 3)]
 
     body = client.get(f"{API}/summary", headers=viewer).json()
     conn = psycopg2.connect(dsn(database_url))

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
 from realestate_assets.api.v1 import properties
-from realestate_assets.api.v1.property_query import PropertyFilters, list_query
+from realestate_assets.api.v1.property_query import TENANT_STATUS_COUNTS, PropertyFilters, list_query
 from tests.api.helpers_api import JWT_SECRET, bearer, login, make_tenant, owner_cursor, seed_county
 
 N = 9
@@ -274,6 +274,8 @@ def test_every_table_the_cached_routes_read_bumps_the_generation(cw) -> None:
     the detail without a trigger would serve stale bodies."""
     read = _tables(list_query(PropertyFilters(county=["x"], status=["emailed"], reviewed=True))[0])
     read |= _tables(properties.DETAIL)
+    funnel = _tables(TENANT_STATUS_COUNTS)  # the funnel's status counts are kept in the cache too
+    assert funnel - {"sent", "scored", "moved", "counted"} <= read, funnel
     read |= {"subscriptions"}  # row-level security's county_subscribed (migration 0008)
     migration = importlib.import_module("realestate_assets.db.migrations.versions.0037_response_cache_generations")
     assert read == set(migration.DEPENDENCIES)
