@@ -23,6 +23,8 @@ from psycopg2.extras import execute_values
 
 from realestate_assets.config_models import load_scoring
 from realestate_assets.enrich.county_data import county_facts
+from realestate_assets.market.index import HedonicIndex
+from realestate_assets.market.stored import store_index
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import make_tenant, owner_cursor
 from tests.dashboard.server import api_server
@@ -64,6 +66,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
                          float(r.bldg_grade), float(r.living_sqft), float(r.beds), float(r.baths),
                          float(r.age_at_sale), float(r.eff_age_at_sale), float(r.latitude), float(r.longitude))
                         for r in sales.itertuples()])
+        store_index(cur, county, HedonicIndex.from_sales(sales))  # what `features` stores for the market panel
         ids = []
         for i, r in enumerate(chosen.itertuples()):
             key = f"{county}-{r.parcel_id}"

@@ -26,6 +26,21 @@ API_ROLE = "reos_api"
 SUBSCRIBED = ("county = ANY (ARRAY(SELECT s.county FROM subscriptions s "
               "WHERE s.tenant_id = current_setting('app.tenant_id', true)))")
 
+COMMENTS = {
+    "county": "County key (config/counties/<key>.yaml): one fitted index per county.",
+    "method": "How the index was fitted (market/index.py HedonicIndex): hedonic (a monthly hedonic regression, "
+              "smoothed), median_ppsf (too few sales: median price per sqft by month) or empty (no priced sale).",
+    "first_month": "The month (its first day) of levels[1]; NULL when the index is empty.",
+    "levels": "Monthly index levels from first_month, one per consecutive month, the first 1.0: a price moves "
+              "from one month to another by the ratio of their levels.",
+    "fitted_at": "When the features stage stored this fit (UTC): the API's cached comps pools are rebuilt when "
+                 "it changes.",
+}
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
 
 def upgrade() -> None:
     op.execute("""
@@ -36,6 +51,10 @@ def upgrade() -> None:
             levels float8[] NOT NULL,
             fitted_at timestamptz NOT NULL DEFAULT now()
         )""")
+    op.execute("COMMENT ON TABLE market_indexes IS 'The hedonic index each county''s features stage fitted, "
+               "for the API''s market panel (migration 0045).'")
+    for column, text in COMMENTS.items():
+        op.execute(f"COMMENT ON COLUMN market_indexes.{column} IS {_quote(text)}")
     op.execute("CREATE INDEX ix_sales_location ON sales (county, latitude, longitude, sale_date)")
     op.execute(f"GRANT SELECT ON market_indexes TO {API_ROLE}")
     op.execute("ALTER TABLE market_indexes ENABLE ROW LEVEL SECURITY")
