@@ -35,6 +35,7 @@ to the target's as-of month along a market index (`index.factor(from_dates, to_d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -201,6 +202,14 @@ class SalesPool:
         del order
         return self._result(targets, t_date, target, pool_pos, distance, index)
 
+    @functools.cached_property
+    def _age_scale(self) -> tuple[int, int]:
+        """(the newest sale's day, bits for a sale's age in days): ages for `_ties_in_order`'s key."""
+        known = self.date[self.date != np.iinfo(np.int64).min]
+        if not len(known):
+            return 0, 1
+        return int(known.max()), int(known.max() - known.min()).bit_length() + 1
+
     def _ties_in_order(self, dist: np.ndarray, nbr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's candidates nearest first and, at equal distances, the newest sale first, then
         in the sales' order. The KD-tree returns equidistant sales (a condo building's) in an order of
@@ -211,8 +220,26 @@ class SalesPool:
             return dist, nbr
         rows = np.flatnonzero(tied)
         d, n = dist[rows], nbr[rows]
-        newest_first = -self.date[np.minimum(n, len(self) - 1)].astype(float)  # a missing one (n = len) is at inf
-        order = np.lexsort((n, newest_first, d), axis=1)
+        # One integer per candidate, ordered as (distance, newest first, sales' order), and one
+        # argsort (a three-key lexsort doubled the comps' time where repeat sales of a parcel tie):
+        # its distance's rank in the row (the tree's rows are by distance; a missing candidate,
+        # n = len, is at inf: a rank of its own, last), its age, its position.
+        same = (d[:, 1:] == d[:, :-1]) & np.isfinite(d[:, 1:])
+        rank = np.zeros(d.shape, dtype=np.int64)
+        np.cumsum(~same, axis=1, out=rank[:, 1:])
+        newest, age_bits = self._age_scale
+        pos_bits = len(self).bit_length()
+        if int(rank[:, -1].max()).bit_length() + age_bits + pos_bits > 63:  # not in one int64: three keys
+            order = np.lexsort((n, -self.date[np.minimum(n, len(self) - 1)].astype(float), d), axis=1)
+        else:
+            day = self.date[np.minimum(n, len(self) - 1)]
+            oldest = (1 << age_bits) - 1
+            age = np.where(day == np.iinfo(np.int64).min, oldest, np.clip(newest - day, 0, oldest))  # NaT: oldest
+            rank <<= age_bits + pos_bits  # the key built in place: these arrays are a whole query chunk
+            age <<= pos_bits
+            rank |= age
+            rank |= n
+            order = np.argsort(rank, axis=1)
         dist, nbr = dist.copy(), nbr.copy()
         dist[rows], nbr[rows] = np.take_along_axis(d, order, axis=1), np.take_along_axis(n, order, axis=1)
         return dist, nbr
