@@ -209,6 +209,26 @@ def bench_database(given: str | None) -> Iterator[str]:
         yield url
 
 
+def started_api(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """uvicorn serving the API on a free port (`env` over this process's, local settings, no rate
+    limits: the bench measures the routes), once /healthz answers; (process, base URL)."""
+    unlimited = "100000000/minute"
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", str(workers), "--log-level", "warning"],
+        env={**os.environ, "REOS_ENV": "local", "REOS_RATE_LIMIT_IP": unlimited,
+             "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **env})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return server, base
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -389,22 +409,9 @@ def main() -> None:
         key, top, fresh = seed(url, args.properties)
         if fresh:
             print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        unlimited = "100000000/minute"
-        env = {**os.environ, "DATABASE_URL": url, "REOS_ENV": "local", "REOS_STATE_DIR": scratch,
-               "REOS_RATE_LIMIT_IP": unlimited, "REOS_RATE_LIMIT_PRINCIPAL": unlimited}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host",
-                                   "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                                   "--log-level", "warning"], env=env)
-        base = f"http://127.0.0.1:{port}"
+        server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch}, args.workers)
         database = psycopg2.connect(psycopg2_dsn(url)).info.dbname
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             routes = {
                 "list": lambda rng: f"/api/v1/properties?min_score={rng.choice((40, 50, 60, 70, 80))}"
                                     "&sort=-bird_dog_score&limit=50",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ import psycopg2
 from realestate_assets.accounts import quotas, store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import cpu_seconds, database_backends, free_port, server_processes
+from bench_api import cpu_seconds, database_backends, server_processes, started_api
 
 from tests.databases import psycopg2_dsn
 
@@ -95,19 +94,10 @@ def main() -> None:
             ids.append(cur.fetchone()[0])
         database = conn.info.dbname
     conn.close()
-    port, unlimited = free_port(), "100000000/minute"
-    env = {**os.environ, "DATABASE_URL": url, "REOS_ENV": "local", "REOS_RATE_LIMIT_IP": unlimited,
-           "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **({"REOS_CONFIG_DIR": args.config_dir} if args.config_dir else {})}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host",
-                               "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"], env=env)
-    base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": key}
+    config = {"REOS_CONFIG_DIR": args.config_dir} if args.config_dir else {}
+    server, base = started_api({"DATABASE_URL": url, **config})
+    headers = {"X-API-Key": key}
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         api, pg = server_processes(server.pid), database_backends(database)
         print(f"load average {os.getloadavg()[0]:.1f}; server RSS after start-up {rss_mb(api):.0f} MB")
         api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
