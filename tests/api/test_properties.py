@@ -233,19 +233,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
             assert text_matches(cur, PropertyFilters(county=[f"{bulk}_c09"], q="12349")) == []  # not followed
             # Migration 0040: Home's recent deals (the packet threshold, newest first, then score) from the
             # first-seen index, in a county of 40,000 properties first seen over a year of daily runs.
-            cur.execute("RESET ROLE")  # the tables' owner again, in the same transaction
-            store.subscribe(cur, tenant, f"{bulk}_big")
-            cur.execute("""
-                INSERT INTO prospects (county, prospect_key, address, status, first_seen_at)
-                SELECT %s, 'b' || g, g || ' OAK ST', 'scored', now() - (g %% 365) * interval '1 day'
-                FROM generate_series(1, 40000) g""", (f"{bulk}_big",))
-            cur.execute("""
-                INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
-                SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
-                FROM prospects WHERE county = %s""", (f"{bulk}_big",))
-            cur.execute("ANALYZE prospects")
-            cur.execute("ANALYZE scores")
-            act_as_api(cur, tenant)
+            _first_seen_over_days(cur, tenant, f"{bulk}_big", 40_000, 365, "OAK ST")
             recent = PropertyFilters(county=[f"{bulk}_big"], min_score=75, sort="-first_seen_at,-bird_dog_score")
             query, params = list_query(recent, limit=9, lead_not_null=nullable_lead(recent))
             cur.execute("EXPLAIN " + query, params)
@@ -257,19 +245,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
             assert rows == sorted(rows, reverse=True)
             # Several followed counties: one index scan per county, merged (no hash join of all of them),
             # and the same page as the plain query over every county.
-            cur.execute("RESET ROLE")
-            store.subscribe(cur, tenant, f"{bulk}_big2")
-            cur.execute("""
-                INSERT INTO prospects (county, prospect_key, address, status, first_seen_at)
-                SELECT %s, 'b' || g, g || ' ELM ST', 'scored', now() - (g %% 200) * interval '1 day' - interval '1 hour'
-                FROM generate_series(1, 20000) g""", (f"{bulk}_big2",))
-            cur.execute("""
-                INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
-                SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
-                FROM prospects WHERE county = %s""", (f"{bulk}_big2",))
-            cur.execute("ANALYZE prospects")
-            cur.execute("ANALYZE scores")
-            act_as_api(cur, tenant)
+            _first_seen_over_days(cur, tenant, f"{bulk}_big2", 20_000, 200, "ELM ST", hours_earlier=1)
             both = recent.model_copy(update={"county": [f"{bulk}_big", f"{bulk}_big2"]})
             query, params = list_query(both, limit=9, lead_not_null=nullable_lead(both))
             cur.execute("EXPLAIN " + query, params)
@@ -290,6 +266,26 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(database_url: s
     finally:
         conn.rollback()
         conn.close()
+
+
+def _first_seen_over_days(cur: Any, tenant: str, county: str, n: int, days: int, street: str,
+                          hours_earlier: int = 0) -> None:
+    """`n` scored properties of a county the tenant follows, first seen over `days` daily runs (as the
+    tables' owner, then back to the API role as `tenant`), analyzed."""
+    cur.execute("RESET ROLE")  # the tables' owner again, in the same transaction
+    store.subscribe(cur, tenant, county)
+    cur.execute("""
+        INSERT INTO prospects (county, prospect_key, address, status, first_seen_at)
+        SELECT %s, 'b' || g, g || ' ' || %s, 'scored',
+               now() - (g %% %s) * interval '1 day' - %s * interval '1 hour'
+        FROM generate_series(1, %s) g""", (county, street, days, hours_earlier, n))
+    cur.execute("""
+        INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version)
+        SELECT county, prospect_key, '2026-12-01', (id * 7919 %% 1000) / 10.0, 1, 'v1'
+        FROM prospects WHERE county = %s""", (county,))
+    cur.execute("ANALYZE prospects")
+    cur.execute("ANALYZE scores")
+    act_as_api(cur, tenant)
 
 
 def test_search_text_is_the_indexed_expression() -> None:
