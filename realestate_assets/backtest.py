@@ -39,7 +39,7 @@ from realestate_assets.config_models import BulkFileSource, CountyConfig, Scorin
 from realestate_assets.db.warehouse import json_safe
 from realestate_assets.market.forecast import forecast_error
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
-from realestate_assets.ml.avm import FrozenMarket, ratio_study
+from realestate_assets.ml.avm import FrozenMarket, drift_factor, ratio_study
 from realestate_assets.ml.classifier import calibration_bins, classification_metrics
 from realestate_assets.ml.deal import (
     BareDealModel,
@@ -208,7 +208,7 @@ def _forecast_window(market: FrozenMarket, everything: pd.DataFrame, after: pd.D
     sales, known only in hindsight) market change from the last training month, per window month."""
     table = forecast_error(market.forecast, HedonicIndex.from_sales(everything), after["sale_date"])
     # The AVM's market factor adds the drift cross-validation chose (`TrainedAvm.drift_per_month`).
-    with_drift = (1 + table["projected_change_pct"] / 100) * np.exp(drift * table["horizon_months"].clip(lower=0))
+    with_drift = (1 + table["projected_change_pct"] / 100) * drift_factor(drift, table["horizon_months"])
     table["projected_with_drift_pct"] = (with_drift - 1) * 100
     table["error_with_drift_pct"] = (with_drift / (1 + table["realized_change_pct"] / 100) - 1) * 100
     return {"model": market.forecast.to_dict(), "drift_per_month": drift,

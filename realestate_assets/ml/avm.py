@@ -243,6 +243,12 @@ def drift_per_month(residual: np.ndarray, horizon: np.ndarray) -> float:
     return float(slope[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
+def drift_factor(drift: float | np.ndarray, horizon: Any) -> np.ndarray:
+    """The market factor the forecast's drift adds at `horizon` months past the model's last month
+    (none on or before it): the one form the AVM, its CV and the backtest's forecast table use."""
+    return np.exp(drift * np.maximum(np.asarray(horizon, dtype=float), 0.0))
+
+
 def rolling_drift(residual: np.ndarray, horizon: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """Rolling-origin drift per row: each fold's from the earlier folds' rows only (NaN for the
     first fold, which has none)."""
@@ -313,7 +319,7 @@ class OutOfFold:
     horizon: np.ndarray      # months from the fold's forecast's last month to the sale's
 
     def estimate(self, weight: float = 1.0, drift: float | np.ndarray = 0.0) -> np.ndarray:
-        return blend(self.model_value, self.comps, weight) * self.factor * np.exp(drift * self.horizon)
+        return blend(self.model_value, self.comps, weight) * self.factor * drift_factor(drift, self.horizon)
 
     def mdape(self, weight: float = 1.0) -> float:
         return mdape(self.estimate(weight), self.actual)
@@ -438,7 +444,7 @@ class TrainedAvm:
         value = self.value(frame)
         factor = np.ones(len(frame))
         if self.forecast is not None:
-            factor = self.forecast.factor(dates) * np.exp(self.drift_per_month * self.forecast.horizon(dates))
+            factor = self.forecast.factor(dates) * drift_factor(self.drift_per_month, self.forecast.horizon(dates))
         estimate = value * factor
         low, high = self.intervals.bounds(estimate) if self.intervals is not None else \
             (np.full(len(frame), np.nan), np.full(len(frame), np.nan))
