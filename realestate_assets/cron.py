@@ -9,10 +9,12 @@ the same calendar. Times are timezone-aware; the cron is read in `timezone` (IAN
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster._utils.schedules import get_latest_completed_cron_tick, get_next_cron_tick, is_valid_cron_string
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def cron_error(cron: str) -> str | None:
@@ -21,6 +23,10 @@ def cron_error(cron: str) -> str | None:
     if not isinstance(cron, str) or not cron.strip() or not is_valid_cron_string(cron):
         return (f"{cron!r} is not a valid cron expression: five fields (minute hour day-of-month month "
                 "day-of-week), e.g. '0 5 * * 1' for Mondays at 05:00")
+    try:  # Dagster refuses 30/31 February only; '0 0 31 4 *' parses too, and never ticks
+        get_next_cron_tick(cron, _EPOCH, "UTC")
+    except Exception:  # croniter's CroniterBadDateError (vendored): no date matches
+        return f"{cron!r} is not a valid cron expression: it never falls on a date that exists"
     return None
 
 

@@ -253,6 +253,7 @@ def test_the_discovery_cron_is_changed_by_platform_admins_validated_and_audited(
     for bad, where, says in ((" ", "schedule.cron", "not a valid cron expression"),
                              ("0 5 * *", "schedule.cron", "five fields"),
                              ("0 5 31 2 *", "schedule.cron", "not a valid cron expression"),
+                             ("0 0 31 4 *", "schedule.cron", "never falls on a date that exists"),
                              ("*/5 * * * * *", "schedule.cron", "not a valid cron expression")):
         refused = client.patch(url, json={"version": 0, "reason": "try", "changes": {where: bad}}, headers=op)
         assert refused.status_code == 422, (bad, refused.text)
