@@ -152,8 +152,31 @@ class Quality(Strict):
 
 
 class Schedule(Strict):
+    """When discovery runs: `cron` read in `timezone` (sensors/schedules.py reads the effective one
+    each minute, so a platform admin's override applies without a reload)."""
+
     cron: str = "0 5 * * 1"
     timezone: str = "UTC"
+
+    # Judged by Dagster's own cron parser (realestate_assets/cron.py), imported here only when a
+    # county is validated: the API does not load Dagster until it reads a county.
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from realestate_assets.cron import cron_error
+
+        if error := cron_error(value):
+            raise ValueError(error)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from realestate_assets.cron import timezone_error
+
+        if error := timezone_error(value):
+            raise ValueError(error)
+        return value
 
 
 class CountyConfig(Strict):
@@ -238,11 +261,12 @@ def load_county(path: Path, override: CountyOverride | None = None) -> CountyCon
 # ------------------------------------------------------------------- run-time county overrides
 
 # What a platform admin may change in a county without a deploy (county_overrides, migration 0034):
-# settings every step reads when it runs, so the next run applies them. The rest is code reviewed
-# with the file: identity and geography (key, FIPS, bounding box), source locations, field maps and
-# the credentials' names; and the schedule, which Dagster reads once when the code location loads
-# (its on/off switch is PATCH /settings/schedules). Comparable-sales settings are scoring.yaml's,
-# not a county's. `*` is a source's name.
+# settings every step reads when it runs, so the next run applies them, and the discovery cron,
+# which the county's discovery sensor reads at each evaluation (sensors/schedules.py). The rest is
+# code reviewed with the file: identity and geography (key, FIPS, bounding box), source locations,
+# field maps and the credentials' names. The discovery sensor's on/off switch is PATCH
+# /settings/schedules. Comparable-sales settings are scoring.yaml's, not a county's. `*` is a
+# source's name.
 EDITABLE_COUNTY_FIELDS: dict[str, str] = {
     "quality.max_reject_rate": "blocking check: the share of source rows rejected above which discovery "
                                "publishes nothing",
@@ -250,6 +274,9 @@ EDITABLE_COUNTY_FIELDS: dict[str, str] = {
                                        "publishes nothing",
     "parcel_viewer_url": "the county's public parcel page ({parcel_id} replaced), linked from memos",
     "sources.*.enabled": "read this source (off: discovery skips it, e.g. while its service is down)",
+    "schedule.cron": "when discovery runs (five-field cron, read in schedule.timezone); the county's discovery "
+                     "sensor applies a change within a minute",
+    "schedule.timezone": "the IANA time zone the discovery cron is read in",
 }
 
 

@@ -53,7 +53,7 @@ from resources import (
 from sensors import (
     automation_sensor,
     discovery_job,
-    discovery_schedules,
+    discovery_sensors,
     email_events_sensor,
     memo_requests_sensor,
     tenant_partitions_sensor,
@@ -258,9 +258,11 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         # Freshness per table from the county files' cadences, plus a per-county staleness check.
         assets=with_freshness(assets, counties, training_cron=training_cron, invalid=files.invalid),
         jobs=[discovery_job],
-        schedules=discovery_schedules(counties),
-        sensors=[automation_sensor, email_events_sensor, memo_requests_sensor, webhooks_sensor, run_failure_alerts,
-                 *run_history_sensors, tenant_partitions_sensor(files.partition_keys),
+        # Discovery on each county's effective cron (file + run-time override): sensors, not
+        # schedules, so an edited cron applies without reloading the code location.
+        sensors=[*discovery_sensors(counties), automation_sensor, email_events_sensor, memo_requests_sensor,
+                 webhooks_sensor, run_failure_alerts, *run_history_sensors,
+                 tenant_partitions_sensor(files.partition_keys),
                  county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,

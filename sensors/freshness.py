@@ -46,6 +46,7 @@ from realestate_assets.config_models import (
     load_county,
     load_scoring,
 )
+from realestate_assets.cron import latest_tick
 from resources import PlatformResource
 
 CHECK_NAME = "county_fresh"
@@ -77,10 +78,8 @@ def cycle(cron: str, timezone: str = "UTC", *, now: datetime | None = None) -> t
 
 
 def last_tick(cron: str, timezone: str, now: datetime) -> datetime | None:
-    """The latest tick at or before `now` (looking back at most 400 days)."""
-    ticks = _ticks(cron, timezone, now - timedelta(days=400))
-    keys = ticks.get_partition_keys(current_time=now)
-    return ticks.time_window_for_partition_key(keys[-1]).end if keys else None
+    """The latest tick at or before `now`: the discovery sensor's calendar (realestate_assets/cron.py)."""
+    return latest_tick(cron, timezone, now)
 
 
 @dataclass(frozen=True)

@@ -90,19 +90,34 @@ def test_a_failed_blocking_check_holds_back_only_its_own_county(repo_config: Pat
         assert result.get_requested_partitions(dg.AssetKey("features")) == {"cook_il"}
 
 
-def test_county_schedule_requests_its_partition_and_skips_while_running(repo_config: Path) -> None:
+def test_county_discovery_sensor_requests_its_partition_and_skips_while_running(repo_config: Path,
+                                                                                tmp_path: Path) -> None:
+    """The code location's `discover_<county>` sensor (sensors/schedules.py; at chosen times and
+    with overrides: tests/test_discovery_sensor.py), evaluated against the repository, so its
+    request is validated against the partitioned discovery job."""
+    from datetime import UTC, datetime, timedelta
+
+    from resources import PlatformResource
+
     defs = build_definitions(repo_config)
-    schedule = defs.resolve_schedule_def("discover_king_wa")
-    assert schedule.cron_schedule == "0 5 * * 1"
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def("discover_king_wa")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.job_name == "discover_county"
+    platform = {"platform": PlatformResource(config_dir=str(repo_config), state_dir=str(tmp_path / "state"))}
+    week_ago = (datetime.now(UTC) - timedelta(days=8)).isoformat()  # a Monday tick fell due since
     with dg.instance_for_test() as instance:
         repository = defs.get_repository_def()
-        context = dg.build_schedule_context(instance=instance, repository_def=repository)
-        request = schedule.evaluate_tick(context).run_requests[0]
+
+        def tick() -> dg.SensorExecutionData:
+            with dg.build_sensor_context(instance=instance, repository_def=repository, cursor=week_ago,
+                                         resources=platform) as context:
+                return sensor.evaluate_tick(context)
+
+        request = tick().run_requests[0]
         assert request.partition_key == "king_wa" and request.tags["county"] == "king_wa"
 
         job = defs.resolve_job_def("discover_county")
         instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED,
                                     tags={"dagster/partition": "king_wa"})
-        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, repository_def=repository))
+        skipped = tick()
         assert not skipped.run_requests and "still running" in skipped.skip_message

@@ -119,10 +119,11 @@ def test_one_bad_county_file_disables_only_that_county(repo_config: Path, kind: 
 
     defs = build_definitions(repo_config)  # before: the whole code location failed to load
     assert defs.metadata[INVALID_COUNTIES].value == files.invalid
-    # The bad county keeps its partition (its runs and checks say why it is disabled); it gets no schedule.
+    # The bad county keeps its partition (its runs and checks say why it is disabled); it gets no
+    # discovery sensor.
     keys = defs.resolve_asset_graph().get(dg.AssetKey("sales")).partitions_def.get_partition_keys()
     assert keys == ["king_wa", "pierce_wa"]
-    assert sorted(s.name for s in defs.schedules or []) == ["discover_king_wa"]
+    assert sorted(s.name for s in defs.sensors or [] if s.name.startswith("discover_")) == ["discover_king_wa"]
 
 
 def test_a_disabled_county_fails_its_freshness_checks_with_the_error(repo_config: Path, tmp_path: Path) -> None:

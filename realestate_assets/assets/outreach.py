@@ -195,26 +195,42 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         if verdict == "heal":
             healed.append(path)
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
+    # Storage is capped within the run too (the start only checks it is not used up), by the one
+    # rule `quotas.cap`, twice: before rendering on each document's expected bytes
+    # (`quotas.document_bytes`: the tenant's own recent sizes of the template, or a measured
+    # default), so no render is spent past the plan; after rendering on the real bytes, so an
+    # estimate that was low never stores past it. Best-scored first while the bytes a document adds
+    # fit (a re-rendered one adds its growth over the one it replaces); the rest are skipped with
+    # reason `quota` like the properties above: not rendered when their expected bytes do not fit,
+    # rendered but not stored when only their real bytes do not.
+    with wh.transaction() as conn:
+        space = quotas.headroom(conn, params["tenant"], "storage")
+        sizes = ({} if space is None
+                 else quotas.document_bytes(conn, params["tenant"], {job[2] for job in jobs.values()}))
+    expected = {path: sizes.get(template, 0) - _stored_bytes(existing, key, template)
+                for path, (_, key, template, *_) in jobs.items()}
+    to_render = quotas.cap(list(jobs), space, score=lambda p: jobs[p][4], cost=expected.__getitem__,
+                           free=lambda p: expected[p] <= 0)
+    if to_render.skipped:
+        context.log.warning(f"tenant {params['tenant']}: not rendered: {to_render.reason} "
+                            f"(expected bytes a document: {sizes})")
     render_failures: dict[str, str] = {}
-    pdfs = render_many([job for job, *_ in jobs.values()], workers=settings.packets.render_workers,
+    pdfs = render_many([jobs[path][0] for path in to_render.kept], workers=settings.packets.render_workers,
                        photo_cache=platform.state_path / "photo_cache", failures=render_failures)
-    # Storage is capped within the run too (the start only checks it is not used up): the documents
-    # are stored best-scored first while the bytes they add fit the plan; the rest are not stored,
-    # skipped with reason `quota` like the properties above (a re-rendered document adds its growth).
     with wh.transaction() as conn:
         space = quotas.headroom(conn, params["tenant"], "storage")
     added = {path: len(pdfs[path]) - _stored_bytes(existing, key, template)
              for path, (_, key, template, *_) in jobs.items() if path in pdfs}
     room_left = quotas.cap(list(added), space, score=lambda p: jobs[p][4], cost=added.__getitem__,
                            free=lambda p: added[p] <= 0)
-    over = set(room_left.skipped)
-    if over:
-        context.log.warning(f"tenant {params['tenant']}: {room_left.reason}")
+    if room_left.skipped:
+        context.log.warning(f"tenant {params['tenant']}: rendered, not stored: {room_left.reason}")
+    over = set(to_render.skipped) | set(room_left.skipped)
     for path, (_, key, template, digest, score) in jobs.items():
+        if path in over:
+            continue
         if path not in pdfs:
             failures[f"{key}/{template}"] = f"could not render: {render_failures.get(path, 'no output')}"
-            continue
-        if path in over:
             continue
         pdf = pdfs[path]
         stored = store.put(path, pdf, "application/pdf")
@@ -251,8 +267,12 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                             f"{dict(list(failures.items())[:5])}")
     all_packets = slice_rows(wh, "packets", params)
     memos = frame[frame["template"] == TEMPLATE]
-    no_room = quotas.Capped([], [f"{jobs[p][1]}/{jobs[p][2]}" for p in room_left.skipped], room_left.reason)
-    skipped = quotas.joined(capped, no_room)
+    not_rendered = quotas.Capped([], [f"{jobs[p][1]}/{jobs[p][2]}" for p in to_render.skipped],
+                                 f"{to_render.reason}, not rendered (expected bytes a document: {sizes})"
+                                 if to_render.skipped else None)
+    not_stored = quotas.Capped([], [f"{jobs[p][1]}/{jobs[p][2]}" for p in room_left.skipped],
+                               f"{room_left.reason}, rendered but not stored" if room_left.skipped else None)
+    skipped = quotas.joined(capped, not_rendered, not_stored)
     expected = ((len(rows) - len(unread) - len(capped.skipped)) * len(settings.packets.templates)
                 - sum(jobs[p][2] in settings.packets.templates for p in over))
     current = int(frame["template"].isin(settings.packets.templates).sum())
@@ -265,6 +285,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             reused_unchanged=len(frame) - len(pdfs), threshold=scoring.packet_threshold,
             quota_blocked=quota_block or "", properties_newly_received=received,
             **_skipped_metadata(skipped, str),
+            not_rendered_storage=len(to_render.skipped), not_stored_storage=len(room_left.skipped),
+            storage_estimate_bytes=dg.MetadataValue.json(sizes),
             not_rendered_not_planned=len(unread),
             not_rendered_reason="today's plan sends these properties to no one (no recipient takes them, or "
                                 "pacing and digest sizes hold them for a later day): rendered when a plan "
@@ -283,7 +305,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                   f"{scoring.packet_threshold:g} that today's plan sends × {len(settings.packets.templates)} "
                   f"templates ({len(unread)} not planned today: not rendered"
                   + (f"; {len(capped.skipped)} past the plan's headroom: skipped" if capped.skipped else "")
-                  + (f"; {len(over)} documents past the plan's storage: not stored" if over else "") + ")"
+                  + (f"; {len(over)} documents past the plan's storage: not stored "
+                     f"({len(to_render.skipped)} not rendered either)" if over else "") + ")"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
     )

@@ -193,7 +193,8 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
     assert start["version"] == 0 and start["overridden"] == {} and start["last_change"] is None
     assert start["editable"] == {"quality.max_reject_rate": 0.05, "quality.min_enrichment_coverage": 0.9,
                                  "parcel_viewer_url": start["parcel_viewer_url"],
-                                 "sources.detroit_parcels.enabled": False}
+                                 "sources.detroit_parcels.enabled": False,
+                                 "schedule.cron": "0 5 * * 1", "schedule.timezone": "America/Detroit"}
     change = {"version": 0, "reason": "the 2026 file has more unparseable dates",
               "changes": {"quality.max_reject_rate": "0.2", "parcel_viewer_url": VIEWER}}
     for role in ("owner", "admin"):  # a tenant's own admins: read-only
@@ -239,3 +240,50 @@ def test_county_settings_changed_by_platform_admins_applied_and_audited(
     assert rows[0][3] == {"patch": {}, "version": 0}
     assert rows[1][4] == {"patch": {"parcel_viewer_url": VIEWER}, "version": 2,
                           "reason": "dates fixed upstream"}
+
+
+def test_the_discovery_cron_is_changed_by_platform_admins_validated_and_audited(
+        client: TestClient, world: dict[str, Any], operator: dict[str, Any], database_url: str,
+        clean_overrides: None) -> None:
+    """The cron and its time zone are county settings like the others: the discovery sensor reads
+    the effective ones (tests/test_discovery_sensor.py); a cron Dagster would refuse or an unknown
+    time zone is a 422 naming the path, and nothing is written."""
+    url = f"{API}/settings/counties/wayne_mi"
+    op = bearer(login(client, operator["email"], world["a"].id)["access_token"])
+    for bad, where, says in ((" ", "schedule.cron", "not a valid cron expression"),
+                             ("0 5 * *", "schedule.cron", "five fields"),
+                             ("0 5 31 2 *", "schedule.cron", "not a valid cron expression"),
+                             ("0 0 31 4 *", "schedule.cron", "never falls on a date that exists"),
+                             ("*/5 * * * * *", "schedule.cron", "not a valid cron expression")):
+        refused = client.patch(url, json={"version": 0, "reason": "try", "changes": {where: bad}}, headers=op)
+        assert refused.status_code == 422, (bad, refused.text)
+        error = refused.json()["errors"][0]
+        assert error["loc"] == ["body", "changes", where] and says in error["msg"], error
+    for zone in ("Mars/Olympus", "Pacific", ""):
+        refused = client.patch(url, json={"version": 0, "reason": "try", "changes": {"schedule.timezone": zone}},
+                               headers=op)
+        assert refused.status_code == 422, (zone, refused.text)
+        assert refused.json()["errors"][0]["loc"] == ["body", "changes", "schedule.timezone"]
+        assert "not an IANA time zone name" in refused.json()["errors"][0]["msg"]
+    assert client.patch(url, json={"version": 0, "reason": "daily", "changes": {"schedule.cron": "0 6 * * *"}},
+                        headers=_as(client, world, "a", "owner")).status_code == 403
+
+    daily = client.patch(url, json={"version": 0, "reason": "the county now publishes daily",
+                                    "changes": {"schedule.cron": "0 6 * * *", "schedule.timezone": "UTC"}},
+                         headers=op)
+    assert daily.status_code == 200, daily.text
+    body = daily.json()
+    assert body["schedule"] == {"cron": "0 6 * * *", "timezone": "UTC"} and body["version"] == 1
+    assert body["overridden"] == {"schedule.cron": "0 6 * * *", "schedule.timezone": "UTC"}
+    seen = next(c for c in client.get(f"{API}/settings/counties", headers=_as(client, world, "b", "viewer")).json()
+                if c["key"] == "wayne_mi")
+    assert seen["schedule"] == {"cron": "0 6 * * *", "timezone": "UTC"}  # every tenant reads the effective cron
+    back = client.patch(url, json={"version": 1, "reason": "weekly again",
+                                   "changes": {"schedule.cron": None, "schedule.timezone": None}}, headers=op).json()
+    assert back["schedule"] == {"cron": "0 5 * * 1", "timezone": "America/Detroit"} and back["overridden"] == {}
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT before, after FROM audit_log WHERE tenant_id = %s AND entity = 'county_overrides' "
+                    "AND entity_key = 'wayne_mi' ORDER BY id DESC LIMIT 2", (world["a"].id,))
+        rows = cur.fetchall()[::-1]  # this test's two changes (the module's other tests wrote before)
+    assert [r[1]["patch"] for r in rows] == [{"schedule.cron": "0 6 * * *", "schedule.timezone": "UTC"}, {}]
+    assert rows[0][0] == {"patch": {}, "version": 0} and rows[1][1]["reason"] == "weekly again"

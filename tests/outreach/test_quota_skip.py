@@ -9,6 +9,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from realestate_assets.accounts import quotas
 from realestate_assets.accounts.plans import PLANS
 from realestate_assets.definitions import Deployment
 from tests.databases import psycopg2_dsn
@@ -137,6 +138,11 @@ def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
     assert packets["quota_blocked"].value == ""  # not used up when the run started
     assert packets["skipped_reason"].value == "quota" and packets["skipped_quota"].value >= 1
     assert "quota storage" in packets["skipped_quota_detail"].value
+    # Not one document would fit its expected bytes: none is rendered, not only none stored.
+    assert packets["rendered_this_run"].value == 0
+    assert packets["not_rendered_storage"].value == packets["skipped_quota"].value
+    assert "not rendered (expected bytes a document" in packets["skipped_quota_detail"].value
+    assert set(packets["storage_estimate_bytes"].value.values()) == {quotas.DEFAULT_DOCUMENT_BYTES}
     with conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), coalesce(sum(size_bytes), 0) FROM packets WHERE tenant_id = %s "
                     "AND county = 'king_wa'", (tenant,))
@@ -145,3 +151,36 @@ def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
         received = cur.fetchone()[0]
     conn.close()
     assert stored == 0 and received == 0  # nothing stored past the plan, and nothing delivered counted
+
+
+@pytest.mark.slow
+def test_a_run_renders_only_the_documents_expected_to_fit_in_the_storage_left(
+        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+    """Room for two and a half documents of the default estimate (the tenant has stored none of
+    these templates yet): the two best-scored are rendered and stored, the rest never rendered."""
+    left = quotas.DEFAULT_DOCUMENT_BYTES * 5 // 2
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
+        cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, "
+                    "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                    "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', %s, 80, now())",
+                    (tenant, PLANS["free"].storage - left))
+    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
+    result = _run(pipeline_env, upstream, tenant)
+    assert result.success and all(_checks(result).values()), _checks(result)
+    packets = _metadata(result)["packets"]
+    assert packets["rendered_this_run"].value == 2 and packets["not_stored_storage"].value == 0
+    assert packets["not_rendered_storage"].value >= 1
+    assert packets["skipped_reason"].value == "quota"
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT p.prospect_key, p.template, p.size_bytes, s.bird_dog_score FROM packets p "
+                    "JOIN scores s ON s.county = p.county AND s.prospect_key = p.prospect_key "
+                    "WHERE p.tenant_id = %s AND p.county = 'king_wa'", (tenant,))
+        stored = cur.fetchall()
+        cur.execute("SELECT max(bird_dog_score) FROM scores WHERE county = 'king_wa'")
+        best = cur.fetchone()[0]
+    conn.close()
+    # The best-scored property's two documents, within the storage left.
+    assert len(stored) == 2 and {r[3] for r in stored} == {best}, stored
+    assert sum(r[2] for r in stored) <= left

@@ -11,6 +11,7 @@ describe("county settings", () => {
       ["quality.max_reject_rate", "share", true], ["quality.min_enrichment_coverage", "share", false],
       ["parcel_viewer_url", "url", false], ["sources.kc_sales.enabled", "switch", false]]);
     expect(fieldOf("sources.kc_sales.enabled")[0]).toBe("Source kc_sales enabled");
+    expect(fieldOf("schedule.cron")[1]).toBe("text");
     expect(fields.map(showValue)).toEqual(["20%", "90%", "https://kc.example/p/{parcel_id}", "on"]);
   });
 
@@ -27,6 +28,10 @@ describe("county settings", () => {
     // Reset: only an overridden field has anything to give back.
     expect(countyChanges(fields, form, new Set(["quality.max_reject_rate", "parcel_viewer_url"]))).toEqual({
       "quality.max_reject_rate": null });
+    // The discovery cron: trimmed text; emptied, given back to the file when overridden.
+    const cron = countyFields({ "schedule.cron": "0 6 * * *" }, { "schedule.cron": "0 6 * * *" });
+    expect(countyChanges(cron, { "schedule.cron": " 0 7 * * * " }, new Set())).toEqual({ "schedule.cron": "0 7 * * *" });
+    expect(countyChanges(cron, { "schedule.cron": "" }, new Set())).toEqual({ "schedule.cron": null });
     // Not a number: sent as typed, for the API to refuse with the field's path.
     expect(countyChanges(fields, { ...form, "quality.max_reject_rate": "lots" }, new Set())).toEqual({
       "quality.max_reject_rate": "lots" });

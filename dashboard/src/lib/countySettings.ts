@@ -2,7 +2,7 @@
 // /settings/counties/{county}, platform admin): the form's fields and the changes it sends.
 // Which paths are editable is the API's (config_models.EDITABLE_COUNTY_FIELDS); this only labels them.
 
-export type FieldKind = "share" | "url" | "switch";
+export type FieldKind = "share" | "url" | "text" | "switch";
 export type FormValue = string | boolean;
 
 export interface CountyField {
@@ -17,6 +17,9 @@ const LABELS: Record<string, [string, FieldKind]> = {
   "quality.max_reject_rate": ["Reject-rate ceiling (share of source rows, 0–1)", "share"],
   "quality.min_enrichment_coverage": ["Enrichment coverage floor (share of prospects, 0–1)", "share"],
   parcel_viewer_url: ["Parcel viewer URL (with {parcel_id})", "url"],
+  // Read by the county's discovery sensor at its next evaluation (within a minute).
+  "schedule.cron": ["Discovery cron (minute hour day month weekday)", "text"],
+  "schedule.timezone": ["Discovery time zone (IANA, e.g. America/Chicago)", "text"],
 };
 
 /** A dotted path as a label; a source's switch is named after the source. */
@@ -53,9 +56,9 @@ export function countyChanges(fields: CountyField[], form: Record<string, FormVa
     if (f.kind === "share") {
       const text = String(raw).trim();
       value = text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
-    } else if (f.kind === "url") {
+    } else if (f.kind === "url" || f.kind === "text") {
       value = String(raw).trim();
-      // null means "the file's value" to the API: an emptied URL gives an override back, nothing more.
+      // null means "the file's value" to the API: an emptied field gives an override back, nothing more.
       if (value === "") {
         if (f.overridden) changes[f.path] = null;
         continue;

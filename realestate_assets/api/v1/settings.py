@@ -1,12 +1,15 @@
 """Settings (issue #11): the counties configured on this installation, its schedules and sensors,
 the tenant's branding, sender and feature flags, and the caller's own profile.
 
-* Counties: a county file (config/counties/<key>.yaml) is code — its sources, field maps and cron
-  are reviewed and deployed with the code location. A few run-time settings of it
+* Counties: a county file (config/counties/<key>.yaml) is code — its sources and field maps are
+  reviewed and deployed with the code location. A few run-time settings of it
   (`config_models.EDITABLE_COUNTY_FIELDS`: quality thresholds, the parcel viewer, a source on or
-  off) are changed by platform admins here, kept in `county_overrides` (migration 0034) and applied
-  by every step where it reads its county (PlatformResource.county); tenants read the effective
-  configuration. A change names the version it was based on: a stale one is a 409.
+  off, the discovery cron and its time zone) are changed by platform admins here, kept in
+  `county_overrides` (migration 0034) and applied by every step where it reads its county, and by
+  the county's discovery sensor at its next evaluation (PlatformResource.county); tenants read the
+  effective configuration. A change is validated as the file is (a cron Dagster would refuse, an
+  unknown time zone: 422 naming the path). A change names the version it was based on: a stale
+  one is a 409.
 * Schedules and sensors are Dagster's own state, read (tenant admin) and switched (platform
   admin: they run for every tenant) through its GraphQL API (api/dagster_schedules.py).
 * Tenant settings (tenant admin) are `tenant_settings` (migration 0028), validated as

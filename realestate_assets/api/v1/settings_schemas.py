@@ -66,7 +66,8 @@ class CountyUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"version": 0, "reason": "the 2026 file has more unparseable dates",
-         "changes": {"quality.max_reject_rate": 0.1, "sources.kc_sales.enabled": None}}]})
+         "changes": {"quality.max_reject_rate": 0.1, "sources.kc_sales.enabled": None}},
+        {"version": 1, "reason": "the county now publishes daily", "changes": {"schedule.cron": "0 6 * * *"}}]})
     version: int = Field(ge=0, description="The `version` read with the county: a change made since is a 409")
     reason: str = Field(min_length=3, max_length=500, description="Why, kept with the override and in the audit")
     changes: dict[str, Any] = Field(min_length=1, description=(
@@ -81,7 +82,8 @@ class CountySetting(BaseModel):
                             sources=[{"name": "kc_sales", "type": "bulk_file", "provides": "sales", "enabled": True}],
                             parcel_viewer_url=None,
                             editable={"quality.max_reject_rate": 0.1, "quality.min_enrichment_coverage": 0.9,
-                                      "parcel_viewer_url": None, "sources.kc_sales.enabled": True},
+                                      "parcel_viewer_url": None, "sources.kc_sales.enabled": True,
+                                      "schedule.cron": "0 5 * * 1", "schedule.timezone": "America/Los_Angeles"},
                             overridden={"quality.max_reject_rate": 0.1}, version=1,
                             last_change={"reason": "the 2026 file has more unparseable dates", "updated_by": 1,
                                          "updated_at": "2026-12-03T06:00:00Z"})
@@ -92,7 +94,8 @@ class CountySetting(BaseModel):
     followed: bool = Field(description="The tenant follows it (POST/DELETE /subscriptions)")
     valid: bool = Field(description="false: its file is invalid and the county is disabled (`error` says why)")
     error: str | None = None
-    schedule: dict[str, str] | None = Field(None, description="Discovery cron and its time zone")
+    schedule: dict[str, str] | None = Field(None, description=(
+        "Discovery cron and its time zone, as the county's discovery sensor reads them now (file + override)"))
     quality: dict[str, float] | None = Field(None, description="Blocking checks' thresholds")
     sources: list[CountySource] = Field(default_factory=list)
     parcel_viewer_url: str | None = None

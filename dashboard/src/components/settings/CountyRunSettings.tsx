@@ -71,7 +71,7 @@ export function CountyRunSettings({ county }: { county: Schemas["CountySetting"]
               ) : (
                 <>
                   <label htmlFor={id(f.path)} className="label">{f.label}</label>
-                  <input id={id(f.path)} className="input w-72" inputMode={f.kind === "share" ? "decimal" : "url"}
+                  <input id={id(f.path)} className="input w-72" inputMode={f.kind === "share" ? "decimal" : f.kind === "url" ? "url" : "text"}
                     value={String(form[f.path])} disabled={reset.has(f.path)}
                     onChange={(e) => setForm({ ...form, [f.path]: e.target.value })} />
                 </>
