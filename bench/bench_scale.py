@@ -17,7 +17,16 @@ are the step's seconds (Dagster's STEP_START → STEP_SUCCESS), rows and rows/s,
 time including imports, and the child's own peak RSS (`os.wait4`). Then bench/floor.py does the
 same stages in one bare process on the same file and database, and the ratio graph/floor is
 printed per stage and in total. `ml_model` (Optuna-tuned AVM, deal and propensity models) is
-reported but is not one of the issue's stages: its total is shown apart.
+reported but is not one of the issue's stages: its total is shown apart (with `--models-from`
+it is not run, and the floor's training is left out of the comparison).
+
+Bytecode: the children read compiled modules from a bytecode cache (`--bytecode-cache`, warmed
+by one import of the definitions and Great Expectations before the first stage), as a built
+image's steps do (`pip install` compiles what it installs, and deploy/docker/Dockerfile compiles
+the application). A Python environment without `.pyc` files and with PYTHONDONTWRITEBYTECODE set
+(this machine's shared venv) would otherwise compile every imported module in every step
+process: ≈7 CPU s of imports per process, and ≈7 s inside `features`' step (Great Expectations'
+import). `--no-bytecode-cache` measures that environment as it is.
 """
 
 from __future__ import annotations
@@ -80,7 +89,11 @@ def write_config(config: Path, csv_path: Path) -> None:
 
 
 def child(stage: str) -> None:
-    """Materialize one asset of king_wa in this process (environment from the parent); print JSON."""
+    """Materialize one asset of king_wa in this process (environment from the parent); print JSON.
+
+    Besides the step's seconds: `dagster_tail`, Dagster's own work after the asset function
+    returned (STEP_SUCCESS minus the step's first output event: the materialization and the check
+    results stored in the instance), and `events`, how many events the step wrote."""
     started = time.perf_counter()
     import dagster as dg
 
@@ -92,17 +105,24 @@ def child(stage: str) -> None:
     result = job.execute_in_process(
         partition_key="king_wa", instance=instance, raise_on_error=True, asset_selection=[dg.AssetKey(stage)],
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
-    step_start = step_end = None
+    step_start = step_end = returned = None
+    events = 0
     for entry in instance.all_logs(result.run_id):
         event = entry.dagster_event
-        if event is not None and event.step_key == stage and event.event_type_value == "STEP_START":
+        if event is None or event.step_key != stage:
+            continue
+        events += 1
+        if event.event_type_value == "STEP_START":
             step_start = entry.timestamp
-        elif event is not None and event.step_key == stage and event.event_type_value == "STEP_SUCCESS":
+        elif event.event_type_value == "STEP_OUTPUT" and returned is None:
+            returned = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
             step_end = entry.timestamp
     materialized = result.asset_materializations_for_node(stage)
     metadata = materialized[0].metadata if materialized else {}
     count, explained = metadata.get("dagster/row_count"), metadata.get("explained_rows")
     print("RESULT " + json.dumps({"stage": stage, "seconds": step_end - step_start, "imports": imported,
+                                  "dagster_tail": step_end - (returned or step_end), "events": events,
                                   "rows": int(count.value) if count is not None else 0,
                                   "explained": int(explained.value) if explained is not None else 0}), flush=True)
 
@@ -202,16 +222,39 @@ def borrow_models(setup: dict[str, str], source: Path) -> None:
     print(f"models borrowed from the {donor['scale']}× run in {source}: {active} active", flush=True)
 
 
-def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None) -> dict[str, dict[str, float]]:
+DEFAULT_BYTECODE_CACHE = Path.home() / ".cache" / "reos-bench" / "pycache"
+# What the steps import lazily, inside the step (features: Great Expectations): warmed too, so the
+# first stage to import it does not pay its compilation either.
+WARM_IMPORTS = "import realestate_assets.definitions, great_expectations"
+
+
+def with_bytecode_cache(env: dict[str, str], cache: Path | None) -> dict[str, str]:
+    """`env` for children that read and write compiled modules under `cache` (PYTHONPYCACHEPREFIX:
+    the source trees, the shared venv included, are not written), warmed once here; `cache` None:
+    the environment as it is."""
+    if cache is None:
+        return env
+    cache.mkdir(parents=True, exist_ok=True)
+    env = {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-c", WARM_IMPORTS], env=env, check=True, stdout=subprocess.DEVNULL)
+    return env
+
+
+def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None,
+               bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> dict[str, dict[str, float]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REOS_ENV": "local",
            **{k: v for k, v in setup.items() if k.isupper()}}
     env.pop("DAGSTER_HOME", None)
+    env = with_bytecode_cache(env, bytecode_cache)
     graph: dict[str, dict[str, float]] = {}
-    print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'proc cpu':>9}{'peak MB':>9}")
+    print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'proc cpu':>9}{'peak MB':>9}"
+          f"{'dagster':>9}{'events':>7}")
     for stage in stages:
         r = graph[stage] = run_child(stage, env, profile)
         print(f"{stage:<11}{r['seconds']:>9.2f}{r['rows']:>10,}{r['rows'] / r['seconds']:>10,.0f}"
-              f"{r['wall']:>9.2f}{r['cpu']:>9.2f}{r['peak_mb']:>9,.0f}   ({load()})", flush=True)
+              f"{r['wall']:>9.2f}{r['cpu']:>9.2f}{r['peak_mb']:>9,.0f}{r['dagster_tail']:>9.2f}{r['events']:>7}"
+              f"   ({load()})", flush=True)
     if all(s in graph for s in ISSUE_STAGES):
         total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
         with_training = f"; with it {total + graph['ml_model']['seconds']:.2f}" if "ml_model" in graph else ""
@@ -228,6 +271,8 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
     print(f"\nfloor (bench/floor.py, one process) vs graph ({load()})")
     print(f"{'stage':<11}{'floor s':>9}{'floor MB':>9}{'graph s':>9}{'graph MB':>9}{'ratio s':>9}")
     for name, seconds, peak, _cpu in floor_stages:
+        if name not in graph:  # ml_model, when the models were borrowed
+            continue
         g = graph[name]
         print(f"{name:<11}{seconds:>9.2f}{peak:>9,.0f}{g['seconds']:>9.2f}{g['peak_mb']:>9,.0f}"
               f"{g['seconds'] / seconds if seconds else 0:>9.2f}")
@@ -242,7 +287,8 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
 
 
 def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
-                stages: list[str] = STAGES, models_from: Path | None = None) -> None:
+                stages: list[str] = STAGES, models_from: Path | None = None,
+                bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> None:
     workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
     setup = prepare(scale, workdir)
@@ -251,8 +297,8 @@ def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None
               f"({load()})", flush=True)
         if models_from:
             borrow_models(setup, models_from)
-        graph = run_stages(setup, stages, profile)
-        if floor and set(STAGES) <= set(graph):
+        graph = run_stages(setup, stages, profile, bytecode_cache)
+        if floor and set(ISSUE_STAGES) <= set(graph):
             compare(setup, graph)
     finally:
         if keep is None:
@@ -271,15 +317,21 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="py-spy each stage's child; raw stacks in this directory")
     ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
     ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
-    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated, in order (the floor needs all)")
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help="comma-separated, in order (the floor needs sales → scores)")
     ap.add_argument("--models-from", type=Path,
                     help="a --keep directory of a smaller scale: use its trained models (leave ml_model "
                          "out of --stages)")
+    ap.add_argument("--bytecode-cache", type=Path, default=DEFAULT_BYTECODE_CACHE,
+                    help=f"the children's compiled modules (default {DEFAULT_BYTECODE_CACHE})")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="children import as the environment says (may compile every module per process)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child)
         return
+    cache = None if args.no_bytecode_cache else args.bytecode_cache
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     if args.reuse:
@@ -287,14 +339,14 @@ def main() -> None:
         print(f"## {setup['scale']}× (reused {args.reuse}; {load()})")
         if args.models_from:
             borrow_models(setup, args.models_from)
-        graph = run_stages(setup, args.stages.split(","), args.profile)
-        if not args.no_floor and set(STAGES) <= set(graph):
+        graph = run_stages(setup, args.stages.split(","), args.profile, cache)
+        if not args.no_floor and set(ISSUE_STAGES) <= set(graph):
             compare(setup, graph)
         return
     scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
     for scale in scales:
         bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
-                    args.stages.split(","), args.models_from)
+                    args.stages.split(","), args.models_from, cache)
 
 
 if __name__ == "__main__":

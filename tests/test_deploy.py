@@ -840,6 +840,20 @@ def test_dockerfile_copies_the_packages_pyproject_ships():
     assert [s for s in sources if not (ROOT / s).exists()] == []
 
 
+def test_dockerfile_compiles_the_application_it_imports_from_source():
+    """The processes import the source tree (first on PYTHONPATH) with PYTHONDONTWRITEBYTECODE set:
+    without bytecode built into the image, every step pod would compile the application again."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*").rstrip(".") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    compiles = [shlex.split(c) for c in run_commands() if c.startswith("python -m compileall")]
+    assert len(compiles) == 1, compiles
+    assert packages <= set(compiles[0][3:])
+    instr = dockerfile_instructions()
+    compile_at = next(i for i, (op, rest) in enumerate(instr) if op == "RUN" and "compileall" in rest)
+    last_source = max(i for i, (op, rest) in enumerate(instr) if op == "COPY" and rest.split()[0] in packages)
+    assert compile_at > last_source, "compiled after the sources are copied"
+
+
 def test_dockerfile_runs_as_non_root_with_grpc_command():
     instr = dockerfile_instructions()
     users = [rest for op, rest in instr if op == "USER"]

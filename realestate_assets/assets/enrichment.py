@@ -15,12 +15,11 @@ from realestate_assets.assets.common import (
     county_of,
     county_sales,
     partition_params,
-    slice_rows,
     sync_metadata,
     table_metadata,
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
@@ -160,9 +159,10 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     coverage, comps_coverage = tally.coverage, tally.comps_coverage
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
+    rows, state = written_slice(wh, "enrichment", params)  # the row count and what `remember` records
     result = dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "enrichment", slice_rows(wh, "enrichment", params), **sync_metadata(stats),
+            wh, "enrichment", rows, **sync_metadata(stats),
             lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
                                                   "use_type", "neighborhood")}
             | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],
@@ -201,7 +201,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
         return dg.MaterializeResult(metadata={**(result.metadata or {}), "unchanged": False,
                                               "never_skipped_because": f"outside sources called: {calling}"},
                                     check_results=result.check_results)
-    return remember(context, wh, "enrichment", params, digest, result, published=stats.published)
+    return remember(context, wh, "enrichment", params, digest, result, published=stats.published,
+                    state=state)
 
 
 def outside_sources_called(sources: SourcesConfig, secrets: dict[str, str]) -> list[str]:

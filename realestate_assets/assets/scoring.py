@@ -19,12 +19,11 @@ from realestate_assets.assets.common import (
     histogram_markdown,
     partition_params,
     rounded_metadata,
-    slice_rows,
     snapshot,
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.ml import plots
@@ -245,9 +244,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     score = scored.county["score"]
     candidates = score >= scoring.packet_threshold
     values = score.to_numpy(dtype=float)
+    rows, state = written_slice(wh, "scores", params)  # the row count and what `remember` records
     return remember(context, wh, "scores", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "scores", slice_rows(wh, "scores", params), **sync_metadata(stats),
+            wh, "scores", rows, **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
                                                                       "baths", "bldg_grade", "age_years")],
                      "sale_probability_12m": [("features", "years_since_last_sale"),
@@ -278,7 +278,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                                        "score histogram")),
             top_10=dg.MetadataValue.md(top_table(scored.best(10)))),
         check_results=audit_checks(stats),
-    ), published=stats.published)
+    ), published=stats.published, state=state)
 
 @county_asset(
     deps=[scores],

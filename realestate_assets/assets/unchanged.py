@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from realestate_assets.assets.common import table_metadata
-from realestate_assets.db.input_fingerprints import inputs_digest, slice_state
+from realestate_assets.db.input_fingerprints import inputs_digest, slice_rows_of, slice_state
 from realestate_assets.db.warehouse import Warehouse
 
 FINGERPRINT = "input_fingerprint"
@@ -44,7 +44,7 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
     if _value(previous.get(SLICE_STATE)) != state:
         return None
     recorded = _value(previous.get(CHECKS)) or []
-    rows = int(state.split("@", 1)[0])
+    rows = slice_rows_of(state)
     when = _value(previous.get("computed_at")) or "the last computing run"
     checks = [dg.AssetCheckResult(
         check_name=c["name"], passed=bool(c["passed"]),
@@ -57,15 +57,23 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
 
+def written_slice(wh: Warehouse, table: str, params: Mapping[str, Any]) -> tuple[int, str]:
+    """The output slice after the write, read once: its rows (the metadata's row count; after a
+    held-back write, the previous rows) and its state (what `remember` records)."""
+    state = slice_state(wh, table, params)
+    return slice_rows_of(state), state
+
+
 def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],
-             digest: str, result: dg.MaterializeResult, published: bool = True) -> dg.MaterializeResult:
-    """`result` with the digest, the slice's state and its checks recorded for the next run
-    (only when the rows were published)."""
+             digest: str, result: dg.MaterializeResult, published: bool = True,
+             state: str | None = None) -> dg.MaterializeResult:
+    """`result` with the digest, the slice's state (`state` when the caller read it already,
+    `written_slice`) and its checks recorded for the next run (only when the rows were published)."""
     extra: dict[str, Any] = {"unchanged": False}
     if published:
         checks = [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value,
                    "description": c.description or ""} for c in result.check_results or ()]
-        extra.update({FINGERPRINT: digest, SLICE_STATE: slice_state(wh, table, params),
+        extra.update({FINGERPRINT: digest, SLICE_STATE: state or slice_state(wh, table, params),
                       CHECKS: dg.MetadataValue.json(checks),
                       "computed_at": f"run {context.run_id[:8]}"})
     return dg.MaterializeResult(metadata={**(result.metadata or {}), **extra}, check_results=result.check_results,

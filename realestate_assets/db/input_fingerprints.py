@@ -35,8 +35,8 @@ def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[
     """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
     pipeline's code version."""
-    parts: dict[str, Any] = {table: slice_state(wh, table, params) for table in tables}
-    with wh.transaction() as conn, conn.cursor() as cur:
+    with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
+        parts: dict[str, Any] = {table: _slice_state(cur, table, params) for table in tables}
         for query in queries:
             cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
                         f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
@@ -51,9 +51,18 @@ def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:
     write; a skip needs it unchanged, so an output rewritten or emptied by anything else since is
     recomputed."""
     with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM {} WHERE "
-                            + partition_slice(params)).format(sql.Identifier(table)), dict(params))
-        count, versions = cur.fetchone()
+        return _slice_state(cur, table, params)
+
+
+def slice_rows_of(state: str) -> int:
+    """The row count a `slice_state` holds: a slice counted once serves the metadata too."""
+    return int(state.split("@", 1)[0])
+
+
+def _slice_state(cur: Any, table: str, params: Mapping[str, Any]) -> str:
+    cur.execute(sql.SQL("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM {} WHERE "
+                        + partition_slice(params)).format(sql.Identifier(table)), dict(params))
+    count, versions = cur.fetchone()
     return f"{count}@{versions}"
 
 
