@@ -771,9 +771,10 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
 
 def final_booster(sales: pd.DataFrame, settings: AvmSettings) -> Callable[[pd.DataFrame], np.ndarray]:
     """The value function of `train_avm(sales, settings with trials=0, target="log_price",
-    comps=None)`'s final booster — the same sales order, categories, features and parameters —
-    without its folds, hold-out and ranges: for callers that need only values (the deal model's
-    as-of AVM input; it keeps the plain log-price target, untuned and not re-chosen per year)."""
+    loss="squared" (for "auto"), comps=None)`'s final booster — the same sales order, categories,
+    features and parameters — without its folds, hold-out and ranges: for callers that need only
+    values (the deal model's as-of AVM input; it keeps the plain log-price target and squared
+    error, untuned and not re-chosen per year)."""
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     frame = training_frame(ordered)
     if len(frame) < 50:
