@@ -69,7 +69,8 @@ def main() -> None:
     if trained.skipped:
         print(f"skipped: {trained.skipped}")
     avm = trained.avm
-    print(f"AVM selection: {avm.selection.get('features')}, blend weight {avm.blend_weight}; "
+    print(f"AVM selection: {avm.selection.get('target')} target, {avm.selection.get('loss')} loss, "
+          f"{avm.selection.get('features')}, blend weight {avm.blend_weight}; "
           f"hold-out MdAPE {avm.metrics['mdape_pct']:.2f}%, coverage {avm.metrics['interval_coverage_pct']:.1f}%; "
           f"tuning {avm.tuning}")
     for name, model in (("deal", trained.deal), ("sale_propensity", trained.propensity)):

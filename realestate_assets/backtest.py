@@ -17,7 +17,9 @@ after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the met
   documented rule for a listed property (docs/scoring.md): the percentile, within the window, of
   the deal model's calibrated probability (comps and trend from sales before that date).
 * metrics.json: the ratio study of each valuation and of the baselines over the window and per
-  calendar quarter (`per_quarter`), the 80% ranges' measured coverage, the forecast's own error.
+  calendar quarter (`per_quarter`), the AVM's (frozen and re-indexed) per use type, assessor area
+  and fifth of the estimate (`per_segment`: where the dispersion is), the 80% ranges' measured
+  coverage, the forecast's own error.
 * deal_probability: that probability. metrics.json's `deal_model` judges it on the window's
   purchases resold in the file beside the bare deal model (log price vs comps) and the score, with
   precision at the top 5% / 10%, Brier and a reliability table, and says what the other score
@@ -27,6 +29,7 @@ after the cutoff), DIR/metrics.json and DIR/calibration.png, and returns the met
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +171,8 @@ def run_backtest(sales: pd.DataFrame, cutoff: pd.Timestamp, scoring: ScoringConf
                                                             after["sale_price"]) if avm.intervals else []},
         "per_quarter": per_quarter(after, {"avm": estimated, "avm_reindexed": values["avm_lightgbm_reindexed_monthly"],
                                            **{k: values[k] for k in BASELINES}}),
+        "per_segment": per_segment(after, {"avm": estimated,
+                                           "avm_reindexed": values["avm_lightgbm_reindexed_monthly"]}),
         "forecast": _forecast_window(market, everything, after, avm.drift_per_month),
         "avm_selection": avm.selection,
         "deal_model": deal_window, "sale_propensity": propensity_window,
@@ -199,6 +204,30 @@ def per_quarter(after: pd.DataFrame, values: dict[str, np.ndarray]) -> dict[str,
             study = ratio_study(np.asarray(value)[rows], actual[rows])
             out[q][f"{name}_mdape_pct"] = study["mdape_pct"]
             out[q][f"{name}_median_error_pct"] = study["median_error_pct"]
+    return out
+
+
+def per_segment(after: pd.DataFrame, values: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
+    """Where each valuation's dispersion is: its count, MdAPE, median error and COD per use type, per
+    assessor area and per fifth of its own estimate (`estimate_fifth` 1 = the lowest; banding by the
+    estimate, not the price, so the bands are not regressive by construction)."""
+    actual = after["sale_price"].to_numpy(dtype=float)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    keys = {"use_type": after["use_type"].astype("string").fillna("?").to_numpy(),
+            "area": after["neighborhood"].astype("string").fillna("?").to_numpy()}
+    for name, value in values.items():
+        value = np.asarray(value, dtype=float)
+        fifth = pd.qcut(pd.Series(value).rank(method="first"), 5, labels=False).to_numpy() + 1 \
+            if np.isfinite(value).sum() >= 5 else np.ones(len(value), dtype=int)
+        for key, groups in (*keys.items(), ("estimate_fifth", fifth.astype(str))):
+            table = out.setdefault(key, {})
+            for group in sorted(set(groups)):
+                rows = groups == group
+                with warnings.catch_warnings():  # a one-sale group: PRB's line fit is degenerate, not wrong
+                    warnings.simplefilter("ignore")
+                    study = ratio_study(value[rows], actual[rows])
+                cell = table.setdefault(str(group), {"n": int(rows.sum())})
+                cell |= {f"{name}_{m}": study[m] for m in ("mdape_pct", "median_error_pct", "cod")}
     return out
 
 

@@ -12,6 +12,9 @@ Stages follow the Cook County Assessor's open model (ccao-data/model-res-avm):
 * target: LightGBM learns log price, or log price deflated by the market index of the fold's
   training sales at each sale month (the trees learn the house, the index carries the market
   level, which a tree cannot extrapolate past its last months) — CV chooses.
+* loss: squared error on the log target (its conditional mean) or absolute error (its
+  conditional median, what MdAPE and the ratio study's median judge, and not pulled by the
+  non-market sales a recorded sales file holds) — CV chooses (`LOSSES`).
 * neighbours: what comparable sales know is stacked into the model — the comps estimate, its
   spread and count (`COMPS_FEATURES`), computed for every training sale by the one comps rule
   (`market/comps.py`) from sales strictly before it, time-adjusted along the index fitted on
@@ -41,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -65,6 +68,8 @@ MODEL_FEATURES = BASE_FEATURES + COMPS_FEATURES  # every feature an AVM may use 
 EPOCH = pd.Timestamp("2000-01-01")
 ARTIFACT_FORMAT = "reos-avm-4"
 TARGETS = ("log_price", "deflated")  # what LightGBM learns; `AvmSettings.target`
+# LightGBM's loss on that target; `AvmSettings.loss`. The first is the configured default.
+LOSSES = {"squared": "regression", "absolute": "regression_l1"}
 MIN_CALIBRATION_ROWS = 200  # fewer residuals in the newest fold → calibrate on every fold
 BLEND_WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # LightGBM's share in the blend with comps
 
@@ -91,9 +96,13 @@ class AvmSettings(TuningSettings):
     # "auto": time-series CV chooses between learning log price ("log_price") and log price
     # deflated by the training sales' market index ("deflated", `deflator_level`).
     target: str = "auto"
+    # "auto": time-series CV chooses the loss on that target, squared or absolute error (`LOSSES`);
+    # `params()` gives the squared error for "auto" (what the deal model's as-of AVMs use).
+    loss: str = "auto"
 
     def params(self) -> dict[str, Any]:
-        return base_params(self.seed) | {"learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+        return base_params(self.seed) | {"objective": LOSSES.get(self.loss, LOSSES["squared"]),
+                                         "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                                          "min_data_in_leaf": self.min_data_in_leaf,
                                          "num_boost_round": self.num_boost_round}
 
@@ -630,12 +639,14 @@ def holdout_valuations(sales: pd.DataFrame, cut_rows: int, avm_holdout_values: n
 def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[str]], settings: AvmSettings,
             rule: CompsSettings | None, progress: Callable[[int], None] | None,
             ) -> tuple[list[str], dict[str, Any], float, OutOfFold, dict[str, Any], dict[str, Any]]:
-    """Target, features, parameters, blend weight: each kept only when it lowers the out-of-fold
-    MdAPE; then the re-indexed mode's residual correction, on the out-of-fold re-indexed MdAPE.
+    """Target, loss, features, parameters, blend weight: each kept only when it lowers the
+    out-of-fold MdAPE; then the re-indexed mode's residual correction, on the out-of-fold
+    re-indexed MdAPE.
 
-    Returns them (the target as `selection["target"]`, the correction's share as
-    `selection["reindex_shrink"]`) with the chosen model's out-of-fold
-    values, the tuning summary and a record of the choices (`TrainedAvm.selection`)."""
+    Returns them (the target as `selection["target"]`, the loss as `selection["loss"]` and in the
+    parameters' `objective`, the correction's share as `selection["reindex_shrink"]`) with the
+    chosen model's out-of-fold values, the tuning summary and a record of the choices
+    (`TrainedAvm.selection`)."""
     defaults = settings.params()
     use_comps = rule is not None
     targets = [t for t in TARGETS if settings.target in ("auto", t)]
@@ -647,7 +658,17 @@ def _select(frame: pd.DataFrame, folds: list[_Fold], categories: dict[str, list[
     names = {"log_price": "lightgbm", "deflated": "lightgbm_deflated"}
     selection: dict[str, Any] = {"cv_mdape_pct": {names[t]: oof.mdape() for t, oof in runs.items()},
                                  "target": target}
-    features, oof = list(BASE_FEATURES), runs[target]
+    # The loss on the chosen target: squared error (the configured default, already run) or
+    # absolute error; ties keep the squared error.
+    losses = list(LOSSES) if settings.loss == "auto" else [settings.loss]
+    by_loss = {losses[0]: runs[target]} | {
+        loss: _out_of_fold(frame, folds, categories, defaults | {"objective": LOSSES[loss]}, BASE_FEATURES, deflate)
+        for loss in losses[1:]}
+    loss = min(by_loss, key=lambda name: (by_loss[name].mdape(), name != "squared"))
+    settings = replace(settings, loss=loss)
+    defaults = settings.params()
+    selection.update(loss=loss, cv_mdape_pct_by_loss={name: run.mdape() for name, run in by_loss.items()})
+    features, oof = list(BASE_FEATURES), by_loss[loss]
     if use_comps:
         stacked = _out_of_fold(frame, folds, categories, defaults, MODEL_FEATURES, deflate)
         selection["cv_mdape_pct"]["lightgbm_with_comps_features"] = stacked.mdape()
@@ -750,9 +771,10 @@ def train_avm(sales: pd.DataFrame, settings: AvmSettings, compare: bool = True,
 
 def final_booster(sales: pd.DataFrame, settings: AvmSettings) -> Callable[[pd.DataFrame], np.ndarray]:
     """The value function of `train_avm(sales, settings with trials=0, target="log_price",
-    comps=None)`'s final booster — the same sales order, categories, features and parameters —
-    without its folds, hold-out and ranges: for callers that need only values (the deal model's
-    as-of AVM input; it keeps the plain log-price target, untuned and not re-chosen per year)."""
+    loss="squared" (for "auto"), comps=None)`'s final booster — the same sales order, categories,
+    features and parameters — without its folds, hold-out and ranges: for callers that need only
+    values (the deal model's as-of AVM input; it keeps the plain log-price target and squared
+    error, untuned and not re-chosen per year)."""
     ordered = sales.sort_values("sale_date", kind="stable").reset_index(drop=True)
     frame = training_frame(ordered)
     if len(frame) < 50:

@@ -63,6 +63,13 @@ def test_backtest_writes_predictions_metrics_and_calibration(tmp_path: Path, mon
     window = predictions.loc[quarters == min(metrics["per_quarter"])]
     ape = (window["estimated_value"] / window["sale_price"] - 1).abs().median() * 100
     assert first["avm_mdape_pct"] == pytest.approx(ape, abs=0.05)  # estimates are rounded to the dollar
+    segments = metrics["per_segment"]  # where the dispersion is: use type, assessor area, fifth of the estimate
+    assert set(segments) == {"use_type", "area", "estimate_fifth"}
+    assert sorted(segments["estimate_fifth"]) == ["1", "2", "3", "4", "5"]
+    for table in segments.values():
+        assert sum(cell["n"] for cell in table.values()) == len(predictions)
+        cell = next(iter(table.values()))
+        assert {"avm_cod", "avm_reindexed_mdape_pct", "avm_reindexed_median_error_pct"} <= set(cell)
     forecast = metrics["forecast"]
     assert {"mean_abs_error_pct", "flat_mean_abs_error_pct", "model", "by_month"} <= set(forecast)
     assert forecast["model"]["last_month"] == "2015-06-01"
