@@ -138,7 +138,12 @@ def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: 
     if not names or not n:
         return pa.repeat(_s("{}"), n)
     masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
-    patterns, which = np.unique(masks, axis=0, return_inverse=True)
+    if len(names) < 63:  # a row's pattern as one integer: np.unique(axis=0) sorted rows as bytes, 15× slower
+        bits = np.left_shift(1, np.arange(len(names) - 1, -1, -1, dtype=np.int64))
+        codes, which = np.unique(masks.astype(np.int64) @ bits, return_inverse=True)
+        patterns = (codes[:, None] & bits) != 0  # the same patterns in the same order
+    else:
+        patterns, which = np.unique(masks, axis=0, return_inverse=True)
     which = which.ravel()
     texts, positions = [], []
     for p, pattern in enumerate(patterns):
