@@ -39,31 +39,62 @@ ROLL_FIELDS = sorted(ASSESSOR_FIELDS)  # as read; owner_name is written as owner
 _STRING = pa.large_string()
 
 
-def native(values: pd.Series) -> np.ndarray:
+def native(values: pd.Series, stamped: bool | None = None) -> np.ndarray:
     """The column as Python values, None where `_present` drops one (None, NaN, NaT); timestamps
-    as dates: what `to_dict` then `pipeline._present` gave per row."""
+    as dates: what `to_dict` then `pipeline._present` gave per row. `stamped`: whether an object
+    column's timestamps are converted, when already decided over the whole column it is part of
+    (`holds_timestamps`)."""
     if values.dtype.kind == "M":
         out = np.array(values.dt.date, dtype=object)
     else:
         out = values.to_numpy(dtype=object)
-        if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("datetime", "mixed"):
+        if values.dtype.kind == "O" and (holds_timestamps(values) if stamped is None else stamped):
             out = np.array([v.date() if isinstance(v, pd.Timestamp) else v for v in out], dtype=object)
     out[pd.isna(values).to_numpy()] = None
     return out
 
 
-def taken(frame: pd.DataFrame | None, parcels: pd.Series,
+def holds_timestamps(values: pd.Series) -> bool:
+    """Whether `native` converts an object column's timestamps to dates."""
+    return pd.api.types.infer_dtype(values, skipna=True) in ("datetime", "mixed")
+
+
+class ByParcel:
+    """A county frame indexed by parcel (its facts, its assessor roll), from which each chunk takes
+    its parcels' rows as `native` values. Only the chunk's rows are converted: converting the
+    county's whole column for every chunk cost O(county × chunks), most of the step's CPU at a
+    million parcels (issue 17). Whether a column's timestamps are converted is decided once over
+    the whole column, as `native(whole column)` decided it: the same values."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self.frame = frame
+        self._stamped: dict[str, bool] = {}
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.frame.columns if self.frame is not None else pd.Index([])
+
+    def stamped(self, column: str) -> bool:
+        if column not in self._stamped:
+            assert self.frame is not None
+            values = self.frame[column]
+            self._stamped[column] = values.dtype.kind == "O" and holds_timestamps(values)
+        return self._stamped[column]
+
+
+def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series,
           columns: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """`columns` of `frame` (indexed by parcel) for each parcel, None where it has no row; and
-    which parcels have a row."""
-    n = len(parcels)
+    """`columns` of `source` (a frame indexed by parcel) for each parcel, None where it has no
+    row; and which parcels have a row."""
+    source = source if isinstance(source, ByParcel) else ByParcel(source)
+    frame, n = source.frame, len(parcels)
     at = frame.index.get_indexer(parcels) if frame is not None else np.full(n, -1)
     found = at >= 0
     out = {}
     for column in columns:
         values = np.full(n, None, dtype=object)
         if frame is not None and found.any():
-            values[found] = native(frame[column]).take(at[found])
+            values[found] = native(frame[column].iloc[at[found]], stamped=source.stamped(column))
         out[column] = values
     return out, found
 
@@ -107,7 +138,12 @@ def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: 
     if not names or not n:
         return pa.repeat(_s("{}"), n)
     masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
-    patterns, which = np.unique(masks, axis=0, return_inverse=True)
+    if len(names) < 63:  # a row's pattern as one integer: np.unique(axis=0) sorted rows as bytes, 15× slower
+        bits = np.left_shift(1, np.arange(len(names) - 1, -1, -1, dtype=np.int64))
+        codes, which = np.unique(masks.astype(np.int64) @ bits, return_inverse=True)
+        patterns = (codes[:, None] & bits) != 0  # the same patterns in the same order
+    else:
+        patterns, which = np.unique(masks, axis=0, return_inverse=True)
     which = which.ravel()
     texts, positions = [], []
     for p, pattern in enumerate(patterns):
@@ -190,7 +226,8 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def local_columns(prospects: pd.DataFrame, facts: pd.DataFrame, assessed: pd.DataFrame | None, *,
+def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
+                  assessed: ByParcel | pd.DataFrame | None, *,
                   enricher: Enricher, plan: LocalPlan, fetched_at: str, as_of: pd.Timestamp,
                   county_state: str) -> dict[str, np.ndarray]:
     """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
@@ -198,8 +235,9 @@ def local_columns(prospects: pd.DataFrame, facts: pd.DataFrame, assessed: pd.Dat
     column (None for NULL), `provenance` and `source_status` as JSON text."""
     n = len(prospects)
     parcels = prospects["parcel_id"]
+    facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
     county, has_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"])
-    roll, _ = taken(assessed, parcels, [c for c in ROLL_FIELDS if assessed is not None and c in assessed.columns])
+    roll, _ = taken(assessed, parcels, [c for c in ROLL_FIELDS if c in assessed.columns])
     if "owner_name" in roll:  # the roll's owner, as the list of owners the column holds
         named = is_given(roll["owner_name"])
         owners = roll["owner_names"] = np.full(n, None, dtype=object)

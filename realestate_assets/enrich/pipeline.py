@@ -33,7 +33,7 @@ from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSourc
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
-from realestate_assets.enrich.local_columns import in_order, local_columns
+from realestate_assets.enrich.local_columns import ByParcel, in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness, compact_text, expand
 from realestate_assets.enrich.sources_config import SourcesConfig
@@ -131,6 +131,8 @@ class CountyEnrichment:
         self.county_fips, self.county_state, self.batch_size = county_fips, county_state, batch_size
         self.assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id") \
             if assessor is not None and len(assessor) else None
+        # The same frames for the column shortcut: each column's conversion decided once (ByParcel).
+        self._facts_columns, self._assessed_columns = ByParcel(self.facts), ByParcel(self.assessed)
         self._enricher: Enricher | None = None
         self._plan: LocalPlan | None = None
         self._market_by_key: dict[str, Mapping[str, Any]] = {}  # this chunk's, for market_of
@@ -164,9 +166,9 @@ class CountyEnrichment:
         general = np.ones(n, dtype=bool) if plan is None else \
             before.may_name_mask(prospects["prospect_key"], plan.skipped)
         if plan is not None and not general.all():
-            local = local_columns(prospects[~general], self.facts, self.assessed, enricher=enricher, plan=plan,
-                                  fetched_at=datetime.now(UTC).isoformat(), as_of=self.as_of,
-                                  county_state=self.county_state)
+            local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
+                                  enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
+                                  as_of=self.as_of, county_state=self.county_state)
             provenance = local.pop("provenance")  # Arrow text: no Python string per row
             for column, values in local.items():
                 columns[column][~general] = values
@@ -319,17 +321,18 @@ class _Previous:
             return np.zeros(len(keys), dtype=bool)
         recorded = self._frame["provenance"]
         try:  # jsonb text, as the asset reads it
-            texts = pa.array(recorded, type=pa.large_string(), from_pandas=True)
+            texts, decoded = pa.array(recorded, type=pa.large_string(), from_pandas=True), False
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # decoded values (tests): looked at below
-            texts = pa.nulls(len(recorded), pa.large_string())
+            texts, decoded = pa.nulls(len(recorded), pa.large_string()), True
         pattern = "|".join(re.escape(f'"source": {json.dumps(name)}') for name in sources)
         named = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False) if pattern \
             else np.zeros(len(recorded), dtype=bool)
         named = np.where(pd.isna(named), False, named).astype(bool)
         maybe = set(self._frame["prospect_key"][named])
-        sources = list(sources)
-        maybe.update(key for key, value in zip(self._frame["prospect_key"], recorded, strict=True)
-                     if isinstance(value, Mapping) and self.may_name(key, sources))  # decoded rows (tests)
+        if decoded:  # no Python per row when every value is text or NULL (the asset's case)
+            sources = list(sources)
+            maybe.update(key for key, value in zip(self._frame["prospect_key"], recorded, strict=True)
+                         if isinstance(value, Mapping) and self.may_name(key, sources))  # decoded rows (tests)
         return keys.isin(maybe).to_numpy()
 
     def provenance(self, key: str) -> Mapping[str, Any]:

@@ -17,8 +17,8 @@ as-of date (the deal labels value each purchase at its own date); enrichment use
 baseline is the same rule with its own, looser settings (`baseline_comps:`).
 
 Vectorized (issue 17): sales and targets are projected to metres once, one KD-tree is built
-over the candidate sales, and the targets are queried in chunks of `chunk_rows` for their
-`candidates` nearest sales; the filters run as NumPy arrays over that (targets × candidates)
+over the candidate sales of each use type, and the targets of that type are queried in chunks of
+`chunk_rows` for their `candidates` nearest sales; the filters run as NumPy arrays over that (targets × candidates)
 matrix. A row that found fewer than `max_comps` while its last candidate was still inside the
 radius is queried again with 4× the candidates, only that row, until it is complete — so the
 over-fetch size changes speed, never the answer. Memory is bounded by `chunk_rows ×
@@ -111,7 +111,7 @@ class SalesPool:
         # Rounded (1e-9° moves a distance by about 1e-11 of itself): a mean summed in another order,
         # by the database, is then the same number, and so is every distance — near-equal ones too.
         self.ref_lat = round(mean, REF_LAT_DIGITS)
-        self.tree = cKDTree(to_xy(pool["latitude"], pool["longitude"], self.ref_lat)) if len(pool) else None
+        xy = to_xy(pool["latitude"], pool["longitude"], self.ref_lat)
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
         self.price = pool["sale_price"].to_numpy(dtype=float)
@@ -119,6 +119,14 @@ class SalesPool:
         parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
         use, self._uses = pd.factorize(pool["use_type"].astype("string"))
         self.parcel, self.use = parcel.astype(np.int32), use.astype(np.int32)
+        # One KD-tree per use type (a comp has the target's): every candidate fetched can be a comp,
+        # so fewer rows come up short and are re-queried wider (issue 17: a townhouse among houses
+        # was re-queried up to 81,920 candidates at a million parcels). (tree, its pool positions);
+        # the distances are the same point-to-point ones whatever tree holds the points.
+        self.trees: list[tuple[cKDTree, np.ndarray]] = []
+        for code in range(len(self._uses)):
+            at = np.flatnonzero(self.use == code)
+            self.trees.append((cKDTree(xy[at]), at))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -163,33 +171,37 @@ class SalesPool:
         picked_t, picked_p, picked_d = [], [], []
         grid = None if chosen else np.full((n, s.max_comps), np.nan)
         count = None if chosen else np.zeros(n, dtype=np.int64)
-        todo = np.flatnonzero(ok) if self.tree is not None else np.array([], dtype=int)
-        k = min(s.candidates, len(self))
         bound = np.inf if s.radius_m is None else s.radius_m
         budget = s.chunk_rows * s.candidates  # matrix cells per query: bounds the memory
-        while len(todo):
-            short = []
-            for start in range(0, len(todo), max(1, budget // k)):
-                rows = todo[start:start + max(1, budget // k)]
-                dist, nbr = self.tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
-                dist, nbr = self._ties_in_order(dist.reshape(len(rows), k), nbr.reshape(len(rows), k))
-                mask = keep(rows, nbr, dist)
-                mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
-                # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
-                # k fetched tied with that comp could come first (ties: `_ties_in_order`).
-                farthest = np.where(mask, dist, -np.inf).max(axis=1)
-                done = ((mask.sum(axis=1) >= s.max_comps) & (farthest < dist[:, -1])) \
-                    | ~np.isfinite(dist[:, -1]) | (k >= len(self))
-                r, c = np.nonzero(mask & done[:, None])
-                if grid is not None and count is not None:  # a done row's comps are all here
-                    self._into_grid(grid, count, rows[r], nbr[r, c], t_date, index)
-                else:
-                    picked_t.append(rows[r])
-                    picked_p.append(nbr[r, c])
-                    picked_d.append(dist[r, c])
-                short.append(rows[~done])
-            todo = np.concatenate(short)
-            k = min(k * WIDEN, len(self))
+        for code, (tree, at) in enumerate(self.trees):  # the targets of each use type, in its tree
+            todo = np.flatnonzero(ok & (t_use == code))
+            k = min(s.candidates, len(at))
+            while len(todo):
+                short = []
+                for start in range(0, len(todo), max(1, budget // k)):
+                    rows = todo[start:start + max(1, budget // k)]
+                    dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
+                    # Pool positions; a missing candidate (the tree's len) is the pool's len.
+                    nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
+                    del found
+                    dist, nbr = self._ties_in_order(dist.reshape(len(rows), k), nbr.reshape(len(rows), k))
+                    mask = keep(rows, nbr, dist)
+                    mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
+                    # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
+                    # k fetched tied with that comp could come first (ties: `_ties_in_order`).
+                    farthest = np.where(mask, dist, -np.inf).max(axis=1)
+                    done = ((mask.sum(axis=1) >= s.max_comps) & (farthest < dist[:, -1])) \
+                        | ~np.isfinite(dist[:, -1]) | (k >= len(at))
+                    r, c = np.nonzero(mask & done[:, None])
+                    if grid is not None and count is not None:  # a done row's comps are all here
+                        self._into_grid(grid, count, rows[r], nbr[r, c], t_date, index)
+                    else:
+                        picked_t.append(rows[r])
+                        picked_p.append(nbr[r, c])
+                        picked_d.append(dist[r, c])
+                    short.append(rows[~done])
+                todo = np.concatenate(short)
+                k = min(k * WIDEN, len(at))
         if grid is not None and count is not None:
             return Comps(pd.DataFrame({c: pd.Series(dtype=float) for c in CHOSEN_COLUMNS}),
                          self._summary(targets, grid, count))
@@ -214,7 +226,7 @@ class SalesPool:
         """Each row's candidates nearest first and, at equal distances, the newest sale first, then
         in the sales' order. The KD-tree returns equidistant sales (a condo building's) in an order of
         its own, which depends on every point in the tree: the rule must not. Only rows with a tie
-        are re-sorted (the tree's rows are already by distance)."""
+        are re-sorted (the tree's rows are already by distance), in place."""
         tied = ((dist[:, 1:] == dist[:, :-1]) & np.isfinite(dist[:, 1:])).any(axis=1)
         if not tied.any():
             return dist, nbr
@@ -239,9 +251,12 @@ class SalesPool:
             age <<= pos_bits
             rank |= age
             rank |= n
-            order = np.argsort(rank, axis=1)
-        dist, nbr = dist.copy(), nbr.copy()
-        dist[rows], nbr[rows] = np.take_along_axis(d, order, axis=1), np.take_along_axis(n, order, axis=1)
+            # Every key differs, so any sort gives this order; the stable one (timsort) is the fastest
+            # here: a row is already by distance, only its tied runs are out of order (half the time).
+            order = np.argsort(rank, axis=1, kind="stable")
+        # In place: the arrays are the query's own (`find`), and `n` is a copy of the rows. Only the
+        # sales move: a row's distances are the same in either order (ties are equal distances).
+        nbr[rows] = np.take_along_axis(n, order, axis=1)
         return dist, nbr
 
     def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
