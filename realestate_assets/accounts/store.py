@@ -465,10 +465,10 @@ def key_principal(cur: Any, token: str, now: datetime | None = None,
     # In the tenant-scoping round trip (row-level security admits the key's row once scoped).
     # The tenant's standing is read in the same round trip (the last statement's rows are the cursor's).
     at = _now(now)
-    set_tenant(cur, row["tenant_id"], "UPDATE api_keys SET last_used_at = %s WHERE id = (SELECT id FROM api_keys "
-               "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED); "
-               + f"SELECT * FROM {_standing_of(generation)}",
-               (at, row["id"], at - KEY_USE_PRECISION, row["tenant_id"]))
+    # Both PL/pgSQL (migration 0047: planned once per session, not on every request).
+    set_tenant(cur, row["tenant_id"], "SELECT reos_note_api_key_use(%s, %s, %s); "
+               f"SELECT * FROM {_standing_of(generation)}",
+               (row["id"], at, at - KEY_USE_PRECISION, row["tenant_id"]))
     return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
                      permissions=scope_permissions(row["scopes"]), standing=_standing(dict_row(cur)))  # type: ignore[arg-type]
 

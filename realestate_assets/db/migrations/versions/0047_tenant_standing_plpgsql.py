@@ -1,4 +1,4 @@
-"""The tenant's standing as one PL/pgSQL function: its plan kept per session.
+"""The tenant's standing and an API key's use as PL/pgSQL functions: their plans kept per session.
 
 Every API request reads its tenant's standing — suspension, plan, followed counties and, for the
 routes answered from the response cache, the cache's generation (accounts/store.py,
@@ -12,6 +12,11 @@ generation and the key lookup).
 security confines it exactly as it confined the statement (a tenant reads only its own row and
 subscriptions). The columns keep the names the statement gave them (`standing_…`). The query is
 the one accounts/store.py ran; that module now only calls this function.
+
+`reos_note_api_key_use(key, at, before)`: the same for the UPDATE recording an API key's use (at
+most once a minute, skipped while another request holds the row: accounts/store.key_principal),
+planned on every API-key request too. Invoker as well: row-level security admits only the key of
+the tenant the request is scoped to.
 
 Revision ID: 0047
 Revises: 0046
@@ -43,12 +48,26 @@ STANDING = """
     END $$
 """
 
+KEY_USE = """
+    CREATE FUNCTION reos_note_api_key_use(p_key bigint, p_at timestamptz, p_before timestamptz) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path FROM CURRENT AS $$
+    BEGIN
+        UPDATE api_keys SET last_used_at = p_at
+        WHERE id = (SELECT k.id FROM api_keys k WHERE k.id = p_key
+                    AND (k.last_used_at IS NULL OR k.last_used_at < p_before) FOR UPDATE SKIP LOCKED);
+    END $$
+"""
+FUNCTIONS = ("reos_tenant_standing(text, boolean)", "reos_note_api_key_use(bigint, timestamptz, timestamptz)")
+
 
 def upgrade() -> None:
     op.execute(STANDING)
-    op.execute("REVOKE ALL ON FUNCTION reos_tenant_standing(text, boolean) FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION reos_tenant_standing(text, boolean) TO {API_ROLE}")
+    op.execute(KEY_USE)
+    for function in FUNCTIONS:
+        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {API_ROLE}")
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION reos_tenant_standing(text, boolean)")
+    for function in FUNCTIONS:
+        op.execute(f"DROP FUNCTION {function}")
