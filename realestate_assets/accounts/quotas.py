@@ -284,7 +284,7 @@ def receive_property(cur: Any, tenant_id: str, county: str, prospect_key: str, v
     now = now or datetime.now(UTC)
     month = _month(now)
     args = (tenant_id, month, county, prospect_key)
-    if plan_ is None or plan_.properties is not None:
+    if plan_ is None or not records_unread(plan_):
         # Limited (or not known yet): a property received already this month costs nothing to check.
         cur.execute("SELECT 1 FROM property_receipts WHERE tenant_id = %s AND period_start = %s AND county = %s "
                     "AND prospect_key = %s", args)
@@ -297,10 +297,32 @@ def receive_property(cur: Any, tenant_id: str, county: str, prospect_key: str, v
         found = usage(cur, tenant_id, "properties", now, plan_)
         if found.exhausted:
             return found
-    cur.execute(("" if wait_for_disk else "SET LOCAL synchronous_commit = off; ")
-                + "INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", (*args, via))
+    cur.execute(("" if wait_for_disk else NO_WAIT_FOR_DISK + "; ") + receipt_insert("VALUES (%s, %s, %s, %s, %s)"),
+                (*args, via))
     return None
+
+
+# A transaction that commits without waiting for its WAL to reach the disk (receive_property).
+NO_WAIT_FOR_DISK = "SET LOCAL synchronous_commit = off"
+
+
+def receipt_insert(rows: str) -> str:
+    """The statement recording receipts: `rows` (VALUES or a SELECT) of (tenant_id, period_start,
+    county, prospect_key, via); one a property and month (ON CONFLICT: counted once)."""
+    return (f"INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) {rows} "
+            "ON CONFLICT DO NOTHING")
+
+
+def records_unread(plan_: Plan) -> bool:
+    """Whether the tenant's receipts are recorded without reading first (receive_property): on a
+    plan without a monthly properties limit nothing is refused, so a receipt may ride in the very
+    statement that reads the property (the API's detail, one round trip)."""
+    return plan_.properties is None
+
+
+def month_of(now: datetime | None = None) -> date:
+    """The period a receipt counts in (its `period_start`)."""
+    return _month(now or datetime.now(UTC))
 
 
 def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iterable[str], via: str,
@@ -311,9 +333,8 @@ def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iter
     keys = sorted(set(prospect_keys))
     if not keys:
         return 0
-    cur.execute("INSERT INTO property_receipts (tenant_id, period_start, county, prospect_key, via) "
-                "SELECT %s, %s, %s, k, %s FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
-                (tenant_id, _month(now or datetime.now(UTC)), county, via, keys))
+    cur.execute(receipt_insert("SELECT %s, %s, %s, k, %s FROM unnest(%s::text[]) AS k"),
+                (tenant_id, month_of(now), county, via, keys))
     return int(cur.rowcount)
 
 

@@ -81,25 +81,19 @@ def _suspended(suspended_at: datetime | None, reason: str | None) -> str | None:
     return reason or "suspended by the platform's operators"
 
 
-# The tenant's standing (TenantStanding) as columns of a query joining `tenants t`; appended to the
-# statement that scopes a request to its tenant (key_principal, user_principal). The tenant's own
-# subscriptions, whoever reads them (a platform admin acting in it too).
-_STANDING = ("t.suspended_at AS standing_suspended_at, t.suspended_reason AS standing_suspended_reason, "
-             "t.plan AS standing_plan, ARRAY(SELECT s.county FROM subscriptions s WHERE s.tenant_id = t.id "
-             "ORDER BY s.county) AS standing_counties")
-_STANDING_OF = "SELECT {} FROM (SELECT %s::text AS id) k LEFT JOIN tenants t ON t.id = k.id"
-# With them, for a route answered from the response cache (list, detail), where the transaction is
-# scoped to the tenant already (app.tenant_id, as the API role): the tenant's generation (migration
-# 0037), one round trip fewer; other routes do not pay for the function.
-_GENERATION = "reos_cache_generation() AS standing_generation"
-
-
-def _standing_columns(generation: bool) -> str:
-    return f"{_STANDING}, {_GENERATION}" if generation else _STANDING
+# The tenant's standing (TenantStanding): suspension, plan, followed counties (the tenant's own
+# subscriptions, whoever reads them: a platform admin acting in it too) and, for a route answered
+# from the response cache (list, detail), the cache's generation (migration 0037), read in the same
+# round trip. One PL/pgSQL function (migration 0047: its plan kept per session, where the statement
+# was planned on every request); it runs as the caller, under the request's row-level security.
+# Appended to the statement that scopes a request to its tenant (key_principal, user_principal).
+def _standing_of(generation: bool) -> str:
+    """The function's call (the tenant a `%s` parameter), a row source for FROM."""
+    return f"reos_tenant_standing(%s, {'true' if generation else 'false'})"
 
 
 def _standing(row: dict[str, Any]) -> TenantStanding:
-    """From a row with the _STANDING columns (NULLs when no tenant row joined: quotas.tenant_plan's
+    """From a row with reos_tenant_standing's columns (NULLs when no tenant row joined: quotas.tenant_plan's
     default plan, nothing followed)."""
     return TenantStanding(suspended=_suspended(row["standing_suspended_at"], row["standing_suspended_reason"]),
                           plan=row["standing_plan"] or "free", counties=tuple(row["standing_counties"] or ()),
@@ -108,7 +102,7 @@ def _standing(row: dict[str, Any]) -> TenantStanding:
 
 def tenant_standing(cur: Any, tenant_id: str) -> TenantStanding:
     """The tenant's standing in its own round trip (for a principal resolved without it)."""
-    cur.execute(_STANDING_OF.format(_STANDING), (tenant_id,))
+    cur.execute(f"SELECT * FROM {_standing_of(False)}", (tenant_id,))
     return _standing(dict_row(cur))  # type: ignore[arg-type]
 
 
@@ -408,10 +402,9 @@ def user_principal(cur: Any, claims: cred.AccessClaims, generation: bool = False
     """The principal behind a valid access token, re-read so that a deactivated user or a
     removed membership stops working at once, not when the token expires. `generation`: read the
     response cache's generation with the tenant's standing."""
-    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role, "
-             f"{_standing_columns(generation)} FROM users u "
+    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role, t.* FROM users u "
              "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s "
-             "LEFT JOIN tenants t ON t.id = %s WHERE u.id = %s",
+             f"CROSS JOIN {_standing_of(generation)} t WHERE u.id = %s",
              params=(claims.tenant_id, claims.tenant_id, claims.user_id))
     row = dict_row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
@@ -472,10 +465,10 @@ def key_principal(cur: Any, token: str, now: datetime | None = None,
     # In the tenant-scoping round trip (row-level security admits the key's row once scoped).
     # The tenant's standing is read in the same round trip (the last statement's rows are the cursor's).
     at = _now(now)
-    set_tenant(cur, row["tenant_id"], "UPDATE api_keys SET last_used_at = %s WHERE id = (SELECT id FROM api_keys "
-               "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s) FOR UPDATE SKIP LOCKED); "
-               + _STANDING_OF.format(_standing_columns(generation)),
-               (at, row["id"], at - KEY_USE_PRECISION, row["tenant_id"]))
+    # Both PL/pgSQL (migration 0047: planned once per session, not on every request).
+    set_tenant(cur, row["tenant_id"], "SELECT reos_note_api_key_use(%s, %s, %s); "
+               f"SELECT * FROM {_standing_of(generation)}",
+               (row["id"], at, at - KEY_USE_PRECISION, row["tenant_id"]))
     return Principal(tenant_id=row["tenant_id"], api_key_id=row["id"], actor=f"key:{prefix}",
                      permissions=scope_permissions(row["scopes"]), standing=_standing(dict_row(cur)))  # type: ignore[arg-type]
 

@@ -47,22 +47,24 @@ class PerConnection(Generic[Meta]):
         self._prepared: weakref.WeakKeyDictionary[Any, Statement[Meta]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()  # connections are used by one thread at a time; the map is shared
 
-    def execute(self, cur: Any, params: Sequence[Any]) -> Meta:
-        """Run the statement with `params` on `cur` (its rows are the cursor's); its `meta`."""
+    def execute(self, cur: Any, params: Sequence[Any], before: str = "") -> Meta:
+        """Run the statement with `params` on `cur` (its rows are the cursor's); its `meta`.
+        `before`: a statement without parameters sent ahead of it in the same round trip."""
         conn = cur.connection
         with self._lock:
             statement = self._prepared.get(conn)
         arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
+        ahead = f"{before.replace('%', '%%')}; " if before else ""
         try:
             if statement is None:
                 text, meta = self.build(cur)
                 statement = Statement(f"{self.prefix}_{next(_names)}", meta)
-                cur.execute(f"PREPARE {statement.name} AS {text.replace('%', '%%')}; "
+                cur.execute(f"{ahead}PREPARE {statement.name} AS {text.replace('%', '%%')}; "
                             f"EXECUTE {statement.name}{arguments}", params)
                 with self._lock:
                     self._prepared[conn] = statement
             else:
-                cur.execute(f"EXECUTE {statement.name}{arguments}", params)
+                cur.execute(f"{ahead}EXECUTE {statement.name}{arguments}", params)
         except BaseException:
             self.forget(cur)
             raise

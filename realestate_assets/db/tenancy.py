@@ -71,8 +71,11 @@ def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params:
     """For the rest of the current transaction: run as the API role, scoped to `tenant_id`
     (None: no tenant, so no tenant-owned row is visible). Both settings end with the transaction,
     so a pooled connection never carries them into the next request. One round trip: every API
-    request starts here; `then` (with `params`) is a statement run right after it in the same one."""
-    cur.execute(f"SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}" + (f"; {then}" if then else ""),
+    request starts here; `then` (with `params`) is a statement run right after it in the same one.
+    On a connection in autocommit mode (a transaction begun by its first statement,
+    Warehouse.transaction) it opens the transaction: SET LOCAL outside one would not hold."""
+    begin = "BEGIN; " if cur.connection.autocommit else ""
+    cur.execute(f"{begin}SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}" + (f"; {then}" if then else ""),
                 (tenant_id or "", "", "", *params))
 
 

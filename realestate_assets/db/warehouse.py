@@ -128,17 +128,36 @@ class Warehouse:
         return engine
 
     @contextmanager
-    def transaction(self) -> Iterator[PgConnection]:
-        """A raw psycopg2 connection in one transaction: committed on success, else rolled back."""
+    def transaction(self, begun_by_first: bool = False) -> Iterator[PgConnection]:
+        """A raw psycopg2 connection in one transaction: committed on success, else rolled back.
+
+        `begun_by_first`: psycopg2 sends its own BEGIN, a round trip, before a transaction's first
+        statement; here the connection is in autocommit mode instead and the first statement
+        opens the transaction itself (`BEGIN; …` in its text: tenancy.act_as_api does, for the
+        API's list and detail), and the end is an explicit COMMIT or ROLLBACK. Such a
+        transaction cannot use named (server-side) cursors."""
         raw = self.engine.raw_connection()
+        conn: PgConnection = raw.driver_connection  # type: ignore[assignment]
+        # A connection pinged on checkout is in psycopg2's transaction already: the usual way then.
+        explicit = begun_by_first and conn.status == psycopg2.extensions.STATUS_READY
         try:
-            conn: PgConnection = raw.driver_connection  # type: ignore[assignment]
+            if explicit:
+                conn.autocommit = True
             yield conn
-            conn.commit()
+            if explicit:
+                with conn.cursor() as cur:
+                    cur.execute("COMMIT")
+            else:
+                conn.commit()
         except BaseException:
-            raw.rollback()
+            if explicit:
+                _end_explicit(raw, conn)
+            else:
+                raw.rollback()
             raise
         finally:
+            if explicit and not conn.closed:
+                conn.autocommit = False
             raw.close()
 
     def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -184,6 +203,17 @@ class Warehouse:
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def _end_explicit(raw: Any, conn: PgConnection) -> None:
+    """Roll back a transaction begun by its first statement (Warehouse.transaction): psycopg2's
+    own rollback does nothing in autocommit mode. A connection that cannot is not pooled again."""
+    try:
+        if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            with conn.cursor() as cur:
+                cur.execute("ROLLBACK")
+    except psycopg2.Error:
+        raw.invalidate()
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:

@@ -15,7 +15,8 @@ Refusals are `application/problem+json` with the members `quota`, `plan`, `usage
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import Request
@@ -62,6 +63,27 @@ def receive(ctx: Any, county: str, prospect_key: str, via: str, wait_for_disk: b
                                       plan_=plans.plan(ctx.standing.plan), wait_for_disk=wait_for_disk)
     if refused is not None:
         raise refusal(refused)
+
+
+@dataclass
+class RidingReceipt:
+    """A receipt recorded by the statement that reads the property (quotas.records_unread: a plan
+    without a monthly properties limit refuses nothing, so there is nothing to read first): the
+    receipt's parameters, and whether that statement ran (`recorded`; a view answered from the
+    response cache reads nothing, and `receive` records it)."""
+
+    tenant_id: str
+    period_start: date
+    via: str
+    recorded: bool = False
+
+
+def riding_receipt(ctx: Any, via: str) -> RidingReceipt | None:
+    """The receipt to record with the property's read, when the tenant's plan allows; else None
+    (`receive` decides, counting and refusing)."""
+    if not quotas.records_unread(plans.plan(ctx.standing.plan)):
+        return None
+    return RidingReceipt(ctx.tenant_id, quotas.month_of(), via)
 
 
 def require(ctx: Any, quota: Quota) -> None:
