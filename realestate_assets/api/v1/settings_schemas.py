@@ -109,9 +109,10 @@ class CountySetting(BaseModel):
 
 
 class ScheduleState(BaseModel):
-    model_config = _example(name="discover_king_wa", kind="schedule", running=True,
-                            description="Discovery for King County, WA.", cron="0 5 * * 1",
-                            timezone="America/Los_Angeles")
+    # Discovery is a sensor per county (its cron is the county's setting, read at each evaluation).
+    model_config = _example(name="discover_king_wa", kind="sensor", running=True,
+                            description="Discovery for King County, WA, on its cron as its steps run it now.",
+                            cron=None, timezone=None)
     name: str
     kind: Literal["schedule", "sensor"]
     running: bool
