@@ -9,6 +9,11 @@ import { countyName } from "../../lib/format";
 import { ErrorBox, Loading } from "../ui";
 import { CountyRunSettings } from "./CountyRunSettings";
 
+/** The county's enabled sources, comma-separated ("" when none: a county file not switched on yet). */
+function enabledSources(county: { sources?: { name: string; enabled: boolean }[] | null }): string {
+  return (county.sources ?? []).filter((s) => s.enabled).map((s) => s.name).join(", ");
+}
+
 export function CountiesFollowed() {
   const isAdmin = useCan("admin");
   const client = useQueryClient();
@@ -26,7 +31,7 @@ export function CountiesFollowed() {
     <section className="card" aria-labelledby="counties-h">
       <h2 id="counties-h" className="h2">Counties followed</h2>
       <p className="mt-1 text-sm text-slate-600">
-        The counties this installation is configured for. Their sources and schedules are set in the pipeline's configuration.
+        The counties this installation is configured for. Their sources are set in the pipeline's configuration; platform admins change a few run-time settings here, the discovery cron among them.
       </p>
       {counties.isPending ? <Loading /> : counties.isError ? <ErrorBox error={counties.error} /> : (
         <ul className="mt-2 divide-y divide-slate-100">
@@ -39,7 +44,7 @@ export function CountiesFollowed() {
                 {c.followed && <span className="ml-2 rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-semibold text-emerald-900">Followed</span>}
                 {c.valid ? (
                   <span className="block text-xs text-slate-600">
-                    Discovery {c.schedule?.cron} ({c.schedule?.timezone}) · {(c.sources ?? []).filter((s) => s.enabled).map((s) => s.name).join(", ")}
+                    Discovery {c.schedule?.cron} ({c.schedule?.timezone}) · {enabledSources(c) || "no source enabled"}
                   </span>
                 ) : <span className="block text-xs text-red-700">Disabled: {c.error}</span>}
                 <CountyRunSettings county={c} />
