@@ -215,6 +215,10 @@ def borrow_models(setup: dict[str, str], source: Path) -> None:
     with psycopg2.connect(dsn(setup["DATABASE_URL"])) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM ml_models WHERE county = 'king_wa'")
         cur.copy_expert("COPY ml_models FROM STDIN", rows)
+        # The copied ids are the donor's: move the id sequence past them, or an `ml_model` run in
+        # this database after the borrow fails on ml_models_pkey.
+        cur.execute("SELECT setval(pg_get_serial_sequence('ml_models', 'id'), "
+                    "(SELECT coalesce(max(id), 0) + 1 FROM ml_models), false)")
         cur.execute("SELECT count(*) FROM ml_models WHERE county = 'king_wa' AND is_active")
         active = cur.fetchone()[0]
     shutil.copytree(Path(donor["REOS_STATE_DIR"]) / "objects", Path(setup["REOS_STATE_DIR"]) / "objects",
