@@ -1,4 +1,4 @@
-"""Cron expressions as Dagster reads them: whether one is valid, and when it ticks.
+"""Cron expressions as Dagster reads them: whether one is valid, when it ticks, how far apart.
 
 One parser for the whole code base: Dagster's own (its vendored croniter behind
 `dagster._utils.schedules`, pinned with dagster==1.13.27), so a cron the county file or a
@@ -48,3 +48,14 @@ def next_tick(cron: str, timezone: str, after: datetime) -> datetime:
     """The first tick strictly after `after` (in `timezone`)."""
     found = get_next_cron_tick(cron, after, timezone)  # at or after
     return found if found > after else get_next_cron_tick(cron, after + timedelta(seconds=1), timezone)
+
+
+def longest_gap(cron: str, timezone: str, now: datetime, ticks: int = 24) -> timedelta:
+    """The longest interval between consecutive ticks among the last `ticks` intervals up to `now`
+    (e.g. 7 days for a weekly cron, 31 for a monthly one), in the zone's wall-clock time."""
+    later, gaps = latest_tick(cron, timezone, now), []
+    for _ in range(ticks):
+        earlier = latest_tick(cron, timezone, later - timedelta(seconds=1))
+        gaps.append(later - earlier)
+        later = earlier
+    return max(gaps)

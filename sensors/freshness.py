@@ -46,7 +46,7 @@ from realestate_assets.config_models import (
     load_county,
     load_scoring,
 )
-from realestate_assets.cron import latest_tick
+from realestate_assets.cron import latest_tick, longest_gap
 from resources import PlatformResource
 
 CHECK_NAME = "county_fresh"
@@ -60,26 +60,9 @@ SENSOR_NAME = "reos_county_freshness"
 # ----------------------------------------------------------------------------- cadence (pure)
 
 
-def _ticks(cron: str, timezone: str, start: datetime) -> dg.TimeWindowPartitionsDefinition:
-    # A time-window partitions definition is Dagster's public cron calendar: its windows are the
-    # intervals between consecutive ticks, in the schedule's own timezone.
-    return dg.TimeWindowPartitionsDefinition(
-        start=start.replace(tzinfo=None, minute=0, second=0, microsecond=0), fmt="%Y-%m-%d-%H:%M",
-        cron_schedule=cron, timezone=timezone)
-
-
 def cycle(cron: str, timezone: str = "UTC", *, now: datetime | None = None) -> timedelta:
-    """The longest gap between consecutive ticks over the past year (e.g. 7 days for weekly)."""
-    now = now or datetime.now(UTC)
-    ticks = _ticks(cron, timezone, now - timedelta(days=400))
-    keys = ticks.get_partition_keys(current_time=now)[-24:]
-    windows = [ticks.time_window_for_partition_key(k) for k in keys]
-    return max(w.end - w.start for w in windows)
-
-
-def last_tick(cron: str, timezone: str, now: datetime) -> datetime | None:
-    """The latest tick at or before `now`: the discovery sensor's calendar (realestate_assets/cron.py)."""
-    return latest_tick(cron, timezone, now)
+    """The longest gap between consecutive ticks over the last 24 (e.g. 7 days for weekly)."""
+    return longest_gap(cron, timezone, now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -111,9 +94,7 @@ def policy_for(county_cadences: dict[str, Cadence], grace: timedelta = GRACE) ->
 def partition_freshness(last_materialized: datetime | None, cadence: Cadence, now: datetime,
                         grace: timedelta = GRACE) -> tuple[bool, str]:
     """(fresh, why): fresh when materialized since the last tick whose grace period is over."""
-    due = last_tick(cadence.cron, cadence.timezone, now - grace)
-    if due is None:
-        return True, "no discovery tick yet"
+    due = latest_tick(cadence.cron, cadence.timezone, now - grace)
     if last_materialized is None:
         return False, f"never materialized; expected after the {due:%Y-%m-%d %H:%M %Z} tick"
     if last_materialized >= due:
