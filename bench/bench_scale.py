@@ -18,15 +18,17 @@ time including imports, and the child's own peak RSS (`os.wait4`). Then bench/fl
 same stages in one bare process on the same file and database, and the ratio graph/floor is
 printed per stage and in total. `ml_model` (Optuna-tuned AVM, deal and propensity models) is
 reported but is not one of the issue's stages: its total is shown apart (with `--models-from`
-it is not run, and the floor's training is left out of the comparison).
+and `ml_model` left out of `--stages` it is not run, and the floor's training is left out of the
+comparison).
 
 Bytecode: the children read compiled modules from a bytecode cache (`--bytecode-cache`, warmed
 by one import of the definitions and Great Expectations before the first stage), as a built
 image's steps do (`pip install` compiles what it installs, and deploy/docker/Dockerfile compiles
-the application). A Python environment without `.pyc` files and with PYTHONDONTWRITEBYTECODE set
-(this machine's shared venv) would otherwise compile every imported module in every step
-process: ≈7 CPU s of imports per process, and ≈7 s inside `features`' step (Great Expectations'
-import). `--no-bytecode-cache` measures that environment as it is.
+the application). With PYTHONDONTWRITEBYTECODE set (this machine, CI) a checkout's own modules are
+never compiled to disk, nor were the packages of a venv installed before `make install` compiled
+them: every step process then compiles what it imports (measured on such a venv: ≈7 CPU s of
+imports per process, and ≈7 s inside `features`' step, Great Expectations' import).
+`--no-bytecode-cache` measures the environment as it is.
 """
 
 from __future__ import annotations
