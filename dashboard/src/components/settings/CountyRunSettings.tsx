@@ -95,7 +95,7 @@ export function CountyRunSettings({ county }: { county: Schemas["CountySetting"]
               Save<span className="sr-only"> settings of {county.key}</span></button>
             <button type="button" className="btn" onClick={() => { setForm(null); setReset(new Set()); save.reset(); }}>Cancel</button>
           </div>
-          <p className="text-slate-600">Applied from the next step of the county's runs; every workspace following it is affected.</p>
+          <p className="text-slate-600">Applied from the next step of the county's runs, and a discovery cron within a minute; every workspace following it is affected.</p>
         </form>
       )}
       {save.isError && <ErrorBox error={save.error} />}
