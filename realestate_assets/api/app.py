@@ -234,6 +234,15 @@ class _State:
         return load_scoring(Path(self.settings.config_dir))
 
     @cached_property
+    def campaigns(self) -> Any:
+        """config/campaigns.yaml, read once per process (the documents a memo request makes)."""
+        from pathlib import Path
+
+        from realestate_assets.config_models import load_campaigns
+
+        return load_campaigns(Path(self.settings.config_dir))
+
+    @cached_property
     def market(self) -> Any:
         """Each followed county's sales, market index and comps pool, loaded once while unchanged."""
         from realestate_assets.api.v1.property_market import MarketCache

@@ -197,20 +197,19 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
     # Storage is capped within the run too (the start only checks it is not used up), by the one
     # rule `quotas.cap`, twice: before rendering on each document's expected bytes
-    # (`quotas.document_bytes`: the tenant's own recent sizes of the template, or a measured
-    # default), so no render is spent past the plan; after rendering on the real bytes, so an
+    # (`quotas.renderable`: the tenant's own recent sizes of the template, or a measured default;
+    # the API's memo requests are refused by the same rule), so no render is spent past the plan;
+    # after rendering on the real bytes, so an
     # estimate that was low never stores past it. Best-scored first while the bytes a document adds
     # fit (a re-rendered one adds its growth over the one it replaces); the rest are skipped with
     # reason `quota` like the properties above: not rendered when their expected bytes do not fit,
     # rendered but not stored when only their real bytes do not.
     with wh.transaction() as conn:
-        space = quotas.headroom(conn, params["tenant"], "storage")
-        sizes = ({} if space is None
-                 else quotas.document_bytes(conn, params["tenant"], {job[2] for job in jobs.values()}))
-    expected = {path: sizes.get(template, 0) - _stored_bytes(existing, key, template)
-                for path, (_, key, template, *_) in jobs.items()}
-    to_render = quotas.cap(list(jobs), space, score=lambda p: jobs[p][4], cost=expected.__getitem__,
-                           free=lambda p: expected[p] <= 0)
+        rendering = quotas.renderable(conn, params["tenant"],
+                                      {path: (template, _stored_bytes(existing, key, template))
+                                       for path, (_, key, template, *_) in jobs.items()},
+                                      score=lambda p: jobs[p][4])
+    to_render, sizes = rendering.capped, rendering.sizes
     if to_render.skipped:
         context.log.warning(f"tenant {params['tenant']}: not rendered: {to_render.reason} "
                             f"(expected bytes a document: {sizes})")
