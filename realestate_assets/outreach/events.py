@@ -20,15 +20,12 @@ An event that names neither an email of ours nor a tenant that exists (another s
 the same SendGrid account, an email whose tenant was deleted) is *unplaced*: it is recorded under
 no tenant — no event row, no suppression, no reject in some tenant's name — but in `rejects` with
 tenant_id NULL and the reason (UNPLACED), and the batch is still answered 2xx so SendGrid does not
-retry it. That insert needs row-level security to admit a tenant-less webhook reject for the API
-role (UNPLACED_POLICY, a migration not applied yet): until then the event is logged (a warning
-with its id and reason) instead, in the same savepoint discipline as any other reject.
+retry it (row-level security admits that one tenant-less row for the API role: migration 0048).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections import Counter
@@ -37,8 +34,6 @@ from typing import Any
 
 from realestate_assets.db.tenancy import TENANT_ID, act_as_api, set_tenant
 from realestate_assets.db.warehouse import to_json
-
-log = logging.getLogger(__name__)
 
 SUPPRESSING = {"bounce", "spamreport", "unsubscribe", "group_unsubscribe"}
 ALIVE = {"processed", "delivered", "deferred", "open", "click"}
@@ -53,11 +48,6 @@ MAX_EVENT_NAME_CHARS = 64
 REJECT_ASSET, REJECT_SOURCE = "email_events", "sendgrid_webhook"
 UNPLACED = ("no tenant: the event names no email of ours (reos_email_id) and no tenant that exists "
             "(reos_tenant); recorded under none")
-# What the API role needs to record an unplaced event (a migration's statement, not applied yet):
-# a webhook reject with no tenant, and only that, while no tenant is in scope.
-UNPLACED_POLICY = (f"CREATE POLICY unplaced_webhook_insert ON rejects FOR INSERT TO reos_api WITH CHECK "
-                   f"(tenant_id IS NULL AND asset = '{REJECT_ASSET}' AND source = '{REJECT_SOURCE}' "
-                   f"AND coalesce(current_setting('app.tenant_id', true), '') = '')")
 STAMPS = {"delivered": "delivered_at", "open": "opened_at", "click": "clicked_at", "bounce": "bounced_at",
           "unsubscribe": "unsubscribed_at", "group_unsubscribe": "unsubscribed_at", "spamreport": "unsubscribed_at"}
 
@@ -192,31 +182,8 @@ def record_events(conn: Any, events: list[Any], now: float | None = None) -> Cou
                     cur.execute("ROLLBACK TO SAVEPOINT reos_event")
                     problem = f"not storable: {type(exc).__name__}: {str(exc).strip()[:300]}"
             counts["rejected"] += 1
-            if scope is None:
-                _reject_unplaced(cur, event, problem, conn.ProgrammingError)
-            else:
-                reject_event(cur, scope, event, problem)
+            reject_event(cur, scope, event, problem)  # scope None: the tenant-less reject (0048)
     return counts
-
-
-RLS_REFUSED = "42501"  # insufficient_privilege: "new row violates row-level security policy"
-
-
-def _reject_unplaced(cur: Any, event: Any, reason: str, refused: type[Exception]) -> None:
-    """An unplaced event's reject (tenant_id NULL), or — while row-level security does not admit
-    one for the API role (UNPLACED_POLICY not applied) — a warning with its id and reason; never
-    a failed batch (SendGrid would retry it for a day) and never a row in some tenant's name."""
-    cur.execute("SAVEPOINT reos_unplaced")
-    try:
-        reject_event(cur, None, event, reason)
-        cur.execute("RELEASE SAVEPOINT reos_unplaced")
-    except refused as exc:
-        if getattr(exc, "pgcode", None) != RLS_REFUSED:
-            raise
-        cur.execute("ROLLBACK TO SAVEPOINT reos_unplaced")
-        ref = event.get("sg_event_id") if isinstance(event, dict) else None
-        log.warning("SendGrid event %r not recorded (%s): rejects refused it: %s",
-                    str(ref)[:100] if ref is not None else None, reason, str(exc).strip()[:200])
 
 
 def _email_tenants(cur: Any, events: list[Any]) -> dict[int, str]:

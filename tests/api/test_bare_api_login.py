@@ -5,7 +5,6 @@ through SECURITY DEFINER functions (migration 0016) and scope themselves, so the
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 
@@ -53,8 +52,7 @@ def test_the_bare_login_sees_nothing_unscoped(bare_url: str) -> None:
         conn.close()
 
 
-def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bare_url: str,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bare_url: str) -> None:
     a, b = make_tenant(database_url, "hook-a"), make_tenant(database_url, "hook-b")
     with owner_cursor(database_url) as cur:
         email_a, email_b = _email_id(cur, a.id), _email_id(cur, b.id)
@@ -79,7 +77,7 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
     ]
     body = json.dumps(events)
     stamp = str(now)
-    with TestClient(app) as client, caplog.at_level(logging.WARNING, logger="realestate_assets.outreach.events"):
+    with TestClient(app) as client:
         answer = client.post("/webhooks/sendgrid", content=body, headers={
             "Content-Type": "application/json", TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: keys.sign(body, stamp)})
         assert answer.status_code == 200, answer.text
@@ -105,23 +103,19 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
         cur.execute("SELECT tenant_id, reason FROM rejects WHERE source_ref = %s", (events[2]["sg_event_id"],))
         assert cur.fetchall() == [(b.id, "timestamp missing")]
         unplaced = [events[3]["sg_event_id"], events[4]["sg_event_id"]]
-        # Row-level security admits no tenant-less reject for the API role yet (events.UNPLACED_POLICY,
-        # a migration to come): the unplaced events are logged, and nothing is written in a tenant's name.
-        cur.execute("SELECT count(*) FROM rejects WHERE source_ref = ANY(%s)", (unplaced,))
-        assert cur.fetchone()[0] == 0
+        # Recorded under no tenant (migration 0048's policy), with the reason; nothing in a tenant's name.
+        cur.execute("SELECT tenant_id FROM rejects WHERE source_ref = ANY(%s)", (unplaced,))
+        assert [r[0] for r in cur.fetchall()] == [None, None]
         cur.execute("SELECT count(*) FROM email_events WHERE sg_event_id = ANY(%s)", (unplaced,))
         assert cur.fetchone()[0] == 0
         cur.execute("SELECT count(*) FROM suppressions WHERE email = 'stranger@example.com'")
         assert cur.fetchone()[0] == 0
-    logged = [r.getMessage() for r in caplog.records if r.name == "realestate_assets.outreach.events"]
-    assert all(any(ref in line and "no tenant" in line for line in logged) for ref in unplaced), logged
 
 
-def test_an_unplaced_event_is_a_tenantless_reject_once_the_policy_admits_it(database_url: str) -> None:
-    """With events.UNPLACED_POLICY in force (the migration's statement, applied here in a
-    transaction that is rolled back), the API role records an unplaced event in `rejects` with no
-    tenant and its reason, and still nothing under any tenant."""
-    from realestate_assets.outreach.events import UNPLACED, UNPLACED_POLICY, record_events
+def test_an_unplaced_event_is_a_tenantless_reject(database_url: str) -> None:
+    """The API role records an unplaced event in `rejects` with no tenant and its reason (migration
+    0048's policy), and still nothing under any tenant; the transaction is rolled back."""
+    from realestate_assets.outreach.events import UNPLACED, record_events
 
     now = int(time.time())
     stranger = {"event": "bounce", "email": "stranger2@example.com", "timestamp": now,
@@ -129,8 +123,6 @@ def test_an_unplaced_event_is_a_tenantless_reject_once_the_policy_admits_it(data
     malformed = {"event": "open", "sg_event_id": f"ev-{uuid.uuid4().hex}"}  # no time, no tenant
     conn = psycopg2.connect(dsn(database_url))
     try:
-        with conn.cursor() as cur:
-            cur.execute(UNPLACED_POLICY)
         counts = record_events(conn, [stranger, malformed], now=now)
         assert counts == {"rejected": 2, "unplaced": 2}
         with conn.cursor() as cur:
