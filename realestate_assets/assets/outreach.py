@@ -127,12 +127,14 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     sender = audience.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
     # Memos asked for through the API (packet_requests): rendered whatever the plan or the score.
-    requested = set(wh.frame("SELECT prospect_key FROM packet_requests WHERE tenant_id = :tenant "
-                             "AND county = :county AND rendered_at IS NULL", params)["prospect_key"])
+    # {property: its documents} — the configured templates and any asked for beyond them.
+    requested = {key: settings.packets.for_request(asked) for key, asked in wh.frame(
+        "SELECT prospect_key, templates FROM packet_requests WHERE tenant_id = :tenant "
+        "AND county = :county AND rendered_at IS NULL", params).itertuples(index=False)}
     rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold, "requested": sorted(requested)})
     if quota_block:
         context.log.warning(f"tenant {params['tenant']}: no packets this run: {quota_block}")
-        rows, requested = rows.iloc[:0], set()
+        rows, requested = rows.iloc[:0], {}
     market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
     existing = wh.frame(
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
@@ -146,7 +148,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                         history=read_history(wh, params), now=datetime.now(UTC),
                         max_single_per_day=settings.pacing.max_single_emails_per_day,
                         suppressed=read_suppressed(wh, params["tenant"]))
-    planned = planned_prospects(plans) | requested
+    planned = planned_prospects(plans) | set(requested)
     # Those ranked past the reasons budget have none stored: explained now and stored, so their
     # memos and (next step) emails carry reasons.
     rows, on_demand = reasons_on_demand(context, wh, store, scoring, county.key, rows, planned)
@@ -173,7 +175,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         context.log.warning(f"tenant {params['tenant']}: {capped.reason}")
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
-        for key, ctx in contexts.items() if key not in unread for template in settings.packets.templates]
+        for key, ctx in contexts.items() if key not in unread
+        for template in requested.get(key, settings.packets.templates)]
     if settings.packets.portfolio_overview and contexts:
         top = list(contexts.values())[:settings.packets.portfolio_max_properties]
         wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
@@ -252,7 +255,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             with conn.cursor() as cur:  # the memos asked for are there now
                 cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
                             "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
-                            (params["tenant"], county.key, sorted(requested & set(contexts) - failed_keys)))
+                            (params["tenant"], county.key, sorted(set(requested) & set(contexts) - failed_keys)))
         with conn.cursor() as cur:  # the tenant received these properties this month (its plan's quota)
             received = quotas.record_properties(cur, params["tenant"], county.key,
                                                 set(frame["prospect_key"]) - {PORTFOLIO_KEY}, "packet")

@@ -312,11 +312,16 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     if redirect is not None:
         return redirect
     # New documents to store: refused now when the run would skip them (`quota`) for lack of storage.
-    quota.require_room_for_memo(ctx, county, key, request.app.state.reos.campaigns.packets.templates)
-    ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
-                    "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by "
-                    "RETURNING requested_at", (ctx.tenant_id, county, key, ctx.principal.actor))
+    packets = request.app.state.reos.campaigns.packets
+    asked = [] if template in packets.templates else [template]  # beyond what every request gets
+    quota.require_room_for_memo(ctx, county, key, packets.for_request(asked))
+    # A request still open gathers the templates asked for; one asked again after rendering starts over.
+    ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by, templates) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
+                    "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by, "
+                    "templates = CASE WHEN packet_requests.rendered_at IS NULL THEN ARRAY(SELECT DISTINCT t FROM "
+                    "unnest(packet_requests.templates || EXCLUDED.templates) t ORDER BY t) ELSE EXCLUDED.templates END "
+                    "RETURNING requested_at", (ctx.tenant_id, county, key, ctx.principal.actor, asked))
     requested_at = ctx.cur.fetchone()[0]
     return {"status": "requested", "county": county, "prospect_key": key, "requested_at": requested_at,
             "detail": f"not rendered yet: the next packets run for {county} renders it (a sensor starts one "
