@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -805,6 +805,11 @@ class PacketSettings(Strict):
     link_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 7, description="pre-signed URL lifetime")
     render_workers: int = Field(default=2, ge=1, le=32)
     photo_max_px: int = Field(default=640, ge=64)
+
+    def for_request(self, asked: Iterable[str] = ()) -> list[str]:
+        """The documents a memo request gets: the configured templates, then those asked for
+        beyond them (packet_requests.templates), in a stable order."""
+        return [*self.templates, *sorted(set(asked) - set(self.templates))]
 
 
 class PacingSettings(Strict):

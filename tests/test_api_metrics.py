@@ -58,7 +58,7 @@ def busy_api(database_url: str, tenant: str) -> Iterator[dict[str, Any]]:
          (county,))
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
-                                               unsubscribe_secret="s", link_secret="l", default_tenant=tenant)))
+                                               unsubscribe_secret="s", link_secret="l")))
     assert client.get("/healthz").status_code == 200
     assert client.get("/healthz").status_code == 200
     assert client.get("/objects/packets/a.pdf", params={"expires": 1, "signature": "x"}).status_code == 403

@@ -312,7 +312,7 @@ def http_endpoints(url: str, n_batches: int, n_unsubscribes: int, rng: random.Ra
     tenant = new_tenant(url, "hostile_api")
     keys, secret = WebhookKeys(), "chaos-unsubscribe-secret"
     app = create_app(ApiSettings(database_url=url, webhook_public_key=keys.public_b64,
-                                 unsubscribe_secret=secret, default_tenant=tenant))
+                                 unsubscribe_secret=secret))
     client = TestClient(app, raise_server_exceptions=False)
     strict = TestClient(app)  # a 5xx is asked again here, for the exception behind it
 

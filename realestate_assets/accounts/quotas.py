@@ -27,7 +27,7 @@ as `reos_api` under row-level security, the pipeline's as the owner (every query
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -244,13 +244,78 @@ def document_bytes(conn: Any, tenant_id: str, templates: Iterable[str]) -> dict[
     ESTIMATE_SAMPLE above), for `cap` to stop rendering before the plan's storage is crossed."""
     wanted = sorted(set(templates))
     with conn.cursor() as cur:
-        cur.execute("SELECT template, ceil(percentile_cont(%s) WITHIN GROUP (ORDER BY size_bytes)) FROM ("
-                    "  SELECT template, size_bytes, row_number() OVER (PARTITION BY template ORDER BY generated_at "
-                    "DESC) AS recent FROM packets WHERE tenant_id = %s AND template = ANY(%s)"
-                    ") AS own WHERE recent <= %s GROUP BY template",
-                    (ESTIMATE_PERCENTILE, tenant_id, wanted, ESTIMATE_SAMPLE))
-        found = {template: int(size) for template, size in cur.fetchall()}
+        # Per template, its ESTIMATE_SAMPLE newest documents by a top-N sort (a LIMIT), not a window
+        # numbering all of the tenant's documents: at 50,000 documents a memo request's check took
+        # 136–181 ms with the window (measured, docs/api.md "Memo requests that cannot fit").
+        cur.execute("SELECT t.template, (SELECT ceil(percentile_cont(%s) WITHIN GROUP (ORDER BY size_bytes)) FROM ("
+                    "  SELECT size_bytes FROM packets WHERE tenant_id = %s AND template = t.template "
+                    "  ORDER BY generated_at DESC LIMIT %s) AS own"
+                    ") FROM unnest(%s::text[]) AS t(template)",
+                    (ESTIMATE_PERCENTILE, tenant_id, ESTIMATE_SAMPLE, wanted))
+        found = {template: int(size) for template, size in cur.fetchall() if size is not None}
     return {template: found.get(template, DEFAULT_DOCUMENT_BYTES) for template in wanted}
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What may be rendered within the tenant's storage (`renderable`): `capped` (documents kept and
+    skipped), the storage usage it was capped on (`space`; None on an unlimited plan), the bytes
+    expected of a document per template (`sizes`) and the bytes each document is expected to add
+    (`added`: its expected size less the stored document it replaces; not more is free)."""
+
+    capped: Capped[Any]
+    space: Usage | None
+    sizes: dict[str, int]
+    added: dict[Any, int]
+
+
+def renderable(conn: Any, tenant_id: str, documents: Mapping[T, tuple[str, int]], *, score: Callable[[T], float],
+               now: datetime | None = None) -> Rendering:
+    """Which of `documents` — each (template, bytes of the stored document a new render replaces, 0
+    for a first) — may be rendered before the plan's storage is crossed: `cap` on the bytes each is
+    expected to add (`document_bytes` less what it replaces), best `score` first. The one rule
+    before rendering: the packets step renders only what it keeps, and the API accepts a memo
+    request only when its documents would be kept (`memo_refusal`)."""
+    space = headroom(conn, tenant_id, "storage", now)
+    sizes = {} if space is None else document_bytes(conn, tenant_id, {template for template, _ in documents.values()})
+    added = {doc: sizes.get(template, 0) - replaced for doc, (template, replaced) in documents.items()}
+    capped = cap(list(documents), space, score=score, cost=added.__getitem__, free=lambda doc: added[doc] <= 0)
+    return Rendering(capped, space, sizes, added)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request refused on a quota that is not used up: the quota's `usage` (the refusal's
+    members) and why what was asked would cross it (`reason`)."""
+
+    usage: Usage
+    reason: str
+
+
+def memo_refusal(conn: Any, tenant_id: str, county: str, prospect_key: str, templates: Sequence[str],
+                 now: datetime | None = None) -> Refusal | None:
+    """Why a memo asked for now (the API's memo request) would not be made for lack of storage;
+    None when it would. The packets step makes nothing for a tenant whose storage is used up
+    (`blocked`) and renders a requested property's `templates` (campaigns.yaml `packets.templates`)
+    only while their expected bytes fit (`renderable`); a request it would skip with reason `quota`
+    is refused instead of left asked for. Only this memo's documents are weighed: other requests
+    still open are not reserved (one for a property the pipeline has no score for stays open)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT template, size_bytes FROM packets WHERE tenant_id = %s AND county = %s "
+                    "AND prospect_key = %s AND template = ANY(%s)", (tenant_id, county, prospect_key, list(templates)))
+        stored = {template: int(size or 0) for template, size in cur.fetchall()}
+    found = renderable(conn, tenant_id, {t: (t, stored.get(t, 0)) for t in templates}, score=lambda _: 0.0, now=now)
+    space = found.space
+    if space is None:
+        return None
+    if space.exhausted:
+        return Refusal(space, space.reason())
+    if not found.capped.skipped:
+        return None
+    needed = sum(max(0, found.added[t]) for t in templates)
+    return Refusal(space, f"quota storage: the memo's documents ({', '.join(templates)}) are expected to take "
+                          f"{needed:,} bytes more and {space.remaining or 0:,} bytes are left of the {space.plan} "
+                          f"plan's {_amount('storage', space.limit)} (expected bytes a document: {found.sizes})")
 
 
 def received_this_month(conn: Any, tenant_id: str, county: str, prospect_keys: Iterable[str],

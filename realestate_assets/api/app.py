@@ -71,7 +71,6 @@ class ApiSettings:
     unsubscribe_secret: str | None = None
     link_secret: str | None = None
     objects_dir: str | None = None
-    default_tenant: str | None = None
     jwt_secret: str | None = None
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
@@ -140,7 +139,6 @@ class ApiSettings:
             unsubscribe_secret=secrets["unsubscribe"],
             link_secret=secrets["link"],
             objects_dir=self.objects_dir or str(state / "objects"),
-            default_tenant=self.default_tenant or local.tenant_id,
             jwt_secret=secrets["jwt"],
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
@@ -232,6 +230,15 @@ class _State:
         from realestate_assets.config_models import load_scoring
 
         return load_scoring(Path(self.settings.config_dir))
+
+    @cached_property
+    def campaigns(self) -> Any:
+        """config/campaigns.yaml, read once per process (the documents a memo request makes)."""
+        from pathlib import Path
+
+        from realestate_assets.config_models import load_campaigns
+
+        return load_campaigns(Path(self.settings.config_dir))
 
     @cached_property
     def market(self) -> Any:
@@ -452,7 +459,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         from realestate_assets.outreach.events import record_events
 
         with state.warehouse.transaction() as conn:
-            counts = record_events(conn, events, default_tenant=state.settings.default_tenant)
+            counts = record_events(conn, events)
         metrics.webhook_events("sendgrid", events)
         return JSONResponse({"received": len(events), **counts})
 

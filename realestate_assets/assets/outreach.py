@@ -127,12 +127,14 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     sender = audience.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
     # Memos asked for through the API (packet_requests): rendered whatever the plan or the score.
-    requested = set(wh.frame("SELECT prospect_key FROM packet_requests WHERE tenant_id = :tenant "
-                             "AND county = :county AND rendered_at IS NULL", params)["prospect_key"])
+    # {property: its documents} — the configured templates and any asked for beyond them.
+    requested = {key: settings.packets.for_request(asked) for key, asked in wh.frame(
+        "SELECT prospect_key, templates FROM packet_requests WHERE tenant_id = :tenant "
+        "AND county = :county AND rendered_at IS NULL", params).itertuples(index=False)}
     rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold, "requested": sorted(requested)})
     if quota_block:
         context.log.warning(f"tenant {params['tenant']}: no packets this run: {quota_block}")
-        rows, requested = rows.iloc[:0], set()
+        rows, requested = rows.iloc[:0], {}
     market = MarketData(county_sales(wh, params), scoring) if len(rows) else None
     existing = wh.frame(
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
@@ -146,7 +148,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                         history=read_history(wh, params), now=datetime.now(UTC),
                         max_single_per_day=settings.pacing.max_single_emails_per_day,
                         suppressed=read_suppressed(wh, params["tenant"]))
-    planned = planned_prospects(plans) | requested
+    planned = planned_prospects(plans) | set(requested)
     # Those ranked past the reasons budget have none stored: explained now and stored, so their
     # memos and (next step) emails carry reasons.
     rows, on_demand = reasons_on_demand(context, wh, store, scoring, county.key, rows, planned)
@@ -173,7 +175,8 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         context.log.warning(f"tenant {params['tenant']}: {capped.reason}")
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
-        for key, ctx in contexts.items() if key not in unread for template in settings.packets.templates]
+        for key, ctx in contexts.items() if key not in unread
+        for template in requested.get(key, settings.packets.templates)]
     if settings.packets.portfolio_overview and contexts:
         top = list(contexts.values())[:settings.packets.portfolio_max_properties]
         wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
@@ -197,20 +200,19 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         jobs[path] = (RenderJob(path, template, ctx), key, template, digest, score)
     # Storage is capped within the run too (the start only checks it is not used up), by the one
     # rule `quotas.cap`, twice: before rendering on each document's expected bytes
-    # (`quotas.document_bytes`: the tenant's own recent sizes of the template, or a measured
-    # default), so no render is spent past the plan; after rendering on the real bytes, so an
+    # (`quotas.renderable`: the tenant's own recent sizes of the template, or a measured default;
+    # the API's memo requests are refused by the same rule), so no render is spent past the plan;
+    # after rendering on the real bytes, so an
     # estimate that was low never stores past it. Best-scored first while the bytes a document adds
     # fit (a re-rendered one adds its growth over the one it replaces); the rest are skipped with
     # reason `quota` like the properties above: not rendered when their expected bytes do not fit,
     # rendered but not stored when only their real bytes do not.
     with wh.transaction() as conn:
-        space = quotas.headroom(conn, params["tenant"], "storage")
-        sizes = ({} if space is None
-                 else quotas.document_bytes(conn, params["tenant"], {job[2] for job in jobs.values()}))
-    expected = {path: sizes.get(template, 0) - _stored_bytes(existing, key, template)
-                for path, (_, key, template, *_) in jobs.items()}
-    to_render = quotas.cap(list(jobs), space, score=lambda p: jobs[p][4], cost=expected.__getitem__,
-                           free=lambda p: expected[p] <= 0)
+        rendering = quotas.renderable(conn, params["tenant"],
+                                      {path: (template, _stored_bytes(existing, key, template))
+                                       for path, (_, key, template, *_) in jobs.items()},
+                                      score=lambda p: jobs[p][4])
+    to_render, sizes = rendering.capped, rendering.sizes
     if to_render.skipped:
         context.log.warning(f"tenant {params['tenant']}: not rendered: {to_render.reason} "
                             f"(expected bytes a document: {sizes})")
@@ -253,7 +255,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
             with conn.cursor() as cur:  # the memos asked for are there now
                 cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
                             "AND rendered_at IS NULL AND prospect_key = ANY(%s)",
-                            (params["tenant"], county.key, sorted(requested & set(contexts) - failed_keys)))
+                            (params["tenant"], county.key, sorted(set(requested) & set(contexts) - failed_keys)))
         with conn.cursor() as cur:  # the tenant received these properties this month (its plan's quota)
             received = quotas.record_properties(cur, params["tenant"], county.key,
                                                 set(frame["prospect_key"]) - {PORTFOLIO_KEY}, "packet")

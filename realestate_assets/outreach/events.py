@@ -14,8 +14,13 @@ its own savepoint, while the rest of the batch applies.
 Both entry points run as the API role (`db.tenancy.act_as_api`), scoped to one tenant at a time,
 so they work when the API's login is a bare `reos_api` role: the webhook learns each event's
 tenant first through SECURITY DEFINER functions (migration 0016: the email's tenant, else the
-tenant the event names when it exists, else the default), the unsubscribe link names its tenant
-in its signed token.
+tenant the event names when it exists), the unsubscribe link names its tenant in its signed token.
+
+An event that names neither an email of ours nor a tenant that exists (another sender's mail on
+the same SendGrid account, an email whose tenant was deleted) is *unplaced*: it is recorded under
+no tenant — no event row, no suppression, no reject in some tenant's name — but in `rejects` with
+tenant_id NULL and the reason (UNPLACED), and the batch is still answered 2xx so SendGrid does not
+retry it (row-level security admits that one tenant-less row for the API role: migration 0048).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ MAX_EVENT_SKEW_S = 86_400.0
 MAX_EVENT_ID_CHARS = 100
 MAX_EVENT_NAME_CHARS = 64
 REJECT_ASSET, REJECT_SOURCE = "email_events", "sendgrid_webhook"
+UNPLACED = ("no tenant: the event names no email of ours (reos_email_id) and no tenant that exists "
+            "(reos_tenant); recorded under none")
 STAMPS = {"delivered": "delivered_at", "open": "opened_at", "click": "clicked_at", "bounce": "bounced_at",
           "unsubscribe": "unsubscribed_at", "group_unsubscribe": "unsubscribed_at", "spamreport": "unsubscribed_at"}
 
@@ -133,8 +140,9 @@ def event_problem(event: Any, now: float) -> str | None:
     return None
 
 
-def reject_event(cur: Any, tenant_id: str, event: Any, reason: str) -> None:
-    """One malformed event of a signed batch, kept with its reason (NUL and NaN made storable)."""
+def reject_event(cur: Any, tenant_id: str | None, event: Any, reason: str) -> None:
+    """One event of a signed batch that is not applied, kept with its reason (NUL and NaN made
+    storable): malformed (its tenant's reject), or unplaced (`tenant_id` None)."""
     ref = event.get("sg_event_id") if isinstance(event, dict) else None
     cur.execute("INSERT INTO rejects (tenant_id, county, asset, source, source_ref, raw_payload, reason) "
                 "VALUES (%s, '', %s, %s, %s, %s, %s)",
@@ -142,9 +150,9 @@ def reject_event(cur: Any, tenant_id: str, event: Any, reason: str) -> None:
                  str(ref).replace("\x00", "")[:200] if ref is not None else None, to_json(event), reason[:500]))
 
 
-def record_events(conn: Any, events: list[Any], default_tenant: str = "default",
-                  now: float | None = None) -> Counter:
-    """Apply a batch: `recorded`, `duplicate`, `rejected` (in `rejects`), `reconciled`, `suppressed`."""
+def record_events(conn: Any, events: list[Any], now: float | None = None) -> Counter:
+    """Apply a batch: `recorded`, `duplicate`, `rejected` (in `rejects`; `unplaced` of them with no
+    tenant), `reconciled`, `suppressed`."""
     counts: Counter = Counter()
     now = time.time() if now is None else now
     with conn.cursor() as cur:
@@ -157,21 +165,24 @@ def record_events(conn: Any, events: list[Any], default_tenant: str = "default",
         for event in events:
             email_id = _email_id(event) if isinstance(event, dict) else None
             # Scoped to the event's tenant before its savepoint: a rollback keeps the scope for the reject.
-            scope = owners.get(email_id) or _tenant_of(event, tenants, default_tenant)  # type: ignore[arg-type]
+            scope = owners.get(email_id) or _tenant_of(event, tenants)  # type: ignore[arg-type]
             set_tenant(cur, scope)
             problem = event_problem(event, now)
-            if problem is None:
+            if scope is None:
+                counts["unplaced"] += 1
+                problem = f"{problem}; {UNPLACED}" if problem else UNPLACED
+            elif problem is None:
                 # Its own savepoint: an event the database still refuses is rejected, not the batch.
                 cur.execute("SAVEPOINT reos_event")
                 try:
-                    _apply_event(cur, event, tenants, default_tenant, counts)
+                    _apply_event(cur, event, scope, counts)
                     cur.execute("RELEASE SAVEPOINT reos_event")
                     continue
                 except (ValueError, OverflowError, conn.DataError, conn.IntegrityError) as exc:
                     cur.execute("ROLLBACK TO SAVEPOINT reos_event")
                     problem = f"not storable: {type(exc).__name__}: {str(exc).strip()[:300]}"
             counts["rejected"] += 1
-            reject_event(cur, scope, event, problem)
+            reject_event(cur, scope, event, problem)  # scope None: the tenant-less reject (0048)
     return counts
 
 
@@ -185,13 +196,15 @@ def _email_tenants(cur: Any, events: list[Any]) -> dict[int, str]:
     return dict(cur.fetchall())
 
 
-def _tenant_of(event: Any, tenants: set[str], default_tenant: str) -> str:
+def _tenant_of(event: Any, tenants: set[str]) -> str | None:
+    """The tenant an event names, when it exists; None: the event is not placed by its name."""
     named = event.get("reos_tenant") if isinstance(event, dict) else None
-    return named if isinstance(named, str) and named in tenants else default_tenant
+    return named if isinstance(named, str) and named in tenants else None
 
 
-def _apply_event(cur: Any, event: dict[str, Any], tenants: set[str], default_tenant: str,
-                 counts: Counter) -> None:
+def _apply_event(cur: Any, event: dict[str, Any], tenant: str, counts: Counter) -> None:
+    """Apply one well-formed event in the transaction scoped to `tenant` (its email's, else the
+    one it names)."""
     kind = event["event"]
     email_id = _email_id(event)
     row = None
@@ -199,7 +212,7 @@ def _apply_event(cur: Any, event: dict[str, Any], tenants: set[str], default_ten
         cur.execute("SELECT tenant_id, county, campaign, recipient_email, status FROM emails WHERE id = %s",
                     (email_id,))
         row = cur.fetchone()
-    tenant = row[0] if row else _tenant_of(event, tenants, default_tenant)
+    tenant = row[0] if row else tenant
     occurred = event_time(event["timestamp"], math.inf)  # checked by event_problem
     address = str(event.get("email") or (row[3] if row else "")).strip().lower() or None
     cur.execute(

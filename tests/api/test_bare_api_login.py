@@ -58,8 +58,7 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
         email_a, email_b = _email_id(cur, a.id), _email_id(cur, b.id)
     keys = WebhookKeys()
     app = create_app(ApiSettings(database_url=bare_url, webhook_public_key=keys.public_b64,
-                                 unsubscribe_secret=UNSUBSCRIBE_SECRET, link_secret="l" * 32, jwt_secret=JWT_SECRET,
-                                 default_tenant=a.id))
+                                 unsubscribe_secret=UNSUBSCRIBE_SECRET, link_secret="l" * 32, jwt_secret=JWT_SECRET))
     now = int(time.time())
     events = [
         {"event": "delivered", "email": "r@example.com", "timestamp": now, "sg_event_id": f"ev-{uuid.uuid4().hex}",
@@ -68,9 +67,13 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
          "reos_email_id": str(email_b), "reason": "550 no such user"},
         # Malformed (no timestamp), naming tenant B: rejected into B's rejects.
         {"event": "open", "email": "r@example.com", "sg_event_id": f"ev-{uuid.uuid4().hex}", "reos_tenant": b.id},
-        # Naming no tenant we know (a NUL in it): rejected under the default tenant, the batch still applies.
+        # Naming no tenant we know (a NUL in it): unplaced, recorded under no tenant; the batch still applies.
         {"event": "open", "email": "r@example.com", "sg_event_id": f"ev-{uuid.uuid4().hex}", "timestamp": now,
          "reos_tenant": "b\u0000" + "x" * 5000},
+        # Well-formed, but neither its email nor its tenant is ours (another sender's, or a deleted
+        # tenant's): no event row, no suppression, in no tenant's name.
+        {"event": "bounce", "email": "stranger@example.com", "timestamp": now, "sg_event_id": f"ev-{uuid.uuid4().hex}",
+         "reos_email_id": "999999999", "reos_tenant": "gone-tenant", "reason": "550 no such user"},
     ]
     body = json.dumps(events)
     stamp = str(now)
@@ -78,7 +81,7 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
         answer = client.post("/webhooks/sendgrid", content=body, headers={
             "Content-Type": "application/json", TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: keys.sign(body, stamp)})
         assert answer.status_code == 200, answer.text
-        assert answer.json()["recorded"] == 2 and answer.json()["rejected"] == 2
+        assert answer.json()["recorded"] == 2 and answer.json()["rejected"] == 3 and answer.json()["unplaced"] == 2
         token = unsubscribe_token(UNSUBSCRIBE_SECRET, a.id, "leaver@example.com")
         gone = client.post(f"/unsubscribe?token={token}", content="List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -99,5 +102,39 @@ def test_webhook_and_unsubscribe_work_as_a_bare_api_login(database_url: str, bar
                                          (a.id, "leaver@example.com", "one_click")])
         cur.execute("SELECT tenant_id, reason FROM rejects WHERE source_ref = %s", (events[2]["sg_event_id"],))
         assert cur.fetchall() == [(b.id, "timestamp missing")]
-        cur.execute("SELECT tenant_id, reason FROM rejects WHERE source_ref = %s", (events[3]["sg_event_id"],))
-        assert cur.fetchall() == [(a.id, "contains a NUL character")]
+        unplaced = [events[3]["sg_event_id"], events[4]["sg_event_id"]]
+        # Recorded under no tenant (migration 0048's policy), with the reason; nothing in a tenant's name.
+        cur.execute("SELECT tenant_id FROM rejects WHERE source_ref = ANY(%s)", (unplaced,))
+        assert [r[0] for r in cur.fetchall()] == [None, None]
+        cur.execute("SELECT count(*) FROM email_events WHERE sg_event_id = ANY(%s)", (unplaced,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM suppressions WHERE email = 'stranger@example.com'")
+        assert cur.fetchone()[0] == 0
+
+
+def test_an_unplaced_event_is_a_tenantless_reject(database_url: str) -> None:
+    """The API role records an unplaced event in `rejects` with no tenant and its reason (migration
+    0048's policy), and still nothing under any tenant; the transaction is rolled back."""
+    from realestate_assets.outreach.events import UNPLACED, record_events
+
+    now = int(time.time())
+    stranger = {"event": "bounce", "email": "stranger2@example.com", "timestamp": now,
+                "sg_event_id": f"ev-{uuid.uuid4().hex}", "reos_tenant": "gone-tenant"}
+    malformed = {"event": "open", "sg_event_id": f"ev-{uuid.uuid4().hex}"}  # no time, no tenant
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        counts = record_events(conn, [stranger, malformed], now=now)
+        assert counts == {"rejected": 2, "unplaced": 2}
+        with conn.cursor() as cur:
+            cur.execute("RESET ROLE")  # the test's owner login reads what the API role wrote
+            cur.execute("SELECT source_ref, tenant_id, asset, source, reason FROM rejects WHERE source_ref = ANY(%s)",
+                        ([stranger["sg_event_id"], malformed["sg_event_id"]],))
+            found = {r[0]: r[1:] for r in cur.fetchall()}
+            cur.execute("SELECT count(*) FROM suppressions WHERE email = 'stranger2@example.com'")
+            assert cur.fetchone()[0] == 0
+    finally:
+        conn.rollback()
+        conn.close()
+    assert found == {stranger["sg_event_id"]: (None, "email_events", "sendgrid_webhook", UNPLACED),
+                     malformed["sg_event_id"]: (None, "email_events", "sendgrid_webhook",
+                                                f"timestamp missing; {UNPLACED}")}

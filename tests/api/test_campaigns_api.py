@@ -207,7 +207,7 @@ def test_send_launches_the_emails_step_through_dagster_graphql(
 
     fake = FakeDagster()
     with serve(fake) as server, api_client(database_url, tmp_path_factory.mktemp("send"),
-                                           dagster_url=base_url(server), default_tenant=world["a"].id) as api:
+                                           dagster_url=base_url(server)) as api:
         headers = bearer(login(api, world["a"].users["analyst"]["email"])["access_token"])
         viewer = bearer(login(api, world["a"].users["viewer"]["email"])["access_token"])
         assert api.post(url, headers=viewer).status_code == 403
@@ -244,8 +244,7 @@ def test_send_launches_the_emails_step_through_dagster_graphql(
         # the tenant sensor's tick); a key already there is not an error.
         assert fake.dynamic_keys["tenant"] == [world["a"].id, world["b"].id]
     with serve(lambda r: Response("down", status=502)) as broken, api_client(
-            database_url, tmp_path_factory.mktemp("send2"), dagster_url=base_url(broken),
-            default_tenant=world["a"].id) as api:
+            database_url, tmp_path_factory.mktemp("send2"), dagster_url=base_url(broken)) as api:
         headers = bearer(login(api, world["a"].users["analyst"]["email"])["access_token"])
         failed = api.post(url, headers=headers)
         assert failed.status_code == 503 and "Dagster did not" in failed.json()["detail"]

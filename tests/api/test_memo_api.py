@@ -21,9 +21,15 @@ def test_a_memo_is_a_short_lived_link_or_a_recorded_request(client: TestClient, 
     assert asked.json()["status"] == "requested" and world["ca"] in asked.json()["detail"]
     again = client.get(f"/api/v1/properties/{first}/memo", headers=viewer, follow_redirects=False)
     assert again.status_code == 202
+    # A document beyond the configured ones (campaigns.yaml packets.templates) is remembered with the
+    # request, gathered while it is open; a configured one adds nothing (every request gets those).
+    for template in ("detailed_analysis", "executive_summary"):
+        more = client.get(f"/api/v1/properties/{first}/memo?template={template}", headers=viewer,
+                          follow_redirects=False)
+        assert more.status_code == 202, more.text
     with owner_cursor(database_url) as cur:
-        cur.execute("SELECT tenant_id, rendered_at FROM packet_requests WHERE county = %s", (world["ca"],))
-        assert cur.fetchall() == [(a.id, None)]  # one request, the tenant's
+        cur.execute("SELECT tenant_id, rendered_at, templates FROM packet_requests WHERE county = %s", (world["ca"],))
+        assert cur.fetchall() == [(a.id, None, ["detailed_analysis"])]  # one request, the tenant's
         # The second property's memo exists for tenant A (rendered by the pipeline).
         cur.execute("SELECT prospect_key FROM prospects WHERE id = %s", (second,))
         key = cur.fetchone()[0]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -137,6 +138,82 @@ def test_emails_and_storage_quotas_refuse_with_402(client: TestClient, database_
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT count(*) FROM packet_requests WHERE tenant_id = %s AND county <> 'king_wa'", (tenant.id,))
         assert cur.fetchone()[0] == 0  # nothing asked of the pipeline
+
+
+def _storage_left(database_url: str, tenant_id: str, left: int) -> None:
+    """The tenant's stored documents take all of the free plan's storage but `left` bytes (its one
+    seeded packet, a template the memo does not make, so the estimate is the default)."""
+    with owner_cursor(database_url) as cur:
+        cur.execute("UPDATE packets SET size_bytes = %s WHERE tenant_id = %s",
+                    (PLANS["free"].storage - left, tenant_id))
+
+
+def _requests(database_url: str, tenant_id: str, county: str) -> int:
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT count(*) FROM packet_requests WHERE tenant_id = %s AND county = %s", (tenant_id, county))
+        return cur.fetchone()[0]
+
+
+def test_a_memo_whose_expected_bytes_do_not_fit_is_refused_before_it_is_asked_for(
+        client: TestClient, database_url: str) -> None:
+    """Storage not used up, but less left than the memo's documents (config/campaigns.yaml: an
+    investor memo and an executive summary, each expected the default 48 KiB): 402 with the
+    storage quota's members, nothing asked of the pipeline (which would skip it with reason
+    `quota` and leave it asked for). With room for both: 202."""
+    tenant, county, ids = free_tenant(database_url, "qmemo", 2)
+    reader = {"X-API-Key": tenant.keys["read"]}
+    templates = client.app.state.reos.campaigns.packets.templates
+    assert templates == ["investor_memo", "executive_summary"]
+    left = quotas.DEFAULT_DOCUMENT_BYTES * 3 // 2  # room for one of the two
+    _storage_left(database_url, tenant.id, left)
+    base = receipts(database_url, tenant.id)
+    memo = client.get(f"/api/v1/properties/{ids[0]}/memo", headers=reader, follow_redirects=False)
+    assert memo.status_code == 402, memo.text
+    assert memo.headers["content-type"] == "application/problem+json"
+    body = memo.json()
+    assert {k: body[k] for k in ("quota", "plan", "usage", "limit", "resets_at")} == {
+        "quota": "storage", "plan": "free", "usage": PLANS["free"].storage - left, "limit": PLANS["free"].storage,
+        "resets_at": None}
+    assert body["detail"].startswith("quota storage: the memo's documents (investor_memo, executive_summary) "
+                                     f"are expected to take {2 * quotas.DEFAULT_DOCUMENT_BYTES:,} bytes more "
+                                     f"and {left:,} bytes are left"), body["detail"]
+    assert _requests(database_url, tenant.id, county) == 0
+    assert receipts(database_url, tenant.id) == base  # the refused request's receipt is rolled back with it
+
+    _storage_left(database_url, tenant.id, 2 * quotas.DEFAULT_DOCUMENT_BYTES)  # exactly room for both
+    asked = client.get(f"/api/v1/properties/{ids[0]}/memo", headers=reader, follow_redirects=False)
+    assert asked.status_code == 202, asked.text
+    assert _requests(database_url, tenant.id, county) == 1
+
+
+def test_a_memo_replacing_documents_at_least_as_large_adds_nothing(database_url: str) -> None:
+    """quotas.memo_refusal weighs what the memo adds: a property whose documents are stored already
+    at the tenant's usual sizes costs nothing more to render again, even with one byte left;
+    nothing left at all refuses, as the run makes nothing then (`blocked`)."""
+    tenant, county, _ = free_tenant(database_url, "qmemo2", 1)
+    templates = ["investor_memo", "executive_summary"]
+    with owner_cursor(database_url) as cur:
+        for template in templates:
+            cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, "
+                        "inputs_hash, object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
+                        "(%s, %s, 'x1', %s, '1', 'h', %s, 's', 60000, 80, now())",
+                        (tenant.id, county, template, f"tenants/{tenant.id}/x1-{template}.pdf"))
+        cur.execute("UPDATE packets SET size_bytes = %s WHERE tenant_id = %s AND prospect_key = 'p1'",
+                    (PLANS["free"].storage - 120_000 - 1, tenant.id))
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        assert quotas.memo_refusal(conn, tenant.id, county, "x1", templates) is None
+        refused = quotas.memo_refusal(conn, tenant.id, county, "x2", templates)  # a first: 2 × 60,000 more
+        assert refused is not None and refused.usage.remaining == 1
+        assert "expected to take 120,000 bytes more" in refused.reason
+        with conn.cursor() as cur:
+            cur.execute("UPDATE packets SET size_bytes = size_bytes + 1 WHERE tenant_id = %s AND prospect_key = 'p1'",
+                        (tenant.id,))
+        used_up = quotas.memo_refusal(conn, tenant.id, county, "x1", templates)
+        assert used_up is not None and used_up.usage.exhausted and used_up.reason == used_up.usage.reason()
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def test_api_calls_of_the_day_429_with_retry_after(database_url: str, tmp_path: Path, operator: str) -> None:

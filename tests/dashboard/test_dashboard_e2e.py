@@ -99,8 +99,7 @@ def dagster() -> Iterator[FakeDagster]:
 @pytest.fixture(scope="module")
 def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory, world, dagster: FakeDagster
              ) -> Iterator[str]:
-    with api_server(database_url, tmp_path_factory.mktemp("dash-api"), dagster_url=dagster.url,
-                    default_tenant=world["tenant"].id) as url:
+    with api_server(database_url, tmp_path_factory.mktemp("dash-api"), dagster_url=dagster.url) as url:
         yield url
 
 

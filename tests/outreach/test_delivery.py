@@ -76,7 +76,7 @@ def test_sendgrid_crash_after_202_never_sends_twice(database_url: str, tenant: s
         conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
         with conn:
             record_events(conn, [{"event": "processed", "sg_event_id": f"ev-{tenant}-1", "email": "avery@example.com",
-                                  "timestamp": int(time.time()), "reos_email_id": sent_id}], default_tenant=tenant)
+                                  "timestamp": int(time.time()), "reos_email_id": sent_id}])
         conn.close()
         assert email_rows(database_url, tenant)[0]["status"] == "sent"
         assert restarted.deliver(plan("daily:king_wa:2026-11-30", people))["already_sent"] == 1

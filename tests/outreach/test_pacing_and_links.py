@@ -314,7 +314,7 @@ def test_bounces_spam_reports_and_unsubscribes_show_per_campaign(database_url: s
     wh = Warehouse(database_url)
     try:
         with wh.transaction() as conn:
-            record_events(conn, events, default_tenant=tenant)
+            record_events(conn, events)
             rates = campaign_rates(conn, tenant, "king_wa")
     finally:
         wh.dispose()

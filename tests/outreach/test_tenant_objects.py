@@ -226,8 +226,9 @@ def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Depl
                           "FROM packets k WHERE k.tenant_id = :t AND k.prospect_key = s.prospect_key) "
                           "ORDER BY s.bird_dog_score LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
     with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
-                    "VALUES (%s, 'king_wa', %s, 'analyst@example.com')", (tenant, unrendered))
+        # Asked for with a document beyond the configured ones (the API records it: migration 0049).
+        cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by, templates) "
+                    "VALUES (%s, 'king_wa', %s, 'analyst@example.com', '{detailed_analysis}')", (tenant, unrendered))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("tenant", [tenant])  # what sensors.tenants does; other tenants wait for theirs
     context = dg.build_sensor_context(instance=instance, resources={"warehouse": pipeline_env.resources["warehouse"]})
@@ -238,7 +239,7 @@ def test_a_memo_asked_for_is_rendered_by_the_next_packets_run(pipeline_env: Depl
     assert _run(pipeline_env, ["packets"], tenant).success
     rendered = wh.frame("SELECT template FROM packets WHERE tenant_id = :t AND prospect_key = :k",
                         {"t": tenant, "k": unrendered})["template"]
-    assert set(rendered) == {"investor_memo", "executive_summary"}
+    assert set(rendered) == {"investor_memo", "executive_summary", "detailed_analysis"}
     done = wh.frame("SELECT rendered_at FROM packet_requests WHERE tenant_id = :t", {"t": tenant})
     assert done["rendered_at"].notna().all()
     assert not memo_requests_sensor(context).run_requests  # nothing open: no run

@@ -32,7 +32,7 @@ def event(kind: str, email_id: int, address: str, tenant: str, n: int) -> dict:
 def test_signed_events_are_recorded_once_and_applied(database_url: str, tenant: str, sent: dict[str, int]) -> None:
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
-                                               unsubscribe_secret="s", default_tenant=tenant)))
+                                               unsubscribe_secret="s")))
     avery, blake = sent["avery@example.com"], sent["blake@example.org"]
     events = [event("delivered", avery, "avery@example.com", tenant, 1),
               event("open", avery, "avery@example.com", tenant, 2),
@@ -59,7 +59,7 @@ def test_forged_replayed_and_unsigned_requests_are_rejected(database_url: str, t
                                                             sent: dict[str, int]) -> None:
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
-                                               unsubscribe_secret="s", default_tenant=tenant)))
+                                               unsubscribe_secret="s")))
     events = [event("spamreport", sent["avery@example.com"], "avery@example.com", tenant, 9)]
     assert post(client, keys, events, signer=WebhookKeys()).status_code == 403  # signed with another key
     body = json.dumps(events)
@@ -83,7 +83,7 @@ def test_sensor_observes_campaign_rates_on_the_emails_asset(database_url: str, t
     resources = {"warehouse": WarehouseResource(database_url=database_url)}
     keys = WebhookKeys()
     client = TestClient(create_app(ApiSettings(database_url=database_url, webhook_public_key=keys.public_b64,
-                                               unsubscribe_secret="s", default_tenant=tenant)))
+                                               unsubscribe_secret="s")))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("tenant", [tenant])  # what sensors.tenants does
         # Other tests' tenants have events too but no partition key here: nothing observed for them.

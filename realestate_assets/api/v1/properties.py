@@ -298,7 +298,9 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
                   ctx: Context = needs("read")) -> Any:
     """The pipeline renders the memos today's email plan sends; any other is rendered on demand: the
     request is recorded (packet_requests) and the county's next `packets` run, which a sensor starts,
-    renders it. Until then: 202; then: 303 to a fresh object URL (`/p/` links work the same way)."""
+    renders it. Until then: 202; then: 303 to a fresh object URL (`/p/` links work the same way).
+    402 when the run would not make it for lack of storage: the plan's storage used up, or the
+    memo's documents expected to take more than is left (the packets step's own estimate)."""
     from realestate_assets.api.links import short_lived_redirect
 
     county, key = property_key(ctx, property_id)
@@ -309,11 +311,17 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     redirect = short_lived_redirect(request, found[0]) if found is not None else None
     if redirect is not None:
         return redirect
-    quota.require(ctx, "storage")  # a new document to store
-    ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
-                    "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by "
-                    "RETURNING requested_at", (ctx.tenant_id, county, key, ctx.principal.actor))
+    # New documents to store: refused now when the run would skip them (`quota`) for lack of storage.
+    packets = request.app.state.reos.campaigns.packets
+    asked = [] if template in packets.templates else [template]  # beyond what every request gets
+    quota.require_room_for_memo(ctx, county, key, packets.for_request(asked))
+    # A request still open gathers the templates asked for; one asked again after rendering starts over.
+    ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by, templates) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "
+                    "SET requested_at = now(), rendered_at = NULL, requested_by = EXCLUDED.requested_by, "
+                    "templates = CASE WHEN packet_requests.rendered_at IS NULL THEN ARRAY(SELECT DISTINCT t FROM "
+                    "unnest(packet_requests.templates || EXCLUDED.templates) t ORDER BY t) ELSE EXCLUDED.templates END "
+                    "RETURNING requested_at", (ctx.tenant_id, county, key, ctx.principal.actor, asked))
     requested_at = ctx.cur.fetchone()[0]
     return {"status": "requested", "county": county, "prospect_key": key, "requested_at": requested_at,
             "detail": f"not rendered yet: the next packets run for {county} renders it (a sensor starts one "

@@ -7,6 +7,8 @@
   received it this month, else counted, or 402 once the month's properties are used up.
 * `require` — a route that starts work spending a quota (send a campaign: emails): 402 when it is
   used up.
+* `require_room_for_memo` — a memo request (storage): 402 when its documents' expected bytes would
+  not fit in what is left of the plan's storage, as the packets step would skip them.
 
 Refusals are `application/problem+json` with the members `quota`, `plan`, `usage`, `limit` and
 `resets_at` (problems.QuotaProblem). The plans are accounts/plans.py; what counts, accounts/quotas.py.
@@ -27,14 +29,15 @@ from realestate_assets.accounts.roles import Principal
 from realestate_assets.api.v1.problems import Problem
 
 
-def refusal(usage: quotas.Usage, now: datetime | None = None) -> Problem:
-    """The problem+json of a request refused on `usage` (exhausted)."""
+def refusal(usage: quotas.Usage, now: datetime | None = None, reason: str | None = None) -> Problem:
+    """The problem+json of a request refused on `usage`: exhausted, or (`reason`) what was asked
+    would cross it."""
     headers = None
     if usage.status == 429 and usage.resets_at is not None:
         wait = max(1, math.ceil((usage.resets_at - (now or datetime.now(UTC))).total_seconds()))
         headers = {"Retry-After": str(wait), "RateLimit-Limit": str(usage.limit), "RateLimit-Remaining": "0",
                    "RateLimit-Reset": str(wait)}
-    return Problem(usage.status, usage.reason(), headers=headers, members=usage.members())
+    return Problem(usage.status, reason or usage.reason(), headers=headers, members=usage.members())
 
 
 def api_calls_today(request: Request, tenant_id: str, limit: int | None, now: datetime) -> int:
@@ -84,6 +87,15 @@ def riding_receipt(ctx: Any, via: str) -> RidingReceipt | None:
     if not quotas.records_unread(plans.plan(ctx.standing.plan)):
         return None
     return RidingReceipt(ctx.tenant_id, quotas.month_of(), via)
+
+
+def require_room_for_memo(ctx: Any, county: str, prospect_key: str, templates: list[str]) -> None:
+    """402 when the memo's documents (`templates`) would not be rendered for lack of storage: used
+    up, or their expected bytes do not fit in what is left (quotas.memo_refusal, the packets
+    step's own rule)."""
+    refused = quotas.memo_refusal(ctx.cur.connection, ctx.tenant_id, county, prospect_key, templates)
+    if refused is not None:
+        raise refusal(refused.usage, reason=refused.reason)
 
 
 def require(ctx: Any, quota: Quota) -> None:
