@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from realestate_assets.api.app import SIGNATURE_HEADER, TIMESTAMP_HEADER, ApiSettings, create_app
+from realestate_assets.api.layer import DatabaseSlots, RequestLayer
 from realestate_assets.api.metrics import EMAIL_STATUSES, PIPELINE_TABLES, UNMATCHED_ROUTE, ApiMetrics
 from realestate_assets.db.warehouse import Warehouse
 from tests.outreach.helpers_outreach import WebhookKeys
@@ -143,7 +144,7 @@ def test_warehouse_down_keeps_request_metrics_and_says_so() -> None:
     with a prefix keeps that prefix in the route label."""
     app = FastAPI()
     metrics = ApiMetrics(lambda: Warehouse("postgresql+psycopg2://postgres@127.0.0.1:1/nowhere?connect_timeout=2"))
-    app.add_middleware(metrics.middleware)
+    app.add_middleware(RequestLayer, metrics=metrics, slots=DatabaseSlots(lambda: 16), limit_for=lambda path: 1024)
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"])
     router = APIRouter(prefix="/api/v1")
 
@@ -179,8 +180,6 @@ def test_no_more_database_requests_in_flight_than_connections() -> None:
     thread to finish; bench/bench_api.py). Requests wait in the event loop instead."""
     import asyncio
 
-    from realestate_assets.api.app import DatabaseSlots
-
     inside, most = [0], [0]
 
     async def app(scope, receive, send) -> None:
@@ -189,14 +188,17 @@ def test_no_more_database_requests_in_flight_than_connections() -> None:
         await asyncio.sleep(0.01)
         inside[0] -= 1
 
-    slots = DatabaseSlots(app, slots=lambda: 2)
+    layer = RequestLayer(app, metrics=ApiMetrics(lambda: None), slots=DatabaseSlots(lambda: 2),
+                         limit_for=lambda path: 1024)
+
+    def get(path: str) -> Any:
+        return layer({"type": "http", "http_version": "1.1", "method": "GET", "path": path, "headers": []}, None, None)
 
     async def main() -> None:
-        await asyncio.gather(*(slots({"type": "http", "path": "/api/v1/properties"}, None, None) for _ in range(10)))
+        await asyncio.gather(*(get("/api/v1/properties") for _ in range(10)))
         assert most[0] == 2
         most[0] = 0
-        await asyncio.gather(*(slots({"type": "http", "path": path}, None, None)
-                               for path in ["/healthz", "/assets/index.js", "/properties/3"] * 3))
+        await asyncio.gather(*(get(path) for path in ["/healthz", "/assets/index.js", "/properties/3"] * 3))
         assert most[0] == 9  # the probe and the dashboard's files never wait
 
     asyncio.run(main())

@@ -18,7 +18,6 @@ The REST API under `/api/v1` (accounts, API keys, tenants, subscriptions) lives 
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
@@ -34,16 +33,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from realestate_assets.api.body_limits import DEFAULT_API_MAX_BODY_BYTES, BodyLimit, body_limit_for
+from realestate_assets.api.body_limits import DEFAULT_API_MAX_BODY_BYTES, body_limit_for
+from realestate_assets.api.layer import DatabaseSlots, RequestLayer
 from realestate_assets.api.metrics import ApiMetrics
-from realestate_assets.api.v1.idempotency import IdempotencyKeys
 from realestate_assets.api.v1.throttle import RateLimits, Throttle
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-# Database connections per API process, and so database requests in flight (DatabaseSlots):
+# Database connections per API process, and so database requests in flight (layer.DatabaseSlots):
 # REOS_API_DB_POOL_SIZE.
 DB_POOL_SIZE = 16
 # A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
@@ -166,33 +165,6 @@ class ApiSettings:
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
 
 
-class DatabaseSlots:
-    """At most as many requests that may use the database in flight as the pool has connections.
-
-    Sync routes and their dependencies run in AnyIO's worker threads: a request takes a connection
-    in its dependency's thread and uses it in the route's thread. When more requests than
-    connections are in flight, threads waiting for a connection can take every worker thread the
-    holders need to finish, and all of them stall until the pool's 30 s timeout (measured: 50
-    concurrent clients, bench/bench_api.py). Waiting here happens in the event loop, holding no
-    thread. The dashboard's static files and the health probe do not wait."""
-
-    FREE = ("/healthz",)
-
-    def __init__(self, app: Any, slots: Any) -> None:
-        self.app, self.slots = app, slots
-        self.semaphore: asyncio.Semaphore | None = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path or path in self.FREE or not path.startswith(DATABASE_PATHS):
-            await self.app(scope, receive, send)
-            return
-        if self.semaphore is None:
-            self.semaphore = asyncio.Semaphore(self.slots())
-        async with self.semaphore:
-            await self.app(scope, receive, send)
-
-
 def _first_set(given: float | None, variable: str | None, default: float) -> float:
     """The value given in code, else the environment's, else the default; 0 is a value (off)."""
     if given is not None:
@@ -201,9 +173,6 @@ def _first_set(given: float | None, variable: str | None, default: float) -> flo
 
 
 NO_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-
-# Paths whose routes use the database (the rest of `/` is the dashboard's static files).
-DATABASE_PATHS = ("/api/", "/webhooks/", "/unsubscribe", "/p/", "/objects/", "/metrics")
 
 
 class _State:
@@ -218,7 +187,7 @@ class _State:
     def warehouse(self) -> Any:
         from realestate_assets.db.warehouse import Warehouse
 
-        # No overflow: `DatabaseSlots` lets no more requests in than there are connections.
+        # No overflow: `layer.DatabaseSlots` lets no more requests in than there are connections.
         return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,
                          max_overflow=0, ping_idle_s=PING_IDLE_S)
 
@@ -407,13 +376,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # request — a tenth of a cached property list's Python time in bench_api's profile.
     app = FastAPI(title="Real Estate OS API", docs_url=None, redoc_url=None, lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.state.reos = state
-    # First, so it runs inside the body limit: a keyed POST's body is read only once it is allowed.
-    app.add_middleware(IdempotencyKeys)
-    # Added before the metrics middleware, so it runs inside it: a 413 is still counted.
-    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
-    app.add_middleware(DatabaseSlots, slots=lambda: state.warehouse.pool_size)
     metrics = ApiMetrics(lambda: state.warehouse, lambda: state.responses)
-    app.add_middleware(metrics.middleware)
+    # Request id, database slots, body limit, idempotency keys and metrics: one ASGI layer (api/layer.py).
+    app.add_middleware(RequestLayer, metrics=metrics, slots=DatabaseSlots(lambda: state.warehouse.pool_size),
+                       limit_for=lambda path: body_limit_for(path, state.settings.api_max_body_bytes))
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz")

@@ -1,6 +1,6 @@
 """Request body limits, enforced before a route reads the body (docs/api.md, "Limits").
 
-`BodyLimit` is plain ASGI middleware in front of every route:
+Enforced by the API's one ASGI layer (api/layer.py) in front of every route, with the pieces below:
 
 * a `Content-Length` over the route's limit is answered 413 (problem+json) at once — the body
   is never read, so a client cannot make the API buffer a gigabyte to be told no;
@@ -58,54 +58,45 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return int(values[0])
 
 
-class BodyLimit:
-    def __init__(self, app: Any, limit_for: Callable[[str], int]) -> None:
-        self.app = app
-        self.limit_for = limit_for
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit_for(scope["path"])
-        try:
-            length = declared_length(scope.get("headers") or [])
-        except ValueError as exc:
-            await self._refuse(scope, receive, send, 400, str(exc))
-            return
-        if length is not None and length > limit:
-            await self._refuse(scope, receive, send, 413,
-                               f"request body of {length} bytes is over this route's limit of {limit} bytes")
-            return
-        # Within the declared length, or none declared (chunked): read with the cap, then replay.
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([], message, receive), send)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._refuse(scope, receive, send, 413,
-                                   f"request body is over this route's limit of {limit} bytes (read stopped there)")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        await self.app(scope, _replay(chunks, None, receive), send)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-        # `Connection: close`: the unread rest of the body must not be taken for the next request.
-        response = problem_response(status, detail, headers={"Connection": "close"})
-        await response(scope, receive, send)
+def may_have_body(scope: Scope, length: int | None) -> bool:
+    """Whether the request can carry a body at all: HTTP/1.x frames one only with a Content-Length
+    or a Transfer-Encoding, so a GET without either has none to read (nor to replay)."""
+    if length is not None or scope.get("http_version") not in ("1.0", "1.1"):
+        return True
+    return any(k.lower() == b"transfer-encoding" for k, _ in scope.get("headers") or [])
 
 
-def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
-    """A `receive` that hands the app the body already read, then defers to the server's."""
-    queue: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}] \
+async def read_capped(receive: Receive, limit: int) -> tuple[bytes, Message | None] | None:
+    """The body read with a cap: (body, None) when whole; (b"", message) when the client went away
+    first (`message` is handed on to the app); None at limit + 1 bytes (reading stops there). A
+    declared length is not trusted for this: the cap counts what arrives."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"", message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), None
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    """The 400/413 problem, sent before the route runs."""
+    # `Connection: close`: the unread rest of the body must not be taken for the next request.
+    response = problem_response(status, detail, headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+def replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read (or the disconnect that ended the
+    reading), then defers to the server's."""
+    queue: list[Message] = [{"type": "http.request", "body": body, "more_body": False}] \
         if pending is None else [pending]
 
     async def replayed() -> Message:

@@ -2,8 +2,9 @@
 deploy/monitoring (PrometheusRule, Grafana dashboard) and docs/deployment/monitoring.md use.
 
 * `reos_http_request_duration_seconds{route, method, status}` — histogram of request latency,
-  observed by an ASGI middleware. `route` is the route template (`/objects/{key}`), never the raw
-  path, so a scanner probing random URLs cannot blow up the series count (unmatched → `<unmatched>`).
+  observed by the API's ASGI layer (api/layer.py). `route` is the route template (`/objects/{key}`),
+  never the raw path, so a scanner probing random URLs cannot blow up the series count (unmatched →
+  `<unmatched>`).
 * `reos_webhook_events_total{provider, event}` — provider events received in signature-checked
   webhook requests (this process, since it started).
 * `reos_emails{tenant, provider, status}` and `reos_table_last_write_age_seconds{county, table}` — gauges
@@ -22,7 +23,6 @@ Each app gets its own `CollectorRegistry` (not the process-global one): two apps
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from realestate_assets.outreach.events import ALIVE, SUPPRESSING
 
@@ -136,7 +136,7 @@ def route_template(scope: Scope) -> str:
 
 class ApiMetrics:
     """The API's metrics: its own registry, the request histogram, the webhook counter and the
-    warehouse collector. `app.py` wires `middleware`, `endpoint` and `webhook_events`."""
+    warehouse collector. `app.py` wires `observe` (through api/layer.py), `endpoint` and `webhook_events`."""
 
     def __init__(self, warehouse: Callable[[], Any], responses: Callable[[], Any] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -150,34 +150,15 @@ class ApiMetrics:
         if responses is not None:
             self.registry.register(ResponseCacheCollector(responses))
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        """ASGI middleware (`app.add_middleware(metrics.middleware)`) observing every HTTP request."""
-
-        async def observe(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            status = 500  # what the client gets if the app raises before responding
-            started = time.perf_counter()
-
-            async def send_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            try:
-                await app(scope, receive, send_status)
-            finally:
-                route = route_template(scope)
-                if status == 404 and route.startswith("/{"):
-                    # A root catch-all (the dashboard's client routes) that found nothing: a path
-                    # nothing serves, like any unmatched one (scanners' paths stay out of the labels).
-                    route = UNMATCHED_ROUTE
-                self.request_duration.labels(route, scope["method"], str(status)).observe(
-                    time.perf_counter() - started)
-
-        return observe
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """One HTTP request answered `status` (500 when the app raised before answering) after
+        `seconds`; called by the API's ASGI layer (api/layer.py) once the request is done."""
+        route = route_template(scope)
+        if status == 404 and route.startswith("/{"):
+            # A root catch-all (the dashboard's client routes) that found nothing: a path
+            # nothing serves, like any unmatched one (scanners' paths stay out of the labels).
+            route = UNMATCHED_ROUTE
+        self.request_duration.labels(route, scope["method"], str(status)).observe(seconds)
 
     def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

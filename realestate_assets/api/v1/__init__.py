@@ -2,14 +2,11 @@
 notes, saved searches, analytics, the model registry, the tenant's export, recipients,
 segments and campaigns, settings, and the tenant's usage of its plan.
 
-`install(app)` adds the routers, the problem+json error handlers and the request id; it is the
-only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
+`install(app)` adds the routers and the problem+json error handlers (the request id is api/layer.py's); it is
+the only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
 """
 
 from __future__ import annotations
-
-import uuid
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -37,9 +34,6 @@ from realestate_assets.api.v1 import (
 from realestate_assets.api.v1.problems import PREFIX, install_problem_handlers, responses
 from realestate_assets.api.v1.security import client_ip, document_permissions
 from realestate_assets.api.v1.ws import install_ws
-
-REQUEST_ID = "X-Request-ID"
-REQUEST_ID_HEADER = REQUEST_ID.lower().encode()
 
 
 async def limit_by_address(request: Request) -> None:
@@ -70,30 +64,3 @@ def install(app: FastAPI) -> None:
     install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
     idempotency.install(app)
-
-    app.add_middleware(RequestId)
-
-
-class RequestId:
-    """`X-Request-ID` on every HTTP response, in `request.state.request_id` for the routes: a caller's
-    id (≤ 64 printable chars) is kept so logs correlate; otherwise a new one. Plain ASGI rather than
-    `@app.middleware("http")`, whose BaseHTTPMiddleware runs each request through an extra task
-    and memory stream (a tenth of a list request's time in the bench's profile)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID_HEADER), "")
-        value = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = value
-
-        async def send_with_id(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, value.encode("latin-1"))]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)

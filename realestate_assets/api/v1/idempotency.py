@@ -11,9 +11,10 @@ answered is refused (409, the draft's "concurrent request"), to be retried later
 Two halves, because the tenant is known only after authentication and the answer only after the
 route:
 
-* `IdempotencyKeys`, ASGI middleware (inside the body limit, so it never reads more than a route
-  would): for a POST with the header, reads the body, fingerprints the request into the scope's
-  state, replays the body to the app, and keeps the answer when the route claimed the key;
+* the pieces the API's one ASGI layer calls (api/layer.py; after the body limit, so it never reads
+  more than a route would): `requested_key` for a POST with the header, `expect` fingerprinting
+  the request (its body read by the layer) into the scope's state, `Answer` capturing what is
+  sent, and `keep` keeping the answer when the route claimed the key;
 * `begin`, called by `security.authorize` once the tenant is known: replays a kept answer, refuses
   a mismatch or a concurrent request, or claims the key in the request's own transaction (a
   concurrent request with the same key waits on the row and then sees the claim).
@@ -26,14 +27,14 @@ tenant, and each is idempotent by its own rule.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from realestate_assets.api.v1.problems import Problem
+from realestate_assets.api.v1.problems import PREFIX, Problem
 from realestate_assets.db.tenancy import act_as_api
 
 HEADER = "Idempotency-Key"
@@ -44,8 +45,6 @@ STATE = "idempotency"  # scope["state"] entry: {"key", "fingerprint", "claimed_b
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 OPENAPI_PARAMETER = {
     "name": HEADER, "in": "header", "required": False,
@@ -117,67 +116,55 @@ def _keep(warehouse: Any, tenant_id: str, key: str, fp: str, method: str, path: 
                     (tenant_id, key, fp, method, path, status, body, content_type))
 
 
-class IdempotencyKeys:
-    """ASGI middleware: fingerprint a keyed POST, and keep its answer once `begin` claimed the key."""
+def requested_key(scope: Scope) -> str | None:
+    """The key of a POST under /api/v1 (the authenticated routes: elsewhere there is no tenant) that
+    sends one, else None; ValueError when it is not usable."""
+    if scope["method"] != "POST" or not scope["path"].startswith(PREFIX):
+        return None
+    wanted = HEADER.lower().encode()
+    key = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == wanted), "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_KEY_CHARS or not key.isprintable():
+        raise ValueError(f"{HEADER} must be 1-{MAX_KEY_CHARS} printable characters")
+    return key
 
-    def __init__(self, app: Any, prefix: str = "/api/v1") -> None:
-        self.app, self.prefix = app, prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = headers.get(HEADER.lower(), "").strip()
-        if not key:
-            await self.app(scope, receive, send)
-            return
-        if len(key) > MAX_KEY_CHARS or not key.isprintable():
-            from realestate_assets.api.v1.problems import problem_response
+def expect(scope: Scope, key: str, body: bytes) -> dict[str, Any]:
+    """The keyed request's fingerprint in the scope's state, where `begin` finds it."""
+    content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"), "")
+    fp = fingerprint("POST", scope["path"], scope.get("query_string", b""), content_type, body)
+    wanted: dict[str, Any] = {"key": key, "fingerprint": fp, "claimed_by": None}
+    scope.setdefault("state", {})[STATE] = wanted
+    return wanted
 
-            await problem_response(400, f"{HEADER} must be 1-{MAX_KEY_CHARS} printable characters")(
-                scope, receive, send)
-            return
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        fp = fingerprint("POST", scope["path"], scope.get("query_string", b""), headers.get("content-type", ""),
-                         body)
-        wanted: dict[str, Any] = {"key": key, "fingerprint": fp, "claimed_by": None}
-        scope.setdefault("state", {})[STATE] = wanted
-        sent_body = False
 
-        async def replay() -> Message:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+class Answer:
+    """What a keyed request was answered: status, content type and body, as sent."""
 
-        answer: dict[str, Any] = {"status": 500, "content_type": None, "body": []}
+    def __init__(self) -> None:
+        self.status: int = 500  # what the client gets if the app raises before answering
+        self.content_type: str | None = None
+        self.body: list[bytes] = []
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        answer["content_type"] = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                answer["body"].append(message.get("body", b""))
-            await send(message)
+    def capture(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            for name, value in message.get("headers", []):
+                if name.lower() == b"content-type":
+                    self.content_type = value.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            self.body.append(message.get("body", b""))
 
-        await self.app(scope, replay, capture)
-        if wanted["claimed_by"] is not None:
-            warehouse = scope["app"].state.reos.warehouse
-            await anyio.to_thread.run_sync(lambda: _keep(
-                warehouse, wanted["claimed_by"], key, fp, "POST", scope["path"], answer["status"],
-                b"".join(answer["body"]), answer["content_type"]))
+
+async def keep(scope: Scope, wanted: dict[str, Any], answer: Answer) -> None:
+    """The answer kept once `begin` claimed the key (nothing when the route did not get that far)."""
+    if wanted["claimed_by"] is None:
+        return
+    warehouse = scope["app"].state.reos.warehouse
+    await anyio.to_thread.run_sync(lambda: _keep(
+        warehouse, wanted["claimed_by"], wanted["key"], wanted["fingerprint"], "POST", scope["path"], answer.status,
+        b"".join(answer.body), answer.content_type))
 
 
 def install(app: FastAPI) -> None:
