@@ -20,7 +20,9 @@ Vectorized (issue 17): sales and targets are projected to metres once, one KD-tr
 over the candidate sales of each use type, and the targets of that type are queried in chunks of
 `chunk_rows` for their `candidates` nearest sales; the filters run as NumPy arrays over that (targets × candidates)
 matrix. A row that found fewer than `max_comps` while its last candidate was still inside the
-radius is queried again with 4× the candidates, only that row, until it is complete — so the
+radius (in dense areas: a size few of its neighbours have) is searched again among its size
+band's sales only — the type's sales in strata of living area, each with its own KD-tree, and a
+ball around the target widened until it holds the row's comps or the radius — so the
 over-fetch size changes speed, never the answer. Memory is bounded by `chunk_rows ×
 candidates` matrix cells.
 
@@ -36,6 +38,8 @@ to the target's as-of month along a market index (`index.factor(from_dates, to_d
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,7 +54,15 @@ __all__ = ["Comps", "CompsSettings", "SalesPool", "comparable_sales"]
 
 CHOSEN_COLUMNS = ("target", "sale", "distance_m", "adjusted_price", "adjusted_price_per_sqft")
 REF_LAT_DIGITS = 9  # the projection's reference latitude, rounded to this many decimals of a degree
-WIDEN = 4  # a row short of comps is re-queried with this many times the candidates
+# A row short of comps after the first query is searched again among the sales of its size band:
+# a use type's sales are kept in strata of living area, this many to a band (±`sqft_tolerance`),
+# so the strata a band overlaps hold few sales outside it.
+STRATA_PER_BAND = 4
+# A ball search is complete for a row when its last comp is nearer than the ball's radius by this
+# much (relative, and metres): far above the rounding of the trees' distances, so every sale as near
+# as that comp was in the ball.
+BALL_MARGIN, BALL_MARGIN_M = 1e-9, 1e-3
+MIN_BALL_M = 1.0  # the smallest first ball (a row whose fetched candidates were all at its own spot)
 # Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
 # answer is the same with any number; most of the comps' time is the queries (issue 17).
 QUERY_WORKERS = -1
@@ -111,7 +123,7 @@ class SalesPool:
         # Rounded (1e-9° moves a distance by about 1e-11 of itself): a mean summed in another order,
         # by the database, is then the same number, and so is every distance — near-equal ones too.
         self.ref_lat = round(mean, REF_LAT_DIGITS)
-        xy = to_xy(pool["latitude"], pool["longitude"], self.ref_lat)
+        self.xy = xy = to_xy(pool["latitude"], pool["longitude"], self.ref_lat)
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
         self.price = pool["sale_price"].to_numpy(dtype=float)
@@ -151,64 +163,83 @@ class SalesPool:
         t_start = _days(as_of_dates - pd.DateOffset(months=s.window_months)) if s.window_months is not None else \
             np.full(n, np.iinfo(np.int64).min)
         t_sqft = targets["living_sqft"].to_numpy(dtype=float)
-        pool_parcel, pool_use = self.parcel, self.use
         t_parcel = self._codes(targets["parcel_id"], self._parcels, missing=-2)  # -2: matches no pool parcel
         t_use = self._codes(targets["use_type"], self._uses, missing=-1)
         ok = (targets["latitude"].notna() & targets["longitude"].notna()).to_numpy() & (t_sqft > 0) & (t_use >= 0) \
             & targets["use_type"].notna().to_numpy() & as_of_dates.notna().to_numpy()
         xy = to_xy(targets["latitude"].fillna(0.0), targets["longitude"].fillna(0.0), self.ref_lat)
 
-        def keep(rows: np.ndarray, nbr: np.ndarray, dist: np.ndarray) -> np.ndarray:
-            found = np.isfinite(dist)
-            nb = np.where(found, nbr, 0)
-            mask = found & (pool_parcel[nb] != t_parcel[rows, None]) & (pool_use[nb] == t_use[rows, None])
+        def keep(rows: np.ndarray, nb: np.ndarray) -> np.ndarray:
+            """Which candidates (pool positions `nb`, the pool's length for none) can be comps of the
+            targets at `rows` (broadcast against `nb`). Not the use type: every tree holds one type's
+            sales and is searched only for that type's targets."""
+            found = nb < len(self)
+            nb = np.where(found, nb, 0)
+            mask = found & (self.parcel[nb] != t_parcel[rows])
             sale_day = self.date[nb]
-            mask &= (sale_day < t_date[rows, None]) & (sale_day > t_start[rows, None])
+            mask &= (sale_day < t_date[rows]) & (sale_day > t_start[rows])
             if s.sqft_tolerance is not None:
-                mask &= np.abs(self.sqft[nb] / t_sqft[rows, None] - 1.0) <= s.sqft_tolerance
+                mask &= np.abs(self.sqft[nb] / t_sqft[rows] - 1.0) <= s.sqft_tolerance
             return mask
 
         picked_t, picked_p, picked_d = [], [], []
         grid = None if chosen else np.full((n, s.max_comps), np.nan)
         count = None if chosen else np.zeros(n, dtype=np.int64)
+
+        def take(target: np.ndarray, pool_pos: np.ndarray, distance: np.ndarray) -> None:
+            """Complete targets' comps, each target's together and in the rule's order."""
+            if grid is not None and count is not None:
+                self._into_grid(grid, count, target, pool_pos, t_date, index)
+            else:
+                picked_t.append(target)
+                picked_p.append(pool_pos)
+                picked_d.append(distance)
+
         bound = np.inf if s.radius_m is None else s.radius_m
         budget = s.chunk_rows * s.candidates  # matrix cells per query: bounds the memory
         for code, (tree, at) in enumerate(self.trees):  # the targets of each use type, in its tree
             todo = np.flatnonzero(ok & (t_use == code))
             k = min(s.candidates, len(at))
-            while len(todo):
-                short = []
-                for start in range(0, len(todo), max(1, budget // k)):
-                    rows = todo[start:start + max(1, budget // k)]
-                    dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
-                    # Pool positions; a missing candidate (the tree's len) is the pool's len.
-                    nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
-                    del found
-                    dist, nbr = self._ties_in_order(dist.reshape(len(rows), k), nbr.reshape(len(rows), k))
-                    mask = keep(rows, nbr, dist)
-                    mask &= np.cumsum(mask, axis=1) <= s.max_comps  # nearest first: the first max_comps
-                    # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
-                    # k fetched tied with that comp could come first (ties: `_ties_in_order`).
-                    farthest = np.where(mask, dist, -np.inf).max(axis=1)
-                    done = ((mask.sum(axis=1) >= s.max_comps) & (farthest < dist[:, -1])) \
-                        | ~np.isfinite(dist[:, -1]) | (k >= len(at))
-                    r, c = np.nonzero(mask & done[:, None])
-                    if grid is not None and count is not None:  # a done row's comps are all here
-                        self._into_grid(grid, count, rows[r], nbr[r, c], t_date, index)
-                    else:
-                        picked_t.append(rows[r])
-                        picked_p.append(nbr[r, c])
-                        picked_d.append(dist[r, c])
-                    short.append(rows[~done])
-                todo = np.concatenate(short)
-                k = min(k * WIDEN, len(at))
+            step = max(1, budget // k)
+            short, reach, kept = [], [], []
+            for start in range(0, len(todo), step):
+                rows = todo[start:start + step]
+                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
+                dist, found = dist.reshape(len(rows), k), found.reshape(len(rows), k)
+                # Pool positions; a missing candidate (the tree's len) is the pool's len.
+                nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
+                del found
+                mask = keep(rows[:, None], nbr)
+                rank = np.cumsum(mask, axis=1)
+                # The tree's order is the rule's but among equidistant sales: only rows where two of
+                # the first max_comps + 1 comps are equidistant are put in the rule's order.
+                tied = self._comps_tied(dist, mask, rank)
+                if len(tied):
+                    _, nbr[tied] = self._ties_in_order(dist[tied], nbr[tied])
+                    mask[tied] = keep(rows[tied, None], nbr[tied])
+                    rank[tied] = np.cumsum(mask[tied], axis=1)
+                mask &= rank <= s.max_comps  # nearest first: the first max_comps
+                # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
+                # k fetched tied with that comp could come first (ties: `_ties_in_order`).
+                farthest = np.where(mask, dist, -np.inf).max(axis=1)
+                done = ((rank[:, -1] >= s.max_comps) & (farthest < dist[:, -1])) \
+                    | ~np.isfinite(dist[:, -1]) | (k >= len(at))
+                r, c = np.nonzero(mask & done[:, None])
+                take(rows[r], nbr[r, c], dist[r, c])
+                short.append(rows[~done])
+                reach.append(dist[~done, -1])
+                kept.append(rank[~done, -1])
+            if short:
+                self._search_band(code, np.concatenate(short), np.concatenate(reach), np.concatenate(kept),
+                                  xy, t_sqft, keep, take)
         if grid is not None and count is not None:
             return Comps(pd.DataFrame({c: pd.Series(dtype=float) for c in CHOSEN_COLUMNS}),
                          self._summary(targets, grid, count))
         target = np.concatenate(picked_t) if picked_t else np.array([], dtype=int)
         pool_pos = np.concatenate(picked_p) if picked_p else np.array([], dtype=int)
         distance = np.concatenate(picked_d) if picked_d else np.array([], dtype=float)
-        del picked_t, picked_p, picked_d
+        for part in (picked_t, picked_p, picked_d):  # the lists' arrays are concatenated: free them
+            part.clear()
         order = np.lexsort((distance, target))  # by target, nearest first (chunks and widening mixed them)
         target, pool_pos, distance = target[order], pool_pos[order], distance[order]
         del order
@@ -216,7 +247,7 @@ class SalesPool:
 
     @functools.cached_property
     def _age_scale(self) -> tuple[int, int]:
-        """(the newest sale's day, bits for a sale's age in days): ages for `_ties_in_order`'s key."""
+        """(the newest sale's day, bits for a sale's age in days): ages for the tie order's key."""
         known = self.date[self.date != np.iinfo(np.int64).min]
         if not len(known):
             return 0, 1
@@ -239,14 +270,12 @@ class SalesPool:
         same = (d[:, 1:] == d[:, :-1]) & np.isfinite(d[:, 1:])
         rank = np.zeros(d.shape, dtype=np.int64)
         np.cumsum(~same, axis=1, out=rank[:, 1:])
-        newest, age_bits = self._age_scale
+        age_bits = self._age_scale[1]
         pos_bits = len(self).bit_length()
         if int(rank[:, -1].max()).bit_length() + age_bits + pos_bits > 63:  # not in one int64: three keys
             order = np.lexsort((n, -self.date[np.minimum(n, len(self) - 1)].astype(float), d), axis=1)
         else:
-            day = self.date[np.minimum(n, len(self) - 1)]
-            oldest = (1 << age_bits) - 1
-            age = np.where(day == np.iinfo(np.int64).min, oldest, np.clip(newest - day, 0, oldest))  # NaT: oldest
+            age = self._age(np.minimum(n, len(self) - 1))
             rank <<= age_bits + pos_bits  # the key built in place: these arrays are a whole query chunk
             age <<= pos_bits
             rank |= age
@@ -258,6 +287,128 @@ class SalesPool:
         # sales move: a row's distances are the same in either order (ties are equal distances).
         nbr[rows] = np.take_along_axis(n, order, axis=1)
         return dist, nbr
+
+    def _age(self, pool_pos: np.ndarray) -> np.ndarray:
+        """Each sale's age in days before the pool's newest sale, for the tie order (NaT: the oldest)."""
+        newest, age_bits = self._age_scale
+        oldest = (1 << age_bits) - 1
+        day = self.date[pool_pos]
+        return np.where(day == np.iinfo(np.int64).min, oldest, np.clip(newest - day, 0, oldest))
+
+    def _comps_tied(self, dist: np.ndarray, mask: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """The rows (of a query's matrices) where two of the first max_comps + 1 comps are equidistant:
+        only there can the tree's order differ from the rule's in the comps taken or their order
+        (the tree returns every row nearest first; other candidates' ties do not matter)."""
+        r, c = np.nonzero(mask & (rank <= self.settings.max_comps + 1))  # by row, nearest first
+        d = dist[r, c]
+        same = (r[1:] == r[:-1]) & (d[1:] == d[:-1])
+        return np.unique(r[1:][same])
+
+    @functools.cached_property
+    def _strata(self) -> list[tuple[np.ndarray, list[tuple[cKDTree, np.ndarray]]]]:
+        """Per use type, its sales in strata of living area — bins of log sqft, STRATA_PER_BAND to a
+        size band — as (the bins' numbers, each bin's (KD-tree, pool positions)). Built on the first
+        row short of comps. Without a size band, one stratum: the type's own tree."""
+        tol = self.settings.sqft_tolerance
+        out = []
+        for tree, at in self.trees:
+            if tol is None:
+                out.append((np.zeros(1, dtype=np.int64), [(tree, at)]))
+                continue
+            bins = np.floor(np.log(self.sqft[at]) / self._stratum_width).astype(np.int64)
+            order = np.argsort(bins, kind="stable")
+            numbers, starts = np.unique(bins[order], return_index=True)
+            out.append((numbers, [(cKDTree(self.xy[part]), part) for part in np.split(at[order], starts[1:])]))
+        return out
+
+    @functools.cached_property
+    def _stratum_width(self) -> float:
+        tol = self.settings.sqft_tolerance
+        return 1.0 if tol is None else float(np.log1p(tol) - np.log1p(-tol)) / STRATA_PER_BAND
+
+    def _search_band(self, code: int, rows: np.ndarray, reach: np.ndarray, kept: np.ndarray, xy: np.ndarray,
+                     t_sqft: np.ndarray, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     take: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+        """The comps of the rows (targets of use type `code`) that the first query left short: among
+        the sales of the strata their size band overlaps, every sale within a ball around the target,
+        the ball widened until the row's max_comps-th comp is inside it or it covers all the rule
+        may look at (the radius, or every sale of the type). Then the rule as it stands: the sales
+        `keep` accepts, strictly within the radius (the KD-tree query's own test, on the same
+        squared distance), by (distance, newest, the sales' order), the first max_comps — the
+        answer of a query fetching every candidate. `reach` (the last candidate's distance) and
+        `kept` (comps among the candidates) size the first ball. Comps go to `take`."""
+        s, m = self.settings, self.settings.max_comps
+        if not len(rows):
+            return
+        numbers, strata = self._strata[code]
+        tree = self.trees[code][0]
+        # What the rule may look at: the radius, or the farthest corner of the type's sales.
+        corner = np.hypot(np.maximum(np.abs(xy[rows, 0] - tree.mins[0]), np.abs(xy[rows, 0] - tree.maxes[0])),
+                          np.maximum(np.abs(xy[rows, 1] - tree.mins[1]), np.abs(xy[rows, 1] - tree.maxes[1])))
+        if s.radius_m is not None:
+            corner = np.minimum(corner, s.radius_m)
+        cap = corner * (1 + BALL_MARGIN) + BALL_MARGIN_M
+        bound2 = np.inf if s.radius_m is None else s.radius_m * s.radius_m  # the query's test: d² < bound²
+        if s.sqft_tolerance is None:
+            lo = hi = np.zeros(len(rows), dtype=np.int64)
+        else:  # the strata of the band, and one more where a band edge is a bin edge (rounding)
+            log_t, width = np.log(t_sqft[rows]), self._stratum_width
+            lo = np.floor((log_t + np.log1p(-s.sqft_tolerance)) / width - 1e-6).astype(np.int64)
+            hi = np.floor((log_t + np.log1p(s.sqft_tolerance)) / width + 1e-6).astype(np.int64)
+        # The first ball: as many of the band's sales as the candidates held comps, twice over
+        # (their density by the first query), at least a little wider than the last candidate.
+        reach = np.maximum(reach, MIN_BALL_M)
+        rho = np.minimum(reach * np.clip(np.sqrt(2 * m / np.maximum(kept, 1)), 1.25, 8.0), cap)
+        expect = s.candidates * (rho / reach) ** 2  # sales the ball may hold, of any size: a bound
+        todo = np.arange(len(rows))  # positions in `rows`
+        # Sales gathered a batch (as Python lists first): a quarter of a query's cells, at least 65,536.
+        budget = max(s.chunk_rows * s.candidates // 4, 1 << 16)
+        while len(todo):  # a pass over the rows left, in batches of about `budget` sales
+            wider = []
+            start = np.cumsum(expect[todo]) - expect[todo]
+            for batch in np.split(todo, np.flatnonzero(np.diff(start // budget)) + 1):
+                b_rows, b_rho = rows[batch], rho[batch]
+                parts_at, parts_pos = [], []
+                for number, (stratum, positions) in zip(numbers, strata, strict=True):
+                    sel = np.flatnonzero((lo[batch] <= number) & (number <= hi[batch]))
+                    if not len(sel):
+                        continue
+                    found = stratum.query_ball_point(xy[b_rows[sel]], r=b_rho[sel], return_sorted=False,
+                                                     workers=QUERY_WORKERS)
+                    sizes = np.fromiter(map(len, found), dtype=np.intp, count=len(found))
+                    parts_at.append(np.repeat(sel, sizes))
+                    parts_pos.append(positions[np.fromiter(itertools.chain.from_iterable(found), dtype=np.intp,
+                                                           count=int(sizes.sum()))])
+                    del found
+                at = np.concatenate(parts_at) if parts_at else np.array([], dtype=np.intp)  # position in batch
+                pos = np.concatenate(parts_pos) if parts_pos else np.array([], dtype=np.intp)
+                gathered = np.bincount(at, minlength=len(batch))
+                # The tree's distance to the last bit: (sale - target) per axis, squared, summed.
+                dx = self.xy[pos, 0] - xy[b_rows[at], 0]
+                dy = self.xy[pos, 1] - xy[b_rows[at], 1]
+                d2 = dx * dx + dy * dy
+                del dx, dy
+                hit = (d2 < bound2) & keep(b_rows[at], pos)
+                at, pos, dist = at[hit], pos[hit], np.sqrt(d2[hit])
+                del d2, hit
+                order = np.lexsort((pos, self._age(pos), dist, at))  # by row, then the rule's order
+                at, pos, dist = at[order], pos[order], dist[order]
+                del order
+                found_n = np.bincount(at, minlength=len(batch))
+                rank = np.arange(len(at)) - (np.cumsum(found_n) - found_n)[at]
+                last = np.full(len(batch), np.inf)  # each row's max_comps-th comp's distance
+                last[at[rank == m - 1]] = dist[rank == m - 1]
+                done = (last < b_rho * (1 - BALL_MARGIN) - BALL_MARGIN_M) | (b_rho >= cap[batch])
+                first = (rank < m) & done[at]
+                take(b_rows[at[first]], pos[first], dist[first])
+                if not done.all():  # a wider ball, again sized by the comps found
+                    w = batch[~done]
+                    grow = np.clip(np.sqrt(2 * m / np.maximum(found_n[~done], 1)), 2.0, 8.0)
+                    new_rho = np.minimum(rho[w] * grow, cap[w])
+                    expect[w] = (gathered[~done] + 1) * (new_rho / rho[w]) ** 2
+                    rho[w] = new_rho
+                    wider.append(w)
+            todo = np.concatenate(wider) if wider else todo[:0]
 
     def _factor(self, pool_pos: np.ndarray, to_day: np.ndarray, index: MarketIndex | None) -> np.ndarray:
         """Index factors from each comp's sale month to its target's as-of month: a table over

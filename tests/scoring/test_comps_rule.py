@@ -112,7 +112,7 @@ def test_vectorized_search_matches_a_loop_over_every_sale_even_with_tiny_chunks_
     sales["longitude"] = -122.3 + rng.normal(0, 0.008, n)
     targets = sales.sample(120, random_state=1).reset_index(drop=True)
     as_of = pd.to_datetime(targets["sale_date"]) + pd.to_timedelta(rng.integers(-60, 60, len(targets)), unit="D")
-    # Two candidates per query and 7 rows a chunk: nearly every row must be widened, several times.
+    # Two candidates per query and 7 rows a chunk: nearly every row must be searched again, in its band.
     settings = CompsSettings(candidates=2, chunk_rows=7)
     chosen = comparable_sales(targets, sales, as_of.to_numpy(), settings).chosen
     got = [chosen.loc[chosen["target"] == i, "sale"].map(sales["sale_id"]).tolist() for i in range(len(targets))]
@@ -129,6 +129,31 @@ def test_vectorized_search_matches_a_loop_over_every_sale_even_with_tiny_chunks_
         pd.testing.assert_frame_equal(alone.summary, whole.summary, check_exact=True)
         assert alone.chosen.empty and list(alone.chosen.columns) == list(whole.chosen.columns)
     assert whole.summary["comps_median_price_per_sqft"].notna().sum() > 50
+
+
+def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetched() -> None:
+    """A row the first query leaves short is searched among its size band's sales (strata of
+    living area, a ball widened until complete): the chosen rows, ties and distances included,
+    are those of a query that fetched enough — with a size band and radius, and without any."""
+    rng = np.random.default_rng(5)
+    n = 900
+    spot = rng.integers(0, 300, n)  # several sales at one spot: equidistant candidates
+    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(rng.choice([600.0, 1000.0, 1500.0, 4000.0]) * rng.uniform(0.9, 1.1)),
+                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
+                               use="sfr" if rng.random() < 0.85 else "townhouse")
+                          for i, d in enumerate(dates)])
+    targets = sales.sample(150, random_state=3).reset_index(drop=True)
+    as_of = (pd.to_datetime(targets["sale_date"]) + pd.Timedelta(days=30)).to_numpy()
+    for settings in (CompsSettings(radius_m=900), ScoringConfig().baseline_comps):
+        enough = comparable_sales(targets, sales, as_of, settings.model_copy(update={"candidates": n}))
+        for fetched in (1, 3):
+            short = comparable_sales(targets, sales, as_of, settings.model_copy(
+                update={"candidates": fetched, "chunk_rows": 11}))
+            pd.testing.assert_frame_equal(short.chosen, enough.chosen, check_exact=True)
+            pd.testing.assert_frame_equal(short.summary, enough.summary, check_exact=True)
+        assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
 
 
 def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
