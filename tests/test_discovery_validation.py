@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ from realestate_assets.config_models import BoundingBox, BulkFileSource, FieldMa
 from realestate_assets.discovery.bulk_file import read_bulk_file
 from realestate_assets.discovery.collect import build_prospects, collect_listings, collect_sales
 from realestate_assets.discovery.records import Page, Reject
-from realestate_assets.discovery.validate import canonicalize
+from realestate_assets.discovery.validate import PY_WHITESPACE, canonicalize
 
 BOX = BoundingBox(min_latitude=47, max_latitude=48, min_longitude=-123, max_longitude=-121)
 FIELDS = {"parcel_id": FieldMap(column="pin", strip_chars="."), "sale_id": FieldMap(column="id"),
@@ -33,6 +34,22 @@ def test_good_row_is_typed_trimmed_and_scaled() -> None:
     row = result.rows.iloc[0]
     assert row.parcel_id == "0123" and row.sale_price == 500000.0 and row.lot_sqft == 10890.0
     assert str(row.sale_date) == "2015-03-01" and row.source_ref == "line 0"
+
+
+def test_arrow_strips_what_python_strips() -> None:
+    """Text columns are stripped by Arrow with Python's whitespace; a column that is not all
+    text (a JSON API's numbers) is stripped by pandas: the same rows either way."""
+    assert set(PY_WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    odd = {"pin": "\x1c..0124.\u3000", "id": "\u2003s2\x85", "price": "\xa0500000\x1f", "date": "2015-03-01",
+           "lat": "47.6\u2000", "lon": "-122.3", "acres": " \t"}
+    zero_width = {**GOOD, "id": "s3", "lat": "\u200b47.6"}  # U+200B is not whitespace
+    text = canonicalize(page([GOOD, odd, zero_width]), FIELDS, bounding_box=BOX)
+    mixed = page([GOOD, odd, zero_width])
+    mixed.frame.loc[0, ["lon", "price"]] = [-122.3, 500000]  # numbers, not text: the pandas way
+    assert text.rows.equals(canonicalize(mixed, FIELDS, bounding_box=BOX).rows)
+    assert list(text.rows["parcel_id"]) == ["0123", "0124"] and list(text.rows["sale_id"]) == ["s1", "s2"]
+    assert text.rows.loc[1, "sale_price"] == 500000.0 and pd.isna(text.rows.loc[1, "lot_sqft"])
+    assert [r.reason for r in text.rejects] == ["latitude: not a number"]
 
 
 def test_every_problem_of_a_row_is_named() -> None:

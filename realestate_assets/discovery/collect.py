@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from realestate_assets.config_models import CountyConfig, FieldMap, SourceBase
 from realestate_assets.discovery.addresses import normalize_addresses
@@ -139,6 +141,28 @@ def _sources_by_prospect(records: pd.DataFrame) -> pd.Series:
     return masks.map(lists)
 
 
+def _last_sales(sales: pd.DataFrame) -> pd.Index:
+    """Each (source, parcel)'s last sale by (sale_date, sale_id): its index labels, in the order
+    of a stable sort of the sales by (parcel_id, sale_date, sale_id). Found on the key columns
+    alone (a sorted copy of the county's sales is not made: issue 17).
+
+    Arrow sorts the text keys (pandas compares them as Python objects: most of this function's
+    time). The same order: both stable, text by code point (UTF-8 bytes order as code points
+    do), missing values last; keys Arrow cannot hold are sorted by pandas as before."""
+    keys = ["parcel_id", "sale_date", "sale_id"]
+    try:
+        table = pa.Table.from_pandas(sales[keys], preserve_index=False)
+    except (pa.ArrowException, UnicodeError):
+        return sales[["source", *keys]].sort_values(keys).groupby(["source", "parcel_id"], as_index=False) \
+            .tail(1).index
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+    groups = sales[["source", "parcel_id"]].iloc[order]
+    # The last row of each group in that order, as `groupby(...).tail(1)` (which drops a
+    # group with a missing key).
+    last = ~groups.duplicated(keep="last").to_numpy() & groups.notna().all(axis=1).to_numpy()
+    return sales.index[order[last]]
+
+
 @dataclass(frozen=True)
 class Prospects:
     frame: pd.DataFrame  # one row per prospect
@@ -152,11 +176,7 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     Location and use come from the county's parcel records when the property has one (listing
     coordinates are the seller's); listing facts come from the newest listing that has them.
     """
-    # Each parcel's last sale, found on the key columns alone (a sorted copy of the county's
-    # sales is not made: issue 17), in sorted order as before.
-    last = (sales[["source", "parcel_id", "sale_date", "sale_id"]].sort_values(["parcel_id", "sale_date", "sale_id"])
-            .groupby(["source", "parcel_id"], as_index=False).tail(1).index)
-    parcels = sales.loc[last]
+    parcels = sales.loc[_last_sales(sales)]
     parcel_records = pd.DataFrame({
         "source": parcels["source"], "source_id": parcels["parcel_id"], "parcel_id": parcels["parcel_id"],
         "source_ref": parcels["source_ref"], "latitude": parcels["latitude"], "longitude": parcels["longitude"],

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from realestate_assets.config_models import BoundingBox, FieldMap
 from realestate_assets.discovery.records import Page, Reject
@@ -65,6 +67,13 @@ RAW_CELL_LIMIT = 10_000  # characters of one raw value kept in a reject
 _CONTROL = r"[\x00-\x1f\x7f]"
 _CONTROL_NOT_NUL = r"[\x01-\x1f\x7f]+"
 _SUSPECT = r"[\x00-\x1f\x7f\ufffd]"
+# The same characters for Arrow's RE2, which spells a code point \x{…} (Python's `\ufffd`).
+_SUSPECT_RE2 = r"[\x00-\x1f\x7f\x{fffd}]"
+# What `str.strip()` removes: the characters for which `str.isspace()` is true (a test checks
+# the list against every code point). Arrow's own whitespace trim has other rules; its trim of
+# exactly these characters strips as Python does.
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                 "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 SALE_REQUIRED = ("parcel_id", "sale_id", "sale_price", "sale_date", "latitude", "longitude")
 
@@ -98,9 +107,38 @@ class Canonical:
     cleaned: Counter[str] = field(default_factory=Counter)  # "field: what was cleaned" -> values
 
 
-def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str]) -> pd.Series:
-    """Control characters and undecodable bytes in one field: reject (keys) or clean and count."""
-    if not text.str.contains(_SUSPECT, regex=True, na=False).any():  # one pass for the usual case
+def _stripped_text(values: pd.Series, strip_chars: str | None) -> tuple[pd.Series, pa.Array | None]:
+    """A raw column as text (`string` dtype), stripped of whitespace and then of `strip_chars`,
+    empty text as missing; and the same values as an Arrow array when every raw value was text
+    or missing (a file's cells always are), else None.
+
+    By Arrow's kernels where it can (a Python call per value and per operation was most of a
+    page's validation: issue 17); the values are exactly those of `astype("string").str.strip()`
+    (`PY_WHITESPACE`). A column with other values (numbers from a JSON API) or text Arrow cannot
+    hold (a lone surrogate) goes the pandas way."""
+    try:
+        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        text = values.astype("string").str.strip()
+        if strip_chars:
+            text = text.str.strip(strip_chars)
+        return text.mask(text == ""), None
+    arrow = pc.utf8_trim(arrow, characters=PY_WHITESPACE)
+    if strip_chars:
+        arrow = pc.utf8_trim(arrow, characters=strip_chars)
+    empty = pc.equal(arrow, "")
+    if pc.any(empty).as_py():
+        arrow = pc.if_else(empty, pa.scalar(None, pa.large_string()), arrow)
+    text = pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=values.index)
+    return text, arrow
+
+
+def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: pa.Array | None = None) -> pd.Series:
+    """Control characters and undecodable bytes in one field: reject (keys) or clean and count.
+    `arrow`: the same values as an Arrow array, searched by Arrow's regex kernel instead."""
+    suspect = pc.any(pc.match_substring_regex(arrow, _SUSPECT_RE2)).as_py() if arrow is not None \
+        else text.str.contains(_SUSPECT, regex=True, na=False).any()
+    if not suspect:  # one pass for the usual case
         return text
     replaced = text.str.contains("\ufffd", regex=False, na=False)
     if replaced.any():
@@ -142,14 +180,15 @@ def canonicalize(
             reason = f"column {spec.column!r} (for {name}) not in source columns {list(raw.columns)}"
             return Canonical(rows=out.iloc[0:0], rejects=[
                 Reject(page.source, page.refs[0] if page.refs else "", None, reason)])
-        text = raw[spec.column].astype("string").str.strip()
-        if spec.strip_chars:
-            text = text.str.strip(spec.strip_chars)
-        text = text.mask(text == "")
+        text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)
         if name not in NUMERIC_RANGES and name not in DATE_FIELDS:  # a bad number is "not a number"
-            text = _clean_text(name, text, flag, cleaned)
+            cleaned_text = _clean_text(name, text, flag, cleaned, arrow)
+            if cleaned_text is not text:
+                text, arrow = cleaned_text, None
         limit = text_limit(name)
-        too_long = text.str.len().gt(limit).fillna(False).astype(bool)
+        too_long = (text.str.len().gt(limit).fillna(False) if arrow is None else
+                    pd.Series(pc.fill_null(pc.greater(pc.utf8_length(arrow), limit), False).to_numpy(
+                        zero_copy_only=False), index=text.index)).astype(bool)
         if too_long.any():
             flag(too_long, f"{name}: longer than {limit} characters")
             text = text.mask(too_long)
@@ -165,7 +204,10 @@ def canonicalize(
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
             unparsed = text.notna() & parsed.isna()
             # pandas cannot hold years past 2262: tell a far-future date from garbage.
-            far_future = unparsed & text.map(_iso_year, na_action="ignore").gt(pd.Timestamp.now().year)
+            far_future = unparsed.copy()
+            if unparsed.any():  # the year of the values pandas could not parse only
+                far_future[unparsed] = text[unparsed].map(_iso_year, na_action="ignore") \
+                    .gt(pd.Timestamp.now().year).to_numpy(dtype=bool)
             flag(unparsed & ~far_future, f"{name}: not a date")
             flag(far_future | (parsed.notna() & (parsed > pd.Timestamp.now())), f"{name}: in the future")
             flag(parsed.notna() & (parsed < EARLIEST_DATE), f"{name}: before {EARLIEST_DATE.year}")
@@ -177,8 +219,9 @@ def canonicalize(
         if name not in out.columns:
             flag(pd.Series(True, index=raw.index), f"{name}: not mapped by the source")
         else:
-            flag(out[name].isna() & ~problems.str.contains(f"{name}:", regex=False),
-                 f"{name}: missing")
+            missing = out[name].isna()
+            if missing.any():  # the problems' text is searched only when a value is missing
+                flag(missing & ~problems.str.contains(f"{name}:", regex=False), f"{name}: missing")
 
     if bounding_box is not None and {"latitude", "longitude"} <= set(out.columns):
         lat, lon = out["latitude"], out["longitude"]
