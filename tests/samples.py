@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from realestate_assets.settings import repo_root
+
+if TYPE_CHECKING:
+    from realestate_assets.definitions import Deployment
 
 SOURCE = repo_root() / "data" / "king_wa" / "ex_sales.csv"
 
@@ -69,3 +73,19 @@ def write_sample_config(config: Path, data: Path, *, n_parcels: int = 400, malfo
         if other.name != "scoring.yaml":
             (config / other.name).write_text(other.read_text())
     return config
+
+
+def shared_sample_deployment(database_url: str, directory: Path) -> Deployment:
+    """The sample county's deployment under `directory` (config/, data/, state/) for a module-scoped
+    fixture: the run it makes is read by several tests (each used to make its own, ~1 CPU minute
+    with the models' training). It starts from empty public county tables as `make_deployment`
+    does, so the module's tests that ask for `make_deployment` / `pipeline_env` (which empty them
+    again) must come after those reading it."""
+    from realestate_assets.definitions import resources_for
+    from realestate_assets.settings import LocalSettings
+    from tests.databases import clear_public_tables
+
+    clear_public_tables(database_url)
+    write_sample_config(directory / "config", directory / "data")
+    return resources_for("local", LocalSettings(config_dir=directory / "config", state_dir=directory / "state"),
+                         database_url=database_url)
