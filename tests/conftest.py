@@ -13,13 +13,18 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from realestate_assets.definitions import Deployment, resources_for
 from realestate_assets.settings import LocalSettings, repo_root
 from tests.databases import clear_public_tables, create_tenant, scratch_database
-from tests.samples import write_sample_config
+
+if TYPE_CHECKING:
+    # Imported where used (as is tests.samples, for pandas): xdist's controller process loads this
+    # file too and runs no test; the asset graph's import (Dagster, ~6 CPU s) there only delayed the
+    # workers' start.
+    from realestate_assets.definitions import Deployment
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -41,6 +46,8 @@ def make_deployment(database_url: str, tenant: str, tmp_path: Path) -> Callable[
     """The local resource set for a config directory and state directory. The public county tables
     start empty (they are shared by every tenant: tests/databases.py). The resources name no tenant:
     a run's tenant is its (county, tenant) partition key (county_runs.materialize_county)."""
+    from realestate_assets.definitions import resources_for
+
     clear_public_tables(database_url)
 
     def make(config: Path, state: Path | None = None) -> Deployment:
@@ -53,6 +60,8 @@ def make_deployment(database_url: str, tenant: str, tmp_path: Path) -> Callable[
 @pytest.fixture
 def pipeline_env(make_deployment: Callable[..., Deployment], tmp_path: Path) -> Deployment:
     """One pipeline run's deployment: the sample county king_wa under tmp_path/config."""
+    from tests.samples import write_sample_config
+
     config = tmp_path / "config"
     write_sample_config(config, tmp_path / "data")
     return make_deployment(config)

@@ -15,8 +15,6 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from realestate_assets.db.migrate import upgrade
-
 LOCAL_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
@@ -33,6 +31,10 @@ def psycopg2_dsn(url: str) -> str:
 
 @contextmanager
 def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
+    # Alembic imported here, not at the top: tests/conftest.py imports this module in xdist's
+    # controller process too, which makes no database.
+    from realestate_assets.db.migrate import upgrade
+
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     server = None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +15,7 @@ from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
 from tests.databases import create_tenant
-from tests.samples import MALFORMED_ROWS, write_sample_config
+from tests.samples import MALFORMED_ROWS, shared_sample_deployment, write_sample_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +27,25 @@ def materialize_all(deployment: Deployment, tenant: str) -> CountyRuns:
     """king_wa's public assets, then the tenant's packets and emails on (king_wa, tenant)."""
     job = build_definitions(deployment=deployment).resolve_implicit_global_asset_job_def()
     return materialize_county(job, "king_wa", [tenant], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    deployment: Deployment
+    tenant: str
+    directory: Path  # config/, data/ and state/ (the outbox) of this run
+    result: CountyRuns
+
+
+@pytest.fixture(scope="module")
+def first_run(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """One run of the whole graph on the sample county, read by the three tests below that only look
+    at what a first run wrote (tests/samples.shared_sample_deployment). They come first in this
+    module: the tests after them empty the public tables (`make_deployment`)."""
+    directory = tmp_path_factory.mktemp("first-run")
+    deployment = shared_sample_deployment(database_url, directory)
+    tenant = create_tenant(database_url)
+    return FirstRun(deployment, tenant, directory, materialize_all(deployment, tenant))
 
 
 def check_results(result: CountyRuns) -> dict[str, bool]:
@@ -44,9 +64,9 @@ def counts(database_url: str, tenant: str) -> dict[str, int]:
         wh.dispose()
 
 
-def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployment, database_url: str,
-                                                          tenant: str, tmp_path: Path) -> None:
-    first = materialize_all(pipeline_env, tenant)
+def test_whole_graph_materializes_and_reruns_idempotently(first_run: FirstRun, database_url: str) -> None:
+    pipeline_env, tenant, first = first_run.deployment, first_run.tenant, first_run.result
+    tmp_path = first_run.directory  # its config/ and state/
     assert first.success
     checks = check_results(first)
     defs = build_definitions(deployment=pipeline_env)
@@ -111,6 +131,68 @@ def test_whole_graph_materializes_and_reruns_idempotently(pipeline_env: Deployme
     wh.dispose()
 
 
+def test_prospects_advance_through_their_lifecycle(first_run: FirstRun, database_url: str) -> None:
+    """The county's public lifecycle ends at `scored`; the tenant's `packeted` / `emailed` is derived
+    from its own packets and emails (api/v1/property_query.TENANT_STATUS), seen by it alone."""
+    from realestate_assets.api.v1.property_query import TENANT_STATUS
+    from realestate_assets.db.tenancy import act_as_api
+
+    tenant = first_run.tenant
+    assert first_run.result.success
+    wh = Warehouse(database_url)
+    status = wh.frame(f"SELECT {PUBLIC_STATUS} AS status, count(*) AS n FROM prospects p {PUBLIC_STATUS_JOINS} "
+                      "WHERE p.county = 'king_wa' GROUP BY 1").set_index("status")["n"].to_dict()
+    assert status == {"scored": 400}
+    emailed = wh.scalar("SELECT count(DISTINCT k.prospect_key) FROM emails e JOIN packets k "
+                        "ON k.id = ANY(e.packet_ids) "
+                        "WHERE e.tenant_id = :t AND e.status = 'sent'", {"t": tenant})
+    other = create_tenant(database_url)
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with conn.cursor() as cur:
+            for who in (tenant, other):
+                cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, 'king_wa')", (who,))
+            seen = {}
+            for who in (tenant, other):
+                act_as_api(cur, who)
+                cur.execute(f"SELECT {TENANT_STATUS}, count(*) FROM prospects p {PUBLIC_STATUS_JOINS} "
+                            "WHERE p.county = 'king_wa' GROUP BY 1")
+                seen[who] = dict(cur.fetchall())
+                cur.execute("RESET ROLE")
+        conn.rollback()
+    finally:
+        conn.close()
+    assert seen[tenant].get("emailed") == emailed > 0
+    assert sum(seen[tenant].values()) == 400
+    assert seen[other] == {"scored": 400}  # nothing of the first tenant's memos and emails
+    wh.dispose()
+
+
+def test_reasons_on_demand_for_any_prospect(first_run: FirstRun, database_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from realestate_assets.cli import app
+
+    pipeline_env, tenant = first_run.deployment, first_run.tenant
+    assert first_run.result.success
+    wh = Warehouse(database_url)
+    unexplained = wh.frame("SELECT prospect_key FROM scores WHERE county = 'king_wa' AND score_breakdown IS NULL "
+                           "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
+    # The CLI is an entry point: it takes its deployment from the environment, like `make demo`.
+    platform = pipeline_env.platform
+    cli_env = {"REOS_ENV": "local", "DATABASE_URL": database_url, "REOS_TENANT": tenant,
+               "REOS_CONFIG_DIR": platform.config_dir, "REOS_STATE_DIR": platform.state_dir}
+    result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert unexplained in result.output and "the estimate by" in result.output
+    stored = wh.scalar("SELECT score_breakdown FROM scores WHERE county = 'king_wa' AND prospect_key = :k",
+                       {"t": tenant, "k": unexplained})
+    assert len(stored["value_factors"]) == 5 and stored["reasons"]
+    assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"], env=cli_env).exit_code == 1
+    wh.dispose()
+
+
+# After the tests reading `first_run`: these start from empty public tables (make_deployment).
 def test_malformed_rows_land_in_rejects_and_the_run_succeeds(database_url: str, tenant: str, tmp_path: Path,
                                                              make_deployment) -> None:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=150, malformed=True)
@@ -147,63 +229,4 @@ def test_suppressed_address_gets_no_email(pipeline_env: Deployment, database_url
                               {"t": tenant})["recipient_email"])
     assert "avery@example.com" not in recipients
     assert result.asset_materializations_for_node("emails")[0].metadata["suppressed_this_run"].value > 0
-    wh.dispose()
-
-
-def test_prospects_advance_through_their_lifecycle(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
-    """The county's public lifecycle ends at `scored`; the tenant's `packeted` / `emailed` is derived
-    from its own packets and emails (api/v1/property_query.TENANT_STATUS), seen by it alone."""
-    from realestate_assets.api.v1.property_query import TENANT_STATUS
-    from realestate_assets.db.tenancy import act_as_api
-
-    assert materialize_all(pipeline_env, tenant).success
-    wh = Warehouse(database_url)
-    status = wh.frame(f"SELECT {PUBLIC_STATUS} AS status, count(*) AS n FROM prospects p {PUBLIC_STATUS_JOINS} "
-                      "WHERE p.county = 'king_wa' GROUP BY 1").set_index("status")["n"].to_dict()
-    assert status == {"scored": 400}
-    emailed = wh.scalar("SELECT count(DISTINCT k.prospect_key) FROM emails e JOIN packets k "
-                        "ON k.id = ANY(e.packet_ids) "
-                        "WHERE e.tenant_id = :t AND e.status = 'sent'", {"t": tenant})
-    other = create_tenant(database_url)
-    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
-    try:
-        with conn.cursor() as cur:
-            for who in (tenant, other):
-                cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, 'king_wa')", (who,))
-            seen = {}
-            for who in (tenant, other):
-                act_as_api(cur, who)
-                cur.execute(f"SELECT {TENANT_STATUS}, count(*) FROM prospects p {PUBLIC_STATUS_JOINS} "
-                            "WHERE p.county = 'king_wa' GROUP BY 1")
-                seen[who] = dict(cur.fetchall())
-                cur.execute("RESET ROLE")
-        conn.rollback()
-    finally:
-        conn.close()
-    assert seen[tenant].get("emailed") == emailed > 0
-    assert sum(seen[tenant].values()) == 400
-    assert seen[other] == {"scored": 400}  # nothing of the first tenant's memos and emails
-    wh.dispose()
-
-
-def test_reasons_on_demand_for_any_prospect(pipeline_env: Deployment, database_url: str, tenant: str) -> None:
-    from typer.testing import CliRunner
-
-    from realestate_assets.cli import app
-
-    assert materialize_all(pipeline_env, tenant).success
-    wh = Warehouse(database_url)
-    unexplained = wh.frame("SELECT prospect_key FROM scores WHERE county = 'king_wa' AND score_breakdown IS NULL "
-                           "ORDER BY score_rank DESC LIMIT 1", {"t": tenant})["prospect_key"].iloc[0]
-    # The CLI is an entry point: it takes its deployment from the environment, like `make demo`.
-    platform = pipeline_env.platform
-    cli_env = {"REOS_ENV": "local", "DATABASE_URL": database_url, "REOS_TENANT": tenant,
-               "REOS_CONFIG_DIR": platform.config_dir, "REOS_STATE_DIR": platform.state_dir}
-    result = CliRunner().invoke(app, ["explain", unexplained, "--county", "king_wa"], env=cli_env)
-    assert result.exit_code == 0, result.output
-    assert unexplained in result.output and "the estimate by" in result.output
-    stored = wh.scalar("SELECT score_breakdown FROM scores WHERE county = 'king_wa' AND prospect_key = :k",
-                       {"t": tenant, "k": unexplained})
-    assert len(stored["value_factors"]) == 5 and stored["reasons"]
-    assert CliRunner().invoke(app, ["explain", "no-such-prospect", "--county", "king_wa"], env=cli_env).exit_code == 1
     wh.dispose()

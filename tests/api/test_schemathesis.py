@@ -50,7 +50,10 @@ schema = schemathesis.openapi.from_path(repo_root() / "dashboard" / "openapi.jso
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_operation_answers_a_server_error(case: Any, live: tuple[str, dict[str, str]]) -> None:
     url, headers = live
-    case.call_and_validate(base_url=url, headers=headers, checks=[not_a_server_error])
+    # Schemathesis waits 10 s for an answer by default; a full `make test` run on a busy 2-core
+    # machine (load average ~12) once took longer on POST /api/v1/properties/search. What is
+    # checked is the status, not the speed.
+    case.call_and_validate(base_url=url, headers=headers, checks=[not_a_server_error], timeout=60)
 
 
 def test_nul_characters_are_a_422_problem_not_a_server_error(live: tuple[str, dict[str, str]]) -> None:

@@ -14,6 +14,19 @@ from realestate_assets.accounts.plans import PLANS
 from realestate_assets.definitions import Deployment
 from tests.databases import psycopg2_dsn
 from tests.outreach.test_tenant_objects import _checks, _run
+from tests.samples import shared_sample_deployment
+
+PUBLIC = ["sales", "prospects", "enrichment", "features", "ml_model", "scores"]
+
+
+@pytest.fixture(scope="module")
+def county(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """The sample county's public stages, run once: every test here runs its own tenant's packets
+    and emails on them (what a plan limits), as the tenant runs of a county run follow its public run."""
+    deployment = shared_sample_deployment(database_url, tmp_path_factory.mktemp("quota-county"))
+    public = _run(deployment, PUBLIC, "unused")  # public assets only: no tenant partition runs
+    assert public.success and all(_checks(public).values()), _checks(public)
+    return deployment
 
 
 def _over_quota(database_url: str, tenant: str, left: int = 0) -> None:
@@ -37,10 +50,10 @@ def _over_quota(database_url: str, tenant: str, left: int = 0) -> None:
 
 
 @pytest.mark.slow
-def test_an_over_quota_tenant_is_skipped_with_a_reason_not_failed(pipeline_env: Deployment, database_url: str,
+def test_an_over_quota_tenant_is_skipped_with_a_reason_not_failed(county: Deployment, database_url: str,
                                                                   tenant: str) -> None:
     _over_quota(database_url, tenant)
-    result = _run(pipeline_env, ["packets", "emails"], tenant)
+    result = _run(county, ["packets", "emails"], tenant)
     assert result.success and all(_checks(result).values()), _checks(result)
     metadata = {e.asset_key.path[-1]: e.event_specific_data.materialization.metadata for e in result.all_events
                 if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -56,13 +69,13 @@ def _metadata(result: Any) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_env: Deployment, database_url: str,
+def test_a_run_within_the_plan_counts_each_property_it_delivers_once(county: Deployment, database_url: str,
                                                                      tenant: str) -> None:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     with conn, conn.cursor() as cur:
         cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
-    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
-    first = _run(pipeline_env, upstream, tenant)
+    steps = ["packets", "emails"]  # on the county's public rows (`county`)
+    first = _run(county, steps, tenant)
     assert first.success and all(_checks(first).values()), _checks(first)
     with conn, conn.cursor() as cur:
         cur.execute("SELECT prospect_key, via FROM property_receipts WHERE tenant_id = %s", (tenant,))
@@ -77,7 +90,7 @@ def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_en
     assert metadata["packets"]["properties_newly_received"].value == len(packeted)
     assert metadata["packets"]["quota_blocked"].value == ""
     assert sent > 0 and metadata["emails"]["properties_newly_received"].value == 0  # emailed: packeted first
-    again = _run(pipeline_env, ["packets", "emails"], tenant)
+    again = _run(county, ["packets", "emails"], tenant)
     assert again.success and _metadata(again)["packets"]["properties_newly_received"].value == 0
     with conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM property_receipts WHERE tenant_id = %s", (tenant,))
@@ -87,10 +100,10 @@ def test_a_run_within_the_plan_counts_each_property_it_delivers_once(pipeline_en
 
 @pytest.mark.slow
 def test_a_run_near_the_end_of_the_plan_does_only_what_is_left_best_first(
-        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+        county: Deployment, database_url: str, tenant: str) -> None:
     _over_quota(database_url, tenant, left=2)
-    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets", "emails"]
-    result = _run(pipeline_env, upstream, tenant)
+    steps = ["packets", "emails"]  # on the county's public rows (`county`)
+    result = _run(county, steps, tenant)
     assert result.success and all(_checks(result).values()), _checks(result)
     metadata = _metadata(result)
     packets, emails = metadata["packets"], metadata["emails"]
@@ -123,7 +136,7 @@ def test_a_run_near_the_end_of_the_plan_does_only_what_is_left_best_first(
 
 @pytest.mark.slow
 def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
-        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+        county: Deployment, database_url: str, tenant: str) -> None:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     with conn, conn.cursor() as cur:  # one byte of the free plan's storage left: not used up, no room either
         cur.execute("UPDATE tenants SET plan = 'free' WHERE id = %s", (tenant,))
@@ -131,8 +144,8 @@ def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
                     "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
                     "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', %s, 80, now())",
                     (tenant, PLANS["free"].storage - 1))
-    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
-    result = _run(pipeline_env, upstream, tenant)
+    steps = ["packets"]  # on the county's public rows (`county`)
+    result = _run(county, steps, tenant)
     assert result.success and all(_checks(result).values()), _checks(result)
     packets = _metadata(result)["packets"]
     assert packets["quota_blocked"].value == ""  # not used up when the run started
@@ -155,7 +168,7 @@ def test_a_run_stops_storing_documents_once_the_plans_storage_would_be_crossed(
 
 @pytest.mark.slow
 def test_a_run_renders_only_the_documents_expected_to_fit_in_the_storage_left(
-        pipeline_env: Deployment, database_url: str, tenant: str) -> None:
+        county: Deployment, database_url: str, tenant: str) -> None:
     """Room for two and a half documents of the default estimate (the tenant has stored none of
     these templates yet): the two best-scored are rendered and stored, the rest never rendered."""
     left = quotas.DEFAULT_DOCUMENT_BYTES * 5 // 2
@@ -166,8 +179,8 @@ def test_a_run_renders_only_the_documents_expected_to_fit_in_the_storage_left(
                     "object_path, sha256, size_bytes, bird_dog_score, generated_at) VALUES "
                     "(%s, 'elsewhere', 'p1', 'memo', '1', 'h', 'tenants/x/p1.pdf', 's', %s, 80, now())",
                     (tenant, PLANS["free"].storage - left))
-    upstream = ["sales", "prospects", "enrichment", "features", "ml_model", "scores", "packets"]
-    result = _run(pipeline_env, upstream, tenant)
+    steps = ["packets"]  # on the county's public rows (`county`)
+    result = _run(county, steps, tenant)
     assert result.success and all(_checks(result).values()), _checks(result)
     packets = _metadata(result)["packets"]
     assert packets["rendered_this_run"].value == 2 and packets["not_stored_storage"].value == 0
