@@ -141,21 +141,27 @@ def _sources_by_prospect(records: pd.DataFrame) -> pd.Series:
     return masks.map(lists)
 
 
-def _last_sales(sales: pd.DataFrame) -> pd.Index:
-    """Each (source, parcel)'s last sale by (sale_date, sale_id): its index labels, in the order
-    of a stable sort of the sales by (parcel_id, sale_date, sale_id). Found on the key columns
-    alone (a sorted copy of the county's sales is not made: issue 17).
+SALE_ORDER = ["parcel_id", "sale_date", "sale_id"]
 
-    Arrow sorts the text keys (pandas compares them as Python objects: most of this function's
-    time). The same order: both stable, text by code point (UTF-8 bytes order as code points
-    do), missing values last; keys Arrow cannot hold are sorted by pandas as before."""
-    keys = ["parcel_id", "sale_date", "sale_id"]
+
+def sale_order(sales: pd.DataFrame) -> np.ndarray:
+    """The positions of `sales` in a stable sort by (parcel_id, sale_date, sale_id), missing values
+    last: the order in which each parcel's sales are its history, its last sale last.
+
+    Arrow sorts the keys (pandas compares text keys as Python objects: most of a county-wide sort's
+    time, issue 17). The same order: both stable, text by code point (UTF-8 bytes order as code
+    points do), missing values last; keys Arrow cannot hold are sorted by pandas as before."""
     try:
-        table = pa.Table.from_pandas(sales[keys], preserve_index=False)
+        table = pa.Table.from_pandas(sales[SALE_ORDER], preserve_index=False)
     except (pa.ArrowException, UnicodeError):
-        return sales[["source", *keys]].sort_values(keys).groupby(["source", "parcel_id"], as_index=False) \
-            .tail(1).index
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+        return sales[SALE_ORDER].reset_index(drop=True).sort_values(SALE_ORDER).index.to_numpy()
+    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SALE_ORDER]).to_numpy()
+
+
+def _last_sales(sales: pd.DataFrame) -> pd.Index:
+    """Each (source, parcel)'s last sale by (sale_date, sale_id): its index labels, in `sale_order`.
+    Found on the key columns alone (a sorted copy of the county's sales is not made: issue 17)."""
+    order = sale_order(sales)
     groups = sales[["source", "parcel_id"]].iloc[order]
     # The last row of each group in that order, as `groupby(...).tail(1)` (which drops a
     # group with a missing key).
