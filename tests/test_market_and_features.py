@@ -77,6 +77,21 @@ def test_too_few_comps_means_no_estimate_not_a_guess() -> None:
     assert comps["comps_estimated_value"].isna().all()
 
 
+def test_latest_sale_facts_take_each_parcels_last_two_sales_by_date_then_sale_id() -> None:
+    """Rows in any order; a tie on the date is broken by the sale id; a sale without a parcel is left
+    out; a parcel sold once has no prior sale; parcels come out in parcel order."""
+    sales = pd.DataFrame([sale("b", "9", "2014-01-01", 200_000, sqft=900),
+                          sale("a", "3", "2015-01-01", 450_000, sqft=1100), sale("a", "1", "2010-01-01", 300_000),
+                          sale("a", "2", "2015-01-01", 400_000), sale(None, "7", "2016-01-01", 999_000)],
+                         index=[40, 10, 30, 20, 50])
+    facts = latest_sale_facts(sales)
+    assert facts.index.tolist() == ["a", "b"]
+    assert facts["sale_count"].tolist() == [3, 1]
+    assert facts["last_sale_id"].tolist() == ["3", "9"] and facts["living_sqft"].tolist() == [1100, 900]
+    assert facts.loc["a", "prior_sale_price"] == 400_000 and np.isnan(facts.loc["b", "prior_sale_price"])
+    assert latest_sale_facts(sales.iloc[:0]).empty
+
+
 def enrich(prospects: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
     """County records and comps only: no outside key is set, so ATTOM and the Census are skipped."""
     frame = prospects.reindex(columns=["prospect_key", "parcel_id", "address", "city", "state", "zip",
