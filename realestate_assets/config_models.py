@@ -807,10 +807,15 @@ class PacketSettings(Strict):
     render_workers: int = Field(default=2, ge=1, le=32)
     photo_max_px: int = Field(default=640, ge=64)
 
+    def beyond(self, asked: Iterable[str]) -> list[str]:
+        """Those of the `asked` templates that every request does not get already (what
+        packet_requests.templates records), in a stable order."""
+        return sorted(set(asked) - set(self.templates))
+
     def for_request(self, asked: Iterable[str] = ()) -> list[str]:
         """The documents a memo request gets: the configured templates, then those asked for
-        beyond them (packet_requests.templates), in a stable order."""
-        return [*self.templates, *sorted(set(asked) - set(self.templates))]
+        beyond them (packet_requests.templates)."""
+        return [*self.templates, *self.beyond(asked)]
 
 
 class PacingSettings(Strict):

@@ -313,7 +313,7 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
         return redirect
     # New documents to store: refused now when the run would skip them (`quota`) for lack of storage.
     packets = request.app.state.reos.campaigns.packets
-    asked = [] if template in packets.templates else [template]  # beyond what every request gets
+    asked = packets.beyond([template])
     quota.require_room_for_memo(ctx, county, key, packets.for_request(asked))
     # A request still open gathers the templates asked for; one asked again after rendering starts over.
     ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by, templates) "
