@@ -45,7 +45,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_VERSIONS = {
     "investor_memo": "6",
     "executive_summary": "4",
-    "detailed_analysis": "5",
+    "detailed_analysis": "6",
     "portfolio_overview": "3",
     "email_notification": "1",
     "email_daily_digest": "1",
