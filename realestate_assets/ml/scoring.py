@@ -33,7 +33,7 @@ trained deal model; the rule stays documented in docs/scoring.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -182,24 +182,40 @@ def model_bird_dog_score(components: pd.DataFrame) -> pd.Series:
     return score
 
 
-def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
-    """Plain-language top value factors per row from SHAP contributions (log-price space)."""
-    names = [c for c in contributions.columns if c != "bias"]  # the model's own features
+def _known(value: object) -> bool:
+    return value is not None and (isinstance(value, str) or not pd.isna(value))
+
+
+def _plain(value: object) -> str | float | None:
+    """A model input as a factor's `value`: text as it is, numbers as floats, unknown as None."""
+    return (value if isinstance(value, str) else float(value)) if _known(value) else None
+
+
+def _strongest(contributions: pd.DataFrame, inputs: pd.DataFrame,
+               n: int) -> Iterator[list[tuple[str, object, float]]]:
+    """Per row, its `n` largest SHAP contributions by size: (feature, its input, contribution).
+
+    The model's own features are the contributions' columns (LightGBM's pred_contrib adds `bias`);
+    equal sizes keep the model's feature order (stable sort), so the same row always reads the same."""
+    names = [c for c in contributions.columns if c != "bias"]
     values = contributions[names].to_numpy(dtype=float)
     order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :n]
     records = inputs.reindex(columns=names).to_dict("records")
-    out: list[list[dict]] = []
     for row, ranked in enumerate(order):
+        yield [(names[column], records[row][names[column]], float(values[row, column])) for column in ranked]
+
+
+def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -> list[list[dict]]:
+    """Plain-language top value factors per row from SHAP contributions (log-price space)."""
+    out: list[list[dict]] = []
+    for strongest in _strongest(contributions, inputs, n):
         factors = []
-        for column in ranked:
-            feature = names[column]
-            effect = float(np.expm1(values[row, column]) * 100.0)
-            value = records[row][feature]
+        for feature, value, contribution in strongest:
+            effect = float(np.expm1(contribution) * 100.0)
             label = FEATURE_LABELS.get(feature, feature)
             direction = "raises" if effect >= 0 else "lowers"
             factors.append({
-                "feature": feature, "value": None if pd.isna(value) else (
-                    value if isinstance(value, str) else float(value)),
+                "feature": feature, "value": _plain(value),
                 "effect_pct": round(effect, 2),
                 "text": " ".join(part for part in (label, _describe(feature, value), direction,
                                                    f"the estimate by {abs(effect):.1f}%") if part),
@@ -209,7 +225,7 @@ def top_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, n: int = 5) -
 
 
 def _describe(feature: str, value: object) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if not _known(value):
         return "(unknown)"
     if feature in ("living_sqft", "lot_sqft"):
         return f"of {float(value):,.0f} sqft"
@@ -272,59 +288,43 @@ def dedupe_reasons(reasons: Iterable[Reason]) -> tuple[list[str], list[str]]:
     return texts, facts
 
 
-def _driver_text(feature: str, value: object) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return f"{DRIVER_LABELS.get(feature, feature)} unknown"
+def _driver_text(feature: str, value: object, labels: Mapping[str, str]) -> str:
+    label = labels.get(feature, feature)
+    if not _known(value):
+        return f"{label} unknown"
     if isinstance(value, str):
-        return f"{DRIVER_LABELS.get(feature, feature)} '{value}'"
+        return f"{label} '{value}'"
     v = float(value)
     if feature in ("price_to_comps", "list_price_to_comps_value"):
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
     if feature == "price_to_avm":
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the estimated value"
     if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
-        return f"{DRIVER_LABELS.get(feature, feature)} ${v:,.0f}"
+        return f"{label} ${v:,.0f}"
     if feature == "years_since_last_sale":
         return f"last sold {v:.1f} years ago"
     if feature == "market_trend_12m_pct":
         return f"county market {v:+.1f}% over 12 months"
     if feature in ("age_years", "eff_age_years"):
-        return f"{DRIVER_LABELS.get(feature, feature)} {v:.0f} years"
+        return f"{label} {v:.0f} years"
     if feature in ("living_sqft", "lot_sqft"):
-        return f"{DRIVER_LABELS.get(feature, feature)} {v:,.0f} sqft"
+        return f"{label} {v:,.0f} sqft"
     if feature == "waterfront":
         return "waterfront" if v >= 1 else "not waterfront"
     if feature in ("latitude", "longitude"):
         return "location"
-    return f"{DRIVER_LABELS.get(feature, feature)} {v:g}"
-
-
-DRIVER_LABELS: dict[str, str] = {}
+    return f"{label} {v:g}"
 
 
 def driver_factors(contributions: pd.DataFrame, inputs: pd.DataFrame, outcome: str, n: int = 3,
-                   labels: dict[str, str] | None = None) -> list[list[dict]]:
+                   labels: Mapping[str, str] | None = None) -> list[list[dict]]:
     """Top SHAP drivers (log-odds) of a classifier per row, in words: "<fact> raises <outcome>"."""
-    DRIVER_LABELS.update(labels or {})
-    features = [c for c in contributions.columns if c != "bias"]
-    values = contributions[features].to_numpy(dtype=float)
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :n]
-    records = inputs.reindex(columns=features).to_dict("records")
-    out: list[list[dict]] = []
-    for row, ranked in enumerate(order):
-        factors = []
-        for column in ranked:
-            feature = features[column]
-            value = records[row][feature]
-            effect = float(values[row, column])
-            missing = value is None or (not isinstance(value, str) and pd.isna(value))
-            factors.append({
-                "feature": feature, "value": None if missing else (value if isinstance(value, str) else float(value)),
-                "log_odds": round(effect, 4),
-                "text": f"{_driver_text(feature, value)} {'raises' if effect >= 0 else 'lowers'} {outcome}",
-            })
-        out.append(factors)
-    return out
+    labels = labels or {}
+    return [[{"feature": feature, "value": _plain(value), "log_odds": round(contribution, 4),
+              "text": f"{_driver_text(feature, value, labels)} {'raises' if contribution >= 0 else 'lowers'} "
+                      f"{outcome}"}
+             for feature, value, contribution in strongest]
+            for strongest in _strongest(contributions, inputs, n)]
 
 
 def owner_reasons(features: Mapping[str, Any]) -> list[Reason]:
