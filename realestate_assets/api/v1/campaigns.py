@@ -53,7 +53,7 @@ from realestate_assets.api.v1.campaign_schemas import (
     SegmentUpdate,
     SendAccepted,
 )
-from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
+from realestate_assets.api.v1.problems import Problem, found, from_validation_error, responses
 from realestate_assets.api.v1.security import Context, needs
 from realestate_assets.config_models import CampaignConfig, Recipient, SegmentCriteria
 from realestate_assets.db.warehouse import dict_row, dict_rows
@@ -109,10 +109,7 @@ def _decode_cursor(cursor: str) -> int:
 
 def _recipient(ctx: Context, recipient_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {RECIPIENT_COLUMNS} FROM recipients r WHERE r.id = %s", (recipient_id,))
-    row = dict_row(ctx.cur)
-    if row is None:
-        raise Problem(404, f"no recipient {recipient_id} in this tenant")
-    return row
+    return found(ctx.cur, f"no recipient {recipient_id} in this tenant")
 
 
 @router.get("/recipients", response_model=RecipientPage, responses=responses(*ERRORS), tags=["recipients"],
@@ -281,10 +278,7 @@ def _count(criteria: SegmentCriteria | None, audience: list[tuple[Recipient, boo
 
 def _segment(ctx: Context, segment_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE id = %s", (segment_id,))
-    row = dict_row(ctx.cur)
-    if row is None:
-        raise Problem(404, f"no segment {segment_id} in this tenant")
-    return row
+    return found(ctx.cur, f"no segment {segment_id} in this tenant")
 
 
 def _with_count(row: dict[str, Any], audience: list[tuple[Recipient, bool]]) -> dict[str, Any]:
@@ -393,10 +387,7 @@ def _public(row: dict[str, Any], stats: dict[str, dict[str, Any]]) -> dict[str, 
 
 def _campaign(ctx: Context, campaign_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {CAMPAIGN_COLUMNS} FROM {CAMPAIGN_FROM} WHERE c.id = %s", (campaign_id,))
-    row = dict_row(ctx.cur)
-    if row is None:
-        raise Problem(404, f"no campaign {campaign_id} in this tenant")
-    return row
+    return found(ctx.cur, f"no campaign {campaign_id} in this tenant")
 
 
 def _check_segment(ctx: Context, segment_id: int | None) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realestate_assets.accounts.store import AccountError
+from realestate_assets.db.warehouse import dict_row
 
 PREFIX = "/api/v1"
 MEDIA_TYPE = "application/problem+json"
@@ -74,6 +75,16 @@ class Problem(Exception):
         super().__init__(detail)
         self.status, self.detail, self.headers, self.errors = status, detail, headers, errors
         self.members = members  # RFC 9457 extension members (a quota refusal's usage and limit)
+
+
+def found(cur: Any, missing: str) -> dict[str, Any]:
+    """The row the cursor's last statement found, or the 404 that says what is missing.
+
+    Row-level security makes another tenant's row and no row the same answer: "not found"."""
+    row = dict_row(cur)
+    if row is None:
+        raise Problem(404, missing)
+    return row
 
 
 def from_validation_error(exc: Any) -> Problem:

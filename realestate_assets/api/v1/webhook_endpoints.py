@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.problems import Problem, found, responses
 from realestate_assets.api.v1.schemas import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -40,10 +40,7 @@ def _check_url(url: str) -> str:
 
 def _endpoint(ctx: Context, endpoint_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {COLUMNS} FROM webhook_endpoints WHERE id = %s", (endpoint_id,))
-    row = dict_row(ctx.cur)
-    if row is None:
-        raise Problem(404, f"no webhook endpoint {endpoint_id}")
-    return row
+    return found(ctx.cur, f"no webhook endpoint {endpoint_id}")
 
 
 @router.get("/webhook-endpoints", response_model=list[WebhookEndpoint], responses=responses(*ERRORS),

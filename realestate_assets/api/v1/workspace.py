@@ -16,7 +16,7 @@ import psycopg2.errors
 from fastapi import APIRouter, Path, Query, Response
 from psycopg2.extras import Json
 
-from realestate_assets.api.v1.problems import Problem, responses
+from realestate_assets.api.v1.problems import Problem, found, responses
 from realestate_assets.api.v1.properties import PageQuery, property_key, property_page
 from realestate_assets.api.v1.property_query import PropertyFilters
 from realestate_assets.api.v1.schemas import (
@@ -70,9 +70,7 @@ def create_note(property_id: PropertyId, body: NoteCreate, ctx: Context = needs(
 
 def _note(ctx: Context, note_id: int, *, for_change: bool = False) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {NOTE_COLUMNS} FROM {NOTE_FROM} WHERE n.id = %s", (note_id,))
-    note = dict_row(ctx.cur)
-    if note is None:
-        raise Problem(404, f"no note {note_id} in this tenant")
+    note = found(ctx.cur, f"no note {note_id} in this tenant")
     if for_change and note["user_id"] != ctx.principal.user_id and not ctx.principal.may("admin"):
         raise Problem(403, "only the note's author or a tenant admin may change or delete it")
     return note
@@ -111,10 +109,7 @@ def _user(ctx: Context) -> int:
 def _search(ctx: Context, search_id: int) -> dict[str, Any]:
     ctx.cur.execute(f"SELECT {SEARCH_COLUMNS} FROM saved_searches WHERE id = %s AND user_id = %s",
                     (search_id, _user(ctx)))
-    found = dict_row(ctx.cur)
-    if found is None:
-        raise Problem(404, f"no saved search {search_id} of this user")
-    return found
+    return found(ctx.cur, f"no saved search {search_id} of this user")
 
 
 def _filters_json(filters: PropertyFilters) -> Json:
