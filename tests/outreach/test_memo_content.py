@@ -154,6 +154,13 @@ def test_signed_numbers_read_one_way_in_tables_and_charts(contexts: list[dict]) 
     assert charts.money_label(-530_000) == "−$530k" and charts.money_label(1_250_000) == "$1.2M"
     assert charts.signed_pct_label(0) == "0%" and charts.signed_pct_label(-5) == "−5%"
     assert charts.effect_label(-4.2) == numbers.pct(-4.2, 1, signed=True)
+    from realestate_assets.docs.context import sender_context
+    from realestate_assets.outreach.messages import text_body  # an email's text part, as its HTML
+
+    text = text_body(greeting_name="A", intro="", items=[{"parcel_id": "1", "bird_dog_score": 80,
+                                                           "estimated_value": 500_000, "value_gap_pct": -3.26}],
+                     attached=None, sender=sender_context(SENDER), campaign_label="x")
+    assert "estimated value $500,000, value gap −3.3%" in text
 
     ctx = {**contexts[0], "valuation": {**contexts[0]["valuation"], "value_gap_pct": -3.26,
                                         "market_trend_12m_pct": -1.5}}
