@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -798,9 +798,11 @@ class FinancialAssumptions(Strict):
                                              description="used only when the record has no tax amount")
 
 
+MemoTemplate = Literal["investor_memo", "executive_summary", "detailed_analysis"]  # a property's documents
+
+
 class PacketSettings(Strict):
-    templates: list[Literal["investor_memo", "executive_summary", "detailed_analysis"]] = Field(
-        default_factory=lambda: ["investor_memo", "executive_summary"])
+    templates: list[MemoTemplate] = Field(default_factory=lambda: ["investor_memo", "executive_summary"])
     portfolio_overview: bool = True
     portfolio_max_properties: int = Field(default=25, ge=1, le=500)
     link_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 7, description="pre-signed URL lifetime")
@@ -816,6 +818,14 @@ class PacketSettings(Strict):
         """The documents a memo request gets: the configured templates, then those asked for
         beyond them (packet_requests.templates)."""
         return [*self.templates, *self.beyond(asked)]
+
+    def for_property(self, asked: Iterable[str] = (), stored: Iterable[str] = ()) -> list[str]:
+        """The documents a run makes of a property it renders (planned for today's emails, or
+        asked for): those of a request (`for_request`, `asked` empty when none is open) and every
+        other template the tenant has a document of already (`stored`). A document that exists
+        because someone once asked for it is kept as current as the configured ones: its template's
+        new version, or new inputs, render it again with them (docs/api.md "Memo requests")."""
+        return self.for_request([*asked, *(t for t in stored if t in get_args(MemoTemplate))])
 
 
 class PacingSettings(Strict):

@@ -27,10 +27,11 @@ as `reos_api` under row-level security, the pipeline's as the owner (every query
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from realestate_assets.accounts.plans import GIB, QUOTAS, Plan, Quota, plan
 
@@ -182,19 +183,20 @@ class Capped(Generic[T]):
                 "skipped_quota_examples": [describe(x) for x in self.skipped[:20]]}
 
 
-def cap(items: Sequence[T], found: Usage | None, *, score: Callable[[T], float],
+def cap(items: Sequence[T], found: Usage | None, *, score: Callable[[T], Any],
         free: Callable[[T], bool] = lambda _: False, cost: Callable[[T], int] = lambda _: 1) -> Capped[T]:
     """Keep what `found`'s headroom allows: every `free` item (costs nothing: a property already
     received this month, an email already sent, a document no bigger than the one it replaces), then
-    the others best `score` first while their `cost` (1 each; bytes for storage) fits in the
-    remaining quota; from the first that does not fit, the rest are skipped (best-first, never a
-    lower-scored one slipped in after). None or an unlimited plan keeps everything. Pure: the one
-    rule the pipeline steps apply (assets/outreach.py: packets on properties and storage, emails on
-    emails)."""
+    the others best `score` first (a number, or a tuple: a memo asked for before any planned one;
+    ties in the order given) while their `cost` (1 each; bytes for storage) fits in the remaining
+    quota; from the first that does not fit, the rest are skipped (best-first, never a lower-scored
+    one slipped in after). None or an unlimited plan keeps everything. Pure: the one rule the
+    pipeline steps apply (assets/outreach.py: packets on properties and storage, emails on emails)."""
     remaining = None if found is None else found.remaining
     if remaining is None:
         return Capped(list(items))
-    costly = sorted((i for i, x in enumerate(items) if not free(x)), key=lambda i: -score(items[i]))
+    # reverse=True keeps ties in the order given (Python's sort is stable either way).
+    costly = sorted((i for i, x in enumerate(items) if not free(x)), key=lambda i: score(items[i]), reverse=True)
     left, fits = remaining, 0
     for i in costly:
         if cost(items[i]) > left:
@@ -269,13 +271,14 @@ class Rendering:
     added: dict[Any, int]
 
 
-def renderable(conn: Any, tenant_id: str, documents: Mapping[T, tuple[str, int]], *, score: Callable[[T], float],
+def renderable(conn: Any, tenant_id: str, documents: Mapping[T, tuple[str, int]], *, score: Callable[[T], Any],
                now: datetime | None = None) -> Rendering:
     """Which of `documents` — each (template, bytes of the stored document a new render replaces, 0
     for a first) — may be rendered before the plan's storage is crossed: `cap` on the bytes each is
     expected to add (`document_bytes` less what it replaces), best `score` first. The one rule
-    before rendering: the packets step renders only what it keeps, and the API accepts a memo
-    request only when its documents would be kept (`memo_refusal`)."""
+    before rendering: the packets step renders only what it keeps (memos asked for first), and the
+    API accepts a memo request only when its documents would be kept after those of the requests
+    still open (`memo_refusal`)."""
     space = headroom(conn, tenant_id, "storage", now)
     sizes = {} if space is None else document_bytes(conn, tenant_id, {template for template, _ in documents.values()})
     added = {doc: sizes.get(template, 0) - replaced for doc, (template, replaced) in documents.items()}
@@ -292,30 +295,80 @@ class Refusal:
     reason: str
 
 
-def memo_refusal(conn: Any, tenant_id: str, county: str, prospect_key: str, templates: Sequence[str],
-                 now: datetime | None = None) -> Refusal | None:
-    """Why a memo asked for now (the API's memo request) would not be made for lack of storage;
-    None when it would. The packets step makes nothing for a tenant whose storage is used up
-    (`blocked`) and renders a requested property's `templates` (campaigns.yaml `packets.templates`)
-    only while their expected bytes fit (`renderable`); a request it would skip with reason `quota`
-    is refused instead of left asked for. Only this memo's documents are weighed: other requests
-    still open are not reserved (one for a property the pipeline has no score for stays open)."""
+class DocumentsOf(Protocol):
+    """What a run makes of a property (config_models.PacketSettings.for_property)."""
+
+    def __call__(self, asked: Iterable[str] = (), stored: Iterable[str] = ()) -> list[str]: ...
+
+
+# The memos still to be made for the tenant: its open requests (packet_requests) of properties the
+# packets step can render — a score row, as MEMO_ROWS_SQL reads them; one for a property without
+# a score stays open and would hold its room forever — earliest asked first. The property being
+# asked for now comes with its open request, if any, score or not.
+OPEN_REQUESTS_SQL = """
+SELECT r.county, r.prospect_key, r.templates FROM packet_requests r
+WHERE r.tenant_id = %(tenant)s AND r.rendered_at IS NULL
+  AND ((r.county, r.prospect_key) = (%(county)s, %(key)s)
+       OR EXISTS (SELECT 1 FROM scores s WHERE s.county = r.county AND s.prospect_key = r.prospect_key))
+ORDER BY r.requested_at, r.id
+"""
+STORED_SQL = """
+SELECT k.county, k.prospect_key, k.template, k.size_bytes FROM packets k
+JOIN unnest(%(counties)s::text[], %(keys)s::text[]) AS w(county, prospect_key) USING (county, prospect_key)
+WHERE k.tenant_id = %(tenant)s
+"""
+
+
+def memo_refusal(conn: Any, tenant_id: str, county: str, prospect_key: str, asked: Sequence[str],
+                 documents_of: DocumentsOf, now: datetime | None = None) -> Refusal | None:
+    """Why a memo asked for now (the API's memo request, `asked`: the templates asked for beyond
+    the configured ones) would not be made for lack of storage; None when it would. The packets step
+    makes nothing for a tenant whose storage is used up (`blocked`) and renders a property's
+    documents (`documents_of`: the configured templates, those asked for, those it has already)
+    only while their expected bytes fit (`renderable`), memos asked for first; a request it would
+    skip with reason `quota` is refused instead of left asked for. The tenant's requests still open
+    are reserved: their documents are weighed before this one's, in the order they were asked (this
+    property's own open request keeps its place), so that requests accepted one by one never promise
+    together more than fits."""
     with conn.cursor() as cur:
-        cur.execute("SELECT template, size_bytes FROM packets WHERE tenant_id = %s AND county = %s "
-                    "AND prospect_key = %s AND template = ANY(%s)", (tenant_id, county, prospect_key, list(templates)))
-        stored = {template: int(size or 0) for template, size in cur.fetchall()}
-    found = renderable(conn, tenant_id, {t: (t, stored.get(t, 0)) for t in templates}, score=lambda _: 0.0, now=now)
+        if tenant_plan(cur, tenant_id).limit("storage") is None:
+            return None
+        # Judged one at a time per tenant: two requests at once must not both take the last room
+        # (held until the request is recorded and committed).
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quota:storage:{tenant_id}",))
+        cur.execute(OPEN_REQUESTS_SQL, {"tenant": tenant_id, "county": county, "key": prospect_key})
+        memos: dict[tuple[str, str], list[str]] = {(c, k): list(templates or []) for c, k, templates in cur.fetchall()}
+        this = (county, prospect_key)
+        memos[this] = [*memos.get(this, []), *asked]  # a new request comes last
+        cur.execute(STORED_SQL, {"tenant": tenant_id, "counties": [c for c, _ in memos],
+                                 "keys": [k for _, k in memos]})
+        stored: dict[tuple[str, str], dict[str, int]] = {}
+        for c, k, template, size in cur.fetchall():
+            stored.setdefault((c, k), {})[template] = int(size or 0)
+    order = {memo: -i for i, memo in enumerate(memos)}
+    documents = {(*memo, t): (t, stored.get(memo, {}).get(t, 0))
+                 for memo, more in memos.items() for t in documents_of(more, stored.get(memo, {}))}
+    found = renderable(conn, tenant_id, documents, score=lambda doc: order[doc[:2]], now=now)
     space = found.space
     if space is None:
         return None
     if space.exhausted:
         return Refusal(space, space.reason())
-    if not found.capped.skipped:
+    if not any(doc[:2] == this for doc in found.capped.skipped):
         return None
-    needed = sum(max(0, found.added[t]) for t in templates)
-    return Refusal(space, f"quota storage: the memo's documents ({', '.join(templates)}) are expected to take "
-                          f"{needed:,} bytes more and {space.remaining or 0:,} bytes are left of the {space.plan} "
-                          f"plan's {_amount('storage', space.limit)} (expected bytes a document: {found.sizes})")
+    mine = [doc for doc in documents if doc[:2] == this]
+    needed = sum(max(0, found.added[doc]) for doc in mine)
+    held: Counter[tuple[str, str]] = Counter()  # bytes the requests asked for before this one hold
+    for doc in documents:
+        if order[doc[:2]] > order[this]:
+            held[doc[:2]] += max(0, found.added[doc])
+    reserved, requests = sum(held.values()), sum(1 for b in held.values() if b > 0)
+    held_text = (f", {reserved:,} of them held for {requests:,} memo request{'s' if requests != 1 else ''} "
+                 "asked for before and not rendered yet" if reserved else "")
+    return Refusal(space, f"quota storage: the memo's documents ({', '.join(doc[2] for doc in mine)}) are expected "
+                          f"to take {needed:,} bytes more and {space.remaining or 0:,} bytes are left of the "
+                          f"{space.plan} plan's {_amount('storage', space.limit)}{held_text} "
+                          f"(expected bytes a document: {found.sizes})")
 
 
 def received_this_month(conn: Any, tenant_id: str, county: str, prospect_keys: Iterable[str],

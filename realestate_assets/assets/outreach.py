@@ -126,11 +126,12 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     audience = tenant_outreach(wh, params["tenant"], platform.outreach().sender)
     sender = audience.sender
     ttl = timedelta(hours=settings.packets.link_ttl_hours)
-    # Memos asked for through the API (packet_requests): rendered whatever the plan or the score.
-    # {property: its documents} — the configured templates and any asked for beyond them.
-    requested = {key: settings.packets.for_request(asked) for key, asked in wh.frame(
+    # Memos asked for through the API (packet_requests): rendered whatever the plan or the score,
+    # and before the planned ones, earliest asked first (the order the API reserved their storage
+    # in, quotas.memo_refusal). {property: the templates asked for beyond the configured ones}.
+    requested = {key: list(asked) for key, asked in wh.frame(
         "SELECT prospect_key, templates FROM packet_requests WHERE tenant_id = :tenant "
-        "AND county = :county AND rendered_at IS NULL", params).itertuples(index=False)}
+        "AND county = :county AND rendered_at IS NULL ORDER BY requested_at, id", params).itertuples(index=False)}
     rows = wh.frame(MEMO_ROWS_SQL, {**params, "threshold": scoring.packet_threshold, "requested": sorted(requested)})
     if quota_block:
         context.log.warning(f"tenant {params['tenant']}: no packets this run: {quota_block}")
@@ -140,6 +141,9 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         "SELECT prospect_key, template, inputs_hash, object_path, sha256, size_bytes, generated_at, "
         "content_type, url, url_expires_at, page_count FROM packets WHERE tenant_id = :tenant "
         "AND county = :county", params).set_index(["prospect_key", "template"])
+    stored: dict[str, list[str]] = {}  # {property: the templates it has a document of}
+    for key, template in existing.index:
+        stored.setdefault(key, []).append(template)
     # Render only what will be read: the properties today's plan sends (the emails step's own
     # planning, over every property at or above the threshold, rendered or not). The others wait
     # until a plan takes them — pacing and digest sizes decide when — or are rendered on demand.
@@ -173,10 +177,13 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         del contexts[key]
     if capped.skipped:
         context.log.warning(f"tenant {params['tenant']}: {capped.reason}")
+    # A property rendered gets its configured templates, those asked for, and those it has a
+    # document of already (a document once asked for is kept current like the others: a new
+    # template version or new inputs render it again; PacketSettings.for_property).
     wanted: list[tuple[str, str, dict, float]] = [
         (key, template, ctx, ctx["score"]["bird_dog_score"])
         for key, ctx in contexts.items() if key not in unread
-        for template in requested.get(key, settings.packets.templates)]
+        for template in settings.packets.for_property(requested.get(key, ()), stored.get(key, ()))]
     if settings.packets.portfolio_overview and contexts:
         top = list(contexts.values())[:settings.packets.portfolio_max_properties]
         wanted.append((PORTFOLIO_KEY, "portfolio_overview", portfolio_context(top, county, sender),
@@ -206,12 +213,20 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     # estimate that was low never stores past it. Best-scored first while the bytes a document adds
     # fit (a re-rendered one adds its growth over the one it replaces); the rest are skipped with
     # reason `quota` like the properties above: not rendered when their expected bytes do not fit,
-    # rendered but not stored when only their real bytes do not.
+    # rendered but not stored when only their real bytes do not. The memos asked for come first
+    # (the API accepted them on the room left after the requests before them: a planned property's
+    # documents do not take it), earliest first; then the planned ones, best score first.
+    asked_order = {key: i for i, key in enumerate(requested)}
+
+    def rank(path: str) -> tuple[int, float]:
+        key, score = jobs[path][1], jobs[path][4]
+        return (1, -asked_order[key]) if key in asked_order else (0, score)
+
     with wh.transaction() as conn:
         rendering = quotas.renderable(conn, params["tenant"],
                                       {path: (template, _stored_bytes(existing, key, template))
                                        for path, (_, key, template, *_) in jobs.items()},
-                                      score=lambda p: jobs[p][4])
+                                      score=rank)
     to_render, sizes = rendering.capped, rendering.sizes
     if to_render.skipped:
         context.log.warning(f"tenant {params['tenant']}: not rendered: {to_render.reason} "
@@ -223,7 +238,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
         space = quotas.headroom(conn, params["tenant"], "storage")
     added = {path: len(pdfs[path]) - _stored_bytes(existing, key, template)
              for path, (_, key, template, *_) in jobs.items() if path in pdfs}
-    room_left = quotas.cap(list(added), space, score=lambda p: jobs[p][4], cost=added.__getitem__,
+    room_left = quotas.cap(list(added), space, score=rank, cost=added.__getitem__,
                            free=lambda p: added[p] <= 0)
     if room_left.skipped:
         context.log.warning(f"tenant {params['tenant']}: rendered, not stored: {room_left.reason}")

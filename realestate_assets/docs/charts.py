@@ -22,6 +22,8 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from realestate_assets.docs import numbers
+
 FONT = "DejaVu Sans"  # the memos' font (templates/_base.html.j2)
 INK = "#1d2733"
 TEXT = "#3b4a5a"
@@ -112,12 +114,17 @@ def year_ticks(first: date, last: date, length_pt: float, size: float = TICK_PT)
 
 def money_label(value: float) -> str:
     if abs(value) >= 1_000_000:
-        return f"${value / 1_000_000:,.{1 if value % 1_000_000 else 0}f}M".replace("$-", "−$")
-    return f"${value / 1000:,.0f}k".replace("$-", "−$")
+        return numbers.money(value, f",.{1 if value % 1_000_000 else 0}f", 1e6, "M")
+    return numbers.money(value, ",.0f", 1e3, "k")
 
 
 def signed_pct_label(value: float) -> str:
-    return "0%" if value == 0 else f"{value:+g}%".replace("-", "−")
+    return numbers.number(value, "+g") + "%"  # 0 reads "0%" (numbers.number: no sign on zero)
+
+
+def effect_label(effect: float) -> str:
+    """A factor's effect on the estimate, as the factor tables print it too (the `signed_pct` filter)."""
+    return numbers.pct(effect, 1, signed=True)
 
 
 def color_scale(value: float, low: float, high: float) -> str:
@@ -429,7 +436,7 @@ def score_factors(context: dict[str, Any], accent: str = "#1f6f43",
     svg = Svg(width, height, ids="factors")
     label_w = min(max(text_width(label) for label in labels), width * 0.38)
     labels = [_shorten(label, label_w) for label in labels]
-    value_w = max(text_width(f"{e:+.1f}%") for e in effects) + 4
+    value_w = max(text_width(effect_label(e)) for e in effects) + 4
     left, right = 4 + label_w + 6, width - 4
     low, high = min([*effects, 0.0]), max([*effects, 0.0])
     span = high - low or 1.0
@@ -449,7 +456,7 @@ def score_factors(context: dict[str, Any], accent: str = "#1f6f43",
         svg.text(4 + label_w, cy + TICK_PT * 0.35, label, anchor="end", cls="bar-label")
         svg.add(f'<rect x="{bar_x:.1f}" y="{cy - row * 0.3:.1f}" width="{max(bar_w, 0.8):.1f}" '
                 f'height="{row * 0.6:.1f}" fill="{accent if effect >= 0 else NEGATIVE}"/>')
-        value = f"{effect:+.1f}%".replace("-", "−")
+        value = effect_label(effect)
         if effect >= 0:
             svg.text(bar_x + bar_w + 3, cy + TICK_PT * 0.35, value, color=INK)
         else:

@@ -36,21 +36,21 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from realestate_assets.docs import charts
+from realestate_assets.docs import charts, numbers
 from realestate_assets.docs.dates import data_age
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Bump a template's version when its output changes: packets are regenerated only when this
 # or their inputs change.
 TEMPLATE_VERSIONS = {
-    "investor_memo": "6",
-    "executive_summary": "4",
-    "detailed_analysis": "6",
-    "portfolio_overview": "3",
-    "email_notification": "1",
-    "email_daily_digest": "1",
-    "email_weekly_summary": "1",
-    "email_custom_alert": "1",
+    "investor_memo": "7",
+    "executive_summary": "5",
+    "detailed_analysis": "7",
+    "portfolio_overview": "4",
+    "email_notification": "2",
+    "email_daily_digest": "2",
+    "email_weekly_summary": "2",
+    "email_custom_alert": "2",
 }
 PROPERTY_TEMPLATES = ("investor_memo", "executive_summary", "detailed_analysis")
 # Which charts each property template shows (charts cost time: only draw what is shown).
@@ -61,28 +61,24 @@ TEMPLATE_CHARTS = {
 }
 
 
-def _usd(v: Any) -> str:
-    if v is None:
-        return "—"
-    return f"-${-float(v):,.0f}" if float(v) < 0 else f"${float(v):,.0f}"
-
-
 def _usd_short(v: Any) -> str:
     """$530k, $1.25M: a range that fits a KPI box on one line."""
-    if v is None:
-        return "—"
-    value = float(v)
-    return f"${value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"${value / 1e3:,.0f}k"
+    if v is not None and abs(float(v)) >= 1e6:
+        return numbers.money(v, ",.2f", 1e6, "M")
+    return numbers.money(v, ",.0f", 1e3, "k")
 
 
 @cache
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["usd"] = _usd
+    # Signs by one rule, the charts' too (docs/numbers.py): −4.2%, −$1,200.
+    env.filters["usd"] = numbers.money
     env.filters["usd_short"] = _usd_short
+    # Counts, areas, scores and coordinates: ASCII, so that a coordinate pastes into a map (numbers.py).
     env.filters["num"] = lambda v, d=0: "—" if v is None else f"{float(v):,.{d}f}"
-    env.filters["pct"] = lambda v, d=0: "—" if v is None else f"{float(v):.{d}f}%"
+    env.filters["pct"] = numbers.pct
+    env.filters["signed_pct"] = lambda v, d=1: numbers.pct(v, d, signed=True)
     env.filters["share"] = lambda v, d=0: "—" if v is None else f"{float(v) * 100:.{d}f}%"
     return env
 

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from realestate_assets.db.tenancy import TENANT_ID
+from realestate_assets.docs import numbers
 
 CAMPAIGN_NEW_OPPORTUNITY = "new_opportunity"
 PLACEHOLDERS = ("first_name", "name", "unsubscribe_url")
@@ -263,8 +264,8 @@ def text_body(*, greeting_name: str, intro: str, items: list[dict[str, Any]], at
         gap = item.get("value_gap_pct")
         lines.append(f"* Parcel {item['parcel_id']} ({item.get('address') or 'address not in the county file'}): "
                      f"score {item['bird_dog_score']:.0f}/100"
-                     + (f", estimated value ${value:,.0f}" if value is not None else "")
-                     + (f", value gap {gap:.1f}%" if gap is not None else ""))
+                     + (f", estimated value {numbers.money(value)}" if value is not None else "")
+                     + (f", value gap {numbers.pct(gap, 1)}" if gap is not None else ""))  # as the HTML
         for reason in (item.get("reasons") or [])[:3]:
             lines.append(f"    - {reason}")
         if item.get("link"):

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import quotas, store
 from realestate_assets.accounts.plans import PLANS
+from realestate_assets.config_models import PacketSettings
 from tests.api.helpers_api import (
     PASSWORD,
     api_client,
@@ -192,6 +193,7 @@ def test_a_memo_replacing_documents_at_least_as_large_adds_nothing(database_url:
     nothing left at all refuses, as the run makes nothing then (`blocked`)."""
     tenant, county, _ = free_tenant(database_url, "qmemo2", 1)
     templates = ["investor_memo", "executive_summary"]
+    documents_of = PacketSettings(templates=templates).for_property
     with owner_cursor(database_url) as cur:
         for template in templates:
             cur.execute("INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, "
@@ -202,18 +204,79 @@ def test_a_memo_replacing_documents_at_least_as_large_adds_nothing(database_url:
                     (PLANS["free"].storage - 120_000 - 1, tenant.id))
     conn = psycopg2.connect(dsn(database_url))
     try:
-        assert quotas.memo_refusal(conn, tenant.id, county, "x1", templates) is None
-        refused = quotas.memo_refusal(conn, tenant.id, county, "x2", templates)  # a first: 2 × 60,000 more
+        assert quotas.memo_refusal(conn, tenant.id, county, "x1", [], documents_of) is None
+        refused = quotas.memo_refusal(conn, tenant.id, county, "x2", [], documents_of)  # a first: 2 × 60,000 more
         assert refused is not None and refused.usage.remaining == 1
         assert "expected to take 120,000 bytes more" in refused.reason
         with conn.cursor() as cur:
             cur.execute("UPDATE packets SET size_bytes = size_bytes + 1 WHERE tenant_id = %s AND prospect_key = 'p1'",
                         (tenant.id,))
-        used_up = quotas.memo_refusal(conn, tenant.id, county, "x1", templates)
+        used_up = quotas.memo_refusal(conn, tenant.id, county, "x1", [], documents_of)
         assert used_up is not None and used_up.usage.exhausted and used_up.reason == used_up.usage.reason()
     finally:
         conn.rollback()
         conn.close()
+
+
+def _memo(client: TestClient, tenant: Any, property_id: int) -> Any:
+    return client.get(f"/api/v1/properties/{property_id}/memo", headers={"X-API-Key": tenant.keys["read"]},
+                      follow_redirects=False)
+
+
+def test_memo_requests_still_open_hold_their_room(client: TestClient, database_url: str) -> None:
+    """Requests asked before the next run are judged together, not each alone: room for three
+    documents, two memos of two each — the first is accepted and holds its documents' expected
+    bytes until the run renders it, the second is refused with a 402 that says so. The first asked
+    again keeps its place; a request for a property the pipeline has no score for (never rendered)
+    holds nothing; once the first is rendered the second is accepted."""
+    tenant, county, ids = free_tenant(database_url, "qhold", 4)  # ids[3]: discovered only, no score
+    size = quotas.DEFAULT_DOCUMENT_BYTES
+    _storage_left(database_url, tenant.id, 3 * size)
+    assert _memo(client, tenant, ids[3]).status_code == 202  # fits alone; never rendered, so it holds nothing
+    assert _memo(client, tenant, ids[0]).status_code == 202
+    second = _memo(client, tenant, ids[1])
+    assert second.status_code == 402, second.text
+    body = second.json()
+    assert {k: body[k] for k in ("quota", "plan", "usage", "limit", "resets_at")} == {
+        "quota": "storage", "plan": "free", "usage": PLANS["free"].storage - 3 * size,
+        "limit": PLANS["free"].storage, "resets_at": None}
+    assert body["detail"].startswith(
+        f"quota storage: the memo's documents (investor_memo, executive_summary) are expected to take "
+        f"{2 * size:,} bytes more and {3 * size:,} bytes are left of the free plan's 1.00 GiB of stored documents, "
+        f"{2 * size:,} of them held for 1 memo request asked for before and not rendered yet "
+        "(expected bytes a document: "), body["detail"]
+    assert _requests(database_url, tenant.id, county) == 2  # the refused one is not asked for
+    assert _memo(client, tenant, ids[0]).status_code == 202  # asked again: its own room, not twice
+    assert _requests(database_url, tenant.id, county) == 2
+    with owner_cursor(database_url) as cur:  # the run rendered the first (its documents stored)
+        cur.execute("UPDATE packet_requests SET rendered_at = now() WHERE tenant_id = %s AND county = %s "
+                    "AND prospect_key = %s", (tenant.id, county, f"{county}-0001"))
+        cur.execute("UPDATE packets SET size_bytes = size_bytes + %s WHERE tenant_id = %s", (size, tenant.id))
+    assert _memo(client, tenant, ids[1]).status_code == 202  # 2 documents' room left, none held
+    assert _requests(database_url, tenant.id, county) == 3
+
+
+def test_memo_requests_are_judged_one_at_a_time_per_tenant(database_url: str) -> None:
+    """Two requests at once must not both take the last room: the check holds a per-tenant lock
+    until the request is recorded and committed; another tenant is not held up."""
+    tenant, county, _ = free_tenant(database_url, "qlock", 1)
+    other, other_county, _ = free_tenant(database_url, "qlock2", 1)
+    documents_of = PacketSettings().for_property
+    first, second = psycopg2.connect(dsn(database_url)), psycopg2.connect(dsn(database_url))
+    try:
+        assert quotas.memo_refusal(first, tenant.id, county, "a", [], documents_of) is None
+        with second.cursor() as cur:
+            cur.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg2.errors.LockNotAvailable):
+            quotas.memo_refusal(second, tenant.id, county, "b", [], documents_of)
+        second.rollback()
+        assert quotas.memo_refusal(second, other.id, other_county, "b", [], documents_of) is None
+        first.commit()  # the first request recorded: the next one is judged after it
+        assert quotas.memo_refusal(second, tenant.id, county, "b", [], documents_of) is None
+    finally:
+        for conn in (first, second):
+            conn.rollback()
+            conn.close()
 
 
 def test_api_calls_of_the_day_429_with_retry_after(database_url: str, tmp_path: Path, operator: str) -> None:

@@ -139,3 +139,40 @@ def test_first_page_matches_its_reference(template: str, contexts: list[dict]) -
     for expected in KEY_TEXT[template](ctx):
         assert expected in text, (template, expected)
     assert matches_reference(pdf, template) <= TOLERANCE, template
+
+
+def test_signed_numbers_read_one_way_in_tables_and_charts(contexts: list[dict]) -> None:
+    """One rule for signs (docs/numbers.py): a negative effect, gap, trend or amount takes U+2212 in
+    the factor tables (detailed analysis, executive summary's bars) as in the factor chart; no
+    hyphen-minus before a figure but in coordinates (pasted into maps)."""
+    from realestate_assets.docs import charts, numbers
+
+    assert numbers.pct(-4.24, 1, signed=True) == "−4.2%" and numbers.pct(11.5, 1, signed=True) == "+11.5%"
+    assert numbers.pct(-0.04, 1, signed=True) == "0.0%" and numbers.pct(None) == "—"  # no "−0.0%"
+    assert numbers.pct(-12.34, 1) == "−12.3%" and numbers.pct(7, 0) == "7%"
+    assert numbers.money(-1234.4) == "−$1,234" and numbers.money(-0.4) == "$0" and numbers.money(None) == "—"
+    assert charts.money_label(-530_000) == "−$530k" and charts.money_label(1_250_000) == "$1.2M"
+    assert charts.signed_pct_label(0) == "0%" and charts.signed_pct_label(-5) == "−5%"
+    assert charts.effect_label(-4.2) == numbers.pct(-4.2, 1, signed=True)
+    from realestate_assets.docs.context import sender_context
+    from realestate_assets.outreach.messages import text_body  # an email's text part, as its HTML
+
+    text = text_body(greeting_name="A", intro="", items=[{"parcel_id": "1", "bird_dog_score": 80,
+                                                           "estimated_value": 500_000, "value_gap_pct": -3.26}],
+                     attached=None, sender=sender_context(SENDER), campaign_label="x")
+    assert "estimated value $500,000, value gap −3.3%" in text
+
+    ctx = {**contexts[0], "valuation": {**contexts[0]["valuation"], "value_gap_pct": -3.26,
+                                        "market_trend_12m_pct": -1.5}}
+    effects = [f["effect_pct"] for f in ctx["score"]["value_factors"]]
+    negative = next(e for e in effects if e < 0)  # the real parcel's building grade: −4.2%
+    label = charts.effect_label(negative)
+    detailed = pdf_text(render_pdf("detailed_analysis", ctx))
+    assert detailed.count(label) == 2, detailed  # the chart's bar label and the table's cell
+    assert "−3.3% of the estimate" in detailed and "−1.5%" in detailed
+    summary = pdf_text(render_pdf("executive_summary", ctx))
+    assert label in summary and "−3.3%" in summary
+    for text in (detailed, summary):
+        hyphenated = [w for w in text.split() if len(w) > 1 and w[0] == "-" and w[1].isdigit()]
+        longitude = numbers.number(ctx["property"]["longitude"], ".5f").replace(numbers.MINUS, "-")
+        assert set(hyphenated) <= {longitude, longitude + ")"}, hyphenated

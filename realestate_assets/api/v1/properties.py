@@ -300,7 +300,8 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     request is recorded (packet_requests) and the county's next `packets` run, which a sensor starts,
     renders it. Until then: 202; then: 303 to a fresh object URL (`/p/` links work the same way).
     402 when the run would not make it for lack of storage: the plan's storage used up, or the
-    memo's documents expected to take more than is left (the packets step's own estimate)."""
+    memo's documents expected to take more than is left once the tenant's requests still open have
+    theirs (the packets step's own estimate)."""
     from realestate_assets.api.links import short_lived_redirect
 
     county, key = property_key(ctx, property_id)
@@ -314,7 +315,7 @@ def property_memo(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request
     # New documents to store: refused now when the run would skip them (`quota`) for lack of storage.
     packets = request.app.state.reos.campaigns.packets
     asked = packets.beyond([template])
-    quota.require_room_for_memo(ctx, county, key, packets.for_request(asked))
+    quota.require_room_for_memo(ctx, county, key, asked, packets.for_property)
     # A request still open gathers the templates asked for; one asked again after rendering starts over.
     ctx.cur.execute("INSERT INTO packet_requests (tenant_id, county, prospect_key, requested_by, templates) "
                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id, county, prospect_key) DO UPDATE "

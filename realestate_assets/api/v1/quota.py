@@ -8,7 +8,8 @@
 * `require` — a route that starts work spending a quota (send a campaign: emails): 402 when it is
   used up.
 * `require_room_for_memo` — a memo request (storage): 402 when its documents' expected bytes would
-  not fit in what is left of the plan's storage, as the packets step would skip them.
+  not fit in what is left of the plan's storage once the requests still open have theirs, as the
+  packets step would skip them.
 
 Refusals are `application/problem+json` with the members `quota`, `plan`, `usage`, `limit` and
 `resets_at` (problems.QuotaProblem). The plans are accounts/plans.py; what counts, accounts/quotas.py.
@@ -89,11 +90,13 @@ def riding_receipt(ctx: Any, via: str) -> RidingReceipt | None:
     return RidingReceipt(ctx.tenant_id, quotas.month_of(), via)
 
 
-def require_room_for_memo(ctx: Any, county: str, prospect_key: str, templates: list[str]) -> None:
-    """402 when the memo's documents (`templates`) would not be rendered for lack of storage: used
-    up, or their expected bytes do not fit in what is left (quotas.memo_refusal, the packets
-    step's own rule)."""
-    refused = quotas.memo_refusal(ctx.cur.connection, ctx.tenant_id, county, prospect_key, templates)
+def require_room_for_memo(ctx: Any, county: str, prospect_key: str, asked: list[str],
+                          documents_of: quotas.DocumentsOf) -> None:
+    """402 when the memo's documents (`documents_of`, with the templates `asked` beyond the
+    configured ones) would not be rendered for lack of storage: used up, or their expected bytes do
+    not fit in what is left after those of the tenant's requests still open (quotas.memo_refusal,
+    the packets step's own rule)."""
+    refused = quotas.memo_refusal(ctx.cur.connection, ctx.tenant_id, county, prospect_key, asked, documents_of)
     if refused is not None:
         raise refusal(refused.usage, reason=refused.reason)
 
