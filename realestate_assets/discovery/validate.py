@@ -133,6 +133,33 @@ def _stripped_text(values: pd.Series, strip_chars: str | None) -> tuple[pd.Serie
     return text, arrow
 
 
+# A number as a county file spells it: optional minus, ASCII digits, optional fraction, 15
+# characters at most (so at most 15 digits). pandas' parser reads such a value exactly as Arrow's
+# cast does: the digits are an integer under 2**53, held exactly, then divided by a power of ten
+# up to 1e15, exact too: one correctly rounded operation (pandas' precise_xstrtod), which is
+# the correctly rounded value Arrow's parser gives.
+_PLAIN_NUMBER_RE2 = r"^-?[0-9]+(\.[0-9]+)?$"
+_PLAIN_NUMBER_CHARS = 15
+
+
+def _plain_numbers(arrow: pa.Array, index: pd.Index) -> pd.Series | None:
+    """`pd.to_numeric(text, errors="coerce").astype("float64")` of a stripped column by Arrow's
+    cast, when every value it holds is a plain number (`_PLAIN_NUMBER_RE2`), else None (the
+    caller parses as before). As pandas: a column of integers only is read as integers ("-0" is
+    0), one with any fraction as floats ("-0" is -0.0). pandas' parse is a Python call per
+    integer value: most of a page's validation (issue 17)."""
+    present = pc.drop_null(arrow)
+    if len(present) == 0:
+        return None
+    plain = pc.and_(pc.match_substring_regex(present, _PLAIN_NUMBER_RE2),
+                    pc.less_equal(pc.utf8_length(present), _PLAIN_NUMBER_CHARS))
+    if not pc.all(plain).as_py():
+        return None
+    fraction = pc.any(pc.match_substring(present, ".")).as_py()
+    numbers = pc.cast(arrow, pa.float64()) if fraction else pc.cast(pc.cast(arrow, pa.int64()), pa.float64())
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=index, dtype="float64")
+
+
 def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: pa.Array | None = None) -> pd.Series:
     """Control characters and undecodable bytes in one field: reject (keys) or clean and count.
     `arrow`: the same values as an Arrow array, searched by Arrow's regex kernel instead."""
@@ -193,8 +220,10 @@ def canonicalize(
             flag(too_long, f"{name}: longer than {limit} characters")
             text = text.mask(too_long)
         if name in NUMERIC_RANGES:
-            number = pd.to_numeric(text, errors="coerce")
-            flag(text.notna() & number.isna(), f"{name}: not a number")
+            number = _plain_numbers(arrow, text.index) if arrow is not None else None
+            if number is None:  # a value that is not a plain number: pandas' rules
+                number = pd.to_numeric(text, errors="coerce")
+                flag(text.notna() & number.isna(), f"{name}: not a number")
             if spec.scale is not None:
                 number = number * spec.scale
             low, high = NUMERIC_RANGES[name]
