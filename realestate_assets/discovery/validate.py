@@ -116,21 +116,32 @@ def _stripped_text(values: pd.Series, strip_chars: str | None) -> tuple[pd.Serie
     page's validation: issue 17); the values are exactly those of `astype("string").str.strip()`
     (`PY_WHITESPACE`). A column with other values (numbers from a JSON API) or text Arrow cannot
     hold (a lone surrogate) goes the pandas way."""
-    try:
-        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeError):
+    arrow = _stripped_arrow(values, strip_chars)
+    if arrow is None:
         text = values.astype("string").str.strip()
         if strip_chars:
             text = text.str.strip(strip_chars)
         return text.mask(text == ""), None
+    return _text_of(arrow, values.index), arrow
+
+
+def _stripped_arrow(values: pd.Series, strip_chars: str | None) -> pa.Array | None:
+    """`_stripped_text`'s Arrow array alone (None: the column goes the pandas way)."""
+    try:
+        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        return None
     arrow = pc.utf8_trim(arrow, characters=PY_WHITESPACE)
     if strip_chars:
         arrow = pc.utf8_trim(arrow, characters=strip_chars)
     empty = pc.equal(arrow, "")
     if pc.any(empty).as_py():
         arrow = pc.if_else(empty, pa.scalar(None, pa.large_string()), arrow)
-    text = pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=values.index)
-    return text, arrow
+    return arrow
+
+
+def _text_of(arrow: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=index)
 
 
 # A number as a county file spells it: optional minus, ASCII digits, optional fraction, 15
@@ -187,6 +198,15 @@ def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: 
     return text.mask(text == "")
 
 
+def _in_range(name: str, number: pd.Series, scale: float | None, flag, out: pd.DataFrame) -> None:
+    """A numeric field scaled, its values outside the plausible range flagged and left out."""
+    if scale is not None:
+        number = number * scale
+    low, high = NUMERIC_RANGES[name]
+    flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
+    out[name] = number.where(number.between(low, high)).astype("float64")
+
+
 def canonicalize(
     page: Page,
     fields: dict[str, FieldMap],
@@ -207,7 +227,16 @@ def canonicalize(
             reason = f"column {spec.column!r} (for {name}) not in source columns {list(raw.columns)}"
             return Canonical(rows=out.iloc[0:0], rejects=[
                 Reject(page.source, page.refs[0] if page.refs else "", None, reason)])
-        text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)
+        if name in NUMERIC_RANGES:  # plain numbers are read from Arrow: no text column made for them
+            arrow = _stripped_arrow(raw[spec.column], spec.strip_chars)
+            plain = _plain_numbers(arrow, raw.index) if arrow is not None else None
+            if plain is not None:  # none too long (15 characters at most), none "not a number"
+                _in_range(name, plain, spec.scale, flag, out)
+                continue
+            text = _text_of(arrow, raw.index) if arrow is not None else _stripped_text(
+                raw[spec.column], spec.strip_chars)[0]
+        else:
+            text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)
         if name not in NUMERIC_RANGES and name not in DATE_FIELDS:  # a bad number is "not a number"
             cleaned_text = _clean_text(name, text, flag, cleaned, arrow)
             if cleaned_text is not text:
@@ -219,16 +248,10 @@ def canonicalize(
         if too_long.any():
             flag(too_long, f"{name}: longer than {limit} characters")
             text = text.mask(too_long)
-        if name in NUMERIC_RANGES:
-            number = _plain_numbers(arrow, text.index) if arrow is not None else None
-            if number is None:  # a value that is not a plain number: pandas' rules
-                number = pd.to_numeric(text, errors="coerce")
-                flag(text.notna() & number.isna(), f"{name}: not a number")
-            if spec.scale is not None:
-                number = number * spec.scale
-            low, high = NUMERIC_RANGES[name]
-            flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
-            out[name] = number.where(number.between(low, high)).astype("float64")
+        if name in NUMERIC_RANGES:  # a value that is not a plain number: pandas' rules
+            number = pd.to_numeric(text, errors="coerce")
+            flag(text.notna() & number.isna(), f"{name}: not a number")
+            _in_range(name, number, spec.scale, flag, out)
         elif name in DATE_FIELDS:
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
             unparsed = text.notna() & parsed.isna()
