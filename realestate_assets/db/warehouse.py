@@ -443,7 +443,7 @@ def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
     drop its secondary indexes, to be built again after the load (`_rebuild_indexes`), sorted
     once instead of maintained row by row. Measured at 1M sales (issue 17, load 12): a COPY
     into `sales` with its 4 indexes took 21.0 CPU s of the server and 78.5 s; without them
-    3.2 CPU s and 6.3 s, the 3 secondary indexes built after in 4.0 CPU s and 13.7 s.
+    3.2 CPU s and 6.3 s, the 3 secondary indexes built after in 4.3 CPU s and 13.7 s.
 
     Only when the table can be locked at once (ACCESS EXCLUSIVE, NOWAIT: no other transaction
     reads or writes it) and is empty under the lock; else nothing is dropped and the load goes
