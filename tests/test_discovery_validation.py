@@ -156,3 +156,48 @@ def test_sales_by_page_are_the_collected_sales_with_repeats_rejected_across_page
                       ignore_index=True)
     expected = valid.loc[~valid.duplicated(["source", "sale_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(whole.rows, expected)
+
+
+def test_plain_numbers_by_arrow_are_pandas_numbers(monkeypatch) -> None:
+    """Numbers read by Arrow's cast (every value of the column a plain number) are those of
+    pandas' `to_numeric`, bit for bit (the sign of a zero too), and so are the rejects; on random
+    pages of integer, decimal, signed, zero-padded and long values, with and without a value
+    that sends the column back to pandas (exponents, '+', '.5', '5.', 16+ characters, text)."""
+    import numpy as np
+
+    from realestate_assets.discovery import validate
+
+    rng = np.random.default_rng(17)
+    fields = {**FIELDS, "beds": FieldMap(column="beds"), "baths": FieldMap(column="baths")}
+    odd = ["1e3", "+5", ".5", "5.", "-0", "-0.0", "0", "007", "1234567890123456", "123456789012345", "NaN",
+           "inf", "", " 7 ", "4,5", "1_000", "٣", "-", "12.3456789012345", "-122.3000000001", "0.1", "2.675"]
+
+    def value(kind: int) -> str:
+        digits = int(rng.integers(1, 16))
+        number = "0" * int(rng.integers(0, 2)) + str(int(rng.integers(0, 10 ** digits))) if rng.random() < 0.8 else "0"
+        if kind == 0:
+            return ("-" if rng.random() < 0.3 else "") + number
+        if kind == 1:
+            cut = int(rng.integers(1, len(number) + 1))
+            return ("-" if rng.random() < 0.3 else "") + (number[:cut] or "0") + "." + (number[cut:] or "0")
+        return str(rng.choice(odd))
+
+    def numbers_of(result) -> np.ndarray:
+        return result.rows[[c for c in result.rows.columns if c in validate.NUMERIC_RANGES]].to_numpy(dtype=float)
+
+    for trial in range(150):
+        kinds = [0] if trial % 3 == 0 else [0, 1] if trial % 3 == 1 else [0, 1, 2]
+        rows = []
+        for _ in range(int(rng.integers(1, 40))):
+            row = dict(GOOD, beds=value(int(rng.choice(kinds))), baths=value(int(rng.choice(kinds))))
+            if rng.random() < 0.5:
+                row["lat"] = value(1)
+            rows.append(row)
+        fast = canonicalize(page(rows), fields, bounding_box=BOX)
+        with monkeypatch.context() as m:
+            m.setattr(validate, "_plain_numbers", lambda arrow, index: None)
+            slow = canonicalize(page(rows), fields, bounding_box=BOX)
+        pd.testing.assert_frame_equal(fast.rows, slow.rows, check_exact=True)
+        a, b = numbers_of(fast), numbers_of(slow)
+        assert np.array_equal(np.signbit(a), np.signbit(b))
+        assert [(r.ref, r.reason) for r in fast.rejects] == [(r.ref, r.reason) for r in slow.rejects]

@@ -278,3 +278,78 @@ def test_a_connection_idle_past_the_ping_threshold_is_replaced_when_the_database
             assert cur.fetchone()[0] != first  # a fresh connection, no error
     finally:
         warehouse.dispose()
+
+
+def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(warehouse: Warehouse) -> None:
+    """Issue 17: a first load into a table with no row at all drops its secondary indexes and
+    builds them again after the rows (sorted once, not maintained row by row): the same rows,
+    the same indexes and UNIQUE constraint after; a key loaded twice is refused and a failed
+    blocking audit publishes nothing, the indexes as they were; a table another transaction
+    is using, or one holding rows, is loaded with its indexes in place."""
+    table = f"wh_bulk_{uuid.uuid4().hex[:8]}"
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, county text NOT NULL, k text NOT NULL, "
+                    f"v double precision, UNIQUE (county, k))")
+        cur.execute(f"CREATE INDEX {table}_v ON {table} (county, v) WHERE v > 0")
+
+    def indexes() -> list[tuple]:
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype FROM pg_index x "
+                        "JOIN pg_class i ON i.oid = x.indexrelid LEFT JOIN pg_constraint c ON c.conindid = "
+                        "x.indexrelid AND c.conrelid = x.indrelid WHERE x.indrelid = %s::regclass ORDER BY 1",
+                        (table,))
+            return cur.fetchall()
+
+    def frame(keys: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"k": keys, "v": [float(i) for i in range(len(keys))]})
+
+    def sync(frames, county: str = "c1", audit=None):
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, table, frames, county=county, keys=["k"], audit=audit)
+
+    def dropped_during(frames, county: str = "c1") -> bool:  # whether the unique index was gone mid-load
+        seen = []
+        with warehouse.transaction() as conn:
+            def watched():
+                for part in frames:
+                    yield part
+                    with conn.cursor() as cur:  # the load's own transaction sees its drops
+                        cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", (table,))
+                        seen.append(cur.fetchone()[0])
+            sync_partition(conn, table, watched(), county=county, keys=["k"])
+        return min(seen) < 3
+
+    before = indexes()
+    assert len(before) == 3 and [c for _, _, c in before].count("u") == 1
+    with pytest.raises(ValueError, match=r"duplicate natural keys.*\bb\b"):
+        sync(iter([frame(["a", "b"]), frame(["b"])]))
+    assert indexes() == before and warehouse.scalar(f"SELECT count(*) FROM {table}") == 0
+    refused = sync(frame(["a"]), audit=lambda conn, stage: [AuditResult("no", False, "refused")])
+    assert not refused.published and indexes() == before
+    assert warehouse.scalar(f"SELECT count(*) FROM {table}") == 0
+
+    stats = sync(iter([frame(["a", "b"]), frame(["c"])]))
+    assert (stats.inserted, stats.staged, stats.published) == (3, 3, True)
+    assert indexes() == before
+    assert warehouse.frame(f"SELECT county, k, v FROM {table} ORDER BY k").to_dict("list") == \
+        {"county": ["c1"] * 3, "k": ["a", "b", "c"], "v": [0.0, 1.0, 0.0]}
+    with pytest.raises(ValueError, match="duplicate natural keys"):  # the unique key is back in force
+        sync(frame(["x", "x"]), county="c2")
+
+    with warehouse.transaction() as conn, conn.cursor() as cur:  # another county, table not empty
+        cur.execute(f"DELETE FROM {table}")  # empty again, but in use by another transaction:
+    other = psycopg2.connect(warehouse.url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with other.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {table}")  # holds ACCESS SHARE until it ends
+        assert not dropped_during(iter([frame(["a"]), frame(["b"])]), county="c3")
+    finally:
+        other.rollback()
+        other.close()
+    assert not dropped_during(iter([frame(["a"]), frame(["b"])]), county="c4")  # c3's rows are there
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {table}")
+    assert dropped_during(iter([frame(["a"]), frame(["b"])]), county="c5")  # empty and free: dropped
+    assert indexes() == before
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {table}")

@@ -347,8 +347,10 @@ def sync_partition(
         cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(ident(table), where),
                     scope_values)
         direct = bool(cur.fetchone()[0])
+        deferred: list[_DeferredIndex] = []
         if direct:
             cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
+            deferred = _defer_indexes(cur, table)
         else:
             cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                         .format(cols, ident(table)))
@@ -368,6 +370,7 @@ def sync_partition(
         part = None  # not held while the caller's generator makes the next one
         part = next(frames, None)
     if direct:
+        _rebuild_indexes(conn, table, deferred)
         return _publish_direct_load(conn, table, columns, scope, scope_values, tenant_id, county, staged, audit)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -426,6 +429,70 @@ def sync_partition(
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
                      unchanged=staged - inserted - updated, staged=staged, audits=audits)
+
+
+@dataclass(frozen=True)
+class _DeferredIndex:
+    name: str
+    definition: str  # pg_get_indexdef: the CREATE [UNIQUE] INDEX statement, name included
+    constraint: bool  # it backs a UNIQUE constraint of the same name
+
+
+def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
+    """A first load into a table that holds no row at all (a new deployment, a fresh database):
+    drop its secondary indexes, to be built again after the load (`_rebuild_indexes`), sorted
+    once instead of maintained row by row. Measured at 1M sales (issue 17, load 12): a COPY
+    into `sales` with its 4 indexes took 21.0 CPU s of the server and 78.5 s; without them
+    3.2 CPU s and 6.3 s, the 3 secondary indexes built after in 4.3 CPU s and 13.7 s.
+
+    Only when the table can be locked at once (ACCESS EXCLUSIVE, NOWAIT: no other transaction
+    reads or writes it) and is empty under the lock; else nothing is dropped and the load goes
+    row by row as before. Readers of the table wait until this transaction ends. Kept: the
+    primary key, indexes that back anything but a plain UNIQUE constraint, those a foreign key
+    references, the replica-identity or cluster index. A rollback puts every index back."""
+    cur.execute("SAVEPOINT _defer_indexes")
+    try:
+        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(table)))
+        cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table)))
+        empty = bool(cur.fetchone()[0])
+    except psycopg2.errors.LockNotAvailable:
+        empty = False
+    if not empty:  # the lock (if taken) is released with the savepoint
+        cur.execute("ROLLBACK TO SAVEPOINT _defer_indexes")
+        cur.execute("RELEASE SAVEPOINT _defer_indexes")
+        return []
+    cur.execute(
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.oid IS NOT NULL "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
+        "WHERE x.indrelid = %s::regclass AND x.indisvalid AND NOT x.indisprimary "
+        "AND NOT x.indisreplident AND NOT x.indisclustered "
+        "AND (c.oid IS NULL OR (c.contype = 'u' AND NOT c.condeferrable AND c.conname = i.relname)) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = x.indexrelid) "
+        "ORDER BY i.relname", (table,))
+    deferred = [_DeferredIndex(name, definition, constraint) for name, definition, constraint in cur.fetchall()]
+    for index in deferred:
+        drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}" if index.constraint else "DROP INDEX {1}")
+        cur.execute(drop.format(sql.Identifier(table), sql.Identifier(index.name)))
+    cur.execute("RELEASE SAVEPOINT _defer_indexes")
+    return deferred
+
+
+def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_DeferredIndex]) -> None:
+    """The indexes `_defer_indexes` dropped, built again as they were (same names and
+    definitions, UNIQUE constraints on them). A key loaded twice fails the unique build: refused
+    like a duplicate key in the load, the slice left empty."""
+    with conn.cursor() as cur:
+        for index in deferred:
+            try:
+                cur.execute(index.definition)
+            except psycopg2.errors.UniqueViolation as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
+                detail = exc.diag.message_detail or str(exc)
+                raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
+            if index.constraint:
+                cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
+                    sql.Identifier(table), sql.Identifier(index.name), sql.Identifier(index.name)))
 
 
 def _load_directly(conn: PgConnection, table: str, part: pd.DataFrame, types: dict[str, str],

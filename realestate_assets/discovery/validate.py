@@ -116,21 +116,59 @@ def _stripped_text(values: pd.Series, strip_chars: str | None) -> tuple[pd.Serie
     page's validation: issue 17); the values are exactly those of `astype("string").str.strip()`
     (`PY_WHITESPACE`). A column with other values (numbers from a JSON API) or text Arrow cannot
     hold (a lone surrogate) goes the pandas way."""
-    try:
-        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeError):
+    arrow = _stripped_arrow(values, strip_chars)
+    if arrow is None:
         text = values.astype("string").str.strip()
         if strip_chars:
             text = text.str.strip(strip_chars)
         return text.mask(text == ""), None
+    return _text_of(arrow, values.index), arrow
+
+
+def _stripped_arrow(values: pd.Series, strip_chars: str | None) -> pa.Array | None:
+    """`_stripped_text`'s Arrow array alone (None: the column goes the pandas way)."""
+    try:
+        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        return None
     arrow = pc.utf8_trim(arrow, characters=PY_WHITESPACE)
     if strip_chars:
         arrow = pc.utf8_trim(arrow, characters=strip_chars)
     empty = pc.equal(arrow, "")
     if pc.any(empty).as_py():
         arrow = pc.if_else(empty, pa.scalar(None, pa.large_string()), arrow)
-    text = pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=values.index)
-    return text, arrow
+    return arrow
+
+
+def _text_of(arrow: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=index)
+
+
+# A number as a county file spells it: optional minus, ASCII digits, optional fraction, 15
+# characters at most (so at most 15 digits). pandas' parser reads such a value exactly as Arrow's
+# cast does: the digits are an integer under 2**53, held exactly, then divided by a power of ten
+# up to 1e15, exact too: one correctly rounded operation (pandas' precise_xstrtod), which is
+# the correctly rounded value Arrow's parser gives.
+_PLAIN_NUMBER_RE2 = r"^-?[0-9]+(\.[0-9]+)?$"
+_PLAIN_NUMBER_CHARS = 15
+
+
+def _plain_numbers(arrow: pa.Array, index: pd.Index) -> pd.Series | None:
+    """`pd.to_numeric(text, errors="coerce").astype("float64")` of a stripped column by Arrow's
+    cast, when every value it holds is a plain number (`_PLAIN_NUMBER_RE2`), else None (the
+    caller parses as before). As pandas: a column of integers only is read as integers ("-0" is
+    0), one with any fraction as floats ("-0" is -0.0). pandas' parse is a Python call per
+    integer value: most of a page's validation (issue 17)."""
+    present = pc.drop_null(arrow)
+    if len(present) == 0:
+        return None
+    plain = pc.and_(pc.match_substring_regex(present, _PLAIN_NUMBER_RE2),
+                    pc.less_equal(pc.utf8_length(present), _PLAIN_NUMBER_CHARS))
+    if not pc.all(plain).as_py():
+        return None
+    fraction = pc.any(pc.match_substring(present, ".")).as_py()
+    numbers = pc.cast(arrow, pa.float64()) if fraction else pc.cast(pc.cast(arrow, pa.int64()), pa.float64())
+    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=index, dtype="float64")
 
 
 def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: pa.Array | None = None) -> pd.Series:
@@ -160,6 +198,15 @@ def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: 
     return text.mask(text == "")
 
 
+def _in_range(name: str, number: pd.Series, scale: float | None, flag, out: pd.DataFrame) -> None:
+    """A numeric field scaled, its values outside the plausible range flagged and left out."""
+    if scale is not None:
+        number = number * scale
+    low, high = NUMERIC_RANGES[name]
+    flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
+    out[name] = number.where(number.between(low, high)).astype("float64")
+
+
 def canonicalize(
     page: Page,
     fields: dict[str, FieldMap],
@@ -180,7 +227,16 @@ def canonicalize(
             reason = f"column {spec.column!r} (for {name}) not in source columns {list(raw.columns)}"
             return Canonical(rows=out.iloc[0:0], rejects=[
                 Reject(page.source, page.refs[0] if page.refs else "", None, reason)])
-        text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)
+        if name in NUMERIC_RANGES:  # plain numbers are read from Arrow: no text column made for them
+            arrow = _stripped_arrow(raw[spec.column], spec.strip_chars)
+            plain = _plain_numbers(arrow, raw.index) if arrow is not None else None
+            if plain is not None:  # none too long (15 characters at most), none "not a number"
+                _in_range(name, plain, spec.scale, flag, out)
+                continue
+            text = _text_of(arrow, raw.index) if arrow is not None else _stripped_text(
+                raw[spec.column], spec.strip_chars)[0]
+        else:
+            text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)
         if name not in NUMERIC_RANGES and name not in DATE_FIELDS:  # a bad number is "not a number"
             cleaned_text = _clean_text(name, text, flag, cleaned, arrow)
             if cleaned_text is not text:
@@ -192,14 +248,10 @@ def canonicalize(
         if too_long.any():
             flag(too_long, f"{name}: longer than {limit} characters")
             text = text.mask(too_long)
-        if name in NUMERIC_RANGES:
+        if name in NUMERIC_RANGES:  # a value that is not a plain number: pandas' rules
             number = pd.to_numeric(text, errors="coerce")
             flag(text.notna() & number.isna(), f"{name}: not a number")
-            if spec.scale is not None:
-                number = number * spec.scale
-            low, high = NUMERIC_RANGES[name]
-            flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
-            out[name] = number.where(number.between(low, high)).astype("float64")
+            _in_range(name, number, spec.scale, flag, out)
         elif name in DATE_FIELDS:
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
             unparsed = text.notna() & parsed.isna()

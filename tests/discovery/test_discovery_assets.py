@@ -130,3 +130,33 @@ def test_active_county_passes_county_active(site_and_config: tuple[Deployment, p
     assert {e.asset_key.to_user_string() for e in evaluations} == {"sales", "listings"}
     assert all(e.passed for e in evaluations)
     assert result.asset_materializations_for_node("sales")[0].metadata["county_active"].value is True
+
+
+@pytest.mark.parametrize("rows", [
+    [("a", "1", "p"), ("a", "2", "p"), ("b", "1", "")],  # complete keys (unique: the write refuses repeats)
+    [("a", None, "p"), ("a", None, "p"), ("b", "1", None)],  # NULL parts repeat under a unique index
+    [(None, None, "p"), (None, None, "p"), ("a", None, "p")],
+    [],
+])
+def test_source_audit_counts_keys_as_count_distinct_does(database_url: str, rows: list[tuple]) -> None:
+    """The key check's figures are those of count(DISTINCT (keys)) over the staged rows; the sort
+    is skipped only when every key is complete, where the stage's unique index makes them equal."""
+    from types import SimpleNamespace
+
+    from realestate_assets.assets.discovery import source_audit
+    from realestate_assets.discovery.collect import Collected
+
+    county = SimpleNamespace(quality=SimpleNamespace(max_reject_rate=0.5))
+    audit = source_audit("sale_keys_present_and_unique", ["source", "sale_id"], Collected(rows=pd.DataFrame()),
+                         county, required="parcel_id")  # type: ignore[arg-type]
+    with Warehouse(database_url).transaction() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE _stage (source text, sale_id text, parcel_id text) ON COMMIT DROP")
+        cur.execute("CREATE UNIQUE INDEX ON _stage (source, sale_id)")
+        for row in rows:
+            cur.execute("INSERT INTO _stage VALUES (%s, %s, %s)", row)
+        cur.execute("SELECT count(*), count(DISTINCT (source, sale_id)), "
+                    "count(*) FILTER (WHERE parcel_id IS NULL OR parcel_id = '') FROM _stage")
+        n, distinct, without = cur.fetchone()
+        keys = audit(conn, "_stage")[0]
+    assert keys.description == f"{n} rows, {distinct} distinct keys, {without} without parcel_id"
+    assert keys.passed == (n == distinct and without == 0)
