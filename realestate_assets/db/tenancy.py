@@ -74,9 +74,24 @@ def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params:
     request starts here; `then` (with `params`) is a statement run right after it in the same one.
     On a connection in autocommit mode (a transaction begun by its first statement,
     Warehouse.transaction) it opens the transaction: SET LOCAL outside one would not hold."""
+    cur.execute(_as_api(cur) + (f"; {then}" if then else ""), (tenant_id or "", "", "", *params))
+
+
+def act_as_api_unscoped(cur: Any) -> str:
+    """`act_as_api(cur, None)` as text without parameters, for a statement sent ahead of one that
+    scopes the tenant itself (`tenant_setting`; prepared statements: db/prepared.PerConnection)."""
+    return cur.mogrify(_as_api(cur), ("", "", "")).decode()
+
+
+def _as_api(cur: Any) -> str:
     begin = "BEGIN; " if cur.connection.autocommit else ""
-    cur.execute(f"{begin}SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}" + (f"; {then}" if then else ""),
-                (tenant_id or "", "", "", *params))
+    return f"{begin}SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}"
+
+
+def tenant_setting(expression: str) -> str:
+    """The SQL expression that scopes the transaction to the tenant `expression` names (as
+    set_tenant does), and whose value is that tenant: for a statement that finds its tenant itself."""
+    return _TENANT.replace("%s", expression)
 
 
 def set_tenant(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:
