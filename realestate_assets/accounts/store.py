@@ -32,6 +32,7 @@ from realestate_assets.db.tenancy import (
     act_as_api_unscoped,
     set_tenant,
     set_user,
+    set_user_text,
     tenant_column_tables,
     tenant_setting,
 )
@@ -406,14 +407,23 @@ def logout(cur: Any, token: str) -> bool:
     return True
 
 
-def user_principal(cur: Any, claims: cred.AccessClaims, generation: bool = False) -> Principal | None:
+# A user's re-read (user_principal): the account, its membership in the token's tenant and the
+# tenant's standing; prepared once per connection (db/prepared.py), planned on every request before.
+USER_AUTH = ("SELECT u.email, u.is_active, u.is_platform_admin, m.role, t.* FROM users u "
+             "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $1::text "
+             "CROSS JOIN reos_tenant_standing($1::text, $3::boolean) t WHERE u.id = $2::bigint")
+_user_auth: PerConnection[None] = PerConnection("reos_user_auth", lambda cur: (USER_AUTH, None))
+
+
+def user_principal(cur: Any, claims: cred.AccessClaims, generation: bool = False,
+                   act_as_api_first: bool = False) -> Principal | None:
     """The principal behind a valid access token, re-read so that a deactivated user or a
     removed membership stops working at once, not when the token expires. `generation`: read the
-    response cache's generation with the tenant's standing."""
-    set_user(cur, claims.user_id, then="SELECT u.email, u.is_active, u.is_platform_admin, m.role, t.* FROM users u "
-             "LEFT JOIN memberships m ON m.user_id = u.id AND m.tenant_id = %s "
-             f"CROSS JOIN {_standing_of(generation)} t WHERE u.id = %s",
-             params=(claims.tenant_id, claims.tenant_id, claims.user_id))
+    response cache's generation with the tenant's standing. `act_as_api_first`: the transaction
+    takes the API role scoped to the token's tenant (tenancy.act_as_api) in the same round trip."""
+    scope = f"{act_as_api_unscoped(cur, claims.tenant_id)}; " if act_as_api_first else ""
+    _user_auth.execute(cur, (claims.tenant_id, claims.user_id, generation),
+                       before=scope + set_user_text(cur, claims.user_id))
     row = dict_row(cur)
     if row is None or not row["is_active"] or (row["role"] is None and not row["is_platform_admin"]):
         return None

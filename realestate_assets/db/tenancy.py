@@ -77,10 +77,17 @@ def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params:
     cur.execute(_as_api(cur) + (f"; {then}" if then else ""), (tenant_id or "", "", "", *params))
 
 
-def act_as_api_unscoped(cur: Any) -> str:
-    """`act_as_api(cur, None)` as text without parameters, for a statement sent ahead of one that
-    scopes the tenant itself (`tenant_setting`; prepared statements: db/prepared.PerConnection)."""
-    return cur.mogrify(_as_api(cur), ("", "", "")).decode()
+def act_as_api_unscoped(cur: Any, tenant_id: str | None = None) -> str:
+    """`act_as_api(cur, tenant_id)` as text without parameters, for a statement sent ahead of
+    another in its round trip (prepared statements: db/prepared.PerConnection's `before`); with
+    no tenant, for one that scopes the tenant itself (`tenant_setting`)."""
+    return cur.mogrify(_as_api(cur), (tenant_id or "", "", "")).decode()
+
+
+def set_user_text(cur: Any, user_id: int | None, platform_admin: bool = False) -> str:
+    """`set_user`'s statement as text without parameters (as act_as_api_unscoped)."""
+    return cur.mogrify(f"SELECT {_USER}", ("" if user_id is None else str(user_id),
+                                           "on" if platform_admin else "")).decode()
 
 
 def _as_api(cur: Any) -> str:

@@ -213,3 +213,30 @@ def test_an_api_key_authenticates_in_one_round_trip_and_a_wrong_one_scopes_nothi
     with owner_cursor(database_url) as cur:
         cur.execute("SELECT last_used_at FROM api_keys WHERE id = %s", (row["id"],))
         assert cur.fetchone()[0] is not None
+
+
+def test_a_user_authenticates_in_one_round_trip_scoped_to_the_token_tenant(tenants, database_url) -> None:
+    """store.USER_AUTH: the API role, the tenant scope, the user setting, the account, its membership
+    and the standing in one round trip; a user without a membership in the token's tenant is refused."""
+    a, b = tenants
+    user = a.users["viewer"]
+    conn = psycopg2.connect(dsn(database_url))
+    conn.autocommit = True  # as Warehouse.transaction(begun_by_first=True)
+    try:
+        for tenant_id, expected in ((a.id, True), (b.id, False), (a.id, True)):
+            claims = cred.AccessClaims(user_id=user["id"], tenant_id=tenant_id, role="viewer", platform_admin=False,
+                                       email=user["email"], expires_at=datetime.now(UTC) + timedelta(hours=1),
+                                       token_id="t")
+            cur = conn.cursor(cursor_factory=_Counting)
+            _Counting.sent = 0
+            principal = store.user_principal(cur, claims, generation=True, act_as_api_first=True)
+            assert _Counting.sent == 1
+            assert (principal is not None) is expected
+            cur.execute("SELECT current_user, current_setting('app.tenant_id', true), "
+                        "current_setting('app.user_id', true)")
+            assert cur.fetchone() == ("reos_api", tenant_id, str(user["id"]))
+            if expected:
+                assert principal.role == "viewer" and principal.standing.generation is not None
+            cur.execute("COMMIT")
+    finally:
+        conn.close()
