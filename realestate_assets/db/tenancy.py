@@ -74,9 +74,31 @@ def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params:
     request starts here; `then` (with `params`) is a statement run right after it in the same one.
     On a connection in autocommit mode (a transaction begun by its first statement,
     Warehouse.transaction) it opens the transaction: SET LOCAL outside one would not hold."""
+    cur.execute(_as_api(cur) + (f"; {then}" if then else ""), (tenant_id or "", "", "", *params))
+
+
+def act_as_api_unscoped(cur: Any, tenant_id: str | None = None) -> str:
+    """`act_as_api(cur, tenant_id)` as text without parameters, for a statement sent ahead of
+    another in its round trip (prepared statements: db/prepared.PerConnection's `before`); with
+    no tenant, for one that scopes the tenant itself (`tenant_setting`)."""
+    return cur.mogrify(_as_api(cur), (tenant_id or "", "", "")).decode()
+
+
+def set_user_text(cur: Any, user_id: int | None, platform_admin: bool = False) -> str:
+    """`set_user`'s statement as text without parameters (as act_as_api_unscoped)."""
+    return cur.mogrify(f"SELECT {_USER}", ("" if user_id is None else str(user_id),
+                                           "on" if platform_admin else "")).decode()
+
+
+def _as_api(cur: Any) -> str:
     begin = "BEGIN; " if cur.connection.autocommit else ""
-    cur.execute(f"{begin}SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}" + (f"; {then}" if then else ""),
-                (tenant_id or "", "", "", *params))
+    return f"{begin}SET LOCAL ROLE {API_ROLE}; SELECT {_TENANT}, {_USER}"
+
+
+def tenant_setting(expression: str) -> str:
+    """The SQL expression that scopes the transaction to the tenant `expression` names (as
+    set_tenant does), and whose value is that tenant: for a statement that finds its tenant itself."""
+    return _TENANT.replace("%s", expression)
 
 
 def set_tenant(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:

@@ -163,3 +163,80 @@ def test_api_keys_resolve_until_revoked_or_expired(tenants, api_cursor) -> None:
     assert store.key_principal(api_cursor(), token) is None
     with pytest.raises(store.AccountError, match="scopes"):
         store.create_api_key(api_cursor(), a.id, None, "bad", ["root"])
+
+
+class _Counting(psycopg2.extensions.cursor):
+    """Counts round trips (each `execute` is one)."""
+
+    sent = 0
+
+    def execute(self, query, vars=None):
+        type(self).sent += 1
+        return super().execute(query, vars)
+
+
+def test_an_api_key_authenticates_in_one_round_trip_and_a_wrong_one_scopes_nothing(tenants, database_url) -> None:
+    """store.KEY_AUTH: the lookup, the tenant scope, the key's use and the standing in one statement,
+    the API role taken in the same round trip; a wrong secret, revoked or expired key goes no further
+    than the lookup (no scope, no use noted)."""
+    a, _ = tenants
+    with owner_cursor(database_url) as cur:
+        row, token = store.create_api_key(cur, a.id, None, "one trip", ["read"])
+    conn = psycopg2.connect(dsn(database_url))
+    conn.autocommit = True  # as Warehouse.transaction(begun_by_first=True): the first statement begins
+    try:
+        for attempt in range(2):  # prepared on the first, executed on the second
+            cur = conn.cursor(cursor_factory=_Counting)
+            _Counting.sent = 0
+            wrong = token[:-3] + ("xyz" if not token.endswith("xyz") else "abc")
+            assert store.key_principal(cur, wrong, act_as_api_first=True, generation=True) is None
+            cur.execute("SELECT current_user, current_setting('app.tenant_id', true)")
+            assert cur.fetchone() == ("reos_api", "")  # the role taken, no tenant scoped
+            cur.execute("SELECT last_used_at FROM api_keys WHERE id = %s", (row["id"],))
+            assert cur.fetchone() is None  # invisible: not scoped to a tenant
+            cur.execute("COMMIT")
+            if attempt == 0:
+                with owner_cursor(database_url) as owner:
+                    owner.execute("SELECT last_used_at FROM api_keys WHERE id = %s", (row["id"],))
+                    assert owner.fetchone()[0] is None  # the wrong secret noted no use
+            _Counting.sent = 0
+            principal = store.key_principal(cur, token, act_as_api_first=True, generation=True)
+            assert _Counting.sent == 1, attempt
+            assert principal is not None and principal.tenant_id == a.id and principal.permissions == {"read"}
+            assert principal.standing.generation is not None  # read in the same statement
+            cur.execute("SELECT current_setting('app.tenant_id', true), last_used_at IS NOT NULL FROM api_keys "
+                        "WHERE id = %s", (row["id"],))
+            assert cur.fetchone() == (a.id, True)  # scoped (row-level security shows the key), its use noted
+            cur.execute("COMMIT")
+    finally:
+        conn.close()
+    with owner_cursor(database_url) as cur:
+        cur.execute("SELECT last_used_at FROM api_keys WHERE id = %s", (row["id"],))
+        assert cur.fetchone()[0] is not None
+
+
+def test_a_user_authenticates_in_one_round_trip_scoped_to_the_token_tenant(tenants, database_url) -> None:
+    """store.USER_AUTH: the API role, the tenant scope, the user setting, the account, its membership
+    and the standing in one round trip; a user without a membership in the token's tenant is refused."""
+    a, b = tenants
+    user = a.users["viewer"]
+    conn = psycopg2.connect(dsn(database_url))
+    conn.autocommit = True  # as Warehouse.transaction(begun_by_first=True)
+    try:
+        for tenant_id, expected in ((a.id, True), (b.id, False), (a.id, True)):
+            claims = cred.AccessClaims(user_id=user["id"], tenant_id=tenant_id, role="viewer", platform_admin=False,
+                                       email=user["email"], expires_at=datetime.now(UTC) + timedelta(hours=1),
+                                       token_id="t")
+            cur = conn.cursor(cursor_factory=_Counting)
+            _Counting.sent = 0
+            principal = store.user_principal(cur, claims, generation=True, act_as_api_first=True)
+            assert _Counting.sent == 1
+            assert (principal is not None) is expected
+            cur.execute("SELECT current_user, current_setting('app.tenant_id', true), "
+                        "current_setting('app.user_id', true)")
+            assert cur.fetchone() == ("reos_api", tenant_id, str(user["id"]))
+            if expected:
+                assert principal.role == "viewer" and principal.standing.generation is not None
+            cur.execute("COMMIT")
+    finally:
+        conn.close()

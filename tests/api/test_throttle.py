@@ -105,3 +105,51 @@ def test_in_memory_counters_expire_when_read_and_are_swept_once_a_second() -> No
     assert throttle.storage.timer is timer  # one sweep pending, not a thread per write
     timer.join()
     assert throttle.limiter.hit(item, "principal", "k")  # a later window: counted afresh
+
+
+def test_counters_written_from_many_threads_at_once_schedule_one_daemon_sweep(monkeypatch) -> None:
+    """The event loop and the worker threads write the counters at the same time: scheduling the
+    sweep never touches a timer another thread may have started (it raised "cannot set daemon
+    status of active thread", a 500, under bench_api's closed loop)."""
+    import threading
+    import time
+
+    from realestate_assets.api.v1.throttle import SweptMemory
+
+    class SlowTimer(threading.Timer):
+        """A timer whose `daemon` takes a moment to set: widens the window in which another writer
+        may start the timer being set up."""
+
+        @property
+        def daemon(self) -> bool:
+            return threading.Thread.daemon.fget(self)  # type: ignore[attr-defined]
+
+        @daemon.setter
+        def daemon(self, value: bool) -> None:
+            time.sleep(0.0005)
+            threading.Thread.daemon.fset(self, value)  # type: ignore[attr-defined]
+
+    class Quick(SweptMemory):
+        SWEEP_S = 0.001  # timers end all the time: many chances for two writers to reschedule at once
+
+    memory = Quick()
+    monkeypatch.setattr(threading, "Timer", SlowTimer)
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def write(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(2000):
+                memory.incr(f"k{n}/{i % 7}", 60)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert memory.timer.daemon
+    assert sum(memory.get(f"k{n}/{i}") for n in range(8) for i in range(7)) == 8 * 2000

@@ -27,7 +27,7 @@ from realestate_assets.accounts.roles import PERMISSIONS, Principal, TenantStand
 from realestate_assets.api.v1 import idempotency
 from realestate_assets.api.v1.problems import Problem
 from realestate_assets.api.v1.quota import count_api_call
-from realestate_assets.db.tenancy import act_as_api, set_tenant
+from realestate_assets.db.tenancy import set_tenant
 
 PERMISSION_KEY = "x-permission"  # OpenAPI extension naming each route's permission
 
@@ -76,18 +76,17 @@ class Context:
 
 def resolve_principal(cur: Any, token: str, jwt_secret: str, generation: bool = False) -> Principal | None:
     """Principal for a bearer value (API key or JWT), with the cursor's transaction acting as the
-    API role (tenancy.act_as_api) scoped to its tenant. Round trips: a key's lookup goes with the
-    role, a token's tenant too (it is in the token); the principal's own read with its tenant's
-    standing (store.key_principal, store.user_principal), and the response cache's generation
-    when the route is answered from it (`generation`)."""
+    API role (tenancy.act_as_api) scoped to its tenant. One round trip either way: the role, the
+    principal's own read (a key's lookup; a user's account and membership, its tenant being in
+    the token) and its tenant's standing (store.key_principal, store.user_principal), with the
+    response cache's generation when the route is answered from it (`generation`)."""
     if cred.looks_like_api_key(token):
         return store.key_principal(cur, token, act_as_api_first=True, generation=generation)
     try:
         claims = cred.decode_access_token(jwt_secret, token)
     except cred.InvalidToken:
         return None
-    act_as_api(cur, claims.tenant_id)
-    return store.user_principal(cur, claims, generation)
+    return store.user_principal(cur, claims, generation, act_as_api_first=True)
 
 
 @contextmanager

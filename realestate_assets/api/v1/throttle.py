@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from limits import RateLimitItem, parse, storage, strategies
 
@@ -76,11 +77,26 @@ class SweptMemory(storage.MemoryStorage):
 
     SWEEP_S = 1.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._scheduling = threading.Lock()
+        super().__init__(*args, **kwargs)
+
     def _MemoryStorage__schedule_expiry(self) -> None:  # the base class's private hook, as it is named there
-        if not self.timer.is_alive():
-            self.timer = threading.Timer(self.SWEEP_S, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
-            self.timer.daemon = True  # never holds the process open at exit
-            self.timer.start()
+        # Writes come from the event loop (limit_by_address) and the worker threads (the principal's
+        # limit, the day's API calls) at once. The timer is made daemon *before* it is started and
+        # shared only once started: setting `daemon` on `self.timer` after assigning it let another
+        # thread start that very timer first ("cannot set daemon status of active thread", a 500
+        # under bench_api's closed loop). One thread schedules; the others find it running.
+        if self.timer.is_alive() or not self._scheduling.acquire(blocking=False):
+            return
+        try:
+            if not self.timer.is_alive():
+                timer = threading.Timer(self.SWEEP_S, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+                timer.daemon = True  # never holds the process open at exit
+                timer.start()
+                self.timer = timer
+        finally:
+            self._scheduling.release()
 
 
 def _window(item: RateLimitItem) -> str:
