@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from realestate_assets.discovery.addresses import normalize_address, normalize_addresses
-from realestate_assets.discovery.matching import _PARCEL_JUNK, _ascii_parcel_ids, normalize_parcel_ids
+from realestate_assets.discovery.matching import _PARCEL_JUNK, _ascii_parcel_ids, _sorted_codes, normalize_parcel_ids
 
 
 def parcel_ids_by_pandas(values: pd.Series) -> pd.Series:
@@ -91,3 +91,20 @@ def test_addresses_by_row_codes_are_the_multiindex_ones(seed: int) -> None:
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
         for column in expected.columns:
             assert [type(v) for v in got[column]] == [type(v) for v in expected[column]]
+
+
+TEXTS = ["", "a", "A", "b", "aa", "a ", "0", "00", "10", "9", "é", "e\u0301", "ß", "\uffff", "\U0001f600", "z\x00",
+         "coords-1", "47.6,-122.3"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sorted_codes_are_pandas_sorted_factorize(seed: int) -> None:
+    rnd = random.Random(seed)
+    for _ in range(300):
+        values = np.array([rnd.choice(TEXTS) for _ in range(rnd.choice([1, 2, 5, 60]))], dtype=object)
+        if rnd.random() < 0.05:
+            values[0] = "\ud800"  # a lone surrogate: Arrow cannot hold it, pandas sorts it
+        codes, uniques = _sorted_codes(values)
+        expected_codes, expected_uniques = pd.factorize(values, sort=True)
+        assert codes.tolist() == expected_codes.tolist()
+        assert uniques.tolist() == list(expected_uniques) and uniques.dtype == object
