@@ -110,8 +110,12 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = pc.sort_indices(encoded.dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.intp)
     rank[order] = np.arange(len(order), dtype=np.intp)
-    codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    return codes, encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    # The dictionary numbers the values in order of first appearance: each one's first row is
+    # where the running maximum grows. The uniques are those rows' own objects (no new text).
+    grows = np.ones(len(indices), dtype=bool)
+    grows[1:] = indices[1:] > np.maximum.accumulate(indices)[:-1]
+    return rank[indices], values[np.flatnonzero(grows)][order]
 
 
 def _component_keys(labels: np.ndarray, count: int,
