@@ -33,7 +33,7 @@ Create Date: 2026-12-04
 from alembic import op
 
 revision = "0051"
-down_revision = "0049"  # TEMP-LOCAL
+down_revision = "0050"  # the lead fixes the chain at merge (0050 may be sales1m's; without it: "0049")
 branch_labels = None
 depends_on = None
 
