@@ -90,11 +90,11 @@ STREETS = ("MAIN", "OAK", "PINE", "CEDAR", "ELM", "LAKE", "HILL", "PARK")
 # filtered walk, but not a typical county).
 SEED_SQL = f"""
 INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, latitude, longitude,
-                       use_type, status, list_price)
+                       use_type, list_price)
 SELECT %(county)s, 'p' || g, lpad(g::text, 10, '0'),
        (100 + g %% 9000) || ' ' || (ARRAY{list(STREETS)})[1 + g %% {len(STREETS)}] || ' ST',
        'SEATTLE', 'WA', (98100 + g %% 90)::text, 47.5 + (g %% 1000) / 5000.0, -122.4 + (g %% 997) / 5000.0,
-       CASE WHEN g %% 3 = 0 THEN 'condo' ELSE 'sfr' END, 'scored',
+       CASE WHEN g %% 3 = 0 THEN 'condo' ELSE 'sfr' END,
        CASE WHEN g %% 5 = 0 THEN NULL ELSE 300000 + (g * 7919) %% 900000 END
 FROM generate_series(1::bigint, %(n)s) g;
 INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, year_built,

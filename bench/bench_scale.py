@@ -102,7 +102,10 @@ def child(stage: str) -> None:
     from realestate_assets.definitions import build_definitions
 
     job = build_definitions().resolve_implicit_global_asset_job_def()
-    instance = dg.DagsterInstance.ephemeral()
+    # --instance: one Dagster instance kept across runs, so a stage can find its last
+    # materialization and skip an unchanged re-run (assets/unchanged.py).
+    kept = os.environ.get("REOS_BENCH_INSTANCE")
+    instance = dg.DagsterInstance.local_temp(tempdir=kept) if kept else dg.DagsterInstance.ephemeral()
     imported = time.perf_counter() - started
     cpu_imported = time.process_time()
     result = job.execute_in_process(
@@ -338,12 +341,18 @@ def main() -> None:
                     help=f"the children's compiled modules (default {DEFAULT_BYTECODE_CACHE})")
     ap.add_argument("--no-bytecode-cache", action="store_true",
                     help="children import as the environment says (may compile every module per process)")
+    ap.add_argument("--instance", type=Path,
+                    help="a directory for one Dagster instance kept across runs (the default: a new "
+                         "ephemeral one per stage, so nothing is ever skipped as unchanged)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child)
         return
     cache = None if args.no_bytecode_cache else args.bytecode_cache
+    if args.instance:  # the children read it from their environment (run_stages passes it on)
+        args.instance.mkdir(parents=True, exist_ok=True)
+        os.environ["REOS_BENCH_INSTANCE"] = str(args.instance.resolve())
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     if args.reuse:

@@ -4,7 +4,8 @@
 
 On a database made by bench_scale.py (`--keep`; a copy, it is written to):
 
-* `--moves`: the statements `advance_status` ran before migration 0046 — every prospect of the
+* `--moves` (a database before migration 0050, which dropped the column): the statements
+  `advance_status` ran before migration 0046 — every prospect of the
   county `new` → `enriched` (enrichment) and → `scored` (scores) — each timed, then rolled back
   (the column is first reset to `new` inside the same transaction, uncounted). What the
   enrichment and scores steps no longer pay.

@@ -36,21 +36,21 @@ def test_sync_inserts_updates_only_changes_and_deletes_missing(warehouse: Wareho
     def sync(frame: pd.DataFrame):
         with warehouse.transaction() as conn:
             return sync_partition(conn, "prospects", frame, county=county,
-                                  keys=["prospect_key"], preserve=["status"])
+                                  keys=["prospect_key"], preserve=["owner_name"])
 
     first = sync(prospects(["a", "b", "c"]))
     assert (first.inserted, first.updated, first.deleted) == (3, 0, 0)
     again = sync(prospects(["a", "b", "c"]))
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     with warehouse.transaction() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE prospects SET status = 'scored' WHERE county = %s AND prospect_key = 'a'",
+        cur.execute("UPDATE prospects SET owner_name = 'someone' WHERE county = %s AND prospect_key = 'a'",
                     (county,))
     changed = sync(pd.concat([prospects(["a"], lat=47.7), prospects(["b", "d"])]))
     assert (changed.inserted, changed.updated, changed.deleted, changed.unchanged) == (1, 1, 1, 1)
-    rows = warehouse.frame("SELECT prospect_key, status, latitude, created_at < updated_at AS touched "
+    rows = warehouse.frame("SELECT prospect_key, owner_name, latitude, created_at < updated_at AS touched "
                            "FROM prospects WHERE county = :c ORDER BY prospect_key", {"c": county})
     assert list(rows["prospect_key"]) == ["a", "b", "d"]
-    assert rows.set_index("prospect_key").loc["a", "status"] == "scored"  # preserved
+    assert rows.set_index("prospect_key").loc["a", "owner_name"] == "someone"  # preserved
     assert rows.set_index("prospect_key").loc["a", "latitude"] == 47.7
     assert bool(rows.set_index("prospect_key").loc["a", "touched"])  # trigger kept updated_at
 
@@ -146,10 +146,10 @@ def test_a_first_load_goes_straight_into_the_table_with_the_same_outcome(warehou
     assert (first.inserted, first.updated, first.deleted, first.unchanged, first.staged, first.published) == \
         (3, 0, 0, 0, 3, True)
     assert seen[-1] == (3, 0)
-    rows = warehouse.frame("SELECT prospect_key, latitude, sources, status FROM prospects WHERE county = :c "
+    rows = warehouse.frame("SELECT prospect_key, latitude, sources FROM prospects WHERE county = :c "
                            "ORDER BY 1", {"c": county})
     assert rows.to_dict("list") == {"prospect_key": ["a", "b", "c"], "latitude": [47.6, 47.6, 47.7],
-                                    "sources": [["s"]] * 3, "status": ["new"] * 3}
+                                    "sources": [["s"]] * 3}
     again = sync(prospects(["a", "b", "c"]))  # not empty now: staged and upserted as before
     assert (again.inserted, again.updated, again.deleted, again.unchanged) == (0, 1, 0, 2)
     assert warehouse.scalar("SELECT count(*) FROM prospects WHERE county = :c", {"c": other}) == 2
@@ -242,7 +242,7 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
                 with conn.cursor() as cur:  # a bad plan at this size runs for many minutes: fail instead
                     cur.execute("SET LOCAL statement_timeout = '120s'")
                 return sync_partition(conn, "prospects", frame, county=county,
-                                      keys=["prospect_key"], preserve=["status"])
+                                      keys=["prospect_key"])
 
         sync(lean(5_000), "small_county")
         with wh.transaction() as conn, conn.cursor() as cur:

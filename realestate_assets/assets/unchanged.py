@@ -35,12 +35,14 @@ def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Seque
 
 
 def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],
-              digest: str) -> dg.MaterializeResult | None:
-    """The partition reported unchanged, or None when it has to be computed."""
+              digest: str, companions: Sequence[str] = ()) -> dg.MaterializeResult | None:
+    """The partition reported unchanged, or None when it has to be computed. `companions`: other
+    tables the stage writes in the same transaction (`prospect_sources`), whose slices must be
+    as it left them too."""
     previous = _latest_metadata(context)
     if previous is None or _value(previous.get(FINGERPRINT)) != digest:
         return None
-    state = slice_state(wh, table, params)
+    state = _output_state(wh, table, params, companions)
     if _value(previous.get(SLICE_STATE)) != state:
         return None
     recorded = _value(previous.get(CHECKS)) or []
@@ -57,11 +59,19 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
 
-def written_slice(wh: Warehouse, table: str, params: Mapping[str, Any]) -> tuple[int, str]:
+def written_slice(wh: Warehouse, table: str, params: Mapping[str, Any],
+                  companions: Sequence[str] = ()) -> tuple[int, str]:
     """The output slice after the write, read once: its rows (the metadata's row count; after a
-    held-back write, the previous rows) and its state (what `remember` records)."""
-    state = slice_state(wh, table, params)
+    held-back write, the previous rows) and its state (what `remember` records), with the
+    `companions`' (see `unchanged`)."""
+    state = _output_state(wh, table, params, companions)
     return slice_rows_of(state), state
+
+
+def _output_state(wh: Warehouse, table: str, params: Mapping[str, Any], companions: Sequence[str]) -> str:
+    """The slice states of `table` then of each companion, `;`-joined (the count `slice_rows_of`
+    reads is the table's, first)."""
+    return ";".join(slice_state(wh, t, params) for t in (table, *companions))
 
 
 def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],

@@ -8,8 +8,8 @@ Nothing is stored (issue #17): moving a million prospects `new` â†’ `enriched` â
 column `prospects.status` cost a non-HOT update of every row, with an entry in each of the ten
 prospects indexes (55 s at 1M for each stage). The facts are in the rows the stages write anyway,
 so the status is read from them, and it says what the tables hold now (a prospect whose
-enrichment later fails, and that has no score, is `new` again). The column stays for old readers
-and is no longer maintained (migration 0046).
+enrichment later fails, and that has no score, is `new` again). The column was left unmaintained
+by migration 0046 and dropped by 0050 (no reader was left).
 
 The expression reads the prospect's enrichment and scores rows joined as `e` and `s` on
 (county, prospect_key), as PUBLIC_STATUS_JOINS (and the API's list and detail) join them.

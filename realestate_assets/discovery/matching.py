@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -45,8 +47,32 @@ class MatchResult:
 
 def normalize_parcel_ids(values: pd.Series) -> pd.Series:
     """Upper case, punctuation and spaces dropped ("..0007600046" and "0007600046" agree)."""
+    ascii_ids = _ascii_parcel_ids(values)
+    if ascii_ids is not None:
+        return ascii_ids
     text = values.astype("string").str.upper().str.replace(_PARCEL_JUNK, "", regex=True)
     return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
+
+
+def _ascii_parcel_ids(values: pd.Series) -> pd.Series | None:
+    """`normalize_parcel_ids` by Arrow's kernels (issue 17: pandas' string methods are a Python
+    call per value, ≈1 CPU s at a million parcels), for text that is all ASCII — where Arrow's
+    upper case and RE2's classes are exactly Python's (`str.upper` maps some other letters to
+    several, e.g. ß → SS). None for anything else (other values, other text): the pandas path."""
+    objects = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(objects, skipna=True) not in ("string", "empty"):
+        return None
+    try:
+        text = pa.array(objects, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pc.all(pc.string_is_ascii(text)).as_py() is False:
+        return None
+    text = pc.replace_substring_regex(pc.ascii_upper(text), _PARCEL_JUNK.pattern, "")
+    unusable = pc.or_kleene(pc.equal(text, ""), pc.match_substring_regex(text, "^0+$"))
+    text = pc.if_else(pc.fill_null(unusable, True), pa.scalar(None, pa.large_string()), text)
+    return pd.Series(pd.array(text.to_numpy(zero_copy_only=False), dtype="string"), index=values.index,
+                     name=values.name)
 
 
 def _prospect_key(kind: str, value: str) -> str:
@@ -71,6 +97,27 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
     return frame[name] if name in frame.columns else None
 
 
+def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize(values, sort=True)` of text, the uniques as objects. The distinct values are
+    sorted by Arrow (issue 17: pandas sorts them comparing Python objects, ≈1–2 CPU s for a
+    million parcel ids); the same order — UTF-8 bytes order as code points, as Python compares
+    text. Values Arrow cannot hold as text (a lone surrogate, a non-text value) go through pandas."""
+    try:
+        encoded = pa.array(values, type=pa.large_string()).dictionary_encode()
+    except (pa.ArrowException, ValueError, TypeError):
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes, np.asarray(uniques, dtype=object)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order), dtype=np.intp)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    # The dictionary numbers the values in order of first appearance: each one's first row is
+    # where the running maximum grows. The uniques are those rows' own objects (no new text).
+    grows = np.ones(len(indices), dtype=bool)
+    grows[1:] = indices[1:] > np.maximum.accumulate(indices)[:-1]
+    return rank[indices], values[np.flatnonzero(grows)][order]
+
+
 def _component_keys(labels: np.ndarray, count: int,
                     identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]]) -> np.ndarray:
     """The prospect key of each row: its component's smallest value of the first identifier
@@ -92,10 +139,10 @@ def _component_keys(labels: np.ndarray, count: int,
         rows, values = rows[present], values.to_numpy(dtype=object)[present]
         if rows.size == 0:
             continue
-        codes, uniques = pd.factorize(values, sort=True)
+        codes, uniques = _sorted_codes(values)
         best = pd.Series(codes).groupby(labels[rows]).min()
         components = best.index.to_numpy()
-        smallest = np.asarray(uniques, dtype=object)[best.to_numpy()]
+        smallest = uniques[best.to_numpy()]
         key_of[components] = [_prospect_key(kind, str(value)) for value in smallest]
         keyed[components] = True
     return key_of[labels]

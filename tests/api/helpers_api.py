@@ -168,9 +168,9 @@ def seed_county(cur: Any, county: str, n: int) -> None:
         scored = i % 4 != 0
         cur.execute(
             "INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
-            "status, list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', '98103', %s, %s, %s)",
+            "list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', '98103', %s, %s)",
             (county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST",
-             "condo" if i % 2 == 0 else "single_family", "scored" if scored else "new",
+             "condo" if i % 2 == 0 else "single_family",
              None if i % 3 == 0 else 300000.0 + 1000 * i))
         if not scored:
             continue

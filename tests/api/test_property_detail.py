@@ -77,8 +77,8 @@ def market_world(database_url: str) -> dict[str, Any]:
         for i in range(N_PROSPECTS):
             key, parcel = f"{county}-{i}", "S000" if i == 0 else f"Q{i:03d}"
             cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, "
-                        "zip, use_type, status, latitude, longitude) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', "
-                        "'98103', 'single_family', 'scored', %s, %s) RETURNING id",
+                        "zip, use_type, latitude, longitude) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', "
+                        "'98103', 'single_family', %s, %s) RETURNING id",
                         (county, key, parcel, f"{10 + i} ELM ST", LAT + 0.001 * i, LON))
             ids.append(cur.fetchone()[0])
             cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, "
@@ -187,8 +187,8 @@ def test_price_history_is_the_parcels_sales_and_the_county_index(vclient, auth, 
 
 def test_a_property_without_location_has_no_comps_and_says_why(vclient, auth, market_world, database_url) -> None:
     with owner_cursor(database_url) as cur:
-        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, status) "
-                    "VALUES (%s, %s, 'NOLOC', 'new') RETURNING id",
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id) "
+                    "VALUES (%s, %s, 'NOLOC') RETURNING id",
                     (market_world["county"], f"{market_world['county']}-noloc"))
         pid = cur.fetchone()[0]
     body = vclient.get(f"/api/v1/properties/{pid}/comps", headers=auth["a"]).json()

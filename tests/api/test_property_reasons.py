@@ -51,8 +51,8 @@ def scored(world: dict[str, Any], client: TestClient, database_url: str) -> dict
         table_columns = {r[0] for r in cur.fetchall()}
         columns = [c for c in features.columns if c in table_columns]
         for row in features.to_dict("records"):
-            cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, status) "
-                        "VALUES (%s, %s, %s, '1 MAIN ST', 'SEATTLE', 'WA', '98103', 'scored')",
+            cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip) "
+                        "VALUES (%s, %s, %s, '1 MAIN ST', 'SEATTLE', 'WA', '98103')",
                         (county, row["prospect_key"], row["prospect_key"]))
             cur.execute(f"INSERT INTO features ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
                         [None if v != v else v for v in (row[c] for c in columns)])  # NaN → NULL

@@ -47,7 +47,7 @@ def seed(cur: Any, county: str) -> None:
         score = 40.0 + 2 * i
         cur.execute(
             "INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
-            "status, list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', %s, %s, 'scored', %s)",
+            "list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', %s, %s, %s)",
             (county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST", f"981{i % 10:02d}",
              "condo" if i % 2 == 0 else "single_family", 300000.0 + 10000 * i))
         cur.execute(

@@ -71,7 +71,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         for i, r in enumerate(chosen.itertuples()):
             key = f"{county}-{r.parcel_id}"
             cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, city, state, use_type, "
-                        "status, latitude, longitude) VALUES (%s, %s, %s, 'SEATTLE', 'WA', %s, 'scored', "
+                        "latitude, longitude) VALUES (%s, %s, %s, 'SEATTLE', 'WA', %s, "
                         "%s, %s) RETURNING id", (county, key, r.parcel_id, r.use_type, r.latitude, r.longitude))
             ids.append(cur.fetchone()[0])
             provenance = {"living_sqft": {"source": "king_wa_sales", "fetched_at": "2026-12-01T04:00:00+00:00",

@@ -155,8 +155,8 @@ def test_the_owner_gets_one_digest_per_search_and_never_a_match_twice(database_u
 
     # A property found later makes a second digest listing it alone.
     with owner_cursor(database_url) as cur:
-        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type, "
-                    "status) VALUES (%s, %s, 'x', '1 NEW ST', 'SEATTLE', 'WA', '98103', 'condo', 'scored')",
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, use_type) "
+                    "VALUES (%s, %s, 'x', '1 NEW ST', 'SEATTLE', 'WA', '98103', 'condo')",
                     (county, f"{county}-new"))
         cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
                     "bird_dog_score, score_rank, model_version) VALUES (%s, %s, '2026-12-02', 610000, 12, 95, 1, 'v1')",
