@@ -7,14 +7,15 @@ deploy/k8s/api.yaml, `make dev` and bench/bench_api.py all start the API this wa
 * Python's cyclic garbage collector otherwise rescans every object the imports made (~233,000:
   FastAPI, pydantic, SQLAlchemy, the routes' models) on each full (generation 2) collection, and
   finds nothing to free there: at 50 closed-loop clients the bench saw about one full collection
-  per worker every 10 s, **115–150 ms of CPU each** (collected: 0), a pause in which every request
+  per worker every 10 s, **114–148 ms of CPU each** (collected: 0), a pause in which every request
   of the process waits. Frozen once after the imports (`gc.freeze()`, as docs/memo.py's render
-  workers do), a full collection scans only what was made since: 4–6 ms (docs/api.md, "Under load").
+  workers do), a full collection scans only what was made since: 4–9 ms (docs/api.md, "Not done
+  yet" 1).
 
 One process each: more processes are more pods (the Kubernetes Service spreads connections among
 them). `--workers` is refused: uvicorn's workers are new processes that import the app again and
 would skip `settle_heap`, and they share one listening socket, which let the first worker to wake
-accept all 50 of the bench's connections. The bench runs N processes of this launch instead, each
+accept most or all 50 of the bench's connections. The bench runs N processes of this launch instead, each
 on its own `SO_REUSEPORT` socket (`--fd`), the kernel spreading connections among them as a
 Service spreads them among pods.
 """
