@@ -98,7 +98,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	  $(CURDIR)/$(BIN)/python -m realestate_assets.devserver \
 	  $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT) \
 	  --and env REOS_DAGSTER_URL=http://127.0.0.1:$(DAGSTER_PORT) \
-	  $(CURDIR)/$(BIN)/uvicorn realestate_assets.api.app:app --host 127.0.0.1 --port $(API_PORT) \
+	  $(CURDIR)/$(BIN)/python -m realestate_assets.api.serve --host 127.0.0.1 --port $(API_PORT) \
 	  $(DASHBOARD_DEV)
 
 lint: install

@@ -6,7 +6,8 @@
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
-and a tenant following it (unlimited plan); `uvicorn` serves the API in a child process; `--clients`
+and a tenant following it (unlimited plan); the API is served as production serves it (`--workers`
+processes of realestate_assets/api/serve.py on one port, `started_api`); `--clients`
 keep-alive connections with the tenant's API key call one route for `--seconds`:
 
 * list   — `/api/v1/properties?min_score=<40..80>&sort=-bird_dog_score&limit=50` (filtered, sorted)
@@ -21,7 +22,7 @@ Three load profiles per route: one client alone (a request's own latency); `--cl
 loop (each sends its next request as soon as the last answers: the throughput ceiling, latency
 dominated by queueing); `--clients` with think time (each waits an exponential pause of mean
 `--think-ms` between requests, as people and scripts do). Prints p50/p95/p99 latency, requests/s
-and errors per route and profile, the CPU milliseconds per request of the uvicorn processes (`api
+and errors per route and profile, the CPU milliseconds per request of the API processes (`api
 cpu`) and of the database's backends (`pg cpu`) over the run — on a shared machine the figure that
 stays put while latencies move with other work — and the plans of the list and search queries as
 the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
@@ -209,24 +210,57 @@ def bench_database(given: str | None) -> Iterator[str]:
         yield url
 
 
-def started_api(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """uvicorn serving the API on a free port (`env` over this process's, local settings, no rate
-    limits: the bench measures the routes), once /healthz answers; (process, base URL)."""
+class ApiServers:
+    """The API's processes serving one port (`started_api`)."""
+
+    def __init__(self, processes: list[subprocess.Popen]) -> None:
+        self.processes = processes
+        self.pids = [p.pid for p in processes]
+        self.pid = self.pids[0]  # the one `--profile` records
+
+    def terminate(self) -> None:
+        for process in self.processes:
+            process.terminate()
+
+    def wait(self, timeout: float | None = None) -> None:
+        for process in self.processes:
+            process.wait(timeout=timeout)
+
+
+def started_api(env: dict[str, str], workers: int = 1) -> tuple[ApiServers, str]:
+    """The API on a free port (`env` over this process's, local settings, no rate limits: the bench
+    measures the routes), once /healthz answers; (its processes, base URL).
+
+    Served as production serves it (realestate_assets/api/serve.py: one process, the heap settled
+    first), `workers` processes as `workers` pods: each listens on its own `SO_REUSEPORT` socket
+    bound to the same port, so the kernel spreads the connections among them as a Service spreads
+    them among pods (uvicorn's `--workers` share one socket, and the first to wake accepted all
+    50 of the bench's connections)."""
     unlimited = "100000000/minute"
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", str(workers), "--log-level", "warning"],
+    sockets = []
+    for _ in range(workers):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", sockets[0].getsockname()[1] if sockets else 0))
+        sock.listen(2048)  # in the kernel's group now: connections queue for a process still starting
+        sockets.append(sock)
+    port = sockets[0].getsockname()[1]
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "realestate_assets.api.serve", "--fd", str(sock.fileno()), "--log-level", "warning"],
+        pass_fds=(sock.fileno(),),
         env={**os.environ, "REOS_ENV": "local", "REOS_RATE_LIMIT_IP": unlimited,
-             "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **env})
+             "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **env}) for sock in sockets]
+    for sock in sockets:
+        sock.close()  # each process has its own copy
     base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    for _ in range(300):  # ready when new connections, whichever process they reach, are answered
         try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+            if all(httpx.get(base + "/healthz", timeout=1).status_code == 200 for _ in range(4 * workers)):
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
-    return server, base
+    return ApiServers(processes), base
 
 
 def free_port() -> int:
@@ -321,10 +355,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
     return found
 
 
-def server_processes(server_pid: int) -> list[psutil.Process]:
-    """The uvicorn process and its workers."""
-    parent = psutil.Process(server_pid)
-    return [parent, *parent.children(recursive=True)]
+def server_processes(*pids: int) -> list[psutil.Process]:
+    """The API's processes and their children."""
+    found = []
+    for pid in pids:
+        parent = psutil.Process(pid)
+        found += [parent, *parent.children(recursive=True)]
+    return found
 
 
 def database_backends(database: str) -> list[psutil.Process]:
@@ -386,8 +423,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2,
-                        help="uvicorn worker processes (2: one per core; "
-                                                         "production scales one-worker pods)")
+                        help="API processes on one SO_REUSEPORT port (2: one per core; production scales "
+                             "one-process pods)")
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--routes", default="list,detail,search")
@@ -425,9 +462,9 @@ def main() -> None:
                 profiles.append(("think", args.clients, args.think_ms / 1000))
             load = os.getloadavg()[0]
             print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
-                  f"and profile, {args.workers} uvicorn worker(s), think time mean {args.think_ms:g} ms, "
+                  f"and profile, {args.workers} API process(es), think time mean {args.think_ms:g} ms, "
                   f"load average {load:.1f} at start")
-            # CPU ms per request: user + system seconds of the uvicorn processes (api) and of the
+            # CPU ms per request: user + system seconds of the API processes (api) and of the
             # database's backends (pg) over the run, divided by its requests — the figure that stays
             # put when other work on the machine moves the latencies.
             print(f"{'route':<8}{'profile':<8}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
@@ -444,7 +481,7 @@ def main() -> None:
                                                 str(int(args.seconds)), "-o", str(args.profile / f"{name}.txt"),
                                                 *(["--gil", "--nonblocking"] if args.profile_gil else [])],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    api, pg = server_processes(server.pid), database_backends(database)
+                    api, pg = server_processes(*server.pids), database_backends(database)
                     api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
                     if use_wrk:
                         run = run_wrk(base, key, name, top, clients, args.seconds, think_s)
@@ -459,7 +496,7 @@ def main() -> None:
                     print(f"{name:<8}{profile:<8}{run.requests:>10,}{run.requests / run.seconds:>9.0f}"
                           f"{run.p50_ms:>9.1f}{run.p95_ms:>9.1f}{run.p99_ms:>9.1f}{run.errors:>8}"
                           f"{api_ms:>9.2f}{pg_ms:>8.2f}{os.getloadavg()[0]:>6.1f}", flush=True)
-            print(f"server peak RSS (largest process): {peak_rss_mb(server_processes(server.pid)):.0f} MB")
+            print(f"server peak RSS (largest process): {peak_rss_mb(server_processes(*server.pids)):.0f} MB")
             if args.home_seconds:
                 home(base, key, url, args.home_seconds)
             for title, filters in (

@@ -23,7 +23,6 @@ import contextlib
 import gzip
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]
@@ -140,7 +138,7 @@ def served(properties: int, database_url: str | None, workers: int) -> Iterator[
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import psycopg2
-    from bench_api import bench_database, free_port, seed
+    from bench_api import bench_database, seed, started_api
 
     from realestate_assets.accounts import store
     from realestate_assets.api.dashboard import DIST
@@ -159,19 +157,12 @@ def served(properties: int, database_url: str | None, workers: int) -> Iterator[
                 user = store.create_user(cur, BENCH_EMAIL, BENCH_PASSWORD, verified=True)
                 store.set_membership(cur, "bench", user["id"], "owner")
         conn.close()
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "REOS_ENV": "local", "REOS_STATE_DIR": scratch,
-               "REOS_RATE_LIMIT_IP": "100000/minute", "REOS_RATE_LIMIT_LOGIN": "1000/minute"}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "realestate_assets.api.app:app", "--host",
-                                   "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                                   "--log-level", "warning"], env=env)
-        base = f"http://127.0.0.1:{port}"
+        # Served as bench_api serves it (realestate_assets/api/serve.py, `workers` processes on one
+        # SO_REUSEPORT port); the principal's rate limit left at its default ("").
+        server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch,
+                                    "REOS_RATE_LIMIT_IP": "100000/minute", "REOS_RATE_LIMIT_LOGIN": "1000/minute",
+                                    "REOS_RATE_LIMIT_PRINCIPAL": ""}, workers)
         try:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.1)
             yield base
         finally:
             server.terminate()
@@ -185,7 +176,8 @@ def main() -> None:
     parser.add_argument("--password")
     parser.add_argument("--properties", type=int, help="serve bench_api's generated county of this many properties")
     parser.add_argument("--database-url", help="with --properties: reuse this migrated database")
-    parser.add_argument("--workers", type=int, default=2, help="with --properties: uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, 
+                        help="with --properties: API processes (bench_api.started_api)")
     parser.add_argument("--runs", type=int, default=5, help="cold loads per screen")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--screenshots", type=Path)
