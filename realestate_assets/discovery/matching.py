@@ -27,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from realestate_assets.discovery.addresses import normalize_addresses
+from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.geo import to_xy
 
 _PARCEL_JUNK = re.compile(r"[^0-9A-Z]")
@@ -59,20 +60,13 @@ def _ascii_parcel_ids(values: pd.Series) -> pd.Series | None:
     call per value, ≈1 CPU s at a million parcels), for text that is all ASCII — where Arrow's
     upper case and RE2's classes are exactly Python's (`str.upper` maps some other letters to
     several, e.g. ß → SS). None for anything else (other values, other text): the pandas path."""
-    objects = values.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(objects, skipna=True) not in ("string", "empty"):
-        return None
-    try:
-        text = pa.array(objects, type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    if pc.all(pc.string_is_ascii(text)).as_py() is False:
+    text = arrow_text(values)
+    if text is None or pc.all(pc.string_is_ascii(text)).as_py() is False:
         return None
     text = pc.replace_substring_regex(pc.ascii_upper(text), _PARCEL_JUNK.pattern, "")
     unusable = pc.or_kleene(pc.equal(text, ""), pc.match_substring_regex(text, "^0+$"))
     text = pc.if_else(pc.fill_null(unusable, True), pa.scalar(None, pa.large_string()), text)
-    return pd.Series(pd.array(text.to_numpy(zero_copy_only=False), dtype="string"), index=values.index,
-                     name=values.name)
+    return string_series(text, values.index, values.name)
 
 
 def _prospect_key(kind: str, value: str) -> str:

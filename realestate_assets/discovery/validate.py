@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from realestate_assets.config_models import BoundingBox, FieldMap
+from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.discovery.records import Page, Reject
 
 # Plausible ranges; a value outside is a data error, not a property fact.
@@ -122,14 +123,13 @@ def _stripped_text(values: pd.Series, strip_chars: str | None) -> tuple[pd.Serie
         if strip_chars:
             text = text.str.strip(strip_chars)
         return text.mask(text == ""), None
-    return _text_of(arrow, values.index), arrow
+    return string_series(arrow, values.index), arrow
 
 
 def _stripped_arrow(values: pd.Series, strip_chars: str | None) -> pa.Array | None:
     """`_stripped_text`'s Arrow array alone (None: the column goes the pandas way)."""
-    try:
-        arrow = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeError):
+    arrow = arrow_text(values)
+    if arrow is None:
         return None
     arrow = pc.utf8_trim(arrow, characters=PY_WHITESPACE)
     if strip_chars:
@@ -138,10 +138,6 @@ def _stripped_arrow(values: pd.Series, strip_chars: str | None) -> pa.Array | No
     if pc.any(empty).as_py():
         arrow = pc.if_else(empty, pa.scalar(None, pa.large_string()), arrow)
     return arrow
-
-
-def _text_of(arrow: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(pd.array(arrow.to_numpy(zero_copy_only=False), dtype="string"), index=index)
 
 
 # A number as a county file spells it: optional minus, ASCII digits, optional fraction, 15
@@ -233,7 +229,7 @@ def canonicalize(
             if plain is not None:  # none too long (15 characters at most), none "not a number"
                 _in_range(name, plain, spec.scale, flag, out)
                 continue
-            text = _text_of(arrow, raw.index) if arrow is not None else _stripped_text(
+            text = string_series(arrow, raw.index) if arrow is not None else _stripped_text(
                 raw[spec.column], spec.strip_chars)[0]
         else:
             text, arrow = _stripped_text(raw[spec.column], spec.strip_chars)

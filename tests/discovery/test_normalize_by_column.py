@@ -67,6 +67,14 @@ def test_the_arrow_path_is_taken_for_ascii_text_only() -> None:
     assert _ascii_parcel_ids(pd.Series(["a-1", None])) is not None
     assert _ascii_parcel_ids(pd.Series(["straße"])) is None  # str.upper gives STRASSE, Arrow would not
     assert _ascii_parcel_ids(pd.Series(["1", 2])) is None
+    assert _ascii_parcel_ids(pd.Series([1, 2])) is None
+
+
+def test_a_parcel_id_utf8_cannot_hold_goes_the_pandas_way() -> None:
+    # A lone surrogate (a hostile file's bytes decoded with surrogateescape): not a crash of the step.
+    series = pd.Series(["ab-1\udc80", "0007600046"])
+    assert _ascii_parcel_ids(series) is None
+    pd.testing.assert_series_equal(normalize_parcel_ids(series), parcel_ids_by_pandas(series), check_exact=True)
 
 
 STREETS = ["123 Main St", "123 MAIN STREET", "4 Elm Ave Apt 4B", "PO Box 12", "", None, "77 Lakeview Blvd E",

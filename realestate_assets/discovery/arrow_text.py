@@ -1,0 +1,22 @@
+"""Text columns through Arrow's kernels and back (issue 17: pandas' string methods make a Python
+call per value, seconds at a million parcels). One rule for which columns may go: those Arrow can
+hold as text; anything else — numbers from a JSON API, text with a lone surrogate (which a hostile
+file can carry and UTF-8 cannot encode) — is None, and the caller takes its pandas path."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+
+def arrow_text(values: pd.Series) -> pa.Array | None:
+    """The column as an Arrow text array (missing values null), or None when Arrow cannot hold it."""
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):
+        return None
+
+
+def string_series(text: pa.Array, index: pd.Index, name: object = None) -> pd.Series:
+    """An Arrow text array as a pandas "string" column on `index`."""
+    return pd.Series(pd.array(text.to_numpy(zero_copy_only=False), dtype="string"), index=index, name=name)
