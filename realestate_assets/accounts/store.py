@@ -29,7 +29,7 @@ from realestate_assets.accounts.roles import (
 from realestate_assets.db.prepared import PerConnection
 from realestate_assets.db.tenancy import (
     TENANT_ID,
-    act_as_api_unscoped,
+    act_as_api_text,
     set_tenant,
     set_user,
     set_user_text,
@@ -92,15 +92,10 @@ def _suspended(suspended_at: datetime | None, reason: str | None) -> str | None:
 
 # The tenant's standing (TenantStanding): suspension, plan, followed counties (the tenant's own
 # subscriptions, whoever reads them: a platform admin acting in it too) and, for a route answered
-# from the response cache (list, detail), the cache's generation (migration 0037), read in the same
-# round trip. One PL/pgSQL function (migration 0047: its plan kept per session, where the statement
-# was planned on every request); it runs as the caller, under the request's row-level security.
-# Appended to the statement that scopes a request to its tenant (key_principal, user_principal).
-def _standing_of(generation: bool) -> str:
-    """The function's call (the tenant a `%s` parameter), a row source for FROM."""
-    return f"reos_tenant_standing(%s, {'true' if generation else 'false'})"
-
-
+# from the response cache (list, detail), the cache's generation (migration 0037). One PL/pgSQL
+# function, reos_tenant_standing (migration 0047: its plan kept per session); it runs as the caller,
+# under the request's row-level security. KEY_AUTH and USER_AUTH read it in the authentication's
+# own statement; tenant_standing below on its own.
 def _standing(row: dict[str, Any]) -> TenantStanding:
     """From a row with reos_tenant_standing's columns (NULLs when no tenant row joined: quotas.tenant_plan's
     default plan, nothing followed)."""
@@ -111,7 +106,7 @@ def _standing(row: dict[str, Any]) -> TenantStanding:
 
 def tenant_standing(cur: Any, tenant_id: str) -> TenantStanding:
     """The tenant's standing in its own round trip (for a principal resolved without it)."""
-    cur.execute(f"SELECT * FROM {_standing_of(False)}", (tenant_id,))
+    cur.execute("SELECT * FROM reos_tenant_standing(%s, false)", (tenant_id,))
     return _standing(dict_row(cur))  # type: ignore[arg-type]
 
 
@@ -421,7 +416,7 @@ def user_principal(cur: Any, claims: cred.AccessClaims, generation: bool = False
     removed membership stops working at once, not when the token expires. `generation`: read the
     response cache's generation with the tenant's standing. `act_as_api_first`: the transaction
     takes the API role scoped to the token's tenant (tenancy.act_as_api) in the same round trip."""
-    scope = f"{act_as_api_unscoped(cur, claims.tenant_id)}; " if act_as_api_first else ""
+    scope = f"{act_as_api_text(cur, claims.tenant_id)}; " if act_as_api_first else ""
     _user_auth.execute(cur, (claims.tenant_id, claims.user_id, generation),
                        before=scope + set_user_text(cur, claims.user_id))
     row = dict_row(cur)
@@ -494,7 +489,7 @@ def key_principal(cur: Any, token: str, now: datetime | None = None,
     # waited for the one before it (bench/bench_api.py: 50 clients on one key ran one at a time).
     at = _now(now)
     _key_auth.execute(cur, (prefix, at, at - KEY_USE_PRECISION, cred.sha256_hex(secret), generation),
-                      before=act_as_api_unscoped(cur) if act_as_api_first else "")
+                      before=act_as_api_text(cur) if act_as_api_first else "")
     row = dict_row(cur)
     if row is None or not cred.secret_matches(secret, row["secret_hash"]) or row["revoked_at"] is not None:
         return None

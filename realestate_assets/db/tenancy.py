@@ -77,7 +77,7 @@ def act_as_api(cur: Any, tenant_id: str | None, then: str | None = None, params:
     cur.execute(_as_api(cur) + (f"; {then}" if then else ""), (tenant_id or "", "", "", *params))
 
 
-def act_as_api_unscoped(cur: Any, tenant_id: str | None = None) -> str:
+def act_as_api_text(cur: Any, tenant_id: str | None = None) -> str:
     """`act_as_api(cur, tenant_id)` as text without parameters, for a statement sent ahead of
     another in its round trip (prepared statements: db/prepared.PerConnection's `before`); with
     no tenant, for one that scopes the tenant itself (`tenant_setting`)."""
@@ -85,9 +85,8 @@ def act_as_api_unscoped(cur: Any, tenant_id: str | None = None) -> str:
 
 
 def set_user_text(cur: Any, user_id: int | None, platform_admin: bool = False) -> str:
-    """`set_user`'s statement as text without parameters (as act_as_api_unscoped)."""
-    return cur.mogrify(f"SELECT {_USER}", ("" if user_id is None else str(user_id),
-                                           "on" if platform_admin else "")).decode()
+    """`set_user`'s statement as text without parameters (as act_as_api_text)."""
+    return cur.mogrify(f"SELECT {_USER}", _user_values(user_id, platform_admin)).decode()
 
 
 def _as_api(cur: Any) -> str:
@@ -101,19 +100,19 @@ def tenant_setting(expression: str) -> str:
     return _TENANT.replace("%s", expression)
 
 
-def set_tenant(cur: Any, tenant_id: str | None, then: str | None = None, params: tuple[Any, ...] = ()) -> None:
-    """Scope the transaction to `tenant_id`; `then` (with `params`, positional) is a statement run
-    right after it in the same round trip."""
-    cur.execute(f"SELECT {_TENANT}" + (f"; {then}" if then else ""), (tenant_id or "", *params))
+def set_tenant(cur: Any, tenant_id: str | None) -> None:
+    """Scope the transaction to `tenant_id`."""
+    cur.execute(f"SELECT {_TENANT}", (tenant_id or "",))
 
 
-def set_user(cur: Any, user_id: int | None, platform_admin: bool = False, then: str | None = None,
-             params: tuple[Any, ...] = ()) -> None:
+def set_user(cur: Any, user_id: int | None, platform_admin: bool = False) -> None:
     """The account acting (it may read its own `users` row) and whether it operates the whole
-    installation (every tenant and account visible). Only set from a row the API has read.
-    `then`: as in set_tenant."""
-    cur.execute(f"SELECT {_USER}" + (f"; {then}" if then else ""),
-                ("" if user_id is None else str(user_id), "on" if platform_admin else "", *params))
+    installation (every tenant and account visible). Only set from a row the API has read."""
+    cur.execute(f"SELECT {_USER}", _user_values(user_id, platform_admin))
+
+
+def _user_values(user_id: int | None, platform_admin: bool) -> tuple[str, str]:
+    return ("" if user_id is None else str(user_id), "on" if platform_admin else "")
 
 
 def partition_slice(params: Any) -> str:
