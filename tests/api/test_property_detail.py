@@ -302,6 +302,76 @@ def test_similar_properties_come_from_the_vector_store_nearest_first(vclient, au
     assert hidden.status_code == 404
 
 
+@pytest.fixture(scope="module")
+def other_counties(database_url: str, market_world: dict[str, Any], qdrant_dir: Path) -> dict[str, Any]:
+    """Two more counties with vectors in the same store: `near`, followed by tenant A, holds an exact
+    twin of property 0's features in a county of much larger homes (so county z-scores differ);
+    `hidden`, followed by tenant C only, holds another exact twin that A must never see."""
+    from realestate_assets.ml.vectors import open_store, write_partition
+
+    near, hidden = (f"{x}_{uuid.uuid4().hex[:6]}" for x in ("near", "hidden"))
+    sizes = [1400.0, 3200.0, 3600.0, 4000.0, 4400.0]  # the twin first, then the county's big homes
+    ids: dict[str, list[int]] = {}
+    with owner_cursor(database_url) as cur:
+        for county in (near, hidden):
+            ids[county] = []
+            for i in range(len(sizes)):
+                key = f"{county}-{i}"
+                cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, address, city, state, zip, "
+                            "use_type) VALUES (%s, %s, %s, %s, 'X', 'WA', '98000', 'single_family') RETURNING id",
+                            (county, key, f"N{i}", f"{i} OAK ST"))
+                ids[county].append(cur.fetchone()[0])
+                cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+                            "bird_dog_score, score_rank, score_components, model_version) VALUES "
+                            "(%s, %s, %s, 500000, 5.0, 88.5, %s, '{}', 'v1')", (county, key, AS_OF, i + 1))
+        store.subscribe(cur, market_world["a"].id, near)
+        store.subscribe(cur, market_world["c"].id, hidden)
+    with open_store(None, qdrant_dir) as client:
+        for county in (near, hidden):
+            n = len(sizes)
+            write_partition(client, county, pd.DataFrame({
+                "prospect_key": [f"{county}-{i}" for i in range(n)], "living_sqft": sizes,
+                "beds": [3.0, 5.0, 5.0, 6.0, 6.0], "baths": [2.0, 4.0, 4.0, 5.0, 5.0],
+                "bldg_grade": [7.0, 12.0, 12.0, 13.0, 13.0], "age_years": [60.0, 5.0, 6.0, 4.0, 3.0],
+                "latitude": [40.0 + 0.01 * i for i in range(n)], "longitude": [-100.0] * n,
+                "list_price": [None] * n, "estimated_value": [500000.0] * n, "bird_dog_score": [88.5] * n,
+                "use_type": ["single_family"] * n}))
+    return {"near": near, "hidden": hidden, "ids": ids}
+
+
+def test_similar_in_all_followed_counties_compares_features_on_one_scale(vclient, auth, market_world,
+                                                                         other_counties) -> None:
+    ids, near, hidden = market_world["ids"], other_counties["near"], other_counties["hidden"]
+    body = {"similar_to": ids[0], "limit": 10, "scope": "followed"}
+    response = vclient.post("/api/v1/properties/search", json=body, headers=auth["a"])
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    # The other county's twin (same size, beds, baths, age) is the nearest: identical features on
+    # the shared scale, similarity 1, although in its own county it is the smallest home.
+    assert items[0]["id"] == other_counties["ids"][near][0] and items[0]["similarity"] == 1.0
+    assert {i["county"] for i in items} == {market_world["county"], near}
+    assert ids[0] not in [i["id"] for i in items]
+    assert [i["similarity"] for i in items] == sorted((i["similarity"] for i in items), reverse=True)
+    # A county the tenant does not follow never appears, though it holds a twin just as near.
+    assert not {i["id"] for i in items} & set(other_counties["ids"][hidden])
+    asked = vclient.post("/api/v1/properties/search", json={**body, "county": [hidden]}, headers=auth["a"])
+    assert asked.status_code == 200 and asked.json()["items"] == []
+    # A `county` filter narrows the followed counties; the list's filters still apply.
+    narrowed = vclient.post("/api/v1/properties/search", json={**body, "county": [near], "min_score": 88},
+                            headers=auth["a"]).json()["items"]
+    assert {i["county"] for i in narrowed} == {near} and len(narrowed) == 5
+    # The default scope is the property's own county, as before.
+    own = vclient.post("/api/v1/properties/search", json={"similar_to": ids[0], "limit": 10},
+                       headers=auth["a"]).json()["items"]
+    assert {i["county"] for i in own} == {market_world["county"]}
+    # Tenant C, following only `hidden`, finds nothing of A's counties from its own twin.
+    seen = vclient.post("/api/v1/properties/search", json={**body, "similar_to": other_counties["ids"][hidden][0]},
+                        headers=auth["c"]).json()["items"]
+    assert seen and {i["county"] for i in seen} == {hidden}
+    bad = vclient.post("/api/v1/properties/search", json={**body, "scope": "world"}, headers=auth["a"])
+    assert bad.status_code == 422
+
+
 def test_a_busy_local_store_is_503_not_a_hang(vclient, auth, market_world, qdrant_dir: Path) -> None:
     # Another process (a pipeline run) holds the store's lock: the API waits a second, then says so.
     with (qdrant_dir.parent / f".{qdrant_dir.name}.lock").open("w") as handle:

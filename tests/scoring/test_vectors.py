@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.ml.vectors import (
+    SHARED_SCALE,
     collection_name,
     hybrid_search,
     open_store,
+    shared_vectors,
+    similar_across_counties,
     similar_properties,
     standardized,
     text_embedder,
@@ -40,6 +43,33 @@ def test_standardized_vectors_keep_missing_at_the_mean() -> None:
     vectors, _ = standardized(data)
     assert vectors.shape == (10, 11) and np.allclose(vectors[:, 2], 0.0)
     assert abs(vectors[:, 0].mean()) < 1e-6
+
+
+def test_county_vectors_are_county_relative_and_shared_vectors_are_not() -> None:
+    # The same home in a county of small homes and in a county of big ones: its county z-scores
+    # differ (it is big in one, small in the other), its shared-scale vector does not.
+    small, big = frame(20), frame(20).assign(living_sqft=lambda f: f["living_sqft"] * 3)
+    twin = frame(1).iloc[[0]]
+    in_small, in_big = pd.concat([twin, small]), pd.concat([twin, big])
+    assert not np.allclose(standardized(in_small)[0][0], standardized(in_big)[0][0])
+    assert np.allclose(shared_vectors(in_small)[0], shared_vectors(in_big)[0])
+    assert shared_vectors(in_small).shape == (21, len(SHARED_SCALE))
+    # A missing value sits at its county's mean, as in the county vector.
+    gap = shared_vectors(small.assign(beds=[np.nan] * 19 + [4.0]))
+    assert np.allclose(gap[:19, 2], (4.0 - SHARED_SCALE["beds"][0]) / SHARED_SCALE["beds"][1])
+
+
+def test_similar_across_counties_reads_only_the_counties_asked(tmp_path: Path) -> None:
+    with open_store(None, tmp_path / "qdrant") as client:
+        write_partition(client, "king_wa", frame())
+        write_partition(client, "pierce_wa", frame(20, county_shift=0.3))
+        write_partition(client, "kitsap_wa", frame(20, county_shift=0.6))
+        found = similar_across_counties(client, "king_wa", "p3", ["king_wa", "pierce_wa"], limit=30)
+        assert len(found) == 30 and {f["county"] for f in found} == {"king_wa", "pierce_wa"}
+        assert ("king_wa", "p3") not in {(f["county"], f["prospect_key"]) for f in found}
+        # pierce_wa's p3 has king_wa's p3's features (same seed; only the coordinates moved): identical.
+        assert (found[0]["county"], found[0]["prospect_key"], found[0]["similarity"]) == ("pierce_wa", "p3", 1.0)
+        assert [f["similarity"] for f in found] == sorted((f["similarity"] for f in found), reverse=True)
 
 
 def test_round_trip_similar_and_hybrid_queries(tmp_path: Path, monkeypatch) -> None:

@@ -7,6 +7,12 @@ features vector) are asked for the nearest neighbours of the property's point in
 then read through the list's own query with every filter applied, so a similar property obeys the
 same filters and row-level security as the list, and keeps Qdrant's order.
 
+`scope: "followed"` searches every county the tenant follows instead. The county vectors are
+county-relative (ml/vectors.py), so that search asks the shared collection: the features every
+county measures alike, on one fixed scale, by Euclidean distance. The payload filter names the
+followed counties (as authentication read them, the list's own source); row-level security still
+confines the rows read back.
+
 The store: a Qdrant server (`QDRANT_URL`), else the pipeline's local-mode storage, which allows
 ONE process at a time (DESIGN §8). The API takes its file lock without waiting long: while a run
 writes the vectors, or when nothing is configured or built yet, the answer is 503 problem+json
@@ -18,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,13 +50,20 @@ class SearchRequest(PropertyFilters):
     similar_to: int | None = Field(None, ge=1, le=2**63 - 1,
                                    description="A property id: its most similar properties, most similar first "
                                                "(sort and cursor are ignored)")
+    scope: Literal["county", "followed"] = Field(
+        "county", description="With similar_to: search the property's own county (`county`: its features "
+                              "compared with its county's, location included, cosine) or every county the "
+                              "tenant follows (`followed`: the features all counties measure alike on one "
+                              "fixed scale, location and building grade left out, similarity 1 / (1 + "
+                              "Euclidean distance)); a `county` filter narrows the followed counties")
     limit: int = Field(10, ge=1, le=50, description="Rows wanted (at most 50)")
     cursor: str | None = Field(None, max_length=2000, description="Without similar_to: the list's next_cursor")
 
 
 class SimilarItem(PropertyItem):
-    similarity: float | None = Field(description="Cosine similarity of the features vectors (1 = identical); "
-                                                 "null without similar_to")
+    similarity: float | None = Field(description="scope county: cosine similarity of the county's features "
+                                                 "vectors; scope followed: 1 / (1 + distance) on the shared "
+                                                 "scale (1 = identical features); null without similar_to")
 
 
 class SearchResult(BaseModel):
@@ -101,32 +114,42 @@ def vector_store(settings: Any) -> Iterator[Any]:
 
 
 def neighbours(client: Any, county: str, prospect_key: str, filters: PropertyFilters,
-               limit: int) -> list[tuple[str, float]]:
-    """(prospect_key, similarity) of the nearest points, nearest first."""
-    from realestate_assets.ml.vectors import collection_name, similar_properties
+               limit: int, across: list[str] | None = None) -> list[tuple[tuple[str, str], float]]:
+    """((county, prospect_key), similarity) of the nearest points, nearest first: in the property's
+    county, or in the counties `across` (the shared collection)."""
+    from realestate_assets.ml.vectors import (
+        SHARED_COLLECTION,
+        collection_name,
+        similar_across_counties,
+        similar_properties,
+    )
 
     if not client.collection_exists(collection_name()):
         raise unavailable(f"no property vectors for {county} yet: the property_vectors asset has not run")
+    if across is not None and not client.collection_exists(SHARED_COLLECTION):
+        raise unavailable("no vectors for a search across counties yet: the property_vectors asset writes "
+                          "them on its next run")
     exact: dict[str, Any] = {}
     if filters.min_score is not None:
         exact["min_score"] = filters.min_score
     if filters.property_type and len(filters.property_type) == 1:
         exact["use_type"] = filters.property_type[0]
     try:
-        found = similar_properties(client, county, prospect_key, limit=limit, **exact)
+        found = similar_properties(client, county, prospect_key, limit=limit, **exact) if across is None else \
+            similar_across_counties(client, county, prospect_key, across, limit=limit, **exact)
     except (ValueError, KeyError) as exc:  # qdrant: "No point with id ... found" (local mode: ValueError)
         raise Problem(404, f"the property has no vector yet (it is vectorized once scored): {exc}") from None
     except Exception as exc:  # server mode: UnexpectedResponse 404 for a missing point id
         if "not found" not in str(exc).lower():
             raise
         raise Problem(404, "the property has no vector yet (it is vectorized once scored)") from None
-    return [(p["prospect_key"], p["similarity"]) for p in found]
+    return [((p["county"], p["prospect_key"]), p["similarity"]) for p in found]
 
 
 @router.post("/properties/search", response_model=SearchResult, responses=responses(401, 403, 404, 422, 503),
              summary="Search properties: the list's filters, optionally the properties most similar to one")
 def search_properties(body: SearchRequest, request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
-    filters = PropertyFilters(**body.model_dump(exclude={"similar_to", "limit", "cursor"}))
+    filters = PropertyFilters(**body.model_dump(exclude={"similar_to", "scope", "limit", "cursor"}))
     if body.similar_to is None:
         page = property_page(ctx, filters, body.cursor, body.limit)
         return {"similar_to": None, "limit": body.limit, "next_cursor": page["next_cursor"],
@@ -136,13 +159,21 @@ def search_properties(body: SearchRequest, request: Request, ctx: Context = need
     if found is None:
         raise Problem(404, f"no property {body.similar_to} in the counties this tenant follows")
     county, prospect_key = found
+    counties = [county]
+    if body.scope == "followed":
+        followed = set(ctx.standing.counties)
+        counties = sorted(followed & set(filters.county)) if filters.county else sorted(followed)
+        if not counties:
+            return {"similar_to": body.similar_to, "limit": body.limit, "next_cursor": None, "items": []}
     with vector_store(request.app.state.reos.settings) as client:
-        near = neighbours(client, county, prospect_key, filters, body.limit * OVERFETCH)
+        near = neighbours(client, county, prospect_key, filters, body.limit * OVERFETCH,
+                          across=counties if body.scope == "followed" else None)
     similarity = dict(near)
-    # The list's query with every filter, confined to the neighbours (and their county).
-    confined = filters.model_copy(update={"county": [county]})
-    sql, params = list_query(confined)
-    ctx.cur.execute(f"SELECT * FROM ({sql}) listed WHERE prospect_key = ANY (%s)", [*params, list(similarity)])
-    rows = sorted(dict_rows(ctx.cur), key=lambda r: -similarity[r["prospect_key"]])[:body.limit]
+    # The list's query with every filter, confined to the neighbours (and their counties).
+    sql, params = list_query(filters.model_copy(update={"county": counties}))
+    ctx.cur.execute(f"SELECT * FROM ({sql}) listed WHERE (county, prospect_key) IN "
+                    "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    [*params, [c for c, _ in similarity], [k for _, k in similarity]])
+    rows = sorted(dict_rows(ctx.cur), key=lambda r: -similarity[(r["county"], r["prospect_key"])])[:body.limit]
     return {"similar_to": body.similar_to, "limit": body.limit, "next_cursor": None,
-            "items": [{**r, "similarity": round(similarity[r["prospect_key"]], 4)} for r in rows]}
+            "items": [{**r, "similarity": round(similarity[(r["county"], r["prospect_key"])], 4)} for r in rows]}
