@@ -249,3 +249,137 @@ def test_set_based_figures_equal_the_straightforward_queries(
     assert [normal(c) for c in body["counties"]] == [normal(row(r)) for r in per_county]
     assert normal(body["totals"]) == normal(row(total))
     assert {c["county"] for c in body["counties"]} == {county, second, "king_wa"} & {r[0] for r in per_county}
+
+
+# ---- Home's summary from the response cache --------------------------------------------------
+
+def _fresh_summary(database_url: str, tenant_id: str, threshold: float) -> dict[str, Any]:
+    """SUMMARY run now as the tenant's API role over its followed counties: what the route must say."""
+    from realestate_assets.api.v1.analytics import SUMMARY
+    from realestate_assets.db.tenancy import act_as_api
+
+    conn = psycopg2.connect(dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            act_as_api(cur, tenant_id)
+            cur.execute("SELECT county FROM subscriptions ORDER BY county")
+            counties = [r[0] for r in cur.fetchall()]
+            cur.execute(SUMMARY, {"t": threshold, "counties": counties})
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        conn.close()
+    for row in rows:
+        del row["oldest_new_deal"]
+    totals, *per_county = rows
+    return {"threshold": threshold, "totals": totals, "counties": per_county}
+
+
+def _as_read(body: dict[str, Any]) -> dict[str, Any]:
+    """The route's JSON with its timestamps parsed, to compare with the query's rows."""
+    def row(r: dict[str, Any]) -> dict[str, Any]:
+        at = r["last_scored_at"]
+        return {**r, "last_scored_at": datetime.fromisoformat(at) if at else None}
+    return {**body, "totals": row(body["totals"]), "counties": [row(r) for r in body["counties"]]}
+
+
+def test_the_cached_summary_is_the_query_s_answer_through_random_writes(
+        client: TestClient, database_url: str) -> None:
+    """Home's summary is kept in the response cache (analytics.summary): after each step of a random
+    sequence of writes as the pipeline and the API make them — properties discovered (some first
+    seen within the week, some before), scored, re-scored, unscored, deleted, a county followed and
+    dropped — the route's answer is SUMMARY's run afresh, and asking again without a write is
+    answered from the cache with the same body."""
+    import random
+
+    from tests.api.helpers_api import make_tenant
+
+    rng = random.Random(20261204)
+    tenant = make_tenant(database_url, "summary-cache")
+    counties = [f"{x}_{uuid.uuid4().hex[:6]}" for x in ("sa", "sb")]
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, counties[0])
+    viewer = bearer(login(client, tenant.users["viewer"]["email"])["access_token"])
+    responses = client.app.state.reos.responses
+    threshold = client.get(f"{API}/summary", headers=viewer).json()["threshold"]
+    keys: dict[str, list[str]] = {c: [] for c in counties}
+    followed = {counties[0]}
+    n, most_new = 0, 0
+
+    def some(county: str, k: int) -> list[str]:
+        return rng.sample(keys[county], min(k, len(keys[county])))
+
+    for step in range(40):
+        county = rng.choice(counties)
+        action = rng.choice(("discover", "discover", "score", "rescore", "unscore", "forget", "follow"))
+        with owner_cursor(database_url) as cur:
+            if action == "discover" or not keys[county]:
+                for _ in range(rng.randint(1, 6)):
+                    n += 1
+                    key = f"{county}-{n:04d}"
+                    # Inside the week or well before it: never near its edge while the step runs.
+                    days = rng.choice((rng.uniform(0, 6), rng.uniform(8, 40)))
+                    cur.execute("INSERT INTO prospects (county, prospect_key, first_seen_at) "
+                                "VALUES (%s, %s, now() - %s * interval '1 day')", (county, key, days))
+                    keys[county].append(key)
+            elif action in ("score", "rescore"):  # a scoring run: upsert, as the pipeline writes
+                for key in some(county, rng.randint(1, 8)):
+                    cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
+                                "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) "
+                                "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, '{}', 'v1') "
+                                "ON CONFLICT (county, prospect_key) DO UPDATE SET bird_dog_score = "
+                                "excluded.bird_dog_score", (county, key, round(rng.uniform(0, 100), 2)))
+            elif action == "unscore":
+                cur.execute("DELETE FROM scores WHERE county = %s AND prospect_key = ANY(%s)",
+                            (county, some(county, 3)))
+            elif action == "forget":
+                gone = some(county, 2)
+                cur.execute("DELETE FROM scores WHERE county = %s AND prospect_key = ANY(%s)", (county, gone))
+                cur.execute("DELETE FROM prospects WHERE county = %s AND prospect_key = ANY(%s)", (county, gone))
+                keys[county] = [k for k in keys[county] if k not in gone]
+            elif county in followed and len(followed) > 1:
+                cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s AND county = %s", (tenant.id, county))
+                followed.discard(county)
+            else:
+                store.subscribe(cur, tenant.id, county)
+                followed.add(county)
+        first = client.get(f"{API}/summary", headers=viewer)
+        assert first.status_code == 200, first.text
+        assert _as_read(first.json()) == _fresh_summary(database_url, tenant.id, threshold), (step, action)
+        hits = responses.hits
+        again = client.get(f"{API}/summary", headers=viewer).json()
+        assert responses.hits == hits + 1 and again == first.json(), (step, action)
+        most_new = max(most_new, again["totals"]["new_deals_7d"])
+    assert most_new > 1 and len(again["counties"]) >= 1  # the sequence did make new deals
+
+
+def test_the_cached_summary_lets_a_new_deal_age_out_at_seven_days(
+        client: TestClient, database_url: str) -> None:
+    """No write, only time: a deal first seen 7 days less 3 seconds ago counts as new, then not; the
+    kept answer is not served past that moment."""
+    import time
+
+    from tests.api.helpers_api import make_tenant
+
+    tenant = make_tenant(database_url, "summary-time")
+    county = f"st_{uuid.uuid4().hex[:6]}"
+    viewer = bearer(login(client, tenant.users["viewer"]["email"])["access_token"])
+    threshold = client.get(f"{API}/summary", headers=viewer).json()["threshold"]
+    with owner_cursor(database_url) as cur:
+        store.subscribe(cur, tenant.id, county)
+        for key, age in (("edge", "7 days -3 seconds"), ("fresh", "1 day")):
+            cur.execute("INSERT INTO prospects (county, prospect_key, first_seen_at) "
+                        "VALUES (%s, %s, now() - %s::interval)", (county, key, age))
+            cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
+                        "bird_dog_score, score_rank, score_components, model_version) "
+                        "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, '{}', 'v1')", (county, key, threshold + 1))
+    started = time.monotonic()
+    responses = client.app.state.reos.responses
+    assert client.get(f"{API}/summary", headers=viewer).json()["totals"]["new_deals_7d"] == 2
+    hits = responses.hits
+    assert client.get(f"{API}/summary", headers=viewer).json()["totals"]["new_deals_7d"] == 2
+    assert responses.hits == hits + 1  # kept: the edge deal is still inside the week
+    time.sleep(max(0.0, 4.0 - (time.monotonic() - started)))
+    body = client.get(f"{API}/summary", headers=viewer).json()
+    assert body["totals"]["new_deals_7d"] == 1 and body["totals"]["deals"] == 2
+    assert _as_read(body) == _fresh_summary(database_url, tenant.id, threshold)

@@ -49,15 +49,20 @@ PROPERTIES = "prospects p LEFT JOIN scores s ON s.county = p.county AND s.prospe
 # twice. With migration 0036's covering indexes it is a merge join of two index-only scans (when the
 # visibility map is current). count(s.prospect_key), not count(s.id): the same count (NOT NULL, so
 # NULL only where the LEFT JOIN found no score) from a column of the covering index.
+# `oldest_new_deal` is not shown: it is the earliest first_seen_at the new_deals_7d count holds, which
+# says how long a computed answer stays right (`summary`).
 # Parameters: %(t)s the packet threshold, %(counties)s.
+NEW_DEAL = "s.bird_dog_score >= %(t)s AND p.first_seen_at >= now() - interval '7 days'"
 SUMMARY = ("SELECT CASE WHEN grouping(p.county) = 1 THEN 'all' ELSE p.county END AS county, "
            "count(*)::int AS properties, count(s.prospect_key)::int AS scored, "
            "round(avg(s.bird_dog_score)::numeric, 1)::float AS average_score, "
            "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s)::int AS deals, "
-           "count(*) FILTER (WHERE s.bird_dog_score >= %(t)s "
-           "AND p.first_seen_at >= now() - interval '7 days')::int AS new_deals_7d, "
-           f"max(s.updated_at) AS last_scored_at FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
+           f"count(*) FILTER (WHERE {NEW_DEAL})::int AS new_deals_7d, "
+           f"max(s.updated_at) AS last_scored_at, min(p.first_seen_at) FILTER (WHERE {NEW_DEAL}) AS oldest_new_deal "
+           f"FROM {PROPERTIES} WHERE p.county = ANY(%(counties)s) "
            "GROUP BY GROUPING SETS ((), (p.county)) ORDER BY grouping(p.county) DESC, p.county")
+# Whether a new deal first seen at %s still counts as new now: NEW_DEAL's own test of the time.
+STILL_NEW = "SELECT %s >= now() - interval '7 days'"
 
 
 class CountyQuery(BaseModel):
@@ -94,11 +99,35 @@ def _threshold(request: Request) -> float:
 
 @router.get("/analytics/summary", response_model=AnalyticsSummary, responses=responses(*ERRORS),
             summary="Totals per followed county: properties, scored, average score, deals, new deals this week")
-def summary(query: Annotated[CountyQuery, Query()], request: Request, ctx: Context = needs("read")) -> dict[str, Any]:
+def summary(query: Annotated[CountyQuery, Query()], request: Request,
+            ctx: Context = needs("read", cached=True)) -> dict[str, Any]:
+    # SUMMARY, kept in the response cache at the tenant's generation (every write to the followed
+    # counties' prospects and scores, or to the tenant's subscriptions, changes it) and the threshold.
+    # One figure also moves with time: new_deals_7d. Without a write it can only fall, and the first
+    # deal to leave the window is the one first seen earliest; so an answer stays exact while that
+    # deal (`oldest_new_deal`) still passes SUMMARY's own test of the time, asked of PostgreSQL's
+    # clock (`STILL_NEW`, one round trip on a hit when there are new deals). Recomputed otherwise.
     threshold = _threshold(request)
-    ctx.cur.execute(SUMMARY, {"t": threshold, "counties": _counties(ctx, query)})
-    totals, *counties = dict_rows(ctx.cur)
-    return {"threshold": threshold, "totals": totals, "counties": counties}
+    counties = _counties(ctx, query)
+
+    def compute() -> response_cache.Entry:
+        ctx.cur.execute(SUMMARY, {"t": threshold, "counties": counties})
+        rows = dict_rows(ctx.cur)
+        oldest = rows[0]["oldest_new_deal"]  # the total's (first; the empty grouping set): the earliest of all
+        for row in rows:
+            del row["oldest_new_deal"]
+        totals, *per_county = rows
+        return response_cache.entry_of_value({"threshold": threshold, "totals": totals, "counties": per_county},
+                                             meta=(oldest,))
+
+    def still_exact(entry: response_cache.Entry) -> bool:
+        if entry.meta[0] is None:  # no new deal: none can appear without a write
+            return True
+        ctx.cur.execute(STILL_NEW, (entry.meta[0],))
+        return bool(ctx.cur.fetchone()[0])
+
+    entry = response_cache.cached(request, ctx, ("summary", tuple(counties), threshold), compute, still_exact)
+    return json.loads(entry.body)
 
 
 @router.get("/analytics/score-distribution", response_model=ScoreDistribution, responses=responses(*ERRORS),

@@ -128,15 +128,21 @@ def generation(ctx: Any) -> int:
     return int(ctx.cur.fetchone()[0])
 
 
-def cached(request: Request, ctx: Any, query: tuple[Hashable, ...], compute: Callable[[], Entry]) -> Entry:
+def cached(request: Request, ctx: Any, query: tuple[Hashable, ...], compute: Callable[[], Entry],
+           still_exact: Callable[[Entry], bool] | None = None) -> Entry:
     """The entry for `query` (route name first) as `ctx`'s principal sees it now: from the process's
-    cache when computed at the tenant's current generation, else `compute()`d and kept."""
+    cache when computed at the tenant's current generation, else `compute()`d and kept.
+    `still_exact`: for a body that also depends on the time (Home's summary), whether a kept entry
+    is still right now; when not, it is computed again and replaces it."""
     cache: ResponseCache = request.app.state.reos.responses
     if not cache.enabled:
         return compute()
     principal = ctx.principal
     key = (ctx.tenant_id, tuple(sorted(principal.permissions)), principal.platform_admin, generation(ctx), query)
-    return cache.get(key) or cache.put(key, compute())
+    entry = cache.get(key)
+    if entry is not None and (still_exact is None or still_exact(entry)):
+        return entry
+    return cache.put(key, compute())
 
 
 def answer(request: Request, entry: Entry) -> Response:
