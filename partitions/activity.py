@@ -8,6 +8,8 @@ its reason, the discovery schedule starts stopped and the freshness sensor skips
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from realestate_assets.config_models import CountyConfig
 
 # What discovery turns into prospects; assessor and parcel files only enrich them.
@@ -32,3 +34,19 @@ def county_activity(county: CountyConfig) -> tuple[bool, str]:
 
 def active_counties(counties: dict[str, CountyConfig]) -> dict[str, CountyConfig]:
     return {key: county for key, county in counties.items() if county_activity(county)[0]}
+
+
+@dataclass(frozen=True)
+class Cadence:
+    cron: str
+    timezone: str
+
+
+def discovery_cadence(county: CountyConfig | None) -> Cadence | None:
+    """All the asset-level freshness policies take from one county (sensors/freshness.cadences):
+    its discovery cron and time zone while it is active; None when it is inactive or invalid
+    (passed as None), i.e. not expected to refresh anything. The county settings PATCH compares it before
+    and after a change to decide whether the code location must reload (api/v1/settings.py)."""
+    if county is None or not county_activity(county)[0]:
+        return None
+    return Cadence(county.schedule.cron, county.schedule.timezone)

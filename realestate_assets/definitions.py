@@ -32,7 +32,7 @@ import dagster as dg
 from partitions.counties import county_partitions
 from partitions.tenants import TENANT_ASSETS, county_tenant_partitions
 from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
-from realestate_assets.config_models import load_scoring, read_county_files
+from realestate_assets.config_models import CountyConfig, load_scoring, read_county_files
 from realestate_assets.settings import (
     ENVIRONMENT_VARIABLE,
     LocalSettings,
@@ -67,6 +67,11 @@ from sensors.run_history import run_history_sensors
 ENVIRONMENTS = ("local", "staging", "production")
 # The Definitions' metadata key listing county files that failed to load ({stem: error}).
 INVALID_COUNTIES = "invalid_county_files"
+# The Definitions' metadata key saying what the asset freshness policies were built from.
+POLICIES_FROM = "freshness_policies_from"
+# How long the load waits for PostgreSQL (to connect, then to answer) before building the
+# freshness policies from the files alone.
+OVERRIDES_TIMEOUT_S = 3
 OWNERS = ["team:data-platform"]
 
 # Group and kinds of each asset, as the UI shows them.
@@ -251,12 +256,14 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
     partitions = county_partitions(files.partition_keys)
     training_cron = load_scoring(config_dir).training_cron
     training = training_condition(training_cron)
+    policy_counties, policies_from = counties_for_policies(deployment, counties)
     assets = [with_partitioned_checks(assets_def) for assets_def in
               dg.map_asset_specs(lambda spec: apply_policy(spec, partitions, training),
                                  dg.load_assets_from_modules(ASSET_MODULES))]
     return dg.Definitions(
-        # Freshness per table from the county files' cadences, plus a per-county staleness check.
-        assets=with_freshness(assets, counties, training_cron=training_cron, invalid=files.invalid),
+        # Freshness per table from the counties' effective cadences (files + overrides, read now),
+        # plus a per-county staleness check judged at run time.
+        assets=with_freshness(assets, policy_counties, training_cron=training_cron, invalid=files.invalid),
         jobs=[discovery_job],
         # Discovery on each county's effective cron (file + run-time override): sensors, not
         # schedules, so an edited cron applies without reloading the code location.
@@ -266,8 +273,50 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
                  county_freshness_sensor(counties, invalid=files.invalid)],
         resources=deployment.resources,
         executor=deployment.executor,
-        metadata={INVALID_COUNTIES: dg.MetadataValue.json(files.invalid)},
+        metadata={INVALID_COUNTIES: dg.MetadataValue.json(files.invalid), POLICIES_FROM: policies_from},
     )
+
+
+def counties_for_policies(deployment: Deployment, counties: dict[str, CountyConfig]
+                          ) -> tuple[dict[str, CountyConfig], str]:
+    """The counties the asset freshness policies are built from, and a line saying which.
+
+    The freshness daemon evaluates the policies stored in the location's snapshot, so they are
+    built at load from each county as its steps run it: its file with its run-time override
+    (`read_county_files(dir, overrides)`, what the API shows), read from the warehouse within
+    OVERRIDES_TIMEOUT_S; the county settings PATCH reloads the location after a change they
+    depend on (docs/api.md, "Not done yet" item 4). Without a reachable database the location
+    still loads, with the files' policies (`counties`), and says so in the log and in the
+    Definitions' metadata. A county the override makes invalid drops out of the policies (it is
+    disabled, not expected to refresh); partitions and sensors stay the files'."""
+    import psycopg2
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from realestate_assets.db.county_overrides import overrides_within
+
+    log = dg.get_dagster_logger()
+    warehouse = deployment.resources.get("warehouse")
+    url, source = (warehouse.url_if_available() if isinstance(warehouse, WarehouseResource)
+                   else (None, "no warehouse resource"))
+    if url is None:
+        why = f"county files alone: {source}"
+    else:
+        try:
+            overrides = overrides_within(url, OVERRIDES_TIMEOUT_S)
+        except (SQLAlchemyError, psycopg2.Error) as exc:  # refused, timed out, no county_overrides table yet
+            why = f"county files alone: the run-time overrides could not be read from {source} ({_first_line(exc)})"
+        else:
+            effective = read_county_files(deployment.platform.config_path, overrides).counties
+            said = f"county files with their run-time overrides ({len(overrides)} override(s), read from {source})"
+            log.info(f"freshness policies built from {said}")
+            return effective, said
+    log.warning(f"freshness policies built from {why}; the asset-level windows ignore the overrides until "
+                "the code location reloads with the database reachable")
+    return counties, why
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def invalid_counties_message(invalid: dict[str, str]) -> str:

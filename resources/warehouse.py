@@ -41,3 +41,20 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         return _warehouse(self.url())
+
+    def url_if_available(self) -> tuple[str | None, str]:
+        """(URL, where it came from) outside a run, where EnvVars are not resolved yet (the code
+        location's load): the variable's value, the URL given, or the embedded server's only when
+        it already runs (nothing is started); (None, why not) otherwise."""
+        configured = self.database_url
+        if isinstance(configured, dg.EnvVar):
+            value = configured.get_value()
+            return (value, f"${configured.env_var_name}") if value else (None, f"${configured.env_var_name} is not set")
+        if configured:
+            return configured, "the configured database_url"
+        if not self.embedded_dir:
+            return None, "no database_url (DATABASE_URL) is configured"
+        from realestate_assets.db.embedded import running_embedded_url
+
+        url = running_embedded_url(Path(self.embedded_dir))
+        return (url, "the embedded PostgreSQL") if url else (None, "the embedded PostgreSQL is not running")

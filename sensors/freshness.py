@@ -38,7 +38,7 @@ from typing import Any
 
 import dagster as dg
 
-from partitions.activity import active_counties, county_activity
+from partitions.activity import Cadence, county_activity, discovery_cadence
 from partitions.tenants import is_tenant_partitioned
 from realestate_assets.config_models import (
     PARTITION_KEY,
@@ -68,20 +68,11 @@ def cycle(cron: str, timezone: str = "UTC", *, now: datetime | None = None) -> t
     return longest_gap(cron, timezone, now or datetime.now(UTC))
 
 
-@dataclass(frozen=True)
-class Cadence:
-    cron: str
-    timezone: str
-
-
 def cadences(counties: dict[str, CountyConfig], training_cron: str | None = None) -> dict[str, dict[str, Cadence]]:
-    """{"discovery"|"training": {county: cadence}} for active counties only."""
-    active = active_counties(counties)
+    """{"discovery"|"training": {county: cadence}} for active counties only (`discovery_cadence`)."""
+    discovery = {k: found for k, c in counties.items() if (found := discovery_cadence(c)) is not None}
     training = training_cron or load_scoring().training_cron
-    return {
-        "discovery": {k: Cadence(c.schedule.cron, c.schedule.timezone) for k, c in active.items()},
-        "training": {k: Cadence(training, "UTC") for k in active},
-    }
+    return {"discovery": discovery, "training": {k: Cadence(training, "UTC") for k in discovery}}
 
 
 def policy_for(county_cadences: dict[str, Cadence], grace: timedelta = GRACE) -> dg.FreshnessPolicy | None:

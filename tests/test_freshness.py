@@ -17,6 +17,7 @@ from sensors.freshness import (
     CHECK_NAME,
     GRACE,
     Cadence,
+    cadences,
     county_freshness_sensor,
     cycle,
     partition_freshness,
@@ -264,3 +265,84 @@ def test_a_run_time_override_shows_on_the_county_checks(tmp_path, database_url):
         assert "county_overrides version 3" in broken.description
         (event,) = _tick(sensor, instance, live, second.cursor).asset_events
         assert event.severity == dg.AssetCheckSeverity.ERROR
+
+
+def _config_with_two_counties(tmp_path: Path) -> tuple[Path, dict]:
+    """The repository's config directory with _two_counties' counties in place of its own."""
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("counties"))
+    return config, _two_counties(config)
+
+
+def _policies(defs: dg.Definitions) -> tuple[Any, Any]:
+    graph = defs.resolve_asset_graph()
+    return graph.get(dg.AssetKey("sales")).freshness_policy, graph.get(dg.AssetKey("ml_model")).freshness_policy
+
+
+def test_the_code_location_builds_its_freshness_policies_from_the_overrides_read_at_load(tmp_path, database_url):
+    """definitions.counties_for_policies: at load, each county as its steps run it (file +
+    override, through read_county_files, the one function that applies overrides), so the
+    daemon's windows follow an override after the location reloads. Partitions stay the files'."""
+    import uuid
+
+    from realestate_assets.db.county_overrides import write_override
+    from realestate_assets.definitions import POLICIES_FROM, build_definitions, resources_for
+    from realestate_assets.settings import LocalSettings
+    from tests.api.helpers_api import owner_cursor
+
+    config, _ = _config_with_two_counties(tmp_path)  # king_wa and pierce_wa weekly, idle_wa inactive
+    key = f"ov_{uuid.uuid4().hex[:6]}"  # county_overrides is one table for the whole test database
+    (config / "counties" / "pierce_wa.yaml").rename(config / "counties" / f"{key}.yaml")
+    settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state")
+
+    def load() -> dg.Definitions:
+        defs = build_definitions(deployment=resources_for("local", settings, database_url=database_url))
+        dg.Definitions.validate_loadable(defs)
+        return defs
+
+    weekly = timedelta(days=7) + GRACE
+    sales, _ = _policies(load())
+    assert sales.fail_window.to_timedelta() == weekly and sales.warn_window is None
+    try:
+        with owner_cursor(database_url) as cur:
+            assert write_override(cur, key, {"schedule.cron": "0 6 * * *", "schedule.timezone": "UTC"},
+                                  based_on=0, reason="daily", user_id=None)
+        defs = load()
+        sales, ml_model = _policies(defs)
+        assert sales.fail_window.to_timedelta() == weekly  # king_wa, still weekly
+        assert sales.warn_window.to_timedelta() == timedelta(days=1) + GRACE  # the override's daily cycle
+        assert ml_model.fail_window.to_timedelta() == weekly  # training's cadence, not the discovery cron
+        assert "run-time overrides" in defs.metadata[POLICIES_FROM].value
+        assert sorted(defs.resolve_asset_graph().get(dg.AssetKey("sales")).partitions_def.get_partition_keys()
+                      ) == sorted(["idle_wa", "king_wa", key])
+
+        # Its only discovery source switched off: the county is inactive, out of the policies.
+        with owner_cursor(database_url) as cur:
+            assert write_override(cur, key, {"schedule.cron": "0 6 * * *", "sources.kc_assessor_sales.enabled": False},
+                                  based_on=1, reason="source down", user_id=None)
+        sales, _ = _policies(load())
+        assert sales.fail_window.to_timedelta() == weekly and sales.warn_window is None
+    finally:
+        with owner_cursor(database_url) as cur:
+            cur.execute("DELETE FROM county_overrides WHERE county = %s", (key,))
+
+
+def test_without_a_reachable_database_the_location_loads_with_the_files_policies(tmp_path, monkeypatch):
+    from realestate_assets.definitions import POLICIES_FROM, build_definitions, resources_for
+    from realestate_assets.settings import LocalSettings
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config, counties = _config_with_two_counties(tmp_path)
+    settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state")
+    expected = policy_for(cadences(counties)["discovery"])
+    for url, says in (("postgresql://postgres@127.0.0.1:1/nowhere", "could not be read"),  # nothing listens
+                      ("", "the embedded PostgreSQL is not running")):  # none started for the load
+        defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
+        dg.Definitions.validate_loadable(defs)
+        sales, _ = _policies(defs)
+        assert sales == expected
+        assert defs.metadata[POLICIES_FROM].value.startswith("county files alone") and says in defs.metadata[
+            POLICIES_FROM].value
+    assert not (tmp_path / "state" / "pg" / "postmaster.pid").exists()

@@ -42,6 +42,29 @@ def read_overrides(cur: Any, county: str | None = None) -> dict[str, OverrideRow
     return {row.county: row for row in map(_row, cur.fetchall())}
 
 
+def overrides_within(url: str, timeout_s: int = 3) -> dict[str, CountyOverride]:
+    """Every county's override, read on a connection of its own that gives up after `timeout_s`
+    to connect and to answer (libpq's connect_timeout counts whole seconds, at least 2): for the
+    code location's load, which must not hang on a database that is down. Raises the driver's
+    error (SQLAlchemyError / psycopg2.Error); the caller decides what to do without it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from realestate_assets.db.urls import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool, connect_args={
+        "connect_timeout": max(2, timeout_s), "options": f"-c statement_timeout={timeout_s * 1000}"})
+    try:
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor() as cur:
+                return {key: row.override for key, row in read_overrides(cur).items()}
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+
+
 def effective_county(cur: Any, config_dir: Path, key: str) -> CountyConfig:
     """The county as the pipeline runs it: its file with its override applied (ConfigError when
     either is invalid). PlatformResource.county and the API both read a county through here."""

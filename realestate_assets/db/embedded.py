@@ -42,6 +42,15 @@ def embedded_database_url(data_dir: Path | None = None) -> str:
     return server.get_uri()
 
 
+def running_embedded_url(data_dir: Path) -> str | None:
+    """The embedded server's URL when one already runs on `data_dir`, else None: for readers that
+    may do without the database (the code location's load) and must not start one."""
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists() or not _running(int(pid_file.read_text().split()[0])):
+        return None
+    return embedded_database_url(data_dir)
+
+
 def stop_embedded(data_dir: Path | None = None) -> bool:
     """Stop the embedded server if one runs on `data_dir` (fast shutdown: open sessions are ended);
     True when one was stopped. Without a postmaster.pid nothing runs and nothing is started."""
