@@ -1,7 +1,7 @@
 """Dagster's GraphQL endpoint as the dagster-graphql client uses it, on a local HTTP server: the
-job lookup, the launch mutation, the run status query, adding a dynamic partition key, and the
-schedules and sensors with their start/stop mutations, answered in Dagster 1.13's shapes (the
-documents themselves are validated against Dagster's own schema in
+job lookup, the launch mutation, the run status query, adding a dynamic partition key, the
+schedules and sensors with their start/stop mutations, and reloading the code location,
+answered in Dagster 1.13's shapes (the documents themselves are validated against Dagster's own schema in
 tests/api/test_dagster_graphql_documents.py). Real HTTP and the real client's
 requests; the runs themselves are not executed, and switching only flips the state here."""
 
@@ -27,6 +27,8 @@ class FakeDagster:
             "email_events_sensor": ["sensor", False]}
         self.switches: list[tuple[str, bool]] = []
         self.dynamic_keys: dict[str, list[str]] = {"tenant": []}  # partitions def name -> keys, in order added
+        self.reloads: list[str] = []  # code locations asked to reload, in order
+        self.reload_error: str | None = None  # set: the location fails to load again (a PythonError)
 
     def _state(self, name: str) -> dict[str, Any]:
         return {"id": f"state-{name}", "status": "RUNNING" if self.instigators[name][1] else "STOPPED"}
@@ -81,6 +83,19 @@ class FakeDagster:
                 self.dynamic_keys[name].append(key)
                 answer = {"__typename": "AddDynamicPartitionSuccess", "partitionKey": key}
             data = {"addDynamicPartition": answer}
+        elif "reloadRepositoryLocation" in query:
+            name = variables["repositoryLocationName"]
+            self.reloads.append(name)
+            if name != "realestate_assets":
+                answer = {"__typename": "RepositoryLocationNotFound", "message": f"Location {name} does not exist."}
+            elif self.reload_error:
+                answer = {"__typename": "WorkspaceLocationEntry", "name": name, "locationOrLoadError": {
+                    "__typename": "PythonError", "message": self.reload_error}}
+            else:
+                answer = {"__typename": "WorkspaceLocationEntry", "name": name, "locationOrLoadError": {
+                    "__typename": "RepositoryLocation", "isReloadSupported": True,
+                    "repositories": [{"name": "__repository__"}]}}
+            data = {"reloadRepositoryLocation": answer}
         elif "launchPipelineExecution" in query:
             params = variables["executionParams"]
             self.launches.append(params)

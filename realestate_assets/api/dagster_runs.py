@@ -160,6 +160,44 @@ def launch(target: DagsterTarget | None, run: RunRequest) -> str:
         raise DagsterUnavailable(f"Dagster did not launch the run: {one_line(exc)}") from exc
 
 
+@dataclass(frozen=True)
+class Reload:
+    """What became of asking Dagster to reload the code location: `requested` (False: not needed,
+    or Dagster not configured), `ok` (the webserver answered with the location loaded), `detail`."""
+
+    requested: bool
+    ok: bool
+    detail: str
+
+    def public(self) -> dict[str, Any]:
+        return {"requested": self.requested, "ok": self.ok, "detail": self.detail}
+
+
+def reload_location(target: DagsterTarget | None) -> Reload:
+    """Reload the code location that has the assets (the target's, else the one with the asset
+    job), through the client's own `reloadRepositoryLocation` mutation: the webserver asks the
+    code server to re-import the project (`dagster code-server start`; a `dagster api grpc`
+    server answers without re-importing) and the daemon picks the new definitions up at its next
+    workspace refresh. Never raises: a failure is in the answer."""
+    if target is None:
+        return Reload(False, False, "Dagster is not configured for the API (REOS_DAGSTER_URL): "
+                                    "the code location was not reloaded")
+    from dagster_graphql import DagsterGraphQLClientError, ReloadRepositoryLocationStatus
+
+    location = target.location
+    try:
+        location = location or repository_of(target, ASSET_JOB)["repositoryLocationName"]
+        answer = target.client().reload_repository_location(location)
+    except (DagsterGraphQLClientError, DagsterUnavailable) as exc:
+        return Reload(True, False, f"the reload of code location {location or '(unknown)'} did not complete: "
+                                   f"{one_line(exc)} (it may still complete in Dagster)")
+    if answer.status == ReloadRepositoryLocationStatus.SUCCESS:
+        return Reload(True, True, f"code location {location} reloaded")
+    lines = (answer.message or "").strip().splitlines()
+    return Reload(True, False, f"code location {location} did not reload: {answer.failure_type}"
+                               + (f": {lines[0][:300]}" if lines else ""))
+
+
 def run_status(target: DagsterTarget | None, run_id: str) -> str | None:
     """The run's status (QUEUED, STARTED, SUCCESS, FAILURE, ...), None when it cannot be read."""
     if target is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import graphql
 import pytest
+from dagster_graphql.client.client_queries import RELOAD_REPOSITORY_LOCATION_MUTATION
 from dagster_graphql.schema import create_schema
 
 from partitions.tenants import TENANT
@@ -19,6 +20,8 @@ DOCUMENTS = {
     "stop schedule": dagster_schedules.STOP_SCHEDULE,
     "start sensor": dagster_schedules.START_SENSOR,
     "stop sensor": dagster_schedules.STOP_SENSOR,
+    # The client's own document (DagsterGraphQLClient.reload_repository_location): the fake answers it.
+    "reload location": RELOAD_REPOSITORY_LOCATION_MUTATION,
 }
 
 

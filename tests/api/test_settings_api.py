@@ -287,3 +287,63 @@ def test_the_discovery_cron_is_changed_by_platform_admins_validated_and_audited(
         rows = cur.fetchall()[::-1]  # this test's two changes (the module's other tests wrote before)
     assert [r[1]["patch"] for r in rows] == [{"schedule.cron": "0 6 * * *", "schedule.timezone": "UTC"}, {}]
     assert rows[0][0] == {"patch": {}, "version": 0} and rows[1][1]["reason"] == "weekly again"
+
+
+def test_a_change_the_freshness_policies_depend_on_reloads_the_code_location(
+        world: dict[str, Any], operator: dict[str, Any], database_url: str,
+        tmp_path_factory: pytest.TempPathFactory, clean_overrides: None) -> None:
+    """The asset-level freshness policies are built at load from the effective counties
+    (realestate_assets/definitions.counties_for_policies): a change of what they take from a county
+    (its discovery cron or time zone, the county active or not) asks Dagster, through its GraphQL API
+    (a small local server speaking it), to reload the code location, after the change is committed;
+    any other change does not. A failed reload is reported and the change stays made."""
+    fake = FakeDagster()
+    url = f"{API}/settings/counties/king_wa"
+    audited = "SELECT count(*) FROM audit_log WHERE entity = 'county_overrides' AND entity_key = 'king_wa'"
+    with owner_cursor(database_url) as cur:
+        cur.execute(audited)
+        audited_before = cur.fetchone()[0]
+    with serve(fake) as server, api_client(database_url, tmp_path_factory.mktemp("reload"),
+                                           dagster_url=base_url(server)) as api:
+        op = bearer(login(api, operator["email"], world["a"].id)["access_token"])
+
+        def patch(version: int, changes: dict[str, Any]) -> dict[str, Any]:
+            answer = api.patch(url, json={"version": version, "reason": "test", "changes": changes}, headers=op)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        tuned = patch(0, {"quality.max_reject_rate": 0.2})
+        assert tuned["reload"]["requested"] is False and "not needed" in tuned["reload"]["detail"]
+        assert fake.reloads == []
+
+        daily = patch(1, {"schedule.cron": "0 6 * * *"})
+        assert daily["reload"] == {"requested": True, "ok": True, "detail": "code location realestate_assets reloaded"}
+        assert fake.reloads == ["realestate_assets"] and daily["schedule"]["cron"] == "0 6 * * *"
+
+        # Switching its only discovery source off makes the county inactive: out of the policies.
+        off = patch(2, {"sources.kc_assessor_sales.enabled": False})
+        assert off["reload"]["ok"] is True and len(fake.reloads) == 2
+
+        fake.reload_error = "ImportError: no module named realestate_assets"
+        back = patch(3, {"sources.kc_assessor_sales.enabled": None, "schedule.cron": None})
+        assert back["reload"]["requested"] is True and back["reload"]["ok"] is False
+        assert "did not reload: PythonError: ImportError" in back["reload"]["detail"]
+        assert back["version"] == 4 and back["schedule"]["cron"] == "0 5 * * 1"  # made all the same
+
+        same = patch(4, {"quality.max_reject_rate": 0.2})  # nothing changes: nothing written, nothing reloaded
+        assert same["version"] == 4 and same["reload"]["requested"] is False and len(fake.reloads) == 3
+    with owner_cursor(database_url) as cur:
+        cur.execute(audited)
+        assert cur.fetchone()[0] == audited_before + 4  # audited as before: one row a change made
+
+
+def test_without_dagster_the_change_is_made_and_no_reload_is_requested(
+        client: TestClient, world: dict[str, Any], operator: dict[str, Any], clean_overrides: None) -> None:
+    op = bearer(login(client, operator["email"], world["a"].id)["access_token"])
+    answer = client.patch(f"{API}/settings/counties/king_wa", headers=op, json={
+        "version": 0, "reason": "the county now publishes daily", "changes": {"schedule.cron": "0 6 * * *"}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["version"] == 1 and body["schedule"]["cron"] == "0 6 * * *"
+    assert body["reload"]["requested"] is False and body["reload"]["ok"] is False
+    assert "REOS_DAGSTER_URL" in body["reload"]["detail"]

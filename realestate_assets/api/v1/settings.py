@@ -28,11 +28,12 @@ from fastapi import Path as PathParam
 from pydantic import ValidationError
 
 from realestate_assets.accounts import profile as profiles
-from realestate_assets.api import dagster_schedules
+from realestate_assets.api import dagster_runs, dagster_schedules
 from realestate_assets.api.dagster_runs import DagsterUnavailable
 from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
-from realestate_assets.api.v1.security import Context, needs
+from realestate_assets.api.v1.security import Authorize, Context, needs
 from realestate_assets.api.v1.settings_schemas import (
+    CountyChanged,
     CountySetting,
     CountyUpdate,
     Profile,
@@ -111,11 +112,27 @@ def _changes_refused(exc: ValidationError, merged: dict[str, Any]) -> Problem:
          "type": e.get("type")} for e in exc.errors()])
 
 
-@router.patch("/settings/counties/{county}", response_model=CountySetting,
+@router.patch("/settings/counties/{county}", response_model=CountyChanged,
               responses=responses(*ERRORS, 404, 409), tags=["settings"],
               summary="Change a county's run-time settings (platform admin): the next step of its runs applies them")
 def update_county(county: Annotated[str, PathParam(max_length=64)], body: CountyUpdate, request: Request,
-                  ctx: Context = needs("platform")) -> dict[str, Any]:
+                  auth: Authorize = needs("platform", in_route=True)) -> dict[str, Any]:
+    # Authorized in the route (`in_route`): the change is committed when the `with` ends, before
+    # Dagster is asked to reload, so the reloaded code location reads it.
+    with auth() as ctx:
+        view, policies_move = _change_county(county, body, request, ctx)
+    reload = (dagster_runs.reload_location(request.app.state.reos.dagster) if policies_move else
+              dagster_runs.Reload(False, False, "not needed: the asset freshness policies do not depend on the "
+                                                "fields changed (only on the discovery cron, its time zone and "
+                                                "whether the county is active)"))
+    return {**view, "reload": reload.public()}
+
+
+def _change_county(county: str, body: CountyUpdate, request: Request, ctx: Context) -> tuple[dict[str, Any], bool]:
+    """The county's view after the change, and whether the change moves what the code location's
+    asset freshness policies are built from (`discovery_cadence`, the one rule)."""
+    from partitions.activity import discovery_cadence  # Dagster is loaded by now: the cron's validation loads it
+
     path = Path(request.app.state.reos.settings.config_dir) / "counties" / f"{county}.yaml"
     if not PARTITION_KEY.match(county) or not path.is_file():
         raise Problem(404, f"no county {county!r} is configured")
@@ -147,7 +164,7 @@ def update_county(county: Annotated[str, PathParam(max_length=64)], body: County
         raise _changes_refused(exc, apply_county_patch(data, patch)) from exc
     values = editable_county_values(effective)
     patch = {p: values[p] for p in patch}  # as CountyConfig parsed them ("0.1" → 0.1)
-    row = current
+    row, policies_move = current, False
     if patch != before:
         row = write_override(ctx.cur, county, patch, based_on=version, reason=body.reason,
                              user_id=ctx.principal.user_id)
@@ -155,7 +172,12 @@ def update_county(county: Annotated[str, PathParam(max_length=64)], body: County
             raise Problem(409, "the county's settings changed meanwhile: read them again and redo the change")
         ctx.audit("update", "county_overrides", county, before={"patch": before, "version": version},
                   after={"patch": patch, "version": row.override.version, "reason": body.reason})
-    return _county_view(county, effective, None, _followed(ctx), row)
+        try:
+            was: CountyConfig | None = load_county(path, current.override if current is not None else None)
+        except ConfigError:
+            was = None  # an override the file no longer admitted: the county was out of the policies
+        policies_move = discovery_cadence(was) != discovery_cadence(effective)
+    return _county_view(county, effective, None, _followed(ctx), row), policies_move
 
 
 # ---- schedules and sensors ---------------------------------------------------------------------

@@ -74,19 +74,24 @@ class CountyUpdate(BaseModel):
         "Dotted path (one of the county's `editable`) → new value; null gives the field back to the file"))
 
 
+# One county as GET /settings/counties lists it (also the PATCH answer's example).
+_COUNTY_EXAMPLE: dict[str, Any] = dict(
+    key="king_wa", name="King County", state="WA", timezone="America/Los_Angeles",
+    followed=True, valid=True, error=None,
+    schedule={"cron": "0 5 * * 1", "timezone": "America/Los_Angeles"},
+    quality={"max_reject_rate": 0.05, "min_enrichment_coverage": 0.9},
+    sources=[{"name": "kc_sales", "type": "bulk_file", "provides": "sales", "enabled": True}],
+    parcel_viewer_url=None,
+    editable={"quality.max_reject_rate": 0.1, "quality.min_enrichment_coverage": 0.9,
+              "parcel_viewer_url": None, "sources.kc_sales.enabled": True,
+              "schedule.cron": "0 5 * * 1", "schedule.timezone": "America/Los_Angeles"},
+    overridden={"quality.max_reject_rate": 0.1}, version=1,
+    last_change={"reason": "the 2026 file has more unparseable dates", "updated_by": 1,
+                 "updated_at": "2026-12-03T06:00:00Z"})
+
+
 class CountySetting(BaseModel):
-    model_config = _example(key="king_wa", name="King County", state="WA", timezone="America/Los_Angeles",
-                            followed=True, valid=True, error=None,
-                            schedule={"cron": "0 5 * * 1", "timezone": "America/Los_Angeles"},
-                            quality={"max_reject_rate": 0.05, "min_enrichment_coverage": 0.9},
-                            sources=[{"name": "kc_sales", "type": "bulk_file", "provides": "sales", "enabled": True}],
-                            parcel_viewer_url=None,
-                            editable={"quality.max_reject_rate": 0.1, "quality.min_enrichment_coverage": 0.9,
-                                      "parcel_viewer_url": None, "sources.kc_sales.enabled": True,
-                                      "schedule.cron": "0 5 * * 1", "schedule.timezone": "America/Los_Angeles"},
-                            overridden={"quality.max_reject_rate": 0.1}, version=1,
-                            last_change={"reason": "the 2026 file has more unparseable dates", "updated_by": 1,
-                                         "updated_at": "2026-12-03T06:00:00Z"})
+    model_config = _example(**_COUNTY_EXAMPLE)
     key: str
     name: str | None = None
     state: str | None = None
@@ -106,6 +111,23 @@ class CountySetting(BaseModel):
         "The paths changed through the API, with the value that replaces the file's"))
     version: int = Field(0, description="The override's version (0: never changed); a PATCH names it")
     last_change: CountyChange | None = Field(None, description="Who changed the override last, when and why")
+
+
+class CodeLocationReload(BaseModel):
+    requested: bool = Field(description=(
+        "Dagster was asked to reload the code location: the change moves what the asset-level freshness "
+        "policies are built from (discovery cron, time zone, the county active or not) and Dagster is configured"))
+    ok: bool = Field(description="Dagster answered that the code location loaded again")
+    detail: str
+
+
+class CountyChanged(CountySetting):
+    model_config = _example(**_COUNTY_EXAMPLE, reload={
+        "requested": False, "ok": False, "detail": "not needed: the asset freshness policies do not depend on "
+                                                   "the fields changed"})
+    reload: CodeLocationReload = Field(description=(
+        "Whether the change reloaded Dagster's code location, so the asset freshness windows follow it; a "
+        "failed reload does not undo the change (the county's steps and its county_fresh checks apply it anyway)"))
 
 
 class ScheduleState(BaseModel):

@@ -53,6 +53,12 @@ export function CountyRunSettings({ county }: { county: Schemas["CountySetting"]
             ))}
           </ul>
           {change && <p className="mt-1 text-slate-600">Last change {formatDateTime(change.updated_at)}: {change.reason}</p>}
+          {save.data?.reload.requested && (
+            // The asset-level freshness windows are built when Dagster loads the code: a change of the
+            // cron or of the county's sources asks it to reload (the steps apply the change either way).
+            <p className={`mt-1 ${save.data.reload.ok ? "text-slate-600" : "text-amber-900"}`}>
+              {save.data.reload.ok ? "Dagster reloaded the pipeline: the tables' freshness windows follow this change."
+                : `The tables' freshness windows still follow the previous settings: ${save.data.reload.detail}`}</p>)}
           {isPlatform && <button type="button" className="btn mt-1" onClick={() => setForm(formOf(fields))}>
             Edit settings<span className="sr-only"> of {county.key}</span></button>}
         </div>
