@@ -6,9 +6,10 @@ Two layers, because Dagster's freshness policy is evaluated per asset, not per p
   freshness daemon evaluates it): the asset fails when no county has refreshed it within the
   slowest active county's discovery cycle plus a grace period, and warns after the fastest
   county's cycle. `ml_model` follows the weekly training cadence (config/scoring.yaml).
-  Built from the files when the code location loads: the daemon evaluates the policy stored in the
-  location's snapshot, so run-time overrides do not reach it (docs/api.md, "Not done yet" item 4:
-  what Dagster 1.13 would need for that); the `county_fresh` checks below follow them.
+  Built when the code location loads (the daemon evaluates the policy stored in the location's
+  snapshot) from the counties it is given: definitions.counties_for_policies passes the effective
+  ones (files + run-time overrides, the files alone when PostgreSQL is unreachable), and the county
+  settings PATCH reloads the location when a change moves them (docs/api.md, "Not done yet" item 4).
   It also adds one partitioned, non-blocking `county_fresh` check per county-partitioned asset.
 * `county_freshness_sensor(counties)` evaluates, for every active county and every asset, whether
   the partition was materialized since the county's last discovery tick (plus grace), and records

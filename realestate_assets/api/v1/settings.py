@@ -9,7 +9,9 @@ the tenant's branding, sender and feature flags, and the caller's own profile.
   the county's discovery sensor at its next evaluation (PlatformResource.county); tenants read the
   effective configuration. A change is validated as the file is (a cron Dagster would refuse, an
   unknown time zone: 422 naming the path). A change names the version it was based on: a stale
-  one is a 409.
+  one is a 409. A change of what the asset freshness policies take from the county (its discovery
+  cron, time zone, active or not) then asks Dagster to reload the code location, which builds them
+  at load (`reload` in the answer; a failed reload never undoes the change).
 * Schedules and sensors are Dagster's own state, read (tenant admin) and switched (platform
   admin: they run for every tenant) through its GraphQL API (api/dagster_schedules.py).
 * Tenant settings (tenant admin) are `tenant_settings` (migration 0028), validated as
