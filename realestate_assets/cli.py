@@ -162,7 +162,7 @@ def _county_job(county: str) -> tuple[Any, set[str]]:
     """The whole graph's job, once the county is known to be active, and its check-only steps."""
     import dagster as dg
 
-    from partitions.activity import county_activity
+    from realestate_assets.activity import county_activity
     from realestate_assets.config_models import ConfigError, county_disabled_reason
     from realestate_assets.definitions import build_definitions
 
@@ -249,7 +249,7 @@ def counties() -> None:
     """Every county file and its state: active, inactive (no enabled source discovers properties)
     or disabled (the file is invalid; its error names the file and the field). Exits 1 when a
     file is invalid: the other counties still load and run."""
-    from partitions.activity import county_activity
+    from realestate_assets.activity import county_activity
     from realestate_assets.config_models import county_disabled_reason, read_county_files
     from realestate_assets.settings import LocalSettings
 

@@ -16,7 +16,7 @@ Two layers, because Dagster's freshness policy is evaluated per asset, not per p
   the `county_fresh` check result on that partition — only when the state changes, so the UI's
   check history per county reads as "went stale at … / fresh again at …".
 
-Counties without an enabled source are skipped (partitions/activity.py): they are inactive, not
+Counties without an enabled source are skipped (realestate_assets/activity.py): they are inactive, not
 stale. A county whose file is invalid (config_models.read_county_files) is disabled: its
 `county_fresh` checks fail (ERROR) with the file's error, so the UI shows why that county stopped.
 
@@ -39,8 +39,8 @@ from typing import Any
 
 import dagster as dg
 
-from partitions.activity import Cadence, county_activity, discovery_cadence
 from partitions.tenants import is_tenant_partitioned
+from realestate_assets.activity import Cadence, county_activity, discovery_cadence
 from realestate_assets.config_models import (
     PARTITION_KEY,
     ConfigError,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from partitions.activity import county_activity
+from realestate_assets.activity import county_activity
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.cron import latest_tick, next_tick
 from resources import PlatformResource

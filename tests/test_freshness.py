@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from partitions.activity import county_activity
+from realestate_assets.activity import county_activity
 from realestate_assets.config_models import load_counties
 from resources import PlatformResource
 from sensors.freshness import (

@@ -13,7 +13,7 @@ from realestate_assets.settings import repo_root
 
 PACKAGE = repo_root() / "realestate_assets"
 DOMAIN = ["discovery", "enrich", "ml", "docs", "outreach", "market", "db", "api", "accounts"]
-DOMAIN_MODULES = ["objects.py", "settings.py", "config_models.py", "geo.py", "net.py"]
+DOMAIN_MODULES = ["objects.py", "settings.py", "config_models.py", "geo.py", "net.py", "activity.py"]
 FORBIDDEN = ("dagster", "dagster_k8s", "dagster_aws", "dagster_postgres", "resources", "sensors", "partitions",
              "realestate_assets.assets", "realestate_assets.definitions")
 

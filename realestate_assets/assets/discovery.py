@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 from psycopg2 import sql
 
-from partitions.activity import county_activity
+from realestate_assets.activity import county_activity
 from realestate_assets.assets.common import (
     audit_checks,
     check,
@@ -98,7 +98,7 @@ def source_check_specs(asset: str, key_check: str, key_description: str) -> list
 
 
 def county_active_check(county: CountyConfig) -> tuple[dict[str, object], dg.AssetCheckResult]:
-    """Whether the county is active (partitions/activity.py decides), as metadata and a WARN check."""
+    """Whether the county is active (realestate_assets/activity.py decides), as metadata and a WARN check."""
     active, reason = county_activity(county)
     metadata = {"county_active": active, "county_status": reason,
                 "enabled_sources": dg.MetadataValue.json(

@@ -30,6 +30,7 @@ from fastapi import Path as PathParam
 from pydantic import ValidationError
 
 from realestate_assets.accounts import profile as profiles
+from realestate_assets.activity import discovery_cadence
 from realestate_assets.api import dagster_runs, dagster_schedules
 from realestate_assets.api.dagster_runs import DagsterUnavailable
 from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
@@ -133,8 +134,6 @@ def update_county(county: Annotated[str, PathParam(max_length=64)], body: County
 def _change_county(county: str, body: CountyUpdate, request: Request, ctx: Context) -> tuple[dict[str, Any], bool]:
     """The county's view after the change, and whether the change moves what the code location's
     asset freshness policies are built from (`discovery_cadence`, the one rule)."""
-    from partitions.activity import discovery_cadence  # Dagster is loaded by now: the cron's validation loads it
-
     path = Path(request.app.state.reos.settings.config_dir) / "counties" / f"{county}.yaml"
     if not PARTITION_KEY.match(county) or not path.is_file():
         raise Problem(404, f"no county {county!r} is configured")

@@ -4,6 +4,9 @@ A county whose every source is disabled would otherwise run, write 0 rows and tu
 empty partition that looks healthy. `county_activity` is the one rule: the source assets record
 it in metadata and a WARN `county_active` check, `reos materialize` refuses an inactive county with
 its reason, the discovery schedule starts stopped and the freshness sensor skips the county.
+`discovery_cadence` is what the asset freshness policies take from a county (here, not under
+partitions/, so that the API, which imports no Dagster, decides with the same rule when a county
+change must reload the code location).
 """
 
 from __future__ import annotations
