@@ -47,9 +47,14 @@ class Column:
 # (row-level security admits only the tenant's), so one tenant's memos and emails never show in
 # another's list. The one definition: the list, its filter and the detail (each joins `e` and `s`,
 # as FROM does; the funnel counts it set-based, TENANT_STATUS_COUNTS below).
+# "A sent email lists one of its packets" goes packet → email_packets (migration 0051, by packet
+# id) → the email by its primary key: equality of bigints all the way, which row-level security
+# lets an index answer (int8eq is leakproof). `k.id = ANY (m.packet_ids)` could not: it read every
+# sent email of the tenant, and the array operators a GIN index serves are not leakproof.
 TENANT_STATUS = (
     f"CASE WHEN ({PUBLIC_STATUS}) <> 'scored' THEN ({PUBLIC_STATUS}) "
-    "WHEN EXISTS (SELECT 1 FROM packets k JOIN emails m ON k.id = ANY (m.packet_ids) AND m.status = 'sent' "
+    "WHEN EXISTS (SELECT 1 FROM packets k JOIN email_packets x ON x.packet_id = k.id "
+    "JOIN emails m ON m.id = x.email_id AND m.status = 'sent' "
     "WHERE k.county = p.county AND k.prospect_key = p.prospect_key) THEN 'emailed' "
     "WHEN EXISTS (SELECT 1 FROM packets k WHERE k.county = p.county AND k.prospect_key = p.prospect_key) "
     "THEN 'packeted' ELSE 'scored' END")
@@ -65,7 +70,8 @@ TENANT_STATUS = (
 # TENANT_STATUS: prospects, enrichment and scores of followed counties, the tenant's own packets
 # and emails. tests/api/test_analytics.py compares the two on every case. Parameter: %(counties)s.
 TENANT_STATUS_COUNTS = f"""
-WITH sent AS (SELECT DISTINCT unnest(m.packet_ids) AS packet_id FROM emails m WHERE m.status = 'sent'),
+WITH sent AS (SELECT DISTINCT x.packet_id FROM email_packets x
+              JOIN emails m ON m.id = x.email_id WHERE m.status = 'sent'),
 scored AS (
     SELECT k.county, bool_or(k.id IN (SELECT packet_id FROM sent)) AS emailed
     FROM packets k JOIN prospects p ON p.county = k.county AND p.prospect_key = k.prospect_key
