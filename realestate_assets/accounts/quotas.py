@@ -458,9 +458,10 @@ def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iter
 
 def record_emailed_properties(conn: Any, tenant_id: str, county: str, since: datetime) -> int:
     """Record the properties listed by the tenant's emails sent in `county` since `since` (alerts,
-    digests: `emails.packet_ids`); how many were new this month."""
+    digests: the packets each lists, `email_packets`); how many were new this month."""
     with conn.cursor() as cur:
-        cur.execute("SELECT DISTINCT p.prospect_key FROM emails e JOIN packets p ON p.id = ANY(e.packet_ids) "
+        cur.execute("SELECT DISTINCT p.prospect_key FROM emails e JOIN email_packets x ON x.email_id = e.id "
+                    "JOIN packets p ON p.id = x.packet_id "
                     "WHERE e.tenant_id = %s AND e.county = %s AND e.sent_at >= %s AND p.prospect_key <> '_portfolio'",
                     (tenant_id, county, since))
         keys = [r[0] for r in cur.fetchall()]

@@ -68,9 +68,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "(%s, 'king_wa', 'p1', 'memo', '1', 'h', %s, 's', 10, 80, now()) RETURNING id",
                     (tenant.id, f"tenants/{tenant.id}/packets/king_wa/p1.pdf"))
         packet_id = cur.fetchone()[0]
-        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
-                    "send_key) VALUES (%s, 'king_wa', 'new_opportunity', %s, 'r@example.com', 'Deal', 'outbox', %s) "
-                    "RETURNING id", (tenant.id, packet_id, f"packet:{packet_id}"))
+        # packet_ids as the pipeline writes it: its trigger lists the packet in email_packets (0051).
+        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, subject, "
+                    "provider, send_key) VALUES (%s, 'king_wa', 'new_opportunity', %s, %s, 'r@example.com', 'Deal', "
+                    "'outbox', %s) RETURNING id", (tenant.id, packet_id, [packet_id], f"packet:{packet_id}"))
         email_id = cur.fetchone()[0]
         cur.execute("INSERT INTO email_events (tenant_id, email_id, sg_event_id, event, occurred_at, payload) "
                     "VALUES (%s, %s, %s, 'delivered', now(), '{}')", (tenant.id, email_id, uuid.uuid4().hex))
