@@ -161,7 +161,8 @@ def create_checkout(body: CheckoutCreate, request: Request, ctx: Context = needs
             # The idempotency key makes a retry after a failure below (this transaction rolled back,
             # the customer not stored) return the same customer instead of a second one (24 h).
             customer = client.v1.customers.create(
-                params={"name": name, "email": ctx.principal.actor if ctx.principal.user_id else None,
+                # The owner who starts it gets Stripe's receipts; a platform admin's own address is not the customer's.
+                params={"name": name, "email": ctx.principal.actor if ctx.principal.role == "owner" else None,
                         "metadata": {"tenant_id": ctx.tenant_id}},
                 options={"idempotency_key": f"reos-customer-{ctx.tenant_id}"})
             after = billing.update_account(ctx.cur, ctx.tenant_id, customer_id=customer.id)
