@@ -44,8 +44,8 @@ class Tenant:
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
     audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note,
-    a saved search (and a match it emailed), a review mark, its settings row and a property
-    received; on the unlimited plan."""
+    a saved search (and a match it emailed), a review mark, its settings row, a billing account
+    (no customer) and a property received; on the unlimited plan."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
@@ -104,6 +104,7 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id,))
         cur.execute("INSERT INTO tenant_settings (tenant_id, display_name) VALUES (%s, %s)",
                     (tenant.id, f"Tenant {label}"))
+        cur.execute("INSERT INTO billing_accounts (tenant_id) VALUES (%s)", (tenant.id,))  # no customer yet
         cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
                     (tenant.id,))
         cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "
