@@ -114,7 +114,8 @@ ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
 
 # The tenant's own progress, so Home's funnel has every stage to count: a memo for each property
 # scoring 95 or more (5,000 of 100,000), and 500 sent digests of 5 memos each — half the memos
-# (2,500 properties) emailed, each digest listing its packets in `packet_ids` as outreach does.
+# (2,500 properties) emailed, each digest listing its packets in `packet_ids` as outreach does
+# (emails' trigger lists them in email_packets too, migration 0051).
 TENANT_SQL = """
 INSERT INTO packets (tenant_id, county, prospect_key, template, template_version, inputs_hash, object_path,
                      sha256, size_bytes, bird_dog_score, generated_at)
@@ -176,7 +177,7 @@ def explain_home(url: str, threshold: float) -> list[tuple[str, list[str]]]:
     conn = psycopg2.connect(psycopg2_dsn(url))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("VACUUM (ANALYZE) prospects, enrichment, scores, packets, emails")
+        cur.execute("VACUUM (ANALYZE) prospects, enrichment, scores, packets, emails, email_packets")
     conn.autocommit = False
     plans = []
     with conn, conn.cursor() as cur:

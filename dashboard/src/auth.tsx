@@ -12,7 +12,7 @@ export function useMe() {
   });
 }
 
-export type Permission = "read" | "write" | "admin" | "platform";
+export type Permission = "read" | "write" | "admin" | "owner" | "platform";
 
 export function useCan(permission: Permission): boolean {
   const { data: me } = useMe();

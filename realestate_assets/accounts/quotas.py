@@ -115,13 +115,34 @@ def tenant_plan(cur: Any, tenant_id: str) -> Plan:
 
 
 def set_plan(cur: Any, tenant_id: str, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Put the tenant on plan `name` (a platform admin's act); (before, after), None when no such tenant."""
+    """Put the tenant on plan `name`, unaudited (`change_plan` is the audited one); (before, after), None
+    when no such tenant."""
     cur.execute("SELECT plan FROM tenants WHERE id = %s", (tenant_id,))
     row = cur.fetchone()
     if row is None:
         return None
     cur.execute("UPDATE tenants SET plan = %s WHERE id = %s AND plan IS DISTINCT FROM %s", (name, tenant_id, name))
     return {"plan": row[0]}, {"plan": name}
+
+
+def change_plan(cur: Any, who: Any, tenant_id: str, name: str, request_id: str | None = None,
+                ip: str | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Put the tenant on plan `name` and audit it (`plan` on `tenants`; no row when it was on it
+    already): the one way a plan changes, whoever asks — a platform admin (`PATCH /tenants/{id}`)
+    or the billing provider's webhook (accounts/billing.py). The limits follow at once (every
+    check reads `tenants.plan`), and so do the quota notices (they read it each tick). `who`: the
+    audit's principal (accounts/roles.Principal). (before, after); None when no such tenant.
+    Leaves the transaction scoped to the tenant (its audit row is the tenant's)."""
+    from realestate_assets.accounts import store
+    from realestate_assets.db.tenancy import set_tenant
+
+    changed = set_plan(cur, tenant_id, name)
+    if changed is None:
+        return None
+    set_tenant(cur, tenant_id)
+    store.audit(cur, who, tenant_id, "plan", "tenants", tenant_id, before=changed[0], after=changed[1],
+                request_id=request_id, ip=ip)
+    return changed
 
 
 def counted(cur: Any, tenant_id: str, quota: Quota, now: datetime) -> int:
@@ -458,9 +479,10 @@ def record_properties(cur: Any, tenant_id: str, county: str, prospect_keys: Iter
 
 def record_emailed_properties(conn: Any, tenant_id: str, county: str, since: datetime) -> int:
     """Record the properties listed by the tenant's emails sent in `county` since `since` (alerts,
-    digests: `emails.packet_ids`); how many were new this month."""
+    digests: the packets each lists, `email_packets`); how many were new this month."""
     with conn.cursor() as cur:
-        cur.execute("SELECT DISTINCT p.prospect_key FROM emails e JOIN packets p ON p.id = ANY(e.packet_ids) "
+        cur.execute("SELECT DISTINCT p.prospect_key FROM emails e JOIN email_packets x ON x.email_id = e.id "
+                    "JOIN packets p ON p.id = x.packet_id "
                     "WHERE e.tenant_id = %s AND e.county = %s AND e.sent_at >= %s AND p.prospect_key <> '_portfolio'",
                     (tenant_id, county, since))
         keys = [r[0] for r in cur.fetchall()]

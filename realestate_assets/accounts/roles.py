@@ -1,20 +1,21 @@
 """Who may do what: the one table of roles, key scopes and permission levels.
 
 A route needs one permission: `read` (look), `write` (notes, campaigns, recipients), `admin`
-(users, keys, subscriptions, tenant settings) or `platform` (operate the installation: create
-tenants). A tenant role grants a level and everything below it; an API key's scopes grant the
-same levels; a platform admin has every level in any tenant.
+(users, keys, subscriptions, tenant settings), `owner` (what only the tenant's owners do: pay for
+its plan, api/v1/billing.py) or `platform` (operate the installation: create tenants). A tenant
+role grants a level and everything below it; an API key's scopes grant the same levels up to
+`admin` (a key never pays); a platform admin has every level in any tenant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PERMISSIONS = ("read", "write", "admin", "platform")
+PERMISSIONS = ("read", "write", "admin", "owner", "platform")
 ROLES = ("owner", "admin", "analyst", "viewer")
 SCOPES = ("read", "write", "admin")
 
-_ROLE_LEVEL = {"viewer": "read", "analyst": "write", "admin": "admin", "owner": "admin"}
+_ROLE_LEVEL = {"viewer": "read", "analyst": "write", "admin": "admin", "owner": "owner"}
 
 
 def _up_to(level: str) -> frozenset[str]:

@@ -98,6 +98,13 @@ class ApiSettings:
     dagster_url: str | None = None
     dagster_location: str | None = None  # code location of the assets; None: asked of the webserver
     dagster_repository: str | None = None
+    # Billing through Stripe (api/v1/billing.py): without a key the billing routes answer 503 and
+    # platform admins set plans as before. Prices: plan name -> Stripe price id (STRIPE_PRICE_<PLAN>);
+    # the API base: Stripe's, or another server speaking its REST API (tests, self-hosters).
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_prices: dict[str, str] | None = None
+    stripe_api_base: str | None = None
 
     # Names of the secrets taken from the environment: their fingerprints are compared with the
     # pipeline's at start-up (db/fingerprints.py). Invented local ones live in the state
@@ -162,7 +169,20 @@ class ApiSettings:
             dagster_url=self.dagster_url or os.environ.get("REOS_DAGSTER_URL") or None,
             dagster_location=self.dagster_location or os.environ.get("REOS_DAGSTER_LOCATION") or None,
             dagster_repository=self.dagster_repository or os.environ.get("REOS_DAGSTER_REPOSITORY") or None,
+            stripe_api_key=self.stripe_api_key or os.environ.get("STRIPE_API_KEY") or None,
+            stripe_webhook_secret=self.stripe_webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_prices=self.stripe_prices if self.stripe_prices is not None else price_ids_from(os.environ),
+            stripe_api_base=self.stripe_api_base or os.environ.get("STRIPE_API_BASE") or None,
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
+
+
+def price_ids_from(environ: Any) -> dict[str, str]:
+    """The Stripe price id of each paid plan (accounts/plans.py) from `STRIPE_PRICE_<PLAN>`, e.g.
+    STRIPE_PRICE_PROFESSIONAL=price_…; a plan without one cannot be bought through checkout."""
+    from realestate_assets.accounts.plans import PLANS
+
+    return {name: environ[f"STRIPE_PRICE_{name.upper()}"].strip() for name in PLANS
+            if (environ.get(f"STRIPE_PRICE_{name.upper()}") or "").strip()}
 
 
 def _first_set(given: float | None, variable: str | None, default: float) -> float:
@@ -242,6 +262,19 @@ class _State:
         if not settings.dagster_url:
             return None
         return DagsterTarget(settings.dagster_url, settings.dagster_location, settings.dagster_repository)
+
+    @cached_property
+    def stripe(self) -> Any:
+        """A Stripe client (the `stripe` SDK's StripeClient, on STRIPE_API_BASE when set), None
+        without STRIPE_API_KEY: billing is then not configured (api/v1/billing.py answers 503)."""
+        settings = self.settings
+        if not settings.stripe_api_key:
+            return None
+        import stripe
+
+        base = {"api": settings.stripe_api_base.rstrip("/")} if settings.stripe_api_base else None
+        return stripe.StripeClient(settings.stripe_api_key, base_addresses=base,  # type: ignore[arg-type]
+                                   max_network_retries=2)
 
     @cached_property
     def s3_store(self) -> Any:

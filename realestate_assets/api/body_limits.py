@@ -14,7 +14,10 @@ The limits per route are one decision, `body_limit_for` below, from the API sett
   approximately 30 seconds or when the batch size reaches 768 kilobytes" (Twilio SendGrid,
   Getting Started with the Event Webhook): a batch is about 768 KiB at most, and the extra
   quarter is headroom for the batch that crosses the threshold ("approximately"). A larger
-  body did not come from SendGrid.
+  body did not come from SendGrid. `POST /api/v1/billing/stripe/webhook` has the same limit: one
+  Stripe event a request, usually a few KiB, but Stripe documents no maximum (an invoice's event
+  carries its lines and metadata), and a 413 would have Stripe retry, for days, an event that can
+  never fit.
 * `/unsubscribe` — `UNSUBSCRIBE_MAX_BODY_BYTES` (4 KiB): the RFC 8058 body is
   `List-Unsubscribe=One-Click`; the landing page's form posts the same.
 * everything else, the JSON API under /api/v1 included — `REOS_API_MAX_BODY_BYTES`
@@ -32,6 +35,7 @@ from realestate_assets.api.v1.problems import problem_response
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 UNSUBSCRIBE_MAX_BODY_BYTES = 4 * 1024
 DEFAULT_API_MAX_BODY_BYTES = 64 * 1024
+STRIPE_WEBHOOK_PATH = "/api/v1/billing/stripe/webhook"  # api/v1/billing.py
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,7 +45,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 def body_limit_for(path: str, api_max_body_bytes: int, webhook_max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES) -> int:
     """The most bytes a request to `path` may carry."""
-    if path.startswith("/webhooks/"):
+    if path.startswith("/webhooks/") or path == STRIPE_WEBHOOK_PATH:
         return webhook_max_body_bytes
     if path.rstrip("/") == "/unsubscribe":
         return UNSUBSCRIBE_MAX_BODY_BYTES

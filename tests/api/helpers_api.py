@@ -44,8 +44,8 @@ class Tenant:
 def make_tenant(database_url: str, label: str) -> Tenant:
     """A tenant with one user per role, one key per scope, a subscription, a session and an
     audit row, plus one row in each outreach table (packets, emails, events, suppressions), a note,
-    a saved search (and a match it emailed), a review mark, its settings row and a property
-    received; on the unlimited plan."""
+    a saved search (and a match it emailed), a review mark, its settings row, a billing account
+    (no customer) and a property received; on the unlimited plan."""
     tenant = Tenant(id=f"{label}-{uuid.uuid4().hex[:8]}")
     with owner_cursor(database_url) as cur:
         store.create_tenant(cur, tenant.id, f"Tenant {label}")
@@ -68,9 +68,10 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     "(%s, 'king_wa', 'p1', 'memo', '1', 'h', %s, 's', 10, 80, now()) RETURNING id",
                     (tenant.id, f"tenants/{tenant.id}/packets/king_wa/p1.pdf"))
         packet_id = cur.fetchone()[0]
-        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, recipient_email, subject, provider, "
-                    "send_key) VALUES (%s, 'king_wa', 'new_opportunity', %s, 'r@example.com', 'Deal', 'outbox', %s) "
-                    "RETURNING id", (tenant.id, packet_id, f"packet:{packet_id}"))
+        # packet_ids as the pipeline writes it: its trigger lists the packet in email_packets (0051).
+        cur.execute("INSERT INTO emails (tenant_id, county, campaign, packet_id, packet_ids, recipient_email, subject, "
+                    "provider, send_key) VALUES (%s, 'king_wa', 'new_opportunity', %s, %s, 'r@example.com', 'Deal', "
+                    "'outbox', %s) RETURNING id", (tenant.id, packet_id, [packet_id], f"packet:{packet_id}"))
         email_id = cur.fetchone()[0]
         cur.execute("INSERT INTO email_events (tenant_id, email_id, sg_event_id, event, occurred_at, payload) "
                     "VALUES (%s, %s, %s, 'delivered', now(), '{}')", (tenant.id, email_id, uuid.uuid4().hex))
@@ -103,6 +104,7 @@ def make_tenant(database_url: str, label: str) -> Tenant:
                     (tenant.id,))
         cur.execute("INSERT INTO tenant_settings (tenant_id, display_name) VALUES (%s, %s)",
                     (tenant.id, f"Tenant {label}"))
+        cur.execute("INSERT INTO billing_accounts (tenant_id) VALUES (%s)", (tenant.id,))  # no customer yet
         cur.execute("INSERT INTO segments (tenant_id, name, criteria) VALUES (%s, 'seed', '{}') RETURNING id",
                     (tenant.id,))
         cur.execute("INSERT INTO campaigns (tenant_id, key, type, subjects, segment_id) "

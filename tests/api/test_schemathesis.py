@@ -19,6 +19,7 @@ from realestate_assets.settings import repo_root
 from tests.api.helpers_api import PASSWORD, bearer, make_tenant, owner_cursor
 from tests.dashboard.server import api_server
 from tests.fake_dagster import FakeDagster
+from tests.fake_stripe import API_KEY, FakeStripe
 from tests.local_http import base_url as local_base_url
 from tests.local_http import serve
 
@@ -33,10 +34,14 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with owner_cursor(database_url) as cur:
         operator = store.create_user(cur, f"fuzz-ops@{tenant.id}.example", PASSWORD, platform_admin=True,
                                      verified=True)
-    # Dagster's GraphQL endpoint on a local server: the routes that launch runs or switch schedules
-    # answer as they do in a deployment (without one they answer 503 by design, which is a 5xx).
-    with serve(FakeDagster()) as dagster, api_server(database_url, tmp_path_factory.mktemp("fuzz"),
-                                                     dagster_url=local_base_url(dagster)) as url:
+    # Dagster's GraphQL endpoint and Stripe's REST API on local servers: the routes that launch runs,
+    # switch schedules or bill answer as they do in a deployment (without them they answer 503 by
+    # design, which is a 5xx).
+    with serve(FakeDagster()) as dagster, serve(FakeStripe()) as stripe_api, api_server(
+            database_url, tmp_path_factory.mktemp("fuzz"), dagster_url=local_base_url(dagster),
+            stripe_api_key=API_KEY, stripe_webhook_secret="whsec_fuzz",
+            stripe_prices={"professional": "price_pro", "enterprise": "price_ent"},
+            stripe_api_base=local_base_url(stripe_api)) as url:
         session = httpx.post(f"{url}/api/v1/auth/login", timeout=30,
                              json={"email": operator["email"], "password": PASSWORD, "tenant_id": tenant.id})
         assert session.status_code == 200, session.text

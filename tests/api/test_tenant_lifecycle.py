@@ -78,8 +78,8 @@ def test_reos_tenant_delete_removes_every_row_and_object_of_the_tenant_only(data
     for tenant in (doomed, kept):
         objects.put(tenant_key(tenant.id, "packets", "king_wa", "p1", "memo.pdf"), b"%PDF-1.7", "application/pdf")
     before_kept = counts(database_url, kept.id)
-    assert all(before_kept[t] >= 1 for t in ("memberships", "api_keys", "emails", "email_events", "notes",
-                                             "webhook_endpoints", "audit_log"))
+    assert all(before_kept[t] >= 1 for t in ("memberships", "api_keys", "emails", "email_packets", "email_events",
+                                             "notes", "webhook_endpoints", "audit_log"))
     env = {"REOS_ENV": "local", "DATABASE_URL": database_url, "REOS_STATE_DIR": str(state)}
     runner = CliRunner()
     unconfirmed = runner.invoke(app, ["tenant", "delete", doomed.id], env=env)

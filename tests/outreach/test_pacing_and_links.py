@@ -208,6 +208,11 @@ def test_rerunning_never_resends_and_each_property_is_told_once(database_url: st
         assert list(rows["campaign"]) == ["daily_digest", "new_opportunity"]
         assert sorted(rows["packet_ids"].iloc[0]) == sorted(ids) and list(rows["packet_ids"].iloc[1]) == \
             [rows["packet_id"].iloc[1]]
+        # Each email's packets as rows too (migration 0051), once each whatever the re-runs.
+        listed = wh.frame("SELECT e.packet_ids, array_agg(x.packet_id ORDER BY x.packet_id) AS listed "
+                          "FROM emails e JOIN email_packets x ON x.email_id = e.id WHERE e.tenant_id = :tenant "
+                          "GROUP BY e.id ORDER BY e.id", params)
+        assert [sorted(a) for a in listed["packet_ids"]] == [list(b) for b in listed["listed"]]
         files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
         assert len(files) == 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\d-[0-9a-f]{16}\.eml", f) for f in files)
     finally:

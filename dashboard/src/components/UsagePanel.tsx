@@ -5,6 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { api, data } from "../api/client";
 import { dailyCallLimit, quotaLabel, resetsText, usageShare, usageText, usageTone, type Tone } from "../lib/usage";
 import { ApiCallsChart } from "./ApiCallsChart";
+import { BillingActions } from "./BillingActions";
 import { ErrorBox, Loading } from "./ui";
 
 const BAR: Record<Tone, string> = { ok: "bg-emerald-600", near: "bg-amber-500", full: "bg-red-600" };
@@ -18,8 +19,10 @@ export function UsagePanel() {
         <>
           <p className="mt-1 text-sm text-slate-600">
             Plan: <span className="font-semibold text-slate-900">{usage.data.plan_title}</span>. A property counts once a
-            month, when the workspace first receives it (detail view, memo, email). The platform's operators change plans.
+            month, when the workspace first receives it (detail view, memo, email). The workspace's owners change the plan
+            here when billing is set up; otherwise the platform's operators do.
           </p>
+          <BillingActions />
           <ul className="mt-3 space-y-3">
             {usage.data.quotas.map((q) => {
               const tone = usageTone(q);

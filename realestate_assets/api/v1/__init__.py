@@ -1,6 +1,7 @@
 """The REST API under /api/v1 (issue #11): accounts, API keys, tenants, subscriptions, properties,
 notes, saved searches, analytics, the model registry, the tenant's export, recipients,
-segments and campaigns, settings, and the tenant's usage of its plan.
+segments and campaigns, settings, the tenant's usage of its plan, and billing (its plan bought
+through Stripe).
 
 `install(app)` adds the routers and the problem+json error handlers (the request id is api/layer.py's); it is
 the only thing app.py calls. Later routers (properties, analytics, campaigns…) are added here.
@@ -15,6 +16,7 @@ from realestate_assets.api.v1 import (
     admin,
     analytics,
     auth,
+    billing,
     campaign_preview,
     campaign_properties,
     campaigns,
@@ -55,7 +57,7 @@ def install(app: FastAPI) -> None:
     for router in (auth.router, admin.router, properties.router, property_market.router, property_reasons.router,
                    property_activity.router, property_search.router, workspace.router, analytics.router,
                    models.router, privacy.router, webhook_endpoints.router, campaign_preview.router,
-                   campaign_properties.router, campaigns.router, settings.router, usage.router):
+                   campaign_properties.router, campaigns.router, settings.router, usage.router, billing.router):
         document_permissions(router.routes)
         idempotency.document(router.routes)
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)

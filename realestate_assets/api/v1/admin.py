@@ -59,12 +59,10 @@ def update_tenant(tenant_id: str, body: TenantUpdate, ctx: Context = needs("plat
         ctx.scope(tenant_id)
         ctx.audit("suspend" if body.suspended else "resume", "tenants", tenant_id, before=before, after=after,
                   tenant_id=tenant_id)
-    if body.plan is not None:
-        changed = quotas.set_plan(ctx.cur, tenant_id, body.plan)
-        if changed is None:
-            raise Problem(404, f"no tenant {tenant_id!r}")
-        ctx.scope(tenant_id)
-        ctx.audit("plan", "tenants", tenant_id, before=changed[0], after=changed[1], tenant_id=tenant_id)
+    # The one audited way a plan changes (quotas.change_plan), as the billing webhook's.
+    if body.plan is not None and quotas.change_plan(ctx.cur, ctx.principal, tenant_id, body.plan, ctx.request_id,
+                                                    ctx.ip) is None:
+        raise Problem(404, f"no tenant {tenant_id!r}")
     ctx.cur.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,))
     row = dict_row(ctx.cur)
     assert row is not None

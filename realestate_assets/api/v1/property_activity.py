@@ -23,7 +23,9 @@ ERRORS = (401, 403, 422)
 MAX_EMAILS = 100
 MAX_BULK = 500
 
-# An email mentions a property when one of the packets it lists (emails.packet_ids) is the property's.
+# An email mentions a property when one of the packets it lists is the property's: found from the
+# property's packets through email_packets (emails.packet_ids as rows, migration 0051), index lookups
+# the API role may use under row-level security, not a scan of every email of the tenant.
 EMAILS_SQL = """
 SELECT m.id, m.campaign, m.recipient_email, m.subject, m.status, m.template, m.variant, m.sent_at,
        m.delivered_at, m.opened_at, m.clicked_at, m.bounced_at, m.unsubscribed_at, m.created_at,
@@ -31,7 +33,8 @@ SELECT m.id, m.campaign, m.recipient_email, m.subject, m.status, m.template, m.v
                                   ORDER BY v.occurred_at, v.id)
                  FROM email_events v WHERE v.email_id = m.id), '[]') AS events
 FROM emails m
-WHERE EXISTS (SELECT 1 FROM packets k WHERE k.id = ANY (m.packet_ids) AND k.county = %s AND k.prospect_key = %s)
+WHERE m.id IN (SELECT x.email_id FROM packets k JOIN email_packets x ON x.packet_id = k.id
+               WHERE k.county = %s AND k.prospect_key = %s)
 ORDER BY coalesce(m.sent_at, m.created_at) DESC, m.id DESC
 LIMIT %s
 """

@@ -47,9 +47,14 @@ class Column:
 # (row-level security admits only the tenant's), so one tenant's memos and emails never show in
 # another's list. The one definition: the list, its filter and the detail (each joins `e` and `s`,
 # as FROM does; the funnel counts it set-based, TENANT_STATUS_COUNTS below).
+# "A sent email lists one of its packets" goes packet → email_packets (migration 0051, by packet
+# id) → the email by its primary key: equality of bigints all the way, which row-level security
+# lets an index answer (int8eq is leakproof). `k.id = ANY (m.packet_ids)` could not: it read every
+# sent email of the tenant, and the array operators a GIN index serves are not leakproof.
 TENANT_STATUS = (
     f"CASE WHEN ({PUBLIC_STATUS}) <> 'scored' THEN ({PUBLIC_STATUS}) "
-    "WHEN EXISTS (SELECT 1 FROM packets k JOIN emails m ON k.id = ANY (m.packet_ids) AND m.status = 'sent' "
+    "WHEN EXISTS (SELECT 1 FROM packets k JOIN email_packets x ON x.packet_id = k.id "
+    "JOIN emails m ON m.id = x.email_id AND m.status = 'sent' "
     "WHERE k.county = p.county AND k.prospect_key = p.prospect_key) THEN 'emailed' "
     "WHEN EXISTS (SELECT 1 FROM packets k WHERE k.county = p.county AND k.prospect_key = p.prospect_key) "
     "THEN 'packeted' ELSE 'scored' END")
@@ -61,9 +66,12 @@ TENANT_STATUS = (
 # 0046's enrichment (county, prospect_key) INCLUDE (status)), and only the properties the tenant
 # has packets for (its own rows) are looked at again: a `scored` one — PUBLIC_STATUS is `scored`
 # exactly when the prospect has a scores row, so `scored` joins only those — moves to `emailed`
-# when a sent email lists one of its packets, else to `packeted`. Row-level security applies as in
-# TENANT_STATUS: prospects, enrichment and scores of followed counties, the tenant's own packets
-# and emails. tests/api/test_analytics.py compares the two on every case. Parameter: %(counties)s.
+# when a sent email lists one of its packets, else to `packeted`. The sent emails' packets come from
+# `emails.packet_ids` here, not email_packets (migration 0051): a count over the county reads every
+# sent email of the tenant anyway, and this plan was not slower (docs/api.md, "Under load", the
+# `emailed` test). Row-level security applies as in TENANT_STATUS: prospects, enrichment and scores
+# of followed counties, the tenant's own packets and emails. tests/api/test_analytics.py compares
+# the two on every case. Parameter: %(counties)s.
 TENANT_STATUS_COUNTS = f"""
 WITH sent AS (SELECT DISTINCT unnest(m.packet_ids) AS packet_id FROM emails m WHERE m.status = 'sent'),
 scored AS (

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from realestate_assets.accounts import quotas
-from realestate_assets.accounts.plans import PlanName, Quota
+from realestate_assets.accounts.plans import Plan, PlanName, Quota
 from realestate_assets.api.v1 import call_ledger
 from realestate_assets.api.v1.problems import responses
 from realestate_assets.api.v1.quota import api_calls_today
@@ -67,18 +67,23 @@ def calls_by_day(recorded: dict[date, int], today: date, today_live: int, days: 
             for d in series]
 
 
+def quota_rows(request: Request, ctx: Context, plan: Plan, now: datetime) -> tuple[int, list[dict[str, Any]]]:
+    """(today's API calls, one QuotaUsage row per quota): Settings › Usage's and billing's summary."""
+    calls = api_calls_today(request, ctx.tenant_id, plan.api_calls, now)
+    found = quotas.report(ctx.cur, ctx.tenant_id, plan, calls, now)
+    return calls, [{"quota": u.quota, "unit": quotas.UNIT[u.quota], "used": u.used, "limit": u.limit,
+                    "remaining": u.remaining, "exhausted": u.exhausted, "period": u.period,
+                    "period_start": u.period_start, "resets_at": u.resets_at} for u in found]
+
+
 @router.get("/usage", response_model=UsageReport, responses=responses(401, 403, 422),
             summary="The tenant's plan and its usage of each quota (properties, API calls, emails, storage)")
 def get_usage(request: Request, ctx: Context = needs("read"),
               days: int = Query(31, ge=1, le=400, description="How many days of API calls by day")) -> dict[str, Any]:
     now = datetime.now(UTC)
     plan = quotas.tenant_plan(ctx.cur, ctx.tenant_id)
-    calls = api_calls_today(request, ctx.tenant_id, plan.api_calls, now)
-    found = quotas.report(ctx.cur, ctx.tenant_id, plan, calls, now)
+    calls, rows = quota_rows(request, ctx, plan, now)
     today = call_ledger.day_of(now)
     recorded = dict(call_ledger.history(ctx.cur, ctx.tenant_id, today - timedelta(days=days - 1)))
-    return {"tenant_id": ctx.tenant_id, "plan": plan.name, "plan_title": plan.title,
-            "quotas": [{"quota": u.quota, "unit": quotas.UNIT[u.quota], "used": u.used, "limit": u.limit,
-                        "remaining": u.remaining, "exhausted": u.exhausted, "period": u.period,
-                        "period_start": u.period_start, "resets_at": u.resets_at} for u in found],
+    return {"tenant_id": ctx.tenant_id, "plan": plan.name, "plan_title": plan.title, "quotas": rows,
             "api_calls_by_day": calls_by_day(recorded, today, calls, days)}

@@ -1,0 +1,252 @@
+"""A tenant's plan bought through a billing provider, Stripe (issue #11): what its events mean.
+
+The API (api/v1/billing.py) starts a Stripe Checkout Session for a paid plan (the tenant's Stripe
+customer created once and kept in `billing_accounts`, migration 0052) and opens the Billing Portal;
+Stripe then tells us what happened through signed webhook events, handled here:
+
+* `checkout.session.completed` — the tenant (the session's `client_reference_id`) gets the
+  session's customer and subscription; the subscription is read back from Stripe (the session
+  does not carry its price) and applied as below.
+* `customer.subscription.created` / `updated` — its status, price and period are recorded; the
+  plan follows the price (`plan_after`): active or trialing on a plan's price puts the tenant on
+  that plan; unpaid, canceled, incomplete_expired or paused puts it on `free`; past_due and
+  incomplete leave the plan as it is (Stripe retries the payment; it ends in unpaid or canceled).
+* `customer.subscription.deleted` — `free`.
+* `invoice.payment_failed` — recorded (`payment_failed_at`); the plan does not change on it.
+
+A plan changes only through `quotas.change_plan`, the admin route's own function (audited as
+`plan` on `tenants`, actor `stripe`, the event id as request id). Each event is applied once:
+its id is claimed in `stripe_events` (ON CONFLICT DO NOTHING) in the transaction that applies it,
+so a replayed or retried event does nothing. Events arrive in any order: a subscription event
+older than the newest one applied (`event_at`) is recorded and not applied (`stale`), and the end
+of a subscription the tenant no longer has (replaced by a newer one) is ignored.
+
+Functions take a psycopg2 cursor whose transaction the caller owns: the webhook's runs as the
+tables' owner (an event names a customer, not a tenant), the API's as `reos_api` scoped to the tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from realestate_assets.accounts import quotas, store
+from realestate_assets.accounts.roles import Principal
+from realestate_assets.db.tenancy import set_tenant
+from realestate_assets.db.warehouse import dict_row
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "stripe"
+PAYING = frozenset({"active", "trialing"})
+# A subscription in these states pays for nothing: the tenant is on the free plan.
+ENDED = frozenset({"canceled", "unpaid", "incomplete_expired", "paused"})
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted")
+HANDLED = ("checkout.session.completed", *SUBSCRIPTION_EVENTS, "invoice.payment_failed")
+ACCOUNT_COLUMNS = ("tenant_id, provider, customer_id, subscription_id, price_id, status, current_period_end, "
+                   "cancel_at_period_end, payment_failed_at, event_at")
+# What the audit trail records of a billing account's change (never a payment detail: there is none).
+AUDITED = ("customer_id", "subscription_id", "price_id", "status", "current_period_end", "cancel_at_period_end",
+           "payment_failed_at")
+
+
+# ---- pure rules ------------------------------------------------------------------------------
+
+def plan_of_price(price_id: str | None, prices: Mapping[str, str]) -> str | None:
+    """The plan whose Stripe price is `price_id` (prices: plan -> price id), None for another price."""
+    return next((name for name, price in prices.items() if price_id and price == price_id), None)
+
+
+def plan_after(status: str | None, price_id: str | None, prices: Mapping[str, str],
+               deleted: bool = False) -> str | None:
+    """The plan a subscription in `status` on `price_id` puts its tenant on; None: leave the plan
+    as it is (payment pending or retried, or a price that is no plan's)."""
+    if deleted or status in ENDED:
+        return "free"
+    if status in PAYING:
+        return plan_of_price(price_id, prices)
+    return None
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """What we keep of a Stripe subscription object."""
+
+    id: str
+    customer: str | None
+    status: str | None
+    price_id: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    tenant_hint: str | None  # metadata.tenant_id, set by our checkout
+
+
+def _id(value: Any) -> str | None:
+    """An object reference: an id, or the expanded object's id."""
+    if isinstance(value, Mapping):
+        return value.get("id")
+    return value or None
+
+
+def _time(seconds: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(seconds), UTC) if seconds else None
+
+
+def subscription_state(sub: Mapping[str, Any]) -> SubscriptionState:
+    """A subscription object (a webhook's `data.object` or a retrieved one, as a dict). Its price
+    and period are its first item's (our checkout makes one); since Stripe API 2025-03-31 the
+    period lives on the item, before on the subscription: either is read."""
+    items = (sub.get("items") or {}).get("data") or []
+    first = items[0] if items else {}
+    price = first.get("price") or first.get("plan") or {}
+    return SubscriptionState(
+        id=sub["id"], customer=_id(sub.get("customer")), status=sub.get("status"), price_id=_id(price),
+        current_period_end=_time(first.get("current_period_end") or sub.get("current_period_end")),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        tenant_hint=(sub.get("metadata") or {}).get("tenant_id"))
+
+
+def stripe_principal(tenant_id: str) -> Principal:
+    """Who the audit trail says acted when a provider event changed something."""
+    return Principal(tenant_id=tenant_id, permissions=frozenset(), actor=PROVIDER)
+
+
+# ---- the billing account ---------------------------------------------------------------------
+
+def read_account(cur: Any, tenant_id: str) -> dict[str, Any] | None:
+    cur.execute(f"SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE tenant_id = %s", (tenant_id,))
+    return dict_row(cur)
+
+
+def lock_account(cur: Any, tenant_id: str) -> dict[str, Any]:
+    """The tenant's billing account, created when it has none, locked until the transaction ends
+    (two checkouts at once create one customer; two events at once apply one after the other)."""
+    cur.execute("INSERT INTO billing_accounts (tenant_id, provider) VALUES (%s, %s) ON CONFLICT (tenant_id) DO NOTHING",
+                (tenant_id, PROVIDER))
+    cur.execute(f"SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE tenant_id = %s FOR UPDATE", (tenant_id,))
+    row = dict_row(cur)
+    assert row is not None
+    return row
+
+
+def audited(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in AUDITED}
+
+
+def update_account(cur: Any, tenant_id: str, **values: Any) -> dict[str, Any]:
+    """Set `values` on the tenant's billing account; the row after."""
+    assignments = ", ".join(f"{column} = %s" for column in values)
+    cur.execute(f"UPDATE billing_accounts SET {assignments} WHERE tenant_id = %s RETURNING {ACCOUNT_COLUMNS}",
+                (*values.values(), tenant_id))
+    row = dict_row(cur)
+    assert row is not None
+    return row
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+def claim_event(cur: Any, event: Mapping[str, Any]) -> bool:
+    """Record the event's id; False when it was recorded before (a replay: do nothing)."""
+    cur.execute("INSERT INTO stripe_events (id, type, created, livemode) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                (event["id"], event["type"], _time(event.get("created")) or datetime.now(UTC),
+                 bool(event.get("livemode"))))
+    return cur.fetchone() is not None
+
+
+def tenant_of(cur: Any, customer_id: str | None, hint: str | None = None) -> str | None:
+    """The tenant whose Stripe customer is `customer_id`, else `hint` (our metadata or
+    client_reference_id) when it names an existing tenant; None: not ours. Unscoped (the owner)."""
+    if customer_id:
+        cur.execute("SELECT tenant_id FROM billing_accounts WHERE customer_id = %s", (customer_id,))
+        row = cur.fetchone()
+        if row:
+            return row[0]
+    return hint if hint and store.tenant_exists(cur, hint) else None
+
+
+def handle_event(cur: Any, event: Mapping[str, Any], prices: Mapping[str, str],
+                 fetch_subscription: Callable[[str], Mapping[str, Any]]) -> tuple[str | None, str]:
+    """Apply a verified Stripe event once: (tenant it applied to, outcome). `fetch_subscription`
+    reads a subscription from Stripe by id (checkout.session.completed does not carry its price).
+    Outcomes: duplicate (seen before: nothing done), ignored (a type or mode we do not act on),
+    unplaced (no tenant of ours), stale (older than what was applied), recorded, plan_changed."""
+    if not claim_event(cur, event):
+        return None, "duplicate"
+    tenant, outcome = _apply(cur, event, prices, fetch_subscription)
+    cur.execute("UPDATE stripe_events SET tenant = %s, outcome = %s WHERE id = %s", (tenant, outcome, event["id"]))
+    if outcome == "unplaced":
+        log.warning("Stripe event %s (%s) names no tenant of ours: recorded, not applied", event["id"], event["type"])
+    return tenant, outcome
+
+
+def _apply(cur: Any, event: Mapping[str, Any], prices: Mapping[str, str],
+           fetch_subscription: Callable[[str], Mapping[str, Any]]) -> tuple[str | None, str]:
+    kind = event["type"]
+    obj = (event.get("data") or {}).get("object") or {}
+    at = _time(event.get("created")) or datetime.now(UTC)
+    if kind == "checkout.session.completed":
+        if obj.get("mode") != "subscription" or not obj.get("subscription"):
+            return None, "ignored"
+        tenant = tenant_of(cur, _id(obj.get("customer")), obj.get("client_reference_id")
+                           or (obj.get("metadata") or {}).get("tenant_id"))
+        if tenant is None:
+            return None, "unplaced"
+        state = subscription_state(fetch_subscription(_id(obj["subscription"]) or ""))
+        return tenant, apply_subscription(cur, tenant, state, at, prices, event["id"], adopt=True)
+    if kind in SUBSCRIPTION_EVENTS:
+        state = subscription_state(obj)
+        tenant = tenant_of(cur, state.customer, state.tenant_hint)
+        if tenant is None:
+            return None, "unplaced"
+        return tenant, apply_subscription(cur, tenant, state, at, prices, event["id"],
+                                          deleted=kind == "customer.subscription.deleted")
+    if kind == "invoice.payment_failed":
+        tenant = tenant_of(cur, _id(obj.get("customer")))
+        if tenant is None:
+            return None, "unplaced"
+        set_tenant(cur, tenant)
+        before = lock_account(cur, tenant)
+        after = update_account(cur, tenant, payment_failed_at=at)
+        store.audit(cur, stripe_principal(tenant), tenant, "payment_failed", "billing_accounts", tenant,
+                    before=audited(before), after=audited(after), request_id=event["id"])
+        return tenant, "recorded"
+    return None, "ignored"
+
+
+def apply_subscription(cur: Any, tenant: str, state: SubscriptionState, at: datetime, prices: Mapping[str, str],
+                       event_id: str, deleted: bool = False, adopt: bool = False) -> str:
+    """Record the subscription's state on the tenant's billing account and put the tenant on the
+    plan it pays for (`plan_after`, through `quotas.change_plan`). `adopt`: a completed checkout,
+    whose subscription becomes the tenant's; otherwise a subscription event about another
+    subscription than the tenant's is applied only if it is a live one (a subscription made
+    outside our checkout, e.g. in Stripe's dashboard), never its end."""
+    set_tenant(cur, tenant)
+    before = lock_account(cur, tenant)
+    if before["event_at"] is not None and at < before["event_at"]:
+        return "stale"
+    current = before["subscription_id"]
+    if not adopt and current and current != state.id and (deleted or state.status in ENDED):
+        return "ignored"  # an old subscription ending: the tenant pays through its newer one
+    paying = state.status in PAYING and not deleted
+    after = update_account(
+        cur, tenant, customer_id=before["customer_id"] or state.customer, subscription_id=state.id,
+        price_id=state.price_id, status="canceled" if deleted else state.status,
+        current_period_end=state.current_period_end, cancel_at_period_end=state.cancel_at_period_end,
+        payment_failed_at=None if paying else before["payment_failed_at"],
+        event_at=max(at, before["event_at"]) if before["event_at"] else at)
+    who = stripe_principal(tenant)
+    store.audit(cur, who, tenant, "update", "billing_accounts", tenant, before=audited(before),
+                after=audited(after), request_id=event_id)
+    plan = plan_after(state.status, state.price_id, prices, deleted=deleted)
+    if plan is None:
+        if state.status in PAYING:
+            log.warning("Stripe subscription %s of %s is on price %s, which is no plan's (STRIPE_PRICE_<PLAN>): "
+                        "the plan is left as it is", state.id, tenant, state.price_id)
+        return "recorded"
+    changed = quotas.change_plan(cur, who, tenant, plan, request_id=event_id)
+    return "plan_changed" if changed and changed[0] != changed[1] else "recorded"
