@@ -69,8 +69,12 @@ class CSVResponse(StreamingResponse):
 
 @router.get("/properties", response_model=PropertyPage, responses=responses(*ERRORS),
             summary="List the properties of the followed counties (filters, sort, cursor pages)")
-def list_properties(query: Annotated[PropertyPageQuery, Query()], request: Request,
-                    auth: Authorize = needs("read", cached=True, in_route=True)) -> Response:
+async def list_properties(query: Annotated[PropertyPageQuery, Query()], request: Request,
+                          auth: Authorize = needs("read", cached=True, in_route=True)) -> Response:
+    return await auth.run(lambda: _listed(query, request, auth))  # one of the few route threads
+
+
+def _listed(query: PropertyPageQuery, request: Request, auth: Authorize) -> Response:
     with auth() as ctx:  # authorized in the route's thread: one thread hop a request (security.Authorize)
         # The key is the query as it runs: the followed counties spelled out (a subscription changes it).
         filters = _followed(ctx, PropertyFilters(**query.model_dump(exclude={"limit", "cursor"})))
@@ -160,8 +164,12 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
 
 @router.get("/properties/{property_id}", response_model=PropertyDetail, responses=responses(*ERRORS, 402, 404),
             summary="A property: prospect, enrichment with per-field provenance, score with components and reasons")
-def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
-                 auth: Authorize = needs("read", cached=True, in_route=True)) -> Response:
+async def get_property(property_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request,
+                       auth: Authorize = needs("read", cached=True, in_route=True)) -> Response:
+    return await auth.run(lambda: _viewed(property_id, request, auth))  # one of the few route threads
+
+
+def _viewed(property_id: int, request: Request, auth: Authorize) -> Response:
     with auth() as ctx:  # authorized in the route's thread: one thread hop a request (security.Authorize)
         # On a plan that refuses no view the receipt rides in the detail's own statement (one round
         # trip fewer); a view answered from the cache, or on a limited plan, is received below.
