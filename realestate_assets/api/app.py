@@ -46,10 +46,10 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # Database connections per API process, and so database requests in flight (layer.DatabaseSlots):
 # REOS_API_DB_POOL_SIZE.
 DB_POOL_SIZE = 16
-# Worker threads per process for the property list and detail (security.Authorize.run):
+# Worker threads per process for the property detail (security.Authorize.run):
 # REOS_API_ROUTE_THREADS. A few keep the database busy while the process's one core's worth of Python
 # (the GIL) serves the rest in turn; sixteen (one per connection) made requests wait for the GIL in no
-# particular order: the detail's p95 twice its p50 at 50 closed-loop clients (docs/api.md, "Under load").
+# particular order: the detail's p95 twice its p50 at 50 closed-loop clients (docs/api.md, "Not done yet" 1).
 ROUTE_THREADS = 4
 # A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
 # steady use is not (a ping before every request was one round trip in ten of a property list).
@@ -80,7 +80,7 @@ class ApiSettings:
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
     db_pool_size: int | None = None  # database connections (= database requests in flight) per process
-    route_threads: int | None = None  # worker threads of the property list and detail per process
+    route_threads: int | None = None  # worker threads of the property detail per process
     # Property list/detail bodies kept per process (api/v1/response_cache.py), MB; 0: no cache.
     response_cache_mb: float | None = None
     rate_limits: RateLimits | None = None
@@ -303,7 +303,7 @@ class _State:
 
     @cached_property
     def route_threads(self) -> CapacityLimiter:
-        """The property list's and detail's worker threads (ROUTE_THREADS), taken in the order asked."""
+        """The property detail's worker threads (ROUTE_THREADS), taken in the order asked."""
         return CapacityLimiter(self.settings.route_threads or ROUTE_THREADS)
 
     @cached_property

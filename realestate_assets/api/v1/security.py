@@ -7,8 +7,8 @@ tenant (`SET LOCAL app.tenant_id`, so row-level security confines every query), 
 principal without the route's permission. The route gets a `Context` with that cursor; the
 transaction commits when the route returns and rolls back when it raises. The list and the detail
 take an `Authorize` instead (`needs(..., in_route=True)`) and enter the same `authorized` in their
-own worker thread: one thread hop a request instead of three, into one of the process's few route
-threads (`Authorize.run`).
+own worker thread: one thread hop a request instead of three (the detail's: one of the process's few
+route threads, `Authorize.run`).
 """
 
 from __future__ import annotations
