@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -45,6 +46,11 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # Database connections per API process, and so database requests in flight (layer.DatabaseSlots):
 # REOS_API_DB_POOL_SIZE.
 DB_POOL_SIZE = 16
+# Worker threads per process for the property detail (security.Authorize.run):
+# REOS_API_ROUTE_THREADS. A few keep the database busy while the process's one core's worth of Python
+# (the GIL) serves the rest in turn; sixteen (one per connection) made requests wait for the GIL in no
+# particular order: the detail's p95 twice its p50 at 50 closed-loop clients (docs/api.md, "Not done yet" 1).
+ROUTE_THREADS = 4
 # A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
 # steady use is not (a ping before every request was one round trip in ten of a property list).
 PING_IDLE_S = 10.0
@@ -74,6 +80,7 @@ class ApiSettings:
     config_dir: str | None = None
     redis_url: str | None = None  # shared rate-limit counters across replicas; memory when unset
     db_pool_size: int | None = None  # database connections (= database requests in flight) per process
+    route_threads: int | None = None  # worker threads of the property detail per process
     # Property list/detail bodies kept per process (api/v1/response_cache.py), MB; 0: no cache.
     response_cache_mb: float | None = None
     rate_limits: RateLimits | None = None
@@ -149,6 +156,7 @@ class ApiSettings:
             config_dir=self.config_dir or str(local.config_dir),
             redis_url=self.redis_url or os.environ.get("REDIS_URL"),
             db_pool_size=self.db_pool_size or int(os.environ.get("REOS_API_DB_POOL_SIZE") or DB_POOL_SIZE),
+            route_threads=self.route_threads or int(os.environ.get("REOS_API_ROUTE_THREADS") or ROUTE_THREADS),
             response_cache_mb=_first_set(self.response_cache_mb, os.environ.get("REOS_API_RESPONSE_CACHE_MB"),
                                          RESPONSE_CACHE_MB),
             rate_limits=self.rate_limits or RateLimits(**{kind: os.environ[variable] for kind, variable
@@ -325,6 +333,11 @@ class _State:
         from realestate_assets.api.v1.response_cache import ResponseCache
 
         return ResponseCache(int(float(self.settings.response_cache_mb or 0) * 1024 * 1024))
+
+    @cached_property
+    def route_threads(self) -> CapacityLimiter:
+        """The property detail's worker threads (ROUTE_THREADS), taken in the order asked."""
+        return CapacityLimiter(self.settings.route_threads or ROUTE_THREADS)
 
     @cached_property
     def throttle(self) -> Throttle:

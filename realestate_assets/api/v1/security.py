@@ -7,17 +7,19 @@ tenant (`SET LOCAL app.tenant_id`, so row-level security confines every query), 
 principal without the route's permission. The route gets a `Context` with that cursor; the
 transaction commits when the route returns and rolls back when it raises. The list and the detail
 take an `Authorize` instead (`needs(..., in_route=True)`) and enter the same `authorized` in their
-own worker thread: one thread hop a request instead of three.
+own worker thread: one thread hop a request instead of three (the detail's: one of the process's few
+route threads, `Authorize.run`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -28,6 +30,8 @@ from realestate_assets.api.v1 import idempotency
 from realestate_assets.api.v1.problems import Problem
 from realestate_assets.api.v1.quota import count_api_call
 from realestate_assets.db.tenancy import set_tenant
+
+T = TypeVar("T")
 
 PERMISSION_KEY = "x-permission"  # OpenAPI extension naming each route's permission
 
@@ -138,6 +142,12 @@ class Authorize:
         self.entered = True
         # The list and the detail: no named cursors, so their BEGIN rides in authentication's first statement.
         return authorized(self.request, self.token, self.permission, self.cached, begun_by_first=True)
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` — the route's body, `with self() as ctx:` inside — in a worker thread of the
+        process's few route threads (app.ROUTE_THREADS), the request waiting its turn in the event
+        loop until one is free."""
+        return await to_thread.run_sync(work, limiter=self.request.app.state.reos.route_threads)
 
 
 def authorize(permission: str, cached: bool = False, in_route: bool = False) -> Any:
