@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_settle_heap_leaves_full_collections_only_what_is_made_afterwards() -> None:
     try:
         frozen = serve.settle_heap()
-        assert frozen == gc.get_freeze_count() > 10_000  # this process's imports: pytest, FastAPI, the app
+        assert frozen > 10_000  # this process's imports: pytest, FastAPI, the app
+        # Not `==`: a frozen object freed meanwhile (another test's leftover thread) leaves the count.
+        assert gc.get_freeze_count() <= frozen
         # What a full collection still scans: only objects made since (a handful here, not the imports).
         assert len(gc.get_objects()) < frozen / 10
     finally:
