@@ -78,7 +78,9 @@ def test_api_key_strings() -> None:
 def test_roles_and_scopes() -> None:
     assert role_permissions("viewer") == {"read"}
     assert role_permissions("analyst") == {"read", "write"}
-    assert role_permissions("admin") == role_permissions("owner") == {"read", "write", "admin"}
+    assert role_permissions("admin") == {"read", "write", "admin"}
+    assert role_permissions("owner") == {"read", "write", "admin", "owner"}  # billing is the owners' alone
+    assert "owner" not in scope_permissions(["admin"])  # an API key never pays
     assert "platform" in role_permissions(None, platform_admin=True)
     assert role_permissions("nobody") == frozenset()
     assert scope_permissions(["write"]) == {"read", "write"} and scope_permissions(["bogus"]) == frozenset()
