@@ -421,7 +421,7 @@ class SalesPool:
         if index is None or not len(pool_pos):
             return np.ones(len(pool_pos))
         from_m = self._month[pool_pos]
-        if to_day.min() == to_day.max():  # one as-of date (enrichment, scores): no sort of the comps' dates
+        if to_day.min() == to_day.max():  # one as-of date (enrichment's county facts): no sort
             to_months, to_col = _months(to_day[:1]), np.zeros(len(to_day), dtype=np.intp)
         else:
             to_months, to_col = np.unique(_months(to_day), return_inverse=True)
