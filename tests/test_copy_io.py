@@ -227,3 +227,30 @@ def test_arrow_and_pandas_csv_writers_give_the_server_the_same_values(warehouse:
     mixed.loc[200, "t"] = 12
     assert _arrow_column(mixed["t"].iloc[128:256], "text") is None
     assert written(warehouse, mixed, arrow=True) == written(warehouse, mixed, arrow=False)
+
+
+def test_may_contain_never_misses_what_the_kernel_finds() -> None:
+    """`may_contain` (one search over the values' bytes) is True wherever Arrow's match_substring
+    finds the needle in some value: plain, sliced, chunked and null-holding arrays, both offset
+    widths; it may only add false alarms (a match across two values)."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from realestate_assets.db.copy_io import may_contain
+
+    rng = random.Random(7)
+    alphabet = ["a", '"', "\x00", "k", "e", "p", "t", "é", ""]
+    for trial in range(400):
+        values = [None if rng.random() < 0.1 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+                  for _ in range(rng.randint(0, 12))]
+        array = pa.array(values, type=pa.large_string() if trial % 2 else pa.string())
+        start = rng.randint(0, len(values))
+        for text in (array, array.slice(start), pa.chunked_array([array.slice(0, start), array.slice(start)],
+                                                                 type=array.type)):
+            for needle in ("\x00", '"kept"', "ke", "é"):
+                found = pc.any(pc.match_substring(text, needle)).as_py() or False
+                assert not found or may_contain(text, needle.encode()), (values, start, needle)
+    assert not may_contain(pa.array(["abc", None, "def"]), b"\x00")
+    assert not may_contain(pa.array([], type=pa.large_string()), b"x")

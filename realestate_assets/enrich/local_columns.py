@@ -232,7 +232,7 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
                   county_state: str) -> dict[str, np.ndarray]:
     """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
     prospects, none of which has earlier values of a skipped source to keep: Python values per
-    column (None for NULL), `provenance` and `source_status` as JSON text."""
+    column (None for NULL), `provenance` and `source_status` as JSON text (Arrow string arrays)."""
     n = len(prospects)
     parcels = prospects["parcel_id"]
     facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
@@ -268,15 +268,18 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
     combo_of = np.zeros(n, dtype=np.int64)
     for bit, source in enumerate(plan.sources):
         combo_of |= answered[source.type].astype(np.int64) << bit
-    status_text, state, reason = (np.full(n, None, dtype=object) for _ in range(3))
-    for combo in np.unique(combo_of):
+    state, reason = (np.full(n, None, dtype=object) for _ in range(2))
+    combos, combo_at = np.unique(combo_of, return_inverse=True)
+    status_texts = []  # one per combination; each row's is taken by Arrow (no Python string per row)
+    for c, combo in enumerate(combos):
         statuses = dict(plan.skipped)
         for bit, source in enumerate(plan.sources):
             statuses[source.name] = OK if combo >> bit & 1 else SourceStatus("no_match", source.no_match)
-        rows = combo_of == combo
+        rows = combo_at == c
         failure = enricher.required_failure(statuses)
-        status_text[rows] = json.dumps({name: s.as_dict() for name, s in statuses.items()}, ensure_ascii=False)
+        status_texts.append(json.dumps({name: s.as_dict() for name, s in statuses.items()}, ensure_ascii=False))
         state[rows], reason[rows] = ("failed", failure) if failure is not None else ("enriched", None)
+    status_text = pa.array(status_texts, type=_STRING).take(pa.array(combo_at.ravel()))
     # Kept only where present (is_missing): a field that says nothing is not a value.
     out = {c: np.where(present, values[c], None) for c, present in present_of.items()}
     no_building = (state == "enriched") & ~is_present(out.get("living_sqft", np.full(n, None, dtype=object)))

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
-from realestate_assets.db.copy_io import jsonb_text
+from realestate_assets.db.copy_io import jsonb_text, may_contain
 from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import LocalPlan
@@ -169,10 +169,10 @@ class CountyEnrichment:
             local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
                                   enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
                                   as_of=self.as_of, county_state=self.county_state)
-            provenance = local.pop("provenance")  # Arrow text: no Python string per row
+            # Arrow text: no Python string per row (the write and the tally take them as they are).
+            local_text = {column: local.pop(column) for column in JSON_COLUMNS}
             for column, values in local.items():
                 columns[column][~general] = values
-        general_provenance: list[str] = []
         if general.any():
             # Shared entries and statuses are encoded once (by id): the rows are held until all
             # are encoded, so no id is reused by a new object meanwhile. Provenance in its stored,
@@ -184,11 +184,11 @@ class CountyEnrichment:
                     value = row[column]
                     columns[column][i] = compact_text(value, texts) if column == "provenance" else \
                         jsonb_text(value, texts) if column in JSON_COLUMNS else value
-                general_provenance.append(columns["provenance"][i])
         if not general.all():
-            columns["provenance"] = pd.arrays.ArrowExtensionArray(in_order(
-                [provenance, pa.array(general_provenance, type=pa.large_string())],
-                [np.flatnonzero(~general), np.flatnonzero(general)], n))
+            at = [np.flatnonzero(~general), np.flatnonzero(general)]
+            for column, text in local_text.items():
+                columns[column] = pd.arrays.ArrowExtensionArray(in_order(
+                    [text, pa.array(columns[column][general], type=pa.large_string())], at, n))
         # The column types pd.DataFrame(rows) inferred from the same Python values.
         return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects()
 
@@ -261,8 +261,13 @@ class EnrichmentTally:
             texts = pa.array(provenances, type=pa.large_string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # values (enrich_prospects): each is looked at
             texts = pa.nulls(len(provenances), pa.large_string())
-        # Texts without a "kept" or "stale" key (most) are counted without decoding (Freshness.add).
-        plain = ~pc.fill_null(pc.match_substring_regex(texts, '"(kept|stale)"'), True).to_numpy(zero_copy_only=False)
+        # Texts without a "kept" or "stale" key (most) are counted without decoding (Freshness.add);
+        # a chunk whose text holds neither word anywhere (a first run's) is not searched row by row.
+        if may_contain(texts, b'"kept"') or may_contain(texts, b'"stale"'):
+            plain = ~pc.fill_null(pc.match_substring_regex(texts, '"(kept|stale)"'), True).to_numpy(
+                zero_copy_only=False)
+        else:  # NULL (no text) is looked at, as the regex's NULL was
+            plain = texts.is_valid().to_numpy(zero_copy_only=False)
         self.freshness.add_plain(int(plain.sum()))
         self.freshness.add(provenances[~plain])
 
