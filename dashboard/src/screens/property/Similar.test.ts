@@ -32,7 +32,7 @@ describe("Similar properties on the property page", () => {
     expect(html).toContain("in all my counties");
     expect(html).not.toMatch(/type="checkbox" checked/);
     expect(html).toContain("97% similar");
-    expect(html).not.toContain("king_wa ·");
+    expect(html).not.toContain("King, WA ·");
   });
 
   it("with the toggle on, names each neighbour's county and says how counties are compared", () => {
@@ -41,7 +41,7 @@ describe("Similar properties on the property page", () => {
       similar_to: 7, limit: 6, next_cursor: null, items: [item(9, "pierce_wa", 1), item(8, "king_wa", 0.5)] });
     const html = render(client, "followed");
     expect(html).toMatch(/type="checkbox" checked/);
-    expect(html).toContain("pierce_wa · ");
+    expect(html).toContain("Pierce, WA · ");
     expect(html).toContain("100% similar");
     expect(html).toContain("location and grade left out");
   });

@@ -4,7 +4,7 @@ import { Link } from "react-router-dom";
 import { api, data, type Schemas } from "../../api/client";
 import { ApiError } from "../../api/session";
 import { ErrorBox, Loading, ScoreBadge } from "../../components/ui";
-import { formatMoney, propertyTitle } from "../../lib/format";
+import { countyName, formatMoney, propertyTitle } from "../../lib/format";
 
 export type SimilarScope = Schemas["SearchRequest"]["scope"];
 
@@ -48,7 +48,7 @@ export function Similar({ propertyId, initialScope = "county" }: { propertyId: n
                   {propertyTitle(p)}
                 </Link>
                 <span className="block text-xs text-slate-600">
-                  {across ? `${p.county} · ` : ""}{formatMoney(p.estimated_value)} est. · {p.similarity != null ? `${Math.round(p.similarity * 100)}% similar` : ""}
+                  {across ? `${countyName(p.county)} · ` : ""}{formatMoney(p.estimated_value)} est. · {p.similarity != null ? `${Math.round(p.similarity * 100)}% similar` : ""}
                 </span>
               </span>
               <ScoreBadge score={p.bird_dog_score} />
