@@ -8,6 +8,8 @@
   reos campaigns plan --county KEY     per recipient, what the emails step would send and why (sends nothing)
   reos backtest --sales CSV --county KEY --cutoff YYYY-MM-DD --out DIR
                                        train every model on sales before the cutoff, judge the rest
+  reos billing reconcile [--tenant ID] [--dry-run]
+                                       re-read every tenant's Stripe subscriptions, apply what events missed
 """
 
 from __future__ import annotations
@@ -586,6 +588,8 @@ apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
+billing_app = typer.Typer(help="Billing through Stripe.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
 
 
 @contextmanager
@@ -722,6 +726,42 @@ def apikey_create(
         store.audit(cur, who, tenant, "create", "api_keys", row["id"], after=row)
     console.print(f"API key {row['prefix']} for {tenant} ({', '.join(row['scopes'])}); shown once:")
     print(key)
+
+
+@billing_app.command("reconcile")
+def billing_reconcile(
+    tenant: str | None = typer.Option(None, help="only this tenant (default: every tenant with a Stripe customer)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would change; change nothing"),
+) -> None:
+    """Read each tenant's subscriptions from Stripe and apply the one its plan follows, as its
+    webhook event would have (for events lost beyond Stripe's three days of retries). Per tenant:
+    unchanged, changed (from → to) or error; exit 1 when any tenant failed (the others are done)."""
+    from datetime import UTC, datetime
+
+    from realestate_assets.accounts import billing
+    from realestate_assets.db.warehouse import Warehouse
+
+    settings = billing.StripeSettings.from_env(os.environ)
+    if not settings.configured:
+        console.print("[red]billing is not configured: set STRIPE_API_KEY (and STRIPE_PRICE_<PLAN>)[/red]")
+        raise typer.Exit(2)
+    run_id = f"reconcile:cli:{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    warehouse = Warehouse(_url())
+    try:
+        results = billing.reconcile(warehouse, billing.stripe_client(settings.api_key, settings.api_base),
+                                    settings.prices, run_id, tenant_id=tenant, dry_run=dry_run)
+    finally:
+        warehouse.dispose()
+    if tenant and not results:
+        console.print(f"[red]tenant {escape(tenant)} has no Stripe customer (no checkout was started)[/red]")
+        raise typer.Exit(2)
+    for result in results:
+        console.print(escape(billing.describe(result, dry_run)), soft_wrap=True)
+    counts = billing.reconcile_summary(results)
+    console.print(f"{run_id}{' (dry run: nothing changed)' if dry_run else ''}: " +
+                  ", ".join(f"{n} {outcome}" for outcome, n in counts.items()), soft_wrap=True)
+    if counts["error"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ from resources import (
 )
 from sensors import (
     automation_sensor,
+    billing_reconcile_job,
+    billing_reconcile_schedule,
     discovery_job,
     discovery_sensors,
     email_events_sensor,
@@ -264,7 +266,9 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         # Freshness per table from the counties' effective cadences (files + overrides, read now),
         # plus a per-county staleness check judged at run time.
         assets=with_freshness(assets, policy_counties, training_cron=training_cron, invalid=files.invalid),
-        jobs=[discovery_job],
+        jobs=[discovery_job, billing_reconcile_job],
+        # Daily Stripe reconciliation; stopped by default where billing is not configured.
+        schedules=[billing_reconcile_schedule()],
         # Discovery on each county's effective cron (file + run-time override): sensors, not
         # schedules, so an edited cron applies without reloading the code location.
         sensors=[*discovery_sensors(counties), automation_sensor, email_events_sensor, memo_requests_sensor,

@@ -6,8 +6,10 @@ the real SDK's requests; nothing is charged and no event is sent (tests sign the
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+import uuid
 from typing import Any
 
 from werkzeug import Request, Response
@@ -25,7 +27,8 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> Re
 
 
 class FakeStripe:
-    """The four resources the billing routes use; `requests` keeps every (method, path, form)."""
+    """What billing uses, and the subscriptions list reconciliation reads; `requests` keeps every
+    (method, path, form)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -33,7 +36,11 @@ class FakeStripe:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
         self.idempotent: dict[str, Response] = {}
+        # Ids unique across fakes: modules sharing a test database each have their own.
+        self.tag = uuid.uuid4().hex[:6]
         self.fail_next: str | None = None  # a path whose next request answers 500 (an outage)
+        self.failing_customers: set[str] = set()  # listing these customers' subscriptions always answers 500
+        self._created = itertools.count(1_790_000_000, 60)  # subscriptions' `created`, later each time
 
     def created(self, path: str) -> list[dict[str, str]]:
         return [form for method, p, form in self.requests if method == "POST" and p == path]
@@ -42,7 +49,8 @@ class FakeStripe:
                      period_end: int = 1_798_934_400, tenant_id: str | None = None) -> dict[str, Any]:
         """Make (or replace) a subscription as Stripe would return it (API 2025-03-31 and later:
         the period on the item)."""
-        sub = {"id": sub_id, "object": "subscription", "customer": customer, "status": status,
+        created = (self.subscriptions.get(sub_id) or {}).get("created") or next(self._created)
+        sub = {"id": sub_id, "object": "subscription", "customer": customer, "status": status, "created": created,
                "cancel_at_period_end": False, "metadata": {"tenant_id": tenant_id} if tenant_id else {},
                "items": {"object": "list", "data": [{
                    "id": f"si_{sub_id}", "object": "subscription_item", "current_period_end": period_end,
@@ -51,7 +59,8 @@ class FakeStripe:
         return sub
 
     def __call__(self, request: Request) -> Response:
-        form = {k: v for k, v in request.form.items()}
+        # A GET's query (a list's customer and status) is kept as its form.
+        form = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()}
         self.requests.append((request.method, request.path, form))
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
             return _error(401, "Invalid API Key provided")
@@ -67,7 +76,7 @@ class FakeStripe:
         return response
 
     def _answer(self, request: Request, form: dict[str, str]) -> Response:
-        n = len(self.requests)
+        n = f"{self.tag}{len(self.requests)}"
         if request.method == "POST" and request.path == "/v1/customers":
             customer = {"id": f"cus_fake{n}", "object": "customer", "name": form.get("name"),
                         "email": form.get("email"), "metadata": _nested(form, "metadata")}
@@ -89,10 +98,27 @@ class FakeStripe:
             return _json({"id": f"bps_fake{n}", "object": "billing_portal.session", "customer": form["customer"],
                           "return_url": form.get("return_url"),
                           "url": f"https://billing.stripe.test/p/session/bps_fake{n}"})
+        if request.method == "GET" and request.path == "/v1/subscriptions":
+            return self._list_subscriptions(request)
         if request.method == "GET" and request.path.startswith("/v1/subscriptions/"):
             sub = self.subscriptions.get(request.path.rsplit("/", 1)[-1])
             return _json(sub) if sub else _error(404, "No such subscription")
         return _error(404, f"Unrecognized request URL ({request.method}: {request.path})")
+
+
+    def _list_subscriptions(self, request: Request) -> Response:
+        """`GET /v1/subscriptions?customer=&status=`: Stripe's list shape, newest first; without
+        `status` every subscription but the canceled ones (`status=all`: every one)."""
+        customer, status = request.args.get("customer"), request.args.get("status")
+        if customer in self.failing_customers:
+            return _error(500, "An unknown error occurred", "api_error")
+        subs = [sub for sub in self.subscriptions.values()
+                if (customer is None or sub["customer"] == customer)
+                and (status == "all" or (sub["status"] == status if status else sub["status"] != "canceled"))]
+        subs.sort(key=lambda sub: sub["created"], reverse=True)
+        limit = int(request.args.get("limit") or 10)
+        return _json({"object": "list", "url": "/v1/subscriptions", "has_more": len(subs) > limit,
+                      "data": subs[:limit]})
 
 
 def _nested(form: dict[str, str], name: str) -> dict[str, str]:

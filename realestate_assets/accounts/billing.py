@@ -250,3 +250,163 @@ def apply_subscription(cur: Any, tenant: str, state: SubscriptionState, at: date
         return "recorded"
     changed = quotas.change_plan(cur, who, tenant, plan, request_id=event_id)
     return "plan_changed" if changed and changed[0] != changed[1] else "recorded"
+
+
+# ---- the provider's client (one factory: the API, `reos billing reconcile`, the daily job) ----
+
+def price_ids_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """The Stripe price id of each paid plan (accounts/plans.py) from `STRIPE_PRICE_<PLAN>`, e.g.
+    STRIPE_PRICE_PROFESSIONAL=price_…; a plan without one cannot be bought through checkout."""
+    from realestate_assets.accounts.plans import PLANS
+
+    return {name: environ[f"STRIPE_PRICE_{name.upper()}"].strip() for name in PLANS
+            if (environ.get(f"STRIPE_PRICE_{name.upper()}") or "").strip()}
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """Billing's settings from the environment: STRIPE_API_KEY (unset: billing is not configured),
+    STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_<PLAN>, STRIPE_API_BASE (another server speaking Stripe's
+    REST API). The API's ApiSettings fills its stripe_* fields from here."""
+
+    api_key: str | None
+    webhook_secret: str | None
+    prices: dict[str, str]
+    api_base: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StripeSettings:
+        return cls(api_key=environ.get("STRIPE_API_KEY") or None,
+                   webhook_secret=environ.get("STRIPE_WEBHOOK_SECRET") or None,
+                   prices=price_ids_from(environ), api_base=environ.get("STRIPE_API_BASE") or None)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+def stripe_client(api_key: str | None, api_base: str | None) -> Any:
+    """A `stripe.StripeClient` (on `api_base` when set), None without a key: billing is then not
+    configured. Two network retries (the SDK adds idempotency keys to retried POSTs)."""
+    if not api_key:
+        return None
+    import stripe
+
+    base = {"api": api_base.rstrip("/")} if api_base else None
+    return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)  # type: ignore[arg-type]
+
+
+# ---- reconciliation: what Stripe says now, for events that never arrived ----------------------
+
+RECORDED = ("subscription_id", "price_id", "status", "current_period_end", "cancel_at_period_end")
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """One tenant's reconciliation: unchanged, changed (plan_before -> plan_after; `fields`: what
+    the billing account corrected) or error (`detail`: why; the tenant is left as it was)."""
+
+    tenant_id: str
+    customer_id: str
+    outcome: str
+    plan_before: str | None = None
+    plan_after: str | None = None
+    fields: tuple[str, ...] = ()
+    detail: str = ""
+
+
+def deciding_subscription(subscriptions: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Of a customer's subscriptions (every status), the one its plan follows: the newest
+    (`created`) that has not ended — a live one pays, whatever older or newer ones ended —, else
+    the newest ended one (its end is the last word). None: the customer never subscribed. Pure."""
+    def newest(subs: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+        return max(subs, key=lambda s: int(s.get("created") or 0), default=None)
+
+    return newest([s for s in subscriptions if s.get("status") not in ENDED]) or newest(subscriptions)
+
+
+def drift(account: Mapping[str, Any], state: SubscriptionState, plan: str,
+          prices: Mapping[str, str]) -> tuple[str, ...]:
+    """What differs between the billing account (and the tenant's `plan`) and the subscription
+    Stripe has now: the recorded fields, and `plan` when the subscription puts the tenant on
+    another. Empty: nothing to apply (a second reconciliation finds this). Pure."""
+    now = {"subscription_id": state.id, "price_id": state.price_id, "status": state.status,
+           "current_period_end": state.current_period_end, "cancel_at_period_end": state.cancel_at_period_end}
+    fields = tuple(name for name in RECORDED if account.get(name) != now[name])
+    target = plan_after(state.status, state.price_id, prices)
+    return fields + (("plan",) if target is not None and target != plan else ())
+
+
+def billing_customers(cur: Any, tenant_id: str | None = None) -> list[tuple[str, str]]:
+    """(tenant, Stripe customer) of every billing account with a customer (or of `tenant_id`'s).
+    Unscoped: the tables' owner."""
+    cur.execute("SELECT tenant_id, customer_id FROM billing_accounts WHERE customer_id IS NOT NULL "
+                "AND (%s::text IS NULL OR tenant_id = %s) ORDER BY tenant_id", (tenant_id, tenant_id))
+    return [(row[0], row[1]) for row in cur.fetchall()]
+
+
+def reconcile_tenant(cur: Any, tenant_id: str, customer_id: str, subscriptions: list[Mapping[str, Any]],
+                     prices: Mapping[str, str], run_id: str, at: datetime) -> Reconciled:
+    """Apply what Stripe says now of the customer's subscriptions (read at `at`) as a webhook
+    event would: `apply_subscription`, audited as actor `stripe` with `run_id` as request id. Only
+    when something differs (`drift`), so a second run writes nothing. The caller owns the
+    transaction (a dry run rolls it back)."""
+    plan = quotas.tenant_plan(cur, tenant_id).name
+    chosen = deciding_subscription(subscriptions)
+    if chosen is None:
+        return Reconciled(tenant_id, customer_id, "unchanged", plan, plan, detail="no subscription in Stripe")
+    state = subscription_state(chosen)
+    set_tenant(cur, tenant_id)
+    account = lock_account(cur, tenant_id)
+    differs = drift(account, state, plan, prices)
+    if not differs:
+        return Reconciled(tenant_id, customer_id, "unchanged", plan, plan)
+    # The read is newer than every event Stripe sent before it: `at` is its time, so an older
+    # event delivered afterwards is stale, as it would be after a newer event.
+    outcome = apply_subscription(cur, tenant_id, state, at, prices, run_id)
+    after = quotas.tenant_plan(cur, tenant_id).name
+    if outcome in ("stale", "ignored"):  # an event newer than now applied, or an old subscription's end
+        return Reconciled(tenant_id, customer_id, "unchanged", plan, after, detail=f"{outcome}: {state.id}")
+    return Reconciled(tenant_id, customer_id, "changed", plan, after, fields=differs, detail=state.id)
+
+
+def reconcile(warehouse: Any, client: Any, prices: Mapping[str, str], run_id: str, *,
+              tenant_id: str | None = None, dry_run: bool = False,
+              clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Reconciled]:
+    """Every billing account with a Stripe customer (or `tenant_id`'s): its subscriptions read from
+    Stripe (every status: a cancellation too) and applied (`reconcile_tenant`), one transaction per
+    tenant — committed, or rolled back for a dry run — with no connection held while Stripe
+    answers. One tenant's failure (Stripe's error, a database error) is logged and reported as its
+    `error`; the others go on."""
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        customers = billing_customers(cur, tenant_id)
+    results = []
+    for tenant, customer in customers:
+        try:
+            listed = client.v1.subscriptions.list(params={"customer": customer, "status": "all", "limit": 100})
+            subscriptions = [sub.to_dict() for sub in listed.data]
+            at = clock()
+            with warehouse.transaction() as conn, conn.cursor() as cur:
+                result = reconcile_tenant(cur, tenant, customer, subscriptions, prices, run_id, at)
+                if dry_run:
+                    conn.rollback()
+        except Exception as exc:  # one tenant's failure never stops the others
+            log.exception("billing reconcile %s: tenant %s (customer %s) failed", run_id, tenant, customer)
+            result = Reconciled(tenant, customer, "error", detail=f"{type(exc).__name__}: {exc}"[:300])
+        results.append(result)
+    return results
+
+
+def reconcile_summary(results: list[Reconciled]) -> dict[str, int]:
+    return {outcome: sum(1 for r in results if r.outcome == outcome) for outcome in ("unchanged", "changed", "error")}
+
+
+def describe(result: Reconciled, dry_run: bool = False) -> str:
+    """One line per tenant, as the CLI and the job's log print it."""
+    if result.outcome == "error":
+        return f"{result.tenant_id}: error — {result.detail}"
+    if result.outcome == "changed":
+        return (f"{result.tenant_id}: {'would change' if dry_run else 'changed'} {result.plan_before} → "
+                f"{result.plan_after} "
+                f"({', '.join(result.fields)}; {result.detail})")
+    return f"{result.tenant_id}: unchanged ({result.plan_after}{'; ' + result.detail if result.detail else ''})"

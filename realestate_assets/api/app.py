@@ -121,6 +121,7 @@ class ApiSettings:
     def resolved(self) -> ApiSettings:
         """Every field filled; MissingSecret when a secret that must be configured is not
         (settings.shared_secret: the one rule, shared with the pipeline's resources)."""
+        from realestate_assets.accounts.billing import StripeSettings
         from realestate_assets.settings import (
             LocalSettings,
             MissingSecret,
@@ -132,6 +133,7 @@ class ApiSettings:
 
         local = LocalSettings.from_env()
         state = local.state_dir
+        stripe = StripeSettings.from_env(os.environ)  # the one reading of billing's variables
         database_url = self.database_url or os.environ.get("DATABASE_URL")
         if not database_url:
             from realestate_assets.db.embedded import embedded_data_dir, embedded_database_url
@@ -177,20 +179,11 @@ class ApiSettings:
             dagster_url=self.dagster_url or os.environ.get("REOS_DAGSTER_URL") or None,
             dagster_location=self.dagster_location or os.environ.get("REOS_DAGSTER_LOCATION") or None,
             dagster_repository=self.dagster_repository or os.environ.get("REOS_DAGSTER_REPOSITORY") or None,
-            stripe_api_key=self.stripe_api_key or os.environ.get("STRIPE_API_KEY") or None,
-            stripe_webhook_secret=self.stripe_webhook_secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
-            stripe_prices=self.stripe_prices if self.stripe_prices is not None else price_ids_from(os.environ),
-            stripe_api_base=self.stripe_api_base or os.environ.get("STRIPE_API_BASE") or None,
+            stripe_api_key=self.stripe_api_key or stripe.api_key,
+            stripe_webhook_secret=self.stripe_webhook_secret or stripe.webhook_secret,
+            stripe_prices=self.stripe_prices if self.stripe_prices is not None else stripe.prices,
+            stripe_api_base=self.stripe_api_base or stripe.api_base,
             fingerprinted=tuple(name for name, value in given.items() if not value and configured_secret(name)))
-
-
-def price_ids_from(environ: Any) -> dict[str, str]:
-    """The Stripe price id of each paid plan (accounts/plans.py) from `STRIPE_PRICE_<PLAN>`, e.g.
-    STRIPE_PRICE_PROFESSIONAL=price_…; a plan without one cannot be bought through checkout."""
-    from realestate_assets.accounts.plans import PLANS
-
-    return {name: environ[f"STRIPE_PRICE_{name.upper()}"].strip() for name in PLANS
-            if (environ.get(f"STRIPE_PRICE_{name.upper()}") or "").strip()}
 
 
 def _first_set(given: float | None, variable: str | None, default: float) -> float:
@@ -275,14 +268,9 @@ class _State:
     def stripe(self) -> Any:
         """A Stripe client (the `stripe` SDK's StripeClient, on STRIPE_API_BASE when set), None
         without STRIPE_API_KEY: billing is then not configured (api/v1/billing.py answers 503)."""
-        settings = self.settings
-        if not settings.stripe_api_key:
-            return None
-        import stripe
+        from realestate_assets.accounts.billing import stripe_client
 
-        base = {"api": settings.stripe_api_base.rstrip("/")} if settings.stripe_api_base else None
-        return stripe.StripeClient(settings.stripe_api_key, base_addresses=base,  # type: ignore[arg-type]
-                                   max_network_retries=2)
+        return stripe_client(self.settings.stripe_api_key, self.settings.stripe_api_base)
 
     @cached_property
     def s3_store(self) -> Any:
