@@ -5,7 +5,18 @@
     python bench/bench_scale.py --25x        # 1×, 10× and 25×
     python bench/bench_scale.py --scale 40 --no-floor   # any scale, graph only
 
-`make bench` runs it at 1× (`make bench SCALE=10x` or `SCALE=25x` adds the larger runs).
+    python bench/bench_scale.py --scale 8 --in-process --repeat 2 --models-from DIR --stages \
+        sales,prospects,enrichment,features,scores    # 43k as one in-process run, alternated with the floor
+
+`make bench` runs it at 1× with `--per-step --in-process` (`make bench SCALE=10x` or `SCALE=25x`
+adds the larger runs).
+
+`--in-process`: the stages as ONE Dagster run with the in-process executor in one fresh process,
+through `county_runs.materialize_county` (what `reos materialize` and `make demo` run): a county's
+graph as the local environment runs it, the imports and the pool paid once. Per step its seconds
+from the run's events; the run's wall (RUN_START → RUN_SUCCESS) and the process's (imports
+included), its CPU and peak RSS; then the floor, and the ratios. Each in-process run writes into a
+fresh database (after `--per-step`, a second one), so it is a first load as the per-step run is.
 
 For each scale: a replicated county file (N copies of data/king_wa/ex_sales.csv, each copy's
 parcels moved by one random offset, σ ≈ 150 m, with suffixed parcel and sale ids — the same
