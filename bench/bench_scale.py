@@ -5,7 +5,18 @@
     python bench/bench_scale.py --25x        # 1×, 10× and 25×
     python bench/bench_scale.py --scale 40 --no-floor   # any scale, graph only
 
-`make bench` runs it at 1× (`make bench SCALE=10x` or `SCALE=25x` adds the larger runs).
+    python bench/bench_scale.py --scale 8 --in-process --repeat 2 --models-from DIR --stages \
+        sales,prospects,enrichment,features,scores    # 43k as one in-process run, alternated with the floor
+
+`make bench` runs it at 1× with `--per-step --in-process` (`make bench SCALE=10x` or `SCALE=25x`
+adds the larger runs).
+
+`--in-process`: the stages as ONE Dagster run with the in-process executor in one fresh process,
+through `county_runs.materialize_county` (what `reos materialize` and `make demo` run): a county's
+graph as the local environment runs it, the imports and the pool paid once. Per step its seconds
+from the run's events; the run's wall (RUN_START → RUN_SUCCESS) and the process's (imports
+included), its CPU and peak RSS; then the floor, and the ratios. Each in-process run writes into a
+fresh database (after `--per-step`, a second one), so it is a first load as the per-step run is.
 
 For each scale: a replicated county file (N copies of data/king_wa/ex_sales.csv, each copy's
 parcels moved by one random offset, σ ≈ 150 m, with suffixed parcel and sale ids — the same
@@ -43,6 +54,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -111,6 +123,18 @@ def child(stage: str) -> None:
     result = job.execute_in_process(
         partition_key="king_wa", instance=instance, raise_on_error=True, asset_selection=[dg.AssetKey(stage)],
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    # The process's CPU seconds after its imports: the run (the step and Dagster's work around it),
+    # the figure a change to a step's own code moves (the imports' ≈5 CPU s vary by more).
+    run_cpu = time.process_time() - cpu_imported
+    print("RESULT " + json.dumps({"stage": stage, "imports": imported, "run_cpu": run_cpu,
+                                  **step_figures(instance, result, stage)}), flush=True)
+
+
+def step_figures(instance, result, stage: str) -> dict[str, float]:
+    """One step's figures from its run's event log: `seconds` (STEP_START → STEP_SUCCESS),
+    `dagster_tail` (Dagster's own work after the asset function returned: STEP_SUCCESS minus the
+    step's first output event), `events` (how many the step wrote), `rows` and `explained` (from
+    its materialization's metadata)."""
     step_start = step_end = returned = None
     events = 0
     for entry in instance.all_logs(result.run_id):
@@ -127,18 +151,44 @@ def child(stage: str) -> None:
     materialized = result.asset_materializations_for_node(stage)
     metadata = materialized[0].metadata if materialized else {}
     count, explained = metadata.get("dagster/row_count"), metadata.get("explained_rows")
-    # The process's CPU seconds after its imports: the run (the step and Dagster's work around it),
-    # the figure a change to a step's own code moves (the imports' ≈5 CPU s vary by more).
+    return {"seconds": step_end - step_start, "dagster_tail": step_end - (returned or step_end), "events": events,
+            "rows": int(count.value) if count is not None else 0,
+            "explained": int(explained.value) if explained is not None else 0}
+
+
+def child_in_process(stages: list[str]) -> None:
+    """Materialize `stages` of king_wa as ONE Dagster run in this process, with the in-process
+    executor, through the code `reos materialize` and `make demo` run (county_runs.materialize_county):
+    the imports and the database pool are paid once for the whole graph. Prints JSON: per step the
+    figures of `step_figures`, and the run's wall (RUN_START → RUN_SUCCESS) and CPU after imports."""
+    started = time.perf_counter()
+    import dagster as dg
+
+    from realestate_assets.county_runs import materialize_county
+    from realestate_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    kept = os.environ.get("REOS_BENCH_INSTANCE")
+    instance = dg.DagsterInstance.local_temp(tempdir=kept) if kept else dg.DagsterInstance.ephemeral()
+    imported = time.perf_counter() - started
+    cpu_imported = time.process_time()
+    runs = materialize_county(job, "king_wa", (), instance=instance,
+                              asset_selection=[dg.AssetKey(s) for s in stages],
+                              run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
     run_cpu = time.process_time() - cpu_imported
-    print("RESULT " + json.dumps({"stage": stage, "seconds": step_end - step_start, "imports": imported,
-                                  "run_cpu": run_cpu,
-                                  "dagster_tail": step_end - (returned or step_end), "events": events,
-                                  "rows": int(count.value) if count is not None else 0,
-                                  "explained": int(explained.value) if explained is not None else 0}), flush=True)
+    (result,) = runs.results  # the stages are county assets: one run, no tenant runs
+    marks = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
+             if e.dagster_event is not None}
+    print("RESULT " + json.dumps({"imports": imported, "run_cpu": run_cpu,
+                                  "run_seconds": marks[dg.DagsterEventType.RUN_SUCCESS]
+                                  - marks[dg.DagsterEventType.RUN_START],
+                                  "steps": {s: step_figures(instance, result, s) for s in stages}}), flush=True)
 
 
-def run_child(stage: str, env: dict[str, str], profile: Path | None = None) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", stage]
+def run_child(stage: str, env: dict[str, str], profile: Path | None = None,
+              args: list[str] | None = None) -> dict[str, Any]:
+    """A child process (`--child stage`, or `args`); its RESULT JSON with its wall, CPU and peak."""
+    command = [sys.executable, __file__, *(args or ["--child", stage])]
     if profile is not None:  # py-spy samples the child from outside: the step's code runs unchanged
         command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "50",
                    "--nonblocking", "--output", str(profile / f"{stage}.txt"), "--", *command]
@@ -208,14 +258,14 @@ def prepare(scale: int, workdir: Path) -> dict[str, str]:
     return setup
 
 
-def borrow_models(setup: dict[str, str], source: Path) -> None:
+def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
     """Register the models of a kept smaller run (`--keep`, same county) in this run's database:
     their `ml_models` rows and their artifacts. `ml_model` (Optuna) is not one of the issue's
     stages and takes tens of minutes past 10× on this machine; `scores` only needs an active
     model, and one trained on 1× of the same file is as good for timing the scoring of N×."""
     import psycopg2
 
-    donor = json.loads((source / "bench.json").read_text())
+    donor = source if isinstance(source, dict) else json.loads((source / "bench.json").read_text())
     def dsn(url: str) -> str:
         return url.replace("postgresql+psycopg2://", "postgresql://")
     rows = io.StringIO()
@@ -233,7 +283,8 @@ def borrow_models(setup: dict[str, str], source: Path) -> None:
         active = cur.fetchone()[0]
     shutil.copytree(Path(donor["REOS_STATE_DIR"]) / "objects", Path(setup["REOS_STATE_DIR"]) / "objects",
                     dirs_exist_ok=True)
-    print(f"models borrowed from the {donor['scale']}× run in {source}: {active} active", flush=True)
+    print(f"models borrowed from the {donor['scale']}× run in {donor['DATABASE_URL'].rsplit('/', 1)[1]}: "
+          f"{active} active", flush=True)
 
 
 DEFAULT_BYTECODE_CACHE = Path.home() / ".cache" / "reos-bench" / "pycache"
@@ -255,12 +306,16 @@ def with_bytecode_cache(env: dict[str, str], cache: Path | None) -> dict[str, st
     return env
 
 
-def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None,
-               bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> dict[str, dict[str, float]]:
+def child_env(setup: dict[str, str], bytecode_cache: Path | None) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REOS_ENV": "local",
            **{k: v for k, v in setup.items() if k.isupper()}}
     env.pop("DAGSTER_HOME", None)
-    env = with_bytecode_cache(env, bytecode_cache)
+    return with_bytecode_cache(env, bytecode_cache)
+
+
+def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None,
+               bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> dict[str, dict[str, float]]:
+    env = child_env(setup, bytecode_cache)
     graph: dict[str, dict[str, float]] = {}
     print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'proc s':>9}{'proc cpu':>9}{'peak MB':>9}"
           f"{'run cpu':>9}{'dagster':>9}{'events':>7}")
@@ -276,6 +331,60 @@ def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None,
         print(f"{'sales→scores':<11}{total:>9.2f} (without ml_model{with_training}); max peak "
               f"{max(graph[s]['peak_mb'] for s in ISSUE_STAGES):,.0f} MB", flush=True)
     return graph
+
+
+def run_in_process(setup: dict[str, str], stages: list[str], profile: Path | None,
+                   bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> dict[str, Any]:
+    """`stages` as one Dagster run with the in-process executor, in one fresh process (as `reos
+    materialize` or `make demo` runs a county): per step its seconds from the run's events; the
+    process's wall, CPU (imports included) and peak RSS; the run's wall and its CPU after imports."""
+    r = run_child("in_process", child_env(setup, bytecode_cache), profile,
+                  ["--child-in-process", ",".join(stages)])
+    print(f"in process, one run ({', '.join(stages)}; {load()})")
+    print(f"{'stage':<11}{'step s':>9}{'rows':>10}{'rows/s':>10}{'dagster':>9}{'events':>7}")
+    for stage, f in r["steps"].items():
+        print(f"{stage:<11}{f['seconds']:>9.2f}{f['rows']:>10,}{f['rows'] / f['seconds']:>10,.0f}"
+              f"{f['dagster_tail']:>9.2f}{f['events']:>7}")
+    issue = [s for s in ISSUE_STAGES if s in r["steps"]]
+    print(f"{'steps':<11}{sum(r['steps'][s]['seconds'] for s in issue):>9.2f} ({'→'.join(issue)}); run "
+          f"{r['run_seconds']:.2f} s (RUN_START → RUN_SUCCESS, every step), process {r['wall']:.2f} s "
+          f"(imports {r['imports']:.2f}); CPU {r['cpu']:.2f} s (run {r['run_cpu']:.2f} after imports); "
+          f"peak {r['peak_mb']:,.0f} MB", flush=True)
+    return r
+
+
+def compare_in_process(setup: dict[str, str], run: dict[str, Any]) -> None:
+    """The in-process run beside the floor: the run's wall (with and without the process's imports)
+    and CPU against the floor's sales → scores (its stages only, as `compare`)."""
+    from bench.floor import run_floor
+
+    floor_stages = run_floor(Path(setup["csv"]), setup["DATABASE_URL"],
+                             explain_rows=int(run["steps"].get("scores", {}).get("explained", 0)) or None)
+    f_s = sum(s for n, s, _, _ in floor_stages if n in ISSUE_STAGES)
+    f_cpu = sum(c for n, _, _, c in floor_stages if n in ISSUE_STAGES)
+    f_peak = max(p for n, _, p, _ in floor_stages if n in ISSUE_STAGES)
+    print(f"floor (bench/floor.py) vs the in-process run ({load()})")
+    print(f"{'stage':<11}{'floor s':>9}{'floor cpu':>10}{'step s':>9}{'ratio s':>9}")
+    for name, seconds, _peak, cpu in floor_stages:
+        if name in run["steps"]:
+            g = run["steps"][name]["seconds"]
+            print(f"{name:<11}{seconds:>9.2f}{cpu:>10.2f}{g:>9.2f}{g / seconds if seconds else 0:>9.2f}")
+    print(f"sales→scores: floor {f_s:.2f} s, {f_cpu:.2f} CPU s, peak {f_peak:,.0f} MB; in process: run "
+          f"{run['run_seconds']:.2f} s = {run['run_seconds'] / f_s:.2f}× (with the imports {run['wall']:.2f} s = "
+          f"{run['wall'] / f_s:.2f}×), CPU {run['run_cpu']:.2f} s after imports = {run['run_cpu'] / f_cpu:.2f}× "
+          f"({run['cpu']:.2f} with them = {run['cpu'] / f_cpu:.2f}×), peak {run['peak_mb']:,.0f} MB", flush=True)
+
+
+def fresh_copy(setup: dict[str, str], workdir: Path, donor_models: dict[str, str] | Path | None) -> dict[str, str]:
+    """Another fresh database (and state directory) for the same file and config: an in-process run
+    writes into empty tables, as the per-step run did; models borrowed from `donor_models`."""
+    from tests.databases import create_tenant
+
+    url = create_database()
+    copy = {**setup, "DATABASE_URL": url, "REOS_STATE_DIR": str(workdir), "REOS_TENANT": create_tenant(url)}
+    if donor_models is not None:
+        borrow_models(copy, donor_models)
+    return copy
 
 
 def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
@@ -303,19 +412,40 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
 
 def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
                 stages: list[str] = STAGES, models_from: Path | None = None,
-                bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE) -> None:
+                bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE, per_step: bool = True,
+                in_process: bool = False, repeat: int = 1) -> None:
+    """`per_step`: each stage in its own process (a production step), then the floor. `in_process`:
+    the stages as one in-process run (local), then the floor, `repeat` times alternated, each run
+    into a fresh database (models: `models_from`, else those the per-step run or the first in-process
+    run trained)."""
     workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
     setup = prepare(scale, workdir)
+    copies: list[dict[str, str]] = []
     try:
         print(f"\n## {scale}× King County: {int(setup['sales']):,} sales, {int(setup['parcels']):,} parcels "
               f"({load()})", flush=True)
         if models_from:
             borrow_models(setup, models_from)
-        graph = run_stages(setup, stages, profile, bytecode_cache)
-        if floor and set(ISSUE_STAGES) <= set(graph):
-            compare(setup, graph)
+        trained: dict[str, str] | Path | None = models_from
+        if per_step:
+            graph = run_stages(setup, stages, profile, bytecode_cache)
+            if floor and set(ISSUE_STAGES) <= set(graph):
+                compare(setup, graph)
+            trained = trained or (setup if "ml_model" in graph else None)
+        for i in range(repeat if in_process else 0):
+            if per_step or i:
+                copies.append(fresh_copy(setup, workdir / f"state_in_process{i}", trained))
+            target = copies[-1] if copies else setup
+            run_stages_here = [s for s in stages if not (trained is not None and s == "ml_model")]
+            print(f"\n## {scale}× in process, run {i + 1} of {repeat} ({load()})", flush=True)
+            run = run_in_process(target, run_stages_here, profile, bytecode_cache)
+            if floor and set(ISSUE_STAGES) <= set(run["steps"]):
+                compare_in_process(target, run)
+            trained = trained or (target if "ml_model" in run_stages_here else None)
     finally:
+        for copy in copies if keep is None else []:
+            drop_database(copy["DATABASE_URL"])
         if keep is None:
             drop_database(setup["DATABASE_URL"])
             shutil.rmtree(workdir, ignore_errors=True)
@@ -344,10 +474,21 @@ def main() -> None:
     ap.add_argument("--instance", type=Path,
                     help="a directory for one Dagster instance kept across runs (the default: a new "
                          "ephemeral one per stage, so nothing is ever skipped as unchanged)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="the stages as ONE Dagster run with the in-process executor (as `reos materialize` "
+                         "and `make demo`), beside the floor; with --per-step too, after the per-step run")
+    ap.add_argument("--per-step", action="store_true",
+                    help="each stage in its own process (the default unless --in-process is given)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="--in-process: this many runs, each into a fresh database, alternated with the floor")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-in-process", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.child_in_process:
+        child_in_process(args.child_in_process.split(","))
         return
     cache = None if args.no_bytecode_cache else args.bytecode_cache
     if args.instance:  # the children read it from their environment (run_stages passes it on)
@@ -367,7 +508,8 @@ def main() -> None:
     scales = args.scale or [1] + ([10] if args.ten or args.twenty_five else []) + ([25] if args.twenty_five else [])
     for scale in scales:
         bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
-                    args.stages.split(","), args.models_from, cache)
+                    args.stages.split(","), args.models_from, cache, per_step=args.per_step or not args.in_process,
+                    in_process=args.in_process, repeat=args.repeat)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ BENCHES = [
     ["bench_scoring.py"],
     ["bench_outreach.py"],
     ["bench_api.py"],
-    ["bench_scale.py"],
+    ["bench_scale.py", "--per-step", "--in-process"],  # issue 17: a step per process, and one process
     ["bench_rerun.py"],  # issue 17: unchanged re-run vs first run, per stage (1×, about 1 min)
     ["bench_warehouse_io.py"],  # issue 17: write, re-sync and read of 400k rows (about 1 min)
 ]

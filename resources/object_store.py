@@ -3,8 +3,9 @@
 `backend="local"` writes under `local_dir`; its links are HMAC-signed with `link_secret` (empty:
 a random one kept in `link_secret_file`, which the local API reads too) under `public_base_url`,
 where the API serves `GET /objects/{key}`. `backend="s3"` writes to `bucket` through dagster-aws'
-S3Resource, with `endpoint_url` for MinIO (path-style addressing, the default when an endpoint is
-set); links are pre-signed GET URLs. The stores themselves live in `realestate_assets.objects`.
+S3Resource (resources/s3.py, imported only when an S3 client is built), with `endpoint_url` for
+MinIO (path-style addressing, the default when an endpoint is set); links are pre-signed GET URLs.
+The stores themselves live in `realestate_assets.objects`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from realestate_assets.objects import (
@@ -28,31 +28,8 @@ from realestate_assets.objects import (
 )
 from realestate_assets.settings import local_secret, validated_secret
 
-__all__ = ["DEFAULT_LINK_TTL", "AddressingS3Resource", "LocalObjectStore", "ObjectLink", "ObjectStore",
+__all__ = ["DEFAULT_LINK_TTL", "LocalObjectStore", "ObjectLink", "ObjectStore",
            "ObjectStoreResource", "S3ObjectStore", "StoredObject", "local_link_signature", "verify_local_link"]
-
-
-class AddressingS3Resource(S3Resource):
-    """dagster-aws S3Resource plus the S3 addressing style, which MinIO needs as `path`.
-
-    S3Resource builds its client without a botocore `Config(s3={"addressing_style": ...})`; with a
-    custom endpoint that is not an IP address (e.g. http://minio:9000) botocore would then use
-    virtual-host style (`bucket.minio`), which does not resolve.
-    """
-
-    addressing_style: str = "auto"
-
-    def get_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        session = boto3.session.Session(profile_name=self.profile_name)
-        return session.client(
-            "s3", region_name=self.region_name, use_ssl=self.use_ssl, verify=self.verify,
-            endpoint_url=self.endpoint_url, aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key, aws_session_token=self.aws_session_token,
-            config=Config(retries={"max_attempts": self.max_attempts, "mode": "standard"},
-                          s3={"addressing_style": self.addressing_style}, signature_version="s3v4"))
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
@@ -97,6 +74,10 @@ class ObjectStoreResource(dg.ConfigurableResource):
         return local_secret(Path(self.link_secret_file)) if self.link_secret_file else None
 
     def s3_client(self) -> Any:
+        # dagster-aws (with boto3/botocore) is imported only here: ≈0.8 CPU s that every process
+        # importing the definitions paid — each step pod, the in-process run — with a local store.
+        from resources.s3 import AddressingS3Resource
+
         endpoint = self.endpoint_url or None
         return AddressingS3Resource(
             endpoint_url=endpoint, region_name=self.region_name,
