@@ -20,6 +20,7 @@ from realestate_assets.api.v1 import (
     campaign_preview,
     campaign_properties,
     campaigns,
+    direct,
     idempotency,
     models,
     privacy,
@@ -63,6 +64,9 @@ def install(app: FastAPI) -> None:
         for route in router.routes:  # every route may answer 429 (limit_by_address, the principal's limit)
             route.responses = {**responses(429), **getattr(route, "responses", {})}
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(limit_by_address)])
+    # The property detail served ahead of FastAPI's router (api/v1/direct.py: why, and what stays the same).
+    declared = next(r for r in properties.router.routes if getattr(r, "endpoint", None) is properties.get_property)
+    app.router.routes.insert(0, direct.detail_route(PREFIX, declared, limit_by_address))
     install_ws(app)  # /api/v1/ws: authenticated by its first message, throttled per address inside
     install_problem_handlers(app)
     idempotency.install(app)

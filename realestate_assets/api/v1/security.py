@@ -125,6 +125,12 @@ def _token(credentials: HTTPAuthorizationCredentials | None, api_key: str | None
     return token
 
 
+async def request_token(request: Request) -> str:
+    """The caller's bearer value or API key, read by the same two security schemes `needs` declares
+    (for a route served without FastAPI's dependency solving: api/v1/direct.py)."""
+    return _token(await bearer(request), await api_key_header(request))
+
+
 @dataclass
 class Authorize:
     """What a route declared with `needs(..., in_route=True)` receives: `with auth() as ctx:` in its
@@ -142,6 +148,11 @@ class Authorize:
         self.entered = True
         # The list and the detail: no named cursors, so their BEGIN rides in authentication's first statement.
         return authorized(self.request, self.token, self.permission, self.cached, begun_by_first=True)
+
+    def ensure_entered(self) -> None:
+        """After the route: one that answered without authorizing is a 500, never an unchecked answer."""
+        if not self.entered:
+            raise RuntimeError(f"{self.request.url.path}: the route did not authorize (`with auth() as ctx:`)")
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` — the route's body, `with self() as ctx:` inside — in a worker thread of the
@@ -167,12 +178,11 @@ def authorize(permission: str, cached: bool = False, in_route: bool = False) -> 
                                   api_key: str | None = Depends(api_key_header)) -> AsyncIterator[Authorize]:
         auth = Authorize(request, _token(credentials, api_key), permission, cached)
         yield auth
-        # A route that answered without authorizing: a 500, never an unchecked answer.
-        if not auth.entered:
-            raise RuntimeError(f"{request.url.path}: the route did not authorize (`with auth() as ctx:`)")
+        auth.ensure_entered()
 
     chosen = in_route_dependency if in_route else dependency
     chosen.permission = permission  # type: ignore[attr-defined]  # read by document_permissions
+    chosen.cached = cached  # type: ignore[attr-defined]  # read by api/v1/direct.py
     return chosen
 
 
