@@ -102,6 +102,19 @@ def write_config(config: Path, csv_path: Path) -> None:
     (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
 
 
+def graph_and_instance() -> tuple[Any, Any]:
+    """The asset graph's job and the Dagster instance a bench child runs it in. --instance keeps
+    one instance across runs, so a stage can find its last materialization and skip an unchanged
+    re-run (assets/unchanged.py); otherwise an ephemeral one."""
+    import dagster as dg
+
+    from realestate_assets.definitions import build_definitions
+
+    job = build_definitions().resolve_implicit_global_asset_job_def()
+    kept = os.environ.get("REOS_BENCH_INSTANCE")
+    return job, dg.DagsterInstance.local_temp(tempdir=kept) if kept else dg.DagsterInstance.ephemeral()
+
+
 def child(stage: str) -> None:
     """Materialize one asset of king_wa in this process (environment from the parent); print JSON.
 
@@ -111,13 +124,7 @@ def child(stage: str) -> None:
     started = time.perf_counter()
     import dagster as dg
 
-    from realestate_assets.definitions import build_definitions
-
-    job = build_definitions().resolve_implicit_global_asset_job_def()
-    # --instance: one Dagster instance kept across runs, so a stage can find its last
-    # materialization and skip an unchanged re-run (assets/unchanged.py).
-    kept = os.environ.get("REOS_BENCH_INSTANCE")
-    instance = dg.DagsterInstance.local_temp(tempdir=kept) if kept else dg.DagsterInstance.ephemeral()
+    job, instance = graph_and_instance()
     imported = time.perf_counter() - started
     cpu_imported = time.process_time()
     result = job.execute_in_process(
@@ -165,11 +172,8 @@ def child_in_process(stages: list[str]) -> None:
     import dagster as dg
 
     from realestate_assets.county_runs import materialize_county
-    from realestate_assets.definitions import build_definitions
 
-    job = build_definitions().resolve_implicit_global_asset_job_def()
-    kept = os.environ.get("REOS_BENCH_INSTANCE")
-    instance = dg.DagsterInstance.local_temp(tempdir=kept) if kept else dg.DagsterInstance.ephemeral()
+    job, instance = graph_and_instance()
     imported = time.perf_counter() - started
     cpu_imported = time.process_time()
     runs = materialize_county(job, "king_wa", (), instance=instance,

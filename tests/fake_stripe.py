@@ -10,6 +10,8 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from werkzeug import Request, Response
@@ -31,6 +33,7 @@ class FakeStripe:
     (method, path, form)."""
 
     def __init__(self) -> None:
+        self.url = ""  # the base URL for STRIPE_API_BASE once served (`served`)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -125,3 +128,17 @@ def _nested(form: dict[str, str], name: str) -> dict[str, str]:
     """`metadata[tenant_id]=acme` form fields as {"tenant_id": "acme"}."""
     prefix = f"{name}["
     return {k[len(prefix):-1]: v for k, v in form.items() if k.startswith(prefix) and k.endswith("]")}
+
+
+@contextmanager
+def served() -> Iterator[FakeStripe]:
+    """A FakeStripe behind a local HTTP server, its `url` set; stopped on exit."""
+    from tests.local_http import base_url, serve
+
+    stripe_api = FakeStripe()
+    server = serve(stripe_api)
+    stripe_api.url = base_url(server)
+    try:
+        yield stripe_api
+    finally:
+        server.stop()

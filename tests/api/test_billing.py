@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 
 from realestate_assets.accounts.billing import plan_after, plan_of_price, subscription_state
 from tests.api.helpers_api import Tenant, api_client, bearer, login, make_tenant, owner_cursor
-from tests.fake_stripe import API_KEY, FakeStripe
-from tests.local_http import base_url, serve
+from tests.fake_stripe import API_KEY, FakeStripe, served
 
 SECRET = "whsec_reos_test_secret"
 PRICES = {"professional": "price_pro_month", "enterprise": "price_ent_month"}
@@ -28,11 +27,8 @@ _ids = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeStripe]:
-    stripe_api = FakeStripe()
-    server = serve(stripe_api)
-    stripe_api.url = base_url(server)  # type: ignore[attr-defined]
-    yield stripe_api
-    server.stop()
+    with served() as stripe_api:
+        yield stripe_api
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +36,7 @@ def billed(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake: Fa
     """The API with billing configured: Stripe's SDK pointed at the fake."""
     with api_client(database_url, tmp_path_factory.mktemp("billing-state"), stripe_api_key=API_KEY,
                     stripe_webhook_secret=SECRET, stripe_prices=PRICES,
-                    stripe_api_base=fake.url) as c:  # type: ignore[attr-defined]
+                    stripe_api_base=fake.url) as c:
         yield c
 
 

@@ -29,24 +29,20 @@ from tests.api.test_billing import (
     plan_of,
     send,
 )
-from tests.fake_stripe import API_KEY, FakeStripe
-from tests.local_http import base_url, serve
+from tests.fake_stripe import API_KEY, FakeStripe, served
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeStripe]:
-    stripe_api = FakeStripe()
-    server = serve(stripe_api)
-    stripe_api.url = base_url(server)  # type: ignore[attr-defined]
-    yield stripe_api
-    server.stop()
+    with served() as stripe_api:
+        yield stripe_api
 
 
 @pytest.fixture(scope="module")
 def billed(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake: FakeStripe) -> Iterator[TestClient]:
     with api_client(database_url, tmp_path_factory.mktemp("reconcile-state"), stripe_api_key=API_KEY,
                     stripe_webhook_secret=SECRET, stripe_prices=PRICES,
-                    stripe_api_base=fake.url) as c:  # type: ignore[attr-defined]
+                    stripe_api_base=fake.url) as c:
         yield c
 
 
@@ -58,7 +54,7 @@ def warehouse(database_url: str) -> Iterator[Warehouse]:
 
 
 def stripe_env(fake: FakeStripe) -> dict[str, str]:
-    return {"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": fake.url,  # type: ignore[attr-defined]
+    return {"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": fake.url,
             "STRIPE_PRICE_PROFESSIONAL": PRICES["professional"], "STRIPE_PRICE_ENTERPRISE": PRICES["enterprise"]}
 
 
