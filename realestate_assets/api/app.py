@@ -404,6 +404,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             state.live.stop()
         if "call_ledger" in state.__dict__:  # what was counted since the last flush
             state.call_ledger.close()
+        if "warehouse" in state.__dict__:  # its pooled connections closed now, not when collected
+            state.warehouse.dispose()
 
     # FastAPI's native OpenTelemetry off: the API exports no traces (its metrics are /metrics,
     # api/metrics.py), and the check whether any provider is configured read the environment on every

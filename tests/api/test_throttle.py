@@ -133,6 +133,9 @@ def test_counters_written_from_many_threads_at_once_schedule_one_daemon_sweep(mo
         SWEEP_S = 0.001  # timers end all the time: many chances for two writers to reschedule at once
 
     memory = Quick()
+    # The library's own first timer (10 ms, not a daemon, started by MemoryStorage.__init__) ends
+    # first: on a busy machine it could still be alive when every write is done, and it is not ours.
+    memory.timer.join()
     monkeypatch.setattr(threading, "Timer", SlowTimer)
     failures: list[BaseException] = []
     start = threading.Barrier(8)
