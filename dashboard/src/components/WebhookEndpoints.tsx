@@ -27,7 +27,13 @@ export function WebhookEndpoints() {
   const refresh = () => void client.invalidateQueries({ queryKey: KEY });
   const create = useMutation({
     mutationFn: () => data(api.POST("/api/v1/webhook-endpoints", { body: { url: url.trim(), description: "", event_types: events } })),
-    onSuccess: () => { setUrl(""); refresh(); },
+    onSuccess: ({ secret: _secret, ...created }) => {
+      setUrl("");
+      // The list shows the new endpoint from this answer at once (without its secret), whatever
+      // the refetch that follows meets on a busy server.
+      client.setQueryData<Schemas["WebhookEndpoint"][]>(KEY, (now) => now && [...now.filter((e) => e.id !== created.id), created]);
+      refresh();
+    },
   });
   const update = useMutation({
     mutationFn: ({ id, is_active }: { id: number; is_active: boolean }) =>
