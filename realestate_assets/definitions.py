@@ -42,6 +42,7 @@ from realestate_assets.settings import (
     sends_real_email,
 )
 from resources import (
+    BillingResource,
     MailerResource,
     ObjectStoreResource,
     PlatformResource,
@@ -152,6 +153,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
                  else WarehouseResource(database_url=database_url or dg.EnvVar("DATABASE_URL")))
     # The platform reads the counties' run-time overrides from the same warehouse.
     platform = PlatformResource(config_dir=str(settings.config_dir), state_dir=str(state), warehouse=warehouse)
+    billing = BillingResource.from_env()  # Stripe, for the daily reconciliation (sensors/billing.py)
     if local:
         # Invented secret files only where settings.secrets_required_because allows (e.g. not
         # with a public REOS_PUBLIC_BASE_URL): else the resources require the variables.
@@ -173,6 +175,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
                                        local_path=str(state / "qdrant")),
             "scraper": ScraperResource(),
             "alerts": alerts_resource(),
+            "billing": billing,
         }, dg.in_process_executor)
 
     from dagster_k8s import k8s_job_executor
@@ -201,6 +204,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
         "scraper": ScraperResource(mode="k8s", output_bucket=dg.EnvVar("S3_BUCKET"),
                                    s3_endpoint_url=_optional_env("S3_ENDPOINT_URL") or None),
         "alerts": alerts_resource(),
+        "billing": billing,
     }, k8s_job_executor.configured({"per_step_k8s_config": pod_sizes()}, name="reos_k8s_steps"))
 
 
@@ -267,8 +271,8 @@ def build_definitions(config_directory: Path | None = None, *, deployment: Deplo
         # plus a per-county staleness check judged at run time.
         assets=with_freshness(assets, policy_counties, training_cron=training_cron, invalid=files.invalid),
         jobs=[discovery_job, billing_reconcile_job],
-        # Daily Stripe reconciliation; stopped by default where billing is not configured.
-        schedules=[billing_reconcile_schedule()],
+        # Daily Stripe reconciliation; stopped by default where the billing resource is not configured.
+        schedules=[billing_reconcile_schedule(deployment.resources["billing"])],
         # Discovery on each county's effective cron (file + run-time override): sensors, not
         # schedules, so an edited cron applies without reloading the code location.
         sensors=[*discovery_sensors(counties), automation_sensor, email_events_sensor, memo_requests_sensor,

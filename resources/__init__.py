@@ -5,6 +5,7 @@ embedded defaults (a pgserver PostgreSQL, a local object directory, an .eml outb
 configuration.
 """
 
+from resources.billing import BillingResource
 from resources.mailer import MailerResource
 from resources.object_store import ObjectStoreResource
 from resources.platform import PlatformResource, SourceCredentialsResource
@@ -12,5 +13,5 @@ from resources.scraper import ScraperResource
 from resources.vectors import VectorsResource
 from resources.warehouse import WarehouseResource
 
-__all__ = ["MailerResource", "ObjectStoreResource", "PlatformResource", "ScraperResource",
+__all__ = ["BillingResource", "MailerResource", "ObjectStoreResource", "PlatformResource", "ScraperResource",
            "SourceCredentialsResource", "VectorsResource", "WarehouseResource"]

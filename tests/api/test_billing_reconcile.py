@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from realestate_assets.accounts import billing
 from realestate_assets.accounts.billing import Reconciled, deciding_subscription, drift, subscription_state
 from realestate_assets.db.warehouse import Warehouse
+from resources import BillingResource
 from tests.api.helpers_api import api_client
 from tests.api.test_billing import (
     PRICES,
@@ -56,6 +57,11 @@ def warehouse(database_url: str) -> Iterator[Warehouse]:
 def stripe_env(fake: FakeStripe) -> dict[str, str]:
     return {"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": fake.url,
             "STRIPE_PRICE_PROFESSIONAL": PRICES["professional"], "STRIPE_PRICE_ENTERPRISE": PRICES["enterprise"]}
+
+
+def billing_resource(fake: FakeStripe) -> BillingResource:
+    """The job's billing resource, configured as a test does (no environment)."""
+    return BillingResource(api_key=API_KEY, api_base=fake.url, prices=PRICES)
 
 
 def run(warehouse: Warehouse, fake: FakeStripe, run_id: str, **kwargs: Any) -> list[Reconciled]:
@@ -214,20 +220,31 @@ def test_the_daily_job_reconciles_and_the_schedule_is_off_without_billing(
     from resources import WarehouseResource
     from sensors.billing import billing_reconcile_job, billing_reconcile_schedule
 
-    assert billing_reconcile_schedule({}).default_status == dg.DefaultScheduleStatus.STOPPED
-    assert billing_reconcile_schedule(stripe_env(fake)).default_status == dg.DefaultScheduleStatus.RUNNING
-    tenant, customer = subscribed(billed, database_url, fake, "rec-job")
-    fake.subscription(f"sub_{tenant.id}", customer, "price_pro_month", tenant_id=tenant.id)
+    assert billing_reconcile_schedule(BillingResource()).default_status == dg.DefaultScheduleStatus.STOPPED
+    assert billing_reconcile_schedule(billing_resource(fake)).default_status == dg.DefaultScheduleStatus.RUNNING
+    # As the definitions build it: the key an EnvVar, read when they load.
+    for name in stripe_env(fake):
+        monkeypatch.delenv(name, raising=False)
+    assert BillingResource.from_env().settings().configured is False
     for name, value in stripe_env(fake).items():
         monkeypatch.setenv(name, value)
+    from_env = BillingResource.from_env()
+    assert isinstance(from_env.api_key, dg.EnvVar) and from_env.prices == PRICES
+    assert billing_reconcile_schedule(from_env).default_status == dg.DefaultScheduleStatus.RUNNING
+    monkeypatch.delenv("STRIPE_API_KEY")  # unset since the definitions loaded
+    assert billing_reconcile_schedule(from_env).default_status == dg.DefaultScheduleStatus.STOPPED
+
+    tenant, customer = subscribed(billed, database_url, fake, "rec-job")
+    fake.subscription(f"sub_{tenant.id}", customer, "price_pro_month", tenant_id=tenant.id)
+    # The op takes billing's settings from its resource, not from the process environment.
     result = billing_reconcile_job.execute_in_process(
-        resources={"warehouse": WarehouseResource(database_url=database_url)})
+        resources={"warehouse": WarehouseResource(database_url=database_url), "billing": billing_resource(fake)})
     assert result.success
     assert plan_of(database_url, tenant.id) == "professional"
     [plan_row] = [row for row in audit(database_url, tenant.id, "tenants") if row[0] == "plan"]
     assert plan_row[4] == f"reconcile:{result.run_id}"
     assert result.output_for_node("reconcile_billing")["error"] == 0
-    monkeypatch.delenv("STRIPE_API_KEY")
     off = billing_reconcile_job.execute_in_process(
-        resources={"warehouse": WarehouseResource(database_url=database_url)}, raise_on_error=False)
+        resources={"warehouse": WarehouseResource(database_url=database_url), "billing": BillingResource()},
+        raise_on_error=False)
     assert not off.success
