@@ -110,18 +110,31 @@ class FakeStripe:
 
 
     def _list_subscriptions(self, request: Request) -> Response:
-        """`GET /v1/subscriptions?customer=&status=`: Stripe's list shape, newest first; without
-        `status` every subscription but the canceled ones (`status=all`: every one)."""
+        """`GET /v1/subscriptions?customer=&status=&limit=&starting_after=`: Stripe's list shape,
+        newest first; without `status` every subscription but the canceled ones (`status=all`: every
+        one). A page holds `limit` (1 to 100, default 10) objects after the `starting_after` one
+        (an id; an unknown one is a 400); `has_more` says whether another page follows."""
         customer, status = request.args.get("customer"), request.args.get("status")
         if customer in self.failing_customers:
             return _error(500, "An unknown error occurred", "api_error")
+        limit = request.args.get("limit") or "10"
+        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+            return _error(400, f"Invalid integer: {limit} (limit must be between 1 and 100)")
         subs = [sub for sub in self.subscriptions.values()
                 if (customer is None or sub["customer"] == customer)
                 and (status == "all" or (sub["status"] == status if status else sub["status"] != "canceled"))]
-        subs.sort(key=lambda sub: sub["created"], reverse=True)
-        limit = int(request.args.get("limit") or 10)
-        return _json({"object": "list", "url": "/v1/subscriptions", "has_more": len(subs) > limit,
-                      "data": subs[:limit]})
+        def order(sub: dict[str, Any]) -> tuple[int, str]:
+            return sub["created"], sub["id"]
+
+        subs.sort(key=order, reverse=True)
+        after = request.args.get("starting_after")
+        if after:  # a cursor: the objects listed after that one, whichever list it was in
+            if after not in self.subscriptions:
+                return _error(400, f"No such subscription: '{after}'")
+            subs = [sub for sub in subs if order(sub) < order(self.subscriptions[after])]
+        page = subs[:int(limit)]
+        return _json({"object": "list", "url": "/v1/subscriptions", "has_more": len(subs) > len(page),
+                      "data": page})
 
 
 def _nested(form: dict[str, str], name: str) -> dict[str, str]:

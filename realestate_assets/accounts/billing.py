@@ -299,6 +299,8 @@ def stripe_client(api_key: str | None, api_base: str | None) -> Any:
 # ---- reconciliation: what Stripe says now, for events that never arrived ----------------------
 
 RECORDED = ("subscription_id", "price_id", "status", "current_period_end", "cancel_at_period_end")
+# Stripe's largest page of a list; `reconcile` reads every page (`auto_paging_iter`).
+PAGE_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -374,8 +376,9 @@ def reconcile(warehouse: Any, client: Any, prices: Mapping[str, str], run_id: st
               tenant_id: str | None = None, dry_run: bool = False,
               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Reconciled]:
     """Every billing account with a Stripe customer (or `tenant_id`'s): its subscriptions read from
-    Stripe (every status: a cancellation too) and applied (`reconcile_tenant`), one transaction per
-    tenant — committed, or rolled back for a dry run — with no connection held while Stripe
+    Stripe (every status: a cancellation too; every page, the SDK's `auto_paging_iter` asking for
+    the objects `starting_after` each page's last) and applied (`reconcile_tenant`), one transaction
+    per tenant — committed, or rolled back for a dry run — with no connection held while Stripe
     answers. One tenant's failure (Stripe's error, a database error) is logged and reported as its
     `error`; the others go on."""
     with warehouse.transaction() as conn, conn.cursor() as cur:
@@ -383,8 +386,9 @@ def reconcile(warehouse: Any, client: Any, prices: Mapping[str, str], run_id: st
     results = []
     for tenant, customer in customers:
         try:
-            listed = client.v1.subscriptions.list(params={"customer": customer, "status": "all", "limit": 100})
-            subscriptions = [sub.to_dict() for sub in listed.data]
+            listed = client.v1.subscriptions.list(params={"customer": customer, "status": "all",
+                                                          "limit": PAGE_LIMIT})
+            subscriptions = [sub.to_dict() for sub in listed.auto_paging_iter()]
             at = clock()
             with warehouse.transaction() as conn, conn.cursor() as cur:
                 result = reconcile_tenant(cur, tenant, customer, subscriptions, prices, run_id, at)

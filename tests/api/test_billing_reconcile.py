@@ -146,6 +146,24 @@ def test_a_lost_cancellation_is_healed_and_older_events_are_then_stale(
     assert send(billed, late).json()["outcome"] == "stale" and plan_of(database_url, tenant.id) == "free"
 
 
+def test_every_page_of_a_customers_subscriptions_is_read(
+        billed: TestClient, database_url: str, fake: FakeStripe, warehouse: Warehouse) -> None:
+    tenant, customer = subscribed(billed, database_url, fake, "rec-pages")
+    # The live subscription is the oldest; after it, more abandoned checkouts than one page holds
+    # (each an `incomplete_expired` subscription), listed first (newest first).
+    live = fake.subscription(f"sub_{tenant.id}", customer, "price_ent_month", tenant_id=tenant.id)
+    for i in range(billing.PAGE_LIMIT + 1):
+        fake.subscription(f"sub_{tenant.id}_x{i:03}", customer, "price_pro_month", status="incomplete_expired")
+    [result] = run(warehouse, fake, "reconcile:test-pages", tenant_id=tenant.id)
+    assert (result.outcome, result.plan_after, result.detail) == ("changed", "enterprise", live["id"])
+    assert plan_of(database_url, tenant.id) == "enterprise"
+    pages = [q for m, p, q in fake.requests if (m, p) == ("GET", "/v1/subscriptions") and q["customer"] == customer]
+    newest_first = sorted(fake.subscriptions.values(), key=lambda s: s["created"], reverse=True)
+    assert pages == [{"customer": customer, "status": "all", "limit": "100"},
+                     {"customer": customer, "status": "all", "limit": "100",
+                      "starting_after": newest_first[billing.PAGE_LIMIT - 1]["id"]}]
+
+
 def test_in_step_tenants_are_unchanged_and_a_dry_run_changes_nothing(
         billed: TestClient, database_url: str, fake: FakeStripe, warehouse: Warehouse) -> None:
     tenant, customer = subscribed(billed, database_url, fake, "rec-dry")
