@@ -14,6 +14,11 @@ Stripe then tells us what happened through signed webhook events, handled here:
 * `customer.subscription.deleted` — `free`.
 * `invoice.payment_failed` — recorded (`payment_failed_at`); the plan does not change on it.
 
+What a subscription's status means for a failed payment is one rule, `payment_failed_after`,
+shared by the events and reconciliation: active or trialing clears `payment_failed_at` (paid
+since); past_due or unpaid (a payment failed: Stripe retries, or gave up) keeps it, or records it
+when no `invoice.payment_failed` arrived.
+
 A plan changes only through `quotas.change_plan`, the admin route's own function (audited as
 `plan` on `tenants`, actor `stripe`, the event id as request id). Each event is applied once:
 its id is claimed in `stripe_events` (ON CONFLICT DO NOTHING) in the transaction that applies it,
@@ -44,6 +49,9 @@ PROVIDER = "stripe"
 PAYING = frozenset({"active", "trialing"})
 # A subscription in these states pays for nothing: the tenant is on the free plan.
 ENDED = frozenset({"canceled", "unpaid", "incomplete_expired", "paused"})
+# A subscription in these states has an invoice whose payment failed: past_due (Stripe retries it),
+# unpaid (the retries are exhausted).
+PAYMENT_FAILED = frozenset({"past_due", "unpaid"})
 SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
                        "customer.subscription.deleted")
 HANDLED = ("checkout.session.completed", *SUBSCRIPTION_EVENTS, "invoice.payment_failed")
@@ -70,6 +78,21 @@ def plan_after(status: str | None, price_id: str | None, prices: Mapping[str, st
     if status in PAYING:
         return plan_of_price(price_id, prices)
     return None
+
+
+def payment_failed_after(status: str | None, failed_at: datetime | None, at: datetime,
+                         deleted: bool = False) -> datetime | None:
+    """`payment_failed_at` once a subscription in `status` is applied at `at`, `failed_at` before:
+    None when it pays (active, trialing: paid since); when a payment failed (past_due, unpaid) the
+    time recorded (the `invoice.payment_failed` event's), else `at` (that event was lost: learnt
+    now); otherwise (ended, incomplete) as it was. Pure: the events and reconciliation's one rule."""
+    if deleted:
+        return failed_at
+    if status in PAYING:
+        return None
+    if status in PAYMENT_FAILED:
+        return failed_at or at
+    return failed_at
 
 
 @dataclass(frozen=True)
@@ -232,12 +255,11 @@ def apply_subscription(cur: Any, tenant: str, state: SubscriptionState, at: date
     current = before["subscription_id"]
     if not adopt and current and current != state.id and (deleted or state.status in ENDED):
         return "ignored"  # an old subscription ending: the tenant pays through its newer one
-    paying = state.status in PAYING and not deleted
     after = update_account(
         cur, tenant, customer_id=before["customer_id"] or state.customer, subscription_id=state.id,
         price_id=state.price_id, status="canceled" if deleted else state.status,
         current_period_end=state.current_period_end, cancel_at_period_end=state.cancel_at_period_end,
-        payment_failed_at=None if paying else before["payment_failed_at"],
+        payment_failed_at=payment_failed_after(state.status, before["payment_failed_at"], at, deleted=deleted),
         event_at=max(at, before["event_at"]) if before["event_at"] else at)
     who = stripe_principal(tenant)
     store.audit(cur, who, tenant, "update", "billing_accounts", tenant, before=audited(before),
@@ -298,7 +320,8 @@ def stripe_client(api_key: str | None, api_base: str | None) -> Any:
 
 # ---- reconciliation: what Stripe says now, for events that never arrived ----------------------
 
-RECORDED = ("subscription_id", "price_id", "status", "current_period_end", "cancel_at_period_end")
+RECORDED = ("subscription_id", "price_id", "status", "current_period_end", "cancel_at_period_end",
+            "payment_failed_at")
 # Stripe's largest page of a list; `reconcile` reads every page (`auto_paging_iter`).
 PAGE_LIMIT = 100
 
@@ -328,12 +351,15 @@ def deciding_subscription(subscriptions: list[Mapping[str, Any]]) -> Mapping[str
 
 
 def drift(account: Mapping[str, Any], state: SubscriptionState, plan: str,
-          prices: Mapping[str, str]) -> tuple[str, ...]:
+          prices: Mapping[str, str], at: datetime) -> tuple[str, ...]:
     """What differs between the billing account (and the tenant's `plan`) and the subscription
-    Stripe has now: the recorded fields, and `plan` when the subscription puts the tenant on
-    another. Empty: nothing to apply (a second reconciliation finds this). Pure."""
+    Stripe has now (read at `at`): the recorded fields — `payment_failed_at` by the events' rule,
+    `payment_failed_after`, so a failed payment already recorded is not moved —, and `plan` when
+    the subscription puts the tenant on another. Empty: nothing to apply (a second reconciliation
+    finds this). Pure."""
     now = {"subscription_id": state.id, "price_id": state.price_id, "status": state.status,
-           "current_period_end": state.current_period_end, "cancel_at_period_end": state.cancel_at_period_end}
+           "current_period_end": state.current_period_end, "cancel_at_period_end": state.cancel_at_period_end,
+           "payment_failed_at": payment_failed_after(state.status, account.get("payment_failed_at"), at)}
     fields = tuple(name for name in RECORDED if account.get(name) != now[name])
     target = plan_after(state.status, state.price_id, prices)
     return fields + (("plan",) if target is not None and target != plan else ())
@@ -360,7 +386,7 @@ def reconcile_tenant(cur: Any, tenant_id: str, customer_id: str, subscriptions: 
     state = subscription_state(chosen)
     set_tenant(cur, tenant_id)
     account = lock_account(cur, tenant_id)
-    differs = drift(account, state, plan, prices)
+    differs = drift(account, state, plan, prices, at)
     if not differs:
         return Reconciled(tenant_id, customer_id, "unchanged", plan, plan)
     # The read is newer than every event Stripe sent before it: `at` is its time, so an older

@@ -15,7 +15,7 @@ import pytest
 import stripe
 from fastapi.testclient import TestClient
 
-from realestate_assets.accounts.billing import plan_after, plan_of_price, subscription_state
+from realestate_assets.accounts.billing import payment_failed_after, plan_after, plan_of_price, subscription_state
 from tests.api.helpers_api import Tenant, api_client, bearer, login, make_tenant, owner_cursor
 from tests.fake_stripe import API_KEY, FakeStripe, served
 
@@ -101,6 +101,18 @@ def test_the_plan_follows_the_price_and_an_ended_subscription_is_free() -> None:
     for pending in ("past_due", "incomplete"):  # Stripe retries; it ends in unpaid or canceled
         assert plan_after(pending, "price_pro_month", PRICES) is None
     assert plan_after("active", "price_pro_month", PRICES, deleted=True) == "free"
+
+
+def test_a_failed_payment_is_kept_while_past_due_or_unpaid_and_cleared_by_paying() -> None:
+    earlier, now = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 4, tzinfo=UTC)
+    for failing in ("past_due", "unpaid"):
+        assert payment_failed_after(failing, earlier, now) == earlier  # the event's time is kept
+        assert payment_failed_after(failing, None, now) == now  # the event was lost: learnt now
+    for paying in ("active", "trialing"):
+        assert payment_failed_after(paying, earlier, now) is None
+    for other in ("canceled", "incomplete", "incomplete_expired", "paused", None):
+        assert payment_failed_after(other, earlier, now) == earlier and payment_failed_after(other, None, now) is None
+    assert payment_failed_after("active", earlier, now, deleted=True) == earlier
 
 
 def test_subscription_state_reads_the_item_period_and_the_old_top_level_one() -> None:
@@ -258,6 +270,9 @@ def test_upgrade_replay_change_failed_payment_and_cancel(billed: TestClient, dat
     assert send(billed, event("customer.subscription.updated", past_due, created=t0 + 180)).json()["outcome"] \
         == "recorded"
     assert plan_of(database_url, tenant.id) == "enterprise"  # Stripe is retrying the payment
+    # The failure's time stays the invoice event's (payment_failed_after), not the status event's.
+    failed_at = billed.get("/api/v1/billing", headers=owner).json()["payment_failed_at"]
+    assert datetime.fromisoformat(failed_at) == datetime.fromtimestamp(t0 + 120, UTC)
     unpaid = fake.subscription(sub_id, customer, "price_ent_month", status="unpaid")
     assert send(billed, event("customer.subscription.updated", unpaid, created=t0 + 240)).json()["outcome"] \
         == "plan_changed"

@@ -27,6 +27,7 @@ from tests.api.test_billing import (
     customer_of,
     event,
     free_tenant,
+    owner_of,
     plan_of,
     send,
 )
@@ -92,14 +93,22 @@ def test_the_deciding_subscription_is_the_newest_live_one_else_the_newest() -> N
 def test_drift_names_what_differs_and_nothing_when_in_step() -> None:
     sub = FakeStripe().subscription("sub_1", "cus_1", "price_ent_month", period_end=1_800_000_000)
     state = subscription_state(sub)
+    now = datetime.now(UTC)
     account = {"subscription_id": "sub_1", "price_id": "price_ent_month", "status": "active",
-               "current_period_end": datetime.fromtimestamp(1_800_000_000, UTC), "cancel_at_period_end": False}
-    assert drift(account, state, "enterprise", PRICES) == ()
-    assert drift(account, state, "free", PRICES) == ("plan",)
-    assert drift({**account, "status": "past_due", "price_id": None}, state, "enterprise", PRICES) == \
+               "current_period_end": datetime.fromtimestamp(1_800_000_000, UTC), "cancel_at_period_end": False,
+               "payment_failed_at": None}
+    assert drift(account, state, "enterprise", PRICES, now) == ()
+    assert drift(account, state, "free", PRICES, now) == ("plan",)
+    assert drift({**account, "status": "past_due", "price_id": None}, state, "enterprise", PRICES, now) == \
         ("price_id", "status")
+    failed = datetime(2026, 12, 1, tzinfo=UTC)
     pending = subscription_state(dict(sub, status="past_due"))  # Stripe retries: the plan stays
-    assert drift({**account, "status": "past_due"}, pending, "free", PRICES) == ()
+    failing = {**account, "status": "past_due", "payment_failed_at": failed}
+    assert drift(failing, pending, "free", PRICES, now) == ()  # the failure recorded stays as it is
+    # A lost invoice.payment_failed: the status says a payment failed; paid again: it is cleared.
+    assert drift({**failing, "payment_failed_at": None}, pending, "free", PRICES, now) == ("payment_failed_at",)
+    assert drift({**account, "payment_failed_at": failed}, state, "enterprise", PRICES, now) == \
+        ("payment_failed_at",)
 
 
 # ---- against Stripe's API and the database ---------------------------------------------------
@@ -162,6 +171,36 @@ def test_every_page_of_a_customers_subscriptions_is_read(
     assert pages == [{"customer": customer, "status": "all", "limit": "100"},
                      {"customer": customer, "status": "all", "limit": "100",
                       "starting_after": newest_first[billing.PAGE_LIMIT - 1]["id"]}]
+
+
+def test_a_lost_failed_payment_is_recorded_and_cleared_when_paid(
+        billed: TestClient, database_url: str, fake: FakeStripe, warehouse: Warehouse) -> None:
+    tenant, customer = subscribed(billed, database_url, fake, "rec-failed")
+    sub = fake.subscription(f"sub_{tenant.id}", customer, "price_pro_month", tenant_id=tenant.id)
+    t0 = int(time.time()) - 600
+    assert send(billed, event("customer.subscription.created", sub, created=t0)).json()["outcome"] == "plan_changed"
+    owner = owner_of(billed, tenant)
+    # The renewal's payment failed; neither invoice.payment_failed nor the subscription's update arrived.
+    fake.subscription(sub["id"], customer, "price_pro_month", status="past_due")
+    read_at = datetime.fromtimestamp(t0 + 300, UTC)  # after the event applied (else it is stale)
+    [result] = run(warehouse, fake, "reconcile:test-failed", tenant_id=tenant.id, clock=lambda: read_at)
+    assert (result.outcome, result.plan_before, result.plan_after) == ("changed", "professional", "professional")
+    assert result.fields == ("status", "payment_failed_at")
+    view = billed.get("/api/v1/billing", headers=owner).json()
+    assert view["subscription_status"] == "past_due" and datetime.fromisoformat(view["payment_failed_at"]) == read_at
+    [row] = [row for row in audit(database_url, tenant.id, "billing_accounts") if row[4] == "reconcile:test-failed"]
+    assert row[1] == "stripe" and row[2]["payment_failed_at"] is None and row[3]["payment_failed_at"] is not None
+    # Still failing the next day: the time recorded stays (nothing to apply).
+    [again] = run(warehouse, fake, "reconcile:test-failed-2", tenant_id=tenant.id)
+    assert again.outcome == "unchanged"
+    assert datetime.fromisoformat(billed.get("/api/v1/billing", headers=owner).json()["payment_failed_at"]) == read_at
+    # Paid on a retry (the event lost too): cleared, as an `active` subscription event clears it.
+    fake.subscription(sub["id"], customer, "price_pro_month", status="active")
+    [paid] = run(warehouse, fake, "reconcile:test-paid", tenant_id=tenant.id)
+    assert (paid.outcome, paid.fields) == ("changed", ("status", "payment_failed_at"))
+    view = billed.get("/api/v1/billing", headers=owner).json()
+    assert (view["subscription_status"], view["payment_failed_at"]) == ("active", None)
+    assert plan_of(database_url, tenant.id) == "professional"
 
 
 def test_in_step_tenants_are_unchanged_and_a_dry_run_changes_nothing(
