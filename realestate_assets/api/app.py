@@ -265,6 +265,13 @@ class _State:
         return DagsterTarget(settings.dagster_url, settings.dagster_location, settings.dagster_repository)
 
     @cached_property
+    def reloader(self) -> Any:
+        """Reloads the code location in the background after a county change (api/code_reloads.py)."""
+        from realestate_assets.api.code_reloads import CodeReloader
+
+        return CodeReloader(self.warehouse, self.dagster)
+
+    @cached_property
     def stripe(self) -> Any:
         """A Stripe client (the `stripe` SDK's StripeClient, on STRIPE_API_BASE when set), None
         without STRIPE_API_KEY: billing is then not configured (api/v1/billing.py answers 503)."""
