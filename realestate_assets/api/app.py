@@ -406,6 +406,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
+        if state.dagster is not None:  # county changes whose code-location reload never ended
+            state.reloader.resume()
         yield
         if "live" in state.__dict__:  # the listener thread, if a socket ever started it
             state.live.stop()

@@ -11,7 +11,8 @@ live event, to the WebSockets of the tenants whose admins asked (api/live.py).
 Several API processes: each reloads for the PATCHes it answered; a reload claims every change
 not yet loaded, whichever process recorded it, so two processes reloading at once each load all
 the changes committed before they started (at worst one reload more than needed). A process that
-stops mid-reload leaves its changes `running` until the next reload of any process claims them.
+stops mid-reload leaves its changes `running` until the next reload of any process claims them;
+an API process that starts while changes wait (pending or running) reloads for them (`resume`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,23 @@ class CodeReloader:
                 return  # the running thread reloads once more when its reload ends
             self._busy = True
         threading.Thread(target=self._work, name="reos-code-reload", daemon=True).start()
+
+    def resume(self) -> None:
+        """At start-up: changes left `pending` or `running` (a process stopped before its reload
+        ended, or Dagster was unreachable) are reloaded now rather than at the next change. In a
+        thread: the API starts serving without waiting for the database or Dagster."""
+        threading.Thread(target=self._resume, name="reos-code-reload-resume", daemon=True).start()
+
+    def _resume(self) -> None:
+        try:
+            with self._warehouse.transaction() as conn, conn.cursor() as cur:
+                waiting = county_reloads.waiting(cur)
+        except Exception as exc:  # the database is not there yet: the next change reloads them
+            log.warning("could not look for changes waiting for a code location reload: %s", exc)
+            return
+        if waiting:
+            log.info("reloading the code location for changes left waiting: %s", ", ".join(waiting))
+            self.request(None)
 
     def _work(self) -> None:
         while True:

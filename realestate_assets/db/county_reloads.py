@@ -45,6 +45,12 @@ def read_reloads(cur: Any, county: str | None = None) -> dict[str, ReloadRow]:
     return {row.county: row for row in (ReloadRow(*r) for r in cur.fetchall())}
 
 
+def waiting(cur: Any) -> list[str]:
+    """The counties whose change waits for a reload that has not ended (pending or running)."""
+    cur.execute("SELECT county FROM county_reloads WHERE state IN ('pending', 'running') ORDER BY county")
+    return [county for (county,) in cur.fetchall()]
+
+
 def claim(cur: Any) -> list[tuple[str, int]]:
     """Mark every change not yet loaded as `running` (a failed one too: a reload that succeeds now
     loads it; one another process left running, e.g. it stopped mid-reload, as well): the

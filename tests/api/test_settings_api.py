@@ -385,6 +385,24 @@ def test_a_change_the_freshness_policies_depend_on_reloads_the_code_location_in_
         assert cur.fetchone()[0] == audited_before + 6  # audited as before: one row a change made
 
 
+def test_an_api_process_that_starts_reloads_for_changes_left_waiting(
+        world: dict[str, Any], database_url: str, tmp_path_factory: pytest.TempPathFactory,
+        clean_overrides: None) -> None:
+    """A process that stopped before its reload ended left the change pending (or running): the
+    next API process to start with Dagster configured reloads for it, without another change."""
+    with owner_cursor(database_url) as cur:
+        cur.execute("INSERT INTO county_overrides (county, patch, version, reason) "
+                    "VALUES ('king_wa', '{\"schedule.cron\": \"0 6 * * *\"}', 1, 'test')")
+        cur.execute("INSERT INTO county_reloads (county, version) VALUES ('king_wa', 1)")
+    fake = FakeDagster()
+    with serve(fake) as server, api_client(database_url, tmp_path_factory.mktemp("resume"),
+                                           dagster_url=base_url(server)) as api:
+        viewer = _as(api, world, "b", "viewer")
+        loaded = _poll(lambda: (r := next(c for c in api.get(f"{API}/settings/counties", headers=viewer).json()
+                                          if c["key"] == "king_wa")["reload"])["state"] == "loaded" and r)
+        assert loaded["version"] == 1 and fake.reloads == ["realestate_assets"]
+
+
 def _poll(check: Any, deadline_s: float = 90) -> Any:
     """`check()`'s first truthy value, asked again until the deadline (a shared, busy machine)."""
     give_up = time.monotonic() + deadline_s
