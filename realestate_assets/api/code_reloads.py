@@ -35,7 +35,6 @@ class CodeReloader:
         self._busy = False  # a reload thread runs (it exits only under the lock, after seeing _wanted False)
         self._wanted = False  # a reload was asked for since the running one claimed its changes
         self._tenants: set[str] = set()  # whose admins asked, to tell their sockets
-        self.reloads = 0  # reloads this process asked Dagster for (tests, logs)
 
     def request(self, tenant_id: str | None) -> None:
         """Ask for a reload after the changes committed so far; returns at once."""
@@ -50,8 +49,9 @@ class CodeReloader:
 
     def resume(self) -> None:
         """At start-up: changes left `pending` or `running` (a process stopped before its reload
-        ended, or Dagster was unreachable) are reloaded now rather than at the next change. In a
-        thread: the API starts serving without waiting for the database or Dagster."""
+        ended, or lost the database mid-way) are reloaded now rather than at the next change. A
+        `failed` one waits for the next change (Dagster said no; retrying at every start would not
+        help). In a thread: the API starts serving without waiting for the database or Dagster."""
         threading.Thread(target=self._resume, name="reos-code-reload-resume", daemon=True).start()
 
     def _resume(self) -> None:
@@ -83,7 +83,6 @@ class CodeReloader:
             claimed = county_reloads.claim(cur)  # committed before Dagster is asked
         if not claimed:
             return  # another process's reload loaded them meanwhile
-        self.reloads += 1
         outcome = dagster_runs.reload_location(self._target)
         log.log(logging.INFO if outcome.ok else logging.WARNING, "code location reload for %s: %s",
                 ", ".join(f"{c} v{v}" for c, v in claimed), outcome.detail)
