@@ -8,6 +8,7 @@ requests; the runs themselves are not executed, and switching only flips the sta
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -29,6 +30,9 @@ class FakeDagster:
         self.dynamic_keys: dict[str, list[str]] = {"tenant": []}  # partitions def name -> keys, in order added
         self.reloads: list[str] = []  # code locations asked to reload, in order
         self.reload_error: str | None = None  # set: the location fails to load again (a PythonError)
+        # Cleared: a reload is answered only once it is set again (a slow reload, held by the test).
+        self.reload_may_end = threading.Event()
+        self.reload_may_end.set()
 
     def _state(self, name: str) -> dict[str, Any]:
         return {"id": f"state-{name}", "status": "RUNNING" if self.instigators[name][1] else "STOPPED"}
@@ -86,6 +90,7 @@ class FakeDagster:
         elif "reloadRepositoryLocation" in query:
             name = variables["repositoryLocationName"]
             self.reloads.append(name)
+            self.reload_may_end.wait(120)  # the real one takes 11-30 s; held, the test decides when it ends
             if name != "realestate_assets":
                 answer = {"__typename": "RepositoryLocationNotFound", "message": f"Location {name} does not exist."}
             elif self.reload_error:

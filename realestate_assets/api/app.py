@@ -265,6 +265,13 @@ class _State:
         return DagsterTarget(settings.dagster_url, settings.dagster_location, settings.dagster_repository)
 
     @cached_property
+    def reloader(self) -> Any:
+        """Reloads the code location in the background after a county change (api/code_reloads.py)."""
+        from realestate_assets.api.code_reloads import CodeReloader
+
+        return CodeReloader(self.warehouse, self.dagster)
+
+    @cached_property
     def stripe(self) -> Any:
         """A Stripe client (the `stripe` SDK's StripeClient, on STRIPE_API_BASE when set), None
         without STRIPE_API_KEY: billing is then not configured (api/v1/billing.py answers 503)."""
@@ -399,6 +406,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         start_up(state)  # raises: the server does not start (uvicorn: "Application startup failed")
+        if state.dagster is not None:  # county changes whose code-location reload never ended
+            state.reloader.resume()
         yield
         if "live" in state.__dict__:  # the listener thread, if a socket ever started it
             state.live.stop()

@@ -169,16 +169,14 @@ class Reload:
     ok: bool
     detail: str
 
-    def public(self) -> dict[str, Any]:
-        return {"requested": self.requested, "ok": self.ok, "detail": self.detail}
-
 
 def reload_location(target: DagsterTarget | None) -> Reload:
     """Reload the code location that has the assets (the target's, else the one with the asset
     job), through the client's own `reloadRepositoryLocation` mutation: the webserver asks the
     code server to re-import the project (`dagster code-server start`; a `dagster api grpc`
     server answers without re-importing) and the daemon picks the new definitions up at its next
-    workspace refresh. Never raises: a failure is in the answer."""
+    workspace refresh. Takes 11–30 s: the API calls it in the background (api/code_reloads.py).
+    Never raises: a failure is in the answer."""
     if target is None:
         return Reload(False, False, "Dagster is not configured for the API (REOS_DAGSTER_URL): "
                                     "the code location was not reloaded")

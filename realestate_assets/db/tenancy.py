@@ -40,8 +40,8 @@ ACCOUNT_TABLES = frozenset({"tenants", "users"})
 
 # The installation's own settings, no tenant: every tenant reads them, the API role writes them only
 # for a platform admin (`app.platform_admin`, policies platform_insert/update): the counties'
-# run-time overrides (0034).
-PLATFORM_TABLES = frozenset({"county_overrides"})
+# run-time overrides (0034) and the code-location reloads their changes asked for (0053).
+PLATFORM_TABLES = frozenset({"county_overrides", "county_reloads"})
 
 _TENANT_COLUMN_TABLES = """
 SELECT c.table_name FROM information_schema.columns c

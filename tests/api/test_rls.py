@@ -111,11 +111,12 @@ def test_api_role_cannot_write_into_or_move_rows_to_another_tenant(database_url:
         conn.close()
 
 
-def test_county_overrides_are_read_by_every_tenant_and_written_by_platform_admins_only(
+def test_county_overrides_and_reloads_are_read_by_every_tenant_and_written_by_platform_admins_only(
         database_url: str, tenants) -> None:
     a, _ = tenants
     county = f"rls_{uuid.uuid4().hex[:8]}"
     insert = "INSERT INTO county_overrides (county, patch, reason) VALUES (%s, '{}', 'rls test')"
+    reload = "INSERT INTO county_reloads (county, version) VALUES (%s, 1)"
     conn = psycopg2.connect(dsn(database_url))
     try:
         with conn.cursor() as cur:
@@ -128,10 +129,21 @@ def test_county_overrides_are_read_by_every_tenant_and_written_by_platform_admin
             cur.execute(insert, (county,))
             conn.commit()
             act_as_api(cur, a.id)
-            cur.execute("SELECT count(*) FROM county_overrides WHERE county = %s", (county,))
-            assert cur.fetchone()[0] == 1  # readable by every tenant
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):  # its reload (0053): the same rule
+                cur.execute(reload, (county,))
+            conn.rollback()
+            act_as_api(cur, a.id)
+            set_user(cur, None, platform_admin=True)
+            cur.execute(reload, (county,))
+            conn.commit()
+            act_as_api(cur, a.id)
+            for table in ("county_overrides", "county_reloads"):
+                cur.execute(f"SELECT count(*) FROM {table} WHERE county = %s", (county,))
+                assert cur.fetchone()[0] == 1  # readable by every tenant
             cur.execute("UPDATE county_overrides SET reason = 'changed' WHERE county = %s", (county,))
             assert cur.rowcount == 0  # not a platform admin: the row is not writable
+            cur.execute("UPDATE county_reloads SET state = 'loaded' WHERE county = %s", (county,))
+            assert cur.rowcount == 0
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute("DELETE FROM county_overrides WHERE county = %s", (county,))
         conn.rollback()

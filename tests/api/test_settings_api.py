@@ -5,6 +5,8 @@ loader puts them in the tenant's memos and emails — and the caller's profile."
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -289,16 +291,18 @@ def test_the_discovery_cron_is_changed_by_platform_admins_validated_and_audited(
     assert rows[0][0] == {"patch": {}, "version": 0} and rows[1][1]["reason"] == "weekly again"
 
 
-def test_a_change_the_freshness_policies_depend_on_reloads_the_code_location(
+def test_a_change_the_freshness_policies_depend_on_reloads_the_code_location_in_the_background(
         world: dict[str, Any], operator: dict[str, Any], database_url: str,
         tmp_path_factory: pytest.TempPathFactory, clean_overrides: None) -> None:
     """The asset-level freshness policies are built at load from the effective counties
     (realestate_assets/definitions.counties_for_policies): a change of what they take from a county
     (its discovery cron or time zone, the county active or not) asks Dagster, through its GraphQL API
     (a small local server speaking it), to reload the code location, after the change is committed;
-    any other change does not. A failed reload is reported and the change stays made."""
+    any other change does not. The PATCH answers with the reload pending, before it ends (the fake
+    holds it); changes made while one runs make one more reload after it; GET /settings/counties and
+    the WebSocket tell the outcome. A failed reload is reported, the change stays made, and the next
+    reload loads it."""
     fake = FakeDagster()
-    url = f"{API}/settings/counties/king_wa"
     audited = "SELECT count(*) FROM audit_log WHERE entity = 'county_overrides' AND entity_key = 'king_wa'"
     with owner_cursor(database_url) as cur:
         cur.execute(audited)
@@ -307,34 +311,105 @@ def test_a_change_the_freshness_policies_depend_on_reloads_the_code_location(
                                            dagster_url=base_url(server)) as api:
         op = bearer(login(api, operator["email"], world["a"].id)["access_token"])
 
-        def patch(version: int, changes: dict[str, Any]) -> dict[str, Any]:
-            answer = api.patch(url, json={"version": version, "reason": "test", "changes": changes}, headers=op)
+        def patch(version: int, changes: dict[str, Any], county: str = "king_wa") -> dict[str, Any]:
+            answer = api.patch(f"{API}/settings/counties/{county}", headers=op,
+                               json={"version": version, "reason": "test", "changes": changes})
             assert answer.status_code == 200, answer.text
             return answer.json()
 
+        def listed(county: str = "king_wa") -> dict[str, Any]:
+            return next(c for c in api.get(f"{API}/settings/counties", headers=op).json() if c["key"] == county)
+
+        def settled(county: str, version: int) -> dict[str, Any]:
+            """The county's reload once it ended (polled, generous deadline: the machine is shared)."""
+            return _poll(lambda: (r := listed(county)["reload"]) and r["version"] == version
+                         and r["state"] in ("loaded", "failed") and r)
+
         tuned = patch(0, {"quality.max_reject_rate": 0.2})
-        assert tuned["reload"]["requested"] is False and "not needed" in tuned["reload"]["detail"]
-        assert fake.reloads == []
+        assert tuned["reload"]["requested"] is False and tuned["reload"]["state"] == "not_needed"
+        assert "not needed" in tuned["reload"]["detail"]
+        assert fake.reloads == [] and listed()["reload"] is None
 
+        fake.reload_may_end.clear()  # a slow reload: Dagster answers when the test says so
         daily = patch(1, {"schedule.cron": "0 6 * * *"})
-        assert daily["reload"] == {"requested": True, "ok": True, "detail": "code location realestate_assets reloaded"}
-        assert fake.reloads == ["realestate_assets"] and daily["schedule"]["cron"] == "0 6 * * *"
+        assert daily["schedule"]["cron"] == "0 6 * * *" and daily["version"] == 2
+        assert daily["reload"]["requested"] is True and daily["reload"]["state"] == "pending"
+        assert daily["reload"]["version"] == 2 and daily["reload"]["finished_at"] is None
+        _poll(lambda: fake.reloads == ["realestate_assets"])  # under way, held by the fake
+        assert listed()["reload"]["state"] == "running" and listed()["reload"]["started_at"] is not None
 
-        # Switching its only discovery source off makes the county inactive: out of the policies.
-        off = patch(2, {"sources.kc_assessor_sales.enabled": False})
-        assert off["reload"]["ok"] is True and len(fake.reloads) == 2
+        # Two changes while it runs: both wait for one more reload, after this one.
+        utc = patch(2, {"schedule.timezone": "UTC"})
+        assert utc["reload"]["state"] == "pending" and listed()["reload"]["version"] == 3
+        assert patch(3, {"schedule.cron": "0 7 * * *"})["reload"]["state"] == "pending"
+        with api.websocket_connect(f"{API}/ws") as socket:
+            socket.send_json({"token": op["Authorization"].removeprefix("Bearer ")})
+            assert socket.receive_json()["kind"] == "ready"
+            assert api.app.state.reos.live.listening.wait(30)
+            fake.reload_may_end.set()
+            # The first reload ended when king_wa's row was already version 4: not marked by it.
+            loaded = settled("king_wa", 4)
+            assert loaded["state"] == "loaded" and loaded["detail"] == "code location realestate_assets reloaded"
+            at = {k: datetime.fromisoformat(loaded[k]) for k in ("requested_at", "started_at", "finished_at")}
+            assert at["finished_at"] >= at["started_at"] >= at["requested_at"]
+            events = [socket.receive_json(), socket.receive_json()]  # one per reload, to the asking tenant
+        assert events == [{"kind": "county_reload", "state": "loaded", "counties": ["king_wa"],
+                           "detail": "code location realestate_assets reloaded"}] * 2
+        assert fake.reloads == ["realestate_assets"] * 2  # the first, and one for both later changes
 
         fake.reload_error = "ImportError: no module named realestate_assets"
-        back = patch(3, {"sources.kc_assessor_sales.enabled": None, "schedule.cron": None})
-        assert back["reload"]["requested"] is True and back["reload"]["ok"] is False
-        assert "did not reload: PythonError: ImportError" in back["reload"]["detail"]
-        assert back["version"] == 4 and back["schedule"]["cron"] == "0 5 * * 1"  # made all the same
+        back = patch(4, {"schedule.timezone": None, "schedule.cron": None})
+        assert back["reload"]["state"] == "pending"
+        assert back["version"] == 5 and back["schedule"]["cron"] == "0 5 * * 1"  # made at once
+        failed = settled("king_wa", 5)
+        assert failed["state"] == "failed" and "did not reload: PythonError: ImportError" in failed["detail"]
+        assert listed()["schedule"] == {"cron": "0 5 * * 1", "timezone": "America/Los_Angeles"}  # made all the same
 
-        same = patch(4, {"quality.max_reject_rate": 0.2})  # nothing changes: nothing written, nothing reloaded
-        assert same["version"] == 4 and same["reload"]["requested"] is False and len(fake.reloads) == 3
+        same = patch(5, {"quality.max_reject_rate": 0.2})  # nothing changes: nothing written, nothing reloaded
+        assert same["version"] == 5 and same["reload"]["state"] == "not_needed" and len(fake.reloads) == 3
+        assert listed()["reload"]["state"] == "failed"  # still king_wa's latest reload
+
+        # A change another API process recorded and never saw loaded (it stopped mid-reload) is
+        # loaded by the next reload of any process, as is the failed one.
+        with owner_cursor(database_url) as cur:
+            cur.execute("INSERT INTO county_overrides (county, patch, reason) VALUES ('wayne_mi', '{}', 'test')")
+            cur.execute("INSERT INTO county_reloads (county, version, state) VALUES ('wayne_mi', 1, 'running')")
+        fake.reload_error = None
+        # Switching its only discovery source off makes king_wa inactive: out of the policies.
+        off = patch(5, {"sources.kc_assessor_sales.enabled": False})
+        assert off["reload"]["state"] == "pending"
+        assert settled("king_wa", 6)["state"] == "loaded" and listed("wayne_mi")["reload"]["state"] == "loaded"
+        assert len(fake.reloads) == 4
     with owner_cursor(database_url) as cur:
         cur.execute(audited)
-        assert cur.fetchone()[0] == audited_before + 4  # audited as before: one row a change made
+        assert cur.fetchone()[0] == audited_before + 6  # audited as before: one row a change made
+
+
+def test_an_api_process_that_starts_reloads_for_changes_left_waiting(
+        world: dict[str, Any], database_url: str, tmp_path_factory: pytest.TempPathFactory,
+        clean_overrides: None) -> None:
+    """A process that stopped before its reload ended left the change pending (or running): the
+    next API process to start with Dagster configured reloads for it, without another change."""
+    with owner_cursor(database_url) as cur:
+        cur.execute("INSERT INTO county_overrides (county, patch, version, reason) "
+                    "VALUES ('king_wa', '{\"schedule.cron\": \"0 6 * * *\"}', 1, 'test')")
+        cur.execute("INSERT INTO county_reloads (county, version) VALUES ('king_wa', 1)")
+    fake = FakeDagster()
+    with serve(fake) as server, api_client(database_url, tmp_path_factory.mktemp("resume"),
+                                           dagster_url=base_url(server)) as api:
+        viewer = _as(api, world, "b", "viewer")
+        loaded = _poll(lambda: (r := next(c for c in api.get(f"{API}/settings/counties", headers=viewer).json()
+                                          if c["key"] == "king_wa")["reload"])["state"] == "loaded" and r)
+        assert loaded["version"] == 1 and fake.reloads == ["realestate_assets"]
+
+
+def _poll(check: Any, deadline_s: float = 90) -> Any:
+    """`check()`'s first truthy value, asked again until the deadline (a shared, busy machine)."""
+    give_up = time.monotonic() + deadline_s
+    while not (found := check()):
+        assert time.monotonic() < give_up, "not reached before the deadline"
+        time.sleep(0.05)
+    return found
 
 
 def test_without_dagster_the_change_is_made_and_no_reload_is_requested(
@@ -345,5 +420,5 @@ def test_without_dagster_the_change_is_made_and_no_reload_is_requested(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["version"] == 1 and body["schedule"]["cron"] == "0 6 * * *"
-    assert body["reload"]["requested"] is False and body["reload"]["ok"] is False
+    assert body["reload"]["requested"] is False and body["reload"]["state"] == "not_configured"
     assert "REOS_DAGSTER_URL" in body["reload"]["detail"]

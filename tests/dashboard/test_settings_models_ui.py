@@ -146,7 +146,7 @@ def test_an_operator_brands_mutes_stops_a_schedule_retrains_and_activates(
 
 
 def test_an_operator_changes_a_countys_run_time_setting_with_a_reason(
-        base_url: str, database_url: str, workspace: dict[str, Any]) -> None:
+        base_url: str, database_url: str, dagster: FakeDagster, workspace: dict[str, Any]) -> None:
     expect = sync_api.expect
     try:
         with sync_api.sync_playwright() as p:
@@ -167,12 +167,25 @@ def test_an_operator_changes_a_countys_run_time_setting_with_a_reason(
             expect(counties).to_contain_text("Last change")
             expect(counties).to_contain_text("the assessor file has a bad week")
             expect(counties.get_by_text("changed", exact=True)).to_be_visible()
+            # The discovery cron moves the freshness windows: Dagster reloads the code location after
+            # the answer (the fake holds the reload until told), and the settings follow it to the end.
+            dagster.reload_may_end.clear()
+            counties.get_by_role("button", name="Edit settings of king_wa").click()
+            counties.get_by_label("Discovery cron (minute hour day month weekday)").fill("0 6 * * *")
+            counties.get_by_label("Why (kept with the change)").fill("the county now publishes daily")
+            counties.get_by_role("button", name="Save settings of king_wa").click()
+            notice = counties.get_by_role("status").filter(has_text="Dagster")
+            expect(notice).to_contain_text(re.compile("Dagster (will reload|is reloading) the pipeline"))
+            dagster.reload_may_end.set()
+            expect(notice).to_contain_text("Dagster reloaded the pipeline", timeout=60_000)
             browser.close()
         assert violations == []
         with owner_cursor(database_url) as cur:
             cur.execute("SELECT patch, reason FROM county_overrides WHERE county = 'king_wa'")
-            assert cur.fetchone() == ({"quality.max_reject_rate": 0.25}, "the assessor file has a bad week")
+            assert cur.fetchone() == ({"quality.max_reject_rate": 0.25, "schedule.cron": "0 6 * * *"},
+                                      "the county now publishes daily")
     finally:  # the installation's own table, shared by every test on this database: left empty
+        dagster.reload_may_end.set()
         with owner_cursor(database_url) as cur:
             cur.execute("DELETE FROM county_overrides")
 

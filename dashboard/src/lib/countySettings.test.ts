@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countyChanges, countyFields, fieldOf, formOf, showValue } from "./countySettings";
+import { countyChanges, countyFields, fieldOf, formOf, reloading, reloadNotice, showValue } from "./countySettings";
 
 const editable = { "quality.max_reject_rate": 0.2, "quality.min_enrichment_coverage": 0.9,
   parcel_viewer_url: "https://kc.example/p/{parcel_id}", "sources.kc_sales.enabled": true };
@@ -35,5 +35,19 @@ describe("county settings", () => {
     // Not a number: sent as typed, for the API to refuse with the field's path.
     expect(countyChanges(fields, { ...form, "quality.max_reject_rate": "lots" }, new Set())).toEqual({
       "quality.max_reject_rate": "lots" });
+  });
+
+  it("says how far Dagster's reload of a change got, and nothing once a later change needed none", () => {
+    const at = "2026-12-03T06:00:13Z";
+    expect(reloadNotice(null, 1)).toBeNull();
+    expect(reloadNotice({ requested: false, state: "not_needed", detail: "not needed" }, 1)).toBeNull();
+    expect(reloadNotice({ requested: true, state: "pending", version: 2 }, 2)?.text).toMatch(/^Dagster will reload the pipeline/);
+    expect(reloadNotice({ requested: true, state: "running", version: 2, started_at: at }, 2)?.text).toMatch(/^Dagster is reloading/);
+    expect(reloadNotice({ requested: true, state: "loaded", version: 2, finished_at: at }, 2)).toMatchObject({ warn: false });
+    expect(reloadNotice({ requested: true, state: "loaded", version: 2, finished_at: at }, 3)).toBeNull();
+    const failed = reloadNotice({ requested: true, state: "failed", version: 2, finished_at: at, detail: "PythonError: boom" }, 3);
+    expect(failed?.warn).toBe(true);
+    expect(failed?.text).toMatch(/still follow the previous settings.*PythonError: boom$/);
+    expect([reloading("pending"), reloading("running"), reloading("failed"), reloading(undefined)]).toEqual([true, true, false, false]);
   });
 });

@@ -1,6 +1,7 @@
 // A county's run-time settings (GET /settings/counties `editable`, `overridden`; PATCH
 // /settings/counties/{county}, platform admin): the form's fields and the changes it sends.
 // Which paths are editable is the API's (config_models.EDITABLE_COUNTY_FIELDS); this only labels them.
+import { formatDateTime } from "./format";
 
 export type FieldKind = "share" | "url" | "text" | "switch";
 export type FormValue = string | boolean;
@@ -74,4 +75,38 @@ export function showValue(field: CountyField): string {
   if (field.kind === "switch") return field.value ? "on" : "off";
   if (field.kind === "share" && typeof field.value === "number") return `${+(field.value * 100).toFixed(2)}%`;
   return field.value == null || field.value === "" ? "none" : String(field.value);
+}
+
+/** A county's `reload` (GET /settings/counties): the code-location reload its latest change of the
+ * discovery cron, time zone or activity asked for; Dagster does it after the PATCH has answered. */
+export interface CountyReload {
+  requested: boolean;
+  state: "not_needed" | "not_configured" | "pending" | "running" | "loaded" | "failed";
+  detail?: string | null;
+  version?: number | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+/** The reload is still to end (the list is asked again until it has). */
+export function reloading(state: string | null | undefined): boolean {
+  return state === "pending" || state === "running";
+}
+
+/** What the county's settings say about its reload, or null: nothing asked, or a loaded reload of an
+ * earlier version (the changes since needed none, so the windows follow the settings shown). */
+export function reloadNotice(reload: CountyReload | null | undefined, version: number):
+  { text: string; warn: boolean } | null {
+  if (!reload?.requested || (reload.state === "loaded" && reload.version !== version)) return null;
+  switch (reload.state) {
+    case "pending":
+      return { text: "Dagster will reload the pipeline so that the tables' freshness windows follow this change…", warn: false };
+    case "running":
+      return { text: `Dagster is reloading the pipeline (since ${formatDateTime(reload.started_at)}) so that the tables' freshness windows follow this change…`, warn: false };
+    case "loaded":
+      return { text: `Dagster reloaded the pipeline ${formatDateTime(reload.finished_at)}: the tables' freshness windows follow this change.`, warn: false };
+    default:
+      return { text: `Dagster could not reload the pipeline (${formatDateTime(reload.finished_at)}): the tables' freshness windows `
+        + `still follow the previous settings; the change itself is made, and the next reload retries. ${reload.detail ?? ""}`.trim(), warn: true };
+  }
 }

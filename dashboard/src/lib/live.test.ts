@@ -27,6 +27,13 @@ describe("live events", () => {
     expect(r.invalidate).toEqual([["properties"], ["analytics"], ["campaigns"]]);
   });
 
+  it("refreshes the county settings when a reload of the pipeline ends, and says when it failed", () => {
+    const loaded = { kind: "county_reload", state: "loaded", counties: ["king_wa"], detail: "code location x reloaded" };
+    expect(reactTo([loaded])).toEqual({ invalidate: [["settings-counties"]], toasts: [] });
+    const failed = { ...loaded, state: "failed", detail: "code location x did not reload: PythonError" };
+    expect(reactTo([failed]).toasts).toEqual(["Dagster could not reload the pipeline: code location x did not reload: PythonError"]);
+  });
+
   it("ignores what it does not know", () => {
     expect(reactTo([{ kind: "ready", tenant: "t" }, { kind: "later_kind" }])).toEqual({ invalidate: [], toasts: [] });
   });

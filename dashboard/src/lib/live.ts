@@ -7,6 +7,7 @@ export type LiveEvent =
   | { kind: "campaign_send"; campaign: string; counties: string[]; run_ids: string[] }
   | { kind: "new_deal"; county: string; prospect_key: string; bird_dog_score: number | null }
   | { kind: "run_finished"; run_id: string; county: string; job: string; status: string; assets: string[]; ended_at: string }
+  | { kind: "county_reload"; state: "loaded" | "failed"; counties: string[]; detail: string }
   | { kind: string; [key: string]: unknown };
 
 export interface Reaction {
@@ -42,6 +43,11 @@ export function reactTo(events: readonly LiveEvent[], muted: ReadonlySet<string>
       const run = runs.get(id) ?? { county: String(e.county), status: String(e.status), assets: new Set<string>() };
       for (const asset of Array.isArray(e.assets) ? e.assets : []) run.assets.add(String(asset));
       runs.set(id, run);
+    } else if (e.kind === "county_reload") {
+      // Dagster's reload after a county change ended: the county settings show how it went. Said
+      // aloud only when it failed (the change stays made; the freshness windows do not follow yet).
+      invalidate.set("settings-counties", ["settings-counties"]);
+      if (e.state === "failed") toasts.push(`Dagster could not reload the pipeline: ${String(e.detail)}`);
     }
   }
   if (!muted.has("campaign_progress")) for (const campaign of sentBy.keys()) toasts.push(`Campaign ${campaign}: emails sent`);

@@ -11,7 +11,9 @@ the tenant's branding, sender and feature flags, and the caller's own profile.
   unknown time zone: 422 naming the path). A change names the version it was based on: a stale
   one is a 409. A change of what the asset freshness policies take from the county (its discovery
   cron, time zone, active or not) then asks Dagster to reload the code location, which builds them
-  at load (`reload` in the answer; a failed reload never undoes the change).
+  at load: in the background (api/code_reloads.py), so the PATCH answers at once with the reload
+  `pending`; `GET /settings/counties` tells what became of it (db/county_reloads.py, `reload`), and
+  a failed reload never undoes the change.
 * Schedules and sensors are Dagster's own state, read (tenant admin) and switched (platform
   admin: they run for every tenant) through its GraphQL API (api/dagster_schedules.py).
 * Tenant settings (tenant admin) are `tenant_settings` (migration 0028), validated as
@@ -31,7 +33,7 @@ from pydantic import ValidationError
 
 from realestate_assets.accounts import profile as profiles
 from realestate_assets.activity import discovery_cadence
-from realestate_assets.api import dagster_runs, dagster_schedules
+from realestate_assets.api import dagster_schedules
 from realestate_assets.api.dagster_runs import DagsterUnavailable
 from realestate_assets.api.v1.problems import Problem, from_validation_error, responses
 from realestate_assets.api.v1.security import Authorize, Context, needs
@@ -63,7 +65,9 @@ from realestate_assets.config_models import (
     patched_county,
     read_county_files,
 )
+from realestate_assets.db import county_reloads
 from realestate_assets.db.county_overrides import OverrideRow, read_overrides, write_override
+from realestate_assets.db.county_reloads import ReloadRow
 from realestate_assets.outreach.tenant_data import read_tenant_settings, write_tenant_settings
 
 router = APIRouter()
@@ -73,11 +77,12 @@ ERRORS = (401, 403, 422)
 # ---- counties ----------------------------------------------------------------------------------
 
 def _county_view(key: str, county: CountyConfig | None, error: str | None, followed: set[str],
-                 row: OverrideRow | None) -> dict[str, Any]:
-    """One county as the settings list shows it: effective values, what may change, what did."""
+                 row: OverrideRow | None, reload: ReloadRow | None = None) -> dict[str, Any]:
+    """One county as the settings list shows it: effective values, what may change, what did, and
+    what became of the code-location reload its latest such change asked for."""
     change = {"overridden": row.override.patch, "version": row.override.version,
-              "last_change": {"reason": row.reason, "updated_by": row.updated_by, "updated_at": row.updated_at}
-              } if row is not None else {}
+              "last_change": {"reason": row.reason, "updated_by": row.updated_by, "updated_at": row.updated_at},
+              "reload": reload.public() if reload is not None else None} if row is not None else {}
     if county is None:
         return {"key": key, "followed": key in followed, "valid": False, "error": error, **change}
     return {
@@ -98,14 +103,16 @@ def _followed(ctx: Context) -> set[str]:
             tags=["settings"], summary="The installation's counties as the pipeline runs them, and which the "
                                        "tenant follows")
 def list_counties(request: Request, ctx: Context = needs("read")) -> list[dict[str, Any]]:
-    followed, overrides = _followed(ctx), read_overrides(ctx.cur)
+    followed, overrides, reloads = _followed(ctx), read_overrides(ctx.cur), county_reloads.read_reloads(ctx.cur)
     try:
         files = read_county_files(Path(request.app.state.reos.settings.config_dir),
                                   {k: row.override for k, row in overrides.items()})
     except ConfigError:
         return []  # no county file at all: nothing configured yet
-    found = [_county_view(key, None, error, followed, overrides.get(key)) for key, error in files.invalid.items()]
-    found += [_county_view(key, county, None, followed, overrides.get(key)) for key, county in files.counties.items()]
+    found = [_county_view(key, None, error, followed, overrides.get(key), reloads.get(key))
+             for key, error in files.invalid.items()]
+    found += [_county_view(key, county, None, followed, overrides.get(key), reloads.get(key))
+              for key, county in files.counties.items()]
     return sorted(found, key=lambda c: c["key"])
 
 
@@ -120,15 +127,28 @@ def _changes_refused(exc: ValidationError, merged: dict[str, Any]) -> Problem:
               summary="Change a county's run-time settings (platform admin): the next step of its runs applies them")
 def update_county(county: Annotated[str, PathParam(max_length=64)], body: CountyUpdate, request: Request,
                   auth: Authorize = needs("platform", in_route=True)) -> dict[str, Any]:
-    # Authorized in the route (`in_route`): the change is committed when the `with` ends, before
-    # Dagster is asked to reload, so the reloaded code location reads it.
+    # Authorized in the route (`in_route`): the change (and its pending reload) is committed when
+    # the `with` ends, before the background reload claims it, so the reloaded location reads it.
+    state = request.app.state.reos
     with auth() as ctx:
         view, policies_move = _change_county(county, body, request, ctx)
-    reload = (dagster_runs.reload_location(request.app.state.reos.dagster) if policies_move else
-              dagster_runs.Reload(False, False, "not needed: the asset freshness policies do not depend on the "
-                                                "fields changed (only on the discovery cron, its time zone and "
-                                                "whether the county is active)"))
-    return {**view, "reload": reload.public()}
+        reload = _reload_asked(ctx, view, policies_move, state.dagster is not None)
+    if reload["state"] == "pending":
+        state.reloader.request(ctx.tenant_id)  # answers at once; GET /settings/counties tells the outcome
+    return {**view, "reload": reload}
+
+
+def _reload_asked(ctx: Context, view: dict[str, Any], policies_move: bool, dagster: bool) -> dict[str, Any]:
+    """What the change asks of Dagster's code location: nothing, or a reload recorded as pending
+    in the change's transaction (db/county_reloads.py; api/code_reloads.py carries it out)."""
+    if not policies_move:
+        return {"requested": False, "state": "not_needed", "detail": (
+            "not needed: the asset freshness policies do not depend on the fields changed (only on the "
+            "discovery cron, its time zone and whether the county is active)")}
+    if not dagster:
+        return {"requested": False, "state": "not_configured", "detail": (
+            "Dagster is not configured for the API (REOS_DAGSTER_URL): the code location was not reloaded")}
+    return county_reloads.request(ctx.cur, view["key"], view["version"]).public()
 
 
 def _change_county(county: str, body: CountyUpdate, request: Request, ctx: Context) -> tuple[dict[str, Any], bool]:

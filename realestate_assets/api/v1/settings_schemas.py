@@ -74,6 +74,29 @@ class CountyUpdate(BaseModel):
         "Dotted path (one of the county's `editable`) → new value; null gives the field back to the file"))
 
 
+class CodeLocationReload(BaseModel):
+    model_config = _example(requested=True, state="loaded", detail="code location realestate_assets reloaded",
+                            version=2, requested_at="2026-12-03T06:00:00Z", started_at="2026-12-03T06:00:00Z",
+                            finished_at="2026-12-03T06:00:13Z")
+    requested: bool = Field(description=(
+        "A reload of Dagster's code location was asked for: the change moves what the asset-level freshness "
+        "policies are built from (discovery cron, time zone, the county active or not) and Dagster is configured"))
+    state: Literal["not_needed", "not_configured", "pending", "running", "loaded", "failed"] = Field(description=(
+        "not_needed / not_configured (not requested); pending (no reload started since the change), running "
+        "(a reload that started after it is under way), loaded (Dagster loaded the code location with it), "
+        "failed (the reload did not complete: `detail` says why; the next reload asked for retries it)"))
+    detail: str | None = Field(None, description="Why not requested, or what Dagster answered; null while pending")
+    version: int | None = Field(None, description="The county's `version` whose change asked for the reload")
+    requested_at: datetime | None = None
+    started_at: datetime | None = Field(None, description="When the reload that loads the change started")
+    finished_at: datetime | None = Field(None, description="When it ended, loaded or failed")
+
+
+# What a county's `reload` says, in the list and in the PATCH's answer.
+_RELOAD_DOC = ("the asset freshness windows follow the change once Dagster loaded it (state `loaded`); a failed "
+               "reload does not undo the change (the county's steps and its county_fresh checks apply it anyway)")
+
+
 # One county as GET /settings/counties lists it (also the PATCH answer's example).
 _COUNTY_EXAMPLE: dict[str, Any] = dict(
     key="king_wa", name="King County", state="WA", timezone="America/Los_Angeles",
@@ -111,23 +134,19 @@ class CountySetting(BaseModel):
         "The paths changed through the API, with the value that replaces the file's"))
     version: int = Field(0, description="The override's version (0: never changed); a PATCH names it")
     last_change: CountyChange | None = Field(None, description="Who changed the override last, when and why")
-
-
-class CodeLocationReload(BaseModel):
-    requested: bool = Field(description=(
-        "Dagster was asked to reload the code location: the change moves what the asset-level freshness "
-        "policies are built from (discovery cron, time zone, the county active or not) and Dagster is configured"))
-    ok: bool = Field(description="Dagster answered that the code location loaded again")
-    detail: str
+    reload: CodeLocationReload | None = Field(None, description=(
+        "The code-location reload the county's latest change of its discovery cron, time zone or activity asked "
+        "for, and what became of it (null: none); " + _RELOAD_DOC))
 
 
 class CountyChanged(CountySetting):
-    model_config = _example(**_COUNTY_EXAMPLE, reload={
-        "requested": False, "ok": False, "detail": "not needed: the asset freshness policies do not depend on "
-                                                   "the fields changed"})
-    reload: CodeLocationReload = Field(description=(
-        "Whether the change reloaded Dagster's code location, so the asset freshness windows follow it; a "
-        "failed reload does not undo the change (the county's steps and its county_fresh checks apply it anyway)"))
+    model_config = _example(**{**_COUNTY_EXAMPLE, "reload": {
+        "requested": True, "state": "pending", "detail": None, "version": 2,
+        "requested_at": "2026-12-03T06:00:00Z", "started_at": None, "finished_at": None}})
+    reload: CodeLocationReload = Field(description=(  # type: ignore[assignment]  # required here
+        "What the change asks of Dagster's code location: nothing (`requested` false, `state` says why), or a "
+        "reload done in the background after the answer (`pending`; GET /settings/counties follows it): "
+        + _RELOAD_DOC))
 
 
 class ScheduleState(BaseModel):

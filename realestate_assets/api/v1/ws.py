@@ -7,7 +7,9 @@ API key>"}`, within `AUTH_TIMEOUT_S`. They are checked like any request's (`secu
 and every event of the principal's tenant (api/live.py): `campaign_progress` (campaign, county,
 status), `new_deal` (county, prospect_key, bird_dog_score), `campaign_send` (campaign, run ids),
 `run_finished` (run_id, county, job, status, assets, ended_at: a pipeline run of a followed county
-ended, recorded by the run-history sensor, migration 0029).
+ended, recorded by the run-history sensor, migration 0029), `county_reload` (state, counties, detail:
+the code-location reload a county change of the tenant's platform admin asked for ended,
+api/code_reloads.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, data } from "../../api/client";
 import { useCan } from "../../auth";
+import { reloading } from "../../lib/countySettings";
 import { countyName } from "../../lib/format";
 import { ErrorBox, Loading } from "../ui";
 import { CountyRunSettings } from "./CountyRunSettings";
@@ -17,7 +18,12 @@ function enabledSources(county: { sources?: { name: string; enabled: boolean }[]
 export function CountiesFollowed() {
   const isAdmin = useCan("admin");
   const client = useQueryClient();
-  const counties = useQuery({ queryKey: ["settings-counties"], queryFn: () => data(api.GET("/api/v1/settings/counties")) });
+  const counties = useQuery({
+    queryKey: ["settings-counties"], queryFn: () => data(api.GET("/api/v1/settings/counties")),
+    // A reload of Dagster's code location under way (after a county change): the live socket says
+    // when it ends; asked again every 5 s too, in case the socket is down.
+    refetchInterval: (q) => (q.state.data?.some((c) => reloading(c.reload?.state)) ? 5000 : false),
+  });
   const refresh = () => client.invalidateQueries();
   const follow = useMutation({
     mutationFn: (county: string) => data(api.POST("/api/v1/subscriptions", { body: { county } })),

@@ -5,7 +5,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, data, type Schemas } from "../../api/client";
 import { useCan } from "../../auth";
-import { countyChanges, countyFields, formOf, showValue, type FormValue } from "../../lib/countySettings";
+import { countyChanges, countyFields, formOf, reloadNotice, showValue, type FormValue } from "../../lib/countySettings";
 import { formatDateTime } from "../../lib/format";
 import { ErrorBox } from "../ui";
 
@@ -39,10 +39,12 @@ export function CountyRunSettings({ county }: { county: Schemas["CountySetting"]
   const id = (path: string) => `county-${county.key}-${path.replace(/\W/g, "-")}`;
   const changes = form ? countyChanges(fields, form, reset) : {};
   const change = county.last_change;
+  const notice = reloadNotice(county.reload, county.version ?? 0);
   return (
     <details className="mt-1 text-xs">
       <summary className="cursor-pointer text-slate-700">
         Run-time settings{overridden.length > 0 && " (changed by the installation's operators)"}
+        {notice?.warn && <span className="ml-1 rounded bg-amber-100 px-1 text-amber-900">pipeline reload failed</span>}
       </summary>
       {form === null ? (
         <div className="mt-1">
@@ -53,12 +55,11 @@ export function CountyRunSettings({ county }: { county: Schemas["CountySetting"]
             ))}
           </ul>
           {change && <p className="mt-1 text-slate-600">Last change {formatDateTime(change.updated_at)}: {change.reason}</p>}
-          {save.data?.reload.requested && (
+          {notice && (
             // The asset-level freshness windows are built when Dagster loads the code: a change of the
-            // cron or of the county's sources asks it to reload (the steps apply the change either way).
-            <p className={`mt-1 ${save.data.reload.ok ? "text-slate-600" : "text-amber-900"}`}>
-              {save.data.reload.ok ? "Dagster reloaded the pipeline: the tables' freshness windows follow this change."
-                : `The tables' freshness windows still follow the previous settings: ${save.data.reload.detail}`}</p>)}
+            // cron or of the county's sources asks it to reload, after the answer (the steps apply the
+            // change either way). The county's `reload` says how far it got (polled, and the live socket).
+            <p role="status" className={`mt-1 ${notice.warn ? "text-amber-900" : "text-slate-600"}`}>{notice.text}</p>)}
           {isPlatform && <button type="button" className="btn mt-1" onClick={() => setForm(formOf(fields))}>
             Edit settings<span className="sr-only"> of {county.key}</span></button>}
         </div>
