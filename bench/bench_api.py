@@ -2,7 +2,7 @@
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
                               [--think-ms 500] [--client auto|wrk|threads] [--home-seconds 10]
-                              [--database-url URL]
+                              [--runs 1] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -27,6 +27,15 @@ cpu`) and of the database's backends (`pg cpu`) over the run — on a shared mac
 stays put while latencies move with other work — and the plans of the list and search queries as
 the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
 Issue #11's target: p95 < 100 ms for list and detail.
+
+Under each run with `--clients`, a `split:` line: per API process, the connections it holds (`ss`,
+half a second before the end), the requests it served (the run's, in proportion to the bytes each
+process read), its CPU seconds, and in the closed loop its clients' mean latency (Little's law). The
+kernel picks a process per connection, so 50 connections split anywhere from 25/25 to 33/17;
+measured (docs/api.md, "The split of connections"), each process still serves about half the
+requests (both stay busy: the cores are the limit), so a skew moves latency from one process's
+clients to the other's and leaves the throughput alone. `--runs N` repeats the closed-loop and
+think-time profiles on the same processes (each run connects anew, so splits anew).
 
 The API's response cache (api/v1/response_cache.py) is on as in production: the list and the search
 ask a handful of distinct queries, so after the warm-up they are answered from it (its generation read
@@ -390,6 +399,66 @@ def peak_rss_mb(processes: list[psutil.Process]) -> float:
 
 
 
+SS_OWNER = re.compile(r"pid=(\d+),")
+SS_RECEIVED = re.compile(r"bytes_received:(\d+)")
+
+
+def connections_by_process(port: int) -> dict[int, tuple[int, int]]:
+    """The established connections to `port`, by the pid of the process holding them: (connections,
+    bytes received on them since they opened), from `ss -tinp` (iproute2). With keep-alive clients
+    that connected at the start of a run, the bytes are the requests each process has read so far
+    (a GET of the bench is ~the same size on either process). Empty without `ss`."""
+    try:
+        out = subprocess.run(["ss", "-tinpH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    found: dict[int, tuple[int, int]] = {}
+    owner = None
+    for line in out.splitlines():  # a socket's line (with its owner), then its TCP info line
+        if (match := SS_OWNER.search(line)) is not None:
+            owner = int(match.group(1))
+            count, received = found.get(owner, (0, 0))
+            found[owner] = (count + 1, received)
+        elif owner is not None and (match := SS_RECEIVED.search(line)) is not None:
+            count, received = found[owner]
+            found[owner] = (count, received + int(match.group(1)))
+            owner = None
+    return found
+
+
+class SplitWatch:
+    """How a run's connections and requests split among the API's processes: `ss` read once, half a
+    second before the run ends (the clients' connections still open, nearly all their requests
+    read). The kernel picks each new connection's process (one listening socket each: a hash of
+    the addresses; one shared socket: whichever accepts), so a closed-loop run can put 33 of its 50
+    clients on one process while the other idles part of the time."""
+
+    def __init__(self, port: int, pids: list[int], seconds: float) -> None:
+        self.pids, self.found = pids, {}
+        self.timer = threading.Timer(max(0.5, seconds - 0.5), self.read, (port,))
+        self.timer.start()
+
+    def read(self, port: int) -> None:
+        self.found = connections_by_process(port)
+
+    def describe(self, run: Run, cpu: dict[int, float], closed: bool) -> str:
+        """Per process: connections, requests (the run's, in proportion to the bytes each read), CPU
+        seconds, and in a closed loop its clients' mean latency by Little's law (connections ×
+        seconds / requests: each connection always has one request in flight)."""
+        self.timer.join()
+        total = sum(received for _, received in self.found.values()) or 1
+        parts = []
+        for pid in self.pids:
+            count, received = self.found.get(pid, (0, 0))
+            served = run.requests * received / total
+            part = f"{count} conn, {round(served):,} req, {cpu.get(pid, 0):.1f} s cpu"
+            if closed and served:
+                part += f", mean {1000 * count * run.seconds / served:.0f} ms"
+            parts.append(part)
+        return "split: " + " | ".join(parts)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -428,6 +497,9 @@ def main() -> None:
                              "one-process pods)")
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="run the closed-loop and think-time profiles this many times each on the same "
+                             "server processes (each run connects anew: a new split of the connections)")
     parser.add_argument("--routes", default="list,detail,search")
     parser.add_argument("--home-seconds", type=float, default=10,
                         help="one client on each route the dashboard's Home calls, this long (0: skip)")
@@ -449,6 +521,7 @@ def main() -> None:
             print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
         server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch}, args.workers)
         database = psycopg2.connect(psycopg2_dsn(url)).info.dbname
+        port = int(base.rsplit(":", 1)[1])
         try:
             routes = {
                 "list": lambda rng: f"/api/v1/properties?min_score={rng.choice((40, 50, 60, 70, 80))}"
@@ -458,9 +531,9 @@ def main() -> None:
             }
             chosen = [r.strip() for r in args.routes.split(",") if r.strip()]
             # (name, clients, mean think time): one client alone is the request's own latency.
-            profiles = [("one", 1, 0.0), ("closed", args.clients, 0.0)]
+            profiles = [("one", 1, 0.0), *[("closed", args.clients, 0.0)] * args.runs]
             if args.think_ms:
-                profiles.append(("think", args.clients, args.think_ms / 1000))
+                profiles += [("think", args.clients, args.think_ms / 1000)] * args.runs
             load = os.getloadavg()[0]
             print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
                   f"and profile, {args.workers} API process(es), think time mean {args.think_ms:g} ms, "
@@ -484,6 +557,7 @@ def main() -> None:
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     api, pg = server_processes(*server.pids), database_backends(database)
                     api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
+                    watch = SplitWatch(port, server.pids, args.seconds) if clients > 1 else None
                     if use_wrk:
                         run = run_wrk(base, key, name, top, clients, args.seconds, think_s)
                     else:
@@ -497,6 +571,9 @@ def main() -> None:
                     print(f"{name:<8}{profile:<8}{run.requests:>10,}{run.requests / run.seconds:>9.0f}"
                           f"{run.p50_ms:>9.1f}{run.p95_ms:>9.1f}{run.p99_ms:>9.1f}{run.errors:>8}"
                           f"{api_ms:>9.2f}{pg_ms:>8.2f}{os.getloadavg()[0]:>6.1f}", flush=True)
+                    if watch is not None:
+                        used = {pid: api_after[pid] - api_before.get(pid, 0) for pid in server.pids if pid in api_after}
+                        print("   ", watch.describe(run, used, closed=not think_s), flush=True)
             print(f"server peak RSS (largest process): {peak_rss_mb(server_processes(*server.pids)):.0f} MB")
             if args.home_seconds:
                 home(base, key, url, args.home_seconds)
