@@ -35,7 +35,10 @@ kernel picks a process per connection, so 50 connections split anywhere from 25/
 measured (docs/api.md, "The split of connections"), each process still serves about half the
 requests (both stay busy: the cores are the limit), so a skew moves latency from one process's
 clients to the other's and leaves the throughput alone. `--runs N` repeats the closed-loop and
-think-time profiles on the same processes (each run connects anew, so splits anew).
+think-time profiles on the same processes (each run connects anew, so splits anew). `yardstick`
+(in the header, and on the split line: measured in the middle of the run) is the CPU milliseconds
+of a fixed piece of Python work in the bench's own process: the same code's CPU a request moved by
+a third between quiet runs minutes apart, and this tells a slower machine from a slower API.
 
 The API's response cache (api/v1/response_cache.py) is on as in production: the list and the search
 ask a handful of distinct queries, so after the warm-up they are answered from it (its generation read
@@ -54,6 +57,7 @@ scratch one: for repeated runs while profiling. `--profile DIR` records the serv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -435,18 +439,24 @@ class SplitWatch:
     clients on one process while the other idles part of the time."""
 
     def __init__(self, port: int, pids: list[int], seconds: float) -> None:
-        self.pids, self.found = pids, {}
+        self.pids, self.found, self.yardstick = pids, {}, 0.0
         self.timer = threading.Timer(max(0.5, seconds - 0.5), self.read, (port,))
         self.timer.start()
+        self.middle = threading.Timer(seconds / 2, self.measure)  # the cores' speed under the run's load
+        self.middle.start()
 
     def read(self, port: int) -> None:
         self.found = connections_by_process(port)
+
+    def measure(self) -> None:
+        self.yardstick = yardstick_ms()
 
     def describe(self, run: Run, cpu: dict[int, float], closed: bool) -> str:
         """Per process: connections, requests (the run's, in proportion to the bytes each read), CPU
         seconds, and in a closed loop its clients' mean latency by Little's law (connections ×
         seconds / requests: each connection always has one request in flight)."""
         self.timer.join()
+        self.middle.join()
         total = sum(received for _, received in self.found.values()) or 1
         parts = []
         for pid in self.pids:
@@ -456,7 +466,27 @@ class SplitWatch:
             if closed and served:
                 part += f", mean {1000 * count * run.seconds / served:.0f} ms"
             parts.append(part)
-        return "split: " + " | ".join(parts)
+        return "split: " + " | ".join(parts) + f"; yardstick {self.yardstick:.0f} ms"
+
+
+YARDSTICK_DOC = {"id": 12345, "county": COUNTY, "address": "1234 OAK ST",
+                 "scores": [{"k": i, "v": i * 0.5} for i in range(20)],
+                 "provenance": {f"field{i}": {"source": "county_assessor", "fetched_at": "2026-12-01"}
+                                for i in range(10)}}
+
+
+def yardstick_ms() -> float:
+    """CPU milliseconds (this thread's, so waiting for a core does not count) of a fixed piece of
+    Python work, the kind a request does: JSON both ways and dicts built in Python. The same code
+    cost 1.1 or 1.5 ms of API CPU a detail in runs minutes apart on a quiet machine (docs/api.md,
+    "The split of connections"): read beside a run, this says whether the machine's cores were
+    slower then, whatever the API's code."""
+    started = time.thread_time()
+    for n in range(2000):
+        text = json.dumps(YARDSTICK_DOC)
+        json.loads(text)
+        {f"{key}_{n}": len(value) for key, value in YARDSTICK_DOC.items() if isinstance(value, (list, dict))}
+    return 1000 * (time.thread_time() - started)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -537,7 +567,7 @@ def main() -> None:
             load = os.getloadavg()[0]
             print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
                   f"and profile, {args.workers} API process(es), think time mean {args.think_ms:g} ms, "
-                  f"load average {load:.1f} at start")
+                  f"load average {load:.1f} at start, yardstick {yardstick_ms():.0f} ms")
             # CPU ms per request: user + system seconds of the API processes (api) and of the
             # database's backends (pg) over the run, divided by its requests — the figure that stays
             # put when other work on the machine moves the latencies.
