@@ -319,6 +319,7 @@ def hammer(base: str, key: str, clients: int, seconds: float, path_for,
 
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_api.lua")
+WRK_QUANTILES = re.compile(r"^QUANTILES ([\d ]+)$", re.M)
 WRK_LINE = re.compile(r"^WRK requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=(\d+) p95=(\d+) p99=(\d+)$", re.M)
 
 
@@ -332,6 +333,7 @@ class Run:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    quantiles_ms: tuple[float, ...] = ()  # wrk: the latency at 0.1, 0.2 … 99.9 %
 
 
 def run_threads(base: str, key: str, clients: int, seconds: float, path_for, think_s: float) -> Run:
@@ -354,7 +356,9 @@ def run_wrk(base: str, key: str, route: str, top: int, clients: int, seconds: fl
     if found is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     requests, duration, errors, p50, p95, p99 = found.groups()
-    return Run(int(requests), float(duration), int(errors), int(p50) / 1000, int(p95) / 1000, int(p99) / 1000)
+    quantiles = WRK_QUANTILES.search(out)
+    return Run(int(requests), float(duration), int(errors), int(p50) / 1000, int(p95) / 1000, int(p99) / 1000,
+               tuple(int(q) / 1000 for q in quantiles.group(1).split()) if quantiles else ())
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
