@@ -2,7 +2,7 @@
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
                               [--think-ms 500] [--client auto|wrk|threads] [--home-seconds 10]
-                              [--runs 1] [--spread hash|balance] [--database-url URL]
+                              [--runs 1] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -34,9 +34,7 @@ process read), its CPU seconds, and in the closed loop its clients' mean latency
 kernel picks a process per connection, so 50 connections split anywhere from 25/25 to 33/17;
 measured (docs/api.md, "The split of connections"), each process still serves about half the
 requests (both stay busy: the cores are the limit), so a skew moves latency from one process's
-clients to the other's and leaves the throughput alone; `--spread balance` shares one socket among
-the processes, each accepting while it holds no more connections than the others
-(realestate_assets/api/balance.py: 25/25 every run). `--runs N` repeats the closed-loop and
+clients to the other's and leaves the throughput alone. `--runs N` repeats the closed-loop and
 think-time profiles on the same processes (each run connects anew, so splits anew). `yardstick`
 (in the header, and on the split line: measured in the middle of the run) is the CPU milliseconds
 of a fixed piece of Python work in the bench's own process: the same code's CPU a request moved by

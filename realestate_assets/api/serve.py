@@ -24,10 +24,7 @@ Either spreads *connections*, at random: 50 keep-alive clients land 25/25 … 33
 processes still serve about half the requests each, so the throughput is unchanged, but the crowded
 process's clients wait longer: p95 median 85 ms at 25/25 against 123 ms at 33/17
 (bench/bench_split.py). In production an L7 proxy in front of the pods (the ingress) picks a pod per
-request and makes the split moot. Processes sharing one host can balance among themselves instead:
-with `REOS_API_BALANCE=PATH:SLOT` and one `--fd` socket shared by all, each accepts while it holds
-no more connections than the others (realestate_assets/api/balance.py; opt-in, `bench_api.py
---spread balance`; production's pods, one process each, do not set it).
+request and makes the split moot; no balancing among processes is built here (one process a pod).
 """
 
 from __future__ import annotations
