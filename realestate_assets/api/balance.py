@@ -9,12 +9,10 @@ for 33/17 (docs/api.md, "The split of connections").
 
 Here the processes share one listening socket and a ledger (a small file in shared memory, one
 slot per process: its open connections and a heartbeat). A process accepts only while it holds no
-more connections than any other live process; when a connection waits and it holds more, it
-leaves the connection to the least-loaded process (which is watching the socket: its rule lets it
-accept) and looks again a millisecond later (`RETRY_S`), so a connection waits at most about that
-long for a busy peer, and no process spins on a readable socket. With no connection waiting,
-nothing runs but a heartbeat every `BEAT_S`. A slot whose heartbeat is older than `STALE_S` (a
-process gone, or a loop stalled that long) is left out of the comparison.
+more connections than any other live process; otherwise it stops watching the socket until one of
+its connections closes or its next heartbeat finds the others have caught up. The least-loaded
+process always watches, so a connection never waits for a paused one. A slot whose heartbeat is
+older than `STALE_S` (a process gone, or a loop stalled that long) is left out of the comparison.
 
 Opt-in, for processes that share a host (bench/bench_api.py's two): `REOS_API_BALANCE=PATH:SLOT`
 makes `python -m realestate_assets.api.serve --fd N` serve through `BalancedLoop`. Production runs
@@ -41,9 +39,8 @@ except ImportError:  # pragma: no cover
 
 ENV = "REOS_API_BALANCE"
 SLOT = struct.Struct("qd")  # open connections, heartbeat (time.monotonic: one clock for the host)
-BEAT_S = 0.1
+BEAT_S = 0.05
 STALE_S = 1.0
-RETRY_S = 0.001  # a process over its share looks again this soon while a connection waits
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +101,18 @@ class BalancedServer:
         self.open = 0
         self.serving = True
         self.watching = False
-        self.retry: asyncio.TimerHandle | None = None
         sock.setblocking(False)
         self._beat()
-        self._watch()
 
     def _beat(self) -> None:
+        if not self.serving:
+            return
         self.ledger.write(self.open, time.monotonic())
+        self._watch_if_due()
         self.timer = self.loop.call_later(BEAT_S, self._beat)
 
-    def _watch(self) -> None:
-        if self.serving and not self.watching:
+    def _watch_if_due(self) -> None:
+        if self.serving and not self.watching and self.ledger.may_accept(self.open):
             self.loop.add_reader(self.sock.fileno(), self._accept)
             self.watching = True
 
@@ -124,30 +122,21 @@ class BalancedServer:
             self.watching = False
 
     def _accept(self) -> None:
-        """Called while a connection waits to be accepted (the socket is readable)."""
-        while self.serving:
-            if not self.ledger.may_accept(self.open):
-                # Another live process holds fewer: it is watching and takes this one. Look again
-                # shortly rather than at once (the socket stays readable until it does), in case it
-                # is slow to (it is busy) or has just taken enough to hold more than this one.
-                self._stop_watching()
-                self.retry = self.loop.call_later(RETRY_S, self._watch)
-                return
+        while self.serving and self.ledger.may_accept(self.open):
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
-                return  # none left (another process took it)
-            except OSError as error:  # out of descriptors, say: try again shortly
+                return  # another process took it: keep watching
+            except OSError as error:  # out of descriptors, say: try again at the next beat
                 log.warning("accept failed: %s", error)
-                self._stop_watching()
-                self.retry = self.loop.call_later(RETRY_S, self._watch)
-                return
+                break
             conn.setblocking(False)
             if conn.family in (socket.AF_INET, socket.AF_INET6):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.open += 1
             self.ledger.write(self.open, time.monotonic())
             self.loop.create_task(self._serve(conn))
+        self._stop_watching()
 
     async def _serve(self, conn: socket.socket) -> None:
         try:
@@ -171,6 +160,7 @@ class BalancedServer:
         self.open -= 1
         if self.serving:
             self.ledger.write(self.open, time.monotonic())
+            self._watch_if_due()
 
     def close(self) -> None:
         """Stop accepting; the slot left to go stale at once (the others stop counting it)."""
@@ -179,8 +169,6 @@ class BalancedServer:
         self._stop_watching()
         self.serving = False
         self.timer.cancel()
-        if self.retry is not None:
-            self.retry.cancel()
         self.ledger.write(self.open, 0.0)
         self.sock.close()
 
