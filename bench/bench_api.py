@@ -81,7 +81,6 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from realestate_assets.accounts import quotas, store
-from realestate_assets.api import balance
 from realestate_assets.api.v1.analytics import SUMMARY
 from realestate_assets.api.v1.property_query import (
     MATCH_CAP,
@@ -242,7 +241,7 @@ class ApiServers:
             process.wait(timeout=timeout)
 
 
-def started_api(env: dict[str, str], workers: int = 1, balance_dir: str | None = None) -> tuple[ApiServers, str]:
+def started_api(env: dict[str, str], workers: int = 1) -> tuple[ApiServers, str]:
     """The API on a free port (`env` over this process's, local settings, no rate limits: the bench
     measures the routes), once /healthz answers; (its processes, base URL).
 
@@ -250,12 +249,10 @@ def started_api(env: dict[str, str], workers: int = 1, balance_dir: str | None =
     first), `workers` processes as `workers` pods: each listens on its own `SO_REUSEPORT` socket
     bound to the same port, so the kernel spreads the connections among them as a Service spreads
     them among pods (uvicorn's `--workers` share one socket, and the first to wake accepted all
-    50 of the bench's connections). With `balance_dir`: one socket shared by the processes, each
-    accepting while it holds no more connections than the others (realestate_assets/api/balance.py,
-    its ledger file made in that directory)."""
+    50 of the bench's connections)."""
     unlimited = "100000000/minute"
     sockets = []
-    for _ in range(1 if balance_dir else workers):
+    for _ in range(workers):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -263,19 +260,12 @@ def started_api(env: dict[str, str], workers: int = 1, balance_dir: str | None =
         sock.listen(2048)  # in the kernel's group now: connections queue for a process still starting
         sockets.append(sock)
     port = sockets[0].getsockname()[1]
-    shared: dict[int, str] = {}
-    if balance_dir:
-        ledger = str(Path(balance_dir) / "balance.ledger")
-        balance.create_ledger(ledger, workers)
-        sockets *= workers
-        shared = {i: f"{ledger}:{i}" for i in range(workers)}
     processes = [subprocess.Popen(
         [sys.executable, "-m", "realestate_assets.api.serve", "--fd", str(sock.fileno()), "--log-level", "warning"],
         pass_fds=(sock.fileno(),),
         env={**os.environ, "REOS_ENV": "local", "REOS_RATE_LIMIT_IP": unlimited,
-             "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **env,
-             **({balance.ENV: shared[i]} if shared else {})}) for i, sock in enumerate(sockets)]
-    for sock in set(sockets):
+             "REOS_RATE_LIMIT_PRINCIPAL": unlimited, **env}) for sock in sockets]
+    for sock in sockets:
         sock.close()  # each process has its own copy
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):  # ready when new connections, whichever process they reach, are answered
@@ -539,10 +529,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2,
                         help="API processes on one SO_REUSEPORT port (2: one per core; production scales "
                              "one-process pods)")
-    parser.add_argument("--spread", choices=("hash", "balance"), default="hash",
-                        help="hash: a SO_REUSEPORT socket per process, the kernel picks one per connection; "
-                             "balance: one shared socket, each process accepting while it holds no more "
-                             "connections than the others (realestate_assets/api/balance.py)")
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
     parser.add_argument("--runs", type=int, default=1,
@@ -567,8 +553,7 @@ def main() -> None:
         key, top, fresh = seed(url, args.properties)
         if fresh:
             print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
-        server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch}, args.workers,
-                                   scratch if args.spread == "balance" else None)
+        server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch}, args.workers)
         database = psycopg2.connect(psycopg2_dsn(url)).info.dbname
         port = int(base.rsplit(":", 1)[1])
         try:
@@ -585,7 +570,7 @@ def main() -> None:
                 profiles += [("think", args.clients, args.think_ms / 1000)] * args.runs
             load = os.getloadavg()[0]
             print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
-                  f"and profile, {args.workers} API process(es) ({args.spread}), think time mean {args.think_ms:g} ms, "
+                  f"and profile, {args.workers} API process(es), think time mean {args.think_ms:g} ms, "
                   f"load average {load:.1f} at start, yardstick {yardstick_ms():.0f} ms")
             # CPU ms per request: user + system seconds of the API processes (api) and of the
             # database's backends (pg) over the run, divided by its requests — the figure that stays

@@ -30,11 +30,8 @@ request and makes the split moot; no balancing among processes is built here (on
 from __future__ import annotations
 
 import gc
-import os
 import socket
 import sys
-
-from realestate_assets.api import balance
 
 APP = "realestate_assets.api.app:app"
 REFUSED = ("--workers", "--reload")
@@ -87,8 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     fd = inherited_socket(args)
     if fd is not None:
         no_delay(fd)
-        if os.environ.get(balance.ENV) and not any(a.split("=", 1)[0] == "--loop" for a in args):
-            args += ["--loop", "realestate_assets.api.balance:BalancedLoop"]  # processes sharing the socket
     import realestate_assets.api.app  # noqa: F401 - imported here so the freeze covers it; uvicorn reuses it
 
     settle_heap()
