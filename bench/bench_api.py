@@ -2,7 +2,7 @@
 
     python bench/bench_api.py [--properties 100000] [--clients 50] [--seconds 15] [--workers 2]
                               [--think-ms 500] [--client auto|wrk|threads] [--home-seconds 10]
-                              [--database-url URL]
+                              [--runs 1] [--database-url URL]
 
 A scratch database (the machine's PostgreSQL at 127.0.0.1:5432, else the pgserver wheel) gets one
 county of generated properties (prospects, enrichment, scores written as the pipeline writes them)
@@ -28,6 +28,18 @@ stays put while latencies move with other work — and the plans of the list and
 the API role runs them (EXPLAIN ANALYZE, row-level security included) as evidence of index use.
 Issue #11's target: p95 < 100 ms for list and detail.
 
+Under each run with `--clients`, a `split:` line: per API process, the connections it holds (`ss`,
+half a second before the end), the requests it served (the run's, in proportion to the bytes each
+process read), its CPU seconds, and in the closed loop its clients' mean latency (Little's law). The
+kernel picks a process per connection, so 50 connections split anywhere from 25/25 to 33/17;
+measured (docs/api.md, "The split of connections"), each process still serves about half the
+requests (both stay busy: the cores are the limit), so a skew moves latency from one process's
+clients to the other's and leaves the throughput alone. `--runs N` repeats the closed-loop and
+think-time profiles on the same processes (each run connects anew, so splits anew). `yardstick`
+(in the header, and on the split line: measured in the middle of the run) is the CPU milliseconds
+of a fixed piece of Python work in the bench's own process: the same code's CPU a request moved by
+a third between quiet runs minutes apart, and this tells a slower machine from a slower API.
+
 The API's response cache (api/v1/response_cache.py) is on as in production: the list and the search
 ask a handful of distinct queries, so after the warm-up they are answered from it (its generation read
 and authentication still run); a detail of a random id is a first view, a miss.
@@ -45,6 +57,7 @@ scratch one: for repeated runs while profiling. `--profile DIR` records the serv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -306,6 +319,7 @@ def hammer(base: str, key: str, clients: int, seconds: float, path_for,
 
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_api.lua")
+WRK_QUANTILES = re.compile(r"^QUANTILES ([\d ]+)$", re.M)
 WRK_LINE = re.compile(r"^WRK requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=(\d+) p95=(\d+) p99=(\d+)$", re.M)
 
 
@@ -319,6 +333,7 @@ class Run:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    quantiles_ms: tuple[float, ...] = ()  # wrk: the latency at 0.1, 0.2 … 99.9 %
 
 
 def run_threads(base: str, key: str, clients: int, seconds: float, path_for, think_s: float) -> Run:
@@ -341,7 +356,9 @@ def run_wrk(base: str, key: str, route: str, top: int, clients: int, seconds: fl
     if found is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
     requests, duration, errors, p50, p95, p99 = found.groups()
-    return Run(int(requests), float(duration), int(errors), int(p50) / 1000, int(p95) / 1000, int(p99) / 1000)
+    quantiles = WRK_QUANTILES.search(out)
+    return Run(int(requests), float(duration), int(errors), int(p50) / 1000, int(p95) / 1000, int(p99) / 1000,
+               tuple(int(q) / 1000 for q in quantiles.group(1).split()) if quantiles else ())
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
@@ -390,6 +407,92 @@ def peak_rss_mb(processes: list[psutil.Process]) -> float:
 
 
 
+SS_OWNER = re.compile(r"pid=(\d+),")
+SS_RECEIVED = re.compile(r"bytes_received:(\d+)")
+
+
+def connections_by_process(port: int) -> dict[int, tuple[int, int]]:
+    """The established connections to `port`, by the pid of the process holding them: (connections,
+    bytes received on them since they opened), from `ss -tinp` (iproute2). With keep-alive clients
+    that connected at the start of a run, the bytes are the requests each process has read so far
+    (a GET of the bench is ~the same size on either process). Empty without `ss`."""
+    try:
+        out = subprocess.run(["ss", "-tinpH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    found: dict[int, tuple[int, int]] = {}
+    owner = None
+    for line in out.splitlines():  # a socket's line (with its owner), then its TCP info line
+        if (match := SS_OWNER.search(line)) is not None:
+            owner = int(match.group(1))
+            count, received = found.get(owner, (0, 0))
+            found[owner] = (count + 1, received)
+        elif owner is not None and (match := SS_RECEIVED.search(line)) is not None:
+            count, received = found[owner]
+            found[owner] = (count, received + int(match.group(1)))
+            owner = None
+    return found
+
+
+class SplitWatch:
+    """How a run's connections and requests split among the API's processes: `ss` read once, half a
+    second before the run ends (the clients' connections still open, nearly all their requests
+    read). The kernel picks each new connection's process (one listening socket each: a hash of
+    the addresses; one shared socket: whichever accepts), so a closed-loop run can put 33 of its 50
+    clients on one process while the other idles part of the time."""
+
+    def __init__(self, port: int, pids: list[int], seconds: float) -> None:
+        self.pids, self.found, self.yardstick = pids, {}, 0.0
+        self.timer = threading.Timer(max(0.5, seconds - 0.5), self.read, (port,))
+        self.timer.start()
+        self.middle = threading.Timer(seconds / 2, self.measure)  # the cores' speed under the run's load
+        self.middle.start()
+
+    def read(self, port: int) -> None:
+        self.found = connections_by_process(port)
+
+    def measure(self) -> None:
+        self.yardstick = yardstick_ms()
+
+    def describe(self, run: Run, cpu: dict[int, float], closed: bool) -> str:
+        """Per process: connections, requests (the run's, in proportion to the bytes each read), CPU
+        seconds, and in a closed loop its clients' mean latency by Little's law (connections ×
+        seconds / requests: each connection always has one request in flight)."""
+        self.timer.join()
+        self.middle.join()
+        total = sum(received for _, received in self.found.values()) or 1
+        parts = []
+        for pid in self.pids:
+            count, received = self.found.get(pid, (0, 0))
+            served = run.requests * received / total
+            part = f"{count} conn, {round(served):,} req, {cpu.get(pid, 0):.1f} s cpu"
+            if closed and served:
+                part += f", mean {1000 * count * run.seconds / served:.0f} ms"
+            parts.append(part)
+        return "split: " + " | ".join(parts) + f"; yardstick {self.yardstick:.0f} ms"
+
+
+YARDSTICK_DOC = {"id": 12345, "county": COUNTY, "address": "1234 OAK ST",
+                 "scores": [{"k": i, "v": i * 0.5} for i in range(20)],
+                 "provenance": {f"field{i}": {"source": "county_assessor", "fetched_at": "2026-12-01"}
+                                for i in range(10)}}
+
+
+def yardstick_ms() -> float:
+    """CPU milliseconds (this thread's, so waiting for a core does not count) of a fixed piece of
+    Python work, the kind a request does: JSON both ways and dicts built in Python. The same code
+    cost 1.1 or 1.5 ms of API CPU a detail in runs minutes apart on a quiet machine (docs/api.md,
+    "The split of connections"): read beside a run, this says whether the machine's cores were
+    slower then, whatever the API's code."""
+    started = time.thread_time()
+    for n in range(2000):
+        text = json.dumps(YARDSTICK_DOC)
+        json.loads(text)
+        {f"{key}_{n}": len(value) for key, value in YARDSTICK_DOC.items() if isinstance(value, (list, dict))}
+    return 1000 * (time.thread_time() - started)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -428,6 +531,9 @@ def main() -> None:
                              "one-process pods)")
     parser.add_argument("--think-ms", type=float, default=500,
                         help="mean pause between a client's requests in the think-time profile (0: skip it)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="run the closed-loop and think-time profiles this many times each on the same "
+                             "server processes (each run connects anew: a new split of the connections)")
     parser.add_argument("--routes", default="list,detail,search")
     parser.add_argument("--home-seconds", type=float, default=10,
                         help="one client on each route the dashboard's Home calls, this long (0: skip)")
@@ -449,6 +555,7 @@ def main() -> None:
             print(f"seeded {args.properties:,} properties in {time.perf_counter() - started:.1f} s")
         server, base = started_api({"DATABASE_URL": url, "REOS_STATE_DIR": scratch}, args.workers)
         database = psycopg2.connect(psycopg2_dsn(url)).info.dbname
+        port = int(base.rsplit(":", 1)[1])
         try:
             routes = {
                 "list": lambda rng: f"/api/v1/properties?min_score={rng.choice((40, 50, 60, 70, 80))}"
@@ -458,13 +565,13 @@ def main() -> None:
             }
             chosen = [r.strip() for r in args.routes.split(",") if r.strip()]
             # (name, clients, mean think time): one client alone is the request's own latency.
-            profiles = [("one", 1, 0.0), ("closed", args.clients, 0.0)]
+            profiles = [("one", 1, 0.0), *[("closed", args.clients, 0.0)] * args.runs]
             if args.think_ms:
-                profiles.append(("think", args.clients, args.think_ms / 1000))
+                profiles += [("think", args.clients, args.think_ms / 1000)] * args.runs
             load = os.getloadavg()[0]
             print(f"{args.clients} clients ({'wrk' if use_wrk else 'Python threads'}), {args.seconds:g} s per route "
                   f"and profile, {args.workers} API process(es), think time mean {args.think_ms:g} ms, "
-                  f"load average {load:.1f} at start")
+                  f"load average {load:.1f} at start, yardstick {yardstick_ms():.0f} ms")
             # CPU ms per request: user + system seconds of the API processes (api) and of the
             # database's backends (pg) over the run, divided by its requests — the figure that stays
             # put when other work on the machine moves the latencies.
@@ -484,6 +591,7 @@ def main() -> None:
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     api, pg = server_processes(*server.pids), database_backends(database)
                     api_before, pg_before = cpu_seconds(api), cpu_seconds(pg)
+                    watch = SplitWatch(port, server.pids, args.seconds) if clients > 1 else None
                     if use_wrk:
                         run = run_wrk(base, key, name, top, clients, args.seconds, think_s)
                     else:
@@ -497,6 +605,9 @@ def main() -> None:
                     print(f"{name:<8}{profile:<8}{run.requests:>10,}{run.requests / run.seconds:>9.0f}"
                           f"{run.p50_ms:>9.1f}{run.p95_ms:>9.1f}{run.p99_ms:>9.1f}{run.errors:>8}"
                           f"{api_ms:>9.2f}{pg_ms:>8.2f}{os.getloadavg()[0]:>6.1f}", flush=True)
+                    if watch is not None:
+                        used = {pid: api_after[pid] - api_before.get(pid, 0) for pid in server.pids if pid in api_after}
+                        print("   ", watch.describe(run, used, closed=not think_s), flush=True)
             print(f"server peak RSS (largest process): {peak_rss_mb(server_processes(*server.pids)):.0f} MB")
             if args.home_seconds:
                 home(base, key, url, args.home_seconds)

@@ -8,7 +8,8 @@
 -- read from the environment because wrk decides whether a script has `delay` before `init` runs
 -- (a `delay` returning 0 would still put every request through a timer).
 -- `done` prints one line the bench parses: `WRK requests=… seconds=… errors=… p50=… p95=… p99=…`
--- (latencies in microseconds; errors: non-2xx answers plus socket errors).
+-- (latencies in microseconds; errors: non-2xx answers plus socket errors), then `QUANTILES` and
+-- the latency at each 0.1 % from 0.1 to 99.9 (bench/bench_split.py merges two runs' distributions).
 
 local STREETS = { "main", "oak", "pine", "cedar", "elm", "lake", "hill", "park" }
 local MIN_SCORES = { 40, 50, 60, 70, 80 }
@@ -65,4 +66,9 @@ function done(summary, latency, requests)
    io.write(string.format("WRK requests=%d seconds=%.3f errors=%d p50=%d p95=%d p99=%d\n",
       summary.requests, summary.duration / 1e6, errors,
       latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+   local quantiles = {}
+   for i = 1, 999 do
+      quantiles[#quantiles + 1] = tostring(latency:percentile(i / 10))
+   end
+   io.write("QUANTILES " .. table.concat(quantiles, " ") .. "\n")
 end

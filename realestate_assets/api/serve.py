@@ -18,6 +18,13 @@ would skip `settle_heap`, and they share one listening socket, which let the fir
 accept most or all 50 of the bench's connections. The bench runs N processes of this launch instead, each
 on its own `SO_REUSEPORT` socket (`--fd`), the kernel spreading connections among them as a
 Service spreads them among pods.
+
+Either spreads *connections*, at random: 50 keep-alive clients land 25/25 … 33/17 on two processes
+(bench/bench_api.py prints the split). Measured (docs/api.md, "The split of connections"), both
+processes still serve about half the requests each, so the throughput is unchanged, but the crowded
+process's clients wait longer: p95 median 85 ms at 25/25 against 123 ms at 33/17
+(bench/bench_split.py). In production an L7 proxy in front of the pods (the ingress) picks a pod per
+request and makes the split moot; no balancing among processes is built here (one process a pod).
 """
 
 from __future__ import annotations
