@@ -561,8 +561,9 @@ def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSet
             best.update(mdape=value, oof=oof)
         return value
 
-    # LightGBM's own defaults for what the configured settings leave open (moved onto the ranges).
-    first = defaults | {"feature_fraction": 1.0, "lambda_l2": 0.0}
+    # LightGBM's own defaults for what the configured settings leave open (moved onto the ranges):
+    # no depth limit (LightGBM's -1) is the range's deepest.
+    first = defaults | {"feature_fraction": 1.0, "lambda_l2": 0.0, "max_depth": np.inf}
     drawn, summary = optuna_search(objective, settings.space, first, settings.trials, settings.seed, "minimize",
                                    progress)
     return defaults | drawn, {"trials": summary["trials"], "cv_folds": len(folds),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
@@ -33,11 +35,13 @@ def test_the_configured_settings_are_the_first_trial_moved_onto_the_ranges() -> 
 
     space = search_space("avm")
     first = {"num_leaves": 200, "learning_rate": 0.05, "lambda_l2": 0.0, "num_boost_round": 333,
-             "min_data_in_leaf": 20, "feature_fraction": 1.0}
+             "min_data_in_leaf": 20, "feature_fraction": 1.0, "max_depth": math.inf}  # (the AVM's `tune`)
     best, summary = optuna_search(objective, space, first, trials=6, seed=1, direction="minimize")
+    # LightGBM's "no depth limit" is the depth range's deepest (issue 17: the AVM's depth is bounded).
     assert seen[0] == {"num_leaves": 63, "learning_rate": 0.05, "lambda_l2": 0.001, "num_boost_round": 350,
-                       "min_data_in_leaf": 20, "feature_fraction": 1.0}
+                       "min_data_in_leaf": 20, "feature_fraction": 1.0, "max_depth": 8}
     assert summary["trials"] == 6 and summary["first_trial"] == pytest.approx(43.05)
     assert summary["best"] <= summary["first_trial"] and set(best) == set(space)
     for params in seen:
         assert 7 <= params["num_leaves"] <= 63 and params["num_boost_round"] % 50 == 0
+        assert 4 <= params["max_depth"] <= 8
