@@ -1,6 +1,6 @@
 """Issue 17, sixteenth round: what the AVM's tree shape costs in accuracy (time-series CV) and in SHAP.
 
-    python bench/bench_avm_shape.py --scale 1 --space unbounded --space current --seed 7 --seed 1
+    python bench/bench_avm_shape.py --scale 1 --space current --space depth8 --seed 7 --seed 1
     python bench/bench_avm_shape.py --scale 2 --space unbounded --sweep   # bounded shapes, same parameters
 
 Each `--space` is a variant of the AVM's Optuna search space (config/scoring.yaml `search_spaces.avm`,
@@ -41,11 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Search-space variants: parameter → range replacing (or None: removing) the repository's one.
-# "current" is config/scoring.yaml as it is (since issue 17 `max_depth` 4–8); "unbounded" is the
-# space before it.
+# "current" is config/scoring.yaml as it is (no depth range: the default); "depth8" adds the
+# optional `max_depth` 4–8 (docs/scoring.md "The tree depth").
 VARIANTS: dict[str, dict[str, dict | None]] = {
     "current": {},
     "unbounded": {"max_depth": None},
+    "depth8": {"max_depth": {"low": 4, "high": 8, "integer": True}},
     "leaves31": {"max_depth": None, "num_leaves": {"low": 7, "high": 31, "integer": True}},
     "depth24": {"max_depth": {"low": 6, "high": 24, "integer": True}},  # 24 ≈ no bound here (max seen 23)
     "data20": {"max_depth": None, "min_data_in_leaf": {"low": 20, "high": 60, "integer": True}},
@@ -98,7 +99,7 @@ def main() -> None:
                     help="after training the first variant, its tuned parameters with bounded shapes "
                          "(SWEEP) on the same folds: out-of-fold MdAPE and SHAP CPU of each")
     args = ap.parse_args()
-    spaces = args.space or ["unbounded", "current"]
+    spaces = args.space or ["current", "depth8"]
 
     from bench.bench_scale import replicated_file
     from realestate_assets.backtest import read_sales

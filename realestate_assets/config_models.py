@@ -499,8 +499,7 @@ class SearchSpaces(Strict):
         learning_rate={"low": 0.02, "high": 0.2, "log": True}, num_leaves={"low": 7, "high": 63, "integer": True},
         min_data_in_leaf={"low": 5, "high": 60, "integer": True}, feature_fraction={"low": 0.5, "high": 1.0},
         lambda_l2={"low": 1e-3, "high": 10.0, "log": True},
-        num_boost_round={"low": 100, "high": 600, "step": 50, "integer": True},
-        max_depth={"low": 4, "high": 8, "integer": True}))
+        num_boost_round={"low": 100, "high": 600, "step": 50, "integer": True}))
     classifier: dict[str, SearchRange] = Field(default_factory=lambda: _ranges(
         learning_rate={"low": 0.01, "high": 0.2, "log": True}, num_leaves={"low": 3, "high": 31, "integer": True},
         min_data_in_leaf={"low": 5, "high": 80, "integer": True}, feature_fraction={"low": 0.5, "high": 1.0},

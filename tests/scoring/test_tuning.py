@@ -33,11 +33,12 @@ def test_the_configured_settings_are_the_first_trial_moved_onto_the_ranges() -> 
         seen.append(params)
         return abs(params["num_leaves"] - 20) + params["learning_rate"]
 
-    space = search_space("avm")
+    # With the optional depth range (config/scoring.yaml: not searched by default).
+    space = search_space("avm") | {"max_depth": {**search_space("avm")["num_leaves"], "low": 4, "high": 8}}
     first = {"num_leaves": 200, "learning_rate": 0.05, "lambda_l2": 0.0, "num_boost_round": 333,
              "min_data_in_leaf": 20, "feature_fraction": 1.0, "max_depth": math.inf}  # (the AVM's `tune`)
     best, summary = optuna_search(objective, space, first, trials=6, seed=1, direction="minimize")
-    # LightGBM's "no depth limit" is the depth range's deepest (issue 17: the AVM's depth is bounded).
+    # LightGBM's "no depth limit" is the depth range's deepest.
     assert seen[0] == {"num_leaves": 63, "learning_rate": 0.05, "lambda_l2": 0.001, "num_boost_round": 350,
                        "min_data_in_leaf": 20, "feature_fraction": 1.0, "max_depth": 8}
     assert summary["trials"] == 6 and summary["first_trial"] == pytest.approx(43.05)
