@@ -5,7 +5,9 @@ cell before pandas sees anything (at 400k rows that is most of the time and the 
 the query's rows stream as CSV (`COPY (query) TO STDOUT`) through a pipe into Arrow's CSV reader,
 chunk by chunk, and each column gets the type of the query's result column. Writing streams the
 frame out in chunks too (one `COPY ... FROM STDIN` per chunk), so the extra memory of a write is
-one chunk's CSV text, not a copy of the frame plus the whole county as one string.
+one chunk's CSV text, not a copy of the frame plus the whole county as one string. The COPYs run
+in a writer thread (`CopyWriter`) while the caller makes the next chunk: the server parses one
+chunk while the client computes the next, instead of each waiting for the other.
 
 Types match what `pd.read_sql` over psycopg2 gave, so callers see the same frames: integers are
 int64 (float64 when a value is NULL), numeric and floats float64, text/date/jsonb/bool-with-NULL
@@ -21,6 +23,7 @@ import io
 import json
 import os
 import threading
+from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +32,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
 READ_CHUNK_ROWS = 100_000
@@ -200,9 +202,102 @@ class _copy_out:
             raise self.error
 
 
+class CopyWriter:
+    """The one place chunked writes COPY from: `copy` hands a chunk over and returns at once,
+    and a thread sends it (`COPY ... FROM STDIN`) on `conn` while the caller makes the next.
+
+    On 2 cores a step that made a chunk and then waited while the server parsed its COPY took
+    the client's CPU plus the server's in wall time (issue 17); psycopg2 releases the GIL while
+    it sends and while it waits for the COPY's result, so the two now run at once.
+
+    Bounded: at most `depth` chunks are handed over and not yet written (the one being sent
+    included); `copy` waits for room. With the default 1 the writer holds one chunk and the
+    caller makes one. In order: chunks are sent one after the other, as handed over. Errors are
+    never lost: the writer's first error (a unique violation, a lost connection, a bad value)
+    stops it, drops what is still queued, and is raised in the caller by its next `copy` or by
+    `close` (the context's exit). An error of the caller's own ends the writer the same way
+    (what is queued dropped, the COPY being sent finished) and is the one raised. The caller
+    must not use `conn` itself until `close` has returned: one connection, one statement at a
+    time (reading in between goes through another connection: `snapshot`, `Warehouse.reading`).
+    """
+
+    def __init__(self, conn: PgConnection, depth: int = 1) -> None:
+        if depth < 1:
+            raise ValueError("depth must be at least 1")
+        self.conn, self.depth = conn, depth
+        self._pending: deque[tuple[str, pa.Table | str]] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self.error: BaseException | None = None
+        self.written = 0  # chunks sent (for tests and metadata)
+        self._thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
+        self._thread.start()
+
+    def copy(self, statement: str, data: pa.Table | str) -> None:
+        """Hand one chunk over (`statement` a `COPY ... FROM STDIN`, `data` an Arrow table
+        rendered as CSV while it is sent, or CSV text); waits while the writer holds `depth`."""
+        with self._changed:
+            while len(self._pending) >= self.depth and self.error is None:
+                self._changed.wait()
+            if self.error is not None:
+                raise self.error
+            if self._closing:
+                raise RuntimeError("CopyWriter: closed")
+            self._pending.append((statement, data))
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Wait until every chunk handed over is written; raise the writer's error if it had one."""
+        self._stop(drop=False)
+        if self.error is not None:
+            raise self.error
+
+    def _stop(self, drop: bool) -> None:
+        with self._changed:
+            self._closing = True
+            if drop:
+                self._pending.clear()  # the caller failed: what is queued is not sent
+            self._changed.notify_all()
+        self._thread.join()
+
+    def __enter__(self) -> CopyWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._stop(drop=True)  # the caller's error is the one that propagates
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closing:
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                statement, data = self._pending[0]  # kept in `_pending` (counted) until written
+            try:
+                with self.conn.cursor() as cur:
+                    source = _ArrowCsv(data) if isinstance(data, pa.Table) else io.StringIO(data)
+                    cur.copy_expert(statement, source, size=1 << 20)
+            except BaseException as exc:
+                with self._changed:
+                    self.error = exc
+                    self._pending.clear()
+                    self._changed.notify_all()
+                return
+            del statement, data, source  # not held while waiting for the next chunk
+            with self._changed:
+                self._pending.popleft()
+                self.written += 1
+                self._changed.notify_all()
+
+
 def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str],
                 chunk_rows: int = WRITE_CHUNK_ROWS, *, json_text: Collection[str] = (),
-                arrow: bool = True, constants: Mapping[str, str] | None = None) -> None:
+                arrow: bool = True, constants: Mapping[str, str] | None = None,
+                writer: CopyWriter | None = None) -> None:
     """COPY `frame` into `target` (its columns, in order) one chunk at a time. `types` maps each
     column to the table's data_type: jsonb values are serialized (`json_text`: jsonb columns that
     hold JSON text already, written as they are), float columns bound for an integer column are
@@ -213,19 +308,31 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
     A chunk whose columns all have a plain type for their target (`_arrow_column`) is written
     to CSV by Arrow's C++ writer; any other by pandas' (`arrow=False`: always pandas', for
     tests). Both give the server the same values: NULL for None/NaN and for empty text (pandas'
-    CSV cannot tell them apart, and that is what the table has always received)."""
+    CSV cannot tell them apart, and that is what the table has always received).
+
+    The chunks go through `writer` (a `CopyWriter` on `conn` that the caller keeps across
+    frames, so the next frame is made while this one is sent; the rows may then still be on
+    their way when this returns) or, without one, through a writer of this call's own, closed
+    before it returns."""
+    if writer is None:
+        with CopyWriter(conn) as own:
+            write_frame(conn, target, frame, types, chunk_rows, json_text=json_text, arrow=arrow,
+                        constants=constants, writer=own)
+        return
     constants = dict(constants or {})
-    names = sql.SQL(", ").join(map(sql.Identifier, [*constants, *frame.columns]))
-    by_pandas = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(target), names).as_string(conn)
-    by_arrow = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
-        sql.Identifier(target), names).as_string(conn)
-    with conn.cursor() as cur:
-        for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow, constants):
-            if isinstance(data, pa.Table):
-                cur.copy_expert(by_arrow, _ArrowCsv(data), size=1 << 20)
-            else:
-                cur.copy_expert(by_pandas, io.StringIO(data), size=1 << 20)
+    names = ", ".join(map(_identifier, [*constants, *frame.columns]))
+    by_pandas = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH (FORMAT csv)"
+    by_arrow = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+    for data in _csv_chunks(frame, types, chunk_rows, frozenset(json_text), arrow, constants):
+        writer.copy(by_arrow if isinstance(data, pa.Table) else by_pandas, data)
+
+
+def _identifier(name: str) -> str:
+    """A quoted identifier, as `sql.Identifier` quotes it, without the connection: libpq's quoting
+    would touch `conn` while the writer thread is sending a COPY on it (one thread at a time)."""
+    if "\x00" in name:
+        raise ValueError(f"an identifier cannot hold NUL: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _csv_chunks(frame: pd.DataFrame, types: dict[str, str], chunk_rows: int, json_text: frozenset[str],

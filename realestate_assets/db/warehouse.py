@@ -37,7 +37,14 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as exc_mod
 from sqlalchemy.engine import Engine
 
-from realestate_assets.db.copy_io import FIXED_NUMERIC, copy_readable, read_frame, result_columns, write_frame
+from realestate_assets.db.copy_io import (
+    FIXED_NUMERIC,
+    CopyWriter,
+    copy_readable,
+    read_frame,
+    result_columns,
+    write_frame,
+)
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
 
@@ -357,18 +364,24 @@ def sync_partition(
     staged = parts = 0
     part: pd.DataFrame | None = first
     del first
-    while part is not None:
-        if parts:  # the first frame was checked before the stage was made
-            if list(part.columns) != columns:
-                raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
-            _no_duplicate_keys(table, part, keys)
-        if direct:
-            _load_directly(conn, table, part, types, json_text, dict(zip(scope, scope_values, strict=True)))
-        else:
-            write_frame(conn, "_stage", part, types, json_text=json_text)
-        staged, parts = staged + len(part), parts + 1
-        part = None  # not held while the caller's generator makes the next one
-        part = next(frames, None)
+    # One writer for the whole slice: each frame is COPYed by its thread while the caller's
+    # generator makes the next (db/copy_io.CopyWriter); its errors are raised here.
+    try:
+        with CopyWriter(conn) as writer:
+            while part is not None:
+                if parts:  # the first frame was checked before the stage was made
+                    if list(part.columns) != columns:
+                        raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
+                    _no_duplicate_keys(table, part, keys)
+                write_frame(conn, table if direct else "_stage", part, types, json_text=json_text, writer=writer,
+                            constants=dict(zip(scope, scope_values, strict=True)) if direct else None)
+                staged, parts = staged + len(part), parts + 1
+                part = None  # not held while the caller's generator makes the next one
+                part = next(frames, None)
+    except psycopg2.errors.UniqueViolation as exc:
+        if not direct:
+            raise
+        _refuse_direct_load(conn, table, exc)
     if direct:
         _rebuild_indexes(conn, table, deferred)
         return _publish_direct_load(conn, table, columns, scope, scope_values, tenant_id, county, staged, audit)
@@ -495,18 +508,14 @@ def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_Deferre
                     sql.Identifier(table), sql.Identifier(index.name), sql.Identifier(index.name)))
 
 
-def _load_directly(conn: PgConnection, table: str, part: pd.DataFrame, types: dict[str, str],
-                   json_text: Collection[str], scope: dict[str, str]) -> None:
-    """COPY a frame of a first load into `table` itself, the partition's scope columns added. A
-    key already written (by an earlier frame: the table's unique key sees it) is refused like
-    duplicate keys in the stage."""
-    try:
-        write_frame(conn, table, part, types, json_text=json_text, constants=scope)
-    except psycopg2.errors.UniqueViolation as exc:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
-        detail = exc.diag.message_detail or str(exc)
-        raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
+def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.UniqueViolation) -> None:
+    """A first load COPYed straight into `table` (the partition's scope columns added) met a key
+    already written (by an earlier frame: the table's unique key saw it): the load is taken back
+    and refused like duplicate keys in the stage."""
+    with conn.cursor() as cur:
+        cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
+    detail = exc.diag.message_detail or str(exc)
+    raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
 
 
 def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str], scope: Sequence[str],
