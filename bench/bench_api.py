@@ -274,6 +274,16 @@ def started_api(env: dict[str, str], workers: int = 1) -> tuple[ApiServers, str]
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
+    else:
+        raise RuntimeError(f"the API did not answer /healthz at {base}")
+    # A process that died at start-up leaves its socket's share to the others: the figures would be
+    # of fewer processes than asked.
+    dead = [p.args for p in processes if p.poll() is not None]
+    if dead:
+        servers = ApiServers(processes)
+        servers.terminate()
+        servers.wait(timeout=10)
+        raise RuntimeError(f"{len(dead)} of {workers} API processes exited at start-up (see their output above)")
     return ApiServers(processes), base
 
 

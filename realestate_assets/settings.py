@@ -13,7 +13,9 @@ configured value, or invents a per-installation file only where that cannot spli
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -81,13 +83,20 @@ class LocalSettings:
 
 
 def local_secret(path: Path) -> str:
-    """A per-installation random secret kept in a file (local runs; production passes its own)."""
+    """A per-installation random secret kept in a file (local runs; production passes its own).
+    Processes starting together (the API's, a run's) agree on one: each writes its own candidate
+    and links it into place only if nothing is there yet (a hard link fails on an existing name),
+    so the first one wins and every process reads the winner's."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(os.urandom(32).hex())
-        partial.chmod(0o600)
-        partial.replace(path)
+        fd, candidate = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:  # mkstemp's file is already 0600
+                out.write(os.urandom(32).hex())
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+        finally:
+            os.unlink(candidate)
     return path.read_text().strip()
 
 
