@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     # Imported where used (as is tests.samples, for pandas): xdist's controller process loads this
     # file too and runs no test; the asset graph's import (Dagster, ~6 CPU s) there only delayed the
     # workers' start.
+    from realestate_assets.db.warehouse import Warehouse
     from realestate_assets.definitions import Deployment
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -33,6 +34,16 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with scratch_database(tmp_path_factory.mktemp("pg")) as url:
         yield url
+
+
+@pytest.fixture
+def warehouse(database_url: str) -> Iterator[Warehouse]:
+    """A Warehouse (its own pool) on the test database, disposed after the test."""
+    from realestate_assets.db.warehouse import Warehouse
+
+    wh = Warehouse(database_url)
+    yield wh
+    wh.dispose()
 
 
 @pytest.fixture

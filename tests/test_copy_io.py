@@ -23,13 +23,6 @@ SELECT * FROM (VALUES
 """
 
 
-@pytest.fixture
-def warehouse(database_url: str) -> Warehouse:
-    wh = Warehouse(database_url)
-    yield wh
-    wh.dispose()
-
-
 def test_copy_read_matches_the_cursor_for_every_type(warehouse: Warehouse) -> None:
     streamed = warehouse.frame(MIXED)
     rows = warehouse.frame_rows(MIXED)

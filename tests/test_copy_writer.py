@@ -16,13 +16,6 @@ from tests.scale_rows import prospect_rows
 
 
 @pytest.fixture
-def warehouse(database_url: str) -> Warehouse:
-    wh = Warehouse(database_url)
-    yield wh
-    wh.dispose()
-
-
-@pytest.fixture
 def table(warehouse: Warehouse) -> str:
     """A committed table of the test's own: rows numbered (`id`) in the order they arrive."""
     name = f"cw_{uuid.uuid4().hex[:8]}"

@@ -6,20 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pandas as pd
-import pytest
 
 from realestate_assets.assets.enrichment import PROSPECTS_SQL, outside_sources_called
 from realestate_assets.db.input_fingerprints import inputs_digest, slice_state
 from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.scale_rows import prospect_rows
-
-
-@pytest.fixture
-def warehouse(database_url: str) -> Warehouse:
-    wh = Warehouse(database_url)
-    yield wh
-    wh.dispose()
 
 
 def test_digests_follow_the_rows_read_and_ignore_the_rest(warehouse: Warehouse) -> None:

@@ -15,13 +15,6 @@ from realestate_assets.discovery.records import Reject
 
 
 @pytest.fixture
-def warehouse(database_url: str) -> Warehouse:
-    wh = Warehouse(database_url)
-    yield wh
-    wh.dispose()
-
-
-@pytest.fixture
 def county() -> str:
     """A county of the test's own: public county tables have no tenant to keep tests apart."""
     return f"wh_{uuid.uuid4().hex[:8]}"
