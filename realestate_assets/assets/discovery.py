@@ -3,6 +3,7 @@ prospect per property across all of them."""
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -24,7 +25,14 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
-from realestate_assets.discovery.collect import Collected, build_prospects, collect, collect_listings, sale_pages
+from realestate_assets.discovery.collect import (
+    Collected,
+    collect,
+    collect_listings,
+    match_sources,
+    prospect_frame,
+    sale_pages,
+)
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import iter_source
 from resources import PlatformResource, ScraperResource, SourceCredentialsResource, WarehouseResource
@@ -46,7 +54,7 @@ PROSPECT_COLUMNS = [
     "list_price", "listing_status", "list_date", "listing_url", "description", "photos", "owner_name",
     "owner_mailing_address", "sources",
 ]
-# What `prospects` writes, in one transaction: the prospects, then each source record's link.
+# What `prospects` writes, in one transaction: each source record's link, then the prospects.
 PROSPECT_OUTPUTS = ("prospects", "prospect_sources")
 SALE_KEYS = ["source", "sale_id"]
 LISTING_KEYS = ["source", "source_id"]
@@ -276,15 +284,21 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
                     params)
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
                       "WHERE county = :county", params)
-    merged = build_prospects(sold, listed)
+    matched = match_sources(sold, listed)
     del sold, listed  # not held through the writes (issue 17: a million sales)
-    frame = merged.frame.reindex(columns=PROSPECT_COLUMNS)
-    links = merged.links.reindex(columns=["prospect_key", "source", "source_id", "source_ref", "matched_on"])
-    duplicate_rate = merged.duplicate_rate
-    del merged  # its frames are copied above: not held through the writes
-    with wh.transaction() as conn:
+    links = matched.links.reindex(columns=["prospect_key", "source", "source_id", "source_ref", "matched_on"])
+    duplicate_rate = matched.duplicate_rate
+    with wh.transaction() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="prospect-links") as pool:
+        # The links are final once the records are matched: a thread writes them while this one
+        # builds the prospects' rows (psycopg2 releases the GIL while the server parses the COPY
+        # and rebuilds the indexes; ≈3 s at 1M, issue 17). The connection is the thread's until
+        # its result is taken; the pool's exit waits for it on any error, before the rollback.
+        linked = pool.submit(sync_partition, conn, "prospect_sources", links, county=county.key,
+                             keys=["source", "source_id"])
+        frame = prospect_frame(matched).reindex(columns=PROSPECT_COLUMNS)
+        del matched  # its rows are in `frame` and `links`: not held through the writes
+        linked.result()
         stats = sync_partition(conn, "prospects", frame, county=county.key, keys=["prospect_key"])
-        sync_partition(conn, "prospect_sources", links, county=county.key, keys=["source", "source_id"])
     # The checks read their columns alone (a `dropna` of the frame copied all of it: ≈1 s at 1M).
     box = county.bounding_box
     latitude, longitude = frame["latitude"], frame["longitude"]

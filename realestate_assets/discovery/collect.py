@@ -176,12 +176,27 @@ class Prospects:
     duplicate_rate: float  # share of source records that describe a property another one does
 
 
+@dataclass(frozen=True)
+class Matched:
+    """The source records matched into prospects, before the prospects' rows are made: the links
+    are final here, so they can be written while `prospect_frame` builds the rows (issue 17)."""
+    records: pd.DataFrame  # parcel records first, then listings newest first; with prospect_key
+    links: pd.DataFrame  # as `Prospects.links`
+    duplicate_rate: float
+
+
 def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     """One prospect per property across sources (parcel id, then address + unit, then ~5 m).
 
     Location and use come from the county's parcel records when the property has one (listing
     coordinates are the seller's); listing facts come from the newest listing that has them.
     """
+    matched = match_sources(sales, listings)
+    return Prospects(prospect_frame(matched), matched.links, matched.duplicate_rate)
+
+
+def match_sources(sales: pd.DataFrame, listings: pd.DataFrame) -> Matched:
+    """`build_prospects`' first half: each source record's prospect and link."""
     parcels = sales.loc[_last_sales(sales)]
     parcel_records = pd.DataFrame({
         "source": parcels["source"], "source_id": parcels["parcel_id"], "parcel_id": parcels["parcel_id"],
@@ -196,11 +211,19 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
     records = pd.concat([parcel_records, listing_records], ignore_index=True) if len(listing_records) \
         else parcel_records.reset_index(drop=True)
     if records.empty:
-        empty = pd.DataFrame(columns=["prospect_key"])
-        return Prospects(empty, pd.DataFrame(columns=["source", "source_id", "prospect_key"]), 0.0)
+        return Matched(records, pd.DataFrame(columns=["source", "source_id", "prospect_key"]), 0.0)
     match = match_prospects(records)
     records["prospect_key"] = match.keys
-    ordered = records.sort_values("rank", kind="stable")  # parcel records first, newest listing next
+    links = match.links.merge(records[["source", "source_id", "source_ref"]].astype({"source_id": str}),
+                              on=["source", "source_id"], how="left")
+    return Matched(records, links, match.duplicate_rate)
+
+
+def prospect_frame(matched: Matched) -> pd.DataFrame:
+    """`build_prospects`' second half: one row per prospect from its matched records."""
+    if matched.records.empty:
+        return pd.DataFrame(columns=["prospect_key"])
+    ordered = matched.records.sort_values("rank", kind="stable")  # parcel records first, newest listing next
     columns = [c for c in ("parcel_id", "address", "unit", "city", "state", "zip", "latitude", "longitude",
                            "use_type", *LISTING_FACTS) if c in ordered.columns]
     frame = ordered.groupby("prospect_key", sort=True)[columns].first()  # first non-null per column
@@ -210,6 +233,4 @@ def build_prospects(sales: pd.DataFrame, listings: pd.DataFrame) -> Prospects:
             frame["address"], frame.get("city"), frame.get("state"), frame.get("zip"))["address_key"].to_numpy()
     if "photos" in frame.columns:  # text JSON from the crawler → a list for the jsonb column
         frame["photos"] = [json.loads(p) if isinstance(p, str) else p for p in frame["photos"]]
-    links = match.links.merge(records[["source", "source_id", "source_ref"]].astype({"source_id": str}),
-                              on=["source", "source_id"], how="left")
-    return Prospects(frame.reset_index(), links, match.duplicate_rate)
+    return frame.reset_index()
