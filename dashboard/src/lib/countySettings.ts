@@ -1,6 +1,7 @@
 // A county's run-time settings (GET /settings/counties `editable`, `overridden`; PATCH
 // /settings/counties/{county}, platform admin): the form's fields and the changes it sends.
 // Which paths are editable is the API's (config_models.EDITABLE_COUNTY_FIELDS); this only labels them.
+import type { Schemas } from "../api/client";
 import { formatDateTime } from "./format";
 
 export type FieldKind = "share" | "url" | "text" | "switch";
@@ -79,14 +80,7 @@ export function showValue(field: CountyField): string {
 
 /** A county's `reload` (GET /settings/counties): the code-location reload its latest change of the
  * discovery cron, time zone or activity asked for; Dagster does it after the PATCH has answered. */
-export interface CountyReload {
-  requested: boolean;
-  state: "not_needed" | "not_configured" | "pending" | "running" | "loaded" | "failed";
-  detail?: string | null;
-  version?: number | null;
-  started_at?: string | null;
-  finished_at?: string | null;
-}
+export type CountyReload = Schemas["CodeLocationReload"];
 
 /** The reload is still to end (the list is asked again until it has). */
 export function reloading(state: string | null | undefined): boolean {
