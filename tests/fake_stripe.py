@@ -17,6 +17,9 @@ from typing import Any
 from werkzeug import Request, Response
 
 API_KEY = "sk_test_reos_fake"
+# The webhook signing secret and the plan prices the billing tests configure the API with.
+WEBHOOK_SECRET = "whsec_reos_test_secret"
+PRICES = {"professional": "price_pro_month", "enterprise": "price_ent_month"}
 
 
 def _json(body: Any, status: int = 200) -> Response:

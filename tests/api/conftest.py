@@ -4,12 +4,15 @@ two counties whose properties the pipeline wrote (public county rows: no tenant)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
 from tests.api.helpers_api import N_A, N_B, api_client, make_tenant, owner_cursor, seed_county
+from tests.fake_stripe import API_KEY, PRICES, WEBHOOK_SECRET, FakeStripe, served
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +38,19 @@ def world(database_url: str) -> dict[str, Any]:
     return {"a": a, "b": b, "ca": ca, "cb": cb, "ids": ids}
 
 
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeStripe]:
+    """A local server speaking Stripe's REST API (tests/fake_stripe.py)."""
+    with served() as stripe_api:
+        yield stripe_api
+
+
+@pytest.fixture(scope="module")
+def billed(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake: FakeStripe) -> Iterator[TestClient]:
+    """The API with billing configured: Stripe's SDK pointed at the fake."""
+    with api_client(database_url, tmp_path_factory.mktemp("billing-state"), stripe_api_key=API_KEY,
+                    stripe_webhook_secret=WEBHOOK_SECRET, stripe_prices=PRICES,
+                    stripe_api_base=fake.url) as c:
+        yield c

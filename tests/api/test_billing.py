@@ -7,37 +7,20 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import stripe
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts.billing import payment_failed_after, plan_after, plan_of_price, subscription_state
-from tests.api.helpers_api import Tenant, api_client, bearer, login, make_tenant, owner_cursor
-from tests.fake_stripe import API_KEY, FakeStripe, served
+from tests.api.helpers_api import Tenant, bearer, login, make_tenant, owner_cursor
+from tests.fake_stripe import PRICES, FakeStripe
+from tests.fake_stripe import WEBHOOK_SECRET as SECRET
 
-SECRET = "whsec_reos_test_secret"
-PRICES = {"professional": "price_pro_month", "enterprise": "price_ent_month"}
 WEBHOOK = "/api/v1/billing/stripe/webhook"
 _ids = itertools.count(1)
 
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeStripe]:
-    with served() as stripe_api:
-        yield stripe_api
-
-
-@pytest.fixture(scope="module")
-def billed(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake: FakeStripe) -> Iterator[TestClient]:
-    """The API with billing configured: Stripe's SDK pointed at the fake."""
-    with api_client(database_url, tmp_path_factory.mktemp("billing-state"), stripe_api_key=API_KEY,
-                    stripe_webhook_secret=SECRET, stripe_prices=PRICES,
-                    stripe_api_base=fake.url) as c:
-        yield c
 
 
 def free_tenant(database_url: str, label: str) -> Tenant:

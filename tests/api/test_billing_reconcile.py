@@ -6,7 +6,6 @@ Stripe's scheme through the API where a test needs the state an earlier event le
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +17,7 @@ from realestate_assets.accounts import billing
 from realestate_assets.accounts.billing import Reconciled, deciding_subscription, drift, subscription_state
 from realestate_assets.db.warehouse import Warehouse
 from resources import BillingResource
-from tests.api.helpers_api import api_client
 from tests.api.test_billing import (
-    PRICES,
-    SECRET,
     audit,
     checkout,
     customer_of,
@@ -31,28 +27,7 @@ from tests.api.test_billing import (
     plan_of,
     send,
 )
-from tests.fake_stripe import API_KEY, FakeStripe, served
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeStripe]:
-    with served() as stripe_api:
-        yield stripe_api
-
-
-@pytest.fixture(scope="module")
-def billed(database_url: str, tmp_path_factory: pytest.TempPathFactory, fake: FakeStripe) -> Iterator[TestClient]:
-    with api_client(database_url, tmp_path_factory.mktemp("reconcile-state"), stripe_api_key=API_KEY,
-                    stripe_webhook_secret=SECRET, stripe_prices=PRICES,
-                    stripe_api_base=fake.url) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def warehouse(database_url: str) -> Iterator[Warehouse]:
-    wh = Warehouse(database_url)
-    yield wh
-    wh.dispose()
+from tests.fake_stripe import API_KEY, PRICES, FakeStripe
 
 
 def stripe_env(fake: FakeStripe) -> dict[str, str]:
