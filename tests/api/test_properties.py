@@ -192,7 +192,9 @@ def own_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     `prospects.county`: row-level security adds `county = ANY(<the followed counties>)`, whose
     selectivity the planner derives from the number of distinct counties, and on the suite's shared
     database that is however many the other worker's tests left (once enough to estimate the
-    40,000-property county at 7,060 rows and hash-join instead of reading the first-seen index)."""
+    40,000-property county at 7,060 rows and hash-join instead of reading the first-seen index).
+    A policy the planner evaluates at plan time would not free them from it: its estimate is the
+    followed counties' share of the table, as shared (docs/api.md, "Row-level security and the planner")."""
     with scratch_database(tmp_path_factory.mktemp("plans-pg"), prefix="reos_plans") as url:
         yield url
 
