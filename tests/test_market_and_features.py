@@ -52,6 +52,28 @@ def test_enough_sales_fit_the_hedonic_index_and_no_sales_give_an_empty_one() -> 
     assert month_start(pd.Series([pd.Timestamp("2015-03-17")])).tolist() == [pd.Timestamp("2015-03-01")]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # to_period on tz-aware dates warns it drops the zone
+def test_month_start_is_each_dates_first_of_the_month_whatever_the_input() -> None:
+    """`month_start` floors datetime64 input with NumPy (issue 17: `to_datetime`'s cache probe
+    was a quarter of `features`' chunk work); every kind of input gives what the pandas period
+    formula gives: NaT kept, dates before 1970, other units, tz-aware dates by their wall clock."""
+    def by_periods(dates: object) -> pd.Series:
+        return pd.Series(pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M").to_timestamp())
+
+    rng = np.random.default_rng(3)
+    dates = pd.Series(pd.to_datetime(rng.integers(-3_000_000_000, 3_000_000_000, 2_000), unit="s"))
+    dates[::7] = pd.NaT
+    cases = [dates, pd.DatetimeIndex(dates), dates.to_numpy(), dates.astype("datetime64[s]"),
+             dates.dt.date.where(dates.notna(), None), list(dates.astype(str).str[:10].where(dates.notna(), None)),
+             dates.dt.tz_localize("UTC").dt.tz_convert("America/Los_Angeles"), pd.Series([], dtype="datetime64[ns]"),
+             pd.Series([pd.NaT, pd.NaT]), np.array(["1969-12-31", "2020-02-29"], dtype="datetime64[D]")]
+    for case in cases:
+        months = month_start(case)
+        pd.testing.assert_series_equal(months, by_periods(case))
+        assert months.dtype == "datetime64[ns]"
+    assert month_start(pd.Timestamp("1969-12-31 23:59")) == pd.Timestamp("1969-12-01")
+
+
 def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
     near = [sale(f"n{i}", f"n{i}", "2016-01-01", 500_000 + i * 1000, lat=47.6 + i * 1e-4) for i in range(4)]
     others = [

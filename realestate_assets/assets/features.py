@@ -3,6 +3,7 @@
 import os
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import numpy as np
@@ -20,10 +21,10 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.warehouse import sync_partition
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
 from realestate_assets.ml.features import (
+    ENRICHMENT_INPUTS,
     FEATURES,
     availability_of,
     build_features,
@@ -42,11 +43,11 @@ LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_dat
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
                      "last_sale_price", "years_since_last_sale"]
 
-FEATURE_INPUTS = [c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "source_status")]
-# Every column but the JSONB provenance and source status, which the features never read
-# (decoding them was a third of this step at 47k prospects: issue 17).
-ENRICHED_SQL = f"SELECT {', '.join(FEATURE_INPUTS)} FROM enrichment WHERE county = :county"
+# Only the columns the features read (never the JSONB provenance and source status: decoding
+# them was a third of this step at 47k prospects, issue 17).
+ENRICHED_SQL = f"SELECT {', '.join(ENRICHMENT_INPUTS)} FROM enrichment WHERE county = :county"
 FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged) at a time
+VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`RequiredFeatures`)
 
 
 @county_asset(
@@ -73,12 +74,19 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
         return same
-    locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-    index = HedonicIndex.from_sales(county_sales(wh, params, INDEX_SALE_COLUMNS))  # only what it reads
+    # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
+    # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
+    # the index fit in a thread while this one reads the locations and imports Great
+    # Expectations (the COPY's parse, the server's side and NumPy run without the GIL).
+    with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
+        fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
+            county_sales(wh, params, INDEX_SALE_COLUMNS)))
+        locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
+        tally = FeatureTally(REQUIRED_FEATURES)
+        index = fitted.result()
     # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
     # into feature rows, counted for the checks and the metadata, and staged by the write before
     # the next is read: the county's feature rows are never in memory at once (issue 17).
-    tally = FeatureTally(REQUIRED_FEATURES)
 
     def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
         for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
@@ -142,12 +150,18 @@ class FeatureTally:
 
 class RequiredFeatures:
     """Great Expectations: each required column non-null and finite (the data-quality engine the
-    platform standardizes on), over a county's feature rows a chunk at a time: the unexpected
-    counts of the chunks add up to those of the whole. Imported lazily: its import (≈2.5 s
+    platform standardizes on), over a county's feature rows a block at a time: the unexpected
+    counts of the blocks add up to those of the whole. Imported lazily: its import (≈2.5 s
     quiet) is paid once per process, so once per run under the in-process executor
-    (docs/scale.md). Only the required columns are handed to it: it copies what it is given."""
+    (docs/scale.md). Only the required columns are handed to it: it copies what it is given.
 
-    def __init__(self, columns: list[str]) -> None:
+    The chunks given to `validate` are gathered into blocks of at least `block_rows` rows and
+    each block is validated as one suite: GE's cost is mostly per validation (≈50 ms for the
+    seven expectations, nearly the same at 25k rows as at 250k), which per 25k-row chunk was
+    2.3 CPU s of the step at a million rows (issue 17). A block of the seven float columns is
+    ≈14 MB. `result` validates what is left."""
+
+    def __init__(self, columns: list[str], block_rows: int = VALIDATE_ROWS) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -157,21 +171,35 @@ class RequiredFeatures:
         self._batches = (context.data_sources.add_pandas("features")
                          .add_dataframe_asset("partition")
                          .add_batch_definition_whole_dataframe("all"))
-        self._expectations = [gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
-        self.columns = columns
+        self._suite = gx.ExpectationSuite(name="required_features", expectations=[
+            gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns])
+        self.columns, self.block_rows = columns, block_rows
         self.unexpected: Counter[str] = Counter()
+        self._pending: list[pd.DataFrame] = []  # chunks not validated yet (their required columns)
+        self._pending_rows = 0
 
     def validate(self, frame: pd.DataFrame) -> None:
+        """Count `frame`'s rows in (validated once a block is full, or by `result`)."""
         if frame.empty:
             return
-        batch = self._batches.get_batch(batch_parameters={
-            "dataframe": frame[self.columns].replace([np.inf, -np.inf], np.nan)})
-        for expectation in self._expectations:
-            result = batch.validate(expectation)
-            if not result.success:
-                self.unexpected[expectation.column] += int(result.result.get("unexpected_count", 0))
+        self._pending.append(frame[self.columns])
+        self._pending_rows += len(frame)
+        if self._pending_rows >= self.block_rows:
+            self._validate_pending()
+
+    def _validate_pending(self) -> None:
+        if not self._pending:
+            return
+        block = self._pending[0] if len(self._pending) == 1 else pd.concat(self._pending, ignore_index=True)
+        self._pending, self._pending_rows = [], 0
+        batch = self._batches.get_batch(batch_parameters={"dataframe": block.replace([np.inf, -np.inf], np.nan)})
+        for outcome in batch.validate(self._suite).results:
+            if not outcome.success:
+                column = outcome.expectation_config.kwargs["column"]
+                self.unexpected[column] += int(outcome.result.get("unexpected_count", 0))
 
     def result(self) -> dict[str, object]:
+        self._validate_pending()
         failed = {c: self.unexpected[c] for c in self.columns if c in self.unexpected}  # in column order
         return {"success": not failed, "failed": failed}
 

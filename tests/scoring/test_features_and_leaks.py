@@ -15,6 +15,7 @@ from realestate_assets.ml.deal import (
     repeat_sale_pairs,
 )
 from realestate_assets.ml.features import (
+    ENRICHMENT_INPUTS,
     REGISTRY,
     SPECS,
     UNSUPPORTED,
@@ -130,6 +131,32 @@ def test_features_built_in_chunks_against_indexed_locations_are_the_whole_county
         c: round(float(whole[c].isna().mean()), 4) for c in SPECS if c in whole and c not in UNSUPPORTED}
 
 
+def test_the_features_read_exactly_the_enrichment_columns_they_use() -> None:
+    """The `features` asset reads only `ENRICHMENT_INPUTS` of each enrichment row (issue 17): the
+    same rows as from every column, and none of them is read for nothing."""
+    from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS
+
+    full = {c: None for c in ENRICHMENT_COLUMNS} | enrichment_row("a") | {
+        "tax_amount": 4_000.0, "rent_estimate_monthly": 2_500.0, "tract_median_gross_rent": 1_900.0,
+        "assessed_to_market_ratio": 0.9, "absentee_owner": True, "out_of_state_owner": False,
+        "corporate_owner": True, "years_owned": 6.5, "tract_median_household_income": 90_000.0,
+        "tract_vacancy_rate": 0.05, "tract_median_home_value": 700_000.0, "waterfront": True,
+        "owner_names": "A. Owner", "avm_value": 650_000.0}
+    enrichment = pd.DataFrame([full, full | {"prospect_key": "b", "rent_estimate_monthly": None}])
+    locations = pd.DataFrame({"prospect_key": ["a", "b"], "latitude": 47.6, "longitude": -122.3,
+                              "list_price": 500_000.0, "list_date": pd.Timestamp("2016-06-01").date()})
+    assert set(ENRICHMENT_INPUTS) <= set(ENRICHMENT_COLUMNS)
+    expected = build_features(enrichment, locations, FlatIndex())
+    pd.testing.assert_frame_equal(build_features(enrichment[list(ENRICHMENT_INPUTS)], locations, FlatIndex()),
+                                  expected, check_exact=True)
+    for column in ENRICHMENT_INPUTS:  # each one matters
+        try:
+            without = build_features(enrichment.drop(columns=[column]), locations, FlatIndex())
+        except KeyError:
+            continue
+        assert not without.equals(expected), column
+
+
 def test_asof_comps_use_only_sales_before_the_target_date() -> None:
     early = [sale(f"e{i}", f"e{i}", "2015-06-01", 400_000, lat=47.6 + i * 1e-4) for i in range(3)]
     later = [sale(f"l{i}", f"l{i}", "2016-03-01", 900_000, lat=47.6 - i * 1e-4) for i in range(5)]
@@ -204,9 +231,12 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
     assert expect_required(frame, list(frame.columns)) == {
         "success": False, "failed": {"nan_and_inf": 3, "ints_with_null": 1, "objects": 3, "flags": 1}}
     assert expect_required(frame, ["complete", "ints"]) == {"success": True, "failed": {}}
-    # Over chunks (the asset validates each chunk as it goes to the write): the same counts, in
-    # column order whichever chunk failed first.
-    check = RequiredFeatures(list(frame.columns))
-    for chunk in (frame.iloc[3:], frame.iloc[:3]):
-        check.validate(chunk)
-    assert check.result() == expect_required(frame, list(frame.columns))
+    # Over chunks (the asset hands each chunk over as it goes to the write; they are validated
+    # in blocks of at least `block_rows`, the rest by `result`): the same counts, in column order
+    # whichever chunk failed first, however the chunks fall into blocks.
+    for block_rows in (1, 2, 3, 250_000):
+        check = RequiredFeatures(list(frame.columns), block_rows=block_rows)
+        for chunk in (frame.iloc[3:], frame.iloc[:0], frame.iloc[1:3], frame.iloc[:1]):
+            check.validate(chunk)
+        assert check.result() == expect_required(frame, list(frame.columns))
+        assert check.result() == expect_required(frame, list(frame.columns))  # asked twice: counted once
