@@ -222,7 +222,7 @@ def _plain_page(block: bytes, options: tuple[pa_csv.ReadOptions, pa_csv.ParseOpt
     would refuse)."""
     if len(block) >= MAX_FIELD_CHARS or block.startswith((b"\n", b"\r\n")) \
             or any(needle in block for needle in (*_NOT_PLAIN, *_BLANK)) \
-            or block.count(b"\r") != block.count(b"\r\n"):
+            or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
         return None
     try:
         table = pa_csv.read_csv(pa.BufferReader(block), *options)
