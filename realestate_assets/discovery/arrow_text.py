@@ -10,7 +10,11 @@ import pyarrow as pa
 
 
 def arrow_text(values: pd.Series) -> pa.Array | None:
-    """The column as an Arrow text array (missing values null), or None when Arrow cannot hold it."""
+    """The column as an Arrow text array (missing values null), or None when Arrow cannot hold it.
+    A column held by Arrow already (a CSV page, `bulk_file`) is taken as it is: no Python string
+    per value made and turned back into Arrow (issue 17)."""
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_large_string(values.dtype.pyarrow_dtype):
+        return values.array.__arrow_array__().combine_chunks()
     try:
         return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     except (pa.ArrowException, UnicodeError):
