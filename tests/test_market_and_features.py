@@ -52,6 +52,23 @@ def test_enough_sales_fit_the_hedonic_index_and_no_sales_give_an_empty_one() -> 
     assert month_start(pd.Series([pd.Timestamp("2015-03-17")])).tolist() == [pd.Timestamp("2015-03-01")]
 
 
+def test_month_start_is_the_same_for_dates_given_as_datetimes_or_not() -> None:
+    """Datetimes skip `to_datetime` (issue 17): the months are those of the same dates as
+    `datetime.date` objects, text or numpy datetimes, NaT kept, any unit, an index or a Series."""
+    import datetime
+
+    stamps = pd.Series([pd.Timestamp("2015-03-17 13:05"), pd.NaT, pd.Timestamp("2016-02-29"),
+                        pd.Timestamp("2016-12-31 23:59:59")])
+    expected = [pd.Timestamp("2015-03-01"), pd.NaT, pd.Timestamp("2016-02-01"), pd.Timestamp("2016-12-01")]
+    dates = pd.Series([None if pd.isna(t) else t.date() for t in stamps], dtype=object)
+    for given in (stamps, stamps.astype("datetime64[s]"), pd.DatetimeIndex(stamps), stamps.to_numpy(), dates,
+                  dates.astype(str).replace("None", None)):
+        months = month_start(given)
+        assert isinstance(months, pd.Series) and months.dtype == "datetime64[ns]"
+        assert months.tolist() == expected, type(given)
+    assert month_start(datetime.date(2015, 3, 17)) == pd.Timestamp("2015-03-01")
+
+
 def test_comps_exclude_the_parcel_itself_dissimilar_and_distant_sales() -> None:
     near = [sale(f"n{i}", f"n{i}", "2016-01-01", 500_000 + i * 1000, lat=47.6 + i * 1e-4) for i in range(4)]
     others = [

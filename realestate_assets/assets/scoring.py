@@ -233,6 +233,11 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # in the same snapshot and explained (ml/pipeline.py::score_chunks): the county's score rows
     # are never in memory at once (issue 17).
     with snapshot(wh) as read:
+        with read.cursor() as cur:
+            # The county's read sorts before its first row, and JIT compiling its plan delayed
+            # that row by ≈1.5 s at a million parcels (issue 17) for the same server CPU in all:
+            # the rows stream while the client predicts, so their pace matters less than the start.
+            cur.execute("SET LOCAL jit = off")
         scored = score_chunks(
             frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
             scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))

@@ -40,7 +40,11 @@ def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Tim
     for one date. The one definition of "the month of a date" (index, comps, re-indexing)."""
     if np.ndim(dates) == 0:
         return pd.Timestamp(dates).to_period("M").to_timestamp()
-    return pd.Series(pd.DatetimeIndex(pd.to_datetime(dates)).to_period("M").to_timestamp())
+    # Datetimes already: `to_datetime` would map every value through its cache of distinct
+    # values to give back the same ones (≈0.6 ms a 1,000 rows; `scores` calls this ≈4 times a
+    # chunk of a million-row county, issue 17).
+    stamps = dates if pd.api.types.is_datetime64_any_dtype(dates) else pd.to_datetime(dates)
+    return pd.Series(pd.DatetimeIndex(stamps).to_period("M").to_timestamp())
 
 
 # The sale characteristics of the hedonic regression (`hedonic_design`), and so every column
