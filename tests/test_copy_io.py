@@ -247,3 +247,49 @@ def test_may_contain_never_misses_what_the_kernel_finds() -> None:
                 assert not found or may_contain(text, needle.encode()), (values, start, needle)
     assert not may_contain(pa.array(["abc", None, "def"]), b"\x00")
     assert not may_contain(pa.array([], type=pa.large_string()), b"x")
+
+
+def test_prefetched_gives_the_same_items_at_most_depth_ahead_and_stops_with_its_caller() -> None:
+    """`copy_io.prefetched` (issue 17: `scores` reads its next chunk while predicting one): the
+    same items in order, the producer never more than `depth` ahead, its error raised after the
+    items before it, and a caller stopping early closes the source in the producer's thread."""
+    import threading
+    import time
+
+    from realestate_assets.db.copy_io import prefetched
+
+    made: list[int] = []
+    closed: list[str] = []
+
+    def source(n: int, fail_at: int | None = None):
+        try:
+            for i in range(n):
+                if i == fail_at:
+                    raise ValueError(f"bad item {i}")
+                made.append(i)
+                yield i
+        finally:
+            closed.append(threading.current_thread().name)
+
+    taken = []
+    for item in prefetched(source(6), depth=2):
+        time.sleep(0.02)  # the producer runs ahead meanwhile, but only so far
+        assert len(made) <= item + 1 + 2 + 1  # taken + held (depth) + the one being handed over
+        taken.append(item)
+    assert taken == list(range(6)) and closed == ["prefetch"]
+
+    made.clear()
+    closed.clear()
+    got = []
+    with pytest.raises(ValueError, match="bad item 3"):
+        for item in prefetched(source(6, fail_at=3)):
+            got.append(item)
+    assert got == [0, 1, 2] and closed == ["prefetch"]
+
+    made.clear()
+    closed.clear()
+    items = prefetched(source(1000))
+    assert next(items) == 0
+    items.close()  # the caller stops: the producer stops too, the source closed in its thread
+    assert closed == ["prefetch"] and len(made) <= 3
+    assert list(prefetched(iter([]))) == []

@@ -25,6 +25,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ScoringConfig
+from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
@@ -233,9 +234,16 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # in the same snapshot and explained (ml/pipeline.py::score_chunks): the county's score rows
     # are never in memory at once (issue 17).
     with snapshot(wh) as read:
+        with read.cursor() as cur:
+            # The county's read sorts before its first row, and JIT compiling its plan delayed
+            # that row by ≈1.5 s at a million parcels (issue 17) for the same server CPU in all:
+            # the rows stream while the client predicts, so their pace matters less than the start.
+            cur.execute("SET LOCAL jit = off")
+        # The next chunk is read (parsed, converted) by a thread while this one is predicted;
+        # `read` is that thread's until the county is read, then the explained rows' again.
         scored = score_chunks(
-            frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS), avm, deal, propensity, versions,
-            scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
+            prefetched(frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS)), avm, deal, propensity,
+            versions, scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
         with wh.transaction() as conn:
             stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
                                    county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,

@@ -57,7 +57,13 @@ from realestate_assets.market.forecast import MarketForecast
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
 from realestate_assets.ml.residuals import SHRINKS, corrected, neighbour_residuals
-from realestate_assets.ml.tuning import TuningSettings, optuna_search, search_space, time_series_folds
+from realestate_assets.ml.tuning import (
+    PREDICT_THREADS,
+    TuningSettings,
+    optuna_search,
+    search_space,
+    time_series_folds,
+)
 
 NUMERIC = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
            "waterfront", "latitude", "longitude", "sale_months"]
@@ -465,7 +471,7 @@ class TrainedAvm:
 
         A deflated model's market level is the market date's part: its log level (centred on the
         training sales' mean, which goes to the baseline) is added to `sale_months`."""
-        raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=2)
+        raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=PREDICT_THREADS)
         out = pd.DataFrame(raw, columns=[*self.features, "bias"], index=frame.index)
         if self.deflator is not None:
             out["sale_months"] += np.log(deflator_level(self.deflator, frame)) - self.deflator_log_mean
@@ -539,7 +545,8 @@ def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str
 def _value(booster: lgb.Booster, frame: pd.DataFrame, categories: dict[str, list[str]], features: list[str],
            deflator: HedonicIndex | None) -> np.ndarray:
     """A booster's value at each row's market date (`_fit`'s label undone)."""
-    return np.exp(booster.predict(encode(frame, categories, features))) * deflator_level(deflator, frame)
+    return np.exp(booster.predict(encode(frame, categories, features), num_threads=PREDICT_THREADS)) \
+        * deflator_level(deflator, frame)
 
 
 def tune(frame: pd.DataFrame, categories: dict[str, list[str]], settings: AvmSettings, folds: list[_Fold],

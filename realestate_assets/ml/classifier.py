@@ -18,7 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from realestate_assets.ml.tuning import TuningSettings, optuna_search, time_series_folds
+from realestate_assets.ml.tuning import PREDICT_THREADS, TuningSettings, optuna_search, time_series_folds
 
 # The deal and sale-propensity models are tuned alike (search space `search_spaces.classifier`).
 ClassifierSettings = TuningSettings
@@ -113,7 +113,7 @@ class TrainedClassifier:
 
     def margin(self, frame: pd.DataFrame, holdout: bool = False) -> np.ndarray:
         booster = self.eval_booster if holdout and self.eval_booster is not None else self.booster
-        return booster.predict(self.encode(frame), raw_score=True)
+        return booster.predict(self.encode(frame), raw_score=True, num_threads=PREDICT_THREADS)
 
     def predict_proba(self, frame: pd.DataFrame, holdout: bool = False) -> np.ndarray:
         a, b = self.eval_calibration if holdout and self.eval_booster is not None else self.calibration
@@ -121,7 +121,7 @@ class TrainedClassifier:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """SHAP contributions in margin (log-odds) space; the columns add up to the margin."""
-        raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=2)
+        raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=PREDICT_THREADS)
         return pd.DataFrame(raw, columns=[*self.feature_names, "bias"], index=frame.index)
 
     def to_bytes(self) -> bytes:

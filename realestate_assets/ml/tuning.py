@@ -15,6 +15,12 @@ import numpy as np
 
 from realestate_assets.config_models import ScoringConfig, SearchRange
 
+# LightGBM threads of a trained model's predictions and SHAP contributions (training runs on 1,
+# the models' params): rows are split between the threads and each row's value is computed
+# alone, so the values are the same on any number. Both cores: `scores` predicts a million
+# rows while the other core would idle (issue 17).
+PREDICT_THREADS = 2
+
 
 def search_space(family: Literal["avm", "classifier"], scoring: ScoringConfig | None = None) -> dict[str, dict]:
     """A model family's Optuna ranges as plain data (what settings and artifacts carry)."""

@@ -90,6 +90,32 @@ def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -
     np.testing.assert_allclose(deal_contrib.sum(axis=1), trained.deal.margin(frame), rtol=1e-6, atol=1e-9)
 
 
+def test_predictions_and_contributions_are_the_same_on_any_number_of_threads(
+        trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PREDICT_THREADS` (issue 17: `scores` predicts on both cores) changes no value, to the bit."""
+    from realestate_assets.ml import avm as avm_module
+    from realestate_assets.ml import classifier as classifier_module
+    from realestate_assets.ml.deal import propensity_inputs_from_features
+
+    features = prospect_features(500)
+    inputs = training_frame(king_sales().head(500))
+    prop_x = propensity_inputs_from_features(features)
+
+    def outputs() -> list[np.ndarray]:
+        return [trained.avm.estimate(inputs, features["as_of_date"]).to_numpy(),
+                trained.avm.contributions(inputs).to_numpy(), trained.propensity.predict_proba(prop_x),
+                trained.propensity.contributions(prop_x).to_numpy()]
+
+    results = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(avm_module, "PREDICT_THREADS", threads)
+        monkeypatch.setattr(classifier_module, "PREDICT_THREADS", threads)
+        results.append(outputs())
+    for other in results[1:]:
+        for one, many in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(one, many)
+
+
 def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Trained) -> None:
     features = prospect_features()
     settings = fast_scoring(packet_threshold=80, explain_top_n=5)
