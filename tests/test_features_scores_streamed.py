@@ -47,7 +47,10 @@ def outcome(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
                 k: getattr(v, "value", v) for k, v in materialization.metadata.items() if k not in NOT_COMPARED}
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             data = event.asset_check_evaluation_data
-            out[f"{data.asset_key.to_user_string()}:{data.check_name}"] = (data.passed, data.description)
+            # county_fresh says when the partition was last materialized: two runs a minute apart
+            # (a loaded machine) word it differently, so only its verdict is compared.
+            said = None if data.check_name == "county_fresh" else data.description
+            out[f"{data.asset_key.to_user_string()}:{data.check_name}"] = (data.passed, said)
     return out
 
 
