@@ -132,3 +132,33 @@ def test_features_use_only_the_as_of_date_and_never_impute() -> None:
     assert np.isnan(features.loc["a", "last_price_to_comps_value"])  # no comps: stays missing
     # The index moved 300k→600k: the 2012 sale in 2016 money is 600k.
     assert features.loc["a", "last_sale_price_indexed"] == pytest.approx(600_000)
+
+
+def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them() -> None:
+    """Issue 17: enrichment finds the comps of each chunk's parcels as it enriches the chunk
+    (`CountyMarket.fill`); the facts must be those of one county-wide `comparable_sales`."""
+    from realestate_assets.enrich.county_data import COMPS_FACTS, CountyMarket, county_facts
+
+    rng = np.random.default_rng(17)
+    rows = [sale(f"p{i % 150:03d}", str(i), f"2015-{1 + i % 12:02d}-{1 + i % 27:02d}",
+                 float(rng.uniform(2e5, 9e5)), sqft=float(rng.choice([900, 1000, 1100, 1500, 2600])),
+                 lat=47.6 + float(rng.uniform(0, 0.01)), lon=-122.3 + float(rng.uniform(0, 0.01)),
+                 use=str(rng.choice(["sfr", "sfr", "condo"]))) for i in range(400)]
+    sales = pd.DataFrame(rows)
+    settings = CompsSettings(candidates=3, min_comps=2)  # few candidates: short rows searched in their band
+    index = HedonicIndex.from_sales(sales)
+    as_of = pd.Timestamp(pd.to_datetime(sales["sale_date"]).max())
+    facts = latest_sale_facts(sales)
+    expected = facts.join(comparable_sales(facts.reset_index(), sales, as_of, settings, index, chosen=False)
+                          .summary.set_axis(facts.index))
+    expected["market_trend_12m_pct"] = index.trend_pct(as_of)
+    whole, whole_as_of = county_facts(sales, settings)
+    pd.testing.assert_frame_equal(whole, expected, check_exact=True)
+    assert whole_as_of == as_of and whole["comps_estimated_value"].notna().all()  # every parcel has comps
+
+    market = CountyMarket(sales, settings)
+    assert (market.facts["comps_count"] == 0).all() and market.facts[COMPS_FACTS[1:]].isna().all().all()
+    parcels = pd.Series(rng.permutation(facts.index.to_numpy()))
+    for start in range(0, len(parcels), 17):  # chunks in another order, a parcel asked twice, one unknown
+        market.fill(pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])]))
+    pd.testing.assert_frame_equal(market.facts, expected, check_exact=True)
