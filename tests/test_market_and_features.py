@@ -9,7 +9,7 @@ import pytest
 from realestate_assets.enrich.market import latest_sale_facts
 from realestate_assets.enrich.pipeline import enrich_prospects
 from realestate_assets.enrich.sources_config import load_sources_config
-from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.comps import CompsSettings, SalesPool, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.features import FEATURES, build_features
 
@@ -162,3 +162,23 @@ def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them()
     for start in range(0, len(parcels), 17):  # chunks in another order, a parcel asked twice, one unknown
         market.fill(pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])]))
     pd.testing.assert_frame_equal(market.facts, expected, check_exact=True)
+
+
+def test_one_as_of_dates_index_factors_are_the_index_own_and_follow_the_index_asked() -> None:
+    """`SalesPool._factor` keeps one as-of date's factors over the pool's months between calls;
+    each must be the index's factor from the sale's month, for whichever index is passed."""
+    rng = np.random.default_rng(3)
+    sales = pd.DataFrame([sale(f"p{i}", str(i), f"201{4 + i % 2}-{1 + i % 12:02d}-{1 + i % 27:02d}",
+                               float(rng.uniform(2e5, 9e5)), sqft=float(rng.uniform(800, 2000))) for i in range(90)])
+    as_of = pd.Timestamp("2016-03-05")
+    pool = SalesPool(sales, CompsSettings(), as_of, as_of)
+    fitted, thin = HedonicIndex.from_sales(sales), HedonicIndex.from_sales(sales.head(8))
+    positions = rng.permutation(len(pool))[:40]
+    to_day = np.full(len(positions), pool.date.max() + 30)
+    sale_dates = pd.Series(sales["sale_date"].iloc[pool.rows[positions]].to_numpy())
+    to_dates = pd.Series(np.full(len(positions), np.datetime64(int(to_day[0]), "D")))
+    for index in (fitted, thin, fitted):
+        assert np.array_equal(pool._factor(positions, to_day, index), index.factor(sale_dates, to_dates),
+                              equal_nan=True)
+        assert np.array_equal(pool._factor(positions[:5], to_day[:5], index),
+                              index.factor(sale_dates[:5], to_dates[:5]), equal_nan=True)

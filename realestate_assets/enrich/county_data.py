@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.enrich.market import latest_sale_facts
-from realestate_assets.market.comps import CompsSettings, SalesPool
+from realestate_assets.market.comps import QUERY_WORKERS, CompsSettings, SalesPool
 from realestate_assets.market.index import HedonicIndex
 
 # What the county file says about a parcel's building and sale history.
@@ -70,8 +70,11 @@ class CountyMarket:
         if not len(rows):
             return
         targets = facts.iloc[rows][TARGET_COLUMNS].reset_index()
+        # A chunk's queries on one thread: the other core is parsing the previous chunk's COPY (a
+        # thread per core for each of a chunk's small queries cost ≈1-2 CPU s more at 1M). The
+        # whole county at once: one per core, as nothing else runs.
         summary = self.pool.find(targets, np.asarray(self.as_of, dtype="datetime64[ns]"), self.index,
-                                 chosen=False).summary
+                                 chosen=False, workers=QUERY_WORKERS if parcels is None else 1).summary
         for column in COMPS_FACTS:
             facts.iloc[rows, facts.columns.get_loc(column)] = summary[column].to_numpy()
         self._filled[rows] = True

@@ -155,13 +155,14 @@ class SalesPool:
         return np.where(codes < 0, missing, codes)
 
     def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
-             index: MarketIndex | None = None, *, chosen: bool = True) -> Comps:
+             index: MarketIndex | None = None, *, chosen: bool = True, workers: int = QUERY_WORKERS) -> Comps:
         """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type).
 
         `chosen=False`: only the summary is wanted. Each query chunk's complete rows go straight
         into the (targets × max_comps) grid the summary is taken from, and the (target, comp)
         rows are never gathered for the whole county (issue 17: at a million targets they were
-        1.4 GB at the step's peak); `chosen` is then empty. The same summary either way."""
+        1.4 GB at the step's peak); `chosen` is then empty. The same summary either way.
+        `workers`: threads per KD-tree query (the same answer with any number)."""
         s = self.settings
         n = len(targets)
         as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))))
@@ -210,7 +211,7 @@ class SalesPool:
             short, reach, kept = [], [], []
             for start in range(0, len(todo), step):
                 rows = todo[start:start + step]
-                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
+                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=workers)
                 dist, found = dist.reshape(len(rows), k), found.reshape(len(rows), k)
                 # Pool positions; a missing candidate (the tree's len) is the pool's len.
                 nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
@@ -237,7 +238,7 @@ class SalesPool:
                 kept.append(rank[~done, -1])
             if short:
                 self._search_band(code, np.concatenate(short), np.concatenate(reach), np.concatenate(kept),
-                                  xy, t_sqft, keep, take)
+                                  xy, t_sqft, keep, take, workers)
         if grid is not None and count is not None:
             return Comps(pd.DataFrame({c: pd.Series(dtype=float) for c in CHOSEN_COLUMNS}),
                          self._summary(targets, grid, count))
@@ -334,7 +335,7 @@ class SalesPool:
 
     def _search_band(self, code: int, rows: np.ndarray, reach: np.ndarray, kept: np.ndarray, xy: np.ndarray,
                      t_sqft: np.ndarray, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     take: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+                     take: Callable[[np.ndarray, np.ndarray, np.ndarray], None], workers: int = QUERY_WORKERS) -> None:
         """The comps of the rows (targets of use type `code`) that the first query left short: among
         the sales of the strata their size band overlaps, every sale within a ball around the target,
         the ball widened until the row's max_comps-th comp is inside it or it covers all the rule
@@ -380,7 +381,7 @@ class SalesPool:
                     if not len(sel):
                         continue
                     found = stratum.query_ball_point(xy[b_rows[sel]], r=b_rho[sel], return_sorted=False,
-                                                     workers=QUERY_WORKERS)
+                                                     workers=workers)
                     sizes = np.fromiter(map(len, found), dtype=np.intp, count=len(found))
                     parts_at.append(np.repeat(sel, sizes))
                     parts_pos.append(positions[np.fromiter(itertools.chain.from_iterable(found), dtype=np.intp,
