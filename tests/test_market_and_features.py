@@ -9,7 +9,7 @@ import pytest
 from realestate_assets.enrich.market import latest_sale_facts
 from realestate_assets.enrich.pipeline import enrich_prospects
 from realestate_assets.enrich.sources_config import load_sources_config
-from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.comps import CompsSettings, SalesPool, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml.features import FEATURES, build_features
 
@@ -154,3 +154,53 @@ def test_features_use_only_the_as_of_date_and_never_impute() -> None:
     assert np.isnan(features.loc["a", "last_price_to_comps_value"])  # no comps: stays missing
     # The index moved 300k→600k: the 2012 sale in 2016 money is 600k.
     assert features.loc["a", "last_sale_price_indexed"] == pytest.approx(600_000)
+
+
+def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them() -> None:
+    """Issue 17: enrichment finds the comps of each chunk's parcels as it enriches the chunk
+    (`CountyMarket.fill`); the facts must be those of one county-wide `comparable_sales`."""
+    from realestate_assets.enrich.county_data import COMPS_FACTS, CountyMarket, county_facts
+
+    rng = np.random.default_rng(17)
+    rows = [sale(f"p{i % 150:03d}", str(i), f"2015-{1 + i % 12:02d}-{1 + i % 27:02d}",
+                 float(rng.uniform(2e5, 9e5)), sqft=float(rng.choice([900, 1000, 1100, 1500, 2600])),
+                 lat=47.6 + float(rng.uniform(0, 0.01)), lon=-122.3 + float(rng.uniform(0, 0.01)),
+                 use=str(rng.choice(["sfr", "sfr", "condo"]))) for i in range(400)]
+    sales = pd.DataFrame(rows)
+    settings = CompsSettings(candidates=3, min_comps=2)  # few candidates: short rows searched in their band
+    index = HedonicIndex.from_sales(sales)
+    as_of = pd.Timestamp(pd.to_datetime(sales["sale_date"]).max())
+    facts = latest_sale_facts(sales)
+    expected = facts.join(comparable_sales(facts.reset_index(), sales, as_of, settings, index, chosen=False)
+                          .summary.set_axis(facts.index))
+    expected["market_trend_12m_pct"] = index.trend_pct(as_of)
+    whole, whole_as_of = county_facts(sales, settings)
+    pd.testing.assert_frame_equal(whole, expected, check_exact=True)
+    assert whole_as_of == as_of and whole["comps_estimated_value"].notna().all()  # every parcel has comps
+
+    market = CountyMarket(sales, settings)
+    assert (market.facts["comps_count"] == 0).all() and market.facts[COMPS_FACTS[1:]].isna().all().all()
+    parcels = pd.Series(rng.permutation(facts.index.to_numpy()))
+    for start in range(0, len(parcels), 17):  # chunks in another order, a parcel asked twice, one unknown
+        market.fill(pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])]))
+    pd.testing.assert_frame_equal(market.facts, expected, check_exact=True)
+
+
+def test_one_as_of_dates_index_factors_are_the_index_own_and_follow_the_index_asked() -> None:
+    """`SalesPool._factor` keeps one as-of date's factors over the pool's months between calls;
+    each must be the index's factor from the sale's month, for whichever index is passed."""
+    rng = np.random.default_rng(3)
+    sales = pd.DataFrame([sale(f"p{i}", str(i), f"201{4 + i % 2}-{1 + i % 12:02d}-{1 + i % 27:02d}",
+                               float(rng.uniform(2e5, 9e5)), sqft=float(rng.uniform(800, 2000))) for i in range(90)])
+    as_of = pd.Timestamp("2016-03-05")
+    pool = SalesPool(sales, CompsSettings(), as_of, as_of)
+    fitted, thin = HedonicIndex.from_sales(sales), HedonicIndex.from_sales(sales.head(8))
+    positions = rng.permutation(len(pool))[:40]
+    to_day = np.full(len(positions), pool.date.max() + 30)
+    sale_dates = pd.Series(sales["sale_date"].iloc[pool.rows[positions]].to_numpy())
+    to_dates = pd.Series(np.full(len(positions), np.datetime64(int(to_day[0]), "D")))
+    for index in (fitted, thin, fitted):
+        assert np.array_equal(pool._factor(positions, to_day, index), index.factor(sale_dates, to_dates),
+                              equal_nan=True)
+        assert np.array_equal(pool._factor(positions[:5], to_day[:5], index),
+                              index.factor(sale_dates[:5], to_dates[:5]), equal_nan=True)

@@ -32,7 +32,7 @@ from realestate_assets.db.copy_io import jsonb_text, may_contain
 from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSource, SourceStatus
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import LocalPlan
-from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, county_facts
+from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, CountyMarket
 from realestate_assets.enrich.local_columns import ByParcel, in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness, compact_text, expand
@@ -107,15 +107,17 @@ def county_enrichment(
     cache_dir: Path | None = None, redis_url: str | None = None, on_call: CallSink | None = None,
     env: Mapping[str, str] | None = None, assessor: pd.DataFrame | None = None, **client_overrides: Any,
 ) -> Iterator[CountyEnrichment]:
-    """The county-wide part of enrichment, done once: its facts and comps (columns and arrays,
-    not per-row dicts) and the source clients; then `enrich` any chunk of its prospects. `sales`
-    is not kept (the caller may drop it)."""
-    facts, as_of = county_facts(sales, comps)
-    county = CountyEnrichment(facts, as_of, county_fips=county_fips, county_state=county_state,
-                              batch_size=sources.runtime.batch_size, assessor=assessor)
-    del sales, assessor, facts
+    """The county-wide part of enrichment, done once: its facts, the comps' index and pool
+    (columns and arrays, not per-row dicts) and the source clients; then `enrich` any chunk of
+    its prospects (the comps of its parcels are found then: `CountyMarket`). `sales` is not kept
+    (the caller may drop it)."""
+    market = CountyMarket(sales, comps)
+    county = CountyEnrichment(market.facts, market.as_of, county_fips=county_fips, county_state=county_state,
+                              batch_size=sources.runtime.batch_size, assessor=assessor, market=market)
+    del sales, assessor
     with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
-                              market_fn=county.market_of, as_of=as_of.date(), **client_overrides) as enricher:
+                              market_fn=county.market_of, as_of=market.as_of.date(),
+                              **client_overrides) as enricher:
         county.open(enricher)
         yield county
 
@@ -126,8 +128,10 @@ class CountyEnrichment:
     county as dicts was most of a 1.9 GB step)."""
 
     def __init__(self, facts: pd.DataFrame, as_of: pd.Timestamp, *, county_fips: str, county_state: str,
-                 batch_size: int, assessor: pd.DataFrame | None) -> None:
-        self.facts, self.as_of = facts, as_of
+                 batch_size: int, assessor: pd.DataFrame | None, market: CountyMarket | None = None) -> None:
+        # `market`: the comps of a chunk's parcels are put into `facts` (the same frame) when it is
+        # enriched; without it `facts` holds every parcel's MARKET_FACTS already.
+        self.facts, self.as_of, self._market = facts, as_of, market
         self.county_fips, self.county_state, self.batch_size = county_fips, county_state, batch_size
         self.assessed = assessor.drop_duplicates("parcel_id").set_index("parcel_id") \
             if assessor is not None and len(assessor) else None
@@ -158,6 +162,8 @@ class CountyEnrichment:
     def _enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
         enricher, plan = self._enricher, self._plan
         assert enricher is not None, "county_enrichment opens it"
+        if self._market is not None:
+            self._market.fill(prospects["parcel_id"])
         n = len(prospects)
         before = _Previous(previous)
         columns = {column: np.full(n, None, dtype=object) for column in ENRICHMENT_COLUMNS}

@@ -140,6 +140,7 @@ class SalesPool:
         # so fewer rows come up short and are re-queried wider (issue 17: a townhouse among houses
         # was re-queried up to 81,920 candidates at a million parcels). (tree, its pool positions);
         # the distances are the same point-to-point ones whatever tree holds the points.
+        self._factor_cached: tuple[MarketIndex, int, int, np.ndarray] | None = None  # `_factor_column`
         self.trees: list[tuple[cKDTree, np.ndarray]] = []
         for code in range(len(self._uses)):
             at = np.flatnonzero(self.use == code)
@@ -154,13 +155,14 @@ class SalesPool:
         return np.where(codes < 0, missing, codes)
 
     def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
-             index: MarketIndex | None = None, *, chosen: bool = True) -> Comps:
+             index: MarketIndex | None = None, *, chosen: bool = True, workers: int = QUERY_WORKERS) -> Comps:
         """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type).
 
         `chosen=False`: only the summary is wanted. Each query chunk's complete rows go straight
         into the (targets × max_comps) grid the summary is taken from, and the (target, comp)
         rows are never gathered for the whole county (issue 17: at a million targets they were
-        1.4 GB at the step's peak); `chosen` is then empty. The same summary either way."""
+        1.4 GB at the step's peak); `chosen` is then empty. The same summary either way.
+        `workers`: threads per KD-tree query (the same answer with any number)."""
         s = self.settings
         n = len(targets)
         as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))))
@@ -209,7 +211,7 @@ class SalesPool:
             short, reach, kept = [], [], []
             for start in range(0, len(todo), step):
                 rows = todo[start:start + step]
-                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=QUERY_WORKERS)
+                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=workers)
                 dist, found = dist.reshape(len(rows), k), found.reshape(len(rows), k)
                 # Pool positions; a missing candidate (the tree's len) is the pool's len.
                 nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
@@ -236,7 +238,7 @@ class SalesPool:
                 kept.append(rank[~done, -1])
             if short:
                 self._search_band(code, np.concatenate(short), np.concatenate(reach), np.concatenate(kept),
-                                  xy, t_sqft, keep, take)
+                                  xy, t_sqft, keep, take, workers)
         if grid is not None and count is not None:
             return Comps(pd.DataFrame({c: pd.Series(dtype=float) for c in CHOSEN_COLUMNS}),
                          self._summary(targets, grid, count))
@@ -333,7 +335,7 @@ class SalesPool:
 
     def _search_band(self, code: int, rows: np.ndarray, reach: np.ndarray, kept: np.ndarray, xy: np.ndarray,
                      t_sqft: np.ndarray, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     take: Callable[[np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+                     take: Callable[[np.ndarray, np.ndarray, np.ndarray], None], workers: int = QUERY_WORKERS) -> None:
         """The comps of the rows (targets of use type `code`) that the first query left short: among
         the sales of the strata their size band overlaps, every sale within a ball around the target,
         the ball widened until the row's max_comps-th comp is inside it or it covers all the rule
@@ -379,7 +381,7 @@ class SalesPool:
                     if not len(sel):
                         continue
                     found = stratum.query_ball_point(xy[b_rows[sel]], r=b_rho[sel], return_sorted=False,
-                                                     workers=QUERY_WORKERS)
+                                                     workers=workers)
                     sizes = np.fromiter(map(len, found), dtype=np.intp, count=len(found))
                     parts_at.append(np.repeat(sel, sizes))
                     parts_pos.append(positions[np.fromiter(itertools.chain.from_iterable(found), dtype=np.intp,
@@ -422,14 +424,30 @@ class SalesPool:
             return np.ones(len(pool_pos))
         from_m = self._month[pool_pos]
         if to_day.min() == to_day.max():  # one as-of date (enrichment's county facts): no sort
-            to_months, to_col = _months(to_day[:1]), np.zeros(len(to_day), dtype=np.intp)
-        else:
-            to_months, to_col = np.unique(_months(to_day), return_inverse=True)
+            first, column = self._factor_column(index, int(_months(to_day[:1])[0]))
+            return column[from_m - first]
+        to_months, to_col = np.unique(_months(to_day), return_inverse=True)
         from_months = np.arange(from_m.min(), from_m.max() + 1)
         grid_from, grid_to = (m.ravel().astype("datetime64[M]").astype("datetime64[ns]")
                               for m in np.meshgrid(from_months, to_months, indexing="ij"))
         table = np.asarray(index.factor(grid_from, grid_to), dtype=float).reshape(len(from_months), len(to_months))
         return table[from_m - from_months[0], to_col.ravel()]
+
+    def _factor_column(self, index: MarketIndex, to_month: int) -> tuple[int, np.ndarray]:
+        """(the pool's first month, the factors from each of the pool's months to `to_month`),
+        kept for the next call with the same index and month: enrichment asks once per chunk of
+        parcels, and the index's look-ups cost ≈10 ms a call whatever the months (issue 17). The
+        same numbers as a table over fewer months: each factor is its two months' levels only."""
+        cached = self._factor_cached
+        if cached is None or cached[0] is not index or cached[1] != to_month:
+            known = self._month[self.date != np.iinfo(np.int64).min]  # a comp's date is known (`keep`)
+            first = int(known.min()) if len(known) else 0
+            months = np.arange(first, int(known.max()) + 1 if len(known) else 1)
+            grid_from = months.astype("datetime64[M]").astype("datetime64[ns]")
+            grid_to = np.full(len(months), to_month).astype("datetime64[M]").astype("datetime64[ns]")
+            cached = self._factor_cached = (index, to_month, first,
+                                            np.asarray(index.factor(grid_from, grid_to), dtype=float))
+        return cached[2], cached[3]
 
     @functools.cached_property
     def _month(self) -> np.ndarray:
