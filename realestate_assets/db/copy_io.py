@@ -7,7 +7,9 @@ chunk by chunk, and each column gets the type of the query's result column. Writ
 frame out in chunks too (one `COPY ... FROM STDIN` per chunk), so the extra memory of a write is
 one chunk's CSV text, not a copy of the frame plus the whole county as one string. The COPYs run
 in a writer thread (`CopyWriter`) while the caller makes the next chunk: the server parses one
-chunk while the client computes the next, instead of each waiting for the other.
+chunk while the client computes the next, instead of each waiting for the other. A chunk whose
+target columns all have plain types (floats, integers, booleans, dates, timestamptz, text) goes
+in PostgreSQL's binary format (`_BinaryRows`): the server skips parsing each value's text.
 
 Types match what `pd.read_sql` over psycopg2 gave, so callers see the same frames: integers are
 int64 (float64 when a value is NULL), numeric and floats float64, text/date/jsonb/bool-with-NULL
