@@ -73,15 +73,22 @@ def read_bulk_file(source: BulkFileSource) -> Iterator[Page | Reject]:
                      reason=f"could not read {source.format} file: {exc}")
 
 
+def _first_line(reader: Any, source: BulkFileSource) -> _Pages | Reject:
+    """The pages to fill under the file's header line, or the reject of a file without one."""
+    header = _unique_names(next(reader, []))
+    if not header:
+        return Reject(source.name, source.path, None, f"could not read {source.format} file: no header line")
+    return _Pages(source, header)
+
+
 def _read_csv(handle: IO[str], source: BulkFileSource) -> Iterator[Page | Reject]:
     """A file in any encoding, decoded as it is read (`handle`: text, universal newlines kept),
     every line by the `csv` module."""
     reader = csv.reader(handle, delimiter=source.delimiter)
-    header = _unique_names(next(reader, []))
-    if not header:
-        yield Reject(source.name, source.path, None, f"could not read {source.format} file: no header line")
+    pages = _first_line(reader, source)
+    if isinstance(pages, Reject):
+        yield pages
         return
-    pages = _Pages(source, header)
     yield from _records(reader, pages, 0)
     yield from pages.rest()
 
@@ -91,12 +98,11 @@ def _read_utf8_csv(handle: IO[bytes], source: BulkFileSource) -> Iterator[Page |
     module (module docstring)."""
     lines = _Lines(handle)
     reader = csv.reader(lines, delimiter=source.delimiter)
-    header = _unique_names(next(reader, []))
-    if not header:
-        yield Reject(source.name, source.path, None, f"could not read {source.format} file: no header line")
+    pages = _first_line(reader, source)
+    if isinstance(pages, Reject):
+        yield pages
         return
-    pages = _Pages(source, header)
-    options = _arrow_options(source, len(header))
+    options = _arrow_options(source, len(pages.header))
     line = reader.line_num  # physical lines read so far
     while True:
         block = lines.peek(source.chunk_rows - pages.held)
