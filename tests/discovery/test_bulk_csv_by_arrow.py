@@ -123,3 +123,14 @@ def test_a_plain_file_is_read_by_arrow_and_a_broken_page_by_the_csv_module(tmp_p
 def test_an_arrow_column_is_validated_as_the_same_text_in_objects():
     text = pd.Series(["a", "", " b ", "\u00e9"], dtype=object)
     assert arrow_text(text.astype(pd.ArrowDtype(bulk_file.pa.large_string()))).equals(arrow_text(text))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_a_file_without_a_header_line_is_one_reject_in_either_reader(tmp_path: Path, encoding: str):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    source = BulkFileSource(type="bulk_file", name="bulk", path=str(path), encoding=encoding,
+                            fields={"parcel_id": "pinx", "sale_id": "sale_id"})
+    (reject,) = list(iter_source(source))
+    assert isinstance(reject, Reject)
+    assert (reject.ref, reject.reason) == (str(path), "could not read csv file: no header line")
