@@ -274,9 +274,10 @@ def test_a_connection_idle_past_the_ping_threshold_is_replaced_when_the_database
 
 
 def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(warehouse: Warehouse) -> None:
-    """Issue 17: a first load into a table with no row at all drops its secondary indexes and
-    builds them again after the rows (sorted once, not maintained row by row): the same rows,
-    the same indexes and UNIQUE constraint after; a key loaded twice is refused and a failed
+    """Issue 17: a first load into a table with no row at all drops its indexes, the primary key's
+    too, and builds them again after the rows (sorted once, not maintained row by row): the same
+    rows, the same indexes, UNIQUE constraint, primary key and NOT NULL columns after (a primary
+    key a foreign key references is kept in place); a key loaded twice is refused and a failed
     blocking audit publishes nothing, the indexes as they were; a table another transaction
     is using, or one holding rows, is loaded with its indexes in place."""
     table = f"wh_bulk_{uuid.uuid4().hex[:8]}"
@@ -285,13 +286,20 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
                     f"v double precision, UNIQUE (county, k))")
         cur.execute(f"CREATE INDEX {table}_v ON {table} (county, v) WHERE v > 0")
 
-    def indexes() -> list[tuple]:
+    def indexes(of: str = table) -> list[tuple]:  # and the constraints and columns: the table's definition
         with warehouse.transaction() as conn, conn.cursor() as cur:
             cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype FROM pg_index x "
                         "JOIN pg_class i ON i.oid = x.indexrelid LEFT JOIN pg_constraint c ON c.conindid = "
                         "x.indexrelid AND c.conrelid = x.indrelid WHERE x.indrelid = %s::regclass ORDER BY 1",
-                        (table,))
-            return cur.fetchall()
+                        (of,))
+            found = cur.fetchall()
+            cur.execute("SELECT conname, contype, pg_get_constraintdef(oid), condeferrable FROM pg_constraint "
+                        "WHERE conrelid = %s::regclass ORDER BY 1", (of,))
+            found += cur.fetchall()
+            cur.execute("SELECT attname, attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+                        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 ORDER BY a.attnum", (of,))
+            return found + cur.fetchall()
 
     def frame(keys: list[str]) -> pd.DataFrame:
         return pd.DataFrame({"k": keys, "v": [float(i) for i in range(len(keys))]})
@@ -300,7 +308,8 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
         with warehouse.transaction() as conn:
             return sync_partition(conn, table, frames, county=county, keys=["k"], audit=audit)
 
-    def dropped_during(frames, county: str = "c1") -> bool:  # whether the secondary index was gone mid-load
+    def dropped_during(frames, county: str = "c1", on: str = table,
+                       index: str = f"{table}_v") -> bool:  # whether `index` was gone mid-load
         seen = []
         # Watched from another connection (the load's own is its COPY writer's until the load
         # ends): a dropped index is still in that connection's catalog snapshot, under the
@@ -316,16 +325,18 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
                         with watcher.cursor() as cur:
                             cur.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = %s::regclass "
                                         "AND mode = 'AccessExclusiveLock' AND granted",
-                                        (pid, f"{table}_v"))
+                                        (pid, index))
                             seen.append(cur.fetchone()[0])
                         watcher.rollback()
-                sync_partition(conn, table, watched(), county=county, keys=["k"])
+                sync_partition(conn, on, watched(), county=county, keys=["k"])
         finally:
             watcher.close()
         return max(seen) > 0
 
     before = indexes()
-    assert len(before) == 3 and [c for _, _, c in before].count("u") == 1
+    assert sorted(str(row[2]) for row in before[:3]) == ["None", "p", "u"]  # the key, the unique, the plain
+    assert (f"{table}_pkey", "p", "PRIMARY KEY (id)", False) in before
+    assert any(row[:2] == ("id", True) for row in before)  # NOT NULL
     with pytest.raises(ValueError, match=r"duplicate natural keys.*\bb\b"):
         sync(iter([frame(["a", "b"]), frame(["b"])]))
     assert indexes() == before and warehouse.scalar(f"SELECT count(*) FROM {table}") == 0
@@ -356,5 +367,27 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
         cur.execute(f"DELETE FROM {table}")
     assert dropped_during(iter([frame(["a"]), frame(["b"])]), county="c5")  # empty and free: dropped
     assert indexes() == before
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {table}")
+    assert dropped_during(iter([frame(["a"]), frame(["b"])]), county="c6", index=f"{table}_pkey")  # the key's too
+    assert indexes() == before
+    assert warehouse.scalar(f"SELECT count(DISTINCT id) FROM {table} WHERE id IS NOT NULL") == 2
+
+    # A primary key a foreign key references stays in place (the reference needs it throughout).
+    referenced = f"{table}_r"
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {referenced} (id bigserial PRIMARY KEY, county text NOT NULL, k text NOT NULL, "
+                    f"v double precision, UNIQUE (county, k))")
+        cur.execute(f"CREATE TABLE {referenced}_ref (id bigint REFERENCES {referenced} (id))")
+    held = indexes(referenced)
+    assert not dropped_during(iter([frame(["a"]), frame(["b"])]), on=referenced, index=f"{referenced}_pkey")
+    assert indexes(referenced) == held
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {referenced}")
+    assert dropped_during(iter([frame(["a"]), frame(["b"])]), on=referenced,  # its other indexes are deferred
+                          index=f"{referenced}_county_k_key")
+    assert indexes(referenced) == held
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {referenced}_ref, {referenced}")
     with warehouse.transaction() as conn, conn.cursor() as cur:
         cur.execute(f"DROP TABLE {table}")

@@ -448,21 +448,29 @@ def sync_partition(
 class _DeferredIndex:
     name: str
     definition: str  # pg_get_indexdef: the CREATE [UNIQUE] INDEX statement, name included
-    constraint: bool  # it backs a UNIQUE constraint of the same name
+    constraint: str  # the constraint of the same name it backs: "UNIQUE", "PRIMARY KEY" or "" (none)
+
+
+# pg_constraint.contype → the constraint `_rebuild_indexes` puts back on a rebuilt index.
+_INDEX_CONSTRAINTS = {"u": "UNIQUE", "p": "PRIMARY KEY"}
 
 
 def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
     """A first load into a table that holds no row at all (a new deployment, a fresh database):
-    drop its secondary indexes, to be built again after the load (`_rebuild_indexes`), sorted
+    drop its indexes, to be built again after the load (`_rebuild_indexes`), sorted
     once instead of maintained row by row. Measured at 1M sales (issue 17, load 12): a COPY
     into `sales` with its 4 indexes took 21.0 CPU s of the server and 78.5 s; without them
-    3.2 CPU s and 6.3 s, the 3 secondary indexes built after in 4.3 CPU s and 13.7 s.
+    3.2 CPU s and 6.3 s, the 3 secondary indexes built after in 4.3 CPU s and 13.7 s. The primary
+    key too (a sequence's ids, maintained row by row at the right edge of its tree: at 1M feature
+    rows the COPY's server CPU 3.6–4.3 s with it, 2.8–3.4 s without and 0.3 s to build it after);
+    its column stays NOT NULL meanwhile, and it comes back as the same named constraint.
 
     Only when the table can be locked at once (ACCESS EXCLUSIVE, NOWAIT: no other transaction
     reads or writes it) and is empty under the lock; else nothing is dropped and the load goes
-    row by row as before. Readers of the table wait until this transaction ends. Kept: the
-    primary key, indexes that back anything but a plain UNIQUE constraint, those a foreign key
-    references, the replica-identity or cluster index. A rollback puts every index back."""
+    row by row as before. Readers of the table wait until this transaction ends. Kept: indexes
+    that back anything but a plain (not deferrable) UNIQUE constraint or primary key, those a
+    foreign key references, the replica-identity or cluster index. A rollback puts every index
+    back."""
     cur.execute("SAVEPOINT _defer_indexes")
     try:
         cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(table)))
@@ -475,15 +483,16 @@ def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
         cur.execute("RELEASE SAVEPOINT _defer_indexes")
         return []
     cur.execute(
-        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.oid IS NOT NULL "
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype "
         "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
-        "WHERE x.indrelid = %s::regclass AND x.indisvalid AND NOT x.indisprimary "
+        "WHERE x.indrelid = %s::regclass AND x.indisvalid "
         "AND NOT x.indisreplident AND NOT x.indisclustered "
-        "AND (c.oid IS NULL OR (c.contype = 'u' AND NOT c.condeferrable AND c.conname = i.relname)) "
+        "AND (c.oid IS NULL OR (c.contype IN ('u', 'p') AND NOT c.condeferrable AND c.conname = i.relname)) "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = x.indexrelid) "
         "ORDER BY i.relname", (table,))
-    deferred = [_DeferredIndex(name, definition, constraint) for name, definition, constraint in cur.fetchall()]
+    deferred = [_DeferredIndex(name, definition, _INDEX_CONSTRAINTS.get(contype, ""))
+                for name, definition, contype in cur.fetchall()]
     for index in deferred:
         drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}" if index.constraint else "DROP INDEX {1}")
         cur.execute(drop.format(sql.Identifier(table), sql.Identifier(index.name)))
@@ -493,8 +502,8 @@ def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
 
 def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_DeferredIndex]) -> None:
     """The indexes `_defer_indexes` dropped, built again as they were (same names and
-    definitions, UNIQUE constraints on them). A key loaded twice fails the unique build: refused
-    like a duplicate key in the load, the slice left empty."""
+    definitions, the UNIQUE constraints and the primary key on them). A key loaded twice fails
+    the unique build: refused like a duplicate key in the load, the slice left empty."""
     with conn.cursor() as cur:
         for index in deferred:
             try:
@@ -504,8 +513,9 @@ def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_Deferre
                 detail = exc.diag.message_detail or str(exc)
                 raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
             if index.constraint:
-                cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
-                    sql.Identifier(table), sql.Identifier(index.name), sql.Identifier(index.name)))
+                cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
+                    sql.Identifier(table), sql.Identifier(index.name), sql.SQL(index.constraint),
+                    sql.Identifier(index.name)))
 
 
 def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.UniqueViolation) -> None:
