@@ -240,3 +240,16 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
             check.validate(chunk)
         assert check.result() == expect_required(frame, list(frame.columns))
         assert check.result() == expect_required(frame, list(frame.columns))  # asked twice: counted once
+
+
+def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
+    """`_flag`'s casts for a `bool` column and an all-missing one give the map's values exactly."""
+    from realestate_assets.ml.features import _flag
+
+    columns = [pd.Series([True, False, True], index=[5, 3, 9], name="w"), pd.Series([None, None], dtype=object),
+               pd.Series([np.nan, None, pd.NA], dtype=object), pd.Series([True, None, False, 1, 0, "x"]),
+               pd.Series([True, pd.NA, False], dtype="boolean"), pd.Series([], dtype=object),
+               pd.Series([], dtype=bool), pd.Series([np.nan, np.nan])]
+    for values in columns:
+        expected = values.map({True: 1.0, False: 0.0}).astype(float)
+        pd.testing.assert_series_equal(_flag(values), expected, check_exact=True)
