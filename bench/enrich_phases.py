@@ -25,7 +25,7 @@ import psycopg2
 from realestate_assets.assets.common import county_sales
 from realestate_assets.assets.enrichment import ROLL_SQL, coverage_audit, prospect_chunks
 from realestate_assets.config_models import load_scoring
-from realestate_assets.db.warehouse import Warehouse, slice_is_empty, sync_partition
+from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, JSON_COLUMNS, EnrichmentTally, county_enrichment
@@ -101,11 +101,9 @@ def main() -> None:
         del sales, roll
         mark("county facts (index, comps)")
         chunk_cpu = [0.0]
-        first_load = slice_is_empty(conn, "enrichment", county=county.key)  # as the asset decides
 
         def chunks() -> Iterator[pd.DataFrame]:
-            for i, (prospects, previous) in enumerate(prospect_chunks(wh, params, sources.runtime.chunk_size,
-                                                                      previous=not first_load)):
+            for i, (prospects, previous) in enumerate(prospect_chunks(wh, params, sources.runtime.chunk_size)):
                 c = time.process_time()
                 frame = enricher.enrich(prospects, previous)
                 tally.add(frame)

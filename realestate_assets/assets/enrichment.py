@@ -20,7 +20,7 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
-from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, slice_is_empty, sync_partition
+from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, JSON_COLUMNS, EnrichmentTally, county_enrichment
@@ -39,16 +39,14 @@ ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
 
 
-def prospect_chunks(wh: Warehouse, params: dict[str, Any], rows: int, *,
-                    previous: bool = True) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+def prospect_chunks(wh: Warehouse, params: dict[str, Any], rows: int) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """The county's prospects, `rows` at a time in key order, each chunk with the previous
-    `enrichment` rows of its key range (None with `previous=False`: `enrichment` is then not
-    read at all); all in one snapshot of the database."""
+    `enrichment` rows of its key range; all in one snapshot of the database."""
     with wh.reading() as reader:
         for prospects in reader.chunks(PROSPECTS_SQL, params, key="prospect_key", rows=rows):
             keys = prospects["prospect_key"]
             yield prospects, reader.frame(PREVIOUS_CHUNK_SQL, {**params, "first": keys.iloc[0],
-                                                               "last": keys.iloc[-1]}) if previous else None
+                                                               "last": keys.iloc[-1]})
 
 
 def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:
@@ -141,16 +139,9 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                            redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
                            assessor=roll) as enricher, wh.transaction() as conn:
         del roll  # the enricher keeps what it needs of it
-        # A first load has no earlier rows to keep, so the chunks' snapshot does not read
-        # `enrichment`: a read there holds its ACCESS SHARE lock until the snapshot ends, which
-        # made sync_partition's LOCK ... NOWAIT fail, and the first load then maintained the
-        # table's two (county, prospect_key) indexes row by row instead of building them once
-        # after the rows (issue 17: a fifth of the server's COPY at 1M).
-        first_load = slice_is_empty(conn, "enrichment", county=county.key)
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
-            for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size,
-                                                       previous=not first_load):
+            for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
                 frame = enricher.enrich(prospects, previous)
                 del prospects, previous
                 tally.add(frame)

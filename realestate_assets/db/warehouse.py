@@ -290,18 +290,6 @@ def _column_types(conn: PgConnection, table: str) -> dict[str, str]:
         return dict(cur.fetchall())
 
 
-def slice_is_empty(conn: PgConnection, table: str, *, county: str, tenant_id: str | None = None) -> bool:
-    """Whether `table` holds no row of the partition (the county's, or with `tenant_id` that
-    tenant's): a first load, which `sync_partition` COPYs straight into the table. Read in
-    `conn`'s transaction, so the lock it takes is the loading transaction's own."""
-    scope = {"county": county} if tenant_id is None else {"tenant_id": tenant_id, "county": county}
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(
-            sql.Identifier(table), sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(sql.Identifier(c))
-                                                         for c in scope)), tuple(scope.values()))
-        return bool(cur.fetchone()[0])
-
-
 def sync_partition(
     conn: PgConnection,
     table: str,
@@ -363,7 +351,9 @@ def sync_partition(
         # A first load (the slice holds no row): the rows go straight into the table, not
         # through a stage and an upsert that copies them again (issue 17: at a million
         # enrichment rows, ~3 GB of jsonb text parsed once instead of written twice).
-        direct = slice_is_empty(conn, table, county=county, tenant_id=tenant_id)
+        cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {} t WHERE {})").format(ident(table), where),
+                    scope_values)
+        direct = bool(cur.fetchone()[0])
         deferred: list[_DeferredIndex] = []
         if direct:
             cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
