@@ -330,6 +330,7 @@ def written_binary(warehouse: Warehouse, frame: pd.DataFrame, *, binary: bool) -
 
     with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
         patch.setattr(copy_io.CopyWriter, "copy", recorded)
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
         cur.execute(sql.SQL(BINARY_TYPES_TABLE).format(sql.Identifier(table)))
         cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", (table,))
         types = dict(cur.fetchall())
@@ -397,6 +398,7 @@ def written_as(warehouse: Warehouse, columns: dict[str, str], frame: pd.DataFram
 
     with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
         patch.setattr(copy_io.CopyWriter, "copy", recorded)
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
         cur.execute(sql.SQL("CREATE TABLE {} ({})").format(
             sql.Identifier(table), sql.SQL(", ").join(sql.SQL(f"{{}} {kind}").format(sql.Identifier(name))
                                                       for name, kind in columns.items())))
