@@ -330,6 +330,7 @@ def written_binary(warehouse: Warehouse, frame: pd.DataFrame, *, binary: bool) -
 
     with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
         patch.setattr(copy_io.CopyWriter, "copy", recorded)
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
         cur.execute(sql.SQL(BINARY_TYPES_TABLE).format(sql.Identifier(table)))
         cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", (table,))
         types = dict(cur.fetchall())
@@ -358,13 +359,146 @@ def test_binary_copy_gives_the_server_the_csv_paths_values(warehouse: Warehouse)
 def test_a_chunk_binary_cannot_hold_exactly_goes_as_csv() -> None:
     import pyarrow as pa
 
-    from realestate_assets.db.copy_io import _binary_values
+    from realestate_assets.db.copy_io import FIXED_NUMERIC, _binary_values
 
     assert _binary_values(pa.array([1, 2 ** 40]), "integer") is None  # out of int4: refused by the server
     assert _binary_values(pa.array([1, 2]), "integer").type == pa.int32()
+    # A float for an unconstrained numeric (its scale is its text's, the CSV path's is pandas'), a
+    # non-finite float for a declared scale; jsonb as Arrow's large text only, as text.
     assert _binary_values(pa.array([1.5]), "numeric") is None and _binary_values(pa.array(["{}"]), "jsonb") is None
+    assert _binary_values(pa.array([1.5, float("inf")]), FIXED_NUMERIC) is None
+    assert _binary_values(pa.array([1.5, None]), FIXED_NUMERIC) is not None
+    assert _binary_values(pa.array([1.5], pa.float32()), FIXED_NUMERIC) is None  # its text is float32's
+    assert _binary_values(pa.array([2 ** 63 - 1]), "numeric").type == pa.int64()
+    assert _binary_values(pa.array(["{}"], pa.large_string()), "jsonb") is not None
     assert _binary_values(pa.array(["x"], pa.large_string()), "character varying") is None
     finer = pa.array([1_000_000_001], pa.timestamp("ns", tz="UTC"))
     assert _binary_values(finer, "timestamp with time zone") is None  # rounded by the server's parse
     assert _binary_values(pa.array([1], pa.timestamp("us")), "timestamp with time zone") is None  # zone: session's
     assert _binary_values(pa.array([2 ** 53 + 1]), "double precision") is None
+
+
+def written_as(warehouse: Warehouse, columns: dict[str, str], frame: pd.DataFrame, *, binary: bool,
+               json_text: tuple[str, ...] = ()) -> tuple[list[tuple], list[str]]:
+    """`frame` written by `write_frame` (chunks of 128) into a new table of `columns` (name → SQL
+    type, declared as `_column_types` reads them): the rows as PostgreSQL holds them (each value's
+    text, `col::text`, ordered by the first column) and each COPY's format."""
+    from psycopg2 import sql
+
+    from realestate_assets.db import copy_io
+    from realestate_assets.db.warehouse import _column_types
+
+    table = f"w_{uuid.uuid4().hex[:8]}"
+    statements: list[str] = []
+    copy = copy_io.CopyWriter.copy
+
+    def recorded(self: copy_io.CopyWriter, statement: str, data: object) -> None:
+        statements.append(statement.rsplit("FORMAT ", 1)[1].split(",")[0].rstrip(")"))
+        copy(self, statement, data)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
+        patch.setattr(copy_io.CopyWriter, "copy", recorded)
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
+        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.SQL(f"{{}} {kind}").format(sql.Identifier(name))
+                                                      for name, kind in columns.items())))
+        try:
+            types = _column_types(conn, table)
+            copy_io.write_frame(conn, table, frame, types, chunk_rows=128, binary=binary, json_text=json_text)
+            cur.execute(sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
+                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(name)) for name in columns),
+                sql.Identifier(table)))
+            return cur.fetchall(), statements
+        finally:
+            conn.rollback()
+
+
+def test_binary_jsonb_and_numeric_hold_the_csv_paths_values(warehouse: Warehouse) -> None:
+    """jsonb (a version byte and the text) and numeric (base-10000 digits) in a binary COPY: the
+    same values as the CSV path, value for value as PostgreSQL prints them, every chunk binary."""
+    import json
+
+    import numpy as np
+
+    n = 640
+    floats = [0.0, -0.0, 6.0, -6.0, 0.1, 0.125, 0.135, 1.005, 2.675, -1.005, 0.005, -0.005, 0.015, 1234.565,
+              999999999999.99, -999999999999.994, 1e-7, 1.5e-7, 5e-324, 2.5e-5, 1e11, 123456789.123456789,
+              0.1 + 0.2, 1 / 3, 2 ** 39 - 0.5, 2 ** 39 + 0.25, 549755813887.9999, 45.0000001, np.nan]
+    rng = np.random.default_rng(17)
+    scattered = rng.normal(0, 1, n) * 10.0 ** rng.integers(-15, 12, n)
+    places = 10.0 ** rng.integers(0, 5, n)
+    money = np.rint(rng.uniform(-1e9, 1e9, n) * places) / places  # whole, cents, a few decimals
+    documents = [{"a": [1, 2.5, None, {"b": "x\"y\\z\n\t\u0001"}]}, {"é": "ünïcödé ✓ 𝄞", "": []}, [], {},
+                 None, "just text", 0, -1.5e300, True, [[[[{"deep": {"er": [None]}}]]]], {"null": None}]
+    frame = pd.DataFrame({
+        "k": np.arange(n, dtype="int64"),
+        "money": np.where(np.arange(n) < len(floats), np.resize(np.array(floats), n), money),  # numeric(14,2)
+        "wide": np.where(np.arange(n) % 9 == 0, np.nan, scattered),  # numeric(38,20)
+        "huge": np.resize(np.array([1.7976931348623157e308, -2.2250738585072014e-308, 5e-324, 1e300, -1.5e-300,
+                                    9007199254740993.0, np.nan]), n),  # numeric(1000,340)
+        "whole": np.resize(np.array([0, 1, -1, 10_000, 99_990_000, -(2 ** 63), 2 ** 63 - 1], dtype=np.int64), n),
+        "cents": np.resize(np.array([0, 7, -123_456_789_012, 10 ** 12 - 1], dtype=np.int64), n),  # numeric(14,2)
+        "doc": [documents[i % len(documents)] for i in range(n)],
+        "doc_text": [None if i % 5 == 0 else json.dumps(documents[i % len(documents)], ensure_ascii=i % 2 == 0)
+                     for i in range(n)],
+    })
+    frame.loc[frame.index % 7 == 3, "whole"] = 0
+    columns = {"k": "int8", "money": "numeric(14,2)", "wide": "numeric(38,20)", "huge": "numeric(1000,340)",
+               "whole": "numeric", "cents": "numeric(14,2)", "doc": "jsonb", "doc_text": "jsonb"}
+    by_binary, formats = written_as(warehouse, columns, frame, binary=True, json_text=("doc_text",))
+    by_csv, csv_formats = written_as(warehouse, columns, frame, binary=False, json_text=("doc_text",))
+    assert formats == ["binary"] * 5 and set(csv_formats) == {"csv"}
+    assert by_binary == by_csv
+    rows = {int(row[0]): row for row in by_binary}
+    # The numbers as the shortest text rounds them (half away from zero), not as the float does.
+    assert [rows[i][1] for i in range(13)] == ["0.00", "0.00", "6.00", "-6.00", "0.10", "0.13", "0.14", "1.01",
+                                              "2.68", "-1.01", "0.01", "-0.01", "0.02"]
+    assert rows[28][1] is None and rows[0][2] is None and rows[6][3] is None  # NaN: NULL
+    assert rows[0][3].startswith("179769313486231570000") and rows[2][3] == "0." + "0" * 323 + "5" + "0" * 16
+    assert rows[5][4] == str(-(2 ** 63)) and rows[6][4] == str(2 ** 63 - 1) and rows[1][4] == "1"
+    assert rows[2][5] == "-123456789012.00"
+    assert rows[4][6] is None and rows[10][6] == '{"null": null}' and rows[5][6] == '"just text"'
+    assert rows[0][7] is None and rows[1][7] == '{"": [], "é": "ünïcödé ✓ 𝄞"}'
+
+
+def test_binary_numeric_rounds_many_random_floats_as_the_csv_path(warehouse: Warehouse) -> None:
+    """Random floats of every magnitude and bit pattern, and decimals near each scale's rounding
+    boundary, into declared scales 0, 2 and 6: PostgreSQL holds the CSV path's values."""
+    import numpy as np
+
+    rng = np.random.default_rng(2026)
+    n = 128 * 40
+    bits = rng.integers(0, 2 ** 63, n, dtype=np.int64).view(np.float64)  # any finite double, by its bits
+    bits = np.where(np.isfinite(bits) & (np.abs(bits) < 1e10), bits, rng.normal(0, 1e3, n))
+    ties = (rng.integers(-10 ** 9, 10 ** 9, n) + 0.5) / 10.0 ** rng.integers(0, 7, n)  # x.5 at some digit
+    places = 10.0 ** rng.integers(0, 9, n)
+    near = np.rint(rng.uniform(-1e6, 1e6, n) * places) / places
+    spread = rng.normal(0, 1, n) * 10.0 ** rng.integers(-20, 10, n)
+    frame = pd.DataFrame({"k": np.arange(n), "a": bits, "b": ties, "c": near, "d": spread,
+                          "e": np.where(rng.random(n) < 0.05, np.nan, ties)})
+    columns = {"k": "int8", "a": "numeric(30,6)", "b": "numeric(20,2)", "c": "numeric(20,0)", "d": "numeric(40,6)",
+               "e": "numeric(20,6)"}
+    by_binary, formats = written_as(warehouse, columns, frame, binary=True)
+    by_csv, _ = written_as(warehouse, columns, frame, binary=False)
+    assert set(formats) == {"binary"} and len(formats) == 40
+    assert by_binary == by_csv
+
+
+def test_numeric_fields_take_the_exact_decimal_of_the_shortest_text() -> None:
+    """`_float_decimals` (whole 10⁻⁴s from the float, the others from Arrow's text): the digits and
+    exponent of the shortest round-trip text, checked against Python's `repr` for many floats."""
+    from decimal import Decimal
+
+    import numpy as np
+    import pyarrow as pa
+
+    from realestate_assets.db.copy_io import _float_decimals
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2 ** 63, 20_000, dtype=np.int64).view(np.float64)
+    places = 10.0 ** rng.integers(0, 6, 5_000)
+    values = np.concatenate([bits[np.isfinite(bits)], np.rint(rng.uniform(-1e9, 1e9, 5_000) * places) / places,
+                             [0.0, -0.0, 2.0 ** 39, 2.0 ** 39 - 1e-4, 1e-4, 5e-324, 1.7976931348623157e308]])
+    magnitude, exponent, negative = _float_decimals(pa.array(values))
+    for value, digits, power, minus in zip(values, magnitude, exponent, negative, strict=True):
+        assert Decimal(int(digits)).scaleb(int(power)) * (-1 if minus else 1) == Decimal(repr(float(value))), value

@@ -8,8 +8,9 @@ frame out in chunks too (one `COPY ... FROM STDIN` per chunk), so the extra memo
 one chunk's CSV text, not a copy of the frame plus the whole county as one string. The COPYs run
 in a writer thread (`CopyWriter`) while the caller makes the next chunk: the server parses one
 chunk while the client computes the next, instead of each waiting for the other. A chunk whose
-target columns all have plain types (floats, integers, booleans, dates, timestamptz, text) goes
-in PostgreSQL's binary format (`_BinaryRows`): the server skips parsing each value's text.
+target columns all have plain types (floats, integers, booleans, dates, timestamptz, text, jsonb,
+numeric) goes in PostgreSQL's binary format (`_BinaryRows`): the server skips parsing each
+value's text (jsonb's is still parsed, but not as a CSV field).
 
 Types match what `pd.read_sql` over psycopg2 gave, so callers see the same frames: integers are
 int64 (float64 when a value is NULL), numeric and floats float64, text/date/jsonb/bool-with-NULL
@@ -57,11 +58,19 @@ STRING_TYPES = {"text", "character varying", "character", "jsonb"}
 TIMESTAMP_TYPES = {"timestamp with time zone", "timestamp without time zone"}
 # Target types a chunk is COPYed in binary for (issue 17: the server receives each value's bytes
 # instead of parsing its text — at 1M `features` rows 4.4 → 2.4 server CPU s): the big-endian
-# layout of each fixed-width type, and text. Any other type (numeric, jsonb, real, varchar, a
-# timestamp without zone) keeps the whole chunk on the CSV path.
+# layout of each fixed-width type, text, jsonb (`jsonb_recv`: a version byte, then the text
+# `jsonb_in` takes) and numeric (`numeric_recv`: base-10000 digits, `_numeric_fields`). Any other
+# type (real, varchar, a timestamp without zone) keeps the whole chunk on the CSV path.
 BINARY_FIXED = {"double precision": ">f8", "bigint": ">i8", "integer": ">i4", "boolean": "u1",
                 "date": ">i4", "timestamp with time zone": ">i8"}
-BINARY_TYPES = {*BINARY_FIXED, "text"}
+BINARY_TYPES = {*BINARY_FIXED, "text", "jsonb", "numeric", FIXED_NUMERIC}
+JSONB_VERSION = b"\x01"  # the only version `jsonb_recv` takes
+NUMERIC_DIGITS = 6  # base-10000 digits a field holds: a 17-digit float's digits ×10³, or any int64
+NUMERIC_NEG = 0x4000  # numeric's sign word for a negative value (0 for a positive one)
+# A float whose value times 10⁴ is a whole number below 2⁵³ is that number of 10⁻⁴s exactly when
+# its doubles are finer than 10⁻⁴ (below 2³⁹): no other 4-decimal number rounds to it, so the
+# shortest text the CSV path writes has that value (`_float_decimals`).
+EXACT_DECIMALS, EXACT_BELOW = 4, 2.0 ** 39
 PG_EPOCH_DAYS = 10_957  # 2000-01-01, PostgreSQL's epoch for dates and timestamps, in days since 1970
 COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
 COPY_BINARY_TRAILER = b"\xff\xff"  # a field count of -1
@@ -459,19 +468,24 @@ class _ArrowCsv:
 
 
 class _BinaryRows:
-    """A chunk for `COPY ... FROM STDIN WITH (FORMAT binary)`, encoded by column when the COPY
-    first reads it: each column's fields (a 4-byte length, -1 for NULL, then the value's bytes)
-    as an Arrow binary array — fixed-width values as NumPy big-endian records, a NULL's value
-    bytes dropped — then the rows joined element-wise, so no Python runs per row or value.
+    """A chunk for `COPY ... FROM STDIN WITH (FORMAT binary)`, encoded by column a slice of rows at
+    a time as the COPY reads it: each column's fields (a 4-byte length, -1 for NULL, then the
+    value's bytes) as an Arrow binary array — fixed-width values as NumPy big-endian records, a
+    NULL's value bytes dropped — then the rows joined element-wise, so no Python runs per row or
+    value. A slice at a time, as `_ArrowCsv` renders: the chunk's encoding is never held whole
+    (it was, with its fields and a joined copy: ≈3 encoded chunks, +55 MB of `sales`' peak at 1M).
 
     `of` takes the Arrow table the CSV path would write (`_arrow_column`'s values: NULL already
     for NaN and empty text, no NUL) and gives None where a value could not be sent exactly (a
     target type not in `BINARY_TYPES`, an integer out of an int4's range, a timestamp finer
-    than a microsecond or without a zone): that chunk then goes as CSV."""
+    than a microsecond or without a zone, a float for a numeric without a declared scale): that
+    chunk then goes as CSV."""
+
+    SLICE_ROWS = 5_000
 
     def __init__(self, columns: list[tuple[pa.Array, str]], rows: int) -> None:
-        self.columns, self.rows, self.pending = columns, rows, memoryview(b"")
-        self.encoded = False
+        self.columns, self.rows, self.start = columns, rows, 0
+        self.pending, self.ended = memoryview(COPY_BINARY_HEADER), False
 
     @classmethod
     def of(cls, table: pa.Table, kinds: Sequence[str]) -> _BinaryRows | None:
@@ -484,22 +498,24 @@ class _BinaryRows:
         return cls(columns, table.num_rows)
 
     def read(self, size: int = -1) -> bytes:
-        if not self.encoded:
-            self.pending, self.encoded = memoryview(self._encode()), True
-            self.columns = []  # not held twice
+        while not len(self.pending) and not self.ended:
+            if self.start < self.rows:
+                self.pending = self._encode(self.start, min(self.SLICE_ROWS, self.rows - self.start))
+                self.start += self.SLICE_ROWS
+            else:
+                self.pending, self.ended, self.columns = memoryview(COPY_BINARY_TRAILER), True, []
         size = len(self.pending) if size is None or size < 0 else size
         out, self.pending = self.pending[:size].tobytes(), self.pending[size:]
         return out
 
-    def _encode(self) -> bytes:
+    def _encode(self, start: int, rows: int) -> memoryview:
         n = len(self.columns)
-        fields = [_fixed_fields(np.full(self.rows, n, dtype=">i2"), None)]  # each row's field count
-        fields += [_binary_fields(array, kind) for array, kind in self.columns]
+        fields = [_fixed_fields(np.full(rows, n, dtype=">i2"), None)]  # each row's field count
+        fields += [field for array, kind in self.columns for field in _binary_fields(array.slice(start, rows), kind)]
         joined = pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
         _, offsets, data = joined.buffers()
-        at = np.frombuffer(offsets, dtype=np.int64, count=self.rows + 1, offset=joined.offset * 8)
-        body = memoryview(data)[int(at[0]):int(at[-1])] if data is not None else b""
-        return b"".join([COPY_BINARY_HEADER, body, COPY_BINARY_TRAILER])
+        at = np.frombuffer(offsets, dtype=np.int64, count=rows + 1, offset=joined.offset * 8)
+        return memoryview(data)[int(at[0]):int(at[-1])] if data is not None else memoryview(b"")
 
 
 def _binary_values(values: pa.Array, kind: str) -> pa.Array | None:
@@ -510,8 +526,17 @@ def _binary_values(values: pa.Array, kind: str) -> pa.Array | None:
     if values.null_count == len(values):  # NULL in every row (`pa.nulls`): a NULL of any type
         return pa.nulls(len(values))
     try:
-        if kind == "text":
+        if kind in ("text", "jsonb"):  # jsonb: the JSON text the CSV path writes (`_column_for_copy`)
             return values if pa.types.is_large_string(values.type) else None
+        if kind in ("numeric", FIXED_NUMERIC) and pa.types.is_integer(values.type):
+            return values.cast(pa.int64())  # the CSV's digits: scale 0 either way
+        if kind == FIXED_NUMERIC and values.type == pa.float64():
+            # The CSV path writes a float's shortest text (Arrow's cast) and the column rounds it to
+            # its scale; `numeric_recv` rounds what it receives to the column's typmod the same way
+            # (apply_typmod), so the shortest text's exact value is sent. Not for an unconstrained
+            # numeric: it would keep that value's scale, and its floats go by pandas ("6.0", not "6").
+            finite = pc.is_finite(values)
+            return values if pc.all(pc.or_kleene(finite, pc.is_null(values))).as_py() is not False else None
         if kind == "double precision":  # integers parsed by float8in: the nearest double, as this cast
             return values.cast(pa.float64()) if pa.types.is_floating(values.type) or pa.types.is_integer(values.type) \
                 else None
@@ -529,16 +554,26 @@ def _binary_values(values: pa.Array, kind: str) -> pa.Array | None:
     return None
 
 
-def _binary_fields(values: pa.Array, kind: str) -> pa.LargeBinaryArray:
-    """Each row's field of one column: its length (-1 for NULL) and its value's bytes."""
+def _binary_fields(values: pa.Array, kind: str) -> list[pa.LargeBinaryArray]:
+    """Each row's field of one column: its length (-1 for NULL) and its value's bytes, as one array
+    or (text, jsonb) as the length's and the text's, joined with the row's other fields: a chunk's
+    text is copied once into its rows, not first into its fields (tens of MB of provenance)."""
     null = values.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_null(values.type):
-        return _fixed_fields(np.full(len(values), -1, dtype=">i4"), None)
-    if kind == "text":
+        return [_fixed_fields(np.full(len(values), -1, dtype=">i4"), None)]
+    if kind in ("text", "jsonb"):
         text = values.cast(pa.large_binary()).fill_null(b"")
         lengths = pc.binary_length(text).to_numpy()
-        prefix = _fixed_fields(np.where(null, -1, lengths).astype(">i4"), None)
-        return pc.binary_join_element_wise(prefix, text, pa.scalar(b"", pa.large_binary()))
+        if kind == "text":
+            prefix = _fixed_fields(np.where(null, -1, lengths).astype(">i4"), None)
+        else:  # the field's length, then jsonb's version byte: the text is not copied to prepend it
+            prefix = np.empty(len(values), dtype=[("length", ">i4"), ("version", "u1")])
+            prefix["length"] = np.where(null, -1, lengths + len(JSONB_VERSION))
+            prefix["version"] = JSONB_VERSION[0]
+            prefix = _fixed_fields(prefix, null)
+        return [prefix, text]
+    if kind in ("numeric", FIXED_NUMERIC):
+        return [_numeric_fields(values, null)]
     if kind == "boolean":
         raw = values.cast(pa.uint8()).fill_null(0).to_numpy()
     elif kind == "date":
@@ -551,22 +586,103 @@ def _binary_fields(values: pa.Array, kind: str) -> pa.LargeBinaryArray:
     records = np.empty(len(values), dtype=[("length", ">i4"), ("value", BINARY_FIXED[kind])])
     records["length"] = np.where(null, -1, width)
     records["value"] = raw
-    return _fixed_fields(records, null)
+    return [_fixed_fields(records, null)]
 
 
-def _fixed_fields(records: np.ndarray, null: np.ndarray | None) -> pa.LargeBinaryArray:
-    """A binary array of one fixed-size record a row; a NULL row's record cut to its 4-byte length."""
+def _fixed_fields(records: np.ndarray, null: np.ndarray | None,
+                  keep: np.ndarray | None = None) -> pa.LargeBinaryArray:
+    """A binary array of one fixed-size record a row; a NULL row's record cut to its 4-byte length,
+    and only the bytes `keep` marks (rows × record size) of the others when given (the digits
+    a numeric does not have)."""
     rows, size = len(records), records.dtype.itemsize
     data = records.view(np.uint8).reshape(rows, size)
-    lengths = np.full(rows, size, dtype=np.int64)
     if null is not None and null.any():
-        keep = np.ones((rows, size), dtype=bool)
+        keep = np.ones((rows, size), dtype=bool) if keep is None else keep
         keep[null, 4:] = False
-        data, lengths[null] = data[keep], 4
+    if keep is not None:
+        lengths = keep.sum(axis=1, dtype=np.int64)
+        data = data[keep]
+    else:
+        lengths = np.full(rows, size, dtype=np.int64)
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [None, pa.py_buffer(offsets),
                                                                       pa.py_buffer(np.ascontiguousarray(data))])
+
+
+def _numeric_fields(values: pa.Array, null: np.ndarray) -> pa.LargeBinaryArray:
+    """numeric's binary fields (`numeric_recv`: digit count, weight, sign, display scale, then the
+    base-10000 digits, most significant first) of an int64 or float64 column, by NumPy over the
+    column. Each value is sent as the exact number whose text the CSV path writes (an integer's
+    digits, a float's shortest text) with that text's scale; the server rounds it to a declared
+    scale as it rounds the text (`numeric_recv` applies the column's typmod)."""
+    rows = len(values)
+    if pa.types.is_integer(values.type):
+        signed = values.fill_null(0).to_numpy()
+        negative = signed < 0
+        magnitude = signed.astype(np.uint64)
+        magnitude[negative] = ~magnitude[negative] + np.uint64(1)  # |value| in uint64: int64's minimum too
+        exponent = np.zeros(rows, dtype=np.int64)
+    else:
+        magnitude, exponent, negative = _float_decimals(values)
+    # value = magnitude · 10^exponent = (magnitude · 10^shift) · 10000^group, shift in 0..3: the
+    # magnitude's base-10000 digits (below 2^64 < 10000^5) shifted, carrying into a sixth.
+    group = np.floor_divide(exponent, 4)
+    shift = (exponent - 4 * group).astype(np.uint64)
+    digits = np.empty((rows, NUMERIC_DIGITS), dtype=np.uint64)  # least significant first
+    rest = magnitude.copy()
+    for i in range(NUMERIC_DIGITS - 1):
+        digits[:, i], rest = rest % np.uint64(10_000), rest // np.uint64(10_000)
+    digits[:, -1] = 0
+    times, carry = np.uint64(10) ** shift, np.zeros(rows, dtype=np.uint64)
+    for i in range(NUMERIC_DIGITS):
+        raised = digits[:, i] * times + carry
+        digits[:, i], carry = raised % np.uint64(10_000), raised // np.uint64(10_000)
+    nonzero = digits != 0
+    present = nonzero.any(axis=1)
+    high = NUMERIC_DIGITS - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    count = np.where(present, high - np.argmax(nonzero, axis=1) + 1, 0)
+    records = np.zeros(rows, dtype=[("length", ">i4"), ("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"),
+                                    ("dscale", ">i2"), ("digits", ">i2", (NUMERIC_DIGITS,))])
+    records["length"] = np.where(null, -1, 8 + 2 * count)
+    records["ndigits"] = count
+    records["weight"] = np.where(present, high + group, 0)
+    records["sign"] = np.where(negative & present, NUMERIC_NEG, 0)
+    records["dscale"] = np.maximum(-exponent, 0)  # the text's digits after the point ("6.0": 1)
+    records["digits"] = digits[:, ::-1]  # most significant first; the bytes kept are the value's digits
+    first = (NUMERIC_DIGITS - 1 - high)[:, None]
+    place = np.arange(NUMERIC_DIGITS)[None, :]
+    keep = np.ones((rows, records.dtype.itemsize), dtype=bool)
+    keep[:, 12:] = np.repeat((place >= first) & (place < first + count[:, None]), 2, axis=1)
+    return _fixed_fields(records, null, keep)
+
+
+def _float_decimals(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each finite float's shortest round-trip text (what Arrow's CSV writer prints) as an exact
+    decimal: (digits as uint64, exponent of ten, negative). Values that are whole 10⁻⁴s below 2³⁹
+    (prices) are taken from the float itself (`EXACT_DECIMALS`); the others from Arrow's text,
+    parsed by Arrow (≈0.3 CPU s per million values)."""
+    floats = values.fill_null(0.0).to_numpy()
+    negative = floats < 0
+    size = np.abs(floats)
+    unit = 10.0 ** EXACT_DECIMALS
+    whole = np.rint(np.minimum(size, EXACT_BELOW) * unit)  # no overflow for huge values
+    exact = (size < EXACT_BELOW) & (whole / unit == size)
+    magnitude = np.where(exact, whole, 0).astype(np.uint64)
+    exponent = np.full(len(floats), -EXACT_DECIMALS, dtype=np.int64)
+    other = np.flatnonzero(~exact)
+    if len(other):
+        text = pc.cast(pa.array(size[other]), pa.large_string())  # "1234.5", "1e+21", "1.5e-7"
+        parts = pc.extract_regex(text, r"^(?P<m>[0-9]+(?:\.[0-9]+)?)(?:e\+?(?P<e>-?[0-9]+))?$")
+        if parts.null_count:
+            raise ValueError(f"a float's text is not a plain decimal: {text.filter(parts.is_null())[0]}")
+        mantissa, power = parts.field("m"), parts.field("e")
+        point = pc.find_substring(mantissa, ".").to_numpy()
+        decimals = np.where(point < 0, 0, pc.binary_length(mantissa).to_numpy() - point - 1)
+        magnitude[other] = pc.cast(pc.replace_substring(mantissa, ".", ""), pa.uint64()).to_numpy()
+        power = pc.cast(pc.if_else(pc.equal(power, ""), "0", power), pa.int64()).to_numpy()
+        exponent[other] = power - decimals
+    return magnitude, exponent, negative
 
 
 def _column_for_copy(values: pd.Series, kind: str, text: bool = False) -> pd.Series:
