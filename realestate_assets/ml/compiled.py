@@ -35,6 +35,7 @@ import hashlib
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +66,14 @@ _LLVM_LOCK = threading.Lock()  # LLVM's compiler state is process-wide
 @dataclass
 class Forest:
     """A trained booster's compiled raw score (`entry`), or LightGBM's when `entry` is None;
-    `engine` says which, and why not compiled when not."""
+    `engine` says which, and why not compiled when not (the same for the same model and
+    machine, run after run: the step's metadata); `compiled_now`: not read from the store."""
 
     booster: lgb.Booster
     engine: str = "lightgbm"
     entry: Callable[..., None] | None = None
     n_features: int = 0
+    compiled_now: bool = False
     _keep: Any = None  # the LLVM execution engine that owns `entry`'s code
 
 
@@ -187,7 +190,7 @@ def compile_object(model_text: str) -> bytes:
         return machine.emit_object(parsed)
 
 
-def load_object(code: bytes, booster: lgb.Booster, engine: str) -> Forest:
+def load_object(code: bytes, booster: lgb.Booster) -> Forest:
     import llvmlite.binding as llvm
 
     with _LLVM_LOCK:
@@ -198,7 +201,7 @@ def load_object(code: bytes, booster: lgb.Booster, engine: str) -> Forest:
         address = execution.get_function_address("forest_root")
     if not address:
         raise ValueError("the object code has no forest_root")
-    return Forest(booster, engine, _ENTRY(address), booster.num_feature(), execution)
+    return Forest(booster, "compiled", _ENTRY(address), booster.num_feature(), _keep=execution)
 
 
 def packed(code: bytes) -> bytes:
@@ -246,10 +249,13 @@ def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, 
         key = forest_key(artifact_sha256, name)
         if store.exists(key):
             try:
-                return load_object(unpacked(store.get(key)), booster, "compiled (stored)")
+                return load_object(unpacked(store.get(key)), booster)
             except ValueError as exc:  # torn or foreign: compiled again and written over
                 log.warning("compiled forest %s unusable (%s): compiling again", key, exc)
-        forest = load_object(code := compile_object(text), booster, "compiled")
+        started = time.perf_counter()
+        forest = load_object(code := compile_object(text), booster)
+        forest.compiled_now = True
+        log.info("%s: trees compiled in %.1f s", name, time.perf_counter() - started)
     except Exception as exc:  # any failure leaves the model on LightGBM, recorded
         log.warning("%s predicts with LightGBM: compiling its trees failed: %s", name, exc)
         return Forest(booster, f"lightgbm (compile failed: {type(exc).__name__}: {exc})"[:300])
@@ -257,5 +263,4 @@ def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, 
         store.put(key, packed(code), "application/octet-stream")
     except Exception as exc:  # this run keeps the compiled code; the next compiles again
         log.warning("compiled forest %s not stored: %s", key, exc)
-        forest.engine = "compiled (not stored)"
     return forest

@@ -109,14 +109,14 @@ def test_the_models_predict_through_their_compiled_trees(store: LocalObjectStore
 def test_compiled_once_then_read_from_the_store(store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
     model = booster("binary")
     first = compiled(model, True, store, "d" * 64, "deal")
-    assert first.engine == "compiled" and store.exists(forest_key("d" * 64, "deal"))
+    assert first.engine == "compiled" and first.compiled_now and store.exists(forest_key("d" * 64, "deal"))
 
     def no_compiler(text: str) -> bytes:
         raise AssertionError("compiled again")
 
     monkeypatch.setattr(compiled_module, "compile_object", no_compiler)
     again = compiled(model, True, store, "d" * 64, "deal")
-    assert again.engine == "compiled (stored)"
+    assert again.engine == "compiled" and not again.compiled_now
     x = encoded(rows(2000, 7))
     np.testing.assert_array_equal(predict(model, x, True, again), model.predict(x, raw_score=True))
     # Another artifact (or another machine: the key carries the target) is compiled for itself.
@@ -130,7 +130,7 @@ def test_a_torn_stored_forest_is_compiled_again(store: LocalObjectStore) -> None
     code = compiled_module.compile_object(model.model_to_string())
     store.put(key, packed(code)[:-100], "application/octet-stream")
     forest = compiled(model, True, store, "f" * 64, "deal")
-    assert forest.engine == "compiled"
+    assert forest.engine == "compiled" and forest.compiled_now
     assert compiled_module.unpacked(store.get(key)) == code
 
 
