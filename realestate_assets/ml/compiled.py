@@ -243,7 +243,7 @@ def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, 
     """`booster` compiled — from the store's copy, or compiled now and kept there — or on
     LightGBM with the reason when that fails (logged; `Forest.engine`)."""
     try:
-        text = booster.model_to_string(num_iteration=-1)
+        text = booster.model_to_string()  # the iterations `Booster.predict` uses by default
         if (reason := compilable(text, raw)) is not None:
             return Forest(booster, f"lightgbm ({reason})")
         key = forest_key(artifact_sha256, name)
