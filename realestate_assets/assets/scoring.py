@@ -225,7 +225,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     if (same := unchanged(context, wh, "scores", params, digest)) is not None:
         return same
     try:
-        avm, deal, propensity, versions = load_active_models(wh, store, params)
+        # The final boosters' trees compiled for the county's rows (ml/compiled.py; LightGBM where not).
+        avm, deal, propensity, versions = load_active_models(wh, store, params, compiled_trees=True)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
@@ -277,6 +278,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             explain_rows_per_s=round(scored.explained / scored.explain_seconds, 1)
             if scored.explain_seconds > 0 and scored.explained else 0.0,
             predict_seconds=round(scored.predict_seconds, 3),
+            # How each model predicted: its compiled trees, or LightGBM and why (ml/compiled.py).
+            predict_engines=dg.MetadataValue.json({name: model.forest.engine for name, model in
+                                                   (("avm", avm), ("deal", deal), ("sale_propensity", propensity))
+                                                   if model is not None and model.forest is not None}),
             median_score=float(score.median()) if len(score) else 0.0,
             priced_rows=int(scored.county["deal_probability"].notna().sum()),
             score_histogram=histogram_markdown(score, range(0, 101, 10), "bird_dog_score"),

@@ -55,6 +55,7 @@ from realestate_assets.config_models import CompsSettings
 from realestate_assets.market.comps import comparable_sales
 from realestate_assets.market.forecast import MarketForecast
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
+from realestate_assets.ml.compiled import Forest, predict
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
 from realestate_assets.ml.residuals import SHRINKS, corrected, neighbour_residuals
 from realestate_assets.ml.tuning import (
@@ -432,6 +433,9 @@ class TrainedAvm:
     deflator: HedonicIndex | None = None
     eval_deflator: HedonicIndex | None = None
     deflator_log_mean: float = 0.0
+    # The final booster's trees compiled (`ml/compiled.py`), set by whoever predicts many rows
+    # (`registry.load_active_models(compile=True)`); not part of the artifact.
+    forest: Forest | None = field(default=None, repr=False, compare=False)
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
         return encode(frame, self.categories, self.features)
@@ -439,7 +443,7 @@ class TrainedAvm:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The LightGBM value (what SHAP contributions add up to), at the frame's market date;
         past the training months that is the last training month's market."""
-        return _value(self.booster, frame, self.categories, self.features, self.deflator)
+        return _value(self.booster, frame, self.categories, self.features, self.deflator, self.forest)
 
     def predict_holdout(self, frame: pd.DataFrame) -> np.ndarray:
         """Values from the booster that never saw the hold-out (falls back to the final one)."""
@@ -543,9 +547,10 @@ def _fit(frame: pd.DataFrame, categories: dict[str, list[str]], params: dict[str
 
 
 def _value(booster: lgb.Booster, frame: pd.DataFrame, categories: dict[str, list[str]], features: list[str],
-           deflator: HedonicIndex | None) -> np.ndarray:
-    """A booster's value at each row's market date (`_fit`'s label undone)."""
-    return np.exp(booster.predict(encode(frame, categories, features), num_threads=PREDICT_THREADS)) \
+           deflator: HedonicIndex | None, forest: Forest | None = None) -> np.ndarray:
+    """A booster's value at each row's market date (`_fit`'s label undone); `forest`: its
+    compiled trees, if any (`ml/compiled.predict`)."""
+    return np.exp(predict(booster, encode(frame, categories, features), False, forest)) \
         * deflator_level(deflator, frame)
 
 

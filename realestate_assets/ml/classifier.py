@@ -18,6 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from realestate_assets.ml.compiled import Forest, predict
 from realestate_assets.ml.tuning import PREDICT_THREADS, TuningSettings, optuna_search, time_series_folds
 
 # The deal and sale-propensity models are tuned alike (search space `search_spaces.classifier`).
@@ -103,6 +104,9 @@ class TrainedClassifier:
     training_end: str = ""
     holdout_start: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the deal label's threshold
+    # The final booster's trees compiled (`ml/compiled.py`), set by whoever predicts many rows
+    # (`registry.load_active_models(compile=True)`); not part of the artifact.
+    forest: Forest | None = field(default=None, repr=False, compare=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -113,7 +117,7 @@ class TrainedClassifier:
 
     def margin(self, frame: pd.DataFrame, holdout: bool = False) -> np.ndarray:
         booster = self.eval_booster if holdout and self.eval_booster is not None else self.booster
-        return booster.predict(self.encode(frame), raw_score=True, num_threads=PREDICT_THREADS)
+        return predict(booster, self.encode(frame), True, self.forest)
 
     def predict_proba(self, frame: pd.DataFrame, holdout: bool = False) -> np.ndarray:
         a, b = self.eval_calibration if holdout and self.eval_booster is not None else self.calibration

@@ -95,6 +95,7 @@ def test_predictions_and_contributions_are_the_same_on_any_number_of_threads(
     """`PREDICT_THREADS` (issue 17: `scores` predicts on both cores) changes no value, to the bit."""
     from realestate_assets.ml import avm as avm_module
     from realestate_assets.ml import classifier as classifier_module
+    from realestate_assets.ml import compiled as compiled_module
     from realestate_assets.ml.deal import propensity_inputs_from_features
 
     features = prospect_features(500)
@@ -110,6 +111,7 @@ def test_predictions_and_contributions_are_the_same_on_any_number_of_threads(
     for threads in (1, 2, 3):
         monkeypatch.setattr(avm_module, "PREDICT_THREADS", threads)
         monkeypatch.setattr(classifier_module, "PREDICT_THREADS", threads)
+        monkeypatch.setattr(compiled_module, "PREDICT_THREADS", threads)  # the predictions' (ml/compiled.predict)
         results.append(outputs())
     for other in results[1:]:
         for one, many in zip(results[0], other, strict=True):

@@ -1,0 +1,156 @@
+"""The compiled trees (ml/compiled.py): LightGBM's predictions to the bit, kept in the object
+store by artifact and machine, and LightGBM (recorded) whenever compiling fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from realestate_assets.ml import compiled as compiled_module
+from realestate_assets.ml.avm import TrainedAvm
+from realestate_assets.ml.classifier import TrainedClassifier
+from realestate_assets.ml.compiled import ZERO, compiled, forest_key, matrix, packed, predict
+from realestate_assets.objects import LocalObjectStore
+
+USES = ["sfr", "townhouse", "condo"]
+
+
+def rows(n: int, seed: int) -> pd.DataFrame:
+    """Numbers with NaNs, zeros, values within LightGBM's zero threshold and negatives; a
+    category with missing and never-seen values."""
+    rng = np.random.default_rng(seed)
+    size = rng.lognormal(7.5, 0.4, n)
+    size[rng.random(n) < 0.1] = np.nan
+    grade = rng.integers(-3, 12, n).astype(float)
+    grade[rng.random(n) < 0.1] = 0.0
+    tiny = rng.choice([0.0, ZERO / 2, -ZERO / 2, ZERO, 2 * ZERO, -1e-30, 1.0, np.nan], n)
+    use = pd.Series(rng.choice([*USES, "unknown"], n), dtype="object")
+    use[rng.random(n) < 0.1] = None
+    return pd.DataFrame({"living_sqft": size, "bldg_grade": grade, "tiny": tiny, "use_type": use})
+
+
+def encoded(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[["living_sqft", "bldg_grade", "tiny"]].astype(float)
+    out["use_type"] = pd.Categorical(frame["use_type"].astype("string"), categories=USES)
+    return out
+
+
+def booster(objective: str, seed: int = 0, trees: int = 80) -> lgb.Booster:
+    """A small model with a categorical split and missing values, more trees than lleaves' default
+    block of 34 (whose separate sums per block changed the last bits)."""
+    frame = rows(3000, seed)
+    x = encoded(frame)
+    rng = np.random.default_rng(seed + 1)
+    signal = np.nan_to_num(np.log(x["living_sqft"]), nan=7.0) + 0.1 * x["bldg_grade"] \
+        + x["use_type"].cat.codes.replace(-1, 3) * 0.3 + (x["tiny"].fillna(2.0) > 0) * 0.2
+    label = signal + rng.normal(0, 0.3, len(x))
+    if objective == "binary":
+        label = (label > np.median(label)).astype(int)
+    params = {"objective": objective, "num_leaves": 15, "min_data_in_leaf": 5, "learning_rate": 0.1,
+              "verbosity": -1, "seed": seed, "deterministic": True, "force_row_wise": True,
+              "min_data_per_group": 5, "cat_smooth": 1.0}
+    return lgb.train(params, lgb.Dataset(x, label=label, categorical_feature=["use_type"]), num_boost_round=trees)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "objects")
+
+
+@pytest.mark.parametrize("objective,raw", [("regression", False), ("regression_l1", False), ("binary", True)])
+def test_compiled_predictions_are_lightgbms_to_the_bit(store: LocalObjectStore, objective: str, raw: bool) -> None:
+    model = booster(objective)
+    forest = compiled(model, raw, store, "a" * 64, "model")
+    assert forest.engine == "compiled" and forest.entry is not None
+    for seed in (1, 2):
+        x = encoded(rows(5000, seed))
+        expected = model.predict(x, raw_score=raw)
+        np.testing.assert_array_equal(predict(model, x, raw, forest), expected)
+        np.testing.assert_array_equal(predict(model, x.iloc[:1], raw, forest), expected[:1])
+    assert predict(model, encoded(rows(0, 3)), raw, forest).shape == (0,)
+
+
+def test_the_matrix_is_lightgbms_view_of_the_rows() -> None:
+    x = encoded(rows(200, 4))
+    got = matrix(x)
+    assert np.isnan(got[x["use_type"].isna().to_numpy(), 3]).all()
+    assert set(np.unique(got[~x["use_type"].isna().to_numpy(), 3])) <= {0.0, 1.0, 2.0}
+    tiny = x["tiny"].to_numpy()
+    near_zero = np.abs(tiny) <= ZERO
+    assert (got[near_zero, 2] == 0).all() and not np.signbit(got[near_zero, 2]).any()
+    np.testing.assert_array_equal(got[~near_zero, 2], tiny[~near_zero])
+
+
+def test_the_models_predict_through_their_compiled_trees(store: LocalObjectStore) -> None:
+    """`TrainedAvm.predict` and `TrainedClassifier.margin` use the forest of their own booster only."""
+    regression, binary = booster("regression"), booster("binary", seed=5)
+    avm = TrainedAvm(regression, {"use_type": USES}, settings=None,  # type: ignore[arg-type]
+                     features=["living_sqft", "bldg_grade", "tiny", "use_type"])
+    frame = rows(1000, 6)
+    plain = avm.predict(frame)
+    avm.forest = compiled(regression, False, store, "b" * 64, "avm")
+    np.testing.assert_array_equal(avm.predict(frame), plain)
+
+    classifier = TrainedClassifier("c", binary, ["living_sqft", "bldg_grade", "tiny"], {"use_type": USES},
+                                   eval_booster=regression)
+    margins = classifier.margin(frame)
+    classifier.forest = compiled(binary, True, store, "c" * 64, "c")
+    assert classifier.forest.engine == "compiled"
+    np.testing.assert_array_equal(classifier.margin(frame), margins)
+    # The hold-out's booster is not the compiled one: LightGBM's.
+    np.testing.assert_array_equal(classifier.margin(frame, holdout=True),
+                                  regression.predict(classifier.encode(frame), raw_score=True))
+
+
+def test_compiled_once_then_read_from_the_store(store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = booster("binary")
+    first = compiled(model, True, store, "d" * 64, "deal")
+    assert first.engine == "compiled" and first.compiled_now and store.exists(forest_key("d" * 64, "deal"))
+
+    def no_compiler(text: str) -> bytes:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(compiled_module, "compile_object", no_compiler)
+    again = compiled(model, True, store, "d" * 64, "deal")
+    assert again.engine == "compiled" and not again.compiled_now
+    x = encoded(rows(2000, 7))
+    np.testing.assert_array_equal(predict(model, x, True, again), model.predict(x, raw_score=True))
+    # Another artifact (or another machine: the key carries the target) is compiled for itself.
+    other = compiled(model, True, store, "e" * 64, "deal")
+    assert other.engine.startswith("lightgbm (compile failed: AssertionError")
+
+
+def test_a_torn_stored_forest_is_compiled_again(store: LocalObjectStore) -> None:
+    model = booster("binary")
+    key = forest_key("f" * 64, "deal")
+    code = compiled_module.compile_object(model.model_to_string())
+    store.put(key, packed(code)[:-100], "application/octet-stream")
+    forest = compiled(model, True, store, "f" * 64, "deal")
+    assert forest.engine == "compiled" and forest.compiled_now
+    assert compiled_module.unpacked(store.get(key)) == code
+
+
+def test_lightgbm_when_compiling_fails_and_says_why(store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    model = booster("regression")
+
+    def broken(text: str) -> bytes:
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(compiled_module, "compile_object", broken)
+    forest = compiled(model, False, store, "1" * 64, "avm")
+    assert forest.entry is None and forest.engine == "lightgbm (compile failed: RuntimeError: no LLVM here)"
+    assert "avm predicts with LightGBM" in caplog.text
+    assert not store.exists(forest_key("1" * 64, "avm"))
+    x = encoded(rows(500, 8))
+    np.testing.assert_array_equal(predict(model, x, False, forest), model.predict(x))
+
+
+def test_an_output_transform_is_left_to_lightgbm(store: LocalObjectStore) -> None:
+    """`Booster.predict()` of a binary model is a probability, not the raw score compiled."""
+    forest = compiled(booster("binary"), False, store, "2" * 64, "p")
+    assert forest.entry is None and forest.engine == "lightgbm (objective binary sigmoid:1 transforms the raw score)"
