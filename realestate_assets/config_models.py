@@ -529,6 +529,9 @@ class ScoringConfig(Strict):
     vectors_enabled: bool = Field(default=True, description="write property vectors to Qdrant")
     explain_max_rows: int = Field(default=5000, ge=0, description="reasons budget: SHAP-explained rows per run, "
                                   "best ranks first (0 = every packet candidate); the rest on demand")
+    compiled_trees_min_rows: int = Field(
+        default=200_000, ge=0, description="`scores` predicts with the models' compiled trees (ml/compiled.py) "
+        "for a county of at least this many feature rows, else with LightGBM (0 = always)")
     suspect_sale: SuspectSaleRule = Field(default_factory=SuspectSaleRule,
                                           description="last sales kept out of the equity component and value gap")
     data_stale_after_days: int = Field(default=120, ge=1, description="a memo generated this many days after its "

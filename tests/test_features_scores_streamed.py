@@ -69,6 +69,7 @@ def tables(wh: Warehouse) -> dict[str, Any]:
 def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         make_deployment, database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pandas as pd
+    import yaml
 
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=400, packet_threshold=60)
     defs = build_definitions(deployment=make_deployment(config))
@@ -90,7 +91,16 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         cur.execute("DELETE FROM features WHERE county = 'king_wa'")
     monkeypatch.setattr(features_asset, "FEATURE_CHUNK_ROWS", 37)
     monkeypatch.setattr(scores_asset, "SCORE_CHUNK_ROWS", 41)
+    # ...and predicts with the models' compiled trees (a 400-row county is below the default
+    # `compiled_trees_min_rows`): the same rows to the bit as LightGBM's.
+    scoring = yaml.safe_load((config / "scoring.yaml").read_text())
+    (config / "scoring.yaml").write_text(yaml.safe_dump({**scoring, "compiled_trees_min_rows": 0}))
+    defs = build_definitions(deployment=make_deployment(config))
     chunked = outcome(run(defs, STAGES))
+    rows = len(whole["features"])
+    assert set(one["scores"].pop("predict_engines").values()) == \
+        {f"lightgbm: {rows} feature rows, below compiled_trees_min_rows"}
+    assert set(chunked["scores"].pop("predict_engines").values()) == {"compiled"}
 
     for name, frame in tables(wh).items():
         pd.testing.assert_frame_equal(frame, whole[name], obj=name)

@@ -58,6 +58,7 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
 # staged at a time: 25k feature rows of ~50 columns are ≈25 MB, 25k score rows with their dicts ≈18 MB.
 SCORE_CHUNK_ROWS = 25_000
 PARCEL_OF_SQL = "SELECT prospect_key, parcel_id FROM prospects WHERE county = :county"
+FEATURE_ROWS_SQL = "SELECT count(*) FROM features WHERE county = :county"  # the rows `scores` predicts
 ACTIVE_MODELS_SQL = ("SELECT model_name, version, artifact_sha256 FROM ml_models "
                      "WHERE county = :county AND is_active")
 RATIO_KEYS = ["n", "mdape_pct", "pe10_pct", "pe20_pct", "median_error_pct", "cod", "prd", "prb"]
@@ -225,8 +226,11 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     if (same := unchanged(context, wh, "scores", params, digest)) is not None:
         return same
     try:
-        # The final boosters' trees compiled for the county's rows (ml/compiled.py; LightGBM where not).
-        avm, deal, propensity, versions = load_active_models(wh, store, params, compiled_trees=True)
+        # The final boosters' trees compiled for a county big enough to pay for compiling them
+        # (ml/compiled.py; config `compiled_trees_min_rows`), LightGBM elsewhere.
+        rows_to_score = int(wh.scalar(FEATURE_ROWS_SQL, params))
+        compile_trees = rows_to_score >= scoring.compiled_trees_min_rows
+        avm, deal, propensity, versions = load_active_models(wh, store, params, compiled_trees=compile_trees)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
@@ -279,9 +283,11 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             if scored.explain_seconds > 0 and scored.explained else 0.0,
             predict_seconds=round(scored.predict_seconds, 3),
             # How each model predicted: its compiled trees, or LightGBM and why (ml/compiled.py).
-            predict_engines=dg.MetadataValue.json({name: model.forest.engine for name, model in
-                                                   (("avm", avm), ("deal", deal), ("sale_propensity", propensity))
-                                                   if model is not None and model.forest is not None}),
+            predict_engines=dg.MetadataValue.json({
+                name: model.forest.engine if model.forest is not None else
+                f"lightgbm: {rows_to_score} feature rows, below compiled_trees_min_rows"
+                for name, model in (("avm", avm), ("deal", deal), ("sale_propensity", propensity))
+                if model is not None}),
             median_score=float(score.median()) if len(score) else 0.0,
             priced_rows=int(scored.county["deal_probability"].notna().sum()),
             score_histogram=histogram_markdown(score, range(0, 101, 10), "bird_dog_score"),
