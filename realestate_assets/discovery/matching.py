@@ -67,7 +67,7 @@ def _ascii_parcel_ids(values: pd.Series) -> pd.Series | None:
     # Ids that are letters and digits already (most counties' every id) keep them all: the
     # regex replace is skipped (≈0.25 CPU s at a million parcels, issue 17). An empty id is not
     # alphanumeric, so it takes the regex path, which keeps it empty.
-    if pc.all(pc.ascii_is_alnum(text)).as_py() is not True:
+    if pc.all(pc.ascii_is_alnum(text)).as_py() is False:
         text = pc.replace_substring_regex(text, _PARCEL_JUNK.pattern, "")
     # Empty or only zeros: nothing is left once the leading zeros are trimmed.
     unusable = pc.equal(pc.ascii_ltrim(text, "0"), "")
