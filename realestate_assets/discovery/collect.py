@@ -151,22 +151,50 @@ def sale_order(sales: pd.DataFrame) -> np.ndarray:
     Arrow sorts the keys (pandas compares text keys as Python objects: most of a county-wide sort's
     time, issue 17). The same order: both stable, text by code point (UTF-8 bytes order as code
     points do), missing values last; keys Arrow cannot hold are sorted by pandas as before."""
+    return _sale_order(sales)[0]
+
+
+def _sale_order(sales: pd.DataFrame) -> tuple[np.ndarray, pa.Table | None]:
+    """`sale_order`, and the key columns as Arrow sorted it (None when pandas sorted them)."""
     try:
         table = pa.Table.from_pandas(sales[SALE_ORDER], preserve_index=False)
     except (pa.ArrowException, UnicodeError):
-        return sales[SALE_ORDER].reset_index(drop=True).sort_values(SALE_ORDER).index.to_numpy()
-    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SALE_ORDER]).to_numpy()
+        return sales[SALE_ORDER].reset_index(drop=True).sort_values(SALE_ORDER).index.to_numpy(), None
+    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SALE_ORDER]).to_numpy(), table
 
 
 def _last_sales(sales: pd.DataFrame) -> pd.Index:
     """Each (source, parcel)'s last sale by (sale_date, sale_id): its index labels, in `sale_order`.
     Found on the key columns alone (a sorted copy of the county's sales is not made: issue 17)."""
-    order = sale_order(sales)
-    groups = sales[["source", "parcel_id"]].iloc[order]
-    # The last row of each group in that order, as `groupby(...).tail(1)` (which drops a
-    # group with a missing key).
-    last = ~groups.duplicated(keep="last").to_numpy() & groups.notna().all(axis=1).to_numpy()
+    order, table = _sale_order(sales)
+    last = _last_of_one_source(sales, order, table)
+    if last is None:
+        groups = sales[["source", "parcel_id"]].iloc[order]
+        # The last row of each group in that order, as `groupby(...).tail(1)` (which drops a
+        # group with a missing key).
+        last = ~groups.duplicated(keep="last").to_numpy() & groups.notna().all(axis=1).to_numpy()
     return sales.index[order[last]]
+
+
+def _last_of_one_source(sales: pd.DataFrame, order: np.ndarray, table: pa.Table | None) -> np.ndarray | None:
+    """`_last_sales`' rule when every sale has the same source (one sales source per county, as
+    most have): in `sale_order` a parcel's sales are one run (parcel id is the first key), so its
+    last sale is where the next row's parcel id differs, found on Arrow's sorted ids instead of
+    hashing a million (source, parcel) pairs (≈0.7–1.0 CPU s at a million sales, issue 17).
+    None when the rule has to be applied as `duplicated` does (several sources, or keys that
+    Arrow did not sort)."""
+    source = sales["source"]
+    if table is None or not len(source) or not isinstance(source.iloc[0], str) or source.isna().any() \
+            or not source.eq(source.iloc[0]).all():
+        return None
+    parcel = table.column("parcel_id").take(pa.array(order))
+    try:
+        # Missing ids sort last (and are no group); the last row of the order closes its run.
+        ends = pc.fill_null(pc.not_equal(parcel[:-1], parcel[1:]), True)
+    except pa.ArrowException:  # ids of a type Arrow does not compare (all missing: a null column)
+        return None
+    last = np.append(ends.to_numpy(zero_copy_only=False).astype(bool), True)
+    return last & pc.is_valid(parcel).to_numpy(zero_copy_only=False)
 
 
 @dataclass(frozen=True)
@@ -203,31 +231,39 @@ def match_sources(sales: pd.DataFrame, listings: pd.DataFrame) -> Matched:
     # sales (issue 17). `parcels` is this function's own take, so nothing else shares its arrays.
     parcels = sales.loc[_last_sales(sales), ["source", "parcel_id", "source_ref", "latitude", "longitude",
                                              "use_type", *address]]
+    # The columns as arrays: the records are numbered from 0 without a copy (a `reset_index`
+    # copied and consolidated all of them: ≈0.4–0.9 CPU s at a million parcels, issue 17), but
+    # for `source_id`, which must not share `parcel_id`'s array (a caller may change one).
     parcel_records = pd.DataFrame({
-        "source": parcels["source"], "source_id": parcels["parcel_id"], "parcel_id": parcels["parcel_id"],
-        "source_ref": parcels["source_ref"], "latitude": parcels["latitude"], "longitude": parcels["longitude"],
-        "use_type": parcels["use_type"], "rank": 0, **{c: parcels[c] for c in address},
+        "source": parcels["source"].array, "source_id": parcels["parcel_id"].array.copy(),
+        "parcel_id": parcels["parcel_id"].array, "source_ref": parcels["source_ref"].array,
+        "latitude": parcels["latitude"].array, "longitude": parcels["longitude"].array,
+        "use_type": parcels["use_type"].array, "rank": 0, **{c: parcels[c].array for c in address},
     }, copy=False)
     listing_records = listings.assign(rank=1).sort_values("list_date", ascending=False, na_position="last") \
         if len(listings) else pd.DataFrame(columns=["source", "source_id", "rank"])
     # Without listings the parcel records are the records (a concat with an empty frame checks
     # every value of the columns it adds: seconds at a million parcels).
     records = pd.concat([parcel_records, listing_records], ignore_index=True) if len(listing_records) \
-        else parcel_records.reset_index(drop=True)
+        else parcel_records
     if records.empty:
         return Matched(records, pd.DataFrame(columns=["source", "source_id", "prospect_key"]), 0.0)
     match = match_prospects(records)
     records["prospect_key"] = match.keys
-    return Matched(records, _with_refs(match.links, records), match.duplicate_rate)
+    # Parcel records alone are unique on (source, parcel id) (`_last_sales` keeps one per pair);
+    # with every id text, its text is the id itself, so the links' keys need no check.
+    unique = not len(listing_records) and pd.api.types.infer_dtype(records["source_id"], skipna=False) == "string"
+    return Matched(records, _with_refs(match.links, records, unique=unique), match.duplicate_rate)
 
 
-def _with_refs(links: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+def _with_refs(links: pd.DataFrame, records: pd.DataFrame, unique: bool = False) -> pd.DataFrame:
     """`links` (one row per record, in the records' order: `match_prospects`) with each record's
     `source_ref`, as a left merge on (source, source_id as text) finds it. When no two records
     share that key, each link's match is its own record: its ref taken by position, not by a
     merge that hashes the keys of both sides (≈0.9 CPU s at a million records, issue 17; the
-    check ≈0.3). Records sharing a key (a source name giving both parcels and listings) merge."""
-    if not links.duplicated(["source", "source_id"]).any():
+    check ≈0.3, skipped when the caller knows the keys are `unique`). Records sharing a key (a
+    source name giving both parcels and listings) merge."""
+    if unique or not links.duplicated(["source", "source_id"]).any():
         return links.assign(source_ref=records["source_ref"].array)
     return links.merge(records[["source", "source_id", "source_ref"]].astype({"source_id": str}),
                        on=["source", "source_id"], how="left")
@@ -237,7 +273,10 @@ def prospect_frame(matched: Matched) -> pd.DataFrame:
     """`build_prospects`' second half: one row per prospect from its matched records."""
     if matched.records.empty:
         return pd.DataFrame(columns=["prospect_key"])
-    ordered = matched.records.sort_values("rank", kind="stable")  # parcel records first, newest listing next
+    # Parcel records first, newest listing next: `match_sources` made them in that order, so the
+    # stable sort is only paid when a caller's records are not (a copy of every column).
+    ordered = matched.records if matched.records["rank"].is_monotonic_increasing \
+        else matched.records.sort_values("rank", kind="stable")
     columns = [c for c in ("parcel_id", "address", "unit", "city", "state", "zip", "latitude", "longitude",
                            "use_type", *LISTING_FACTS) if c in ordered.columns]
     frame = ordered.groupby("prospect_key", sort=True)[columns].first()  # first non-null per column

@@ -1,0 +1,127 @@
+"""`prospects`' shortcuts at a million parcels (issue 17, twentieth round) give what the rules they
+stand for give: a one-source county's last sales, alphanumeric parcel ids, the parcel records'
+links and refs, and records already in rank order."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal, assert_index_equal, assert_series_equal
+
+from realestate_assets.discovery import matching
+from realestate_assets.discovery.collect import Matched, _last_sales, match_sources, prospect_frame, sale_order
+from realestate_assets.discovery.matching import _PARCEL_JUNK, match_prospects, normalize_parcel_ids
+
+
+def last_sales_by_duplicated(sales: pd.DataFrame) -> pd.Index:
+    """The rule as it was written: the last row of each (source, parcel) in `sale_order`."""
+    order = sale_order(sales)
+    groups = sales[["source", "parcel_id"]].iloc[order]
+    last = ~groups.duplicated(keep="last").to_numpy() & groups.notna().all(axis=1).to_numpy()
+    return sales.index[order[last]]
+
+
+def random_sales(rnd: random.Random, n: int, sources: list[object]) -> pd.DataFrame:
+    parcels = [None, np.nan, "", "A1", "a1", "0007600046", "0007600046-1", "Z", "ä9"]
+    index = pd.Index(rnd.sample(range(10**6), n)) if rnd.random() < 0.5 else pd.RangeIndex(n)
+    return pd.DataFrame({
+        "source": [rnd.choice(sources) for _ in range(n)],
+        "sale_id": [rnd.choice([None, *(f"s{i}" for i in range(n))]) for _ in range(n)],
+        "parcel_id": [rnd.choice(parcels) for _ in range(n)],
+        "sale_date": [rnd.choice([None, "2024-01-02", "2024-01-03", "2023-12-31"]) for _ in range(n)],
+    }, index=index)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_source_last_sales_are_the_duplicated_rule(seed: int) -> None:
+    rnd = random.Random(seed)
+    for _ in range(150):
+        sales = random_sales(rnd, rnd.choice([1, 2, 5, 40]), ["kc"])
+        assert_index_equal(_last_sales(sales), last_sales_by_duplicated(sales))
+
+
+@pytest.mark.parametrize("sources", [["kc", "bulk"], ["kc", None], ["kc", np.nan]])
+def test_several_or_missing_sources_keep_the_duplicated_rule(sources: list[object]) -> None:
+    rnd = random.Random(11)
+    for _ in range(100):
+        sales = random_sales(rnd, rnd.choice([2, 5, 40]), sources)
+        assert_index_equal(_last_sales(sales), last_sales_by_duplicated(sales))
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"source": ["kc"] * 3, "sale_id": ["a", "b", "c"], "parcel_id": [None] * 3,
+                  "sale_date": ["2024-01-01"] * 3}),  # no parcel id at all: a null column for Arrow
+    pd.DataFrame({"source": ["kc"] * 4, "sale_id": ["a", "b", "c", "d"], "parcel_id": [7, 7, 8, None],
+                  "sale_date": ["2024-01-01", "2024-02-01", None, "2024-01-01"]}),  # numbers
+    pd.DataFrame({"source": pd.array(["kc", pd.NA, "kc"], dtype="string"), "sale_id": ["a", "b", "c"],
+                  "parcel_id": ["1", "1", "1"], "sale_date": ["2024-01-01"] * 3}),  # a missing source
+    pd.DataFrame({"source": pd.Series([], dtype=object), "sale_id": pd.Series([], dtype=object),
+                  "parcel_id": pd.Series([], dtype=object), "sale_date": pd.Series([], dtype=object)}),
+])
+def test_last_sales_of_unusual_columns(frame: pd.DataFrame) -> None:
+    assert_index_equal(_last_sales(frame), last_sales_by_duplicated(frame))
+
+
+def parcel_ids_by_pandas(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.upper().str.replace(_PARCEL_JUNK, "", regex=True)
+    return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
+
+
+def test_alphanumeric_parcel_ids_skip_the_regex(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Letters and digits only (zeros alone, lower case, missing values too): no regex replace,
+    and the values the pandas expression gives."""
+    def no_regex(*_: object, **__: object) -> None:
+        raise AssertionError("the regex replace ran")
+
+    monkeypatch.setattr(matching.pc, "replace_substring_regex", no_regex)
+    rnd = random.Random(5)
+    for _ in range(100):
+        values = pd.Series([rnd.choice(["0007600046", "000", "0", "AB12C", "ab12c", "00a", "0a0", None, "Z"])
+                            for _ in range(rnd.choice([1, 3, 40]))], dtype=object)
+        assert_series_equal(normalize_parcel_ids(values), parcel_ids_by_pandas(values))
+
+
+def test_ids_with_other_characters_still_lose_them() -> None:
+    values = pd.Series(["..0007600046", "ab-12 c", "", "0-0", "000", None], dtype=object)
+    got = normalize_parcel_ids(values)
+    assert_series_equal(got, parcel_ids_by_pandas(values))
+    assert got.tolist()[:2] == ["0007600046", "AB12C"]
+
+
+def _merged_refs(records: pd.DataFrame) -> pd.DataFrame:
+    """The links of `records` with their refs by the left merge `_with_refs` stands for."""
+    links = match_prospects(records.drop(columns="prospect_key")).links
+    return links.merge(records[["source", "source_id", "source_ref"]].astype({"source_id": str}),
+                       on=["source", "source_id"], how="left")
+
+
+def _sales(parcel_id: list[object]) -> pd.DataFrame:
+    n = len(parcel_id)
+    return pd.DataFrame({"source": "kc", "sale_id": [f"s{i}" for i in range(n)], "parcel_id": parcel_id,
+                         "sale_date": [f"2024-01-{1 + i % 28:02d}" for i in range(n)],
+                         "source_ref": [f"r{i}" for i in range(n)], "latitude": 47.5 + np.arange(n) / 1000,
+                         "longitude": -122.3 + np.arange(n) / 1000, "use_type": "sfr"})
+
+
+@pytest.mark.parametrize("parcel_id", [
+    [f"{i % 37:04d}" for i in range(120)],  # text ids, repeated sales: refs by position unchecked
+    [1, "1", 2, 2, "3"],  # 1 and "1" are two parcels but one text key: the merge
+])
+def test_parcel_records_links_carry_their_refs(parcel_id: list[object]) -> None:
+    listings = pd.DataFrame(columns=["source", "source_id", "source_ref", "list_date"])
+    matched = match_sources(_sales(parcel_id), listings)
+    assert_frame_equal(matched.links, _merged_refs(matched.records))
+
+
+def test_records_out_of_rank_order_are_ordered_first() -> None:
+    """A caller's records not in rank order: a listing's facts still come after the parcel's."""
+    records = pd.DataFrame({"source": ["mls", "kc"], "source_id": ["L1", "7"], "parcel_id": [None, "7"],
+                            "latitude": [47.61, 47.6], "longitude": [-122.31, -122.3], "use_type": [None, "sfr"],
+                            "rank": [1, 0], "prospect_key": ["7", "7"]})
+    shuffled = prospect_frame(Matched(records, pd.DataFrame(), 0.5))
+    ordered = prospect_frame(Matched(records.iloc[::-1], pd.DataFrame(), 0.5))
+    assert_frame_equal(shuffled, ordered)
+    assert shuffled.loc[0, "latitude"] == 47.6
