@@ -314,13 +314,11 @@ def binary_kinds(n: int = 500) -> pd.DataFrame:
     return frame
 
 
-def written_binary(warehouse: Warehouse, frame: pd.DataFrame, *, binary: bool) -> tuple[list[tuple], list[str]]:
-    """The rows PostgreSQL holds after `write_frame` (each value's text form) and the COPYs' formats."""
-    from psycopg2 import sql
-
+def recorded_formats(patch: pytest.MonkeyPatch) -> list[str]:
+    """The format of each COPY `write_frame` sends from now on (`binary` or `csv`), in order; a
+    binary chunk of 128 rows is encoded in three slices."""
     from realestate_assets.db import copy_io
 
-    table = f"w_{uuid.uuid4().hex[:8]}"
     statements: list[str] = []
     copy = copy_io.CopyWriter.copy
 
@@ -328,9 +326,20 @@ def written_binary(warehouse: Warehouse, frame: pd.DataFrame, *, binary: bool) -
         statements.append(statement.rsplit("FORMAT ", 1)[1].split(",")[0].rstrip(")"))
         copy(self, statement, data)  # type: ignore[arg-type]
 
+    patch.setattr(copy_io.CopyWriter, "copy", recorded)
+    patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)
+    return statements
+
+
+def written_binary(warehouse: Warehouse, frame: pd.DataFrame, *, binary: bool) -> tuple[list[tuple], list[str]]:
+    """The rows PostgreSQL holds after `write_frame` (each value's text form) and the COPYs' formats."""
+    from psycopg2 import sql
+
+    from realestate_assets.db import copy_io
+
+    table = f"w_{uuid.uuid4().hex[:8]}"
     with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
-        patch.setattr(copy_io.CopyWriter, "copy", recorded)
-        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
+        statements = recorded_formats(patch)
         cur.execute(sql.SQL(BINARY_TYPES_TABLE).format(sql.Identifier(table)))
         cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", (table,))
         types = dict(cur.fetchall())
@@ -389,16 +398,8 @@ def written_as(warehouse: Warehouse, columns: dict[str, str], frame: pd.DataFram
     from realestate_assets.db.warehouse import _column_types
 
     table = f"w_{uuid.uuid4().hex[:8]}"
-    statements: list[str] = []
-    copy = copy_io.CopyWriter.copy
-
-    def recorded(self: copy_io.CopyWriter, statement: str, data: object) -> None:
-        statements.append(statement.rsplit("FORMAT ", 1)[1].split(",")[0].rstrip(")"))
-        copy(self, statement, data)  # type: ignore[arg-type]
-
     with pytest.MonkeyPatch.context() as patch, warehouse.transaction() as conn, conn.cursor() as cur:
-        patch.setattr(copy_io.CopyWriter, "copy", recorded)
-        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 50)  # a chunk of 128 encoded in three slices
+        statements = recorded_formats(patch)
         cur.execute(sql.SQL("CREATE TABLE {} ({})").format(
             sql.Identifier(table), sql.SQL(", ").join(sql.SQL(f"{{}} {kind}").format(sql.Identifier(name))
                                                       for name, kind in columns.items())))
