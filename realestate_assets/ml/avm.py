@@ -434,7 +434,7 @@ class TrainedAvm:
     eval_deflator: HedonicIndex | None = None
     deflator_log_mean: float = 0.0
     # The final booster's trees compiled (`ml/compiled.py`), set by whoever predicts many rows
-    # (`registry.load_active_models(compile=True)`); not part of the artifact.
+    # (`registry.load_active_models(compiled_trees=True)`); not part of the artifact.
     forest: Forest | None = field(default=None, repr=False, compare=False)
 
     def encode(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -105,7 +105,7 @@ class TrainedClassifier:
     holdout_start: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the deal label's threshold
     # The final booster's trees compiled (`ml/compiled.py`), set by whoever predicts many rows
-    # (`registry.load_active_models(compile=True)`); not part of the artifact.
+    # (`registry.load_active_models(compiled_trees=True)`); not part of the artifact.
     forest: Forest | None = field(default=None, repr=False, compare=False)
 
     @property
