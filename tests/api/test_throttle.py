@@ -3,6 +3,7 @@ address; 429 problem+json with Retry-After; shared through Redis between API rep
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ def _statuses(responses: list[Any]) -> list[int]:
     return [r.status_code for r in responses]
 
 
+def _clear_of_a_window_end(window_s: int, margin_s: float = 10.0) -> None:
+    """Start a test's hits clear of a window's end. The limiter's sliding-window counter floors
+    the previous window's weighted hits (`limits`' SlidingWindowCounter), so hits that straddle a
+    window's end count one fewer and one more gets through (a run at 09:00 UTC let a fourth login
+    attempt pass a 3/hour limit)."""
+    left = window_s - time.time() % window_s
+    if left < margin_s:
+        time.sleep(left + 0.05)
+
+
 def test_login_attempts_are_limited_per_account_and_address(database_url: str, tmp_path: Path) -> None:
     tenant = make_tenant(database_url, "throttle")
     email = tenant.users["viewer"]["email"]
@@ -26,6 +37,7 @@ def test_login_attempts_are_limited_per_account_and_address(database_url: str, t
     # could pass (a minute's window was crossed in a loaded CI run); an hour makes that ~1000× rarer.
     limits = RateLimits(ip=UNLIMITED, principal=UNLIMITED, login="3/hour")
     with api_client(database_url, tmp_path, rate_limits=limits) as client:
+        _clear_of_a_window_end(3600)
         wrong = [client.post("/api/v1/auth/login", json={"email": email, "password": "not the password"})
                  for _ in range(3)]
         assert _statuses(wrong) == [401, 401, 401]
@@ -45,10 +57,12 @@ def test_requests_are_limited_per_principal_and_per_address(database_url: str, t
     read, write = ({"X-API-Key": tenant.keys[scope]} for scope in ("read", "write"))
     with api_client(database_url, tmp_path, rate_limits=RateLimits(ip=UNLIMITED, principal="2/minute",
                                                                    login=UNLIMITED)) as client:
+        _clear_of_a_window_end(60)
         assert _statuses([client.get("/api/v1/me", headers=read) for _ in range(3)]) == [200, 200, 429]
         assert client.get("/api/v1/me", headers=write).status_code == 200  # another key, its own budget
     with api_client(database_url, tmp_path, rate_limits=RateLimits(ip="2/minute", principal=UNLIMITED,
                                                                    login=UNLIMITED)) as client:
+        _clear_of_a_window_end(60)
         answers = [client.get("/api/v1/me", headers=key) for key in (read, write, read)]
         assert _statuses(answers) == [200, 200, 429]
         assert "requests from testclient" in answers[-1].json()["detail"]
@@ -60,6 +74,7 @@ def test_replicas_share_one_budget_through_redis(redis_url: str) -> None:
     prefix = f"reos-test-{uuid.uuid4().hex[:8]}"
     limits = RateLimits(ip="3/minute")
     replicas = [Throttle(limits, redis_url, key_prefix=prefix) for _ in range(2)]
+    _clear_of_a_window_end(60)
     for i in range(3):
         replicas[i % 2].check("ip", "203.0.113.9", "requests from 203.0.113.9")
     with pytest.raises(Problem) as over:
@@ -86,6 +101,7 @@ def test_the_address_limit_holds_with_redis_counters(database_url: str, tmp_path
     try:
         with api_client(database_url, tmp_path, redis_url=redis_url,
                         rate_limits=RateLimits(ip="2/minute", principal=UNLIMITED, login=UNLIMITED)) as client:
+            _clear_of_a_window_end(60)
             assert _statuses([client.get("/api/v1/me", headers=read) for _ in range(3)]) == [200, 200, 429]
     finally:  # the app's counters (prefix reos:api): a rerun within the minute starts from zero
         for key in client_.scan_iter("reos:api*"):
@@ -98,6 +114,7 @@ def test_in_memory_counters_expire_when_read_and_are_swept_once_a_second() -> No
     throttle = Throttle(RateLimits(principal="3/second"))
     item = throttle.items["principal"]
     throttle.storage.timer.join()  # the library's first timer (10 ms, started by its constructor)
+    _clear_of_a_window_end(1, margin_s=0.5)
     assert [throttle.limiter.hit(item, "principal", "k") for _ in range(4)] == [True, True, True, False]
     timer = throttle.storage.timer
     assert timer.interval == throttle.storage.SWEEP_S and timer.daemon and timer.is_alive()
