@@ -255,3 +255,37 @@ def test_iso_dates_by_arrow_are_pandas_dates(monkeypatch) -> None:
             assert [type(v) for v in fast.rows[column]] == [type(v) for v in slow.rows[column]]
         assert [(r.ref, r.reason) for r in fast.rejects] == [(r.ref, r.reason) for r in slow.rejects]
     assert taken > 60  # the fast path was taken (the ISO-only pages), and refused elsewhere
+
+
+def test_plain_number_shape_is_the_regex() -> None:
+    """`_plain_number_shape` (NumPy over the bytes) says what the plain-number regex and the
+    length bound say, and whether a value has a fraction, on random arrays of short strings over
+    digits, signs, points and other characters, sliced at random (an array's offset)."""
+    import re
+
+    import numpy as np
+    import pyarrow as pa
+
+    from realestate_assets.discovery import validate
+
+    rng = np.random.default_rng(5)
+    alphabet = list("0123456789") * 3 + ["-", "-", ".", ".", "+", "e", " ", "x", "\u0663", "\u00e9"]
+    pattern = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+    fixed = ["-", ".", "-.", "-.5", ".5", "5.", "5", "-5", "0.0", "--5", "5-", "1.2.3", "1..2", "123456789012345",
+             "1234567890123456", "-12345678901234", "12345678901234.5", "-0"]
+    verdicts = set()
+    for trial in range(3000):
+        values = [fixed[trial % len(fixed)]] if trial < len(fixed) else \
+            ["".join(rng.choice(alphabet, size=int(rng.integers(1, 18)))) if rng.random() < 0.05
+             else str(rng.choice(["", "-"])) + str(int(rng.integers(0, 10 ** int(rng.integers(1, 12)))))
+             + str(rng.choice(["", "." + str(int(rng.integers(0, 1000)))]))
+             for _ in range(int(rng.integers(1, 12)))]
+        start = int(rng.integers(0, len(values)))
+        array = pa.array(["pad", *values, "pad"], type=pa.large_string()).slice(1 + start, len(values) - start)
+        kept = values[start:]
+        plain = all(pattern.fullmatch(v) and len(v) <= validate._PLAIN_NUMBER_CHARS for v in kept)
+        expected = (any("." in v for v in kept) if plain else None) if kept else None
+        got = validate._plain_number_shape(array) if kept else None
+        assert got == expected, (kept, got, expected)
+        verdicts.add(got)
+    assert verdicts == {None, False, True}

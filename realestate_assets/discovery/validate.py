@@ -158,11 +158,9 @@ def _plain_numbers(arrow: pa.Array, index: pd.Index) -> pd.Series | None:
     present = pc.drop_null(arrow)
     if len(present) == 0:
         return None
-    plain = pc.and_(pc.match_substring_regex(present, _PLAIN_NUMBER_RE2),
-                    pc.less_equal(pc.utf8_length(present), _PLAIN_NUMBER_CHARS))
-    if not pc.all(plain).as_py():
+    fraction = _plain_number_shape(present)
+    if fraction is None:
         return None
-    fraction = pc.any(pc.match_substring(present, ".")).as_py()
     numbers = pc.cast(arrow, pa.float64()) if fraction else pc.cast(pc.cast(arrow, pa.int64()), pa.float64())
     return pd.Series(numbers.to_numpy(zero_copy_only=False), index=index, dtype="float64")
 
@@ -174,6 +172,35 @@ def _suspect(text: pd.Series | None, arrow: pa.Array | None) -> bool:
         return bool(pc.any(pc.match_substring_regex(arrow, _SUSPECT_RE2)).as_py())
     assert text is not None
     return bool(text.str.contains(_SUSPECT, regex=True, na=False).any())
+
+
+def _plain_number_shape(present: pa.Array) -> bool | None:
+    """Whether every value of a text array with no null matches `_PLAIN_NUMBER_RE2` within
+    `_PLAIN_NUMBER_CHARS` characters: None if not, else whether any has a fraction. By NumPy
+    over the array's bytes (the regex kernel was ≈0.6 CPU s of `sales` at a million rows, issue
+    17): only ASCII digits, '-' and '.'; a '-' only as a value's first byte; at most one '.' a
+    value, with a digit before it and one after; a digit in every value."""
+    _, offsets_buffer, data_buffer = present.buffers()
+    at = np.frombuffer(offsets_buffer, dtype=np.int64, count=len(present) + 1, offset=present.offset * 8)
+    lengths = np.diff(at)
+    if lengths.min() < 1 or lengths.max() > _PLAIN_NUMBER_CHARS:  # ASCII only below: bytes are characters
+        return None
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[at[0]:at[-1]]
+    starts, ends = at[:-1] - at[0], at[1:] - at[0]
+    digit = (data >= ord("0")) & (data <= ord("9"))
+    minus, dot = data == ord("-"), data == ord(".")
+    if not (digit | minus | dot).all():
+        return None
+    signed = minus[starts]
+    if int(minus.sum()) != int(signed.sum()) or (signed & (lengths == 1)).any():  # "-" alone: no digit
+        return None
+    dots = np.flatnonzero(dot)
+    if not len(dots):
+        return False
+    owner = np.searchsorted(ends, dots, side="right")  # the value each '.' is in
+    if (np.diff(owner) == 0).any() or (dots == starts[owner]).any() or (dots + 1 == ends[owner]).any():
+        return None
+    return None if (~digit[dots - 1]).any() else True  # "-.5": a '.' right after the sign
 
 
 def _clean_text(name: str, text: pd.Series, flag, cleaned: Counter[str], arrow: pa.Array | None = None) -> pd.Series:
