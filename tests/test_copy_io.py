@@ -503,3 +503,55 @@ def test_numeric_fields_take_the_exact_decimal_of_the_shortest_text() -> None:
     magnitude, exponent, negative = _float_decimals(pa.array(values))
     for value, digits, power, minus in zip(values, magnitude, exponent, negative, strict=True):
         assert Decimal(int(digits)).scaleb(int(power)) * (-1 if minus else 1) == Decimal(repr(float(value))), value
+
+
+def test_binary_rows_are_the_fields_one_after_another() -> None:
+    """`_BinaryRows`' bytes (runs of fixed-width fields joined as one record a row) are each row's
+    field count and then each field — its length, -1 for NULL, and its bytes — packed one by one,
+    on a table whose fixed-width runs are cut by text and jsonb, with NULLs in every column."""
+    import datetime as dt
+    import struct
+
+    import pyarrow as pa
+
+    from realestate_assets.db import copy_io
+
+    n = 23
+    columns = {
+        "bigint": pa.array([i * 10**12 if i % 3 else None for i in range(n)], pa.int64()),
+        "double precision": pa.array([i / 7 if i % 4 else None for i in range(n)], pa.float64()),
+        "text": pa.array([f"t{i}é" if i % 5 else None for i in range(n)], pa.large_string()),
+        "boolean": pa.array([bool(i % 2) if i % 6 else None for i in range(n)], pa.bool_()),
+        "date": pa.array([dt.date(1990, 1, 1) + dt.timedelta(days=i) if i % 7 else None for i in range(n)],
+                         pa.date32()),
+        "integer": pa.nulls(n),
+        "jsonb": pa.array([f'{{"a": {i}}}' if i % 2 else None for i in range(n)], pa.large_string()),
+        "timestamp with time zone": pa.array([i * 10**6 if i % 8 else None for i in range(n)],
+                                             pa.timestamp("us", tz="UTC")),
+    }
+    kinds = list(columns)
+    epoch = dt.date(2000, 1, 1)
+
+    def field(kind: str, value: object) -> bytes:
+        if value is None:
+            return struct.pack(">i", -1)
+        if kind in ("text", "jsonb"):
+            data = (b"\x01" if kind == "jsonb" else b"") + str(value).encode()
+            return struct.pack(">i", len(data)) + data
+        if kind == "date":
+            return struct.pack(">ii", 4, (value - epoch).days)
+        if kind == "timestamp with time zone":
+            moment = value - dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+            return struct.pack(">iq", 8, moment // dt.timedelta(microseconds=1))
+        code = {"bigint": "q", "double precision": "d", "boolean": "?", "integer": "i"}[kind]
+        return struct.pack(">i" + code, struct.calcsize(code), value)
+
+    expected = copy_io.COPY_BINARY_HEADER + b"".join(
+        struct.pack(">h", len(kinds)) + b"".join(field(kind, columns[kind][i].as_py()) for kind in kinds)
+        for i in range(n)) + copy_io.COPY_BINARY_TRAILER
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 5)  # several slices, the last one short
+        rows = copy_io._BinaryRows.of(pa.table(list(columns.values()), names=kinds), kinds)
+        assert rows is not None
+        got = b"".join(iter(lambda: rows.read(7), b""))
+    assert got == expected

@@ -201,3 +201,91 @@ def test_plain_numbers_by_arrow_are_pandas_numbers(monkeypatch) -> None:
         a, b = numbers_of(fast), numbers_of(slow)
         assert np.array_equal(np.signbit(a), np.signbit(b))
         assert [(r.ref, r.reason) for r in fast.rejects] == [(r.ref, r.reason) for r in slow.rejects]
+
+
+def test_iso_dates_by_arrow_are_pandas_dates(monkeypatch) -> None:
+    """A date column read by Arrow's cast (every value an ISO day from 1850 to today) gives the
+    rows and rejects of pandas' mixed-format parse; on random pages of ISO days (today, tomorrow,
+    before 1850, far future, leap days, days that do not exist) with and without a value that
+    sends the column back to pandas (other spellings, times, text, padding), missing dates too."""
+    import datetime as dt
+
+    import numpy as np
+
+    from realestate_assets.discovery import validate
+
+    rng = np.random.default_rng(21)
+    today = pd.Timestamp.now().date()
+    fields = {**FIELDS, "list_date": FieldMap(column="listed")}  # a date field a row may lack
+    edge = [today.isoformat(), (today + dt.timedelta(days=1)).isoformat(), "1850-01-01", "1849-12-31",
+            "2016-02-29", "2015-02-29", "2015-13-01", "0000-01-01", "9999-12-31", "2300-01-01", "1600-06-01"]
+    odd = ["03/01/2015", "2015-3-1", "2015-03-01T10:00", "2015-03-01 00:00:00", "20150301", "soon",
+           "March 1, 2015", " 2015-03-01 ", "2015-03-01Z", "+2015-03-01", "٢٠١٥-٠٣-٠١"]
+
+    def value(kind: int) -> str:
+        if kind == 0:
+            first = dt.date(1850, 1, 1)
+            return (first + dt.timedelta(days=int(rng.integers(0, (today - first).days + 1)))).isoformat()
+        if kind == 1:
+            return str(rng.choice(edge))
+        return str(rng.choice([*odd, ""]))
+
+    taken = 0
+    real = validate._iso_dates
+
+    def counted(arrow, index):
+        nonlocal taken
+        dates = real(arrow, index)
+        taken += dates is not None
+        return dates
+
+    for trial in range(150):
+        kinds = [0] if trial % 3 == 0 else [0, 1] if trial % 3 == 1 else [0, 1, 2]
+        rows = [dict(GOOD, id=f"s{i}", date=value(int(rng.choice(kinds))),
+                     listed=value(int(rng.choice(kinds))) if rng.random() < 0.7 else "")
+                for i in range(int(rng.integers(1, 30)))]
+        with monkeypatch.context() as m:
+            m.setattr(validate, "_iso_dates", counted)
+            fast = canonicalize(page(rows), fields, bounding_box=BOX)
+        with monkeypatch.context() as m:
+            m.setattr(validate, "_iso_dates", lambda arrow, index: None)
+            slow = canonicalize(page(rows), fields, bounding_box=BOX)
+        pd.testing.assert_frame_equal(fast.rows, slow.rows, check_exact=True)
+        for column in ("sale_date", "list_date"):  # `datetime.date` objects and NaT, as pandas' `.dt.date`
+            assert [type(v) for v in fast.rows[column]] == [type(v) for v in slow.rows[column]]
+        assert [(r.ref, r.reason) for r in fast.rejects] == [(r.ref, r.reason) for r in slow.rejects]
+    assert taken > 60  # the fast path was taken (the ISO-only pages), and refused elsewhere
+
+
+def test_plain_number_shape_is_the_regex() -> None:
+    """`_plain_number_shape` (NumPy over the bytes) says what the plain-number regex and the
+    length bound say, and whether a value has a fraction, on random arrays of short strings over
+    digits, signs, points and other characters, sliced at random (an array's offset)."""
+    import re
+
+    import numpy as np
+    import pyarrow as pa
+
+    from realestate_assets.discovery import validate
+
+    rng = np.random.default_rng(5)
+    alphabet = list("0123456789") * 3 + ["-", "-", ".", ".", "+", "e", " ", "x", "\u0663", "\u00e9"]
+    pattern = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+    fixed = ["-", ".", "-.", "-.5", ".5", "5.", "5", "-5", "0.0", "--5", "5-", "1.2.3", "1..2", "123456789012345",
+             "1234567890123456", "-12345678901234", "12345678901234.5", "-0"]
+    verdicts = set()
+    for trial in range(3000):
+        values = [fixed[trial % len(fixed)]] if trial < len(fixed) else \
+            ["".join(rng.choice(alphabet, size=int(rng.integers(1, 18)))) if rng.random() < 0.05
+             else str(rng.choice(["", "-"])) + str(int(rng.integers(0, 10 ** int(rng.integers(1, 12)))))
+             + str(rng.choice(["", "." + str(int(rng.integers(0, 1000)))]))
+             for _ in range(int(rng.integers(1, 12)))]
+        start = int(rng.integers(0, len(values)))
+        array = pa.array(["pad", *values, "pad"], type=pa.large_string()).slice(1 + start, len(values) - start)
+        kept = values[start:]
+        plain = all(pattern.fullmatch(v) and len(v) <= validate._PLAIN_NUMBER_CHARS for v in kept)
+        expected = (any("." in v for v in kept) if plain else None) if kept else None
+        got = validate._plain_number_shape(array) if kept else None
+        assert got == expected, (kept, got, expected)
+        verdicts.add(got)
+    assert verdicts == {None, False, True}

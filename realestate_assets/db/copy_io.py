@@ -509,10 +509,26 @@ class _BinaryRows:
         return out
 
     def _encode(self, start: int, rows: int) -> memoryview:
-        n = len(self.columns)
-        fields = [_fixed_fields(np.full(rows, n, dtype=">i2"), None)]  # each row's field count
-        fields += [field for array, kind in self.columns for field in _binary_fields(array.slice(start, rows), kind)]
-        joined = pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
+        # Each run of fixed-width fields (the row's field count, floats, dates, a text's length,
+        # all-NULL columns, …) is one record a row, so the element-wise join takes the runs and
+        # the texts, not an array per field: the join was half of `features`' encoding at 1M
+        # (issue 17).
+        count: _Fixed = (np.full(rows, len(self.columns), dtype=">i2"), None, ">i2")  # each row's field count
+        fields: list[pa.LargeBinaryArray] = []
+        run: list[_Fixed] = [count]
+        for array, kind in self.columns:
+            for field in _binary_fields(array.slice(start, rows), kind):
+                if isinstance(field, tuple):
+                    run.append(field)
+                    continue
+                if run:
+                    fields.append(_fixed_run(run))
+                    run = []
+                fields.append(field)
+        if run:
+            fields.append(_fixed_run(run))
+        joined = fields[0] if len(fields) == 1 else \
+            pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
         _, offsets, data = joined.buffers()
         at = np.frombuffer(offsets, dtype=np.int64, count=rows + 1, offset=joined.offset * 8)
         return memoryview(data)[int(at[0]):int(at[-1])] if data is not None else memoryview(b"")
@@ -554,26 +570,42 @@ def _binary_values(values: pa.Array, kind: str) -> pa.Array | None:
     return None
 
 
-def _binary_fields(values: pa.Array, kind: str) -> list[pa.LargeBinaryArray]:
-    """Each row's field of one column: its length (-1 for NULL) and its value's bytes, as one array
-    or (text, jsonb) as the length's and the text's, joined with the row's other fields: a chunk's
-    text is copied once into its rows, not first into its fields (tens of MB of provenance)."""
+def _binary_fields(values: pa.Array, kind: str) -> list[_Fixed | pa.LargeBinaryArray]:
+    """Each row's field of one column: its length (-1 for NULL) and its value's bytes, as
+    fixed-width records (`_Fixed`, joined with the fixed-width fields next to them by
+    `_fixed_run`) or, for text and jsonb, the length's records and the text: a chunk's text is
+    copied once into its rows, not first into its fields (tens of MB of provenance)."""
+    fixed = _fixed_value(values, kind)
+    if fixed is not None:
+        return [fixed]
     null = values.is_null().to_numpy(zero_copy_only=False)
-    if pa.types.is_null(values.type):
-        return [_fixed_fields(np.full(len(values), -1, dtype=">i4"), None)]
     if kind in ("text", "jsonb"):
         text = values.cast(pa.large_binary()).fill_null(b"")
         lengths = pc.binary_length(text).to_numpy()
         if kind == "text":
-            prefix = _fixed_fields(np.where(null, -1, lengths).astype(">i4"), None)
-        else:  # the field's length, then jsonb's version byte: the text is not copied to prepend it
-            prefix = np.empty(len(values), dtype=[("length", ">i4"), ("version", "u1")])
-            prefix["length"] = np.where(null, -1, lengths + len(JSONB_VERSION))
-            prefix["version"] = JSONB_VERSION[0]
-            prefix = _fixed_fields(prefix, null)
-        return [prefix, text]
-    if kind in ("numeric", FIXED_NUMERIC):
-        return [_numeric_fields(values, null)]
+            return [(np.where(null, -1, lengths).astype(">i4"), None, ">i4"), text]
+        # the field's length, then jsonb's version byte (dropped for NULL): the text is not
+        # copied to prepend it
+        prefix = np.empty(len(values), dtype=[("length", ">i4"), ("version", "u1")])
+        prefix["length"] = np.where(null, -1, lengths + len(JSONB_VERSION))
+        prefix["version"] = JSONB_VERSION[0]
+        return [(prefix.view("V5"), null if null.any() else None, "V5"), text]
+    return [_numeric_fields(values, null)]
+
+
+# Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
+# record a 4-byte length then the value's bytes (dropped for a NULL row when joined).
+_Fixed = tuple[np.ndarray, np.ndarray | None, str]
+
+
+def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
+    """A fixed-width column's fields (`_Fixed`); an all-NULL column (`pa.nulls`, any kind) is its
+    lengths alone. None for a variable-width kind."""
+    if pa.types.is_null(values.type):
+        return np.full(len(values), -1, dtype=">i4"), None, ">i4"
+    if kind not in BINARY_FIXED:
+        return None
+    null = values.is_null().to_numpy(zero_copy_only=False)
     if kind == "boolean":
         raw = values.cast(pa.uint8()).fill_null(0).to_numpy()
     elif kind == "date":
@@ -583,10 +615,27 @@ def _binary_fields(values: pa.Array, kind: str) -> list[pa.LargeBinaryArray]:
     else:
         raw = values.fill_null(0).to_numpy()
     width = np.dtype(BINARY_FIXED[kind]).itemsize
-    records = np.empty(len(values), dtype=[("length", ">i4"), ("value", BINARY_FIXED[kind])])
+    record = np.dtype([("length", ">i4"), ("value", BINARY_FIXED[kind])])
+    records = np.empty(len(values), dtype=record)
     records["length"] = np.where(null, -1, width)
     records["value"] = raw
-    return [_fixed_fields(records, null)]
+    return records.view(f"V{record.itemsize}"), null if null.any() else None, f"V{record.itemsize}"
+
+
+def _fixed_run(run: list[_Fixed]) -> pa.LargeBinaryArray:
+    """Consecutive fixed-width fields (`_fixed_value`'s) as one record a row: their bytes side
+    by side, a NULL field cut to its 4-byte length."""
+    record = np.dtype([(str(i), kind) for i, (_, _, kind) in enumerate(run)])
+    records = np.empty(len(run[0][0]), dtype=record)
+    keep = None
+    for i, (values, null, _) in enumerate(run):
+        records[str(i)] = values
+        if null is not None:
+            if keep is None:
+                keep = np.ones((len(records), record.itemsize), dtype=bool)
+            at = record.fields[str(i)][1] + 4  # the value's bytes, after the length
+            keep[null, at:at + values.dtype.itemsize - 4] = False
+    return _fixed_fields(records, None, keep)
 
 
 def _fixed_fields(records: np.ndarray, null: np.ndarray | None,
