@@ -130,8 +130,8 @@ def _sources_by_code(codes: np.ndarray, count: int, source: pd.Series) -> np.nda
 
     By column: each prospect's set of sources is a bit mask (a county has a few sources) OR-ed
     from its rows, one vectorized pass per source, without hashing the (prospect, source) pairs
-    (issue 17); the prospects with the same set share one list. A county with more sources than
-    a mask holds is grouped the slow way."""
+    (issue 17); the prospects with the same set share one list (written once as jsonb, copy_io).
+    A county with more sources than a mask holds is grouped the slow way."""
     names_codes, names = pd.factorize(source, sort=True)
     if len(names) > 62:
         pairs = pd.DataFrame({"code": codes, "source": source.to_numpy()}).drop_duplicates()

@@ -164,7 +164,7 @@ def _component_keys(labels: np.ndarray, count: int,
             if rows.size == 0:
                 continue
             codes, uniques = _sorted_codes(values)
-        if rows.size == 0:
+        if codes.size == 0:
             continue
         best = pd.Series(codes).groupby(labels[rows]).min()
         components = best.index.to_numpy()
