@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from realestate_assets.config_models import CountyConfig, FieldMap, SourceBase
 from realestate_assets.discovery.addresses import normalize_addresses
-from realestate_assets.discovery.matching import match_prospects
+from realestate_assets.discovery.matching import _sorted_codes, match_prospects
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import LISTING_REQUIRED, iter_source
 from realestate_assets.discovery.validate import SALE_REQUIRED, canonicalize
@@ -124,21 +124,29 @@ def collect_listings(county: CountyConfig, reader: Reader = iter_source) -> Coll
     return collect(county, "listings", LISTING_REQUIRED, "source_id", reader, DEFAULT_LISTING_FIELDS)
 
 
-def _sources_by_prospect(records: pd.DataFrame) -> pd.Series:
-    """Each prospect's sources, distinct and sorted, as a list, indexed by prospect key.
+def _sources_by_code(codes: np.ndarray, count: int, source: pd.Series) -> np.ndarray:
+    """Each prospect's sources, distinct and sorted, as a list: one object array in the order of
+    the prospects' codes (`count` of them; each row's code in `codes`, its source in `source`).
 
-    By column: each prospect's set of sources is a bit mask (a county has a few sources), and
-    the prospects with the same set share one list (written once as jsonb, copy_io). A county
-    with more sources than a mask holds is grouped the slow way."""
-    pairs = records.drop_duplicates()
-    codes, names = pd.factorize(pairs["source"], sort=True)
+    By column: each prospect's set of sources is a bit mask (a county has a few sources) OR-ed
+    from its rows, one vectorized pass per source, without hashing the (prospect, source) pairs
+    (issue 17); the prospects with the same set share one list (written once as jsonb, copy_io).
+    A county with more sources than a mask holds is grouped the slow way."""
+    names_codes, names = pd.factorize(source, sort=True)
     if len(names) > 62:
-        return pairs.sort_values("source").groupby("prospect_key")["source"].agg(list)
-    masks = pd.Series(np.left_shift(1, codes.astype(np.int64)), index=pairs.index) \
-        .groupby(pairs["prospect_key"].to_numpy()).sum()
-    lists = {int(mask): [str(names[i]) for i in range(len(names)) if int(mask) >> i & 1]
-             for mask in masks.unique()}
-    return masks.map(lists)
+        pairs = pd.DataFrame({"code": codes, "source": source.to_numpy()}).drop_duplicates()
+        lists = pairs.sort_values("source").groupby("code")["source"].agg(list)
+        return lists.reindex(range(count)).to_numpy()
+    masks = np.zeros(count, dtype=np.int64)
+    for i in range(len(names)):
+        seen = np.zeros(count, dtype=bool)
+        seen[codes[names_codes == i]] = True
+        masks |= seen.astype(np.int64) << i
+    distinct, which = np.unique(masks, return_inverse=True)
+    lists = np.empty(len(distinct), dtype=object)
+    for j, mask in enumerate(distinct.tolist()):
+        lists[j] = [str(names[i]) for i in range(len(names)) if mask >> i & 1]
+    return lists[which]
 
 
 SALE_ORDER = ["parcel_id", "sale_date", "sale_id"]
@@ -279,8 +287,16 @@ def prospect_frame(matched: Matched) -> pd.DataFrame:
         else matched.records.sort_values("rank", kind="stable")
     columns = [c for c in ("parcel_id", "address", "unit", "city", "state", "zip", "latitude", "longitude",
                            "use_type", *LISTING_FACTS) if c in ordered.columns]
-    frame = ordered.groupby("prospect_key", sort=True)[columns].first()  # first non-null per column
-    frame["sources"] = _sources_by_prospect(ordered[["prospect_key", "source"]])
+    # The keys are factorized once, in their sorted order (Arrow sorts the text): the rows are
+    # grouped and their sources collected on those codes, and the frame's index is the sorted
+    # keys (the groupby hashed and sorted the million keys as Python objects, the sources'
+    # pairs and groupby twice more, the assignment aligned them once more: issue 17).
+    if ordered["prospect_key"].hasnans:  # no prospect (as the groupby on the keys dropped them)
+        ordered = ordered.loc[ordered["prospect_key"].notna().to_numpy()]
+    codes, keys = _sorted_codes(ordered["prospect_key"].to_numpy(dtype=object))
+    frame = ordered.groupby(codes, sort=True)[columns].first()  # first non-null per column
+    frame.index = pd.Index(keys, name="prospect_key")
+    frame["sources"] = _sources_by_code(codes, len(keys), ordered["source"])
     if "address" in frame.columns:
         frame["address_key"] = normalize_addresses(
             frame["address"], frame.get("city"), frame.get("state"), frame.get("zip"))["address_key"].to_numpy()

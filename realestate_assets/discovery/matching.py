@@ -126,28 +126,46 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[indices], values[np.flatnonzero(grows)][order]
 
 
+def _sorted_codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`_sorted_codes` of a column with missing values: their code is -1 (as `pd.factorize`'s)."""
+    present = values.notna().to_numpy()
+    codes = np.full(len(values), -1, dtype=np.intp)
+    codes[present], uniques = _sorted_codes(values.to_numpy(dtype=object)[present])
+    return codes, uniques
+
+
 def _component_keys(labels: np.ndarray, count: int,
-                    identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]]) -> np.ndarray:
+                    identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]],
+                    coded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
     """The prospect key of each row: its component's smallest value of the first identifier
     that any of its rows has (in `identifiers`' order of trust). Each identifier's values are
     made only for the rows of components still without a key (coordinates' text is not built
     for a county whose every record has a parcel id), and the smallest value per component is
     found on sorted codes (a string's code orders as the string), not by a Python call per
-    component."""
+    component. `coded`: an identifier's sorted codes for every row, made already
+    (`_sorted_codes_of`), taken instead of its values."""
     key_of = np.full(count, None, dtype=object)
     keyed = np.zeros(count, dtype=bool)
     for kind, values_of in identifiers:
         rows = np.flatnonzero(~keyed[labels])
         if rows.size == 0:
             break
-        values = values_of(rows)
-        if values is None:
+        if coded is not None and kind in coded:
+            every, uniques = coded[kind]
+            codes = every[rows]  # a subset of sorted codes still orders as its strings
+            present = codes >= 0
+            rows, codes = rows[present], codes[present]
+        else:
+            values = values_of(rows)
+            if values is None:
+                continue
+            present = values.notna().to_numpy()
+            rows, values = rows[present], values.to_numpy(dtype=object)[present]
+            if rows.size == 0:
+                continue
+            codes, uniques = _sorted_codes(values)
+        if codes.size == 0:
             continue
-        present = values.notna().to_numpy()
-        rows, values = rows[present], values.to_numpy(dtype=object)[present]
-        if rows.size == 0:
-            continue
-        codes, uniques = _sorted_codes(values)
         best = pd.Series(codes).groupby(labels[rows]).min()
         components = best.index.to_numpy()
         smallest = uniques[best.to_numpy()]
@@ -182,7 +200,9 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     else:
         address_key = pd.Series(pd.NA, index=index, dtype="string")
 
-    parcel_codes = pd.factorize(parcel, use_na_sentinel=True)[0]
+    # Sorted codes: the parcel edges' groups and, below, each component's smallest parcel id
+    # (its key) from one factorization of the million ids (issue 17: they were factorized twice).
+    parcel_codes, parcel_uniques = _sorted_codes_of(parcel)
     address_codes = pd.factorize(address_key, use_na_sentinel=True)[0]
 
     def allowed(a: np.ndarray, b: np.ndarray, *stronger: np.ndarray) -> np.ndarray:
@@ -232,7 +252,8 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         ("record", lambda rows: records["source"].iloc[rows].astype(str) + ":"
          + records["source_id"].iloc[rows].astype(str)),
     ]
-    keys = pd.Series(_component_keys(labels, count, identifiers), index=index, dtype=object)
+    keys = pd.Series(_component_keys(labels, count, identifiers, coded={"parcel": (parcel_codes, parcel_uniques)}),
+                     index=index, dtype=object)
 
     links = pd.DataFrame({
         "source": records["source"].to_numpy(),

@@ -125,3 +125,51 @@ def test_records_out_of_rank_order_are_ordered_first() -> None:
     ordered = prospect_frame(Matched(records.iloc[::-1], pd.DataFrame(), 0.5))
     assert_frame_equal(shuffled, ordered)
     assert shuffled.loc[0, "latitude"] == 47.6
+
+
+def prospect_frame_by_key_groupby(matched: Matched) -> pd.DataFrame:
+    """`prospect_frame` as it was written: grouped on the key text, the sources' pairs by hash."""
+    ordered = matched.records.sort_values("rank", kind="stable")
+    columns = [c for c in ("parcel_id", "address", "unit", "city", "state", "zip", "latitude", "longitude",
+                           "use_type") if c in ordered.columns]
+    frame = ordered.groupby("prospect_key", sort=True)[columns].first()
+    pairs = ordered[["prospect_key", "source"]].drop_duplicates()
+    frame["sources"] = pairs.sort_values("source").groupby("prospect_key")["source"].agg(list)
+    return frame.reset_index()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prospect_frame_on_sorted_codes_is_the_key_groupby(seed: int) -> None:
+    """The keys factorized once (Arrow-sorted codes) give the frame grouping on the key text gave:
+    the same keys in the same order, each column's first value, the sources; a missing key is no
+    prospect."""
+    rnd = random.Random(seed)
+    n = 400
+    keys = [rnd.choice([None, "k1", "k10", "k2", "K2", "ä", "address-00ff", "7"]) for _ in range(n)] if seed \
+        else [f"k{rnd.randrange(150)}" for _ in range(n)]
+    records = pd.DataFrame({
+        "source": [rnd.choice(["kc", "mls", "zz"]) for _ in range(n)],
+        "source_id": [f"s{i}" for i in range(n)],
+        "parcel_id": [rnd.choice([None, "1", "2"]) for _ in range(n)],
+        "latitude": [rnd.choice([np.nan, 47.5, 47.6]) for _ in range(n)],
+        "longitude": -122.3, "use_type": [rnd.choice([None, "sfr", "condo"]) for _ in range(n)],
+        "rank": sorted(rnd.choice([0, 1]) for _ in range(n)), "prospect_key": keys})
+    got = prospect_frame(Matched(records, pd.DataFrame(), 0.0))
+    assert_frame_equal(got, prospect_frame_by_key_groupby(Matched(records, pd.DataFrame(), 0.0)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
+    """The parcel ids' sorted codes made once for the edges give each component the key its
+    own values' codes gave (`_component_keys` with and without them)."""
+    rnd = np.random.default_rng(seed)
+    n, count = 1_000, 300
+    labels = rnd.integers(0, count, n)
+    labels[:count] = np.arange(count)
+    parcel = pd.Series([f"P{rnd.integers(0, 80)}" if rnd.random() < 0.6 else None for _ in range(n)], dtype="string")
+    record = pd.Series([f"r{i}" for i in range(n)], dtype="string")
+    identifiers = [("parcel", lambda rows: parcel.iloc[rows]), ("record", lambda rows: record.iloc[rows])]
+    coded = {"parcel": matching._sorted_codes_of(parcel)}
+    assert (coded["parcel"][0] == -1).sum() == parcel.isna().sum()
+    assert matching._component_keys(labels, count, identifiers, coded=coded).tolist() == \
+        matching._component_keys(labels, count, identifiers).tolist()
