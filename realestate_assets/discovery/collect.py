@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from realestate_assets.config_models import CountyConfig, FieldMap, SourceBase
 from realestate_assets.discovery.addresses import normalize_addresses
-from realestate_assets.discovery.matching import _sorted_codes, match_prospects
+from realestate_assets.discovery.matching import match_prospects, sorted_codes
 from realestate_assets.discovery.records import Page, Reject
 from realestate_assets.discovery.sources import LISTING_REQUIRED, iter_source
 from realestate_assets.discovery.validate import SALE_REQUIRED, canonicalize
@@ -293,7 +293,7 @@ def prospect_frame(matched: Matched) -> pd.DataFrame:
     # pairs and groupby twice more, the assignment aligned them once more: issue 17).
     if ordered["prospect_key"].hasnans:  # no prospect (as the groupby on the keys dropped them)
         ordered = ordered.loc[ordered["prospect_key"].notna().to_numpy()]
-    codes, keys = _sorted_codes(ordered["prospect_key"].to_numpy(dtype=object))
+    codes, keys = sorted_codes(ordered["prospect_key"].to_numpy(dtype=object))
     frame = ordered.groupby(codes, sort=True)[columns].first()  # first non-null per column
     frame.index = pd.Index(keys, name="prospect_key")
     frame["sources"] = _sources_by_code(codes, len(keys), ordered["source"])

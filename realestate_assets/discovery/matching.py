@@ -105,7 +105,7 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
     return frame[name] if name in frame.columns else None
 
 
-def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`pd.factorize(values, sort=True)` of text, the uniques as objects. The distinct values are
     sorted by Arrow (issue 17: pandas sorts them comparing Python objects, ≈1–2 CPU s for a
     million parcel ids); the same order — UTF-8 bytes order as code points, as Python compares
@@ -126,11 +126,11 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[indices], values[np.flatnonzero(grows)][order]
 
 
-def _sorted_codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """`_sorted_codes` of a column with missing values: their code is -1 (as `pd.factorize`'s)."""
+def sorted_codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`sorted_codes` of a column with missing values: their code is -1 (as `pd.factorize`'s)."""
     present = values.notna().to_numpy()
     codes = np.full(len(values), -1, dtype=np.intp)
-    codes[present], uniques = _sorted_codes(values.to_numpy(dtype=object)[present])
+    codes[present], uniques = sorted_codes(values.to_numpy(dtype=object)[present])
     return codes, uniques
 
 
@@ -143,7 +143,7 @@ def _component_keys(labels: np.ndarray, count: int,
     for a county whose every record has a parcel id), and the smallest value per component is
     found on sorted codes (a string's code orders as the string), not by a Python call per
     component. `coded`: an identifier's sorted codes for every row, made already
-    (`_sorted_codes_of`), taken instead of its values."""
+    (`sorted_codes_of`), taken instead of its values."""
     key_of = np.full(count, None, dtype=object)
     keyed = np.zeros(count, dtype=bool)
     for kind, values_of in identifiers:
@@ -163,7 +163,7 @@ def _component_keys(labels: np.ndarray, count: int,
             rows, values = rows[present], values.to_numpy(dtype=object)[present]
             if rows.size == 0:
                 continue
-            codes, uniques = _sorted_codes(values)
+            codes, uniques = sorted_codes(values)
         if codes.size == 0:
             continue
         best = pd.Series(codes).groupby(labels[rows]).min()
@@ -202,7 +202,7 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
 
     # Sorted codes: the parcel edges' groups and, below, each component's smallest parcel id
     # (its key) from one factorization of the million ids (issue 17: they were factorized twice).
-    parcel_codes, parcel_uniques = _sorted_codes_of(parcel)
+    parcel_codes, parcel_uniques = sorted_codes_of(parcel)
     address_codes = pd.factorize(address_key, use_na_sentinel=True)[0]
 
     def allowed(a: np.ndarray, b: np.ndarray, *stronger: np.ndarray) -> np.ndarray:

@@ -162,7 +162,7 @@ def test_component_keys_and_sources_by_column_match_the_per_group_rules():
     import numpy as np
 
     from realestate_assets.discovery.collect import _sources_by_code
-    from realestate_assets.discovery.matching import _component_keys, _prospect_key, _sorted_codes
+    from realestate_assets.discovery.matching import _component_keys, _prospect_key, sorted_codes
 
     rng = np.random.default_rng(3)
     n, count = 2_000, 700
@@ -184,7 +184,7 @@ def test_component_keys_and_sources_by_column_match_the_per_group_rules():
     for names in (["b", "a", "c"], [f"s{i:03d}" for i in range(70)]):  # a few sources, and more than a mask
         records = pd.DataFrame({"prospect_key": [f"k{i % 300}" for i in range(n)],
                                 "source": rng.choice(names, n)})
-        codes, keys = _sorted_codes(records["prospect_key"].to_numpy(dtype=object))
+        codes, keys = sorted_codes(records["prospect_key"].to_numpy(dtype=object))
         by_code = _sources_by_code(codes, len(keys), records["source"])
         by_group = records.drop_duplicates().sort_values("source").groupby("prospect_key")["source"].agg(list)
         assert keys.tolist() == by_group.index.tolist() and by_code.tolist() == by_group.tolist()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from realestate_assets.discovery.addresses import normalize_address, normalize_addresses
-from realestate_assets.discovery.matching import _PARCEL_JUNK, _ascii_parcel_ids, _sorted_codes, normalize_parcel_ids
+from realestate_assets.discovery.matching import _PARCEL_JUNK, _ascii_parcel_ids, normalize_parcel_ids, sorted_codes
 
 
 def parcel_ids_by_pandas(values: pd.Series) -> pd.Series:
@@ -112,7 +112,7 @@ def test_sorted_codes_are_pandas_sorted_factorize(seed: int) -> None:
         values = np.array([rnd.choice(TEXTS) for _ in range(rnd.choice([1, 2, 5, 60]))], dtype=object)
         if rnd.random() < 0.05:
             values[0] = "\ud800"  # a lone surrogate: Arrow cannot hold it, pandas sorts it
-        codes, uniques = _sorted_codes(values)
+        codes, uniques = sorted_codes(values)
         expected_codes, expected_uniques = pd.factorize(values, sort=True)
         assert codes.tolist() == expected_codes.tolist()
         assert uniques.tolist() == list(expected_uniques) and uniques.dtype == object

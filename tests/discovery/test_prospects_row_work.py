@@ -169,7 +169,7 @@ def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
     parcel = pd.Series([f"P{rnd.integers(0, 80)}" if rnd.random() < 0.6 else None for _ in range(n)], dtype="string")
     record = pd.Series([f"r{i}" for i in range(n)], dtype="string")
     identifiers = [("parcel", lambda rows: parcel.iloc[rows]), ("record", lambda rows: record.iloc[rows])]
-    coded = {"parcel": matching._sorted_codes_of(parcel)}
+    coded = {"parcel": matching.sorted_codes_of(parcel)}
     assert (coded["parcel"][0] == -1).sum() == parcel.isna().sum()
     assert matching._component_keys(labels, count, identifiers, coded=coded).tolist() == \
         matching._component_keys(labels, count, identifiers).tolist()
