@@ -23,9 +23,10 @@ tests/test_compiled.py):
 Compiling costs CPU seconds (≈7 for the AVM), so the object code is compiled once per model
 artifact and machine and kept in the object store beside the artifacts (`forest_key`: the
 artifact's sha256, the model's name and the target — CPU, its features, the compiler's
-versions), where a fresh pod (K8s) finds it as a local run does. Anything failing — the
-compiler, the store, a model lleaves cannot compile — leaves the model on LightGBM, and says
-so (`Forest.engine`, logged and in the `scores` step's metadata).
+versions), where a fresh pod (K8s) finds it as a local run does; and only when the model first
+predicts (`on_first_use`: a deal model without asking prices to judge is never compiled).
+Anything failing — the compiler, the store, a model lleaves cannot compile — leaves the model
+on LightGBM, and says so (`Forest.engine`, logged and in the `scores` step's metadata).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ HEADER = b"reos-forest-1\n"  # then the object code's sha256 (32 bytes), then th
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
                           ctypes.c_int32, ctypes.c_int32)
 _LLVM_LOCK = threading.Lock()  # LLVM's compiler state is process-wide
+_FIRST_USE_LOCK = threading.Lock()  # one thread compiles a deferred forest (`Forest.ready`)
+# `Forest.engine` of a deferred forest whose model predicted nothing (`on_first_use`).
+NOT_USED = "not compiled: predicted no rows"
 
 
 @dataclass
@@ -75,13 +79,24 @@ class Forest:
     n_features: int = 0
     compiled_now: bool = False
     _keep: Any = None  # the LLVM execution engine that owns `entry`'s code
+    _pending: Callable[[], Forest] | None = None  # `on_first_use`: made by the first prediction
+
+    def ready(self) -> Forest:
+        """This forest, made now (compiled, or read from the store) if it waited for its first use."""
+        if self._pending is not None:
+            with _FIRST_USE_LOCK:
+                if (make := self._pending) is not None:
+                    made = make()
+                    self.engine, self.entry, self.n_features = made.engine, made.entry, made.n_features
+                    self.compiled_now, self._keep, self._pending = made.compiled_now, made._keep, None
+        return self
 
 
 def predict(booster: lgb.Booster, encoded: pd.DataFrame, raw: bool, forest: Forest | None = None) -> np.ndarray:
     """The one place a trained model's rows are predicted (`ml/avm._value`, `TrainedClassifier.margin`):
     `forest`'s compiled code when it is `booster`'s, else LightGBM's `Booster.predict` (the raw
     score when `raw`). `encoded`: the model's columns in its order (the models' `encode`)."""
-    if forest is not None and forest.entry is not None and forest.booster is booster:
+    if forest is not None and forest.booster is booster and forest.ready().entry is not None:
         x = matrix(encoded)
         if x.shape[1] != forest.n_features:
             raise ValueError(f"{x.shape[1]} columns for a model of {forest.n_features} features")
@@ -237,6 +252,13 @@ def compilable(model_text: str, raw: bool) -> str | None:
     if "\nis_linear=1" in model_text:
         return "linear trees"
     return None
+
+
+def on_first_use(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, name: str) -> Forest:
+    """`compiled(...)` when the model first predicts (`predict`), not before: a model that a run
+    never predicts with costs nothing — at a million parcels without asking prices the deal
+    model's trees took ≈2 CPU s to compile, for no row. Its `engine` then says so (`NOT_USED`)."""
+    return Forest(booster, NOT_USED, _pending=lambda: compiled(booster, raw, store, artifact_sha256, name))
 
 
 def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, name: str) -> Forest:

@@ -17,7 +17,7 @@ from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.activation import retire_others
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint, training_frame, with_asof_comps
 from realestate_assets.ml.classifier import TrainedClassifier, classification_metrics
-from realestate_assets.ml.compiled import compiled
+from realestate_assets.ml.compiled import on_first_use
 from realestate_assets.ml.deal import deal_training_frame, propensity_frame
 from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.pipeline import avm_settings
@@ -64,8 +64,9 @@ def load_active_models(wh: Warehouse, store: Any, params: dict[str, str], compil
     """The county's active AVM, deal and sale-propensity models (the latter two may be None) and versions.
 
     `compiled_trees`: each final booster's trees compiled (`ml/compiled.py`, kept in `store` by
-    the artifact's sha256), for a caller that predicts a county's rows (`scores`); a model that
-    cannot be compiled predicts with LightGBM, its `forest.engine` says why."""
+    the artifact's sha256) when it first predicts, for a caller that predicts a county's rows
+    (`scores`); a model that cannot be compiled predicts with LightGBM, its `forest.engine` says
+    why (or that it predicted nothing, so was not compiled)."""
     rows = {name: active_model(wh, params, name) for name in MODEL_NAMES}
     if rows["avm"] is None:
         raise NoActiveModel(f"no active AVM for {params['county']}: materialize ml_model first")
@@ -76,7 +77,7 @@ def load_active_models(wh: Warehouse, store: Any, params: dict[str, str], compil
     if compiled_trees:
         for name, model in models.items():
             if model is not None:  # the AVM's value is LightGBM's output, the classifiers' their margin
-                model.forest = compiled(model.booster, name != "avm", store, rows[name].artifact_sha256, name)
+                model.forest = on_first_use(model.booster, name != "avm", store, rows[name].artifact_sha256, name)
     return models["avm"], models["deal"], models["sale_propensity"], versions
 
 

@@ -13,7 +13,7 @@ import pytest
 from realestate_assets.ml import compiled as compiled_module
 from realestate_assets.ml.avm import TrainedAvm
 from realestate_assets.ml.classifier import TrainedClassifier
-from realestate_assets.ml.compiled import ZERO, compiled, forest_key, matrix, packed, predict
+from realestate_assets.ml.compiled import NOT_USED, ZERO, compiled, forest_key, matrix, on_first_use, packed, predict
 from realestate_assets.objects import LocalObjectStore
 
 USES = ["sfr", "townhouse", "condo"]
@@ -154,3 +154,30 @@ def test_an_output_transform_is_left_to_lightgbm(store: LocalObjectStore) -> Non
     """`Booster.predict()` of a binary model is a probability, not the raw score compiled."""
     forest = compiled(booster("binary"), False, store, "2" * 64, "p")
     assert forest.entry is None and forest.engine == "lightgbm (objective binary sigmoid:1 transforms the raw score)"
+
+
+def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalObjectStore,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`load_active_models(compiled_trees=True)`'s forests: a model that predicts no row (the deal
+    model of a county without asking prices) costs no compile; the others compile on their first
+    prediction, once, and predict LightGBM's values to the bit."""
+    model = booster("binary")
+    made: list[str] = []
+    real = compiled_module.compile_object
+
+    def counted(text: str) -> bytes:
+        made.append(text)
+        return real(text)
+
+    monkeypatch.setattr(compiled_module, "compile_object", counted)
+    idle = on_first_use(model, True, store, "2" * 64, "deal")
+    forest = on_first_use(model, True, store, "3" * 64, "deal")
+    assert idle.engine == forest.engine == NOT_USED and not made and not store.exists(forest_key("3" * 64, "deal"))
+    other = booster("binary", seed=3)  # another booster's rows (a hold-out's) leave the forest waiting
+    x = encoded(rows(1000, 9))
+    np.testing.assert_array_equal(predict(other, x, True, forest), other.predict(x, raw_score=True))
+    assert forest.engine == NOT_USED and not made
+    for _ in range(2):
+        np.testing.assert_array_equal(predict(model, x, True, forest), model.predict(x, raw_score=True))
+    assert forest.engine == "compiled" and forest.compiled_now and len(made) == 1
+    assert store.exists(forest_key("3" * 64, "deal")) and idle.engine == NOT_USED and idle.entry is None

@@ -133,3 +133,24 @@ def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(databas
                        flags.reset_index(drop=True))
     assert out[0] is None
     assert out[1] == f"{SUSPECT_SALE}: the county file records it as 'Statutory Warranty Deed · PARTIAL INTEREST'"
+
+
+def test_rows_without_flags_are_judged_by_price_alone_and_flagged_rows_by_their_text() -> None:
+    # Most rows of a county carry no flag (none at all where its file has no such columns): only
+    # the flagged rows' text is searched, by position, whatever the index.
+    index = pd.Index([907, 3, 55, 12, 40])
+    indexed = pd.Series([250_000.0, 600_000.0, 600_000.0, 600_000.0, 600_000.0], index=index)
+    comps = pd.Series([610_000.0] * 5, index=index)
+    flags = pd.DataFrame({"last_sale_instrument": [None, "Quit Claim Deed", None, "", None],
+                          "last_sale_warnings": [None, None, pd.NA, None, "related party"]}, index=index)
+    out = suspect_sale(indexed, comps, RULE, flags)
+    assert out.index.equals(index)
+    assert out.tolist() == [f"{SUSPECT_SALE}: in today's market it is 41% of the comparable-sales estimate",
+                            f"{SUSPECT_SALE}: the county file records it as 'Quit Claim Deed'", None, None,
+                            f"{SUSPECT_SALE}: the county file records it as 'related party'"]
+    none = pd.DataFrame({"last_sale_instrument": [None] * 5, "last_sale_warnings": [np.nan] * 5}, index=index)
+    assert suspect_sale(indexed, comps, RULE, none).tolist() == [out.iloc[0], None, None, None, None]
+    # An empty term is in every text, the empty one too: every row without a ratio reason is flagged.
+    everything = SuspectSaleRule(non_market_terms=[""])
+    assert suspect_sale(indexed, comps, everything, none).tolist()[1:] == \
+        [f"{SUSPECT_SALE}: the county file records it as ''"] * 4
