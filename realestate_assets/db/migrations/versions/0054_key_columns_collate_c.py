@@ -2,11 +2,13 @@
 "Twenty-first round (a)").
 
 PostgreSQL 15 compares text with the database's collation, which for any libc locale but C/POSIX
-(C.UTF-8 included, before PostgreSQL 17) means a `strcoll` call per comparison and no abbreviated
-keys in sorts. At a million parcels half of `sales`' deferred index builds (≈5 of 10.3 server CPU
-s) was the unique (county, source, sale_id) key compared that way. The "C" collation compares
+(C.UTF-8 included, before PostgreSQL 17) means a `strcoll` call per comparison (each value copied
+into a NUL-terminated buffer first) and no abbreviated keys in sorts. The "C" collation compares
 with `memcmp` and lets sorts use abbreviated keys, for every index build, sort, merge join and
-unique check on these columns.
+unique check on these columns. At a million parcels `sales`' three key indexes build in 1.3–2.4
+fewer server CPU s of ≈12 on a C.UTF-8 server (glibc ≥ 2.35 collates C.UTF-8 by code point,
+nearly a `strcmp`); an en_US server (libc or ICU, the official `postgres` image's default)
+compares for real and gains more.
 
 Which columns: the identifiers the pipeline indexes, sorts and joins on — `county` (every table
 that has it), `prospect_key`, `parcel_id`, `sale_id`, `source_id`, and `source` where it names a
