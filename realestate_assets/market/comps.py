@@ -66,12 +66,6 @@ MIN_BALL_M = 1.0  # the smallest first ball (a row whose fetched candidates were
 # Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
 # answer is the same with any number; most of the comps' time is the queries (issue 17).
 QUERY_WORKERS = -1
-# Points per leaf of the pool's KD-trees (SciPy's default 16). A speed setting only: the comps do
-# not depend on the tree's shape (equidistant sales are put in the rule's order, `_ties_in_order`,
-# and a ball search takes every sale within its ball). At a million parcels (enrichment's county
-# market built, then its comps found 10,000 parcels at a time) 32 took 1.8–2.3 CPU s less than 16,
-# the trees' build and the queries both (issue 17; docs/scale.md, twenty-first round (d)).
-TREE_LEAF_SIZE = 32
 
 
 class MarketIndex(Protocol):
@@ -150,7 +144,7 @@ class SalesPool:
         self.trees: list[tuple[cKDTree, np.ndarray]] = []
         for code in range(len(self._uses)):
             at = np.flatnonzero(self.use == code)
-            self.trees.append((cKDTree(xy[at], leafsize=TREE_LEAF_SIZE), at))
+            self.trees.append((cKDTree(xy[at]), at))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -331,8 +325,7 @@ class SalesPool:
             bins = np.floor(np.log(self.sqft[at]) / self._stratum_width).astype(np.int64)
             order = np.argsort(bins, kind="stable")
             numbers, starts = np.unique(bins[order], return_index=True)
-            out.append((numbers, [(cKDTree(self.xy[part], leafsize=TREE_LEAF_SIZE), part)
-                                 for part in np.split(at[order], starts[1:])]))
+            out.append((numbers, [(cKDTree(self.xy[part]), part) for part in np.split(at[order], starts[1:])]))
         return out
 
     @functools.cached_property

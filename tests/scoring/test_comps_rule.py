@@ -9,7 +9,6 @@ import pytest
 
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.docs.context import MarketData
-from realestate_assets.market import comps as comps_module
 from realestate_assets.market.comps import CompsSettings, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.baselines import nearest_comps_value
@@ -155,31 +154,6 @@ def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetche
             pd.testing.assert_frame_equal(short.chosen, enough.chosen, check_exact=True)
             pd.testing.assert_frame_equal(short.summary, enough.summary, check_exact=True)
         assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
-
-
-@pytest.mark.parametrize("leaf_size", [1, 2, 16, 1000])
-def test_the_comps_do_not_depend_on_the_trees_leaf_size(monkeypatch: pytest.MonkeyPatch, leaf_size: int) -> None:
-    """`TREE_LEAF_SIZE` is a speed setting: the trees' shape changes the order in which they return
-    equidistant sales, never the comps, their order or the summary (ties and short rows included)."""
-    rng = np.random.default_rng(8)
-    n = 700
-    spot = rng.integers(0, 200, n)  # several sales at one spot: equidistant candidates
-    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
-    sales = pd.DataFrame([sale(f"p{i % 500}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
-                               sqft=float(rng.choice([800.0, 1200.0, 2500.0]) * rng.uniform(0.9, 1.1)),
-                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
-                               use="sfr" if rng.random() < 0.85 else "townhouse")
-                          for i, d in enumerate(dates)])
-    targets = sales.sample(120, random_state=4).reset_index(drop=True)
-    as_of = (pd.to_datetime(targets["sale_date"]) + pd.Timedelta(days=30)).to_numpy()
-    settings = CompsSettings(radius_m=900, candidates=4, chunk_rows=13)  # many rows searched in their band
-    index = HedonicIndex.from_sales(sales)
-    expected = comparable_sales(targets, sales, as_of, settings, index)
-    monkeypatch.setattr(comps_module, "TREE_LEAF_SIZE", leaf_size)
-    got = comparable_sales(targets, sales, as_of, settings, index)
-    pd.testing.assert_frame_equal(got.chosen, expected.chosen, check_exact=True)
-    pd.testing.assert_frame_equal(got.summary, expected.summary, check_exact=True)
-    assert expected.chosen["distance_m"].duplicated().any()  # ties were there to order
 
 
 def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
