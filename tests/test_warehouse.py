@@ -412,6 +412,8 @@ def test_a_first_load_leaves_repeated_keys_to_the_tables_unique_key(warehouse: W
         assert not module._has_unique_key(cur, "_keys", ["county", "k"])
         assert not module._has_unique_key(cur, "_keys", ["county", "p"])
         assert not module._has_unique_key(cur, "_keys", ["county", "q"])
+        cur.execute("ALTER TABLE _keys ADD UNIQUE (county, q) DEFERRABLE")  # refuses only at commit
+        assert not module._has_unique_key(cur, "_keys", ["county", "q"])
 
     checked: list[int] = []
     real = module._no_duplicate_keys

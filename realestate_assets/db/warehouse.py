@@ -563,11 +563,13 @@ def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str],
 
 def _has_unique_key(cur: Any, table: str, columns: Sequence[str]) -> bool:
     """Whether `table` has a valid unique index (or constraint) on exactly `columns`, no
-    expression, no predicate, and every one of them NOT NULL: it refuses any two rows with the
-    same values there, as `_no_duplicate_keys` does (a NULL key cannot be written at all)."""
+    expression, no predicate, checked at once (not a deferrable constraint, which would refuse
+    at commit, past `_refuse_direct_load`), and every one of them NOT NULL: it refuses any two
+    rows with the same values there, as `_no_duplicate_keys` does (a NULL key cannot be written
+    at all)."""
     cur.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = %s::regclass AND x.indisunique "
-        "AND x.indisvalid AND x.indexprs IS NULL AND x.indpred IS NULL "
+        "AND x.indisvalid AND x.indimmediate AND x.indexprs IS NULL AND x.indpred IS NULL "
         "AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a "
         "     WHERE a.attrelid = x.indrelid AND a.attnum = ANY ((x.indkey::int2[])[0:x.indnkeyatts - 1]) "
         "     AND a.attnotnull) = %s::text[])",
