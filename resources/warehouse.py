@@ -8,13 +8,16 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.db.warehouse import PING_IDLE_S, Warehouse
 
 
 @cache
 def _warehouse(url: str) -> Warehouse:
-    # One engine per process and URL: steps in the same process share a connection pool.
-    return Warehouse(url)
+    # One engine per process and URL: steps in the same process share a connection pool. A
+    # connection is pinged before use only after PING_IDLE_S idle (one the database dropped
+    # meanwhile is still replaced): a step's transactions follow each other within milliseconds,
+    # and a ping before each was a round trip apiece (issue 17: fixed costs per step).
+    return Warehouse(url, ping_idle_s=PING_IDLE_S)
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
-from realestate_assets.config_models import ConfigError, load_counties, load_county, load_outreach
+from realestate_assets.config_models import ConfigError, CountyConfig, load_counties, load_county, load_outreach
 from realestate_assets.definitions import INVALID_COUNTIES, build_definitions
 from resources.platform import PlatformResource
 
@@ -179,3 +180,57 @@ def test_a_disabled_county_fails_fast_and_the_others_run(make_deployment, tmp_pa
         assert "county disabled" in error.description and "not valid YAML" in error.description
         assert "pierce_wa.yaml" in error.metadata["config_error"].value
     assert run("king_wa", "sales").success
+
+
+def test_a_config_file_is_parsed_again_only_when_its_text_changed(repo_config: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_read_yaml` keeps each file's last parse by its text (issue 17: a run reads its county
+    and scoring.yaml many times): the same text is not parsed twice, an edit is seen at the very
+    next read (same size, same mtime or not), and what a caller changes in what it was given does
+    not reach the next read."""
+    import realestate_assets.config_models as config_models
+
+    parses: list[str] = []
+    safe_load = yaml.safe_load
+    monkeypatch.setattr(config_models.yaml, "safe_load", lambda text: parses.append(text) or safe_load(text))
+    path = repo_config / "counties" / "king_wa.yaml"
+    stat = path.stat()
+    first = load_county(path)
+    assert load_county(path) == first and len(parses) == 1
+    given = config_models.county_file_data(path)
+    given["sources"][0]["name"] = "changed by a caller"
+    assert config_models.county_file_data(path)["sources"][0]["name"] != "changed by a caller"
+    assert len(parses) == 1
+    text = path.read_text()
+    edited = text.replace(f"name: {first.name}", f"name: {first.name[::-1]}")
+    assert edited != text and len(edited) == len(text)
+    path.write_text(edited)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the same size and mtime as before
+    assert load_county(path).name == first.name[::-1] and len(parses) == 2
+
+
+def test_a_step_reads_its_county_once(repo_config: Path) -> None:
+    """`county_of` then `partition_params` in one step read the county once (a file parse and the
+    override's query each); another step's context reads it again, and an invalid county still
+    fails the step that reads it first through `partition_params`."""
+    import dagster as dg
+
+    from realestate_assets.assets.common import county_of, partition_params
+
+    class Counting:
+        def __init__(self) -> None:
+            self.platform, self.reads = PlatformResource(config_dir=str(repo_config), state_dir=str(repo_config)), 0
+
+        def county(self, key: str) -> CountyConfig:
+            self.reads += 1
+            return self.platform.county(key)
+
+    platform = Counting()
+    step = dg.build_asset_context(partition_key="king_wa")
+    assert county_of(step, platform).key == "king_wa"  # type: ignore[arg-type]
+    assert partition_params(step, platform) == {"county": "king_wa"}  # type: ignore[arg-type]
+    assert platform.reads == 1
+    edit_king(repo_config, {"state_fips": "5"})
+    with pytest.raises(dg.Failure, match="county disabled"):
+        partition_params(dg.build_asset_context(partition_key="king_wa"), platform)  # type: ignore[arg-type]
+    assert platform.reads == 2

@@ -7,9 +7,10 @@ import uuid
 
 import pandas as pd
 
+from realestate_assets.assets.common import rows_after_sync, slice_rows
 from realestate_assets.assets.enrichment import PROSPECTS_SQL, outside_sources_called
-from realestate_assets.db.input_fingerprints import inputs_digest, slice_state
-from realestate_assets.db.warehouse import Warehouse, sync_partition
+from realestate_assets.db.input_fingerprints import inputs_digest, slice_state, slice_states
+from realestate_assets.db.warehouse import AuditResult, SyncStats, Warehouse, sync_partition
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.scale_rows import prospect_rows
 
@@ -45,6 +46,34 @@ def test_digests_follow_the_rows_read_and_ignore_the_rest(warehouse: Warehouse) 
     state = slice_state(warehouse, "prospects", params)
     sync(moved.iloc[1:])  # a row no longer produced
     assert slice_state(warehouse, "prospects", params) != state
+    # Several slices in one statement: each as read alone ("count@sum of xmin"), in order.
+    assert slice_states(warehouse, ["prospects", "sales", "prospects"], params) == [
+        slice_state(warehouse, "prospects", params), "0@0", slice_state(warehouse, "prospects", params)]
+    assert slice_state(warehouse, "prospects", params).startswith(f"{len(moved) - 1}@")
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM prospects WHERE county = %s",
+                    (county,))
+        assert slice_state(warehouse, "prospects", params) == "{}@{}".format(*cur.fetchone())
+
+
+def test_rows_after_a_sync_are_the_staged_rows_unless_held_back(warehouse: Warehouse) -> None:
+    """`rows_after_sync`: a published sync's slice is exactly its staged rows (no count); a write a
+    blocking audit held back leaves the previous rows, counted."""
+    county = f"fp_{uuid.uuid4().hex[:6]}"
+    params = {"county": county}
+
+    def sync(rows: pd.DataFrame, passed: bool = True) -> SyncStats:
+        def audit(conn: object, stage: str) -> list[AuditResult]:
+            return [AuditResult("gate", passed, "", blocking=True)]
+        with warehouse.transaction() as conn:
+            return sync_partition(conn, "prospects", rows, county=county, keys=["prospect_key"], audit=audit)
+
+    first = sync(prospect_rows(50))
+    assert rows_after_sync(warehouse, "prospects", params, first) == 50 == slice_rows(warehouse, "prospects", params)
+    fewer = sync(prospect_rows(50).iloc[5:])
+    assert rows_after_sync(warehouse, "prospects", params, fewer) == 45 == slice_rows(warehouse, "prospects", params)
+    held = sync(prospect_rows(50).iloc[10:], passed=False)
+    assert not held.published and rows_after_sync(warehouse, "prospects", params, held) == 45
 
 
 def test_enrichment_is_only_skippable_without_outside_sources() -> None:

@@ -273,6 +273,23 @@ def test_a_connection_idle_past_the_ping_threshold_is_replaced_when_the_database
         warehouse.dispose()
 
 
+def test_a_ping_opens_no_transaction(database_url: str) -> None:
+    """A connection pinged on checkout (idle past `ping_idle_s`) is not left in a transaction: a
+    snapshot's `SET TRANSACTION` must be its first statement (Warehouse.reading), and
+    `begun_by_first` sends its own BEGIN (the pipeline's pool pings idle connections too)."""
+    warehouse = Warehouse(database_url, pool_size=1, max_overflow=0, ping_idle_s=0.0)
+    try:
+        for _ in range(2):  # the second checkout is the pooled connection, pinged
+            with warehouse.reading() as reader, reader.conn.cursor() as cur:
+                cur.execute("SHOW transaction_isolation")
+                assert cur.fetchone()[0] == "repeatable read"
+        with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
+            cur.execute("BEGIN; SELECT 1")
+            assert conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+    finally:
+        warehouse.dispose()
+
+
 def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(warehouse: Warehouse) -> None:
     """Issue 17: a first load into a table with no row at all drops its indexes, the primary key's
     too, and builds them again after the rows (sorted once, not maintained row by row): the same

@@ -51,9 +51,6 @@ DB_POOL_SIZE = 16
 # (the GIL) serves the rest in turn; sixteen (one per connection) made requests wait for the GIL in no
 # particular order: the detail's p95 twice its p50 at 50 closed-loop clients (docs/api.md, "Not done yet" 1).
 ROUTE_THREADS = 4
-# A pooled connection idle this long is pinged before a request uses it (db/warehouse.py); one in
-# steady use is not (a ping before every request was one round trip in ten of a property list).
-PING_IDLE_S = 10.0
 # Property list/detail bodies kept per API process, MB (api/v1/response_cache.py): REOS_API_RESPONSE_CACHE_MB
 # (0: no cache).
 RESPONSE_CACHE_MB = 64.0
@@ -206,7 +203,7 @@ class _State:
 
     @cached_property
     def warehouse(self) -> Any:
-        from realestate_assets.db.warehouse import Warehouse
+        from realestate_assets.db.warehouse import PING_IDLE_S, Warehouse
 
         # No overflow: `layer.DatabaseSlots` lets no more requests in than there are connections.
         return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,

@@ -18,7 +18,7 @@ from realestate_assets.assets.common import (
     county_asset,
     county_of,
     partition_params,
-    slice_rows,
+    rows_after_sync,
     sync_metadata,
     table_metadata,
 )
@@ -189,7 +189,7 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
                                        columns=SALE_COLUMNS)
     activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
-        metadata=table_metadata(wh, "sales", slice_rows(wh, "sales", params), **written, **activity,
+        metadata=table_metadata(wh, "sales", rows_after_sync(wh, "sales", params, stats), **written, **activity,
                                 newest_sale=str(max(newest)) if newest else "none"),
         check_results=[*audit_checks(stats), active_check],
     )
@@ -213,7 +213,7 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "assessor_roll", slice_rows(wh, "assessor_roll", params), **written, **activity,
+            wh, "assessor_roll", rows_after_sync(wh, "assessor_roll", params, stats), **written, **activity,
             assessor_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("assessor")])),
         check_results=[*audit_checks(stats), active_check],
     )
@@ -246,7 +246,7 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     activity, active_check = county_active_check(county)
     return dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "listings", slice_rows(wh, "listings", params), **written, **crawl_metadata, **activity,
+            wh, "listings", rows_after_sync(wh, "listings", params, stats), **written, **crawl_metadata, **activity,
             listing_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("listings")]),
             newest_listing=str(newest.date()) if newest is not None and pd.notna(newest) else "none"),
         check_results=[*audit_checks(stats), active_check],

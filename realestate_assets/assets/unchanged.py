@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from realestate_assets.assets.common import table_metadata
-from realestate_assets.db.input_fingerprints import inputs_digest, slice_rows_of, slice_state
+from realestate_assets.db.input_fingerprints import inputs_digest, slice_rows_of, slice_state, slice_states
 from realestate_assets.db.warehouse import Warehouse
 
 FINGERPRINT = "input_fingerprint"
@@ -70,8 +70,8 @@ def written_slice(wh: Warehouse, table: str, params: Mapping[str, Any],
 
 def _output_state(wh: Warehouse, table: str, params: Mapping[str, Any], companions: Sequence[str]) -> str:
     """The slice states of `table` then of each companion, `;`-joined (the count `slice_rows_of`
-    reads is the table's, first)."""
-    return ";".join(slice_state(wh, t, params) for t in (table, *companions))
+    reads is the table's, first): one statement for all of them."""
+    return ";".join(slice_states(wh, [table, *companions], params))
 
 
 def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],

@@ -36,7 +36,7 @@ def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
     pipeline's code version."""
     with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
-        parts: dict[str, Any] = {table: _slice_state(cur, table, params) for table in tables}
+        parts: dict[str, Any] = dict(zip(tables, _slice_states(cur, tables, params), strict=True))
         for query in queries:
             cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
                         f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
@@ -50,8 +50,13 @@ def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:
     count and the sum of its rows' `xmin` (see the module). For an output it is recorded after the
     write; a skip needs it unchanged, so an output rewritten or emptied by anything else since is
     recomputed."""
+    return slice_states(wh, [table], params)[0]
+
+
+def slice_states(wh: Warehouse, tables: Sequence[str], params: Mapping[str, Any]) -> list[str]:
+    """`slice_state` of each of `tables`, in one statement (one round trip, one transaction)."""
     with wh.transaction() as conn, conn.cursor() as cur:
-        return _slice_state(cur, table, params)
+        return _slice_states(cur, tables, params)
 
 
 def slice_rows_of(state: str) -> int:
@@ -59,11 +64,16 @@ def slice_rows_of(state: str) -> int:
     return int(state.split("@", 1)[0])
 
 
-def _slice_state(cur: Any, table: str, params: Mapping[str, Any]) -> str:
-    cur.execute(sql.SQL("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM {} WHERE "
-                        + partition_slice(params)).format(sql.Identifier(table)), dict(params))
-    count, versions = cur.fetchone()
-    return f"{count}@{versions}"
+def _slice_states(cur: Any, tables: Sequence[str], params: Mapping[str, Any]) -> list[str]:
+    """Each table's "count@sum of xmin" as one column of one row: the server scans the slices one
+    after the other with no round trip between them."""
+    if not tables:
+        return []
+    one = sql.SQL("(SELECT count(*)::text || '@' || coalesce(sum(xmin::text::bigint), 0)::text FROM {} WHERE "
+                  + partition_slice(params) + ")")
+    cur.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(one.format(sql.Identifier(t)) for t in tables),
+                dict(params))
+    return list(cur.fetchone())
 
 
 @cache

@@ -116,6 +116,13 @@ def dict_rows(cur: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+# A pooled connection idle this long is pinged before use (`Warehouse(ping_idle_s=…)`,
+# `_ping_when_idle`); one in steady use is not. The API's pool (a ping before every request was
+# one round trip in ten of a property list) and the pipeline's (resources/warehouse.py: a step
+# opens 6–11 transactions, each pinged first, issue 17) both use it.
+PING_IDLE_S = 10.0
+
+
 class Warehouse:
     """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
 
@@ -145,7 +152,7 @@ class Warehouse:
         transaction cannot use named (server-side) cursors."""
         raw = self.engine.raw_connection()
         conn: PgConnection = raw.driver_connection  # type: ignore[assignment]
-        # A connection pinged on checkout is in psycopg2's transaction already: the usual way then.
+        # Not within a transaction already (a connection is pinged in autocommit): the usual way then.
         explicit = begun_by_first and conn.status == psycopg2.extensions.STATUS_READY
         try:
             if explicit:
@@ -237,11 +244,19 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
     def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if time.monotonic() - record.info.get("returned_at", float("-inf")) < idle_s:
             return
+        # In autocommit, as SQLAlchemy's own pre-ping: the ping opens no transaction, so the
+        # caller's first statement may still be `SET TRANSACTION` (Warehouse.reading) or `BEGIN`
+        # (begun_by_first). Switching is local to the client: no round trip.
+        autocommit = dbapi_connection.autocommit
         try:
+            dbapi_connection.autocommit = True
             with dbapi_connection.cursor() as cur:
                 cur.execute("SELECT 1")
         except psycopg2.Error as exc:
             raise exc_mod.DisconnectionError(str(exc)) from exc
+        finally:
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = autocommit
 
 
 class Reader:
