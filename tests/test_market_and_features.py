@@ -52,6 +52,26 @@ def test_enough_sales_fit_the_hedonic_index_and_no_sales_give_an_empty_one() -> 
     assert month_start(pd.Series([pd.Timestamp("2015-03-17")])).tolist() == [pd.Timestamp("2015-03-01")]
 
 
+def test_the_hedonic_index_is_the_same_solved_on_one_blas_thread(monkeypatch) -> None:
+    """The index's small system is solved on one BLAS thread (a woken thread pool cost ≈30× the
+    solve on a loaded machine): the same levels, bit for bit, as the solve left to the pool."""
+    from contextlib import nullcontext
+
+    import realestate_assets.market.index as market_index
+
+    rng = np.random.default_rng(11)
+    rows = [sale(f"p{i}", str(i), f"{2012 + i % 4}-{1 + i % 12:02d}-{1 + i % 27:02d}",
+                 250_000 * (1 + 0.01 * (i % 48)) * rng.uniform(0.8, 1.2), sqft=float(rng.uniform(700, 3500)),
+                 age=float(rng.integers(0, 90))) | {"neighborhood": str(i % 9), "bldg_grade": float(5 + i % 6)}
+            for i in range(4_000)]
+    sales = pd.DataFrame(rows)
+    one_thread = HedonicIndex.from_sales(sales)
+    monkeypatch.setattr(market_index, "threadpool_limits", lambda *a, **k: nullcontext())
+    pooled = HedonicIndex.from_sales(sales)
+    assert one_thread.method == pooled.method == "hedonic" and len(one_thread.by_month) == 48
+    assert one_thread.by_month.equals(pooled.by_month)
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # to_period on tz-aware dates warns it drops the zone
 def test_month_start_is_each_dates_first_of_the_month_whatever_the_input() -> None:
     """`month_start` floors datetime64 input with NumPy (issue 17: `to_datetime`'s cache probe

@@ -1,9 +1,13 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
+import functools
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -36,10 +40,10 @@ from realestate_assets.ml.features import (
 from realestate_assets.ml.market_index import HedonicIndex
 from resources import PlatformResource, WarehouseResource
 
-# Features every scored row must have: without them there is no valuation at all.
 LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
                  "WHERE county = :county")
 
+# Features every scored row must have: without them there is no valuation at all.
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
                      "last_sale_price", "years_since_last_sale"]
 
@@ -76,13 +80,14 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
         return same
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
-    # the index fit in a thread while this one reads the locations and imports Great
-    # Expectations (the COPY's parse, the server's side and NumPy run without the GIL).
+    # the index fit in a thread while this one reads the locations (the COPY's parse, the
+    # server's side and NumPy run without the GIL). Great Expectations is set up in a third
+    # (`RequiredFeatures`), started first: at 43k its import is most of the step.
+    tally = FeatureTally(REQUIRED_FEATURES)
     with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
         fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
             county_sales(wh, params, INDEX_SALE_COLUMNS)))
         locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-        tally = FeatureTally(REQUIRED_FEATURES)
         index = fitted.result()
     # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
     # into feature rows, counted for the checks and the metadata, and staged by the write before
@@ -151,9 +156,14 @@ class FeatureTally:
 class RequiredFeatures:
     """Great Expectations: each required column non-null and finite (the data-quality engine the
     platform standardizes on), over a county's feature rows a block at a time: the unexpected
-    counts of the blocks add up to those of the whole. Imported lazily: its import (≈2.5 s
-    quiet) is paid once per process, so once per run under the in-process executor
-    (docs/scale.md). Only the required columns are handed to it: it copies what it is given.
+    counts of the blocks add up to those of the whole. Only the required columns are handed to
+    it: it copies what it is given.
+
+    GE is set up in the background (`gx_batches`: its import, ≈1.4 CPU s with compiled modules
+    after the definitions, and an ephemeral context, once per process): at 43k parcels the import
+    was ≈90% of the step's samples and the chunks are only validated by `result` (fewer rows
+    than a block), so the step's reads, chunks and write run while it imports (issue 17). A
+    failed set-up is raised where the first block is validated.
 
     The chunks given to `validate` are gathered into blocks of at least `block_rows` rows and
     each block is validated as one suite: GE's cost is mostly per validation (≈50 ms for the
@@ -162,17 +172,10 @@ class RequiredFeatures:
     ≈14 MB. `result` validates what is left."""
 
     def __init__(self, columns: list[str], block_rows: int = VALIDATE_ROWS) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-        self._batches = (context.data_sources.add_pandas("features")
-                         .add_dataframe_asset("partition")
-                         .add_batch_definition_whole_dataframe("all"))
-        self._suite = gx.ExpectationSuite(name="required_features", expectations=[
-            gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in columns])
+        setup = ThreadPoolExecutor(1, thread_name_prefix="gx-setup")
+        self._gx = setup.submit(gx_batches)  # its error, if any, is raised by `result()` below
+        setup.shutdown(wait=False)  # the thread ends with the set-up
+        self._suite: Any = None  # made with the first block, once GE is imported
         self.columns, self.block_rows = columns, block_rows
         self.unexpected: Counter[str] = Counter()
         self._pending: list[pd.DataFrame] = []  # chunks not validated yet (their required columns)
@@ -192,8 +195,14 @@ class RequiredFeatures:
             return
         block = self._pending[0] if len(self._pending) == 1 else pd.concat(self._pending, ignore_index=True)
         self._pending, self._pending_rows = [], 0
-        batch = self._batches.get_batch(batch_parameters={"dataframe": block.replace([np.inf, -np.inf], np.nan)})
-        for outcome in batch.validate(self._suite).results:
+        gx, batches = self._gx.result()
+        if self._suite is None:
+            self._suite = gx.ExpectationSuite(name="required_features", expectations=[
+                gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in self.columns])
+        with _GX_LOCK:  # one context per process: its batch definition used by one caller at a time
+            batch = batches.get_batch(batch_parameters={"dataframe": block.replace([np.inf, -np.inf], np.nan)})
+            results = batch.validate(self._suite).results
+        for outcome in results:
             if not outcome.success:
                 column = outcome.expectation_config.kwargs["column"]
                 self.unexpected[column] += int(outcome.result.get("unexpected_count", 0))
@@ -202,6 +211,29 @@ class RequiredFeatures:
         self._validate_pending()
         failed = {c: self.unexpected[c] for c in self.columns if c in self.unexpected}  # in column order
         return {"success": not failed, "failed": failed}
+
+
+_GX_LOCK = threading.Lock()
+
+
+@functools.cache
+def _gx_batches() -> tuple[ModuleType, Any]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
+    return gx, (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
+                .add_batch_definition_whole_dataframe("all"))
+
+
+def gx_batches() -> tuple[ModuleType, Any]:
+    """Great Expectations and a whole-dataframe batch definition of its pandas datasource, in an
+    ephemeral context made once per process (a second context would replace the first as GE's
+    project context). Imported lazily: a process that never validates features never pays it."""
+    with _GX_LOCK:  # one set-up, whichever thread asks first
+        return _gx_batches()
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 SMOOTH_MONTHS = 3
 MIN_SALES = 30
@@ -125,7 +126,13 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
     full[:width_x, width_x:] = month_sums[1:].T
     full[width_x:, width_x:] = np.diag(counts[1:])
     rhs[width_x:] = month_y[1:]
-    coef, *_ = np.linalg.lstsq(full, rhs, rcond=None)
+    # The small system (≈100 unknowns) on one BLAS thread: OpenBLAS' threads, woken by the
+    # products above, made this solve ≈50 ms of CPU and ≈140 ms of wall on a loaded 2-core
+    # machine against ≈1.5 ms alone (issue 17; once in `enrichment`, once in `features`). The
+    # same coefficients, bit for bit (tests/test_market_and_features.py), and the same on a
+    # machine of any core count.
+    with threadpool_limits(1, user_api="blas"):
+        coef, *_ = np.linalg.lstsq(full, rhs, rcond=None)
     gamma = np.concatenate([[0.0], coef[-n_months + 1:]]) if n_months > 1 else np.zeros(1)
     return pd.Series(gamma, index=pd.DatetimeIndex(month_levels))
 

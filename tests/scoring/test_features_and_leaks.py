@@ -242,6 +242,40 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
         assert check.result() == expect_required(frame, list(frame.columns))  # asked twice: counted once
 
 
+def test_great_expectations_is_set_up_once_per_process_off_the_caller_s_thread(monkeypatch) -> None:
+    """GE's import and context are made in the background, once per process (every check shares
+    them); the caller's thread only waits for them where a block is validated, and a set-up
+    that failed is raised there, not lost with its thread."""
+    import threading
+
+    import realestate_assets.assets.features as features
+
+    callers: list[str] = []
+    made = features._gx_batches
+
+    def watched() -> object:
+        callers.append(threading.current_thread().name)
+        return made()
+
+    monkeypatch.setattr(features, "_gx_batches", watched)
+    first, second = features.RequiredFeatures(["a"]), features.RequiredFeatures(["a"])
+    frame = pd.DataFrame({"a": [1.0, np.nan]})
+    first.validate(frame)
+    second.validate(frame)
+    assert first.result() == second.result() == {"success": False, "failed": {"a": 1}}
+    assert first._gx.result() is second._gx.result() is features.gx_batches()  # one context
+    assert callers and threading.main_thread().name not in callers[:2]  # the two checks' set-ups
+
+    def broken() -> object:
+        raise ImportError("no great_expectations")
+
+    monkeypatch.setattr(features, "_gx_batches", broken)
+    check = features.RequiredFeatures(["a"])
+    check.validate(frame)  # fewer rows than a block: nothing validated yet
+    with pytest.raises(ImportError, match="no great_expectations"):
+        check.result()
+
+
 def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
     """`_flag`'s casts for a `bool` column and an all-missing one give the map's values exactly."""
     from realestate_assets.ml.features import _flag
