@@ -261,6 +261,23 @@ def on_first_use(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: s
     return Forest(booster, NOT_USED, _pending=lambda: compiled(booster, raw, store, artifact_sha256, name))
 
 
+def ahead(*forests: Forest | None) -> threading.Thread | None:
+    """Make these waiting forests (`on_first_use`) now, one after the other in a thread of their
+    own, rather than at their first prediction; None when none waits. For models the caller
+    knows will predict: `scores` starts its AVM and sale-propensity forests as it sends the
+    county's query, whose sort on the server gave no row for 2–4 s at a million parcels while the
+    client idled (docs/scale.md, twenty-second round (e)); compiling then used that idle core.
+    LLVM's work releases the GIL (llvmlite calls it through ctypes), lleaves' code generation
+    does not. The same forests as at first use: `ready` makes each once, under its lock; a
+    prediction that comes first waits for it, or makes it itself."""
+    waiting = [forest for forest in forests if forest is not None and forest._pending is not None]
+    if not waiting:
+        return None
+    thread = threading.Thread(target=lambda: [forest.ready() for forest in waiting], name="forests", daemon=True)
+    thread.start()
+    return thread
+
+
 def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, name: str) -> Forest:
     """`booster` compiled — from the store's copy, or compiled now and kept there — or on
     LightGBM with the reason when that fails (logged; `Forest.engine`)."""
