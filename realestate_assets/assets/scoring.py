@@ -238,7 +238,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         # The AVM and the sale-propensity model predict every feature row (ml/pipeline.py::
         # _predict_chunk): their trees are compiled (or read from the store) from now on, in a
         # thread, while the server sorts the county's rows below before sending the first (the
-        # client idle 2–4 s at a million parcels); the deal model predicts only rows with an asking
+        # client idle 2–6 s at a million parcels); the deal model predicts only rows with an asking
         # price, so it still waits for its first use (ml/compiled.py::ahead).
         ahead(avm.forest, propensity.forest if propensity is not None else None)
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
