@@ -30,6 +30,7 @@ from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_p
 from realestate_assets.ml import plots
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
+from realestate_assets.ml.compiled import ahead
 from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.pipeline import JSON_TEXT_COLUMNS, avm_settings, explain_last_rank, score_chunks, train_all
 from realestate_assets.ml.registry import (
@@ -233,6 +234,13 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         avm, deal, propensity, versions = load_active_models(wh, store, params, compiled_trees=compile_trees)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
+    if compile_trees and rows_to_score:
+        # The AVM and the sale-propensity model predict every feature row (ml/pipeline.py::
+        # _predict_chunk): their trees are compiled (or read from the store) from now on, in a
+        # thread, while the server sorts the county's rows below before sending the first (the
+        # client idle 2–6 s at a million parcels); the deal model predicts only rows with an asking
+        # price, so it still waits for its first use (ml/compiled.py::ahead).
+        ahead(avm.forest, propensity.forest if propensity is not None else None)
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
     # score's rank and which rows are explained are county-wide, from a few columns per row;
     # the output is then made and staged a part at a time, each part's explained rows read again

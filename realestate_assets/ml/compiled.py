@@ -24,7 +24,8 @@ Compiling costs CPU seconds (≈7 for the AVM), so the object code is compiled o
 artifact and machine and kept in the object store beside the artifacts (`forest_key`: the
 artifact's sha256, the model's name and the target — CPU, its features, the compiler's
 versions), where a fresh pod (K8s) finds it as a local run does; and only when the model first
-predicts (`on_first_use`: a deal model without asking prices to judge is never compiled).
+predicts (`on_first_use`: a deal model without asking prices to judge is never compiled), or
+in a thread of its own from when the caller knows it will predict (`ahead`).
 Anything failing — the compiler, the store, a model lleaves cannot compile — leaves the model
 on LightGBM, and says so (`Forest.engine`, logged and in the `scores` step's metadata).
 """
@@ -259,6 +260,23 @@ def on_first_use(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: s
     never predicts with costs nothing — at a million parcels without asking prices the deal
     model's trees took ≈2 CPU s to compile, for no row. Its `engine` then says so (`NOT_USED`)."""
     return Forest(booster, NOT_USED, _pending=lambda: compiled(booster, raw, store, artifact_sha256, name))
+
+
+def ahead(*forests: Forest | None) -> threading.Thread | None:
+    """Make these waiting forests (`on_first_use`) now, one after the other in a thread of their
+    own, rather than at their first prediction; None when none waits. For models the caller
+    knows will predict: `scores` starts its AVM and sale-propensity forests as it sends the
+    county's query, whose sort on the server gave no row for 2–6 s at a million parcels while the
+    client idled (docs/scale.md, twenty-second round (e)); compiling then used that idle core.
+    LLVM's work releases the GIL (llvmlite calls it through ctypes), lleaves' code generation
+    does not. The same forests as at first use: `ready` makes each once, under its lock; a
+    prediction that comes first waits for it, or makes it itself."""
+    waiting = [forest for forest in forests if forest is not None and forest._pending is not None]
+    if not waiting:
+        return None
+    thread = threading.Thread(target=lambda: [forest.ready() for forest in waiting], name="forests", daemon=True)
+    thread.start()
+    return thread
 
 
 def compiled(booster: lgb.Booster, raw: bool, store: Any, artifact_sha256: str, name: str) -> Forest:

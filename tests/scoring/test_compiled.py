@@ -13,7 +13,17 @@ import pytest
 from realestate_assets.ml import compiled as compiled_module
 from realestate_assets.ml.avm import TrainedAvm
 from realestate_assets.ml.classifier import TrainedClassifier
-from realestate_assets.ml.compiled import NOT_USED, ZERO, compiled, forest_key, matrix, on_first_use, packed, predict
+from realestate_assets.ml.compiled import (
+    NOT_USED,
+    ZERO,
+    ahead,
+    compiled,
+    forest_key,
+    matrix,
+    on_first_use,
+    packed,
+    predict,
+)
 from realestate_assets.objects import LocalObjectStore
 
 USES = ["sfr", "townhouse", "condo"]
@@ -181,3 +191,31 @@ def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalO
         np.testing.assert_array_equal(predict(model, x, True, forest), model.predict(x, raw_score=True))
     assert forest.engine == "compiled" and forest.compiled_now and len(made) == 1
     assert store.exists(forest_key("3" * 64, "deal")) and idle.engine == NOT_USED and idle.entry is None
+
+
+def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ahead` (`scores`: the AVM's and propensity's trees compiled while the county's query
+    sorts): each waiting forest made once, by its thread or by a prediction that comes first,
+    whichever takes it; LightGBM's values to the bit; nothing started for forests that do not
+    wait (made already, or none)."""
+    first, second = booster("binary"), booster("regression", seed=5)
+    made: list[str] = []
+    real = compiled_module.compile_object
+
+    def counted(text: str) -> bytes:
+        made.append(text)
+        return real(text)
+
+    monkeypatch.setattr(compiled_module, "compile_object", counted)
+    forests = [on_first_use(first, True, store, "4" * 64, "p"), on_first_use(second, False, store, "5" * 64, "avm")]
+    thread = ahead(forests[0], None, forests[1])
+    assert thread is not None
+    x = encoded(rows(1000, 11))
+    # A prediction while the thread works: it waits for the forest, or makes it itself.
+    np.testing.assert_array_equal(predict(second, x, False, forests[1]), second.predict(x))
+    thread.join()
+    assert [f.engine for f in forests] == ["compiled", "compiled"] and all(f.compiled_now for f in forests)
+    assert len(made) == 2 and store.exists(forest_key("4" * 64, "p")) and store.exists(forest_key("5" * 64, "avm"))
+    np.testing.assert_array_equal(predict(first, x, True, forests[0]), first.predict(x, raw_score=True))
+    assert ahead(*forests) is None and ahead(None) is None and len(made) == 2
