@@ -156,6 +156,36 @@ def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetche
         assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
 
 
+def test_each_target_asks_its_size_bands_tree_and_gets_the_rules_comps() -> None:
+    """The first query asks the KD-tree of the strata a target's size band spans (`_band_tree`):
+    the comps are the plain loop's whatever `candidates` — bands holding fewer sales than are
+    fetched, a band with no sale at all (a size no one has), most rows short at one candidate."""
+    rng = np.random.default_rng(29)
+    n = 700
+    dates = pd.Timestamp("2013-06-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D")
+    sizes = np.exp(rng.uniform(np.log(500), np.log(6000), n))  # many bands, some thinly held
+    sales = pd.DataFrame([sale(f"p{i % 600}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(sizes[i]), lat=47.6 + float(rng.normal(0, 0.005)),
+                               use="sfr" if rng.random() < 0.8 else "townhouse")
+                          for i, d in enumerate(dates)])
+    sales["longitude"] = -122.3 + rng.normal(0, 0.006, n)
+    targets = pd.concat([sales.sample(100, random_state=4), sales.head(2).assign(living_sqft=60_000.0)],
+                        ignore_index=True)  # the last two: no sale of their size
+    as_of = pd.Series(pd.Timestamp("2016-04-01"), index=targets.index)
+    expected = brute_force(targets, sales, as_of, CompsSettings())
+    assert sum(map(len, expected)) > 300 and expected[-1] == expected[-2] == []
+    summaries = []
+    for fetched in (1, 2, 24, 40, n):
+        settings = CompsSettings(candidates=fetched, chunk_rows=13)
+        found = comparable_sales(targets, sales, as_of.iloc[0], settings)
+        got = [found.chosen.loc[found.chosen["target"] == i, "sale"].map(sales["sale_id"]).tolist()
+               for i in range(len(targets))]
+        assert [sorted(g) for g in got] == [sorted(e) for e in expected]
+        summaries.append(found.summary)
+    for summary in summaries[1:]:
+        pd.testing.assert_frame_equal(summary, summaries[0], check_exact=True)
+
+
 def test_the_band_searchs_one_key_order_is_the_rules_order() -> None:
     """`_by_row_in_rule_order` (one integer key, equal keys re-sorted) orders (row, sale) pairs as
     the four-key lexsort it replaced: by row, distance, newest first, the sales' order — with
