@@ -458,9 +458,9 @@ class CompsSettings(Strict):
                                                                     "as-of date (None: any earlier sale)")
     sqft_tolerance: float | None = Field(default=0.35, gt=0, lt=1, description="living area within ± this share "
                                                                                "(None: any size)")
-    candidates: int = Field(default=40, ge=1, description="nearest sales fetched per target before the filters "
-                                                          "(speed only: a row left short is searched among its "
-                                                          "size band's sales)")
+    candidates: int = Field(default=24, ge=1, description="nearest sales of the target's size band "
+                                                          "fetched before the filters (speed only: a row left "
+                                                          "short is searched among its size band's sales)")
     chunk_rows: int = Field(default=50_000, ge=1, description="targets per KD-tree query (bounds memory)")
 
     @model_validator(mode="after")

@@ -16,14 +16,15 @@ as-of date (the deal labels value each purchase at its own date); enrichment use
 `config/scoring.yaml` `comps:` holds the settings (`CompsSettings`); the AVM's nearest-comps
 baseline is the same rule with its own, looser settings (`baseline_comps:`).
 
-Vectorized (issue 17): sales and targets are projected to metres once, one KD-tree is built
-over the candidate sales of each use type, and the targets of that type are queried in chunks of
-`chunk_rows` for their `candidates` nearest sales; the filters run as NumPy arrays over that (targets × candidates)
-matrix. A row that found fewer than `max_comps` while its last candidate was still inside the
-radius (in dense areas: a size few of its neighbours have) is searched again among its size
-band's sales only — the type's sales in strata of living area, each with its own KD-tree, and a
-ball around the target widened until it holds the row's comps or the radius — so the
-over-fetch size changes speed, never the answer. Memory is bounded by `chunk_rows ×
+Vectorized (issue 17): sales and targets are projected to metres once; each use type's sales
+are kept in strata of living area, and a KD-tree is built over the strata each size band spans
+(`_band_tree`: the sales a target of that band can take, of its size or nearly). The targets
+are queried in chunks of `chunk_rows`, each in its band's tree, for their `candidates` nearest
+sales; the filters run as NumPy arrays over that (targets × candidates) matrix. A row that found
+fewer than `max_comps` while its last candidate was still inside the radius (in dense areas: a
+size few of its neighbours have) is searched again among its band's strata only, each with its
+own KD-tree, in a ball around the target widened until it holds the row's comps or the radius —
+so the over-fetch size changes speed, never the answer. Memory is bounded by `chunk_rows ×
 candidates` matrix cells.
 
 Results (`Comps`): `chosen`, one row per (target, comp) nearest first — target position,
@@ -139,8 +140,10 @@ class SalesPool:
         # One KD-tree per use type (a comp has the target's): every candidate fetched can be a comp,
         # so fewer rows come up short and are re-queried wider (issue 17: a townhouse among houses
         # was re-queried up to 81,920 candidates at a million parcels). (tree, its pool positions);
-        # the distances are the same point-to-point ones whatever tree holds the points.
+        # the distances are the same point-to-point ones whatever tree holds the points. The first
+        # query asks a tree of the target's size band (`_band_tree`, from these types' strata).
         self._factor_cached: tuple[MarketIndex, int, int, np.ndarray] | None = None  # `_factor_column`
+        self._band_trees: dict[tuple[int, int, int], tuple[cKDTree | None, np.ndarray]] = {}  # `_band_tree`
         self.trees: list[tuple[cKDTree, np.ndarray]] = []
         for code in range(len(self._uses)):
             at = np.flatnonzero(self.use == code)
@@ -165,15 +168,22 @@ class SalesPool:
         `workers`: threads per KD-tree query (the same answer with any number)."""
         s = self.settings
         n = len(targets)
-        as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"), (n,))))
+        # One as-of date (enrichment's, a chunk at a time): its days converted once and broadcast,
+        # not a Series of n equal dates converted and moved by a month offset (≈0.4 CPU s a million).
+        one = np.ndim(as_of) == 0
+        as_of_dates = pd.Series(pd.to_datetime(np.broadcast_to(np.asarray(as_of, dtype="datetime64[ns]"),
+                                                               (1 if one else n,))))
         t_date = _days(as_of_dates)
         t_start = _days(as_of_dates - pd.DateOffset(months=s.window_months)) if s.window_months is not None else \
-            np.full(n, np.iinfo(np.int64).min)
+            np.full(len(as_of_dates), np.iinfo(np.int64).min)
+        dated = as_of_dates.notna().to_numpy()
+        if one:
+            t_date, t_start, dated = (np.broadcast_to(a, (n,)) for a in (t_date, t_start, dated))
         t_sqft = targets["living_sqft"].to_numpy(dtype=float)
         t_parcel = self._codes(targets["parcel_id"], self._parcels, missing=-2)  # -2: matches no pool parcel
         t_use = self._codes(targets["use_type"], self._uses, missing=-1)
         ok = (targets["latitude"].notna() & targets["longitude"].notna()).to_numpy() & (t_sqft > 0) & (t_use >= 0) \
-            & targets["use_type"].notna().to_numpy() & as_of_dates.notna().to_numpy()
+            & targets["use_type"].notna().to_numpy() & dated
         xy = to_xy(targets["latitude"].fillna(0.0), targets["longitude"].fillna(0.0), self.ref_lat)
 
         def keep(rows: np.ndarray, nb: np.ndarray) -> np.ndarray:
@@ -204,18 +214,14 @@ class SalesPool:
 
         bound = np.inf if s.radius_m is None else s.radius_m
         budget = s.chunk_rows * s.candidates  # matrix cells per query: bounds the memory
-        for code, (tree, at) in enumerate(self.trees):  # the targets of each use type, in its tree
+        for code, (_, at) in enumerate(self.trees):  # the targets of each use type, in its size bands' trees
             todo = np.flatnonzero(ok & (t_use == code))
             k = min(s.candidates, len(at))
             step = max(1, budget // k)
             short, reach, kept = [], [], []
             for start in range(0, len(todo), step):
                 rows = todo[start:start + step]
-                dist, found = tree.query(xy[rows], k=k, distance_upper_bound=bound, workers=workers)
-                dist, found = dist.reshape(len(rows), k), found.reshape(len(rows), k)
-                # Pool positions; a missing candidate (the tree's len) is the pool's len.
-                nbr = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], len(self))
-                del found
+                dist, nbr, whole = self._first_query(code, rows, xy, t_sqft, k, bound, workers)
                 mask = keep(rows[:, None], nbr)
                 rank = np.cumsum(mask, axis=1)
                 # The tree's order is the rule's but among equidistant sales: only rows where two of
@@ -230,7 +236,7 @@ class SalesPool:
                 # k fetched tied with that comp could come first (ties: `_ties_in_order`).
                 farthest = np.where(mask, dist, -np.inf).max(axis=1)
                 done = ((rank[:, -1] >= s.max_comps) & (farthest < dist[:, -1])) \
-                    | ~np.isfinite(dist[:, -1]) | (k >= len(at))
+                    | ~np.isfinite(dist[:, -1]) | whole
                 r, c = np.nonzero(mask & done[:, None])
                 take(rows[r], nbr[r, c], dist[r, c])
                 short.append(rows[~done])
@@ -295,6 +301,27 @@ class SalesPool:
         nbr[rows] = np.take_along_axis(n, order, axis=1)
         return dist, nbr
 
+    def _by_row_in_rule_order(self, row: np.ndarray, dist: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The order of (row, sale) pairs — `row` ≥ 0, `dist` ≥ 0, `pos` the sale's pool position —
+        by row, then the rule's order: distance, the newest sale first, the sales' order. One argsort
+        of one integer key per pair (a four-key lexsort was a third of the band search, issue 17):
+        the row above the distance's bits (a non-negative float's bits order as its value does), the
+        distance's last bits dropped for the row's room. Pairs of equal keys (equidistant sales, or
+        distances apart by less than the dropped bits) are then put in order by the keys themselves."""
+        if not len(row):
+            return np.arange(0)
+        row_bits = int(row.max()).bit_length()
+        key = (row.astype(np.int64) << (63 - row_bits)) | (np.ascontiguousarray(dist, dtype=np.float64).view(np.int64)
+                                                           >> row_bits)
+        order = np.argsort(key)
+        ordered = key[order]
+        same = ordered[1:] == ordered[:-1]
+        if same.any():  # equal keys are adjacent: their slots, refilled with their pairs in the exact order
+            slots = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+            tied = order[slots]
+            order[slots] = tied[np.lexsort((pos[tied], self._age(pos[tied]), dist[tied], row[tied]))]
+        return order
+
     def _age(self, pool_pos: np.ndarray) -> np.ndarray:
         """Each sale's age in days before the pool's newest sale, for the tie order (NaT: the oldest)."""
         newest, age_bits = self._age_scale
@@ -315,7 +342,7 @@ class SalesPool:
     def _strata(self) -> list[tuple[np.ndarray, list[tuple[cKDTree, np.ndarray]]]]:
         """Per use type, its sales in strata of living area — bins of log sqft, STRATA_PER_BAND to a
         size band — as (the bins' numbers, each bin's (KD-tree, pool positions)). Built on the first
-        row short of comps. Without a size band, one stratum: the type's own tree."""
+        query. Without a size band, one stratum: the type's own tree."""
         tol = self.settings.sqft_tolerance
         out = []
         for tree, at in self.trees:
@@ -332,6 +359,58 @@ class SalesPool:
     def _stratum_width(self) -> float:
         tol = self.settings.sqft_tolerance
         return 1.0 if tol is None else float(np.log1p(tol) - np.log1p(-tol)) / STRATA_PER_BAND
+
+    def _band_strata(self, sqft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first and last stratum (`_strata`'s bin numbers) of each target's size band: the strata
+        of the band, and one more where a band edge is a bin edge (rounding). Without a band: 0, 0."""
+        tol = self.settings.sqft_tolerance
+        if tol is None:
+            zeros = np.zeros(len(sqft), dtype=np.int64)
+            return zeros, zeros
+        log_t, width = np.log(sqft), self._stratum_width
+        return (np.floor((log_t + np.log1p(-tol)) / width - 1e-6).astype(np.int64),
+                np.floor((log_t + np.log1p(tol)) / width + 1e-6).astype(np.int64))
+
+    def _band_tree(self, code: int, lo: int, hi: int) -> tuple[cKDTree | None, np.ndarray]:
+        """(KD-tree, pool positions) of the sales of use type `code` in strata lo..hi — every sale a
+        target whose band spans them can take — built on first use and kept (None: no such sale).
+        Strata of a county's sizes: a few dozen trees a type, each sale in about five."""
+        key = (code, lo, hi)
+        if key not in self._band_trees:
+            numbers, strata = self._strata[code]
+            parts = [part for number, part in zip(numbers, strata, strict=True) if lo <= number <= hi]
+            if len(parts) == 1:
+                self._band_trees[key] = parts[0]
+            else:
+                at = np.concatenate([positions for _, positions in parts]) if parts else np.array([], dtype=np.intp)
+                self._band_trees[key] = (cKDTree(self.xy[at]) if len(at) else None, at)
+        return self._band_trees[key]
+
+    def _first_query(self, code: int, rows: np.ndarray, xy: np.ndarray, t_sqft: np.ndarray, k: int, bound: float,
+                     workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The `k` nearest sales of each row's size band (targets of use type `code`), as the rows ×
+        k matrices (distance, pool position) of one KD-tree query — inf and the pool's length past
+        the last sale found — and whether the row's band holds no more sales than were fetched.
+        Each row asks the tree of the strata its band spans (`_band_tree`): every sale fetched is of
+        its size, or nearly, so `k` fetches several times the comps the type's own tree gave."""
+        n = len(self)
+        dist, nbr = np.full((len(rows), k), np.inf), np.full((len(rows), k), n, dtype=np.intp)
+        whole = np.zeros(len(rows), dtype=bool)
+        lo, hi = self._band_strata(t_sqft[rows])
+        bands, which = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
+        which = which.ravel()
+        for b, (b_lo, b_hi) in enumerate(bands.T):
+            sel = np.flatnonzero(which == b)
+            tree, at = self._band_tree(code, int(b_lo), int(b_hi))
+            kb = min(k, len(at))
+            whole[sel] = kb >= len(at)
+            if tree is None or not kb:
+                continue
+            d, found = tree.query(xy[rows[sel]], k=kb, distance_upper_bound=bound, workers=workers)
+            dist[sel, :kb] = d.reshape(len(sel), kb)
+            found = found.reshape(len(sel), kb)
+            nbr[sel, :kb] = np.where(found < len(at), at[np.minimum(found, len(at) - 1)], n)
+        return dist, nbr, whole
 
     def _search_band(self, code: int, rows: np.ndarray, reach: np.ndarray, kept: np.ndarray, xy: np.ndarray,
                      t_sqft: np.ndarray, keep: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -356,12 +435,7 @@ class SalesPool:
             corner = np.minimum(corner, s.radius_m)
         cap = corner * (1 + BALL_MARGIN) + BALL_MARGIN_M
         bound2 = np.inf if s.radius_m is None else s.radius_m * s.radius_m  # the query's test: d² < bound²
-        if s.sqft_tolerance is None:
-            lo = hi = np.zeros(len(rows), dtype=np.int64)
-        else:  # the strata of the band, and one more where a band edge is a bin edge (rounding)
-            log_t, width = np.log(t_sqft[rows]), self._stratum_width
-            lo = np.floor((log_t + np.log1p(-s.sqft_tolerance)) / width - 1e-6).astype(np.int64)
-            hi = np.floor((log_t + np.log1p(s.sqft_tolerance)) / width + 1e-6).astype(np.int64)
+        lo, hi = self._band_strata(t_sqft[rows])
         # The first ball: as many of the band's sales as the candidates held comps, twice over
         # (their density by the first query), at least a little wider than the last candidate.
         reach = np.maximum(reach, MIN_BALL_M)
@@ -398,7 +472,7 @@ class SalesPool:
                 hit = (d2 < bound2) & keep(b_rows[at], pos)
                 at, pos, dist = at[hit], pos[hit], np.sqrt(d2[hit])
                 del d2, hit
-                order = np.lexsort((pos, self._age(pos), dist, at))  # by row, then the rule's order
+                order = self._by_row_in_rule_order(at, dist, pos)
                 at, pos, dist = at[order], pos[order], dist[order]
                 del order
                 found_n = np.bincount(at, minlength=len(batch))

@@ -9,7 +9,7 @@ import pytest
 
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.docs.context import MarketData
-from realestate_assets.market.comps import CompsSettings, comparable_sales
+from realestate_assets.market.comps import CompsSettings, SalesPool, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.baselines import nearest_comps_value
 from realestate_assets.ml.deal import asof_comps
@@ -154,6 +154,79 @@ def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetche
             pd.testing.assert_frame_equal(short.chosen, enough.chosen, check_exact=True)
             pd.testing.assert_frame_equal(short.summary, enough.summary, check_exact=True)
         assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
+
+
+def test_each_target_asks_its_size_bands_tree_and_gets_the_rules_comps() -> None:
+    """The first query asks the KD-tree of the strata a target's size band spans (`_band_tree`):
+    the comps are the plain loop's whatever `candidates` — bands holding fewer sales than are
+    fetched, a band with no sale at all (a size no one has), most rows short at one candidate."""
+    rng = np.random.default_rng(29)
+    n = 700
+    dates = pd.Timestamp("2013-06-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D")
+    sizes = np.exp(rng.uniform(np.log(500), np.log(6000), n))  # many bands, some thinly held
+    sales = pd.DataFrame([sale(f"p{i % 600}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(sizes[i]), lat=47.6 + float(rng.normal(0, 0.005)),
+                               use="sfr" if rng.random() < 0.8 else "townhouse")
+                          for i, d in enumerate(dates)])
+    sales["longitude"] = -122.3 + rng.normal(0, 0.006, n)
+    targets = pd.concat([sales.sample(100, random_state=4), sales.head(2).assign(living_sqft=60_000.0)],
+                        ignore_index=True)  # the last two: no sale of their size
+    as_of = pd.Series(pd.Timestamp("2016-04-01"), index=targets.index)
+    expected = brute_force(targets, sales, as_of, CompsSettings())
+    assert sum(map(len, expected)) > 300 and expected[-1] == expected[-2] == []
+    summaries = []
+    for fetched in (1, 2, 24, 40, n):
+        settings = CompsSettings(candidates=fetched, chunk_rows=13)
+        found = comparable_sales(targets, sales, as_of.iloc[0], settings)
+        got = [found.chosen.loc[found.chosen["target"] == i, "sale"].map(sales["sale_id"]).tolist()
+               for i in range(len(targets))]
+        assert [sorted(g) for g in got] == [sorted(e) for e in expected]
+        summaries.append(found.summary)
+    for summary in summaries[1:]:
+        pd.testing.assert_frame_equal(summary, summaries[0], check_exact=True)
+
+
+def test_the_band_searchs_one_key_order_is_the_rules_order() -> None:
+    """`_by_row_in_rule_order` (one integer key, equal keys re-sorted) orders (row, sale) pairs as
+    the four-key lexsort it replaced: by row, distance, newest first, the sales' order — with
+    equidistant sales, distances a rounding apart (below the key's dropped bits), and zero."""
+    rng = np.random.default_rng(17)
+    n = 400
+    dates = pd.Timestamp("2014-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i}", f"s{i}", str(d.date()), 300_000.0, sqft=1000.0) for i, d in enumerate(dates)])
+    pool = SalesPool(sales, CompsSettings())
+    for rows_max in (1, 7, 5_000, 1 << 20):
+        m = 20_000
+        row = rng.integers(0, rows_max, m)
+        dist = rng.choice(rng.uniform(0, 1200, 300), m)  # many exact ties
+        near = rng.random(m) < 0.2
+        dist[near] = np.nextafter(dist[near], np.inf)  # a rounding apart
+        dist[rng.random(m) < 0.05] = 0.0
+        pos = rng.integers(0, n, m)
+        expected = np.lexsort((pos, pool._age(pos), dist, row))
+        got = pool._by_row_in_rule_order(row, dist, pos)
+        # Pairs may repeat (the same row, sale and distance): compare the pairs in order, not positions.
+        for key in (row, dist, pos):
+            assert np.array_equal(key[got], key[expected])
+    assert len(pool._by_row_in_rule_order(np.array([], dtype=np.intp), np.array([]), np.array([], dtype=np.intp))) == 0
+
+
+def test_one_as_of_date_gives_the_same_comps_as_that_date_per_row() -> None:
+    rng = np.random.default_rng(23)
+    n = 300
+    dates = pd.Timestamp("2014-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i % 250}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(rng.uniform(800, 2000)), lat=47.6 + float(rng.normal(0, 0.004)))
+                          for i, d in enumerate(dates)])
+    sales["longitude"] = -122.3 + rng.normal(0, 0.005, n)
+    targets = sales.sample(80, random_state=2).reset_index(drop=True)
+    pool = SalesPool(sales, CompsSettings(candidates=3, chunk_rows=9))
+    index = HedonicIndex.from_sales(sales)
+    one = pool.find(targets, np.datetime64("2016-03-15", "ns"), index)
+    each = pool.find(targets, np.full(len(targets), np.datetime64("2016-03-15", "ns")), index)
+    pd.testing.assert_frame_equal(one.chosen, each.chosen, check_exact=True)
+    pd.testing.assert_frame_equal(one.summary, each.summary, check_exact=True)
+    assert one.summary["comps_count"].sum() > 100
 
 
 def test_enrichment_deal_labels_baseline_and_memo_share_the_rule() -> None:
