@@ -13,11 +13,17 @@ after tree from 0.0): the same numbers, the same sums, the same bits
 (`tests/scoring/test_treeshap.py` against `Booster.predict(pred_contrib=True)`).
 
 Anything this does not reproduce — linear trees, several trees an iteration (multiclass), paths
-too deep for the pattern's key — is left to LightGBM (`contributions` falls back).
+too deep for the pattern's key — is left to LightGBM (`contributions` falls back), and so is
+everything when the kernel cannot be compiled or loaded (logged once).
+
+The kernel is numba code: compiling it costs ≈8 CPU s, once per machine, kept on disk beside the
+module (numba's cache; the image compiles it when it is built: `warm`), then ≈0.4 s to load per
+process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from dataclasses import dataclass
@@ -29,6 +35,8 @@ import pandas as pd
 
 from realestate_assets.ml.compiled import matrix
 from realestate_assets.ml.tuning import PREDICT_THREADS
+
+log = logging.getLogger(__name__)
 
 # A leaf's pattern key: (the row's hot/cold bits along the leaf's path) << LEAF_BITS | the leaf's
 # number in the forest; int64, so a path of at most 62 − LEAF_BITS nodes.
@@ -145,10 +153,9 @@ def contributions(booster: lgb.Booster, encoded: pd.DataFrame) -> np.ndarray:
     feature's SHAP contribution and the expected value last (`encoded`: the model's columns in its
     order, as the models' `encode` gives them)."""
     forest = _forest(booster)
-    if forest is None or encoded.shape[1] != forest.n_features:
+    kernel = _kernel() if forest is not None and encoded.shape[1] == forest.n_features else None
+    if kernel is None or forest is None:
         return booster.predict(encoded, pred_contrib=True, num_threads=PREDICT_THREADS)
-    from realestate_assets.ml import _treeshap_kernel as kernel  # numba: imported (and compiled) when used
-
     x = np.ascontiguousarray(matrix(encoded))
     out = np.zeros((len(x), forest.n_features + 1), dtype=np.float64)
     if len(x):
@@ -157,3 +164,29 @@ def contributions(booster: lgb.Booster, encoded: pd.DataFrame) -> np.ndarray:
                              forest.internal_count, forest.leaf_value, forest.leaf_count, forest.cat_boundaries,
                              forest.cat_threshold, LEAF_BITS)
     return out
+
+
+_KERNEL: list[Any] = []  # the kernel module, or None when it cannot be had (then LightGBM's)
+
+
+def _kernel() -> Any:
+    """The numba kernel, imported once when first used (numba's import is ≈0.5 CPU s)."""
+    with _PARSE_LOCK:
+        if not _KERNEL:
+            try:
+                from realestate_assets.ml import _treeshap_kernel
+                _KERNEL.append(_treeshap_kernel)
+            except Exception as exc:  # no numba, no cache locator (numba refuses at import): LightGBM's SHAP
+                log.warning("SHAP contributions left to LightGBM: the kernel is unavailable (%s)", exc)
+                _KERNEL.append(None)
+        return _KERNEL[0]
+
+
+def warm() -> None:
+    """Compile the kernel into numba's cache (the image does it once when built: deploy/docker)."""
+    rows = np.random.default_rng(0).normal(size=(64, 2))
+    booster = lgb.train({"objective": "regression", "verbose": -1, "num_leaves": 4, "min_data_in_leaf": 2,
+                         "num_threads": 1}, lgb.Dataset(pd.DataFrame(rows), rows[:, 0]), num_boost_round=2)
+    frame = pd.DataFrame(rows)
+    if not np.array_equal(contributions(booster, frame), booster.predict(frame, pred_contrib=True)):
+        raise RuntimeError("the SHAP kernel does not reproduce LightGBM's contributions")

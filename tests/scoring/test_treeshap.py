@@ -76,3 +76,11 @@ def test_no_rows_give_no_contributions() -> None:
     booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 5},
                         lgb.Dataset(train, _target(train, 8)), num_boost_round=3)
     assert treeshap.contributions(booster, train.iloc[:0]).shape == (0, train.shape[1] + 1)
+
+
+def test_without_the_kernel_the_contributions_are_lightgbms(monkeypatch: pytest.MonkeyPatch) -> None:
+    train = _frame(200, 9)
+    booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 5},
+                        lgb.Dataset(train, _target(train, 10)), num_boost_round=3)
+    monkeypatch.setattr(treeshap, "_KERNEL", [None])  # numba missing, or no cache locator
+    assert np.array_equal(treeshap.contributions(booster, train), booster.predict(train, pred_contrib=True))
