@@ -158,11 +158,25 @@ def contributions(booster: lgb.Booster, encoded: pd.DataFrame) -> np.ndarray:
         return booster.predict(encoded, pred_contrib=True, num_threads=PREDICT_THREADS)
     x = np.ascontiguousarray(matrix(encoded))
     out = np.zeros((len(x), forest.n_features + 1), dtype=np.float64)
-    if len(x):
-        kernel.contributions(x, out, forest.node_start, forest.leaf_start, forest.num_leaves, forest.cat_start,
-                             forest.split_feature, forest.threshold, forest.decision_type, forest.left, forest.right,
-                             forest.internal_count, forest.leaf_value, forest.leaf_count, forest.cat_boundaries,
-                             forest.cat_threshold, LEAF_BITS)
+    if not len(x):
+        return out
+
+    def rows(start: int, stop: int) -> None:  # the kernel releases the GIL; each row's sums are its own
+        kernel.contributions(x[start:stop], out[start:stop], forest.node_start, forest.leaf_start,
+                             forest.num_leaves, forest.cat_start, forest.split_feature, forest.threshold,
+                             forest.decision_type, forest.left, forest.right, forest.internal_count,
+                             forest.leaf_value, forest.leaf_count, forest.cat_boundaries, forest.cat_threshold,
+                             LEAF_BITS)
+
+    # The rows split between PREDICT_THREADS threads, each with its own memo (a pattern two halves
+    # meet is computed twice): the same values, in less wall time on both cores.
+    step = -(-len(x) // max(1, PREDICT_THREADS))
+    workers = [threading.Thread(target=rows, args=(s, min(s + step, len(x)))) for s in range(step, len(x), step)]
+    for worker in workers:
+        worker.start()
+    rows(0, min(step, len(x)))
+    for worker in workers:
+        worker.join()
     return out
 
 
