@@ -10,11 +10,12 @@ among the 43k run's explained rows a leaf sees ≈37 such patterns, not 3,947. S
 additions are computed once per pattern (the same operations as LightGBM's, in its order) and
 every row adds them to its contributions in LightGBM's order (the tree's hot child first, tree
 after tree from 0.0): the same numbers, the same sums, the same bits
-(`tests/scoring/test_treeshap.py` against `Booster.predict(pred_contrib=True)`).
+(`tests/scoring/test_treeshap.py` against `Booster.predict(pred_contrib=True)`). The rows are
+split between `PREDICT_THREADS` threads, each with its own memo (each row's sums are its own).
 
 Anything this does not reproduce — linear trees, several trees an iteration (multiclass), paths
 too deep for the pattern's key — is left to LightGBM (`contributions` falls back), and so is
-everything when the kernel cannot be compiled or loaded (logged once).
+everything when the kernel cannot be imported (logged once).
 
 The kernel is numba code: compiling it costs ≈8 CPU s, once per machine, kept on disk beside the
 module (numba's cache; the image compiles it when it is built: `warm`), then ≈0.4 s to load per
