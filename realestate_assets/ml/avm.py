@@ -55,11 +55,11 @@ from realestate_assets.config_models import CompsSettings
 from realestate_assets.market.comps import comparable_sales
 from realestate_assets.market.forecast import MarketForecast
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
+from realestate_assets.ml import treeshap
 from realestate_assets.ml.compiled import Forest, predict
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
 from realestate_assets.ml.residuals import SHRINKS, corrected, neighbour_residuals
 from realestate_assets.ml.tuning import (
-    PREDICT_THREADS,
     TuningSettings,
     optuna_search,
     search_space,
@@ -475,7 +475,7 @@ class TrainedAvm:
 
         A deflated model's market level is the market date's part: its log level (centred on the
         training sales' mean, which goes to the baseline) is added to `sale_months`."""
-        raw = self.booster.predict(self.encode(frame), pred_contrib=True, num_threads=PREDICT_THREADS)
+        raw = treeshap.contributions(self.booster, self.encode(frame))  # LightGBM's pred_contrib, to the bit
         out = pd.DataFrame(raw, columns=[*self.features, "bias"], index=frame.index)
         if self.deflator is not None:
             out["sale_months"] += np.log(deflator_level(self.deflator, frame)) - self.deflator_log_mean

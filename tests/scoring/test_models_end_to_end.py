@@ -93,9 +93,8 @@ def test_shap_contributions_add_up_to_each_models_prediction(trained: Trained) -
 def test_predictions_and_contributions_are_the_same_on_any_number_of_threads(
         trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
     """`PREDICT_THREADS` (issue 17: `scores` predicts on both cores) changes no value, to the bit."""
-    from realestate_assets.ml import avm as avm_module
-    from realestate_assets.ml import classifier as classifier_module
     from realestate_assets.ml import compiled as compiled_module
+    from realestate_assets.ml import treeshap as treeshap_module
     from realestate_assets.ml.deal import propensity_inputs_from_features
 
     features = prospect_features(500)
@@ -109,9 +108,8 @@ def test_predictions_and_contributions_are_the_same_on_any_number_of_threads(
 
     results = []
     for threads in (1, 2, 3):
-        monkeypatch.setattr(avm_module, "PREDICT_THREADS", threads)
-        monkeypatch.setattr(classifier_module, "PREDICT_THREADS", threads)
         monkeypatch.setattr(compiled_module, "PREDICT_THREADS", threads)  # the predictions' (ml/compiled.predict)
+        monkeypatch.setattr(treeshap_module, "PREDICT_THREADS", threads)  # LightGBM's SHAP where it is the fallback
         results.append(outputs())
     for other in results[1:]:
         for one, many in zip(results[0], other, strict=True):

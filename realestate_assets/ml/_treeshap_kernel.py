@@ -1,0 +1,304 @@
+"""The compiled part of `ml/treeshap.py`: LightGBM's TreeSHAP (src/io/tree.cpp, 4.x), the same
+floating-point operations in the same order, with each leaf's additions kept per hot/cold pattern.
+
+Numba compiles without fast-math, so no operation is reordered or fused; `cache=True` keeps the
+machine code beside this module (or in numba's cache directory) for the next process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+K_ZERO = np.float64(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
+
+
+@njit(cache=True, inline="always")
+def _extend(feature, zero, one, pweight, depth, zero_fraction, one_fraction, feature_index):
+    """Tree::ExtendPath."""
+    feature[depth] = feature_index
+    zero[depth] = zero_fraction
+    one[depth] = one_fraction
+    pweight[depth] = 1.0 if depth == 0 else 0.0
+    for i in range(depth - 1, -1, -1):
+        pweight[i + 1] += one_fraction * pweight[i] * (i + 1) / np.float64(depth + 1)
+        pweight[i] = zero_fraction * pweight[i] * (depth - i) / np.float64(depth + 1)
+
+
+@njit(cache=True, inline="always")
+def _unwind(feature, zero, one, pweight, depth, path_index):
+    """Tree::UnwindPath."""
+    one_fraction = one[path_index]
+    zero_fraction = zero[path_index]
+    next_one_portion = pweight[depth]
+    for i in range(depth - 1, -1, -1):
+        if one_fraction != 0:
+            tmp = pweight[i]
+            pweight[i] = next_one_portion * (depth + 1) / np.float64((i + 1) * one_fraction)
+            next_one_portion = tmp - pweight[i] * zero_fraction * (depth - i) / np.float64(depth + 1)
+        else:
+            pweight[i] = (pweight[i] * (depth + 1)) / np.float64(zero_fraction * (depth - i))
+    for i in range(path_index, depth):
+        feature[i] = feature[i + 1]
+        zero[i] = zero[i + 1]
+        one[i] = one[i + 1]
+
+
+@njit(cache=True, inline="always")
+def _unwound_sum(zero, one, pweight, depth, path_index):
+    """Tree::UnwoundPathSum."""
+    one_fraction = one[path_index]
+    zero_fraction = zero[path_index]
+    next_one_portion = pweight[depth]
+    total = 0.0
+    for i in range(depth - 1, -1, -1):
+        if one_fraction != 0:
+            tmp = next_one_portion * (depth + 1) / np.float64((i + 1) * one_fraction)
+            total += tmp
+            next_one_portion = pweight[i] - tmp * zero_fraction * ((depth - i) / np.float64(depth + 1))
+        else:
+            total += (pweight[i] / zero_fraction) / ((depth - i) / np.float64(depth + 1))
+    return total
+
+
+@njit(cache=True, inline="always")
+def _decision(fval, g, split_threshold, decision_type, cat_base, cat_boundaries, cat_threshold):
+    """Tree::Decision: True for the left child."""
+    kind = decision_type[g]
+    if kind & 1:  # categorical
+        if np.isnan(fval):
+            return False
+        int_fval = np.int64(np.int32(fval)) if fval > -2147483648.0 and fval < 2147483648.0 else np.int64(-1)
+        if int_fval < 0:
+            return False
+        cat_idx = cat_base + np.int64(np.int32(split_threshold[g]))
+        start = cat_boundaries[cat_idx]
+        n = cat_boundaries[cat_idx + 1] - start
+        i1 = int_fval // 32
+        if i1 >= n:
+            return False
+        return ((cat_threshold[start + i1] >> np.uint32(int_fval % 32)) & np.uint32(1)) != 0
+    missing = (kind >> 2) & 3
+    if np.isnan(fval) and missing != 2:
+        fval = 0.0
+    if (missing == 1 and fval >= -K_ZERO and fval <= K_ZERO) or (missing == 2 and np.isnan(fval)):
+        return (kind & 2) != 0
+    return fval <= split_threshold[g]
+
+
+@njit(cache=True, inline="always")
+def _slot(key, capacity):
+    """The table slot of a key: its bits mixed (splitmix64's finalizer), then the low ones."""
+    z = np.uint64(key)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z & np.uint64(capacity - 1))
+
+
+@njit(cache=True)
+def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feature, internal_count,
+                    leaf_count, leaf_value, feature, zero, one, pweight, out_feature, out_value):
+    """What one leaf adds for one hot/cold pattern of its path: the recursion of Tree::TreeSHAP
+    from the root to this leaf, replayed in place (the same operations on the same values), then
+    the leaf's loop. Returns how many (feature, value) additions, in LightGBM's order."""
+    depth = 0
+    _extend(feature, zero, one, pweight, 0, 1.0, 1.0, -1)
+    for k in range(d):
+        g = base + path_nodes[k]
+        child = path_nodes[k + 1] if k + 1 < d else leaf
+        w = np.float64(internal_count[g])
+        count = internal_count[base + child] if child >= 0 else leaf_count[~child]
+        child_zero = count / w
+        incoming_zero = 1.0
+        incoming_one = 1.0
+        split = split_feature[g]
+        path_index = 0
+        while path_index <= depth:
+            if feature[path_index] == split:
+                break
+            path_index += 1
+        if path_index != depth + 1:
+            incoming_zero = zero[path_index]
+            incoming_one = one[path_index]
+            _unwind(feature, zero, one, pweight, depth, path_index)
+            depth -= 1
+        depth += 1
+        _extend(feature, zero, one, pweight, depth, child_zero * incoming_zero,
+                incoming_one if path_hot[k] else 0.0, split)
+    n = 0
+    value = leaf_value[~leaf]
+    for i in range(1, depth + 1):
+        w = _unwound_sum(zero, one, pweight, depth, i)
+        out_feature[n] = feature[i]
+        out_value[n] = w * (one[i] - zero[i]) * value
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, split_feature, threshold, decision_type,
+               left, right, internal_count, leaf_value, leaf_count, cat_boundaries, cat_threshold, leaf_bits, keys,
+               slots, touched, add_start, add_len, add_feature, add_value, state, stack_node, stack_bits,
+               stack_depth, path_nodes, path_hot, feature, zero, one, pweight, tmp_feature, tmp_value):
+    """Tree `t`'s additions to the rows of `x` from row `r` on, until a row might not find room in
+    the memo (returns that row; the caller grows the memo) or the last row (returns len(x)).
+    Apart from `contributions` so that no array is replaced inside this loop (numba would then
+    count references on every pass)."""
+    n_features = out.shape[1] - 1
+    capacity = len(keys)
+    base = node_start[t]
+    lbase = leaf_start[t]
+    cbase = cat_start[t]
+    leaves = num_leaves[t]
+    used = state[0]
+    added = state[1]
+    while r < x.shape[0]:
+        # Room for every leaf of the tree to be new in this row, or back to the caller.
+        if (used + leaves) * 2 > capacity or used + leaves > len(add_start) \
+                or added + leaves * (n_features + 1) > len(add_feature):
+            break
+        row = x[r]
+        phi = out[r]
+        stack_node[0] = 0
+        stack_bits[0] = 0
+        stack_depth[0] = 0
+        sp = 1  # entries on the stack
+        while sp > 0:
+            sp -= 1
+            node = stack_node[sp]
+            bits = stack_bits[sp]
+            d = stack_depth[sp]
+            path_nodes[d] = node
+            if node >= 0:
+                g = base + node
+                goes_left = _decision(row[split_feature[g]], g, threshold, decision_type, cbase,
+                                      cat_boundaries, cat_threshold)
+                # the hot child popped first, then the cold one (LightGBM's recursion order)
+                stack_node[sp] = right[g] if goes_left else left[g]
+                stack_bits[sp] = bits << 1
+                stack_depth[sp] = d + 1
+                stack_node[sp + 1] = left[g] if goes_left else right[g]
+                stack_bits[sp + 1] = (bits << 1) | 1
+                stack_depth[sp + 1] = d + 1
+                sp += 2
+                continue
+            key = (bits << leaf_bits) | (lbase + ~node)
+            h = _slot(key, capacity)
+            while keys[h] != -1 and keys[h] != key:
+                h = (h + 1) & (capacity - 1)
+            if keys[h] == -1:  # a new pattern of this leaf: its additions, as LightGBM makes them
+                for k in range(d):  # the path's nodes are the stack's last ancestors (DFS order)
+                    path_hot[k] = ((bits >> (d - 1 - k)) & 1) == 1
+                n = _leaf_additions(path_nodes, path_hot, d, base, node, left, right, split_feature,
+                                    internal_count, leaf_count[lbase:], leaf_value[lbase:], feature, zero, one,
+                                    pweight, tmp_feature, tmp_value)
+                add_start[used] = added
+                add_len[used] = n
+                for j in range(n):
+                    add_feature[added + j] = tmp_feature[j]
+                    add_value[added + j] = tmp_value[j]
+                added += n
+                keys[h] = key
+                slots[h] = used
+                touched[used] = h
+                used += 1
+            entry = slots[h]
+            first = add_start[entry]
+            for j in range(first, first + add_len[entry]):
+                phi[add_feature[j]] += add_value[j]
+        r += 1
+    state[0] = used
+    state[1] = added
+    return r
+
+
+@njit(cache=True, nogil=True)
+def contributions(x, out, node_start, leaf_start, num_leaves, cat_start, split_feature, threshold, decision_type,
+                  left, right, internal_count, leaf_value, leaf_count, cat_boundaries, cat_threshold,
+                  leaf_bits):
+    """GBDT::PredictContrib for every row of `x` into `out` (zeros, n_features + 1 columns)."""
+    n_features = out.shape[1] - 1
+    n_trees = len(num_leaves)
+    max_nodes = 1
+    for t in range(n_trees):
+        max_nodes = max(max_nodes, num_leaves[t])
+    expected = np.zeros(n_trees)
+    for t in range(n_trees):  # Tree::ExpectedValue
+        lo = leaf_start[t]
+        if num_leaves[t] == 1:
+            expected[t] = leaf_value[lo]
+            continue
+        total_count = np.float64(internal_count[node_start[t]])
+        value = 0.0
+        for i in range(num_leaves[t]):
+            value += (leaf_count[lo + i] / total_count) * leaf_value[lo + i]
+        expected[t] = value
+    # The memo of one tree: open addressing on the pattern's key (`touched`: the slots in use),
+    # each entry's additions in `add_*`; [patterns, additions] in `state`.
+    capacity = 1 << 12
+    keys = np.full(capacity, -1, dtype=np.int64)
+    slots = np.zeros(capacity, dtype=np.int64)
+    touched = np.zeros(capacity, dtype=np.int64)
+    add_start = np.zeros(capacity, dtype=np.int64)
+    add_len = np.zeros(capacity, dtype=np.int64)
+    add_feature = np.zeros(capacity * 4, dtype=np.int64)
+    add_value = np.zeros(capacity * 4, dtype=np.float64)
+    state = np.zeros(2, dtype=np.int64)
+    # Scratch: the DFS stack (node, its path's hot/cold bits, its depth), a path and its state.
+    stack_node = np.zeros(2 * max_nodes + 2, dtype=np.int64)
+    stack_bits = np.zeros(2 * max_nodes + 2, dtype=np.int64)
+    stack_depth = np.zeros(2 * max_nodes + 2, dtype=np.int64)
+    path_nodes = np.zeros(max_nodes + 2, dtype=np.int64)
+    path_hot = np.zeros(max_nodes + 2, dtype=np.bool_)
+    feature = np.zeros(max_nodes + 3, dtype=np.int64)
+    zero = np.zeros(max_nodes + 3)
+    one = np.zeros(max_nodes + 3)
+    pweight = np.zeros(max_nodes + 3)
+    tmp_feature = np.zeros(max_nodes + 3, dtype=np.int64)
+    tmp_value = np.zeros(max_nodes + 3)
+    # Tree after tree, each row's additions of a tree after the previous tree's (LightGBM's order
+    # per row); the memo is the tree's own, so it stays small and in cache.
+    for t in range(n_trees):
+        for j in range(state[0]):
+            keys[touched[j]] = -1
+        state[0] = 0
+        state[1] = 0
+        out[:, n_features] += expected[t]
+        if num_leaves[t] <= 1:
+            continue
+        r = 0
+        while r < x.shape[0]:
+            r = _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, split_feature, threshold,
+                           decision_type, left, right, internal_count, leaf_value, leaf_count, cat_boundaries,
+                           cat_threshold, leaf_bits, keys, slots, touched, add_start, add_len, add_feature, add_value,
+                           state, stack_node, stack_bits, stack_depth, path_nodes, path_hot, feature, zero, one,
+                           pweight, tmp_feature, tmp_value)
+            if r == x.shape[0]:
+                break
+            # The memo is full for a row: twice the room, the patterns kept.
+            used = state[0]
+            need = (used + num_leaves[t]) * 2
+            if capacity < need:
+                old_keys, old_touched = keys, touched
+                while capacity < need:
+                    capacity *= 2
+                keys = np.full(capacity, -1, dtype=np.int64)
+                slots = np.zeros(capacity, dtype=np.int64)
+                touched = np.zeros(capacity, dtype=np.int64)
+                for j in range(used):  # entry j sat in slot old_touched[j]
+                    key = old_keys[old_touched[j]]
+                    h = _slot(key, capacity)
+                    while keys[h] != -1:
+                        h = (h + 1) & (capacity - 1)
+                    keys[h] = key
+                    slots[h] = j
+                    touched[j] = h
+            if used + num_leaves[t] > len(add_start):
+                add_start = np.concatenate((add_start, np.zeros(len(add_start) + num_leaves[t], dtype=np.int64)))
+                add_len = np.concatenate((add_len, np.zeros(len(add_len) + num_leaves[t], dtype=np.int64)))
+            if state[1] + num_leaves[t] * (n_features + 1) > len(add_feature):
+                grow = len(add_feature) + num_leaves[t] * (n_features + 1)
+                add_feature = np.concatenate((add_feature, np.zeros(grow, dtype=np.int64)))
+                add_value = np.concatenate((add_value, np.zeros(grow)))
+    return 0
