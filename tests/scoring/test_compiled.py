@@ -71,6 +71,20 @@ def store(tmp_path: Path) -> LocalObjectStore:
     return LocalObjectStore(tmp_path / "objects")
 
 
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The model texts compiled from now on (`compile_object` counted, then run as it is)."""
+    texts: list[str] = []
+    real = compiled_module.compile_object
+
+    def counted(text: str) -> bytes:
+        texts.append(text)
+        return real(text)
+
+    monkeypatch.setattr(compiled_module, "compile_object", counted)
+    return texts
+
+
 @pytest.mark.parametrize("objective,raw", [("regression", False), ("regression_l1", False), ("binary", True)])
 def test_compiled_predictions_are_lightgbms_to_the_bit(store: LocalObjectStore, objective: str, raw: bool) -> None:
     model = booster(objective)
@@ -166,20 +180,11 @@ def test_an_output_transform_is_left_to_lightgbm(store: LocalObjectStore) -> Non
     assert forest.entry is None and forest.engine == "lightgbm (objective binary sigmoid:1 transforms the raw score)"
 
 
-def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalObjectStore,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalObjectStore, made: list[str]) -> None:
     """`load_active_models(compiled_trees=True)`'s forests: a model that predicts no row (the deal
     model of a county without asking prices) costs no compile; the others compile on their first
     prediction, once, and predict LightGBM's values to the bit."""
     model = booster("binary")
-    made: list[str] = []
-    real = compiled_module.compile_object
-
-    def counted(text: str) -> bytes:
-        made.append(text)
-        return real(text)
-
-    monkeypatch.setattr(compiled_module, "compile_object", counted)
     idle = on_first_use(model, True, store, "2" * 64, "deal")
     forest = on_first_use(model, True, store, "3" * 64, "deal")
     assert idle.engine == forest.engine == NOT_USED and not made and not store.exists(forest_key("3" * 64, "deal"))
@@ -193,21 +198,12 @@ def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalO
     assert store.exists(forest_key("3" * 64, "deal")) and idle.engine == NOT_USED and idle.entry is None
 
 
-def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore, made: list[str]) -> None:
     """`ahead` (`scores`: the AVM's and propensity's trees compiled while the county's query
     sorts): each waiting forest made once, by its thread or by a prediction that comes first,
     whichever takes it; LightGBM's values to the bit; nothing started for forests that do not
     wait (made already, or none)."""
     first, second = booster("binary"), booster("regression", seed=5)
-    made: list[str] = []
-    real = compiled_module.compile_object
-
-    def counted(text: str) -> bytes:
-        made.append(text)
-        return real(text)
-
-    monkeypatch.setattr(compiled_module, "compile_object", counted)
     forests = [on_first_use(first, True, store, "4" * 64, "p"), on_first_use(second, False, store, "5" * 64, "avm")]
     thread = ahead(forests[0], None, forests[1])
     assert thread is not None
