@@ -24,7 +24,9 @@ dashboard (which reads through the API), so no plan ever looked at their statist
 Not `scores.score_breakdown`, payload too: on-demand reasons' `STORE_SQL` filters on
 `score_breakdown IS NULL`, whose estimate comes from the column's null fraction (without it, the
 update of 100,000 keys at 1M was estimated at 2 rows instead of 498 and lost its JIT: a plan
-change). No query of the project uses jsonb operators the planner estimates from a column's statistics
+change).
+
+No query of the project uses a jsonb operator the planner estimates from a column's statistics
 (`@>`, `?`, `?|`, `?&`, jsonpath). A column added later that is payload too can join the list;
 a column that a query starts to filter, join, group or sort on must leave it (its target back
 to -1, the default).
