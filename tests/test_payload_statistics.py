@@ -1,0 +1,105 @@
+"""The payload columns ANALYZE skips (`SET STATISTICS 0`, migration 0055): every listed column
+is at target 0, no other column of the pipeline's tables is, and the migration comes down and
+up again."""
+
+from __future__ import annotations
+
+import importlib.util
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
+from tests.databases import psycopg2_dsn
+
+# attstattarget: 0 = skipped by ANALYZE; -1 (PostgreSQL < 17) or NULL (17+) = the default target.
+TARGETS = """
+SELECT c.relname, a.attname, coalesce(a.attstattarget, -1)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+     AND c.relnamespace = current_schema()::regnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+def _payload_columns() -> set[tuple[str, str]]:
+    path = next((MIGRATIONS / "versions").glob("0055_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0055", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {(table, column) for table, columns in module.PAYLOAD_COLUMNS.items() for column in columns}
+
+
+def _targets(url: str) -> dict[tuple[str, str], int]:
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(TARGETS)
+            return {(table, column): target for table, column, target in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def _skipped(url: str) -> set[tuple[str, str]]:
+    return {key for key, target in _targets(url).items() if target == 0}
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """An empty database of its own: this test migrates down and up again."""
+    admin = psycopg2.connect(psycopg2_dsn(make_url(database_url).set(database="postgres")
+                                          .render_as_string(hide_password=False)))
+    admin.autocommit = True
+    name = f"reos_stats_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+
+
+def test_only_the_listed_payload_columns_are_skipped(database_url: str) -> None:
+    targets = _targets(database_url)
+    payload = _payload_columns()
+    assert payload <= set(targets)  # the list names real columns
+    assert _skipped(database_url) == payload
+
+
+def test_analyze_leaves_the_payload_columns_out(database_url: str) -> None:
+    """The point of the list: after ANALYZE, pg_stats has no row for a payload column and one for
+    the columns beside it that plans use (`score_breakdown` among them: on-demand reasons' update
+    filters on it being NULL)."""
+    county = f"pay_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
+                        "model_version, score_components, score_breakdown, model_versions) "
+                        "SELECT %s, 'k' || i, DATE '2026-01-01', i %% 100, i, 'v1', "
+                        "'{\"a\": 1}', '[\"r\"]', '{\"avm\": \"v1\"}' FROM generate_series(1, 50) AS i", (county,))
+            cur.execute("ANALYZE scores")
+            cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'scores'")
+            analyzed = {name for (name,) in cur.fetchall()}
+            cur.execute("DELETE FROM scores WHERE county = %s", (county,))
+        assert {"county", "prospect_key", "bird_dog_score", "score_rank", "score_breakdown"} <= analyzed
+        assert not analyzed & {"score_components", "model_versions"}
+    finally:
+        conn.close()
+
+
+def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
+    upgrade(fresh_database, "0054")
+    before = _targets(fresh_database)
+    assert _skipped(fresh_database) == set()
+    upgrade(fresh_database, "0055")
+    assert _skipped(fresh_database) == _payload_columns()
+    downgrade(fresh_database, "0054")
+    assert _targets(fresh_database) == before
+    upgrade(fresh_database, "0055")
+    assert _skipped(fresh_database) == _payload_columns()
