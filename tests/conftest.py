@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from realestate_assets.settings import LocalSettings, repo_root
-from tests.databases import clear_public_tables, create_tenant, scratch_database
+from tests.databases import clear_public_tables, create_tenant, empty_database, scratch_database
 
 if TYPE_CHECKING:
     # Imported where used (as is tests.samples, for pandas): xdist's controller process loads this
@@ -100,3 +100,10 @@ def redis_url():
     for key in client.scan_iter("reos-test-*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """An empty database of its own on the tests' server, for a test that migrates it down and up."""
+    with empty_database(database_url) as url:
+        yield url

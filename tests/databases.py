@@ -67,6 +67,25 @@ def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
             server.cleanup()
 
 
+@contextmanager
+def empty_database(url: str, prefix: str = "reos_empty") -> Iterator[str]:
+    """A new database on `url`'s server, empty (not migrated: for tests that migrate it down and
+    up themselves); yields its URL and drops it afterwards."""
+    from sqlalchemy.engine import make_url  # as `scratch_database`'s Alembic: not in xdist's controller
+
+    server = make_url(url)
+    admin = _admin_connection(psycopg2_dsn(server.set(database="postgres").render_as_string(hide_password=False)))
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
 def clear_public_tables(url: str) -> None:
     """Empty the public county tables (and the public stages' logs). Public county data has no
     tenant (DESIGN §9): pipeline tests sharing a database start from no county rows, as each used

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg2
-import pytest
-from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from realestate_assets.db.catalog import column_descriptions, main, schema_is_current, schema_revisions
@@ -29,19 +24,6 @@ def _dsn(url: str) -> dict:
             "dbname": u.database}
 
 
-@pytest.fixture
-def fresh_database(database_url: str):
-    """An empty database of its own: this test migrates down and up again."""
-    admin = psycopg2.connect(**{**_dsn(database_url), "dbname": "postgres"})
-    admin.autocommit = True
-    name = f"reos_comments_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.close()
 
 
 def test_every_column_of_every_table_has_a_comment(database_url):

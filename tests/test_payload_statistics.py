@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import uuid
-from collections.abc import Iterator
 
 import psycopg2
-import pytest
-from psycopg2 import sql
-from sqlalchemy.engine import make_url
 
 from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
 from tests.databases import psycopg2_dsn
@@ -49,19 +45,6 @@ def _skipped(url: str) -> set[tuple[str, str]]:
     return {key for key, target in _targets(url).items() if target == 0}
 
 
-@pytest.fixture
-def fresh_database(database_url: str) -> Iterator[str]:
-    """An empty database of its own: this test migrates down and up again."""
-    admin = psycopg2.connect(psycopg2_dsn(make_url(database_url).set(database="postgres")
-                                          .render_as_string(hide_password=False)))
-    admin.autocommit = True
-    name = f"reos_stats_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.close()
 
 
 def test_only_the_listed_payload_columns_are_skipped(database_url: str) -> None:
