@@ -4,6 +4,7 @@ store by artifact and machine, and LightGBM (recorded) whenever compiling fails.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -25,6 +26,7 @@ from realestate_assets.ml.compiled import (
     predict,
 )
 from realestate_assets.objects import LocalObjectStore
+from tests.spies import Spy
 
 USES = ["sfr", "townhouse", "condo"]
 
@@ -72,17 +74,11 @@ def store(tmp_path: Path) -> LocalObjectStore:
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The model texts compiled from now on (`compile_object` counted, then run as it is)."""
-    texts: list[str] = []
-    real = compiled_module.compile_object
-
-    def counted(text: str) -> bytes:
-        texts.append(text)
-        return real(text)
-
-    monkeypatch.setattr(compiled_module, "compile_object", counted)
-    return texts
+def made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[Any, ...], Any]]:
+    """The compiles from now on (`compile_object`'s calls, each still compiled)."""
+    spy = Spy(compiled_module.compile_object)
+    monkeypatch.setattr(compiled_module, "compile_object", spy)
+    return spy.calls
 
 
 @pytest.mark.parametrize("objective,raw", [("regression", False), ("regression_l1", False), ("binary", True)])
@@ -180,7 +176,7 @@ def test_an_output_transform_is_left_to_lightgbm(store: LocalObjectStore) -> Non
     assert forest.entry is None and forest.engine == "lightgbm (objective binary sigmoid:1 transforms the raw score)"
 
 
-def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalObjectStore, made: list[str]) -> None:
+def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalObjectStore, made: list[Any]) -> None:
     """`load_active_models(compiled_trees=True)`'s forests: a model that predicts no row (the deal
     model of a county without asking prices) costs no compile; the others compile on their first
     prediction, once, and predict LightGBM's values to the bit."""
@@ -198,7 +194,7 @@ def test_a_model_is_compiled_when_it_first_predicts_and_not_before(store: LocalO
     assert store.exists(forest_key("3" * 64, "deal")) and idle.engine == NOT_USED and idle.entry is None
 
 
-def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore, made: list[str]) -> None:
+def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore, made: list[Any]) -> None:
     """`ahead` (`scores`: the AVM's and propensity's trees compiled while the county's query
     sorts): each waiting forest made once, by its thread or by a prediction that comes first,
     whichever takes it; LightGBM's values to the bit; nothing started for forests that do not
