@@ -240,6 +240,11 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
             cur.execute("EXPLAIN " + query, params)
             plan = "\n".join(r[0] for r in cur.fetchall())
             assert "ix_prospects_county_price" in plan, plan
+            # Migration 0056: the dearest first (nulls last) from the NULLS FIRST price index read backward.
+            query, params = list_query(PropertyFilters(county=[f"{bulk}_c07"], sort="-list_price"), limit=51)
+            cur.execute("EXPLAIN " + query, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert "Index Scan Backward using ix_prospects_county_price_desc" in plan, plan
             selective = PropertyFilters(county=[f"{bulk}_c07"], q="12347 main")
             matches = text_matches(cur, selective)
             assert matches is not None and len(matches) == 1
