@@ -21,7 +21,7 @@ order their rows are written, each read backward for the same orders.
   rows share one `first_seen_at` (the transaction's) and most counties' prospects have no
   listing price, so the new order is the rows' own order while the old one was its reverse, which
   PostgreSQL's sort pays for in full: at a million prospects 2.2–3.3 s per index against 1.0–1.3
-  s (isolated builds alternated, load 8; about 1 server CPU s less each). The `id` column is
+  s (isolated builds alternated, load 8; 0.7–1.1 server CPU s less each). The `id` column is
   spelled NULLS FIRST (it is never NULL) so that the backward scan's order is literally the list's
   `id DESC NULLS LAST`: the planner matches orders by their nulls placement, not by NOT NULL.
 
