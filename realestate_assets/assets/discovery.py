@@ -22,7 +22,6 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.features import set_up_gx_ahead
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
@@ -280,7 +279,6 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
                                settings={"bounding_box": county.bounding_box.model_dump(mode="json")})
     if (same := unchanged(context, wh, "prospects", params, digest, companions=PROSPECT_OUTPUTS[1:])) is not None:
         return same
-    set_up_gx_ahead(context)  # for `features`, when it runs later in this process
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
                     "address, city, state, zip FROM sales WHERE county = :county",
                     params)

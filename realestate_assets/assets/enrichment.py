@@ -19,7 +19,6 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
-from realestate_assets.assets.features import set_up_gx_ahead
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
@@ -127,7 +126,6 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
         if (same := unchanged(context, wh, "enrichment", params, digest)) is not None:
             return same
-    set_up_gx_ahead(context)  # for `features`, when it runs later in this process (if `prospects` did not)
     roll = wh.frame(ROLL_SQL, params)
     assessor_rows = len(roll)
     calls = CallLog()

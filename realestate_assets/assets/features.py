@@ -5,7 +5,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -172,7 +172,9 @@ class RequiredFeatures:
     ≈14 MB. `result` validates what is left."""
 
     def __init__(self, columns: list[str], block_rows: int = VALIDATE_ROWS) -> None:
-        self._gx = start_gx_setup()  # its error, if any, is raised by `result()` below
+        setup = ThreadPoolExecutor(1, thread_name_prefix="gx-setup")
+        self._gx = setup.submit(gx_batches)  # its error, if any, is raised by `result()` below
+        setup.shutdown(wait=False)  # the thread ends with the set-up
         self._suite: Any = None  # made with the first block, once GE is imported
         self.columns, self.block_rows = columns, block_rows
         self.unexpected: Counter[str] = Counter()
@@ -232,34 +234,6 @@ def gx_batches() -> tuple[ModuleType, Any]:
     project context). Imported lazily: a process that never validates features never pays it."""
     with _GX_LOCK:  # one set-up, whichever thread asks first
         return _gx_batches()
-
-
-def start_gx_setup() -> Future[tuple[ModuleType, Any]]:
-    """`gx_batches` in a thread of its own, which ends with it: made once, whichever caller asks
-    first (a later one finds it made, or waits for the first one's)."""
-    setup = ThreadPoolExecutor(1, thread_name_prefix="gx-setup")
-    made = setup.submit(gx_batches)
-    setup.shutdown(wait=False)
-    return made
-
-
-# Executors that run every step of a run in the run's own process: the local environment's
-# (`definitions.resources_for`) and `execute_in_process`' (`reos materialize`, the benches).
-SHARED_PROCESS_EXECUTORS = frozenset({dg.in_process_executor.name, "execute_in_process_executor"})
-
-
-def set_up_gx_ahead(context: dg.AssetExecutionContext) -> None:
-    """Start GE's set-up now when `features` will validate in this process later in the run: the
-    calling step is about to compute (not unchanged), the run's steps share this process and
-    `features` is in the run. At 43k the import (≈1.6–2 CPU s) was longer than `features`' own
-    work, so the step waited for it; the steps before it mostly wait on the server, and started
-    there it runs on the other core (issue 17). A step pod (one step a process), a run without
-    `features` and an unchanged re-run (its steps do not compute) never import GE for it. A
-    failed set-up here is not raised: `RequiredFeatures` sets up again and raises it."""
-    if context.job_def.executor_def.name not in SHARED_PROCESS_EXECUTORS:
-        return
-    if dg.AssetKey("features") in context.job_def.asset_layer.executable_asset_keys:  # the run's (sub)set
-        start_gx_setup()
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -288,35 +287,3 @@ def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
     for values in columns:
         expected = values.map({True: 1.0, False: 0.0}).astype(float)
         pd.testing.assert_series_equal(_flag(values), expected, check_exact=True)
-
-
-def test_great_expectations_is_set_up_ahead_only_for_a_run_that_validates_features_here(monkeypatch) -> None:
-    """A computing step starts GE's set-up early when `features` runs later in the same process
-    (in-process executors, `features` in the run); a run without `features`, or whose steps
-    each get their own process, does not pay GE's import for it."""
-    from types import SimpleNamespace
-
-    import realestate_assets.assets.features as features
-
-    started: list[str] = []
-    monkeypatch.setattr(features, "start_gx_setup", lambda: started.append("gx"))
-
-    @dg.asset(name="before")
-    def before(context) -> None:  # type: ignore[no-untyped-def]  (a string annotation is refused)
-        features.set_up_gx_ahead(context)
-
-    @dg.asset(name="features", deps=[before])
-    def validated() -> None:
-        pass
-
-    job = dg.Definitions(assets=[before, validated], jobs=[dg.define_asset_job("graph")]).resolve_job_def("graph")
-    job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
-    assert started == ["gx"]
-    job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey("before")])
-    assert started == ["gx"]  # `features` not in this run
-
-    every_key = SimpleNamespace(executable_asset_keys={dg.AssetKey("features")})
-    for executor, expected in (("in_process", 2), ("multiprocess", 2), ("reos_k8s_steps", 2)):
-        features.set_up_gx_ahead(SimpleNamespace(job_def=SimpleNamespace(
-            executor_def=SimpleNamespace(name=executor), asset_layer=every_key)))
-        assert len(started) == expected  # only the executor whose steps share the run's process
