@@ -3,6 +3,7 @@ champion/challenger promotion), `scores` (value, probabilities, bird-dog score, 
 read) and `property_vectors` (one Qdrant point per scored property)."""
 
 
+import threading
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
-from realestate_assets.ml import plots
+from realestate_assets.ml import plots, treeshap
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.compiled import ahead
@@ -252,6 +253,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         # at a million parcels); the deal model predicts only rows with an asking price, so it
         # still waits for its first use (ml/compiled.py::ahead).
         ahead(avm.forest, propensity.forest if propensity is not None else None)
+        # The explained rows' SHAP kernel loaded in that idle time too, off the parts' busy cores.
+        threading.Thread(target=treeshap.load_kernel, name="shap-kernel", daemon=True).start()
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
     # score's rank and which rows are explained are county-wide, from a few columns per row;
     # the output is then made and staged a part at a time, each part's explained rows read again
