@@ -289,6 +289,31 @@ def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
                     dirs_exist_ok=True)
     print(f"models borrowed from the {donor['scale']}× run in {donor['DATABASE_URL'].rsplit('/', 1)[1]}: "
           f"{active} active", flush=True)
+    # `ml_model` compiles the trees of a county that `scores` predicts with them when it registers
+    # the models (registry.compile_active_models): the borrowed set is compiled here as this
+    # county's registration would, and its cost reported apart, like training's (not a chain step).
+    r = run_child("compile", {**child_env(setup, None), "REOS_BENCH_PARCELS": setup["parcels"]},
+                  args=["--child-compile"])
+    print(f"models' trees compiled as ml_model registers them (training's work, not a chain step): "
+          f"{r['seconds']:.2f} s, {r['run_cpu']:.2f} CPU s after imports ({load()}): {r['engines']}", flush=True)
+
+
+def child_compile() -> None:
+    """What `ml_model` does after registering a model set for a county `scores` predicts with
+    compiled trees (`registry.compile_active_models`), on this run's borrowed models; print JSON."""
+    from realestate_assets.config_models import load_scoring
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.ml.registry import compile_active_models, compiles_trees
+    from realestate_assets.objects import LocalObjectStore
+
+    started, cpu = time.perf_counter(), time.process_time()
+    engines: dict[str, str] | str = f"not compiled: {os.environ['REOS_BENCH_PARCELS']} parcels"
+    if compiles_trees(int(os.environ["REOS_BENCH_PARCELS"]), load_scoring(Path(os.environ["REOS_CONFIG_DIR"]))):
+        engines = compile_active_models(Warehouse(os.environ["DATABASE_URL"]),
+                                        LocalObjectStore(Path(os.environ["REOS_STATE_DIR"]) / "objects"),
+                                        {"county": "king_wa"})
+    print("RESULT " + json.dumps({"seconds": time.perf_counter() - started, "run_cpu": time.process_time() - cpu,
+                                  "engines": engines}), flush=True)
 
 
 DEFAULT_BYTECODE_CACHE = Path.home() / ".cache" / "reos-bench" / "pycache"
@@ -487,7 +512,11 @@ def main() -> None:
                     help="--in-process: this many runs, each into a fresh database, alternated with the floor")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-in-process", help=argparse.SUPPRESS)
+    ap.add_argument("--child-compile", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_compile:
+        child_compile()
+        return
     if args.child:
         child(args.child)
         return

@@ -552,7 +552,8 @@ class ScoringConfig(Strict):
                                   "best ranks first (0 = every packet candidate); the rest on demand")
     compiled_trees_min_rows: int = Field(
         default=200_000, ge=0, description="`scores` predicts with the models' compiled trees (ml/compiled.py) "
-        "for a county of at least this many feature rows, else with LightGBM (0 = always)")
+        "for a county of at least this many feature rows, else with LightGBM (0 = always); `ml_model` compiles "
+        "them when it registers the models of a county with at least this many parcels")
     suspect_sale: SuspectSaleRule = Field(default_factory=SuspectSaleRule,
                                           description="last sales kept out of the equity component and value gap")
     data_stale_after_days: int = Field(default=120, ge=1, description="a memo generated this many days after its "

@@ -18,6 +18,7 @@ from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from realestate_assets.market.stored import stored_index
+from realestate_assets.ml import compiled as compiled_module
 from tests.samples import write_sample_config
 
 pytestmark = pytest.mark.slow
@@ -66,15 +67,26 @@ def tables(wh: Warehouse) -> dict[str, Any]:
     return out
 
 
+def refuse_to_compile(model_text: str) -> bytes:
+    raise RuntimeError("the trees were compiled when the models were registered, not by scores")
+
+
 def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         make_deployment, database_url: str, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pandas as pd
     import yaml
 
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=400, packet_threshold=60)
-    defs = build_definitions(deployment=make_deployment(config))
+    scoring = yaml.safe_load((config / "scoring.yaml").read_text())
+    # `ml_model` compiles the trees of a county `scores` predicts with them (here every county:
+    # `compiled_trees_min_rows: 0`) when it registers the models; the first run below predicts
+    # with LightGBM (the default minimum), the second reads those compiled trees.
+    (config / "scoring.yaml").write_text(yaml.safe_dump({**scoring, "compiled_trees_min_rows": 0}))
     wh = Warehouse(database_url)
-    run(defs, UPSTREAM)
+    registered = outcome(run(build_definitions(deployment=make_deployment(config)), UPSTREAM))
+    assert set(registered["ml_model"]["compiled_trees"].values()) == {"compiled (compiled now)"}
+    (config / "scoring.yaml").write_text(yaml.safe_dump(scoring))
+    defs = build_definitions(deployment=make_deployment(config))
 
     one = outcome(run(defs, STAGES))  # 400 prospects: one chunk, one output part
     whole = tables(wh)
@@ -92,9 +104,11 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     monkeypatch.setattr(features_asset, "FEATURE_CHUNK_ROWS", 37)
     monkeypatch.setattr(scores_asset, "SCORE_CHUNK_ROWS", 41)
     # ...and predicts with the models' compiled trees (a 400-row county is below the default
-    # `compiled_trees_min_rows`): the same rows to the bit as LightGBM's.
-    scoring = yaml.safe_load((config / "scoring.yaml").read_text())
+    # `compiled_trees_min_rows`), those `ml_model` compiled, read from the store (a compile now
+    # would fail and leave LightGBM, said in `predict_engines`): the same rows to the bit as
+    # LightGBM's.
     (config / "scoring.yaml").write_text(yaml.safe_dump({**scoring, "compiled_trees_min_rows": 0}))
+    monkeypatch.setattr(compiled_module, "compile_object", refuse_to_compile)
     defs = build_definitions(deployment=make_deployment(config))
     chunked = outcome(run(defs, STAGES))
     rows = len(whole["features"])

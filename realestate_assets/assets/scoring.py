@@ -3,6 +3,7 @@ champion/challenger promotion), `scores` (value, probabilities, bird-dog score, 
 read) and `property_vectors` (one Qdrant point per scored property)."""
 
 
+import threading
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
-from realestate_assets.ml import plots
+from realestate_assets.ml import plots, treeshap
 from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.compiled import ahead
@@ -38,6 +39,8 @@ from realestate_assets.ml.registry import (
     NoActiveModel,
     active_model,
     artifact_intact,
+    compile_active_models,
+    compiles_trees,
     fingerprint,
     load_active_models,
     load_model,
@@ -138,6 +141,13 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         int(wh.scalar("SELECT count(*) FROM ml_models WHERE county = :county "
                       "AND model_name = :name AND is_active", {**params, "name": n})) == 1
         for n, m in models.items() if m is not None)
+    # The active models' trees compiled now, for a county big enough that `scores` predicts with
+    # them: a model set scores many runs, so the compile is made once here, as an artifact beside
+    # the model's, instead of on the next `scores` run's critical path (its parcels stand for the
+    # feature rows `scores` will count).
+    parcels = int(sales["parcel_id"].nunique())
+    compiled_trees = compile_active_models(wh, store, params) if compiles_trees(parcels, scoring) else \
+        {"none": f"not compiled: {parcels} parcels, below compiled_trees_min_rows"}
     reread_ok = not mismatched
     avm = trained.avm
     metrics = avm.metrics
@@ -156,6 +166,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
             "metrics include the 80% range's measured coverage)\n\n"
             + plots.metrics_table(comparison or {"avm_lightgbm": metrics}, RATIO_KEYS)),
         "promotion": dg.MetadataValue.json(decisions),
+        "compiled_trees": dg.MetadataValue.json(compiled_trees),
         "avm_tuning": dg.MetadataValue.json(avm.tuning),
         "avm_selection": dg.MetadataValue.json(avm.selection),  # what time-series CV kept (issue 16)
         "avm_feature_importance": dg.MetadataValue.md(plots.importance_table(avm.importance)),
@@ -230,17 +241,20 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
         # The final boosters' trees compiled for a county big enough to pay for compiling them
         # (ml/compiled.py; config `compiled_trees_min_rows`), LightGBM elsewhere.
         rows_to_score = int(wh.scalar(FEATURE_ROWS_SQL, params))
-        compile_trees = rows_to_score >= scoring.compiled_trees_min_rows
+        compile_trees = compiles_trees(rows_to_score, scoring)
         avm, deal, propensity, versions = load_active_models(wh, store, params, compiled_trees=compile_trees)
     except NoActiveModel as exc:
         raise dg.Failure(str(exc)) from exc
     if compile_trees and rows_to_score:
         # The AVM and the sale-propensity model predict every feature row (ml/pipeline.py::
-        # _predict_chunk): their trees are compiled (or read from the store) from now on, in a
-        # thread, while the server sorts the county's rows below before sending the first (the
-        # client idle 2–6 s at a million parcels); the deal model predicts only rows with an asking
-        # price, so it still waits for its first use (ml/compiled.py::ahead).
+        # _predict_chunk): their trees are read from the store (compiled there when the models
+        # were registered, `ml_model`), or compiled when missing, from now on, in a thread, while
+        # the server sorts the county's rows below before sending the first (the client idle 2–6 s
+        # at a million parcels); the deal model predicts only rows with an asking price, so it
+        # still waits for its first use (ml/compiled.py::ahead).
         ahead(avm.forest, propensity.forest if propensity is not None else None)
+        # The explained rows' SHAP kernel loaded in that idle time too, off the parts' busy cores.
+        threading.Thread(target=treeshap.load_kernel, name="shap-kernel", daemon=True).start()
     # The county in chunks of feature rows (predictions are per row); the percentiles, the
     # score's rank and which rows are explained are county-wide, from a few columns per row;
     # the output is then made and staged a part at a time, each part's explained rows read again

@@ -23,9 +23,11 @@ tests/test_compiled.py):
 Compiling costs CPU seconds (≈7 for the AVM), so the object code is compiled once per model
 artifact and machine and kept in the object store beside the artifacts (`forest_key`: the
 artifact's sha256, the model's name and the target — CPU, its features, the compiler's
-versions), where a fresh pod (K8s) finds it as a local run does; and only when the model first
-predicts (`on_first_use`: a deal model without asking prices to judge is never compiled), or
-in a thread of its own from when the caller knows it will predict (`ahead`).
+versions), where a fresh pod (K8s) finds it as a local run does. `ml_model` compiles a big
+county's active models when it registers them (`registry.compile_active_models`); otherwise
+(another kind of node, a county that grew) only when the model first predicts (`on_first_use`:
+a deal model without asking prices to judge is never compiled), or in a thread of its own from
+when the caller knows it will predict (`ahead`).
 Anything failing — the compiler, the store, a model lleaves cannot compile — leaves the model
 on LightGBM, and says so (`Forest.engine`, logged and in the `scores` step's metadata).
 """

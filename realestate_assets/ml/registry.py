@@ -81,6 +81,34 @@ def load_active_models(wh: Warehouse, store: Any, params: dict[str, str], compil
     return models["avm"], models["deal"], models["sale_propensity"], versions
 
 
+def compiles_trees(rows: int, scoring: Any) -> bool:
+    """Whether a county of `rows` feature rows is predicted by its models' compiled trees
+    (ml/compiled.py; config `compiled_trees_min_rows`): compiling costs ≈8–10 CPU s once per
+    model set and kind of node, and saves ≈10 µs a row, so it pays only for big counties."""
+    return rows >= scoring.compiled_trees_min_rows
+
+
+def compile_active_models(wh: Warehouse, store: Any, params: dict[str, str]) -> dict[str, str]:
+    """The county's active models' trees compiled now and kept in the object store beside their
+    artifacts (or found there already), as `scores` would make them on first use; {model: engine}.
+
+    Called when a model set is registered (`ml_model`, for a county `compiles_trees`): the compile
+    is then a model artifact made once, like the LightGBM text, and a `scores` run reads it
+    (≈0.2 s) instead of compiling on its critical path (≈8 CPU s at a million parcels,
+    docs/scale.md, twenty-third round (a)). The code is compiled for this process's CPU
+    (`compiled.target`): a `scores` pod on another kind of node compiles its own on first use."""
+    try:
+        models = load_active_models(wh, store, params, compiled_trees=True)[:3]
+    except (NoActiveModel, ValueError, KeyError, OSError) as exc:  # an optimization: never fails the caller
+        return {"none": f"not compiled: {exc}"}
+    made = {}
+    for name, model in zip(MODEL_NAMES, models, strict=True):
+        if model is not None:
+            forest = model.forest.ready()
+            made[name] = forest.engine + (" (compiled now)" if forest.compiled_now else "")
+    return made
+
+
 def avm_decision(challenger: TrainedAvm, champion: TrainedAvm | None, champion_version: str | None,
                  sales: pd.DataFrame, comps: CompsSettings | None = None,
                  indexes: AsOfIndexes | None = None) -> Decision:

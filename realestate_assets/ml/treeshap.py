@@ -197,6 +197,13 @@ def _kernel() -> Any:
         return _KERNEL[0]
 
 
+def load_kernel() -> None:
+    """Import the kernel now (numba's import ≈0.5 CPU s, the cached code's load ≈0.4) rather than
+    at the first explained row: `scores` does it in a thread while the server sorts the county's
+    rows and the client has nothing else to do (docs/scale.md, twenty-third round (a))."""
+    _kernel()
+
+
 def warm() -> None:
     """Compile the kernel into numba's cache (the image does it once when built: deploy/docker)."""
     rows = np.random.default_rng(0).normal(size=(64, 2))

@@ -211,3 +211,17 @@ def test_forests_made_ahead_are_the_ones_first_use_makes(store: LocalObjectStore
     assert len(made) == 2 and store.exists(forest_key("4" * 64, "p")) and store.exists(forest_key("5" * 64, "avm"))
     np.testing.assert_array_equal(predict(first, x, True, forests[0]), first.predict(x, raw_score=True))
     assert ahead(*forests) is None and ahead(None) is None and len(made) == 2
+
+
+def test_compiling_at_registration_never_fails_the_registering_step(store: LocalObjectStore) -> None:
+    """`ml_model` compiles the active models after registering them (`compile_active_models`):
+    an optimization, so a county without an active AVM (its artifact did not read back) is said,
+    not raised."""
+    from realestate_assets.ml.registry import compile_active_models
+
+    class NoModels:
+        def frame(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
+            return pd.DataFrame()
+
+    assert compile_active_models(NoModels(), store, {"county": "x"}) == \
+        {"none": "not compiled: no active AVM for x: materialize ml_model first"}

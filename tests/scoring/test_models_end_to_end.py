@@ -9,6 +9,7 @@ import pytest
 
 from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
+from realestate_assets.ml import pipeline
 from realestate_assets.ml.avm import TrainedAvm, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
@@ -152,7 +153,8 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     assert text and all("deal probability" in d["text"] for d in text)
 
 
-def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: Trained) -> None:
+def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: Trained,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The `scores` asset streams the county (issue 17): predictions per chunk, percentiles, rank
     and reasons county-wide; every value and every reason as if scored in one frame."""
     features = prospect_features(600)
@@ -171,13 +173,20 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
                            rows_for=rows_for)
     assert 0 < whole.explained == chunked.explained < len(features) and not asked  # nothing explained yet
     assert (whole.method, whole.suspect_sales) == (chunked.method, chunked.suspect_sales)
-    # The output a part at a time (not aligned with the input chunks), each part's explained
-    # rows read and explained as it is made: the parts together are the whole county's frame.
+    # The output a part at a time (not aligned with the input chunks), the explained rows of
+    # consecutive parts read and explained together, up to EXPLAIN_BATCH_ROWS of them (here all
+    # in one batch, then in batches of a few parts, then one part at a time): the parts together
+    # are the whole county's frame.
     parts = list(chunked.parts(130))
     assert [len(p) for p in parts] == [130, 130, 130, 130, 80]
-    assert sum(map(len, asked)) == whole.explained and len(asked) > 1
+    assert sum(map(len, asked)) == whole.explained and len(asked) == 1
     streamed = pd.concat(parts)
     pd.testing.assert_frame_equal(streamed, whole.frame)
+    for batch in (whole.explained // 2, 1):
+        monkeypatch.setattr(pipeline, "EXPLAIN_BATCH_ROWS", batch)
+        asked.clear()
+        pd.testing.assert_frame_equal(pd.concat(chunked.parts(130)), whole.frame)
+        assert sum(map(len, asked)) == whole.explained and 1 < len(asked) <= 5
     assert streamed["score_breakdown"].notna().sum() == whole.explained
     # What the asset writes: the jsonb columns as the text the write would make of the dicts.
     as_text = pd.concat(chunked.parts(130, json_text=True))
