@@ -713,12 +713,12 @@ def _numeric_fields(values: pa.Array, null: np.ndarray) -> pa.LargeBinaryArray:
     digits = np.empty((rows, NUMERIC_DIGITS), dtype=np.uint64)  # least significant first
     rest = magnitude.copy()
     for i in range(NUMERIC_DIGITS - 1):
-        digits[:, i], rest = rest % np.uint64(10_000), rest // np.uint64(10_000)
+        rest, digits[:, i] = np.divmod(rest, np.uint64(10_000))  # one pass for both
     digits[:, -1] = 0
-    times, carry = np.uint64(10) ** shift, np.zeros(rows, dtype=np.uint64)
-    for i in range(NUMERIC_DIGITS):
-        raised = digits[:, i] * times + carry
-        digits[:, i], carry = raised % np.uint64(10_000), raised // np.uint64(10_000)
+    if shift.any():  # none when every exponent is a multiple of 4 (the exact decimals: prices)
+        times, carry = np.uint64(10) ** shift, np.zeros(rows, dtype=np.uint64)
+        for i in range(NUMERIC_DIGITS):
+            carry, digits[:, i] = np.divmod(digits[:, i] * times + carry, np.uint64(10_000))
     nonzero = digits != 0
     present = nonzero.any(axis=1)
     high = NUMERIC_DIGITS - 1 - np.argmax(nonzero[:, ::-1], axis=1)
