@@ -99,8 +99,14 @@ def _repeated(rows: pd.DataFrame, key: str, seen: set[object]) -> np.ndarray:
     `seen`, which learns this page's keys). A missing key is one value, as `duplicated` has it."""
     values = [None if pd.isna(v) else v for v in rows[key].to_numpy(dtype=object)] \
         if rows[key].hasnans else rows[key].tolist()
-    again = rows.duplicated([key]).to_numpy() | np.fromiter((v in seen for v in values), bool, len(values))
-    seen.update(values)
+    page = set(values)
+    if len(page) == len(values) and seen.isdisjoint(page):
+        # No repeat (a page's usual case): the set's C loops only, not pandas' `duplicated` and
+        # a lookup per row (issue 17: at 1M sales 0.36-0.45 -> 0.21 CPU s)
+        again = np.zeros(len(values), dtype=bool)
+    else:
+        again = rows.duplicated([key]).to_numpy() | np.fromiter((v in seen for v in values), bool, len(values))
+    seen |= page
     return again
 
 
