@@ -105,8 +105,7 @@ def main() -> None:
         def chunks() -> Iterator[pd.DataFrame]:
             for i, (prospects, previous) in enumerate(prospect_chunks(wh, params, sources.runtime.chunk_size)):
                 c = time.process_time()
-                frame = enricher.enrich(prospects, previous)
-                tally.add(frame)
+                frame = enricher.enrich(prospects, previous, tally)
                 chunk_cpu[0] += time.process_time() - c
                 if i == 0:
                     mark("first chunk made")

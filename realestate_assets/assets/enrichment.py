@@ -142,9 +142,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
             for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
-                frame = enricher.enrich(prospects, previous)
+                frame = enricher.enrich(prospects, previous, tally)
                 del prospects, previous
-                tally.add(frame)
                 yield frame
                 del frame  # staged: not held while the next chunk is made
 

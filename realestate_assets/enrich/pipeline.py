@@ -153,13 +153,19 @@ class CountyEnrichment:
     def market_of(self, prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return self._market_by_key.get(prospect.prospect_id, {})
 
-    def enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    def enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None = None,
+               tally: EnrichmentTally | None = None) -> pd.DataFrame:
         """ENRICHMENT_COLUMNS for these prospects, one row each. `previous`: their current
-        `enrichment` rows (more rows may be given; only these prospects' are looked up)."""
+        `enrichment` rows (more rows may be given; only these prospects' are looked up).
+        `tally`: the rows are counted into it, told which took the local shortcut."""
         with paused_gc():
-            return self._enrich(prospects, previous)
+            frame, shortcut = self._enrich(prospects, previous)
+        if tally is not None:
+            tally.add(frame, known_plain=shortcut)
+        return frame
 
-    def _enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    def _enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
+        """The frame, and which of its rows took the local shortcut (`local_columns`)."""
         enricher, plan = self._enricher, self._plan
         assert enricher is not None, "county_enrichment opens it"
         if self._market is not None:
@@ -196,7 +202,7 @@ class CountyEnrichment:
                 columns[column] = pd.arrays.ArrowExtensionArray(in_order(
                     [text, pa.array(columns[column][general], type=pa.large_string())], at, n))
         # The column types pd.DataFrame(rows) inferred from the same Python values.
-        return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects()
+        return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects(), ~general
 
     def _rows(self, prospects: pd.DataFrame, before: _Previous) -> Iterator[dict[str, Any]]:
         """Each prospect's row through `Enricher.enrich_batch` (enrich_one), batch by batch."""
@@ -246,7 +252,10 @@ class EnrichmentTally:
     present_by_field: Counter[str] = field(default_factory=Counter)
     freshness: Freshness = field(default_factory=Freshness)
 
-    def add(self, frame: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame, known_plain: np.ndarray | None = None) -> None:
+        """Count a chunk's rows. `known_plain`: rows whose provenance is known to hold no kept and no
+        stale entry (the local shortcut's: every entry is a local source's, fetched now), counted
+        as plain without searching their text (the search was ≈1.2 CPU s a million rows, issue 17)."""
         enriched = frame["status"] == "enriched"
         self.rows += len(frame)
         self.enriched += int(enriched.sum())
@@ -263,6 +272,9 @@ class EnrichmentTally:
                 self.answered_by_source[name] += count * (status["status"] == "ok")
         self.present_by_field.update({c: int(frame[c].notna().sum()) for c in OUTSIDE_FIELDS})
         provenances = frame["provenance"]
+        if known_plain is not None and known_plain.any():
+            self.freshness.add_plain(int(known_plain.sum()))
+            provenances = provenances[~known_plain]
         try:  # JSON text (CountyEnrichment.enrich)
             texts = pa.array(provenances, type=pa.large_string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # values (enrich_prospects): each is looked at

@@ -62,3 +62,45 @@ def test_json_text_by_column_is_what_json_dumps_writes() -> None:
     assert made == [compact_text(expand(t)) for t in made]
     assert json.loads(made[0]) == {"groups": [{"entry": {"source": "county", "record": "r1"}, "fields": ["a", "c"]},
                                               {"entry": {"source": "market"}, "fields": ["b"]}]}
+
+
+def test_taken_masks_are_is_given_and_is_present_of_its_values() -> None:
+    """`Taken`'s masks come from the county frame's missing values and dtypes, not from comparing
+    each Python value: they must be exactly `is_given` and `is_present` of the values it gives."""
+    from realestate_assets.enrich.local_columns import ByParcel, is_given, is_present, taken
+
+    frame = pd.DataFrame({
+        "number": [1.5, np.nan, 0.0, 2.0],
+        "count": pd.array([1, None, 3, 0], dtype="Int64"),
+        "text": ["a", "", None, np.nan],
+        "day": pd.to_datetime(["2020-01-02", None, "2021-03-04", "2022-05-06"]),
+        "mixed": [pd.Timestamp("2020-01-02"), None, "", 7],
+        "flag": [True, False, True, False],
+    }, index=pd.Index(["p1", "p2", "p3", "p4"], name="parcel_id"))
+    parcels = pd.Series(["p4", "unknown", "p1", "p2", "p3", "p1"])
+    for source in (ByParcel(frame), ByParcel(None), frame):
+        columns = list(frame.columns) if not isinstance(source, ByParcel) or source.frame is not None else []
+        got = taken(source, parcels, columns)
+        for column in columns:
+            values = got.values[column]
+            assert (got.given(column) == is_given(values)).all(), column
+            assert (got.present(column) == is_present(values)).all(), column
+
+
+def test_the_tally_counts_known_plain_rows_as_their_text_would() -> None:
+    """Rows the shortcut made (`known_plain`) are counted without searching their provenance: the
+    same figures as searching it, kept and stale rows elsewhere in the chunk included."""
+    from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, EnrichmentTally
+
+    plain = json.dumps({"groups": [{"entry": {"source": "market", "fetched_at": "t", "confidence": 0.6},
+                                    "fields": ["comps_count"]}]})
+    kept = json.dumps({"groups": [{"entry": {"source": "attom", "fetched_at": "t", "kept": True, "stale": True},
+                                   "fields": ["avm_value"]}]})
+    frame = pd.DataFrame({c: [None] * 4 for c in ENRICHMENT_COLUMNS})
+    frame["status"] = ["enriched", "enriched", "failed", "enriched"]
+    frame["provenance"] = [plain, kept, plain, kept]
+    frame["source_status"] = ['{"market": {"status": "ok"}}'] * 4
+    searched, told = EnrichmentTally(), EnrichmentTally()
+    searched.add(frame)
+    told.add(frame, known_plain=np.array([True, False, True, False]))
+    assert told == searched and told.freshness.summary()["with_kept"] == 2
