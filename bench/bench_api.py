@@ -88,7 +88,7 @@ from realestate_assets.api.v1.property_query import (
     TENANT_STATUS_COUNTS,
     PropertyFilters,
     list_query,
-    nullable_lead,
+    page_parts,
     text_matches,
 )
 from realestate_assets.config_models import load_scoring
@@ -174,7 +174,7 @@ def explain(url: str, filters: PropertyFilters) -> list[str]:
     with conn, conn.cursor() as cur:
         act_as_api(cur, "bench")
         matches = text_matches(cur, filters)  # as the route does: a selective `q` read by id
-        sql, params = list_query(filters, None, 51, matches, nullable_lead(filters))
+        sql, params = list_query(filters, None, 51, matches, page_parts(filters)[0])
         cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
         plan = [r[0] for r in cur.fetchall()]
         if matches is not None:

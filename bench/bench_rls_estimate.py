@@ -25,7 +25,7 @@ from typing import Any
 import psycopg2
 
 from realestate_assets.accounts import store
-from realestate_assets.api.v1.property_query import PropertyFilters, list_query, nullable_lead, with_followed_counties
+from realestate_assets.api.v1.property_query import PropertyFilters, list_query, page_parts, with_followed_counties
 from realestate_assets.db.tenancy import act_as_api
 from tests.databases import psycopg2_dsn, scratch_database
 
@@ -91,7 +91,7 @@ def measure(cur: Any, form: str, named: str) -> None:
     act_as_api(cur, "reader")
     followed = [s["county"] for s in store.list_subscriptions(cur)]
     recent = PropertyFilters(county=[named], min_score=75, sort="-first_seen_at,-bird_dog_score")
-    cases = {"home (recent deals)": list_query(recent, limit=9, lead_not_null=nullable_lead(recent)),
+    cases = {"home (recent deals)": list_query(recent, limit=9, lead=page_parts(recent)[0]),
              "list page (default)": list_query(with_followed_counties(PropertyFilters(), followed), limit=51),
              "county count": ("SELECT count(*) FROM prospects WHERE county = %s", (named,)),
              "count, no county named": ("SELECT count(*) FROM prospects", ())}

@@ -94,7 +94,7 @@ def main() -> None:
         cases = {"funnel statuses": (TENANT_STATUS_COUNTS, {"counties": [args.county]}),
                  "summary (for scale)": (SUMMARY, {"counties": [args.county], "t": 75.0}),
                  "list by score": list_query(PropertyFilters(county=[args.county], sort="-bird_dog_score"),
-                                             limit=51, lead_not_null=True),
+                                             limit=51, lead="set"),
                  "list status=enriched": list_query(PropertyFilters(county=[args.county], status=["enriched"],
                                                                     sort="-bird_dog_score"), limit=51),
                  "list status=new by id": list_query(PropertyFilters(county=[args.county], status=["new"],

@@ -8,6 +8,7 @@ import base64
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -27,6 +28,7 @@ from realestate_assets.api.v1.property_query import (
     encode_cursor,
     list_query,
     nullable_lead,
+    page_parts,
     sort_keys,
     text_matches,
     with_followed_counties,
@@ -256,7 +258,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
             # first-seen index, in a county of 40,000 properties first seen over a year of daily runs.
             _first_seen_over_days(cur, tenant, f"{bulk}_big", 40_000, 365, "OAK ST")
             recent = PropertyFilters(county=[f"{bulk}_big"], min_score=75, sort="-first_seen_at,-bird_dog_score")
-            query, params = list_query(recent, limit=9, lead_not_null=nullable_lead(recent))
+            query, params = list_query(recent, limit=9, lead=page_parts(recent)[0])
             cur.execute("EXPLAIN " + query, params)
             plan = "\n".join(r[0] for r in cur.fetchall())
             assert "ix_prospects_county_first_seen" in plan and "Hash Join" not in plan, plan
@@ -268,7 +270,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
             # and the same page as the plain query over every county.
             _first_seen_over_days(cur, tenant, f"{bulk}_big2", 20_000, 200, "ELM ST", hours_earlier=1)
             both = recent.model_copy(update={"county": [f"{bulk}_big", f"{bulk}_big2"]})
-            query, params = list_query(both, limit=9, lead_not_null=nullable_lead(both))
+            query, params = list_query(both, limit=9, lead=page_parts(both)[0])
             cur.execute("EXPLAIN " + query, params)
             plan = "\n".join(r[0] for r in cur.fetchall())
             # (the 20,000-property county may be hashed: its 1,000 deals are few; the point is that neither
@@ -284,6 +286,69 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
                 cursor = encode_cursor(filters.sort, dict(zip([d[0] for d in cur.description], merged[3], strict=True)))
                 cur.execute(*list_query(filters, cursor, limit=5))
                 assert cur.fetchall()[:5] == merged[4:9], filters.sort
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+# The orders with an index, each with its index (`id`: the county's, or the primary key when the
+# county is the table); a score order's NULL part (no scores row, a LEFT JOIN) has none.
+INDEXED_ORDERS = {"-list_price": ("ix_prospects_county_price_desc",), "list_price": ("ix_prospects_county_price",),
+                  "-first_seen_at": ("ix_prospects_county_first_seen",),
+                  "-first_seen_at,-bird_dog_score": ("ix_prospects_county_first_seen",),
+                  "-bird_dog_score": ("ix_scores_county_score",), "id": ("ix_prospects_county_id", "prospects_pkey")}
+
+
+def test_cursor_pages_are_ranges_of_their_order_s_index(own_database: str) -> None:
+    """A page after a cursor starts at the cursor in its order's index (an index range), in every
+    part the route reads (`page_parts`: the rows whose lead is set, then those where it is NULL):
+    deep in the set rows, across from priced to NULL-priced (or unscored) rows, and deep in the
+    NULLs. Before, the cursor's OR of conditions was no index condition: the plan read the county
+    from the top of the index and filtered (or, at a million, sorted it all: 4.1–4.8 s for
+    `-list_price`). The pages are the full order's rows after the cursor. Everything is rolled back."""
+    conn = psycopg2.connect(dsn(own_database))
+    try:
+        with conn.cursor() as cur:
+            tenant, county = f"reader_{uuid.uuid4().hex[:6]}", f"pages{uuid.uuid4().hex[:6]}"
+            store.create_tenant(cur, tenant, "reader")
+            _first_seen_over_days(cur, tenant, county, 40_000, 365, "OAK ST")
+            cur.execute("RESET ROLE")
+            # A quarter priced (500 prices, so ties), a tenth unscored: every nullable lead has a NULL tail.
+            cur.execute("UPDATE prospects SET list_price = 100000 + (id * 7919 %% 500) * 1000 "
+                        "WHERE county = %s AND id %% 4 = 0", (county,))
+            cur.execute("DELETE FROM scores s USING prospects p WHERE p.county = %s AND s.county = p.county "
+                        "AND s.prospect_key = p.prospect_key AND p.id %% 10 = 0", (county,))
+            cur.execute("ANALYZE prospects")
+            cur.execute("ANALYZE scores")
+            act_as_api(cur, tenant)
+            for sort, indexes in INDEXED_ORDERS.items():
+                filters = PropertyFilters(county=[county], sort=sort)
+                cur.execute(*list_query(filters))
+                names = [d[0] for d in cur.description]
+                every = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+                lead = sort_keys(sort)[0][0]
+                heads = sum(r[lead] is not None for r in every)
+                assert len(every) == 40_000 and (heads < 40_000 or not nullable_lead(filters)), sort
+                for at in sorted({1_000, heads - 10, min(heads + 1_000, 39_000), 39_000}):
+                    cursor = encode_cursor(sort, every[at])
+                    rows: list[Any] = []
+                    for part in page_parts(filters):
+                        query, params = list_query(filters, cursor, 51 - len(rows), lead=part)
+                        cur.execute("EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) " + query, params)
+                        plan = "\n".join(r[0] for r in cur.fetchall())
+                        if part == "set" and every[at][lead] is None:
+                            assert "One-Time Filter: false" in plan, plan  # no set lead follows a NULL one
+                        elif not (part == "null" and lead == "bird_dog_score"):
+                            assert any(re.search(rf"\b{index}\b", plan) for index in indexes), (sort, at, part, plan)
+                            assert "Seq Scan on prospects" not in plan and "Seq Scan on scores" not in plan, plan
+                            # from the cursor on: at most a value's ties filtered out, not the rows before it
+                            removed = sum(int(ln.split(":")[1]) for ln in plan.splitlines() if "Removed by" in ln)
+                            assert removed <= 200, (sort, at, part, plan)
+                        cur.execute(query, params)
+                        rows += cur.fetchall()
+                        if len(rows) > 50:
+                            break
+                    assert [r[0] for r in rows[:50]] == [r["id"] for r in every[at + 1:at + 51]], (sort, at)
     finally:
         conn.rollback()
         conn.close()

@@ -30,7 +30,7 @@ from realestate_assets.api.v1.property_query import (
     PropertyFilters,
     encode_cursor,
     list_query,
-    nullable_lead,
+    page_parts,
     text_matches,
     with_followed_counties,
 )
@@ -90,11 +90,11 @@ def property_page(ctx: Context, filters: PropertyFilters, cursor: str | None, li
     rows: list[dict[str, Any]] = []
     try:
         # First the rows whose first sort column is set (list_query: the fast plan); when they do
-        # not fill the page, the page reaches the nulls and the full query answers it.
-        for lead_not_null in (True, False) if nullable_lead(filters) else (False,):
-            sql, params = list_query(filters, cursor, limit + 1, matches, lead_not_null)
+        # not fill the page, the page reaches the nulls and the rows where it is NULL follow.
+        for lead in page_parts(filters):
+            sql, params = list_query(filters, cursor, limit + 1 - len(rows), matches, lead)
             ctx.cur.execute(sql, params)
-            rows = dict_rows(ctx.cur)
+            rows += dict_rows(ctx.cur)
             if len(rows) > limit:
                 break
     except InvalidQuery as exc:
