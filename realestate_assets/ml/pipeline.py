@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -123,7 +124,9 @@ class Scored:
 # percentiles' raw values (`model_components` / `score_components`) and the output's keys. The
 # other feature columns are needed only per chunk (predictions) or per explained row (reasons).
 # Explained rows read and explained at once by `CountyScores.parts` (the parts' reasons are held
-# until written: ≈2–3 KB a row).
+# until written: ≈2–3 KB a row): a first batch of at most EXPLAIN_FIRST_BATCH_ROWS, each next one
+# at most twice the last's, up to EXPLAIN_BATCH_ROWS.
+EXPLAIN_FIRST_BATCH_ROWS = 250
 EXPLAIN_BATCH_ROWS = 25_000
 COUNTY_WIDE_COLUMNS = ["prospect_key", "as_of_date", "last_sale_price_indexed", "years_since_last_sale",
                        "eff_age_years", "comps_median_price_per_sqft", "living_sqft"]
@@ -179,39 +182,54 @@ class CountyScores:
         return int((self.county["suspect"].notna() & ~self.county["priced"]).sum())
 
     def parts(self, rows: int, json_text: bool = False) -> Iterator[pd.DataFrame]:
-        """The output rows, `rows` at a time (one empty, typed part for an empty county); each
-        part's explained rows are read and explained when the part is made. `json_text`: the
+        """The output rows, `rows` at a time (one empty, typed part for an empty county); the
+        explained rows of consecutive parts are read and explained together (`_batches`), the next
+        batch by a thread while this one's parts are made and written. `json_text`: the
         `JSON_TEXT_COLUMNS` as the JSON text the write would make of their dicts, built by
         column (for `sync_partition(..., json_text=JSON_TEXT_COLUMNS)`)."""
+        batches = self._batches(rows)
+        # The writer waits on the server's COPY most of the parts' time (at a million parcels the
+        # client used ≈2 of the parts' ≈6 s): the next batch's SHAP (its kernel releases the GIL)
+        # fills that wait instead of running before the parts with the writer idle (docs/scale.md,
+        # twenty-fourth round (a)). One thread: `rows_for`'s reads stay one at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain") as pool:
+            pending = pool.submit(self._breakdown, self.county.iloc[slice(*batches[0])])
+            for i, (start, end) in enumerate(batches):
+                breakdown = pending.result()
+                if i + 1 < len(batches):
+                    pending = pool.submit(self._breakdown, self.county.iloc[slice(*batches[i + 1])])
+                for first in range(start, end, rows):
+                    part = self.county.iloc[first:first + rows]
+                    yield self._output(part, breakdown.loc[part.index], json_text)
+
+    def _batches(self, rows: int) -> list[tuple[int, int]]:
+        """The county's positions in ranges of whole parts, each explained in one SHAP call: SHAP's
+        memo of leaf patterns (ml/treeshap.py) is per call, so one call for the 5,000 rows of a
+        million parcels instead of one per part (≈128 rows each) cost 3.4 instead of 4.7 CPU s for
+        the AVM (twenty-third round (a)); a small first batch starts the writer early, and each
+        next batch (at most twice the last's explained rows) is explained while the parts before
+        it are written. Each row's values are its own: the same to the bit however batched."""
         explained = np.cumsum(self.county["explain"].to_numpy())
-        batch_end, breakdown = 0, pd.Series(dtype=object)
-        for start in range(0, max(self.rows, 1), rows):
-            if start >= batch_end:
-                # The explained rows of the next parts, up to EXPLAIN_BATCH_ROWS of them, read and
-                # explained together: SHAP's memo of leaf patterns (ml/treeshap.py) is per call, so
-                # one call for the 5,000 rows of a million parcels instead of one per part (≈128
-                # rows each) cost 3.4 instead of 4.7 CPU s for the AVM (docs/scale.md, twenty-third
-                # round (a)); each row's values are its own, so the same to the bit.
-                batch_end = start + rows
-                before = explained[start - 1] if start else 0
-                while batch_end < self.rows and \
-                        explained[min(batch_end + rows, self.rows) - 1] - before <= EXPLAIN_BATCH_ROWS:
-                    batch_end += rows
-                started = time.perf_counter()
-                breakdown = self._breakdown(self.county.iloc[start:batch_end])
-                self.explain_seconds += time.perf_counter() - started
-            part = self.county.iloc[start:start + rows]
-            yield self._output(part, breakdown.loc[part.index], json_text)
+        batches, start, cap = [], 0, EXPLAIN_FIRST_BATCH_ROWS
+        while start < max(self.rows, 1):
+            end = start + rows
+            before = explained[start - 1] if start else 0
+            while end < self.rows and explained[min(end + rows, self.rows) - 1] - before <= cap:
+                end += rows
+            batches.append((start, end))
+            start, cap = end, min(2 * cap, EXPLAIN_BATCH_ROWS)
+        return batches
 
     def best(self, n: int) -> pd.DataFrame:
         """The output rows of the `n` best-ranked, in rank order, without reasons (for a summary)."""
         # The ranks are 1..rows, each once (`rank(method="first")`): the `n` best are those up to
-        # `n`. `nsmallest` took ≈0.7 CPU s at a million parcels, after the load, on the step's path.
+        # `n`. `nsmallest` took 0.6–0.8 CPU s at a million parcels, after the load, on the step's path.
         part = self.county[self.county["rank"].to_numpy() <= n].sort_values("rank")
         return self._output(part, pd.Series([None] * len(part), index=part.index, dtype=object))
 
     def _breakdown(self, part: pd.DataFrame) -> pd.Series:
         """The reasons of the part's explained rows (None for the others)."""
+        started = time.perf_counter()
         chosen = part.loc[part["explain"], ["prospect_key"]]
         rows = self.rows_for(chosen).set_axis(chosen.index) if len(chosen) else chosen.iloc[:0]
         avm, deal, propensity = self.models
@@ -224,6 +242,7 @@ class CountyScores:
         out = pd.Series([None] * len(part), index=part.index, dtype=object)
         for key, value in breakdown.items():
             out.at[key] = value
+        self.explain_seconds += time.perf_counter() - started
         return out
 
     def _output(self, part: pd.DataFrame, breakdown: pd.Series, json_text: bool = False) -> pd.DataFrame:

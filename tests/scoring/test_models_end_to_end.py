@@ -174,15 +174,17 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
     assert 0 < whole.explained == chunked.explained < len(features) and not asked  # nothing explained yet
     assert (whole.method, whole.suspect_sales) == (chunked.method, chunked.suspect_sales)
     # The output a part at a time (not aligned with the input chunks), the explained rows of
-    # consecutive parts read and explained together, up to EXPLAIN_BATCH_ROWS of them (here all
-    # in one batch, then in batches of a few parts, then one part at a time): the parts together
-    # are the whole county's frame.
+    # consecutive parts read and explained together, at most EXPLAIN_FIRST_BATCH_ROWS in the first
+    # batch and twice the last's in each next, up to EXPLAIN_BATCH_ROWS (here all in one batch,
+    # then in batches of a few parts, then one part at a time; the next batch explained by a
+    # thread while a batch's parts are made): the parts together are the whole county's frame.
     parts = list(chunked.parts(130))
     assert [len(p) for p in parts] == [130, 130, 130, 130, 80]
     assert sum(map(len, asked)) == whole.explained and len(asked) == 1
     streamed = pd.concat(parts)
     pd.testing.assert_frame_equal(streamed, whole.frame)
     for batch in (whole.explained // 2, 1):
+        monkeypatch.setattr(pipeline, "EXPLAIN_FIRST_BATCH_ROWS", batch)
         monkeypatch.setattr(pipeline, "EXPLAIN_BATCH_ROWS", batch)
         asked.clear()
         pd.testing.assert_frame_equal(pd.concat(chunked.parts(130)), whole.frame)
