@@ -205,21 +205,6 @@ def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them()
         market.fill(pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])]))
     pd.testing.assert_frame_equal(market.facts, expected, check_exact=True)
 
-    # The next chunk's comps found on a thread while this one is filled (`prefetch`, as the step
-    # does), chunks overlapping by a parcel: the same facts.
-    ahead = CountyMarket(sales, settings)
-    chunks = [pd.concat([parcels.iloc[start:start + 17], parcels.iloc[start + 17:start + 18], pd.Series(["nowhere"])])
-              for start in range(0, len(parcels), 17)]
-    try:
-        for chunk, following in zip(chunks, [*chunks[1:], None], strict=True):
-            if following is not None:
-                ahead.prefetch(following)
-            ahead.fill(chunk)
-            assert (ahead.facts.loc[chunk.iloc[:-1], "comps_count"] > 0).all()
-    finally:
-        ahead.close()
-    pd.testing.assert_frame_equal(ahead.facts, expected, check_exact=True)
-
 
 def test_one_as_of_dates_index_factors_are_the_index_own_and_follow_the_index_asked() -> None:
     """`SalesPool._factor` keeps one as-of date's factors over the pool's months between calls;

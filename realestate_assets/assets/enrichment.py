@@ -141,12 +141,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
         del roll  # the enricher keeps what it needs of it
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
-            chunks = prospect_chunks(wh, params, sources.runtime.chunk_size)
-            ahead = next(chunks, None)
-            while ahead is not None:
-                (prospects, previous), ahead = ahead, next(chunks, None)
-                if ahead is not None:  # its comps found on the other core while this chunk is enriched
-                    enricher.prefetch(ahead[0])
+            for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
                 frame = enricher.enrich(prospects, previous, tally)
                 del prospects, previous
                 yield frame

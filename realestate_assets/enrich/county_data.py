@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 
@@ -61,64 +59,22 @@ class CountyMarket:
         facts["market_trend_12m_pct"] = self.index.trend_pct(as_of)
         self.facts = facts
         self._filled = np.zeros(len(facts), dtype=bool)
-        # `prefetch`'s thread and the rows it is finding (one chunk at a time).
-        self._thread: ThreadPoolExecutor | None = None
-        self._ahead: tuple[np.ndarray, Future[pd.DataFrame]] | None = None
 
     def fill(self, parcels: pd.Series | None = None) -> None:
         """The comps of these parcels (all of them without `parcels`) into `facts`, where not yet
         there; parcels without facts are left out."""
-        rows = self._unfilled(parcels)
-        if self._ahead is not None and np.isin(rows, self._ahead[0]).any():  # some are being found
-            self._take_ahead()
-            rows = self._unfilled(parcels)
-        if len(rows):
-            # A chunk's queries on one thread: the other core is parsing the previous chunk's COPY (a
-            # thread per core for each of a chunk's small queries cost ≈1-2 CPU s more at 1M). The
-            # whole county at once: one per core, as nothing else runs.
-            self._store(rows, self._find(self._targets(rows), QUERY_WORKERS if parcels is None else 1))
-
-    def prefetch(self, parcels: pd.Series) -> None:
-        """Start finding these parcels' comps on a thread while the caller works on the previous
-        chunk (issue 17: the queries release the GIL, so they run on the core the step's Python
-        leaves idle); the next `fill` or `prefetch` puts them into `facts`, which only the
-        caller's thread touches. The same values as `fill` (a target's comps do not depend on
-        the other targets of its query)."""
-        self._take_ahead()
-        rows = self._unfilled(parcels)
-        if len(rows):
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comps-ahead")
-            self._ahead = (rows, self._thread.submit(self._find, self._targets(rows), 1))
-
-    def close(self) -> None:
-        """Stop `prefetch`'s thread (what it was finding is dropped)."""
-        self._ahead = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
-
-    def _unfilled(self, parcels: pd.Series | None) -> np.ndarray:
         facts = self.facts
         rows = np.arange(len(facts)) if parcels is None else np.unique(facts.index.get_indexer(pd.unique(parcels)))
         rows = rows[rows >= 0]
-        return rows[~self._filled[rows]]
-
-    def _targets(self, rows: np.ndarray) -> pd.DataFrame:
-        return self.facts.iloc[rows][TARGET_COLUMNS].reset_index()
-
-    def _find(self, targets: pd.DataFrame, workers: int) -> pd.DataFrame:
-        return self.pool.find(targets, np.asarray(self.as_of, dtype="datetime64[ns]"), self.index,
-                              chosen=False, workers=workers).summary
-
-    def _take_ahead(self) -> None:
-        if self._ahead is not None:
-            rows, found = self._ahead
-            self._ahead = None
-            self._store(rows, found.result())
-
-    def _store(self, rows: np.ndarray, summary: pd.DataFrame) -> None:
-        facts = self.facts
+        rows = rows[~self._filled[rows]]
+        if not len(rows):
+            return
+        targets = facts.iloc[rows][TARGET_COLUMNS].reset_index()
+        # A chunk's queries on one thread: the other core is parsing the previous chunk's COPY (a
+        # thread per core for each of a chunk's small queries cost ≈1-2 CPU s more at 1M). The
+        # whole county at once: one per core, as nothing else runs.
+        summary = self.pool.find(targets, np.asarray(self.as_of, dtype="datetime64[ns]"), self.index,
+                                 chosen=False, workers=QUERY_WORKERS if parcels is None else 1).summary
         for column in COMPS_FACTS:
             facts.iloc[rows, facts.columns.get_loc(column)] = summary[column].to_numpy()
         self._filled[rows] = True

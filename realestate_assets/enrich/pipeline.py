@@ -115,14 +115,11 @@ def county_enrichment(
     county = CountyEnrichment(market.facts, market.as_of, county_fips=county_fips, county_state=county_state,
                               batch_size=sources.runtime.batch_size, assessor=assessor, market=market)
     del sales, assessor
-    try:
-        with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
-                                  market_fn=county.market_of, as_of=market.as_of.date(),
-                                  **client_overrides) as enricher:
-            county.open(enricher)
-            yield county
-    finally:
-        market.close()
+    with Enricher.from_config(sources, on_call=on_call, cache_dir=cache_dir, redis_url=redis_url, env=env,
+                              market_fn=county.market_of, as_of=market.as_of.date(),
+                              **client_overrides) as enricher:
+        county.open(enricher)
+        yield county
 
 
 class CountyEnrichment:
@@ -155,12 +152,6 @@ class CountyEnrichment:
 
     def market_of(self, prospect: ProspectRef, _so_far: Mapping[str, Any]) -> Mapping[str, Any]:
         return self._market_by_key.get(prospect.prospect_id, {})
-
-    def prefetch(self, prospects: pd.DataFrame) -> None:
-        """Start finding the comps of the chunk `enrich` will be given next, while the caller
-        enriches this one (`CountyMarket.prefetch`); without a market, nothing to find."""
-        if self._market is not None:
-            self._market.prefetch(prospects["parcel_id"])
 
     def enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None = None,
                tally: EnrichmentTally | None = None) -> pd.DataFrame:
