@@ -154,7 +154,7 @@ def contributions(booster: lgb.Booster, encoded: pd.DataFrame) -> np.ndarray:
     feature's SHAP contribution and the expected value last (`encoded`: the model's columns in its
     order, as the models' `encode` gives them)."""
     forest = _forest(booster)
-    kernel = _kernel() if forest is not None and encoded.shape[1] == forest.n_features else None
+    kernel = load_kernel() if forest is not None and encoded.shape[1] == forest.n_features else None
     if kernel is None or forest is None:
         return booster.predict(encoded, pred_contrib=True, num_threads=PREDICT_THREADS)
     x = np.ascontiguousarray(matrix(encoded))
@@ -184,8 +184,11 @@ def contributions(booster: lgb.Booster, encoded: pd.DataFrame) -> np.ndarray:
 _KERNEL: list[Any] = []  # the kernel module, or None when it cannot be had (then LightGBM's)
 
 
-def _kernel() -> Any:
-    """The numba kernel, imported once when first used (numba's import is ≈0.5 CPU s)."""
+def load_kernel() -> Any:
+    """The numba kernel, imported once per process (numba's import ≈0.5 CPU s, the cached code's
+    load ≈0.4): at the first explained row, or earlier by `scores` in a thread while the server
+    sorts the county's rows and the client has nothing else to do (docs/scale.md, twenty-third
+    round (a))."""
     with _PARSE_LOCK:
         if not _KERNEL:
             try:
@@ -195,13 +198,6 @@ def _kernel() -> Any:
                 log.warning("SHAP contributions left to LightGBM: the kernel is unavailable (%s)", exc)
                 _KERNEL.append(None)
         return _KERNEL[0]
-
-
-def load_kernel() -> None:
-    """Import the kernel now (numba's import ≈0.5 CPU s, the cached code's load ≈0.4) rather than
-    at the first explained row: `scores` does it in a thread while the server sorts the county's
-    rows and the client has nothing else to do (docs/scale.md, twenty-third round (a))."""
-    _kernel()
 
 
 def warm() -> None:
