@@ -206,14 +206,26 @@ def county_sales(wh: Warehouse, params: dict[str, str], columns: Collection[str]
 
 
 @contextmanager
-def snapshot(wh: Warehouse) -> Iterator[PgConnection]:
+def snapshot(wh: Warehouse, of: str | None = None) -> Iterator[PgConnection]:
     """One read-only REPEATABLE READ transaction: every read in it sees the same rows — a county
-    streamed in chunks, then some of those rows again (`scores`' explained rows)."""
+    streamed in chunks, then some of those rows again (`scores`' explained rows). `of`: a
+    snapshot another one exported (`export_snapshot`), whose rows this one then sees too — a
+    second connection reading beside the first (`scores`' last-sale flags)."""
     with wh.transaction() as conn:
         conn.rollback()  # the pool's pre-ping may have opened a transaction: SET TRANSACTION comes first
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if of is not None:
+                cur.execute("SET TRANSACTION SNAPSHOT %s", (of,))
         yield conn
+
+
+def export_snapshot(conn: PgConnection) -> str:
+    """The id of `conn`'s snapshot (a `snapshot` before its first read: this is its first), for
+    `snapshot(wh, of=...)` while `conn`'s transaction is open."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_export_snapshot()")
+        return str(cur.fetchone()[0])
 
 
 def frames(wh: Warehouse, conn: PgConnection, query: str, params: dict[str, Any],

@@ -5,6 +5,7 @@ read) and `property_vectors` (one Qdrant point per scored property)."""
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -16,6 +17,7 @@ from realestate_assets.assets.common import (
     check,
     county_asset,
     county_sales,
+    export_snapshot,
     frames,
     histogram_markdown,
     partition_params,
@@ -48,7 +50,12 @@ from realestate_assets.ml.registry import (
     promotion_decision,
     register,
 )
-from realestate_assets.ml.scoring import LAST_SALE_FLAGS_SQL, SCORE_INPUTS_OF_SQL
+from realestate_assets.ml.scoring import (
+    FLAGGED_LAST_SALES_SQL,
+    LAST_SALE_FLAGS_SQL,
+    SALE_FLAG_COLUMNS,
+    SCORE_INPUTS_OF_SQL,
+)
 from realestate_assets.ml.vectors import similar_properties, text_embedder, write_partition
 from resources import ObjectStoreResource, PlatformResource, VectorsResource, WarehouseResource
 
@@ -58,6 +65,11 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
                    f"FROM features f LEFT JOIN prospects p USING (county, prospect_key) "
                    f"LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id "
                    f"WHERE f.county = :county ORDER BY f.prospect_key")
+# The asset reads SCORE_INPUT_SQL in two, joined on the client (ml/pipeline.py::score_chunks):
+# the feature rows, in key order from their unique index from the first row on, and the
+# prospects whose last sale has a flag (FLAGGED_LAST_SALES_SQL) on a second connection; as one
+# query the server sorted the join before its first row (3.5–5.4 s at a million parcels).
+SCORE_FEATURES_SQL = "SELECT f.* FROM features f WHERE f.county = :county ORDER BY f.prospect_key"
 # Feature rows scored at a time (predictions are per row), and score rows made, explained and
 # staged at a time: 25k feature rows of ~50 columns are ≈25 MB, 25k score rows with their dicts ≈18 MB.
 SCORE_CHUNK_ROWS = 25_000
@@ -260,17 +272,22 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # the output is then made and staged a part at a time, each part's explained rows read again
     # in the same snapshot and explained (ml/pipeline.py::score_chunks): the county's score rows
     # are never in memory at once (issue 17).
-    with snapshot(wh) as read:
+    with snapshot(wh) as read, ThreadPoolExecutor(max_workers=1, thread_name_prefix="sale-flags") as second:
         with read.cursor() as cur:
-            # The county's read sorts before its first row, and JIT compiling its plan delayed
-            # that row by ≈1.5 s at a million parcels (issue 17) for the same server CPU in all:
-            # the rows stream while the client predicts, so their pace matters less than the start.
+            # JIT compiling the county read's plan delayed its first row by ≈1.5 s at a million
+            # parcels (issue 17) for the same server CPU in all: the rows stream while the client
+            # predicts, so their pace matters less than the start.
             cur.execute("SET LOCAL jit = off")
+        # The last sales' flags (the county's every sale, `DISTINCT ON` by parcel: ≈3.6 s of
+        # server time at a million parcels) on a second connection in the same snapshot, while
+        # the feature rows stream and are predicted; the sales are judged once all are predicted.
+        flagged = second.submit(flagged_last_sales, wh, params, export_snapshot(read))
         # The next chunk is read (parsed, converted) by a thread while this one is predicted;
         # `read` is that thread's until the county is read, then the explained rows' again.
         scored = score_chunks(
-            prefetched(frames(wh, read, SCORE_INPUT_SQL, params, SCORE_CHUNK_ROWS)), avm, deal, propensity,
-            versions, scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()))
+            prefetched(frames(wh, read, SCORE_FEATURES_SQL, params, SCORE_CHUNK_ROWS)), avm, deal, propensity,
+            versions, scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()),
+            last_sale_flags=flagged.result)
         with wh.transaction() as conn:
             stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
                                    county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,
@@ -380,6 +397,16 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
         ],
     )
 
+
+
+def flagged_last_sales(wh: Warehouse, params: dict[str, str], exported: str) -> pd.DataFrame:
+    """FLAGGED_LAST_SALES_SQL's rows (none in a county file without flags) in the snapshot
+    `exported`, on a connection of its own."""
+    with snapshot(wh, of=exported) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL jit = off")  # a plan's JIT compile costs more than it saves here
+        found = list(frames(wh, conn, FLAGGED_LAST_SALES_SQL, params, 1_000_000))
+    return pd.concat(found) if found else pd.DataFrame(columns=["prospect_key", *SALE_FLAG_COLUMNS])
 
 
 def rows_of(wh: Warehouse, conn: Any, params: dict[str, str], keys: list[str]) -> pd.DataFrame:

@@ -268,7 +268,8 @@ class CountyScores:
 def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedClassifier | None,
                  propensity: TrainedClassifier | None, versions: dict[str, str], scoring: ScoringConfig,
                  rows_for: Callable[[pd.DataFrame], pd.DataFrame], explain: bool = True,
-                 explain_keys: Collection[str] | None = None) -> CountyScores:
+                 explain_keys: Collection[str] | None = None,
+                 last_sale_flags: Callable[[], pd.DataFrame] | None = None) -> CountyScores:
     """`score_features` over a county given as consecutive chunks of feature rows, in memory
     bounded by the chunk plus a few columns per row (issue 17).
 
@@ -278,17 +279,26 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
     explained. `rows_for(chosen)` gives the full feature rows of the chosen rows (a frame of
     them, positions in the county as its index), in their order: only they are explained, a
     part of the output at a time (`CountyScores.parts`).
+
+    `last_sale_flags`: when the chunks do not carry the last sale's `SALE_FLAG_COLUMNS`, the
+    prospects whose last sale has a flag (`prospect_key` and the flags; the others have none),
+    asked for once the chunks are predicted: the suspect-sale rule is then applied county-wide,
+    row by row as per chunk (the `scores` asset reads them on a second connection meanwhile).
     """
     predicted_seconds = 0.0
     parts: list[pd.DataFrame] = []
     for features in chunks:
         chunk_started = time.perf_counter()
-        parts.append(_predict_chunk(features, avm, deal, propensity, scoring))
+        parts.append(_predict_chunk(features, avm, deal, propensity, scoring,
+                                    judge_sales=last_sale_flags is None))
         predicted_seconds += time.perf_counter() - chunk_started
     started = time.perf_counter()
     county = pd.concat(parts, ignore_index=True, copy=False) if len(parts) != 1 else \
         parts[0].reset_index(drop=True)
     del parts
+    if last_sale_flags is not None:
+        county["suspect"] = suspect_sale(county["last_sale_price_indexed"], comps_value(county), scoring.suspect_sale,
+                                         _aligned_flags(county["prospect_key"], last_sale_flags()))
     estimated, deal_p, sale_p = county["estimated_value"], county["deal_probability"], county["sale_probability"]
     price, priced, suspect = county["price"], county["priced"].astype(bool), county["suspect"]
     county["priced"] = priced
@@ -328,9 +338,11 @@ def explained_by_default(score: pd.Series, rank: pd.Series, scoring: ScoringConf
 
 
 def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,
-                   propensity: TrainedClassifier | None, scoring: ScoringConfig) -> pd.DataFrame:
+                   propensity: TrainedClassifier | None, scoring: ScoringConfig,
+                   judge_sales: bool = True) -> pd.DataFrame:
     """What the county-wide part of `score_chunks` needs of these rows: `COUNTY_WIDE_COLUMNS`,
-    the predictions, the asking price and the suspect-sale reason."""
+    the predictions, the asking price and the suspect-sale reason (None when not `judge_sales`:
+    the caller judges the sales once it has their flags)."""
     inputs = scoring_frame(features)
     # The value at the as-of date's market (projected past the training months) and its 80% range.
     valuation = avm.estimate(inputs, features["as_of_date"]).set_axis(features.index)
@@ -347,13 +359,26 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
     flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
     suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
-                           features[flags] if flags else None)
+                           features[flags] if flags else None) if judge_sales else None
     out = features[COUNTY_WIDE_COLUMNS].copy()
     for column in ("estimated_value", "estimated_value_low", "estimated_value_high"):
         out[column] = valuation[column]
     out["deal_probability"], out["sale_probability"] = deal_p, sale_p
     out["price"], out["priced"], out["suspect"] = price, priced, suspect
     return out
+
+
+def _aligned_flags(keys: pd.Series, flagged: pd.DataFrame) -> pd.DataFrame:
+    """The last sale's `SALE_FLAG_COLUMNS` of each of `keys` (unique prospect keys), row for row:
+    `flagged`'s where it has the key, else None (a frame of the prospects whose last sale has a
+    flag: few or none in most county files)."""
+    columns = {c: np.full(len(keys), None, dtype=object) for c in SALE_FLAG_COLUMNS}
+    if len(flagged):
+        at = pd.Index(keys).get_indexer(flagged["prospect_key"])
+        kept = at >= 0  # a prospect without a feature row is not scored
+        for c in SALE_FLAG_COLUMNS:
+            columns[c][at[kept]] = flagged[c].to_numpy(dtype=object)[kept]
+    return pd.DataFrame(columns, index=keys.index)
 
 
 def _value_gap(predicted: pd.DataFrame) -> pd.Series:

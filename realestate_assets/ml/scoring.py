@@ -64,6 +64,16 @@ SELECT DISTINCT ON (parcel_id) parcel_id, {LAST_SALE_FLAGS}
 FROM sales WHERE county = :county
 ORDER BY parcel_id, {LAST_SALE_ORDER}
 """
+# The county's prospects whose last sale has a flag, with the flags (the others' are all NULL):
+# what `scores` joins on the client to its feature rows, read on a second connection in the same
+# snapshot while the features stream in key order from their index, so the first feature row no
+# longer waits for this `DISTINCT ON` and the join's sort (docs/scale.md, twenty-fifth round (e)).
+FLAGGED_LAST_SALES_SQL = f"""
+SELECT p.prospect_key, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings
+FROM prospects p JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
+WHERE p.county = :county AND (ls.last_sale_instrument IS NOT NULL OR ls.last_sale_reason IS NOT NULL
+                              OR ls.last_sale_warnings IS NOT NULL)
+"""
 # The `scores` asset's inputs (its feature rows with the last sale's flags) for a few prospects:
 # each one's last sale looked up by its parcel (ix_sales_parcel), not the county's every sale.
 # Read by the asset for its explained rows and by reasons on demand (ml/on_demand.py).

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from realestate_assets.config_models import SuspectSaleRule
 from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml import pipeline
@@ -22,6 +23,7 @@ from realestate_assets.ml.pipeline import (
     score_features,
     train_all,
 )
+from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS
 from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
 
@@ -206,6 +208,35 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
                               explain_keys=features["prospect_key"].iloc[[5, 400]])
         pd.testing.assert_frame_equal(pd.concat(pieces.parts(250)), alone.frame)
         assert pieces.explained == 2
+
+
+def test_the_last_sales_flags_read_apart_judge_the_sales_as_the_chunks_flags_do(trained: Trained) -> None:
+    """The `scores` asset reads the prospects whose last sale has a flag apart from the feature
+    rows (`last_sale_flags`): the county's rows are those of its feature rows carrying the flags."""
+    features = prospect_features(600)
+    position = np.arange(len(features))
+    carrying = features.assign(
+        last_sale_instrument=np.where(position % 7 == 1, "Quit Claim Deed", np.where(position % 13 == 2, "", None)),
+        last_sale_reason=None,
+        last_sale_warnings=np.where(position % 11 == 4, "RELATED PARTY", None))
+    settings = fast_scoring(packet_threshold=70, explain_top_n=5,
+                            suspect_sale=SuspectSaleRule(non_market_terms=["quit claim", "related part"]))
+    versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
+    whole = score_features(carrying, trained.avm, trained.deal, trained.propensity, versions, settings)
+    flags = list(SALE_FLAG_COLUMNS)
+    flagged = carrying.loc[carrying[flags].notna().any(axis=1), ["prospect_key", *flags]].sample(frac=1, random_state=3)
+    flagged = pd.concat([flagged, pd.DataFrame({"prospect_key": ["no feature row"], flags[0]: ["Quit Claim Deed"]})])
+    by_key = carrying.set_index("prospect_key", drop=False)
+    asked: list[int] = []
+    apart = score_chunks((features.iloc[i:i + 70] for i in range(0, len(features), 70)), trained.avm, trained.deal,
+                         trained.propensity, versions, settings,
+                         rows_for=lambda chosen: by_key.loc[chosen["prospect_key"]].reset_index(drop=True),
+                         last_sale_flags=lambda: asked.append(1) or flagged)
+    assert asked == [1]  # asked for once, when the chunks are predicted
+    assert apart.suspect_sales == whole.suspect_sales
+    assert whole.suspect_sales > score_features(features, trained.avm, trained.deal, trained.propensity, versions,
+                                                settings, explain=False).suspect_sales  # the flags count
+    pd.testing.assert_frame_equal(pd.concat(apart.parts(130)), whole.frame)
 
 
 def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:

@@ -134,6 +134,25 @@ def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(databas
     assert out[0] is None
     assert out[1] == f"{SUSPECT_SALE}: the county file records it as 'Statutory Warranty Deed · PARTIAL INTEREST'"
 
+    # What `scores` reads of them (FLAGGED_LAST_SALES_SQL: the prospects whose last sale has a
+    # flag), on a second connection in the first one's snapshot: a sale recorded since is unseen.
+    from realestate_assets.assets.common import export_snapshot, snapshot
+    from realestate_assets.assets.scoring import flagged_last_sales
+
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id) VALUES (%s, 'p1', '0000000001'), "
+                    "(%s, 'p2', '0000000002'), (%s, 'p3', '0000000003')", (county, county, county))
+    with snapshot(wh) as read:
+        exported = export_snapshot(read)
+        with wh.transaction() as conn, conn.cursor() as cur:  # p2's newest sale now has no flag
+            cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+                        "VALUES (%s, 'kc', 'd', '0000000002', 510000, '2017-01-01')", (county,))
+        flagged = flagged_last_sales(wh, {"county": county}, exported).sort_values("prospect_key")
+    assert flagged["prospect_key"].tolist() == ["p1", "p2"]  # p3 has no sale
+    assert flagged["last_sale_warnings"].tolist()[1] == "PARTIAL INTEREST"
+    with snapshot(wh) as now:  # an exported snapshot is imported while its transaction is open
+        assert flagged_last_sales(wh, {"county": county}, export_snapshot(now))["prospect_key"].tolist() == ["p1"]
+
 
 def test_rows_without_flags_are_judged_by_price_alone_and_flagged_rows_by_their_text() -> None:
     # Most rows of a county carry no flag (none at all where its file has no such columns): only
