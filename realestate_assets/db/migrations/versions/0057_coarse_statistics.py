@@ -7,9 +7,9 @@ Every first load of a partition ends with the server's `ANALYZE` of the table it
 the largest statistics target among the columns it analyzes (the default 100: 30,000 rows, from
 as many pages), then sorts each column's sampled values. So the sample only shrinks when *every*
 analyzed column of a table is at a lower target: one column left at the default keeps the
-30,000 rows. At 1M (the kept 212× database) `ANALYZE` of these tables took 0.34–0.50 CPU s
-(`enrichment`), 0.40–0.49 (`features`), 0.10–0.14 (`prospect_sources`); at target 10 0.02–0.04,
-0.02–0.04, 0.01.
+30,000 rows. At 1M (a 212× bench database) `ANALYZE` of these tables took 0.31–0.55 CPU s
+(`enrichment`), 0.34–0.49 (`features`), 0.10–0.14 (`prospect_sources`); at target 10 0.02–0.04,
+0.02–0.03, 0.01–0.02.
 
 Why coarse statistics are enough, column by column:
 
@@ -43,8 +43,9 @@ between two shapes there already).
 
 Kept at the default: `sales` (at 30 or 50 the last sale per parcel — scores' inputs, on-demand
 reasons, the market's parcel sales — planned an incremental sort instead of a sort: the
-distinct parcel count from a smaller sample), `scores` (at 30 or 50 the API's export by
-estimated value and the memo rows changed plans) and `prospects` (the API's list filters and
+distinct parcel count from a smaller sample), `scores` (not decided: its plans outside the
+default's set were statements that flip at the default too; its readers filter on
+`bird_dog_score` and on `score_breakdown IS NULL`) and `prospects` (the API's list filters and
 sorts on its prices and dates, and its trigram index's expression is analyzed with the table).
 The payload columns of migration 0055 stay at 0 (skipped).
 
