@@ -1,24 +1,19 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
-import contextlib
-import fcntl
+import functools
 import os
-import queue
-import subprocess
-import sys
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from psycopg2.extensions import connection as PgConnection
 
-from realestate_assets import gx_worker
 from realestate_assets.assets.common import (
     check,
     county_asset,
@@ -86,33 +81,32 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
     # the index fit in a thread while this one reads the locations (the COPY's parse, the
-    # server's side and NumPy run without the GIL). Great Expectations is set up in a worker
-    # process (`RequiredFeatures`), started first: at 43k its import is longer than the step.
+    # server's side and NumPy run without the GIL). Great Expectations is set up in a third
+    # (`RequiredFeatures`), started first: at 43k its import is most of the step.
     tally = FeatureTally(REQUIRED_FEATURES)
-    with tally.required:  # its worker process ends with the step, on error too
-        with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
-            fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
-                county_sales(wh, params, INDEX_SALE_COLUMNS)))
-            locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-            index = fitted.result()
-        # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
-        # into feature rows, counted for the checks and the metadata, and staged by the write before
-        # the next is read: the county's feature rows are never in memory at once (issue 17).
+    with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
+        fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
+            county_sales(wh, params, INDEX_SALE_COLUMNS)))
+        locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
+        index = fitted.result()
+    # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
+    # into feature rows, counted for the checks and the metadata, and staged by the write before
+    # the next is read: the county's feature rows are never in memory at once (issue 17).
 
-        def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
-            for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
-                built = build_features(enriched, locations, index)
-                tally.add(enriched, built)
-                yield built
-            if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
-                yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
+    def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
+        for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+            built = build_features(enriched, locations, index)
+            tally.add(enriched, built)
+            yield built
+        if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
+            yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
 
-        with snapshot(wh) as read, wh.transaction() as conn:
-            stats = sync_partition(conn, "features", feature_chunks(read),
-                                   county=context.partition_key, keys=["prospect_key"])
-            with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
-                store_index(cur, context.partition_key, index)
-        expectations = tally.required.result()
+    with snapshot(wh) as read, wh.transaction() as conn:
+        stats = sync_partition(conn, "features", feature_chunks(read),
+                               county=context.partition_key, keys=["prospect_key"])
+        with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
+            store_index(cur, context.partition_key, index)
+    expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)
     return remember(context, wh, "features", params, digest, dg.MaterializeResult(
@@ -161,127 +155,89 @@ class FeatureTally:
 
 class RequiredFeatures:
     """Great Expectations: each required column non-null and finite (the data-quality engine the
-    platform standardizes on), over a county's feature rows a block at a time, in a worker process
-    (`gx_worker`: the blocks and GE's set-up are its `BlockCheck`). Only the required columns of
-    each chunk are sent to it.
+    platform standardizes on), over a county's feature rows a block at a time: the unexpected
+    counts of the blocks add up to those of the whole. Only the required columns are handed to
+    it: it copies what it is given.
 
-    The worker is started when the check is made (first thing after the step's unchanged check),
-    so GE's import (≈1.6–2.1 CPU s, ≈1,000 modules, holding the GIL of the process it runs in)
-    runs on the other core while the step reads, builds and writes its chunks; in a thread of the
-    step it took turns with them for the GIL (issue 17, twenty-fifth round (a)). A thread here
-    feeds the chunks to the worker's pipe, so the step never waits for a worker still importing.
-    A failed set-up is raised where the first block is validated (once `block_rows` rows were
-    given, or by `result`), as when GE was set up in the step's process.
+    GE is set up in the background (`gx_batches`: its import, ≈1.4 CPU s with compiled modules
+    after the definitions, and an ephemeral context, once per process): at 43k parcels the import
+    was ≈90% of the step's samples and the chunks are only validated by `result` (fewer rows
+    than a block), so the step's reads, chunks and write run while it imports (issue 17). A
+    failed set-up is raised where the first block is validated.
 
-    The worker ends with the check: after `result`, on `close` (a `with` block: on the step's
-    error it is killed), when the check is collected, or when this process ends (its stdin
-    closes and it exits on EOF)."""
+    The chunks given to `validate` are gathered into blocks of at least `block_rows` rows and
+    each block is validated as one suite: GE's cost is mostly per validation (≈50 ms for the
+    seven expectations, nearly the same at 25k rows as at 250k), which per 25k-row chunk was
+    2.3 CPU s of the step at a million rows (issue 17). A block of the seven float columns is
+    ≈14 MB. `result` validates what is left."""
 
     def __init__(self, columns: list[str], block_rows: int = VALIDATE_ROWS) -> None:
+        setup = ThreadPoolExecutor(1, thread_name_prefix="gx-setup")
+        self._gx = setup.submit(gx_batches)  # its error, if any, is raised by `result()` below
+        setup.shutdown(wait=False)  # the thread ends with the set-up
+        self._suite: Any = None  # made with the first block, once GE is imported
         self.columns, self.block_rows = columns, block_rows
-        self._rows = 0  # rows given: the first block is validated once they reach `block_rows`
-        self._ready = False
-        self._result: dict[str, object] | None = None
-        self._worker = start_gx_worker()
-        self._feed: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
-        feeder = threading.Thread(target=_feed, args=(self._feed, self._worker.stdin), name="gx-feed",
-                                  daemon=True)
-        feeder.start()
-        self._feed.put(("columns", (columns, block_rows)))
-        # Its arguments, not a method: the worker also ends when the check is collected unclosed.
-        self._stop = weakref.finalize(self, _stop_worker, self._worker, self._feed, feeder)
-
-    def __enter__(self) -> "RequiredFeatures":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """End the worker (at once if it has not answered `result`); `result` stays readable."""
-        self._stop()
+        self.unexpected: Counter[str] = Counter()
+        self._pending: list[pd.DataFrame] = []  # chunks not validated yet (their required columns)
+        self._pending_rows = 0
 
     def validate(self, frame: pd.DataFrame) -> None:
-        """Count `frame`'s rows in (validated by the worker once a block is full, or by `result`)."""
+        """Count `frame`'s rows in (validated once a block is full, or by `result`)."""
         if frame.empty:
             return
-        self._feed.put(("rows", frame[self.columns]))  # a copy: the step's frame goes on to the write
-        self._rows += len(frame)
-        if not self._ready and self._rows >= self.block_rows:
-            self._wait_ready()
+        self._pending.append(frame[self.columns])
+        self._pending_rows += len(frame)
+        if self._pending_rows >= self.block_rows:
+            self._validate_pending()
+
+    def _validate_pending(self) -> None:
+        if not self._pending:
+            return
+        block = self._pending[0] if len(self._pending) == 1 else pd.concat(self._pending, ignore_index=True)
+        self._pending, self._pending_rows = [], 0
+        gx, batches = self._gx.result()
+        if self._suite is None:
+            self._suite = gx.ExpectationSuite(name="required_features", expectations=[
+                gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in self.columns])
+        with _GX_LOCK:  # one context per process: its batch definition used by one caller at a time
+            batch = batches.get_batch(batch_parameters={"dataframe": block.replace([np.inf, -np.inf], np.nan)})
+            results = batch.validate(self._suite).results
+        for outcome in results:
+            if not outcome.success:
+                column = outcome.expectation_config.kwargs["column"]
+                self.unexpected[column] += int(outcome.result.get("unexpected_count", 0))
 
     def result(self) -> dict[str, object]:
-        if self._result is None:
-            self._feed.put(("result", None))
-            if not self._ready:
-                self._wait_ready()
-            kind, payload = self._receive()
-            self.close()
-            if kind == "error":
-                raise payload
-            self._result = {"success": not payload, "failed": payload}
-        return self._result
-
-    def _wait_ready(self) -> None:
-        kind, payload = self._receive()
-        if kind == "error":
-            self.close()
-            raise payload
-        self._ready = True
-
-    def _receive(self) -> tuple[str, Any]:
-        try:
-            return gx_worker.receive(self._worker.stdout)
-        except EOFError:
-            self.close()
-            raise RuntimeError(f"Great Expectations' worker ended (exit {self._worker.returncode})") from None
+        self._validate_pending()
+        failed = {c: self.unexpected[c] for c in self.columns if c in self.unexpected}  # in column order
+        return {"success": not failed, "failed": failed}
 
 
-def start_gx_worker() -> "subprocess.Popen[bytes]":
-    """`gx_worker` in a new interpreter, importing this process's tree.
-
-    A plain subprocess rather than `multiprocessing`: `fork` from this threaded process (Dagster's
-    executor, the step's own threads) can leave the child a lock another thread held, and `spawn`
-    / `forkserver` re-import the parent's `__main__` in the child (the Dagster or pytest CLI, or a
-    script that does work at import). `Popen` execs at once (no Python runs in the forked child)
-    and `-m` imports only this package's empty `__init__`, the worker's module and then GE."""
-    root = str(Path(gx_worker.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    env.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
-    worker = subprocess.Popen([sys.executable, "-m", "realestate_assets.gx_worker"], env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    with contextlib.suppress(OSError, AttributeError):  # Linux: fewer, larger writes of a chunk
-        fcntl.fcntl(worker.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
-    return worker
+_GX_LOCK = threading.Lock()
 
 
-def _feed(feed: "queue.SimpleQueue[tuple[str, Any] | None]", stream: Any) -> None:
-    """Write the check's messages to the worker until None, then close its stdin (its EOF)."""
-    try:
-        while (message := feed.get()) is not None:
-            gx_worker.send(stream, message)
-    except OSError:  # the worker ended (its error, if it sent one, is read from its stdout)
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            stream.close()
+@functools.cache
+def _gx_batches() -> tuple[ModuleType, Any]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
+    return gx, (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
+                .add_batch_definition_whole_dataframe("all"))
 
 
-def _stop_worker(worker: "subprocess.Popen[bytes]", feed: "queue.SimpleQueue[Any]",
-                 feeder: threading.Thread) -> None:
-    """The worker's end, at once: one that answered `result` has nothing left to do, and one still
-    importing or validating (the step failed) is no longer wanted."""
-    feed.put(None)
-    if worker.poll() is None:
-        worker.kill()
-    worker.wait()
-    feeder.join()
-    if worker.stdout is not None:
-        worker.stdout.close()
+def gx_batches() -> tuple[ModuleType, Any]:
+    """Great Expectations and a whole-dataframe batch definition of its pandas datasource, in an
+    ephemeral context made once per process (a second context would replace the first as GE's
+    project context). Imported lazily: a process that never validates features never pays it."""
+    with _GX_LOCK:  # one set-up, whichever thread asks first
+        return _gx_batches()
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:
     """`RequiredFeatures` over one frame: {"success": bool, "failed": {column: rows failing}}."""
-    with RequiredFeatures(columns) as check:
-        check.validate(frame)
-        return check.result()
+    check = RequiredFeatures(columns)
+    check.validate(frame)
+    return check.result()

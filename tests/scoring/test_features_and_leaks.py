@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,52 +234,46 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
     # Over chunks (the asset hands each chunk over as it goes to the write; they are validated
     # in blocks of at least `block_rows`, the rest by `result`): the same counts, in column order
     # whichever chunk failed first, however the chunks fall into blocks.
-    whole = expect_required(frame, list(frame.columns))
     for block_rows in (1, 2, 3, 250_000):
         check = RequiredFeatures(list(frame.columns), block_rows=block_rows)
         for chunk in (frame.iloc[3:], frame.iloc[:0], frame.iloc[1:3], frame.iloc[:1]):
             check.validate(chunk)
-        assert check.result() == whole
-        assert check.result() == whole  # asked twice: counted once
+        assert check.result() == expect_required(frame, list(frame.columns))
+        assert check.result() == expect_required(frame, list(frame.columns))  # asked twice: counted once
 
 
-def test_great_expectations_runs_in_a_worker_process_that_ends_with_the_check(tmp_path, monkeypatch) -> None:
-    """GE's import and the validations run in a worker process of the check's own (its import
-    holds the GIL of the process it runs in); the worker is gone once the check answered, failed
-    or was left by an error, and a set-up that failed is raised where the first block is
-    validated."""
-    import psutil
+def test_great_expectations_is_set_up_once_per_process_off_the_caller_s_thread(monkeypatch) -> None:
+    """GE's import and context are made in the background, once per process (every check shares
+    them); the caller's thread only waits for them where a block is validated, and a set-up
+    that failed is raised there, not lost with its thread."""
+    import threading
 
-    from realestate_assets.assets.features import RequiredFeatures
+    import realestate_assets.assets.features as features
 
+    callers: list[str] = []
+    made = features._gx_batches
+
+    def watched() -> object:
+        callers.append(threading.current_thread().name)
+        return made()
+
+    monkeypatch.setattr(features, "_gx_batches", watched)
+    first, second = features.RequiredFeatures(["a"]), features.RequiredFeatures(["a"])
     frame = pd.DataFrame({"a": [1.0, np.nan]})
+    first.validate(frame)
+    second.validate(frame)
+    assert first.result() == second.result() == {"success": False, "failed": {"a": 1}}
+    assert first._gx.result() is second._gx.result() is features.gx_batches()  # one context
+    assert callers and threading.main_thread().name not in callers[:2]  # the two checks' set-ups
 
-    def gone(check: RequiredFeatures) -> bool:
-        return check._worker.returncode is not None and not psutil.pid_exists(check._worker.pid)
+    def broken() -> object:
+        raise ImportError("no great_expectations")
 
-    check = RequiredFeatures(["a"])
-    assert psutil.Process(check._worker.pid).ppid() == os.getpid()  # another process, started now
-    check.validate(frame)
-    assert check.result() == {"success": False, "failed": {"a": 1}}  # a failed validation
-    assert gone(check)
-    assert check.result() == {"success": False, "failed": {"a": 1}}  # still readable
-
-    with pytest.raises(KeyError), RequiredFeatures(["a"]) as left:  # the step fails mid-way
-        left.validate(frame)
-        raise KeyError("the step's own error")
-    assert gone(left)
-
-    fake = tmp_path / "great_expectations"  # the worker's GE fails to import
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('no great_expectations')\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    for block_rows in (2, 3):
-        check = RequiredFeatures(["a"], block_rows=block_rows)
-        with pytest.raises(ImportError, match="no great_expectations"):
-            check.validate(frame)  # a full block (2 rows): raised here
-            check.validate(frame.iloc[:0])  # less than a block: nothing validated yet
-            check.result()  # ...and raised here
-        assert gone(check)
+    monkeypatch.setattr(features, "_gx_batches", broken)
+    check = features.RequiredFeatures(["a"])
+    check.validate(frame)  # fewer rows than a block: nothing validated yet
+    with pytest.raises(ImportError, match="no great_expectations"):
+        check.result()
 
 
 def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
