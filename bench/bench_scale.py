@@ -131,23 +131,26 @@ def child(stage: str) -> None:
     result = job.execute_in_process(
         partition_key="king_wa", instance=instance, raise_on_error=True, asset_selection=[dg.AssetKey(stage)],
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
-    # The process's CPU seconds after its imports: the run (the step and Dagster's work around it),
-    # the figure a change to a step's own code moves (the imports' ≈5 CPU s vary by more).
+    # The process's CPU seconds after its imports (its ended children's included): the run (the
+    # step and Dagster's work around it), the figure a change to a step's own code moves (the
+    # imports' ≈5 CPU s vary by more).
     run_cpu = process_cpu() - cpu_imported
     print("RESULT " + json.dumps({"stage": stage, "imports": imported, "run_cpu": run_cpu, **peaks(),
                                   **step_figures(instance, result, stage)}), flush=True)
 
 
 def process_cpu() -> float:
-    """This process's CPU seconds and those of its ended children (a step's worker processes:
-    `features`' Great Expectations worker): the run's work wherever it ran."""
+    """This process's CPU seconds and those of its ended children (a step's worker processes, if
+    any: work moved into one is still the run's, twenty-fifth round (a))."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def peaks() -> dict[str, float]:
     """Peak RSS of this process and of the largest of its ended children, apart (the parent's
-    `os.wait4` gives the larger of the two, not their sum), and the children's CPU seconds."""
+    `os.wait4` gives the larger of the two, not their sum), and the children's CPU seconds. A
+    child's peak is at least this process's RSS when it was spawned (Linux carries the parent's
+    high-water into the child's at `exec`): a worker's own peak is its VmHWM."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"own_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "children_peak_mb": children.ru_maxrss / 1024, "children_cpu": children.ru_utime + children.ru_stime}
@@ -399,10 +402,11 @@ def run_in_process(setup: dict[str, str], stages: list[str], profile: Path | Non
 
 
 def children_peak(r: dict[str, Any]) -> str:
-    """The child's own peak and its workers' apart, if it had any (`peak` is the larger)."""
+    """The child's own peak and its children's apart, if it had any (`peak` is the larger; theirs is
+    at least the child's size when it spawned them, `peaks`), and their CPU seconds."""
     if not r.get("children_peak_mb"):
         return ""
-    return (f"; own peak {r['own_peak_mb']:,.0f} MB, its workers' {r['children_peak_mb']:,.0f} MB "
+    return (f"; own peak {r['own_peak_mb']:,.0f} MB, its children's ≥ {r['children_peak_mb']:,.0f} MB "
             f"and {r.get('children_cpu', 0):.2f} CPU s")
 
 
