@@ -249,26 +249,27 @@ def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county
     by_owner = np.zeros(n, dtype=bool)
     for column in owner_side:
         by_owner |= is_present(values[column])
-    out: dict[str, np.ndarray] = {}
     sale_dates = values.get("last_sale_date", np.full(n, None, dtype=object))
-    dated = is_present(sale_dates)
-    distinct = {d: compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
-                for d in pd.unique(sale_dates[dated & ~by_owner])}
-    plain = compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()
-    rows: list[dict[str, Any]] = [plain] * n
-    for i in np.flatnonzero(dated & ~by_owner):
-        rows[i] = distinct[sale_dates[i]]
+    by_date = is_present(sale_dates) & ~by_owner
+    # Each row's signals are one of a few dicts (the plain one, one per distinct date, one per
+    # owner-side row): a row's index into them, and each signal's column gathered from the dicts'
+    # values by it, not read row by row (issue 17: ≈60% of this function's CPU under cProfile).
+    codes, dates = pd.factorize(sale_dates[by_date])
+    made = [compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()]
+    made += [compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
+             for d in dates]
+    which = np.zeros(n, dtype=np.intp)
+    which[by_date] = codes + 1
     if by_owner.any():
         text = {c: native(prospects[c]) for c in ("address", "city", "state", "zip")}
         for i in np.flatnonzero(by_owner):
             given = {c: values[c][i] for c in SIGNAL_INPUTS if c in values and values[c][i] is not None}
-            rows[i] = compute_owner_signals(
+            which[i] = len(made)
+            made.append(compute_owner_signals(
                 given, property_address=_text(text["address"][i]), property_city=_text(text["city"][i]),
                 property_state=_text(text["state"][i]) or county_state, property_zip=_text(text["zip"][i]),
-                as_of=as_of).as_dict()
-    for name in plain:
-        out[name] = np.array([r[name] for r in rows], dtype=object)
-    return out
+                as_of=as_of).as_dict())
+    return {name: np.fromiter((m[name] for m in made), dtype=object, count=len(made))[which] for name in made[0]}
 
 
 def _s(text: str | None) -> pa.Scalar:
