@@ -2,7 +2,10 @@
 floating-point operations in the same order, with each leaf's additions kept per hot/cold pattern.
 
 Numba compiles without fast-math, so no operation is reordered or fused; `cache=True` keeps the
-machine code beside this module (or in numba's cache directory) for the next process.
+machine code beside this module (or in numba's cache directory) for the next process. On the
+per-row path no array is handed to an inlined helper: numba counts its reference at every call,
+with an atomic add and subtract (that was most of the kernel's time: docs/scale.md, twenty-fifth
+round (b)).
 """
 
 from __future__ import annotations
@@ -156,8 +159,8 @@ def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, spli
     A second memo, by the row's whole decision vector in the tree (one bit an internal node, for
     trees of at most 64 leaves): a row that decides every node as an earlier row did gets the same
     additions in the same order, so it replays that row's list instead of walking the tree and
-    looking up each leaf (at 43k parcels ≈4 in 5 of the AVM's row-trees: docs/scale.md,
-    twenty-fifth round (b)). Fixed room (`row_*`): when it is full, the rows walk the tree."""
+    looking up each leaf (docs/scale.md, twenty-fifth round (b)). Fixed room (`row_*`): when it is
+    full, the rows walk the tree."""
     n_features = out.shape[1] - 1
     capacity = len(keys)
     base = node_start[t]
