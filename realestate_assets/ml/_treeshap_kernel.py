@@ -2,7 +2,10 @@
 floating-point operations in the same order, with each leaf's additions kept per hot/cold pattern.
 
 Numba compiles without fast-math, so no operation is reordered or fused; `cache=True` keeps the
-machine code beside this module (or in numba's cache directory) for the next process.
+machine code beside this module (or in numba's cache directory) for the next process. On the
+per-row path no array is handed to an inlined helper: numba counts its reference at every call,
+with an atomic add and subtract (that was most of the kernel's time: docs/scale.md, twenty-fifth
+round (b)).
 """
 
 from __future__ import annotations
@@ -61,29 +64,34 @@ def _unwound_sum(zero, one, pweight, depth, path_index):
     return total
 
 
+@njit(cache=True)
+def _categorical_left(fval, split_threshold, cat_base, cat_boundaries, cat_threshold):
+    """Tree::CategoricalDecision: True for the left child."""
+    if np.isnan(fval):
+        return False
+    int_fval = np.int64(np.int32(fval)) if fval > -2147483648.0 and fval < 2147483648.0 else np.int64(-1)
+    if int_fval < 0:
+        return False
+    cat_idx = cat_base + np.int64(np.int32(split_threshold))
+    start = cat_boundaries[cat_idx]
+    n = cat_boundaries[cat_idx + 1] - start
+    i1 = int_fval // 32
+    if i1 >= n:
+        return False
+    return ((cat_threshold[start + i1] >> np.uint32(int_fval % 32)) & np.uint32(1)) != 0
+
+
 @njit(cache=True, inline="always")
-def _decision(fval, g, split_threshold, decision_type, cat_base, cat_boundaries, cat_threshold):
-    """Tree::Decision: True for the left child."""
-    kind = decision_type[g]
-    if kind & 1:  # categorical
-        if np.isnan(fval):
-            return False
-        int_fval = np.int64(np.int32(fval)) if fval > -2147483648.0 and fval < 2147483648.0 else np.int64(-1)
-        if int_fval < 0:
-            return False
-        cat_idx = cat_base + np.int64(np.int32(split_threshold[g]))
-        start = cat_boundaries[cat_idx]
-        n = cat_boundaries[cat_idx + 1] - start
-        i1 = int_fval // 32
-        if i1 >= n:
-            return False
-        return ((cat_threshold[start + i1] >> np.uint32(int_fval % 32)) & np.uint32(1)) != 0
+def _numerical_left(fval, kind, split_threshold):
+    """Tree::NumericalDecision: True for the left child. Scalars only: an array handed to a
+    function numba inlines is reference-counted at each call (an atomic add and subtract), and
+    with a node's arrays that was most of the kernel's time (docs/scale.md, twenty-fifth round (b))."""
     missing = (kind >> 2) & 3
     if np.isnan(fval) and missing != 2:
         fval = 0.0
     if (missing == 1 and fval >= -K_ZERO and fval <= K_ZERO) or (missing == 2 and np.isnan(fval)):
         return (kind & 2) != 0
-    return fval <= split_threshold[g]
+    return fval <= split_threshold
 
 
 @njit(cache=True, inline="always")
@@ -98,7 +106,7 @@ def _slot(key, capacity):
 
 @njit(cache=True)
 def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feature, internal_count,
-                    leaf_count, leaf_value, feature, zero, one, pweight, out_feature, out_value):
+                    leaf_count, leaf_value, lbase, feature, zero, one, pweight, out_feature, out_value):
     """What one leaf adds for one hot/cold pattern of its path: the recursion of Tree::TreeSHAP
     from the root to this leaf, replayed in place (the same operations on the same values), then
     the leaf's loop. Returns how many (feature, value) additions, in LightGBM's order."""
@@ -108,7 +116,7 @@ def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feat
         g = base + path_nodes[k]
         child = path_nodes[k + 1] if k + 1 < d else leaf
         w = np.float64(internal_count[g])
-        count = internal_count[base + child] if child >= 0 else leaf_count[~child]
+        count = internal_count[base + child] if child >= 0 else leaf_count[lbase + ~child]
         child_zero = count / w
         incoming_zero = 1.0
         incoming_one = 1.0
@@ -127,7 +135,7 @@ def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feat
         _extend(feature, zero, one, pweight, depth, child_zero * incoming_zero,
                 incoming_one if path_hot[k] else 0.0, split)
     n = 0
-    value = leaf_value[~leaf]
+    value = leaf_value[lbase + ~leaf]
     for i in range(1, depth + 1):
         w = _unwound_sum(zero, one, pweight, depth, i)
         out_feature[n] = feature[i]
@@ -140,11 +148,19 @@ def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feat
 def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, split_feature, threshold, decision_type,
                left, right, internal_count, leaf_value, leaf_count, cat_boundaries, cat_threshold, leaf_bits, keys,
                slots, touched, add_start, add_len, add_feature, add_value, state, stack_node, stack_bits,
-               stack_depth, path_nodes, path_hot, feature, zero, one, pweight, tmp_feature, tmp_value):
+               stack_depth, path_nodes, path_hot, feature, zero, one, pweight, tmp_feature, tmp_value,
+               row_keys, row_slots, row_touched, row_start, row_len, row_feature, row_value, group, sort_feature,
+               sort_value):
     """Tree `t`'s additions to the rows of `x` from row `r` on, until a row might not find room in
     the memo (returns that row; the caller grows the memo) or the last row (returns len(x)).
     Apart from `contributions` so that no array is replaced inside this loop (numba would then
-    count references on every pass)."""
+    count references on every pass).
+
+    A second memo, by the row's whole decision vector in the tree (one bit an internal node, for
+    trees of at most 64 leaves): a row that decides every node as an earlier row did gets the same
+    additions in the same order, so it replays that row's list instead of walking the tree and
+    looking up each leaf (docs/scale.md, twenty-fifth round (b)). Fixed room (`row_*`): when it is
+    full, the rows walk the tree."""
     n_features = out.shape[1] - 1
     capacity = len(keys)
     base = node_start[t]
@@ -153,13 +169,42 @@ def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, spli
     leaves = num_leaves[t]
     used = state[0]
     added = state[1]
+    by_vector = leaves - 1 <= 63
+    row_capacity = len(row_keys)
     while r < x.shape[0]:
         # Room for every leaf of the tree to be new in this row, or back to the caller.
         if (used + leaves) * 2 > capacity or used + leaves > len(add_start) \
                 or added + leaves * (n_features + 1) > len(add_feature):
             break
-        row = x[r]
-        phi = out[r]
+        vector = np.int64(0)
+        h_row = np.int64(-1)
+        if by_vector:
+            for node in range(leaves - 1):
+                g = base + node
+                kind = decision_type[g]
+                fval = x[r, split_feature[g]]
+                if _categorical_left(fval, threshold[g], cbase, cat_boundaries, cat_threshold) if kind & 1 \
+                        else _numerical_left(fval, kind, threshold[g]):
+                    vector |= np.int64(1) << np.int64(node)
+            h_row = _slot(vector, row_capacity)
+            while row_keys[h_row] != -1 and row_keys[h_row] != vector:
+                h_row = (h_row + 1) & (row_capacity - 1)
+            if row_keys[h_row] == vector:  # this tree's additions as an earlier row made them
+                entry = row_slots[h_row]
+                j = row_start[entry]
+                end = j + row_len[entry]
+                while j < end:  # a feature's additions at once, in their order: the same sums
+                    f = row_feature[j]
+                    total = out[r, f]
+                    while j < end and row_feature[j] == f:
+                        total += row_value[j]
+                        j += 1
+                    out[r, f] = total
+                r += 1
+                continue
+        # Recorded for the rows that decide as this one, if the fixed room allows.
+        record = by_vector and (state[2] + 1) * 2 <= row_capacity and state[2] < len(row_start)
+        recorded = state[3]
         stack_node[0] = 0
         stack_bits[0] = 0
         stack_depth[0] = 0
@@ -172,8 +217,13 @@ def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, spli
             path_nodes[d] = node
             if node >= 0:
                 g = base + node
-                goes_left = _decision(row[split_feature[g]], g, threshold, decision_type, cbase,
-                                      cat_boundaries, cat_threshold)
+                if by_vector:
+                    goes_left = ((vector >> np.int64(node)) & 1) == 1
+                else:
+                    kind = decision_type[g]
+                    fval = x[r, split_feature[g]]
+                    goes_left = _categorical_left(fval, threshold[g], cbase, cat_boundaries, cat_threshold) \
+                        if kind & 1 else _numerical_left(fval, kind, threshold[g])
                 # the hot child popped first, then the cold one (LightGBM's recursion order)
                 stack_node[sp] = right[g] if goes_left else left[g]
                 stack_bits[sp] = bits << 1
@@ -191,7 +241,7 @@ def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, spli
                 for k in range(d):  # the path's nodes are the stack's last ancestors (DFS order)
                     path_hot[k] = ((bits >> (d - 1 - k)) & 1) == 1
                 n = _leaf_additions(path_nodes, path_hot, d, base, node, left, right, split_feature,
-                                    internal_count, leaf_count[lbase:], leaf_value[lbase:], feature, zero, one,
+                                    internal_count, leaf_count, leaf_value, lbase, feature, zero, one,
                                     pweight, tmp_feature, tmp_value)
                 add_start[used] = added
                 add_len[used] = n
@@ -205,8 +255,40 @@ def _tree_rows(t, r, x, out, node_start, leaf_start, num_leaves, cat_start, spli
                 used += 1
             entry = slots[h]
             first = add_start[entry]
-            for j in range(first, first + add_len[entry]):
-                phi[add_feature[j]] += add_value[j]
+            n = add_len[entry]
+            if record and (recorded + n > len(row_feature) or recorded + n - state[3] > len(sort_feature)):
+                record = False
+            for j in range(first, first + n):
+                out[r, add_feature[j]] += add_value[j]
+                if record:
+                    row_feature[recorded] = add_feature[j]
+                    row_value[recorded] = add_value[j]
+                    recorded += 1
+        if record:
+            # Grouped by feature, each feature's additions kept in their order (a stable counting
+            # sort): a feature's sum is then the same sequence of additions, made in one register.
+            first = state[3]
+            group[:] = 0
+            for j in range(first, recorded):
+                group[row_feature[j] + 1] += 1
+            for f in range(n_features):
+                group[f + 1] += group[f]
+            for j in range(first, recorded):
+                f = row_feature[j]
+                sort_feature[group[f]] = f
+                sort_value[group[f]] = row_value[j]
+                group[f] += 1
+            for j in range(recorded - first):
+                row_feature[first + j] = sort_feature[j]
+                row_value[first + j] = sort_value[j]
+            entry = state[2]
+            row_keys[h_row] = vector
+            row_slots[h_row] = entry
+            row_touched[entry] = h_row
+            row_start[entry] = state[3]
+            row_len[entry] = recorded - state[3]
+            state[2] = entry + 1
+            state[3] = recorded
         r += 1
     state[0] = used
     state[1] = added
@@ -244,7 +326,22 @@ def contributions(x, out, node_start, leaf_start, num_leaves, cat_start, split_f
     add_len = np.zeros(capacity, dtype=np.int64)
     add_feature = np.zeros(capacity * 4, dtype=np.int64)
     add_value = np.zeros(capacity * 4, dtype=np.float64)
-    state = np.zeros(2, dtype=np.int64)
+    state = np.zeros(4, dtype=np.int64)  # [patterns, additions, row vectors, their additions]
+    # The memo of whole decision vectors (`_tree_rows`), fixed: at most `row_entries` vectors a tree.
+    row_entries = min(max(x.shape[0], 1), 1 << 13)
+    row_capacity = 1 << 4
+    while row_capacity < 2 * row_entries:
+        row_capacity *= 2
+    row_keys = np.full(row_capacity, -1, dtype=np.int64)
+    row_slots = np.zeros(row_capacity, dtype=np.int64)
+    row_touched = np.zeros(row_entries, dtype=np.int64)
+    row_start = np.zeros(row_entries, dtype=np.int64)
+    row_len = np.zeros(row_entries, dtype=np.int64)
+    row_feature = np.zeros(1 << 18, dtype=np.int64)
+    row_value = np.zeros(1 << 18, dtype=np.float64)
+    group = np.zeros(n_features + 1, dtype=np.int64)
+    sort_feature = np.zeros(max_nodes * (n_features + 1), dtype=np.int64)
+    sort_value = np.zeros(max_nodes * (n_features + 1))
     # Scratch: the DFS stack (node, its path's hot/cold bits, its depth), a path and its state.
     stack_node = np.zeros(2 * max_nodes + 2, dtype=np.int64)
     stack_bits = np.zeros(2 * max_nodes + 2, dtype=np.int64)
@@ -262,8 +359,9 @@ def contributions(x, out, node_start, leaf_start, num_leaves, cat_start, split_f
     for t in range(n_trees):
         for j in range(state[0]):
             keys[touched[j]] = -1
-        state[0] = 0
-        state[1] = 0
+        for j in range(state[2]):
+            row_keys[row_touched[j]] = -1
+        state[:] = 0
         out[:, n_features] += expected[t]
         if num_leaves[t] <= 1:
             continue
@@ -273,7 +371,8 @@ def contributions(x, out, node_start, leaf_start, num_leaves, cat_start, split_f
                            decision_type, left, right, internal_count, leaf_value, leaf_count, cat_boundaries,
                            cat_threshold, leaf_bits, keys, slots, touched, add_start, add_len, add_feature, add_value,
                            state, stack_node, stack_bits, stack_depth, path_nodes, path_hot, feature, zero, one,
-                           pweight, tmp_feature, tmp_value)
+                           pweight, tmp_feature, tmp_value, row_keys, row_slots, row_touched, row_start, row_len,
+                           row_feature, row_value, group, sort_feature, sort_value)
             if r == x.shape[0]:
                 break
             # The memo is full for a row: twice the room, the patterns kept.

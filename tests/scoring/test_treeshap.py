@@ -35,6 +35,7 @@ def _target(frame: pd.DataFrame, seed: int) -> np.ndarray:
 @pytest.mark.parametrize(("objective", "params"), [
     ("regression", {}),
     ("regression_l1", {"num_leaves": 54, "min_data_in_leaf": 3}),  # deep, as the tuned AVM
+    ("regression", {"num_leaves": 100, "min_data_in_leaf": 2}),  # past 64 leaves: no decision-vector memo
     ("binary", {}),
     ("regression", {"zero_as_missing": True}),  # missing type Zero
     ("regression", {"use_missing": False}),  # missing type None: NaN taken as 0
