@@ -93,27 +93,12 @@ class Taken:
     """Columns of a county frame for a chunk's parcels (`taken`): each column's Python values
     (None for NULL), and masks computed from the frame's typed columns rather than by comparing
     each value in Python (`is_given`, `is_present`: ≈0.3 ms a column of 10,000 objects each, two
-    or three times per column, ≈1.5 CPU s a million prospects, issue 17). With `numbers`, the
-    frame's float and int64 columns are in `numbers` instead, typed (`in_frame`)."""
+    or three times per column, ≈1.5 CPU s a million prospects, issue 17)."""
 
     def __init__(self, values: dict[str, np.ndarray], found: np.ndarray, given: dict[str, np.ndarray],
-                 textual: set[str], numbers: dict[str, np.ndarray] | None = None) -> None:
-        self.values, self.found, self.numbers = values, found, numbers or {}
+                 textual: set[str]) -> None:
+        self.values, self.found = values, found
         self._given, self._textual = given, textual
-
-    def in_frame(self, column: str) -> np.ndarray:
-        """A number column where it is given, typed as `infer_objects` types its Python values with
-        None elsewhere (the chunk's frame, pipeline.CountyEnrichment): float64 with NaN, int64
-        when every row has one, objects (all None) when none has. Not a Python number per value,
-        only to be turned back into one by the frame (issue 17: ≈17 of a chunk's columns)."""
-        values, given = self.numbers[column], self._given[column]
-        if not given.any():
-            return np.full(len(values), None, dtype=object)
-        if given.all():
-            return values
-        out = values.astype(np.float64)
-        out[~given] = np.nan
-        return out
 
     def given(self, column: str) -> np.ndarray:
         """`is_given(values[column])`: where the parcel has a row and the column a value."""
@@ -125,31 +110,22 @@ class Taken:
         return given & np.not_equal(self.values[column], "") if column in self._textual else given
 
 
-def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: Sequence[str],
-          numbers: bool = False) -> Taken:
+def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: Sequence[str]) -> Taken:
     """`columns` of `source` (a frame indexed by parcel) for each parcel, None where it has no
-    row; and which parcels have a row. `numbers`: the frame's float64 and int64 columns are
-    taken typed (`Taken.numbers`, `Taken.in_frame`), not as Python values."""
+    row; and which parcels have a row."""
     source = source if isinstance(source, ByParcel) else ByParcel(source)
     frame, n = source.frame, len(parcels)
     at = frame.index.get_indexer(parcels) if frame is not None else np.full(n, -1)
     found = at >= 0
-    out, given, textual, typed = {}, {}, set(), {}
+    out, given, textual = {}, {}, set()
     for column in columns:
-        if numbers and frame is not None and frame[column].dtype in (np.float64, np.int64):
-            kept = frame[column].to_numpy()
-            values = np.zeros(n, dtype=kept.dtype)
-            values[found] = kept[at[found]]
-            typed[column] = values
-            given[column] = found & ~np.isnan(values) if values.dtype == np.float64 else found.copy()
-            continue
         values, has = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
         if frame is not None and found.any():
             values[found], has[found] = _native(frame[column].iloc[at[found]], stamped=source.stamped(column))
         if frame is not None and frame[column].dtype.kind not in "biufmM":  # objects, text: may hold ""
             textual.add(column)
         out[column], given[column] = values, has
-    return Taken(out, found, given, textual, typed)
+    return Taken(out, found, given, textual)
 
 
 def is_given(values: np.ndarray) -> np.ndarray:
@@ -249,27 +225,26 @@ def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county
     by_owner = np.zeros(n, dtype=bool)
     for column in owner_side:
         by_owner |= is_present(values[column])
+    out: dict[str, np.ndarray] = {}
     sale_dates = values.get("last_sale_date", np.full(n, None, dtype=object))
-    by_date = is_present(sale_dates) & ~by_owner
-    # Each row's signals are one of a few dicts (the plain one, one per distinct date, one per
-    # owner-side row): a row's index into them, and each signal's column gathered from the dicts'
-    # values by it, not read row by row (issue 17: ≈60% of this function's CPU under cProfile).
-    codes, dates = pd.factorize(sale_dates[by_date])
-    made = [compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()]
-    made += [compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
-             for d in dates]
-    which = np.zeros(n, dtype=np.intp)
-    which[by_date] = codes + 1
+    dated = is_present(sale_dates)
+    distinct = {d: compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
+                for d in pd.unique(sale_dates[dated & ~by_owner])}
+    plain = compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()
+    rows: list[dict[str, Any]] = [plain] * n
+    for i in np.flatnonzero(dated & ~by_owner):
+        rows[i] = distinct[sale_dates[i]]
     if by_owner.any():
         text = {c: native(prospects[c]) for c in ("address", "city", "state", "zip")}
         for i in np.flatnonzero(by_owner):
             given = {c: values[c][i] for c in SIGNAL_INPUTS if c in values and values[c][i] is not None}
-            which[i] = len(made)
-            made.append(compute_owner_signals(
+            rows[i] = compute_owner_signals(
                 given, property_address=_text(text["address"][i]), property_city=_text(text["city"][i]),
                 property_state=_text(text["state"][i]) or county_state, property_zip=_text(text["zip"][i]),
-                as_of=as_of).as_dict())
-    return {name: np.fromiter((m[name] for m in made), dtype=object, count=len(made))[which] for name in made[0]}
+                as_of=as_of).as_dict()
+    for name in plain:
+        out[name] = np.array([r[name] for r in rows], dtype=object)
+    return out
 
 
 def _s(text: str | None) -> pa.Scalar:
@@ -286,19 +261,16 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
                   county_state: str) -> dict[str, np.ndarray]:
     """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
     prospects, none of which has earlier values of a skipped source to keep: Python values per
-    column (None for NULL) but the county facts' numbers, typed as the chunk's frame holds them
-    (`Taken.in_frame`), `provenance` and `source_status` as JSON text (Arrow string arrays)."""
+    column (None for NULL), `provenance` and `source_status` as JSON text (Arrow string arrays)."""
     n = len(prospects)
     parcels = prospects["parcel_id"]
     facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
-    # The facts' numbers typed (none is an owner signal's input): no Python number per value.
-    from_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"],
-                       numbers=True)
+    from_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"])
     from_roll = taken(assessed, parcels, [c for c in ROLL_FIELDS if c in assessed.columns])
     county, has_facts, roll = from_facts.values, from_facts.found, from_roll.values
     given_of, present_of_taken = {}, {}  # is_given and is_present of each column of `values`
     for part in (from_facts, from_roll):
-        for column in [*part.values, *part.numbers]:
+        for column in part.values:
             given_of[column], present_of_taken[column] = part.given(column), part.present(column)
     if "owner_name" in roll:  # the roll's owner, as the list of owners the column holds
         named = given_of["owner_name"]
@@ -344,9 +316,8 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
         state[rows], reason[rows] = ("failed", failure) if failure is not None else ("enriched", None)
     status_text = pa.array(status_texts, type=_STRING).take(pa.array(combo_at.ravel()))
     # Kept only where present (is_missing): a field that says nothing is not a value.
-    out = {c: from_facts.in_frame(c) if c in from_facts.numbers else np.where(present, values[c], None)
-           for c, present in present_of.items()}  # a number's present is its given (never text)
-    no_building = (state == "enriched") & ~present_of.get("living_sqft", np.zeros(n, dtype=bool))
+    out = {c: np.where(present, values[c], None) for c, present in present_of.items()}
+    no_building = (state == "enriched") & ~is_present(out.get("living_sqft", np.full(n, None, dtype=object)))
     state[no_building], reason[no_building] = "failed", NO_BUILDING
     out.update(signals_of(out, prospects, county_state, as_of.date()))
     out.update({"prospect_key": prospects["prospect_key"].to_numpy(dtype=object),

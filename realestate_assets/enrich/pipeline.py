@@ -61,16 +61,6 @@ class Enriched:
     as_of: pd.Timestamp
 
 
-def _as_objects(values: np.ndarray) -> np.ndarray:
-    """`local_columns`' column as Python values, None for NULL (its typed numbers' NaN)."""
-    if values.dtype == object:
-        return values
-    out = values.astype(object)
-    if values.dtype.kind == "f":
-        out[np.isnan(values)] = None
-    return out
-
-
 def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
@@ -194,10 +184,7 @@ class CountyEnrichment:
             # Arrow text: no Python string per row (the write and the tally take them as they are).
             local_text = {column: local.pop(column) for column in JSON_COLUMNS}
             for column, values in local.items():
-                if not general.any():  # every row's: as given (typed numbers are not inferred again)
-                    columns[column] = values
-                else:  # beside enrich_one's Python values: as Python values, None for NULL
-                    columns[column][~general] = _as_objects(values)
+                columns[column][~general] = values
         if general.any():
             # Shared entries and statuses are encoded once (by id): the rows are held until all
             # are encoded, so no id is reused by a new object meanwhile. Provenance in its stored,

@@ -87,32 +87,6 @@ def test_taken_masks_are_is_given_and_is_present_of_its_values() -> None:
             assert (got.present(column) == is_present(values)).all(), column
 
 
-def test_taken_numbers_are_typed_as_the_frame_infers_their_python_values() -> None:
-    """The facts' numbers are taken typed (`numbers=True`): each column, `in_frame`, must be what
-    `infer_objects` makes of the Python values `taken` gives without it where present, None
-    elsewhere (float64 with NaN, int64 when every row has one, objects when none has), so the
-    chunk's frame and the rows written are the same."""
-    from realestate_assets.enrich.local_columns import ByParcel, taken
-
-    frame = pd.DataFrame({
-        "number": [1.5, np.nan, 0.0, 2.0],
-        "count": np.array([1, 7, 3, 0], dtype=np.int64),
-        "empty": [np.nan] * 4,
-        "text": ["a", "", None, "b"],
-    }, index=pd.Index(["p1", "p2", "p3", "p4"], name="parcel_id"))
-    for parcels in (["p4", "unknown", "p1", "p2", "p3", "p1"], ["p1", "p3", "p4"], ["p2"], ["unknown"], []):
-        parcels = pd.Series(parcels, dtype=object)
-        plain = taken(ByParcel(frame), parcels, list(frame.columns))
-        typed = taken(ByParcel(frame), parcels, list(frame.columns), numbers=True)
-        assert set(typed.numbers) == {"number", "count", "empty"} and set(typed.values) == {"text"}
-        for column in frame.columns:
-            assert (typed.given(column) == plain.given(column)).all(), column
-            assert (typed.present(column) == plain.present(column)).all(), column
-            if column in typed.numbers:
-                inferred = pd.Series(np.where(plain.present(column), plain.values[column], None)).infer_objects()
-                pd.testing.assert_series_equal(pd.Series(typed.in_frame(column)), inferred, check_exact=True)
-
-
 def test_the_tally_counts_known_plain_rows_as_their_text_would() -> None:
     """Rows the shortcut made (`known_plain`) are counted without searching their provenance: the
     same figures as searching it, kept and stale rows elsewhere in the chunk included."""
