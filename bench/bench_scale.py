@@ -135,7 +135,7 @@ def child(stage: str) -> None:
     # step and Dagster's work around it), the figure a change to a step's own code moves (the
     # imports' ≈5 CPU s vary by more).
     run_cpu = process_cpu() - cpu_imported
-    print("RESULT " + json.dumps({"stage": stage, "imports": imported, "run_cpu": run_cpu, **peaks(),
+    print("RESULT " + json.dumps({"stage": stage, "imports": imported, "run_cpu": run_cpu,
                                   **step_figures(instance, result, stage)}), flush=True)
 
 
@@ -144,16 +144,6 @@ def process_cpu() -> float:
     any: work moved into one is still the run's, twenty-fifth round (a))."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def peaks() -> dict[str, float]:
-    """Peak RSS of this process and of the largest of its ended children, apart (the parent's
-    `os.wait4` gives the larger of the two, not their sum), and the children's CPU seconds. A
-    child's peak is at least this process's RSS when it was spawned (Linux carries the parent's
-    high-water into the child's at `exec`): a worker's own peak is its VmHWM."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"own_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "children_peak_mb": children.ru_maxrss / 1024, "children_cpu": children.ru_utime + children.ru_stime}
 
 
 def step_figures(instance, result, stage: str) -> dict[str, float]:
@@ -202,7 +192,7 @@ def child_in_process(stages: list[str]) -> None:
     (result,) = runs.results  # the stages are county assets: one run, no tenant runs
     marks = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
              if e.dagster_event is not None}
-    print("RESULT " + json.dumps({"imports": imported, "run_cpu": run_cpu, **peaks(),
+    print("RESULT " + json.dumps({"imports": imported, "run_cpu": run_cpu,
                                   "run_seconds": marks[dg.DagsterEventType.RUN_SUCCESS]
                                   - marks[dg.DagsterEventType.RUN_START],
                                   "steps": {s: step_figures(instance, result, s) for s in stages}}), flush=True)
@@ -372,7 +362,7 @@ def run_stages(setup: dict[str, str], stages: list[str], profile: Path | None,
         print(f"{stage:<11}{r['seconds']:>9.2f}{r['rows']:>10,}{r['rows'] / r['seconds']:>10,.0f}"
               f"{r['wall']:>9.2f}{r['cpu']:>9.2f}{r['peak_mb']:>9,.0f}{r['run_cpu']:>9.2f}{r['dagster_tail']:>9.2f}"
               f"{r['events']:>7}"
-              f"   ({load()}){children_peak(r)}", flush=True)
+              f"   ({load()})", flush=True)
     if all(s in graph for s in ISSUE_STAGES):
         total = sum(graph[s]["seconds"] for s in ISSUE_STAGES)
         with_training = f"; with it {total + graph['ml_model']['seconds']:.2f}" if "ml_model" in graph else ""
@@ -397,17 +387,8 @@ def run_in_process(setup: dict[str, str], stages: list[str], profile: Path | Non
     print(f"{'steps':<11}{sum(r['steps'][s]['seconds'] for s in issue):>9.2f} ({'→'.join(issue)}); run "
           f"{r['run_seconds']:.2f} s (RUN_START → RUN_SUCCESS, every step), process {r['wall']:.2f} s "
           f"(imports {r['imports']:.2f}); CPU {r['cpu']:.2f} s (run {r['run_cpu']:.2f} after imports); "
-          f"peak {r['peak_mb']:,.0f} MB{children_peak(r)}", flush=True)
+          f"peak {r['peak_mb']:,.0f} MB", flush=True)
     return r
-
-
-def children_peak(r: dict[str, Any]) -> str:
-    """The child's own peak and its children's apart, if it had any (`peak` is the larger; theirs is
-    at least the child's size when it spawned them, `peaks`), and their CPU seconds."""
-    if not r.get("children_peak_mb"):
-        return ""
-    return (f"; own peak {r['own_peak_mb']:,.0f} MB, its children's ≥ {r['children_peak_mb']:,.0f} MB "
-            f"and {r.get('children_cpu', 0):.2f} CPU s")
 
 
 def compare_in_process(setup: dict[str, str], run: dict[str, Any]) -> None:
