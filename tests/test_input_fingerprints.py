@@ -6,10 +6,12 @@ from __future__ import annotations
 import uuid
 
 import pandas as pd
+import pytest
 
+from realestate_assets.assets import unchanged
 from realestate_assets.assets.common import rows_after_sync, slice_rows
 from realestate_assets.assets.enrichment import PROSPECTS_SQL, outside_sources_called
-from realestate_assets.db.input_fingerprints import inputs_digest, slice_state, slice_states
+from realestate_assets.db.input_fingerprints import inputs_digest, loaded_slice_state, slice_state, slice_states
 from realestate_assets.db.warehouse import AuditResult, SyncStats, Warehouse, sync_partition
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.scale_rows import prospect_rows
@@ -74,6 +76,50 @@ def test_rows_after_a_sync_are_the_staged_rows_unless_held_back(warehouse: Wareh
     assert rows_after_sync(warehouse, "prospects", params, fewer) == 45 == slice_rows(warehouse, "prospects", params)
     held = sync(prospect_rows(50).iloc[10:], passed=False)
     assert not held.published and rows_after_sync(warehouse, "prospects", params, held) == 45
+
+
+def test_a_first_loads_slice_state_is_known_without_a_scan(warehouse: Warehouse,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prospects` writes two first loads in one transaction: their states after the commit are
+    what the scan reads (`slice_state`), from the loads alone (`written_slice` reads nothing);
+    an upsert, or a load a blocking audit held back, is scanned as before."""
+    county = f"fp_{uuid.uuid4().hex[:6]}"  # an empty slice: a first load
+    params = {"county": county}
+    links = prospect_rows(40)[["prospect_key"]].assign(source="assessor", source_id=lambda f: f["prospect_key"],
+                                                       matched_on="parcel_id")
+    with warehouse.transaction() as conn:
+        linked = sync_partition(conn, "prospect_sources", links, county=county, keys=["source", "source_id"])
+        loaded = sync_partition(conn, "prospects", prospect_rows(50), county=county, keys=["prospect_key"])
+    assert loaded.loaded_xmin and linked.loaded_xmin  # not None, not 0: rows were loaded
+    assert loaded_slice_state(loaded) == slice_state(warehouse, "prospects", params)
+    assert loaded_slice_state(linked) == slice_state(warehouse, "prospect_sources", params)
+    scanned = unchanged.written_slice(warehouse, "prospects", params, companions=["prospect_sources"])
+
+    def no_scan(*args: object) -> str:
+        raise AssertionError("a first load's state was read from the table")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(unchanged, "_output_state", no_scan)
+        assert unchanged.written_slice(warehouse, "prospects", params, companions=["prospect_sources"],
+                                       writes=[loaded, linked]) == scanned == (50, scanned[1])
+    # An upsert (some rows keep their `xmin`) is no first load: the slice is scanned.
+    with warehouse.transaction() as conn:
+        upsert = sync_partition(conn, "prospects", prospect_rows(50).iloc[5:], county=county, keys=["prospect_key"])
+    assert upsert.loaded_xmin is None and loaded_slice_state(upsert) is None
+    assert unchanged.written_slice(warehouse, "prospects", params, writes=[upsert]) == (
+        45, slice_state(warehouse, "prospects", params))
+    # A first load a blocking audit held back leaves the slice as it was (empty): scanned too.
+    other = {"county": f"fp_{uuid.uuid4().hex[:6]}"}
+    with warehouse.transaction() as conn:
+        held = sync_partition(conn, "prospects", prospect_rows(50), county=other["county"], keys=["prospect_key"],
+                              audit=lambda conn, stage: [AuditResult("gate", False, "", blocking=True)])
+    assert not held.published and held.loaded_xmin is None
+    assert unchanged.written_slice(warehouse, "prospects", other, writes=[held]) == (0, "0@0")
+    # An empty first load: no row, the state of an empty slice.
+    with warehouse.transaction() as conn:
+        empty = sync_partition(conn, "prospects", prospect_rows(50).iloc[:0], county=other["county"],
+                               keys=["prospect_key"])
+    assert loaded_slice_state(empty) == "0@0" == slice_state(warehouse, "prospects", other)
 
 
 def test_enrichment_is_only_skippable_without_outside_sources() -> None:

@@ -301,9 +301,10 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
         # (after the write they were on the step's critical path; issue 17).
         checks = _prospect_checks(frame, county)
         matched_on = links["matched_on"].value_counts().to_dict() if len(links) else {}
-        linked.result()
+        link_stats = linked.result()
         stats = sync_partition(conn, "prospects", frame, county=county.key, keys=["prospect_key"])
-    rows, state = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:])
+    rows, state = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:],
+                                writes=[stats, link_stats])
     return remember(context, wh, "prospects", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "prospects", rows,

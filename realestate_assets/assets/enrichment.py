@@ -158,7 +158,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     coverage, comps_coverage = tally.coverage, tally.comps_coverage
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
-    rows, state = written_slice(wh, "enrichment", params)  # the row count and what `remember` records
+    # The row count and what `remember` records (a first load's from the load, not a scan).
+    rows, state = written_slice(wh, "enrichment", params, writes=[stats])
     result = dg.MaterializeResult(
         metadata=table_metadata(
             wh, "enrichment", rows, **sync_metadata(stats),

@@ -24,6 +24,7 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
+from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
@@ -131,7 +132,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
             check("every_enriched_prospect_has_features", tally.rows == tally.enriched,
                   f"{tally.rows} feature rows for {tally.enriched} enriched prospects"),
         ],
-    ), published=stats.published)
+    ), published=stats.published, state=loaded_slice_state(stats))  # a first load's: no scan (else None: scanned)
 
 
 

@@ -296,7 +296,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     score = scored.county["score"]
     candidates = score >= scoring.packet_threshold
     values = score.to_numpy(dtype=float)
-    rows, state = written_slice(wh, "scores", params)  # the row count and what `remember` records
+    # The row count and what `remember` records (a first load's from the load, not a scan).
+    rows, state = written_slice(wh, "scores", params, writes=[stats])
     return remember(context, wh, "scores", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "scores", rows, **sync_metadata(stats),

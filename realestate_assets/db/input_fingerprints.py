@@ -27,7 +27,7 @@ from typing import Any
 from psycopg2 import sql
 
 from realestate_assets.db.tenancy import partition_slice
-from realestate_assets.db.warehouse import Warehouse
+from realestate_assets.db.warehouse import SyncStats, Warehouse
 
 
 def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
@@ -57,6 +57,15 @@ def slice_states(wh: Warehouse, tables: Sequence[str], params: Mapping[str, Any]
     """`slice_state` of each of `tables`, in one statement (one round trip, one transaction)."""
     with wh.transaction() as conn, conn.cursor() as cur:
         return _slice_states(cur, tables, params)
+
+
+def loaded_slice_state(stats: SyncStats) -> str | None:
+    """`slice_state` of a slice right after `stats`' write, when it was a first load
+    (`SyncStats.loaded_xmin`): its `staged` rows all carry that `xmin`, so count and sum are
+    known without the scan. None for any other write (an upsert keeps some rows' `xmin`): scan."""
+    if stats.loaded_xmin is None:
+        return None
+    return f"{stats.staged}@{stats.staged * stats.loaded_xmin}"
 
 
 def slice_rows_of(state: str) -> int:

@@ -98,6 +98,10 @@ class SyncStats:
     published: bool = True
     staged: int = 0
     audits: tuple[AuditResult, ...] = ()
+    # A published first load's: the transaction id every row of the slice carries now (its
+    # `xmin`; 0 when no row was loaded), so the slice's state is known without a scan
+    # (input_fingerprints.loaded_slice_state). None for any other write.
+    loaded_xmin: int | None = None
 
     @property
     def rows(self) -> int:
@@ -572,8 +576,15 @@ def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str],
                              audits=audits)
         if audit is not None:
             cur.execute("DROP VIEW _stage")
+        # Every row just loaded was written by this savepoint's subtransaction: one row tells
+        # the `xmin` of all (the slice was empty), where a scan after the commit read a million
+        # (issue 17).
+        cur.execute(sql.SQL("SELECT xmin::text::bigint FROM {} WHERE {} LIMIT 1").format(
+            ident(table), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(ident(c)) for c in scope)), scope_values)
+        loaded = cur.fetchone()
         cur.execute("RELEASE SAVEPOINT _direct_load")
-    return SyncStats(inserted=staged, updated=0, deleted=0, unchanged=0, staged=staged, audits=audits)
+    return SyncStats(inserted=staged, updated=0, deleted=0, unchanged=0, staged=staged, audits=audits,
+                     loaded_xmin=int(loaded[0]) if loaded is not None else 0)
 
 
 def _has_unique_key(cur: Any, table: str, columns: Sequence[str]) -> bool:
