@@ -35,7 +35,14 @@ from realestate_assets.ml.avm import TrainedAvm, training_fingerprint
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.compiled import ahead
 from realestate_assets.ml.market_index import AsOfIndexes
-from realestate_assets.ml.pipeline import JSON_TEXT_COLUMNS, avm_settings, explain_last_rank, score_chunks, train_all
+from realestate_assets.ml.pipeline import (
+    JSON_TEXT_COLUMNS,
+    PREDICTED_COLUMNS,
+    avm_settings,
+    explain_last_rank,
+    score_chunks,
+    train_all,
+)
 from realestate_assets.ml.registry import (
     MODEL_NAME,
     NoActiveModel,
@@ -69,7 +76,9 @@ SCORE_INPUT_SQL = (f"SELECT f.*, ls.last_sale_instrument, ls.last_sale_reason, l
 # the feature rows, in key order from their unique index from the first row on, and the
 # prospects whose last sale has a flag (FLAGGED_LAST_SALES_SQL) on a second connection; as one
 # query the server sorted the join before its first row (3.5–5.4 s at a million parcels).
-SCORE_FEATURES_SQL = "SELECT f.* FROM features f WHERE f.county = :county ORDER BY f.prospect_key"
+# Only the columns the predictions read (ml/pipeline.py::PREDICTED_COLUMNS: 24 of 45).
+SCORE_FEATURES_SQL = (f"SELECT {', '.join(f'f.{c}' for c in PREDICTED_COLUMNS)} FROM features f "
+                      f"WHERE f.county = :county ORDER BY f.prospect_key")
 # Feature rows scored at a time (predictions are per row), and score rows made, explained and
 # staged at a time: 25k feature rows of ~50 columns are ≈25 MB, 25k score rows with their dicts ≈18 MB.
 SCORE_CHUNK_ROWS = 25_000

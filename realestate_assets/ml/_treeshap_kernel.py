@@ -16,54 +16,6 @@ from numba import njit
 K_ZERO = np.float64(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal)
 
 
-@njit(cache=True, inline="always")
-def _extend(feature, zero, one, pweight, depth, zero_fraction, one_fraction, feature_index):
-    """Tree::ExtendPath."""
-    feature[depth] = feature_index
-    zero[depth] = zero_fraction
-    one[depth] = one_fraction
-    pweight[depth] = 1.0 if depth == 0 else 0.0
-    for i in range(depth - 1, -1, -1):
-        pweight[i + 1] += one_fraction * pweight[i] * (i + 1) / np.float64(depth + 1)
-        pweight[i] = zero_fraction * pweight[i] * (depth - i) / np.float64(depth + 1)
-
-
-@njit(cache=True, inline="always")
-def _unwind(feature, zero, one, pweight, depth, path_index):
-    """Tree::UnwindPath."""
-    one_fraction = one[path_index]
-    zero_fraction = zero[path_index]
-    next_one_portion = pweight[depth]
-    for i in range(depth - 1, -1, -1):
-        if one_fraction != 0:
-            tmp = pweight[i]
-            pweight[i] = next_one_portion * (depth + 1) / np.float64((i + 1) * one_fraction)
-            next_one_portion = tmp - pweight[i] * zero_fraction * (depth - i) / np.float64(depth + 1)
-        else:
-            pweight[i] = (pweight[i] * (depth + 1)) / np.float64(zero_fraction * (depth - i))
-    for i in range(path_index, depth):
-        feature[i] = feature[i + 1]
-        zero[i] = zero[i + 1]
-        one[i] = one[i + 1]
-
-
-@njit(cache=True, inline="always")
-def _unwound_sum(zero, one, pweight, depth, path_index):
-    """Tree::UnwoundPathSum."""
-    one_fraction = one[path_index]
-    zero_fraction = zero[path_index]
-    next_one_portion = pweight[depth]
-    total = 0.0
-    for i in range(depth - 1, -1, -1):
-        if one_fraction != 0:
-            tmp = next_one_portion * (depth + 1) / np.float64((i + 1) * one_fraction)
-            total += tmp
-            next_one_portion = pweight[i] - tmp * zero_fraction * ((depth - i) / np.float64(depth + 1))
-        else:
-            total += (pweight[i] / zero_fraction) / ((depth - i) / np.float64(depth + 1))
-    return total
-
-
 @njit(cache=True)
 def _categorical_left(fval, split_threshold, cat_base, cat_boundaries, cat_threshold):
     """Tree::CategoricalDecision: True for the left child."""
@@ -109,9 +61,18 @@ def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feat
                     leaf_count, leaf_value, lbase, feature, zero, one, pweight, out_feature, out_value):
     """What one leaf adds for one hot/cold pattern of its path: the recursion of Tree::TreeSHAP
     from the root to this leaf, replayed in place (the same operations on the same values), then
-    the leaf's loop. Returns how many (feature, value) additions, in LightGBM's order."""
+    the leaf's loop. Returns how many (feature, value) additions, in LightGBM's order.
+
+    Tree::ExtendPath, UnwindPath and UnwoundPathSum are written out here rather than called: each
+    call of an inlined helper handed the path's four arrays counted their references (an atomic
+    add and subtract each), ≈15% of the kernel's time after the node decisions lost theirs
+    (docs/scale.md, twenty-fifth round (b), twenty-sixth round (c))."""
+    # ExtendPath of the root (depth 0): the path's empty first element.
+    feature[0] = -1
+    zero[0] = 1.0
+    one[0] = 1.0
+    pweight[0] = 1.0
     depth = 0
-    _extend(feature, zero, one, pweight, 0, 1.0, 1.0, -1)
     for k in range(d):
         g = base + path_nodes[k]
         child = path_nodes[k + 1] if k + 1 < d else leaf
@@ -129,17 +90,50 @@ def _leaf_additions(path_nodes, path_hot, d, base, leaf, left, right, split_feat
         if path_index != depth + 1:
             incoming_zero = zero[path_index]
             incoming_one = one[path_index]
-            _unwind(feature, zero, one, pweight, depth, path_index)
+            # UnwindPath(depth, path_index)
+            one_fraction = incoming_one
+            zero_fraction = incoming_zero
+            next_one_portion = pweight[depth]
+            for i in range(depth - 1, -1, -1):
+                if one_fraction != 0:
+                    tmp = pweight[i]
+                    pweight[i] = next_one_portion * (depth + 1) / np.float64((i + 1) * one_fraction)
+                    next_one_portion = tmp - pweight[i] * zero_fraction * (depth - i) / np.float64(depth + 1)
+                else:
+                    pweight[i] = (pweight[i] * (depth + 1)) / np.float64(zero_fraction * (depth - i))
+            for i in range(path_index, depth):
+                feature[i] = feature[i + 1]
+                zero[i] = zero[i + 1]
+                one[i] = one[i + 1]
             depth -= 1
         depth += 1
-        _extend(feature, zero, one, pweight, depth, child_zero * incoming_zero,
-                incoming_one if path_hot[k] else 0.0, split)
+        # ExtendPath(depth ≥ 1, child_zero · incoming_zero, incoming_one or 0, split)
+        zero_fraction = child_zero * incoming_zero
+        one_fraction = incoming_one if path_hot[k] else 0.0
+        feature[depth] = split
+        zero[depth] = zero_fraction
+        one[depth] = one_fraction
+        pweight[depth] = 0.0
+        for i in range(depth - 1, -1, -1):
+            pweight[i + 1] += one_fraction * pweight[i] * (i + 1) / np.float64(depth + 1)
+            pweight[i] = zero_fraction * pweight[i] * (depth - i) / np.float64(depth + 1)
     n = 0
     value = leaf_value[lbase + ~leaf]
     for i in range(1, depth + 1):
-        w = _unwound_sum(zero, one, pweight, depth, i)
+        # UnwoundPathSum(depth, i)
+        one_fraction = one[i]
+        zero_fraction = zero[i]
+        next_one_portion = pweight[depth]
+        total = 0.0
+        for j in range(depth - 1, -1, -1):
+            if one_fraction != 0:
+                tmp = next_one_portion * (depth + 1) / np.float64((j + 1) * one_fraction)
+                total += tmp
+                next_one_portion = pweight[j] - tmp * zero_fraction * ((depth - j) / np.float64(depth + 1))
+            else:
+                total += (pweight[j] / zero_fraction) / ((depth - j) / np.float64(depth + 1))
         out_feature[n] = feature[i]
-        out_value[n] = w * (one[i] - zero[i]) * value
+        out_value[n] = total * (one[i] - zero[i]) * value
         n += 1
     return n
 

@@ -21,9 +21,10 @@ import pyarrow.compute as pc
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.market.index import AsOfIndexes
-from realestate_assets.ml.avm import AvmSettings, TrainedAvm, scoring_frame, train_avm
+from realestate_assets.ml.avm import BASE_FEATURES, AvmSettings, TrainedAvm, scoring_frame, train_avm
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier
 from realestate_assets.ml.deal import (
+    BUILDING,
     LABELS,
     deal_inputs_from_features,
     propensity_inputs_from_features,
@@ -130,6 +131,20 @@ EXPLAIN_FIRST_BATCH_ROWS = 250
 EXPLAIN_BATCH_ROWS = 25_000
 COUNTY_WIDE_COLUMNS = ["prospect_key", "as_of_date", "last_sale_price_indexed", "years_since_last_sale",
                        "eff_age_years", "comps_median_price_per_sqft", "living_sqft"]
+# What `_predict_chunk` reads of a feature row: the models' inputs (`scoring_frame`,
+# `deal_inputs_from_features`, `propensity_inputs_from_features`), the asking price, the
+# suspect-sale rule's and `COUNTY_WIDE_COLUMNS`. The `scores` asset streams the county's feature
+# rows with only these (24 of the table's 45 columns): the server's COPY text and the client's
+# parse share the two cores with the predictions (at a million rows the read's client CPU
+# 1.7 → 1.0 s: docs/scale.md, twenty-sixth round (c)). The explained rows are read whole
+# (`rows_for`): their reasons read more. Some inputs are optional in those functions
+# (`list_price`, `sale_count`, `last_sale_price`, `last_price_to_comps_value`: NaN when absent),
+# so a column missing here would change predictions silently — tests/scoring/
+# test_models_end_to_end.py::test_the_chunks_narrowed_to_the_predicted_columns_… checks the list.
+PREDICTED_COLUMNS = list(dict.fromkeys([
+    *COUNTY_WIDE_COLUMNS, *(c for c in BASE_FEATURES if c != "sale_months"), *BUILDING, "use_type",
+    "comps_count", "comps_value_spread_pct", "market_trend_12m_pct", "list_price", "sale_count",
+    "last_sale_price", "last_price_to_comps_value"]))
 
 
 def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassifier | None,

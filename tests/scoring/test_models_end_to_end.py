@@ -11,12 +11,18 @@ from realestate_assets.config_models import SuspectSaleRule
 from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml import pipeline
-from realestate_assets.ml.avm import TrainedAvm, training_frame
+from realestate_assets.ml.avm import TrainedAvm, scoring_frame, training_frame
 from realestate_assets.ml.classifier import TrainedClassifier
-from realestate_assets.ml.deal import DEAL_NUMERIC, deal_training_frame
+from realestate_assets.ml.deal import (
+    DEAL_NUMERIC,
+    deal_inputs_from_features,
+    deal_training_frame,
+    propensity_inputs_from_features,
+)
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.pipeline import (
     JSON_TEXT_COLUMNS,
+    PREDICTED_COLUMNS,
     Trained,
     explain_prospects,
     score_chunks,
@@ -237,6 +243,35 @@ def test_the_last_sales_flags_read_apart_judge_the_sales_as_the_chunks_flags_do(
     assert whole.suspect_sales > score_features(features, trained.avm, trained.deal, trained.propensity, versions,
                                                 settings, explain=False).suspect_sales  # the flags count
     pd.testing.assert_frame_equal(pd.concat(apart.parts(130)), whole.frame)
+
+
+def test_the_chunks_narrowed_to_the_predicted_columns_score_as_the_whole_rows(trained: Trained) -> None:
+    """The `scores` asset streams only `PREDICTED_COLUMNS` of the feature rows (the explained rows
+    are read whole): the same county as from the whole rows, with every input the models may read
+    present and varied (the optional ones — the asking price, the sale count, the last price —
+    would be NaN, not an error, if the list left them out)."""
+    features = prospect_features(600)
+    position = np.arange(len(features))
+    features = features.assign(
+        last_sale_price=features["last_sale_price_indexed"] * (0.6 + (position % 9) / 20),
+        last_price_to_comps_value=0.7 + (position % 13) / 20, sale_count=1.0 + position % 4,
+        # columns the predictions never read: not streamed
+        tract_median_household_income=50_000.0 + position, absentee_owner=(position % 3 == 0).astype(float))
+    features.loc[features.index % 97 == 3, "list_price"] = 500_000.0
+    assert set(PREDICTED_COLUMNS) < set(features.columns)
+    settings = fast_scoring(packet_threshold=70, explain_top_n=5)
+    versions = {"avm": "avm-test", "deal": "deal-test", "sale_propensity": "sp-test"}
+    whole = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings)
+    narrow = features[PREDICTED_COLUMNS]
+    by_key = features.set_index("prospect_key", drop=False)
+    streamed = score_chunks((narrow.iloc[i:i + 70] for i in range(0, len(narrow), 70)), trained.avm, trained.deal,
+                            trained.propensity, versions, settings,
+                            rows_for=lambda chosen: by_key.loc[chosen["prospect_key"]].reset_index(drop=True))
+    pd.testing.assert_frame_equal(pd.concat(streamed.parts(130)), whole.frame)
+    # The models' inputs themselves, whether or not these models split on each of them.
+    estimated = whole.frame["estimated_value"]
+    for inputs in (scoring_frame, propensity_inputs_from_features, lambda f: deal_inputs_from_features(f, estimated)):
+        pd.testing.assert_frame_equal(inputs(narrow), inputs(features))
 
 
 def test_avm_artifact_keeps_both_boosters(trained: Trained) -> None:
