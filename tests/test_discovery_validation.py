@@ -283,3 +283,48 @@ def test_plain_number_shape_is_the_regex() -> None:
         assert got == expected, (kept, got, expected)
         verdicts.add(got)
     assert verdicts == {None, False, True}
+
+
+def test_in_range_by_numpy_is_pandas_between_and_where() -> None:
+    """`_in_range`'s NumPy path for float columns flags and keeps exactly what pandas' `between`
+    and `where` did (NaN, infinities, the bounds themselves, a negative zero, a scale), and a page
+    whose every row passes comes back with the rows' own index 0..n-1 and no row lost."""
+    import numpy as np
+
+    from realestate_assets.discovery import validate
+
+    def by_pandas(name: str, number: pd.Series, scale: float | None) -> tuple[pd.Series, pd.Series]:
+        if scale is not None:
+            number = number * scale
+        low, high = validate.NUMERIC_RANGES[name]
+        return number.notna() & ~number.between(low, high), number.where(number.between(low, high)).astype("float64")
+
+    rng = np.random.default_rng(26)
+    for trial in range(200):
+        name = str(rng.choice(sorted(validate.NUMERIC_RANGES)))
+        low, high = validate.NUMERIC_RANGES[name]
+        pool = np.array([low, high, np.nextafter(low, -np.inf), np.nextafter(high, np.inf), -0.0, 0.0,
+                         np.nan, np.inf, -np.inf, (low + high) / 2, low - 1, high + 1])
+        n = int(rng.integers(1, 30))
+        values = np.where(rng.random(n) < 0.5, rng.choice(pool, n), rng.uniform(low - abs(low) - 1, high * 2 + 1, n))
+        number = pd.Series(values, index=pd.RangeIndex(5, 5 + len(values)))
+        scale = None if trial % 2 else float(rng.choice([0.5, 43_560.0, -1.0]))
+        flagged: list[pd.Series] = []
+        out = pd.DataFrame(index=number.index)
+        validate._in_range(name, number, scale, lambda mask, reason, seen=flagged: seen.append(mask), out)
+        outside, kept = by_pandas(name, number, scale)
+        pd.testing.assert_series_equal(out[name], kept, check_exact=True, check_names=False)
+        assert np.array_equal(np.signbit(out[name].to_numpy()), np.signbit(kept.to_numpy()))
+        if outside.any():
+            assert len(flagged) == 1 and flagged[0].tolist() == outside.tolist()
+        else:
+            assert not flagged  # nothing to flag: no flag call
+
+    rows = [dict(GOOD, id=f"s{i}") for i in range(5)]
+    clean = canonicalize(page(rows), FIELDS, bounding_box=BOX)
+    assert not clean.rejects and clean.rows.index.equals(pd.RangeIndex(5))
+    assert clean.rows["sale_id"].tolist() == [f"s{i}" for i in range(5)]
+    assert clean.rows["source_ref"].tolist() == [f"line {i}" for i in range(5)]
+    mixed = canonicalize(page([*rows[:2], {**GOOD, "id": "bad", "price": "5"}, *rows[2:]]), FIELDS, bounding_box=BOX)
+    pd.testing.assert_frame_equal(mixed.rows.drop(columns="source_ref"), clean.rows.drop(columns="source_ref"))
+    assert mixed.rows["source_ref"].tolist() == ["line 0", "line 1", "line 3", "line 4", "line 5"]

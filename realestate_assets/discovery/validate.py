@@ -264,6 +264,18 @@ def _in_range(name: str, number: pd.Series, scale: float | None, flag, out: pd.D
     if scale is not None:
         number = number * scale
     low, high = NUMERIC_RANGES[name]
+    if number.dtype == np.float64:
+        # By NumPy, the same masks and values as pandas' `between` and `where` below (NaN is in
+        # no range), and no flag when none is outside (the usual page): pandas' two `between`s,
+        # `where` and the flag's indexed update of an all-False mask were ≈18% of `canonicalize`
+        # at 1M sales, 11 number fields a page (issue 17).
+        values = number.to_numpy()
+        inside = (values >= low) & (values <= high)
+        outside = ~inside & ~np.isnan(values)
+        if outside.any():
+            flag(pd.Series(outside, index=number.index), f"{name}: outside {low:g}..{high:g}")
+        out[name] = pd.Series(np.where(inside, values, np.nan), index=number.index)
+        return
     flag(number.notna() & ~number.between(low, high), f"{name}: outside {low:g}..{high:g}")
     out[name] = number.where(number.between(low, high)).astype("float64")
 
@@ -363,7 +375,13 @@ def canonicalize(
         Reject(page.source, refs[i], cap_raw(raw.iloc[i].to_dict()), problems.iloc[i].rstrip("; "))
         for i in np.flatnonzero(bad.to_numpy())
     ]
-    good = out.loc[~bad].copy()
+    if rejects:
+        good = out.loc[~bad].reset_index(drop=True)
+        refs = refs[~bad.to_numpy()]
+    else:  # every row passed (the usual page): `out` is this call's own, so it is not copied
+        # (the mask's take and the copy of every column were ≈17% of `canonicalize` at 1M sales)
+        out.index = pd.RangeIndex(len(out))
+        good = out
     good["source"] = page.source
-    good["source_ref"] = refs[~bad.to_numpy()]
-    return Canonical(rows=good.reset_index(drop=True), rejects=rejects, cleaned=cleaned)
+    good["source_ref"] = refs
+    return Canonical(rows=good, rejects=rejects, cleaned=cleaned)
