@@ -20,7 +20,6 @@ from realestate_assets.assets.common import (
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
-from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
@@ -142,11 +141,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
         del roll  # the enricher keeps what it needs of it
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
-            # The next chunk's two reads (a keyset page and its previous rows: the server's query,
-            # the rows' transfer and parse) are made by a thread while this chunk is enriched,
-            # instead of the step's thread waiting for each (issue 17: ≈3 s of that thread's wall
-            # at a million parcels, load 6).
-            for prospects, previous in prefetched(prospect_chunks(wh, params, sources.runtime.chunk_size)):
+            for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
                 frame = enricher.enrich(prospects, previous, tally)
                 del prospects, previous
                 yield frame

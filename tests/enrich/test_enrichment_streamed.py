@@ -1,13 +1,10 @@
 """Issue 17: the enrichment asset streams the county (prospects read, enriched and staged a chunk
 at a time). Its rows and figures must be exactly those of enriching the county as one frame —
-on the bundled King County file, first run and a re-run that keeps an outage's values. The
-chunks are read ahead by a thread of their own while the step's thread enriches."""
+on the bundled King County file, first run and a re-run that keeps an outage's values."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
-import realestate_assets.assets.enrichment as enrichment_asset
 from realestate_assets.assets.common import county_sales
 from realestate_assets.assets.enrichment import PREVIOUS_SQL, PROSPECTS_SQL, ROLL_SQL
 from realestate_assets.config_models import load_scoring
 from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.definitions import build_definitions
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, CountyEnrichment, enrich_prospects
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
 from realestate_assets.enrich.provenance import compact, expand
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.samples import SOURCE, write_sample_config
@@ -96,8 +92,7 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def test_streamed_enrichment_writes_the_rows_and_figures_of_the_whole_county(make_deployment, database_url: str,
-                                                                             tenant: str, tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                             tenant: str, tmp_path: Path) -> None:
     config = write_sample_config(tmp_path / "config", tmp_path / "data", n_parcels=whole_county_parcels())
     path = config / "enrichment_sources.yaml"
     sources = yaml.safe_load(path.read_text())
@@ -108,25 +103,7 @@ def test_streamed_enrichment_writes_the_rows_and_figures_of_the_whole_county(mak
     wh = Warehouse(database_url)
     since = datetime.now(UTC).isoformat()
 
-    # Which threads read the prospects' chunks, and which enriched them.
-    readers: set[str] = set()
-    read_chunks, enrich = enrichment_asset.prospect_chunks, CountyEnrichment.enrich
-
-    def recorded_chunks(*args: Any, **kwargs: Any) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-        for chunk in read_chunks(*args, **kwargs):
-            readers.add(threading.current_thread().name)
-            yield chunk
-
-    enrichers: set[str] = set()
-
-    def recorded_enrich(self: Any, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        enrichers.add(threading.current_thread().name)
-        return enrich(self, *args, **kwargs)
-
-    monkeypatch.setattr(enrichment_asset, "prospect_chunks", recorded_chunks)
-    monkeypatch.setattr(CountyEnrichment, "enrich", recorded_enrich)
     streamed = materialize(defs, ["sales", "assessor_roll", "prospects", "enrichment"])
-    assert readers == {"prefetch"} and "prefetch" not in enrichers, (readers, enrichers)
     assert wh.scalar("SELECT count(*) FROM prospects WHERE county = 'king_wa'") > 4 * 1_000
     by_stream = rows(wh, since)
     metadata = {k: getattr(v, "value", v) for k, v in
