@@ -1,6 +1,7 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
 import functools
+import gc
 import os
 import threading
 from collections import Counter
@@ -26,6 +27,7 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
+from realestate_assets.gc_pause import paused_gc
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
 from realestate_assets.ml.features import (
@@ -220,13 +222,24 @@ _GX_LOCK = threading.Lock()
 @functools.cache
 def _gx_batches() -> tuple[ModuleType, Any]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    # The import and the context make ≈280k container objects that live as long as the process
+    # (pydantic's model classes, ≈1,200 modules). With the collector on, they set off ≈300 young
+    # and one full collection (≈0.18 CPU s in the step at 43k, all of it holding the GIL the step's
+    # own thread waits for: issue 17), and every later full collection would walk them again. So
+    # the collector is paused while they are made, and what is live then is frozen (as the API
+    # does after its imports, api/serve.py): later collections skip it. The price: a cycle among
+    # the objects live at that moment that becomes garbage later is never collected; once per
+    # process, and a step's frames are freed by reference counting, not by the collector.
+    with paused_gc():
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-    return gx, (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
-                .add_batch_definition_whole_dataframe("all"))
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
+        batches = (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
+                   .add_batch_definition_whole_dataframe("all"))
+        gc.freeze()
+    return gx, batches
 
 
 def gx_batches() -> tuple[ModuleType, Any]:

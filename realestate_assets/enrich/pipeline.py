@@ -37,6 +37,7 @@ from realestate_assets.enrich.local_columns import ByParcel, in_order, local_col
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness, compact_text, expand
 from realestate_assets.enrich.sources_config import SourcesConfig
+from realestate_assets.gc_pause import paused_gc
 
 OUTSIDE_FIELDS = [
     "attom_id", "owner_names", "owner_mailing_address", "assessed_value", "market_value", "tax_amount", "tax_year",
@@ -158,6 +159,9 @@ class CountyEnrichment:
         """ENRICHMENT_COLUMNS for these prospects, one row each. `previous`: their current
         `enrichment` rows (more rows may be given; only these prospects' are looked up).
         `tally`: the rows are counted into it, told which took the local shortcut."""
+        # ≈25 small dicts a prospect, none in a cycle: with the collector on, its full collections
+        # took a third of the loop at 47k prospects (issue 17); cycles (an HTTP error's traceback)
+        # are collected batch by batch (`_rows`).
         with paused_gc():
             frame, shortcut = self._enrich(prospects, previous)
         if tally is not None:
@@ -368,21 +372,6 @@ class _Previous:
         if self._rows is None:  # only when some prospect goes through enrich_one
             self._rows = {row["prospect_key"]: row for row in self._frame.to_dict("records")}
         return self._rows.get(key, {})
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic collector off while millions of small dicts are built (about 25 per prospect,
-    none of them in a cycle): each full collection walks every live object, so at 47k prospects
-    it took a third of the loop (issue 17). Reference counting still frees them; cycles (an HTTP
-    error's traceback) are collected batch by batch, scanning only the batch's young objects."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _assessor_values(facts: Mapping[str, Any] | None, assessed: Mapping[str, Any] | None) -> dict[str, Any]:
