@@ -7,8 +7,11 @@ ANALYZE reads 300 × the largest statistics target among the columns it analyzes
 index's column included: `prospects`' `ix_prospects_search_trgm` (migration 0030) is analyzed with
 the table, so it comes down too, or the 30,000 rows stay. At 1M (a 212× bench database, backend CPU
 alternated): `prospects` 0.11–0.15 CPU s → 0.00–0.01, `scores` 0.13–0.14 → 0.01–0.02; at 43k
-0.04–0.06 → 0.00–0.01 and 0.06–0.07 → 0.00–0.01, each on a first load's critical path
-(`warehouse.refresh_statistics`).
+0.04–0.06 → 0.00–0.01 and 0.06–0.07 → 0.00–0.01 (`ANALYZE` alone). Each is on a first load's
+critical path (`warehouse.refresh_statistics`): in the 43k chain `scores`' 0.07–0.15 s → 0.007–0.008,
+`prospects`' ≈0.05 s either way (not explained: docs/scale.md). A first load's deferred indexes come
+back with their expression's target (`warehouse._rebuild_indexes`), or the trigram index's default
+would bring the 30,000 rows back.
 
 Why coarse statistics are enough (checked at 1M, below):
 
