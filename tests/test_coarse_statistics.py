@@ -1,6 +1,7 @@
-"""The tables ANALYZE samples coarsely (migration 0057): every analyzed column of each listed table
-is at the coarse target (one column left at the default would bring the 30,000-row sample back),
-the statistics come out that coarse, and the migration comes down and up again."""
+"""The tables ANALYZE samples coarsely (migrations 0057 and 0064, one rule): every analyzed column of
+each listed table, and each listed expression index's column, is at the coarse target (one left at
+the default would bring the 30,000-row sample back), the statistics come out that coarse, and each
+migration comes down and up again."""
 
 from __future__ import annotations
 
@@ -15,26 +16,44 @@ from tests.databases import psycopg2_dsn
 from tests.test_payload_statistics import _targets
 
 
-def _migration() -> ModuleType:
-    path = next((MIGRATIONS / "versions").glob("0057_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0057", path)
+def _migration(number: str = "0057") -> ModuleType:
+    path = next((MIGRATIONS / "versions").glob(f"{number}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def _index_target(url: str, index: str, column: int) -> int | None:
+    """The statistics target of an index's column; None when the index does not exist."""
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT coalesce(attstattarget, -1) FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                        "AND attnum = %s", (index, column))
+            row = cur.fetchone()
+            return row[0] if row else None
+    finally:
+        conn.close()
+
+
 def test_every_analyzed_column_of_a_coarse_table_is_at_the_target(database_url: str) -> None:
     """A column added to one of these tables comes at the default target: this fails until it is
-    listed (or the table leaves the list)."""
-    module = _migration()
+    listed (or the table leaves the list). `prospects` and `scores` joined the rule in 0064."""
+    first, second = _migration("0057"), _migration("0064")
+    assert first.TARGET == second.TARGET  # one coarse target
+    assert not first.COARSE_COLUMNS.keys() & second.COARSE_COLUMNS.keys()
     targets = _targets(database_url)
-    for table, columns in module.COARSE_COLUMNS.items():
+    for table, columns in {**first.COARSE_COLUMNS, **second.COARSE_COLUMNS}.items():
         live = {column: target for (t, column), target in targets.items() if t == table}
         assert set(columns) <= set(live), table  # the list names real columns
         analyzed = {column for column, target in live.items() if target != 0}  # 0: a payload column (0055)
         assert analyzed == set(columns), (table, analyzed ^ set(columns))
-        assert {live[column] for column in columns} == {module.TARGET}, table
+        assert {live[column] for column in columns} == {first.TARGET}, table
+    assert {"prospects", "scores"} <= second.COARSE_COLUMNS.keys()
+    for index, column in second.COARSE_INDEX_COLUMNS:  # analyzed with its table: its sample counts too
+        assert _index_target(database_url, index, column) in (first.TARGET, None), index
 
 
 def test_analyze_keeps_coarse_statistics(database_url: str) -> None:
@@ -78,4 +97,25 @@ def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
     downgrade(fresh_database, "0056")
     assert _targets(fresh_database) == before
     upgrade(fresh_database, "0057")
+    assert _targets(fresh_database) == after
+
+
+def test_the_prospects_and_scores_migration_comes_down_and_up(fresh_database: str) -> None:
+    module = _migration("0064")
+    coarse = {(table, column) for table, columns in module.COARSE_COLUMNS.items() for column in columns}
+    upgrade(fresh_database, "0058")
+    indexes = [(i, c) for i, c in module.COARSE_INDEX_COLUMNS if _index_target(fresh_database, i, c) is not None]
+    before = _targets(fresh_database)
+    assert {before[key] for key in coarse} == {-1}
+    assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {-1}
+    upgrade(fresh_database, "0064")
+    after = _targets(fresh_database)
+    assert {after[key] for key in coarse} == {module.TARGET}
+    assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {module.TARGET}
+    assert {key: t for key, t in after.items() if key not in coarse} == {key: t for key, t in before.items()
+                                                                       if key not in coarse}
+    downgrade(fresh_database, "0058")
+    assert _targets(fresh_database) == before
+    assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {-1}
+    upgrade(fresh_database, "0064")
     assert _targets(fresh_database) == after

@@ -290,6 +290,37 @@ def test_a_ping_opens_no_transaction(database_url: str) -> None:
         warehouse.dispose()
 
 
+def test_a_rebuilt_index_keeps_its_expression_s_statistics_target(warehouse: Warehouse) -> None:
+    """An index dropped for a first load and built again keeps the statistics target set on its
+    expression column (migration 0064's trigram index at 10): pg_get_indexdef does not carry it,
+    and at the default it would bring ANALYZE's 30,000-row sample back to the table."""
+    table = f"wh_stat_{uuid.uuid4().hex[:8]}"
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, county text NOT NULL, k text NOT NULL, "
+                    f"v text, UNIQUE (county, k))")
+        cur.execute(f"CREATE INDEX {table}_lower ON {table} (lower(v))")
+        cur.execute(f"ALTER INDEX {table}_lower ALTER COLUMN 1 SET STATISTICS 10")
+
+    def index() -> tuple[int, int]:  # (its oid: rebuilt or not, its expression's target)
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute("SELECT a.attrelid::int, a.attstattarget FROM pg_attribute a "
+                        "WHERE a.attrelid = %s::regclass AND a.attnum = 1", (f"{table}_lower",))
+            return cur.fetchone()
+
+    before = index()
+    try:
+        with warehouse.transaction() as conn:
+            stats = sync_partition(conn, table, iter([pd.DataFrame({"k": ["a", "b"], "v": ["X", "Y"]})]),
+                                   county="c1", keys=["k"])
+        assert stats.inserted == 2
+        after = index()
+        assert after[0] != before[0]  # dropped for the load and built again
+        assert after[1] == 10
+    finally:
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE {table}")
+
+
 def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(warehouse: Warehouse) -> None:
     """Issue 17: a first load into a table with no row at all drops its indexes, the primary key's
     too, and builds them again after the rows (sorted once, not maintained row by row): the same

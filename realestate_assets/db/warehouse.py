@@ -475,6 +475,10 @@ class _DeferredIndex:
     name: str
     definition: str  # pg_get_indexdef: the CREATE [UNIQUE] INDEX statement, name included
     constraint: str  # the constraint of the same name it backs: "UNIQUE", "PRIMARY KEY" or "" (none)
+    # (column number, statistics target) of its columns set apart from the default (an expression's,
+    # migration 0064's trigram index): pg_get_indexdef does not carry them, and a rebuilt index
+    # at the default target would bring ANALYZE's 30,000-row sample back to its table.
+    statistics: tuple[tuple[int, int], ...] = ()
 
 
 # pg_constraint.contype → the constraint `_rebuild_indexes` puts back on a rebuilt index.
@@ -509,7 +513,9 @@ def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
         cur.execute("RELEASE SAVEPOINT _defer_indexes")
         return []
     cur.execute(
-        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype "
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype, "
+        "ARRAY(SELECT ARRAY[a.attnum::int, a.attstattarget::int] FROM pg_attribute a WHERE a.attrelid = x.indexrelid "
+        "      AND a.attstattarget IS NOT NULL AND a.attstattarget <> -1 ORDER BY a.attnum) "
         "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
         "WHERE x.indrelid = %s::regclass AND x.indisvalid "
@@ -517,8 +523,9 @@ def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
         "AND (c.oid IS NULL OR (c.contype IN ('u', 'p') AND NOT c.condeferrable AND c.conname = i.relname)) "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = x.indexrelid) "
         "ORDER BY i.relname", (table,))
-    deferred = [_DeferredIndex(name, definition, _INDEX_CONSTRAINTS.get(contype, ""))
-                for name, definition, contype in cur.fetchall()]
+    deferred = [_DeferredIndex(name, definition, _INDEX_CONSTRAINTS.get(contype, ""),
+                               tuple((column, target) for column, target in statistics))
+                for name, definition, contype, statistics in cur.fetchall()]
     for index in deferred:
         drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}" if index.constraint else "DROP INDEX {1}")
         cur.execute(drop.format(sql.Identifier(table), sql.Identifier(index.name)))
@@ -542,6 +549,9 @@ def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_Deferre
                 cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
                     sql.Identifier(table), sql.Identifier(index.name), sql.SQL(index.constraint),
                     sql.Identifier(index.name)))
+            for column, target in index.statistics:
+                cur.execute(sql.SQL("ALTER INDEX {} ALTER COLUMN {} SET STATISTICS {}").format(
+                    sql.Identifier(index.name), sql.Literal(column), sql.Literal(target)))
 
 
 def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.UniqueViolation) -> None:
