@@ -1,4 +1,4 @@
-"""The tables ANALYZE samples coarsely (migrations 0057 and 0064, one rule): every analyzed column of
+"""The tables ANALYZE samples coarsely (migrations 0057 and 0059, one rule): every analyzed column of
 each listed table, and each listed expression index's column, is at the coarse target (one left at
 the default would bring the 30,000-row sample back), the statistics come out that coarse, and each
 migration comes down and up again."""
@@ -40,8 +40,8 @@ def _index_target(url: str, index: str, column: int) -> int | None:
 
 def test_every_analyzed_column_of_a_coarse_table_is_at_the_target(database_url: str) -> None:
     """A column added to one of these tables comes at the default target: this fails until it is
-    listed (or the table leaves the list). `prospects` and `scores` joined the rule in 0064."""
-    first, second = _migration("0057"), _migration("0064")
+    listed (or the table leaves the list). `prospects` and `scores` joined the rule in 0059."""
+    first, second = _migration("0057"), _migration("0059")
     assert first.TARGET == second.TARGET  # one coarse target
     assert not first.COARSE_COLUMNS.keys() & second.COARSE_COLUMNS.keys()
     targets = _targets(database_url)
@@ -101,14 +101,14 @@ def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
 
 
 def test_the_prospects_and_scores_migration_comes_down_and_up(fresh_database: str) -> None:
-    module = _migration("0064")
+    module = _migration("0059")
     coarse = {(table, column) for table, columns in module.COARSE_COLUMNS.items() for column in columns}
     upgrade(fresh_database, "0058")
     indexes = [(i, c) for i, c in module.COARSE_INDEX_COLUMNS if _index_target(fresh_database, i, c) is not None]
     before = _targets(fresh_database)
     assert {before[key] for key in coarse} == {-1}
     assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {-1}
-    upgrade(fresh_database, "0064")
+    upgrade(fresh_database, "0059")
     after = _targets(fresh_database)
     assert {after[key] for key in coarse} == {module.TARGET}
     assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {module.TARGET}
@@ -117,5 +117,5 @@ def test_the_prospects_and_scores_migration_comes_down_and_up(fresh_database: st
     downgrade(fresh_database, "0058")
     assert _targets(fresh_database) == before
     assert {_index_target(fresh_database, i, c) for i, c in indexes} <= {-1}
-    upgrade(fresh_database, "0064")
+    upgrade(fresh_database, "0059")
     assert _targets(fresh_database) == after

@@ -292,7 +292,7 @@ def test_a_ping_opens_no_transaction(database_url: str) -> None:
 
 def test_a_rebuilt_index_keeps_its_expression_s_statistics_target(warehouse: Warehouse) -> None:
     """An index dropped for a first load and built again keeps the statistics target set on its
-    expression column (migration 0064's trigram index at 10): pg_get_indexdef does not carry it,
+    expression column (migration 0059's trigram index at 10): pg_get_indexdef does not carry it,
     and at the default it would bring ANALYZE's 30,000-row sample back to the table."""
     table = f"wh_stat_{uuid.uuid4().hex[:8]}"
     with warehouse.transaction() as conn, conn.cursor() as cur:

@@ -476,7 +476,7 @@ class _DeferredIndex:
     definition: str  # pg_get_indexdef: the CREATE [UNIQUE] INDEX statement, name included
     constraint: str  # the constraint of the same name it backs: "UNIQUE", "PRIMARY KEY" or "" (none)
     # (column number, statistics target) of its columns set apart from the default (an expression's,
-    # migration 0064's trigram index): pg_get_indexdef does not carry them, and a rebuilt index
+    # migration 0059's trigram index): pg_get_indexdef does not carry them, and a rebuilt index
     # at the default target would bring ANALYZE's 30,000-row sample back to its table.
     statistics: tuple[tuple[int, int], ...] = ()
 

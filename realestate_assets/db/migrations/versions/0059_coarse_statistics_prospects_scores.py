@@ -42,7 +42,7 @@ tests/test_coarse_statistics.py fails until it is listed here (or is payload at 
 Downgrade: the columns and the index's expression back to -1 (the default). Neither direction
 changes a row; the statistics change at the table's next `ANALYZE`.
 
-Revision ID: 0064
+Revision ID: 0059
 Revises: 0058
 Create Date: 2026-12-05
 """
@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0064"
+revision = "0059"
 down_revision = "0058"
 branch_labels = None
 depends_on = None
