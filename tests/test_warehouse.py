@@ -441,48 +441,6 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
         cur.execute(f"DROP TABLE {table}")
 
 
-def test_a_first_load_bumps_the_cache_once_without_its_triggers_transition_table(warehouse: Warehouse) -> None:
-    """Issue 17: a first load into an empty table (under its exclusive lock) does not fire the
-    table's cache trigger on insert, which would copy every row of each COPY into a transition
-    table to read the one county back: the trigger is disabled for the load and its bump made
-    once after (the same `cache_bumps` row), enabled again after, and as it was when the load is
-    refused. A load that is not a first load fires it as before."""
-    table = f"wh_cache_{uuid.uuid4().hex[:8]}"
-    with warehouse.transaction() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, county text NOT NULL, k text NOT NULL, "
-                    f"v double precision, UNIQUE (county, k))")
-        cur.execute(f"CREATE TRIGGER {table}_ins AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION reos_cache_bump_rows('county', 'c:')")
-
-    def frame(keys: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({"k": keys, "v": [float(i) for i in range(len(keys))]})
-
-    def sync(frames, county: str, audit=None) -> tuple[int, int]:
-        """The trigger function's calls in the load's transaction, and the county's bumps by it."""
-        with warehouse.transaction() as conn, conn.cursor() as cur:
-            cur.execute("SET LOCAL track_functions = 'pl'")
-            sync_partition(conn, table, frames, county=county, keys=["k"], audit=audit)
-            cur.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
-                        "WHERE funcname = 'reos_cache_bump_rows'")
-            calls = int(cur.fetchone()[0])
-            cur.execute("SELECT count(*) FROM cache_bumps WHERE scope = %s AND xid = pg_current_xact_id()",
-                        (f"c:{county}",))
-            return calls, int(cur.fetchone()[0])
-
-    def enabled() -> str:
-        return warehouse.scalar("SELECT tgenabled FROM pg_trigger WHERE tgname = :t", {"t": f"{table}_ins"})
-
-    county = f"wh_{uuid.uuid4().hex[:8]}"
-    assert sync(frame(["a"]), county, audit=lambda conn, stage: [AuditResult("no", False, "refused")]) == (0, 0)
-    assert enabled() == "O"
-    assert sync(iter([frame(["a", "b"]), frame(["c"])]), county) == (0, 1)  # two COPYs, no call, one bump
-    assert enabled() == "O" and warehouse.scalar(f"SELECT count(*) FROM {table}") == 3
-    other = f"wh_{uuid.uuid4().hex[:8]}"
-    assert sync(iter([frame(["a"]), frame(["b"])]), other) == (2, 1)  # the table holds rows: fired per COPY
-    with warehouse.transaction() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP TABLE {table}")
-
-
 def test_a_first_load_leaves_repeated_keys_to_the_tables_unique_key(warehouse: Warehouse, county: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 17: a first load's frames are not checked for repeated keys by the client when a

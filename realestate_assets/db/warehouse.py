@@ -380,10 +380,9 @@ def sync_partition(
         if not keyed_by_table:
             _no_duplicate_keys(table, first, keys)
         deferred: list[_DeferredIndex] = []
-        triggers: list[_CacheTrigger] = []
         if direct:
             cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
-            deferred, triggers = _defer_indexes(cur, table, scope)
+            deferred = _defer_indexes(cur, table)
         else:
             cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                         .format(cols, ident(table)))
@@ -411,7 +410,6 @@ def sync_partition(
         _refuse_direct_load(conn, table, exc)
     if direct:
         _rebuild_indexes(conn, table, deferred)
-        _restore_cache_triggers(conn, table, triggers, dict(zip(scope, scope_values, strict=True)), staged)
         return _publish_direct_load(conn, table, columns, scope, scope_values, tenant_id, county, staged, audit)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -483,20 +481,11 @@ class _DeferredIndex:
     statistics: tuple[tuple[int, int], ...] = ()
 
 
-@dataclass(frozen=True)
-class _CacheTrigger:
-    """A statement trigger bumping the API's response cache after an insert (migration 0037:
-    `reos_cache_bump_rows(column, prefix)`, the scopes it bumps read from its transition table)."""
-    name: str
-    column: str  # the scope column: each inserted row bumps `prefix || column`
-    prefix: str
-
-
 # pg_constraint.contype → the constraint `_rebuild_indexes` puts back on a rebuilt index.
 _INDEX_CONSTRAINTS = {"u": "UNIQUE", "p": "PRIMARY KEY"}
 
 
-def _defer_indexes(cur: Any, table: str, scope: Sequence[str]) -> tuple[list[_DeferredIndex], list[_CacheTrigger]]:
+def _defer_indexes(cur: Any, table: str) -> list[_DeferredIndex]:
     """A first load into a table that holds no row at all (a new deployment, a fresh database):
     drop its indexes, to be built again after the load (`_rebuild_indexes`), sorted
     once instead of maintained row by row. Measured at 1M sales (issue 17, load 12): a COPY
@@ -511,15 +500,7 @@ def _defer_indexes(cur: Any, table: str, scope: Sequence[str]) -> tuple[list[_De
     row by row as before. Readers of the table wait until this transaction ends. Kept: indexes
     that back anything but a plain (not deferrable) UNIQUE constraint or primary key, those a
     foreign key references, the replica-identity or cluster index. A rollback puts every index
-    back.
-
-    Under the same lock the table's cache triggers on insert are disabled for the load, their
-    one bump made after it (`_restore_cache_triggers`): a trigger with a transition table copies
-    every row of each COPY statement into a tuplestore (spilled to a temp file past `work_mem`)
-    only to read the one county back out of it, on the server's core the COPY holds (issue 17:
-    `scores`' writer waits on that COPY). The load writes one slice, so its scope is known without
-    its rows. Only triggers whose scope column is one of the slice's (`scope`) are deferred.
-    Disabling a trigger takes a lock this transaction already holds (ACCESS EXCLUSIVE)."""
+    back."""
     cur.execute("SAVEPOINT _defer_indexes")
     try:
         cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE NOWAIT").format(sql.Identifier(table)))
@@ -530,7 +511,7 @@ def _defer_indexes(cur: Any, table: str, scope: Sequence[str]) -> tuple[list[_De
     if not empty:  # the lock (if taken) is released with the savepoint
         cur.execute("ROLLBACK TO SAVEPOINT _defer_indexes")
         cur.execute("RELEASE SAVEPOINT _defer_indexes")
-        return [], []
+        return []
     cur.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.contype, "
         "ARRAY(SELECT ARRAY[a.attnum::int, a.attstattarget::int] FROM pg_attribute a WHERE a.attrelid = x.indexrelid "
@@ -548,32 +529,8 @@ def _defer_indexes(cur: Any, table: str, scope: Sequence[str]) -> tuple[list[_De
     for index in deferred:
         drop = sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}" if index.constraint else "DROP INDEX {1}")
         cur.execute(drop.format(sql.Identifier(table), sql.Identifier(index.name)))
-    # tgtype: 1 a row trigger, 4 on insert (pg_trigger.h); enabled ('O'), with a NEW TABLE.
-    cur.execute(
-        "SELECT t.tgname, t.tgargs FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
-        "WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgenabled = 'O' "
-        "AND t.tgtype & 1 = 0 AND t.tgtype & 4 <> 0 AND t.tgnewtable IS NOT NULL "
-        "AND p.proname = 'reos_cache_bump_rows' AND t.tgnargs = 2 ORDER BY t.tgname", (table,))
-    triggers = [_CacheTrigger(name, *bytes(args).decode().split("\0")[:2]) for name, args in cur.fetchall()]
-    triggers = [t for t in triggers if t.column in scope]
-    for trigger in triggers:
-        cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(sql.Identifier(table),
-                                                                        sql.Identifier(trigger.name)))
     cur.execute("RELEASE SAVEPOINT _defer_indexes")
-    return deferred, triggers
-
-
-def _restore_cache_triggers(conn: PgConnection, table: str, triggers: Sequence[_CacheTrigger],
-                            scope: dict[str, str], rows: int) -> None:
-    """The cache triggers `_defer_indexes` disabled, enabled again, and the bump each would have
-    made for the load's `rows` made once (none for no row, as the trigger's empty transition table
-    made none): its prefix and the slice's value of its scope column."""
-    with conn.cursor() as cur:
-        for trigger in triggers:
-            cur.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(sql.Identifier(table),
-                                                                           sql.Identifier(trigger.name)))
-            if rows:
-                cur.execute("SELECT reos_cache_bump(ARRAY[%s])", (trigger.prefix + scope[trigger.column],))
+    return deferred
 
 
 def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_DeferredIndex]) -> None:
