@@ -2,13 +2,11 @@
 
 import functools
 import gc
-import itertools
 import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from types import ModuleType
 from typing import Any
 
@@ -27,9 +25,8 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
-from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.input_fingerprints import loaded_slice_state
-from realestate_assets.db.warehouse import Warehouse, sync_partition
+from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.gc_pause import paused_gc
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
@@ -57,9 +54,6 @@ REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "long
 # them was a third of this step at 47k prospects, issue 17).
 ENRICHED_SQL = f"SELECT {', '.join(ENRICHMENT_INPUTS)} FROM enrichment WHERE county = :county"
 FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged) at a time
-# Enrichment chunks read ahead of the build (≈12 MB each at 31 columns): enough to cover the
-# index fit's wait at 1M, bounded so the read-ahead never holds more than ≈100 MB.
-READ_AHEAD_CHUNKS = 8
 VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`RequiredFeatures`)
 
 
@@ -93,35 +87,28 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     # server's side and NumPy run without the GIL). Great Expectations is set up in a third
     # (`RequiredFeatures`), started first: at 43k its import is most of the step.
     tally = FeatureTally(REQUIRED_FEATURES)
-    with snapshot(wh) as read, closing(_enrichment_read(wh, read, params)) as enrichment:
-        with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
-            fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
-                county_sales(wh, params, INDEX_SALE_COLUMNS)))
-            locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-            # The enrichment read starts before the index is ready: its thread reads chunks ahead
-            # while the fit's thread finishes (issue 17: at 1M the step waited ≈2–4 s here with
-            # its own thread idle and the server's COPY not started).
-            first = next(enrichment, None)
-            index = fitted.result()
-        enriched_chunks = itertools.chain([] if first is None else [first], enrichment)
-        del first  # held by the chain until the first chunk is built
-        # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
-        # into feature rows, counted for the checks and the metadata, and staged by the write
-        # before the next is built: the county's feature rows are never in memory at once (issue 17).
+    with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
+        fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
+            county_sales(wh, params, INDEX_SALE_COLUMNS)))
+        locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
+        index = fitted.result()
+    # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
+    # into feature rows, counted for the checks and the metadata, and staged by the write before
+    # the next is read: the county's feature rows are never in memory at once (issue 17).
 
-        def feature_chunks() -> Iterator[pd.DataFrame]:
-            for enriched in enriched_chunks:
-                built = build_features(enriched, locations, index)
-                tally.add(enriched, built)
-                yield built
-            if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
-                yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
+    def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
+        for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+            built = build_features(enriched, locations, index)
+            tally.add(enriched, built)
+            yield built
+        if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
+            yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
 
-        with wh.transaction() as conn:
-            stats = sync_partition(conn, "features", feature_chunks(),
-                                   county=context.partition_key, keys=["prospect_key"])
-            with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
-                store_index(cur, context.partition_key, index)
+    with snapshot(wh) as read, wh.transaction() as conn:
+        stats = sync_partition(conn, "features", feature_chunks(read),
+                               county=context.partition_key, keys=["prospect_key"])
+        with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
+            store_index(cur, context.partition_key, index)
     expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)
@@ -149,13 +136,6 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
         ],
     ), published=stats.published, state=loaded_slice_state(stats))  # a first load's: no scan (else None: scanned)
 
-
-
-def _enrichment_read(wh: Warehouse, read: PgConnection, params: dict[str, Any]) -> Iterator[pd.DataFrame]:
-    """The county's enrichment rows in chunks, read by a thread of their own up to
-    `READ_AHEAD_CHUNKS` ahead of the step (`copy_io.prefetched`; `read` belongs to it until the
-    iterator is closed): the read overlaps the index fit at first, then the chunks' build."""
-    return prefetched(frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS), depth=READ_AHEAD_CHUNKS)
 
 
 class FeatureTally:
