@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,32 +187,6 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         empty = pd.DataFrame(columns=["source", "source_id", "prospect_key", "matched_on"])
         return MatchResult(pd.Series([], index=index, dtype=object), empty, 0, 0)
 
-    lat = pd.to_numeric(_column(records, "latitude"), errors="coerce") if "latitude" in records else None
-    lon = pd.to_numeric(_column(records, "longitude"), errors="coerce") if "longitude" in records else None
-    # The pairs within `radius_m` need only the coordinates: a thread finds them while this one
-    # normalizes the parcel ids and addresses (cKDTree's build and query release the GIL, so the
-    # two use both cores: issue 17, at a million parcels the match ran on one core while the
-    # server waited idle for its links).
-    rows = np.flatnonzero((lat.notna() & lon.notna()).to_numpy()) if lat is not None and lon is not None \
-        else np.empty(0, dtype=np.int64)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-pairs") as pool:
-        near = pool.submit(_near_pairs, lat.to_numpy(dtype=float)[rows], lon.to_numpy(dtype=float)[rows], radius_m) \
-            if rows.size > 1 and lat is not None and lon is not None else None
-        return _match(records, lat, lon, rows, near)
-
-
-def _near_pairs(lat: np.ndarray, lon: np.ndarray, radius_m: float) -> np.ndarray:
-    """Every pair (i < j) of the points within `radius_m` of each other, as positions."""
-    xy = to_xy(lat, lon, float(np.median(lat)))
-    return cKDTree(xy).query_pairs(r=radius_m, output_type="ndarray")
-
-
-def _match(records: pd.DataFrame, lat: pd.Series | None, lon: pd.Series | None, rows: np.ndarray,
-           near: Future[np.ndarray] | None) -> MatchResult:
-    """`match_prospects` given the located records' `rows` and the pairs of them `near` each
-    other (being found by a thread)."""
-    n = len(records)
-    index = records.index
     parcel = (normalize_parcel_ids(records["parcel_id"]) if "parcel_id" in records.columns
               else pd.Series(pd.NA, index=index, dtype="string"))
     if "address" in records.columns:
@@ -245,10 +218,19 @@ def _match(records: pd.DataFrame, lat: pd.Series | None, lon: pd.Series | None, 
     ok = allowed(a, b, parcel_codes)
     src.append(a[ok]), dst.append(b[ok]), kinds.append(np.full(int(ok.sum()), 2))
 
-    if near is not None and (pairs := near.result()).size:
-        a, b = rows[pairs[:, 0]], rows[pairs[:, 1]]
-        ok = allowed(a, b, parcel_codes, address_codes)
-        src.append(a[ok]), dst.append(b[ok]), kinds.append(np.full(int(ok.sum()), 3))
+    lat = pd.to_numeric(_column(records, "latitude"), errors="coerce") if "latitude" in records else None
+    lon = pd.to_numeric(_column(records, "longitude"), errors="coerce") if "longitude" in records else None
+    if lat is not None and lon is not None:
+        has = (lat.notna() & lon.notna()).to_numpy()
+        rows = np.flatnonzero(has)
+        if rows.size > 1:
+            la = lat.to_numpy(dtype=float)[rows]
+            xy = to_xy(la, lon.to_numpy(dtype=float)[rows], float(np.median(la)))
+            pairs = cKDTree(xy).query_pairs(r=radius_m, output_type="ndarray")
+            if pairs.size:
+                a, b = rows[pairs[:, 0]], rows[pairs[:, 1]]
+                ok = allowed(a, b, parcel_codes, address_codes)
+                src.append(a[ok]), dst.append(b[ok]), kinds.append(np.full(int(ok.sum()), 3))
 
     s, d, k = np.concatenate(src), np.concatenate(dst), np.concatenate(kinds)
     graph = coo_matrix((np.ones(s.size), (s, d)), shape=(n, n))
