@@ -372,9 +372,11 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     sale_p = pd.Series(propensity.predict_proba(propensity_inputs_from_features(features)),
                        index=features.index) if propensity is not None else pd.Series(np.nan, index=features.index)
     # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
-    flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
-    suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
-                           features[flags] if flags else None) if judge_sales else None
+    suspect: pd.Series | None = None
+    if judge_sales:
+        flags = [c for c in SALE_FLAG_COLUMNS if c in features.columns]
+        suspect = suspect_sale(features["last_sale_price_indexed"], comps_value(features), scoring.suspect_sale,
+                               features[flags] if flags else None)
     out = features[COUNTY_WIDE_COLUMNS].copy()
     for column in ("estimated_value", "estimated_value_low", "estimated_value_high"):
         out[column] = valuation[column]

@@ -69,10 +69,9 @@ ORDER BY parcel_id, {LAST_SALE_ORDER}
 # snapshot while the features stream in key order from their index, so the first feature row no
 # longer waits for this `DISTINCT ON` and the join's sort (docs/scale.md, twenty-fifth round (e)).
 FLAGGED_LAST_SALES_SQL = f"""
-SELECT p.prospect_key, ls.last_sale_instrument, ls.last_sale_reason, ls.last_sale_warnings
+SELECT p.prospect_key, {', '.join(f'ls.{c}' for c in SALE_FLAG_COLUMNS)}
 FROM prospects p JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
-WHERE p.county = :county AND (ls.last_sale_instrument IS NOT NULL OR ls.last_sale_reason IS NOT NULL
-                              OR ls.last_sale_warnings IS NOT NULL)
+WHERE p.county = :county AND ({' OR '.join(f'ls.{c} IS NOT NULL' for c in SALE_FLAG_COLUMNS)})
 """
 # The `scores` asset's inputs (its feature rows with the last sale's flags) for a few prospects:
 # each one's last sale looked up by its parcel (ix_sales_parcel), not the county's every sale.
