@@ -118,9 +118,9 @@ SELECT %(county)s, 'p' || g, '2026-12-01', 'enriched', 'sfr', 900 + g %% 2500, 1
        '{{"living_sqft": {{"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}}}}'
 FROM generate_series(1::bigint, %(n)s) g;
 INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, bird_dog_score,
-                    score_rank, score_components, model_version)
+                    score_rank, equity_percentile, model_version)
 SELECT %(county)s, 'p' || g, '2026-12-01', 350000 + (g * 15485863) %% 900000,
-       ((g * 31) %% 600) / 10.0 - 20, ((g * 7) %% 1000) / 10.0, g, '{{"equity": 0.5}}', 'bench'
+       ((g * 31) %% 600) / 10.0 - 20, ((g * 7) %% 1000) / 10.0, g, 0.5, 'bench'
 FROM generate_series(1::bigint, %(n)s) g;
 ANALYZE prospects; ANALYZE enrichment; ANALYZE scores;
 """

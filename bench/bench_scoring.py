@@ -59,7 +59,7 @@ def copy_buffer_seconds(frame: pd.DataFrame) -> float:
 
     started = time.perf_counter()
     out = frame.copy()
-    for column in ("score_components", "score_breakdown", "model_versions"):
+    for column in ("score_breakdown",):  # the components are numbers since migration 0060
         out[column] = [None if v is None else to_json(v) for v in out[column]]
     out.to_csv(io.StringIO(), index=False, header=False, na_rep="")
     return time.perf_counter() - started

@@ -97,6 +97,9 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     assert stored.method == "hedonic"  # the metadata shows its levels to 4 decimals
     assert stored.to_dict() == pytest.approx(one["features"]["market_index"], abs=5e-5)
     assert 20 < explained < len(whole["scores"])  # explained rows in many parts below
+    # The county's model versions, once beside its rows (migration 0060), as the run reported them.
+    assert wh.scalar("SELECT model_versions FROM score_model_versions WHERE county = 'king_wa'") == \
+        one["scores"]["model_versions"] != {}
 
     with wh.transaction() as conn, conn.cursor() as cur:  # the next run writes every row again
         cur.execute("DELETE FROM scores WHERE county = 'king_wa'")

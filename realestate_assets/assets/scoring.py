@@ -3,6 +3,7 @@ champion/challenger promotion), `scores` (value, probabilities, bird-dog score, 
 read) and `property_vectors` (one Qdrant point per scored property)."""
 
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,6 @@ from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.compiled import ahead
 from realestate_assets.ml.market_index import AsOfIndexes
 from realestate_assets.ml.pipeline import (
-    JSON_TEXT_COLUMNS,
     PREDICTED_COLUMNS,
     avm_settings,
     explain_last_rank,
@@ -298,9 +298,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             versions, scoring, rows_for=lambda chosen: rows_of(wh, read, params, chosen["prospect_key"].tolist()),
             last_sale_flags=flagged.result)
         with wh.transaction() as conn:
-            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS, json_text=True),
-                                   county=context.partition_key, keys=["prospect_key"], json_text=JSON_TEXT_COLUMNS,
+            stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS),
+                                   county=context.partition_key, keys=["prospect_key"],
                                    audit=scores_audit(scored.rows, scoring, versions))
+            write_model_versions(conn, context.partition_key, versions if scored.rows else None)
             # No prospect status moves: `scored` is read from these rows (db/lifecycle.PUBLIC_STATUS).
     score = scored.county["score"]
     candidates = score >= scoring.packet_threshold
@@ -407,6 +408,28 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
         ],
     )
 
+
+
+# The county's model versions, once (migration 0060): the scores step writes a county's rows at
+# once with one model set, so they were one value copied into every row (and parsed by the server's
+# COPY a million times at a million parcels). Written in the transaction of the rows: a reader
+# (the API's detail, on-demand reasons) never sees rows of one run with the versions of another. A
+# re-run that changes nothing is skipped before (`unchanged`): the rows and the versions both stay.
+# An unchanged value is not written again (no response-cache bump for it).
+MODEL_VERSIONS_UPSERT = (
+    "INSERT INTO score_model_versions AS v (county, model_versions) VALUES (%s, %s::jsonb) "
+    "ON CONFLICT (county) DO UPDATE SET model_versions = EXCLUDED.model_versions, updated_at = now() "
+    "WHERE v.model_versions IS DISTINCT FROM EXCLUDED.model_versions")
+
+
+def write_model_versions(conn: Any, county: str, versions: dict[str, str] | None) -> None:
+    """Record `versions` as the county's scores' models, in `conn`'s transaction; None (the
+    county has no score rows now) removes the county's row."""
+    with conn.cursor() as cur:
+        if versions is None:
+            cur.execute("DELETE FROM score_model_versions WHERE county = %s", (county,))
+        else:
+            cur.execute(MODEL_VERSIONS_UPSERT, (county, json.dumps(versions, sort_keys=True)))
 
 
 def flagged_last_sales(wh: Warehouse, params: dict[str, str], exported: str) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from realestate_assets.ml.scoring import (
     LAST_SALE_FLAGS_SQL,
     SALE_FLAG_COLUMNS,
     SUSPECT_SALE,
+    score_components_sql,
     score_composition,
     suspect_sale_reason,
 )
@@ -30,7 +31,7 @@ from realestate_assets.ml.scoring import (
 MEMO_ROWS_SQL = f"""
 SELECT s.prospect_key, s.as_of_date, s.estimated_value, s.estimated_value_low, s.estimated_value_high,
        s.value_gap_pct, s.bird_dog_score,
-       s.score_rank, s.score_breakdown, s.score_components, s.model_version,
+       s.score_rank, s.score_breakdown, {score_components_sql('s')} AS score_components, s.model_version,
        p.parcel_id, p.address, p.city, p.zip, p.latitude, p.longitude, p.sources, p.photos, p.list_price,
        p.listing_url, p.listing_status,
        e.use_type, e.living_sqft, e.lot_sqft, e.beds, e.baths, e.bldg_grade, e.year_built,

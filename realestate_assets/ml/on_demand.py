@@ -31,12 +31,17 @@ from realestate_assets.ml.avm import TrainedAvm
 from realestate_assets.ml.classifier import TrainedClassifier
 from realestate_assets.ml.pipeline import explain_prospects
 from realestate_assets.ml.registry import MODEL_NAMES, load_model
-from realestate_assets.ml.scoring import SCORE_INPUTS_OF_SQL
+from realestate_assets.ml.scoring import SCORE_INPUTS_OF_SQL, score_components_sql
 
 # The `scores` asset's inputs for a few prospects (ml/scoring.py), bound by psycopg2 here.
 INPUT_SQL = SCORE_INPUTS_OF_SQL.replace(":county", "%(county)s").replace(":keys", "%(keys)s")
-SCORE_SQL = ("SELECT prospect_key, bird_dog_score, score_rank, estimated_value, score_components, score_breakdown, "
-             "model_versions, updated_at FROM scores WHERE county = %s AND prospect_key = ANY(%s)")
+# The score rows as they read before migration 0060: the components as their document, the
+# county's model versions beside each row (`{}` when the county has none recorded).
+SCORE_SQL = ("SELECT s.prospect_key, s.bird_dog_score, s.score_rank, s.estimated_value, "
+             f"{score_components_sql('s')} AS score_components, s.score_breakdown, "
+             "coalesce(v.model_versions, '{}') AS model_versions, s.updated_at "
+             "FROM scores s LEFT JOIN score_model_versions v ON v.county = s.county "
+             "WHERE s.county = %s AND s.prospect_key = ANY(%s)")
 REGISTRY_SQL = ("SELECT model_name, version, artifact_path, artifact_sha256, is_active FROM ml_models "
                 "WHERE county = %s AND (is_active OR version = ANY(%s))")
 # Reasons computed on demand saved into their score rows, in one statement: only into the row that

@@ -10,16 +10,12 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from realestate_assets.config_models import ScoringConfig
-from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.market.index import AsOfIndexes
 from realestate_assets.ml.avm import BASE_FEATURES, AvmSettings, TrainedAvm, scoring_frame, train_avm
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier
@@ -34,6 +30,7 @@ from realestate_assets.ml.deal import (
 from realestate_assets.ml.scoring import (
     MODEL_WEIGHTS,
     SALE_FLAG_COLUMNS,
+    SCORE_COMPONENT_COLUMNS,
     WEIGHTS,
     bird_dog_score,
     component_reasons,
@@ -196,12 +193,10 @@ class CountyScores:
     def suspect_sales(self) -> int:  # rows whose last sale was kept out of equity and the value gap
         return int((self.county["suspect"].notna() & ~self.county["priced"]).sum())
 
-    def parts(self, rows: int, json_text: bool = False) -> Iterator[pd.DataFrame]:
+    def parts(self, rows: int) -> Iterator[pd.DataFrame]:
         """The output rows, `rows` at a time (one empty, typed part for an empty county); the
         explained rows of consecutive parts are read and explained together (`_batches`), the next
-        batch by a thread while this one's parts are made and written. `json_text`: the
-        `JSON_TEXT_COLUMNS` as the JSON text the write would make of their dicts, built by
-        column (for `sync_partition(..., json_text=JSON_TEXT_COLUMNS)`)."""
+        batch by a thread while this one's parts are made and written."""
         batches = self._batches(rows)
         # The writer waits on the server's COPY most of the parts' time (at a million parcels the
         # client used ≈2 of the parts' ≈6 s): the next batch's SHAP (its kernel releases the GIL)
@@ -215,7 +210,7 @@ class CountyScores:
                     pending = pool.submit(self._breakdown, self.county.iloc[slice(*batches[i + 1])])
                 for first in range(start, end, rows):
                     part = self.county.iloc[first:first + rows]
-                    yield self._output(part, breakdown.loc[part.index], json_text)
+                    yield self._output(part, breakdown.loc[part.index])
 
     def _batches(self, rows: int) -> list[tuple[int, int]]:
         """The county's positions in ranges of whole parts, each explained in one SHAP call: SHAP's
@@ -260,8 +255,13 @@ class CountyScores:
         self.explain_seconds += time.perf_counter() - started
         return out
 
-    def _output(self, part: pd.DataFrame, breakdown: pd.Series, json_text: bool = False) -> pd.DataFrame:
-        components = self.components.loc[part.index]
+    def _output(self, part: pd.DataFrame, breakdown: pd.Series) -> pd.DataFrame:
+        """The part's `scores` rows. The components as their columns, rounded to 4 places
+        (`SCORE_COMPONENT_COLUMNS`, NaN written as NULL), and no model versions: those are the
+        county's (`versions`, `score_model_versions`), written once by the `scores` asset. Per row
+        they were two jsonb documents whose parse was ≈2 s of the server's single-core COPY at a
+        million parcels (migration 0060)."""
+        components = self.components.loc[part.index].astype(float).round(4)
         return pd.DataFrame({
             "prospect_key": part["prospect_key"],
             "as_of_date": part["as_of_date"],
@@ -271,12 +271,11 @@ class CountyScores:
             "value_gap_pct": part["gap"].round(2),
             "bird_dog_score": part["score"],
             "score_rank": part["rank"],
-            "score_components": _records_json(components) if json_text else _records(components),
             "score_breakdown": breakdown,
             "model_version": self.versions["avm"],
             "deal_probability": part["deal_probability"].round(4),
             "sale_probability_12m": part["sale_probability"].round(4),
-            "model_versions": [jsonb_text(self.versions) if json_text else self.versions] * len(part),
+            **{column: components[name] for name, column in SCORE_COMPONENT_COLUMNS.items()},
         })
 
 
@@ -413,7 +412,7 @@ def explain_prospects(features: pd.DataFrame, components: pd.DataFrame, avm: Tra
     """Reasons on demand for a few prospects, without their county: {prospect_key: breakdown}.
 
     `features`: their scoring inputs (the `scores` asset's feature rows with the last-sale flags);
-    `components`: their stored percentiles (`scores.score_components`, one row each, in the same
+    `components`: their stored percentiles (`scores`' component columns, one row each, in the same
     order). Everything per row is computed again exactly as `score_chunks` does — the value, the
     probabilities, the suspect-sale rule, the value gap — and explained by `explain_rows`; only
     the percentiles are county-relative, so the stored ones are used (rounded to 4 places, which
@@ -463,44 +462,3 @@ def explain_rows(features: pd.DataFrame, inputs: pd.DataFrame, components: pd.Da
                     "sale_drivers": sale_drivers[position], "reasons": reasons, "reason_facts": facts,
                     "suspect_sale": why_suspect, "base_value": float(np.exp(contributions.at[key, "bias"]))}
     return out
-
-
-# The output's jsonb columns that `CountyScores.parts(json_text=True)` gives as JSON text.
-JSON_TEXT_COLUMNS = ("score_components", "model_versions")
-
-
-@cache
-def _percent_texts() -> pa.Array:
-    """A percentile rounded to 4 places is k / 10,000: its JSON (Python's repr) by k, made once."""
-    return pa.array([repr(k / 10_000) for k in range(10_001)], type=pa.large_string())
-
-
-def _records(components: pd.DataFrame) -> list[dict[str, float | None]]:
-    """Per-row dicts of rounded percentiles, missing as None (vectorized: 1M rows in seconds)."""
-    rounded = components.astype(float).round(4)
-    return rounded.astype(object).where(rounded.notna(), None).to_dict("records")
-
-
-def _records_json(components: pd.DataFrame) -> pd.Series:
-    """`_records` as the JSON text `jsonb_text` writes of each row's dict, built by column (at a
-    million rows the dicts and their serialization were ≈10 CPU s): a value rounded to 4 places
-    in [0, 1] is k / 10,000, whose text is looked up by k; NaN is null. Any other value (none
-    expected: the components are percentiles) sends the part through the dicts."""
-    rounded = components.astype(float).round(4)
-    texts = _percent_texts()
-    pieces: list[Any] = []
-    for number, column in enumerate(rounded.columns):
-        values = rounded[column].to_numpy()
-        missing = np.isnan(values)
-        codes = np.rint(np.where(missing, 0.0, values) * 10_000)
-        exact = missing | ((codes >= 0) & (codes <= 10_000) & (codes / 10_000 == values) & ~np.signbit(values))
-        if not exact.all():
-            return pd.Series([jsonb_text(r) for r in _records(components)], index=components.index, dtype=object)
-        text = pc.if_else(pa.array(missing), pa.scalar("null", pa.large_string()),
-                          texts.take(pa.array(codes.astype(np.int64))))
-        key = jsonb_text(str(column))
-        pieces += [pa.scalar(("{" if number == 0 else ", ") + key + ": ", pa.large_string()), text]
-    if not pieces:
-        return pd.Series(["{}"] * len(rounded), index=components.index, dtype=object)
-    joined = pc.binary_join_element_wise(*pieces, pa.scalar("}", pa.large_string()), pa.scalar("", pa.large_string()))
-    return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=components.index)

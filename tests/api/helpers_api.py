@@ -184,8 +184,7 @@ def seed_county(cur: Any, county: str, n: int) -> None:
         breakdown = {"reasons": [f"reason for {key}"], "value_factors": []} if i == 1 else None
         cur.execute(
             "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, estimated_value_low, "
-            "estimated_value_high, value_gap_pct, bird_dog_score, score_rank, score_components, score_breakdown, "
-            "model_version) VALUES (%s, %s, '2026-12-01', %s, %s, %s, 10.0, %s, %s, %s, %s, 'v1')",
-            (county, key, 500000.0 + i, 430000.0 + i, 605000.0 + i, 50.0 + (i % 5) * 10, i,
-             json.dumps({"equity": 91.0, "tenure": 40.0}),
+            "estimated_value_high, value_gap_pct, bird_dog_score, score_rank, equity_percentile, tenure_percentile, "
+            "score_breakdown, model_version) VALUES (%s, %s, '2026-12-01', %s, %s, %s, 10.0, %s, %s, %s, %s, %s, 'v1')",
+            (county, key, 500000.0 + i, 430000.0 + i, 605000.0 + i, 50.0 + (i % 5) * 10, i, 91.0, 40.0,
              json.dumps(breakdown) if breakdown else None))

@@ -329,8 +329,8 @@ def test_the_cached_summary_is_the_query_s_answer_through_random_writes(
             elif action in ("score", "rescore"):  # a scoring run: upsert, as the pipeline writes
                 for key in some(county, rng.randint(1, 8)):
                     cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
-                                "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) "
-                                "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, '{}', 'v1') "
+                                "value_gap_pct, bird_dog_score, score_rank, model_version) "
+                                "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, 'v1') "
                                 "ON CONFLICT (county, prospect_key) DO UPDATE SET bird_dog_score = "
                                 "excluded.bird_dog_score", (county, key, round(rng.uniform(0, 100), 2)))
             elif action == "unscore":
@@ -375,8 +375,8 @@ def test_the_cached_summary_lets_a_new_deal_age_out_at_seven_days(
             cur.execute("INSERT INTO prospects (county, prospect_key, first_seen_at) "
                         "VALUES (%s, %s, now() - %s::interval)", (county, key, age))
             cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
-                        "bird_dog_score, score_rank, score_components, model_version) "
-                        "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, '{}', 'v1')", (county, key, threshold + 1))
+                        "bird_dog_score, score_rank, model_version) "
+                        "VALUES (%s, %s, '2026-12-01', 400000, 5, %s, 1, 'v1')", (county, key, threshold + 1))
     started = time.monotonic()
     responses = client.app.state.reos.responses
     assert client.get(f"{API}/summary", headers=viewer).json()["totals"]["new_deals_7d"] == 2

@@ -85,8 +85,8 @@ def market_world(database_url: str) -> dict[str, Any]:
                         "living_sqft) VALUES (%s, %s, %s, 'enriched', 'single_family', %s)",
                         (county, key, AS_OF, 1400.0 + 50 * i))
             cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
-                        "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) "
-                        "VALUES (%s, %s, %s, %s, 5.0, %s, %s, '{}', 'v1')",
+                        "value_gap_pct, bird_dog_score, score_rank, model_version) "
+                        "VALUES (%s, %s, %s, %s, 5.0, %s, %s, 'v1')",
                         (county, key, AS_OF, 500000.0 + 1000 * i, 90.0 - i, i + 1))
         for tenant in (a, b):
             store.subscribe(cur, tenant.id, county)
@@ -322,8 +322,8 @@ def other_counties(database_url: str, market_world: dict[str, Any], qdrant_dir: 
                             (county, key, f"N{i}", f"{i} OAK ST"))
                 ids[county].append(cur.fetchone()[0])
                 cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
-                            "bird_dog_score, score_rank, score_components, model_version) VALUES "
-                            "(%s, %s, %s, 500000, 5.0, 88.5, %s, '{}', 'v1')", (county, key, AS_OF, i + 1))
+                            "bird_dog_score, score_rank, model_version) VALUES "
+                            "(%s, %s, %s, 500000, 5.0, 88.5, %s, 'v1')", (county, key, AS_OF, i + 1))
         store.subscribe(cur, market_world["a"].id, near)
         store.subscribe(cur, market_world["c"].id, hidden)
     with open_store(None, qdrant_dir) as client:

@@ -14,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
-from realestate_assets.assets.scoring import SCORE_INPUT_SQL
+from realestate_assets.assets.scoring import SCORE_INPUT_SQL, write_model_versions
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.ml.pipeline import score_features, train_all
 from realestate_assets.ml.registry import model_key
+from realestate_assets.ml.scoring import SCORE_COMPONENT_COLUMNS
 from realestate_assets.objects import LocalObjectStore
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import bearer, login, owner_cursor
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow  # trains the three models once (about 6 s of CPU)
 N = 40
 SCORE_COLUMNS = ("as_of_date", "estimated_value", "estimated_value_low", "estimated_value_high", "value_gap_pct",
                  "bird_dog_score", "score_rank", "deal_probability", "sale_probability_12m", "model_version")
+SCORED_COLUMNS = (*SCORE_COLUMNS, *SCORE_COMPONENT_COLUMNS.values())  # the percentiles as written (0060)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +80,10 @@ def scored(world: dict[str, Any], client: TestClient, database_url: str) -> dict
                            explain_keys=keys).frame
     with owner_cursor(database_url) as cur:
         for row in frame.to_dict("records"):
-            cur.execute(f"INSERT INTO scores (county, prospect_key, {', '.join(SCORE_COLUMNS)}, score_components, "
-                        f"model_versions) VALUES (%s, %s, {', '.join(['%s'] * len(SCORE_COLUMNS))}, %s, %s)",
-                        (county, row["prospect_key"], *[None if row[c] != row[c] else row[c] for c in SCORE_COLUMNS],
-                         to_json(row["score_components"]), to_json(row["model_versions"])))
+            cur.execute(f"INSERT INTO scores (county, prospect_key, {', '.join(SCORED_COLUMNS)}) "
+                        f"VALUES (%s, %s, {', '.join(['%s'] * len(SCORED_COLUMNS))})",
+                        (county, row["prospect_key"], *[None if row[c] != row[c] else row[c] for c in SCORED_COLUMNS]))
+        write_model_versions(cur.connection, county, versions)  # as the scores asset records them
         cur.execute("SELECT prospect_key, id FROM prospects WHERE county = %s", (county,))
         ids = dict(cur.fetchall())
     expected = {row["prospect_key"]: json.loads(to_json(row["score_breakdown"])) for row in frame.to_dict("records")}
@@ -156,10 +158,13 @@ def test_a_score_without_model_versions_is_explained_by_the_active_models(
         client: TestClient, world: dict[str, Any], scored: dict[str, Any], database_url: str) -> None:
     key = scored["keys"][21]
     with owner_cursor(database_url) as cur:
-        cur.execute("UPDATE scores SET model_versions = '{}' WHERE county = %s AND prospect_key = %s",
-                    (scored["county"], key))
-    token = login(client, world["a"].users["viewer"]["email"])["access_token"]
-    body = _get(client, scored["ids"][key], token).json()
+        write_model_versions(cur.connection, scored["county"], None)
+    try:
+        token = login(client, world["a"].users["viewer"]["email"])["access_token"]
+        body = _get(client, scored["ids"][key], token).json()
+    finally:
+        with owner_cursor(database_url) as cur:
+            write_model_versions(cur.connection, scored["county"], scored["versions"])
     assert body["model_versions"] == scored["versions"] and body["reasons"] == scored["expected"][key]["reasons"]
 
 
@@ -167,10 +172,13 @@ def test_a_score_whose_models_are_gone_is_a_503(client: TestClient, world: dict[
                                               database_url: str) -> None:
     key = scored["keys"][20]
     with owner_cursor(database_url) as cur:
-        cur.execute("UPDATE scores SET model_versions = '{\"avm\": \"avm-retired\"}' WHERE county = %s "
-                    "AND prospect_key = %s", (scored["county"], key))
-    token = login(client, world["a"].users["viewer"]["email"])["access_token"]
-    response = _get(client, scored["ids"][key], token)
+        write_model_versions(cur.connection, scored["county"], {"avm": "avm-retired"})
+    try:
+        token = login(client, world["a"].users["viewer"]["email"])["access_token"]
+        response = _get(client, scored["ids"][key], token)
+    finally:
+        with owner_cursor(database_url) as cur:
+            write_model_versions(cur.connection, scored["county"], scored["versions"])
     assert response.status_code == 503 and "avm-retired" in response.json()["detail"]
 
 

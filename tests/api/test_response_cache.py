@@ -278,7 +278,8 @@ def test_every_table_the_cached_routes_read_bumps_the_generation(cw) -> None:
     assert funnel - {"sent", "scored", "moved", "counted"} <= read, funnel
     read |= {"subscriptions"}  # row-level security's county_subscribed (migration 0008)
     triggered = set()
-    for name in ("0037_response_cache_generations", "0051_email_packets"):  # 0051: the junction's triggers
+    for name in ("0037_response_cache_generations", "0051_email_packets",  # 0051: the junction's triggers
+                 "0060_score_components_columns_model_versions_per_county"):  # 0060: the scores' versions
         triggered |= set(importlib.import_module(f"realestate_assets.db.migrations.versions.{name}").DEPENDENCIES)
     assert read == triggered
     with owner_cursor(cw["url"]) as cur:

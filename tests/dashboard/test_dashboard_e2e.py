@@ -59,9 +59,9 @@ def seed(cur: Any, county: str) -> None:
             if i == N else None
         cur.execute(
             "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, "
-            "bird_dog_score, score_rank, score_components, score_breakdown, model_version) "
-            "VALUES (%s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, 'v1')",
-            (county, key, 500000.0 + i, score, N + 1 - i, json.dumps(COMPONENTS),
+            "bird_dog_score, score_rank, equity_percentile, tenure_percentile, score_breakdown, model_version) "
+            "VALUES (%s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, %s, 'v1')",
+            (county, key, 500000.0 + i, score, N + 1 - i, COMPONENTS["equity"], COMPONENTS["tenure"],
              json.dumps(breakdown) if breakdown else None))
 
 

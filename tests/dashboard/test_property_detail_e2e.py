@@ -83,8 +83,8 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
                         (county, key, as_of.date(), r.use_type, r.living_sqft, r.beds, r.baths, int(r.comps_count),
                          r.comps_estimated_value, r.last_sale_price, r.last_sale_date.date(), json.dumps(provenance)))
             cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
-                        "value_gap_pct, bird_dog_score, score_rank, score_components, model_version) VALUES "
-                        "(%s, %s, %s, %s, 0, %s, %s, '{}', 'e2e')",
+                        "value_gap_pct, bird_dog_score, score_rank, model_version) VALUES "
+                        "(%s, %s, %s, %s, 0, %s, %s, 'e2e')",
                         (county, key, as_of.date(), r.comps_estimated_value, 98.0 - 2 * i, i + 1))
         cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s", (tenant.id,))
         cur.execute("INSERT INTO subscriptions (tenant_id, county) VALUES (%s, %s)", (tenant.id, county))

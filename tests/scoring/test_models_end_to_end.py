@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from realestate_assets.config_models import SuspectSaleRule
-from realestate_assets.db.copy_io import jsonb_text
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml import pipeline
 from realestate_assets.ml.avm import TrainedAvm, scoring_frame, training_frame
@@ -21,7 +20,6 @@ from realestate_assets.ml.deal import (
 )
 from realestate_assets.ml.market_index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.pipeline import (
-    JSON_TEXT_COLUMNS,
     PREDICTED_COLUMNS,
     Trained,
     explain_prospects,
@@ -29,7 +27,7 @@ from realestate_assets.ml.pipeline import (
     score_features,
     train_all,
 )
-from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS
+from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS, SCORE_COMPONENT_COLUMNS, score_components_of
 from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
 
@@ -138,7 +136,8 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     assert (frame["estimated_value_low"] < frame["estimated_value"]).all()
     assert (frame["estimated_value"] < frame["estimated_value_high"]).all()
     assert frame["sale_probability_12m"].between(0, 1).all()
-    assert all(v == versions for v in frame["model_versions"])
+    # The versions are the county's, written once beside the rows (migration 0060), not per row.
+    assert "model_versions" not in frame and "score_components" not in frame
     explain = (frame["bird_dog_score"] >= 80) | (frame["score_rank"] <= 5)
     assert frame.loc[explain, "score_breakdown"].notna().all()
     assert frame.loc[~explain, "score_breakdown"].isna().all() and scored.explained == explain.sum()
@@ -151,7 +150,11 @@ def test_scores_are_bounded_versioned_and_explained_only_where_read(trained: Tra
     suspect = ((ratio < 0.5) | (ratio > 2.0)) & features["list_price"].isna()
     assert suspect.any() and scored.suspect_sales == suspect.sum()
     assert frame.loc[suspect, "value_gap_pct"].isna().all()
-    assert all(c["equity"] is None for c in frame.loc[suspect, "score_components"])
+    assert frame.loc[suspect, SCORE_COMPONENT_COLUMNS["equity"]].isna().all()
+    # The percentiles as their columns, rounded to 4 places (each a k / 10,000 in [0, 1]).
+    percentiles = frame[list(SCORE_COMPONENT_COLUMNS.values())].to_numpy(dtype=float)
+    known = percentiles[~np.isnan(percentiles)]
+    assert known.size and ((known >= 0) & (known <= 1) & (np.round(known, 4) == known)).all()
     assert frame.loc[~suspect & features["list_price"].isna(), "value_gap_pct"].notna().all()
     for b in frame["score_breakdown"].dropna():  # one statement per fact
         assert len(b["reason_facts"]) == len(set(b["reason_facts"])) == len(b["reasons"])
@@ -198,12 +201,6 @@ def test_scoring_a_county_in_chunks_gives_the_rows_of_scoring_it_whole(trained: 
         pd.testing.assert_frame_equal(pd.concat(chunked.parts(130)), whole.frame)
         assert sum(map(len, asked)) == whole.explained and 1 < len(asked) <= 5
     assert streamed["score_breakdown"].notna().sum() == whole.explained
-    # What the asset writes: the jsonb columns as the text the write would make of the dicts.
-    as_text = pd.concat(chunked.parts(130, json_text=True))
-    for column in JSON_TEXT_COLUMNS:
-        assert as_text[column].astype(object).tolist() == [jsonb_text(v) for v in whole.frame[column]]
-    pd.testing.assert_frame_equal(as_text.drop(columns=list(JSON_TEXT_COLUMNS)),
-                                  whole.frame.drop(columns=list(JSON_TEXT_COLUMNS)))
     pd.testing.assert_frame_equal(chunked.best(10).drop(columns="score_breakdown"),
                                   whole.frame.nsmallest(10, "score_rank").drop(columns="score_breakdown"))
     for propensity in (trained.propensity, None):  # the rule's percentiles too
@@ -295,7 +292,8 @@ def test_a_few_prospects_explained_alone_as_when_their_county_is_scored(trained:
     keys = features["prospect_key"].iloc[chosen].tolist()
     whole = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings,
                            explain_keys=keys).frame.set_index("prospect_key")["score_breakdown"]
-    components = pd.DataFrame(list(stored["score_components"].iloc[chosen]))  # as stored: rounded, None
+    # As stored (migration 0060's columns, rounded) and read back (`score_components_of`: None for NULL).
+    components = pd.DataFrame([score_components_of(row) for row in stored.iloc[chosen].to_dict("records")])
     alone = explain_prospects(features.iloc[chosen], components, trained.avm, trained.deal, trained.propensity,
                               settings)
     assert list(alone) == keys

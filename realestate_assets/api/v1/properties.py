@@ -195,8 +195,10 @@ def _detail_entry(ctx: Context, property_id: int, riding: quota.RidingReceipt | 
 # prepared statement's result type must not change when a column is added), and the tables' column
 # stamp. Row-level security applies to each of the three tables as to three queries.
 DETAIL_TABLES = ("prospects", "enrichment", "scores")
-DETAIL = ("SELECT {stamp}, {prospects}, " + TENANT_STATUS + " AS tenant_status, {enrichment}, {scores} "
-          "FROM prospects p " + PUBLIC_STATUS_JOINS + " WHERE p.id = $1")
+# The score's model versions are its county's (`score_model_versions`, migration 0060), last.
+DETAIL = ("SELECT {stamp}, {prospects}, " + TENANT_STATUS + " AS tenant_status, {enrichment}, {scores}, "
+          "v.model_versions FROM prospects p " + PUBLIC_STATUS_JOINS
+          + " LEFT JOIN score_model_versions v ON v.county = s.county WHERE p.id = $1")
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def property_detail(ctx: Context, property_id: int, riding: quota.RidingReceipt 
     s_at = e_at + len(columns.enrichment)
     prospect = dict(zip([*columns.prospects, "tenant_status"], row[1:e_at], strict=True))
     enrichment = dict(zip(columns.enrichment, row[e_at:s_at], strict=True))
-    score = dict(zip(columns.scores, row[s_at:], strict=True))
+    score = dict(zip([*columns.scores, "model_versions"], row[s_at:], strict=True))
     prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
             "prospect": prospect, **_enrichment(enrichment if enrichment["id"] is not None else None),
@@ -277,6 +279,7 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
     from realestate_assets.docs.context import COMPONENT_LABELS  # the memo's labels: one wording
+    from realestate_assets.ml.scoring import score_components_of
 
     breakdown = row["score_breakdown"] or {}
     # PropertyScore's fields in its order (the body is serialized as built: _detail_entry).
@@ -287,10 +290,9 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
             "estimated_value_high": row.get("estimated_value_high"),
             **{k: row[k] for k in ("value_gap_pct", "deal_probability", "sale_probability_12m", "model_version")},
             "model_versions": row["model_versions"] or {},
-            # A float, as ScoreComponent.percentile makes it (the JSON may hold 91 for 91.0).
-            "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k),
-                            "percentile": None if v is None else float(v)}
-                           for k, v in (row["score_components"] or {}).items()],
+            # The component columns as the document they replaced (migration 0060), floats.
+            "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
+                           for k, v in score_components_of(row).items()],
             # Reasons are computed where they are read (packets, `reos explain`), not for every parcel.
             "reasons": breakdown.get("reasons"), "value_factors": breakdown.get("value_factors")}
 
