@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     from realestate_assets.ml.avm import TrainedAvm
     from realestate_assets.ml.classifier import TrainedClassifier
     from realestate_assets.ml.pipeline import explain_prospects, score_features, train_all
-    from realestate_assets.ml.scoring import score_components_of
+    from realestate_assets.ml.scoring import MODEL_WEIGHTS, score_components_of
     from realestate_assets.settings import repo_root
     from tests.scoring.helpers_scoring import king_sales, prospect_features
 
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
                            explain=False).frame
     for position, label in ((0, "listed"), (len(features) - 1, "unlisted")):
         row = features.iloc[[position]]
-        components = pd.DataFrame([score_components_of(whole.iloc[position])])
+        components = pd.DataFrame([score_components_of(whole.iloc[position], MODEL_WEIGHTS)])
         alone = _median_ms(lambda r=row, c=components: explain_prospects(
             r, c, trained.avm, trained.deal, trained.propensity, scoring), args.repeat)
         key = row["prospect_key"].iloc[0]

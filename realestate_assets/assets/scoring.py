@@ -301,7 +301,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             stats = sync_partition(conn, "scores", scored.parts(SCORE_CHUNK_ROWS),
                                    county=context.partition_key, keys=["prospect_key"],
                                    audit=scores_audit(scored.rows, scoring, versions))
-            write_model_versions(conn, context.partition_key, versions if scored.rows else None)
+            write_model_versions(conn, context.partition_key, versions if scored.rows else None,
+                                 scored.component_names)
             # No prospect status moves: `scored` is read from these rows (db/lifecycle.PUBLIC_STATUS).
     score = scored.county["score"]
     candidates = score >= scoring.packet_threshold
@@ -410,26 +411,30 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
 
 
 
-# The county's model versions, once (migration 0060): the scores step writes a county's rows at
-# once with one model set, so they were one value copied into every row (and parsed by the server's
-# COPY a million times at a million parcels). Written in the transaction of the rows: a reader
-# (the API's detail, on-demand reasons) never sees rows of one run with the versions of another. A
-# re-run that changes nothing is skipped before (`unchanged`): the rows and the versions both stay.
-# An unchanged value is not written again (no response-cache bump for it).
+# The county's model versions and component names, once (migration 0060): the scores step writes
+# a county's rows at once with one model set and one method, so they were one value copied into
+# every row (and parsed by the server's COPY a million times at a million parcels). Written in the
+# transaction of the rows: a reader (the API's detail, on-demand reasons, the memo rows) never sees
+# rows of one run with the versions of another. A re-run that changes nothing is skipped before
+# (`unchanged`): the rows and this row both stay. An unchanged value is not written again (no
+# response-cache bump for it).
 MODEL_VERSIONS_UPSERT = (
-    "INSERT INTO score_model_versions AS v (county, model_versions) VALUES (%s, %s::jsonb) "
-    "ON CONFLICT (county) DO UPDATE SET model_versions = EXCLUDED.model_versions, updated_at = now() "
-    "WHERE v.model_versions IS DISTINCT FROM EXCLUDED.model_versions")
+    "INSERT INTO score_model_versions AS v (county, model_versions, components) VALUES (%s, %s::jsonb, %s) "
+    "ON CONFLICT (county) DO UPDATE SET model_versions = EXCLUDED.model_versions, "
+    "components = EXCLUDED.components, updated_at = now() "
+    "WHERE (v.model_versions, v.components) IS DISTINCT FROM (EXCLUDED.model_versions, EXCLUDED.components)")
 
 
-def write_model_versions(conn: Any, county: str, versions: dict[str, str] | None) -> None:
-    """Record `versions` as the county's scores' models, in `conn`'s transaction; None (the
-    county has no score rows now) removes the county's row."""
+def write_model_versions(conn: Any, county: str, versions: dict[str, str] | None,
+                         components: list[str]) -> None:
+    """Record `versions` and `components` (the names of the components its rows have) as the
+    county's scores', in `conn`'s transaction; None (the county has no score rows now) removes
+    the county's row."""
     with conn.cursor() as cur:
         if versions is None:
             cur.execute("DELETE FROM score_model_versions WHERE county = %s", (county,))
         else:
-            cur.execute(MODEL_VERSIONS_UPSERT, (county, json.dumps(versions, sort_keys=True)))
+            cur.execute(MODEL_VERSIONS_UPSERT, (county, json.dumps(versions, sort_keys=True), list(components)))
 
 
 def flagged_last_sales(wh: Warehouse, params: dict[str, str], exported: str) -> pd.DataFrame:

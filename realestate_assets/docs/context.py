@@ -50,6 +50,7 @@ JOIN enrichment e USING (county, prospect_key)
 JOIN features f USING (county, prospect_key)
 LEFT JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
 LEFT JOIN ml_models m ON m.county = s.county AND m.version = s.model_version
+LEFT JOIN score_model_versions v ON v.county = s.county
 WHERE s.county = :county
   AND (s.bird_dog_score >= :threshold OR s.prospect_key = ANY(CAST(:requested AS text[])))
 ORDER BY s.score_rank

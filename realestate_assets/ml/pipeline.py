@@ -165,7 +165,7 @@ def score_features(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
 class CountyScores:
     """A county scored county-wide by `score_chunks`; its output rows are made by `parts` a slice
     at a time, each slice's chosen rows read again (`rows_for`) and explained only then, so
-    neither the output (≈0.7 KB a row: the components and versions as dicts) nor the reasons
+    neither the output nor the reasons
     are ever held for the whole county (issue 17).
 
     `county`: per row, in the county's order (positions as index), `COUNTY_WIDE_COLUMNS`, the
@@ -188,6 +188,12 @@ class CountyScores:
     @property
     def explained(self) -> int:
         return int(self.county["explain"].sum())
+
+    @property
+    def component_names(self) -> list[str]:
+        """The components this county's rows have (`score_model_versions.components`), as
+        `SCORE_COMPONENT_COLUMNS` orders them."""
+        return [name for name in SCORE_COMPONENT_COLUMNS if name in self.components.columns]
 
     @property
     def suspect_sales(self) -> int:  # rows whose last sale was kept out of equity and the value gap
@@ -257,11 +263,13 @@ class CountyScores:
 
     def _output(self, part: pd.DataFrame, breakdown: pd.Series) -> pd.DataFrame:
         """The part's `scores` rows. The components as their columns, rounded to 4 places
-        (`SCORE_COMPONENT_COLUMNS`, NaN written as NULL), and no model versions: those are the
-        county's (`versions`, `score_model_versions`), written once by the `scores` asset. Per row
-        they were two jsonb documents whose parse was ≈2 s of the server's single-core COPY at a
-        million parcels (migration 0060)."""
+        (`SCORE_COMPONENT_COLUMNS`; NaN, and a component this scoring has not, written as NULL:
+        a rescoring by the other method leaves none of the old one's), and no model versions:
+        those and the components' names are the county's (`versions`, `component_names`), written
+        once by the `scores` asset. Per row they were two jsonb documents whose parse was ≈2 s of
+        the server's single-core COPY at a million parcels (migration 0060)."""
         components = self.components.loc[part.index].astype(float).round(4)
+        missing = pd.Series(np.nan, index=part.index)
         return pd.DataFrame({
             "prospect_key": part["prospect_key"],
             "as_of_date": part["as_of_date"],
@@ -275,7 +283,7 @@ class CountyScores:
             "model_version": self.versions["avm"],
             "deal_probability": part["deal_probability"].round(4),
             "sale_probability_12m": part["sale_probability"].round(4),
-            **{column: components[name] for name, column in SCORE_COMPONENT_COLUMNS.items()},
+            **{column: components.get(name, missing) for name, column in SCORE_COMPONENT_COLUMNS.items()},
         })
 
 

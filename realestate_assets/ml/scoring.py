@@ -53,28 +53,39 @@ LISTED_WEIGHTS = {"deal": 1.0}
 # How `scores` stores `score_components` (migration 0060): each component's county percentile,
 # rounded to 4 places, in a double precision column (NULL where the data cannot say), not a jsonb
 # document per row (whose parse was ≈0.7 s of the server's COPY at a million parcels: docs/scale.md
-# "Twenty-seventh round (a)"). Readers rebuild the dict from these columns, in this order (the one
-# the jsonb column gave: shorter keys first), with `score_components_of` or
-# `score_components_sql`; the API, the reasons and the memo keep their shapes.
-SCORE_COMPONENT_COLUMNS = {"equity": "equity_percentile", "tenure": "tenure_percentile",
-                           "upside": "upside_percentile", "confidence": "confidence_percentile"}
+# "Twenty-seventh round (a)"). Which components a county's rows have depends on how it was scored
+# (`MODEL_WEIGHTS`' with a sale-propensity model, else the rule's `WEIGHTS`): the county's names
+# are stored once beside its model versions (`score_model_versions.components`), and a reader
+# rebuilds the dict from the named columns only, in this order (the one the jsonb document gave
+# its keys: shorter first, then bytewise), with `score_components_of` or `score_components_sql`:
+# the API, the reasons and the memo keep their shapes.
+SCORE_COMPONENT_COLUMNS = {"deal": "deal_percentile", "equity": "equity_percentile",
+                           "tenure": "tenure_percentile", "upside": "upside_percentile",
+                           "confidence": "confidence_percentile", "propensity": "propensity_percentile"}
 
 
-def score_components_of(row: Mapping[str, Any]) -> dict[str, float | None]:
-    """A `scores` row's components as the dict the API shows: {component: percentile or None}."""
-    return {name: _stored_percentile(row.get(column)) for name, column in SCORE_COMPONENT_COLUMNS.items()}
+def score_components_of(row: Mapping[str, Any], names: Iterable[str] | None) -> dict[str, float | None]:
+    """A `scores` row's components as the dict the API shows, {component: percentile or None},
+    for the county's component `names` (none without them)."""
+    named = set(names or ())
+    return {name: _stored_percentile(row.get(column)) for name, column in SCORE_COMPONENT_COLUMNS.items()
+            if name in named}
 
 
 def _stored_percentile(value: Any) -> float | None:
     return None if value is None or value != value else float(value)  # NULL (or NaN, from a frame): None
 
 
-def score_components_sql(alias: str = "s") -> str:
-    """SQL of a `scores` row's components as the jsonb document the column held (each value to 4
-    places, a JSON number with a fraction as the writer wrote it): for the readers that take the
-    document (on-demand reasons, the memo rows)."""
-    return "jsonb_build_object(" + ", ".join(f"'{name}', round({alias}.{column}::numeric, 4)"
-                                             for name, column in SCORE_COMPONENT_COLUMNS.items()) + ")"
+def score_components_sql(alias: str = "s", names: str = "v.components") -> str:
+    """SQL of a `scores` row's components as the jsonb document the column held, for the county's
+    component `names` (an SQL text[]; `{}` without them): each value to 4 places, a JSON number
+    with a fraction as the writer wrote it, NULL as null. For the readers that take the document
+    (on-demand reasons, the memo rows)."""
+    pairs = ", ".join(f"('{name}', round({alias}.{column}::numeric, 4))"
+                      for name, column in SCORE_COMPONENT_COLUMNS.items())
+    return (f"(SELECT coalesce(jsonb_object_agg(c.name, c.value), '{{}}') FROM (VALUES {pairs}) AS c(name, value) "
+            f"WHERE c.name = ANY ({names}))")
+
 
 SUSPECT_SALE = "last sale likely not at market value"
 # Where a county file says how a sale was made (instrument, reason, warnings): the features

@@ -188,3 +188,6 @@ def seed_county(cur: Any, county: str, n: int) -> None:
             "score_breakdown, model_version) VALUES (%s, %s, '2026-12-01', %s, %s, %s, 10.0, %s, %s, %s, %s, %s, 'v1')",
             (county, key, 500000.0 + i, 430000.0 + i, 605000.0 + i, 50.0 + (i % 5) * 10, i, 91.0, 40.0,
              json.dumps(breakdown) if breakdown else None))
+    # The county's component names (and no model versions), as the scores step records them (0060).
+    cur.execute("INSERT INTO score_model_versions (county, components) VALUES (%s, '{equity,tenure}') "
+                "ON CONFLICT (county) DO NOTHING", (county,))

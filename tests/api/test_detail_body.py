@@ -22,8 +22,10 @@ def test_the_detail_body_is_what_the_model_would_send(database_url: str, world, 
     with owner_cursor(database_url) as cur:
         # Shapes the seeded rows lack: an integer and a null percentile, NaN and an infinity, a
         # numeric (Decimal) and a timestamp among the enrichment's values, a score without enrichment.
-        cur.execute("UPDATE scores SET equity_percentile = 91, tenure_percentile = NULL, estimated_value = 'NaN', "
-                    "value_gap_pct = 'Infinity' WHERE county = %s AND prospect_key = %s", (ca, f"{ca}-0001"))
+        cur.execute("UPDATE scores SET equity_percentile = 91, tenure_percentile = NULL, deal_percentile = 12.5, "
+                    "estimated_value = 'NaN', value_gap_pct = 'Infinity' WHERE county = %s AND prospect_key = %s",
+                    (ca, f"{ca}-0001"))
+        cur.execute("UPDATE score_model_versions SET components = '{deal,equity,tenure}' WHERE county = %s", (ca,))
         cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
                     "AND table_name = 'enrichment' AND data_type = 'numeric' ORDER BY 1 LIMIT 1")
         numeric = cur.fetchone()[0]

@@ -18,7 +18,7 @@ from realestate_assets.assets.scoring import SCORE_INPUT_SQL, write_model_versio
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.ml.pipeline import score_features, train_all
 from realestate_assets.ml.registry import model_key
-from realestate_assets.ml.scoring import SCORE_COMPONENT_COLUMNS
+from realestate_assets.ml.scoring import MODEL_WEIGHTS, SCORE_COMPONENT_COLUMNS
 from realestate_assets.objects import LocalObjectStore
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import bearer, login, owner_cursor
@@ -83,7 +83,7 @@ def scored(world: dict[str, Any], client: TestClient, database_url: str) -> dict
             cur.execute(f"INSERT INTO scores (county, prospect_key, {', '.join(SCORED_COLUMNS)}) "
                         f"VALUES (%s, %s, {', '.join(['%s'] * len(SCORED_COLUMNS))})",
                         (county, row["prospect_key"], *[None if row[c] != row[c] else row[c] for c in SCORED_COLUMNS]))
-        write_model_versions(cur.connection, county, versions)  # as the scores asset records them
+        write_model_versions(cur.connection, county, versions, list(MODEL_WEIGHTS))  # as the scores asset records them
         cur.execute("SELECT prospect_key, id FROM prospects WHERE county = %s", (county,))
         ids = dict(cur.fetchall())
     expected = {row["prospect_key"]: json.loads(to_json(row["score_breakdown"])) for row in frame.to_dict("records")}
@@ -158,13 +158,13 @@ def test_a_score_without_model_versions_is_explained_by_the_active_models(
         client: TestClient, world: dict[str, Any], scored: dict[str, Any], database_url: str) -> None:
     key = scored["keys"][21]
     with owner_cursor(database_url) as cur:
-        write_model_versions(cur.connection, scored["county"], None)
+        cur.execute("UPDATE score_model_versions SET model_versions = '{}' WHERE county = %s", (scored["county"],))
     try:
         token = login(client, world["a"].users["viewer"]["email"])["access_token"]
         body = _get(client, scored["ids"][key], token).json()
     finally:
         with owner_cursor(database_url) as cur:
-            write_model_versions(cur.connection, scored["county"], scored["versions"])
+            write_model_versions(cur.connection, scored["county"], scored["versions"], list(MODEL_WEIGHTS))
     assert body["model_versions"] == scored["versions"] and body["reasons"] == scored["expected"][key]["reasons"]
 
 
@@ -172,13 +172,13 @@ def test_a_score_whose_models_are_gone_is_a_503(client: TestClient, world: dict[
                                               database_url: str) -> None:
     key = scored["keys"][20]
     with owner_cursor(database_url) as cur:
-        write_model_versions(cur.connection, scored["county"], {"avm": "avm-retired"})
+        write_model_versions(cur.connection, scored["county"], {"avm": "avm-retired"}, list(MODEL_WEIGHTS))
     try:
         token = login(client, world["a"].users["viewer"]["email"])["access_token"]
         response = _get(client, scored["ids"][key], token)
     finally:
         with owner_cursor(database_url) as cur:
-            write_model_versions(cur.connection, scored["county"], scored["versions"])
+            write_model_versions(cur.connection, scored["county"], scored["versions"], list(MODEL_WEIGHTS))
     assert response.status_code == 503 and "avm-retired" in response.json()["detail"]
 
 

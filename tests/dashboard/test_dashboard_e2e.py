@@ -63,6 +63,8 @@ def seed(cur: Any, county: str) -> None:
             "VALUES (%s, %s, '2026-12-01', %s, 10.0, %s, %s, %s, %s, %s, 'v1')",
             (county, key, 500000.0 + i, score, N + 1 - i, COMPONENTS["equity"], COMPONENTS["tenure"],
              json.dumps(breakdown) if breakdown else None))
+    cur.execute("INSERT INTO score_model_versions (county, components) VALUES (%s, %s) ON CONFLICT (county) "
+                "DO NOTHING", (county, list(COMPONENTS)))  # the county's component names (0060)
 
 
 @pytest.fixture(scope="module")

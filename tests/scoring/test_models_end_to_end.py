@@ -27,7 +27,7 @@ from realestate_assets.ml.pipeline import (
     score_features,
     train_all,
 )
-from realestate_assets.ml.scoring import SALE_FLAG_COLUMNS, SCORE_COMPONENT_COLUMNS, score_components_of
+from realestate_assets.ml.scoring import MODEL_WEIGHTS, SALE_FLAG_COLUMNS, SCORE_COMPONENT_COLUMNS, score_components_of
 from tests.scoring.helpers_scoring import fast_scoring, king_sales, prospect_features
 
 
@@ -293,7 +293,8 @@ def test_a_few_prospects_explained_alone_as_when_their_county_is_scored(trained:
     whole = score_features(features, trained.avm, trained.deal, trained.propensity, versions, settings,
                            explain_keys=keys).frame.set_index("prospect_key")["score_breakdown"]
     # As stored (migration 0060's columns, rounded) and read back (`score_components_of`: None for NULL).
-    components = pd.DataFrame([score_components_of(row) for row in stored.iloc[chosen].to_dict("records")])
+    components = pd.DataFrame([score_components_of(row, MODEL_WEIGHTS)
+                               for row in stored.iloc[chosen].to_dict("records")])
     alone = explain_prospects(features.iloc[chosen], components, trained.avm, trained.deal, trained.propensity,
                               settings)
     assert list(alone) == keys

@@ -195,9 +195,10 @@ def _detail_entry(ctx: Context, property_id: int, riding: quota.RidingReceipt | 
 # prepared statement's result type must not change when a column is added), and the tables' column
 # stamp. Row-level security applies to each of the three tables as to three queries.
 DETAIL_TABLES = ("prospects", "enrichment", "scores")
-# The score's model versions are its county's (`score_model_versions`, migration 0060), last.
+# The score's model versions and component names are its county's (`score_model_versions`,
+# migration 0060), last.
 DETAIL = ("SELECT {stamp}, {prospects}, " + TENANT_STATUS + " AS tenant_status, {enrichment}, {scores}, "
-          "v.model_versions FROM prospects p " + PUBLIC_STATUS_JOINS
+          "v.model_versions, v.components FROM prospects p " + PUBLIC_STATUS_JOINS
           + " LEFT JOIN score_model_versions v ON v.county = s.county WHERE p.id = $1")
 
 
@@ -257,7 +258,7 @@ def property_detail(ctx: Context, property_id: int, riding: quota.RidingReceipt 
     s_at = e_at + len(columns.enrichment)
     prospect = dict(zip([*columns.prospects, "tenant_status"], row[1:e_at], strict=True))
     enrichment = dict(zip(columns.enrichment, row[e_at:s_at], strict=True))
-    score = dict(zip([*columns.scores, "model_versions"], row[s_at:], strict=True))
+    score = dict(zip([*columns.scores, "model_versions", "components"], row[s_at:], strict=True))
     prospect["status"] = prospect.pop("tenant_status")  # the caller's packeted/emailed, as in the list
     return {"id": prospect["id"], "county": prospect["county"], "prospect_key": prospect["prospect_key"],
             "prospect": prospect, **_enrichment(enrichment if enrichment["id"] is not None else None),
@@ -292,7 +293,7 @@ def _score(row: dict[str, Any] | None) -> dict[str, Any] | None:
             "model_versions": row["model_versions"] or {},
             # The component columns as the document they replaced (migration 0060), floats.
             "components": [{"name": k, "label": COMPONENT_LABELS.get(k, k), "percentile": v}
-                           for k, v in score_components_of(row).items()],
+                           for k, v in score_components_of(row, row["components"]).items()],
             # Reasons are computed where they are read (packets, `reos explain`), not for every parcel.
             "reasons": breakdown.get("reasons"), "value_factors": breakdown.get("value_factors")}
 

@@ -7,25 +7,28 @@ At a million parcels the server's COPY of the county's score rows (one backend, 
 county (the active models' versions), 132 MB of JSON text parsed by `jsonb_in` a million times —
 and ≈0.7 s `score_components` (docs/scale.md "Twenty-sixth round (g)").
 
-* `scores.score_components` (jsonb: `{"equity": …, "tenure": …, "upside": …, "confidence": …}`,
-  each a county percentile rounded to 4 places, null where the data cannot say) becomes
-  `equity_percentile`, `tenure_percentile`, `upside_percentile`, `confidence_percentile` (double
-  precision, NULL for null: a 4-place value reads back as the same float). Readers rebuild the
-  dict (`ml/scoring.py::SCORE_COMPONENT_COLUMNS`, the one mapping), so the API's shapes stay.
+* `scores.score_components` (jsonb: each component a county percentile rounded to 4 places,
+  null where the data cannot say; `deal`, `equity`, `confidence`, `propensity` for a county
+  scored by the models, `equity`, `tenure`, `upside`, `confidence` by the rule) becomes one
+  double precision column per component, `<name>_percentile` (NULL for null, and for a component
+  the county's scoring does not have: a 4-place value reads back as the same float).
   Payload like the column they replace (0055): read with their row, in no WHERE/JOIN/ORDER BY,
   so at statistics target 0.
 * `scores.model_versions` (jsonb, every row of a county the same: the scores step writes a
   county at once with one model set) becomes `score_model_versions (county, model_versions,
-  updated_at)`, one row per scored county, written by the step in the transaction that writes
-  its rows. Public county data like `scores`: no tenant, the API role reads it through the same
+  components, updated_at)`, one row per scored county, written by the step in the transaction
+  that writes its rows; `components` names the components the county's rows have (the keys
+  their documents had, one set per county: the scoring method is the county's). Readers rebuild
+  the document from those columns (`ml/scoring.py::SCORE_COMPONENT_COLUMNS`, the one mapping),
+  so the API's shapes stay. Public county data like `scores`: no tenant, the API role reads it through the same
   `county_subscribed` policy (0008) and its writes bump the same `c:<county>` response-cache
   scope (0037: the detail shows the versions).
 
-Upgrade: each county's versions from its newest score row (a county's rows written by the step
-all carry one value), the percentiles from the documents (a key a document lacks is NULL).
-Downgrade: the two columns back (every row of a county gets its county's versions, `{}` for a
-county without a row; the document from the four columns, with every key, null where NULL) and
-the table dropped.
+Upgrade: each county's versions and component names from its newest score row (a county's rows
+written by the step all carry one value and one key set), the percentiles from the documents (a
+key a document lacks is NULL). Downgrade: the two columns back (every row of a county gets its
+county's versions and a document of its county's components, `{}` for a county without a row)
+and the table dropped.
 
 Revision ID: 0060
 Revises: 0059
@@ -43,8 +46,9 @@ depends_on = None
 
 API_ROLE = "reos_api"
 # component -> its column (the app's mapping is ml/scoring.py::SCORE_COMPONENT_COLUMNS, held equal by a test).
-COMPONENT_COLUMNS = {"equity": "equity_percentile", "tenure": "tenure_percentile",
-                     "upside": "upside_percentile", "confidence": "confidence_percentile"}
+COMPONENT_COLUMNS = {"deal": "deal_percentile", "equity": "equity_percentile",
+                     "tenure": "tenure_percentile", "upside": "upside_percentile",
+                     "confidence": "confidence_percentile", "propensity": "propensity_percentile"}
 # table -> its payload columns ANALYZE skips (0055's rule) that this migration adds; and the
 # payload columns of 0055's list it drops. Read by tests/test_payload_statistics.py.
 PAYLOAD_COLUMNS: dict[str, tuple[str, ...]] = {"scores": tuple(COMPONENT_COLUMNS.values())}
@@ -54,6 +58,8 @@ SUBSCRIBED = ("county = ANY (ARRAY(SELECT s.county FROM subscriptions s "
 COMMENTS = {
     "county": "County the scores are of (scores.county).",
     "model_versions": "Version of every model that produced the county's scores (JSON: avm, deal, propensity).",
+    "components": ("The components behind bird_dog_score the county's score rows have (their <name>_percentile "
+                   "columns), as the scoring method gives them."),
     "updated_at": "When the scores step last changed the versions.",
 }
 # The response cache's dependencies this migration adds (0037's form: table -> scope column, prefix).
@@ -70,13 +76,15 @@ def _quote(value: str) -> str:
 
 def upgrade() -> None:
     op.execute('CREATE TABLE score_model_versions (county text COLLATE "C" PRIMARY KEY, '
-               "model_versions jsonb NOT NULL DEFAULT '{}', updated_at timestamptz NOT NULL DEFAULT now())")
+               "model_versions jsonb NOT NULL DEFAULT '{}', components text[] NOT NULL DEFAULT '{}', "
+               "updated_at timestamptz NOT NULL DEFAULT now())")
     op.execute("COMMENT ON TABLE score_model_versions IS "
                "'The models behind each scored county''s scores, once per county (migration 0060).'")
     for column, text in COMMENTS.items():
         op.execute(f"COMMENT ON COLUMN score_model_versions.{column} IS {_quote(text)}")
-    op.execute("INSERT INTO score_model_versions (county, model_versions, updated_at) "
-               "SELECT DISTINCT ON (county) county, model_versions, updated_at FROM scores "
+    op.execute("INSERT INTO score_model_versions (county, model_versions, components, updated_at) "
+               "SELECT DISTINCT ON (county) county, model_versions, "
+               "ARRAY(SELECT jsonb_object_keys(score_components)), updated_at FROM scores "
                "ORDER BY county, updated_at DESC, id DESC")
     op.execute("ALTER TABLE scores " + ", ".join(f"ADD COLUMN {c} double precision"
                                                  for c in COMPONENT_COLUMNS.values()))
@@ -110,10 +118,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("ALTER TABLE scores ADD COLUMN score_components jsonb NOT NULL DEFAULT '{}', "
                "ADD COLUMN model_versions jsonb NOT NULL DEFAULT '{}'")
-    document = ", ".join(f"{_quote(k)}, {c}" for k, c in COMPONENT_COLUMNS.items())
-    op.execute(f"UPDATE scores s SET score_components = jsonb_build_object({document}), "
-               "model_versions = coalesce((SELECT v.model_versions FROM score_model_versions v "
-               "WHERE v.county = s.county), '{}')")
+    pairs = ", ".join(f"({_quote(k)}, to_jsonb(s.{c}))" for k, c in COMPONENT_COLUMNS.items())
+    op.execute("UPDATE scores s SET score_components = coalesce((SELECT jsonb_object_agg(c.name, c.value) "
+               f"FROM (VALUES {pairs}) AS c(name, value) WHERE c.name = ANY (v.components)), '{{}}'), "
+               "model_versions = v.model_versions FROM score_model_versions v WHERE v.county = s.county")
     for column, text in OLD_COMMENTS.items():
         op.execute(f"COMMENT ON COLUMN scores.{column} IS {_quote(text)}")
     op.execute("ALTER TABLE scores ALTER COLUMN score_components SET STATISTICS 0, "
