@@ -50,12 +50,29 @@ def normalize_parcel_ids(values: pd.Series) -> pd.Series:
     """Upper case, punctuation and spaces dropped ("..0007600046" and "0007600046" agree)."""
     ascii_ids = _ascii_parcel_ids(values)
     if ascii_ids is not None:
-        return ascii_ids
+        return string_series(ascii_ids, values.index, values.name)
+    return _parcel_ids_by_pandas(values)
+
+
+def _parcel_ids_by_pandas(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.upper().str.replace(_PARCEL_JUNK, "", regex=True)
     return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
 
 
-def _ascii_parcel_ids(values: pd.Series) -> pd.Series | None:
+def _parcel_id_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`normalize_parcel_ids` as the match uses them: the ids as text objects (None where missing)
+    and whether each is present. Arrow's ids are taken as objects once, not made a pandas "string"
+    column whose every conversion checks a million values for missing ones again (issue 17: ≈0.4
+    CPU s at a million parcels)."""
+    ascii_ids = _ascii_parcel_ids(values)
+    if ascii_ids is not None:
+        return (ascii_ids.to_numpy(zero_copy_only=False),
+                pc.is_valid(ascii_ids).to_numpy(zero_copy_only=False))
+    ids = _parcel_ids_by_pandas(values)
+    return ids.to_numpy(dtype=object, na_value=None), ids.notna().to_numpy()
+
+
+def _ascii_parcel_ids(values: pd.Series) -> pa.Array | None:
     """`normalize_parcel_ids` by Arrow's kernels (issue 17: pandas' string methods are a Python
     call per value, ≈1 CPU s at a million parcels), for text that is all ASCII — where Arrow's
     upper case and RE2's classes are exactly Python's (`str.upper` maps some other letters to
@@ -71,8 +88,7 @@ def _ascii_parcel_ids(values: pd.Series) -> pd.Series | None:
         text = pc.replace_substring_regex(text, _PARCEL_JUNK.pattern, "")
     # Empty or only zeros: nothing is left once the leading zeros are trimmed.
     unusable = pc.equal(pc.ascii_ltrim(text, "0"), "")
-    text = pc.if_else(pc.fill_null(unusable, True), pa.scalar(None, pa.large_string()), text)
-    return string_series(text, values.index, values.name)
+    return pc.if_else(pc.fill_null(unusable, True), pa.scalar(None, pa.large_string()), text)
 
 
 def _prospect_key(kind: str, value: str) -> str:
@@ -87,6 +103,10 @@ def _prospect_keys(kind: str, values: np.ndarray) -> list[str]:
     """`_prospect_key` of each value; a parcel's is its text, made without a call per value
     (a million parcels, issue 17)."""
     if kind == "parcel":
+        # Text already (the usual ids): the objects themselves, without a `str` call for each of a
+        # million (≈0.15 CPU s, issue 17).
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            return values.tolist()
         return [str(value) for value in values]
     return [_prospect_key(kind, str(value)) for value in values]
 
@@ -128,9 +148,13 @@ def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def sorted_codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """`sorted_codes` of a column with missing values: their code is -1 (as `pd.factorize`'s)."""
-    present = values.notna().to_numpy()
+    return sorted_codes_where(values.to_numpy(dtype=object), values.notna().to_numpy())
+
+
+def sorted_codes_where(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`sorted_codes_of` of objects whose missing ones are known (`present` false): -1 for those."""
     codes = np.full(len(values), -1, dtype=np.intp)
-    codes[present], uniques = sorted_codes(values.to_numpy(dtype=object)[present])
+    codes[present], uniques = sorted_codes(values[present])
     return codes, uniques
 
 
@@ -187,23 +211,29 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         empty = pd.DataFrame(columns=["source", "source_id", "prospect_key", "matched_on"])
         return MatchResult(pd.Series([], index=index, dtype=object), empty, 0, 0)
 
-    parcel = (normalize_parcel_ids(records["parcel_id"]) if "parcel_id" in records.columns
-              else pd.Series(pd.NA, index=index, dtype="string"))
+    # The parcel ids and address keys stay text objects with None for a missing value (pandas
+    # "string" columns checked a million values for missing ones on every conversion: ≈0.5–1
+    # CPU s of the match at a million parcels, issue 17).
+    if "parcel_id" in records.columns:
+        parcel, has_parcel = _parcel_id_objects(records["parcel_id"])
+    else:
+        parcel, has_parcel = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
     if "address" in records.columns:
-        address = records["address"].astype("string").fillna("")
+        address = records["address"]  # `normalize_addresses` reads it as text, missing as ""
         if "unit" in records.columns:
+            address = address.astype("string").fillna("")
             unit = records["unit"].astype("string").fillna("").str.strip()
             address = address.where(unit == "", address + " UNIT " + unit)
         norm = normalize_addresses(address, _column(records, "city"), _column(records, "state"),
                                    _column(records, "zip"))
-        address_key = norm["address_key"].astype("string")
+        address_key = pd.Series(norm["address_key"].to_numpy(dtype=object), index=index)
     else:
-        address_key = pd.Series(pd.NA, index=index, dtype="string")
+        address_key = pd.Series(None, index=index, dtype=object)
 
     # Sorted codes: the parcel edges' groups and, below, each component's smallest parcel id
     # (its key) from one factorization of the million ids (issue 17: they were factorized twice).
-    parcel_codes, parcel_uniques = sorted_codes_of(parcel)
-    address_codes = pd.factorize(address_key, use_na_sentinel=True)[0]
+    parcel_codes, parcel_uniques = sorted_codes_where(parcel, has_parcel)
+    address_codes = pd.factorize(address_key.to_numpy(), use_na_sentinel=True)[0]
 
     def allowed(a: np.ndarray, b: np.ndarray, *stronger: np.ndarray) -> np.ndarray:
         ok = np.ones(a.size, dtype=bool)
@@ -245,7 +275,7 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
 
     # Stable key per component from its strongest identifier.
     identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]] = [
-        ("parcel", lambda rows: parcel.iloc[rows]),
+        ("parcel", lambda rows: pd.Series(parcel[rows])),  # not called: its codes are `coded`'s
         ("address", lambda rows: address_key.iloc[rows]),
         ("coords", lambda rows: None if lat is None or lon is None else
          lat.iloc[rows].round(5).astype("string") + "," + lon.iloc[rows].round(5).astype("string")),

@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pandas.testing import assert_frame_equal, assert_index_equal, assert_series_equal
 
@@ -173,3 +174,46 @@ def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
     assert (coded["parcel"][0] == -1).sum() == parcel.isna().sum()
     assert matching._component_keys(labels, count, identifiers, coded=coded).tolist() == \
         matching._component_keys(labels, count, identifiers).tolist()
+
+
+@pytest.mark.parametrize("values", [
+    ["0007600046", "ab-12 c", "", "000", None, np.nan, "Z"],  # ASCII: Arrow's ids
+    ["ä9", "straße 1", None, "..7"],  # other text: pandas' ids
+    [7, "7", None, 0],  # numbers: pandas' ids
+])
+def test_the_matchs_parcel_id_objects_are_the_normalized_ids(values: list[object]) -> None:
+    """The match's ids as objects (twenty-seventh round (c): no pandas "string" column) are
+    `normalize_parcel_ids`' values, None where it has a missing one, on either path."""
+    column = pd.Series(values, dtype=object)
+    ids, present = matching._parcel_id_objects(column)
+    expected = normalize_parcel_ids(column)
+    assert present.tolist() == expected.notna().tolist()
+    assert ids.tolist() == [v if p else None for v, p in zip(expected.tolist(), present, strict=True)]
+    codes, uniques = matching.sorted_codes_where(ids, present)
+    expected_codes, expected_uniques = matching.sorted_codes_of(expected)
+    assert codes.tolist() == expected_codes.tolist() and uniques.tolist() == expected_uniques.tolist()
+
+
+def test_parcel_records_take_the_columns_own_arrays() -> None:
+    """`_values`: a NumPy column's ndarray itself (no copy, no missing-value check made for the
+    frame), an Arrow column's array as it is."""
+    from realestate_assets.discovery.collect import _values
+
+    text = pd.Series(["a", None, "b"], dtype=object)
+    assert isinstance(_values(text), np.ndarray) and np.shares_memory(_values(text), text.to_numpy())
+    arrow = pd.Series(["a", None], dtype=pd.ArrowDtype(pa.large_string()))
+    assert _values(arrow) is arrow.array
+
+
+def test_addresses_read_as_text_give_the_keys_of_text_addresses() -> None:
+    """An address column passed to the normalizer as it is (numbers, missing values) keys the
+    records as the same column made text with missing values "" did; with a unit too."""
+    n = 12
+    address = pd.Series([None, "12 Main St", 12, "12 MAIN STREET", np.nan, "4 Elm Ave"] * 2, dtype=object)
+    records = pd.DataFrame({"source": "mls", "source_id": [f"L{i}" for i in range(n)], "address": address,
+                            "city": "Seattle", "state": "WA", "zip": "98101"})
+    as_text = records.assign(address=address.astype("string").fillna("").astype(object))
+    assert match_prospects(records).links.equals(match_prospects(as_text).links)
+    units = records.assign(unit=["", "4B", None, "4b", "", " 1 "] * 2)
+    assert match_prospects(units).links.equals(match_prospects(units.assign(address=as_text["address"])).links)
+    assert match_prospects(units).prospects == match_prospects(units.assign(address=as_text["address"])).prospects
