@@ -563,25 +563,3 @@ def test_binary_rows_are_the_fields_one_after_another() -> None:
         assert rows is not None
         got = b"".join(iter(lambda: rows.read(7), b""))
     assert got == expected
-
-
-SHUFFLED = """
-SELECT d, t, s, k FROM (VALUES
-  ('2021-03-01'::date, 'b' COLLATE "C", 'x', 1), ('2020-01-01', 'z', 'x', 2), (NULL, 'a', 'x', 3),
-  ('2021-03-01', 'B', 'x', 4), ('2021-03-01', 'é', 'x', 5), ('2021-03-01', 'b', 'a', 6),
-  ('2020-01-01', NULL, 'x', 7), ('2021-03-01', 'b', NULL, 8), ('2020-01-01', 'z', 'x', 9)
-) AS v(d, t, s, k)
-"""
-
-
-@pytest.mark.parametrize("text_bytes", [copy_io.READ_ONCE_TEXT_BYTES, 0])
-def test_order_by_sorts_on_the_client_as_the_server_sorts(warehouse: Warehouse, text_bytes: int,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # Dates, "C" text by code point, NULLs last, ties (rows 2 and 9) in the read's order.
-    monkeypatch.setattr(copy_io, "READ_ONCE_TEXT_BYTES", text_bytes)
-    keys = ("d", "t", "s")
-    with warehouse.transaction() as conn:
-        frame = read_frame(conn, SHUFFLED, result_columns(conn, SHUFFLED), chunk_rows=2, order_by=keys)
-    server = warehouse.frame(SHUFFLED + ' ORDER BY d, t COLLATE "C", s COLLATE "C", k')
-    pd.testing.assert_frame_equal(frame, server)
-    pd.testing.assert_frame_equal(warehouse.frame(SHUFFLED, order_by=keys), server)

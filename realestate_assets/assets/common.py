@@ -197,21 +197,12 @@ SALE_COLUMNS = ["source", "sale_id", "parcel_id", "sale_price", "sale_date", "us
                 "latitude", "longitude"]
 
 
-# The order of `county_sales`' rows: oldest first, then by sale id (text by code point: the
-# column is COLLATE "C", migration 0054), then by source (two sources' sales of one day and one
-# id, which the server's `ORDER BY sale_date, sale_id` left in no stated order).
-COUNTY_SALES_ORDER = ("sale_date", "sale_id", "source")
-
-
 def county_sales(wh: Warehouse, params: dict[str, str], columns: Collection[str] | None = None) -> pd.DataFrame:
-    """The partition's recorded sales, oldest first (`COUNTY_SALES_ORDER`); only `columns` of them
-    when given (a county-sized frame: at 470k sales the index's columns alone are about half of it).
-    Sorted on the client (`Warehouse.frame(order_by=...)`): the server's sort of a million sales
-    held back every row until it ended, the client idle meanwhile (issue 17)."""
-    chosen = [c for c in SALE_COLUMNS if columns is None or c in columns or c in COUNTY_SALES_ORDER]
+    """The partition's recorded sales, oldest first; only `columns` of them when given (a
+    county-sized frame: at 470k sales the index's columns alone are about half of it)."""
+    chosen = [c for c in SALE_COLUMNS if columns is None or c in columns]
     select = ", ".join("sale_price::float8 AS sale_price" if c == "sale_price" else c for c in chosen)
-    sales = wh.frame(f"SELECT {select} FROM sales WHERE county = :county", params, order_by=COUNTY_SALES_ORDER)
-    return sales if columns is None else sales[[c for c in chosen if c in columns]]
+    return wh.frame(f"SELECT {select} FROM sales WHERE county = :county ORDER BY sale_date, sale_id", params)
 
 
 @contextmanager

@@ -89,20 +89,10 @@ def copy_readable(columns: Sequence[tuple[str, int]]) -> bool:
 
 
 def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]] | None = None,
-               chunk_rows: int = READ_CHUNK_ROWS, order_by: Sequence[str] = ()) -> pd.DataFrame:
-    """The rows of `query` (bound SQL text) as a typed frame, streamed through COPY in chunks.
-
-    `order_by`: result columns the rows are then sorted by here (`sorted_positions`: stable,
-    ascending, NULLs last, text by code point — what `ORDER BY` gives on those columns, text
-    ones `COLLATE "C"`). A query sorted by the server sends no row before its whole result is
-    sorted, so the server's sort and then the client's parse ran one after the other, each side
-    idle meanwhile (issue 17: a million sales); unsorted, the rows stream as they are scanned
-    while the client parses them. The positions are found on the key columns as Arrow parsed
-    them (pandas' text and dates are Python objects), the frame taken in that order."""
+               chunk_rows: int = READ_CHUNK_ROWS) -> pd.DataFrame:
+    """The rows of `query` (bound SQL text) as a typed frame, streamed through COPY in chunks."""
     columns = list(columns) if columns is not None else result_columns(conn, query)
     oids = [oid for _, oid in columns]
-    names = [name for name, _ in columns]
-    keys = [str(names.index(name)) for name in order_by]  # Arrow's column names (`_arrow_chunks`)
     # The chunks' Arrow tables are joined (no copy) and converted once: converting each chunk
     # and then concatenating the frames copied every column again (issue 17: at 1M, `features`'
     # locations and sales reads 0.8–1.0 → 0.5–0.7 CPU s each). Arrow's text is held until then,
@@ -110,12 +100,9 @@ def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]
     # 1M sales' addresses and refs, +165 MB) the chunks are converted as they come, as before.
     tables: list[pa.Table] = []
     frames: list[pd.DataFrame] = []
-    key_tables: list[pa.Table] = []
     text_bytes = 0
     for table in _arrow_chunks(conn, query, columns, chunk_rows):
         tables.append(table)
-        if keys:
-            key_tables.append(table.select(keys))
         text_bytes += sum(table.column(i).nbytes for i, oid in enumerate(oids) if oid not in ARROW_TYPES)
         if text_bytes > READ_ONCE_TEXT_BYTES:
             frames.extend(_typed_frame(held, oids, 0) for held in tables)
@@ -128,29 +115,7 @@ def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]
     else:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, copy=False)
         del frames
-    frame = _finish(frame, columns)
-    if len(key_tables) and len(frame) > 1:
-        order = sorted_positions(pa.concat_tables(key_tables), keys)[0]
-        if not np.array_equal(order, np.arange(len(frame))):
-            frame = frame.take(order).reset_index(drop=True)
-    return frame
-
-
-def sorted_positions(rows: pd.DataFrame | pa.Table, keys: Sequence[str]) -> tuple[np.ndarray, pa.Table | None]:
-    """The positions of `rows` in a stable ascending sort by the columns `keys`, missing values
-    last (as PostgreSQL's `ORDER BY` puts them), text by code point (UTF-8 bytes sort as code
-    points do; as a `COLLATE "C"` column sorts); and the key columns as Arrow sorted them (None
-    when pandas sorted them). Arrow sorts them (pandas compares text as Python objects); a
-    frame's keys Arrow cannot hold are sorted by pandas, in the same order."""
-    keys = list(keys)
-    if isinstance(rows, pa.Table):  # one chunk a column: Arrow's sort of chunked keys took 3× as long
-        table = rows.select(keys).combine_chunks()
-    else:
-        try:
-            table = pa.Table.from_pandas(rows[keys], preserve_index=False)
-        except (pa.ArrowException, UnicodeError):
-            return rows[keys].reset_index(drop=True).sort_values(keys, kind="stable").index.to_numpy(), None
-    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy(), table
+    return _finish(frame, columns)
 
 
 def read_frames(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]] | None = None,

@@ -43,7 +43,6 @@ from realestate_assets.db.copy_io import (
     copy_readable,
     read_frame,
     result_columns,
-    sorted_positions,
     write_frame,
 )
 from realestate_assets.db.urls import sqlalchemy_url
@@ -179,23 +178,18 @@ class Warehouse:
                 conn.autocommit = False
             raw.close()
 
-    def frame(self, query: str, params: dict[str, Any] | None = None, order_by: Sequence[str] = ()) -> pd.DataFrame:
+    def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """The rows of `query` (`:name` parameters) as a frame: the one way assets read a county.
 
         Streamed through COPY into pandas in chunks with the result columns' types
         (db/copy_io.py); a result with a type COPY reading does not handle (arrays, uuid) is
-        read through the cursor as before, with the same frame types. `order_by`: result
-        columns the rows are sorted by on the client, as `ORDER BY` would sort them
-        (`copy_io.read_frame`: the server's sort would hold back every row until it ends)."""
+        read through the cursor as before, with the same frame types."""
         with self.transaction() as conn:
             bound = self.bind(conn, query, params)
             columns = result_columns(conn, bound)
             if copy_readable(columns):
-                return read_frame(conn, bound, columns, order_by=order_by)
-        frame = self.frame_rows(query, params)
-        if order_by and len(frame) > 1:
-            frame = frame.take(sorted_positions(frame, order_by)[0]).reset_index(drop=True)
-        return frame
+                return read_frame(conn, bound, columns)
+        return self.frame_rows(query, params)
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:

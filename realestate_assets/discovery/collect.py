@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from realestate_assets.config_models import CountyConfig, FieldMap, SourceBase
-from realestate_assets.db.copy_io import sorted_positions
 from realestate_assets.discovery.addresses import normalize_addresses
 from realestate_assets.discovery.matching import match_prospects, sorted_codes
 from realestate_assets.discovery.records import Page, Reject
@@ -171,7 +170,11 @@ def sale_order(sales: pd.DataFrame) -> np.ndarray:
 
 def _sale_order(sales: pd.DataFrame) -> tuple[np.ndarray, pa.Table | None]:
     """`sale_order`, and the key columns as Arrow sorted it (None when pandas sorted them)."""
-    return sorted_positions(sales, SALE_ORDER)
+    try:
+        table = pa.Table.from_pandas(sales[SALE_ORDER], preserve_index=False)
+    except (pa.ArrowException, UnicodeError):
+        return sales[SALE_ORDER].reset_index(drop=True).sort_values(SALE_ORDER).index.to_numpy(), None
+    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SALE_ORDER]).to_numpy(), table
 
 
 def _last_sales(sales: pd.DataFrame) -> pd.Index:
