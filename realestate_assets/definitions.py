@@ -27,45 +27,54 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
+from realestate_assets.gc_pause import frozen_once_made
 
-from partitions.counties import county_partitions
-from partitions.tenants import TENANT_ASSETS, county_tenant_partitions
-from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
-from realestate_assets.config_models import CountyConfig, load_scoring, read_county_files
-from realestate_assets.settings import (
-    ENVIRONMENT_VARIABLE,
-    LocalSettings,
-    deployment_plan,
-    environment_name,
-    secrets_required_because,
-    sends_real_email,
-)
-from resources import (
-    BillingResource,
-    MailerResource,
-    ObjectStoreResource,
-    PlatformResource,
-    ScraperResource,
-    SourceCredentialsResource,
-    VectorsResource,
-    WarehouseResource,
-)
-from sensors import (
-    automation_sensor,
-    billing_reconcile_job,
-    billing_reconcile_schedule,
-    discovery_job,
-    discovery_sensors,
-    email_events_sensor,
-    memo_requests_sensor,
-    tenant_partitions_sensor,
-    webhooks_sensor,
-)
-from sensors.alerts import alerts_resource, run_failure_alerts
-from sensors.automation import FOLLOW_UPSTREAM, training_condition
-from sensors.freshness import county_freshness_sensor, with_freshness
-from sensors.run_history import run_history_sensors
+# Every process that loads the code location (a step's process under the multiprocess or K8s
+# executor, the run worker, `reos materialize`, the code server) imports this module once, and
+# what the imports make (≈280k tracked objects: Dagster, pandas, SQLAlchemy, pydantic, the
+# assets) lives as long as the process. With the collector on they set off ≈5 full collections
+# (0.4–0.5 CPU s at load 10, issue 17) and every later full one walked them again (the run's
+# set-up, `scores`' SHAP thread, the interpreter's exit): paused while made, then frozen.
+with frozen_once_made():
+    import dagster as dg
+
+    from partitions.counties import county_partitions
+    from partitions.tenants import TENANT_ASSETS, county_tenant_partitions
+    from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
+    from realestate_assets.config_models import CountyConfig, load_scoring, read_county_files
+    from realestate_assets.settings import (
+        ENVIRONMENT_VARIABLE,
+        LocalSettings,
+        deployment_plan,
+        environment_name,
+        secrets_required_because,
+        sends_real_email,
+    )
+    from resources import (
+        BillingResource,
+        MailerResource,
+        ObjectStoreResource,
+        PlatformResource,
+        ScraperResource,
+        SourceCredentialsResource,
+        VectorsResource,
+        WarehouseResource,
+    )
+    from sensors import (
+        automation_sensor,
+        billing_reconcile_job,
+        billing_reconcile_schedule,
+        discovery_job,
+        discovery_sensors,
+        email_events_sensor,
+        memo_requests_sensor,
+        tenant_partitions_sensor,
+        webhooks_sensor,
+    )
+    from sensors.alerts import alerts_resource, run_failure_alerts
+    from sensors.automation import FOLLOW_UPSTREAM, training_condition
+    from sensors.freshness import county_freshness_sensor, with_freshness
+    from sensors.run_history import run_history_sensors
 
 ENVIRONMENTS = ("local", "staging", "production")
 # The Definitions' metadata key listing county files that failed to load ({stem: error}).

@@ -1,7 +1,6 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
 import functools
-import gc
 import os
 import threading
 from collections import Counter
@@ -27,7 +26,7 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
-from realestate_assets.gc_pause import paused_gc
+from realestate_assets.gc_pause import frozen_once_made
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
 from realestate_assets.ml.features import (
@@ -226,11 +225,11 @@ def _gx_batches() -> tuple[ModuleType, Any]:
     # (pydantic's model classes, ≈1,200 modules). With the collector on, they set off ≈300 young
     # and one full collection (≈0.18 CPU s in the step at 43k, all of it holding the GIL the step's
     # own thread waits for: issue 17), and every later full collection would walk them again. So
-    # the collector is paused while they are made, and what is live then is frozen (as the API
-    # does after its imports, api/serve.py): later collections skip it. The price: a cycle among
+    # the collector is paused while they are made, and what is live then is frozen (as the code
+    # location's imports are, definitions.py; `frozen_once_made`): later collections skip it. The price: a cycle among
     # the objects live at that moment that becomes garbage later is never collected; once per
     # process, and a step's frames are freed by reference counting, not by the collector.
-    with paused_gc():
+    with frozen_once_made():
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -238,7 +237,6 @@ def _gx_batches() -> tuple[ModuleType, Any]:
         context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
         batches = (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
                    .add_batch_definition_whole_dataframe("all"))
-        gc.freeze()
     return gx, batches
 
 
