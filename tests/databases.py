@@ -29,6 +29,17 @@ def psycopg2_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2", "postgresql")
 
 
+def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """`sql` with `params` on a connection of its own, committed: its rows (none for a write)."""
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 @contextmanager
 def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
     # Alembic imported here, not at the top: tests/conftest.py imports this module in xdist's

@@ -21,7 +21,7 @@ from realestate_assets.ml.scoring import (
     score_components_of,
     score_components_sql,
 )
-from tests.databases import psycopg2_dsn
+from tests.databases import psycopg2_dsn, query
 
 VERSIONS = {"avm": "avm-a", "deal": "deal-a", "sale_propensity": "sp-a"}
 
@@ -33,16 +33,6 @@ def _migration() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(psycopg2_dsn(url))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
 
 
 def test_one_mapping_of_components_to_columns() -> None:
@@ -99,21 +89,21 @@ def test_the_readers_see_the_document_the_column_held(database_url: str) -> None
     """`score_components_sql` gives the county's components, each percentile as a JSON number with
     its fraction (what the writer's JSON had: 1.0, not 1), NULL as null; none without a county row."""
     county = f"smv_{uuid.uuid4().hex[:8]}"
-    _rows(database_url, "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
+    query(database_url, "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
           "model_version, equity_percentile, tenure_percentile, upside_percentile) "
           "VALUES (%s, 'k', '2026-12-01', 50, 1, 'v', 1.0, 0.1234, NULL)", (county,))
     read = (f"SELECT {score_components_sql('s')}::text FROM scores s "
             "LEFT JOIN score_model_versions v ON v.county = s.county WHERE s.county = %s")
     try:
-        assert _rows(database_url, read, (county,)) == [("{}",)]
-        _rows(database_url, "INSERT INTO score_model_versions (county, components) "
+        assert query(database_url, read, (county,)) == [("{}",)]
+        query(database_url, "INSERT INTO score_model_versions (county, components) "
               "VALUES (%s, '{equity,tenure,upside,confidence}')", (county,))
-        (document,) = _rows(database_url, read, (county,))[0]
+        (document,) = query(database_url, read, (county,))[0]
         assert document == '{"equity": 1.0000, "tenure": 0.1234, "upside": null, "confidence": null}'
         assert json.loads(document) == {"equity": 1.0, "tenure": 0.1234, "upside": None, "confidence": None}
     finally:
-        _rows(database_url, "DELETE FROM scores WHERE county = %s", (county,))
-        _rows(database_url, "DELETE FROM score_model_versions WHERE county = %s", (county,))
+        query(database_url, "DELETE FROM scores WHERE county = %s", (county,))
+        query(database_url, "DELETE FROM score_model_versions WHERE county = %s", (county,))
 
 
 def test_the_migration_moves_the_values_down_and_up(fresh_database: str) -> None:
@@ -127,31 +117,31 @@ def test_the_migration_moves_the_values_down_and_up(fresh_database: str) -> None
                                                                              "confidence"]}
     for county, versions in (("c_one", VERSIONS), ("c_two", {"avm": "avm-x"})):
         for rank, (key, document) in enumerate(by_county[county].items(), 1):
-            _rows(fresh_database, "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
+            query(fresh_database, "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
                   "model_version, score_components, model_versions) VALUES (%s, %s, '2026-12-01', 50, %s, 'v', "
                   "%s, %s)", (county, key, rank, json.dumps(document), json.dumps(versions)))
     upgrade(fresh_database, "0060")
     columns = list(SCORE_COMPONENT_COLUMNS.values())
-    found = _rows(fresh_database, f"SELECT county, prospect_key, {', '.join(columns)} FROM scores ORDER BY 1, 2")
+    found = query(fresh_database, f"SELECT county, prospect_key, {', '.join(columns)} FROM scores ORDER BY 1, 2")
     for county, key, *values in found:
         assert values == [by_county[county][key].get(name) for name in SCORE_COMPONENT_COLUMNS], (county, key)
-    assert {county: (versions, sorted(components)) for county, versions, components in _rows(
+    assert {county: (versions, sorted(components)) for county, versions, components in query(
         fresh_database, "SELECT county, model_versions, components FROM score_model_versions")} == \
         {"c_one": (VERSIONS, sorted(names["c_one"])), "c_two": ({"avm": "avm-x"}, sorted(names["c_two"]))}
     # Public county data as `scores`: the API role reads it under the same policy.
-    assert _rows(fresh_database, "SELECT relrowsecurity FROM pg_class WHERE relname = 'score_model_versions'") == \
+    assert query(fresh_database, "SELECT relrowsecurity FROM pg_class WHERE relname = 'score_model_versions'") == \
         [(True,)]
-    assert _rows(fresh_database, "SELECT polname FROM pg_policy WHERE polrelid = 'score_model_versions'::regclass") \
+    assert query(fresh_database, "SELECT polname FROM pg_policy WHERE polrelid = 'score_model_versions'::regclass") \
         == [("county_subscribed",)]
-    assert _rows(fresh_database, "SELECT has_table_privilege('reos_api', 'score_model_versions', 'SELECT'), "
+    assert query(fresh_database, "SELECT has_table_privilege('reos_api', 'score_model_versions', 'SELECT'), "
                  "has_table_privilege('reos_api', 'score_model_versions', 'INSERT')") == [(True, False)]
     downgrade(fresh_database, "0059")
-    back = _rows(fresh_database, "SELECT county, prospect_key, score_components, model_versions FROM scores "
+    back = query(fresh_database, "SELECT county, prospect_key, score_components, model_versions FROM scores "
                  "ORDER BY 1, 2")
     for county, key, document, versions in back:
         assert document == by_county[county][key], (county, key)
         assert versions == (VERSIONS if county == "c_one" else {"avm": "avm-x"})
-    assert _rows(fresh_database, "SELECT to_regclass('score_model_versions')") == [(None,)]
+    assert query(fresh_database, "SELECT to_regclass('score_model_versions')") == [(None,)]
     upgrade(fresh_database, "0060")
-    assert _rows(fresh_database, f"SELECT county, prospect_key, {', '.join(columns)} FROM scores ORDER BY 1, 2") \
+    assert query(fresh_database, f"SELECT county, prospect_key, {', '.join(columns)} FROM scores ORDER BY 1, 2") \
         == found

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # run as a script: `python bench/chaos/run.py`
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from tests.databases import clear_public_tables, create_tenant, psycopg2_dsn, scratch_database  # noqa: E402
+from tests.databases import clear_public_tables, create_tenant, psycopg2_dsn, query, scratch_database  # noqa: E402
 
 # Each table a run writes and the natural key one row of it stands for (tenant_id left out: two
 # tenants' runs are compared). Public county tables have no tenant (DESIGN §9): a snapshot reads
@@ -105,18 +105,6 @@ def snapshot(url: str, tenant: str) -> Snapshot:
                 cur.execute(f"SELECT {columns} FROM {table} t{join} WHERE {scope}{where}", (tenant,))
                 out[table] = table_snapshot(cur.fetchall())
             return out
-    finally:
-        conn.close()
-
-
-def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    import psycopg2
-
-    conn = psycopg2.connect(psycopg2_dsn(url))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description else []
     finally:
         conn.close()
 
