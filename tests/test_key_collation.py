@@ -4,6 +4,7 @@ across the tables that compare them, and the migration comes down and up again."
 from __future__ import annotations
 
 import importlib.util
+import re
 import uuid
 
 import psycopg2
@@ -27,13 +28,22 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (%s)
 """
 
 
-def _key_columns() -> dict[str, tuple[str, ...]]:
-    path = next((MIGRATIONS / "versions").glob("0054_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0054", path)
+def _key_columns(revision: str = "0054") -> dict[str, tuple[str, ...]]:
+    """A migration's `KEY_COLUMNS` (0054's: the key columns it made `COLLATE "C"`)."""
+    path = next((MIGRATIONS / "versions").glob(f"{revision}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.KEY_COLUMNS
+
+
+def _all_key_columns() -> set[tuple[str, str]]:
+    """Every (table, key column) 0054 and the later migrations that add key columns declare."""
+    revisions = sorted(path.name[:4] for path in (MIGRATIONS / "versions").glob("0*.py")
+                       if path.name[:4] >= "0054" and re.search(r"^KEY_COLUMNS\b", path.read_text(), re.M))
+    return {(table, column) for revision in revisions
+            for table, columns in _key_columns(revision).items() for column in columns}
 
 
 def _collations(url: str) -> dict[tuple[str, str], str]:
@@ -59,12 +69,12 @@ def _policies(url: str) -> list[tuple]:
 
 
 def test_every_key_column_is_c_and_no_other_column_of_those_names(database_url: str) -> None:
-    declared = {(table, column) for table, columns in _key_columns().items() for column in columns}
+    declared = _all_key_columns()
     found = _collations(database_url)
     assert declared <= set(found)  # the list names real columns
     assert {key: found[key] for key in declared} == dict.fromkeys(declared, "C")
     others = {key: collation for key, collation in found.items() if key not in declared}
-    assert set(others) == NOT_KEYS, "a key column not in migration 0054's KEY_COLUMNS"
+    assert set(others) == NOT_KEYS, "a key column not in the KEY_COLUMNS of 0054 or a later migration"
 
 
 def test_joins_and_policies_across_tables_compare_in_c(database_url: str) -> None:

@@ -62,6 +62,8 @@ COMMENTS = {
                    "columns), as the scoring method gives them."),
     "updated_at": "When the scores step last changed the versions.",
 }
+# The key columns this migration adds, `COLLATE "C"` as 0054's (read by tests/test_key_collation.py).
+KEY_COLUMNS = {"score_model_versions": ("county",)}
 # The response cache's dependencies this migration adds (0037's form: table -> scope column, prefix).
 DEPENDENCIES = {"score_model_versions": ("county", "c:")}
 OLD_COMMENTS = {
