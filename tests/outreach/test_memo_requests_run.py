@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg2
 import pytest
 
 from realestate_assets.accounts import quotas
 from realestate_assets.accounts.plans import PLANS
 from realestate_assets.definitions import Deployment
 from realestate_assets.docs.memo import TEMPLATE_VERSIONS
-from tests.databases import psycopg2_dsn
+from tests.databases import query
 from tests.outreach.test_quota_skip import PUBLIC, _metadata
 from tests.outreach.test_tenant_objects import _checks, _run
 from tests.samples import shared_sample_deployment
@@ -30,13 +29,7 @@ def county(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Deplo
 
 
 def _query(database_url: str, statement: str, *args: Any) -> list[tuple]:
-    conn = psycopg2.connect(psycopg2_dsn(database_url))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
+    return query(database_url, statement, args)
 
 
 def _ask(database_url: str, tenant: str, prospect_key: str, templates: str = "{}") -> None:
