@@ -93,8 +93,8 @@ SUSPECT_SALE = "last sale likely not at market value"
 SALE_FLAG_COLUMNS = ("last_sale_instrument", "last_sale_reason", "last_sale_warnings")
 # The last recorded sale's flags per parcel of a county (the same last sale as enrichment's:
 # newest date, then highest sale id), joined by the scores asset and the memo query.
-LAST_SALE_FLAGS = ("sale_instrument AS last_sale_instrument, sale_reason AS last_sale_reason, "
-                   "sale_warnings AS last_sale_warnings")
+SALES_FLAG_COLUMNS = tuple(c.removeprefix("last_") for c in SALE_FLAG_COLUMNS)  # their `sales` columns
+LAST_SALE_FLAGS = ", ".join(f"{s} AS {c}" for s, c in zip(SALES_FLAG_COLUMNS, SALE_FLAG_COLUMNS, strict=True))
 LAST_SALE_ORDER = 'sale_date DESC, sale_id COLLATE "C" DESC'
 LAST_SALE_FLAGS_SQL = f"""
 SELECT DISTINCT ON (parcel_id) parcel_id, {LAST_SALE_FLAGS}
@@ -105,10 +105,17 @@ ORDER BY parcel_id, {LAST_SALE_ORDER}
 # what `scores` joins on the client to its feature rows, read on a second connection in the same
 # snapshot while the features stream in key order from their index, so the first feature row no
 # longer waits for this `DISTINCT ON` and the join's sort (docs/scale.md, twenty-fifth round (e)).
+# Only when the county has a flagged sale at all (the `EXISTS`, a one-time filter: without one
+# no last sale has a flag): a county file that maps no flags (the bundled King County file) is
+# then one scan of its sales, stopped at the first flag where there are some, instead of the
+# `DISTINCT ON` over every sale — ≈1 server CPU s at a million parcels, on the core the
+# predictions do not use (docs/scale.md, twenty-eighth round (d)).
 FLAGGED_LAST_SALES_SQL = f"""
 SELECT p.prospect_key, {', '.join(f'ls.{c}' for c in SALE_FLAG_COLUMNS)}
 FROM prospects p JOIN ({LAST_SALE_FLAGS_SQL}) ls ON ls.parcel_id = p.parcel_id
 WHERE p.county = :county AND ({' OR '.join(f'ls.{c} IS NOT NULL' for c in SALE_FLAG_COLUMNS)})
+  AND EXISTS (SELECT 1 FROM sales s WHERE s.county = :county
+              AND ({' OR '.join(f's.{c} IS NOT NULL' for c in SALES_FLAG_COLUMNS)}))
 """
 # The `scores` asset's inputs (its feature rows with the last sale's flags) for a few prospects:
 # each one's last sale looked up by its parcel (ix_sales_parcel), not the county's every sale.
