@@ -154,6 +154,45 @@ def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(databas
         assert flagged_last_sales(wh, {"county": county}, export_snapshot(now))["prospect_key"].tolist() == ["p1"]
 
 
+def test_a_county_without_a_flagged_sale_skips_the_last_sales_distinct_on(database_url: str) -> None:
+    """FLAGGED_LAST_SALES_SQL in a county whose sales carry no flag (its file maps none): no row,
+    and the `DISTINCT ON` over the county's every sale is never run (the one-time `EXISTS`);
+    once one sale has a flag, the last sales are judged as before (an earlier flagged sale is
+    not the last)."""
+    from realestate_assets.db.warehouse import Warehouse
+    from realestate_assets.ml.scoring import FLAGGED_LAST_SALES_SQL
+
+    wh = Warehouse(database_url)
+    county = f"noflags_{uuid.uuid4().hex[:8]}"  # public county data: a county of the test's own
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+                    "VALUES (%s, 'kc', 'a', '1', 300000, '2015-01-01'), (%s, 'kc', 'b', '1', 400000, '2016-01-01'), "
+                    "(%s, 'kc', 'c', '2', 500000, '2016-02-01')", (county, county, county))
+        cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id) VALUES (%s, 'p1', '1'), "
+                    "(%s, 'p2', '2')", (county, county))
+    assert wh.frame(FLAGGED_LAST_SALES_SQL, {"county": county}).empty
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) " + wh.bind(conn, FLAGGED_LAST_SALES_SQL,
+                                                                                    {"county": county}))
+        plan = cur.fetchone()[0][0]["Plan"]
+
+    def nodes(node: dict) -> list[dict]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    (unique,) = [n for n in nodes(plan) if n["Node Type"] == "Unique"]
+    assert unique["Actual Loops"] == 0  # never executed
+    with wh.transaction() as conn, conn.cursor() as cur:  # parcel 1's earlier sale is a quit claim
+        cur.execute("UPDATE sales SET sale_instrument = 'Quit Claim Deed' WHERE county = %s AND sale_id = 'a'",
+                    (county,))
+    assert wh.frame(FLAGGED_LAST_SALES_SQL, {"county": county}).empty
+    with wh.transaction() as conn, conn.cursor() as cur:
+        cur.execute("UPDATE sales SET sale_warnings = 'PARTIAL INTEREST' WHERE county = %s AND sale_id = 'c'",
+                    (county,))
+    flagged = wh.frame(FLAGGED_LAST_SALES_SQL, {"county": county})
+    assert flagged["prospect_key"].tolist() == ["p2"]
+    assert flagged["last_sale_warnings"].tolist() == ["PARTIAL INTEREST"]
+
+
 def test_rows_without_flags_are_judged_by_price_alone_and_flagged_rows_by_their_text() -> None:
     # Most rows of a county carry no flag (none at all where its file has no such columns): only
     # the flagged rows' text is searched, by position, whatever the index.
