@@ -68,13 +68,16 @@ def coverage_audit(floor: float, required: list[str]) -> Audit:
     source answered (ok or a definite no-match) for at least the same share."""
 
     def audit(conn: Any, stage: str) -> list[AuditResult]:
-        # The staged rows' statuses are their documents' (migration 0061: one per distinct document).
-        answered = [sql.SQL("count(*) FILTER (WHERE {} -> {} ->> 'status' = 'ok')").format(
+        # The staged rows counted per status document (migration 0061: one per distinct document,
+        # a handful a county), each document then read once, not once per row.
+        answered = [sql.SQL("coalesce(sum(e.n) FILTER (WHERE {} -> {} ->> 'status' = 'ok'), 0)").format(
             sql.SQL(source_status_sql("e")), sql.Literal(name)) for name in required]
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE status = 'enriched'){} FROM {} e").format(
+            cur.execute(sql.SQL("SELECT coalesce(sum(e.n), 0), coalesce(sum(e.enriched), 0){} FROM (SELECT "
+                                "source_status_id, count(*) AS n, count(*) FILTER (WHERE status = 'enriched') "
+                                "AS enriched FROM {} GROUP BY source_status_id) e").format(
                 sql.SQL("").join(sql.SQL(", ") + a for a in answered), sql.Identifier(stage)))
-            n, enriched, *by_required = cur.fetchone()
+            n, enriched, *by_required = (int(v) for v in cur.fetchone())
         coverage = enriched / n if n else 0.0
         share = {name: round(count / n, 4) if n else 0.0 for name, count in zip(required, by_required, strict=True)}
         short = {name: value for name, value in share.items() if value < floor}
