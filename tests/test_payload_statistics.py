@@ -37,11 +37,12 @@ def _listed(columns: dict[str, tuple[str, ...]]) -> set[tuple[str, str]]:
 
 
 def _payload_columns(head: bool = True) -> set[tuple[str, str]]:
-    """0055's list; at the head, without the columns 0060 dropped and with the ones it added."""
+    """0055's list; at the head, without the columns later migrations dropped and with the ones they added."""
     listed = _listed(_migration("0055").PAYLOAD_COLUMNS)
     if head:
-        later = _migration("0060")
-        listed = (listed - _listed(later.DROPPED_COLUMNS)) | _listed(later.PAYLOAD_COLUMNS)
+        for number in ("0060", "0061"):
+            later = _migration(number)
+            listed = (listed - _listed(later.DROPPED_COLUMNS)) | _listed(later.PAYLOAD_COLUMNS)
     return listed
 
 

@@ -23,7 +23,8 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, JSON_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, STORED_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.source_statuses import SourceStatusIds, source_status_sql
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
@@ -67,12 +68,16 @@ def coverage_audit(floor: float, required: list[str]) -> Audit:
     source answered (ok or a definite no-match) for at least the same share."""
 
     def audit(conn: Any, stage: str) -> list[AuditResult]:
-        answered = [sql.SQL("count(*) FILTER (WHERE source_status -> {} ->> 'status' = 'ok')").format(
-            sql.Literal(name)) for name in required]
+        # The staged rows counted per status document (migration 0061: one per distinct document,
+        # a handful a county), each document then read once, not once per row.
+        answered = [sql.SQL("coalesce(sum(e.n) FILTER (WHERE {} -> {} ->> 'status' = 'ok'), 0)").format(
+            sql.SQL(source_status_sql("e")), sql.Literal(name)) for name in required]
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*), count(*) FILTER (WHERE status = 'enriched'){} FROM {}").format(
+            cur.execute(sql.SQL("SELECT coalesce(sum(e.n), 0), coalesce(sum(e.enriched), 0){} FROM (SELECT "
+                                "source_status_id, count(*) AS n, count(*) FILTER (WHERE status = 'enriched') "
+                                "AS enriched FROM {} GROUP BY source_status_id) e").format(
                 sql.SQL("").join(sql.SQL(", ") + a for a in answered), sql.Identifier(stage)))
-            n, enriched, *by_required = cur.fetchone()
+            n, enriched, *by_required = (int(v) for v in cur.fetchone())
         coverage = enriched / n if n else 0.0
         share = {name: round(count / n, 4) if n else 0.0 for name, count in zip(required, by_required, strict=True)}
         short = {name: value for name, value in share.items() if value < floor}
@@ -139,17 +144,20 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                            redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
                            assessor=roll) as enricher, wh.transaction() as conn:
         del roll  # the enricher keeps what it needs of it
+        statuses = SourceStatusIds(conn, county.key)  # the rows' status documents, in this transaction
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
             for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
-                frame = enricher.enrich(prospects, previous, tally)
+                frame = statuses.store(enricher.enrich(prospects, previous, tally))
                 del prospects, previous
                 yield frame
                 del frame  # staged: not held while the next chunk is made
 
-        stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=ENRICHMENT_COLUMNS,
+        stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=STORED_COLUMNS,
                                county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required),
-                               json_text=JSON_COLUMNS)  # built as JSON text by the enricher
+                               json_text=["provenance"])  # built as JSON text by the enricher
+        if stats.published:  # the slice is this run's rows: the documents they name are the county's
+            statuses.prune()
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
         # No prospect status moves: `enriched` is read from these rows (db/lifecycle.PUBLIC_STATUS).

@@ -23,7 +23,7 @@ TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 # and the run history of the assets computing them (0029).
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
                            "features", "ml_models", "scores", "score_model_versions", "pipeline_runs",
-                           "market_indexes"})
+                           "market_indexes", "enrichment_source_statuses"})  # 0061: enrichment's statuses
 # Logs every stage writes: tenant_id NULL for the public stages, the tenant's for its own (the
 # webhook's `email_events` rejects). Not under tenant RLS: the API reads neither, and may only
 # insert a reject of its own tenant (0016, policy `tenant_insert`).

@@ -51,8 +51,11 @@ SIGNALS = ["absentee_owner", "out_of_state_owner", "years_owned", "corporate_own
            "government_owner", "assessed_to_market_ratio"]
 ENRICHMENT_COLUMNS = ["prospect_key", "as_of_date", "status", "failure_reason", *COUNTY_FACTS, *MARKET_FACTS,
                       *OUTSIDE_FIELDS, "rent_estimate_monthly", *SIGNALS, "provenance", "source_status"]
-# jsonb columns that `CountyEnrichment.enrich` gives as JSON text (sync_partition(json_text=...)).
+# jsonb documents that `CountyEnrichment.enrich` gives as JSON text (sync_partition(json_text=...)).
 JSON_COLUMNS = ("provenance", "source_status")
+# The `enrichment` table's columns: the statuses stored as their document's id (migration 0061,
+# enrich/source_statuses.py), the rest as ENRICHMENT_COLUMNS.
+STORED_COLUMNS = ["source_status_id" if c == "source_status" else c for c in ENRICHMENT_COLUMNS]
 
 
 @dataclass(frozen=True)

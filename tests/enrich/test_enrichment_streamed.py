@@ -21,6 +21,7 @@ from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.definitions import build_definitions
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
 from realestate_assets.enrich.provenance import compact, expand
+from realestate_assets.enrich.source_statuses import SourceStatusIds, columns_sql
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.samples import SOURCE, write_sample_config
 
@@ -45,7 +46,7 @@ def materialize(defs: dg.Definitions, assets: list[str]) -> dg.ExecuteInProcessR
 def rows(wh: Warehouse, since: str) -> pd.DataFrame:
     """The slice's rows (ENRICHMENT_COLUMNS), this run's fetch times replaced by one marker: the
     only value that may differ between two runs (a time per batch)."""
-    frame = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment WHERE county = :county "
+    frame = wh.frame(f"SELECT {columns_sql(ENRICHMENT_COLUMNS, 'e')} FROM enrichment e WHERE county = :county "
                      "ORDER BY prospect_key", PARAMS)
 
     def same_run(value: Any) -> Any:
@@ -61,6 +62,13 @@ def rows(wh: Warehouse, since: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def stored(conn: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (ENRICHMENT_COLUMNS, the statuses as documents) as the table stores it: each row's
+    statuses as its document's id (migration 0061)."""
+    ids = SourceStatusIds(conn, "king_wa").ids(frame["source_status"].map(json.dumps))
+    return frame.drop(columns="source_status").assign(source_status_id=ids)
+
+
 def whole_frame(wh: Warehouse, config: Path) -> pd.DataFrame:
     """The county enriched as one frame (the asset's inputs, read as it read them before it
     streamed), written to the slice with one sync_partition (provenance in its stored form)."""
@@ -69,7 +77,7 @@ def whole_frame(wh: Warehouse, config: Path) -> pd.DataFrame:
         sources=load_sources_config(config / "enrichment_sources.yaml"), comps=load_scoring(config).comps,
         env={}, assessor=wh.frame(ROLL_SQL, PARAMS), previous=wh.frame(PREVIOUS_SQL, PARAMS)).frame
     with wh.transaction() as conn:
-        sync_partition(conn, "enrichment", frame.assign(provenance=frame["provenance"].map(compact)),
+        sync_partition(conn, "enrichment", stored(conn, frame.assign(provenance=frame["provenance"].map(compact))),
                        county="king_wa", keys=["prospect_key"])
     return frame
 
@@ -122,14 +130,14 @@ def test_streamed_enrichment_writes_the_rows_and_figures_of_the_whole_county(mak
                     "jsonb_build_object('assessed_value', %s::jsonb) WHERE county = 'king_wa' AND prospect_key IN "
                     "(SELECT prospect_key FROM (SELECT prospect_key, row_number() OVER (ORDER BY prospect_key) AS n "
                     "FROM enrichment WHERE county = 'king_wa') AS q WHERE n %% 97 = 0)", (json.dumps(KEPT),))
-    before = wh.frame(f"SELECT {', '.join(ENRICHMENT_COLUMNS)} FROM enrichment WHERE county = 'king_wa'")
+    before = wh.frame(f"SELECT {columns_sql(ENRICHMENT_COLUMNS, 'e')} FROM enrichment e WHERE county = 'king_wa'")
     kept_keys = set(before.loc[before["assessed_value"] == 123456, "prospect_key"])
     assert len(kept_keys) > 10
     since = datetime.now(UTC).isoformat()
     whole = whole_frame(wh, config)
     by_whole = rows(wh, since)
     with wh.transaction() as conn:  # the slice as the whole path found it
-        sync_partition(conn, "enrichment", before, county="king_wa", keys=["prospect_key"])
+        sync_partition(conn, "enrichment", stored(conn, before), county="king_wa", keys=["prospect_key"])
     materialize(defs, ["enrichment"])
     by_stream = rows(wh, since)
     pd.testing.assert_frame_equal(by_stream, by_whole)

@@ -15,11 +15,15 @@ import yaml
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment
 from realestate_assets.enrich.provenance import SourceValues, expand, freshness, kept_values, merge_fields
+from realestate_assets.enrich.source_statuses import columns_sql
 from resources import SourceCredentialsResource
 from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
 from tests.enrich.test_enrichment_asset import configure, enrich
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+# The rows' columns the outage tests read back (the statuses as their document: columns_sql).
+COLUMNS = ["prospect_key", "assessed_value", "avm_value", "owner_names", "provenance", "source_status"]
+CENSUS_COLUMNS = ["prospect_key", "tract_geoid", "tract_median_household_income", "provenance", "source_status"]
 
 
 def test_kept_values_are_the_real_earlier_values_with_their_time_and_turn_stale() -> None:
@@ -83,8 +87,8 @@ def test_an_outage_keeps_the_last_good_values_and_reports_staleness(tmp_path: Pa
     wh = Warehouse(database_url)
 
     def rows() -> pd.DataFrame:
-        frame = wh.frame("SELECT prospect_key, assessed_value, avm_value, owner_names, provenance, source_status "
-                         "FROM enrichment WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+        frame = wh.frame(f"SELECT {columns_sql(COLUMNS, 'e')} FROM enrichment e WHERE county = 'king_wa'",
+                         {"t": tenant}).set_index("prospect_key")
         return frame.assign(provenance=frame["provenance"].map(expand))  # per field (stored grouped)
 
     assert enrich(deployment()).success
@@ -146,8 +150,8 @@ def test_a_census_outage_keeps_the_tract_values_too(tmp_path: Path, serve, datab
     wh = Warehouse(database_url)
 
     def rows() -> pd.DataFrame:
-        frame = wh.frame("SELECT prospect_key, tract_geoid, tract_median_household_income, provenance, "
-                         "source_status FROM enrichment WHERE county = 'king_wa'", {"t": tenant})
+        frame = wh.frame(f"SELECT {columns_sql(CENSUS_COLUMNS, 'e')} FROM enrichment e "
+                         "WHERE county = 'king_wa'", {"t": tenant})
         return frame.assign(provenance=frame["provenance"].map(expand)).set_index("prospect_key")
 
     assert enrich(deployment()).success

@@ -47,8 +47,9 @@ ERRORS = (401, 403, 422)
 EXPORT_BATCH = 2000  # rows fetched per round trip from the server-side cursor
 
 # Enrichment columns that describe the row rather than the property.
+# (`source_status_id`: the statuses' document since migration 0061, not shown, as the column before it.)
 ENRICHMENT_META = {"id", "county", "prospect_key", "as_of_date", "status", "failure_reason",
-                   "provenance", "source_status", "created_at", "updated_at"}
+                   "provenance", "source_status", "source_status_id", "created_at", "updated_at"}
 
 
 class PageQuery(BaseModel):
