@@ -22,12 +22,23 @@ import pyarrow.compute as pc
 SOURCE_STATUS_SQL = ("coalesce((SELECT d.source_status FROM enrichment_source_statuses d "
                      "WHERE d.id = {alias}.source_status_id), '{{}}'::jsonb)")
 
-# The document's id, adding it when the county has no such document yet. The CTE's SELECT reads
-# the statement's snapshot (without the row the INSERT adds): exactly one of the two answers.
-_ID_SQL = ("WITH added AS (INSERT INTO enrichment_source_statuses (county, source_status) VALUES (%(county)s, "
-           "%(doc)s::jsonb) ON CONFLICT (county, source_status) DO NOTHING RETURNING id) "
-           "SELECT id FROM added UNION ALL SELECT id FROM enrichment_source_statuses "
-           "WHERE county = %(county)s AND source_status = %(doc)s::jsonb")
+# Each text's document id, the county's new documents added: one statement for a chunk's texts
+# not yet known (a county whose statuses vary per row, e.g. a failing source's reasons, is not one
+# round trip per document). The key is the document's md5 (`ix_enrichment_source_statuses_md5`),
+# not the jsonb itself, whose B-tree entry would refuse a document past ≈2.7 kB (a long failure
+# reason) and fail the step. `known` reads the statement's snapshot (without the rows `added`
+# inserts): each text gets exactly one of the two answers, or none if another transaction added
+# the document meanwhile (the caller asks again).
+_IDS_SQL = """
+WITH input AS (SELECT t.at, md5(t.doc::jsonb::text) AS key, t.doc::jsonb AS doc
+               FROM unnest(%(docs)s::text[]) WITH ORDINALITY AS t(doc, at)),
+added AS (INSERT INTO enrichment_source_statuses (county, source_status)
+          SELECT DISTINCT ON (key) %(county)s, doc FROM input ORDER BY key
+          ON CONFLICT (county, md5(source_status::text)) DO NOTHING RETURNING id, md5(source_status::text) AS key),
+known AS (SELECT d.id, md5(d.source_status::text) AS key FROM enrichment_source_statuses d
+          WHERE d.county = %(county)s AND md5(d.source_status::text) IN (SELECT key FROM input))
+SELECT i.at, coalesce(a.id, k.id) FROM input i LEFT JOIN added a USING (key) LEFT JOIN known k USING (key)
+"""
 
 
 def source_status_sql(alias: str) -> str:
@@ -51,15 +62,14 @@ class SourceStatusIds:
         self._conn, self._county = conn, county
         self._ids: dict[str, int] = {}  # JSON text → its document's id
 
-    def _id(self, text: str) -> int:
-        if (known := self._ids.get(text)) is None:
-            with self._conn.cursor() as cur:
-                while True:  # none only if another transaction added it meanwhile: read it again
-                    cur.execute(_ID_SQL, {"county": self._county, "doc": text})
-                    if (row := cur.fetchone()) is not None:
-                        break
-            known = self._ids[text] = int(row[0])
-        return known
+    def _look_up(self, texts: list[str]) -> None:
+        """Each of `texts`' document ids into `_ids`, the ones the county lacks added."""
+        with self._conn.cursor() as cur:
+            while texts:  # left: the texts another transaction added meanwhile, read again
+                cur.execute(_IDS_SQL, {"county": self._county, "docs": texts})
+                found = {at: id_ for at, id_ in cur.fetchall() if id_ is not None}
+                self._ids.update((texts[at - 1], int(id_)) for at, id_ in found.items())
+                texts = [text for at, text in enumerate(texts, 1) if at not in found]
 
     def ids(self, texts: Iterable[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
         """The id of each row's document (JSON text, none NULL), in row order; the documents
@@ -71,7 +81,9 @@ class SourceStatusIds:
         if texts.null_count:
             raise ValueError("a row without source statuses")
         distinct = pc.unique(texts)
-        at = np.array([self._id(text) for text in distinct.to_pylist()], dtype=np.int64)
+        distinct_texts = distinct.to_pylist()
+        self._look_up([text for text in distinct_texts if text not in self._ids])
+        at = np.array([self._ids[text] for text in distinct_texts], dtype=np.int64)
         return at[pc.index_in(texts, value_set=distinct).to_numpy(zero_copy_only=False)]
 
     def store(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -49,6 +49,29 @@ def test_a_countys_documents_are_written_once_and_pruned(database_url: str) -> N
         conn.close()
 
 
+def test_a_chunk_of_many_documents_and_a_long_one(database_url: str) -> None:
+    """Statuses that vary per row (a failing source's reasons) are looked up together, and a
+    document past the B-tree's ≈2.7 kB entry limit (a long failure reason) is stored like any
+    other: the key is its md5."""
+    county = f"ss_{uuid.uuid4().hex[:8]}"
+    failed = [{"attom": {"status": "failed", "reason": f"HTTPError: 503 for parcel {n}"}} for n in range(300)]
+    long = {"attom": {"status": "failed", "reason": "x" * 3000 + uuid.uuid4().hex * 40}}  # ≈4.3 kB
+    texts = [json.dumps(doc) for doc in [*failed, long, failed[0]]]
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with conn:
+            ids = SourceStatusIds(conn, county).ids(texts)
+            assert len(set(ids)) == 301 and ids[0] == ids[-1]
+        with conn:
+            assert list(SourceStatusIds(conn, county).ids(texts)) == list(ids)  # found, none added
+        stored = dict(query(database_url, "SELECT id, source_status FROM enrichment_source_statuses "
+                            "WHERE county = %s", (county,)))
+        assert len(stored) == 301 and stored[ids[300]] == long and stored[ids[7]] == failed[7]
+    finally:
+        query(database_url, "DELETE FROM enrichment_source_statuses WHERE county = %s", (county,))
+        conn.close()
+
+
 def test_readers_rebuild_the_document(database_url: str) -> None:
     """`source_status_sql` gives the row's document, `{}` for a row written without one (the old
     column's default); `columns_sql` lists the columns with it in its place."""

@@ -8,7 +8,9 @@ row carried its own ≈355 bytes of JSON, parsed by `jsonb_in` in the server's C
 the `enrichment` step writes (a million times at a million parcels).
 
 * `enrichment_source_statuses (id, county, source_status)`: a county's distinct documents, each
-  once (`UNIQUE (county, source_status)`: a re-run finds its documents instead of adding them).
+  once (a unique index on `(county, md5(source_status::text))`: a re-run finds its documents
+  instead of adding them; the md5, not the jsonb, so that a long document — a failure's reason —
+  is not refused by the B-tree's ≈2.7 kB entry limit).
   The `enrichment` step writes the documents its rows need in the transaction that writes the
   rows and, once they are published, deletes the county's documents no row names
   (`enrich/source_statuses.py`). Public county data like `enrichment` (no tenant); the API does not
@@ -55,7 +57,9 @@ def _quote(value: str) -> str:
 
 def upgrade() -> None:
     op.execute('CREATE TABLE enrichment_source_statuses (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, '
-                'county text COLLATE "C" NOT NULL, source_status jsonb NOT NULL, UNIQUE (county, source_status))')
+                'county text COLLATE "C" NOT NULL, source_status jsonb NOT NULL)')
+    op.execute("CREATE UNIQUE INDEX ix_enrichment_source_statuses_md5 "
+               "ON enrichment_source_statuses (county, md5(source_status::text))")
     op.execute("COMMENT ON TABLE enrichment_source_statuses IS "
                "'Each county''s distinct enrichment source-status documents, once each (migration 0061).'")
     for column, text in COMMENTS.items():
