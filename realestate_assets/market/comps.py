@@ -64,6 +64,12 @@ STRATA_PER_BAND = 4
 # as that comp was in the ball.
 BALL_MARGIN, BALL_MARGIN_M = 1e-9, 1e-3
 MIN_BALL_M = 1.0  # the smallest first ball (a row whose fetched candidates were all at its own spot)
+# The first query fetches this share of `candidates` (16 of 24), and only the rows it leaves short
+# fetch all of them: at a million parcels 88% of the rows are complete with 16 (55% with 12), and a
+# KD-tree query of 16 costs ≈0.7 of one of 24 (12: ≈0.6), so the two queries cost ≈0.83 of one
+# (issue 17). The answer is the same with any share: a row complete among fewer candidates has the
+# comps it has among more (`find`'s completeness test).
+FIRST_FETCH_SHARE = 2 / 3
 # Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
 # answer is the same with any number; most of the comps' time is the queries (issue 17).
 QUERY_WORKERS = -1
@@ -221,27 +227,30 @@ class SalesPool:
             short, reach, kept = [], [], []
             for start in range(0, len(todo), step):
                 rows = todo[start:start + step]
-                dist, nbr, whole = self._first_query(code, rows, xy, t_sqft, k, bound, workers)
-                mask = keep(rows[:, None], nbr)
-                rank = np.cumsum(mask, axis=1)
-                # The tree's order is the rule's but among equidistant sales: only rows where two of
-                # the first max_comps + 1 comps are equidistant are put in the rule's order.
-                tied = self._comps_tied(dist, mask, rank)
-                if len(tied):
-                    _, nbr[tied] = self._ties_in_order(dist[tied], nbr[tied])
-                    mask[tied] = keep(rows[tied, None], nbr[tied])
-                    rank[tied] = np.cumsum(mask[tied], axis=1)
-                mask &= rank <= s.max_comps  # nearest first: the first max_comps
-                # Complete when every sale as near as its farthest comp was fetched: a sale beyond the
-                # k fetched tied with that comp could come first (ties: `_ties_in_order`).
-                farthest = np.where(mask, dist, -np.inf).max(axis=1)
-                done = ((rank[:, -1] >= s.max_comps) & (farthest < dist[:, -1])) \
-                    | ~np.isfinite(dist[:, -1]) | whole
-                r, c = np.nonzero(mask & done[:, None])
-                take(rows[r], nbr[r, c], dist[r, c])
-                short.append(rows[~done])
-                reach.append(dist[~done, -1])
-                kept.append(rank[~done, -1])
+                for fetch in self._fetches(k):  # fewer first; the rows left short fetch all k
+                    dist, nbr, whole = self._first_query(code, rows, xy, t_sqft, fetch, bound, workers)
+                    mask = keep(rows[:, None], nbr)
+                    rank = np.cumsum(mask, axis=1)
+                    # The tree's order is the rule's but among equidistant sales: only rows where two of
+                    # the first max_comps + 1 comps are equidistant are put in the rule's order.
+                    tied = self._comps_tied(dist, mask, rank)
+                    if len(tied):
+                        _, nbr[tied] = self._ties_in_order(dist[tied], nbr[tied])
+                        mask[tied] = keep(rows[tied, None], nbr[tied])
+                        rank[tied] = np.cumsum(mask[tied], axis=1)
+                    mask &= rank <= s.max_comps  # nearest first: the first max_comps
+                    # Complete when every sale as near as its farthest comp was fetched: a sale beyond
+                    # the ones fetched tied with that comp could come first (ties: `_ties_in_order`).
+                    # So whatever the number fetched, a complete row's comps are the rule's.
+                    farthest = np.where(mask, dist, -np.inf).max(axis=1)
+                    done = ((rank[:, -1] >= s.max_comps) & (farthest < dist[:, -1])) \
+                        | ~np.isfinite(dist[:, -1]) | whole
+                    r, c = np.nonzero(mask & done[:, None])
+                    take(rows[r], nbr[r, c], dist[r, c])
+                    rows, dist, rank = rows[~done], dist[~done], rank[~done]
+                short.append(rows)
+                reach.append(dist[:, -1])
+                kept.append(rank[:, -1])
             if short:
                 self._search_band(code, np.concatenate(short), np.concatenate(reach), np.concatenate(kept),
                                   xy, t_sqft, keep, take, workers)
@@ -386,6 +395,13 @@ class SalesPool:
                 self._band_trees[key] = (cKDTree(self.xy[at]) if len(at) else None, at)
         return self._band_trees[key]
 
+    @staticmethod
+    def _fetches(k: int) -> tuple[int, ...]:
+        """How many candidates a row's first queries fetch: FIRST_FETCH_SHARE of `k` first, then all
+        `k` for the rows that first query left short (`find`)."""
+        first = int(k * FIRST_FETCH_SHARE)
+        return (first, k) if 0 < first < k else (k,)
+
     def _first_query(self, code: int, rows: np.ndarray, xy: np.ndarray, t_sqft: np.ndarray, k: int, bound: float,
                      workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The `k` nearest sales of each row's size band (targets of use type `code`), as the rows ×
@@ -397,11 +413,17 @@ class SalesPool:
         dist, nbr = np.full((len(rows), k), np.inf), np.full((len(rows), k), n, dtype=np.intp)
         whole = np.zeros(len(rows), dtype=bool)
         lo, hi = self._band_strata(t_sqft[rows])
-        bands, which = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)
-        which = which.ravel()
-        for b, (b_lo, b_hi) in enumerate(bands.T):
-            sel = np.flatnonzero(which == b)
-            tree, at = self._band_tree(code, int(b_lo), int(b_hi))
+        if not len(rows):
+            return dist, nbr, whole
+        # The rows of each band (lo, hi), grouped by one integer key's stable sort: each band's rows
+        # in their order, as `flatnonzero` gives them (`np.unique(axis=1)` over the pairs was ≈0.6
+        # CPU s of a million parcels' comps, issue 17).
+        width = int((hi - lo).max()) + 1
+        key = (lo - lo.min()) * width + (hi - lo)
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+        for sel in np.split(order, starts[1:]):
+            tree, at = self._band_tree(code, int(lo[sel[0]]), int(hi[sel[0]]))
             kb = min(k, len(at))
             whole[sel] = kb >= len(at)
             if tree is None or not kb:

@@ -156,6 +156,36 @@ def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetche
         assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
 
 
+def test_the_first_querys_smaller_fetch_changes_no_comp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first query fetches FIRST_FETCH_SHARE of `candidates`, then all of them for the rows it
+    left short: the chosen rows (ties, order, distances) and the summary are those of one query of
+    all the candidates, whatever the share — with a size band and radius, and without any."""
+    import realestate_assets.market.comps as comps_module
+
+    rng = np.random.default_rng(11)
+    n = 900
+    spot = rng.integers(0, 250, n)  # several sales at one spot: equidistant candidates
+    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(rng.choice([600.0, 1000.0, 1500.0]) * rng.uniform(0.9, 1.1)),
+                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
+                               use="sfr" if rng.random() < 0.85 else "townhouse")
+                          for i, d in enumerate(dates)])
+    targets = sales.sample(200, random_state=7).reset_index(drop=True)
+    for settings in (CompsSettings(radius_m=900, candidates=24, chunk_rows=11),
+                     ScoringConfig().baseline_comps.model_copy(update={"candidates": 24, "chunk_rows": 11})):
+        monkeypatch.setattr(comps_module, "FIRST_FETCH_SHARE", 0.0)  # one query of all the candidates
+        assert SalesPool._fetches(24) == (24,)
+        whole = comparable_sales(targets, sales, AS_OF, settings)
+        assert whole.chosen["distance_m"].duplicated().any()  # ties were there to order
+        for share in (0.05, 0.45, 2 / 3, 0.99):
+            monkeypatch.setattr(comps_module, "FIRST_FETCH_SHARE", share)
+            assert len(SalesPool._fetches(24)) == 2
+            staged = comparable_sales(targets, sales, AS_OF, settings)
+            pd.testing.assert_frame_equal(staged.chosen, whole.chosen, check_exact=True)
+            pd.testing.assert_frame_equal(staged.summary, whole.summary, check_exact=True)
+
+
 def test_each_target_asks_its_size_bands_tree_and_gets_the_rules_comps() -> None:
     """The first query asks the KD-tree of the strata a target's size band spans (`_band_tree`):
     the comps are the plain loop's whatever `candidates` — bands holding fewer sales than are
