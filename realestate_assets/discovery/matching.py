@@ -26,7 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from realestate_assets.discovery.addresses import normalize_addresses
+from realestate_assets.discovery.addresses import address_keys
 from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.geo import to_xy
 
@@ -219,14 +219,13 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     else:
         parcel, has_parcel = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
     if "address" in records.columns:
-        address = records["address"]  # `normalize_addresses` reads it as text, missing as ""
+        address = records["address"]  # `address_keys` reads it as text, missing as ""
         if "unit" in records.columns:
             address = address.astype("string").fillna("")
             unit = records["unit"].astype("string").fillna("").str.strip()
             address = address.where(unit == "", address + " UNIT " + unit)
-        norm = normalize_addresses(address, _column(records, "city"), _column(records, "state"),
-                                   _column(records, "zip"))
-        address_key = pd.Series(norm["address_key"].to_numpy(dtype=object), index=index)
+        address_key = pd.Series(address_keys(address, _column(records, "city"), _column(records, "state"),
+                                             _column(records, "zip")), index=index)
     else:
         address_key = pd.Series(None, index=index, dtype=object)
 

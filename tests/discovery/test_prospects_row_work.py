@@ -160,6 +160,26 @@ def test_prospect_frame_on_sorted_codes_is_the_key_groupby(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_one_record_prospects_taken_beside_grouped_ones_are_the_key_groupby(seed: int) -> None:
+    """Prospects of one record (taken as they are) and of several (grouped) in one frame, with
+    Arrow text, NumPy text and float columns: each column's first non-null value per prospect,
+    as grouping every prospect gave; every prospect of one record (a permutation of the codes)."""
+    rnd = random.Random(seed)
+    n = 300
+    keys = [f"k{rnd.randrange(400 if seed % 2 else 10**6)}" for _ in range(n)]
+    arrow = pd.ArrowDtype(pa.large_string())
+    records = pd.DataFrame({
+        "source": [rnd.choice(["kc", "mls"]) for _ in range(n)],
+        "source_id": [f"s{i}" for i in range(n)],
+        "parcel_id": pd.Series([rnd.choice([None, "1", "2"]) for _ in range(n)], dtype=arrow),
+        "latitude": [rnd.choice([np.nan, 47.5, 47.6]) for _ in range(n)],
+        "longitude": -122.3, "use_type": [rnd.choice([None, "sfr", "condo"]) for _ in range(n)],
+        "rank": sorted(rnd.choice([0, 1]) for _ in range(n)), "prospect_key": keys})
+    got = prospect_frame(Matched(records, pd.DataFrame(), 0.0))
+    assert_frame_equal(got, prospect_frame_by_key_groupby(Matched(records, pd.DataFrame(), 0.0)))
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
     """The parcel ids' sorted codes made once for the edges give each component the key its
     own values' codes gave (`_component_keys` with and without them)."""
