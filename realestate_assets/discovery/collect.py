@@ -326,12 +326,12 @@ def _first_of_each(rows: pd.DataFrame, columns: list[str], codes: np.ndarray,
     taken, not grouped (most prospects have one record — with parcel records alone, every one;
     the groupby's first of a million one-row groups was ≈0.5–1 CPU s at 1M, issue 17); the codes
     with several rows are grouped as before and their values put in their places."""
-    sizes = np.bincount(codes, minlength=count)
     first = np.empty(count, dtype=np.intp)
     if len(codes) == count:  # one row a code: the codes are a permutation of the rows
         first[codes] = np.arange(len(codes), dtype=np.intp)
         grouped = None
     else:
+        sizes = np.bincount(codes, minlength=count)
         order = np.argsort(codes, kind="stable")
         first[:] = order[np.cumsum(sizes) - sizes]
         several = (sizes > 1)[codes]
