@@ -26,7 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from realestate_assets.discovery.addresses import normalize_addresses
+from realestate_assets.discovery.addresses import address_keys
 from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.geo import to_xy
 
@@ -59,17 +59,17 @@ def _parcel_ids_by_pandas(values: pd.Series) -> pd.Series:
     return text.mask(text.isna() | (text == "") | text.str.fullmatch("0+").fillna(False))
 
 
-def _parcel_id_objects(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """`normalize_parcel_ids` as the match uses them: the ids as text objects (None where missing)
-    and whether each is present. Arrow's ids are taken as objects once, not made a pandas "string"
-    column whose every conversion checks a million values for missing ones again (issue 17: ≈0.4
-    CPU s at a million parcels)."""
+def _parcel_id_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`sorted_codes_of(normalize_parcel_ids(values))`, as the match uses the ids: their sorted
+    codes (-1 where missing) and the distinct ids as text objects. Arrow's ids are coded on
+    Arrow's array itself — not made a pandas "string" column whose every conversion checks a
+    million values for missing ones (issue 17: ≈0.4 CPU s at a million parcels), nor a million
+    objects converted back to Arrow for the sort (≈0.3–0.5 CPU s, with the server idle)."""
     ascii_ids = _ascii_parcel_ids(values)
     if ascii_ids is not None:
-        return (ascii_ids.to_numpy(zero_copy_only=False),
-                pc.is_valid(ascii_ids).to_numpy(zero_copy_only=False))
+        return sorted_text_codes(ascii_ids)
     ids = _parcel_ids_by_pandas(values)
-    return ids.to_numpy(dtype=object, na_value=None), ids.notna().to_numpy()
+    return sorted_codes_where(ids.to_numpy(dtype=object, na_value=None), ids.notna().to_numpy())
 
 
 def _ascii_parcel_ids(values: pd.Series) -> pa.Array | None:
@@ -146,6 +146,19 @@ def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rank[indices], values[np.flatnonzero(grows)][order]
 
 
+def sorted_text_codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`sorted_codes_of` of Arrow text, on the array: -1 for a null, the uniques as objects."""
+    encoded = text.dictionary_encode()  # a null keeps a null index
+    if not len(encoded.dictionary):
+        return np.full(len(text), -1, dtype=np.intp), np.empty(0, dtype=object)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order), dtype=np.intp)
+    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    codes = np.where(indices >= 0, rank[indices], -1).astype(np.intp, copy=False)
+    return codes, encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
+
+
 def sorted_codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """`sorted_codes` of a column with missing values: their code is -1 (as `pd.factorize`'s)."""
     return sorted_codes_where(values.to_numpy(dtype=object), values.notna().to_numpy())
@@ -211,28 +224,26 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
         empty = pd.DataFrame(columns=["source", "source_id", "prospect_key", "matched_on"])
         return MatchResult(pd.Series([], index=index, dtype=object), empty, 0, 0)
 
-    # The parcel ids and address keys stay text objects with None for a missing value (pandas
+    # The parcel ids as sorted codes: the parcel edges' groups and, below, each component's
+    # smallest parcel id (its key) from one factorization of the million ids (issue 17: they were
+    # factorized twice). The address keys stay text objects with None for a missing value (pandas
     # "string" columns checked a million values for missing ones on every conversion: ≈0.5–1
     # CPU s of the match at a million parcels, issue 17).
     if "parcel_id" in records.columns:
-        parcel, has_parcel = _parcel_id_objects(records["parcel_id"])
+        parcel_codes, parcel_uniques = _parcel_id_codes(records["parcel_id"])
     else:
-        parcel, has_parcel = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
+        parcel_codes, parcel_uniques = np.full(n, -1, dtype=np.intp), np.empty(0, dtype=object)
     if "address" in records.columns:
-        address = records["address"]  # `normalize_addresses` reads it as text, missing as ""
+        address = records["address"]  # `address_keys` reads it as text, missing as ""
         if "unit" in records.columns:
             address = address.astype("string").fillna("")
             unit = records["unit"].astype("string").fillna("").str.strip()
             address = address.where(unit == "", address + " UNIT " + unit)
-        norm = normalize_addresses(address, _column(records, "city"), _column(records, "state"),
-                                   _column(records, "zip"))
-        address_key = pd.Series(norm["address_key"].to_numpy(dtype=object), index=index)
+        address_key = pd.Series(address_keys(address, _column(records, "city"), _column(records, "state"),
+                                             _column(records, "zip")), index=index)
     else:
         address_key = pd.Series(None, index=index, dtype=object)
 
-    # Sorted codes: the parcel edges' groups and, below, each component's smallest parcel id
-    # (its key) from one factorization of the million ids (issue 17: they were factorized twice).
-    parcel_codes, parcel_uniques = sorted_codes_where(parcel, has_parcel)
     address_codes = pd.factorize(address_key.to_numpy(), use_na_sentinel=True)[0]
 
     def allowed(a: np.ndarray, b: np.ndarray, *stronger: np.ndarray) -> np.ndarray:
@@ -275,7 +286,8 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
 
     # Stable key per component from its strongest identifier.
     identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]] = [
-        ("parcel", lambda rows: pd.Series(parcel[rows])),  # not called: its codes are `coded`'s
+        ("parcel", lambda rows: pd.Series(  # not called: its codes are `coded`'s
+            np.where(parcel_codes[rows] >= 0, parcel_uniques.take(parcel_codes[rows], mode="clip"), None))),
         ("address", lambda rows: address_key.iloc[rows]),
         ("coords", lambda rows: None if lat is None or lon is None else
          lat.iloc[rows].round(5).astype("string") + "," + lon.iloc[rows].round(5).astype("string")),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from realestate_assets.discovery.addresses import normalize_address, normalize_addresses
+from realestate_assets.discovery.addresses import address_keys, normalize_address, normalize_addresses
 from realestate_assets.discovery.matching import _PARCEL_JUNK, _ascii_parcel_ids, normalize_parcel_ids, sorted_codes
 
 
@@ -99,6 +99,24 @@ def test_addresses_by_row_codes_are_the_multiindex_ones(seed: int) -> None:
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
         for column in expected.columns:
             assert [type(v) for v in got[column]] == [type(v) for v in expected[column]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_address_keys_are_the_normalized_rows_keys(seed: int) -> None:
+    """`address_keys` normalizes only the rows with an address's text: the keys (None where
+    none) are `normalize_addresses`' of every row, whatever the city, state and ZIP."""
+    rnd = random.Random(seed)
+    for _ in range(60):
+        n = rnd.choice([0, 1, 2, 7, 120])
+        index = random_index(rnd, n)
+        streets = rnd.choice([STREETS, ["", None, np.nan, pd.NA, "  "]])  # some columns with no address at all
+        address = pd.Series([rnd.choice(streets) for _ in range(n)], index=index, dtype=object)
+        if rnd.random() < 0.3:
+            address = address.astype("string")
+        others = [None if rnd.random() < 0.2 else pd.Series([rnd.choice(pool) for _ in range(n)], index=index,
+                                                             dtype=object) for pool in (CITIES, STATES, ZIPS)]
+        got = address_keys(address, *others)
+        assert got.dtype == object and got.tolist() == normalize_addresses(address, *others)["address_key"].tolist()
 
 
 TEXTS = ["", "a", "A", "b", "aa", "a ", "0", "00", "10", "9", "é", "e\u0301", "ß", "\uffff", "\U0001f600", "z\x00",

@@ -160,6 +160,26 @@ def test_prospect_frame_on_sorted_codes_is_the_key_groupby(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_one_record_prospects_taken_beside_grouped_ones_are_the_key_groupby(seed: int) -> None:
+    """Prospects of one record (taken as they are) and of several (grouped) in one frame, with
+    Arrow text, NumPy text and float columns: each column's first non-null value per prospect,
+    as grouping every prospect gave; every prospect of one record (a permutation of the codes)."""
+    rnd = random.Random(seed)
+    n = 300
+    keys = [f"k{rnd.randrange(400 if seed % 2 else 10**6)}" for _ in range(n)]
+    arrow = pd.ArrowDtype(pa.large_string())
+    records = pd.DataFrame({
+        "source": [rnd.choice(["kc", "mls"]) for _ in range(n)],
+        "source_id": [f"s{i}" for i in range(n)],
+        "parcel_id": pd.Series([rnd.choice([None, "1", "2"]) for _ in range(n)], dtype=arrow),
+        "latitude": [rnd.choice([np.nan, 47.5, 47.6]) for _ in range(n)],
+        "longitude": -122.3, "use_type": [rnd.choice([None, "sfr", "condo"]) for _ in range(n)],
+        "rank": sorted(rnd.choice([0, 1]) for _ in range(n)), "prospect_key": keys})
+    got = prospect_frame(Matched(records, pd.DataFrame(), 0.0))
+    assert_frame_equal(got, prospect_frame_by_key_groupby(Matched(records, pd.DataFrame(), 0.0)))
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
     """The parcel ids' sorted codes made once for the edges give each component the key its
     own values' codes gave (`_component_keys` with and without them)."""
@@ -181,16 +201,22 @@ def test_parcel_keys_from_the_edges_codes_are_the_values_own(seed: int) -> None:
     ["ä9", "straße 1", None, "..7"],  # other text: pandas' ids
     [7, "7", None, 0],  # numbers: pandas' ids
 ])
-def test_the_matchs_parcel_id_objects_are_the_normalized_ids(values: list[object]) -> None:
-    """The match's ids as objects (twenty-seventh round (c): no pandas "string" column) are
-    `normalize_parcel_ids`' values, None where it has a missing one, on either path."""
+def test_the_matchs_parcel_id_codes_are_the_normalized_ids(values: list[object]) -> None:
+    """The match's parcel id codes — on Arrow's array for ASCII ids (twenty-eighth round (c): not
+    made objects and back), from the objects otherwise — are `normalize_parcel_ids`' sorted codes,
+    -1 where it has a missing id, and the same distinct ids as text objects."""
     column = pd.Series(values, dtype=object)
-    ids, present = matching._parcel_id_objects(column)
-    expected = normalize_parcel_ids(column)
-    assert present.tolist() == expected.notna().tolist()
-    assert ids.tolist() == [v if p else None for v, p in zip(expected.tolist(), present, strict=True)]
-    codes, uniques = matching.sorted_codes_where(ids, present)
-    expected_codes, expected_uniques = matching.sorted_codes_of(expected)
+    codes, uniques = matching._parcel_id_codes(column)
+    expected_codes, expected_uniques = matching.sorted_codes_of(normalize_parcel_ids(column))
+    assert codes.tolist() == expected_codes.tolist() and uniques.tolist() == expected_uniques.tolist()
+    assert uniques.dtype == object and all(type(u) is str for u in uniques)
+
+
+@pytest.mark.parametrize("values", [[], [None, None], ["b", None, "a", "b", "A", "0a", "\u00e9"]])
+def test_arrow_text_codes_are_the_objects_sorted_codes(values: list[object]) -> None:
+    """`sorted_text_codes` of an Arrow array: `sorted_codes_of` of the same text as objects."""
+    codes, uniques = matching.sorted_text_codes(pa.array(values, type=pa.large_string()))
+    expected_codes, expected_uniques = matching.sorted_codes_of(pd.Series(values, dtype=object))
     assert codes.tolist() == expected_codes.tolist() and uniques.tolist() == expected_uniques.tolist()
 
 
