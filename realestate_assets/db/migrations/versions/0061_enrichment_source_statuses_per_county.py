@@ -41,6 +41,10 @@ depends_on = None
 # it adds none: `source_status_id` is a join key.
 PAYLOAD_COLUMNS: dict[str, tuple[str, ...]] = {}
 DROPPED_COLUMNS: dict[str, tuple[str, ...]] = {"enrichment": ("source_status",)}
+# The analyzed column this migration adds to `enrichment`, at 0057's coarse target like the table's
+# others (a 3,000-row sample; read by tests/test_coarse_statistics.py).
+TARGET = 10
+COARSE_COLUMNS: dict[str, tuple[str, ...]] = {"enrichment": ("source_status_id",)}
 # The key columns this migration adds, `COLLATE "C"` as 0054's (read by tests/test_key_collation.py).
 KEY_COLUMNS = {"enrichment_source_statuses": ("county",)}
 COMMENTS = {
@@ -67,6 +71,7 @@ def upgrade() -> None:
     op.execute("INSERT INTO enrichment_source_statuses (county, source_status) "
                "SELECT DISTINCT county, source_status FROM enrichment ORDER BY county, source_status")
     op.execute("ALTER TABLE enrichment ADD COLUMN source_status_id integer")
+    op.execute(f"ALTER TABLE enrichment ALTER COLUMN source_status_id SET STATISTICS {TARGET}")
     op.execute("UPDATE enrichment e SET source_status_id = d.id FROM enrichment_source_statuses d "
                "WHERE d.county = e.county AND d.source_status = e.source_status")
     op.execute("ALTER TABLE enrichment DROP COLUMN source_status")
