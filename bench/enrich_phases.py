@@ -28,7 +28,7 @@ from realestate_assets.config_models import load_scoring
 from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import STORED_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.pipeline import STORED_COLUMNS, STORED_JSON_COLUMNS, EnrichmentTally, county_enrichment
 from realestate_assets.enrich.source_statuses import SourceStatusIds
 from realestate_assets.enrich.sources_config import load_sources_config
 from resources.platform import PlatformResource
@@ -115,7 +115,7 @@ def main() -> None:
 
         stats = sync_partition(conn, "enrichment", chunks(), columns=STORED_COLUMNS, county=county.key,
                                keys=["prospect_key"], audit=coverage_audit(county.quality.min_enrichment_coverage, []),
-                               json_text=["provenance"])
+                               json_text=STORED_JSON_COLUMNS)
         mark(f"chunks + write ({stats.staged:,} rows; enrich+tally cpu {chunk_cpu[0]:.2f})")
         if not args.commit:
             conn.rollback()

@@ -23,7 +23,13 @@ from realestate_assets.assets.unchanged import input_fingerprint, remember, unch
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, STORED_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.pipeline import (
+    ENRICHMENT_COLUMNS,
+    STORED_COLUMNS,
+    STORED_JSON_COLUMNS,
+    EnrichmentTally,
+    county_enrichment,
+)
 from realestate_assets.enrich.source_statuses import SourceStatusIds, source_status_sql
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
@@ -155,7 +161,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
 
         stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=STORED_COLUMNS,
                                county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required),
-                               json_text=["provenance"])  # built as JSON text by the enricher
+                               json_text=STORED_JSON_COLUMNS)  # built as JSON text by the enricher
         if stats.published:  # the slice is this run's rows: the documents they name are the county's
             statuses.prune()
         # Calls cost money: they are recorded even when nothing is published.

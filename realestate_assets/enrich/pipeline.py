@@ -56,6 +56,9 @@ JSON_COLUMNS = ("provenance", "source_status")
 # The `enrichment` table's columns: the statuses stored as their document's id (migration 0061,
 # enrich/source_statuses.py), the rest as ENRICHMENT_COLUMNS.
 STORED_COLUMNS = ["source_status_id" if c == "source_status" else c for c in ENRICHMENT_COLUMNS]
+# Of those, the JSON text the table takes as jsonb (sync_partition(json_text=...)): the statuses
+# arrive as ids.
+STORED_JSON_COLUMNS = [c for c in JSON_COLUMNS if c in STORED_COLUMNS]
 
 
 @dataclass(frozen=True)
