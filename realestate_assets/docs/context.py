@@ -290,7 +290,8 @@ def memo_context(row: pd.Series | dict, county: CountyConfig, sender: Sender, *,
             trend_pct=valuation["market_trend_12m_pct"], assumptions=assumptions),
         "comps": comps,
         "price_history": history,
-        "sources": [s.attribution or s.name for s in county.sources if s.enabled
+        # The templates end the list with a period: an attribution's own is left to them.
+        "sources": [(s.attribution or s.name).rstrip(". ") for s in county.sources if s.enabled
                     and s.name in (_value(row, "sources") or [])] or ["county records"],
     }
     context = json_safe(context)

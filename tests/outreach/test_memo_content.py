@@ -97,6 +97,10 @@ def test_what_the_score_used_dates_identity_and_no_dotted_parcels(contexts: list
     text = pdf_text(render_pdf("executive_summary", model_ctx))
     assert "no asking price: deal probability not computed" in text
     assert "42%" in text and "17%" in text  # 25/60 and 10/60 after redistribution
+    # A source whose attribution ends with a period (the bundled county's): one period, not two.
+    attributed = pinned(real_contexts(1, sources=[county().sources[0].name])[0])
+    text = pdf_text(render_pdf("investor_memo", attributed))
+    assert "(Apache-2.0); see NOTICE." in text and "NOTICE.." not in text
     # With an address, the document is about the address; the parcel id is still stated.
     addressed = pinned(real_contexts(1, address="1419 E Jefferson St")[0])
     text = pdf_text(render_pdf("executive_summary", addressed))
