@@ -481,28 +481,3 @@ def test_a_first_load_leaves_repeated_keys_to_the_tables_unique_key(warehouse: W
     with pytest.raises(ValueError, match="duplicate natural keys"):  # through the stage: checked
         sync(prospects(["a", "a"]))
     assert checked == [2]
-
-
-def test_a_writes_page_images_are_compressed_for_its_transaction_where_the_role_may(warehouse: Warehouse,
-                                                                                   county: str) -> None:
-    """`sync_partition` sets `wal_compression` to lz4 for its transaction only (a first load's
-    rebuilt indexes are WAL-logged as whole pages), where the server leaves it off, has lz4 and
-    lets the role set it; a role that may not is left as it is, without an error."""
-    from realestate_assets.db.warehouse import _compress_page_images
-
-    server = warehouse.scalar("SELECT setting FROM pg_settings WHERE name = 'wal_compression'")
-    settable = warehouse.scalar(
-        "SELECT 'lz4' = ANY(enumvals) AND has_parameter_privilege('wal_compression', 'SET') "
-        "FROM pg_settings WHERE name = 'wal_compression'")
-    with warehouse.transaction() as conn:
-        sync_partition(conn, "prospects", prospects(["a", "b"]), county=county, keys=["prospect_key"])
-        with conn.cursor() as cur:
-            cur.execute("SHOW wal_compression")
-            during = cur.fetchone()[0]
-    assert during == ("lz4" if server == "off" and settable else server)
-    assert warehouse.scalar("SELECT setting FROM pg_settings WHERE name = 'wal_compression'") == server
-    with warehouse.transaction() as conn, conn.cursor() as cur:
-        cur.execute("SET LOCAL ROLE reos_api")  # no superuser, no grant on the parameter
-        _compress_page_images(conn, cur)
-        cur.execute("SHOW wal_compression")
-        assert cur.fetchone()[0] == server

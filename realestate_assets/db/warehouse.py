@@ -366,7 +366,6 @@ def sync_partition(
         # less time per write, paid twice here (stage and table). For this transaction only.
         cur.execute("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
                     "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
-        _compress_page_images(conn, cur)
         # A first load (the slice holds no row): the rows go straight into the table, not
         # through a stage and an upsert that copies them again (issue 17: at a million
         # enrichment rows, ~3 GB of jsonb text parsed once instead of written twice).
@@ -469,20 +468,6 @@ def sync_partition(
         cur.execute("DROP TABLE _stage")
     return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
                      unchanged=staged - inserted - updated, staged=staged, audits=audits)
-
-
-def _compress_page_images(conn: PgConnection, cur: Any) -> None:
-    """The write's whole-page images in the WAL (`wal_compression`) compressed with lz4, for this
-    transaction only, where the server has lz4, leaves them uncompressed and lets this role set it
-    (a superuser, or `GRANT SET ON PARAMETER wal_compression`: PostgreSQL 15). A first load's
-    rebuilt B-trees are WAL-logged page by page as such images — at 1M prospects and links 282 of
-    the step's 597 MB of WAL — and lz4 takes them to ≈40% (issue 17, twenty-ninth round (e)); an
-    upsert's first change of a page after a checkpoint is one too."""
-    if conn.server_version < 150000:  # no has_parameter_privilege: left to the server's setting
-        return
-    cur.execute("SELECT set_config('wal_compression', 'lz4', true) FROM pg_settings "
-                "WHERE name = 'wal_compression' AND setting = 'off' AND 'lz4' = ANY(enumvals) "
-                "AND has_parameter_privilege('wal_compression', 'SET')")
 
 
 @dataclass(frozen=True)
