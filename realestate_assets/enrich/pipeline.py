@@ -178,10 +178,8 @@ class CountyEnrichment:
         """The frame, and which of its rows took the local shortcut (`local_columns`)."""
         enricher, plan = self._enricher, self._plan
         assert enricher is not None, "county_enrichment opens it"
-        # The chunk's parcels looked up in the facts once, for the comps' fill and the shortcut.
-        facts_at = self._facts_columns.positions(prospects["parcel_id"])
         if self._market is not None:
-            self._market.fill(rows=facts_at)
+            self._market.fill(prospects["parcel_id"])
         n = len(prospects)
         before = _Previous(previous)
         columns = {column: np.full(n, None, dtype=object) for column in ENRICHMENT_COLUMNS}
@@ -192,8 +190,7 @@ class CountyEnrichment:
         if plan is not None and not general.all():
             local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
                                   enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
-                                  as_of=self.as_of, county_state=self.county_state,
-                                  facts_at=facts_at[~general])
+                                  as_of=self.as_of, county_state=self.county_state)
             # Arrow text: no Python string per row (the write and the tally take them as they are).
             local_text = {column: local.pop(column) for column in JSON_COLUMNS}
             for column, values in local.items():
