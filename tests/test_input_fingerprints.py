@@ -131,26 +131,3 @@ def test_enrichment_is_only_skippable_without_outside_sources() -> None:
         name: src.model_copy(update={"enabled": src.enabled and not src.is_http})
         for name, src in sources.sources.items()}})
     assert outside_sources_called(offline, {"ATTOM_API_KEY": "k"}) == []
-
-
-def test_a_digest_in_a_callers_snapshot_sees_that_snapshots_rows(warehouse: Warehouse) -> None:
-    """`inputs_digest(conn=...)` digests in the caller's transaction: in a `snapshot` (as
-    `features`' first load, whose sales read shares it) a row committed after the snapshot began
-    is in neither the digest nor the reads."""
-    from realestate_assets.assets.common import snapshot
-
-    county = f"fp_{uuid.uuid4().hex[:6]}"
-    params = {"county": county}
-
-    def sync(rows: pd.DataFrame) -> None:
-        with warehouse.transaction() as conn:
-            sync_partition(conn, "prospects", rows, county=county, keys=["prospect_key"])
-
-    sync(prospect_rows(20))
-    before = inputs_digest(warehouse, params, tables=["prospects"], queries=[PROSPECTS_SQL])
-    with snapshot(warehouse) as seen:
-        with seen.cursor() as cur:  # the snapshot is taken by its first statement
-            cur.execute("SELECT 1")
-        sync(prospect_rows(30))
-        assert inputs_digest(warehouse, params, tables=["prospects"], queries=[PROSPECTS_SQL], conn=seen) == before
-    assert inputs_digest(warehouse, params, tables=["prospects"], queries=[PROSPECTS_SQL]) != before

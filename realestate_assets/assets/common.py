@@ -16,7 +16,7 @@ from psycopg2.extensions import connection as PgConnection
 from partitions.tenants import county_and_tenant
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
 from realestate_assets.db.catalog import column_descriptions
-from realestate_assets.db.copy_io import copy_readable, read_frame, read_frames, result_columns
+from realestate_assets.db.copy_io import copy_readable, read_frames, result_columns
 from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 from realestate_assets.settings import deployment_plan
@@ -197,17 +197,12 @@ SALE_COLUMNS = ["source", "sale_id", "parcel_id", "sale_price", "sale_date", "us
                 "latitude", "longitude"]
 
 
-def county_sales(wh: Warehouse, params: dict[str, str], columns: Collection[str] | None = None,
-                 conn: PgConnection | None = None) -> pd.DataFrame:
+def county_sales(wh: Warehouse, params: dict[str, str], columns: Collection[str] | None = None) -> pd.DataFrame:
     """The partition's recorded sales, oldest first; only `columns` of them when given (a
-    county-sized frame: at 470k sales the index's columns alone are about half of it). `conn`:
-    a `snapshot` to read them in (else a transaction of their own)."""
+    county-sized frame: at 470k sales the index's columns alone are about half of it)."""
     chosen = [c for c in SALE_COLUMNS if columns is None or c in columns]
     select = ", ".join("sale_price::float8 AS sale_price" if c == "sale_price" else c for c in chosen)
-    query = f"SELECT {select} FROM sales WHERE county = :county ORDER BY sale_date, sale_id"
-    if conn is None:
-        return wh.frame(query, params)
-    return read_frame(conn, wh.bind(conn, query, params))  # every sales column is COPY-readable
+    return wh.frame(f"SELECT {select} FROM sales WHERE county = :county ORDER BY sale_date, sale_id", params)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from types import ModuleType
 from typing import Any
 
@@ -19,15 +18,14 @@ from realestate_assets.assets.common import (
     check,
     county_asset,
     county_sales,
-    export_snapshot,
     frames,
     partition_params,
     snapshot,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, never_materialized, remember, unchanged
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
-from realestate_assets.db.warehouse import Warehouse, sync_partition
+from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.gc_pause import frozen_once_made
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
@@ -46,10 +44,6 @@ from resources import PlatformResource, WarehouseResource
 
 LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
                  "WHERE county = :county")
-
-# Inputs: the partition's enrichment and sales (all read), the prospects' locations and listing
-# fields (other columns change with the lifecycle), the code: features are a pure function of them.
-FINGERPRINTED = ["enrichment", "sales"]
 
 # Features every scored row must have: without them there is no valuation at all.
 REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "longitude",
@@ -80,29 +74,21 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
              warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.get()
     params = partition_params(context, platform)
+    # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
+    # listing fields (other columns change with the lifecycle), the code: features are a pure
+    # function of them.
+    digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
+    if (same := unchanged(context, wh, "features", params, digest)) is not None:
+        return same
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
     # the index fit in a thread while this one reads the locations (the COPY's parse, the
     # server's side and NumPy run without the GIL). Great Expectations is set up in a third
     # (`RequiredFeatures`), started first: at 43k its import is most of the step.
-    with ExitStack() as reads, ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
-        if never_materialized(context):
-            # A first load (nothing recorded to skip by): the index's thread starts before the
-            # digest, whose scans (≈1.4 s at 1M, the client idle) it then runs beside, its sales
-            # read in the digest's snapshot: the rows it fits on are the rows digested. A later
-            # run digests first: a skip must not pay the sales read.
-            tally = FeatureTally(REQUIRED_FEATURES)
-            with snapshot(wh) as digested:  # its connection back to the pool once digested
-                sales = reads.enter_context(snapshot(wh, of=export_snapshot(digested)))
-                fitted = pool.submit(fit_index, wh, params, sales)
-                digest = input_fingerprint(wh, params, tables=FINGERPRINTED, queries=[LOCATIONS_SQL],
-                                           conn=digested)
-        else:
-            digest = input_fingerprint(wh, params, tables=FINGERPRINTED, queries=[LOCATIONS_SQL])
-            if (same := unchanged(context, wh, "features", params, digest)) is not None:
-                return same
-            tally = FeatureTally(REQUIRED_FEATURES)
-            fitted = pool.submit(fit_index, wh, params, None)
+    tally = FeatureTally(REQUIRED_FEATURES)
+    with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
+        fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
+            county_sales(wh, params, INDEX_SALE_COLUMNS)))
         locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
         index = fitted.result()
     # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
@@ -149,12 +135,6 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
         ],
     ), published=stats.published, state=loaded_slice_state(stats))  # a first load's: no scan (else None: scanned)
 
-
-
-def fit_index(wh: Warehouse, params: dict[str, str], conn: PgConnection | None) -> HedonicIndex:
-    """The county's market index, fitted on its sales (only the columns it reads), read in `conn`
-    (a `snapshot`) when given."""
-    return HedonicIndex.from_sales(county_sales(wh, params, INDEX_SALE_COLUMNS, conn))
 
 
 class FeatureTally:

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-from psycopg2.extensions import connection as PgConnection
 
 from realestate_assets.assets.common import table_metadata
 from realestate_assets.db.input_fingerprints import (
@@ -35,19 +34,10 @@ CHECKS = "recorded_checks"
 
 
 def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
-                      queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None,
-                      conn: PgConnection | None = None) -> str:
+                      queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
     """The stage's inputs as one digest: whole slices of `tables` it reads all of, the rows of
-    `queries` over tables other stages also write, its `settings`, the code. `conn`: the
-    snapshot to digest them in (`inputs_digest`)."""
-    return inputs_digest(wh, params, tables=tables, queries=queries, settings=settings, conn=conn)
-
-
-def never_materialized(context: dg.AssetExecutionContext) -> bool:
-    """No materialization of the partition is recorded: `unchanged` has no digest to compare
-    with, so the stage computes whatever its digest is, and may start its reads before (or
-    beside) the digest, in the digest's snapshot (`features`: a county's first load)."""
-    return _latest_metadata(context) is None
+    `queries` over tables other stages also write, its `settings`, the code."""
+    return inputs_digest(wh, params, tables=tables, queries=queries, settings=settings)
 
 
 def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],

@@ -20,29 +20,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from psycopg2 import sql
-from psycopg2.extensions import connection as PgConnection
 
 from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 
 
 def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
-                  queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None,
-                  conn: PgConnection | None = None) -> str:
+                  queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
     """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
-    pipeline's code version. `conn`: a transaction of the caller's to read them in (a snapshot
-    its reads share, so they see the rows digested); else one of its own."""
-    with ExitStack() as stack:
-        if conn is None:
-            conn = stack.enter_context(wh.transaction())  # one connection for every part
-        cur = stack.enter_context(conn.cursor())
+    pipeline's code version."""
+    with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
         parts: dict[str, Any] = dict(zip(tables, _slice_states(cur, tables, params), strict=True))
         for query in queries:
             cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
