@@ -65,28 +65,62 @@ def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     A characteristic the frame does not carry at all is left out (a county without lot sizes
     still gets an index; the month dummies carry it).
     """
-    x = pd.DataFrame(index=sales.index)
+    numeric, dummies, names = _design_arrays(sales)
+    x = pd.concat([pd.DataFrame(numeric, index=sales.index, columns=names[:numeric.shape[1]]),
+                   pd.DataFrame(dummies, index=sales.index, columns=names[numeric.shape[1]:])], axis=1)
+    return x, names
+
+
+def _design_arrays(sales: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`hedonic_design`'s columns as two arrays, the numeric ones (float64) and the categories'
+    dummies (uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB), and the
+    names of both in order. The index fit reads the arrays: built as a frame column by column and
+    joined to the dummies, the design was copied twice more (issue 17: at 1M sales the design
+    was ≈0.4–0.6 of the fit's ≈1 CPU s)."""
+    columns: dict[str, np.ndarray] = {}
     for name, column in LOG_CHARACTERISTICS:
         if column in sales:
-            x[name] = np.log(sales[column].astype(float).clip(lower=100))
+            columns[name] = np.log(sales[column].astype(float, copy=False).to_numpy().clip(min=100))
     for column in CHARACTERISTICS:
         if column in sales:
-            x[column] = sales[column].astype(float)
+            columns[column] = sales[column].astype(float, copy=False).to_numpy()  # copied once, below
     # Missing characteristics are a design-matrix detail of the index regression only (they
     # never become property facts): median-filled, with a flag column absorbing the effect.
-    for column in list(x.columns):
-        missing = x[column].isna()
+    for column, values in list(columns.items()):
+        missing = np.isnan(values)
         if missing.any():
-            x[column] = x[column].fillna(x[column].median() if missing.mean() < 1 else 0.0)
-            x[f"{column}_missing"] = missing.astype(float)
-    dummies = []
+            columns[column] = np.where(missing, 0.0 if missing.all() else np.nanmedian(values), values)
+            columns[f"{column}_missing"] = missing.astype(float)
+    n = len(sales)
+    numeric = np.vstack(list(columns.values())).T if columns else np.empty((n, 0))  # a column a row of memory
+    names = list(columns)
+    codes, offsets = [], [0]
     for column in CATEGORIES:
         if column in sales:
-            # uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB.
-            d = pd.get_dummies(sales[column].astype("string").fillna("?"), prefix=column, dtype=np.uint8)
-            dummies.append(d.iloc[:, 1:])  # drop one level: the intercept carries it
-    x = pd.concat([x, *dummies], axis=1)
-    return x, list(x.columns)
+            levels, coded = _levels(sales[column])
+            names += [f"{column}_{level}" for level in levels[1:]]  # one level dropped: the intercept's
+            codes.append(coded)
+            offsets.append(offsets[-1] + max(len(levels) - 1, 0))
+    dummies = np.zeros((offsets[-1], n), dtype=np.uint8).T
+    for coded, offset in zip(codes, offsets[:-1], strict=True):
+        rows = np.flatnonzero(coded > 0)
+        dummies[rows, offset + coded[rows] - 1] = 1
+    return numeric, dummies, names
+
+
+def _levels(values: pd.Series) -> tuple[list[str], np.ndarray]:
+    """A category's levels as text, sorted, missing values one level "?", and each row's level's
+    position: the columns `pd.get_dummies(values.astype("string").fillna("?"))` makes, without
+    converting and filling every row (≈0.2 CPU s a column at 1M sales): the row values are
+    hashed once (`factorize`), only the few distinct ones become text."""
+    coded, distinct = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(distinct).astype("string").tolist()  # two values may give one text: merged below
+    if (coded < 0).any():
+        coded = np.where(coded < 0, len(text), coded)
+        text.append("?")
+    levels = sorted(set(text))
+    position = {level: i for i, level in enumerate(levels)}
+    return levels, np.array([position[t] for t in text], dtype=np.intp)[coded]
 
 
 def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
@@ -102,14 +136,19 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
     months = month_start(frame["sale_date"]).to_numpy()
     month_levels = np.sort(pd.unique(months))
     month_col = np.searchsorted(month_levels, months)
-    x, _ = hedonic_design(frame.reset_index(drop=True))
+    numeric, dummies, _ = _design_arrays(frame)
     y = np.log(frame["sale_price"].to_numpy(dtype=float))
-    n_months, width_x = len(month_levels), 1 + x.shape[1]
+    n_months, width_x = len(month_levels), 1 + numeric.shape[1] + dummies.shape[1]
     xtx, xty = np.zeros((width_x, width_x)), np.zeros(width_x)
     month_sums = np.zeros((n_months, width_x))  # Σ over each month's rows of [1, x]
     for start in range(0, len(frame), DESIGN_CHUNK_ROWS):
         rows = slice(start, start + DESIGN_CHUNK_ROWS)
-        chunk = np.column_stack([np.ones(len(y[rows])), x.iloc[rows].to_numpy(dtype=float)])
+        # Column-major, as the frame's `to_numpy` gave it: the products and sums below add in
+        # the same order, so the index is the same to the bit as fitted on the frame before.
+        chunk = np.empty((len(y[rows]), width_x), order="F")
+        chunk[:, 0] = 1.0
+        chunk[:, 1:1 + numeric.shape[1]] = numeric[rows]
+        chunk[:, 1 + numeric.shape[1]:] = dummies[rows]
         xtx += chunk.T @ chunk
         xty += chunk.T @ y[rows]
         order = np.argsort(month_col[rows], kind="stable")
@@ -165,7 +204,9 @@ class HedonicIndex:
         frame = sales
         if before is not None:
             frame = sales.loc[pd.to_datetime(sales["sale_date"]) < pd.Timestamp(before)]
-        frame = frame.loc[frame["sale_price"].astype(float) > 0]
+        priced = frame["sale_price"].astype(float) > 0
+        if not priced.all():  # else the frame as it is: a copy of the county's sales saved
+            frame = frame.loc[priced]
         if len(frame) >= min_sales:
             raw = _hedonic_log_levels(frame)
             full = pd.date_range(raw.index.min(), raw.index.max(), freq="MS")
