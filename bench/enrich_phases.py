@@ -99,9 +99,10 @@ def main() -> None:
     tally = EnrichmentTally()
     with county_enrichment(sales, county_fips=county.fips, county_state=county.state, sources=sources,
                            comps=comps, cache_dir=platform.state_path / "http_cache", on_call=CallLog(),
-                           env={}, assessor=roll) as enricher, wh.transaction() as conn:
+                           env={}, assessor=roll) as enricher, wh.transaction() as conn, \
+            wh.transaction(begun_by_first=True) as adding:
         del sales, roll
-        statuses, provenances = SourceStatusIds(conn, county.key), ProvenanceIds(conn, county.key)
+        statuses, provenances = (ids(conn, county.key, adding) for ids in (SourceStatusIds, ProvenanceIds))
         mark("county facts (index, comps)")
         chunk_cpu = [0.0]
 

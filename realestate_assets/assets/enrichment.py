@@ -149,10 +149,14 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     with county_enrichment(county_sales(wh, params), county_fips=county.fips, county_state=county.state,
                            sources=sources, comps=comps, cache_dir=platform.state_path / "http_cache",
                            redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
-                           assessor=roll) as enricher, wh.transaction() as conn:
+                           assessor=roll) as enricher, wh.transaction() as conn, \
+            wh.transaction(begun_by_first=True) as adding:
         del roll  # the enricher keeps what it needs of it
-        # The rows' status and provenance documents, in this transaction.
-        statuses, provenances = SourceStatusIds(conn, county.key), ProvenanceIds(conn, county.key)
+        # The rows' status and provenance documents: added on a connection of their own, each
+        # statement committing itself (`begun_by_first`: no BEGIN is sent, and none of these opens
+        # one), since the rows' COPY holds `conn` while the chunks are made (CountyDocuments);
+        # pruned in the rows' transaction.
+        statuses, provenances = (ids(conn, county.key, adding) for ids in (SourceStatusIds, ProvenanceIds))
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
             for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):

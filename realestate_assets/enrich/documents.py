@@ -51,21 +51,29 @@ def arrow_text(texts: Iterable[str] | pd.Series | pa.Array | pa.ChunkedArray) ->
 
 
 class CountyDocuments:
-    """A county's documents in `TABLE` as ids, within the transaction that writes its rows: each
-    distinct JSON text is looked up (or added) once, and `prune` then deletes the county's
-    documents that no row of the slice names."""
+    """A county's documents in `TABLE` as ids: each distinct JSON text is looked up (or added)
+    once, and `prune`, in the transaction that writes the rows, then deletes the county's
+    documents that no row of the slice names.
+
+    `adding`: the connection the documents are looked up and added on, `conn` (the rows'
+    transaction) by default. A streamed write needs another, in autocommit: its COPY holds the
+    rows' connection from the first chunk to the last, so a later chunk's new documents (the
+    provenance's: a fetch time per chunk) could not be added on it — the step waited for itself.
+    Documents a failed run added are harmless (no row names them) and the next `prune` deletes
+    them."""
 
     TABLE: ClassVar[str]
     COLUMN: ClassVar[str]
 
-    def __init__(self, conn: Any, county: str) -> None:
+    def __init__(self, conn: Any, county: str, adding: Any | None = None) -> None:
         self._conn, self._county = conn, county
+        self._adding = conn if adding is None else adding
         self._ids: dict[str, int] = {}  # JSON text → its document's id
         self._sql = _IDS_SQL.format(table=self.TABLE, column=self.COLUMN)
 
     def _look_up(self, texts: list[str]) -> None:
         """Each of `texts`' document ids into `_ids`, the ones the county lacks added."""
-        with self._conn.cursor() as cur:
+        with self._adding.cursor() as cur:
             while texts:  # left: the texts another transaction added meanwhile, read again
                 cur.execute(self._sql, {"county": self._county, "docs": texts})
                 found = {at: id_ for at, id_ in cur.fetchall() if id_ is not None}
