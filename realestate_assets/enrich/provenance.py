@@ -21,10 +21,12 @@ The provenance dict is JSON-serializable (ISO timestamps, plain values) and has,
 `"source": null` so that a NULL column is explained, not just empty.
 
 Stored form (`enrichment.provenance`, issue 17): each distinct entry once, with the fields it
-explains — `{"groups": [{"entry": {...}, "fields": ["baths", "beds", ...]}, ...]}` (`compact`,
-`compact_text`) — instead of the entry repeated per field, which made the server parse ~2.6 KB
-of jsonb per row. `expand` gives back `{field: entry}` from either form (rows written before,
-keyed by field, read as they are): every reader goes through it.
+explains — `{"groups": [{"entry": {...}, "fields": ["baths", "beds", ...]}, ...]}` (`compact`)
+— instead of the entry repeated per field, which made the server parse ~2.6 KB of jsonb per row.
+Since migration 0063 the row's own part, its county `record`, is kept apart (`stored_text`) and
+the rest stored once per distinct document per county (`stored_provenance.py`). `expand` gives
+back `{field: entry}` from any form (rows written before, keyed by field, read as they are):
+every reader goes through it.
 """
 
 from __future__ import annotations
