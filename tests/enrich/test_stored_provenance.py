@@ -59,29 +59,46 @@ def test_readers_rebuild_the_document_the_column_held(database_url: str) -> None
     try:
         with conn, conn.cursor() as cur:
             distinct = sorted(set(texts))
-            encoded = pa.DictionaryArray.from_arrays(pa.array([distinct.index(t) for t in texts], pa.int32()),
-                                                     pa.array(distinct, pa.large_string()))
+            encoded = pa.DictionaryArray.from_arrays(
+                pa.array([distinct.index(t) for t in texts], pa.int32()), pa.array(distinct, pa.large_string())
+            )
             writer = ProvenanceIds(conn, county)
             frame = writer.store(pd.DataFrame({"provenance": pd.arrays.ArrowExtensionArray(encoded)}))
-            assert list(frame.columns) == ["provenance_id"] and {"provenance_id", "provenance_record"} <= {
-                *STORED_COLUMNS} and "provenance" not in STORED_COLUMNS
+            assert (
+                list(frame.columns) == ["provenance_id"]
+                and {"provenance_id", "provenance_record"} <= {*STORED_COLUMNS}
+                and "provenance" not in STORED_COLUMNS
+            )
             ids = frame["provenance_id"].to_numpy()
             assert ids[0] == ids[1] and len(set(ids)) == len(distinct)
             for key, id_, record in zip(keys, ids, records, strict=True):
-                cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
-                            "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
-                            (county, key, int(id_), record))
-            cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
-                        "VALUES (%s, 'none', '2026-12-01', 'failed')", (county,))
+                cur.execute(
+                    "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
+                    "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
+                    (county, key, int(id_), record),
+                )
+            cur.execute(
+                "INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
+                "VALUES (%s, 'none', '2026-12-01', 'failed')",
+                (county,),
+            )
             again = ProvenanceIds(conn, county)  # a re-run whose rows name only the first document
             assert list(again.ids(texts[:1])) == [ids[0]]  # found, not added
-        got = dict(query(database_url, f"SELECT prospect_key, {provenance_sql('e')}::text FROM enrichment e "
-                         "WHERE county = %s", (county,)))
+        got = dict(
+            query(
+                database_url,
+                f"SELECT prospect_key, {provenance_sql('e')}::text FROM enrichment e WHERE county = %s",
+                (county,),
+            )
+        )
         for key in keys:  # the jsonb text of the document the column held
             assert [(got[key],)] == query(database_url, "SELECT %s::jsonb::text", (json.dumps(DOCUMENTS[key]),))
         assert got["none"] == "{}"
-        assert query(database_url, f"SELECT {columns_sql(['provenance'], 'e')} FROM enrichment e "
-                     "WHERE county = %s AND prospect_key = 'k1'", (county,)) == [(DOCUMENTS["k1"],)]
+        assert query(
+            database_url,
+            f"SELECT {columns_sql(['provenance'], 'e')} FROM enrichment e WHERE county = %s AND prospect_key = 'k1'",
+            (county,),
+        ) == [(DOCUMENTS["k1"],)]
         with conn:
             assert again.prune() == len(distinct) - 1
         assert query(database_url, "SELECT id FROM enrichment_provenances WHERE county = %s", (county,)) == [(ids[0],)]
@@ -113,21 +130,30 @@ def test_the_migration_moves_the_documents_both_ways(fresh_database: str) -> Non
     upgrade(fresh_database, "0062")
     rows = {("c_one", k): d for k, d in DOCUMENTS.items()} | {("c_two", "k1"): DOCUMENTS["k1"]}
     for (county, key), document in rows.items():
-        query(fresh_database, "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance) "
-              "VALUES (%s, %s, '2026-12-01', 'enriched', %s)", (county, key, json.dumps(document)))
+        query(
+            fresh_database,
+            "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance) "
+            "VALUES (%s, %s, '2026-12-01', 'enriched', %s)",
+            (county, key, json.dumps(document)),
+        )
     held = query(fresh_database, "SELECT county, prospect_key, provenance::text FROM enrichment ORDER BY 1, 2")
     upgrade(fresh_database, "0063")
     read = f"SELECT county, prospect_key, {provenance_sql('e')}::text FROM enrichment e ORDER BY 1, 2"
     assert query(fresh_database, read) == held
     # k1 and k2 share one document (their records apart); c_two's k1 is its county's own.
-    assert query(fresh_database, "SELECT county, count(*) FROM enrichment_provenances GROUP BY 1 ORDER BY 1") \
-        == [("c_one", len(DOCUMENTS) - 1), ("c_two", 1)]
-    assert dict(query(fresh_database, "SELECT prospect_key, provenance_record FROM enrichment "
-                      "WHERE county = 'c_one'")) == {"k1": "kc sale 1", "k2": "kc sale 2", "k3": None,
-                                                     "k4": None, "k5": "kc sale 5", "k6": None, "k7": None}
+    assert query(fresh_database, "SELECT county, count(*) FROM enrichment_provenances GROUP BY 1 ORDER BY 1") == [
+        ("c_one", len(DOCUMENTS) - 1),
+        ("c_two", 1),
+    ]
+    assert dict(
+        query(fresh_database, "SELECT prospect_key, provenance_record FROM enrichment WHERE county = 'c_one'")
+    ) == {"k1": "kc sale 1", "k2": "kc sale 2", "k3": None, "k4": None, "k5": "kc sale 5", "k6": None, "k7": None}
     # Public county data the API reads (the property detail): its role, through the county policy.
-    assert query(fresh_database, "SELECT has_table_privilege('reos_api', 'enrichment_provenances', 'SELECT'), "
-                 "relrowsecurity FROM pg_class WHERE relname = 'enrichment_provenances'") == [(True, True)]
+    assert query(
+        fresh_database,
+        "SELECT has_table_privilege('reos_api', 'enrichment_provenances', 'SELECT'), "
+        "relrowsecurity FROM pg_class WHERE relname = 'enrichment_provenances'",
+    ) == [(True, True)]
     assert "enrichment_provenances" in PUBLIC_TABLES & COUNTY_SCOPED_TABLES
     downgrade(fresh_database, "0062")
     assert query(fresh_database, "SELECT county, prospect_key, provenance::text FROM enrichment ORDER BY 1, 2") == held
