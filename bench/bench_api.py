@@ -111,11 +111,14 @@ SELECT %(county)s, 'p' || g, lpad(g::text, 10, '0'),
        CASE WHEN g %% 3 = 0 THEN 'condo' ELSE 'sfr' END,
        CASE WHEN g %% 5 = 0 THEN NULL ELSE 300000 + (g * 7919) %% 900000 END
 FROM generate_series(1::bigint, %(n)s) g;
+INSERT INTO enrichment_provenances (county, provenance)
+VALUES (%(county)s, '{{"living_sqft": {{"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}}}}')
+ON CONFLICT (county, md5(provenance::text)) DO NOTHING;
 INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, year_built,
-                        last_sale_price, last_sale_date, provenance)
+                        last_sale_price, last_sale_date, provenance_id)
 SELECT %(county)s, 'p' || g, '2026-12-01', 'enriched', 'sfr', 900 + g %% 2500, 1900 + g %% 120,
        250000 + (g * 104729) %% 800000, DATE '2000-01-01' + (g %% 9000)::int,
-       '{{"living_sqft": {{"source": "county_assessor", "fetched_at": "2026-12-01T04:00:00+00:00"}}}}'
+       (SELECT min(id) FROM enrichment_provenances WHERE county = %(county)s)
 FROM generate_series(1::bigint, %(n)s) g;
 INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, value_gap_pct, bird_dog_score,
                     score_rank, equity_percentile, model_version)

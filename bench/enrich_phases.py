@@ -28,9 +28,10 @@ from realestate_assets.config_models import load_scoring
 from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.pipeline import STORED_COLUMNS, STORED_JSON_COLUMNS, EnrichmentTally, county_enrichment
+from realestate_assets.enrich.pipeline import STORED_COLUMNS, EnrichmentTally, county_enrichment
 from realestate_assets.enrich.source_statuses import SourceStatusIds
 from realestate_assets.enrich.sources_config import load_sources_config
+from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from resources.platform import PlatformResource
 
 
@@ -98,24 +99,24 @@ def main() -> None:
     tally = EnrichmentTally()
     with county_enrichment(sales, county_fips=county.fips, county_state=county.state, sources=sources,
                            comps=comps, cache_dir=platform.state_path / "http_cache", on_call=CallLog(),
-                           env={}, assessor=roll) as enricher, wh.transaction() as conn:
+                           env={}, assessor=roll) as enricher, wh.transaction() as conn, \
+            wh.transaction(begun_by_first=True) as adding:
         del sales, roll
-        statuses = SourceStatusIds(conn, county.key)
+        statuses, provenances = (ids(conn, county.key, adding) for ids in (SourceStatusIds, ProvenanceIds))
         mark("county facts (index, comps)")
         chunk_cpu = [0.0]
 
         def chunks() -> Iterator[pd.DataFrame]:
             for i, (prospects, previous) in enumerate(prospect_chunks(wh, params, sources.runtime.chunk_size)):
                 c = time.process_time()
-                frame = statuses.store(enricher.enrich(prospects, previous, tally))
+                frame = provenances.store(statuses.store(enricher.enrich(prospects, previous, tally)))
                 chunk_cpu[0] += time.process_time() - c
                 if i == 0:
                     mark("first chunk made")
                 yield frame
 
         stats = sync_partition(conn, "enrichment", chunks(), columns=STORED_COLUMNS, county=county.key,
-                               keys=["prospect_key"], audit=coverage_audit(county.quality.min_enrichment_coverage, []),
-                               json_text=STORED_JSON_COLUMNS)
+                               keys=["prospect_key"], audit=coverage_audit(county.quality.min_enrichment_coverage, []))
         mark(f"chunks + write ({stats.staged:,} rows; enrich+tally cpu {chunk_cpu[0]:.2f})")
         if not args.commit:
             conn.rollback()

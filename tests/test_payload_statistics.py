@@ -40,7 +40,7 @@ def _payload_columns(head: bool = True) -> set[tuple[str, str]]:
     """0055's list; at the head, without the columns later migrations dropped and with the ones they added."""
     listed = _listed(_migration("0055").PAYLOAD_COLUMNS)
     if head:
-        for number in ("0060", "0061"):
+        for number in ("0060", "0061", "0063"):
             later = _migration(number)
             listed = (listed - _listed(later.DROPPED_COLUMNS)) | _listed(later.PAYLOAD_COLUMNS)
     return listed

@@ -21,13 +21,14 @@ import yaml
 from bench.chaos.common import fresh_county, line, new_tenant, query
 from realestate_assets.enrich.provenance import expand
 from realestate_assets.enrich.source_statuses import source_status_sql
+from realestate_assets.enrich.stored_provenance import provenance_sql
 
 OUTSIDE = ("attom", "census_geocoder", "census_acs")
 FAILURES = ("429", "500", "503", "timeout", "truncated")
 TIMEOUT_S = 1.0
 # Bookkeeping columns: they change with every run by design.
 NOT_VALUES = {"id", "county", "prospect_key", "as_of_date", "status", "failure_reason", "provenance",
-              "source_status", "source_status_id", "created_at", "updated_at"}
+              "provenance_id", "provenance_record", "source_status", "source_status_id", "created_at", "updated_at"}
 
 
 class Flaky:
@@ -71,9 +72,10 @@ def enrichment_rows(url: str) -> dict[str, dict[str, Any]]:
     conn = psycopg2.connect(psycopg2_dsn(url))
     try:
         with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            # The statuses as their document (migration 0061: stored once per county).
-            cur.execute(f"SELECT e.*, {source_status_sql('e')} AS source_status FROM enrichment e "
-                        "WHERE county = 'king_wa'")
+            # The statuses and the provenance as their documents (migrations 0061, 0063: stored once
+            # per county).
+            cur.execute(f"SELECT e.*, {source_status_sql('e')} AS source_status, {provenance_sql('e')} AS provenance "
+                        "FROM enrichment e WHERE county = 'king_wa'")
             return {row["prospect_key"]: dict(row) for row in cur.fetchall()}
     finally:
         conn.close()

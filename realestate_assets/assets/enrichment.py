@@ -26,21 +26,22 @@ from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.pipeline import (
     ENRICHMENT_COLUMNS,
     STORED_COLUMNS,
-    STORED_JSON_COLUMNS,
     EnrichmentTally,
     county_enrichment,
 )
 from realestate_assets.enrich.source_statuses import SourceStatusIds, source_status_sql
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
+from realestate_assets.enrich.stored_provenance import ProvenanceIds, provenance_sql
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
                  "FROM prospects WHERE county = :county")
-# The provenance as jsonb text, decoded only where a source's earlier values may be kept
-# (enrich/pipeline.py::_Previous); the source statuses are not read back. Read per chunk of
-# prospects (`prospect_chunks`: the chunk's key range).
+# The provenance as jsonb text (its document, the row's record in: stored_provenance.PROVENANCE_SQL),
+# decoded only where a source's earlier values may be kept (enrich/pipeline.py::_Previous); the
+# source statuses are not read back. Read per chunk of prospects (`prospect_chunks`: the chunk's
+# key range).
 PREVIOUS_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
-                "provenance::text AS provenance FROM enrichment WHERE county = :county")
+                f"{provenance_sql('enrichment')}::text AS provenance FROM enrichment WHERE county = :county")
 PREVIOUS_CHUNK_SQL = PREVIOUS_SQL + " AND prospect_key BETWEEN :first AND :last"
 ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
@@ -148,22 +149,27 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     with county_enrichment(county_sales(wh, params), county_fips=county.fips, county_state=county.state,
                            sources=sources, comps=comps, cache_dir=platform.state_path / "http_cache",
                            redis_url=sources.redis_url(secrets), on_call=calls, env=secrets,
-                           assessor=roll) as enricher, wh.transaction() as conn:
+                           assessor=roll) as enricher, wh.transaction() as conn, \
+            wh.transaction(begun_by_first=True) as adding:
         del roll  # the enricher keeps what it needs of it
-        statuses = SourceStatusIds(conn, county.key)  # the rows' status documents, in this transaction
+        # The rows' status and provenance documents: added on a connection of their own, each
+        # statement committing itself (`begun_by_first`: no BEGIN is sent, and none of these opens
+        # one), since the rows' COPY holds `conn` while the chunks are made (CountyDocuments);
+        # pruned in the rows' transaction.
+        statuses, provenances = (ids(conn, county.key, adding) for ids in (SourceStatusIds, ProvenanceIds))
 
         def enriched_chunks() -> Iterator[pd.DataFrame]:
             for prospects, previous in prospect_chunks(wh, params, sources.runtime.chunk_size):
-                frame = statuses.store(enricher.enrich(prospects, previous, tally))
+                frame = provenances.store(statuses.store(enricher.enrich(prospects, previous, tally)))
                 del prospects, previous
                 yield frame
                 del frame  # staged: not held while the next chunk is made
 
         stats = sync_partition(conn, "enrichment", enriched_chunks(), columns=STORED_COLUMNS,
-                               county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required),
-                               json_text=STORED_JSON_COLUMNS)  # built as JSON text by the enricher
+                               county=county.key, keys=["prospect_key"], audit=coverage_audit(floor, required))
         if stats.published:  # the slice is this run's rows: the documents they name are the county's
             statuses.prune()
+            provenances.prune()
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
         # No prospect status moves: `enriched` is read from these rows (db/lifecycle.PUBLIC_STATUS).

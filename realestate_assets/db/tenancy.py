@@ -23,7 +23,8 @@ TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 # and the run history of the assets computing them (0029).
 PUBLIC_TABLES = frozenset({"sales", "listings", "assessor_roll", "prospects", "prospect_sources", "enrichment",
                            "features", "ml_models", "scores", "score_model_versions", "pipeline_runs",
-                           "market_indexes", "enrichment_source_statuses"})  # 0061: enrichment's statuses
+                           "market_indexes", "enrichment_source_statuses",  # 0061: enrichment's statuses
+                           "enrichment_provenances"})  # 0063: enrichment's provenance documents
 # Logs every stage writes: tenant_id NULL for the public stages, the tenant's for its own (the
 # webhook's `email_events` rejects). Not under tenant RLS: the API reads neither, and may only
 # insert a reject of its own tenant (0016, policy `tenant_insert`).
@@ -35,7 +36,8 @@ COUNTY_SCOPED_TABLES = frozenset({"prospects", "enrichment", "scores", "ml_model
                                   "pipeline_runs",  # 0029
                                   "features",  # 0041: reasons on demand
                                   "market_indexes",  # 0045: the API's market panel
-                                  "score_model_versions"})  # 0060: the scores' versions, once per county
+                                  "score_model_versions",  # 0060: the scores' versions, once per county
+                                  "enrichment_provenances"})  # 0063: the detail's provenance documents
 
 # Shared by every tenant but guarded too: a tenant sees its own row and its members' accounts.
 ACCOUNT_TABLES = frozenset({"tenants", "users"})

@@ -6,9 +6,10 @@ kept from an earlier run is a union of two disjoint sets of fields — the count
 sales file's facts and its assessor roll) and the market comps — each field's provenance its
 source's entry, and statuses known per source. Here the same is done for a whole chunk at once:
 each field a column taken from the county's frames, its presence a mask, the statuses one of
-four combinations, and the provenance and source statuses built as JSON text (Arrow string
-kernels; provenance in its stored, grouped form), ready for the jsonb columns
-(`sync_partition(json_text=...)`). The rows are those
+four combinations, and the provenance (its stored, grouped form, the row's record apart) and
+source statuses as one JSON text per pattern, dictionary-encoded (no text per row), ready for
+their documents' ids (`stored_provenance.ProvenanceIds`, `source_statuses.SourceStatusIds`).
+The rows are those
 `enrich_one` and `pipeline._row` give (tests/enrich/test_enrich_columns.py and
 test_enrich_local_shortcut.py compare them), the fetch time aside (one per chunk); the owner
 signals, which need the address parser, are computed per prospect only where the roll gives an
@@ -25,10 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from realestate_assets.config_models import ASSESSOR_FIELDS
-from realestate_assets.db.warehouse import json_safe
 from realestate_assets.enrich.clients import Enricher
 from realestate_assets.enrich.clients.batch import OK, LocalPlan, SourceStatus
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS
@@ -138,65 +137,45 @@ def is_present(values: np.ndarray) -> np.ndarray:
     return is_given(values) & np.not_equal(values, "")
 
 
-def json_strings(values: np.ndarray) -> pa.Array:
-    """Each text as a JSON string literal, as `json.dumps(..., ensure_ascii=False)` writes it
-    (NUL dropped, as `to_json` drops it); by Arrow kernels, a value with a control character by
-    `json.dumps` itself."""
-    text = pa.array(values, type=_STRING)
-    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    quoted = pc.binary_join_element_wise(_s('"'), escaped, _s('"'), _s(""))
-    control = pc.match_substring_regex(text, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
-    if not control.any():
-        return quoted
-    out = np.array(quoted.to_pylist(), dtype=object)
-    out[control] = [json.dumps(json_safe(v), ensure_ascii=False) for v in values[control]]
-    return pa.array(out, type=_STRING)
+def provenance_text(fields: Mapping[str, tuple[np.ndarray, str]], n: int,
+                    recorded: tuple[str, np.ndarray] | None = None) -> tuple[pa.DictionaryArray, np.ndarray]:
+    """Each row's provenance in its stored, grouped form (the text `provenance.stored_text`
+    writes), dictionary-encoded in row order; and which rows' documents name their record.
+    `fields` maps each field to (present mask, its entry's JSON text); absent fields are left
+    out, fields of one entry are one group. Distinct entries are distinct sources' here, so never
+    equal texts. `recorded`: (an entry's text, where the row has a record) — that entry's group
+    is marked `"record": true` in those rows (the record is the row's own, `provenance.RECORD`).
 
-
-def provenance_text(fields: Mapping[str, tuple[np.ndarray, pa.Array | str]], n: int) -> pa.Array:
-    """Each row's provenance in its stored, grouped form (an Arrow string array, in row order;
-    the text `provenance.compact_text` writes): `fields` maps each field to (present mask, its
-    entry's JSON text: a column or one text for every row); absent fields are left out, fields
-    of one entry (the same column or text) are one group. Distinct entries are distinct
-    sources' here, so never equal texts.
-
-    Rows are grouped by which fields they have (a county has few such patterns): a pattern's
-    text is its literal JSON around the entry columns, one Arrow join per pattern, so no
-    column per field is held, and no Python string per row is made (issue 17)."""
+    Rows are grouped by which fields they have and whether their record is named (a county has
+    few such patterns): a pattern's document is one text, so no Python string per row and no
+    text per row is made (issue 17)."""
     names = sorted(fields)
     if not names or not n:
-        return pa.repeat(_s("{}"), n)
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["{}"], _STRING)), \
+            np.zeros(n, dtype=bool)
+    entry_of, has_record = (recorded[0], np.asarray(recorded[1], dtype=bool)) if recorded else (None, None)
     masks = np.stack([np.asarray(fields[name][0], dtype=bool) for name in names], axis=1)
-    if len(names) < 63:  # a row's pattern as one integer: np.unique(axis=0) sorted rows as bytes, 15× slower
-        bits = np.left_shift(1, np.arange(len(names) - 1, -1, -1, dtype=np.int64))
+    # Named where the row has a record and some field of the recorded entry is present.
+    named = np.zeros(n, dtype=bool) if has_record is None else has_record & masks[
+        :, [i for i, name in enumerate(names) if fields[name][1] == entry_of]].any(axis=1)
+    masks = np.concatenate([masks, named[:, None]], axis=1)
+    if masks.shape[1] < 63:  # a row's pattern as one integer: np.unique(axis=0) sorted rows as bytes, 15× slower
+        bits = np.left_shift(1, np.arange(masks.shape[1] - 1, -1, -1, dtype=np.int64))
         codes, which = np.unique(masks.astype(np.int64) @ bits, return_inverse=True)
         patterns = (codes[:, None] & bits) != 0  # the same patterns in the same order
     else:
         patterns, which = np.unique(masks, axis=0, return_inverse=True)
-    which = which.ravel()
-    texts, positions = [], []
-    for p, pattern in enumerate(patterns):
-        rows = np.flatnonzero(which == p)
-        groups: dict[int | str, tuple[pa.Array | str, list[str]]] = {}  # in the order of their first field
-        for name, on in zip(names, pattern, strict=True):
+    texts = []
+    for pattern in patterns:
+        groups: dict[str, list[str]] = {}  # in the order of their first field
+        for name, on in zip(names, pattern[:-1], strict=True):
             if on:
-                entry = fields[name][1]
-                groups.setdefault(entry if isinstance(entry, str) else id(entry), (entry, []))[1].append(name)
-        parts: list[Any] = []
-        literal = '{"groups": [' if groups else "{"
-        for g, (entry, group_fields) in enumerate(groups.values()):
-            literal += (", " if g else "") + '{"entry": '
-            if isinstance(entry, str):
-                literal += entry
-            else:
-                parts += [_s(literal), entry.take(pa.array(rows))]
-                literal = ""
-            literal += ', "fields": ' + json.dumps(group_fields, ensure_ascii=False) + "}"
-        parts.append(_s(literal + ("]}" if groups else "}")))
-        texts.append(pa.repeat(parts[0], len(rows)) if len(parts) == 1 else
-                     pc.binary_join_element_wise(*parts, _s("")))
-        positions.append(rows)
-    return in_order(texts, positions, n)
+                groups.setdefault(fields[name][1], []).append(name)
+        texts.append('{"groups": [' + ", ".join(
+            f'{{"entry": {entry}, "fields": {json.dumps(group_fields, ensure_ascii=False)}'
+            + (', "record": true}' if pattern[-1] and entry == entry_of else "}")
+            for entry, group_fields in groups.items()) + "]}" if groups else "{}")
+    return pa.DictionaryArray.from_arrays(pa.array(which.ravel().astype(np.int32)), pa.array(texts, _STRING)), named
 
 
 def in_order(parts: Sequence[pa.Array], positions: Sequence[np.ndarray], n: int) -> pa.Array:
@@ -204,15 +183,6 @@ def in_order(parts: Sequence[pa.Array], positions: Sequence[np.ndarray], n: int)
     at = np.empty(n, dtype=np.int64)
     at[np.concatenate(positions)] = np.arange(n)
     return pa.concat_arrays([part.cast(_STRING) for part in parts]).take(pa.array(at))
-
-
-def county_entry_text(entry: Mapping[str, Any], records: np.ndarray, has_record: np.ndarray) -> pa.Array:
-    """The county source's entry per row: with `"record"` (which county record the facts come
-    from) where the parcel has one, as `pipeline._row` adds it."""
-    plain = json.dumps(entry, ensure_ascii=False)
-    with_record = pc.binary_join_element_wise(_s(plain[:-1] + ', "record": '),
-                                              json_strings(np.where(has_record, records, "")), _s("}"), _s(""))
-    return pc.if_else(pa.array(has_record), with_record, _s(plain))
 
 
 def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county_state: str,
@@ -261,7 +231,9 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
                   county_state: str) -> dict[str, np.ndarray]:
     """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
     prospects, none of which has earlier values of a skipped source to keep: Python values per
-    column (None for NULL), `provenance` and `source_status` as JSON text (Arrow string arrays)."""
+    column (None for NULL), `provenance` (the stored document, `provenance_text`) and
+    `source_status` as JSON text (dictionary-encoded Arrow arrays), `provenance_record` the row's
+    record where its document names it (`provenance.RECORD`), else None."""
     n = len(prospects)
     parcels = prospects["parcel_id"]
     facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
@@ -284,18 +256,19 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
                 for source, fields in given.items()}
     by_type = {s.type: s for s in plan.sources}
     entries = plan.entries(fetched_at)
-    # Which record the county's facts come from (pipeline._row), and each source's entry.
-    records = np.full(n, "", dtype=object)
+    # Which record the county's facts come from (pipeline._row: the row's own part of its
+    # provenance, `provenance.RECORD`), and each source's entry.
+    records = np.full(n, None, dtype=object)
     if has_facts.any():
         records[has_facts] = (pd.Series(county["last_sale_source"][has_facts]).astype(str) + " sale "
                               + pd.Series(county["last_sale_id"][has_facts]).astype(str)).to_numpy(dtype=object)
-    fields: dict[str, tuple[np.ndarray, pa.Array | str]] = {}
+    fields: dict[str, tuple[np.ndarray, str]] = {}
     present_of: dict[str, np.ndarray] = {}
+    recorded: tuple[str, np.ndarray] | None = None
     for type_, source in by_type.items():
-        entry = entries[source.name]
-        # pipeline._row names the record in the entries of the source named county_assessor.
-        text: pa.Array | str = county_entry_text(entry, records, has_facts) if source.name == "county_assessor" \
-            else json.dumps(entry, ensure_ascii=False)
+        text = json.dumps(entries[source.name], ensure_ascii=False)
+        if source.name == "county_assessor":  # pipeline._row names the record in this source's entries
+            recorded = (text, has_facts)
         for column in given[type_]:
             present_of[column] = present_of_taken[column]
             fields[column] = (present_of[column], text)
@@ -305,7 +278,7 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
         combo_of |= answered[source.type].astype(np.int64) << bit
     state, reason = (np.full(n, None, dtype=object) for _ in range(2))
     combos, combo_at = np.unique(combo_of, return_inverse=True)
-    status_texts = []  # one per combination; each row's is taken by Arrow (no Python string per row)
+    status_texts = []  # one per combination, the rows' their index (no Python string per row)
     for c, combo in enumerate(combos):
         statuses = dict(plan.skipped)
         for bit, source in enumerate(plan.sources):
@@ -314,7 +287,8 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
         failure = enricher.required_failure(statuses)
         status_texts.append(json.dumps({name: s.as_dict() for name, s in statuses.items()}, ensure_ascii=False))
         state[rows], reason[rows] = ("failed", failure) if failure is not None else ("enriched", None)
-    status_text = pa.array(status_texts, type=_STRING).take(pa.array(combo_at.ravel()))
+    status_text = pa.DictionaryArray.from_arrays(pa.array(combo_at.ravel().astype(np.int32)),
+                                                 pa.array(status_texts, type=_STRING))
     # Kept only where present (is_missing): a field that says nothing is not a value.
     out = {c: np.where(present, values[c], None) for c, present in present_of.items()}
     no_building = (state == "enriched") & ~is_present(out.get("living_sqft", np.full(n, None, dtype=object)))
@@ -322,5 +296,7 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
     out.update(signals_of(out, prospects, county_state, as_of.date()))
     out.update({"prospect_key": prospects["prospect_key"].to_numpy(dtype=object),
                 "as_of_date": np.full(n, as_of.date(), dtype=object), "status": state, "failure_reason": reason,
-                "provenance": provenance_text(fields, n), "source_status": status_text})
+                "source_status": status_text})
+    out["provenance"], named = provenance_text(fields, n, recorded)
+    out["provenance_record"] = np.where(named, records, None)
     return out

@@ -33,9 +33,10 @@ from realestate_assets.enrich.clients import Enricher, ProspectRef, SkippedSourc
 from realestate_assets.enrich.clients.base import CallSink
 from realestate_assets.enrich.clients.batch import LocalPlan
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS, CountyMarket
+from realestate_assets.enrich.documents import arrow_text
 from realestate_assets.enrich.local_columns import ByParcel, in_order, local_columns
 from realestate_assets.enrich.market import CompsSettings
-from realestate_assets.enrich.provenance import Freshness, compact_text, expand
+from realestate_assets.enrich.provenance import Freshness, expand, stored_text
 from realestate_assets.enrich.sources_config import SourcesConfig
 from realestate_assets.gc_pause import paused_gc
 
@@ -51,14 +52,16 @@ SIGNALS = ["absentee_owner", "out_of_state_owner", "years_owned", "corporate_own
            "government_owner", "assessed_to_market_ratio"]
 ENRICHMENT_COLUMNS = ["prospect_key", "as_of_date", "status", "failure_reason", *COUNTY_FACTS, *MARKET_FACTS,
                       *OUTSIDE_FIELDS, "rent_estimate_monthly", *SIGNALS, "provenance", "source_status"]
-# jsonb documents that `CountyEnrichment.enrich` gives as JSON text (sync_partition(json_text=...)).
+# The documents `CountyEnrichment.enrich` gives as JSON text: provenance in its stored form
+# (`provenance.stored_text`: the row's record apart, in `provenance_record`).
 JSON_COLUMNS = ("provenance", "source_status")
-# The `enrichment` table's columns: the statuses stored as their document's id (migration 0061,
-# enrich/source_statuses.py), the rest as ENRICHMENT_COLUMNS.
-STORED_COLUMNS = ["source_status_id" if c == "source_status" else c for c in ENRICHMENT_COLUMNS]
-# Of those, the JSON text the table takes as jsonb (sync_partition(json_text=...)): the statuses
-# arrive as ids.
-STORED_JSON_COLUMNS = [c for c in JSON_COLUMNS if c in STORED_COLUMNS]
+# `CountyEnrichment.enrich`'s frame: ENRICHMENT_COLUMNS and the row's provenance record.
+FRAME_COLUMNS = [*ENRICHMENT_COLUMNS, "provenance_record"]
+# The `enrichment` table's columns: the statuses and the provenance stored as their documents' ids
+# (migrations 0061 and 0063: enrich/source_statuses.py, enrich/stored_provenance.py), the
+# provenance's record beside its id, the rest as ENRICHMENT_COLUMNS.
+STORED_COLUMNS = [c for column in ENRICHMENT_COLUMNS for c in {
+    "source_status": ["source_status_id"], "provenance": ["provenance_id", "provenance_record"]}.get(column, [column])]
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,9 @@ def enrich_prospects(
                            comps=comps, cache_dir=cache_dir, redis_url=redis_url, on_call=on_call, env=env,
                            assessor=assessor, **client_overrides) as county:
         frame = county.enrich(prospects, previous)
-        # As values, for this one-frame form's callers: provenance per field (`expand`).
-        frame["provenance"] = [expand(text) for text in frame["provenance"]]
+        # As values, for this one-frame form's callers: provenance per field (`expand`, its record in).
+        records = frame.pop("provenance_record")
+        frame["provenance"] = [expand(text, record) for text, record in zip(frame["provenance"], records, strict=True)]
         frame["source_status"] = [json.loads(text) for text in frame["source_status"]]
         return Enriched(frame, county.skipped, county.as_of)
 
@@ -162,7 +166,7 @@ class CountyEnrichment:
 
     def enrich(self, prospects: pd.DataFrame, previous: pd.DataFrame | None = None,
                tally: EnrichmentTally | None = None) -> pd.DataFrame:
-        """ENRICHMENT_COLUMNS for these prospects, one row each. `previous`: their current
+        """FRAME_COLUMNS for these prospects, one row each (the documents as JSON text). `previous`: their current
         `enrichment` rows (more rows may be given; only these prospects' are looked up).
         `tally`: the rows are counted into it, told which took the local shortcut."""
         # ≈25 small dicts a prospect, none in a cycle: with the collector on, its full collections
@@ -182,7 +186,7 @@ class CountyEnrichment:
             self._market.fill(prospects["parcel_id"])
         n = len(prospects)
         before = _Previous(previous)
-        columns = {column: np.full(n, None, dtype=object) for column in ENRICHMENT_COLUMNS}
+        columns = {column: np.full(n, None, dtype=object) for column in FRAME_COLUMNS}
         # No HTTP source: the prospects with nothing of a skipped source to keep take the shortcut,
         # all at once by column; the others go through enrich_one as always.
         general = np.ones(n, dtype=bool) if plan is None else \
@@ -191,28 +195,35 @@ class CountyEnrichment:
             local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
                                   enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
                                   as_of=self.as_of, county_state=self.county_state)
-            # Arrow text: no Python string per row (the write and the tally take them as they are).
+            # Arrow text, one per pattern (dictionary-encoded): no text per row (the documents' ids
+            # are found per pattern; the tally counts these rows as plain).
             local_text = {column: local.pop(column) for column in JSON_COLUMNS}
             for column, values in local.items():
                 columns[column][~general] = values
         if general.any():
             # Shared entries and statuses are encoded once (by id): the rows are held until all
             # are encoded, so no id is reused by a new object meanwhile. Provenance in its stored,
-            # grouped form (provenance.compact_text).
+            # grouped form, the record apart (provenance.stored_text).
             texts: dict[int, str] = {}
+            entry_texts: dict[int, tuple[str, str | None]] = {}
             rows = list(self._rows(prospects[general], before))
             for i, row in zip(np.flatnonzero(general), rows, strict=True):
                 for column in ENRICHMENT_COLUMNS:
                     value = row[column]
-                    columns[column][i] = compact_text(value, texts) if column == "provenance" else \
-                        jsonb_text(value, texts) if column in JSON_COLUMNS else value
-        if not general.all():
+                    if column == "provenance":
+                        columns[column][i], columns["provenance_record"][i] = stored_text(value, entry_texts)
+                    else:
+                        columns[column][i] = jsonb_text(value, texts) if column in JSON_COLUMNS else value
+        if not general.any():
+            for column, text in local_text.items():
+                columns[column] = pd.arrays.ArrowExtensionArray(text)
+        elif not general.all():  # decoded: a text per row, as the other rows' (few: an outage's)
             at = [np.flatnonzero(~general), np.flatnonzero(general)]
             for column, text in local_text.items():
                 columns[column] = pd.arrays.ArrowExtensionArray(in_order(
                     [text, pa.array(columns[column][general], type=pa.large_string())], at, n))
         # The column types pd.DataFrame(rows) inferred from the same Python values.
-        return pd.DataFrame(columns, columns=ENRICHMENT_COLUMNS).infer_objects(), ~general
+        return pd.DataFrame(columns, columns=FRAME_COLUMNS).infer_objects(), ~general
 
     def _rows(self, prospects: pd.DataFrame, before: _Previous) -> Iterator[dict[str, Any]]:
         """Each prospect's row through `Enricher.enrich_batch` (enrich_one), batch by batch."""
@@ -285,10 +296,10 @@ class EnrichmentTally:
         if known_plain is not None and known_plain.any():
             self.freshness.add_plain(int(known_plain.sum()))
             provenances = provenances[~known_plain]
-        try:  # JSON text (CountyEnrichment.enrich)
-            texts = pa.array(provenances, type=pa.large_string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # values (enrich_prospects): each is looked at
-            texts = pa.nulls(len(provenances), pa.large_string())
+        try:  # JSON text (CountyEnrichment.enrich), dictionary-encoded or not
+            texts = arrow_text(provenances).cast(pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            texts = pa.nulls(len(provenances), pa.large_string())  # values (enrich_prospects): each looked at
         # Texts without a "kept" or "stale" key (most) are counted without decoding (Freshness.add);
         # a chunk whose text holds neither word anywhere (a first run's) is not searched row by row.
         if may_contain(texts, b'"kept"') or may_contain(texts, b'"stale"'):
@@ -424,5 +435,5 @@ def _status_dict(status: SourceStatus) -> dict[str, Any]:
     return status.as_dict()
 
 
-__all__ = ["ENRICHMENT_COLUMNS", "JSON_COLUMNS", "CountyEnrichment", "Enriched", "EnrichmentTally", "SkippedSource",
-           "county_enrichment", "enrich_prospects"]
+__all__ = ["ENRICHMENT_COLUMNS", "FRAME_COLUMNS", "JSON_COLUMNS", "CountyEnrichment", "Enriched", "EnrichmentTally",
+           "SkippedSource", "county_enrichment", "enrich_prospects"]

@@ -21,10 +21,12 @@ The provenance dict is JSON-serializable (ISO timestamps, plain values) and has,
 `"source": null` so that a NULL column is explained, not just empty.
 
 Stored form (`enrichment.provenance`, issue 17): each distinct entry once, with the fields it
-explains — `{"groups": [{"entry": {...}, "fields": ["baths", "beds", ...]}, ...]}` (`compact`,
-`compact_text`) — instead of the entry repeated per field, which made the server parse ~2.6 KB
-of jsonb per row. `expand` gives back `{field: entry}` from either form (rows written before,
-keyed by field, read as they are): every reader goes through it.
+explains — `{"groups": [{"entry": {...}, "fields": ["baths", "beds", ...]}, ...]}` (`compact`)
+— instead of the entry repeated per field, which made the server parse ~2.6 KB of jsonb per row.
+Since migration 0063 the row's own part, its county `record`, is kept apart (`stored_text`) and
+the rest stored once per distinct document per county (`stored_provenance.py`). `expand` gives
+back `{field: entry}` from any form (rows written before, keyed by field, read as they are):
+every reader goes through it.
 """
 
 from __future__ import annotations
@@ -151,32 +153,53 @@ def compact(provenance: Mapping[str, Any]) -> dict[str, Any]:
     return {GROUPS: [{"entry": entry, "fields": fields} for entry, fields in groups.values()]} if groups else {}
 
 
-def compact_text(provenance: Mapping[str, Any], texts: dict[int, str] | None = None) -> str:
+# The entry key a row's own part of its provenance is kept in: which county record the county's
+# facts come from ("<source> sale <id>", pipeline._row). Every other part of a county's
+# provenance repeats (a handful of documents), so the stored document leaves it out: the groups
+# whose entry named it say `"record": true`, and the row keeps it in `enrichment.provenance_record`
+# (migration 0063; `expand` and `stored_provenance.PROVENANCE_SQL` put it back).
+RECORD = "record"
+
+
+def stored_text(provenance: Mapping[str, Any], texts: dict[int, tuple[str, str | None]] | None = None
+                ) -> tuple[str, str | None]:
     """The stored form as JSON text (the groups of `compact`, entries equal in their text being
-    one group), each distinct entry object encoded once (`texts`, by id: a chunk's rows share
-    most entry objects; the caller keeps them alive while it uses `texts`)."""
+    one group) and the row's `record`: taken out of the entries that name it, their groups marked
+    `"record": true` — unless entries name different records, which then stay in them (None).
+    Each distinct entry object is encoded once (`texts`, by id: a chunk's rows share most entry
+    objects; the caller keeps them alive while it uses `texts`)."""
     from realestate_assets.db.copy_io import jsonb_text  # NUL and non-JSON values as the writer handles them
 
     texts = {} if texts is None else texts
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple[str, str | None], tuple[Any, list[str]]] = {}
     for name in sorted(provenance):
         entry = provenance[name]
-        text = texts.get(id(entry))
-        if text is None:
-            text = texts[id(entry)] = jsonb_text(entry)
-        groups.setdefault(text, []).append(name)
+        known = texts.get(id(entry))
+        if known is None:
+            record = entry.get(RECORD) if isinstance(entry, Mapping) else None
+            known = texts[id(entry)] = (jsonb_text({k: v for k, v in entry.items() if k != RECORD}), record) \
+                if isinstance(record, str) else (jsonb_text(entry), None)
+        groups.setdefault(known, (entry, []))[1].append(name)
     if not groups:
-        return "{}"
-    return '{"groups": [' + ", ".join(
-        f'{{"entry": {text}, "fields": {json.dumps(fields, ensure_ascii=False)}}}' for text, fields in groups.items()
-    ) + "]}"
+        return "{}", None
+    records = {record for _, record in groups if record is not None}
+    record = records.pop() if len(records) == 1 else None
+    parts = []
+    for (text, named), (entry, fields) in groups.items():
+        if named is not None and record is None:  # several records: each entry keeps its own
+            text = jsonb_text(entry)
+        parts.append(f'{{"entry": {text}, "fields": {json.dumps(fields, ensure_ascii=False)}'
+                     + (', "record": true}' if named is not None and record is not None else "}"))
+    return '{"groups": [' + ", ".join(parts) + "]}", record
 
 
-def expand(recorded: Mapping[str, Any] | str | None) -> dict[str, Any]:
+def expand(recorded: Mapping[str, Any] | str | None, record: str | None = None) -> dict[str, Any]:
     """`{field: entry}` from a stored provenance: the grouped form, the per-field form of rows
     written before it, or both at once (a per-field key added to a grouped row, e.g. by SQL
     `provenance || jsonb_build_object(...)`, wins over its group); JSON text or decoded; NULL
-    → `{}`. Fields of one group share one entry object: read it, do not mutate it."""
+    → `{}`. `record`: the row's `provenance_record`, put back into the entries of the groups
+    marked `"record": true` (`stored_text`). Fields of one group share one entry object: read
+    it, do not mutate it."""
     if isinstance(recorded, str):
         recorded = json.loads(recorded)
     if not isinstance(recorded, Mapping):
@@ -185,8 +208,11 @@ def expand(recorded: Mapping[str, Any] | str | None) -> dict[str, Any]:
     groups = recorded.get(GROUPS)
     if isinstance(groups, list):
         for group in groups:
+            entry = group["entry"]
+            if record is not None and group.get(RECORD) is True:
+                entry = {**entry, RECORD: record}
             for name in group["fields"]:
-                out[name] = group["entry"]
+                out[name] = entry
     out.update((name, entry) for name, entry in recorded.items() if name != GROUPS or not isinstance(groups, list))
     return out
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
 from realestate_assets.enrich.provenance import compact
+from realestate_assets.enrich.stored_provenance import ProvenanceIds
 
 PASSWORD = "correct horse battery"
 JWT_SECRET = "api-test-secret-0123456789abcdef0123456789"
@@ -176,11 +177,14 @@ def seed_county(cur: Any, county: str, n: int) -> None:
              None if i % 3 == 0 else 300000.0 + 1000 * i))
         if not scored:
             continue
+        # The provenance as its county's document (migration 0063), in either stored form.
+        (provenance_id,) = ProvenanceIds(cur.connection, county).ids(
+            [json.dumps(compact(PROVENANCE) if i % 2 else PROVENANCE)])
         cur.execute(
             "INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, "
-            "year_built, last_sale_price, last_sale_date, provenance) "
+            "year_built, last_sale_price, last_sale_date, provenance_id) "
             "VALUES (%s, %s, '2026-12-01', 'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
-            (county, key, 1000.0 + i, json.dumps(compact(PROVENANCE) if i % 2 else PROVENANCE)))
+            (county, key, 1000.0 + i, int(provenance_id)))
         breakdown = {"reasons": [f"reason for {key}"], "value_factors": []} if i == 1 else None
         cur.execute(
             "INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, estimated_value_low, "

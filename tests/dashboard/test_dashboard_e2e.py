@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from realestate_assets.api.dashboard import DIST
+from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from tests.api.helpers_api import PASSWORD, Tenant, make_tenant, owner_cursor
 from tests.dashboard.server import api_server
 from tests.fake_dagster import FakeDagster
@@ -50,11 +51,12 @@ def seed(cur: Any, county: str) -> None:
             "list_price) VALUES (%s, %s, %s, %s, 'SEATTLE', 'WA', %s, %s, %s)",
             (county, key, f"{i:010d}", f"{100 + i} {'OAK' if i % 3 == 0 else 'MAIN'} ST", f"981{i % 10:02d}",
              "condo" if i % 2 == 0 else "single_family", 300000.0 + 10000 * i))
+        (provenance_id,) = ProvenanceIds(cur.connection, county).ids([json.dumps(PROVENANCE)])  # 0063
         cur.execute(
             "INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, living_sqft, "
-            "year_built, last_sale_price, last_sale_date, provenance) VALUES (%s, %s, '2026-12-01', "
+            "year_built, last_sale_price, last_sale_date, provenance_id) VALUES (%s, %s, '2026-12-01', "
             "'enriched', 'single_family', %s, 1950, 415000, '2014-06-02', %s)",
-            (county, key, 1000.0 + i, json.dumps(PROVENANCE)))
+            (county, key, 1000.0 + i, int(provenance_id)))
         breakdown = {"reasons": ["last sale 12 years ago, well below today's estimate"], "value_factors": []} \
             if i == N else None
         cur.execute(

@@ -23,6 +23,7 @@ from psycopg2.extras import execute_values
 
 from realestate_assets.config_models import load_scoring
 from realestate_assets.enrich.county_data import county_facts
+from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from realestate_assets.market.index import HedonicIndex
 from realestate_assets.market.stored import store_index
 from realestate_assets.settings import repo_root
@@ -76,12 +77,13 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             ids.append(cur.fetchone()[0])
             provenance = {"living_sqft": {"source": "king_wa_sales", "fetched_at": "2026-12-01T04:00:00+00:00",
                                           "confidence": 1.0}}
+            (provenance_id,) = ProvenanceIds(cur.connection, county).ids([json.dumps(provenance)])  # 0063
             cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, use_type, "
                         "living_sqft, beds, baths, comps_count, comps_estimated_value, last_sale_price, "
-                        "last_sale_date, provenance) VALUES (%s, %s, %s, 'enriched', %s, %s, %s, %s, %s, "
+                        "last_sale_date, provenance_id) VALUES (%s, %s, %s, 'enriched', %s, %s, %s, %s, %s, "
                         "%s, %s, %s, %s)",
                         (county, key, as_of.date(), r.use_type, r.living_sqft, r.beds, r.baths, int(r.comps_count),
-                         r.comps_estimated_value, r.last_sale_price, r.last_sale_date.date(), json.dumps(provenance)))
+                         r.comps_estimated_value, r.last_sale_price, r.last_sale_date.date(), int(provenance_id)))
             cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, estimated_value, "
                         "value_gap_pct, bird_dog_score, score_rank, model_version) VALUES "
                         "(%s, %s, %s, %s, 0, %s, %s, 'e2e')",

@@ -18,8 +18,8 @@ import pytest
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from realestate_assets.enrich.clients import Enricher
-from realestate_assets.enrich.local_columns import json_strings, provenance_text
-from realestate_assets.enrich.provenance import compact_text, expand
+from realestate_assets.enrich.local_columns import provenance_text
+from realestate_assets.enrich.provenance import expand, stored_text
 from tests.enrich.test_enrichment_streamed import materialize, rows, whole_county_parcels, whole_frame
 from tests.samples import write_sample_config
 
@@ -43,25 +43,31 @@ def test_the_asset_publishes_enrich_ones_rows_for_the_bundled_county(make_deploy
     wh.dispose()
 
 
-def test_json_text_by_column_is_what_json_dumps_writes() -> None:
-    records = np.array(["kc sale 1", 'a "quoted" \\ path', "tab\there", "nul\x00byte", "é ü", ""], dtype=object)
-    texts = json_strings(records).to_pylist()
-    assert [json.loads(t) for t in texts] == [r.replace("\x00", "") for r in records]
-    assert texts[:2] + texts[4:] == [json.dumps(r, ensure_ascii=False) for r in records[[0, 1, 4, 5]]]
+def test_provenance_by_column_is_what_stored_text_writes() -> None:
+    """One document per pattern of present fields, dictionary-encoded, each the text
+    `stored_text` writes for its rows' provenance; the county entry's groups marked where the row
+    has a record (migration 0063), not where none of its fields is present."""
     entry = '{"source": "market"}'
     present = {"b": np.array([True, False, False]), "a": np.array([True, True, False])}
-    made = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3).to_pylist()
-    assert [expand(t) for t in made] == [{"a": {"source": "market"}, "b": {"source": "market"}},
-                                         {"a": {"source": "market"}}, {}]
-    # The text compact_text writes for the same provenance (the stored, grouped form).
-    assert made == [compact_text(expand(t)) for t in made]
-    county = pa.array(['{"source": "county", "record": "r1"}', '{"source": "county"}'], type=pa.large_string())
-    both = {"c": (np.array([True, True]), county), "b": (np.array([True, False]), entry),
-            "a": (np.array([True, True]), county)}
-    made = provenance_text(both, 2).to_pylist()
-    assert made == [compact_text(expand(t)) for t in made]
-    assert json.loads(made[0]) == {"groups": [{"entry": {"source": "county", "record": "r1"}, "fields": ["a", "c"]},
-                                              {"entry": {"source": "market"}, "fields": ["b"]}]}
+    made, named = provenance_text({name: (mask, entry) for name, mask in present.items()}, 3)
+    texts = made.cast(pa.large_string()).to_pylist()
+    assert [expand(t) for t in texts] == [{"a": {"source": "market"}, "b": {"source": "market"}},
+                                          {"a": {"source": "market"}}, {}]
+    assert not named.any() and texts == [stored_text(expand(t))[0] for t in texts]
+    county = '{"source": "county"}'
+    both = {"c": (np.array([True, True, False]), county), "b": (np.array([True, False, True]), entry),
+            "a": (np.array([True, True, False]), county)}
+    made, named = provenance_text(both, 3, (county, np.array([True, False, True])))
+    assert list(named) == [True, False, False]  # the third row's record: no county field to name it
+    texts = made.cast(pa.large_string()).to_pylist()
+    records = np.where(named, np.array(["r1", "r2", "r3"], dtype=object), None)
+    per_field = [expand(t, r) for t, r in zip(texts, records, strict=True)]
+    assert per_field[0] == {"a": {"source": "county", "record": "r1"}, "b": {"source": "market"},
+                            "c": {"source": "county", "record": "r1"}}
+    assert per_field[1] == {"a": {"source": "county"}, "c": {"source": "county"}}
+    assert [stored_text(p) for p in per_field] == list(zip(texts, records, strict=True))
+    assert json.loads(texts[0]) == {"groups": [{"entry": {"source": "county"}, "fields": ["a", "c"], "record": True},
+                                               {"entry": {"source": "market"}, "fields": ["b"]}]}
 
 
 def test_taken_masks_are_is_given_and_is_present_of_its_values() -> None:

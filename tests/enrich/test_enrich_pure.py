@@ -22,12 +22,12 @@ from realestate_assets.enrich.owner_signals import (
 from realestate_assets.enrich.provenance import (
     SourceValues,
     compact,
-    compact_text,
     expand,
     freshness,
     kept_values,
     merge_fields,
     provenance_json,
+    stored_text,
 )
 from realestate_assets.enrich.sources_config import (
     SourcesConfigError,
@@ -74,11 +74,25 @@ def test_stored_provenance_groups_fields_by_entry_and_reads_back_in_every_form()
         {"entry": unknown, "fields": ["avm_value", "tract_geoid"]},
         {"entry": county, "fields": ["baths", "beds"]},  # equal entries are one group
         {"entry": market, "fields": ["comps_value"]}]}
-    assert json.loads(compact_text(per_field)) == stored  # the writer's text, the same groups
-    text = compact_text(per_field)
-    for form in (stored, text, json.dumps(stored), per_field, json.dumps(per_field)):  # grouped, old, as text
+    # The writer's text (migration 0063): the same groups, the row's record taken out of the
+    # entries that name it (their groups marked) and given back beside the text.
+    text, record = stored_text(per_field)
+    plain = {k: v for k, v in county.items() if k != "record"}
+    assert record == "kc sale 1" and json.loads(text) == {"groups": [
+        {"entry": {**plain, "conflicts": [{"source": "attom", "value": 1}]}, "fields": ["assessed_value"],
+         "record": True},
+        {"entry": unknown, "fields": ["avm_value", "tract_geoid"]},
+        {"entry": plain, "fields": ["baths", "beds"], "record": True},
+        {"entry": market, "fields": ["comps_value"]}]}
+    assert expand(text, record) == per_field
+    assert expand(text) == {**per_field, "beds": plain, "baths": plain,  # without it: the entries as stored
+                            "assessed_value": json.loads(text)["groups"][0]["entry"]}
+    for form in (stored, json.dumps(stored), per_field, json.dumps(per_field)):  # grouped, old, as text
         assert expand(form) == per_field
-    assert expand(None) == {} and expand({}) == {} and compact({}) == {} and compact_text({}) == "{}"
+    # Entries naming different records keep their own: nothing is taken out.
+    other = {**per_field, "comps_value": {**market, "record": "kc sale 2"}}
+    assert stored_text(other) == (json.dumps(compact(other)), None)
+    assert expand(None) == {} and expand({}) == {} and compact({}) == {} and stored_text({}) == ("{}", None)
     kept = {"source": "attom", "fetched_at": "2026-01-02T03:04:05+00:00", "confidence": 0.9, "kept": True}
     patched = {**stored, "beds": kept, "owner_names": kept}  # SQL `provenance || jsonb_build_object(...)`
     assert expand(patched) == {**per_field, "beds": kept, "owner_names": kept}

@@ -15,6 +15,7 @@ from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import Deployment, build_definitions
 from realestate_assets.enrich.provenance import expand
 from realestate_assets.enrich.source_statuses import source_status_sql
+from realestate_assets.enrich.stored_provenance import provenance_sql
 from resources import SourceCredentialsResource
 from tests.enrich.fakes import ATTOM_KEY, FakeAttom, FakeCensus, attom_record
 from tests.samples import write_sample_config
@@ -100,8 +101,8 @@ def test_outside_sources_land_with_provenance_cost_and_cache(env: Path, serve, d
     first = enrich(deployment)
     assert first.success
     wh = Warehouse(database_url)
-    rows = wh.frame(f"SELECT e.*, {source_status_sql('e')} AS source_status FROM enrichment e "
-                    "WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
+    rows = wh.frame(f"SELECT e.*, {source_status_sql('e')} AS source_status, {provenance_sql('e')} AS provenance "
+                    "FROM enrichment e WHERE county = 'king_wa'", {"t": tenant}).set_index("prospect_key")
     rows["provenance"] = rows["provenance"].map(expand)  # per field (stored grouped)
     assert (rows["status"] == "enriched").all()
     owner = rows.loc[known[0]]

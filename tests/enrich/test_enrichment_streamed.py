@@ -20,9 +20,10 @@ from realestate_assets.config_models import load_scoring
 from realestate_assets.db.warehouse import Warehouse, sync_partition
 from realestate_assets.definitions import build_definitions
 from realestate_assets.enrich.pipeline import ENRICHMENT_COLUMNS, OUTSIDE_FIELDS, enrich_prospects
-from realestate_assets.enrich.provenance import compact, expand
+from realestate_assets.enrich.provenance import expand, stored_text
 from realestate_assets.enrich.source_statuses import SourceStatusIds, columns_sql
 from realestate_assets.enrich.sources_config import load_sources_config
+from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from tests.samples import SOURCE, write_sample_config
 
 pytestmark = pytest.mark.slow
@@ -63,10 +64,14 @@ def rows(wh: Warehouse, since: str) -> pd.DataFrame:
 
 
 def stored(conn: Any, frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (ENRICHMENT_COLUMNS, the statuses as documents) as the table stores it: each row's
-    statuses as its document's id (migration 0061)."""
+    """`frame` (ENRICHMENT_COLUMNS, the documents as values) as the table stores it: each row's
+    statuses as its document's id (migration 0061), its provenance as its document's id and the
+    row's record (0063: the writer's stored text of it, in any form it is given)."""
     ids = SourceStatusIds(conn, "king_wa").ids(frame["source_status"].map(json.dumps))
-    return frame.drop(columns="source_status").assign(source_status_id=ids)
+    texts, records = zip(*(stored_text(expand(p)) for p in frame["provenance"]), strict=True)
+    return frame.drop(columns=["source_status", "provenance"]).assign(
+        source_status_id=ids, provenance_id=ProvenanceIds(conn, "king_wa").ids(list(texts)),
+        provenance_record=list(records))
 
 
 def whole_frame(wh: Warehouse, config: Path) -> pd.DataFrame:
@@ -77,8 +82,7 @@ def whole_frame(wh: Warehouse, config: Path) -> pd.DataFrame:
         sources=load_sources_config(config / "enrichment_sources.yaml"), comps=load_scoring(config).comps,
         env={}, assessor=wh.frame(ROLL_SQL, PARAMS), previous=wh.frame(PREVIOUS_SQL, PARAMS)).frame
     with wh.transaction() as conn:
-        sync_partition(conn, "enrichment", stored(conn, frame.assign(provenance=frame["provenance"].map(compact))),
-                       county="king_wa", keys=["prospect_key"])
+        sync_partition(conn, "enrichment", stored(conn, frame), county="king_wa", keys=["prospect_key"])
     return frame
 
 
@@ -125,13 +129,16 @@ def test_streamed_enrichment_writes_the_rows_and_figures_of_the_whole_county(mak
 
     # A re-run during an ATTOM outage: prospects in several chunks hold ATTOM values, kept with
     # their provenance (enrich_one through _Previous, per chunk in the streamed path).
-    with wh.transaction() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE enrichment SET assessed_value = 123456, provenance = provenance || "
-                    "jsonb_build_object('assessed_value', %s::jsonb) WHERE county = 'king_wa' AND prospect_key IN "
-                    "(SELECT prospect_key FROM (SELECT prospect_key, row_number() OVER (ORDER BY prospect_key) AS n "
-                    "FROM enrichment WHERE county = 'king_wa') AS q WHERE n %% 97 = 0)", (json.dumps(KEPT),))
-    before = wh.frame(f"SELECT {columns_sql(ENRICHMENT_COLUMNS, 'e')} FROM enrichment e WHERE county = 'king_wa'")
-    kept_keys = set(before.loc[before["assessed_value"] == 123456, "prospect_key"])
+    before = wh.frame(f"SELECT {columns_sql(ENRICHMENT_COLUMNS, 'e')} FROM enrichment e WHERE county = 'king_wa' "
+                      "ORDER BY prospect_key")
+    chosen = (before.index + 1) % 97 == 0
+    before.loc[chosen, "assessed_value"] = 123456
+    before.loc[chosen, "provenance"] = pd.Series([{**expand(p), "assessed_value": KEPT}
+                                                  for p in before.loc[chosen, "provenance"]],
+                                                 index=before.index[chosen], dtype=object)
+    with wh.transaction() as conn:
+        sync_partition(conn, "enrichment", stored(conn, before), county="king_wa", keys=["prospect_key"])
+    kept_keys = set(before.loc[chosen, "prospect_key"])
     assert len(kept_keys) > 10
     since = datetime.now(UTC).isoformat()
     whole = whole_frame(wh, config)

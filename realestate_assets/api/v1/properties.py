@@ -41,15 +41,17 @@ from realestate_assets.db.lifecycle import PUBLIC_STATUS_JOINS
 from realestate_assets.db.prepared import PerConnection
 from realestate_assets.db.warehouse import dict_rows
 from realestate_assets.enrich.provenance import expand
+from realestate_assets.enrich.stored_provenance import provenance_sql
 
 router = APIRouter(tags=["properties"])
 ERRORS = (401, 403, 422)
 EXPORT_BATCH = 2000  # rows fetched per round trip from the server-side cursor
 
 # Enrichment columns that describe the row rather than the property.
-# (`source_status_id`: the statuses' document since migration 0061, not shown, as the column before it.)
+# (`source_status_id`: the statuses' document since migration 0061, not shown, as the column before it;
+# `provenance_record`: the row's part of its provenance since 0063, read as the document.)
 ENRICHMENT_META = {"id", "county", "prospect_key", "as_of_date", "status", "failure_reason",
-                   "provenance", "source_status", "source_status_id", "created_at", "updated_at"}
+                   "provenance", "provenance_record", "source_status", "source_status_id", "created_at", "updated_at"}
 
 
 class PageQuery(BaseModel):
@@ -215,7 +217,11 @@ class DetailColumns:
 
 def _detail_statement(cur: Any) -> tuple[str, DetailColumns]:
     tables, stamp = table_columns(cur, DETAIL_TABLES)
-    named = {t: ", ".join(f"{alias}.{quote_ident(c, cur)}" for c in tables[t])
+    # The enrichment's provenance as the document its column held (migration 0063: the id of the
+    # county's document and the row's record), named `provenance` in its id's place.
+    tables["enrichment"] = ["provenance" if c == "provenance_id" else c for c in tables["enrichment"]]
+    documents = {("enrichment", "provenance"): f"{provenance_sql('e')} AS provenance"}
+    named = {t: ", ".join(documents.get((t, c)) or f"{alias}.{quote_ident(c, cur)}" for c in tables[t])
              for t, alias in zip(DETAIL_TABLES, "pes", strict=True)}
     return DETAIL.format(stamp=columns_stamp(DETAIL_TABLES), **named), DetailColumns(stamp, *tables.values())
 
