@@ -52,6 +52,7 @@ with frozen_once_made():
     )
     from resources import (
         BillingResource,
+        GreatExpectationsResource,
         MailerResource,
         ObjectStoreResource,
         PlatformResource,
@@ -185,6 +186,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
             "scraper": ScraperResource(),
             "alerts": alerts_resource(),
             "billing": billing,
+            "great_expectations": GreatExpectationsResource(),  # `features`' check, its worker started with the run
         }, dg.in_process_executor)
 
     from dagster_k8s import k8s_job_executor
@@ -214,6 +216,7 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
                                    s3_endpoint_url=_optional_env("S3_ENDPOINT_URL") or None),
         "alerts": alerts_resource(),
         "billing": billing,
+        "great_expectations": GreatExpectationsResource(),  # `features`' check, its worker started with the run
     }, k8s_job_executor.configured({"per_step_k8s_config": pod_sizes()}, name="reos_k8s_steps"))
 
 

@@ -6,6 +6,7 @@ configuration.
 """
 
 from resources.billing import BillingResource
+from resources.great_expectations import GreatExpectationsResource
 from resources.mailer import MailerResource
 from resources.object_store import ObjectStoreResource
 from resources.platform import PlatformResource, SourceCredentialsResource
@@ -13,5 +14,14 @@ from resources.scraper import ScraperResource
 from resources.vectors import VectorsResource
 from resources.warehouse import WarehouseResource
 
-__all__ = ["BillingResource", "MailerResource", "ObjectStoreResource", "PlatformResource", "ScraperResource",
-           "SourceCredentialsResource", "VectorsResource", "WarehouseResource"]
+__all__ = [
+    "BillingResource",
+    "GreatExpectationsResource",
+    "MailerResource",
+    "ObjectStoreResource",
+    "PlatformResource",
+    "ScraperResource",
+    "SourceCredentialsResource",
+    "VectorsResource",
+    "WarehouseResource",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psutil
 import pytest
 
 from realestate_assets.assets import features as features_asset
@@ -126,6 +127,8 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         assert chunked[key] == one[key], key
     assert chunked["features:required_features_complete"][0] and chunked["scores:packet_candidates_explained"][0]
     assert chunked["scores"]["explained_rows"] == explained
+    # Great Expectations' worker process (`RequiredFeatures`) ended with each run's resources.
+    assert not [p for p in psutil.Process().children(recursive=True) if "realestate_assets.gx_worker" in p.cmdline()]
 
 
 def test_scores_explain_the_best_candidates_within_the_reasons_budget(

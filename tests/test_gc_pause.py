@@ -1,6 +1,6 @@
 """`paused_gc`: the cyclic collector off inside the block, back as it was after the last block open
 in any thread; `frozen_once_made`: paused, then what is live frozen. The code location's imports and
-Great Expectations' set-up (`features`) run no full collection and leave what they made frozen."""
+Great Expectations' set-up (its worker, `gx_worker`) run no full collection and leave what they made frozen."""
 
 from __future__ import annotations
 
@@ -57,10 +57,10 @@ def test_great_expectations_set_up_runs_no_collection_and_leaves_what_it_made_fr
     is on after it."""
     script = textwrap.dedent("""
         import gc
-        from realestate_assets.assets import features
+        from realestate_assets import gx_worker
         runs = []
         gc.callbacks.append(lambda phase, info: phase == "start" and runs.append(info["generation"]))
-        features.gx_batches()
+        gx_worker.set_up()
         assert runs == [], runs
         assert gc.isenabled() and gc.get_freeze_count() > 200_000
         gc.collect()

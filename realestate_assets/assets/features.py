@@ -1,19 +1,14 @@
 """`features`: the model's inputs per enriched prospect, from facts known at the as-of date."""
 
-import functools
-import os
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from types import ModuleType
-from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from psycopg2.extensions import connection as PgConnection
 
+from realestate_assets import gx_worker
 from realestate_assets.assets.common import (
     check,
     county_asset,
@@ -26,7 +21,6 @@ from realestate_assets.assets.common import (
 from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
-from realestate_assets.gc_pause import frozen_once_made
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
 from realestate_assets.ml.features import (
@@ -40,7 +34,7 @@ from realestate_assets.ml.features import (
     registry_table,
 )
 from realestate_assets.ml.market_index import HedonicIndex
-from resources import PlatformResource, WarehouseResource
+from resources import GreatExpectationsResource, PlatformResource, WarehouseResource
 
 LOCATIONS_SQL = ("SELECT prospect_key, latitude, longitude, list_price, list_date FROM prospects "
                  "WHERE county = :county")
@@ -70,8 +64,10 @@ VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`R
                           description="one feature row per enriched prospect of the county"),
     ],
 )
-def features(context: dg.AssetExecutionContext, platform: PlatformResource,
-             warehouse: WarehouseResource) -> dg.MaterializeResult:
+def features(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
+             great_expectations: GreatExpectationsResource) -> dg.MaterializeResult:
+    # `great_expectations` is not called: required here, Dagster initializes it for a run that
+    # executes this step, and its set-up starts GE's worker process (`RequiredFeatures` takes it).
     wh = warehouse.get()
     params = partition_params(context, platform)
     # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
@@ -83,32 +79,34 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource,
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
     # the index fit in a thread while this one reads the locations (the COPY's parse, the
-    # server's side and NumPy run without the GIL). Great Expectations is set up in a third
-    # (`RequiredFeatures`), started first: at 43k its import is most of the step.
+    # server's side and NumPy run without the GIL). Great Expectations runs in a worker process
+    # (`RequiredFeatures`), started with the run's resources (`great_expectations`): at 43k its
+    # import was most of the step.
     tally = FeatureTally(REQUIRED_FEATURES)
-    with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
-        fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
-            county_sales(wh, params, INDEX_SALE_COLUMNS)))
-        locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
-        index = fitted.result()
-    # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
-    # into feature rows, counted for the checks and the metadata, and staged by the write before
-    # the next is read: the county's feature rows are never in memory at once (issue 17).
+    with tally.required:  # the worker kept for the next check once answered, ended on the step's error
+        with ThreadPoolExecutor(1, thread_name_prefix="features-index") as pool:
+            fitted = pool.submit(lambda: HedonicIndex.from_sales(  # only the sales columns it reads
+                county_sales(wh, params, INDEX_SALE_COLUMNS)))
+            locations = locations_by_key(wh.frame(LOCATIONS_SQL, params))  # indexed once for every chunk
+            index = fitted.result()
+        # Features are per row: each chunk of enrichment rows (the stage's widest input) is turned
+        # into feature rows, counted for the checks and the metadata, and staged by the write before
+        # the next is read: the county's feature rows are never in memory at once (issue 17).
 
-    def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
-        for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
-            built = build_features(enriched, locations, index)
-            tally.add(enriched, built)
-            yield built
-        if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
-            yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
+        def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
+            for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+                built = build_features(enriched, locations, index)
+                tally.add(enriched, built)
+                yield built
+            if not tally.chunks:  # no enrichment yet: one typed, empty frame names the columns
+                yield build_features(wh.frame(ENRICHED_SQL, params), locations, index)
 
-    with snapshot(wh) as read, wh.transaction() as conn:
-        stats = sync_partition(conn, "features", feature_chunks(read),
-                               county=context.partition_key, keys=["prospect_key"])
-        with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
-            store_index(cur, context.partition_key, index)
-    expectations = tally.required.result()
+        with snapshot(wh) as read, wh.transaction() as conn:
+            stats = sync_partition(conn, "features", feature_chunks(read),
+                                   county=context.partition_key, keys=["prospect_key"])
+            with conn.cursor() as cur:  # the index fitted here, for the API's market panel (market/stored.py)
+                store_index(cur, context.partition_key, index)
+        expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)
     return remember(context, wh, "features", params, digest, dg.MaterializeResult(
@@ -157,99 +155,83 @@ class FeatureTally:
 
 class RequiredFeatures:
     """Great Expectations: each required column non-null and finite (the data-quality engine the
-    platform standardizes on), over a county's feature rows a block at a time: the unexpected
-    counts of the blocks add up to those of the whole. Only the required columns are handed to
-    it: it copies what it is given.
+    platform standardizes on), over a county's feature rows a block at a time, in a worker process
+    (`gx_worker`: GE's set-up and the blocks are its `BlockCheck`; the unexpected counts of the
+    blocks add up to those of the whole). Only the required columns of each chunk are sent to it.
 
-    GE is set up in the background (`gx_batches`: its import, ≈1.4 CPU s with compiled modules
-    after the definitions, and an ephemeral context, once per process): at 43k parcels the import
-    was ≈90% of the step's samples and the chunks are only validated by `result` (fewer rows
-    than a block), so the step's reads, chunks and write run while it imports (issue 17). A
-    failed set-up is raised where the first block is validated.
+    The check takes the process's worker (`gx_worker.take`), which a run that executes `features`
+    in this process started when its resources were initialized (`GreatExpectationsResource`),
+    else which is started now: GE's import (≈1.9 CPU s after the definitions, ≈3.4 in the worker's
+    fresh interpreter) runs on the other core, beside the run's earlier steps or this step's own
+    reads, chunks and write, never holding their GIL (issue 17). A failed set-up, a worker that
+    ended, or a validation's error is raised where the step first waits for the worker: once
+    `block_rows` rows were given, or by `result`.
 
-    The chunks given to `validate` are gathered into blocks of at least `block_rows` rows and
-    each block is validated as one suite: GE's cost is mostly per validation (≈50 ms for the
-    seven expectations, nearly the same at 25k rows as at 250k), which per 25k-row chunk was
-    2.3 CPU s of the step at a million rows (issue 17). A block of the seven float columns is
-    ≈14 MB. `result` validates what is left."""
+    The process's worker serves the next check after `result`; on `close` before it (a `with`
+    block: the step's error) it is ended, and the next check starts another."""
 
     def __init__(self, columns: list[str], block_rows: int = VALIDATE_ROWS) -> None:
-        setup = ThreadPoolExecutor(1, thread_name_prefix="gx-setup")
-        self._gx = setup.submit(gx_batches)  # its error, if any, is raised by `result()` below
-        setup.shutdown(wait=False)  # the thread ends with the set-up
-        self._suite: Any = None  # made with the first block, once GE is imported
         self.columns, self.block_rows = columns, block_rows
-        self.unexpected: Counter[str] = Counter()
-        self._pending: list[pd.DataFrame] = []  # chunks not validated yet (their required columns)
-        self._pending_rows = 0
+        self._rows = 0  # rows given: the worker is first waited for once they reach `block_rows`
+        self._result: dict[str, object] | None = None
+        self._worker, self._shared = gx_worker.take()
+        self._worker.send(("columns", (columns, block_rows)))
+
+    def __enter__(self) -> "RequiredFeatures":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let the worker go: kept for the next check once `result` answered, ended if not (a
+        check left half-way: the worker may be validating rows no one will ask about)."""
+        if self._worker is None:
+            return
+        worker, self._worker = self._worker, None
+        if self._result is None or not self._shared:
+            worker.close()
+        if self._shared:
+            worker.busy.release()
 
     def validate(self, frame: pd.DataFrame) -> None:
-        """Count `frame`'s rows in (validated once a block is full, or by `result`)."""
+        """Count `frame`'s rows in (validated by the worker once a block is full, or by `result`)."""
         if frame.empty:
             return
-        self._pending.append(frame[self.columns])
-        self._pending_rows += len(frame)
-        if self._pending_rows >= self.block_rows:
-            self._validate_pending()
-
-    def _validate_pending(self) -> None:
-        if not self._pending:
-            return
-        block = self._pending[0] if len(self._pending) == 1 else pd.concat(self._pending, ignore_index=True)
-        self._pending, self._pending_rows = [], 0
-        gx, batches = self._gx.result()
-        if self._suite is None:
-            self._suite = gx.ExpectationSuite(name="required_features", expectations=[
-                gx.expectations.ExpectColumnValuesToNotBeNull(column=c) for c in self.columns])
-        with _GX_LOCK:  # one context per process: its batch definition used by one caller at a time
-            batch = batches.get_batch(batch_parameters={"dataframe": block.replace([np.inf, -np.inf], np.nan)})
-            results = batch.validate(self._suite).results
-        for outcome in results:
-            if not outcome.success:
-                column = outcome.expectation_config.kwargs["column"]
-                self.unexpected[column] += int(outcome.result.get("unexpected_count", 0))
+        self._live().send(("rows", frame[self.columns]))  # a copy: the step's frame goes on to the write
+        self._rows += len(frame)
+        if self._rows >= self.block_rows:
+            self._wait_ready()
 
     def result(self) -> dict[str, object]:
-        self._validate_pending()
-        failed = {c: self.unexpected[c] for c in self.columns if c in self.unexpected}  # in column order
-        return {"success": not failed, "failed": failed}
+        if self._result is None:
+            worker = self._live()
+            worker.send(("result", None))
+            try:
+                worker.wait_ready()
+                _, failed = worker.receive()
+            except BaseException:
+                self.close()
+                raise
+            self._result = {"success": not failed, "failed": failed}
+            self.close()
+        return self._result
 
+    def _live(self) -> gx_worker.Worker:
+        if self._worker is None:
+            raise RuntimeError("the required-features check was closed before its result")
+        return self._worker
 
-_GX_LOCK = threading.Lock()
-
-
-@functools.cache
-def _gx_batches() -> tuple[ModuleType, Any]:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
-    # The import and the context make ≈280k container objects that live as long as the process
-    # (pydantic's model classes, ≈1,200 modules). With the collector on, they set off ≈300 young
-    # and one full collection (≈0.18 CPU s in the step at 43k, all of it holding the GIL the step's
-    # own thread waits for: issue 17), and every later full collection would walk them again. So
-    # the collector is paused while they are made, and what is live then is frozen (as the code
-    # location's imports are, definitions.py; `frozen_once_made`): later collections skip it. The price: a cycle among
-    # the objects live at that moment that becomes garbage later is never collected; once per
-    # process, and a step's frames are freed by reference counting, not by the collector.
-    with frozen_once_made():
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
-        batches = (context.data_sources.add_pandas("features").add_dataframe_asset("partition")
-                   .add_batch_definition_whole_dataframe("all"))
-    return gx, batches
-
-
-def gx_batches() -> tuple[ModuleType, Any]:
-    """Great Expectations and a whole-dataframe batch definition of its pandas datasource, in an
-    ephemeral context made once per process (a second context would replace the first as GE's
-    project context). Imported lazily: a process that never validates features never pays it."""
-    with _GX_LOCK:  # one set-up, whichever thread asks first
-        return _gx_batches()
+    def _wait_ready(self) -> None:
+        try:
+            self._live().wait_ready()
+        except BaseException:
+            self.close()
+            raise
 
 
 def expect_required(frame: pd.DataFrame, columns: list[str]) -> dict[str, object]:
     """`RequiredFeatures` over one frame: {"success": bool, "failed": {column: rows failing}}."""
-    check = RequiredFeatures(columns)
-    check.validate(frame)
-    return check.result()
+    with RequiredFeatures(columns) as check:
+        check.validate(frame)
+        return check.result()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -242,38 +244,102 @@ def test_required_features_check_counts_nulls_nans_and_infinities() -> None:
         assert check.result() == expect_required(frame, list(frame.columns))  # asked twice: counted once
 
 
-def test_great_expectations_is_set_up_once_per_process_off_the_caller_s_thread(monkeypatch) -> None:
-    """GE's import and context are made in the background, once per process (every check shares
-    them); the caller's thread only waits for them where a block is validated, and a set-up
-    that failed is raised there, not lost with its thread."""
-    import threading
+def test_great_expectations_runs_in_the_process_s_worker_which_serves_one_check_after_another(
+        tmp_path, monkeypatch) -> None:
+    """GE's set-up and the validations run in a worker process (its import holds the GIL of the
+    process it runs in): one per process, started ahead (`gx_worker.start`, the run's resource) or
+    by the first check, kept for the next check once a check answered, ended when a check is left
+    by the step's error; a second check while the first holds it gets its own, ended after it. A
+    set-up that failed, or a worker that died, is raised where the step first waits for it: the
+    check never passes silently."""
+    import psutil
 
-    import realestate_assets.assets.features as features
+    from realestate_assets import gx_worker
+    from realestate_assets.assets.features import RequiredFeatures
 
-    callers: list[str] = []
-    made = features._gx_batches
-
-    def watched() -> object:
-        callers.append(threading.current_thread().name)
-        return made()
-
-    monkeypatch.setattr(features, "_gx_batches", watched)
-    first, second = features.RequiredFeatures(["a"]), features.RequiredFeatures(["a"])
     frame = pd.DataFrame({"a": [1.0, np.nan]})
-    first.validate(frame)
-    second.validate(frame)
-    assert first.result() == second.result() == {"success": False, "failed": {"a": 1}}
-    assert first._gx.result() is second._gx.result() is features.gx_batches()  # one context
-    assert callers and threading.main_thread().name not in callers[:2]  # the two checks' set-ups
 
-    def broken() -> object:
-        raise ImportError("no great_expectations")
+    def gone(worker: gx_worker.Worker) -> bool:
+        return worker.process.returncode is not None and not psutil.pid_exists(worker.process.pid)
 
-    monkeypatch.setattr(features, "_gx_batches", broken)
-    check = features.RequiredFeatures(["a"])
-    check.validate(frame)  # fewer rows than a block: nothing validated yet
-    with pytest.raises(ImportError, match="no great_expectations"):
-        check.result()
+    ahead = gx_worker.start()
+    assert psutil.Process(ahead.process.pid).ppid() == os.getpid()  # another process, started now
+    first = RequiredFeatures(["a"])
+    second = RequiredFeatures(["a"], block_rows=1)  # while `first` holds the process's worker
+    assert first._worker is ahead and second._worker is not ahead
+    own = second._worker
+    for check in (first, second):
+        check.validate(frame)
+        assert check.result() == {"success": False, "failed": {"a": 1}}
+        assert check.result() == {"success": False, "failed": {"a": 1}}  # still readable
+    assert gone(own) and ahead.alive
+    with RequiredFeatures(["a"]) as again:
+        assert again._worker is ahead  # the next check, the same worker
+        again.validate(frame.iloc[:1])
+        assert again.result() == {"success": True, "failed": {}}
+
+    with pytest.raises(KeyError), RequiredFeatures(["a"]) as left:  # the step fails mid-way
+        left.validate(frame)
+        raise KeyError("the step's own error")
+    assert gone(ahead)
+    replaced = gx_worker.start()
+    assert replaced is not ahead and replaced.alive  # the next check's
+
+    died = RequiredFeatures(["a"])
+    died.validate(frame)
+    replaced.process.kill()
+    with pytest.raises(RuntimeError, match="worker process ended"):
+        died.result()
+    assert gone(replaced)
+
+    fake = tmp_path / "great_expectations"  # the worker's GE fails to import
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('no great_expectations')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    try:
+        for block_rows in (2, 3):
+            check = RequiredFeatures(["a"], block_rows=block_rows)
+            worker = check._worker
+            with pytest.raises(ImportError, match="no great_expectations"):
+                check.validate(frame)  # a full block (2 rows): raised here
+                check.validate(frame.iloc[:0])  # less than a block: nothing validated yet
+                check.result()  # ...and raised here
+            assert gone(worker)
+    finally:
+        gx_worker.stop()
+
+
+def test_the_great_expectations_resource_starts_the_worker_with_the_run_and_ends_it_after() -> None:
+    """A run whose steps require `great_expectations` has the worker running before its first step
+    (the in-process executor initializes the run's resources at its start), and none after it; a
+    run without such a step never starts one."""
+    import dagster as dg
+
+    from realestate_assets import gx_worker
+    from resources import GreatExpectationsResource
+
+    gx_worker.stop()
+    seen: dict[str, object] = {}
+
+    @dg.asset
+    def before() -> None:  # a step ahead of the one that validates
+        seen["before"] = gx_worker._shared is not None and gx_worker._shared.alive
+
+    @dg.asset(deps=[before], required_resource_keys={"great_expectations"})
+    def validating() -> None:
+        seen["worker"] = gx_worker._shared
+
+    @dg.asset
+    def other() -> None:
+        seen["other"] = gx_worker._shared
+
+    resources = {"great_expectations": GreatExpectationsResource()}
+    assert dg.materialize([before, validating], resources=resources).success
+    assert seen["before"] is True
+    worker = seen["worker"]
+    assert isinstance(worker, gx_worker.Worker) and not worker.alive and gx_worker._shared is None
+    assert dg.materialize([other], resources=resources).success
+    assert seen["other"] is None
 
 
 def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
