@@ -289,6 +289,12 @@ def _error(error: BaseException) -> tuple[str, BaseException]:
 
 def main() -> None:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
+    with contextlib.suppress(OSError):
+        # The run's steps first: at the same priority the worker's ≈3 CPU s of set-up took a core
+        # from `sales`, `prospects` and `enrichment` (their server's and their own; 43k at load 4–9:
+        # those three steps grew by more than `features` shrank). Niced, it takes what they leave
+        # idle, and all of a core while `features` waits for it (docs/scale.md, twenty-ninth round (a)).
+        os.nice(10)
     sys.stdout = sys.stderr  # stdout is the protocol's: anything printed goes to the step's stderr
     try:
         gx, batches = set_up()
