@@ -7,10 +7,12 @@ named database, runs the migrations, yields its SQLAlchemy URL and drops it afte
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import psycopg2
 from psycopg2 import sql
@@ -22,6 +24,19 @@ def _admin_connection(dsn: str):  # -> psycopg2 connection in autocommit
     conn = psycopg2.connect(dsn, connect_timeout=3)
     conn.autocommit = True
     return conn
+
+
+def migration_module(number: str) -> ModuleType:
+    """Migration `number`'s module (`0057` → versions/0057_*.py), loaded from its file: the tests
+    compare what a migration froze (its columns, its SQL) with the application's."""
+    from realestate_assets.db.migrate import MIGRATIONS
+
+    path = next((MIGRATIONS / "versions").glob(f"{number}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def psycopg2_dsn(url: str) -> str:

@@ -5,7 +5,6 @@ migration comes down and up again."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import uuid
 from types import ModuleType
@@ -13,17 +12,12 @@ from types import ModuleType
 import psycopg2
 
 from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
-from tests.databases import psycopg2_dsn
+from tests.databases import migration_module, psycopg2_dsn
 from tests.test_payload_statistics import _targets
 
 
 def _migration(number: str = "0057") -> ModuleType:
-    path = next((MIGRATIONS / "versions").glob(f"{number}_*.py"))
-    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return migration_module(number)
 
 
 def _index_target(url: str, index: str, column: int) -> int | None:

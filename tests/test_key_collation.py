@@ -3,7 +3,6 @@ across the tables that compare them, and the migration comes down and up again."
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import uuid
 
@@ -11,7 +10,7 @@ import psycopg2
 from psycopg2 import sql
 
 from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
-from tests.databases import create_tenant, psycopg2_dsn
+from tests.databases import create_tenant, migration_module, psycopg2_dsn
 
 # A key column of a table added later must be declared COLLATE "C" too, or its joins with these
 # lose their indexes (an index serves a comparison in its own collation only).
@@ -30,12 +29,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (%s)
 
 def _key_columns(revision: str = "0054") -> dict[str, tuple[str, ...]]:
     """A migration's `KEY_COLUMNS` (0054's: the key columns it made `COLLATE "C"`)."""
-    path = next((MIGRATIONS / "versions").glob(f"{revision}_*.py"))
-    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.KEY_COLUMNS
+    return migration_module(revision).KEY_COLUMNS
 
 
 def _all_key_columns() -> set[tuple[str, str]]:

@@ -4,14 +4,13 @@ up again."""
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from typing import Any
 
 import psycopg2
 
-from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
-from tests.databases import psycopg2_dsn
+from realestate_assets.db.migrate import downgrade, upgrade
+from tests.databases import migration_module, psycopg2_dsn
 
 # attstattarget: 0 = skipped by ANALYZE; -1 (PostgreSQL < 17) or NULL (17+) = the default target.
 TARGETS = """
@@ -24,12 +23,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped
 
 
 def _migration(number: str) -> Any:
-    path = next((MIGRATIONS / "versions").glob(f"{number}_*.py"))
-    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return migration_module(number)
 
 
 def _listed(columns: dict[str, tuple[str, ...]]) -> set[tuple[str, str]]:

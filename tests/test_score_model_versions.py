@@ -5,7 +5,6 @@ ways."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import psycopg2
 
 from realestate_assets.assets.scoring import write_model_versions
-from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
+from realestate_assets.db.migrate import downgrade, upgrade
 from realestate_assets.ml.scoring import (
     MODEL_WEIGHTS,
     SCORE_COMPONENT_COLUMNS,
@@ -21,18 +20,13 @@ from realestate_assets.ml.scoring import (
     score_components_of,
     score_components_sql,
 )
-from tests.databases import psycopg2_dsn, query
+from tests.databases import migration_module, psycopg2_dsn, query
 
 VERSIONS = {"avm": "avm-a", "deal": "deal-a", "sale_propensity": "sp-a"}
 
 
 def _migration() -> Any:
-    path = next((MIGRATIONS / "versions").glob("0060_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0060", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return migration_module("0060")
 
 
 def test_one_mapping_of_components_to_columns() -> None:

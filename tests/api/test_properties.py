@@ -379,15 +379,11 @@ def _first_seen_over_days(cur: Any, tenant: str, county: str, n: int, days: int,
 
 def test_search_text_is_the_indexed_expression() -> None:
     """The trigram index (migration 0030) is on the same expression `q` filters on, else it is never used."""
-    import importlib.util
 
     from realestate_assets.api.v1.property_query import SEARCH_TEXT
-    from realestate_assets.db.migrate import MIGRATIONS
+    from tests.databases import migration_module
 
-    spec = importlib.util.spec_from_file_location("m0030", MIGRATIONS / "versions" / "0030_property_search_indexes.py")
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    assert SEARCH_TEXT.replace("p.", "") == migration.SEARCH_TEXT
+    assert SEARCH_TEXT.replace("p.", "") == migration_module("0030").SEARCH_TEXT
 
 
 def _forged(sort: str, values: list[Any]) -> str:

@@ -4,21 +4,21 @@ the column held, byte for byte in its jsonb text — and the migration both ways
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
+from types import ModuleType
 
 import pandas as pd
 import psycopg2
 import pyarrow as pa
 
-from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
+from realestate_assets.db.migrate import downgrade, upgrade
 from realestate_assets.db.tenancy import COUNTY_SCOPED_TABLES, PUBLIC_TABLES
 from realestate_assets.enrich.pipeline import STORED_COLUMNS
 from realestate_assets.enrich.provenance import compact, expand, stored_text
 from realestate_assets.enrich.source_statuses import columns_sql
 from realestate_assets.enrich.stored_provenance import PROVENANCE_SQL, ProvenanceIds, provenance_sql
-from tests.databases import psycopg2_dsn, query
+from tests.databases import migration_module, psycopg2_dsn, query
 
 FETCHED = "2026-12-01T04:00:00+00:00"
 COUNTY = {"source": "county_assessor", "fetched_at": FETCHED, "confidence": 0.95}
@@ -108,13 +108,8 @@ def test_readers_rebuild_the_document_the_column_held(database_url: str) -> None
         conn.close()
 
 
-def _migration():
-    path = next((MIGRATIONS / "versions").glob("0063_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0063", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _migration() -> ModuleType:
+    return migration_module("0063")
 
 
 def test_the_migrations_rebuild_is_the_readers() -> None:
