@@ -4,8 +4,9 @@
 (migration 0063, `stored_provenance.py`) repeat a handful of documents across a county's rows:
 each is written once into its own table `(id, county, <column> jsonb)`, keyed by
 `(county, md5(<column>::text))`, and the rows hold its id. `CountyDocuments` is the one writer
-of such a table: the ids of a chunk's documents (the county's new ones added), within the
-transaction that writes the rows, and `prune` once the slice is this run's rows.
+of such a table: the ids of a chunk's documents (the county's new ones added, on the connection
+it is given for them), and `prune`, in the transaction that writes the rows, once the slice is
+this run's rows.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ The only part that is a row's own is the county assessor entry's `record` ("<sou
 * `enrichment_provenances (id, county, provenance)`: a county's distinct documents, each once
   (a unique index on `(county, md5(provenance::text))`, as 0061's statuses). A document is the
   grouped form (`enrich/provenance.py::compact`) with the row's record taken out of the entries
-  that named it, their groups marked `"record": true`. The `enrichment` step writes the documents
-  its rows need in the transaction that writes the rows and, once they are published, deletes the
-  county's documents no row names (`enrich/stored_provenance.py`). Public county data like
+  that named it, their groups marked `"record": true`. The `enrichment` step adds the documents
+  its rows need before the rows that name them (on a connection of its own, each committed: the
+  rows' streamed COPY holds the step's transaction) and, in the rows' transaction once they are
+  published, deletes the county's documents no row names (`enrich/documents.py`). Public county data like
   `enrichment`; the property detail reads it, so the API role reads it through the same
   `county_subscribed` policy (0008). No cache trigger: a document never changes (its id names
   its content), and a row that names another document is an `enrichment` write, which bumps its
