@@ -58,13 +58,20 @@ class CountyMarket:
             facts[column] = np.full(len(facts), empty, dtype=np.int64 if column == "comps_count" else float)
         facts["market_trend_12m_pct"] = self.index.trend_pct(as_of)
         self.facts = facts
+        # Each parcel's code in the pool, once for the county: a chunk's fill takes its rows' (coding
+        # the chunk's parcel texts again was ≈0.5 CPU s a million, issue 17).
+        self._pool_parcel = self.pool.parcel_codes(facts.index)
         self._filled = np.zeros(len(facts), dtype=bool)
 
-    def fill(self, parcels: pd.Series | None = None) -> None:
-        """The comps of these parcels (all of them without `parcels`) into `facts`, where not yet
-        there; parcels without facts are left out."""
+    def fill(self, parcels: pd.Series | None = None, *, rows: np.ndarray | None = None) -> None:
+        """The comps of these parcels (all of them without `parcels` or `rows`) into `facts`, where
+        not yet there; parcels without facts are left out. `rows`: the parcels' positions in
+        `facts` instead (-1: none, repeats allowed), when the caller looked them up already."""
         facts = self.facts
-        rows = np.arange(len(facts)) if parcels is None else np.unique(facts.index.get_indexer(pd.unique(parcels)))
+        whole = parcels is None and rows is None
+        if rows is None:
+            rows = np.arange(len(facts)) if parcels is None else facts.index.get_indexer(pd.unique(parcels))
+        rows = np.unique(rows)
         rows = rows[rows >= 0]
         rows = rows[~self._filled[rows]]
         if not len(rows):
@@ -74,7 +81,8 @@ class CountyMarket:
         # thread per core for each of a chunk's small queries cost ≈1-2 CPU s more at 1M). The
         # whole county at once: one per core, as nothing else runs.
         summary = self.pool.find(targets, np.asarray(self.as_of, dtype="datetime64[ns]"), self.index,
-                                 chosen=False, workers=QUERY_WORKERS if parcels is None else 1).summary
+                                 chosen=False, workers=QUERY_WORKERS if whole else 1,
+                                 parcel_codes=self._pool_parcel[rows]).summary
         for column in COMPS_FACTS:
             facts.iloc[rows, facts.columns.get_loc(column)] = summary[column].to_numpy()
         self._filled[rows] = True

@@ -80,6 +80,12 @@ class ByParcel:
     def columns(self) -> pd.Index:
         return self.frame.columns if self.frame is not None else pd.Index([])
 
+    def positions(self, parcels: pd.Series) -> np.ndarray:
+        """Each parcel's row in the frame, -1 where it has none. The step looks a chunk's parcels up
+        once and gives the positions to the comps' fill and to `taken` (each looked them up itself:
+        a string `get_indexer` of the chunk against the county's index, twice, issue 17)."""
+        return self.frame.index.get_indexer(parcels) if self.frame is not None else np.full(len(parcels), -1)
+
     def stamped(self, column: str) -> bool:
         if column not in self._stamped:
             assert self.frame is not None
@@ -109,12 +115,13 @@ class Taken:
         return given & np.not_equal(self.values[column], "") if column in self._textual else given
 
 
-def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: Sequence[str]) -> Taken:
+def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: Sequence[str],
+          at: np.ndarray | None = None) -> Taken:
     """`columns` of `source` (a frame indexed by parcel) for each parcel, None where it has no
-    row; and which parcels have a row."""
+    row; and which parcels have a row. `at`: the parcels' `positions` in it, when already known."""
     source = source if isinstance(source, ByParcel) else ByParcel(source)
     frame, n = source.frame, len(parcels)
-    at = frame.index.get_indexer(parcels) if frame is not None else np.full(n, -1)
+    at = source.positions(parcels) if at is None else at
     found = at >= 0
     out, given, textual = {}, {}, set()
     for column in columns:
@@ -228,16 +235,18 @@ def _text(value: Any) -> str | None:
 def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
                   assessed: ByParcel | pd.DataFrame | None, *,
                   enricher: Enricher, plan: LocalPlan, fetched_at: str, as_of: pd.Timestamp,
-                  county_state: str) -> dict[str, np.ndarray]:
+                  county_state: str, facts_at: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The `enrichment` columns (`pipeline.ENRICHMENT_COLUMNS` but the outside sources') of these
     prospects, none of which has earlier values of a skipped source to keep: Python values per
     column (None for NULL), `provenance` (the stored document, `provenance_text`) and
     `source_status` as JSON text (dictionary-encoded Arrow arrays), `provenance_record` the row's
-    record where its document names it (`provenance.RECORD`), else None."""
+    record where its document names it (`provenance.RECORD`), else None.
+    `facts_at`: the prospects' parcels' positions in `facts` (`ByParcel.positions`), when known."""
     n = len(prospects)
     parcels = prospects["parcel_id"]
     facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
-    from_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"])
+    from_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"],
+                       at=facts_at)
     from_roll = taken(assessed, parcels, [c for c in ROLL_FIELDS if c in assessed.columns])
     county, has_facts, roll = from_facts.values, from_facts.found, from_roll.values
     given_of, present_of_taken = {}, {}  # is_given and is_present of each column of `values`

@@ -182,8 +182,10 @@ class CountyEnrichment:
         """The frame, and which of its rows took the local shortcut (`local_columns`)."""
         enricher, plan = self._enricher, self._plan
         assert enricher is not None, "county_enrichment opens it"
+        # The chunk's parcels looked up in the facts once, for the comps' fill and the shortcut.
+        facts_at = self._facts_columns.positions(prospects["parcel_id"])
         if self._market is not None:
-            self._market.fill(prospects["parcel_id"])
+            self._market.fill(rows=facts_at)
         n = len(prospects)
         before = _Previous(previous)
         columns = {column: np.full(n, None, dtype=object) for column in FRAME_COLUMNS}
@@ -194,7 +196,8 @@ class CountyEnrichment:
         if plan is not None and not general.all():
             local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
                                   enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
-                                  as_of=self.as_of, county_state=self.county_state)
+                                  as_of=self.as_of, county_state=self.county_state,
+                                  facts_at=facts_at[~general])
             # Arrow text, one per pattern (dictionary-encoded): no text per row (the documents' ids
             # are found per pattern; the tally counts these rows as plain).
             local_text = {column: local.pop(column) for column in JSON_COLUMNS}

@@ -158,20 +158,27 @@ class SalesPool:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def parcel_codes(self, parcels: pd.Series | pd.Index) -> np.ndarray:
+        """The pool's codes of these parcels (-2, which matches no pool parcel, where the pool has
+        none of its sales): what `find` compares to exclude a target's own sales."""
+        return self._codes(pd.Series(parcels), self._parcels, missing=-2)
+
     def _codes(self, values: pd.Series, categories: pd.Index, missing: int) -> np.ndarray:
         """The pool's codes of the targets' values; `missing` where the pool has no such value."""
         codes = categories.get_indexer(values.astype("string"))
         return np.where(codes < 0, missing, codes)
 
     def find(self, targets: pd.DataFrame, as_of: pd.Timestamp | pd.Series | np.ndarray,
-             index: MarketIndex | None = None, *, chosen: bool = True, workers: int = QUERY_WORKERS) -> Comps:
+             index: MarketIndex | None = None, *, chosen: bool = True, workers: int = QUERY_WORKERS,
+             parcel_codes: np.ndarray | None = None) -> Comps:
         """Comps of each target (columns parcel_id, latitude, longitude, living_sqft, use_type).
 
         `chosen=False`: only the summary is wanted. Each query chunk's complete rows go straight
         into the (targets × max_comps) grid the summary is taken from, and the (target, comp)
         rows are never gathered for the whole county (issue 17: at a million targets they were
         1.4 GB at the step's peak); `chosen` is then empty. The same summary either way.
-        `workers`: threads per KD-tree query (the same answer with any number)."""
+        `workers`: threads per KD-tree query (the same answer with any number). `parcel_codes`: the
+        targets' `parcel_codes`, when the caller holds them (a county's, coded once)."""
         s = self.settings
         n = len(targets)
         # One as-of date (enrichment's, a chunk at a time): its days converted once and broadcast,
@@ -186,7 +193,7 @@ class SalesPool:
         if one:
             t_date, t_start, dated = (np.broadcast_to(a, (n,)) for a in (t_date, t_start, dated))
         t_sqft = targets["living_sqft"].to_numpy(dtype=float)
-        t_parcel = self._codes(targets["parcel_id"], self._parcels, missing=-2)  # -2: matches no pool parcel
+        t_parcel = self.parcel_codes(targets["parcel_id"]) if parcel_codes is None else parcel_codes
         t_use = self._codes(targets["use_type"], self._uses, missing=-1)
         ok = (targets["latitude"].notna() & targets["longitude"].notna()).to_numpy() & (t_sqft > 0) & (t_use >= 0) \
             & targets["use_type"].notna().to_numpy() & dated
