@@ -225,8 +225,10 @@ class CountyEnrichment:
             for column, text in local_text.items():
                 columns[column] = pd.arrays.ArrowExtensionArray(in_order(
                     [text, pa.array(columns[column][general], type=pa.large_string())], at, n))
-        # The column types pd.DataFrame(rows) inferred from the same Python values.
-        return pd.DataFrame(columns, columns=FRAME_COLUMNS).infer_objects(), ~general
+        # The column types pd.DataFrame(rows) inferred from the same Python values. Each column its
+        # own block, as infer_objects leaves them: not stacked into one object block first, then
+        # split again and copied (≈0.8 CPU s a million rows, issue 17).
+        return pd.DataFrame(columns, columns=FRAME_COLUMNS, copy=False).infer_objects(copy=False), ~general
 
     def _rows(self, prospects: pd.DataFrame, before: _Previous) -> Iterator[dict[str, Any]]:
         """Each prospect's row through `Enricher.enrich_batch` (enrich_one), batch by batch."""
