@@ -328,3 +328,46 @@ def test_in_range_by_numpy_is_pandas_between_and_where() -> None:
     mixed = canonicalize(page([*rows[:2], {**GOOD, "id": "bad", "price": "5"}, *rows[2:]]), FIELDS, bounding_box=BOX)
     pd.testing.assert_frame_equal(mixed.rows.drop(columns="source_ref"), clean.rows.drop(columns="source_ref"))
     assert mixed.rows["source_ref"].tolist() == ["line 0", "line 1", "line 3", "line 4", "line 5"]
+
+
+def test_suspect_check_by_bytes_is_the_regex() -> None:
+    """`_suspect_bytes` gives the suspect regex's verdict on random arrays of short strings over
+    letters, control characters, U+FFFD, whitespace and non-ASCII letters, with nulls (empty slots
+    and, built by hand, a null slot holding bytes) and sliced at random (an array's offset)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from realestate_assets.discovery import validate
+
+    rng = np.random.default_rng(17)
+    alphabet = list("abc123..") * 4 + ["\x00", "\x1f", "\x7f", "\ufffd", "\t", " ", "\x1c", "\xa0", "\u3000", "\xe9",
+                                       "\u0663", "\U0001f600", "\x85", "\n", "\r"]
+    verdicts = set()
+    for trial in range(3000):
+        values = [None if rng.random() < 0.1 else "".join(rng.choice(alphabet, size=int(rng.integers(0, 6))))
+                  for _ in range(int(rng.integers(1, 10)))]
+        start = int(rng.integers(0, len(values)))
+        array = pa.array(["pad", *values, "pad\x01"], type=pa.large_string()).slice(1 + start, len(values) - start)
+        if trial % 7 == 0 and len(array):  # a null whose slot holds bytes (another producer's array)
+            full = pa.array(["x\x01y", *values], type=pa.large_string())
+            validity = np.packbits(np.array([False, *[v is not None for v in values]]), bitorder="little")
+            array = pa.LargeStringArray.from_buffers(len(full), full.buffers()[1], full.buffers()[2],
+                                                     pa.py_buffer(validity.tobytes()))
+        expected = bool(pc.any(pc.match_substring_regex(array, validate._SUSPECT_RE2)).as_py()) \
+            if len(array) else False
+        assert validate._suspect_bytes(array) == expected, (array, expected)
+        verdicts.add(expected)
+    assert verdicts == {False, True}
+
+
+def test_a_page_without_problems_flags_nothing_and_rejects_keep_their_reasons() -> None:
+    """`flag` with a mask of no row changes nothing (it is skipped): a clean page has no reject, a
+    page with problems the same rejects and reasons as before, the clean rows kept in order."""
+    clean = canonicalize(page([GOOD, {**GOOD, "id": "s2"}]), FIELDS, bounding_box=BOX)
+    assert clean.rejects == [] and list(clean.rows["sale_id"]) == ["s1", "s2"]
+    bad = {**GOOD, "id": "s3", "price": "12", "lat": "10.0"}
+    mixed = canonicalize(page([GOOD, bad, {**GOOD, "id": "s4"}]), FIELDS, bounding_box=BOX)
+    assert [r.reason for r in mixed.rejects] == [
+        "sale_price: outside 1000..5e+08; coordinates: outside the county's bounding box"]
+    assert list(mixed.rows["sale_id"]) == ["s1", "s4"] and list(mixed.rows.index) == [0, 1]

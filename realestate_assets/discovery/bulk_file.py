@@ -46,8 +46,6 @@ READ_BYTES = 1 << 23  # the file is read this much at a time (more when a page's
 # quotes) and a NUL. A carriage return is plain only in "\r\n" (both end the line there; a lone
 # one ends a line for Python, which numbers it).
 _NOT_PLAIN = (b'"', b"\x00")
-# A blank line (pandas and the `csv` module skip it, Arrow would not number it alike).
-_BLANK = (b"\n\n", b"\n\r\n")
 
 
 def read_bulk_file(source: BulkFileSource) -> Iterator[Page | Reject]:
@@ -229,14 +227,21 @@ def _plain_page(block: bytes, options: tuple[pa_csv.ReadOptions, pa_csv.ParseOpt
     bytes that are not UTF-8, or a page longer than the `csv` module's longest field (which it
     would refuse)."""
     if len(block) >= MAX_FIELD_CHARS or block.startswith((b"\n", b"\r\n")) \
-            or any(needle in block for needle in (*_NOT_PLAIN, *_BLANK)) \
+            or any(needle in block for needle in _NOT_PLAIN) \
             or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
+        return None
+    # A blank line (pandas and the `csv` module skip it, Arrow would not number it alike): "\n\n",
+    # or "\n\r\n" (every "\r" is in a "\r\n" here), found by the newlines'
+    # positions: bytes' two-byte searches were ≈0.2 CPU s a million lines (issue 17).
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
+    gaps = np.diff(ends)
+    if (gaps == 1).any() or ((gaps == 2) & (np.frombuffer(block, dtype=np.uint8)[ends[:-1] + 1] == ord("\r"))).any():
         return None
     try:
         table = pa_csv.read_csv(pa.BufferReader(block), *options)
     except pa.ArrowInvalid:  # a line with another number of fields, invalid UTF-8
         return None
-    lines = block.count(b"\n") + (not block.endswith(b"\n"))
+    lines = len(ends) + (not block.endswith(b"\n"))
     return table if table.num_rows == lines else None
 
 
