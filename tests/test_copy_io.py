@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -565,21 +563,3 @@ def test_binary_rows_are_the_fields_one_after_another() -> None:
         assert rows is not None
         got = b"".join(iter(lambda: rows.read(7), b""))
     assert got == expected
-
-
-def test_chunks_joined_by_column_are_the_frames_concat() -> None:
-    """`read_frame`'s chunks of a text-heavy result are joined a column at a time: the values,
-    dtypes and index `pd.concat` of the frames gives (a column's dtypes differing between chunks
-    included: int64 and float64, objects and all-NaN floats, dates and None)."""
-    from realestate_assets.db.copy_io import _concat_by_column
-
-    chunks = [
-        pd.DataFrame({0: ["a", None], 1: [1, 2], 2: [1.5, np.nan], 3: [None, None],
-                      4: pd.to_datetime(["2024-01-01", None], utc=True), 5: [dt.date(2024, 1, 2), None]}),
-        pd.DataFrame({0: ["b", "c"], 1: [3.0, np.nan], 2: [2.5, 3.5], 3: [np.nan, np.nan],
-                      4: pd.to_datetime(["2024-02-01", "2024-03-01"], utc=True), 5: [None, dt.date(2024, 1, 3)]}),
-        pd.DataFrame({0: ["d"], 1: [4], 2: [np.nan], 3: ["x"], 4: pd.to_datetime([None], utc=True), 5: [None]}),
-    ]
-    for chunk, start in zip(chunks, (0, 2, 4), strict=True):
-        chunk.index = pd.RangeIndex(start, start + len(chunk))
-    pd.testing.assert_frame_equal(_concat_by_column(chunks), pd.concat(chunks, ignore_index=True))
