@@ -243,3 +243,32 @@ def test_addresses_read_as_text_give_the_keys_of_text_addresses() -> None:
     units = records.assign(unit=["", "4B", None, "4b", "", " 1 "] * 2)
     assert match_prospects(units).links.equals(match_prospects(units.assign(address=as_text["address"])).links)
     assert match_prospects(units).prospects == match_prospects(units.assign(address=as_text["address"])).prospects
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_coordinate_pairs_of_parcel_records_alone_are_not_searched_and_change_nothing(seed: int) -> None:
+    """Records that all have a parcel id: the pairs within 5 m are not looked for (each would be
+    refused, or join two records of one parcel already joined). The keys, components and
+    `matched_on` are those the search gives — forced here by one far-away record without a
+    parcel id, whose own row is then left out."""
+    from realestate_assets.discovery.matching import match_prospects
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    ids = rng.integers(0, 350, n)  # parcels with several records, sharing a point or 1-3 m apart
+    lat = 47.5 + (ids % 40) * 1e-5 + rng.integers(0, 3, n) * 1e-5
+    lon = -122.3 + (ids // 40) * 1e-5 + rng.integers(0, 3, n) * 1e-5
+    records = pd.DataFrame({
+        "source": rng.choice(["assessor", "mls"], n), "source_id": [f"r{i}" for i in range(n)],
+        "parcel_id": [None if i % 97 == 0 else f"00{v}" for i, v in enumerate(ids)],
+        "latitude": np.where(np.arange(n) % 89 == 0, np.nan, lat), "longitude": lon,
+    })
+    every = records.assign(parcel_id=[f"00{v}" for v in ids])  # every located record with an id
+    forced = pd.concat([every, pd.DataFrame({"source": ["x"], "source_id": ["far"], "parcel_id": [None],
+                                             "latitude": [10.0], "longitude": [10.0]})], ignore_index=True)
+    skipped, searched = match_prospects(every), match_prospects(forced)
+    assert skipped.keys.tolist() == searched.keys.iloc[:n].tolist()
+    pd.testing.assert_frame_equal(skipped.links, searched.links.iloc[:n])
+    assert skipped.prospects == searched.prospects - 1
+    # with records that have no parcel id, the search runs as before and can join them
+    assert match_prospects(records).prospects <= skipped.prospects + records["parcel_id"].isna().sum()
