@@ -333,7 +333,8 @@ def test_in_range_by_numpy_is_pandas_between_and_where() -> None:
 def test_suspect_check_by_bytes_is_the_regex() -> None:
     """`_suspect_bytes` gives the suspect regex's verdict on random arrays of short strings over
     letters, control characters, U+FFFD, whitespace and non-ASCII letters, with nulls (empty slots
-    and, built by hand, a null slot holding bytes) and sliced at random (an array's offset)."""
+    and, built by hand, a null slot holding bytes), sliced at random (an array's offset) and as
+    `string` (32-bit offsets)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -357,6 +358,7 @@ def test_suspect_check_by_bytes_is_the_regex() -> None:
         expected = bool(pc.any(pc.match_substring_regex(array, validate._SUSPECT_RE2)).as_py()) \
             if len(array) else False
         assert validate._suspect_bytes(array) == expected, (array, expected)
+        assert validate._suspect_bytes(array.cast(pa.string())) == expected  # 32-bit offsets: the regex
         verdicts.add(expected)
     assert verdicts == {False, True}
 

@@ -182,6 +182,8 @@ def _suspect_bytes(arrow: pa.Array) -> bool:
     cannot occur (each value is whole UTF-8), so the verdict is the regex's."""
     if not len(arrow):
         return False
+    if not pa.types.is_large_string(arrow.type):  # the offsets below are 64-bit ones
+        return bool(pc.any(pc.match_substring_regex(arrow, _SUSPECT_RE2)).as_py())
     _, offsets, data = arrow.buffers()
     if data is None:
         return False
