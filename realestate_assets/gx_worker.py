@@ -87,8 +87,9 @@ class Worker:
     executor, the step's own threads) can leave the child a lock another thread held, and `spawn`
     / `forkserver` re-import the parent's `__main__` in the child (the Dagster or pytest CLI, or a
     script that does work at import). `Popen` execs at once (no Python runs in the forked child)
-    and `-m` imports only this module's package, then GE: a fresh interpreter. The package's root
-    is put first on the child's `PYTHONPATH`, so the worker imports the same tree.
+    and `-m` imports only this module's package, then GE: a fresh interpreter. The child runs in
+    the package's root, which `-m` puts first on its `sys.path`, so the worker imports the same
+    tree; it inherits this process's environment.
 
     Messages to the worker go through a queue to the `gx-feed` thread, so the step never blocks on
     a pipe the worker is not reading yet (still importing GE). The worker ends on `close`, when
@@ -96,12 +97,9 @@ class Worker:
     gone)."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        env.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from a pipeline
         self.process = subprocess.Popen(
             [sys.executable, "-m", "realestate_assets.gx_worker"],
-            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -220,6 +218,7 @@ def set_up() -> tuple[Any, Any]:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context = gx.get_context(mode="ephemeral")
+        context.enable_analytics(False)  # no phoning home from a pipeline
         context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in run logs
         batches = (
             context.data_sources.add_pandas("features")
