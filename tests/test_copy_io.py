@@ -133,8 +133,33 @@ def test_jsonb_values_are_written_as_to_json_writes_them_shared_members_once() -
         {1: {"k": 1}}, {"a": 1, "b": {"c": 2}}, {}, [1, {"a": 2}], "text", None,
     ]
     written = _column_for_copy(pd.Series(values, dtype=object), "jsonb").tolist()
-    assert written[-1] is None
+    assert pd.isna(written[-1])  # NULL
     assert [json.loads(t) for t in written[:-1]] == [json.loads(to_json(v)) for v in values[:-1]]
+
+
+def test_jsonb_texts_of_shared_objects_and_of_numbers_are_each_values_own() -> None:
+    """Rows sharing an object take its one text; a number column's values (made as they are read,
+    so their ids could be reused) each take their own; a column of no value is `null` in each row."""
+    import numpy as np
+
+    from realestate_assets.db.copy_io import _arrow_column, _column_for_copy
+
+    shared, other = ["a", "b"], ["a", "b"]  # equal, not the same object: encoded apart, same text
+    texts = _column_for_copy(pd.Series([shared, None, other, shared, "é"], dtype=object), "jsonb")
+    assert texts.tolist()[:1] + texts.tolist()[2:] == ['["a", "b"]', '["a", "b"]', '["a", "b"]', '"é"']
+    assert pd.isna(texts.iloc[1])
+    assert _column_for_copy(pd.Series([1.5, 2.5, 3.5, np.nan, 4.0]), "jsonb").tolist() == \
+        ["1.5", "2.5", "3.5", "null", "4.0"]
+    assert _column_for_copy(pd.Series([3, 1, 2]), "jsonb").tolist() == ["3", "1", "2"]
+    nothing = _column_for_copy(pd.Series(np.full(3, np.nan)), "jsonb")
+    assert nothing.tolist() == ["null"] * 3
+    assert _arrow_column(nothing, "jsonb").to_pylist() == ["null"] * 3
+    # A lone surrogate Arrow cannot hold: objects, for pandas' path, as before.
+    assert _column_for_copy(pd.Series(["\ud800"], dtype=object), "jsonb").tolist() == ['"\ud800"']
+    # An integer column of no value stays float: written as NULLs, as its Int64 copy was.
+    empty = _column_for_copy(pd.Series(np.full(3, np.nan)), "integer")
+    assert empty.dtype == np.float64 and _arrow_column(empty, "integer").null_count == 3
+    assert _column_for_copy(pd.Series([1.4, np.nan]), "integer").tolist() == [1, pd.NA]
 
 
 ALL_TYPES = ("CREATE TEMP TABLE {} (k int8, i int4, f float8, n numeric(14,2), r real, t text, v varchar, "
