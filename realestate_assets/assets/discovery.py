@@ -281,7 +281,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
         return same
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
                     "address, city, state, zip FROM sales WHERE county = :county",
-                    params)
+                    params, text_as_arrow=True)  # its text goes on to the write as Arrow's (issue 17)
     listed = wh.frame(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings "
                       "WHERE county = :county", params)
     matched = match_sources(sold, listed)

@@ -178,17 +178,18 @@ class Warehouse:
                 conn.autocommit = False
             raw.close()
 
-    def frame(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def frame(self, query: str, params: dict[str, Any] | None = None, text_as_arrow: bool = False) -> pd.DataFrame:
         """The rows of `query` (`:name` parameters) as a frame: the one way assets read a county.
 
         Streamed through COPY into pandas in chunks with the result columns' types
         (db/copy_io.py); a result with a type COPY reading does not handle (arrays, uuid) is
-        read through the cursor as before, with the same frame types."""
+        read through the cursor as before, with the same frame types (and text as objects,
+        whatever `text_as_arrow`, `read_frame`'s option, says)."""
         with self.transaction() as conn:
             bound = self.bind(conn, query, params)
             columns = result_columns(conn, bound)
             if copy_readable(columns):
-                return read_frame(conn, bound, columns)
+                return read_frame(conn, bound, columns, text_as_arrow=text_as_arrow)
         return self.frame_rows(query, params)
 
     @contextmanager

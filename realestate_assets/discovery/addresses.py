@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import usaddress
 
 # USPS Publication 28 (C1) street suffixes: the common ones, plus identity for the abbreviations.
@@ -281,13 +283,23 @@ def address_keys(address: pd.Series, city: pd.Series | None = None, state: pd.Se
     and their four columns' factorization was ≈0.25–0.5 CPU s at a million, twice a run — the
     match's and the prospects' rows')."""
     keys = np.full(len(address), None, dtype=object)
-    rows = np.flatnonzero(_text(address, len(address)) != "")
+    rows = np.flatnonzero(_has_text(address))
     if rows.size:
         def part(values: pd.Series | None) -> pd.Series | None:
             return None if values is None else values.iloc[rows]
         keys[rows] = normalize_addresses(address.iloc[rows], part(city), part(state),
                                          part(zip_code))["address_key"].to_numpy(dtype=object)
     return keys
+
+
+def _has_text(values: pd.Series) -> np.ndarray:
+    """Whether each value is text other than "" (`_text(values) != ""`); Arrow's text is compared
+    on its array, without an object made for each value (issue 17: a county's parcel records
+    often carry no address — a million missing ones)."""
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_large_string(values.dtype.pyarrow_dtype):
+        text = values.array.__arrow_array__()
+        return pc.fill_null(pc.not_equal(text, ""), False).to_numpy().astype(bool, copy=False)
+    return _text(values, len(values)) != ""
 
 
 def _text(values: pd.Series | None, n: int) -> np.ndarray:

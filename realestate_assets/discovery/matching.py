@@ -26,11 +26,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from realestate_assets.db.copy_io import TEXT_DTYPE
 from realestate_assets.discovery.addresses import address_keys
 from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.geo import to_xy
 
 _PARCEL_JUNK = re.compile(r"[^0-9A-Z]")
+MATCHED_ON = ["none", "parcel_id", "address", "coordinates"]  # by a record's strongest edge kind (0: alone)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,11 @@ def _group_edges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = pd.Series(rows).groupby(codes[rows]).transform("first").to_numpy()
     keep = first != rows
     return rows[keep], first[keep]
+
+
+def _arrow_or_objects(column: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """A text column held by Arrow as its array (not copied), any other as objects."""
+    return column.array if column.dtype == TEXT_DTYPE else column.to_numpy()
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -289,7 +296,6 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     np.minimum.at(how, s, k)
     np.minimum.at(how, d, k)
     how[how == 9] = 0
-    matched_on = np.array(["none", "parcel_id", "address", "coordinates"], dtype=object)[how]
 
     # Stable key per component from its strongest identifier.
     identifiers: list[tuple[str, Callable[[np.ndarray], pd.Series | None]]] = [
@@ -304,10 +310,15 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     keys = pd.Series(_component_keys(labels, count, identifiers, coded={"parcel": (parcel_codes, parcel_uniques)}),
                      index=index, dtype=object)
 
+    # Text held by Arrow (`prospects`' sales read) stays Arrow's for the links' write, which takes
+    # it without a copy (issue 17: each column made objects here and Arrow's again there, ≈0.05–0.15
+    # CPU s a million); a source id that is text with no missing value is its own `str`.
+    source_id = records["source_id"]
     links = pd.DataFrame({
-        "source": records["source"].to_numpy(),
-        "source_id": records["source_id"].astype(str).to_numpy(),
+        "source": _arrow_or_objects(records["source"]),
+        "source_id": source_id.array if source_id.dtype == TEXT_DTYPE and not source_id.hasnans
+        else source_id.astype(str).to_numpy(),
         "prospect_key": keys.to_numpy(),
-        "matched_on": matched_on,
-    })
+        "matched_on": pd.arrays.ArrowExtensionArray(pa.array(MATCHED_ON, pa.large_string()).take(how)),
+    }, copy=False)
     return MatchResult(keys=keys, links=links, prospects=int(count), records=n)
