@@ -588,3 +588,22 @@ def test_binary_rows_are_the_fields_one_after_another() -> None:
         assert rows is not None
         got = b"".join(iter(lambda: rows.read(7), b""))
     assert got == expected
+
+
+def test_text_read_as_arrow_is_the_objects_text(warehouse: Warehouse) -> None:
+    """`text_as_arrow`: the text columns as Arrow's text in one chunk (NULL missing, "" kept), in
+    any chunking; every other column as the objects read gives it; an empty result as before."""
+    for query in (MIXED, AWKWARD):
+        with warehouse.transaction() as conn:
+            columns = result_columns(conn, query)
+            arrow = read_frame(conn, query, columns, chunk_rows=1, text_as_arrow=True)
+            objects = read_frame(conn, query, columns)
+        text = [name for name, oid in columns if oid in copy_io.TEXT_OIDS]
+        assert text and all(arrow[c].dtype == copy_io.TEXT_DTYPE for c in text)
+        assert all(arrow[c].array.__arrow_array__().num_chunks == 1 for c in text)
+        for c in text:
+            assert [None if pd.isna(v) else v for v in arrow[c]] == objects[c].tolist()
+        pd.testing.assert_frame_equal(arrow.drop(columns=text), objects.drop(columns=text))
+    empty = "SELECT k::int8 AS k, 'x'::text AS t FROM generate_series(1, 3) k WHERE false"
+    with warehouse.transaction() as conn:
+        pd.testing.assert_frame_equal(read_frame(conn, empty, text_as_arrow=True), read_frame(conn, empty))

@@ -272,3 +272,29 @@ def test_coordinate_pairs_of_parcel_records_alone_are_not_searched_and_change_no
     assert skipped.prospects == searched.prospects - 1
     # with records that have no parcel id, the search runs as before and can join them
     assert match_prospects(records).prospects <= skipped.prospects + records["parcel_id"].isna().sum()
+
+
+@pytest.mark.parametrize("with_addresses", [False, True])
+def test_sales_text_held_by_arrow_links_and_makes_the_same_rows(with_addresses: bool) -> None:
+    """`prospects` reads its sales' text as Arrow's (`read_frame`'s text_as_arrow): the same links
+    and prospects' values as the same sales in objects, the links' source, id and ref and the
+    prospects' text columns still Arrow's, for the write to take without a copy."""
+    from realestate_assets.db.copy_io import TEXT_DTYPE
+
+    n = 60
+    sales = _sales([f"{i % 23:04d}" if i % 17 else None for i in range(n)]).assign(
+        address=[f"{i % 9} Main St" if with_addresses and i % 3 else None for i in range(n)],
+        city=[None if i % 4 else "Seattle" for i in range(n)], state="WA", zip=None)
+    text = ["source", "sale_id", "parcel_id", "source_ref", "use_type", "address", "city", "state", "zip"]
+    arrow = sales.astype(dict.fromkeys(text, TEXT_DTYPE))
+    listings = pd.DataFrame(columns=["source", "source_id", "source_ref", "list_date"])
+    by_objects, by_arrow = match_sources(sales, listings), match_sources(arrow, listings)
+
+    def plain(frame: pd.DataFrame) -> dict[str, list[object]]:
+        return {c: [None if not isinstance(v, list) and pd.isna(v) else v for v in frame[c]] for c in frame.columns}
+
+    assert plain(by_arrow.links) == plain(by_objects.links)
+    assert all(by_arrow.links[c].dtype == TEXT_DTYPE for c in ("source", "source_id", "source_ref", "matched_on"))
+    frame = prospect_frame(by_arrow)
+    assert plain(frame) == plain(prospect_frame(by_objects))
+    assert all(frame[c].dtype == TEXT_DTYPE for c in ("parcel_id", "use_type", "address", "city"))
