@@ -809,7 +809,9 @@ def _jsonb_texts(values: pd.Series) -> pd.Series:
     texts: dict[int, str] = {}  # the members' texts, by id: alive while `objects` is
     distinct = [None if v is None else jsonb_text(v, texts) for v in objects]
     try:
-        encoded = pa.array(distinct, type=pa.large_string()).take(pa.array(codes))
+        encoded = pa.array(distinct, type=pa.large_string())
+        if len(distinct) < len(codes):  # rows share objects; all distinct (provenance) are in the rows' order
+            encoded = encoded.take(pa.array(codes))
     except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold: objects, for pandas' path
         return pd.Series(np.array(distinct, dtype=object)[codes], index=values.index, dtype=object)
     return pd.Series(pd.arrays.ArrowExtensionArray(encoded), index=values.index)
