@@ -217,12 +217,8 @@ def _arrow_chunks(conn: PgConnection, query: str, columns: Sequence[tuple[str, i
     with _copy_out(conn, query) as stream:
         if not stream.peek(1):  # no row: Arrow refuses an empty file
             return
-        # One block at a time in this thread (`use_threads=False`): Arrow's pool parsed ahead and
-        # converted a block's columns in parallel, which on a loaded 2-core host cost CPU in
-        # hand-offs for a parse the caller waits for anyway (issue 17).
         batches = pa_csv.open_csv(
-            stream, read_options=pa_csv.ReadOptions(column_names=names, block_size=READ_BLOCK_BYTES,
-                                                    use_threads=False),
+            stream, read_options=pa_csv.ReadOptions(column_names=names, block_size=READ_BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True), convert_options=convert)
         yield from _tables_of(batches, chunk_rows)
 
