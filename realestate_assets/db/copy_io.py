@@ -610,19 +610,39 @@ def _binary_fields(values: pa.Array, kind: str) -> list[_Fixed | pa.LargeBinaryA
     fixed = _fixed_value(values, kind)
     if fixed is not None:
         return [fixed]
-    null = values.is_null().to_numpy(zero_copy_only=False)
+    null = _null_rows(values)
     if kind in ("text", "jsonb"):
-        text = values.cast(pa.large_binary()).fill_null(b"")
-        lengths = pc.binary_length(text).to_numpy()
+        text, lengths = _text_bytes(values, null)
         if kind == "text":
-            return [(np.where(null, -1, lengths).astype(">i4"), None, ">i4"), text]
+            return [((lengths if null is None else np.where(null, -1, lengths)).astype(">i4"), None, ">i4"), text]
         # the field's length, then jsonb's version byte (dropped for NULL): the text is not
         # copied to prepend it
         prefix = np.empty(len(values), dtype=[("length", ">i4"), ("version", "u1")])
-        prefix["length"] = np.where(null, -1, lengths + len(JSONB_VERSION))
+        prefix["length"] = lengths + len(JSONB_VERSION) if null is None \
+            else np.where(null, -1, lengths + len(JSONB_VERSION))
         prefix["version"] = JSONB_VERSION[0]
-        return [(prefix.view("V5"), null if null.any() else None, "V5"), text]
-    return [_numeric_fields(values, null)]
+        return [(prefix.view("V5"), null, "V5"), text]
+    return [_numeric_fields(values, np.zeros(len(values), dtype=bool) if null is None else null)]
+
+
+def _null_rows(values: pa.Array) -> np.ndarray | None:
+    """The rows holding NULL, or None when none does: most columns of a slice have none, and
+    skipping the mask's conversion and each `np.where` on it is most of a small slice's work."""
+    return values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+
+
+def _text_bytes(values: pa.Array, null: np.ndarray | None) -> tuple[pa.LargeBinaryArray, np.ndarray]:
+    """A large_string array's values as binary without NULLs (a NULL joins as no bytes) and each
+    row's byte length: the array's own buffers without its validity when every NULL holds no
+    bytes (as Arrow builds them), else filled (a copy of the text)."""
+    _, offsets, data = values.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(values) + 1, offset=values.offset * 8)
+    lengths = np.diff(at)
+    if null is not None and lengths[null].any():
+        text = values.cast(pa.large_binary()).fill_null(b"")
+        return text, pc.binary_length(text).to_numpy()
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), [None, offsets, data],
+                                            offset=values.offset), lengths
 
 
 # Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
@@ -637,21 +657,20 @@ def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
         return np.full(len(values), -1, dtype=">i4"), None, ">i4"
     if kind not in BINARY_FIXED:
         return None
-    null = values.is_null().to_numpy(zero_copy_only=False)
-    if kind == "boolean":
-        raw = values.cast(pa.uint8()).fill_null(0).to_numpy()
-    elif kind == "date":
-        raw = values.cast(pa.int32()).fill_null(0).to_numpy() - np.int32(PG_EPOCH_DAYS)
+    null = _null_rows(values)
+    if kind in ("boolean", "date", "timestamp with time zone"):
+        values = values.cast({"boolean": pa.uint8(), "date": pa.int32()}.get(kind, pa.int64()))
+    raw = (values if null is None else values.fill_null(0)).to_numpy()  # a NULL's bytes are dropped
+    if kind == "date":
+        raw = raw - np.int32(PG_EPOCH_DAYS)
     elif kind == "timestamp with time zone":
-        raw = values.cast(pa.int64()).fill_null(0).to_numpy() - np.int64(PG_EPOCH_DAYS * 86_400_000_000)
-    else:
-        raw = values.fill_null(0).to_numpy()
+        raw = raw - np.int64(PG_EPOCH_DAYS * 86_400_000_000)
     width = np.dtype(BINARY_FIXED[kind]).itemsize
     record = np.dtype([("length", ">i4"), ("value", BINARY_FIXED[kind])])
     records = np.empty(len(values), dtype=record)
-    records["length"] = np.where(null, -1, width)
+    records["length"] = width if null is None else np.where(null, -1, width)
     records["value"] = raw
-    return records.view(f"V{record.itemsize}"), null if null.any() else None, f"V{record.itemsize}"
+    return records.view(f"V{record.itemsize}"), null, f"V{record.itemsize}"
 
 
 def _fixed_run(run: list[_Fixed]) -> pa.LargeBinaryArray:
