@@ -98,9 +98,13 @@ def run(table: str, old: ModuleType, binary: list[pa.Table], kinds: list[str], r
     for _ in range(rounds):
         t_old = t_new = 0.0
         d_old, d_new = hashlib.md5(), hashlib.md5()
-        for chunk in binary:
-            a, da = encode(old, chunk, kinds)
-            b, db = encode(copy_io, chunk, kinds)
+        for i, chunk in enumerate(binary):  # each first in every other chunk
+            if i % 2:
+                b, db = encode(copy_io, chunk, kinds)
+                a, da = encode(old, chunk, kinds)
+            else:
+                a, da = encode(old, chunk, kinds)
+                b, db = encode(copy_io, chunk, kinds)
             t_old, t_new = t_old + a, t_new + b
             d_old.update(da)
             d_new.update(db)

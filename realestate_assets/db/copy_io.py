@@ -544,19 +544,21 @@ class _BinaryRows:
         # Each run of fixed-width fields (the row's field count, floats, dates, a text's length,
         # all-NULL columns, …) is one record a row, so the element-wise join takes the runs and
         # the texts, not an array per field: the join was half of `features`' encoding at 1M
-        # (issue 17).
+        # (issue 17). A fixed-width field with a NULL in the slice is an array of its own:
+        # cutting a NULL's bytes out of a run's records took a mask of every byte of the run
+        # (most of `enrichment`'s encoding at 1M), one field's is narrow.
         count: _Fixed = (np.full(rows, len(self.columns), dtype=">i2"), None, ">i2")  # each row's field count
         fields: list[pa.LargeBinaryArray] = []
         run: list[_Fixed] = [count]
         for array, kind in self.columns:
             for field in _binary_fields(array.slice(start, rows), kind):
-                if isinstance(field, tuple):
+                if isinstance(field, tuple) and field[1] is None:
                     run.append(field)
                     continue
                 if run:
                     fields.append(_fixed_run(run))
                     run = []
-                fields.append(field)
+                fields.append(_fixed_fields(field[0], field[1]) if isinstance(field, tuple) else field)
         if run:
             fields.append(_fixed_run(run))
         joined = fields[0] if len(fields) == 1 else \
@@ -613,6 +615,9 @@ def _binary_fields(values: pa.Array, kind: str) -> list[_Fixed | pa.LargeBinaryA
     null = _null_rows(values)
     if kind in ("text", "jsonb"):
         text, lengths = _text_bytes(values, null)
+        present = lengths if null is None else lengths[~null]
+        if len(present) and present[0] > 0 and (present == present[0]).all():
+            return [_same_width_text(text, int(present[0]), null, 4 + (kind == "jsonb"))]
         if kind == "text":
             return [((lengths if null is None else np.where(null, -1, lengths)).astype(">i4"), None, ">i4"), text]
         # the field's length, then jsonb's version byte (dropped for NULL): the text is not
@@ -645,6 +650,26 @@ def _text_bytes(values: pa.Array, null: np.ndarray | None) -> tuple[pa.LargeBina
                                             offset=values.offset), lengths
 
 
+def _same_width_text(text: pa.LargeBinaryArray, width: int, null: np.ndarray | None, head: int) -> _Fixed:
+    """A slice's text whose values all have one byte length (ids, codes, the county's constant
+    columns) as fixed-width records, `head` bytes (the length, jsonb's version byte) then the
+    value's: joined in the fixed-width run around it, not as two more arrays of the row join
+    (`sales`' join took 15 arrays a row, five of them such texts)."""
+    _, offsets, data = text.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
+    values = np.frombuffer(data, dtype=np.uint8, count=int(at[-1] - at[0]), offset=int(at[0])).reshape(-1, width)
+    records = np.empty((len(text), head + width), dtype=np.uint8)  # a NULL's value bytes are dropped
+    records[:, :4] = np.array([head - 4 + width], dtype=">i4").view(np.uint8)
+    if head > 4:
+        records[:, 4:head] = np.frombuffer(JSONB_VERSION, dtype=np.uint8)
+    if null is None:
+        records[:, head:] = values
+    else:
+        records[null, :4] = np.array([-1], dtype=">i4").view(np.uint8)
+        records[~null, head:] = values
+    return records.view(f"V{head + width}")[:, 0], null, f"V{head + width}"
+
+
 # Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
 # record a 4-byte length then the value's bytes (dropped for a NULL row when joined).
 _Fixed = tuple[np.ndarray, np.ndarray | None, str]
@@ -674,19 +699,13 @@ def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
 
 
 def _fixed_run(run: list[_Fixed]) -> pa.LargeBinaryArray:
-    """Consecutive fixed-width fields (`_fixed_value`'s) as one record a row: their bytes side
-    by side, a NULL field cut to its 4-byte length."""
+    """Consecutive fixed-width fields without NULL (`_fixed_value`'s) as one record a row: their
+    bytes side by side."""
     record = np.dtype([(str(i), kind) for i, (_, _, kind) in enumerate(run)])
     records = np.empty(len(run[0][0]), dtype=record)
-    keep = None
-    for i, (values, null, _) in enumerate(run):
+    for i, (values, _, _) in enumerate(run):
         records[str(i)] = values
-        if null is not None:
-            if keep is None:
-                keep = np.ones((len(records), record.itemsize), dtype=bool)
-            at = record.fields[str(i)][1] + 4  # the value's bytes, after the length
-            keep[null, at:at + values.dtype.itemsize - 4] = False
-    return _fixed_fields(records, None, keep)
+    return _fixed_fields(records, None)
 
 
 def _fixed_fields(records: np.ndarray, null: np.ndarray | None,
