@@ -558,7 +558,10 @@ class _BinaryRows:
                 if run:
                     fields.append(_fixed_run(run))
                     run = []
-                fields.append(_fixed_fields(field[0], field[1]) if isinstance(field, tuple) else field)
+                if isinstance(field, tuple):  # a NULL's field is its 4-byte length
+                    records, null, _ = field
+                    field = _fixed_fields(records, np.where(null, 4, records.dtype.itemsize))
+                fields.append(field)
         if run:
             fields.append(_fixed_run(run))
         joined = fields[0] if len(fields) == 1 else \
@@ -650,6 +653,11 @@ def _text_bytes(values: pa.Array, null: np.ndarray | None) -> tuple[pa.LargeBina
                                             offset=values.offset), lengths
 
 
+# Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
+# record a 4-byte length then the value's bytes (dropped for a NULL row when joined).
+_Fixed = tuple[np.ndarray, np.ndarray | None, str]
+
+
 def _same_width_text(text: pa.LargeBinaryArray, width: int, null: np.ndarray | None, head: int) -> _Fixed:
     """A slice's text whose values all have one byte length (ids, codes, the county's constant
     columns) as fixed-width records, `head` bytes (the length, jsonb's version byte) then the
@@ -668,11 +676,6 @@ def _same_width_text(text: pa.LargeBinaryArray, width: int, null: np.ndarray | N
         records[null, :4] = np.array([-1], dtype=">i4").view(np.uint8)
         records[~null, head:] = values
     return records.view(f"V{head + width}")[:, 0], null, f"V{head + width}"
-
-
-# Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
-# record a 4-byte length then the value's bytes (dropped for a NULL row when joined).
-_Fixed = tuple[np.ndarray, np.ndarray | None, str]
 
 
 def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
@@ -705,26 +708,20 @@ def _fixed_run(run: list[_Fixed]) -> pa.LargeBinaryArray:
     records = np.empty(len(run[0][0]), dtype=record)
     for i, (values, _, _) in enumerate(run):
         records[str(i)] = values
-    return _fixed_fields(records, None)
+    return _fixed_fields(records)
 
 
-def _fixed_fields(records: np.ndarray, null: np.ndarray | None,
-                  keep: np.ndarray | None = None) -> pa.LargeBinaryArray:
-    """A binary array of one fixed-size record a row; a NULL row's record cut to its 4-byte length,
-    and only the bytes `keep` marks (rows × record size) of the others when given (the digits
-    a numeric does not have)."""
+def _fixed_fields(records: np.ndarray, sizes: np.ndarray | None = None) -> pa.LargeBinaryArray:
+    """A binary array of one fixed-size record a row, or of each record's first `sizes` bytes
+    when given (a NULL's 4-byte length; a numeric's header and the digits it has)."""
     rows, size = len(records), records.dtype.itemsize
     data = records.view(np.uint8).reshape(rows, size)
-    if null is not None and null.any():
-        keep = np.ones((rows, size), dtype=bool) if keep is None else keep
-        keep[null, 4:] = False
-    if keep is not None:
-        lengths = keep.sum(axis=1, dtype=np.int64)
-        data = data[keep]
+    if sizes is None:
+        sizes = np.full(rows, size, dtype=np.int64)
     else:
-        lengths = np.full(rows, size, dtype=np.int64)
+        data = data[np.arange(size)[None, :] < sizes[:, None]]
     offsets = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    np.cumsum(sizes, out=offsets[1:])
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [None, pa.py_buffer(offsets),
                                                                       pa.py_buffer(np.ascontiguousarray(data))])
 
@@ -768,12 +765,11 @@ def _numeric_fields(values: pa.Array, null: np.ndarray) -> pa.LargeBinaryArray:
     records["weight"] = np.where(present, high + group, 0)
     records["sign"] = np.where(negative & present, NUMERIC_NEG, 0)
     records["dscale"] = np.maximum(-exponent, 0)  # the text's digits after the point ("6.0": 1)
-    records["digits"] = digits[:, ::-1]  # most significant first; the bytes kept are the value's digits
-    first = (NUMERIC_DIGITS - 1 - high)[:, None]
-    place = np.arange(NUMERIC_DIGITS)[None, :]
-    keep = np.ones((rows, records.dtype.itemsize), dtype=bool)
-    keep[:, 12:] = np.repeat((place >= first) & (place < first + count[:, None]), 2, axis=1)
-    return _fixed_fields(records, null, keep)
+    # the value's digits, most significant first, from the record's first digit: each row's
+    # field is then its record's first bytes (the place past `count` holds any digit, not sent)
+    place = np.maximum(high[:, None] - np.arange(NUMERIC_DIGITS)[None, :], 0)
+    records["digits"] = np.take_along_axis(digits, place, axis=1)
+    return _fixed_fields(records, np.where(null, 4, 12 + 2 * count))
 
 
 def _float_decimals(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
