@@ -1,6 +1,7 @@
 """Bare CPU of the binary COPY's row encoding (`copy_io._BinaryRows`) on a kept database's tables.
 
-    python bench/encode_bench.py DATABASE_URL OLD_COPY_IO.py [--tables sales,...] [--rounds 3]
+    python bench/encode_bench.py DATABASE_URL OLD_COPY_IO.py [--new NEW_COPY_IO.py] [--tables sales,...]
+        [--rounds 3] [--cache DIR]
 
 Each table's county slice is read back (jsonb as its text, written as `json_text`), cut into the
 write's chunks by `_csv_chunks` (not timed), and each chunk encoded by the old module (a copy of
@@ -52,9 +53,11 @@ def main() -> None:
     ap.add_argument("--tables", default="sales,prospect_sources,prospects,enrichment,features,scores")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--new", help="a copy_io.py to measure instead of the worktree's")
     ap.add_argument("--cache", type=Path, help="keep each table's chunks here (Arrow IPC) and read them back")
     args = ap.parse_args()
     old = load(args.old)
+    new = load(args.new) if args.new else copy_io
     conn = psycopg2.connect(args.url.replace("postgresql+psycopg2", "postgresql"))
     for table in args.tables.split(","):
         cached = args.cache / f"{table}.arrow" if args.cache else None
@@ -63,7 +66,7 @@ def main() -> None:
                 reader = pa.ipc.open_file(source.read_buffer())
                 kinds = json.loads(reader.schema.metadata[b"kinds"])
                 binary = [pa.Table.from_batches([reader.get_batch(i)]) for i in range(reader.num_record_batches)]
-            run(table, old, binary, kinds, args.rounds, len(kinds))
+            run(table, old, new, binary, kinds, args.rounds, len(kinds))
             continue
         with conn.cursor() as cur:
             cur.execute("SELECT column_name, column_default FROM information_schema.columns WHERE table_schema = "
@@ -91,20 +94,21 @@ def main() -> None:
             with pa.OSFile(str(cached), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
                 for chunk in binary:
                     writer.write_batch(chunk.combine_chunks().to_batches()[0])
-        run(table, old, binary, kinds, args.rounds, len(kinds))
+        run(table, old, new, binary, kinds, args.rounds, len(kinds))
 
 
-def run(table: str, old: ModuleType, binary: list[pa.Table], kinds: list[str], rounds: int, fields: int) -> None:
+def run(table: str, old: ModuleType, new: ModuleType, binary: list[pa.Table], kinds: list[str], rounds: int,
+        fields: int) -> None:
     for _ in range(rounds):
         t_old = t_new = 0.0
         d_old, d_new = hashlib.md5(), hashlib.md5()
         for i, chunk in enumerate(binary):  # each first in every other chunk
             if i % 2:
-                b, db = encode(copy_io, chunk, kinds)
+                b, db = encode(new, chunk, kinds)
                 a, da = encode(old, chunk, kinds)
             else:
                 a, da = encode(old, chunk, kinds)
-                b, db = encode(copy_io, chunk, kinds)
+                b, db = encode(new, chunk, kinds)
             t_old, t_new = t_old + a, t_new + b
             d_old.update(da)
             d_new.update(db)
