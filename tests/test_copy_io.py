@@ -607,3 +607,48 @@ def test_text_read_as_arrow_is_the_objects_text(warehouse: Warehouse) -> None:
     empty = "SELECT k::int8 AS k, 'x'::text AS t FROM generate_series(1, 3) k WHERE false"
     with warehouse.transaction() as conn:
         pd.testing.assert_frame_equal(read_frame(conn, empty, text_as_arrow=True), read_frame(conn, empty))
+
+
+def test_binary_rows_of_texts_of_one_width_and_null_slots_holding_bytes() -> None:
+    """Texts whose values in a slice all have one byte length (joined as fixed-width records),
+    with and without NULLs, jsonb too, and a text whose NULL slots still hold bytes (Arrow allows
+    it; they are not sent): the same fields as packed one by one."""
+    import struct
+
+    import numpy as np
+    import pyarrow as pa
+
+    from realestate_assets.db import copy_io
+
+    n = 12
+    held = pa.array([f"v{i:02d}" for i in range(n)], pa.large_string())  # every slot 3 bytes
+    _, offsets, data = held.buffers()
+    validity = pa.py_buffer(np.packbits(np.arange(n) % 4 != 1, bitorder="little").tobytes())
+    columns = [
+        ("text", pa.array(["king_wa"] * n, pa.large_string())),  # a constant column, no NULL
+        ("text", pa.array([None if i % 3 == 0 else f"p{i % 10}" for i in range(n)], pa.large_string())),
+        ("jsonb", pa.array(['{"k": 1}'] * (n - 2) + ['{"k": 10}', None], pa.large_string())),
+        ("text", pa.Array.from_buffers(pa.large_string(), n, [validity, offsets, data]).slice(1)),
+        ("double precision", pa.array([float(i) for i in range(n)], pa.float64())),
+    ]
+    kinds = [kind for kind, _ in columns]
+    values = [array if len(array) == n - 1 else array.slice(1) for _, array in columns]
+
+    def field(kind: str, value: str | float | None) -> bytes:
+        if value is None:
+            return struct.pack(">i", -1)
+        if kind == "double precision":
+            return struct.pack(">id", 8, value)
+        text = (b"\x01" if kind == "jsonb" else b"") + str(value).encode()
+        return struct.pack(">i", len(text)) + text
+
+    expected = copy_io.COPY_BINARY_HEADER + b"".join(
+        struct.pack(">h", len(kinds)) + b"".join(field(kind, array[i].as_py()) for kind, array in
+                                                  zip(kinds, values, strict=True))
+        for i in range(n - 1)) + copy_io.COPY_BINARY_TRAILER
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(copy_io._BinaryRows, "SLICE_ROWS", 4)
+        rows = copy_io._BinaryRows.of(pa.table(values, names=[str(i) for i in range(len(kinds))]), kinds)
+        assert rows is not None
+        got = b"".join(iter(lambda: rows.read(5), b""))
+    assert got == expected

@@ -557,18 +557,23 @@ class _BinaryRows:
         # Each run of fixed-width fields (the row's field count, floats, dates, a text's length,
         # all-NULL columns, …) is one record a row, so the element-wise join takes the runs and
         # the texts, not an array per field: the join was half of `features`' encoding at 1M
-        # (issue 17).
+        # (issue 17). A fixed-width field with a NULL in the slice is an array of its own:
+        # cutting a NULL's bytes out of a run's records took a mask of every byte of the run
+        # (most of `enrichment`'s encoding at 1M), one field's is narrow.
         count: _Fixed = (np.full(rows, len(self.columns), dtype=">i2"), None, ">i2")  # each row's field count
         fields: list[pa.LargeBinaryArray] = []
         run: list[_Fixed] = [count]
         for array, kind in self.columns:
             for field in _binary_fields(array.slice(start, rows), kind):
-                if isinstance(field, tuple):
+                if isinstance(field, tuple) and field[1] is None:
                     run.append(field)
                     continue
                 if run:
                     fields.append(_fixed_run(run))
                     run = []
+                if isinstance(field, tuple):  # a NULL's field is its 4-byte length
+                    records, null, _ = field
+                    field = _fixed_fields(records, np.where(null, 4, records.dtype.itemsize))
                 fields.append(field)
         if run:
             fields.append(_fixed_run(run))
@@ -623,24 +628,67 @@ def _binary_fields(values: pa.Array, kind: str) -> list[_Fixed | pa.LargeBinaryA
     fixed = _fixed_value(values, kind)
     if fixed is not None:
         return [fixed]
-    null = values.is_null().to_numpy(zero_copy_only=False)
+    null = _null_rows(values)
     if kind in ("text", "jsonb"):
-        text = values.cast(pa.large_binary()).fill_null(b"")
-        lengths = pc.binary_length(text).to_numpy()
+        text, lengths = _text_bytes(values, null)
+        present = lengths if null is None else lengths[~null]
+        if len(present) and present[0] > 0 and (present == present[0]).all():
+            return [_same_width_text(text, int(present[0]), null, 4 + (kind == "jsonb"))]
         if kind == "text":
-            return [(np.where(null, -1, lengths).astype(">i4"), None, ">i4"), text]
+            return [((lengths if null is None else np.where(null, -1, lengths)).astype(">i4"), None, ">i4"), text]
         # the field's length, then jsonb's version byte (dropped for NULL): the text is not
         # copied to prepend it
         prefix = np.empty(len(values), dtype=[("length", ">i4"), ("version", "u1")])
-        prefix["length"] = np.where(null, -1, lengths + len(JSONB_VERSION))
+        prefix["length"] = lengths + len(JSONB_VERSION) if null is None \
+            else np.where(null, -1, lengths + len(JSONB_VERSION))
         prefix["version"] = JSONB_VERSION[0]
-        return [(prefix.view("V5"), null if null.any() else None, "V5"), text]
-    return [_numeric_fields(values, null)]
+        return [(prefix.view("V5"), null, "V5"), text]
+    return [_numeric_fields(values, np.zeros(len(values), dtype=bool) if null is None else null)]
+
+
+def _null_rows(values: pa.Array) -> np.ndarray | None:
+    """The rows holding NULL, or None when none does: most columns of a slice have none, and
+    skipping the mask's conversion and each `np.where` on it is most of a small slice's work."""
+    return values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+
+
+def _text_bytes(values: pa.Array, null: np.ndarray | None) -> tuple[pa.LargeBinaryArray, np.ndarray]:
+    """A large_string array's values as binary without NULLs (a NULL joins as no bytes) and each
+    row's byte length: the array's own buffers without its validity when every NULL holds no
+    bytes (as Arrow builds them), else filled (a copy of the text)."""
+    _, offsets, data = values.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(values) + 1, offset=values.offset * 8)
+    lengths = np.diff(at)
+    if null is not None and lengths[null].any():
+        text = values.cast(pa.large_binary()).fill_null(b"")
+        return text, pc.binary_length(text).to_numpy()
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), [None, offsets, data],
+                                            offset=values.offset), lengths
 
 
 # Fixed-width fields of a column: (records, the NULL rows or None, the records' dtype), each
 # record a 4-byte length then the value's bytes (dropped for a NULL row when joined).
 _Fixed = tuple[np.ndarray, np.ndarray | None, str]
+
+
+def _same_width_text(text: pa.LargeBinaryArray, width: int, null: np.ndarray | None, head: int) -> _Fixed:
+    """A slice's text whose values all have one byte length (ids, codes, the county's constant
+    columns) as fixed-width records, `head` bytes (the length, jsonb's version byte) then the
+    value's: joined in the fixed-width run around it, not as two more arrays of the row join
+    (`sales`' join at 1M: 16 arrays a row, 7 so)."""
+    _, offsets, data = text.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
+    values = np.frombuffer(data, dtype=np.uint8, count=int(at[-1] - at[0]), offset=int(at[0])).reshape(-1, width)
+    records = np.empty((len(text), head + width), dtype=np.uint8)  # a NULL's value bytes are dropped
+    records[:, :4] = np.array([head - 4 + width], dtype=">i4").view(np.uint8)
+    if head > 4:
+        records[:, 4:head] = np.frombuffer(JSONB_VERSION, dtype=np.uint8)
+    if null is None:
+        records[:, head:] = values
+    else:
+        records[null, :4] = np.array([-1], dtype=">i4").view(np.uint8)
+        records[~null, head:] = values
+    return records.view(f"V{head + width}")[:, 0], null, f"V{head + width}"
 
 
 def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
@@ -650,56 +698,43 @@ def _fixed_value(values: pa.Array, kind: str) -> _Fixed | None:
         return np.full(len(values), -1, dtype=">i4"), None, ">i4"
     if kind not in BINARY_FIXED:
         return None
-    null = values.is_null().to_numpy(zero_copy_only=False)
-    if kind == "boolean":
-        raw = values.cast(pa.uint8()).fill_null(0).to_numpy()
-    elif kind == "date":
-        raw = values.cast(pa.int32()).fill_null(0).to_numpy() - np.int32(PG_EPOCH_DAYS)
+    null = _null_rows(values)
+    if kind in ("boolean", "date", "timestamp with time zone"):
+        values = values.cast({"boolean": pa.uint8(), "date": pa.int32()}.get(kind, pa.int64()))
+    raw = (values if null is None else values.fill_null(0)).to_numpy()  # a NULL's bytes are dropped
+    if kind == "date":
+        raw = raw - np.int32(PG_EPOCH_DAYS)
     elif kind == "timestamp with time zone":
-        raw = values.cast(pa.int64()).fill_null(0).to_numpy() - np.int64(PG_EPOCH_DAYS * 86_400_000_000)
-    else:
-        raw = values.fill_null(0).to_numpy()
+        raw = raw - np.int64(PG_EPOCH_DAYS * 86_400_000_000)
     width = np.dtype(BINARY_FIXED[kind]).itemsize
     record = np.dtype([("length", ">i4"), ("value", BINARY_FIXED[kind])])
     records = np.empty(len(values), dtype=record)
-    records["length"] = np.where(null, -1, width)
+    records["length"] = width if null is None else np.where(null, -1, width)
     records["value"] = raw
-    return records.view(f"V{record.itemsize}"), null if null.any() else None, f"V{record.itemsize}"
+    return records.view(f"V{record.itemsize}"), null, f"V{record.itemsize}"
 
 
 def _fixed_run(run: list[_Fixed]) -> pa.LargeBinaryArray:
-    """Consecutive fixed-width fields (`_fixed_value`'s) as one record a row: their bytes side
-    by side, a NULL field cut to its 4-byte length."""
+    """Consecutive fixed-width fields without NULL (`_fixed_value`'s) as one record a row: their
+    bytes side by side."""
     record = np.dtype([(str(i), kind) for i, (_, _, kind) in enumerate(run)])
     records = np.empty(len(run[0][0]), dtype=record)
-    keep = None
-    for i, (values, null, _) in enumerate(run):
+    for i, (values, _, _) in enumerate(run):
         records[str(i)] = values
-        if null is not None:
-            if keep is None:
-                keep = np.ones((len(records), record.itemsize), dtype=bool)
-            at = record.fields[str(i)][1] + 4  # the value's bytes, after the length
-            keep[null, at:at + values.dtype.itemsize - 4] = False
-    return _fixed_fields(records, None, keep)
+    return _fixed_fields(records)
 
 
-def _fixed_fields(records: np.ndarray, null: np.ndarray | None,
-                  keep: np.ndarray | None = None) -> pa.LargeBinaryArray:
-    """A binary array of one fixed-size record a row; a NULL row's record cut to its 4-byte length,
-    and only the bytes `keep` marks (rows × record size) of the others when given (the digits
-    a numeric does not have)."""
+def _fixed_fields(records: np.ndarray, sizes: np.ndarray | None = None) -> pa.LargeBinaryArray:
+    """A binary array of one fixed-size record a row, or of each record's first `sizes` bytes
+    when given (a NULL's 4-byte length; a numeric's header and the digits it has)."""
     rows, size = len(records), records.dtype.itemsize
     data = records.view(np.uint8).reshape(rows, size)
-    if null is not None and null.any():
-        keep = np.ones((rows, size), dtype=bool) if keep is None else keep
-        keep[null, 4:] = False
-    if keep is not None:
-        lengths = keep.sum(axis=1, dtype=np.int64)
-        data = data[keep]
+    if sizes is None:
+        sizes = np.full(rows, size, dtype=np.int64)
     else:
-        lengths = np.full(rows, size, dtype=np.int64)
+        data = data[np.arange(size)[None, :] < sizes[:, None]]
     offsets = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    np.cumsum(sizes, out=offsets[1:])
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [None, pa.py_buffer(offsets),
                                                                       pa.py_buffer(np.ascontiguousarray(data))])
 
@@ -743,12 +778,11 @@ def _numeric_fields(values: pa.Array, null: np.ndarray) -> pa.LargeBinaryArray:
     records["weight"] = np.where(present, high + group, 0)
     records["sign"] = np.where(negative & present, NUMERIC_NEG, 0)
     records["dscale"] = np.maximum(-exponent, 0)  # the text's digits after the point ("6.0": 1)
-    records["digits"] = digits[:, ::-1]  # most significant first; the bytes kept are the value's digits
-    first = (NUMERIC_DIGITS - 1 - high)[:, None]
-    place = np.arange(NUMERIC_DIGITS)[None, :]
-    keep = np.ones((rows, records.dtype.itemsize), dtype=bool)
-    keep[:, 12:] = np.repeat((place >= first) & (place < first + count[:, None]), 2, axis=1)
-    return _fixed_fields(records, null, keep)
+    # the value's digits, most significant first, from the record's first digit: each row's
+    # field is then its record's first bytes (the place past `count` holds any digit, not sent)
+    place = np.maximum(high[:, None] - np.arange(NUMERIC_DIGITS)[None, :], 0)
+    records["digits"] = np.take_along_axis(digits, place, axis=1)
+    return _fixed_fields(records, np.where(null, 4, 12 + 2 * count))
 
 
 def _float_decimals(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
