@@ -32,6 +32,7 @@ from realestate_assets.enrich.clients import Enricher
 from realestate_assets.enrich.clients.batch import OK, LocalPlan, SourceStatus
 from realestate_assets.enrich.county_data import COUNTY_FACTS, MARKET_FACTS
 from realestate_assets.enrich.owner_signals import SIGNAL_INPUTS, compute_owner_signals
+from realestate_assets.text_keys import key_positions
 
 NO_BUILDING = "no source describes the building (no county record, no ATTOM match)"
 ROLL_FIELDS = sorted(ASSESSOR_FIELDS)  # as read; owner_name is written as owner_names: [name]
@@ -83,8 +84,9 @@ class ByParcel:
     def positions(self, parcels: pd.Series) -> np.ndarray:
         """Each parcel's row in the frame, -1 where it has none. The step looks a chunk's parcels up
         once and gives the positions to the comps' fill and to `taken` (each looked them up itself:
-        a string `get_indexer` of the chunk against the county's index, twice, issue 17)."""
-        return self.frame.index.get_indexer(parcels) if self.frame is not None else np.full(len(parcels), -1)
+        a string `get_indexer` of the chunk against the county's index, twice, issue 17); by the
+        parcel ids' hashes (`key_positions`: the county's index hashed once)."""
+        return key_positions(self.frame.index, parcels) if self.frame is not None else np.full(len(parcels), -1)
 
     def stamped(self, column: str) -> bool:
         if column not in self._stamped:
