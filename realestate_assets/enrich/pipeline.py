@@ -197,12 +197,15 @@ class CountyEnrichment:
             local = local_columns(prospects[~general], self._facts_columns, self._assessed_columns,
                                   enricher=enricher, plan=plan, fetched_at=datetime.now(UTC).isoformat(),
                                   as_of=self.as_of, county_state=self.county_state,
-                                  facts_at=facts_at[~general])
+                                  facts_at=facts_at[~general], typed=not general.any())
             # Arrow text, one per pattern (dictionary-encoded): no text per row (the documents' ids
             # are found per pattern; the tally counts these rows as plain).
             local_text = {column: local.pop(column) for column in JSON_COLUMNS}
             for column, values in local.items():
-                columns[column][~general] = values
+                if general.any():
+                    columns[column][~general] = values
+                else:  # every row's: the numeric columns typed as `infer_objects` would type them
+                    columns[column] = values
         if general.any():
             # Shared entries and statuses are encoded once (by id): the rows are held until all
             # are encoded, so no id is reused by a new object meanwhile. Provenance in its stored,

@@ -12,15 +12,14 @@ row describes only what could be known on its as-of date.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.util import hash_array
 
 from realestate_assets.market.index import HedonicIndex
+from realestate_assets.text_keys import key_positions
 
 # A cap-rate estimate needs operating costs the data does not hold: we use the common rule of
 # thumb that expenses (tax, insurance, maintenance, vacancy, management) take 40% of gross rent.
@@ -169,35 +168,6 @@ def locations_by_key(locations: pd.DataFrame) -> pd.DataFrame:
     return locations if locations.index.name == "prospect_key" else locations.set_index("prospect_key")
 
 
-# Per locations index (by `id`, dropped with the index): its keys' 64-bit hashes as an index, and
-# the keys in their order (`_key_positions`).
-_HASHED_KEYS: dict[int, tuple[pd.Index, np.ndarray]] = {}
-
-
-def _key_positions(keys: pd.Index, wanted: pd.Series) -> np.ndarray | None:
-    """The position in `keys` of each of `wanted`, or None when that is not certain without the
-    keys themselves (a wanted key not among them, two keys with one hash, keys not unique): the
-    caller then looks up by the keys (`reindex`). By the keys' 64-bit hashes (pandas' `hash_array`,
-    the text's UTF-8 bytes), every match checked against the key itself: at 1M prospects the
-    lookup by the text keys was ≈0.5–1 CPU s of `features`' chunks — a county-wide hash table
-    of Python strings made on the first chunk (its `is_unique` alone ≈0.2–0.5 s), then each chunk's
-    keys compared through pointers into it — against ≈0.15 s for the hashes (issue 17)."""
-    hashed = _HASHED_KEYS.get(id(keys))
-    if hashed is None:
-        values = keys.to_numpy(dtype=object)
-        hashed = (pd.Index(hash_array(values, categorize=False)), values)
-        _HASHED_KEYS[id(keys)] = hashed
-        weakref.finalize(keys, _HASHED_KEYS.pop, id(keys), None)
-    by_hash, values = hashed
-    if not by_hash.is_unique:
-        return None
-    wanted_values = wanted.to_numpy(dtype=object)
-    positions = by_hash.get_indexer(hash_array(wanted_values, categorize=False))
-    if len(positions) and (positions.min() < 0 or not (values[positions] == wanted_values).all()):
-        return None
-    return positions
-
-
 def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: HedonicIndex) -> pd.DataFrame:
     """Feature rows for enriched prospects.
 
@@ -209,8 +179,10 @@ def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: Hed
     # The prospect's own location and listing facts win over any enrichment copy of them.
     by_key = locations_by_key(locations)
     rows = enriched.drop(columns=[c for c in by_key.columns if c in enriched.columns]).reset_index(drop=True)
-    positions = _key_positions(by_key.index, rows["prospect_key"])
-    if positions is not None:  # every key found: its rows, as the join below would give them
+    # By the keys' hashes (`key_positions`: at 1M prospects the text look-up was ≈0.5–1 CPU s of the
+    # chunks, issue 17).
+    positions = key_positions(by_key.index, rows["prospect_key"])
+    if (positions >= 0).all():  # every key found: its rows, as the join below would give them
         for column in by_key.columns:
             rows[column] = by_key[column].to_numpy()[positions]
     else:

@@ -83,7 +83,11 @@ def test_the_shortcut_gives_enrich_ones_rows(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(Enricher, "local_plan", lambda self: None)  # every prospect through enrich_one
     general = run(sales, prospects, roll, previous)
+    general_first = run(sales, prospects, roll)
 
+    # Every row by the shortcut (the numeric columns typed from the county's arrays, not inferred)
+    # and some through enrich_one: the same values and column types.
+    pd.testing.assert_frame_equal(without_fetch_times(first), without_fetch_times(general_first))
     pd.testing.assert_frame_equal(without_fetch_times(shortcut), without_fetch_times(general))
     pd.testing.assert_frame_equal(without_fetch_times(shortcut_from_text), without_fetch_times(general))
     kept = shortcut.set_index("prospect_key").loc["p1"]
