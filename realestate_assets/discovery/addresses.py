@@ -18,9 +18,10 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 import usaddress
+
+from realestate_assets.discovery.arrow_text import is_arrow_text
 
 # USPS Publication 28 (C1) street suffixes: the common ones, plus identity for the abbreviations.
 STREET_SUFFIXES: dict[str, str] = {
@@ -296,7 +297,7 @@ def _has_text(values: pd.Series) -> np.ndarray:
     """Whether each value is text other than "" (`_text(values) != ""`); Arrow's text is compared
     on its array, without an object made for each value (issue 17: a county's parcel records
     often carry no address — a million missing ones)."""
-    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_large_string(values.dtype.pyarrow_dtype):
+    if is_arrow_text(values):
         text = values.array.__arrow_array__()
         return pc.fill_null(pc.not_equal(text, ""), False).to_numpy().astype(bool, copy=False)
     return _text(values, len(values)) != ""

@@ -8,12 +8,20 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
+from realestate_assets.db.copy_io import TEXT_DTYPE
+
+
+def is_arrow_text(values: pd.Series) -> bool:
+    """Whether Arrow holds the column's text (a CSV page, `read_frame`'s `text_as_arrow`): what
+    Arrow's kernels and the writer take as it is, without a Python string per value."""
+    return values.dtype == TEXT_DTYPE
+
 
 def arrow_text(values: pd.Series) -> pa.Array | None:
     """The column as an Arrow text array (missing values null), or None when Arrow cannot hold it.
     A column held by Arrow already (a CSV page, `bulk_file`) is taken as it is: no Python string
     per value made and turned back into Arrow (issue 17)."""
-    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_large_string(values.dtype.pyarrow_dtype):
+    if is_arrow_text(values):
         return values.array.__arrow_array__().combine_chunks()
     try:
         return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)

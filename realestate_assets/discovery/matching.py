@@ -26,9 +26,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from realestate_assets.db.copy_io import TEXT_DTYPE
 from realestate_assets.discovery.addresses import address_keys
-from realestate_assets.discovery.arrow_text import arrow_text, string_series
+from realestate_assets.discovery.arrow_text import arrow_text, is_arrow_text, string_series
 from realestate_assets.geo import to_xy
 
 _PARCEL_JUNK = re.compile(r"[^0-9A-Z]")
@@ -125,7 +124,7 @@ def _group_edges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _arrow_or_objects(column: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """A text column held by Arrow as its array (not copied), any other as objects."""
-    return column.array if column.dtype == TEXT_DTYPE else column.to_numpy()
+    return column.array if is_arrow_text(column) else column.to_numpy()
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -316,7 +315,7 @@ def match_prospects(records: pd.DataFrame, radius_m: float = 5.0) -> MatchResult
     source_id = records["source_id"]
     links = pd.DataFrame({
         "source": _arrow_or_objects(records["source"]),
-        "source_id": source_id.array if source_id.dtype == TEXT_DTYPE and not source_id.hasnans
+        "source_id": source_id.array if is_arrow_text(source_id) and not source_id.hasnans
         else source_id.astype(str).to_numpy(),
         "prospect_key": keys.to_numpy(),
         "matched_on": pd.arrays.ArrowExtensionArray(pa.array(MATCHED_ON, pa.large_string()).take(how)),
