@@ -358,7 +358,7 @@ def test_suspect_check_by_bytes_is_the_regex() -> None:
         expected = bool(pc.any(pc.match_substring_regex(array, validate._SUSPECT_RE2)).as_py()) \
             if len(array) else False
         assert validate._suspect_bytes(array) == expected, (array, expected)
-        assert validate._suspect_bytes(array.cast(pa.string())) == expected  # 32-bit offsets: the regex
+        assert validate._suspect_bytes(array.cast(pa.string())) == expected  # 32-bit offsets, read alike
         verdicts.add(expected)
     assert verdicts == {False, True}
 

@@ -180,6 +180,7 @@ def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them()
     """Issue 17: enrichment finds the comps of each chunk's parcels as it enriches the chunk
     (`CountyMarket.fill`); the facts must be those of one county-wide `comparable_sales`."""
     from realestate_assets.enrich.county_data import COMPS_FACTS, CountyMarket, county_facts
+    from realestate_assets.enrich.local_columns import ByParcel
 
     rng = np.random.default_rng(17)
     rows = [sale(f"p{i % 150:03d}", str(i), f"2015-{1 + i % 12:02d}-{1 + i % 27:02d}",
@@ -202,7 +203,8 @@ def test_county_market_fills_a_chunks_comps_as_the_county_wide_call_finds_them()
     assert (market.facts["comps_count"] == 0).all() and market.facts[COMPS_FACTS[1:]].isna().all().all()
     parcels = pd.Series(rng.permutation(facts.index.to_numpy()))
     for start in range(0, len(parcels), 17):  # chunks in another order, a parcel asked twice, one unknown
-        market.fill(pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])]))
+        chunk = pd.concat([parcels.iloc[start:start + 17], parcels.iloc[:2], pd.Series(["nowhere"])])
+        market.fill(ByParcel(market.facts).positions(chunk))
     pd.testing.assert_frame_equal(market.facts, expected, check_exact=True)
 
 

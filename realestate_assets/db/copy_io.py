@@ -579,8 +579,7 @@ class _BinaryRows:
             fields.append(_fixed_run(run))
         joined = fields[0] if len(fields) == 1 else \
             pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
-        _, offsets, data = joined.buffers()
-        at = np.frombuffer(offsets, dtype=np.int64, count=rows + 1, offset=joined.offset * 8)
+        data, at = joined.buffers()[2], value_offsets(joined)
         return memoryview(data)[int(at[0]):int(at[-1])] if data is not None else memoryview(b"")
 
 
@@ -657,8 +656,7 @@ def _text_bytes(values: pa.Array, null: np.ndarray | None) -> tuple[pa.LargeBina
     row's byte length: the array's own buffers without its validity when every NULL holds no
     bytes (as Arrow builds them), else filled (a copy of the text)."""
     _, offsets, data = values.buffers()
-    at = np.frombuffer(offsets, dtype=np.int64, count=len(values) + 1, offset=values.offset * 8)
-    lengths = np.diff(at)
+    lengths = np.diff(value_offsets(values))
     if null is not None and lengths[null].any():
         text = values.cast(pa.large_binary()).fill_null(b"")
         return text, pc.binary_length(text).to_numpy()
@@ -676,8 +674,7 @@ def _same_width_text(text: pa.LargeBinaryArray, width: int, null: np.ndarray | N
     columns) as fixed-width records, `head` bytes (the length, jsonb's version byte) then the
     value's: joined in the fixed-width run around it, not as two more arrays of the row join
     (`sales`' join at 1M: 16 arrays a row, 7 so)."""
-    _, offsets, data = text.buffers()
-    at = np.frombuffer(offsets, dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
+    data, at = text.buffers()[2], value_offsets(text)
     values = np.frombuffer(data, dtype=np.uint8, count=int(at[-1] - at[0]), offset=int(at[0])).reshape(-1, width)
     records = np.empty((len(text), head + width), dtype=np.uint8)  # a NULL's value bytes are dropped
     records[:, :4] = np.array([head - 4 + width], dtype=">i4").view(np.uint8)
@@ -898,6 +895,15 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
     return None
 
 
+def value_offsets(array: pa.Array) -> np.ndarray:
+    """A text or binary array's `len + 1` value offsets into its data buffer (each value's start,
+    then the last one's end), read in place: 64-bit for the large types, else 32-bit; a slice's
+    offset applied."""
+    large = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    width = np.dtype(np.int64 if large else np.int32)
+    return np.frombuffer(array.buffers()[1], dtype=width, count=len(array) + 1, offset=array.offset * width.itemsize)
+
+
 def may_contain(text: pa.Array | pa.ChunkedArray, needle: bytes) -> bool:
     """Whether some value of an Arrow text array may contain `needle`: the values' bytes searched
     at once, as one buffer (a `bytes.find`), not value by value (Arrow's `match_substring` was
@@ -909,11 +915,10 @@ def may_contain(text: pa.Array | pa.ChunkedArray, needle: bytes) -> bool:
             continue
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
             return True  # another layout: not searched here, so it may
-        _, offsets, data = chunk.buffers()
+        data = chunk.buffers()[2]
         if data is None:
             continue
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        at = np.frombuffer(offsets, dtype=width, count=len(chunk) + 1, offset=chunk.offset * width().itemsize)
+        at = value_offsets(chunk)
         if bytes(memoryview(data)[int(at[0]):int(at[-1])]).find(needle) >= 0:
             return True
     return False

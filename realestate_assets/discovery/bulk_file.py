@@ -233,9 +233,10 @@ def _plain_page(block: bytes, options: tuple[pa_csv.ReadOptions, pa_csv.ParseOpt
     # A blank line (pandas and the `csv` module skip it, Arrow would not number it alike): "\n\n",
     # or "\n\r\n" (every "\r" is in a "\r\n" here), found by the newlines'
     # positions: bytes' two-byte searches were ≈0.2 CPU s a million lines (issue 17).
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))
     gaps = np.diff(ends)
-    if (gaps == 1).any() or ((gaps == 2) & (np.frombuffer(block, dtype=np.uint8)[ends[:-1] + 1] == ord("\r"))).any():
+    if (gaps == 1).any() or ((gaps == 2) & (data[ends[:-1] + 1] == ord("\r"))).any():
         return None
     try:
         table = pa_csv.read_csv(pa.BufferReader(block), *options)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from realestate_assets.config_models import BoundingBox, FieldMap
+from realestate_assets.db.copy_io import value_offsets
 from realestate_assets.discovery.arrow_text import arrow_text, string_series
 from realestate_assets.discovery.records import Page, Reject
 
@@ -175,19 +176,19 @@ def _suspect(text: pd.Series | None, arrow: pa.Array | None) -> bool:
 
 
 def _suspect_bytes(arrow: pa.Array) -> bool:
-    """`_SUSPECT_RE2` searched in a large_string array's bytes at once by NumPy (Arrow's regex
+    """`_SUSPECT_RE2` searched in a text array's bytes at once by NumPy (Arrow's regex
     kernel ran value by value: ≈0.5 CPU s of `sales` at 1M sales, issue 17): a control byte
     (0x00-0x1F, 0x7F: in UTF-8 those bytes are those characters only) or U+FFFD's bytes. Bytes a
     null slot leaves in the buffer are not read (the values' range only); a U+FFFD across two values
     cannot occur (each value is whole UTF-8), so the verdict is the regex's."""
     if not len(arrow):
         return False
-    if not pa.types.is_large_string(arrow.type):  # the offsets below are 64-bit ones
+    if not (pa.types.is_large_string(arrow.type) or pa.types.is_string(arrow.type)):  # another layout: the regex
         return bool(pc.any(pc.match_substring_regex(arrow, _SUSPECT_RE2)).as_py())
-    _, offsets, data = arrow.buffers()
+    data = arrow.buffers()[2]
     if data is None:
         return False
-    at = np.frombuffer(offsets, dtype=np.int64, count=len(arrow) + 1, offset=arrow.offset * 8)
+    at = value_offsets(arrow)
     if arrow.null_count:  # a null's slot is empty in Arrow's builders; if one is not, the regex
         null = arrow.is_null().to_numpy(zero_copy_only=False)
         if (at[1:][null] > at[:-1][null]).any():
@@ -204,8 +205,7 @@ def _plain_number_shape(present: pa.Array) -> bool | None:
     over the array's bytes (the regex kernel was ≈0.6 CPU s of `sales` at a million rows, issue
     17): only ASCII digits, '-' and '.'; a '-' only as a value's first byte; at most one '.' a
     value, with a digit before it and one after; a digit in every value."""
-    _, offsets_buffer, data_buffer = present.buffers()
-    at = np.frombuffer(offsets_buffer, dtype=np.int64, count=len(present) + 1, offset=present.offset * 8)
+    data_buffer, at = present.buffers()[2], value_offsets(present)
     lengths = np.diff(at)
     if lengths.min() < 1 or lengths.max() > _PLAIN_NUMBER_CHARS:  # ASCII only below: bytes are characters
         return None

@@ -63,15 +63,13 @@ class CountyMarket:
         self._pool_parcel = self.pool.parcel_codes(facts.index)
         self._filled = np.zeros(len(facts), dtype=bool)
 
-    def fill(self, parcels: pd.Series | None = None, *, rows: np.ndarray | None = None) -> None:
-        """The comps of these parcels (all of them without `parcels` or `rows`) into `facts`, where
-        not yet there; parcels without facts are left out. `rows`: the parcels' positions in
-        `facts` instead (-1: none, repeats allowed), when the caller looked them up already."""
+    def fill(self, rows: np.ndarray | None = None) -> None:
+        """The comps of the parcels at these positions in `facts` (every parcel without `rows`;
+        -1: a parcel without facts, left out; repeats allowed) into `facts`, where not yet there.
+        A chunk's positions are the ones its enrichment looked up (`ByParcel.positions`)."""
         facts = self.facts
-        whole = parcels is None and rows is None
-        if rows is None:
-            rows = np.arange(len(facts)) if parcels is None else facts.index.get_indexer(pd.unique(parcels))
-        rows = np.unique(rows)
+        whole = rows is None
+        rows = np.arange(len(facts)) if rows is None else np.unique(rows)
         rows = rows[rows >= 0]
         rows = rows[~self._filled[rows]]
         if not len(rows):
