@@ -16,7 +16,7 @@ def summarize(path: Path, keep: str | None = None) -> tuple[int, Counter[str], C
     total, inclusive, own = 0, Counter(), Counter()
     for line in path.read_text(errors="replace").splitlines():  # frames may hold any bytes
         stack, _, count = line.rpartition(" ")
-        if not stack:
+        if not stack or not count.isdigit():  # a frame's bytes may hold a newline: not a stack line
             continue
         n = int(count)
         total += n
