@@ -18,6 +18,8 @@ KEYS = {
     "prospect_sources": ("prospect_sources_county_source_source_id_key", "(county, source, source_id)",
                          "(county, source_id, source)"),
 }
+# The index that holds each key at head: `prospect_sources`' became its primary key (migration 0065).
+AT_HEAD = {"sales": KEYS["sales"][0], "prospect_sources": "prospect_sources_pkey"}
 # An upsert on the key as the writers name it (the old order); the second value wins.
 UPSERTS = {
     "sales": ("INSERT INTO sales (county, source, sale_id, parcel_id, sale_date, sale_price) "
@@ -31,15 +33,15 @@ UPSERTS = {
 }
 
 
-def _definition(url: str, table: str) -> str:
-    [(definition,)] = query(url, KEY, (KEYS[table][0],))
+def _definition(url: str, table: str, name: str | None = None) -> str:
+    [(definition,)] = query(url, KEY, (name or KEYS[table][0],))
     assert definition.startswith("CREATE UNIQUE INDEX")
     return definition
 
 
 @pytest.mark.parametrize("table", KEYS)
 def test_the_key_has_its_constant_columns_later(database_url: str, table: str) -> None:
-    assert _definition(database_url, table).endswith(KEYS[table][2])
+    assert _definition(database_url, table, AT_HEAD[table]).endswith(KEYS[table][2])
 
 
 @pytest.mark.parametrize("table", KEYS)
