@@ -8,9 +8,10 @@ source_id, source) and the primary key on `id`, and nothing reads `id`: every st
 table reads it by `county` (the first-load test, `slice_states`, the re-run's delete of links no
 longer produced) or by the whole key (the upsert's arbiter, the delete's anti-join), no foreign
 key references it, and no code, API route or bench reads a link by its id (the twenty-third round
-(c) found the same and dropped the other unread index, migration 0056). The `id` index cost a
-first load at a million links ≈0.25 leader CPU s plus its parallel worker's, ≈20 MB of WAL
-page images and 0.5–0.9 s of the step's wall.
+(c) found the same and dropped the other unread index, migration 0056). The `id` index's build in a
+first load at a million links: 0.40–0.67 s wall and 0.19–0.26 leader CPU s (its parallel worker
+besides) at load 3.4–7.5, ≈20 MB of WAL page images; the links' builds 1.34–1.94 → 0.62–1.62 s in
+seven alternated pairs.
 
 The key becomes the primary key under the table's conventional name, so the table keeps one
 (replica identity, tools that expect one) and one index: the same columns and order as migration
