@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from realestate_assets.market.index import HedonicIndex
 from realestate_assets.text_keys import key_positions
@@ -160,17 +159,8 @@ def _flag(values: pd.Series) -> pd.Series:
 
 
 def _dates(values: pd.Series | np.ndarray) -> np.ndarray:
-    """`pd.to_datetime(values)` as a datetime64[ns] array (NaT for a missing date). The reads give
-    a date column as `datetime.date` objects: those are converted by Arrow's date32 in C, not by
-    pandas' parser and its cache (three columns a chunk, ≈0.2 CPU s of `features` at 1M, issue
-    17). A zoned timestamp is taken at its wall-clock time."""
-    array = np.asarray(values)
-    kind = pd.api.types.infer_dtype(array, skipna=True) if array.dtype == object else None
-    if kind == "empty":  # no date at all (no listing in the chunk)
-        return np.full(len(array), np.datetime64("NaT", "ns"))
-    if kind == "date":
-        return pa.array(array, type=pa.date32(), from_pandas=True).to_numpy(zero_copy_only=False) \
-            .astype("datetime64[ns]")
+    """`pd.to_datetime(values)` as a datetime64[ns] array (NaT for a missing date; a zoned time at
+    its wall-clock time, as `month_start` takes it)."""
     converted = pd.DatetimeIndex(pd.to_datetime(values))
     return (converted if converted.tz is None else converted.tz_localize(None)).to_numpy(dtype="datetime64[ns]")
 
