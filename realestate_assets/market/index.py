@@ -66,15 +66,17 @@ def hedonic_design(sales: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     still gets an index; the month dummies carry it).
     """
     numeric, dummies, names = _design_arrays(sales)
-    x = pd.concat([pd.DataFrame(numeric, index=sales.index, columns=names[:numeric.shape[1]]),
-                   pd.DataFrame(dummies, index=sales.index, columns=names[numeric.shape[1]:])], axis=1)
+    named = dict(zip(names[:len(numeric)], numeric, strict=True))
+    x = pd.concat([pd.DataFrame(named, index=sales.index, columns=names[:len(numeric)]),
+                   pd.DataFrame(dummies, index=sales.index, columns=names[len(numeric):])], axis=1)
     return x, names
 
 
-def _design_arrays(sales: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`hedonic_design`'s columns as two arrays, the numeric ones (float64) and the categories'
-    dummies (uint8: a 400k-sale county with 80 areas is 32 MB of dummies, not 256 MB), and the
-    names of both in order. The index fit reads the arrays: built as a frame column by column and
+def _design_arrays(sales: pd.DataFrame) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """`hedonic_design`'s columns: the numeric ones (float64 arrays, one a column: stacked, they
+    were 90 MB copied once more at 1M sales), the categories' dummies as one array (uint8: a
+    400k-sale county with 80 areas is 32 MB of dummies, not 256 MB), and the names of both in
+    order. The index fit reads the arrays: built as a frame column by column and
     joined to the dummies, the design was copied twice more (issue 17: at 1M sales the design
     was ≈0.4–0.6 of the fit's ≈1 CPU s)."""
     columns: dict[str, np.ndarray] = {}
@@ -92,7 +94,7 @@ def _design_arrays(sales: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[st
             columns[column] = np.where(missing, 0.0 if missing.all() else np.nanmedian(values), values)
             columns[f"{column}_missing"] = missing.astype(float)
     n = len(sales)
-    numeric = np.vstack(list(columns.values())).T if columns else np.empty((n, 0))  # a column a row of memory
+    numeric = list(columns.values())  # not stacked: the fit copies each chunk of rows once anyway
     names = list(columns)
     codes, offsets = [], [0]
     for column in CATEGORIES:
@@ -138,7 +140,7 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
     month_col = np.searchsorted(month_levels, months)
     numeric, dummies, _ = _design_arrays(frame)
     y = np.log(frame["sale_price"].to_numpy(dtype=float))
-    n_months, width_x = len(month_levels), 1 + numeric.shape[1] + dummies.shape[1]
+    n_months, width_x = len(month_levels), 1 + len(numeric) + dummies.shape[1]
     xtx, xty = np.zeros((width_x, width_x)), np.zeros(width_x)
     month_sums = np.zeros((n_months, width_x))  # Σ over each month's rows of [1, x]
     for start in range(0, len(frame), DESIGN_CHUNK_ROWS):
@@ -147,8 +149,9 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
         # the same order, so the index is the same to the bit as fitted on the frame before.
         chunk = np.empty((len(y[rows]), width_x), order="F")
         chunk[:, 0] = 1.0
-        chunk[:, 1:1 + numeric.shape[1]] = numeric[rows]
-        chunk[:, 1 + numeric.shape[1]:] = dummies[rows]
+        for at, values in enumerate(numeric, start=1):
+            chunk[:, at] = values[rows]
+        chunk[:, 1 + len(numeric):] = dummies[rows]
         xtx += chunk.T @ chunk
         xty += chunk.T @ y[rows]
         order = np.argsort(month_col[rows], kind="stable")
@@ -225,9 +228,13 @@ class HedonicIndex:
         """Index level for each date's month, clamped to the fitted range (NaN when empty)."""
         if self.by_month.empty:
             return np.full(len(dates), np.nan)
-        months = month_start(dates)
-        clipped = months.clip(self.by_month.index.min(), self.by_month.index.max())
-        return self.by_month.reindex(clipped).to_numpy(dtype=float)
+        # Clipped and looked up on NumPy's datetime64 (NaT stays NaT, whose level is NaN): pandas'
+        # `clip` and `reindex` of a Series were ≈0.3 of `features`' chunks' CPU s at 1M (issue 17).
+        months = month_start(dates).to_numpy(dtype="datetime64[ns]")
+        levels = self.by_month.index
+        clipped = np.clip(months, levels.min().to_datetime64(), levels.max().to_datetime64())
+        at = levels.get_indexer(clipped)
+        return np.where(at >= 0, self.by_month.to_numpy(dtype=float)[at], np.nan)
 
     def factor(self, from_dates: pd.Series | np.ndarray, to_dates: pd.Series | np.ndarray) -> np.ndarray:
         """Market change from each `from_dates` month to the matching `to_dates` month."""

@@ -123,9 +123,20 @@ ENRICHMENT_INPUTS = (
     "tract_vacancy_rate", "tract_median_home_value")
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    denominator = pd.to_numeric(denominator, errors="coerce").astype(float)
-    return pd.to_numeric(numerator, errors="coerce").astype(float) / denominator.where(denominator > 0)
+def _floats(values: pd.Series | np.ndarray) -> np.ndarray:
+    """`pd.to_numeric(values, errors="coerce").astype(float)` as an array: a float64 column as it
+    is, a NumPy integer or boolean one cast, anything else (objects, text) through pandas."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        return np.asarray(values, dtype=float)
+    return pd.to_numeric(pd.Series(values), errors="coerce").astype(float).to_numpy()
+
+
+def _ratio(numerator: pd.Series | np.ndarray, denominator: pd.Series | np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is missing or not positive."""
+    denominator = _floats(denominator)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _floats(numerator) / np.where(denominator > 0, denominator, np.nan)
 
 
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
@@ -147,18 +158,20 @@ def _flag(values: pd.Series) -> pd.Series:
     return values.map({True: 1.0, False: 0.0}).astype(float)
 
 
-def _finite(frame: pd.DataFrame) -> pd.DataFrame:
-    """±inf → NaN in `frame`'s float columns, in place: the ratios and logs of `build_features`
-    make them there and only there (the other columns are keys, dates and text). Column by
-    column, not `replace` over the whole frame, which copied every column and compared the
-    objects too (a tenth of the step's chunk work at 1M, issue 17)."""
-    for column in frame.columns:
-        values = frame[column].to_numpy()
-        if values.dtype.kind == "f":
-            infinite = np.isinf(values)
-            if infinite.any():
-                frame[column] = np.where(infinite, np.nan, values)
-    return frame
+def _dates(values: pd.Series | np.ndarray) -> np.ndarray:
+    """`pd.to_datetime(values)` as a datetime64[ns] array (NaT for a missing date; a zoned time at
+    its wall-clock time, as `month_start` takes it)."""
+    converted = pd.DatetimeIndex(pd.to_datetime(values))
+    return (converted if converted.tz is None else converted.tz_localize(None)).to_numpy(dtype="datetime64[ns]")
+
+
+def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Whole days from `earlier` to `later` (pandas' `.dt.days`: floored), NaN where one is NaT."""
+    between = later - earlier
+    missing = np.isnat(between)
+    days = np.floor_divide(between.view(np.int64), np.int64(86_400_000_000_000)).astype(float)
+    days[missing] = np.nan
+    return days
 
 
 def locations_by_key(locations: pd.DataFrame) -> pd.DataFrame:
@@ -174,73 +187,98 @@ def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: Hed
     `locations`: prospect_key → latitude, longitude, and optionally the listing facts
     list_price, list_date; as a column or as the index (`locations_by_key`). `index`: the
     county's market index (`HedonicIndex`, or anything with `level(dates)` and `trend_pct(as_of)`).
+
+    Computed a column at a time on NumPy arrays and made into one frame at the end (issue 17: as
+    pandas Series set into the frame one by one, with pandas' `to_numeric`, `where` and
+    `to_datetime` per column, the pandas overhead was most of the chunks' ≈1.8 CPU s at 1M).
     """
-    enriched = enrichment.loc[enrichment["status"] == "enriched"]
+    enriched = enrichment["status"] == "enriched"
+    rows = enrichment if enriched.all() else enrichment.loc[enriched]
     # The prospect's own location and listing facts win over any enrichment copy of them.
     by_key = locations_by_key(locations)
-    rows = enriched.drop(columns=[c for c in by_key.columns if c in enriched.columns]).reset_index(drop=True)
     # By the keys' hashes (`key_positions`: at 1M prospects the text look-up was ≈0.5–1 CPU s of the
     # chunks, issue 17).
     positions = key_positions(by_key.index, rows["prospect_key"])
     if (positions >= 0).all():  # every key found: its rows, as the join below would give them
-        for column in by_key.columns:
-            rows[column] = by_key[column].to_numpy()[positions]
+        facts = {column: by_key[column].to_numpy()[positions] for column in by_key.columns}
     else:
         found = by_key.reindex(rows["prospect_key"])  # a left join: missing keys give NaN
-        for column in by_key.columns:
-            rows[column] = found[column].to_numpy()
-    as_of = pd.to_datetime(rows["as_of_date"])
-    as_of_year = as_of.dt.year
-    # Leak guard: a sale or listing dated after the as-of date is not known on that date.
-    last_date = pd.to_datetime(rows["last_sale_date"]).where(lambda d: d <= as_of)
-    last_price = pd.to_numeric(rows["last_sale_price"], errors="coerce").astype(float).where(last_date.notna())
-    list_date = pd.to_datetime(_column(rows, "list_date"))
-    listed = list_date.isna() | (list_date <= as_of)
-    list_price = pd.to_numeric(_column(rows, "list_price"), errors="coerce").astype(float).where(listed)
+        facts = {column: found[column].to_numpy() for column in by_key.columns}
 
-    out = pd.DataFrame({"prospect_key": rows["prospect_key"], "as_of_date": rows["as_of_date"]})
+    def value(name: str) -> pd.Series | np.ndarray:
+        return facts[name] if name in facts else _column(rows, name)
+
+    n = len(rows)
+    as_of = _dates(rows["as_of_date"])
+    as_of_missing = np.isnat(as_of)
+    as_of_year = np.where(as_of_missing, np.nan, as_of.astype("datetime64[Y]").view(np.int64) + 1970.0)
+    # Leak guard: a sale or listing dated after the as-of date is not known on that date.
+    last_date = _dates(value("last_sale_date"))
+    has_sale = last_date <= as_of  # False where either is NaT
+    last_date = np.where(has_sale, last_date, np.datetime64("NaT", "ns"))
+    last_price = np.where(has_sale, _floats(value("last_sale_price")), np.nan)
+    list_date = _dates(value("list_date"))
+    listed = np.isnat(list_date) | (list_date <= as_of)
+    list_price = np.where(listed, _floats(value("list_price")), np.nan)
+
+    out: dict[str, pd.Series | np.ndarray] = {"prospect_key": value("prospect_key"), "as_of_date": rows["as_of_date"]}
     for column in PASSTHROUGH:
-        out[column] = rows[column]
-    out["age_years"] = (as_of_year - rows["year_built"]).astype(float)
-    out["eff_age_years"] = (as_of_year - rows["effective_year_built"]).astype(float)
+        out[column] = value(column)
+    out["age_years"] = as_of_year - _floats(rows["year_built"])
+    out["eff_age_years"] = as_of_year - _floats(rows["effective_year_built"])
     for column in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "comps_count",
                    "comps_median_price_per_sqft", "comps_value_spread_pct"):
-        out[column] = pd.to_numeric(rows[column], errors="coerce").astype(float)
+        out[column] = _floats(rows[column])
     # The trend along the index given (the one the models were trained with), per as-of date.
-    trend = {d: index.trend_pct(pd.Timestamp(d)) for d in as_of.dropna().unique()}
-    out["market_trend_12m_pct"] = as_of.map(trend).astype(float)
-    out["sale_count"] = pd.to_numeric(_column(rows, "sale_count"), errors="coerce").astype(float)
+    trend = np.full(n, np.nan)
+    if not as_of_missing.all():
+        dates, which = np.unique(as_of[~as_of_missing], return_inverse=True)
+        trend[~as_of_missing] = np.array([index.trend_pct(pd.Timestamp(d)) for d in dates], dtype=float)[which]
+    out["market_trend_12m_pct"] = trend
+    out["sale_count"] = _floats(value("sale_count"))
     out["last_sale_price"] = last_price
     out["lot_to_building_ratio"] = _ratio(rows["lot_sqft"], rows["living_sqft"])
     out["baths_per_bed"] = _ratio(rows["baths"], rows["beds"])
-    out["waterfront"] = _flag(rows["waterfront"])
+    out["waterfront"] = _flag(value("waterfront")).to_numpy()
     out["last_sale_price_per_sqft"] = _ratio(last_price, rows["living_sqft"])
-    indexed = np.full(len(rows), np.nan)
-    has_sale = last_date.notna().to_numpy()
+    indexed = np.full(n, np.nan)
     if has_sale.any():
-        indexed[has_sale] = index.level(as_of[has_sale]) / index.level(last_date[has_sale]) * \
-            last_price[has_sale].to_numpy()
+        indexed[has_sale] = index.level(as_of[has_sale]) / index.level(last_date[has_sale]) * last_price[has_sale]
     out["last_sale_price_indexed"] = indexed
-    out["years_since_last_sale"] = (as_of - last_date).dt.days / 365.25
-    comps_value = pd.to_numeric(rows["comps_estimated_value"], errors="coerce").astype(float)
-    out["last_price_to_comps_value"] = _ratio(out["last_sale_price_indexed"], comps_value)
-    out["assessed_to_market_ratio"] = pd.to_numeric(_column(rows, "assessed_to_market_ratio"),
-                                                    errors="coerce").astype(float)
-    value_now = out["last_sale_price_indexed"]
-    out["tax_burden_pct"] = _ratio(_column(rows, "tax_amount"), value_now) * 100
-    rent = pd.to_numeric(_column(rows, "rent_estimate_monthly"), errors="coerce").astype(float)
-    rent = rent.fillna(pd.to_numeric(_column(rows, "tract_median_gross_rent"), errors="coerce").astype(float))
-    out["gross_yield_pct"] = _ratio(rent * 12, value_now) * 100
-    out["cap_rate_est_pct"] = out["gross_yield_pct"] * (1 - EXPENSE_RATIO)
+    out["years_since_last_sale"] = _days(as_of, last_date) / 365.25
+    comps_value = _floats(rows["comps_estimated_value"])
+    out["last_price_to_comps_value"] = _ratio(indexed, comps_value)
+    out["assessed_to_market_ratio"] = _floats(value("assessed_to_market_ratio"))
+    out["tax_burden_pct"] = _ratio(value("tax_amount"), indexed) * 100
+    rent = _floats(value("rent_estimate_monthly"))
+    rent = np.where(np.isnan(rent), _floats(value("tract_median_gross_rent")), rent)
+    gross_yield = _ratio(rent * 12, indexed) * 100
+    out["gross_yield_pct"] = gross_yield
+    out["cap_rate_est_pct"] = gross_yield * (1 - EXPENSE_RATIO)
     out["list_price"] = list_price
-    out["days_on_market"] = (as_of - list_date.where(listed)).dt.days.astype(float)
+    out["days_on_market"] = _days(as_of, np.where(listed, list_date, np.datetime64("NaT", "ns")))
     out["list_price_to_comps_value"] = _ratio(list_price, comps_value)
     for column in OWNER_FLAGS:
-        out[column] = _flag(_column(rows, column))
-    out["years_owned"] = pd.to_numeric(_column(rows, "years_owned"), errors="coerce").astype(float)
+        out[column] = _flag(value(column)).to_numpy()
+    out["years_owned"] = _floats(value("years_owned"))
     for column in ("tract_median_household_income", "tract_vacancy_rate", "tract_median_home_value"):
-        out[column] = pd.to_numeric(_column(rows, column), errors="coerce").astype(float)
-    return _finite(out)
+        out[column] = _floats(value(column))
+    # ±inf → NaN: the ratios above make them in float columns and only there.
+    return pd.DataFrame({name: _finite(values) for name, values in out.items()})
+
+
+def _finite(values: pd.Series | np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """A column for the frame by position (a passed-through column's index is not aligned on, an
+    extension dtype is kept), a float array's ±inf as NaN (copied only where there is one)."""
+    if isinstance(values, pd.Series):
+        if not isinstance(values.dtype, np.dtype):
+            return values.array
+        values = values.to_numpy()
+    if values.dtype.kind == "f":
+        infinite = np.isinf(values)
+        if infinite.any():
+            return np.where(infinite, np.nan, values)
+    return values
 
 
 def present_counts(frame: pd.DataFrame) -> dict[str, int]:
