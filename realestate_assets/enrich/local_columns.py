@@ -218,31 +218,35 @@ def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county
                as_of: date) -> dict[str, np.ndarray]:
     """The owner signals per row, by `compute_owner_signals`: per prospect where an owner-side
     value is present (the address signals parse the addresses), else once per distinct last-sale
-    date (the only input then; the property's address is compared only with a mailing address)."""
+    date (the only input then; the property's address is compared only with a mailing address).
+    Each row points at its signals (`which`) and each column is taken from the distinct ones: no
+    Python list of a row's values per column (≈0.5 CPU s a million prospects, issue 17)."""
     n = len(prospects)
     owner_side = [c for c in SIGNAL_INPUTS if c != "last_sale_date" and c in values]
     by_owner = np.zeros(n, dtype=bool)
     for column in owner_side:
         by_owner |= is_present(values[column])
-    out: dict[str, np.ndarray] = {}
     sale_dates = values.get("last_sale_date", np.full(n, None, dtype=object))
-    dated = is_present(sale_dates)
-    distinct = {d: compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
-                for d in pd.unique(sale_dates[dated & ~by_owner])}
-    plain = compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()
-    rows: list[dict[str, Any]] = [plain] * n
-    for i in np.flatnonzero(dated & ~by_owner):
-        rows[i] = distinct[sale_dates[i]]
+    kinds = [compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()]  # kinds[0]: plain
+    which = np.zeros(n, dtype=np.intp)
+    by_date = np.flatnonzero(is_present(sale_dates) & ~by_owner)
+    if len(by_date):  # each distinct date's signals once, in the order of first appearance
+        codes, distinct = pd.factorize(sale_dates[by_date], use_na_sentinel=False)  # as pd.unique
+        which[by_date] = codes + len(kinds)
+        kinds += [compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
+                  for d in distinct]
     if by_owner.any():
         text = {c: native(prospects[c]) for c in ("address", "city", "state", "zip")}
         for i in np.flatnonzero(by_owner):
             given = {c: values[c][i] for c in SIGNAL_INPUTS if c in values and values[c][i] is not None}
-            rows[i] = compute_owner_signals(
+            which[i] = len(kinds)
+            kinds.append(compute_owner_signals(
                 given, property_address=_text(text["address"][i]), property_city=_text(text["city"][i]),
                 property_state=_text(text["state"][i]) or county_state, property_zip=_text(text["zip"][i]),
-                as_of=as_of).as_dict()
-    for name in plain:
-        out[name] = np.array([r[name] for r in rows], dtype=object)
+                as_of=as_of).as_dict())
+    out: dict[str, np.ndarray] = {}
+    for name in kinds[0]:
+        out[name] = np.array([kind[name] for kind in kinds], dtype=object)[which]
     return out
 
 
