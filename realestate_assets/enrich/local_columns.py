@@ -19,7 +19,7 @@ owner-side value, and once per distinct last-sale date elsewhere.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -100,13 +100,16 @@ class Taken:
     """Columns of a county frame for a chunk's parcels (`taken`): each column's Python values
     (None for NULL), and masks computed from the frame's typed columns rather than by comparing
     each value in Python (`is_given`, `is_present`: ≈0.3 ms a column of 10,000 objects each, two
-    or three times per column, ≈1.5 CPU s a million prospects, issue 17)."""
+    or three times per column, ≈1.5 CPU s a million prospects, issue 17). `typed_only`: the
+    columns whose Python values were not made (`taken`'s `typed_only`): their `values` are None."""
 
     def __init__(self, values: dict[str, np.ndarray], found: np.ndarray, given: dict[str, np.ndarray],
-                 textual: set[str], numeric: dict[str, np.ndarray] | None = None) -> None:
+                 textual: set[str], numeric: dict[str, np.ndarray] | None = None,
+                 typed_only: frozenset[str] = frozenset()) -> None:
         self.values, self.found = values, found
         self._given, self._textual = given, textual
         self._numeric = numeric or {}  # a numeric column's own values at the found rows (`typed`)
+        self.typed_only = typed_only
 
     def given(self, column: str) -> np.ndarray:
         """`is_given(values[column])`: where the parcel has a row and the column a value."""
@@ -135,25 +138,37 @@ class Taken:
 
 
 def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: Sequence[str],
-          at: np.ndarray | None = None) -> Taken:
+          at: np.ndarray | None = None, typed_only: Container[str] = ()) -> Taken:
     """`columns` of `source` (a frame indexed by parcel) for each parcel, None where it has no
-    row; and which parcels have a row. `at`: the parcels' `positions` in it, when already known."""
+    row; and which parcels have a row. `at`: the parcels' `positions` in it, when already known.
+    `typed_only`: columns whose Python values the caller does not read where the column is float or
+    signed integers (`Taken.typed` gives it whenever a value is present): only their masks and
+    typed values are made (a Python float per row and column was ≈0.5 CPU s a million, issue 17)."""
     source = source if isinstance(source, ByParcel) else ByParcel(source)
     frame, n = source.frame, len(parcels)
     at = source.positions(parcels) if at is None else at
     found = at >= 0
-    out, given, textual, numeric = {}, {}, set(), {}
+    out, given, textual, numeric, skipped = {}, {}, set(), {}, set()
     for column in columns:
         values, has = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
-        if frame is not None and found.any():
-            rows = frame[column].iloc[at[found]]
+        if frame is not None and found.any() and column in typed_only \
+                and isinstance(dtype := frame[column].dtype, np.dtype) and dtype.kind in "if":
+            whole = frame[column]
+            numeric[column] = whole.to_numpy()[at[found]]
+            has[found] = ~np.isnan(numeric[column]) if dtype.kind == "f" else True  # `_native`'s missing
+            skipped.add(column)
+        elif frame is not None and found.any():
+            # By position, without the county's index: `.iloc` took the parcel ids' Index too, a
+            # new Index of 10,000 texts a column a chunk (≈0.3–1 CPU s a million, issue 17).
+            whole = frame[column]
+            rows = pd.Series(whole.array.take(at[found]), dtype=whole.dtype, copy=False)
             values[found], has[found] = _native(rows, stamped=source.stamped(column))
             if isinstance(rows.dtype, np.dtype) and rows.dtype.kind in "biuf":  # not a nullable extension type
                 numeric[column] = rows.to_numpy()
         if frame is not None and frame[column].dtype.kind not in "biufmM":  # objects, text: may hold ""
             textual.add(column)
         out[column], given[column] = values, has
-    return Taken(out, found, given, textual, numeric)
+    return Taken(out, found, given, textual, numeric, frozenset(skipped))
 
 
 def is_given(values: np.ndarray) -> np.ndarray:
@@ -218,31 +233,35 @@ def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county
                as_of: date) -> dict[str, np.ndarray]:
     """The owner signals per row, by `compute_owner_signals`: per prospect where an owner-side
     value is present (the address signals parse the addresses), else once per distinct last-sale
-    date (the only input then; the property's address is compared only with a mailing address)."""
+    date (the only input then; the property's address is compared only with a mailing address).
+    Each row points at its signals (`which`) and each column is taken from the distinct ones: no
+    Python list of a row's values per column (≈0.5 CPU s a million prospects, issue 17)."""
     n = len(prospects)
     owner_side = [c for c in SIGNAL_INPUTS if c != "last_sale_date" and c in values]
     by_owner = np.zeros(n, dtype=bool)
     for column in owner_side:
         by_owner |= is_present(values[column])
-    out: dict[str, np.ndarray] = {}
     sale_dates = values.get("last_sale_date", np.full(n, None, dtype=object))
-    dated = is_present(sale_dates)
-    distinct = {d: compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
-                for d in pd.unique(sale_dates[dated & ~by_owner])}
-    plain = compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()
-    rows: list[dict[str, Any]] = [plain] * n
-    for i in np.flatnonzero(dated & ~by_owner):
-        rows[i] = distinct[sale_dates[i]]
+    kinds = [compute_owner_signals({}, property_address=None, as_of=as_of).as_dict()]  # kinds[0]: plain
+    which = np.zeros(n, dtype=np.intp)
+    by_date = np.flatnonzero(is_present(sale_dates) & ~by_owner)
+    if len(by_date):  # each distinct date's signals once, in the order of first appearance
+        codes, distinct = pd.factorize(sale_dates[by_date], use_na_sentinel=False)  # as pd.unique
+        which[by_date] = codes + len(kinds)
+        kinds += [compute_owner_signals({"last_sale_date": d}, property_address=None, as_of=as_of).as_dict()
+                  for d in distinct]
     if by_owner.any():
         text = {c: native(prospects[c]) for c in ("address", "city", "state", "zip")}
         for i in np.flatnonzero(by_owner):
             given = {c: values[c][i] for c in SIGNAL_INPUTS if c in values and values[c][i] is not None}
-            rows[i] = compute_owner_signals(
+            which[i] = len(kinds)
+            kinds.append(compute_owner_signals(
                 given, property_address=_text(text["address"][i]), property_city=_text(text["city"][i]),
                 property_state=_text(text["state"][i]) or county_state, property_zip=_text(text["zip"][i]),
-                as_of=as_of).as_dict()
-    for name in plain:
-        out[name] = np.array([r[name] for r in rows], dtype=object)
+                as_of=as_of).as_dict())
+    out: dict[str, np.ndarray] = {}
+    for name in kinds[0]:
+        out[name] = np.array([kind[name] for kind in kinds], dtype=object)[which]
     return out
 
 
@@ -270,9 +289,12 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
     n = len(prospects)
     parcels = prospects["parcel_id"]
     facts, assessed = (x if isinstance(x, ByParcel) else ByParcel(x) for x in (facts, assessed))
+    # A typed frame's numbers are taken from the county's arrays (`Taken.typed`): only the signals'
+    # inputs need their Python values.
+    typed_only = frozenset([*COUNTY_FACTS, *MARKET_FACTS, *ROLL_FIELDS]) - set(SIGNAL_INPUTS) if typed else ()
     from_facts = taken(facts, parcels, [*COUNTY_FACTS, *MARKET_FACTS, "last_sale_source", "last_sale_id"],
-                       at=facts_at)
-    from_roll = taken(assessed, parcels, [c for c in ROLL_FIELDS if c in assessed.columns])
+                       at=facts_at, typed_only=typed_only)
+    from_roll = taken(assessed, parcels, [c for c in ROLL_FIELDS if c in assessed.columns], typed_only=typed_only)
     county, has_facts, roll = from_facts.values, from_facts.found, from_roll.values
     given_of, present_of_taken = {}, {}  # is_given and is_present of each column of `values`
     for part in (from_facts, from_roll):
@@ -324,8 +346,11 @@ def local_columns(prospects: pd.DataFrame, facts: ByParcel | pd.DataFrame,
     status_text = pa.DictionaryArray.from_arrays(pa.array(combo_at.ravel().astype(np.int32)),
                                                  pa.array(status_texts, type=_STRING))
     # Kept only where present (is_missing): a field that says nothing is not a value.
-    out = {c: np.where(present, values[c], None) for c, present in present_of.items()}
-    no_building = (state == "enriched") & ~is_present(out.get("living_sqft", np.full(n, None, dtype=object)))
+    skipped = from_facts.typed_only | from_roll.typed_only  # typed below (no Python values made)
+    out = {c: np.full(n, None, dtype=object) if c in skipped else np.where(present, values[c], None)
+           for c, present in present_of.items()}
+    # is_present(out[c]) is present_of[c]: a present value is never None nor empty text.
+    no_building = (state == "enriched") & ~present_of.get("living_sqft", np.zeros(n, dtype=bool))
     state[no_building], reason[no_building] = "failed", NO_BUILDING
     out.update(signals_of(out, prospects, county_state, as_of.date()))
     out.update({"prospect_key": prospects["prospect_key"].to_numpy(dtype=object),
