@@ -54,7 +54,7 @@ import pandas as pd
 from realestate_assets.config_models import CompsSettings
 from realestate_assets.market.comps import comparable_sales
 from realestate_assets.market.forecast import MarketForecast
-from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start, per_distinct
 from realestate_assets.ml import treeshap
 from realestate_assets.ml.compiled import Forest, predict
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
@@ -120,6 +120,10 @@ def base_params(seed: int) -> dict[str, Any]:
 
 
 def months_since_epoch(dates: pd.Series) -> np.ndarray:
+    return per_distinct(_months_since_epoch, pd.Series(dates)).astype(float, copy=False)
+
+
+def _months_since_epoch(dates: pd.Series) -> np.ndarray:
     stamps = pd.to_datetime(pd.Series(dates))
     return ((stamps.dt.year - EPOCH.year) * 12 + (stamps.dt.month - 1)
             + (stamps.dt.day - 1) / 31.0).to_numpy(dtype=float)
@@ -142,7 +146,7 @@ def deflator_level(deflator: HedonicIndex | None, frame: pd.DataFrame) -> np.nda
     moves it on)."""
     if deflator is None:
         return np.ones(len(frame))
-    return deflator.level(market_months(frame["sale_months"]))
+    return per_distinct(lambda months: deflator.level(market_months(months)), frame["sale_months"])
 
 
 def usable_deflator(index: HedonicIndex) -> bool:
