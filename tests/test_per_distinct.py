@@ -1,5 +1,5 @@
-"""market/index.per_distinct: a row-by-row function computed once per distinct row gives the
-same values as computed row by row (scores' chunks: docs/scale.md, thirtieth round (b))."""
+"""ml/avm.per_distinct: a row-by-row function computed once per distinct row gives the
+same values as computed row by row (scores' chunks: docs/scale.md, thirtieth round (b), thirty-second round (c))."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from realestate_assets.market.forecast import months_between
-from realestate_assets.market.index import per_distinct
-from realestate_assets.ml.avm import _months_since_epoch, months_since_epoch
+from realestate_assets.market.forecast import DampedTrend, MarketForecast
+from realestate_assets.ml.avm import _months_since_epoch, drift_factor, months_since_epoch, per_distinct
 from realestate_assets.ml.deal import _last_sale_month
 
 
@@ -31,11 +30,13 @@ def test_two_columns_taken_together_as_datetime64_or_objects() -> None:
     np.testing.assert_array_equal(per_distinct(_last_sale_month, pd.to_datetime(as_of), years), expected)
 
 
-def test_months_between_with_few_and_with_all_distinct_dates() -> None:
-    start = pd.Timestamp("2016-06-01")
-    few = np.array(["2016-12-22", "2017-01-05", "2016-12-22", None] * 5, dtype=object)
+def test_the_forecast_factor_with_few_and_with_all_distinct_dates() -> None:
+    forecast = MarketForecast(DampedTrend(0.5, 0.1, 0.9, 0.0, 0.004, "2016-06-01", 24))
+
+    def factor(dates: np.ndarray) -> np.ndarray:  # TrainedAvm.estimate's, row by row
+        return forecast.factor(dates) * drift_factor(0.002, forecast.horizon(dates))
+
+    few = np.array(["2016-12-22", "2017-01-05", "2016-12-22", "2016-03-01"] * 5, dtype="datetime64[ns]")
     all_distinct = pd.date_range("2015-01-01", periods=40, freq="17D").to_numpy()
-    for dates in (few, all_distinct, few[:1], few[:0]):
-        months = pd.Series(pd.to_datetime(dates)).dt.to_period("M").dt.to_timestamp()
-        expected = ((months.dt.year - start.year) * 12 + (months.dt.month - start.month)).to_numpy(dtype=float)
-        np.testing.assert_array_equal(months_between(start, dates), expected)
+    for dates in (few, all_distinct, few[:1], few[:0], pd.Series(few, index=np.arange(20)[::-1])):
+        np.testing.assert_array_equal(per_distinct(factor, dates), factor(dates))

@@ -29,7 +29,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from realestate_assets.market.index import HedonicIndex, month_start, per_distinct
+from realestate_assets.market.index import HedonicIndex, month_start
 
 MIN_MONTHS = 12  # fewer fitted months → no trend is estimated (flat projection)
 ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -87,13 +87,9 @@ class DampedTrend:
 
 def months_between(start: pd.Timestamp, dates: pd.Series | np.ndarray) -> np.ndarray:
     """Whole months from `start`'s month to each date's month."""
+    months = month_start(pd.Series(pd.to_datetime(np.asarray(dates))))
     start = month_start(pd.Timestamp(start))
-
-    def between(dates: np.ndarray) -> np.ndarray:
-        months = month_start(pd.Series(pd.to_datetime(np.asarray(dates))))
-        return ((months.dt.year - start.year) * 12 + (months.dt.month - start.month)).to_numpy(dtype=float)
-
-    return per_distinct(between, np.asarray(dates)).astype(float, copy=False)
+    return ((months.dt.year - start.year) * 12 + (months.dt.month - start.month)).to_numpy(dtype=float)
 
 
 @dataclass(frozen=True)

@@ -50,29 +50,6 @@ def month_start(dates: pd.Series | pd.DatetimeIndex | np.ndarray | list | pd.Tim
     return pd.Series(index.to_numpy().astype("datetime64[M]").astype("datetime64[ns]"))
 
 
-def per_distinct(fn: Callable[..., object], *columns: pd.Series | np.ndarray) -> np.ndarray:
-    """`fn(*columns)` as an array, for an `fn` that works row by row (each row's result from that
-    row's values alone), computed once per distinct row of `columns` and spread back: the same
-    values, row for row, for the cost of a hash of the columns. A county's rows share a handful of
-    dates (one as-of date; a few hundred last-sale ages a chunk), and pandas' date conversions
-    and fields cost ≈1 CPU s a million rows in `scores`' chunks (docs/scale.md, thirtieth round
-    (b)). Rows are distinct by `pd.factorize` (missing values one distinct value)."""
-    n = len(columns[0])
-    if n < 2:
-        return np.asarray(fn(*columns))
-    combined: np.ndarray | None = None
-    for column in columns:
-        codes, uniques = pd.factorize(column, use_na_sentinel=False)
-        combined = codes.astype(np.int64) if combined is None else combined * len(uniques) + codes
-    codes, distinct = pd.factorize(combined)
-    if len(distinct) == n:
-        return np.asarray(fn(*columns))
-    _, first = np.unique(codes, return_index=True)  # each distinct row's first position
-    taken = [column.iloc[first].reset_index(drop=True) if isinstance(column, pd.Series) else np.asarray(column)[first]
-             for column in columns]
-    return np.asarray(fn(*taken))[codes]
-
-
 # The sale characteristics of the hedonic regression (`hedonic_design`), and so every column
 # the index reads of a sale (`INDEX_SALE_COLUMNS`: a stage that needs only the index reads only
 # those of a county's sales, issue 17).

@@ -54,7 +54,7 @@ import pandas as pd
 from realestate_assets.config_models import CompsSettings
 from realestate_assets.market.comps import comparable_sales
 from realestate_assets.market.forecast import MarketForecast
-from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start, per_distinct
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex, month_start
 from realestate_assets.ml import treeshap
 from realestate_assets.ml.compiled import Forest, predict
 from realestate_assets.ml.intervals import PriceBandIntervals, interval_metrics
@@ -117,6 +117,30 @@ class AvmSettings(TuningSettings):
 def base_params(seed: int) -> dict[str, Any]:
     return {"objective": "regression", "seed": seed, "deterministic": True, "force_row_wise": True,
             "num_threads": 1, "verbosity": -1}  # small data: 1 thread is fastest here
+
+
+def per_distinct(fn: Callable[..., object], *columns: pd.Series | np.ndarray) -> np.ndarray:
+    """`fn(*columns)` as an array, for an `fn` that works row by row (each row's result from that
+    row's values alone), computed once per distinct row of `columns` and spread back: the same
+    values, row for row, for the cost of a hash of the columns. A county's rows share a handful of
+    dates (one as-of date; a few hundred last-sale ages a chunk), and pandas' date conversions
+    and fields cost ≈1 CPU s a million rows in `scores`' chunks (docs/scale.md, thirtieth round
+    (b), thirty-second round (c)). Rows are distinct by `pd.factorize` (missing values one
+    distinct value)."""
+    n = len(columns[0])
+    if n < 2:
+        return np.asarray(fn(*columns))
+    combined: np.ndarray | None = None
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        combined = codes.astype(np.int64) if combined is None else combined * len(uniques) + codes
+    codes, distinct = pd.factorize(combined)
+    if len(distinct) == n:
+        return np.asarray(fn(*columns))
+    _, first = np.unique(codes, return_index=True)  # each distinct row's first position
+    taken = [column.iloc[first].reset_index(drop=True) if isinstance(column, pd.Series) else np.asarray(column)[first]
+             for column in columns]
+    return np.asarray(fn(*taken))[codes]
 
 
 def months_since_epoch(dates: pd.Series) -> np.ndarray:
@@ -467,7 +491,10 @@ class TrainedAvm:
         value = self.value(frame)
         factor = np.ones(len(frame))
         if self.forecast is not None:
-            factor = self.forecast.factor(dates) * drift_factor(self.drift_per_month, self.forecast.horizon(dates))
+            forecast, drift = self.forecast, self.drift_per_month
+            # Row by row, so once per distinct date (a county's chunk has one as-of date).
+            factor = per_distinct(lambda dates: forecast.factor(dates) * drift_factor(drift, forecast.horizon(dates)),
+                                  dates).astype(float, copy=False)
         estimate = value * factor
         low, high = self.intervals.bounds(estimate) if self.intervals is not None else \
             (np.full(len(frame), np.nan), np.full(len(frame), np.nan))

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.market.comps import CompsSettings, comparable_sales
-from realestate_assets.market.index import AsOfIndexes, HedonicIndex, per_distinct
-from realestate_assets.ml.avm import AvmSettings
+from realestate_assets.market.index import AsOfIndexes, HedonicIndex
+from realestate_assets.ml.avm import AvmSettings, per_distinct
 from realestate_assets.ml.classifier import ClassifierSettings, TrainedClassifier, train_classifier
 
 BUILDING = ["living_sqft", "lot_sqft", "beds", "baths", "bldg_grade", "age_years", "eff_age_years",
