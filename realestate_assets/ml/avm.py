@@ -119,7 +119,35 @@ def base_params(seed: int) -> dict[str, Any]:
             "num_threads": 1, "verbosity": -1}  # small data: 1 thread is fastest here
 
 
+def per_distinct(fn: Callable[..., object], *columns: pd.Series | np.ndarray) -> np.ndarray:
+    """`fn(*columns)` as an array, for an `fn` that works row by row (each row's result from that
+    row's values alone), computed once per distinct row of `columns` and spread back: the same
+    values, row for row, for the cost of a hash of the columns. A county's rows share a handful of
+    dates (one as-of date; a few hundred last-sale ages a chunk), and pandas' date conversions
+    and fields cost ≈1 CPU s a million rows in `scores`' chunks (docs/scale.md, thirtieth round
+    (b), thirty-second round (c)). Rows are distinct by `pd.factorize` (missing values one
+    distinct value)."""
+    n = len(columns[0])
+    if n < 2:
+        return np.asarray(fn(*columns))
+    combined: np.ndarray | None = None
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        combined = codes.astype(np.int64) if combined is None else combined * len(uniques) + codes
+    codes, distinct = pd.factorize(combined)
+    if len(distinct) == n:
+        return np.asarray(fn(*columns))
+    _, first = np.unique(codes, return_index=True)  # each distinct row's first position
+    taken = [column.iloc[first].reset_index(drop=True) if isinstance(column, pd.Series) else np.asarray(column)[first]
+             for column in columns]
+    return np.asarray(fn(*taken))[codes]
+
+
 def months_since_epoch(dates: pd.Series) -> np.ndarray:
+    return per_distinct(_months_since_epoch, pd.Series(dates)).astype(float, copy=False)
+
+
+def _months_since_epoch(dates: pd.Series) -> np.ndarray:
     stamps = pd.to_datetime(pd.Series(dates))
     return ((stamps.dt.year - EPOCH.year) * 12 + (stamps.dt.month - 1)
             + (stamps.dt.day - 1) / 31.0).to_numpy(dtype=float)
@@ -142,7 +170,7 @@ def deflator_level(deflator: HedonicIndex | None, frame: pd.DataFrame) -> np.nda
     moves it on)."""
     if deflator is None:
         return np.ones(len(frame))
-    return deflator.level(market_months(frame["sale_months"]))
+    return per_distinct(lambda months: deflator.level(market_months(months)), frame["sale_months"])
 
 
 def usable_deflator(index: HedonicIndex) -> bool:
@@ -463,7 +491,10 @@ class TrainedAvm:
         value = self.value(frame)
         factor = np.ones(len(frame))
         if self.forecast is not None:
-            factor = self.forecast.factor(dates) * drift_factor(self.drift_per_month, self.forecast.horizon(dates))
+            forecast, drift = self.forecast, self.drift_per_month
+            # Row by row, so once per distinct date (a county's chunk has one as-of date).
+            factor = per_distinct(lambda dates: forecast.factor(dates) * drift_factor(drift, forecast.horizon(dates)),
+                                  dates).astype(float, copy=False)
         estimate = value * factor
         low, high = self.intervals.bounds(estimate) if self.intervals is not None else \
             (np.full(len(frame), np.nan), np.full(len(frame), np.nan))

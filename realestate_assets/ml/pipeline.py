@@ -366,9 +366,17 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     the predictions, the asking price and the suspect-sale reason (no such column when not
     `judge_sales`: the caller judges the sales once it has their flags, and a column of Nones
     per chunk cost ≈0.4 CPU s a million rows in `score_chunks`' concat, only to be replaced)."""
-    inputs = scoring_frame(features)
+    # The models' inputs read the as-of date as datetime64 (`pd.to_datetime`, what each of them
+    # did to the `datetime.date`s a read gives): converted once here instead of in each, and then
+    # hashed as integers by their once-per-distinct-date work (market/index.py::per_distinct).
+    # The rows' own column (COUNTY_WIDE_COLUMNS, written) stays as read.
+    dated = features
+    if "as_of_date" in features and features["as_of_date"].dtype == object:
+        dated = features.copy(deep=False)
+        dated["as_of_date"] = pd.to_datetime(features["as_of_date"])
+    inputs = scoring_frame(dated)
     # The value at the as-of date's market (projected past the training months) and its 80% range.
-    valuation = avm.estimate(inputs, features["as_of_date"]).set_axis(features.index)
+    valuation = avm.estimate(inputs, dated["as_of_date"]).set_axis(features.index)
     estimated = valuation["estimated_value"]
     price = features["list_price"].astype(float) if "list_price" in features else \
         pd.Series(np.nan, index=features.index)
@@ -377,7 +385,7 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     if deal is not None and priced.any():
         deal_x = deal_inputs_from_features(features, estimated)
         deal_p[priced] = deal.predict_proba(deal_x.loc[priced])
-    sale_p = pd.Series(propensity.predict_proba(propensity_inputs_from_features(features)),
+    sale_p = pd.Series(propensity.predict_proba(propensity_inputs_from_features(dated)),
                        index=features.index) if propensity is not None else pd.Series(np.nan, index=features.index)
     # A last sale likely not at market value says nothing about equity: left out of it and of the gap.
     suspect: pd.Series | None = None
