@@ -368,7 +368,7 @@ def _predict_chunk(features: pd.DataFrame, avm: TrainedAvm, deal: TrainedClassif
     per chunk cost ≈0.4 CPU s a million rows in `score_chunks`' concat, only to be replaced)."""
     # The models' inputs read the as-of date as datetime64 (`pd.to_datetime`, what each of them
     # did to the `datetime.date`s a read gives): converted once here instead of in each, and then
-    # hashed as integers by their once-per-distinct-date work (market/index.py::per_distinct).
+    # hashed as integers by their once-per-distinct-date work (`ml/avm.py::per_distinct`).
     # The rows' own column (COUNTY_WIDE_COLUMNS, written) stays as read.
     dated = features
     if "as_of_date" in features and features["as_of_date"].dtype == object:
