@@ -141,23 +141,29 @@ def export_properties(filters: Annotated[PropertyFilters, Query()],
                       ctx: Context = needs("read", streaming=True)) -> CSVResponse:
     ctx.audit("export", "properties", after=filters.model_dump(exclude_none=True))
     filters = _followed(ctx, filters)
-    sql, params = list_query(filters, matches=text_matches(ctx.cur, filters))
+    matches = text_matches(ctx.cur, filters)
+    # The list's parts in turn, as a page reads them (the set rows, then the NULL ones): their
+    # concatenation is the whole order, and each part is its order's index read (list_query).
+    queries = [list_query(filters, matches=matches, lead=lead) for lead in page_parts(filters)]
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
-        # A server-side cursor in the request's transaction (still scoped to the tenant): rows are
-        # sent as they are read, never all held in memory.
-        with ctx.cur.connection.cursor(name="property_export") as cur:
-            cur.itersize = EXPORT_BATCH
-            cur.execute(sql, params)
-            for i, row in enumerate(cur, 1):
-                writer.writerow([_cell(v) for v in row])
-                if i % EXPORT_BATCH == 0:
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
+        i = 0
+        for sql, params in queries:
+            # A server-side cursor in the request's transaction (still scoped to the tenant): rows
+            # are sent as they are read, never all held in memory.
+            with ctx.cur.connection.cursor(name="property_export") as cur:
+                cur.itersize = EXPORT_BATCH
+                cur.execute(sql, params)
+                for row in cur:
+                    writer.writerow([_cell(v) for v in row])
+                    i += 1
+                    if i % EXPORT_BATCH == 0:
+                        yield out.getvalue()
+                        out.seek(0)
+                        out.truncate()
         yield out.getvalue()
 
     return CSVResponse(lines(), headers={"Content-Disposition": 'attachment; filename="properties.csv"'})

@@ -40,6 +40,8 @@ MATCH_CAP = 1000
 class Column:
     sql: str
     cast: str  # PostgreSQL type a cursor value is cast back to
+    # Its descending order is its ascending index read backward (`order_by`): DESC NULLS FIRST.
+    backward: bool = False
 
     @property
     def table(self) -> str | None:
@@ -111,7 +113,7 @@ COLUMNS: dict[str, Column] = {
     "longitude": Column("p.longitude", "float8"),
     "property_type": Column("p.use_type", "text"),
     "status": Column(f"({TENANT_STATUS})", "text"),
-    "list_price": Column("p.list_price", "float8"),
+    "list_price": Column("p.list_price", "float8", backward=True),  # (county, list_price, id), 0030
     "listing_status": Column("p.listing_status", "text"),
     "living_sqft": Column("e.living_sqft", "float8"),
     "year_built": Column("e.year_built", "integer"),
@@ -319,6 +321,26 @@ def _after(keys: list[tuple[str, bool]], values: list[Any], params: list[Any], l
     return "(" + " AND ".join(conditions) + ")"
 
 
+def order_by(keys: list[tuple[str, bool]], lead: Lead | None, names: bool = False) -> str:
+    """The ORDER BY of `keys` (each column's SQL, or its output name with `names`) within `lead`'s part.
+
+    The API's order puts NULLs last in every column. A key that holds no NULL in the rows read — a
+    column never NULL, or the lead within its part (list_query) — may be spelled NULLS FIRST or
+    LAST without changing a row or its place; PostgreSQL matches an index to an ORDER BY by its
+    nulls placement too (not by NOT NULL or `IS NOT NULL`), so such keys are spelled as the lead's
+    index yields them: NULLS LAST, except under a descending lead whose column is `backward`, where
+    the ascending index read backward yields DESC NULLS FIRST for it and for the ids after it
+    (`-list_price`: `ix_prospects_county_price`, one price index for both orders, migration 0068).
+    A key that may hold NULL keeps NULLS LAST."""
+    backward = COLUMNS[keys[0][0]].backward and keys[0][1]
+    terms = []
+    for i, (name, descending) in enumerate(keys):
+        without_nulls = name in NEVER_NULL or (i == 0 and lead is not None)
+        nulls = "FIRST" if backward and without_nulls else "LAST"
+        terms.append(f"{name if names else COLUMNS[name].sql} {'DESC' if descending else 'ASC'} NULLS {nulls}")
+    return ", ".join(terms)
+
+
 def _patterns(q: str) -> list[str]:
     """ILIKE patterns of the words of `q` (at most 8); LIKE wildcards in the text are literal."""
     escaped = (w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in q.split()[:8])
@@ -418,8 +440,7 @@ def list_query(filters: PropertyFilters, cursor: str | None = None, limit: int |
         condition += f" AND {COLUMNS[keys[0][0]].sql} IS {'NOT NULL' if lead == 'set' else 'NULL'}"
     if cursor:
         condition += " AND " + _after(keys, decode_cursor(filters.sort, cursor), params, lead)
-    order = ", ".join(f"{COLUMNS[n].sql} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in keys)
-    query = f"SELECT {select} {FROM} WHERE {condition} ORDER BY {order}"
+    query = f"SELECT {select} {FROM} WHERE {condition} ORDER BY {order_by(keys, lead)}"
     if limit is not None:
         query += " LIMIT %s"
         params.append(limit)
@@ -442,6 +463,5 @@ def _merged_by_county(filters: PropertyFilters, cursor: str | None, limit: int,
                                           matches, lead)
         parts.append(f"({query})")
         params += county_params
-    order = ", ".join(f"{name} {'DESC' if descending else 'ASC'} NULLS LAST"
-                      for name, descending in sort_keys(filters.sort))
+    order = order_by(sort_keys(filters.sort), lead, names=True)
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) per_county ORDER BY {order} LIMIT %s", [*params, limit]
