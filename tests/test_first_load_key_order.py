@@ -18,7 +18,7 @@ KEYS = {
     "prospect_sources": ("prospect_sources_county_source_source_id_key", "(county, source, source_id)",
                          "(county, source_id, source)"),
 }
-# The index that holds each key at head: `prospect_sources`' became its primary key (migration 0065).
+# The index that holds each key at head: `prospect_sources`' became its primary key (migration 0064).
 AT_HEAD = {"sales": KEYS["sales"][0], "prospect_sources": "prospect_sources_pkey"}
 # An upsert on the key as the writers name it (the old order); the second value wins.
 UPSERTS = {

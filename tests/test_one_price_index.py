@@ -1,4 +1,4 @@
-"""One price index for both price orders (migration 0068): `-list_price` is spelled, in each part
+"""One price index for both price orders (migration 0065): `-list_price` is spelled, in each part
 of a page, as the ascending price index read backward yields it; the other orders as before; the
 descending price index is gone and the migration comes down and up."""
 
@@ -28,11 +28,11 @@ def test_keys_without_nulls_are_spelled_as_the_lead_s_index_yields_them() -> Non
 
 
 def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
-    upgrade(fresh_database, "0068")
+    upgrade(fresh_database, "0065")
     assert [name for name, _ in query(fresh_database, PRICE_INDEXES)] == ["ix_prospects_county_price"]
-    downgrade(fresh_database, "0065")
+    downgrade(fresh_database, "0064")
     assert query(fresh_database, PRICE_INDEXES)[1] == (
         "ix_prospects_county_price_desc", "CREATE INDEX ix_prospects_county_price_desc ON public.prospects "
         "USING btree (county, list_price NULLS FIRST, id NULLS FIRST)")
-    upgrade(fresh_database, "0068")
+    upgrade(fresh_database, "0065")
     assert [name for name, _ in query(fresh_database, PRICE_INDEXES)] == ["ix_prospects_county_price"]

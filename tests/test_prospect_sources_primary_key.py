@@ -1,4 +1,4 @@
-"""`prospect_sources`' primary key is its natural key (migration 0065): one index, which the
+"""`prospect_sources`' primary key is its natural key (migration 0064): one index, which the
 upsert still infers and a first load still defers and rebuilds; `id` is still filled; the migration
 comes down and up."""
 
@@ -43,9 +43,9 @@ def test_the_links_write_upserts_on_the_key_and_fills_id(database_url: str) -> N
 
 
 def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
-    upgrade(fresh_database, "0065")
+    upgrade(fresh_database, "0064")
     assert query(fresh_database, CONSTRAINTS) == AT_HEAD
     downgrade(fresh_database, "0063")
     assert query(fresh_database, CONSTRAINTS) == BEFORE
-    upgrade(fresh_database, "0065")
+    upgrade(fresh_database, "0064")
     assert query(fresh_database, CONSTRAINTS) == AT_HEAD

@@ -245,7 +245,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
             cur.execute("EXPLAIN " + query, params)
             plan = "\n".join(r[0] for r in cur.fetchall())
             assert "ix_prospects_county_price" in plan, plan
-            # Migration 0068: the dearest first from the same price index read backward, in both parts
+            # Migration 0065: the dearest first from the same price index read backward, in both parts
             # (the priced rows, then the NULL-priced ones: a page's parts, property_query.order_by).
             dearest = PropertyFilters(county=[f"{bulk}_c07"], sort="-list_price")
             for part in page_parts(dearest):

@@ -330,7 +330,7 @@ def order_by(keys: list[tuple[str, bool]], lead: Lead | None, names: bool = Fals
     nulls placement too (not by NOT NULL or `IS NOT NULL`), so such keys are spelled as the lead's
     index yields them: NULLS LAST, except under a descending lead whose column is `backward`, where
     the ascending index read backward yields DESC NULLS FIRST for it and for the ids after it
-    (`-list_price`: `ix_prospects_county_price`, one price index for both orders, migration 0068).
+    (`-list_price`: `ix_prospects_county_price`, one price index for both orders, migration 0065).
     A key that may hold NULL keeps NULLS LAST."""
     backward = COLUMNS[keys[0][0]].backward and keys[0][1]
     terms = []

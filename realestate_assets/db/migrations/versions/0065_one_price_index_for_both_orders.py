@@ -20,15 +20,15 @@ every upsert.
 
 Downgrade: the index as migration 0056 left it.
 
-Revision ID: 0068
-Revises: 0065
+Revision ID: 0065
+Revises: 0064
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0068"
-down_revision = "0065"
+revision = "0065"
+down_revision = "0064"
 branch_labels = None
 depends_on = None
 

@@ -22,14 +22,14 @@ NULL, filled by its sequence.
 Downgrade: the primary key on `id` and the unique constraint on the key, as migration 0062 left
 them.
 
-Revision ID: 0065
+Revision ID: 0064
 Revises: 0063
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0065"
+revision = "0064"
 down_revision = "0063"
 branch_labels = None
 depends_on = None
