@@ -238,19 +238,12 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable: {type(exc).__name__}: {exc}") from exc
-    try:
-        return parsed_yaml(path, text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-
-
-def parsed_yaml(path: Path, text: str) -> Any:
-    """`text`, just read from `path`, parsed: the last parse of `path` when its text is the same
-    (see `_PARSED`; also enrichment_sources.yaml, parsed in every enrichment step, its skip
-    included). Raises `yaml.YAMLError`; the caller says which error that is for its file."""
     parsed = _PARSED.get(path)
     if parsed is None or parsed[0] != text:
-        parsed = (text, yaml.safe_load(text))
+        try:
+            parsed = (text, yaml.safe_load(text))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[path] = parsed

@@ -35,17 +35,12 @@ def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[
     """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
     pipeline's code version."""
-    with wh.transaction() as conn, conn.cursor() as cur:  # one statement for every part
-        # Each query bound as literals (client side); `%` doubled since the statement's own
-        # parameters are bound after it.
-        digests = [sql.SQL("(SELECT count(*)::text || '@' || coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
-                           "FROM (" + wh.bind(conn, query, dict(params)).replace("%", "%%") + ") AS _q)")
-                   for query in queries]
-        states = _slice_states(cur, tables, params, digests)
-    parts: dict[str, Any] = dict(zip(tables, states[:len(tables)], strict=True))
-    for query, state in zip(queries, states[len(tables):], strict=True):
-        count, total = state.split("@", 1)
-        parts[query] = [int(count), total]  # as the digest always held it: (count, sum as text)
+    with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
+        parts: dict[str, Any] = dict(zip(tables, _slice_states(cur, tables, params), strict=True))
+        for query in queries:
+            cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
+                        f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
+            parts[query] = list(cur.fetchone())
     payload = {"inputs": parts, "settings": settings or {}, "code": code_version()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -78,17 +73,15 @@ def slice_rows_of(state: str) -> int:
     return int(state.split("@", 1)[0])
 
 
-def _slice_states(cur: Any, tables: Sequence[str], params: Mapping[str, Any],
-                  also: Sequence[sql.Composable] = ()) -> list[str]:
-    """Each table's "count@sum of xmin" as one column of one row, then one column for each of
-    `also` (`inputs_digest`'s query digests): the server computes them one after the other with
-    no round trip between them (a skipped step's fixed cost, issue 17)."""
-    if not tables and not also:
+def _slice_states(cur: Any, tables: Sequence[str], params: Mapping[str, Any]) -> list[str]:
+    """Each table's "count@sum of xmin" as one column of one row: the server scans the slices one
+    after the other with no round trip between them."""
+    if not tables:
         return []
     one = sql.SQL("(SELECT count(*)::text || '@' || coalesce(sum(xmin::text::bigint), 0)::text FROM {} WHERE "
                   + partition_slice(params) + ")")
-    columns = [*(one.format(sql.Identifier(t)) for t in tables), *also]
-    cur.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(columns), dict(params))
+    cur.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(one.format(sql.Identifier(t)) for t in tables),
+                dict(params))
     return list(cur.fetchone())
 
 

@@ -17,8 +17,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from realestate_assets.config_models import parsed_yaml
-
 HTTP_TYPES = frozenset({"attom", "census_geocoder", "census_acs"})
 DEFAULT_PATH_PARTS = ("config", "enrichment_sources.yaml")
 
@@ -133,7 +131,7 @@ def parse_sources_config(data: object, path: Path | str = "<memory>") -> Sources
 def load_sources_config(path: Path | str | None = None) -> SourcesConfig:
     path = Path(path) if path is not None else default_path()
     try:
-        data = parsed_yaml(path, path.read_text(encoding="utf-8"))  # parsed once per text
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SourcesConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
