@@ -151,21 +151,20 @@ def taken(source: ByParcel | pd.DataFrame | None, parcels: pd.Series, columns: S
     out, given, textual, numeric, skipped = {}, {}, set(), {}, set()
     for column in columns:
         values, has = np.full(n, None, dtype=object), np.zeros(n, dtype=bool)
-        if frame is not None and found.any() and column in typed_only \
-                and isinstance(dtype := frame[column].dtype, np.dtype) and dtype.kind in "if":
-            whole = frame[column]
-            numeric[column] = whole.to_numpy()[at[found]]
-            has[found] = ~np.isnan(numeric[column]) if dtype.kind == "f" else True  # `_native`'s missing
-            skipped.add(column)
-        elif frame is not None and found.any():
-            # By position, without the county's index: `.iloc` took the parcel ids' Index too, a
-            # new Index of 10,000 texts a column a chunk (≈0.3–1 CPU s a million, issue 17).
-            whole = frame[column]
-            rows = pd.Series(whole.array.take(at[found]), dtype=whole.dtype, copy=False)
-            values[found], has[found] = _native(rows, stamped=source.stamped(column))
-            if isinstance(rows.dtype, np.dtype) and rows.dtype.kind in "biuf":  # not a nullable extension type
-                numeric[column] = rows.to_numpy()
-        if frame is not None and frame[column].dtype.kind not in "biufmM":  # objects, text: may hold ""
+        whole = None if frame is None else frame[column]
+        if whole is not None and found.any():
+            if column in typed_only and isinstance(whole.dtype, np.dtype) and whole.dtype.kind in "if":
+                numeric[column] = whole.to_numpy()[at[found]]
+                has[found] = ~np.isnan(numeric[column]) if whole.dtype.kind == "f" else True  # `_native`'s missing
+                skipped.add(column)
+            else:
+                # By position, without the county's index: `.iloc` took the parcel ids' Index too, a
+                # new Index of 10,000 texts a column a chunk (≈0.3–1 CPU s a million, issue 17).
+                rows = pd.Series(whole.array.take(at[found]), dtype=whole.dtype, copy=False)
+                values[found], has[found] = _native(rows, stamped=source.stamped(column))
+                if isinstance(rows.dtype, np.dtype) and rows.dtype.kind in "biuf":  # not a nullable extension type
+                    numeric[column] = rows.to_numpy()
+        if whole is not None and whole.dtype.kind not in "biufmM":  # objects, text: may hold ""
             textual.add(column)
         out[column], given[column] = values, has
     return Taken(out, found, given, textual, numeric, frozenset(skipped))
@@ -263,10 +262,6 @@ def signals_of(values: Mapping[str, np.ndarray], prospects: pd.DataFrame, county
     for name in kinds[0]:
         out[name] = np.array([kind[name] for kind in kinds], dtype=object)[which]
     return out
-
-
-def _s(text: str | None) -> pa.Scalar:
-    return pa.scalar(text, _STRING)
 
 
 def _text(value: Any) -> str | None:
