@@ -186,6 +186,38 @@ def test_the_first_querys_smaller_fetch_changes_no_comp(monkeypatch: pytest.Monk
             pd.testing.assert_frame_equal(staged.summary, whole.summary, check_exact=True)
 
 
+def test_the_comps_do_not_depend_on_the_targets_order() -> None:
+    """Each target's comps are its own: the same targets in another order (so other query chunks,
+    other neighbours in each KD-tree query, the first query's points in Z-order either way) get the
+    same chosen rows (ties, order, distances, prices) and summary, with a size band and radius and
+    with the baseline's settings, with every row's comps kept or only the summary."""
+    rng = np.random.default_rng(5)
+    n = 900
+    spot = rng.integers(0, 250, n)  # several sales at one spot: equidistant candidates
+    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    sales = pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                               sqft=float(rng.choice([600.0, 1000.0, 1500.0]) * rng.uniform(0.9, 1.1)),
+                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
+                               use="sfr" if rng.random() < 0.85 else "townhouse")
+                          for i, d in enumerate(dates)])
+    targets = sales.sample(300, random_state=3).reset_index(drop=True)
+    for settings in (CompsSettings(radius_m=900, candidates=24, chunk_rows=11),
+                     ScoringConfig().baseline_comps.model_copy(update={"candidates": 24, "chunk_rows": 11})):
+        pool = SalesPool(sales, settings)
+        first = pool.find(targets, AS_OF)
+        assert first.chosen["distance_m"].duplicated().any()  # ties were there to order
+        for seed in (0, 1):
+            perm = np.random.default_rng(seed).permutation(len(targets))
+            # Another pool too: its KD-trees and band trees built as the permuted targets ask for them.
+            found = SalesPool(sales, settings).find(targets.iloc[perm], AS_OF)
+            chosen = found.chosen.assign(target=perm[found.chosen["target"].to_numpy()])
+            chosen = chosen.sort_values("target", kind="stable").reset_index(drop=True)  # each target's rows in order
+            pd.testing.assert_frame_equal(chosen, first.chosen.reset_index(drop=True), check_exact=True)
+            pd.testing.assert_frame_equal(found.summary.sort_index(), first.summary, check_exact=True)
+            summary = pool.find(targets.iloc[perm], AS_OF, chosen=False).summary
+            pd.testing.assert_frame_equal(summary.sort_index(), first.summary, check_exact=True)
+
+
 def test_each_target_asks_its_size_bands_tree_and_gets_the_rules_comps() -> None:
     """The first query asks the KD-tree of the strata a target's size band spans (`_band_tree`):
     the comps are the plain loop's whatever `candidates` — bands holding fewer sales than are
