@@ -405,23 +405,6 @@ class SalesPool:
                 self._band_trees[key] = (cKDTree(self.xy[at]) if len(at) else None, at)
         return self._band_trees[key]
 
-    @functools.cached_property
-    def _z_grid(self) -> tuple[np.ndarray, float]:
-        """(the pool's lowest x and y, cells a metre): `_z_order`'s 65,536 × 65,536 grid."""
-        if not len(self):
-            return np.zeros(2), 1.0
-        lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
-        return lo, 65535.0 / max(float((hi - lo).max()), 1e-9)
-
-    def _z_order(self, points: np.ndarray) -> np.ndarray:
-        """Each point's Z-order (Morton) key, 32 bits: x's and y's 16 bits interleaved, on a grid of
-        the pool's bounding box (points outside it clipped to its edge: the key orders only)."""
-        lo, scale = self._z_grid
-        cells = np.clip((points - lo) * scale, 0, 65535).astype(np.int64)
-        for shift, bits in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
-            cells = (cells | (cells << shift)) & bits  # spread each coordinate's bits apart
-        return cells[:, 0] | (cells[:, 1] << 1)
-
     @staticmethod
     def _fetches(k: int) -> tuple[int, ...]:
         """How many candidates a row's first queries fetch: FIRST_FETCH_SHARE of `k` first, then all
@@ -442,16 +425,13 @@ class SalesPool:
         lo, hi = self._band_strata(t_sqft[rows])
         if not len(rows):
             return dist, nbr, whole
-        # The rows of each band (lo, hi), grouped by one integer key's sort (`np.unique(axis=1)` over
-        # the pairs was ≈0.6 CPU s of a million parcels' comps, issue 17), and within a band in
-        # Z-order of their points: a KD-tree query is cheaper when consecutive points are near (the
-        # tree's nodes stay in cache). Each row's answer is its own whatever the order: the
-        # matrices are filled by row.
+        # The rows of each band (lo, hi), grouped by one integer key's stable sort: each band's rows
+        # in their order, as `flatnonzero` gives them (`np.unique(axis=1)` over the pairs was ≈0.6
+        # CPU s of a million parcels' comps, issue 17).
         width = int((hi - lo).max()) + 1
-        band = (lo - lo.min()) * width + (hi - lo)
-        order = np.argsort((band << 32) | self._z_order(xy[rows]))
-        band = band[order]
-        starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
+        key = (lo - lo.min()) * width + (hi - lo)
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
         for sel in np.split(order, starts[1:]):
             tree, at = self._band_tree(code, int(lo[sel[0]]), int(hi[sel[0]]))
             kb = min(k, len(at))
