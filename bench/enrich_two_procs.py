@@ -16,7 +16,7 @@ the chunk's encoded bytes through a pipe (`Connection.send_bytes`, from a sender
 start its next chunk); the parent does the others and takes the worker's in order, as a writer
 would. Printed: the loop's wall, each process's CPU s over the loop (`getrusage`, all threads),
 the bytes and the pipe's receive time, each process's peak RSS and PSS (`/proc/PID/smaps_rollup`,
-sampled every 0.1 s) and their peak sum. `--md5`: an md5 of every chunk's enriched frame
+sampled every 0.1 s: `--sample-every`) and their peak sum. `--md5`: an md5 of every chunk's enriched frame
 (`enrich_chunks.frame_md5`, fetch times masked), combined in chunk order, to compare the modes'
 rows (slow: not with the timed runs).
 """
@@ -115,18 +115,19 @@ def memory(pid: int) -> tuple[int, int]:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS and PSS of each pid, and of their sum, every 0.1 s; its own CPU s in `cpu` (reading
+    """Peak RSS and PSS of each pid, and of their sum, every `every` s; its own CPU s in `cpu` (reading
     smaps_rollup walks the page tables: not the loop's work, taken out of the parent's CPU)."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float) -> None:
         super().__init__(daemon=True)
+        self.every = every
         self.pids: list[int] = [os.getpid()]
         self.peak: dict[str, int] = {}
         self.stop = threading.Event()
         self.cpu = 0.0
 
     def run(self) -> None:
-        while not self.stop.wait(0.1):
+        while not self.stop.wait(self.every):
             c = time.thread_time()
             total_rss = total_pss = 0
             for i, pid in enumerate(list(self.pids)):
@@ -175,6 +176,8 @@ def main() -> None:
     ap.add_argument("--procs", type=int, choices=(1, 2), default=1)
     ap.add_argument("--chunks", type=int)
     ap.add_argument("--md5", action="store_true")
+    # 0.1 s: ≈0.1 CPU s a second a process of this machine's two cores (walking a 1 GB page table)
+    ap.add_argument("--sample-every", type=float, default=0.1)
     args = ap.parse_args()
     setup = json.loads((args.kept / "bench.json").read_text())
     platform = PlatformResource(config_dir=setup["REOS_CONFIG_DIR"], state_dir=setup["REOS_STATE_DIR"])
@@ -186,7 +189,7 @@ def main() -> None:
     with psycopg2.connect(dsn(setup["DATABASE_URL"])) as c:
         types = _column_types(c, "enrichment")
     c.close()
-    sampler = Sampler()
+    sampler = Sampler(args.sample_every)
     sampler.start()
     with county_enrichment(sales, county_fips=county.fips, county_state=county.state, sources=sources,
                            comps=comps, cache_dir=platform.state_path / "http_cache", on_call=CallLog(),
