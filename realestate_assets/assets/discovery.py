@@ -22,7 +22,7 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
+from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
 from realestate_assets.discovery.collect import (
@@ -269,7 +269,7 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     ],
 )
 def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
-              warehouse: WarehouseResource) -> dg.MaterializeResult:
+              warehouse: WarehouseResource) -> Reported:
     county = county_of(context, platform)
     wh = warehouse.get()
     params = partition_params(context, platform)
@@ -278,7 +278,8 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     digest = input_fingerprint(wh, params, tables=["sales", "listings"],
                                settings={"bounding_box": county.bounding_box.model_dump(mode="json")})
     if (same := unchanged(context, wh, "prospects", params, digest, companions=PROSPECT_OUTPUTS[1:])) is not None:
-        return same
+        yield from same
+        return
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
                     "address, city, state, zip FROM sales WHERE county = :county",
                     params, text_as_arrow=True)  # its text goes on to the write as Arrow's (issue 17)
@@ -305,7 +306,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
         stats = sync_partition(conn, "prospects", frame, county=county.key, keys=["prospect_key"])
     rows, state = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:],
                                 writes=[stats, link_stats])
-    return remember(context, wh, "prospects", params, digest, dg.MaterializeResult(
+    yield from remember(context, wh, "prospects", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "prospects", rows,
             lineage={"parcel_id": [("sales", "parcel_id")],

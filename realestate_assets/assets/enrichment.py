@@ -19,7 +19,14 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
+from realestate_assets.assets.unchanged import (
+    Reported,
+    input_fingerprint,
+    remember,
+    reported,
+    unchanged,
+    written_slice,
+)
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings
@@ -122,7 +129,7 @@ def coverage_audit(floor: float, required: list[str]) -> Audit:
     ],
 )
 def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-               credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+               credentials: SourceCredentialsResource) -> Reported:
     county = county_of(context, platform)
     wh = warehouse.get()
     params = partition_params(context, platform)
@@ -137,7 +144,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
             "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
         if (same := unchanged(context, wh, "enrichment", params, digest)) is not None:
-            return same
+            yield from same
+            return
     roll = wh.frame(ROLL_SQL, params)
     assessor_rows = len(roll)
     calls = CallLog()
@@ -218,10 +226,12 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
         ],
     )
     if digest is None:  # outside sources answered: never skipped, say why
-        return dg.MaterializeResult(metadata={**(result.metadata or {}), "unchanged": False,
-                                              "never_skipped_because": f"outside sources called: {calling}"},
-                                    check_results=result.check_results)
-    return remember(context, wh, "enrichment", params, digest, result, published=stats.published,
+        yield from reported(context, dg.MaterializeResult(
+            metadata={**(result.metadata or {}), "unchanged": False,
+                      "never_skipped_because": f"outside sources called: {calling}"},
+            check_results=result.check_results))
+        return
+    yield from remember(context, wh, "enrichment", params, digest, result, published=stats.published,
                     state=state)
 
 

@@ -18,7 +18,7 @@ from realestate_assets.assets.common import (
     snapshot,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
+from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
@@ -65,7 +65,7 @@ VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`R
     ],
 )
 def features(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-             great_expectations: GreatExpectationsResource) -> dg.MaterializeResult:
+             great_expectations: GreatExpectationsResource) -> Reported:
     # `great_expectations` is not called: required here, Dagster initializes it for a run that
     # executes this step, and its set-up starts GE's worker process (`RequiredFeatures` takes it).
     wh = warehouse.get()
@@ -75,7 +75,8 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     # function of them.
     digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
     if (same := unchanged(context, wh, "features", params, digest)) is not None:
-        return same
+        yield from same
+        return
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
     # the index fit in a thread while this one reads the locations (the COPY's parse, the
@@ -109,7 +110,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)
-    return remember(context, wh, "features", params, digest, dg.MaterializeResult(
+    yield from remember(context, wh, "features", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "features", stats.rows,
             lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],

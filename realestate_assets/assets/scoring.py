@@ -27,7 +27,7 @@ from realestate_assets.assets.common import (
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
+from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
@@ -246,7 +246,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     ],
 )
 def scores(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-           object_store: ObjectStoreResource) -> dg.MaterializeResult:
+           object_store: ObjectStoreResource) -> Reported:
     wh, store = warehouse.get(), object_store.get()
     params = partition_params(context, platform)
     scoring = platform.scoring()
@@ -257,7 +257,8 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                                queries=[PARCEL_OF_SQL, ACTIVE_MODELS_SQL],
                                settings={"scoring": scoring.model_dump(mode="json")})
     if (same := unchanged(context, wh, "scores", params, digest)) is not None:
-        return same
+        yield from same
+        return
     try:
         # The final boosters' trees compiled for a county big enough to pay for compiling them
         # (ml/compiled.py; config `compiled_trees_min_rows`), LightGBM elsewhere.
@@ -309,7 +310,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     values = score.to_numpy(dtype=float)
     # The row count and what `remember` records (a first load's from the load, not a scan).
     rows, state = written_slice(wh, "scores", params, writes=[stats])
-    return remember(context, wh, "scores", params, digest, dg.MaterializeResult(
+    yield from remember(context, wh, "scores", params, digest, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "scores", rows, **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
