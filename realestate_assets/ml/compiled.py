@@ -12,15 +12,18 @@ tests/test_compiled.py):
   one; floats as float64 — with LightGBM's dense-row rule that a value within `ZERO` of zero is 0;
 * the decisions are lleaves' (LightGBM 4's: `<=` on the double threshold, a missing value by the
   node's missing type and default side, a NaN or negative category to the right);
-* the trees are summed in LightGBM's order, one after the other from 0.0 into one accumulator:
-  lleaves' default cache blocking adds each block of 34 trees apart and then the blocks, which
-  changed the last bits of 84% of the sale-propensity margins, so here the forest is one block,
-  and each tree is its own function (`noinline`): inlined into one function, the AVM took
-  ≈300 CPU s to compile instead of ≈7;
+* the trees are summed in LightGBM's order, one after the other from 0.0, for each row: the rows
+  go in blocks of `BLOCK_ROWS`, and within a block tree by tree, each tree's value added into
+  its rows' outputs (`_forest_root`), so a tree's code serves a block of rows before the next
+  tree's is read (the AVM's ≈1.6 MB of trees, read once per row, overflowed the CPU's caches);
+  lleaves' default cache blocking instead adds each block of 34 trees apart and then the blocks,
+  which changed the last bits of 84% of the sale-propensity margins. Each tree is inlined into
+  its own row loop, a function of its own: all inlined into one function, the AVM took ≈300 CPU s
+  to compile instead of ≈7 (one function per tree, called) or ≈13 (now);
 * the output is the raw score, used only where LightGBM's output is the raw score too (a
   `raw_score=True` call, or an objective whose output transform is the identity).
 
-Compiling costs CPU seconds (≈7 for the AVM), so the object code is compiled once per model
+Compiling costs CPU seconds (≈13 for the AVM), so the object code is compiled once per model
 artifact and machine and kept in the object store beside the artifacts (`forest_key`: the
 artifact's sha256, the model's name and the target — CPU, its features, the compiler's
 versions), where a fresh pod (K8s) finds it as a local run does. `ml_model` compiles a big
@@ -60,10 +63,12 @@ ZERO = float(np.float32(1e-35))
 # what `Booster.predict()` returns.
 IDENTITY_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "quantile", "mape")
 # Bumped when the generated code changes: part of the cache key, so old objects are not reused.
-CODEGEN_VERSION = "reos-forest-1"
+CODEGEN_VERSION = "reos-forest-2"
 HEADER = b"reos-forest-1\n"  # then the object code's sha256 (32 bytes), then the object code
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
                           ctypes.c_int32, ctypes.c_int32)
+# Rows per block of `forest_root` (`_forest_root`): measured, docs/scale.md thirty-third round (a).
+BLOCK_ROWS = 128
 _LLVM_LOCK = threading.Lock()  # LLVM's compiler state is process-wide
 _FIRST_USE_LOCK = threading.Lock()  # one thread compiles a deferred forest (`Forest.ready`)
 # `Forest.engine` of a deferred forest whose model predicted nothing (`on_first_use`).
@@ -176,12 +181,12 @@ def target() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def compile_object(model_text: str) -> bytes:
-    """Object code of `model_text`'s forest: entry `forest_root(rows, out, start, end)`, raw scores."""
+def compile_object(model_text: str, block: int = BLOCK_ROWS) -> bytes:
+    """Object code of `model_text`'s forest: entry `forest_root(rows, out, start, end)`, raw scores
+    (`block`: rows per block, see `_forest_root`)."""
     import llvmlite.binding as llvm
     import llvmlite.ir
     from lleaves.compiler.ast import parse_to_ast
-    from lleaves.compiler.codegen import gen_forest
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.txt"
@@ -189,13 +194,9 @@ def compile_object(model_text: str) -> bytes:
         forest = parse_to_ast(str(path))
     if forest.n_classes != 1:
         raise ValueError("only single-output models are compiled")
-    forest.raw_score = True
     module = llvmlite.ir.Module(name="forest")
-    # One block: the trees summed in LightGBM's order (see the module's docstring).
-    gen_forest(forest, module, len(forest.trees), "forest_root", True)
-    for function in module.functions:
-        if function.name != "forest_root" and not function.is_declaration:
-            function.attributes.add("noinline")
+    trees = [_tree_function(module, tree) for tree in forest.trees]
+    _forest_root(module, forest, trees, block)
     module.triple = llvm.get_process_triple()
     with _LLVM_LOCK:
         parsed = llvm.parse_assembly(str(module))
@@ -206,6 +207,92 @@ def compile_object(model_text: str) -> bytes:
         builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
         builder.getModulePassManager().run(parsed, builder)
         return machine.emit_object(parsed)
+
+
+def _tree_function(module: Any, tree: Any) -> Any:
+    """lleaves' function for one tree (its decisions: LightGBM 4's), the row's features as its
+    arguments (a category's as an int); inlined into its own row loop only (`_tree_rows`)."""
+    from lleaves.compiler.codegen.codegen import DOUBLE, INT_CAT, gen_tree
+    from llvmlite import ir
+
+    kinds = [INT_CAT if feature.is_categorical else DOUBLE for feature in tree.features]
+    function = ir.Function(module, ir.FunctionType(DOUBLE, kinds), name=str(tree))
+    function.linkage = "private"  # unused arguments are dropped by the optimizer
+    function.attributes.add("alwaysinline")  # into its own row loop only (`_tree_rows`)
+    gen_tree(tree, function, True)
+    return function
+
+
+def _forest_root(module: Any, forest: Any, trees: list[Any], block: int) -> None:
+    """`forest_root(rows, out, start, end)`: `out[r]`, the raw score of row `r`, for `start <= r < end`.
+
+    The rows go in blocks of `block`; within a block tree by tree, each tree over the block's rows
+    (`out[r] = 0.0 + tree_0(r)`, then `out[r] += tree_t(r)` for t = 1…N−1): the same additions in
+    the same order for each row as LightGBM's (`output[k] += tree` from 0.0, tree after tree), so
+    the same bits, while a tree's code serves the block's rows before the next tree's is read
+    (the AVM's 300 trees are ≈1.6 MB of code, more than the CPU's instruction caches: row by row,
+    every row streamed the whole forest through them). lleaves' own blocking is the other way
+    round — blocks of trees, each summed apart — and changed the last bits."""
+    from lleaves.compiler.codegen.codegen import DOUBLE_PTR, INT, LONG, lconst
+    from llvmlite import ir
+
+    root = ir.Function(module, ir.FunctionType(ir.VoidType(), (DOUBLE_PTR, DOUBLE_PTR, INT, INT)), name="forest_root")
+    data, out, start, end = root.args
+    entry, blocks, done = (root.append_basic_block(name) for name in ("entry", "blocks", "done"))
+    b = ir.IRBuilder(entry)
+    first, last = b.zext(start, LONG), b.zext(end, LONG)
+    b.cbranch(b.icmp_signed("<", first, last), blocks, done)
+    b = ir.IRBuilder(blocks)
+    low = b.phi(LONG, "low")  # the block's first row
+    low.add_incoming(first, entry)
+    beyond = b.add(low, lconst(block))
+    high = b.select(b.icmp_signed("<", beyond, last), beyond, last)  # past the block's last row
+    for t, tree in enumerate(trees):
+        b.call(_tree_rows(module, forest, tree, t, len(trees)), (data, out, low, high))
+    low.add_incoming(high, blocks)
+    b.cbranch(b.icmp_signed("<", high, last), blocks, done)
+    ir.IRBuilder(done).ret_void()
+
+
+def _tree_rows(module: Any, forest: Any, tree: Any, t: int, trees: int) -> Any:
+    """`tree_rows_<t>(rows, out, low, high)`: tree `t` (of `trees`) added into `out[r]` for
+    `low <= r < high` (at least one row), the tree's code inlined into the loop (no call per row
+    and tree). One tree per function: the 300 AVM trees inlined into one function took ≈300 CPU s
+    to compile, and their 300 loops in `forest_root` made LLVM's loop passes several times slower
+    (the deal model's optimization ≈0.5 → ≈4 CPU s)."""
+    from lleaves.compiler.codegen.codegen import DOUBLE_PTR, INT_CAT, LONG, dconst, iconst, lconst
+    from llvmlite import ir
+
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), (DOUBLE_PTR, DOUBLE_PTR, LONG, LONG)),
+                           name=f"tree_rows_{t}")
+    function.linkage = "private"
+    function.attributes.add("noinline")
+    data, out, low, high = function.args
+    for pointer in (data, out):  # distinct arrays (`run`): no store to `out` changes a row's input
+        pointer.add_attribute("noalias")
+    entry, loop, done = (function.append_basic_block(name) for name in ("entry", "loop", "done"))
+    ir.IRBuilder(entry).branch(loop)
+    b = ir.IRBuilder(loop)
+    row = b.phi(LONG, "row")
+    row.add_incoming(low, entry)
+    offset = b.mul(row, lconst(forest.n_args))
+    args = []
+    for i, feature in enumerate(forest.features):
+        value = b.load(b.gep(data, (b.add(offset, lconst(i)),)))
+        if feature.is_categorical:  # lleaves' rule: a NaN category is the smallest int (right)
+            missing = b.fcmp_unordered("uno", value, dconst(0.0))
+            value = b.select(missing, iconst(-(2**31)), b.fptosi(value, INT_CAT))
+        args.append(value)
+    slot = b.gep(out, (row,))
+    total = b.fadd(b.call(tree, args), dconst(0.0) if t == 0 else b.load(slot))
+    if forest.average_output and t == trees - 1:  # lleaves' (a random forest's) mean
+        total = b.fdiv(total, dconst(trees))
+    b.store(total, slot)
+    following = b.add(row, lconst(1))
+    row.add_incoming(following, loop)
+    b.cbranch(b.icmp_signed("<", following, high), loop, done)
+    ir.IRBuilder(done).ret_void()
+    return function
 
 
 def load_object(code: bytes, booster: lgb.Booster) -> Forest:

@@ -18,12 +18,15 @@ from realestate_assets.ml.compiled import (
     NOT_USED,
     ZERO,
     ahead,
+    compile_object,
     compiled,
     forest_key,
+    load_object,
     matrix,
     on_first_use,
     packed,
     predict,
+    run,
 )
 from realestate_assets.objects import LocalObjectStore
 from tests.spies import Spy
@@ -92,6 +95,22 @@ def test_compiled_predictions_are_lightgbms_to_the_bit(store: LocalObjectStore, 
         np.testing.assert_array_equal(predict(model, x, raw, forest), expected)
         np.testing.assert_array_equal(predict(model, x.iloc[:1], raw, forest), expected[:1])
     assert predict(model, encoded(rows(0, 3)), raw, forest).shape == (0,)
+
+
+@pytest.mark.parametrize("objective", ["regression_l1", "binary"])
+def test_blocks_of_rows_keep_lightgbms_bits(objective: str) -> None:
+    """`forest_root` goes through the rows in blocks, tree by tree within a block: rows spanning
+    several blocks with a ragged last one (and fewer rows than a block), on 1 and 2 threads (each
+    thread's range its own blocks), give LightGBM's raw scores to the bit."""
+    model = booster(objective)
+    forest = load_object(compile_object(model.model_to_string(), block=16), model)
+    assert forest.entry is not None
+    x = encoded(rows(1001, 7))
+    expected = model.predict(x, raw_score=True)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(run(forest.entry, matrix(x), threads), expected)
+    for n in (1, 15, 16, 17, 33):
+        np.testing.assert_array_equal(run(forest.entry, matrix(x.iloc[:n]), 2), expected[:n])
 
 
 def test_the_matrix_is_lightgbms_view_of_the_rows() -> None:
