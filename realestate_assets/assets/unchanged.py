@@ -14,12 +14,12 @@ Both answer as `reported` yields: the materialization, then each check result on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
-from realestate_assets.assets.common import table_metadata
+from realestate_assets.assets.common import Reported, reported, table_metadata
 from realestate_assets.db.input_fingerprints import (
     inputs_digest,
     loaded_slice_state,
@@ -32,10 +32,6 @@ from realestate_assets.db.warehouse import SyncStats, Warehouse
 FINGERPRINT = "input_fingerprint"
 SLICE_STATE = "output_slice_state"
 CHECKS = "recorded_checks"
-
-# What a fingerprinted stage's asset yields: its materialization, then its check results.
-Reported = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
-
 
 def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
                       queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
@@ -105,21 +101,6 @@ def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, param
     return reported(context, dg.MaterializeResult(
         metadata={**(result.metadata or {}), **extra}, check_results=result.check_results,
         data_version=result.data_version, tags=result.tags))
-
-
-def reported(context: dg.AssetExecutionContext, result: dg.MaterializeResult) -> Reported:
-    """`result` without its check results, then each of them on its own, naming its asset and
-    check. The same events and the same targets, with half the event-log look-ups: Dagster 1.13
-    looks up the partition's latest materialization (each check evaluation's target) for every
-    check result, and for one carried by a `MaterializeResult` once more, only to learn which
-    check it is (`execute_core_compute`); one yielded with its asset and check named is looked up
-    once. At 1× the doubled look-ups were ≈a quarter of an unchanged re-run's step time under
-    cProfile (issue 17, thirty-third round (d)). The asset yields these from a generator: a regular
-    function returning them would have its return annotation read as its outputs' types."""
-    yield dg.MaterializeResult(metadata=result.metadata, data_version=result.data_version, tags=result.tags)
-    for c in result.check_results or ():
-        yield dg.AssetCheckResult(asset_key=context.asset_key, check_name=c.check_name, passed=c.passed,
-                                  metadata=c.metadata, severity=c.severity, description=c.description)
 
 
 def _latest_metadata(context: dg.AssetExecutionContext) -> dict[str, Any] | None:
