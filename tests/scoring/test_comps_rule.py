@@ -156,21 +156,25 @@ def test_rows_short_of_comps_get_the_same_answer_whatever_the_first_query_fetche
         assert enough.chosen["distance_m"].duplicated().any()  # ties were there to order
 
 
+def sales_at_shared_spots(rng: np.random.Generator, n: int = 900) -> pd.DataFrame:
+    """`n` sales at 250 spots (several sales at one spot: equidistant candidates, ties to order),
+    three sizes with some spread, mostly single-family."""
+    spot = rng.integers(0, 250, n)
+    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
+    return pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
+                              sqft=float(rng.choice([600.0, 1000.0, 1500.0]) * rng.uniform(0.9, 1.1)),
+                              lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
+                              use="sfr" if rng.random() < 0.85 else "townhouse")
+                         for i, d in enumerate(dates)])
+
+
 def test_the_first_querys_smaller_fetch_changes_no_comp(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first query fetches FIRST_FETCH_SHARE of `candidates`, then all of them for the rows it
     left short: the chosen rows (ties, order, distances) and the summary are those of one query of
     all the candidates, whatever the share — with a size band and radius, and without any."""
     import realestate_assets.market.comps as comps_module
 
-    rng = np.random.default_rng(11)
-    n = 900
-    spot = rng.integers(0, 250, n)  # several sales at one spot: equidistant candidates
-    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
-    sales = pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
-                               sqft=float(rng.choice([600.0, 1000.0, 1500.0]) * rng.uniform(0.9, 1.1)),
-                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
-                               use="sfr" if rng.random() < 0.85 else "townhouse")
-                          for i, d in enumerate(dates)])
+    sales = sales_at_shared_spots(np.random.default_rng(11))
     targets = sales.sample(200, random_state=7).reset_index(drop=True)
     for settings in (CompsSettings(radius_m=900, candidates=24, chunk_rows=11),
                      ScoringConfig().baseline_comps.model_copy(update={"candidates": 24, "chunk_rows": 11})):
@@ -188,18 +192,10 @@ def test_the_first_querys_smaller_fetch_changes_no_comp(monkeypatch: pytest.Monk
 
 def test_the_comps_do_not_depend_on_the_targets_order() -> None:
     """Each target's comps are its own: the same targets in another order (so other query chunks,
-    other neighbours in each KD-tree query, the first query's points in Z-order either way) get the
-    same chosen rows (ties, order, distances, prices) and summary, with a size band and radius and
-    with the baseline's settings, with every row's comps kept or only the summary."""
-    rng = np.random.default_rng(5)
-    n = 900
-    spot = rng.integers(0, 250, n)  # several sales at one spot: equidistant candidates
-    dates = pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 1200, n), unit="D")
-    sales = pd.DataFrame([sale(f"p{i % 700}", f"s{i}", str(d.date()), float(rng.uniform(2e5, 9e5)),
-                               sqft=float(rng.choice([600.0, 1000.0, 1500.0]) * rng.uniform(0.9, 1.1)),
-                               lat=47.6 + float(np.sin(spot[i])) * 0.01, lon=-122.3 + float(np.cos(spot[i])) * 0.01,
-                               use="sfr" if rng.random() < 0.85 else "townhouse")
-                          for i, d in enumerate(dates)])
+    other neighbours in each KD-tree query) get the same chosen rows (ties, order, distances,
+    prices) and summary, with a size band and radius and with the baseline's settings, with every
+    row's comps kept or only the summary."""
+    sales = sales_at_shared_spots(np.random.default_rng(5))
     targets = sales.sample(300, random_state=3).reset_index(drop=True)
     for settings in (CompsSettings(radius_m=900, candidates=24, chunk_rows=11),
                      ScoringConfig().baseline_comps.model_copy(update={"candidates": 24, "chunk_rows": 11})):
