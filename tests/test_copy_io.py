@@ -652,3 +652,23 @@ def test_binary_rows_of_texts_of_one_width_and_null_slots_holding_bytes() -> Non
         assert rows is not None
         got = b"".join(iter(lambda: rows.read(5), b""))
     assert got == expected
+
+
+def test_chunks_read_with_arrow_text_and_dates_hold_the_objects_values_and_write_the_same(
+        warehouse: Warehouse) -> None:
+    """`read_frames(arrow=True)` (`features`' enrichment chunks): text as `TEXT_DTYPE` and dates as
+    `DATE_DTYPE` (NULL missing, "" kept), every other column as the objects' read gives it; the
+    writer takes those dates as they are and sends the server the objects' values (issue 17)."""
+    for query in (MIXED, AWKWARD):
+        with warehouse.transaction() as conn:
+            columns = result_columns(conn, query)
+            arrow = pd.concat(list(copy_io.read_frames(conn, query, columns, chunk_rows=2, arrow=True)))
+            objects = pd.concat(list(copy_io.read_frames(conn, query, columns, chunk_rows=2)))
+        held = [name for name, oid in columns if oid in copy_io.TEXT_OIDS | {copy_io.DATE_OID}]
+        assert held and all(arrow[c].dtype in (copy_io.TEXT_DTYPE, copy_io.DATE_DTYPE) for c in held)
+        for c in held:
+            assert [None if pd.isna(v) else v for v in arrow[c]] == [None if pd.isna(v) else v for v in objects[c]]
+        pd.testing.assert_frame_equal(arrow.drop(columns=held), objects.drop(columns=held))
+    dates = pd.Series([pd.Timestamp("1999-12-31").date(), None, pd.Timestamp("2024-02-29").date()])
+    as_arrow = dates.astype(copy_io.DATE_DTYPE)
+    assert copy_io._arrow_column(as_arrow, "date").equals(copy_io._arrow_column(dates, "date"))

@@ -249,13 +249,14 @@ def export_snapshot(conn: PgConnection) -> str:
 
 
 def frames(wh: Warehouse, conn: PgConnection, query: str, params: dict[str, Any],
-           chunk_rows: int) -> Iterator[pd.DataFrame]:
+           chunk_rows: int, arrow: bool = False) -> Iterator[pd.DataFrame]:
     """`Warehouse.frame` a chunk of `chunk_rows` at a time, on `conn` (a `snapshot`), typed per
     chunk (db/copy_io.py::read_frames): for stages whose work is per row (issue 17). A result
-    COPY cannot read comes whole, through `frame_rows` (outside the snapshot)."""
+    COPY cannot read comes whole, through `frame_rows` (outside the snapshot). `arrow`: the
+    chunks' text and dates held by Arrow (`read_frames`), not as objects."""
     bound = wh.bind(conn, query, params)
     columns = result_columns(conn, bound)
     if copy_readable(columns):
-        yield from read_frames(conn, bound, columns, chunk_rows)
+        yield from read_frames(conn, bound, columns, chunk_rows, arrow)
     else:
         yield wh.frame_rows(query, params)

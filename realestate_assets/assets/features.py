@@ -96,7 +96,9 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         # the next is read: the county's feature rows are never in memory at once (issue 17).
 
         def feature_chunks(read: PgConnection) -> Iterator[pd.DataFrame]:
-            for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS):
+            # Text and dates as Arrow read them (`arrow`): computed on as arrays and written as
+            # they are, never a Python object a value made and then encoded back (issue 17).
+            for enriched in frames(wh, read, ENRICHED_SQL, params, FEATURE_CHUNK_ROWS, arrow=True):
                 built = build_features(enriched, locations, index)
                 tally.add(enriched, built)
                 yield built

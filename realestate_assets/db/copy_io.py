@@ -39,6 +39,7 @@ from psycopg2.extensions import connection as PgConnection
 
 READ_CHUNK_ROWS = 100_000
 TEXT_DTYPE = pd.ArrowDtype(pa.large_string())  # text held by Arrow in a frame (`read_frame`'s text_as_arrow)
+DATE_DTYPE = pd.ArrowDtype(pa.date32())  # dates held by Arrow in a frame (`read_frames`' arrow)
 READ_ONCE_TEXT_BYTES = 64 << 20  # a result's Arrow text `read_frame` holds to convert it at once
 READ_BLOCK_BYTES = 1 << 20  # Arrow parses the CSV a block at a time; chunks are regrouped by rows
 WRITE_CHUNK_ROWS = 50_000
@@ -129,13 +130,15 @@ def read_frame(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]
 
 
 def read_frames(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]] | None = None,
-                chunk_rows: int = READ_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+                chunk_rows: int = READ_CHUNK_ROWS, arrow: bool = False) -> Iterator[pd.DataFrame]:
     """`read_frame` a chunk of `chunk_rows` at a time, for work done per row (issue 17). Each
     chunk is typed as `read_frame` types a whole result, so an integer column is float64 in
     the chunks holding a NULL, int64 in the others. Nothing yielded for an empty result. The
-    connection is busy with the COPY until the last chunk has been taken."""
+    connection is busy with the COPY until the last chunk has been taken. `arrow`: text and
+    dates held by Arrow (`TEXT_DTYPE`, `DATE_DTYPE`; NULL missing), not as Python objects, for
+    a caller that computes on them as arrays and hands them on to a write (`features`)."""
     columns = list(columns) if columns is not None else result_columns(conn, query)
-    for chunk in _typed_chunks(conn, query, columns, chunk_rows):
+    for chunk in _typed_chunks(conn, query, columns, chunk_rows, arrow):
         yield _finish(chunk, columns)
 
 
@@ -198,11 +201,11 @@ def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
 
 
 def _typed_chunks(conn: PgConnection, query: str, columns: Sequence[tuple[str, int]],
-                  chunk_rows: int) -> Iterator[pd.DataFrame]:
+                  chunk_rows: int, arrow: bool = False) -> Iterator[pd.DataFrame]:
     oids = [oid for _, oid in columns]
     start = 0
     for table in _arrow_chunks(conn, query, columns, chunk_rows):
-        frame = _typed_frame(table, oids, start)
+        frame = _typed_frame(table, oids, start, text_as_arrow=arrow, dates_as_arrow=arrow)
         start += len(frame)
         yield frame
 
@@ -233,15 +236,18 @@ def _arrow_chunks(conn: PgConnection, query: str, columns: Sequence[tuple[str, i
         yield from _tables_of(batches, chunk_rows)
 
 
-def _typed_frame(table: pa.Table, oids: Sequence[int], start: int, text_as_arrow: bool = False) -> pd.DataFrame:
+def _typed_frame(table: pa.Table, oids: Sequence[int], start: int, text_as_arrow: bool = False,
+                 dates_as_arrow: bool = False) -> pd.DataFrame:
     """One chunk's (or a whole result's) table as a frame: integers int64 (float64 where a NULL
     is), floats float64; text, dates and booleans with a NULL as objects holding None (dates as
     `datetime.date`); timestamps and jsonb converted from their text. The rows numbered from
-    `start`, as pandas' chunked reader numbered them. `text_as_arrow`: text as `TEXT_DTYPE`."""
+    `start`, as pandas' chunked reader numbered them. `text_as_arrow`: text as `TEXT_DTYPE`;
+    `dates_as_arrow`: dates as `DATE_DTYPE` (Arrow's days, no object a value)."""
     if text_as_arrow:
         table = pa.table([column.cast(pa.large_string()) if oid in TEXT_OIDS else column
                           for column, oid in zip(table.columns, oids, strict=True)], names=table.column_names)
-    frame = table.to_pandas(date_as_object=True, types_mapper={pa.large_string(): TEXT_DTYPE}.get)
+    held = {pa.large_string(): TEXT_DTYPE, **({pa.date32(): DATE_DTYPE} if dates_as_arrow else {})}
+    frame = table.to_pandas(date_as_object=True, types_mapper=held.get)
     frame.columns = range(len(oids))
     frame.index = pd.RangeIndex(start, start + len(frame))
     for i, oid in enumerate(oids):
@@ -886,6 +892,8 @@ def _arrow_column(values: pd.Series, kind: str) -> pa.Array | None:
             return pa.array(numbers, from_pandas=True) if np.isfinite(numbers[~np.isnan(numbers)]).all() else None
         if kind == "boolean" and dtype.kind in "bO":
             return pa.array(values, type=pa.bool_(), from_pandas=True)
+        if kind == "date" and dtype == DATE_DTYPE:  # Arrow's days as read (`read_frames`' arrow): no copy
+            return pa.array(values, type=pa.date32(), from_pandas=True)
         if kind == "date" and dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=True) in ("date", "empty"):
             return pa.array(values, type=pa.date32(), from_pandas=True)
         if kind in TIMESTAMP_TYPES and dtype.kind == "M":

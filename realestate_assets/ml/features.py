@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from realestate_assets.market.index import HedonicIndex
 from realestate_assets.text_keys import key_positions
@@ -26,6 +27,8 @@ from realestate_assets.text_keys import key_positions
 EXPENSE_RATIO = 0.40
 
 NAN_RULE = "NaN when an input is missing (never imputed)"
+# Dates as a chunk read with Arrow's text and dates holds them (db/copy_io.py's `DATE_DTYPE`).
+ARROW_DATE = pd.ArrowDtype(pa.date32())
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,9 @@ def _flag(values: pd.Series) -> pd.Series:
 
 def _dates(values: pd.Series | np.ndarray) -> np.ndarray:
     """`pd.to_datetime(values)` as a datetime64[ns] array (NaT for a missing date; a zoned time at
-    its wall-clock time, as `month_start` takes it)."""
+    its wall-clock time, as `month_start` takes it); Arrow's dates without a `datetime.date` a value."""
+    if isinstance(values, pd.Series) and values.dtype == ARROW_DATE:  # Arrow's days (`read_frames`' arrow)
+        return values.array.__arrow_array__().to_numpy().astype("datetime64[ns]")  # null → NaT
     converted = pd.DatetimeIndex(pd.to_datetime(values))
     return (converted if converted.tz is None else converted.tz_localize(None)).to_numpy(dtype="datetime64[ns]")
 
@@ -192,7 +197,8 @@ def build_features(enrichment: pd.DataFrame, locations: pd.DataFrame, index: Hed
     pandas Series set into the frame one by one, with pandas' `to_numeric`, `where` and
     `to_datetime` per column, the pandas overhead was most of the chunks' ≈1.8 CPU s at 1M).
     """
-    enriched = enrichment["status"] == "enriched"
+    # A NumPy mask whether the status is objects or Arrow's text (`read_frames`' arrow: NULL never enriched).
+    enriched = (enrichment["status"] == "enriched").to_numpy(dtype=bool, na_value=False)
     rows = enrichment if enriched.all() else enrichment.loc[enriched]
     # The prospect's own location and listing facts win over any enrichment copy of them.
     by_key = locations_by_key(locations)

@@ -353,3 +353,30 @@ def test_a_flag_is_one_zero_or_missing_whatever_the_column_s_type() -> None:
     for values in columns:
         expected = values.map({True: 1.0, False: 0.0}).astype(float)
         pd.testing.assert_series_equal(_flag(values), expected, check_exact=True)
+
+
+def test_features_of_arrow_text_and_dates_are_those_of_objects() -> None:
+    """The `features` asset reads its enrichment chunks with text and dates held by Arrow
+    (`read_frames(arrow=True)`, issue 17): the same feature values as from objects, the text and
+    the as-of date kept as Arrow's for the write."""
+    from realestate_assets.db.copy_io import DATE_DTYPE, TEXT_DTYPE
+
+    rows = [enrichment_row(f"k{i:02d}", last_sale_date=None if i % 4 == 0 else
+                           pd.Timestamp(f"20{10 + i % 9}-03-0{1 + i % 5}").date(),
+                           neighborhood=None if i % 6 == 0 else "15") for i in range(12)]
+    rows[3]["status"] = "failed"  # not enriched: no feature row
+    rows[5]["as_of_date"] = None  # no as-of date: the features that need one are missing
+    objects = pd.DataFrame(rows)
+    arrow = objects.astype({c: TEXT_DTYPE for c in ("prospect_key", "status", "use_type", "neighborhood")}
+                           | {c: DATE_DTYPE for c in ("as_of_date", "last_sale_date")})
+    locations = locations_by_key(pd.DataFrame({
+        "prospect_key": [f"k{i:02d}" for i in range(12)][::-1], "latitude": 47.6, "longitude": -122.3,
+        "list_price": 500_000.0, "list_date": pd.Timestamp("2016-06-01").date()}))
+    expected = build_features(objects, locations, FlatIndex())
+    got = build_features(arrow, locations, FlatIndex())
+    assert got["prospect_key"].dtype == TEXT_DTYPE and got["as_of_date"].dtype == DATE_DTYPE
+    kept = ["prospect_key", "as_of_date", "use_type", "neighborhood"]
+    pd.testing.assert_frame_equal(got.drop(columns=kept), expected.drop(columns=kept), check_exact=True)
+    for c in kept:
+        assert [None if pd.isna(v) else v for v in got[c]] == [None if pd.isna(v) else v for v in expected[c]]
+    assert len(got) == 11 and got["last_sale_price_indexed"].notna().sum() == 6  # leak guard, NULLs
