@@ -104,12 +104,14 @@ def _column_schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
 def table_metadata(
     warehouse: Warehouse, table: str, row_count: int,
     lineage: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    schema: dg.TableSchema | None = None,
     **extra: object,
 ) -> dict[str, object]:
-    """Row count, the table's column schema (from PostgreSQL itself) and column lineage."""
+    """Row count, the table's column schema (from PostgreSQL itself; `schema` when the caller
+    has it already, see `unchanged`) and column lineage."""
     metadata: dict[str, object] = {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "dagster/column_schema": _column_schema(warehouse, table),
+        "dagster/column_schema": schema if schema is not None else _column_schema(warehouse, table),
         "table": dg.MetadataValue.text(table),
     }
     if lineage:
