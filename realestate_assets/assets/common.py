@@ -149,7 +149,7 @@ def reported(context: dg.AssetExecutionContext, result: dg.MaterializeResult) ->
     target is looked up once per step (`_target`) and each check is answered as Dagster would:
     the check's output (`Output(None)` on its output name, which a downstream step waits on when
     the check is blocking) and its `AssetCheckEvaluation`, with the spec's `blocking` and
-    partition (issue 17: at 1× the per-check look-ups were ≈9% of an unchanged re-run's step
+    partition (issue 17: at 1× the per-check look-ups were ≈14% of an unchanged re-run's step
     samples, thirty-fourth round (b)). A check not selected in this run, or a step without a
     partition, goes Dagster's own way (its warning, its target). Every asset with checks reports
     them through here (thirty-third round (e)). The asset yields these from a generator: a
