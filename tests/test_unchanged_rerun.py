@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from realestate_assets.assets import common
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
 from tests.samples import write_sample_config
@@ -56,7 +57,7 @@ def last_change(wh: Warehouse, county: str = "king_wa") -> dict[str, str]:
 
 
 def test_unchanged_inputs_skip_and_a_changed_row_recomputes(make_deployment, database_url: str, tenant: str,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config"
     write_sample_config(config, tmp_path / "data", n_parcels=150)
     offline_sources(config)
@@ -69,8 +70,14 @@ def test_unchanged_inputs_skip_and_a_changed_row_recomputes(make_deployment, dat
     assert all(materialized(first)[a]["unchanged"] is False for a in STAGES)
     before = last_change(wh)
 
-    again = run(defs, instance, STAGES)
+    # A skip takes the column schema the computing run recorded, reading none (as a new run
+    # worker, with nothing cached, would have to).
+    with monkeypatch.context() as patched:
+        patched.setattr(common, "_SCHEMAS", {})
+        patched.setattr(common, "_column_schema", lambda *a: pytest.fail("a skip read the column schema"))
+        again = run(defs, instance, STAGES)
     meta = materialized(again)
+    assert all(meta[a]["dagster/column_schema"] == materialized(first)[a]["dagster/column_schema"] for a in STAGES)
     assert all(meta[a]["unchanged"] is True for a in STAGES), {a: meta[a].get("unchanged") for a in STAGES}
     assert last_change(wh) == before  # nothing rewritten
     again_checks = checks(again)

@@ -10,6 +10,9 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
+
+# Not exported by dagster (pinned 1.13.27): a check evaluation's pointer to its materialization (`reported`).
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 
@@ -101,12 +104,14 @@ def _column_schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
 def table_metadata(
     warehouse: Warehouse, table: str, row_count: int,
     lineage: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    schema: dg.TableSchema | None = None,
     **extra: object,
 ) -> dict[str, object]:
-    """Row count, the table's column schema (from PostgreSQL itself) and column lineage."""
+    """Row count, the table's column schema (from PostgreSQL itself; `schema` when the caller
+    has it already, see `unchanged`) and column lineage."""
     metadata: dict[str, object] = {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "dagster/column_schema": _column_schema(warehouse, table),
+        "dagster/column_schema": schema if schema is not None else _column_schema(warehouse, table),
         "table": dg.MetadataValue.text(table),
     }
     if lineage:
@@ -125,24 +130,63 @@ def check(name: str, passed: bool, description: str, severity: str = "ERROR",
         metadata=rounded_metadata(metadata))
 
 
-# What an asset with checks yields: its materialization, then each of its check results (`reported`).
-Reported = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
+# What an asset with checks yields: its materialization, then each of its checks — its output and
+# its evaluation, or the check result for Dagster to make them (`reported`).
+Reported = Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation | dg.AssetCheckResult]
 
 
 def reported(context: dg.AssetExecutionContext, result: dg.MaterializeResult) -> Reported:
-    """`result` without its check results, then each of them on its own, naming its asset and
-    check. The same events and the same targets, with half the event-log look-ups: Dagster 1.13
-    looks up the partition's latest materialization (each check evaluation's target) for every
-    check result, and for one carried by a `MaterializeResult` once more, only to learn which
-    check it is (`execute_core_compute`); one yielded with its asset and check named is looked up
-    once. At 1× the doubled look-ups were ≈a quarter of an unchanged re-run's step time under
-    cProfile (issue 17, thirty-third round (d)). Every asset with checks reports them this way
-    (thirty-third round (e)). The asset yields these from a generator: a regular function
-    returning them would have its return annotation read as its outputs' types."""
+    """`result` without its check results, then each of them on its own: the same events as
+    Dagster makes of a `MaterializeResult`'s check results (STEP_OUTPUT, ASSET_MATERIALIZATION,
+    then a STEP_OUTPUT and an ASSET_CHECK_EVALUATION per check), with fewer event-log look-ups.
+
+    Dagster 1.13 makes each check result's evaluation in `execute_step._process_user_event`
+    (`AssetCheckResult.to_asset_check_evaluation`), and for each one looks up the partition's
+    latest materialization — the evaluation's target, the one this step just stored — reading
+    and deserializing that whole event (its metadata: the column schema, ≈10–30 KB) once per
+    check; for a check result carried by a `MaterializeResult` it did so a second time, only to
+    learn which check it is (`compute.execute_core_compute`; thirty-third round (d)). Here the
+    target is looked up once per step (`_target`) and each check is answered as Dagster would:
+    the check's output (`Output(None)` on its output name, which a downstream step waits on when
+    the check is blocking) and its `AssetCheckEvaluation`, with the spec's `blocking` and
+    partition (issue 17: at 1× the per-check look-ups were ≈14% of an unchanged re-run's step
+    samples, thirty-fourth round (b)). A check not selected in this run, or a step without a
+    partition, goes Dagster's own way (its warning, its target). Every asset with checks reports
+    them through here (thirty-third round (e)). The asset yields these from a generator: a
+    regular function returning them would have its return annotation read as its outputs' types."""
     yield dg.MaterializeResult(metadata=result.metadata, data_version=result.data_version, tags=result.tags)
-    for c in result.check_results or ():
-        yield dg.AssetCheckResult(asset_key=context.asset_key, check_name=c.check_name, passed=c.passed,
-                                  metadata=c.metadata, severity=c.severity, description=c.description)
+    if not result.check_results:
+        return
+    assets_def = context.assets_def
+    outputs = {spec.key: name for name, spec in assets_def.check_specs_by_output_name.items()}
+    keys = [dg.AssetCheckKey(context.asset_key, c.check_name) for c in result.check_results]
+    ours = context.has_partition_key and any(key in outputs for key in keys)
+    # Here the generator was resumed after Dagster stored the materialization yielded above: the
+    # record it would find for each check.
+    target = _target(context) if ours else None
+    for c, key in zip(result.check_results, keys, strict=True):
+        if not ours or key not in outputs:
+            yield dg.AssetCheckResult(asset_key=context.asset_key, check_name=c.check_name, passed=c.passed,
+                                      metadata=c.metadata, severity=c.severity, description=c.description)
+            continue
+        spec = assets_def.get_spec_for_check_key(key)
+        yield dg.Output(None, output_name=outputs[key])
+        yield dg.AssetCheckEvaluation(
+            asset_key=context.asset_key, check_name=c.check_name, passed=c.passed, metadata=c.metadata,
+            target_materialization_data=target, severity=c.severity, description=c.description,
+            blocking=spec.blocking, partition=context.partition_key if spec.partitions_def is not None else None)
+
+
+def _target(context: dg.AssetExecutionContext) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialization as a check evaluation's target, as Dagster 1.13
+    finds it for a partitioned step (`AssetCheckResult._get_partitioned_target_materialization_data`)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1).records
+    if not records:
+        return None
+    mat = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=mat.event_log_entry.run_id, storage_id=mat.storage_id, timestamp=mat.timestamp)
 
 
 def audit_checks(stats: SyncStats) -> list[dg.AssetCheckResult]:

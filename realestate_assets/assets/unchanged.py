@@ -32,6 +32,7 @@ from realestate_assets.db.warehouse import SyncStats, Warehouse
 FINGERPRINT = "input_fingerprint"
 SLICE_STATE = "output_slice_state"
 CHECKS = "recorded_checks"
+SCHEMA = "dagster/column_schema"  # table_metadata's
 
 def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
                       queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
@@ -58,7 +59,13 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
         check_name=c["name"], passed=bool(c["passed"]),
         severity=dg.AssetCheckSeverity(c["severity"]),
         description=f"inputs unchanged since {when}; as then: {c['description']}") for c in recorded]
-    metadata = table_metadata(wh, table, rows, unchanged=True, computed_at=when,
+    # The column schema as the computing run recorded it: the same code (the digest covers it,
+    # the migrations included) means the same columns and comments, and a run worker that skips
+    # need not read them from information_schema and pg_description (two queries a table, each
+    # step of a new process; thirty-fourth round (b)).
+    schema = _value(previous.get(SCHEMA))
+    metadata = table_metadata(wh, table, rows, schema=schema if isinstance(schema, dg.TableSchema) else None,
+                              unchanged=True, computed_at=when,
                               **{FINGERPRINT: digest, SLICE_STATE: state,
                                  CHECKS: dg.MetadataValue.json(recorded)})
     context.log.info(f"{table} {context.partition_key}: inputs unchanged since {when}; nothing recomputed")
