@@ -315,7 +315,10 @@ def score_chunks(chunks: Iterable[pd.DataFrame], avm: TrainedAvm, deal: TrainedC
                                     judge_sales=last_sale_flags is None))
         predicted_seconds += time.perf_counter() - chunk_started
     started = time.perf_counter()
-    county = pd.concat(parts, ignore_index=True, copy=False) if len(parts) != 1 else \
+    # pandas' default copy: with `copy=False` (and no copy-on-write) its concat consolidates the
+    # result in place, copying every float column a second time (≈0.27 s of ≈0.38 in py-spy at a
+    # million rows); the parts' columns are new arrays either way, so the values are the same.
+    county = pd.concat(parts, ignore_index=True) if len(parts) != 1 else \
         parts[0].reset_index(drop=True)
     del parts
     if last_sale_flags is not None:
