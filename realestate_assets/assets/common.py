@@ -101,6 +101,9 @@ def _column_schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
     return schema
 
 
+COLUMN_SCHEMA = "dagster/column_schema"  # the metadata key Dagster's UI shows a table's columns under
+
+
 def table_metadata(
     warehouse: Warehouse, table: str, row_count: int,
     lineage: Mapping[str, Sequence[tuple[str, str]]] | None = None,
@@ -111,7 +114,7 @@ def table_metadata(
     has it already, see `unchanged`) and column lineage."""
     metadata: dict[str, object] = {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "dagster/column_schema": schema if schema is not None else _column_schema(warehouse, table),
+        COLUMN_SCHEMA: schema if schema is not None else _column_schema(warehouse, table),
         "table": dg.MetadataValue.text(table),
     }
     if lineage:

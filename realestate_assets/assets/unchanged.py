@@ -19,7 +19,7 @@ from typing import Any
 
 import dagster as dg
 
-from realestate_assets.assets.common import Reported, reported, table_metadata
+from realestate_assets.assets.common import COLUMN_SCHEMA, Reported, reported, table_metadata
 from realestate_assets.db.input_fingerprints import (
     inputs_digest,
     loaded_slice_state,
@@ -32,7 +32,7 @@ from realestate_assets.db.warehouse import SyncStats, Warehouse
 FINGERPRINT = "input_fingerprint"
 SLICE_STATE = "output_slice_state"
 CHECKS = "recorded_checks"
-SCHEMA = "dagster/column_schema"  # table_metadata's
+
 
 def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
                       queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
@@ -63,7 +63,7 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
     # the migrations included) means the same columns and comments, and a run worker that skips
     # need not read them from information_schema and pg_description (two queries a table, each
     # step of a new process; thirty-fourth round (b)).
-    schema = _value(previous.get(SCHEMA))
+    schema = _value(previous.get(COLUMN_SCHEMA))
     metadata = table_metadata(wh, table, rows, schema=schema if isinstance(schema, dg.TableSchema) else None,
                               unchanged=True, computed_at=when,
                               **{FINGERPRINT: digest, SLICE_STATE: state,
