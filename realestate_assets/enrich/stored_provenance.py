@@ -14,6 +14,7 @@ form for the frames the enricher gives its callers).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from realestate_assets.enrich.documents import CountyDocuments
@@ -49,3 +50,25 @@ class ProvenanceIds(CountyDocuments):
         frame["provenance"] = self.ids(frame["provenance"])
         frame.rename(columns={"provenance": "provenance_id"}, inplace=True)
         return frame
+
+
+def stored_previous(previous: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
+    """Previous `enrichment` rows read with their `provenance_id` and `provenance_record`, the id
+    replaced by its document's JSON text (`provenance`, categorical: the county's few documents
+    once each, a code a row) beside the record: the stored form `pipeline._Previous` reads, whose
+    `expand(text, record)` is the document `PROVENANCE_SQL` gives (NULL or an unknown id: no
+    document, `{}` as there). `documents`: the county's `(id, provenance)` rows."""
+    ids = np.asarray(documents["id"], dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids, texts = ids[order], documents["provenance"].to_numpy(dtype=object)[order]
+    given = previous.pop("provenance_id")
+    codes = np.full(len(given), -1, dtype=np.int64)
+    known = given.notna().to_numpy()
+    if len(ids) and known.any():
+        wanted = given[known].to_numpy(dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        codes[known] = np.where(ids[at] == wanted, at, -1)
+    previous["provenance"] = pd.Categorical.from_codes(codes, categories=pd.Index(texts, dtype=object),
+                                                       validate=False) if len(ids) else \
+        pd.Series(None, index=previous.index, dtype=object)
+    return previous
