@@ -29,7 +29,7 @@ from realestate_assets.assets.enrichment import (
 )
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.enrich.pipeline import _Previous
-from realestate_assets.enrich.stored_provenance import stored_previous
+from realestate_assets.enrich.stored_provenance import StoredDocuments, stored_previous
 
 SKIPPED = ["attom", "census_geocoder", "census_acs"]
 
@@ -44,7 +44,7 @@ def main() -> None:
     s0, c0, w0 = server.total(), time.process_time(), time.perf_counter()
     named = rows = 0
     with wh.reading() as reader:
-        documents = reader.frame(PREVIOUS_DOCUMENTS_SQL, params) if form == "stored" else None
+        documents = StoredDocuments(reader.frame(PREVIOUS_DOCUMENTS_SQL, params)) if form == "stored" else None
         for prospects in reader.chunks(PROSPECTS_SQL, params, key="prospect_key", rows=10_000):
             keys = prospects["prospect_key"]
             chunk = {**params, "first": keys.iloc[0], "last": keys.iloc[-1]}

@@ -33,7 +33,12 @@ from realestate_assets.enrich.pipeline import (
 )
 from realestate_assets.enrich.source_statuses import SourceStatusIds, source_status_sql
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
-from realestate_assets.enrich.stored_provenance import ProvenanceIds, provenance_sql, stored_previous
+from realestate_assets.enrich.stored_provenance import (
+    ProvenanceIds,
+    StoredDocuments,
+    provenance_sql,
+    stored_previous,
+)
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
@@ -62,7 +67,7 @@ def prospect_chunks(wh: Warehouse, params: dict[str, Any], rows: int) -> Iterato
     """The county's prospects, `rows` at a time in key order, each chunk with the previous
     `enrichment` rows of its key range; all in one snapshot of the database."""
     with wh.reading() as reader:
-        documents = reader.frame(PREVIOUS_DOCUMENTS_SQL, params)
+        documents = StoredDocuments(reader.frame(PREVIOUS_DOCUMENTS_SQL, params))
         for prospects in reader.chunks(PROSPECTS_SQL, params, key="prospect_key", rows=rows):
             keys = prospects["prospect_key"]
             yield prospects, stored_previous(reader.frame(PREVIOUS_CHUNK_SQL, {**params, "first": keys.iloc[0],

@@ -391,10 +391,13 @@ class _Previous:
         if isinstance(recorded.dtype, pd.CategoricalDtype):
             # The record, a JSON string in an entry, cannot hold `"source": ` unescaped: whether a
             # row's document names a source is its document's answer.
+            # Only the documents this chunk's rows name (the categories are the county's).
             needles = [f'"source": {json.dumps(name)}' for name in sources]
-            named_by_code = np.array([any(n in text for n in needles) for text in recorded.cat.categories]
-                                     + [False], dtype=bool)  # code -1 (no document): last
-            named = named_by_code[recorded.cat.codes.to_numpy()]
+            codes, texts = recorded.cat.codes.to_numpy(), recorded.cat.categories
+            named_by_code = np.zeros(len(texts) + 1, dtype=bool)  # code -1 (no document): last, False
+            used = np.unique(codes[codes >= 0])
+            named_by_code[used] = [any(n in texts[at] for n in needles) for at in used]
+            named = named_by_code[codes]
             return keys.isin(self._frame["prospect_key"][named]).to_numpy()
         try:  # jsonb text, as the asset reads it
             texts, decoded = pa.array(recorded, type=pa.large_string(), from_pandas=True), False

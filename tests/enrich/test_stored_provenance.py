@@ -165,7 +165,7 @@ def test_previous_rows_in_their_stored_form_read_as_the_rebuilt_documents(databa
     rebuilds per row: which rows may name a source, and each row's provenance; a row without a
     document (NULL id, or an id the documents lack) has none."""
     from realestate_assets.enrich.pipeline import _Previous
-    from realestate_assets.enrich.stored_provenance import stored_previous
+    from realestate_assets.enrich.stored_provenance import StoredDocuments, stored_previous
 
     county = f"pv_{uuid.uuid4().hex[:8]}"
     keys = list(DOCUMENTS)
@@ -199,7 +199,7 @@ def test_previous_rows_in_their_stored_form_read_as_the_rebuilt_documents(databa
         assert stored["provenance_id"].isna().sum() == 1
         k6 = int(stored.loc[stored["prospect_key"] == "k6", "provenance_id"].iloc[0])
         for docs, missing in ((documents, set()), (documents[documents["id"] != k6], {"k6"})):
-            old, new = _Previous(rebuilt), _Previous(stored_previous(stored.copy(), docs))
+            old, new = _Previous(rebuilt), _Previous(stored_previous(stored.copy(), StoredDocuments(docs)))
             every = pd.Series([*keys, "none", "absent"])
             for sources in (["county_assessor"], ["market"], ["attom"], ["attom", "market"], []):
                 want = old.may_name_mask(every, sources) & ~every.isin(missing).to_numpy()
