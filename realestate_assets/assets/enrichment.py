@@ -33,7 +33,12 @@ from realestate_assets.enrich.pipeline import (
 )
 from realestate_assets.enrich.source_statuses import SourceStatusIds, source_status_sql
 from realestate_assets.enrich.sources_config import SourcesConfig, load_sources_config, resolve_api_key
-from realestate_assets.enrich.stored_provenance import ProvenanceIds, provenance_sql
+from realestate_assets.enrich.stored_provenance import (
+    ProvenanceIds,
+    StoredDocuments,
+    provenance_sql,
+    stored_previous,
+)
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
@@ -44,7 +49,16 @@ PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, lat
 # key range).
 PREVIOUS_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
                 f"{provenance_sql('enrichment')}::text AS provenance FROM enrichment WHERE county = :county")
-PREVIOUS_CHUNK_SQL = PREVIOUS_SQL + " AND prospect_key BETWEEN :first AND :last"
+# The streamed step's form, per chunk of prospects (`prospect_chunks`: the chunk's key range): the
+# provenance as the table stores it, its document's id and the row's record, and the county's
+# documents read once (`PREVIOUS_DOCUMENTS_SQL`, a few hundred in a county). Rebuilding every
+# row's ≈600-byte document on the server, sending it and searching it on the client was most of
+# a re-run's work on the previous rows (issue 17); `stored_previous` gives the chunk its
+# documents by id (`pipeline._Previous` reads either form, the same values).
+PREVIOUS_CHUNK_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
+                      "provenance_id, provenance_record FROM enrichment WHERE county = :county "
+                      "AND prospect_key BETWEEN :first AND :last")
+PREVIOUS_DOCUMENTS_SQL = "SELECT id, provenance::text AS provenance FROM enrichment_provenances WHERE county = :county"
 ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
 
@@ -53,10 +67,11 @@ def prospect_chunks(wh: Warehouse, params: dict[str, Any], rows: int) -> Iterato
     """The county's prospects, `rows` at a time in key order, each chunk with the previous
     `enrichment` rows of its key range; all in one snapshot of the database."""
     with wh.reading() as reader:
+        documents = StoredDocuments(reader.frame(PREVIOUS_DOCUMENTS_SQL, params))
         for prospects in reader.chunks(PROSPECTS_SQL, params, key="prospect_key", rows=rows):
             keys = prospects["prospect_key"]
-            yield prospects, reader.frame(PREVIOUS_CHUNK_SQL, {**params, "first": keys.iloc[0],
-                                                               "last": keys.iloc[-1]})
+            yield prospects, stored_previous(reader.frame(PREVIOUS_CHUNK_SQL, {**params, "first": keys.iloc[0],
+                                                                               "last": keys.iloc[-1]}), documents)
 
 
 def write_calls(conn, calls: CallLog, *, county: str, run_id: str) -> int:

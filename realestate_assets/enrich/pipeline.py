@@ -351,27 +351,54 @@ def _rows_of(frame: pd.DataFrame, parcels: pd.Series) -> dict[Any, dict[str, Any
 class _Previous:
     """The partition's previous `enrichment` rows, by prospect key. `provenance` may arrive as
     jsonb text (the asset reads it so): it is decoded only for a prospect whose sources' earlier
-    values may be kept, since decoding every row's ~2 KB was most of a re-run's read (issue 17)."""
+    values may be kept, since decoding every row's ~2 KB was most of a re-run's read (issue 17).
+    Or in its stored form (`stored_provenance.stored_previous`, the streamed step's): the row's
+    document as categorical text, its record apart in `provenance_record` — each distinct
+    document searched once, no document rebuilt per row."""
 
     def __init__(self, frame: pd.DataFrame | None) -> None:
         self._frame = frame if frame is not None and not frame.empty else None
-        self._recorded: dict[str, Any] = {} if self._frame is None else \
-            dict(zip(self._frame["prospect_key"], self._frame["provenance"], strict=True))
+        self._stored = self._frame is not None and "provenance_record" in self._frame.columns
+        self._by_key: dict[str, tuple[Any, Any]] | None = None  # (provenance, record): on first use
         self._rows: dict[str, dict[str, Any]] | None = None
+
+    def _recorded(self, key: str) -> tuple[Any, str | None]:
+        """(the prospect's stored provenance, its record or None); (None, None): no row."""
+        if self._frame is None:
+            return None, None
+        if self._by_key is None:  # only when some prospect goes through enrich_one
+            records = self._frame["provenance_record"] if self._stored else [None] * len(self._frame)
+            self._by_key = dict(zip(self._frame["prospect_key"],
+                                    zip(self._frame["provenance"], records, strict=True), strict=True))
+        recorded, record = self._by_key.get(key, (None, None))
+        return recorded, record if isinstance(record, str) else None
 
     def may_name(self, key: str, sources: Iterable[str]) -> bool:
         """Whether the prospect's previous provenance may have an entry of one of `sources`
         (False only when it certainly has none)."""
-        recorded = self._recorded.get(key)
+        recorded, _ = self._recorded(key)
         if isinstance(recorded, str):  # jsonb's text form is canonical: `"source": "name"`
             return any(f'"source": {json.dumps(name)}' in recorded for name in sources)
         return any(isinstance(e, Mapping) and e.get("source") in sources for e in expand(recorded).values())
 
     def may_name_mask(self, keys: pd.Series, sources: Iterable[str]) -> np.ndarray:
-        """`may_name` for each of `keys`, the jsonb texts searched by Arrow's kernel at once."""
+        """`may_name` for each of `keys`, the jsonb texts searched by Arrow's kernel at once (a
+        stored form's: each distinct document once)."""
         if self._frame is None:
             return np.zeros(len(keys), dtype=bool)
         recorded = self._frame["provenance"]
+        sources = list(sources)
+        if isinstance(recorded.dtype, pd.CategoricalDtype):
+            # The record, a JSON string in an entry, cannot hold `"source": ` unescaped: whether a
+            # row's document names a source is its document's answer.
+            # Only the documents this chunk's rows name (the categories are the county's).
+            needles = [f'"source": {json.dumps(name)}' for name in sources]
+            codes, texts = recorded.cat.codes.to_numpy(), recorded.cat.categories
+            named_by_code = np.zeros(len(texts) + 1, dtype=bool)  # code -1 (no document): last, False
+            used = np.unique(codes[codes >= 0])
+            named_by_code[used] = [any(n in texts[at] for n in needles) for at in used]
+            named = named_by_code[codes]
+            return keys.isin(self._frame["prospect_key"][named]).to_numpy()
         try:  # jsonb text, as the asset reads it
             texts, decoded = pa.array(recorded, type=pa.large_string(), from_pandas=True), False
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # decoded values (tests): looked at below
@@ -382,14 +409,14 @@ class _Previous:
         named = np.where(pd.isna(named), False, named).astype(bool)
         maybe = set(self._frame["prospect_key"][named])
         if decoded:  # no Python per row when every value is text or NULL (the asset's case)
-            sources = list(sources)
             maybe.update(key for key, value in zip(self._frame["prospect_key"], recorded, strict=True)
                          if isinstance(value, Mapping) and self.may_name(key, sources))  # decoded rows (tests)
         return keys.isin(maybe).to_numpy()
 
     def provenance(self, key: str) -> Mapping[str, Any]:
         """{field: entry}, from either stored form; NULL: nothing recorded."""
-        return expand(self._recorded.get(key))
+        recorded, record = self._recorded(key)
+        return expand(recorded, record)
 
     def values(self, key: str) -> Mapping[str, Any]:
         if self._frame is None:

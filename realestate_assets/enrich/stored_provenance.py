@@ -14,6 +14,7 @@ form for the frames the enricher gives its callers).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from realestate_assets.enrich.documents import CountyDocuments
@@ -49,3 +50,36 @@ class ProvenanceIds(CountyDocuments):
         frame["provenance"] = self.ids(frame["provenance"])
         frame.rename(columns={"provenance": "provenance_id"}, inplace=True)
         return frame
+
+
+class StoredDocuments:
+    """A county's provenance documents by id (`(id, provenance)` rows, its JSON text), prepared
+    once for `stored_previous`: the ids sorted, the texts as the categories every chunk shares."""
+
+    def __init__(self, documents: pd.DataFrame) -> None:
+        ids = np.asarray(documents["id"], dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        self.texts = pd.Index(documents["provenance"].to_numpy(dtype=object)[order], dtype=object)
+
+    def codes(self, given: pd.Series) -> np.ndarray:
+        """Each id's position in `texts`; -1 for NULL or an id the county lacks."""
+        codes = np.full(len(given), -1, dtype=np.int64)
+        known = given.notna().to_numpy()
+        if len(self.ids) and known.any():
+            wanted = given[known].to_numpy(dtype=np.int64)
+            at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+            codes[known] = np.where(self.ids[at] == wanted, at, -1)
+        return codes
+
+
+def stored_previous(previous: pd.DataFrame, documents: StoredDocuments) -> pd.DataFrame:
+    """Previous `enrichment` rows read with their `provenance_id` and `provenance_record`, the id
+    replaced by its document's JSON text (`provenance`, categorical: the county's documents once
+    each, a code a row) beside the record, in place: the stored form `pipeline._Previous` reads,
+    whose `expand(text, record)` is the document `PROVENANCE_SQL` gives (NULL or an unknown id: no
+    document, `{}` as there)."""
+    codes = documents.codes(previous.pop("provenance_id"))
+    previous["provenance"] = pd.Categorical.from_codes(codes, categories=documents.texts, validate=False) \
+        if len(documents.texts) else pd.Series(None, index=previous.index, dtype=object)
+    return previous

@@ -156,3 +156,59 @@ def test_the_migration_moves_the_documents_both_ways(fresh_database: str) -> Non
     upgrade(fresh_database, "0063")
     assert query(fresh_database, read) == held
     assert query(fresh_database, "SELECT count(*) FROM enrichment_provenances") == [(len(DOCUMENTS),)]
+
+
+def test_previous_rows_in_their_stored_form_read_as_the_rebuilt_documents(database_url: str) -> None:
+    """The streamed step reads the previous rows' provenance as the table stores it — the id,
+    its document read once per county, the record apart (`stored_previous`, docs/scale.md
+    "Thirty-fourth round (c)") —: `_Previous` answers as from the document `provenance_sql`
+    rebuilds per row: which rows may name a source, and each row's provenance; a row without a
+    document (NULL id, or an id the documents lack) has none."""
+    from realestate_assets.enrich.pipeline import _Previous
+    from realestate_assets.enrich.stored_provenance import StoredDocuments, stored_previous
+
+    county = f"pv_{uuid.uuid4().hex[:8]}"
+    keys = list(DOCUMENTS)
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            texts, records = zip(*(stored_text(expand(DOCUMENTS[k])) for k in keys), strict=True)
+            ids = ProvenanceIds(conn, county).ids(list(texts))
+            for key, id_, record in zip(keys, ids, records, strict=True):
+                cur.execute(
+                    "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
+                    "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
+                    (county, key, int(id_), record),
+                )
+            cur.execute(
+                "INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
+                "VALUES (%s, 'none', '2026-12-01', 'failed')",
+                (county,),
+            )
+        rebuilt = pd.DataFrame(query(
+            database_url,
+            f"SELECT prospect_key, {provenance_sql('e')}::text FROM enrichment e WHERE county = %s ORDER BY 1",
+            (county,)), columns=["prospect_key", "provenance"])
+        stored = pd.DataFrame(query(
+            database_url,
+            "SELECT prospect_key, provenance_id, provenance_record FROM enrichment WHERE county = %s ORDER BY 1",
+            (county,)), columns=["prospect_key", "provenance_id", "provenance_record"])
+        documents = pd.DataFrame(query(
+            database_url, "SELECT id, provenance::text FROM enrichment_provenances WHERE county = %s ORDER BY id DESC",
+            (county,)), columns=["id", "provenance"])
+        assert stored["provenance_id"].isna().sum() == 1
+        k6 = int(stored.loc[stored["prospect_key"] == "k6", "provenance_id"].iloc[0])
+        for docs, missing in ((documents, set()), (documents[documents["id"] != k6], {"k6"})):
+            old, new = _Previous(rebuilt), _Previous(stored_previous(stored.copy(), StoredDocuments(docs)))
+            every = pd.Series([*keys, "none", "absent"])
+            for sources in (["county_assessor"], ["market"], ["attom"], ["attom", "market"], []):
+                want = old.may_name_mask(every, sources) & ~every.isin(missing).to_numpy()
+                assert list(new.may_name_mask(every, sources)) == list(want)
+            assert new.may_name_mask(every, ["attom"]).sum() == 1  # k5's kept entry
+            for key in every:
+                assert new.provenance(key) == ({} if key in missing else old.provenance(key))
+            assert new.provenance("k1")["beds"]["record"] == "kc sale 1"
+    finally:
+        query(database_url, "DELETE FROM enrichment WHERE county = %s", (county,))
+        query(database_url, "DELETE FROM enrichment_provenances WHERE county = %s", (county,))
+        conn.close()
