@@ -10,9 +10,11 @@ where the rows are, without sending them, in one of two ways:
   touches only changed rows) leaves both alone. A scan of two system columns: cheap at 1M rows.
 * the rows of a query (`queries`), for a table whose other columns change under the stage's
   feet (a prospect's lifecycle `status`, advanced by later stages, must not make `prospects`
-  look changed to `enrichment`): the row count and the sum of a 64-bit hash of each row's text
-  over exactly the columns read (any changed, added or removed row changes it, barring a 2⁻⁶⁴
-  collision). Dearer: about 7 µs a row on this busy machine.
+  look changed to `enrichment`): the row count and the sum of a 64-bit hash of each row over
+  exactly the columns read (any changed, added or removed row changes it, barring a 2⁻⁶⁴
+  collision). The row is hashed by its columns' own hash functions (`hash_record_extended`,
+  PostgreSQL 14+), not through its text: 111 against 261 ms for a million five-column rows
+  (issue 17, thirty-fourth round: the part of an unchanged re-run that grows with the county).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[
     with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
         parts: dict[str, Any] = dict(zip(tables, _slice_states(cur, tables, params), strict=True))
         for query in queries:
-            cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(_q::text, 0)), 0)::text "
+            cur.execute(f"SELECT count(*), coalesce(sum(hash_record_extended(_q, 0)), 0)::text "
                         f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
             parts[query] = list(cur.fetchone())
     payload = {"inputs": parts, "settings": settings or {}, "code": code_version()}
