@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import pandas as pd
 import psycopg2
@@ -45,6 +47,22 @@ DOCUMENTS = {
 }
 
 
+def insert_stored_rows(cur: Any, county: str, keys: Sequence[str], ids: Sequence[Any],
+                       records: Sequence[str | None]) -> None:
+    """`enrichment` rows in their stored form (each key's document id and record), and one
+    failed row without provenance (`none`)."""
+    for key, id_, record in zip(keys, ids, records, strict=True):
+        cur.execute(
+            "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
+            "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
+            (county, key, int(id_), record),
+        )
+    cur.execute(
+        "INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
+        "VALUES (%s, 'none', '2026-12-01', 'failed')",
+        (county,),
+    )
+
 def test_readers_rebuild_the_document_the_column_held(database_url: str) -> None:
     """The writer's documents (a chunk's texts, dictionary-encoded as the local shortcut gives
     them), the rows' records beside their ids; `provenance_sql` gives back each row's document,
@@ -71,17 +89,7 @@ def test_readers_rebuild_the_document_the_column_held(database_url: str) -> None
             )
             ids = frame["provenance_id"].to_numpy()
             assert ids[0] == ids[1] and len(set(ids)) == len(distinct)
-            for key, id_, record in zip(keys, ids, records, strict=True):
-                cur.execute(
-                    "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
-                    "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
-                    (county, key, int(id_), record),
-                )
-            cur.execute(
-                "INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
-                "VALUES (%s, 'none', '2026-12-01', 'failed')",
-                (county,),
-            )
+            insert_stored_rows(cur, county, keys, ids, records)
             again = ProvenanceIds(conn, county)  # a re-run whose rows name only the first document
             assert list(again.ids(texts[:1])) == [ids[0]]  # found, not added
         got = dict(
@@ -174,17 +182,7 @@ def test_previous_rows_in_their_stored_form_read_as_the_rebuilt_documents(databa
         with conn, conn.cursor() as cur:
             texts, records = zip(*(stored_text(expand(DOCUMENTS[k])) for k in keys), strict=True)
             ids = ProvenanceIds(conn, county).ids(list(texts))
-            for key, id_, record in zip(keys, ids, records, strict=True):
-                cur.execute(
-                    "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "
-                    "provenance_record) VALUES (%s, %s, '2026-12-01', 'enriched', %s, %s)",
-                    (county, key, int(id_), record),
-                )
-            cur.execute(
-                "INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
-                "VALUES (%s, 'none', '2026-12-01', 'failed')",
-                (county,),
-            )
+            insert_stored_rows(cur, county, keys, ids, records)
         rebuilt = pd.DataFrame(query(
             database_url,
             f"SELECT prospect_key, {provenance_sql('e')}::text FROM enrichment e WHERE county = %s ORDER BY 1",
