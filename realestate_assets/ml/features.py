@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from realestate_assets.db.copy_io import DATE_DTYPE
 from realestate_assets.market.index import HedonicIndex
 from realestate_assets.text_keys import key_positions
 
@@ -27,8 +27,6 @@ from realestate_assets.text_keys import key_positions
 EXPENSE_RATIO = 0.40
 
 NAN_RULE = "NaN when an input is missing (never imputed)"
-# Dates as a chunk read with Arrow's text and dates holds them (db/copy_io.py's `DATE_DTYPE`).
-ARROW_DATE = pd.ArrowDtype(pa.date32())
 
 
 @dataclass(frozen=True)
@@ -164,7 +162,7 @@ def _flag(values: pd.Series) -> pd.Series:
 def _dates(values: pd.Series | np.ndarray) -> np.ndarray:
     """`pd.to_datetime(values)` as a datetime64[ns] array (NaT for a missing date; a zoned time at
     its wall-clock time, as `month_start` takes it); Arrow's dates without a `datetime.date` a value."""
-    if isinstance(values, pd.Series) and values.dtype == ARROW_DATE:  # Arrow's days (`read_frames`' arrow)
+    if isinstance(values, pd.Series) and values.dtype == DATE_DTYPE:  # Arrow's days (`read_frames`' arrow)
         return values.array.__arrow_array__().to_numpy().astype("datetime64[ns]")  # null → NaT
     converted = pd.DatetimeIndex(pd.to_datetime(values))
     return (converted if converted.tz is None else converted.tz_localize(None)).to_numpy(dtype="datetime64[ns]")
