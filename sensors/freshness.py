@@ -41,6 +41,7 @@ import dagster as dg
 
 from partitions.tenants import is_tenant_partitioned
 from realestate_assets.activity import Cadence, county_activity, discovery_cadence
+from realestate_assets.assets.common import latest_materialization
 from realestate_assets.config_models import (
     PARTITION_KEY,
     ConfigError,
@@ -178,9 +179,8 @@ def _kind(asset_name: str) -> str:
 
 
 def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, county: str) -> datetime | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[county]), limit=1).records
-    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+    record = latest_materialization(instance, key, county)
+    return datetime.fromtimestamp(record.timestamp, UTC) if record is not None else None
 
 
 def _freshness_check(assets_def: dg.AssetsDefinition, key: dg.AssetKey, training_cron: str,

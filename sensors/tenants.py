@@ -22,6 +22,7 @@ import dagster as dg
 
 from partitions.tenants import TENANT, county_tenant_key
 from realestate_assets.accounts import quotas
+from realestate_assets.assets.common import latest_materialization
 from resources import WarehouseResource
 
 TENANT_RUN_ASSETS = [dg.AssetKey("packets"), dg.AssetKey("emails")]
@@ -110,9 +111,8 @@ def run_request(due: Due) -> dg.RunRequest:
 
 
 def latest_storage_id(instance: dg.DagsterInstance, asset: str, partition: str) -> int | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records
-    return records[0].storage_id if records else None
+    record = latest_materialization(instance, dg.AssetKey(asset), partition)
+    return record.storage_id if record is not None else None
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, checks: Iterable[dg.AssetCheckKey], county: str) -> str:

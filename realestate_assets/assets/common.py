@@ -180,14 +180,19 @@ def reported(context: dg.AssetExecutionContext, result: dg.MaterializeResult) ->
             blocking=spec.blocking, partition=context.partition_key if spec.partitions_def is not None else None)
 
 
+def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dg.EventLogRecord | None:
+    """The asset partition's latest materialization record, or None: one event-log look-up."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+    return records[0] if records else None
+
+
 def _target(context: dg.AssetExecutionContext) -> AssetCheckEvaluationTargetMaterializationData | None:
     """The partition's latest materialization as a check evaluation's target, as Dagster 1.13
     finds it for a partitioned step (`AssetCheckResult._get_partitioned_target_materialization_data`)."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1).records
-    if not records:
+    mat = latest_materialization(context.instance, context.asset_key, context.partition_key)
+    if mat is None:
         return None
-    mat = records[0]
     return AssetCheckEvaluationTargetMaterializationData(
         run_id=mat.event_log_entry.run_id, storage_id=mat.storage_id, timestamp=mat.timestamp)
 

@@ -19,7 +19,13 @@ from typing import Any
 
 import dagster as dg
 
-from realestate_assets.assets.common import COLUMN_SCHEMA, Reported, reported, table_metadata
+from realestate_assets.assets.common import (
+    COLUMN_SCHEMA,
+    Reported,
+    latest_materialization,
+    reported,
+    table_metadata,
+)
 from realestate_assets.db.input_fingerprints import (
     inputs_digest,
     loaded_slice_state,
@@ -111,11 +117,10 @@ def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, param
 
 
 def _latest_metadata(context: dg.AssetExecutionContext) -> dict[str, Any] | None:
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1).records
-    if not records or records[0].asset_materialization is None:
+    record = latest_materialization(context.instance, context.asset_key, context.partition_key)
+    if record is None or record.asset_materialization is None:
         return None
-    return dict(records[0].asset_materialization.metadata)
+    return dict(record.asset_materialization.metadata)
 
 
 def _value(entry: Any) -> Any:
