@@ -43,21 +43,21 @@ from resources import PlatformResource, SourceCredentialsResource, WarehouseReso
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
                  "FROM prospects WHERE county = :county")
+# A previous row's columns but its provenance and source statuses (not read back).
+PREVIOUS_COLUMNS = ", ".join(c for c in ENRICHMENT_COLUMNS if c not in ("provenance", "source_status"))
 # The provenance as jsonb text (its document, the row's record in: stored_provenance.PROVENANCE_SQL),
-# decoded only where a source's earlier values may be kept (enrich/pipeline.py::_Previous); the
-# source statuses are not read back. Read per chunk of prospects (`prospect_chunks`: the chunk's
-# key range).
-PREVIOUS_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
-                f"{provenance_sql('enrichment')}::text AS provenance FROM enrichment WHERE county = :county")
+# decoded only where a source's earlier values may be kept (enrich/pipeline.py::_Previous): the
+# partition's previous rows read whole.
+PREVIOUS_SQL = (f"SELECT {PREVIOUS_COLUMNS}, {provenance_sql('enrichment')}::text AS provenance "
+                "FROM enrichment WHERE county = :county")
 # The streamed step's form, per chunk of prospects (`prospect_chunks`: the chunk's key range): the
 # provenance as the table stores it, its document's id and the row's record, and the county's
 # documents read once (`PREVIOUS_DOCUMENTS_SQL`, a few hundred in a county). Rebuilding every
 # row's ≈600-byte document on the server, sending it and searching it on the client was most of
 # a re-run's work on the previous rows (issue 17); `stored_previous` gives the chunk its
 # documents by id (`pipeline._Previous` reads either form, the same values).
-PREVIOUS_CHUNK_SQL = (f"SELECT {', '.join(c for c in ENRICHMENT_COLUMNS if c not in ('provenance', 'source_status'))}, "
-                      "provenance_id, provenance_record FROM enrichment WHERE county = :county "
-                      "AND prospect_key BETWEEN :first AND :last")
+PREVIOUS_CHUNK_SQL = (f"SELECT {PREVIOUS_COLUMNS}, provenance_id, provenance_record FROM enrichment "
+                      "WHERE county = :county AND prospect_key BETWEEN :first AND :last")
 PREVIOUS_DOCUMENTS_SQL = "SELECT id, provenance::text AS provenance FROM enrichment_provenances WHERE county = :county"
 ROLL_SQL = (f"SELECT {', '.join(ASSESSOR_COLUMNS)} FROM assessor_roll "
             "WHERE county = :county ORDER BY source, parcel_id")
