@@ -224,16 +224,19 @@ def _format_validation_error(path: Path | str, error: ValidationError) -> str:
 
 # Each config file's last parse, by path: (the text parsed, what it gave). A run reads the same
 # files again and again (its county twice a step and twice more in each freshness check,
-# scoring.yaml in three steps) and parsing is the cost (≈2 ms a county file, ≈5 ms scoring.yaml,
-# pure-Python YAML), not reading the few KB of text (issue 17: fixed costs per step). Keyed by
-# the text itself, not the file's mtime: the file is read every time, so an edit (however soon
+# scoring.yaml in three steps, enrichment_sources.yaml in `enrichment`) and parsing is the cost
+# (≈2 ms a county file, ≈5 ms scoring.yaml, ≈3 ms enrichment_sources.yaml: pure-Python YAML),
+# not reading the few KB of text (issue 17: fixed costs per step). Keyed by the text itself, not the file's mtime: the file is read every time, so an edit (however soon
 # after the last read, whatever the file system's timestamp granularity) is parsed at the next
 # read, and the cache never answers with an older file's content.
 _PARSED: dict[Path, tuple[str, Any]] = {}
 _PARSED_MAX = 256  # files; a process that reads more (tests' temporary directories) starts over
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A config file's parsed YAML (a copy: see `_PARSED`); `ConfigError` when unreadable or invalid.
+    The one reader of the config directory's YAML files (county files, scoring.yaml,
+    enrichment_sources.yaml)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -254,7 +257,7 @@ def _read_yaml(path: Path) -> Any:
 
 def county_file_data(path: Path) -> dict[str, Any]:
     """A county file's mapping, its key the file stem (not validated yet)."""
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     if "key" in data and data["key"] != path.stem:
@@ -884,7 +887,7 @@ class CampaignsConfig(Strict):
 
 
 def _load_model(path: Path, model: type[BaseModel]) -> Any:
-    data = _read_yaml(path) if path.exists() else {}
+    data = read_yaml(path) if path.exists() else {}
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
