@@ -226,9 +226,10 @@ def _format_validation_error(path: Path | str, error: ValidationError) -> str:
 # files again and again (its county twice a step and twice more in each freshness check,
 # scoring.yaml in three steps, enrichment_sources.yaml in `enrichment`) and parsing is the cost
 # (≈2 ms a county file, ≈5 ms scoring.yaml, ≈3 ms enrichment_sources.yaml: pure-Python YAML),
-# not reading the few KB of text (issue 17: fixed costs per step). Keyed by the text itself, not the file's mtime: the file is read every time, so an edit (however soon
-# after the last read, whatever the file system's timestamp granularity) is parsed at the next
-# read, and the cache never answers with an older file's content.
+# not reading the few KB of text (issue 17: fixed costs per step). Keyed by the text itself, not
+# the file's mtime: the file is read every time, so an edit (however soon after the last read,
+# whatever the file system's timestamp granularity) is parsed at the next read, and the cache
+# never answers with an older file's content.
 _PARSED: dict[Path, tuple[str, Any]] = {}
 _PARSED_MAX = 256  # files; a process that reads more (tests' temporary directories) starts over
 
