@@ -11,10 +11,15 @@ import pytest
 from realestate_assets.assets import unchanged
 from realestate_assets.assets.common import rows_after_sync, slice_rows
 from realestate_assets.assets.enrichment import PROSPECTS_SQL, outside_sources_called
-from realestate_assets.db.input_fingerprints import inputs_digest, loaded_slice_state, slice_state, slice_states
+from realestate_assets.db.input_fingerprints import inputs_digest, loaded_slice_state, read_slices
 from realestate_assets.db.warehouse import AuditResult, SyncStats, Warehouse, sync_partition
 from realestate_assets.enrich.sources_config import load_sources_config
 from tests.scale_rows import prospect_rows
+
+
+def slice_state(warehouse: Warehouse, table: str, params: dict[str, str]) -> str | None:
+    """The slice's state as read now ("count@sum of xmin")."""
+    return read_slices(warehouse, [table], params)[table][1]
 
 
 def test_digests_follow_the_rows_read_and_ignore_the_rest(warehouse: Warehouse) -> None:
@@ -28,8 +33,8 @@ def test_digests_follow_the_rows_read_and_ignore_the_rest(warehouse: Warehouse) 
                            keys=["prospect_key"])
 
     def digests() -> tuple[str, str]:
-        return (inputs_digest(warehouse, params, tables=["prospects"]),
-                inputs_digest(warehouse, params, queries=[PROSPECTS_SQL]))
+        return (inputs_digest(warehouse, params, tables=["prospects"]).digest,
+                inputs_digest(warehouse, params, queries={PROSPECTS_SQL: ["prospects"]}).digest)
 
     sync(frame)
     whole, columns = digests()
@@ -44,13 +49,14 @@ def test_digests_follow_the_rows_read_and_ignore_the_rest(warehouse: Warehouse) 
     moved.loc[3, "latitude"] += 0.01
     sync(moved)
     assert digests()[1] != columns
-    assert inputs_digest(warehouse, params, queries=[PROSPECTS_SQL], settings={"x": 1}) != digests()[1]
+    assert inputs_digest(warehouse, params, queries={PROSPECTS_SQL: ["prospects"]},
+                         settings={"x": 1}).digest != digests()[1]
     state = slice_state(warehouse, "prospects", params)
     sync(moved.iloc[1:])  # a row no longer produced
     assert slice_state(warehouse, "prospects", params) != state
-    # Several slices in one statement: each as read alone ("count@sum of xmin"), in order.
-    assert slice_states(warehouse, ["prospects", "sales", "prospects"], params) == [
-        slice_state(warehouse, "prospects", params), "0@0", slice_state(warehouse, "prospects", params)]
+    # Several slices in one statement: each as read alone ("count@sum of xmin").
+    assert {t: s for t, (_, s) in read_slices(warehouse, ["prospects", "sales"], params).items()} == {
+        "prospects": slice_state(warehouse, "prospects", params), "sales": "0@0"}
     assert slice_state(warehouse, "prospects", params).startswith(f"{len(moved) - 1}@")
     with warehouse.transaction() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), coalesce(sum(xmin::text::bigint), 0) FROM prospects WHERE county = %s",
@@ -81,7 +87,8 @@ def test_rows_after_a_sync_are_the_staged_rows_unless_held_back(warehouse: Wareh
 def test_a_first_loads_slice_state_is_known_without_a_scan(warehouse: Warehouse,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """`prospects` writes two first loads in one transaction: their states after the commit are
-    what the scan reads (`slice_state`), from the loads alone (`written_slice` reads nothing);
+    what the scan reads (`read_slices`), from the loads alone (`written_slice` reads nothing), with
+    the version keys read in the loads' transaction;
     an upsert, or a load a blocking audit held back, is scanned as before."""
     county = f"fp_{uuid.uuid4().hex[:6]}"  # an empty slice: a first load
     params = {"county": county}
@@ -99,22 +106,24 @@ def test_a_first_loads_slice_state_is_known_without_a_scan(warehouse: Warehouse,
         raise AssertionError("a first load's state was read from the table")
 
     with monkeypatch.context() as patched:
-        patched.setattr(unchanged, "_output_state", no_scan)
-        assert unchanged.written_slice(warehouse, "prospects", params, companions=["prospect_sources"],
-                                       writes=[loaded, linked]) == scanned == (50, scanned[1])
+        patched.setattr(unchanged, "read_slices", no_scan)
+        known = unchanged.written_slice(warehouse, "prospects", params, companions=["prospect_sources"],
+                                        writes=[loaded, linked])
+    assert known == scanned and known.rows == 50 and None not in known.slices["prospects"]
     # An upsert (some rows keep their `xmin`) is no first load: the slice is scanned.
     with warehouse.transaction() as conn:
         upsert = sync_partition(conn, "prospects", prospect_rows(50).iloc[5:], county=county, keys=["prospect_key"])
     assert upsert.loaded_xmin is None and loaded_slice_state(upsert) is None
-    assert unchanged.written_slice(warehouse, "prospects", params, writes=[upsert]) == (
-        45, slice_state(warehouse, "prospects", params))
+    after = unchanged.written_slice(warehouse, "prospects", params, writes=[upsert])
+    assert (after.rows, after.state) == (45, slice_state(warehouse, "prospects", params))
     # A first load a blocking audit held back leaves the slice as it was (empty): scanned too.
     other = {"county": f"fp_{uuid.uuid4().hex[:6]}"}
     with warehouse.transaction() as conn:
         held = sync_partition(conn, "prospects", prospect_rows(50), county=other["county"], keys=["prospect_key"],
                               audit=lambda conn, stage: [AuditResult("gate", False, "", blocking=True)])
     assert not held.published and held.loaded_xmin is None
-    assert unchanged.written_slice(warehouse, "prospects", other, writes=[held]) == (0, "0@0")
+    emptied = unchanged.written_slice(warehouse, "prospects", other, writes=[held])
+    assert (emptied.rows, emptied.state) == (0, "0@0")
     # An empty first load: no row, the state of an empty slice.
     with warehouse.transaction() as conn:
         empty = sync_partition(conn, "prospects", prospect_rows(50).iloc[:0], county=other["county"],

@@ -277,9 +277,10 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     params = partition_params(context, platform)
     # The prospects are a function of the county's sales and listings (every row of both slices),
     # the code, and, for the checks, the bounding box: unchanged, nothing is read or rewritten.
-    digest = input_fingerprint(wh, params, tables=["sales", "listings"],
-                               settings={"bounding_box": county.bounding_box.model_dump(mode="json")})
-    if (same := unchanged(context, wh, "prospects", params, digest, companions=PROSPECT_OUTPUTS[1:])) is not None:
+    inputs = input_fingerprint(context, wh, "prospects", params, tables=["sales", "listings"],
+                               settings={"bounding_box": county.bounding_box.model_dump(mode="json")},
+                               companions=PROSPECT_OUTPUTS[1:])
+    if (same := unchanged(context, wh, params, inputs)) is not None:
         yield from same
         return
     sold = wh.frame("SELECT source, sale_id, parcel_id, sale_date, source_ref, latitude, longitude, use_type, "
@@ -306,11 +307,10 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
         matched_on = links["matched_on"].value_counts().to_dict() if len(links) else {}
         link_stats = linked.result()
         stats = sync_partition(conn, "prospects", frame, county=county.key, keys=["prospect_key"])
-    rows, state = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:],
-                                writes=[stats, link_stats])
-    yield from remember(context, wh, "prospects", params, digest, dg.MaterializeResult(
+    written = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:], writes=[stats, link_stats])
+    yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "prospects", rows,
+            wh, "prospects", written.rows,
             lineage={"parcel_id": [("sales", "parcel_id")],
                      "latitude": [("sales", "latitude"), ("listings", "latitude")],
                      "longitude": [("sales", "longitude"), ("listings", "longitude")],
@@ -321,7 +321,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
             records_merged_into_existing=round(duplicate_rate, 5),
             matched_on=dg.MetadataValue.json(matched_on)),
         check_results=checks,
-    ), state=state)
+    ), written=written)
 
 
 def _prospect_checks(frame: pd.DataFrame, county: CountyConfig) -> list[dg.AssetCheckResult]:

@@ -147,13 +147,15 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     sources: SourcesConfig = load_sources_config(platform.config_path / "enrichment_sources.yaml")
     comps = CompsSettings.from_scoring(platform.scoring())
     calling = outside_sources_called(sources, secrets)
-    digest = None
+    inputs = None
     if not calling:  # only then do the county's own rows determine the output
-        digest = input_fingerprint(wh, params, tables=["assessor_roll", "sales"], queries=[PROSPECTS_SQL], settings={
-            "sources": sources.model_dump(mode="json"), "comps": comps.model_dump(mode="json"),
-            "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
-            "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
-        if (same := unchanged(context, wh, "enrichment", params, digest)) is not None:
+        inputs = input_fingerprint(
+            context, wh, "enrichment", params, tables=["assessor_roll", "sales"],
+            queries={PROSPECTS_SQL: ["prospects"]},
+            settings={"sources": sources.model_dump(mode="json"), "comps": comps.model_dump(mode="json"),
+                      "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
+                      "date": str(date.today())})  # kept values turn stale by the calendar (provenance)
+        if (same := unchanged(context, wh, params, inputs)) is not None:
             yield from same
             return
     roll = wh.frame(ROLL_SQL, params)
@@ -197,10 +199,10 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     call_rows = [c.as_row() for c in calls.calls]
     cache_hits = sum(r["cache_hit"] for r in call_rows)
     # The row count and what `remember` records (a first load's from the load, not a scan).
-    rows, state = written_slice(wh, "enrichment", params, writes=[stats])
+    written = written_slice(wh, "enrichment", params, writes=[stats])
     result = dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "enrichment", rows, **sync_metadata(stats),
+            wh, "enrichment", written.rows, **sync_metadata(stats),
             lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
                                                   "use_type", "neighborhood")}
             | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],
@@ -235,14 +237,13 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
                   stale_fields_by_source=dg.MetadataValue.json(fresh["stale_fields_by_source"])),
         ],
     )
-    if digest is None:  # outside sources answered: never skipped, say why
+    if inputs is None:  # outside sources answered: never skipped, say why
         yield from reported(context, dg.MaterializeResult(
             metadata={**(result.metadata or {}), "unchanged": False,
                       "never_skipped_because": f"outside sources called: {calling}"},
             check_results=result.check_results))
         return
-    yield from remember(context, wh, "enrichment", params, digest, result, published=stats.published,
-                    state=state)
+    yield from remember(context, wh, params, inputs, result, published=stats.published, written=written)
 
 
 def outside_sources_called(sources: SourcesConfig, secrets: dict[str, str]) -> list[str]:

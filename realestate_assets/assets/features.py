@@ -19,8 +19,7 @@ from realestate_assets.assets.common import (
     snapshot,
     table_metadata,
 )
-from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged
-from realestate_assets.db.input_fingerprints import loaded_slice_state
+from realestate_assets.assets.unchanged import input_fingerprint, remember, unchanged, written_slice
 from realestate_assets.db.warehouse import sync_partition
 from realestate_assets.market.index import INDEX_SALE_COLUMNS
 from realestate_assets.market.stored import store_index
@@ -74,8 +73,9 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
     # listing fields (other columns change with the lifecycle), the code: features are a pure
     # function of them.
-    digest = input_fingerprint(wh, params, tables=["enrichment", "sales"], queries=[LOCATIONS_SQL])
-    if (same := unchanged(context, wh, "features", params, digest)) is not None:
+    inputs = input_fingerprint(context, wh, "features", params, tables=["enrichment", "sales"],
+                               queries={LOCATIONS_SQL: ["prospects"]})
+    if (same := unchanged(context, wh, params, inputs)) is not None:
         yield from same
         return
     # The county-wide inputs every chunk needs, made side by side (issue 17: one after the other
@@ -113,7 +113,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
         expectations = tally.required.result()
     available = availability_of(tally.present, tally.rows)
     missing_share = missing_shares(tally.present, tally.rows)
-    yield from remember(context, wh, "features", params, digest, dg.MaterializeResult(
+    yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
             wh, "features", stats.rows,
             lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],
@@ -135,7 +135,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
             check("every_enriched_prospect_has_features", tally.rows == tally.enriched,
                   f"{tally.rows} feature rows for {tally.enriched} enriched prospects"),
         ],
-    ), published=stats.published, state=loaded_slice_state(stats))  # a first load's: no scan (else None: scanned)
+    ), published=stats.published, written=written_slice(wh, "features", params, writes=[stats]))
 
 
 

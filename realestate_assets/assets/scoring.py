@@ -255,10 +255,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # Inputs: the feature rows, the sales (the last-sale flags), which prospect is which parcel,
     # the active models (by artifact sha256) and the scoring config; the scores are a pure
     # function of them (and the code).
-    digest = input_fingerprint(wh, params, tables=["features", "sales"],
-                               queries=[PARCEL_OF_SQL, ACTIVE_MODELS_SQL],
+    inputs = input_fingerprint(context, wh, "scores", params, tables=["features", "sales"],
+                               queries={PARCEL_OF_SQL: ["prospects"], ACTIVE_MODELS_SQL: ["ml_models"]},
                                settings={"scoring": scoring.model_dump(mode="json")})
-    if (same := unchanged(context, wh, "scores", params, digest)) is not None:
+    if (same := unchanged(context, wh, params, inputs)) is not None:
         yield from same
         return
     try:
@@ -311,10 +311,10 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     candidates = score >= scoring.packet_threshold
     values = score.to_numpy(dtype=float)
     # The row count and what `remember` records (a first load's from the load, not a scan).
-    rows, state = written_slice(wh, "scores", params, writes=[stats])
-    yield from remember(context, wh, "scores", params, digest, dg.MaterializeResult(
+    written = written_slice(wh, "scores", params, writes=[stats])
+    yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "scores", rows, **sync_metadata(stats),
+            wh, "scores", written.rows, **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
                                                                       "baths", "bldg_grade", "age_years")],
                      "sale_probability_12m": [("features", "years_since_last_sale"),
@@ -351,7 +351,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                                        "score histogram")),
             top_10=dg.MetadataValue.md(top_table(scored.best(10)))),
         check_results=audit_checks(stats),
-    ), published=stats.published, state=state)
+    ), published=stats.published, written=written)
 
 @county_asset(
     deps=[scores],

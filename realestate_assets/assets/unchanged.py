@@ -4,8 +4,9 @@ its partition reports the partition unchanged instead of recomputing it (issue 1
 Each stage computes `inputs_digest` (db/input_fingerprints.py) over the rows it reads, the
 settings it applies and the code version BEFORE it reads, so inputs that change during the run
 can only make the next run recompute. `remember` records the digest, the state of the written
-slice and the check results on the materialization (metadata); `unchanged` finds the
-partition's latest materialization and, when the digest and the slice state are the same,
+slice, each slice's version key and the check results on the materialization (metadata); the
+next run reads the partition's latest materialization first (`input_fingerprint`), reads again
+only the slices whose versions moved, and `unchanged`, when the digest and the slice state are the same,
 answers with a materialization that says `unchanged: true` and re-reports the recorded checks
 (the same inputs give the same rows, so the same results). Nothing is read or rewritten.
 A write held back by a blocking audit is not remembered: the next run recomputes.
@@ -15,6 +16,7 @@ Both answer as `reported` yields: the materialization, then each check result on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -27,35 +29,54 @@ from realestate_assets.assets.common import (
     table_metadata,
 )
 from realestate_assets.db.input_fingerprints import (
+    Fingerprint,
     inputs_digest,
     loaded_slice_state,
+    read_slices,
     slice_rows_of,
-    slice_state,
-    slice_states,
+    written_state,
 )
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 
 FINGERPRINT = "input_fingerprint"
 SLICE_STATE = "output_slice_state"
+SLICES = "slice_versions"  # each slice read and its version key (db/slice_versions.py), for the next run
 CHECKS = "recorded_checks"
 
 
-def input_fingerprint(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
-                      queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
+@dataclass(frozen=True)
+class Inputs:
+    """A stage's fingerprint now, and what the partition's latest materialization recorded."""
+
+    table: str
+    companions: tuple[str, ...]
+    fingerprint: Fingerprint
+    previous: dict[str, Any] | None
+
+
+def input_fingerprint(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any], *,
+                      tables: Sequence[str] = (), queries: Mapping[str, Sequence[str]] | None = None,
+                      settings: Mapping[str, Any] | None = None, companions: Sequence[str] = ()) -> Inputs:
     """The stage's inputs as one digest: whole slices of `tables` it reads all of, the rows of
-    `queries` over tables other stages also write, its `settings`, the code."""
-    return inputs_digest(wh, params, tables=tables, queries=queries, settings=settings)
-
-
-def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],
-              digest: str, companions: Sequence[str] = ()) -> Reported | None:
-    """The partition reported unchanged, or None when it has to be computed. `companions`: other
-    tables the stage writes in the same transaction (`prospect_sources`), whose slices must be
-    as it left them too."""
+    `queries` (each with the tables it reads) over tables other stages also write, its `settings`,
+    the code. Its output `table` (and `companions`: other tables the stage writes in the same
+    transaction, `prospect_sources`) is read alongside. A slice whose version did not move since
+    the last computing run recorded it is that run's record, not read again."""
     previous = _latest_metadata(context)
-    if previous is None or _value(previous.get(FINGERPRINT)) != digest:
+    known = _value(previous.get(SLICES)) if previous is not None else None
+    fingerprint = inputs_digest(wh, params, tables=tables, queries=queries, settings=settings,
+                                outputs=[table, *companions], known=known if isinstance(known, dict) else None)
+    return Inputs(table, tuple(companions), fingerprint, previous)
+
+
+def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, params: Mapping[str, Any],
+              inputs: Inputs) -> Reported | None:
+    """The partition reported unchanged, or None when it has to be computed: the inputs' digest is
+    the one recorded, and the output slices are as the computing run left them."""
+    previous, fingerprint, table = inputs.previous, inputs.fingerprint, inputs.table
+    if previous is None or _value(previous.get(FINGERPRINT)) != fingerprint.digest:
         return None
-    state = _output_state(wh, table, params, companions)
+    state = fingerprint.output_state
     if _value(previous.get(SLICE_STATE)) != state:
         return None
     recorded = _value(previous.get(CHECKS)) or []
@@ -72,43 +93,53 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, table: str, para
     schema = _value(previous.get(COLUMN_SCHEMA))
     metadata = table_metadata(wh, table, rows, schema=schema if isinstance(schema, dg.TableSchema) else None,
                               unchanged=True, computed_at=when,
-                              **{FINGERPRINT: digest, SLICE_STATE: state,
+                              **{FINGERPRINT: fingerprint.digest, SLICE_STATE: state,
+                                 SLICES: dg.MetadataValue.json({**fingerprint.inputs, **fingerprint.outputs}),
                                  CHECKS: dg.MetadataValue.json(recorded)})
     context.log.info(f"{table} {context.partition_key}: inputs unchanged since {when}; nothing recomputed")
     return reported(context, dg.MaterializeResult(metadata=metadata, check_results=checks))
 
 
+@dataclass(frozen=True)
+class Written:
+    """An output slice after the write: its rows (the metadata's row count; after a held-back
+    write, the previous rows) and each table's [version key, state] (what `remember` records)."""
+
+    rows: int
+    slices: dict[str, list[str | None]]
+
+    @property
+    def state(self) -> str:
+        return written_state(self.slices)
+
+
 def written_slice(wh: Warehouse, table: str, params: Mapping[str, Any],
-                  companions: Sequence[str] = (), writes: Sequence[SyncStats] = ()) -> tuple[int, str]:
-    """The output slice after the write, read once: its rows (the metadata's row count; after a
-    held-back write, the previous rows) and its state (what `remember` records), with the
-    `companions`' (see `unchanged`). `writes`: the committed writes of `table` and of each
-    companion, in that order; when every one was a first load, the states are known from them
-    and nothing is read (two scans of a million rows after `prospects`' commit, issue 17)."""
+                  companions: Sequence[str] = (), writes: Sequence[SyncStats] = ()) -> Written:
+    """The output slice after the write, read once, with the `companions`' (see `input_fingerprint`).
+    `writes`: the committed writes of `table` and of each companion, in that order; when every one
+    was a first load, the states (and their version keys, read in each write's transaction) are
+    known from them and nothing is read (two scans of a million rows after `prospects`' commit,
+    issue 17)."""
+    names = [table, *companions]
     loaded = [loaded_slice_state(stats) for stats in writes]
-    if len(loaded) == 1 + len(companions) and None not in loaded:
-        state = ";".join(s for s in loaded if s is not None)
+    if len(loaded) == len(names) and None not in loaded:
+        slices = {name: [stats.slice_version, state] for name, stats, state in zip(names, writes, loaded, strict=True)}
     else:
-        state = _output_state(wh, table, params, companions)
-    return slice_rows_of(state), state
+        slices = read_slices(wh, names, params)
+    return Written(slice_rows_of(str(next(iter(slices.values()))[1])), slices)
 
 
-def _output_state(wh: Warehouse, table: str, params: Mapping[str, Any], companions: Sequence[str]) -> str:
-    """The slice states of `table` then of each companion, `;`-joined (the count `slice_rows_of`
-    reads is the table's, first): one statement for all of them."""
-    return ";".join(slice_states(wh, [table, *companions], params))
-
-
-def remember(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any],
-             digest: str, result: dg.MaterializeResult, published: bool = True,
-             state: str | None = None) -> Reported:
-    """`result` with the digest, the slice's state (`state` when the caller read it already,
+def remember(context: dg.AssetExecutionContext, wh: Warehouse, params: Mapping[str, Any], inputs: Inputs,
+             result: dg.MaterializeResult, published: bool = True, written: Written | None = None) -> Reported:
+    """`result` with the digest, the output slices (`written` when the caller read them already,
     `written_slice`) and its checks recorded for the next run (only when the rows were published)."""
     extra: dict[str, Any] = {"unchanged": False}
     if published:
+        written = written or written_slice(wh, inputs.table, params, inputs.companions)
         checks = [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value,
                    "description": c.description or ""} for c in result.check_results or ()]
-        extra.update({FINGERPRINT: digest, SLICE_STATE: state or slice_state(wh, table, params),
+        extra.update({FINGERPRINT: inputs.fingerprint.digest, SLICE_STATE: written.state,
+                      SLICES: dg.MetadataValue.json({**inputs.fingerprint.inputs, **written.slices}),
                       CHECKS: dg.MetadataValue.json(checks),
                       "computed_at": f"run {context.run_id[:8]}"})
     return reported(context, dg.MaterializeResult(

@@ -15,6 +15,11 @@ where the rows are, without sending them, in one of two ways:
   collision). The row is hashed by its columns' own hash functions (`hash_record_extended`,
   PostgreSQL 14+), not through its text: 111 against 261 ms for a million five-column rows
   (issue 17, thirty-fourth round: the part of an unchanged re-run that grows with the county).
+
+A part is read only when it may have changed: each is recorded with its slices' version keys
+(db/slice_versions.py), read before it, and a part whose keys are what they were is its recorded
+state, unread (issue 17, thirty-fifth round: the scans were most of our part of a skipped step
+at 1×). The outputs' slices are read (or not) the same way, in the same transaction.
 """
 
 from __future__ import annotations
@@ -22,29 +27,99 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from psycopg2 import sql
 
+from realestate_assets.db.slice_versions import version_keys
 from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
 
+# A part's (version key, state) as recorded after it was read: a key of None is never trusted.
+Recorded = Mapping[str, Sequence[str | None]]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A stage's inputs as one digest, with each part as read (or known) now, and its outputs' slices."""
+
+    digest: str
+    inputs: dict[str, list[str | None]]  # each input part's [version key, state]
+    outputs: dict[str, list[str | None]]  # each output table's [version key, state], in order
+
+    @property
+    def output_state(self) -> str:
+        """The outputs' states, `;`-joined (see `written_state`)."""
+        return written_state(self.outputs)
+
 
 def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
-                  queries: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> str:
+                  queries: Mapping[str, Sequence[str]] | None = None, settings: Mapping[str, Any] | None = None,
+                  outputs: Sequence[str] = (), known: Recorded | None = None) -> Fingerprint:
     """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
-    pipeline's code version."""
+    pipeline's code version. `queries` maps each query to the tables it reads (their versions
+    stand for its rows). `outputs`: the tables the stage writes, whose slices are read alongside.
+    `known`: the parts as the last computing run recorded them; one whose version keys have not
+    moved is not read again."""
+    queries = queries or {}
+    parts = [*((t, None, (t,)) for t in tables), *((query_part(q), q, tuple(r)) for q, r in queries.items())]
     with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
-        parts: dict[str, Any] = dict(zip(tables, _slice_states(cur, tables, params), strict=True))
-        for query in queries:
-            cur.execute(f"SELECT count(*), coalesce(sum(hash_record_extended(_q, 0)), 0)::text "
-                        f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
-            parts[query] = list(cur.fetchone())
-    payload = {"inputs": parts, "settings": settings or {}, "code": code_version()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        found = _read_parts(wh, conn, cur, params, [*parts, *((t, None, (t,)) for t in outputs)], known or {})
+    inputs = {name: found[name] for name, _, _ in parts}
+    payload = {"inputs": {name: state for name, (_, state) in inputs.items()}, "settings": settings or {},
+               "code": code_version()}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return Fingerprint(digest, inputs, {t: found[t] for t in outputs})
+
+
+def read_slices(wh: Warehouse, tables: Sequence[str], params: Mapping[str, Any]) -> dict[str, list[str | None]]:
+    """Each of `tables`' slice as [version key, state], read now (the keys first)."""
+    with wh.transaction() as conn, conn.cursor() as cur:
+        return _read_parts(wh, conn, cur, params, [(t, None, (t,)) for t in tables], {})
+
+
+def written_state(slices: Mapping[str, Sequence[str | None]]) -> str:
+    """The states of an output table and its companions (in that order), `;`-joined: what a skip
+    compares (the count `slice_rows_of` reads is the first's)."""
+    return ";".join(str(state) for _, state in slices.values())
+
+
+def query_part(query: str) -> str:
+    """A query's part name in the records (its text, shortened)."""
+    return "rows " + hashlib.sha256(query.encode()).hexdigest()[:12]
+
+
+def _read_parts(wh: Warehouse, conn: Any, cur: Any, params: Mapping[str, Any],
+                parts: Sequence[tuple[str, str | None, Sequence[str]]], known: Recorded) -> dict[str, list[str | None]]:
+    """Each part's [version key, state]: the keys of every table the parts read first, in one
+    statement, then only the parts whose keys moved (or were never recorded), each later
+    statement seeing at least what the keys said: a recorded state is never older than its key.
+    Slices of a tenant (`params` naming one) have no version: always read."""
+    public = set(params) == {"county"}
+    keys = version_keys(cur, {t for _, _, reads in parts for t in reads}, params["county"]) if public else {}
+    found: dict[str, list[str | None]] = {}
+    slices: list[tuple[str, str | None]] = []
+    rows: list[tuple[str, str, str | None]] = []
+    for name, query, reads in parts:
+        key = None if any(keys.get(t) is None for t in reads) else "+".join(str(keys[t]) for t in reads)
+        before = known.get(name)
+        if key is not None and before is not None and len(before) == 2 and before[0] == key:
+            found[name] = [key, before[1]]
+        elif query is None:
+            slices.append((name, key))
+        else:
+            rows.append((name, query, key))
+    for (name, key), state in zip(slices, _slice_states(cur, [n for n, _ in slices], params), strict=True):
+        found[name] = [key, state]
+    for name, query, key in rows:
+        cur.execute(f"SELECT count(*)::text || '#' || coalesce(sum(hash_record_extended(_q, 0)), 0)::text "
+                    f"FROM ({wh.bind(conn, query, dict(params))}) AS _q")
+        found[name] = [key, cur.fetchone()[0]]
+    return found
 
 
 def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -45,6 +45,7 @@ from realestate_assets.db.copy_io import (
     result_columns,
     write_frame,
 )
+from realestate_assets.db.slice_versions import version_keys, writing_county
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
 
@@ -102,6 +103,9 @@ class SyncStats:
     # `xmin`; 0 when no row was loaded), so the slice's state is known without a scan
     # (input_fingerprints.loaded_slice_state). None for any other write.
     loaded_xmin: int | None = None
+    # The slice's version key (db/slice_versions.py), read in the write's transaction after its
+    # statements: what a state read after the commit (or known from the load) is recorded with.
+    slice_version: str | None = None
 
     @property
     def rows(self) -> int:
@@ -362,6 +366,8 @@ def sync_partition(
     scope_values = (county,) if tenant_id is None else (tenant_id, county)
     where = sql.SQL(" AND ").join(sql.SQL("t.{} = %s").format(ident(c)) for c in scope)
     with conn.cursor() as cur:
+        # The slices' versions say these statements wrote this county's rows alone (migration 0066).
+        writing_county(cur, county)
         # Large values (enrichment's provenance, ~2.6 KB of JSON a row) are compressed with lz4
         # where the server has it: the same bytes back and about the same size as pglz, in 40%
         # less time per write, paid twice here (stage and table). For this transaction only.
@@ -411,7 +417,8 @@ def sync_partition(
         _refuse_direct_load(conn, table, exc)
     if direct:
         _rebuild_indexes(conn, table, deferred)
-        return _publish_direct_load(conn, table, columns, scope, scope_values, tenant_id, county, staged, audit)
+        return _labelled(conn, table, county, tenant_id, _publish_direct_load(
+            conn, table, columns, scope, scope_values, tenant_id, county, staged, audit))
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
         # into a scan of the stage per partition row whatever the planner guesses. Unique: keys
@@ -433,8 +440,8 @@ def sync_partition(
     if not all(a.passed for a in audits if a.blocking):
         with conn.cursor() as cur:
             cur.execute("DROP TABLE _stage")
-        return SyncStats(inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=staged,
-                         audits=audits)
+        return _labelled(conn, table, county, tenant_id, SyncStats(
+            inserted=0, updated=0, deleted=0, unchanged=0, published=False, staged=staged, audits=audits))
     key_list = sql.SQL(", ").join(map(ident, [*scope, *keys]))
     if updatable:
         set_clause = sql.SQL(", ").join(
@@ -467,8 +474,18 @@ def sync_partition(
                 scope_values)
             deleted = cur.rowcount
         cur.execute("DROP TABLE _stage")
-    return SyncStats(inserted=inserted, updated=updated, deleted=deleted,
-                     unchanged=staged - inserted - updated, staged=staged, audits=audits)
+    return _labelled(conn, table, county, tenant_id, SyncStats(
+        inserted=inserted, updated=updated, deleted=deleted, unchanged=staged - inserted - updated, staged=staged,
+        audits=audits))
+
+
+def _labelled(conn: PgConnection, table: str, county: str, tenant_id: str | None, stats: SyncStats) -> SyncStats:
+    """`stats` with the slice's version key, read in the write's transaction (a public slice's; a
+    tenant's has none), and the transaction's later statements no longer said to write `county`."""
+    with conn.cursor() as cur:
+        key = version_keys(cur, [table], county)[table] if tenant_id is None else None
+        writing_county(cur, None)
+    return replace(stats, slice_version=key)
 
 
 @dataclass(frozen=True)
