@@ -79,7 +79,8 @@ def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[
 def read_slices(wh: Warehouse, tables: Sequence[str], params: Mapping[str, Any]) -> dict[str, list[str | None]]:
     """Each of `tables`' slice as [version key, state], read now (the keys first)."""
     with wh.transaction() as conn, conn.cursor() as cur:
-        return _read_parts(wh, conn, cur, params, [(t, None, (t,)) for t in tables], {})
+        found = _read_parts(wh, conn, cur, params, [(t, None, (t,)) for t in tables], {})
+    return {t: found[t] for t in tables}
 
 
 def written_state(slices: Mapping[str, Sequence[str | None]]) -> str:

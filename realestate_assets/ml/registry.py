@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from realestate_assets.db.slice_versions import writing_county
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.ml.activation import retire_others
@@ -169,6 +170,7 @@ def register(wh: Warehouse, county: str, name: str, version: str, kind: str, mod
     """Upsert the registry row; activate it only when the decision says so. Returns is_active."""
     same_as_active = decision is None
     with wh.transaction() as conn, conn.cursor() as cur:
+        writing_county(cur, county)  # its statements write this county's rows alone (db/slice_versions.py)
         cur.execute("SELECT is_active FROM ml_models WHERE county = %s AND model_name = %s "
                     "AND version = %s", (county, name, version))
         existing = cur.fetchone()

@@ -35,6 +35,8 @@ depends_on = None
 
 # db/slice_versions.VERSIONED_TABLES names the same tables (a migration does not import the
 # application); tests/test_slice_versions.py checks that both agree with the database.
+# The key columns this migration adds, `COLLATE "C"` as 0054's (read by tests/test_key_collation.py).
+KEY_COLUMNS = {"slice_versions": ("county",)}
 TABLES = ("assessor_roll", "sales", "listings", "prospects", "prospect_sources", "enrichment", "features", "scores",
           "ml_models")
 
@@ -43,13 +45,20 @@ def upgrade() -> None:
     op.execute("""
         CREATE TABLE slice_versions (
             table_name text NOT NULL,
-            county text NOT NULL,
+            county text COLLATE "C" NOT NULL,
             version bigint NOT NULL,
             PRIMARY KEY (table_name, county)
         )""")
     op.execute("COMMENT ON TABLE slice_versions IS 'The transaction that last wrote each county''s slice "
                "of a fingerprinted table (county * : a write that named no county); the row ('''', '''') is "
                "the database''s identity. Kept by the slice_version triggers (migration 0066).'")
+    for column, comment in (
+            ("table_name", "A table with the slice_version trigger ('' on the identity row)"),
+            ("county", "The county whose slice the writing transaction named (reos.slice_county), or * for a "
+                       "write that named none ('' on the identity row)"),
+            ("version", "The id of the transaction that last wrote the slice (the identity row: a random number "
+                        "drawn when the table was made)")):
+        op.execute(f"COMMENT ON COLUMN slice_versions.{column} IS '{comment}'")
     op.execute("INSERT INTO slice_versions VALUES ('', '', (random() * 9.2e18)::bigint)")
     op.execute("""
         CREATE FUNCTION reos_note_slice_write() RETURNS trigger
