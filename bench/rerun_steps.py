@@ -5,6 +5,7 @@ each timed alone (issue 17: re-run ≤ 10% of the first run).
     python bench/rerun_steps.py --reruns 12                    # medians of the re-runs
     python bench/rerun_steps.py --reruns 12 --profile out.prof # cProfile around the re-runs only
     python bench/rerun_steps.py --reruns 3 --timeline          # each event's ms within its step
+    python bench/rerun_steps.py --reruns 10 --parts --floor    # our calls' ms a re-run; Dagster's floor
 
 Per re-run: process CPU ms, wall ms, each step's seconds (STEP_SUCCESS's duration, what
 bench_rerun.py reports) and the SQL statements sent to Dagster's storage (the ephemeral
@@ -66,6 +67,12 @@ def main() -> int:
     parser.add_argument("--lookups", type=int, default=0,
                         help="then time this many look-ups of each stage's latest materialization of the "
                              "partition (what Dagster does for each check evaluation's target), bare")
+    parser.add_argument("--parts", action="store_true",
+                        help="time our calls in a skipped step (wall ms, no profiler): the fingerprint, the "
+                             "previous materialization's and the check target's look-ups, the county's read")
+    parser.add_argument("--floor", action="store_true",
+                        help="then time an empty partitioned asset with three checks and one upstream asset "
+                             "(Dagster's own cost of a step, nothing of ours)")
     parser.add_argument("--wait-for", type=Path, help="after the first run, print READY and wait until this file "
                                                       "exists (to attach py-spy to the re-runs only)")
     args = parser.parse_args()
@@ -75,6 +82,7 @@ def main() -> int:
     from tests.samples import write_sample_config
 
     print(f"load before: {load()}")
+    parts = timed_parts() if args.parts else None
     with tempfile.TemporaryDirectory() as tmp, scratch_database(Path(tmp) / "pg", prefix="reos_bench_rerun") as url:
         tmp_path = Path(tmp)
         config = tmp_path / "config"
@@ -94,6 +102,8 @@ def main() -> int:
                 forget()
             if profiler is not None and n:
                 profiler.enable()
+            if parts is not None and n == 1:
+                parts.clear()  # the re-runs' calls only
             cpu, wall = time.process_time(), time.perf_counter()
             result = job.execute_in_process(partition_key="king_wa", instance=instance,
                                             asset_selection=[dg.AssetKey(a) for a in assets])
@@ -126,12 +136,78 @@ def main() -> int:
               + " ".join(f"{s} {med(r[2][s] for r in again) * 1000:.0f}" for s in STAGES)
               + f", together {together * 1000:.0f} ms = {together / first_together:.1%} of the first's "
               f"{first_together * 1000:.0f} ms")
+        if parts is not None:
+            for name, ms in sorted(parts.items()):
+                print(f"  {name:34s} {len(ms) / len(again):4.1f} calls a re-run, median {med(ms):6.2f} ms, "
+                      f"{sum(ms) / len(again):6.2f} ms a re-run")
         if profiler is not None:
             profiler.dump_stats(args.profile)
         if args.lookups:
             lookups(instance, args.lookups)
+    if args.floor:
+        floor_step()
     print(f"load after: {load()}")
     return 0
+
+
+def timed_parts() -> dict[str, list[float]]:
+    """Wrap our calls that a skipped step makes, where the assets look them up, with a wall clock:
+    {name: [ms per call]}."""
+    import functools
+
+    from realestate_assets.assets import common, discovery, enrichment, features, scoring, unchanged
+
+    timed: dict[str, list[float]] = collections.defaultdict(list)
+
+    def wrap(module: Any, name: str) -> None:
+        call = getattr(module, name)
+
+        @functools.wraps(call)
+        def clocked(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                timed[name].append((time.perf_counter() - started) * 1000)
+
+        setattr(module, name, clocked)
+
+    for module in (discovery, enrichment, features, scoring):
+        for name in ("county_of", "partition_params", "input_fingerprint", "unchanged", "load_sources_config"):
+            if hasattr(module, name):
+                wrap(module, name)
+    wrap(unchanged, "_latest_metadata")
+    wrap(common, "_target")
+    return timed
+
+
+def floor_step(runs: int = 15) -> None:
+    """Dagster's own cost of a step: an empty partitioned asset with three checks and one upstream
+    asset, materialized on an ephemeral instance; STEP_SUCCESS durations."""
+    partitions = dg.StaticPartitionsDefinition(["king_wa"])
+    names = ("a", "b", "c")
+
+    @dg.asset(partitions_def=partitions)
+    def upstream() -> dg.MaterializeResult:
+        return dg.MaterializeResult()
+
+    @dg.asset(partitions_def=partitions, deps=[upstream], code_version="1",
+              check_specs=[dg.AssetCheckSpec(n, asset="empty") for n in names])
+    def empty() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rows": 0},
+                                    check_results=[dg.AssetCheckResult(check_name=n, passed=True) for n in names])
+
+    job = dg.Definitions(assets=[upstream, empty]).resolve_implicit_global_asset_job_def()
+    instance = dg.DagsterInstance.ephemeral()
+    job.execute_in_process(partition_key="king_wa", instance=instance, asset_selection=[dg.AssetKey("upstream")])
+    ms = []
+    for _ in range(runs):
+        result = job.execute_in_process(partition_key="king_wa", instance=instance,
+                                        asset_selection=[dg.AssetKey("empty")])
+        ms += [e.event_specific_data.duration_ms for e in result.all_events
+               if e.event_type_value == "STEP_SUCCESS" and e.step_key == "empty"]
+    print(f"floor: an empty asset step with three checks, median of {runs}: {statistics.median(ms):.1f} ms "
+          f"(range {min(ms):.1f}–{max(ms):.1f})  load {load()}")
 
 
 def forget() -> None:
