@@ -32,7 +32,7 @@ def writing_county(cur: Any, county: str | None) -> None:
 
 def version_keys(cur: Any, tables: Iterable[str], county: str) -> dict[str, str | None]:
     """Each of `tables`' version key for `county`'s slice, read in one statement; None for a table
-    without a version (not in VERSIONED_TABLES, or a database not migrated): never trusted."""
+    without a version (not in VERSIONED_TABLES, or no identity row): never trusted."""
     wanted = sorted(set(tables))
     keys: dict[str, str | None] = dict.fromkeys(wanted)
     versioned = [t for t in wanted if t in VERSIONED_TABLES]
