@@ -123,22 +123,8 @@ def _read_parts(wh: Warehouse, conn: Any, cur: Any, params: Mapping[str, Any],
     return found
 
 
-def slice_state(wh: Warehouse, table: str, params: Mapping[str, Any]) -> str:
-    """The county's slice of `table` (the tenant's too, when `params` names one) as it stands: row
-    count and the sum of its rows' `xmin` (see the module). For an output it is recorded after the
-    write; a skip needs it unchanged, so an output rewritten or emptied by anything else since is
-    recomputed."""
-    return slice_states(wh, [table], params)[0]
-
-
-def slice_states(wh: Warehouse, tables: Sequence[str], params: Mapping[str, Any]) -> list[str]:
-    """`slice_state` of each of `tables`, in one statement (one round trip, one transaction)."""
-    with wh.transaction() as conn, conn.cursor() as cur:
-        return _slice_states(cur, tables, params)
-
-
 def loaded_slice_state(stats: SyncStats) -> str | None:
-    """`slice_state` of a slice right after `stats`' write, when it was a first load
+    """The state of a slice (see `_slice_states`) right after `stats`' write, when it was a first load
     (`SyncStats.loaded_xmin`): its `staged` rows all carry that `xmin`, so count and sum are
     known without the scan. None for any other write (an upsert keeps some rows' `xmin`): scan."""
     if stats.loaded_xmin is None:
@@ -147,13 +133,15 @@ def loaded_slice_state(stats: SyncStats) -> str | None:
 
 
 def slice_rows_of(state: str) -> int:
-    """The row count a `slice_state` holds: a slice counted once serves the metadata too."""
+    """The row count a slice's state holds: a slice counted once serves the metadata too."""
     return int(state.split("@", 1)[0])
 
 
 def _slice_states(cur: Any, tables: Sequence[str], params: Mapping[str, Any]) -> list[str]:
-    """Each table's "count@sum of xmin" as one column of one row: the server scans the slices one
-    after the other with no round trip between them."""
+    """Each table's slice state, "count@sum of xmin" (the tenant's slice too, when `params` names
+    one), as one column of one row: the server scans the slices one after the other with no round
+    trip between them. An output's is recorded after the write; a skip needs it unchanged, so an
+    output rewritten or emptied by anything else since is recomputed."""
     if not tables:
         return []
     one = sql.SQL("(SELECT count(*)::text || '@' || coalesce(sum(xmin::text::bigint), 0)::text FROM {} WHERE "
