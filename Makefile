@@ -115,7 +115,7 @@ TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || ec
 test: install system-deps lint dashboard-test
 	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -q -p no:cacheprovider -n 2
 
-# SCALE=10x or SCALE=25x: bench_scale.py (issue 17) also runs 10× (and 25×) the King County file.
+# SCALE=10x or SCALE=25x: bench_scale.py and bench_rerun.py (issue 17) also run 10× (and 25×) the King County file.
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
 	BENCH_SCALE=$(SCALE) $(BIN)/python bench/run.py
 

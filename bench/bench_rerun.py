@@ -3,6 +3,7 @@ materialized again with nothing changed, in one Dagster instance (issue 17: re-r
 
     python bench/bench_rerun.py               # the bundled King County file (~5.3k sales)
     python bench/bench_rerun.py --scale 10    # replicated 10× (suffixed ids, jittered coordinates)
+    python bench/bench_rerun.py --scale 1 --scale 10   # both, one after the other (`make bench SCALE=10x`)
 
 A fresh scratch database on the machine's PostgreSQL; HTTP enrichment sources disabled (with one
 of them on, enrichment is always computed — see docs/scale.md). Prints each stage's step seconds
@@ -54,8 +55,15 @@ def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--scale", type=int, action="append", help="repeatable (default: 1)")
     args = parser.parse_args()
+    for scale in args.scale or [1]:
+        rerun(scale)
+    return 0
+
+
+def rerun(scale: int) -> None:
+    """The first run and the re-run at `scale`× the bundled file, each stage's step seconds."""
     from realestate_assets.definitions import build_definitions, resources_for
     from realestate_assets.settings import LocalSettings
     from tests.databases import create_tenant, scratch_database
@@ -67,7 +75,7 @@ def main() -> int:
         tmp_path = Path(tmp)
         config = tmp_path / "config"
         write_sample_config(config, tmp_path / "data", n_parcels=10)
-        rows = replicate(tmp_path / "data" / "king_wa_sample.csv", args.scale)
+        rows = replicate(tmp_path / "data" / "king_wa_sample.csv", scale)
         offline_sources(config)
         settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state", tenant_id=create_tenant(url))
         defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
@@ -81,7 +89,7 @@ def main() -> int:
             assert result.success
             runs[label] = step_seconds(result)
             print(f"{label}: {time.perf_counter() - started:.1f} s wall", flush=True)
-        print(f"{rows:,} sales ({args.scale}×)")
+        print(f"{rows:,} sales ({scale}×)")
         print(f"{'stage':12s} {'first s':>9s} {'re-run s':>9s} {'ratio':>7s}")
         total_first = total_again = 0.0
         for stage in STAGES:
@@ -91,7 +99,6 @@ def main() -> int:
         print(f"{'together':12s} {total_first:9.2f} {total_again:9.2f} {total_again / total_first:7.1%}")
     with open("/proc/loadavg") as f:
         print(f"load average after: {f.read().split()[:3]}")
-    return 0
 
 
 if __name__ == "__main__":

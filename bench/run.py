@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark script in bench/ and let each print its figures.
 
-`make bench SCALE=10x` (or `SCALE=25x`) adds the larger county runs of bench_scale.py (issue 17)
-to its 1× run.
+`make bench SCALE=10x` (or `SCALE=25x`) adds the larger county runs of bench_scale.py and
+bench_rerun.py (issue 17) to their 1× runs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ BENCHES = [
     ["bench_warehouse_io.py"],  # issue 17: write, re-sync and read of 400k rows (about 1 min)
 ]
 SCALE_FLAGS = {"": [], "1x": [], "10x": ["--10x"], "25x": ["--25x"]}
+# The unchanged re-run at the same sizes (issue 17's target: ≤ 10% of the first run).
+RERUN_FLAGS = {"": [], "1x": [], "10x": ["--scale", "1", "--scale", "10"],
+               "25x": ["--scale", "1", "--scale", "10", "--scale", "25"]}
 
 
 def main() -> int:
@@ -36,6 +39,8 @@ def main() -> int:
     for script, *args in BENCHES:
         if script == "bench_scale.py":
             args = [*args, *SCALE_FLAGS[scale]]
+        if script == "bench_rerun.py":
+            args = [*args, *RERUN_FLAGS[scale]]
         if not (here / script).exists():
             continue
         print(f"\n=== {script} {' '.join(args)}", flush=True)
