@@ -16,7 +16,7 @@ import pandas as pd
 from realestate_assets.config_models import CountyConfig, FinancialAssumptions, ScoringConfig, Sender
 from realestate_assets.db.warehouse import json_safe
 from realestate_assets.docs.finance import financials
-from realestate_assets.market.comps import SalesPool
+from realestate_assets.market.comps import Comps, SalesPool
 from realestate_assets.market.index import HedonicIndex, month_start
 from realestate_assets.ml.scoring import (
     LAST_SALE_FLAGS_SQL,
@@ -134,9 +134,19 @@ def pool_comps(pool: SalesPool, sales: pd.DataFrame, subject: dict[str, Any], as
                index: HedonicIndex | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The subject's comps from `pool` (built on `sales`) and their summary, as a memo and the API
     list them: the parcel, date and price of each, its adjusted price and distance."""
+    return listed_comps(subject_comps(pool, subject, as_of, index), sales)
+
+
+def subject_comps(pool: SalesPool, subject: dict[str, Any], as_of: pd.Timestamp, index: HedonicIndex | None) -> Comps:
+    """The rule's search for one subject (`pool_comps` without the listing: the API tests a candidate
+    box's completeness on it and lists only the last box's comps)."""
     target = pd.DataFrame([{k: subject.get(k) for k in ("parcel_id", "latitude", "longitude", "living_sqft",
                                                           "use_type")}])
-    found = pool.find(target, as_of, index)
+    return pool.find(target, as_of, index)
+
+
+def listed_comps(found: Comps, sales: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One subject's `Comps` (from a pool built on `sales`) as `pool_comps` lists them."""
     chosen = found.chosen
     summary = {k: (None if pd.isna(v) else float(v)) for k, v in found.summary.iloc[0].items()}
     summary["comps_count"] = int(summary["comps_count"] or 0)

@@ -10,7 +10,7 @@ million sales, so it reads instead:
 * the comps' candidates: the sales the one comps rule (market/comps.py) could pick for the
   subject — its time window before the as-of date, inside a box around it — by an indexed query
   (`ix_sales_location`, migration 0045), not the county's sales. The box starts at a sixteenth of
-  the radius and doubles until it covers the radius or the rule's comps in it are all nearer
+  the radius and widens (`next_box`) until it covers the radius or the rule's comps in it are all nearer
   than its edge (every sale outside is farther: the same comps as the county-wide search);
 * the projection's reference latitude: the mean latitude of the whole pool the rule projects
   (`SalesPool`), so the candidates' distances are the county-wide pool's to the last digit.
@@ -36,7 +36,11 @@ MARKET_SALES_COLUMNS = ("source, sale_id, parcel_id, sale_price::float8 AS sale_
 NUMERIC_SALES_COLUMNS = ("sale_price", "lot_sqft", "bldg_grade", "living_sqft", "beds", "baths", "age_at_sale",
                          "eff_age_at_sale", "latitude", "longitude")
 BOX_MARGIN = 1.01  # a box is 1% wider than asked: a superset, the rule itself filters
-FIRST_BOX_SHARE = 1 / 16  # the first box's half width, a share of the radius (doubled while not enough)
+FIRST_BOX_SHARE = 1 / 16  # the first box's half width, a share of the radius (widened while not enough)
+# A box short of comps is widened by the square root of (2 × max_comps / the comps it held), at least
+# 2× and at most 8× (the rule's own ball widening, market/comps.py `_search_band`): a sparse
+# county's property reaches its comps' box in one or two queries, not doubling four times.
+BOX_GROWTH = (2.0, 8.0)
 
 STORE_SQL = """
 INSERT INTO market_indexes (county, method, first_month, levels, fitted_at)
@@ -75,11 +79,19 @@ def stored_index(cur: Any, county: str) -> tuple[HedonicIndex, datetime] | None:
 
 def sales_frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     """Sales rows (MARKET_SALES_COLUMNS) typed as MarketData reads them."""
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in NUMERIC_SALES_COLUMNS:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["waterfront"] = frame["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
-    return frame
+    # Column by column from the rows' tuples: the numeric columns are float8 (or NULL: NaN), so one
+    # float array each; a frame of the rows typed afterwards (pd.to_numeric per column) cost the API's
+    # comps ≈1.3 ms more a candidate box, whatever its size (docs/testing.md, Stop 47 (a)).
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    data: dict[str, np.ndarray] = {}
+    for name, column in zip(columns, values, strict=True):
+        if name in NUMERIC_SALES_COLUMNS:
+            data[name] = np.array(column, dtype=float)
+        elif name == "waterfront":  # boolean or NULL
+            data[name] = np.array([np.nan if v is None else float(v) for v in column], dtype=float)
+        else:
+            data[name] = np.array(column, dtype=object)
+    return pd.DataFrame(data, columns=columns)
 
 
 def _pool_params(county: str, as_of: Any, settings: CompsSettings) -> dict[str, Any]:
@@ -107,6 +119,15 @@ def comps_candidates(cur: Any, county: str, subject: dict[str, Any], as_of: Any,
         params.update(lat_lo=lat - dlat, lat_hi=lat + dlat, lon_lo=lon - dlon, lon_hi=lon + dlon)
     cur.execute(CANDIDATES_SQL, params)
     return sales_frame(cur.fetchall(), [c.name for c in cur.description])
+
+
+def next_box(half_width_m: float, comps_found: int, settings: CompsSettings) -> float:
+    """The next candidate box's half width after one that held `comps_found` of the rule's comps,
+    short of `max_comps` or not all inside it: sized for twice the comps at the density seen, capped
+    at the radius. Speed only — a box is used when the rule's comps in it are complete, whatever its
+    size (api/v1/property_market.comps_of)."""
+    grow = math.sqrt(2 * settings.max_comps / max(comps_found, 1))
+    return min(half_width_m * min(max(grow, BOX_GROWTH[0]), BOX_GROWTH[1]), settings.radius_m or math.inf)
 
 
 def parcel_sales(cur: Any, county: str, parcel_id: str) -> list[dict[str, Any]]:

@@ -18,9 +18,18 @@ from realestate_assets.assets.common import county_sales
 from realestate_assets.config_models import load_counties, load_scoring
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.discovery.collect import collect_sales
-from realestate_assets.docs.context import MarketData
+from realestate_assets.docs.context import MarketData, pool_comps
+from realestate_assets.market.comps import SalesPool
 from realestate_assets.market.index import INDEX_SALE_COLUMNS, HedonicIndex
-from realestate_assets.market.stored import MARKET_SALES_COLUMNS, sales_frame, store_index, stored_index
+from realestate_assets.market.stored import (
+    FIRST_BOX_SHARE,
+    MARKET_SALES_COLUMNS,
+    NUMERIC_SALES_COLUMNS,
+    comps_candidates,
+    sales_frame,
+    store_index,
+    stored_index,
+)
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import owner_cursor
 
@@ -86,3 +95,52 @@ def test_comps_from_candidates_near_the_property_are_the_county_wide_comps(
             compared += 1
             with_comps += bool(comps)
     assert compared > 300 and with_comps > compared // 2
+
+
+def _doubling_comps_of(cur: Any, market: MarketCache, found: dict[str, Any]) -> tuple[list, dict] | str:
+    """comps_of as it was before Stop 47 (a): the box doubled from a sixteenth of the radius, every
+    box's comps listed."""
+    settings = market.scoring.comps
+    index, fitted_at = stored_index(cur, found["county"])
+    as_of = pd.Timestamp(found["as_of_date"])
+    ref_lat = market.reference_latitude(cur, found["county"], as_of.date(), fitted_at)
+    box = settings.radius_m * FIRST_BOX_SHARE
+    while True:
+        sales = comps_candidates(cur, found["county"], found, as_of, settings, ref_lat, box)
+        sales = sales.assign(sale_date=pd.to_datetime(sales["sale_date"]))
+        comps, summary = pool_comps(SalesPool(sales, settings, as_of, as_of, ref_lat=ref_lat), sales, found, as_of,
+                                    index)
+        if box >= settings.radius_m or (
+                len(comps) == settings.max_comps and comps[-1]["distance_m"] + 0.05 <= box):
+            return comps, summary
+        box = min(2 * box, settings.radius_m)
+
+
+@pytest.mark.parametrize("as_of", ["county", "2014-06-15"])
+def test_widened_boxes_give_what_doubled_boxes_gave(database_url: str, king: dict[str, Any], as_of: str) -> None:
+    """The boxes widened by `next_box` (fewer candidate queries) give exactly the comps and summary
+    the doubled boxes gave, for every 96th parcel (bench/api_comps.py compares
+    every 12th: equal md5s)."""
+    market: MarketData = king["market"]
+    date = market.sales["sale_date"].max() if as_of == "county" else pd.Timestamp(as_of)
+    facts = market.sales.drop_duplicates("parcel_id", keep="last").iloc[::96][
+        ["parcel_id", "latitude", "longitude", "living_sqft", "use_type"]]
+    panel = MarketCache(market.scoring)
+    with owner_cursor(database_url) as cur:
+        for subject in facts.to_dict("records"):
+            subject.update(county=king["county"], as_of_date=date.date())
+            assert comps_of(cur, panel, subject) == _doubling_comps_of(cur, panel, subject), subject["parcel_id"]
+
+
+def test_sales_frame_types_rows_as_pandas_did(database_url: str, king: dict[str, Any]) -> None:
+    """`sales_frame` (column by column) is the frame of the rows typed by `pd.to_numeric`, as it was."""
+    with owner_cursor(database_url) as cur:
+        cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE county = %s ORDER BY sale_date, sale_id",
+                    (king["county"],))
+        rows, columns = cur.fetchall(), [c.name for c in cur.description]
+    for part in (rows, rows[:1], rows[:0]):
+        typed = pd.DataFrame(part, columns=columns)
+        for column in NUMERIC_SALES_COLUMNS:
+            typed[column] = pd.to_numeric(typed[column], errors="coerce").astype(float)
+        typed["waterfront"] = typed["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
+        pd.testing.assert_frame_equal(sales_frame(part, columns), typed, check_exact=True)

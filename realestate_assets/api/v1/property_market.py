@@ -83,9 +83,9 @@ def comps_of(cur: Any, market: MarketCache, found: dict[str, Any]) -> tuple[list
     """The subject's comps and summary by the one rule, or why there are none."""
     import pandas as pd  # imported when first needed: the API starts without pandas
 
-    from realestate_assets.docs.context import pool_comps
+    from realestate_assets.docs.context import listed_comps, subject_comps
     from realestate_assets.market.comps import SalesPool
-    from realestate_assets.market.stored import FIRST_BOX_SHARE, comps_candidates, stored_index
+    from realestate_assets.market.stored import FIRST_BOX_SHARE, comps_candidates, next_box, stored_index
 
     county, settings = found["county"], market.scoring.comps
     stored = stored_index(cur, county)
@@ -100,14 +100,15 @@ def comps_of(cur: Any, market: MarketCache, found: dict[str, Any]) -> tuple[list
     while True:  # a box around the property, widened until the rule's comps in it are complete
         sales = comps_candidates(cur, county, found, as_of, settings, ref_lat, box)
         sales = sales.assign(sale_date=pd.to_datetime(sales["sale_date"]))
-        comps, summary = pool_comps(SalesPool(sales, settings, as_of, as_of, ref_lat=ref_lat), sales, found, as_of,
-                                    index)
+        comps = subject_comps(SalesPool(sales, settings, as_of, as_of, ref_lat=ref_lat), found, as_of, index)
+        distances = comps.chosen["distance_m"].to_numpy()
         # Complete: the box covers the radius, or the rule took its max_comps all within the box's
-        # half width, nearer than any sale outside it (distance_m is rounded to 0.1 m: + 0.05).
+        # half width, nearer than any sale outside it (the listed distance_m is rounded to 0.1 m:
+        # + 0.05). Only the complete box's comps are listed.
         if box is None or box >= settings.radius_m or (
-                len(comps) == settings.max_comps and comps[-1]["distance_m"] + 0.05 <= box):
-            return comps, summary
-        box = min(2 * box, settings.radius_m)
+                len(distances) == settings.max_comps and round(float(distances[-1]), 1) + 0.05 <= box):
+            return listed_comps(comps, sales)
+        box = next_box(box, len(distances), settings)
 
 
 # ---- bodies ---------------------------------------------------------------------------------
