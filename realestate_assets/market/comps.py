@@ -76,6 +76,14 @@ FIRST_FETCH_SHARE = 2 / 3
 QUERY_WORKERS = -1
 
 
+def widening(max_comps: int, found: np.ndarray | int) -> np.ndarray:
+    """How much a search that found `found` comps (of `max_comps`) too few, or not all inside it,
+    widens its radius next: sized for twice the comps at the density it saw, 2× to 8×. The rule's
+    ball search and the API's candidate boxes (market/stored.next_box) widen alike; the answer does
+    not depend on it, only how many searches it takes."""
+    return np.clip(np.sqrt(2 * max_comps / np.maximum(found, 1)), 2.0, 8.0)
+
+
 class MarketIndex(Protocol):
     def factor(self, from_dates: pd.Series | np.ndarray, to_dates: pd.Series | np.ndarray) -> np.ndarray: ...
 
@@ -516,7 +524,7 @@ class SalesPool:
                 take(b_rows[at[first]], pos[first], dist[first])
                 if not done.all():  # a wider ball, again sized by the comps found
                     w = batch[~done]
-                    grow = np.clip(np.sqrt(2 * m / np.maximum(found_n[~done], 1)), 2.0, 8.0)
+                    grow = widening(m, found_n[~done])
                     new_rho = np.minimum(rho[w] * grow, cap[w])
                     expect[w] = (gathered[~done] + 1) * (new_rho / rho[w]) ** 2
                     rho[w] = new_rho

@@ -37,10 +37,6 @@ NUMERIC_SALES_COLUMNS = ("sale_price", "lot_sqft", "bldg_grade", "living_sqft", 
                          "eff_age_at_sale", "latitude", "longitude")
 BOX_MARGIN = 1.01  # a box is 1% wider than asked: a superset, the rule itself filters
 FIRST_BOX_SHARE = 1 / 16  # the first box's half width, a share of the radius (widened while not enough)
-# A box short of comps is widened by the square root of (2 × max_comps / the comps it held), at least
-# 2× and at most 8× (the rule's own ball widening, market/comps.py `_search_band`): a sparse
-# county's property reaches its comps' box in one or two queries, not doubling four times.
-BOX_GROWTH = (2.0, 8.0)
 
 STORE_SQL = """
 INSERT INTO market_indexes (county, method, first_month, levels, fitted_at)
@@ -126,8 +122,11 @@ def next_box(half_width_m: float, comps_found: int, settings: CompsSettings) -> 
     short of `max_comps` or not all inside it: sized for twice the comps at the density seen, capped
     at the radius. Speed only — a box is used when the rule's comps in it are complete, whatever its
     size (api/v1/property_market.comps_of)."""
-    grow = math.sqrt(2 * settings.max_comps / max(comps_found, 1))
-    return min(half_width_m * min(max(grow, BOX_GROWTH[0]), BOX_GROWTH[1]), settings.radius_m or math.inf)
+    from realestate_assets.market.comps import widening  # here: the API reads parcel_sales without scipy
+
+    # As the rule widens its own ball: a sparse county's property reaches its comps' box in one or
+    # two queries, not doubling four times.
+    return min(half_width_m * float(widening(settings.max_comps, comps_found)), settings.radius_m or math.inf)
 
 
 def parcel_sales(cur: Any, county: str, parcel_id: str) -> list[dict[str, Any]]:
