@@ -362,6 +362,9 @@ def _driver_text(feature: str, value: object, labels: Mapping[str, str]) -> str:
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
     if feature == "price_to_avm":
         return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the estimated value"
+    if feature == "last_price_to_comps_value":  # a ratio, as the memo's value table words it (not 0.4855)
+        return f"last sale price in today's money {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} " \
+               "the comparable sales"
     if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
         return f"{label} ${v:,.0f}"
     if feature == "years_since_last_sale":

@@ -203,3 +203,13 @@ def test_deal_inputs_at_scoring_compare_the_asking_price_with_the_estimate() -> 
     x = deal_inputs_from_features(features, pd.Series([300_000.0])).iloc[0]
     assert x["price_to_avm"] == pytest.approx(0.9) and x["price_to_comps"] == pytest.approx(0.9)
     assert np.isnan(deal_inputs_from_features(features).iloc[0]["price_to_avm"])
+
+
+def test_a_reason_words_the_last_price_against_comps_as_a_percentage() -> None:
+    """A driver's text reads as the memo's value table does: a ratio as a percentage, not 0.485532."""
+    from realestate_assets.ml.scoring import _driver_text
+
+    assert _driver_text("last_price_to_comps_value", 0.485532, {}) == (
+        "last sale price in today's money 51% below the comparable sales")
+    assert _driver_text("last_price_to_comps_value", 1.2, {}) == (
+        "last sale price in today's money 20% above the comparable sales")
