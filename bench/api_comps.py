@@ -26,18 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd
-from psycopg2.extras import execute_values
 
 from realestate_assets.api.v1.property_market import MarketCache, comps_of
-from realestate_assets.assets.common import county_sales
-from realestate_assets.config_models import load_counties, load_scoring
-from realestate_assets.db.warehouse import Warehouse
-from realestate_assets.discovery.collect import collect_sales
-from realestate_assets.market.index import INDEX_SALE_COLUMNS, HedonicIndex
-from realestate_assets.market.stored import store_index
+from realestate_assets.config_models import load_scoring
 from realestate_assets.settings import repo_root
 from tests.api.helpers_api import owner_cursor
-from tests.api.test_market_stored import COLUMNS, _db
+from tests.api.test_market_stored import load_bundled_sales
 from tests.databases import scratch_database
 
 
@@ -49,15 +43,9 @@ def main() -> None:
     args = parser.parse_args()
     county = "king_bench"
     with tempfile.TemporaryDirectory() as tmp, scratch_database(Path(tmp), prefix="reos_comps_bench") as url:
-        sales = collect_sales(load_counties()["king_wa"]).rows
-        rows = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
+        rows = load_bundled_sales(url, county)
         with owner_cursor(url) as cur:
-            execute_values(cur, f"INSERT INTO sales (county, {', '.join(COLUMNS)}) VALUES %s",
-                           [(county, *(_db(getattr(r, c)) for c in COLUMNS)) for r in rows.itertuples()])
             cur.execute("ANALYZE sales")
-        store_fit = HedonicIndex.from_sales(county_sales(Warehouse(url), {"county": county}, INDEX_SALE_COLUMNS))
-        with owner_cursor(url) as cur:
-            store_index(cur, county, store_fit)
         ordered = rows.sort_values(["sale_date", "sale_id"], kind="stable")
         date = ordered["sale_date"].max()
         facts = ordered.drop_duplicates("parcel_id", keep="last").iloc[::args.step][

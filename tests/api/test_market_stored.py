@@ -42,18 +42,26 @@ def _db(value: Any) -> Any:
     return None if isinstance(value, float) and np.isnan(value) else value
 
 
+def load_bundled_sales(url: str, county: str) -> pd.DataFrame:
+    """The bundled county's sales in the warehouse as `county`, and its index stored as the
+    `features` stage does (this module's fixture, bench/api_comps.py): the rows as inserted."""
+    sales = collect_sales(load_counties()["king_wa"]).rows
+    sales = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
+    with owner_cursor(url) as cur:
+        execute_values(cur, f"INSERT INTO sales (county, {', '.join(COLUMNS)}) VALUES %s",
+                       [(county, *(_db(getattr(r, c)) for c in COLUMNS)) for r in sales.itertuples()])
+    fitted = HedonicIndex.from_sales(county_sales(Warehouse(url), {"county": county}, INDEX_SALE_COLUMNS))
+    with owner_cursor(url) as cur:
+        store_index(cur, county, fitted)
+    return sales
+
+
 @pytest.fixture(scope="module")
 def king(database_url: str) -> dict[str, Any]:
     """The bundled county's sales in the warehouse and its index stored as the `features` stage does."""
     county = f"kx_{uuid.uuid4().hex[:6]}"
-    sales = collect_sales(load_counties()["king_wa"]).rows
-    sales = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
+    load_bundled_sales(database_url, county)
     with owner_cursor(database_url) as cur:
-        execute_values(cur, f"INSERT INTO sales (county, {', '.join(COLUMNS)}) VALUES %s",
-                       [(county, *(_db(getattr(r, c)) for c in COLUMNS)) for r in sales.itertuples()])
-    fitted = HedonicIndex.from_sales(county_sales(Warehouse(database_url), {"county": county}, INDEX_SALE_COLUMNS))
-    with owner_cursor(database_url) as cur:
-        store_index(cur, county, fitted)
         cur.execute(f"SELECT {MARKET_SALES_COLUMNS} FROM sales WHERE county = %s ORDER BY sale_date, sale_id",
                     (county,))
         everything = sales_frame(cur.fetchall(), [c.name for c in cur.description])
