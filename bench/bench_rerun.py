@@ -4,10 +4,14 @@ materialized again with nothing changed, in one Dagster instance (issue 17: re-r
     python bench/bench_rerun.py               # the bundled King County file (~5.3k sales)
     python bench/bench_rerun.py --scale 10    # replicated 10× (suffixed ids, jittered coordinates)
     python bench/bench_rerun.py --scale 1 --scale 10   # both, one after the other (`make bench SCALE=10x`)
+    python bench/bench_rerun.py --storage postgres     # Dagster's storage as production keeps it
 
-A fresh scratch database on the machine's PostgreSQL; HTTP enrichment sources disabled (with one
-of them on, enrichment is always computed — see docs/scale.md). Prints each stage's step seconds
-for the first run and the re-run, and their ratio.
+`--storage`: where Dagster keeps runs and events — `ephemeral` (in-memory SQLite, the default and
+the figures of earlier rounds), `sqlite` (SQLite files in a directory: the local instance `make
+demo` makes), `postgres` (deploy/dagster.yaml's storage, `instance_storage.PooledPostgresStorage`,
+on a fresh database of the machine's PostgreSQL) or `postgres-nullpool` (dagster-postgres as it
+ships: a new connection per statement). A skipped step's cost is mostly Dagster's own event writes
+and look-ups (docs/scale.md), so the storage moves the re-run's figure.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +34,28 @@ import pandas as pd  # noqa: E402
 from tests.test_unchanged_rerun import FIRST, STAGES, offline_sources  # noqa: E402
 
 SOURCE = ROOT / "data" / "king_wa" / "ex_sales.csv"
+STORAGES = ("ephemeral", "sqlite", "postgres", "postgres-nullpool")
+DAGSTER_DATABASE = "reos_bench_dagster"  # the name's prefix of the `postgres` storages' database
+
+
+@contextmanager
+def dagster_instance(storage: str, database_url: str) -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance whose runs and events are kept in `storage` (see the module's doc); for
+    `postgres`, a new empty database beside `database_url`'s, dropped afterwards."""
+    from tests.databases import empty_database
+
+    if storage == "ephemeral":
+        yield dg.DagsterInstance.ephemeral()
+    elif storage == "sqlite":
+        with dg.instance_for_test() as instance:
+            yield instance
+    else:
+        with empty_database(database_url, prefix=DAGSTER_DATABASE) as url:
+            config = {"postgres": {"postgres_url": url}} if storage == "postgres-nullpool" else {"custom": {
+                "module": "realestate_assets.instance_storage", "class": "PooledPostgresStorage",
+                "config": {"postgres_url": url}}}
+            with dg.instance_for_test(overrides={"storage": config}) as instance:
+                yield instance
 
 
 def replicate(path: Path, scale: int) -> int:
@@ -56,14 +84,16 @@ def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, action="append", help="repeatable (default: 1)")
+    parser.add_argument("--storage", choices=STORAGES, default="ephemeral", help="Dagster's storage")
     args = parser.parse_args()
     for scale in args.scale or [1]:
-        rerun(scale)
+        rerun(scale, args.storage)
     return 0
 
 
-def rerun(scale: int) -> None:
-    """The first run and the re-run at `scale`× the bundled file, each stage's step seconds."""
+def rerun(scale: int, storage: str = "ephemeral") -> None:
+    """The first run and the re-run at `scale`× the bundled file, each stage's step seconds, with
+    Dagster's runs and events in `storage`."""
     from realestate_assets.definitions import build_definitions, resources_for
     from realestate_assets.settings import LocalSettings
     from tests.databases import create_tenant, scratch_database
@@ -80,16 +110,16 @@ def rerun(scale: int) -> None:
         settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state", tenant_id=create_tenant(url))
         defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
         job = defs.resolve_implicit_global_asset_job_def()
-        instance = dg.DagsterInstance.ephemeral()
         runs = {}
-        for label, assets in (("first", FIRST), ("re-run", STAGES)):
-            started = time.perf_counter()
-            result = job.execute_in_process(partition_key="king_wa", instance=instance,
-                                            asset_selection=[dg.AssetKey(a) for a in assets])
-            assert result.success
-            runs[label] = step_seconds(result)
-            print(f"{label}: {time.perf_counter() - started:.1f} s wall", flush=True)
-        print(f"{rows:,} sales ({scale}×)")
+        with dagster_instance(storage, url) as instance:
+            for label, assets in (("first", FIRST), ("re-run", STAGES)):
+                started = time.perf_counter()
+                result = job.execute_in_process(partition_key="king_wa", instance=instance,
+                                                asset_selection=[dg.AssetKey(a) for a in assets])
+                assert result.success
+                runs[label] = step_seconds(result)
+                print(f"{label}: {time.perf_counter() - started:.1f} s wall", flush=True)
+        print(f"{rows:,} sales ({scale}×), Dagster's storage: {storage}")
         print(f"{'stage':12s} {'first s':>9s} {'re-run s':>9s} {'ratio':>7s}")
         total_first = total_again = 0.0
         for stage in STAGES:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import cProfile
 import os
 import re
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import dagster as dg  # noqa: E402
-from bench_rerun import replicate, step_seconds  # noqa: E402
+from bench_rerun import DAGSTER_DATABASE, STORAGES, dagster_instance, replicate, step_seconds  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
@@ -42,7 +43,9 @@ STATEMENTS: collections.Counter[str] = collections.Counter()
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-    if conn.engine.dialect.name != "sqlite":  # Dagster's storage only (the warehouse is PostgreSQL)
+    # Dagster's storage only: SQLite, or bench_rerun.dagster_instance's PostgreSQL database (the
+    # warehouse is PostgreSQL too).
+    if conn.engine.dialect.name != "sqlite" and not str(conn.engine.url.database).startswith(DAGSTER_DATABASE):
         return
     verb = statement.split(None, 1)[0].upper()
     table = re.search(r"(?:FROM|INTO|UPDATE)\s+(\w+)", statement, re.I)
@@ -57,6 +60,8 @@ def load() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--storage", choices=STORAGES, default="ephemeral",
+                        help="where Dagster keeps runs and events (bench_rerun.py's doc)")
     parser.add_argument("--reruns", type=int, default=12)
     parser.add_argument("--profile", type=Path, help="cProfile of the re-runs, to this file")
     parser.add_argument("--timeline", action="store_true", help="each re-run's events, ms from its step's start")
@@ -83,7 +88,8 @@ def main() -> int:
 
     print(f"load before: {load()}")
     parts = timed_parts() if args.parts else None
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(Path(tmp) / "pg", prefix="reos_bench_rerun") as url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(Path(tmp) / "pg", prefix="reos_bench_rerun") as url, \
+            contextlib.ExitStack() as stack:
         tmp_path = Path(tmp)
         config = tmp_path / "config"
         write_sample_config(config, tmp_path / "data", n_parcels=10)
@@ -92,7 +98,7 @@ def main() -> int:
         settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state", tenant_id=create_tenant(url))
         defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
         job = defs.resolve_implicit_global_asset_job_def()
-        instance = dg.DagsterInstance.ephemeral()
+        instance = stack.enter_context(dagster_instance(args.storage, url))
         profiler = cProfile.Profile() if args.profile else None
         rows = []
         for n in range(args.reruns + 1):
@@ -117,7 +123,7 @@ def main() -> int:
             print(f"{label:10s} cpu {cpu * 1000:7.0f} ms  wall {wall * 1000:7.0f} ms  steps "
                   + " ".join(f"{s} {steps[s] * 1000:6.0f}" for s in STAGES)
                   + f"  together {sum(steps[s] for s in STAGES) * 1000:6.0f} ms"
-                  f"  sqlite stmts {sum(STATEMENTS.values())}"
+                  f"  dagster stmts {sum(STATEMENTS.values())}"
                   f"  load {load()}", flush=True)
             if n == 0 and args.wait_for is not None:
                 print(f"READY {os.getpid()}", flush=True)

@@ -191,7 +191,8 @@ def test_instance_config_validates_against_dagster_schema(tmp_path, monkeypatch)
     cfg, custom_class = dagster_instance_config(str(tmp_path))
     assert custom_class is None
 
-    pg = cfg["storage"]["postgres"]["postgres_db"]
+    assert cfg["storage"]["custom"]["class"] == "PooledPostgresStorage"
+    pg = cfg["storage"]["custom"]["config"]["postgres_db"]
     assert pg["scheme"] == "postgresql+psycopg2"
     for field in ("hostname", "username", "password", "db_name"):
         assert isinstance(pg[field], dict) and "env" in pg[field], f"{field} must come from the environment"
@@ -270,7 +271,7 @@ def test_instance_runs_on_real_postgres_and_s3(offline_instance_dir, tmp_path, m
         monkeypatch.setenv("DAGSTER_PG_DB", "postgres")
         cfg = load(offline_instance_dir / "dagster.yaml")
         # pgserver listens on a unix socket: point libpq at it, leave every other setting as shipped.
-        cfg["storage"]["postgres"]["postgres_db"]["params"]["host"] = socket_dir
+        cfg["storage"]["custom"]["config"]["postgres_db"]["params"]["host"] = socket_dir
         (offline_instance_dir / "dagster.yaml").write_text(yaml.safe_dump(cfg))
         bucket = cfg["compute_logs"]["config"]["bucket"]
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
@@ -278,7 +279,9 @@ def test_instance_runs_on_real_postgres_and_s3(offline_instance_dir, tmp_path, m
 
         instance = dg.DagsterInstance.from_config(str(offline_instance_dir))
         try:
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            from dagster_postgres import PostgresRunStorage
+
+            assert isinstance(instance.run_storage, PostgresRunStorage)  # instance_storage's subclass
             assert instance.run_storage.postgres_url.startswith("postgresql+psycopg2://")
 
             @dg.asset

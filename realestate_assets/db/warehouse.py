@@ -207,9 +207,11 @@ class Warehouse:
             yield Reader(self, conn)
 
     def frame_rows(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """`frame` through a DB-API cursor (one Python tuple per row): small or unusual results."""
+        """`frame` through a DB-API cursor (one Python tuple per row): small or unusual results.
+        `read_sql_query`, not `read_sql`: given SQLAlchemy, `read_sql` first asks the catalog
+        whether the query's text is a table's name (a round trip per read)."""
         with self.engine.connect() as conn:
-            return pd.read_sql(text(query), conn, params=params or {})
+            return pd.read_sql_query(text(query), conn, params=params or {})
 
     def bind(self, conn: PgConnection, query: str, params: dict[str, Any] | None) -> str:
         """`query` with its `:name` parameters bound as literals, by psycopg2 itself (which binds

@@ -1,0 +1,105 @@
+"""Dagster's own storage (runs, events, schedules) on PostgreSQL, its connections kept open.
+
+dagster-postgres opens a new connection for every statement it sends (its engines use
+SQLAlchemy's `NullPool`, so that an instance never holds connections), except in the webserver,
+which switches each engine to a pool of one (`optimize_for_webserver`). A run worker or a step pod
+sends a few dozen statements per step — each event stored, each materialization looked up — and
+a new PostgreSQL connection costs 4–5 ms on this machine's local server (more across a network,
+with TLS): an unchanged county step re-run spent more time connecting than deciding it had nothing
+to do (issue 17, docs/scale.md "Thirty-sixth round (c)").
+
+`PooledPostgresStorage` is dagster-postgres' storage with pooled engines in every process that
+loads the instance, as the webserver's (one connection kept per storage, up to MAX_OVERFLOW more
+while threads need them, closed on return; recycled after POOL_RECYCLE_S; no statement timeout, as
+dagster-postgres sets none outside the webserver) and one thing more: a kept connection is
+pinged before each use and replaced if the server, a proxy or a NAT dropped it while idle — with
+a new connection per statement there was nothing to drop, so without the ping a run's next event
+write would fail. The webserver still applies its own settings on top (`optimize_for_webserver`).
+Its run storage and event log also remember the tables and columns they found (`_RemembersSchema`).
+Its configuration is dagster-postgres' (`postgres_db` or `postgres_url`): deploy/dagster.yaml
+names it as `storage: custom:`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+POOL_RECYCLE_S = 3600  # the webserver's default (`--db-pool-recycle`)
+MAX_OVERFLOW = 20  # the webserver's default (`--db-pool-max-overflow`)
+
+
+class _RemembersSchema:
+    """A dagster-postgres storage that remembers which of its tables and columns it found.
+    dagster-postgres asks the catalog on every use: whether `asset_check_executions` exists before
+    storing each check's events, `asset_keys`' columns for each materialization, `runs`' columns
+    for each run event (≈40 catalog queries, 0.85 ms each, in an unchanged re-run of three county
+    steps); it remembers only its secondary indexes. Dagster's migrations only add tables and
+    columns, so one found stays found; one not found is asked again (a migration may add it while
+    this process runs)."""
+
+    _found: set[tuple[str, str]]
+
+    def _remembered(self, kind: str, name: str, ask: Callable[[], bool]) -> bool:
+        if (kind, name) not in self._found and ask():
+            self._found.add((kind, name))
+        return (kind, name) in self._found
+
+
+class _EventLogStorage(_RemembersSchema, PostgresEventLogStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._found = set()
+        super().__init__(*args, **kwargs)
+
+    def has_table(self, table_name: str) -> bool:
+        return self._remembered("table", table_name, functools.partial(super().has_table, table_name))
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        return self._remembered("asset_keys column", column_name,
+                                functools.partial(super().has_asset_key_col, column_name))
+
+
+class _RunStorage(_RemembersSchema, PostgresRunStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._found = set()
+        super().__init__(*args, **kwargs)
+
+    def has_run_stats_index_cols(self) -> bool:
+        return self._remembered("runs columns", "start_time, end_time", super().has_run_stats_index_cols)
+
+    def has_backfill_id_column(self) -> bool:
+        return self._remembered("runs column", "backfill_id", super().has_backfill_id_column)
+
+
+class PooledPostgresStorage(DagsterPostgresStorage):
+    """dagster-postgres' run, event-log and schedule storage, each engine pooled (see the module)."""
+
+    def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
+                 inst_data: ConfigurableClassData | None = None, token_provider: Any = None) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
+        # The parent's run storage and event log replaced (they hold nothing yet: NullPool engines,
+        # no watcher) by ones that remember the schema (`_RemembersSchema`).
+        self._run_storage = _RunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._event_log_storage = _EventLogStorage(postgres_url, should_autocreate_tables,
+                                                   token_provider=token_provider)
+        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+            # The engine dagster-postgres' `optimize_for_webserver` makes, with the ping; the
+            # replaced engine is a NullPool's, which holds no connection.
+            options = storage._engine.url.query.get("options")
+            storage._engine = create_pg_engine(
+                postgres_url, token_provider, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=MAX_OVERFLOW,
+                pool_recycle=POOL_RECYCLE_S, pool_pre_ping=True,
+                **({"connect_args": {"options": options}} if options else {}))
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> PooledPostgresStorage:
+        return cls(postgres_url=pg_url_from_config(config_value),
+                   should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+                   inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))

@@ -1,0 +1,86 @@
+"""Dagster's PostgreSQL storage keeps its connections (realestate_assets/instance_storage.py), on
+the machine's PostgreSQL: the same runs as dagster-postgres' own storage, without a new
+connection per statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+from tests.databases import empty_database, query
+
+PARTITIONS = dg.StaticPartitionsDefinition(["king_wa"])
+
+
+@dg.asset(partitions_def=PARTITIONS, check_specs=[dg.AssetCheckSpec("rows_present", asset="county_table")])
+def county_table() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"rows": 3}, check_results=[dg.AssetCheckResult(passed=True)])
+
+
+@contextmanager
+def traffic_to(database: str) -> Iterator[dict[str, int]]:
+    """The new DB-API connections any SQLAlchemy pool opens to `database` while inside, and the
+    statements sent to it that read the system catalog."""
+    seen = {"connections": 0, "catalog queries": 0}
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        seen["connections"] += dbapi_connection.info.dbname == database
+
+    def executed(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen["catalog queries"] += conn.engine.url.database == database and "pg_catalog" in statement
+
+    event.listen(Pool, "connect", connected)
+    event.listen(Engine, "before_cursor_execute", executed)
+    try:
+        yield seen
+    finally:
+        event.remove(Pool, "connect", connected)
+        event.remove(Engine, "before_cursor_execute", executed)
+
+
+def storage_config(kind: str, url: str) -> dict[str, Any]:
+    if kind == "dagster-postgres":
+        return {"postgres": {"postgres_url": url}}
+    # deploy/dagster.yaml's block, with a URL for the machine's server
+    return {"custom": {"module": "realestate_assets.instance_storage", "class": "PooledPostgresStorage",
+                       "config": {"postgres_url": url}}}
+
+
+@pytest.mark.parametrize("kind", ["pooled", "dagster-postgres"])
+def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(database_url: str, kind: str) -> None:
+    with empty_database(database_url, prefix="reos_dagster") as url:
+        database = url.rsplit("/", 1)[1]
+        with dg.instance_for_test(overrides={"storage": storage_config(kind, url)}) as instance:
+            if kind == "pooled":
+                assert type(instance.get_ref().storage_data.rehydrate(object)).__name__ == "PooledPostgresStorage"
+            dg.materialize([county_table], instance=instance, partition_key="king_wa")  # tables made
+            with traffic_to(database) as seen:
+                for _ in range(3):
+                    result = dg.materialize([county_table], instance=instance, partition_key="king_wa")
+                    assert result.success
+            # A kept connection the server dropped while idle (a restart, a proxy's or a NAT's idle
+            # timeout) is replaced, not used: the next run stores its events.
+            dropped = query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            assert kind != "pooled" or dropped
+            assert dg.materialize([county_table], instance=instance, partition_key="king_wa").success
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=county_table.key, asset_partitions=["king_wa"]), limit=10).records
+            assert len(records) == 5
+            check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [dg.AssetCheckKey(county_table.key, "rows_present")])
+            assert check[dg.AssetCheckKey(county_table.key, "rows_present")].status.value == "SUCCEEDED"
+        # Three runs store ≈ 60 events and look up as many rows: dagster-postgres connects for each
+        # statement and asks the catalog whether the check table exists for each check event; the
+        # pooled storage keeps one connection per storage (run, event log, schedule) and remembers.
+        if kind == "pooled":
+            assert seen["connections"] <= 3 and seen["catalog queries"] <= 3, seen
+        else:
+            assert seen["connections"] > 30 and seen["catalog queries"] > 6, seen
