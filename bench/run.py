@@ -21,6 +21,7 @@ BENCHES = [
     ["bench_api.py"],
     ["bench_scale.py", "--per-step", "--in-process"],  # issue 17: a step per process, and one process
     ["bench_rerun.py"],  # issue 17: unchanged re-run vs first run, per stage (1×, about 1 min)
+    ["bench_rerun.py", "--storage", "postgres"],  # the same on production's Dagster storage (deploy/dagster.yaml)
     ["bench_warehouse_io.py"],  # issue 17: write, re-sync and read of 400k rows (about 1 min)
 ]
 SCALE_FLAGS = {"": [], "1x": [], "10x": ["--10x"], "25x": ["--25x"]}
