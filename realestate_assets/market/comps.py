@@ -71,9 +71,21 @@ MIN_BALL_M = 1.0  # the smallest first ball (a row whose fetched candidates were
 # (issue 17). The answer is the same with any share: a row complete among fewer candidates has the
 # comps it has among more (`find`'s completeness test).
 FIRST_FETCH_SHARE = 2 / 3
+# How the comps' KD-trees are built: without SciPy's sliding-midpoint balancing and node compaction,
+# a county's trees are built in half the CPU (the band trees ≈0.57 → 0.27 CPU s at a million parcels)
+# and queried as fast (issue 17). A KD-tree's answer does not depend on its shape: a k-nearest query
+# returns the same sales at the same distances, a ball query the same sales, and only the order of
+# equidistant ones may differ, which the rule puts in its own order (`_ties_in_order`,
+# `_by_row_in_rule_order`).
+TREE_OPTIONS: dict[str, bool | int] = {"balanced_tree": False, "compact_nodes": False}
 # Threads per KD-tree query (-1: one per core). The targets' queries are independent and the
 # answer is the same with any number; most of the comps' time is the queries (issue 17).
 QUERY_WORKERS = -1
+
+
+def kd_tree(points: np.ndarray) -> cKDTree:
+    """A KD-tree of the comps' sales (projected points), built as TREE_OPTIONS says."""
+    return cKDTree(points, **TREE_OPTIONS)
 
 
 def widening(max_comps: int, found: np.ndarray | int) -> np.ndarray:
@@ -144,7 +156,7 @@ class SalesPool:
         # Rounded (1e-9° moves a distance by about 1e-11 of itself): a mean summed in another order,
         # by the database, is then the same number, and so is every distance — near-equal ones too.
         self.ref_lat = round(mean, REF_LAT_DIGITS)
-        self.xy = xy = to_xy(pool["latitude"], pool["longitude"], self.ref_lat)
+        self.xy = to_xy(pool["latitude"], pool["longitude"], self.ref_lat)
         self.date = _days(pool["sale_date"])
         self.sqft = pool["living_sqft"].to_numpy(dtype=float)
         self.price = pool["sale_price"].to_numpy(dtype=float)
@@ -152,17 +164,16 @@ class SalesPool:
         parcel, self._parcels = pd.factorize(pool["parcel_id"].astype("string"))
         use, self._uses = pd.factorize(pool["use_type"].astype("string"))
         self.parcel, self.use = parcel.astype(np.int32), use.astype(np.int32)
-        # One KD-tree per use type (a comp has the target's): every candidate fetched can be a comp,
-        # so fewer rows come up short and are re-queried wider (issue 17: a townhouse among houses
-        # was re-queried up to 81,920 candidates at a million parcels). (tree, its pool positions);
-        # the distances are the same point-to-point ones whatever tree holds the points. The first
-        # query asks a tree of the target's size band (`_band_tree`, from these types' strata).
+        # Each use type's pool positions (a comp has the target's): its KD-trees hold only its sales,
+        # so every candidate fetched can be a comp and fewer rows come up short and are re-queried
+        # wider (issue 17: a townhouse among houses was re-queried up to 81,920 candidates at a
+        # million parcels); the distances are the same point-to-point ones whatever tree holds the
+        # points. The first query asks a tree of the target's size band (`_band_tree`, from the
+        # type's strata, `_strata`); a type's own tree is built only without a size band (its one
+        # stratum): with one it was never queried (≈0.12 CPU s at a million parcels).
         self._factor_cached: tuple[MarketIndex, int, int, np.ndarray] | None = None  # `_factor_column`
         self._band_trees: dict[tuple[int, int, int], tuple[cKDTree | None, np.ndarray]] = {}  # `_band_tree`
-        self.trees: list[tuple[cKDTree, np.ndarray]] = []
-        for code in range(len(self._uses)):
-            at = np.flatnonzero(self.use == code)
-            self.trees.append((cKDTree(xy[at]), at))
+        self.types: list[np.ndarray] = [np.flatnonzero(self.use == code) for code in range(len(self._uses))]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -238,7 +249,7 @@ class SalesPool:
 
         bound = np.inf if s.radius_m is None else s.radius_m
         budget = s.chunk_rows * s.candidates  # matrix cells per query: bounds the memory
-        for code, (_, at) in enumerate(self.trees):  # the targets of each use type, in its size bands' trees
+        for code, at in enumerate(self.types):  # the targets of each use type, in its size bands' trees
             todo = np.flatnonzero(ok & (t_use == code))
             k = min(s.candidates, len(at))
             step = max(1, budget // k)
@@ -366,20 +377,25 @@ class SalesPool:
         return np.unique(r[1:][same])
 
     @functools.cached_property
+    def _bounds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per use type, its sales' bounding box (smallest, largest x and y): the band search's reach."""
+        return [(self.xy[at].min(axis=0), self.xy[at].max(axis=0)) for at in self.types]
+
+    @functools.cached_property
     def _strata(self) -> list[tuple[np.ndarray, list[tuple[cKDTree, np.ndarray]]]]:
         """Per use type, its sales in strata of living area — bins of log sqft, STRATA_PER_BAND to a
         size band — as (the bins' numbers, each bin's (KD-tree, pool positions)). Built on the first
         query. Without a size band, one stratum: the type's own tree."""
         tol = self.settings.sqft_tolerance
         out = []
-        for tree, at in self.trees:
+        for at in self.types:
             if tol is None:
-                out.append((np.zeros(1, dtype=np.int64), [(tree, at)]))
+                out.append((np.zeros(1, dtype=np.int64), [(kd_tree(self.xy[at]), at)]))
                 continue
             bins = np.floor(np.log(self.sqft[at]) / self._stratum_width).astype(np.int64)
             order = np.argsort(bins, kind="stable")
             numbers, starts = np.unique(bins[order], return_index=True)
-            out.append((numbers, [(cKDTree(self.xy[part]), part) for part in np.split(at[order], starts[1:])]))
+            out.append((numbers, [(kd_tree(self.xy[part]), part) for part in np.split(at[order], starts[1:])]))
         return out
 
     @functools.cached_property
@@ -410,7 +426,7 @@ class SalesPool:
                 self._band_trees[key] = parts[0]
             else:
                 at = np.concatenate([positions for _, positions in parts]) if parts else np.array([], dtype=np.intp)
-                self._band_trees[key] = (cKDTree(self.xy[at]) if len(at) else None, at)
+                self._band_trees[key] = (kd_tree(self.xy[at]) if len(at) else None, at)
         return self._band_trees[key]
 
     @staticmethod
@@ -467,10 +483,10 @@ class SalesPool:
         if not len(rows):
             return
         numbers, strata = self._strata[code]
-        tree = self.trees[code][0]
+        mins, maxes = self._bounds[code]
         # What the rule may look at: the radius, or the farthest corner of the type's sales.
-        corner = np.hypot(np.maximum(np.abs(xy[rows, 0] - tree.mins[0]), np.abs(xy[rows, 0] - tree.maxes[0])),
-                          np.maximum(np.abs(xy[rows, 1] - tree.mins[1]), np.abs(xy[rows, 1] - tree.maxes[1])))
+        corner = np.hypot(np.maximum(np.abs(xy[rows, 0] - mins[0]), np.abs(xy[rows, 0] - maxes[0])),
+                          np.maximum(np.abs(xy[rows, 1] - mins[1]), np.abs(xy[rows, 1] - maxes[1])))
         if s.radius_m is not None:
             corner = np.minimum(corner, s.radius_m)
         cap = corner * (1 + BALL_MARGIN) + BALL_MARGIN_M

@@ -9,6 +9,7 @@ import pytest
 
 from realestate_assets.config_models import ScoringConfig
 from realestate_assets.docs.context import MarketData
+from realestate_assets.market import comps
 from realestate_assets.market.comps import CompsSettings, SalesPool, comparable_sales
 from realestate_assets.market.index import AsOfIndexes, HedonicIndex
 from realestate_assets.ml.baselines import nearest_comps_value
@@ -212,6 +213,27 @@ def test_the_comps_do_not_depend_on_the_targets_order() -> None:
             pd.testing.assert_frame_equal(found.summary.sort_index(), first.summary, check_exact=True)
             summary = pool.find(targets.iloc[perm], AS_OF, chosen=False).summary
             pd.testing.assert_frame_equal(summary.sort_index(), first.summary, check_exact=True)
+
+
+@pytest.mark.parametrize("options", [{}, {"leafsize": 1}, {"leafsize": 2, "balanced_tree": False},
+                                     {"leafsize": 1000}, {"compact_nodes": False}])
+def test_the_comps_do_not_depend_on_how_the_trees_are_built(monkeypatch: pytest.MonkeyPatch,
+                                                             options: dict[str, object]) -> None:
+    """`TREE_OPTIONS` is a speed setting only: with SciPy's default trees and other shapes (leaf
+    sizes, balancing, compaction) the same chosen rows (ties, order, distances, prices) and summary,
+    with a size band and radius (the band trees' first query, rows left short to the band search at
+    4 candidates) and with the baseline's settings (the types' own trees)."""
+    sales = sales_at_shared_spots(np.random.default_rng(7))
+    targets = sales.sample(300, random_state=8).reset_index(drop=True)
+    for settings in (CompsSettings(radius_m=900, candidates=4, chunk_rows=11),
+                     ScoringConfig().baseline_comps.model_copy(update={"candidates": 24, "chunk_rows": 11})):
+        expected = SalesPool(sales, settings).find(targets, AS_OF)
+        assert expected.chosen["distance_m"].duplicated().any()  # ties were there to order
+        with monkeypatch.context() as patch:
+            patch.setattr(comps, "TREE_OPTIONS", options)
+            found = SalesPool(sales, settings).find(targets, AS_OF)
+        pd.testing.assert_frame_equal(found.chosen, expected.chosen, check_exact=True)
+        pd.testing.assert_frame_equal(found.summary, expected.summary, check_exact=True)
 
 
 def test_each_target_asks_its_size_bands_tree_and_gets_the_rules_comps() -> None:
