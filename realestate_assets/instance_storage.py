@@ -27,7 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from dagster._serdes import ConfigurableClassData
-from dagster_postgres import DagsterPostgresStorage, PostgresEventLogStorage, PostgresRunStorage
+from dagster_postgres import (
+    DagsterPostgresStorage,
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 POOL_RECYCLE_S = 3600  # the webserver's default (`--db-pool-recycle`)
@@ -81,12 +86,17 @@ class PooledPostgresStorage(DagsterPostgresStorage):
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider: Any = None) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data, token_provider=token_provider)
-        # The parent's run storage and event log replaced (they hold nothing yet: NullPool engines,
-        # no watcher) by ones that remember the schema (`_RemembersSchema`).
+        # The parent's three storages made without a round trip (no table check), then replaced by
+        # ones that check and create their tables as dagster-postgres does, two of them remembering
+        # the schema (`_RemembersSchema`).
+        super().__init__(postgres_url, should_autocreate_tables=False, inst_data=inst_data,
+                         token_provider=token_provider)
+        self.should_autocreate_tables = should_autocreate_tables
         self._run_storage = _RunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._event_log_storage = _EventLogStorage(postgres_url, should_autocreate_tables,
                                                    token_provider=token_provider)
+        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
+                                                         token_provider=token_provider)
         for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
             # The engine dagster-postgres' `optimize_for_webserver` makes, with the ping; the
             # replaced engine is a NullPool's, which holds no connection.
