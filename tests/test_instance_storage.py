@@ -84,3 +84,20 @@ def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(datab
             assert seen["connections"] <= 3 and seen["catalog queries"] <= 3, seen
         else:
             assert seen["connections"] > 30 and seen["catalog queries"] > 6, seen
+
+
+def county_job() -> dg.JobDefinition:
+    """`county_table` as a job of its own, for `reconstructable` (a step process rebuilds it)."""
+    job = dg.define_asset_job("county_job", [county_table])
+    return dg.Definitions(assets=[county_table], jobs=[job]).resolve_job_def("county_job")
+
+
+def test_step_processes_load_the_pooled_storage_from_the_instance_ref(database_url: str) -> None:
+    """Steps in processes of their own (the multiprocess executor here, a pod per step with the K8s
+    executor) rebuild the instance from its ref: the custom storage class and its config travel."""
+    with empty_database(database_url, prefix="reos_dagster") as url, \
+            dg.instance_for_test(overrides={"storage": storage_config("pooled", url)}) as instance:
+        result = dg.execute_job(dg.reconstructable(county_job), instance=instance,
+                                tags={"dagster/partition": "king_wa"})
+        assert result.success
+        assert instance.get_latest_materialization_event(county_table.key) is not None
