@@ -42,6 +42,7 @@ DAGSTER_DATABASE = "reos_bench_dagster"  # the name's prefix of the `postgres` s
 def dagster_instance(storage: str, database_url: str) -> Iterator[dg.DagsterInstance]:
     """A Dagster instance whose runs and events are kept in `storage` (see the module's doc); for
     `postgres`, a new empty database beside `database_url`'s, dropped afterwards."""
+    from realestate_assets.instance_storage import storage_block
     from tests.databases import empty_database
 
     if storage == "ephemeral":
@@ -51,9 +52,7 @@ def dagster_instance(storage: str, database_url: str) -> Iterator[dg.DagsterInst
             yield instance
     else:
         with empty_database(database_url, prefix=DAGSTER_DATABASE) as url:
-            config = {"postgres": {"postgres_url": url}} if storage == "postgres-nullpool" else {"custom": {
-                "module": "realestate_assets.instance_storage", "class": "PooledPostgresStorage",
-                "config": {"postgres_url": url}}}
+            config = {"postgres": {"postgres_url": url}} if storage == "postgres-nullpool" else storage_block(url)
             with dg.instance_for_test(overrides={"storage": config}) as instance:
                 yield instance
 

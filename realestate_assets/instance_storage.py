@@ -113,3 +113,10 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         return cls(postgres_url=pg_url_from_config(config_value),
                    should_autocreate_tables=config_value.get("should_autocreate_tables", True),
                    inst_data=inst_data, token_provider=get_token_provider_from_config(config_value))
+
+
+def storage_block(postgres_url: str) -> dict[str, Any]:
+    """An instance's `storage:` block for `PooledPostgresStorage` on `postgres_url` (deploy/dagster.yaml
+    names the same class with a `postgres_db` block instead)."""
+    return {"custom": {"module": __name__, "class": PooledPostgresStorage.__name__,
+                       "config": {"postgres_url": postgres_url}}}

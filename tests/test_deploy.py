@@ -191,7 +191,11 @@ def test_instance_config_validates_against_dagster_schema(tmp_path, monkeypatch)
     cfg, custom_class = dagster_instance_config(str(tmp_path))
     assert custom_class is None
 
-    assert cfg["storage"]["custom"]["class"] == "PooledPostgresStorage"
+    from realestate_assets.instance_storage import storage_block
+
+    named = storage_block("")["custom"]
+    assert {k: cfg["storage"]["custom"][k] for k in ("module", "class")} == {"module": named["module"],
+                                                                            "class": named["class"]}
     pg = cfg["storage"]["custom"]["config"]["postgres_db"]
     assert pg["scheme"] == "postgresql+psycopg2"
     for field in ("hostname", "username", "password", "db_name"):

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from realestate_assets.instance_storage import storage_block
 from tests.databases import empty_database, query
 
 PARTITIONS = dg.StaticPartitionsDefinition(["king_wa"])
@@ -46,11 +47,7 @@ def traffic_to(database: str) -> Iterator[dict[str, int]]:
 
 
 def storage_config(kind: str, url: str) -> dict[str, Any]:
-    if kind == "dagster-postgres":
-        return {"postgres": {"postgres_url": url}}
-    # deploy/dagster.yaml's block, with a URL for the machine's server
-    return {"custom": {"module": "realestate_assets.instance_storage", "class": "PooledPostgresStorage",
-                       "config": {"postgres_url": url}}}
+    return {"postgres": {"postgres_url": url}} if kind == "dagster-postgres" else storage_block(url)
 
 
 @pytest.mark.parametrize("kind", ["pooled", "dagster-postgres"])
