@@ -183,7 +183,7 @@ def locations_by_key(locations: pd.DataFrame) -> pd.DataFrame:
     and kept, where a merge per chunk hashed the whole county's keys again (issue 17).
 
     The columns are the read's own arrays, not copies: `set_index` copies every column (pandas 2
-    without copy-on-write; ≈0.2 s of `features` at 1M, issue 17), and nothing here writes to them."""
+    without copy-on-write; 0.01–0.09 CPU s at 1M, issue 17), and nothing here writes to them."""
     if locations.index.name == "prospect_key":
         return locations
     by_key = pd.DataFrame({name: locations[name] for name in locations.columns if name != "prospect_key"},
