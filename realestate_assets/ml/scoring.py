@@ -183,6 +183,38 @@ def suspect_sale_reason(last_sale_price_indexed: float | None, comps_estimated_v
                         pd.Series([comps_estimated_value], dtype=float), rule, frame).iloc[0]
 
 
+def county_percentiles(raw: Mapping[str, pd.Series], index: pd.Index) -> pd.DataFrame:
+    """Each column (on `index`, as a frame of them aligns it) as percentiles in (0, 1], as
+    `pd.DataFrame(raw, index=index).rank(pct=True, method="average")` gives them, to the bit: NaN
+    stays NaN, equal values share the mean of their ranks, divided by the column's count of known
+    values. Per column with numpy's unstable sort, which an average rank does not need stable
+    (equal values get one rank whatever their order), and without first copying the columns into
+    one frame: pandas' 2-D rank sorts by a stable merge sort, 0.55–0.67 against 0.30–0.33 CPU s for
+    the four components of a million parcels (docs/scale.md, thirty-sixth round (d))."""
+    return pd.DataFrame({column: _pct_average(values.reindex(index).to_numpy(dtype=float, na_value=np.nan))
+                         for column, values in raw.items()}, index=index)
+
+
+def _pct_average(values: np.ndarray) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    known = np.flatnonzero(~np.isnan(values))
+    if not len(known):
+        return out
+    order = np.argsort(values[known])
+    ordered = values[known][order]
+    first = np.empty(len(ordered), dtype=bool)  # where a run of equal values starts
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], len(ordered))
+    # Ranks starts+1 … ends (1-based) share their mean, (starts + 1 + ends) / 2: exact, as pandas'
+    # sum of the ranks over their count is (a half-integer, far below 2**53).
+    ranks = np.empty(len(ordered))
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, ends - starts)
+    out[known] = ranks / len(ordered)
+    return out
+
+
 def score_components(features: pd.DataFrame, estimated_value: pd.Series,
                      suspect: pd.Series | None = None) -> pd.DataFrame:
     """Each component as a county percentile in [0, 1]; NaN where the data cannot say.
@@ -193,13 +225,12 @@ def score_components(features: pd.DataFrame, estimated_value: pd.Series,
         reference = reference.where(suspect.isna())
     gap = value_gap_pct(estimated_value, reference)
     disagreement = (estimated_value / comps_value(features) - 1.0).abs()
-    raw = pd.DataFrame({
+    return county_percentiles({
         "equity": gap,
         "tenure": features["years_since_last_sale"],
         "confidence": -disagreement,
         "upside": features["eff_age_years"],
-    }, index=features.index)
-    return raw.rank(pct=True, method="average")
+    }, features.index)
 
 
 def model_components(features: pd.DataFrame, estimated_value: pd.Series, deal_probability: pd.Series,
@@ -216,13 +247,12 @@ def model_components(features: pd.DataFrame, estimated_value: pd.Series, deal_pr
         reference = reference.where(suspect.isna())
     if price is not None:
         reference = price.where(price.notna(), reference)
-    raw = pd.DataFrame({
+    return county_percentiles({
         "deal": deal_probability.astype(float),
         "propensity": sale_probability.astype(float),
         "equity": value_gap_pct(estimated_value, reference),
         "confidence": -(estimated_value / comps_value(features) - 1.0).abs(),
-    }, index=features.index)
-    return raw.rank(pct=True, method="average")
+    }, features.index)
 
 
 def bird_dog_score(components: pd.DataFrame, weights: dict[str, float] | None = None) -> pd.Series:

@@ -14,6 +14,7 @@ from realestate_assets.ml.scoring import (
     SUSPECT_SALE,
     bird_dog_score,
     component_reasons,
+    county_percentiles,
     dedupe_reasons,
     factor_reasons,
     model_components,
@@ -212,3 +213,23 @@ def test_rows_without_flags_are_judged_by_price_alone_and_flagged_rows_by_their_
     everything = SuspectSaleRule(non_market_terms=[""])
     assert suspect_sale(indexed, comps, everything, none).tolist()[1:] == \
         [f"{SUSPECT_SALE}: the county file records it as ''"] * 4
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 10, 1_000])
+def test_county_percentiles_are_pandas_average_pct_rank_to_the_bit(rows: int) -> None:
+    """The components' percentiles (numpy's unstable sort per column) are `DataFrame.rank(pct=True,
+    method="average")`'s bit for bit: ties (0.0 and -0.0, infinities), NaN, an all-NaN column."""
+    rng = np.random.default_rng(rows)
+    for _ in range(20):
+        index = pd.Index(rng.permutation(rows) + 7)
+        raw = {
+            "few": rng.integers(0, 4, rows).astype(float),
+            "odd": np.where(rng.random(rows) < 0.4, np.nan, rng.choice([np.inf, -np.inf, 0.0, -0.0, 1.5], rows)),
+            "spread": rng.normal(size=rows),
+            "none": np.full(rows, np.nan),
+        }
+        raw = {name: pd.Series(values, index=index) for name, values in raw.items()}
+        raw["shifted"] = pd.Series(rng.normal(size=rows), index=index + 1)  # aligned on `index`, as a frame does
+        pd.testing.assert_frame_equal(county_percentiles(raw, index),
+                                      pd.DataFrame(raw, index=index).rank(pct=True, method="average"),
+                                      check_exact=True)
