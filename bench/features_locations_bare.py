@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import sys
 import time
 
 import pandas as pd
+from features_chunks_bare import cpu  # bench/ is this script's directory: first on sys.path
 
 from realestate_assets.assets.features import LOCATIONS_SQL
 from realestate_assets.ml.features import locations_by_key
 from resources import WarehouseResource
-
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread's: Arrow's parse, the COPY's
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
