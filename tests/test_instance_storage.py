@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
@@ -53,7 +53,7 @@ def storage_config(kind: str, url: str) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", ["pooled", "dagster-postgres"])
 def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(database_url: str, kind: str) -> None:
     with empty_database(database_url, prefix="reos_dagster") as url:
-        database = url.rsplit("/", 1)[1]
+        database = make_url(url).database
         with dg.instance_for_test(overrides={"storage": storage_config(kind, url)}) as instance:
             if kind == "pooled":
                 assert type(instance.get_ref().storage_data.rehydrate(object)).__name__ == "PooledPostgresStorage"
