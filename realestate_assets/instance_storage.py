@@ -48,7 +48,9 @@ class _RemembersSchema:
     columns, so one found stays found; one not found is asked again (a migration may add it while
     this process runs)."""
 
-    _found: set[tuple[str, str]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._found: set[tuple[str, str]] = set()
+        super().__init__(*args, **kwargs)
 
     def _remembered(self, kind: str, name: str, ask: Callable[[], bool]) -> bool:
         if (kind, name) not in self._found and ask():
@@ -57,10 +59,6 @@ class _RemembersSchema:
 
 
 class _EventLogStorage(_RemembersSchema, PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._found = set()
-        super().__init__(*args, **kwargs)
-
     def has_table(self, table_name: str) -> bool:
         return self._remembered("table", table_name, functools.partial(super().has_table, table_name))
 
@@ -70,10 +68,6 @@ class _EventLogStorage(_RemembersSchema, PostgresEventLogStorage):
 
 
 class _RunStorage(_RemembersSchema, PostgresRunStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._found = set()
-        super().__init__(*args, **kwargs)
-
     def has_run_stats_index_cols(self) -> bool:
         return self._remembered("runs columns", "start_time, end_time", super().has_run_stats_index_cols)
 

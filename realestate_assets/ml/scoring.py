@@ -381,6 +381,15 @@ def dedupe_reasons(reasons: Iterable[Reason]) -> tuple[list[str], list[str]]:
     return texts, facts
 
 
+# Price ratios a reason words as a percentage: (the price, what it is compared with).
+_RATIOS = {
+    "price_to_comps": ("price", "the comparable sales"),
+    "list_price_to_comps_value": ("price", "the comparable sales"),
+    "price_to_avm": ("price", "the estimated value"),
+    "last_price_to_comps_value": ("last sale price in today's money", "the comparable sales"),
+}
+
+
 def _driver_text(feature: str, value: object, labels: Mapping[str, str]) -> str:
     label = labels.get(feature, feature)
     if not _known(value):
@@ -388,13 +397,9 @@ def _driver_text(feature: str, value: object, labels: Mapping[str, str]) -> str:
     if isinstance(value, str):
         return f"{label} '{value}'"
     v = float(value)
-    if feature in ("price_to_comps", "list_price_to_comps_value"):
-        return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the comparable sales"
-    if feature == "price_to_avm":
-        return f"price {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} the estimated value"
-    if feature == "last_price_to_comps_value":  # a ratio, as the memo's value table words it (not 0.4855)
-        return f"last sale price in today's money {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} " \
-               "the comparable sales"
+    if feature in _RATIOS:  # a percentage, as the memo's value table words it (not 0.4855)
+        price, against = _RATIOS[feature]
+        return f"{price} {abs(1 - v) * 100:.0f}% {'below' if v < 1 else 'above'} {against}"
     if feature in ("price_per_sqft", "last_price_per_sqft_indexed"):
         return f"{label} ${v:,.0f}"
     if feature == "years_since_last_sale":
