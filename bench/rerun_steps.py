@@ -32,7 +32,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import dagster as dg  # noqa: E402
-from bench_rerun import DAGSTER_DATABASE, STORAGES, dagster_instance, replicate, step_seconds  # noqa: E402
+from bench_rerun import (  # noqa: E402
+    DAGSTER_DATABASE,
+    STORAGES,
+    dagster_instance,
+    floor_steps,
+    replicate,
+    stage_checks,
+    step_seconds,
+)
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
@@ -76,8 +84,8 @@ def main() -> int:
                         help="time our calls in a skipped step (wall ms, no profiler): the fingerprint, the "
                              "previous materialization's and the check target's look-ups, the county's read")
     parser.add_argument("--floor", action="store_true",
-                        help="then time an empty partitioned asset with three checks and one upstream asset "
-                             "(Dagster's own cost of a step, nothing of ours)")
+                        help="then time empty asset steps shaped as the stages (their checks, their chain) on "
+                             "the same storage: Dagster's own cost of the re-run's steps, nothing of ours")
     parser.add_argument("--wait-for", type=Path, help="after the first run, print READY and wait until this file "
                                                       "exists (to attach py-spy to the re-runs only)")
     args = parser.parse_args()
@@ -150,8 +158,11 @@ def main() -> int:
             profiler.dump_stats(args.profile)
         if args.lookups:
             lookups(instance, args.lookups)
-    if args.floor:
-        floor_step()
+        if args.floor:
+            floor = floor_steps(args.storage, url, stage_checks(defs))
+            print(f"floor on {args.storage}: empty asset steps shaped as the stages, medians: "
+                  + " ".join(f"{s} {floor[s] * 1000:.0f}" for s in STAGES)
+                  + f", together {floor['together'] * 1000:.0f} ms  load {load()}")
     print(f"load after: {load()}")
     return 0
 
@@ -185,35 +196,6 @@ def timed_parts() -> dict[str, list[float]]:
     wrap(unchanged, "_latest_metadata")
     wrap(common, "_target")
     return timed
-
-
-def floor_step(runs: int = 15) -> None:
-    """Dagster's own cost of a step: an empty partitioned asset with three checks and one upstream
-    asset, materialized on an ephemeral instance; STEP_SUCCESS durations."""
-    partitions = dg.StaticPartitionsDefinition(["king_wa"])
-    names = ("a", "b", "c")
-
-    @dg.asset(partitions_def=partitions)
-    def upstream() -> dg.MaterializeResult:
-        return dg.MaterializeResult()
-
-    @dg.asset(partitions_def=partitions, deps=[upstream], code_version="1",
-              check_specs=[dg.AssetCheckSpec(n, asset="empty") for n in names])
-    def empty() -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata={"rows": 0},
-                                    check_results=[dg.AssetCheckResult(check_name=n, passed=True) for n in names])
-
-    job = dg.Definitions(assets=[upstream, empty]).resolve_implicit_global_asset_job_def()
-    instance = dg.DagsterInstance.ephemeral()
-    job.execute_in_process(partition_key="king_wa", instance=instance, asset_selection=[dg.AssetKey("upstream")])
-    ms = []
-    for _ in range(runs):
-        result = job.execute_in_process(partition_key="king_wa", instance=instance,
-                                        asset_selection=[dg.AssetKey("empty")])
-        ms += [e.event_specific_data.duration_ms for e in result.all_events
-               if e.event_type_value == "STEP_SUCCESS" and e.step_key == "empty"]
-    print(f"floor: an empty asset step with three checks, median of {runs}: {statistics.median(ms):.1f} ms "
-          f"(range {min(ms):.1f}–{max(ms):.1f})  load {load()}")
 
 
 def forget() -> None:
