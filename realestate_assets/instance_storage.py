@@ -11,10 +11,11 @@ to do (issue 17, docs/scale.md "Thirty-sixth round (c)").
 `PooledPostgresStorage` is dagster-postgres' storage with pooled engines in every process that
 loads the instance, as the webserver's (one connection kept per storage, up to MAX_OVERFLOW more
 while threads need them, closed on return; recycled after POOL_RECYCLE_S; no statement timeout, as
-dagster-postgres sets none outside the webserver) and one thing more: a kept connection is
-pinged before each use and replaced if the server, a proxy or a NAT dropped it while idle — with
-a new connection per statement there was nothing to drop, so without the ping a run's next event
-write would fail. The webserver still applies its own settings on top (`optimize_for_webserver`).
+dagster-postgres sets none outside the webserver) and one thing more: a kept connection that sat
+idle for PING_IDLE_S is pinged before its next use and replaced if the server, a proxy or a NAT
+dropped it meanwhile, as the warehouse's pools do (db/idle_ping.py) — with a new connection per
+statement there was nothing to drop, so without the ping a run's next event write would fail. The
+webserver still applies its own settings on top (`optimize_for_webserver`).
 Its run storage and event log also remember the tables and columns they found (`_RemembersSchema`).
 Its configuration is dagster-postgres' (`postgres_db` or `postgres_url`): deploy/dagster.yaml
 names it as `storage: custom:`.
@@ -34,6 +35,8 @@ from dagster_postgres import (
     PostgresScheduleStorage,
 )
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+from realestate_assets.db.idle_ping import PING_IDLE_S, ping_when_idle
 
 POOL_RECYCLE_S = 3600  # the webserver's default (`--db-pool-recycle`)
 MAX_OVERFLOW = 20  # the webserver's default (`--db-pool-max-overflow`)
@@ -92,13 +95,13 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
                                                          token_provider=token_provider)
         for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
-            # The engine dagster-postgres' `optimize_for_webserver` makes, with the ping; the
-            # replaced engine is a NullPool's, which holds no connection.
+            # The engine dagster-postgres' `optimize_for_webserver` makes, with a ping after idling;
+            # the replaced engine is a NullPool's, which holds no connection.
             options = storage._engine.url.query.get("options")
             storage._engine = create_pg_engine(
                 postgres_url, token_provider, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=MAX_OVERFLOW,
-                pool_recycle=POOL_RECYCLE_S, pool_pre_ping=True,
-                **({"connect_args": {"options": options}} if options else {}))
+                pool_recycle=POOL_RECYCLE_S, **({"connect_args": {"options": options}} if options else {}))
+            ping_when_idle(storage._engine, PING_IDLE_S)
 
     @classmethod
     def from_config_value(  # type: ignore[override]

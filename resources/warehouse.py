@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from realestate_assets.db.warehouse import PING_IDLE_S, Warehouse
+from realestate_assets.db.idle_ping import PING_IDLE_S
+from realestate_assets.db.warehouse import Warehouse
 
 
 @cache

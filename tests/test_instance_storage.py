@@ -4,6 +4,7 @@ connection per statement."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from realestate_assets import instance_storage
+from realestate_assets.db import idle_ping
 from realestate_assets.instance_storage import storage_block
 from tests.databases import empty_database, query
 
@@ -26,23 +29,35 @@ def county_table() -> dg.MaterializeResult:
 
 
 @contextmanager
-def traffic_to(database: str) -> Iterator[dict[str, int]]:
-    """The new DB-API connections any SQLAlchemy pool opens to `database` while inside, and the
-    statements sent to it that read the system catalog."""
-    seen = {"connections": 0, "catalog queries": 0}
+def traffic_to(database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """The new DB-API connections any SQLAlchemy pool opens to `database` while inside, the
+    checkouts of pooled ones, the pings, and the statements sent to it that read the system catalog."""
+    seen = {"connections": 0, "checkouts": 0, "pings": 0, "catalog queries": 0}
 
     def connected(dbapi_connection: Any, _record: Any) -> None:
         seen["connections"] += dbapi_connection.info.dbname == database
+
+    def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        seen["checkouts"] += dbapi_connection.info.dbname == database
+
+    ping = idle_ping._ping
+
+    def counted_ping(dbapi_connection: Any) -> None:
+        seen["pings"] += dbapi_connection.info.dbname == database
+        ping(dbapi_connection)
 
     def executed(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen["catalog queries"] += conn.engine.url.database == database and "pg_catalog" in statement
 
     event.listen(Pool, "connect", connected)
+    event.listen(Pool, "checkout", checked_out)
     event.listen(Engine, "before_cursor_execute", executed)
+    monkeypatch.setattr(idle_ping, "_ping", counted_ping)
     try:
         yield seen
     finally:
         event.remove(Pool, "connect", connected)
+        event.remove(Pool, "checkout", checked_out)
         event.remove(Engine, "before_cursor_execute", executed)
 
 
@@ -51,23 +66,29 @@ def storage_config(kind: str, url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", ["pooled", "dagster-postgres"])
-def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(database_url: str, kind: str) -> None:
+def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(database_url: str, kind: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    idle_s = 1.0  # pinged after idling this long (PING_IDLE_S, 10 s, made short for the test)
+    monkeypatch.setattr(instance_storage, "PING_IDLE_S", idle_s)
     with empty_database(database_url, prefix="reos_dagster") as url:
         database = make_url(url).database
         with dg.instance_for_test(overrides={"storage": storage_config(kind, url)}) as instance:
             if kind == "pooled":
                 assert type(instance.get_ref().storage_data.rehydrate(object)).__name__ == "PooledPostgresStorage"
             dg.materialize([county_table], instance=instance, partition_key="king_wa")  # tables made
-            with traffic_to(database) as seen:
+            with traffic_to(database, monkeypatch) as seen:
                 for _ in range(3):
                     result = dg.materialize([county_table], instance=instance, partition_key="king_wa")
                     assert result.success
             # A kept connection the server dropped while idle (a restart, a proxy's or a NAT's idle
-            # timeout) is replaced, not used: the next run stores its events.
+            # timeout) is pinged before its next use and replaced: the next run stores its events.
             dropped = query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             assert kind != "pooled" or dropped
-            assert dg.materialize([county_table], instance=instance, partition_key="king_wa").success
+            time.sleep(idle_s)  # idle that long: pinged
+            with traffic_to(database, monkeypatch) as after_drop:
+                assert dg.materialize([county_table], instance=instance, partition_key="king_wa").success
+            assert kind != "pooled" or after_drop["pings"] >= 1
             records = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=county_table.key, asset_partitions=["king_wa"]), limit=10).records
             assert len(records) == 5
@@ -76,9 +97,11 @@ def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(datab
             assert check[dg.AssetCheckKey(county_table.key, "rows_present")].status.value == "SUCCEEDED"
         # Three runs store ≈ 60 events and look up as many rows: dagster-postgres connects for each
         # statement and asks the catalog whether the check table exists for each check event; the
-        # pooled storage keeps one connection per storage (run, event log, schedule) and remembers.
+        # pooled storage keeps one connection per storage (run, event log, schedule) and remembers,
+        # and pings one only after it idled (`pool_pre_ping` pinged every checkout).
         if kind == "pooled":
             assert seen["connections"] <= 3 and seen["catalog queries"] <= 3, seen
+            assert seen["pings"] * 4 < seen["checkouts"], seen
         else:
             assert seen["connections"] > 30 and seen["catalog queries"] > 6, seen
 

@@ -254,7 +254,7 @@ def test_a_400k_partition_in_a_fresh_database_is_written_and_resynced_with_good_
 
 def test_a_connection_idle_past_the_ping_threshold_is_replaced_when_the_database_dropped_it(
         database_url: str) -> None:
-    """The API's pool pings only connections idle for `ping_idle_s` (db/warehouse._ping_when_idle):
+    """The API's pool pings only connections idle for `ping_idle_s` (db/idle_ping.ping_when_idle):
     one the database closed meanwhile (a restart, an idle timeout) is replaced, not handed to a request."""
     warehouse = Warehouse(database_url, pool_size=1, max_overflow=0, ping_idle_s=0.0)
     try:

@@ -203,7 +203,8 @@ class _State:
 
     @cached_property
     def warehouse(self) -> Any:
-        from realestate_assets.db.warehouse import PING_IDLE_S, Warehouse
+        from realestate_assets.db.idle_ping import PING_IDLE_S
+        from realestate_assets.db.warehouse import Warehouse
 
         # No overflow: `layer.DatabaseSlots` lets no more requests in than there are connections.
         return Warehouse(self.settings.database_url, pool_size=self.settings.db_pool_size or DB_POOL_SIZE,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,8 +32,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as PgConnection
 from psycopg2.extensions import encodings
 from psycopg2.extras import execute_values
-from sqlalchemy import create_engine, event, text
-from sqlalchemy import exc as exc_mod
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from realestate_assets.db.copy_io import (
@@ -45,6 +43,7 @@ from realestate_assets.db.copy_io import (
     result_columns,
     write_frame,
 )
+from realestate_assets.db.idle_ping import ping_when_idle
 from realestate_assets.db.slice_versions import version_keys, writing_county
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
@@ -124,19 +123,13 @@ def dict_rows(cur: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-# A pooled connection idle this long is pinged before use (`Warehouse(ping_idle_s=…)`,
-# `_ping_when_idle`); one in steady use is not. The API's pool (a ping before every request was
-# one round trip in ten of a property list) and the pipeline's (resources/warehouse.py: a step
-# opens 6–11 transactions, each pinged first, issue 17) both use it.
-PING_IDLE_S = 10.0
-
-
 class Warehouse:
     """A PostgreSQL warehouse reached through one SQLAlchemy engine (psycopg2 driver)."""
 
     def __init__(self, url: str, pool_size: int = 2, max_overflow: int = 2, ping_idle_s: float | None = None) -> None:
         """`ping_idle_s`: ping a pooled connection before use only when it has been idle this long
-        (None: before every use, SQLAlchemy's pre-ping)."""
+        (db/idle_ping.py; the API's pool and the pipeline's, whose step opens 6–11 transactions,
+        use PING_IDLE_S); None: before every use, SQLAlchemy's pre-ping."""
         self.url = sqlalchemy_url(url)
         self.pool_size, self.max_overflow, self.ping_idle_s = pool_size, max_overflow, ping_idle_s
 
@@ -146,7 +139,7 @@ class Warehouse:
             return create_engine(self.url, pool_pre_ping=True, pool_size=self.pool_size,
                                  max_overflow=self.max_overflow)
         engine = create_engine(self.url, pool_size=self.pool_size, max_overflow=self.max_overflow)
-        _ping_when_idle(engine, self.ping_idle_s)
+        ping_when_idle(engine, self.ping_idle_s)
         return engine
 
     @contextmanager
@@ -239,35 +232,6 @@ def _end_explicit(raw: Any, conn: PgConnection) -> None:
                 cur.execute("ROLLBACK")
     except psycopg2.Error:
         raw.invalidate()
-
-
-def _ping_when_idle(engine: Engine, idle_s: float) -> None:
-    """Pre-ping only connections idle for `idle_s` or more: the ones a database restart or an idle
-    timeout can have closed unseen. A connection in steady use answered a moment ago; pinging it
-    cost every API request a round trip. A dead one fails the ping, and the pool replaces it
-    (SQLAlchemy's pessimistic disconnect recipe: DisconnectionError on checkout)."""
-
-    @event.listens_for(engine, "checkin")
-    def _returned(dbapi_connection: Any, record: Any) -> None:
-        record.info["returned_at"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if time.monotonic() - record.info.get("returned_at", float("-inf")) < idle_s:
-            return
-        # In autocommit, as SQLAlchemy's own pre-ping: the ping opens no transaction, so the
-        # caller's first statement may still be `SET TRANSACTION` (Warehouse.reading) or `BEGIN`
-        # (begun_by_first). Switching is local to the client: no round trip.
-        autocommit = dbapi_connection.autocommit
-        try:
-            dbapi_connection.autocommit = True
-            with dbapi_connection.cursor() as cur:
-                cur.execute("SELECT 1")
-        except psycopg2.Error as exc:
-            raise exc_mod.DisconnectionError(str(exc)) from exc
-        finally:
-            if not dbapi_connection.closed:
-                dbapi_connection.autocommit = autocommit
 
 
 class Reader:
