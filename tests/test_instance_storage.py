@@ -4,6 +4,8 @@ connection per statement."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster_postgres import PostgresEventLogStorage
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
@@ -121,3 +124,12 @@ def test_step_processes_load_the_pooled_storage_from_the_instance_ref(database_u
                                 tags={"dagster/partition": "king_wa"})
         assert result.success
         assert instance.get_latest_materialization_event(county_table.key) is not None
+
+
+def test_the_event_write_follows_dagster_postgres_own() -> None:
+    """`_EventLogStorage.store_event` is dagster-postgres' 1.13 `store_event` without its `NOTIFY`:
+    when an upgrade changes theirs, this fails — compare the two and carry the change over, then
+    record the new digest here."""
+    theirs = inspect.getsource(PostgresEventLogStorage.store_event)
+    assert hashlib.sha256(theirs.encode()).hexdigest() == \
+        "4a2e37e5871bf2c87789192abc185ecfefa37938a9e0c3d2f915c2348a77641e", theirs
