@@ -34,8 +34,9 @@ def county_table() -> dg.MaterializeResult:
 @contextmanager
 def traffic_to(database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """The new DB-API connections any SQLAlchemy pool opens to `database` while inside, the
-    checkouts of pooled ones, the pings, and the statements sent to it that read the system catalog."""
-    seen = {"connections": 0, "checkouts": 0, "pings": 0, "catalog queries": 0}
+    checkouts of pooled ones, the pings, the statements sent to it that read the system catalog and
+    its `NOTIFY`s."""
+    seen = {"connections": 0, "checkouts": 0, "pings": 0, "catalog queries": 0, "notifies": 0}
 
     def connected(dbapi_connection: Any, _record: Any) -> None:
         seen["connections"] += dbapi_connection.info.dbname == database
@@ -51,6 +52,7 @@ def traffic_to(database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
 
     def executed(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen["catalog queries"] += conn.engine.url.database == database and "pg_catalog" in statement
+        seen["notifies"] += conn.engine.url.database == database and statement.lstrip().startswith("NOTIFY")
 
     event.listen(Pool, "connect", connected)
     event.listen(Pool, "checkout", checked_out)
@@ -101,12 +103,13 @@ def test_runs_on_postgres_storage_and_the_pooled_one_keeps_its_connections(datab
         # Three runs store ≈ 60 events and look up as many rows: dagster-postgres connects for each
         # statement and asks the catalog whether the check table exists for each check event; the
         # pooled storage keeps one connection per storage (run, event log, schedule) and remembers,
-        # and pings one only after it idled (`pool_pre_ping` pinged every checkout).
+        # pings one only after it idled (`pool_pre_ping` pinged every checkout) and sends no `NOTIFY`
+        # after each event (dagster-postgres: one an event).
         if kind == "pooled":
             assert seen["connections"] <= 3 and seen["catalog queries"] <= 3, seen
-            assert seen["pings"] * 4 < seen["checkouts"], seen
+            assert seen["pings"] * 4 < seen["checkouts"] and seen["notifies"] == 0, seen
         else:
-            assert seen["connections"] > 30 and seen["catalog queries"] > 6, seen
+            assert seen["connections"] > 30 and seen["catalog queries"] > 6 and seen["notifies"] > 30, seen
 
 
 def county_job() -> dg.JobDefinition:

@@ -4,7 +4,7 @@ we keep — the warehouse's (the API's, the pipeline's: db/warehouse.py) and Dag
 
 A connection is closed unseen while it waits — a database restart, a proxy's or a NAT's idle
 timeout — not between statements a moment apart. SQLAlchemy's `pool_pre_ping` pings before every
-checkout: a round trip in ten of an API property list, and ≈170 of the ≈400 round trips of an
+checkout: a round trip in ten of an API property list, and ≈157 of the ≈385 round trips of an
 unchanged re-run of three county steps on Dagster's storage (issue 17). Imported by processes
 that load a Dagster instance (the webserver, the daemon), so it imports no more than it needs.
 """
