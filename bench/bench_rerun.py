@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import dagster as dg  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
 
 from tests.test_unchanged_rerun import FIRST, STAGES, offline_sources  # noqa: E402
 
@@ -40,9 +41,10 @@ DAGSTER_DATABASE = "reos_bench_dagster"  # the name's prefix of the `postgres` s
 
 
 @contextmanager
-def dagster_instance(storage: str, database_url: str) -> Iterator[dg.DagsterInstance]:
+def dagster_instance(storage: str, database_url: str, via: str | None = None) -> Iterator[dg.DagsterInstance]:
     """A Dagster instance whose runs and events are kept in `storage` (see the module's doc); for
-    `postgres`, a new empty database beside `database_url`'s, dropped afterwards."""
+    `postgres`, a new empty database beside `database_url`'s, dropped afterwards, reached through
+    `via` ("host:port", e.g. bench/latency_proxy.py) when given."""
     from realestate_assets.instance_storage import storage_block
     from tests.databases import empty_database
 
@@ -53,6 +55,10 @@ def dagster_instance(storage: str, database_url: str) -> Iterator[dg.DagsterInst
             yield instance
     else:
         with empty_database(database_url, prefix=DAGSTER_DATABASE) as url:
+            if via is not None:
+                parts = make_url(url)
+                host, port = via.rsplit(":", 1)
+                url = parts.set(host=host, port=int(port)).render_as_string(hide_password=False)
             config = {"postgres": {"postgres_url": url}} if storage == "postgres-nullpool" else storage_block(url)
             with dg.instance_for_test(overrides={"storage": config}) as instance:
                 yield instance

@@ -6,6 +6,7 @@ each timed alone (issue 17: re-run ≤ 10% of the first run).
     python bench/rerun_steps.py --reruns 12 --profile out.prof # cProfile around the re-runs only
     python bench/rerun_steps.py --reruns 3 --timeline          # each event's ms within its step
     python bench/rerun_steps.py --reruns 10 --parts --floor    # our calls' ms a re-run; Dagster's floor
+    python bench/rerun_steps.py --storage postgres --dagster-via 127.0.0.1:15432  # across bench/latency_proxy.py
 
 Per re-run: process CPU ms, wall ms, each step's seconds (STEP_SUCCESS's duration, what
 bench_rerun.py reports) and the SQL statements sent to Dagster's storage (the ephemeral
@@ -86,6 +87,8 @@ def main() -> int:
     parser.add_argument("--floor", action="store_true",
                         help="then time empty asset steps shaped as the stages (their checks, their chain) on "
                              "the same storage: Dagster's own cost of the re-run's steps, nothing of ours")
+    parser.add_argument("--dagster-via", metavar="HOST:PORT",
+                        help="reach Dagster's PostgreSQL storage through this address (bench/latency_proxy.py)")
     parser.add_argument("--wait-for", type=Path, help="after the first run, print READY and wait until this file "
                                                       "exists (to attach py-spy to the re-runs only)")
     args = parser.parse_args()
@@ -106,7 +109,7 @@ def main() -> int:
         settings = LocalSettings(config_dir=config, state_dir=tmp_path / "state", tenant_id=create_tenant(url))
         defs = build_definitions(deployment=resources_for("local", settings, database_url=url))
         job = defs.resolve_implicit_global_asset_job_def()
-        instance = stack.enter_context(dagster_instance(args.storage, url))
+        instance = stack.enter_context(dagster_instance(args.storage, url, via=args.dagster_via))
         profiler = cProfile.Profile() if args.profile else None
         rows = []
         for n in range(args.reruns + 1):
