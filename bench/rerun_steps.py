@@ -9,8 +9,8 @@ each timed alone (issue 17: re-run ≤ 10% of the first run).
     python bench/rerun_steps.py --storage postgres --dagster-via 127.0.0.1:15432  # across bench/latency_proxy.py
 
 Per re-run: process CPU ms, wall ms, each step's seconds (STEP_SUCCESS's duration, what
-bench_rerun.py reports) and the SQL statements sent to Dagster's storage (the ephemeral
-instance's SQLite), by table and verb. The first run is timed the same way, once.
+bench_rerun.py reports) and the SQL statements sent to Dagster's storage (`--storage`: the
+in-memory SQLite by default), by table and verb. The first run is timed the same way, once.
 """
 
 from __future__ import annotations

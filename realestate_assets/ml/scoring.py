@@ -200,8 +200,9 @@ def _pct_average(values: np.ndarray) -> np.ndarray:
     known = np.flatnonzero(~np.isnan(values))
     if not len(known):
         return out
-    order = np.argsort(values[known])
-    ordered = values[known][order]
+    known_values = values[known]
+    order = np.argsort(known_values)
+    ordered = known_values[order]
     first = np.empty(len(ordered), dtype=bool)  # where a run of equal values starts
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
