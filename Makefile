@@ -109,11 +109,17 @@ lint: install
 # ~0.04 ms on /dev/shm. Pytest keeps only its last three scratch directories there.
 TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
-# Two workers (pytest-xdist, one per core): the suite took 5 minutes on an idle machine (300 s, stop 24).
-# Default `load` distribution: the suite's modules assume it (with `loadfile` some read another
-# module's king_wa rows in a shared worker database).
+# pytest-xdist workers: one more than the cores, at most 4 (`make test TEST_WORKERS=N` to choose). A
+# worker often waits (for PostgreSQL, a browser, a step's subprocess), so a core per worker left CPU
+# idle: on a 2-core machine (docs/testing.md, stop 50) the suite took 786-799 s with two workers and
+# 656 s with three. At most 4: every worker holds its own connection pools on the one PostgreSQL
+# server (100 connections by default). `worksteal` is the `load` distribution (tests, not files, go
+# to workers: the suite's modules assume it; with `loadfile` some read another module's king_wa rows
+# in a shared worker database) plus an idle worker taking tests queued for a busy one, so a long
+# test at the end of one queue does not leave the other workers idle.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) + 1 )); echo $$(( n < 4 ? n : 4 )))
 test: install system-deps lint dashboard-test
-	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -q -p no:cacheprovider -n 2
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # SCALE=10x or SCALE=25x: bench_scale.py and bench_rerun.py (issue 17) also run 10× (and 25×) the King County file.
 bench: install system-deps $(DAGSTER_HOME)/dagster.yaml
