@@ -290,6 +290,23 @@ def test_a_ping_opens_no_transaction(database_url: str) -> None:
         warehouse.dispose()
 
 
+def test_statements_that_commit_themselves_end_without_a_commit(warehouse: Warehouse) -> None:
+    """`begun_by_first` with no statement beginning a transaction (each commits itself, as
+    enrichment's document look-ups do) sends no COMMIT at the end: the server answered one with
+    "there is no transaction in progress", a warning in its log at every enrichment run. One that
+    did begin is committed."""
+    table = f"wh_commit_{uuid.uuid4().hex[:8]}"
+    with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (v int)")
+        cur.execute(f"INSERT INTO {table} VALUES (1)")
+        own = conn
+    assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
+    with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
+        cur.execute(f"BEGIN; INSERT INTO {table} VALUES (2)")
+    assert warehouse.scalar(f"SELECT count(*) FROM {table}") == 2
+    assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
+
+
 def test_a_rebuilt_index_keeps_its_expression_s_statistics_target(warehouse: Warehouse) -> None:
     """An index dropped for a first load and built again keeps the statistics target set on its
     expression column (migration 0059's trigram index at 10): pg_get_indexdef does not carry it,

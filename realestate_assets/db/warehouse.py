@@ -149,8 +149,10 @@ class Warehouse:
         `begun_by_first`: psycopg2 sends its own BEGIN, a round trip, before a transaction's first
         statement; here the connection is in autocommit mode instead and the first statement
         opens the transaction itself (`BEGIN; …` in its text: tenancy.act_as_api does, for the
-        API's list and detail), and the end is an explicit COMMIT or ROLLBACK. Such a
-        transaction cannot use named (server-side) cursors."""
+        API's list and detail), and the end is an explicit COMMIT or ROLLBACK — none when no
+        statement began one (each then committed itself: enrichment's `adding`), which the server
+        would answer with a warning in its log. Such a transaction cannot use named (server-side)
+        cursors."""
         raw = self.engine.raw_connection()
         conn: PgConnection = raw.driver_connection  # type: ignore[assignment]
         # Not within a transaction already (a connection is pinged in autocommit): the usual way then.
@@ -160,8 +162,9 @@ class Warehouse:
                 conn.autocommit = True
             yield conn
             if explicit:
-                with conn.cursor() as cur:
-                    cur.execute("COMMIT")
+                if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    with conn.cursor() as cur:
+                        cur.execute("COMMIT")
             else:
                 conn.commit()
         except BaseException:
