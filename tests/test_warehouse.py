@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, ClassVar
 
 import pandas as pd
 import psycopg2
@@ -338,6 +339,16 @@ def test_a_rebuilt_index_keeps_its_expression_s_statistics_target(warehouse: War
             cur.execute(f"DROP TABLE {table}")
 
 
+class Recording(psycopg2.extensions.cursor):
+    """A cursor that keeps the text of every statement it sends (`sent`, all such cursors')."""
+
+    sent: ClassVar[list[str]] = []
+
+    def execute(self, query: Any, vars: Any = None) -> Any:
+        Recording.sent.append(query if isinstance(query, str) else query.as_string(self))
+        return super().execute(query, vars)
+
+
 def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(warehouse: Warehouse) -> None:
     """Issue 17: a first load into a table with no row at all drops its indexes, the primary key's
     too, and builds them again after the rows (sorted once, not maintained row by row): the same
@@ -424,6 +435,15 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
         with other.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")  # holds ACCESS SHARE until it ends
         assert not dropped_during(iter([frame(["a"]), frame(["b"])]), county="c3")
+        # Found in pg_locks first: no LOCK … NOWAIT is sent to fail (an ERROR in the server's log
+        # at every enrichment first load, whose own reader holds the table).
+        with warehouse.transaction() as conn:
+            conn.cursor_factory = Recording
+            try:
+                sync_partition(conn, table, frame(["a"]), county="c3b", keys=["k"])
+            finally:
+                conn.cursor_factory = psycopg2.extensions.cursor  # the pool's next user's
+        assert Recording.sent and not [s for s in Recording.sent if "LOCK TABLE" in s]
     finally:
         other.rollback()
         other.close()
