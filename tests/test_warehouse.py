@@ -437,6 +437,7 @@ def test_a_first_load_into_an_empty_table_builds_its_indexes_after_the_rows(ware
         assert not dropped_during(iter([frame(["a"]), frame(["b"])]), county="c3")
         # Found in pg_locks first: no LOCK … NOWAIT is sent to fail (an ERROR in the server's log
         # at every enrichment first load, whose own reader holds the table).
+        Recording.sent.clear()
         with warehouse.transaction() as conn:
             conn.cursor_factory = Recording
             try:
