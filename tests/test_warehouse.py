@@ -297,15 +297,19 @@ def test_statements_that_commit_themselves_end_without_a_commit(warehouse: Wareh
     "there is no transaction in progress", a warning in its log at every enrichment run. One that
     did begin is committed."""
     table = f"wh_commit_{uuid.uuid4().hex[:8]}"
-    with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (v int)")
-        cur.execute(f"INSERT INTO {table} VALUES (1)")
-        own = conn
-    assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
-    with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
-        cur.execute(f"BEGIN; INSERT INTO {table} VALUES (2)")
-    assert warehouse.scalar(f"SELECT count(*) FROM {table}") == 2
-    assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
+    try:
+        with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (v int)")
+            cur.execute(f"INSERT INTO {table} VALUES (1)")
+            own = conn
+        assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
+        with warehouse.transaction(begun_by_first=True) as conn, conn.cursor() as cur:
+            cur.execute(f"BEGIN; INSERT INTO {table} VALUES (2)")
+        assert warehouse.scalar(f"SELECT count(*) FROM {table}") == 2
+        assert not [n for n in own.notices if "no transaction in progress" in n], own.notices
+    finally:  # the worker's database is shared: test_column_comments reads every table's columns
+        with warehouse.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def test_a_rebuilt_index_keeps_its_expression_s_statistics_target(warehouse: Warehouse) -> None:
