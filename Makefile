@@ -110,9 +110,8 @@ lint: install
 TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
 # pytest-xdist workers: one more than the cores, at most 4 (`make test TEST_WORKERS=N` to choose). A
-# worker often waits (for PostgreSQL, a browser, a step's subprocess), so a core per worker left CPU
-# idle: on a 2-core machine (docs/testing.md, stop 50) the suite took 786-799 s with two workers and
-# 656-774 s with three. At most 4: every worker holds its own connection pools on the one PostgreSQL
+# worker often waits (for PostgreSQL, a browser, a step's subprocess), and a third worker on a 2-core
+# machine took the suite from 786-799 s to 656-774 s (docs/testing.md, stop 50). At most 4: every worker holds its own connection pools on the one PostgreSQL
 # server (100 connections by default). `worksteal` is the `load` distribution (tests, not files, go
 # to workers: the suite's modules assume it; with `loadfile` some read another module's king_wa rows
 # in a shared worker database) plus an idle worker taking tests queued for a busy one, so a long
