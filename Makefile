@@ -110,12 +110,13 @@ lint: install
 TEST_TMPDIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo $${TMPDIR:-/tmp})
 
 # pytest-xdist workers: one more than the cores, at most 4 (`make test TEST_WORKERS=N` to choose). A
-# worker often waits (for PostgreSQL, a browser, a step's subprocess), and a third worker on a 2-core
-# machine took the suite from 786-799 s to 656-774 s (docs/testing.md, stop 50). At most 4: every worker holds its own connection pools on the one PostgreSQL
-# server (100 connections by default). `worksteal` is the `load` distribution (tests, not files, go
-# to workers: the suite's modules assume it; with `loadfile` some read another module's king_wa rows
-# in a shared worker database) plus an idle worker taking tests queued for a busy one, so a long
-# test at the end of one queue does not leave the other workers idle.
+# worker often waits (for PostgreSQL, a browser, a step's subprocess), and a third worker on a
+# 2-core machine took the suite from 786-799 s to 656-774 s (docs/testing.md, stop 50). At most 4:
+# every worker holds its own connection pools on the one PostgreSQL server (100 connections by
+# default). `worksteal` is the `load` distribution (tests, not files, go to workers: the suite's
+# modules assume it; with `loadfile` some read another module's king_wa rows in a shared worker
+# database) plus an idle worker taking tests queued for a busy one, so a long test at the end of one
+# queue does not leave the other workers idle.
 # PYTHONDONTWRITEBYTECODE emptied for the run (this machine and CI set it): the first worker to import
 # a test module or one of ours writes its bytecode (pytest's assert-rewritten modules included) and
 # the others read it, where each worker compiled all of them again (collecting the suite: 17.1 CPU s
