@@ -106,3 +106,42 @@ def test_a_fingerprint_reads_only_the_parts_whose_versions_moved(warehouse: Ware
                          known={**moved.inputs, **moved.outputs})
     assert scans == [["prospects"]] and same.digest == moved.digest
     assert same.inputs["prospects"][0] != moved.inputs["prospects"][0]
+
+
+def test_a_part_the_upstream_stage_recorded_under_its_present_version_is_not_read(
+        warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    county = f"sv_{uuid.uuid4().hex[:6]}"
+    params = {"county": county}
+    sync(warehouse, county)
+    upstream_recorded = inputs_digest(warehouse, params, tables=["sales"], outputs=["prospects"])
+    scans: list[list[str]] = []
+    asked: list[int] = []
+    real = input_fingerprints._slice_states
+
+    def counted(cur: object, tables: list[str], params: dict[str, str]) -> list[str]:
+        scans.append(list(tables))
+        return real(cur, tables, params)
+
+    def upstream() -> dict[str, list[str | None]]:
+        asked.append(1)
+        return {**upstream_recorded.inputs, **upstream_recorded.outputs}
+
+    monkeypatch.setattr(input_fingerprints, "_slice_states", counted)
+    # A first run (no record of its own): the slices the upstream stage wrote or read are its record.
+    first = inputs_digest(warehouse, params, tables=["prospects", "sales"], outputs=["scores"], upstream=upstream)
+    assert scans == [["scores"]] and asked == [1]
+    assert first.inputs == read_slices(warehouse, ["prospects", "sales"], params)
+    # Its own record covers every part: the upstream's is not asked for.
+    scans.clear()
+    again = inputs_digest(warehouse, params, tables=["prospects", "sales"], outputs=["scores"],
+                          known={**first.inputs, **first.outputs}, upstream=upstream)
+    assert again == first and scans == [[]] and asked == [1]
+    # A slice written since the upstream recorded it is read: its key moved.
+    sync(warehouse, county, rows=15)
+    scans.clear()
+    moved = inputs_digest(warehouse, params, tables=["prospects", "sales"], outputs=["scores"], upstream=upstream)
+    assert scans == [["prospects", "scores"]] and moved.digest != first.digest
+    # The record is what is trusted, whoever made it: a state under the present key is used as it is.
+    made_up = {"prospects": [moved.inputs["prospects"][0], "7@7"]}
+    trusted = inputs_digest(warehouse, params, tables=["prospects"], upstream=lambda: made_up)
+    assert trusted.inputs["prospects"] == [moved.inputs["prospects"][0], "7@7"]

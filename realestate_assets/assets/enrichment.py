@@ -151,7 +151,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     if not calling:  # only then do the county's own rows determine the output
         inputs = input_fingerprint(
             context, wh, "enrichment", params, tables=["assessor_roll", "sales"],
-            queries={PROSPECTS_SQL: ["prospects"]},
+            queries={PROSPECTS_SQL: ["prospects"]}, upstream="prospects",  # its record holds the sales' slice
             settings={"sources": sources.model_dump(mode="json"), "comps": comps.model_dump(mode="json"),
                       "county": county.model_dump(mode="json"), "sources_skipped": sources_skipped(sources, secrets),
                       "date": str(date.today())})  # kept values turn stale by the calendar (provenance)

@@ -74,7 +74,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     # listing fields (other columns change with the lifecycle), the code: features are a pure
     # function of them.
     inputs = input_fingerprint(context, wh, "features", params, tables=["enrichment", "sales"],
-                               queries={LOCATIONS_SQL: ["prospects"]})
+                               queries={LOCATIONS_SQL: ["prospects"]}, upstream="enrichment")
     if (same := unchanged(context, wh, params, inputs)) is not None:
         yield from same
         return

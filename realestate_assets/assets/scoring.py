@@ -257,7 +257,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     # function of them (and the code).
     inputs = input_fingerprint(context, wh, "scores", params, tables=["features", "sales"],
                                queries={PARCEL_OF_SQL: ["prospects"], ACTIVE_MODELS_SQL: ["ml_models"]},
-                               settings={"scoring": scoring.model_dump(mode="json")})
+                               settings={"scoring": scoring.model_dump(mode="json")}, upstream="features")
     if (same := unchanged(context, wh, params, inputs)) is not None:
         yield from same
         return

@@ -56,16 +56,25 @@ class Inputs:
 
 def input_fingerprint(context: dg.AssetExecutionContext, wh: Warehouse, table: str, params: Mapping[str, Any], *,
                       tables: Sequence[str] = (), queries: Mapping[str, Sequence[str]] | None = None,
-                      settings: Mapping[str, Any] | None = None, companions: Sequence[str] = ()) -> Inputs:
+                      settings: Mapping[str, Any] | None = None, companions: Sequence[str] = (),
+                      upstream: str | None = None) -> Inputs:
     """The stage's inputs as one digest: whole slices of `tables` it reads all of, the rows of
     `queries` (each with the tables it reads) over tables other stages also write, its `settings`,
     the code. Its output `table` (and `companions`: other tables the stage writes in the same
     transaction, `prospect_sources`) is read alongside. A slice whose version did not move since
-    the last computing run recorded it is that run's record, not read again."""
+    the last computing run recorded it is that run's record, not read again; nor is one the
+    `upstream` asset's latest materialization of the partition recorded under its present version
+    (the stage that wrote it, or read it: looked up only when this stage's own record leaves a part
+    to read, so an unchanged re-run pays nothing for it)."""
     previous = _latest_metadata(context)
-    known = _value(previous.get(SLICES)) if previous is not None else None
+    known = _slices(previous)
+
+    def upstream_slices() -> dict[str, Any]:
+        return _slices(_latest_metadata(context, dg.AssetKey(upstream))) or {}
+
     fingerprint = inputs_digest(wh, params, tables=tables, queries=queries, settings=settings,
-                                outputs=[table, *companions], known=known if isinstance(known, dict) else None)
+                                outputs=[table, *companions], known=known,
+                                upstream=upstream_slices if upstream is not None else None)
     return Inputs(table, tuple(companions), fingerprint, previous)
 
 
@@ -147,11 +156,18 @@ def remember(context: dg.AssetExecutionContext, wh: Warehouse, params: Mapping[s
         data_version=result.data_version, tags=result.tags))
 
 
-def _latest_metadata(context: dg.AssetExecutionContext) -> dict[str, Any] | None:
-    record = latest_materialization(context.instance, context.asset_key, context.partition_key)
+def _latest_metadata(context: dg.AssetExecutionContext, key: dg.AssetKey | None = None) -> dict[str, Any] | None:
+    """The metadata of the partition's latest materialization of this asset (or of `key`)."""
+    record = latest_materialization(context.instance, key or context.asset_key, context.partition_key)
     if record is None or record.asset_materialization is None:
         return None
     return dict(record.asset_materialization.metadata)
+
+
+def _slices(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The parts a materialization recorded (`SLICES`), or None."""
+    found = _value(metadata.get(SLICES)) if metadata is not None else None
+    return found if isinstance(found, dict) else None
 
 
 def _value(entry: Any) -> Any:

@@ -19,14 +19,19 @@ where the rows are, without sending them, in one of two ways:
 A part is read only when it may have changed: each is recorded with its slices' version keys
 (db/slice_versions.py), read before it, and a part whose keys are what they were is its recorded
 state, unread (issue 17, thirty-fifth round: the scans were most of our part of a skipped step
-at 1×). The outputs' slices are read (or not) the same way, in the same transaction.
+at 1×). The outputs' slices are read (or not) the same way, in the same transaction. A record is
+trusted whichever stage made it: a stage that computes looks for what it has no current record of
+in the record of the stage upstream of it (which wrote, or read, those slices under the same keys),
+so a slice written once is scanned once, not again by every stage that reads it (stop 51: at a
+million parcels `features`' scans of `enrichment` and `sales` were 0.38 s, `scores`' of `features`
+and `sales` 0.33 s, each with the step's client idle).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -58,17 +63,20 @@ class Fingerprint:
 
 def inputs_digest(wh: Warehouse, params: Mapping[str, Any], *, tables: Sequence[str] = (),
                   queries: Mapping[str, Sequence[str]] | None = None, settings: Mapping[str, Any] | None = None,
-                  outputs: Sequence[str] = (), known: Recorded | None = None) -> Fingerprint:
+                  outputs: Sequence[str] = (), known: Recorded | None = None,
+                  upstream: Callable[[], Recorded] | None = None) -> Fingerprint:
     """sha256 over the partition's slice of each of `tables`, each query's (row count, sum of row
     hashes), the `settings` (JSON-able: the config and model versions the stage applies) and the
     pipeline's code version. `queries` maps each query to the tables it reads (their versions
     stand for its rows). `outputs`: the tables the stage writes, whose slices are read alongside.
     `known`: the parts as the last computing run recorded them; one whose version keys have not
-    moved is not read again."""
+    moved is not read again. `upstream`: the parts as another stage recorded them (the stage that
+    wrote a slice this one reads), asked for only when `known` leaves a part to read; the same rule."""
     queries = queries or {}
     parts = [*((t, None, (t,)) for t in tables), *((query_part(q), q, tuple(r)) for q, r in queries.items())]
     with wh.transaction() as conn, conn.cursor() as cur:  # one connection for every part
-        found = _read_parts(wh, conn, cur, params, [*parts, *((t, None, (t,)) for t in outputs)], known or {})
+        found = _read_parts(wh, conn, cur, params, [*parts, *((t, None, (t,)) for t in outputs)], known or {},
+                            upstream)
     inputs = {name: found[name] for name, _, _ in parts}
     payload = {"inputs": {name: state for name, (_, state) in inputs.items()}, "settings": settings or {},
                "code": code_version()}
@@ -95,25 +103,31 @@ def query_part(query: str) -> str:
 
 
 def _read_parts(wh: Warehouse, conn: Any, cur: Any, params: Mapping[str, Any],
-                parts: Sequence[tuple[str, str | None, Sequence[str]]], known: Recorded) -> dict[str, list[str | None]]:
+                parts: Sequence[tuple[str, str | None, Sequence[str]]], known: Recorded,
+                upstream: Callable[[], Recorded] | None = None) -> dict[str, list[str | None]]:
     """Each part's [version key, state]: the keys of every table the parts read first, in one
-    statement, then only the parts whose keys moved (or were never recorded), each later
-    statement seeing at least what the keys said: a recorded state is never older than its key.
-    Slices of a tenant (`params` naming one) have no version: always read."""
+    statement, then only the parts whose keys moved since `known` (or `upstream`, asked only then)
+    recorded them, each later statement seeing at least what the keys said: a recorded state is
+    never older than its key, whichever stage recorded it. Slices of a tenant (`params` naming
+    one) have no version: always read."""
     public = set(params) == {"county"}
     keys = version_keys(cur, {t for _, _, reads in parts for t in reads}, params["county"]) if public else {}
     found: dict[str, list[str | None]] = {}
-    slices: list[tuple[str, str | None]] = []
-    rows: list[tuple[str, str, str | None]] = []
-    for name, query, reads in parts:
-        key = None if any(keys.get(t) is None for t in reads) else "+".join(str(keys[t]) for t in reads)
-        before = known.get(name)
-        if key is not None and before is not None and len(before) == 2 and before[0] == key:
-            found[name] = [key, before[1]]
-        elif query is None:
-            slices.append((name, key))
-        else:
-            rows.append((name, query, key))
+    pending = [(name, query, None if any(keys.get(t) is None for t in reads) else "+".join(str(keys[t]) for t in reads))
+               for name, query, reads in parts]
+    for records in (lambda: known, upstream):  # the stage's own record first, the upstream's for what is left
+        if records is None or all(key is None for _, _, key in pending):
+            continue
+        recorded, left = records(), []
+        for name, query, key in pending:
+            before = recorded.get(name)
+            if key is not None and before is not None and len(before) == 2 and before[0] == key:
+                found[name] = [key, before[1]]
+            else:
+                left.append((name, query, key))
+        pending = left
+    slices = [(name, key) for name, query, key in pending if query is None]
+    rows = [(name, query, key) for name, query, key in pending if query is not None]
     for (name, key), state in zip(slices, _slice_states(cur, [n for n, _ in slices], params), strict=True):
         found[name] = [key, state]
     for name, query, key in rows:
