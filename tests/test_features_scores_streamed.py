@@ -14,10 +14,11 @@ import pytest
 
 from realestate_assets.assets import features as features_asset
 from realestate_assets.assets import scoring as scores_asset
-from realestate_assets.assets.common import snapshot
+from realestate_assets.assets.common import county_sales, snapshot
 from realestate_assets.db.lifecycle import PUBLIC_STATUS, PUBLIC_STATUS_JOINS
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
+from realestate_assets.market.index import INDEX_SALE_COLUMNS, HedonicIndex
 from realestate_assets.market.stored import stored_index
 from realestate_assets.ml import compiled as compiled_module
 from tests.samples import write_sample_config
@@ -97,6 +98,11 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
         stored, _ = stored_index(cur, "king_wa")
     assert stored.method == "hedonic"  # the metadata shows its levels to 4 decimals
     assert stored.to_dict() == pytest.approx(one["features"]["market_index"], abs=5e-5)
+    # ...as `enrichment` fitted and stored it, taken by `features` (issue 17): the fit `features`
+    # would have made from the sales, to the last bit.
+    assert one["features"]["market_index_fitted"] == "taken as stored: fitted on these sales by this code"
+    own = HedonicIndex.from_sales(county_sales(wh, {"county": "king_wa"}, INDEX_SALE_COLUMNS))
+    pd.testing.assert_series_equal(stored.by_month, own.by_month, check_exact=True, check_freq=False)
     assert 20 < explained < len(whole["scores"])  # explained rows in many parts below
     # The county's model versions, once beside its rows (migration 0060), as the run reported them.
     assert wh.scalar("SELECT model_versions FROM score_model_versions WHERE county = 'king_wa'") == \
@@ -105,6 +111,9 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     with wh.transaction() as conn, conn.cursor() as cur:  # the next run writes every row again
         cur.execute("DELETE FROM scores WHERE county = 'king_wa'")
         cur.execute("DELETE FROM features WHERE county = 'king_wa'")
+        # ...and fits the index itself: a write to the sales (no value changed) since enrichment's fit
+        cur.execute("UPDATE sales SET sale_price = sale_price WHERE county = 'king_wa' AND sale_id = "
+                    "(SELECT min(sale_id) FROM sales WHERE county = 'king_wa')")
     monkeypatch.setattr(features_asset, "FEATURE_CHUNK_ROWS", 37)
     monkeypatch.setattr(scores_asset, "SCORE_CHUNK_ROWS", 41)
     # ...and predicts with the models' compiled trees (a 400-row county is below the default
@@ -119,6 +128,8 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     assert set(one["scores"].pop("predict_engines").values()) == \
         {f"lightgbm: {rows} feature rows, below compiled_trees_min_rows"}
     assert set(chunked["scores"].pop("predict_engines").values()) == {"compiled"}
+    assert chunked["features"].pop("market_index_fitted") == "here"  # the same index: the same rows below
+    one["features"].pop("market_index_fitted")
 
     for name, frame in tables(wh).items():
         pd.testing.assert_frame_equal(frame, whole[name], obj=name)

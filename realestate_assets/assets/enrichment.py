@@ -39,6 +39,7 @@ from realestate_assets.enrich.stored_provenance import (
     provenance_sql,
     stored_previous,
 )
+from realestate_assets.market.stored import fit_label, store_index
 from resources import PlatformResource, SourceCredentialsResource, WarehouseResource
 
 PROSPECTS_SQL = ("SELECT prospect_key, parcel_id, address, city, state, zip, latitude, longitude "
@@ -164,6 +165,8 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     tally = EnrichmentTally()
     floor = county.quality.min_enrichment_coverage
     required = [name for name, src in sources.sources.items() if src.enabled and src.required]
+    with wh.transaction() as conn, conn.cursor() as cur:  # read before the sales the index is fitted on
+        index_fitted_on = fit_label(cur, county.key)
     # Streamed: the county's facts and comps are built once; the prospects are read, enriched and
     # staged a chunk at a time, so the step holds one chunk's rows whatever the county's size.
     with county_enrichment(county_sales(wh, params), county_fips=county.fips, county_state=county.state,
@@ -192,6 +195,9 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
             provenances.prune()
         # Calls cost money: they are recorded even when nothing is published.
         write_calls(conn, calls, county=county.key, run_id=context.run_id)
+        if enricher.index is not None:  # the county's market index, for `features` and the API (market/stored.py)
+            with conn.cursor() as cur:
+                store_index(cur, county.key, enricher.index, index_fitted_on)
         # No prospect status moves: `enriched` is read from these rows (db/lifecycle.PUBLIC_STATUS).
         as_of, skipped = enricher.as_of, enricher.skipped
     fresh = tally.freshness.summary()

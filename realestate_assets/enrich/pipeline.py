@@ -39,6 +39,7 @@ from realestate_assets.enrich.market import CompsSettings
 from realestate_assets.enrich.provenance import Freshness, expand, stored_text
 from realestate_assets.enrich.sources_config import SourcesConfig
 from realestate_assets.gc_pause import paused_gc
+from realestate_assets.market.index import HedonicIndex
 
 OUTSIDE_FIELDS = [
     "attom_id", "owner_names", "owner_mailing_address", "assessed_value", "market_value", "tax_amount", "tax_year",
@@ -154,6 +155,12 @@ class CountyEnrichment:
 
     def open(self, enricher: Enricher) -> None:
         self._enricher, self._plan = enricher, enricher.local_plan()
+
+    @property
+    def index(self) -> HedonicIndex | None:
+        """The county's market index, fitted on its every recorded sale (the comps' trend); None
+        when the county's market was given as facts."""
+        return None if self._market is None else self._market.index
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -5,8 +5,9 @@ county's every sale and fitting its index per API process costs seconds and abou
 million sales, so it reads instead:
 
 * the index: `market_indexes` (migration 0045), one row per county — the `HedonicIndex` the
-  `features` stage fitted on all the county's recorded sales (the same fit the enrichment's comps
-  use), as its method, first month and monthly levels; the row's `fitted_at` is the change stamp;
+  pipeline fitted on all the county's recorded sales (`enrichment`, for the comps' trend; `features`
+  takes that fit, `fitted_index`), as its method, first month and monthly levels; the row's
+  `fitted_at` is the change stamp;
 * the comps' candidates: the sales the one comps rule (market/comps.py) could pick for the
   subject — its time window before the as-of date, inside a box around it — by an indexed query
   (`ix_sales_location`, migration 0045), not the county's sales. The box starts at a sixteenth of
@@ -26,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from realestate_assets.config_models import CompsSettings
+from realestate_assets.db.input_fingerprints import code_version
+from realestate_assets.db.slice_versions import version_keys
 from realestate_assets.geo import EARTH_RADIUS_M
 from realestate_assets.market.index import HedonicIndex
 
@@ -39,10 +42,10 @@ BOX_MARGIN = 1.01  # a box is 1% wider than asked: a superset, the rule itself f
 FIRST_BOX_SHARE = 1 / 16  # the first box's half width, a share of the radius (widened while not enough)
 
 STORE_SQL = """
-INSERT INTO market_indexes (county, method, first_month, levels, fitted_at)
-VALUES (%s, %s, %s, %s, now())
+INSERT INTO market_indexes (county, method, first_month, levels, fitted_on, fitted_at)
+VALUES (%s, %s, %s, %s, %s, now())
 ON CONFLICT (county) DO UPDATE SET method = EXCLUDED.method, first_month = EXCLUDED.first_month,
-    levels = EXCLUDED.levels, fitted_at = EXCLUDED.fitted_at
+    levels = EXCLUDED.levels, fitted_on = EXCLUDED.fitted_on, fitted_at = EXCLUDED.fitted_at
 """
 # The rule's pool (SalesPool): located sales with a living area, in the window before the as-of date.
 POOL_SQL = ("county = %(county)s AND living_sqft > 0 AND latitude IS NOT NULL AND longitude IS NOT NULL "
@@ -56,15 +59,36 @@ PARCEL_SALES_SQL = ("SELECT sale_date, sale_price::float8 FROM sales WHERE count
                     "ORDER BY sale_date, sale_id")
 
 
-def store_index(cur: Any, county: str, index: HedonicIndex) -> None:
-    """Keep the county's fitted index (the pipeline's write; levels are contiguous months)."""
+def store_index(cur: Any, county: str, index: HedonicIndex, fitted_on: str | None = None) -> None:
+    """Keep the county's fitted index (the pipeline's write; levels are contiguous months), with
+    what it was fitted on (`fit_label`, read before the sales the fit read; None: unknown)."""
     first = None if index.by_month.empty else index.by_month.index.min().date()
-    cur.execute(STORE_SQL, (county, index.method, first, [float(v) for v in index.by_month.to_numpy()]))
+    cur.execute(STORE_SQL, (county, index.method, first, [float(v) for v in index.by_month.to_numpy()], fitted_on))
 
 
-def stored_index(cur: Any, county: str) -> tuple[HedonicIndex, datetime] | None:
-    """The county's stored index and when it was fitted; None before the pipeline stored one."""
-    cur.execute("SELECT method, first_month, levels, fitted_at FROM market_indexes WHERE county = %s", (county,))
+def fit_label(cur: Any, county: str) -> str | None:
+    """What a fit of the county's sales read from now on is fitted on: the `sales` slice's version
+    key (db/slice_versions.py: read before the sales, it labels any state read after it) and the
+    code's version. None when the slice has no version key: such a fit is never taken for another."""
+    key = version_keys(cur, ["sales"], county)["sales"]
+    return None if key is None else f"{key} {code_version()}"
+
+
+def fitted_index(cur: Any, county: str) -> tuple[HedonicIndex | None, str | None]:
+    """The county's stored index when it was fitted on its sales as they are now, by this code
+    (its `fitted_on` is the present `fit_label`): the same fit, taken instead of reading every sale
+    again (issue 17: ≈2 s of `features` at a million parcels). Else None. With the present label,
+    for storing a fit made instead."""
+    label = fit_label(cur, county)
+    stored = None if label is None else stored_index(cur, county, fitted_on=label)
+    return (None if stored is None else stored[0]), label
+
+
+def stored_index(cur: Any, county: str, fitted_on: str | None = None) -> tuple[HedonicIndex, datetime] | None:
+    """The county's stored index and when it was fitted; None before the pipeline stored one (or,
+    with `fitted_on`, one fitted on that)."""
+    cur.execute("SELECT method, first_month, levels, fitted_at FROM market_indexes WHERE county = %s "
+                "AND (%s::text IS NULL OR fitted_on = %s)", (county, fitted_on, fitted_on))
     row = cur.fetchone()
     if row is None:
         return None

@@ -26,6 +26,8 @@ from realestate_assets.market.stored import (
     MARKET_SALES_COLUMNS,
     NUMERIC_SALES_COLUMNS,
     comps_candidates,
+    fit_label,
+    fitted_index,
     sales_frame,
     store_index,
     stored_index,
@@ -152,3 +154,28 @@ def test_sales_frame_types_rows_as_pandas_did(database_url: str, king: dict[str,
             typed[column] = pd.to_numeric(typed[column], errors="coerce").astype(float)
         typed["waterfront"] = typed["waterfront"].map({True: 1.0, False: 0.0}).astype(float)
         pd.testing.assert_frame_equal(sales_frame(part, columns), typed, check_exact=True)
+
+
+def test_a_stored_fit_is_taken_only_while_the_sales_it_read_are_unchanged(
+        database_url: str, king: dict[str, Any]) -> None:
+    """`fitted_index` (issue 17: `features` takes `enrichment`'s fit instead of reading every sale
+    again) gives the stored index only when it was stored with the present `fit_label`: not one
+    stored unlabelled, nor after any write to the county's sales."""
+    county = king["county"]
+    fitted = HedonicIndex.from_sales(county_sales(Warehouse(database_url), {"county": county}, INDEX_SALE_COLUMNS))
+    with owner_cursor(database_url) as cur:
+        label = fit_label(cur, county)
+        assert label is not None
+        store_index(cur, county, fitted)  # unknown: what it was fitted on
+        assert fitted_index(cur, county) == (None, label)
+        store_index(cur, county, fitted, label)
+        taken, now = fitted_index(cur, county)
+        assert now == label and taken is not None and taken.method == fitted.method
+        pd.testing.assert_series_equal(taken.by_month, fitted.by_month, check_exact=True, check_freq=False)
+    with owner_cursor(database_url) as cur:  # any write to the county's sales, even one changing no value
+        cur.execute("UPDATE sales SET sale_price = sale_price WHERE county = %s AND sale_id = "
+                    "(SELECT min(sale_id) FROM sales WHERE county = %s)", (county, county))
+    with owner_cursor(database_url) as cur:
+        index, moved = fitted_index(cur, county)
+        assert index is None and moved not in (None, label)
+        store_index(cur, county, fitted, moved)  # as the module's fixture left it, labelled for the sales now
