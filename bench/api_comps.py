@@ -3,7 +3,7 @@
     PYTHONPATH=. .venv/bin/python bench/api_comps.py [--subjects 200] [--step 12] [--profile]
 
 Loads the bundled King County sales into a scratch database (tests/databases.scratch_database,
-dropped at the end) with the index stored as the `features` stage does — as
+dropped at the end) with the index stored as the pipeline does — as
 tests/api/test_market_stored.py does — then times `comps_of` for every `--step`-th parcel (its
 building at its latest sale) as of the county's last sale date, the first `--subjects` of them.
 One warm-up call first (the reference latitude is cached per process, as in the API). Prints the

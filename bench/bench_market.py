@@ -10,7 +10,7 @@ the county: the first request of each route (for the first property: the process
 request), then `--repeats` more of each; the server's resident set (RSS) after start-up and after
 the requests, and the CPU seconds of the server and of the database's backends over the requests.
 
-`--store-index`: first fit the county's index and store it as the `features` stage does
+`--store-index`: first fit the county's index and store it as the pipeline does
 (market/stored.py; timed) — for a database filled before migration 0047.
 """
 

@@ -46,7 +46,7 @@ def _db(value: Any) -> Any:
 
 def load_bundled_sales(url: str, county: str) -> pd.DataFrame:
     """The bundled county's sales in the warehouse as `county`, and its index stored as the
-    `features` stage does (this module's fixture, bench/api_comps.py): the rows as inserted."""
+    pipeline does (this module's fixture, bench/api_comps.py): the rows as inserted."""
     sales = collect_sales(load_counties()["king_wa"]).rows
     sales = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
     with owner_cursor(url) as cur:
@@ -60,7 +60,7 @@ def load_bundled_sales(url: str, county: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def king(database_url: str) -> dict[str, Any]:
-    """The bundled county's sales in the warehouse and its index stored as the `features` stage does."""
+    """The bundled county's sales in the warehouse and its index stored as the pipeline does."""
     county = f"kx_{uuid.uuid4().hex[:6]}"
     load_bundled_sales(database_url, county)
     with owner_cursor(database_url) as cur:

@@ -67,7 +67,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
                          float(r.bldg_grade), float(r.living_sqft), float(r.beds), float(r.baths),
                          float(r.age_at_sale), float(r.eff_age_at_sale), float(r.latitude), float(r.longitude))
                         for r in sales.itertuples()])
-        store_index(cur, county, HedonicIndex.from_sales(sales))  # what `features` stores for the market panel
+        store_index(cur, county, HedonicIndex.from_sales(sales))  # what the pipeline stores for the market panel
         ids = []
         for i, r in enumerate(chosen.itertuples()):
             key = f"{county}-{r.parcel_id}"
