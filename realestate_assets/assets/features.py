@@ -46,6 +46,8 @@ REQUIRED_FEATURES = ["living_sqft", "age_years", "bldg_grade", "latitude", "long
 # Only the columns the features read (never the JSONB provenance and source status: decoding
 # them was a third of this step at 47k prospects, issue 17).
 ENRICHED_SQL = f"SELECT {', '.join(ENRICHMENT_INPUTS)} FROM enrichment WHERE county = :county"
+# `market_index_fitted`: the index fitted by this run, or the stored fit of the same sales taken.
+FITTED_HERE, FIT_TAKEN = "here", "taken as stored: fitted on these sales by this code"
 FEATURE_CHUNK_ROWS = 25_000  # enrichment rows turned into features (and staged) at a time
 VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`RequiredFeatures`)
 
@@ -134,7 +136,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
             feature_availability=dg.MetadataValue.json(available),
             feature_registry=dg.MetadataValue.json(registry_table()),
             market_index=dg.MetadataValue.json(index.to_dict()),
-            market_index_fitted="here" if fitted is not None else "taken as stored: fitted on these sales by this code"),
+            market_index_fitted=FITTED_HERE if fitted is not None else FIT_TAKEN),
         check_results=[
             check("required_features_complete", expectations["success"],
                   f"required features: {expectations['failed'] or 'all complete'}",
