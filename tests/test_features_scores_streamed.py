@@ -100,7 +100,7 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     assert stored.to_dict() == pytest.approx(one["features"]["market_index"], abs=5e-5)
     # ...as `enrichment` fitted and stored it, taken by `features` (issue 17): the fit `features`
     # would have made from the sales, to the last bit.
-    assert one["features"]["market_index_fitted"] == "taken as stored: fitted on these sales by this code"
+    assert one["features"]["market_index_fitted"] == features_asset.FIT_TAKEN
     own = HedonicIndex.from_sales(county_sales(wh, {"county": "king_wa"}, INDEX_SALE_COLUMNS))
     pd.testing.assert_series_equal(stored.by_month, own.by_month, check_exact=True, check_freq=False)
     assert 20 < explained < len(whole["scores"])  # explained rows in many parts below
@@ -128,7 +128,7 @@ def test_features_and_scores_in_tiny_chunks_write_what_one_chunk_writes(
     assert set(one["scores"].pop("predict_engines").values()) == \
         {f"lightgbm: {rows} feature rows, below compiled_trees_min_rows"}
     assert set(chunked["scores"].pop("predict_engines").values()) == {"compiled"}
-    assert chunked["features"].pop("market_index_fitted") == "here"  # the same index: the same rows below
+    assert chunked["features"].pop("market_index_fitted") == features_asset.FITTED_HERE  # the same rows below
     one["features"].pop("market_index_fitted")
 
     for name, frame in tables(wh).items():
