@@ -196,6 +196,21 @@ def test_a_property_without_location_has_no_comps_and_says_why(vclient, auth, ma
     assert vclient.get(f"/api/v1/properties/{pid}/price-history", headers=auth["a"]).json()["sales"] == []
 
 
+def test_a_county_without_a_stored_index_has_no_comps_and_says_why(vclient, auth, market_world,
+                                                                 database_url) -> None:
+    pid, county = market_world["ids"][0], market_world["county"]
+    with owner_cursor(database_url) as cur:
+        cur.execute("DELETE FROM market_indexes WHERE county = %s RETURNING *", (county,))
+        (row,) = cur.fetchall()
+    try:
+        body = vclient.get(f"/api/v1/properties/{pid}/comps", headers=auth["a"]).json()
+    finally:  # the module's other tests read it
+        with owner_cursor(database_url) as cur:
+            cur.execute(f"INSERT INTO market_indexes VALUES ({', '.join(['%s'] * len(row))})", row)
+    assert body["comps"] == [] and body["detail"] == (
+        f"no comps yet: no market index is stored for {county} (the pipeline's next enrichment run stores it)")
+
+
 def test_market_routes_of_an_unfollowed_county_are_404(vclient, auth, market_world) -> None:
     pid = market_world["ids"][0]
     for route in ("comps", "price-history", "emails"):

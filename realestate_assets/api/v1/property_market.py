@@ -90,7 +90,7 @@ def comps_of(cur: Any, market: MarketCache, found: dict[str, Any]) -> tuple[list
     county, settings = found["county"], market.scoring.comps
     stored = stored_index(cur, county)
     if stored is None:
-        return f"no comps: no market index stored for {county} yet (the pipeline's enrichment stage fits it)"
+        return f"no comps yet: no market index is stored for {county} (the pipeline's next enrichment run stores it)"
     index, fitted_at = stored
     as_of = pd.Timestamp(found["as_of_date"])
     ref_lat = market.reference_latitude(cur, county, as_of.date(), fitted_at)
