@@ -5,10 +5,12 @@ pure-Python class creation holding the GIL), and at 43k parcels in one process i
 `features` step: in a thread of the step it took turns with the step's own Python for the GIL
 (issue 17; docs/scale.md, twenty-third round (e), twenty-fifth round (a)). In a process of its own
 it runs on the other core, and it can be started before the step: `GreatExpectationsResource`
-(resources/great_expectations.py) starts the process's worker when Dagster initializes the run's
-resources, which the in-process executor does once, at the run's start, for every step of the run
-(so while `sales`, `prospects` and `enrichment` run), and a per-step executor when the `features`
-step's process starts.
+(resources/great_expectations.py) marks the process's run as wanting it (`want`) when Dagster
+initializes the run's resources, which the in-process executor does once, at the run's start, for
+every step of the run, and a per-step executor when the `features` step's process starts; the
+run's first step that computes starts it (`prefetch`: `sales`, or a stage whose inputs changed),
+so GE is set up while `sales`, `prospects` and `enrichment` run, and a run that recomputes nothing
+never starts it.
 
 The parent's side is `Worker` and `take`; `RequiredFeatures` (assets/features.py) takes the
 process's worker for one check, sends it the required columns of each chunk and reads back the
@@ -173,6 +175,27 @@ def _stop_worker(process: subprocess.Popen[bytes], feed: queue.SimpleQueue[Any],
 
 _LOCK = threading.Lock()
 _shared: Worker | None = None  # the process's worker
+_wanted = False  # a run in this process executes `features` (`want`): its first computing step starts GE
+
+
+def want() -> None:
+    """A run in this process executes `features` (its `GreatExpectationsResource` was set up): the
+    worker is started by the run's first step that computes (`prefetch`), not now. A run whose
+    steps all find their inputs unchanged never starts it: its ≈3.4 CPU s of set-up took the
+    cores from those steps' own ≈50 ms each and their server's, for a worker killed unused at the
+    run's end (issue 17)."""
+    global _wanted
+    with _LOCK:
+        _wanted = True
+
+
+def prefetch() -> None:
+    """A step is about to compute: start the process's worker now if a run here wants it (`want`),
+    so GE is set up on the other core while this step and the next ones run. Called where a step
+    commits to its work: `sales` (always), and a fingerprinted stage whose inputs changed
+    (`assets/unchanged.unchanged`)."""
+    if _wanted:
+        start()
 
 
 def start() -> Worker:
@@ -185,10 +208,11 @@ def start() -> Worker:
 
 
 def stop() -> None:
-    """End the process's worker, if any (the next `start` or check starts another)."""
-    global _shared
+    """End the process's worker, if any (the next `start` or check starts another), and forget the
+    run's `want`."""
+    global _shared, _wanted
     with _LOCK:
-        worker, _shared = _shared, None
+        worker, _shared, _wanted = _shared, None, False
     if worker is not None:
         worker.close()
 

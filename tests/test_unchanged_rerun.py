@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from realestate_assets import gx_worker
 from realestate_assets.assets import common
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.definitions import build_definitions
@@ -71,10 +72,12 @@ def test_unchanged_inputs_skip_and_a_changed_row_recomputes(make_deployment, dat
     before = last_change(wh)
 
     # A skip takes the column schema the computing run recorded, reading none (as a new run
-    # worker, with nothing cached, would have to).
+    # worker, with nothing cached, would have to); a run that computes nothing never starts Great
+    # Expectations' worker, though it executes `features` (gx_worker.want / prefetch).
     with monkeypatch.context() as patched:
         patched.setattr(common, "_SCHEMAS", {})
         patched.setattr(common, "_column_schema", lambda *a: pytest.fail("a skip read the column schema"))
+        patched.setattr(gx_worker, "Worker", lambda *a: pytest.fail("a run that computes nothing started GE"))
         again = run(defs, instance, STAGES)
     meta = materialized(again)
     assert all(meta[a]["dagster/column_schema"] == materialized(first)[a]["dagster/column_schema"] for a in STAGES)

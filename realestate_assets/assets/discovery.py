@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 from psycopg2 import sql
 
+from realestate_assets import gx_worker
 from realestate_assets.activity import county_activity
 from realestate_assets.assets.common import (
     Reported,
@@ -175,6 +176,7 @@ def reader(credentials: SourceCredentialsResource) -> Callable[[SourceBase], Ite
 def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
           credentials: SourceCredentialsResource) -> Reported:
     county = county_of(context, platform)
+    gx_worker.prefetch()  # every run of `sales` reads its sources: GE set up meanwhile, if wanted
     collected = Collected(rows=pd.DataFrame(columns=SALE_COLUMNS))
     newest: list[object] = []  # each page's newest sale date
 

@@ -70,7 +70,8 @@ VALIDATE_ROWS = 250_000  # feature rows Great Expectations validates at once (`R
 def features(context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource,
              great_expectations: GreatExpectationsResource) -> Reported:
     # `great_expectations` is not called: required here, Dagster initializes it for a run that
-    # executes this step, and its set-up starts GE's worker process (`RequiredFeatures` takes it).
+    # executes this step, and its set-up has the run's first computing step start GE's worker
+    # process (`gx_worker.prefetch`; `RequiredFeatures` takes it, or starts it).
     wh = warehouse.get()
     params = partition_params(context, platform)
     # Inputs: the partition's enrichment and sales (all read), the prospects' locations and
@@ -85,8 +86,8 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     # they were a third of the step at 1M, with one of the two cores idle): the sales' read and
     # the index fit in a thread while this one reads the locations (the COPY's parse, the
     # server's side and NumPy run without the GIL). Great Expectations runs in a worker process
-    # (`RequiredFeatures`), started with the run's resources (`great_expectations`): at 43k its
-    # import was most of the step.
+    # (`RequiredFeatures`), started by the run's first computing step (`great_expectations`): at
+    # 43k its import was most of the step.
     tally = FeatureTally(REQUIRED_FEATURES)
     with wh.transaction() as conn, conn.cursor() as cur:
         # The county's market index as `enrichment` fitted it, when fitted on the sales as they are
@@ -173,12 +174,12 @@ class RequiredFeatures:
     blocks add up to those of the whole). Only the required columns of each chunk are sent to it.
 
     The check takes the process's worker (`gx_worker.take`), which a run that executes `features`
-    in this process started when its resources were initialized (`GreatExpectationsResource`),
-    else which is started now: GE's import (≈1.9 CPU s after the definitions, ≈3.4 in the worker's
-    fresh interpreter) runs on the other core, beside the run's earlier steps or this step's own
-    reads, chunks and write, never holding their GIL (issue 17). A failed set-up, a worker that
-    ended, or a validation's error is raised where the step first waits for the worker: once
-    `block_rows` rows were given, or by `result`.
+    in this process started with its first computing step (`GreatExpectationsResource`,
+    `gx_worker.prefetch`), else which is started now: GE's import (≈1.9 CPU s after the
+    definitions, ≈3.4 in the worker's fresh interpreter) runs on the other core, beside the run's
+    earlier steps or this step's own reads, chunks and write, never holding their GIL (issue 17).
+    A failed set-up, a worker that ended, or a validation's error is raised where the step first
+    waits for the worker: once `block_rows` rows were given, or by `result`.
 
     The process's worker serves the next check after `result`; on `close` before it (a `with`
     block: the step's error) it is ended, and the next check starts another."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import dagster as dg
 
+from realestate_assets import gx_worker
 from realestate_assets.assets.common import (
     COLUMN_SCHEMA,
     Reported,
@@ -81,12 +82,13 @@ def input_fingerprint(context: dg.AssetExecutionContext, wh: Warehouse, table: s
 def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, params: Mapping[str, Any],
               inputs: Inputs) -> Reported | None:
     """The partition reported unchanged, or None when it has to be computed: the inputs' digest is
-    the one recorded, and the output slices are as the computing run left them."""
+    the one recorded, and the output slices are as the computing run left them. Computed, the
+    run's Great Expectations worker starts now if the run wants one (`gx_worker.prefetch`)."""
     previous, fingerprint, table = inputs.previous, inputs.fingerprint, inputs.table
-    if previous is None or _value(previous.get(FINGERPRINT)) != fingerprint.digest:
-        return None
     state = fingerprint.output_state
-    if _value(previous.get(SLICE_STATE)) != state:
+    if (previous is None or _value(previous.get(FINGERPRINT)) != fingerprint.digest
+            or _value(previous.get(SLICE_STATE)) != state):
+        gx_worker.prefetch()
         return None
     recorded = _value(previous.get(CHECKS)) or []
     rows = slice_rows_of(state)

@@ -309,10 +309,12 @@ def test_great_expectations_runs_in_the_process_s_worker_which_serves_one_check_
         gx_worker.stop()
 
 
-def test_the_great_expectations_resource_starts_the_worker_with_the_run_and_ends_it_after() -> None:
-    """A run whose steps require `great_expectations` has the worker running before its first step
-    (the in-process executor initializes the run's resources at its start), and none after it; a
-    run without such a step never starts one."""
+def test_the_great_expectations_worker_starts_with_the_run_s_first_computing_step_and_ends_after() -> None:
+    """A run whose steps require `great_expectations` wants the worker (the in-process executor
+    initializes the run's resources at its start); its first step that commits to computing
+    (`gx_worker.prefetch`) starts it, so it is up before the validating step, and none is left
+    after the run. A run whose steps compute nothing never starts one; nor does a run without such
+    a step, though its steps compute."""
     import dagster as dg
 
     from realestate_assets import gx_worker
@@ -321,23 +323,39 @@ def test_the_great_expectations_resource_starts_the_worker_with_the_run_and_ends
     gx_worker.stop()
     seen: dict[str, object] = {}
 
-    @dg.asset
-    def before() -> None:  # a step ahead of the one that validates
-        seen["before"] = gx_worker._shared is not None and gx_worker._shared.alive
+    def alive() -> bool:
+        return gx_worker._shared is not None and gx_worker._shared.alive
 
-    @dg.asset(deps=[before], required_resource_keys={"great_expectations"})
+    @dg.asset
+    def computing() -> None:  # a step ahead of the one that validates, with work to do
+        seen["before"] = alive()
+        gx_worker.prefetch()
+        seen["after"] = alive()
+
+    @dg.asset(deps=[computing], required_resource_keys={"great_expectations"})
     def validating() -> None:
         seen["worker"] = gx_worker._shared
 
     @dg.asset
+    def unchanged() -> None:  # its inputs as they were: no prefetch
+        seen["unchanged"] = alive()
+
+    @dg.asset(deps=[unchanged], required_resource_keys={"great_expectations"})
+    def validating_unchanged() -> None:
+        seen["validating_unchanged"] = alive()
+
+    @dg.asset
     def other() -> None:
+        gx_worker.prefetch()
         seen["other"] = gx_worker._shared
 
     resources = {"great_expectations": GreatExpectationsResource()}
-    assert dg.materialize([before, validating], resources=resources).success
-    assert seen["before"] is True
+    assert dg.materialize([computing, validating], resources=resources).success
+    assert seen["before"] is False and seen["after"] is True
     worker = seen["worker"]
     assert isinstance(worker, gx_worker.Worker) and not worker.alive and gx_worker._shared is None
+    assert dg.materialize([unchanged, validating_unchanged], resources=resources).success
+    assert seen["unchanged"] is False and seen["validating_unchanged"] is False and gx_worker._shared is None
     assert dg.materialize([other], resources=resources).success
     assert seen["other"] is None
 
