@@ -1,7 +1,8 @@
 """`common.reported` makes the same events as Dagster makes of a `MaterializeResult`'s check
 results — each check's output and evaluation, its target the step's own materialization, a failed
 blocking check failing the step and holding back what follows — with one look-up of the
-partition's materialization per step instead of two per check (issue 17, thirty-fourth round (b))."""
+partition's materialization per step instead of two per check (issue 17, thirty-fourth round (b)),
+and none on production's storage, which remembers the materialization it stored."""
 
 # No `from __future__ import annotations`: Dagster reads the local assets' `context` annotation.
 from typing import Any
@@ -10,6 +11,8 @@ import dagster as dg
 import pytest
 
 from realestate_assets.assets.common import Reported, reported
+from realestate_assets.instance_storage import storage_block
+from tests.databases import empty_database
 
 PARTS = dg.StaticPartitionsDefinition(["king_wa", "pierce_wa"])
 SPECS = [dg.AssetCheckSpec("fine", asset="thing", description="always passes"),
@@ -68,9 +71,9 @@ def events(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> l
 
 
 def runs(ours: bool, gate_passes: bool, selection: Any, monkeypatch: pytest.MonkeyPatch,
-         subsettable: bool = False) -> tuple[list, int]:
+         subsettable: bool = False, instance: dg.DagsterInstance | None = None) -> tuple[list, int]:
     """Two runs of the same partition (the second's targets must be its own, not the first's)
-    and the partition's materialization look-ups in them."""
+    and the partition's materialization look-ups in them, on `instance` (an ephemeral one)."""
     calls = []
     original = dg.DagsterInstance.fetch_materializations
 
@@ -78,7 +81,7 @@ def runs(ours: bool, gate_passes: bool, selection: Any, monkeypatch: pytest.Monk
         calls.append(records_filter)
         return original(self, records_filter, *args, **kwargs)
 
-    instance = dg.DagsterInstance.ephemeral()
+    instance = instance or dg.DagsterInstance.ephemeral()
     seen, looked_up = [], 0
     for _ in range(2):
         with monkeypatch.context() as patched:
@@ -102,6 +105,22 @@ def test_the_same_events_with_one_look_up_per_step(gate_passes: bool, monkeypatc
     assert (("STEP_SUCCESS", "after") in ours[1]) == gate_passes  # a failed blocking check holds it back
     assert (("STEP_FAILURE", "thing") in ours[1]) == (not gate_passes)
     assert (dagster_calls, our_calls) == (2 * 6, 2 * 1)  # two a check before, one a step now
+
+
+def test_on_production_s_storage_the_targets_are_the_step_s_own_without_a_look_up(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PooledPostgresStorage` remembers the materialization it stored (its `INSERT`'s id): the
+    checks point at it as Dagster's own look-up would, and nothing is looked up."""
+    for gate_passes in (True, False):
+        with empty_database(database_url, prefix="reos_dagster") as url, \
+                dg.instance_for_test(overrides={"storage": storage_block(url)}) as pooled:
+            dagsters, _ = runs(False, gate_passes, None, monkeypatch, instance=pooled)
+        with empty_database(database_url, prefix="reos_dagster") as url, \
+                dg.instance_for_test(overrides={"storage": storage_block(url)}) as pooled:
+            ours, our_calls = runs(True, gate_passes, None, monkeypatch, instance=pooled)
+        assert ours == dagsters
+        assert [e[-1] for e in ours[1] if e[0] == "ASSET_CHECK_EVALUATION"] == ["own"] * 3
+        assert our_calls == 0
 
 
 def test_a_check_not_selected_goes_dagsters_way(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -189,7 +189,14 @@ def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, parti
 
 def _target(context: dg.AssetExecutionContext) -> AssetCheckEvaluationTargetMaterializationData | None:
     """The partition's latest materialization as a check evaluation's target, as Dagster 1.13
-    finds it for a partitioned step (`AssetCheckResult._get_partitioned_target_materialization_data`)."""
+    finds it for a partitioned step (`AssetCheckResult._get_partitioned_target_materialization_data`):
+    the step's own, as production's storage remembers storing it, else looked up."""
+    # PooledPostgresStorage's (realestate_assets/instance_storage.py); asked by name, so that a
+    # process on another storage (`make demo`'s SQLite) does not import dagster-postgres for it.
+    remembered = getattr(context.instance.event_log_storage, "stored_materialization", None)
+    stored = remembered(context.asset_key, context.partition_key, context.run_id) if remembered else None
+    if stored is not None:
+        return stored
     mat = latest_materialization(context.instance, context.asset_key, context.partition_key)
     if mat is None:
         return None
