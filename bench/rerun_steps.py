@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--timeline", action="store_true", help="each re-run's events, ms from its step's start")
     parser.add_argument("--cold", action="store_true",
                         help="before each re-run, forget what our code keeps per process (the code's digest, "
-                             "the tables' column schemas, the parsed config files, the warehouse's connection "
+                             "the parsed config files, the warehouse's connection "
                              "pool), as a new run worker would start; Python's imports and Dagster's stay")
     parser.add_argument("--lookups", type=int, default=0,
                         help="then time this many look-ups of each stage's latest materialization of the "
@@ -206,13 +206,11 @@ def forget() -> None:
     import gc
 
     from realestate_assets import config_models
-    from realestate_assets.assets import common
     from realestate_assets.db.input_fingerprints import code_version
     from realestate_assets.db.warehouse import Warehouse
     from resources import warehouse
 
     code_version.cache_clear()
-    common._SCHEMAS.clear()
     config_models._PARSED.clear()
     warehouse._warehouse.cache_clear()  # the next step makes a new engine, new connections
     for made in [o for o in gc.get_objects() if isinstance(o, Warehouse)]:

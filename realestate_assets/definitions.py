@@ -41,6 +41,7 @@ with frozen_once_made():
     from partitions.counties import county_partitions
     from partitions.tenants import TENANT_ASSETS, county_tenant_partitions
     from realestate_assets.assets import discovery, enrichment, features, outreach, scoring
+    from realestate_assets.assets.common import COLUMN_SCHEMA, column_schema
     from realestate_assets.config_models import CountyConfig, load_scoring, read_county_files
     from realestate_assets.settings import (
         ENVIRONMENT_VARIABLE,
@@ -222,7 +223,8 @@ def resources_for(environment: str, local: LocalSettings | None = None, database
 
 def apply_policy(spec: dg.AssetSpec, partitions: dg.PartitionsDefinition,
                  training: dg.AutomationCondition) -> dg.AssetSpec:
-    """Partitions, owners, group, kinds and automation of one asset: the same rule for every asset.
+    """Partitions, owners, group, kinds, automation and, for a table asset, its column schema (the
+    migrations', `common.column_schema`) of one asset: the same rule for every asset.
 
     `partitions` are the counties. Tenant-owned assets (packets, emails) are (county × tenant) and
     have no automation condition: a dependency cannot map one county partition to the subset of
@@ -236,6 +238,8 @@ def apply_policy(spec: dg.AssetSpec, partitions: dg.PartitionsDefinition,
         automation = training
     else:
         automation = FOLLOW_UPSTREAM if spec.deps else None  # roots run on their county's schedule
+    schema = column_schema(name)
+    spec = spec.merge_attributes(metadata={COLUMN_SCHEMA: schema}) if schema is not None else spec
     return spec.replace_attributes(partitions_def=partitions, owners=OWNERS, group_name=group, kinds=kinds,
                                    automation_condition=automation)
 

@@ -18,7 +18,7 @@ from psycopg2.extensions import connection as PgConnection
 
 from partitions.tenants import county_and_tenant
 from realestate_assets.config_models import ConfigError, CountyConfig, county_disabled_reason
-from realestate_assets.db.catalog import column_descriptions
+from realestate_assets.db import column_schemas
 from realestate_assets.db.copy_io import copy_readable, read_frames, result_columns
 from realestate_assets.db.tenancy import partition_slice
 from realestate_assets.db.warehouse import SyncStats, Warehouse
@@ -80,41 +80,31 @@ def tenant_params(context: dg.AssetExecutionContext, platform: PlatformResource)
     return {**partition_params(context, platform), "tenant": tenant}
 
 
-_SCHEMAS: dict[tuple[str, str], dg.TableSchema] = {}
-
-
-def _column_schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
-    """The table's columns, types and comments, once per process and database: read through the
-    step's own warehouse (a fresh engine and connection per table cost a step ≈0.3 s)."""
-    if (warehouse.url, table) in _SCHEMAS:
-        return _SCHEMAS[warehouse.url, table]
-    columns = warehouse.frame_rows(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = :table ORDER BY ordinal_position",
-        {"table": table})
-    descriptions = column_descriptions(warehouse, table)  # COMMENT ON COLUMN, from the migrations
-    schema = _SCHEMAS[warehouse.url, table] = dg.TableSchema(columns=[
-        dg.TableColumn(name=row.column_name, type=row.data_type,
-                       description=descriptions.get(row.column_name),
-                       constraints=dg.TableColumnConstraints(nullable=row.is_nullable == "YES"))
-        for row in columns.itertuples()])
-    return schema
-
-
 COLUMN_SCHEMA = "dagster/column_schema"  # the metadata key Dagster's UI shows a table's columns under
 
 
+def column_schema(table: str) -> dg.TableSchema | None:
+    """The table's columns, types and comments as the migrations make them (db/column_schemas.py),
+    or None for a table without one: definition metadata of the asset that writes it
+    (`definitions.apply_policy`), never a materialization's."""
+    columns = column_schemas.stored_schemas().get(table)
+    if columns is None:
+        return None
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c["name"], type=c["type"], description=c["description"],
+                       constraints=dg.TableColumnConstraints(nullable=c["nullable"]))
+        for c in columns])
+
+
 def table_metadata(
-    warehouse: Warehouse, table: str, row_count: int,
+    table: str, row_count: int,
     lineage: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-    schema: dg.TableSchema | None = None,
     **extra: object,
 ) -> dict[str, object]:
-    """Row count, the table's column schema (from PostgreSQL itself; `schema` when the caller
-    has it already, see `unchanged`) and column lineage."""
+    """Row count, the table's name and column lineage. Its column schema is the asset's
+    definition metadata (`column_schema`)."""
     metadata: dict[str, object] = {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        COLUMN_SCHEMA: schema if schema is not None else _column_schema(warehouse, table),
         "table": dg.MetadataValue.text(table),
     }
     if lineage:

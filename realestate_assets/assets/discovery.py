@@ -193,7 +193,7 @@ def sales(context: dg.AssetExecutionContext, platform: PlatformResource, warehou
                                        columns=SALE_COLUMNS)
     activity, active_check = county_active_check(county)
     yield from reported(context, dg.MaterializeResult(
-        metadata=table_metadata(wh, "sales", rows_after_sync(wh, "sales", params, stats), **written, **activity,
+        metadata=table_metadata("sales", rows_after_sync(wh, "sales", params, stats), **written, **activity,
                                 newest_sale=str(max(newest)) if newest else "none"),
         check_results=[*audit_checks(stats), active_check],
     ))
@@ -217,7 +217,7 @@ def assessor_roll(context: dg.AssetExecutionContext, platform: PlatformResource,
     activity, active_check = county_active_check(county)
     yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "assessor_roll", rows_after_sync(wh, "assessor_roll", params, stats), **written, **activity,
+            "assessor_roll", rows_after_sync(wh, "assessor_roll", params, stats), **written, **activity,
             assessor_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("assessor")])),
         check_results=[*audit_checks(stats), active_check],
     ))
@@ -250,7 +250,7 @@ def listings(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     activity, active_check = county_active_check(county)
     yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "listings", rows_after_sync(wh, "listings", params, stats), **written, **crawl_metadata, **activity,
+            "listings", rows_after_sync(wh, "listings", params, stats), **written, **crawl_metadata, **activity,
             listing_sources=dg.MetadataValue.json([s.name for s in county.sources_providing("listings")]),
             newest_listing=str(newest.date()) if newest is not None and pd.notna(newest) else "none"),
         check_results=[*audit_checks(stats), active_check],
@@ -312,7 +312,7 @@ def prospects(context: dg.AssetExecutionContext, platform: PlatformResource,
     written = written_slice(wh, "prospects", params, companions=PROSPECT_OUTPUTS[1:], writes=[stats, link_stats])
     yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "prospects", written.rows,
+            "prospects", written.rows,
             lineage={"parcel_id": [("sales", "parcel_id")],
                      "latitude": [("sales", "latitude"), ("listings", "latitude")],
                      "longitude": [("sales", "longitude"), ("listings", "longitude")],

@@ -208,7 +208,7 @@ def enrichment(context: dg.AssetExecutionContext, platform: PlatformResource, wa
     written = written_slice(wh, "enrichment", params, writes=[stats])
     result = dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "enrichment", written.rows, **sync_metadata(stats),
+            "enrichment", written.rows, **sync_metadata(stats),
             lineage={c: [("sales", c)] for c in ("living_sqft", "lot_sqft", "beds", "baths", "bldg_grade",
                                                   "use_type", "neighborhood")}
             | {"last_sale_price": [("sales", "sale_price")], "last_sale_date": [("sales", "sale_date")],

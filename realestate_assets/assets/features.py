@@ -124,7 +124,7 @@ def features(context: dg.AssetExecutionContext, platform: PlatformResource, ware
     missing_share = missing_shares(tally.present, tally.rows)
     yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "features", stats.rows,
+            "features", stats.rows,
             lineage={"age_years": [("enrichment", "year_built"), ("enrichment", "as_of_date")],
                      "last_sale_price_indexed": [("enrichment", "last_sale_price"),
                                                  ("enrichment", "last_sale_date"),

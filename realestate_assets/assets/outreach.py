@@ -297,7 +297,7 @@ def packets(context: dg.AssetExecutionContext, platform: PlatformResource, wareh
     current = int(frame["template"].isin(settings.packets.templates).sum())
     yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "packets", all_packets, **sync_metadata(stats),
+            "packets", all_packets, **sync_metadata(stats),
             lineage={"bird_dog_score": [("scores", "bird_dog_score")]},
             current_packets=len(frame), rendered_this_run=len(pdfs), failed_this_run=len(failures),
             failures=dg.MetadataValue.json(dict(list(failures.items())[:20])),
@@ -492,7 +492,7 @@ def emails(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
                     for k, v in rates.items() if not k.startswith("_")}
     yield from reported(context, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "emails", sum(summary.values()),
+            "emails", sum(summary.values()),
             lineage={"packet_id": [("packets", "id")], "packet_ids": [("packets", "id")]},
             **{f"{k}_this_run": v for k, v in this_run.items()},
             planned_this_run=len(planned), not_planned_this_run=len(planner.failures),

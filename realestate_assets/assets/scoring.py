@@ -314,7 +314,7 @@ def scores(context: dg.AssetExecutionContext, platform: PlatformResource, wareho
     written = written_slice(wh, "scores", params, writes=[stats])
     yield from remember(context, wh, params, inputs, dg.MaterializeResult(
         metadata=table_metadata(
-            wh, "scores", written.rows, **sync_metadata(stats),
+            "scores", written.rows, **sync_metadata(stats),
             lineage={"estimated_value": [("features", c) for c in ("living_sqft", "lot_sqft", "beds",
                                                                       "baths", "bldg_grade", "age_years")],
                      "sale_probability_12m": [("features", "years_since_last_sale"),

@@ -23,7 +23,6 @@ import dagster as dg
 
 from realestate_assets import gx_worker
 from realestate_assets.assets.common import (
-    COLUMN_SCHEMA,
     Reported,
     latest_materialization,
     reported,
@@ -97,13 +96,7 @@ def unchanged(context: dg.AssetExecutionContext, wh: Warehouse, params: Mapping[
         check_name=c["name"], passed=bool(c["passed"]),
         severity=dg.AssetCheckSeverity(c["severity"]),
         description=f"inputs unchanged since {when}; as then: {c['description']}") for c in recorded]
-    # The column schema as the computing run recorded it: the same code (the digest covers it,
-    # the migrations included) means the same columns and comments, and a run worker that skips
-    # need not read them from information_schema and pg_description (two queries a table, each
-    # step of a new process; thirty-fourth round (b)).
-    schema = _value(previous.get(COLUMN_SCHEMA))
-    metadata = table_metadata(wh, table, rows, schema=schema if isinstance(schema, dg.TableSchema) else None,
-                              unchanged=True, computed_at=when,
+    metadata = table_metadata(table, rows, unchanged=True, computed_at=when,
                               **{FINGERPRINT: fingerprint.digest, SLICE_STATE: state,
                                  SLICES: dg.MetadataValue.json({**fingerprint.inputs, **fingerprint.outputs}),
                                  CHECKS: dg.MetadataValue.json(recorded)})

@@ -1,8 +1,9 @@
 """Column comments: every column of every table says what it holds (issue #15).
 
-`COMMENT ON COLUMN` is the one place a column's meaning is written; asset metadata reads it
-back (realestate_assets/db/catalog.py::column_descriptions) into the Dagster column schema, and
-`\\d+ table` in psql shows it. A later migration that adds a column adds its comment too
+`COMMENT ON COLUMN` is the one place a column's meaning is written; the table assets' column
+schemas read it back (realestate_assets/db/catalog.py::column_descriptions, kept by
+realestate_assets/db/column_schemas.py as the definitions' metadata), and `\\d+ table` in psql
+shows it. A later migration that adds a column adds its comment too
 (tests/test_column_comments.py fails otherwise).
 
 Only columns that exist are commented, so a column renamed by a parallel migration fails the test,
