@@ -86,14 +86,21 @@ COLUMN_SCHEMA = "dagster/column_schema"  # the metadata key Dagster's UI shows a
 def column_schema(table: str) -> dg.TableSchema | None:
     """The table's columns, types and comments as the migrations make them (db/column_schemas.py),
     or None for a table without one: definition metadata of the asset that writes it
-    (`definitions.apply_policy`), never a materialization's."""
+    (`definitions.apply_policy`), never a materialization's. Dagster's UI renders a description as
+    Markdown, where `<county>` in "config/counties/<county>.yaml" is an HTML tag and vanishes: the
+    angle brackets go as entities, so the UI shows the comment as written."""
     columns = column_schemas.stored_schemas().get(table)
     if columns is None:
         return None
     return dg.TableSchema(columns=[
-        dg.TableColumn(name=c["name"], type=c["type"], description=c["description"],
+        dg.TableColumn(name=c["name"], type=c["type"], description=_as_written(c["description"]),
                        constraints=dg.TableColumnConstraints(nullable=c["nullable"]))
         for c in columns])
+
+
+def _as_written(text: str | None) -> str | None:
+    """`text` for a Markdown renderer that drops HTML tags: `<` and `>` as entities."""
+    return text.replace("<", "&lt;").replace(">", "&gt;") if text else text
 
 
 def table_metadata(
