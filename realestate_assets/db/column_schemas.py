@@ -7,8 +7,8 @@ materialization, else from its definition, so they are there before the first ru
 materialization has to carry them. Materializations carried them until stop 53 (issue 17): ≈17 KB
 of each `enrichment` materialization (the comments are long), serialized into its STEP_OUTPUT, its
 ASSET_MATERIALIZATION and its asset record, and read back by every downstream step's provenance
-look-up — ≈10–15 ms of an unchanged re-run's three steps of ≈120 ms — and read from the catalog
-by each step of a new process (two queries a table).
+look-up — ≈10 ms of an unchanged re-run's three steps of ≈115 ms (three noisy pairs) — and read
+from the catalog by each step of a new process (two queries a table).
 
 Why a file, not the database: a code location loads without its database (`make demo`'s embedded
 PostgreSQL may not run yet). The migrations stay the one place the columns are decided; the file
