@@ -143,13 +143,13 @@ def reported(context: dg.AssetExecutionContext, result: dg.MaterializeResult) ->
     Dagster 1.13 makes each check result's evaluation in `execute_step._process_user_event`
     (`AssetCheckResult.to_asset_check_evaluation`), and for each one looks up the partition's
     latest materialization — the evaluation's target, the one this step just stored — reading
-    and deserializing that whole event (its metadata: the column schema, ≈10–30 KB) once per
-    check; for a check result carried by a `MaterializeResult` it did so a second time, only to
-    learn which check it is (`compute.execute_core_compute`; thirty-third round (d)). Here the
-    target is looked up once per step (`_target`) and each check is answered as Dagster would:
-    the check's output (`Output(None)` on its output name, which a downstream step waits on when
-    the check is blocking) and its `AssetCheckEvaluation`, with the spec's `blocking` and
-    partition (issue 17: at 1× the per-check look-ups were ≈14% of an unchanged re-run's step
+    and deserializing that whole event (its metadata, ≈4–30 KB) once per check; for a check
+    result carried by a `MaterializeResult` it did so a second time, only to learn which check it
+    is (`compute.execute_core_compute`; thirty-third round (d)). Here the target is found once per
+    step (`_target`: from production's storage's own write, else one look-up) and each check is
+    answered as Dagster would: the check's output (`Output(None)` on its output name, which a
+    downstream step waits on when the check is blocking) and its `AssetCheckEvaluation`, with the
+    spec's `blocking` and partition (issue 17: at 1× the per-check look-ups were ≈14% of an unchanged re-run's step
     samples, thirty-fourth round (b)). A check not selected in this run, or a step without a
     partition, goes Dagster's own way (its warning, its target). Every asset with checks reports
     them through here (thirty-third round (e)). The asset yields these from a generator: a
