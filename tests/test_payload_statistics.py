@@ -1,6 +1,6 @@
-"""The payload columns ANALYZE skips (`SET STATISTICS 0`, migration 0055): every listed column
-is at target 0, no other column of the pipeline's tables is, and the migration comes down and
-up again."""
+"""The payload columns ANALYZE skips (`SET STATISTICS 0`, migrations 0055 and 0068): every listed
+column is at target 0, no other column of the pipeline's tables is, and each migration comes down
+and up again."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _payload_columns(head: bool = True) -> set[tuple[str, str]]:
     """0055's list; at the head, without the columns later migrations dropped and with the ones they added."""
     listed = _listed(_migration("0055").PAYLOAD_COLUMNS)
     if head:
-        for number in ("0060", "0061", "0063"):
+        for number in ("0060", "0061", "0063", "0068"):
             later = _migration(number)
             listed = (listed - _listed(later.DROPPED_COLUMNS)) | _listed(later.PAYLOAD_COLUMNS)
     return listed
@@ -95,3 +95,40 @@ def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
     assert _targets(fresh_database) == before
     upgrade(fresh_database, "0055")
     assert _skipped(fresh_database) == _payload_columns(head=False)
+
+
+def test_analyze_of_sales_leaves_its_payload_columns_out(database_url: str) -> None:
+    """`sales`' payload (0068): no statistics after ANALYZE. The columns the comps' pool and the
+    last sale per parcel filter, join or sort on keep theirs, and so do `sale_price` and
+    `neighborhood`, whose widths the comps' candidate query is planned with."""
+    county = f"pay_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
+                        "neighborhood, living_sqft, beds, baths, latitude, longitude, address, city, source_ref) "
+                        "SELECT %s, 'src', 's' || i, 'p' || i, 100000 + i, DATE '2020-01-01' + i, 'sfr', "
+                        "'n' || (i %% 5), 1000 + i, 3, 2, 47.5 + i / 1000.0, -122.3, i || ' Main St', 'Seattle', "
+                        "'row ' || i "
+                        "FROM generate_series(1, 50) AS i", (county,))
+            cur.execute("ANALYZE sales")
+            cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'sales'")
+            analyzed = {name for (name,) in cur.fetchall()}
+            cur.execute("DELETE FROM sales WHERE county = %s", (county,))
+        assert {"county", "sale_id", "parcel_id", "sale_date", "use_type", "living_sqft", "latitude", "longitude",
+                "sale_price", "neighborhood"} <= analyzed
+        assert not analyzed & set(_migration("0068").PAYLOAD_COLUMNS["sales"])
+    finally:
+        conn.close()
+
+
+def test_the_sales_migration_comes_down_and_up(fresh_database: str) -> None:
+    upgrade(fresh_database, "0067")
+    before = _targets(fresh_database)
+    sales = _listed(_migration("0068").PAYLOAD_COLUMNS)
+    assert not _skipped(fresh_database) & sales
+    upgrade(fresh_database, "0068")
+    assert _skipped(fresh_database) - sales == {key for key, target in before.items() if target == 0}
+    assert sales <= _skipped(fresh_database)
+    downgrade(fresh_database, "0067")
+    assert _targets(fresh_database) == before
