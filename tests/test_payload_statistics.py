@@ -63,26 +63,35 @@ def test_only_the_listed_payload_columns_are_skipped(database_url: str) -> None:
     assert _skipped(database_url) == payload
 
 
-def test_analyze_leaves_the_payload_columns_out(database_url: str) -> None:
-    """The point of the list: after ANALYZE, pg_stats has no row for a payload column and one for
-    the columns beside it that plans use (`score_breakdown` among them: on-demand reasons' update
-    filters on it being NULL)."""
+def _analyzed(database_url: str, table: str, insert: str) -> set[str]:
+    """The columns of `table` that have statistics after `insert` (its one parameter: a county of
+    its own) added rows and `table` was analyzed; the rows are deleted again."""
     county = f"pay_{uuid.uuid4().hex[:8]}"
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
-                        "model_version, equity_percentile, score_breakdown) "
-                        "SELECT %s, 'k' || i, DATE '2026-01-01', i %% 100, i, 'v1', i / 50.0, '[\"r\"]' "
-                        "FROM generate_series(1, 50) AS i", (county,))
-            cur.execute("ANALYZE scores")
-            cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'scores'")
+            cur.execute(insert, (county,))
+            cur.execute(f"ANALYZE {table}")
+            cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s",
+                        (table,))
             analyzed = {name for (name,) in cur.fetchall()}
-            cur.execute("DELETE FROM scores WHERE county = %s", (county,))
-        assert {"county", "prospect_key", "bird_dog_score", "score_rank", "score_breakdown"} <= analyzed
-        assert not analyzed & {column for table, column in _payload_columns() if table == "scores"}
+            cur.execute(f"DELETE FROM {table} WHERE county = %s", (county,))
+        return analyzed
     finally:
         conn.close()
+
+
+def test_analyze_leaves_the_payload_columns_out(database_url: str) -> None:
+    """The point of the list: after ANALYZE, pg_stats has no row for a payload column and one for
+    the columns beside it that plans use (`score_breakdown` among them: on-demand reasons' update
+    filters on it being NULL)."""
+    analyzed = _analyzed(database_url, "scores",
+                         "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
+                         "model_version, equity_percentile, score_breakdown) "
+                         "SELECT %s, 'k' || i, DATE '2026-01-01', i %% 100, i, 'v1', i / 50.0, '[\"r\"]' "
+                         "FROM generate_series(1, 50) AS i")
+    assert {"county", "prospect_key", "bird_dog_score", "score_rank", "score_breakdown"} <= analyzed
+    assert not analyzed & {column for table, column in _payload_columns() if table == "scores"}
 
 
 def test_the_migration_comes_down_and_up(fresh_database: str) -> None:
@@ -101,25 +110,15 @@ def test_analyze_of_sales_leaves_its_payload_columns_out(database_url: str) -> N
     """`sales`' payload (0068): no statistics after ANALYZE. The columns the comps' pool and the
     last sale per parcel filter, join or sort on keep theirs, and so do `sale_price` and
     `neighborhood`, whose widths the comps' candidate query is planned with."""
-    county = f"pay_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(psycopg2_dsn(database_url))
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
-                        "neighborhood, living_sqft, beds, baths, latitude, longitude, address, city, source_ref) "
-                        "SELECT %s, 'src', 's' || i, 'p' || i, 100000 + i, DATE '2020-01-01' + i, 'sfr', "
-                        "'n' || (i %% 5), 1000 + i, 3, 2, 47.5 + i / 1000.0, -122.3, i || ' Main St', 'Seattle', "
-                        "'row ' || i "
-                        "FROM generate_series(1, 50) AS i", (county,))
-            cur.execute("ANALYZE sales")
-            cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'sales'")
-            analyzed = {name for (name,) in cur.fetchall()}
-            cur.execute("DELETE FROM sales WHERE county = %s", (county,))
-        assert {"county", "sale_id", "parcel_id", "sale_date", "use_type", "living_sqft", "latitude", "longitude",
-                "sale_price", "neighborhood"} <= analyzed
-        assert not analyzed & set(_migration("0068").PAYLOAD_COLUMNS["sales"])
-    finally:
-        conn.close()
+    analyzed = _analyzed(database_url, "sales",
+                         "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
+                         "neighborhood, living_sqft, beds, baths, latitude, longitude, address, city, source_ref) "
+                         "SELECT %s, 'src', 's' || i, 'p' || i, 100000 + i, DATE '2020-01-01' + i, 'sfr', "
+                         "'n' || (i %% 5), 1000 + i, 3, 2, 47.5 + i / 1000.0, -122.3, i || ' Main St', 'Seattle', "
+                         "'row ' || i FROM generate_series(1, 50) AS i")
+    assert {"county", "sale_id", "parcel_id", "sale_date", "use_type", "living_sqft", "latitude", "longitude",
+            "sale_price", "neighborhood"} <= analyzed
+    assert not analyzed & set(_migration("0068").PAYLOAD_COLUMNS["sales"])
 
 
 def test_the_sales_migration_comes_down_and_up(fresh_database: str) -> None:
