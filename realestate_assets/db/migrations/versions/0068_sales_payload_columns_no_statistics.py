@@ -15,7 +15,7 @@ attributes (`lot_sqft`, `waterfront`, `bldg_grade`, `beds`, `baths`, `age_at_sal
 Columns that are filtered, joined or sorted keep their statistics:
 - the keys, `sale_date`, `parcel_id`, `latitude`, `longitude`, `living_sqft`, `use_type`: the
   comps' pool (market/stored.py) and the last sale per parcel (ml/scoring.py);
-- the last sale's flags, tested with `IS NOT NULL`.
+- the last sale's flags (`sale_instrument`, `sale_reason`, `sale_warnings`), tested with `IS NOT NULL`.
 
 Two columns are read with the row in none of those clauses, and still keep their statistics:
 `sale_price` (numeric) and `neighborhood` (text). The comps' candidate query selects both, and
