@@ -104,8 +104,8 @@ class _EventLogStorage(_RemembersSchema, PostgresEventLogStorage):
         storage, as a check evaluation's target, or None (none stored here by that run: look it
         up). What a step's checks point at: the materialization the step itself just stored, known
         from its `INSERT`, where Dagster 1.13 reads the partition's latest back from the event log
-        (the whole event, its column schema included) — one look-up a step (issue 17: ≈2.4 ms
-        each, a twentieth of an unchanged re-run's step). `assets/common._target` asks for it."""
+        (the whole event) — one look-up a step (issue 17: ≈2.4 ms each, a twentieth of an
+        unchanged re-run's step). `assets/common._target` asks for it."""
         found = self._stored.get((key, partition))
         return found if found is not None and found.run_id == run_id else None
 
