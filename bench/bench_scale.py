@@ -40,6 +40,12 @@ never compiled to disk, nor were the packages of a venv installed before `make i
 them: every step process then compiles what it imports (measured on such a venv: ≈7 CPU s of
 imports per process, and ≈7 s inside `features`' step, Great Expectations' import).
 `--no-bytecode-cache` measures the environment as it is.
+
+`--after-county DIR`: the fresh database first gets the King County rows of a kept smaller run
+(DIR, as `--models-from`'s) under another county's name. By default the county is the fresh
+deployment's first, whose first loads build each table's indexes once after its rows; a county
+added to a deployment that holds others maintains them row by row (docs/scale.md "A county that
+is not the deployment's first").
 """
 
 from __future__ import annotations
@@ -307,6 +313,55 @@ def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
           f"{r['seconds']:.2f} s, {r['run_cpu']:.2f} CPU s after imports ({load()}): {r['engines']}", flush=True)
 
 
+# The chain's tables: what `--after-county` fills with another county's rows before the chain.
+CHAIN_TABLES = ("sales", "prospects", "prospect_sources", "enrichment", "features", "scores")
+OTHER_COUNTY = "king_wa_before"  # the county name those rows are given
+
+
+def hold_another_county(setup: dict[str, str], source: Path) -> None:
+    """Give the chain's tables another county's rows before the chain runs, so that this county is
+    not the deployment's first: the King County rows of a kept smaller run (`--keep`, sales →
+    scores), under the county name OTHER_COUNTY, then `ANALYZE`d (as autovacuum would have done).
+    A first load into a table that holds no row at all builds its indexes once after the rows
+    (`warehouse._defer_indexes`); into a table holding another county's rows it maintains them row
+    by row. Every column is copied but the sequence-numbered `id`, which the table numbers anew."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from realestate_assets.db.slice_versions import writing_county
+
+    def dsn(url: str) -> str:
+        return url.replace("postgresql+psycopg2://", "postgresql://")
+
+    donor = json.loads((source / "bench.json").read_text())
+    counts: dict[str, int] = {}
+    with psycopg2.connect(dsn(donor["DATABASE_URL"])) as src, psycopg2.connect(dsn(setup["DATABASE_URL"])) as dst, \
+            src.cursor() as out, dst.cursor() as into:
+        writing_county(into, OTHER_COUNTY)
+        for table in CHAIN_TABLES:
+            into.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                         "AND table_name = %s AND coalesce(column_default, '') NOT LIKE 'nextval(%%' "
+                         "ORDER BY ordinal_position", (table,))
+            columns = [c for (c,) in into.fetchall()]
+            picked = sql.SQL(", ").join(sql.Literal(OTHER_COUNTY) if c == "county" else sql.Identifier(c)
+                                        for c in columns)
+            rows = io.StringIO()
+            out.copy_expert(sql.SQL("COPY (SELECT {} FROM {} WHERE county = 'king_wa') TO STDOUT").format(
+                picked, sql.Identifier(table)).as_string(out), rows)
+            rows.seek(0)
+            into.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))).as_string(into), rows)
+            counts[table] = into.rowcount
+        writing_county(into, None)
+    with psycopg2.connect(dsn(setup["DATABASE_URL"])) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for table in CHAIN_TABLES:
+                cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    print(f"another county's rows first ({OTHER_COUNTY}, from the {donor['scale']}× run): "
+          + ", ".join(f"{table} {n:,}" for table, n in counts.items()), flush=True)
+
+
 def child_compile() -> None:
     """What `ml_model` does after registering a model set for a county `scores` predicts with
     compiled trees (`registry.compile_active_models`), on this run's borrowed models; print JSON."""
@@ -413,15 +468,19 @@ def compare_in_process(setup: dict[str, str], run: dict[str, Any]) -> None:
           f"({run['cpu']:.2f} with them = {run['cpu'] / f_cpu:.2f}×), peak {run['peak_mb']:,.0f} MB", flush=True)
 
 
-def fresh_copy(setup: dict[str, str], workdir: Path, donor_models: dict[str, str] | Path | None) -> dict[str, str]:
+def fresh_copy(setup: dict[str, str], workdir: Path, donor_models: dict[str, str] | Path | None,
+               after_county: Path | None = None) -> dict[str, str]:
     """Another fresh database (and state directory) for the same file and config: an in-process run
-    writes into empty tables, as the per-step run did; models borrowed from `donor_models`."""
+    writes into empty tables, as the per-step run did (or into tables holding `after_county`'s rows,
+    as it did); models borrowed from `donor_models`."""
     from tests.databases import create_tenant
 
     url = create_database()
     copy = {**setup, "DATABASE_URL": url, "REOS_STATE_DIR": str(workdir), "REOS_TENANT": create_tenant(url)}
     if donor_models is not None:
         borrow_models(copy, donor_models)
+    if after_county is not None:
+        hold_another_county(copy, after_county)
     return copy
 
 
@@ -451,11 +510,12 @@ def compare(setup: dict[str, str], graph: dict[str, dict[str, float]]) -> None:
 def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None,
                 stages: list[str] = STAGES, models_from: Path | None = None,
                 bytecode_cache: Path | None = DEFAULT_BYTECODE_CACHE, per_step: bool = True,
-                in_process: bool = False, repeat: int = 1) -> None:
+                in_process: bool = False, repeat: int = 1, after_county: Path | None = None) -> None:
     """`per_step`: each stage in its own process (a production step), then the floor. `in_process`:
     the stages as one in-process run (local), then the floor, `repeat` times alternated, each run
     into a fresh database (models: `models_from`, else those the per-step run or the first in-process
-    run trained)."""
+    run trained); with `after_county`, a database that holds another county's rows first
+    (`hold_another_county`)."""
     workdir = keep or Path(tempfile.mkdtemp(prefix=f"reos_scale{scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
     setup = prepare(scale, workdir)
@@ -465,6 +525,8 @@ def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None
               f"({load()})", flush=True)
         if models_from:
             borrow_models(setup, models_from)
+        if after_county:
+            hold_another_county(setup, after_county)
         trained: dict[str, str] | Path | None = models_from
         if per_step:
             graph = run_stages(setup, stages, profile, bytecode_cache)
@@ -473,7 +535,7 @@ def bench_scale(scale: int, floor: bool, keep: Path | None, profile: Path | None
             trained = trained or (setup if "ml_model" in graph else None)
         for i in range(repeat if in_process else 0):
             if per_step or i:
-                copies.append(fresh_copy(setup, workdir / f"state_in_process{i}", trained))
+                copies.append(fresh_copy(setup, workdir / f"state_in_process{i}", trained, after_county))
             target = copies[-1] if copies else setup
             run_stages_here = [s for s in stages if not (trained is not None and s == "ml_model")]
             print(f"\n## {scale}× in process, run {i + 1} of {repeat} ({load()})", flush=True)
@@ -505,6 +567,10 @@ def main() -> None:
     ap.add_argument("--models-from", type=Path,
                     help="a --keep directory of a smaller scale: use its trained models (leave ml_model "
                          "out of --stages)")
+    ap.add_argument("--after-county", type=Path,
+                    help="a --keep directory of a smaller run (sales → scores, e.g. --models-from's): its King "
+                         "County rows are loaded first under another county's name, so this county is not "
+                         "the deployment's first (its first loads keep the tables' indexes)")
     ap.add_argument("--bytecode-cache", type=Path, default=DEFAULT_BYTECODE_CACHE,
                     help=f"the children's compiled modules (default {DEFAULT_BYTECODE_CACHE})")
     ap.add_argument("--no-bytecode-cache", action="store_true",
@@ -551,7 +617,7 @@ def main() -> None:
     for scale in scales:
         bench_scale(scale, not args.no_floor, args.keep and args.keep / f"x{scale}", args.profile,
                     args.stages.split(","), args.models_from, cache, per_step=args.per_step or not args.in_process,
-                    in_process=args.in_process, repeat=args.repeat)
+                    in_process=args.in_process, repeat=args.repeat, after_county=args.after_county)
 
 
 if __name__ == "__main__":
