@@ -44,8 +44,8 @@ imports per process, and ≈7 s inside `features`' step, Great Expectations' imp
 `--after-county DIR`: the fresh database first gets the King County rows of a kept smaller run
 (DIR, as `--models-from`'s) under another county's name. By default the county is the fresh
 deployment's first, whose first loads build each table's indexes once after its rows; a county
-added to a deployment that holds others maintains them row by row (docs/scale.md "A county that
-is not the deployment's first").
+added to a deployment that holds others maintains them row by row (docs/scale.md "Stop 55 on
+this session's host").
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,11 @@ def prepare(scale: int, workdir: Path) -> dict[str, str]:
     return setup
 
 
+def dsn(url: str) -> str:
+    """psycopg2's form of a bench database's SQLAlchemy URL."""
+    return url.replace("postgresql+psycopg2://", "postgresql://")
+
+
 def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
     """Register the models of a kept smaller run (`--keep`, same county) in this run's database:
     their `ml_models` rows and their artifacts. `ml_model` (Optuna) is not one of the issue's
@@ -285,8 +291,6 @@ def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
     import psycopg2
 
     donor = source if isinstance(source, dict) else json.loads((source / "bench.json").read_text())
-    def dsn(url: str) -> str:
-        return url.replace("postgresql+psycopg2://", "postgresql://")
     rows = io.StringIO()
     with psycopg2.connect(dsn(donor["DATABASE_URL"])) as conn, conn.cursor() as cur:
         cur.copy_expert("COPY (SELECT * FROM ml_models WHERE county = 'king_wa') TO STDOUT", rows)
@@ -330,13 +334,13 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
 
     from realestate_assets.db.slice_versions import writing_county
 
-    def dsn(url: str) -> str:
-        return url.replace("postgresql+psycopg2://", "postgresql://")
-
     donor = json.loads((source / "bench.json").read_text())
     counts: dict[str, int] = {}
-    with psycopg2.connect(dsn(donor["DATABASE_URL"])) as src, psycopg2.connect(dsn(setup["DATABASE_URL"])) as dst, \
-            src.cursor() as out, dst.cursor() as into:
+    # closing() closes each connection; the bare `dst` makes the copies one transaction, committed
+    # at the end (psycopg2's `with` on a connection commits but does not close it).
+    with closing(psycopg2.connect(dsn(donor["DATABASE_URL"]))) as src, \
+            closing(psycopg2.connect(dsn(setup["DATABASE_URL"]))) as dst, dst, src.cursor() as out, \
+            dst.cursor() as into:
         writing_county(into, OTHER_COUNTY)
         for table in CHAIN_TABLES:
             into.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
@@ -352,12 +356,8 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
             into.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))).as_string(into), rows)
             counts[table] = into.rowcount
+            into.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))  # as autovacuum would have
         writing_county(into, None)
-    with psycopg2.connect(dsn(setup["DATABASE_URL"])) as conn:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for table in CHAIN_TABLES:
-                cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     print(f"another county's rows first ({OTHER_COUNTY}, from the {donor['scale']}× run): "
           + ", ".join(f"{table} {n:,}" for table, n in counts.items()), flush=True)
 
