@@ -341,7 +341,7 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
     with closing(psycopg2.connect(dsn(donor["DATABASE_URL"]))) as src, \
             closing(psycopg2.connect(dsn(setup["DATABASE_URL"]))) as dst, dst, src.cursor() as out, \
             dst.cursor() as into:
-        writing_county(into, OTHER_COUNTY)
+        writing_county(into, OTHER_COUNTY)  # a transaction-local setting: it ends with the copies' commit
         for table in CHAIN_TABLES:
             into.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
                          "AND table_name = %s AND coalesce(column_default, '') NOT LIKE 'nextval(%%' "
@@ -357,7 +357,6 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))).as_string(into), rows)
             counts[table] = into.rowcount
             into.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))  # as autovacuum would have
-        writing_county(into, None)
     print(f"another county's rows first ({OTHER_COUNTY}, from the {donor['scale']}× run): "
           + ", ".join(f"{table} {n:,}" for table, n in counts.items()), flush=True)
 
