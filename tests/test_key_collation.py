@@ -20,7 +20,7 @@ NOT_KEYS = {("suppressions", "source")}  # a suppression's provenance, compared 
 COLLATIONS = """
 SELECT c.relname, a.attname, co.collname
 FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
      AND c.relnamespace = current_schema()::regnamespace
 JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (%s)

@@ -16,7 +16,7 @@ from tests.databases import migration_module, psycopg2_dsn
 TARGETS = """
 SELECT c.relname, a.attname, coalesce(a.attstattarget, -1)
 FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
      AND c.relnamespace = current_schema()::regnamespace
 WHERE a.attnum > 0 AND NOT a.attisdropped
 """

@@ -43,6 +43,13 @@ from realestate_assets.db.copy_io import (
     result_columns,
     write_frame,
 )
+from realestate_assets.db.county_partitions import (
+    attach_county_table,
+    county_partitions,
+    create_county_table,
+    index_county_table,
+    note_write,
+)
 from realestate_assets.db.idle_ping import ping_when_idle
 from realestate_assets.db.slice_versions import version_keys, writing_county
 from realestate_assets.db.urls import sqlalchemy_url
@@ -355,10 +362,19 @@ def sync_partition(
         keyed_by_table = direct and _has_unique_key(cur, table, [*scope, *keys])
         if not keyed_by_table:
             _no_duplicate_keys(table, first, keys)
+        # A table partitioned by county (migration 0069): the county's rows are written in the
+        # partition that holds them, where an upsert can tell its inserts (`xmax`, not returned
+        # through a partitioned table); a first load makes the county a partition of its own.
+        partitions = county_partitions(cur, table, county) if tenant_id is None else None
+        target = partitions.holding or table if partitions is not None else table
         deferred: list[_DeferredIndex] = []
+        county_table: str | None = None  # the county's new partition, loaded apart, attached at the end
         if direct:
             cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
-            deferred = _defer_indexes(cur, table)
+            if partitions is None:
+                deferred = _defer_indexes(cur, table)
+            elif partitions.own is None:  # (an empty partition of its own takes the rows as they come)
+                county_table = create_county_table(cur, table, county)
         else:
             cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                         .format(cols, ident(table)))
@@ -375,7 +391,8 @@ def sync_partition(
                         raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
                     if not keyed_by_table:
                         _no_duplicate_keys(table, part, keys)
-                write_frame(conn, table if direct else "_stage", part, types, json_text=json_text, writer=writer,
+                write_frame(conn, (county_table or table) if direct else "_stage", part, types, json_text=json_text,
+                            writer=writer,
                             constants=dict(zip(scope, scope_values, strict=True)) if direct else None)
                 staged, parts = staged + len(part), parts + 1
                 part = None  # not held while the caller's generator makes the next one
@@ -385,9 +402,17 @@ def sync_partition(
             raise
         _refuse_direct_load(conn, table, exc)
     if direct:
-        _rebuild_indexes(conn, table, deferred)
+        if county_table is None:
+            _rebuild_indexes(conn, table, deferred)
+        else:
+            try:
+                with conn.cursor() as cur:
+                    index_county_table(cur, table, county_table, county)
+            except psycopg2.errors.UniqueViolation as exc:
+                _refuse_direct_load(conn, table, exc)
         return _labelled(conn, table, county, tenant_id, _publish_direct_load(
-            conn, table, columns, scope, scope_values, tenant_id, county, staged, audit))
+            conn, county_table or table, columns, scope, scope_values, tenant_id, county, staged, audit,
+            partition_of=table if county_table else None))
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
         # into a scan of the stage per partition row whatever the planner guesses. Unique: keys
@@ -416,7 +441,7 @@ def sync_partition(
         set_clause = sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in updatable)
         changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
-            sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(table), ident(c)) for c in updatable),
+            sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(target), ident(c)) for c in updatable),
             sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in updatable))
         conflict = sql.SQL("DO UPDATE SET {} WHERE {}").format(set_clause, changed)
     else:
@@ -424,7 +449,7 @@ def sync_partition(
     upsert = sql.SQL(
         "INSERT INTO {table} ({scope}, {cols}) SELECT {values}, {cols} FROM _stage "
         "ON CONFLICT ({keys}) {conflict} RETURNING (xmax = 0) AS inserted"
-    ).format(table=ident(table), scope=sql.SQL(", ").join(map(ident, scope)),
+    ).format(table=ident(target), scope=sql.SQL(", ").join(map(ident, scope)),
              values=sql.SQL(", ").join(sql.Placeholder() * len(scope)), cols=cols, keys=key_list, conflict=conflict)
     with conn.cursor() as cur:
         # Counted by the server: a million upserted rows need not come back one flag a row.
@@ -433,15 +458,17 @@ def sync_partition(
         inserted, written = cur.fetchone()
         updated = written - inserted
         deleted = 0
-        refresh_statistics(cur, table, tenant_id, county, staged)  # for the delete and the readers
+        refresh_statistics(cur, target, tenant_id, county, staged)  # for the delete and the readers
         if delete_missing:
             match = sql.SQL(" AND ").join(
                 sql.SQL("s.{} = t.{}").format(ident(k), ident(k)) for k in keys)
             cur.execute(sql.SQL(
                 "DELETE FROM {} t WHERE {} "
-                "AND NOT EXISTS (SELECT 1 FROM _stage s WHERE {})").format(ident(table), where, match),
+                "AND NOT EXISTS (SELECT 1 FROM _stage s WHERE {})").format(ident(target), where, match),
                 scope_values)
             deleted = cur.rowcount
+        if target != table:
+            note_write(cur, table)
         cur.execute("DROP TABLE _stage")
     return _labelled(conn, table, county, tenant_id, SyncStats(
         inserted=inserted, updated=updated, deleted=deleted, unchanged=staged - inserted - updated, staged=staged,
@@ -535,9 +562,7 @@ def _rebuild_indexes(conn: PgConnection, table: str, deferred: Sequence[_Deferre
             try:
                 cur.execute(index.definition)
             except psycopg2.errors.UniqueViolation as exc:
-                cur.execute("ROLLBACK TO SAVEPOINT _direct_load")
-                detail = exc.diag.message_detail or str(exc)
-                raise ValueError(f"{table}: duplicate natural keys in the frame, e.g. {detail}") from None
+                _refuse_direct_load(conn, table, exc)
             if index.constraint:
                 cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
                     sql.Identifier(table), sql.Identifier(index.name), sql.SQL(index.constraint),
@@ -559,10 +584,12 @@ def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.Uni
 
 def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str], scope: Sequence[str],
                          scope_values: Sequence[str], tenant_id: str | None, county: str, staged: int,
-                         audit: Audit | None) -> SyncStats:
+                         audit: Audit | None, partition_of: str | None = None) -> SyncStats:
     """After a first load straight into the table: the audit reads the loaded rows through a
     temporary view named like the stage (same columns, only this slice), and a failed blocking
-    result rolls the load back, leaving the slice as it was: empty."""
+    result rolls the load back, leaving the slice as it was: empty. `partition_of`: `table` is the
+    county's new partition of that table, attached once the audit passed (its locks are held to
+    the commit: `county_partitions`)."""
     ident = sql.Identifier
     with conn.cursor() as cur:
         refresh_statistics(cur, table, tenant_id, county, staged)  # for the audits and the readers
@@ -579,6 +606,8 @@ def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str],
                              audits=audits)
         if audit is not None:
             cur.execute("DROP VIEW _stage")
+        if partition_of is not None:
+            attach_county_table(cur, partition_of, table, county)
         # Every row just loaded was written by this savepoint's subtransaction: one row tells
         # the `xmin` of all (the slice was empty), where a scan after the commit read a million
         # (issue 17).

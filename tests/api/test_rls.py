@@ -41,7 +41,7 @@ def test_every_tenant_owned_table_is_forced_under_rls(database_url: str) -> None
     with owner_cursor(database_url) as cur:
         tables = tenant_owned_tables(cur)
         cur.execute("SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
                     "AND c.relrowsecurity AND c.relforcerowsecurity")
         forced = {r[0] for r in cur.fetchall()}
         cur.execute("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = %s", (API_ROLE,))
@@ -50,7 +50,7 @@ def test_every_tenant_owned_table_is_forced_under_rls(database_url: str) -> None
                     (API_ROLE,))
         assert cur.fetchone()[0] == 0, "the API role must own nothing"
         cur.execute("SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
                     "AND has_table_privilege(%s, c.oid, 'SELECT')", (API_ROLE,))
         readable = {r[0] for r in cur.fetchall()}
         cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

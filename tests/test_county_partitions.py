@@ -1,0 +1,165 @@
+"""Tables partitioned by county (migration 0069, db/county_partitions.py): a county's first load
+goes into a table of its own, keyed and indexed after its rows, attached as its partition; a
+repeated key or a failed audit leaves nothing behind; the API role reads only through the parent;
+the migration comes down and up with its rows."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from realestate_assets.db.county_partitions import county_partition_name, county_partitions
+from realestate_assets.db.migrate import downgrade, upgrade
+from realestate_assets.db.slice_versions import version_keys
+from realestate_assets.db.warehouse import AuditResult, Warehouse, sync_partition
+from tests.databases import migration_module, psycopg2_dsn, query
+
+KEYS = ["source", "sale_id"]
+
+
+@pytest.fixture
+def county() -> str:
+    return f"cp_{uuid.uuid4().hex[:8]}"
+
+
+def sales(ids: list[str], price: float = 500_000.0) -> pd.DataFrame:
+    return pd.DataFrame({"source": "assessor", "sale_id": ids, "parcel_id": [f"p{i}" for i in ids],
+                         "sale_price": price, "sale_date": pd.Timestamp("2025-03-01").date(),
+                         "latitude": 47.6, "longitude": -122.3, "beds": 3.0})
+
+
+def sync(warehouse: Warehouse, county: str, frame: pd.DataFrame, audit=None):
+    with warehouse.transaction() as conn:
+        return sync_partition(conn, "sales", frame, county=county, keys=KEYS, audit=audit)
+
+
+def partitions(url: str, county: str):
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            return county_partitions(cur, "sales", county)
+    finally:
+        conn.close()
+
+
+def test_the_partition_name_is_short_readable_and_told_apart_by_hash() -> None:
+    assert county_partition_name("sales", "king_wa").startswith("sales__king_wa_")
+    long = "x" * 200
+    assert len(county_partition_name("prospect_sources", long)) <= 55
+    assert county_partition_name("sales", "King WA") != county_partition_name("sales", "king_wa")
+
+
+def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Warehouse, database_url: str,
+                                                                 county: str) -> None:
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        before = version_keys(cur, ["sales"], county)["sales"]
+    stats = sync(warehouse, county, sales([str(i) for i in range(1500)]))
+    assert (stats.inserted, stats.published) == (1500, True)
+    own = partitions(database_url, county).own
+    assert own == county_partition_name("sales", county)
+    assert query(database_url, f"SELECT count(*) FROM {own}") == [(1500,)]
+    # Every index of the parent has its partition's, valid; no CHECK of the load is left.
+    children = query(database_url, "SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
+                                   "WHERE x.indrelid = %s::regclass AND x.indisvalid", (own,))
+    parents = query(database_url, "SELECT count(*) FROM pg_index WHERE indrelid = 'sales'::regclass")
+    assert children == parents
+    assert query(database_url, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'",
+                 (own,)) == [("sales_sale_price_check",)]
+    # The parent's statistics targets (migration 0068), its row trigger, and statistics taken.
+    assert query(database_url, "SELECT attstattarget FROM pg_attribute WHERE attrelid = %s::regclass "
+                               "AND attname = 'beds'", (own,)) == [(0,)]
+    assert query(database_url, "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass "
+                               "AND tgname = 'sales_updated_at'", (own,)) == [(1,)]
+    assert query(database_url, "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (own,)) == [(1500,)]
+    # The slice's version moved (the COPY went into a table of its own: a statement on the parent said it).
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        assert version_keys(cur, ["sales"], county)["sales"] != before
+    # A re-run upserts into the partition: one changed row, one gone, one new.
+    again = sync(warehouse, county, pd.concat([sales(["0"], price=600_000.0), sales([str(i) for i in range(2, 1501)])]))
+    assert (again.inserted, again.updated, again.deleted) == (1, 1, 1)
+    assert query(database_url, f"SELECT count(*) FROM {own}") == [(1500,)]
+    assert query(database_url, "SELECT count(*) FROM sales__default WHERE county = %s", (county,)) == [(0,)]
+
+
+def test_a_repeated_key_or_a_failed_audit_leaves_no_partition(warehouse: Warehouse, database_url: str,
+                                                             county: str) -> None:
+    with pytest.raises(ValueError, match="duplicate natural keys"):
+        sync(warehouse, county, sales(["1", "2", "1"]))
+    assert partitions(database_url, county).own is None
+
+    def failing(conn, stage: str) -> list[AuditResult]:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {stage}")
+            assert cur.fetchone()[0] == 2
+        return [AuditResult(name="no", passed=False, description="refused")]
+
+    stats = sync(warehouse, county, sales(["1", "2"]), audit=failing)
+    assert stats.published is False
+    assert partitions(database_url, county).own is None
+    assert query(database_url, "SELECT count(*) FROM sales WHERE county = %s", (county,)) == [(0,)]
+
+
+def test_rows_without_a_partition_of_their_own_go_to_the_default(warehouse: Warehouse, database_url: str,
+                                                                 county: str) -> None:
+    query(database_url, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+                        "VALUES (%s, 'assessor', '1', 'p1', 1, DATE '2025-01-01')", (county,))
+    assert partitions(database_url, county).own is None
+    stats = sync(warehouse, county, sales(["1", "2"]))  # not a first load: upserted where the rows are
+    assert (stats.inserted, stats.updated) == (1, 1)
+    assert query(database_url, "SELECT count(*) FROM sales__default WHERE county = %s", (county,)) == [(2,)]
+    query(database_url, "DELETE FROM sales WHERE county = %s", (county,))
+
+
+def test_the_api_role_reads_a_partition_only_through_its_table(warehouse: Warehouse, database_url: str,
+                                                               county: str) -> None:
+    sync(warehouse, county, sales(["1"]))
+    own = partitions(database_url, county).own
+    conn = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET ROLE reos_api")
+            cur.execute("SELECT count(*) FROM sales WHERE county = %s", (county,))
+            assert cur.fetchone()[0] == 0  # row-level security: no tenant subscribes to it
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"SELECT count(*) FROM {own}")
+    finally:
+        conn.close()
+
+
+def test_the_migration_comes_down_and_up_with_its_rows(fresh_database: str) -> None:
+    upgrade(fresh_database, "0068")
+    for county, sale in (("king_wa", "1"), ("king_wa", "2"), ("o'hare_il", "3")):
+        query(fresh_database, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+                              "VALUES (%s, 'assessor', %s, 'p', 1, DATE '2025-01-01')", (county, sale))
+    rows = "SELECT id, county, sale_id FROM sales ORDER BY id"
+    before = query(fresh_database, rows)
+    shape = ("SELECT (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY conname) "
+             "        FROM pg_constraint WHERE conrelid = 'sales'::regclass), "
+             "       (SELECT array_agg(indexrelid::regclass::text ORDER BY indexrelid::regclass::text) FROM pg_index "
+             "        WHERE indrelid = 'sales'::regclass), "
+             "       (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger "
+             "        WHERE tgrelid = 'sales'::regclass AND NOT tgisinternal), "
+             "       (SELECT array_agg(policyname::text) FROM pg_policies WHERE tablename = 'sales'), "
+             "       has_table_privilege('reos_api', 'sales', 'SELECT'), "
+             "       (SELECT relrowsecurity FROM pg_class WHERE oid = 'sales'::regclass)")
+    unpartitioned = query(fresh_database, shape)
+    upgrade(fresh_database, "0069")
+    assert query(fresh_database, rows) == before
+    names = {county_partition_name("sales", c) for c in ("king_wa", "o'hare_il")}
+    assert names == {migration_module("0069")._partition_name("sales", c) for c in ("king_wa", "o'hare_il")}
+    attached = query(fresh_database, "SELECT inhrelid::regclass::text FROM pg_inherits "
+                                     "WHERE inhparent = 'sales'::regclass")
+    assert set(attached) == {(n,) for n in names | {"sales__default"}}
+    [(constraints, *rest)] = query(fresh_database, shape)
+    assert "sales_pkey PRIMARY KEY (id, county)" in constraints
+    [(old_constraints, *old_rest)] = unpartitioned
+    assert [c for c in constraints if "pkey" not in c] == [c for c in old_constraints if "pkey" not in c]
+    assert rest == old_rest
+    downgrade(fresh_database, "0068")
+    assert query(fresh_database, rows) == before
+    assert query(fresh_database, shape) == unpartitioned
+    upgrade(fresh_database)
