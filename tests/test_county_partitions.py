@@ -130,36 +130,90 @@ def test_the_api_role_reads_a_partition_only_through_its_table(warehouse: Wareho
         conn.close()
 
 
+# One row a table, for the migration's test: the columns each table requires.
+ROWS = {
+    "sales": ("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+              "VALUES (%s, 'assessor', %s, 'p', 1, DATE '2025-01-01')"),
+    "prospects": "INSERT INTO prospects (county, prospect_key, parcel_id) VALUES (%s, %s, 'p')",
+    "scores": ("INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, model_version) "
+               "VALUES (%s, %s, DATE '2025-01-01', 50, 1, 'm')"),
+}
+SHAPE = """
+SELECT (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY conname)
+        FROM pg_constraint WHERE conrelid = %(t)s::regclass),
+       (SELECT array_agg(indexrelid::regclass::text || ' ' || regexp_replace(pg_get_indexdef(indexrelid), ' ONLY ', ' ')
+                         ORDER BY indexrelid::regclass::text)
+        FROM pg_index WHERE indrelid = %(t)s::regclass),
+       (SELECT array_agg(a.attname || ' ' || a.attstattarget ORDER BY a.attname) FROM pg_attribute a
+        WHERE a.attrelid IN (SELECT indexrelid FROM pg_index WHERE indrelid = %(t)s::regclass)
+          AND a.attstattarget >= 0),
+       (SELECT array_agg(a.attname || ' ' || a.attstattarget ORDER BY a.attname) FROM pg_attribute a
+        WHERE a.attrelid = %(t)s::regclass AND a.attstattarget >= 0 AND NOT a.attisdropped),
+       (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
+        WHERE tgrelid = %(t)s::regclass AND NOT tgisinternal),
+       (SELECT array_agg(policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '')
+                         ORDER BY policyname)
+        FROM pg_policies WHERE tablename = %(t)s),
+       (SELECT array_agg(grantee || ' ' || privilege_type ORDER BY grantee, privilege_type)
+        FROM information_schema.role_table_grants WHERE table_name = %(t)s),
+       (SELECT array[relrowsecurity, relforcerowsecurity] FROM pg_class WHERE oid = %(t)s::regclass),
+       (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+                         || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+                         || ' ' || coalesce(col_description(a.attrelid, a.attnum), '') ORDER BY a.attnum)
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = %(t)s::regclass AND a.attnum > 0 AND NOT a.attisdropped)
+"""
+
+
+def _shape(url: str, table: str) -> list[tuple[object, ...]]:
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SHAPE, {"t": table})
+            return list(cur.fetchone())
+    finally:
+        conn.close()
+
+
 def test_the_migration_comes_down_and_up_with_its_rows(fresh_database: str) -> None:
+    module = migration_module("0069")
     upgrade(fresh_database, "0068")
-    for county, sale in (("king_wa", "1"), ("king_wa", "2"), ("o'hare_il", "3")):
-        query(fresh_database, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
-                              "VALUES (%s, 'assessor', %s, 'p', 1, DATE '2025-01-01')", (county, sale))
-    rows = "SELECT id, county, sale_id FROM sales ORDER BY id"
-    before = query(fresh_database, rows)
-    shape = ("SELECT (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY conname) "
-             "        FROM pg_constraint WHERE conrelid = 'sales'::regclass), "
-             "       (SELECT array_agg(indexrelid::regclass::text ORDER BY indexrelid::regclass::text) FROM pg_index "
-             "        WHERE indrelid = 'sales'::regclass), "
-             "       (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger "
-             "        WHERE tgrelid = 'sales'::regclass AND NOT tgisinternal), "
-             "       (SELECT array_agg(policyname::text) FROM pg_policies WHERE tablename = 'sales'), "
-             "       has_table_privilege('reos_api', 'sales', 'SELECT'), "
-             "       (SELECT relrowsecurity FROM pg_class WHERE oid = 'sales'::regclass)")
-    unpartitioned = query(fresh_database, shape)
+    for table in module.TABLES:
+        for county, key in (("king_wa", "1"), ("king_wa", "2"), ("o'hare_il", "3")):
+            query(fresh_database, ROWS[table], (county, key))
+    rows = {table: query(fresh_database, f"SELECT id, county FROM {table} ORDER BY id") for table in module.TABLES}
+    before = {table: _shape(fresh_database, table) for table in module.TABLES}
     upgrade(fresh_database, "0069")
-    assert query(fresh_database, rows) == before
-    names = {county_partition_name("sales", c) for c in ("king_wa", "o'hare_il")}
-    assert names == {migration_module("0069")._partition_name("sales", c) for c in ("king_wa", "o'hare_il")}
-    attached = query(fresh_database, "SELECT inhrelid::regclass::text FROM pg_inherits "
-                                     "WHERE inhparent = 'sales'::regclass")
-    assert set(attached) == {(n,) for n in names | {"sales__default"}}
-    [(constraints, *rest)] = query(fresh_database, shape)
-    assert "sales_pkey PRIMARY KEY (id, county)" in constraints
-    [(old_constraints, *old_rest)] = unpartitioned
-    assert [c for c in constraints if "pkey" not in c] == [c for c in old_constraints if "pkey" not in c]
-    assert rest == old_rest
+    names = {"king_wa", "o'hare_il"}
+    for table in module.TABLES:
+        assert query(fresh_database, f"SELECT id, county FROM {table} ORDER BY id") == rows[table]
+        own = {county_partition_name(table, c) for c in names}
+        assert own == {module._partition_name(table, c) for c in names}
+        attached = query(fresh_database, "SELECT inhrelid::regclass::text FROM pg_inherits "
+                                         "WHERE inhparent = %s::regclass", (table,))
+        assert set(attached) == {(n,) for n in own | {f"{table}__default"}}
+        after = _shape(fresh_database, table)
+        assert f"{table}_pkey PRIMARY KEY (id, county)" in after[0]
+        for shown, was in zip(after[:2], before[table][:2], strict=True):  # keys, indexes: all but the primary key
+            assert [c for c in shown if "_pkey " not in c] == [c for c in was if "_pkey " not in c]
+        assert after[2:] == before[table][2:]  # index and column targets, triggers, RLS, grants, columns
     downgrade(fresh_database, "0068")
-    assert query(fresh_database, rows) == before
-    assert query(fresh_database, shape) == unpartitioned
+    for table in module.TABLES:
+        assert query(fresh_database, f"SELECT id, county FROM {table} ORDER BY id") == rows[table]
+        assert _shape(fresh_database, table) == before[table]
     upgrade(fresh_database)
+
+
+def test_a_prospects_partition_keeps_the_search_index_target(warehouse: Warehouse, database_url: str,
+                                                             county: str) -> None:
+    frame = pd.DataFrame({"prospect_key": ["a", "b"], "parcel_id": ["a", "b"], "address": ["1 Main St", "2 Elm St"],
+                          "latitude": 47.6, "longitude": -122.3, "sources": [["s"]] * 2})
+    with warehouse.transaction() as conn:
+        stats = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
+    assert stats.inserted == 2
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        own = county_partitions(cur, "prospects", county).own
+    # Migration 0059's target on the trigram index's expression, carried to the partition's index.
+    assert query(database_url, "SELECT a.attstattarget FROM pg_index x "
+                               "JOIN pg_attribute a ON a.attrelid = x.indexrelid "
+                               "WHERE x.indrelid = %s::regclass AND x.indexprs IS NOT NULL", (own,)) == [(10,)]

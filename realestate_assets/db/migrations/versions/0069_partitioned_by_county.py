@@ -1,26 +1,30 @@
-"""`sales` partitioned by county (LIST), one partition a county and a DEFAULT one (issue 17,
-docs/scale.md "Stop 56 on this session's host").
+"""`sales`, `prospects` and `scores` partitioned by county (LIST), one partition a county and a
+DEFAULT one (issue 17, docs/scale.md "Stop 56 on this session's host").
 
 A county's first load into a table that already holds other counties kept the table's indexes,
-and each of its rows went into each index at a random place: at 1M sales 25.1, 25.8 and 23.8 s of
-`COPY` against 11.0–12.5 s for the same rows loaded into a table of their own, indexed after, then
-attached (docs/scale.md "Stop 55 on this session's host"). A first load now does that
-(`warehouse.sync_partition`): the county's rows go into a new table, its keys and indexes are built
-once after the rows, and the table is attached as the county's partition. Readers and other
-counties' writers are not held meanwhile (the attach takes SHARE UPDATE EXCLUSIVE on `sales`, and
-ACCESS EXCLUSIVE on the DEFAULT partition only, which it scans for rows of the county).
+and each of its rows went into each index at a random place: at 1M, `sales`, `prospects` and
+`scores` lost 10–18, 10–18 and 6–9 s to it; a `COPY` of 1M sales took 25.1, 25.8 and 23.8 s against
+11.0–12.5 s for the same rows loaded into a table of their own, indexed after, then attached
+(docs/scale.md "Stop 55 on this session's host"). A first load now does that
+(`warehouse.sync_partition`, db/county_partitions.py): the county's rows go into a new table, its
+keys and indexes are built once after the rows, and the table is attached as the county's
+partition. Readers and other counties' writers are not held meanwhile (the attach takes SHARE
+UPDATE EXCLUSIVE on the table, and ACCESS EXCLUSIVE on the DEFAULT partition only, which it scans
+for rows of the county). `enrichment`, `features` and `prospect_sources` lost nothing: their rows
+come in their keys' order, so each index insert lands next to the one before.
 
 The DEFAULT partition takes rows of a county that has no partition of its own (an `INSERT` from
 psql or a test): every writer that worked before still does.
 
 What changes besides:
-* The primary key is `(id, county)`: a partitioned table's unique keys hold its partition key.
+* Each primary key is `(id, county)`: a partitioned table's unique keys hold its partition key.
   `id` stays drawn from the same sequence, so it stays unique on its own.
 * Everything else is rebuilt as it was, read from the catalog: the columns (collations, defaults,
   NOT NULL, CHECKs, column comments, statistics targets), the indexes and unique keys under their
-  names, the triggers, row-level security and its policies, the grants.
+  names (and their expressions' statistics targets), the triggers, row-level security and its
+  policies, the grants. No foreign key refers to these tables, and they have none.
 
-Downgrade: the same table unpartitioned, the primary key `(id)` again; the rows kept.
+Downgrade: the same tables unpartitioned, the primary keys `(id)` again; the rows kept.
 
 Revision ID: 0069
 Revises: 0068
@@ -42,7 +46,7 @@ branch_labels = None
 depends_on = None
 
 # The tables this migration partitions by county (read by tests/test_county_partitions.py).
-TABLES = ("sales",)
+TABLES = ("sales", "prospects", "scores")
 
 
 def _partition_name(table: str, county: str) -> str:
@@ -58,7 +62,10 @@ def _objects(conn: Any, table: str) -> dict[str, Any]:
     return {
         "constraints": rows("SELECT conname, pg_get_constraintdef(oid), contype FROM pg_constraint "
                             "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u') ORDER BY conname"),
-        "indexes": rows("SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x "
+        "indexes": rows("SELECT pg_get_indexdef(x.indexrelid), x.indexrelid::regclass::text, "
+                        "ARRAY(SELECT ARRAY[a.attnum::int, a.attstattarget::int] FROM pg_attribute a "
+                        "      WHERE a.attrelid = x.indexrelid AND a.attstattarget >= 0 ORDER BY a.attnum) "
+                        "FROM pg_index x "
                         "WHERE x.indrelid = CAST(:t AS regclass) AND NOT EXISTS "
                         "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY 1"),
         "triggers": rows("SELECT pg_get_triggerdef(oid) FROM pg_trigger "
@@ -97,11 +104,14 @@ def _rebuild(table: str, partitioned: bool) -> None:
     op.execute(f'DROP TABLE "{table}"')
     op.execute(f'ALTER TABLE "{new}" RENAME TO "{table}"')
     for name, definition, contype in old["constraints"]:
-        if contype == "p":  # a partitioned table's primary key holds its partition key
-            definition = "PRIMARY KEY (id, county)" if partitioned else "PRIMARY KEY (id)"
+        if contype == "p":  # a partitioned table's primary key holds its partition key: (id) ↔ (id, county)
+            definition = (definition.replace(")", ", county)", 1) if partitioned
+                          else definition.replace(", county)", ")"))
         op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
-    for (definition,) in old["indexes"]:
+    for definition, index, statistics in old["indexes"]:
         op.execute(definition.replace(" ON ONLY ", " ON "))
+        for column, target in statistics:  # an expression's target (migration 0059): not in the definition
+            op.execute(f'ALTER INDEX "{index}" ALTER COLUMN {column} SET STATISTICS {target}')
     for (definition,) in old["triggers"]:
         op.execute(definition)
     row_security, forced = old["rls"]
