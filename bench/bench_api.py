@@ -92,6 +92,7 @@ from realestate_assets.api.v1.property_query import (
     text_matches,
 )
 from realestate_assets.config_models import load_scoring
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.tenancy import act_as_api
 from tests.databases import psycopg2_dsn, scratch_database
 
@@ -157,6 +158,7 @@ def seed(url: str, n: int) -> tuple[str, int, bool]:
         cur.execute("SELECT count(*) FROM tenants WHERE id = 'bench'")
         fresh = cur.fetchone()[0] == 0
         if fresh:
+            ensure_county_partitions(cur, COUNTY)
             cur.execute(SEED_SQL, {"county": COUNTY, "n": n})
             store.create_tenant(cur, "bench", "API bench")
             store.subscribe(cur, "bench", COUNTY)

@@ -25,6 +25,7 @@ import psycopg2
 
 from realestate_assets.accounts import quotas
 from realestate_assets.config_models import PacketSettings
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from tests.databases import create_tenant, psycopg2_dsn, scratch_database
 
 
@@ -86,6 +87,7 @@ def main() -> None:
         tenant = create_tenant(url)
         conn = psycopg2.connect(psycopg2_dsn(url))
         with conn, conn.cursor() as cur:  # 2,000 scored properties for the open requests
+            ensure_county_partitions(cur, "bench_c")
             cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id, status) "
                         "SELECT 'bench_c', 'k' || i, lpad(i::text, 10, '0'), 'scored' FROM generate_series(1, 2000) i")
             cur.execute("INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "

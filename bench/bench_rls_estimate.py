@@ -26,6 +26,7 @@ import psycopg2
 
 from realestate_assets.accounts import store
 from realestate_assets.api.v1.property_query import PropertyFilters, list_query, page_parts, with_followed_counties
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.tenancy import act_as_api
 from tests.databases import psycopg2_dsn, scratch_database
 
@@ -55,6 +56,7 @@ def seed(cur: Any, groups: list[Group], followed: list[str]) -> int:
     for county in followed:
         store.subscribe(cur, "reader", county)
     for name, counties, each, days in groups:
+        ensure_county_partitions(cur, *([name] if counties == 1 else [f"{name}{c:02d}" for c in range(counties)]))
         cur.execute("""
             INSERT INTO prospects (county, prospect_key, address, list_price, first_seen_at)
             SELECT CASE WHEN %(n)s = 1 THEN %(name)s ELSE %(name)s || lpad((g %% %(n)s)::text, 2, '0') END,

@@ -332,6 +332,7 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
     import psycopg2
     from psycopg2 import sql
 
+    from realestate_assets.db.county_partitions import ensure_county_partitions
     from realestate_assets.db.slice_versions import writing_county
 
     donor = json.loads((source / "bench.json").read_text())
@@ -342,6 +343,7 @@ def hold_another_county(setup: dict[str, str], source: Path) -> None:
             closing(psycopg2.connect(dsn(setup["DATABASE_URL"]))) as dst, dst, src.cursor() as out, \
             dst.cursor() as into:
         writing_county(into, OTHER_COUNTY)  # a transaction-local setting: it ends with the copies' commit
+        ensure_county_partitions(into, OTHER_COUNTY)  # as its own first loads would have made them (0069)
         for table in CHAIN_TABLES:
             into.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
                          "AND table_name = %s AND coalesce(column_default, '') NOT LIKE 'nextval(%%' "

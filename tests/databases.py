@@ -55,6 +55,20 @@ def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obj
         conn.close()
 
 
+def county_partitions(url: str, *counties: str) -> None:
+    """Each county's partition of every table partitioned by county (migration 0069), made if it
+    has none: a test that INSERTs a county's rows itself asks first, as any writer but the
+    pipeline's `sync_partition` must."""
+    from realestate_assets.db.county_partitions import ensure_county_partitions
+
+    conn = psycopg2.connect(psycopg2_dsn(url))
+    try:
+        with conn, conn.cursor() as cur:
+            ensure_county_partitions(cur, *counties)
+    finally:
+        conn.close()
+
+
 @contextmanager
 def scratch_database(pg_dir: Path, prefix: str = "reos_test") -> Iterator[str]:
     # Alembic imported here, not at the top: tests/conftest.py imports this module in xdist's

@@ -19,6 +19,7 @@ from realestate_assets.api.app import SIGNATURE_HEADER, TIMESTAMP_HEADER, ApiSet
 from realestate_assets.api.layer import DatabaseSlots, RequestLayer
 from realestate_assets.api.metrics import EMAIL_STATUSES, PIPELINE_TABLES, UNMATCHED_ROUTE, ApiMetrics
 from realestate_assets.db.warehouse import Warehouse
+from tests.databases import county_partitions
 from tests.outreach.helpers_outreach import WebhookKeys
 from tests.test_deploy import DOCS, MONITORING, documented_reos_metrics, load_all, promql_metrics
 
@@ -48,6 +49,7 @@ def busy_api(database_url: str, tenant: str) -> Iterator[dict[str, Any]]:
     """An API that served a few requests and a webhook, over a warehouse with this tenant's emails
     and a county (named after the tenant, so no other test's rows share it) written 2 h / 30 min ago."""
     county = f"{tenant}_wa"
+    county_partitions(database_url, county)
     for n, status in enumerate(["sent", "sent", "sent", "bounced"]):
         psql(database_url, "INSERT INTO emails (tenant_id, county, campaign, send_key, recipient_email, subject, "
              "status, provider) VALUES (%s, %s, 'daily_digest', %s, %s, 'Deals', %s, 'outbox')",

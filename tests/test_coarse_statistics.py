@@ -11,6 +11,7 @@ from types import ModuleType
 
 import psycopg2
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
 from tests.databases import migration_module, psycopg2_dsn
 from tests.test_payload_statistics import _targets
@@ -72,6 +73,7 @@ def test_analyze_keeps_coarse_statistics(database_url: str) -> None:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn, conn.cursor() as cur:
+            ensure_county_partitions(cur, county)
             cur.execute("INSERT INTO features (county, prospect_key, as_of_date, living_sqft) "
                         "SELECT %s, 'k' || i, DATE '2026-01-01', i FROM generate_series(1, 5000) AS i", (county,))
             cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, living_sqft) "

@@ -1,7 +1,8 @@
 """Tables partitioned by county (migration 0069, db/county_partitions.py): a county's first load
 goes into a table of its own, keyed and indexed after its rows, attached as its partition; a
-repeated key or a failed audit leaves nothing behind; the API role reads only through the parent;
-the migration comes down and up with its rows."""
+repeated key or a failed audit leaves nothing behind; a row of a county without a partition is
+refused until one is made; the API role reads only through the parent; the migration comes down
+and up with its rows."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from realestate_assets.db.county_partitions import county_partition_name, county_partitions
+from realestate_assets.db.county_partitions import (
+    county_partition,
+    county_partition_name,
+    ensure_county_partition,
+    partitioned_by_county,
+)
 from realestate_assets.db.migrate import downgrade, upgrade
 from realestate_assets.db.slice_versions import version_keys
 from realestate_assets.db.warehouse import AuditResult, Warehouse, sync_partition
@@ -37,11 +43,11 @@ def sync(warehouse: Warehouse, county: str, frame: pd.DataFrame, audit=None):
         return sync_partition(conn, "sales", frame, county=county, keys=KEYS, audit=audit)
 
 
-def partitions(url: str, county: str):
+def partition(url: str, county: str, table: str = "sales") -> str | None:
     conn = psycopg2.connect(psycopg2_dsn(url))
     try:
         with conn.cursor() as cur:
-            return county_partitions(cur, "sales", county)
+            return county_partition(cur, table, county).name
     finally:
         conn.close()
 
@@ -59,7 +65,7 @@ def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Ware
         before = version_keys(cur, ["sales"], county)["sales"]
     stats = sync(warehouse, county, sales([str(i) for i in range(1500)]))
     assert (stats.inserted, stats.published) == (1500, True)
-    own = partitions(database_url, county).own
+    own = partition(database_url, county)
     assert own == county_partition_name("sales", county)
     assert query(database_url, f"SELECT count(*) FROM {own}") == [(1500,)]
     # Every index of the parent has its partition's, valid; no CHECK of the load is left.
@@ -82,14 +88,13 @@ def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Ware
     again = sync(warehouse, county, pd.concat([sales(["0"], price=600_000.0), sales([str(i) for i in range(2, 1501)])]))
     assert (again.inserted, again.updated, again.deleted) == (1, 1, 1)
     assert query(database_url, f"SELECT count(*) FROM {own}") == [(1500,)]
-    assert query(database_url, "SELECT count(*) FROM sales__default WHERE county = %s", (county,)) == [(0,)]
 
 
 def test_a_repeated_key_or_a_failed_audit_leaves_no_partition(warehouse: Warehouse, database_url: str,
                                                              county: str) -> None:
     with pytest.raises(ValueError, match="duplicate natural keys"):
         sync(warehouse, county, sales(["1", "2", "1"]))
-    assert partitions(database_url, county).own is None
+    assert partition(database_url, county) is None
 
     def failing(conn, stage: str) -> list[AuditResult]:
         with conn.cursor() as cur:
@@ -99,25 +104,40 @@ def test_a_repeated_key_or_a_failed_audit_leaves_no_partition(warehouse: Warehou
 
     stats = sync(warehouse, county, sales(["1", "2"]), audit=failing)
     assert stats.published is False
-    assert partitions(database_url, county).own is None
+    assert partition(database_url, county) is None
     assert query(database_url, "SELECT count(*) FROM sales WHERE county = %s", (county,)) == [(0,)]
 
 
-def test_rows_without_a_partition_of_their_own_go_to_the_default(warehouse: Warehouse, database_url: str,
-                                                                 county: str) -> None:
-    query(database_url, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
-                        "VALUES (%s, 'assessor', '1', 'p1', 1, DATE '2025-01-01')", (county,))
-    assert partitions(database_url, county).own is None
-    stats = sync(warehouse, county, sales(["1", "2"]))  # not a first load: upserted where the rows are
+def test_a_row_of_a_county_without_a_partition_is_refused_until_one_is_made(
+        warehouse: Warehouse, database_url: str, county: str) -> None:
+    insert = ("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
+              "VALUES (%s, 'assessor', '1', 'p1', 1, DATE '2025-01-01')")
+    with pytest.raises(psycopg2.errors.CheckViolation, match="no partition"):
+        query(database_url, insert, (county,))
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        made = ensure_county_partition(cur, "sales", county)
+        assert ensure_county_partition(cur, "sales", county) == made  # once
+    query(database_url, insert, (county,))
+    assert query(database_url, f"SELECT count(*) FROM {made}") == [(1,)]
+    stats = sync(warehouse, county, sales(["1", "2"]))  # not a first load: upserted in the partition
     assert (stats.inserted, stats.updated) == (1, 1)
-    assert query(database_url, "SELECT count(*) FROM sales__default WHERE county = %s", (county,)) == [(2,)]
     query(database_url, "DELETE FROM sales WHERE county = %s", (county,))
+    # An emptied partition takes a first load as it is (row by row into its indexes).
+    assert sync(warehouse, county, sales(["3"])).inserted == 1
+    assert partition(database_url, county) == made
+    assert query(database_url, f"SELECT sale_id FROM {made}") == [("3",)]
+
+
+def test_the_tables_partitioned_by_county_are_the_migrations(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        assert partitioned_by_county(cur) == sorted(migration_module("0069").TABLES)
+        assert county_partition(cur, "enrichment", "king_wa") is None  # not partitioned
 
 
 def test_the_api_role_reads_a_partition_only_through_its_table(warehouse: Warehouse, database_url: str,
                                                                county: str) -> None:
     sync(warehouse, county, sales(["1"]))
-    own = partitions(database_url, county).own
+    own = partition(database_url, county)
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn.cursor() as cur:
@@ -191,7 +211,7 @@ def test_the_migration_comes_down_and_up_with_its_rows(fresh_database: str) -> N
         assert own == {module._partition_name(table, c) for c in names}
         attached = query(fresh_database, "SELECT inhrelid::regclass::text FROM pg_inherits "
                                          "WHERE inhparent = %s::regclass", (table,))
-        assert set(attached) == {(n,) for n in own | {f"{table}__default"}}
+        assert set(attached) == {(n,) for n in own}
         after = _shape(fresh_database, table)
         assert f"{table}_pkey PRIMARY KEY (id, county)" in after[0]
         for shown, was in zip(after[:2], before[table][:2], strict=True):  # keys, indexes: all but the primary key
@@ -211,8 +231,7 @@ def test_a_prospects_partition_keeps_the_search_index_target(warehouse: Warehous
     with warehouse.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert stats.inserted == 2
-    with warehouse.transaction() as conn, conn.cursor() as cur:
-        own = county_partitions(cur, "prospects", county).own
+    own = partition(database_url, county, "prospects")
     # Migration 0059's target on the trigram index's expression, carried to the partition's index.
     assert query(database_url, "SELECT a.attstattarget FROM pg_index x "
                                "JOIN pg_attribute a ON a.attrelid = x.indexrelid "

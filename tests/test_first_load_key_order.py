@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from realestate_assets.db.migrate import downgrade, upgrade
-from tests.databases import query
+from tests.databases import county_partitions, query
 
 KEY = "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = %s::regclass"
 # table → (constraint, its columns before 0062, after)
@@ -48,6 +48,7 @@ def test_the_key_has_its_constant_columns_later(database_url: str, table: str) -
 def test_an_upsert_on_the_key_still_infers_it(database_url: str, table: str) -> None:
     insert, read, values = UPSERTS[table]
     county = f"key_{uuid.uuid4().hex[:8]}"
+    county_partitions(database_url, county)
     try:
         for value in values:
             query(database_url, insert, (county, value))

@@ -9,6 +9,7 @@ import uuid
 import psycopg2
 from psycopg2 import sql
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import MIGRATIONS, downgrade, upgrade
 from tests.databases import create_tenant, migration_module, psycopg2_dsn
 
@@ -79,6 +80,7 @@ def test_joins_and_policies_across_tables_compare_in_c(database_url: str) -> Non
         with conn, conn.cursor() as cur:
             # Byte order, whatever the server's locale: '_' (0x5F) sorts before 'b', upper before lower.
             keys = ["p_b", "pb", "pB", "p-1", "Pz"]
+            ensure_county_partitions(cur, county)
             cur.execute("INSERT INTO prospects (county, prospect_key, parcel_id) "
                         "SELECT %s, k, k FROM unnest(%s::text[]) AS k", (county, keys))
             cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "

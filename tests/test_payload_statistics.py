@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg2
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import downgrade, upgrade
 from tests.databases import migration_module, psycopg2_dsn
 
@@ -70,6 +71,7 @@ def _analyzed(database_url: str, table: str, insert: str) -> set[str]:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn, conn.cursor() as cur:
+            ensure_county_partitions(cur, county)
             cur.execute(insert, (county,))
             cur.execute(f"ANALYZE {table}")
             cur.execute("SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s",

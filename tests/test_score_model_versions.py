@@ -20,7 +20,7 @@ from realestate_assets.ml.scoring import (
     score_components_of,
     score_components_sql,
 )
-from tests.databases import migration_module, psycopg2_dsn, query
+from tests.databases import county_partitions, migration_module, psycopg2_dsn, query
 
 VERSIONS = {"avm": "avm-a", "deal": "deal-a", "sale_propensity": "sp-a"}
 
@@ -83,6 +83,7 @@ def test_the_readers_see_the_document_the_column_held(database_url: str) -> None
     """`score_components_sql` gives the county's components, each percentile as a JSON number with
     its fraction (what the writer's JSON had: 1.0, not 1), NULL as null; none without a county row."""
     county = f"smv_{uuid.uuid4().hex[:8]}"
+    county_partitions(database_url, county)
     query(database_url, "INSERT INTO scores (county, prospect_key, as_of_date, bird_dog_score, score_rank, "
           "model_version, equity_percentile, tenure_percentile, upside_percentile) "
           "VALUES (%s, 'k', '2026-12-01', 50, 1, 'v', 1.0, 0.1234, NULL)", (county,))

@@ -7,12 +7,18 @@ random place — at 1M sales 23.8–25.8 s of `COPY` against 11.0–12.5 s this 
 of a fresh database gets the same by `warehouse._defer_indexes`; this is how every later county
 gets it too.
 
-Locks: the new table is this transaction's alone until it commits. Attaching it takes SHARE
-UPDATE EXCLUSIVE on the parent (readers and other counties' writers go on) and ACCESS EXCLUSIVE
-on the DEFAULT partition, scanned for rows of the county; both are held to the commit, so the
-attach comes last, after the audit.
+Every county has a partition of its own and there is no DEFAULT one: a row of a county without
+one is refused ("no partition of relation ... found for row"). `warehouse.sync_partition` makes it
+at the county's first load; another writer (a test's INSERT, the bench's copies) asks
+`ensure_county_partition` first.
 
-No Dagster imports; `warehouse.sync_partition` is the one caller.
+Locks: the new table is this transaction's alone until it commits. Attaching it takes SHARE
+UPDATE EXCLUSIVE on the parent alone, held to the commit: readers and other counties' writers go
+on, another county's attach waits for this commit (so the attach comes last, after the audit). A
+DEFAULT partition would be locked ACCESS EXCLUSIVE and scanned at every attach, where each other
+county's first read of its empty slice takes a lock on it: two first loads at once would deadlock.
+
+No Dagster imports.
 """
 
 from __future__ import annotations
@@ -37,31 +43,53 @@ def county_partition_name(table: str, county: str) -> str:
 
 
 @dataclass(frozen=True)
-class CountyPartitions:
-    """Where a table partitioned by county keeps a county's rows."""
+class CountyPartition:
+    """A table partitioned by county, seen from one county."""
 
-    own: str | None  # the county's own partition
-    default: str | None  # the DEFAULT partition: every county without its own
-
-    @property
-    def holding(self) -> str | None:
-        """The partition that takes the county's rows now."""
-        return self.own or self.default
+    name: str | None  # the county's partition; None while it has none (before its first load)
 
 
-def county_partitions(cur: Any, table: str, county: str) -> CountyPartitions | None:
-    """`table`'s partitions for `county`, or None when `table` is not partitioned by county alone."""
+def county_partition(cur: Any, table: str, county: str) -> CountyPartition | None:
+    """`county`'s partition of `table`, or None when `table` is not partitioned by county alone.
+    Read from the catalog: no lock on the table or its partitions."""
     cur.execute(
         "SELECT (SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "        WHERE i.inhparent = p.partrelid AND pg_get_expr(c.relpartbound, c.oid) = "
-        "        format('FOR VALUES IN (%%L)', %s::text)), "
-        "       (SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "        WHERE i.inhparent = p.partrelid AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT') "
+        "        format('FOR VALUES IN (%%L)', %s::text)) "
         "FROM pg_partitioned_table p JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0] "
         "WHERE p.partrelid = %s::regclass AND p.partstrat = 'l' AND p.partnatts = 1 AND a.attname = 'county'",
         (county, table))
     row = cur.fetchone()
-    return None if row is None else CountyPartitions(own=row[0], default=row[1])
+    return None if row is None else CountyPartition(name=row[0])
+
+
+def partitioned_by_county(cur: Any) -> list[str]:
+    """The tables of the current schema partitioned by county alone, read from the catalog."""
+    cur.execute("SELECT p.partrelid::regclass::text FROM pg_partitioned_table p "
+                "JOIN pg_class c ON c.oid = p.partrelid AND c.relnamespace = current_schema()::regnamespace "
+                "JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0] "
+                "WHERE p.partstrat = 'l' AND p.partnatts = 1 AND a.attname = 'county' ORDER BY 1")
+    return [table for (table,) in cur.fetchall()]
+
+
+def ensure_county_partitions(cur: Any, *counties: str) -> None:
+    """Each county's partition of every table partitioned by county, made if it has none."""
+    for table in partitioned_by_county(cur):
+        for county in counties:
+            ensure_county_partition(cur, table, county)
+
+
+def ensure_county_partition(cur: Any, table: str, county: str) -> str:
+    """`county`'s partition of `table` (partitioned by county), made empty if it has none yet."""
+    partition = county_partition(cur, table, county)
+    if partition is None:
+        raise ValueError(f"{table} is not partitioned by county")
+    if partition.name is not None:
+        return partition.name
+    name = create_county_table(cur, table, county)
+    index_county_table(cur, table, name, county)
+    attach_county_table(cur, table, name, county)
+    return name
 
 
 def create_county_table(cur: Any, table: str, county: str) -> str:
@@ -117,7 +145,6 @@ def attach_county_table(cur: Any, table: str, name: str, county: str) -> None:
         ident(table), ident(name), sql.Literal(county)))
     # The partition's bound says what the CHECK said (and is what the planner prunes by).
     cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(name), ident(f"{name}_county")))
-    note_write(cur, table)
 
 
 def note_write(cur: Any, table: str) -> None:

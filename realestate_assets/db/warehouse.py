@@ -45,7 +45,7 @@ from realestate_assets.db.copy_io import (
 )
 from realestate_assets.db.county_partitions import (
     attach_county_table,
-    county_partitions,
+    county_partition,
     create_county_table,
     index_county_table,
     note_write,
@@ -362,19 +362,19 @@ def sync_partition(
         keyed_by_table = direct and _has_unique_key(cur, table, [*scope, *keys])
         if not keyed_by_table:
             _no_duplicate_keys(table, first, keys)
-        # A table partitioned by county (migration 0069): the county's rows are written in the
-        # partition that holds them, where an upsert can tell its inserts (`xmax`, not returned
-        # through a partitioned table); a first load makes the county a partition of its own.
-        partitions = county_partitions(cur, table, county) if tenant_id is None else None
-        target = partitions.holding or table if partitions is not None else table
+        # A table partitioned by county (migration 0069, db/county_partitions.py): the rows are
+        # written in the county's partition, where an upsert can tell its inserts (`xmax` is not
+        # returned through a partitioned table); a first load makes the partition apart.
+        partition = county_partition(cur, table, county) if tenant_id is None else None
+        target = partition.name or table if partition is not None else table
         deferred: list[_DeferredIndex] = []
-        county_table: str | None = None  # the county's new partition, loaded apart, attached at the end
+        county_table: str | None = None  # the county's new partition: loaded, keyed, then attached
         if direct:
             cur.execute("SAVEPOINT _direct_load")  # an audit that fails takes the rows back out
-            if partitions is None:
+            if partition is None:
                 deferred = _defer_indexes(cur, table)
-            elif partitions.own is None:  # (an empty partition of its own takes the rows as they come)
-                county_table = create_county_table(cur, table, county)
+            elif partition.name is None:  # (a partition emptied by a delete takes the rows as they come)
+                county_table = target = create_county_table(cur, table, county)
         else:
             cur.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                         .format(cols, ident(table)))
@@ -391,8 +391,7 @@ def sync_partition(
                         raise ValueError(f"{table}: a frame has columns {list(part.columns)}, the first had {columns}")
                     if not keyed_by_table:
                         _no_duplicate_keys(table, part, keys)
-                write_frame(conn, (county_table or table) if direct else "_stage", part, types, json_text=json_text,
-                            writer=writer,
+                write_frame(conn, target if direct else "_stage", part, types, json_text=json_text, writer=writer,
                             constants=dict(zip(scope, scope_values, strict=True)) if direct else None)
                 staged, parts = staged + len(part), parts + 1
                 part = None  # not held while the caller's generator makes the next one
@@ -402,17 +401,21 @@ def sync_partition(
             raise
         _refuse_direct_load(conn, table, exc)
     if direct:
-        if county_table is None:
-            _rebuild_indexes(conn, table, deferred)
-        else:
+        if county_table is not None:
             try:
                 with conn.cursor() as cur:
                     index_county_table(cur, table, county_table, county)
             except psycopg2.errors.UniqueViolation as exc:
                 _refuse_direct_load(conn, table, exc)
-        return _labelled(conn, table, county, tenant_id, _publish_direct_load(
-            conn, county_table or table, columns, scope, scope_values, tenant_id, county, staged, audit,
-            partition_of=table if county_table else None))
+        else:
+            _rebuild_indexes(conn, table, deferred)
+        stats = _publish_direct_load(conn, target, columns, scope, scope_values, tenant_id, county, staged, audit)
+        if stats.published and target != table:
+            with conn.cursor() as cur:
+                if county_table is not None:  # last: its lock on `table` is held to the commit
+                    attach_county_table(cur, table, county_table, county)
+                note_write(cur, table)
+        return _labelled(conn, table, county, tenant_id, stats)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
         # into a scan of the stage per partition row whatever the planner guesses. Unique: keys
@@ -584,12 +587,10 @@ def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.Uni
 
 def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str], scope: Sequence[str],
                          scope_values: Sequence[str], tenant_id: str | None, county: str, staged: int,
-                         audit: Audit | None, partition_of: str | None = None) -> SyncStats:
+                         audit: Audit | None) -> SyncStats:
     """After a first load straight into the table: the audit reads the loaded rows through a
     temporary view named like the stage (same columns, only this slice), and a failed blocking
-    result rolls the load back, leaving the slice as it was: empty. `partition_of`: `table` is the
-    county's new partition of that table, attached once the audit passed (its locks are held to
-    the commit: `county_partitions`)."""
+    result rolls the load back, leaving the slice as it was: empty."""
     ident = sql.Identifier
     with conn.cursor() as cur:
         refresh_statistics(cur, table, tenant_id, county, staged)  # for the audits and the readers
@@ -606,8 +607,6 @@ def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str],
                              audits=audits)
         if audit is not None:
             cur.execute("DROP VIEW _stage")
-        if partition_of is not None:
-            attach_county_table(cur, partition_of, table, county)
         # Every row just loaded was written by this savepoint's subtransaction: one row tells
         # the `xmin` of all (the slice was empty), where a scan after the commit read a million
         # (issue 17).

@@ -13,6 +13,7 @@ import psycopg2
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.enrich.provenance import compact
 from realestate_assets.enrich.stored_provenance import ProvenanceIds
 
@@ -166,6 +167,7 @@ def seed_county(cur: Any, county: str, n: int) -> None:
     """`n` properties as the pipeline writes them: every fourth only discovered (no enrichment, no
     score); scores tie in fives; a third without asking price; addresses on MAIN or OAK street;
     provenance in its stored, grouped form for odd i, in the per-field form of older rows for even."""
+    ensure_county_partitions(cur, county)
     for i in range(1, n + 1):
         key = f"{county}-{i:04d}"
         scored = i % 4 != 0

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from tests.api.helpers_api import N_A, bearer, dsn, login, owner_cursor
 
 API = "/api/v1/analytics"
@@ -303,6 +304,7 @@ def test_the_cached_summary_is_the_query_s_answer_through_random_writes(
     counties = [f"{x}_{uuid.uuid4().hex[:6]}" for x in ("sa", "sb")]
     with owner_cursor(database_url) as cur:
         store.subscribe(cur, tenant.id, counties[0])
+        ensure_county_partitions(cur, *counties)
     viewer = bearer(login(client, tenant.users["viewer"]["email"])["access_token"])
     responses = client.app.state.reos.responses
     threshold = client.get(f"{API}/summary", headers=viewer).json()["threshold"]
@@ -371,6 +373,7 @@ def test_the_cached_summary_lets_a_new_deal_age_out_at_seven_days(
     threshold = client.get(f"{API}/summary", headers=viewer).json()["threshold"]
     with owner_cursor(database_url) as cur:
         store.subscribe(cur, tenant.id, county)
+        ensure_county_partitions(cur, county)
         # Only this county: every seeded tenant also follows king_wa, whose public rows earlier
         # tests in the session may have scored (tests/outreach's on-demand reasons do).
         cur.execute("DELETE FROM subscriptions WHERE tenant_id = %s AND county = 'king_wa'", (tenant.id,))

@@ -16,6 +16,7 @@ from psycopg2.extras import execute_values
 from realestate_assets.api.v1.property_market import MarketCache, comps_of
 from realestate_assets.assets.common import county_sales
 from realestate_assets.config_models import load_counties, load_scoring
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.discovery.collect import collect_sales
 from realestate_assets.docs.context import MarketData, pool_comps
@@ -50,6 +51,7 @@ def load_bundled_sales(url: str, county: str) -> pd.DataFrame:
     sales = collect_sales(load_counties()["king_wa"]).rows
     sales = sales.assign(waterfront=sales["waterfront"].map({1.0: True, 0.0: False}))
     with owner_cursor(url) as cur:
+        ensure_county_partitions(cur, county)
         execute_values(cur, f"INSERT INTO sales (county, {', '.join(COLUMNS)}) VALUES %s",
                        [(county, *(_db(getattr(r, c)) for c in COLUMNS)) for r in sales.itertuples()])
     fitted = HedonicIndex.from_sales(county_sales(Warehouse(url), {"county": county}, INDEX_SALE_COLUMNS))

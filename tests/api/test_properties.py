@@ -33,6 +33,7 @@ from realestate_assets.api.v1.property_query import (
     text_matches,
     with_followed_counties,
 )
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.tenancy import act_as_api
 from tests.api.helpers_api import N_A, PROVENANCE, bearer, dsn, login, make_tenant, owner_cursor, seed_county
 from tests.databases import scratch_database
@@ -215,6 +216,7 @@ def test_the_default_filtered_page_uses_indexes_on_a_large_table(own_database: s
             store.create_tenant(cur, tenant, "reader")
             store.subscribe(cur, tenant, f"{bulk}_c07")
             store.subscribe(cur, tenant, f"{bulk}_c08")
+            ensure_county_partitions(cur, *(f"{bulk}_c{c:02d}" for c in range(20)))
             cur.execute("""
                 INSERT INTO prospects (county, prospect_key, address, list_price)
                 SELECT %s || '_c' || lpad((g %% 20)::text, 2, '0'), 'k' || g, g || ' MAIN ST',
@@ -366,6 +368,7 @@ def _first_seen_over_days(cur: Any, tenant: str, county: str, n: int, days: int,
     tables' owner, then back to the API role as `tenant`), analyzed."""
     cur.execute("RESET ROLE")  # the tables' owner again, in the same transaction
     store.subscribe(cur, tenant, county)
+    ensure_county_partitions(cur, county)
     cur.execute("""
         INSERT INTO prospects (county, prospect_key, address, first_seen_at)
         SELECT %s, 'b' || g, g || ' ' || %s,

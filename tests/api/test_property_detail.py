@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from realestate_assets.accounts import store
 from realestate_assets.assets.common import county_sales
 from realestate_assets.config_models import load_scoring
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.tenancy import act_as_api
 from realestate_assets.db.warehouse import Warehouse
 from realestate_assets.market.comps import comparable_sales
@@ -66,6 +67,7 @@ def market_world(database_url: str) -> dict[str, Any]:
     county = f"cx_{uuid.uuid4().hex[:6]}"
     sales = _sales()
     with owner_cursor(database_url) as cur:
+        ensure_county_partitions(cur, county)
         for row in sales.itertuples():
             cur.execute(
                 "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, use_type, "
@@ -328,6 +330,7 @@ def other_counties(database_url: str, market_world: dict[str, Any], qdrant_dir: 
     sizes = [1400.0, 3200.0, 3600.0, 4000.0, 4400.0]  # the twin first, then the county's big homes
     ids: dict[str, list[int]] = {}
     with owner_cursor(database_url) as cur:
+        ensure_county_partitions(cur, near, hidden)
         for county in (near, hidden):
             ids[county] = []
             for i in range(len(sizes)):

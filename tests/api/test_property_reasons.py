@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from realestate_assets.accounts import store
 from realestate_assets.assets.scoring import SCORE_INPUT_SQL, write_model_versions
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.warehouse import Warehouse, to_json
 from realestate_assets.ml.pipeline import score_features, train_all
 from realestate_assets.ml.registry import model_key
@@ -48,6 +49,7 @@ def scored(world: dict[str, Any], client: TestClient, database_url: str) -> dict
     ratio = features["last_sale_price_indexed"] / (features["comps_median_price_per_sqft"] * features["living_sqft"])
     plain = [key for i, key in enumerate(keys) if i >= 10 and 0.5 <= ratio[i] <= 2.0]  # unlisted, not suspect
     with owner_cursor(database_url) as cur:
+        ensure_county_partitions(cur, county)
         cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
                     "AND table_name = 'features'")
         table_columns = {r[0] for r in cur.fetchall()}

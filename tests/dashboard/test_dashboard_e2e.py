@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from realestate_assets.api.dashboard import DIST
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from tests.api.helpers_api import PASSWORD, Tenant, make_tenant, owner_cursor
 from tests.dashboard.server import api_server
@@ -43,6 +44,7 @@ def seed(cur: Any, county: str) -> None:
     """`N` properties in one county, written as the pipeline writes them (see tests/api/test_properties.py):
     scores 40..98, prices rising with the number, every property enriched with provenance, reasons on
     the highest score only (reasons are computed when a memo is made)."""
+    ensure_county_partitions(cur, county)
     for i in range(1, N + 1):
         key = f"{county}-{i:04d}"
         score = 40.0 + 2 * i

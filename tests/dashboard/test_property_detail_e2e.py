@@ -22,6 +22,7 @@ import pytest
 from psycopg2.extras import execute_values
 
 from realestate_assets.config_models import load_scoring
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.enrich.county_data import county_facts
 from realestate_assets.enrich.stored_provenance import ProvenanceIds
 from realestate_assets.market.index import HedonicIndex
@@ -59,6 +60,7 @@ def world(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     chosen = facts[(facts["sale_count"] >= 2) & facts["comps_estimated_value"].notna()].head(N).reset_index()
     with owner_cursor(database_url) as cur:
         cur.execute("INSERT INTO tenants (id, name) VALUES ('default', 'default') ON CONFLICT DO NOTHING")
+        ensure_county_partitions(cur, county)
         execute_values(cur, "INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, "
                        "use_type, neighborhood, lot_sqft, waterfront, bldg_grade, living_sqft, beds, baths, "
                        "age_at_sale, eff_age_at_sale, latitude, longitude) VALUES %s",

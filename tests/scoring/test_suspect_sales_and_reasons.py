@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from realestate_assets.config_models import ScoringConfig, SuspectSaleRule, load_scoring
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.ml.scoring import (
     SUSPECT_SALE,
     bird_dog_score,
@@ -121,6 +122,7 @@ def test_a_county_file_that_says_how_a_sale_was_made_flags_the_last_sale(databas
     wh = Warehouse(database_url)
     county = f"flags_{uuid.uuid4().hex[:8]}"  # public county data: a county of the test's own
     with wh.transaction() as conn, conn.cursor() as cur:
+        ensure_county_partitions(cur, county)
         for r in rows.itertuples():
             cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date, "
                         "sale_instrument, sale_warnings) VALUES (%s, 'kc', %s, %s, %s, %s, %s, %s)",
@@ -166,6 +168,7 @@ def test_a_county_without_a_flagged_sale_skips_the_last_sales_distinct_on(databa
     wh = Warehouse(database_url)
     county = f"noflags_{uuid.uuid4().hex[:8]}"  # public county data: a county of the test's own
     with wh.transaction() as conn, conn.cursor() as cur:
+        ensure_county_partitions(cur, county)
         cur.execute("INSERT INTO sales (county, source, sale_id, parcel_id, sale_price, sale_date) "
                     "VALUES (%s, 'kc', 'a', '1', 300000, '2015-01-01'), (%s, 'kc', 'b', '1', 400000, '2016-01-01'), "
                     "(%s, 'kc', 'c', '2', 500000, '2016-02-01')", (county, county, county))

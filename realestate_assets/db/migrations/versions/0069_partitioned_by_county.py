@@ -1,5 +1,5 @@
-"""`sales`, `prospects` and `scores` partitioned by county (LIST), one partition a county and a
-DEFAULT one (issue 17, docs/scale.md "Stop 56 on this session's host").
+"""`sales`, `prospects` and `scores` partitioned by county (LIST), one partition a county (issue 17,
+docs/scale.md "Stop 56 on this session's host").
 
 A county's first load into a table that already holds other counties kept the table's indexes,
 and each of its rows went into each index at a random place: at 1M, `sales`, `prospects` and
@@ -9,12 +9,12 @@ and each of its rows went into each index at a random place: at 1M, `sales`, `pr
 (`warehouse.sync_partition`, db/county_partitions.py): the county's rows go into a new table, its
 keys and indexes are built once after the rows, and the table is attached as the county's
 partition. Readers and other counties' writers are not held meanwhile (the attach takes SHARE
-UPDATE EXCLUSIVE on the table, and ACCESS EXCLUSIVE on the DEFAULT partition only, which it scans
-for rows of the county). `enrichment`, `features` and `prospect_sources` lost nothing: their rows
+UPDATE EXCLUSIVE on the table). `enrichment`, `features` and `prospect_sources` lost nothing: their rows
 come in their keys' order, so each index insert lands next to the one before.
 
-The DEFAULT partition takes rows of a county that has no partition of its own (an `INSERT` from
-psql or a test): every writer that worked before still does.
+No DEFAULT partition (db/county_partitions.py says why): a row of a county that has no partition
+is refused; a writer other than the pipeline asks `county_partitions.ensure_county_partition`
+first. This migration makes one for each county the tables hold.
 
 What changes besides:
 * Each primary key is `(id, county)`: a partitioned table's unique keys hold its partition key.
@@ -93,7 +93,6 @@ def _rebuild(table: str, partitioned: bool) -> None:
     op.execute(f'CREATE TABLE "{new}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
                f'INCLUDING COMPRESSION INCLUDING COMMENTS)' + (" PARTITION BY LIST (county)" if partitioned else ""))
     if partitioned:
-        op.execute(f'CREATE TABLE "{table}__default" PARTITION OF "{new}" DEFAULT')
         for county in old["counties"]:
             quoted = county.replace("'", "''")
             op.execute(f'CREATE TABLE "{_partition_name(table, county)}" PARTITION OF "{new}" '
