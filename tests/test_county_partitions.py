@@ -17,6 +17,7 @@ from realestate_assets.db.county_partitions import (
     county_partition,
     county_partition_name,
     ensure_county_partition,
+    partition_index_name,
     partitioned_by_county,
 )
 from realestate_assets.db.migrate import downgrade, upgrade
@@ -52,11 +53,34 @@ def partition(url: str, county: str, table: str = "sales") -> str | None:
         conn.close()
 
 
+# Each index of a partition (valid, attached to its table's) and the key constraint it backs, if any.
+PARTITION_INDEXES = """
+SELECT child.relname::text, coalesce(k.conname::text, '') FROM pg_inherits i
+JOIN pg_index x ON x.indexrelid = i.inhrelid AND x.indisvalid JOIN pg_class child ON child.oid = i.inhrelid
+LEFT JOIN pg_constraint k ON k.conindid = child.oid AND k.conrelid = x.indrelid
+WHERE x.indrelid = %s::regclass ORDER BY 1
+"""
+
+
+def _partition_indexes(url: str, partition: str) -> list[tuple[object, ...]]:
+    return query(url, PARTITION_INDEXES, (partition,))
+
+
+def _expected_indexes(url: str, table: str, county: str) -> list[tuple[str, str]]:
+    """The table's indexes under their partition names, each key's constraint under the same name."""
+    parents = query(url, "SELECT x.indexrelid::regclass::text, EXISTS (SELECT 1 FROM pg_constraint k "
+                         "WHERE k.conindid = x.indexrelid) FROM pg_index x WHERE x.indrelid = %s::regclass", (table,))
+    return sorted((partition_index_name(name, county), partition_index_name(name, county) if key else "")
+                  for name, key in parents)
+
+
 def test_the_partition_name_is_short_readable_and_told_apart_by_hash() -> None:
     assert county_partition_name("sales", "king_wa").startswith("sales__king_wa_")
     long = "x" * 200
     assert len(county_partition_name("prospect_sources", long)) <= 55
     assert county_partition_name("sales", "King WA") != county_partition_name("sales", "king_wa")
+    assert partition_index_name("ix_sales_location", "king_wa").startswith("ix_sales_location_")
+    assert len(partition_index_name("i" * 80, "king_wa")) == 63
 
 
 def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Warehouse, database_url: str,
@@ -69,10 +93,7 @@ def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Ware
     assert own == county_partition_name("sales", county)
     assert query(database_url, f"SELECT count(*) FROM {own}") == [(1500,)]
     # Every index of the parent has its partition's, valid; no CHECK of the load is left.
-    children = query(database_url, "SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
-                                   "WHERE x.indrelid = %s::regclass AND x.indisvalid", (own,))
-    parents = query(database_url, "SELECT count(*) FROM pg_index WHERE indrelid = 'sales'::regclass")
-    assert children == parents
+    assert _partition_indexes(database_url, own) == _expected_indexes(database_url, "sales", county)
     assert query(database_url, "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c'",
                  (own,)) == [("sales_sale_price_check",)]
     # The parent's statistics targets (migration 0068), its row trigger, and statistics taken.
@@ -212,6 +233,9 @@ def test_the_migration_comes_down_and_up_with_its_rows(fresh_database: str) -> N
         attached = query(fresh_database, "SELECT inhrelid::regclass::text FROM pg_inherits "
                                          "WHERE inhparent = %s::regclass", (table,))
         assert set(attached) == {(n,) for n in own}
+        for county in names:  # each partition's indexes (and keys) under the table's names
+            expected = _expected_indexes(fresh_database, table, county)
+            assert _partition_indexes(fresh_database, county_partition_name(table, county)) == expected
         after = _shape(fresh_database, table)
         assert f"{table}_pkey PRIMARY KEY (id, county)" in after[0]
         for shown, was in zip(after[:2], before[table][:2], strict=True):  # keys, indexes: all but the primary key

@@ -30,8 +30,12 @@ from typing import Any
 
 from psycopg2 import sql
 
-# PostgreSQL's 63 characters, less room for the suffixes of the partition's own objects ("_county", "_ix0").
+# A partition's name: PostgreSQL's 63 characters, less room for its CHECK's suffix ("_county").
 _NAME_LENGTH = 55
+
+
+def _county_hash(county: str) -> str:
+    return hashlib.md5(county.encode()).hexdigest()[:6]
 
 
 def county_partition_name(table: str, county: str) -> str:
@@ -39,7 +43,14 @@ def county_partition_name(table: str, county: str) -> str:
     (two counties that read alike once lowercased and cut still differ). Migration 0069 names the
     partitions it makes by the same rule."""
     slug = re.sub(r"[^a-z0-9_]", "_", county.lower())[:max(0, _NAME_LENGTH - len(table) - 9)]
-    return f"{table}__{slug}_{hashlib.md5(county.encode()).hexdigest()[:6]}"
+    return f"{table}__{slug}_{_county_hash(county)}"
+
+
+def partition_index_name(index: str, county: str) -> str:
+    """The name of the index (or key) of `county`'s partition under the table's `index`: that
+    index's name, so that a plan read by a person names the index it uses, and the county's hash
+    (63 characters at most). Migration 0069 names the partitions' indexes by the same rule."""
+    return f"{index[:56]}_{_county_hash(county)}"
 
 
 @dataclass(frozen=True)
@@ -118,19 +129,20 @@ def index_county_table(cur: Any, table: str, name: str, county: str) -> None:
         ident(name), ident(f"{name}_county"), sql.Literal(county)))
     # Keys as constraints (an attach matches a parent's key only to a partition's key), the
     # other indexes by their definitions' method, columns and predicate.
-    cur.execute("SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c "
+    cur.execute("SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
                 "WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u') ORDER BY c.conname", (table,))
-    for (definition,) in cur.fetchall():
-        cur.execute(sql.SQL("ALTER TABLE {} ADD ").format(ident(name)) + sql.SQL(definition))
-    cur.execute("SELECT pg_get_indexdef(x.indexrelid), "
+    for key, definition in cur.fetchall():
+        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+            ident(name), ident(partition_index_name(key, county))) + sql.SQL(definition))
+    cur.execute("SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid), "
                 "ARRAY(SELECT ARRAY[a.attnum::int, a.attstattarget::int] FROM pg_attribute a "
                 "      WHERE a.attrelid = x.indexrelid AND a.attstattarget >= 0 ORDER BY a.attnum) "
                 "FROM pg_index x WHERE x.indrelid = %s::regclass "
                 "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
                 "ORDER BY x.indexrelid", (table,))
-    for number, (definition, statistics) in enumerate(cur.fetchall()):
+    for parent, definition, statistics in cur.fetchall():
         unique, rest = re.fullmatch(r"CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (USING .*)", definition).groups()
-        index = f"{name}_ix{number}"
+        index = partition_index_name(parent, county)
         cur.execute(sql.SQL("CREATE {}INDEX {} ON {} ").format(sql.SQL(unique or ""), ident(index), ident(name))
                     + sql.SQL(rest))
         for column, target in statistics:  # an expression's (migration 0059's trigram index): not in the definition

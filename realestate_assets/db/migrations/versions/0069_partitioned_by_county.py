@@ -49,10 +49,14 @@ depends_on = None
 TABLES = ("sales", "prospects", "scores")
 
 
+# db/county_partitions' names (a migration does not import the application).
 def _partition_name(table: str, county: str) -> str:
-    # db/county_partitions.county_partition_name's rule (a migration does not import the application).
     slug = re.sub(r"[^a-z0-9_]", "_", county.lower())[:max(0, 55 - len(table) - 9)]
     return f"{table}__{slug}_{hashlib.md5(county.encode()).hexdigest()[:6]}"
+
+
+def _partition_index_name(index: str, county: str) -> str:
+    return f"{index[:56]}_{hashlib.md5(county.encode()).hexdigest()[:6]}"
 
 
 def _objects(conn: Any, table: str) -> dict[str, Any]:
@@ -111,6 +115,16 @@ def _rebuild(table: str, partitioned: bool) -> None:
         op.execute(definition.replace(" ON ONLY ", " ON "))
         for column, target in statistics:  # an expression's target (migration 0059): not in the definition
             op.execute(f'ALTER INDEX "{index}" ALTER COLUMN {column} SET STATISTICS {target}')
+    if partitioned:  # each partition's indexes under the table's index names (and their keys with them)
+        counties = {_partition_name(table, county): county for county in old["counties"]}
+        children = conn.execute(sa.text(
+            "SELECT child.oid::regclass::text, parent.oid::regclass::text, x.indrelid::regclass::text "
+            "FROM pg_inherits i JOIN pg_class child ON child.oid = i.inhrelid "
+            "JOIN pg_class parent ON parent.oid = i.inhparent JOIN pg_index x ON x.indexrelid = child.oid "
+            "WHERE parent.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = CAST(:t AS regclass))"),
+            {"t": table}).fetchall()
+        for child, parent, partition in children:
+            op.execute(f'ALTER INDEX "{child}" RENAME TO "{_partition_index_name(parent, counties[partition])}"')
     for (definition,) in old["triggers"]:
         op.execute(definition)
     row_security, forced = old["rls"]
