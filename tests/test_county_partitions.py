@@ -252,9 +252,20 @@ def test_a_prospects_partition_keeps_the_search_index_target(warehouse: Warehous
                                                              county: str) -> None:
     frame = pd.DataFrame({"prospect_key": ["a", "b"], "parcel_id": ["a", "b"], "address": ["1 Main St", "2 Elm St"],
                           "latitude": 47.6, "longitude": -122.3, "sources": [["s"]] * 2})
+    generation = "SELECT coalesce(sum(weight), 0) FROM cache_bumps WHERE scope = %s"
     with warehouse.transaction() as conn:
         stats = sync_partition(conn, "prospects", frame, county=county, keys=["prospect_key"])
     assert stats.inserted == 2
+    # The API's cache generation of the county moved (migration 0037's triggers, not fired by the
+    # load into a table of its own: county_partitions.note_write), at the first load and at a change.
+    assert query(database_url, generation, (f"c:{county}",)) == [(1,)]
+    with warehouse.transaction() as conn:
+        sync_partition(conn, "prospects", frame.assign(address="3 Oak St"), county=county, keys=["prospect_key"])
+    assert query(database_url, generation, (f"c:{county}",)) == [(2,)]
+    with warehouse.transaction() as conn:  # nothing written: no bump
+        assert sync_partition(conn, "prospects", frame.assign(address="3 Oak St"), county=county,
+                              keys=["prospect_key"]).unchanged == 2
+    assert query(database_url, generation, (f"c:{county}",)) == [(2,)]
     own = partition(database_url, county, "prospects")
     # Migration 0059's target on the trigram index's expression, carried to the partition's index.
     assert query(database_url, "SELECT a.attstattarget FROM pg_index x "

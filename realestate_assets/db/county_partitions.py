@@ -159,7 +159,20 @@ def attach_county_table(cur: Any, table: str, name: str, county: str) -> None:
     cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(name), ident(f"{name}_county")))
 
 
-def note_write(cur: Any, table: str) -> None:
-    """Statements that wrote a partition of `table` directly did not fire `table`'s statement
-    triggers (the slice's version, migration 0066): a statement on `table` that writes no row does."""
+def note_write(cur: Any, table: str, county: str, rows_written: bool) -> None:
+    """What `table`'s statement triggers do for a write of `county`'s rows, done for statements
+    that wrote its partition directly (or the table attached as one), which did not fire them:
+    * the slice's version (migration 0066): a statement on `table` that writes no row fires it;
+    * when rows were written, the API's cache generation of each scope `table`'s cache triggers
+      take from the rows' county (migration 0037: `reos_cache_bump_rows('county', prefix)`; fired
+      by that statement too, they see no row)."""
     cur.execute(sql.SQL("DELETE FROM {} WHERE false").format(sql.Identifier(table)))
+    if not rows_written:
+        return
+    # tgargs: the trigger's arguments, each ended by a NUL byte ('county\000c:\000' once escaped).
+    cur.execute("SELECT array_agg(DISTINCT split_part(encode(tgargs, 'escape'), '\\000', 2) || %s) "
+                "FROM pg_trigger WHERE tgrelid = %s::regclass AND tgfoid = to_regproc('reos_cache_bump_rows') "
+                "AND split_part(encode(tgargs, 'escape'), '\\000', 1) = 'county'", (county, table))
+    (scopes,) = cur.fetchone()
+    if scopes:
+        cur.execute("SELECT reos_cache_bump(%s::text[])", (scopes,))

@@ -414,7 +414,7 @@ def sync_partition(
             with conn.cursor() as cur:
                 if county_table is not None:  # last: its lock on `table` is held to the commit
                     attach_county_table(cur, table, county_table, county)
-                note_write(cur, table)
+                note_write(cur, table, county, rows_written=staged > 0)
         return _labelled(conn, table, county, tenant_id, stats)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -471,7 +471,7 @@ def sync_partition(
                 scope_values)
             deleted = cur.rowcount
         if target != table:
-            note_write(cur, table)
+            note_write(cur, table, county, rows_written=inserted + updated + deleted > 0)
         cur.execute("DROP TABLE _stage")
     return _labelled(conn, table, county, tenant_id, SyncStats(
         inserted=inserted, updated=updated, deleted=deleted, unchanged=staged - inserted - updated, staged=staged,
