@@ -10,7 +10,8 @@ gets it too.
 Every county has a partition of its own and there is no DEFAULT one: a row of a county without
 one is refused ("no partition of relation ... found for row"). `warehouse.sync_partition` makes it
 at the county's first load; another writer (a test's INSERT, the bench's copies) asks
-`ensure_county_partition` first.
+`ensure_county_partitions` first. `sync_partition` then writes the county's partition itself, and
+`note_write` does what the parent's statement triggers would have done.
 
 Locks: the new table is this transaction's alone until it commits. Attaching it takes SHARE
 UPDATE EXCLUSIVE on the parent alone, held to the commit: readers and other counties' writers go

@@ -319,6 +319,8 @@ def sync_partition(
     For a first load (an empty slice) the rows are COPYed into the table itself under a savepoint,
     the audit reads them through a temporary view named like the stage, and a failed blocking
     result rolls back to the savepoint: the same outcome, the rows written once instead of twice.
+    A table partitioned by county (`db/county_partitions.py`) is written in the county's partition;
+    a first load makes the partition as a table of its own and attaches it once its rows are in.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The
@@ -366,7 +368,7 @@ def sync_partition(
         # written in the county's partition, where an upsert can tell its inserts (`xmax` is not
         # returned through a partitioned table); a first load makes the partition apart.
         partition = county_partition(cur, table, county) if tenant_id is None else None
-        target = partition.name or table if partition is not None else table
+        target = (partition.name or table) if partition is not None else table
         deferred: list[_DeferredIndex] = []
         county_table: str | None = None  # the county's new partition: loaded, keyed, then attached
         if direct:
