@@ -271,3 +271,47 @@ def test_a_prospects_partition_keeps_the_search_index_target(warehouse: Warehous
     assert query(database_url, "SELECT a.attstattarget FROM pg_index x "
                                "JOIN pg_attribute a ON a.attrelid = x.indexrelid "
                                "WHERE x.indrelid = %s::regclass AND x.indexprs IS NOT NULL", (own,)) == [(10,)]
+
+
+def test_first_loads_of_two_counties_at_once_both_land_and_readers_go_on(database_url: str) -> None:
+    """An attach holds SHARE UPDATE EXCLUSIVE on the table until its commit: another county's first
+    load waits for that commit at its own attach (no deadlock: there is no DEFAULT partition that
+    both would lock), and a reader of the table is not held meanwhile."""
+    import threading
+
+    first, second, seen = (f"cp_{uuid.uuid4().hex[:8]}" for _ in range(3))
+    holder = psycopg2.connect(psycopg2_dsn(database_url))
+    other = psycopg2.connect(psycopg2_dsn(database_url))
+    reader = psycopg2.connect(psycopg2_dsn(database_url))
+    errors: list[BaseException] = []
+
+    def second_load() -> None:
+        try:
+            with other.cursor() as cur:
+                cur.execute("SET lock_timeout = '120s'")
+            sync_partition(other, "sales", sales(["1", "2"]), county=second, keys=KEYS)
+            other.commit()
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+            other.rollback()
+
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SET lock_timeout = '120s'")
+        assert sync_partition(holder, "sales", sales(["1"]), county=first, keys=KEYS).inserted == 1
+        thread = threading.Thread(target=second_load)
+        thread.start()
+        with reader.cursor() as cur:  # the table is read while the first attach is not committed
+            cur.execute("SET lock_timeout = '30s'")
+            cur.execute("SELECT count(*) FROM sales WHERE county = %s", (seen,))
+            assert cur.fetchone() == (0,)
+        reader.rollback()
+        holder.commit()
+        thread.join(timeout=180)
+        assert not thread.is_alive() and errors == []
+        assert partition(database_url, first) and partition(database_url, second)
+        assert query(database_url, "SELECT count(*) FROM sales WHERE county = %s", (second,)) == [(2,)]
+    finally:
+        for conn in (holder, other, reader):
+            conn.close()
+        query(database_url, "DELETE FROM sales WHERE county IN (%s, %s)", (first, second))
