@@ -8,6 +8,7 @@ import uuid
 
 import psycopg2
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import downgrade, upgrade
 from tests.databases import psycopg2_dsn
 
@@ -38,6 +39,7 @@ def test_the_upsert_still_infers_the_key(database_url: str) -> None:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn, conn.cursor() as cur:
+            ensure_county_partitions(cur, county)
             for status in ("failed", "enriched"):
                 cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status) "
                             "VALUES (%s, 'k1', DATE '2026-01-01', %s) "

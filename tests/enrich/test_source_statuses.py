@@ -11,6 +11,7 @@ import pandas as pd
 import psycopg2
 import pyarrow as pa
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import downgrade, upgrade
 from realestate_assets.db.tenancy import COUNTY_SCOPED_TABLES, PUBLIC_TABLES
 from realestate_assets.enrich.source_statuses import SourceStatusIds, columns_sql, source_status_sql
@@ -79,6 +80,7 @@ def test_readers_rebuild_the_document(database_url: str) -> None:
     conn = psycopg2.connect(psycopg2_dsn(database_url))
     try:
         with conn, conn.cursor() as cur:
+            ensure_county_partitions(cur, county)
             (doc,) = SourceStatusIds(conn, county).ids([json.dumps(SKIPPED)])
             cur.execute("INSERT INTO enrichment (county, prospect_key, as_of_date, status, source_status_id) "
                         "VALUES (%s, 'a', '2026-12-01', 'enriched', %s), (%s, 'b', '2026-12-01', 'failed', NULL)",

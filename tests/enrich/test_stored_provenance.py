@@ -14,6 +14,7 @@ import pandas as pd
 import psycopg2
 import pyarrow as pa
 
+from realestate_assets.db.county_partitions import ensure_county_partitions
 from realestate_assets.db.migrate import downgrade, upgrade
 from realestate_assets.db.tenancy import COUNTY_SCOPED_TABLES, PUBLIC_TABLES
 from realestate_assets.enrich.pipeline import STORED_COLUMNS
@@ -51,6 +52,7 @@ def insert_stored_rows(cur: Any, county: str, keys: Sequence[str], ids: Sequence
                        records: Sequence[str | None]) -> None:
     """`enrichment` rows in their stored form (each key's document id and record), and one
     failed row without provenance (`none`)."""
+    ensure_county_partitions(cur, county)
     for key, id_, record in zip(keys, ids, records, strict=True):
         cur.execute(
             "INSERT INTO enrichment (county, prospect_key, as_of_date, status, provenance_id, "

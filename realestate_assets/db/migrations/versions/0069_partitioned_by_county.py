@@ -1,5 +1,6 @@
-"""`sales`, `prospects` and `scores` partitioned by county (LIST), one partition a county (issue 17,
-docs/scale.md "Stop 56 on this session's host").
+"""The six chain tables partitioned by county (LIST), one partition a county (issue 17, docs/scale.md
+"Stop 56 on this session's host"): `sales`, `prospects`, `prospect_sources`, `enrichment`,
+`features` and `scores`.
 
 A county's first load into a table that already holds other counties kept the table's indexes,
 and each of its rows went into each index at a random place: at 1M, `sales`, `prospects` and
@@ -9,22 +10,24 @@ and each of its rows went into each index at a random place: at 1M, `sales`, `pr
 (`warehouse.sync_partition`, db/county_partitions.py): the county's rows go into a new table, its
 keys and indexes are built once after the rows, and the table is attached as the county's
 partition. Readers and other counties' writers are not held meanwhile (the attach takes SHARE
-UPDATE EXCLUSIVE on the table). `enrichment`, `features` and `prospect_sources` lost nothing: their rows
-come in their keys' order, so each index insert lands next to the one before.
+UPDATE EXCLUSIVE on the table). `prospect_sources`, `enrichment` and `features` lost less (their rows
+come in their keys' order, so each index insert lands next to the one before), but still go in row
+by row; and partitioned, every table's `ANALYZE` after a load reads the county's rows alone.
 
 No DEFAULT partition (db/county_partitions.py says why): a row of a county that has no partition
 is refused; a writer other than the pipeline asks `county_partitions.ensure_county_partition`
 first. This migration makes one for each county the tables hold.
 
 What changes besides:
-* Each primary key is `(id, county)`: a partitioned table's unique keys hold its partition key.
-  `id` stays drawn from the same sequence, so it stays unique on its own.
+* Each primary key on `id` becomes `(id, county)`: a partitioned table's unique keys hold its
+  partition key. `id` stays drawn from the same sequence, so it stays unique on its own.
+  `prospect_sources`' key holds `county` already.
 * Everything else is rebuilt as it was, read from the catalog: the columns (collations, defaults,
   NOT NULL, CHECKs, column comments, statistics targets), the indexes and unique keys under their
   names (and their expressions' statistics targets), the triggers, row-level security and its
   policies, the grants. No foreign key refers to these tables, and they have none.
 
-Downgrade: the same tables unpartitioned, the primary keys `(id)` again; the rows kept.
+Downgrade: the same tables unpartitioned, the primary keys on `id` alone again; the rows kept.
 
 Revision ID: 0069
 Revises: 0068
@@ -46,7 +49,7 @@ branch_labels = None
 depends_on = None
 
 # The tables this migration partitions by county (read by tests/test_county_partitions.py).
-TABLES = ("sales", "prospects", "scores")
+TABLES = ("sales", "prospects", "prospect_sources", "enrichment", "features", "scores")
 
 
 # db/county_partitions' names (a migration does not import the application).
@@ -108,8 +111,11 @@ def _rebuild(table: str, partitioned: bool) -> None:
     op.execute(f'ALTER TABLE "{new}" RENAME TO "{table}"')
     for name, definition, contype in old["constraints"]:
         if contype == "p":  # a partitioned table's primary key holds its partition key: (id) ↔ (id, county)
-            definition = (definition.replace(")", ", county)", 1) if partitioned
-                          else definition.replace(", county)", ")"))
+            keyed = "county" in definition[definition.index("(") + 1:definition.index(")")].split(", ")
+            if partitioned and not keyed:
+                definition = definition.replace(")", ", county)", 1)
+            elif not partitioned:
+                definition = definition.replace(", county)", ")")
         op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
     for definition, index, statistics in old["indexes"]:
         op.execute(definition.replace(" ON ONLY ", " ON "))
