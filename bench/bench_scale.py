@@ -42,10 +42,10 @@ imports per process, and ≈7 s inside `features`' step, Great Expectations' imp
 `--no-bytecode-cache` measures the environment as it is.
 
 `--after-county DIR`: the fresh database first gets the King County rows of a kept smaller run
-(DIR, as `--models-from`'s) under another county's name. By default the county is the fresh
-deployment's first, whose first loads build each table's indexes once after its rows; a county
-added to a deployment that holds others maintains them row by row (docs/scale.md "Stop 55 on
-this session's host").
+(DIR, as `--models-from`'s) under another county's name, so the county is not the deployment's
+first. Before migration 0069 such a county's first loads kept the tables' indexes and maintained
+them row by row (docs/scale.md "Stop 55 on this session's host"); since, each county is a partition
+of its own, loaded and indexed apart ("Stop 56").
 """
 
 from __future__ import annotations
@@ -278,17 +278,14 @@ def prepare(scale: int, workdir: Path) -> dict[str, str]:
     return setup
 
 
-def dsn(url: str) -> str:
-    """psycopg2's form of a bench database's SQLAlchemy URL."""
-    return url.replace("postgresql+psycopg2://", "postgresql://")
-
-
 def borrow_models(setup: dict[str, str], source: Path | dict[str, str]) -> None:
     """Register the models of a kept smaller run (`--keep`, same county) in this run's database:
     their `ml_models` rows and their artifacts. `ml_model` (Optuna) is not one of the issue's
     stages and takes tens of minutes past 10× on this machine; `scores` only needs an active
     model, and one trained on 1× of the same file is as good for timing the scoring of N×."""
     import psycopg2
+
+    from tests.databases import psycopg2_dsn as dsn
 
     donor = source if isinstance(source, dict) else json.loads((source / "bench.json").read_text())
     rows = io.StringIO()
@@ -325,15 +322,15 @@ OTHER_COUNTY = "king_wa_before"  # the county name those rows are given
 def hold_another_county(setup: dict[str, str], source: Path) -> None:
     """Give the chain's tables another county's rows before the chain runs, so that this county is
     not the deployment's first: the King County rows of a kept smaller run (`--keep`, sales →
-    scores), under the county name OTHER_COUNTY, then `ANALYZE`d (as autovacuum would have done).
-    A first load into a table that holds no row at all builds its indexes once after the rows
-    (`warehouse._defer_indexes`); into a table holding another county's rows it maintains them row
-    by row. Every column is copied but the sequence-numbered `id`, which the table numbers anew."""
+    scores), under the county name OTHER_COUNTY, in partitions of its own (migration 0069), then
+    `ANALYZE`d (as autovacuum would have done). Every column is copied but the sequence-numbered
+    `id`, which the table numbers anew."""
     import psycopg2
     from psycopg2 import sql
 
     from realestate_assets.db.county_partitions import ensure_county_partitions
     from realestate_assets.db.slice_versions import writing_county
+    from tests.databases import psycopg2_dsn as dsn
 
     donor = json.loads((source / "bench.json").read_text())
     counts: dict[str, int] = {}
@@ -571,7 +568,7 @@ def main() -> None:
     ap.add_argument("--after-county", type=Path,
                     help="a --keep directory of a smaller run (sales → scores, e.g. --models-from's): its King "
                          "County rows are loaded first under another county's name, so this county is not "
-                         "the deployment's first (its first loads keep the tables' indexes)")
+                         "the deployment's first")
     ap.add_argument("--bytecode-cache", type=Path, default=DEFAULT_BYTECODE_CACHE,
                     help=f"the children's compiled modules (default {DEFAULT_BYTECODE_CACHE})")
     ap.add_argument("--no-bytecode-cache", action="store_true",
