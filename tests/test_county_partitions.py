@@ -7,6 +7,7 @@ and up with its rows."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pandas as pd
 import psycopg2
@@ -323,3 +324,63 @@ def test_first_loads_of_two_counties_at_once_both_land_and_readers_go_on(databas
         for conn in (holder, other, reader):
             conn.close()
         query(database_url, "DELETE FROM sales WHERE county IN (%s, %s)", (first, second))
+
+
+@pytest.fixture
+def counted_table(database_url: str) -> Iterator[str]:
+    """A table of its own partitioned by county, so that its whole-table statistics are this test's."""
+    table = f"cp_rows_{uuid.uuid4().hex[:8]}"
+    query(database_url, f"CREATE TABLE {table} (id bigserial, county text NOT NULL, k text NOT NULL, v int, "
+                        f"PRIMARY KEY (id, county), UNIQUE (county, k)) PARTITION BY LIST (county)")
+    yield table
+    query(database_url, f"DROP TABLE {table}")
+
+
+def _rows(n: int, start: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"k": [f"k{i}" for i in range(start, start + n)], "v": range(start, start + n)})
+
+
+def _whole_table_estimate(url: str, table: str) -> tuple[float, int]:
+    """The table's own row estimate (-1: never analyzed) and how many columns it has statistics of."""
+    return query(url, "SELECT reltuples, (SELECT count(*) FROM pg_stats WHERE tablename = %s AND inherited) "
+                      "FROM pg_class WHERE oid = %s::regclass", (table, table))[0]
+
+
+def test_a_write_refreshes_its_tables_whole_statistics_once_stale(warehouse: Warehouse, database_url: str,
+                                                                  counted_table: str) -> None:
+    """Autovacuum never analyzes a partitioned table and each load analyzes its county's partition:
+    after the commit the write analyzes the table as a whole when its statistics are missing or
+    count under half its rows, and not otherwise."""
+    def load(county: str, frame: pd.DataFrame) -> None:
+        with warehouse.transaction() as conn:
+            sync_partition(conn, counted_table, frame, county=county, keys=["k"])
+
+    load("a", _rows(2_000))
+    assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)  # id, county, k, v
+    load("b", _rows(1_500))  # 3,500 rows, 2,000 estimated: not under half
+    assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)
+    load("c", _rows(5_000))  # 8,500 rows: under half
+    assert _whole_table_estimate(database_url, counted_table)[0] == 8_500
+    assert query(database_url, f"EXPLAIN (FORMAT JSON) SELECT * FROM {counted_table} x JOIN {counted_table} y "
+                               f"USING (county, k)")[0][0][0]["Plan"]["Plan Rows"] == pytest.approx(8_500, rel=0.5)
+
+
+def test_a_lock_held_elsewhere_leaves_the_refresh_to_the_next_write(warehouse: Warehouse, database_url: str,
+                                                                    counted_table: str) -> None:
+    """The refresh runs after the write's commit and waits for another transaction's lock only
+    STATISTICS_LOCK_TIMEOUT: the write stands, and the next write refreshes the statistics."""
+    with warehouse.transaction() as conn, conn.cursor() as cur:
+        other = ensure_county_partition(cur, counted_table, "other")
+    holder = psycopg2.connect(psycopg2_dsn(database_url))
+    try:
+        with holder.cursor() as cur:  # as another county's ANALYZE of its partition holds it
+            cur.execute(f"LOCK TABLE {other} IN SHARE UPDATE EXCLUSIVE MODE")
+        with warehouse.transaction() as conn:
+            assert sync_partition(conn, counted_table, _rows(2_000), county="a", keys=["k"]).inserted == 2_000
+        assert query(database_url, f"SELECT count(*) FROM {counted_table}") == [(2_000,)]
+        assert _whole_table_estimate(database_url, counted_table)[1] == 0  # no statistics
+    finally:
+        holder.close()
+    with warehouse.transaction() as conn:  # unchanged rows: the write is the upsert's
+        assert sync_partition(conn, counted_table, _rows(2_000), county="a", keys=["k"]).unchanged == 2_000
+    assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)

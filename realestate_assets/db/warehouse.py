@@ -15,7 +15,9 @@ published rows stay exactly as they were (yesterday's rows remain, downstream re
 from __future__ import annotations
 
 import json
+import logging
 import math
+import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -54,6 +56,8 @@ from realestate_assets.db.idle_ping import ping_when_idle
 from realestate_assets.db.slice_versions import version_keys, writing_county
 from realestate_assets.db.urls import sqlalchemy_url
 from realestate_assets.discovery.records import Reject
+
+log = logging.getLogger(__name__)
 
 
 def json_safe(value: Any) -> Any:
@@ -174,7 +178,9 @@ class Warehouse:
                         cur.execute("COMMIT")
             else:
                 conn.commit()
+            refresh_table_statistics(conn, _written_county_tables.pop(conn, ()))
         except BaseException:
+            _written_county_tables.pop(conn, None)
             if explicit:
                 _end_explicit(raw, conn)
             else:
@@ -417,6 +423,7 @@ def sync_partition(
                 if county_table is not None:  # last: its lock on `table` is held to the commit
                     attach_county_table(cur, table, county_table, county)
                 note_write(cur, table, county, rows_written=staged > 0)
+            _written_county_tables.setdefault(conn, set()).add(table)
         return _labelled(conn, table, county, tenant_id, stats)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -474,6 +481,7 @@ def sync_partition(
             deleted = cur.rowcount
         if target != table:
             note_write(cur, table, county, rows_written=inserted + updated + deleted > 0)
+            _written_county_tables.setdefault(conn, set()).add(table)
         cur.execute("DROP TABLE _stage")
     return _labelled(conn, table, county, tenant_id, SyncStats(
         inserted=inserted, updated=updated, deleted=deleted, unchanged=staged - inserted - updated, staged=staged,
@@ -650,7 +658,7 @@ def refresh_statistics(cur: Any, table: str, tenant_id: str | None, county: str,
     transaction's own rows and samples a bounded number of pages (well under a second at 1M).
     Small slices matter too: a 5k-row `features` guessed at one row made `scores`' read a nested
     loop re-running the last-sale subquery per row (40 s instead of well under one)."""
-    if rows < 1_000:
+    if rows < STATISTICS_MIN_ROWS:
         return False
     if tenant_id is None:  # a public table: the county's one set of rows
         cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE county = %s")
@@ -660,10 +668,74 @@ def refresh_statistics(cur: Any, table: str, tenant_id: str | None, county: str,
                     .format(sql.Identifier(table)), (tenant_id, county))
     plan = cur.fetchone()[0]
     estimate = float((plan[0] if isinstance(plan, list) else json.loads(plan)[0])["Plan"]["Plan Rows"])
-    if estimate >= rows / 2:
+    if not statistics_stale(estimate, rows):
         return False
     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     return True
+
+
+# Below this many rows the planner's defaults cost little: no ANALYZE is paid for.
+STATISTICS_MIN_ROWS = 1_000
+
+
+def statistics_stale(estimate: float, rows: float) -> bool:
+    """Whether statistics that estimate `estimate` rows (negative: never analyzed) where `rows` are
+    held are worth an ANALYZE: the estimate under half of them, from STATISTICS_MIN_ROWS rows."""
+    return rows >= STATISTICS_MIN_ROWS and estimate < rows / 2
+
+
+# Tables partitioned by county that a connection's open transaction wrote (`sync_partition`):
+# their whole-table statistics are looked at once it commits (`Warehouse.transaction`).
+_written_county_tables: weakref.WeakKeyDictionary[PgConnection, set[str]] = weakref.WeakKeyDictionary()
+
+# How long the refresh after a commit waits for a lock another county's write holds (an attach,
+# the ANALYZE of its partition) before it leaves the refresh to the next write.
+STATISTICS_LOCK_TIMEOUT = "1s"
+
+
+def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[str]:
+    """ANALYZE each of `tables` (partitioned by county) whose whole-table statistics are stale, each
+    in a transaction of its own; the tables analyzed. Run after the write's commit.
+
+    Why: the planner estimates a join through a partitioned table, and a query over several
+    counties, from the statistics of the table as a whole. Each load analyzes its county's
+    partition, and autovacuum never analyzes a partitioned table, so these were never made: at a
+    million parcels `scores`' input join was estimated at 5 billion rows and its last-sale
+    DISTINCT ON at 200 (its hash spilled to disk in 8 batches). Stale: never analyzed, or estimating
+    under half of the rows its partitions hold (`statistics_stale`, the rule a slice's own
+    statistics follow). ANALYZE of a partitioned table samples every partition and analyzes each
+    again (PostgreSQL before 18 has no `ANALYZE ONLY`): bounded samples, ≈0.1–0.6 s a table at 1M.
+
+    A lock held by another county's write (its attach, its partition's ANALYZE) is waited for up
+    to STATISTICS_LOCK_TIMEOUT; then the refresh is left to the next write, logged, and the
+    committed write stands."""
+    analyzed: list[str] = []
+    autocommit = conn.autocommit
+    conn.autocommit = False
+    try:
+        for table in sorted(tables):
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
+                    # The table's estimate only where its statistics are there: an ANALYZE stopped by
+                    # the lock timeout has set `reltuples` already (in place, not rolled back).
+                    cur.execute("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_stats s WHERE s.inherited "
+                                "  AND s.schemaname = p.relnamespace::regnamespace::text AND s.tablename = p.relname) "
+                                "THEN p.reltuples ELSE -1 END, "
+                                "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) "
+                                " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = p.oid) "
+                                "FROM pg_class p WHERE p.oid = %s::regclass", (table,))
+                    estimate, rows = cur.fetchone()
+                    if statistics_stale(estimate, rows):
+                        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+                        analyzed.append(table)
+                conn.commit()
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+                conn.rollback()
+                log.info("%s: whole-table statistics left to the next write (%s)", table, str(exc).strip())
+    finally:
+        conn.autocommit = autocommit
+    return analyzed
 
 
 def replace_rejects(
