@@ -388,3 +388,35 @@ def test_a_lock_held_elsewhere_leaves_the_refresh_to_the_next_write(warehouse: W
     with warehouse.transaction() as conn:  # unchanged rows: the write is the upsert's
         assert sync_partition(conn, counted_table, _rows(2_000), county="a", keys=["k"]).unchanged == 2_000
     assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)
+
+
+def test_counties_written_at_once_refresh_the_statistics_without_deadlock(warehouse: Warehouse, database_url: str,
+                                                                         counted_table: str) -> None:
+    """Each write's refresh runs after its commit, in a transaction of its own, so it never holds a
+    lock another county's write waits for while waiting itself: counties loaded and re-loaded at
+    once all land, and the table ends analyzed."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def loads(county: str) -> None:
+        try:
+            for round_ in range(3):  # a first load, then upserts with every row changed
+                frame = _rows(1_500).assign(v=lambda f, r=round_: f["v"] + r)
+                with warehouse.transaction() as conn:
+                    sync_partition(conn, counted_table, frame, county=county, keys=["k"])
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loads, args=(c,)) for c in ("a", "b", "c", "d")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert query(database_url, f"SELECT county, count(*), sum(v) FROM {counted_table} GROUP BY 1 ORDER BY 1") == [
+        (c, 1_500, sum(range(1_500)) + 2 * 1_500) for c in ("a", "b", "c", "d")]
+    with warehouse.transaction() as conn:  # whatever the lock waits skipped, a write leaves it analyzed
+        sync_partition(conn, counted_table, _rows(1_500).assign(v=lambda f: f["v"] + 2), county="a", keys=["k"])
+    estimate, statistics = _whole_table_estimate(database_url, counted_table)
+    assert statistics == 4 and estimate >= 3_000
