@@ -701,7 +701,7 @@ def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[
     counties, from the statistics of the table as a whole. Each load analyzes its county's
     partition, and autovacuum never analyzes a partitioned table, so these were never made: at a
     million parcels `scores`' input join was estimated at 5 billion rows, its last-sale DISTINCT ON
-    at 200, and the API's list pages took 0.5–5 s instead of 1–2 ms.
+    at 200, and the API's list pages took 0.7 s instead of 2–10 ms.
 
     Stale: never analyzed, or estimating under half of the rows its partitions hold
     (`statistics_stale`, the rule a slice's own statistics follow). ANALYZE of a partitioned table
