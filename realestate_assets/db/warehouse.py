@@ -712,10 +712,13 @@ def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[
     to STATISTICS_LOCK_TIMEOUT; then the refresh is left to the next write, logged, and the
     committed write stands."""
     analyzed: list[str] = []
+    tables = sorted(tables)
+    if not tables:  # (every transaction ends here: the API's too)
+        return analyzed
     autocommit = conn.autocommit
     conn.autocommit = False
     try:
-        for table in sorted(tables):
+        for table in tables:
             try:
                 with conn.cursor() as cur:
                     cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
