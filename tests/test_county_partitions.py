@@ -340,8 +340,8 @@ def counted_table(database_url: str) -> Iterator[str]:
     query(database_url, f"DROP TABLE {table}")
 
 
-def _rows(n: int, start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"k": [f"k{i}" for i in range(start, start + n)], "v": range(start, start + n)})
+def _rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"k": [f"k{i}" for i in range(n)], "v": range(n)})
 
 
 def _whole_table_estimate(url: str, table: str) -> tuple[float, int]:
