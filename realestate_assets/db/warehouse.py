@@ -422,8 +422,7 @@ def sync_partition(
             with conn.cursor() as cur:
                 if county_table is not None:  # last: its lock on `table` is held to the commit
                     attach_county_table(cur, table, county_table, county)
-                note_write(cur, table, county, rows_written=staged > 0)
-            _written_county_tables.setdefault(conn, set()).add(table)
+                _note_partition_write(conn, cur, table, county, rows_written=staged > 0)
         return _labelled(conn, table, county, tenant_id, stats)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -480,8 +479,7 @@ def sync_partition(
                 scope_values)
             deleted = cur.rowcount
         if target != table:
-            note_write(cur, table, county, rows_written=inserted + updated + deleted > 0)
-            _written_county_tables.setdefault(conn, set()).add(table)
+            _note_partition_write(conn, cur, table, county, rows_written=inserted + updated + deleted > 0)
         cur.execute("DROP TABLE _stage")
     return _labelled(conn, table, county, tenant_id, SyncStats(
         inserted=inserted, updated=updated, deleted=deleted, unchanged=staged - inserted - updated, staged=staged,
@@ -688,6 +686,14 @@ def statistics_stale(estimate: float, rows: float) -> bool:
 # their whole-table statistics are looked at once it commits (`Warehouse.transaction`).
 _written_county_tables: weakref.WeakKeyDictionary[PgConnection, set[str]] = weakref.WeakKeyDictionary()
 
+def _note_partition_write(conn: PgConnection, cur: Any, table: str, county: str, rows_written: bool) -> None:
+    """A write of `county`'s partition of `table`: what the table's statement triggers would have
+    done (`county_partitions.note_write`), and the table noted for the refresh of its statistics
+    as a whole once the transaction commits (`refresh_table_statistics`)."""
+    note_write(cur, table, county, rows_written=rows_written)
+    _written_county_tables.setdefault(conn, set()).add(table)
+
+
 # How long the refresh after a commit waits for a lock another county's write holds (an attach,
 # the ANALYZE of its partition) before it leaves the refresh to the next write.
 STATISTICS_LOCK_TIMEOUT = "1s"
@@ -699,7 +705,8 @@ def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[
 
     Why: the planner estimates a join through a partitioned table, and a query over several
     counties, from the statistics of the table as a whole. Each load analyzes its county's
-    partition, and autovacuum never analyzes a partitioned table, so these were never made: at a
+    partition, and autovacuum never analyzes a partitioned table, so these were made only once, by
+    migration 0069 (none on a database empty then), and never kept up: at a
     million parcels `scores`' input join was estimated at 5 billion rows, its last-sale DISTINCT ON
     at 200, and the API's list pages took 0.7 s instead of 2–10 ms.
 

@@ -3,13 +3,14 @@ session's host").
 
 Migration 0069 made `sales`, `prospects`, `prospect_sources`, `enrichment`, `features` and `scores`
 partitioned tables. Their partitions get statistics (each load analyzes its county's), but the
-tables as a whole never did: autovacuum does not analyze a partitioned table. The planner estimates
+tables as a whole were analyzed only once, by 0069, as they were then (none on a database empty
+then), and never since: autovacuum does not analyze a partitioned table. The planner estimates
 a join through such a table, and a query over several counties, from those statistics; without
 them, at 1M parcels, the API's list pages took 0.7 s instead of 2–10 ms as the API role runs them.
 
 Since this change a write refreshes them after its commit when they are missing or stale
 (`warehouse.refresh_table_statistics`). This migration makes them at once, so that a database
-migrated through 0069 does not wait for each table's next write. ANALYZE samples a bounded number
+whose counties were loaded since 0069 does not wait for each table's next write. ANALYZE samples a bounded number
 of rows: 0.06–0.62 s a table at 1M.
 
 Downgrade: nothing to undo (statistics are not schema).
