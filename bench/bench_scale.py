@@ -205,13 +205,19 @@ def child_in_process(stages: list[str]) -> None:
                                   "steps": {s: step_figures(instance, result, s) for s in stages}}), flush=True)
 
 
+# py-spy's options under `--profile`: raw stacks at 50 Hz, the child never paused. `--profile-waits`
+# adds `--idle`: the stacks of threads that wait too (on the server, a pipe, a lock), so a step's
+# samples add up to its wall time instead of its CPU time.
+PY_SPY_OPTIONS = ["--format", "raw", "--rate", "50", "--nonblocking"]
+
+
 def run_child(stage: str, env: dict[str, str], profile: Path | None = None,
               args: list[str] | None = None) -> dict[str, Any]:
     """A child process (`--child stage`, or `args`); its RESULT JSON with its wall, CPU and peak."""
     command = [sys.executable, __file__, *(args or ["--child", stage])]
     if profile is not None:  # py-spy samples the child from outside: the step's code runs unchanged
-        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "50",
-                   "--nonblocking", "--output", str(profile / f"{stage}.txt"), "--", *command]
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", *PY_SPY_OPTIONS,
+                   "--output", str(profile / f"{stage}.txt"), "--", *command]
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
@@ -558,6 +564,8 @@ def main() -> None:
     ap.add_argument("--scale", type=int, action="append", help="these scales instead (repeatable)")
     ap.add_argument("--no-floor", action="store_true", help="skip bench/floor.py")
     ap.add_argument("--profile", type=Path, help="py-spy each stage's child; raw stacks in this directory")
+    ap.add_argument("--profile-waits", action="store_true",
+                    help="--profile with py-spy's --idle: waiting threads sampled too (wall time, not CPU time)")
     ap.add_argument("--keep", type=Path, help="keep the file, config and database in this directory")
     ap.add_argument("--reuse", type=Path, help="a directory made with --keep: run --stages against it")
     ap.add_argument("--stages", default=",".join(STAGES),
@@ -602,6 +610,10 @@ def main() -> None:
         os.environ["REOS_BENCH_INSTANCE"] = str(args.instance.resolve())
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
+    if args.profile_waits:
+        if not args.profile:
+            ap.error("--profile-waits needs --profile DIR")
+        PY_SPY_OPTIONS.append("--idle")
     if args.reuse:
         setup = json.loads((args.reuse / "bench.json").read_text())
         print(f"## {setup['scale']}× (reused {args.reuse}; {load()})")
