@@ -686,6 +686,7 @@ def statistics_stale(estimate: float, rows: float) -> bool:
 # their whole-table statistics are looked at once it commits (`Warehouse.transaction`).
 _written_county_tables: weakref.WeakKeyDictionary[PgConnection, set[str]] = weakref.WeakKeyDictionary()
 
+
 def _note_partition_write(conn: PgConnection, cur: Any, table: str, county: str, rows_written: bool) -> None:
     """A write of `county`'s partition of `table`: what the table's statement triggers would have
     done (`county_partitions.note_write`), and the table noted for the refresh of its statistics

@@ -10,8 +10,8 @@ them, at 1M parcels, the API's list pages took 0.7 s instead of 2–10 ms as the
 
 Since this change a write refreshes them after its commit when they are missing or stale
 (`warehouse.refresh_table_statistics`). This migration makes them at once, so that a database
-whose counties were loaded since 0069 does not wait for each table's next write. ANALYZE samples a bounded number
-of rows: 0.06–0.62 s a table at 1M.
+whose counties were loaded since 0069 does not wait for each table's next write. ANALYZE samples
+a bounded number of rows: 0.06–0.62 s a table at 1M.
 
 Downgrade: nothing to undo (statistics are not schema).
 
