@@ -103,6 +103,12 @@ def test_a_first_load_makes_the_county_its_own_indexed_partition(warehouse: Ware
     assert query(database_url, "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass "
                                "AND tgname = 'sales_updated_at'", (own,)) == [(1,)]
     assert query(database_url, "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (own,)) == [(1500,)]
+    # Its rows written frozen (COPY's FREEZE into the table the load made): every page all-visible
+    # at once, for index-only scans; each row's xmin still the load's, which slice versions read.
+    assert query(database_url, "SELECT relpages > 0 AND relallvisible = relpages FROM pg_class "
+                               "WHERE oid = %s::regclass", (own,)) == [(True,)]
+    assert query(database_url, f"SELECT count(DISTINCT xmin::text), bool_and(xmin::text::bigint > 2) FROM {own}") \
+        == [(1, True)]
     # The slice's version moved (the COPY went into a table of its own: a statement on the parent said it).
     with warehouse.transaction() as conn, conn.cursor() as cur:
         assert version_keys(cur, ["sales"], county)["sales"] != before

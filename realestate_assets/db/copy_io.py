@@ -429,7 +429,7 @@ class CopyWriter:
 def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dict[str, str],
                 chunk_rows: int = WRITE_CHUNK_ROWS, *, json_text: Collection[str] = (),
                 arrow: bool = True, binary: bool = True, constants: Mapping[str, str] | None = None,
-                writer: CopyWriter | None = None) -> None:
+                writer: CopyWriter | None = None, freeze: bool = False) -> None:
     """COPY `frame` into `target` (its columns, in order) one chunk at a time. `types` maps each
     column to the table's data_type: jsonb values are serialized (`json_text`: jsonb columns that
     hold JSON text already, written as they are), float columns bound for an integer column are
@@ -445,6 +445,14 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
     in PostgreSQL's binary format instead (`_BinaryRows`; `binary=False`: never, for tests),
     the same values again.
 
+    `freeze`: the rows are written frozen and their pages marked all-visible (COPY's `FREEZE`).
+    PostgreSQL takes it only for a table made (or truncated) in the current subtransaction: a
+    county's new partition before it is attached (`warehouse.sync_partition`). Its readers then
+    have index-only scans at once, the first read sets no hint bits, and no vacuum rewrites the
+    pages to freeze them later. `xmin` keeps the writing transaction's id (the slice versions and
+    fingerprints read it). The one cost is MVCC's: a snapshot older than the commit sees the rows
+    if it reads the partition after the attach commits.
+
     The chunks go through `writer` (a `CopyWriter` on `conn` that the caller keeps across
     frames, so the next frame is made while this one is sent; the rows may then still be on
     their way when this returns) or, without one, through a writer of this call's own, closed
@@ -452,13 +460,12 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
     if writer is None:
         with CopyWriter(conn) as own:
             write_frame(conn, target, frame, types, chunk_rows, json_text=json_text, arrow=arrow,
-                        binary=binary, constants=constants, writer=own)
+                        binary=binary, constants=constants, writer=own, freeze=freeze)
         return
     constants = dict(constants or {})
     names = ", ".join(map(_identifier, [*constants, *frame.columns]))
-    by_pandas = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH (FORMAT csv)"
-    by_arrow = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
-    by_binary = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH (FORMAT binary)"
+    copy = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH ({'FREEZE, ' if freeze else ''}FORMAT"
+    by_pandas, by_arrow, by_binary = f"{copy} csv)", f"{copy} csv, ENCODING 'UTF8')", f"{copy} binary)"
     # Binary text is taken in the session's client encoding (no ENCODING option): UTF-8 only.
     binary = binary and conn.encoding in ("UTF8", "UNICODE")
     kinds = [types[column] for column in [*constants, *frame.columns]]

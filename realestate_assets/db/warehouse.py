@@ -326,7 +326,8 @@ def sync_partition(
     the audit reads them through a temporary view named like the stage, and a failed blocking
     result rolls back to the savepoint: the same outcome, the rows written once instead of twice.
     A table partitioned by county (`db/county_partitions.py`) is written in the county's partition;
-    a first load makes the partition as a table of its own and attaches it once its rows are in.
+    a first load makes the partition as a table of its own, writes its rows frozen (`write_frame`'s
+    `freeze`) and attaches it once they are in.
 
     `json_text` names jsonb columns whose values are JSON text already (built by column, e.g.
     enrichment's provenance): written as they are instead of serialized value by value. The
@@ -400,7 +401,8 @@ def sync_partition(
                     if not keyed_by_table:
                         _no_duplicate_keys(table, part, keys)
                 write_frame(conn, target if direct else "_stage", part, types, json_text=json_text, writer=writer,
-                            constants=dict(zip(scope, scope_values, strict=True)) if direct else None)
+                            constants=dict(zip(scope, scope_values, strict=True)) if direct else None,
+                            freeze=county_table is not None)  # made after `_direct_load`: this subtransaction's
                 staged, parts = staged + len(part), parts + 1
                 part = None  # not held while the caller's generator makes the next one
                 part = next(frames, None)
