@@ -464,8 +464,10 @@ def write_frame(conn: PgConnection, target: str, frame: pd.DataFrame, types: dic
         return
     constants = dict(constants or {})
     names = ", ".join(map(_identifier, [*constants, *frame.columns]))
-    copy = f"COPY {_identifier(target)} ({names}) FROM STDIN WITH ({'FREEZE, ' if freeze else ''}FORMAT"
-    by_pandas, by_arrow, by_binary = f"{copy} csv)", f"{copy} csv, ENCODING 'UTF8')", f"{copy} binary)"
+    into, options = f"COPY {_identifier(target)} ({names}) FROM STDIN", "FREEZE, " if freeze else ""
+    by_pandas = f"{into} WITH ({options}FORMAT csv)"
+    by_arrow = f"{into} WITH ({options}FORMAT csv, ENCODING 'UTF8')"
+    by_binary = f"{into} WITH ({options}FORMAT binary)"
     # Binary text is taken in the session's client encoding (no ENCODING option): UTF-8 only.
     binary = binary and conn.encoding in ("UTF8", "UNICODE")
     kinds = [types[column] for column in [*constants, *frame.columns]]

@@ -110,8 +110,9 @@ def create_county_table(cur: Any, table: str, county: str) -> str:
     are `county`'s, so that attaching it does not scan them. Returns its name.
 
     The CHECK is there before the rows: each row is tested as it is written, instead of a scan
-    of them all after the load (0.13–0.28 s a table at a million rows, on the step's path; docs/
-    scale.md "Stop 59 on this session's host"). A row of another county is refused by the load."""
+    of them all after the load (0.13–0.28 s a table at a million rows, on the step's path;
+    docs/scale.md "Stop 59 on this session's host"). A row of another county is refused by the
+    load."""
     ident = sql.Identifier
     name = county_partition_name(table, county)
     cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE "
