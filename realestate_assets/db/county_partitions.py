@@ -47,6 +47,12 @@ def county_partition_name(table: str, county: str) -> str:
     return f"{table}__{slug}_{_county_hash(county)}"
 
 
+def _county_check_name(name: str) -> str:
+    """The CHECK that table `name`'s rows are its county's: made with the table, dropped once it
+    is attached (the partition's bound says the same)."""
+    return f"{name}_county"
+
+
 def partition_index_name(index: str, county: str) -> str:
     """The name of the index (or key) of `county`'s partition under the table's `index`: that
     index's name, so that a plan read by a person names the index it uses, and the county's hash
@@ -117,7 +123,7 @@ def create_county_table(cur: Any, table: str, county: str) -> str:
     name = county_partition_name(table, county)
     cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE "
                         "INCLUDING COMPRESSION, CONSTRAINT {} CHECK (county IS NOT NULL AND county = {}))").format(
-        ident(name), ident(table), ident(f"{name}_county"), sql.Literal(county)))
+        ident(name), ident(table), ident(_county_check_name(name)), sql.Literal(county)))
     # LIKE does not carry statistics targets (migrations 0055, 0068: payload columns at 0).
     cur.execute("SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
                 "AND NOT attisdropped AND attstattarget >= 0", (table,))
@@ -162,7 +168,7 @@ def attach_county_table(cur: Any, table: str, name: str, county: str) -> None:
     cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
         ident(table), ident(name), sql.Literal(county)))
     # The partition's bound says what the CHECK said (and is what the planner prunes by).
-    cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(name), ident(f"{name}_county")))
+    cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(name), ident(_county_check_name(name))))
 
 
 def note_write(cur: Any, table: str, county: str, rows_written: bool) -> None:
