@@ -54,8 +54,11 @@ def test_enough_sales_fit_the_hedonic_index_and_no_sales_give_an_empty_one() -> 
 
 def test_the_hedonic_index_is_the_same_solved_on_one_blas_thread(monkeypatch) -> None:
     """The index's small system is solved on one BLAS thread (a woken thread pool cost ≈30× the
-    solve on a loaded machine): the same levels, bit for bit, as the solve left to the pool."""
+    solve on a loaded machine), every time: the same levels, bit for bit, as the solve left to the
+    pool."""
     from contextlib import nullcontext
+
+    from threadpoolctl import ThreadpoolController
 
     import realestate_assets.market.index as market_index
 
@@ -65,8 +68,22 @@ def test_the_hedonic_index_is_the_same_solved_on_one_blas_thread(monkeypatch) ->
                  age=float(rng.integers(0, 90))) | {"neighborhood": str(i % 9), "bldg_grade": float(5 + i % 6)}
             for i in range(4_000)]
     sales = pd.DataFrame(rows)
+    solve, threads = np.linalg.lstsq, []
+
+    def counted(*args: object, **kwargs: object) -> object:  # the BLAS threads the solve runs on
+        threads.extend(p["num_threads"] for p in ThreadpoolController().info() if p["user_api"] == "blas")
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "lstsq", counted)
     one_thread = HedonicIndex.from_sales(sales)
-    monkeypatch.setattr(market_index, "threadpool_limits", lambda *a, **k: nullcontext())
+    HedonicIndex.from_sales(sales)  # the process's pools as found the first time (`_blas_threads`)
+    assert threads and set(threads) == {1}
+
+    class Unlimited:
+        def limit(self, **limits: object) -> nullcontext:
+            return nullcontext()
+
+    monkeypatch.setattr(market_index, "_blas_threads", Unlimited)
     pooled = HedonicIndex.from_sales(sales)
     assert one_thread.method == pooled.method == "hedonic" and len(one_thread.by_month) == 48
     assert one_thread.by_month.equals(pooled.by_month)

@@ -24,12 +24,13 @@ and the comps of a past date use them, so nothing depends on sales after the dat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 SMOOTH_MONTHS = 3
 MIN_SALES = 30
@@ -173,10 +174,19 @@ def _hedonic_log_levels(frame: pd.DataFrame) -> pd.Series:
     # machine against ≈1.5 ms alone (issue 17; once in `enrichment`, once in `features`). The
     # same coefficients, bit for bit (tests/test_market_and_features.py), and the same on a
     # machine of any core count.
-    with threadpool_limits(1, user_api="blas"):
+    with _blas_threads().limit(limits=1, user_api="blas"):
         coef, *_ = np.linalg.lstsq(full, rhs, rcond=None)
     gamma = np.concatenate([[0.0], coef[-n_months + 1:]]) if n_months > 1 else np.zeros(1)
     return pd.Series(gamma, index=pd.DatetimeIndex(month_levels))
+
+
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The process's thread pools, found once: `threadpool_limits` looks for them again on every
+    call (every loaded library inspected), ≈7 ms a call in a step process, once per index fitted,
+    and training fits one per sale month (`AsOfIndexes`): ≈2,200 calls in nine of the heaviest test
+    modules. numpy's BLAS, the one `lstsq` runs on, is loaded with numpy, before the first call."""
+    return ThreadpoolController()
 
 
 def _median_ppsf_levels(frame: pd.DataFrame) -> pd.Series:
