@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,22 @@ def test_render_many_in_a_process_pool_matches_sequential_rendering(contexts: li
     for key, pdf in pooled.items():
         pages, text = pdf_text(pdf)
         assert pages == 1 and "Executive summary" in text, key
+
+
+def _parent_pid(_: object) -> int:
+    return os.getppid()
+
+
+def test_the_pool_s_workers_fork_from_a_server_that_imported_weasyprint_once() -> None:
+    """A pool's workers are forked from the process's fork server, which imported WeasyPrint
+    (its libraries mapped) when it started: a packets run's workers do not import it again."""
+    from realestate_assets.docs.memo import render_pool
+
+    with render_pool(2) as pool:
+        servers = set(pool.map(_parent_pid, range(4)))
+    assert len(servers) == 1 and servers != {os.getpid()}
+    server = servers.pop()
+    assert "libpango" in Path(f"/proc/{server}/maps").read_text()
 
 
 def test_page_count_is_known_from_rendering_and_read_from_other_pdfs(contexts: list[dict]) -> None:
