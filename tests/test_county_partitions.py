@@ -356,21 +356,35 @@ def _whole_table_estimate(url: str, table: str) -> tuple[float, int]:
                       "FROM pg_class WHERE oid = %s::regclass", (table, table))[0]
 
 
+def _analyzed(url: str, table: str, county: str) -> tuple[int, int]:
+    """How many times the county's partition was analyzed, and how many columns it has statistics of."""
+    own = partition(url, county, table)
+    return query(url, "SELECT analyze_count, (SELECT count(*) FROM pg_stats WHERE tablename = %s AND NOT inherited) "
+                      "FROM pg_stat_user_tables WHERE relid = %s::regclass", (own, own))[0]
+
+
 def test_a_write_refreshes_its_tables_whole_statistics_once_stale(warehouse: Warehouse, database_url: str,
                                                                   counted_table: str) -> None:
-    """Autovacuum never analyzes a partitioned table and each load analyzes its county's partition:
-    after the commit the write analyzes the table as a whole when its statistics are missing or
-    count under half its rows, and not otherwise."""
+    """Autovacuum never analyzes a partitioned table: after the commit the write analyzes the table
+    as a whole when its statistics are missing or count under half its rows, and not otherwise. A
+    county's new partition is analyzed once: by the table's ANALYZE when there is one (it analyzes
+    every partition), else alone; not in its load's transaction too."""
     def load(county: str, frame: pd.DataFrame) -> None:
         with warehouse.transaction() as conn:
             sync_partition(conn, counted_table, frame, county=county, keys=["k"])
 
     load("a", _rows(2_000))
     assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)  # id, county, k, v
+    assert _analyzed(database_url, counted_table, "a") == (1, 4)
     load("b", _rows(1_500))  # 3,500 rows, 2,000 estimated: not under half
     assert _whole_table_estimate(database_url, counted_table) == (2_000, 4)
+    assert _analyzed(database_url, counted_table, "b") == (1, 4)  # alone
+    assert _analyzed(database_url, counted_table, "a") == (1, 4)
     load("c", _rows(5_000))  # 8,500 rows: under half
     assert _whole_table_estimate(database_url, counted_table)[0] == 8_500
+    assert _analyzed(database_url, counted_table, "c") == (1, 4)
+    load("d", _rows(500))  # too few rows to pay for statistics (STATISTICS_MIN_ROWS)
+    assert _analyzed(database_url, counted_table, "d") == (0, 0)
     assert query(database_url, f"EXPLAIN (FORMAT JSON) SELECT * FROM {counted_table} x JOIN {counted_table} y "
                                f"USING (county, k)")[0][0][0]["Plan"]["Plan Rows"] == pytest.approx(8_500, rel=0.5)
 
@@ -389,6 +403,7 @@ def test_a_lock_held_elsewhere_leaves_the_refresh_to_the_next_write(warehouse: W
             assert sync_partition(conn, counted_table, _rows(2_000), county="a", keys=["k"]).inserted == 2_000
         assert query(database_url, f"SELECT count(*) FROM {counted_table}") == [(2_000,)]
         assert _whole_table_estimate(database_url, counted_table)[1] == 0  # no statistics
+        assert _analyzed(database_url, counted_table, "a") == (1, 4)  # its new partition's, alone
     finally:
         holder.close()
     with warehouse.transaction() as conn:  # unchanged rows: the write is the upsert's

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -178,7 +178,7 @@ class Warehouse:
                         cur.execute("COMMIT")
             else:
                 conn.commit()
-            refresh_table_statistics(conn, _written_county_tables.pop(conn, ()))
+            refresh_table_statistics(conn, _written_county_tables.pop(conn, {}))
         except BaseException:
             _written_county_tables.pop(conn, None)
             if explicit:
@@ -419,12 +419,16 @@ def sync_partition(
                 _refuse_direct_load(conn, table, exc)
         else:
             _rebuild_indexes(conn, table, deferred)
-        stats = _publish_direct_load(conn, target, columns, scope, scope_values, tenant_id, county, staged, audit)
+        # A county's new partition is analyzed after the commit, with the table as a whole
+        # (`refresh_table_statistics`), not in the load's transaction too.
+        stats = _publish_direct_load(conn, target, columns, scope, scope_values, tenant_id, county, staged, audit,
+                                     analyze=county_table is None)
         if stats.published and target != table:
             with conn.cursor() as cur:
                 if county_table is not None:  # last: its lock on `table` is held to the commit
                     attach_county_table(cur, table, county_table, county)
-                _note_partition_write(conn, cur, table, county, rows_written=staged > 0)
+                _note_partition_write(conn, cur, table, county, rows_written=staged > 0,
+                                      loaded=county_table if staged >= STATISTICS_MIN_ROWS else None)
         return _labelled(conn, table, county, tenant_id, stats)
     with conn.cursor() as cur:
         # The "no longer produced" anti-join probes the stage by key: indexed, it cannot turn
@@ -597,13 +601,15 @@ def _refuse_direct_load(conn: PgConnection, table: str, exc: psycopg2.errors.Uni
 
 def _publish_direct_load(conn: PgConnection, table: str, columns: Sequence[str], scope: Sequence[str],
                          scope_values: Sequence[str], tenant_id: str | None, county: str, staged: int,
-                         audit: Audit | None) -> SyncStats:
+                         audit: Audit | None, analyze: bool = True) -> SyncStats:
     """After a first load straight into the table: the audit reads the loaded rows through a
     temporary view named like the stage (same columns, only this slice), and a failed blocking
-    result rolls the load back, leaving the slice as it was: empty."""
+    result rolls the load back, leaving the slice as it was: empty. `analyze`: the table's
+    statistics are refreshed now (else after the commit: a county's new partition)."""
     ident = sql.Identifier
     with conn.cursor() as cur:
-        refresh_statistics(cur, table, tenant_id, county, staged)  # for the audits and the readers
+        if analyze:  # for the audits (aggregates, planned alike without) and the readers
+            refresh_statistics(cur, table, tenant_id, county, staged)
         if audit is not None:
             cur.execute(sql.SQL("CREATE TEMP VIEW _stage AS SELECT {} FROM {} WHERE {}").format(
                 sql.SQL(", ").join(map(ident, columns)), ident(table),
@@ -684,17 +690,22 @@ def statistics_stale(estimate: float, rows: float) -> bool:
     return rows >= STATISTICS_MIN_ROWS and estimate < rows / 2
 
 
-# Tables partitioned by county that a connection's open transaction wrote (`sync_partition`):
-# their whole-table statistics are looked at once it commits (`Warehouse.transaction`).
-_written_county_tables: weakref.WeakKeyDictionary[PgConnection, set[str]] = weakref.WeakKeyDictionary()
+# Tables partitioned by county that a connection's open transaction wrote (`sync_partition`), each
+# with the new partitions it loaded and did not analyze: their statistics are made once it
+# commits (`Warehouse.transaction`, `refresh_table_statistics`).
+_written_county_tables: weakref.WeakKeyDictionary[PgConnection, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 
 
-def _note_partition_write(conn: PgConnection, cur: Any, table: str, county: str, rows_written: bool) -> None:
+def _note_partition_write(conn: PgConnection, cur: Any, table: str, county: str, rows_written: bool,
+                          loaded: str | None = None) -> None:
     """A write of `county`'s partition of `table`: what the table's statement triggers would have
     done (`county_partitions.note_write`), and the table noted for the refresh of its statistics
-    as a whole once the transaction commits (`refresh_table_statistics`)."""
+    as a whole once the transaction commits (`refresh_table_statistics`), with the partition
+    `loaded` when it is new and not analyzed yet."""
     note_write(cur, table, county, rows_written=rows_written)
-    _written_county_tables.setdefault(conn, set()).add(table)
+    loaded_here = _written_county_tables.setdefault(conn, {}).setdefault(table, set())
+    if loaded is not None:
+        loaded_here.add(loaded)
 
 
 # How long the refresh after a commit waits for a lock another county's write holds (an attach,
@@ -702,9 +713,10 @@ def _note_partition_write(conn: PgConnection, cur: Any, table: str, county: str,
 STATISTICS_LOCK_TIMEOUT = "1s"
 
 
-def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[str]:
-    """ANALYZE each of `tables` (partitioned by county) whose whole-table statistics are stale, each
-    in a transaction of its own; the tables analyzed. Run after the write's commit.
+def refresh_table_statistics(conn: PgConnection, tables: Mapping[str, Collection[str]]) -> list[str]:
+    """ANALYZE each of `tables` (partitioned by county) whose whole-table statistics are stale, and
+    each table's new partitions given with it that this did not analyze; each in a transaction of
+    its own; the tables and partitions analyzed. Run after the write's commit.
 
     Why: the planner estimates a join through a partitioned table, and a query over several
     counties, from the statistics of the table as a whole. Each load analyzes its county's
@@ -716,19 +728,22 @@ def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[
     Stale: never analyzed, or estimating under half of the rows its partitions hold
     (`statistics_stale`, the rule a slice's own statistics follow). ANALYZE of a partitioned table
     samples every partition and analyzes each again (PostgreSQL before 18 has no `ANALYZE ONLY`):
-    bounded samples, ≈0.1–0.6 s a table at 1M.
+    bounded samples, ≈0.1–0.6 s a table at 1M. So a county's first load does not analyze its new
+    partition in its own transaction (`sync_partition`): the table's ANALYZE here analyzes it,
+    and when the table's statistics are not stale, or its ANALYZE waited too long for a lock, the
+    partition is analyzed alone (left to autovacuum when that waits too long). Until then, for
+    the moment after the commit, it is planned from the row count its index builds recorded.
 
     A lock held by another county's write (its attach, its partition's ANALYZE) is waited for up
     to STATISTICS_LOCK_TIMEOUT; then the refresh is left to the next write, logged, and the
     committed write stands."""
     analyzed: list[str] = []
-    tables = sorted(tables)
     if not tables:  # (every transaction ends here: the API's too)
         return analyzed
     autocommit = conn.autocommit
     conn.autocommit = False
     try:
-        for table in tables:
+        for table, loaded in sorted(tables.items()):
             try:
                 with conn.cursor() as cur:
                     cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
@@ -748,6 +763,18 @@ def refresh_table_statistics(conn: PgConnection, tables: Iterable[str]) -> list[
             except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
                 conn.rollback()
                 log.info("%s: whole-table statistics left to the next write (%s)", table, str(exc).strip())
+            if analyzed[-1:] == [table]:  # its partitions analyzed with it
+                continue
+            for partition in sorted(loaded):
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
+                        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition)))
+                    conn.commit()
+                    analyzed.append(partition)
+                except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+                    conn.rollback()
+                    log.info("%s: statistics left to autovacuum (%s)", partition, str(exc).strip())
     finally:
         conn.autocommit = autocommit
     return analyzed
