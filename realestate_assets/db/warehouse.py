@@ -756,14 +756,16 @@ def refresh_table_statistics(conn: PgConnection, tables: Mapping[str, Collection
                                 " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = p.oid) "
                                 "FROM pg_class p WHERE p.oid = %s::regclass", (table,))
                     estimate, rows = cur.fetchone()
-                    if statistics_stale(estimate, rows):
+                    whole = statistics_stale(estimate, rows)
+                    if whole:
                         cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-                        analyzed.append(table)
                 conn.commit()
             except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
                 conn.rollback()
+                whole = False
                 log.info("%s: whole-table statistics left to the next write (%s)", table, str(exc).strip())
-            if analyzed[-1:] == [table]:  # its partitions analyzed with it
+            if whole:  # its ANALYZE analyzed every partition, the new ones too
+                analyzed.append(table)
                 continue
             for partition in sorted(loaded):
                 try:
