@@ -4,10 +4,10 @@ session's host").
 
 Since migration 0069 each county is a partition of its own, one county value in each. A
 partition's primary key index is then ordered by id alone, as `(county, id)` is: the API's list
-by id, a cursor's page after an id (an index range on the key's first column) and a look-up by
-id each read it (`tests/api/test_properties.py`), and a list over several counties merges the
-partitions' scans in id order. The second index cost a build in every county's first load
-(0.47–0.49 s at 1M parcels, on the `prospects` step's path) and an entry in every prospect written.
+by id and a cursor's page after an id (an index range on the key's first column) read it
+(`tests/api/test_properties.py` checks the plans), as a look-up by id always did. The second
+index cost a build in every county's first load (0.46–0.49 s at 1M parcels, on the `prospects`
+step's path) and an entry in every prospect written.
 
 Downgrade: the index comes back (built on every partition).
 
