@@ -719,8 +719,8 @@ def refresh_table_statistics(conn: PgConnection, tables: Mapping[str, Collection
     its own; the tables and partitions analyzed. Run after the write's commit.
 
     Why: the planner estimates a join through a partitioned table, and a query over several
-    counties, from the statistics of the table as a whole. Each load analyzes its county's
-    partition, and autovacuum never analyzes a partitioned table, so these were made only once, by
+    counties, from the statistics of the table as a whole. Each county's partition gets its own
+    (below), and autovacuum never analyzes a partitioned table, so these were made only once, by
     migration 0069 (none on a database empty then), and never kept up: at a
     million parcels `scores`' input join was estimated at 5 billion rows, its last-sale DISTINCT ON
     at 200, and the API's list pages took 0.7 s instead of 2–10 ms.
@@ -744,42 +744,51 @@ def refresh_table_statistics(conn: PgConnection, tables: Mapping[str, Collection
     conn.autocommit = False
     try:
         for table, loaded in sorted(tables.items()):
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
-                    # The table's estimate only where its statistics are there: an ANALYZE stopped by
-                    # the lock timeout has set `reltuples` already (in place, not rolled back).
-                    cur.execute("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_stats s WHERE s.inherited "
-                                "  AND s.schemaname = p.relnamespace::regnamespace::text AND s.tablename = p.relname) "
-                                "THEN p.reltuples ELSE -1 END, "
-                                "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) "
-                                " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = p.oid) "
-                                "FROM pg_class p WHERE p.oid = %s::regclass", (table,))
-                    estimate, rows = cur.fetchone()
-                    whole = statistics_stale(estimate, rows)
-                    if whole:
-                        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-                conn.commit()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
-                conn.rollback()
-                whole = False
-                log.info("%s: whole-table statistics left to the next write (%s)", table, str(exc).strip())
-            if whole:  # its ANALYZE analyzed every partition, the new ones too
-                analyzed.append(table)
+            if _lock_limited(conn, lambda cur, t=table: _analyze_if_stale(cur, t),
+                             f"{table}: whole-table statistics left to the next write"):
+                analyzed.append(table)  # its ANALYZE analyzed every partition, the new ones too
                 continue
             for partition in sorted(loaded):
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
-                        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition)))
-                    conn.commit()
+                if _lock_limited(conn, lambda cur, p=partition: _analyze(cur, p),
+                                 f"{partition}: statistics left to autovacuum"):
                     analyzed.append(partition)
-                except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
-                    conn.rollback()
-                    log.info("%s: statistics left to autovacuum (%s)", partition, str(exc).strip())
     finally:
         conn.autocommit = autocommit
     return analyzed
+
+
+def _lock_limited(conn: PgConnection, work: Callable[[Any], bool], left: str) -> bool:
+    """`work` in a transaction of its own that waits for a lock at most STATISTICS_LOCK_TIMEOUT:
+    what it returned, or False (and `left` logged) when it waited too long."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = %s", (STATISTICS_LOCK_TIMEOUT,))
+            done = work(cur)
+        conn.commit()
+        return done
+    except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+        conn.rollback()
+        log.info("%s (%s)", left, str(exc).strip())
+        return False
+
+
+def _analyze(cur: Any, relation: str) -> bool:
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(relation)))
+    return True
+
+
+def _analyze_if_stale(cur: Any, table: str) -> bool:
+    """ANALYZE the partitioned `table` if its whole-table statistics are stale; whether it did."""
+    # The table's estimate only where its statistics are there: an ANALYZE stopped by the lock
+    # timeout has set `reltuples` already (in place, not rolled back).
+    cur.execute("SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_stats s WHERE s.inherited "
+                "  AND s.schemaname = p.relnamespace::regnamespace::text AND s.tablename = p.relname) "
+                "THEN p.reltuples ELSE -1 END, "
+                "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) "
+                " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = p.oid) "
+                "FROM pg_class p WHERE p.oid = %s::regclass", (table,))
+    estimate, rows = cur.fetchone()
+    return statistics_stale(estimate, rows) and _analyze(cur, table)
 
 
 def replace_rejects(
